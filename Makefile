@@ -1,0 +1,49 @@
+# earlyrisk: one entry point. Every target builds/updates the repo's own virtual
+# environment from nothing (system packages included), idempotently.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= var/demo
+DEMO_FAMILIES ?= 3000
+PYTEST_WORKERS ?= 2
+
+.PHONY: help install system-deps demo test bench lint format clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+system-deps: ## Debian packages the Python wheels need (LightGBM's OpenMP runtime)
+	@if ! ldconfig -p | grep -q 'libgomp.so.1'; then \
+		echo "installing libgomp1 (OpenMP runtime for LightGBM)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgomp1; \
+	fi
+
+$(STAMP): pyproject.toml constraints.txt | system-deps
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create/update the virtual environment
+
+demo: $(STAMP) ## synthesize, validate, build features, train, audit, then serve
+	DEMO_DIR=$(DEMO_DIR) DEMO_FAMILIES=$(DEMO_FAMILIES) PATH=$(CURDIR)/$(BIN):$$PATH bash scripts/demo.sh
+
+test: $(STAMP) ## run the whole test suite
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+bench: $(STAMP) ## print the benchmark figures (large data; takes minutes)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m benchmarks
+
+lint: $(STAMP) ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean: ## remove the environment and generated data
+	rm -rf $(VENV) var mlflow.db mlruns mlartifacts .pytest_cache

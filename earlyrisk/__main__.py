@@ -1,0 +1,5 @@
+"""``python -m earlyrisk`` runs the CLI."""
+
+from earlyrisk.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""Raw-data contract, synthetic registry, validation and point-in-time family indicators."""

@@ -1,0 +1,1 @@
+"""The caseworker scoring service: explained, logged, access-controlled risk scores."""

@@ -1,0 +1,1 @@
+"""Temporal splits, calibrated models, evaluation, fairness audit, MLflow tracking and gates."""
