@@ -1,0 +1,86 @@
+"""RiskModel: contributions sum to the raw score, monotone calibration, faithful bytes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from training_frames import FEATURES, small_booster_model, synthetic_frame
+
+from training.calibration import choose_calibration
+from training.risk_model import (
+    LogisticRiskModel,
+    MarginCalibrator,
+    ModelArtifactError,
+    ModelInputError,
+    RiskModel,
+)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = synthetic_frame(1500)
+    model = small_booster_model(X, y)
+    cal = choose_calibration(model, X, y, seed=0)
+    return X, y, model.with_calibrator(cal.calibrator)
+
+
+def test_lightgbm_contributions_sum_to_raw_score(fitted):
+    X, _, model = fitted
+    contrib = model.contributions(X)
+    assert list(contrib.columns) == [*FEATURES, "bias"]
+    np.testing.assert_allclose(contrib.sum(axis=1).to_numpy(), model.raw_score(X), atol=1e-9)
+
+
+def test_logistic_contributions_sum_to_raw_score():
+    X, _ = synthetic_frame(50)
+    model = LogisticRiskModel(
+        feature_names=FEATURES,
+        medians=[0.0, 0.1, 0.2, 0.3],
+        means=[0.1, 0.0, -0.1, 0.2],
+        scales=[1.0, 2.0, 0.5, 1.5],
+        coef=[0.7, -0.2, 0.3, 1.1],
+        intercept=-1.3,
+    )
+    contrib = model.contributions(X)
+    np.testing.assert_allclose(contrib.sum(axis=1).to_numpy(), model.raw_score(X), atol=1e-12)
+    assert (contrib["bias"] == -1.3).all()
+    assert not np.isnan(model.raw_score(X)).any()  # missing income imputed by its median
+
+
+def test_probability_is_monotone_in_raw_score(fitted):
+    X, _, model = fitted
+    order = np.argsort(model.raw_score(X), kind="stable")
+    proba = model.predict_proba(X)[order]
+    assert np.all(np.diff(proba) >= 0)
+
+
+def test_extra_columns_are_ignored_and_order_does_not_matter(fitted):
+    X, _, model = fitted
+    shuffled = X[FEATURES[::-1]].assign(family_id="f", audit_region="R1")
+    np.testing.assert_array_equal(model.predict_proba(shuffled), model.predict_proba(X))
+
+
+def test_missing_input_column_is_named(fitted):
+    X, _, model = fitted
+    with pytest.raises(ModelInputError, match="absences"):
+        model.predict_proba(X.drop(columns=["absences"]))
+
+
+def test_bytes_round_trip_is_exact(fitted):
+    X, _, model = fitted
+    back = RiskModel.from_bytes(model.to_bytes())
+    np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
+    pd.testing.assert_frame_equal(back.contributions(X), model.contributions(X))
+    assert back.sha256() == model.sha256()
+    assert back.calibrator == model.calibrator
+
+
+def test_unknown_artifact_is_refused():
+    with pytest.raises(ModelArtifactError, match="unknown model format"):
+        RiskModel.from_bytes(b'{"format": "something-else"}')
+
+
+def test_sigmoid_with_inverted_slope_is_refused():
+    with pytest.raises(ValueError, match=r"a=0\.5"):
+        MarginCalibrator(method="sigmoid", a=0.5, b=0.0)

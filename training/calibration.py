@@ -1,0 +1,152 @@
+"""Calibrate an already-fitted model on the calibration slice: isotonic or sigmoid.
+
+How: scikit-learn's current API for a prefit model,
+``CalibratedClassifierCV(FrozenEstimator(model), method=...)`` (``cv="prefit"`` is gone
+since scikit-learn 1.8). The frozen estimator is a thin adapter whose ``decision_function``
+is the risk model's margin, so scikit-learn fits exactly one calibrator on the margin of the
+calibration slice. We then read the fitted calibrator's numbers (isotonic thresholds, or
+Platt's ``a``/``b``) into a :class:`~training.risk_model.MarginCalibrator`.
+
+Why on the margin and not on LightGBM's probability: the calibrated probability must be a
+non-decreasing function of the raw score, so per-feature contributions (which sum to the raw
+score) and the probability never disagree in direction; and the serialized model stays plain
+numbers instead of a pickled scikit-learn object.
+
+Why the choice is made by cross-validated Brier *within* the calibration slice: isotonic
+regression is the best monotone fit of the very points it was fitted on, so the in-sample
+Brier would always pick it, even on a small slice where it overfits. Five folds of the
+calibration slice give each method an honest Brier on points it did not see; the winner is
+then refitted on the whole slice. The test slice is never looked at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import brier_score_loss
+from sklearn.model_selection import StratifiedKFold
+
+from training.risk_model import UNCALIBRATED, MarginCalibrator, RiskModel
+
+Method = Literal["isotonic", "sigmoid"]
+METHODS: tuple[Method, ...] = ("isotonic", "sigmoid")
+
+
+class CalibrationError(ValueError):
+    """The calibration slice cannot calibrate (too small, one class only, inverted ranking)."""
+
+
+class _MarginClassifier(ClassifierMixin, BaseEstimator):
+    """Adapter presenting a fitted RiskModel to scikit-learn; its decision is the margin.
+
+    ``fit`` never runs (the adapter is wrapped in FrozenEstimator); it exists because
+    scikit-learn checks that a classifier has one.
+    """
+
+    def __init__(self, risk_model: RiskModel | None = None) -> None:
+        self.risk_model = risk_model
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> _MarginClassifier:  # pragma: no cover
+        raise RuntimeError("the risk model is already fitted; wrap it in FrozenEstimator")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.risk_model is not None
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.array([0, 1])
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        assert self.risk_model is not None
+        return self.risk_model.raw_score(X)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.decision_function(X) > 0).astype(int)
+
+
+def fit_calibrator(
+    risk_model: RiskModel, X: pd.DataFrame, y: np.ndarray, *, method: Method
+) -> MarginCalibrator:
+    """Fit one calibrator of ``method`` on the margin of ``risk_model`` over (X, y)."""
+    y = np.asarray(y).astype(int)
+    _check_slice(y)
+    cal = CalibratedClassifierCV(FrozenEstimator(_MarginClassifier(risk_model)), method=method)
+    cal.fit(X, y)
+    fitted = cal.calibrated_classifiers_[0].calibrators[0]
+    if method == "isotonic":
+        return MarginCalibrator(
+            method="isotonic",
+            x_thresholds=tuple(float(v) for v in fitted.X_thresholds_),
+            y_thresholds=tuple(float(v) for v in fitted.y_thresholds_),
+        )
+    a, b = float(fitted.a_), float(fitted.b_)
+    if not a < 0:
+        raise CalibrationError(
+            f"sigmoid calibration slope a={a:.4g} >= 0: on the calibration slice higher "
+            "scores do not mean more outcomes; the model is not fit to serve"
+        )
+    return MarginCalibrator(method="sigmoid", a=a, b=b)
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """The chosen calibrator and the evidence for the choice.
+
+    ``cv_brier``: mean out-of-fold Brier on the calibration slice per method;
+    ``uncalibrated_brier``: Brier of the raw model on the same slice (for the report).
+    """
+
+    method: Method
+    calibrator: MarginCalibrator
+    cv_brier: dict[str, float]
+    uncalibrated_brier: float
+    n_rows: int
+    n_positive: int
+
+
+def choose_calibration(
+    risk_model: RiskModel,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    methods: tuple[Method, ...] = METHODS,
+    n_folds: int = 5,
+    seed: int = 0,
+) -> CalibrationResult:
+    """Pick isotonic or sigmoid by out-of-fold Brier on the calibration slice, refit on it."""
+    y = np.asarray(y).astype(int)
+    _check_slice(y, n_folds=n_folds)
+    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    margin = risk_model.raw_score(X)
+    cv_brier: dict[str, float] = {}
+    for method in methods:
+        oof = np.empty(len(y))
+        for fit_idx, held_idx in folds.split(np.zeros(len(y)), y):
+            cal = fit_calibrator(risk_model, X.iloc[fit_idx], y[fit_idx], method=method)
+            oof[held_idx] = cal.transform(margin[held_idx])
+        cv_brier[method] = float(brier_score_loss(y, oof))
+    best: Method = min(methods, key=lambda m: (cv_brier[m], m))
+    return CalibrationResult(
+        method=best,
+        calibrator=fit_calibrator(risk_model, X, y, method=best),
+        cv_brier=cv_brier,
+        uncalibrated_brier=float(brier_score_loss(y, UNCALIBRATED.transform(margin))),
+        n_rows=len(y),
+        n_positive=int(y.sum()),
+    )
+
+
+def _check_slice(y: np.ndarray, *, n_folds: int = 2) -> None:
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    if min(n_pos, n_neg) < n_folds:
+        raise CalibrationError(
+            f"calibration slice has {n_pos} positive and {n_neg} negative rows; at least "
+            f"{n_folds} of each are needed (use a larger registry or another as-of date)"
+        )
