@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from features.validate_cli import VALIDATE_HELP, validate_command
+
 
 def register(app: typer.Typer) -> None:
     """Add this package's verbs to app."""
+    app.command("validate", help=VALIDATE_HELP)(validate_command)

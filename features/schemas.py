@@ -1,0 +1,70 @@
+"""Pandera schemas of the six raw tables in their in-memory shape (the data boundary).
+
+These state what every consumer of :class:`features.raw.RawTables` may rely on: exactly the
+contract's columns in order, ids/strings as pandas ``str``, dates ``datetime64[ns]``,
+``events.value`` float64, nulls only where the contract allows them, unique keys and the
+closed vocabularies. :func:`features.validation.load_validated` checks its result against
+them, so a change of in-memory types (a pandas upgrade, a new reader) fails loudly.
+
+They are a boundary assertion, not the validator: the contract's cross-table rules
+(foreign keys, overlapping memberships, event attribution, ...) and the row-by-row report
+live in :mod:`features.validation_rules`, which is vectorized for registries of millions
+of rows and never stops at the first problem.
+"""
+
+from __future__ import annotations
+
+import pandera.pandas as pa
+
+from features.contract import (
+    OUTCOME_TYPES,
+    ROLES,
+    SETTLEMENTS,
+    SEXES,
+    TABLE_COLUMNS,
+    TABLES,
+)
+from features.raw import DATE_DTYPE, RawTables
+
+_DTYPES = {"id": str, "string": str, "date": DATE_DTYPE, "float": "float64"}
+_VOCABULARIES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("families", "settlement"): SETTLEMENTS,
+    ("persons", "sex"): SEXES,
+    ("memberships", "role"): ROLES,
+    ("outcomes", "outcome_type"): OUTCOME_TYPES,
+}
+_UNIQUE = {("families", "family_id"), ("persons", "person_id"), ("events", "event_id")}
+
+
+def _schema(table: str) -> pa.DataFrameSchema:
+    columns = {}
+    for column in TABLE_COLUMNS[table]:
+        checks = []
+        if (table, column.name) in _VOCABULARIES:
+            checks.append(pa.Check.isin(_VOCABULARIES[(table, column.name)]))
+        if column.kind in ("id", "string") and not column.nullable:
+            checks.append(pa.Check.str_length(min_value=1))
+        columns[column.name] = pa.Column(
+            _DTYPES[column.kind],
+            checks=checks,
+            nullable=column.nullable,
+            unique=(table, column.name) in _UNIQUE,
+        )
+    unique = ["family_id", "attribute"] if table == "protected" else None
+    return pa.DataFrameSchema(
+        columns, name=table, strict=True, ordered=True, unique=unique, coerce=False
+    )
+
+
+RAW_SCHEMAS: dict[str, pa.DataFrameSchema] = {table: _schema(table) for table in TABLES}
+
+
+def validate_schemas(tables: RawTables) -> RawTables:
+    """Check every table against its schema; return the tables unchanged.
+
+    Raises ``pandera.errors.SchemaErrors`` (all failures of the first failing table,
+    named by the schema's table name).
+    """
+    for name, frame in tables.items():
+        RAW_SCHEMAS[name].validate(frame, lazy=True)
+    return tables

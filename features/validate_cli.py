@@ -1,0 +1,91 @@
+"""The ``earlyrisk validate DIR`` verb, a thin job over ``validate_raw_dir``.
+
+Exit codes: 0 the data satisfies the contract (suspicious findings allowed), 1 it breaks
+at least one rule, 2 a usage problem (the directory does not exist, a bad option).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+EXIT_VALID = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+# The --help text: paragraphs are single strings because rich keeps single newlines.
+VALIDATE_HELP = (
+    "Check a raw registry against every rule of the data contract (DATA_CONTRACT.md).\n\n"
+    "Reports each broken rule with its table, column, rule id, the number of offending rows "
+    "and example keys. Checked: table files and columns, types (ISO YYYY-MM-DD dates, "
+    "numbers), required values, unique keys, foreign keys, date order, birth dates after the "
+    "extraction date, vocabularies, overlapping memberships, and events attributed to a "
+    "family the person did not belong to that day.\n\n"
+    "Suspicious rows (unknown event types, records back-dated by more than a year, families "
+    "or persons without membership, negative amounts, extra columns) are counted, never "
+    "dropped, and do not make the data invalid.\n\n"
+    "Exit code: 0 valid, 1 a rule is broken, 2 usage error (e.g. DIR does not exist)."
+)
+
+
+def validate_command(
+    raw_dir: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DIR",
+            help="Raw data directory holding the six contract tables as "
+            "<table>.parquet or <table>.csv.",
+            show_default=False,
+        ),
+    ],
+    json_output: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the report as JSON on stdout (shape documented in "
+            "features/validation_report.py) instead of tables.",
+        ),
+    ] = False,
+    examples: Annotated[
+        int,
+        typer.Option(
+            "--examples",
+            min=0,
+            max=100,
+            help="How many example keys to show per broken rule.",
+        ),
+    ] = 5,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Show a progress bar on stderr (default: only on a terminal).",
+        ),
+    ] = None,
+) -> None:
+    """Validate DIR and print the report; the exit code says valid (0) or not (1).
+
+    Registered with ``help=VALIDATE_HELP``; the checks live in :mod:`features.validation`.
+    """
+    from features.validation import validate_raw_dir
+
+    err = Console(stderr=True)
+    if not raw_dir.exists():
+        err.print(f"[red]error:[/red] raw data directory {raw_dir} does not exist")
+        raise typer.Exit(EXIT_USAGE)
+    if not raw_dir.is_dir():
+        err.print(f"[red]error:[/red] {raw_dir} is a file; give the directory holding the tables")
+        raise typer.Exit(EXIT_USAGE)
+    show_progress = err.is_terminal if progress is None else progress
+    report = validate_raw_dir(
+        raw_dir, progress=show_progress and not json_output, max_examples=examples
+    )
+    if json_output:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        Console().print(report)
+    raise typer.Exit(EXIT_VALID if report.ok else EXIT_INVALID)

@@ -1,0 +1,340 @@
+"""Validate a raw registry against the data contract, and load only data that passes.
+
+Pipelines read raw data through :func:`load_validated`: it validates first and raises
+:class:`InvalidRawDataError` (carrying the :class:`ValidationReport`) when any rule is
+broken, so no feature is ever computed from data that breaks the contract. Suspicious rows
+(unknown event types, back-dated records, ...) are counted in the report and kept.
+
+Reading is lenient on purpose: CSV cells are read as text and each column is parsed on
+its own, so a malformed date or number becomes one ``date_type``/``float_type`` finding
+naming the rows, not a crash on the first bad cell. Every check is vectorized (``isin``,
+``duplicated``, sort + shift, ``merge_asof``); there is no Python loop over rows, so a
+registry of 100k families and millions of events validates in seconds.
+
+The rules, their ids and the decisions where the contract is silent are listed in
+:mod:`features.validation_rules`; the report's JSON shape in
+:mod:`features.validation_report`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from features.contract import TABLE_COLUMNS, TABLES, Column
+from features.raw import DATE_DTYPE, RawTables, table_path
+from features.validation_report import RuleViolation, TableInfo, ValidationReport
+from features.validation_rules import CHECKS, RULES, Findings, ParsedTable, RuleContext
+
+__all__ = [
+    "RULES",
+    "InvalidRawDataError",
+    "RuleViolation",
+    "ValidationReport",
+    "load_validated",
+    "validate_raw_dir",
+    "validate_tables",
+]
+
+MIN_DATE = pd.Timestamp("1900-01-01")
+MAX_DATE = pd.Timestamp("2100-12-31")
+_ISO_DATE = r"\d{4}-\d{2}-\d{2}"
+
+
+class InvalidRawDataError(ValueError):
+    """Raw data breaks the contract; ``report`` says which rules, where, and how often."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        self.report = report
+        super().__init__(report.summary())
+
+
+# --------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------
+
+
+def validate_raw_dir(
+    raw_dir: Path | str, *, progress: bool = False, max_examples: int = 5
+) -> ValidationReport:
+    """Validate the six tables of ``raw_dir`` (Parquet or CSV) against every contract rule.
+
+    Raises NotADirectoryError when ``raw_dir`` is not a directory; a missing or unreadable
+    table file is a finding of the report, not an exception.
+    """
+    report, _ = _validate_dir(Path(raw_dir), progress=progress, max_examples=max_examples)
+    return report
+
+
+def validate_tables(
+    tables: RawTables,
+    *,
+    progress: bool = False,
+    max_examples: int = 5,
+    source: str | None = None,
+) -> ValidationReport:
+    """Validate in-memory tables (typed as :class:`RawTables`, or text columns to parse).
+
+    Columns may hold the in-memory types or raw text (as read from CSV); both are parsed
+    leniently, exactly as :func:`validate_raw_dir` does.
+    """
+    findings = Findings(max_examples=max_examples)
+    infos = {name: TableInfo(file=None, rows=len(frame)) for name, frame in tables.items()}
+    with _progress_bar(progress, total=len(TABLES) + len(CHECKS)) as advance:
+        parsed = {}
+        for name, frame in tables.items():
+            parsed[name] = _parse_table(name, frame, findings)
+            advance(f"parsed {name}")
+        report = _run_checks(parsed, findings, infos, source=source, advance=advance)
+    return report
+
+
+def load_validated(raw_dir: Path | str, *, progress: bool = False) -> RawTables:
+    """Validate ``raw_dir`` and return its tables in memory; refuse data that breaks a rule.
+
+    Raises :class:`InvalidRawDataError` (with the report) when any contract rule is
+    broken, NotADirectoryError when ``raw_dir`` is not a directory. Suspicious rows are
+    kept. The returned tables passed the pandera schemas of :mod:`features.schemas`.
+    """
+    from features.schemas import validate_schemas
+
+    report, parsed = _validate_dir(Path(raw_dir), progress=progress, max_examples=5)
+    if not report.ok:
+        raise InvalidRawDataError(report)
+    tables = RawTables(**{name: parsed[name].frame for name in TABLES})
+    return validate_schemas(tables)
+
+
+# --------------------------------------------------------------------------------------
+# Reading (the file adapter)
+# --------------------------------------------------------------------------------------
+
+
+def _validate_dir(
+    raw_dir: Path, *, progress: bool, max_examples: int
+) -> tuple[ValidationReport, dict[str, ParsedTable]]:
+    if not raw_dir.is_dir():
+        raise NotADirectoryError(
+            f"raw data directory {raw_dir} does not exist or is not a directory"
+        )
+    findings = Findings(max_examples=max_examples)
+    infos: dict[str, TableInfo] = {}
+    parsed: dict[str, ParsedTable] = {}
+    with _progress_bar(progress, total=len(TABLES) + len(CHECKS)) as advance:
+        for name in TABLES:
+            frame, info = _read_table(raw_dir, name, findings)
+            infos[name] = info
+            if frame is not None:
+                parsed[name] = _parse_table(name, frame, findings)
+            advance(f"read {name}")
+        report = _run_checks(parsed, findings, infos, source=str(raw_dir), advance=advance)
+    return report, parsed
+
+
+def _read_table(
+    raw_dir: Path, name: str, findings: Findings
+) -> tuple[pd.DataFrame | None, TableInfo]:
+    """Read the contract's columns of one table as stored; record file/column findings."""
+    try:
+        path = table_path(raw_dir, name)
+    except FileNotFoundError:
+        findings.add_table_level(
+            "file_missing",
+            name,
+            None,
+            f"neither {name}.parquet nor {name}.csv exists in {raw_dir}",
+        )
+        return None, TableInfo(file=None, rows=None)
+    try:
+        if path.suffix == ".parquet":
+            columns = list(pq.read_schema(path).names)
+        else:
+            columns = list(pd.read_csv(path, nrows=0, encoding="utf-8").columns)
+        wanted = [c.name for c in TABLE_COLUMNS[name] if c.name in columns]
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path, columns=wanted)
+        else:
+            frame = pd.read_csv(
+                path,
+                usecols=wanted,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                encoding="utf-8",
+            )
+    except (OSError, ValueError, pyarrow.ArrowException) as error:
+        findings.add_table_level("file_unreadable", name, None, f"cannot read {path.name}: {error}")
+        return None, TableInfo(file=path.name, rows=None)
+    extra = [c for c in columns if c not in {col.name for col in TABLE_COLUMNS[name]}]
+    for column in extra:
+        findings.add_table_level(
+            "extra_column",
+            name,
+            column,
+            f"{path.name} has column {column!r}, which the contract does not define; it is ignored",
+        )
+    return frame.reset_index(drop=True), TableInfo(file=path.name, rows=len(frame))
+
+
+# --------------------------------------------------------------------------------------
+# Lenient parsing: one column at a time, malformed cells reported, never raised
+# --------------------------------------------------------------------------------------
+
+
+def _parse_table(name: str, frame: pd.DataFrame, findings: Findings) -> ParsedTable:
+    """Parse each contract column of ``frame``; report missing columns, nulls, bad cells."""
+    frame = frame.reset_index(drop=True)
+    typed: dict[str, pd.Series] = {}
+    empty: dict[str, np.ndarray] = {}
+    malformed: dict[str, np.ndarray] = {}
+    raw_columns: dict[str, pd.Series] = {}
+    for column in TABLE_COLUMNS[name]:
+        if column.name not in frame.columns:
+            findings.add_table_level(
+                "column_missing",
+                name,
+                column.name,
+                f"{name} lacks column {column.name!r} ({column.kind}"
+                f"{', nullable' if column.nullable else ''})",
+            )
+            continue
+        raw = frame[column.name]
+        typed[column.name], empty[column.name], malformed[column.name] = _parse_column(column, raw)
+        raw_columns[column.name] = raw
+    parsed = ParsedTable(name, pd.DataFrame(typed, index=frame.index), empty, malformed)
+    for column in TABLE_COLUMNS[name]:
+        if column.name not in typed:
+            continue
+        if malformed[column.name].any():
+            rule = "date_type" if column.kind == "date" else "float_type"
+            findings.add(
+                rule,
+                parsed,
+                column.name,
+                malformed[column.name],
+                RULES[rule].text,
+                values=raw_columns[column.name],
+            )
+        if not column.nullable:
+            findings.add(
+                "not_null",
+                parsed,
+                column.name,
+                empty[column.name],
+                f"{name}.{column.name} must not be empty",
+            )
+    return parsed
+
+
+def _parse_column(column: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """(typed values, empty-cell mask, malformed-cell mask) of one column."""
+    if column.kind == "date":
+        return _parse_dates(raw)
+    if column.kind == "float":
+        return _parse_floats(raw)
+    text = _as_text(raw)
+    empty = (text.isna() | text.str.strip().eq("")).to_numpy(dtype=bool, na_value=True)
+    return text.where(~empty), empty, np.zeros(len(raw), dtype=bool)
+
+
+def _as_text(raw: pd.Series) -> pd.Series:
+    if isinstance(raw.dtype, pd.StringDtype) and raw.dtype.storage == "pyarrow":
+        return raw
+    return raw.astype("str")
+
+
+def _parse_dates(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    empty = raw.isna().to_numpy()
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        values = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) else raw
+        malformed = (values.notna() & (values != values.dt.normalize())).to_numpy()
+    elif pd.api.types.is_object_dtype(raw.dtype) and pd.api.types.infer_dtype(raw, skipna=True) in (
+        "date",
+        "datetime",
+        "datetime64",
+    ):
+        # Parquet date32 columns arrive as datetime.date objects.
+        values = pd.to_datetime(raw, errors="coerce")
+        malformed = (values.notna() & (values != values.dt.normalize())).to_numpy()
+    elif pd.api.types.is_numeric_dtype(raw.dtype) or pd.api.types.is_bool_dtype(raw.dtype):
+        values = pd.Series(pd.NaT, index=raw.index, dtype=DATE_DTYPE)
+        malformed = ~empty
+    else:
+        text = _as_text(raw)
+        blank = text.isna() | text.str.strip().eq("")
+        empty = blank.to_numpy(dtype=bool, na_value=True)
+        well_formed = text.str.fullmatch(_ISO_DATE).fillna(False).astype(bool)
+        values = pd.to_datetime(text.where(well_formed), format="%Y-%m-%d", errors="coerce")
+        malformed = ~empty & values.isna().to_numpy()
+    values = values.where(values.notna() & ~pd.Series(malformed, index=raw.index))
+    out_of_range = (values.notna() & ((values < MIN_DATE) | (values > MAX_DATE))).to_numpy()
+    malformed = malformed | out_of_range
+    values = values.where(~out_of_range).astype(DATE_DTYPE)
+    return values, empty, malformed
+
+
+def _parse_floats(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        values = raw.astype("float64")
+        empty = values.isna().to_numpy()
+    else:
+        text = _as_text(raw)
+        empty = (text.isna() | text.str.strip().eq("")).to_numpy(dtype=bool, na_value=True)
+        values = pd.to_numeric(text.where(~empty), errors="coerce").astype("float64")
+    infinite = np.isinf(values.to_numpy())
+    malformed = (~empty & values.isna().to_numpy()) | infinite
+    return values.where(~infinite), empty, malformed
+
+
+# --------------------------------------------------------------------------------------
+# Orchestration
+# --------------------------------------------------------------------------------------
+
+
+def _run_checks(
+    parsed: dict[str, ParsedTable],
+    findings: Findings,
+    infos: dict[str, TableInfo],
+    *,
+    source: str | None,
+    advance,
+) -> ValidationReport:
+    ctx = RuleContext(parsed, findings)
+    for label, check in CHECKS:
+        check(ctx)
+        advance(f"checked {label}")
+    extraction = ctx.extraction_date
+    return ValidationReport(
+        errors=findings.errors,
+        suspicious=findings.suspicious,
+        tables=infos,
+        source=source,
+        extraction_date=None if extraction is None else f"{extraction:%Y-%m-%d}",
+    )
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool, *, total: int) -> Iterator:
+    """Yield ``advance(label)``; draws a transient rich bar on stderr when enabled."""
+    if not enabled:
+        yield lambda label: None
+        return
+    bar = Progress(
+        TextColumn("validating"),
+        BarColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task("reading", total=total)
+        yield lambda label: bar.update(task, advance=1, description=label)

@@ -1,0 +1,683 @@
+"""The contract's rules as vectorized checks over parsed raw tables.
+
+Every rule has a stable id (``RULES``) used in reports, JSON and tests. Checks see tables
+already parsed leniently (:class:`ParsedTable`): a cell that did not parse is null in the
+typed frame and was reported once, by the type rule, when it was parsed. Each later check
+looks only at cells that are valid for it, so one broken cell is reported by exactly one
+rule instead of cascading (a malformed ``event_date`` is a ``date_type`` error, not also
+a ``date_order`` one; an event whose person is unknown is a ``foreign_key`` error, not
+also an ``event_attribution`` one).
+
+Membership intervals are closed, end date inclusive: a person is a member of a family on
+day ``d`` when ``start_date <= d`` and (``end_date`` is null or ``d <= end_date``), the
+convention of :mod:`features.composition`. ``end_date`` is the last day of membership,
+so a move on day ``d`` is one membership ending on ``d - 1`` and the next starting on
+``d``; two memberships of one person sharing a day overlap.
+
+Decisions where the contract is silent (documented here and in the report's text):
+
+- a column that is not in the contract is *suspicious* (``extra_column``), not an error:
+  the reader ignores it, nothing the pipeline uses is wrong, but a renamed column would
+  also show up as missing, which *is* an error;
+- a second row for the same (``family_id``, ``attribute``) in ``protected`` is an error
+  (``unique``): an audit group must have one value per family, and picking one silently
+  would move the family between groups;
+- ``detail`` may be null for the event types with a detail vocabulary; a non-null detail
+  outside the vocabulary is an error;
+- dates must be ISO ``YYYY-MM-DD`` calendar dates between 1900-01-01 and 2100-12-31 (a
+  Parquet timestamp must be at midnight); anything else is a ``date_type`` error;
+- whitespace-only text counts as empty (null).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.contract import (
+    BACKDATED_SUSPICIOUS_DAYS,
+    EVENT_TYPES,
+    OUTCOME_TYPES,
+    ROLES,
+    SETTLEMENTS,
+    SEXES,
+    TABLES,
+)
+from features.validation_report import RuleViolation, Severity
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule of the contract (or a suspicious pattern) with the text shown in reports."""
+
+    id: str
+    severity: Severity
+    text: str
+
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule(
+            "file_missing", "error", "the table's file (<table>.parquet or <table>.csv) is absent"
+        ),
+        Rule("file_unreadable", "error", "the table's file exists but cannot be read"),
+        Rule("column_missing", "error", "a column the contract requires is absent"),
+        Rule("date_type", "error", "not an ISO YYYY-MM-DD date between 1900 and 2100"),
+        Rule("float_type", "error", "not a finite number"),
+        Rule("not_null", "error", "empty where the contract requires a value"),
+        Rule("unique", "error", "key value occurs on more than one row"),
+        Rule("foreign_key", "error", "refers to a row that does not exist"),
+        Rule("date_order", "error", "a date is before the date it must follow"),
+        Rule("date_not_future", "error", "after the data's extraction date"),
+        Rule("vocabulary", "error", "value outside the contract's vocabulary"),
+        Rule("detail_vocabulary", "error", "detail outside the vocabulary of its event type"),
+        Rule("event_subject", "error", "neither family_id nor person_id is set"),
+        Rule("membership_overlap", "error", "a person belongs to two families at once"),
+        Rule("event_attribution", "error", "the person is not a member of the family that day"),
+        Rule("extra_column", "suspicious", "a column the contract does not define (ignored)"),
+        Rule("unknown_event_type", "suspicious", "event type outside the vocabulary (ignored)"),
+        Rule("backdated_record", "suspicious", "recorded long after it happened"),
+        Rule("family_without_members", "suspicious", "a family with no membership at all"),
+        Rule("person_without_membership", "suspicious", "a person with no membership at all"),
+        Rule("unattributed_event", "suspicious", "a person-level event with no family that day"),
+        Rule("negative_value", "suspicious", "a negative amount, count or ratio"),
+    )
+}
+
+# The key column of tables that have one; examples of offending rows name it.
+TABLE_KEYS: dict[str, str] = {
+    "families": "family_id",
+    "persons": "person_id",
+    "events": "event_id",
+}
+# Columns that identify a row of a keyless table in examples.
+ROW_LABEL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "memberships": ("person_id", "family_id"),
+    "outcomes": ("family_id", "outcome_type"),
+    "protected": ("family_id", "attribute"),
+}
+
+# (child table, column, parent table, parent key): the contract's foreign keys.
+FOREIGN_KEYS: tuple[tuple[str, str, str, str], ...] = (
+    ("memberships", "person_id", "persons", "person_id"),
+    ("memberships", "family_id", "families", "family_id"),
+    ("events", "family_id", "families", "family_id"),
+    ("events", "person_id", "persons", "person_id"),
+    ("outcomes", "family_id", "families", "family_id"),
+    ("outcomes", "person_id", "persons", "person_id"),
+    ("protected", "family_id", "families", "family_id"),
+)
+
+# (table, earlier column, later column): later >= earlier.
+DATE_ORDERS: tuple[tuple[str, str, str], ...] = (
+    ("events", "event_date", "recorded_date"),
+    ("outcomes", "outcome_date", "recorded_date"),
+    ("memberships", "start_date", "end_date"),
+)
+
+VOCABULARIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("families", "settlement", SETTLEMENTS),
+    ("persons", "sex", SEXES),
+    ("memberships", "role", ROLES),
+    ("outcomes", "outcome_type", OUTCOME_TYPES),
+)
+
+# Event types whose value is an amount, a count or a ratio, so a negative value is odd.
+NON_NEGATIVE_VALUE_TYPES: tuple[str, ...] = (
+    "income",
+    "benefit_payment",
+    "loan_overdue",
+    "utility_debt",
+    "housing_inspection",
+    "school_absence",
+)
+
+
+@dataclass
+class ParsedTable:
+    """One raw table after lenient parsing.
+
+    ``frame`` has the contract's columns that were present, typed as in memory (ids and
+    strings ``str``, dates ``datetime64[ns]``, floats float64); a cell that was empty or
+    did not parse is null. ``empty`` marks cells that were empty in the input and
+    ``malformed`` cells that were present but did not parse, per column.
+    """
+
+    name: str
+    frame: pd.DataFrame
+    empty: dict[str, np.ndarray] = field(default_factory=dict)
+    malformed: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def has(self, *columns: str) -> bool:
+        """Whether every column is present (a missing column was reported once already)."""
+        return all(c in self.frame.columns for c in columns)
+
+    def valid(self, column: str) -> np.ndarray:
+        """Rows where ``column`` holds a parsed, non-null value."""
+        return self.frame[column].notna().to_numpy()
+
+    def usable(self, column: str) -> np.ndarray:
+        """Rows where a nullable ``column`` parsed (null allowed, malformed not)."""
+        return ~self.malformed[column]
+
+    def example(self, position: int) -> str:
+        """How a report names the row at ``position`` (0-based): its key, or row and ids."""
+        key = TABLE_KEYS.get(self.name)
+        if key is not None and key in self.frame.columns:
+            value = self.frame[key].iat[position]
+            if not pd.isna(value):
+                return str(value)
+        labels = [
+            f"{c}={self.frame[c].iat[position]}"
+            for c in ROW_LABEL_COLUMNS.get(self.name, ())
+            if c in self.frame.columns and not pd.isna(self.frame[c].iat[position])
+        ]
+        row = f"row {position + 1}"
+        return f"{row} ({', '.join(labels)})" if labels else row
+
+
+ValueFormatter = Callable[[np.ndarray], Sequence[str]]
+
+
+class Findings:
+    """Collects violations; turns a row mask into a count and a few example keys."""
+
+    def __init__(self, *, max_examples: int = 5) -> None:
+        self.max_examples = max_examples
+        self.errors: list[RuleViolation] = []
+        self.suspicious: list[RuleViolation] = []
+
+    def add_table_level(self, rule: str, table: str, column: str | None, description: str) -> None:
+        """A violation about a whole file or column (count 1, no row examples)."""
+        self._append(RuleViolation(table, column, rule, description, 1, (), RULES[rule].severity))
+
+    def add(
+        self,
+        rule: str,
+        table: ParsedTable,
+        column: str | None,
+        mask: np.ndarray | pd.Series,
+        description: str,
+        *,
+        values: pd.Series | ValueFormatter | None = None,
+    ) -> int:
+        """Record the rows where ``mask`` is true (nothing when none); return their count.
+
+        ``values`` adds the offending value to each example: a Series aligned with the
+        table's rows, or a function from row positions to texts.
+        """
+        mask = np.asarray(mask, dtype=bool)
+        count = int(mask.sum())
+        if count == 0:
+            return 0
+        positions = np.flatnonzero(mask)[: self.max_examples]
+        examples = [table.example(int(p)) for p in positions]
+        if values is not None:
+            if isinstance(values, pd.Series):
+                shown = [repr(_plain(v)) for v in values.iloc[positions]]
+            else:
+                shown = list(values(positions))
+            examples = [f"{e}: {s}" for e, s in zip(examples, shown, strict=True)]
+        violation = RuleViolation(
+            table.name, column, rule, description, count, tuple(examples), RULES[rule].severity
+        )
+        self._append(violation)
+        return count
+
+    def _append(self, violation: RuleViolation) -> None:
+        target = self.errors if violation.severity == "error" else self.suspicious
+        target.append(violation)
+
+
+def _plain(value: object) -> object:
+    """A cell as a plain Python value for examples (dates as ISO text)."""
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d")
+    if pd.isna(value):  # type: ignore[call-overload]
+        return None
+    return value
+
+
+def _iso(series: pd.Series, positions: np.ndarray) -> list[str]:
+    return [
+        "null" if pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%d")
+        for v in series.iloc[positions]
+    ]
+
+
+class RuleContext:
+    """The parsed tables plus facts several checks share (computed once, lazily)."""
+
+    def __init__(self, tables: dict[str, ParsedTable], findings: Findings) -> None:
+        self.tables = tables
+        self.findings = findings
+        self.extraction_date: pd.Timestamp | None = None
+        self.fk_valid: dict[tuple[str, str], np.ndarray] = {}
+        self.order_valid: dict[str, np.ndarray] = {}
+
+    def table(self, name: str, *columns: str) -> ParsedTable | None:
+        """The parsed table when it and all ``columns`` are present, else None."""
+        parsed = self.tables.get(name)
+        if parsed is None or not parsed.has(*columns):
+            return None
+        return parsed
+
+    def fk_ok(self, table: str, column: str) -> np.ndarray:
+        """Rows whose ``column`` is set and found in its parent (all False if unknowable)."""
+        return self.fk_valid.get((table, column), np.zeros(len(self.tables[table]), dtype=bool))
+
+    def membership_intervals(self) -> pd.DataFrame | None:
+        """Memberships fit for date arithmetic: ids known, dates parsed and in order."""
+        memberships = self.table("memberships", "person_id", "family_id", "start_date", "end_date")
+        if memberships is None:
+            return None
+        keep = (
+            self.fk_ok("memberships", "person_id")
+            & self.fk_ok("memberships", "family_id")
+            & memberships.valid("start_date")
+            & memberships.usable("end_date")
+            & self.order_valid.get("memberships", np.ones(len(memberships), dtype=bool))
+        )
+        frame = memberships.frame
+        return frame.loc[keep, ["person_id", "family_id", "start_date", "end_date"]]
+
+
+# --------------------------------------------------------------------------------------
+# Checks. Each takes the context and records findings; CHECKS lists them in report order.
+# --------------------------------------------------------------------------------------
+
+
+def check_unique_keys(ctx: RuleContext) -> None:
+    """families.family_id, persons.person_id, events.event_id and protected's pair are unique."""
+    for name, key in TABLE_KEYS.items():
+        table = ctx.table(name, key)
+        if table is None:
+            continue
+        column = table.frame[key]
+        mask = column.duplicated(keep=False).to_numpy() & table.valid(key)
+        ctx.findings.add(
+            "unique",
+            table,
+            key,
+            mask,
+            f"{name}.{key} must be unique; these values occur on more than one row",
+        )
+    protected = ctx.table("protected", "family_id", "attribute")
+    if protected is not None:
+        both = protected.valid("family_id") & protected.valid("attribute")
+        dup = protected.frame.duplicated(["family_id", "attribute"], keep=False).to_numpy()
+        ctx.findings.add(
+            "unique",
+            protected,
+            "family_id+attribute",
+            dup & both,
+            "a family has more than one value for the same protected attribute "
+            "(an audit group needs exactly one)",
+            values=protected.frame["value"] if protected.has("value") else None,
+        )
+
+
+def check_foreign_keys(ctx: RuleContext) -> None:
+    """Every reference names an existing family or person."""
+    for child_name, column, parent_name, parent_key in FOREIGN_KEYS:
+        child = ctx.table(child_name, column)
+        parent = ctx.table(parent_name, parent_key)
+        if child is None:
+            continue
+        if parent is None:
+            continue  # the parent's missing file/column is already an error
+        keys = parent.frame[parent_key].dropna().unique()
+        found = child.frame[column].isin(keys).to_numpy()
+        present = child.valid(column)
+        ctx.fk_valid[(child_name, column)] = present & found
+        ctx.findings.add(
+            "foreign_key",
+            child,
+            column,
+            present & ~found,
+            f"{child_name}.{column} not found in {parent_name}.{parent_key}",
+            values=child.frame[column],
+        )
+
+
+def check_date_order(ctx: RuleContext) -> None:
+    """recorded_date >= event_date / outcome_date; end_date >= start_date."""
+    for name, earlier, later in DATE_ORDERS:
+        table = ctx.table(name, earlier, later)
+        if table is None:
+            continue
+        first, second = table.frame[earlier], table.frame[later]
+        bad = (first.notna() & second.notna() & (second < first)).to_numpy()
+        ctx.order_valid[name] = ~bad
+        ctx.findings.add(
+            "date_order",
+            table,
+            later,
+            bad,
+            f"{name}.{later} is before {earlier}",
+            values=lambda pos, f=first, s=second, e=earlier, la=later: [
+                f"{la} {b} < {e} {a}" for a, b in zip(_iso(f, pos), _iso(s, pos), strict=True)
+            ],
+        )
+
+
+def compute_extraction_date(ctx: RuleContext) -> None:
+    """The data's extraction date: the latest recorded_date of events and outcomes."""
+    latest = [
+        table.frame["recorded_date"].max()
+        for name in ("events", "outcomes")
+        if (table := ctx.table(name, "recorded_date")) is not None and len(table)
+    ]
+    latest = [d for d in latest if not pd.isna(d)]
+    ctx.extraction_date = max(latest) if latest else None
+
+
+def check_birth_not_future(ctx: RuleContext) -> None:
+    """persons.birth_date is not after the extraction date."""
+    persons = ctx.table("persons", "birth_date")
+    if persons is None or ctx.extraction_date is None:
+        return
+    births = persons.frame["birth_date"]
+    ctx.findings.add(
+        "date_not_future",
+        persons,
+        "birth_date",
+        (births > ctx.extraction_date).to_numpy(),
+        f"persons.birth_date after the extraction date "
+        f"{ctx.extraction_date:%Y-%m-%d} (latest recorded_date)",
+        values=births,
+    )
+
+
+def check_vocabularies(ctx: RuleContext) -> None:
+    """settlement, sex, role and outcome_type take only the contract's values."""
+    for name, column, allowed in VOCABULARIES:
+        table = ctx.table(name, column)
+        if table is None:
+            continue
+        values = table.frame[column]
+        bad = table.valid(column) & ~values.isin(allowed).to_numpy()
+        ctx.findings.add(
+            "vocabulary",
+            table,
+            column,
+            bad,
+            f"{name}.{column} must be one of {', '.join(allowed)}",
+            values=values,
+        )
+
+
+def check_detail_vocabulary(ctx: RuleContext) -> None:
+    """A non-null detail of benefit_payment, police_contact, housing_inspection is in its list."""
+    events = ctx.table("events", "event_type", "detail")
+    if events is None:
+        return
+    types, details = events.frame["event_type"], events.frame["detail"]
+    bad = np.zeros(len(events), dtype=bool)
+    described = []
+    for event_type in EVENT_TYPES.values():
+        if event_type.details is None:
+            continue
+        described.append(f"{event_type.name}: {', '.join(event_type.details)}")
+        bad |= (
+            (types == event_type.name) & details.notna() & ~details.isin(event_type.details)
+        ).to_numpy()
+    ctx.findings.add(
+        "detail_vocabulary",
+        events,
+        "detail",
+        bad,
+        "detail outside its event type's vocabulary (" + "; ".join(described) + ")",
+        values=lambda pos: [
+            f"{t} detail {d!r}" for t, d in zip(types.iloc[pos], details.iloc[pos], strict=True)
+        ],
+    )
+
+
+def check_event_subject(ctx: RuleContext) -> None:
+    """An event names a family, a person or both."""
+    events = ctx.table("events", "family_id", "person_id")
+    if events is None:
+        return
+    neither = events.empty["family_id"] & events.empty["person_id"]
+    ctx.findings.add(
+        "event_subject",
+        events,
+        "family_id+person_id",
+        neither,
+        "an event must name its family_id, its person_id or both",
+    )
+
+
+def check_membership_overlap(ctx: RuleContext) -> None:
+    """One person's membership intervals do not overlap (closed [start_date, end_date])."""
+    intervals = ctx.membership_intervals()
+    if intervals is None or intervals.empty:
+        return
+    memberships = ctx.tables["memberships"]
+    codes, _ = pd.factorize(intervals["person_id"])
+    order = pd.DataFrame(
+        {
+            "person": codes,
+            "start": intervals["start_date"].to_numpy(),
+            "end": intervals["end_date"].fillna(pd.Timestamp.max).to_numpy(),
+            "position": intervals.index.to_numpy(),
+        }
+    ).sort_values(["person", "start"], kind="stable")
+    running_end = order.groupby("person", sort=False)["end"].cummax()
+    same_person = order["person"].eq(order["person"].shift())
+    overlap = same_person & (order["start"] <= running_end.shift())
+    mask = np.zeros(len(memberships), dtype=bool)
+    mask[order.loc[overlap, "position"].to_numpy()] = True
+    ctx.findings.add(
+        "membership_overlap",
+        memberships,
+        "start_date",
+        mask,
+        "membership starts on or before the last day of an earlier membership of the "
+        "same person (end_date is inclusive)",
+        values=lambda pos: _iso(memberships.frame["start_date"], pos),
+    )
+
+
+def _member_on_date(events: pd.DataFrame, intervals: pd.DataFrame, by: list[str]) -> np.ndarray:
+    """For each event row (person_id[, family_id], event_date): a membership covers the day.
+
+    Uses an as-of join on the membership that started last on or before the event date
+    within the same ``by`` keys (ids factorized to integers for speed), then checks that
+    it has not ended by then.
+    """
+    if events.empty:
+        return np.zeros(0, dtype=bool)
+    key_ev = np.zeros(len(events), dtype=np.int64)
+    key_mem = np.zeros(len(intervals), dtype=np.int64)
+    for column in by:
+        codes, uniques = pd.factorize(
+            pd.concat([events[column], intervals[column]], ignore_index=True)
+        )
+        key_ev = key_ev * (len(uniques) + 1) + codes[: len(events)]
+        key_mem = key_mem * (len(uniques) + 1) + codes[len(events) :]
+    left = pd.DataFrame(
+        {"key": key_ev, "day": events["event_date"].to_numpy(), "row": np.arange(len(events))}
+    ).sort_values("day", kind="stable")
+    right = pd.DataFrame(
+        {
+            "key": key_mem,
+            "day": intervals["start_date"].to_numpy(),
+            "end": intervals["end_date"].to_numpy(),
+            "found": True,
+        }
+    ).sort_values("day", kind="stable")
+    joined = pd.merge_asof(left, right, on="day", by="key", direction="backward")
+    covered = joined["found"].notna() & (joined["end"].isna() | (joined["day"] <= joined["end"]))
+    result = np.zeros(len(events), dtype=bool)
+    result[joined["row"].to_numpy()] = covered.to_numpy()
+    return result
+
+
+def check_event_attribution(ctx: RuleContext) -> None:
+    """When an event names both a family and a person, the person belongs to it that day."""
+    events = ctx.table("events", "family_id", "person_id", "event_date")
+    intervals = ctx.membership_intervals()
+    if events is None or intervals is None:
+        return
+    both = (
+        ctx.fk_ok("events", "family_id")
+        & ctx.fk_ok("events", "person_id")
+        & events.valid("event_date")
+    )
+    subset = events.frame.loc[both, ["person_id", "family_id", "event_date"]]
+    covered = _member_on_date(subset, intervals, ["person_id", "family_id"])
+    mask = np.zeros(len(events), dtype=bool)
+    mask[np.flatnonzero(both)[~covered]] = True
+    frame = events.frame
+    ctx.findings.add(
+        "event_attribution",
+        events,
+        "family_id+person_id",
+        mask,
+        "the event names a family and a person, but the person is not a member of "
+        "that family on event_date",
+        values=lambda pos: [
+            f"{p} not in {f} on {d}"
+            for p, f, d in zip(
+                frame["person_id"].iloc[pos],
+                frame["family_id"].iloc[pos],
+                _iso(frame["event_date"], pos),
+                strict=True,
+            )
+        ],
+    )
+
+
+def check_unknown_event_types(ctx: RuleContext) -> None:
+    """Suspicious: event types outside the vocabulary (kept; features ignore them)."""
+    events = ctx.table("events", "event_type")
+    if events is None:
+        return
+    types = events.frame["event_type"]
+    unknown = events.valid("event_type") & ~types.isin(list(EVENT_TYPES)).to_numpy()
+    if not unknown.any():
+        return
+    top = types[unknown].value_counts().head(5)
+    listing = ", ".join(f"{t} ({n:,})" for t, n in top.items())
+    ctx.findings.add(
+        "unknown_event_type",
+        events,
+        "event_type",
+        unknown,
+        f"event types outside the contract's vocabulary, kept but unused by the catalogue: "
+        f"{listing}",
+        values=types,
+    )
+
+
+def check_backdated(ctx: RuleContext) -> None:
+    """Suspicious: recorded more than BACKDATED_SUSPICIOUS_DAYS days after it happened."""
+    limit = pd.Timedelta(days=BACKDATED_SUSPICIOUS_DAYS)
+    for name, happened in (("events", "event_date"), ("outcomes", "outcome_date")):
+        table = ctx.table(name, happened, "recorded_date")
+        if table is None:
+            continue
+        first, second = table.frame[happened], table.frame["recorded_date"]
+        lag = second - first
+        ctx.findings.add(
+            "backdated_record",
+            table,
+            "recorded_date",
+            (lag > limit).to_numpy(),
+            f"recorded more than {BACKDATED_SUSPICIOUS_DAYS} days after {happened} "
+            "(back-dated record; kept, enters features only once recorded)",
+            values=lambda pos, lag=lag: [f"{d.days} days late" for d in lag.iloc[pos]],
+        )
+
+
+def check_orphans(ctx: RuleContext) -> None:
+    """Suspicious: families without any membership, persons without any membership."""
+    memberships = ctx.table("memberships", "person_id", "family_id")
+    if memberships is None:
+        return
+    for name, key in (("families", "family_id"), ("persons", "person_id")):
+        table = ctx.table(name, key)
+        if table is None:
+            continue
+        members = memberships.frame[key].dropna().unique()
+        lonely = table.valid(key) & ~table.frame[key].isin(members).to_numpy()
+        rule = "family_without_members" if name == "families" else "person_without_membership"
+        ctx.findings.add(
+            rule,
+            table,
+            key,
+            lonely,
+            f"{name}.{key} appears in no membership (no household composition, no snapshot row)",
+        )
+
+
+def check_unattributed_events(ctx: RuleContext) -> None:
+    """Suspicious: a person-only event whose person belongs to no family on event_date."""
+    events = ctx.table("events", "family_id", "person_id", "event_date")
+    intervals = ctx.membership_intervals()
+    if events is None or intervals is None:
+        return
+    person_only = (
+        events.empty["family_id"] & ctx.fk_ok("events", "person_id") & events.valid("event_date")
+    )
+    subset = events.frame.loc[person_only, ["person_id", "event_date"]]
+    covered = _member_on_date(subset, intervals, ["person_id"])
+    mask = np.zeros(len(events), dtype=bool)
+    mask[np.flatnonzero(person_only)[~covered]] = True
+    ctx.findings.add(
+        "unattributed_event",
+        events,
+        "person_id",
+        mask,
+        "person-level event without family_id whose person belongs to no family on "
+        "event_date (it counts for no family)",
+        values=events.frame["person_id"],
+    )
+
+
+def check_negative_values(ctx: RuleContext) -> None:
+    """Suspicious: negative amounts, counts or ratios."""
+    events = ctx.table("events", "event_type", "value")
+    if events is None:
+        return
+    types, values = events.frame["event_type"], events.frame["value"]
+    bad = (types.isin(NON_NEGATIVE_VALUE_TYPES) & (values < 0)).to_numpy()
+    ctx.findings.add(
+        "negative_value",
+        events,
+        "value",
+        bad,
+        f"negative value for an event type whose value is an amount, count or ratio "
+        f"({', '.join(NON_NEGATIVE_VALUE_TYPES)})",
+        values=values,
+    )
+
+
+CHECKS: tuple[tuple[str, Callable[[RuleContext], None]], ...] = (
+    ("unique keys", check_unique_keys),
+    ("foreign keys", check_foreign_keys),
+    ("date order", check_date_order),
+    ("extraction date", compute_extraction_date),
+    ("birth dates", check_birth_not_future),
+    ("vocabularies", check_vocabularies),
+    ("event details", check_detail_vocabulary),
+    ("event subjects", check_event_subject),
+    ("membership overlaps", check_membership_overlap),
+    ("event attribution", check_event_attribution),
+    ("unknown event types", check_unknown_event_types),
+    ("back-dated records", check_backdated),
+    ("orphan families/persons", check_orphans),
+    ("unattributed events", check_unattributed_events),
+    ("negative values", check_negative_values),
+)
+
+__all__ = ["CHECKS", "RULES", "TABLES", "Findings", "ParsedTable", "Rule", "RuleContext"]
