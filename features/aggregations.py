@@ -1,0 +1,174 @@
+"""Aggregations of a long events frame into one number per family, vectorized.
+
+Every function takes a long frame of already-attributed events (one row per event, the
+family it counts for in ``family_id``) and returns a float64 Series indexed exactly by
+``families``. None loops over families or events: they are pandas group-bys.
+
+Expected columns: ``family_id``, ``person_id`` (null for family-level events),
+``event_id``, ``event_date``, ``recorded_date``, ``value``. ``family_id`` may be any
+hashable key (the engine passes integer codes for speed).
+
+The point-in-time rule lives in :func:`window_mask`: a row is visible as of T only when
+``recorded_date <= T`` and its ``event_date`` falls in the window ``(T - days, T]``.
+:func:`aggregate` applies it before aggregating, so a feature can never see the future.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import numpy as np
+import pandas as pd
+
+AggregationName = Literal[
+    "count",
+    "sum",
+    "sum_per_month",
+    "mean",
+    "max",
+    "last",
+    "days_since_last",
+    "count_change",
+    "sum_change",
+    "count_persons",
+]
+AGGREGATIONS: tuple[str, ...] = get_args(AggregationName)
+
+# The longest history any indicator may read: no record marks a family forever.
+MAX_LOOKBACK_DAYS = 3 * 365
+
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def lookback_days(how: AggregationName, window_days: int) -> int:
+    """How far back an aggregation reads: the window, or two windows for a change."""
+    return 2 * window_days if how in ("count_change", "sum_change") else window_days
+
+
+def window_mask(
+    events: pd.DataFrame, *, as_of: pd.Timestamp, days: int, lag_days: int = 0
+) -> np.ndarray:
+    """Rows visible as of ``as_of`` whose event falls in ``(as_of-lag-days, as_of-lag]``.
+
+    ``recorded_date <= as_of`` is always required (late records are invisible until they
+    are recorded), and ``event_date <= as_of`` follows from the window's upper end.
+    """
+    if days <= 0:
+        raise ValueError(f"window must be at least 1 day, got {days}")
+    if lag_days + days > MAX_LOOKBACK_DAYS:
+        raise ValueError(
+            f"window reaches {lag_days + days} days back; the bound is {MAX_LOOKBACK_DAYS}"
+        )
+    as_of = pd.Timestamp(as_of)
+    end = as_of - pd.Timedelta(days=lag_days)
+    start = end - pd.Timedelta(days=days)
+    event_date = events["event_date"].to_numpy()
+    recorded = events["recorded_date"].to_numpy()
+    return (
+        (recorded <= as_of.to_datetime64())
+        & (event_date <= end.to_datetime64())
+        & (event_date > start.to_datetime64())
+    )
+
+
+def _reindexed(values: pd.Series, families: pd.Index, fill: float) -> pd.Series:
+    out = values.astype("float64").reindex(families, fill_value=fill)
+    out.index = families
+    return out
+
+
+def count_events(events: pd.DataFrame, *, families: pd.Index) -> pd.Series:
+    """Number of events per family (0 when none)."""
+    return _reindexed(events.groupby("family_id", sort=False).size(), families, 0.0)
+
+
+def sum_values(events: pd.DataFrame, *, families: pd.Index) -> pd.Series:
+    """Sum of ``value`` per family (0 when none; null values are skipped)."""
+    return _reindexed(events.groupby("family_id", sort=False)["value"].sum(), families, 0.0)
+
+
+def mean_value(events: pd.DataFrame, *, families: pd.Index) -> pd.Series:
+    """Mean of the non-null ``value`` per family (NaN when none)."""
+    return _reindexed(events.groupby("family_id", sort=False)["value"].mean(), families, np.nan)
+
+
+def max_value(events: pd.DataFrame, *, families: pd.Index) -> pd.Series:
+    """Largest non-null ``value`` per family (NaN when none)."""
+    return _reindexed(events.groupby("family_id", sort=False)["value"].max(), families, np.nan)
+
+
+def last_value(events: pd.DataFrame, *, families: pd.Index) -> pd.Series:
+    """``value`` of the family's latest event that has a value (NaN when none).
+
+    Latest means greatest ``event_date``; ties are broken by ``recorded_date`` (the later
+    correction wins) and then ``event_id``, so the answer never depends on row order.
+    """
+    valued = events.loc[events["value"].notna()]
+    if valued.empty:
+        return _reindexed(pd.Series(dtype="float64"), families, np.nan)
+    ordered = valued.sort_values(
+        ["family_id", "event_date", "recorded_date", "event_id"], kind="stable"
+    )
+    last = ordered.drop_duplicates("family_id", keep="last").set_index("family_id")["value"]
+    return _reindexed(last, families, np.nan)
+
+
+def days_since_last(events: pd.DataFrame, *, as_of: pd.Timestamp, families: pd.Index) -> pd.Series:
+    """Whole days from the family's latest event to ``as_of`` (NaN when none in window)."""
+    latest = events.groupby("family_id", sort=False)["event_date"].max()
+    days = (pd.Timestamp(as_of) - latest).dt.days
+    return _reindexed(days, families, np.nan)
+
+
+def count_persons(events: pd.DataFrame, *, families: pd.Index) -> pd.Series:
+    """Number of distinct persons with at least one event, per family (0 when none).
+
+    The person-to-family roll-up: "children with a missed vaccination" counts each child
+    once however many vaccinations they missed. Family-level rows (no person) are ignored.
+    """
+    persons = events.loc[events["person_id"].notna(), ["family_id", "person_id"]]
+    distinct = persons.drop_duplicates()
+    return _reindexed(distinct.groupby("family_id", sort=False).size(), families, 0.0)
+
+
+def aggregate(
+    events: pd.DataFrame,
+    *,
+    how: AggregationName,
+    as_of: pd.Timestamp,
+    window_days: int,
+    families: pd.Index,
+) -> pd.Series:
+    """Apply the point-in-time window and the aggregation ``how``; one float per family.
+
+    - ``count``/``sum``/``mean``/``max``/``last``/``count_persons``: over ``(T-w, T]``.
+    - ``sum_per_month``: the sum over the window divided by its length in months
+      (e.g. a household's average monthly income over the last 90 days); NaN when the
+      window holds no record, because no income record is not the same as no income.
+    - ``days_since_last``: days since the latest event in the window (NaN: none).
+    - ``count_change``/``sum_change``: the count (sum) over ``(T-w, T]`` minus the count
+      (sum) over the ``w`` days before, ``(T-2w, T-w]``.
+    """
+    if how not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {how!r}; choose one of {list(AGGREGATIONS)}")
+    recent = events.loc[window_mask(events, as_of=as_of, days=window_days)]
+    if how == "count":
+        return count_events(recent, families=families)
+    if how == "sum":
+        return sum_values(recent, families=families)
+    if how == "sum_per_month":
+        monthly = sum_values(recent, families=families) / (window_days / DAYS_PER_MONTH)
+        return monthly.where(count_events(recent, families=families) > 0)
+    if how == "mean":
+        return mean_value(recent, families=families)
+    if how == "max":
+        return max_value(recent, families=families)
+    if how == "last":
+        return last_value(recent, families=families)
+    if how == "days_since_last":
+        return days_since_last(recent, as_of=as_of, families=families)
+    if how == "count_persons":
+        return count_persons(recent, families=families)
+    earlier = events.loc[window_mask(events, as_of=as_of, days=window_days, lag_days=window_days)]
+    base = count_events if how == "count_change" else sum_values
+    return base(recent, families=families) - base(earlier, families=families)

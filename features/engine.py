@@ -1,0 +1,552 @@
+"""The as-of feature engine: raw registry -> one row per (family, as-of date).
+
+Two layers:
+
+- :func:`compute_partition` is pure: RawTables in, DataFrame out, no I/O, no global state.
+  It handles any subset of families that is closed under membership (the families of a
+  partition, their memberships, the persons in them, their events and outcomes), so the
+  same function can run on one core, on all cores here, or inside a Spark
+  ``mapInPandas`` later.
+- :func:`build_feature_table` is the driver: it splits the registry into partitions by a
+  stable hash of ``family_id``, runs the partitions in parallel worker processes with a
+  bounded number in flight (each worker holds only its families' rows), shows a progress
+  bar, and concatenates the results in a deterministic order. The output does not depend
+  on the number of partitions or jobs (a test proves it for 1, 3 and 16).
+
+Point in time: every event indicator is computed by :func:`features.aggregations.aggregate`,
+which only sees rows with ``recorded_date <= T`` and ``event_date`` in the bounded window
+before T. Person-level events count for the family the person belonged to on the event
+date. Composition comes from memberships valid on T. Only the label looks forward.
+
+Storage adapters (:func:`write_feature_table`, :func:`read_feature_table`) keep the
+feature-list and raw-data fingerprints in the Parquet key-value metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.aggregations import aggregate
+from features.audit_groups import AUDIT_PREFIX, audit_columns, audit_groups
+from features.catalogue import (
+    FeatureSpec,
+    event_features,
+    feature_list_fingerprint,
+    household_columns,
+    model_input_columns,
+)
+from features.composition import head_of_household, household_composition, members_on
+from features.config import FeatureConfig
+from features.contract import DOMAINS, TABLE_COLUMNS
+from features.labels import extraction_date_of, label_outcomes
+from features.raw import RawTables
+from features.wellbeing import wellbeing_index
+
+META_FEATURE_LIST = "earlyrisk.feature_list_sha256"
+META_RAW = "earlyrisk.raw_sha256"
+META_CONFIG = "earlyrisk.feature_config"
+# Families per partition when the caller does not choose: small enough to keep a worker's
+# memory modest, large enough that vectorized group-bys dominate per-partition overhead.
+DEFAULT_FAMILIES_PER_PARTITION = 25_000
+
+KEY_COLUMNS = ("family_id", "as_of")
+LABEL_COLUMNS = ("label", "label_observed")
+WELLBEING_COLUMNS = ("wellbeing_score", "wellbeing_level", *(f"deprived_{d}" for d in DOMAINS))
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def normalise_as_of(as_of_dates: Iterable[object]) -> list[pd.Timestamp]:
+    """Sorted distinct midnight timestamps; a clear error for an empty list or a bad date."""
+    dates = []
+    for value in as_of_dates:
+        stamp = pd.Timestamp(value)
+        if pd.isna(stamp):
+            raise ValueError(f"as-of date {value!r} is not a date")
+        dates.append(stamp.normalize())
+    if not dates:
+        raise ValueError("give at least one as-of date")
+    return sorted(set(dates))
+
+
+def output_columns(audit_attributes: Sequence[str]) -> list[str]:
+    """The feature table's columns, in order (docs/architecture.md)."""
+    return [
+        *KEY_COLUMNS,
+        *model_input_columns(),
+        *LABEL_COLUMNS,
+        *WELLBEING_COLUMNS,
+        *audit_columns(audit_attributes),
+    ]
+
+
+def attribute_events(events: pd.DataFrame, memberships: pd.DataFrame) -> pd.DataFrame:
+    """Events with the family they count for and the person's role in it on the event date.
+
+    Family-level rows keep their ``family_id``. A person-only row counts for the family
+    whose membership holds the person on ``event_date``; a person-level row with no such
+    membership (a data error the validator reports) is left out. ``role`` is the person's
+    role in that family on the event date, null for family-level rows without a person.
+    """
+    events = events.reset_index(drop=True)
+    persons_rows = events.loc[events["person_id"].notna(), ["person_id", "family_id", "event_date"]]
+    spans = memberships[["person_id", "family_id", "role", "start_date", "end_date"]].rename(
+        columns={"family_id": "member_family"}
+    )
+    joined = persons_rows.reset_index().merge(spans, on="person_id", how="inner")
+    end = joined["end_date"]
+    holds = (joined["start_date"] <= joined["event_date"]) & (
+        end.isna() | (end >= joined["event_date"])
+    )
+    holds &= joined["family_id"].isna() | (joined["family_id"] == joined["member_family"])
+    matched = joined.loc[holds].drop_duplicates("index").set_index("index")
+
+    family = events["family_id"].copy()
+    fill = matched.index[matched["family_id"].isna()]
+    family.loc[fill] = matched.loc[fill, "member_family"]
+    role = pd.Series(pd.NA, index=events.index, dtype="str")
+    role.loc[matched.index] = matched["role"]
+    out = events.assign(family_id=family, role=role)
+    return out.loc[out["family_id"].notna()].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A catalogue entry's rows, filtered once per partition (independent of T)."""
+
+    spec: FeatureSpec
+    rows: pd.DataFrame
+
+
+def _prepare(events: pd.DataFrame, family_codes: pd.Index) -> list[_Prepared]:
+    """Per event indicator, the matching rows with integer family/person codes.
+
+    Codes make the group-bys fast; event_id codes keep the lexicographic order that
+    ``last`` uses to break ties.
+    """
+    base = pd.DataFrame(
+        {
+            "family_id": family_codes.get_indexer(events["family_id"]),
+            "person_id": pd.factorize(events["person_id"], use_na_sentinel=True)[0].astype(
+                "float64"
+            ),
+            "event_date": events["event_date"],
+            "recorded_date": events["recorded_date"],
+            "value": events["value"],
+        }
+    )
+    base.loc[base["person_id"] < 0, "person_id"] = np.nan
+    event_type = events["event_type"].to_numpy()
+    detail = events["detail"]
+    role = events["role"]
+    prepared = []
+    for spec in event_features():
+        mask = np.isin(event_type, spec.event_types)
+        if spec.detail is not None:
+            mask &= detail.isin(spec.detail).to_numpy()
+        if spec.person_roles is not None:
+            mask &= role.isin(spec.person_roles).to_numpy()
+        rows = base.loc[mask]
+        rows = rows.assign(event_id=pd.factorize(events["event_id"][mask], sort=True)[0])
+        prepared.append(_Prepared(spec, rows))
+    return prepared
+
+
+def _empty_output(audit_attributes: Sequence[str]) -> pd.DataFrame:
+    columns = {}
+    for name in output_columns(audit_attributes):
+        if name == "family_id" or name == "wellbeing_level" or name.startswith(AUDIT_PREFIX):
+            columns[name] = pd.Series(dtype="str")
+        elif name == "as_of":
+            columns[name] = pd.Series(dtype="datetime64[ns]")
+        elif name == "label":
+            columns[name] = pd.Series(dtype="int8")
+        elif name == "label_observed" or name.startswith("deprived_"):
+            columns[name] = pd.Series(dtype="bool")
+        else:
+            columns[name] = pd.Series(dtype="float64")
+    return pd.DataFrame(columns)
+
+
+# ------------------------------------------------------------------- the pure function
+
+
+def compute_partition(
+    raw: RawTables,
+    as_of_dates: Iterable[object],
+    *,
+    config: FeatureConfig | None = None,
+    extraction_date: pd.Timestamp | None = None,
+    audit_attributes: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Feature rows for every family of ``raw`` with at least one member on each as-of date.
+
+    Pure: reads only its arguments. ``extraction_date`` (decides ``label_observed``) and
+    ``audit_attributes`` (the protected attributes, one ``audit_`` column each) must be the
+    registry-wide values when ``raw`` is one partition of a larger registry, so that all
+    partitions agree; left as None they are taken from ``raw`` itself (the config's
+    ``extraction_date`` wins over both).
+    """
+    config = config or FeatureConfig()
+    dates = normalise_as_of(as_of_dates)
+    if config.extraction_date is not None:
+        extraction_date = pd.Timestamp(config.extraction_date)
+    elif extraction_date is None:
+        extraction_date = extraction_date_of(raw.events, raw.outcomes)
+    if audit_attributes is None:
+        audit_attributes = sorted(raw.protected["attribute"].dropna().unique())
+
+    events = attribute_events(raw.events, raw.memberships)
+    family_codes = pd.Index(pd.unique(raw.memberships["family_id"]))
+    prepared = _prepare(events, family_codes)
+
+    frames = [_empty_output(audit_attributes)]
+    for as_of in dates:
+        composition = household_composition(raw.memberships, raw.persons, as_of=as_of)
+        if composition.empty:
+            continue
+        families = composition.index
+        codes = pd.Index(family_codes.get_indexer(families))
+        indicators = {}
+        for item in prepared:
+            spec = item.spec
+            values = aggregate(
+                item.rows,
+                how=spec.aggregation,
+                as_of=as_of,
+                window_days=spec.window_days,
+                families=codes,
+            ).to_numpy()
+            if spec.per_member:
+                values = values / composition["hh_members"].to_numpy()
+            indicators[spec.name] = values
+        inputs = pd.DataFrame(indicators, index=families)
+        for name in household_columns():
+            inputs[name] = composition[name]
+        inputs = inputs[model_input_columns()].astype("float64")
+
+        labels = label_outcomes(
+            raw.outcomes,
+            families=families,
+            as_of=as_of,
+            outcome_types=config.label_outcome_types,
+            horizon_months=config.horizon_months,
+            extraction_date=extraction_date,
+        )
+        wellbeing = wellbeing_index(inputs, config=config.wellbeing)
+        members = members_on(raw.memberships, raw.persons, as_of=as_of)
+        audit = audit_groups(
+            families=raw.families,
+            persons=raw.persons,
+            protected=raw.protected,
+            composition=composition,
+            heads=head_of_household(members),
+            attributes=audit_attributes,
+        )
+        keys = pd.DataFrame({"family_id": families.astype("str"), "as_of": as_of}, index=families)
+        frame = pd.concat([keys, inputs, labels, wellbeing, audit], axis=1)
+        frames.append(frame.reset_index(drop=True))
+
+    out = pd.concat(frames, ignore_index=True)
+    out = out.astype(_empty_output(audit_attributes).dtypes.to_dict())
+    return out.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------- partitioning
+
+
+def partition_of(family_id: pd.Series | pd.Index, n_partitions: int) -> np.ndarray:
+    """Partition number (0..n-1) of each family_id: a stable hash, same in every process.
+
+    pandas' object hash uses a fixed key (SipHash), so the assignment does not depend on
+    ``PYTHONHASHSEED``, the order of rows or the machine.
+    """
+    if n_partitions < 1:
+        raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
+    hashed = pd.util.hash_pandas_object(pd.Series(np.asarray(family_id, dtype=object)), index=False)
+    return (hashed.to_numpy() % np.uint64(n_partitions)).astype(np.int64)
+
+
+def _row_groups(part: np.ndarray, n: int) -> list[np.ndarray]:
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(n + 1))
+    return [order[bounds[p] : bounds[p + 1]] for p in range(n)]
+
+
+def split_partitions(raw: RawTables, n_partitions: int) -> Iterator[tuple[int, RawTables]]:
+    """Yield ``(partition number, RawTables)`` for each non-empty partition, lazily.
+
+    A partition holds its families, their memberships and outcomes and protected rows, the
+    persons who were ever members of them, and the events that can count for them: family
+    rows by family_id, person-only rows of their persons (such a row goes to every
+    partition its person was ever a member in; attribution by event date then keeps it in
+    exactly one family).
+    """
+    memberships = raw.memberships
+    member_part = partition_of(memberships["family_id"], n_partitions)
+    person_parts = pd.DataFrame(
+        {"person_id": memberships["person_id"], "part": member_part}
+    ).drop_duplicates()
+
+    events = raw.events
+    family_level = events["family_id"].notna().to_numpy()
+    event_rows = np.flatnonzero(family_level)
+    event_part = partition_of(events["family_id"].iloc[event_rows], n_partitions)
+    person_only = pd.DataFrame(
+        {"row": np.flatnonzero(~family_level), "person_id": events["person_id"][~family_level]}
+    ).merge(person_parts, on="person_id", how="inner")
+    event_rows = np.concatenate([event_rows, person_only["row"].to_numpy()])
+    event_part = np.concatenate([event_part, person_only["part"].to_numpy()])
+    persons_index = pd.Index(raw.persons["person_id"])
+    person_rows = persons_index.get_indexer(person_parts["person_id"])
+    keep = person_rows >= 0
+
+    def by_family(frame: pd.DataFrame) -> list[np.ndarray]:
+        return _row_groups(partition_of(frame["family_id"], n_partitions), n_partitions)
+
+    person_groups = _row_groups(person_parts["part"].to_numpy()[keep], n_partitions)
+    groups = {
+        "families": (None, by_family(raw.families)),
+        "memberships": (None, _row_groups(member_part, n_partitions)),
+        "persons": (person_rows[keep], person_groups),
+        "events": (event_rows, _row_groups(event_part, n_partitions)),
+        "outcomes": (None, by_family(raw.outcomes)),
+        "protected": (None, by_family(raw.protected)),
+    }
+    for p in range(n_partitions):
+        if len(groups["memberships"][1][p]) == 0:
+            continue
+        tables = {}
+        for name, (mapping, parts) in groups.items():
+            rows = parts[p] if mapping is None else np.sort(mapping[parts[p]])
+            tables[name] = getattr(raw, name).take(rows).reset_index(drop=True)
+        yield p, RawTables(**tables)
+
+
+def _default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _run_partition(
+    raw: RawTables,
+    as_of_dates: list[pd.Timestamp],
+    config: FeatureConfig,
+    extraction_date: pd.Timestamp,
+    audit_attributes: list[str],
+) -> pd.DataFrame:
+    return compute_partition(
+        raw,
+        as_of_dates,
+        config=config,
+        extraction_date=extraction_date,
+        audit_attributes=audit_attributes,
+    )
+
+
+def build_feature_table(
+    raw_or_dir: RawTables | Path | str,
+    as_of_dates: Iterable[object],
+    *,
+    config: FeatureConfig | None = None,
+    n_partitions: int | None = None,
+    n_jobs: int | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """The feature table for every family with a member on each as-of date.
+
+    ``raw_or_dir`` is a RawTables or a raw directory (loaded through the validator, which
+    refuses broken data). ``n_partitions`` defaults to one per 25,000 families (at least
+    one per job); ``n_jobs`` to the cores available. Workers are separate processes
+    (``forkserver``), at most ``2 * n_jobs`` partitions are in flight at once, and the
+    result is identical whatever the partitioning. ``df.attrs`` carries the fingerprints
+    that :func:`write_feature_table` stores.
+    """
+    config = config or FeatureConfig()
+    raw = _load(raw_or_dir)
+    dates = normalise_as_of(as_of_dates)
+    jobs = n_jobs if n_jobs is not None else _default_jobs()
+    if jobs < 1:
+        raise ValueError(f"n_jobs must be >= 1, got {jobs}")
+    n_families = raw.families["family_id"].nunique()
+    if n_partitions is None:
+        n_partitions = max(jobs, math.ceil(n_families / DEFAULT_FAMILIES_PER_PARTITION), 1)
+    if n_partitions < 1:
+        raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
+    extraction_date = (
+        pd.Timestamp(config.extraction_date)
+        if config.extraction_date is not None
+        else extraction_date_of(raw.events, raw.outcomes)
+    )
+    attributes = sorted(raw.protected["attribute"].dropna().unique())
+    args = (dates, config, extraction_date, attributes)
+
+    results: dict[int, pd.DataFrame] = {}
+    with _progress(progress, n_partitions) as advance:
+        if jobs == 1 or n_partitions == 1:
+            for p, part in split_partitions(raw, n_partitions):
+                results[p] = _run_partition(part, *args)
+                advance()
+        else:
+            context = multiprocessing.get_context("forkserver")
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+                pending: dict[Future, int] = {}
+                for p, part in split_partitions(raw, n_partitions):
+                    if len(pending) >= 2 * jobs:
+                        _collect(pending, results, advance, wait_all=False)
+                    pending[pool.submit(_run_partition, part, *args)] = p
+                while pending:
+                    _collect(pending, results, advance, wait_all=False)
+        advance(done=True)
+
+    parts = [results[p] for p in sorted(results)] or [_empty_output(attributes)]
+    table = pd.concat(parts, ignore_index=True)
+    table = table.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
+    table.attrs[META_FEATURE_LIST] = feature_list_fingerprint()
+    table.attrs[META_RAW] = raw_fingerprint(raw)
+    table.attrs[META_CONFIG] = config.model_dump_json()
+    return table
+
+
+def _collect(pending: dict, results: dict, advance, *, wait_all: bool) -> None:
+    done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+    for future in done:
+        p = pending.pop(future)
+        results[p] = future.result()
+        advance()
+
+
+class _progress:
+    """A rich progress bar of partitions done (a no-op when disabled)."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled = enabled
+        self.total = total
+        self._bar = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("features"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("partitions"),
+                TimeElapsedColumn(),
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("partitions", total=self.total)
+        return self._advance
+
+    def _advance(self, *, done: bool = False) -> None:
+        if self._bar is None:
+            return
+        if done:
+            self._bar.update(self._task, completed=self.total)
+        else:
+            self._bar.advance(self._task)
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _load(raw_or_dir: RawTables | Path | str) -> RawTables:
+    if isinstance(raw_or_dir, RawTables):
+        return raw_or_dir
+    try:
+        from features.validation import load_validated
+    except ImportError:  # the validator has not landed yet: read without checking
+        from features.raw import read_raw as load_validated
+    return load_validated(raw_or_dir)
+
+
+# ------------------------------------------------------------------ storage adapters
+
+
+def raw_fingerprint(raw: RawTables) -> str:
+    """sha256 over the six tables' contents (row order included), in contract order."""
+    digest = hashlib.sha256()
+    for name, frame in raw.items():
+        digest.update(name.encode())
+        digest.update(",".join(c.name for c in TABLE_COLUMNS[name]).encode())
+        digest.update(str(len(frame)).encode())
+        if len(frame):
+            hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+            digest.update(hashed.tobytes())
+    return digest.hexdigest()
+
+
+def write_feature_table(
+    table: pd.DataFrame,
+    path: Path | str,
+    *,
+    raw_sha256: str | None = None,
+    feature_list_sha256: str | None = None,
+) -> Path:
+    """Write the feature table to Parquet with the fingerprints in key-value metadata.
+
+    The fingerprints default to ``table.attrs`` (set by :func:`build_feature_table`); a
+    table without them is refused, because an unfingerprinted table cannot be traced.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    raw_sha256 = raw_sha256 or table.attrs.get(META_RAW)
+    feature_list_sha256 = feature_list_sha256 or table.attrs.get(META_FEATURE_LIST)
+    if not raw_sha256 or not feature_list_sha256:
+        raise ValueError(
+            "write_feature_table needs raw_sha256 and feature_list_sha256 (from "
+            "build_feature_table's attrs or given explicitly)"
+        )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    metadata = dict(arrow.schema.metadata or {})
+    metadata[META_FEATURE_LIST.encode()] = feature_list_sha256.encode()
+    metadata[META_RAW.encode()] = raw_sha256.encode()
+    if META_CONFIG in table.attrs:
+        metadata[META_CONFIG.encode()] = str(table.attrs[META_CONFIG]).encode()
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(arrow.replace_schema_metadata(metadata), tmp)
+    tmp.replace(path)
+    return path
+
+
+def read_feature_table_metadata(path: Path | str) -> dict[str, str]:
+    """The ``earlyrisk.*`` key-value metadata of a feature table file."""
+    import pyarrow.parquet as pq
+
+    raw = pq.read_schema(path).metadata or {}
+    return {k.decode(): v.decode() for k, v in raw.items() if k.decode().startswith("earlyrisk.")}
+
+
+def read_feature_table(path: Path | str) -> pd.DataFrame:
+    """Read a feature table; its ``earlyrisk.*`` metadata lands in ``df.attrs``.
+
+    ``as_of`` comes back as ``datetime64[ns]`` whatever unit Parquet stored.
+    """
+    table = pd.read_parquet(path)
+    table["as_of"] = table["as_of"].astype("datetime64[ns]")
+    table.attrs.update(read_feature_table_metadata(path))
+    return table
