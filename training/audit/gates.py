@@ -1,0 +1,342 @@
+"""Fairness gates: tolerances that decide whether a model may be promoted (or a CLI run passes).
+
+Training evaluates :class:`FairnessGates` on the audit of a candidate model and only gives it
+the ``champion`` alias when no gate fails; ``earlyrisk audit --gates FILE`` applies the same
+gates to any score file and exits non-zero on failure. Each check yields one
+:class:`GateOutcome` so the report can say exactly which group broke which bound.
+
+Gate kinds:
+
+* ``<metric>_ratio``: for every reported group, the ratio of its metric to the reference
+  group's must lie within ``[lower, upper]`` (default FPR and FNR within 0.8-1.25, the
+  "four-fifths" band used in both directions).
+* ``group_ece``: every reported group's expected calibration error must stay below a bound
+  (needs labels and probability scores).
+* ``proxy_auc``: no model feature may predict a protected attribute with a folded AUC above
+  a bound (needs the proxy check).
+
+``basis`` chooses the evidence: ``"point"`` fails on the point estimate (strict, the default
+for promotion), ``"interval"`` fails only when the whole bootstrap interval of the ratio lies
+outside the band, i.e. when the disparity is clear despite sampling noise. Suppressed groups
+are never checked (their numbers are withheld). A check whose number is undefined (say the
+reference FPR is 0, or the audit has no labels) is ``not_evaluable``; it fails only when
+``fail_on_not_evaluable`` is set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from training.audit.audit import AuditResult
+
+GateMetric = Literal[
+    "base_rate",
+    "selection_rate",
+    "tpr",
+    "fpr",
+    "fnr",
+    "tnr",
+    "precision",
+    "npv",
+    "false_omission_rate",
+    "false_discovery_rate",
+]
+GateStatus = Literal["pass", "fail", "not_evaluable"]
+
+
+class RatioBound(BaseModel):
+    """Allowed band for the ratio group metric / reference metric."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lower: float = Field(0.8, gt=0)
+    upper: float = Field(1.25, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RatioBound:
+        if not self.lower <= 1.0 <= self.upper:
+            raise ValueError(
+                "a ratio band must contain 1 (lower <= 1 <= upper); "
+                f"got [{self.lower}, {self.upper}]"
+            )
+        return self
+
+
+class FairnessGates(BaseModel):
+    """Tolerances for promotion; ``None`` switches a gate off."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ratio_bounds: dict[GateMetric, RatioBound] = Field(
+        default_factory=lambda: {"fpr": RatioBound(), "fnr": RatioBound()},
+        description="metric -> allowed band of group/reference ratios",
+    )
+    max_group_ece: float | None = Field(
+        0.05, ge=0, description="upper bound of each group's expected calibration error"
+    )
+    max_proxy_auc: float | None = Field(
+        None, gt=0.5, le=1.0, description="upper bound of a feature's folded proxy AUC"
+    )
+    attributes: list[str] | None = Field(
+        None, description="attributes the gates apply to (None = every audited attribute)"
+    )
+    include_intersections: bool = Field(
+        False, description="also gate the pairwise intersections (often small and noisy)"
+    )
+    basis: Literal["point", "interval"] = "point"
+    fail_on_not_evaluable: bool = False
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> FairnessGates:
+        """Read gates from a YAML mapping (an empty file means the defaults)."""
+        text = Path(path).read_text(encoding="utf-8")
+        data = yaml.safe_load(text) or {}
+        if not isinstance(data, dict):
+            raise ValueError(
+                f"{path}: the gates file must be a YAML mapping, got {type(data).__name__}"
+            )
+        return cls.model_validate(data)
+
+
+class GateOutcome(BaseModel):
+    """The result of one check of one group (or one feature) against one bound."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gate: str
+    status: GateStatus
+    attribute: str | None = None
+    group: str | None = None
+    reference: str | None = None
+    metric: str | None = None
+    value: float | None = None
+    interval: tuple[float, float] | None = None
+    lower: float | None = None
+    upper: float | None = None
+    message: str
+
+    @property
+    def passed(self) -> bool:
+        """False only for a failed check."""
+        return self.status != "fail"
+
+
+def gates_passed(outcomes: list[GateOutcome]) -> bool:
+    """True when no outcome failed (what training needs to promote)."""
+    return all(outcome.passed for outcome in outcomes)
+
+
+def failed_gates(outcomes: list[GateOutcome]) -> list[GateOutcome]:
+    """Only the failed outcomes, in evaluation order."""
+    return [outcome for outcome in outcomes if not outcome.passed]
+
+
+def _number(value: object) -> float | None:
+    if value is None:
+        return None
+    number = float(value)  # type: ignore[arg-type]
+    return None if np.isnan(number) else number
+
+
+def _not_evaluable(gates: FairnessGates) -> GateStatus:
+    return "fail" if gates.fail_on_not_evaluable else "not_evaluable"
+
+
+def _selected_attributes(result: AuditResult, gates: FairnessGates) -> set[str]:
+    names = set(result.attributes)
+    if gates.attributes is not None:
+        unknown = sorted(set(gates.attributes) - names)
+        if unknown:
+            raise ValueError(
+                f"gates name attribute(s) {unknown} that the audit did not cover; "
+                f"audited: {sorted(names)}"
+            )
+        names = set(gates.attributes)
+    if gates.include_intersections:
+        kinds = result.groupings
+        for name in kinds.loc[kinds["kind"] == "intersection", "attribute"]:
+            parts = name.split(" & ")
+            if all(part in names for part in parts):
+                names.add(name)
+    return names
+
+
+def _ratio_outcomes(
+    result: AuditResult, gates: FairnessGates, attributes: set[str]
+) -> list[GateOutcome]:
+    outcomes: list[GateOutcome] = []
+    table = result.disparities
+    for metric, bound in gates.ratio_bounds.items():
+        gate = f"{metric}_ratio"
+        if metric not in result.metrics:
+            outcomes.append(
+                GateOutcome(
+                    gate=gate,
+                    status=_not_evaluable(gates),
+                    metric=metric,
+                    lower=bound.lower,
+                    upper=bound.upper,
+                    message=f"{metric} is not available in this audit "
+                    f"({'no label given' if result.label_free else 'not computed'})",
+                )
+            )
+            continue
+        rows = table[(table["metric"] == metric) & table["attribute"].isin(attributes)]
+        for row in rows.itertuples(index=False):
+            ratio = _number(row.ratio)
+            low, high = _number(row.ratio_lower), _number(row.ratio_upper)
+            where = f"{row.attribute}={row.group} vs {row.reference}"
+            if ratio is None:
+                status: GateStatus = _not_evaluable(gates)
+                message = (
+                    f"{gate} undefined for {where} ({metric} of the reference is 0 or undefined)"
+                )
+            else:
+                if gates.basis == "interval":
+                    if low is None or high is None:
+                        outside = False
+                        status = _not_evaluable(gates)
+                    else:
+                        outside = high < bound.lower or low > bound.upper
+                        status = "fail" if outside else "pass"
+                else:
+                    outside = not bound.lower <= ratio <= bound.upper
+                    status = "fail" if outside else "pass"
+                interval = (
+                    f" (interval {low:.3f}-{high:.3f})"
+                    if low is not None and high is not None
+                    else ""
+                )
+                verdict = (
+                    "outside"
+                    if status == "fail"
+                    else "within"
+                    if status == "pass"
+                    else "unclear vs"
+                )
+                message = (
+                    f"{gate} for {where} is {ratio:.3f}{interval}, {verdict} "
+                    f"[{bound.lower:g}, {bound.upper:g}]"
+                )
+            outcomes.append(
+                GateOutcome(
+                    gate=gate,
+                    status=status,
+                    attribute=row.attribute,
+                    group=row.group,
+                    reference=row.reference,
+                    metric=metric,
+                    value=ratio,
+                    interval=(low, high) if low is not None and high is not None else None,
+                    lower=bound.lower,
+                    upper=bound.upper,
+                    message=message,
+                )
+            )
+    return outcomes
+
+
+def _ece_outcomes(
+    result: AuditResult, gates: FairnessGates, attributes: set[str]
+) -> list[GateOutcome]:
+    bound = gates.max_group_ece
+    if bound is None:
+        return []
+    if result.label_free or not result.scores_are_probabilities:
+        reason = "no label given" if result.label_free else "scores are not probabilities"
+        return [
+            GateOutcome(
+                gate="group_ece",
+                status=_not_evaluable(gates),
+                metric="ece",
+                upper=bound,
+                message=f"calibration cannot be checked: {reason}",
+            )
+        ]
+    outcomes: list[GateOutcome] = []
+    rows = result.by_group[
+        result.by_group["attribute"].isin(attributes) & ~result.by_group["suppressed"]
+    ]
+    for row in rows.itertuples(index=False):
+        ece = _number(row.ece)
+        where = f"{row.attribute}={row.group}"
+        if ece is None:
+            status: GateStatus = _not_evaluable(gates)
+            message = f"group_ece undefined for {where}"
+        else:
+            status = "fail" if ece > bound else "pass"
+            verdict = "above" if ece > bound else "within"
+            message = f"group_ece for {where} is {ece:.4f}, {verdict} {bound:g}"
+        outcomes.append(
+            GateOutcome(
+                gate="group_ece",
+                status=status,
+                attribute=row.attribute,
+                group=row.group,
+                metric="ece",
+                value=ece,
+                upper=bound,
+                message=message,
+            )
+        )
+    return outcomes
+
+
+def _proxy_outcomes(
+    result: AuditResult, gates: FairnessGates, attributes: set[str]
+) -> list[GateOutcome]:
+    bound = gates.max_proxy_auc
+    if bound is None:
+        return []
+    if result.proxies is None or result.proxies.empty:
+        return [
+            GateOutcome(
+                gate="proxy_auc",
+                status=_not_evaluable(gates),
+                upper=bound,
+                message="no proxy check in this audit (no model features were given)",
+            )
+        ]
+    outcomes: list[GateOutcome] = []
+    rows = result.proxies[result.proxies["attribute"].isin(attributes)]
+    for row in rows.itertuples(index=False):
+        auc = _number(row.auc)
+        where = f"feature {row.feature} for {row.attribute}"
+        if auc is None:
+            status: GateStatus = _not_evaluable(gates)
+            message = f"proxy_auc undefined for {where}"
+        else:
+            status = "fail" if auc > bound else "pass"
+            message = (
+                f"proxy_auc of {where} (group {row.auc_group}) is {auc:.3f}, "
+                f"{'above' if auc > bound else 'within'} {bound:g}"
+            )
+        outcomes.append(
+            GateOutcome(
+                gate="proxy_auc",
+                status=status,
+                attribute=row.attribute,
+                group=row.auc_group,
+                metric=f"proxy_auc:{row.feature}",
+                value=auc,
+                upper=bound,
+                message=message,
+            )
+        )
+    return outcomes
+
+
+def evaluate_fairness_gates(result: AuditResult, gates: FairnessGates) -> list[GateOutcome]:
+    """Check every gate on the audit; one outcome per (gate, group) in a stable order."""
+    attributes = _selected_attributes(result, gates)
+    return [
+        *_ratio_outcomes(result, gates, attributes),
+        *_ece_outcomes(result, gates, attributes),
+        *_proxy_outcomes(result, gates, attributes),
+    ]

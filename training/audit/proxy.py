@@ -1,0 +1,111 @@
+"""Proxy check: how well each model feature, on its own, predicts each protected attribute.
+
+A model that never sees ethnicity can still learn it from a feature that stands in for it
+(a disability benefit for disability in the family, a region for ethnicity). For every
+(feature, attribute) pair this module reports
+
+* ``auc``: the best one-vs-rest ROC AUC of the feature for membership of one group of the
+  attribute, folded so that 0.5 means "no information" and 1.0 "perfect proxy"
+  (``max(AUC, 1 - AUC)``), and the group it is reached for (``auc_group``);
+* ``nmi``: normalized mutual information (arithmetic normalization) between the feature cut
+  into up to ``n_bins`` quantile bins and the attribute.
+
+Missing feature values rank below every observed value (and get their own bin), because
+whether a value is recorded can itself reveal the attribute. Groups below the suppression
+threshold take no part (their AUC would be noise and could disclose them). A pair is flagged
+when ``auc >= auc_threshold`` or ``nmi >= nmi_threshold``; the report lists the strongest first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+from sklearn.metrics import normalized_mutual_info_score
+
+from training.audit.groups import Grouping
+
+DEFAULT_AUC_THRESHOLD = 0.7
+DEFAULT_NMI_THRESHOLD = 0.1
+
+
+def _feature_values(series: pd.Series) -> np.ndarray:
+    try:
+        return pd.to_numeric(series, errors="raise").to_numpy(dtype=float, na_value=np.nan)
+    except (TypeError, ValueError):
+        # A categorical feature: its codes rank arbitrarily, so only NMI is meaningful; the
+        # AUC of sorted category codes is still a (lower-bound) signal and is kept.
+        codes, _ = pd.factorize(series, sort=True, use_na_sentinel=True)
+        values = codes.astype(float)
+        values[codes < 0] = np.nan
+        return values
+
+
+def _quantile_bins(values: np.ndarray, n_bins: int) -> np.ndarray:
+    """Codes of up to n_bins quantile bins; NaN gets its own code (-1 shifted to n_bins)."""
+    observed = values[~np.isnan(values)]
+    codes = np.full(values.shape, n_bins, dtype=np.int64)
+    if observed.size:
+        edges = np.unique(np.quantile(observed, np.linspace(0, 1, n_bins + 1)[1:-1]))
+        codes[~np.isnan(values)] = np.searchsorted(edges, observed, side="right")
+    return codes
+
+
+def _one_vs_rest_auc(ranks: np.ndarray, grouping: Grouping, keep: np.ndarray) -> np.ndarray:
+    """AUC of the ranked feature for each group vs all other rows (Mann-Whitney form)."""
+    n = ranks.size
+    sizes = np.bincount(grouping.codes, minlength=grouping.n_groups).astype(float)
+    rank_sums = np.bincount(grouping.codes, weights=ranks, minlength=grouping.n_groups)
+    others = n - sizes
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc = (rank_sums - sizes * (sizes + 1) / 2.0) / (sizes * others)
+    auc[(sizes == 0) | (others == 0) | ~keep] = np.nan
+    return auc
+
+
+def proxy_check(
+    features: pd.DataFrame,
+    groupings: list[Grouping],
+    *,
+    keep: dict[str, np.ndarray],
+    n_bins: int = 10,
+    auc_threshold: float = DEFAULT_AUC_THRESHOLD,
+    nmi_threshold: float = DEFAULT_NMI_THRESHOLD,
+) -> pd.DataFrame:
+    """One row per (feature, attribute): auc, auc_group, nmi, flagged; strongest first.
+
+    ``keep[attribute]`` marks the groups that are large enough to take part.
+    """
+    rows: list[dict[str, object]] = []
+    for feature in features.columns:
+        values = _feature_values(features[feature])
+        filled = np.where(np.isnan(values), -np.inf, values)
+        ranks = rankdata(filled, method="average")
+        bins = _quantile_bins(values, n_bins)
+        for grouping in groupings:
+            auc = _one_vs_rest_auc(ranks, grouping, keep[grouping.name])
+            folded = np.maximum(auc, 1.0 - auc)
+            best = int(np.nanargmax(folded)) if np.any(~np.isnan(folded)) else -1
+            best_auc = float(folded[best]) if best >= 0 else float("nan")
+            nmi = float(normalized_mutual_info_score(grouping.codes, bins))
+            rows.append(
+                {
+                    "feature": str(feature),
+                    "attribute": grouping.name,
+                    "auc": best_auc,
+                    "auc_group": grouping.categories[best] if best >= 0 else None,
+                    "nmi": nmi,
+                    "flagged": bool(
+                        (not np.isnan(best_auc) and best_auc >= auc_threshold)
+                        or nmi >= nmi_threshold
+                    ),
+                }
+            )
+    table = pd.DataFrame(
+        rows, columns=["feature", "attribute", "auc", "auc_group", "nmi", "flagged"]
+    )
+    if table.empty:
+        return table
+    return table.sort_values(
+        ["flagged", "auc", "nmi"], ascending=[False, False, False], na_position="last"
+    ).reset_index(drop=True)
