@@ -75,10 +75,13 @@ def validate_command(
 
     err = Console(stderr=True)
     if not raw_dir.exists():
-        err.print(f"[red]error:[/red] raw data directory {raw_dir} does not exist")
+        err.print(f"[red]error:[/red] raw data directory {raw_dir} does not exist", soft_wrap=True)
         raise typer.Exit(EXIT_USAGE)
     if not raw_dir.is_dir():
-        err.print(f"[red]error:[/red] {raw_dir} is a file; give the directory holding the tables")
+        err.print(
+            f"[red]error:[/red] {raw_dir} is a file; give the directory holding the tables",
+            soft_wrap=True,
+        )
         raise typer.Exit(EXIT_USAGE)
     show_progress = err.is_terminal if progress is None else progress
     report = validate_raw_dir(

@@ -207,17 +207,20 @@ class Findings:
         description: str,
         *,
         values: pd.Series | ValueFormatter | None = None,
+        example_mask: np.ndarray | None = None,
     ) -> int:
         """Record the rows where ``mask`` is true (nothing when none); return their count.
 
         ``values`` adds the offending value to each example: a Series aligned with the
-        table's rows, or a function from row positions to texts.
+        table's rows, or a function from row positions to texts. ``example_mask`` (a
+        subset of ``mask``) picks the rows shown, e.g. one row per duplicated key.
         """
         mask = np.asarray(mask, dtype=bool)
         count = int(mask.sum())
         if count == 0:
             return 0
-        positions = np.flatnonzero(mask)[: self.max_examples]
+        shown_rows = mask if example_mask is None else np.asarray(example_mask, dtype=bool)
+        positions = np.flatnonzero(shown_rows)[: self.max_examples]
         examples = [table.example(int(p)) for p in positions]
         if values is not None:
             if isinstance(values, pd.Series):
@@ -307,7 +310,9 @@ def check_unique_keys(ctx: RuleContext) -> None:
             table,
             key,
             mask,
-            f"{name}.{key} must be unique; these values occur on more than one row",
+            f"{name}.{key} must be unique; these values occur on more than one row "
+            "(every row sharing a value is counted)",
+            example_mask=mask & ~column.duplicated(keep="first").to_numpy(),
         )
     protected = ctx.table("protected", "family_id", "attribute")
     if protected is not None:
