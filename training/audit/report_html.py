@@ -1,0 +1,303 @@
+"""Self-contained HTML audit report: one file, opens offline, every chart embedded as PNG.
+
+Nothing is loaded from the network (no CDN, no web fonts, no scripts): charts are drawn with
+matplotlib's Agg backend and embedded as base64 ``data:`` URIs, styles are inline. The
+numbers come from the same :func:`training.audit.report_json.build_report` dictionary as the
+JSON report, so both always agree; suppressed groups appear as marked cells and are left out
+of every chart.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
+
+from training.audit.metrics import METRIC_LABELS
+from training.audit.report_json import build_report
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from training.audit.audit import AuditResult
+    from training.audit.gates import GateOutcome
+
+TEMPLATES = Path(__file__).with_name("templates")
+MAX_CHART_GROUPS = 30
+RATE_COLUMNS = (
+    "base_rate",
+    "selection_rate",
+    "tpr",
+    "fpr",
+    "fnr",
+    "precision",
+    "npv",
+    "false_omission_rate",
+    "false_discovery_rate",
+)
+SCORE_COLUMNS = ("roc_auc", "brier", "ece", "mean_predicted")
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """A number for reading; ``n/a`` for missing/undefined."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    return f"{float(value):.{digits}f}"
+
+
+def _pct(value: Any) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{100 * float(value):.1f}%"
+
+
+def _figure_png(figure: Figure) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _columns(result: AuditResult) -> list[str]:
+    if result.label_free:
+        return ["n", "n_selected", "selection_rate", "mean_predicted"]
+    return ["n", "n_selected", *RATE_COLUMNS, *SCORE_COLUMNS]
+
+
+def _cell(
+    row: pd.Series, metric: str, intervals: dict[tuple[str, str], tuple[float, float]]
+) -> str:
+    value = row.get(metric)
+    if metric in ("n", "n_selected"):
+        return str(escape(fmt(value)))
+    if metric in SCORE_COLUMNS:
+        return str(escape(fmt(value)))
+    text = str(escape(_pct(value)))
+    bounds = intervals.get((str(row["group"]), metric))
+    if bounds and not any(math.isnan(b) for b in bounds):
+        text += f'<br><span class="interval">{_pct(bounds[0])}–{_pct(bounds[1])}</span>'
+    return text
+
+
+def _group_table(result: AuditResult, attribute: str) -> Markup:
+    rows = result.by_group[result.by_group["attribute"] == attribute]
+    own = result.intervals[result.intervals["attribute"] == attribute]
+    intervals = {
+        (str(r.group), str(r.metric)): (float(r.lower), float(r.upper))
+        for r in own.itertuples(index=False)
+    }
+    columns = _columns(result)
+    head = "".join(f"<th>{escape(METRIC_LABELS.get(c, c))}</th>" for c in columns)
+    body = []
+    for _, row in rows.iterrows():
+        css = ' class="reference"' if row["is_reference"] else ""
+        name = escape(str(row["group"])) + (" (reference)" if row["is_reference"] else "")
+        if row["suppressed"]:
+            cells = (
+                f'<td class="suppressed" colspan="{len(columns)}">suppressed: fewer than '
+                f"{result.min_group_size} rows</td>"
+            )
+        else:
+            cells = "".join(f"<td>{_cell(row, c, intervals)}</td>" for c in columns)
+        body.append(f'<tr{css}><td class="label">{name}</td>{cells}</tr>')
+    return Markup(f'<table><tr><th class="label">group</th>{head}</tr>{"".join(body)}</table>')
+
+
+def _disparity_table(result: AuditResult, attribute: str) -> Markup:
+    table = result.disparities[result.disparities["attribute"] == attribute]
+    if table.empty:
+        return Markup("")
+    keep = ["selection_rate", "fpr", "fnr", "precision", "base_rate"]
+    table = table[table["metric"].isin(keep)]
+    rows = []
+    for r in table.itertuples(index=False):
+        significant = not math.isnan(r.p_value_holm) and r.p_value_holm < 0.05
+        rows.append(
+            "<tr>"
+            f'<td class="label">{escape(r.group)}</td>'
+            f'<td class="label">{escape(METRIC_LABELS[r.metric])}</td>'
+            f"<td>{_pct(r.value)}</td><td>{_pct(r.reference_value)}</td>"
+            f'<td>{fmt(r.difference)}<br><span class="interval">{fmt(r.difference_lower)}'
+            f" – {fmt(r.difference_upper)}</span></td>"
+            f'<td>{fmt(r.ratio, 2)}<br><span class="interval">{fmt(r.ratio_lower, 2)}'
+            f" – {fmt(r.ratio_upper, 2)}</span></td>"
+            f"<td>{fmt(r.p_value_holm)}</td>"
+            f'<td class="{"fail" if significant else ""}">{"yes" if significant else ""}</td>'
+            "</tr>"
+        )
+    return Markup(
+        "<details><summary>Disparities against the reference</summary><table>"
+        '<tr><th class="label">group</th><th class="label">metric</th><th>group</th>'
+        "<th>reference</th><th>difference</th><th>ratio</th><th>Holm p</th><th>clear</th></tr>"
+        + "".join(rows)
+        + "</table></details>"
+    )
+
+
+def _rate_chart(result: AuditResult, attribute: str, metrics: list[str]) -> str | None:
+    import matplotlib.pyplot as plt
+
+    own = result.intervals[result.intervals["attribute"] == attribute]
+    groups = list(dict.fromkeys(own["group"]))[:MAX_CHART_GROUPS]
+    if not groups:
+        return None
+    figure, axes = plt.subplots(
+        1, len(metrics), figsize=(3.6 * len(metrics), 0.45 * len(groups) + 1.4), squeeze=False
+    )
+    positions = np.arange(len(groups))
+    for axis, metric in zip(axes[0], metrics, strict=True):
+        rows = own[own["metric"] == metric].set_index("group").reindex(groups)
+        estimate = rows["estimate"].to_numpy(dtype=float)
+        lower = rows["lower"].to_numpy(dtype=float)
+        upper = rows["upper"].to_numpy(dtype=float)
+        errors = np.vstack([estimate - lower, upper - estimate])
+        errors = np.where(np.isnan(errors), 0.0, errors)
+        axis.barh(positions, np.nan_to_num(estimate), color="#6c8ebf", alpha=0.8)
+        axis.errorbar(estimate, positions, xerr=errors, fmt="none", ecolor="#222", capsize=3)
+        reference = result.references.get(attribute)
+        if reference in groups:
+            axis.axvline(estimate[groups.index(reference)], color="#c0392b", linestyle="--", lw=1)
+        axis.set_yticks(positions, labels=groups if axis is axes[0][0] else [""] * len(groups))
+        axis.invert_yaxis()
+        axis.set_title(METRIC_LABELS[metric], fontsize=10)
+        axis.set_xlim(left=0)
+    figure.tight_layout()
+    return _figure_png(figure)
+
+
+def _reliability_chart(result: AuditResult, attribute: str) -> str | None:
+    import matplotlib.pyplot as plt
+
+    table = result.reliability
+    if table.empty:
+        return None
+    own = table[(table["attribute"] == attribute) & ~table["suppressed"]]
+    if own.empty:
+        return None
+    figure, axis = plt.subplots(figsize=(5, 4.2))
+    axis.plot([0, 1], [0, 1], color="#888", linestyle=":", lw=1, label="perfect calibration")
+    for group in list(dict.fromkeys(own["group"]))[:MAX_CHART_GROUPS]:
+        rows = own[own["group"] == group]
+        axis.plot(rows["mean_predicted"], rows["observed_rate"], marker="o", ms=3, label=group)
+    axis.set_xlabel("mean predicted probability")
+    axis.set_ylabel("observed rate")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1)
+    axis.legend(fontsize=7, loc="upper left")
+    axis.set_title(f"Reliability by {attribute}", fontsize=10)
+    return _figure_png(figure)
+
+
+def _distribution_chart(result: AuditResult, attribute: str) -> str | None:
+    import matplotlib.pyplot as plt
+
+    table = result.score_histogram
+    if table.empty:
+        return None
+    own = table[table["attribute"] == attribute]
+    if own.empty:
+        return None
+    figure, axis = plt.subplots(figsize=(5.5, 3.6))
+    for group in list(dict.fromkeys(own["group"]))[:MAX_CHART_GROUPS]:
+        rows = own[own["group"] == group]
+        edges = np.append(rows["lower"].to_numpy(), rows["upper"].to_numpy()[-1])
+        axis.stairs(rows["share"].to_numpy(), edges, label=group, lw=1.4)
+    threshold = result.rule.to_dict().get("threshold")
+    if threshold is not None:
+        axis.axvline(float(threshold), color="#c0392b", linestyle="--", lw=1, label="threshold")
+    axis.set_xlabel(f"score ({result.score})")
+    axis.set_ylabel("share of the group")
+    axis.legend(fontsize=7)
+    axis.set_title(f"Score distribution by {attribute}", fontsize=10)
+    return _figure_png(figure)
+
+
+def _section(result: AuditResult, meta: Any, *, charts: bool) -> dict[str, Any]:
+    images: list[tuple[str, str]] = []
+    if charts:
+        rate_metrics = ["selection_rate"] if result.label_free else ["selection_rate", "fpr", "fnr"]
+        candidates: list[tuple[str, Callable[[], str | None]]] = [
+            (
+                "Selection rate"
+                + ("" if result.label_free else ", false positive and false negative rates")
+                + " with intervals; dashed line = reference group",
+                lambda: _rate_chart(result, meta.attribute, rate_metrics),
+            ),
+            ("Reliability curves per group", lambda: _reliability_chart(result, meta.attribute)),
+            ("Score distribution per group", lambda: _distribution_chart(result, meta.attribute)),
+        ]
+        for title, draw in candidates:
+            image = draw()
+            if image is not None:
+                images.append((title, image))
+    return {
+        "name": meta.attribute,
+        "reference": meta.reference,
+        "n_suppressed": int(meta.n_suppressed),
+        "table": _group_table(result, meta.attribute),
+        "disparity_table": _disparity_table(result, meta.attribute),
+        "images": images,
+    }
+
+
+def render_html(
+    result: AuditResult,
+    *,
+    gate_outcomes: list[GateOutcome] | None = None,
+    source: str | None = None,
+    generated_at: datetime | None = None,
+) -> str:
+    """The whole report as one HTML string."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    report = build_report(
+        result, gate_outcomes=gate_outcomes, source=source, generated_at=generated_at
+    )
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"])
+    )
+    template = environment.get_template("audit_report.html.j2")
+    groupings = list(result.groupings.itertuples(index=False))
+    overall_row = result.overall.iloc[0]
+    overall_intervals = {
+        (str(r.group), str(r.metric)): (float(r.lower), float(r.upper))
+        for r in result.intervals[result.intervals["attribute"] == "(all)"].itertuples(index=False)
+    }
+    return template.render(
+        **report,
+        settings=result.settings,
+        n_tests=int(result.disparities["p_value"].notna().sum()),
+        columns=_columns(result),
+        labels={**METRIC_LABELS, "n_selected": "selected"},
+        overall_row=overall_row,
+        cell=lambda row, metric: _cell(row, metric, overall_intervals),
+        fmt=fmt,
+        attribute_sections=[
+            _section(result, g, charts=True) for g in groupings if g.kind == "attribute"
+        ],
+        intersection_sections=[
+            _section(result, g, charts=False) for g in groupings if g.kind == "intersection"
+        ],
+    )
+
+
+def write_html_report(html: str, path: str | Path) -> Path:
+    """Write the rendered report (UTF-8)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(html, encoding="utf-8")
+    return target
