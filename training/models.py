@@ -1,0 +1,234 @@
+"""Fit the main model (LightGBM) and the baselines (logistic regression, well-being rule).
+
+All three end up scored the same way: a margin (``raw_score``) calibrated on the same
+calibration slice, evaluated on the same test slice. Fitting sees the training slice only:
+LightGBM's early stopping and its small tuning grid use a validation part carved out of the
+*training* families (by a salted hash, so it is reproducible and family-disjoint).
+
+Model inputs are checked before any fit: a protected attribute, an audit group, the label or
+the well-being index among them is refused with the offending names (design rule 2).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from training.config import LightGBMSpec, LogisticSpec
+from training.risk_model import (
+    UNCALIBRATED,
+    LightGBMRiskModel,
+    LogisticRiskModel,
+    MarginCalibrator,
+)
+from training.splits import family_hash_unit
+
+# Column names and prefixes that may never be model inputs.
+NON_INPUT_COLUMNS = frozenset(
+    {"family_id", "as_of", "label", "label_observed", "wellbeing_score", "wellbeing_level"}
+)
+NON_INPUT_PREFIXES = ("audit_", "deprived_", "protected_")
+# Protected attributes by name, whatever prefix a table gives them.
+PROTECTED_NAMES = frozenset(
+    {
+        "sex",
+        "head_sex",
+        "ethnicity",
+        "primary_language",
+        "disability_in_family",
+        "religion",
+        "nationality",
+        "citizenship",
+    }
+)
+VALIDATION_SALT = "earlyrisk-early-stopping-v1"
+
+
+class ProtectedInputError(ValueError):
+    """A protected attribute, audit group, label or index column was offered as model input."""
+
+
+def check_model_inputs(feature_names: Sequence[str], *, protected: Sequence[str] = ()) -> list[str]:
+    """Return ``feature_names`` if none of them is forbidden, else raise naming each one.
+
+    ``protected`` adds the attribute names of the data's ``protected`` table (a deployment
+    may add attributes without a schema change; they are forbidden too).
+    """
+    banned = PROTECTED_NAMES | {p.lower() for p in protected}
+    bad = []
+    for name in feature_names:
+        low = name.lower()
+        if (
+            low in NON_INPUT_COLUMNS
+            or low.startswith(NON_INPUT_PREFIXES)
+            or low in banned
+            or any(low.endswith("_" + p) or low.startswith(p + "_") for p in banned)
+        ):
+            bad.append(name)
+    if bad:
+        raise ProtectedInputError(
+            f"{len(bad)} column(s) may not be model inputs (protected attributes, audit groups, "
+            f"label or well-being index audit and explain, they never predict): {', '.join(bad)}"
+        )
+    return list(feature_names)
+
+
+class Scorer(Protocol):
+    """Anything with a margin and a calibrated probability (models and the rule baseline)."""
+
+    def raw_score(self, X: pd.DataFrame) -> np.ndarray: ...
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray: ...
+
+
+@dataclass
+class RuleBaseline:
+    """The well-being index as a scorer: its deprivation score is the margin.
+
+    A higher ``wellbeing_score`` means more deprivation, so it ranks like a risk score; the
+    same calibration as the learned models turns it into a probability.
+    """
+
+    column: str = "wellbeing_score"
+    calibrator: MarginCalibrator = field(default=UNCALIBRATED)
+    kind: str = "wellbeing_rule"
+
+    def raw_score(self, X: pd.DataFrame) -> np.ndarray:
+        if self.column not in X:
+            raise KeyError(f"rule baseline needs column {self.column!r} in the feature table")
+        return X[self.column].to_numpy(dtype="float64", na_value=np.nan)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self.calibrator.transform(np.nan_to_num(self.raw_score(X), nan=0.0))
+
+    def with_calibrator(self, calibrator: MarginCalibrator) -> RuleBaseline:
+        return RuleBaseline(column=self.column, calibrator=calibrator, kind=self.kind)
+
+
+@dataclass(frozen=True)
+class LightGBMFit:
+    """The fitted LightGBM model and what the fit learned about itself."""
+
+    model: LightGBMRiskModel
+    params: dict[str, Any]
+    best_iteration: int
+    validation_logloss: float
+    tuning: pd.DataFrame  # one row per candidate: its params, rounds and validation log-loss
+    n_fit_rows: int
+    n_validation_rows: int
+
+
+def validation_mask(family_ids: pd.Series, *, fraction: float) -> np.ndarray:
+    """True for rows of families held out (by hash) for early stopping."""
+    return family_hash_unit(family_ids.to_numpy(), salt=VALIDATION_SALT) < fraction
+
+
+def fit_lightgbm(
+    train: pd.DataFrame,
+    *,
+    feature_names: Sequence[str],
+    spec: LightGBMSpec,
+    seed: int,
+    n_threads: int = 0,
+    on_candidate: Callable[[int, int], None] | None = None,
+) -> LightGBMFit:
+    """Fit LightGBM on the training slice with early stopping on held-out training families.
+
+    Every combination of ``spec.tune`` is fitted; the lowest validation log-loss wins (ties:
+    the first in grid order). The final booster is the winner at its best iteration.
+    """
+    import lightgbm as lgb
+
+    names = check_model_inputs(feature_names)
+    held = validation_mask(train["family_id"], fraction=spec.validation_fraction)
+    y = train["label"].to_numpy(dtype=int)
+    if held.all() or not held.any() or len(np.unique(y[held])) < 2 or len(np.unique(y[~held])) < 2:
+        raise ValueError(
+            f"cannot hold out {spec.validation_fraction:.0%} of {train['family_id'].nunique()} "
+            f"training families for early stopping with both classes on each side "
+            f"({int(y[held].sum())} positives held out, {int(y[~held].sum())} kept)"
+        )
+    X = train.loc[:, names].astype("float64")
+    fit_set = lgb.Dataset(X.loc[~held], y[~held], feature_name=names, free_raw_data=False)
+    val_set = lgb.Dataset(X.loc[held], y[held], reference=fit_set, free_raw_data=False)
+    keys = sorted(spec.tune)
+    grid = [
+        dict(zip(keys, combo, strict=True))
+        for combo in itertools.product(*(spec.tune[k] for k in keys))
+    ] or [{}]
+    rows = []
+    best: tuple[float, int, Any, dict[str, Any]] | None = None
+    for i, overrides in enumerate(grid):
+        params = {
+            **spec.params,
+            **overrides,
+            "objective": "binary",
+            "metric": "binary_logloss",
+            "seed": seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": n_threads,
+            "verbose": -1,
+        }
+        evals: dict[str, Any] = {}
+        booster = lgb.train(
+            params,
+            fit_set,
+            num_boost_round=spec.num_boost_round,
+            valid_sets=[val_set],
+            valid_names=["validation"],
+            callbacks=[
+                lgb.early_stopping(spec.early_stopping_rounds, verbose=False),
+                lgb.record_evaluation(evals),
+            ],
+        )
+        it = int(booster.best_iteration or spec.num_boost_round)
+        loss = float(evals["validation"]["binary_logloss"][it - 1])
+        rows.append({**overrides, "best_iteration": it, "validation_logloss": loss})
+        if best is None or loss < best[0]:
+            best = (loss, it, booster, params)
+        if on_candidate is not None:
+            on_candidate(i + 1, len(grid))
+    assert best is not None
+    loss, it, booster, params = best
+    final = lgb.Booster(model_str=booster.model_to_string(num_iteration=it))
+    return LightGBMFit(
+        model=LightGBMRiskModel(final, feature_names=names, metadata={"best_iteration": it}),
+        params={k: v for k, v in params.items() if k != "num_threads"},
+        best_iteration=it,
+        validation_logloss=loss,
+        tuning=pd.DataFrame(rows),
+        n_fit_rows=int((~held).sum()),
+        n_validation_rows=int(held.sum()),
+    )
+
+
+def fit_logistic(
+    train: pd.DataFrame, *, feature_names: Sequence[str], spec: LogisticSpec, seed: int
+) -> LogisticRiskModel:
+    """Median imputation, standardization and L2 logistic regression on the training slice."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    names = check_model_inputs(feature_names)
+    X = train.loc[:, names].to_numpy(dtype="float64", na_value=np.nan)
+    y = train["label"].to_numpy(dtype=int)
+    imputer = SimpleImputer(strategy="median", keep_empty_features=True).fit(X)
+    filled = imputer.transform(X)
+    scaler = StandardScaler().fit(filled)
+    clf = LogisticRegression(C=spec.C, max_iter=spec.max_iter, random_state=seed)
+    clf.fit(scaler.transform(filled), y)
+    return LogisticRiskModel(
+        feature_names=names,
+        medians=imputer.statistics_,
+        means=scaler.mean_,
+        scales=scaler.scale_,
+        coef=clf.coef_[0],
+        intercept=float(clf.intercept_[0]),
+    )
