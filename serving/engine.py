@@ -1,0 +1,486 @@
+"""The scoring service's behaviour, without HTTP: load, check, score, log, answer.
+
+:class:`ServingEngine` is built once per server process by :func:`load_engine` from
+:class:`~serving.settings.ServingSettings`. Loading refuses to go on (raising
+:class:`StartupError` with a message that says what to do) when there is no champion, the
+model artifact does not match its registered checksum, the snapshot was built from another
+feature list than the model's, or the audit log cannot be opened. After that, every method
+is a plain function of its arguments plus the append-only audit log, and every served
+score is on record before it is returned (fail closed).
+
+The BentoML class in :mod:`serving.service` only adds bearer-token checks and maps the
+exceptions here to HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.contract import DERIVED_AUDIT_GROUPS
+from serving.audit_log import AuditLog, AuditLogUnavailable, FeedbackRecord, ScoreRecord
+from serving.auth import Principal, TokenStore
+from serving.explain import Explanation, catalogue_descriptions
+from serving.lookup import LookupStore, SnapshotError, as_of_text, read_snapshot_info
+from serving.scoring import ReferencePopulation, Scorer
+from serving.settings import ServingSettings
+
+# Names a client might send that are protected attributes or audit groups: refused by
+# /score_indicators with a message saying so (they audit, they never predict).
+PROTECTED_FIELDS: frozenset[str] = frozenset(
+    {
+        "sex",
+        "ethnicity",
+        "primary_language",
+        "disability_in_family",
+        "religion",
+        "nationality",
+        "citizenship",
+        *DERIVED_AUDIT_GROUPS,
+    }
+)
+
+
+class StartupError(RuntimeError):
+    """The service must not start; the message says why and what to do."""
+
+
+class RequestError(ValueError):
+    """A request the service refuses (400), with a message naming the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class UnknownScoreError(LookupError):
+    """Feedback names a score_id that was never served (404)."""
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Which registered model is serving, for responses and the model card."""
+
+    name: str
+    version: str
+    uri: str
+    run_id: str | None
+    model_sha256: str | None
+    feature_list_sha256: str | None
+
+
+def _reasons_json(explanation: Explanation) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    return (
+        [r.as_dict() for r in explanation.raising],
+        [r.as_dict() for r in explanation.lowering],
+    )
+
+
+def _audit_reasons(explanation: Explanation) -> list[dict[str, Any]]:
+    """The reasons as the audit log keeps them: indicator and contribution, no values."""
+    return [
+        {"indicator": r.indicator, "contribution": round(r.contribution, 6)}
+        for r in (*explanation.raising, *explanation.lowering)
+    ]
+
+
+class ServingEngine:
+    """Champion model + snapshot lookup + audit log; thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        settings: ServingSettings,
+        scorer: Scorer,
+        identity: ModelIdentity,
+        lookup: LookupStore,
+        audit_log: AuditLog,
+        tokens: TokenStore,
+        model_card: dict[str, Any] | None,
+        indicator_ranges: Mapping[str, tuple[float, float]],
+    ) -> None:
+        self.settings = settings
+        self.scorer = scorer
+        self.identity = identity
+        self.lookup = lookup
+        self.audit_log = audit_log
+        self.tokens = tokens
+        self.model_card_doc = model_card
+        self.indicator_ranges = dict(indicator_ranges)
+        self.snapshot_date = lookup.latest_as_of()
+        self._references: dict[str, ReferencePopulation] = {}
+        self._ref_lock = threading.Lock()
+        self.reference(self.snapshot_date)
+
+    # ---- reference population
+    def reference(self, as_of: str) -> ReferencePopulation:
+        """The scored population at as_of (computed once per date, in chunks)."""
+        ref = self._references.get(as_of)
+        if ref is not None:
+            return ref
+        with self._ref_lock:
+            ref = self._references.get(as_of)
+            if ref is None:
+                parts = [
+                    self.scorer.probabilities(chunk)
+                    for chunk in self.lookup.iter_population(as_of=as_of)
+                ]
+                ref = ReferencePopulation(np.concatenate(parts) if parts else np.array([]))
+                self._references[as_of] = ref
+        return ref
+
+    # ---- scoring
+    def _results(
+        self,
+        frame: pd.DataFrame,
+        *,
+        family_ids: Sequence[str | None],
+        as_of: str | None,
+        reference: ReferencePopulation,
+        principal: Principal,
+        request_id: str,
+        endpoint: str,
+    ) -> list[dict[str, Any]]:
+        scored = self.scorer.score(frame)
+        percentiles = reference.percentile(scored.probability)
+        results: list[dict[str, Any]] = []
+        records: list[ScoreRecord] = []
+        for i, family_id in enumerate(family_ids):
+            score_id = uuid.uuid4().hex
+            probability = float(scored.probability[i])
+            raising, lowering = _reasons_json(scored.explanations[i])
+            results.append(
+                {
+                    "status": "scored",
+                    "family_id": family_id,
+                    "score_id": score_id,
+                    "probability": probability,
+                    "risk_level": scored.risk_level[i],
+                    "percentile": float(percentiles[i]),
+                    "reasons_raising": raising,
+                    "reasons_lowering": lowering,
+                    "model_version": self.identity.version,
+                    "snapshot_date": as_of,
+                    "advisory_notice": self.settings.advisory_notice,
+                }
+            )
+            records.append(
+                ScoreRecord(
+                    score_id=score_id,
+                    request_id=request_id,
+                    token_id=principal.token_id,
+                    role=principal.role,
+                    endpoint=endpoint,
+                    family_id=family_id,
+                    as_of=as_of,
+                    model_version=self.identity.version,
+                    probability=probability,
+                    risk_level=scored.risk_level[i],
+                    reasons=_audit_reasons(scored.explanations[i]),
+                )
+            )
+        # Fail closed: raises AuditLogUnavailable, and then nothing is returned.
+        self.audit_log.record_scores(records)
+        return results
+
+    def score(
+        self,
+        family_ids: Sequence[str],
+        *,
+        as_of: date | str | None,
+        principal: Principal,
+        request_id: str,
+    ) -> list[dict[str, Any]]:
+        """Explained scores of the families, in request order; an unknown id is one error."""
+        if len(family_ids) == 0:
+            raise RequestError("family_ids", "give at least one family id")
+        if len(family_ids) > self.settings.max_batch_size:
+            raise RequestError(
+                "family_ids",
+                f"{len(family_ids)} ids exceed the batch limit of "
+                f"{self.settings.max_batch_size} per request; split the batch",
+            )
+        day = self.snapshot_date if as_of is None else as_of_text(as_of)
+        if as_of is not None and day not in self._as_of_dates():
+            raise RequestError(
+                "as_of",
+                f"no snapshot for {day}; available: {', '.join(self._as_of_dates())}",
+            )
+        found = self.lookup.get(family_ids, as_of=day)
+        known = [fid for fid in family_ids if fid in found.index]
+        scored: dict[str, dict[str, Any]] = {}
+        if known:
+            frame = found if list(found.index) == known else found.loc[known]
+            rows = self._results(
+                frame,
+                family_ids=known,
+                as_of=day,
+                reference=self.reference(day),
+                principal=principal,
+                request_id=request_id,
+                endpoint="score",
+            )
+            scored = {r["family_id"]: r for r in rows}
+        results: list[dict[str, Any]] = []
+        for fid in family_ids:
+            if fid in scored:
+                results.append(scored[fid])
+                continue
+            message = f"family_id {fid!r} is not in the feature snapshot of {day}"
+            results.append({"status": "error", "family_id": fid, "error": message})
+        return results
+
+    def _as_of_dates(self) -> list[str]:
+        dates = getattr(self, "_dates_cache", None)
+        if dates is None:
+            dates = self.lookup.as_of_dates()
+            self._dates_cache = dates
+        return dates
+
+    def check_indicators(self, indicators: Mapping[str, Any]) -> pd.DataFrame:
+        """A one-row frame of validated indicators, or RequestError naming the field."""
+        names = self.scorer.feature_names
+        for field in indicators:
+            if field in self.indicator_ranges:
+                continue
+            if field in PROTECTED_FIELDS or field.startswith(("audit_", "protected")):
+                raise RequestError(
+                    f"indicators.{field}",
+                    "is a protected attribute or audit group; these are never used to score",
+                )
+            raise RequestError(f"indicators.{field}", "is not an indicator of this model")
+        missing = [n for n in names if n not in indicators]
+        if missing:
+            raise RequestError(
+                f"indicators.{missing[0]}",
+                f"is missing ({len(missing)} indicator(s) missing: {', '.join(missing[:10])}); "
+                "send null for a value that is not recorded",
+            )
+        row: dict[str, float] = {}
+        for name in names:
+            raw = indicators[name]
+            if raw is None:
+                row[name] = math.nan
+                continue
+            if isinstance(raw, bool) or not isinstance(raw, int | float):
+                raise RequestError(f"indicators.{name}", f"must be a number or null, got {raw!r}")
+            value = float(raw)
+            low, high = self.indicator_ranges[name]
+            if not math.isfinite(value) or value < low or value > high:
+                raise RequestError(
+                    f"indicators.{name}",
+                    f"value {raw!r} is outside the accepted range [{low:g}, {high:g}]",
+                )
+            row[name] = value
+        return pd.DataFrame([row], columns=names, dtype=np.float64)
+
+    def score_indicators(
+        self,
+        indicators: Mapping[str, Any],
+        *,
+        principal: Principal,
+        request_id: str,
+    ) -> dict[str, Any]:
+        """An explained score of explicit indicator values (no family lookup)."""
+        frame = self.check_indicators(indicators)
+        return self._results(
+            frame,
+            family_ids=[None],
+            as_of=None,
+            reference=self.reference(self.snapshot_date),
+            principal=principal,
+            request_id=request_id,
+            endpoint="score_indicators",
+        )[0]
+
+    # ---- feedback and audit export
+    def feedback(
+        self,
+        *,
+        score_id: str,
+        decision: str,
+        reason: str,
+        principal: Principal,
+        request_id: str,
+    ) -> None:
+        """Store a caseworker decision on a served score (durably, or raise)."""
+        try:
+            entry = self.audit_log.score_entry(score_id)
+        except Exception as exc:
+            raise AuditLogUnavailable(f"audit log unreadable: {exc}") from exc
+        if entry is None:
+            raise UnknownScoreError(f"score_id {score_id!r} was never served by this service")
+        self.audit_log.record_feedback(
+            FeedbackRecord(
+                score_id=score_id,
+                request_id=request_id,
+                token_id=principal.token_id,
+                role=principal.role,
+                family_id=entry["family_id"],
+                decision=decision,
+                reason=reason,
+            )
+        )
+
+    def audit_page(self, *, after_seq: int, limit: int, kind: str | None) -> dict[str, Any]:
+        """One page of the audit log, and the cursor of the next."""
+        limit = min(limit, self.settings.audit_page_limit)
+        entries = self.audit_log.page(after_seq=after_seq, limit=limit, kind=kind)  # type: ignore[arg-type]
+        next_after = entries[-1]["seq"] if len(entries) == limit else None
+        return {"entries": entries, "next_after_seq": next_after}
+
+    def model_card(self) -> dict[str, Any]:
+        """The serving model's identity and card."""
+        return {
+            "model_name": self.identity.name,
+            "model_version": self.identity.version,
+            "model_uri": self.identity.uri,
+            "run_id": self.identity.run_id,
+            "model_sha256": self.identity.model_sha256,
+            "feature_list_sha256": self.identity.feature_list_sha256,
+            "snapshot_date": self.snapshot_date,
+            "card": self.model_card_doc,
+        }
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _load_model_card(run_id: str | None, tracking_uri: str) -> dict[str, Any] | None:
+    """model_card/model_card.json of the training run, or None when the run has none."""
+    if not run_id:
+        return None
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        text = mlflow.artifacts.load_text(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id,
+                artifact_path="model_card/model_card.json",
+                tracking_uri=tracking_uri,
+            )
+        )
+    except (MlflowException, OSError):
+        return None
+    return json.loads(text)
+
+
+def indicator_ranges_from(lookup: LookupStore, as_of: str) -> dict[str, tuple[float, float]]:
+    """Accepted range of each indicator for /score_indicators.
+
+    Indicators are counts, amounts, shares and ages: never negative. The upper bound is
+    twice the largest value seen in the reference population (at least 1), which lets real
+    families through and refuses values no registry could produce (typos, unit errors).
+    """
+    maxima: dict[str, float] = dict.fromkeys(lookup.feature_names, 0.0)
+    minima: dict[str, float] = dict.fromkeys(lookup.feature_names, 0.0)
+    for chunk in lookup.iter_population(as_of=as_of):
+        for name in lookup.feature_names:
+            col = chunk[name]
+            if col.notna().any():
+                maxima[name] = max(maxima[name], float(col.max()))
+                minima[name] = min(minima[name], float(col.min()))
+    return {
+        name: (
+            minima[name] * 2.0 if minima[name] < 0 else 0.0,
+            max(2.0 * maxima[name], 1.0),
+        )
+        for name in lookup.feature_names
+    }
+
+
+def load_engine(settings: ServingSettings) -> ServingEngine:
+    """Build the engine from settings, or raise StartupError saying what is wrong."""
+    import mlflow
+
+    from training.registry import ModelChecksumError, ModelNotFoundError, load_risk_model
+
+    uri = settings.resolved_model_uri
+    # The registry's artifact download resolves models:/ URIs through the process-wide
+    # registry URI, so point it at the configured store (a server process serves one).
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    try:
+        loaded = load_risk_model(uri, tracking_uri=settings.tracking_uri)
+    except ModelNotFoundError as exc:
+        raise StartupError(
+            f"no model to serve at {uri} (tracking URI {settings.tracking_uri}): {exc}. "
+            "Train and promote one with `earlyrisk train`, or set EARLYRISK_MODEL_URI."
+        ) from exc
+    except ModelChecksumError as exc:
+        raise StartupError(f"refusing to serve {uri}: {exc}") from exc
+    except ValueError as exc:
+        raise StartupError(f"cannot load {uri}: {exc}") from exc
+    model = loaded.risk_model
+    try:
+        snapshot = read_snapshot_info(settings.snapshot_path)
+    except SnapshotError as exc:
+        raise StartupError(str(exc)) from exc
+    expected = loaded.feature_list_sha256
+    if not expected or snapshot.feature_list_sha256 != expected:
+        raise StartupError(
+            f"feature snapshot {snapshot.path} was built with feature list "
+            f"{snapshot.feature_list_sha256} but model {loaded.name}/{loaded.version} was "
+            f"trained on feature list {expected or '(not recorded)'}; rebuild the snapshot "
+            "with the same catalogue as the model (`earlyrisk features`) or serve a model "
+            "trained on this one"
+        )
+    try:
+        descriptions = catalogue_descriptions(model.feature_names)
+    except KeyError as exc:
+        raise StartupError(str(exc.args[0])) from exc
+    try:
+        lookup = LookupStore.from_snapshot(
+            snapshot, settings.lookup_db_path, feature_names=model.feature_names
+        )
+    except SnapshotError as exc:
+        raise StartupError(str(exc)) from exc
+    try:
+        audit_log = AuditLog(
+            settings.audit_log_path,
+            synchronous=settings.audit_synchronous,
+            busy_timeout_ms=settings.audit_busy_timeout_ms,
+        )
+    except AuditLogUnavailable as exc:
+        raise StartupError(f"{exc}; the service does not serve scores it cannot log") from exc
+    scorer = Scorer(
+        model,
+        descriptions=descriptions,
+        bands=settings.risk_bands,
+        n_raising=settings.reasons_raising,
+        n_lowering=settings.reasons_lowering,
+    )
+    identity = ModelIdentity(
+        name=loaded.name,
+        version=loaded.version,
+        uri=uri,
+        run_id=loaded.run_id or None,
+        model_sha256=loaded.model_sha256 or None,
+        feature_list_sha256=loaded.feature_list_sha256 or None,
+    )
+    latest = lookup.latest_as_of()
+    return ServingEngine(
+        settings=settings,
+        scorer=scorer,
+        identity=identity,
+        lookup=lookup,
+        audit_log=audit_log,
+        tokens=TokenStore(settings.token_db_path),
+        model_card=_load_model_card(loaded.run_id, settings.tracking_uri),
+        indicator_ranges=indicator_ranges_from(lookup, latest),
+    )
+
+
+def new_request_id() -> str:
+    """A fresh request id (returned to the client and written in the audit log)."""
+    return uuid.uuid4().hex

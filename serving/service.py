@@ -1,0 +1,230 @@
+"""The BentoML service: ``bentoml serve serving.service:EarlyRiskScoring``.
+
+A thin HTTP adapter over :class:`serving.engine.ServingEngine`: it checks the bearer token
+and role of every call, runs the engine, and turns every refusal into a JSON body
+``{"error": ..., "request_id": ...}`` with the right status. No stack trace ever reaches a
+client; the full trace goes to the server log under the same request id.
+
+Status codes: 400 bad request (the message names the field), 401 missing/invalid token,
+403 wrong role, 404 unknown score_id, 503 the audit log cannot be written (the score is not
+returned), 500 anything unexpected. BentoML's own ``/livez`` and ``/readyz`` are the health
+and readiness probes (no token); ``/docs.json`` is the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated, Any
+
+import bentoml
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse
+
+from serving.audit_log import AuditLogUnavailable
+from serving.auth import AuthError, Principal, authorize
+from serving.engine import RequestError, ServingEngine, UnknownScoreError, load_engine
+from serving.schemas import (
+    AuditLogPage,
+    Decision,
+    FeedbackResponse,
+    ModelCardResponse,
+    ScoredFamily,
+    ScoreResponse,
+)
+from serving.settings import ServingSettings
+
+logger = logging.getLogger("earlyrisk.serving")
+
+AUDIT_UNAVAILABLE_MESSAGE = (
+    "The audit log cannot be written, so no score is returned (every score must be on "
+    "record). Nothing was recorded for this request; retry later or alert the operator."
+)
+INTERNAL_ERROR_MESSAGE = "An unexpected error occurred; quote the request_id to the operator."
+MAX_SEQ = 2**63 - 1
+
+
+def _workers() -> int:
+    """Worker processes, from EARLYRISK_WORKERS (read at import: BentoML needs it then)."""
+    try:
+        return max(1, int(os.environ.get("EARLYRISK_WORKERS", "1")))
+    except ValueError:
+        return 1
+
+
+def _flag(name: str) -> bool:
+    """An on/off switch from the environment (read at import, like the worker count).
+
+    Prometheus metrics and the per-request access log are off by default: together they
+    double the latency of a one-family score, and the audit log already records every
+    scoring call. Set EARLYRISK_METRICS=1 / EARLYRISK_ACCESS_LOG=1 to turn them on.
+    """
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _error(ctx: bentoml.Context, status: int, message: str, request_id: str) -> JSONResponse:
+    ctx.response.status_code = status
+    headers = {"X-Request-ID": request_id}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="earlyrisk"'
+    return JSONResponse(
+        {"error": message, "request_id": request_id}, status_code=status, headers=headers
+    )
+
+
+@bentoml.service(
+    name="earlyrisk_scoring",
+    workers=_workers(),
+    traffic={"timeout": 60},
+    http={"cors": {"enabled": False}},
+    metrics={"enabled": _flag("EARLYRISK_METRICS")},
+    logging={"access": {"enabled": _flag("EARLYRISK_ACCESS_LOG")}},
+)
+class EarlyRiskScoring:
+    """Explained, advisory family risk scores; every score logged; bearer-token roles."""
+
+    def __init__(self) -> None:
+        self.engine: ServingEngine = load_engine(ServingSettings())
+        logger.info(
+            "serving model %s version %s on snapshot %s",
+            self.engine.identity.name,
+            self.engine.identity.version,
+            self.engine.snapshot_date,
+        )
+
+    def _handle(
+        self,
+        ctx: bentoml.Context,
+        endpoint: str,
+        body: type[BaseModel],
+        work: Callable[[Principal, str], Any],
+    ) -> Any:
+        """Authorize, run work(principal, request_id) into body, map refusals to JSON errors."""
+        from serving.engine import new_request_id
+
+        request_id = new_request_id()
+        ctx.response.headers["X-Request-ID"] = request_id
+        try:
+            principal = authorize(
+                self.engine.tokens, ctx.request.headers.get("authorization"), endpoint
+            )
+            return body.model_validate(work(principal, request_id))
+        except AuthError as exc:
+            return _error(ctx, exc.status, exc.message, request_id)
+        except RequestError as exc:
+            return _error(ctx, 400, str(exc), request_id)
+        except UnknownScoreError as exc:
+            return _error(ctx, 404, str(exc), request_id)
+        except AuditLogUnavailable:
+            logger.exception("audit log unavailable (request %s)", request_id)
+            return _error(ctx, 503, AUDIT_UNAVAILABLE_MESSAGE, request_id)
+        except Exception:
+            logger.exception("unexpected error (request %s)", request_id)
+            return _error(ctx, 500, INTERNAL_ERROR_MESSAGE, request_id)
+
+    @bentoml.api(route="/score")
+    def score(
+        self,
+        family_ids: Annotated[
+            list[str], Field(description="Family ids to score (at most the batch limit).")
+        ],
+        as_of: Annotated[
+            date | None,
+            Field(description="Snapshot date; default the latest snapshot."),
+        ] = None,
+        *,
+        ctx: bentoml.Context,
+    ) -> ScoreResponse:
+        """Explained risk scores of families from the latest snapshot (caseworker, admin).
+
+        One result per id, in order; an unknown id is an error for that item only.
+        """
+
+        def work(principal: Principal, request_id: str) -> Any:
+            results = self.engine.score(
+                family_ids, as_of=as_of, principal=principal, request_id=request_id
+            )
+            return {"request_id": request_id, "results": results}
+
+        return self._handle(ctx, "score", ScoreResponse, work)
+
+    @bentoml.api(route="/score_indicators")
+    def score_indicators(
+        self,
+        indicators: Annotated[
+            dict[str, float | None],
+            Field(description="Every model indicator by name; null = not recorded."),
+        ],
+        *,
+        ctx: bentoml.Context,
+    ) -> ScoredFamily:
+        """Explained score of explicit indicator values (caseworker, admin).
+
+        Unknown, missing or out-of-range indicators and protected attributes: 400.
+        """
+
+        def work(principal: Principal, request_id: str) -> Any:
+            return self.engine.score_indicators(
+                indicators, principal=principal, request_id=request_id
+            )
+
+        return self._handle(ctx, "score_indicators", ScoredFamily, work)
+
+    @bentoml.api(route="/feedback")
+    def feedback(
+        self,
+        score_id: Annotated[str, Field(min_length=1, max_length=64)],
+        decision: Decision,
+        reason: Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=2000,
+                description="Why; no names or other personal details (the family id is known).",
+            ),
+        ],
+        *,
+        ctx: bentoml.Context,
+    ) -> FeedbackResponse:
+        """Record the caseworker's decision on a served score (caseworker, admin)."""
+
+        def work(principal: Principal, request_id: str) -> Any:
+            text = reason.strip()
+            if not text:
+                raise RequestError("reason", "must not be blank")
+            self.engine.feedback(
+                score_id=score_id,
+                decision=decision,
+                reason=text,
+                principal=principal,
+                request_id=request_id,
+            )
+            return {"request_id": request_id, "score_id": score_id, "decision": decision}
+
+        return self._handle(ctx, "feedback", FeedbackResponse, work)
+
+    @bentoml.api(route="/model_card")
+    def model_card(self, *, ctx: bentoml.Context) -> ModelCardResponse:
+        """The serving model's version, checksums and card (auditor, admin)."""
+        return self._handle(
+            ctx, "model_card", ModelCardResponse, lambda _p, _r: self.engine.model_card()
+        )
+
+    @bentoml.api(route="/audit_log")
+    def audit_log(
+        self,
+        after_seq: Annotated[int, Field(ge=0, le=MAX_SEQ)] = 0,
+        limit: Annotated[int, Field(ge=1, le=1000)] = 100,
+        kind: Annotated[str | None, Field(pattern="^(score|feedback)$")] = None,
+        *,
+        ctx: bentoml.Context,
+    ) -> AuditLogPage:
+        """A page of the audit log: scores served and feedback, oldest first (auditor, admin)."""
+        return self._handle(
+            ctx,
+            "audit_log",
+            AuditLogPage,
+            lambda _p, _r: self.engine.audit_page(after_seq=after_seq, limit=limit, kind=kind),
+        )

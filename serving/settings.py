@@ -1,0 +1,98 @@
+"""Service configuration, read from ``EARLYRISK_*`` environment variables.
+
+One pydantic-settings object is the only place the service, the batch scorer and the CLI
+read their paths and limits from, so `earlyrisk serve --port 3100` and
+`bentoml serve serving.service:EarlyRiskScoring` with the same environment behave the same.
+Nested values (``EARLYRISK_RISK_BANDS``) are JSON.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_ADVISORY_NOTICE = (
+    "Advisory only: this score estimates the chance of a child protection case within the "
+    "model's horizon from administrative records. It is not a finding about the family. "
+    "A caseworker decides, and records the decision through /feedback."
+)
+
+
+class RiskBand(BaseModel):
+    """A risk level: every calibrated probability >= ``min_probability`` (up to the next
+    band's bound) gets this ``level``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    level: str = Field(min_length=1)
+    min_probability: float = Field(ge=0.0, le=1.0)
+
+
+DEFAULT_RISK_BANDS: tuple[RiskBand, ...] = (
+    RiskBand(level="low", min_probability=0.0),
+    RiskBand(level="elevated", min_probability=0.10),
+    RiskBand(level="high", min_probability=0.25),
+)
+
+
+class ServingSettings(BaseSettings):
+    """Where the service finds its model, data and logs, and the limits it enforces.
+
+    Defaults are the embedded, no-server setup of docs/architecture.md: MLflow in
+    ``sqlite:///mlflow.db`` and the service's own SQLite files under ``var/serving/``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="EARLYRISK_", extra="forbid", frozen=True, protected_namespaces=()
+    )
+
+    tracking_uri: str = "sqlite:///mlflow.db"
+    model_name: str = "earlyrisk"
+    model_alias: str = "champion"
+    model_uri: str | None = Field(
+        default=None,
+        description="Explicit model URI (e.g. models:/earlyrisk/3); overrides name and alias.",
+    )
+    snapshot_path: Path = Path("var/features.parquet")
+    lookup_db_path: Path = Path("var/serving/lookup.sqlite")
+    audit_log_path: Path = Path("var/serving/audit_log.sqlite")
+    token_db_path: Path = Path("var/serving/tokens.sqlite")
+    max_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    risk_bands: tuple[RiskBand, ...] = DEFAULT_RISK_BANDS
+    reasons_raising: int = Field(default=5, ge=0, le=50)
+    reasons_lowering: int = Field(default=3, ge=0, le=50)
+    audit_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL",
+        description="SQLite synchronous mode of the audit log: FULL survives power loss.",
+    )
+    audit_busy_timeout_ms: int = Field(default=5000, ge=0)
+    audit_page_limit: int = Field(default=1000, ge=1)
+    advisory_notice: str = DEFAULT_ADVISORY_NOTICE
+    workers: int = Field(default=1, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _bands_are_ordered(self) -> ServingSettings:
+        bounds = [band.min_probability for band in self.risk_bands]
+        if not bounds or bounds[0] != 0.0:
+            raise ValueError(f"risk_bands must start at min_probability 0.0, got {bounds}")
+        if any(b <= a for a, b in itertools.pairwise(bounds)):
+            raise ValueError(f"risk_bands must have strictly increasing bounds, got {bounds}")
+        return self
+
+    @property
+    def resolved_model_uri(self) -> str:
+        """The registry URI to load: the explicit one, else ``models:/<name>@<alias>``."""
+        return self.model_uri or f"models:/{self.model_name}@{self.model_alias}"
+
+
+def risk_level(probability: float, bands: tuple[RiskBand, ...]) -> str:
+    """The level of the highest band whose lower bound the probability reaches."""
+    level = bands[0].level
+    for band in bands:
+        if probability >= band.min_probability:
+            level = band.level
+    return level
