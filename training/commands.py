@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from training.audit_cli import audit_command
+
 
 def register(app: typer.Typer) -> None:
     """Add this package's verbs to app."""
+    app.command("audit")(audit_command)

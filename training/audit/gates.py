@@ -18,9 +18,10 @@ Gate kinds:
 ``basis`` chooses the evidence: ``"point"`` fails on the point estimate (strict, the default
 for promotion), ``"interval"`` fails only when the whole bootstrap interval of the ratio lies
 outside the band, i.e. when the disparity is clear despite sampling noise. Suppressed groups
-are never checked (their numbers are withheld). A check whose number is undefined (say the
-reference FPR is 0, or the audit has no labels) is ``not_evaluable``; it fails only when
-``fail_on_not_evaluable`` is set.
+are never checked (their numbers are withheld). When the reference rate is 0 the ratio is
+undefined: equal rates (both 0) pass, any other rate fails (it is infinitely far from parity).
+A check whose number is undefined (say a group has no negatives, so no FPR, or the audit has
+no labels) is ``not_evaluable``; it fails only when ``fail_on_not_evaluable`` is set.
 """
 
 from __future__ import annotations
@@ -191,16 +192,23 @@ def _ratio_outcomes(
         for row in rows.itertuples(index=False):
             ratio = _number(row.ratio)
             low, high = _number(row.ratio_lower), _number(row.ratio_upper)
+            value, reference_value = _number(row.value), _number(row.reference_value)
             where = f"{row.attribute}={row.group} vs {row.reference}"
-            if ratio is None:
-                status: GateStatus = _not_evaluable(gates)
+            if ratio is None and value is not None and reference_value == 0.0:
+                # The reference rate is 0: equal rates are parity, any other rate is
+                # infinitely far from it (the band cannot contain it).
+                status = "pass" if value == 0.0 else "fail"
+                verdict = "equal to" if value == 0.0 else "unbounded against"
                 message = (
-                    f"{gate} undefined for {where} ({metric} of the reference is 0 or undefined)"
+                    f"{gate} for {where}: {metric} {value:.4f} vs 0 for the reference, "
+                    f"{verdict} the band [{bound.lower:g}, {bound.upper:g}]"
                 )
+            elif ratio is None:
+                status = _not_evaluable(gates)
+                message = f"{gate} undefined for {where} ({metric} undefined in a group)"
             else:
                 if gates.basis == "interval":
                     if low is None or high is None:
-                        outside = False
                         status = _not_evaluable(gates)
                     else:
                         outside = high < bound.lower or low > bound.upper
@@ -213,13 +221,7 @@ def _ratio_outcomes(
                     if low is not None and high is not None
                     else ""
                 )
-                verdict = (
-                    "outside"
-                    if status == "fail"
-                    else "within"
-                    if status == "pass"
-                    else "unclear vs"
-                )
+                verdict = {"fail": "outside", "pass": "within"}.get(status, "unclear vs")
                 message = (
                     f"{gate} for {where} is {ratio:.3f}{interval}, {verdict} "
                     f"[{bound.lower:g}, {bound.upper:g}]"
