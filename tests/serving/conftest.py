@@ -1,167 +1,26 @@
-"""A champion model in a tmp MLflow registry, a matching snapshot, and the service on it.
+"""Session fixtures of the serving tests: one champion in a tmp MLflow registry, its
+snapshot, role tokens, the service in-process and a real `bentoml serve` process.
 
-The model is built with training's own classes (LightGBM RiskModel, calibration, registry
-adapter) on a small synthetic frame of the catalogue's real model inputs, so the service
-meets exactly what `earlyrisk train` registers: the pyfunc artifact, the checksum tags,
-the champion alias and the run's model card.
+The builders live in ``serving_world.py`` (importable by the tests and the benchmark).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
-import lightgbm as lgb
-import mlflow
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-
-from features.catalogue import feature_list_fingerprint, model_input_columns
-from serving.auth import TokenStore
-from training.calibration import choose_calibration
-from training.registry import CHAMPION, log_risk_model, set_alias
-from training.risk_model import LightGBMRiskModel
-
-MODEL_NAME = "earlyrisk-serving-test"
-AS_OF_DATES = ("2024-06-30", "2024-12-31")
-N_FAMILIES = 240
-MODEL_CARD = {
-    "model_version": "test",
-    "intended_use": "advisory early-support prioritisation; never an automated decision",
-    "metrics": {"auc": 0.8},
-    "fairness": {"max_tpr_gap": 0.03},
-}
-
-
-def snapshot_frame(*, seed: int = 11) -> pd.DataFrame:
-    """Families x as-of dates with every model input (non-negative, some missing)."""
-    rng = np.random.default_rng(seed)
-    columns = model_input_columns()
-    frames = []
-    for as_of in AS_OF_DATES:
-        values = rng.gamma(shape=1.0, scale=2.0, size=(N_FAMILIES, len(columns)))
-        frame = pd.DataFrame(values, columns=columns)
-        frame.iloc[::7, 3] = np.nan
-        frame.insert(0, "family_id", [f"F{i:05d}" for i in range(N_FAMILIES)])
-        frame.insert(1, "as_of", pd.Timestamp(as_of))
-        frames.append(frame)
-    out = pd.concat(frames, ignore_index=True)
-    out["audit_settlement"] = np.where(np.arange(len(out)) % 2 == 0, "urban", "rural")
-    return out
-
-
-def write_snapshot(frame: pd.DataFrame, path: Path, *, feature_list_sha256: str) -> Path:
-    """Write a snapshot with the feature engine's Parquet metadata."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    meta = dict(table.schema.metadata or {})
-    meta[b"earlyrisk.feature_list_sha256"] = feature_list_sha256.encode()
-    meta[b"earlyrisk.raw_sha256"] = b"0" * 64
-    pq.write_table(table.replace_schema_metadata(meta), path)
-    return path
-
-
-def train_model(frame: pd.DataFrame) -> LightGBMRiskModel:
-    """A small calibrated LightGBM model whose label depends on a few real indicators."""
-    columns = model_input_columns()
-    X = frame[columns].astype("float64").reset_index(drop=True)
-    rng = np.random.default_rng(5)
-    margin = -2.0 + 0.6 * X[columns[0]].fillna(0) + 0.5 * X[columns[5]] - 0.4 * X[columns[7]]
-    y = (rng.random(len(X)) < 1.0 / (1.0 + np.exp(-margin))).astype(int)
-    params = {
-        "objective": "binary",
-        "verbose": -1,
-        "num_leaves": 7,
-        "deterministic": True,
-        "seed": 1,
-        "num_threads": 1,
-        "min_data_in_leaf": 10,
-    }
-    booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=25)
-    model = LightGBMRiskModel(booster)
-    return model.with_calibrator(choose_calibration(model, X, y).calibrator)  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class ServingWorld:
-    """Everything a serving test needs, with the environment that points the service at it."""
-
-    root: Path
-    tracking_uri: str
-    snapshot_path: Path
-    frame: pd.DataFrame
-    model: LightGBMRiskModel
-    model_version: str
-    env: dict[str, str]
-
-    def tokens(self) -> TokenStore:
-        return TokenStore(self.env["EARLYRISK_TOKEN_DB_PATH"])
-
-
-def _register(root: Path, model: LightGBMRiskModel, frame: pd.DataFrame) -> tuple[str, str]:
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
-        exp = mlflow.create_experiment("serving-test", artifact_location=(root / "art").as_uri())
-        with mlflow.start_run(experiment_id=exp):
-            logged = log_risk_model(
-                model,
-                input_example=frame,
-                feature_list_sha256=feature_list_fingerprint(),
-                registered_model_name=MODEL_NAME,
-            )
-            mlflow.log_dict(MODEL_CARD, "model_card/model_card.json")
-        set_alias(MODEL_NAME, logged.version, CHAMPION)
-    finally:
-        mlflow.set_tracking_uri(previous)
-    return uri, logged.version
-
-
-def world_env(root: Path, tracking_uri: str, snapshot: Path, **extra: str) -> dict[str, str]:
-    """EARLYRISK_* variables that point a service at root's files."""
-    env = {
-        "EARLYRISK_TRACKING_URI": tracking_uri,
-        "EARLYRISK_MODEL_NAME": MODEL_NAME,
-        "EARLYRISK_SNAPSHOT_PATH": str(snapshot),
-        "EARLYRISK_LOOKUP_DB_PATH": str(root / "serving" / "lookup.sqlite"),
-        "EARLYRISK_AUDIT_LOG_PATH": str(root / "serving" / "audit_log.sqlite"),
-        "EARLYRISK_TOKEN_DB_PATH": str(root / "serving" / "tokens.sqlite"),
-        "EARLYRISK_MAX_BATCH_SIZE": "50",
-        "EARLYRISK_AUDIT_BUSY_TIMEOUT_MS": "200",
-    }
-    env.update(extra)
-    return env
+from serving_world import (
+    RunningServer,
+    ServingWorld,
+    build_world,
+    start_server,
+    stop_server,
+)
 
 
 @pytest.fixture(scope="session")
 def serving_world(tmp_path_factory: pytest.TempPathFactory) -> ServingWorld:
-    root = tmp_path_factory.mktemp("serving_world")
-    frame = snapshot_frame()
-    model = train_model(frame)
-    tracking_uri, version = _register(root, model, frame)
-    snapshot = write_snapshot(
-        frame, root / "snapshot.parquet", feature_list_sha256=feature_list_fingerprint()
-    )
-    return ServingWorld(
-        root=root,
-        tracking_uri=tracking_uri,
-        snapshot_path=snapshot,
-        frame=frame,
-        model=model,
-        model_version=version,
-        env=world_env(root, tracking_uri, snapshot),
-    )
+    return build_world(tmp_path_factory.mktemp("serving_world"))
 
 
 @pytest.fixture(scope="session")
@@ -192,65 +51,6 @@ def service(service_env: dict[str, str]):
     return EarlyRiskScoring()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class RunningServer:
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-
-def start_server(env: dict[str, str], log_path: Path, *, timeout: float = 90.0) -> RunningServer:
-    """`bentoml serve` on a free 127.0.0.1 port; returns once /readyz answers 200."""
-    port = free_port()
-    full_env = {**os.environ, **env, "BENTOML_HOME": str(log_path.parent / "bentoml_home")}
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bentoml",
-            "serve",
-            "serving.service:EarlyRiskScoring",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=Path(__file__).resolve().parents[2],
-        env=full_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{log_path.read_text(errors='replace')}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
-                return RunningServer(url=url, process=process, log_path=log_path)
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    stop_server(process)
-    raise RuntimeError(f"server not ready in {timeout} s:\n{log_path.read_text(errors='replace')}")
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def real_server(serving_world: ServingWorld, tokens: dict[str, str]) -> Iterator[RunningServer]:
     """A real `bentoml serve` process on the world (its own audit log file)."""
@@ -265,11 +65,3 @@ def real_server(serving_world: ServingWorld, tokens: dict[str, str]) -> Iterator
         yield server
     finally:
         stop_server(server.process)
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def read_json(path: Path) -> object:
-    return json.loads(path.read_text())
