@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.contract import DEFAULT_HORIZON_MONTHS, DEFAULT_LABEL_OUTCOMES, OUTCOME_TYPES
+from training.audit import FairnessGates
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yaml")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -122,13 +123,13 @@ class GatesConfig(_Strict):
 
     ``min_auc_margin``: the model's test ROC AUC must exceed each baseline's by at least this.
     ``max_ece``: highest expected calibration error on the test slice.
-    ``fairness``: the audit's gates (``training.audit.FairnessGates``), as a mapping; validated
-    by the audit package when it is available.
+    ``fairness``: the fairness audit's gates (:class:`training.audit.FairnessGates`), checked
+    on the calibrated test scores at capacity; ``null`` switches them off.
     """
 
     min_auc_margin: float = Field(default=0.0, ge=-1, le=1)
     max_ece: float = Field(default=0.05, gt=0, le=1)
-    fairness: dict[str, Any] | None = None
+    fairness: FairnessGates | None = Field(default_factory=FairnessGates)
 
 
 class MlflowConfig(_Strict):
@@ -197,12 +198,9 @@ class TrainConfig(_Strict):
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     seed: int = 42
-    audit_groups: tuple[str, ...] = (
-        "audit_settlement",
-        "audit_region",
-        "audit_single_parent",
-        "audit_large_family",
-        "audit_head_sex",
+    audit_groups: tuple[str, ...] | None = Field(
+        default=None,
+        description="audit group columns of the fairness audit; None: every audit_* column",
     )
     report_dir: Path = Path("var/training_report")
     config_dir: Path | None = Field(

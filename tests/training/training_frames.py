@@ -32,3 +32,47 @@ def small_booster_model(X: pd.DataFrame, y: np.ndarray, *, rounds: int = 30) -> 
     }
     booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=rounds)
     return LightGBMRiskModel(booster)
+
+
+def fake_feature_table(
+    n_families: int = 1500,
+    *,
+    dates: tuple[str, ...] = ("2021-06-30", "2021-12-31", "2022-12-31", "2023-12-31"),
+    seed: int = 0,
+) -> pd.DataFrame:
+    """A feature snapshot table shaped like the engine's output (docs/architecture.md).
+
+    Every catalogue input is present (noise, some missing); the label depends on three of
+    them and on a family effect that persists across snapshots, so a model can learn it.
+    The well-being score is a coarse, noisy view of the same risk (a weaker baseline).
+    """
+    from features.catalogue import feature_list_fingerprint, model_input_columns
+
+    rng = np.random.default_rng(seed)
+    names = model_input_columns()
+    family_effect = rng.normal(0, 0.7, n_families)
+    region = rng.choice(["R1", "R2", "R3"], n_families)
+    settlement = rng.choice(["urban", "rural"], n_families, p=[0.6, 0.4])
+    frames = []
+    for d in dates:
+        X = rng.normal(size=(n_families, len(names)))
+        X[rng.random(X.shape) < 0.05] = np.nan
+        frame = pd.DataFrame(X, columns=names)
+        signal = np.nan_to_num(X[:, 0]) * 0.9 + np.nan_to_num(X[:, 1]) ** 2 * 0.4
+        margin = -2.6 + signal + 0.5 * np.nan_to_num(X[:, 2]) + family_effect
+        p = 1 / (1 + np.exp(-margin))
+        frame.insert(0, "as_of", pd.Timestamp(d))
+        frame.insert(0, "family_id", [f"F{i:06d}" for i in range(n_families)])
+        frame["label"] = (rng.random(n_families) < p).astype("int8")
+        frame["label_observed"] = True
+        frame["true_probability"] = p
+        frame["wellbeing_score"] = np.clip(
+            np.round((margin + rng.normal(0, 1.5, n_families) + 4) / 8 * 5) / 5, 0, 1
+        )
+        frame["audit_region"] = region
+        frame["audit_settlement"] = settlement
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    table.attrs["earlyrisk.feature_list_sha256"] = feature_list_fingerprint()
+    table.attrs["earlyrisk.raw_sha256"] = f"fake-{seed}-{n_families}"
+    return table
