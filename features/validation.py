@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -160,7 +161,7 @@ def _read_table(
             columns = list(pd.read_csv(path, nrows=0, encoding="utf-8").columns)
         wanted = [c.name for c in TABLE_COLUMNS[name] if c.name in columns]
         if path.suffix == ".parquet":
-            frame = pd.read_parquet(path, columns=wanted)
+            frame = _read_parquet(path, wanted)
         else:
             frame = pd.read_csv(
                 path,
@@ -182,6 +183,20 @@ def _read_table(
             f"{path.name} has column {column!r}, which the contract does not define; it is ignored",
         )
     return frame.reset_index(drop=True), TableInfo(file=path.name, rows=len(frame))
+
+
+def _read_parquet(path: Path, columns: list[str]) -> pd.DataFrame:
+    """Read Parquet columns; Arrow date columns become datetime64 in Arrow (fast, no objects).
+
+    The cast goes to second resolution so that an absurd date (year 219) survives the
+    read and is reported by the date rule instead of overflowing nanoseconds here.
+    """
+    table = pq.read_table(path, columns=columns)
+    for index, arrow_field in enumerate(table.schema):
+        if pyarrow.types.is_date(arrow_field.type):
+            cast = table.column(index).cast(pyarrow.timestamp("s"))
+            table = table.set_column(index, arrow_field.name, cast)
+    return table.to_pandas()
 
 
 # --------------------------------------------------------------------------------------
@@ -241,14 +256,22 @@ def _parse_column(column: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray
     if column.kind == "float":
         return _parse_floats(raw)
     text = _as_text(raw)
-    empty = (text.isna() | text.str.strip().eq("")).to_numpy(dtype=bool, na_value=True)
-    return text.where(~empty), empty, np.zeros(len(raw), dtype=bool)
+    empty = _blank(text)
+    if (empty & text.notna().to_numpy()).any():  # blank text, not yet null
+        text = text.where(~empty)
+    return text, empty, np.zeros(len(raw), dtype=bool)
 
 
 def _as_text(raw: pd.Series) -> pd.Series:
-    if isinstance(raw.dtype, pd.StringDtype) and raw.dtype.storage == "pyarrow":
-        return raw
-    return raw.astype("str")
+    """The column as pandas ``str`` (numbers become their text, nulls stay null)."""
+    return raw if raw.dtype == "str" else raw.astype("str")
+
+
+def _blank(text: pd.Series) -> np.ndarray:
+    """Cells that are null, empty or whitespace only (Arrow kernels, no Python per row)."""
+    arrow = pyarrow.array(text, from_pandas=True)
+    blank = pc.or_kleene(pc.equal(pc.utf8_length(arrow), 0), pc.utf8_is_space(arrow))
+    return pc.fill_null(blank, True).to_numpy(zero_copy_only=False)
 
 
 def _parse_dates(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
@@ -269,16 +292,15 @@ def _parse_dates(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
         malformed = ~empty
     else:
         text = _as_text(raw)
-        blank = text.isna() | text.str.strip().eq("")
-        empty = blank.to_numpy(dtype=bool, na_value=True)
+        empty = _blank(text)
         well_formed = text.str.fullmatch(_ISO_DATE).fillna(False).astype(bool)
         values = pd.to_datetime(text.where(well_formed), format="%Y-%m-%d", errors="coerce")
         malformed = ~empty & values.isna().to_numpy()
-    values = values.where(values.notna() & ~pd.Series(malformed, index=raw.index))
     out_of_range = (values.notna() & ((values < MIN_DATE) | (values > MAX_DATE))).to_numpy()
     malformed = malformed | out_of_range
-    values = values.where(~out_of_range).astype(DATE_DTYPE)
-    return values, empty, malformed
+    if malformed.any():
+        values = values.where(~malformed)
+    return values.astype(DATE_DTYPE), empty, malformed
 
 
 def _parse_floats(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
@@ -287,7 +309,7 @@ def _parse_floats(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
         empty = values.isna().to_numpy()
     else:
         text = _as_text(raw)
-        empty = (text.isna() | text.str.strip().eq("")).to_numpy(dtype=bool, na_value=True)
+        empty = _blank(text)
         values = pd.to_numeric(text.where(~empty), errors="coerce").astype("float64")
     infinite = np.isinf(values.to_numpy())
     malformed = (~empty & values.isna().to_numpy()) | infinite

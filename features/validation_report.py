@@ -167,20 +167,16 @@ class ValidationReport:
 
 
 def _violation_table(title: str, violations: list[RuleViolation], style: str) -> Table:
+    """One row per violation; the last cell holds the description, then the examples."""
     table = Table(title=title, title_justify="left", title_style=f"bold {style}", show_lines=True)
-    table.add_column("table")
-    table.add_column("column")
-    table.add_column("rule", style=style)
-    table.add_column("rows", justify="right")
-    table.add_column("examples", overflow="fold", ratio=2)
-    table.add_column("description", overflow="fold", ratio=3)
+    table.add_column("table / column", no_wrap=True)
+    table.add_column("rule", style=style, no_wrap=True)
+    table.add_column("rows", justify="right", no_wrap=True)
+    table.add_column("description and example keys", overflow="fold", ratio=1)
     for v in violations:
-        table.add_row(
-            v.table,
-            v.column or "",
-            v.rule,
-            f"{v.count:,}",
-            "\n".join(v.examples),
-            v.description,
-        )
+        details = Text(v.description)
+        for example in v.examples:
+            details.append(f"\n  {example}", style="dim")
+        where = v.table if v.column is None else f"{v.table}\n{v.column}"
+        table.add_row(where, v.rule, f"{v.count:,}", details)
     return table

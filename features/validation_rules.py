@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.contract import (
     BACKDATED_SUSPICIOUS_DAYS,
@@ -161,7 +163,7 @@ class ParsedTable:
 
     def valid(self, column: str) -> np.ndarray:
         """Rows where ``column`` holds a parsed, non-null value."""
-        return self.frame[column].notna().to_numpy()
+        return ~(self.empty[column] | self.malformed[column])
 
     def usable(self, column: str) -> np.ndarray:
         """Rows where a nullable ``column`` parsed (null allowed, malformed not)."""
@@ -255,6 +257,18 @@ def _iso(series: pd.Series, positions: np.ndarray) -> list[str]:
     ]
 
 
+def isin(series: pd.Series, values: pd.Series | Sequence[str]) -> np.ndarray:
+    """``series.isin(values)`` for text, computed in Arrow (null is never in).
+
+    pandas' Arrow-string ``isin`` turns the value set into Python objects one by one,
+    which dominates the run time for a foreign key against millions of ids.
+    """
+    haystack = pa.array(values, type=pa.large_string(), from_pandas=True)
+    needles = pa.array(series, from_pandas=True).cast(pa.large_string())
+    found = pc.fill_null(pc.is_in(needles, value_set=haystack), False)
+    return found.to_numpy(zero_copy_only=False)
+
+
 class RuleContext:
     """The parsed tables plus facts several checks share (computed once, lazily)."""
 
@@ -312,7 +326,9 @@ def check_unique_keys(ctx: RuleContext) -> None:
             mask,
             f"{name}.{key} must be unique; these values occur on more than one row "
             "(every row sharing a value is counted)",
-            example_mask=mask & ~column.duplicated(keep="first").to_numpy(),
+            example_mask=(
+                mask & ~column.duplicated(keep="first").to_numpy() if mask.any() else None
+            ),
         )
     protected = ctx.table("protected", "family_id", "attribute")
     if protected is not None:
@@ -338,8 +354,7 @@ def check_foreign_keys(ctx: RuleContext) -> None:
             continue
         if parent is None:
             continue  # the parent's missing file/column is already an error
-        keys = parent.frame[parent_key].dropna().unique()
-        found = child.frame[column].isin(keys).to_numpy()
+        found = isin(child.frame[column], parent.frame[parent_key].dropna().unique())
         present = child.valid(column)
         ctx.fk_valid[(child_name, column)] = present & found
         ctx.findings.add(
@@ -408,7 +423,7 @@ def check_vocabularies(ctx: RuleContext) -> None:
         if table is None:
             continue
         values = table.frame[column]
-        bad = table.valid(column) & ~values.isin(allowed).to_numpy()
+        bad = table.valid(column) & ~isin(values, allowed)
         ctx.findings.add(
             "vocabulary",
             table,
@@ -431,9 +446,8 @@ def check_detail_vocabulary(ctx: RuleContext) -> None:
         if event_type.details is None:
             continue
         described.append(f"{event_type.name}: {', '.join(event_type.details)}")
-        bad |= (
-            (types == event_type.name) & details.notna() & ~details.isin(event_type.details)
-        ).to_numpy()
+        of_type = (types == event_type.name).to_numpy(dtype=bool, na_value=False)
+        bad |= of_type & details.notna().to_numpy() & ~isin(details, event_type.details)
     ctx.findings.add(
         "detail_vocabulary",
         events,
@@ -504,11 +518,17 @@ def _member_on_date(events: pd.DataFrame, intervals: pd.DataFrame, by: list[str]
     key_ev = np.zeros(len(events), dtype=np.int64)
     key_mem = np.zeros(len(intervals), dtype=np.int64)
     for column in by:
-        codes, uniques = pd.factorize(
-            pd.concat([events[column], intervals[column]], ignore_index=True)
-        )
-        key_ev = key_ev * (len(uniques) + 1) + codes[: len(events)]
-        key_mem = key_mem * (len(uniques) + 1) + codes[len(events) :]
+        # Integer codes: position among the memberships' ids (-1 for an id none has).
+        value_set = pa.array(intervals[column].unique(), type=pa.large_string())
+        width = len(value_set) + 1
+        for target, frame in ((0, events), (1, intervals)):
+            ids = pa.array(frame[column], from_pandas=True).cast(pa.large_string())
+            codes = pc.fill_null(pc.index_in(ids, value_set=value_set), -1)
+            codes = codes.to_numpy(zero_copy_only=False).astype(np.int64)
+            if target == 0:
+                key_ev = key_ev * width + codes
+            else:
+                key_mem = key_mem * width + codes
     left = pd.DataFrame(
         {"key": key_ev, "day": events["event_date"].to_numpy(), "row": np.arange(len(events))}
     ).sort_values("day", kind="stable")
@@ -568,7 +588,7 @@ def check_unknown_event_types(ctx: RuleContext) -> None:
     if events is None:
         return
     types = events.frame["event_type"]
-    unknown = events.valid("event_type") & ~types.isin(list(EVENT_TYPES)).to_numpy()
+    unknown = events.valid("event_type") & ~isin(types, list(EVENT_TYPES))
     if not unknown.any():
         return
     top = types[unknown].value_counts().head(5)
@@ -614,7 +634,7 @@ def check_orphans(ctx: RuleContext) -> None:
         if table is None:
             continue
         members = memberships.frame[key].dropna().unique()
-        lonely = table.valid(key) & ~table.frame[key].isin(members).to_numpy()
+        lonely = table.valid(key) & ~isin(table.frame[key], members)
         rule = "family_without_members" if name == "families" else "person_without_membership"
         ctx.findings.add(
             rule,
@@ -655,7 +675,7 @@ def check_negative_values(ctx: RuleContext) -> None:
     if events is None:
         return
     types, values = events.frame["event_type"], events.frame["value"]
-    bad = (types.isin(NON_NEGATIVE_VALUE_TYPES) & (values < 0)).to_numpy()
+    bad = isin(types, NON_NEGATIVE_VALUE_TYPES) & (values < 0).to_numpy()
     ctx.findings.add(
         "negative_value",
         events,
