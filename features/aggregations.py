@@ -2,7 +2,8 @@
 
 Every function takes a long frame of already-attributed events (one row per event, the
 family it counts for in ``family_id``) and returns a float64 Series indexed exactly by
-``families``. None loops over families or events: they are pandas group-bys.
+``families``. None loops over families or events: they are numpy bincounts,
+``ufunc.at`` reductions and sorts over whole columns.
 
 Expected columns: ``family_id``, ``person_id`` (null for family-level events),
 ``event_id``, ``event_date``, ``recorded_date``, ``value``. ``family_id`` may be any
@@ -71,30 +72,57 @@ def window_mask(
     )
 
 
-def _reindexed(values: pd.Series, families: pd.Index, fill: float) -> pd.Series:
-    out = values.astype("float64").reindex(families, fill_value=fill)
-    out.index = families
+def _positions(events: pd.DataFrame, families: pd.Index) -> np.ndarray:
+    """Position of each row's family in ``families`` (-1: not a family asked for)."""
+    return families.get_indexer(events["family_id"])
+
+
+def _bincount(pos: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
+    keep = pos >= 0
+    w = None if weights is None else weights[keep]
+    return np.bincount(pos[keep], weights=w, minlength=n).astype("float64")
+
+
+def _extreme(pos: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per-family maximum of the non-NaN ``values`` (NaN where the family has none)."""
+    keep = (pos >= 0) & ~np.isnan(values)
+    out = np.full(n, -np.inf)
+    np.maximum.at(out, pos[keep], values[keep])
+    out[np.isneginf(out)] = np.nan
     return out
+
+
+def _series(values: np.ndarray, families: pd.Index) -> pd.Series:
+    return pd.Series(values, index=families, dtype="float64")
 
 
 def count_events(events: pd.DataFrame, *, families: pd.Index) -> pd.Series:
     """Number of events per family (0 when none)."""
-    return _reindexed(events.groupby("family_id", sort=False).size(), families, 0.0)
+    return _series(_bincount(_positions(events, families), len(families)), families)
 
 
 def sum_values(events: pd.DataFrame, *, families: pd.Index) -> pd.Series:
     """Sum of ``value`` per family (0 when none; null values are skipped)."""
-    return _reindexed(events.groupby("family_id", sort=False)["value"].sum(), families, 0.0)
+    value = np.nan_to_num(events["value"].to_numpy(dtype="float64"), nan=0.0)
+    pos = _positions(events, families)
+    return _series(_bincount(pos, len(families), value), families)
 
 
 def mean_value(events: pd.DataFrame, *, families: pd.Index) -> pd.Series:
     """Mean of the non-null ``value`` per family (NaN when none)."""
-    return _reindexed(events.groupby("family_id", sort=False)["value"].mean(), families, np.nan)
+    value = events["value"].to_numpy(dtype="float64")
+    pos = _positions(events, families)
+    valued = ~np.isnan(value)
+    total = _bincount(pos[valued], len(families), value[valued])
+    count = _bincount(pos[valued], len(families))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _series(np.where(count > 0, total / count, np.nan), families)
 
 
 def max_value(events: pd.DataFrame, *, families: pd.Index) -> pd.Series:
     """Largest non-null ``value`` per family (NaN when none)."""
-    return _reindexed(events.groupby("family_id", sort=False)["value"].max(), families, np.nan)
+    value = events["value"].to_numpy(dtype="float64")
+    return _series(_extreme(_positions(events, families), value, len(families)), families)
 
 
 def last_value(events: pd.DataFrame, *, families: pd.Index) -> pd.Series:
@@ -103,21 +131,34 @@ def last_value(events: pd.DataFrame, *, families: pd.Index) -> pd.Series:
     Latest means greatest ``event_date``; ties are broken by ``recorded_date`` (the later
     correction wins) and then ``event_id``, so the answer never depends on row order.
     """
-    valued = events.loc[events["value"].notna()]
-    if valued.empty:
-        return _reindexed(pd.Series(dtype="float64"), families, np.nan)
-    ordered = valued.sort_values(
-        ["family_id", "event_date", "recorded_date", "event_id"], kind="stable"
-    )
-    last = ordered.drop_duplicates("family_id", keep="last").set_index("family_id")["value"]
-    return _reindexed(last, families, np.nan)
+    value = events["value"].to_numpy(dtype="float64")
+    pos = _positions(events, families)
+    keep = (pos >= 0) & ~np.isnan(value)
+    out = np.full(len(families), np.nan)
+    if keep.any():
+        event_id = events["event_id"].to_numpy()[keep]
+        if event_id.dtype.kind not in "iuf":
+            event_id = pd.factorize(event_id, sort=True)[0]
+        order = np.lexsort(
+            (
+                event_id,
+                events["recorded_date"].to_numpy()[keep],
+                events["event_date"].to_numpy()[keep],
+                pos[keep],
+            )
+        )
+        ordered_pos = pos[keep][order]
+        is_last = np.r_[ordered_pos[1:] != ordered_pos[:-1], True]
+        out[ordered_pos[is_last]] = value[keep][order][is_last]
+    return _series(out, families)
 
 
 def days_since_last(events: pd.DataFrame, *, as_of: pd.Timestamp, families: pd.Index) -> pd.Series:
     """Whole days from the family's latest event to ``as_of`` (NaN when none in window)."""
-    latest = events.groupby("family_id", sort=False)["event_date"].max()
-    days = (pd.Timestamp(as_of) - latest).dt.days
-    return _reindexed(days, families, np.nan)
+    day = events["event_date"].to_numpy().astype("datetime64[D]").astype("float64")
+    latest = _extreme(_positions(events, families), day, len(families))
+    as_of_day = float(np.datetime64(pd.Timestamp(as_of).date(), "D").astype("int64"))
+    return _series(as_of_day - latest, families)
 
 
 def count_persons(events: pd.DataFrame, *, families: pd.Index) -> pd.Series:
@@ -126,9 +167,13 @@ def count_persons(events: pd.DataFrame, *, families: pd.Index) -> pd.Series:
     The person-to-family roll-up: "children with a missed vaccination" counts each child
     once however many vaccinations they missed. Family-level rows (no person) are ignored.
     """
-    persons = events.loc[events["person_id"].notna(), ["family_id", "person_id"]]
-    distinct = persons.drop_duplicates()
-    return _reindexed(distinct.groupby("family_id", sort=False).size(), families, 0.0)
+    person = events["person_id"]
+    pos = _positions(events, families)
+    keep = (pos >= 0) & person.notna().to_numpy()
+    codes = pd.factorize(person.to_numpy()[keep])[0].astype("int64")
+    pairs = np.unique(pos[keep].astype("int64") * (codes.max(initial=0) + 1) + codes)
+    family_of_pair = pairs // (codes.max(initial=0) + 1)
+    return _series(_bincount(family_of_pair, len(families)), families)
 
 
 def aggregate(

@@ -64,16 +64,22 @@ def head_of_household(members: pd.DataFrame) -> pd.Series:
 
 
 def household_composition(
-    memberships: pd.DataFrame, persons: pd.DataFrame, *, as_of: pd.Timestamp
+    memberships: pd.DataFrame,
+    persons: pd.DataFrame,
+    *,
+    as_of: pd.Timestamp,
+    members: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per family with at least one member on ``as_of``; the household columns.
 
     Index: ``family_id`` (sorted). Columns: exactly :func:`features.catalogue.household_columns`,
     float64. Children are members under 18 whatever their role; the head's age is NaN for a
-    family without a head on the date.
+    family without a head on the date. ``members`` may pass :func:`members_on` for the same
+    date when the caller already has it.
     """
     as_of = pd.Timestamp(as_of)
-    members = members_on(memberships, persons, as_of=as_of)
+    if members is None:
+        members = members_on(memberships, persons, as_of=as_of)
     age = members["age"]
     role = members["role"]
     flags = pd.DataFrame(

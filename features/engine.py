@@ -211,13 +211,17 @@ def compute_partition(
     family_codes = pd.Index(pd.unique(raw.memberships["family_id"]))
     prepared = _prepare(events, family_codes)
 
+    all_families = pd.RangeIndex(len(family_codes))
     frames = [_empty_output(audit_attributes)]
     for as_of in dates:
-        composition = household_composition(raw.memberships, raw.persons, as_of=as_of)
+        members = members_on(raw.memberships, raw.persons, as_of=as_of)
+        composition = household_composition(
+            raw.memberships, raw.persons, as_of=as_of, members=members
+        )
         if composition.empty:
             continue
         families = composition.index
-        codes = pd.Index(family_codes.get_indexer(families))
+        codes = family_codes.get_indexer(families)
         indicators = {}
         for item in prepared:
             spec = item.spec
@@ -226,8 +230,8 @@ def compute_partition(
                 how=spec.aggregation,
                 as_of=as_of,
                 window_days=spec.window_days,
-                families=codes,
-            ).to_numpy()
+                families=all_families,
+            ).to_numpy()[codes]
             if spec.per_member:
                 values = values / composition["hh_members"].to_numpy()
             indicators[spec.name] = values
@@ -245,7 +249,6 @@ def compute_partition(
             extraction_date=extraction_date,
         )
         wellbeing = wellbeing_index(inputs, config=config.wellbeing)
-        members = members_on(raw.memberships, raw.persons, as_of=as_of)
         audit = audit_groups(
             families=raw.families,
             persons=raw.persons,

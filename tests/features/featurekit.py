@@ -23,6 +23,43 @@ def make_raw(**tables: list[dict]) -> RawTables:
     return RawTables(**{name: table(name, tables.get(name, [])) for name in TABLE_COLUMNS})
 
 
+def family(family_id: str, *, region: str = "R1", settlement: str = "urban") -> dict:
+    """One families row registered on 2015-01-01."""
+    return {
+        "family_id": family_id,
+        "region": region,
+        "settlement": settlement,
+        "registered_date": "2015-01-01",
+    }
+
+
+def person(person_id: str, birth_date: str, sex: str = "F") -> dict:
+    """One persons row."""
+    return {"person_id": person_id, "birth_date": birth_date, "sex": sex}
+
+
+def member(person_id: str, family_id: str, role: str, start: str, end: str | None = None) -> dict:
+    """One memberships row (end date inclusive, None = still a member)."""
+    return {
+        "person_id": person_id,
+        "family_id": family_id,
+        "role": role,
+        "start_date": start,
+        "end_date": end,
+    }
+
+
+def outcome(family_id: str, outcome_type: str, date: str, recorded: str | None = None) -> dict:
+    """One outcomes row; recorded defaults to the outcome date."""
+    return {
+        "family_id": family_id,
+        "person_id": None,
+        "outcome_type": outcome_type,
+        "outcome_date": date,
+        "recorded_date": recorded or date,
+    }
+
+
 def event(
     event_id: str,
     event_type: str,
