@@ -130,21 +130,28 @@ def synth(
 
 def print_summary(summary: SynthSummary, console: Console) -> None:
     """Rows per table, the label base rates and where the files are."""
+    import math
+
     from rich.table import Table
 
-    table = Table(title=f"Synthetic registry written to {summary.out_dir}")
+    table = Table(title="Synthetic registry")
     table.add_column("table")
     table.add_column("rows", justify="right")
     table.add_column("file")
     for name, rows in summary.rows.items():
         table.add_row(name, f"{rows:,}", summary.files[name].name)
     console.print(table)
-    console.print(
-        f"default label (case or placement within 12 months): expected base rate "
-        f"{summary.expected_base_rate:.2%} a year (mean true_probability), observed "
-        f"{summary.observed_base_rate:.2%} over complete windows"
+    observed = (
+        "n/a (no 12-month window ends inside the period)"
+        if math.isnan(summary.observed_base_rate)
+        else f"{summary.observed_base_rate:.2%} over the complete 12-month windows"
     )
-    console.print(
+    lines = [
+        f"written to: {summary.out_dir}",
+        "default label (case or placement within 12 months): expected base rate "
+        f"{summary.expected_base_rate:.2%} a year (mean true_probability); observed {observed}",
         f"{summary.rows.get('events', 0):,} events in {summary.seconds:.1f} s "
-        f"({summary.events_per_second:,.0f} events/s)"
-    )
+        f"({summary.events_per_second:,.0f} events/s)",
+    ]
+    for line in lines:
+        console.print(line, soft_wrap=True, highlight=False)

@@ -117,5 +117,6 @@ def label_probabilities(
             keep = 1.0 - hazard_table[kids[:, step]] * det_values[det][:, None]
             survival = np.einsum("uij,uj->ui", transition[classes[:, step]], keep * survival)
         state = latent.state[:, month]
-        result[:, q] = 1.0 - survival[inverse.ravel(), state]
+        # clip: rounding leaves -1e-16 where no case can happen (no minor in the window)
+        result[:, q] = np.clip(1.0 - survival[inverse.ravel(), state], 0.0, 1.0)
     return result

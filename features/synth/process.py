@@ -227,7 +227,7 @@ class OutcomeParams:
     probability ``detection`` (``detection_surveilled`` for the surveilled group).
     """
 
-    case_intercept: float = -5.55
+    case_intercept: float = -5.75
     case_slope: float = 0.95
     case_per_extra_minor: float = 0.12
     case_max_monthly: float = 0.5

@@ -1,0 +1,26 @@
+"""Fixtures shared by every package's tests.
+
+``small_registry_dir`` is one synthetic registry (about 400 families, seed 7, the default
+period 2020-01-01..2024-12-31) written once per test session: tests that need realistic
+raw data read it instead of generating their own. Treat it as read-only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SMALL_REGISTRY_FAMILIES = 400
+SMALL_REGISTRY_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def small_registry_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Directory with the six contract tables (Parquet) and ``ground_truth.parquet``."""
+    from features.synth import SynthConfig, synthesize
+
+    out = tmp_path_factory.mktemp("small_registry")
+    config = SynthConfig(families=SMALL_REGISTRY_FAMILIES, seed=SMALL_REGISTRY_SEED)
+    synthesize(config, out, workers=1)
+    return out
