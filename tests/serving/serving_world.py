@@ -178,24 +178,24 @@ def start_server(env: dict[str, str], log_path: Path, *, timeout: float = 90.0) 
     """`bentoml serve` on a free 127.0.0.1 port; returns once /readyz answers 200."""
     port = free_port()
     full_env = {**os.environ, **env, "BENTOML_HOME": str(log_path.parent / "bentoml_home")}
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bentoml",
-            "serve",
-            "serving.service:EarlyRiskScoring",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=Path(__file__).resolve().parents[2],
-        env=full_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bentoml",
+                "serve",
+                "serving.service:EarlyRiskScoring",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=Path(__file__).resolve().parents[2],
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
