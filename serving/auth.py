@@ -110,6 +110,14 @@ class TokenStore:
             )
         return IssuedToken(token=token, token_id=token_id, role=role)
 
+    def list(self) -> list[dict[str, str | None]]:
+        """Every token's id, role, dates and note (never a hash or a secret)."""
+        rows = self._connect().execute(
+            "SELECT token_id, role, created_at, revoked_at, note FROM tokens ORDER BY created_at"
+        )
+        keys = ("token_id", "role", "created_at", "revoked_at", "note")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
     def revoke(self, token_id: str) -> bool:
         """Revoke a token by its id; True when a live token was revoked."""
         with self._connect() as conn:

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from serving.score_cli import SCORE_HELP, score_command
+from serving.serve_cli import SERVE_HELP, serve_command, token_app
+
 
 def register(app: typer.Typer) -> None:
     """Add this package's verbs to app."""
+    app.command("score", help=SCORE_HELP)(score_command)
+    app.command("serve", help=SERVE_HELP)(serve_command)
+    app.add_typer(token_app, name="token")

@@ -1,0 +1,219 @@
+"""Batch scoring: every family of a raw registry as of a date, with reasons, to Parquet.
+
+The same :class:`~serving.scoring.Scorer` (and so the same reasons) as the HTTP service.
+Memory stays bounded by the partition, not the registry: families are split into
+partitions by the feature engine's stable hash of ``family_id``; each partition's
+features are computed (:func:`features.engine.compute_partition`), scored and appended to
+the output file as one Parquet row group, then dropped. Only the raw tables themselves
+(already loaded by the validator) live for the whole run.
+
+Output columns: ``family_id``, ``as_of``, ``probability``, ``risk_level``,
+``reasons_raising`` / ``reasons_lowering`` (lists of {indicator, description, value,
+contribution}), ``model_name``, ``model_version``, then the feature table's non-input
+columns, so the file can go straight to ``earlyrisk audit``: ``label``,
+``label_observed``, ``wellbeing_score``, ``wellbeing_level`` and the ``audit_*`` groups.
+Model inputs are not copied (the reasons carry the values that matter). The file's
+key-value metadata records the model URI, version, checksum and the feature-list and raw
+fingerprints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from serving.scoring import Scorer
+
+REASON_TYPE = pa.list_(
+    pa.struct(
+        [
+            ("indicator", pa.string()),
+            ("description", pa.string()),
+            ("value", pa.float64()),
+            ("contribution", pa.float64()),
+        ]
+    )
+)
+DEFAULT_FAMILIES_PER_PARTITION = 25_000
+
+
+class BatchScoringError(RuntimeError):
+    """The batch cannot run (model/feature list mismatch, no families); says what to do."""
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a batch run wrote."""
+
+    path: Path
+    families: int
+    partitions: int
+    model_uri: str
+    model_version: str
+    levels: dict[str, int]
+
+
+def score_features(
+    features: pd.DataFrame,
+    scorer: Scorer,
+    *,
+    model_name: str,
+    model_version: str,
+) -> pd.DataFrame:
+    """Score a feature-table frame: one output row per input row, in the same order."""
+    scored = scorer.score(features.loc[:, scorer.feature_names])
+    out = pd.DataFrame(
+        {
+            "family_id": features["family_id"].to_numpy(),
+            "as_of": features["as_of"].to_numpy(),
+            "probability": scored.probability,
+            "risk_level": scored.risk_level,
+            "reasons_raising": [[r.as_dict() for r in e.raising] for e in scored.explanations],
+            "reasons_lowering": [[r.as_dict() for r in e.lowering] for e in scored.explanations],
+            "model_name": model_name,
+            "model_version": model_version,
+        }
+    )
+    inputs = set(scorer.feature_names)
+    for column in features.columns:
+        if column not in inputs and column not in out.columns:
+            out[column] = features[column].to_numpy()
+    return out
+
+
+def _arrow_schema(frame: pd.DataFrame) -> pa.Schema:
+    """The output schema: reasons as list<struct>, all-null columns typed as strings."""
+    fields = []
+    for column in frame.columns:
+        if column in ("reasons_raising", "reasons_lowering"):
+            fields.append(pa.field(column, REASON_TYPE))
+            continue
+        inferred = pa.Table.from_pandas(frame[[column]], preserve_index=False).schema.field(0)
+        kind = pa.string() if pa.types.is_null(inferred.type) else inferred.type
+        fields.append(pa.field(column, kind))
+    return pa.schema(fields)
+
+
+def score_registry(
+    raw_dir: Path | str,
+    *,
+    as_of: str,
+    out: Path | str,
+    model_uri: str,
+    tracking_uri: str,
+    reasons_raising: int = 5,
+    reasons_lowering: int = 3,
+    families_per_partition: int = DEFAULT_FAMILIES_PER_PARTITION,
+    on_partition: Callable[[int, int], None] | None = None,
+) -> BatchSummary:
+    """Score every family of raw_dir as of as_of and write the Parquet file out.
+
+    ``on_partition(done, total)`` is called after each partition (the CLI's progress bar).
+    Raises InvalidRawDataError for broken raw data and BatchScoringError / the registry's
+    errors when the model cannot be used.
+    """
+    import mlflow
+
+    from features.catalogue import feature_list_fingerprint
+    from features.engine import (
+        compute_partition,
+        normalise_as_of,
+        raw_fingerprint,
+        split_partitions,
+    )
+    from features.labels import extraction_date_of
+    from features.validation import load_validated
+    from serving.explain import catalogue_descriptions
+    from serving.settings import ServingSettings
+    from training.registry import load_risk_model
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    loaded = load_risk_model(model_uri, tracking_uri=tracking_uri)
+    if loaded.feature_list_sha256 != feature_list_fingerprint():
+        raise BatchScoringError(
+            f"model {loaded.name}/{loaded.version} was trained on feature list "
+            f"{loaded.feature_list_sha256 or '(not recorded)'}, but this code computes "
+            f"feature list {feature_list_fingerprint()}; score with a model trained on the "
+            "current catalogue"
+        )
+    model = loaded.risk_model
+    scorer = Scorer(
+        model,
+        descriptions=catalogue_descriptions(model.feature_names),
+        bands=ServingSettings().risk_bands,
+        n_raising=reasons_raising,
+        n_lowering=reasons_lowering,
+    )
+    dates = normalise_as_of([as_of])
+    raw = load_validated(raw_dir)
+    n_families = int(raw.families["family_id"].nunique())
+    if n_families == 0:
+        raise BatchScoringError(f"the registry in {raw_dir} holds no families")
+    n_partitions = max(1, math.ceil(n_families / families_per_partition))
+    extraction_date = extraction_date_of(raw.events, raw.outcomes)
+    attributes = sorted(raw.protected["attribute"].dropna().unique())
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial")
+    writer: pq.ParquetWriter | None = None
+    schema: pa.Schema | None = None
+    written = 0
+    levels: dict[str, int] = {}
+    metadata: dict[bytes, bytes] = {
+        b"earlyrisk.model_uri": model_uri.encode(),
+        b"earlyrisk.model_name": loaded.name.encode(),
+        b"earlyrisk.model_version": loaded.version.encode(),
+        b"earlyrisk.model_sha256": loaded.model_sha256.encode(),
+        b"earlyrisk.feature_list_sha256": feature_list_fingerprint().encode(),
+        b"earlyrisk.raw_sha256": raw_fingerprint(raw).encode(),
+        b"earlyrisk.as_of": dates[0].date().isoformat().encode(),
+    }
+    done = 0
+    try:
+        for _, part in split_partitions(raw, n_partitions):
+            features = compute_partition(
+                part, dates, extraction_date=extraction_date, audit_attributes=attributes
+            )
+            done += 1
+            if len(features):
+                frame = score_features(
+                    features, scorer, model_name=loaded.name, model_version=loaded.version
+                )
+                if writer is None:
+                    schema = _arrow_schema(frame).with_metadata(metadata)
+                    writer = pq.ParquetWriter(tmp, schema)
+                table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+                writer.write_table(table)
+                written += len(frame)
+                for level, count in frame["risk_level"].value_counts().items():
+                    levels[str(level)] = levels.get(str(level), 0) + int(count)
+            if on_partition is not None:
+                on_partition(done, n_partitions)
+    finally:
+        if writer is not None:
+            writer.close()
+    if written == 0:
+        tmp.unlink(missing_ok=True)
+        raise BatchScoringError(f"no family in {raw_dir} has a member on {as_of}")
+    tmp.replace(out)
+    return BatchSummary(
+        path=out,
+        families=written,
+        partitions=n_partitions,
+        model_uri=model_uri,
+        model_version=loaded.version,
+        levels=dict(sorted(levels.items())),
+    )
+
+
+def read_scores(path: Path | str) -> pd.DataFrame:
+    """Read a batch score file (reasons come back as lists of dicts)."""
+    return pd.read_parquet(path)
