@@ -44,6 +44,7 @@ from training.audit.suppression import DEFAULT_MIN_GROUP_SIZE, check_min_group_s
 from training.audit.validation import (
     AuditInputError,
     check_columns,
+    is_binary_score,
     label_values,
     score_values,
 )
@@ -237,7 +238,8 @@ def audit(
     s = score_values(frame, score)
     y = label_values(frame, label) if label is not None else None
     selected = rule.select(s)
-    probabilities = scores_are_probabilities(s)
+    # A 0/1 flag is a decision, not a probability: calibration metrics would be meaningless.
+    probabilities = scores_are_probabilities(s) and not is_binary_score(s)
     cells = cell_codes(y, selected)
 
     attributes = [encode_attribute(frame, column) for column in groups]

@@ -1,0 +1,230 @@
+"""`earlyrisk audit` on CSV and Parquet, its error cases and the gates exit code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from earlyrisk.cli import app
+
+runner = CliRunner()
+
+
+def _invoke(*args: str):
+    return runner.invoke(app, ["audit", *args], catch_exceptions=False)
+
+
+@pytest.fixture
+def small(scores: pd.DataFrame) -> pd.DataFrame:
+    frame = scores.head(600).copy()
+    frame.loc[frame.index[:15], "settlement"] = None  # missing groups are kept as a group
+    return frame
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_audit_writes_reports_from_csv_and_parquet(
+    small: pd.DataFrame, tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"scores.{suffix}"
+    small.to_csv(path, index=False) if suffix == "csv" else small.to_parquet(path)
+    out = tmp_path / "out"
+    result = _invoke(
+        "--scores",
+        str(path),
+        "--score",
+        "prob",
+        "--label",
+        "label",
+        "--group",
+        "sex",
+        "--group",
+        "settlement",
+        "--top-fraction",
+        "0.2",
+        "--bootstrap",
+        "50",
+        "--out",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "audit_report.json").read_text())
+    assert (out / "audit_report.html").stat().st_size > 10_000
+    assert str(out / "audit_report.json") in result.output.replace("\n", "")
+    settlement = next(g for g in report["groupings"] if g["name"] == "settlement")
+    missing = next(g for g in settlement["groups"] if g["group"] == "(missing)")
+    assert missing["counts"]["n"] == 15
+    assert sum(g["counts"]["n"] for g in settlement["groups"]) == len(small)
+    assert report["population"]["n_selected"] == 120
+    assert "Fairness audit" in result.output
+
+
+def test_csv_and_parquet_give_the_same_numbers(small: pd.DataFrame, tmp_path: Path) -> None:
+    small.to_csv(tmp_path / "s.csv", index=False)
+    small.to_parquet(tmp_path / "s.parquet")
+    reports = []
+    for name in ("s.csv", "s.parquet"):
+        out = tmp_path / name.replace(".", "_")
+        assert (
+            _invoke(
+                "--scores",
+                str(tmp_path / name),
+                "--score",
+                "prob",
+                "--label",
+                "label",
+                "--group",
+                "sex",
+                "--threshold",
+                "0.5",
+                "--bootstrap",
+                "30",
+                "--out",
+                str(out),
+            ).exit_code
+            == 0
+        )
+        reports.append(json.loads((out / "audit_report.json").read_text()))
+    assert reports[0]["groupings"] == reports[1]["groupings"]
+    assert reports[0]["disparities"] == reports[1]["disparities"]
+
+
+def test_label_free_and_binary_flag_score(small: pd.DataFrame, tmp_path: Path) -> None:
+    frame = small.drop(columns="label").assign(high_risk=(small["prob"] > 0.6).astype(int))
+    frame.to_csv(tmp_path / "flags.csv", index=False)
+    result = _invoke(
+        "--scores",
+        str(tmp_path / "flags.csv"),
+        "--score",
+        "high_risk",
+        "--group",
+        "sex",
+        "--bootstrap",
+        "20",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "o" / "audit_report.json").read_text())
+    assert report["config"]["label_free"] is True
+    assert (
+        report["config"]["rule"]["kind"] == "threshold"
+        and report["config"]["rule"]["threshold"] == 0.5
+    )
+    assert report["population"]["n_selected"] == int(frame["high_risk"].sum())
+
+
+def test_gates_file_sets_exit_code_and_names_the_gate(tmp_path: Path) -> None:
+    from conftest import make_scores
+
+    make_scores(1500, seed=2, shift=0.3).to_csv(tmp_path / "biased.csv", index=False)
+    gates = tmp_path / "gates.yaml"
+    gates.write_text("ratio_bounds:\n  fpr: {lower: 0.8, upper: 1.25}\nmax_group_ece: null\n")
+    args = [
+        "--scores",
+        str(tmp_path / "biased.csv"),
+        "--score",
+        "prob",
+        "--label",
+        "label",
+        "--group",
+        "sex",
+        "--top-fraction",
+        "0.2",
+        "--bootstrap",
+        "20",
+    ]
+    failed = _invoke(*args, "--gates", str(gates), "--out", str(tmp_path / "o1"))
+    assert failed.exit_code == 1
+    assert "FAIL fpr_ratio" in failed.output and "sex=F" in failed.output
+    report = json.loads((tmp_path / "o1" / "audit_report.json").read_text())
+    assert report["gates"]["passed"] is False
+    gates.write_text("ratio_bounds:\n  fpr: {lower: 0.01, upper: 100}\nmax_group_ece: null\n")
+    assert _invoke(*args, "--gates", str(gates), "--out", str(tmp_path / "o2")).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "extra", "message"),
+    [
+        (None, ["--threshold", "0.5", "--top-k", "10"], "exactly one decision rule"),
+        (None, [], "choose exactly one decision rule"),
+        (None, ["--threshold", "0.5", "--group", "ethnicity"], "unknown column(s) 'ethnicity'"),
+        ("label_nan", ["--threshold", "0.5"], "label column 'label' has 1 missing"),
+        ("label_two", ["--threshold", "0.5"], "must hold 0 and 1 only; found 2"),
+        ("score_nan", ["--threshold", "0.5"], "score column 'prob' has 2 missing"),
+        ("score_text", ["--threshold", "0.5"], "score column 'prob' must be numeric"),
+        (None, ["--top-k", "100000"], "top-k asks for 100000 rows"),
+        (None, ["--threshold", "0.5", "--reference", "X"], "reference group 'X'"),
+    ],
+)
+def test_bad_input_is_a_clear_error(
+    small: pd.DataFrame, tmp_path: Path, change: str | None, extra: list[str], message: str
+) -> None:
+    frame = small.copy()
+    if change == "label_nan":
+        frame["label"] = frame["label"].astype(float)
+        frame.loc[frame.index[3], "label"] = np.nan
+    elif change == "label_two":
+        frame.loc[frame.index[3], "label"] = 2
+    elif change == "score_nan":
+        frame.loc[frame.index[[1, 4]], "prob"] = np.nan
+    elif change == "score_text":
+        frame["prob"] = frame["prob"].astype(str).where(frame.index != frame.index[0], "high")
+    frame.to_csv(tmp_path / "s.csv", index=False)
+    result = _invoke(
+        "--scores",
+        str(tmp_path / "s.csv"),
+        "--score",
+        "prob",
+        "--label",
+        "label",
+        "--group",
+        "sex",
+        *extra,
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert not (tmp_path / "o" / "audit_report.json").exists()
+
+
+def test_missing_and_unknown_files(tmp_path: Path) -> None:
+    result = _invoke(
+        "--scores",
+        str(tmp_path / "none.csv"),
+        "--score",
+        "p",
+        "--group",
+        "g",
+        "--threshold",
+        "0.5",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert result.exit_code == 2 and "does not exist" in " ".join(result.output.split())
+    (tmp_path / "x.xlsx").write_text("a")
+    result = _invoke(
+        "--scores",
+        str(tmp_path / "x.xlsx"),
+        "--score",
+        "p",
+        "--group",
+        "g",
+        "--threshold",
+        "0.5",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert result.exit_code == 2 and "unknown format" in " ".join(result.output.split())
+
+
+def test_help_explains_the_rules() -> None:
+    result = runner.invoke(app, ["audit", "--help"])
+    assert result.exit_code == 0
+    for option in ("--top-fraction", "--gates", "--label", "label-free"):
+        assert option in result.output

@@ -1,0 +1,138 @@
+"""Gates pass and fail where they should; YAML configs are validated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from training.audit import (
+    FairnessGates,
+    RatioBound,
+    Threshold,
+    TopFraction,
+    audit,
+    evaluate_fairness_gates,
+    failed_gates,
+    gates_passed,
+)
+
+
+def _biased(shift: float):
+    from conftest import make_scores  # the audit tests' own helpers
+
+    frame = make_scores(4000, seed=3, shift=shift)
+    return audit(
+        frame,
+        score="prob",
+        label="label",
+        groups=["sex", "settlement"],
+        rule=TopFraction(0.2),
+        n_boot=200,
+    )
+
+
+def test_fair_model_passes_and_biased_model_fails_naming_the_group() -> None:
+    gates = FairnessGates(max_group_ece=0.2)
+    assert gates_passed(evaluate_fairness_gates(_biased(0.0), gates))
+    failed = failed_gates(evaluate_fairness_gates(_biased(0.25), gates))
+    assert failed
+    assert {(o.gate, o.attribute, o.group) for o in failed} >= {("fpr_ratio", "sex", "F")}
+    assert all(o.message for o in failed)
+
+
+def test_interval_basis_is_more_lenient_than_point() -> None:
+    result = _biased(0.03)
+    strict = FairnessGates(
+        ratio_bounds={"fpr": RatioBound(lower=0.99, upper=1.01)}, max_group_ece=None
+    )
+    lenient = strict.model_copy(update={"basis": "interval"})
+    assert len(failed_gates(evaluate_fairness_gates(result, strict))) >= len(
+        failed_gates(evaluate_fairness_gates(result, lenient))
+    )
+    assert failed_gates(evaluate_fairness_gates(result, strict))
+
+
+def test_ece_gate_checks_every_reported_group() -> None:
+    result = _biased(0.25)
+    outcomes = evaluate_fairness_gates(result, FairnessGates(ratio_bounds={}, max_group_ece=0.05))
+    assert {o.gate for o in outcomes} == {"group_ece"}
+    failing = {o.group for o in failed_gates(outcomes)}
+    assert "F" in failing and "M" not in failing
+    ece_f = result.group_metric("sex", "F", "ece")
+    assert next(
+        o for o in outcomes if o.group == "F" and o.attribute == "sex"
+    ).value == pytest.approx(ece_f)
+
+
+def test_zero_reference_rate_fails_unless_both_are_zero() -> None:
+    # A (the larger group, so the reference) selects nobody: FPR 0. B flags half its rows.
+    frame = pd.DataFrame(
+        {
+            "g": ["A"] * 220 + ["B"] * 180,
+            "label": np.tile([0, 1], 200),
+            "flag": np.concatenate([np.zeros(220), np.tile([1, 1, 0, 0], 45)]).astype(int),
+        }
+    )
+    result = audit(frame, score="flag", label="label", groups=["g"], rule=Threshold(0.5), n_boot=0)
+    assert result.references["g"] == "A" and result.group_metric("g", "A", "fpr") == 0.0
+    outcome = next(
+        o
+        for o in evaluate_fairness_gates(result, FairnessGates(max_group_ece=None))
+        if o.gate == "fpr_ratio"
+    )
+    assert outcome.status == "fail" and "unbounded" in outcome.message
+
+
+def test_gates_restricted_to_attributes_and_intersections() -> None:
+    result = _biased(0.25)
+    only = FairnessGates(attributes=["settlement"], max_group_ece=None)
+    assert {o.attribute for o in evaluate_fairness_gates(result, only)} == {"settlement"}
+    with_pairs = FairnessGates(include_intersections=True, max_group_ece=None)
+    attributes = {o.attribute for o in evaluate_fairness_gates(result, with_pairs)}
+    assert "sex & settlement" in attributes
+    with pytest.raises(ValueError, match="did not cover"):
+        evaluate_fairness_gates(result, FairnessGates(attributes=["ethnicity"]))
+
+
+def test_proxy_gate(scores: pd.DataFrame) -> None:
+    frame = scores.assign(proxy=(scores["sex"] == "F").astype(float))
+    result = audit(
+        frame,
+        score="prob",
+        label="label",
+        groups=["sex"],
+        rule=TopFraction(0.2),
+        n_boot=0,
+        proxy_features=["proxy"],
+    )
+    outcomes = evaluate_fairness_gates(
+        result, FairnessGates(ratio_bounds={}, max_group_ece=None, max_proxy_auc=0.8)
+    )
+    assert [o.status for o in outcomes] == ["fail"]
+    no_check = audit(
+        frame, score="prob", label="label", groups=["sex"], rule=TopFraction(0.2), n_boot=0
+    )
+    [outcome] = evaluate_fairness_gates(
+        no_check, FairnessGates(ratio_bounds={}, max_group_ece=None, max_proxy_auc=0.8)
+    )
+    assert outcome.status == "not_evaluable"
+
+
+def test_yaml_config_round_trip_and_validation(tmp_path: Path) -> None:
+    path = tmp_path / "gates.yaml"
+    path.write_text("ratio_bounds:\n  fnr: {lower: 0.9, upper: 1.1}\nmax_group_ece: 0.03\n")
+    gates = FairnessGates.from_yaml(path)
+    assert gates.ratio_bounds["fnr"] == RatioBound(lower=0.9, upper=1.1)
+    assert "fpr" not in gates.ratio_bounds and gates.max_group_ece == 0.03
+    path.write_text("max_group_ece: 0.03\ntypo_field: 1\n")
+    with pytest.raises(ValidationError, match="typo_field"):
+        FairnessGates.from_yaml(path)
+    path.write_text("ratio_bounds:\n  fpr: {lower: 1.2, upper: 1.5}\n")
+    with pytest.raises(ValidationError, match="must contain 1"):
+        FairnessGates.from_yaml(path)
+    path.write_text("")
+    assert FairnessGates.from_yaml(path) == FairnessGates()
