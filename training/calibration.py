@@ -43,30 +43,28 @@ class CalibrationError(ValueError):
 
 
 class _MarginClassifier(ClassifierMixin, BaseEstimator):
-    """Adapter presenting a fitted RiskModel to scikit-learn; its decision is the margin.
+    """Adapter presenting a fitted model to scikit-learn through its margin.
 
-    ``fit`` never runs (the adapter is wrapped in FrozenEstimator); it exists because
+    Its input is the margin itself (one column, computed once by the caller from the
+    RiskModel), so the many calibrator fits of the out-of-fold choice never re-score the
+    model. ``fit`` never runs (the adapter is wrapped in FrozenEstimator); it exists because
     scikit-learn checks that a classifier has one.
     """
 
-    def __init__(self, risk_model: RiskModel | None = None) -> None:
-        self.risk_model = risk_model
-
-    def fit(self, X: pd.DataFrame, y: np.ndarray) -> _MarginClassifier:  # pragma: no cover
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _MarginClassifier:  # pragma: no cover
         raise RuntimeError("the risk model is already fitted; wrap it in FrozenEstimator")
 
     def __sklearn_is_fitted__(self) -> bool:
-        return self.risk_model is not None
+        return True
 
     @property
     def classes_(self) -> np.ndarray:
         return np.array([0, 1])
 
-    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        assert self.risk_model is not None
-        return self.risk_model.raw_score(X)
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(X, dtype=float)[:, 0]
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: np.ndarray) -> np.ndarray:
         return (self.decision_function(X) > 0).astype(int)
 
 
@@ -74,10 +72,23 @@ def fit_calibrator(
     risk_model: RiskModel, X: pd.DataFrame, y: np.ndarray, *, method: Method
 ) -> MarginCalibrator:
     """Fit one calibrator of ``method`` on the margin of ``risk_model`` over (X, y)."""
+    return fit_margin_calibrator(risk_model.raw_score(X), y, method=method)
+
+
+def fit_margin_calibrator(margin: np.ndarray, y: np.ndarray, *, method: Method) -> MarginCalibrator:
+    """Fit one calibrator of ``method`` mapping ``margin`` to the probability of ``y``.
+
+    ``cv=2`` only decides how scikit-learn slices the data to collect the frozen model's
+    predictions; a frozen model predicts the same whatever the folds, so one calibrator is
+    fitted on every row.
+    """
     y = np.asarray(y).astype(int)
     _check_slice(y)
-    cal = CalibratedClassifierCV(FrozenEstimator(_MarginClassifier(risk_model)), method=method)
-    cal.fit(X, y)
+    margin = np.asarray(margin, dtype=float)
+    if np.isnan(margin).any():
+        raise CalibrationError(f"{int(np.isnan(margin).sum())} margins are NaN; cannot calibrate")
+    cal = CalibratedClassifierCV(FrozenEstimator(_MarginClassifier()), method=method, cv=2)
+    cal.fit(margin.reshape(-1, 1), y)
     fitted = cal.calibrated_classifiers_[0].calibrators[0]
     if method == "isotonic":
         return MarginCalibrator(
@@ -128,13 +139,13 @@ def choose_calibration(
     for method in methods:
         oof = np.empty(len(y))
         for fit_idx, held_idx in folds.split(np.zeros(len(y)), y):
-            cal = fit_calibrator(risk_model, X.iloc[fit_idx], y[fit_idx], method=method)
+            cal = fit_margin_calibrator(margin[fit_idx], y[fit_idx], method=method)
             oof[held_idx] = cal.transform(margin[held_idx])
         cv_brier[method] = float(brier_score_loss(y, oof))
     best: Method = min(methods, key=lambda m: (cv_brier[m], m))
     return CalibrationResult(
         method=best,
-        calibrator=fit_calibrator(risk_model, X, y, method=best),
+        calibrator=fit_margin_calibrator(margin, y, method=best),
         cv_brier=cv_brier,
         uncalibrated_brier=float(brier_score_loss(y, UNCALIBRATED.transform(margin))),
         n_rows=len(y),

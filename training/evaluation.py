@@ -46,7 +46,7 @@ HIGHER_IS_BETTER = {
     "lift_at_k": True,
 }
 CAPACITY_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
-_EPS = 1e-15
+_EPS = float(np.finfo(np.float64).eps)  # the clipping scikit-learn's log_loss applies
 
 
 @dataclass(frozen=True)

@@ -42,11 +42,16 @@ class PromotionDecision:
     def failed(self) -> tuple[GateResult, ...]:
         return tuple(g for g in self.gates if not g.passed)
 
-    def explain(self) -> str:
+    def explain(self, *, max_listed: int | None = None) -> str:
+        """One sentence: promoted, or which gates failed (the first ``max_listed`` in full)."""
         if self.promoted:
             return f"all {len(self.gates)} gates passed: promoted to {CHAMPION}"
-        names = "; ".join(f"{g.name} ({g.detail})" for g in self.failed)
-        return f"{len(self.failed)} gate(s) failed, kept as {CHALLENGER}: {names}"
+        failed = self.failed
+        shown = failed if max_listed is None else failed[:max_listed]
+        names = "; ".join(f"{g.name} ({g.detail})" for g in shown)
+        more = len(failed) - len(shown)
+        tail = f"; and {more} more (see the report)" if more else ""
+        return f"{len(failed)} gate(s) failed, kept as {CHALLENGER}: {names}{tail}"
 
 
 def performance_gates(

@@ -49,6 +49,10 @@ PROTECTED_NAMES = frozenset(
 VALIDATION_SALT = "earlyrisk-early-stopping-v1"
 
 
+class FitError(ValueError):
+    """The training slice cannot support the configured fit (the message gives the counts)."""
+
+
 class ProtectedInputError(ValueError):
     """A protected attribute, audit group, label or index column was offered as model input."""
 
@@ -148,7 +152,7 @@ def fit_lightgbm(
     held = validation_mask(train["family_id"], fraction=spec.validation_fraction)
     y = train["label"].to_numpy(dtype=int)
     if held.all() or not held.any() or len(np.unique(y[held])) < 2 or len(np.unique(y[~held])) < 2:
-        raise ValueError(
+        raise FitError(
             f"cannot hold out {spec.validation_fraction:.0%} of {train['family_id'].nunique()} "
             f"training families for early stopping with both classes on each side "
             f"({int(y[held].sum())} positives held out, {int(y[~held].sum())} kept)"

@@ -64,6 +64,11 @@ STAGES = (
     "log",
 )
 
+
+class TrainingError(ValueError):
+    """The job cannot run on this data or configuration (the message says what to change)."""
+
+
 StageCallback = Callable[[str, str], None]
 """Called as ``callback(stage, "start" | "done")``."""
 
@@ -178,7 +183,7 @@ def _audit_groups(table: pd.DataFrame, config: TrainConfig) -> list[str]:
         return present
     missing = [g for g in config.audit_groups if g not in table.columns]
     if missing:
-        raise ValueError(
+        raise TrainingError(
             f"audit group column(s) {missing} are not in the feature table (it has {present})"
         )
     return list(config.audit_groups)
@@ -191,6 +196,7 @@ def run_training(
     feature_table: pd.DataFrame | None = None,
     on_stage: StageCallback | None = None,
     n_jobs: int | None = None,
+    n_threads: int = 0,
     feature_progress: bool = False,
     log_to_mlflow: bool = True,
     keep_feature_table: bool = False,
@@ -198,7 +204,9 @@ def run_training(
     """Run the whole training job (see the module docstring) and return its results.
 
     ``feature_table`` skips the load and features stages (a notebook that already built the
-    snapshots); ``raw_dir`` overrides ``config.raw_dir``.
+    snapshots); ``raw_dir`` overrides ``config.raw_dir``. ``n_jobs``: feature-engine worker
+    processes; ``n_threads``: LightGBM threads (0: OpenMP's default; keep it fixed when
+    comparing runs, since summation order can differ between thread counts).
     """
     stage = _Stages(on_stage)
     raw_path = Path(raw_dir) if raw_dir is not None else config.raw_dir
@@ -206,7 +214,7 @@ def run_training(
 
     if feature_table is None:
         if raw_path is None:
-            raise ValueError("no raw data: pass raw_dir (earlyrisk train --raw DIR)")
+            raise TrainingError("no raw data: pass raw_dir (earlyrisk train --raw DIR)")
         with stage("load"):
             from features.validation import load_validated
 
@@ -217,7 +225,15 @@ def run_training(
         del raw
     else:
         table = feature_table
-        protected = [c.removeprefix("audit_") for c in table.columns if c.startswith("audit_")]
+        # audit_<attribute> columns of the protected table (the derived groups such as
+        # settlement or single_parent are audit groups, not protected attributes)
+        from features.contract import DERIVED_AUDIT_GROUPS
+
+        protected = [
+            c.removeprefix("audit_")
+            for c in table.columns
+            if c.startswith("audit_") and c.removeprefix("audit_") not in DERIVED_AUDIT_GROUPS
+        ]
     fingerprints["raw_sha256"] = str(table.attrs.get("earlyrisk.raw_sha256", "unknown"))
     from features.catalogue import feature_list_fingerprint, model_input_columns
 
@@ -225,7 +241,7 @@ def run_training(
     fingerprints["feature_list_sha256"] = feature_list_fingerprint()
     table_features = table.attrs.get("earlyrisk.feature_list_sha256")
     if table_features and table_features != fingerprints["feature_list_sha256"]:
-        raise ValueError(
+        raise TrainingError(
             f"the feature table was built with feature list {table_features[:12]}..., this code "
             f"has {fingerprints['feature_list_sha256'][:12]}...; rebuild the snapshots"
         )
@@ -241,6 +257,7 @@ def run_training(
             feature_names=feature_names,
             spec=config.load_model_spec("model"),
             seed=config.seed,
+            n_threads=n_threads,
         )
         baseline_spec = config.load_model_spec("baseline")
         logistic: LogisticRiskModel = fit_logistic(

@@ -104,7 +104,11 @@ def _fig_reliability(inputs: ReportInputs) -> Figure:
     top = 0.0
     for name, ev in inputs.evaluation.models.items():
         r = ev.reliability
-        yerr = np.vstack([r["observed"] - r["observed_low"], r["observed_high"] - r["observed"]])
+        yerr = np.clip(
+            np.vstack([r["observed"] - r["observed_low"], r["observed_high"] - r["observed"]]),
+            0,
+            None,
+        )
         ax.errorbar(
             r["mean_predicted"],
             r["observed"],
@@ -163,7 +167,11 @@ def _fig_comparison(inputs: ReportInputs) -> Figure:
             ivs.append(oracle[metric])
             labels.append("oracle")
         est = np.array([iv.estimate for iv in ivs])
-        err = np.array([[iv.estimate - iv.low, iv.high - iv.estimate] for iv in ivs]).T
+        # a percentile interval need not contain the estimate (ECE is biased upward in
+        # resamples); the bar shows the part of the interval on each side, if any
+        err = np.clip(
+            np.array([[iv.estimate - iv.low, iv.high - iv.estimate] for iv in ivs]).T, 0, None
+        )
         ax.barh(
             range(len(ivs)),
             est,

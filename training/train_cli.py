@@ -89,8 +89,8 @@ def train_command(
     from features.validation import InvalidRawDataError
     from training.calibration import CalibrationError
     from training.config import ConfigError, load_config
-    from training.models import ProtectedInputError
-    from training.pipeline import run_training
+    from training.models import FitError, ProtectedInputError
+    from training.pipeline import TrainingError, run_training
     from training.splits import SplitError
 
     try:
@@ -116,8 +116,8 @@ def train_command(
         SplitError,
         ProtectedInputError,
         CalibrationError,
-        FileNotFoundError,
-        ValueError,
+        FitError,
+        TrainingError,
     ) as exc:
         err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
         raise typer.Exit(EXIT_ERROR) from None
@@ -217,7 +217,7 @@ def print_summary(result: TrainResult, console: Console) -> None:
         f"Model [bold]{result.model_name}[/] version [bold]{result.model_version}[/] -> "
         f"alias [{alias_style}]{result.alias}[/] (run {result.run_id}, {result.tracking_uri})"
     )
-    console.print(result.decision.explain(), markup=False)
+    console.print(result.decision.explain(max_listed=3), markup=False, highlight=False)
     if result.report is not None:
         console.print(f"Report: {result.report.html}  (Markdown: {result.report.markdown})")
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())

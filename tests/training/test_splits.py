@@ -1,0 +1,84 @@
+"""Temporal slices: overlapping label windows are refused; a family lives in one slice."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from training_frames import fake_feature_table
+
+from training.config import SlicesConfig
+from training.splits import SplitError, assign_families, check_label_windows, temporal_split
+
+D = dt.date
+
+
+def test_label_window_reaching_a_later_slice_is_refused_with_dates():
+    slices = SlicesConfig(
+        train=(D(2021, 12, 31), D(2022, 6, 30)),
+        calibration=(D(2022, 12, 31),),
+        test=(D(2023, 12, 31),),
+    )
+    with pytest.raises(SplitError) as info:
+        check_label_windows(slices, horizon_months=12)
+    message = str(info.value)
+    assert "2022-06-30" in message  # the offending as-of date
+    assert "2023-06-30" in message  # where its label window ends
+    assert "2022-12-31" in message  # the later slice's as-of date it reaches past
+
+
+def test_window_ending_exactly_on_the_later_as_of_is_allowed():
+    slices = SlicesConfig(
+        train=(D(2021, 12, 31),), calibration=(D(2022, 12, 31),), test=(D(2023, 12, 31),)
+    )
+    check_label_windows(slices, horizon_months=12)
+    with pytest.raises(SplitError, match="13-month"):
+        check_label_windows(slices, horizon_months=13)
+
+
+def test_calibration_window_reaching_test_is_refused():
+    slices = SlicesConfig(
+        train=(D(2021, 6, 30),), calibration=(D(2023, 3, 31),), test=(D(2023, 12, 31),)
+    )
+    with pytest.raises(SplitError, match=r"calibration slice as of 2023-03-31.*test slice"):
+        check_label_windows(slices, horizon_months=12)
+
+
+def test_no_family_appears_in_two_slices():
+    table = fake_feature_table(600, seed=1)
+    split = temporal_split(table, slices=SlicesConfig(), horizon_months=12)
+    fams = {name: set(split.frame(name)["family_id"]) for name in ("train", "calibration", "test")}
+    assert not fams["train"] & fams["calibration"]
+    assert not fams["train"] & fams["test"]
+    assert not fams["calibration"] & fams["test"]
+    # the train slice keeps both snapshots of its families
+    assert split.train.groupby("family_id")["as_of"].nunique().eq(2).all()
+    total = sum(info.n_families for info in split.info)
+    assert total == 600
+
+
+def test_assignment_is_stable_under_order_and_subsets():
+    ids = np.array([f"F{i:05d}" for i in range(2000)])
+    fractions = {"train": 0.6, "calibration": 0.2, "test": 0.2}
+    full = assign_families(ids, fractions=fractions, salt="s")
+    shuffled = assign_families(ids[::-1][:500], fractions=fractions, salt="s")
+    assert (full.loc[shuffled.index] == shuffled).all()
+    shares = full.value_counts(normalize=True)
+    assert abs(shares["train"] - 0.6) < 0.05 and abs(shares["test"] - 0.2) < 0.05
+    other_salt = assign_families(ids, fractions=fractions, salt="t")
+    assert (other_salt != full).any()
+
+
+def test_unobserved_test_labels_are_refused_naming_the_date():
+    table = fake_feature_table(300, seed=2)
+    table.loc[table["as_of"] == "2023-12-31", "label_observed"] = False
+    with pytest.raises(SplitError, match=r"test slice as of 2023-12-31 .* not fully observed"):
+        temporal_split(table, slices=SlicesConfig(), horizon_months=12)
+
+
+def test_missing_snapshot_is_refused_naming_the_date():
+    table = fake_feature_table(300, seed=2)
+    table = table.loc[table["as_of"] != "2022-12-31"]
+    with pytest.raises(SplitError, match=r"no snapshot as of 2022-12-31 for the calibration"):
+        temporal_split(table, slices=SlicesConfig(), horizon_months=12)
