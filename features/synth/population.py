@@ -327,7 +327,6 @@ def simulate_population(
         day = int(calendar.month_start[month])
         n_f = len(families)
         head, spouse = families["head"], families["spouse"]
-        head_age_now = (day - persons["birth_day"][head]) / DAYS_PER_YEAR
 
         # separations: the man leaves and forms a new family
         is_couple = spouse >= 0

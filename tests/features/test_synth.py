@@ -307,6 +307,43 @@ def test_a_chunk_depends_only_on_the_master_seed_and_its_index():
 # ---------------------------------------------------------------------------------------
 
 
+def test_true_probability_matches_a_monte_carlo_of_the_process(sample):
+    """Simulate the chain forward from each family's state at a quarter end, with its own
+    classes and minors, and count windows with a recorded case: the exact recursion must
+    agree within Monte Carlo error (an off-by-one month or a missed factor would not)."""
+    from features.synth.latent import case_hazard, detection_probability
+
+    params = DEFAULT_PARAMS
+    result, calendar = sample.result, sample.calendar
+    pop, latent = result.population, result.latent
+    q = 4  # 2021-03-31
+    month = int(calendar.quarter_end_months[q])
+    minors = pop.minors()
+    truth = sample.tables["ground_truth"]
+    truth = truth[_days(truth["as_of"]) == pd.Timestamp(calendar.quarter_end_days[q], unit="D")]
+    fams = sample.family_index[truth["family_id"].to_numpy()].to_numpy()
+    probability = truth["true_probability"].to_numpy()
+    chosen = np.argsort(probability)[-60:]  # the riskiest families: the sharpest check
+    fams, probability = fams[chosen], probability[chosen]
+    rng = np.random.default_rng(0)
+    draws = 4000
+    cum = np.cumsum(params.latent.transitions(), axis=-1)
+    detection = detection_probability(result.surveilled[fams], params.outcomes)
+    state = np.repeat(latent.state[fams, month], draws)
+    family = np.repeat(np.arange(len(fams)), draws)
+    hit = np.zeros(len(state), dtype=bool)
+    for step in range(month + 1, month + 13):
+        shock = (rng.random(len(state)) < params.latent.shock_probability).astype(int)
+        rows = cum[pop.class_path[fams, step][family], shock, state]
+        state = np.minimum((rng.random(len(state))[:, None] > rows).sum(axis=1), rows.shape[1] - 1)
+        hazard = case_hazard(latent.grid[state], minors[fams, step][family], params.outcomes)
+        hit |= rng.random(len(state)) < hazard * detection[family]
+    estimate = hit.reshape(len(fams), draws).mean(axis=1)
+    error = np.sqrt(probability * (1 - probability) / draws)
+    assert np.all(np.abs(estimate - probability) < 4.5 * error + 1e-3)
+    assert abs(estimate.mean() - probability.mean()) < 3 * error.mean() / np.sqrt(len(fams))
+
+
 def test_default_label_base_rate_is_two_to_five_percent_a_year(sample):
     for year in range(2020, 2024):
         at = sample.labels_at(pd.Timestamp(f"{year}-03-31"))
@@ -527,4 +564,27 @@ def test_an_interrupted_run_leaves_no_table_behind(tmp_path, monkeypatch):
     config = SynthConfig(families=40, seed=1, chunk_families=20, **SHORT)
     with pytest.raises(RuntimeError, match="disk full"):
         synthesize(config, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ids_are_fixed_width_and_refuse_numbers_that_do_not_fit():
+    from features.synth.ids import make_ids, make_nullable_ids
+
+    ids = make_ids("P", 12, np.array([0, 7, 9_999_999]))
+    assert ids.to_pylist() == ["P000120000000", "P000120000007", "P000129999999"]
+    assert make_nullable_ids("F", 3, np.array([-1, 42])).to_pylist() == [None, "F00003000042"]
+    with pytest.raises(ValueError, match=r"'F' ids of chunk 2: local numbers must lie in 0\.\."):
+        make_ids("F", 2, np.array([1_000_000]))
+
+
+def test_writer_refuses_a_table_whose_schema_is_not_the_contracts(tmp_path):
+    from features.synth.writer import RegistryWriter, prepare_out_dir
+
+    files = prepare_out_dir(tmp_path, "parquet", overwrite=False)
+    wrong = pa.table({"family_id": ["F1"], "region": ["KZ-ALA"]})
+    with (
+        pytest.raises(TypeError, match="table 'families': schema"),
+        RegistryWriter(files, "parquet") as writer,
+    ):
+        writer.write({"families": wrong})
     assert list(tmp_path.iterdir()) == []
