@@ -146,10 +146,15 @@ def print_summary(summary: SynthSummary, console: Console) -> None:
         if math.isnan(summary.observed_base_rate)
         else f"{summary.observed_base_rate:.2%} over the complete 12-month windows"
     )
+    expected = (
+        "n/a (no quarter end inside the period)"
+        if math.isnan(summary.expected_base_rate)
+        else f"{summary.expected_base_rate:.2%} a year (mean true_probability)"
+    )
     lines = [
         f"written to: {summary.out_dir}",
         "default label (case or placement within 12 months): expected base rate "
-        f"{summary.expected_base_rate:.2%} a year (mean true_probability); observed {observed}",
+        f"{expected}; observed {observed}",
         f"{summary.rows.get('events', 0):,} events in {summary.seconds:.1f} s "
         f"({summary.events_per_second:,.0f} events/s)",
     ]
