@@ -6,6 +6,7 @@ data breaks the contract or the model cannot be used, 2 usage error.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -64,7 +65,6 @@ def score_command(
     ] = 25_000,
 ) -> None:
     """Batch-score every family."""
-    import pandas as pd
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -78,12 +78,10 @@ def score_command(
         err.print(f"[red]error:[/red] --raw {raw} is not a directory")
         raise typer.Exit(EXIT_USAGE)
     try:
-        day = pd.Timestamp(as_of)
+        day = date.fromisoformat(as_of)
     except ValueError:
-        day = pd.NaT
-    if pd.isna(day):
         err.print(f"[red]error:[/red] --as-of {as_of!r} is not a date (YYYY-MM-DD)")
-        raise typer.Exit(EXIT_USAGE)
+        raise typer.Exit(EXIT_USAGE) from None
     settings = ServingSettings()
     model_uri = model or settings.resolved_model_uri
     progress = Progress(
@@ -103,7 +101,7 @@ def score_command(
         with progress:
             summary = score_registry(
                 raw,
-                as_of=day.date().isoformat(),
+                as_of=day.isoformat(),
                 out=out,
                 model_uri=model_uri,
                 tracking_uri=tracking_uri or settings.tracking_uri,

@@ -78,15 +78,15 @@ def serve_command(
 ) -> None:
     """Start the scoring service."""
     console = Console(stderr=True)
-    overrides = {
-        "EARLYRISK_SNAPSHOT_PATH": str(snapshot) if snapshot is not None else None,
-        "EARLYRISK_MODEL_URI": model,
-        "EARLYRISK_TRACKING_URI": tracking_uri,
-        "EARLYRISK_WORKERS": str(workers) if workers is not None else None,
+    # Options win over EARLYRISK_* variables; they reach the server through its environment.
+    options = {
+        "snapshot_path": str(snapshot) if snapshot is not None else None,
+        "model_uri": model,
+        "tracking_uri": tracking_uri,
+        "workers": str(workers) if workers is not None else None,
     }
-    for key, value in overrides.items():
-        if value is not None:
-            os.environ[key] = value
+    chosen = {key: value for key, value in options.items() if value is not None}
+    server_env = {**os.environ, **{f"EARLYRISK_{k.upper()}": v for k, v in chosen.items()}}
 
     from pydantic import ValidationError
 
@@ -94,7 +94,7 @@ def serve_command(
     from serving.settings import ServingSettings
 
     try:
-        settings = ServingSettings()
+        settings = ServingSettings(**chosen)
     except ValidationError as exc:
         console.print(f"[red]error:[/red] invalid EARLYRISK_* setting:\n{exc}")
         raise typer.Exit(EXIT_USAGE) from None
@@ -115,7 +115,7 @@ def serve_command(
     console.print(f"starting on http://{host}:{port} (Ctrl-C stops)")
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(
+    os.execve(
         sys.executable,
         [
             sys.executable,
@@ -128,6 +128,7 @@ def serve_command(
             "--port",
             str(port),
         ],
+        server_env,
     )
 
 

@@ -1,0 +1,157 @@
+"""`earlyrisk token`, `earlyrisk serve --check` and `earlyrisk score` (batch, by partition)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from earlyrisk.cli import app
+from features.engine import build_feature_table
+from serving.auth import TokenStore
+from serving.batch import score_features, score_registry
+from serving.explain import catalogue_descriptions
+from serving.scoring import Scorer
+from serving.settings import DEFAULT_RISK_BANDS
+
+AS_OF = "2024-06-30"
+
+
+@pytest.fixture(scope="module")
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_token_create_prints_it_once_and_stores_a_hash(runner, serving_world, tmp_path):
+    env = {"EARLYRISK_TOKEN_DB_PATH": str(tmp_path / "tokens.sqlite")}
+    result = runner.invoke(app, ["token", "create", "--role", "auditor", "--quiet"], env=env)
+    assert result.exit_code == 0, result.output
+    token = result.output.strip()
+    principal = TokenStore(tmp_path / "tokens.sqlite").verify(token)
+    assert principal is not None and principal.role == "auditor"
+    listing = runner.invoke(app, ["token", "list"], env=env)
+    assert principal.token_id in listing.output and token not in listing.output
+    revoked = runner.invoke(app, ["token", "revoke", principal.token_id], env=env)
+    assert revoked.exit_code == 0
+    assert TokenStore(tmp_path / "tokens.sqlite").verify(token) is None
+    again = runner.invoke(app, ["token", "revoke", principal.token_id], env=env)
+    assert again.exit_code == 1 and "no live token" in again.output
+    bad = runner.invoke(app, ["token", "create", "--role", "root"], env=env)
+    assert bad.exit_code == 2
+
+
+def test_serve_check_runs_the_startup_checks(runner, serving_world):
+    ok = runner.invoke(app, ["serve", "--check"], env=serving_world.env)
+    assert ok.exit_code == 0, ok.output
+    assert f"version {serving_world.model_version}" in ok.output
+    assert "2024-12-31" in ok.output
+    refused = runner.invoke(
+        app,
+        ["serve", "--check", "--model", "models:/earlyrisk-serving-test@nobody"],
+        env=serving_world.env,
+    )
+    assert refused.exit_code == 1 and "refusing to start" in refused.output
+
+
+@pytest.fixture(scope="module")
+def batch_file(serving_world, small_registry_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("batch") / "scores.parquet"
+    summary = score_registry(
+        small_registry_dir,
+        as_of=AS_OF,
+        out=out,
+        model_uri="models:/earlyrisk-serving-test@champion",
+        tracking_uri=serving_world.tracking_uri,
+        families_per_partition=150,
+    )
+    assert summary.partitions > 1  # several row groups: memory bounded by a partition
+    return out, summary
+
+
+def test_batch_scores_every_family_with_the_service_reasons(
+    batch_file, serving_world, small_registry_dir
+):
+    out, summary = batch_file
+    scores = pd.read_parquet(out)
+    features = build_feature_table(small_registry_dir, [AS_OF], n_jobs=1)
+    assert summary.families == len(features) == len(scores)
+    assert scores["family_id"].is_unique
+    assert set(scores["family_id"]) == set(features["family_id"])
+    model = serving_world.model
+    merged = features.merge(scores, on="family_id", suffixes=("", "_scored"))
+    np.testing.assert_allclose(
+        merged["probability"], model.predict_proba(merged[model.feature_names]), atol=1e-12
+    )
+    scorer = Scorer(
+        model,
+        descriptions=catalogue_descriptions(model.feature_names),
+        bands=DEFAULT_RISK_BANDS,
+    )
+    direct = score_features(features.head(20), scorer, model_name="m", model_version="v")
+    by_id = scores.set_index("family_id")
+    for _, row in direct.iterrows():
+        batch_reasons = [r["indicator"] for r in by_id.loc[row.family_id, "reasons_raising"]]
+        assert batch_reasons == [r["indicator"] for r in row.reasons_raising]
+    assert not any(c in scores.columns for c in model.feature_names)
+    assert {"label", "label_observed", "audit_settlement", "wellbeing_score"} <= set(scores)
+    meta = pq.read_schema(out).metadata
+    assert meta[b"earlyrisk.model_version"].decode() == serving_world.model_version
+    assert meta[b"earlyrisk.as_of"] == AS_OF.encode()
+    assert sum(summary.levels.values()) == len(scores)
+
+
+def test_score_verb_writes_the_same_file(
+    runner, batch_file, serving_world, small_registry_dir, tmp_path
+):
+    out = tmp_path / "cli_scores.parquet"
+    result = runner.invoke(
+        app,
+        ["score", "--raw", str(small_registry_dir), "--as-of", AS_OF, "--out", str(out)],
+        env=serving_world.env,
+    )
+    assert result.exit_code == 0, result.output
+    via_cli = pd.read_parquet(out).sort_values("family_id").reset_index(drop=True)
+    via_api = pd.read_parquet(batch_file[0]).sort_values("family_id").reset_index(drop=True)
+    # One partition (CLI default) or three: the same scores.
+    pd.testing.assert_series_equal(via_cli["probability"], via_api["probability"])
+    assert json.dumps(list(via_cli["reasons_raising"][0]), default=str) == json.dumps(
+        list(via_api["reasons_raising"][0]), default=str
+    )
+
+
+def test_score_verb_errors_are_clear(runner, serving_world, small_registry_dir, tmp_path):
+    bad_date = runner.invoke(
+        app,
+        [
+            "score",
+            "--raw",
+            str(small_registry_dir),
+            "--as-of",
+            "June",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        env=serving_world.env,
+    )
+    assert bad_date.exit_code == 2 and "not a date" in bad_date.output
+    no_model = runner.invoke(
+        app,
+        [
+            "score",
+            "--raw",
+            str(small_registry_dir),
+            "--as-of",
+            AS_OF,
+            "--out",
+            str(tmp_path / "x.parquet"),
+            "--model",
+            "models:/earlyrisk-serving-test@none",
+        ],
+        env=serving_world.env,
+    )
+    assert no_model.exit_code == 1 and "cannot score" in no_model.output
+    assert not (tmp_path / "x.parquet").exists()
