@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow
 import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -163,14 +164,7 @@ def _read_table(
         if path.suffix == ".parquet":
             frame = _read_parquet(path, wanted)
         else:
-            frame = pd.read_csv(
-                path,
-                usecols=wanted,
-                dtype=str,
-                keep_default_na=False,
-                na_values=[""],
-                encoding="utf-8",
-            )
+            frame = _read_csv(path, wanted)
     except (OSError, ValueError, pyarrow.ArrowException) as error:
         findings.add_table_level("file_unreadable", name, None, f"cannot read {path.name}: {error}")
         return None, TableInfo(file=path.name, rows=None)
@@ -183,6 +177,22 @@ def _read_table(
             f"{path.name} has column {column!r}, which the contract does not define; it is ignored",
         )
     return frame.reset_index(drop=True), TableInfo(file=path.name, rows=len(frame))
+
+
+def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
+    """Read CSV columns as text, every cell (empty cell = null); types are parsed later.
+
+    Arrow's multi-threaded reader; a row with the wrong number of fields or invalid
+    UTF-8 raises (reported as ``file_unreadable`` with Arrow's message naming the row).
+    """
+    options = pcsv.ConvertOptions(
+        include_columns=columns,
+        column_types={column: pyarrow.string() for column in columns},
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        null_values=[""],
+    )
+    return pcsv.read_csv(path, convert_options=options).to_pandas()
 
 
 def _read_parquet(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -269,7 +279,7 @@ def _as_text(raw: pd.Series) -> pd.Series:
 
 def _blank(text: pd.Series) -> np.ndarray:
     """Cells that are null, empty or whitespace only (Arrow kernels, no Python per row)."""
-    arrow = pyarrow.array(text, from_pandas=True)
+    arrow = pyarrow.chunked_array(text)
     blank = pc.or_kleene(pc.equal(pc.utf8_length(arrow), 0), pc.utf8_is_space(arrow))
     return pc.fill_null(blank, True).to_numpy(zero_copy_only=False)
 

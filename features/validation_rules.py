@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from features.contract import (
     BACKDATED_SUSPICIOUS_DAYS,
@@ -48,6 +47,7 @@ from features.contract import (
     SEXES,
     TABLES,
 )
+from features.validation_kernels import codes, covering_interval, day_numbers, duplicated, isin
 from features.validation_report import RuleViolation, Severity
 
 
@@ -257,18 +257,6 @@ def _iso(series: pd.Series, positions: np.ndarray) -> list[str]:
     ]
 
 
-def isin(series: pd.Series, values: pd.Series | Sequence[str]) -> np.ndarray:
-    """``series.isin(values)`` for text, computed in Arrow (null is never in).
-
-    pandas' Arrow-string ``isin`` turns the value set into Python objects one by one,
-    which dominates the run time for a foreign key against millions of ids.
-    """
-    haystack = pa.array(values, type=pa.large_string(), from_pandas=True)
-    needles = pa.array(series, from_pandas=True).cast(pa.large_string())
-    found = pc.fill_null(pc.is_in(needles, value_set=haystack), False)
-    return found.to_numpy(zero_copy_only=False)
-
-
 class RuleContext:
     """The parsed tables plus facts several checks share (computed once, lazily)."""
 
@@ -317,8 +305,7 @@ def check_unique_keys(ctx: RuleContext) -> None:
         table = ctx.table(name, key)
         if table is None:
             continue
-        column = table.frame[key]
-        mask = column.duplicated(keep=False).to_numpy() & table.valid(key)
+        mask, first = duplicated(table.frame[key])
         ctx.findings.add(
             "unique",
             table,
@@ -326,9 +313,7 @@ def check_unique_keys(ctx: RuleContext) -> None:
             mask,
             f"{name}.{key} must be unique; these values occur on more than one row "
             "(every row sharing a value is counted)",
-            example_mask=(
-                mask & ~column.duplicated(keep="first").to_numpy() if mask.any() else None
-            ),
+            example_mask=first,
         )
     protected = ctx.table("protected", "family_id", "attribute")
     if protected is not None:
@@ -506,45 +491,40 @@ def check_membership_overlap(ctx: RuleContext) -> None:
     )
 
 
-def _member_on_date(events: pd.DataFrame, intervals: pd.DataFrame, by: list[str]) -> np.ndarray:
-    """For each event row (person_id[, family_id], event_date): a membership covers the day.
+def _member_on_date(
+    frame: pd.DataFrame, rows: np.ndarray, intervals: pd.DataFrame, by: list[str]
+) -> np.ndarray:
+    """For the event ``rows`` of ``frame``: a membership with the same ``by`` ids covers
+    event_date (one bool per selected row).
 
-    Uses an as-of join on the membership that started last on or before the event date
-    within the same ``by`` keys (ids factorized to integers for speed), then checks that
-    it has not ended by then.
+    Ids become integer codes (position among the memberships' ids), computed on the
+    whole columns so that no subset of the events is copied; the lookup is
+    :func:`features.validation_kernels.covering_interval` (sort the memberships once,
+    binary-search each event), with no sort of the events.
     """
-    if events.empty:
+    if not rows.any():
         return np.zeros(0, dtype=bool)
-    key_ev = np.zeros(len(events), dtype=np.int64)
-    key_mem = np.zeros(len(intervals), dtype=np.int64)
+    event_keys = np.zeros(int(rows.sum()), dtype=np.int64)
+    interval_keys = np.zeros(len(intervals), dtype=np.int64)
     for column in by:
-        # Integer codes: position among the memberships' ids (-1 for an id none has).
         value_set = pa.array(intervals[column].unique(), type=pa.large_string())
-        width = len(value_set) + 1
-        for target, frame in ((0, events), (1, intervals)):
-            ids = pa.array(frame[column], from_pandas=True).cast(pa.large_string())
-            codes = pc.fill_null(pc.index_in(ids, value_set=value_set), -1)
-            codes = codes.to_numpy(zero_copy_only=False).astype(np.int64)
-            if target == 0:
-                key_ev = key_ev * width + codes
-            else:
-                key_mem = key_mem * width + codes
-    left = pd.DataFrame(
-        {"key": key_ev, "day": events["event_date"].to_numpy(), "row": np.arange(len(events))}
-    ).sort_values("day", kind="stable")
-    right = pd.DataFrame(
-        {
-            "key": key_mem,
-            "day": intervals["start_date"].to_numpy(),
-            "end": intervals["end_date"].to_numpy(),
-            "found": True,
-        }
-    ).sort_values("day", kind="stable")
-    joined = pd.merge_asof(left, right, on="day", by="key", direction="backward")
-    covered = joined["found"].notna() & (joined["end"].isna() | (joined["day"] <= joined["end"]))
-    result = np.zeros(len(events), dtype=bool)
-    result[joined["row"].to_numpy()] = covered.to_numpy()
-    return result
+        width = len(value_set)
+        event_codes = codes(frame[column], value_set)[rows]
+        event_keys = np.where(
+            (event_keys < 0) | (event_codes < 0), -1, event_keys * width + event_codes
+        )
+        interval_keys = interval_keys * width + codes(intervals[column], value_set)
+    ends = intervals["end_date"]
+    interval_ends = np.full(len(intervals), -1, dtype=np.int64)
+    open_ended = ends.isna().to_numpy()
+    interval_ends[~open_ended] = day_numbers(ends[~open_ended])
+    return covering_interval(
+        event_keys,
+        day_numbers(frame["event_date"])[rows],
+        interval_keys,
+        day_numbers(intervals["start_date"]),
+        interval_ends,
+    )
 
 
 def check_event_attribution(ctx: RuleContext) -> None:
@@ -558,8 +538,7 @@ def check_event_attribution(ctx: RuleContext) -> None:
         & ctx.fk_ok("events", "person_id")
         & events.valid("event_date")
     )
-    subset = events.frame.loc[both, ["person_id", "family_id", "event_date"]]
-    covered = _member_on_date(subset, intervals, ["person_id", "family_id"])
+    covered = _member_on_date(events.frame, both, intervals, ["person_id", "family_id"])
     mask = np.zeros(len(events), dtype=bool)
     mask[np.flatnonzero(both)[~covered]] = True
     frame = events.frame
@@ -654,8 +633,7 @@ def check_unattributed_events(ctx: RuleContext) -> None:
     person_only = (
         events.empty["family_id"] & ctx.fk_ok("events", "person_id") & events.valid("event_date")
     )
-    subset = events.frame.loc[person_only, ["person_id", "event_date"]]
-    covered = _member_on_date(subset, intervals, ["person_id"])
+    covered = _member_on_date(events.frame, person_only, intervals, ["person_id"])
     mask = np.zeros(len(events), dtype=bool)
     mask[np.flatnonzero(person_only)[~covered]] = True
     ctx.findings.add(

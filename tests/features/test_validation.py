@@ -474,6 +474,15 @@ def test_unreadable_table_file_is_reported(tmp_path: Path) -> None:
     assert "events.parquet" in report.errors[0].description
 
 
+def test_csv_row_with_wrong_field_count_is_unreadable(tmp_path: Path) -> None:
+    raw = _write(valid_tables(), tmp_path, "csv")
+    with (raw / "outcomes.csv").open("a", encoding="utf-8") as handle:
+        handle.write("F1,P1,family_crisis,2023-01-01,2023-01-02,extra\n")
+    report = validate_raw_dir(raw)
+    assert report.rules_broken() == [("outcomes", None, "file_unreadable")]
+    assert "outcomes.csv" in report.errors[0].description
+
+
 def test_missing_csv_column_is_reported_and_extra_column_is_suspicious(tmp_path: Path) -> None:
     tables = valid_tables()
     raw = _write(tables, tmp_path, "csv")

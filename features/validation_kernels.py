@@ -1,0 +1,175 @@
+"""Array kernels the validator needs to stay fast on national-size registries.
+
+pandas' hash table on Arrow strings (``duplicated``, ``factorize``) and ``merge_asof``
+dominated validation time at 100k families (~12M events): about 12 s to check that
+event ids are unique, 9 s to attribute events to memberships. These kernels do the same
+work on integer arrays (NumPy) and Arrow compute, with no Python loop over rows:
+
+- :func:`duplicated` hashes fixed-width ids to 64 bits a machine word at a time, finds
+  equal hashes by sorting, then confirms the candidates by exact comparison, so a hash
+  collision can never report a false duplicate (ids of varying width use pandas);
+- :func:`isin` and :func:`codes` probe an Arrow hash set built from the (small) parent
+  side;
+- :func:`covering_interval` finds, for each (key, day), the interval of the same key
+  that started last on or before the day, with one sort of the intervals and a binary
+  search per row (``np.searchsorted``), instead of sorting the millions of events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+_DAY_BITS = 17  # days since 1900-01-01 up to 2100-12-31 (73,413) fit in 17 bits
+_EPOCH = np.datetime64("1900-01-01", "D")
+
+
+def _text(values: pd.Series | Sequence[str] | np.ndarray) -> pa.ChunkedArray:
+    """Text as an Arrow large_string ChunkedArray; zero-copy for a pandas ``str`` Series."""
+    chunked = pa.chunked_array(values) if isinstance(values, pd.Series) else None
+    if chunked is None:
+        chunked = pa.chunked_array([pa.array(values, from_pandas=True)])
+    if chunked.type != pa.large_string():
+        chunked = chunked.cast(pa.large_string())
+    return chunked
+
+
+def _value_set(values: pd.Series | Sequence[str] | np.ndarray | pa.Array) -> pa.Array:
+    if isinstance(values, pa.Array):
+        return values.cast(pa.large_string())
+    return _text(values).combine_chunks()
+
+
+def isin(series: pd.Series, values: pd.Series | Sequence[str] | np.ndarray) -> np.ndarray:
+    """``series.isin(values)`` for text, computed in Arrow (null is never in).
+
+    pandas' Arrow-string ``isin`` turns the value set into Python objects one by one,
+    which dominates the run time for a foreign key against millions of ids.
+    """
+    found = pc.is_in(_text(series), value_set=_value_set(values))
+    return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+
+
+def codes(series: pd.Series, value_set: pa.Array) -> np.ndarray:
+    """Position of each value in ``value_set`` (int64), -1 when absent or null."""
+    positions = pc.index_in(_text(series), value_set=_value_set(value_set))
+    return pc.fill_null(positions, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def fixed_width_hashes(series: pd.Series) -> np.ndarray | None:
+    """A 64-bit hash of each string when all are non-null with the same byte length.
+
+    Registry ids usually are (``E00000000000042``): each Arrow chunk's data buffer is then
+    an ``n x width`` byte matrix, hashed a machine word at a time with no per-row Python
+    and no string objects. Returns None otherwise (the caller falls back to pandas).
+    """
+    chunked = _text(series)
+    if len(chunked) == 0 or chunked.null_count:
+        return None
+    width: int | None = None
+    parts = []
+    for chunk in chunked.chunks:
+        n = len(chunk)
+        if n == 0:
+            continue
+        buffers = chunk.buffers()
+        offsets = np.frombuffer(buffers[1], dtype=np.int64)[chunk.offset : chunk.offset + n + 1]
+        lengths = np.diff(offsets)
+        width = int(lengths[0]) if width is None else width
+        if width == 0 or not (lengths == width).all():
+            return None
+        data = np.frombuffer(buffers[2], dtype=np.uint8)[offsets[0] : offsets[0] + n * width]
+        parts.append(_hash_rows(data.reshape(n, width)))
+    return np.concatenate(parts)
+
+
+def _hash_rows(matrix: np.ndarray) -> np.ndarray:
+    """Hash each row of an ``n x width`` uint8 matrix to 64 bits, a machine word at a time."""
+    n, width = matrix.shape
+    words = -(-width // 8)
+    padded = np.zeros((n, words * 8), dtype=np.uint8)
+    padded[:, :width] = matrix
+    as_words = padded.view(np.uint64)
+    with np.errstate(over="ignore"):
+        hashed = as_words[:, 0] * _MULTIPLIER
+        for j in range(1, words):
+            hashed = (hashed ^ as_words[:, j]) * _MULTIPLIER
+        hashed ^= hashed >> np.uint64(29)
+    return hashed
+
+
+def duplicated(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(every row whose non-null value occurs more than once, the first row of each such value).
+
+    Exact: rows sharing a hash are compared by value before they count.
+    """
+    n = len(series)
+    present = series.notna().to_numpy()
+    hashes = fixed_width_hashes(series)
+    if hashes is None:  # ids of varying length or with nulls: pandas' hash table
+        involved = series.duplicated(keep=False).to_numpy() & present
+        first = involved & ~series.duplicated(keep="first").to_numpy()
+        return involved, first
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    same_as_next = ordered[1:] == ordered[:-1]
+    shared = np.zeros(n, dtype=bool)
+    shared[:-1] |= same_as_next
+    shared[1:] |= same_as_next
+    candidates = np.zeros(n, dtype=bool)
+    candidates[order[shared]] = True
+    candidates &= present
+    involved = np.zeros(n, dtype=bool)
+    first = np.zeros(n, dtype=bool)
+    if not candidates.any():
+        return involved, first
+    positions = np.flatnonzero(candidates)
+    subset = series.iloc[positions].reset_index(drop=True)
+    involved[positions[subset.duplicated(keep=False).to_numpy()]] = True
+    first[positions[(subset.duplicated(keep=False) & ~subset.duplicated()).to_numpy()]] = True
+    return involved, first
+
+
+def day_numbers(dates: pd.Series) -> np.ndarray:
+    """Days since 1900-01-01 (int64); only for dates the validator accepted (1900..2100)."""
+    return (dates.to_numpy().astype("datetime64[D]") - _EPOCH).astype(np.int64)
+
+
+def covering_interval(
+    event_keys: np.ndarray,
+    event_days: np.ndarray,
+    interval_keys: np.ndarray,
+    interval_starts: np.ndarray,
+    interval_ends: np.ndarray,
+) -> np.ndarray:
+    """For each event (key, day): an interval of the same key covers the day.
+
+    Keys are non-negative int64 (-1: the event's key has no interval). Days are day
+    numbers; ``interval_ends`` uses -1 for an open interval; ends are inclusive. The
+    candidate is the interval of the key that started last on or before the day (the
+    one that must cover it when a key's intervals do not overlap).
+    """
+    covered = np.zeros(len(event_keys), dtype=bool)
+    if len(interval_keys) == 0 or len(event_keys) == 0:
+        return covered
+    unique_keys, dense = np.unique(interval_keys, return_inverse=True)
+    slot = np.searchsorted(unique_keys, event_keys)
+    slot_ok = (event_keys >= 0) & (slot < len(unique_keys))
+    slot_ok[slot_ok] &= unique_keys[slot[slot_ok]] == event_keys[slot_ok]
+    interval_values = (dense.astype(np.int64) << _DAY_BITS) | interval_starts
+    order = np.argsort(interval_values, kind="stable")
+    sorted_values = interval_values[order]
+    event_values = (slot.astype(np.int64) << _DAY_BITS) | event_days
+    candidate = np.searchsorted(sorted_values, event_values, side="right") - 1
+    ok = slot_ok & (candidate >= 0)
+    chosen = order[np.clip(candidate, 0, None)]
+    ok &= dense[chosen] == slot
+    end = interval_ends[chosen]
+    ok &= (end < 0) | (event_days <= end)
+    covered[ok] = True
+    return covered
