@@ -7,6 +7,7 @@ holds at most a few chunks at a time.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -111,7 +112,10 @@ def iter_chunks(
         for chunk in range(config.n_chunks):
             yield run_chunk(config, chunk, params)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # forkserver, not fork: the parent runs a progress-bar thread, and forking a
+    # threaded process can copy a held lock into the child
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending: deque[Future[ChunkOutput]] = deque()
         next_chunk = 0
         while next_chunk < config.n_chunks or pending:

@@ -369,7 +369,7 @@ def _economic_records(
     spec = specs["unemployment_registered"]
     kind, source = EVENT_NAMES.index(spec.event_type), SOURCES.index(spec.source)
     heads = np.flatnonzero((pm.role == ROLE_HEAD) & _age_mask(pm, "working_age"))
-    hp, hm, hf, hz = pm.person[heads], pm.month[heads], pm.family[heads], pm.z[heads]
+    hp, hm, hf = pm.person[heads], pm.month[heads], pm.family[heads]
     shocked = latent.shock[hf, hm] & (rng.random(len(heads)) < econ.shock_registers)
     background = np.flatnonzero(
         rng.random(len(working))
@@ -378,7 +378,6 @@ def _economic_records(
     person = np.concatenate([hp[shocked], pm.person[working][background]])
     month = np.concatenate([hm[shocked], pm.month[working][background]])
     fam = np.concatenate([hf[shocked], pm.family[working][background]])
-    del hz
     events.add(
         family=np.where(rng.random(len(person)) < spec.family_id_known, fam, -1),
         person=person,
