@@ -32,6 +32,7 @@ from training.audit.label_free import histogram_edges, score_distribution
 from training.audit.metrics import (
     COUNT_METRICS,
     LABEL_FREE_METRICS,
+    SCORE_METRICS,
     bin_edges,
     grouped_reliability,
     grouped_score_metrics,
@@ -464,7 +465,7 @@ def _group_table(rows: list[dict[str, Any]], *, labelled: bool) -> pd.DataFrame:
     """by_group table with a fixed column order and nullable integer counts."""
     counts = ["n", "n_selected", *(("n_positive", "tp", "fp", "fn", "tn") if labelled else ())]
     rates = list(COUNT_METRICS if labelled else LABEL_FREE_METRICS)
-    scored = ["roc_auc", "brier", "ece", "mean_predicted"] if labelled else ["mean_predicted"]
+    scored = list(SCORE_METRICS) if labelled else ["mean_predicted"]
     columns = ["attribute", "kind", "group", "suppressed", "is_reference", *counts, *rates, *scored]
     table = pd.DataFrame(rows).reindex(columns=columns)
     for column in counts:

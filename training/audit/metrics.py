@@ -23,7 +23,10 @@ reporting 0 would invent an error the model never made (sklearn's ``zero_divisio
 of 0 differs here on purpose). Score-based metrics (ROC AUC, Brier, expected calibration
 error, the reliability table, mean predicted) are computed from the rows of the group; ROC
 AUC is NaN when the group holds only one class, and the calibration metrics are only
-computed when the scores are probabilities (all within [0, 1]).
+computed when the scores are probabilities (all within [0, 1]). ``observed_to_expected``
+(O/E, calibration in the large) is the base rate divided by the mean predicted probability:
+1 means the group's risk is predicted right on average, above 1 under-prediction; it is how a
+label recorded more often for one group (surveillance bias) shows against a fair score.
 """
 
 from __future__ import annotations
@@ -50,7 +53,13 @@ COUNT_METRICS: Final[tuple[str, ...]] = (
 #: Rates that need no label (label-free mode).
 LABEL_FREE_METRICS: Final[tuple[str, ...]] = ("selection_rate",)
 #: Metrics computed from the scores and labels of each row.
-SCORE_METRICS: Final[tuple[str, ...]] = ("roc_auc", "brier", "ece", "mean_predicted")
+SCORE_METRICS: Final[tuple[str, ...]] = (
+    "roc_auc",
+    "brier",
+    "ece",
+    "mean_predicted",
+    "observed_to_expected",
+)
 
 METRIC_LABELS: Final[dict[str, str]] = {
     "n": "families",
@@ -68,6 +77,7 @@ METRIC_LABELS: Final[dict[str, str]] = {
     "brier": "Brier score",
     "ece": "expected calibration error",
     "mean_predicted": "mean predicted score",
+    "observed_to_expected": "observed / expected (O/E)",
 }
 
 
@@ -277,7 +287,10 @@ def grouped_score_metrics(
         counts, mean_pred, observed = grouped_reliability(y, s, c, n_groups, n_bins=n_bins)
         gaps = np.where(counts > 0, np.abs(mean_pred - observed), 0.0)
         out["ece"] = safe_divide((counts * gaps).sum(axis=1), sizes)
+        positives = np.bincount(c, weights=y, minlength=n_groups)
+        out["observed_to_expected"] = safe_divide(positives, sizes * out["mean_predicted"])
     else:
         out["brier"] = nan
         out["ece"] = nan.copy()
+        out["observed_to_expected"] = nan.copy()
     return out

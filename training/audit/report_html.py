@@ -22,7 +22,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from training.audit.metrics import METRIC_LABELS
+from training.audit.metrics import METRIC_LABELS, SCORE_METRICS
 from training.audit.report_json import build_report
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ RATE_COLUMNS = (
     "false_omission_rate",
     "false_discovery_rate",
 )
-SCORE_COLUMNS = ("roc_auc", "brier", "ece", "mean_predicted")
+SCORE_COLUMNS = SCORE_METRICS
 
 
 def fmt(value: Any, digits: int = 3) -> str:

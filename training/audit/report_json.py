@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from training.audit.metrics import SCORE_METRICS
+
 if TYPE_CHECKING:
     from training.audit.audit import AuditResult
     from training.audit.gates import GateOutcome
@@ -64,9 +66,7 @@ def _group_entry(row: pd.Series, intervals: pd.DataFrame, result: AuditResult) -
             "upper": _clean(upper),
         }
     entry["rates"] = rates
-    entry["score_metrics"] = {
-        m: _clean(row[m]) for m in ("roc_auc", "brier", "ece", "mean_predicted") if m in row.index
-    }
+    entry["score_metrics"] = {m: _clean(row[m]) for m in SCORE_METRICS if m in row.index}
     return entry
 
 

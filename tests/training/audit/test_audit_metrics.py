@@ -137,3 +137,13 @@ def test_calibration_metrics_skipped_for_non_probability_scores(scores: pd.DataF
     assert result.by_group["ece"].isna().all() and result.by_group["brier"].isna().all()
     assert result.reliability.empty
     assert result.by_group["roc_auc"].notna().all()
+
+
+def test_observed_to_expected_is_base_rate_over_mean_prediction(scores: pd.DataFrame) -> None:
+    result = audit(
+        scores, score="prob", label="label", groups=["sex"], rule=Threshold(0.5), n_boot=0
+    )
+    for sex in ("F", "M"):
+        mask = scores["sex"] == sex
+        expected = scores.loc[mask, "label"].mean() / scores.loc[mask, "prob"].mean()
+        assert result.group_metric("sex", sex, "observed_to_expected") == pytest.approx(expected)
