@@ -24,7 +24,7 @@ from features.synth.calendar import Calendar
 from features.synth.generator import generate_chunk
 from features.synth.process import DEFAULT_PARAMS, ProcessParams, SynthConfig
 from features.synth.schemas import GROUND_TRUTH
-from features.synth.writer import Format, RegistryWriter, prepare_out_dir
+from features.synth.writer import Format, RegistryWriter, prepare_out_dir, shadowing_files
 
 
 @dataclass
@@ -141,10 +141,11 @@ def synthesize(
         raise ValueError(f"workers must be at least 1, got {workers}")
     out_dir = Path(out_dir)
     files = prepare_out_dir(out_dir, fmt, overwrite=overwrite)
+    stale = shadowing_files(out_dir, fmt)  # only left when overwrite is set
     started = time.perf_counter()
     expected = observed = 0.0
     label_rows = observed_rows = 0
-    with RegistryWriter(files, fmt) as writer:
+    with RegistryWriter(files, fmt, remove_on_commit=stale) as writer:
         for output in iter_chunks(config, workers=workers, params=params):
             writer.write(output.tables)
             expected += output.expected_labels

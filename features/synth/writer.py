@@ -32,6 +32,13 @@ def output_files(out_dir: Path, fmt: Format) -> dict[str, Path]:
     return files
 
 
+def shadowing_files(out_dir: Path, fmt: Format) -> list[Path]:
+    """Tables of the *other* format in ``out_dir``: readers prefer Parquet, so a stale
+    ``families.parquet`` would hide a fresh ``families.csv``; an overwrite removes them."""
+    other = "csv" if fmt == "parquet" else "parquet"
+    return [path for table in TABLES if (path := out_dir / f"{table}.{other}").exists()]
+
+
 def prepare_out_dir(out_dir: Path, fmt: Format, *, overwrite: bool) -> dict[str, Path]:
     """Create ``out_dir`` if needed and check it can take the registry's files.
 
@@ -50,7 +57,8 @@ def prepare_out_dir(out_dir: Path, fmt: Format, *, overwrite: bool) -> dict[str,
     except OSError as error:
         raise PermissionError(f"output directory {out_dir} is not writable: {error}") from None
     files = output_files(out_dir, fmt)
-    existing = [path.name for path in files.values() if path.exists()]
+    existing = [path.name for path in [*files.values(), *shadowing_files(out_dir, fmt)]]
+    existing = [name for name in existing if (out_dir / name).exists()]
     if existing and not overwrite:
         raise FileExistsError(
             f"{out_dir} already holds {', '.join(existing)}; "
@@ -62,8 +70,11 @@ def prepare_out_dir(out_dir: Path, fmt: Format, *, overwrite: bool) -> dict[str,
 class RegistryWriter:
     """Appends chunks of every table to its file; commits all files at once on success."""
 
-    def __init__(self, files: Mapping[str, Path], fmt: Format) -> None:
+    def __init__(
+        self, files: Mapping[str, Path], fmt: Format, *, remove_on_commit: list[Path] = ()
+    ) -> None:
         self.files = dict(files)
+        self.remove_on_commit = list(remove_on_commit)
         self.fmt = fmt
         self.rows: dict[str, int] = dict.fromkeys(self.files, 0)
         self._writers: dict[str, pq.ParquetWriter | pacsv.CSVWriter] = {}
@@ -110,6 +121,8 @@ class RegistryWriter:
         if exc_type is None:
             for table, path in self.files.items():
                 os.replace(self._partial(table), path)
+            for path in self.remove_on_commit:
+                path.unlink(missing_ok=True)
         else:
             for table in self.files:
                 self._partial(table).unlink(missing_ok=True)

@@ -588,3 +588,14 @@ def test_writer_refuses_a_table_whose_schema_is_not_the_contracts(tmp_path):
     ):
         writer.write({"families": wrong})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_overwriting_with_another_format_removes_the_tables_that_would_shadow_it(tmp_path):
+    config = SynthConfig(families=30, seed=1, **SHORT)
+    synthesize(config, tmp_path, fmt="parquet")
+    with pytest.raises(FileExistsError, match=r"families\.parquet"):
+        synthesize(config, tmp_path, fmt="csv")
+    synthesize(config.model_copy(update={"seed": 2}), tmp_path, fmt="csv", overwrite=True)
+    assert not list(tmp_path.glob("*.parquet.partial"))
+    assert {p.suffix for p in tmp_path.iterdir() if p.stem in TABLES} == {".csv"}
+    assert (tmp_path / "ground_truth.parquet").exists()
