@@ -104,7 +104,7 @@ def load_validated(raw_dir: Path | str, *, progress: bool = False) -> RawTables:
 
     Raises :class:`InvalidRawDataError` (with the report) when any contract rule is
     broken, NotADirectoryError when ``raw_dir`` is not a directory. Suspicious rows are
-    kept. The returned tables passed the pandera schemas of :mod:`features.schemas`.
+    kept. The returned tables passed the shape schemas (pandera) of :mod:`features.schemas`.
     """
     from features.schemas import validate_schemas
 
@@ -112,7 +112,7 @@ def load_validated(raw_dir: Path | str, *, progress: bool = False) -> RawTables:
     if not report.ok:
         raise InvalidRawDataError(report)
     tables = RawTables(**{name: parsed[name].frame for name in TABLES})
-    return validate_schemas(tables)
+    return validate_schemas(tables, values=False)
 
 
 # --------------------------------------------------------------------------------------
@@ -284,6 +284,27 @@ def _blank(text: pd.Series) -> np.ndarray:
     return pc.fill_null(blank, True).to_numpy(zero_copy_only=False)
 
 
+def _nulled_text(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """(the column as text with blank cells made null, the blank-cell mask)."""
+    text = _as_text(raw)
+    empty = _blank(text)
+    if (empty & text.notna().to_numpy()).any():
+        text = text.where(~empty)
+    return text, empty
+
+
+def _strict_arrow_cast(text: pd.Series, arrow_type: pyarrow.DataType) -> pd.Series | None:
+    """The whole column cast by Arrow (strict ISO dates, plain numbers), or None if any
+    cell fails; the caller then finds the failing cells with pandas."""
+    try:
+        cast = pyarrow.chunked_array(text).cast(arrow_type)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError):
+        return None
+    if pyarrow.types.is_date(arrow_type):
+        cast = cast.cast(pyarrow.timestamp("s"))
+    return cast.to_pandas().set_axis(text.index)
+
+
 def _parse_dates(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     empty = raw.isna().to_numpy()
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
@@ -301,11 +322,14 @@ def _parse_dates(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
         values = pd.Series(pd.NaT, index=raw.index, dtype=DATE_DTYPE)
         malformed = ~empty
     else:
-        text = _as_text(raw)
-        empty = _blank(text)
-        well_formed = text.str.fullmatch(_ISO_DATE).fillna(False).astype(bool)
-        values = pd.to_datetime(text.where(well_formed), format="%Y-%m-%d", errors="coerce")
-        malformed = ~empty & values.isna().to_numpy()
+        text, empty = _nulled_text(raw)
+        fast = _strict_arrow_cast(text, pyarrow.date32())
+        if fast is not None:  # every cell is a valid ISO date (Arrow's parser is strict)
+            values, malformed = fast, np.zeros(len(raw), dtype=bool)
+        else:  # some cell is not: find which, row by row (vectorized, slower)
+            well_formed = text.str.fullmatch(_ISO_DATE).fillna(False).astype(bool)
+            values = pd.to_datetime(text.where(well_formed), format="%Y-%m-%d", errors="coerce")
+            malformed = ~empty & values.isna().to_numpy()
     out_of_range = (values.notna() & ((values < MIN_DATE) | (values > MAX_DATE))).to_numpy()
     malformed = malformed | out_of_range
     if malformed.any():
@@ -318,9 +342,12 @@ def _parse_floats(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
         values = raw.astype("float64")
         empty = values.isna().to_numpy()
     else:
-        text = _as_text(raw)
-        empty = _blank(text)
-        values = pd.to_numeric(text.where(~empty), errors="coerce").astype("float64")
+        text, empty = _nulled_text(raw)
+        fast = _strict_arrow_cast(text, pyarrow.float64())
+        if fast is not None:
+            values = fast.astype("float64")
+        else:
+            values = pd.to_numeric(text, errors="coerce").astype("float64")
     infinite = np.isinf(values.to_numpy())
     malformed = (~empty & values.isna().to_numpy()) | infinite
     return values.where(~infinite), empty, malformed

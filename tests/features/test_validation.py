@@ -674,3 +674,69 @@ def test_cli_file_instead_of_directory_is_a_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 2
     assert "directory" in result.stderr
+
+
+# --------------------------------------------------------------------------------------
+# Kernels: the fast paths agree with the plain pandas computation
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", ["fixed", "varying", "with_nulls"])
+def test_duplicated_kernel_matches_pandas(width: str) -> None:
+    from features.validation_kernels import duplicated
+
+    rng = np.random.default_rng(11)
+    numbers = rng.integers(0, 5_000, size=20_000)
+    if width == "fixed":
+        ids = pd.Series([f"E{n:09d}" for n in numbers], dtype="str")
+    else:
+        ids = pd.Series([f"E{n}" for n in numbers], dtype="str")
+    if width == "with_nulls":
+        ids[rng.random(len(ids)) < 0.1] = None
+    involved, first = duplicated(ids)
+    expected = ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
+    np.testing.assert_array_equal(involved, expected)
+    np.testing.assert_array_equal(first, expected & ~ids.duplicated(keep="first").to_numpy())
+
+
+def test_hash_collisions_are_not_reported_as_duplicates(monkeypatch: pytest.MonkeyPatch) -> None:
+    from features import validation_kernels
+
+    ids = pd.Series(["A1", "B2", "C3", "A1"], dtype="str")
+    hashes = validation_kernels.fixed_width_hashes(ids)
+    assert hashes is not None and hashes[0] == hashes[3]
+    # force every id onto one hash: only the exact comparison can tell them apart
+    monkeypatch.setattr(
+        validation_kernels, "fixed_width_hashes", lambda s: np.zeros(len(s), dtype=np.uint64)
+    )
+    involved, first = validation_kernels.duplicated(ids)
+    assert involved.tolist() == [True, False, False, True]
+    assert first.tolist() == [True, False, False, False]
+
+
+def test_covering_interval_matches_brute_force() -> None:
+    from features.validation_kernels import covering_interval
+
+    rng = np.random.default_rng(5)
+    n_keys, n_intervals, n_events = 50, 120, 2_000
+    keys = rng.integers(0, n_keys, n_intervals)
+    starts = rng.integers(0, 1_000, n_intervals)
+    ends = np.where(rng.random(n_intervals) < 0.3, -1, starts + rng.integers(0, 200, n_intervals))
+    # keep one key's intervals disjoint, as the validator only asks after overlaps are out
+    order = np.lexsort((starts, keys))
+    keys, starts, ends = keys[order], starts[order], ends[order]
+    next_same = np.r_[keys[1:] == keys[:-1], False]
+    next_start = np.r_[starts[1:], 0]
+    ends = np.where(next_same & ((ends < 0) | (ends >= next_start)), next_start - 1, ends)
+    keep = (ends < 0) | (ends >= starts)
+    keys, starts, ends = keys[keep], starts[keep], ends[keep]
+    event_keys = rng.integers(-1, n_keys + 5, n_events)
+    event_days = rng.integers(0, 1_300, n_events)
+    got = covering_interval(event_keys, event_days, keys, starts, ends)
+    covers = (
+        (event_keys[:, None] == keys[None, :])
+        & (starts[None, :] <= event_days[:, None])
+        & ((ends[None, :] < 0) | (event_days[:, None] <= ends[None, :]))
+    )
+    np.testing.assert_array_equal(got, covers.any(axis=1))
+    assert 0 < got.sum() < n_events
