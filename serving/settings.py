@@ -51,7 +51,7 @@ class ServingSettings(BaseSettings):
     )
 
     tracking_uri: str = "sqlite:///mlflow.db"
-    model_name: str = "earlyrisk"
+    model_name: str = "earlyrisk-family-risk"
     model_alias: str = "champion"
     model_uri: str | None = Field(
         default=None,

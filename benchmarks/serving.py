@@ -1,0 +1,332 @@
+"""Benchmark of the scoring service against a real `bentoml serve` process on this machine.
+
+Builds a throw-away world in a temp directory (a calibrated LightGBM champion on the
+catalogue's model inputs in a SQLite MLflow registry, a snapshot of 20,000 families),
+starts the server on a free 127.0.0.1 port, and measures:
+
+* one client, one family per request: p50 / p99 latency of an explained, logged score;
+* 16 concurrent clients: explained scores per second, p99, error count;
+* 1,000 families per request: latency and families per second;
+* the same rows scored in-process by raw LightGBM ``predict`` + ``pred_contrib`` (no
+  calibration, reasons, HTTP or audit log): the ceiling the served throughput is compared to.
+
+Targets (issue 6): p50 < 10 ms and p99 < 30 ms for one client; >= 300 explained scores/s
+with 16 clients; no errors. Run: ``python -m benchmarks.serving``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+N_FAMILIES = 20_000
+SINGLE_REQUESTS = 400
+CONCURRENT_CLIENTS = 16
+CONCURRENT_REQUESTS = 3_000
+BATCH_SIZE = 1_000
+BATCH_REQUESTS = 10
+MODEL_NAME = "earlyrisk-bench"
+
+
+def _build_world(root: Path) -> tuple[dict[str, str], object, object]:
+    """Register a champion and write its snapshot; return the server env, model, frame."""
+    import lightgbm as lgb
+    import mlflow
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from features.catalogue import feature_list_fingerprint, model_input_columns
+    from training.calibration import choose_calibration
+    from training.registry import CHAMPION, log_risk_model, set_alias
+    from training.risk_model import LightGBMRiskModel
+
+    rng = np.random.default_rng(0)
+    columns = model_input_columns()
+    X = pd.DataFrame(rng.gamma(1.0, 2.0, size=(N_FAMILIES, len(columns))), columns=columns)
+    margin = -2.5 + 0.5 * X[columns[0]] + 0.4 * X[columns[9]] - 0.3 * X[columns[20]]
+    y = (rng.random(N_FAMILIES) < 1 / (1 + np.exp(-margin))).astype(int)
+    # Shaped like the trainer's tuned model (models/lightgbm.yaml: 7-15 leaves, early-stopped
+    # boosting at learning rate 0.05): 15 leaves, 300 rounds.
+    params = {
+        "objective": "binary",
+        "verbose": -1,
+        "num_leaves": 15,
+        "learning_rate": 0.05,
+        "seed": 1,
+    }
+    booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=300)
+    model = LightGBMRiskModel(booster)
+    model = model.with_calibrator(choose_calibration(model, X, y).calibrator)
+
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    exp = mlflow.create_experiment("bench", artifact_location=(root / "art").as_uri())
+    with mlflow.start_run(experiment_id=exp):
+        logged = log_risk_model(
+            model,
+            input_example=X,
+            feature_list_sha256=feature_list_fingerprint(),
+            registered_model_name=MODEL_NAME,
+        )
+    set_alias(MODEL_NAME, logged.version, CHAMPION)
+
+    frame = X.copy()
+    frame.insert(0, "family_id", [f"F{i:06d}" for i in range(N_FAMILIES)])
+    frame.insert(1, "as_of", pd.Timestamp("2024-12-31"))
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[b"earlyrisk.feature_list_sha256"] = feature_list_fingerprint().encode()
+    pq.write_table(table.replace_schema_metadata(meta), root / "snapshot.parquet")
+    env = {
+        "EARLYRISK_TRACKING_URI": uri,
+        "EARLYRISK_MODEL_NAME": MODEL_NAME,
+        "EARLYRISK_SNAPSHOT_PATH": str(root / "snapshot.parquet"),
+        "EARLYRISK_LOOKUP_DB_PATH": str(root / "lookup.sqlite"),
+        "EARLYRISK_AUDIT_LOG_PATH": str(root / "audit_log.sqlite"),
+        "EARLYRISK_TOKEN_DB_PATH": str(root / "tokens.sqlite"),
+        "EARLYRISK_MAX_BATCH_SIZE": str(BATCH_SIZE),
+    }
+    return env, model, frame
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    import httpx
+
+    port = _free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bentoml",
+                "serve",
+                "serving.service:EarlyRiskScoring",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(log.read_text(errors="replace"))
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    proc.terminate()
+    raise RuntimeError("server did not become ready")
+
+
+def _rss_mb(pid: int) -> float:
+    import psutil
+
+    proc = psutil.Process(pid)
+    procs = [proc, *proc.children(recursive=True)]
+    return sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20
+
+
+def _single(url: str, headers: dict[str, str], ids: list[str]) -> dict[str, float]:
+    import httpx
+
+    latencies = []
+    errors = 0
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        for i in range(SINGLE_REQUESTS + 20):
+            started = time.perf_counter()
+            r = client.post("/score", json={"family_ids": [ids[i % len(ids)]]})
+            elapsed = time.perf_counter() - started
+            if i >= 20:  # warm-up excluded
+                latencies.append(elapsed)
+                errors += r.status_code != 200
+    lat = np.asarray(latencies) * 1000
+    return {
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "errors": errors,
+        "requests": len(lat),
+    }
+
+
+async def _concurrent(url: str, headers: dict[str, str], ids: list[str]) -> dict[str, float]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(CONCURRENT_REQUESTS))
+
+    async def client_loop() -> None:
+        nonlocal errors
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
+            for i in counter:
+                started = time.perf_counter()
+                try:
+                    r = await client.post("/score", json={"family_ids": [ids[i % len(ids)]]})
+                    ok = r.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append(time.perf_counter() - started)
+                errors += not ok
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client_loop() for _ in range(CONCURRENT_CLIENTS)))
+    wall = time.perf_counter() - started
+    lat = np.asarray(latencies) * 1000
+    return {
+        "scores_per_s": CONCURRENT_REQUESTS / wall,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "errors": errors,
+        "wall_s": wall,
+    }
+
+
+def _batch(url: str, headers: dict[str, str], ids: list[str]) -> dict[str, float]:
+    import httpx
+
+    latencies = []
+    errors = 0
+    with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
+        for i in range(BATCH_REQUESTS):
+            chunk = ids[i * BATCH_SIZE : (i + 1) * BATCH_SIZE]
+            started = time.perf_counter()
+            r = client.post("/score", json={"family_ids": chunk})
+            latencies.append(time.perf_counter() - started)
+            ok = r.status_code == 200 and all(x["status"] == "scored" for x in r.json()["results"])
+            errors += not ok
+    lat = np.asarray(latencies)
+    return {
+        "p50_s": float(np.median(lat)),
+        "families_per_s": BATCH_SIZE / float(np.median(lat)),
+        "errors": errors,
+    }
+
+
+def _in_process(model, frame) -> dict[str, float]:
+    """Raw LightGBM predict + pred_contrib on the same rows: per row and per 1,000."""
+    booster = model.booster
+    matrix = frame[model.feature_names].to_numpy(dtype=np.float64)
+    n = 2_000
+    started = time.perf_counter()
+    for i in range(n):
+        row = matrix[i : i + 1]
+        booster.predict(row, num_threads=1)
+        booster.predict(row, pred_contrib=True, num_threads=1)
+    single = n / (time.perf_counter() - started)
+    block = matrix[:BATCH_SIZE]
+    started = time.perf_counter()
+    for _ in range(5):
+        booster.predict(block)
+        booster.predict(block, pred_contrib=True)
+    batch = 5 * BATCH_SIZE / (time.perf_counter() - started)
+    return {"rows_per_s_single": single, "rows_per_s_batch": batch}
+
+
+def main() -> None:
+    """Build the world, start the server, measure, print a rich table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from serving.auth import TokenStore
+
+    with tempfile.TemporaryDirectory(prefix="earlyrisk-bench-serving-") as tmp:
+        root = Path(tmp)
+        env, model, frame = _build_world(root)
+        token = TokenStore(env["EARLYRISK_TOKEN_DB_PATH"]).create("caseworker").token
+        headers = {"Authorization": f"Bearer {token}"}
+        ids = list(frame["family_id"])
+        started = time.perf_counter()
+        proc, url = _start(env, root / "server.log")
+        startup = time.perf_counter() - started
+        try:
+            single = _single(url, headers, ids)
+            concurrent = asyncio.run(_concurrent(url, headers, ids))
+            batch = _batch(url, headers, ids)
+            rss = _rss_mb(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        ceiling = _in_process(model, frame)
+        import sqlite3
+
+        with sqlite3.connect(root / "audit_log.sqlite") as conn:
+            logged = conn.execute("SELECT COUNT(*) FROM audit_entries").fetchone()[0]
+
+    served = SINGLE_REQUESTS + 20 + CONCURRENT_REQUESTS + BATCH_REQUESTS * BATCH_SIZE
+    table = Table(
+        title=f"serving benchmark ({N_FAMILIES:,} families, 1 worker, {os.cpu_count()} cores)"
+    )
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("target", justify="right")
+    rows = [
+        ("server start-up to ready (s)", f"{startup:.1f}", ""),
+        ("1 client: p50 latency (ms)", f"{single['p50_ms']:.2f}", "< 10"),
+        ("1 client: p99 latency (ms)", f"{single['p99_ms']:.2f}", "< 30"),
+        ("1 client: errors", f"{single['errors']}", "0"),
+        (
+            f"{CONCURRENT_CLIENTS} clients: explained scores/s",
+            f"{concurrent['scores_per_s']:.0f}",
+            ">= 300",
+        ),
+        (
+            f"{CONCURRENT_CLIENTS} clients: p50 / p99 (ms)",
+            f"{concurrent['p50_ms']:.1f} / {concurrent['p99_ms']:.1f}",
+            "",
+        ),
+        (f"{CONCURRENT_CLIENTS} clients: errors", f"{concurrent['errors']}", "0"),
+        (f"batch {BATCH_SIZE}/request: p50 latency (s)", f"{batch['p50_s']:.3f}", ""),
+        (f"batch {BATCH_SIZE}/request: families/s", f"{batch['families_per_s']:.0f}", ""),
+        ("batch errors", f"{batch['errors']}", "0"),
+        (
+            "in-process LightGBM predict+contrib, 1 row/call (rows/s)",
+            f"{ceiling['rows_per_s_single']:.0f}",
+            "",
+        ),
+        (
+            "in-process LightGBM predict+contrib, 1000 rows/call (rows/s)",
+            f"{ceiling['rows_per_s_batch']:.0f}",
+            "",
+        ),
+        (
+            "ratio served (16 clients) / in-process 1 row",
+            f"{concurrent['scores_per_s'] / ceiling['rows_per_s_single']:.3f}",
+            "",
+        ),
+        (
+            "ratio served (batch 1000) / in-process 1000 rows",
+            f"{batch['families_per_s'] / ceiling['rows_per_s_batch']:.3f}",
+            "",
+        ),
+        ("audit log rows == scores served", f"{logged} == {served}", "equal"),
+        ("server peak RSS at end (MB)", f"{rss:.0f}", ""),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    Console(width=110).print(table)
+
+
+if __name__ == "__main__":
+    main()
