@@ -34,9 +34,11 @@ from training.audit.metrics import (
     LABEL_FREE_METRICS,
     SCORE_METRICS,
     bin_edges,
+    fractions_from_counts,
     grouped_reliability,
     grouped_score_metrics,
     rates_from_counts,
+    safe_divide,
     scores_are_probabilities,
 )
 from training.audit.proxy import DEFAULT_AUC_THRESHOLD, DEFAULT_NMI_THRESHOLD, proxy_check
@@ -255,7 +257,13 @@ def audit(
     reference_codes = _references(reported, sizes, kept, reference)
 
     metric_names = LABEL_FREE_METRICS if y is None else COUNT_METRICS
-    estimates = {name: rates_from_counts(*split_cells(counts)) for name, counts in observed.items()}
+    fractions = {
+        name: fractions_from_counts(*split_cells(counts)) for name, counts in observed.items()
+    }
+    estimates = {
+        name: {m: safe_divide(*fraction) for m, fraction in per_metric.items()}
+        for name, per_metric in fractions.items()
+    }
 
     boot_rates: dict[str, dict[str, np.ndarray]] = {}
     if n_boot > 0:
@@ -295,7 +303,7 @@ def audit(
         disparities = (
             {
                 m: group_disparities(
-                    estimates[name][m],
+                    fractions[name][m],
                     boot_rates[name][m] if boot_rates else None,
                     ref,
                     confidence_level=confidence_level,

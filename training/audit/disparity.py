@@ -3,10 +3,17 @@
 For a metric m, group g and reference r the report gives the difference ``m_g - m_r`` and the
 ratio ``m_g / m_r`` (NaN when ``m_r`` is 0 or undefined). Intervals are bootstrap percentile
 intervals of the same quantity computed in every resample (so the group and the reference
-vary together, as they do in the data). The p-value tests "no difference" with a Wald
-statistic ``z = difference / bootstrap standard error`` (two-sided normal tail): it gives
-continuous p-values, whereas a pure resampling p-value cannot go below 1/(B+1), which would
-make any Holm-corrected family of more than a few dozen tests useless.
+vary together, as they do in the data).
+
+Every audited rate is a proportion (numerator / denominator rows of the group), and a group
+and its reference are disjoint, so the p-value of "no difference" is the classical pooled
+two-proportion z-test: ``z = (p_g - p_r) / sqrt(p (1 - p) (1/d_g + 1/d_r))`` with ``p`` the
+pooled proportion and ``d`` the denominators (two-sided). It gives continuous p-values (a
+resampling p-value cannot go below 1/(B+1), which would make a Holm family of more than a few
+dozen tests useless), and unlike a bootstrap standard error it stays honest when a small group
+has a zero cell (0 false positives out of 12 negatives is no evidence of a lower FPR; the
+bootstrap cannot resample a false positive that is not there). Percentile intervals of such
+a group are degenerate (both ends 0) for the same reason: read them with the group size.
 
 Holm's step-down correction controls the family-wise error rate without assuming independence.
 The family is every disparity test of one report (all attributes, intersections and metrics),
@@ -18,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 
-from training.audit.bootstrap import nan_quantiles, nan_std
+from training.audit.bootstrap import nan_quantiles
 from training.audit.metrics import safe_divide
 
 
@@ -44,31 +51,40 @@ def holm_adjust(p_values: np.ndarray) -> np.ndarray:
     return adjusted
 
 
-def wald_p_value(estimate: np.ndarray, standard_error: np.ndarray) -> np.ndarray:
-    """Two-sided normal p-value of estimate / standard error; 1 if both are 0, NaN if undefined."""
-    est = np.asarray(estimate, dtype=float)
-    se = np.asarray(standard_error, dtype=float)
-    z = safe_divide(np.abs(est), se)
-    p = 2.0 * norm.sf(z)
-    degenerate = (se == 0) & ~np.isnan(est)
-    p = np.where(degenerate & (est == 0), 1.0, p)
-    p = np.where(degenerate & (est != 0), 0.0, p)
-    return np.where(np.isnan(est) | np.isnan(se), np.nan, p)
+def two_proportion_p_value(
+    numerator: np.ndarray, denominator: np.ndarray, reference: int
+) -> np.ndarray:
+    """Pooled two-proportion z-test of every group against group ``reference``.
+
+    Two-sided; NaN where a denominator is 0 (the rate is undefined) and for the reference
+    itself; 1 where the pooled proportion is 0 or 1 (both rates equal, no variance).
+    """
+    num = np.asarray(numerator, dtype=float)
+    den = np.asarray(denominator, dtype=float)
+    pooled = safe_divide(num + num[reference], den + den[reference])
+    variance = pooled * (1.0 - pooled) * (safe_divide(1.0, den) + safe_divide(1.0, den[reference]))
+    difference = safe_divide(num, den) - safe_divide(num[reference], den[reference])
+    z = safe_divide(np.abs(difference), np.sqrt(variance))
+    p = np.where(variance == 0, 1.0, 2.0 * norm.sf(z))
+    p = np.where(np.isnan(difference), np.nan, p)
+    p[reference] = np.nan
+    return p
 
 
 def group_disparities(
-    estimates: np.ndarray,
+    fraction: tuple[np.ndarray, np.ndarray],
     samples: np.ndarray | None,
     reference: int,
     *,
     confidence_level: float,
 ) -> dict[str, np.ndarray]:
-    """Difference and ratio of every group against group ``reference`` for one metric.
+    """Difference, ratio, intervals and p-value of every group against ``reference``.
 
-    ``estimates`` has shape (G,), ``samples`` (B, G) bootstrap values or None (no intervals).
-    Returns arrays of shape (G,); the reference's own entries are 0 and 1.
+    ``fraction`` is the (numerator, denominator) of the metric per group, shape (G,) each;
+    ``samples`` (B, G) bootstrap values of the metric, or None (no intervals). Returns arrays
+    of shape (G,); the reference's own difference and ratio are 0 and 1, its p-value NaN.
     """
-    est = np.asarray(estimates, dtype=float)
+    est = safe_divide(*fraction)
     difference = est - est[reference]
     ratio = safe_divide(est, np.full(est.shape, est[reference]))
     nan = np.full(est.shape, np.nan)
@@ -79,7 +95,7 @@ def group_disparities(
         "difference_upper": nan.copy(),
         "ratio_lower": nan.copy(),
         "ratio_upper": nan.copy(),
-        "p_value": nan.copy(),
+        "p_value": two_proportion_p_value(*fraction, reference),
     }
     if samples is None:
         return out
@@ -92,6 +108,4 @@ def group_disparities(
     ratio_q = nan_quantiles(boot_ratio, quantiles)
     out["difference_lower"], out["difference_upper"] = diff_q[0], diff_q[1]
     out["ratio_lower"], out["ratio_upper"] = ratio_q[0], ratio_q[1]
-    out["p_value"] = wald_p_value(difference, nan_std(boot_difference))
-    out["p_value"][reference] = np.nan  # the reference is not tested against itself
     return out

@@ -90,12 +90,13 @@ def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
-def rates_from_counts(
+def fractions_from_counts(
     tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray
-) -> dict[str, np.ndarray]:
-    """All :data:`COUNT_METRICS` from confusion counts; arrays of any (equal) shape.
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(numerator, denominator) of every :data:`COUNT_METRICS` rate, from confusion counts.
 
-    Vectorized so the bootstrap can pass a (resamples x groups) matrix of counts at once.
+    Every rate is a proportion of some rows of the group; the denominator is that row count
+    (tests of a difference between groups need it).
     """
     tp, fp, fn, tn = (np.asarray(x, dtype=float) for x in (tp, fp, fn, tn))
     n = tp + fp + fn + tn
@@ -104,16 +105,29 @@ def rates_from_counts(
     selected = tp + fp
     not_selected = fn + tn
     return {
-        "base_rate": safe_divide(positives, n),
-        "selection_rate": safe_divide(selected, n),
-        "tpr": safe_divide(tp, positives),
-        "fpr": safe_divide(fp, negatives),
-        "fnr": safe_divide(fn, positives),
-        "tnr": safe_divide(tn, negatives),
-        "precision": safe_divide(tp, selected),
-        "npv": safe_divide(tn, not_selected),
-        "false_omission_rate": safe_divide(fn, not_selected),
-        "false_discovery_rate": safe_divide(fp, selected),
+        "base_rate": (positives, n),
+        "selection_rate": (selected, n),
+        "tpr": (tp, positives),
+        "fpr": (fp, negatives),
+        "fnr": (fn, positives),
+        "tnr": (tn, negatives),
+        "precision": (tp, selected),
+        "npv": (tn, not_selected),
+        "false_omission_rate": (fn, not_selected),
+        "false_discovery_rate": (fp, selected),
+    }
+
+
+def rates_from_counts(
+    tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray
+) -> dict[str, np.ndarray]:
+    """All :data:`COUNT_METRICS` from confusion counts; arrays of any (equal) shape.
+
+    Vectorized so the bootstrap can pass a (resamples x groups) matrix of counts at once.
+    """
+    return {
+        name: safe_divide(numerator, denominator)
+        for name, (numerator, denominator) in fractions_from_counts(tp, fp, fn, tn).items()
     }
 
 

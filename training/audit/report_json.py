@@ -122,7 +122,7 @@ def build_report(
             "n_bins": result.n_bins,
             "intersections": bool(result.settings.get("intersections", True)),
             "scores_are_probabilities": result.scores_are_probabilities,
-            "p_value_method": "wald_bootstrap_se_holm",
+            "p_value_method": "two_proportion_z_pooled_holm",
         },
         "population": {"n_rows": result.n_rows, "n_selected": result.n_selected},
         "overall": {k: v for k, v in overall.items() if k not in ("group", "is_reference")},

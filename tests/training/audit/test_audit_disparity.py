@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
 
 from training.audit import AuditInputError, Threshold, TopFraction, audit, holm_adjust
-from training.audit.disparity import wald_p_value
+from training.audit.disparity import two_proportion_p_value
 
 
 def test_holm_textbook_example() -> None:
@@ -26,10 +27,17 @@ def test_holm_caps_at_one_and_skips_nan() -> None:
         holm_adjust(np.array([1.2]))
 
 
-def test_wald_p_value() -> None:
-    p = wald_p_value(np.array([1.96, 0.0, 0.0, 1.0]), np.array([1.0, 0.0, 1.0, np.nan]))
-    assert p[0] == pytest.approx(0.05, abs=1e-3)
-    assert p[1] == 1.0 and p[2] == 1.0 and np.isnan(p[3])
+def test_two_proportion_p_value_by_hand() -> None:
+    # 30/100 vs 20/100: pooled 0.25, se = sqrt(0.25 * 0.75 * 0.02) = 0.0612, z = 1.633
+    numerator, denominator = np.array([20.0, 30.0, 0.0, 5.0]), np.array([100.0, 100.0, 12.0, 0.0])
+    p = two_proportion_p_value(numerator, denominator, reference=0)
+    assert np.isnan(p[0]) and np.isnan(p[3])  # the reference itself; an undefined rate
+    assert p[1] == pytest.approx(2 * norm.sf(0.1 / np.sqrt(0.25 * 0.75 * 0.02)))
+    assert p[1] == pytest.approx(0.1025, abs=1e-3)
+    # 0 of 12 against 20 of 100 is weak evidence, not a certainty
+    assert 0.05 < p[2] < 0.2
+    both_zero = two_proportion_p_value(np.array([0.0, 0.0]), np.array([50.0, 9.0]), reference=0)
+    assert both_zero[1] == 1.0
 
 
 def test_difference_and_ratio_against_largest_group(scores: pd.DataFrame) -> None:
