@@ -199,13 +199,15 @@ def run_training(
     n_threads: int = 0,
     feature_progress: bool = False,
     log_to_mlflow: bool = True,
+    write_reports: bool = True,
     keep_feature_table: bool = False,
 ) -> TrainResult:
     """Run the whole training job (see the module docstring) and return its results.
 
     ``feature_table`` skips the load and features stages (a notebook that already built the
     snapshots); ``raw_dir`` overrides ``config.raw_dir``. ``n_jobs``: feature-engine worker
-    processes; ``n_threads``: LightGBM threads (0: OpenMP's default; keep it fixed when
+    processes; ``write_reports=False`` skips the report files (and so their MLflow upload),
+    for quick experiments; ``n_threads``: LightGBM threads (0: OpenMP's default; keep it fixed when
     comparing runs, since summation order can differ between thread counts).
     """
     stage = _Stages(on_stage)
@@ -326,10 +328,10 @@ def run_training(
         feature_table=table if keep_feature_table else None,
     )
 
-    with stage("report"):
-        inputs = _report_inputs(result)
-        result.report = write_report(inputs, config.report_dir)
-        _write_fairness_files(result, config.report_dir)
+    if write_reports:
+        with stage("report"):
+            result.report = write_report(_report_inputs(result), config.report_dir)
+            _write_fairness_files(result, config.report_dir)
 
     if log_to_mlflow:
         with stage("log"):

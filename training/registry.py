@@ -222,11 +222,11 @@ def load_risk_model(model_uri: str, *, tracking_uri: str) -> LoadedRiskModel:
             "registered by earlyrisk and cannot be verified"
         )
     with tempfile.TemporaryDirectory() as tmp:
+        # the version's own storage location (file, S3, ...): resolving a models:/ URI would
+        # consult the process-wide registry URI instead of ``tracking_uri``
+        location = client.get_model_version_download_uri(name, str(mv.version))
         local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{mv.version}",
-            dst_path=tmp,
-            tracking_uri=tracking_uri,
-            registry_uri=tracking_uri,
+            artifact_uri=location, dst_path=tmp, tracking_uri=tracking_uri
         )
         candidates = sorted(Path(local).rglob(ARTIFACT_NAME))
         if not candidates:

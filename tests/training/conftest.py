@@ -1,0 +1,66 @@
+"""Fixtures of the training tests: a quick model spec, a config writer, a synthetic registry.
+
+The shared ``small_registry_dir`` (400 families) holds too few outcomes for three slices
+(the label is rare), so the end-to-end training tests use their own registry of a few
+thousand families, generated once per session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+QUICK_SPEC = {
+    "kind": "lightgbm",
+    "params": {"learning_rate": 0.1, "num_leaves": 7, "min_data_in_leaf": 20},
+    "num_boost_round": 80,
+    "early_stopping_rounds": 10,
+    "validation_fraction": 0.2,
+}
+TRAINING_REGISTRY_FAMILIES = 3000
+TRAINING_REGISTRY_SEED = 11
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):
+    """Write a training config for tmp_path (quick model, MLflow in tmp_path) and return it."""
+
+    def write(**overrides) -> Path:
+        spec = tmp_path / "quick.yaml"
+        spec.write_text(yaml.safe_dump(QUICK_SPEC), encoding="utf-8")
+        data = {
+            "model_spec": str(spec),
+            "report_dir": str(tmp_path / "report"),
+            "evaluation": {"n_bootstrap": 40},
+            "mlflow": {
+                "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+                "artifact_location": str(tmp_path / "mlartifacts"),
+                "model_name": "earlyrisk-test",
+            },
+        }
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        path = tmp_path / "train.yaml"
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def training_registry_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic registry large enough for train / calibration / test slices."""
+    from features.synth import SynthConfig, synthesize
+
+    out = tmp_path_factory.mktemp("training_registry")
+    synthesize(
+        SynthConfig(families=TRAINING_REGISTRY_FAMILIES, seed=TRAINING_REGISTRY_SEED),
+        out,
+        workers=1,
+    )
+    return out

@@ -1,0 +1,168 @@
+"""The train job: registry round trip, gates decide the alias, reproducible, fully logged."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from training_frames import fake_feature_table
+
+from training.config import load_config
+from training.pipeline import STAGES, run_training
+from training.registry import load_risk_model
+
+NAME = "earlyrisk-test"
+
+
+@pytest.fixture(scope="module")
+def table():
+    return fake_feature_table(1500, seed=21)
+
+
+@pytest.fixture(scope="module")
+def logged_run(tmp_path_factory, table):
+    """One full run (reports, fairness audit, MLflow) shared by the read-only tests."""
+    import yaml
+    from conftest import QUICK_SPEC
+
+    tmp = tmp_path_factory.mktemp("pipeline")
+    spec = tmp / "quick.yaml"
+    spec.write_text(yaml.safe_dump(QUICK_SPEC), encoding="utf-8")
+    config = load_config(
+        None,
+        model_spec=str(spec),
+        report_dir=str(tmp / "report"),
+        evaluation={"n_bootstrap": 40},
+        # a test slice of ~300 families: bounds loose enough for its noise, so the first
+        # run is a champion and a deliberately impossible gate is the only thing that fails
+        gates={
+            "max_ece": 0.15,
+            "fairness": {
+                "basis": "interval",
+                "ratio_bounds": {"fnr": {"lower": 0.5, "upper": 2.0}},
+                "max_group_ece": 0.2,
+            },
+        },
+        mlflow={
+            "tracking_uri": f"sqlite:///{tmp / 'mlflow.db'}",
+            "artifact_location": str(tmp / "mlartifacts"),
+            "model_name": NAME,
+        },
+    )
+    seen: list[tuple[str, str]] = []
+    result = run_training(
+        config, feature_table=table, n_threads=1, on_stage=lambda s, e: seen.append((s, e))
+    )
+    return result, seen
+
+
+@pytest.fixture
+def tracking(logged_run):
+    """Point the process-wide MLflow client at the run's store for generic pyfunc loading."""
+    uri = logged_run[0].config.mlflow.tracking_uri
+    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(before[0])
+    mlflow.set_registry_uri(before[1])
+
+
+def test_every_stage_reports_progress(logged_run):
+    _, seen = logged_run
+    done = [s for s, e in seen if e == "done"]
+    assert done == [s for s in STAGES if s not in ("load", "features")]
+    assert [s for s, e in seen if e == "start"] == done
+
+
+def test_registered_model_round_trips_with_same_predictions(logged_run):
+    result, _ = logged_run
+    uri = result.config.mlflow.tracking_uri
+    loaded = load_risk_model(f"models:/{NAME}@{result.alias}", tracking_uri=uri)
+    assert loaded.version == result.model_version == "1"
+    assert result.alias in loaded.aliases
+    test = result.split.test
+    np.testing.assert_array_equal(
+        loaded.risk_model.predict_proba(test), result.risk_model.predict_proba(test)
+    )
+    pd.testing.assert_frame_equal(
+        loaded.risk_model.contributions(test), result.risk_model.contributions(test)
+    )
+    assert loaded.feature_list_sha256 == result.fingerprints["feature_list_sha256"]
+    # the served probability is the calibrated one
+    assert loaded.risk_model.calibrator == result.calibration["lightgbm"].calibrator
+    assert loaded.risk_model.calibrator.method in ("isotonic", "sigmoid")
+
+
+def test_run_logs_config_fingerprints_metrics_report_and_model(logged_run, table, tracking):
+    result, _ = logged_run
+    client = mlflow.MlflowClient(tracking_uri=tracking)
+    run = client.get_run(result.run_id)
+    tags = run.data.tags
+    assert tags["earlyrisk.raw_sha256"] == table.attrs["earlyrisk.raw_sha256"]
+    assert tags["earlyrisk.feature_list_sha256"] == result.fingerprints["feature_list_sha256"]
+    assert "earlyrisk.config_sha256" in tags
+    assert tags["earlyrisk.decision"] == result.alias
+    assert run.data.params["slices.test"] == "2023-12-31"
+    auc = result.evaluation.models["lightgbm"].metrics["roc_auc"]
+    assert run.data.metrics["test.lightgbm.roc_auc"] == pytest.approx(auc.estimate)
+    assert run.data.metrics["test.lightgbm.roc_auc.low"] == pytest.approx(auc.low)
+    assert "test.wellbeing_index.roc_auc" in run.data.metrics
+    artifacts = {f.path for f in client.list_artifacts(result.run_id)}
+    assert {"config", "report", "tables", "fairness"} <= artifacts
+    report = {f.path for f in client.list_artifacts(result.run_id, "report")}
+    assert {"report/training_report.md", "report/training_report.html"} <= report
+    figures = {f.path for f in client.list_artifacts(result.run_id, "report/figures")}
+    for name in ("reliability", "capacity", "timeline", "baseline_comparison"):
+        assert f"report/figures/{name}.png" in figures
+    fairness = {f.path for f in client.list_artifacts(result.run_id, "fairness")}
+    assert "fairness/fairness_report.json" in fairness
+    model = mlflow.pyfunc.load_model(f"models:/{NAME}/{result.model_version}")
+    assert model.metadata.signature is not None
+    assert model.metadata.saved_input_example_info is not None
+    test = result.split.test
+    np.testing.assert_array_equal(
+        np.asarray(model.predict(test[result.risk_model.feature_names])),
+        result.risk_model.predict_proba(test),
+    )
+
+
+def test_failing_gate_gives_challenger_and_keeps_the_champion(logged_run, table, tracking):
+    first, _ = logged_run
+    assert first.alias == "champion", first.decision.explain()
+    config = first.config.model_copy(
+        update={"gates": first.config.gates.model_copy(update={"min_auc_margin": 0.99})}
+    )
+    second = run_training(config, feature_table=table, n_threads=1, write_reports=False)
+    assert second.alias == "challenger"
+    assert [g.name for g in second.decision.failed] == [
+        "auc_margin_over_logistic",
+        "auc_margin_over_wellbeing_index",
+    ]
+    client = mlflow.MlflowClient(tracking_uri=tracking)
+    champion = client.get_model_version_by_alias(NAME, "champion")
+    challenger = client.get_model_version_by_alias(NAME, "challenger")
+    assert str(champion.version) == first.model_version
+    assert str(challenger.version) == second.model_version != first.model_version
+    assert client.get_run(second.run_id).data.tags["earlyrisk.decision"] == "challenger"
+    assert challenger.tags["gates"] == "failed"
+
+
+def test_same_data_config_seed_give_same_model_and_metrics(logged_run, table):
+    config = logged_run[0].config
+    quick = {"n_threads": 1, "log_to_mlflow": False, "write_reports": False}
+    a = run_training(config, feature_table=table, **quick)
+    b = run_training(config, feature_table=table, **quick)
+    assert a.risk_model.to_bytes() == b.risk_model.to_bytes()
+    pd.testing.assert_frame_equal(a.metrics_table(), b.metrics_table())
+    pd.testing.assert_frame_equal(a.metrics_table(), logged_run[0].metrics_table())
+    c = run_training(config.model_copy(update={"seed": 99}), feature_table=table, **quick)
+    assert c.risk_model.to_bytes() != a.risk_model.to_bytes()
+
+
+def test_feature_table_from_another_catalogue_is_refused(logged_run, table):
+    other = table.copy()
+    other.attrs["earlyrisk.feature_list_sha256"] = "0" * 64
+    with pytest.raises(ValueError, match="rebuild the snapshots"):
+        run_training(logged_run[0].config, feature_table=other, log_to_mlflow=False)
