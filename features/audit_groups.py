@@ -85,7 +85,13 @@ def audit_groups(
         .drop_duplicates()
         .sort_values(["family_id", "attribute", "value"], kind="stable")
     )
-    joined = rows.groupby(["family_id", "attribute"], sort=True)["value"].agg("|".join)
+    # One value per (family, attribute) is the rule; join the rare multi-valued ones.
+    several = rows.duplicated(["family_id", "attribute"], keep=False).to_numpy()
+    single = rows.loc[~several].set_index(["family_id", "attribute"])["value"]
+    if several.any():
+        multi = rows.loc[several].groupby(["family_id", "attribute"], sort=True)["value"]
+        single = pd.concat([single, multi.agg("|".join)])
+    joined = single
     wide = joined.unstack("attribute") if len(joined) else pd.DataFrame(index=index)
     for attribute in wanted:
         values = wide[attribute] if attribute in wide.columns else pd.Series(dtype="str")

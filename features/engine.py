@@ -28,15 +28,16 @@ import hashlib
 import math
 import multiprocessing
 import os
+import threading
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from features.aggregations import aggregate
+from features.aggregations import MAX_LOOKBACK_DAYS, aggregate
 from features.audit_groups import AUDIT_PREFIX, audit_columns, audit_groups
 from features.catalogue import (
     FeatureSpec,
@@ -91,6 +92,78 @@ def output_columns(audit_attributes: Sequence[str]) -> list[str]:
     ]
 
 
+def lookup_codes(values: pd.Series, vocabulary: pd.Index) -> np.ndarray:
+    """Position of each value in ``vocabulary`` (-1 for a null or an unknown value).
+
+    Arrow's C++ hash lookup: far faster on millions of string ids than a pandas
+    ``get_indexer`` on Arrow-backed strings, which materialises Python objects.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(values) == 0:
+        return np.empty(0, dtype=np.int64)
+    column = pd.Series(values).array
+    if hasattr(column, "__arrow_array__"):
+        array = pa.array(column)
+    else:
+        array = pa.array(np.asarray(column, dtype=object), type=pa.large_string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    array = array.cast(pa.large_string())
+    vocab = pd.Series(vocabulary).array
+    value_set = (
+        pa.array(vocab)
+        if hasattr(vocab, "__arrow_array__")
+        else pa.array(np.asarray(vocab, dtype=object), type=pa.large_string())
+    )
+    if isinstance(value_set, pa.ChunkedArray):
+        value_set = value_set.combine_chunks()
+    value_set = value_set.cast(pa.large_string())
+    found = pc.fill_null(pc.index_in(array, value_set=value_set), -1)
+    return found.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _nullable_codes(values: pd.Series, vocabulary: pd.Index) -> np.ndarray:
+    """Codes as float64 with NaN for null, so that ``isna``/``notna`` keep their meaning."""
+    codes = lookup_codes(values, vocabulary).astype("float64")
+    codes[values.isna().to_numpy()] = np.nan
+    return codes
+
+
+def _encode(raw: RawTables) -> tuple[RawTables, pd.Index]:
+    """The same tables with family/person ids replaced by integer codes, and the family
+    names to decode with. Integer keys make every merge, look-up and group-by fast."""
+    family_names = pd.Index(
+        pd.concat([raw.families["family_id"], raw.memberships["family_id"]]).dropna().unique()
+    )
+    person_names = pd.Index(
+        pd.concat([raw.persons["person_id"], raw.memberships["person_id"]]).dropna().unique()
+    )
+    encoded = RawTables(
+        families=raw.families.assign(
+            family_id=lookup_codes(raw.families["family_id"], family_names)
+        ),
+        persons=raw.persons.assign(person_id=lookup_codes(raw.persons["person_id"], person_names)),
+        memberships=raw.memberships.assign(
+            family_id=lookup_codes(raw.memberships["family_id"], family_names),
+            person_id=lookup_codes(raw.memberships["person_id"], person_names),
+        ),
+        events=raw.events.drop(columns="source").assign(
+            family_id=_nullable_codes(raw.events["family_id"], family_names),
+            person_id=_nullable_codes(raw.events["person_id"], person_names),
+        ),
+        outcomes=raw.outcomes.assign(
+            family_id=lookup_codes(raw.outcomes["family_id"], family_names),
+            person_id=_nullable_codes(raw.outcomes["person_id"], person_names),
+        ),
+        protected=raw.protected.assign(
+            family_id=lookup_codes(raw.protected["family_id"], family_names)
+        ),
+    )
+    return encoded, family_names
+
+
 def attribute_events(events: pd.DataFrame, memberships: pd.DataFrame) -> pd.DataFrame:
     """Events with the family they count for and the person's role in it on the event date.
 
@@ -101,6 +174,8 @@ def attribute_events(events: pd.DataFrame, memberships: pd.DataFrame) -> pd.Data
     """
     events = events.reset_index(drop=True)
     persons_rows = events.loc[events["person_id"].notna(), ["person_id", "family_id", "event_date"]]
+    if persons_rows["person_id"].dtype.kind == "f":  # integer codes (see _encode)
+        persons_rows = persons_rows.astype({"person_id": memberships["person_id"].dtype})
     spans = memberships[["person_id", "family_id", "role", "start_date", "end_date"]].rename(
         columns={"family_id": "member_family"}
     )
@@ -129,54 +204,77 @@ class _Prepared:
     rows: pd.DataFrame
 
 
-def _prepare(events: pd.DataFrame, family_codes: pd.Index) -> list[_Prepared]:
-    """Per event indicator, the matching rows with integer family/person codes.
+def _reachable(events: pd.DataFrame, dates: list[pd.Timestamp]) -> pd.DataFrame:
+    """Only the rows some as-of date can see: recorded by the last date and dated within
+    the longest window before the first one. Cuts work; changes no result."""
+    lower = dates[0] - pd.Timedelta(days=MAX_LOOKBACK_DAYS)
+    keep = (
+        (events["recorded_date"] <= dates[-1])
+        & (events["event_date"] <= dates[-1])
+        & (events["event_date"] > lower)
+    )
+    return events.loc[keep]
 
-    Codes make the group-bys fast; event_id codes keep the lexicographic order that
-    ``last`` uses to break ties.
+
+def _prepare(events: pd.DataFrame) -> list[_Prepared]:
+    """Per event indicator, the matching rows (ids already integer codes, see _encode).
+
+    event_id codes keep the lexicographic order that ``last`` uses to break ties.
     """
     base = pd.DataFrame(
         {
-            "family_id": family_codes.get_indexer(events["family_id"]),
-            "person_id": pd.factorize(events["person_id"], use_na_sentinel=True)[0].astype(
-                "float64"
-            ),
+            "family_id": events["family_id"].to_numpy().astype(np.int64),
+            "person_id": events["person_id"].to_numpy(dtype="float64"),
             "event_date": events["event_date"],
             "recorded_date": events["recorded_date"],
             "value": events["value"],
         }
     )
-    base.loc[base["person_id"] < 0, "person_id"] = np.nan
-    event_type = events["event_type"].to_numpy()
-    detail = events["detail"]
-    role = events["role"]
+    # Filters compare small integer codes, not strings: one factorize per column.
+    type_codes, type_names = pd.factorize(events["event_type"])
+    detail_codes, detail_names = pd.factorize(events["detail"])
+    role_codes, role_names = pd.factorize(events["role"])
+
+    def among(codes: np.ndarray, names: pd.Index, wanted: tuple[str, ...]) -> np.ndarray:
+        # A look-up table indexed by code; the extra last slot (False) serves code -1 (null).
+        table = np.append(pd.Index(names).isin(wanted), False)
+        return table[codes]
+
     prepared = []
     for spec in event_features():
-        mask = np.isin(event_type, spec.event_types)
+        mask = among(type_codes, type_names, spec.event_types)
         if spec.detail is not None:
-            mask &= detail.isin(spec.detail).to_numpy()
+            mask &= among(detail_codes, detail_names, spec.detail)
         if spec.person_roles is not None:
-            mask &= role.isin(spec.person_roles).to_numpy()
+            mask &= among(role_codes, role_names, spec.person_roles)
         rows = base.loc[mask]
-        rows = rows.assign(event_id=pd.factorize(events["event_id"][mask], sort=True)[0])
+        if spec.aggregation == "last":  # only ``last`` breaks ties by event_id
+            rows = rows.assign(event_id=pd.factorize(events["event_id"][mask], sort=True)[0])
+        else:
+            rows = rows.assign(event_id=0)
         prepared.append(_Prepared(spec, rows))
     return prepared
 
 
-def _empty_output(audit_attributes: Sequence[str]) -> pd.DataFrame:
-    columns = {}
+def _output_dtypes(audit_attributes: Sequence[str]) -> dict[str, str]:
+    dtypes = {}
     for name in output_columns(audit_attributes):
-        if name == "family_id" or name == "wellbeing_level" or name.startswith(AUDIT_PREFIX):
-            columns[name] = pd.Series(dtype="str")
+        if name in ("family_id", "wellbeing_level") or name.startswith(AUDIT_PREFIX):
+            dtypes[name] = "str"
         elif name == "as_of":
-            columns[name] = pd.Series(dtype="datetime64[ns]")
+            dtypes[name] = "datetime64[ns]"
         elif name == "label":
-            columns[name] = pd.Series(dtype="int8")
+            dtypes[name] = "int8"
         elif name == "label_observed" or name.startswith("deprived_"):
-            columns[name] = pd.Series(dtype="bool")
+            dtypes[name] = "bool"
         else:
-            columns[name] = pd.Series(dtype="float64")
-    return pd.DataFrame(columns)
+            dtypes[name] = "float64"
+    return dtypes
+
+
+def _empty_output(audit_attributes: Sequence[str]) -> pd.DataFrame:
+    dtypes = _output_dtypes(audit_attributes)
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
 
 
 # ------------------------------------------------------------------- the pure function
@@ -207,12 +305,13 @@ def compute_partition(
     if audit_attributes is None:
         audit_attributes = sorted(raw.protected["attribute"].dropna().unique())
 
-    events = attribute_events(raw.events, raw.memberships)
-    family_codes = pd.Index(pd.unique(raw.memberships["family_id"]))
-    prepared = _prepare(events, family_codes)
+    raw, family_names = _encode(raw)
+    events = attribute_events(_reachable(raw.events, dates), raw.memberships)
+    family_codes = pd.RangeIndex(len(family_names))
+    prepared = _prepare(events)
 
-    all_families = pd.RangeIndex(len(family_codes))
-    frames = [_empty_output(audit_attributes)]
+    all_families = family_codes
+    frames = []
     for as_of in dates:
         members = members_on(raw.memberships, raw.persons, as_of=as_of)
         composition = household_composition(
@@ -257,12 +356,14 @@ def compute_partition(
             heads=head_of_household(members),
             attributes=audit_attributes,
         )
-        keys = pd.DataFrame({"family_id": families.astype("str"), "as_of": as_of}, index=families)
+        names = family_names.take(families.to_numpy()).astype("str")
+        keys = pd.DataFrame({"family_id": names, "as_of": as_of}, index=families)
         frame = pd.concat([keys, inputs, labels, wellbeing, audit], axis=1)
         frames.append(frame.reset_index(drop=True))
 
-    out = pd.concat(frames, ignore_index=True)
-    out = out.astype(_empty_output(audit_attributes).dtypes.to_dict())
+    if not frames:
+        return _empty_output(audit_attributes)
+    out = pd.concat(frames, ignore_index=True).astype(_output_dtypes(audit_attributes))
     return out.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
 
 
@@ -290,51 +391,93 @@ def _row_groups(part: np.ndarray, n: int) -> list[np.ndarray]:
 def split_partitions(raw: RawTables, n_partitions: int) -> Iterator[tuple[int, RawTables]]:
     """Yield ``(partition number, RawTables)`` for each non-empty partition, lazily.
 
+    See :func:`partition_plan` for what a partition holds.
+    """
+    plan = partition_plan(raw, n_partitions)
+    for p in plan.nonempty():
+        yield p, plan.take(raw, p)
+
+
+@dataclass(frozen=True)
+class PartitionPlan:
+    """Which rows of each raw table belong to each partition (row numbers, sorted)."""
+
+    rows: dict[str, list[np.ndarray]]
+
+    def nonempty(self) -> list[int]:
+        """Partitions holding at least one membership (others produce no rows)."""
+        return [p for p, rows in enumerate(self.rows["memberships"]) if len(rows)]
+
+    def take(self, raw: RawTables, p: int) -> RawTables:
+        """Partition ``p`` of ``raw`` as its own RawTables (copies only its rows)."""
+        return RawTables(
+            **{
+                name: getattr(raw, name).take(rows[p]).reset_index(drop=True)
+                for name, rows in self.rows.items()
+            }
+        )
+
+
+def partition_plan(raw: RawTables, n_partitions: int) -> PartitionPlan:
+    """Assign every raw row to the partitions that need it.
+
     A partition holds its families, their memberships and outcomes and protected rows, the
     persons who were ever members of them, and the events that can count for them: family
     rows by family_id, person-only rows of their persons (such a row goes to every
     partition its person was ever a member in; attribution by event date then keeps it in
     exactly one family).
     """
+    # Hash each distinct family once; every table finds its rows' partition by look-up.
+    family_names = pd.Index(
+        pd.concat([raw.families["family_id"], raw.memberships["family_id"]]).dropna().unique()
+    )
+    family_part = partition_of(family_names, n_partitions)
+
+    def part_of(ids: pd.Series) -> np.ndarray:
+        codes = lookup_codes(ids, family_names)
+        return np.where(codes >= 0, family_part[np.maximum(codes, 0)], -1)
+
     memberships = raw.memberships
-    member_part = partition_of(memberships["family_id"], n_partitions)
+    member_part = part_of(memberships["family_id"])
+    person_names = pd.Index(raw.persons["person_id"])
     person_parts = pd.DataFrame(
-        {"person_id": memberships["person_id"], "part": member_part}
+        {"person": lookup_codes(memberships["person_id"], person_names), "part": member_part}
     ).drop_duplicates()
+    person_parts = person_parts.loc[person_parts["person"] >= 0]
 
     events = raw.events
     family_level = events["family_id"].notna().to_numpy()
     event_rows = np.flatnonzero(family_level)
-    event_part = partition_of(events["family_id"].iloc[event_rows], n_partitions)
+    event_part = part_of(events["family_id"].iloc[event_rows])
     person_only = pd.DataFrame(
-        {"row": np.flatnonzero(~family_level), "person_id": events["person_id"][~family_level]}
-    ).merge(person_parts, on="person_id", how="inner")
+        {
+            "row": np.flatnonzero(~family_level),
+            "person": lookup_codes(events["person_id"][~family_level], person_names),
+        }
+    ).merge(person_parts, on="person", how="inner")
     event_rows = np.concatenate([event_rows, person_only["row"].to_numpy()])
     event_part = np.concatenate([event_part, person_only["part"].to_numpy()])
-    persons_index = pd.Index(raw.persons["person_id"])
-    person_rows = persons_index.get_indexer(person_parts["person_id"])
-    keep = person_rows >= 0
+    person_rows = person_parts["person"].to_numpy()
 
     def by_family(frame: pd.DataFrame) -> list[np.ndarray]:
-        return _row_groups(partition_of(frame["family_id"], n_partitions), n_partitions)
+        return _row_groups(part_of(frame["family_id"]), n_partitions)
 
-    person_groups = _row_groups(person_parts["part"].to_numpy()[keep], n_partitions)
+    person_groups = _row_groups(person_parts["part"].to_numpy(), n_partitions)
     groups = {
         "families": (None, by_family(raw.families)),
         "memberships": (None, _row_groups(member_part, n_partitions)),
-        "persons": (person_rows[keep], person_groups),
+        "persons": (person_rows, person_groups),
         "events": (event_rows, _row_groups(event_part, n_partitions)),
         "outcomes": (None, by_family(raw.outcomes)),
         "protected": (None, by_family(raw.protected)),
     }
-    for p in range(n_partitions):
-        if len(groups["memberships"][1][p]) == 0:
-            continue
-        tables = {}
-        for name, (mapping, parts) in groups.items():
-            rows = parts[p] if mapping is None else np.sort(mapping[parts[p]])
-            tables[name] = getattr(raw, name).take(rows).reset_index(drop=True)
-        yield p, RawTables(**tables)
+    rows = {
+        name: [
+            parts[p] if mapping is None else np.sort(mapping[parts[p]]) for p in range(n_partitions)
+        ]
+        for name, (mapping, parts) in groups.items()
+    }
+    return PartitionPlan(rows)
 
 
 def _default_jobs() -> int:
@@ -373,9 +516,10 @@ def build_feature_table(
 
     ``raw_or_dir`` is a RawTables or a raw directory (loaded through the validator, which
     refuses broken data). ``n_partitions`` defaults to one per 25,000 families (at least
-    one per job); ``n_jobs`` to the cores available. Workers are separate processes
-    (``forkserver``), at most ``2 * n_jobs`` partitions are in flight at once, and the
-    result is identical whatever the partitioning. ``df.attrs`` carries the fingerprints
+    one per job); ``n_jobs`` to the cores available. Workers are forked processes that
+    share the loaded tables copy-on-write and each cut out only their partition's rows, so
+    memory grows with the partition size, not with the number of partitions; the result
+    is identical whatever the partitioning. ``df.attrs`` carries the fingerprints
     that :func:`write_feature_table` stores.
     """
     config = config or FeatureConfig()
@@ -397,39 +541,54 @@ def build_feature_table(
     attributes = sorted(raw.protected["attribute"].dropna().unique())
     args = (dates, config, extraction_date, attributes)
 
+    plan = partition_plan(raw, n_partitions)
+    todo = plan.nonempty()
     results: dict[int, pd.DataFrame] = {}
-    with _progress(progress, n_partitions) as advance:
-        if jobs == 1 or n_partitions == 1:
-            for p, part in split_partitions(raw, n_partitions):
-                results[p] = _run_partition(part, *args)
+    fingerprint: dict[str, str] = {}
+    with _progress(progress, len(todo)) as advance:
+        if jobs == 1 or len(todo) <= 1:
+            for p in todo:
+                results[p] = _run_partition(plan.take(raw, p), *args)
                 advance()
+            fingerprint["raw"] = raw_fingerprint(raw)
         else:
-            context = multiprocessing.get_context("forkserver")
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-                pending: dict[Future, int] = {}
-                for p, part in split_partitions(raw, n_partitions):
-                    if len(pending) >= 2 * jobs:
-                        _collect(pending, results, advance, wait_all=False)
-                    pending[pool.submit(_run_partition, part, *args)] = p
-                while pending:
-                    _collect(pending, results, advance, wait_all=False)
+            # Workers are forked: they share the parent's raw tables copy-on-write and cut
+            # their own partition, so no table is pickled and each holds only its rows.
+            _SHARED.update(raw=raw, plan=plan, args=args)
+            try:
+                context = multiprocessing.get_context("fork")
+                with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+                    futures = {pool.submit(_run_shared, p): p for p in todo}
+                    # The parent hashes the raw data meanwhile (hashlib releases the GIL).
+                    hasher = threading.Thread(
+                        target=lambda: fingerprint.update(raw=raw_fingerprint(raw))
+                    )
+                    hasher.start()
+                    for future in as_completed(futures):
+                        results[futures[future]] = future.result()
+                        advance()
+                    hasher.join()
+            finally:
+                _SHARED.clear()
         advance(done=True)
 
     parts = [results[p] for p in sorted(results)] or [_empty_output(attributes)]
     table = pd.concat(parts, ignore_index=True)
     table = table.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
     table.attrs[META_FEATURE_LIST] = feature_list_fingerprint()
-    table.attrs[META_RAW] = raw_fingerprint(raw)
+    table.attrs[META_RAW] = fingerprint["raw"]
     table.attrs[META_CONFIG] = config.model_dump_json()
     return table
 
 
-def _collect(pending: dict, results: dict, advance, *, wait_all: bool) -> None:
-    done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-    for future in done:
-        p = pending.pop(future)
-        results[p] = future.result()
-        advance()
+# Set by build_feature_table just before forking its workers, cleared right after.
+_SHARED: dict[str, object] = {}
+
+
+def _run_shared(p: int) -> pd.DataFrame:
+    """Worker entry point: cut partition ``p`` from the inherited tables and compute it."""
+    raw, plan, args = _SHARED["raw"], _SHARED["plan"], _SHARED["args"]
+    return _run_partition(plan.take(raw, p), *args)
 
 
 class _progress:
@@ -488,16 +647,70 @@ def _load(raw_or_dir: RawTables | Path | str) -> RawTables:
 
 
 def raw_fingerprint(raw: RawTables) -> str:
-    """sha256 over the six tables' contents (row order included), in contract order."""
+    """sha256 over the six tables' contents (row order included), in contract order.
+
+    Canonical per column, so equal data gives the same digest however it was read (CSV or
+    Parquet, one Arrow chunk or many): dates as int64 nanoseconds, floats as float64 with
+    one NaN pattern, strings dictionary-encoded (indices in first-appearance order, -1 for
+    null, then the distinct values' zero-based offsets and UTF-8 bytes).
+    """
     digest = hashlib.sha256()
     for name, frame in raw.items():
-        digest.update(name.encode())
-        digest.update(",".join(c.name for c in TABLE_COLUMNS[name]).encode())
-        digest.update(str(len(frame)).encode())
-        if len(frame):
-            hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-            digest.update(hashed.tobytes())
+        columns = [c.name for c in TABLE_COLUMNS[name]]
+        digest.update(f"{name}:{','.join(columns)}:{len(frame)};".encode())
+        for column in columns:
+            plain = (name, column) in _UNIQUE_KEYS
+            for chunk in _canonical_bytes(frame[column], dictionary=not plain):
+                digest.update(chunk)
     return digest.hexdigest()
+
+
+# Unique-key columns: dictionary encoding would not shrink them, only cost a hash table.
+_UNIQUE_KEYS = {("families", "family_id"), ("persons", "person_id"), ("events", "event_id")}
+
+
+def _canonical_bytes(series: pd.Series, *, dictionary: bool) -> Iterator[bytes | memoryview]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(series) == 0:
+        return
+    kind = series.dtype.kind
+    if kind == "M":
+        yield series.to_numpy(dtype="datetime64[ns]").view(np.int64).tobytes()
+        return
+    if kind in "fiu":
+        values = series.to_numpy(dtype="float64", na_value=np.nan)
+        yield np.where(np.isnan(values), np.nan, values).tobytes()
+        return
+    column = series.array
+    if hasattr(column, "__arrow_array__"):
+        array = pa.array(column)
+    else:
+        array = pa.array(np.asarray(column, dtype=object), type=pa.large_string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    array = array.cast(pa.large_string())
+    if not dictionary:
+        yield array.is_null().to_numpy(zero_copy_only=False).tobytes()
+        yield from _string_bytes(pc.fill_null(array, ""))
+        return
+    # Dictionary encoding (first-appearance order, so canonical) shrinks repeated ids and
+    # vocabularies to 4-byte indices: far fewer bytes to hash than the raw strings.
+    encoded = array.dictionary_encode()
+    indices = encoded.indices.cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
+    yield indices.tobytes()
+    yield from _string_bytes(encoded.dictionary)
+
+
+def _string_bytes(array) -> Iterator[bytes | memoryview]:
+    """Zero-based offsets and UTF-8 bytes of a null-free large_string array."""
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)
+    offsets = offsets[array.offset : array.offset + len(array) + 1]
+    yield (offsets - offsets[0]).tobytes()
+    data = array.buffers()[2]
+    if data is not None and len(array):
+        yield memoryview(data)[offsets[0] : offsets[-1]]
 
 
 def write_feature_table(
