@@ -117,6 +117,7 @@ class ServingEngine:
         self.model_card_doc = model_card
         self.indicator_ranges = dict(indicator_ranges)
         self.snapshot_date = lookup.latest_as_of()
+        self.as_of_dates = lookup.as_of_dates()
         self._references: dict[str, ReferencePopulation] = {}
         self._ref_lock = threading.Lock()
         self.reference(self.snapshot_date)
@@ -210,10 +211,10 @@ class ServingEngine:
                 f"{self.settings.max_batch_size} per request; split the batch",
             )
         day = self.snapshot_date if as_of is None else as_of_text(as_of)
-        if as_of is not None and day not in self._as_of_dates():
+        if as_of is not None and day not in self.as_of_dates:
             raise RequestError(
                 "as_of",
-                f"no snapshot for {day}; available: {', '.join(self._as_of_dates())}",
+                f"no snapshot for {day}; available: {', '.join(self.as_of_dates)}",
             )
         found = self.lookup.get(family_ids, as_of=day)
         known = [fid for fid in family_ids if fid in found.index]
@@ -238,13 +239,6 @@ class ServingEngine:
             message = f"family_id {fid!r} is not in the feature snapshot of {day}"
             results.append({"status": "error", "family_id": fid, "error": message})
         return results
-
-    def _as_of_dates(self) -> list[str]:
-        dates = getattr(self, "_dates_cache", None)
-        if dates is None:
-            dates = self.lookup.as_of_dates()
-            self._dates_cache = dates
-        return dates
 
     def check_indicators(self, indicators: Mapping[str, Any]) -> pd.DataFrame:
         """A one-row frame of validated indicators, or RequestError naming the field."""

@@ -25,7 +25,13 @@ from starlette.responses import JSONResponse
 
 from serving.audit_log import AuditLogUnavailable
 from serving.auth import AuthError, Principal, authorize
-from serving.engine import RequestError, ServingEngine, UnknownScoreError, load_engine
+from serving.engine import (
+    RequestError,
+    ServingEngine,
+    UnknownScoreError,
+    load_engine,
+    new_request_id,
+)
 from serving.schemas import (
     AuditLogPage,
     Decision,
@@ -102,8 +108,6 @@ class EarlyRiskScoring:
         work: Callable[[Principal, str], Any],
     ) -> Any:
         """Authorize, run work(principal, request_id) into body, map refusals to JSON errors."""
-        from serving.engine import new_request_id
-
         request_id = new_request_id()
         ctx.response.headers["X-Request-ID"] = request_id
         try:

@@ -87,12 +87,3 @@ class ServingSettings(BaseSettings):
     def resolved_model_uri(self) -> str:
         """The registry URI to load: the explicit one, else ``models:/<name>@<alias>``."""
         return self.model_uri or f"models:/{self.model_name}@{self.model_alias}"
-
-
-def risk_level(probability: float, bands: tuple[RiskBand, ...]) -> str:
-    """The level of the highest band whose lower bound the probability reaches."""
-    level = bands[0].level
-    for band in bands:
-        if probability >= band.min_probability:
-            level = band.level
-    return level
