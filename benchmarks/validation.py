@@ -43,16 +43,23 @@ class Measurement:
     rows: int
     events: int
     seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
     ok: bool | None
 
 
-def _measure(task: Task, raw_dir: str) -> tuple[int, int, float, float, bool | None]:
-    """Child process body: run ``task`` once; (rows, events, seconds, peak RSS MB, ok)."""
+def _measure(task: Task, raw_dir: str) -> tuple[int, int, float, float, float, bool | None]:
+    """Child process body: run ``task`` once.
+
+    Returns (rows, events, wall seconds, CPU seconds, peak RSS MB, ok). CPU time (user +
+    system, all threads) is reported next to wall time because the benchmark machines
+    are shared: wall time grows with the load, CPU time much less.
+    """
     from features.raw import read_raw
     from features.validation import load_validated, validate_raw_dir
 
     started = time.perf_counter()
+    cpu_started = _cpu_seconds()
     ok: bool | None = None
     if task == "read_raw":
         tables = read_raw(raw_dir)
@@ -66,7 +73,13 @@ def _measure(task: Task, raw_dir: str) -> tuple[int, int, float, float, bool | N
         rows = {name: info.rows or 0 for name, info in report.tables.items()}
         ok = report.ok
     seconds = time.perf_counter() - started
-    return sum(rows.values()), rows.get("events", 0), seconds, _peak_rss_mb(), ok
+    cpu = _cpu_seconds() - cpu_started
+    return sum(rows.values()), rows.get("events", 0), seconds, cpu, _peak_rss_mb(), ok
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _peak_rss_mb() -> float:
@@ -86,8 +99,8 @@ def _peak_rss_mb() -> float:
 def _run(label: str, task: Task, raw_dir: Path) -> Measurement:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        rows, events, seconds, peak, ok = pool.submit(_measure, task, str(raw_dir)).result()
-    return Measurement(label, rows, events, seconds, peak, ok)
+        rows, events, seconds, cpu, peak, ok = pool.submit(_measure, task, str(raw_dir)).result()
+    return Measurement(label, rows, events, seconds, cpu, peak, ok)
 
 
 def _synthesize(families: int, out_dir: Path, console: Console) -> Path:
@@ -117,18 +130,21 @@ def _export_csv(parquet_dir: Path, csv_dir: Path) -> Path:
 
 def _render(measurements: list[Measurement], source: str) -> Table:
     table = Table(title=f"Raw-data validation ({source})", title_justify="left")
-    for column in ("run", "rows", "events", "wall s", "rows/s", "peak RSS MB", "vs read_raw"):
+    columns = ("run", "rows", "events", "wall s", "cpu s", "rows/s", "rows/cpu-s", "peak RSS MB")
+    for column in (*columns, "cpu vs read_raw"):
         table.add_column(column, justify="left" if column == "run" else "right")
     table.add_column("valid")
     baseline = next((m for m in measurements if m.label.startswith("read_raw")), None)
     for m in measurements:
-        ratio = f"{m.seconds / baseline.seconds:.2f}x" if baseline else "-"
+        ratio = f"{m.cpu_seconds / baseline.cpu_seconds:.2f}x" if baseline else "-"
         table.add_row(
             m.label,
             f"{m.rows:,}",
             f"{m.events:,}",
             f"{m.seconds:.1f}",
+            f"{m.cpu_seconds:.1f}",
             f"{m.rows / m.seconds:,.0f}",
+            f"{m.rows / m.cpu_seconds:,.0f}",
             f"{m.peak_rss_mb:,.0f}",
             ratio,
             "-" if m.ok is None else str(m.ok),
@@ -169,8 +185,9 @@ def main() -> None:
     console.print(_render(measurements, source))
     console.print(
         "rows = all six tables. read_raw: the plain reader, no rule checked (the peer). "
-        "load_validated: validation + pandera schemas. Each run in a fresh process; peak "
-        "RSS includes the interpreter and libraries."
+        "load_validated: validation + pandera shape schemas. Each run in a fresh process; "
+        f"peak RSS includes the interpreter and libraries. Load average at the end: "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall times grow with it)."
     )
 
 

@@ -93,6 +93,7 @@ def validate_tables(
     with _progress_bar(progress, total=len(TABLES) + len(CHECKS)) as advance:
         parsed = {}
         for name, frame in tables.items():
+            _report_extra_columns(name, [str(c) for c in frame.columns], name, findings)
             parsed[name] = _parse_table(name, frame, findings)
             advance(f"parsed {name}")
         report = _run_checks(parsed, findings, infos, source=source, advance=advance)
@@ -168,15 +169,21 @@ def _read_table(
     except (OSError, ValueError, pyarrow.ArrowException) as error:
         findings.add_table_level("file_unreadable", name, None, f"cannot read {path.name}: {error}")
         return None, TableInfo(file=path.name, rows=None)
-    extra = [c for c in columns if c not in {col.name for col in TABLE_COLUMNS[name]}]
-    for column in extra:
-        findings.add_table_level(
-            "extra_column",
-            name,
-            column,
-            f"{path.name} has column {column!r}, which the contract does not define; it is ignored",
-        )
+    _report_extra_columns(name, columns, path.name, findings)
     return frame.reset_index(drop=True), TableInfo(file=path.name, rows=len(frame))
+
+
+def _report_extra_columns(name: str, columns: list[str], where: str, findings: Findings) -> None:
+    """Columns the contract does not define are suspicious (ignored, never an error)."""
+    known = {column.name for column in TABLE_COLUMNS[name]}
+    for column in columns:
+        if column not in known:
+            findings.add_table_level(
+                "extra_column",
+                name,
+                column,
+                f"{where} has column {column!r}, which the contract does not define; it is ignored",
+            )
 
 
 def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
