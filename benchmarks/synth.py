@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -50,12 +49,17 @@ class Run:
         return self.rows["events"] / self.seconds
 
 
-def _tree_rss(process: psutil.Process) -> int:
-    """Resident memory of a process and all its children, in bytes."""
+def _sample_tree(process: psutil.Process, cpu: dict[int, float]) -> int:
+    """Resident memory of a process and all its descendants, in bytes; records each
+    member's CPU seconds so far in ``cpu`` (workers started by a forkserver are not
+    waited for by the CLI, so ``getrusage`` of the children would miss them)."""
     total = 0
     for member in [process, *process.children(recursive=True)]:
         try:
-            total += member.memory_info().rss
+            with member.oneshot():
+                total += member.memory_info().rss
+                times = member.cpu_times()
+            cpu[member.pid] = times.user + times.system
         except psutil.NoSuchProcess:
             continue
     return total
@@ -82,21 +86,20 @@ def run_synth(out_dir: Path, *, workers: int) -> Run:
         str(workers),
         "--no-progress",
     ]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     watched = psutil.Process(child.pid)
     peak = 0
+    cpu_by_pid: dict[int, float] = {}
     while child.poll() is None:
         try:
-            peak = max(peak, _tree_rss(watched))
+            peak = max(peak, _sample_tree(watched, cpu_by_pid))
         except psutil.NoSuchProcess:
             break
         time.sleep(0.05)
     stdout, stderr = child.communicate()
     seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = sum(cpu_by_pid.values())  # sampled every 50 ms: misses at most the last 50 ms
     if child.returncode != 0:
         raise RuntimeError(f"earlyrisk synth failed ({child.returncode}):\n{stdout}\n{stderr}")
     rows = {}

@@ -115,6 +115,7 @@ def iter_chunks(
     # forkserver, not fork: the parent runs a progress-bar thread, and forking a
     # threaded process can copy a held lock into the child
     context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["features.synth.generator"])  # import once, fork many
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending: deque[Future[ChunkOutput]] = deque()
         next_chunk = 0
