@@ -47,7 +47,7 @@ from training.models import (
 )
 from training.report import ReportInputs, WrittenReport, write_report
 from training.risk_model import LightGBMRiskModel, LogisticRiskModel
-from training.splits import TemporalSplit, temporal_split
+from training.splits import TemporalSplit, check_label_windows, temporal_split
 
 MAIN = "lightgbm"
 LOGISTIC = "logistic"
@@ -210,6 +210,8 @@ def run_training(
     for quick experiments; ``n_threads``: LightGBM threads (0: OpenMP's default; keep it fixed when
     comparing runs, since summation order can differ between thread counts).
     """
+    # refuse a look-ahead configuration before any data is read
+    check_label_windows(config.slices, horizon_months=config.label.horizon_months)
     stage = _Stages(on_stage)
     raw_path = Path(raw_dir) if raw_dir is not None else config.raw_dir
     fingerprints: dict[str, str] = {"config_sha256": config_fingerprint(config)}

@@ -172,6 +172,7 @@ class _StageProgress:
 
 def print_summary(result: TrainResult, console: Console) -> None:
     """The closing table: metrics with intervals, gates, version, alias, report location."""
+    from rich.markup import escape
     from rich.table import Table
 
     from training.evaluation import METRICS
@@ -209,7 +210,8 @@ def print_summary(result: TrainResult, console: Console) -> None:
     gates.add_column("detail")
     for g in result.decision.gates:
         mark = "[green]pass[/]" if g.passed else "[bold red]FAIL[/]"
-        gates.add_row(g.name, mark, g.detail)
+        # gate names hold "[attribute/group]", which rich would read as markup
+        gates.add_row(escape(g.name), mark, escape(g.detail))
     console.print(gates)
 
     alias_style = "bold green" if result.decision.promoted else "bold yellow"

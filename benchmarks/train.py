@@ -1,0 +1,163 @@
+"""Benchmark of ``earlyrisk train`` at the default config on 100k synthetic families.
+
+Figures: wall seconds by stage (load + features, split, fit, calibrate, evaluate, audit,
+report, log) and in total; peak RSS of the process and of its feature-engine workers; test
+ROC AUC of LightGBM, the logistic baseline, the well-being index and the oracle that knows
+the true probabilities, with bootstrap intervals; calibration error against the truth
+(mean absolute gap to the true probability) and the test ECE.
+
+The run is the real job (:func:`training.pipeline.run_training` with the packaged default
+config, the one ``earlyrisk train`` uses) in this process; MLflow writes to a temporary
+SQLite store, so the benchmark never touches ``./mlflow.db``. The registry comes from
+``$EARLYRISK_BENCH_RAW`` when set, else it is generated once into ``var/bench/train_100k``
+(reused afterwards; ``var/`` is git-ignored).
+
+Run: ``.venv/bin/python -m benchmarks.train`` (``make bench`` runs all areas).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+FAMILIES = 100_000
+SEED = 3
+DEFAULT_DIR = Path("var/bench/train_100k")
+
+
+def _raw_dir() -> tuple[Path, float | None]:
+    """The benchmark registry and, when generated now, how long that took."""
+    given = os.environ.get("EARLYRISK_BENCH_RAW")
+    if given:
+        return Path(given), None
+    done = DEFAULT_DIR.with_name(DEFAULT_DIR.name + ".done")
+    if done.exists():
+        return DEFAULT_DIR, None
+    from features.synth import SynthConfig, synthesize
+
+    started = time.perf_counter()
+    synthesize(
+        SynthConfig(families=FAMILIES, seed=SEED),
+        DEFAULT_DIR,
+        workers=os.cpu_count() or 1,
+        overwrite=True,
+    )
+    seconds = time.perf_counter() - started
+    done.write_text(f"generated in {seconds:.0f} s\n", encoding="utf-8")
+    return DEFAULT_DIR, seconds
+
+
+def _peak_rss_mib() -> tuple[float, float]:
+    """Peak RSS of this process and of its largest finished child (Linux: KiB units)."""
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return me, children
+
+
+def main() -> None:
+    """Generate (or reuse) the registry, run the training job, print the figures."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from training.config import load_config
+    from training.pipeline import MAIN, run_training
+
+    console = Console()
+    raw, synth_seconds = _raw_dir()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = load_config(
+            None,
+            report_dir=str(Path(tmp) / "report"),
+            mlflow={
+                "tracking_uri": f"sqlite:///{Path(tmp) / 'mlflow.db'}",
+                "artifact_location": str(Path(tmp) / "mlartifacts"),
+            },
+        )
+        marks: dict[str, float] = {}
+
+        def on_stage(stage: str, event: str) -> None:
+            marks[f"{stage}:{event}"] = time.perf_counter()
+            if event == "done":
+                console.print(
+                    f"  {stage}: {marks[f'{stage}:done'] - marks[f'{stage}:start']:.1f} s"
+                )
+
+        started = time.perf_counter()
+        result = run_training(config, raw_dir=raw, on_stage=on_stage)
+        total = time.perf_counter() - started
+    rss_self, rss_child = _peak_rss_mib()
+
+    t = result.timings
+    stages = Table(title=f"earlyrisk train, default config, {FAMILIES:,} families (seed {SEED})")
+    stages.add_column("stage")
+    stages.add_column("wall s", justify="right")
+    stages.add_column("share", justify="right")
+    groups = {
+        "features (validate+load, snapshots)": t.get("load", 0) + t.get("features", 0),
+        "split": t.get("split", 0),
+        "fit (LightGBM grid + logistic)": t.get("fit", 0),
+        "calibrate (3 models)": t.get("calibrate", 0),
+        "evaluate (bootstrap)": t.get("evaluate", 0),
+        "fairness audit": t.get("audit", 0),
+        "report (figures, HTML)": t.get("report", 0),
+        "log (MLflow run + register)": t.get("log", 0),
+    }
+    for name, seconds in groups.items():
+        stages.add_row(name, f"{seconds:.1f}", f"{seconds / total:.0%}")
+    stages.add_row("[bold]total[/]", f"[bold]{total:.1f}[/]", "100%")
+    console.print(stages)
+    sizes = ", ".join(
+        f"{i.name} {i.n_rows:,} rows / {i.n_positive:,} pos" for i in result.split.info
+    )
+    console.print(f"slices: {sizes}")
+    console.print(
+        f"peak RSS: training process {rss_self:,.0f} MiB; largest feature worker "
+        f"{rss_child:,.0f} MiB"
+        + (f"; registry generated in {synth_seconds:.0f} s" if synth_seconds else "")
+    )
+
+    ev = result.evaluation
+    quality = Table(title="Test slice quality (95% bootstrap intervals)")
+    quality.add_column("model")
+    quality.add_column("ROC AUC", justify="right")
+    quality.add_column("AUC / oracle", justify="right")
+    quality.add_column("Brier", justify="right")
+    quality.add_column("ECE", justify="right")
+    quality.add_column("mean |p - true p|", justify="right")
+    quality.add_column("lift at capacity", justify="right")
+    oracle_auc = ev.oracle["roc_auc"].estimate if ev.oracle else float("nan")
+    for name, m in ev.models.items():
+        quality.add_row(
+            name,
+            str(m.metrics["roc_auc"]),
+            f"{m.metrics['roc_auc'].estimate / oracle_auc:.3f}",
+            str(m.metrics["brier"]),
+            str(m.metrics["ece"]),
+            f"{m.truth.get('mae_vs_truth', float('nan')):.4f}",
+            str(m.metrics["lift_at_k"]),
+        )
+    if ev.oracle:
+        quality.add_row(
+            "oracle (true p)",
+            str(ev.oracle["roc_auc"]),
+            "1.000",
+            str(ev.oracle["brier"]),
+            str(ev.oracle["ece"]),
+            "0",
+            str(ev.oracle["lift_at_k"]),
+        )
+    console.print(quality)
+    console.print(
+        f"calibration: {MAIN} {result.calibration[MAIN].method} "
+        f"(CV Brier {result.calibration[MAIN].cv_brier}); "
+        f"decision: {result.decision.explain(max_listed=2)}",
+        markup=False,
+        highlight=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

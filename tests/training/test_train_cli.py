@@ -1,0 +1,64 @@
+"""`earlyrisk train` end to end on a synthetic registry, and its clear errors."""
+
+from __future__ import annotations
+
+import mlflow
+import yaml
+from typer.testing import CliRunner
+
+from earlyrisk.cli import app
+
+runner = CliRunner()
+
+
+def test_train_on_a_synthetic_registry_registers_and_summarises(
+    training_registry_dir, write_config, tmp_path
+):
+    config = write_config()
+    result = runner.invoke(
+        app,
+        ["train", "--raw", str(training_registry_dir), "--config", str(config), "--jobs", "1"],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for text in ("ROC AUC", "expected calibration error", "lift at capacity", "oracle"):
+        assert text in out
+    assert "Promotion gates" in out and "auc_margin_over_logistic" in out
+    assert "mae_vs_truth (synthetic)" in out  # ground_truth.parquet was used
+    assert "version 1" in out
+    report = tmp_path / "report" / "training_report.html"
+    assert report.exists() and str(report) in out.replace("\n", "")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    alias = "champion" if "alias champion" in out else "challenger"
+    assert f"alias {alias}" in out
+    version = client.get_model_version_by_alias("earlyrisk-test", alias)
+    assert str(version.version) == "1"
+    assert version.tags["raw_sha256"] != "unknown"
+    md = (tmp_path / "report" / "training_report.md").read_text(encoding="utf-8")
+    assert "Against the true probabilities" in md
+
+
+def test_overlapping_slices_exit_1_with_the_dates_and_no_traceback(
+    training_registry_dir, write_config
+):
+    config = write_config(
+        slices={"train": ["2022-06-30"], "calibration": ["2022-12-31"], "test": ["2023-12-31"]}
+    )
+    result = runner.invoke(
+        app, ["train", "--raw", str(training_registry_dir), "--config", str(config)]
+    )
+    assert result.exit_code == 1
+    assert "2022-06-30" in result.output and "2023-06-30" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_config_key_exits_1_naming_it(training_registry_dir, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump({"sead": 3}), encoding="utf-8")
+    result = runner.invoke(
+        app, ["train", "--raw", str(training_registry_dir), "--config", str(config)]
+    )
+    assert result.exit_code == 1
+    assert "sead" in result.output
