@@ -14,13 +14,14 @@ exceptions here to HTTP statuses.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,13 @@ PROTECTED_FIELDS: frozenset[str] = frozenset(
 )
 
 
+INTENDED_USE = (
+    "Advisory prioritisation of early, voluntary family support by caseworkers. Not for "
+    "automated decisions, eligibility, sanctions or child-protection findings; every score "
+    "is explained, logged and reviewed by a person, whose decision is recorded as feedback."
+)
+
+
 class StartupError(RuntimeError):
     """The service must not start; the message says why and what to do."""
 
@@ -76,6 +84,8 @@ class ModelIdentity:
     run_id: str | None
     model_sha256: str | None
     feature_list_sha256: str | None
+    training_date: str | None = None
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def _reasons_json(explanation: Explanation) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -342,11 +352,29 @@ class ServingEngine:
             "model_sha256": self.identity.model_sha256,
             "feature_list_sha256": self.identity.feature_list_sha256,
             "snapshot_date": self.snapshot_date,
+            "training_date": self.identity.training_date,
+            "metrics": self.identity.metrics,
+            "intended_use": INTENDED_USE,
             "card": self.model_card_doc,
         }
 
 
 # --------------------------------------------------------------------------- loading
+
+
+def _run_summary(run_id: str | None, tracking_uri: str) -> tuple[str | None, dict[str, float]]:
+    """Training date (run start, UTC ISO) and the run's logged metrics."""
+    if not run_id:
+        return None, {}
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = mlflow.MlflowClient(tracking_uri=tracking_uri).get_run(run_id)
+    except MlflowException:
+        return None, {}
+    started = datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC).isoformat()
+    return started, {k: float(v) for k, v in sorted(run.data.metrics.items())}
 
 
 def _load_model_card(run_id: str | None, tracking_uri: str) -> dict[str, Any] | None:
@@ -408,7 +436,8 @@ def load_engine(settings: ServingSettings) -> ServingEngine:
         loaded = load_risk_model(uri, tracking_uri=settings.tracking_uri)
     except ModelNotFoundError as exc:
         raise StartupError(
-            f"no model to serve at {uri} (tracking URI {settings.tracking_uri}): {exc}. "
+            f"no model to serve at {uri} (tracking URI {settings.tracking_uri}): "
+            f"{str(exc).rstrip('.')}. "
             "Train and promote one with `earlyrisk train`, or set EARLYRISK_MODEL_URI."
         ) from exc
     except ModelChecksumError as exc:
@@ -462,6 +491,8 @@ def load_engine(settings: ServingSettings) -> ServingEngine:
         model_sha256=loaded.model_sha256 or None,
         feature_list_sha256=loaded.feature_list_sha256 or None,
     )
+    training_date, metrics = _run_summary(loaded.run_id, settings.tracking_uri)
+    identity = dataclasses.replace(identity, training_date=training_date, metrics=metrics)
     latest = lookup.latest_as_of()
     return ServingEngine(
         settings=settings,

@@ -86,6 +86,9 @@ class ModelCardResponse(_Body):
     model_sha256: str | None
     feature_list_sha256: str | None
     snapshot_date: str
+    training_date: str | None = Field(description="When the training run started (UTC).")
+    metrics: dict[str, float] = Field(description="Metrics logged by the training run.")
+    intended_use: str
     card: dict[str, Any] | None = Field(
         description="model_card.json of the training run: metrics, fairness, intended use."
     )

@@ -175,6 +175,8 @@ def test_model_card_and_audit_log_for_auditors(service, tokens, serving_world):
     assert card.model_version == serving_world.model_version
     assert card.model_sha256 == serving_world.model.sha256()
     assert card.card["intended_use"].startswith("advisory")
+    assert card.training_date is not None and "Not for automated" in card.intended_use
+    assert card.metrics == {"test_auc": 0.8}
     call(service, "score", tokens["caseworker"], family_ids=["F00001", "F00002", "F00004"])
     page, _ = call(service, "audit_log", tokens["auditor"], limit=2)
     assert len(page.entries) == 2 and page.next_after_seq == page.entries[-1].seq
