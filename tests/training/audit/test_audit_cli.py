@@ -228,3 +228,49 @@ def test_help_explains_the_rules() -> None:
     assert result.exit_code == 0
     for option in ("--top-fraction", "--gates", "--label", "label-free"):
         assert option in result.output
+
+
+def test_decile_score_audit_matches_a_plain_crosstab(tmp_path: Path) -> None:
+    """A published-audit style run: 1-10 deciles, "medium or high" = decile >= 5, by race."""
+    rng = np.random.default_rng(12)
+    n = 3000
+    race = rng.choice(["African-American", "Caucasian", "Hispanic"], size=n, p=[0.5, 0.35, 0.15])
+    decile = rng.integers(1, 11, size=n) + np.where(race == "African-American", 1, 0)
+    decile = np.clip(decile, 1, 10)
+    recid = (rng.uniform(size=n) < 0.2 + 0.05 * decile).astype(int)
+    frame = pd.DataFrame({"race": race, "decile_score": decile, "two_year_recid": recid})
+    frame.to_csv(tmp_path / "deciles.csv", index=False)
+    result = _invoke(
+        "--scores",
+        str(tmp_path / "deciles.csv"),
+        "--score",
+        "decile_score",
+        "--label",
+        "two_year_recid",
+        "--group",
+        "race",
+        "--threshold",
+        "5",
+        "--reference",
+        "Caucasian",
+        "--bootstrap",
+        "50",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "o" / "audit_report.json").read_text())
+    assert report["config"]["scores_are_probabilities"] is False
+    groups = {g["group"]: g for g in report["groupings"][0]["groups"]}
+    assert groups["Caucasian"]["is_reference"]
+    for name, rows in frame.groupby("race"):
+        high = rows["decile_score"] >= 5
+        fp = int((high & (rows["two_year_recid"] == 0)).sum())
+        tn = int((~high & (rows["two_year_recid"] == 0)).sum())
+        fn = int((~high & (rows["two_year_recid"] == 1)).sum())
+        tp = int((high & (rows["two_year_recid"] == 1)).sum())
+        rates = groups[name]["rates"]
+        assert rates["fpr"]["estimate"] == pytest.approx(fp / (fp + tn))
+        assert rates["fnr"]["estimate"] == pytest.approx(fn / (fn + tp))
+        assert rates["precision"]["estimate"] == pytest.approx(tp / (tp + fp))
+        assert groups[name]["score_metrics"]["ece"] is None
