@@ -104,7 +104,8 @@ def log_risk_model(
         path.write_bytes(payload)
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME_IN_RUN,
-            python_model=RiskModelPyfunc(),
+            # models from code: the loader runs training/pyfunc_model.py, nothing is pickled
+            python_model=str(Path(__file__).with_name("pyfunc_model.py")),
             artifacts={ARTIFACT_KEY: str(path)},
             signature=signature,
             input_example=example,
