@@ -112,10 +112,10 @@ def iter_chunks(
         for chunk in range(config.n_chunks):
             yield run_chunk(config, chunk, params)
         return
-    # forkserver, not fork: the parent runs a progress-bar thread, and forking a
-    # threaded process can copy a held lock into the child
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["features.synth.generator"])  # import once, fork many
+    # fork: workers inherit the imported generator, and scripts that call synthesize()
+    # without an ``if __name__ == "__main__"`` guard still work (spawn/forkserver re-run
+    # the main module). The workers only run generate_chunk, never the parent's threads.
+    context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending: deque[Future[ChunkOutput]] = deque()
         next_chunk = 0
