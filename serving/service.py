@@ -63,9 +63,10 @@ def _workers() -> int:
 def _flag(name: str) -> bool:
     """An on/off switch from the environment (read at import, like the worker count).
 
-    Prometheus metrics and the per-request access log are off by default: together they
-    double the latency of a one-family score, and the audit log already records every
-    scoring call. Set EARLYRISK_METRICS=1 / EARLYRISK_ACCESS_LOG=1 to turn them on.
+    Prometheus metrics, the per-request access log and tracing spans are off by default:
+    together they double the latency of a one-family score, and the audit log already
+    records every scoring call. EARLYRISK_METRICS=1, EARLYRISK_ACCESS_LOG=1 and
+    EARLYRISK_TRACING=1 turn them on.
     """
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -87,6 +88,9 @@ def _error(ctx: bentoml.Context, status: int, message: str, request_id: str) -> 
     http={"cors": {"enabled": False}},
     metrics={"enabled": _flag("EARLYRISK_METRICS")},
     logging={"access": {"enabled": _flag("EARLYRISK_ACCESS_LOG")}},
+    # No trace exporter is configured, so spans cost CPU and go nowhere; EARLYRISK_TRACING=1
+    # keeps BentoML's OpenTelemetry spans for a deployment that configures an exporter.
+    tracing={} if _flag("EARLYRISK_TRACING") else {"excluded_urls": [".*"]},
 )
 class EarlyRiskScoring:
     """Explained, advisory family risk scores; every score logged; bearer-token roles."""
