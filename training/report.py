@@ -86,6 +86,10 @@ def _fig_timeline(inputs: ReportInputs) -> Figure:
         ax.barh(y, (stop - start).days, left=start, height=0.5, color=colour, alpha=0.35)
         ax.plot([start], [y], marker="|", markersize=18, color=colour)
         ax.text(stop, y, f"  label window to {end.isoformat()}", va="center", fontsize=7)
+    if rows:  # room for the first marker on the left and the window labels on the right
+        first = pd.Timestamp(min(a for _, a, _ in rows)) - pd.Timedelta(days=90)
+        last = pd.Timestamp(max(e for _, _, e in rows)) + pd.Timedelta(days=420)
+        ax.set_xlim(first, last)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([f"{i.name} as of {a.isoformat()}" for i, a, _ in rows], fontsize=8)
     ax.invert_yaxis()
