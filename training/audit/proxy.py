@@ -70,7 +70,9 @@ def _quantile_bins(values: np.ndarray, n_bins: int) -> np.ndarray:
     codes = np.full(values.shape, n_bins, dtype=np.int64)
     if observed.size:
         edges = np.unique(np.quantile(observed, np.linspace(0, 1, n_bins + 1)[1:-1]))
-        codes[~np.isnan(values)] = np.searchsorted(edges, observed, side="right")
+        # side="left": a value equal to an edge joins the bin below, so a feature that is
+        # mostly 0 still separates its zeros from its positive values.
+        codes[~np.isnan(values)] = np.searchsorted(edges, observed, side="left")
     return codes
 
 
@@ -84,6 +86,17 @@ def _one_vs_rest_auc(ranks: np.ndarray, grouping: Grouping, keep: np.ndarray) ->
         auc = (rank_sums - sizes * (sizes + 1) / 2.0) / (sizes * others)
     auc[(sizes == 0) | (others == 0) | ~keep] = np.nan
     return auc
+
+
+def _strongest(folded: np.ndarray, grouping: Grouping) -> int:
+    """Code of the group with the highest folded AUC; ties (e.g. the two groups of a binary
+    attribute) go to the smaller group, the one a proxy would single out. -1 if none."""
+    if np.all(np.isnan(folded)):
+        return -1
+    top = np.nanmax(folded)
+    candidates = np.flatnonzero(np.isclose(folded, top, rtol=0, atol=1e-12))
+    sizes = np.bincount(grouping.codes, minlength=grouping.n_groups)
+    return int(candidates[np.argmin(sizes[candidates])])
 
 
 def proxy_check(
@@ -108,7 +121,7 @@ def proxy_check(
         for grouping in groupings:
             auc = _one_vs_rest_auc(ranks, grouping, keep[grouping.name])
             folded = np.maximum(auc, 1.0 - auc)
-            best = int(np.nanargmax(folded)) if np.any(~np.isnan(folded)) else -1
+            best = _strongest(folded, grouping)
             best_auc = float(folded[best]) if best >= 0 else float("nan")
             nmi = normalized_mutual_information(grouping.codes, bins)
             rows.append(
