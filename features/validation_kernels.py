@@ -115,6 +115,11 @@ def duplicated(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         involved = series.duplicated(keep=False).to_numpy() & present
         first = involved & ~series.duplicated(keep="first").to_numpy()
         return involved, first
+    involved = np.zeros(n, dtype=bool)
+    first = np.zeros(n, dtype=bool)
+    ordered = np.sort(hashes)
+    if not (ordered[1:] == ordered[:-1]).any():  # the usual case: all distinct, no argsort
+        return involved, first
     order = np.argsort(hashes, kind="stable")
     ordered = hashes[order]
     same_as_next = ordered[1:] == ordered[:-1]
@@ -124,8 +129,6 @@ def duplicated(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     candidates = np.zeros(n, dtype=bool)
     candidates[order[shared]] = True
     candidates &= present
-    involved = np.zeros(n, dtype=bool)
-    first = np.zeros(n, dtype=bool)
     if not candidates.any():
         return involved, first
     positions = np.flatnonzero(candidates)

@@ -26,7 +26,21 @@ Decisions where the contract is silent (documented here and in the report's text
   outside the vocabulary is an error;
 - dates must be ISO ``YYYY-MM-DD`` calendar dates between 1900-01-01 and 2100-12-31 (a
   Parquet timestamp must be at midnight); anything else is a ``date_type`` error;
-- whitespace-only text counts as empty (null).
+- whitespace-only text counts as empty (null);
+- the data's extraction date is the latest ``recorded_date`` of events and outcomes;
+  a birth after it is an error (``date_not_future``);
+- a ``unique`` violation counts every row sharing the value (both rows of a pair);
+- a person-level event with only ``person_id`` whose person belongs to no family on
+  ``event_date`` is *suspicious* (``unattributed_event``): the contract allows it, but it
+  counts for no family, so it is counted rather than lost silently.
+
+Rule ids. Errors: ``file_missing``, ``file_unreadable``, ``column_missing``,
+``date_type``, ``float_type``, ``not_null``, ``unique``, ``foreign_key``, ``date_order``,
+``date_not_future``, ``vocabulary``, ``detail_vocabulary``, ``event_subject``,
+``membership_overlap``, ``event_attribution``. Suspicious: ``extra_column``,
+``unknown_event_type``, ``backdated_record`` (recorded more than
+``contract.BACKDATED_SUSPICIOUS_DAYS`` days after it happened), ``family_without_members``,
+``person_without_membership``, ``unattributed_event``, ``negative_value``.
 """
 
 from __future__ import annotations
@@ -45,7 +59,6 @@ from features.contract import (
     ROLES,
     SETTLEMENTS,
     SEXES,
-    TABLES,
 )
 from features.validation_kernels import codes, covering_interval, day_numbers, duplicated, isin
 from features.validation_report import RuleViolation, Severity
@@ -257,6 +270,22 @@ def _iso(series: pd.Series, positions: np.ndarray) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class Intervals:
+    """Memberships fit for date arithmetic, as integer arrays (one entry per kept row).
+
+    ``person``/``family`` are codes (positions among the persons'/families' ids),
+    ``start``/``end`` day numbers (``end`` -1 when open), ``rows`` the memberships' rows.
+    """
+
+    rows: np.ndarray
+    person: np.ndarray
+    family: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    n_families: int
+
+
 class RuleContext:
     """The parsed tables plus facts several checks share (computed once, lazily)."""
 
@@ -264,8 +293,11 @@ class RuleContext:
         self.tables = tables
         self.findings = findings
         self.extraction_date: pd.Timestamp | None = None
-        self.fk_valid: dict[tuple[str, str], np.ndarray] = {}
+        # (table, column) -> position of each row's id among its parent's ids, -1 if absent
+        self.parent_codes: dict[tuple[str, str], np.ndarray] = {}
+        self.parent_sizes: dict[str, int] = {}
         self.order_valid: dict[str, np.ndarray] = {}
+        self._intervals: Intervals | None = None
 
     def table(self, name: str, *columns: str) -> ParsedTable | None:
         """The parsed table when it and all ``columns`` are present, else None."""
@@ -276,12 +308,19 @@ class RuleContext:
 
     def fk_ok(self, table: str, column: str) -> np.ndarray:
         """Rows whose ``column`` is set and found in its parent (all False if unknowable)."""
-        return self.fk_valid.get((table, column), np.zeros(len(self.tables[table]), dtype=bool))
+        found = self.parent_codes.get((table, column))
+        if found is None:
+            return np.zeros(len(self.tables[table]), dtype=bool)
+        return found >= 0
 
-    def membership_intervals(self) -> pd.DataFrame | None:
+    def membership_intervals(self) -> Intervals | None:
         """Memberships fit for date arithmetic: ids known, dates parsed and in order."""
+        if self._intervals is not None:
+            return self._intervals
         memberships = self.table("memberships", "person_id", "family_id", "start_date", "end_date")
-        if memberships is None:
+        if memberships is None or ("memberships", "family_id") not in self.parent_codes:
+            return None
+        if ("memberships", "person_id") not in self.parent_codes:
             return None
         keep = (
             self.fk_ok("memberships", "person_id")
@@ -290,8 +329,20 @@ class RuleContext:
             & memberships.usable("end_date")
             & self.order_valid.get("memberships", np.ones(len(memberships), dtype=bool))
         )
-        frame = memberships.frame
-        return frame.loc[keep, ["person_id", "family_id", "start_date", "end_date"]]
+        rows = np.flatnonzero(keep)
+        frame = memberships.frame.iloc[rows]
+        end = np.full(len(rows), -1, dtype=np.int64)
+        has_end = frame["end_date"].notna().to_numpy()
+        end[has_end] = day_numbers(frame["end_date"][has_end])
+        self._intervals = Intervals(
+            rows=rows,
+            person=self.parent_codes[("memberships", "person_id")][rows],
+            family=self.parent_codes[("memberships", "family_id")][rows],
+            start=day_numbers(frame["start_date"]),
+            end=end,
+            n_families=self.parent_sizes.get("families", 0),
+        )
+        return self._intervals
 
 
 # --------------------------------------------------------------------------------------
@@ -339,14 +390,15 @@ def check_foreign_keys(ctx: RuleContext) -> None:
             continue
         if parent is None:
             continue  # the parent's missing file/column is already an error
-        found = isin(child.frame[column], parent.frame[parent_key].dropna().unique())
-        present = child.valid(column)
-        ctx.fk_valid[(child_name, column)] = present & found
+        keys = pa.array(parent.frame[parent_key].dropna().unique(), type=pa.large_string())
+        ctx.parent_sizes[parent_name] = len(keys)
+        positions = codes(child.frame[column], keys)
+        ctx.parent_codes[(child_name, column)] = positions
         ctx.findings.add(
             "foreign_key",
             child,
             column,
-            present & ~found,
+            child.valid(column) & (positions < 0),
             f"{child_name}.{column} not found in {parent_name}.{parent_key}",
             values=child.frame[column],
         )
@@ -463,23 +515,18 @@ def check_event_subject(ctx: RuleContext) -> None:
 def check_membership_overlap(ctx: RuleContext) -> None:
     """One person's membership intervals do not overlap (closed [start_date, end_date])."""
     intervals = ctx.membership_intervals()
-    if intervals is None or intervals.empty:
+    if intervals is None or len(intervals.rows) == 0:
         return
     memberships = ctx.tables["memberships"]
-    codes, _ = pd.factorize(intervals["person_id"])
-    order = pd.DataFrame(
-        {
-            "person": codes,
-            "start": intervals["start_date"].to_numpy(),
-            "end": intervals["end_date"].fillna(pd.Timestamp.max).to_numpy(),
-            "position": intervals.index.to_numpy(),
-        }
-    ).sort_values(["person", "start"], kind="stable")
-    running_end = order.groupby("person", sort=False)["end"].cummax()
-    same_person = order["person"].eq(order["person"].shift())
-    overlap = same_person & (order["start"] <= running_end.shift())
+    order = np.lexsort((intervals.start, intervals.person))
+    person = intervals.person[order]
+    start = intervals.start[order]
+    end = np.where(intervals.end[order] < 0, np.iinfo(np.int64).max, intervals.end[order])
+    running_end = pd.Series(end).groupby(person, sort=False).cummax().to_numpy()
+    overlap = np.zeros(len(order), dtype=bool)
+    overlap[1:] = (person[1:] == person[:-1]) & (start[1:] <= running_end[:-1])
     mask = np.zeros(len(memberships), dtype=bool)
-    mask[order.loc[overlap, "position"].to_numpy()] = True
+    mask[intervals.rows[order[overlap]]] = True
     ctx.findings.add(
         "membership_overlap",
         memberships,
@@ -492,39 +539,15 @@ def check_membership_overlap(ctx: RuleContext) -> None:
 
 
 def _member_on_date(
-    frame: pd.DataFrame, rows: np.ndarray, intervals: pd.DataFrame, by: list[str]
+    event_keys: np.ndarray, event_days: np.ndarray, interval_keys: np.ndarray, iv: Intervals
 ) -> np.ndarray:
-    """For the event ``rows`` of ``frame``: a membership with the same ``by`` ids covers
-    event_date (one bool per selected row).
+    """Whether a membership with the same key covers each event's day.
 
-    Ids become integer codes (position among the memberships' ids), computed on the
-    whole columns so that no subset of the events is copied; the lookup is
-    :func:`features.validation_kernels.covering_interval` (sort the memberships once,
-    binary-search each event), with no sort of the events.
+    Keys are integer codes built from the foreign-key look-ups (no second pass over the
+    ids); :func:`features.validation_kernels.covering_interval` sorts the memberships
+    once and binary-searches each event, with no sort of the events.
     """
-    if not rows.any():
-        return np.zeros(0, dtype=bool)
-    event_keys = np.zeros(int(rows.sum()), dtype=np.int64)
-    interval_keys = np.zeros(len(intervals), dtype=np.int64)
-    for column in by:
-        value_set = pa.array(intervals[column].unique(), type=pa.large_string())
-        width = len(value_set)
-        event_codes = codes(frame[column], value_set)[rows]
-        event_keys = np.where(
-            (event_keys < 0) | (event_codes < 0), -1, event_keys * width + event_codes
-        )
-        interval_keys = interval_keys * width + codes(intervals[column], value_set)
-    ends = intervals["end_date"]
-    interval_ends = np.full(len(intervals), -1, dtype=np.int64)
-    open_ended = ends.isna().to_numpy()
-    interval_ends[~open_ended] = day_numbers(ends[~open_ended])
-    return covering_interval(
-        event_keys,
-        day_numbers(frame["event_date"])[rows],
-        interval_keys,
-        day_numbers(intervals["start_date"]),
-        interval_ends,
-    )
+    return covering_interval(event_keys, event_days, interval_keys, iv.start, iv.end)
 
 
 def check_event_attribution(ctx: RuleContext) -> None:
@@ -538,7 +561,15 @@ def check_event_attribution(ctx: RuleContext) -> None:
         & ctx.fk_ok("events", "person_id")
         & events.valid("event_date")
     )
-    covered = _member_on_date(events.frame, both, intervals, ["person_id", "family_id"])
+    width = max(intervals.n_families, 1)
+    person = ctx.parent_codes[("events", "person_id")][both]
+    family = ctx.parent_codes[("events", "family_id")][both]
+    covered = _member_on_date(
+        person * width + family,
+        day_numbers(events.frame["event_date"])[both],
+        intervals.person * width + intervals.family,
+        intervals,
+    )
     mask = np.zeros(len(events), dtype=bool)
     mask[np.flatnonzero(both)[~covered]] = True
     frame = events.frame
@@ -633,7 +664,12 @@ def check_unattributed_events(ctx: RuleContext) -> None:
     person_only = (
         events.empty["family_id"] & ctx.fk_ok("events", "person_id") & events.valid("event_date")
     )
-    covered = _member_on_date(events.frame, person_only, intervals, ["person_id"])
+    covered = _member_on_date(
+        ctx.parent_codes[("events", "person_id")][person_only],
+        day_numbers(events.frame["event_date"])[person_only],
+        intervals.person,
+        intervals,
+    )
     mask = np.zeros(len(events), dtype=bool)
     mask[np.flatnonzero(person_only)[~covered]] = True
     ctx.findings.add(
@@ -683,4 +719,4 @@ CHECKS: tuple[tuple[str, Callable[[RuleContext], None]], ...] = (
     ("negative values", check_negative_values),
 )
 
-__all__ = ["CHECKS", "RULES", "TABLES", "Findings", "ParsedTable", "Rule", "RuleContext"]
+__all__ = ["CHECKS", "RULES", "Findings", "ParsedTable", "Rule", "RuleContext"]

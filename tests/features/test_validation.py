@@ -744,3 +744,11 @@ def test_covering_interval_matches_brute_force() -> None:
     )
     np.testing.assert_array_equal(got, covers.any(axis=1))
     assert 0 < got.sum() < n_events
+
+
+def test_every_rule_is_documented_in_the_rules_module() -> None:
+    import features.validation_rules as rules
+
+    doc = rules.__doc__ or ""
+    missing = [rule_id for rule_id in RULES if f"``{rule_id}``" not in doc]
+    assert missing == []
