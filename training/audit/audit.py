@@ -267,7 +267,11 @@ def audit(
 
     boot_rates: dict[str, dict[str, np.ndarray]] = {}
     if n_boot > 0:
-        types = row_types({g.name: g.codes for g in all_groupings}, cells)
+        types = row_types(
+            {g.name: g.codes for g in all_groupings},
+            cells,
+            key=[g.name for g in all_groupings if g.kind == "attribute"],
+        )
         boot_counts = bootstrap_cell_counts(
             types,
             {g.name: g.n_groups for g in all_groupings},

@@ -46,31 +46,38 @@ def cell_codes(label: np.ndarray | None, selected: np.ndarray) -> np.ndarray:
     return 2 * np.asarray(label, dtype=np.int64) + p
 
 
-def row_types(group_codes: Mapping[str, np.ndarray], cells: np.ndarray) -> RowTypes:
+def row_types(
+    group_codes: Mapping[str, np.ndarray],
+    cells: np.ndarray,
+    *,
+    key: list[str] | None = None,
+) -> RowTypes:
     """Collapse rows into distinct (groups..., cell) types with their counts.
 
-    Rows are keyed by a mixed-radix integer of their codes (one sort of n int64 values);
-    each type's codes are read back from its first row, so groupings derived from others
-    (intersections) add no work.
+    Rows are keyed by a mixed-radix integer of the codes of the ``key`` groupings (default
+    all; one sort of n int64 values). Every grouping's code of a type is read back from the
+    type's first row, so groupings that are functions of the key ones (intersections) must be
+    left out of ``key``: they add no types, only radix.
     """
     names = list(group_codes)
     columns = [np.asarray(group_codes[name], dtype=np.int64) for name in names]
+    key_columns = [columns[names.index(name)] for name in (key if key is not None else names)]
     cells = np.asarray(cells, dtype=np.int64)
-    key = cells.copy()
+    row_key = cells.copy()
     radix = N_CELLS
     overflow = False
-    for column in columns:
+    for column in key_columns:
         size = int(column.max()) + 1 if column.size else 1
         if radix > np.iinfo(np.int64).max // max(size, 1):
             overflow = True
             break
-        key += column * radix
+        row_key += column * radix
         radix *= size
     if overflow:  # too many combinations for one integer: sort the code matrix instead
-        matrix = np.column_stack([*columns, cells])
+        matrix = np.column_stack([*key_columns, cells])
         _, first, counts = np.unique(matrix, axis=0, return_index=True, return_counts=True)
     else:
-        _, first, counts = np.unique(key, return_index=True, return_counts=True)
+        _, first, counts = np.unique(row_key, return_index=True, return_counts=True)
     return RowTypes(
         group_codes={name: column[first] for name, column in zip(names, columns, strict=True)},
         cells=cells[first],

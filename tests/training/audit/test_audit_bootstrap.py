@@ -108,3 +108,17 @@ def test_invalid_bootstrap_size_is_refused() -> None:
     types = row_types({"g": np.array([0, 1])}, np.array([0, 1]))
     with pytest.raises(ValueError, match="at least 1"):
         bootstrap_cell_counts(types, {"g": 2}, n_boot=0, seed=0)
+
+
+def test_derived_groupings_read_from_the_key_rows() -> None:
+    """Intersections left out of the key get exactly their observed confusion counts."""
+    rng = np.random.default_rng(6)
+    a, b = rng.integers(0, 3, 500), rng.integers(0, 5, 500)
+    both = a * 5 + b
+    cells = rng.integers(0, 4, 500)
+    derived = row_types({"a": a, "b": b, "ab": both}, cells, key=["a", "b"])
+    keyed = row_types({"a": a, "b": b, "ab": both}, cells)
+    assert derived.counts.size == keyed.counts.size  # no extra types from the intersection
+    rebuilt = np.zeros((15, 4), dtype=int)
+    np.add.at(rebuilt, (derived.group_codes["ab"], derived.cells), derived.counts)
+    np.testing.assert_array_equal(rebuilt, observed_cell_counts(both, cells, 15))
