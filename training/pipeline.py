@@ -359,7 +359,9 @@ def _fairness(
     groups = _audit_groups(test, config)
     if not groups:
         return None, [], []
-    frame = test[["label", *groups]].assign(probability=probability)
+    # the model inputs go along for the proxy check: a feature that predicts a protected
+    # attribute is reported (design rule 2: what stands in for a protected attribute)
+    frame = test[["label", *groups, *feature_names]].assign(probability=probability)
     result = audit(
         frame,
         score="probability",
@@ -371,6 +373,7 @@ def _fairness(
         confidence_level=config.evaluation.confidence_level,
         n_bins=config.evaluation.n_bins,
         intersections=False,
+        proxy_features=feature_names,
     )
     if config.gates.fairness is None:
         return result, [], []
@@ -453,6 +456,94 @@ def _report_inputs(result: TrainResult) -> ReportInputs:
         fingerprints=result.fingerprints,
         fairness_summary=summary,
     )
+
+
+# --------------------------------------------------------------------------- model card
+
+
+def model_card_facts(result: TrainResult) -> Any:
+    """The facts of this run for :func:`training.model_card.build_model_card`."""
+    from training.model_card import DataFacts, MetricFact, ModelCardFacts, fairness_facts_from_audit
+
+    cfg = result.config
+    ev = result.evaluation
+    info = result.split.info
+    metrics = []
+    for name, model_eval in ev.models.items():
+        for metric in ("roc_auc", "pr_auc", "brier", "ece", "precision_at_k", "lift_at_k"):
+            iv = model_eval.metrics[metric]
+            metrics.append(
+                MetricFact(
+                    name=metric if name == MAIN else f"{metric} ({name} baseline)",
+                    value=iv.estimate,
+                    lower=iv.low,
+                    upper=iv.high,
+                    note=None if name == MAIN else "baseline, same test slice",
+                )
+            )
+    if ev.oracle:
+        iv = ev.oracle["roc_auc"]
+        metrics.append(
+            MetricFact(
+                name="roc_auc (oracle: true probabilities)",
+                value=iv.estimate,
+                lower=iv.low,
+                upper=iv.high,
+                note="ceiling on synthetic data",
+            )
+        )
+    for key, value in ev.models[MAIN].truth.items():
+        metrics.append(MetricFact(name=f"{key} (synthetic truth)", value=value))
+    outcomes = result.fairness_outcomes if cfg.gates.fairness is not None else None
+    fairness = None
+    if result.audit is not None:
+        fairness = fairness_facts_from_audit(result.audit, outcomes)
+    first = min(d for i in info for d in i.as_of)
+    last = max(d for i in info for d in i.window_end)
+    calibration = result.calibration[MAIN].method
+    return ModelCardFacts(
+        model_name=result.model_name or cfg.mlflow.model_name,
+        model_version=result.model_version or None,
+        alias=result.alias or None,
+        run_id=result.run_id or None,
+        created_at=dt.datetime.now(dt.UTC),
+        model_type=f"LightGBM gradient-boosted trees, {calibration}-calibrated on a later slice",
+        model_description=(
+            f"Probability of {' or '.join(cfg.label.outcome_types)} within "
+            f"{cfg.label.horizon_months} months, from point-in-time family indicators; "
+            f"best of {len(result.fit.tuning)} tuning candidate(s), "
+            f"{result.fit.best_iteration} trees"
+        ),
+        features=list(result.risk_model.feature_names),
+        capacity=f"{cfg.capacity.describe()} ({ev.capacity_k} families on the test slice)",
+        data=DataFacts(
+            source=str(cfg.raw_dir) if cfg.raw_dir else "feature table",
+            synthetic=bool(ev.oracle),
+            period=f"{first.isoformat()} .. {last.isoformat()}",
+            n_families=sum(i.n_families for i in info),
+            rows_per_split={i.name: i.n_rows for i in info},
+            label_definition=(
+                f"any {' or '.join(cfg.label.outcome_types)} recorded for the family within "
+                f"{cfg.label.horizon_months} months after the as-of date"
+            ),
+            horizon_months=cfg.label.horizon_months,
+            raw_sha256=result.fingerprints.get("raw_sha256"),
+            feature_list_sha256=result.fingerprints.get("feature_list_sha256"),
+        ),
+        metrics=metrics,
+        fairness=fairness,
+        limitations=[
+            f"Evaluated on {ev.n_rows} test families with {ev.n_positive} outcomes; intervals "
+            "are wide when outcomes are few.",
+        ],
+    )
+
+
+def write_card(result: TrainResult, directory: Path) -> tuple[Path, Path]:
+    """Build the model card of this run and write ``model_card.json`` and ``.md``."""
+    from training.model_card import build_model_card, write_model_card
+
+    return write_model_card(build_model_card(model_card_facts(result)), directory)
 
 
 # --------------------------------------------------------------------------- MLflow
@@ -576,9 +667,6 @@ def _log_run(result: TrainResult, *, input_example: pd.DataFrame) -> None:
                 fairness = report_dir / "fairness"
                 if fairness.exists():
                     mlflow.log_artifacts(str(fairness), artifact_path="fairness")
-                card = report_dir / "model_card"
-                if card.exists():
-                    mlflow.log_artifacts(str(card), artifact_path="model_card")
             logged = log_risk_model(
                 result.risk_model,
                 input_example=input_example,
@@ -592,6 +680,10 @@ def _log_run(result: TrainResult, *, input_example: pd.DataFrame) -> None:
             )
             set_alias(logged.name, logged.version, result.decision.alias)
             result.run_id = run.info.run_id
-    result.model_name = logged.name
-    result.model_version = logged.version
+            result.model_name = logged.name
+            result.model_version = logged.version
+            # the card names the version and alias, so it is written once both exist
+            card_dir = Path(cfg.report_dir) / "model_card"
+            write_card(result, card_dir)
+            mlflow.log_artifacts(str(card_dir), artifact_path="model_card")
     result.tracking_uri = cfg.mlflow.tracking_uri

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -118,6 +121,17 @@ def test_run_logs_config_fingerprints_metrics_report_and_model(logged_run, table
         assert f"report/figures/{name}.png" in figures
     fairness = {f.path for f in client.list_artifacts(result.run_id, "fairness")}
     assert "fairness/fairness_report.json" in fairness
+    card = {f.path for f in client.list_artifacts(result.run_id, "model_card")}
+    assert {"model_card/model_card.json", "model_card/model_card.md"} <= card
+    local = mlflow.artifacts.download_artifacts(
+        run_id=result.run_id, artifact_path="model_card/model_card.json", tracking_uri=tracking
+    )
+    facts = json.loads(Path(local).read_text(encoding="utf-8"))["facts"]
+    assert facts["model_version"] == result.model_version
+    assert facts["alias"] == result.alias
+    assert facts["fairness"]["gates_passed"] is True
+    assert facts["data"]["feature_list_sha256"] == result.fingerprints["feature_list_sha256"]
+    assert "audit_region" not in facts["features"]
     model = mlflow.pyfunc.load_model(f"models:/{NAME}/{result.model_version}")
     assert model.metadata.signature is not None
     assert model.metadata.saved_input_example_info is not None
