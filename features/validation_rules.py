@@ -298,6 +298,13 @@ class RuleContext:
         self.parent_sizes: dict[str, int] = {}
         self.order_valid: dict[str, np.ndarray] = {}
         self._intervals: Intervals | None = None
+        self._event_days: np.ndarray | None = None
+
+    def event_days(self) -> np.ndarray:
+        """Day numbers of events.event_date (computed once; shared by two checks)."""
+        if self._event_days is None:
+            self._event_days = day_numbers(self.tables["events"].frame["event_date"])
+        return self._event_days
 
     def table(self, name: str, *columns: str) -> ParsedTable | None:
         """The parsed table when it and all ``columns`` are present, else None."""
@@ -562,12 +569,12 @@ def check_event_attribution(ctx: RuleContext) -> None:
         & events.valid("event_date")
     )
     width = max(intervals.n_families, 1)
-    person = ctx.parent_codes[("events", "person_id")][both]
-    family = ctx.parent_codes[("events", "family_id")][both]
+    person = ctx.parent_codes[("events", "person_id")][both].astype(np.int64)
+    family = ctx.parent_codes[("events", "family_id")][both].astype(np.int64)
     covered = _member_on_date(
         person * width + family,
-        day_numbers(events.frame["event_date"])[both],
-        intervals.person * width + intervals.family,
+        ctx.event_days()[both],
+        intervals.person.astype(np.int64) * width + intervals.family,
         intervals,
     )
     mask = np.zeros(len(events), dtype=bool)
@@ -666,7 +673,7 @@ def check_unattributed_events(ctx: RuleContext) -> None:
     )
     covered = _member_on_date(
         ctx.parent_codes[("events", "person_id")][person_only],
-        day_numbers(events.frame["event_date"])[person_only],
+        ctx.event_days()[person_only],
         intervals.person,
         intervals,
     )
