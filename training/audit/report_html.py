@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from training.audit.audit import AuditResult
     from training.audit.gates import GateOutcome
 
-TEMPLATES = Path(__file__).with_name("templates")
+# Next to this module (not a sub-folder) so setuptools package-data ("*.j2") ships it.
+TEMPLATES = Path(__file__).parent
 MAX_CHART_GROUPS = 30
 RATE_COLUMNS = (
     "base_rate",
