@@ -453,6 +453,10 @@ def _report_inputs(result: TrainResult) -> ReportInputs:
             ),
             "seed": result.config.seed,
         },
+        model={
+            "registered model": result.config.mlflow.model_name,
+            "tracking": result.config.mlflow.tracking_uri,
+        },
         fingerprints=result.fingerprints,
         fairness_summary=summary,
     )

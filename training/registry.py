@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mlflow.pyfunc
 import pandas as pd
 
 from training.risk_model import RiskModel
@@ -37,28 +38,18 @@ class ModelNotFoundError(LookupError):
     """No registered model version answers the URI."""
 
 
-def _pyfunc_class() -> type:
-    """The pyfunc wrapper class, defined lazily so importing this module stays light."""
-    import mlflow.pyfunc
+class RiskModelPyfunc(mlflow.pyfunc.PythonModel):
+    """Pyfunc face of a RiskModel: ``predict`` returns the calibrated probability.
 
-    class RiskModelPyfunc(mlflow.pyfunc.PythonModel):
-        """Pyfunc face of a RiskModel: ``predict`` returns the calibrated probability."""
+    Named by ``training/pyfunc_model.py`` (MLflow's "models from code"), never pickled.
+    """
 
-        def load_context(self, context: Any) -> None:
-            path = Path(context.artifacts[ARTIFACT_KEY])
-            self.risk_model = RiskModel.from_bytes(path.read_bytes())
+    def load_context(self, context: Any) -> None:
+        path = Path(context.artifacts[ARTIFACT_KEY])
+        self.risk_model = RiskModel.from_bytes(path.read_bytes())
 
-        def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
-            return self.risk_model.predict_proba(model_input)
-
-    return RiskModelPyfunc
-
-
-# The class must be importable at module level for MLflow to pickle it by reference.
-try:  # pragma: no branch
-    RiskModelPyfunc = _pyfunc_class()
-except ImportError:  # pragma: no cover - mlflow is a hard dependency
-    RiskModelPyfunc = None  # type: ignore[assignment,misc]
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        return self.risk_model.predict_proba(model_input)
 
 
 @dataclass(frozen=True)
