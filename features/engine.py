@@ -98,11 +98,19 @@ def lookup_codes(values: pd.Series, vocabulary: pd.Index) -> np.ndarray:
     Arrow's C++ hash lookup: far faster on millions of string ids than a pandas
     ``get_indexer`` on Arrow-backed strings, which materialises Python objects.
     """
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     if len(values) == 0:
         return np.empty(0, dtype=np.int64)
+    array, value_set = _arrow_strings(values), _arrow_strings(vocabulary)
+    found = pc.fill_null(pc.index_in(array, value_set=value_set), -1)
+    return found.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _arrow_strings(values: pd.Series | pd.Index):
+    """One contiguous Arrow ``large_string`` array (zero-copy for Arrow-backed strings)."""
+    import pyarrow as pa
+
     column = pd.Series(values).array
     if hasattr(column, "__arrow_array__"):
         array = pa.array(column)
@@ -110,18 +118,7 @@ def lookup_codes(values: pd.Series, vocabulary: pd.Index) -> np.ndarray:
         array = pa.array(np.asarray(column, dtype=object), type=pa.large_string())
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    array = array.cast(pa.large_string())
-    vocab = pd.Series(vocabulary).array
-    value_set = (
-        pa.array(vocab)
-        if hasattr(vocab, "__arrow_array__")
-        else pa.array(np.asarray(vocab, dtype=object), type=pa.large_string())
-    )
-    if isinstance(value_set, pa.ChunkedArray):
-        value_set = value_set.combine_chunks()
-    value_set = value_set.cast(pa.large_string())
-    found = pc.fill_null(pc.index_in(array, value_set=value_set), -1)
-    return found.to_numpy(zero_copy_only=False).astype(np.int64)
+    return array.cast(pa.large_string())
 
 
 def _nullable_codes(values: pd.Series, vocabulary: pd.Index) -> np.ndarray:
@@ -149,7 +146,7 @@ def _encode(raw: RawTables) -> tuple[RawTables, pd.Index]:
             family_id=lookup_codes(raw.memberships["family_id"], family_names),
             person_id=lookup_codes(raw.memberships["person_id"], person_names),
         ),
-        events=raw.events.drop(columns="source").assign(
+        events=raw.events.drop(columns="source", errors="ignore").assign(
             family_id=_nullable_codes(raw.events["family_id"], family_names),
             person_id=_nullable_codes(raw.events["person_id"], person_names),
         ),
@@ -164,6 +161,52 @@ def _encode(raw: RawTables) -> tuple[RawTables, pd.Index]:
     return encoded, family_names
 
 
+def _membership_on_event_date(events: pd.DataFrame, memberships: pd.DataFrame) -> np.ndarray:
+    """For each event row, the row of ``memberships`` holding its person on its event date
+    (and in its family, when the event names one); -1 when there is none.
+
+    Memberships are sorted by person and each event scans its person's few memberships:
+    the loop runs over "k-th membership of a person" (a handful), never over events.
+    """
+    person = pd.Series(events["person_id"])
+    m_person = memberships["person_id"]
+    if person.dtype.kind not in "iuf":  # string ids: code both sides the same way
+        names = pd.Index(pd.concat([m_person, person]).dropna().unique())
+        person_code = _nullable_codes(person, names)
+        m_code = lookup_codes(m_person, names)
+        family = _nullable_codes(events["family_id"], pd.Index(memberships["family_id"].unique()))
+        m_family = lookup_codes(
+            memberships["family_id"], pd.Index(memberships["family_id"].unique())
+        )
+    else:
+        person_code = person.to_numpy(dtype="float64")
+        m_code = m_person.to_numpy(dtype=np.int64)
+        family = events["family_id"].to_numpy(dtype="float64")
+        m_family = memberships["family_id"].to_numpy(dtype=np.int64)
+    order = np.argsort(m_code, kind="stable")
+    m_code, m_family = m_code[order], m_family[order]
+    start = memberships["start_date"].to_numpy()[order]
+    end = memberships["end_date"].to_numpy()[order]
+    end = np.where(np.isnat(end), np.datetime64("2262-01-01", "ns"), end)
+
+    found = np.full(len(events), -1, dtype=np.int64)
+    rows = np.flatnonzero(~np.isnan(person_code))
+    codes = person_code[rows].astype(np.int64)
+    low = np.searchsorted(m_code, codes, side="left")
+    high = np.searchsorted(m_code, codes, side="right")
+    day = events["event_date"].to_numpy()[rows]
+    given = family[rows]
+    hit = np.full(len(rows), -1, dtype=np.int64)
+    for k in range(int((high - low).max(initial=0))):
+        candidate = np.minimum(low + k, len(m_code) - 1)
+        ok = (hit < 0) & (low + k < high)
+        ok &= (start[candidate] <= day) & (end[candidate] >= day)
+        ok &= np.isnan(given) | (given == m_family[candidate])
+        hit[ok] = candidate[ok]
+    found[rows] = np.where(hit >= 0, order[np.maximum(hit, 0)], -1)
+    return found
+
+
 def attribute_events(events: pd.DataFrame, memberships: pd.DataFrame) -> pd.DataFrame:
     """Events with the family they count for and the person's role in it on the event date.
 
@@ -173,26 +216,13 @@ def attribute_events(events: pd.DataFrame, memberships: pd.DataFrame) -> pd.Data
     role in that family on the event date, null for family-level rows without a person.
     """
     events = events.reset_index(drop=True)
-    persons_rows = events.loc[events["person_id"].notna(), ["person_id", "family_id", "event_date"]]
-    if persons_rows["person_id"].dtype.kind == "f":  # integer codes (see _encode)
-        persons_rows = persons_rows.astype({"person_id": memberships["person_id"].dtype})
-    spans = memberships[["person_id", "family_id", "role", "start_date", "end_date"]].rename(
-        columns={"family_id": "member_family"}
-    )
-    joined = persons_rows.reset_index().merge(spans, on="person_id", how="inner")
-    end = joined["end_date"]
-    holds = (joined["start_date"] <= joined["event_date"]) & (
-        end.isna() | (end >= joined["event_date"])
-    )
-    holds &= joined["family_id"].isna() | (joined["family_id"] == joined["member_family"])
-    matched = joined.loc[holds].drop_duplicates("index").set_index("index")
-
+    found = _membership_on_event_date(events, memberships)
+    matched = found >= 0
     family = events["family_id"].copy()
-    fill = matched.index[matched["family_id"].isna()]
-    family.loc[fill] = matched.loc[fill, "member_family"]
-    role = pd.Series(pd.NA, index=events.index, dtype="str")
-    role.loc[matched.index] = matched["role"]
-    out = events.assign(family_id=family, role=role)
+    fill = matched & events["family_id"].isna().to_numpy()
+    family[fill] = memberships["family_id"].to_numpy()[found[fill]]
+    role = pd.Series(memberships["role"].to_numpy()[np.maximum(found, 0)], dtype="str")
+    out = events.assign(family_id=family, role=role.where(matched))
     return out.loc[out["family_id"].notna()].reset_index(drop=True)
 
 
@@ -204,36 +234,52 @@ class _Prepared:
     rows: pd.DataFrame
 
 
-def _reachable(events: pd.DataFrame, dates: list[pd.Timestamp]) -> pd.DataFrame:
-    """Only the rows some as-of date can see: recorded by the last date and dated within
+def _reachable(events: pd.DataFrame, dates: list[pd.Timestamp]) -> np.ndarray:
+    """Mask of the rows some as-of date can see: recorded by the last date and dated within
     the longest window before the first one. Cuts work; changes no result."""
-    lower = dates[0] - pd.Timedelta(days=MAX_LOOKBACK_DAYS)
-    keep = (
-        (events["recorded_date"] <= dates[-1])
-        & (events["event_date"] <= dates[-1])
-        & (events["event_date"] > lower)
+    lower = (dates[0] - pd.Timedelta(days=MAX_LOOKBACK_DAYS)).to_datetime64()
+    last = dates[-1].to_datetime64()
+    event_date = events["event_date"].to_numpy()
+    return (
+        (events["recorded_date"].to_numpy() <= last) & (event_date <= last) & (event_date > lower)
     )
-    return events.loc[keep]
 
 
-def _prepare(events: pd.DataFrame) -> list[_Prepared]:
-    """Per event indicator, the matching rows (ids already integer codes, see _encode).
-
-    event_id codes keep the lexicographic order that ``last`` uses to break ties.
-    """
-    base = pd.DataFrame(
+def _prepare(
+    events: pd.DataFrame, memberships: pd.DataFrame, dates: list[pd.Timestamp]
+) -> list[_Prepared]:
+    """Per event indicator, its attributed rows as numeric columns (ids are integer codes,
+    see :func:`_encode`; strings are compared as codes; event_id is ranked only for
+    ``last``, which breaks ties with it)."""
+    # Numeric columns and string codes are cut to the reachable rows; the strings
+    # themselves are never copied (event_id only for the few ``last`` entries).
+    keep = np.flatnonzero(_reachable(events, dates))
+    sub = pd.DataFrame(
         {
-            "family_id": events["family_id"].to_numpy().astype(np.int64),
-            "person_id": events["person_id"].to_numpy(dtype="float64"),
-            "event_date": events["event_date"],
-            "recorded_date": events["recorded_date"],
-            "value": events["value"],
+            "family_id": events["family_id"].to_numpy(dtype="float64")[keep],
+            "person_id": events["person_id"].to_numpy(dtype="float64")[keep],
+            "event_date": events["event_date"].to_numpy()[keep],
         }
     )
-    # Filters compare small integer codes, not strings: one factorize per column.
+    found = _membership_on_event_date(sub, memberships)
+    family = sub["family_id"].to_numpy().copy()
+    fill = (found >= 0) & np.isnan(family)
+    family[fill] = memberships["family_id"].to_numpy()[found[fill]]
+    role_codes, role_names = pd.factorize(memberships["role"])
+    role = np.where(found >= 0, role_codes[np.maximum(found, 0)], -1)
+    attributed = ~np.isnan(family)
+    base = pd.DataFrame(
+        {
+            "family_id": np.where(attributed, family, -1).astype(np.int64),
+            "person_id": sub["person_id"].to_numpy(),
+            "event_date": sub["event_date"].to_numpy(),
+            "recorded_date": events["recorded_date"].to_numpy()[keep],
+            "value": events["value"].to_numpy(dtype="float64")[keep],
+        }
+    )
     type_codes, type_names = pd.factorize(events["event_type"])
     detail_codes, detail_names = pd.factorize(events["detail"])
-    role_codes, role_names = pd.factorize(events["role"])
+    type_codes, detail_codes = type_codes[keep], detail_codes[keep]
 
     def among(codes: np.ndarray, names: pd.Index, wanted: tuple[str, ...]) -> np.ndarray:
         # A look-up table indexed by code; the extra last slot (False) serves code -1 (null).
@@ -242,14 +288,15 @@ def _prepare(events: pd.DataFrame) -> list[_Prepared]:
 
     prepared = []
     for spec in event_features():
-        mask = among(type_codes, type_names, spec.event_types)
+        mask = attributed & among(type_codes, type_names, spec.event_types)
         if spec.detail is not None:
             mask &= among(detail_codes, detail_names, spec.detail)
         if spec.person_roles is not None:
-            mask &= among(role_codes, role_names, spec.person_roles)
+            mask &= among(role, role_names, spec.person_roles)
         rows = base.loc[mask]
-        if spec.aggregation == "last":  # only ``last`` breaks ties by event_id
-            rows = rows.assign(event_id=pd.factorize(events["event_id"][mask], sort=True)[0])
+        if spec.aggregation == "last":
+            ids = events["event_id"].take(keep[mask])
+            rows = rows.assign(event_id=pd.factorize(ids, sort=True)[0])
         else:
             rows = rows.assign(event_id=0)
         prepared.append(_Prepared(spec, rows))
@@ -306,9 +353,8 @@ def compute_partition(
         audit_attributes = sorted(raw.protected["attribute"].dropna().unique())
 
     raw, family_names = _encode(raw)
-    events = attribute_events(_reachable(raw.events, dates), raw.memberships)
     family_codes = pd.RangeIndex(len(family_names))
-    prepared = _prepare(events)
+    prepared = _prepare(raw.events, raw.memberships, dates)
 
     all_families = family_codes
     frames = []
@@ -410,12 +456,13 @@ class PartitionPlan:
 
     def take(self, raw: RawTables, p: int) -> RawTables:
         """Partition ``p`` of ``raw`` as its own RawTables (copies only its rows)."""
-        return RawTables(
-            **{
-                name: getattr(raw, name).take(rows[p]).reset_index(drop=True)
-                for name, rows in self.rows.items()
-            }
-        )
+        tables = {}
+        for name, rows in self.rows.items():
+            frame = getattr(raw, name)
+            if name == "events":  # the engine never reads the source system: do not copy it
+                frame = frame.drop(columns="source", errors="ignore")
+            tables[name] = frame.take(rows[p]).reset_index(drop=True)
+        return RawTables(**tables)
 
 
 def partition_plan(raw: RawTables, n_partitions: int) -> PartitionPlan:
@@ -683,14 +730,7 @@ def _canonical_bytes(series: pd.Series, *, dictionary: bool) -> Iterator[bytes |
         values = series.to_numpy(dtype="float64", na_value=np.nan)
         yield np.where(np.isnan(values), np.nan, values).tobytes()
         return
-    column = series.array
-    if hasattr(column, "__arrow_array__"):
-        array = pa.array(column)
-    else:
-        array = pa.array(np.asarray(column, dtype=object), type=pa.large_string())
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    array = array.cast(pa.large_string())
+    array = _arrow_strings(series)
     if not dictionary:
         yield array.is_null().to_numpy(zero_copy_only=False).tobytes()
         yield from _string_bytes(pc.fill_null(array, ""))

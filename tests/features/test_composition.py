@@ -151,3 +151,11 @@ def test_valid_on_includes_start_and_end_dates() -> None:
 def test_age_in_completed_years(birth: str, as_of: str, age: int) -> None:
     result = age_in_years(pd.Series(pd.to_datetime([birth])), pd.Timestamp(as_of))
     assert result.tolist() == [age]
+
+
+def test_attribute_events_gives_family_and_role_on_the_event_date() -> None:
+    from features.engine import attribute_events
+
+    out = attribute_events(RAW.events, RAW.memberships).set_index("event_id")
+    assert out.loc["e1", ["family_id", "role"]].tolist() == ["F1", "spouse"]
+    assert out.loc["e2", ["family_id", "role"]].tolist() == ["F2", "head"]

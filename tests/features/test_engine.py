@@ -199,3 +199,11 @@ def test_cli_rejects_a_config_with_an_unknown_key(tmp_path: Path, raw_dir: Path)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert "horizon_month" in result.output
+
+
+def test_raw_fingerprint_is_the_same_from_csv_and_parquet(tmp_path: Path, raw) -> None:
+    from features.raw import read_raw
+
+    parquet = read_raw(write_raw(raw, tmp_path / "p", fmt="parquet"))
+    csv = read_raw(write_raw(raw, tmp_path / "c", fmt="csv"))
+    assert raw_fingerprint(csv) == raw_fingerprint(parquet) == raw_fingerprint(raw)

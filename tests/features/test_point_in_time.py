@@ -169,3 +169,29 @@ def test_label_types_and_horizon_are_configuration() -> None:
 def test_label_observed_when_the_horizon_ends_by_the_extraction_date() -> None:
     assert labels(extraction="2024-06-30")["label_observed"].all()
     assert not labels(extraction="2024-06-29")["label_observed"].any()
+
+
+# ---------------------------------------------------------------- on the synthetic registry
+
+
+def test_point_in_time_on_the_synthetic_registry(small_registry_dir) -> None:
+    """Random families (one hash partition) and random dates of the generator's registry."""
+    from features.engine import partition_plan
+    from features.validation import load_validated
+
+    full = load_validated(small_registry_dir)
+    plan = partition_plan(full, 4)
+    rng = np.random.default_rng(17)
+    raw = plan.take(full, int(rng.choice(plan.nonempty())))
+    lag = raw.events["recorded_date"] - raw.events["event_date"]
+    assert (lag > pd.Timedelta(days=60)).sum() > 10, "the generator should produce late records"
+    dates = pd.to_datetime("2021-01-01") + pd.to_timedelta(rng.integers(0, 4 * 365, 3), "D")
+    for as_of in dates:
+        known = recorded_by(raw, as_of)
+        assert len(known.events) < len(raw.events)
+        full_view = compute_partition(raw, [as_of], config=FIXED, audit_attributes=["x"])
+        known_view = compute_partition(known, [as_of], config=FIXED, audit_attributes=["x"])
+        assert len(full_view) > 20
+        pd.testing.assert_frame_equal(
+            full_view.drop(columns="label"), known_view.drop(columns="label")
+        )
