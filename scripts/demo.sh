@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The main job end to end on the embedded default (called by `make demo`):
+# synthesize a registry -> validate -> features -> train/register/promote -> audit
+# -> batch scores -> start the scoring service with a demo caseworker token.
+# Everything is written under $DEMO_DIR; MLflow uses the SQLite file ./mlflow.db.
+set -euo pipefail
+
+DEMO_DIR=${DEMO_DIR:-var/demo}
+DEMO_FAMILIES=${DEMO_FAMILIES:-3000}
+DEMO_SEED=${DEMO_SEED:-42}
+DEMO_PORT=${DEMO_PORT:-3000}
+LATEST=2024-12-31
+RAW="$DEMO_DIR/raw"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+mkdir -p "$DEMO_DIR"
+
+step "1/7 Synthesize a registry of $DEMO_FAMILIES families (seed $DEMO_SEED) into $RAW"
+earlyrisk synth --families "$DEMO_FAMILIES" --seed "$DEMO_SEED" --out "$RAW"
+
+step "2/7 Validate it against the raw-data contract"
+earlyrisk validate "$RAW"
+
+step "3/7 Build point-in-time family indicators as of the latest quarter end ($LATEST)"
+earlyrisk features --raw "$RAW" --as-of "$LATEST" --out "$DEMO_DIR/features_latest.parquet"
+
+step "4/7 Train, calibrate, evaluate, audit and register the model (MLflow: ./mlflow.db)"
+earlyrisk train --raw "$RAW" --report-dir "$DEMO_DIR/training_report"
+
+step "5/7 Score every family as of $LATEST with reasons (batch)"
+earlyrisk score --raw "$RAW" --as-of "$LATEST" --out "$DEMO_DIR/scores_latest.parquet"
+
+step "6/7 Audit the live scores (label-free: no outcomes yet) at a capacity of 5 % of families"
+earlyrisk audit --scores "$DEMO_DIR/scores_latest.parquet" --score probability \
+  --group audit_settlement --group audit_region --group audit_ethnicity \
+  --group audit_single_parent --top-fraction 0.05 --out "$DEMO_DIR/audit_live"
+
+step "7/7 Start the scoring service on http://127.0.0.1:$DEMO_PORT"
+TOKEN=$(earlyrisk token create --role caseworker --quiet)
+FAMILY=$(python -c "import pandas as pd, sys; print(pd.read_parquet(sys.argv[1], columns=['family_id']).family_id.iloc[0])" "$DEMO_DIR/features_latest.parquet")
+cat <<MSG
+
+Demo caseworker token (shown once): $TOKEN
+Reports: $DEMO_DIR/training_report/ (training), $DEMO_DIR/audit_live/audit_report.html (live audit)
+MLflow UI: mlflow ui --backend-store-uri sqlite:///mlflow.db
+
+Once the service says it is listening, paste this in another terminal:
+
+  curl -s -X POST http://127.0.0.1:$DEMO_PORT/score \\
+    -H 'Authorization: Bearer $TOKEN' -H 'Content-Type: application/json' \\
+    -d '{"family_ids": ["$FAMILY"]}'
+
+Stop the service with Ctrl-C.
+MSG
+exec earlyrisk serve --snapshot "$DEMO_DIR/features_latest.parquet" --port "$DEMO_PORT"
