@@ -121,7 +121,7 @@ def main() -> None:
 
     from features.engine import DEFAULT_FAMILIES_PER_PARTITION, _default_jobs
 
-    console = Console()
+    console = Console(width=150)
     raw_dir = _raw_dir()
     cores = _default_jobs()
     load_before = os.getloadavg()[0]

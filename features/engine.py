@@ -234,6 +234,19 @@ class _Prepared:
     rows: pd.DataFrame
 
 
+_VALUE_READERS = ("sum", "sum_per_month", "mean", "max", "last", "sum_change")
+
+
+def _columns_for(spec: FeatureSpec) -> list[str]:
+    """The columns an entry's aggregation reads: the per-entry copies stay small."""
+    columns = ["family_id", "event_date", "recorded_date"]
+    if spec.aggregation == "count_persons":
+        columns.append("person_id")
+    if spec.aggregation in _VALUE_READERS:
+        columns.append("value")
+    return columns
+
+
 def _reachable(events: pd.DataFrame, dates: list[pd.Timestamp]) -> np.ndarray:
     """Mask of the rows some as-of date can see: recorded by the last date and dated within
     the longest window before the first one. Cuts work; changes no result."""
@@ -293,7 +306,7 @@ def _prepare(
             mask &= among(detail_codes, detail_names, spec.detail)
         if spec.person_roles is not None:
             mask &= among(role, role_names, spec.person_roles)
-        rows = base.loc[mask]
+        rows = base.loc[mask, _columns_for(spec)]
         if spec.aggregation == "last":
             ids = events["event_id"].take(keep[mask])
             rows = rows.assign(event_id=pd.factorize(ids, sort=True)[0])
@@ -461,7 +474,10 @@ class PartitionPlan:
             frame = getattr(raw, name)
             if name == "events":  # the engine never reads the source system: do not copy it
                 frame = frame.drop(columns="source", errors="ignore")
-            tables[name] = frame.take(rows[p]).reset_index(drop=True)
+            if len(rows[p]) == len(frame):  # the whole table (sorted, distinct rows): no copy
+                tables[name] = frame.reset_index(drop=True)
+            else:
+                tables[name] = frame.take(rows[p]).reset_index(drop=True)
         return RawTables(**tables)
 
 
