@@ -8,6 +8,7 @@ not a silently ignored option. The defaults reproduce the contract's default lab
 from __future__ import annotations
 
 import itertools
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -122,7 +123,7 @@ class FeatureConfig(BaseModel):
 
     label_outcome_types: tuple[str, ...] = DEFAULT_LABEL_OUTCOMES
     horizon_months: int = Field(default=DEFAULT_HORIZON_MONTHS, ge=1, le=36)
-    extraction_date: str | None = None
+    extraction_date: date | None = None
     wellbeing: WellbeingConfig = Field(default_factory=WellbeingConfig)
 
     @field_validator("label_outcome_types")

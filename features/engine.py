@@ -8,10 +8,11 @@ Two layers:
   same function can run on one core, on all cores here, or inside a Spark
   ``mapInPandas`` later.
 - :func:`build_feature_table` is the driver: it splits the registry into partitions by a
-  stable hash of ``family_id``, runs the partitions in parallel worker processes with a
-  bounded number in flight (each worker holds only its families' rows), shows a progress
-  bar, and concatenates the results in a deterministic order. The output does not depend
-  on the number of partitions or jobs (a test proves it for 1, 3 and 16).
+  stable hash of ``family_id``, runs them in ``n_jobs`` forked worker processes (POSIX)
+  that share the loaded tables copy-on-write and each cut out one partition at a time
+  (so a worker holds only its families' rows), shows a progress bar, and concatenates the
+  results in a deterministic order. The output does not depend on the number of
+  partitions or jobs (a test proves it for 1, 3 and 16).
 
 Point in time: every event indicator is computed by :func:`features.aggregations.aggregate`,
 which only sees rows with ``recorded_date <= T`` and ``event_date`` in the bounded window
