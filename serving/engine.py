@@ -152,7 +152,7 @@ class ServingEngine:
     # ---- scoring
     def _results(
         self,
-        frame: pd.DataFrame,
+        matrix: np.ndarray,
         *,
         family_ids: Sequence[str | None],
         as_of: str | None,
@@ -161,7 +161,7 @@ class ServingEngine:
         request_id: str,
         endpoint: str,
     ) -> list[dict[str, Any]]:
-        scored = self.scorer.score(frame)
+        scored = self.scorer.score_matrix(matrix)
         percentiles = reference.percentile(scored.probability)
         results: list[dict[str, Any]] = []
         records: list[ScoreRecord] = []
@@ -226,14 +226,12 @@ class ServingEngine:
                 "as_of",
                 f"no snapshot for {day}; available: {', '.join(self.as_of_dates)}",
             )
-        found = self.lookup.get(family_ids, as_of=day)
-        known = [fid for fid in family_ids if fid in found.index]
+        found_ids, matrix = self.lookup.get_matrix(family_ids, as_of=day)
         scored: dict[str, dict[str, Any]] = {}
-        if known:
-            frame = found if list(found.index) == known else found.loc[known]
+        if found_ids:
             rows = self._results(
-                frame,
-                family_ids=known,
+                matrix,
+                family_ids=found_ids,
                 as_of=day,
                 reference=self.reference(day),
                 principal=principal,
@@ -297,7 +295,7 @@ class ServingEngine:
         """An explained score of explicit indicator values (no family lookup)."""
         frame = self.check_indicators(indicators)
         return self._results(
-            frame,
+            frame.to_numpy(dtype=np.float64),
             family_ids=[None],
             as_of=None,
             reference=self.reference(self.snapshot_date),

@@ -80,7 +80,12 @@ class Scorer:
 
     def score(self, X: pd.DataFrame) -> ScoredRows:
         """Probability, level and reasons of every row of X (model inputs by name)."""
-        matrix = self.inputs(X)
+        return self.score_matrix(self.inputs(X), index=X.index)
+
+    def score_matrix(self, matrix: np.ndarray, *, index: pd.Index | None = None) -> ScoredRows:
+        """:meth:`score` on a matrix whose columns are ``feature_names`` (the hot path)."""
+        if index is None:
+            index = pd.RangeIndex(matrix.shape[0])
         contributions = self.contributions(matrix)
         raw = contributions.sum(axis=1)
         probability = np.asarray(self.model.calibrator.transform(raw), dtype=np.float64)  # type: ignore[attr-defined]
@@ -93,7 +98,7 @@ class Scorer:
             n_lowering=self.n_lowering,
         )
         return ScoredRows(
-            index=X.index,
+            index=index,
             probability=probability,
             raw_score=raw,
             risk_level=self.levels(probability),

@@ -84,6 +84,9 @@ def _error(ctx: bentoml.Context, status: int, message: str, request_id: str) -> 
 @bentoml.service(
     name="earlyrisk_scoring",
     workers=_workers(),
+    # Handler threads per worker: one can compute while another waits on the audit log's
+    # fsync (SQLite and LightGBM release the GIL there); audit writes stay serialized.
+    threads=4,
     traffic={"timeout": 60},
     http={"cors": {"enabled": False}},
     metrics={"enabled": _flag("EARLYRISK_METRICS")},

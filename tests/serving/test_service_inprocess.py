@@ -66,6 +66,14 @@ def test_score_returns_explained_results_in_order(service, tokens, serving_world
     assert "value" not in logged["reasons"][0]  # no family values copied into the log
 
 
+def test_a_family_named_twice_is_scored_once(service, tokens):
+    before = service.engine.audit_log.count("score")
+    result, _ = call(service, "score", tokens["caseworker"], family_ids=["F00030", "F00030"])
+    first, second = result.results
+    assert first.score_id == second.score_id
+    assert service.engine.audit_log.count("score") == before + 1
+
+
 def test_percentile_is_against_the_population_of_the_date(service, tokens, serving_world):
     result, _ = call(service, "score", tokens["caseworker"], family_ids=["F00003"])
     item = result.results[0]
