@@ -553,22 +553,6 @@ def write_card(result: TrainResult, directory: Path) -> tuple[Path, Path]:
 # --------------------------------------------------------------------------- MLflow
 
 
-@contextlib.contextmanager
-def _tracking(uri: str) -> Iterator[None]:
-    """Point the MLflow client at ``uri`` for the block, then restore the previous URI."""
-    import mlflow
-
-    previous_tracking = mlflow.get_tracking_uri()
-    previous_registry = mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(previous_tracking)
-        mlflow.set_registry_uri(previous_registry)
-
-
 def _experiment_id(name: str, artifact_location: str) -> str:
     import mlflow
 
@@ -628,10 +612,10 @@ def _metrics(result: TrainResult) -> dict[str, float]:
 def _log_run(result: TrainResult, *, input_example: pd.DataFrame) -> None:
     import mlflow
 
-    from training.registry import log_risk_model, set_alias
+    from training.registry import log_risk_model, set_alias, tracking_store
 
     cfg = result.config
-    with _tracking(cfg.mlflow.tracking_uri):
+    with tracking_store(cfg.mlflow.tracking_uri):
         experiment_id = _experiment_id(cfg.mlflow.experiment, cfg.mlflow.artifact_location)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{stamp}") as run:

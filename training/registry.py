@@ -10,8 +10,11 @@ checking the artifact against the ``model_sha256`` tag recorded at registration.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,6 +135,35 @@ def set_alias(name: str, version: str, alias: str) -> None:
     import mlflow
 
     mlflow.MlflowClient().set_registered_model_alias(name, alias, str(version))
+
+
+@contextlib.contextmanager
+def tracking_store(uri: str) -> Iterator[None]:
+    """Point MLflow's process-wide tracking and registry URIs at ``uri`` for the block.
+
+    MLflow's fluent API (``start_run``, ``log_model``, ``register_model``) reads process-wide
+    state, and ``set_*_uri`` also exports ``MLFLOW_*_URI`` environment variables. Both are
+    put back exactly as they were afterwards (including "never set"), so a notebook or
+    service in the same process keeps its own store.
+    """
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved_env = {name: os.environ.get(name) for name in names}
+    saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _pip_requirements() -> list[str]:

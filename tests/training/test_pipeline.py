@@ -13,7 +13,7 @@ from training_frames import fake_feature_table
 
 from training.config import load_config
 from training.pipeline import STAGES, run_training
-from training.registry import load_risk_model
+from training.registry import load_risk_model, tracking_store
 
 NAME = "earlyrisk-test"
 
@@ -64,12 +64,8 @@ def logged_run(tmp_path_factory, table):
 def tracking(logged_run):
     """Point the process-wide MLflow client at the run's store for generic pyfunc loading."""
     uri = logged_run[0].config.mlflow.tracking_uri
-    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    yield uri
-    mlflow.set_tracking_uri(before[0])
-    mlflow.set_registry_uri(before[1])
+    with tracking_store(uri):
+        yield uri
 
 
 def test_every_stage_reports_progress(logged_run):

@@ -18,6 +18,7 @@ from training.registry import (
     load_risk_model,
     log_risk_model,
     set_alias,
+    tracking_store,
 )
 
 NAME = "earlyrisk-test-model"
@@ -30,15 +31,14 @@ def registered(tmp_path_factory):
     X, y = synthetic_frame(800, seed=3)
     model = small_booster_model(X, y, rounds=10)
     model = model.with_calibrator(choose_calibration(model, X, y).calibrator)
-    mlflow.set_tracking_uri(uri)
-    exp = mlflow.create_experiment("registry-test", artifact_location=(tmp / "art").as_uri())
-    with mlflow.start_run(experiment_id=exp):
-        logged = log_risk_model(
-            model, input_example=X, feature_list_sha256="f" * 64, registered_model_name=NAME
-        )
-    set_alias(NAME, logged.version, CHAMPION)
-    yield uri, X, model, logged, tmp
-    mlflow.set_tracking_uri(None)
+    with tracking_store(uri):
+        exp = mlflow.create_experiment("registry-test", artifact_location=(tmp / "art").as_uri())
+        with mlflow.start_run(experiment_id=exp):
+            logged = log_risk_model(
+                model, input_example=X, feature_list_sha256="f" * 64, registered_model_name=NAME
+            )
+        set_alias(NAME, logged.version, CHAMPION)
+        yield uri, X, model, logged, tmp
 
 
 def test_round_trip_gives_same_predictions_and_contributions(registered):
