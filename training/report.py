@@ -293,7 +293,8 @@ def render_markdown(inputs: ReportInputs, *, figure_dir: str = "figures") -> str
         "",
         f"{ev.n_rows} families, {ev.n_positive} with the outcome ({ev.prevalence:.2%}); "
         f"capacity {inputs.capacity} = {ev.capacity_k} families. Intervals: "
-        f"{ev.confidence_level:.0%} paired bootstrap, {ev.n_bootstrap} resamples.",
+        f"{ev.confidence_level:.0%} paired bootstrap, {ev.n_bootstrap} resamples (resampling "
+        "adds noise to every calibration bin, so the ECE interval can lie above its estimate).",
         "",
         _md_table(metrics_table(ev)),
         "",
