@@ -548,7 +548,8 @@ def test_cli_names_an_output_directory_it_cannot_write(tmp_path):
     assert result.exit_code == 2
     text = _plain(result.output)
     assert "Invalid value for --out: cannot create output directory" in text
-    assert "a-file" in text
+    # rich may wrap the long path anywhere, even inside a name
+    assert "a-file" in "".join(text.split())
 
 
 def test_an_interrupted_run_leaves_no_table_behind(tmp_path, monkeypatch):
