@@ -152,4 +152,6 @@ def column_names(table: str) -> list[str]:
     try:
         return [c.name for c in TABLE_COLUMNS[table]]
     except KeyError:
-        raise KeyError(f"unknown raw table {table!r}; the contract has {', '.join(TABLES)}") from None
+        raise KeyError(
+            f"unknown raw table {table!r}; the contract has {', '.join(TABLES)}"
+        ) from None

@@ -78,7 +78,9 @@ def coerce_table(table: str, frame: pd.DataFrame) -> pd.DataFrame:
                 text = series.astype("string")
                 out[column.name] = text.where(text.str.len() > 0, pd.NA).astype("str")
         except (ValueError, TypeError) as error:
-            raise ValueError(f"{table}.{column.name}: cannot convert to {column.kind}: {error}")
+            raise ValueError(
+                f"{table}.{column.name}: cannot convert to {column.kind}: {error}"
+            ) from error
     return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
 
 
