@@ -22,6 +22,7 @@ numbers.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -185,16 +186,16 @@ class RiskModel(ABC):
 
     def with_calibrator(self, calibrator: MarginCalibrator) -> RiskModel:
         """A copy of this model with another calibrator (the fitted parts are shared)."""
-        clone = self._copy()
+        clone = copy.copy(self)
+        clone.feature_names = list(self.feature_names)
+        clone.metadata = dict(self.metadata)
         clone.calibrator = calibrator
         return clone
 
     # ---- serialization
     @abstractmethod
-    def _payload(self) -> dict[str, Any]: ...
-
-    @abstractmethod
-    def _copy(self) -> RiskModel: ...
+    def _payload(self) -> dict[str, Any]:
+        """The fitted parts of this kind as JSON-ready values (see :meth:`_fitted_parts`)."""
 
     def to_bytes(self) -> bytes:
         """A deterministic UTF-8 JSON document holding everything needed to score."""
@@ -236,23 +237,21 @@ class RiskModel(ABC):
             raise ModelArtifactError(
                 f"unknown model kind {doc.get('kind')!r}; known: {', '.join(kinds)}"
             )
-        return cls._from_payload(
-            doc["model"],
+        return cls(
+            **cls._fitted_parts(doc["model"]),
             feature_names=list(doc["feature_names"]),
             calibrator=MarginCalibrator.from_dict(doc["calibrator"]),
             metadata=dict(doc.get("metadata") or {}),
         )
 
-    @classmethod
+    @staticmethod
     @abstractmethod
-    def _from_payload(
-        cls,
-        payload: dict[str, Any],
-        *,
-        feature_names: list[str],
-        calibrator: MarginCalibrator,
-        metadata: dict[str, Any],
-    ) -> RiskModel: ...
+    def _fitted_parts(payload: dict[str, Any]) -> dict[str, Any]:
+        """The constructor's kind-specific keyword arguments, read back from :meth:`_payload`.
+
+        The shared ones (feature names, calibrator, metadata) are read by :meth:`from_bytes`
+        for every kind, so each kind only says how its own fitted parts are rebuilt.
+        """
 
 
 # --------------------------------------------------------------------------- LightGBM
@@ -297,27 +296,11 @@ class LightGBMRiskModel(RiskModel):
     def _payload(self) -> dict[str, Any]:
         return {"booster": self.booster.model_to_string()}
 
-    def _copy(self) -> LightGBMRiskModel:
-        return LightGBMRiskModel(
-            self.booster,
-            feature_names=self.feature_names,
-            calibrator=self.calibrator,
-            metadata=dict(self.metadata),
-        )
-
-    @classmethod
-    def _from_payload(
-        cls,
-        payload: dict[str, Any],
-        *,
-        feature_names: list[str],
-        calibrator: MarginCalibrator,
-        metadata: dict[str, Any],
-    ) -> LightGBMRiskModel:
+    @staticmethod
+    def _fitted_parts(payload: dict[str, Any]) -> dict[str, Any]:
         import lightgbm as lgb
 
-        booster = lgb.Booster(model_str=payload["booster"])
-        return cls(booster, feature_names=feature_names, calibrator=calibrator, metadata=metadata)
+        return {"booster": lgb.Booster(model_str=payload["booster"])}
 
 
 # --------------------------------------------------------------------------- logistic
@@ -381,21 +364,6 @@ class LogisticRiskModel(RiskModel):
             "intercept": self.intercept,
         }
 
-    def _copy(self) -> LogisticRiskModel:
-        return LogisticRiskModel(
-            feature_names=self.feature_names,
-            calibrator=self.calibrator,
-            metadata=dict(self.metadata),
-            **self._payload(),
-        )
-
-    @classmethod
-    def _from_payload(
-        cls,
-        payload: dict[str, Any],
-        *,
-        feature_names: list[str],
-        calibrator: MarginCalibrator,
-        metadata: dict[str, Any],
-    ) -> LogisticRiskModel:
-        return cls(feature_names=feature_names, calibrator=calibrator, metadata=metadata, **payload)
+    @staticmethod
+    def _fitted_parts(payload: dict[str, Any]) -> dict[str, Any]:
+        return dict(payload)

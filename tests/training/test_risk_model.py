@@ -32,16 +32,21 @@ def test_lightgbm_contributions_sum_to_raw_score(fitted):
     np.testing.assert_allclose(contrib.sum(axis=1).to_numpy(), model.raw_score(X), atol=1e-9)
 
 
-def test_logistic_contributions_sum_to_raw_score():
-    X, _ = synthetic_frame(50)
-    model = LogisticRiskModel(
+def _logistic() -> LogisticRiskModel:
+    return LogisticRiskModel(
         feature_names=FEATURES,
         medians=[0.0, 0.1, 0.2, 0.3],
         means=[0.1, 0.0, -0.1, 0.2],
         scales=[1.0, 2.0, 0.5, 1.5],
         coef=[0.7, -0.2, 0.3, 1.1],
         intercept=-1.3,
+        metadata={"fitted_on": "test"},
     )
+
+
+def test_logistic_contributions_sum_to_raw_score():
+    X, _ = synthetic_frame(50)
+    model = _logistic()
     contrib = model.contributions(X)
     np.testing.assert_allclose(contrib.sum(axis=1).to_numpy(), model.raw_score(X), atol=1e-12)
     assert (contrib["bias"] == -1.3).all()
@@ -74,6 +79,32 @@ def test_bytes_round_trip_is_exact(fitted):
     pd.testing.assert_frame_equal(back.contributions(X), model.contributions(X))
     assert back.sha256() == model.sha256()
     assert back.calibrator == model.calibrator
+
+
+def test_logistic_bytes_round_trip_is_exact():
+    X, _ = synthetic_frame(80)
+    model = _logistic().with_calibrator(MarginCalibrator(method="sigmoid", a=-1.2, b=0.3))
+    back = RiskModel.from_bytes(model.to_bytes())
+    assert isinstance(back, LogisticRiskModel)
+    np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
+    pd.testing.assert_frame_equal(back.contributions(X), model.contributions(X))
+    assert back.sha256() == model.sha256()
+    assert back.metadata == {"fitted_on": "test"}
+
+
+@pytest.mark.parametrize("kind", ["lightgbm", "logistic"])
+def test_with_calibrator_leaves_the_original_untouched(fitted, kind):
+    X, _, booster_model = fitted
+    model = booster_model if kind == "lightgbm" else _logistic()
+    before = model.predict_proba(X)
+    clone = model.with_calibrator(MarginCalibrator(method="sigmoid", a=-2.0, b=1.0))
+    assert type(clone) is type(model) and clone.kind == kind
+    assert clone.calibrator.a == -2.0 and model.calibrator != clone.calibrator
+    np.testing.assert_array_equal(clone.raw_score(X), model.raw_score(X))
+    np.testing.assert_array_equal(model.predict_proba(X), before)
+    clone.metadata["note"] = "clone only"
+    clone.feature_names.append("extra")
+    assert "note" not in model.metadata and model.feature_names == FEATURES
 
 
 def test_unknown_artifact_is_refused():
