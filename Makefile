@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= var/demo
-DEMO_FAMILIES ?= 3000
+DEMO_FAMILIES ?= 20000
 PYTEST_WORKERS ?= 2
 
 .PHONY: help install system-deps demo test bench lint format clean

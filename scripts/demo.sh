@@ -6,7 +6,7 @@
 set -euo pipefail
 
 DEMO_DIR=${DEMO_DIR:-var/demo}
-DEMO_FAMILIES=${DEMO_FAMILIES:-3000}
+DEMO_FAMILIES=${DEMO_FAMILIES:-20000}
 DEMO_SEED=${DEMO_SEED:-42}
 DEMO_PORT=${DEMO_PORT:-3000}
 LATEST=2024-12-31
@@ -38,10 +38,17 @@ earlyrisk audit --scores "$DEMO_DIR/scores_latest.parquet" --score probability \
 
 step "7/7 Start the scoring service on http://127.0.0.1:$DEMO_PORT"
 TOKEN=$(earlyrisk token create --role caseworker --quiet)
-FAMILY=$(python -c "import pandas as pd, sys; print(pd.read_parquet(sys.argv[1], columns=['family_id']).family_id.iloc[0])" "$DEMO_DIR/features_latest.parquet")
+AUDITOR_TOKEN=$(earlyrisk token create --role auditor --quiet)
+# a family near the top 1 % of scores: the kind a caseworker would look at first
+FAMILY=$(python -c "
+import sys, pandas as pd
+scores = pd.read_parquet(sys.argv[1], columns=['family_id', 'probability'])
+print(scores.sort_values('probability').family_id.iloc[int(len(scores) * 0.99)])
+" "$DEMO_DIR/scores_latest.parquet")
 cat <<MSG
 
 Demo caseworker token (shown once): $TOKEN
+Demo auditor token (shown once):    $AUDITOR_TOKEN
 Reports: $DEMO_DIR/training_report/ (training), $DEMO_DIR/audit_live/audit_report.html (live audit)
 MLflow UI: mlflow ui --backend-store-uri sqlite:///mlflow.db
 
@@ -50,6 +57,11 @@ Once the service says it is listening, paste this in another terminal:
   curl -s -X POST http://127.0.0.1:$DEMO_PORT/score \\
     -H 'Authorization: Bearer $TOKEN' -H 'Content-Type: application/json' \\
     -d '{"family_ids": ["$FAMILY"]}'
+
+and, as an auditor, the model card and the log of every score served:
+
+  curl -s -X POST http://127.0.0.1:$DEMO_PORT/model_card -H 'Authorization: Bearer $AUDITOR_TOKEN' -H 'Content-Type: application/json' -d '{}'
+  curl -s -X POST http://127.0.0.1:$DEMO_PORT/audit_log -H 'Authorization: Bearer $AUDITOR_TOKEN' -H 'Content-Type: application/json' -d '{}'
 
 Stop the service with Ctrl-C.
 MSG
