@@ -49,7 +49,11 @@ cat <<MSG
 
 Demo caseworker token (shown once): $TOKEN
 Demo auditor token (shown once):    $AUDITOR_TOKEN
-Reports: $DEMO_DIR/training_report/ (training), $DEMO_DIR/audit_live/audit_report.html (live audit)
+Reports (open in a browser, offline):
+  training report      $DEMO_DIR/training_report/training_report.html
+  fairness audit       $DEMO_DIR/training_report/fairness/fairness_report.html (test slice, with outcomes)
+  model card           $DEMO_DIR/training_report/model_card/model_card.md (also in the MLflow run)
+  live-score audit     $DEMO_DIR/audit_live/audit_report.html (label-free)
 MLflow UI: mlflow ui --backend-store-uri sqlite:///mlflow.db
 
 Once the service says it is listening, paste this in another terminal:
