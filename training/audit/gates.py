@@ -33,21 +33,13 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from training.audit.metrics import CountMetric
+
 if TYPE_CHECKING:
     from training.audit.audit import AuditResult
 
-GateMetric = Literal[
-    "base_rate",
-    "selection_rate",
-    "tpr",
-    "fpr",
-    "fnr",
-    "tnr",
-    "precision",
-    "npv",
-    "false_omission_rate",
-    "false_discovery_rate",
-]
+# A ratio gate bounds a count-based rate: the audit's disparity table holds exactly those.
+GateMetric = CountMetric
 GateStatus = Literal["pass", "fail", "not_evaluable"]
 
 

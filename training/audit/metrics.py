@@ -31,14 +31,14 @@ label recorded more often for one group (surveillance bias) shows against a fair
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal, get_args
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-#: Rates computable from confusion counts, in report order.
-COUNT_METRICS: Final[tuple[str, ...]] = (
+#: A rate computable from confusion counts (also what a fairness ratio gate may bound).
+CountMetric = Literal[
     "base_rate",
     "selection_rate",
     "tpr",
@@ -49,7 +49,9 @@ COUNT_METRICS: Final[tuple[str, ...]] = (
     "npv",
     "false_omission_rate",
     "false_discovery_rate",
-)
+]
+#: Rates computable from confusion counts, in report order.
+COUNT_METRICS: Final[tuple[str, ...]] = get_args(CountMetric)
 #: Rates that need no label (label-free mode).
 LABEL_FREE_METRICS: Final[tuple[str, ...]] = ("selection_rate",)
 #: Metrics computed from the scores and labels of each row.

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from training.audit import (
+    COUNT_METRICS,
     FairnessGates,
     RatioBound,
     Threshold,
@@ -120,6 +121,17 @@ def test_proxy_gate(scores: pd.DataFrame) -> None:
         no_check, FairnessGates(ratio_bounds={}, max_group_ece=None, max_proxy_auc=0.8)
     )
     assert outcome.status == "not_evaluable"
+
+
+def test_every_count_metric_can_be_gated_and_no_other_metric() -> None:
+    wide = RatioBound(lower=0.01, upper=100.0)
+    gates = FairnessGates(ratio_bounds=dict.fromkeys(COUNT_METRICS, wide), max_group_ece=None)
+    outcomes = evaluate_fairness_gates(_biased(0.0), gates)
+    for metric in COUNT_METRICS:
+        statuses = {o.status for o in outcomes if o.gate == f"{metric}_ratio"}
+        assert statuses == {"pass"}, metric
+    with pytest.raises(ValidationError, match="roc_auc"):
+        FairnessGates(ratio_bounds={"roc_auc": wide})
 
 
 def test_yaml_config_round_trip_and_validation(tmp_path: Path) -> None:
