@@ -236,6 +236,43 @@ def _ratio_outcomes(
     return outcomes
 
 
+def _upper_bound_outcome(
+    gates: FairnessGates,
+    *,
+    gate: str,
+    value: float | None,
+    bound: float,
+    where: str,
+    measured: str,
+    digits: int,
+    attribute: str,
+    group: str,
+    metric: str,
+) -> GateOutcome:
+    """One number checked against an upper bound (a group's ECE, a feature's proxy AUC).
+
+    Above the bound fails, at or below passes, an undefined number is not evaluable; the
+    message reads "<gate> <measured> is <value>, above|within <bound>".
+    """
+    if value is None:
+        status: GateStatus = _not_evaluable(gates)
+        message = f"{gate} undefined for {where}"
+    else:
+        status = "fail" if value > bound else "pass"
+        verdict = "above" if value > bound else "within"
+        message = f"{gate} {measured} is {value:.{digits}f}, {verdict} {bound:g}"
+    return GateOutcome(
+        gate=gate,
+        status=status,
+        attribute=attribute,
+        group=group,
+        metric=metric,
+        value=value,
+        upper=bound,
+        message=message,
+    )
+
+
 def _ece_outcomes(
     result: AuditResult, gates: FairnessGates, attributes: set[str]
 ) -> list[GateOutcome]:
@@ -258,25 +295,19 @@ def _ece_outcomes(
         result.by_group["attribute"].isin(attributes) & ~result.by_group["suppressed"]
     ]
     for row in rows.itertuples(index=False):
-        ece = _number(row.ece)
         where = f"{row.attribute}={row.group}"
-        if ece is None:
-            status: GateStatus = _not_evaluable(gates)
-            message = f"group_ece undefined for {where}"
-        else:
-            status = "fail" if ece > bound else "pass"
-            verdict = "above" if ece > bound else "within"
-            message = f"group_ece for {where} is {ece:.4f}, {verdict} {bound:g}"
         outcomes.append(
-            GateOutcome(
+            _upper_bound_outcome(
+                gates,
                 gate="group_ece",
-                status=status,
+                value=_number(row.ece),
+                bound=bound,
+                where=where,
+                measured=f"for {where}",
+                digits=4,
                 attribute=row.attribute,
                 group=row.group,
                 metric="ece",
-                value=ece,
-                upper=bound,
-                message=message,
             )
         )
     return outcomes
@@ -300,27 +331,19 @@ def _proxy_outcomes(
     outcomes: list[GateOutcome] = []
     rows = result.proxies[result.proxies["attribute"].isin(attributes)]
     for row in rows.itertuples(index=False):
-        auc = _number(row.auc)
         where = f"feature {row.feature} for {row.attribute}"
-        if auc is None:
-            status: GateStatus = _not_evaluable(gates)
-            message = f"proxy_auc undefined for {where}"
-        else:
-            status = "fail" if auc > bound else "pass"
-            message = (
-                f"proxy_auc of {where} (group {row.auc_group}) is {auc:.3f}, "
-                f"{'above' if auc > bound else 'within'} {bound:g}"
-            )
         outcomes.append(
-            GateOutcome(
+            _upper_bound_outcome(
+                gates,
                 gate="proxy_auc",
-                status=status,
+                value=_number(row.auc),
+                bound=bound,
+                where=where,
+                measured=f"of {where} (group {row.auc_group})",
+                digits=3,
                 attribute=row.attribute,
                 group=row.auc_group,
                 metric=f"proxy_auc:{row.feature}",
-                value=auc,
-                upper=bound,
-                message=message,
             )
         )
     return outcomes

@@ -64,9 +64,9 @@ def test_ece_gate_checks_every_reported_group() -> None:
     failing = {o.group for o in failed_gates(outcomes)}
     assert "F" in failing and "M" not in failing
     ece_f = result.group_metric("sex", "F", "ece")
-    assert next(
-        o for o in outcomes if o.group == "F" and o.attribute == "sex"
-    ).value == pytest.approx(ece_f)
+    outcome_f = next(o for o in outcomes if o.group == "F" and o.attribute == "sex")
+    assert outcome_f.value == pytest.approx(ece_f)
+    assert outcome_f.message == f"group_ece for sex=F is {ece_f:.4f}, above 0.05"
 
 
 def test_zero_reference_rate_fails_unless_both_are_zero() -> None:
@@ -114,6 +114,12 @@ def test_proxy_gate(scores: pd.DataFrame) -> None:
         result, FairnessGates(ratio_bounds={}, max_group_ece=None, max_proxy_auc=0.8)
     )
     assert [o.status for o in outcomes] == ["fail"]
+    [failed] = outcomes
+    assert failed.metric == "proxy_auc:proxy" and failed.value is not None
+    assert failed.message == (
+        f"proxy_auc of feature proxy for sex (group {failed.group}) is {failed.value:.3f}, "
+        "above 0.8"
+    )
     no_check = audit(
         frame, score="prob", label="label", groups=["sex"], rule=TopFraction(0.2), n_boot=0
     )
