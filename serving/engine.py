@@ -34,21 +34,11 @@ from serving.explain import Explanation, catalogue_descriptions
 from serving.lookup import LookupStore, SnapshotError, as_of_text, read_snapshot_info
 from serving.scoring import ReferencePopulation, Scorer
 from serving.settings import ServingSettings
+from training.protected import PROTECTED_NAMES
 
 # Names a client might send that are protected attributes or audit groups: refused by
 # /score_indicators with a message saying so (they audit, they never predict).
-PROTECTED_FIELDS: frozenset[str] = frozenset(
-    {
-        "sex",
-        "ethnicity",
-        "primary_language",
-        "disability_in_family",
-        "religion",
-        "nationality",
-        "citizenship",
-        *DERIVED_AUDIT_GROUPS,
-    }
-)
+PROTECTED_FIELDS: frozenset[str] = PROTECTED_NAMES | frozenset(DERIVED_AUDIT_GROUPS)
 
 
 INTENDED_USE = (

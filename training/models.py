@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import LightGBMSpec, LogisticSpec
+from training.protected import PROTECTED_NAMES
 from training.risk_model import (
     UNCALIBRATED,
     LightGBMRiskModel,
@@ -33,19 +34,6 @@ NON_INPUT_COLUMNS = frozenset(
     {"family_id", "as_of", "label", "label_observed", "wellbeing_score", "wellbeing_level"}
 )
 NON_INPUT_PREFIXES = ("audit_", "deprived_", "protected_")
-# Protected attributes by name, whatever prefix a table gives them.
-PROTECTED_NAMES = frozenset(
-    {
-        "sex",
-        "head_sex",
-        "ethnicity",
-        "primary_language",
-        "disability_in_family",
-        "religion",
-        "nationality",
-        "citizenship",
-    }
-)
 VALIDATION_SALT = "earlyrisk-early-stopping-v1"
 
 

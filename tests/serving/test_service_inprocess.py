@@ -142,6 +142,18 @@ def test_score_indicators_refusals_name_the_field(
     assert service.engine.audit_log.count() == before
 
 
+def test_every_protected_name_and_audit_group_is_refused_as_protected(service):
+    """The service refuses what training's input check refuses: one list of protected names."""
+    from features.contract import DERIVED_AUDIT_GROUPS
+    from serving.engine import RequestError
+    from training.protected import PROTECTED_NAMES
+
+    for name in sorted(PROTECTED_NAMES | set(DERIVED_AUDIT_GROUPS)):
+        with pytest.raises(RequestError, match="protected attribute") as err:
+            service.engine.check_indicators({name: 1.0})
+        assert err.value.field == f"indicators.{name}"
+
+
 def test_feedback_is_stored_against_the_score(service, tokens):
     result, _ = call(service, "score", tokens["caseworker"], family_ids=["F00020"])
     score_id = result.results[0].score_id

@@ -49,6 +49,15 @@ def test_protected_and_audit_columns_are_refused(column):
         check_model_inputs([*model_input_columns()[:3], column])
 
 
+def test_every_protected_name_is_refused_whatever_its_prefix():
+    from training.protected import PROTECTED_NAMES
+
+    for name in sorted(PROTECTED_NAMES):
+        for column in (name, f"person_{name}", name.upper()):
+            with pytest.raises(ProtectedInputError, match=column):
+                check_model_inputs([*model_input_columns()[:3], column])
+
+
 def test_attribute_of_the_protected_table_is_refused_by_name():
     with pytest.raises(ProtectedInputError, match="caste"):
         check_model_inputs(["econ_debt", "caste"], protected=["caste"])
