@@ -2,7 +2,8 @@
 
 Builds a throw-away world in a temp directory (a calibrated LightGBM champion on the
 catalogue's model inputs in a SQLite MLflow registry, a snapshot of 20,000 families),
-starts the server on a free 127.0.0.1 port, and measures:
+starts the server on a free 127.0.0.1 port (:mod:`serving.local_server`, the command
+``earlyrisk serve`` runs), and measures:
 
 * one client, one family per request: p50 / p99 latency of an explained, logged score;
 * 16 concurrent clients: explained scores per second, p99, error count;
@@ -18,9 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -101,48 +99,6 @@ def _build_world(root: Path) -> tuple[dict[str, str], object, object]:
         "EARLYRISK_MAX_BATCH_SIZE": str(BATCH_SIZE),
     }
     return env, model, frame
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    import httpx
-
-    port = _free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bentoml",
-                "serve",
-                "serving.service:EarlyRiskScoring",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(log.read_text(errors="replace"))
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError("server did not become ready")
 
 
 def _rss_mb(pid: int) -> float:
@@ -258,18 +214,20 @@ def _measure_server(
         "EARLYRISK_WORKERS": str(workers),
         "EARLYRISK_AUDIT_LOG_PATH": str(root / f"audit_log_w{workers}.sqlite"),
     }
+    from serving.local_server import start_local_server
+
     started = time.perf_counter()
-    proc, url = _start(run_env, root / f"server_w{workers}.log")
+    server = start_local_server(run_env, root / f"server_w{workers}.log", timeout=180)
     figures: dict[str, float] = {"startup_s": time.perf_counter() - started}
+    url = server.url
     try:
         figures.update({f"single_{k}": v for k, v in _single(url, headers, ids).items()})
         concurrent = asyncio.run(_concurrent(url, headers, ids))
         figures.update({f"conc_{k}": v for k, v in concurrent.items()})
         figures.update({f"batch_{k}": v for k, v in _batch(url, headers, ids).items()})
-        figures["rss_mb"] = _rss_mb(proc.pid)
+        figures["rss_mb"] = _rss_mb(server.process.pid)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        server.stop(timeout=30)
     import sqlite3
 
     with sqlite3.connect(run_env["EARLYRISK_AUDIT_LOG_PATH"]) as conn:

@@ -91,6 +91,7 @@ def serve_command(
     from pydantic import ValidationError
 
     from serving.engine import StartupError, load_engine
+    from serving.local_server import bentoml_serve_argv
     from serving.settings import ServingSettings
 
     try:
@@ -115,21 +116,7 @@ def serve_command(
     console.print(f"starting on http://{host}:{port} (Ctrl-C stops)")
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(
-        sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "bentoml",
-            "serve",
-            "serving.service:EarlyRiskScoring",
-            "--host",
-            host,
-            "--port",
-            str(port),
-        ],
-        server_env,
-    )
+    os.execve(sys.executable, bentoml_serve_argv(host=host, port=port), server_env)
 
 
 token_app = typer.Typer(help=TOKEN_HELP, no_args_is_help=True, add_completion=False)

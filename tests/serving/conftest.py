@@ -1,7 +1,7 @@
 """Session fixtures of the serving tests: one champion in a tmp MLflow registry, its
 snapshot, role tokens, the service in-process and a real `bentoml serve` process.
 
-The builders live in ``serving_world.py`` (importable by the tests and the benchmark).
+The builders live in ``serving_world.py``; the real server is :mod:`serving.local_server`.
 """
 
 from __future__ import annotations
@@ -9,13 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from serving_world import (
-    RunningServer,
-    ServingWorld,
-    build_world,
-    start_server,
-    stop_server,
-)
+from serving_world import ServingWorld, build_world
+
+from serving.local_server import LocalServer, start_local_server
 
 
 @pytest.fixture(scope="session")
@@ -52,16 +48,18 @@ def service(service_env: dict[str, str]):
 
 
 @pytest.fixture(scope="session")
-def real_server(serving_world: ServingWorld, tokens: dict[str, str]) -> Iterator[RunningServer]:
-    """A real `bentoml serve` process on the world (its own audit log file)."""
+def real_server(serving_world: ServingWorld, tokens: dict[str, str]) -> Iterator[LocalServer]:
+    """A real `bentoml serve` process on the world (its own audit log file and BentoML home)."""
+    server_dir = serving_world.root / "server"
     env = {
         **serving_world.env,
-        "EARLYRISK_AUDIT_LOG_PATH": str(serving_world.root / "server" / "audit_log.sqlite"),
-        "EARLYRISK_LOOKUP_DB_PATH": str(serving_world.root / "server" / "lookup.sqlite"),
+        "EARLYRISK_AUDIT_LOG_PATH": str(server_dir / "audit_log.sqlite"),
+        "EARLYRISK_LOOKUP_DB_PATH": str(server_dir / "lookup.sqlite"),
+        "BENTOML_HOME": str(server_dir / "bentoml_home"),
     }
-    (serving_world.root / "server").mkdir(exist_ok=True)
-    server = start_server(env, serving_world.root / "server" / "bentoml.log")
+    server_dir.mkdir(exist_ok=True)
+    server = start_local_server(env, server_dir / "bentoml.log")
     try:
         yield server
     finally:
-        stop_server(server.process)
+        server.stop()

@@ -1,23 +1,18 @@
-"""Builders for the serving tests: a registered champion, a matching snapshot, a real server.
+"""Builders for the serving tests: a registered champion and a matching snapshot.
 
 The model is built with training's own classes (LightGBM RiskModel, calibration, registry
 adapter) on a small synthetic frame of the catalogue's real model inputs, so the service
 meets exactly what `earlyrisk train` registers: the pyfunc artifact, the checksum tags,
-the champion alias and the run's model card.
+the champion alias and the run's model card. A real server on the world is started with
+:mod:`serving.local_server` (the command ``earlyrisk serve`` runs).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import lightgbm as lgb
 import mlflow
 import numpy as np
@@ -160,65 +155,6 @@ def build_world(root: Path, *, n_families: int = N_FAMILIES) -> ServingWorld:
         model_version=version,
         env=world_env(root, tracking_uri, snapshot),
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class RunningServer:
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-
-def start_server(env: dict[str, str], log_path: Path, *, timeout: float = 90.0) -> RunningServer:
-    """`bentoml serve` on a free 127.0.0.1 port; returns once /readyz answers 200."""
-    port = free_port()
-    full_env = {**os.environ, **env, "BENTOML_HOME": str(log_path.parent / "bentoml_home")}
-    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bentoml",
-                "serve",
-                "serving.service:EarlyRiskScoring",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=Path(__file__).resolve().parents[2],
-            env=full_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{log_path.read_text(errors='replace')}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
-                return RunningServer(url=url, process=process, log_path=log_path)
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    stop_server(process)
-    raise RuntimeError(f"server not ready in {timeout} s:\n{log_path.read_text(errors='replace')}")
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 def auth(token: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""`earlyrisk token`, `earlyrisk serve --check` and `earlyrisk score` (batch, by partition)."""
+"""`earlyrisk token`, `earlyrisk serve` (checks, then exec) and `earlyrisk score` (batch)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,29 @@ def test_serve_check_runs_the_startup_checks(runner, serving_world):
         env=serving_world.env,
     )
     assert refused.exit_code == 1 and "refusing to start" in refused.output
+
+
+def test_serve_execs_bentoml_with_the_service_and_the_chosen_options(
+    runner, serving_world, monkeypatch, tmp_path
+):
+    """After the checks, `serve` becomes `bentoml serve <the service>` (the tests' command)."""
+    import os
+
+    from serving.local_server import SERVICE_TARGET, bentoml_serve_argv
+
+    calls = []
+    monkeypatch.setattr(os, "execve", lambda path, argv, env: calls.append((path, argv, env)))
+    snapshot = str(serving_world.snapshot_path)
+    result = runner.invoke(
+        app,
+        ["serve", "--port", "3456", "--snapshot", snapshot, "--workers", "2"],
+        env={**serving_world.env, "EARLYRISK_AUDIT_LOG_PATH": str(tmp_path / "audit.sqlite")},
+    )
+    assert result.exit_code == 0, result.output
+    [(path, argv, env)] = calls
+    assert argv == bentoml_serve_argv(host="127.0.0.1", port=3456) and path == argv[0]
+    assert argv[4] == SERVICE_TARGET == "serving.service:EarlyRiskScoring"
+    assert env["EARLYRISK_SNAPSHOT_PATH"] == snapshot and env["EARLYRISK_WORKERS"] == "2"
 
 
 @pytest.fixture(scope="module")
