@@ -11,14 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from training_frames import QUICK_SPEC
 
-QUICK_SPEC = {
-    "kind": "lightgbm",
-    "params": {"learning_rate": 0.1, "num_leaves": 7, "min_data_in_leaf": 20},
-    "num_boost_round": 80,
-    "early_stopping_rounds": 10,
-    "validation_fraction": 0.2,
-}
 TRAINING_REGISTRY_FAMILIES = 3000
 TRAINING_REGISTRY_SEED = 11
 

@@ -9,7 +9,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from training_frames import fake_feature_table
+from training_frames import QUICK_SPEC, fake_feature_table
 
 from training.config import load_config
 from training.pipeline import STAGES, run_training
@@ -27,7 +27,6 @@ def table():
 def logged_run(tmp_path_factory, table):
     """One full run (reports, fairness audit, MLflow) shared by the read-only tests."""
     import yaml
-    from conftest import QUICK_SPEC
 
     tmp = tmp_path_factory.mktemp("pipeline")
     spec = tmp / "quick.yaml"

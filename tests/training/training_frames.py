@@ -10,6 +10,15 @@ from training.risk_model import LightGBMRiskModel
 
 FEATURES = ["debt", "absences", "contacts", "income"]
 
+# A LightGBM spec small enough for end-to-end training tests (a few seconds per fit).
+QUICK_SPEC = {
+    "kind": "lightgbm",
+    "params": {"learning_rate": 0.1, "num_leaves": 7, "min_data_in_leaf": 20},
+    "num_boost_round": 80,
+    "early_stopping_rounds": 10,
+    "validation_fraction": 0.2,
+}
+
 
 def synthetic_frame(n: int = 2000, *, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     """A frame of four indicators (with missing values) and a label that depends on them."""
