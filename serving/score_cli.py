@@ -13,8 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-EXIT_REFUSED = 1
-EXIT_USAGE = 2
+from serving.cli_options import EXIT_REFUSED, EXIT_USAGE, ModelUriOption, TrackingUriOption
 
 SCORE_HELP = (
     "Score every family of a raw registry as of a date, with the reasons, and write a "
@@ -42,23 +41,8 @@ def score_command(
         Path,
         typer.Option("--out", metavar="FILE", help="Parquet file to write.", show_default=False),
     ],
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            metavar="URI",
-            help="Registry URI (default: models:/<EARLYRISK_MODEL_NAME>@champion).",
-            show_default=False,
-        ),
-    ] = None,
-    tracking_uri: Annotated[
-        str | None,
-        typer.Option(
-            "--tracking-uri",
-            help="MLflow URI (default: EARLYRISK_TRACKING_URI or sqlite:///mlflow.db).",
-            show_default=False,
-        ),
-    ] = None,
+    model: ModelUriOption = None,
+    tracking_uri: TrackingUriOption = None,
     families_per_partition: Annotated[
         int,
         typer.Option("--families-per-partition", min=1, help="Bounds memory per step."),

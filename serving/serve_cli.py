@@ -17,8 +17,7 @@ from typing import Annotated, Literal
 import typer
 from rich.console import Console
 
-EXIT_USAGE = 2
-EXIT_REFUSED = 1
+from serving.cli_options import EXIT_REFUSED, EXIT_USAGE, ModelUriOption, TrackingUriOption
 
 SERVE_HELP = (
     "Start the caseworker scoring service (BentoML) on the champion model and the latest "
@@ -50,24 +49,8 @@ def serve_command(
             show_default=False,
         ),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            metavar="URI",
-            help="Registry URI, e.g. models:/earlyrisk/3 (default: models:/<name>@champion).",
-            show_default=False,
-        ),
-    ] = None,
-    tracking_uri: Annotated[
-        str | None,
-        typer.Option(
-            "--tracking-uri",
-            help="MLflow tracking/registry URI (default: EARLYRISK_TRACKING_URI or "
-            "sqlite:///mlflow.db).",
-            show_default=False,
-        ),
-    ] = None,
+    model: ModelUriOption = None,
+    tracking_uri: TrackingUriOption = None,
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, max=64, help="Worker processes.")
     ] = None,

@@ -80,6 +80,20 @@ def test_serve_execs_bentoml_with_the_service_and_the_chosen_options(
     assert env["EARLYRISK_SNAPSHOT_PATH"] == snapshot and env["EARLYRISK_WORKERS"] == "2"
 
 
+def test_serve_and_score_share_the_model_and_registry_options():
+    """Both verbs load the champion through ServingSettings: one option, one help text."""
+    import typer.main
+
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    for name in ("model", "tracking_uri"):
+        serve, score = (
+            next(p for p in commands[verb].params if p.name == name) for verb in ("serve", "score")
+        )
+        assert serve.opts == score.opts and serve.help == score.help and serve.default is None
+    model = next(p for p in commands["score"].params if p.name == "model")
+    assert "EARLYRISK_MODEL_NAME" in model.help
+
+
 @pytest.fixture(scope="module")
 def batch_file(serving_world, small_registry_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("batch") / "scores.parquet"
