@@ -33,6 +33,7 @@ from training.splits import SliceInfo
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
 
 METRIC_LABELS = {
     "roc_auc": "ROC AUC",
@@ -100,6 +101,18 @@ def _fig_timeline(inputs: ReportInputs) -> Figure:
     return fig
 
 
+def _error_bars(estimate: ArrayLike, low: ArrayLike, high: ArrayLike) -> np.ndarray:
+    """Matplotlib's (2, n) error extents below and above each estimate, never negative.
+
+    A percentile interval need not contain the estimate (ECE is biased upward in resamples);
+    the bar shows the part of the interval on each side, if any.
+    """
+    estimate = np.asarray(estimate, dtype=float)
+    below = estimate - np.asarray(low, dtype=float)
+    above = np.asarray(high, dtype=float) - estimate
+    return np.clip(np.vstack([below, above]), 0, None)
+
+
 def _fig_reliability(inputs: ReportInputs) -> Figure:
     from matplotlib.figure import Figure
 
@@ -108,15 +121,10 @@ def _fig_reliability(inputs: ReportInputs) -> Figure:
     top = 0.0
     for name, ev in inputs.evaluation.models.items():
         r = ev.reliability
-        yerr = np.clip(
-            np.vstack([r["observed"] - r["observed_low"], r["observed_high"] - r["observed"]]),
-            0,
-            None,
-        )
         ax.errorbar(
             r["mean_predicted"],
             r["observed"],
-            yerr=yerr,
+            yerr=_error_bars(r["observed"], r["observed_low"], r["observed_high"]),
             marker="o",
             capsize=2,
             label=f"{name} (ECE {ev.metrics['ece'].estimate:.3f})",
@@ -171,11 +179,7 @@ def _fig_comparison(inputs: ReportInputs) -> Figure:
             ivs.append(oracle[metric])
             labels.append("oracle")
         est = np.array([iv.estimate for iv in ivs])
-        # a percentile interval need not contain the estimate (ECE is biased upward in
-        # resamples); the bar shows the part of the interval on each side, if any
-        err = np.clip(
-            np.array([[iv.estimate - iv.low, iv.high - iv.estimate] for iv in ivs]).T, 0, None
-        )
+        err = _error_bars(est, [iv.low for iv in ivs], [iv.high for iv in ivs])
         ax.barh(
             range(len(ivs)),
             est,

@@ -93,3 +93,12 @@ def test_report_files_embed_every_figure_and_load_nothing_remote(tmp_path):
     assert html.count("data:image/png;base64,") == len(written.figures)
     assert not re.search(r"""(src|href)=["']https?://""", html)
     assert "<table>" in html
+
+
+def test_error_bars_show_only_the_interval_side_that_exists():
+    from training.report import _error_bars
+
+    bars = _error_bars([0.5, 0.10, 0.3], [0.4, 0.12, 0.3], [0.7, 0.20, 0.25])
+    # row 0: extent below each estimate, row 1: above; an interval lying wholly above
+    # (ECE's upward-biased resamples) or below its estimate draws no bar on that side
+    np.testing.assert_allclose(bars, [[0.1, 0.0, 0.0], [0.2, 0.10, 0.0]])
