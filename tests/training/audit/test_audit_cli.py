@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,11 @@ def _invoke(*args: str):
     return runner.invoke(app, ["audit", *args], catch_exceptions=False)
 
 
+def _audit(scores: Path, options: str, out: Path):
+    """`earlyrisk audit --scores SCORES <options> --out OUT`, options written as on a shell."""
+    return _invoke("--scores", str(scores), *shlex.split(options), "--out", str(out))
+
+
 @pytest.fixture
 def small(scores: pd.DataFrame) -> pd.DataFrame:
     frame = scores.head(600).copy()
@@ -33,24 +39,8 @@ def test_audit_writes_reports_from_csv_and_parquet(
     path = tmp_path / f"scores.{suffix}"
     small.to_csv(path, index=False) if suffix == "csv" else small.to_parquet(path)
     out = tmp_path / "out"
-    result = _invoke(
-        "--scores",
-        str(path),
-        "--score",
-        "prob",
-        "--label",
-        "label",
-        "--group",
-        "sex",
-        "--group",
-        "settlement",
-        "--top-fraction",
-        "0.2",
-        "--bootstrap",
-        "50",
-        "--out",
-        str(out),
-    )
+    options = "--score prob --label label --group sex --group settlement --top-fraction 0.2"
+    result = _audit(path, f"{options} --bootstrap 50", out)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "audit_report.json").read_text())
     assert (out / "audit_report.html").stat().st_size > 10_000
@@ -69,25 +59,8 @@ def test_csv_and_parquet_give_the_same_numbers(small: pd.DataFrame, tmp_path: Pa
     reports = []
     for name in ("s.csv", "s.parquet"):
         out = tmp_path / name.replace(".", "_")
-        assert (
-            _invoke(
-                "--scores",
-                str(tmp_path / name),
-                "--score",
-                "prob",
-                "--label",
-                "label",
-                "--group",
-                "sex",
-                "--threshold",
-                "0.5",
-                "--bootstrap",
-                "30",
-                "--out",
-                str(out),
-            ).exit_code
-            == 0
-        )
+        options = "--score prob --label label --group sex --threshold 0.5 --bootstrap 30"
+        assert _audit(tmp_path / name, options, out).exit_code == 0
         reports.append(json.loads((out / "audit_report.json").read_text()))
     assert reports[0]["groupings"] == reports[1]["groupings"]
     assert reports[0]["disparities"] == reports[1]["disparities"]
@@ -96,17 +69,8 @@ def test_csv_and_parquet_give_the_same_numbers(small: pd.DataFrame, tmp_path: Pa
 def test_label_free_and_binary_flag_score(small: pd.DataFrame, tmp_path: Path) -> None:
     frame = small.drop(columns="label").assign(high_risk=(small["prob"] > 0.6).astype(int))
     frame.to_csv(tmp_path / "flags.csv", index=False)
-    result = _invoke(
-        "--scores",
-        str(tmp_path / "flags.csv"),
-        "--score",
-        "high_risk",
-        "--group",
-        "sex",
-        "--bootstrap",
-        "20",
-        "--out",
-        str(tmp_path / "o"),
+    result = _audit(
+        tmp_path / "flags.csv", "--score high_risk --group sex --bootstrap 20", tmp_path / "o"
     )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "o" / "audit_report.json").read_text())
@@ -124,27 +88,17 @@ def test_gates_file_sets_exit_code_and_names_the_gate(tmp_path: Path) -> None:
     make_scores(1500, seed=2, shift=0.3).to_csv(tmp_path / "biased.csv", index=False)
     gates = tmp_path / "gates.yaml"
     gates.write_text("ratio_bounds:\n  fpr: {lower: 0.8, upper: 1.25}\nmax_group_ece: null\n")
-    args = [
-        "--scores",
-        str(tmp_path / "biased.csv"),
-        "--score",
-        "prob",
-        "--label",
-        "label",
-        "--group",
-        "sex",
-        "--top-fraction",
-        "0.2",
-        "--bootstrap",
-        "20",
-    ]
-    failed = _invoke(*args, "--gates", str(gates), "--out", str(tmp_path / "o1"))
+    options = (
+        "--score prob --label label --group sex --top-fraction 0.2 --bootstrap 20 "
+        f"--gates {shlex.quote(str(gates))}"
+    )
+    failed = _audit(tmp_path / "biased.csv", options, tmp_path / "o1")
     assert failed.exit_code == 1
     assert "FAIL fpr_ratio" in failed.output and "sex=F" in failed.output
     report = json.loads((tmp_path / "o1" / "audit_report.json").read_text())
     assert report["gates"]["passed"] is False
     gates.write_text("ratio_bounds:\n  fpr: {lower: 0.01, upper: 100}\nmax_group_ece: null\n")
-    assert _invoke(*args, "--gates", str(gates), "--out", str(tmp_path / "o2")).exit_code == 0
+    assert _audit(tmp_path / "biased.csv", options, tmp_path / "o2").exit_code == 0
 
 
 @pytest.mark.parametrize(
@@ -175,51 +129,19 @@ def test_bad_input_is_a_clear_error(
     elif change == "score_text":
         frame["prob"] = frame["prob"].astype(str).where(frame.index != frame.index[0], "high")
     frame.to_csv(tmp_path / "s.csv", index=False)
-    result = _invoke(
-        "--scores",
-        str(tmp_path / "s.csv"),
-        "--score",
-        "prob",
-        "--label",
-        "label",
-        "--group",
-        "sex",
-        *extra,
-        "--out",
-        str(tmp_path / "o"),
-    )
+    options = f"--score prob --label label --group sex {shlex.join(extra)}"
+    result = _audit(tmp_path / "s.csv", options, tmp_path / "o")
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
     assert not (tmp_path / "o" / "audit_report.json").exists()
 
 
 def test_missing_and_unknown_files(tmp_path: Path) -> None:
-    result = _invoke(
-        "--scores",
-        str(tmp_path / "none.csv"),
-        "--score",
-        "p",
-        "--group",
-        "g",
-        "--threshold",
-        "0.5",
-        "--out",
-        str(tmp_path / "o"),
-    )
+    options = "--score p --group g --threshold 0.5"
+    result = _audit(tmp_path / "none.csv", options, tmp_path / "o")
     assert result.exit_code == 2 and "does not exist" in " ".join(result.output.split())
     (tmp_path / "x.xlsx").write_text("a")
-    result = _invoke(
-        "--scores",
-        str(tmp_path / "x.xlsx"),
-        "--score",
-        "p",
-        "--group",
-        "g",
-        "--threshold",
-        "0.5",
-        "--out",
-        str(tmp_path / "o"),
-    )
+    result = _audit(tmp_path / "x.xlsx", options, tmp_path / "o")
     assert result.exit_code == 2 and "unknown format" in " ".join(result.output.split())
 
 
@@ -240,24 +162,11 @@ def test_decile_score_audit_matches_a_plain_crosstab(tmp_path: Path) -> None:
     recid = (rng.uniform(size=n) < 0.2 + 0.05 * decile).astype(int)
     frame = pd.DataFrame({"race": race, "decile_score": decile, "two_year_recid": recid})
     frame.to_csv(tmp_path / "deciles.csv", index=False)
-    result = _invoke(
-        "--scores",
-        str(tmp_path / "deciles.csv"),
-        "--score",
-        "decile_score",
-        "--label",
-        "two_year_recid",
-        "--group",
-        "race",
-        "--threshold",
-        "5",
-        "--reference",
-        "Caucasian",
-        "--bootstrap",
-        "50",
-        "--out",
-        str(tmp_path / "o"),
+    options = (
+        "--score decile_score --label two_year_recid --group race --threshold 5 "
+        "--reference Caucasian --bootstrap 50"
     )
+    result = _audit(tmp_path / "deciles.csv", options, tmp_path / "o")
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "o" / "audit_report.json").read_text())
     assert report["config"]["scores_are_probabilities"] is False

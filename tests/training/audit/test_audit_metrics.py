@@ -34,7 +34,8 @@ def _table() -> pd.DataFrame:
     return frame
 
 
-def test_rates_match_hand_computed_confusion_table() -> None:
+def _table_by_group() -> pd.DataFrame:
+    """The audit of :func:`_table` flagged at 0.5, one row per group (none suppressed)."""
     result = audit(
         _table(),
         score="flag",
@@ -44,7 +45,11 @@ def test_rates_match_hand_computed_confusion_table() -> None:
         n_boot=0,
         min_group_size=1,
     )
-    a = result.by_group.set_index("group").loc["A"]
+    return result.by_group.set_index("group")
+
+
+def test_rates_match_hand_computed_confusion_table() -> None:
+    a = _table_by_group().loc["A"]
     assert (a["tp"], a["fp"], a["fn"], a["tn"]) == (3, 1, 2, 4)
     expected = {
         "base_rate": 5 / 10,
@@ -63,16 +68,7 @@ def test_rates_match_hand_computed_confusion_table() -> None:
 
 
 def test_undefined_rates_are_nan_not_zero() -> None:
-    result = audit(
-        _table(),
-        score="flag",
-        label="label",
-        groups=["group"],
-        rule=Threshold(0.5),
-        n_boot=0,
-        min_group_size=1,
-    )
-    b = result.by_group.set_index("group").loc["B"]
+    b = _table_by_group().loc["B"]
     # Group B has no positives: TPR, FNR and precision's numerator... TPR/FNR undefined.
     assert math.isnan(b["tpr"]) and math.isnan(b["fnr"])
     assert math.isnan(b["roc_auc"])  # one class only
