@@ -35,6 +35,7 @@ from serving.engine import (
 from serving.schemas import (
     AuditLogPage,
     Decision,
+    ErrorBody,
     FeedbackResponse,
     ModelCardResponse,
     ScoredFamily,
@@ -76,9 +77,8 @@ def _error(ctx: bentoml.Context, status: int, message: str, request_id: str) -> 
     headers = {"X-Request-ID": request_id}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="earlyrisk"'
-    return JSONResponse(
-        {"error": message, "request_id": request_id}, status_code=status, headers=headers
-    )
+    body = ErrorBody(error=message, request_id=request_id)
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
 @bentoml.service(

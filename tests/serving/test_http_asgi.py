@@ -9,6 +9,7 @@ import pytest
 from serving_world import auth
 from starlette.testclient import TestClient
 
+from serving.schemas import ErrorBody
 from serving.service import AUDIT_UNAVAILABLE_MESSAGE, EarlyRiskScoring
 
 BODIES = {
@@ -54,7 +55,9 @@ def test_every_endpoint_needs_a_valid_token(client, tokens, path):
     for headers in ({}, {"Authorization": "Bearer nope"}, auth(tokens["revoked"])):
         response = client.post(path, json=BODIES[path], headers=headers)
         assert response.status_code == 401
-        assert response.json()["error"] == "Missing or invalid bearer token."
+        refusal = ErrorBody.model_validate(response.json())  # the documented error shape
+        assert refusal.error == "Missing or invalid bearer token."
+        assert refusal.request_id == response.headers["x-request-id"]
         assert response.headers["www-authenticate"].startswith("Bearer")
 
 

@@ -133,18 +133,6 @@ def rates_from_counts(
     }
 
 
-def confusion_counts(label: np.ndarray, selected: np.ndarray) -> dict[str, int]:
-    """TP, FP, FN, TN of one group, as plain ints."""
-    y = np.asarray(label, dtype=bool)
-    p = np.asarray(selected, dtype=bool)
-    return {
-        "tp": int(np.sum(y & p)),
-        "fp": int(np.sum(~y & p)),
-        "fn": int(np.sum(y & ~p)),
-        "tn": int(np.sum(~y & ~p)),
-    }
-
-
 def roc_auc(label: np.ndarray, score: np.ndarray) -> float:
     """ROC AUC of the score for the label; NaN when only one class is present."""
     y = np.asarray(label, dtype=bool)
