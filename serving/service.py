@@ -13,6 +13,7 @@ and readiness probes (no token); ``/docs.json`` is the OpenAPI document.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -79,6 +80,73 @@ def _error(ctx: bentoml.Context, status: int, message: str, request_id: str) -> 
         headers["WWW-Authenticate"] = 'Bearer realm="earlyrisk"'
     body = ErrorBody(error=message, request_id=request_id)
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def _validation_message(body: bytes) -> str | None:
+    """BentoML's own 400 body (its schema check of the request) as one line naming each
+    field and the rule it broke, or None when the body is not that kind of answer."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("detail"), list):
+        return None
+    parts = []
+    for item in data["detail"]:
+        if not isinstance(item, dict):
+            return None
+        field = ".".join(str(part) for part in item.get("loc") or ()) or "body"
+        parts.append(f"{field}: {item.get('msg', 'invalid')}")
+    return "; ".join(parts) or None
+
+
+class _ValidationRefusals:
+    """ASGI middleware: BentoML's schema refusals in the service's own error shape.
+
+    BentoML validates a request body against the endpoint's signature before our handler
+    runs and answers a mismatch itself, as ``{"error": "1 validation error for Input",
+    "detail": [...]}``: no request id, and the field only inside ``detail``. This rewrites
+    exactly those answers (status 400 without our X-Request-ID header) into
+    :class:`ErrorBody` with the field and rule in ``error`` and a fresh request id; every
+    other response passes through untouched.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: dict[str, Any] | None = None
+        chunks: list[bytes] = []
+
+        async def hold_refusal(message: dict[str, Any]) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start":
+                names = {name.lower() for name, _ in message.get("headers", ())}
+                if message["status"] == 400 and b"x-request-id" not in names:
+                    held = message
+                    return
+            if held is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks)
+            text = _validation_message(body)
+            headers = [(k, v) for k, v in held.get("headers", ()) if k.lower() != b"content-length"]
+            if text is not None:
+                request_id = new_request_id()
+                logger.info("request %s refused by schema validation: %s", request_id, text)
+                body = ErrorBody(error=text, request_id=request_id).model_dump_json().encode()
+                headers.append((b"x-request-id", request_id.encode()))
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**held, "headers": headers})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+
+        await self.app(scope, receive, hold_refusal)
 
 
 @bentoml.service(
@@ -239,3 +307,6 @@ class EarlyRiskScoring:
             AuditLogPage,
             lambda _p, _r: self.engine.audit_page(after_seq=after_seq, limit=limit, kind=kind),
         )
+
+
+EarlyRiskScoring.add_asgi_middleware(_ValidationRefusals)

@@ -97,17 +97,41 @@ def test_score_over_http(client, tokens):
     assert set(reason) == {"indicator", "description", "value", "contribution"}
 
 
-def test_bad_bodies_are_400_without_traces(client, tokens):
-    for body in ({"family_ids": "F00005"}, {}, {"family_ids": [1, {"a": 2}]}):
-        response = client.post("/score", json=body, headers=auth(tokens["caseworker"]))
-        assert response.status_code == 400, body
-        assert "Traceback" not in response.text and 'File "' not in response.text
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"family_ids": "F00005"}, "family_ids: Input should be a valid array"),
+        ({}, "family_ids: Field required"),
+        (
+            {"family_ids": [1, {"a": 2}]},
+            "family_ids.0: Input should be a valid string; "
+            "family_ids.1: Input should be a valid string",
+        ),
+    ],
+)
+def test_bad_bodies_are_400_naming_the_field_in_the_error_shape(client, tokens, body, message):
+    """BentoML's own schema refusals reach the client as the service's ErrorBody."""
+    response = client.post("/score", json=body, headers=auth(tokens["caseworker"]))
+    assert response.status_code == 400, body
+    assert "Traceback" not in response.text and 'File "' not in response.text
+    refusal = ErrorBody.model_validate(response.json())
+    assert refusal.error == message
+    assert refusal.request_id == response.headers["x-request-id"]
+
+
+def test_unparsable_json_and_out_of_range_parameters_are_400_in_the_error_shape(client, tokens):
     response = client.post(
         "/score",
         content=b"{not json",
         headers={**auth(tokens["caseworker"]), "Content-Type": "application/json"},
     )
     assert response.status_code == 400 and "Traceback" not in response.text
+    assert ErrorBody.model_validate(response.json()).error.startswith("body: Invalid JSON")
+    response = client.post("/audit_log", json={"limit": 0}, headers=auth(tokens["auditor"]))
+    assert response.status_code == 400
+    refusal = ErrorBody.model_validate(response.json())
+    assert refusal.error == "limit: Input should be greater than or equal to 1"
+    assert refusal.request_id == response.headers["x-request-id"]
 
 
 def test_fail_closed_when_the_audit_log_cannot_be_written(client, tokens, audit_db):
@@ -146,3 +170,13 @@ def test_fail_closed_when_the_audit_log_cannot_be_written(client, tokens, audit_
         "/score", json={"family_ids": ["F00005"]}, headers=auth(tokens["caseworker"])
     )
     assert again.status_code == 200
+
+
+def test_the_service_own_refusals_pass_the_middleware_unchanged(client, tokens):
+    ids = [f"F{i:05d}" for i in range(51)]  # one more than EARLYRISK_MAX_BATCH_SIZE
+    response = client.post("/score", json={"family_ids": ids}, headers=auth(tokens["caseworker"]))
+    assert response.status_code == 400
+    refusal = ErrorBody.model_validate(response.json())
+    assert refusal.error.startswith("family_ids:") and "50" in refusal.error
+    assert refusal.request_id == response.headers["x-request-id"]
+    assert response.headers.get_list("x-request-id") == [refusal.request_id]
