@@ -76,8 +76,14 @@ class MarginCalibrator:
                     f"isotonic calibrator needs equally long non-empty thresholds, got "
                     f"{x.size} x and {y.size} y values"
                 )
-            if np.any(np.diff(x) < 0) or np.any(np.diff(y) < 0):
-                raise ValueError("isotonic calibrator thresholds must be non-decreasing")
+            for name, values in (("x_thresholds", x), ("y_thresholds", y)):
+                falls = np.flatnonzero(np.diff(values) < 0)
+                if falls.size:
+                    i = int(falls[0])
+                    raise ValueError(
+                        f"isotonic calibrator {name} must be non-decreasing; "
+                        f"{name}[{i}]={values[i]:.6g} > {name}[{i + 1}]={values[i + 1]:.6g}"
+                    )
         elif self.method == "sigmoid" and not self.a < 0:
             raise ValueError(
                 f"sigmoid calibrator slope a={self.a:.6g} is not negative: the probability "
@@ -270,11 +276,19 @@ class LightGBMRiskModel(RiskModel):
         calibrator: MarginCalibrator = UNCALIBRATED,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        names = list(feature_names) if feature_names is not None else booster.feature_name()
-        if list(booster.feature_name()) != names:
+        trained = list(booster.feature_name())
+        names = list(feature_names) if feature_names is not None else trained
+        if trained != names:
+            i = next(
+                (i for i, (a, b) in enumerate(zip(trained, names, strict=False)) if a != b),
+                min(len(trained), len(names)),
+            )
+            booster_has = repr(trained[i]) if i < len(trained) else "nothing"
+            given_has = repr(names[i]) if i < len(names) else "nothing"
             raise ValueError(
-                "booster feature names differ from feature_names: "
-                f"{booster.feature_name()[:5]}... vs {names[:5]}..."
+                f"booster feature names differ from feature_names at position {i}: "
+                f"the booster has {booster_has}, feature_names {given_has} "
+                f"({len(trained)} vs {len(names)} names)"
             )
         super().__init__(feature_names=names, calibrator=calibrator, metadata=metadata or {})
         self.booster = booster

@@ -9,6 +9,7 @@ from training_frames import FEATURES, small_booster_model, synthetic_frame
 
 from training.calibration import choose_calibration
 from training.risk_model import (
+    LightGBMRiskModel,
     LogisticRiskModel,
     MarginCalibrator,
     ModelArtifactError,
@@ -115,3 +116,19 @@ def test_unknown_artifact_is_refused():
 def test_sigmoid_with_inverted_slope_is_refused():
     with pytest.raises(ValueError, match=r"a=0\.5"):
         MarginCalibrator(method="sigmoid", a=0.5, b=0.0)
+
+
+def test_decreasing_isotonic_thresholds_are_refused_naming_them():
+    with pytest.raises(ValueError, match=r"y_thresholds\[1\]=0\.5 > y_thresholds\[2\]=0\.2"):
+        MarginCalibrator(method="isotonic", x_thresholds=(0, 1, 2), y_thresholds=(0.1, 0.5, 0.2))
+    with pytest.raises(ValueError, match=r"x_thresholds\[0\]=3 > x_thresholds\[1\]=1"):
+        MarginCalibrator(method="isotonic", x_thresholds=(3, 1, 2), y_thresholds=(0.1, 0.2, 0.3))
+
+
+def test_booster_and_feature_names_mismatch_names_the_first_difference(fitted):
+    _, _, model = fitted
+    renamed = [*FEATURES[:2], "arrears", FEATURES[3]]
+    with pytest.raises(ValueError, match="position 2: the booster has 'contacts', feature_names "):
+        LightGBMRiskModel(model.booster, feature_names=renamed)
+    with pytest.raises(ValueError, match=r"position 4: the booster has nothing.*4 vs 5 names"):
+        LightGBMRiskModel(model.booster, feature_names=[*FEATURES, "extra"])
