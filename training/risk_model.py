@@ -227,6 +227,10 @@ class RiskModel(ABC):
             doc = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ModelArtifactError(f"not a risk model document: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise ModelArtifactError(
+                f"not a risk model document: a JSON {type(doc).__name__}, not an object"
+            )
         if doc.get("format") != "earlyrisk.risk_model":
             raise ModelArtifactError(f"unknown model format {doc.get('format')!r}")
         if doc.get("format_version") != FORMAT_VERSION:
@@ -243,6 +247,9 @@ class RiskModel(ABC):
             raise ModelArtifactError(
                 f"unknown model kind {doc.get('kind')!r}; known: {', '.join(kinds)}"
             )
+        missing = [key for key in ("feature_names", "calibrator", "model") if key not in doc]
+        if missing:
+            raise ModelArtifactError(f"{cls.kind} model document lacks {', '.join(missing)}")
         return cls(
             **cls._fitted_parts(doc["model"]),
             feature_names=list(doc["feature_names"]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -111,6 +113,15 @@ def test_with_calibrator_leaves_the_original_untouched(fitted, kind):
 def test_unknown_artifact_is_refused():
     with pytest.raises(ModelArtifactError, match="unknown model format"):
         RiskModel.from_bytes(b'{"format": "something-else"}')
+
+
+def test_truncated_or_foreign_document_is_an_artifact_error_naming_what_lacks():
+    doc = json.loads(_logistic().to_bytes())
+    del doc["calibrator"], doc["model"]
+    with pytest.raises(ModelArtifactError, match="logistic model document lacks calibrator, model"):
+        RiskModel.from_bytes(json.dumps(doc).encode())
+    with pytest.raises(ModelArtifactError, match="a JSON list, not an object"):
+        RiskModel.from_bytes(b"[1, 2]")
 
 
 def test_sigmoid_with_inverted_slope_is_refused():
