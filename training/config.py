@@ -102,7 +102,10 @@ class CapacityConfig(_Strict):
     @model_validator(mode="after")
     def _exactly_one(self) -> CapacityConfig:
         if (self.count is None) == (self.fraction is None):
-            raise ValueError("capacity needs exactly one of count or fraction")
+            raise ValueError(
+                "capacity needs exactly one of count or fraction; "
+                f"got count={self.count}, fraction={self.fraction}"
+            )
         return self
 
     def k(self, n_rows: int) -> int:
