@@ -127,3 +127,8 @@ class ErrorBody(_Body):
 
     error: str
     request_id: str
+    detail: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Only for a body that fails the endpoint's schema: pydantic's list of "
+        "the fields and rules it broke (absent otherwise).",
+    )

@@ -79,12 +79,12 @@ def _error(ctx: bentoml.Context, status: int, message: str, request_id: str) -> 
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="earlyrisk"'
     body = ErrorBody(error=message, request_id=request_id)
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
-def _validation_message(body: bytes) -> str | None:
+def _validation_refusal(body: bytes) -> tuple[str, list[dict[str, Any]]] | None:
     """BentoML's own 400 body (its schema check of the request) as one line naming each
-    field and the rule it broke, or None when the body is not that kind of answer."""
+    field and the rule it broke, plus its ``detail`` list; None for any other body."""
     try:
         data = json.loads(body)
     except ValueError:
@@ -97,7 +97,7 @@ def _validation_message(body: bytes) -> str | None:
             return None
         field = ".".join(str(part) for part in item.get("loc") or ()) or "body"
         parts.append(f"{field}: {item.get('msg', 'invalid')}")
-    return "; ".join(parts) or None
+    return ("; ".join(parts), data["detail"]) if parts else None
 
 
 class _ValidationRefusals:
@@ -107,8 +107,8 @@ class _ValidationRefusals:
     runs and answers a mismatch itself, as ``{"error": "1 validation error for Input",
     "detail": [...]}``: no request id, and the field only inside ``detail``. This rewrites
     exactly those answers (status 400 without our X-Request-ID header) into
-    :class:`ErrorBody` with the field and rule in ``error`` and a fresh request id; every
-    other response passes through untouched.
+    :class:`ErrorBody` with the field and rule in ``error``, a fresh request id and
+    BentoML's ``detail`` list kept; every other response passes through untouched.
     """
 
     def __init__(self, app: Any) -> None:
@@ -135,12 +135,14 @@ class _ValidationRefusals:
             if message.get("more_body", False):
                 return
             body = b"".join(chunks)
-            text = _validation_message(body)
+            refusal = _validation_refusal(body)
             headers = [(k, v) for k, v in held.get("headers", ()) if k.lower() != b"content-length"]
-            if text is not None:
+            if refusal is not None:
+                text, detail = refusal
                 request_id = new_request_id()
                 logger.info("request %s refused by schema validation: %s", request_id, text)
-                body = ErrorBody(error=text, request_id=request_id).model_dump_json().encode()
+                error = ErrorBody(error=text, request_id=request_id, detail=detail)
+                body = error.model_dump_json(exclude_none=True).encode()
                 headers.append((b"x-request-id", request_id.encode()))
             headers.append((b"content-length", str(len(body)).encode()))
             await send({**held, "headers": headers})

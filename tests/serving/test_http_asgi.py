@@ -117,6 +117,7 @@ def test_bad_bodies_are_400_naming_the_field_in_the_error_shape(client, tokens, 
     refusal = ErrorBody.model_validate(response.json())
     assert refusal.error == message
     assert refusal.request_id == response.headers["x-request-id"]
+    assert refusal.detail and all("loc" in item and "msg" in item for item in refusal.detail)
 
 
 def test_unparsable_json_and_out_of_range_parameters_are_400_in_the_error_shape(client, tokens):
@@ -180,3 +181,4 @@ def test_the_service_own_refusals_pass_the_middleware_unchanged(client, tokens):
     assert refusal.error.startswith("family_ids:") and "50" in refusal.error
     assert refusal.request_id == response.headers["x-request-id"]
     assert response.headers.get_list("x-request-id") == [refusal.request_id]
+    assert set(response.json()) == {"error", "request_id"}  # detail only for schema refusals
