@@ -16,22 +16,26 @@ Tie-breaking is deterministic and documented, so the same file always gives the 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
 
 
-class DecisionRule:
+class DecisionRule(ABC):
     """Base class: :meth:`select` maps a 1-D score array to a boolean selection array."""
 
-    def select(self, scores: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def select(self, scores: np.ndarray) -> np.ndarray:
+        """The boolean selection, one entry per score."""
 
-    def describe(self) -> str:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def describe(self) -> str:
+        """The rule in words, for reports."""
 
-    def to_dict(self) -> dict[str, object]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def to_dict(self) -> dict[str, object]:
+        """The rule as plain data, for the JSON report."""
 
 
 def _as_scores(scores: np.ndarray) -> np.ndarray:
