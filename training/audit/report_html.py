@@ -189,14 +189,20 @@ def _reliability_chart(result: AuditResult, attribute: str) -> str | None:
     if own.empty:
         return None
     figure, axis = plt.subplots(figsize=(5, 4.2))
-    axis.plot([0, 1], [0, 1], color="#888", linestyle=":", lw=1, label="perfect calibration")
+    # Risk scores are mostly small: zoom to the populated corner (the diagonal stays the
+    # reference), otherwise every curve is squeezed into the bottom-left fifth of the plot.
+    upper = float(np.nanmax(own[["mean_predicted", "observed_rate"]].to_numpy(dtype=float)))
+    limit = min(1.0, max(0.05, 1.1 * upper)) if np.isfinite(upper) else 1.0
+    axis.plot(
+        [0, limit], [0, limit], color="#888", linestyle=":", lw=1, label="perfect calibration"
+    )
     for group in list(dict.fromkeys(own["group"]))[:MAX_CHART_GROUPS]:
         rows = own[own["group"] == group]
         axis.plot(rows["mean_predicted"], rows["observed_rate"], marker="o", ms=3, label=group)
     axis.set_xlabel("mean predicted probability")
     axis.set_ylabel("observed rate")
-    axis.set_xlim(0, 1)
-    axis.set_ylim(0, 1)
+    axis.set_xlim(0, limit)
+    axis.set_ylim(0, limit)
     axis.legend(fontsize=7, loc="upper left")
     axis.set_title(f"Reliability by {attribute}", fontsize=10)
     return _figure_png(figure)
