@@ -17,7 +17,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 mkdir -p "$DEMO_DIR"
 
 step "1/7 Synthesize a registry of $DEMO_FAMILIES families (seed $DEMO_SEED) into $RAW"
-earlyrisk synth --families "$DEMO_FAMILIES" --seed "$DEMO_SEED" --out "$RAW"
+earlyrisk synth --families "$DEMO_FAMILIES" --seed "$DEMO_SEED" --out "$RAW" --overwrite
 
 step "2/7 Validate it against the raw-data contract"
 earlyrisk validate "$RAW"
