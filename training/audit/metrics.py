@@ -59,9 +59,14 @@ SCORE_METRICS: Final[tuple[str, ...]] = (
     "roc_auc",
     "brier",
     "ece",
+    "ece_chance_q95",
     "mean_predicted",
     "observed_to_expected",
 )
+
+#: Simulations behind ``ece_chance_q95`` (fixed seed: the same file gives the same report).
+ECE_CHANCE_SIMULATIONS: Final[int] = 200
+ECE_CHANCE_SEED: Final[int] = 20240917
 
 METRIC_LABELS: Final[dict[str, str]] = {
     "n": "families",
@@ -78,6 +83,7 @@ METRIC_LABELS: Final[dict[str, str]] = {
     "roc_auc": "ROC AUC",
     "brier": "Brier score",
     "ece": "expected calibration error",
+    "ece_chance_q95": "ECE a calibrated score shows by chance (95th percentile)",
     "mean_predicted": "mean predicted score",
     "observed_to_expected": "observed / expected (O/E)",
 }
@@ -266,6 +272,49 @@ def grouped_reliability(
     return counts, safe_divide(sum_pred, counts), safe_divide(sum_obs, counts)
 
 
+def grouped_ece_by_chance(
+    score: np.ndarray,
+    codes: np.ndarray,
+    n_groups: int,
+    *,
+    n_bins: int,
+    quantile: float = 0.95,
+    n_simulations: int = ECE_CHANCE_SIMULATIONS,
+    seed: int = ECE_CHANCE_SEED,
+    chunk: int = 25,
+) -> np.ndarray:
+    """Per group, the ``quantile`` of the ECE that *perfectly calibrated* scores would show.
+
+    ECE is biased upward in small groups: with 40 families, a score that is exactly right
+    still shows an ECE of several points, because the observed rate of a bin is noisy. To
+    tell miscalibration from that noise, outcomes are simulated as ``Bernoulli(score)`` for
+    every row (so the scores are calibrated by construction), the group's ECE is recomputed
+    on the same bins, and the ``quantile`` of those simulated ECEs is returned. An observed
+    ECE above it is unlikely under calibration (a one-sided test at level 1 - quantile).
+    Simulations run in chunks (``chunk`` x rows booleans at a time), so memory stays bounded.
+    """
+    s = np.asarray(score, dtype=float)
+    c = np.asarray(codes, dtype=np.int64)
+    edges = bin_edges(n_bins)
+    index = np.clip(np.searchsorted(edges, s, side="right") - 1, 0, n_bins - 1)
+    flat = c * n_bins + index
+    size = n_groups * n_bins
+    sizes = np.bincount(c, minlength=n_groups).astype(float)
+    sum_pred = np.bincount(flat, weights=s, minlength=size)
+    rng = np.random.default_rng(seed)
+    simulated: list[np.ndarray] = []
+    for start in range(0, n_simulations, chunk):
+        k = min(chunk, n_simulations - start)
+        outcomes = rng.random((k, s.size), dtype=np.float32) < s
+        # one bincount for the chunk: simulation j's cells are offset by j * size
+        offsets = (flat[None, :] + size * np.arange(k)[:, None]).ravel()
+        sum_obs = np.bincount(offsets, weights=outcomes.ravel(), minlength=k * size)
+        sum_obs = sum_obs.reshape(k, size)
+        gaps = np.abs(sum_pred[None, :] - sum_obs).reshape(k, n_groups, n_bins).sum(axis=2)
+        simulated.append(safe_divide(gaps, sizes[None, :]))
+    return np.quantile(np.vstack(simulated), quantile, axis=0)
+
+
 def grouped_score_metrics(
     label: np.ndarray | None,
     score: np.ndarray,
@@ -291,10 +340,12 @@ def grouped_score_metrics(
         counts, mean_pred, observed = grouped_reliability(y, s, c, n_groups, n_bins=n_bins)
         gaps = np.where(counts > 0, np.abs(mean_pred - observed), 0.0)
         out["ece"] = safe_divide((counts * gaps).sum(axis=1), sizes)
+        out["ece_chance_q95"] = grouped_ece_by_chance(s, c, n_groups, n_bins=n_bins)
         positives = np.bincount(c, weights=y, minlength=n_groups)
         out["observed_to_expected"] = safe_divide(positives, sizes * out["mean_predicted"])
     else:
         out["brier"] = nan
         out["ece"] = nan.copy()
+        out["ece_chance_q95"] = nan.copy()
         out["observed_to_expected"] = nan.copy()
     return out

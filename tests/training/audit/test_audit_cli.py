@@ -83,7 +83,7 @@ def test_label_free_and_binary_flag_score(small: pd.DataFrame, tmp_path: Path) -
 
 
 def test_gates_file_sets_exit_code_and_names_the_gate(tmp_path: Path) -> None:
-    from conftest import make_scores
+    from auditkit import make_scores
 
     make_scores(1500, seed=2, shift=0.3).to_csv(tmp_path / "biased.csv", index=False)
     gates = tmp_path / "gates.yaml"

@@ -23,7 +23,7 @@ from training.audit import (
 
 
 def _biased(shift: float):
-    from conftest import make_scores  # the audit tests' own helpers
+    from auditkit import make_scores
 
     frame = make_scores(4000, seed=3, shift=shift)
     return audit(
@@ -154,3 +154,57 @@ def test_yaml_config_round_trip_and_validation(tmp_path: Path) -> None:
         FairnessGates.from_yaml(path)
     path.write_text("")
     assert FairnessGates.from_yaml(path) == FairnessGates()
+
+
+def _calibration_frame(n_small: int, n_large: int, *, large_doubles_risk: bool, seed: int):
+    """A small group whose scores are exactly calibrated and a large group, miscalibrated
+    (its true risk is twice its score) when ``large_doubles_risk``."""
+    rng = np.random.default_rng(seed)
+    score = rng.uniform(0.02, 0.3, size=n_small + n_large)
+    group = np.array(["small"] * n_small + ["large"] * n_large)
+    truth = np.where((group == "large") & large_doubles_risk, np.minimum(2 * score, 1), score)
+    label = (rng.uniform(size=score.size) < truth).astype(int)
+    return pd.DataFrame({"prob": score, "label": label, "g": group})
+
+
+def test_chance_ece_shrinks_with_group_size_and_bounds_calibrated_groups() -> None:
+    from training.audit.metrics import expected_calibration_error, grouped_ece_by_chance
+
+    rng = np.random.default_rng(5)
+    sizes = [30, 300, 3000]
+    codes = np.repeat(np.arange(3), sizes)
+    score = rng.uniform(0.02, 0.5, size=codes.size)
+    chance = grouped_ece_by_chance(score, codes, 3, n_bins=10)
+    assert chance[0] > chance[1] > chance[2] > 0
+    # outcomes drawn from the scores themselves: the group of 30 exceeds its 95th
+    # percentile in about 5 % of 200 draws (binomial sd 1.5 %), never in a quarter of them
+    small = score[:30]
+    exceed = sum(
+        expected_calibration_error(
+            (np.random.default_rng(100 + draw).uniform(size=30) < small).astype(int), small
+        )
+        > chance[0]
+        for draw in range(200)
+    )
+    assert 1 <= exceed <= 22
+
+
+def test_interval_basis_forgives_small_group_ece_noise_but_not_real_miscalibration() -> None:
+    frame = _calibration_frame(40, 6000, large_doubles_risk=True, seed=8)
+    result = audit(
+        frame, score="prob", label="label", groups=["g"], rule=TopFraction(0.1), n_boot=50
+    )
+    small_ece = result.group_metric("g", "small", "ece")
+    small_chance = result.group_metric("g", "small", "ece_chance_q95")
+    large_ece = result.group_metric("g", "large", "ece")
+    assert small_ece > 0.02 and small_ece <= small_chance  # noisy, yet calibrated
+    assert large_ece > result.group_metric("g", "large", "ece_chance_q95")
+    point = FairnessGates(ratio_bounds={}, max_group_ece=0.02)
+    interval = point.model_copy(update={"basis": "interval"})
+    failed_point = {o.group for o in failed_gates(evaluate_fairness_gates(result, point))}
+    outcomes = evaluate_fairness_gates(result, interval)
+    failed_interval = {o.group for o in failed_gates(outcomes)}
+    assert failed_point == {"small", "large"}
+    assert failed_interval == {"large"}
+    (small,) = [o for o in outcomes if o.group == "small"]
+    assert small.status == "pass" and "by chance" in small.message

@@ -84,7 +84,7 @@ def test_card_states_intended_use_scope_biases_and_contact(scores: pd.DataFrame)
 
 
 def test_fairness_section_lists_groups_failed_gates_and_proxies() -> None:
-    from conftest import make_scores
+    from auditkit import make_scores
 
     facts = _facts(make_scores(2000, shift=0.3))  # scores of group F raised: gates fail
     card = build_model_card(facts)
