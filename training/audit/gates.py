@@ -17,7 +17,9 @@ Gate kinds:
 
 ``basis`` chooses the evidence: ``"point"`` fails on the point estimate (strict, the default
 for promotion), ``"interval"`` fails only when the whole bootstrap interval of the ratio lies
-outside the band, i.e. when the disparity is clear despite sampling noise; for ``group_ece``
+outside the band *and* its Holm-adjusted two-proportion test is below ``significance`` (a
+zero cell gives a degenerate interval, so the interval alone is no evidence), i.e. when the
+disparity is clear despite sampling noise; for ``group_ece``
 it fails only when the group's ECE is above the bound *and* above ``ece_chance_q95``, the
 ECE that perfectly calibrated scores reach by chance in that group (95th percentile).
 Suppressed groups are never checked (their numbers are withheld). When the reference rate
@@ -86,6 +88,13 @@ class FairnessGates(BaseModel):
         False, description="also gate the pairwise intersections (often small and noisy)"
     )
     basis: Literal["point", "interval"] = "point"
+    significance: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="with basis 'interval', a ratio fails only when its Holm-adjusted "
+        "two-proportion p-value is below this as well",
+    )
     fail_on_not_evaluable: bool = False
 
     @classmethod
@@ -189,15 +198,24 @@ def _ratio_outcomes(
             low, high = _number(row.ratio_lower), _number(row.ratio_upper)
             value, reference_value = _number(row.value), _number(row.reference_value)
             where = f"{row.attribute}={row.group} vs {row.reference}"
+            p_holm = _number(row.p_value_holm)
             if ratio is None and value is not None and reference_value == 0.0:
                 # The reference rate is 0: equal rates are parity, any other rate is
-                # infinitely far from it (the band cannot contain it).
-                status = "pass" if value == 0.0 else "fail"
+                # infinitely far from it (the band cannot contain it), unless, judged on the
+                # evidence, the difference is not statistically clear.
+                unclear = (
+                    gates.basis == "interval"
+                    and p_holm is not None
+                    and p_holm >= gates.significance
+                )
+                status = "pass" if value == 0.0 or unclear else "fail"
                 verdict = "equal to" if value == 0.0 else "unbounded against"
                 message = (
                     f"{gate} for {where}: {metric} {value:.4f} vs 0 for the reference, "
                     f"{verdict} the band [{bound.lower:g}, {bound.upper:g}]"
                 )
+                if unclear and value != 0.0:
+                    message += f": not statistically clear (Holm-adjusted p = {p_holm:.3g})"
             elif ratio is None:
                 status = _not_evaluable(gates)
                 message = f"{gate} undefined for {where} ({metric} undefined in a group)"
@@ -206,8 +224,12 @@ def _ratio_outcomes(
                     if low is None or high is None:
                         status = _not_evaluable(gates)
                     else:
+                        # The percentile interval of a zero cell (0 of 3 positives missed)
+                        # is degenerate, so it cannot carry the evidence alone: a ratio
+                        # also needs its Holm-adjusted two-proportion test to fail.
                         outside = high < bound.lower or low > bound.upper
-                        status = "fail" if outside else "pass"
+                        clear = p_holm is None or p_holm < gates.significance
+                        status = "fail" if outside and clear else "pass"
                 else:
                     outside = not bound.lower <= ratio <= bound.upper
                     status = "fail" if outside else "pass"
@@ -221,6 +243,16 @@ def _ratio_outcomes(
                     f"{gate} for {where} is {ratio:.3f}{interval}, {verdict} "
                     f"[{bound.lower:g}, {bound.upper:g}]"
                 )
+                if (
+                    gates.basis == "interval"
+                    and status == "pass"
+                    and p_holm is not None
+                    and not bound.lower <= ratio <= bound.upper
+                ):
+                    message += (
+                        f": not statistically clear (Holm-adjusted p = {p_holm:.3g}, "
+                        f"needs < {gates.significance:g})"
+                    )
             outcomes.append(
                 GateOutcome(
                     gate=gate,

@@ -208,3 +208,37 @@ def test_interval_basis_forgives_small_group_ece_noise_but_not_real_miscalibrati
     assert failed_interval == {"large"}
     (small,) = [o for o in outcomes if o.group == "small"]
     assert small.status == "pass" and "by chance" in small.message
+
+
+def test_interval_basis_needs_a_significant_test_not_a_degenerate_interval() -> None:
+    # "tiny": 30 families, 2 positives, both selected -> FNR 0 with a [0, 0] bootstrap
+    # interval; "big": a real FNR gap over 3000 families. Reference "ref": 6000 families.
+    rng = np.random.default_rng(4)
+    parts = []
+    for group, n, base, catch in (("ref", 6000, 0.1, 0.6), ("big", 3000, 0.1, 0.3)):
+        label = (rng.uniform(size=n) < base).astype(int)
+        selected = np.where(label == 1, rng.uniform(size=n) < catch, rng.uniform(size=n) < 0.05)
+        parts.append(pd.DataFrame({"g": group, "label": label, "flag": selected.astype(int)}))
+    tiny_label = np.array([1, 1] + [0] * 28)
+    parts.append(pd.DataFrame({"g": "tiny", "label": tiny_label, "flag": tiny_label}))
+    frame = pd.concat(parts, ignore_index=True)
+    result = audit(
+        frame,
+        score="flag",
+        label="label",
+        groups=["g"],
+        rule=Threshold(0.5),
+        reference="ref",
+        n_boot=300,
+    )
+    point = FairnessGates(ratio_bounds={"fnr": RatioBound()}, max_group_ece=None)
+    interval = point.model_copy(update={"basis": "interval"})
+    assert {o.group for o in failed_gates(evaluate_fairness_gates(result, point))} == {
+        "tiny",
+        "big",
+    }
+    outcomes = evaluate_fairness_gates(result, interval)
+    assert {o.group for o in failed_gates(outcomes)} == {"big"}
+    (tiny,) = [o for o in outcomes if o.group == "tiny"]
+    assert tiny.interval == (0.0, 0.0)
+    assert "not statistically clear" in tiny.message
