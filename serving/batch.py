@@ -84,6 +84,10 @@ def score_features(
     for column in features.columns:
         if column not in inputs and column not in out.columns:
             out[column] = features[column].to_numpy()
+    if "label" in out.columns and "label_observed" in out.columns:
+        # A label whose horizon is not over yet is unknown, not 0: null it, so an audit of
+        # this file refuses it (missing labels) instead of reading 0 as "no outcome".
+        out["label"] = out["label"].astype("Int8").where(out["label_observed"].astype(bool))
     return out
 
 

@@ -192,3 +192,31 @@ def test_score_verb_errors_are_clear(runner, serving_world, small_registry_dir, 
     )
     assert no_model.exit_code == 1 and "cannot score" in no_model.output
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_unobserved_labels_are_null_and_an_audit_on_them_is_refused(runner, batch_file, tmp_path):
+    # AS_OF + 12 months reaches past the registry's extraction date: no label is known yet.
+    out, _ = batch_file
+    scores = pd.read_parquet(out)
+    assert not scores["label_observed"].any()
+    assert scores["label"].isna().all()
+    result = runner.invoke(
+        app,
+        [
+            "audit",
+            "--scores",
+            str(out),
+            "--score",
+            "probability",
+            "--label",
+            "label",
+            "--group",
+            "audit_settlement",
+            "--top-fraction",
+            "0.1",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "label" in result.output and "missing" in result.output
