@@ -20,6 +20,7 @@ fingerprints.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from serving.audit_log import AuditLog, ScoreRecord
 from serving.scoring import Scorer
 
 REASON_TYPE = pa.list_(
@@ -91,6 +93,52 @@ def score_features(
     return out
 
 
+def record_batch_scores(
+    frame: pd.DataFrame, audit_log: AuditLog, *, run_id: str, operator: str
+) -> pd.DataFrame:
+    """Log every score of ``frame`` (one transaction) and return it with a ``score_id`` column.
+
+    Batch scores reach caseworkers like served ones, so they are on record the same way
+    (DESIGN rule 5): endpoint ``batch``, role ``batch``, the operator in place of a token id,
+    one ``request_id`` per run. Raises AuditLogUnavailable when the log cannot be written;
+    the caller then publishes nothing.
+    """
+    score_ids = [uuid.uuid4().hex for _ in range(len(frame))]
+    as_of = pd.to_datetime(frame["as_of"]).dt.strftime("%Y-%m-%d")
+    audit_log.record_scores(
+        [
+            ScoreRecord(
+                score_id=score_id,
+                request_id=run_id,
+                token_id=operator,
+                role="batch",
+                endpoint="batch",
+                family_id=str(family_id),
+                as_of=day,
+                model_version=str(version),
+                probability=float(probability),
+                risk_level=str(level),
+                reasons=[
+                    {"indicator": r["indicator"], "contribution": round(r["contribution"], 6)}
+                    for r in (*raising, *lowering)
+                ],
+            )
+            for score_id, family_id, day, version, probability, level, raising, lowering in zip(
+                score_ids,
+                frame["family_id"],
+                as_of,
+                frame["model_version"],
+                frame["probability"],
+                frame["risk_level"],
+                frame["reasons_raising"],
+                frame["reasons_lowering"],
+                strict=True,
+            )
+        ]
+    )
+    return frame.assign(score_id=score_ids)
+
+
 def _arrow_schema(frame: pd.DataFrame) -> pa.Schema:
     """The output schema: reasons as list<struct>, all-null columns typed as strings."""
     fields = []
@@ -111,6 +159,8 @@ def score_registry(
     out: Path | str,
     model_uri: str,
     tracking_uri: str,
+    audit_log: AuditLog,
+    operator: str,
     reasons_raising: int = 5,
     reasons_lowering: int = 3,
     families_per_partition: int = DEFAULT_FAMILIES_PER_PARTITION,
@@ -118,6 +168,8 @@ def score_registry(
 ) -> BatchSummary:
     """Score every family of raw_dir as of as_of and write the Parquet file out.
 
+    Every score is appended to ``audit_log`` (as ``operator``, one request id for the run)
+    before its partition is written; the file is only published once all are on record.
     ``on_partition(done, total)`` is called after each partition (the CLI's progress bar).
     Raises InvalidRawDataError for broken raw data and BatchScoringError / the registry's
     errors when the model cannot be used.
@@ -181,6 +233,7 @@ def score_registry(
         b"earlyrisk.as_of": dates[0].date().isoformat().encode(),
     }
     done = 0
+    run_id = uuid.uuid4().hex
     try:
         for _, part in split_partitions(raw, n_partitions):
             features = compute_partition(
@@ -191,6 +244,7 @@ def score_registry(
                 frame = score_features(
                     features, scorer, model_name=loaded.name, model_version=loaded.version
                 )
+                frame = record_batch_scores(frame, audit_log, run_id=run_id, operator=operator)
                 if writer is None:
                     schema = _arrow_schema(frame).with_metadata(metadata)
                     writer = pq.ParquetWriter(tmp, schema)
@@ -201,6 +255,12 @@ def score_registry(
                     levels[str(level)] = levels.get(str(level), 0) + int(count)
             if on_partition is not None:
                 on_partition(done, n_partitions)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+            writer = None
+        tmp.unlink(missing_ok=True)
+        raise
     finally:
         if writer is not None:
             writer.close()

@@ -6,6 +6,7 @@ data breaks the contract or the model cannot be used, 2 usage error.
 
 from __future__ import annotations
 
+import getpass
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +21,9 @@ SCORE_HELP = (
     "Parquet file.\n\n"
     "Uses the champion model (or --model) and the same explanations as the HTTP service. "
     "Families are processed partition by partition (a stable hash of family_id), so memory "
-    "is bounded by a partition, not the registry. The file holds family_id, as_of, "
+    "is bounded by a partition, not the registry. Every score is appended to the audit log "
+    "(EARLYRISK_AUDIT_LOG_PATH, as the service does) before the file is published; if the "
+    "log cannot be written, no file is. The file holds score_id, family_id, as_of, "
     "probability, risk_level, reasons_raising, reasons_lowering, model_name, model_version, "
     "label, label_observed, the well-being index and the audit_* groups, ready for "
     "`earlyrisk audit`.\n\n"
@@ -53,6 +56,7 @@ def score_command(
     from rich.table import Table
 
     from features.validation import InvalidRawDataError
+    from serving.audit_log import AuditLog, AuditLogUnavailable
     from serving.batch import BatchScoringError, score_registry
     from serving.settings import ServingSettings
     from training.registry import ModelChecksumError, ModelNotFoundError
@@ -82,6 +86,11 @@ def score_command(
         progress.update(task, completed=done, total=total)
 
     try:
+        audit_log = AuditLog(settings.audit_log_path)
+    except AuditLogUnavailable as exc:
+        err.print(f"[red]cannot score:[/red] {exc}; no score is produced that cannot be logged")
+        raise typer.Exit(EXIT_REFUSED) from None
+    try:
         with progress:
             summary = score_registry(
                 raw,
@@ -89,6 +98,8 @@ def score_command(
                 out=out,
                 model_uri=model_uri,
                 tracking_uri=tracking_uri or settings.tracking_uri,
+                audit_log=audit_log,
+                operator=f"cli:{getpass.getuser()}",
                 reasons_raising=settings.reasons_raising,
                 reasons_lowering=settings.reasons_lowering,
                 families_per_partition=families_per_partition,
@@ -97,9 +108,17 @@ def score_command(
     except InvalidRawDataError as exc:
         err.print(f"[red]the raw data breaks the contract:[/red]\n{exc}")
         raise typer.Exit(EXIT_REFUSED) from None
-    except (ModelNotFoundError, ModelChecksumError, BatchScoringError, ValueError) as exc:
+    except (
+        ModelNotFoundError,
+        ModelChecksumError,
+        BatchScoringError,
+        AuditLogUnavailable,
+        ValueError,
+    ) as exc:
         err.print(f"[red]cannot score:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
+    finally:
+        audit_log.close()
     table = Table("families", "model", "risk levels", "file")
     levels = ", ".join(f"{k}: {v}" for k, v in summary.levels.items())
     table.add_row(

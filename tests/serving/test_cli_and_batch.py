@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from earlyrisk.cli import app
 from features.engine import build_feature_table
+from serving.audit_log import AuditLog, AuditLogUnavailable
 from serving.auth import TokenStore
 from serving.batch import score_features, score_registry
 from serving.explain import catalogue_descriptions
@@ -97,22 +98,26 @@ def test_serve_and_score_share_the_model_and_registry_options():
 @pytest.fixture(scope="module")
 def batch_file(serving_world, small_registry_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("batch") / "scores.parquet"
+    log = AuditLog(out.parent / "audit_log.sqlite")
     summary = score_registry(
         small_registry_dir,
         as_of=AS_OF,
         out=out,
         model_uri="models:/earlyrisk-serving-test@champion",
         tracking_uri=serving_world.tracking_uri,
+        audit_log=log,
+        operator="test:batch",
         families_per_partition=150,
     )
     assert summary.partitions > 1  # several row groups: memory bounded by a partition
-    return out, summary
+    yield out, summary, log
+    log.close()
 
 
 def test_batch_scores_every_family_with_the_service_reasons(
     batch_file, serving_world, small_registry_dir
 ):
-    out, summary = batch_file
+    out, summary, _ = batch_file
     scores = pd.read_parquet(out)
     features = build_feature_table(small_registry_dir, [AS_OF], n_jobs=1)
     assert summary.families == len(features) == len(scores)
@@ -196,7 +201,7 @@ def test_score_verb_errors_are_clear(runner, serving_world, small_registry_dir, 
 
 def test_unobserved_labels_are_null_and_an_audit_on_them_is_refused(runner, batch_file, tmp_path):
     # AS_OF + 12 months reaches past the registry's extraction date: no label is known yet.
-    out, _ = batch_file
+    out, _, _ = batch_file
     scores = pd.read_parquet(out)
     assert not scores["label_observed"].any()
     assert scores["label"].isna().all()
@@ -220,3 +225,45 @@ def test_unobserved_labels_are_null_and_an_audit_on_them_is_refused(runner, batc
     )
     assert result.exit_code == 2
     assert "label" in result.output and "missing" in result.output
+
+
+def test_every_batch_score_is_on_the_audit_log(batch_file):
+    out, summary, log = batch_file
+    scores = pd.read_parquet(out)
+    assert scores["score_id"].is_unique
+    assert log.count("score") == summary.families == len(scores)
+    entry = log.score_entry(scores["score_id"].iloc[0])
+    assert entry is not None
+    assert (entry["endpoint"], entry["role"], entry["token_id"]) == ("batch", "batch", "test:batch")
+    assert entry["family_id"] == scores["family_id"].iloc[0]
+    assert entry["probability"] == pytest.approx(scores["probability"].iloc[0])
+
+
+def test_batch_publishes_nothing_when_the_log_cannot_be_written(
+    serving_world, small_registry_dir, tmp_path
+):
+    import sqlite3
+
+    log_path = tmp_path / "audit_log.sqlite"
+    log = AuditLog(log_path, busy_timeout_ms=50)
+    blocker = sqlite3.connect(log_path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the log
+    out = tmp_path / "scores.parquet"
+    try:
+        with pytest.raises(AuditLogUnavailable):
+            score_registry(
+                small_registry_dir,
+                as_of=AS_OF,
+                out=out,
+                model_uri="models:/earlyrisk-serving-test@champion",
+                tracking_uri=serving_world.tracking_uri,
+                audit_log=log,
+                operator="test:batch",
+            )
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert not out.exists()
+    assert not list(tmp_path.glob("*.partial"))
+    assert log.count("score") == 0
+    log.close()
