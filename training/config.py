@@ -201,6 +201,12 @@ class TrainConfig(_Strict):
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     seed: int = 42
+    lightgbm_threads: int = Field(
+        default=2,
+        ge=1,
+        description="LightGBM threads, fixed so that the same data, config and seed give the "
+        "same model on any machine (the summation order depends on the thread count)",
+    )
     audit_groups: tuple[str, ...] | None = Field(
         default=None,
         description="audit group columns of the fairness audit; None: every audit_* column",

@@ -196,7 +196,7 @@ def run_training(
     feature_table: pd.DataFrame | None = None,
     on_stage: StageCallback | None = None,
     n_jobs: int | None = None,
-    n_threads: int = 0,
+    n_threads: int | None = None,
     feature_progress: bool = False,
     log_to_mlflow: bool = True,
     write_reports: bool = True,
@@ -207,9 +207,12 @@ def run_training(
     ``feature_table`` skips the load and features stages (a notebook that already built the
     snapshots); ``raw_dir`` overrides ``config.raw_dir``. ``n_jobs``: feature-engine worker
     processes; ``write_reports=False`` skips the report files (and so their MLflow upload),
-    for quick experiments; ``n_threads``: LightGBM threads (0: OpenMP's default; keep it fixed when
-    comparing runs, since summation order can differ between thread counts).
+    for quick experiments; ``n_threads``: LightGBM threads, overriding the config's
+    ``lightgbm_threads`` (0: OpenMP's default, which depends on the machine; the summation
+    order, and so the model, can differ between thread counts).
     """
+    if n_threads is None:
+        n_threads = config.lightgbm_threads
     # refuse a look-ahead configuration before any data is read
     check_label_windows(config.slices, horizon_months=config.label.horizon_months)
     stage = _Stages(on_stage)

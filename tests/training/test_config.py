@@ -67,3 +67,12 @@ def test_fairness_gates_can_be_switched_off(tmp_path: Path):
     path = tmp_path / "c.yaml"
     path.write_text("gates:\n  fairness: null\n", encoding="utf-8")
     assert load_config(path).gates.fairness is None
+
+
+def test_lightgbm_threads_are_fixed_by_the_config_not_the_machine(tmp_path: Path):
+    # OpenMP's default (0) follows the machine's cores, and with it the model: refused.
+    assert load_config().lightgbm_threads == 2
+    path = tmp_path / "c.yaml"
+    path.write_text("lightgbm_threads: 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="lightgbm_threads"):
+        load_config(path)
