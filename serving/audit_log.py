@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,6 +111,15 @@ class FeedbackRecord:
     family_id: str | None
     decision: str
     reason: str
+
+
+def audit_reasons(reasons: Iterable[tuple[str, float]]) -> list[dict[str, Any]]:
+    """What the log keeps of a score's reasons: indicator and contribution, never the
+    family's values or the descriptions (no more personal data than the audit needs)."""
+    return [
+        {"indicator": indicator, "contribution": round(float(contribution), 6)}
+        for indicator, contribution in reasons
+    ]
 
 
 def _now() -> str:

@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from serving.audit_log import AuditLog, ScoreRecord
+from serving.audit_log import AuditLog, ScoreRecord, audit_reasons
 from serving.scoring import Scorer
 
 REASON_TYPE = pa.list_(
@@ -118,10 +118,9 @@ def record_batch_scores(
                 model_version=str(version),
                 probability=float(probability),
                 risk_level=str(level),
-                reasons=[
-                    {"indicator": r["indicator"], "contribution": round(r["contribution"], 6)}
-                    for r in (*raising, *lowering)
-                ],
+                reasons=audit_reasons(
+                    (r["indicator"], r["contribution"]) for r in (*raising, *lowering)
+                ),
             )
             for score_id, family_id, day, version, probability, level, raising, lowering in zip(
                 score_ids,

@@ -28,7 +28,13 @@ import numpy as np
 import pandas as pd
 
 from features.contract import DERIVED_AUDIT_GROUPS
-from serving.audit_log import AuditLog, AuditLogUnavailable, FeedbackRecord, ScoreRecord
+from serving.audit_log import (
+    AuditLog,
+    AuditLogUnavailable,
+    FeedbackRecord,
+    ScoreRecord,
+    audit_reasons,
+)
 from serving.auth import Principal, TokenStore
 from serving.explain import Explanation, catalogue_descriptions
 from serving.lookup import LookupStore, SnapshotError, as_of_text, read_snapshot_info
@@ -86,11 +92,10 @@ def _reasons_json(explanation: Explanation) -> tuple[list[dict[str, Any]], list[
 
 
 def _audit_reasons(explanation: Explanation) -> list[dict[str, Any]]:
-    """The reasons as the audit log keeps them: indicator and contribution, no values."""
-    return [
-        {"indicator": r.indicator, "contribution": round(r.contribution, 6)}
-        for r in (*explanation.raising, *explanation.lowering)
-    ]
+    """The reasons of one explanation as the audit log keeps them."""
+    return audit_reasons(
+        (r.indicator, r.contribution) for r in (*explanation.raising, *explanation.lowering)
+    )
 
 
 class ServingEngine:
