@@ -1,10 +1,21 @@
 """The append-only audit log of every score served and every caseworker decision.
 
-SQLite in WAL mode, one table, one row per served score or feedback, ordered by ``seq``
-(the pagination cursor of ``/audit_log``). Triggers refuse UPDATE and DELETE, so a row
-once written stays as written. Callers write the record *before* they return the score:
+SQLite in WAL mode, one table, one row per served score, feedback or batch-run event,
+ordered by ``seq`` (the pagination cursor of ``/audit_log``). Triggers refuse UPDATE and
+DELETE, and every entry is hash-chained to the one before (:mod:`serving.audit_chain`), so
+a change made by someone who drops the triggers is still visible to
+``earlyrisk audit-log verify``. Callers write the record *before* they return the score:
 when :meth:`AuditLog.record_scores` raises :class:`AuditLogUnavailable`, the score must not
 be served (fail closed, DESIGN rule 5).
+
+Fail closed, also against the file system: before and after every write the log checks
+that the file at the configured path (and its -wal/-shm) is still the file it opened
+(device and inode) and is writable. A deleted or replaced log stops all writes until a
+restart (which then refuses to start, see :func:`open_audit_log`); a log that was merely
+not writable is reopened on the next write or readiness probe once access returns.
+Checking access before SQLite touches the -shm file also keeps a read-only -shm from
+killing the process (SQLite maps -shm; a write to a mapping of a read-only or immutable
+file is a SIGBUS, not an error).
 
 What is stored is what an audit needs and no more: the token id (never the token), the
 role, the family id, model version, probability, level and the reasons as indicator names
@@ -16,21 +27,39 @@ log a second register of family circumstances.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
+import time
+import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-EntryKind = Literal["score", "feedback"]
+from serving.audit_anchor import (
+    Anchor,
+    AnchorError,
+    default_anchor_path,
+    read_anchor,
+    write_anchor,
+)
+from serving.audit_chain import GENESIS, ChainReport, entry_hash, hash_at, verify_chain
+from serving.private_files import create_private
+from serving.private_files import file_identity as _identity
+
+EntryKind = Literal["score", "feedback", "batch_run"]
+RunOutcome = Literal["started", "completed", "aborted"]
+
+#: Seconds between two refreshes of the anchor's head by a writing process.
+ANCHOR_INTERVAL_S = 10.0
 
 _SCHEMA = (
     """
     CREATE TABLE IF NOT EXISTS audit_entries (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        kind TEXT NOT NULL CHECK (kind IN ('score', 'feedback')),
+        seq INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('score', 'feedback', 'batch_run')),
         recorded_at TEXT NOT NULL,
         request_id TEXT NOT NULL,
         token_id TEXT NOT NULL,
@@ -44,17 +73,26 @@ _SCHEMA = (
         risk_level TEXT,
         reasons TEXT,
         decision TEXT,
-        reason TEXT
+        reason TEXT,
+        detail TEXT,
+        prev_hash TEXT NOT NULL,
+        entry_hash TEXT NOT NULL
     )
     """,
     "CREATE UNIQUE INDEX IF NOT EXISTS audit_score_id ON audit_entries (score_id) "
     "WHERE kind = 'score'",
+    "CREATE INDEX IF NOT EXISTS audit_runs ON audit_entries (request_id) WHERE kind = 'batch_run'",
     """
     CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit_entries
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
     """,
     """
     CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit_entries
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
+    """,
+    "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """
+    CREATE TRIGGER IF NOT EXISTS audit_meta_no_update BEFORE UPDATE ON audit_meta
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
     """,
 )
@@ -76,11 +114,20 @@ _COLUMNS = (
     "reasons",
     "decision",
     "reason",
+    "detail",
+    "prev_hash",
+    "entry_hash",
 )
+
+SIDE_FILES = ("-wal", "-shm")
 
 
 class AuditLogUnavailable(RuntimeError):
     """The audit log could not be written; whatever it was to record must not be served."""
+
+
+class AuditLogRefused(AuditLogUnavailable):
+    """The log must not be used at all (missing where one existed, replaced, broken chain)."""
 
 
 @dataclass(frozen=True)
@@ -126,8 +173,13 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def side_paths(path: Path) -> list[Path]:
+    """The database file and its WAL-mode companions (-wal, -shm)."""
+    return [path, *(path.with_name(path.name + suffix) for suffix in SIDE_FILES)]
+
+
 class AuditLog:
-    """Append-only SQLite log; one connection guarded by a lock (writes are serial anyway)."""
+    """Append-only, hash-chained SQLite log; one connection guarded by a lock."""
 
     def __init__(
         self,
@@ -138,63 +190,214 @@ class AuditLog:
     ) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._synchronous = synchronous
+        self._busy_timeout_ms = int(busy_timeout_ms)
+        self._files = side_paths(self.path)
+        self._identities: list[tuple[int, int] | None] = [None, None, None]
+        self._refused: str | None = None  # sticky: the file is no longer the one opened
+        self._last_write_failed = False
+        self._anchor_path: Path | None = None
+        self._anchored_at = 0.0
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
+            create_private(self.path)
+        except OSError as exc:
+            raise AuditLogUnavailable(f"cannot open the audit log at {self.path}: {exc}") from exc
+        self._conn: sqlite3.Connection | None = self._open()
+        self._identities = [_identity(p) for p in self._files]
+
+    # ---- connection
+    def _check_access(self) -> None:
+        """Raise unless the log and its -wal/-shm (where present) and folder are writable."""
+        for file in self._files:
+            if file.exists() and not os.access(file, os.R_OK | os.W_OK):
+                raise AuditLogUnavailable(
+                    f"audit log {self.path} not writable: {file} is read-only for this "
+                    "process (check its mode, owner and immutable attribute)"
+                )
+        if not os.access(self.path.parent, os.W_OK | os.X_OK):
+            raise AuditLogUnavailable(
+                f"audit log {self.path} not writable: its folder {self.path.parent} is not "
+                "writable (SQLite creates the -wal and -shm files there)"
+            )
+
+    def _open(self) -> sqlite3.Connection:
+        """Open, set WAL, create the schema, and prove the log writable (or raise)."""
+        self._check_access()
+        try:
+            conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=0
             )
-            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise AuditLogUnavailable(f"could not put {self.path} in WAL mode (got {mode})")
-            self._conn.execute(f"PRAGMA synchronous = {synchronous}")
-            for statement in _SCHEMA:
-                self._conn.execute(statement)
         except (sqlite3.Error, OSError) as exc:
             raise AuditLogUnavailable(f"cannot open the audit log at {self.path}: {exc}") from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise AuditLogUnavailable(f"could not put {self.path} in WAL mode (got {mode})")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(audit_entries)")}
+            if columns and "entry_hash" not in columns:
+                raise AuditLogRefused(
+                    f"the audit log {self.path} was written before entries were hash-chained; "
+                    "archive it (move it and its -wal/-shm away) and start a new log with "
+                    "`earlyrisk serve --new-audit-log`"
+                )
+            conn.execute("BEGIN IMMEDIATE")  # takes the write lock: fails on a read-only log
+            try:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT OR IGNORE INTO audit_meta VALUES ('log_id', ?), ('created_at', ?)",
+                    (uuid.uuid4().hex, _now()),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except AuditLogUnavailable:
+            conn.close()
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            conn.close()
+            raise AuditLogUnavailable(f"cannot open the audit log at {self.path}: {exc}") from exc
+        return conn
+
+    def _check_identity(self) -> None:
+        """Refuse (for good) when the files at the path are not the ones this log opened."""
+        if self._refused is not None:
+            raise AuditLogRefused(self._refused)
+        for index, file in enumerate(self._files):
+            now = _identity(file)
+            before = self._identities[index]
+            if before is None:
+                if index > 0 and now is not None:
+                    self._identities[index] = now  # -wal/-shm created after we opened
+                continue
+            if now != before:
+                what = "deleted" if now is None else "replaced by another file"
+                self._refused = (
+                    f"the audit log file {file} was {what} while the service was writing "
+                    "it; no score is served until the service is restarted on an intact log"
+                )
+                raise AuditLogRefused(self._refused)
+
+    def _usable(self) -> sqlite3.Connection:
+        """The connection, reopened after a failed write; raises when the log is unusable."""
+        self._check_identity()
+        self._check_access()
+        if self._conn is None or self._last_write_failed:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            self._conn = self._open()
+            # Closing the last connection lets SQLite delete -wal/-shm; the reopen made new ones.
+            self._identities[1:] = [_identity(p) for p in self._files[1:]]
+            self._check_identity()
+            self._last_write_failed = False  # reopened and the write lock was taken
+        return self._conn
 
     def close(self) -> None:
-        """Close the connection (the data is already durable)."""
+        """Close the connection (the data is already durable); refresh the anchor."""
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                if self._refused is None and not self._last_write_failed:
+                    self._refresh_anchor(force=True)
+                self._conn.close()
+                self._conn = None
 
-    def _append(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        placeholders = ", ".join("?" for _ in _COLUMNS[1:])
-        sql = f"INSERT INTO audit_entries ({', '.join(_COLUMNS[1:])}) VALUES ({placeholders})"
+    # ---- readiness
+    @property
+    def refused(self) -> str | None:
+        """Why the log may no longer be used (deleted or replaced), else None."""
+        return self._refused
+
+    def ready(self) -> bool:
+        """True when the next write can succeed: the log is the one opened and writable.
+
+        After a failed write this probes (reopen, take and release the write lock), so a
+        log that becomes writable again is ready again without a write having to try first.
+        """
         with self._lock:
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
+                self._usable()
+                return True
+            except AuditLogUnavailable:
+                self._last_write_failed = True
+                return False
+
+    @property
+    def last_write_failed(self) -> bool:
+        """Whether the most recent write (or probe) failed."""
+        return self._last_write_failed
+
+    # ---- writing
+    def _append(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Append rows in one transaction, chained to the current head; their seqs."""
+        with self._lock:
+            try:
+                conn = self._usable()
+                conn.execute("BEGIN IMMEDIATE")
                 try:
-                    self._conn.executemany(sql, rows)
-                    self._conn.execute("COMMIT")
+                    seqs = self._insert_chained(conn, rows)
+                    conn.execute("COMMIT")
                 except BaseException:
-                    self._conn.execute("ROLLBACK")
+                    conn.execute("ROLLBACK")
                     raise
-            except (sqlite3.Error, OSError) as exc:
+                # Committed into the file that is at the configured path, or not served.
+                self._check_identity()
+            except AuditLogRefused:
+                raise
+            except (sqlite3.Error, OSError, AuditLogUnavailable) as exc:
+                self._last_write_failed = True
+                if isinstance(exc, AuditLogUnavailable):
+                    raise
                 raise AuditLogUnavailable(f"audit log {self.path} not writable: {exc}") from exc
+            self._last_write_failed = False
+            self._refresh_anchor(force=False)
+            return seqs
+
+    def _insert_chained(
+        self, conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]
+    ) -> list[int]:
+        last = conn.execute(
+            "SELECT seq, entry_hash FROM audit_entries ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        seq, prev = (int(last[0]), str(last[1])) if last is not None else (0, GENESIS)
+        values = []
+        seqs = []
+        for row in rows:
+            seq += 1
+            entry = {column: row.get(column) for column in _COLUMNS}
+            entry["seq"], entry["prev_hash"] = seq, prev
+            entry["entry_hash"] = prev = entry_hash(entry)
+            values.append(tuple(entry[c] for c in _COLUMNS))
+            seqs.append(seq)
+        marks = ", ".join("?" for _ in _COLUMNS)
+        conn.executemany(
+            f"INSERT INTO audit_entries ({', '.join(_COLUMNS)}) VALUES ({marks})", values
+        )
+        return seqs
 
     def record_scores(self, records: Sequence[ScoreRecord]) -> None:
         """Append scores in one transaction: all are on record, or none (and it raises)."""
         at = _now()
         self._append(
             [
-                (
-                    "score",
-                    at,
-                    r.request_id,
-                    r.token_id,
-                    r.role,
-                    r.endpoint,
-                    r.score_id,
-                    r.family_id,
-                    r.as_of,
-                    r.model_version,
-                    float(r.probability),
-                    r.risk_level,
-                    json.dumps(r.reasons, separators=(",", ":")),
-                    None,
-                    None,
-                )
+                {
+                    "kind": "score",
+                    "recorded_at": at,
+                    "request_id": r.request_id,
+                    "token_id": r.token_id,
+                    "role": r.role,
+                    "endpoint": r.endpoint,
+                    "score_id": r.score_id,
+                    "family_id": r.family_id,
+                    "as_of": r.as_of,
+                    "model_version": r.model_version,
+                    "probability": float(r.probability),
+                    "risk_level": r.risk_level,
+                    "reasons": json.dumps(r.reasons, separators=(",", ":")),
+                }
                 for r in records
             ]
         )
@@ -203,34 +406,126 @@ class AuditLog:
         """Append a caseworker decision; raises AuditLogUnavailable when it cannot."""
         self._append(
             [
-                (
-                    "feedback",
-                    _now(),
-                    record.request_id,
-                    record.token_id,
-                    record.role,
-                    "feedback",
-                    record.score_id,
-                    record.family_id,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    record.decision,
-                    record.reason,
-                )
+                {
+                    "kind": "feedback",
+                    "recorded_at": _now(),
+                    "request_id": record.request_id,
+                    "token_id": record.token_id,
+                    "role": record.role,
+                    "endpoint": "feedback",
+                    "score_id": record.score_id,
+                    "family_id": record.family_id,
+                    "decision": record.decision,
+                    "reason": record.reason,
+                }
             ]
         )
+
+    def record_run(
+        self,
+        run_id: str,
+        *,
+        operator: str,
+        outcome: RunOutcome,
+        detail: dict[str, Any],
+    ) -> None:
+        """Append a batch-run event: ``started``, then ``completed`` or ``aborted``.
+
+        The run's score entries carry the same ``request_id`` (the run id), so an auditor
+        finds every score of a run and whether its file was published.
+        """
+        self._append(
+            [
+                {
+                    "kind": "batch_run",
+                    "recorded_at": _now(),
+                    "request_id": run_id,
+                    "token_id": operator,
+                    "role": "batch",
+                    "endpoint": "batch",
+                    "score_id": f"run:{run_id}:{outcome}",
+                    "decision": outcome,
+                    "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
+                }
+            ]
+        )
+
+    def unfinished_runs(self, *, output: str) -> list[dict[str, Any]]:
+        """Batch runs writing ``output`` that started and recorded no outcome."""
+        with self._lock:
+            conn = self._usable()
+            rows = conn.execute(
+                "SELECT request_id, decision, detail FROM audit_entries "
+                "WHERE kind = 'batch_run' ORDER BY seq"
+            ).fetchall()
+        runs: dict[str, dict[str, Any]] = {}
+        for run_id, outcome, detail in rows:
+            if outcome == "started":
+                info = json.loads(detail)
+                if info.get("output") == output:
+                    runs[run_id] = {"run_id": run_id, **info}
+            else:
+                runs.pop(run_id, None)
+        return list(runs.values())
+
+    # ---- anchor
+    def attach_anchor(self, anchor_path: Path) -> None:
+        """Keep the anchor at ``anchor_path`` up to date with this log's head."""
+        self._anchor_path = anchor_path
+        self._refresh_anchor(force=True)
+
+    def _refresh_anchor(self, *, force: bool) -> None:
+        """Write the current head into the anchor (at most every ANCHOR_INTERVAL_S)."""
+        if self._anchor_path is None or self._conn is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._anchored_at < ANCHOR_INTERVAL_S:
+            return
+        self._anchored_at = now
+        try:
+            anchor = read_anchor(self._anchor_path)
+            head = self._conn.execute(
+                "SELECT seq, entry_hash FROM audit_entries ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            log_id = self.log_id()
+            if anchor is None or anchor.log_id != log_id or head is None:
+                return
+            if int(head[0]) <= anchor.head_seq:
+                return
+            write_anchor(
+                self._anchor_path,
+                replace(anchor, head_seq=int(head[0]), head_hash=str(head[1]), anchored_at=_now()),
+            )
+        except (OSError, sqlite3.Error, AnchorError):
+            # The anchor is a second line of defence; the entry is already durable.
+            return
+
+    # ---- reading
+    def log_id(self) -> str:
+        """The random id given to this log when it was created (kept in ``audit_meta``)."""
+        conn = self._conn
+        if conn is None:
+            raise AuditLogUnavailable(f"the audit log {self.path} is closed")
+        row = conn.execute("SELECT value FROM audit_meta WHERE key = 'log_id'").fetchone()
+        return str(row[0])
+
+    def verify(self) -> ChainReport:
+        """Walk the hash chain of this log (see :func:`serving.audit_chain.verify_chain`)."""
+        with self._lock:
+            return verify_chain(self._usable())
 
     def score_entry(self, score_id: str) -> dict[str, Any] | None:
         """The logged score with this id, or None."""
         with self._lock:
-            row = self._conn.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM audit_entries "
-                "WHERE kind = 'score' AND score_id = ?",
-                (score_id,),
-            ).fetchone()
+            row = (
+                self._usable()
+                .execute(
+                    f"SELECT {', '.join(_COLUMNS)} FROM audit_entries "
+                    "WHERE kind = 'score' AND score_id = ?",
+                    (score_id,),
+                )
+                .fetchone()
+            )
         return _as_dict(row) if row is not None else None
 
     def page(
@@ -245,7 +540,7 @@ class AuditLog:
         sql += " ORDER BY seq LIMIT ?"
         params.append(limit)
         with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
+            rows = self._usable().execute(sql, params).fetchall()
         return [_as_dict(row) for row in rows]
 
     def count(self, kind: EntryKind | None = None) -> int:
@@ -256,11 +551,125 @@ class AuditLog:
             sql += " WHERE kind = ?"
             params = (kind,)
         with self._lock:
-            return int(self._conn.execute(sql, params).fetchone()[0])
+            return int(self._usable().execute(sql, params).fetchone()[0])
 
 
 def _as_dict(row: Sequence[Any]) -> dict[str, Any]:
     entry = dict(zip(_COLUMNS, row, strict=True))
     if entry["reasons"] is not None:
         entry["reasons"] = json.loads(entry["reasons"])
+    if entry["detail"] is not None:
+        entry["detail"] = json.loads(entry["detail"])
     return entry
+
+
+# --------------------------------------------------------------------------- start-up
+
+
+def open_audit_log(
+    path: Path | str,
+    *,
+    anchor_path: Path | str | None = None,
+    new_log: bool = False,
+    synchronous: Literal["FULL", "NORMAL"] = "FULL",
+    busy_timeout_ms: int = 5000,
+) -> AuditLog:
+    """Open the log the service and the batch scorer write, after checking it is intact.
+
+    Refuses (AuditLogRefused, the message says what to do) when:
+
+    * the anchor records a log but there is none at ``path`` (deleted), unless
+      ``new_log`` says to begin a new one;
+    * ``new_log`` is asked for while a log exists (never overwrite a log);
+    * the log has another id than the anchored one (another file was put in its place);
+    * the anchored head entry is missing or has another hash (entries removed from the
+      end, or an older copy restored);
+    * the hash chain is broken (the first broken link is named).
+
+    Raises AuditLogUnavailable when the log cannot be opened for writing.
+    """
+    path = Path(path)
+    anchor_file = Path(anchor_path) if anchor_path is not None else default_anchor_path(path)
+    try:
+        anchor = read_anchor(anchor_file)
+    except AnchorError as exc:
+        raise AuditLogRefused(str(exc)) from exc
+    exists = path.exists()
+    if new_log and exists:
+        raise AuditLogRefused(
+            f"--new-audit-log: there is already an audit log at {path}; a log is never "
+            "replaced. Start without --new-audit-log, or archive that log first"
+        )
+    if anchor is not None and not exists and not new_log:
+        raise AuditLogRefused(
+            f"the audit log {path} is missing, but the anchor {anchor_file} records log "
+            f"{anchor.log_id} (created {anchor.created_at}, {anchor.head_seq} entries at "
+            f"{anchor.anchored_at}). Restore it from backup, or, if it is really lost, begin "
+            "a new log explicitly with `earlyrisk serve --new-audit-log` (the lost log stays "
+            "recorded in the anchor)"
+        )
+    log = AuditLog(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
+    try:
+        log_id = log.log_id()
+        if anchor is not None and not new_log:
+            _check_against_anchor(log, anchor, anchor_file)
+        report = log.verify()
+        if not report.intact:
+            raise AuditLogRefused(
+                f"the audit log {path} fails verification: {report.problem}. Its entries "
+                "were altered; keep the file as evidence, report it, and run "
+                f"`earlyrisk audit-log verify --log {path}`"
+            )
+        if anchor is None or anchor.log_id != log_id:
+            retired = [] if anchor is None else [*anchor.retired, _retired(anchor)]
+            write_anchor(
+                anchor_file,
+                Anchor(
+                    log_path=str(path.resolve()),
+                    log_id=log_id,
+                    created_at=_now(),
+                    head_seq=report.head_seq,
+                    head_hash=report.head_hash,
+                    anchored_at=_now(),
+                    retired=retired,
+                ),
+            )
+        log.attach_anchor(anchor_file)
+    except BaseException:
+        log.close()
+        raise
+    return log
+
+
+def _retired(anchor: Anchor) -> dict[str, Any]:
+    return {
+        "log_id": anchor.log_id,
+        "log_path": anchor.log_path,
+        "created_at": anchor.created_at,
+        "head_seq": anchor.head_seq,
+        "head_hash": anchor.head_hash,
+        "retired_at": _now(),
+    }
+
+
+def _check_against_anchor(log: AuditLog, anchor: Anchor, anchor_file: Path) -> None:
+    log_id = log.log_id()
+    if log_id != anchor.log_id:
+        raise AuditLogRefused(
+            f"the audit log {log.path} is log {log_id}, but the anchor {anchor_file} records "
+            f"log {anchor.log_id}: another file was put in its place. Restore the anchored "
+            "log, or archive this one and begin a new log with `earlyrisk serve "
+            "--new-audit-log`"
+        )
+    if anchor.head_seq == 0:
+        return
+    with log._lock:
+        stored = hash_at(log._usable(), anchor.head_seq)
+    if stored != anchor.head_hash:
+        found = "is missing" if stored is None else f"has hash {stored}"
+        raise AuditLogRefused(
+            f"the audit log {log.path} is behind or differs from its anchor: entry seq "
+            f"{anchor.head_seq} (anchored {anchor.anchored_at} with hash {anchor.head_hash}) "
+            f"{found}. Entries were removed or an older copy was restored; restore the "
+            "latest log"
+        )

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, get_args
 
+from serving.private_files import create_private, file_identity
+
 Role = Literal["caseworker", "auditor", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
 
@@ -84,16 +86,29 @@ class TokenStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(self.path)  # 0600: hashes and roles are nobody else's business
         self._local = threading.local()
         with self._connect() as conn:
             conn.execute(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
+        """This thread's connection, reopened when the file at the path is another one.
+
+        A token database restored from backup (or otherwise replaced) is a new file: a
+        connection to the old one would keep honouring tokens revoked since. One stat per
+        call notices it, and the next check reads the file that is there now.
+        """
         conn = getattr(self._local, "conn", None)
+        identity = file_identity(self.path)
+        if conn is not None and identity != getattr(self._local, "identity", None):
+            conn.close()
+            conn = None
         if conn is None:
+            create_private(self.path)
             conn = sqlite3.connect(self.path, timeout=5.0)
+            conn.execute(_SCHEMA)
             self._local.conn = conn
+            self._local.identity = file_identity(self.path)
         return conn
 
     def create(self, role: str, *, note: str | None = None) -> IssuedToken:

@@ -19,18 +19,28 @@ fingerprints.
 
 from __future__ import annotations
 
+import fcntl
 import math
+import os
+import pwd
+import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from serving.audit_log import AuditLog, ScoreRecord, audit_reasons
+from serving.audit_log import AuditLog, AuditLogUnavailable, ScoreRecord, audit_reasons
 from serving.scoring import Scorer
+
+if TYPE_CHECKING:
+    from features.raw import RawTables
+    from training.registry import LoadedRiskModel
 
 REASON_TYPE = pa.list_(
     pa.struct(
@@ -59,6 +69,53 @@ class BatchSummary:
     model_uri: str
     model_version: str
     levels: dict[str, int]
+    run_id: str = ""
+    cleaned: tuple[str, ...] = ()
+
+
+def batch_operator() -> str:
+    """Who runs the batch, for the audit log: the passwd name of the real uid.
+
+    Not ``$LOGNAME``/``$USER`` (what :func:`getpass.getuser` reads first): anyone can set
+    those to another person's name.
+    """
+    uid = os.getuid()
+    try:
+        return f"cli:{pwd.getpwuid(uid).pw_name}"
+    except KeyError:
+        return f"cli:uid{uid}"
+
+
+def partial_path(out: Path, run_id: str) -> Path:
+    """The run's temporary file, renamed to ``out`` once every score is on record."""
+    return out.with_name(f".{out.name}.{run_id}.partial")
+
+
+@contextmanager
+def output_lock(out: Path) -> Iterator[list[str]]:
+    """Hold the output's lock file for a run; yield the stale temporaries it removed.
+
+    One run at a time writes an output (a second one is refused, it does not wait). While
+    the lock is held no other run can be writing this output, so any ``.partial`` file
+    of it left in the folder belongs to a run that was killed: it is removed. The lock is
+    an ``flock`` on ``.<name>.lock``, released by the kernel when the process dies.
+    """
+    lock_path = out.with_name(f".{out.name}.lock")
+    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BatchScoringError(
+                f"another batch run is writing {out} (it holds {lock_path}); wait for it to "
+                "finish or write to another file"
+            ) from None
+        stale = sorted(out.parent.glob(f".{out.name}.*partial"))
+        for path in stale:
+            path.unlink(missing_ok=True)
+        yield [path.name for path in stale]
+    finally:
+        os.close(fd)
 
 
 def score_features(
@@ -176,12 +233,7 @@ def score_registry(
     import mlflow
 
     from features.catalogue import feature_list_fingerprint
-    from features.engine import (
-        compute_partition,
-        normalise_as_of,
-        raw_fingerprint,
-        split_partitions,
-    )
+    from features.engine import normalise_as_of, raw_fingerprint
     from features.labels import extraction_date_of
     from features.validation import load_validated
     from serving.explain import catalogue_descriptions
@@ -217,11 +269,8 @@ def score_registry(
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
-    writer: pq.ParquetWriter | None = None
-    schema: pa.Schema | None = None
-    written = 0
-    levels: dict[str, int] = {}
+    run_id = uuid.uuid4().hex
+    tmp = partial_path(out, run_id)
     metadata: dict[bytes, bytes] = {
         b"earlyrisk.model_uri": model_uri.encode(),
         b"earlyrisk.model_name": loaded.name.encode(),
@@ -231,8 +280,130 @@ def score_registry(
         b"earlyrisk.raw_sha256": raw_fingerprint(raw).encode(),
         b"earlyrisk.as_of": dates[0].date().isoformat().encode(),
     }
+    output = str(out.resolve())
+    with output_lock(out) as cleaned:
+        _close_unfinished_runs(audit_log, output=output, operator=operator, by_run=run_id)
+        audit_log.record_run(
+            run_id,
+            operator=operator,
+            outcome="started",
+            detail={
+                "output": output,
+                "as_of": dates[0].date().isoformat(),
+                "model_uri": model_uri,
+                "model_version": loaded.version,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "cleaned_stale_files": cleaned,
+            },
+        )
+        try:
+            written, levels = _write_partitions(
+                raw=raw,
+                dates=dates,
+                n_partitions=n_partitions,
+                extraction_date=extraction_date,
+                attributes=attributes,
+                scorer=scorer,
+                loaded=loaded,
+                audit_log=audit_log,
+                run_id=run_id,
+                operator=operator,
+                tmp=tmp,
+                metadata=metadata,
+                on_partition=on_partition,
+            )
+            if written == 0:
+                raise BatchScoringError(f"no family in {raw_dir} has a member on {as_of}")
+            tmp.replace(out)
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            _record_outcome(
+                audit_log,
+                run_id,
+                operator=operator,
+                outcome="aborted",
+                detail={"output": output, "error": f"{type(exc).__name__}: {exc}"[:500]},
+            )
+            raise
+        audit_log.record_run(
+            run_id,
+            operator=operator,
+            outcome="completed",
+            detail={"output": output, "families": written, "partitions": n_partitions},
+        )
+    return BatchSummary(
+        path=out,
+        families=written,
+        partitions=n_partitions,
+        model_uri=model_uri,
+        model_version=loaded.version,
+        levels=dict(sorted(levels.items())),
+        run_id=run_id,
+        cleaned=tuple(cleaned),
+    )
+
+
+def _record_outcome(
+    audit_log: AuditLog,
+    run_id: str,
+    *,
+    operator: str,
+    outcome: Literal["aborted"],
+    detail: dict[str, object],
+) -> None:
+    """Record a run's outcome on the way out of a failure; the failure itself is what the
+    caller raises, so a log that cannot take the outcome (the usual cause) is not a second
+    error (the run then shows as unfinished, and the next run on the output closes it)."""
+    try:
+        audit_log.record_run(run_id, operator=operator, outcome=outcome, detail=detail)
+    except AuditLogUnavailable:
+        return
+
+
+def _close_unfinished_runs(audit_log: AuditLog, *, output: str, operator: str, by_run: str) -> None:
+    """Record ``aborted`` for earlier runs on this output that never recorded an outcome.
+
+    Called with the output's lock held, so none of them can still be running.
+    """
+    for run in audit_log.unfinished_runs(output=output):
+        audit_log.record_run(
+            run["run_id"],
+            operator=operator,
+            outcome="aborted",
+            detail={
+                "output": output,
+                "error": "the run ended without an outcome (killed or crashed); its file "
+                "was not published",
+                "closed_by_run": by_run,
+            },
+        )
+
+
+def _write_partitions(
+    *,
+    raw: RawTables,
+    dates: list[pd.Timestamp],
+    n_partitions: int,
+    extraction_date: pd.Timestamp,
+    attributes: list[str],
+    scorer: Scorer,
+    loaded: LoadedRiskModel,
+    audit_log: AuditLog,
+    run_id: str,
+    operator: str,
+    tmp: Path,
+    metadata: dict[bytes, bytes],
+    on_partition: Callable[[int, int], None] | None,
+) -> tuple[int, dict[str, int]]:
+    """Score, log and append every partition to ``tmp``; (families written, levels)."""
+    from features.engine import compute_partition, split_partitions
+
+    writer: pq.ParquetWriter | None = None
+    schema: pa.Schema | None = None
+    written = 0
     done = 0
-    run_id = uuid.uuid4().hex
+    levels: dict[str, int] = {}
     try:
         for _, part in split_partitions(raw, n_partitions):
             features = compute_partition(
@@ -263,18 +434,7 @@ def score_registry(
     finally:
         if writer is not None:
             writer.close()
-    if written == 0:
-        tmp.unlink(missing_ok=True)
-        raise BatchScoringError(f"no family in {raw_dir} has a member on {as_of}")
-    tmp.replace(out)
-    return BatchSummary(
-        path=out,
-        families=written,
-        partitions=n_partitions,
-        model_uri=model_uri,
-        model_version=loaded.version,
-        levels=dict(sorted(levels.items())),
-    )
+    return written, levels
 
 
 def read_scores(path: Path | str) -> pd.DataFrame:

@@ -34,6 +34,7 @@ from serving.audit_log import (
     FeedbackRecord,
     ScoreRecord,
     audit_reasons,
+    open_audit_log,
 )
 from serving.auth import Principal, TokenStore
 from serving.explain import Explanation, catalogue_descriptions
@@ -126,6 +127,12 @@ class ServingEngine:
         self._references: dict[str, ReferencePopulation] = {}
         self._ref_lock = threading.Lock()
         self.reference(self.snapshot_date)
+
+    # ---- readiness
+    def ready(self) -> bool:
+        """Whether a score can be served now: the audit log is the one opened and its
+        last write (or a fresh probe) succeeded. ``/readyz`` answers 503 otherwise."""
+        return self.audit_log.ready()
 
     # ---- reference population
     def reference(self, as_of: str) -> ReferencePopulation:
@@ -414,8 +421,12 @@ def indicator_ranges_from(lookup: LookupStore, as_of: str) -> dict[str, tuple[fl
     }
 
 
-def load_engine(settings: ServingSettings) -> ServingEngine:
-    """Build the engine from settings, or raise StartupError saying what is wrong."""
+def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> ServingEngine:
+    """Build the engine from settings, or raise StartupError saying what is wrong.
+
+    ``new_audit_log`` allows beginning a new audit log where the anchor records one that
+    is missing (``earlyrisk serve --new-audit-log``); without it that is a refusal.
+    """
     import mlflow
 
     from training.registry import ModelChecksumError, ModelNotFoundError, load_risk_model
@@ -462,8 +473,10 @@ def load_engine(settings: ServingSettings) -> ServingEngine:
     except SnapshotError as exc:
         raise StartupError(str(exc)) from exc
     try:
-        audit_log = AuditLog(
+        audit_log = open_audit_log(
             settings.audit_log_path,
+            anchor_path=settings.audit_anchor_path,
+            new_log=new_audit_log,
             synchronous=settings.audit_synchronous,
             busy_timeout_ms=settings.audit_busy_timeout_ms,
         )

@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from serving.private_files import create_private
+
 FEATURE_LIST_KEY = b"earlyrisk.feature_list_sha256"
 RAW_SHA_KEY = b"earlyrisk.raw_sha256"
 _IN_CHUNK = 500  # ids per IN (...) query: well under SQLite's variable limit
@@ -144,6 +146,7 @@ class LookupStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.building")
         tmp.unlink(missing_ok=True)
+        create_private(tmp)  # 0600: family indicators are personal data
         cols = ", ".join(f"{_quote(c)} REAL" for c in self.feature_names)
         conn = sqlite3.connect(tmp)
         try:

@@ -95,10 +95,10 @@ class ModelCardResponse(_Body):
 
 
 class AuditEntry(_Body):
-    """One row of the audit log (a served score or a feedback)."""
+    """One row of the audit log (a served score, a feedback or a batch-run event)."""
 
     seq: int
-    kind: Literal["score", "feedback"]
+    kind: Literal["score", "feedback", "batch_run"]
     recorded_at: str
     request_id: str
     token_id: str
@@ -113,6 +113,14 @@ class AuditEntry(_Body):
     reasons: list[dict[str, Any]] | None
     decision: str | None
     reason: str | None
+    detail: dict[str, Any] | None = Field(
+        default=None, description="batch_run entries: output file, counts, error."
+    )
+    prev_hash: str = Field(description="entry_hash of the entry before (hash chain).")
+    entry_hash: str = Field(
+        description="SHA-256 of this entry's content and prev_hash; "
+        "`earlyrisk audit-log verify` checks the chain."
+    )
 
 
 class AuditLogPage(_Body):

@@ -25,7 +25,9 @@ SERVE_HELP = (
     "Every option can also be set as an EARLYRISK_* environment variable (EARLYRISK_PORT "
     "excepted); see docs/serving.md. The service refuses to start, with the reason, when "
     "there is no champion, the model artifact does not match its registered checksum, the "
-    "snapshot was built with another feature list, or the audit log cannot be opened.\n\n"
+    "snapshot was built with another feature list, or the audit log cannot be opened for "
+    "writing, fails verification (`earlyrisk audit-log verify`), was replaced, or is missing "
+    "where its anchor records one (then --new-audit-log begins a new one, explicitly).\n\n"
     "Endpoints: POST /score, /score_indicators, /feedback (caseworker), /model_card, "
     "/audit_log (auditor); GET /livez, /readyz; OpenAPI at /docs.json. Create tokens with "
     "`earlyrisk token create --role ROLE`."
@@ -58,6 +60,14 @@ def serve_command(
         bool,
         typer.Option("--check", help="Only run the start-up checks and print what would serve."),
     ] = False,
+    new_audit_log: Annotated[
+        bool,
+        typer.Option(
+            "--new-audit-log",
+            help="Begin a new, empty audit log where the anchor records one that is missing "
+            "(the lost log stays recorded in the anchor). Never replaces an existing log.",
+        ),
+    ] = False,
 ) -> None:
     """Start the scoring service."""
     console = Console(stderr=True)
@@ -83,7 +93,7 @@ def serve_command(
         console.print(f"[red]error:[/red] invalid EARLYRISK_* setting:\n{exc}")
         raise typer.Exit(EXIT_USAGE) from None
     try:
-        engine = load_engine(settings)
+        engine = load_engine(settings, new_audit_log=new_audit_log)
     except StartupError as exc:
         console.print(f"[red]refusing to start:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None

@@ -177,6 +177,10 @@ class EarlyRiskScoring:
             self.engine.snapshot_date,
         )
 
+    def __is_ready__(self) -> bool:
+        """BentoML's /readyz hook: 503 while the audit log cannot take the next score."""
+        return self.engine.ready()
+
     def _handle(
         self,
         ctx: bentoml.Context,

@@ -60,6 +60,11 @@ class ServingSettings(BaseSettings):
     snapshot_path: Path = Path("var/features.parquet")
     lookup_db_path: Path = Path("var/serving/lookup.sqlite")
     audit_log_path: Path = Path("var/serving/audit_log.sqlite")
+    audit_anchor_path: Path | None = Field(
+        default=None,
+        description="The audit log's anchor file (default: .<log name>.anchor.json next to "
+        "the log); put it on another volume to keep it apart from the log.",
+    )
     token_db_path: Path = Path("var/serving/tokens.sqlite")
     max_batch_size: int = Field(default=1000, ge=1, le=100_000)
     risk_bands: tuple[RiskBand, ...] = DEFAULT_RISK_BANDS
