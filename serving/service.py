@@ -302,7 +302,7 @@ class EarlyRiskScoring:
         self,
         after_seq: Annotated[int, Field(ge=0, le=MAX_SEQ)] = 0,
         limit: Annotated[int, Field(ge=1, le=1000)] = 100,
-        kind: Annotated[str | None, Field(pattern="^(score|feedback)$")] = None,
+        kind: Annotated[str | None, Field(pattern="^(score|feedback|batch_run)$")] = None,
         *,
         ctx: bentoml.Context,
     ) -> AuditLogPage:
