@@ -112,7 +112,7 @@ def test_a_deleted_entry_is_named(tmp_path, runner):
     code, output = _verify(runner, path)
     assert code == 1, output
     assert "entry seq 3" in output and "entries 2..2 are missing" in output
-    with pytest.raises(AuditLogRefused, match="entries 2..2 are missing"):
+    with pytest.raises(AuditLogRefused, match=r"entries 2\.\.2 are missing"):
         open_audit_log(path)
 
 
@@ -191,7 +191,7 @@ def test_a_restart_refuses_a_missing_log_unless_told_to_begin_a_new_one(tmp_path
     old_id = read_anchor(default_anchor_path(path)).log_id
     for file in side_paths(path):
         file.unlink(missing_ok=True)
-    with pytest.raises(AuditLogRefused, match="is missing.*--new-audit-log"):
+    with pytest.raises(AuditLogRefused, match=r"is missing.*--new-audit-log"):
         open_audit_log(path)
     assert not path.exists()  # the refusal created nothing
     fresh = open_audit_log(path, new_log=True)
@@ -218,7 +218,7 @@ def test_a_restart_refuses_another_log_or_an_older_copy(tmp_path):
     log.record_scores([_record("b"), _record("c")])
     log.close()
     os.replace(backup, path)  # restore the older copy
-    with pytest.raises(AuditLogRefused, match="entry seq 3 .* is missing"):
+    with pytest.raises(AuditLogRefused, match=r"entry seq 3 .* is missing"):
         open_audit_log(path)
     other = tmp_path / "other.sqlite"
     _filled(other, n=1)
