@@ -6,7 +6,6 @@ data breaks the contract or the model cannot be used, 2 usage error.
 
 from __future__ import annotations
 
-import getpass
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +26,10 @@ SCORE_HELP = (
     "probability, risk_level, reasons_raising, reasons_lowering, model_name, model_version, "
     "label, label_observed, the well-being index and the audit_* groups, ready for "
     "`earlyrisk audit`.\n\n"
+    "Each run is one entry group in the audit log: a `batch_run` entry when it starts, its "
+    "scores under the run id, and `completed` or `aborted` at the end; a run that was killed "
+    "is marked aborted by the next run on the same file, which also removes its temporary "
+    "file. An existing --out is only replaced with --overwrite.\n\n"
     "Exit code: 0 written, 1 invalid raw data or unusable model, 2 usage error."
 )
 
@@ -50,14 +53,17 @@ def score_command(
         int,
         typer.Option("--families-per-partition", min=1, help="Bounds memory per step."),
     ] = 25_000,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace --out if it exists.")
+    ] = False,
 ) -> None:
     """Batch-score every family."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from features.validation import InvalidRawDataError
-    from serving.audit_log import AuditLog, AuditLogUnavailable
-    from serving.batch import BatchScoringError, score_registry
+    from serving.audit_log import AuditLogUnavailable, open_audit_log
+    from serving.batch import BatchScoringError, batch_operator, score_registry
     from serving.settings import ServingSettings
     from training.registry import ModelChecksumError, ModelNotFoundError
 
@@ -70,6 +76,12 @@ def score_command(
     except ValueError:
         err.print(f"[red]error:[/red] --as-of {as_of!r} is not a date (YYYY-MM-DD)")
         raise typer.Exit(EXIT_USAGE) from None
+    if out.is_dir():
+        err.print(f"[red]error:[/red] --out {out} is a directory; name the Parquet file to write")
+        raise typer.Exit(EXIT_USAGE)
+    if out.exists() and not overwrite:
+        err.print(f"[red]error:[/red] --out {out} exists; pass --overwrite to replace it")
+        raise typer.Exit(EXIT_USAGE)
     settings = ServingSettings()
     model_uri = model or settings.resolved_model_uri
     progress = Progress(
@@ -86,7 +98,12 @@ def score_command(
         progress.update(task, completed=done, total=total)
 
     try:
-        audit_log = AuditLog(settings.audit_log_path)
+        audit_log = open_audit_log(
+            settings.audit_log_path,
+            anchor_path=settings.audit_anchor_path,
+            synchronous=settings.audit_synchronous,
+            busy_timeout_ms=settings.audit_busy_timeout_ms,
+        )
     except AuditLogUnavailable as exc:
         err.print(f"[red]cannot score:[/red] {exc}; no score is produced that cannot be logged")
         raise typer.Exit(EXIT_REFUSED) from None
@@ -99,7 +116,7 @@ def score_command(
                 model_uri=model_uri,
                 tracking_uri=tracking_uri or settings.tracking_uri,
                 audit_log=audit_log,
-                operator=f"cli:{getpass.getuser()}",
+                operator=batch_operator(),
                 reasons_raising=settings.reasons_raising,
                 reasons_lowering=settings.reasons_lowering,
                 families_per_partition=families_per_partition,
@@ -128,3 +145,7 @@ def score_command(
         str(summary.path),
     )
     Console().print(table)
+    note = f"run {summary.run_id} completed and recorded in the audit log"
+    if summary.cleaned:
+        note += f"; removed stale temporary file(s) of a killed run: {', '.join(summary.cleaned)}"
+    err.print(note)
