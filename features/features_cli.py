@@ -31,6 +31,9 @@ FEATURES_HELP = (
     "(never model inputs).\n\n"
     "Families are split into partitions by a hash of family_id and the partitions run in "
     "parallel; the result does not depend on --partitions or --jobs.\n\n"
+    "An existing --out is only replaced with --overwrite. An --as-of date on which no "
+    "family has a member (before or after the registry's period) is refused, and nothing "
+    "is written.\n\n"
     "Exit code: 0 written, 1 the raw data breaks the contract, 2 usage error."
 )
 
@@ -92,9 +95,11 @@ def features_command(
             help="Show progress bars on stderr (default: only on a terminal).",
         ),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace --out if it exists.")
+    ] = False,
 ) -> None:
     """Validate DIR, build the feature table for every --as-of date, write it to FILE."""
-    import pandas as pd
     from pydantic import ValidationError
 
     from features.catalogue import model_input_columns
@@ -110,8 +115,12 @@ def features_command(
     err = Console(stderr=True)
     if not raw.is_dir():
         raise _usage(err, f"raw data directory {raw} does not exist or is not a directory")
+    if out.is_dir():
+        raise _usage(err, f"--out {out} is a directory; name the Parquet file to write")
+    if out.exists() and not overwrite:
+        raise _usage(err, f"--out {out} exists; pass --overwrite to replace it")
     try:
-        dates = normalise_as_of(pd.Timestamp(d) for d in as_of)
+        dates = normalise_as_of(_as_of_date(d) for d in as_of)
     except ValueError as error:
         raise _usage(err, f"--as-of: {error} (expected YYYY-MM-DD)") from None
     try:
@@ -136,6 +145,13 @@ def features_command(
         n_jobs=jobs,
         progress=show_progress,
     )
+    empty = [d.date().isoformat() for d in dates if not (table["as_of"] == d).any()]
+    if empty:
+        raise _usage(
+            err,
+            f"--as-of {', '.join(empty)}: no family has a member on that date (the registry "
+            f"in {raw} does not cover it); nothing was written",
+        )
     path = write_feature_table(table, out)
     elapsed = time.perf_counter() - started
 
@@ -147,6 +163,20 @@ def features_command(
         f"inputs, {len(audit)} audit columns ({', '.join(audit)}), in {elapsed:.1f} s"
     )
     console.print(f"raw data sha256 {table.attrs[META_RAW][:16]}…")
+
+
+def _as_of_date(text: str) -> object:
+    """A calendar date pandas can hold at nanosecond precision, else ValueError naming it."""
+    import pandas as pd
+
+    try:
+        return pd.Timestamp(text).as_unit("ns")
+    except (ValueError, OverflowError) as error:
+        raise ValueError(
+            f"{text!r} is not a usable date ({error}); dates from "
+            f"{pd.Timestamp.min.date() + pd.Timedelta(days=1)} to {pd.Timestamp.max.date()} "
+            "are accepted"
+        ) from None
 
 
 def _summary(table, dates) -> Table:

@@ -30,6 +30,39 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
+#: Largest score magnitude audited: far beyond any probability or risk scale, and small
+#: enough that sums, ranges and variances of a table's scores stay finite.
+MAX_SCORE_MAGNITUDE = 1e100
+
+
+def _check_out(out: Path, *, overwrite: bool) -> None:
+    """--out is a directory for the two reports; refuse a file, or reports not to replace."""
+    from training.audit.io import HTML_NAME, JSON_NAME
+
+    if out.exists() and not out.is_dir():
+        raise _fail(f"--out {str(out)!r} is a file; name a directory for the reports")
+    existing = [name for name in (JSON_NAME, HTML_NAME) if (out / name).exists()]
+    if existing and not overwrite:
+        raise _fail(
+            f"--out {str(out)!r} already holds {', '.join(existing)}; pass --overwrite to "
+            "replace them, or choose another directory"
+        )
+
+
+def _check_magnitude(values: Any, score: str) -> None:
+    """Refuse scores so large that the audit's statistics would overflow to infinity."""
+    import numpy as np
+
+    array = np.asarray(values, dtype=float)
+    finite = array[np.isfinite(array)]
+    if finite.size and float(np.abs(finite).max()) > MAX_SCORE_MAGNITUDE:
+        raise _fail(
+            f"score column {score!r} holds values up to {float(np.abs(finite).max()):.3g}; "
+            f"scores beyond ±{MAX_SCORE_MAGNITUDE:g} cannot be audited (their sums and "
+            "ranges overflow). Rescale the score (a rank, a probability or a risk scale)"
+        )
+
+
 def _parse_references(values: list[str], groups: list[str]) -> str | dict[str, str] | None:
     """``GROUP`` (any attribute holding it) or ``ATTRIBUTE=GROUP``; several allowed."""
     if not values:
@@ -129,6 +162,10 @@ def audit_command(
             "--intersections/--no-intersections", help="Also audit pairs of group columns."
         ),
     ] = True,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace reports already in --out."),
+    ] = False,
 ) -> None:
     """Audit a score file: error rates, calibration and selection by group, with intervals.
 
@@ -160,13 +197,20 @@ def audit_command(
     ]
     if len(chosen) > 1:
         raise _fail(f"choose exactly one decision rule; got {', '.join(chosen)}")
+    _check_out(out, overwrite=overwrite)
     gate_config = None
     if gates is not None:
+        import yaml
+
         try:
             gate_config = FairnessGates.from_yaml(gates)
         except FileNotFoundError:
             raise _fail(f"gates file {str(gates)!r} does not exist") from None
-        except ValueError as error:  # pydantic ValidationError and YAML errors
+        except IsADirectoryError:
+            raise _fail(f"gates file {str(gates)!r} is a directory") from None
+        except yaml.YAMLError as error:
+            raise _fail(f"gates file {str(gates)!r} is not valid YAML: {error}") from None
+        except (ValueError, TypeError) as error:  # pydantic ValidationError
             raise _fail(f"gates file {str(gates)!r} is invalid: {error}") from None
     try:
         frame = read_scores(scores)
@@ -174,6 +218,7 @@ def audit_command(
             raise AuditInputError(
                 f"unknown column {score!r} (--score); the table has: {', '.join(frame.columns)}"
             )
+        _check_magnitude(score_values(frame, score), score)
         if top_k is not None:
             rule = TopK(top_k)
         elif top_fraction is not None:
@@ -206,6 +251,11 @@ def audit_command(
     outcomes = evaluate_fairness_gates(result, gate_config) if gate_config else None
     json_path, html_path = write_reports(result, out, gate_outcomes=outcomes, source=str(scores))
     _print_summary(result, outcomes, json_path, html_path)
+    ties = result.settings.get("ties_at_cutoff")
+    if ties:
+        from rich.console import Console
+
+        Console(stderr=True, highlight=False).print(f"[bold yellow]warning:[/] {ties['note']}")
     if outcomes is not None and failed_gates(outcomes):
         raise typer.Exit(EXIT_GATE_FAILED)
 

@@ -42,7 +42,7 @@ from training.audit.metrics import (
     scores_are_probabilities,
 )
 from training.audit.proxy import DEFAULT_AUC_THRESHOLD, DEFAULT_NMI_THRESHOLD, proxy_check
-from training.audit.rules import DecisionRule
+from training.audit.rules import DecisionRule, ties_at_cutoff
 from training.audit.suppression import DEFAULT_MIN_GROUP_SIZE, check_min_group_size, suppressed
 from training.audit.validation import (
     AuditInputError,
@@ -241,6 +241,7 @@ def audit(
     s = score_values(frame, score)
     y = label_values(frame, label) if label is not None else None
     selected = rule.select(s)
+    ties = ties_at_cutoff(rule, s)
     # A 0/1 flag is a decision, not a probability: calibration metrics would be meaningless.
     probabilities = scores_are_probabilities(s) and not is_binary_score(s)
     cells = cell_codes(y, selected)
@@ -432,6 +433,7 @@ def audit(
         ),
         proxies=proxies,
         settings={
+            "ties_at_cutoff": None if ties is None else {**ties.to_dict(), "note": ties.message()},
             "intersections": bool(intersections),
             "proxy_features": proxy_features,
             "proxy_auc_threshold": float(proxy_auc_threshold),

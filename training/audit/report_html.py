@@ -165,7 +165,8 @@ def _rate_chart(result: AuditResult, attribute: str, metrics: list[str]) -> str 
         lower = rows["lower"].to_numpy(dtype=float)
         upper = rows["upper"].to_numpy(dtype=float)
         errors = np.vstack([estimate - lower, upper - estimate])
-        errors = np.where(np.isnan(errors), 0.0, errors)
+        # A small bootstrap can leave the estimate just outside its percentile interval.
+        errors = np.clip(np.where(np.isnan(errors), 0.0, errors), 0.0, None)
         axis.barh(positions, np.nan_to_num(estimate), color="#6c8ebf", alpha=0.8)
         axis.errorbar(estimate, positions, xerr=errors, fmt="none", ecolor="#222", capsize=3)
         reference = result.references.get(attribute)
@@ -271,6 +272,21 @@ def render_html(
     import matplotlib
 
     matplotlib.use("Agg")
+    # Group labels are data: a "$" in one must be drawn as a "$", not parsed as TeX math
+    # (matplotlib's mathtext raises on labels such as "$_$").
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _render_html(
+            result, gate_outcomes=gate_outcomes, source=source, generated_at=generated_at
+        )
+
+
+def _render_html(
+    result: AuditResult,
+    *,
+    gate_outcomes: list[GateOutcome] | None,
+    source: str | None,
+    generated_at: datetime | None,
+) -> str:
     report = build_report(
         result, gate_outcomes=gate_outcomes, source=source, generated_at=generated_at
     )

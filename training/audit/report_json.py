@@ -124,7 +124,11 @@ def build_report(
             "scores_are_probabilities": result.scores_are_probabilities,
             "p_value_method": "two_proportion_z_pooled_holm",
         },
-        "population": {"n_rows": result.n_rows, "n_selected": result.n_selected},
+        "population": {
+            "n_rows": result.n_rows,
+            "n_selected": result.n_selected,
+            "ties_at_cutoff": result.settings.get("ties_at_cutoff"),
+        },
         "overall": {k: v for k, v in overall.items() if k not in ("group", "is_reference")},
         "groupings": _grouping_entries(result),
         "disparities": _records(result.disparities),

@@ -8,9 +8,12 @@ Tie-breaking is deterministic and documented, so the same file always gives the 
 
 * :class:`Threshold` selects ``score >= threshold`` (ties at the threshold are selected; this
   is the convention of published audits, e.g. "medium or high" risk means ``decile >= 5``).
-* :class:`TopK` and :class:`TopFraction` rank by score, highest first; among equal scores the
-  row that comes *first in the input order* wins (a stable sort). Row order is therefore part
-  of the input; sort the file beforehand if another tie-break is wanted.
+* :class:`TopK` and :class:`TopFraction` rank by score, highest first, and select every row
+  whose score is at least the k-th highest. Rows tied at that cut-off cannot be told apart by
+  the score, so they are *all* selected: the selection never depends on row order (on a
+  coarse 1-5 scale, breaking ties by position gave opposite "clear" disparities from one
+  shuffle of the same file to the next). When ties straddle the capacity the selection is
+  larger than k; :func:`ties_at_cutoff` says by how much, and the audit reports and prints it.
 """
 
 from __future__ import annotations
@@ -68,21 +71,78 @@ class Threshold(DecisionRule):
         return {"kind": "threshold", "threshold": float(self.threshold)}
 
 
+def _cutoff(array: np.ndarray, k: int) -> float | None:
+    """The k-th highest score (None when k selects nothing)."""
+    if k <= 0 or array.shape[0] == 0:
+        return None
+    k = min(k, array.shape[0])
+    return float(np.partition(array, array.shape[0] - k)[array.shape[0] - k])
+
+
 def _top_rows(scores: np.ndarray, k: int) -> np.ndarray:
-    """Boolean mask of the k highest scores; ties broken by input order (stable sort)."""
+    """Rows scoring at least the k-th highest score: the k highest plus every row tied
+    with the last of them (order-independent; may exceed k when ties straddle the cut)."""
     array = _as_scores(scores)
-    selected = np.zeros(array.shape[0], dtype=bool)
-    if k <= 0:
-        return selected
-    # Stable sort of the negated scores keeps the input order among equal scores.
-    order = np.argsort(-array, kind="stable")
-    selected[order[: min(k, array.shape[0])]] = True
-    return selected
+    cutoff = _cutoff(array, k)
+    if cutoff is None:
+        return np.zeros(array.shape[0], dtype=bool)
+    return array >= cutoff
+
+
+@dataclass(frozen=True)
+class TieReport:
+    """Rows tied at a capacity rule's cut-off, when the tie straddles the capacity."""
+
+    capacity: int
+    cutoff: float
+    above: int
+    tied: int
+
+    @property
+    def selected(self) -> int:
+        return self.above + self.tied
+
+    def message(self) -> str:
+        return (
+            f"{self.tied:,} rows share the cut-off score {self.cutoff:g}; the capacity of "
+            f"{self.capacity:,} falls inside that tie, and the score cannot tell those rows "
+            f"apart, so all are selected: {self.selected:,} rows instead of {self.capacity:,} "
+            f"({self.above:,} score above the cut-off). Consider --threshold on this scale."
+        )
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {
+            "capacity": self.capacity,
+            "cutoff": self.cutoff,
+            "above": self.above,
+            "tied": self.tied,
+            "selected": self.selected,
+        }
+
+
+def ties_at_cutoff(rule: DecisionRule, scores: np.ndarray) -> TieReport | None:
+    """The tie a capacity rule (TopK, TopFraction) selects whole beyond its capacity, if any."""
+    if isinstance(rule, TopK):
+        capacity = int(rule.k)
+    elif isinstance(rule, TopFraction):
+        capacity = rule.count(np.asarray(scores).shape[0])
+    else:
+        return None
+    array = _as_scores(scores)
+    cutoff = _cutoff(array, capacity)
+    if cutoff is None:
+        return None
+    above = int((array > cutoff).sum())
+    tied = int((array == cutoff).sum())
+    if above + tied <= capacity:
+        return None
+    return TieReport(capacity=capacity, cutoff=cutoff, above=above, tied=tied)
 
 
 @dataclass(frozen=True)
 class TopK(DecisionRule):
-    """Select the ``k`` highest-scoring rows (capacity as a count); ties by input order."""
+    """Select the ``k`` highest-scoring rows (capacity as a count), and every row tied with
+    the k-th (see the module docstring)."""
 
     k: int
 
@@ -105,7 +165,8 @@ class TopK(DecisionRule):
 
 @dataclass(frozen=True)
 class TopFraction(DecisionRule):
-    """Select the ``floor(fraction * n)`` highest-scoring rows; ties by input order.
+    """Select the ``floor(fraction * n)`` highest-scoring rows, and every row tied with the
+    last of them (see the module docstring).
 
     The count is rounded *down* so the selection never exceeds the stated capacity.
     """

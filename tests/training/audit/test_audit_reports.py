@@ -55,7 +55,11 @@ def test_json_report_has_documented_sections_and_no_nan(
         "fraction": 0.2,
         "description": "top 0.2 fraction of scores",
     }
-    assert report["population"] == {"n_rows": len(scores), "n_selected": int(0.2 * len(scores))}
+    assert report["population"] == {
+        "n_rows": len(scores),
+        "n_selected": int(0.2 * len(scores)),
+        "ties_at_cutoff": None,  # continuous probabilities: no tie at the cut-off
+    }
     names = [g["name"] for g in report["groupings"]]
     assert names == ["sex", "settlement", "sex & settlement"]
     sex_f = next(g for g in report["groupings"][0]["groups"] if g["group"] == "F")

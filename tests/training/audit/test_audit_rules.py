@@ -1,4 +1,4 @@
-"""Decision rules: threshold inclusive, top-k/top-fraction with stable tie-breaking."""
+"""Decision rules: threshold inclusive, top-k/top-fraction select whole ties at the cut."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from training.audit import Threshold, TopFraction, TopK, rule_from_dict
+from training.audit.rules import ties_at_cutoff
 
 
 def test_threshold_selects_scores_at_or_above() -> None:
@@ -13,10 +14,34 @@ def test_threshold_selects_scores_at_or_above() -> None:
     assert Threshold(0.5).select(scores).tolist() == [False, True, False, True, True]
 
 
-def test_top_k_breaks_ties_by_input_order() -> None:
+def test_top_k_selects_every_row_tied_at_the_cut_off() -> None:
     scores = np.array([0.3, 0.7, 0.7, 0.7, 0.1])
-    # Three rows tie at 0.7 for two places: the first two in input order win.
-    assert TopK(2).select(scores).tolist() == [False, True, True, False, False]
+    # Three rows tie at 0.7 for two places: the score cannot tell them apart, all three go.
+    assert TopK(2).select(scores).tolist() == [False, True, True, True, False]
+    tie = ties_at_cutoff(TopK(2), scores)
+    assert tie is not None and tie.to_dict() == {
+        "capacity": 2,
+        "cutoff": 0.7,
+        "above": 0,
+        "tied": 3,
+        "selected": 3,
+    }
+    assert "3 rows share the cut-off score 0.7" in tie.message()
+    # A tie that does not straddle the capacity is no warning.
+    assert ties_at_cutoff(TopK(3), scores) is None
+    assert ties_at_cutoff(TopK(1), np.array([0.9, 0.7, 0.7])) is None
+    assert ties_at_cutoff(Threshold(0.7), scores) is None
+
+
+@pytest.mark.parametrize("rule", [TopK(40), TopFraction(0.3)])
+def test_capacity_rules_do_not_depend_on_row_order(rule) -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.integers(1, 6, size=200).astype(float)  # a 1-5 scale: heavy ties
+    selected = rule.select(scores)
+    for _ in range(5):
+        order = rng.permutation(len(scores))
+        assert (rule.select(scores[order]) == selected[order]).all()
+    assert ties_at_cutoff(rule, scores) is not None
 
 
 def test_top_fraction_rounds_down_to_capacity() -> None:
