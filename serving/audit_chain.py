@@ -48,18 +48,17 @@ HASHED_COLUMNS: tuple[str, ...] = (
 )
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True)
+_PREV = HASHED_COLUMNS.index("prev_hash")
+
+
 def entry_hash(entry: Mapping[str, Any]) -> str:
     """SHA-256 of the canonical JSON of an entry's hashed columns (as stored in SQLite).
 
     Floats are written by ``json`` as their shortest round-trip form and SQLite keeps REAL
     values bit-exact, so the hash recomputed from a read row equals the one written.
     """
-    canonical = json.dumps(
-        [entry[column] for column in HASHED_COLUMNS],
-        ensure_ascii=False,
-        separators=(",", ":"),
-        allow_nan=True,
-    )
+    canonical = _ENCODER.encode([entry[column] for column in HASHED_COLUMNS])
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -78,52 +77,71 @@ class ChainReport:
         return self.problem is None
 
 
-def verify_chain(conn: sqlite3.Connection, *, chunk: int = 10_000) -> ChainReport:
+def verify_chain(
+    conn: sqlite3.Connection,
+    *,
+    after_seq: int = 0,
+    after_hash: str = GENESIS,
+    chunk: int = 10_000,
+) -> ChainReport:
     """Walk every entry in ``seq`` order; stop at the first link that does not hold.
 
     Checked per entry: ``seq`` follows the previous one by 1 (a gap means deleted entries),
     ``prev_hash`` is the previous entry's hash (else an entry was removed or inserted), and
     the stored ``entry_hash`` is the hash of the content as it is now (else a field was
-    changed after it was written).
+    changed after it was written). ``after_seq``/``after_hash`` start the walk after a
+    head already trusted (the anchor's), for a quick check of what was appended since.
     """
     columns = ", ".join((*HASHED_COLUMNS, "entry_hash"))
-    cursor = conn.execute(f"SELECT {columns} FROM audit_entries ORDER BY seq")
-    expected_seq, prev, count = 1, GENESIS, 0
-    names = (*HASHED_COLUMNS, "entry_hash")
+    cursor = conn.execute(
+        f"SELECT {columns} FROM audit_entries WHERE seq > ? ORDER BY seq", (after_seq,)
+    )
+    expected_seq, prev, count = after_seq + 1, after_hash, 0
+    dumps, sha256 = _ENCODER.encode, hashlib.sha256
     while rows := cursor.fetchmany(chunk):
         for row in rows:
-            entry = dict(zip(names, row, strict=True))
-            seq = int(entry["seq"])
-            where = f"entry seq {seq} (score_id {entry['score_id']}, kind {entry['kind']})"
-            if seq != expected_seq:
-                missing = (
-                    f"entries {expected_seq}..{seq - 1} are missing"
-                    if seq > expected_seq
-                    else f"seq {seq} repeats or goes back (expected {expected_seq})"
-                )
-                return _broken(count, expected_seq - 1, prev, seq, f"{where}: {missing}")
-            if entry["prev_hash"] != prev:
-                return _broken(
-                    count,
-                    seq - 1,
-                    prev,
-                    seq,
-                    f"{where}: prev_hash {entry['prev_hash']} does not match the previous "
-                    f"entry's hash {prev} (an entry was removed, inserted or rewritten)",
-                )
-            actual = entry_hash(entry)
-            if actual != entry["entry_hash"]:
-                return _broken(
-                    count,
-                    seq - 1,
-                    prev,
-                    seq,
-                    f"{where}: its content no longer matches its hash (stored "
-                    f"{entry['entry_hash']}, content hashes to {actual}): a field was "
-                    "changed after the entry was written",
-                )
-            prev, expected_seq, count = actual, seq + 1, count + 1
+            # row[:-1] is HASHED_COLUMNS in order: the same list entry_hash() encodes.
+            seq, stored, link = int(row[0]), row[-1], row[_PREV]
+            if seq == expected_seq and link == prev:
+                actual = sha256(dumps(list(row[:-1])).encode("utf-8")).hexdigest()
+                if actual == stored:
+                    prev, expected_seq, count = actual, seq + 1, count + 1
+                    continue
+            return _diagnose(row, expected_seq, prev, count)
     return ChainReport(entries=count, head_seq=expected_seq - 1, head_hash=prev)
+
+
+def _diagnose(row: tuple[Any, ...], expected_seq: int, prev: str, count: int) -> ChainReport:
+    """The report of the first entry that breaks the chain, saying how it breaks it."""
+    entry = dict(zip((*HASHED_COLUMNS, "entry_hash"), row, strict=True))
+    seq = int(entry["seq"])
+    where = f"entry seq {seq} (score_id {entry['score_id']}, kind {entry['kind']})"
+    head = expected_seq - 1
+    if seq != expected_seq:
+        missing = (
+            f"entries {expected_seq}..{seq - 1} are missing"
+            if seq > expected_seq
+            else f"seq {seq} repeats or goes back (expected {expected_seq})"
+        )
+        return _broken(count, head, prev, seq, f"{where}: {missing}")
+    if entry["prev_hash"] != prev:
+        return _broken(
+            count,
+            head,
+            prev,
+            seq,
+            f"{where}: prev_hash {entry['prev_hash']} does not match the previous "
+            f"entry's hash {prev} (an entry was removed, inserted or rewritten)",
+        )
+    actual = entry_hash(entry)
+    return _broken(
+        count,
+        head,
+        prev,
+        seq,
+        f"{where}: its content no longer matches its hash (stored {entry['entry_hash']}, "
+        f"content hashes to {actual}): a field was changed after the entry was written",
+    )
 
 
 def _broken(count: int, head_seq: int, head_hash: str, seq: int, problem: str) -> ChainReport:

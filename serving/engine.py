@@ -477,6 +477,7 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
             settings.audit_log_path,
             anchor_path=settings.audit_anchor_path,
             new_log=new_audit_log,
+            verify=settings.audit_verify_on_start,
             synchronous=settings.audit_synchronous,
             busy_timeout_ms=settings.audit_busy_timeout_ms,
         )

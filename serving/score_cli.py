@@ -101,6 +101,7 @@ def score_command(
         audit_log = open_audit_log(
             settings.audit_log_path,
             anchor_path=settings.audit_anchor_path,
+            verify=settings.audit_verify_on_start,
             synchronous=settings.audit_synchronous,
             busy_timeout_ms=settings.audit_busy_timeout_ms,
         )

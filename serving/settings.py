@@ -65,6 +65,12 @@ class ServingSettings(BaseSettings):
         description="The audit log's anchor file (default: .<log name>.anchor.json next to "
         "the log); put it on another volume to keep it apart from the log.",
     )
+    audit_verify_on_start: Literal["full", "since_anchor"] = Field(
+        default="full",
+        description="How much of the audit log's hash chain a start walks: every entry, "
+        "or only those after the anchored head (for very large logs; then run "
+        "`earlyrisk audit-log verify` on a schedule).",
+    )
     token_db_path: Path = Path("var/serving/tokens.sqlite")
     max_batch_size: int = Field(default=1000, ge=1, le=100_000)
     risk_bands: tuple[RiskBand, ...] = DEFAULT_RISK_BANDS

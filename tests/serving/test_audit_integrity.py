@@ -365,3 +365,22 @@ def test_files_the_service_creates_are_private(tmp_path, serving_world):
     finally:
         os.umask(previous)
     assert modes == dict.fromkeys(modes, 0o600)
+
+
+def test_a_quick_start_check_walks_only_what_follows_the_anchor(tmp_path):
+    """EARLYRISK_AUDIT_VERIFY_ON_START=since_anchor: entries after the anchored head are
+    checked at start; older ones only by the full walk (the default, and `verify`)."""
+    path = tmp_path / "audit.sqlite"
+    _filled(path, n=3)  # closed: the anchor holds head seq 3
+    log = open_audit_log(path)
+    log.record_scores([_record("late1"), _record("late2")])  # seq 4, 5: after the anchor
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER audit_no_update")
+    conn.execute("UPDATE audit_entries SET risk_level = 'low' WHERE seq IN (2, 5)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(AuditLogRefused, match="entry seq 5"):
+        open_audit_log(path, verify="since_anchor")
+    with pytest.raises(AuditLogRefused, match="entry seq 2"):
+        open_audit_log(path)
+    log.close()
