@@ -184,6 +184,7 @@ def audit_command(
         failed_gates,
     )
     from training.audit.io import read_scores, write_reports
+    from training.audit.rules import DecisionRule
     from training.audit.validation import is_binary_score, score_values
 
     chosen = [
@@ -219,6 +220,7 @@ def audit_command(
                 f"unknown column {score!r} (--score); the table has: {', '.join(frame.columns)}"
             )
         _check_magnitude(score_values(frame, score), score)
+        rule: DecisionRule
         if top_k is not None:
             rule = TopK(top_k)
         elif top_fraction is not None:
