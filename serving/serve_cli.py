@@ -88,7 +88,7 @@ def serve_command(
     from serving.settings import ServingSettings
 
     try:
-        settings = ServingSettings(**chosen)
+        settings = ServingSettings(**chosen)  # type: ignore[arg-type]  # strings, parsed by pydantic
     except ValidationError as exc:
         console.print(f"[red]error:[/red] invalid EARLYRISK_* setting:\n{exc}")
         raise typer.Exit(EXIT_USAGE) from None
