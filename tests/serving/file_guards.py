@@ -17,7 +17,13 @@ from pathlib import Path
 def _set(path: Path, read_only: bool) -> None:
     if os.geteuid() == 0:
         flag = "+i" if read_only else "-i"
-        subprocess.run(["chattr", flag, str(path)], check=True)
+        done = subprocess.run(["chattr", flag, str(path)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"as root these tests make files read-only with `chattr {flag}`, which failed "
+                f"on {path}: {done.stderr.strip()}; run them as a non-root user, or with "
+                "the temporary folder on a file system with immutable files (ext4, xfs)"
+            )
     else:
         path.chmod(0o400 if read_only else 0o600)
 
