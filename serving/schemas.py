@@ -1,15 +1,21 @@
-"""Response bodies of the scoring service (request bodies are the API signatures).
+"""Request and response bodies of the scoring service.
 
 These pydantic models are what the OpenAPI page at ``/docs.json`` shows a caseworker
 system's developer, so every field says what it means. Responses forbid extra fields:
-what a client sees is exactly what is documented.
+what a client sees is exactly what is documented. Requests are strict: an unknown field is
+refused naming it, and a number must be a JSON number (``"5"``, ``true`` are refused). The
+request models are built from the settings by :func:`request_models`, so the limits the
+gate enforces and the limits the OpenAPI document states are the same numbers.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from serving.settings import ServingSettings
 
 Decision = Literal["support_offered", "no_action", "override_higher", "override_lower"]
 
@@ -68,12 +74,17 @@ class ScoreResponse(_Body):
 
 
 class FeedbackResponse(_Body):
-    """The stored decision."""
+    """The stored decision; it is now the current one for the score."""
 
     request_id: str
     score_id: str
     decision: Decision
     recorded: bool = True
+    supersedes_seq: int | None = Field(
+        default=None,
+        description="Audit-log seq of the earlier decision on this score that this one "
+        "replaces (kept as history); null when it is the first.",
+    )
 
 
 class ModelCardResponse(_Body):
@@ -113,6 +124,11 @@ class AuditEntry(_Body):
     reasons: list[dict[str, Any]] | None
     decision: str | None
     reason: str | None
+    current: bool | None = Field(
+        default=None,
+        description="Feedback only: true for the latest decision on its score, false for "
+        "one a later decision superseded (kept as history); null for a score.",
+    )
 
 
 class AuditLogPage(_Body):
@@ -132,3 +148,135 @@ class ErrorBody(_Body):
         description="Only for a body that fails the endpoint's schema: pydantic's list of "
         "the fields and rules it broke (absent otherwise).",
     )
+
+
+class SecurityEventOut(_Body):
+    """One row of the security log: a refused attempt or an auditor's read."""
+
+    seq: int
+    recorded_at: str
+    event: Literal["unauthenticated", "forbidden", "throttled", "quota_exceeded", "auditor_read"]
+    request_id: str
+    token_id: str | None = Field(description="The token id (never the token); null if none.")
+    endpoint: str
+    client: str | None = Field(description="The peer address the server saw.")
+    detail: str | None
+
+
+class SecurityLogPage(_Body):
+    """A page of the security log; pass ``next_after_seq`` as ``after_seq`` for the next."""
+
+    entries: list[SecurityEventOut]
+    next_after_seq: int | None = Field(description="null when this is the last page.")
+
+
+# --------------------------------------------------------------------------- requests
+
+MAX_SEQ = 2**63 - 1
+# No control characters (C0, DEL, C1) nor bidirectional overrides: they hide or reorder text
+# in logs and screens. The same pattern is checked here and stated in the OpenAPI document.
+_CONTROL = "\\u0000-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069"
+PRINTABLE_PATTERN = f"^[^{_CONTROL}]+$"
+TEXT_PATTERN = f"^[^{_CONTROL}]*[^\\s{_CONTROL}][^{_CONTROL}]*$"  # and not blank
+MAX_INDICATORS = 1000  # names per /score_indicators body; the model has far fewer
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ModelCardRequest(_Request):
+    """/model_card takes no parameters: ``{}`` (or an empty body)."""
+
+
+def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
+    """The strict request body model of each endpoint, with the settings' limits."""
+    Id = Annotated[
+        str, Field(min_length=1, max_length=settings.max_id_length, pattern=PRINTABLE_PATTERN)
+    ]
+    page = settings.audit_page_limit
+    score = create_model(
+        "ScoreRequest",
+        __base__=_Request,
+        __doc__="Families to score from the feature snapshot.",
+        family_ids=(
+            Annotated[
+                list[Id],
+                Field(
+                    min_length=1,
+                    max_length=settings.max_batch_size,
+                    description="Family ids to score, in the order results come back.",
+                ),
+            ],
+            ...,
+        ),
+        as_of=(
+            date | None,
+            Field(default=None, description="Snapshot date; default the latest snapshot."),
+        ),
+    )
+    indicators = create_model(
+        "ScoreIndicatorsRequest",
+        __base__=_Request,
+        __doc__="Explicit indicator values to score (no family lookup).",
+        indicators=(
+            Annotated[
+                dict[
+                    Annotated[str, Field(min_length=1, max_length=settings.max_id_length)],
+                    float | None,
+                ],
+                Field(
+                    max_length=MAX_INDICATORS,
+                    description="Every model indicator by name; null = not recorded.",
+                ),
+            ],
+            ...,
+        ),
+    )
+    feedback = create_model(
+        "FeedbackRequest",
+        __base__=_Request,
+        __doc__="A caseworker's decision on a served score; a later one supersedes it.",
+        score_id=(Id, Field(description="The score_id of a served score.")),
+        decision=(Decision, ...),
+        reason=(
+            str,
+            Field(
+                min_length=1,
+                max_length=settings.max_reason_length,
+                pattern=TEXT_PATTERN,
+                description="Why, in one line without control characters; no names or "
+                "other personal details (the family is known from the score).",
+            ),
+        ),
+    )
+    seq = Annotated[int, Field(ge=0, le=MAX_SEQ, description="Return entries after this seq.")]
+    limit = Annotated[int, Field(ge=1, le=page, description="Most entries in the page.")]
+    audit = create_model(
+        "AuditLogRequest",
+        __base__=_Request,
+        __doc__="A page of the audit log.",
+        after_seq=(seq, 0),
+        limit=(limit, min(100, page)),
+        kind=(Literal["score", "feedback"] | None, None),
+    )
+    security = create_model(
+        "SecurityLogRequest",
+        __base__=_Request,
+        __doc__="A page of the security log.",
+        after_seq=(seq, 0),
+        limit=(limit, min(100, page)),
+        event=(
+            Literal["unauthenticated", "forbidden", "throttled", "quota_exceeded", "auditor_read"]
+            | None,
+            None,
+        ),
+    )
+    return {
+        "score": score,
+        "score_indicators": indicators,
+        "feedback": feedback,
+        "model_card": ModelCardRequest,
+        "audit_log": audit,
+        "security_log": security,
+    }
