@@ -27,8 +27,8 @@ SERVE_HELP = (
     "there is no champion, the model artifact does not match its registered checksum, the "
     "snapshot was built with another feature list, or the audit log cannot be opened.\n\n"
     "Endpoints: POST /score, /score_indicators, /feedback (caseworker), /model_card, "
-    "/audit_log (auditor); GET /livez, /readyz; OpenAPI at /docs.json. Create tokens with "
-    "`earlyrisk token create --role ROLE`."
+    "/audit_log, /security_log (auditor); GET /livez, /readyz; OpenAPI at /docs.json, its "
+    "page at /docs. Create tokens with `earlyrisk token create --role ROLE [--ttl DAYS]`."
 )
 
 TOKEN_HELP = "Create, list and revoke the service's bearer tokens (stored hashed)."
@@ -118,38 +118,91 @@ def token_create(
         Literal["caseworker", "auditor", "admin"],
         typer.Option(
             "--role",
-            help="caseworker: score, feedback; auditor: model card, audit log; admin: all.",
+            help="caseworker: score, feedback; auditor: model card, audit and security logs; "
+            "admin: all.",
         ),
     ],
     note: Annotated[
         str | None, typer.Option("--note", help="Who or what the token is for.")
     ] = None,
+    ttl: Annotated[
+        float | None,
+        typer.Option(
+            "--ttl",
+            min=0.001,
+            max=3650,
+            metavar="DAYS",
+            help="Days until the token expires (default: EARLYRISK_TOKEN_DEFAULT_TTL_DAYS, 90).",
+            show_default=False,
+        ),
+    ] = None,
+    region: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--region",
+            help="Scope the token to families of this audit_region (repeat for several); "
+            "default: every region.",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the token (for scripts).")
     ] = False,
 ) -> None:
-    """Create a token and print it once (only its hash is stored)."""
-    issued = _store().create(role, note=note)
+    """Create a token and print it once (only its hash is stored); it expires after --ttl."""
+    from serving.settings import ServingSettings
+
+    days = ttl if ttl is not None else ServingSettings().token_default_ttl_days
+    try:
+        issued = _store().create(role, note=note, ttl_days=days, regions=region)
+    except ValueError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
     if quiet:
         typer.echo(issued.token)
         return
     console = Console()
-    console.print(f"token id  {issued.token_id}  role {issued.role}")
+    scope = ", ".join(issued.regions) if issued.regions else "all regions"
+    console.print(
+        f"token id  {issued.token_id}  role {issued.role}  expires {issued.expires_at}  "
+        f"scope {scope}"
+    )
     console.print("token (shown once; keep it secret):")
     typer.echo(issued.token)
 
 
+TOKEN_COLUMNS = (
+    "token_id",
+    "role",
+    "created_at",
+    "expires_at",
+    "last_used_at",
+    "revoked_at",
+    "regions",
+    "note",
+)
+
+
 @token_app.command("list")
-def token_list() -> None:
-    """List tokens: id, role, created, revoked, note (never the secret)."""
+def token_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List tokens: id, role, created, expires, last used, revoked, regions, note (never the
+    secret)."""
+    rows = _store().list()
+    if as_json:
+        import json
+
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
     from rich.table import Table
 
-    table = Table("token id", "role", "created", "revoked", "note")
-    for row in _store().list():
-        table.add_row(
-            *(str(row[k] or "") for k in ("token_id", "role", "created_at", "revoked_at", "note"))
-        )
-    Console().print(table)
+    table = Table(
+        "token id", "role", "created", "expires", "last used", "revoked", "regions", "note"
+    )
+    for row in rows:
+        table.add_row(*(str(row[k] or "") for k in TOKEN_COLUMNS))
+    Console(width=200).print(table)
 
 
 @token_app.command("revoke")

@@ -51,6 +51,9 @@ def snapshot_frame(*, seed: int = 11, n_families: int = N_FAMILIES) -> pd.DataFr
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
     out["audit_settlement"] = np.where(np.arange(len(out)) % 2 == 0, "urban", "rural")
+    # Region scoping of tokens reads this audit column: families F...0, F...3, ... are North.
+    number = out["family_id"].str[1:].astype(int)
+    out["audit_region"] = np.where(number % 3 == 0, "North", "South")
     return out
 
 
