@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from serving.settings import ServingSettings
 
@@ -181,6 +181,14 @@ TEXT_PATTERN = f"^[^{_CONTROL}]*[^\\s{_CONTROL}][^{_CONTROL}]*$"  # and not blan
 MAX_INDICATORS = 1000  # names per /score_indicators body; the model has far fewer
 
 
+def _integral(value: Any) -> Any:
+    """A JSON number with no fraction (``10.0``, ``1e1``) is the integer JSON Schema says it
+    is; anything else (a string, a boolean, ``10.5``) goes to the strict int check as sent."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -250,8 +258,16 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
             ),
         ),
     )
-    seq = Annotated[int, Field(ge=0, le=MAX_SEQ, description="Return entries after this seq.")]
-    limit = Annotated[int, Field(ge=1, le=page, description="Most entries in the page.")]
+    seq = Annotated[
+        int,
+        Field(ge=0, le=MAX_SEQ, description="Return entries after this seq."),
+        BeforeValidator(_integral),
+    ]
+    limit = Annotated[
+        int,
+        Field(ge=1, le=page, description="Most entries in the page."),
+        BeforeValidator(_integral),
+    ]
     audit = create_model(
         "AuditLogRequest",
         __base__=_Request,

@@ -55,6 +55,9 @@ from serving.security_log import SecurityLog, SecurityLogUnavailable, SecurityRe
 from serving.settings import ServingSettings
 
 logger = logging.getLogger("earlyrisk.serving")
+# BentoML's server logging keeps the root logger at WARNING; the service's own one-line INFO
+# records (refused requests with their request id, the model served) must reach its log.
+logging.getLogger("earlyrisk").setLevel(logging.INFO)
 
 AUDIT_UNAVAILABLE_MESSAGE = (
     "The audit log cannot be written, so no score is returned (every score must be on "

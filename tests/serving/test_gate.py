@@ -193,7 +193,8 @@ def test_json_with_a_charset_is_json(client, tokens):
             "asof: Extra inputs are not permitted",
         ),
         ("/audit_log", {"limit": "5"}, "limit: Input should be a valid integer"),
-        ("/audit_log", {"limit": 1e1}, "limit: Input should be a valid integer"),
+        ("/audit_log", {"limit": "1e1"}, "limit: Input should be a valid integer"),
+        ("/audit_log", {"limit": 10.5}, "limit: Input should be a valid integer"),
         ("/audit_log", {"after_seq": True}, "after_seq: Input should be a valid integer"),
         ("/model_card", {"verbose": 1}, "verbose: Extra inputs are not permitted"),
         (
@@ -213,6 +214,11 @@ def test_strict_bodies_refuse_unknown_fields_and_non_numbers(client, tokens, pat
     got = refusal(response, 400)
     assert got.error == message
     assert got.detail and "input" not in got.detail[0]
+
+
+def test_an_integral_json_number_is_an_integer(client, tokens):
+    response = client.post("/audit_log", json={"limit": 1e1}, headers=auth(tokens["auditor"]))
+    assert response.status_code == 200
 
 
 def test_a_wrong_method_is_405_with_allow(client, tokens):
