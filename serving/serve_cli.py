@@ -58,9 +58,40 @@ def serve_command(
         bool,
         typer.Option("--check", help="Only run the start-up checks and print what would serve."),
     ] = False,
+    ssl_certfile: Annotated[
+        Path | None,
+        typer.Option(
+            "--ssl-certfile",
+            metavar="PEM",
+            help="Serve HTTPS with this certificate (chain); needs --ssl-keyfile. Without it, "
+            "put the service behind a TLS-terminating reverse proxy (docs/serving.md).",
+            show_default=False,
+        ),
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None,
+        typer.Option(
+            "--ssl-keyfile",
+            metavar="PEM",
+            help="The certificate's private key.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the scoring service."""
     console = Console(stderr=True)
+    from serving.local_server import TlsFiles
+
+    tls: TlsFiles | None = None
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        console.print("[red]error:[/red] give both --ssl-certfile and --ssl-keyfile, or neither")
+        raise typer.Exit(EXIT_USAGE)
+    if ssl_certfile is not None and ssl_keyfile is not None:
+        for flag, path in (("--ssl-certfile", ssl_certfile), ("--ssl-keyfile", ssl_keyfile)):
+            if not path.is_file():
+                console.print(f"[red]error:[/red] {flag} {path} is not a readable file")
+                raise typer.Exit(EXIT_USAGE)
+        tls = TlsFiles(certfile=ssl_certfile.resolve(), keyfile=ssl_keyfile.resolve())
     # Options win over EARLYRISK_* variables; they reach the server through its environment.
     options = {
         "snapshot_path": str(snapshot) if snapshot is not None else None,
@@ -87,6 +118,13 @@ def serve_command(
     except StartupError as exc:
         console.print(f"[red]refusing to start:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
+    from serving.security_log import SecurityLog, SecurityLogUnavailable
+
+    try:
+        SecurityLog(settings.security_log_path).close()
+    except SecurityLogUnavailable as exc:
+        console.print(f"[red]refusing to start:[/red] {exc}")
+        raise typer.Exit(EXIT_REFUSED) from None
     console.print(
         f"model [bold]{engine.identity.name}[/bold] version {engine.identity.version} "
         f"({engine.identity.uri}); snapshot {engine.snapshot_date} "
@@ -96,10 +134,11 @@ def serve_command(
     engine.audit_log.close()
     if check_only:
         return
-    console.print(f"starting on http://{host}:{port} (Ctrl-C stops)")
+    scheme = "https" if tls is not None else "http"
+    console.print(f"starting on {scheme}://{host}:{port} (Ctrl-C stops)")
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, bentoml_serve_argv(host=host, port=port), server_env)
+    os.execve(sys.executable, bentoml_serve_argv(host=host, port=port, tls=tls), server_env)
 
 
 token_app = typer.Typer(help=TOKEN_HELP, no_args_is_help=True, add_completion=False)

@@ -8,14 +8,20 @@ and no traceback in the server log.
 
 from __future__ import annotations
 
+import ipaddress
 import sqlite3
+import ssl
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from serving_world import auth
+
+from serving.local_server import TlsFiles, start_local_server
 
 
 def _audit_count(real_server, serving_world) -> int:
@@ -129,3 +135,65 @@ def test_auth_is_checked_before_the_body_on_a_real_server(real_server, tokens):
         (line,) = [x for x in written.splitlines() if f"request {request_id}" in x]
         assert "[INFO]" in line
     assert " ERROR " not in written and "[ERROR]" not in written
+
+
+def _self_signed(tmp_path: Path) -> TlsFiles:
+    """A throwaway certificate for 127.0.0.1 and its key (PEM files)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return TlsFiles(certfile=certfile, keyfile=keyfile)
+
+
+def test_the_service_serves_https_only_with_a_certificate(serving_world, tokens, tmp_path):
+    """`earlyrisk serve --ssl-certfile/--ssl-keyfile`: the same command over TLS."""
+    tls = _self_signed(tmp_path)
+    env = {
+        **serving_world.env,
+        "EARLYRISK_AUDIT_LOG_PATH": str(tmp_path / "audit_log.sqlite"),
+        "EARLYRISK_SECURITY_LOG_PATH": str(tmp_path / "security_log.sqlite"),
+        "BENTOML_HOME": str(tmp_path / "bentoml_home"),
+    }
+    server = start_local_server(env, tmp_path / "bentoml.log", tls=tls)
+    try:
+        assert server.url.startswith("https://")
+        trust = ssl.create_default_context(cafile=str(tls.certfile))
+        with httpx.Client(base_url=server.url, verify=trust, timeout=30) as client:
+            response = client.post(
+                "/score", json={"family_ids": ["F00011"]}, headers=auth(tokens["caseworker"])
+            )
+            assert response.status_code == 200
+        plain = server.url.replace("https://", "http://")
+        with pytest.raises(httpx.HTTPError):  # no plain-HTTP answer on the TLS port
+            httpx.post(f"{plain}/score", json={"family_ids": ["F00011"]}, timeout=10)
+    finally:
+        server.stop()
