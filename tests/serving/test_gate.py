@@ -6,10 +6,13 @@ app (Starlette TestClient, real token store, audit and security logs on disk).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
+import stat
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +20,7 @@ from serving_world import auth
 from starlette.testclient import TestClient
 
 from serving.gate import API_PATHS, RequestGate
+from serving.regions import regions_path
 from serving.schemas import ErrorBody
 from serving.security_log import SecurityLog
 from serving.service import EarlyRiskScoring, served_facts
@@ -112,8 +116,6 @@ def test_the_gate_answers_401_and_403_without_reading_the_body(
         "client": ("10.1.2.3", 5555),
         "query_string": b"",
     }
-    import asyncio
-
     asyncio.run(RequestGate(app, settings=settings)(scope, receive, send))
     assert reads == []
     assert sent[0]["status"] == status
@@ -458,3 +460,10 @@ def test_client_errors_are_one_info_line_without_personal_data(client, tokens, c
         assert secret not in text
     assert all(r.levelno == logging.INFO and r.exc_info is None for r in records)
     assert all("\n" not in r.getMessage() for r in records)
+
+
+def test_files_naming_callers_and_regions_are_owner_only(client, service_env):
+    security = Path(service_env["EARLYRISK_SECURITY_LOG_PATH"])
+    regions = regions_path(Path(service_env["EARLYRISK_LOOKUP_DB_PATH"]))
+    for path in (security, regions):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

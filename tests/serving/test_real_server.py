@@ -197,3 +197,20 @@ def test_the_service_serves_https_only_with_a_certificate(serving_world, tokens,
             httpx.post(f"{plain}/score", json={"family_ids": ["F00011"]}, timeout=10)
     finally:
         server.stop()
+
+
+def test_the_security_log_has_the_forwarded_client_of_a_local_proxy(
+    real_server, serving_world, tokens
+):
+    """Behind a proxy on the same machine, the client address is the one it forwards."""
+    headers = {"Authorization": "Bearer er_nope", "X-Forwarded-For": "203.0.113.7"}
+    with httpx.Client(base_url=real_server.url, timeout=30) as client:
+        response = client.post("/model_card", json={}, headers=headers)
+    assert response.status_code == 401
+    request_id = response.headers["x-request-id"]
+    with sqlite3.connect(serving_world.env["EARLYRISK_SECURITY_LOG_PATH"]) as conn:
+        (row,) = conn.execute(
+            "SELECT event, client, token_id FROM security_events WHERE request_id = ?",
+            (request_id,),
+        ).fetchall()
+    assert row == ("unauthenticated", "203.0.113.7", None)
