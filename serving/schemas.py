@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
+from serving.security_log import SecurityEvent
 from serving.settings import ServingSettings
 
 Decision = Literal["support_offered", "no_action", "override_higher", "override_lower"]
@@ -155,7 +156,7 @@ class SecurityEventOut(_Body):
 
     seq: int
     recorded_at: str
-    event: Literal["unauthenticated", "forbidden", "throttled", "quota_exceeded", "auditor_read"]
+    event: SecurityEvent
     request_id: str
     token_id: str | None = Field(description="The token id (never the token); null if none.")
     endpoint: str
@@ -197,102 +198,89 @@ class ModelCardRequest(_Request):
     """/model_card takes no parameters: ``{}`` (or an empty body)."""
 
 
+def _model(name: str, doc: str, fields: dict[str, Any]) -> type[BaseModel]:
+    """A strict request model (field name -> (type, default or Field))."""
+    return create_model(name, __base__=_Request, __doc__=doc, **fields)
+
+
 def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
     """The strict request body model of each endpoint, with the settings' limits."""
-    Id = Annotated[
+    id_type: Any = Annotated[
         str, Field(min_length=1, max_length=settings.max_id_length, pattern=PRINTABLE_PATTERN)
     ]
+    name_type: Any = Annotated[str, Field(min_length=1, max_length=settings.max_id_length)]
     page = settings.audit_page_limit
-    score = create_model(
-        "ScoreRequest",
-        __base__=_Request,
-        __doc__="Families to score from the feature snapshot.",
-        family_ids=(
-            Annotated[
-                list[Id],
-                Field(
-                    min_length=1,
-                    max_length=settings.max_batch_size,
-                    description="Family ids to score, in the order results come back.",
-                ),
-            ],
-            ...,
-        ),
-        as_of=(
-            date | None,
-            Field(default=None, description="Snapshot date; default the latest snapshot."),
-        ),
-    )
-    indicators = create_model(
-        "ScoreIndicatorsRequest",
-        __base__=_Request,
-        __doc__="Explicit indicator values to score (no family lookup).",
-        indicators=(
-            Annotated[
-                dict[
-                    Annotated[str, Field(min_length=1, max_length=settings.max_id_length)],
-                    float | None,
-                ],
-                Field(
-                    max_length=MAX_INDICATORS,
-                    description="Every model indicator by name; null = not recorded.",
-                ),
-            ],
-            ...,
-        ),
-    )
-    feedback = create_model(
-        "FeedbackRequest",
-        __base__=_Request,
-        __doc__="A caseworker's decision on a served score; a later one supersedes it.",
-        score_id=(Id, Field(description="The score_id of a served score.")),
-        decision=(Decision, ...),
-        reason=(
-            str,
-            Field(
-                min_length=1,
-                max_length=settings.max_reason_length,
-                pattern=TEXT_PATTERN,
-                description="Why, in one line without control characters; no names or "
-                "other personal details (the family is known from the score).",
-            ),
-        ),
-    )
-    seq = Annotated[
+    seq: Any = Annotated[
         int,
         Field(ge=0, le=MAX_SEQ, description="Return entries after this seq."),
         BeforeValidator(_integral),
     ]
-    limit = Annotated[
+    limit: Any = Annotated[
         int,
         Field(ge=1, le=page, description="Most entries in the page."),
         BeforeValidator(_integral),
     ]
-    audit = create_model(
-        "AuditLogRequest",
-        __base__=_Request,
-        __doc__="A page of the audit log.",
-        after_seq=(seq, 0),
-        limit=(limit, min(100, page)),
-        kind=(Literal["score", "feedback"] | None, None),
-    )
-    security = create_model(
-        "SecurityLogRequest",
-        __base__=_Request,
-        __doc__="A page of the security log.",
-        after_seq=(seq, 0),
-        limit=(limit, min(100, page)),
-        event=(
-            Literal["unauthenticated", "forbidden", "throttled", "quota_exceeded", "auditor_read"]
-            | None,
-            None,
+    family_ids: Any = Annotated[
+        list[id_type],  # type: ignore[valid-type]
+        Field(
+            min_length=1,
+            max_length=settings.max_batch_size,
+            description="Family ids to score, in the order results come back.",
         ),
-    )
+    ]
+    indicator_values: Any = Annotated[
+        dict[name_type, float | None],  # type: ignore[valid-type]
+        Field(
+            max_length=MAX_INDICATORS,
+            description="Every model indicator by name; null = not recorded.",
+        ),
+    ]
+    kinds: Any = Literal["score", "feedback"] | None
+    events: Any = SecurityEvent | None
     return {
-        "score": score,
-        "score_indicators": indicators,
-        "feedback": feedback,
+        "score": _model(
+            "ScoreRequest",
+            "Families to score from the feature snapshot.",
+            {
+                "family_ids": (family_ids, ...),
+                "as_of": (
+                    date | None,
+                    Field(default=None, description="Snapshot date; default the latest."),
+                ),
+            },
+        ),
+        "score_indicators": _model(
+            "ScoreIndicatorsRequest",
+            "Explicit indicator values to score (no family lookup).",
+            {"indicators": (indicator_values, ...)},
+        ),
+        "feedback": _model(
+            "FeedbackRequest",
+            "A caseworker's decision on a served score; a later one supersedes it.",
+            {
+                "score_id": (id_type, Field(description="The score_id of a served score.")),
+                "decision": (Decision, ...),
+                "reason": (
+                    str,
+                    Field(
+                        min_length=1,
+                        max_length=settings.max_reason_length,
+                        pattern=TEXT_PATTERN,
+                        description="Why, in one line without control characters; no names "
+                        "or other personal details (the family is known from the score).",
+                    ),
+                ),
+            },
+        ),
         "model_card": ModelCardRequest,
-        "audit_log": audit,
-        "security_log": security,
+        "audit_log": _model(
+            "AuditLogRequest",
+            "A page of the audit log.",
+            {"after_seq": (seq, 0), "limit": (limit, min(100, page)), "kind": (kinds, None)},
+        ),
+        "security_log": _model(
+            "SecurityLogRequest",
+            "A page of the security log.",
+            {"after_seq": (seq, 0), "limit": (limit, min(100, page)), "event": (events, None)},
+        ),
     }

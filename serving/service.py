@@ -24,7 +24,7 @@ import logging
 import os
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import bentoml
 from pydantic import BaseModel
@@ -329,4 +329,5 @@ class EarlyRiskScoring:
         return self._handle(ctx, "security_log", SecurityLogPage, work)
 
 
-EarlyRiskScoring.add_asgi_middleware(RequestGate, facts=served_facts)
+# The decorator returns a bentoml Service; its type stubs present the class itself.
+cast(Any, EarlyRiskScoring).add_asgi_middleware(RequestGate, facts=served_facts)
