@@ -31,12 +31,19 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import Headers
 
-from serving.auth import AuthError, Principal, TokenStore, authorize, claimed_token_id
+from serving.auth import (
+    AuthError,
+    Endpoint,
+    Principal,
+    TokenStore,
+    authorize,
+    claimed_token_id,
+)
 from serving.limits import SlidingWindow, retry_after
 from serving.openapi import (
     DOCS_ASSETS,
@@ -58,15 +65,10 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-#: API path -> endpoint name (the names of serving.auth.PERMISSIONS).
-API_PATHS: dict[str, str] = {
-    "/score": "score",
-    "/score_indicators": "score_indicators",
-    "/feedback": "feedback",
-    "/model_card": "model_card",
-    "/audit_log": "audit_log",
-    "/security_log": "security_log",
-}
+#: API path -> endpoint name: every endpoint serving.auth knows is behind the gate (a new
+#: endpoint added there is authenticated before its body is read even before it has a strict
+#: request model in serving.schemas.request_models; BentoML then validates its body).
+API_PATHS: dict[str, str] = {f"/{name}": name for name in get_args(Endpoint)}
 #: Scope key under which an admitted request carries its :class:`Admitted`.
 ADMITTED = "earlyrisk.admitted"
 HIDDEN_PATHS = ("/schema.json", "/static_content")
@@ -89,7 +91,7 @@ class Admitted:
 
     principal: Principal
     request_id: str
-    body: BaseModel
+    body: BaseModel | None  # None for an endpoint without a strict model (BentoML checks it)
 
 
 def new_request_id() -> str:
@@ -314,8 +316,12 @@ class RequestGate:
         body = await self._body(scope, receive, send, headers, request_id)
         if body is None:
             return
+        strict = self.models.get(endpoint)
+        if strict is None:
+            await self._forward(scope, receive, send, body, Admitted(principal, request_id, None))
+            return
         try:
-            model = self.models[endpoint].model_validate_json(body)
+            model = strict.model_validate_json(body)
         except ValidationError as exc:
             message, detail, types = validation_refusal(exc)
             await self._refuse(

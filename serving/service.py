@@ -201,8 +201,8 @@ class EarlyRiskScoring:
         """
         admitted = ctx.request.scope.get(ADMITTED)
         params = (
-            admitted.body.model_dump_json(exclude_defaults=False)
-            if isinstance(admitted, Admitted)
+            admitted.body.model_dump_json()
+            if isinstance(admitted, Admitted) and admitted.body is not None
             else None
         )
         client = ctx.request.client.host if ctx.request.client else None

@@ -467,3 +467,44 @@ def test_files_naming_callers_and_regions_are_owner_only(client, service_env):
     regions = regions_path(Path(service_env["EARLYRISK_LOOKUP_DB_PATH"]))
     for path in (security, regions):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_an_endpoint_without_a_strict_model_is_still_gated(service_env, tokens):
+    """A new endpoint known to auth is authenticated before its body, then forwarded."""
+    reached: list[Any] = []
+
+    async def app(scope, receive, send) -> None:
+        reached.append(scope["earlyrisk.admitted"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    gate = RequestGate(app, settings=ServingSettings())
+    del gate.models["model_card"]
+
+    def call(token: str | None) -> int:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        async def send(message) -> None:
+            sent.append(message)
+
+        headers = [(b"content-type", b"application/json")]
+        if token is not None:
+            headers.append((b"authorization", f"Bearer {token}".encode()))
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/model_card",
+            "headers": headers,
+            "client": ("10.9.9.9", 1),
+            "query_string": b"",
+        }
+        asyncio.run(gate(scope, receive, send))
+        return sent[0]["status"]
+
+    assert call(None) == 401 and reached == []
+    assert call(tokens["auditor"]) == 200
+    (admitted,) = reached
+    assert admitted.principal.role == "auditor" and admitted.body is None
