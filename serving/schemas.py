@@ -235,7 +235,8 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
             description="Every model indicator by name; null = not recorded.",
         ),
     ]
-    kinds: Any = Literal["score", "feedback"] | None
+    # batch_run: the batch runs' own entries (written by `earlyrisk score`)
+    kinds: Any = Literal["score", "feedback", "batch_run"] | None
     events: Any = SecurityEvent | None
     return {
         "score": _model(
