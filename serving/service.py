@@ -98,11 +98,22 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _error(ctx: bentoml.Context, status: int, message: str, request_id: str) -> JSONResponse:
+def _error(
+    ctx: bentoml.Context, status: int, message: str, request_id: str, why: str = ""
+) -> JSONResponse:
     if status < 500:
-        # One line, no traceback, no family id or free text: the endpoint, status and the
-        # kind of refusal; the request id ties it to the client's answer and the audit log.
-        logger.info("request %s %s -> %d", request_id, ctx.request.scope.get("path"), status)
+        # One line, no traceback, no family id or free text (not even the field, which may
+        # be a client's key): method, path, status and the kind of refusal; the request id
+        # ties it to the client's answer and the audit log.
+        scope = ctx.request.scope
+        logger.info(
+            "request %s %s %s -> %d %s",
+            request_id,
+            scope.get("method"),
+            scope.get("path"),
+            status,
+            why,
+        )
     ctx.response.status_code = status
     headers = {"X-Request-ID": request_id}
     if status == 401:
@@ -177,11 +188,11 @@ class EarlyRiskScoring:
                 self._record_read(ctx, principal, endpoint, request_id)
             return result
         except AuthError as exc:
-            return _error(ctx, exc.status, exc.message, request_id)
+            return _error(ctx, exc.status, exc.message, request_id, "auth")
         except RequestError as exc:
-            return _error(ctx, 400, str(exc), request_id)
+            return _error(ctx, 400, str(exc), request_id, "request refused by the engine")
         except UnknownScoreError as exc:
-            return _error(ctx, 404, str(exc), request_id)
+            return _error(ctx, 404, str(exc), request_id, "unknown score_id")
         except AuditLogUnavailable:
             logger.exception("audit log unavailable (request %s)", request_id)
             return _error(ctx, 503, AUDIT_UNAVAILABLE_MESSAGE, request_id)
