@@ -131,7 +131,8 @@ class AuditEntry(_Body):
     prev_hash: str = Field(description="entry_hash of the entry before (hash chain).")
     entry_hash: str = Field(
         description="SHA-256 of this entry's content and prev_hash; "
-        "`earlyrisk audit-log verify` checks the chain."
+        "`earlyrisk audit-log verify` checks the chain.",
+    )
     current: bool | None = Field(
         default=None,
         description="Feedback only: true for the latest decision on its score, false for "
