@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from features.contract import TABLE_COLUMNS, TABLES, Column
+from features.contract import DATE_RANGE, TABLE_COLUMNS, TABLES, Column
 from features.raw import DATE_DTYPE, RawTables, table_path
 from features.validation_report import RuleViolation, TableInfo, ValidationReport
 from features.validation_rules import CHECKS, RULES, Findings, ParsedTable, RuleContext
@@ -46,8 +46,8 @@ __all__ = [
     "validate_tables",
 ]
 
-MIN_DATE = pd.Timestamp("1900-01-01")
-MAX_DATE = pd.Timestamp("2100-12-31")
+MIN_DATE = pd.Timestamp(DATE_RANGE[0])
+MAX_DATE = pd.Timestamp(DATE_RANGE[1])
 _ISO_DATE = r"\d{4}-\d{2}-\d{2}"
 
 
