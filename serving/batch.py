@@ -3,7 +3,9 @@
 The same :class:`~serving.scoring.Scorer` (and so the same reasons) as the HTTP service.
 Memory stays bounded by the partition, not the registry: families are split into
 partitions by the feature engine's stable hash of ``family_id``; each partition's
-features are computed (:func:`features.engine.compute_partition`), scored and appended to
+features are computed by the engine's driver (:func:`features.engine.feature_partitions`)
+with the training run's feature configuration (its label outcomes and horizon, recorded on
+the model version; the extraction date is this registry's own), scored and appended to
 the output file as one Parquet row group, then dropped. Only the raw tables themselves
 (already loaded by the validator) live for the whole run.
 
@@ -29,6 +31,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.config import FeatureConfig
+from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
+from features.snapshot_store import META_FEATURE_LIST, META_PREFIX, META_RAW
 from serving.audit_log import AuditLog, ScoreRecord, audit_reasons
 from serving.scoring import Scorer
 
@@ -42,7 +47,6 @@ REASON_TYPE = pa.list_(
         ]
     )
 )
-DEFAULT_FAMILIES_PER_PARTITION = 25_000
 
 
 class BatchScoringError(RuntimeError):
@@ -176,17 +180,11 @@ def score_registry(
     import mlflow
 
     from features.catalogue import feature_list_fingerprint
-    from features.engine import (
-        compute_partition,
-        normalise_as_of,
-        raw_fingerprint,
-        split_partitions,
-    )
-    from features.labels import extraction_date_of
+    from features.engine import feature_partitions, normalise_as_of, raw_fingerprint
     from features.validation import load_validated
     from serving.explain import catalogue_descriptions
     from serving.settings import ServingSettings
-    from training.registry import load_risk_model
+    from training.registry import TAG_FEATURE_CONFIG, load_risk_model
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
@@ -198,6 +196,17 @@ def score_registry(
             f"feature list {feature_list_fingerprint()}; score with a model trained on the "
             "current catalogue"
         )
+    if TAG_FEATURE_CONFIG not in loaded.tags:
+        raise BatchScoringError(
+            f"model {loaded.name}/{loaded.version} records no feature configuration (model "
+            f"version tag {TAG_FEATURE_CONFIG!r}), so its label cannot be rebuilt; score with "
+            "a model registered by `earlyrisk train`"
+        )
+    # The run's label and well-being settings; whether a label is observed is decided by
+    # this registry's own extraction date, not the training data's.
+    feature_config = FeatureConfig.model_validate_json(loaded.tags[TAG_FEATURE_CONFIG]).model_copy(
+        update={"extraction_date": None}
+    )
     model = loaded.risk_model
     scorer = Scorer(
         model,
@@ -212,8 +221,6 @@ def score_registry(
     if n_families == 0:
         raise BatchScoringError(f"the registry in {raw_dir} holds no families")
     n_partitions = max(1, math.ceil(n_families / families_per_partition))
-    extraction_date = extraction_date_of(raw.events, raw.outcomes)
-    attributes = sorted(raw.protected["attribute"].dropna().unique())
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -223,21 +230,23 @@ def score_registry(
     written = 0
     levels: dict[str, int] = {}
     metadata: dict[bytes, bytes] = {
-        b"earlyrisk.model_uri": model_uri.encode(),
-        b"earlyrisk.model_name": loaded.name.encode(),
-        b"earlyrisk.model_version": loaded.version.encode(),
-        b"earlyrisk.model_sha256": loaded.model_sha256.encode(),
-        b"earlyrisk.feature_list_sha256": feature_list_fingerprint().encode(),
-        b"earlyrisk.raw_sha256": raw_fingerprint(raw).encode(),
-        b"earlyrisk.as_of": dates[0].date().isoformat().encode(),
+        f"{META_PREFIX}{key}".encode(): value.encode()
+        for key, value in (
+            ("model_uri", model_uri),
+            ("model_name", loaded.name),
+            ("model_version", loaded.version),
+            ("model_sha256", loaded.model_sha256),
+            ("as_of", dates[0].date().isoformat()),
+        )
     }
+    metadata[META_FEATURE_LIST.encode()] = feature_list_fingerprint().encode()
+    metadata[META_RAW.encode()] = raw_fingerprint(raw).encode()
     done = 0
     run_id = uuid.uuid4().hex
     try:
-        for _, part in split_partitions(raw, n_partitions):
-            features = compute_partition(
-                part, dates, extraction_date=extraction_date, audit_attributes=attributes
-            )
+        for _, features in feature_partitions(
+            raw, dates, config=feature_config, n_partitions=n_partitions
+        ):
             done += 1
             if len(features):
                 frame = score_features(

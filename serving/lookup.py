@@ -30,8 +30,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-FEATURE_LIST_KEY = b"earlyrisk.feature_list_sha256"
-RAW_SHA_KEY = b"earlyrisk.raw_sha256"
+from features.snapshot_store import META_FEATURE_LIST, META_RAW
+
+FEATURE_LIST_KEY = META_FEATURE_LIST.encode()
+RAW_SHA_KEY = META_RAW.encode()
 _IN_CHUNK = 500  # ids per IN (...) query: well under SQLite's variable limit
 
 

@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from features.config import FeatureConfig
+from features.snapshot_store import META_FEATURE_LIST, META_RAW
 from training.calibration import CalibrationResult, choose_calibration
 from training.config import TrainConfig
 from training.evaluation import METRICS, Evaluation, ScoredModel, evaluate
@@ -136,18 +138,23 @@ def build_snapshots(
     raw: Any, config: TrainConfig, *, n_jobs: int | None = None, progress: bool = False
 ) -> pd.DataFrame:
     """Feature snapshots at every as-of date of the configured slices."""
-    from features.config import FeatureConfig
     from features.engine import build_feature_table
 
-    feature_config = FeatureConfig(
+    return build_feature_table(
+        raw,
+        config.slices.all_dates(),
+        config=feature_config_of(config),
+        n_jobs=n_jobs,
+        progress=progress,
+    )
+
+
+def feature_config_of(config: TrainConfig) -> FeatureConfig:
+    """The feature configuration of a training run (recorded on the registered model)."""
+    return FeatureConfig(
         label_outcome_types=config.label.outcome_types,
         horizon_months=config.label.horizon_months,
-        extraction_date=(
-            config.label.extraction_date.isoformat() if config.label.extraction_date else None
-        ),
-    )
-    return build_feature_table(
-        raw, config.slices.all_dates(), config=feature_config, n_jobs=n_jobs, progress=progress
+        extraction_date=config.label.extraction_date,
     )
 
 
@@ -241,12 +248,12 @@ def run_training(
             for c in table.columns
             if c.startswith("audit_") and c.removeprefix("audit_") not in DERIVED_AUDIT_GROUPS
         ]
-    fingerprints["raw_sha256"] = str(table.attrs.get("earlyrisk.raw_sha256", "unknown"))
+    fingerprints["raw_sha256"] = str(table.attrs.get(META_RAW, "unknown"))
     from features.catalogue import feature_list_fingerprint, model_input_columns
 
     feature_names = check_model_inputs(model_input_columns(), protected=protected)
     fingerprints["feature_list_sha256"] = feature_list_fingerprint()
-    table_features = table.attrs.get("earlyrisk.feature_list_sha256")
+    table_features = table.attrs.get(META_FEATURE_LIST)
     if table_features and table_features != fingerprints["feature_list_sha256"]:
         raise TrainingError(
             f"the feature table was built with feature list {table_features[:12]}..., this code "
@@ -615,7 +622,7 @@ def _metrics(result: TrainResult) -> dict[str, float]:
 def _log_run(result: TrainResult, *, input_example: pd.DataFrame) -> None:
     import mlflow
 
-    from training.registry import log_risk_model, set_alias, tracking_store
+    from training.registry import TAG_FEATURE_CONFIG, log_risk_model, set_alias, tracking_store
 
     cfg = result.config
     with tracking_store(cfg.mlflow.tracking_uri):
@@ -666,6 +673,7 @@ def _log_run(result: TrainResult, *, input_example: pd.DataFrame) -> None:
                 extra_tags={
                     "raw_sha256": result.fingerprints.get("raw_sha256", ""),
                     "config_sha256": result.fingerprints["config_sha256"],
+                    TAG_FEATURE_CONFIG: feature_config_of(cfg).model_dump_json(),
                     "gates": "passed" if result.decision.promoted else "failed",
                 },
             )

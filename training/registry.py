@@ -29,6 +29,8 @@ ARTIFACT_KEY = "risk_model"
 MODEL_NAME_IN_RUN = "model"
 TAG_MODEL_SHA = "model_sha256"
 TAG_FEATURE_LIST_SHA = "feature_list_sha256"
+# the training run's features.config.FeatureConfig as JSON: batch scoring builds with it
+TAG_FEATURE_CONFIG = "feature_config"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 

@@ -21,9 +21,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.catalogue import feature_list_fingerprint, model_input_columns
+from features.config import FeatureConfig
 from serving.auth import TokenStore
 from training.calibration import choose_calibration
-from training.registry import CHAMPION, log_risk_model, set_alias
+from training.registry import CHAMPION, TAG_FEATURE_CONFIG, log_risk_model, set_alias
 from training.risk_model import LightGBMRiskModel
 
 MODEL_NAME = "earlyrisk-serving-test"
@@ -113,6 +114,7 @@ def _register(root: Path, model: LightGBMRiskModel, frame: pd.DataFrame) -> tupl
                 input_example=frame,
                 feature_list_sha256=feature_list_fingerprint(),
                 registered_model_name=MODEL_NAME,
+                extra_tags={TAG_FEATURE_CONFIG: FeatureConfig().model_dump_json()},
             )
             mlflow.log_dict(MODEL_CARD, "model_card/model_card.json")
             mlflow.log_metric("test_auc", 0.8)
