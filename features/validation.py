@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from features.contract import DATE_RANGE, TABLE_COLUMNS, TABLES, Column
+from features.errors import EarlyriskError
 from features.raw import DATE_DTYPE, RawTables, table_path
 from features.validation_report import RuleViolation, TableInfo, ValidationReport
 from features.validation_rules import CHECKS, RULES, Findings, ParsedTable, RuleContext
@@ -51,7 +52,7 @@ MAX_DATE = pd.Timestamp(DATE_RANGE[1])
 _ISO_DATE = r"\d{4}-\d{2}-\d{2}"
 
 
-class InvalidRawDataError(ValueError):
+class InvalidRawDataError(EarlyriskError, ValueError):
     """Raw data breaks the contract; ``report`` says which rules, where, and how often."""
 
     def __init__(self, report: ValidationReport) -> None:

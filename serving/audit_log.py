@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from features.errors import EarlyriskError
+
 EntryKind = Literal["score", "feedback"]
 
 _SCHEMA = (
@@ -79,7 +81,7 @@ _COLUMNS = (
 )
 
 
-class AuditLogUnavailable(RuntimeError):
+class AuditLogUnavailable(EarlyriskError, RuntimeError):
     """The audit log could not be written; whatever it was to record must not be served."""
 
 

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, get_args
 
+from features.errors import EarlyriskError
+
 Role = Literal["caseworker", "auditor", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
 
@@ -66,7 +68,7 @@ class IssuedToken:
     role: str
 
 
-class AuthError(Exception):
+class AuthError(EarlyriskError):
     """An access-control refusal with the HTTP status it maps to (401 or 403)."""
 
     def __init__(self, status: Literal[401, 403], message: str) -> None:

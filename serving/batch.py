@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.config import FeatureConfig
+from features.errors import EarlyriskError
 from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
 from features.snapshot_store import META_FEATURE_LIST, META_PREFIX, META_RAW
 from serving.audit_log import AuditLog, ScoreRecord, audit_reasons
@@ -49,7 +50,7 @@ REASON_TYPE = pa.list_(
 )
 
 
-class BatchScoringError(RuntimeError):
+class BatchScoringError(EarlyriskError, RuntimeError):
     """The batch cannot run (model/feature list mismatch, no families); says what to do."""
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from features.errors import EarlyriskError
 from features.snapshot_store import META_FEATURE_LIST, META_RAW
 
 FEATURE_LIST_KEY = META_FEATURE_LIST.encode()
@@ -37,7 +38,7 @@ RAW_SHA_KEY = META_RAW.encode()
 _IN_CHUNK = 500  # ids per IN (...) query: well under SQLite's variable limit
 
 
-class SnapshotError(ValueError):
+class SnapshotError(EarlyriskError, ValueError):
     """The feature snapshot cannot serve this model (missing file, columns, fingerprint)."""
 
 

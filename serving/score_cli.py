@@ -55,11 +55,11 @@ def score_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from features.errors import EarlyriskError
     from features.validation import InvalidRawDataError
     from serving.audit_log import AuditLog, AuditLogUnavailable
-    from serving.batch import BatchScoringError, score_registry
+    from serving.batch import score_registry
     from serving.settings import ServingSettings
-    from training.registry import ModelChecksumError, ModelNotFoundError
 
     err = Console(stderr=True)
     if not raw.is_dir():
@@ -108,13 +108,7 @@ def score_command(
     except InvalidRawDataError as exc:
         err.print(f"[red]the raw data breaks the contract:[/red]\n{exc}")
         raise typer.Exit(EXIT_REFUSED) from None
-    except (
-        ModelNotFoundError,
-        ModelChecksumError,
-        BatchScoringError,
-        AuditLogUnavailable,
-        ValueError,
-    ) as exc:
+    except (EarlyriskError, ValueError) as exc:  # ValueError: a malformed model URI
         err.print(f"[red]cannot score:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
     finally:

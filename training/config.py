@@ -16,13 +16,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.contract import DEFAULT_HORIZON_MONTHS, DEFAULT_LABEL_OUTCOMES, OUTCOME_TYPES
+from features.errors import EarlyriskError
 from training.audit import FairnessGates
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yaml")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-class ConfigError(ValueError):
+class ConfigError(EarlyriskError, ValueError):
     """The configuration file cannot be read or breaks a rule (the message names the key)."""
 
 

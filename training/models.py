@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from features.errors import EarlyriskError
 from training.config import LightGBMSpec, LogisticSpec
 from training.protected import PROTECTED_NAMES
 from training.risk_model import (
@@ -37,11 +38,11 @@ NON_INPUT_PREFIXES = ("audit_", "deprived_", "protected_")
 VALIDATION_SALT = "earlyrisk-early-stopping-v1"
 
 
-class FitError(ValueError):
+class FitError(EarlyriskError, ValueError):
     """The training slice cannot support the configured fit (the message gives the counts)."""
 
 
-class ProtectedInputError(ValueError):
+class ProtectedInputError(EarlyriskError, ValueError):
     """A protected attribute, audit group, label or index column was offered as model input."""
 
 

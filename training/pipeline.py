@@ -35,6 +35,7 @@ import pandas as pd
 import yaml
 
 from features.config import FeatureConfig
+from features.errors import EarlyriskError
 from features.snapshot_store import META_FEATURE_LIST, META_RAW
 from training.calibration import CalibrationResult, choose_calibration
 from training.config import TrainConfig
@@ -67,7 +68,7 @@ STAGES = (
 )
 
 
-class TrainingError(ValueError):
+class TrainingError(EarlyriskError, ValueError):
     """The job cannot run on this data or configuration (the message says what to change)."""
 
 

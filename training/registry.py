@@ -22,6 +22,7 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
+from features.errors import EarlyriskError
 from training.risk_model import RiskModel
 
 ARTIFACT_NAME = "risk_model.json"
@@ -35,11 +36,11 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 
 
-class ModelChecksumError(RuntimeError):
+class ModelChecksumError(EarlyriskError, RuntimeError):
     """The stored model artifact does not match the checksum recorded on its version."""
 
 
-class ModelNotFoundError(LookupError):
+class ModelNotFoundError(EarlyriskError, LookupError):
     """No registered model version answers the URI."""
 
 

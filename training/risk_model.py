@@ -33,16 +33,18 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from features.errors import EarlyriskError
+
 FORMAT_VERSION = 1
 
 CalibrationMethod = Literal["isotonic", "sigmoid", "none"]
 
 
-class ModelInputError(ValueError):
+class ModelInputError(EarlyriskError, ValueError):
     """The frame handed to a model lacks model inputs or holds values that are not numbers."""
 
 
-class ModelArtifactError(ValueError):
+class ModelArtifactError(EarlyriskError, ValueError):
     """A serialized model cannot be read back (unknown format, kind or version)."""
 
 

@@ -86,12 +86,10 @@ def train_command(
 
     console = Console()
     err = Console(stderr=True)
+    from features.errors import EarlyriskError
     from features.validation import InvalidRawDataError
-    from training.calibration import CalibrationError
-    from training.config import ConfigError, load_config
-    from training.models import FitError, ProtectedInputError
-    from training.pipeline import TrainingError, run_training
-    from training.splits import SplitError
+    from training.config import load_config
+    from training.pipeline import run_training
 
     try:
         cfg = load_config(config)
@@ -111,14 +109,7 @@ def train_command(
         err.print(f"[bold red]error:[/] the raw data in {raw} breaks the contract:")
         err.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(EXIT_ERROR) from None
-    except (
-        ConfigError,
-        SplitError,
-        ProtectedInputError,
-        CalibrationError,
-        FitError,
-        TrainingError,
-    ) as exc:
+    except EarlyriskError as exc:
         err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
         raise typer.Exit(EXIT_ERROR) from None
     print_summary(result, console)
