@@ -16,8 +16,8 @@ import typer
 if TYPE_CHECKING:
     import pandas as pd
 
-    from training.audit.audit import AuditResult
     from training.audit.gates import GateOutcome
+    from training.audit.result import AuditResult
 
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2

@@ -21,8 +21,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from training.audit.audit import AuditResult
     from training.audit.gates import GateOutcome
+    from training.audit.result import AuditResult
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "models" / "model_card.md.j2"
 CARD_SCHEMA_VERSION = 1

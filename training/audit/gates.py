@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from training.audit.metrics import CountMetric
 
 if TYPE_CHECKING:
-    from training.audit.audit import AuditResult
+    from training.audit.result import AuditResult
 
 # A ratio gate bounds a count-based rate: the audit's disparity table holds exactly those.
 GateMetric = CountMetric

@@ -28,8 +28,8 @@ from training.audit.report_json import build_report
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from training.audit.audit import AuditResult
     from training.audit.gates import GateOutcome
+    from training.audit.result import AuditResult
 
 # Next to this module (not a sub-folder) so setuptools package-data ("*.j2") ships it.
 TEMPLATES = Path(__file__).parent
