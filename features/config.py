@@ -15,6 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from features.catalogue import model_input_columns
 from features.contract import DEFAULT_HORIZON_MONTHS, DEFAULT_LABEL_OUTCOMES, DOMAINS, OUTCOME_TYPES
 
 Comparison = Literal[">", ">=", "<", "<="]
@@ -139,9 +140,6 @@ class FeatureConfig(BaseModel):
 
     @model_validator(mode="after")
     def _criteria_name_model_inputs(self) -> FeatureConfig:
-        # Imported here: the catalogue imports nothing from config, keep it that way.
-        from features.catalogue import model_input_columns
-
         known = set(model_input_columns())
         for domain, conditions in self.wellbeing.criteria.items():
             for condition in conditions:
