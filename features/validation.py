@@ -108,7 +108,7 @@ def load_validated(raw_dir: Path | str, *, progress: bool = False) -> RawTables:
     broken, NotADirectoryError when ``raw_dir`` is not a directory. Suspicious rows are
     kept. The returned tables passed the shape schemas (pandera) of :mod:`features.schemas`.
     """
-    # Imported here on purpose: pandera (with what it loads) adds about 0.9 s to the import
+    # Imported here on purpose: pandera (with what it loads) adds 1.5 s or more to the import
     # of this module (measured: `import features.validation`, then time
     # `import features.schemas`), which every importer of the validator (the feature
     # engine, batch scoring) would pay even when it never loads a directory.
