@@ -4,7 +4,7 @@ SQLite in WAL mode, one table, one row per served score or feedback, ordered by 
 (the pagination cursor of ``/audit_log``). Triggers refuse UPDATE and DELETE, so a row
 once written stays as written. Callers write the record *before* they return the score:
 when :meth:`AuditLog.record_scores` raises :class:`AuditLogUnavailable`, the score must not
-be served (fail closed, DESIGN rule 5).
+be served (fail closed: every score is explained and logged, or not served).
 
 What is stored is what an audit needs and no more: the token id (never the token), the
 role, the family id, model version, probability, level and the reasons as indicator names

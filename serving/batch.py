@@ -104,7 +104,7 @@ def record_batch_scores(
     """Log every score of ``frame`` (one transaction) and return it with a ``score_id`` column.
 
     Batch scores reach caseworkers like served ones, so they are on record the same way
-    (DESIGN rule 5): endpoint ``batch``, role ``batch``, the operator in place of a token id,
+    (a score that cannot be logged is not served): endpoint ``batch``, role ``batch``, the operator in place of a token id,
     one ``request_id`` per run. Raises AuditLogUnavailable when the log cannot be written;
     the caller then publishes nothing.
     """

@@ -161,7 +161,7 @@ class ModelCardFacts(_Facts):
     features: list[str] = Field(default_factory=list)
     excluded_inputs: list[str] = Field(
         default_factory=lambda: ["protected table attributes", "sex", "audit_* groups"],
-        description="what never enters the model (design rule 2)",
+        description="what never enters the model: protected attributes audit, never predict",
     )
     capacity: str | None = None
     data: DataFacts

@@ -6,7 +6,8 @@ LightGBM's early stopping and its small tuning grid use a validation part carved
 *training* families (by a salted hash, so it is reproducible and family-disjoint).
 
 Model inputs are checked before any fit: a protected attribute, an audit group, the label or
-the well-being index among them is refused with the offending names (design rule 2).
+the well-being index among them is refused with the offending names (the rule: protected
+attributes audit, they never predict).
 """
 
 from __future__ import annotations

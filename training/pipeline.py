@@ -371,7 +371,7 @@ def _fairness(
     if not groups:
         return None, [], []
     # the model inputs go along for the proxy check: a feature that predicts a protected
-    # attribute is reported (design rule 2: what stands in for a protected attribute)
+    # attribute is reported (protected attributes audit, never predict; nor may a stand-in)
     frame = test[["label", *groups, *feature_names]].assign(probability=probability)
     result = audit(
         frame,
