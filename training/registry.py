@@ -1,7 +1,9 @@
 """MLflow adapter: log a RiskModel as a pyfunc model, register it, move aliases, load it back.
 
-The only module of the training package that talks to the model registry. The model is
-stored as one artifact, ``risk_model.json`` (see :mod:`training.risk_model`), inside an
+The adapter to the model registry (register, tag, alias, load with a checksum). It is not
+the only code that talks to MLflow: :mod:`training.pipeline` logs runs and their artifacts,
+and :mod:`serving.engine` reads a run's model card and metrics. The model is stored as one
+artifact, ``risk_model.json`` (see :mod:`training.risk_model`), inside an
 MLflow pyfunc model whose ``predict`` returns the calibrated probability, so a generic
 MLflow client (``mlflow.pyfunc.load_model``) scores with it, while
 :func:`load_risk_model` gives the full :class:`RiskModel` (contributions, raw score) after
