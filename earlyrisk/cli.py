@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -29,11 +28,12 @@ EXIT_ERROR = 1
 class EarlyriskGroup(TyperGroup):
     """The command group: an EarlyriskError from any verb becomes its message and exit 1."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    # ``ctx`` is typer's (vendored, private) click Context; Any keeps the override compatible
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except EarlyriskError as error:
-            click.echo(f"error: {error}", err=True)
+            typer.echo(f"error: {error}", err=True)
             ctx.exit(EXIT_ERROR)
 
 
