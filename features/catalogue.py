@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -124,7 +124,7 @@ class FeatureSpec(BaseModel):
 
 
 def _spec(
-    name: str, domain: FeatureDomain, description: str, aggregation: str, **kw
+    name: str, domain: FeatureDomain, description: str, aggregation: str, **kw: Any
 ) -> FeatureSpec:
     return FeatureSpec(
         name=name, domain=domain, description=description, aggregation=aggregation, **kw

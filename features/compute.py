@@ -316,6 +316,8 @@ def compute_partition(
         indicators = {}
         for item in prepared:
             spec = item.spec
+            # event_features() holds only event entries: an aggregation and a window each
+            assert spec.aggregation != "household" and spec.window_days is not None
             values = aggregate(
                 item.rows,
                 how=spec.aggregation,

@@ -39,6 +39,13 @@ def _c(indicator: str, op: Comparison, threshold: float) -> Condition:
     return Condition(indicator=indicator, op=op, threshold=threshold)
 
 
+def _equal_weights() -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for domain in DOMAINS:
+        weights[domain] = 1.0 / len(DOMAINS)
+    return weights
+
+
 def _default_criteria() -> dict[str, tuple[Condition, ...]]:
     return {
         "economic": (
@@ -83,7 +90,7 @@ class WellbeingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     criteria: dict[str, tuple[Condition, ...]] = Field(default_factory=_default_criteria)
-    weights: dict[str, float] = Field(default_factory=lambda: dict.fromkeys(DOMAINS, 0.2))
+    weights: dict[str, float] = Field(default_factory=_equal_weights)
     level_cutoffs: tuple[float, float, float, float] = (0.2, 0.4, 0.6, 0.8)
 
     @field_validator("criteria", "weights")

@@ -19,7 +19,7 @@ The rules, their ids and the decisions where the contract is silent are listed i
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -376,7 +376,7 @@ def _run_checks(
     infos: dict[str, TableInfo],
     *,
     source: str | None,
-    advance,
+    advance: Callable[[str], None],
 ) -> ValidationReport:
     ctx = RuleContext(parsed, findings)
     for label, check in CHECKS:

@@ -204,7 +204,7 @@ def _plain(value: object) -> object:
     """A cell as a plain Python value for examples (dates as ISO text)."""
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d")
-    if pd.isna(value):  # type: ignore[call-overload]
+    if pd.isna(value):
         return None
     return value
 
@@ -373,10 +373,22 @@ def check_date_order(ctx: RuleContext) -> None:
             later,
             bad,
             f"{name}.{later} is before {earlier}",
-            values=lambda pos, f=first, s=second, e=earlier, la=later: [
-                f"{la} {b} < {e} {a}" for a, b in zip(_iso(f, pos), _iso(s, pos), strict=True)
-            ],
+            values=_order_examples(first, second, earlier, later),
         )
+
+
+def _order_examples(
+    first: pd.Series, second: pd.Series, earlier: str, later: str
+) -> ValueFormatter:
+    """Examples of a date-order violation: ``later <date> < earlier <date>``."""
+
+    def describe(pos: np.ndarray) -> list[str]:
+        return [
+            f"{later} {b} < {earlier} {a}"
+            for a, b in zip(_iso(first, pos), _iso(second, pos), strict=True)
+        ]
+
+    return describe
 
 
 def compute_extraction_date(ctx: RuleContext) -> None:
@@ -584,8 +596,17 @@ def check_backdated(ctx: RuleContext) -> None:
             (lag > limit).to_numpy(),
             f"recorded more than {BACKDATED_SUSPICIOUS_DAYS} days after {happened} "
             "(back-dated record; kept, enters features only once recorded)",
-            values=lambda pos, lag=lag: [f"{d.days} days late" for d in lag.iloc[pos]],
+            values=_lag_examples(lag),
         )
+
+
+def _lag_examples(lag: pd.Series) -> ValueFormatter:
+    """Examples of a back-dated record: how many days late it was recorded."""
+
+    def describe(pos: np.ndarray) -> list[str]:
+        return [f"{d.days} days late" for d in lag.iloc[pos]]
+
+    return describe
 
 
 def check_orphans(ctx: RuleContext) -> None:
