@@ -139,6 +139,7 @@ def audit_command(
     """
     from training.audit import (
         AuditInputError,
+        DecisionRule,
         FairnessGates,
         Threshold,
         TopFraction,
@@ -174,6 +175,7 @@ def audit_command(
             raise AuditInputError(
                 f"unknown column {score!r} (--score); the table has: {', '.join(frame.columns)}"
             )
+        rule: DecisionRule
         if top_k is not None:
             rule = TopK(top_k)
         elif top_fraction is not None:

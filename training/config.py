@@ -54,6 +54,10 @@ SliceName = Literal["train", "calibration", "test"]
 SLICE_ORDER: tuple[SliceName, ...] = ("train", "calibration", "test")
 
 
+def _default_fractions() -> dict[SliceName, float]:
+    return {"train": 0.6, "calibration": 0.2, "test": 0.2}
+
+
 class SlicesConfig(_Strict):
     """As-of dates of the three temporal slices and the share of families each receives.
 
@@ -64,9 +68,7 @@ class SlicesConfig(_Strict):
     train: tuple[dt.date, ...] = (dt.date(2021, 6, 30), dt.date(2021, 12, 31))
     calibration: tuple[dt.date, ...] = (dt.date(2022, 12, 31),)
     test: tuple[dt.date, ...] = (dt.date(2023, 12, 31),)
-    family_fractions: dict[SliceName, float] = Field(
-        default_factory=lambda: {"train": 0.6, "calibration": 0.2, "test": 0.2}
-    )
+    family_fractions: dict[SliceName, float] = Field(default_factory=lambda: _default_fractions())
     salt: str = "earlyrisk-slices-v1"
 
     @field_validator("train", "calibration", "test")

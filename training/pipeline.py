@@ -38,7 +38,7 @@ from features.config import FeatureConfig
 from features.errors import EarlyriskError
 from features.snapshot_store import META_FEATURE_LIST, META_RAW
 from training.calibration import CalibrationResult, choose_calibration
-from training.config import TrainConfig
+from training.config import LightGBMSpec, LogisticSpec, TrainConfig
 from training.evaluation import METRICS, Evaluation, ScoredModel, evaluate
 from training.gates import GateResult, PromotionDecision, decide, performance_gates
 from training.models import (
@@ -266,15 +266,21 @@ def run_training(
             table, slices=config.slices, horizon_months=config.label.horizon_months
         )
 
+    model_spec, baseline_spec = config.load_model_spec("model"), config.load_model_spec("baseline")
+    if not isinstance(model_spec, LightGBMSpec) or not isinstance(baseline_spec, LogisticSpec):
+        raise TrainingError(
+            f"the model spec ({config.model_spec}) must be a lightgbm spec and the baseline "
+            f"spec ({config.baseline_spec}) a logistic one; got {model_spec.kind} and "
+            f"{baseline_spec.kind}"
+        )
     with stage("fit"):
         fit = fit_lightgbm(
             split.train,
             feature_names=feature_names,
-            spec=config.load_model_spec("model"),
+            spec=model_spec,
             seed=config.seed,
             n_threads=n_threads,
         )
-        baseline_spec = config.load_model_spec("baseline")
         logistic: LogisticRiskModel = fit_logistic(
             split.train, feature_names=feature_names, spec=baseline_spec, seed=config.seed
         )
@@ -647,7 +653,7 @@ def _log_run(result: TrainResult, *, input_example: pd.DataFrame) -> None:
                 mlflow.log_artifact(str(cfg_path), artifact_path="config")
                 for which in ("model", "baseline"):
                     spec_path = Path(tmp) / f"{which}_spec.yaml"
-                    spec = cfg.load_model_spec(which).model_dump(mode="json")  # type: ignore[arg-type]
+                    spec = cfg.load_model_spec(which).model_dump(mode="json")
                     spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
                     mlflow.log_artifact(str(spec_path), artifact_path="config")
                 tables = Path(tmp) / "tables"

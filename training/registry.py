@@ -19,10 +19,10 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from features.errors import EarlyriskError
 from training.risk_model import RiskModel
@@ -34,8 +34,8 @@ TAG_MODEL_SHA = "model_sha256"
 TAG_FEATURE_LIST_SHA = "feature_list_sha256"
 # the training run's features.config.FeatureConfig as JSON: batch scoring builds with it
 TAG_FEATURE_CONFIG = "feature_config"
-CHAMPION = "champion"
-CHALLENGER = "challenger"
+CHAMPION: Final = "champion"
+CHALLENGER: Final = "challenger"
 
 
 class ModelChecksumError(EarlyriskError, RuntimeError):
@@ -46,7 +46,7 @@ class ModelNotFoundError(EarlyriskError, LookupError):
     """No registered model version answers the URI."""
 
 
-class RiskModelPyfunc(mlflow.pyfunc.PythonModel):
+class RiskModelPyfunc(PythonModel):
     """Pyfunc face of a RiskModel: ``predict`` returns the calibrated probability.
 
     Named by ``training/pyfunc_model.py`` (MLflow's "models from code"), never pickled.

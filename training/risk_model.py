@@ -244,7 +244,7 @@ class RiskModel(ABC):
             LightGBMRiskModel.kind: LightGBMRiskModel,
             LogisticRiskModel.kind: LogisticRiskModel,
         }
-        cls = kinds.get(doc.get("kind"))
+        cls = kinds.get(str(doc.get("kind")))
         if cls is None:
             raise ModelArtifactError(
                 f"unknown model kind {doc.get('kind')!r}; known: {', '.join(kinds)}"

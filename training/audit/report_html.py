@@ -223,7 +223,7 @@ def _distribution_chart(result: AuditResult, attribute: str) -> str | None:
         edges = np.append(rows["lower"].to_numpy(), rows["upper"].to_numpy()[-1])
         axis.stairs(rows["share"].to_numpy(), edges, label=group, lw=1.4)
     threshold = result.rule.to_dict().get("threshold")
-    if threshold is not None:
+    if isinstance(threshold, int | float):
         axis.axvline(float(threshold), color="#c0392b", linestyle="--", lw=1, label="threshold")
     axis.set_xlabel(f"score ({result.score})")
     axis.set_ylabel("share of the group")
