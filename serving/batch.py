@@ -103,10 +103,10 @@ def record_batch_scores(
 ) -> pd.DataFrame:
     """Log every score of ``frame`` (one transaction) and return it with a ``score_id`` column.
 
-    Batch scores reach caseworkers like served ones, so they are on record the same way
-    (a score that cannot be logged is not served): endpoint ``batch``, role ``batch``, the operator in place of a token id,
-    one ``request_id`` per run. Raises AuditLogUnavailable when the log cannot be written;
-    the caller then publishes nothing.
+    Batch scores reach caseworkers like served ones, so they are on record the same way (a
+    score that cannot be logged is not served): endpoint ``batch``, role ``batch``, the
+    operator in place of a token id, one ``request_id`` per run. Raises AuditLogUnavailable
+    when the log cannot be written; the caller then publishes nothing.
     """
     score_ids = [uuid.uuid4().hex for _ in range(len(frame))]
     as_of = pd.to_datetime(frame["as_of"]).dt.strftime("%Y-%m-%d")

@@ -217,7 +217,7 @@ class LookupStore:
         """
         records = self._records(family_ids, as_of=as_of)
         matrix = np.array([r[1:] for r in records], dtype=np.float64)
-        return [r[0] for r in records], matrix.reshape(len(records), len(self.feature_names))
+        return [str(r[0]) for r in records], matrix.reshape(len(records), len(self.feature_names))
 
     def _records(self, family_ids: Sequence[str], *, as_of: str) -> list[tuple[object, ...]]:
         conn = self._connect()

@@ -311,4 +311,5 @@ class EarlyRiskScoring:
         )
 
 
-EarlyRiskScoring.add_asgi_middleware(_ValidationRefusals)
+# @bentoml.service made EarlyRiskScoring a Service object; mypy still sees the class
+EarlyRiskScoring.add_asgi_middleware(_ValidationRefusals)  # type: ignore[attr-defined]

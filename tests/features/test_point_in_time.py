@@ -1,9 +1,9 @@
 """Point in time: a feature as of T is what the registry knew on T, nothing later.
 
-The property (the point-in-time rule of docs/data_contract.md): deleting every row recorded after T leaves every feature
-at T unchanged. It is checked on random registries with records arriving up to two years
-late, at random dates, for every column except the label (the one column that looks
-forward by definition; its own rules are tested at the end of this file).
+The property (the point-in-time rule of docs/data_contract.md): deleting every row recorded
+after T leaves every feature at T unchanged. It is checked on random registries with records
+arriving up to two years late, at random dates, for every column except the label (the one
+column that looks forward by definition; its own rules are tested at the end of this file).
 """
 
 from __future__ import annotations
