@@ -221,8 +221,16 @@ def run_training(
     """
     if n_threads is None:
         n_threads = config.lightgbm_threads
-    # refuse a look-ahead configuration before any data is read
+    # refuse a look-ahead configuration or a model spec of the wrong kind before any data
+    # is read
     check_label_windows(config.slices, horizon_months=config.label.horizon_months)
+    model_spec, baseline_spec = config.load_model_spec("model"), config.load_model_spec("baseline")
+    if not isinstance(model_spec, LightGBMSpec) or not isinstance(baseline_spec, LogisticSpec):
+        raise TrainingError(
+            f"the model spec ({config.model_spec}) must be a lightgbm spec and the baseline "
+            f"spec ({config.baseline_spec}) a logistic one; got {model_spec.kind} and "
+            f"{baseline_spec.kind}"
+        )
     stage = _Stages(on_stage)
     raw_path = Path(raw_dir) if raw_dir is not None else config.raw_dir
     fingerprints: dict[str, str] = {"config_sha256": config_fingerprint(config)}
@@ -266,13 +274,6 @@ def run_training(
             table, slices=config.slices, horizon_months=config.label.horizon_months
         )
 
-    model_spec, baseline_spec = config.load_model_spec("model"), config.load_model_spec("baseline")
-    if not isinstance(model_spec, LightGBMSpec) or not isinstance(baseline_spec, LogisticSpec):
-        raise TrainingError(
-            f"the model spec ({config.model_spec}) must be a lightgbm spec and the baseline "
-            f"spec ({config.baseline_spec}) a logistic one; got {model_spec.kind} and "
-            f"{baseline_spec.kind}"
-        )
     with stage("fit"):
         fit = fit_lightgbm(
             split.train,
