@@ -223,14 +223,20 @@ def feature_partitions(
     :func:`build_feature_table`. With ``n_jobs == 1`` partitions come in order and only one
     is held at a time; with more jobs they come as forked workers finish them.
     """
+    n_jobs, n_partitions = _counts(raw, n_jobs, n_partitions)
+    args = _run_args(raw, as_of_dates, config or FeatureConfig())
+    yield from _stream(raw, partition_plan(raw, n_partitions), args, n_jobs)
+
+
+def _counts(raw: RawTables, n_jobs: int, n_partitions: int | None) -> tuple[int, int]:
+    """Checked (jobs, partitions); partitions default to :func:`default_partitions`."""
     if n_jobs < 1:
         raise ValueError(f"n_jobs must be >= 1, got {n_jobs}")
     if n_partitions is None:
         n_partitions = default_partitions(raw, jobs=n_jobs)
     if n_partitions < 1:
         raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
-    args = _run_args(raw, as_of_dates, config or FeatureConfig())
-    yield from _stream(raw, partition_plan(raw, n_partitions), args, n_jobs)
+    return n_jobs, n_partitions
 
 
 def _stream(
@@ -275,13 +281,9 @@ def build_feature_table(
     """
     config = config or FeatureConfig()
     raw = raw_or_dir if isinstance(raw_or_dir, RawTables) else load_validated(raw_or_dir)
-    jobs = n_jobs if n_jobs is not None else default_jobs()
-    if jobs < 1:
-        raise ValueError(f"n_jobs must be >= 1, got {jobs}")
-    if n_partitions is None:
-        n_partitions = default_partitions(raw, jobs=jobs)
-    if n_partitions < 1:
-        raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
+    jobs, n_partitions = _counts(
+        raw, n_jobs if n_jobs is not None else default_jobs(), n_partitions
+    )
     args = _run_args(raw, as_of_dates, config)
     plan = partition_plan(raw, n_partitions)
     results: dict[int, pd.DataFrame] = {}

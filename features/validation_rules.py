@@ -504,16 +504,26 @@ def check_membership_overlap(ctx: RuleContext) -> None:
     )
 
 
-def _member_on_date(
-    event_keys: np.ndarray, event_days: np.ndarray, interval_keys: np.ndarray, iv: Intervals
+def _not_member_on_date(
+    ctx: RuleContext,
+    selected: np.ndarray,
+    event_keys: np.ndarray,
+    interval_keys: np.ndarray,
+    iv: Intervals,
+    n_rows: int,
 ) -> np.ndarray:
-    """Whether a membership with the same key covers each event's day.
+    """Mask (over all ``n_rows`` events) of the ``selected`` events whose key no membership
+    with the same key covers on the event's day.
 
     Keys are integer codes built from the foreign-key look-ups (no second pass over the
     ids); :func:`features.validation_kernels.covering_interval` sorts the memberships
     once and binary-searches each event, with no sort of the events.
     """
-    return covering_interval(event_keys, event_days, interval_keys, iv.start, iv.end)
+    days = ctx.event_days()[selected]
+    covered = covering_interval(event_keys, days, interval_keys, iv.start, iv.end)
+    mask = np.zeros(n_rows, dtype=bool)
+    mask[np.flatnonzero(selected)[~covered]] = True
+    return mask
 
 
 def check_event_attribution(ctx: RuleContext) -> None:
@@ -530,14 +540,14 @@ def check_event_attribution(ctx: RuleContext) -> None:
     width = max(intervals.n_families, 1)
     person = ctx.parent_codes[("events", "person_id")][both].astype(np.int64)
     family = ctx.parent_codes[("events", "family_id")][both].astype(np.int64)
-    covered = _member_on_date(
+    mask = _not_member_on_date(
+        ctx,
+        both,
         person * width + family,
-        ctx.event_days()[both],
         intervals.person.astype(np.int64) * width + intervals.family,
         intervals,
+        len(events),
     )
-    mask = np.zeros(len(events), dtype=bool)
-    mask[np.flatnonzero(both)[~covered]] = True
     frame = events.frame
     ctx.findings.add(
         "event_attribution",
@@ -639,14 +649,14 @@ def check_unattributed_events(ctx: RuleContext) -> None:
     person_only = (
         events.empty["family_id"] & ctx.fk_ok("events", "person_id") & events.valid("event_date")
     )
-    covered = _member_on_date(
+    mask = _not_member_on_date(
+        ctx,
+        person_only,
         ctx.parent_codes[("events", "person_id")][person_only],
-        ctx.event_days()[person_only],
         intervals.person,
         intervals,
+        len(events),
     )
-    mask = np.zeros(len(events), dtype=bool)
-    mask[np.flatnonzero(person_only)[~covered]] = True
     ctx.findings.add(
         "unattributed_event",
         events,
