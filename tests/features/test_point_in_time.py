@@ -40,6 +40,7 @@ def features_at(raw: RawTables, as_of: pd.Timestamp, families=None) -> pd.DataFr
     return table.drop(columns="label").reset_index(drop=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_deleting_rows_recorded_after_t_changes_no_feature(seed: int) -> None:
     raw = random_registry(50, seed=seed)
@@ -174,6 +175,7 @@ def test_label_observed_when_the_horizon_ends_by_the_extraction_date() -> None:
 # ---------------------------------------------------------------- on the synthetic registry
 
 
+@pytest.mark.slow
 def test_point_in_time_on_the_synthetic_registry(small_registry_dir) -> None:
     """Random families (one hash partition) and random dates of the generator's registry."""
     from features.engine import partition_plan

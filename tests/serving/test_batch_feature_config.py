@@ -21,6 +21,9 @@ from serving.audit_log import AuditLog
 from serving.batch import BatchScoringError, score_registry
 from training.registry import TAG_FEATURE_CONFIG, log_risk_model
 
+# every test here needs a trained model or a generated registry (tens of seconds)
+pytestmark = pytest.mark.slow
+
 AS_OF = "2024-06-30"
 
 

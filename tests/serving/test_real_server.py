@@ -11,9 +11,13 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from serving_world import auth
+
+# starts a real `bentoml serve` process
+pytestmark = pytest.mark.server
 
 
 def _audit_count(real_server, serving_world) -> int:
