@@ -50,4 +50,4 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 clean: ## remove the environment and generated data
-	rm -rf $(VENV) var mlflow.db mlruns mlartifacts .pytest_cache
+	rm -rf $(VENV) var mlflow.db mlruns mlartifacts .pytest_cache .mypy_cache
