@@ -36,7 +36,7 @@ import yaml
 
 from features.config import FeatureConfig
 from features.errors import EarlyriskError
-from features.snapshot_store import META_FEATURE_LIST, META_RAW
+from features.snapshot_store import META_FEATURE_LIST, META_PREFIX, META_RAW
 from training.calibration import CalibrationResult, choose_calibration
 from training.config import LightGBMSpec, LogisticSpec, TrainConfig
 from training.evaluation import METRICS, Evaluation, ScoredModel, evaluate
@@ -639,9 +639,9 @@ def _log_run(result: TrainResult, *, input_example: pd.DataFrame) -> None:
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{stamp}") as run:
             mlflow.set_tags(
                 {
-                    **{f"earlyrisk.{k}": v for k, v in result.fingerprints.items()},
-                    "earlyrisk.decision": result.decision.alias,
-                    "earlyrisk.failed_gates": ",".join(g.name for g in result.decision.failed),
+                    **{f"{META_PREFIX}{k}": v for k, v in result.fingerprints.items()},
+                    f"{META_PREFIX}decision": result.decision.alias,
+                    f"{META_PREFIX}failed_gates": ",".join(g.name for g in result.decision.failed),
                 }
             )
             mlflow.log_params(_flat_params(result))
