@@ -9,7 +9,7 @@ DEMO_DIR ?= var/demo
 DEMO_FAMILIES ?= 20000
 PYTEST_WORKERS ?= 2
 
-.PHONY: help install system-deps demo test bench lint format clean
+.PHONY: help install system-deps demo test test-fast bench lint format clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,19 +31,23 @@ install: $(STAMP) ## create/update the virtual environment
 demo: $(STAMP) ## synthesize, validate, build features, train, audit, then serve
 	DEMO_DIR=$(DEMO_DIR) DEMO_FAMILIES=$(DEMO_FAMILIES) PATH=$(CURDIR)/$(BIN):$$PATH bash scripts/demo.sh
 
-test: $(STAMP) ## run the whole test suite
+test: $(STAMP) ## run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+test-fast: $(STAMP) ## the quick lane: the suite without the slow and the server tests
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow and not server"
 
 bench: $(STAMP) ## print the benchmark figures (large data; takes minutes)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m benchmarks
 
-lint: $(STAMP) ## ruff check and format check
+lint: $(STAMP) ## ruff check, ruff format check, mypy (the same checks as .pre-commit-config.yaml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 clean: ## remove the environment and generated data
-	rm -rf $(VENV) var mlflow.db mlruns mlartifacts .pytest_cache
+	rm -rf $(VENV) var mlflow.db mlruns mlartifacts .pytest_cache .mypy_cache

@@ -127,11 +127,11 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from features.engine import DEFAULT_FAMILIES_PER_PARTITION, _default_jobs
+    from features.engine import DEFAULT_FAMILIES_PER_PARTITION, default_jobs
 
     console = Console(width=150)
     raw_dir = _raw_dir()
-    cores = _default_jobs()
+    cores = default_jobs()
     load_before = os.getloadavg()[0]
     single = _in_subprocess(raw_dir, partitions=1, jobs=1)
     partitioned = _in_subprocess(raw_dir, partitions=None, jobs=1)

@@ -41,10 +41,9 @@ def _build_world(root: Path) -> tuple[dict[str, str], object, object]:
     import lightgbm as lgb
     import mlflow
     import pandas as pd
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from features.catalogue import feature_list_fingerprint, model_input_columns
+    from features.snapshot_store import write_feature_table
     from training.calibration import choose_calibration
     from training.registry import CHAMPION, log_risk_model, set_alias
     from training.risk_model import LightGBMRiskModel
@@ -85,10 +84,13 @@ def _build_world(root: Path) -> tuple[dict[str, str], object, object]:
     frame = X.copy()
     frame.insert(0, "family_id", [f"F{i:06d}" for i in range(N_FAMILIES)])
     frame.insert(1, "as_of", pd.Timestamp("2024-12-31"))
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    meta = dict(table.schema.metadata or {})
-    meta[b"earlyrisk.feature_list_sha256"] = feature_list_fingerprint().encode()
-    pq.write_table(table.replace_schema_metadata(meta), root / "snapshot.parquet")
+    # a made-up table, so its raw-data fingerprint says so
+    write_feature_table(
+        frame,
+        root / "snapshot.parquet",
+        raw_sha256="0" * 64,
+        feature_list_sha256=feature_list_fingerprint(),
+    )
     env = {
         "EARLYRISK_TRACKING_URI": uri,
         "EARLYRISK_MODEL_NAME": MODEL_NAME,

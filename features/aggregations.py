@@ -34,6 +34,8 @@ AggregationName = Literal[
     "count_persons",
 ]
 AGGREGATIONS: tuple[str, ...] = get_args(AggregationName)
+# The aggregations that read ``events.value`` (the others count rows, persons or days).
+VALUE_AGGREGATIONS: tuple[str, ...] = ("sum", "sum_per_month", "mean", "max", "last", "sum_change")
 
 # The longest history any indicator may read: no record marks a family forever.
 MAX_LOOKBACK_DAYS = 3 * 365

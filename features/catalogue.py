@@ -21,30 +21,23 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from features.aggregations import MAX_LOOKBACK_DAYS, AggregationName, lookback_days
-from features.contract import EVENT_TYPES, ROLES
+from features.aggregations import (
+    MAX_LOOKBACK_DAYS,
+    VALUE_AGGREGATIONS,
+    AggregationName,
+    lookback_days,
+)
+from features.contract import EVENT_TYPES, ROLES, VALUED_EVENT_TYPES, Domain, Role
 
-FeatureDomain = Literal["economic", "social", "housing", "health", "education", "household"]
-Role = Literal["head", "spouse", "child", "other_adult"]
+FeatureDomain = Literal[Domain, "household"]
 
 # Bump when the meaning of an aggregation or of the composition columns changes without a
 # change to any entry, so the fingerprint still tells old and new feature tables apart.
 CATALOGUE_SEMANTICS_VERSION = 1
-
-# Value-bearing aggregations read ``events.value``; they make no sense for types without one.
-_VALUE_AGGREGATIONS = ("sum", "sum_per_month", "mean", "max", "last", "sum_change")
-_VALUED_EVENT_TYPES = (
-    "income",
-    "benefit_payment",
-    "loan_overdue",
-    "utility_debt",
-    "housing_inspection",
-    "school_absence",
-)
 
 
 class FeatureSpec(BaseModel):
@@ -113,8 +106,8 @@ class FeatureSpec(BaseModel):
                         f"feature {self.name!r}: detail {bad} is not a detail of "
                         f"{event_type!r}; allowed: {list(allowed or ())}"
                     )
-        if self.aggregation in _VALUE_AGGREGATIONS:
-            valueless = [t for t in self.event_types if t not in _VALUED_EVENT_TYPES]
+        if self.aggregation in VALUE_AGGREGATIONS:
+            valueless = [t for t in self.event_types if t not in VALUED_EVENT_TYPES]
             if valueless:
                 raise ValueError(
                     f"feature {self.name!r}: aggregation {self.aggregation!r} reads values, "
@@ -131,7 +124,7 @@ class FeatureSpec(BaseModel):
 
 
 def _spec(
-    name: str, domain: FeatureDomain, description: str, aggregation: str, **kw
+    name: str, domain: FeatureDomain, description: str, aggregation: str, **kw: Any
 ) -> FeatureSpec:
     return FeatureSpec(
         name=name, domain=domain, description=description, aggregation=aggregation, **kw

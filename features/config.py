@@ -15,6 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from features.catalogue import model_input_columns
 from features.contract import DEFAULT_HORIZON_MONTHS, DEFAULT_LABEL_OUTCOMES, DOMAINS, OUTCOME_TYPES
 
 Comparison = Literal[">", ">=", "<", "<="]
@@ -36,6 +37,13 @@ class Condition(BaseModel):
 
 def _c(indicator: str, op: Comparison, threshold: float) -> Condition:
     return Condition(indicator=indicator, op=op, threshold=threshold)
+
+
+def _equal_weights() -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for domain in DOMAINS:
+        weights[domain] = 1.0 / len(DOMAINS)
+    return weights
 
 
 def _default_criteria() -> dict[str, tuple[Condition, ...]]:
@@ -82,7 +90,7 @@ class WellbeingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     criteria: dict[str, tuple[Condition, ...]] = Field(default_factory=_default_criteria)
-    weights: dict[str, float] = Field(default_factory=lambda: dict.fromkeys(DOMAINS, 0.2))
+    weights: dict[str, float] = Field(default_factory=_equal_weights)
     level_cutoffs: tuple[float, float, float, float] = (0.2, 0.4, 0.6, 0.8)
 
     @field_validator("criteria", "weights")
@@ -139,9 +147,6 @@ class FeatureConfig(BaseModel):
 
     @model_validator(mode="after")
     def _criteria_name_model_inputs(self) -> FeatureConfig:
-        # Imported here: the catalogue imports nothing from config, keep it that way.
-        from features.catalogue import model_input_columns
-
         known = set(model_input_columns())
         for domain, conditions in self.wellbeing.criteria.items():
             for condition in conditions:

@@ -1,14 +1,17 @@
 """The raw-data contract (version 1) as code: table names, columns, types and vocabularies.
 
 Everything that reads or writes raw registry data (the synthetic generator, the validator,
-the feature pipeline) takes its names from here, so the contract page
-(``shared/DATA_CONTRACT.md``) and the code cannot drift apart silently.
+the feature pipeline) takes its names from here: columns and types, unique keys, foreign
+keys, vocabularies, which event types carry a ``value`` and the clarifications the code
+applies where the contract is silent. Each fact is stated once, here. The user-facing page
+``docs/data_contract.md`` is generated from this module (``python -m features.contract_doc``)
+and a test fails when the two disagree.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 CONTRACT_VERSION = 1
 
@@ -17,63 +20,124 @@ ColumnKind = Literal["id", "string", "date", "float"]
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a raw table: its kind and whether a null is allowed."""
+    """One column of a raw table: its kind, whether a null is allowed, what it means."""
 
     name: str
     kind: ColumnKind
     nullable: bool = False
+    note: str = ""
 
 
 TABLE_COLUMNS: dict[str, tuple[Column, ...]] = {
     "families": (
         Column("family_id", "id"),
-        Column("region", "string"),
+        Column("region", "string", note="administrative region code"),
         Column("settlement", "string"),
-        Column("registered_date", "date"),
+        Column("registered_date", "date", note="when the family record was created"),
     ),
     "persons": (
         Column("person_id", "id"),
-        Column("birth_date", "date"),
+        Column("birth_date", "date", note="not after the data's extraction date"),
         Column("sex", "string"),
     ),
     "memberships": (
         Column("person_id", "id"),
         Column("family_id", "id"),
         Column("role", "string"),
-        Column("start_date", "date"),
-        Column("end_date", "date", nullable=True),
+        Column("start_date", "date", note="first day of membership"),
+        Column(
+            "end_date",
+            "date",
+            nullable=True,
+            note="last day of membership (inclusive); null = still a member",
+        ),
     ),
     "events": (
         Column("event_id", "id"),
-        Column("family_id", "id", nullable=True),
-        Column("person_id", "id", nullable=True),
-        Column("event_type", "string"),
-        Column("detail", "string", nullable=True),
-        Column("event_date", "date"),
-        Column("recorded_date", "date"),
-        Column("value", "float", nullable=True),
-        Column("source", "string"),
+        Column("family_id", "id", nullable=True, note="set for a family-level event"),
+        Column(
+            "person_id",
+            "id",
+            nullable=True,
+            note="counts for the person's family on event_date",
+        ),
+        Column("event_type", "string", note="see the event types below"),
+        Column("detail", "string", nullable=True, note="sub-type, e.g. the benefit kind"),
+        Column("event_date", "date", note="when it happened"),
+        Column("recorded_date", "date", note="when the state's systems learnt of it"),
+        Column("value", "float", nullable=True, note="meaning depends on event_type"),
+        Column("source", "string", note="the agency system the record came from"),
     ),
     "outcomes": (
         Column("family_id", "id"),
-        Column("person_id", "id", nullable=True),
+        Column("person_id", "id", nullable=True, note="the child concerned, when known"),
         Column("outcome_type", "string"),
-        Column("outcome_date", "date"),
+        Column("outcome_date", "date", note="when it happened"),
         Column("recorded_date", "date"),
     ),
     "protected": (
         Column("family_id", "id"),
-        Column("attribute", "string"),
-        Column("value", "string"),
+        Column("attribute", "string", note="e.g. ethnicity, primary_language"),
+        Column("value", "string", note="the family's value of the attribute"),
     ),
 }
 
 TABLES: tuple[str, ...] = tuple(TABLE_COLUMNS)
 
+TABLE_DESCRIPTIONS: dict[str, str] = {
+    "families": "One row per family record.",
+    "persons": "One row per person.",
+    "memberships": (
+        "Who belongs to which family, over time (births, marriages, separations, moves)."
+    ),
+    "events": "All administrative records, one long table.",
+    "outcomes": "What the model learns to anticipate.",
+    "protected": (
+        "Attributes used only to audit fairness, never as model inputs. Long format, so a "
+        "deployment can add attributes without a schema change."
+    ),
+}
+
+Role = Literal["head", "spouse", "child", "other_adult"]
+
 SETTLEMENTS = ("urban", "rural")
 SEXES = ("F", "M")
-ROLES = ("head", "spouse", "child", "other_adult")
+ROLES: tuple[Role, ...] = get_args(Role)
 OUTCOME_TYPES = ("child_protection_case", "child_placed_in_care", "family_crisis")
+
+# (table, column) -> the closed vocabulary of that column.
+VOCABULARIES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("families", "settlement"): SETTLEMENTS,
+    ("persons", "sex"): SEXES,
+    ("memberships", "role"): ROLES,
+    ("outcomes", "outcome_type"): OUTCOME_TYPES,
+}
+
+# table -> the columns whose values identify one row (no two rows share them).
+UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
+    "families": ("family_id",),
+    "persons": ("person_id",),
+    "events": ("event_id",),
+    "protected": ("family_id", "attribute"),
+}
+
+# (child table, column, parent table, parent key): every reference names an existing row.
+FOREIGN_KEYS: tuple[tuple[str, str, str, str], ...] = (
+    ("memberships", "person_id", "persons", "person_id"),
+    ("memberships", "family_id", "families", "family_id"),
+    ("events", "family_id", "families", "family_id"),
+    ("events", "person_id", "persons", "person_id"),
+    ("outcomes", "family_id", "families", "family_id"),
+    ("outcomes", "person_id", "persons", "person_id"),
+    ("protected", "family_id", "families", "family_id"),
+)
+
+# (table, earlier column, later column): the later date is never before the earlier one.
+DATE_ORDERS: tuple[tuple[str, str, str], ...] = (
+    ("events", "event_date", "recorded_date"),
+    ("outcomes", "outcome_date", "recorded_date"),
+    ("memberships", "start_date", "end_date"),
+)
 
 Domain = Literal["economic", "social", "housing", "health", "education"]
 Level = Literal["person", "family"]
@@ -81,18 +145,24 @@ Level = Literal["person", "family"]
 
 @dataclass(frozen=True)
 class EventType:
-    """An event type of the contract's vocabulary: its domain, level and allowed details."""
+    """An event type of the contract's vocabulary.
+
+    ``details`` is the closed list of ``detail`` values (None: free text or null);
+    ``value`` says what ``events.value`` holds for this type (an amount, a count or a
+    ratio, never negative), None when the type carries no value.
+    """
 
     name: str
     domain: Domain
     level: Level
-    details: tuple[str, ...] | None = None  # None: detail is free text or null
+    details: tuple[str, ...] | None = None
+    value: str | None = None
 
 
 EVENT_TYPES: dict[str, EventType] = {
     e.name: e
     for e in (
-        EventType("income", "economic", "person"),
+        EventType("income", "economic", "person", value="monthly income, KZT"),
         EventType(
             "benefit_payment",
             "economic",
@@ -104,16 +174,23 @@ EVENT_TYPES: dict[str, EventType] = {
                 "disability_benefit",
                 "housing_assistance",
             ),
+            value="amount, KZT",
         ),
         EventType("unemployment_registered", "economic", "person"),
-        EventType("loan_overdue", "economic", "person"),
-        EventType("utility_debt", "economic", "family"),
+        EventType("loan_overdue", "economic", "person", value="overdue amount, KZT"),
+        EventType("utility_debt", "economic", "family", value="debt amount, KZT"),
         EventType("social_service_contact", "social", "family"),
         EventType("family_support_center_visit", "social", "family"),
         EventType("domestic_violence_report", "social", "family"),
         EventType("police_contact", "social", "person", ("offense", "victim", "witness")),
         EventType("juvenile_offense", "social", "person"),
-        EventType("housing_inspection", "housing", "family", ("adequate", "overcrowded", "unsafe")),
+        EventType(
+            "housing_inspection",
+            "housing",
+            "family",
+            ("adequate", "overcrowded", "unsafe"),
+            value="persons per room",
+        ),
         EventType("eviction_notice", "housing", "family"),
         EventType("homelessness_episode", "housing", "family"),
         EventType("missed_vaccination", "health", "person"),
@@ -121,14 +198,18 @@ EVENT_TYPES: dict[str, EventType] = {
         EventType("prenatal_visit_missed", "health", "person"),
         EventType("substance_use_treatment", "health", "person"),
         EventType("mental_health_treatment", "health", "person"),
-        EventType("school_absence", "education", "person"),
+        EventType("school_absence", "education", "person", value="days absent in the month"),
         EventType("school_dropout", "education", "person"),
         EventType("preschool_not_enrolled", "education", "person"),
         EventType("special_education_needs", "education", "person"),
     )
 }
 
-DOMAINS: tuple[str, ...] = ("economic", "social", "housing", "health", "education")
+# Event types whose ``value`` is an amount, a count or a ratio (never negative); the others
+# carry no value, so no value-reading aggregation may use them.
+VALUED_EVENT_TYPES: tuple[str, ...] = tuple(n for n, e in EVENT_TYPES.items() if e.value)
+
+DOMAINS: tuple[Domain, ...] = get_args(Domain)
 
 # The default label: a child protection case or placement within 12 months after as-of.
 DEFAULT_LABEL_OUTCOMES: tuple[str, ...] = ("child_protection_case", "child_placed_in_care")
@@ -136,6 +217,43 @@ DEFAULT_HORIZON_MONTHS = 12
 
 # A record back-dated by more than this many days is suspicious (counted, not dropped).
 BACKDATED_SUSPICIOUS_DAYS = 365
+
+# Dates outside this range are not dates of the registry (a ``date_type`` error).
+DATE_RANGE = ("1900-01-01", "2100-12-31")
+
+# How the code reads the contract where its text leaves room; the validator, the
+# composition and the engine apply exactly these, and docs/data_contract.md lists them.
+CLARIFICATIONS: tuple[str, ...] = (
+    "Membership intervals are closed: a person is a member of a family on day d when "
+    "start_date <= d and (end_date is null or d <= end_date). end_date is the last day of "
+    "membership, so a move on day d is one membership ending on d - 1 and the next starting "
+    "on d; two memberships of one person sharing a day overlap (an error).",
+    "A membership counts as known from its start_date: household composition as of T uses "
+    "the memberships valid on T, whatever day they were entered.",
+    "A person-level event counts for the family the person belongs to on event_date; when "
+    "it names both a family and a person, the person must be a member of that family on "
+    "that day.",
+    "A feature as of T reads only rows with recorded_date <= T and event_date <= T, within "
+    "a bounded window before T; the label looks forward: an outcome with "
+    "T < outcome_date <= T + horizon.",
+    "A column that is not in the contract is suspicious, not an error: the reader ignores "
+    "it (a renamed column also shows up as missing, which is an error).",
+    "A second row for the same (family_id, attribute) in protected is an error: an audit "
+    "group needs exactly one value per family.",
+    "detail may be null for the event types with a detail vocabulary; a non-null detail "
+    "outside the vocabulary is an error.",
+    f"Dates are ISO YYYY-MM-DD calendar dates between {DATE_RANGE[0]} and {DATE_RANGE[1]} "
+    "(a Parquet timestamp must be at midnight).",
+    "Whitespace-only text counts as empty (null).",
+    "The data's extraction date is the latest recorded_date of events and outcomes; a birth "
+    "after it is an error.",
+    "A unique-key violation counts every row sharing the value (both rows of a pair).",
+    "A person-level event with only person_id whose person belongs to no family on "
+    "event_date is suspicious: it counts for no family, so it is counted rather than lost.",
+    "Event types outside the vocabulary are kept and counted as suspicious; no feature "
+    f"reads them. A record recorded more than {BACKDATED_SUSPICIOUS_DAYS} days after it "
+    "happened is suspicious (back-dated), and enters features only once recorded.",
+)
 
 # Fixed family-level audit groups derived from the other tables (besides `protected`).
 DERIVED_AUDIT_GROUPS: tuple[str, ...] = (

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -179,7 +182,7 @@ def _as_of_date(text: str) -> object:
         ) from None
 
 
-def _summary(table, dates) -> Table:
+def _summary(table: pd.DataFrame, dates: list[pd.Timestamp]) -> Table:
     """Per as-of date: families, label rate, whether labels are observed, levels."""
     summary = Table(title="feature snapshots")
     for column in ("as-of", "families", "label = 1", "label observed", "levels A/B/C/D/E"):

@@ -16,24 +16,10 @@ from __future__ import annotations
 
 import pandera.pandas as pa
 
-from features.contract import (
-    OUTCOME_TYPES,
-    ROLES,
-    SETTLEMENTS,
-    SEXES,
-    TABLE_COLUMNS,
-    TABLES,
-)
+from features.contract import TABLE_COLUMNS, TABLES, UNIQUE_KEYS, VOCABULARIES
 from features.raw import DATE_DTYPE, RawTables
 
 _DTYPES = {"id": str, "string": str, "date": DATE_DTYPE, "float": "float64"}
-_VOCABULARIES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("families", "settlement"): SETTLEMENTS,
-    ("persons", "sex"): SEXES,
-    ("memberships", "role"): ROLES,
-    ("outcomes", "outcome_type"): OUTCOME_TYPES,
-}
-_UNIQUE = {("families", "family_id"), ("persons", "person_id"), ("events", "event_id")}
 
 
 def _schema(table: str, *, values: bool) -> pa.DataFrameSchema:
@@ -41,17 +27,18 @@ def _schema(table: str, *, values: bool) -> pa.DataFrameSchema:
     columns = {}
     for column in TABLE_COLUMNS[table]:
         checks = []
-        if values and (table, column.name) in _VOCABULARIES:
-            checks.append(pa.Check.isin(_VOCABULARIES[(table, column.name)]))
+        if values and (table, column.name) in VOCABULARIES:
+            checks.append(pa.Check.isin(VOCABULARIES[(table, column.name)]))
         if values and column.kind in ("id", "string") and not column.nullable:
             checks.append(pa.Check.str_length(min_value=1))
         columns[column.name] = pa.Column(
             _DTYPES[column.kind],
             checks=checks,
             nullable=column.nullable,
-            unique=values and (table, column.name) in _UNIQUE,
+            unique=values and UNIQUE_KEYS.get(table) == (column.name,),
         )
-    unique = ["family_id", "attribute"] if values and table == "protected" else None
+    key = UNIQUE_KEYS.get(table, ())
+    unique = list(key) if values and len(key) > 1 else None
     return pa.DataFrameSchema(
         columns, name=table, strict=True, ordered=True, unique=unique, coerce=False
     )

@@ -19,7 +19,7 @@ The rules, their ids and the decisions where the contract is silent are listed i
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,8 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from features.contract import TABLE_COLUMNS, TABLES, Column
+from features.contract import DATE_RANGE, TABLE_COLUMNS, TABLES, Column
+from features.errors import EarlyriskError
 from features.raw import DATE_DTYPE, RawTables, table_path
 from features.validation_report import RuleViolation, TableInfo, ValidationReport
 from features.validation_rules import CHECKS, RULES, Findings, ParsedTable, RuleContext
@@ -46,12 +47,12 @@ __all__ = [
     "validate_tables",
 ]
 
-MIN_DATE = pd.Timestamp("1900-01-01")
-MAX_DATE = pd.Timestamp("2100-12-31")
+MIN_DATE = pd.Timestamp(DATE_RANGE[0])
+MAX_DATE = pd.Timestamp(DATE_RANGE[1])
 _ISO_DATE = r"\d{4}-\d{2}-\d{2}"
 
 
-class InvalidRawDataError(ValueError):
+class InvalidRawDataError(EarlyriskError, ValueError):
     """Raw data breaks the contract; ``report`` says which rules, where, and how often."""
 
     def __init__(self, report: ValidationReport) -> None:
@@ -107,6 +108,10 @@ def load_validated(raw_dir: Path | str, *, progress: bool = False) -> RawTables:
     broken, NotADirectoryError when ``raw_dir`` is not a directory. Suspicious rows are
     kept. The returned tables passed the shape schemas (pandera) of :mod:`features.schemas`.
     """
+    # Imported here on purpose: pandera (with what it loads) adds 1.5 s or more to the import
+    # of this module (measured: `import features.validation`, then time
+    # `import features.schemas`), which every importer of the validator (the feature
+    # engine, batch scoring) would pay even when it never loads a directory.
     from features.schemas import validate_schemas
 
     report, parsed = _validate_dir(Path(raw_dir), progress=progress, max_examples=5)
@@ -371,7 +376,7 @@ def _run_checks(
     infos: dict[str, TableInfo],
     *,
     source: str | None,
-    advance,
+    advance: Callable[[str], None],
 ) -> ValidationReport:
     ctx = RuleContext(parsed, findings)
     for label, check in CHECKS:

@@ -8,31 +8,10 @@ rule instead of cascading (a malformed ``event_date`` is a ``date_type`` error, 
 a ``date_order`` one; an event whose person is unknown is a ``foreign_key`` error, not
 also an ``event_attribution`` one).
 
-Membership intervals are closed, end date inclusive: a person is a member of a family on
-day ``d`` when ``start_date <= d`` and (``end_date`` is null or ``d <= end_date``), the
-convention of :mod:`features.composition`. ``end_date`` is the last day of membership,
-so a move on day ``d`` is one membership ending on ``d - 1`` and the next starting on
-``d``; two memberships of one person sharing a day overlap.
-
-Decisions where the contract is silent (documented here and in the report's text):
-
-- a column that is not in the contract is *suspicious* (``extra_column``), not an error:
-  the reader ignores it, nothing the pipeline uses is wrong, but a renamed column would
-  also show up as missing, which *is* an error;
-- a second row for the same (``family_id``, ``attribute``) in ``protected`` is an error
-  (``unique``): an audit group must have one value per family, and picking one silently
-  would move the family between groups;
-- ``detail`` may be null for the event types with a detail vocabulary; a non-null detail
-  outside the vocabulary is an error;
-- dates must be ISO ``YYYY-MM-DD`` calendar dates between 1900-01-01 and 2100-12-31 (a
-  Parquet timestamp must be at midnight); anything else is a ``date_type`` error;
-- whitespace-only text counts as empty (null);
-- the data's extraction date is the latest ``recorded_date`` of events and outcomes;
-  a birth after it is an error (``date_not_future``);
-- a ``unique`` violation counts every row sharing the value (both rows of a pair);
-- a person-level event with only ``person_id`` whose person belongs to no family on
-  ``event_date`` is *suspicious* (``unattributed_event``): the contract allows it, but it
-  counts for no family, so it is counted rather than lost silently.
+Membership intervals are closed, end date inclusive, and the other readings of the contract
+where its text is silent (extra columns, duplicate protected rows, null details, the date
+range, whitespace, the extraction date, unattributed events) are listed once, in
+:data:`features.contract.CLARIFICATIONS`; the checks below apply them.
 
 Rule ids. Errors: ``file_missing``, ``file_unreadable``, ``column_missing``,
 ``date_type``, ``float_type``, ``not_null``, ``unique``, ``foreign_key``, ``date_order``,
@@ -54,11 +33,13 @@ import pyarrow as pa
 
 from features.contract import (
     BACKDATED_SUSPICIOUS_DAYS,
+    DATE_ORDERS,
+    DATE_RANGE,
     EVENT_TYPES,
-    OUTCOME_TYPES,
-    ROLES,
-    SETTLEMENTS,
-    SEXES,
+    FOREIGN_KEYS,
+    UNIQUE_KEYS,
+    VALUED_EVENT_TYPES,
+    VOCABULARIES,
 )
 from features.validation_kernels import codes, covering_interval, day_numbers, duplicated, isin
 from features.validation_report import RuleViolation, Severity
@@ -81,7 +62,11 @@ RULES: dict[str, Rule] = {
         ),
         Rule("file_unreadable", "error", "the table's file exists but cannot be read"),
         Rule("column_missing", "error", "a column the contract requires is absent"),
-        Rule("date_type", "error", "not an ISO YYYY-MM-DD date between 1900 and 2100"),
+        Rule(
+            "date_type",
+            "error",
+            f"not an ISO YYYY-MM-DD date between {DATE_RANGE[0]} and {DATE_RANGE[1]}",
+        ),
         Rule("float_type", "error", "not a finite number"),
         Rule("not_null", "error", "empty where the contract requires a value"),
         Rule("unique", "error", "key value occurs on more than one row"),
@@ -104,52 +89,13 @@ RULES: dict[str, Rule] = {
 }
 
 # The key column of tables that have one; examples of offending rows name it.
-TABLE_KEYS: dict[str, str] = {
-    "families": "family_id",
-    "persons": "person_id",
-    "events": "event_id",
-}
+TABLE_KEYS: dict[str, str] = {t: k[0] for t, k in UNIQUE_KEYS.items() if len(k) == 1}
 # Columns that identify a row of a keyless table in examples.
 ROW_LABEL_COLUMNS: dict[str, tuple[str, ...]] = {
     "memberships": ("person_id", "family_id"),
     "outcomes": ("family_id", "outcome_type"),
-    "protected": ("family_id", "attribute"),
+    "protected": UNIQUE_KEYS["protected"],
 }
-
-# (child table, column, parent table, parent key): the contract's foreign keys.
-FOREIGN_KEYS: tuple[tuple[str, str, str, str], ...] = (
-    ("memberships", "person_id", "persons", "person_id"),
-    ("memberships", "family_id", "families", "family_id"),
-    ("events", "family_id", "families", "family_id"),
-    ("events", "person_id", "persons", "person_id"),
-    ("outcomes", "family_id", "families", "family_id"),
-    ("outcomes", "person_id", "persons", "person_id"),
-    ("protected", "family_id", "families", "family_id"),
-)
-
-# (table, earlier column, later column): later >= earlier.
-DATE_ORDERS: tuple[tuple[str, str, str], ...] = (
-    ("events", "event_date", "recorded_date"),
-    ("outcomes", "outcome_date", "recorded_date"),
-    ("memberships", "start_date", "end_date"),
-)
-
-VOCABULARIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("families", "settlement", SETTLEMENTS),
-    ("persons", "sex", SEXES),
-    ("memberships", "role", ROLES),
-    ("outcomes", "outcome_type", OUTCOME_TYPES),
-)
-
-# Event types whose value is an amount, a count or a ratio, so a negative value is odd.
-NON_NEGATIVE_VALUE_TYPES: tuple[str, ...] = (
-    "income",
-    "benefit_payment",
-    "loan_overdue",
-    "utility_debt",
-    "housing_inspection",
-    "school_absence",
-)
 
 
 @dataclass
@@ -258,7 +204,7 @@ def _plain(value: object) -> object:
     """A cell as a plain Python value for examples (dates as ISO text)."""
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d")
-    if pd.isna(value):  # type: ignore[call-overload]
+    if pd.isna(value):
         return None
     return value
 
@@ -358,7 +304,7 @@ class RuleContext:
 
 
 def check_unique_keys(ctx: RuleContext) -> None:
-    """families.family_id, persons.person_id, events.event_id and protected's pair are unique."""
+    """The contract's unique keys (``contract.UNIQUE_KEYS``) hold."""
     for name, key in TABLE_KEYS.items():
         table = ctx.table(name, key)
         if table is None:
@@ -373,14 +319,15 @@ def check_unique_keys(ctx: RuleContext) -> None:
             "(every row sharing a value is counted)",
             example_mask=first,
         )
-    protected = ctx.table("protected", "family_id", "attribute")
+    pair = UNIQUE_KEYS["protected"]
+    protected = ctx.table("protected", *pair)
     if protected is not None:
-        both = protected.valid("family_id") & protected.valid("attribute")
-        dup = protected.frame.duplicated(["family_id", "attribute"], keep=False).to_numpy()
+        both = protected.valid(pair[0]) & protected.valid(pair[1])
+        dup = protected.frame.duplicated(list(pair), keep=False).to_numpy()
         ctx.findings.add(
             "unique",
             protected,
-            "family_id+attribute",
+            "+".join(pair),
             dup & both,
             "a family has more than one value for the same protected attribute "
             "(an audit group needs exactly one)",
@@ -426,10 +373,22 @@ def check_date_order(ctx: RuleContext) -> None:
             later,
             bad,
             f"{name}.{later} is before {earlier}",
-            values=lambda pos, f=first, s=second, e=earlier, la=later: [
-                f"{la} {b} < {e} {a}" for a, b in zip(_iso(f, pos), _iso(s, pos), strict=True)
-            ],
+            values=_order_examples(first, second, earlier, later),
         )
+
+
+def _order_examples(
+    first: pd.Series, second: pd.Series, earlier: str, later: str
+) -> ValueFormatter:
+    """Examples of a date-order violation: ``later <date> < earlier <date>``."""
+
+    def describe(pos: np.ndarray) -> list[str]:
+        return [
+            f"{later} {b} < {earlier} {a}"
+            for a, b in zip(_iso(first, pos), _iso(second, pos), strict=True)
+        ]
+
+    return describe
 
 
 def compute_extraction_date(ctx: RuleContext) -> None:
@@ -462,7 +421,7 @@ def check_birth_not_future(ctx: RuleContext) -> None:
 
 def check_vocabularies(ctx: RuleContext) -> None:
     """settlement, sex, role and outcome_type take only the contract's values."""
-    for name, column, allowed in VOCABULARIES:
+    for (name, column), allowed in VOCABULARIES.items():
         table = ctx.table(name, column)
         if table is None:
             continue
@@ -545,16 +504,26 @@ def check_membership_overlap(ctx: RuleContext) -> None:
     )
 
 
-def _member_on_date(
-    event_keys: np.ndarray, event_days: np.ndarray, interval_keys: np.ndarray, iv: Intervals
+def _not_member_on_date(
+    ctx: RuleContext,
+    selected: np.ndarray,
+    event_keys: np.ndarray,
+    interval_keys: np.ndarray,
+    iv: Intervals,
+    n_rows: int,
 ) -> np.ndarray:
-    """Whether a membership with the same key covers each event's day.
+    """Mask (over all ``n_rows`` events) of the ``selected`` events whose key no membership
+    with the same key covers on the event's day.
 
     Keys are integer codes built from the foreign-key look-ups (no second pass over the
     ids); :func:`features.validation_kernels.covering_interval` sorts the memberships
     once and binary-searches each event, with no sort of the events.
     """
-    return covering_interval(event_keys, event_days, interval_keys, iv.start, iv.end)
+    days = ctx.event_days()[selected]
+    covered = covering_interval(event_keys, days, interval_keys, iv.start, iv.end)
+    mask = np.zeros(n_rows, dtype=bool)
+    mask[np.flatnonzero(selected)[~covered]] = True
+    return mask
 
 
 def check_event_attribution(ctx: RuleContext) -> None:
@@ -571,14 +540,14 @@ def check_event_attribution(ctx: RuleContext) -> None:
     width = max(intervals.n_families, 1)
     person = ctx.parent_codes[("events", "person_id")][both].astype(np.int64)
     family = ctx.parent_codes[("events", "family_id")][both].astype(np.int64)
-    covered = _member_on_date(
+    mask = _not_member_on_date(
+        ctx,
+        both,
         person * width + family,
-        ctx.event_days()[both],
         intervals.person.astype(np.int64) * width + intervals.family,
         intervals,
+        len(events),
     )
-    mask = np.zeros(len(events), dtype=bool)
-    mask[np.flatnonzero(both)[~covered]] = True
     frame = events.frame
     ctx.findings.add(
         "event_attribution",
@@ -637,8 +606,17 @@ def check_backdated(ctx: RuleContext) -> None:
             (lag > limit).to_numpy(),
             f"recorded more than {BACKDATED_SUSPICIOUS_DAYS} days after {happened} "
             "(back-dated record; kept, enters features only once recorded)",
-            values=lambda pos, lag=lag: [f"{d.days} days late" for d in lag.iloc[pos]],
+            values=_lag_examples(lag),
         )
+
+
+def _lag_examples(lag: pd.Series) -> ValueFormatter:
+    """Examples of a back-dated record: how many days late it was recorded."""
+
+    def describe(pos: np.ndarray) -> list[str]:
+        return [f"{d.days} days late" for d in lag.iloc[pos]]
+
+    return describe
 
 
 def check_orphans(ctx: RuleContext) -> None:
@@ -671,14 +649,14 @@ def check_unattributed_events(ctx: RuleContext) -> None:
     person_only = (
         events.empty["family_id"] & ctx.fk_ok("events", "person_id") & events.valid("event_date")
     )
-    covered = _member_on_date(
+    mask = _not_member_on_date(
+        ctx,
+        person_only,
         ctx.parent_codes[("events", "person_id")][person_only],
-        ctx.event_days()[person_only],
         intervals.person,
         intervals,
+        len(events),
     )
-    mask = np.zeros(len(events), dtype=bool)
-    mask[np.flatnonzero(person_only)[~covered]] = True
     ctx.findings.add(
         "unattributed_event",
         events,
@@ -696,14 +674,14 @@ def check_negative_values(ctx: RuleContext) -> None:
     if events is None:
         return
     types, values = events.frame["event_type"], events.frame["value"]
-    bad = isin(types, NON_NEGATIVE_VALUE_TYPES) & (values < 0).to_numpy()
+    bad = isin(types, VALUED_EVENT_TYPES) & (values < 0).to_numpy()
     ctx.findings.add(
         "negative_value",
         events,
         "value",
         bad,
         f"negative value for an event type whose value is an amount, count or ratio "
-        f"({', '.join(NON_NEGATIVE_VALUE_TYPES)})",
+        f"({', '.join(VALUED_EVENT_TYPES)})",
         values=values,
     )
 

@@ -6,7 +6,7 @@ DELETE, and every entry is hash-chained to the one before (:mod:`serving.audit_c
 a change made by someone who drops the triggers is still visible to
 ``earlyrisk audit-log verify``. Callers write the record *before* they return the score:
 when :meth:`AuditLog.record_scores` raises :class:`AuditLogUnavailable`, the score must not
-be served (fail closed, DESIGN rule 5).
+be served (fail closed: every score is explained and logged, or not served).
 
 Fail closed, also against the file system: before and after every write the log checks
 that the file at the configured path (and its -wal/-shm) is still the file it opened
@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from features.errors import EarlyriskError
 from serving.audit_anchor import (
     Anchor,
     AnchorError,
@@ -125,7 +126,7 @@ _COLUMNS = (
 SIDE_FILES = ("-wal", "-shm")
 
 
-class AuditLogUnavailable(RuntimeError):
+class AuditLogUnavailable(EarlyriskError, RuntimeError):
     """The audit log could not be written; whatever it was to record must not be served."""
 
 
@@ -568,11 +569,15 @@ class AuditLog:
             for start in range(0, len(unique), 500):
                 chunk = unique[start : start + 500]
                 marks = ", ".join("?" for _ in chunk)
-                rows = self._usable().execute(
-                    "SELECT score_id, MAX(seq) FROM audit_entries "
-                    f"WHERE kind = 'feedback' AND score_id IN ({marks}) GROUP BY score_id",
-                    chunk,
-                ).fetchall()
+                rows = (
+                    self._usable()
+                    .execute(
+                        "SELECT score_id, MAX(seq) FROM audit_entries "
+                        f"WHERE kind = 'feedback' AND score_id IN ({marks}) GROUP BY score_id",
+                        chunk,
+                    )
+                    .fetchall()
+                )
                 out.update({str(sid): int(seq) for sid, seq in rows})
         return out
 

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal, get_args
 
+from features.errors import EarlyriskError
 from serving.private_files import create_private, file_identity
 
 Role = Literal["caseworker", "auditor", "admin"]
@@ -92,7 +93,7 @@ class IssuedToken:
     regions: tuple[str, ...] | None = None
 
 
-class AuthError(Exception):
+class AuthError(EarlyriskError):
     """An access-control refusal with the HTTP status it maps to (401 or 403)."""
 
     def __init__(self, status: Literal[401, 403], message: str) -> None:

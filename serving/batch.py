@@ -3,7 +3,9 @@
 The same :class:`~serving.scoring.Scorer` (and so the same reasons) as the HTTP service.
 Memory stays bounded by the partition, not the registry: families are split into
 partitions by the feature engine's stable hash of ``family_id``; each partition's
-features are computed (:func:`features.engine.compute_partition`), scored and appended to
+features are computed by the engine's driver (:func:`features.engine.feature_partitions`)
+with the training run's feature configuration (its label outcomes and horizon, recorded on
+the model version; the extraction date is this registry's own), scored and appended to
 the output file as one Parquet row group, then dropped. Only the raw tables themselves
 (already loaded by the validator) live for the whole run.
 
@@ -35,6 +37,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.config import FeatureConfig
+from features.engine import feature_partitions, normalise_as_of, raw_fingerprint
+from features.errors import EarlyriskError
+from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
+from features.snapshot_store import META_FEATURE_LIST, META_PREFIX, META_RAW
 from serving.audit_log import AuditLog, AuditLogUnavailable, ScoreRecord, audit_reasons
 from serving.scoring import Scorer
 
@@ -52,10 +59,9 @@ REASON_TYPE = pa.list_(
         ]
     )
 )
-DEFAULT_FAMILIES_PER_PARTITION = 25_000
 
 
-class BatchScoringError(RuntimeError):
+class BatchScoringError(EarlyriskError, RuntimeError):
     """The batch cannot run (model/feature list mismatch, no families); says what to do."""
 
 
@@ -155,10 +161,10 @@ def record_batch_scores(
 ) -> pd.DataFrame:
     """Log every score of ``frame`` (one transaction) and return it with a ``score_id`` column.
 
-    Batch scores reach caseworkers like served ones, so they are on record the same way
-    (DESIGN rule 5): endpoint ``batch``, role ``batch``, the operator in place of a token id,
-    one ``request_id`` per run. Raises AuditLogUnavailable when the log cannot be written;
-    the caller then publishes nothing.
+    Batch scores reach caseworkers like served ones, so they are on record the same way (a
+    score that cannot be logged is not served): endpoint ``batch``, role ``batch``, the
+    operator in place of a token id, one ``request_id`` per run. Raises AuditLogUnavailable
+    when the log cannot be written; the caller then publishes nothing.
     """
     score_ids = [uuid.uuid4().hex for _ in range(len(frame))]
     as_of = pd.to_datetime(frame["as_of"]).dt.strftime("%Y-%m-%d")
@@ -233,12 +239,10 @@ def score_registry(
     import mlflow
 
     from features.catalogue import feature_list_fingerprint
-    from features.engine import normalise_as_of, raw_fingerprint
-    from features.labels import extraction_date_of
     from features.validation import load_validated
     from serving.explain import catalogue_descriptions
     from serving.settings import ServingSettings
-    from training.registry import load_risk_model
+    from training.registry import TAG_FEATURE_CONFIG, load_risk_model
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
@@ -250,6 +254,17 @@ def score_registry(
             f"feature list {feature_list_fingerprint()}; score with a model trained on the "
             "current catalogue"
         )
+    if TAG_FEATURE_CONFIG not in loaded.tags:
+        raise BatchScoringError(
+            f"model {loaded.name}/{loaded.version} records no feature configuration (model "
+            f"version tag {TAG_FEATURE_CONFIG!r}), so its label cannot be rebuilt; score with "
+            "a model registered by `earlyrisk train`"
+        )
+    # The run's label and well-being settings; whether a label is observed is decided by
+    # this registry's own extraction date, not the training data's.
+    feature_config = FeatureConfig.model_validate_json(loaded.tags[TAG_FEATURE_CONFIG]).model_copy(
+        update={"extraction_date": None}
+    )
     model = loaded.risk_model
     scorer = Scorer(
         model,
@@ -264,22 +279,23 @@ def score_registry(
     if n_families == 0:
         raise BatchScoringError(f"the registry in {raw_dir} holds no families")
     n_partitions = max(1, math.ceil(n_families / families_per_partition))
-    extraction_date = extraction_date_of(raw.events, raw.outcomes)
-    attributes = sorted(raw.protected["attribute"].dropna().unique())
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex
     tmp = partial_path(out, run_id)
     metadata: dict[bytes, bytes] = {
-        b"earlyrisk.model_uri": model_uri.encode(),
-        b"earlyrisk.model_name": loaded.name.encode(),
-        b"earlyrisk.model_version": loaded.version.encode(),
-        b"earlyrisk.model_sha256": loaded.model_sha256.encode(),
-        b"earlyrisk.feature_list_sha256": feature_list_fingerprint().encode(),
-        b"earlyrisk.raw_sha256": raw_fingerprint(raw).encode(),
-        b"earlyrisk.as_of": dates[0].date().isoformat().encode(),
+        f"{META_PREFIX}{key}".encode(): value.encode()
+        for key, value in (
+            ("model_uri", model_uri),
+            ("model_name", loaded.name),
+            ("model_version", loaded.version),
+            ("model_sha256", loaded.model_sha256),
+            ("as_of", dates[0].date().isoformat()),
+        )
     }
+    metadata[META_FEATURE_LIST.encode()] = feature_list_fingerprint().encode()
+    metadata[META_RAW.encode()] = raw_fingerprint(raw).encode()
     output = str(out.resolve())
     with output_lock(out) as cleaned:
         _close_unfinished_runs(audit_log, output=output, operator=operator, by_run=run_id)
@@ -302,8 +318,7 @@ def score_registry(
                 raw=raw,
                 dates=dates,
                 n_partitions=n_partitions,
-                extraction_date=extraction_date,
-                attributes=attributes,
+                feature_config=feature_config,
                 scorer=scorer,
                 loaded=loaded,
                 audit_log=audit_log,
@@ -385,8 +400,7 @@ def _write_partitions(
     raw: RawTables,
     dates: list[pd.Timestamp],
     n_partitions: int,
-    extraction_date: pd.Timestamp,
-    attributes: list[str],
+    feature_config: FeatureConfig,
     scorer: Scorer,
     loaded: LoadedRiskModel,
     audit_log: AuditLog,
@@ -397,18 +411,15 @@ def _write_partitions(
     on_partition: Callable[[int, int], None] | None,
 ) -> tuple[int, dict[str, int]]:
     """Score, log and append every partition to ``tmp``; (families written, levels)."""
-    from features.engine import compute_partition, split_partitions
-
     writer: pq.ParquetWriter | None = None
     schema: pa.Schema | None = None
     written = 0
     done = 0
     levels: dict[str, int] = {}
     try:
-        for _, part in split_partitions(raw, n_partitions):
-            features = compute_partition(
-                part, dates, extraction_date=extraction_date, audit_attributes=attributes
-            )
+        for _, features in feature_partitions(
+            raw, dates, config=feature_config, n_partitions=n_partitions
+        ):
             done += 1
             if len(features):
                 frame = score_features(

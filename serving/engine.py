@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import DERIVED_AUDIT_GROUPS
+from features.errors import EarlyriskError
 from serving.audit_log import (
     AuditLog,
     AuditLogUnavailable,
@@ -56,11 +57,11 @@ INTENDED_USE = (
 )
 
 
-class StartupError(RuntimeError):
+class StartupError(EarlyriskError, RuntimeError):
     """The service must not start; the message says why and what to do."""
 
 
-class RequestError(ValueError):
+class RequestError(EarlyriskError, ValueError):
     """A request the service refuses (400), with a message naming the field."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -68,7 +69,7 @@ class RequestError(ValueError):
         self.field = field
 
 
-class UnknownScoreError(LookupError):
+class UnknownScoreError(EarlyriskError, LookupError):
     """Feedback names a score_id that was never served (404)."""
 
 

@@ -30,14 +30,16 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from features.errors import EarlyriskError
+from features.snapshot_store import META_FEATURE_LIST, META_RAW
 from serving.private_files import create_private
 
-FEATURE_LIST_KEY = b"earlyrisk.feature_list_sha256"
-RAW_SHA_KEY = b"earlyrisk.raw_sha256"
+FEATURE_LIST_KEY = META_FEATURE_LIST.encode()
+RAW_SHA_KEY = META_RAW.encode()
 _IN_CHUNK = 500  # ids per IN (...) query: well under SQLite's variable limit
 
 
-class SnapshotError(ValueError):
+class SnapshotError(EarlyriskError, ValueError):
     """The feature snapshot cannot serve this model (missing file, columns, fingerprint)."""
 
 
@@ -217,7 +219,7 @@ class LookupStore:
         """
         records = self._records(family_ids, as_of=as_of)
         matrix = np.array([r[1:] for r in records], dtype=np.float64)
-        return [r[0] for r in records], matrix.reshape(len(records), len(self.feature_names))
+        return [str(r[0]) for r in records], matrix.reshape(len(records), len(self.feature_names))
 
     def _records(self, family_ids: Sequence[str], *, as_of: str) -> list[tuple[object, ...]]:
         conn = self._connect()

@@ -229,7 +229,7 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
         BeforeValidator(_integral),
     ]
     family_ids: Any = Annotated[
-        list[id_type],  # type: ignore[valid-type]
+        list[id_type],
         Field(
             min_length=1,
             max_length=settings.max_batch_size,
@@ -237,7 +237,7 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
         ),
     ]
     indicator_values: Any = Annotated[
-        dict[name_type, float | None],  # type: ignore[valid-type]
+        dict[name_type, float | None],
         Field(
             max_length=MAX_INDICATORS,
             description="Every model indicator by name; null = not recorded.",

@@ -61,11 +61,11 @@ def score_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from features.errors import EarlyriskError
     from features.validation import InvalidRawDataError
     from serving.audit_log import AuditLogUnavailable, open_audit_log
-    from serving.batch import BatchScoringError, batch_operator, score_registry
+    from serving.batch import batch_operator, score_registry
     from serving.settings import ServingSettings
-    from training.registry import ModelChecksumError, ModelNotFoundError
 
     err = Console(stderr=True)
     if not raw.is_dir():
@@ -126,13 +126,7 @@ def score_command(
     except InvalidRawDataError as exc:
         err.print(f"[red]the raw data breaks the contract:[/red]\n{exc}")
         raise typer.Exit(EXIT_REFUSED) from None
-    except (
-        ModelNotFoundError,
-        ModelChecksumError,
-        BatchScoringError,
-        AuditLogUnavailable,
-        ValueError,
-    ) as exc:
+    except (EarlyriskError, ValueError) as exc:  # ValueError: a malformed model URI
         err.print(f"[red]cannot score:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
     finally:

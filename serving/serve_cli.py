@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -109,7 +109,7 @@ def serve_command(
         "tracking_uri": tracking_uri,
         "workers": str(workers) if workers is not None else None,
     }
-    chosen = {key: value for key, value in options.items() if value is not None}
+    chosen: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
     server_env = {**os.environ, **{f"EARLYRISK_{k.upper()}": v for k, v in chosen.items()}}
 
     from pydantic import ValidationError
@@ -119,7 +119,7 @@ def serve_command(
     from serving.settings import ServingSettings
 
     try:
-        settings = ServingSettings(**chosen)  # type: ignore[arg-type]  # strings, parsed by pydantic
+        settings = ServingSettings(**chosen)  # strings, parsed by pydantic
     except ValidationError as exc:
         console.print(f"[red]error:[/red] invalid EARLYRISK_* setting:\n{exc}")
         raise typer.Exit(EXIT_USAGE) from None

@@ -16,8 +16,8 @@ import typer
 if TYPE_CHECKING:
     import pandas as pd
 
-    from training.audit.audit import AuditResult
     from training.audit.gates import GateOutcome
+    from training.audit.result import AuditResult
 
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -176,6 +176,7 @@ def audit_command(
     """
     from training.audit import (
         AuditInputError,
+        DecisionRule,
         FairnessGates,
         Threshold,
         TopFraction,
@@ -184,7 +185,6 @@ def audit_command(
         failed_gates,
     )
     from training.audit.io import read_scores, write_reports
-    from training.audit.rules import DecisionRule
     from training.audit.validation import is_binary_score, score_values
 
     chosen = [

@@ -32,13 +32,14 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import StratifiedKFold
 
+from features.errors import EarlyriskError
 from training.risk_model import UNCALIBRATED, MarginCalibrator, RiskModel
 
 Method = Literal["isotonic", "sigmoid"]
 METHODS: tuple[Method, ...] = ("isotonic", "sigmoid")
 
 
-class CalibrationError(ValueError):
+class CalibrationError(EarlyriskError, ValueError):
     """The calibration slice cannot calibrate (too small, one class only, inverted ranking)."""
 
 

@@ -16,13 +16,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.contract import DEFAULT_HORIZON_MONTHS, DEFAULT_LABEL_OUTCOMES, OUTCOME_TYPES
+from features.errors import EarlyriskError
 from training.audit import FairnessGates
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yaml")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-class ConfigError(ValueError):
+class ConfigError(EarlyriskError, ValueError):
     """The configuration file cannot be read or breaks a rule (the message names the key)."""
 
 
@@ -53,6 +54,10 @@ SliceName = Literal["train", "calibration", "test"]
 SLICE_ORDER: tuple[SliceName, ...] = ("train", "calibration", "test")
 
 
+def _default_fractions() -> dict[SliceName, float]:
+    return {"train": 0.6, "calibration": 0.2, "test": 0.2}
+
+
 class SlicesConfig(_Strict):
     """As-of dates of the three temporal slices and the share of families each receives.
 
@@ -63,9 +68,7 @@ class SlicesConfig(_Strict):
     train: tuple[dt.date, ...] = (dt.date(2021, 6, 30), dt.date(2021, 12, 31))
     calibration: tuple[dt.date, ...] = (dt.date(2022, 12, 31),)
     test: tuple[dt.date, ...] = (dt.date(2023, 12, 31),)
-    family_fractions: dict[SliceName, float] = Field(
-        default_factory=lambda: {"train": 0.6, "calibration": 0.2, "test": 0.2}
-    )
+    family_fractions: dict[SliceName, float] = Field(default_factory=lambda: _default_fractions())
     salt: str = "earlyrisk-slices-v1"
 
     @field_validator("train", "calibration", "test")

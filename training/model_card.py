@@ -21,8 +21,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from training.audit.audit import AuditResult
     from training.audit.gates import GateOutcome
+    from training.audit.result import AuditResult
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "models" / "model_card.md.j2"
 CARD_SCHEMA_VERSION = 1
@@ -161,7 +161,7 @@ class ModelCardFacts(_Facts):
     features: list[str] = Field(default_factory=list)
     excluded_inputs: list[str] = Field(
         default_factory=lambda: ["protected table attributes", "sex", "audit_* groups"],
-        description="what never enters the model (design rule 2)",
+        description="what never enters the model: protected attributes audit, never predict",
     )
     capacity: str | None = None
     data: DataFacts

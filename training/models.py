@@ -6,7 +6,8 @@ LightGBM's early stopping and its small tuning grid use a validation part carved
 *training* families (by a salted hash, so it is reproducible and family-disjoint).
 
 Model inputs are checked before any fit: a protected attribute, an audit group, the label or
-the well-being index among them is refused with the offending names (design rule 2).
+the well-being index among them is refused with the offending names (the rule: protected
+attributes audit, they never predict).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from features.errors import EarlyriskError
 from training.config import LightGBMSpec, LogisticSpec
 from training.protected import PROTECTED_NAMES
 from training.risk_model import (
@@ -37,11 +39,11 @@ NON_INPUT_PREFIXES = ("audit_", "deprived_", "protected_")
 VALIDATION_SALT = "earlyrisk-early-stopping-v1"
 
 
-class FitError(ValueError):
+class FitError(EarlyriskError, ValueError):
     """The training slice cannot support the configured fit (the message gives the counts)."""
 
 
-class ProtectedInputError(ValueError):
+class ProtectedInputError(EarlyriskError, ValueError):
     """A protected attribute, audit group, label or index column was offered as model input."""
 
 

@@ -34,8 +34,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from features.config import FeatureConfig
+from features.errors import EarlyriskError
+from features.snapshot_store import META_FEATURE_LIST, META_PREFIX, META_RAW
 from training.calibration import CalibrationResult, choose_calibration
-from training.config import TrainConfig
+from training.config import LightGBMSpec, LogisticSpec, TrainConfig
 from training.evaluation import METRICS, Evaluation, ScoredModel, evaluate
 from training.gates import GateResult, PromotionDecision, decide, performance_gates
 from training.models import (
@@ -65,7 +68,7 @@ STAGES = (
 )
 
 
-class TrainingError(ValueError):
+class TrainingError(EarlyriskError, ValueError):
     """The job cannot run on this data or configuration (the message says what to change)."""
 
 
@@ -136,18 +139,23 @@ def build_snapshots(
     raw: Any, config: TrainConfig, *, n_jobs: int | None = None, progress: bool = False
 ) -> pd.DataFrame:
     """Feature snapshots at every as-of date of the configured slices."""
-    from features.config import FeatureConfig
     from features.engine import build_feature_table
 
-    feature_config = FeatureConfig(
+    return build_feature_table(
+        raw,
+        config.slices.all_dates(),
+        config=feature_config_of(config),
+        n_jobs=n_jobs,
+        progress=progress,
+    )
+
+
+def feature_config_of(config: TrainConfig) -> FeatureConfig:
+    """The feature configuration of a training run (recorded on the registered model)."""
+    return FeatureConfig(
         label_outcome_types=config.label.outcome_types,
         horizon_months=config.label.horizon_months,
-        extraction_date=(
-            config.label.extraction_date.isoformat() if config.label.extraction_date else None
-        ),
-    )
-    return build_feature_table(
-        raw, config.slices.all_dates(), config=feature_config, n_jobs=n_jobs, progress=progress
+        extraction_date=config.label.extraction_date,
     )
 
 
@@ -213,8 +221,16 @@ def run_training(
     """
     if n_threads is None:
         n_threads = config.lightgbm_threads
-    # refuse a look-ahead configuration before any data is read
+    # refuse a look-ahead configuration or a model spec of the wrong kind before any data
+    # is read
     check_label_windows(config.slices, horizon_months=config.label.horizon_months)
+    model_spec, baseline_spec = config.load_model_spec("model"), config.load_model_spec("baseline")
+    if not isinstance(model_spec, LightGBMSpec) or not isinstance(baseline_spec, LogisticSpec):
+        raise TrainingError(
+            f"the model spec ({config.model_spec}) must be a lightgbm spec and the baseline "
+            f"spec ({config.baseline_spec}) a logistic one; got {model_spec.kind} and "
+            f"{baseline_spec.kind}"
+        )
     stage = _Stages(on_stage)
     raw_path = Path(raw_dir) if raw_dir is not None else config.raw_dir
     fingerprints: dict[str, str] = {"config_sha256": config_fingerprint(config)}
@@ -241,12 +257,12 @@ def run_training(
             for c in table.columns
             if c.startswith("audit_") and c.removeprefix("audit_") not in DERIVED_AUDIT_GROUPS
         ]
-    fingerprints["raw_sha256"] = str(table.attrs.get("earlyrisk.raw_sha256", "unknown"))
+    fingerprints["raw_sha256"] = str(table.attrs.get(META_RAW, "unknown"))
     from features.catalogue import feature_list_fingerprint, model_input_columns
 
     feature_names = check_model_inputs(model_input_columns(), protected=protected)
     fingerprints["feature_list_sha256"] = feature_list_fingerprint()
-    table_features = table.attrs.get("earlyrisk.feature_list_sha256")
+    table_features = table.attrs.get(META_FEATURE_LIST)
     if table_features and table_features != fingerprints["feature_list_sha256"]:
         raise TrainingError(
             f"the feature table was built with feature list {table_features[:12]}..., this code "
@@ -262,11 +278,10 @@ def run_training(
         fit = fit_lightgbm(
             split.train,
             feature_names=feature_names,
-            spec=config.load_model_spec("model"),
+            spec=model_spec,
             seed=config.seed,
             n_threads=n_threads,
         )
-        baseline_spec = config.load_model_spec("baseline")
         logistic: LogisticRiskModel = fit_logistic(
             split.train, feature_names=feature_names, spec=baseline_spec, seed=config.seed
         )
@@ -363,7 +378,7 @@ def _fairness(
     if not groups:
         return None, [], []
     # the model inputs go along for the proxy check: a feature that predicts a protected
-    # attribute is reported (design rule 2: what stands in for a protected attribute)
+    # attribute is reported (protected attributes audit, never predict; nor may a stand-in)
     frame = test[["label", *groups, *feature_names]].assign(probability=probability)
     result = audit(
         frame,
@@ -615,7 +630,7 @@ def _metrics(result: TrainResult) -> dict[str, float]:
 def _log_run(result: TrainResult, *, input_example: pd.DataFrame) -> None:
     import mlflow
 
-    from training.registry import log_risk_model, set_alias, tracking_store
+    from training.registry import TAG_FEATURE_CONFIG, log_risk_model, set_alias, tracking_store
 
     cfg = result.config
     with tracking_store(cfg.mlflow.tracking_uri):
@@ -624,9 +639,9 @@ def _log_run(result: TrainResult, *, input_example: pd.DataFrame) -> None:
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{stamp}") as run:
             mlflow.set_tags(
                 {
-                    **{f"earlyrisk.{k}": v for k, v in result.fingerprints.items()},
-                    "earlyrisk.decision": result.decision.alias,
-                    "earlyrisk.failed_gates": ",".join(g.name for g in result.decision.failed),
+                    **{f"{META_PREFIX}{k}": v for k, v in result.fingerprints.items()},
+                    f"{META_PREFIX}decision": result.decision.alias,
+                    f"{META_PREFIX}failed_gates": ",".join(g.name for g in result.decision.failed),
                 }
             )
             mlflow.log_params(_flat_params(result))
@@ -639,7 +654,7 @@ def _log_run(result: TrainResult, *, input_example: pd.DataFrame) -> None:
                 mlflow.log_artifact(str(cfg_path), artifact_path="config")
                 for which in ("model", "baseline"):
                     spec_path = Path(tmp) / f"{which}_spec.yaml"
-                    spec = cfg.load_model_spec(which).model_dump(mode="json")  # type: ignore[arg-type]
+                    spec = cfg.load_model_spec(which).model_dump(mode="json")
                     spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
                     mlflow.log_artifact(str(spec_path), artifact_path="config")
                 tables = Path(tmp) / "tables"
@@ -666,6 +681,7 @@ def _log_run(result: TrainResult, *, input_example: pd.DataFrame) -> None:
                 extra_tags={
                     "raw_sha256": result.fingerprints.get("raw_sha256", ""),
                     "config_sha256": result.fingerprints["config_sha256"],
+                    TAG_FEATURE_CONFIG: feature_config_of(cfg).model_dump_json(),
                     "gates": "passed" if result.decision.promoted else "failed",
                 },
             )

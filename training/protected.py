@@ -1,4 +1,4 @@
-"""Protected attributes by name: they audit, they never predict (DESIGN rule 2).
+"""Protected attributes by name: they audit, they never predict (never a model input).
 
 One list for training's model-input check (:func:`training.models.check_model_inputs`) and
 the service's refusal of such fields in ``/score_indicators`` (``serving.engine``), so the

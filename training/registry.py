@@ -1,7 +1,9 @@
 """MLflow adapter: log a RiskModel as a pyfunc model, register it, move aliases, load it back.
 
-The only module of the training package that talks to the model registry. The model is
-stored as one artifact, ``risk_model.json`` (see :mod:`training.risk_model`), inside an
+The adapter to the model registry (register, tag, alias, load with a checksum). It is not
+the only code that talks to MLflow: :mod:`training.pipeline` logs runs and their artifacts,
+and :mod:`serving.engine` reads a run's model card and metrics. The model is stored as one
+artifact, ``risk_model.json`` (see :mod:`training.risk_model`), inside an
 MLflow pyfunc model whose ``predict`` returns the calibrated probability, so a generic
 MLflow client (``mlflow.pyfunc.load_model``) scores with it, while
 :func:`load_risk_model` gives the full :class:`RiskModel` (contributions, raw score) after
@@ -17,11 +19,12 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
+from features.errors import EarlyriskError
 from training.risk_model import RiskModel
 
 ARTIFACT_NAME = "risk_model.json"
@@ -29,19 +32,21 @@ ARTIFACT_KEY = "risk_model"
 MODEL_NAME_IN_RUN = "model"
 TAG_MODEL_SHA = "model_sha256"
 TAG_FEATURE_LIST_SHA = "feature_list_sha256"
-CHAMPION = "champion"
-CHALLENGER = "challenger"
+# the training run's features.config.FeatureConfig as JSON: batch scoring builds with it
+TAG_FEATURE_CONFIG = "feature_config"
+CHAMPION: Final = "champion"
+CHALLENGER: Final = "challenger"
 
 
-class ModelChecksumError(RuntimeError):
+class ModelChecksumError(EarlyriskError, RuntimeError):
     """The stored model artifact does not match the checksum recorded on its version."""
 
 
-class ModelNotFoundError(LookupError):
+class ModelNotFoundError(EarlyriskError, LookupError):
     """No registered model version answers the URI."""
 
 
-class RiskModelPyfunc(mlflow.pyfunc.PythonModel):
+class RiskModelPyfunc(PythonModel):
     """Pyfunc face of a RiskModel: ``predict`` returns the calibrated probability.
 
     Named by ``training/pyfunc_model.py`` (MLflow's "models from code"), never pickled.

@@ -33,16 +33,18 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from features.errors import EarlyriskError
+
 FORMAT_VERSION = 1
 
 CalibrationMethod = Literal["isotonic", "sigmoid", "none"]
 
 
-class ModelInputError(ValueError):
+class ModelInputError(EarlyriskError, ValueError):
     """The frame handed to a model lacks model inputs or holds values that are not numbers."""
 
 
-class ModelArtifactError(ValueError):
+class ModelArtifactError(EarlyriskError, ValueError):
     """A serialized model cannot be read back (unknown format, kind or version)."""
 
 
@@ -242,7 +244,7 @@ class RiskModel(ABC):
             LightGBMRiskModel.kind: LightGBMRiskModel,
             LogisticRiskModel.kind: LogisticRiskModel,
         }
-        cls = kinds.get(doc.get("kind"))
+        cls = kinds.get(str(doc.get("kind")))
         if cls is None:
             raise ModelArtifactError(
                 f"unknown model kind {doc.get('kind')!r}; known: {', '.join(kinds)}"

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.errors import EarlyriskError
 from training.config import SLICE_ORDER, SliceName, SlicesConfig
 
 
-class SplitError(ValueError):
+class SplitError(EarlyriskError, ValueError):
     """The slices cannot be built as configured (the message names the dates or counts)."""
 
 

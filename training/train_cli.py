@@ -15,6 +15,7 @@ import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import TaskID
 
     from training.pipeline import TrainResult
 
@@ -86,12 +87,10 @@ def train_command(
 
     console = Console()
     err = Console(stderr=True)
+    from features.errors import EarlyriskError
     from features.validation import InvalidRawDataError
-    from training.calibration import CalibrationError
-    from training.config import ConfigError, load_config
-    from training.models import FitError, ProtectedInputError
-    from training.pipeline import TrainingError, run_training
-    from training.splits import SplitError
+    from training.config import load_config
+    from training.pipeline import run_training
 
     try:
         cfg = load_config(config)
@@ -111,14 +110,7 @@ def train_command(
         err.print(f"[bold red]error:[/] the raw data in {raw} breaks the contract:")
         err.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(EXIT_ERROR) from None
-    except (
-        ConfigError,
-        SplitError,
-        ProtectedInputError,
-        CalibrationError,
-        FitError,
-        TrainingError,
-    ) as exc:
+    except EarlyriskError as exc:
         err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
         raise typer.Exit(EXIT_ERROR) from None
     print_summary(result, console)
@@ -151,7 +143,7 @@ class _StageProgress:
             console=console,
             transient=False,
         )
-        self.tasks: dict[str, int] = {}
+        self.tasks: dict[str, TaskID] = {}
         self.started: dict[str, float] = {}
 
     def __enter__(self) -> _StageProgress:

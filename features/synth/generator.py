@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from threadpoolctl import threadpool_limits
 
+from features.contract import SETTLEMENTS, SEXES
 from features.synth.calendar import Calendar
 from features.synth.ids import make_ids, make_nullable_ids
 from features.synth.latent import (
@@ -95,7 +96,8 @@ def _generate_chunk(config: SynthConfig, chunk: int, params: ProcessParams) -> C
         {
             "family_id": make_ids("F", chunk, fam_keep),
             "region": _decode(tuple(r.code for r in params.regions), pop.region[fam_keep]),
-            "settlement": _decode(("urban", "rural"), pop.rural[fam_keep].astype(np.int64)),
+            # codes index the contract's order: rural 1 is SETTLEMENTS[1], sex 1 is SEXES[1]
+            "settlement": _decode(SETTLEMENTS, pop.rural[fam_keep].astype(np.int64)),
             "registered_date": _dates(pop.registered_day[fam_keep]),
         },
         schema=SCHEMAS["families"],
@@ -120,7 +122,7 @@ def _generate_chunk(config: SynthConfig, chunk: int, params: ProcessParams) -> C
         {
             "person_id": make_ids("P", chunk, person_keep),
             "birth_date": _dates(pop.birth_day[person_keep]),
-            "sex": _decode(("F", "M"), pop.sex[person_keep].astype(np.int64)),
+            "sex": _decode(SEXES, pop.sex[person_keep].astype(np.int64)),
         },
         schema=SCHEMAS["persons"],
     )

@@ -133,7 +133,9 @@ def _language(rng: np.random.Generator, ethnicity: np.ndarray, rural: np.ndarray
     return np.array([kazakh, russian, other])[_pick(rng, weights)]
 
 
-def _uniform(rng: np.random.Generator, lo: np.ndarray | float, hi: np.ndarray | float, n: int):
+def _uniform(
+    rng: np.random.Generator, lo: np.ndarray | float, hi: np.ndarray | float, n: int
+) -> np.ndarray:
     return lo + (np.asarray(hi) - lo) * rng.random(n)
 
 

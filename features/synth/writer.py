@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -71,7 +71,7 @@ class RegistryWriter:
     """Appends chunks of every table to its file; commits all files at once on success."""
 
     def __init__(
-        self, files: Mapping[str, Path], fmt: Format, *, remove_on_commit: list[Path] = ()
+        self, files: Mapping[str, Path], fmt: Format, *, remove_on_commit: Sequence[Path] = ()
     ) -> None:
         self.files = dict(files)
         self.remove_on_commit = list(remove_on_commit)

@@ -162,6 +162,7 @@ def test_household_composition_never_reads_sex() -> None:
     )
 
 
+@pytest.mark.slow
 def test_no_model_input_reproduces_a_protected_audit_column() -> None:
     """Synthetic check: no input column is a relabelling of head sex or a protected group."""
     table = compute_partition(random_registry(120, seed=11), ["2021-12-31", "2023-06-30"])

@@ -41,6 +41,7 @@ def reference(raw: RawTables) -> pd.DataFrame:
     return build_feature_table(raw, DATES, n_partitions=1, n_jobs=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("partitions", "jobs"), [(3, 1), (16, 1), (3, 2)])
 def test_same_table_for_any_partitioning(
     raw: RawTables, reference: pd.DataFrame, partitions: int, jobs: int

@@ -1,9 +1,9 @@
 """Point in time: a feature as of T is what the registry knew on T, nothing later.
 
-The property (DESIGN.md rule 1): deleting every row recorded after T leaves every feature
-at T unchanged. It is checked on random registries with records arriving up to two years
-late, at random dates, for every column except the label (the one column that looks
-forward by definition; its own rules are tested at the end of this file).
+The property (the point-in-time rule of docs/data_contract.md): deleting every row recorded
+after T leaves every feature at T unchanged. It is checked on random registries with records
+arriving up to two years late, at random dates, for every column except the label (the one
+column that looks forward by definition; its own rules are tested at the end of this file).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def features_at(raw: RawTables, as_of: pd.Timestamp, families=None) -> pd.DataFr
     return table.drop(columns="label").reset_index(drop=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_deleting_rows_recorded_after_t_changes_no_feature(seed: int) -> None:
     raw = random_registry(50, seed=seed)
@@ -174,6 +175,7 @@ def test_label_observed_when_the_horizon_ends_by_the_extraction_date() -> None:
 # ---------------------------------------------------------------- on the synthetic registry
 
 
+@pytest.mark.slow
 def test_point_in_time_on_the_synthetic_registry(small_registry_dir) -> None:
     """Random families (one hash partition) and random dates of the generator's registry."""
     from features.engine import partition_plan

@@ -17,13 +17,13 @@ import lightgbm as lgb
 import mlflow
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from features.catalogue import feature_list_fingerprint, model_input_columns
+from features.config import FeatureConfig
+from features.snapshot_store import write_feature_table
 from serving.auth import TokenStore
 from training.calibration import choose_calibration
-from training.registry import CHAMPION, log_risk_model, set_alias
+from training.registry import CHAMPION, TAG_FEATURE_CONFIG, log_risk_model, set_alias
 from training.risk_model import LightGBMRiskModel
 
 MODEL_NAME = "earlyrisk-serving-test"
@@ -59,12 +59,9 @@ def snapshot_frame(*, seed: int = 11, n_families: int = N_FAMILIES) -> pd.DataFr
 
 def write_snapshot(frame: pd.DataFrame, path: Path, *, feature_list_sha256: str) -> Path:
     """Write a snapshot with the feature engine's Parquet metadata."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    meta = dict(table.schema.metadata or {})
-    meta[b"earlyrisk.feature_list_sha256"] = feature_list_sha256.encode()
-    meta[b"earlyrisk.raw_sha256"] = b"0" * 64
-    pq.write_table(table.replace_schema_metadata(meta), path)
-    return path
+    return write_feature_table(
+        frame, path, raw_sha256="0" * 64, feature_list_sha256=feature_list_sha256
+    )
 
 
 def train_model(frame: pd.DataFrame) -> LightGBMRiskModel:
@@ -116,6 +113,7 @@ def _register(root: Path, model: LightGBMRiskModel, frame: pd.DataFrame) -> tupl
                 input_example=frame,
                 feature_list_sha256=feature_list_fingerprint(),
                 registered_model_name=MODEL_NAME,
+                extra_tags={TAG_FEATURE_CONFIG: FeatureConfig().model_dump_json()},
             )
             mlflow.log_dict(MODEL_CARD, "model_card/model_card.json")
             mlflow.log_metric("test_auc", 0.8)

@@ -114,6 +114,7 @@ def batch_file(serving_world, small_registry_dir, tmp_path_factory):
     log.close()
 
 
+@pytest.mark.slow
 def test_batch_scores_every_family_with_the_service_reasons(
     batch_file, serving_world, small_registry_dir
 ):
@@ -146,6 +147,7 @@ def test_batch_scores_every_family_with_the_service_reasons(
     assert sum(summary.levels.values()) == len(scores)
 
 
+@pytest.mark.slow
 def test_score_verb_writes_the_same_file(
     runner, batch_file, serving_world, small_registry_dir, tmp_path
 ):
@@ -199,6 +201,7 @@ def test_score_verb_errors_are_clear(runner, serving_world, small_registry_dir, 
     assert not (tmp_path / "x.parquet").exists()
 
 
+@pytest.mark.slow
 def test_unobserved_labels_are_null_and_an_audit_on_them_is_refused(runner, batch_file, tmp_path):
     # AS_OF + 12 months reaches past the registry's extraction date: no label is known yet.
     out, _, _ = batch_file
@@ -227,6 +230,7 @@ def test_unobserved_labels_are_null_and_an_audit_on_them_is_refused(runner, batc
     assert "label" in result.output and "missing" in result.output
 
 
+@pytest.mark.slow
 def test_every_batch_score_is_on_the_audit_log(batch_file):
     out, summary, log = batch_file
     scores = pd.read_parquet(out)
@@ -239,6 +243,7 @@ def test_every_batch_score_is_on_the_audit_log(batch_file):
     assert entry["probability"] == pytest.approx(scores["probability"].iloc[0])
 
 
+@pytest.mark.slow
 def test_batch_publishes_nothing_when_the_log_cannot_be_written(
     serving_world, small_registry_dir, tmp_path
 ):

@@ -23,6 +23,9 @@ from serving_world import auth
 
 from serving.local_server import TlsFiles, start_local_server
 
+# starts a real `bentoml serve` process
+pytestmark = pytest.mark.server
+
 
 def _audit_count(real_server, serving_world) -> int:
     path = serving_world.root / "server" / "audit_log.sqlite"

@@ -26,6 +26,7 @@ def _overconfident_model() -> LogisticRiskModel:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_calibration_improves_or_keeps_brier_on_held_out_data(seed):
     X_cal, y_cal = synthetic_frame(3000, seed=seed)
@@ -42,6 +43,7 @@ def test_calibration_improves_or_keeps_brier_on_held_out_data(seed):
     assert _brier(fixed, y_test) < 0.9 * _brier(model.predict_proba(X_test), y_test)
 
 
+@pytest.mark.slow
 def test_choice_is_by_out_of_fold_brier():
     X, y = synthetic_frame(2000, seed=5)
     result = choose_calibration(_overconfident_model(), X, y, seed=0)

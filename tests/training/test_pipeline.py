@@ -15,6 +15,9 @@ from training.config import load_config
 from training.pipeline import STAGES, run_training
 from training.registry import load_risk_model, tracking_store
 
+# every test here needs a trained model or a generated registry (tens of seconds)
+pytestmark = pytest.mark.slow
+
 NAME = "earlyrisk-test"
 
 

@@ -21,6 +21,9 @@ from training.registry import (
     tracking_store,
 )
 
+# every test here needs a trained model or a generated registry (tens of seconds)
+pytestmark = pytest.mark.slow
+
 NAME = "earlyrisk-test-model"
 
 

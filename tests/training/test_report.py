@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from training.calibration import CalibrationResult
 from training.evaluation import ScoredModel, evaluate
@@ -78,6 +79,7 @@ def test_markdown_states_decision_gates_metrics_and_truth():
     assert "2023-12-31" in md and "2024-12-31" in md  # the test slice and its window end
 
 
+@pytest.mark.slow
 def test_report_files_embed_every_figure_and_load_nothing_remote(tmp_path):
     written = write_report(_inputs(passed=True), tmp_path)
     assert set(written.figures) == {

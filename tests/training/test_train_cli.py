@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mlflow
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -11,6 +12,7 @@ from earlyrisk.cli import app
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_train_on_a_synthetic_registry_registers_and_summarises(
     training_registry_dir, write_config, tmp_path
 ):

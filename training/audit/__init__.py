@@ -10,7 +10,7 @@ Typical use (training's promotion gate, or an auditor's notebook)::
     gates_passed(outcomes)
 """
 
-from training.audit.audit import AuditResult, audit
+from training.audit.audit import audit
 from training.audit.disparity import holm_adjust
 from training.audit.gates import (
     FairnessGates,
@@ -22,6 +22,7 @@ from training.audit.gates import (
 )
 from training.audit.groups import MISSING_GROUP
 from training.audit.metrics import COUNT_METRICS, METRIC_LABELS
+from training.audit.result import AuditResult
 from training.audit.rules import DecisionRule, Threshold, TopFraction, TopK, rule_from_dict
 from training.audit.suppression import DEFAULT_MIN_GROUP_SIZE
 from training.audit.validation import AuditInputError

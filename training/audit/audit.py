@@ -11,7 +11,6 @@ an :class:`AuditResult`; nothing here writes files.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,6 +41,7 @@ from training.audit.metrics import (
     scores_are_probabilities,
 )
 from training.audit.proxy import DEFAULT_AUC_THRESHOLD, DEFAULT_NMI_THRESHOLD, proxy_check
+from training.audit.result import AuditResult
 from training.audit.rules import DecisionRule, ties_at_cutoff
 from training.audit.suppression import DEFAULT_MIN_GROUP_SIZE, check_min_group_size, suppressed
 from training.audit.validation import (
@@ -54,80 +54,6 @@ from training.audit.validation import (
 
 ReferenceSpec = str | Mapping[str, str] | None
 ProgressCallback = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class AuditResult:
-    """Everything an audit found, as tidy tables (one row per group / metric / bin).
-
-    Tables (pandas DataFrames):
-
-    * ``overall``: one row, the whole population (same columns as ``by_group``).
-    * ``by_group``: one row per (attribute, group), including intersections (``kind``);
-      suppressed groups keep their row with ``suppressed=True`` and every number blank.
-    * ``intervals``: bootstrap percentile intervals, one row per (attribute, group, metric).
-    * ``disparities``: one row per (attribute, group, metric) vs the attribute's reference.
-    * ``reliability``: reliability bins per group (labelled, probability scores only).
-    * ``score_summary`` / ``score_histogram``: score distributions per group.
-    * ``proxies``: the proxy check (``None`` when no features were given).
-    * ``groupings``: one row per attribute/intersection: kind, reference, counts suppressed.
-    """
-
-    score: str
-    label: str | None
-    attributes: tuple[str, ...]
-    rule: DecisionRule
-    references: dict[str, str]
-    n_boot: int
-    seed: int
-    min_group_size: int
-    confidence_level: float
-    n_bins: int
-    scores_are_probabilities: bool
-    n_rows: int
-    n_selected: int
-    overall: pd.DataFrame
-    by_group: pd.DataFrame
-    intervals: pd.DataFrame
-    disparities: pd.DataFrame
-    reliability: pd.DataFrame
-    score_summary: pd.DataFrame
-    score_histogram: pd.DataFrame
-    groupings: pd.DataFrame
-    proxies: pd.DataFrame | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def label_free(self) -> bool:
-        """True when no label was given: only selection rates and score distributions."""
-        return self.label is None
-
-    @property
-    def metrics(self) -> tuple[str, ...]:
-        """The rates that have intervals and disparities in this audit."""
-        return LABEL_FREE_METRICS if self.label_free else COUNT_METRICS
-
-    def group_metric(self, attribute: str, group: str, metric: str) -> float:
-        """One number of ``by_group`` (NaN when suppressed or undefined)."""
-        row = self.by_group[
-            (self.by_group["attribute"] == attribute) & (self.by_group["group"] == group)
-        ]
-        if row.empty:
-            raise KeyError(f"no group {group!r} in attribute {attribute!r}")
-        value = row.iloc[0][metric]
-        return float("nan") if pd.isna(value) else float(value)
-
-    def summary(self) -> list[str]:
-        """Plain-language sentences on what differs between groups and how much."""
-        from training.audit.summary import summarize
-
-        return summarize(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON report (schema in ``docs/audit_report_schema.md``)."""
-        from training.audit.report_json import build_report
-
-        return build_report(self)
 
 
 def _references(

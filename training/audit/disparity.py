@@ -62,7 +62,11 @@ def two_proportion_p_value(
     num = np.asarray(numerator, dtype=float)
     den = np.asarray(denominator, dtype=float)
     pooled = safe_divide(num + num[reference], den + den[reference])
-    variance = pooled * (1.0 - pooled) * (safe_divide(1.0, den) + safe_divide(1.0, den[reference]))
+    variance = (
+        pooled
+        * (1.0 - pooled)
+        * (safe_divide(np.ones_like(den), den) + safe_divide(np.ones_like(den), den[reference]))
+    )
     difference = safe_divide(num, den) - safe_divide(num[reference], den[reference])
     z = safe_divide(np.abs(difference), np.sqrt(variance))
     p = np.where(variance == 0, 1.0, 2.0 * norm.sf(z))

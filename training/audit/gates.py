@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from training.audit.metrics import CountMetric
 
 if TYPE_CHECKING:
-    from training.audit.audit import AuditResult
+    from training.audit.result import AuditResult
 
 # A ratio gate bounds a count-based rate: the audit's disparity table holds exactly those.
 GateMetric = CountMetric
@@ -66,13 +66,17 @@ class RatioBound(BaseModel):
         return self
 
 
+def _default_ratio_bounds() -> dict[GateMetric, RatioBound]:
+    return {"fpr": RatioBound(), "fnr": RatioBound()}
+
+
 class FairnessGates(BaseModel):
     """Tolerances for promotion; ``None`` switches a gate off."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     ratio_bounds: dict[GateMetric, RatioBound] = Field(
-        default_factory=lambda: {"fpr": RatioBound(), "fnr": RatioBound()},
+        default_factory=lambda: _default_ratio_bounds(),
         description="metric -> allowed band of group/reference ratios",
     )
     max_group_ece: float | None = Field(

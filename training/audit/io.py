@@ -13,8 +13,8 @@ import pandas as pd
 from training.audit.validation import AuditInputError
 
 if TYPE_CHECKING:
-    from training.audit.audit import AuditResult
     from training.audit.gates import GateOutcome
+    from training.audit.result import AuditResult
 
 JSON_NAME = "audit_report.json"
 HTML_NAME = "audit_report.html"

@@ -28,8 +28,8 @@ from training.audit.report_json import build_report
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from training.audit.audit import AuditResult
     from training.audit.gates import GateOutcome
+    from training.audit.result import AuditResult
 
 # Next to this module (not a sub-folder) so setuptools package-data ("*.j2") ships it.
 TEMPLATES = Path(__file__).parent
@@ -224,7 +224,7 @@ def _distribution_chart(result: AuditResult, attribute: str) -> str | None:
         edges = np.append(rows["lower"].to_numpy(), rows["upper"].to_numpy()[-1])
         axis.stairs(rows["share"].to_numpy(), edges, label=group, lw=1.4)
     threshold = result.rule.to_dict().get("threshold")
-    if threshold is not None:
+    if isinstance(threshold, int | float):
         axis.axvline(float(threshold), color="#c0392b", linestyle="--", lw=1, label="threshold")
     axis.set_xlabel(f"score ({result.score})")
     axis.set_ylabel("share of the group")

@@ -19,8 +19,8 @@ import pandas as pd
 from training.audit.metrics import SCORE_METRICS
 
 if TYPE_CHECKING:
-    from training.audit.audit import AuditResult
     from training.audit.gates import GateOutcome
+    from training.audit.result import AuditResult
 
 SCHEMA_NAME = "earlyrisk.audit_report"
 SCHEMA_VERSION = 1

@@ -16,7 +16,7 @@ import pandas as pd
 from training.audit.metrics import METRIC_LABELS
 
 if TYPE_CHECKING:
-    from training.audit.audit import AuditResult
+    from training.audit.result import AuditResult
 
 #: Rates summarised, in order: who is selected, and whom the errors fall on.
 KEY_METRICS = ("selection_rate", "fpr", "fnr", "precision", "base_rate")

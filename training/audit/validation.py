@@ -13,8 +13,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from features.errors import EarlyriskError
 
-class AuditInputError(ValueError):
+
+class AuditInputError(EarlyriskError, ValueError):
     """The table or options given to the audit break a rule; the message says which."""
 
 

@@ -71,6 +71,7 @@ def test_nan_quantiles_match_numpy_and_blank_mostly_undefined_columns() -> None:
     np.testing.assert_allclose(nan_std(samples)[:2], np.nanstd(samples[:, :2], axis=0, ddof=1))
 
 
+@pytest.mark.slow
 def test_intervals_cover_the_truth_at_about_the_nominal_rate() -> None:
     """Simulation: 95% intervals of a group's FPR and of the FPR difference cover the truth."""
     rng = np.random.default_rng(11)

@@ -32,6 +32,7 @@ def small(scores: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_audit_writes_reports_from_csv_and_parquet(
     small: pd.DataFrame, tmp_path: Path, suffix: str
@@ -53,6 +54,7 @@ def test_audit_writes_reports_from_csv_and_parquet(
     assert "Fairness audit" in result.output
 
 
+@pytest.mark.slow
 def test_csv_and_parquet_give_the_same_numbers(small: pd.DataFrame, tmp_path: Path) -> None:
     small.to_csv(tmp_path / "s.csv", index=False)
     small.to_parquet(tmp_path / "s.parquet")
@@ -82,6 +84,7 @@ def test_label_free_and_binary_flag_score(small: pd.DataFrame, tmp_path: Path) -
     assert report["population"]["n_selected"] == int(frame["high_risk"].sum())
 
 
+@pytest.mark.slow
 def test_gates_file_sets_exit_code_and_names_the_gate(tmp_path: Path) -> None:
     from auditkit import make_scores
 

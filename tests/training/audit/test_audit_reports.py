@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from training.audit import FairnessGates, TopFraction, audit, evaluate_fairness_gates
 from training.audit.io import write_reports
@@ -89,6 +90,7 @@ def test_schema_document_lists_every_top_level_key(scores: pd.DataFrame) -> None
         assert f"`{key}`" in doc, key
 
 
+@pytest.mark.slow
 def test_html_report_is_self_contained(scores: pd.DataFrame, tmp_path: Path) -> None:
     result = _result(scores)
     _, html_path = write_reports(result, tmp_path)

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from training.audit import MISSING_GROUP, TopFraction, audit
 from training.audit.report_html import render_html
@@ -64,6 +65,7 @@ def test_reliability_bins_below_threshold_are_blank(scores: pd.DataFrame) -> Non
     assert (shown["n"] >= 11).all()
 
 
+@pytest.mark.slow
 def test_json_and_html_withhold_suppressed_numbers(scores: pd.DataFrame) -> None:
     result = _result(scores)
     report = result.to_dict()

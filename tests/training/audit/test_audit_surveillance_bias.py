@@ -28,6 +28,9 @@ import pytest
 
 from training.audit import TopFraction, audit
 
+# every test here needs a trained model or a generated registry (tens of seconds)
+pytestmark = pytest.mark.slow
+
 FAMILIES = 3000
 SEED = 7
 

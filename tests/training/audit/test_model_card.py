@@ -62,6 +62,7 @@ def _facts(scores: pd.DataFrame | None, *, synthetic: bool = True, gates: bool =
     )
 
 
+@pytest.mark.slow
 def test_card_states_intended_use_scope_biases_and_contact(scores: pd.DataFrame) -> None:
     card = build_model_card(_facts(scores))
     markdown = card.to_markdown()
