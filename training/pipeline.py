@@ -35,9 +35,18 @@ import pandas as pd
 import yaml
 
 from training.calibration import CalibrationResult, choose_calibration
+from training.champion import champion_gates, compare_with_champion
 from training.config import TrainConfig
 from training.evaluation import METRICS, Evaluation, ScoredModel, evaluate
-from training.gates import GateResult, PromotionDecision, decide, performance_gates
+from training.gates import (
+    GateResult,
+    PromotionDecision,
+    calibration_gates,
+    decide,
+    fairness_gate_results,
+    performance_gates,
+    proxy_gates,
+)
 from training.models import (
     LightGBMFit,
     RuleBaseline,
@@ -276,7 +285,15 @@ def run_training(
         y_cal = cal_frame["label"].to_numpy(dtype=int)
         raw_scorers: dict[str, Any] = {MAIN: fit.model, LOGISTIC: logistic, RULE: RuleBaseline()}
         calibration = {
-            name: choose_calibration(scorer, cal_frame, y_cal, seed=config.seed)
+            name: choose_calibration(
+                scorer,
+                cal_frame,
+                y_cal,
+                seed=config.seed,
+                top_fraction=config.gates.calibration.top_fraction
+                or config.capacity.k(len(cal_frame)) / len(cal_frame),
+                top_band=(config.gates.calibration.oe.lower, config.gates.calibration.oe.upper),
+            )
             for name, scorer in raw_scorers.items()
         }
         models = {
@@ -314,8 +331,32 @@ def run_training(
         )
 
     gates = performance_gates(evaluation, main=MAIN, config=config.gates)
+    gates += calibration_gates(
+        y_test,
+        scored[MAIN].probability,
+        scored[MAIN].rank_score,
+        groups=test[_audit_groups(test, config)],
+        k=k,
+        config=config.gates,
+        confidence_level=config.evaluation.confidence_level,
+    )
     gates += fairness_gates
-    decision = decide(gates)
+    proxies = audit_result.proxies if audit_result is not None else None
+    gates += proxy_gates(proxies, protected=protected, config=config.gates.proxy)
+    if log_to_mlflow:  # the registry holds the champion: compare on the same test rows
+        comparison = compare_with_champion(
+            test,
+            scored[MAIN],
+            k=k,
+            model_name=config.mlflow.model_name,
+            tracking_uri=config.mlflow.tracking_uri,
+            n_bootstrap=config.evaluation.n_bootstrap,
+            confidence_level=config.evaluation.confidence_level,
+            n_bins=config.evaluation.n_bins,
+            seed=config.seed,
+        )
+        gates += champion_gates(comparison, config=config.gates.champion)
+    decision = decide(gates, waivers=config.gates.waivers)
 
     result = TrainResult(
         config=config,
@@ -381,25 +422,14 @@ def _fairness(
     if config.gates.fairness is None:
         return result, [], []
     outcomes = evaluate_fairness_gates(result, config.gates.fairness)
-    gates = []
-    for o in outcomes:
-        where = "/".join(str(p) for p in (o.attribute, o.group) if p)
-        gates.append(
-            GateResult(
-                name=f"fairness_{o.gate}" + (f"[{where}]" if where else ""),
-                passed=bool(o.passed),
-                value=float(o.value) if o.value is not None else float("nan"),
-                threshold=float(o.upper if o.upper is not None else (o.lower or float("nan"))),
-                detail=o.message,
-            )
-        )
-    return result, outcomes, _collapse_fairness(gates)
+    return result, outcomes, _collapse_fairness(fairness_gate_results(outcomes))
 
 
 def _collapse_fairness(gates: list[GateResult]) -> list[GateResult]:
-    """All passing fairness checks as one row; each failing check keeps its own row."""
-    passed = [g for g in gates if g.passed]
-    failed = [g for g in gates if not g.passed]
+    """All passing fairness checks as one row; every other check (failed, not evaluable,
+    insufficient evidence, waived) keeps its own row."""
+    passed = [g for g in gates if g.status == "pass"]
+    failed = [g for g in gates if g.status != "pass"]
     out = list(failed)
     if passed:
         out.insert(

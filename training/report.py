@@ -40,7 +40,7 @@ METRIC_LABELS = {
     "pr_auc": "PR AUC",
     "brier": "Brier score",
     "log_loss": "log-loss",
-    "ece": "expected calibration error",
+    "ece": "expected calibration error (equal-mass bins)",
     "precision_at_k": "precision at capacity",
     "recall_at_k": "recall at capacity",
     "lift_at_k": "lift at capacity",

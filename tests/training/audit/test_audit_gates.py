@@ -37,7 +37,9 @@ def _biased(shift: float):
 
 
 def test_fair_model_passes_and_biased_model_fails_naming_the_group() -> None:
-    gates = FairnessGates(max_group_ece=0.2)
+    gates = FairnessGates(
+        ratio_bounds={"fpr": RatioBound(), "fnr": RatioBound()}, oe_bounds=None, max_group_ece=0.2
+    )
     assert gates_passed(evaluate_fairness_gates(_biased(0.0), gates))
     failed = failed_gates(evaluate_fairness_gates(_biased(0.25), gates))
     assert failed
@@ -59,7 +61,9 @@ def test_interval_basis_is_more_lenient_than_point() -> None:
 
 def test_ece_gate_checks_every_reported_group() -> None:
     result = _biased(0.25)
-    outcomes = evaluate_fairness_gates(result, FairnessGates(ratio_bounds={}, max_group_ece=0.05))
+    outcomes = evaluate_fairness_gates(
+        result, FairnessGates(ratio_bounds={}, oe_bounds=None, max_group_ece=0.05)
+    )
     assert {o.gate for o in outcomes} == {"group_ece"}
     failing = {o.group for o in failed_gates(outcomes)}
     assert "F" in failing and "M" not in failing
@@ -82,7 +86,10 @@ def test_zero_reference_rate_fails_unless_both_are_zero() -> None:
     assert result.references["g"] == "A" and result.group_metric("g", "A", "fpr") == 0.0
     outcome = next(
         o
-        for o in evaluate_fairness_gates(result, FairnessGates(max_group_ece=None))
+        for o in evaluate_fairness_gates(
+            result,
+            FairnessGates(ratio_bounds={"fpr": RatioBound()}, min_group_positives=0),
+        )
         if o.gate == "fpr_ratio"
     )
     assert outcome.status == "fail" and "unbounded" in outcome.message
@@ -111,7 +118,8 @@ def test_proxy_gate(scores: pd.DataFrame) -> None:
         proxy_features=["proxy"],
     )
     outcomes = evaluate_fairness_gates(
-        result, FairnessGates(ratio_bounds={}, max_group_ece=None, max_proxy_auc=0.8)
+        result,
+        FairnessGates(ratio_bounds={}, oe_bounds=None, max_group_ece=None, max_proxy_auc=0.8),
     )
     assert [o.status for o in outcomes] == ["fail"]
     [failed] = outcomes
@@ -124,7 +132,8 @@ def test_proxy_gate(scores: pd.DataFrame) -> None:
         frame, score="prob", label="label", groups=["sex"], rule=TopFraction(0.2), n_boot=0
     )
     [outcome] = evaluate_fairness_gates(
-        no_check, FairnessGates(ratio_bounds={}, max_group_ece=None, max_proxy_auc=0.8)
+        no_check,
+        FairnessGates(ratio_bounds={}, oe_bounds=None, max_group_ece=None, max_proxy_auc=0.8),
     )
     assert outcome.status == "not_evaluable"
 
@@ -199,7 +208,7 @@ def test_interval_basis_forgives_small_group_ece_noise_but_not_real_miscalibrati
     large_ece = result.group_metric("g", "large", "ece")
     assert small_ece > 0.02 and small_ece <= small_chance  # noisy, yet calibrated
     assert large_ece > result.group_metric("g", "large", "ece_chance_q95")
-    point = FairnessGates(ratio_bounds={}, max_group_ece=0.02)
+    point = FairnessGates(ratio_bounds={}, oe_bounds=None, max_group_ece=0.02)
     interval = point.model_copy(update={"basis": "interval"})
     failed_point = {o.group for o in failed_gates(evaluate_fairness_gates(result, point))}
     outcomes = evaluate_fairness_gates(result, interval)
@@ -231,7 +240,12 @@ def test_interval_basis_needs_a_significant_test_not_a_degenerate_interval() -> 
         reference="ref",
         n_boot=300,
     )
-    point = FairnessGates(ratio_bounds={"fnr": RatioBound()}, max_group_ece=None)
+    point = FairnessGates(
+        ratio_bounds={"fnr": RatioBound()},
+        oe_bounds=None,
+        max_group_ece=None,
+        min_group_positives=0,
+    )
     interval = point.model_copy(update={"basis": "interval"})
     assert {o.group for o in failed_gates(evaluate_fairness_gates(result, point))} == {
         "tiny",
