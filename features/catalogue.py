@@ -162,7 +162,7 @@ _EVENT_FEATURES: tuple[FeatureSpec, ...] = (
           window_days=365),
     # Disability benefits are left out of every indicator: on their own they reveal the
     # protected attribute disability_in_family (proxy AUC 1.00), and totals that include
-    # them still do (0.98-0.99). See docs/features.md, "Proxies of protected attributes".
+    # them still do (0.975-0.993). See docs/features.md, "Proxies of protected attributes".
     _spec("econ_benefits_total_365d", "economic",
           "total of benefit payments received (other than disability benefit), last 12 months",
           "sum", event_types=("benefit_payment",), detail=_NON_DISABILITY_BENEFITS,

@@ -189,7 +189,7 @@ class GatesConfig(_Strict):
     """
 
     min_auc_margin: float = Field(default=0.0, ge=-1, le=1)
-    capacity_margin: float = Field(default=0.02, ge=0, le=1)
+    capacity_margin: float = Field(default=0.03, ge=0, le=1)
     max_ece: float = Field(default=0.05, gt=0, le=1)
     min_test_positives: int = Field(default=100, ge=0)
     calibration: CalibrationGatesConfig = Field(default_factory=CalibrationGatesConfig)

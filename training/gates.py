@@ -298,10 +298,10 @@ def _band_status(
     significance: float,
     min_count: int | None,
 ) -> str:
+    if min_count is not None and max(stat.observed, stat.expected) < min_count:
+        return "insufficient_evidence"  # also when the figure is undefined for lack of outcomes
     if np.isnan(stat.estimate):
         return "not_evaluable"
-    if min_count is not None and max(stat.observed, stat.expected) < min_count:
-        return "insufficient_evidence"
     outside = not lower <= stat.estimate <= upper
     clear = not np.isnan(p_adjusted) and p_adjusted < significance
     return "fail" if outside and clear else "pass"
@@ -331,7 +331,7 @@ def _calibration_gate(
         f"n={stat.n}), band [{lower:g}, {upper:g}]"
     )
     if status == "insufficient_evidence":
-        detail += f": fewer than {min_count} outcomes, insufficient evidence"
+        detail += f": fewer than {min_count} outcomes (observed or expected), insufficient evidence"
     elif status == "not_evaluable":
         detail += ": undefined"
     elif not lower <= stat.estimate <= upper:
@@ -469,6 +469,22 @@ def fairness_gate_results(outcomes: Iterable[Any]) -> list[GateResult]:
     return gates
 
 
+def audit_waivers(waivers: Sequence[Waiver]) -> list[Waiver]:
+    """The training waivers that apply to the fairness audit's own check names.
+
+    A training gate ``fairness_<check>`` is the audit's ``<check>``: a waiver written for the
+    training name is rewritten for the audit's, and one starting with ``*`` applies to both,
+    so the fairness report and the model card show the same waived checks as the decision.
+    """
+    out = []
+    for waiver in waivers:
+        if waiver.check.startswith("fairness_"):
+            out.append(waiver.model_copy(update={"check": waiver.check.removeprefix("fairness_")}))
+        elif waiver.check.startswith("*"):
+            out.append(waiver)
+    return out
+
+
 def proxy_gates(
     proxies: pd.DataFrame | None, *, protected: Sequence[str], config: ProxyGatesConfig
 ) -> list[GateResult]:
@@ -540,3 +556,24 @@ _NAME = re.compile(r"[^A-Za-z0-9_.\-/ ]")
 def gate_metric_name(name: str) -> str:
     """A gate name as an MLflow metric key (brackets and other characters replaced)."""
     return "gate." + _NAME.sub("_", name.replace("[", ".").replace("]", ""))
+
+
+def gate_facts(decision: PromotionDecision) -> list[dict[str, str]]:
+    """Each gate of a decision as plain facts for the model card (name, status, meaning)."""
+    return [
+        {"name": g.name, "status": g.status, "meaning": gate_meaning(g.name), "detail": g.detail}
+        for g in decision.gates
+    ]
+
+
+def waiver_facts(config: GatesConfig) -> tuple[list[str], list[str]]:
+    """The configured waivers and allowed proxies, each with its written reason."""
+    waivers = [
+        f"`{w.check}`" + (f" ({w.status})" if w.status else "") + f": {w.reason}"
+        for w in config.waivers
+    ]
+    proxies = [
+        f"`{a.feature}`" + (f" for {a.attribute}" if a.attribute else "") + f": {a.justification}"
+        for a in config.proxy.allowed
+    ]
+    return waivers, proxies

@@ -41,11 +41,14 @@ from training.evaluation import METRICS, Evaluation, ScoredModel, evaluate
 from training.gates import (
     GateResult,
     PromotionDecision,
+    audit_waivers,
     calibration_gates,
     decide,
     fairness_gate_results,
+    gate_facts,
     performance_gates,
     proxy_gates,
+    waiver_facts,
 )
 from training.models import (
     LightGBMFit,
@@ -398,7 +401,7 @@ def _fairness(
     config: TrainConfig,
 ) -> tuple[Any, list[Any], list[GateResult]]:
     """Audit the calibrated test scores at capacity; the audit's gates as GateResults."""
-    from training.audit import TopK, audit, evaluate_fairness_gates
+    from training.audit import TopK, apply_waivers, audit, evaluate_fairness_gates
 
     groups = _audit_groups(test, config)
     if not groups:
@@ -421,7 +424,9 @@ def _fairness(
     )
     if config.gates.fairness is None:
         return result, [], []
-    outcomes = evaluate_fairness_gates(result, config.gates.fairness)
+    outcomes = apply_waivers(
+        evaluate_fairness_gates(result, config.gates.fairness), audit_waivers(config.gates.waivers)
+    )
     return result, outcomes, _collapse_fairness(fairness_gate_results(outcomes))
 
 
@@ -569,6 +574,9 @@ def model_card_facts(result: TrainResult) -> Any:
         ),
         metrics=metrics,
         fairness=fairness,
+        gates=gate_facts(result.decision),
+        waivers=waiver_facts(cfg.gates)[0],
+        allowed_proxies=waiver_facts(cfg.gates)[1],
         limitations=[
             f"Evaluated on {ev.n_rows} test families with {ev.n_positive} outcomes; intervals "
             "are wide when outcomes are few.",

@@ -86,11 +86,12 @@ def observed_to_expected(
 
 
 def calibration_slope(
-    y: np.ndarray, p: np.ndarray, *, confidence_level: float = 0.95, max_iter: int = 50
+    y: np.ndarray, p: np.ndarray, *, confidence_level: float = 0.95, max_iter: int = 100
 ) -> CalibrationStat:
     """Slope of ``logit P(y=1) = a + b * logit(p)`` by Newton's method, with a Wald interval.
 
-    NaN when both classes are not present or the probabilities are all equal (no slope).
+    NaN when both classes are not present, the probabilities are all equal, or the fit does
+    not converge to a finite slope (the score separates the outcomes).
     """
     y = np.asarray(y, dtype=float)
     p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
@@ -101,19 +102,38 @@ def calibration_slope(
     if n < 3 or not 0 < observed < n or np.ptp(x) == 0:
         return CalibrationStat(nan, nan, nan, nan, n, observed, expected)
     design = np.column_stack([np.ones(n), x])
+
+    def loglik(b: np.ndarray) -> float:
+        eta = design @ b
+        return float(np.sum(y * eta - np.logaddexp(0, eta)))
+
     beta = np.array([0.0, 1.0])
-    info = np.eye(2)
+    current = loglik(beta)
+    converged = False
     for _ in range(max_iter):
-        eta = np.clip(design @ beta, -30, 30)
-        mu = 1 / (1 + np.exp(-eta))
-        w = mu * (1 - mu)
-        info = design.T @ (design * w[:, None])
-        step = np.linalg.solve(info + 1e-12 * np.eye(2), design.T @ (y - mu))
-        beta = beta + step
-        if np.max(np.abs(step)) < 1e-10:
+        mu = 1 / (1 + np.exp(-np.clip(design @ beta, -30, 30)))
+        info = design.T @ (design * (mu * (1 - mu))[:, None])
+        try:
+            step = np.linalg.solve(info, design.T @ (y - mu))
+        except np.linalg.LinAlgError:
             break
-    se = float(np.sqrt(np.linalg.inv(info)[1, 1]))
+        scale = 1.0  # step halving keeps every iteration an improvement
+        while loglik(beta + scale * step) < current - 1e-12 and scale > 1e-6:
+            scale /= 2
+        beta = beta + scale * step
+        updated = loglik(beta)
+        if abs(updated - current) < 1e-10 and np.max(np.abs(scale * step)) < 1e-8:
+            converged = True
+            current = updated
+            break
+        current = updated
+    mu = 1 / (1 + np.exp(-np.clip(design @ beta, -30, 30)))
+    info = design.T @ (design * (mu * (1 - mu))[:, None])
     slope = float(beta[1])
+    if not converged or not np.isfinite(slope) or abs(slope) > 100:
+        # the outcomes are (quasi-)separated by the score: no finite slope to report
+        return CalibrationStat(nan, nan, nan, nan, n, observed, expected)
+    se = float(np.sqrt(np.linalg.inv(info)[1, 1]))
     z = _z(confidence_level)
     return CalibrationStat(
         estimate=slope,

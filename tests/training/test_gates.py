@@ -254,3 +254,23 @@ def test_explain_can_shorten_a_long_list():
     ]
     text = decide(gates).explain(max_listed=3)
     assert "g0" in text and "g2" in text and "g3" not in text and "4 more" in text
+
+
+def test_calibration_slope_matches_a_logistic_fit_and_reads_overconfidence():
+    from sklearn.linear_model import LogisticRegression
+
+    from training.reliability import calibration_slope, observed_to_expected
+
+    rng = np.random.default_rng(7)
+    p = rng.beta(1.5, 20, 20000)
+    logit = np.log(p / (1 - p))
+    y = (rng.random(p.size) < 1 / (1 + np.exp(-(0.5 * logit - 1.0)))).astype(int)  # too extreme
+    stat = calibration_slope(y, p)
+    reference = LogisticRegression(C=1e12, tol=1e-12, max_iter=10000).fit(logit.reshape(-1, 1), y)
+    assert stat.estimate == pytest.approx(reference.coef_[0, 0], abs=1e-4)
+    assert stat.high < 1 and stat.p_value < 1e-6
+    # separated outcomes have no finite slope: undefined, not a huge number
+    separated = calibration_slope(np.array([0, 0, 0, 1, 1, 1]), np.array([0.1] * 3 + [0.2] * 3))
+    assert np.isnan(separated.estimate)
+    oe = observed_to_expected(np.array([1, 0, 0, 0]), np.array([0.5, 0.5, 0.5, 0.5]))
+    assert oe.estimate == pytest.approx(0.5) and oe.low < 0.5 < oe.high

@@ -256,3 +256,78 @@ def test_interval_basis_needs_a_significant_test_not_a_degenerate_interval() -> 
     (tiny,) = [o for o in outcomes if o.group == "tiny"]
     assert tiny.interval == (0.0, 0.0)
     assert "not statistically clear" in tiny.message
+
+
+def _rare_outcome_frame(*, factor_b: float, n: int = 6000, seed: int = 5) -> pd.DataFrame:
+    """Rates near 3 %; group b's true rate is ``factor_b`` times what the score predicts."""
+    rng = np.random.default_rng(seed)
+    group = np.where(rng.uniform(size=n) < 0.3, "b", "a")
+    prob = rng.beta(2, 70, n)
+    true = np.where(group == "b", np.clip(prob * factor_b, 0, 1), prob)
+    return pd.DataFrame(
+        {"g": group, "prob": prob, "label": (rng.uniform(size=n) < true).astype(int)}
+    )
+
+
+def test_group_oe_fails_a_group_observed_at_twice_its_prediction() -> None:
+    gates = FairnessGates(ratio_bounds={})
+    bad = audit(
+        _rare_outcome_frame(factor_b=2.2),
+        score="prob",
+        label="label",
+        groups=["g"],
+        rule=TopFraction(0.05),
+        n_boot=0,
+    )
+    outcomes = {o.group: o for o in evaluate_fairness_gates(bad, gates)}
+    assert outcomes["b"].status == "fail" and outcomes["b"].value > 1.8
+    assert outcomes["a"].status == "pass"
+    # the absolute ECE bound of the first release passes the same group
+    ece = evaluate_fairness_gates(
+        bad, FairnessGates(ratio_bounds={}, oe_bounds=None, max_group_ece=0.05)
+    )
+    assert gates_passed(ece)
+    sound = audit(
+        _rare_outcome_frame(factor_b=1.0),
+        score="prob",
+        label="label",
+        groups=["g"],
+        rule=TopFraction(0.05),
+        n_boot=0,
+    )
+    assert gates_passed(evaluate_fairness_gates(sound, gates))
+
+
+def test_tpr_ratio_of_a_group_with_few_outcomes_is_insufficient_evidence() -> None:
+    frame = _rare_outcome_frame(factor_b=1.0)
+    frame.loc[frame.index[:100], "g"] = "c"  # a few outcomes
+    result = audit(
+        frame, score="prob", label="label", groups=["g"], rule=TopFraction(0.05), n_boot=100
+    )
+    outcomes = evaluate_fairness_gates(result, FairnessGates(oe_bounds=None))
+    small = next(o for o in outcomes if o.group == "c")
+    assert small.gate == "tpr_ratio" and small.status == "insufficient_evidence"
+    assert not small.passed and not gates_passed(outcomes)
+    assert "min_group_positives" in small.message
+    waived = FairnessGates(
+        oe_bounds=None,
+        waivers=[{"check": "tpr_ratio[g/c]", "reason": "group c is a pilot with too few cases"}],
+    )
+    after = {o.group: o for o in evaluate_fairness_gates(result, waived)}
+    assert after["c"].status == "waived" and "pilot" in after["c"].message
+
+
+@pytest.mark.parametrize("case", ["one_group", "all_suppressed"])
+def test_an_attribute_with_nothing_to_compare_is_not_evaluable_not_passed(case: str) -> None:
+    frame = _rare_outcome_frame(factor_b=1.0, n=800)
+    if case == "one_group":
+        frame["g"] = "only"
+    else:
+        frame["g"] = [f"g{i}" for i in range(len(frame))]  # every group below the minimum size
+    result = audit(
+        frame, score="prob", label="label", groups=["g"], rule=TopFraction(0.05), n_boot=0
+    )
+    outcomes = evaluate_fairness_gates(result, FairnessGates())
+    assert outcomes and not gates_passed(outcomes)
+    assert any(o.gate == "group_coverage" and o.status == "not_evaluable" for o in outcomes)
+    assert not any(o.status == "pass" and o.gate.endswith("_ratio") for o in outcomes)
