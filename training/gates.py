@@ -199,9 +199,8 @@ def decide(gates: Iterable[GateResult], *, waivers: Sequence[Waiver] = ()) -> Pr
     """``champion`` when every gate passed or was waived (and there is one), else ``challenger``."""
     checked, unused = apply_waivers(gates, waivers)
     ok = bool(checked) and all(g.passed for g in checked)
-    return PromotionDecision(
-        alias=CHAMPION if ok else CHALLENGER, gates=tuple(checked), unused_waivers=unused
-    )
+    alias: Literal["champion", "challenger"] = "champion" if ok else "challenger"
+    return PromotionDecision(alias=alias, gates=tuple(checked), unused_waivers=unused)
 
 
 # --------------------------------------------------------------------------- performance

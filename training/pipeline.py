@@ -505,7 +505,13 @@ def _report_inputs(result: TrainResult) -> ReportInputs:
 
 def model_card_facts(result: TrainResult) -> Any:
     """The facts of this run for :func:`training.model_card.build_model_card`."""
-    from training.model_card import DataFacts, MetricFact, ModelCardFacts, fairness_facts_from_audit
+    from training.model_card import (
+        DataFacts,
+        GateFact,
+        MetricFact,
+        ModelCardFacts,
+        fairness_facts_from_audit,
+    )
 
     cfg = result.config
     ev = result.evaluation
@@ -574,7 +580,7 @@ def model_card_facts(result: TrainResult) -> Any:
         ),
         metrics=metrics,
         fairness=fairness,
-        gates=gate_facts(result.decision),
+        gates=[GateFact(**g) for g in gate_facts(result.decision)],
         waivers=waiver_facts(cfg.gates)[0],
         allowed_proxies=waiver_facts(cfg.gates)[1],
         limitations=[

@@ -50,6 +50,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.stats import norm
 
+from training.audit.disparity import holm_adjust
 from training.audit.metrics import CountMetric
 
 if TYPE_CHECKING:
@@ -69,8 +70,8 @@ class Waiver(BaseModel):
     """Accept a check that could not be judged (not evaluable / insufficient evidence).
 
     ``check`` is a pattern (``*`` matches any text) on the check's name
-    (``tpr_ratio[audit_region/*]``); ``reason`` is written for the reader of the model card and the reports. A waiver never
-    turns a failure into a pass.
+    (``tpr_ratio[audit_region/*]``); ``reason`` is written for the reader of the model card
+    and the reports. A waiver never turns a failure into a pass.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -325,6 +326,7 @@ def _ratio_outcomes(
             short = _short_of_evidence(
                 counts, metric, row.attribute, (row.group, row.reference), gates
             )
+            status: GateStatus
             if short is not None:
                 status = "insufficient_evidence"
                 message = f"{gate} for {where}: {short}"
@@ -575,9 +577,7 @@ def _oe_outcomes(
         stats.append(
             (rate / mean_p, max(centre - half, 0.0) / mean_p, (centre + half) / mean_p, p_value)
         )
-    from training.audit.disparity import holm_adjust
-
-    adjusted = holm_adjust(np.array([s[3] for s in stats], dtype=float)) if stats else []
+    adjusted: np.ndarray = holm_adjust(np.array([s[3] for s in stats], dtype=float))
     outcomes: list[GateOutcome] = []
     for row, (ratio, low, high, _), p_holm in zip(
         rows.itertuples(index=False), stats, adjusted, strict=True
