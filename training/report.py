@@ -263,7 +263,11 @@ def render_markdown(inputs: ReportInputs, *, figure_dir: str = "figures") -> str
         out += [", ".join(f"{k}: `{v}`" for k, v in inputs.model.items()), ""]
     gate_rows = pd.DataFrame(
         [
-            {"gate": g.name, "result": "pass" if g.passed else "**FAIL**", "detail": g.detail}
+            {
+                "gate": g.name,
+                "result": g.status if g.passed else f"**{g.status.upper()}**",
+                "detail": g.detail,
+            }
             for g in d.gates
         ]
     )
