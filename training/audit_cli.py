@@ -2,8 +2,9 @@
 
 A thin job over :mod:`training.audit`: read the file, pick the decision rule, run the audit
 with a progress bar, write the JSON and HTML reports, print a summary table, and (with
-``--gates``) exit non-zero when a gate fails. Exit codes: 0 success, 1 a gate failed,
-2 bad options or bad input (the message names the column, rule and values).
+``--gates``) exit non-zero when a gate does not pass. Exit codes: 0 success, 1 a gate check
+failed, was not evaluable or lacked evidence (and was not waived in the gates file), 2 bad
+options or bad input (the message names the column, rule and values).
 """
 
 from __future__ import annotations
@@ -146,7 +147,8 @@ def audit_command(
         Path | None,
         typer.Option(
             "--gates",
-            help="YAML of FairnessGates; the command exits with code 1 when a gate fails.",
+            help="YAML of FairnessGates; the command exits with code 1 when a gate check "
+            "fails, is not evaluable or lacks evidence (unless waived in the file).",
         ),
     ] = None,
     proxy_feature: Annotated[
@@ -333,12 +335,23 @@ def _print_summary(
     for line in result.summary():
         console.print(f"- {line}")
     if outcomes is not None:
-        failed = [o for o in outcomes if not o.passed]
-        if failed:
-            console.print(f"[bold red]{len(failed)} gate check(s) failed:[/]")
-            for outcome in failed:
-                console.print(f"  [red]FAIL[/] {outcome.gate}: {outcome.message}")
+        from rich.markup import escape
+
+        blocking = [o for o in outcomes if not o.passed]
+        waived = [o for o in outcomes if o.status == "waived"]
+        if blocking:
+            counts = ", ".join(
+                f"{sum(o.status == s for o in blocking)} {s.replace('_', ' ')}"
+                for s in ("fail", "not_evaluable", "insufficient_evidence")
+                if any(o.status == s for o in blocking)
+            )
+            console.print(f"[bold red]{len(blocking)} gate check(s) did not pass ({counts}):[/]")
+            for outcome in blocking:
+                mark = "FAIL" if outcome.status == "fail" else outcome.status.upper()
+                console.print(f"  [red]{mark}[/] {escape(outcome.name)}: {escape(outcome.message)}")
         else:
             console.print(f"[bold green]all {len(outcomes)} gate checks passed[/]")
+        for outcome in waived:
+            console.print(f"  [yellow]WAIVED[/] {escape(outcome.name)}: {escape(outcome.message)}")
     console.print(f"JSON report: {json_path}")
     console.print(f"HTML report: {html_path}")

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from features.contract import DEFAULT_HORIZON_MONTHS, DEFAULT_LABEL_OUTCOMES, OUTCOME_TYPES
 from features.errors import EarlyriskError
-from training.audit import FairnessGates
+from training.audit import FairnessGates, Waiver
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yaml")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -124,18 +124,82 @@ class CapacityConfig(_Strict):
         return f"top {self.fraction:.1%} of families"
 
 
-class GatesConfig(_Strict):
-    """Promotion gates; every one must pass for the alias ``champion`` to move.
+class Band(_Strict):
+    """An allowed band for a ratio or slope whose ideal value is 1."""
 
-    ``min_auc_margin``: the model's test ROC AUC must exceed each baseline's by at least this.
-    ``max_ece``: highest expected calibration error on the test slice.
-    ``fairness``: the fairness audit's gates (:class:`training.audit.FairnessGates`), checked
-    on the calibrated test scores at capacity; ``null`` switches them off.
+    lower: float = Field(default=0.8, gt=0, le=1)
+    upper: float = Field(default=1.25, ge=1)
+
+
+class CalibrationGatesConfig(_Strict):
+    """Calibration where caseworkers act (see :mod:`training.reliability`).
+
+    ``oe``: band of observed / expected outcomes overall and in the top band; ``slope``: band
+    of the calibration slope; ``top_fraction``: share of the test slice ranked highest that
+    forms the top band (None: the capacity). A figure fails when it lies outside its band and
+    its Holm-adjusted test of "calibrated" is below ``significance``; per group, a figure
+    resting on fewer than ``min_group_positives`` outcomes (observed or expected) is
+    insufficient evidence.
+    """
+
+    oe: Band = Field(default_factory=Band)
+    slope: Band = Field(default_factory=lambda: Band(lower=0.7, upper=1.43))
+    top_fraction: float | None = Field(default=None, gt=0, le=1)
+    per_group: bool = True
+    significance: float = Field(default=0.05, gt=0, lt=1)
+    min_group_positives: int = Field(default=10, ge=0)
+
+
+class ChampionGatesConfig(_Strict):
+    """Non-inferiority beside the model being served, on the same test rows.
+
+    The lower bound of the paired bootstrap interval of (candidate - champion) must be at
+    least ``-auc_margin`` (ROC AUC) and ``-precision_margin`` (precision at capacity).
+    """
+
+    auc_margin: float = Field(default=0.01, ge=0, le=1)
+    precision_margin: float = Field(default=0.02, ge=0, le=1)
+
+
+class AllowedProxy(_Strict):
+    """A model input allowed although it predicts a protected attribute, and why."""
+
+    feature: str
+    attribute: str | None = Field(default=None, description="None: every attribute")
+    justification: str = Field(min_length=20)
+
+
+class ProxyGatesConfig(_Strict):
+    """A model input that alone predicts a protected attribute (folded AUC >= ``max_auc``)
+    blocks promotion unless listed in ``allowed`` with a justification."""
+
+    max_auc: float = Field(default=0.9, gt=0.5, le=1)
+    allowed: tuple[AllowedProxy, ...] = ()
+
+
+class GatesConfig(_Strict):
+    """Promotion gates; every one must pass (or be waived) for ``champion`` to move.
+
+    ``min_auc_margin``: the lower bound of the paired interval of the model's test ROC AUC
+    minus each baseline's must be at least this. ``capacity_margin``: the lower bound of the
+    paired interval of (model - baseline) precision and recall at capacity must be at least
+    ``-capacity_margin`` (non-inferiority against both baselines). ``max_ece``: highest
+    overall expected calibration error. ``min_test_positives``: fewer outcomes in the test
+    slice is insufficient evidence for every gate. ``fairness``: the audit's gates
+    (:class:`training.audit.FairnessGates`; ``null`` switches them off). ``waivers``:
+    checks accepted although not evaluable or without sufficient evidence (pattern on the
+    gate name, ``*`` any text, and a written reason shown in the model card).
     """
 
     min_auc_margin: float = Field(default=0.0, ge=-1, le=1)
+    capacity_margin: float = Field(default=0.03, ge=0, le=1)
     max_ece: float = Field(default=0.05, gt=0, le=1)
+    min_test_positives: int = Field(default=100, ge=0)
+    calibration: CalibrationGatesConfig = Field(default_factory=CalibrationGatesConfig)
+    champion: ChampionGatesConfig = Field(default_factory=ChampionGatesConfig)
+    proxy: ProxyGatesConfig = Field(default_factory=ProxyGatesConfig)
     fairness: FairnessGates | None = Field(default_factory=FairnessGates)
+    waivers: tuple[Waiver, ...] = ()
 
 
 class MlflowConfig(_Strict):

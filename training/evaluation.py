@@ -92,6 +92,8 @@ class Evaluation:
     confidence_level: float
     n_bootstrap: int
     oracle: dict[str, Interval] = field(default_factory=dict)
+    # metric -> "<main> - <other>" -> paired interval of the difference (same resamples)
+    differences: dict[str, dict[str, Interval]] = field(default_factory=dict)
 
     @property
     def prevalence(self) -> float:
@@ -122,7 +124,14 @@ class Evaluation:
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, *, n_bins: int) -> float:
-    """Weighted mean |observed rate - mean probability| over equal-mass bins."""
+    """Weighted mean |observed rate - mean probability| over equal-mass bins.
+
+    Reported as "ECE (equal-mass bins)". The fairness audit's per-group ``ece``
+    (:mod:`training.audit.metrics`) uses equal-width bins on [0, 1] (comparable between
+    groups and score files) and is labelled "ECE (equal-width bins)": two names for two
+    definitions. Neither is a promotion gate on its own for groups; calibration is gated on
+    observed / expected ratios (:mod:`training.reliability`).
+    """
     table = _bin_table(y, p, n_bins=n_bins)
     return float(np.sum(table["n"] * np.abs(table["observed"] - table["mean_predicted"])) / len(y))
 
@@ -385,13 +394,15 @@ def evaluate(
             capacity_curve=capacity_curve(y, s.rank_score),
             truth=truth,
         )
-    auc_difference = {}
+    differences: dict[str, dict[str, Interval]] = {m: {} for m in METRICS}
     for name in scored:
         if name == main:
             continue
-        diff = stacked[main]["roc_auc"] - stacked[name]["roc_auc"]
-        point = points[main]["roc_auc"] - points[name]["roc_auc"]
-        auc_difference[f"{main} - {name}"] = _interval(point, diff, confidence_level)
+        for m in METRICS:
+            diff = stacked[main][m] - stacked[name][m]
+            point = points[main][m] - points[name][m]
+            differences[m][f"{main} - {name}"] = _interval(point, diff, confidence_level)
+    auc_difference = dict(differences["roc_auc"])
     return Evaluation(
         models=models,
         auc_difference=auc_difference,
@@ -401,4 +412,5 @@ def evaluate(
         confidence_level=confidence_level,
         n_bootstrap=n_bootstrap,
         oracle=intervals.get("__oracle__", {}),
+        differences=differences,
     )

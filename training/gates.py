@@ -1,30 +1,122 @@
 """Promotion gates: the new model becomes ``champion`` only when every gate passes.
 
-A gate that fails names itself, the measured value and the threshold, so the data scientist
-reads in one line why the model stayed a ``challenger``. The fairness gates of the audit
-(``training.audit``) are added by the pipeline as further :class:`GateResult` rows.
+A gate that does not pass names itself, the measured value and the threshold, so the data
+scientist reads in one line why the model stayed a ``challenger``. Each gate has one of
+these outcomes (:data:`GateStatus`):
+
+* ``pass`` / ``fail``: judged on the evidence (intervals and tests, see each gate);
+* ``not_evaluable``: the number is undefined (a baseline without an interval, an attribute
+  with one reported group, a champion that cannot score these rows);
+* ``insufficient_evidence``: too few outcomes to judge (a tiny test slice, a small group);
+* ``waived``: one of the two above, accepted by a waiver in the config, with its reason;
+* ``no_champion``: the first model of a registry has nothing to be compared with.
+
+Only ``pass``, ``waived`` and ``no_champion`` let a model be promoted: "not evaluable" and
+"insufficient evidence" are never a pass (design rule 8). :data:`GATE_MEANINGS` says in one
+sentence what each gate protects; the README and the model card repeat it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
-from training.config import GatesConfig
-from training.evaluation import Evaluation
+import numpy as np
+import pandas as pd
+
+from training.audit.disparity import holm_adjust
+from training.audit.gates import Waiver
+from training.config import GatesConfig, ProxyGatesConfig
+from training.evaluation import Evaluation, Interval
 from training.registry import CHALLENGER, CHAMPION
+from training.reliability import (
+    CalibrationStat,
+    calibration_slope,
+    observed_to_expected,
+    top_band,
+)
+
+GateStatus = Literal[
+    "pass", "fail", "not_evaluable", "insufficient_evidence", "waived", "no_champion"
+]
+PROMOTABLE: frozenset[str] = frozenset({"pass", "waived", "no_champion"})
+WAIVABLE: frozenset[str] = frozenset({"not_evaluable", "insufficient_evidence"})
+
+#: What each gate protects, by the start of its name (the README and model card say the same).
+GATE_MEANINGS: dict[str, str] = {
+    "test_slice_evidence": "the test slice holds enough outcomes to judge any gate at all",
+    "auc_margin_over_": "the model ranks better than the baseline: the lower bound of the "
+    "paired ROC AUC difference is at least min_auc_margin",
+    "precision_at_k_vs_": "at the caseworkers' capacity, the share of reached families who "
+    "go on to the outcome is not worse than the baseline's by more than capacity_margin "
+    "(lower bound of the paired difference)",
+    "recall_at_k_vs_": "at capacity, the share of families with the outcome who are reached "
+    "is not worse than the baseline's by more than capacity_margin (lower bound)",
+    "max_ece": "overall expected calibration error (equal-mass bins) at most max_ece",
+    "calibration_in_the_large": "observed / expected outcomes over the test slice within the "
+    "band (the probabilities are right on average)",
+    "calibration_slope": "calibration slope within the band (probabilities neither too "
+    "extreme nor too timid)",
+    "top_band_oe": "observed / expected outcomes among the top-ranked families (where "
+    "caseworkers act), overall and per group, within the band",
+    "champion_": "non-inferior to the model being served, on the same test rows (lower "
+    "bound of the paired difference at least minus the margin)",
+    "proxy_": "no model input predicts a protected attribute alone (AUC below max_auc) "
+    "unless allowed with a justification",
+    "fairness_tpr_ratio": "each group's share of its families with the outcome who are "
+    "reached at capacity (recall, TPR) is within the band of the reference group's",
+    "fairness_group_oe": "each group's observed / expected outcome rate is within the band "
+    "(a score means the same in every group)",
+    "fairness_group_coverage": "the attribute has at least two reported groups to compare",
+    "fairness_": "a fairness check of the audit (see the fairness report)",
+}
+
+
+def gate_meaning(name: str) -> str:
+    """The plain-language meaning of a gate, from :data:`GATE_MEANINGS` (longest prefix)."""
+    matches = [key for key in GATE_MEANINGS if name.startswith(key)]
+    return GATE_MEANINGS[max(matches, key=len)] if matches else ""
 
 
 @dataclass(frozen=True)
 class GateResult:
-    """One gate: what was measured, against what, and whether it passed."""
+    """One gate: what was measured, against what, and its outcome.
+
+    ``passed`` is True only for an outcome that lets the model be promoted; ``status`` is the
+    outcome itself (default: ``pass`` or ``fail`` from ``passed``).
+    """
 
     name: str
     passed: bool
     value: float
     threshold: float
     detail: str
+    status: str = ""
+    waiver: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            object.__setattr__(self, "status", "pass" if self.passed else "fail")
+        if self.passed != (self.status in PROMOTABLE):
+            raise ValueError(
+                f"gate {self.name!r}: passed={self.passed} contradicts status {self.status!r}"
+            )
+
+    @classmethod
+    def of(
+        cls, name: str, status: str, *, value: float, threshold: float, detail: str
+    ) -> GateResult:
+        """A gate result from its status (``passed`` follows from it)."""
+        return cls(
+            name=name,
+            passed=status in PROMOTABLE,
+            value=float(value),
+            threshold=float(threshold),
+            detail=detail,
+            status=status,
+        )
 
 
 @dataclass(frozen=True)
@@ -33,6 +125,7 @@ class PromotionDecision:
 
     alias: Literal["champion", "challenger"]
     gates: tuple[GateResult, ...]
+    unused_waivers: tuple[str, ...] = field(default=())
 
     @property
     def promoted(self) -> bool:
@@ -40,45 +133,145 @@ class PromotionDecision:
 
     @property
     def failed(self) -> tuple[GateResult, ...]:
+        """Every gate that blocks: failed, not evaluable or short of evidence."""
         return tuple(g for g in self.gates if not g.passed)
 
+    @property
+    def waived(self) -> tuple[GateResult, ...]:
+        return tuple(g for g in self.gates if g.status == "waived")
+
     def explain(self, *, max_listed: int | None = None) -> str:
-        """One sentence: promoted, or which gates failed (the first ``max_listed`` in full)."""
+        """One sentence: promoted, or which gates blocked (the first ``max_listed`` in full)."""
         if self.promoted:
-            return f"all {len(self.gates)} gates passed: promoted to {CHAMPION}"
+            notes = []
+            if self.waived:
+                notes.append(f"{len(self.waived)} waived")
+            if any(g.status == "no_champion" for g in self.gates):
+                notes.append("first model of the registry: no champion to compare with")
+            tail = f" ({'; '.join(notes)})" if notes else ""
+            return f"all {len(self.gates)} gates passed{tail}: promoted to {CHAMPION}"
         failed = self.failed
         shown = failed if max_listed is None else failed[:max_listed]
-        names = "; ".join(f"{g.name} ({g.detail})" for g in shown)
+        names = "; ".join(
+            f"{g.name} ({g.detail})"
+            if g.status == "fail"
+            else f"{g.name} [{g.status}] ({g.detail})"
+            for g in shown
+        )
         more = len(failed) - len(shown)
         tail = f"; and {more} more (see the report)" if more else ""
-        return f"{len(failed)} gate(s) failed, kept as {CHALLENGER}: {names}{tail}"
+        return f"{len(failed)} gate(s) did not pass, kept as {CHALLENGER}: {names}{tail}"
+
+
+def _waiver_matches(waiver: Waiver, gate: GateResult) -> bool:
+    return waiver.matches(gate.name) and waiver.status in (None, gate.status)
+
+
+def apply_waivers(
+    gates: Iterable[GateResult], waivers: Sequence[Waiver]
+) -> tuple[list[GateResult], tuple[str, ...]]:
+    """Waive the not-evaluable / insufficient-evidence gates a waiver names; a failure stays.
+
+    Returns the gates and the patterns of waivers that matched nothing (reported, so a stale
+    waiver is seen).
+    """
+    out: list[GateResult] = []
+    used: set[int] = set()
+    for gate in gates:
+        if gate.status in WAIVABLE:
+            for i, waiver in enumerate(waivers):
+                if _waiver_matches(waiver, gate):
+                    used.add(i)
+                    gate = replace(
+                        gate,
+                        passed=True,
+                        status="waived",
+                        waiver=waiver.reason,
+                        detail=f"{gate.detail} [{gate.status} waived: {waiver.reason}]",
+                    )
+                    break
+        out.append(gate)
+    unused = tuple(w.check for i, w in enumerate(waivers) if i not in used)
+    return out, unused
+
+
+def decide(gates: Iterable[GateResult], *, waivers: Sequence[Waiver] = ()) -> PromotionDecision:
+    """``champion`` when every gate passed or was waived (and there is one), else ``challenger``."""
+    checked, unused = apply_waivers(gates, waivers)
+    ok = bool(checked) and all(g.passed for g in checked)
+    alias: Literal["champion", "challenger"] = "champion" if ok else "challenger"
+    return PromotionDecision(alias=alias, gates=tuple(checked), unused_waivers=unused)
+
+
+# --------------------------------------------------------------------------- performance
+
+
+def _lower_bound_gate(name: str, diff: Interval, *, threshold: float, what: str) -> GateResult:
+    """Pass when the interval's lower bound of a paired difference is >= threshold."""
+    text = f"{what} = {diff.estimate:+.4f} [{diff.low:+.4f}, {diff.high:+.4f}]"
+    if np.isnan(diff.low):
+        return GateResult.of(
+            name,
+            "not_evaluable",
+            value=diff.estimate,
+            threshold=threshold,
+            detail=f"{text}: no interval (too few resamples with both classes)",
+        )
+    status = "pass" if diff.low >= threshold else "fail"
+    return GateResult.of(
+        name,
+        status,
+        value=diff.low,
+        threshold=threshold,
+        detail=f"{text}, lower bound needs >= {threshold:+.4f}",
+    )
 
 
 def performance_gates(
     evaluation: Evaluation, *, main: str, config: GatesConfig
 ) -> list[GateResult]:
-    """AUC margin over each baseline and the calibration error, on the test slice.
+    """Evidence, ranking, capacity and calibration error of the model on the test slice.
 
-    The AUC margin is judged on the point estimate of the paired difference (the interval is
-    reported beside it); requiring the whole interval above the margin would block every
-    model on a small registry, however good.
+    Margins are judged on the lower bound of the paired bootstrap interval, so a model whose
+    advantage may be noise (+0.07 with interval [-0.0004, +0.149]) does not pass. At
+    capacity the gate is non-inferiority (lower bound >= -capacity_margin): a model may
+    rank better overall and still pick worse families at the top, which is what caseworkers
+    see.
     """
     results = []
+    need = config.min_test_positives
+    have = evaluation.n_positive
+    results.append(
+        GateResult.of(
+            "test_slice_evidence",
+            "pass" if have >= need else "insufficient_evidence",
+            value=have,
+            threshold=need,
+            detail=f"{have} outcomes among {evaluation.n_rows} test rows, needs >= {need} "
+            "(min_test_positives)",
+        )
+    )
     for key, diff in evaluation.auc_difference.items():
         baseline = key.split(" - ", 1)[1]
-        passed = diff.estimate >= config.min_auc_margin
         results.append(
-            GateResult(
-                name=f"auc_margin_over_{baseline}",
-                passed=bool(passed),
-                value=diff.estimate,
+            _lower_bound_gate(
+                f"auc_margin_over_{baseline}",
+                diff,
                 threshold=config.min_auc_margin,
-                detail=(
-                    f"test ROC AUC {main} minus {baseline} = {diff.estimate:+.4f} "
-                    f"[{diff.low:+.4f}, {diff.high:+.4f}], needs >= {config.min_auc_margin:+.4f}"
-                ),
+                what=f"test ROC AUC {main} minus {baseline}",
             )
         )
+    for metric in ("precision_at_k", "recall_at_k"):
+        for key, diff in evaluation.differences.get(metric, {}).items():
+            baseline = key.split(" - ", 1)[1]
+            results.append(
+                _lower_bound_gate(
+                    f"{metric}_vs_{baseline}",
+                    diff,
+                    threshold=-config.capacity_margin,
+                    what=f"{metric.replace('_at_k', '')} at capacity {main} minus {baseline}",
+                )
+            )
     ece = evaluation.models[main].metrics["ece"].estimate
     results.append(
         GateResult(
@@ -92,8 +285,294 @@ def performance_gates(
     return results
 
 
-def decide(gates: Iterable[GateResult]) -> PromotionDecision:
-    """``champion`` when every gate passed (and there is at least one), else ``challenger``."""
-    gates = tuple(gates)
-    ok = bool(gates) and all(g.passed for g in gates)
-    return PromotionDecision(alias=CHAMPION if ok else CHALLENGER, gates=gates)
+# --------------------------------------------------------------------------- calibration
+
+
+def _band_status(
+    stat: CalibrationStat,
+    *,
+    lower: float,
+    upper: float,
+    p_adjusted: float,
+    significance: float,
+    min_count: int | None,
+) -> str:
+    if min_count is not None and max(stat.observed, stat.expected) < min_count:
+        return "insufficient_evidence"  # also when the figure is undefined for lack of outcomes
+    if np.isnan(stat.estimate):
+        return "not_evaluable"
+    outside = not lower <= stat.estimate <= upper
+    clear = not np.isnan(p_adjusted) and p_adjusted < significance
+    return "fail" if outside and clear else "pass"
+
+
+def _calibration_gate(
+    name: str,
+    stat: CalibrationStat,
+    *,
+    what: str,
+    lower: float,
+    upper: float,
+    p_adjusted: float,
+    significance: float,
+    min_count: int | None,
+) -> GateResult:
+    status = _band_status(
+        stat,
+        lower=lower,
+        upper=upper,
+        p_adjusted=p_adjusted,
+        significance=significance,
+        min_count=min_count,
+    )
+    detail = (
+        f"{what} {stat} ({stat.observed:.0f} observed, {stat.expected:.1f} expected, "
+        f"n={stat.n}), band [{lower:g}, {upper:g}]"
+    )
+    if status == "insufficient_evidence":
+        detail += f": fewer than {min_count} outcomes (observed or expected), insufficient evidence"
+    elif status == "not_evaluable":
+        detail += ": undefined"
+    elif not lower <= stat.estimate <= upper:
+        verdict = "clear" if status == "fail" else "not statistically clear"
+        detail += f": outside, {verdict} (adjusted p = {p_adjusted:.3g})"
+    return GateResult.of(name, status, value=stat.estimate, threshold=lower, detail=detail)
+
+
+def calibration_gates(
+    y: np.ndarray,
+    probability: np.ndarray,
+    rank_score: np.ndarray,
+    *,
+    groups: Mapping[str, np.ndarray] | pd.DataFrame,
+    k: int,
+    config: GatesConfig,
+    confidence_level: float = 0.95,
+    min_group_size: int = 11,
+) -> list[GateResult]:
+    """Calibration in the large, slope, and O/E in the top band, overall and per group.
+
+    The top band is the ``k`` highest-ranked rows (capacity) unless
+    ``calibration.top_fraction`` sets it. Per-group checks of one kind share a Holm
+    adjustment; groups smaller than ``min_group_size`` are left out (as in the audit).
+    """
+    cfg = config.calibration
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(probability, dtype=float)
+    n_top = k if cfg.top_fraction is None else max(1, round(cfg.top_fraction * len(y)))
+    top = top_band(rank_score, n_top)
+    band_text = f"top {n_top} of {len(y)}"
+    overall = [
+        (
+            "calibration_in_the_large",
+            observed_to_expected(y, p, confidence_level=confidence_level),
+            cfg.oe,
+            "observed / expected",
+        ),
+        (
+            "calibration_slope",
+            calibration_slope(y, p, confidence_level=confidence_level),
+            cfg.slope,
+            "calibration slope",
+        ),
+        (
+            "top_band_oe",
+            observed_to_expected(y[top], p[top], confidence_level=confidence_level),
+            cfg.oe,
+            f"observed / expected in the {band_text}",
+        ),
+    ]
+    results = [
+        _calibration_gate(
+            name,
+            stat,
+            what=what,
+            lower=band.lower,
+            upper=band.upper,
+            p_adjusted=stat.p_value,
+            significance=cfg.significance,
+            min_count=None,
+        )
+        for name, stat, band, what in overall
+    ]
+    if not cfg.per_group:
+        return results
+    frame = pd.DataFrame(dict(groups)) if not isinstance(groups, pd.DataFrame) else groups
+    per_kind: dict[str, list[tuple[str, CalibrationStat, str]]] = {
+        "top_band_oe": [],
+        "calibration_slope": [],
+    }
+    for attribute in frame.columns:
+        labels = frame[attribute].astype("string").fillna("(missing)").to_numpy()
+        for group in sorted(set(labels)):
+            mask = labels == group
+            if mask.sum() < min_group_size:
+                continue
+            where = f"{attribute}/{group}"
+            in_top = mask & top
+            per_kind["top_band_oe"].append(
+                (
+                    where,
+                    observed_to_expected(y[in_top], p[in_top], confidence_level=confidence_level),
+                    f"observed / expected of {attribute}={group} in the {band_text}",
+                )
+            )
+            per_kind["calibration_slope"].append(
+                (
+                    where,
+                    calibration_slope(y[mask], p[mask], confidence_level=confidence_level),
+                    f"calibration slope of {attribute}={group}",
+                )
+            )
+    for kind, rows in per_kind.items():
+        band = cfg.oe if kind == "top_band_oe" else cfg.slope
+        adjusted = holm_adjust(np.array([s.p_value for _, s, _ in rows], dtype=float))
+        for (where, stat, what), p_adj in zip(rows, adjusted, strict=True):
+            results.append(
+                _calibration_gate(
+                    f"{kind}[{where}]",
+                    stat,
+                    what=what,
+                    lower=band.lower,
+                    upper=band.upper,
+                    p_adjusted=float(p_adj),
+                    significance=cfg.significance,
+                    min_count=cfg.min_group_positives,
+                )
+            )
+    return results
+
+
+# --------------------------------------------------------------------------- fairness, proxies
+
+
+def fairness_gate_results(outcomes: Iterable[Any]) -> list[GateResult]:
+    """The audit's gate outcomes (:class:`training.audit.GateOutcome`) as gate results.
+
+    Statuses carry over (a waived audit check stays waived, with its reason).
+    """
+    gates = []
+    for o in outcomes:
+        threshold = o.upper if o.upper is not None else (o.lower if o.lower is not None else None)
+        gates.append(
+            GateResult(
+                name=f"fairness_{o.name}",
+                passed=o.status in PROMOTABLE,
+                value=float(o.value) if o.value is not None else float("nan"),
+                threshold=float(threshold) if threshold is not None else float("nan"),
+                detail=o.message,
+                status=o.status,
+                waiver=getattr(o, "waiver", None),
+            )
+        )
+    return gates
+
+
+def audit_waivers(waivers: Sequence[Waiver]) -> list[Waiver]:
+    """The training waivers that apply to the fairness audit's own check names.
+
+    A training gate ``fairness_<check>`` is the audit's ``<check>``: a waiver written for the
+    training name is rewritten for the audit's, and one starting with ``*`` applies to both,
+    so the fairness report and the model card show the same waived checks as the decision.
+    """
+    out = []
+    for waiver in waivers:
+        if waiver.check.startswith("fairness_"):
+            out.append(waiver.model_copy(update={"check": waiver.check.removeprefix("fairness_")}))
+        elif waiver.check.startswith("*"):
+            out.append(waiver)
+    return out
+
+
+def proxy_gates(
+    proxies: pd.DataFrame | None, *, protected: Sequence[str], config: ProxyGatesConfig
+) -> list[GateResult]:
+    """One gate per (feature, protected attribute) whose folded AUC reaches ``max_auc``.
+
+    A listed (allowed) proxy passes with its justification in the detail; any other fails.
+    Without a proxy check (no audit groups) the gate is not evaluable. Audit groups that are
+    not protected attributes (region, settlement) are not gated here.
+    """
+    if proxies is None:
+        return [
+            GateResult.of(
+                "proxy_check",
+                "not_evaluable",
+                value=float("nan"),
+                threshold=config.max_auc,
+                detail="no proxy check was run (no audit group columns)",
+            )
+        ]
+    wanted = {f"audit_{p}" for p in protected} | set(protected)
+    rows = proxies[proxies["attribute"].isin(wanted) & (proxies["auc"] >= config.max_auc)]
+    results = []
+    for row in rows.itertuples(index=False):
+        allowed = next(
+            (
+                a
+                for a in config.allowed
+                if a.feature == row.feature and a.attribute in (None, row.attribute)
+            ),
+            None,
+        )
+        text = (
+            f"{row.feature} alone predicts {row.attribute} (group {row.auc_group}) with "
+            f"AUC {row.auc:.3f} >= {config.max_auc:g}"
+        )
+        if allowed is not None:
+            text += f"; allowed: {allowed.justification}"
+        results.append(
+            GateResult.of(
+                f"proxy_{row.feature}[{row.attribute}]",
+                "pass" if allowed is not None else "fail",
+                value=row.auc,
+                threshold=config.max_auc,
+                detail=text,
+            )
+        )
+    if not results:
+        n_pairs = int(proxies["attribute"].isin(wanted).sum())
+        results.append(
+            GateResult.of(
+                "proxy_check",
+                "pass" if n_pairs else "not_evaluable",
+                value=float(proxies.loc[proxies["attribute"].isin(wanted), "auc"].max())
+                if n_pairs
+                else float("nan"),
+                threshold=config.max_auc,
+                detail=f"no model input predicts a protected attribute with AUC >= "
+                f"{config.max_auc:g} ({n_pairs} feature/attribute pairs checked)"
+                if n_pairs
+                else "no protected attribute among the audit groups: nothing to check",
+            )
+        )
+    return results
+
+
+_NAME = re.compile(r"[^A-Za-z0-9_.\-/ ]")
+
+
+def gate_metric_name(name: str) -> str:
+    """A gate name as an MLflow metric key (brackets and other characters replaced)."""
+    return "gate." + _NAME.sub("_", name.replace("[", ".").replace("]", ""))
+
+
+def gate_facts(decision: PromotionDecision) -> list[dict[str, str]]:
+    """Each gate of a decision as plain facts for the model card (name, status, meaning)."""
+    return [
+        {"name": g.name, "status": g.status, "meaning": gate_meaning(g.name), "detail": g.detail}
+        for g in decision.gates
+    ]
+
+
+def waiver_facts(config: GatesConfig) -> tuple[list[str], list[str]]:
+    """The configured waivers and allowed proxies, each with its written reason."""
+    waivers = [
+        f"`{w.check}`" + (f" ({w.status})" if w.status else "") + f": {w.reason}"
+        for w in config.waivers
+    ]
+    proxies = [
+        f"`{a.feature}`" + (f" for {a.attribute}" if a.attribute else "") + f": {a.justification}"
+        for a in config.proxy.allowed
+    ]
+    return waivers, proxies

@@ -148,6 +148,15 @@ class FairnessFacts(_Facts):
     flagged_proxies: list[str] = Field(default_factory=list)
 
 
+class GateFact(_Facts):
+    """One promotion gate of the run: its outcome, what it means and what was measured."""
+
+    name: str
+    status: str
+    meaning: str = ""
+    detail: str = ""
+
+
 class ModelCardFacts(_Facts):
     """Everything a card says that depends on the run; the rest are fixed texts."""
 
@@ -171,6 +180,17 @@ class ModelCardFacts(_Facts):
     out_of_scope: list[str] = Field(default_factory=lambda: list(OUT_OF_SCOPE))
     limitations: list[str] = Field(
         default_factory=list, description="run-specific limitations, added to the standard ones"
+    )
+    gates: list[GateFact] = Field(
+        default_factory=list, description="promotion gates of the run and their outcomes"
+    )
+    waivers: list[str] = Field(
+        default_factory=list,
+        description="checks accepted although not evaluable / without evidence, with reasons",
+    )
+    allowed_proxies: list[str] = Field(
+        default_factory=list,
+        description="inputs allowed although they predict a protected attribute, and why",
     )
     contact: str = DEFAULT_CONTACT
 

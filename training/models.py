@@ -20,6 +20,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from features.aggregations import MAX_LOOKBACK_DAYS
+from features.catalogue import FEATURES
 from features.errors import EarlyriskError
 from training.config import LightGBMSpec, LogisticSpec
 from training.protected import PROTECTED_NAMES
@@ -202,10 +204,24 @@ def fit_lightgbm(
     )
 
 
+def never_value(name: str) -> float:
+    """The value of a ``*_days_since_*`` indicator for "no event in its window": one day past
+    the window (the catalogue's ``window_days``, else the longest look-back)."""
+    spec = FEATURES.get(name)
+    window = getattr(spec, "window_days", None) or MAX_LOOKBACK_DAYS
+    return float(window + 1)
+
+
 def fit_logistic(
     train: pd.DataFrame, *, feature_names: Sequence[str], spec: LogisticSpec, seed: int
 ) -> LogisticRiskModel:
-    """Median imputation, standardization and L2 logistic regression on the training slice."""
+    """Imputation, standardization and L2 logistic regression on the training slice.
+
+    A missing value is filled with the training median, except a missing ``*_days_since_*``
+    indicator: there it means "no such event within the window", so it is filled with
+    "never" (one day past the window, :func:`never_value`), not with the median of the
+    families who had the event (which would place "never" among the recent ones).
+    """
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -214,13 +230,17 @@ def fit_logistic(
     X = train.loc[:, names].to_numpy(dtype="float64", na_value=np.nan)
     y = train["label"].to_numpy(dtype=int)
     imputer = SimpleImputer(strategy="median", keep_empty_features=True).fit(X)
-    filled = imputer.transform(X)
+    fill = imputer.statistics_.astype(float).copy()
+    for j, name in enumerate(names):
+        if "_days_since_" in name:
+            fill[j] = never_value(name)
+    filled = np.where(np.isnan(X), fill, X)
     scaler = StandardScaler().fit(filled)
     clf = LogisticRegression(C=spec.C, max_iter=spec.max_iter, random_state=seed)
     clf.fit(scaler.transform(filled), y)
     return LogisticRiskModel(
         feature_names=names,
-        medians=imputer.statistics_,
+        medians=fill,
         means=scaler.mean_,
         scales=scaler.scale_,
         coef=clf.coef_[0],

@@ -38,9 +38,21 @@ from features.config import FeatureConfig
 from features.errors import EarlyriskError
 from features.snapshot_store import META_FEATURE_LIST, META_PREFIX, META_RAW
 from training.calibration import CalibrationResult, choose_calibration
+from training.champion import champion_gates, compare_with_champion
 from training.config import LightGBMSpec, LogisticSpec, TrainConfig
 from training.evaluation import METRICS, Evaluation, ScoredModel, evaluate
-from training.gates import GateResult, PromotionDecision, decide, performance_gates
+from training.gates import (
+    GateResult,
+    PromotionDecision,
+    audit_waivers,
+    calibration_gates,
+    decide,
+    fairness_gate_results,
+    gate_facts,
+    performance_gates,
+    proxy_gates,
+    waiver_facts,
+)
 from training.models import (
     LightGBMFit,
     RuleBaseline,
@@ -291,7 +303,15 @@ def run_training(
         y_cal = cal_frame["label"].to_numpy(dtype=int)
         raw_scorers: dict[str, Any] = {MAIN: fit.model, LOGISTIC: logistic, RULE: RuleBaseline()}
         calibration = {
-            name: choose_calibration(scorer, cal_frame, y_cal, seed=config.seed)
+            name: choose_calibration(
+                scorer,
+                cal_frame,
+                y_cal,
+                seed=config.seed,
+                top_fraction=config.gates.calibration.top_fraction
+                or config.capacity.k(len(cal_frame)) / len(cal_frame),
+                top_band=(config.gates.calibration.oe.lower, config.gates.calibration.oe.upper),
+            )
             for name, scorer in raw_scorers.items()
         }
         models = {
@@ -329,8 +349,32 @@ def run_training(
         )
 
     gates = performance_gates(evaluation, main=MAIN, config=config.gates)
+    gates += calibration_gates(
+        y_test,
+        scored[MAIN].probability,
+        scored[MAIN].rank_score,
+        groups=test[_audit_groups(test, config)],
+        k=k,
+        config=config.gates,
+        confidence_level=config.evaluation.confidence_level,
+    )
     gates += fairness_gates
-    decision = decide(gates)
+    proxies = audit_result.proxies if audit_result is not None else None
+    gates += proxy_gates(proxies, protected=protected, config=config.gates.proxy)
+    if log_to_mlflow:  # the registry holds the champion: compare on the same test rows
+        comparison = compare_with_champion(
+            test,
+            scored[MAIN],
+            k=k,
+            model_name=config.mlflow.model_name,
+            tracking_uri=config.mlflow.tracking_uri,
+            n_bootstrap=config.evaluation.n_bootstrap,
+            confidence_level=config.evaluation.confidence_level,
+            n_bins=config.evaluation.n_bins,
+            seed=config.seed,
+        )
+        gates += champion_gates(comparison, config=config.gates.champion)
+    decision = decide(gates, waivers=config.gates.waivers)
 
     result = TrainResult(
         config=config,
@@ -372,7 +416,7 @@ def _fairness(
     config: TrainConfig,
 ) -> tuple[Any, list[Any], list[GateResult]]:
     """Audit the calibrated test scores at capacity; the audit's gates as GateResults."""
-    from training.audit import TopK, audit, evaluate_fairness_gates
+    from training.audit import TopK, apply_waivers, audit, evaluate_fairness_gates
 
     groups = _audit_groups(test, config)
     if not groups:
@@ -395,26 +439,17 @@ def _fairness(
     )
     if config.gates.fairness is None:
         return result, [], []
-    outcomes = evaluate_fairness_gates(result, config.gates.fairness)
-    gates = []
-    for o in outcomes:
-        where = "/".join(str(p) for p in (o.attribute, o.group) if p)
-        gates.append(
-            GateResult(
-                name=f"fairness_{o.gate}" + (f"[{where}]" if where else ""),
-                passed=bool(o.passed),
-                value=float(o.value) if o.value is not None else float("nan"),
-                threshold=float(o.upper if o.upper is not None else (o.lower or float("nan"))),
-                detail=o.message,
-            )
-        )
-    return result, outcomes, _collapse_fairness(gates)
+    outcomes = apply_waivers(
+        evaluate_fairness_gates(result, config.gates.fairness), audit_waivers(config.gates.waivers)
+    )
+    return result, outcomes, _collapse_fairness(fairness_gate_results(outcomes))
 
 
 def _collapse_fairness(gates: list[GateResult]) -> list[GateResult]:
-    """All passing fairness checks as one row; each failing check keeps its own row."""
-    passed = [g for g in gates if g.passed]
-    failed = [g for g in gates if not g.passed]
+    """All passing fairness checks as one row; every other check (failed, not evaluable,
+    insufficient evidence, waived) keeps its own row."""
+    passed = [g for g in gates if g.status == "pass"]
+    failed = [g for g in gates if g.status != "pass"]
     out = list(failed)
     if passed:
         out.insert(
@@ -485,7 +520,13 @@ def _report_inputs(result: TrainResult) -> ReportInputs:
 
 def model_card_facts(result: TrainResult) -> Any:
     """The facts of this run for :func:`training.model_card.build_model_card`."""
-    from training.model_card import DataFacts, MetricFact, ModelCardFacts, fairness_facts_from_audit
+    from training.model_card import (
+        DataFacts,
+        GateFact,
+        MetricFact,
+        ModelCardFacts,
+        fairness_facts_from_audit,
+    )
 
     cfg = result.config
     ev = result.evaluation
@@ -554,6 +595,9 @@ def model_card_facts(result: TrainResult) -> Any:
         ),
         metrics=metrics,
         fairness=fairness,
+        gates=[GateFact(**g) for g in gate_facts(result.decision)],
+        waivers=waiver_facts(cfg.gates)[0],
+        allowed_proxies=waiver_facts(cfg.gates)[1],
         limitations=[
             f"Evaluated on {ev.n_rows} test families with {ev.n_positive} outcomes; intervals "
             "are wide when outcomes are few.",

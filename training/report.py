@@ -40,7 +40,7 @@ METRIC_LABELS = {
     "pr_auc": "PR AUC",
     "brier": "Brier score",
     "log_loss": "log-loss",
-    "ece": "expected calibration error",
+    "ece": "expected calibration error (equal-mass bins)",
     "precision_at_k": "precision at capacity",
     "recall_at_k": "recall at capacity",
     "lift_at_k": "lift at capacity",
@@ -263,7 +263,11 @@ def render_markdown(inputs: ReportInputs, *, figure_dir: str = "figures") -> str
         out += [", ".join(f"{k}: `{v}`" for k, v in inputs.model.items()), ""]
     gate_rows = pd.DataFrame(
         [
-            {"gate": g.name, "result": "pass" if g.passed else "**FAIL**", "detail": g.detail}
+            {
+                "gate": g.name,
+                "result": g.status if g.passed else f"**{g.status.upper()}**",
+                "detail": g.detail,
+            }
             for g in d.gates
         ]
     )

@@ -201,7 +201,10 @@ def print_summary(result: TrainResult, console: Console) -> None:
     gates.add_column("result")
     gates.add_column("detail")
     for g in result.decision.gates:
-        mark = "[green]pass[/]" if g.passed else "[bold red]FAIL[/]"
+        if g.passed:
+            mark = "[green]pass[/]" if g.status == "pass" else f"[yellow]{g.status}[/]"
+        else:
+            mark = "[bold red]FAIL[/]" if g.status == "fail" else f"[bold red]{g.status}[/]"
         # gate names hold "[attribute/group]", which rich would read as markup
         gates.add_row(escape(g.name), mark, escape(g.detail))
     console.print(gates)

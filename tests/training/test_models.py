@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from training_frames import fake_feature_table
 
@@ -106,3 +107,30 @@ def test_rule_baseline_ranks_by_the_wellbeing_score(train_frame):
     np.testing.assert_array_equal(rule.raw_score(train_frame), train_frame["wellbeing_score"])
     with pytest.raises(KeyError, match="wellbeing_score"):
         rule.raw_score(train_frame.drop(columns=["wellbeing_score"]))
+
+
+def test_logistic_baseline_reads_a_missing_days_since_as_never_not_the_median():
+    from training.models import never_value
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    had_event = rng.random(n) < 0.3
+    days = np.where(had_event, rng.integers(1, 60, n), np.nan).astype(float)
+    # recent events raise the risk; families without any event are the safest
+    y = (rng.random(n) < np.where(had_event, 0.3, 0.02)).astype(int)
+    frame = pd.DataFrame(
+        {
+            "family_id": [f"f{i}" for i in range(n)],
+            "soc_days_since_dv_report": days,
+            "label": y,
+        }
+    )
+    model = fit_logistic(
+        frame, feature_names=["soc_days_since_dv_report"], spec=LogisticSpec(), seed=0
+    )
+    never = never_value("soc_days_since_dv_report")
+    assert never == 3 * 365 + 1 and model.medians[0] == never
+    missing = frame.head(1).assign(soc_days_since_dv_report=np.nan)
+    recent = frame.head(1).assign(soc_days_since_dv_report=10.0)
+    # "no report in 3 years" ranks below a recent report (a median fill would rank it with them)
+    assert model.raw_score(missing)[0] < model.raw_score(recent)[0]

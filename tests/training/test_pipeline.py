@@ -41,13 +41,31 @@ def logged_run(tmp_path_factory, table):
         evaluation={"n_bootstrap": 40},
         # a test slice of ~300 families: bounds loose enough for its noise, so the first
         # run is a champion and a deliberately impossible gate is the only thing that fails
+        # (what each gate does on a small slice is tested in test_gates.py)
         gates={
             "max_ece": 0.15,
+            "min_auc_margin": -1.0,
+            "capacity_margin": 1.0,
+            "min_test_positives": 20,
+            "calibration": {
+                "oe": {"lower": 0.2, "upper": 5.0},
+                "slope": {"lower": 0.2, "upper": 5.0},
+            },
             "fairness": {
                 "basis": "interval",
-                "ratio_bounds": {"fnr": {"lower": 0.5, "upper": 2.0}},
+                "ratio_bounds": {"tpr": {"lower": 0.5, "upper": 2.0}},
                 "max_group_ece": 0.2,
             },
+            "waivers": [
+                {
+                    "check": "*[*/*]",
+                    "reason": "a test fixture of 300 families: groups are far too small",
+                },
+                {
+                    "check": "proxy_check",
+                    "reason": "the fake feature table has no protected attribute to check",
+                },
+            ],
         },
         mlflow={
             "tracking_uri": f"sqlite:///{tmp / 'mlflow.db'}",
@@ -146,12 +164,18 @@ def test_failing_gate_gives_challenger_and_keeps_the_champion(logged_run, table,
     config = first.config.model_copy(
         update={"gates": first.config.gates.model_copy(update={"min_auc_margin": 0.99})}
     )
+    # the first run's champion is loaded and compared on the same rows (same data and seed:
+    # the same model, so non-inferior)
     second = run_training(config, feature_table=table, n_threads=1, write_reports=False)
     assert second.alias == "challenger"
     assert [g.name for g in second.decision.failed] == [
         "auc_margin_over_logistic",
         "auc_margin_over_wellbeing_index",
     ]
+    compared = {g.name: g for g in second.decision.gates}
+    assert compared["champion_roc_auc"].status == "pass"
+    assert f"champion v{first.model_version}" in compared["champion_roc_auc"].detail
+    assert first.decision.gates[-1].status == "no_champion"
     client = mlflow.MlflowClient(tracking_uri=tracking)
     champion = client.get_model_version_by_alias(NAME, "champion")
     challenger = client.get_model_version_by_alias(NAME, "challenger")

@@ -10,8 +10,12 @@ Gate kinds:
 * ``<metric>_ratio``: for every reported group, the ratio of its metric to the reference
   group's must lie within ``[lower, upper]`` (default FPR and FNR within 0.8-1.25, the
   "four-fifths" band used in both directions).
+* ``group_oe``: calibration in the large of every reported group: the ratio of its observed
+  outcome rate to its mean predicted probability (observed / expected, O/E) must lie within
+  ``[lower, upper]``. A ratio, because rates near 3 % make any absolute error look small: a
+  group observed at 6.5 % and predicted at 2.9 % (2.2 times) has an absolute gap of 0.036.
 * ``group_ece``: every reported group's expected calibration error must stay below a bound
-  (needs labels and probability scores).
+  (reported for comparison; off by default, see ``group_oe``).
 * ``proxy_auc``: no model feature may predict a protected attribute with a folded AUC above
   a bound (needs the proxy check).
 
@@ -26,18 +30,27 @@ Suppressed groups are never checked (their numbers are withheld). When the refer
 is 0 the ratio is undefined: equal rates (both 0) pass, any other rate fails (it is
 infinitely far from parity).
 A check whose number is undefined (say a group has no negatives, so no FPR, or the audit has
-no labels) is ``not_evaluable``; it fails only when ``fail_on_not_evaluable`` is set.
+no labels) is ``not_evaluable``; a check on a group with fewer than ``min_group_positives``
+outcomes (or, for calibration, fewer expected outcomes) is ``insufficient_evidence``; an
+attribute with no two reported groups to compare (one group only, or every group suppressed)
+is ``not_evaluable`` as a whole. Neither is a pass: both block promotion and make
+``earlyrisk audit --gates`` exit non-zero, unless ``waivers`` names the check (a
+pattern, ``*`` any text, on ``<gate>[<attribute>/<group>]``) with a written reason, which the
+reports repeat. ``fail_on_not_evaluable`` turns them into plain failures.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from scipy.stats import norm
 
+from training.audit.disparity import holm_adjust
 from training.audit.metrics import CountMetric
 
 if TYPE_CHECKING:
@@ -45,7 +58,34 @@ if TYPE_CHECKING:
 
 # A ratio gate bounds a count-based rate: the audit's disparity table holds exactly those.
 GateMetric = CountMetric
-GateStatus = Literal["pass", "fail", "not_evaluable"]
+GateStatus = Literal["pass", "fail", "not_evaluable", "insufficient_evidence", "waived"]
+#: Statuses that let a model be promoted (or ``earlyrisk audit --gates`` exit 0).
+PASSING_STATUSES: frozenset[str] = frozenset({"pass", "waived"})
+#: Ratio metrics whose denominator is the group's outcomes (the minimum-evidence rule).
+_POSITIVE_DENOMINATOR = frozenset({"tpr", "fnr"})
+_NEGATIVE_DENOMINATOR = frozenset({"fpr", "tnr"})
+
+
+class Waiver(BaseModel):
+    """Accept a check that could not be judged (not evaluable / insufficient evidence).
+
+    ``check`` is a pattern (``*`` matches any text) on the check's name
+    (``tpr_ratio[audit_region/*]``); ``reason`` is written for the reader of the model card
+    and the reports. A waiver never turns a failure into a pass.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    check: str = Field(min_length=1)
+    reason: str = Field(min_length=20, description="why promoting without this check is sound")
+    status: Literal["not_evaluable", "insufficient_evidence"] | None = Field(
+        None, description="the one status waived (None: both)"
+    )
+
+    def matches(self, name: str) -> bool:
+        """``*`` matches any text; every other character (``[``, ``/``) is literal."""
+        pattern = "".join(".*" if c == "*" else re.escape(c) for c in self.check)
+        return re.fullmatch(pattern, name) is not None
 
 
 class RatioBound(BaseModel):
@@ -67,7 +107,9 @@ class RatioBound(BaseModel):
 
 
 def _default_ratio_bounds() -> dict[GateMetric, RatioBound]:
-    return {"fpr": RatioBound(), "fnr": RatioBound()}
+    """Recall (true-positive rate) parity at capacity: the families who go on to the
+    outcome are reached alike in every group."""
+    return {"tpr": RatioBound()}
 
 
 class FairnessGates(BaseModel):
@@ -76,11 +118,21 @@ class FairnessGates(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     ratio_bounds: dict[GateMetric, RatioBound] = Field(
-        default_factory=lambda: _default_ratio_bounds(),
+        default_factory=_default_ratio_bounds,
         description="metric -> allowed band of group/reference ratios",
     )
+    oe_bounds: RatioBound | None = Field(
+        default_factory=lambda: RatioBound(lower=0.8, upper=1.25),
+        description="allowed band of each group's observed / expected outcome rate",
+    )
     max_group_ece: float | None = Field(
-        0.05, ge=0, description="upper bound of each group's expected calibration error"
+        None, ge=0, description="upper bound of each group's expected calibration error"
+    )
+    min_group_positives: int = Field(
+        10,
+        ge=0,
+        description="a group check needs at least this many outcomes in the group (and in "
+        "the reference group); fewer is insufficient evidence",
     )
     max_proxy_auc: float | None = Field(
         None, gt=0.5, le=1.0, description="upper bound of a feature's folded proxy AUC"
@@ -100,6 +152,10 @@ class FairnessGates(BaseModel):
         "two-proportion p-value is below this as well",
     )
     fail_on_not_evaluable: bool = False
+    waivers: list[Waiver] = Field(
+        default_factory=list,
+        description="checks accepted although not evaluable or without sufficient evidence",
+    )
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> FairnessGates:
@@ -129,21 +185,53 @@ class GateOutcome(BaseModel):
     lower: float | None = None
     upper: float | None = None
     message: str
+    waiver: str | None = None
+
+    @property
+    def name(self) -> str:
+        """``<gate>[<attribute>/<group>]``: what a waiver pattern matches."""
+        where = "/".join(str(p) for p in (self.attribute, self.group) if p)
+        return self.gate + (f"[{where}]" if where else "")
 
     @property
     def passed(self) -> bool:
-        """False only for a failed check."""
-        return self.status != "fail"
+        """True only for a pass or a waived check: not evaluable is never a pass."""
+        return self.status in PASSING_STATUSES
 
 
 def gates_passed(outcomes: list[GateOutcome]) -> bool:
-    """True when no outcome failed (what training needs to promote)."""
-    return all(outcome.passed for outcome in outcomes)
+    """True when every outcome passed or was waived, and there was at least one check."""
+    return bool(outcomes) and all(outcome.passed for outcome in outcomes)
 
 
 def failed_gates(outcomes: list[GateOutcome]) -> list[GateOutcome]:
-    """Only the failed outcomes, in evaluation order."""
+    """The outcomes that block: failed, not evaluable, insufficient evidence (in order)."""
     return [outcome for outcome in outcomes if not outcome.passed]
+
+
+def apply_waivers(outcomes: list[GateOutcome], waivers: list[Waiver]) -> list[GateOutcome]:
+    """Mark not-evaluable / insufficient-evidence outcomes that a waiver names as waived."""
+    out = []
+    for outcome in outcomes:
+        if outcome.status in ("not_evaluable", "insufficient_evidence"):
+            waiver = next(
+                (
+                    w
+                    for w in waivers
+                    if w.matches(outcome.name) and w.status in (None, outcome.status)
+                ),
+                None,
+            )
+            if waiver is not None:
+                outcome = outcome.model_copy(
+                    update={
+                        "status": "waived",
+                        "waiver": waiver.reason,
+                        "message": f"{outcome.message} [{outcome.status} waived: {waiver.reason}]",
+                    }
+                )
+        out.append(outcome)
+    return out
 
 
 def _number(value: object) -> float | None:
@@ -176,11 +264,49 @@ def _selected_attributes(result: AuditResult, gates: FairnessGates) -> set[str]:
     return names
 
 
+def _outcome_counts(result: AuditResult) -> dict[tuple[str, str], tuple[int, int]]:
+    """(outcomes, non-outcomes) of every reported group, by (attribute, group)."""
+    table = result.by_group
+    if result.label_free or "n_positive" not in table:
+        return {}
+    rows = table[~table["suppressed"]]
+    return {
+        (str(r.attribute), str(r.group)): (int(r.n_positive), int(r.n) - int(r.n_positive))
+        for r in rows.itertuples(index=False)
+    }
+
+
+def _short_of_evidence(
+    counts: dict[tuple[str, str], tuple[int, int]],
+    metric: str,
+    attribute: str,
+    groups: tuple[str, str],
+    gates: FairnessGates,
+) -> str | None:
+    """Why a ratio of ``metric`` between two groups rests on too few outcomes, or None."""
+    if metric in _POSITIVE_DENOMINATOR:
+        index, kind = 0, "outcomes"
+    elif metric in _NEGATIVE_DENOMINATOR:
+        index, kind = 1, "families without the outcome"
+    else:
+        return None
+    need = gates.min_group_positives
+    for group in groups:
+        have = counts.get((attribute, str(group)))
+        if have is not None and have[index] < need:
+            return (
+                f"{attribute}={group} has {have[index]} {kind}, the check needs at least "
+                f"{need} (min_group_positives): insufficient evidence"
+            )
+    return None
+
+
 def _ratio_outcomes(
     result: AuditResult, gates: FairnessGates, attributes: set[str]
 ) -> list[GateOutcome]:
     outcomes: list[GateOutcome] = []
     table = result.disparities
+    counts = _outcome_counts(result)
     for metric, bound in gates.ratio_bounds.items():
         gate = f"{metric}_ratio"
         if metric not in result.metrics:
@@ -203,7 +329,14 @@ def _ratio_outcomes(
             value, reference_value = _number(row.value), _number(row.reference_value)
             where = f"{row.attribute}={row.group} vs {row.reference}"
             p_holm = _number(row.p_value_holm)
-            if ratio is None and value is not None and reference_value == 0.0:
+            short = _short_of_evidence(
+                counts, metric, row.attribute, (row.group, row.reference), gates
+            )
+            status: GateStatus
+            if short is not None:
+                status = "insufficient_evidence"
+                message = f"{gate} for {where}: {short}"
+            elif ratio is None and value is not None and reference_value == 0.0:
                 # The reference rate is 0: equal rates are parity, any other rate is
                 # infinitely far from it (the band cannot contain it), unless, judged on the
                 # evidence, the difference is not statistically clear.
@@ -406,11 +539,154 @@ def _proxy_outcomes(
     return outcomes
 
 
+def _oe_outcomes(
+    result: AuditResult, gates: FairnessGates, attributes: set[str]
+) -> list[GateOutcome]:
+    """Each group's observed / expected outcome rate against ``oe_bounds``.
+
+    The test of "calibrated in this group" compares the observed count with the expected one
+    (sum of probabilities); its variance is bounded by ``n * mean_p * (1 - mean_p)`` (the
+    audit keeps the group's mean, not every probability, and the bound is conservative).
+    Holm-adjusted over the groups checked.
+    """
+    bound = gates.oe_bounds
+    if bound is None:
+        return []
+    if result.label_free or not result.scores_are_probabilities:
+        reason = "no label given" if result.label_free else "scores are not probabilities"
+        return [
+            GateOutcome(
+                gate="group_oe",
+                status=_not_evaluable(gates),
+                metric="observed_to_expected",
+                lower=bound.lower,
+                upper=bound.upper,
+                message=f"calibration cannot be checked: {reason}",
+            )
+        ]
+    rows = result.by_group[
+        result.by_group["attribute"].isin(attributes) & ~result.by_group["suppressed"]
+    ].reset_index(drop=True)
+    z = float(norm.ppf(0.5 + result.confidence_level / 2))
+    stats: list[tuple[float | None, float | None, float | None, float]] = []
+    for row in rows.itertuples(index=False):
+        n, observed = float(row.n), float(row.n_positive)
+        mean_p = _number(row.mean_predicted)
+        if mean_p is None or mean_p <= 0 or n <= 0:
+            stats.append((None, None, None, float("nan")))
+            continue
+        rate = observed / n
+        centre = (rate + z**2 / (2 * n)) / (1 + z**2 / n)
+        half = z * np.sqrt(rate * (1 - rate) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+        sd = np.sqrt(n * mean_p * (1 - mean_p))
+        p_value = float(2 * norm.sf(abs(observed - n * mean_p) / sd)) if sd > 0 else float("nan")
+        stats.append(
+            (rate / mean_p, max(centre - half, 0.0) / mean_p, (centre + half) / mean_p, p_value)
+        )
+    adjusted: np.ndarray = holm_adjust(np.array([s[3] for s in stats], dtype=float))
+    outcomes: list[GateOutcome] = []
+    for row, (ratio, low, high, _), p_holm in zip(
+        rows.itertuples(index=False), stats, adjusted, strict=True
+    ):
+        where = f"{row.attribute}={row.group}"
+        expected = float(row.n) * (_number(row.mean_predicted) or 0.0)
+        observed = int(row.n_positive)
+        band = f"[{bound.lower:g}, {bound.upper:g}]"
+        if ratio is None:
+            status: GateStatus = _not_evaluable(gates)
+            message = f"group_oe undefined for {where} (no predicted risk)"
+        elif max(observed, expected) < gates.min_group_positives:
+            status = "insufficient_evidence"
+            message = (
+                f"group_oe for {where}: {observed} outcomes observed, {expected:.1f} expected; "
+                f"the check needs at least {gates.min_group_positives} (min_group_positives): "
+                "insufficient evidence"
+            )
+        else:
+            outside = not bound.lower <= ratio <= bound.upper
+            clear = gates.basis == "point" or (not np.isnan(p_holm) and p_holm < gates.significance)
+            status = "fail" if outside and clear else "pass"
+            verdict = "outside" if outside else "within"
+            message = (
+                f"group_oe (observed / expected) for {where} is {ratio:.2f} "
+                f"(interval {low:.2f}-{high:.2f}; {observed} observed, {expected:.1f} expected), "
+                f"{verdict} {band}"
+            )
+            if outside and not clear:
+                message += (
+                    f": not statistically clear (Holm-adjusted p = {p_holm:.3g}, "
+                    f"needs < {gates.significance:g})"
+                )
+        outcomes.append(
+            GateOutcome(
+                gate="group_oe",
+                status=status,
+                attribute=row.attribute,
+                group=row.group,
+                metric="observed_to_expected",
+                value=ratio,
+                interval=(low, high) if low is not None and high is not None else None,
+                lower=bound.lower,
+                upper=bound.upper,
+                message=message,
+            )
+        )
+    return outcomes
+
+
+def _coverage_outcomes(
+    result: AuditResult, gates: FairnessGates, attributes: set[str]
+) -> list[GateOutcome]:
+    """An attribute with no two reported groups cannot be compared: not evaluable.
+
+    One group only, or every group (or the reference) suppressed, leaves nothing to check;
+    reporting "all 0 checks passed" there would be a pass without evidence.
+    """
+    if not (gates.ratio_bounds or gates.oe_bounds or gates.max_group_ece is not None):
+        return []
+    outcomes: list[GateOutcome] = []
+    table = result.by_group
+    for attribute in sorted(attributes):
+        rows = table[table["attribute"] == attribute]
+        reported = rows[~rows["suppressed"]]
+        if len(reported) >= 2 and attribute in result.references:
+            continue
+        outcomes.append(
+            GateOutcome(
+                gate="group_coverage",
+                status=_not_evaluable(gates),
+                attribute=attribute,
+                message=(
+                    f"{attribute}: {len(rows)} group(s), {len(rows) - len(reported)} suppressed "
+                    f"(fewer than {result.min_group_size} rows): no two reported groups to "
+                    "compare, so no fairness check could be made for this attribute"
+                ),
+            )
+        )
+    return outcomes
+
+
 def evaluate_fairness_gates(result: AuditResult, gates: FairnessGates) -> list[GateOutcome]:
-    """Check every gate on the audit; one outcome per (gate, group) in a stable order."""
+    """Check every gate on the audit; one outcome per (gate, group) in a stable order.
+
+    Waivers are applied; an audit that yields no check at all gives one ``not_evaluable``
+    outcome (a gate run that checked nothing has not passed).
+    """
     attributes = _selected_attributes(result, gates)
-    return [
+    outcomes = [
+        *_coverage_outcomes(result, gates, attributes),
         *_ratio_outcomes(result, gates, attributes),
+        *_oe_outcomes(result, gates, attributes),
         *_ece_outcomes(result, gates, attributes),
         *_proxy_outcomes(result, gates, attributes),
     ]
+    if not outcomes:
+        outcomes.append(
+            GateOutcome(
+                gate="no_checks",
+                status=_not_evaluable(gates),
+                message="no gate check could be made on this audit (nothing configured or "
+                "nothing to compare)",
+            )
+        )
+    return apply_waivers(outcomes, gates.waivers)

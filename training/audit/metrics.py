@@ -82,7 +82,7 @@ METRIC_LABELS: Final[dict[str, str]] = {
     "false_discovery_rate": "false discovery rate",
     "roc_auc": "ROC AUC",
     "brier": "Brier score",
-    "ece": "expected calibration error",
+    "ece": "expected calibration error (equal-width bins)",
     "ece_chance_q95": "ECE a calibrated score shows by chance (95th percentile)",
     "mean_predicted": "mean predicted score",
     "observed_to_expected": "observed / expected (O/E)",

@@ -90,7 +90,9 @@ def test_gates_file_sets_exit_code_and_names_the_gate(tmp_path: Path) -> None:
 
     make_scores(1500, seed=2, shift=0.3).to_csv(tmp_path / "biased.csv", index=False)
     gates = tmp_path / "gates.yaml"
-    gates.write_text("ratio_bounds:\n  fpr: {lower: 0.8, upper: 1.25}\nmax_group_ece: null\n")
+    gates.write_text(
+        "ratio_bounds:\n  fpr: {lower: 0.8, upper: 1.25}\noe_bounds: null\nmax_group_ece: null\n"
+    )
     options = (
         "--score prob --label label --group sex --top-fraction 0.2 --bootstrap 20 "
         f"--gates {shlex.quote(str(gates))}"
@@ -100,7 +102,9 @@ def test_gates_file_sets_exit_code_and_names_the_gate(tmp_path: Path) -> None:
     assert "FAIL fpr_ratio" in failed.output and "sex=F" in failed.output
     report = json.loads((tmp_path / "o1" / "audit_report.json").read_text())
     assert report["gates"]["passed"] is False
-    gates.write_text("ratio_bounds:\n  fpr: {lower: 0.01, upper: 100}\nmax_group_ece: null\n")
+    gates.write_text(
+        "ratio_bounds:\n  fpr: {lower: 0.01, upper: 100}\noe_bounds: null\nmax_group_ece: null\n"
+    )
     assert _audit(tmp_path / "biased.csv", options, tmp_path / "o2").exit_code == 0
 
 
@@ -186,3 +190,25 @@ def test_decile_score_audit_matches_a_plain_crosstab(tmp_path: Path) -> None:
         assert rates["fnr"]["estimate"] == pytest.approx(fn / (fn + tp))
         assert rates["precision"]["estimate"] == pytest.approx(tp / (tp + fp))
         assert groups[name]["score_metrics"]["ece"] is None
+
+
+@pytest.mark.parametrize("case", ["one_group", "all_suppressed"])
+def test_gates_with_nothing_to_compare_do_not_pass(tmp_path: Path, case: str) -> None:
+    from auditkit import make_scores
+
+    frame = make_scores(400, seed=4)
+    frame["sex"] = "F" if case == "one_group" else [f"p{i}" for i in range(len(frame))]
+    frame.to_csv(tmp_path / "scores.csv", index=False)
+    gates = tmp_path / "gates.yaml"
+    gates.write_text("ratio_bounds:\n  tpr: {lower: 0.8, upper: 1.25}\noe_bounds: null\n")
+    result = _audit(
+        tmp_path / "scores.csv",
+        "--score prob --label label --group sex --top-fraction 0.2 --bootstrap 20 "
+        f"--gates {shlex.quote(str(gates))}",
+        tmp_path / "out",
+    )
+    assert result.exit_code == 1, result.output
+    assert "gate checks passed" not in result.output
+    assert "NOT_EVALUABLE group_coverage[sex]" in result.output
+    report = json.loads((tmp_path / "out" / "audit_report.json").read_text())
+    assert report["gates"]["passed"] is False

@@ -37,7 +37,9 @@ def _biased(shift: float):
 
 
 def test_fair_model_passes_and_biased_model_fails_naming_the_group() -> None:
-    gates = FairnessGates(max_group_ece=0.2)
+    gates = FairnessGates(
+        ratio_bounds={"fpr": RatioBound(), "fnr": RatioBound()}, oe_bounds=None, max_group_ece=0.2
+    )
     assert gates_passed(evaluate_fairness_gates(_biased(0.0), gates))
     failed = failed_gates(evaluate_fairness_gates(_biased(0.25), gates))
     assert failed
@@ -59,7 +61,9 @@ def test_interval_basis_is_more_lenient_than_point() -> None:
 
 def test_ece_gate_checks_every_reported_group() -> None:
     result = _biased(0.25)
-    outcomes = evaluate_fairness_gates(result, FairnessGates(ratio_bounds={}, max_group_ece=0.05))
+    outcomes = evaluate_fairness_gates(
+        result, FairnessGates(ratio_bounds={}, oe_bounds=None, max_group_ece=0.05)
+    )
     assert {o.gate for o in outcomes} == {"group_ece"}
     failing = {o.group for o in failed_gates(outcomes)}
     assert "F" in failing and "M" not in failing
@@ -82,7 +86,10 @@ def test_zero_reference_rate_fails_unless_both_are_zero() -> None:
     assert result.references["g"] == "A" and result.group_metric("g", "A", "fpr") == 0.0
     outcome = next(
         o
-        for o in evaluate_fairness_gates(result, FairnessGates(max_group_ece=None))
+        for o in evaluate_fairness_gates(
+            result,
+            FairnessGates(ratio_bounds={"fpr": RatioBound()}, min_group_positives=0),
+        )
         if o.gate == "fpr_ratio"
     )
     assert outcome.status == "fail" and "unbounded" in outcome.message
@@ -111,7 +118,8 @@ def test_proxy_gate(scores: pd.DataFrame) -> None:
         proxy_features=["proxy"],
     )
     outcomes = evaluate_fairness_gates(
-        result, FairnessGates(ratio_bounds={}, max_group_ece=None, max_proxy_auc=0.8)
+        result,
+        FairnessGates(ratio_bounds={}, oe_bounds=None, max_group_ece=None, max_proxy_auc=0.8),
     )
     assert [o.status for o in outcomes] == ["fail"]
     [failed] = outcomes
@@ -124,7 +132,8 @@ def test_proxy_gate(scores: pd.DataFrame) -> None:
         frame, score="prob", label="label", groups=["sex"], rule=TopFraction(0.2), n_boot=0
     )
     [outcome] = evaluate_fairness_gates(
-        no_check, FairnessGates(ratio_bounds={}, max_group_ece=None, max_proxy_auc=0.8)
+        no_check,
+        FairnessGates(ratio_bounds={}, oe_bounds=None, max_group_ece=None, max_proxy_auc=0.8),
     )
     assert outcome.status == "not_evaluable"
 
@@ -199,7 +208,7 @@ def test_interval_basis_forgives_small_group_ece_noise_but_not_real_miscalibrati
     large_ece = result.group_metric("g", "large", "ece")
     assert small_ece > 0.02 and small_ece <= small_chance  # noisy, yet calibrated
     assert large_ece > result.group_metric("g", "large", "ece_chance_q95")
-    point = FairnessGates(ratio_bounds={}, max_group_ece=0.02)
+    point = FairnessGates(ratio_bounds={}, oe_bounds=None, max_group_ece=0.02)
     interval = point.model_copy(update={"basis": "interval"})
     failed_point = {o.group for o in failed_gates(evaluate_fairness_gates(result, point))}
     outcomes = evaluate_fairness_gates(result, interval)
@@ -231,7 +240,12 @@ def test_interval_basis_needs_a_significant_test_not_a_degenerate_interval() -> 
         reference="ref",
         n_boot=300,
     )
-    point = FairnessGates(ratio_bounds={"fnr": RatioBound()}, max_group_ece=None)
+    point = FairnessGates(
+        ratio_bounds={"fnr": RatioBound()},
+        oe_bounds=None,
+        max_group_ece=None,
+        min_group_positives=0,
+    )
     interval = point.model_copy(update={"basis": "interval"})
     assert {o.group for o in failed_gates(evaluate_fairness_gates(result, point))} == {
         "tiny",
@@ -242,3 +256,78 @@ def test_interval_basis_needs_a_significant_test_not_a_degenerate_interval() -> 
     (tiny,) = [o for o in outcomes if o.group == "tiny"]
     assert tiny.interval == (0.0, 0.0)
     assert "not statistically clear" in tiny.message
+
+
+def _rare_outcome_frame(*, factor_b: float, n: int = 6000, seed: int = 5) -> pd.DataFrame:
+    """Rates near 3 %; group b's true rate is ``factor_b`` times what the score predicts."""
+    rng = np.random.default_rng(seed)
+    group = np.where(rng.uniform(size=n) < 0.3, "b", "a")
+    prob = rng.beta(2, 70, n)
+    true = np.where(group == "b", np.clip(prob * factor_b, 0, 1), prob)
+    return pd.DataFrame(
+        {"g": group, "prob": prob, "label": (rng.uniform(size=n) < true).astype(int)}
+    )
+
+
+def test_group_oe_fails_a_group_observed_at_twice_its_prediction() -> None:
+    gates = FairnessGates(ratio_bounds={})
+    bad = audit(
+        _rare_outcome_frame(factor_b=2.2),
+        score="prob",
+        label="label",
+        groups=["g"],
+        rule=TopFraction(0.05),
+        n_boot=0,
+    )
+    outcomes = {o.group: o for o in evaluate_fairness_gates(bad, gates)}
+    assert outcomes["b"].status == "fail" and outcomes["b"].value > 1.8
+    assert outcomes["a"].status == "pass"
+    # the absolute ECE bound of the first release passes the same group
+    ece = evaluate_fairness_gates(
+        bad, FairnessGates(ratio_bounds={}, oe_bounds=None, max_group_ece=0.05)
+    )
+    assert gates_passed(ece)
+    sound = audit(
+        _rare_outcome_frame(factor_b=1.0),
+        score="prob",
+        label="label",
+        groups=["g"],
+        rule=TopFraction(0.05),
+        n_boot=0,
+    )
+    assert gates_passed(evaluate_fairness_gates(sound, gates))
+
+
+def test_tpr_ratio_of_a_group_with_few_outcomes_is_insufficient_evidence() -> None:
+    frame = _rare_outcome_frame(factor_b=1.0)
+    frame.loc[frame.index[:100], "g"] = "c"  # a few outcomes
+    result = audit(
+        frame, score="prob", label="label", groups=["g"], rule=TopFraction(0.05), n_boot=100
+    )
+    outcomes = evaluate_fairness_gates(result, FairnessGates(oe_bounds=None))
+    small = next(o for o in outcomes if o.group == "c")
+    assert small.gate == "tpr_ratio" and small.status == "insufficient_evidence"
+    assert not small.passed and not gates_passed(outcomes)
+    assert "min_group_positives" in small.message
+    waived = FairnessGates(
+        oe_bounds=None,
+        waivers=[{"check": "tpr_ratio[g/c]", "reason": "group c is a pilot with too few cases"}],
+    )
+    after = {o.group: o for o in evaluate_fairness_gates(result, waived)}
+    assert after["c"].status == "waived" and "pilot" in after["c"].message
+
+
+@pytest.mark.parametrize("case", ["one_group", "all_suppressed"])
+def test_an_attribute_with_nothing_to_compare_is_not_evaluable_not_passed(case: str) -> None:
+    frame = _rare_outcome_frame(factor_b=1.0, n=800)
+    if case == "one_group":
+        frame["g"] = "only"
+    else:
+        frame["g"] = [f"g{i}" for i in range(len(frame))]  # every group below the minimum size
+    result = audit(
+        frame, score="prob", label="label", groups=["g"], rule=TopFraction(0.05), n_boot=0
+    )
+    outcomes = evaluate_fairness_gates(result, FairnessGates())
+    assert outcomes and not gates_passed(outcomes)
+    assert any(o.gate == "group_coverage" and o.status == "not_evaluable" for o in outcomes)
+    assert not any(o.status == "pass" and o.gate.endswith("_ratio") for o in outcomes)

@@ -40,6 +40,6 @@ def test_label_free_gates_not_evaluable_for_error_rates(scores: pd.DataFrame) ->
     )
     outcomes = evaluate_fairness_gates(result, FairnessGates())
     assert {o.status for o in outcomes} == {"not_evaluable"}
-    assert gates_passed(outcomes)
+    assert not gates_passed(outcomes)  # not evaluable is never a pass
     strict = evaluate_fairness_gates(result, FairnessGates(fail_on_not_evaluable=True))
     assert not gates_passed(strict)

@@ -1,0 +1,168 @@
+"""The candidate beside the model being served: non-inferior on the same rows, or it waits.
+
+Design rule 9: a new model replaces the ``champion`` only when it is not worse where it
+matters. The current champion is loaded from the MLflow registry (checksum verified), scores
+the candidate's test rows, and both are evaluated on the same bootstrap resamples (a paired
+bootstrap). The candidate is non-inferior when the lower bound of the interval of
+(candidate - champion) is at least ``-auc_margin`` for ROC AUC and ``-precision_margin`` for
+precision at capacity. Otherwise the gate fails and says by how much the candidate lost.
+
+The first model of a registry has nothing to compare with: the gate says so with the
+status ``no_champion``, which does not block. A champion that cannot be loaded or cannot
+score these rows (its features are missing) is ``not_evaluable``, which blocks unless the
+config waives ``champion_*`` with a reason (e.g. the feature catalogue changed on purpose).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from training.config import ChampionGatesConfig
+from training.evaluation import Evaluation, ScoredModel, evaluate
+from training.gates import GateResult
+from training.registry import CHAMPION, ModelChecksumError, ModelNotFoundError, load_risk_model
+
+CANDIDATE = "candidate"
+SERVED = "champion"
+
+
+@dataclass(frozen=True)
+class ChampionComparison:
+    """The paired evaluation of candidate and champion, or why there is none."""
+
+    champion_version: str | None
+    evaluation: Evaluation | None
+    note: str
+
+
+def compare_scores(
+    y: np.ndarray,
+    candidate: ScoredModel,
+    champion: ScoredModel,
+    *,
+    k: int,
+    n_bootstrap: int,
+    confidence_level: float,
+    n_bins: int,
+    seed: int,
+) -> Evaluation:
+    """Both models on the same rows and resamples (the candidate is the ``main`` model)."""
+    return evaluate(
+        y,
+        {CANDIDATE: candidate, SERVED: champion},
+        k=k,
+        main=CANDIDATE,
+        n_bootstrap=n_bootstrap,
+        confidence_level=confidence_level,
+        n_bins=n_bins,
+        seed=seed,
+    )
+
+
+def champion_gates(
+    comparison: ChampionComparison, *, config: ChampionGatesConfig
+) -> list[GateResult]:
+    """Non-inferiority gates on ROC AUC and precision at capacity (see the module docstring)."""
+    if comparison.evaluation is None:
+        status = "no_champion" if comparison.champion_version is None else "not_evaluable"
+        return [
+            GateResult.of(
+                "champion_comparison",
+                status,
+                value=float("nan"),
+                threshold=float("nan"),
+                detail=comparison.note,
+            )
+        ]
+    ev = comparison.evaluation
+    key = f"{CANDIDATE} - {SERVED}"
+    gates = []
+    for metric, margin, label in (
+        ("roc_auc", config.auc_margin, "ROC AUC"),
+        ("precision_at_k", config.precision_margin, "precision at capacity"),
+    ):
+        diff = ev.differences[metric][key]
+        mine = ev.models[CANDIDATE].metrics[metric].estimate
+        theirs = ev.models[SERVED].metrics[metric].estimate
+        text = (
+            f"{label}: candidate {mine:.4f} vs champion v{comparison.champion_version} "
+            f"{theirs:.4f}, difference {diff.estimate:+.4f} [{diff.low:+.4f}, {diff.high:+.4f}]"
+        )
+        if np.isnan(diff.low):
+            status, detail = "not_evaluable", f"{text}: no interval"
+        elif diff.low >= -margin:
+            status, detail = "pass", f"{text}, lower bound >= {-margin:+.4f}: non-inferior"
+        else:
+            status = "fail"
+            detail = (
+                f"{text}: lower bound below {-margin:+.4f}; the candidate lost "
+                f"{-diff.estimate:.4f} ({label}) beside the champion"
+                if diff.estimate < 0
+                else f"{text}: lower bound below {-margin:+.4f}; non-inferiority not shown"
+            )
+        gates.append(
+            GateResult.of(
+                f"champion_{metric}", status, value=diff.low, threshold=-margin, detail=detail
+            )
+        )
+    return gates
+
+
+def compare_with_champion(
+    test: pd.DataFrame,
+    candidate: ScoredModel,
+    *,
+    k: int,
+    model_name: str,
+    tracking_uri: str,
+    n_bootstrap: int,
+    confidence_level: float,
+    n_bins: int,
+    seed: int,
+) -> ChampionComparison:
+    """Load ``models:/<model_name>@champion`` and evaluate it beside the candidate on ``test``."""
+    try:
+        loaded = load_risk_model(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri)
+    except ModelNotFoundError:
+        return ChampionComparison(
+            champion_version=None,
+            evaluation=None,
+            note=f"no {CHAMPION} of {model_name} in {tracking_uri}: the first model of this "
+            "registry has nothing to be compared with",
+        )
+    except ModelChecksumError as exc:
+        return ChampionComparison(
+            champion_version="unknown", evaluation=None, note=f"champion cannot be loaded: {exc}"
+        )
+    model = loaded.risk_model
+    missing = [f for f in model.feature_names if f not in test.columns]
+    if missing:
+        return ChampionComparison(
+            champion_version=loaded.version,
+            evaluation=None,
+            note=f"champion v{loaded.version} needs {len(missing)} input(s) these test rows "
+            f"lack ({', '.join(missing[:5])}): it cannot be compared on the same rows",
+        )
+    y = test["label"].to_numpy(dtype=int)
+    served = ScoredModel(
+        probability=model.predict_proba(test),
+        rank_score=np.nan_to_num(model.raw_score(test), nan=-np.inf),
+    )
+    evaluation = compare_scores(
+        y,
+        candidate,
+        served,
+        k=k,
+        n_bootstrap=n_bootstrap,
+        confidence_level=confidence_level,
+        n_bins=n_bins,
+        seed=seed,
+    )
+    return ChampionComparison(
+        champion_version=loaded.version,
+        evaluation=evaluation,
+        note=f"compared with {CHAMPION} v{loaded.version} on {len(y)} test rows",
+    )
