@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from serving.monitor.cli import MONITOR_HELP, monitor_command
 from serving.score_cli import SCORE_HELP, score_command
 from serving.serve_cli import SERVE_HELP, serve_command, token_app
 
@@ -13,3 +14,4 @@ def register(app: typer.Typer) -> None:
     app.command("score", help=SCORE_HELP)(score_command)
     app.command("serve", help=SERVE_HELP)(serve_command)
     app.add_typer(token_app, name="token")
+    app.command("monitor", help=MONITOR_HELP)(monitor_command)
