@@ -170,7 +170,8 @@ def signed_log(x: np.ndarray) -> np.ndarray:
 def fit_pca_reference(
     matrix: np.ndarray, *, variance: float = PCA_VARIANCE, seed: int = 0
 ) -> PCAReference:
-    """Fit the PCA on (at most ``PCA_MAX_ROWS``) reference rows and record their error."""
+    """Fit the PCA on half the reference rows (at most ``PCA_MAX_ROWS``) and record the
+    reconstruction error of the other half."""
     t = signed_log(np.asarray(matrix, dtype=float))
     with np.errstate(all="ignore"):
         medians = np.nanmedian(np.where(np.isfinite(t), t, np.nan), axis=0)
@@ -180,16 +181,17 @@ def fit_pca_reference(
     scales = t.std(axis=0)
     scales = np.where(scales > 0, scales, 1.0)
     z = (t - means) / scales
-    rows = z
-    if z.shape[0] > PCA_MAX_ROWS:
-        pick = np.random.default_rng(seed).choice(z.shape[0], PCA_MAX_ROWS, replace=False)
-        rows = z[pick]
+    # Fit on one half, measure the error on the other: an in-sample error is optimistic
+    # (the components fit the rows' own noise), so new rows would look drifted.
+    order = np.random.default_rng(seed).permutation(z.shape[0])
+    fit_rows, held_rows = (order[::2], order[1::2]) if z.shape[0] >= 4 else (order, order)
+    rows = z[fit_rows[:PCA_MAX_ROWS]]
     _, singular, vt = np.linalg.svd(rows, full_matrices=False)
     share = singular**2 / max(float(np.sum(singular**2)), 1e-12)
     n_comp = int(np.searchsorted(np.cumsum(share), variance) + 1)
     n_comp = max(1, min(n_comp, z.shape[1] - 1 if z.shape[1] > 1 else 1))
     components = vt[:n_comp]
-    error = _reconstruction_error(z, components)
+    error = _reconstruction_error(z[held_rows], components)
     return PCAReference(
         medians=medians.tolist(),
         means=means.tolist(),

@@ -11,7 +11,7 @@ from typing import Any
 
 from serving.monitor.config import MonitorConfig
 from serving.monitor.decisions import disagreement_breach
-from serving.monitor.fairness import fairness_breaches
+from serving.monitor.fairness import fairness_changes
 from training.reference_stats import ReferenceStats
 
 
@@ -137,23 +137,30 @@ def _performance_checks(
 
 
 def _fairness_checks(report: dict[str, Any], *, config: MonitorConfig) -> list[dict[str, str]]:
-    if not report["fairness"]:
-        return []
-    latest = report["fairness"][-1]
-    entries = latest["groups"]
-    if not entries:
+    points = report["fairness"]
+    if not points or not points[-1]["groups"]:
         return [_check("fairness", "audit groups", "not_evaluable", "the data hold no audit group")]
+    first, last = points[0], points[-1]
+    if first["as_of"] == last["as_of"]:
+        return [
+            _check(
+                "fairness",
+                "selection rate per audit group",
+                "not_evaluable",
+                "a single as-of date: no earlier date to compare the group ratios with",
+            )
+        ]
     lower, upper = config.fairness_ratio_bounds
-    breaches = fairness_breaches(entries, config=config)
-    if not breaches:
-        compared = sum(1 for e in entries if e.get("selection_rate_ratio"))
+    changes = fairness_changes(first["groups"], last["groups"], config=config)
+    if not changes:
         return [
             _check(
                 "fairness",
                 "selection rate per audit group",
                 "pass",
-                f"no group's selection-rate ratio is significantly outside {lower}-{upper} "
-                f"as of {latest['as_of']} ({compared} groups compared)",
+                f"no group's selection-rate ratio to its reference group moved by a factor "
+                f"outside {lower}-{upper} between {first['as_of']} and {last['as_of']} beyond "
+                "the intervals",
             )
         ]
     return [
@@ -161,13 +168,14 @@ def _fairness_checks(report: dict[str, Any], *, config: MonitorConfig) -> list[d
             "fairness",
             f"{e['attribute']}={e['group']}",
             "alert",
-            f"selection rate {_pct(e['selection_rate']['value'])} is "
-            f"{e['selection_rate_ratio']['value']:.2f}x the reference group "
-            f"{e['selection_rate_ratio']['reference_group']!r}'s (interval "
-            f"{e['selection_rate_ratio']['low']:.2f}-{e['selection_rate_ratio']['high']:.2f}, "
-            f"Holm p {e['selection_rate_ratio']['p_value_holm']:.3g}), outside {lower}-{upper}",
+            f"selection-rate ratio to {e['selection_rate_ratio']['reference_group']!r} went "
+            f"from {e['ratio_then']['value']:.2f} ({e['ratio_then']['low']:.2f}-"
+            f"{e['ratio_then']['high']:.2f}) on {first['as_of']} to "
+            f"{e['selection_rate_ratio']['value']:.2f} ({e['selection_rate_ratio']['low']:.2f}-"
+            f"{e['selection_rate_ratio']['high']:.2f}) on {last['as_of']}, a {e['change']:.2f}x "
+            f"change (outside {lower}-{upper})",
         )
-        for e in breaches
+        for e in changes
     ]
 
 

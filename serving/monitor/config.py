@@ -49,8 +49,15 @@ class MonitorConfig(BaseModel):
     )
     fairness_ratio_bounds: tuple[float, float] = Field(
         default=(0.8, 1.25),
-        description="selection-rate ratio to the reference group; alert when the whole "
-        "interval lies outside and the Holm-adjusted test is significant",
+        description="alert when a group's selection-rate ratio to its reference group changes "
+        "by a factor outside these bounds between the first and the last date (intervals "
+        "apart)",
+    )
+    min_selected_for_change: int = Field(
+        default=10,
+        ge=1,
+        description="a group needs this many selected families at both dates before a change "
+        "of its selection-rate ratio can alert (a near-empty cell is no evidence)",
     )
     max_disagreement_rate: float = Field(
         default=0.3,

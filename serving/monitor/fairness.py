@@ -98,20 +98,45 @@ def fairness_at(
     return out
 
 
-def fairness_breaches(
-    entries: list[dict[str, Any]], *, config: MonitorConfig
+def fairness_changes(
+    first: list[dict[str, Any]], last: list[dict[str, Any]], *, config: MonitorConfig
 ) -> list[dict[str, Any]]:
-    """Groups whose selection-rate ratio interval lies wholly outside the bounds with a
-    significant Holm-adjusted test (a degenerate zero-cell interval alone is no evidence)."""
+    """Groups whose selection-rate ratio to the reference group moved between two dates.
+
+    A standing disparity is the training audit's business (its gates); the monitor asks
+    whether it *changed*: the ratio now over the ratio then is outside
+    ``fairness_ratio_bounds`` and the two dates' intervals do not overlap (so a change
+    inside the noise of either estimate is no evidence).
+    """
     lower, upper = config.fairness_ratio_bounds
-    alpha = 1.0 - config.confidence_level
+
+    def enough(e: dict[str, Any]) -> bool:
+        rate = (e.get("selection_rate") or {}).get("value")
+        return rate is not None and rate * e["n"] >= config.min_selected_for_change
+
+    before = {
+        (e["attribute"], e["group"]): e["selection_rate_ratio"]
+        for e in first
+        if not e["suppressed"] and e.get("selection_rate_ratio") and enough(e)
+    }
     out = []
-    for e in entries:
+    for e in last:
         ratio = e.get("selection_rate_ratio")
-        if not ratio or ratio["low"] is None or ratio["high"] is None:
+        then = before.get((e["attribute"], e["group"]))
+        if e["suppressed"] or not ratio or not then or not enough(e):
             continue
-        outside = ratio["high"] < lower or ratio["low"] > upper
-        significant = ratio["p_value_holm"] is not None and ratio["p_value_holm"] < alpha
-        if outside and significant:
-            out.append(e)
+        values = (
+            ratio["value"],
+            ratio["low"],
+            ratio["high"],
+            then["value"],
+            then["low"],
+            then["high"],
+        )
+        if any(v is None for v in values) or not then["value"]:
+            continue
+        change = ratio["value"] / then["value"]
+        apart = ratio["low"] > then["high"] or ratio["high"] < then["low"]
+        if (change < lower or change > upper) and apart:
+            out.append({**e, "ratio_then": then, "change": change})
     return out
