@@ -186,8 +186,13 @@ def fit_pca_reference(
     order = np.random.default_rng(seed).permutation(z.shape[0])
     fit_rows, held_rows = (order[::2], order[1::2]) if z.shape[0] >= 4 else (order, order)
     rows = z[fit_rows[:PCA_MAX_ROWS]]
-    _, singular, vt = np.linalg.svd(rows, full_matrices=False)
-    share = singular**2 / max(float(np.sum(singular**2)), 1e-12)
+    # eigenvectors of the (features x features) covariance: the same components as an SVD
+    # of the rows, at a cost that does not grow with the square of the features times rows
+    eigenvalues, eigenvectors = np.linalg.eigh(rows.T @ rows / max(rows.shape[0] - 1, 1))
+    order_desc = np.argsort(eigenvalues)[::-1]
+    eigenvalues = np.clip(eigenvalues[order_desc], 0.0, None)
+    vt = eigenvectors[:, order_desc].T
+    share = eigenvalues / max(float(np.sum(eigenvalues)), 1e-12)
     n_comp = int(np.searchsorted(np.cumsum(share), variance) + 1)
     n_comp = max(1, min(n_comp, z.shape[1] - 1 if z.shape[1] > 1 else 1))
     components = vt[:n_comp]
@@ -208,13 +213,22 @@ def _reconstruction_error(z: np.ndarray, components: np.ndarray) -> np.ndarray:
     return (np.einsum("ij,ij->i", z, z) - np.einsum("ij,ij->i", projected, projected)) / z.shape[1]
 
 
-def pca_reconstruction_error(matrix: np.ndarray, pca: PCAReference) -> np.ndarray:
-    """Per-row reconstruction error of new rows under the reference PCA."""
-    t = signed_log(np.asarray(matrix, dtype=float))
+def pca_reconstruction_error(
+    matrix: np.ndarray, pca: PCAReference, *, chunk_rows: int = 200_000
+) -> np.ndarray:
+    """Per-row reconstruction error of new rows under the reference PCA (in chunks of rows,
+    so a million families never need more than a few copies of one chunk)."""
     medians = np.asarray(pca.medians)
-    t = np.where(np.isfinite(t), t, medians)
-    z = (t - np.asarray(pca.means)) / np.asarray(pca.scales)
-    return _reconstruction_error(z, np.asarray(pca.components))
+    means = np.asarray(pca.means)
+    scales = np.asarray(pca.scales)
+    components = np.asarray(pca.components)
+    out = np.empty(matrix.shape[0])
+    for start in range(0, matrix.shape[0], chunk_rows):
+        t = signed_log(np.asarray(matrix[start : start + chunk_rows], dtype=float))
+        t = np.where(np.isfinite(t), t, medians)
+        z = (t - means) / scales
+        out[start : start + chunk_rows] = _reconstruction_error(z, components)
+    return out
 
 
 # --------------------------------------------------------------------------- calibration
@@ -366,8 +380,8 @@ def compute_reference_stats(
         realized = as_dicts(real)
         error = {m: _finite(estimate[m].value - real[m].value) for m in real if m in estimate}
     as_of = (
-        sorted({pd.Timestamp(d).date().isoformat() for d in frame["as_of"]})
-        if ("as_of" in frame.columns)
+        sorted({pd.Timestamp(d).date().isoformat() for d in pd.unique(frame["as_of"])})
+        if "as_of" in frame.columns
         else []
     )
     return ReferenceStats(
