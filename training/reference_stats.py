@@ -112,7 +112,7 @@ class ReferenceStats(_Strict):
     """Everything the monitor needs from the reference (see the module docstring)."""
 
     format: Literal["earlyrisk.reference_stats"] = "earlyrisk.reference_stats"
-    format_version: Literal[1] = FORMAT_VERSION
+    format_version: Literal[1] = 1
     source: str
     as_of: list[str]
     n_rows: int

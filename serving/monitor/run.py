@@ -129,15 +129,13 @@ def run_monitor(
             f"{as_of.isoformat()}"
         )
     dates = history_dates(as_of, months=config.history_months)
-    feature_config = FeatureConfig(
-        **(
-            {
-                "label_outcome_types": tuple(stored.label_outcome_types),
-                "horizon_months": stored.horizon_months,
-            }
-            if stored is not None and stored.label_outcome_types and stored.horizon_months
-            else {}
+    feature_config = (
+        FeatureConfig(
+            label_outcome_types=tuple(stored.label_outcome_types),
+            horizon_months=stored.horizon_months,
         )
+        if stored is not None and stored.label_outcome_types and stored.horizon_months
+        else FeatureConfig()
     )
     wanted = sorted(set(dates) | ({reference_as_of} if reference_as_of else set()))
     table = build_feature_table(raw, wanted, config=feature_config, n_jobs=n_jobs)
@@ -172,7 +170,7 @@ def run_monitor(
     groups = current[["family_id", *[c for c in current.columns if c.startswith("audit_")]]]
     decisions = decisions_section(
         audit_log_path,
-        after=dates[0].isoformat() if len(dates) > 1 else "0000-00-00",
+        after=(dates[0] - dt.timedelta(days=1)).isoformat(),
         until=as_of.isoformat(),
         threshold=capacity_threshold(model, current, stats),
         groups=groups,
