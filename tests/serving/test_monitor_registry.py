@@ -187,6 +187,16 @@ def test_cli_exit_codes_reports_and_mlflow_link(world: dict) -> None:
     assert run.data.tags["earlyrisk.model_version"] == world["version"]
     assert run.data.metrics["drift.features.n_drifted"] >= len(SHIFTED)
 
+    # no alert but checks that cannot be evaluated (one date: no fairness change; no
+    # decisions): exit 0, and 4 with --strict
+    calm = [*common, "--as-of", "2022-12-31", "--out", str(world["root"] / "cli_calm")]
+    calm += ["--config", str(cfg), "--no-mlflow"]
+    quiet = runner.invoke(app, calm)
+    assert quiet.exit_code == 0, quiet.output
+    assert "not evaluable" in quiet.output
+    strict = runner.invoke(app, [*calm, "--strict"])
+    assert strict.exit_code == 4, strict.output
+
     bad = runner.invoke(app, [*common, "--as-of", "2024-13-01", "--out", str(out)])
     assert bad.exit_code == 2 and "not a date" in bad.output
     late = runner.invoke(app, [*common, "--as-of", "2030-01-01", "--out", str(out)])
