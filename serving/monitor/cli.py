@@ -90,6 +90,7 @@ def monitor_command(
     ] = False,
 ) -> None:
     """Monitor drift, estimated and realized performance, fairness and decisions."""
+    from mlflow.exceptions import MlflowException
     from pydantic import ValidationError
 
     from features.validation import InvalidRawDataError
@@ -134,6 +135,12 @@ def monitor_command(
         ValueError,
     ) as exc:
         err.print(f"[red]cannot monitor:[/red] {exc}")
+        raise typer.Exit(EXIT_REFUSED) from None
+    except OSError as exc:
+        err.print(f"[red]cannot write the reports:[/red] {exc}")
+        raise typer.Exit(EXIT_REFUSED) from None
+    except MlflowException as exc:
+        err.print(f"[red]the reports are written but MLflow refused the run:[/red] {exc.message}")
         raise typer.Exit(EXIT_REFUSED) from None
     console = Console()
     console.print(f"report: {outcome.json_path} and {outcome.html_path}", highlight=False)

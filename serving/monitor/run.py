@@ -99,6 +99,8 @@ def run_monitor(
     from training.registry import load_risk_model
 
     config = config or MonitorConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails before any work
     loaded = load_risk_model(model_uri, tracking_uri=tracking_uri)
     if loaded.feature_list_sha256 != feature_list_fingerprint():
         raise MonitorError(
@@ -192,8 +194,6 @@ def run_monitor(
         "config": config.model_dump(mode="json"),
         **body,
     }
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     json_path = out / REPORT_JSON
     json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     html_path = out / REPORT_HTML

@@ -201,6 +201,12 @@ def test_cli_exit_codes_reports_and_mlflow_link(world: dict) -> None:
     assert bad.exit_code == 2 and "not a date" in bad.output
     late = runner.invoke(app, [*common, "--as-of", "2030-01-01", "--out", str(out)])
     assert late.exit_code == 1 and "extraction date" in late.output
+    blocker = world["root"] / "a_file"
+    blocker.write_text("", encoding="utf-8")
+    unwritable = runner.invoke(
+        app, [*common, "--as-of", "2024-12-31", "--out", str(blocker / "reports")]
+    )
+    assert unwritable.exit_code == 1 and "cannot write the reports" in unwritable.output
     unknown = world["root"] / "unknown.yaml"
     unknown.write_text("min_pis: 0.2\n", encoding="utf-8")
     typo = runner.invoke(
