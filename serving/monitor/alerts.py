@@ -50,7 +50,9 @@ def _drift_checks(report: dict[str, Any]) -> list[dict[str, str]]:
             "score_drift",
             "calibrated score",
             "alert" if s["drifted"] else "pass",
-            f"PSI {s['value']:.3f} against threshold {s['threshold']:.3f}; mean score "
+            f"PSI {s['value']:.3f} against threshold "
+            f"{'none (one bin)' if s['threshold'] is None else format(s['threshold'], '.3f')}; "
+            "mean score "
             f"{_pct(s['mean_reference'])} -> {_pct(s['mean_current'])}; "
             f"{_pct(s['selection_rate_at_reference_threshold'])} of families now reach the "
             f"reference's capacity threshold ({_pct(s['selection_rate_reference'])} did)",
@@ -101,7 +103,16 @@ def _performance_checks(
         return out
     latest = closed[-1]
     real_auc = latest["realized"]["roc_auc"]["value"]
-    if ref_auc is not None and real_auc is not None:
+    if ref_auc is None or real_auc is None:
+        out.append(
+            _check(
+                "realized_auc",
+                f"ROC AUC realized as of {latest['as_of']}",
+                "not_evaluable",
+                "the reference has no realized AUC or the outcomes of that date are all one class",
+            )
+        )
+    else:
         low = ref_auc - config.auc_drop
         out.append(
             _check(

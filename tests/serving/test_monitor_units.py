@@ -227,3 +227,81 @@ def test_decisions_alert_when_caseworkers_disagree_often(tmp_path) -> None:
         config=config,
     )
     assert few["n_decisions"] == 0 and not disagreement_breach(few, config=config)
+
+
+def _iv(value: float) -> dict[str, float]:
+    return {"value": value, "low": value - 0.02, "high": value + 0.02}
+
+
+def _report(*, estimated_auc: float, realized_auc: float | None, rate: float) -> dict:
+    """A minimal report: no drift, one as-of date (labels in when realized_auc is given)."""
+    iv = _iv
+    estimated = {
+        "roc_auc": iv(estimated_auc),
+        "precision_at_capacity": iv(0.1),
+        "recall_at_capacity": iv(0.2),
+        "positive_rate": {"value": 0.03, "low": 0.027, "high": 0.033},
+    }
+    closed = {
+        "as_of": "2023-12-31",
+        "label_window_closed": realized_auc is not None,
+        "estimated": estimated,
+        "realized": None
+        if realized_auc is None
+        else {**estimated, "roc_auc": iv(realized_auc), "positive_rate": iv(rate)},
+        "estimate_error": None,
+    }
+    return {
+        "drift": {
+            "features": [],
+            "multivariate": {
+                "drifted": False,
+                "value": 1.0,
+                "reference": 1.0,
+                "threshold": 0.1,
+                "n_components": 3,
+            },
+            "score": {
+                "drifted": False,
+                "value": 0.01,
+                "threshold": 0.1,
+                "mean_reference": 0.03,
+                "mean_current": 0.03,
+                "selection_rate_at_reference_threshold": 0.05,
+                "selection_rate_reference": 0.05,
+            },
+        },
+        "performance": {
+            "estimated": {"as_of": "2024-12-31", **estimated},
+            "realized": [closed],
+        },
+        "fairness": [],
+        "decisions": {"available": False, "note": "none"},
+    }
+
+
+def _statuses(report: dict, reference_auc: float | None = 0.80) -> dict[str, str]:
+    from serving.monitor.alerts import build_checks
+    from training.reference_stats import ReferenceStats
+
+    stats = ReferenceStats.model_construct(
+        realized=None if reference_auc is None else {"roc_auc": {"value": reference_auc}}
+    )
+    return {
+        c["check"]: c["status"] for c in build_checks(report, stats=stats, config=MonitorConfig())
+    }
+
+
+def test_performance_alerts_fire_on_a_drop_and_pass_when_held() -> None:
+    sound = _statuses(_report(estimated_auc=0.79, realized_auc=0.78, rate=0.03))
+    assert sound["estimated_auc"] == sound["realized_auc"] == "pass"
+    assert sound["realized_positive_rate"] == "pass"
+    dropped = _statuses(_report(estimated_auc=0.70, realized_auc=0.71, rate=0.03))
+    assert dropped["estimated_auc"] == dropped["realized_auc"] == "alert"
+    recorded_less = _statuses(_report(estimated_auc=0.79, realized_auc=0.78, rate=0.018))
+    assert recorded_less["realized_positive_rate"] == "alert"
+    # no labels yet, or no reference AUC: not evaluable, never a pass
+    waiting = _statuses(_report(estimated_auc=0.79, realized_auc=None, rate=0.03))
+    assert waiting["realized_performance"] == "not_evaluable"
+    blind = _statuses(_report(estimated_auc=0.79, realized_auc=0.78, rate=0.03), None)
+    assert blind["estimated_auc"] == blind["realized_auc"] == "not_evaluable"
