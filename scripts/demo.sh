@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded default (called by `make demo`):
 # synthesize a registry -> validate -> features -> train/register/promote -> audit
-# -> batch scores -> start the scoring service with a demo caseworker token.
+# -> batch scores -> monitor -> start the scoring service with a demo caseworker token.
 # Everything is written under $DEMO_DIR; MLflow uses the SQLite file ./mlflow.db.
 set -euo pipefail
 
@@ -16,27 +16,35 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 mkdir -p "$DEMO_DIR"
 
-step "1/7 Synthesize a registry of $DEMO_FAMILIES families (seed $DEMO_SEED) into $RAW"
+step "1/8 Synthesize a registry of $DEMO_FAMILIES families (seed $DEMO_SEED) into $RAW"
 earlyrisk synth --families "$DEMO_FAMILIES" --seed "$DEMO_SEED" --out "$RAW" --overwrite
 
-step "2/7 Validate it against the raw-data contract"
+step "2/8 Validate it against the raw-data contract"
 earlyrisk validate "$RAW"
 
-step "3/7 Build point-in-time family indicators as of the latest quarter end ($LATEST)"
+step "3/8 Build point-in-time family indicators as of the latest quarter end ($LATEST)"
 earlyrisk features --raw "$RAW" --as-of "$LATEST" --out "$DEMO_DIR/features_latest.parquet"
 
-step "4/7 Train, calibrate, evaluate, audit and register the model (MLflow: ./mlflow.db)"
+step "4/8 Train, calibrate, evaluate, audit and register the model (MLflow: ./mlflow.db)"
 earlyrisk train --raw "$RAW" --report-dir "$DEMO_DIR/training_report"
 
-step "5/7 Score every family as of $LATEST with reasons (batch)"
+step "5/8 Score every family as of $LATEST with reasons (batch)"
 earlyrisk score --raw "$RAW" --as-of "$LATEST" --out "$DEMO_DIR/scores_latest.parquet"
 
-step "6/7 Audit the live scores (label-free: no outcomes yet) at a capacity of 5 % of families"
+step "6/8 Audit the live scores (label-free: no outcomes yet) at a capacity of 5 % of families"
 earlyrisk audit --scores "$DEMO_DIR/scores_latest.parquet" --score probability \
   --group audit_settlement --group audit_region --group audit_ethnicity \
   --group audit_single_parent --top-fraction 0.05 --out "$DEMO_DIR/audit_live"
 
-step "7/7 Start the scoring service on http://127.0.0.1:$DEMO_PORT"
+step "7/8 Monitor the model on the latest snapshot ($LATEST): drift, estimated and realized performance, fairness over time"
+# exit 3 means an alert fired (the report says which and why); the demo goes on either way
+MONITOR_STATUS=0
+earlyrisk monitor --raw "$RAW" --as-of "$LATEST" --out "$DEMO_DIR/monitor" || MONITOR_STATUS=$?
+if [ "$MONITOR_STATUS" -ne 0 ] && [ "$MONITOR_STATUS" -ne 3 ]; then
+  exit "$MONITOR_STATUS"
+fi
+
+step "8/8 Start the scoring service on http://127.0.0.1:$DEMO_PORT"
 TOKEN=$(earlyrisk token create --role caseworker --quiet)
 AUDITOR_TOKEN=$(earlyrisk token create --role auditor --quiet)
 # a family near the top 1 % of scores: the kind a caseworker would look at first
@@ -54,6 +62,7 @@ Reports (open in a browser, offline):
   fairness audit       $DEMO_DIR/training_report/fairness/fairness_report.html (test slice, with outcomes)
   model card           $DEMO_DIR/training_report/model_card/model_card.md (also in the MLflow run)
   live-score audit     $DEMO_DIR/audit_live/audit_report.html (label-free)
+  monitoring           $DEMO_DIR/monitor/monitor_report.html (exit code $MONITOR_STATUS: 0 no alert, 3 alert)
 MLflow UI: mlflow ui --backend-store-uri sqlite:///mlflow.db
 
 Once the service says it is listening, paste this in another terminal:

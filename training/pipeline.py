@@ -730,6 +730,10 @@ def _log_run(result: TrainResult, *, input_example: pd.DataFrame) -> None:
                 },
             )
             set_alias(logged.name, logged.version, result.decision.alias)
+            # what `earlyrisk monitor` compares later data with (docs/monitoring.md)
+            from training.reference_stats import log_reference_stats
+
+            log_reference_stats(result, input_example)
             result.run_id = run.info.run_id
             result.model_name = logged.name
             result.model_version = logged.version

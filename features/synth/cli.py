@@ -64,6 +64,16 @@ def synth(
             min=1, help="Worker processes generating chunks (the output does not depend on it)."
         ),
     ] = min(2, os.cpu_count() or 1),
+    shift_month: Annotated[
+        str | None,
+        typer.Option(
+            "--shift-month",
+            metavar="YYYY-MM",
+            help="Plant the documented change (benefit amounts, school-absence reporting, "
+            "fewer outcomes recorded) from this month on; see docs/synthetic_registry.md.",
+            show_default=False,
+        ),
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace tables already in --out.")
     ] = False,
@@ -96,8 +106,28 @@ def synth(
             f"--end {end.date().isoformat()} must be after --start {start.date().isoformat()}",
             param_hint="--end",
         )
+    shift_day = None
+    if shift_month is not None:
+        try:
+            shift_day = datetime.strptime(shift_month, "%Y-%m").date()
+        except ValueError:
+            raise typer.BadParameter(
+                f"{shift_month!r} is not a month (YYYY-MM)", param_hint="--shift-month"
+            ) from None
+        if not start.date() < shift_day <= end.date():
+            raise typer.BadParameter(
+                f"{shift_month} must lie after --start {start.date().isoformat()} and by "
+                f"--end {end.date().isoformat()}",
+                param_hint="--shift-month",
+            )
     try:
-        config = SynthConfig(families=families, seed=seed, start=start.date(), end=end.date())
+        config = SynthConfig(
+            families=families,
+            seed=seed,
+            start=start.date(),
+            end=end.date(),
+            shift_month=shift_day,
+        )
     except ValidationError as error:  # pragma: no cover - the options above check first
         raise typer.BadParameter(str(error)) from None
 

@@ -24,6 +24,7 @@ from features.synth.calendar import Calendar
 from features.synth.generator import generate_chunk
 from features.synth.process import DEFAULT_PARAMS, ProcessParams, SynthConfig
 from features.synth.schemas import GROUND_TRUTH
+from features.synth.shift import apply_shift
 from features.synth.writer import Format, RegistryWriter, prepare_out_dir, shadowing_files
 
 
@@ -92,6 +93,8 @@ def run_chunk(config: SynthConfig, chunk: int, params: ProcessParams) -> ChunkOu
     """Generate one chunk and tally its labels (runs in a worker process)."""
     result = generate_chunk(config, chunk, params)
     tables = result.tables
+    if config.shift_month is not None:
+        tables = apply_shift(tables, shift_day=config.shift_month, seed=config.seed, chunk=chunk)
     truth = tables[GROUND_TRUTH]
     observed, rows = observed_label_tally(tables, Calendar.build(config.start, config.end))
     return ChunkOutput(

@@ -42,6 +42,11 @@ class SynthConfig(BaseModel):
     start: date = DEFAULT_START
     end: date = DEFAULT_END
     chunk_families: int = Field(default=CHUNK_FAMILIES, ge=1)
+    shift_month: date | None = Field(
+        default=None,
+        description="first day of the month from which the documented change of "
+        "features.synth.shift is planted (None: no change)",
+    )
 
     @model_validator(mode="after")
     def _period_is_ordered(self) -> SynthConfig:
@@ -49,6 +54,16 @@ class SynthConfig(BaseModel):
             raise ValueError(
                 f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})"
             )
+        if self.shift_month is not None:
+            if self.shift_month.day != 1:
+                raise ValueError(
+                    f"shift_month {self.shift_month.isoformat()} must be the first of a month"
+                )
+            if not self.start < self.shift_month <= self.end:
+                raise ValueError(
+                    f"shift_month {self.shift_month.isoformat()} must lie after start "
+                    f"{self.start.isoformat()} and by end {self.end.isoformat()}"
+                )
         return self
 
     @property

@@ -1,0 +1,209 @@
+"""The ``earlyrisk monitor`` job: model and reference from the registry, snapshots from the
+raw data, decisions from the audit log; the report to files and, optionally, to MLflow.
+
+The side effects of monitoring live here; :func:`serving.monitor.core.monitor` does the
+computing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from serving.monitor.config import MonitorConfig
+from serving.monitor.core import capacity_threshold, labels_closed, monitor
+from serving.monitor.decisions import decisions_section
+from training.config import CapacityConfig
+from training.reference_stats import ARTIFACT_PATH, ReferenceStats, compute_reference_stats
+
+REPORT_JSON = "monitor_report.json"
+REPORT_HTML = "monitor_report.html"
+DEFAULT_CAPACITY = CapacityConfig(fraction=0.05)
+
+
+class MonitorError(ValueError):
+    """The monitor cannot run on this input (the message says what to change)."""
+
+
+@dataclass(frozen=True)
+class MonitorOutcome:
+    """What a run wrote and whether anything fired."""
+
+    report: dict[str, Any]
+    json_path: Path
+    html_path: Path
+    mlflow_run_id: str | None
+
+    @property
+    def alerts(self) -> list[dict[str, str]]:
+        return list(self.report["alerts"])
+
+    @property
+    def not_evaluable(self) -> list[dict[str, str]]:
+        return [c for c in self.report["checks"] if c["status"] == "not_evaluable"]
+
+
+def history_dates(
+    as_of: dt.date, *, months: int, not_before: dt.date | None = None
+) -> list[dt.date]:
+    """Quarter ends within ``months`` before ``as_of`` (exclusive), plus ``as_of`` itself."""
+    start = pd.Timestamp(as_of) - pd.DateOffset(months=months)
+    ends = pd.date_range(start=start, end=pd.Timestamp(as_of), freq="QE")
+    out = {d.date() for d in ends if d.date() < as_of and d > start}
+    if not_before is not None:
+        out = {d for d in out if d >= not_before}
+    return sorted(out | {as_of})
+
+
+def load_reference_stats(run_id: str, *, tracking_uri: str) -> ReferenceStats | None:
+    """The reference statistics logged with a training run, or None if it has none."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=ARTIFACT_PATH, dst_path=tmp, tracking_uri=tracking_uri
+            )
+        except (MlflowException, OSError):
+            return None
+        return ReferenceStats.model_validate(json.loads(Path(local).read_text(encoding="utf-8")))
+
+
+def run_monitor(
+    raw_dir: Path | str,
+    *,
+    as_of: dt.date,
+    out_dir: Path | str,
+    model_uri: str,
+    tracking_uri: str,
+    reference_as_of: dt.date | None = None,
+    audit_log_path: Path | str | None = None,
+    config: MonitorConfig | None = None,
+    log_to_mlflow: bool = True,
+    n_jobs: int | None = None,
+) -> MonitorOutcome:
+    """Monitor the model at ``model_uri`` on the families of ``raw_dir`` as of ``as_of``."""
+    from features.catalogue import feature_list_fingerprint
+    from features.config import FeatureConfig
+    from features.engine import build_feature_table
+    from features.labels import extraction_date_of
+    from features.validation import load_validated
+    from serving.monitor.report_html import render_html
+    from training.registry import load_risk_model
+
+    config = config or MonitorConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails before any work
+    loaded = load_risk_model(model_uri, tracking_uri=tracking_uri)
+    if loaded.feature_list_sha256 != feature_list_fingerprint():
+        raise MonitorError(
+            f"model {loaded.name}/{loaded.version} was trained on feature list "
+            f"{loaded.feature_list_sha256 or '(not recorded)'}, this code computes "
+            f"{feature_list_fingerprint()}; monitor a model trained on the current catalogue"
+        )
+    model = loaded.risk_model
+    stored = (
+        load_reference_stats(loaded.run_id, tracking_uri=tracking_uri) if loaded.run_id else None
+    )
+    if stored is None and reference_as_of is None:
+        raise MonitorError(
+            f"model {loaded.name}/{loaded.version} has no stored reference statistics "
+            f"({ARTIFACT_PATH}: trained before monitoring existed?); pass --reference-as-of "
+            "DATE to compute a reference from the raw data"
+        )
+    raw = load_validated(raw_dir)
+    extraction = extraction_date_of(raw.events, raw.outcomes).date()
+    if as_of > extraction:
+        raise MonitorError(
+            f"--as-of {as_of.isoformat()} is after the data's extraction date "
+            f"{extraction.isoformat()} (its latest recorded_date)"
+        )
+    if reference_as_of is not None and reference_as_of >= as_of:
+        raise MonitorError(
+            f"--reference-as-of {reference_as_of.isoformat()} must be before --as-of "
+            f"{as_of.isoformat()}"
+        )
+    dates = history_dates(as_of, months=config.history_months)
+    feature_config = (
+        FeatureConfig(
+            label_outcome_types=tuple(stored.label_outcome_types),
+            horizon_months=stored.horizon_months,
+        )
+        if stored is not None and stored.label_outcome_types and stored.horizon_months
+        else FeatureConfig()
+    )
+    wanted = sorted(set(dates) | ({reference_as_of} if reference_as_of else set()))
+    table = build_feature_table(raw, wanted, config=feature_config, n_jobs=n_jobs)
+    del raw
+    table["as_of"] = pd.to_datetime(table["as_of"])
+    snapshots = {
+        d.isoformat(): table.loc[table["as_of"] == pd.Timestamp(d)].reset_index(drop=True)
+        for d in dates
+    }
+    if reference_as_of is not None:
+        ref_frame = table.loc[table["as_of"] == pd.Timestamp(reference_as_of)].reset_index(
+            drop=True
+        )
+        if ref_frame.empty:
+            raise MonitorError(f"no family in the data as of {reference_as_of.isoformat()}")
+        stats = compute_reference_stats(
+            ref_frame,
+            model=model,
+            capacity=stored.capacity if stored is not None else DEFAULT_CAPACITY,
+            source=f"raw data as of {reference_as_of.isoformat()} (--reference-as-of)",
+            label="label" if labels_closed(ref_frame) else None,
+            label_outcome_types=feature_config.label_outcome_types,
+            horizon_months=feature_config.horizon_months,
+            seed=config.seed,
+        )
+    else:
+        assert stored is not None
+        stats = stored
+    current = snapshots[as_of.isoformat()]
+    if current.empty:
+        raise MonitorError(f"no family in the data as of {as_of.isoformat()}")
+    groups = current[["family_id", *[c for c in current.columns if c.startswith("audit_")]]]
+    decisions = decisions_section(
+        audit_log_path,
+        after=(dates[0] - dt.timedelta(days=1)).isoformat(),
+        until=as_of.isoformat(),
+        threshold=capacity_threshold(model, current, stats),
+        groups=groups,
+        config=config,
+    )
+    body = monitor(stats, model, snapshots, config=config, decisions=decisions)
+    report = {
+        "format": "earlyrisk.monitor_report",
+        "format_version": 1,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "model": {
+            "uri": model_uri,
+            "name": loaded.name,
+            "version": loaded.version,
+            "run_id": loaded.run_id,
+            "model_sha256": loaded.model_sha256,
+        },
+        "extraction_date": extraction.isoformat(),
+        "config": config.model_dump(mode="json"),
+        **body,
+    }
+    json_path = out / REPORT_JSON
+    json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    html_path = out / REPORT_HTML
+    html_path.write_text(render_html(report), encoding="utf-8")
+    run_id = None
+    if log_to_mlflow:
+        from serving.monitor.tracking import log_monitoring_run
+
+        run_id = log_monitoring_run(report, json_path, html_path, tracking_uri=tracking_uri)
+        report["mlflow_run_id"] = run_id
+    return MonitorOutcome(
+        report=report, json_path=json_path, html_path=html_path, mlflow_run_id=run_id
+    )

@@ -1,0 +1,83 @@
+"""MLflow side of monitoring: a run per monitoring pass, linked to the model version.
+
+The run goes into the experiment of the model's own training run (so its artifacts land
+where the model's do), is tagged with the model name, version and run id, and the model
+version gets tags naming its latest monitoring run, as-of date and alert count.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from training.registry import tracking_store
+
+
+def monitoring_metrics(report: dict[str, Any]) -> dict[str, float]:
+    """The report's headline numbers as flat MLflow metrics."""
+    drift = report["drift"]
+    out: dict[str, float] = {
+        "drift.features.n_drifted": float(sum(f["drifted"] for f in drift["features"])),
+        "drift.features.max_psi": float(max((f["value"] for f in drift["features"]), default=0)),
+        "drift.multivariate.value": float(drift["multivariate"]["value"]),
+        "drift.multivariate.drifted": float(drift["multivariate"]["drifted"]),
+        "drift.score.psi": float(drift["score"]["value"]),
+        "drift.score.selection_rate_at_reference_threshold": float(
+            drift["score"]["selection_rate_at_reference_threshold"]
+        ),
+        "alerts": float(len(report["alerts"])),
+    }
+    for name, iv in report["performance"]["estimated"].items():
+        if isinstance(iv, dict) and iv.get("value") is not None:
+            out[f"estimated.{name}"] = float(iv["value"])
+    closed = [r for r in report["performance"]["realized"] if r["label_window_closed"]]
+    if closed:
+        for name, iv in closed[-1]["realized"].items():
+            if iv.get("value") is not None:
+                out[f"realized_latest.{name}"] = float(iv["value"])
+        for name, err in (closed[-1]["estimate_error"] or {}).items():
+            if err is not None:
+                out[f"estimate_error_latest.{name}"] = float(err)
+    d = report["decisions"]
+    if d.get("available") and d.get("n_decisions"):
+        out["decisions.n"] = float(d["n_decisions"])
+        out["decisions.disagreement_rate"] = float(d["disagreement_rate"]["value"])
+    return out
+
+
+def log_monitoring_run(
+    report: dict[str, Any], json_path: Path, html_path: Path, *, tracking_uri: str
+) -> str:
+    """Log the report as a run beside the model's training run; return the run id."""
+    import mlflow
+
+    model = report["model"]
+    with tracking_store(tracking_uri):
+        client = mlflow.MlflowClient()
+        experiment_id = None
+        if model.get("run_id"):
+            experiment_id = client.get_run(model["run_id"]).info.experiment_id
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"monitor-{report['as_of']}"
+        ) as run:
+            mlflow.set_tags(
+                {
+                    "earlyrisk.kind": "monitoring",
+                    "earlyrisk.as_of": report["as_of"],
+                    "earlyrisk.model_name": model["name"],
+                    "earlyrisk.model_version": model["version"],
+                    "earlyrisk.model_run_id": model.get("run_id") or "",
+                    "earlyrisk.alerts": ",".join(sorted({a["check"] for a in report["alerts"]})),
+                }
+            )
+            mlflow.log_metrics(monitoring_metrics(report))
+            mlflow.log_artifact(str(json_path), artifact_path="monitoring")
+            mlflow.log_artifact(str(html_path), artifact_path="monitoring")
+            run_id = run.info.run_id
+        for key, value in {
+            "monitoring.last_run_id": run_id,
+            "monitoring.last_as_of": report["as_of"],
+            "monitoring.last_alerts": str(len(report["alerts"])),
+        }.items():
+            client.set_model_version_tag(model["name"], model["version"], key, value)
+    return run_id

@@ -1,0 +1,247 @@
+"""`earlyrisk monitor` end to end on a synthetic registry with a planted change.
+
+One registry (2020-2025) with the documented shift from January 2024 and one model trained
+on it before the shift (test slice 2022-12-31, whose label window ends before the shift).
+Before the shift the registry is unchanged, so the same registry gives the "no change"
+cases (as-of dates up to 2023-12-31) and the "changed" cases (2024-12-31).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from earlyrisk.cli import app
+from serving.monitor.config import MonitorConfig
+from serving.monitor.run import MonitorError, run_monitor
+
+SHIFTED = (
+    "econ_benefits_total_365d",
+    "econ_benefit_payment_mean_365d",
+    "edu_school_absence_days_90d",
+    "edu_max_monthly_absence_365d",
+)
+MODEL = "earlyrisk-monitor-test"
+# pandera imports pyspark.pandas when pyspark is installed (the Spark engine), which warns
+# about pandas 3 at import; not our code (whoever imports pandera first meets it).
+pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support:FutureWarning")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from features.synth import SynthConfig, synthesize
+    from training.config import load_config
+    from training.pipeline import run_training
+
+    root = tmp_path_factory.mktemp("monitor_world")
+    raw = root / "raw"
+    synthesize(
+        SynthConfig(
+            families=3000,
+            seed=11,
+            end=dt.date(2025, 12, 31),
+            shift_month=dt.date(2024, 1, 1),
+        ),
+        raw,
+        workers=1,
+    )
+    spec = root / "quick.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "kind": "lightgbm",
+                "params": {"learning_rate": 0.1, "num_leaves": 7, "min_data_in_leaf": 20},
+                "num_boost_round": 80,
+                "early_stopping_rounds": 10,
+                "validation_fraction": 0.2,
+            }
+        ),
+        encoding="utf-8",
+    )
+    tracking = f"sqlite:///{root / 'mlflow.db'}"
+    cfg = root / "train.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "model_spec": str(spec),
+                "report_dir": str(root / "report"),
+                "evaluation": {"n_bootstrap": 20},
+                "slices": {
+                    "train": ["2020-06-30", "2020-12-31"],
+                    "calibration": ["2021-12-31"],
+                    "test": ["2022-12-31"],
+                },
+                "gates": {"fairness": None},
+                "mlflow": {
+                    "tracking_uri": tracking,
+                    "artifact_location": str(root / "art"),
+                    "model_name": MODEL,
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+    result = run_training(load_config(cfg), raw_dir=raw, n_threads=1, write_reports=False)
+    return {"root": root, "raw": raw, "tracking": tracking, "version": result.model_version}
+
+
+def _run(world: dict, as_of: str, out: str, **kw) -> dict:
+    outcome = run_monitor(
+        world["raw"],
+        as_of=dt.date.fromisoformat(as_of),
+        out_dir=world["root"] / out,
+        model_uri=f"models:/{MODEL}/{world['version']}",
+        tracking_uri=world["tracking"],
+        config=kw.pop("config", MonitorConfig(history_months=12, n_boot=50)),
+        n_jobs=1,
+        **kw,
+    )
+    return outcome.report
+
+
+def _drifted(report: dict) -> set[str]:
+    return {f["name"] for f in report["drift"]["features"] if f["drifted"]}
+
+
+def test_shifted_indicators_are_flagged_after_the_shift_and_not_before(world: dict) -> None:
+    before = _run(world, "2023-12-31", "before", log_to_mlflow=False)
+    after = _run(world, "2024-12-31", "after", log_to_mlflow=False)
+    assert not _drifted(before) & set(SHIFTED)
+    assert set(SHIFTED) <= _drifted(after)
+    assert after["drift"]["score"]["value"] > before["drift"]["score"]["value"]
+    alerted = {a["subject"] for a in after["alerts"]}
+    assert set(SHIFTED) <= alerted
+
+
+def test_recording_drop_shows_in_realized_performance_once_labels_arrive(world: dict) -> None:
+    report = _run(world, "2024-12-31", "realized", log_to_mlflow=False)
+    rows = {r["as_of"]: r for r in report["performance"]["realized"]}
+    # windows after the shift (2024-) are closed by the 2025-12-31 extraction
+    assert rows["2024-12-31"]["label_window_closed"]
+    late = rows["2024-12-31"]
+    assert late["realized"]["positive_rate"]["value"] < late["estimated"]["positive_rate"]["low"]
+    checks = {c["check"]: c for c in report["checks"]}
+    assert checks["realized_positive_rate"]["status"] == "alert"
+    assert "concept shift" in checks["realized_positive_rate"]["evidence"]
+
+
+def test_unchanged_registry_estimate_matches_realized_and_drift_stays_quiet(world: dict) -> None:
+    # 2022-12-31: the latest as-of date whose label window (2023) ends before the shift
+    report = _run(world, "2022-12-31", "unchanged", log_to_mlflow=False)
+    latest = report["performance"]["realized"][-1]
+    assert latest["label_window_closed"]
+    error = latest["estimate_error"]["roc_auc"]
+    print(f"estimated - realized ROC AUC at 2022-12-31: {error:+.4f}")
+    assert abs(error) < 0.03
+    # two as-of dates of the unchanged registry (the reference computed from 2022-12-31)
+    config = MonitorConfig(history_months=0, n_boot=0)
+    quiet = _run(
+        world,
+        "2023-12-31",
+        "quiet",
+        reference_as_of=dt.date(2022, 12, 31),
+        config=config,
+        log_to_mlflow=False,
+    )
+    share = len(_drifted(quiet)) / len(quiet["drift"]["features"])
+    assert share <= 2 * config.false_alarm_rate
+
+
+def test_cli_exit_codes_reports_and_mlflow_link(world: dict) -> None:
+    import mlflow
+
+    runner = CliRunner()
+    common = [
+        "monitor",
+        "--raw",
+        str(world["raw"]),
+        "--model",
+        f"models:/{MODEL}/{world['version']}",
+        "--tracking-uri",
+        world["tracking"],
+        "--audit-log",
+        str(world["root"] / "no_log.sqlite"),
+    ]
+    cfg = world["root"] / "monitor.yaml"
+    cfg.write_text(yaml.safe_dump({"history_months": 0, "n_boot": 0}), encoding="utf-8")
+    out = world["root"] / "cli_after"
+    alerted = runner.invoke(
+        app, [*common, "--as-of", "2024-12-31", "--out", str(out), "--config", str(cfg)]
+    )
+    assert alerted.exit_code == 3, alerted.output
+    report = json.loads((out / "monitor_report.json").read_text())
+    assert report["alerts"] and all(a["evidence"] for a in report["alerts"])
+    html = (out / "monitor_report.html").read_text()
+    assert "data:image/png;base64," in html
+    assert not re.search(r"(src|href)=[\"']https?://", html)
+    client = mlflow.MlflowClient(tracking_uri=world["tracking"], registry_uri=world["tracking"])
+    version = client.get_model_version(MODEL, world["version"])
+    run_id = version.tags["monitoring.last_run_id"]
+    run = client.get_run(run_id)
+    assert run.data.tags["earlyrisk.model_version"] == world["version"]
+    assert run.data.metrics["drift.features.n_drifted"] >= len(SHIFTED)
+
+    # no alert but checks that cannot be evaluated (one date: no fairness change; no
+    # decisions): exit 0, and 4 with --strict
+    calm = [*common, "--as-of", "2022-12-31", "--out", str(world["root"] / "cli_calm")]
+    calm += ["--config", str(cfg), "--no-mlflow"]
+    quiet = runner.invoke(app, calm)
+    assert quiet.exit_code == 0, quiet.output
+    assert "not evaluable" in quiet.output
+    strict = runner.invoke(app, [*calm, "--strict"])
+    assert strict.exit_code == 4, strict.output
+
+    bad = runner.invoke(app, [*common, "--as-of", "2024-13-01", "--out", str(out)])
+    assert bad.exit_code == 2 and "not a date" in bad.output
+    late = runner.invoke(app, [*common, "--as-of", "2030-01-01", "--out", str(out)])
+    assert late.exit_code == 1 and "extraction date" in late.output
+    blocker = world["root"] / "a_file"
+    blocker.write_text("", encoding="utf-8")
+    unwritable = runner.invoke(
+        app, [*common, "--as-of", "2024-12-31", "--out", str(blocker / "reports")]
+    )
+    assert unwritable.exit_code == 1 and "cannot write the reports" in unwritable.output
+    unknown = world["root"] / "unknown.yaml"
+    unknown.write_text("min_pis: 0.2\n", encoding="utf-8")
+    typo = runner.invoke(
+        app, [*common, "--as-of", "2024-12-31", "--out", str(out), "--config", str(unknown)]
+    )
+    assert typo.exit_code == 2 and "min_pis" in typo.output
+
+
+def test_a_model_without_reference_statistics_is_refused_with_a_way_out(
+    world: dict, tmp_path: Path
+) -> None:
+    import mlflow
+
+    from features.catalogue import feature_list_fingerprint
+    from training.registry import load_risk_model, log_risk_model, tracking_store
+
+    model = load_risk_model(
+        f"models:/{MODEL}/{world['version']}", tracking_uri=world["tracking"]
+    ).risk_model
+    import pandas as pd
+
+    example = pd.DataFrame([[0.0] * len(model.feature_names)], columns=model.feature_names)
+    with tracking_store(world["tracking"]), mlflow.start_run():
+        logged = log_risk_model(
+            model,
+            input_example=example,
+            feature_list_sha256=feature_list_fingerprint(),
+            registered_model_name=MODEL + "-bare",
+        )
+    with pytest.raises(MonitorError, match="--reference-as-of"):
+        run_monitor(
+            world["raw"],
+            as_of=dt.date(2023, 12, 31),
+            out_dir=tmp_path,
+            model_uri=logged.model_uri,
+            tracking_uri=world["tracking"],
+            log_to_mlflow=False,
+        )
