@@ -88,9 +88,11 @@ def test_registered_model_round_trips_with_same_predictions(logged_run):
         loaded.risk_model.contributions(test), result.risk_model.contributions(test)
     )
     assert loaded.feature_list_sha256 == result.fingerprints["feature_list_sha256"]
-    # the served probability is the calibrated one
-    assert loaded.risk_model.calibrator == result.calibration["lightgbm"].calibrator
-    assert loaded.risk_model.calibrator.method in ("isotonic", "sigmoid")
+    # the served model is the final refit, calibrated with the method chosen on the
+    # held-out design (on the most recent window, so with its own numbers)
+    assert loaded.risk_model.calibrator == result.final.model.calibrator
+    assert loaded.risk_model.calibrator.method == result.calibration["lightgbm"].method
+    assert loaded.risk_model.calibrator != result.calibration["lightgbm"].calibrator
 
 
 def test_run_logs_config_fingerprints_metrics_report_and_model(logged_run, table, tracking):
