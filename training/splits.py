@@ -181,7 +181,7 @@ def temporal_split(
             )
         keep = as_of.isin(wanted).to_numpy()
         if row_slice is not None:
-            keep &= row_slice == name
+            keep = keep & (row_slice == name)
         rows = table.loc[keep]
         unobserved = rows.loc[~rows["label_observed"].astype(bool)]
         if len(unobserved):
