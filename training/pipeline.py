@@ -248,7 +248,7 @@ def eligibility_counts(table: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
     return out.reset_index()
 
 
-def _plan(
+def plan_design(
     config: TrainConfig, *, raw: Any | None, table: pd.DataFrame | None
 ) -> DesignPlan:
     from training.design import DesignError
@@ -322,7 +322,7 @@ def run_training(
             raw = load_validated(raw_path)
             protected = sorted(raw.protected["attribute"].dropna().unique())
         with stage("design"):
-            plan = _plan(config, raw=raw, table=None)
+            plan = plan_design(config, raw=raw, table=None)
         with stage("features"):
             table = build_snapshots(
                 raw, config, plan.all_dates(), n_jobs=n_jobs, progress=feature_progress
@@ -340,7 +340,7 @@ def run_training(
             if c.startswith("audit_") and c.removeprefix("audit_") not in DERIVED_AUDIT_GROUPS
         ]
         with stage("design"):
-            plan = _plan(config, raw=None, table=table)
+            plan = plan_design(config, raw=None, table=table)
     fingerprints["raw_sha256"] = str(table.attrs.get("earlyrisk.raw_sha256", "unknown"))
     from features.catalogue import feature_list_fingerprint, model_input_columns
 
