@@ -90,12 +90,9 @@ def eligible_rows(frame: pd.DataFrame, rule: EligibilityRule) -> pd.DataFrame:
 def eligibility_status(frame: pd.DataFrame, rule: EligibilityRule) -> pd.DataFrame:
     """Per row: ``eligibility`` (eligible / ineligible) and ``ineligible_reason`` (or null)."""
     mask = rule.mask(frame)
+    reason = np.empty(len(frame), dtype=object)
+    reason[~mask] = rule.reason()
     return pd.DataFrame(
-        {
-            "eligibility": np.where(mask, ELIGIBLE, INELIGIBLE),
-            "ineligible_reason": pd.Series(
-                np.where(mask, None, rule.reason()), index=frame.index, dtype=object
-            ).to_numpy(),
-        },
+        {"eligibility": np.where(mask, ELIGIBLE, INELIGIBLE), "ineligible_reason": reason},
         index=frame.index,
     )
