@@ -389,7 +389,7 @@ def run_training(
         y_cal = cal_frame["label"].to_numpy(dtype=int)
         raw_scorers: dict[str, Any] = {MAIN: fit.model, LOGISTIC: logistic, RULE: RuleBaseline()}
         calibration = {
-            name: choose_calibration(scorer, cal_frame, y_cal, seed=config.seed)
+            name: _calibrate(name, scorer, cal_frame, y_cal, seed=config.seed)
             for name, scorer in raw_scorers.items()
         }
         models = {
@@ -493,6 +493,25 @@ def run_training(
             log_training_run(result, input_example=test)
     result.timings = dict(stage.timings)
     return result
+
+
+def _calibrate(
+    name: str, scorer: Any, frame: pd.DataFrame, y: np.ndarray, *, seed: int
+) -> CalibrationResult:
+    """Choose the calibrator; a baseline whose margin sigmoid cannot map is isotonic.
+
+    The main model must rank the right way round on the calibration slice (else
+    :class:`CalibrationError` stops the job: it is not fit to serve); a baseline only needs a
+    calibrated probability to be compared with, and isotonic regression always gives one.
+    """
+    from training.calibration import CalibrationError
+
+    try:
+        return choose_calibration(scorer, frame, y, seed=seed)
+    except CalibrationError:
+        if name == MAIN:
+            raise
+        return choose_calibration(scorer, frame, y, seed=seed, methods=("isotonic",))
 
 
 def _final_refit(
