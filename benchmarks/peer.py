@@ -28,7 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 FAMILIES = 20_000
@@ -69,8 +68,8 @@ def generic_counts(
     """Per family: events of each type recorded by ``as_of``, last 365 days and all history."""
     visible = events.loc[(events["recorded_date"] <= as_of) & (events["event_date"] <= as_of)]
     recent = visible["event_date"] > as_of - pd.Timedelta(days=365)
-    all_time = visible.groupby(["family_id", "event_type"], observed=True).size().unstack(
-        fill_value=0
+    all_time = (
+        visible.groupby(["family_id", "event_type"], observed=True).size().unstack(fill_value=0)
     )
     last_year = (
         visible.loc[recent]
@@ -134,7 +133,10 @@ def main() -> None:
         )
         started = time.perf_counter()
         ours = run_training(
-            config, raw_dir=raw_dir, keep_feature_table=True, write_reports=False,
+            config,
+            raw_dir=raw_dir,
+            keep_feature_table=True,
+            write_reports=False,
             log_to_mlflow=False,
         )
         ours_seconds = time.perf_counter() - started
@@ -163,12 +165,12 @@ def main() -> None:
     train_dates = [d for d in quarter_ends if d + pd.DateOffset(months=horizon) <= latest]
     started = time.perf_counter()
     frame = peer_frame(raw, [*train_dates, latest], horizon=horizon)
-    features = [c for c in frame.columns if c not in ("family_id", "as_of", "label",
-                                                      "label_observed")]
+    features = [
+        c for c in frame.columns if c not in ("family_id", "as_of", "label", "label_observed")
+    ]
     train = frame.loc[frame["as_of"] < latest]
     booster = lgb.train(
-        {"objective": "binary", "verbose": -1, "seed": 1, "deterministic": True,
-         "num_threads": 2},
+        {"objective": "binary", "verbose": -1, "seed": 1, "deterministic": True, "num_threads": 2},
         lgb.Dataset(train[features], train["label"].astype(int)),
         num_boost_round=PEER_ROUNDS,
     )
@@ -177,18 +179,25 @@ def main() -> None:
     peer_auc = float(roc_auc_score(y, booster.predict(test[features].fillna(0.0))))
     peer_seconds = time.perf_counter() - started
 
-    print(f"registry: {raw_dir} ({START} .. {END}); latest fully observed quarter end {latest.date()}")
+    print(
+        f"registry: {raw_dir} ({START} .. {END}); latest fully observed quarter end {latest.date()}"
+    )
     print(f"design (derived, no config): {plan.evaluation.describe()}")
     print(
-        f"final refit (registered model): train {', '.join(d.isoformat() for d in plan.final.train)}; "
+        "final refit (registered model): train "
+        f"{', '.join(d.isoformat() for d in plan.final.train)}; "
         f"calibration {', '.join(d.isoformat() for d in plan.final.calibration)}"
     )
     print(f"scored at {latest.date()}: {len(at_t):,} eligible families, {int(y.sum())} outcomes")
-    print(f"ROC AUC at {latest.date()}: earlyrisk {ours_auc:.4f}  |  peer {peer_auc:.4f}  "
-          f"(difference {ours_auc - peer_auc:+.4f})")
-    print(f"peer: {len(train_dates)} training quarter ends "
-          f"({train_dates[0].date()} .. {train_dates[-1].date()}), {len(train):,} rows, "
-          f"{len(features)} generic features; {peer_seconds:.0f} s")
+    print(
+        f"ROC AUC at {latest.date()}: earlyrisk {ours_auc:.4f}  |  peer {peer_auc:.4f}  "
+        f"(difference {ours_auc - peer_auc:+.4f})"
+    )
+    print(
+        f"peer: {len(train_dates)} training quarter ends "
+        f"({train_dates[0].date()} .. {train_dates[-1].date()}), {len(train):,} rows, "
+        f"{len(features)} generic features; {peer_seconds:.0f} s"
+    )
     print(f"earlyrisk train: {ours_seconds:.0f} s")
     a = ours.evaluation.models["lightgbm"].metrics["roc_auc"]
     b = disjoint.evaluation.models["lightgbm"].metrics["roc_auc"]

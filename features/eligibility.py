@@ -55,7 +55,9 @@ class EligibilityRule(BaseModel):
         """Why an ineligible family gets no score."""
         if self.min_children == 1:
             return "no child under 18 in the household on the as-of date"
-        return f"fewer than {self.min_children} children under 18 in the household on the as-of date"
+        return (
+            f"fewer than {self.min_children} children under 18 in the household on the as-of date"
+        )
 
     def mask(self, frame: pd.DataFrame) -> np.ndarray:
         """True for each eligible row of ``frame`` (a missing count is not eligible)."""

@@ -209,6 +209,7 @@ def score_registry(
     errors when the model cannot be used.
     """
     from features.catalogue import feature_list_fingerprint
+    from features.eligibility import EligibilityRule
     from features.engine import (
         compute_partition,
         normalise_as_of,
@@ -219,7 +220,6 @@ def score_registry(
     from features.validation import load_validated
     from serving.explain import catalogue_descriptions
     from serving.settings import ServingSettings
-    from features.eligibility import EligibilityRule
     from training.registry import TAG_ELIGIBILITY, load_risk_model
 
     # load_risk_model talks to ``tracking_uri`` through its own client: MLflow's

@@ -67,9 +67,7 @@ class IneligibleFamily(_Body):
     model_version: str
 
 
-ScoreItem = Annotated[
-    ScoredFamily | IneligibleFamily | ScoreError, Field(discriminator="status")
-]
+ScoreItem = Annotated[ScoredFamily | IneligibleFamily | ScoreError, Field(discriminator="status")]
 
 
 class ScoreResponse(_Body):

@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from features.eligibility import EligibilityRule
 from features.contract import DEFAULT_HORIZON_MONTHS, DEFAULT_LABEL_OUTCOMES, OUTCOME_TYPES
+from features.eligibility import EligibilityRule
 from training.audit import FairnessGates
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yaml")
@@ -122,8 +122,7 @@ class SlicesConfig(_Strict):
             )
         if self.min_train_dates > self.train_dates:
             raise ValueError(
-                f"min_train_dates ({self.min_train_dates}) exceeds train_dates "
-                f"({self.train_dates})"
+                f"min_train_dates ({self.min_train_dates}) exceeds train_dates ({self.train_dates})"
             )
         return self
 

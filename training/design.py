@@ -136,9 +136,7 @@ class _Rules:
 
 def _train_dates(rules: _Rules, calibration: dt.date) -> tuple[tuple[dt.date, ...], bool]:
     """Training as-of dates for a calibration date, and whether they are left-censored."""
-    usable = [
-        d for d in rules.candidates if label_window_end(d, rules.horizon) <= calibration
-    ]
+    usable = [d for d in rules.candidates if label_window_end(d, rules.horizon) <= calibration]
     full = [d for d in usable if rules.floor is None or d >= rules.floor]
     if len(full) >= rules.min_train_dates:
         return tuple(full[-rules.train_dates :]), False
@@ -169,13 +167,18 @@ def derive_design(
     """The design from the data (see the module docstring); config dates win."""
     if slices.has_dates:
         return _design_from_config(
-            slices, horizon_months=horizon_months, backtest_origins=backtest_origins,
-            final_refit=final_refit, extraction_date=extraction_date, data_start=data_start,
+            slices,
+            horizon_months=horizon_months,
+            backtest_origins=backtest_origins,
+            final_refit=final_refit,
+            extraction_date=extraction_date,
+            data_start=data_start,
         )
     step = slices.step_months
     # an as-of date needs at least one day of data before it
-    candidates = [d for d in period_ends(data_start, extraction_date, step_months=step)
-                  if d > data_start]
+    candidates = [
+        d for d in period_ends(data_start, extraction_date, step_months=step) if d > data_start
+    ]
     floor = (pd.Timestamp(data_start) + pd.Timedelta(days=longest_window_days)).date()
     rules = _Rules(candidates, horizon_months, floor, slices.train_dates, slices.min_train_dates)
     test = _latest_observed(candidates, by=extraction_date, horizon=horizon_months)
@@ -237,7 +240,8 @@ def derive_design(
     warnings = []
     if censored:
         warnings.append(
-            f"left-censored history: the first training snapshot ({evaluation.train[0].isoformat()}) "
+            "left-censored history: the first training snapshot "
+            f"({evaluation.train[0].isoformat()}) "
             f"has {history / 30.44:.0f} months of data before it, while indicators look back up "
             f"to {longest_window_days / 30.44:.0f} months; the data is too short to train only "
             f"on snapshots with full history (from {floor.isoformat()}), so the latest "
@@ -330,8 +334,12 @@ def design_from_table(
     """
     if slices.has_dates:
         return _design_from_config(
-            slices, horizon_months=horizon_months, backtest_origins=backtest_origins,
-            final_refit=final_refit, extraction_date=None, data_start=None,
+            slices,
+            horizon_months=horizon_months,
+            backtest_origins=backtest_origins,
+            final_refit=final_refit,
+            extraction_date=None,
+            data_start=None,
             source="feature table",
         )
     candidates = sorted(d for d, ok in as_of_observed.items() if ok)

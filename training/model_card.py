@@ -448,9 +448,16 @@ def model_card_facts(result: TrainResult) -> ModelCardFacts:
             source=str(cfg.raw_dir) if cfg.raw_dir else "feature table",
             synthetic=bool(ev.oracle),
             period=f"{first.isoformat()} .. {last.isoformat()}",
-            n_families=int(
-                len({fid for frame in (result.split.train, result.split.calibration,
-                                        result.split.test) for fid in frame["family_id"]})
+            n_families=len(
+                {
+                    fid
+                    for frame in (
+                        result.split.train,
+                        result.split.calibration,
+                        result.split.test,
+                    )
+                    for fid in frame["family_id"]
+                }
             ),
             rows_per_split={i.name: i.n_rows for i in info},
             label_definition=(

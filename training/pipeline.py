@@ -193,9 +193,7 @@ def build_snapshots(
         ),
     )
     wanted = dates if dates is not None else config.slices.all_dates()
-    return build_feature_table(
-        raw, wanted, config=feature_config, n_jobs=n_jobs, progress=progress
-    )
+    return build_feature_table(raw, wanted, config=feature_config, n_jobs=n_jobs, progress=progress)
 
 
 def read_ground_truth(raw_dir: Path | None) -> pd.DataFrame | None:
@@ -248,9 +246,7 @@ def eligibility_counts(table: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
     return out.reset_index()
 
 
-def plan_design(
-    config: TrainConfig, *, raw: Any | None, table: pd.DataFrame | None
-) -> DesignPlan:
+def plan_design(config: TrainConfig, *, raw: Any | None, table: pd.DataFrame | None) -> DesignPlan:
     from training.design import DesignError
 
     try:

@@ -44,7 +44,9 @@ def fit_chosen(
     if len(np.unique(y)) < 2:
         from training.models import FitError
 
-        raise FitError(f"the refit slice has {len(y)} rows of one class only ({int(y.sum())} positive)")
+        raise FitError(
+            f"the refit slice has {len(y)} rows of one class only ({int(y.sum())} positive)"
+        )
     X = train.loc[:, names].astype("float64")
     params = {**chosen.params, "num_threads": n_threads}
     params.pop("metric", None)

@@ -23,6 +23,7 @@ import os
 import re
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -426,9 +427,7 @@ def training_metrics(result: TrainResult) -> dict[str, float]:
             result.eligibility["ineligible"].sum() / max(result.eligibility["families"].sum(), 1)
         )
     return {
-        metric_key(k): float(v)
-        for k, v in out.items()
-        if v is not None and math.isfinite(float(v))
+        metric_key(k): float(v) for k, v in out.items() if v is not None and math.isfinite(float(v))
     }
 
 
@@ -440,9 +439,14 @@ def _log_raw_dataset(result: TrainResult) -> None:
     raw_sha = result.fingerprints.get("raw_sha256", "unknown")
     where = result.raw_dir
     uri = Path(where).resolve().as_uri() if where is not None else "feature-table://in-memory"
+    from mlflow.exceptions import MlflowException
+
     try:
-        source = resolve_dataset_source(uri)
-    except Exception:  # noqa: BLE001 - MLflow raises its own types; fall back to a plain URI
+        with warnings.catch_warnings():
+            # a local path matches MLflow's local-artifact source twice; either is right
+            warnings.filterwarnings("ignore", message="The specified dataset source can be")
+            source = resolve_dataset_source(uri)
+    except MlflowException:
         from mlflow.data.http_dataset_source import HTTPDatasetSource
 
         source = HTTPDatasetSource(url=uri)

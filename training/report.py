@@ -331,8 +331,7 @@ def render_markdown(inputs: ReportInputs, *, figure_dir: str = "figures") -> str
     out += [
         "## Temporal design",
         "",
-        f"Label: outcome within {inputs.horizon_months} months after the as-of date. "
-        + separation,
+        f"Label: outcome within {inputs.horizon_months} months after the as-of date. " + separation,
         "",
     ]
     if inputs.design_source:
@@ -371,8 +370,13 @@ def render_markdown(inputs: ReportInputs, *, figure_dir: str = "figures") -> str
             "",
         ]
     if inputs.eligibility:
-        out += ["### Who is scored", "", f"Eligible: {inputs.eligibility}. Ineligible "
-                "families are left out of training, evaluation, percentiles and audits.", ""]
+        out += [
+            "### Who is scored",
+            "",
+            f"Eligible: {inputs.eligibility}. Ineligible "
+            "families are left out of training, evaluation, percentiles and audits.",
+            "",
+        ]
         if inputs.eligibility_counts is not None and not inputs.eligibility_counts.empty:
             out += [_md_table(inputs.eligibility_counts), ""]
     out += [

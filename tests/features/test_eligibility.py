@@ -10,9 +10,7 @@ from features.eligibility import EligibilityRule, eligibility_status, eligible_r
 
 
 def _frame() -> pd.DataFrame:
-    return pd.DataFrame(
-        {"family_id": ["A", "B", "C", "D"], "hh_children": [0.0, 1.0, 3.0, np.nan]}
-    )
+    return pd.DataFrame({"family_id": ["A", "B", "C", "D"], "hh_children": [0.0, 1.0, 3.0, np.nan]})
 
 
 def test_default_rule_needs_a_child_under_18():
@@ -21,7 +19,10 @@ def test_default_rule_needs_a_child_under_18():
     assert list(eligible_rows(_frame(), rule)["family_id"]) == ["B", "C"]
     status = eligibility_status(_frame(), rule)
     assert status["eligibility"].tolist() == ["ineligible", "eligible", "eligible", "ineligible"]
-    assert status["ineligible_reason"].iloc[0] == "no child under 18 in the household on the as-of date"
+    assert (
+        status["ineligible_reason"].iloc[0]
+        == "no child under 18 in the household on the as-of date"
+    )
     assert status["ineligible_reason"].iloc[1] is None
 
 

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
-from features.engine import build_feature_table
 from features.eligibility import EligibilityRule
+from features.engine import build_feature_table
 from serving.audit_log import AuditLog, AuditLogUnavailable
 from serving.auth import TokenStore
 from serving.batch import score_features, score_registry

@@ -36,7 +36,12 @@ def test_foreign_export_gets_its_own_dates():
     assert plan.source == "data"
     assert plan.evaluation.test == (D(2024, 12, 31),)
     assert plan.evaluation.calibration == (D(2023, 12, 31),)
-    assert plan.evaluation.train == (D(2022, 3, 31), D(2022, 6, 30), D(2022, 9, 30), D(2022, 12, 31))
+    assert plan.evaluation.train == (
+        D(2022, 3, 31),
+        D(2022, 6, 30),
+        D(2022, 9, 30),
+        D(2022, 12, 31),
+    )
     check_label_windows(plan.evaluation, horizon_months=12)
     # the registered model sees the most recent labelled data
     assert plan.final is not None
@@ -65,7 +70,11 @@ def test_history_floor_restricts_training_when_the_data_is_just_long_enough():
     # although train_dates would take up to 8
     plan = _derive(D(2015, 1, 1), D(2021, 12, 31), train_dates=8, min_train_dates=2)
     assert plan.evaluation.train == (
-        D(2017, 12, 31), D(2018, 3, 31), D(2018, 6, 30), D(2018, 9, 30), D(2018, 12, 31)
+        D(2017, 12, 31),
+        D(2018, 3, 31),
+        D(2018, 6, 30),
+        D(2018, 9, 30),
+        D(2018, 12, 31),
     )
     assert not plan.warnings
 
@@ -120,8 +129,13 @@ def test_partial_config_dates_are_refused():
 
 
 def test_feature_table_design_uses_only_its_dates():
-    observed = {D(2021, 6, 30): True, D(2021, 12, 31): True, D(2022, 12, 31): True,
-                D(2023, 12, 31): True, D(2024, 6, 30): False}
+    observed = {
+        D(2021, 6, 30): True,
+        D(2021, 12, 31): True,
+        D(2022, 12, 31): True,
+        D(2023, 12, 31): True,
+        D(2024, 6, 30): False,
+    }
     plan = design_from_table(
         observed, horizon_months=12, slices=SlicesConfig(), backtest_origins=3, final_refit=True
     )
@@ -134,5 +148,8 @@ def test_month_end_shifts_stay_month_ends():
     assert shift_date(D(2021, 6, 30), -3) == D(2021, 3, 31)
     assert shift_date(D(2024, 2, 29), 12) == D(2025, 2, 28)
     assert period_ends(D(2021, 1, 1), D(2021, 12, 31)) == [
-        D(2021, 3, 31), D(2021, 6, 30), D(2021, 9, 30), D(2021, 12, 31)
+        D(2021, 3, 31),
+        D(2021, 6, 30),
+        D(2021, 9, 30),
+        D(2021, 12, 31),
     ]

@@ -153,5 +153,8 @@ def test_family_bootstrap_widens_the_interval_of_repeated_snapshots():
     scored = {"m": ScoredModel(probability=np.clip(score, 0.01, 0.99), rank_score=score)}
     by_row = evaluate(y, scored, k=50, main="m", n_bootstrap=200, seed=1)
     by_family = evaluate(y, scored, k=50, main="m", n_bootstrap=200, seed=1, groups=groups)
-    width = lambda ev: ev.models["m"].metrics["roc_auc"].high - ev.models["m"].metrics["roc_auc"].low  # noqa: E731
+
+    def width(ev):
+        return ev.models["m"].metrics["roc_auc"].high - ev.models["m"].metrics["roc_auc"].low
+
     assert width(by_family) > 1.5 * width(by_row)
