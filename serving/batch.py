@@ -98,7 +98,7 @@ def score_features(
             "as_of": features["as_of"].to_numpy(),
             "status": np.where(eligible, "scored", "ineligible"),
             "ineligible_reason": pd.array(
-                np.where(eligible, None, scorer.eligibility.reason()), dtype="string"
+                [None if ok else scorer.eligibility.reason() for ok in eligible], dtype="string"
             ),
             "probability": probability,
             "risk_level": pd.array(level, dtype="string"),

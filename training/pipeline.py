@@ -188,9 +188,7 @@ def build_snapshots(
     feature_config = FeatureConfig(
         label_outcome_types=config.label.outcome_types,
         horizon_months=config.label.horizon_months,
-        extraction_date=(
-            config.label.extraction_date.isoformat() if config.label.extraction_date else None
-        ),
+        extraction_date=config.label.extraction_date,
     )
     wanted = dates if dates is not None else config.slices.all_dates()
     return build_feature_table(raw, wanted, config=feature_config, n_jobs=n_jobs, progress=progress)

@@ -450,7 +450,7 @@ def _log_raw_dataset(result: TrainResult) -> None:
         from mlflow.data.http_dataset_source import HTTPDatasetSource
 
         source = HTTPDatasetSource(url=uri)
-    dataset = MetaDataset(
+    dataset = MetaDataset(  # type: ignore[abstract]  # MLflow's own metadata-only dataset
         source=source,
         name=Path(where).name if where is not None else "feature table",
         digest=raw_sha[:32],  # MLflow keeps at most 36 characters; the full hash is a tag
