@@ -43,7 +43,7 @@ import pandas as pd
 from features.eligibility import EligibilityRule
 from training.backtest import Backtest, run_backtest
 from training.calibration import CalibrationResult, choose_calibration
-from training.config import TrainConfig
+from training.config import LightGBMSpec, LogisticSpec, TrainConfig
 from training.design import (
     DesignPlan,
     derive_design,
@@ -366,14 +366,20 @@ def run_training(
         )
 
     with stage("fit"):
+        model_spec = config.load_model_spec("model")
+        baseline_spec = config.load_model_spec("baseline")
+        if not isinstance(model_spec, LightGBMSpec) or not isinstance(baseline_spec, LogisticSpec):
+            raise TrainingError(
+                f"model_spec must be a lightgbm specification (it is {model_spec.kind}) and "
+                f"baseline_spec a logistic one (it is {baseline_spec.kind})"
+            )
         fit = fit_lightgbm(
             split.train,
             feature_names=feature_names,
-            spec=config.load_model_spec("model"),
+            spec=model_spec,
             seed=config.seed,
             n_threads=n_threads,
         )
-        baseline_spec = config.load_model_spec("baseline")
         logistic: LogisticRiskModel = fit_logistic(
             split.train, feature_names=feature_names, spec=baseline_spec, seed=config.seed
         )
