@@ -23,7 +23,7 @@ def test_default_rule_needs_a_child_under_18():
         status["ineligible_reason"].iloc[0]
         == "no child under 18 in the household on the as-of date"
     )
-    assert status["ineligible_reason"].iloc[1] is None
+    assert pd.isna(status["ineligible_reason"].iloc[1])
 
 
 def test_rule_is_configurable_and_can_be_switched_off():

@@ -87,10 +87,10 @@ def test_percentile_is_against_the_population_of_the_date(service, tokens, servi
 def test_a_family_without_a_child_gets_its_status_and_reason_not_a_score(service, tokens):
     log = service.engine.audit_log
     before = log.count("score")
-    result, status = call(service, "score", tokens["caseworker"], family_ids=["F00009", "F00003"])
+    result, status = call(service, "score", tokens["caseworker"], family_ids=["F00109", "F00003"])
     assert status == 200
     ineligible, scored = result.results
-    assert (ineligible.status, ineligible.family_id) == ("ineligible", "F00009")
+    assert (ineligible.status, ineligible.family_id) == ("ineligible", "F00109")
     assert "no child under 18" in ineligible.reason
     assert ineligible.snapshot_date == "2024-12-31"
     assert not hasattr(ineligible, "probability")
