@@ -1,7 +1,7 @@
 """Run every benchmark (or the ones named) each in its own process, so peak memory is per area.
 
 Usage: ``python -m benchmarks [AREA ...]`` with AREA among synth, validation, features,
-train, audit, serving, audit_log, monitor. The figures go to standard output; a copy of each
+train, peer, audit, serving, audit_log, monitor. The figures go to standard output; a copy of each
 area's output is kept in ``bench-results/<area>.txt``.
 """
 
@@ -12,7 +12,17 @@ import sys
 import time
 from pathlib import Path
 
-AREAS = ("synth", "validation", "features", "train", "audit", "serving", "audit_log", "monitor")
+AREAS = (
+    "synth",
+    "validation",
+    "features",
+    "train",
+    "peer",
+    "audit",
+    "serving",
+    "audit_log",
+    "monitor",
+)
 
 
 def main(argv: list[str]) -> int:

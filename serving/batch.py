@@ -9,7 +9,13 @@ the model version; the extraction date is this registry's own), scored and appen
 the output file as one Parquet row group, then dropped. Only the raw tables themselves
 (already loaded by the validator) live for the whole run.
 
-Output columns: ``family_id``, ``as_of``, ``probability``, ``risk_level``,
+Every family with a member on the date gets a row with a ``status``: ``scored``, or
+``ineligible`` with ``ineligible_reason`` (the model's eligibility rule, e.g. no child under
+18 in the household: design rule 10), in which case probability, level and reasons are null
+and no score is logged, because none was made.
+
+Output columns: ``family_id``, ``as_of``, ``status``, ``ineligible_reason``,
+``probability``, ``risk_level``,
 ``reasons_raising`` / ``reasons_lowering`` (lists of {indicator, description, value,
 contribution}), ``model_name``, ``model_version``, then the feature table's non-input
 columns, so the file can go straight to ``earlyrisk audit``: ``label``,
@@ -33,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -131,16 +138,35 @@ def score_features(
     model_name: str,
     model_version: str,
 ) -> pd.DataFrame:
-    """Score a feature-table frame: one output row per input row, in the same order."""
-    scored = scorer.score(features.loc[:, scorer.feature_names])
+    """Score a feature-table frame: one output row per input row, in the same order.
+
+    Rows the scorer's eligibility rule excludes get ``status`` ``ineligible`` with the
+    reason, and null probability, level and reasons.
+    """
+    eligible = scorer.eligible(features)
+    scored = scorer.score(features.loc[eligible, scorer.feature_names])
+    n = len(features)
+    probability = np.full(n, np.nan)
+    probability[eligible] = scored.probability
+    level: list[str | None] = [None] * n
+    raising: list[list[dict[str, object]] | None] = [None] * n
+    lowering: list[list[dict[str, object]] | None] = [None] * n
+    for j, i in enumerate(np.flatnonzero(eligible)):
+        level[i] = scored.risk_level[j]
+        raising[i] = [r.as_dict() for r in scored.explanations[j].raising]
+        lowering[i] = [r.as_dict() for r in scored.explanations[j].lowering]
     out = pd.DataFrame(
         {
             "family_id": features["family_id"].to_numpy(),
             "as_of": features["as_of"].to_numpy(),
-            "probability": scored.probability,
-            "risk_level": scored.risk_level,
-            "reasons_raising": [[r.as_dict() for r in e.raising] for e in scored.explanations],
-            "reasons_lowering": [[r.as_dict() for r in e.lowering] for e in scored.explanations],
+            "status": np.where(eligible, "scored", "ineligible"),
+            "ineligible_reason": pd.array(
+                [None if ok else scorer.eligibility.reason() for ok in eligible], dtype="string"
+            ),
+            "probability": probability,
+            "risk_level": pd.array(level, dtype="string"),
+            "reasons_raising": raising,
+            "reasons_lowering": lowering,
             "model_name": model_name,
             "model_version": model_version,
         }
@@ -163,9 +189,16 @@ def record_batch_scores(
 
     Batch scores reach caseworkers like served ones, so they are on record the same way (a
     score that cannot be logged is not served): endpoint ``batch``, role ``batch``, the
-    operator in place of a token id, one ``request_id`` per run. Raises AuditLogUnavailable
-    when the log cannot be written; the caller then publishes nothing.
+    operator in place of a token id, one ``request_id`` per run. Ineligible rows carry no
+    score: nothing is logged for them and their ``score_id`` is null. Raises
+    AuditLogUnavailable when the log cannot be written; the caller then publishes nothing.
     """
+    if "status" in frame.columns:
+        scored_rows = (frame["status"] == "scored").to_numpy()
+    else:
+        scored_rows = np.ones(len(frame), dtype=bool)
+    full = frame
+    frame = frame.loc[scored_rows]
     score_ids = [uuid.uuid4().hex for _ in range(len(frame))]
     as_of = pd.to_datetime(frame["as_of"]).dt.strftime("%Y-%m-%d")
     audit_log.record_scores(
@@ -198,7 +231,9 @@ def record_batch_scores(
             )
         ]
     )
-    return frame.assign(score_id=score_ids)
+    ids = pd.array([None] * len(full), dtype="string")
+    ids[np.flatnonzero(scored_rows)] = score_ids
+    return full.assign(score_id=ids)
 
 
 def _arrow_schema(frame: pd.DataFrame) -> pa.Schema:
@@ -236,16 +271,15 @@ def score_registry(
     Raises InvalidRawDataError for broken raw data and BatchScoringError / the registry's
     errors when the model cannot be used.
     """
-    import mlflow
-
     from features.catalogue import feature_list_fingerprint
+    from features.eligibility import EligibilityRule
     from features.validation import load_validated
     from serving.explain import catalogue_descriptions
     from serving.settings import ServingSettings
-    from training.registry import TAG_FEATURE_CONFIG, load_risk_model
+    from training.registry import TAG_ELIGIBILITY, TAG_FEATURE_CONFIG, load_risk_model
 
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
+    # load_risk_model talks to ``tracking_uri`` through its own client: MLflow's
+    # process-wide URI is left alone
     loaded = load_risk_model(model_uri, tracking_uri=tracking_uri)
     if loaded.feature_list_sha256 != feature_list_fingerprint():
         raise BatchScoringError(
@@ -272,6 +306,7 @@ def score_registry(
         bands=ServingSettings().risk_bands,
         n_raising=reasons_raising,
         n_lowering=reasons_lowering,
+        eligibility=EligibilityRule.from_tag(loaded.tags.get(TAG_ELIGIBILITY)),
     )
     dates = normalise_as_of([as_of])
     raw = load_validated(raw_dir)
@@ -432,7 +467,7 @@ def _write_partitions(
                 table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
                 writer.write_table(table)
                 written += len(frame)
-                for level, count in frame["risk_level"].value_counts().items():
+                for level, count in frame["risk_level"].fillna("ineligible").value_counts().items():
                     levels[str(level)] = levels.get(str(level), 0) + int(count)
             if on_partition is not None:
                 on_partition(done, n_partitions)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import DERIVED_AUDIT_GROUPS
+from features.eligibility import EligibilityRule
 from features.errors import EarlyriskError
 from serving.audit_log import (
     AuditLog,
@@ -148,7 +149,7 @@ class ServingEngine:
             ref = self._references.get(as_of)
             if ref is None:
                 parts = [
-                    self.scorer.probabilities(chunk)
+                    self.scorer.reference_probabilities(chunk)  # eligible families only
                     for chunk in self.lookup.iter_population(as_of=as_of)
                 ]
                 ref = ReferencePopulation(np.concatenate(parts) if parts else np.array([]))
@@ -241,10 +242,23 @@ class ServingEngine:
                 if self.regions is not None
                 else set()
             )
-            keep = [fid in inside for fid in found_ids]
-            found_ids = [fid for fid, k in zip(found_ids, keep, strict=True) if k]
-            matrix = matrix[np.asarray(keep, dtype=bool)] if keep else matrix
+            in_scope = [fid in inside for fid in found_ids]
+            found_ids = [fid for fid, k in zip(found_ids, in_scope, strict=True) if k]
+            matrix = matrix[np.asarray(in_scope, dtype=bool)] if in_scope else matrix
         scored: dict[str, dict[str, Any]] = {}
+        if found_ids:
+            # a family outside the scored population gets its status and reason, not a score
+            keep = self.scorer.eligible_matrix(matrix)
+            for fid in np.asarray(found_ids, dtype=object)[~keep]:
+                scored[str(fid)] = {
+                    "status": "ineligible",
+                    "family_id": str(fid),
+                    "reason": self.scorer.eligibility.reason(),
+                    "snapshot_date": day,
+                    "model_version": self.identity.version,
+                }
+            found_ids = [f for f, ok in zip(found_ids, keep, strict=True) if ok]
+            matrix = matrix[keep]
         if found_ids:
             rows = self._results(
                 matrix,
@@ -255,7 +269,7 @@ class ServingEngine:
                 request_id=request_id,
                 endpoint="score",
             )
-            scored = {r["family_id"]: r for r in rows}
+            scored.update({r["family_id"]: r for r in rows})
         results: list[dict[str, Any]] = []
         for fid in family_ids:
             if fid in scored:
@@ -455,7 +469,12 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
     """
     import mlflow
 
-    from training.registry import ModelChecksumError, ModelNotFoundError, load_risk_model
+    from training.registry import (
+        TAG_ELIGIBILITY,
+        ModelChecksumError,
+        ModelNotFoundError,
+        load_risk_model,
+    )
 
     uri = settings.resolved_model_uri
     # The registry's artifact download resolves models:/ URIs through the process-wide
@@ -515,6 +534,7 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         bands=settings.risk_bands,
         n_raising=settings.reasons_raising,
         n_lowering=settings.reasons_lowering,
+        eligibility=EligibilityRule.from_tag(loaded.tags.get(TAG_ELIGIBILITY)),
     )
     identity = ModelIdentity(
         name=loaded.name,

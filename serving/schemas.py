@@ -64,7 +64,17 @@ class ScoreError(_Body):
     error: str
 
 
-ScoreItem = Annotated[ScoredFamily | ScoreError, Field(discriminator="status")]
+class IneligibleFamily(_Body):
+    """A requested family outside the scored population (e.g. no child in the household)."""
+
+    status: Literal["ineligible"] = "ineligible"
+    family_id: str
+    reason: str = Field(description="Why the family is not scored, in plain words.")
+    snapshot_date: str | None = Field(description="As-of date of the indicators (ISO).")
+    model_version: str
+
+
+ScoreItem = Annotated[ScoredFamily | IneligibleFamily | ScoreError, Field(discriminator="status")]
 
 
 class ScoreResponse(_Body):

@@ -2,7 +2,10 @@
 
 Pure computation, no I/O: a :class:`Scorer` turns rows of indicators into calibrated
 probabilities, risk levels and ranked reasons; a :class:`ReferencePopulation` places a
-probability among the population's scores (its percentile).
+probability among the population's scores (its percentile). The scorer also applies the
+model's eligibility rule (:mod:`features.eligibility`, recorded with the model at training):
+an ineligible family gets a status and a reason instead of a score, and is left out of the
+reference population, so it inflates no percentile.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.eligibility import EligibilityRule
 from serving.explain import Explanation, explain_arrays
 from serving.settings import RiskBand
 
@@ -42,9 +46,17 @@ class Scorer:
         bands: tuple[RiskBand, ...],
         n_raising: int = 5,
         n_lowering: int = 3,
+        eligibility: EligibilityRule | None = None,
     ) -> None:
         self.model = model
         self.feature_names: list[str] = list(model.feature_names)  # type: ignore[attr-defined]
+        self.eligibility = eligibility or EligibilityRule(kind="everyone")
+        absent = [c for c in self.eligibility.columns if c not in self.feature_names]
+        if absent:
+            raise ValueError(
+                f"the eligibility rule ({self.eligibility.describe()}) reads {absent}, which "
+                "are not inputs of this model; it cannot be applied"
+            )
         self.descriptions = dict(descriptions)
         self.bands = bands
         self.n_raising = n_raising
@@ -106,8 +118,24 @@ class Scorer:
         )
 
     def probabilities(self, X: pd.DataFrame) -> np.ndarray:
-        """Calibrated probabilities only (no explanations): for reference populations."""
+        """Calibrated probabilities only (no explanations), every row."""
         return np.asarray(self.model.predict_proba(X), dtype=np.float64)  # type: ignore[attr-defined]
+
+    def eligible_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """True for each row of ``matrix`` (columns ``feature_names``) the rule lets be scored."""
+        frame = pd.DataFrame(
+            {c: matrix[:, self.feature_names.index(c)] for c in self.eligibility.columns},
+            index=pd.RangeIndex(matrix.shape[0]),
+        )
+        return self.eligibility.mask(frame)
+
+    def eligible(self, X: pd.DataFrame) -> np.ndarray:
+        """True for each row of ``X`` the rule lets be scored."""
+        return self.eligibility.mask(X)
+
+    def reference_probabilities(self, X: pd.DataFrame) -> np.ndarray:
+        """Probabilities of the eligible rows only: the population percentiles rank against."""
+        return self.probabilities(X.loc[self.eligible(X)])
 
 
 class ReferencePopulation:

@@ -7,6 +7,14 @@ bootstrap). The candidate is non-inferior when the lower bound of the interval o
 (candidate - champion) is at least ``-auc_margin`` for ROC AUC and ``-precision_margin`` for
 precision at capacity. Otherwise the gate fails and says by how much the candidate lost.
 
+The served champion is usually a final refit, fitted and calibrated on data up to its
+``data_through`` date (a model-version tag). Test rows dated before that day are not held out
+from it (their outcome windows overlap what it learned from), so scoring them with it would
+be in-sample and favour the champion. Then the comparison uses the champion run's held-out
+model instead (same hyperparameters, data only through its own calibration window: the
+design that produced the champion, held out as the candidate is), and the note says so. If
+that one has also seen the rows, the comparison is ``not_evaluable``.
+
 The first model of a registry has nothing to compare with: the gate says so with the
 status ``no_champion``, which does not block. A champion that cannot be loaded or cannot
 score these rows (its features are missing) is ``not_evaluable``, which blocks unless the
@@ -15,6 +23,7 @@ config waives ``champion_*`` with a reason (e.g. the feature catalogue changed o
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +32,15 @@ import pandas as pd
 from training.config import ChampionGatesConfig
 from training.evaluation import Evaluation, ScoredModel, evaluate
 from training.gates import GateResult
-from training.registry import CHAMPION, ModelChecksumError, ModelNotFoundError, load_risk_model
+from training.registry import (
+    CHAMPION,
+    TAG_DATA_THROUGH,
+    TAG_HELD_OUT_DATA_THROUGH,
+    ModelChecksumError,
+    ModelNotFoundError,
+    load_held_out_model,
+    load_risk_model,
+)
 
 CANDIDATE = "candidate"
 SERVED = "champion"
@@ -138,6 +155,36 @@ def compare_with_champion(
             champion_version="unknown", evaluation=None, note=f"champion cannot be loaded: {exc}"
         )
     model = loaded.risk_model
+    which = f"{CHAMPION} v{loaded.version}"
+    seen = loaded.tags.get(TAG_DATA_THROUGH)
+    first_test_day = (
+        pd.Timestamp(pd.to_datetime(test["as_of"]).min()).date() if "as_of" in test else None
+    )
+    if (
+        seen is not None
+        and first_test_day is not None
+        and dt.date.fromisoformat(seen) > first_test_day
+    ):
+        held_seen = loaded.tags.get(TAG_HELD_OUT_DATA_THROUGH)
+        try:
+            held = load_held_out_model(loaded, tracking_uri=tracking_uri)
+        except (ModelNotFoundError, ModelChecksumError) as exc:
+            return ChampionComparison(
+                champion_version=loaded.version, evaluation=None, note=str(exc)
+            )
+        if held is None or held_seen is None or dt.date.fromisoformat(held_seen) > first_test_day:
+            return ChampionComparison(
+                champion_version=loaded.version,
+                evaluation=None,
+                note=f"{which} saw outcomes through {seen}, after these test rows' date "
+                f"{first_test_day}, and its run keeps no model held out from them: an "
+                "in-sample champion cannot be compared fairly",
+            )
+        model = held
+        which = (
+            f"the held-out model of {CHAMPION} v{loaded.version} (the served refit saw "
+            f"outcomes through {seen}, after these test rows' date {first_test_day})"
+        )
     missing = [f for f in model.feature_names if f not in test.columns]
     if missing:
         return ChampionComparison(
@@ -164,5 +211,5 @@ def compare_with_champion(
     return ChampionComparison(
         champion_version=loaded.version,
         evaluation=evaluation,
-        note=f"compared with {CHAMPION} v{loaded.version} on {len(y)} test rows",
+        note=f"compared with {which} on {len(y)} test rows",
     )

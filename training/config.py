@@ -2,8 +2,9 @@
 
 A typo in a key is an error, not a silently ignored setting, because a retrained model that
 quietly used a default instead of the intended horizon or capacity would be a wrong model
-that looks right. The defaults (``training/default_config.yaml``) work out of the box on the
-output of ``earlyrisk synth`` (period 2020-01-01 .. 2024-12-31).
+that looks right. The defaults (``training/default_config.yaml``) give no as-of dates: the
+temporal design is derived from the data (:mod:`training.design`), so they work on any export
+that follows the raw-data contract, whatever its period.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.contract import DEFAULT_HORIZON_MONTHS, DEFAULT_LABEL_OUTCOMES, OUTCOME_TYPES
+from features.eligibility import EligibilityRule
 from features.errors import EarlyriskError
 from training.audit import FairnessGates, Waiver
 
@@ -59,21 +61,44 @@ def _default_fractions() -> dict[SliceName, float]:
 
 
 class SlicesConfig(_Strict):
-    """As-of dates of the three temporal slices and the share of families each receives.
+    """The temporal design: as-of dates of the three slices, or the rules that derive them.
 
-    Families are assigned to exactly one slice by a stable hash of their id (salted with
-    ``salt``), so no family's history informs two slices.
+    Leave ``train``, ``calibration`` and ``test`` out (the default) and the design is
+    derived from the data (:mod:`training.design`): test on the latest quarter end whose
+    label window is fully observed, calibrate one horizon earlier, train on the
+    ``train_dates`` quarter ends before that with full indicator history. Give all three
+    and they win.
+
+    Temporal separation is the rule: a family may appear in every slice, at different
+    dates, because what is held out is the future. ``family_disjoint: true`` also keeps each
+    family in one slice only (by a stable hash of its id, salted with ``salt``, split by
+    ``family_fractions``), at the price of less data per slice.
     """
 
-    train: tuple[dt.date, ...] = (dt.date(2021, 6, 30), dt.date(2021, 12, 31))
-    calibration: tuple[dt.date, ...] = (dt.date(2022, 12, 31),)
-    test: tuple[dt.date, ...] = (dt.date(2023, 12, 31),)
+    train: tuple[dt.date, ...] | None = None
+    calibration: tuple[dt.date, ...] | None = None
+    test: tuple[dt.date, ...] | None = None
+    step_months: Literal[1, 3, 6, 12] = Field(
+        default=3, description="spacing of derived as-of dates (3: quarter ends)"
+    )
+    train_dates: int = Field(
+        default=4, ge=1, le=40, description="derived training as-of dates (the latest ones)"
+    )
+    min_train_dates: int = Field(
+        default=4,
+        ge=1,
+        le=40,
+        description="when fewer dates have full indicator history, use this many anyway",
+    )
+    family_disjoint: bool = False
     family_fractions: dict[SliceName, float] = Field(default_factory=lambda: _default_fractions())
     salt: str = "earlyrisk-slices-v1"
 
     @field_validator("train", "calibration", "test")
     @classmethod
-    def _non_empty_sorted(cls, value: tuple[dt.date, ...]) -> tuple[dt.date, ...]:
+    def _non_empty_sorted(cls, value: tuple[dt.date, ...] | None) -> tuple[dt.date, ...] | None:
+        if value is None:
+            return None
         if not value:
             raise ValueError("each slice needs at least one as-of date")
         if len(set(value)) != len(value):
@@ -89,11 +114,42 @@ class SlicesConfig(_Strict):
             raise ValueError(f"family_fractions must be positive and sum to 1, got {value}")
         return value
 
+    @model_validator(mode="after")
+    def _all_or_none(self) -> SlicesConfig:
+        given = [name for name in SLICE_ORDER if getattr(self, name) is not None]
+        if given and len(given) != len(SLICE_ORDER):
+            missing = [name for name in SLICE_ORDER if name not in given]
+            raise ValueError(
+                f"slices gives dates for {given} but not for {missing}: give all three, or "
+                "none to derive the design from the data"
+            )
+        if self.min_train_dates > self.train_dates:
+            raise ValueError(
+                f"min_train_dates ({self.min_train_dates}) exceeds train_dates ({self.train_dates})"
+            )
+        return self
+
+    @property
+    def has_dates(self) -> bool:
+        """True when the config fixes the as-of dates (they win over the derived design)."""
+        return self.test is not None
+
     def dates(self, name: SliceName) -> tuple[dt.date, ...]:
-        return getattr(self, name)
+        return getattr(self, name) or ()
 
     def all_dates(self) -> list[dt.date]:
         return sorted({d for name in SLICE_ORDER for d in self.dates(name)})
+
+
+class BacktestConfig(_Strict):
+    """Rolling-origin backtest: the same design evaluated at earlier origins.
+
+    ``origins`` counts the held-out design itself; each earlier origin moves every date
+    back ``slices.step_months``. The data may allow fewer (the report says so).
+    """
+
+    origins: int = Field(default=3, ge=1, le=12)
+    n_bootstrap: int = Field(default=100, ge=20, le=5000)
 
 
 class CapacityConfig(_Strict):
@@ -278,6 +334,13 @@ class TrainConfig(_Strict):
         default=None,
         description="audit group columns of the fairness audit; None: every audit_* column",
     )
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    final_refit: bool = Field(
+        default=True,
+        description="refit the registered model on the most recent labelled data with the "
+        "chosen hyperparameters and recalibrate it on the most recent window",
+    )
+    eligibility: EligibilityRule = Field(default_factory=EligibilityRule)
     report_dir: Path = Path("var/training_report")
     config_dir: Path | None = Field(
         default=None, description="directory of the YAML file; relative spec paths start here"

@@ -309,6 +309,25 @@ def weighted_metrics(
     }
 
 
+def bootstrap_weights(
+    rng: np.random.Generator, size: int, n: int, *, groups: np.ndarray | None = None
+) -> np.ndarray:
+    """How often each row is drawn in ``size`` bootstrap resamples (a ``size x n`` array).
+
+    With ``groups`` (one label per row, e.g. the family id), whole groups are resampled:
+    a family with several snapshots is drawn with all of them or not at all, so rows of one
+    family, which are not independent, do not narrow the interval as if they were.
+    """
+    if groups is None:
+        return rng.multinomial(n, np.full(n, 1.0 / n), size=size)
+    codes, uniques = pd.factorize(pd.Series(groups), sort=False)
+    m = len(uniques)
+    if m == n:  # one row per group: the plain row bootstrap, drawn the same way
+        return rng.multinomial(n, np.full(n, 1.0 / n), size=size)
+    drawn = rng.multinomial(m, np.full(m, 1.0 / m), size=size)
+    return drawn[:, codes]
+
+
 def _bin_index(p: np.ndarray, n_bins: int) -> tuple[np.ndarray, int]:
     edges = _bin_edges(p, n_bins)
     nb = max(len(edges) - 1, 1)
@@ -326,11 +345,13 @@ def evaluate(
     n_bins: int = 10,
     seed: int = 0,
     true_probability: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> Evaluation:
     """Evaluate every scored model on the same rows and the same bootstrap resamples.
 
     ``main`` names the model whose AUC is compared (paired) with each other model's.
     ``true_probability`` (synthetic data only) adds the distance to the truth and the oracle.
+    ``groups`` (e.g. family ids): resample whole groups (:func:`bootstrap_weights`).
     """
     y = np.asarray(y).astype(int)
     n = len(y)
@@ -360,7 +381,7 @@ def evaluate(
     done = 0
     while done < n_bootstrap:
         size = min(chunk, n_bootstrap - done)
-        weights = rng.multinomial(n, np.full(n, 1.0 / n), size=size)
+        weights = bootstrap_weights(rng, size, n, groups=groups)
         for name, s in candidates.items():
             idx, nb = binning[name]
             batch = weighted_metrics(

@@ -3,18 +3,26 @@
 Stages (each timed, each reported to an optional progress callback):
 
 ``load``       validate and read the raw registry (refuses broken data);
-``features``   point-in-time snapshots at every as-of date of the three slices;
-``split``      temporal slices, one slice per family;
+``design``     the temporal design: from the config's dates, or derived from the data
+               (:mod:`training.design`), with its backtest origins and final refit;
+``features``   point-in-time snapshots at every as-of date the design needs;
+``split``      eligible families only (:mod:`features.eligibility`), cut into temporal slices;
 ``fit``        LightGBM (early stopping on held-out training families) and the logistic baseline;
 ``calibrate``  isotonic or sigmoid per model on the calibration slice;
-``evaluate``   test-slice metrics with paired bootstrap intervals, against the truth if known;
+``evaluate``   test-slice metrics with paired bootstrap intervals (families resampled), against
+               the truth if known;
 ``audit``      fairness audit of the calibrated scores on the test slice at capacity;
-``report``     training report (Markdown + HTML + figures) and, when available, model card;
-``log``        MLflow run (config, params, fingerprints, metrics, plots, report, model),
-               registration, and the alias decided by the gates.
+``backtest``   the same design at earlier origins (:mod:`training.backtest`);
+``refit``      the registered model: refitted on the most recent labelled data with the
+               chosen hyperparameters, recalibrated on the most recent window
+               (:mod:`training.refit`); the figures stay those of the held-out design;
+``report``     training report (Markdown + HTML + figures) and fairness report;
+``log``        MLflow run, registration, model card, and the alias decided by the gates
+               (:func:`training.registry.log_training_run`).
 
-The core stages take and return data; MLflow is touched only in ``log`` (through
-:mod:`training.registry` and :func:`_log_run`).
+This module only orchestrates: the fairness adapter is :mod:`training.fairness`, the report
+inputs :mod:`training.report`, the model-card facts :mod:`training.model_card`, and every
+MLflow call goes through :mod:`training.registry`.
 """
 
 from __future__ import annotations
@@ -23,7 +31,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,26 +39,29 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from features.config import FeatureConfig
+from features.eligibility import EligibilityRule
 from features.errors import EarlyriskError
-from features.snapshot_store import META_FEATURE_LIST, META_PREFIX, META_RAW
+from features.snapshot_store import META_FEATURE_LIST, META_RAW
+from training.backtest import Backtest, run_backtest
 from training.calibration import CalibrationResult, choose_calibration
 from training.champion import champion_gates, compare_with_champion
 from training.config import LightGBMSpec, LogisticSpec, TrainConfig
-from training.evaluation import METRICS, Evaluation, ScoredModel, evaluate
+from training.design import (
+    DesignPlan,
+    derive_design,
+    design_from_table,
+    longest_indicator_window_days,
+)
+from training.evaluation import Evaluation, ScoredModel, evaluate
+from training.fairness import _fairness, audit_group_columns, write_fairness_files
 from training.gates import (
-    GateResult,
     PromotionDecision,
-    audit_waivers,
     calibration_gates,
     decide,
-    fairness_gate_results,
-    gate_facts,
     performance_gates,
     proxy_gates,
-    waiver_facts,
 )
 from training.models import (
     LightGBMFit,
@@ -60,21 +70,25 @@ from training.models import (
     fit_lightgbm,
     fit_logistic,
 )
-from training.report import ReportInputs, WrittenReport, write_report
+from training.refit import fit_chosen, recalibrate
+from training.report import WrittenReport, report_inputs, write_report
 from training.risk_model import LightGBMRiskModel, LogisticRiskModel
-from training.splits import TemporalSplit, check_label_windows, temporal_split
+from training.splits import SliceInfo, TemporalSplit, temporal_split
 
 MAIN = "lightgbm"
 LOGISTIC = "logistic"
 RULE = "wellbeing_index"
 STAGES = (
     "load",
+    "design",
     "features",
     "split",
     "fit",
     "calibrate",
     "evaluate",
     "audit",
+    "backtest",
+    "refit",
     "report",
     "log",
 )
@@ -88,6 +102,16 @@ StageCallback = Callable[[str, str], None]
 """Called as ``callback(stage, "start" | "done")``."""
 
 
+@dataclass(frozen=True)
+class FinalRefit:
+    """The registered model's own fit: which data it saw, and the model."""
+
+    model: LightGBMRiskModel
+    train: SliceInfo
+    calibration: SliceInfo
+    calibration_method: str
+
+
 @dataclass
 class TrainResult:
     """Everything one training run produced, for the CLI summary, notebooks and tests."""
@@ -95,7 +119,7 @@ class TrainResult:
     config: TrainConfig
     split: TemporalSplit
     fit: LightGBMFit
-    models: dict[str, Any]  # name -> calibrated scorer (RiskModel or RuleBaseline)
+    models: dict[str, Any]  # name -> calibrated scorer evaluated on the held-out design
     calibration: dict[str, CalibrationResult]
     evaluation: Evaluation
     decision: PromotionDecision
@@ -110,10 +134,22 @@ class TrainResult:
     alias: str = ""
     tracking_uri: str = ""
     feature_table: pd.DataFrame | None = None
+    plan: DesignPlan | None = None
+    backtest: Backtest | None = None
+    final: FinalRefit | None = None
+    eligibility: pd.DataFrame | None = None  # per as-of date: families, eligible, ineligible
+    eligibility_rule: EligibilityRule = field(default_factory=EligibilityRule)
+    raw_dir: Path | None = None
+
+    @property
+    def evaluated_model(self) -> LightGBMRiskModel:
+        """The model of the held-out design (the one the figures describe)."""
+        return self.models[MAIN]
 
     @property
     def risk_model(self) -> LightGBMRiskModel:
-        return self.models[MAIN]
+        """The model that is registered: the final refit, or the evaluated model without one."""
+        return self.final.model if self.final is not None else self.models[MAIN]
 
     def metrics_table(self) -> pd.DataFrame:
         return self.evaluation.comparison_table()
@@ -148,17 +184,19 @@ def config_fingerprint(config: TrainConfig) -> str:
 
 
 def build_snapshots(
-    raw: Any, config: TrainConfig, *, n_jobs: int | None = None, progress: bool = False
+    raw: Any,
+    config: TrainConfig,
+    dates: list[dt.date] | None = None,
+    *,
+    n_jobs: int | None = None,
+    progress: bool = False,
 ) -> pd.DataFrame:
-    """Feature snapshots at every as-of date of the configured slices."""
+    """Feature snapshots at ``dates`` (default: the configured slices' dates)."""
     from features.engine import build_feature_table
 
+    wanted = dates if dates is not None else config.slices.all_dates()
     return build_feature_table(
-        raw,
-        config.slices.all_dates(),
-        config=feature_config_of(config),
-        n_jobs=n_jobs,
-        progress=progress,
+        raw, wanted, config=feature_config_of(config), n_jobs=n_jobs, progress=progress
     )
 
 
@@ -197,16 +235,57 @@ def _truth_for(test: pd.DataFrame, truth: pd.DataFrame | None) -> np.ndarray | N
     return merged["true_probability"].to_numpy(dtype=float)
 
 
-def _audit_groups(table: pd.DataFrame, config: TrainConfig) -> list[str]:
-    present = [c for c in table.columns if c.startswith("audit_")]
-    if config.audit_groups is None:
-        return present
-    missing = [g for g in config.audit_groups if g not in table.columns]
-    if missing:
-        raise TrainingError(
-            f"audit group column(s) {missing} are not in the feature table (it has {present})"
+def data_span(raw: Any, config: TrainConfig) -> tuple[dt.date, dt.date]:
+    """(data start, extraction date) of a raw registry: earliest event, latest record."""
+    from features.labels import extraction_date_of
+
+    starts = [raw.events["event_date"].min(), raw.outcomes["outcome_date"].min()]
+    starts = [s for s in starts if not pd.isna(s)]
+    if not starts:
+        raise TrainingError("the registry holds no events and no outcomes: nothing to learn from")
+    extraction = (
+        pd.Timestamp(config.label.extraction_date)
+        if config.label.extraction_date is not None
+        else extraction_date_of(raw.events, raw.outcomes)
+    )
+    return pd.Timestamp(min(starts)).date(), pd.Timestamp(extraction).date()
+
+
+def eligibility_counts(table: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """Families per as-of date, and how many the eligibility rule keeps."""
+    frame = pd.DataFrame({"as_of": pd.to_datetime(table["as_of"]).dt.date, "eligible": mask})
+    out = frame.groupby("as_of")["eligible"].agg(families="size", eligible="sum")
+    out["ineligible"] = out["families"] - out["eligible"]
+    return out.reset_index()
+
+
+def plan_design(config: TrainConfig, *, raw: Any | None, table: pd.DataFrame | None) -> DesignPlan:
+    from training.design import DesignError
+
+    try:
+        if raw is not None:
+            start, extraction = data_span(raw, config)
+            return derive_design(
+                extraction_date=extraction,
+                data_start=start,
+                horizon_months=config.label.horizon_months,
+                longest_window_days=longest_indicator_window_days(),
+                slices=config.slices,
+                backtest_origins=config.backtest.origins,
+                final_refit=config.final_refit,
+            )
+        assert table is not None
+        as_of = pd.to_datetime(table["as_of"]).dt.date
+        observed = table["label_observed"].astype(bool).groupby(as_of.to_numpy()).all()
+        return design_from_table(
+            {d: bool(v) for d, v in observed.items()},
+            horizon_months=config.label.horizon_months,
+            slices=config.slices,
+            backtest_origins=config.backtest.origins,
+            final_refit=config.final_refit,
         )
-    return list(config.audit_groups)
+    except DesignError as exc:
+        raise TrainingError(str(exc)) from exc
 
 
 def run_training(
@@ -225,17 +304,21 @@ def run_training(
     """Run the whole training job (see the module docstring) and return its results.
 
     ``feature_table`` skips the load and features stages (a notebook that already built the
-    snapshots); ``raw_dir`` overrides ``config.raw_dir``. ``n_jobs``: feature-engine worker
-    processes; ``write_reports=False`` skips the report files (and so their MLflow upload),
-    for quick experiments; ``n_threads``: LightGBM threads, overriding the config's
-    ``lightgbm_threads`` (0: OpenMP's default, which depends on the machine; the summation
-    order, and so the model, can differ between thread counts).
+    snapshots; the design then uses the table's own as-of dates); ``raw_dir`` overrides
+    ``config.raw_dir``. ``n_jobs``: feature-engine worker processes; ``write_reports=False``
+    skips the report files (and so their MLflow upload), for quick experiments;
+    ``n_threads``: LightGBM threads, overriding the config's ``lightgbm_threads`` (0:
+    OpenMP's default, which depends on the machine; the summation order, and so the model,
+    can differ between thread counts).
     """
+    from training.splits import check_label_windows
+
     if n_threads is None:
         n_threads = config.lightgbm_threads
-    # refuse a look-ahead configuration or a model spec of the wrong kind before any data
-    # is read
-    check_label_windows(config.slices, horizon_months=config.label.horizon_months)
+    if config.slices.has_dates:
+        # refuse a look-ahead configuration before any data is read
+        check_label_windows(config.slices, horizon_months=config.label.horizon_months)
+    # and a model spec of the wrong kind
     model_spec, baseline_spec = config.load_model_spec("model"), config.load_model_spec("baseline")
     if not isinstance(model_spec, LightGBMSpec) or not isinstance(baseline_spec, LogisticSpec):
         raise TrainingError(
@@ -255,8 +338,12 @@ def run_training(
 
             raw = load_validated(raw_path)
             protected = sorted(raw.protected["attribute"].dropna().unique())
+        with stage("design"):
+            plan = plan_design(config, raw=raw, table=None)
         with stage("features"):
-            table = build_snapshots(raw, config, n_jobs=n_jobs, progress=feature_progress)
+            table = build_snapshots(
+                raw, config, plan.all_dates(), n_jobs=n_jobs, progress=feature_progress
+            )
         del raw
     else:
         table = feature_table
@@ -269,6 +356,8 @@ def run_training(
             for c in table.columns
             if c.startswith("audit_") and c.removeprefix("audit_") not in DERIVED_AUDIT_GROUPS
         ]
+        with stage("design"):
+            plan = plan_design(config, raw=None, table=table)
     fingerprints["raw_sha256"] = str(table.attrs.get(META_RAW, "unknown"))
     from features.catalogue import feature_list_fingerprint, model_input_columns
 
@@ -282,8 +371,21 @@ def run_training(
         )
 
     with stage("split"):
+        rule = config.eligibility
+        try:
+            mask = rule.mask(table)
+        except KeyError as exc:
+            raise TrainingError(str(exc.args[0])) from exc
+        counts = eligibility_counts(table, mask)
+        scored_table = table.loc[mask].reset_index(drop=True)
+        slices = config.slices
         split = temporal_split(
-            table, slices=config.slices, horizon_months=config.label.horizon_months
+            scored_table,
+            slices=plan.evaluation,
+            horizon_months=config.label.horizon_months,
+            family_disjoint=slices.family_disjoint,
+            fractions=slices.family_fractions,
+            salt=slices.salt,
         )
 
     with stage("fit"):
@@ -303,7 +405,8 @@ def run_training(
         y_cal = cal_frame["label"].to_numpy(dtype=int)
         raw_scorers: dict[str, Any] = {MAIN: fit.model, LOGISTIC: logistic, RULE: RuleBaseline()}
         calibration = {
-            name: choose_calibration(
+            name: _calibrate(
+                name,
                 scorer,
                 cal_frame,
                 y_cal,
@@ -341,6 +444,7 @@ def run_training(
             n_bins=config.evaluation.n_bins,
             seed=config.seed,
             true_probability=truth,
+            groups=test["family_id"].to_numpy(),
         )
 
     with stage("audit"):
@@ -353,7 +457,7 @@ def run_training(
         y_test,
         scored[MAIN].probability,
         scored[MAIN].rank_score,
-        groups=test[_audit_groups(test, config)],
+        groups=test[audit_group_columns(test, config)],
         k=k,
         config=config.gates,
         confidence_level=config.evaluation.confidence_level,
@@ -376,6 +480,34 @@ def run_training(
         gates += champion_gates(comparison, config=config.gates.champion)
     decision = decide(gates, waivers=config.gates.waivers)
 
+    with stage("backtest"):
+        backtest = run_backtest(
+            scored_table,
+            plan.origins,
+            held_out=evaluation,
+            held_out_rows=(len(split.train), len(split.calibration)),
+            chosen=fit,
+            calibration_method=calibration[MAIN].method,
+            feature_names=feature_names,
+            config=config,
+            main=MAIN,
+            rule=RULE,
+            n_threads=n_threads,
+        )
+
+    final = None
+    if plan.final is not None:
+        with stage("refit"):
+            final = _final_refit(
+                scored_table,
+                plan,
+                config=config,
+                fit=fit,
+                method=calibration[MAIN].method,
+                feature_names=feature_names,
+                n_threads=n_threads,
+            )
+
     result = TrainResult(
         config=config,
         split=split,
@@ -390,355 +522,90 @@ def run_training(
         fairness_outcomes=fairness_outcomes,
         alias=decision.alias,
         feature_table=table if keep_feature_table else None,
+        plan=plan,
+        backtest=backtest,
+        final=final,
+        eligibility=counts,
+        eligibility_rule=rule,
+        raw_dir=raw_path,
     )
 
     if write_reports:
         with stage("report"):
-            result.report = write_report(_report_inputs(result), config.report_dir)
-            _write_fairness_files(result, config.report_dir)
+            result.report = write_report(report_inputs(result), config.report_dir)
+            write_fairness_files(result, config.report_dir)
 
     if log_to_mlflow:
+        from training.registry import log_training_run
+
         with stage("log"):
-            _log_run(result, input_example=test)
+            log_training_run(result, input_example=test)
     result.timings = dict(stage.timings)
     return result
 
 
-# --------------------------------------------------------------------------- fairness
-
-
-def _fairness(
-    test: pd.DataFrame,
-    probability: np.ndarray,
-    feature_names: list[str],
+def _calibrate(
+    name: str,
+    scorer: Any,
+    frame: pd.DataFrame,
+    y: np.ndarray,
     *,
-    k: int,
+    seed: int,
+    top_fraction: float,
+    top_band: tuple[float, float],
+) -> CalibrationResult:
+    """Choose the calibrator; a baseline whose margin sigmoid cannot map is isotonic.
+
+    The main model must rank the right way round on the calibration slice (else
+    :class:`CalibrationError` stops the job: it is not fit to serve); a baseline only needs a
+    calibrated probability to be compared with, and isotonic regression always gives one.
+    """
+    from training.calibration import CalibrationError
+
+    try:
+        return choose_calibration(
+            scorer, frame, y, seed=seed, top_fraction=top_fraction, top_band=top_band
+        )
+    except CalibrationError:
+        if name == MAIN:
+            raise
+        return choose_calibration(
+            scorer,
+            frame,
+            y,
+            seed=seed,
+            methods=("isotonic",),
+            top_fraction=top_fraction,
+            top_band=top_band,
+        )
+
+
+def _final_refit(
+    table: pd.DataFrame,
+    plan: DesignPlan,
+    *,
     config: TrainConfig,
-) -> tuple[Any, list[Any], list[GateResult]]:
-    """Audit the calibrated test scores at capacity; the audit's gates as GateResults."""
-    from training.audit import TopK, apply_waivers, audit, evaluate_fairness_gates
-
-    groups = _audit_groups(test, config)
-    if not groups:
-        return None, [], []
-    # the model inputs go along for the proxy check: a feature that predicts a protected
-    # attribute is reported (protected attributes audit, never predict; nor may a stand-in)
-    frame = test[["label", *groups, *feature_names]].assign(probability=probability)
-    result = audit(
-        frame,
-        score="probability",
-        label="label",
-        groups=groups,
-        rule=TopK(k),
-        n_boot=config.evaluation.n_bootstrap,
-        seed=config.seed,
-        confidence_level=config.evaluation.confidence_level,
-        n_bins=config.evaluation.n_bins,
-        intersections=False,
-        proxy_features=feature_names,
+    fit: LightGBMFit,
+    method: str,
+    feature_names: list[str],
+    n_threads: int,
+) -> FinalRefit:
+    """The registered model: chosen hyperparameters, the most recent labelled data."""
+    assert plan.final is not None
+    slices = config.slices
+    split = temporal_split(
+        table,
+        slices=plan.final,
+        horizon_months=config.label.horizon_months,
+        family_disjoint=slices.family_disjoint,
+        fractions=slices.family_fractions,
+        salt=slices.salt,
     )
-    if config.gates.fairness is None:
-        return result, [], []
-    outcomes = apply_waivers(
-        evaluate_fairness_gates(result, config.gates.fairness), audit_waivers(config.gates.waivers)
+    model = fit_chosen(split.train, feature_names=feature_names, chosen=fit, n_threads=n_threads)
+    model = recalibrate(model, split.calibration, method=method)
+    return FinalRefit(
+        model=model,
+        train=split.info[0],
+        calibration=split.info[1],
+        calibration_method=method,
     )
-    return result, outcomes, _collapse_fairness(fairness_gate_results(outcomes))
-
-
-def _collapse_fairness(gates: list[GateResult]) -> list[GateResult]:
-    """All passing fairness checks as one row; every other check (failed, not evaluable,
-    insufficient evidence, waived) keeps its own row."""
-    passed = [g for g in gates if g.status == "pass"]
-    failed = [g for g in gates if g.status != "pass"]
-    out = list(failed)
-    if passed:
-        out.insert(
-            0,
-            GateResult(
-                name="fairness_checks_passed",
-                passed=True,
-                value=float(len(passed)),
-                threshold=float(len(gates)),
-                detail=f"{len(passed)} of {len(gates)} fairness checks passed",
-            ),
-        )
-    return out
-
-
-def _write_fairness_files(result: TrainResult, directory: Path) -> None:
-    if result.audit is None:
-        return
-    from training.audit.report_html import render_html, write_html_report
-    from training.audit.report_json import build_report, write_json_report
-
-    outcomes = result.fairness_outcomes if result.config.gates.fairness is not None else None
-    fair_dir = Path(directory) / "fairness"
-    report = build_report(result.audit, gate_outcomes=outcomes, source="earlyrisk train")
-    write_json_report(report, fair_dir / "fairness_report.json")
-    write_html_report(
-        render_html(result.audit, gate_outcomes=outcomes, source="earlyrisk train"),
-        fair_dir / "fairness_report.html",
-    )
-
-
-# --------------------------------------------------------------------------- report
-
-
-def _report_inputs(result: TrainResult) -> ReportInputs:
-    fit = result.fit
-    summary = [] if result.audit is None else list(result.audit.summary())
-    return ReportInputs(
-        title="earlyrisk training report",
-        main=MAIN,
-        slices=result.split.info,
-        horizon_months=result.split.horizon_months,
-        evaluation=result.evaluation,
-        calibration=result.calibration,
-        decision=result.decision,
-        capacity=result.config.capacity.describe(),
-        feature_importance=result.risk_model.feature_importance(),
-        fit_summary={
-            "best iteration": fit.best_iteration,
-            "validation log-loss": f"{fit.validation_logloss:.5f}",
-            "tuning candidates": len(fit.tuning),
-            "rows fitted / held out for early stopping": (
-                f"{fit.n_fit_rows} / {fit.n_validation_rows}"
-            ),
-            "seed": result.config.seed,
-        },
-        model={
-            "registered model": result.config.mlflow.model_name,
-            "tracking": result.config.mlflow.tracking_uri,
-        },
-        fingerprints=result.fingerprints,
-        fairness_summary=summary,
-    )
-
-
-# --------------------------------------------------------------------------- model card
-
-
-def model_card_facts(result: TrainResult) -> Any:
-    """The facts of this run for :func:`training.model_card.build_model_card`."""
-    from training.model_card import (
-        DataFacts,
-        GateFact,
-        MetricFact,
-        ModelCardFacts,
-        fairness_facts_from_audit,
-    )
-
-    cfg = result.config
-    ev = result.evaluation
-    info = result.split.info
-    metrics = []
-    for name, model_eval in ev.models.items():
-        for metric in ("roc_auc", "pr_auc", "brier", "ece", "precision_at_k", "lift_at_k"):
-            iv = model_eval.metrics[metric]
-            metrics.append(
-                MetricFact(
-                    name=metric if name == MAIN else f"{metric} ({name} baseline)",
-                    value=iv.estimate,
-                    lower=iv.low,
-                    upper=iv.high,
-                    note=None if name == MAIN else "baseline, same test slice",
-                )
-            )
-    if ev.oracle:
-        iv = ev.oracle["roc_auc"]
-        metrics.append(
-            MetricFact(
-                name="roc_auc (oracle: true probabilities)",
-                value=iv.estimate,
-                lower=iv.low,
-                upper=iv.high,
-                note="ceiling on synthetic data",
-            )
-        )
-    for key, value in ev.models[MAIN].truth.items():
-        metrics.append(MetricFact(name=f"{key} (synthetic truth)", value=value))
-    outcomes = result.fairness_outcomes if cfg.gates.fairness is not None else None
-    fairness = None
-    if result.audit is not None:
-        fairness = fairness_facts_from_audit(result.audit, outcomes)
-    first = min(d for i in info for d in i.as_of)
-    last = max(d for i in info for d in i.window_end)
-    calibration = result.calibration[MAIN].method
-    return ModelCardFacts(
-        model_name=result.model_name or cfg.mlflow.model_name,
-        model_version=result.model_version or None,
-        alias=result.alias or None,
-        run_id=result.run_id or None,
-        created_at=dt.datetime.now(dt.UTC),
-        model_type=f"LightGBM gradient-boosted trees, {calibration}-calibrated on a later slice",
-        model_description=(
-            f"Probability of {' or '.join(cfg.label.outcome_types)} within "
-            f"{cfg.label.horizon_months} months, from point-in-time family indicators; "
-            f"best of {len(result.fit.tuning)} tuning candidate(s), "
-            f"{result.fit.best_iteration} trees"
-        ),
-        features=list(result.risk_model.feature_names),
-        capacity=f"{cfg.capacity.describe()} ({ev.capacity_k} families on the test slice)",
-        data=DataFacts(
-            source=str(cfg.raw_dir) if cfg.raw_dir else "feature table",
-            synthetic=bool(ev.oracle),
-            period=f"{first.isoformat()} .. {last.isoformat()}",
-            n_families=sum(i.n_families for i in info),
-            rows_per_split={i.name: i.n_rows for i in info},
-            label_definition=(
-                f"any {' or '.join(cfg.label.outcome_types)} recorded for the family within "
-                f"{cfg.label.horizon_months} months after the as-of date"
-            ),
-            horizon_months=cfg.label.horizon_months,
-            raw_sha256=result.fingerprints.get("raw_sha256"),
-            feature_list_sha256=result.fingerprints.get("feature_list_sha256"),
-        ),
-        metrics=metrics,
-        fairness=fairness,
-        gates=[GateFact(**g) for g in gate_facts(result.decision)],
-        waivers=waiver_facts(cfg.gates)[0],
-        allowed_proxies=waiver_facts(cfg.gates)[1],
-        limitations=[
-            f"Evaluated on {ev.n_rows} test families with {ev.n_positive} outcomes; intervals "
-            "are wide when outcomes are few.",
-        ],
-    )
-
-
-def write_card(result: TrainResult, directory: Path) -> tuple[Path, Path]:
-    """Build the model card of this run and write ``model_card.json`` and ``.md``."""
-    from training.model_card import build_model_card, write_model_card
-
-    return write_model_card(build_model_card(model_card_facts(result)), directory)
-
-
-# --------------------------------------------------------------------------- MLflow
-
-
-def _experiment_id(name: str, artifact_location: str) -> str:
-    import mlflow
-
-    existing = mlflow.get_experiment_by_name(name)
-    if existing is not None:
-        return existing.experiment_id
-    location = artifact_location
-    if "://" not in location:
-        location = Path(location).resolve().as_uri()
-    return mlflow.create_experiment(name, artifact_location=location)
-
-
-def _flat_params(result: TrainResult) -> dict[str, str]:
-    cfg = result.config
-    params: dict[str, Any] = {
-        "label.outcome_types": ",".join(cfg.label.outcome_types),
-        "label.horizon_months": cfg.label.horizon_months,
-        "capacity": cfg.capacity.describe(),
-        "capacity.k_test": result.evaluation.capacity_k,
-        "gates.min_auc_margin": cfg.gates.min_auc_margin,
-        "gates.max_ece": cfg.gates.max_ece,
-        "gates.fairness": "on" if cfg.gates.fairness is not None else "off",
-        "seed": cfg.seed,
-        "best_iteration": result.fit.best_iteration,
-    }
-    for name in ("train", "calibration", "test"):
-        params[f"slices.{name}"] = ",".join(d.isoformat() for d in cfg.slices.dates(name))
-    for key, value in result.fit.params.items():
-        params[f"lightgbm.{key}"] = value
-    for name, cal in result.calibration.items():
-        params[f"calibration.{name}"] = cal.method
-    return {k: str(v)[:500] for k, v in params.items()}
-
-
-def _metrics(result: TrainResult) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for name, ev in result.evaluation.models.items():
-        for m in METRICS:
-            iv = ev.metrics[m]
-            out[f"test.{name}.{m}"] = iv.estimate
-            out[f"test.{name}.{m}.low"] = iv.low
-            out[f"test.{name}.{m}.high"] = iv.high
-        for k, v in ev.truth.items():
-            out[f"truth.{name}.{k}"] = v
-    for m, iv in result.evaluation.oracle.items():
-        out[f"test.oracle.{m}"] = iv.estimate
-    for key, iv in result.evaluation.auc_difference.items():
-        out[f"auc_difference.{key.split(' - ')[1]}"] = iv.estimate
-    for name, cal in result.calibration.items():
-        for m, v in cal.cv_brier.items():
-            out[f"calibration.{name}.cv_brier.{m}"] = v
-    out["gates.passed"] = float(result.decision.promoted)
-    out["fit.validation_logloss"] = result.fit.validation_logloss
-    return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(v)}
-
-
-def _log_run(result: TrainResult, *, input_example: pd.DataFrame) -> None:
-    import mlflow
-
-    from training.registry import TAG_FEATURE_CONFIG, log_risk_model, set_alias, tracking_store
-
-    cfg = result.config
-    with tracking_store(cfg.mlflow.tracking_uri):
-        experiment_id = _experiment_id(cfg.mlflow.experiment, cfg.mlflow.artifact_location)
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{stamp}") as run:
-            mlflow.set_tags(
-                {
-                    **{f"{META_PREFIX}{k}": v for k, v in result.fingerprints.items()},
-                    f"{META_PREFIX}decision": result.decision.alias,
-                    f"{META_PREFIX}failed_gates": ",".join(g.name for g in result.decision.failed),
-                }
-            )
-            mlflow.log_params(_flat_params(result))
-            mlflow.log_metrics(_metrics(result))
-            with tempfile.TemporaryDirectory() as tmp:
-                cfg_path = Path(tmp) / "train_config.yaml"
-                cfg_path.write_text(
-                    yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
-                )
-                mlflow.log_artifact(str(cfg_path), artifact_path="config")
-                for which in ("model", "baseline"):
-                    spec_path = Path(tmp) / f"{which}_spec.yaml"
-                    spec = cfg.load_model_spec(which).model_dump(mode="json")
-                    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-                    mlflow.log_artifact(str(spec_path), artifact_path="config")
-                tables = Path(tmp) / "tables"
-                tables.mkdir()
-                result.metrics_table().to_csv(tables / "test_metrics.csv")
-                result.fit.tuning.to_csv(tables / "tuning.csv", index=False)
-                gates = pd.DataFrame([g.__dict__ for g in result.decision.gates])
-                gates.to_csv(tables / "gates.csv", index=False)
-                mlflow.log_artifacts(str(tables), artifact_path="tables")
-            if result.report is not None:
-                report_dir = result.report.directory
-                mlflow.log_artifact(str(result.report.markdown), artifact_path="report")
-                mlflow.log_artifact(str(result.report.html), artifact_path="report")
-                for path in result.report.figures.values():
-                    mlflow.log_artifact(str(path), artifact_path="report/figures")
-                fairness = report_dir / "fairness"
-                if fairness.exists():
-                    mlflow.log_artifacts(str(fairness), artifact_path="fairness")
-            logged = log_risk_model(
-                result.risk_model,
-                input_example=input_example,
-                feature_list_sha256=result.fingerprints["feature_list_sha256"],
-                registered_model_name=cfg.mlflow.model_name,
-                extra_tags={
-                    "raw_sha256": result.fingerprints.get("raw_sha256", ""),
-                    "config_sha256": result.fingerprints["config_sha256"],
-                    TAG_FEATURE_CONFIG: feature_config_of(cfg).model_dump_json(),
-                    "gates": "passed" if result.decision.promoted else "failed",
-                },
-            )
-            set_alias(logged.name, logged.version, result.decision.alias)
-            # what `earlyrisk monitor` compares later data with (docs/monitoring.md)
-            from training.reference_stats import log_reference_stats
-
-            log_reference_stats(result, input_example)
-            result.run_id = run.info.run_id
-            result.model_name = logged.name
-            result.model_version = logged.version
-            # the card names the version and alias, so it is written once both exist
-            card_dir = Path(cfg.report_dir) / "model_card"
-            write_card(result, card_dir)
-            mlflow.log_artifacts(str(card_dir), artifact_path="model_card")
-    result.tracking_uri = cfg.mlflow.tracking_uri

@@ -1,9 +1,12 @@
-"""MLflow adapter: log a RiskModel as a pyfunc model, register it, move aliases, load it back.
+"""MLflow adapter: the training run, the pyfunc model, registration, aliases, loading back.
 
-The adapter to the model registry (register, tag, alias, load with a checksum). It is not
-the only code that talks to MLflow: :mod:`training.pipeline` logs runs and their artifacts,
-and :mod:`serving.engine` reads a run's model card and metrics. The model is stored as one
-artifact, ``risk_model.json`` (see :mod:`training.risk_model`), inside an
+The only module of the training package that talks to MLflow: :func:`log_training_run`
+records a whole run (params, metrics comparable across runs, the raw data as a dataset input
+with its hash, the git commit, report, tables, model card) in an experiment marked as
+classic model development, so the MLflow UI opens on runs rather than traces. Every fluent
+call happens inside :func:`tracking_store`, which puts MLflow's process-wide tracking URI
+back as it was. The model is
+stored as one artifact, ``risk_model.json`` (see :mod:`training.risk_model`), inside an
 MLflow pyfunc model whose ``predict`` returns the calibrated probability, so a generic
 MLflow client (``mlflow.pyfunc.load_model``) scores with it, while
 :func:`load_risk_model` gives the full :class:`RiskModel` (contributions, raw score) after
@@ -13,19 +16,29 @@ checking the artifact against the ``model_sha256`` tag recorded at registration.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
+import math
 import os
+import re
+import subprocess
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+import mlflow
 import pandas as pd
+import yaml
 from mlflow.pyfunc import PythonModel
 
 from features.errors import EarlyriskError
 from training.risk_model import RiskModel
+
+if TYPE_CHECKING:
+    from training.pipeline import TrainResult
 
 ARTIFACT_NAME = "risk_model.json"
 ARTIFACT_KEY = "risk_model"
@@ -34,8 +47,20 @@ TAG_MODEL_SHA = "model_sha256"
 TAG_FEATURE_LIST_SHA = "feature_list_sha256"
 # the training run's features.config.FeatureConfig as JSON: batch scoring builds with it
 TAG_FEATURE_CONFIG = "feature_config"
+TAG_ELIGIBILITY = "eligibility_rule"
+# the last day whose outcomes the registered model's fit or calibration saw (ISO date): rows
+# dated before it are not held out from it, so a champion comparison on them is in-sample
+TAG_DATA_THROUGH = "data_through"
+# after a final refit, the held-out design's model (same hyperparameters, data through its
+# calibration window) is kept in the run: the fair stand-in for a refitted champion
+HELD_OUT_ARTIFACT = "held_out/risk_model.json"
+TAG_HELD_OUT_DATA_THROUGH = "held_out_data_through"
 CHAMPION: Final = "champion"
 CHALLENGER: Final = "challenger"
+# MLflow 3's experiment type: the UI opens a "custom_model_development" experiment on its
+# runs (a "genai_development" one on traces)
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 class ModelChecksumError(EarlyriskError, RuntimeError):
@@ -171,6 +196,38 @@ def tracking_store(uri: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def load_held_out_model(loaded: LoadedRiskModel, *, tracking_uri: str) -> RiskModel | None:
+    """The held-out design's model kept in ``loaded``'s run (None when the run has none).
+
+    Checked against the ``held_out_sha256`` tag of the version, like the registered model.
+    """
+    from mlflow.exceptions import MlflowException
+
+    expected = loaded.tags.get("held_out_sha256")
+    if not expected or not loaded.run_id:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=loaded.run_id,
+                artifact_path=HELD_OUT_ARTIFACT,
+                dst_path=tmp,
+                tracking_uri=tracking_uri,
+            )
+        except (MlflowException, OSError) as exc:
+            raise ModelNotFoundError(
+                f"the run of {loaded.name}/{loaded.version} lacks {HELD_OUT_ARTIFACT}: {exc}"
+            ) from exc
+        payload = Path(local).read_bytes()
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != expected:
+        raise ModelChecksumError(
+            f"held-out model of {loaded.name}/{loaded.version} has sha256 {actual}, but the "
+            f"registry recorded {expected}: refusing to load"
+        )
+    return RiskModel.from_bytes(payload)
+
+
 def _pip_requirements() -> list[str]:
     from importlib.metadata import version
 
@@ -277,3 +334,284 @@ def load_risk_model(model_uri: str, *, tracking_uri: str) -> LoadedRiskModel:
         aliases=tuple(getattr(mv, "aliases", ()) or ()),
         tags=tags,
     )
+
+
+# --------------------------------------------------------------------------- training runs
+
+
+def ensure_experiment(name: str, artifact_location: str) -> str:
+    """The id of experiment ``name`` (created if missing), marked as model development."""
+    client = mlflow.MlflowClient()
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        experiment_id = existing.experiment_id
+    else:
+        location = artifact_location
+        if "://" not in location:
+            location = Path(location).resolve().as_uri()
+        experiment_id = client.create_experiment(name, artifact_location=location)
+    client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return experiment_id
+
+
+def git_commit(start: Path | None = None) -> str | None:
+    """The commit of the code that runs (``git rev-parse HEAD``), None outside a checkout."""
+    where = start or Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", commit) else None
+
+
+_METRIC_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
+
+
+def metric_key(name: str) -> str:
+    """``name`` with the characters MLflow refuses in a metric key replaced by ``_``."""
+    return _METRIC_KEY.sub("_", name)
+
+
+def training_params(result: TrainResult) -> dict[str, str]:
+    """The run's parameters, flat (MLflow params are strings of at most 500 characters)."""
+    cfg = result.config
+    params: dict[str, Any] = {
+        "label.outcome_types": ",".join(cfg.label.outcome_types),
+        "label.horizon_months": cfg.label.horizon_months,
+        "capacity": cfg.capacity.describe(),
+        "capacity.k_test": result.evaluation.capacity_k,
+        "gates.min_auc_margin": cfg.gates.min_auc_margin,
+        "gates.max_ece": cfg.gates.max_ece,
+        "gates.fairness": "on" if cfg.gates.fairness is not None else "off",
+        "seed": cfg.seed,
+        "best_iteration": result.fit.best_iteration,
+        "eligibility": result.eligibility_rule.describe(),
+        "slices.family_disjoint": result.split.family_disjoint,
+    }
+    for info in result.split.info:
+        params[f"slices.{info.name}"] = ",".join(d.isoformat() for d in info.as_of)
+    if result.plan is not None:
+        params["design.source"] = result.plan.source
+        params["backtest.origins"] = len(result.plan.origins)
+    if result.final is not None:
+        params["refit.train"] = ",".join(d.isoformat() for d in result.final.train.as_of)
+        params["refit.calibration"] = ",".join(
+            d.isoformat() for d in result.final.calibration.as_of
+        )
+    for key, value in result.fit.params.items():
+        params[f"lightgbm.{key}"] = value
+    for name, cal in result.calibration.items():
+        params[f"calibration.{name}"] = cal.method
+    return {k: str(v)[:500] for k, v in params.items()}
+
+
+def training_metrics(result: TrainResult) -> dict[str, float]:
+    """Every figure of the run as an MLflow metric, named the same way in every run.
+
+    Test metrics with their interval ends, the oracle, paired AUC differences, calibration
+    evidence, each backtest origin, each audited group's fairness figures, and each gate's
+    value and outcome (``gate.<name>.passed`` is 1 or 0), so runs can be compared in the UI.
+    """
+    from training.evaluation import METRICS
+    from training.fairness import group_metrics
+
+    out: dict[str, float] = {}
+    for name, ev in result.evaluation.models.items():
+        for m in METRICS:
+            iv = ev.metrics[m]
+            out[f"test.{name}.{m}"] = iv.estimate
+            out[f"test.{name}.{m}.low"] = iv.low
+            out[f"test.{name}.{m}.high"] = iv.high
+        for k, v in ev.truth.items():
+            out[f"truth.{name}.{k}"] = v
+    for m, iv in result.evaluation.oracle.items():
+        out[f"test.oracle.{m}"] = iv.estimate
+    for key, iv in result.evaluation.auc_difference.items():
+        out[f"auc_difference.{key.split(' - ')[1]}"] = iv.estimate
+        out[f"auc_difference.{key.split(' - ')[1]}.low"] = iv.low
+        out[f"auc_difference.{key.split(' - ')[1]}.high"] = iv.high
+    for name, cal in result.calibration.items():
+        for m, v in cal.cv_brier.items():
+            out[f"calibration.{name}.cv_brier.{m}"] = v
+    if result.backtest is not None:
+        for origin in result.backtest.origins:
+            for model, ev in origin.evaluation.models.items():
+                for m in ("roc_auc", "pr_auc", "precision_at_k", "ece"):
+                    iv = ev.metrics[m]
+                    key = f"backtest.origin{origin.origin}.{model}.{m}"
+                    out[key] = iv.estimate
+                    out[f"{key}.low"] = iv.low
+                    out[f"{key}.high"] = iv.high
+    out.update(group_metrics(result.audit))
+    for outcome in result.fairness_outcomes:
+        where = ".".join(str(p) for p in (outcome.attribute, outcome.group) if p)
+        key = f"gate.fairness_{outcome.gate}" + (f".{where}" if where else "")
+        out[f"{key}.passed"] = float(bool(outcome.passed))
+        if outcome.value is not None:
+            out[f"{key}.value"] = float(outcome.value)
+    for gate in result.decision.gates:
+        if gate.name.startswith("fairness_"):
+            continue  # each fairness check is logged above, one by one
+        out[f"gate.{gate.name}.passed"] = float(gate.passed)
+        out[f"gate.{gate.name}.value"] = gate.value
+    out["gates.passed"] = float(result.decision.promoted)
+    out["gates.failed"] = float(len(result.decision.failed))
+    out["fit.validation_logloss"] = result.fit.validation_logloss
+    if result.eligibility is not None:
+        out["eligibility.ineligible_share"] = float(
+            result.eligibility["ineligible"].sum() / max(result.eligibility["families"].sum(), 1)
+        )
+    return {
+        metric_key(k): float(v) for k, v in out.items() if v is not None and math.isfinite(float(v))
+    }
+
+
+def _log_raw_dataset(result: TrainResult) -> None:
+    """The raw registry as the run's dataset input: where it was and its content hash."""
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    raw_sha = result.fingerprints.get("raw_sha256", "unknown")
+    where = result.raw_dir
+    uri = Path(where).resolve().as_uri() if where is not None else "feature-table://in-memory"
+    from mlflow.exceptions import MlflowException
+
+    try:
+        with warnings.catch_warnings():
+            # a local path matches MLflow's local-artifact source twice; either is right
+            warnings.filterwarnings("ignore", message="The specified dataset source can be")
+            source = resolve_dataset_source(uri)
+    except MlflowException:
+        from mlflow.data.http_dataset_source import HTTPDatasetSource
+
+        source = HTTPDatasetSource(url=uri)
+    dataset = MetaDataset(  # type: ignore[abstract]  # MLflow's own metadata-only dataset
+        source=source,
+        name=Path(where).name if where is not None else "feature table",
+        digest=raw_sha[:32],  # MLflow keeps at most 36 characters; the full hash is a tag
+    )
+    mlflow.log_input(
+        dataset,
+        context="training",
+        tags={"raw_sha256": raw_sha, "eligibility": result.eligibility_rule.describe()},
+    )
+
+
+def data_through(result: TrainResult) -> dt.date:
+    """The last outcome date the registered model's fit or calibration saw."""
+    slices = (
+        (result.final.train, result.final.calibration)
+        if result.final is not None
+        else tuple(result.split.info[:2])
+    )
+    return max(d for i in slices for d in i.window_end)
+
+
+def log_training_run(result: TrainResult, *, input_example: pd.DataFrame) -> None:
+    """Record a training run, register its model and set the alias the gates decided.
+
+    Fills ``result.run_id``, ``model_name``, ``model_version`` and ``tracking_uri`` and
+    writes the model card (it names the version and alias, so it is written once both
+    exist).
+    """
+    from features.snapshot_store import META_PREFIX
+    from training.model_card import write_card
+    from training.pipeline import feature_config_of
+    from training.reference_stats import log_reference_stats
+
+    cfg = result.config
+    with tracking_store(cfg.mlflow.tracking_uri):
+        experiment_id = ensure_experiment(cfg.mlflow.experiment, cfg.mlflow.artifact_location)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{stamp}") as run:
+            failed = ",".join(g.name for g in result.decision.failed)[:5000]
+            tags = {
+                **{f"{META_PREFIX}{k}": v for k, v in result.fingerprints.items()},
+                f"{META_PREFIX}decision": result.decision.alias,
+                f"{META_PREFIX}failed_gates": failed,
+            }
+            commit = git_commit()
+            if commit:
+                tags["mlflow.source.git.commit"] = commit
+            mlflow.set_tags(tags)
+            mlflow.log_params(training_params(result))
+            mlflow.log_metrics(training_metrics(result))
+            _log_raw_dataset(result)
+            with tempfile.TemporaryDirectory() as tmp:
+                cfg_path = Path(tmp) / "train_config.yaml"
+                cfg_path.write_text(
+                    yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
+                )
+                mlflow.log_artifact(str(cfg_path), artifact_path="config")
+                for which in ("model", "baseline"):
+                    spec_path = Path(tmp) / f"{which}_spec.yaml"
+                    spec = cfg.load_model_spec(which).model_dump(mode="json")
+                    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+                    mlflow.log_artifact(str(spec_path), artifact_path="config")
+                tables = Path(tmp) / "tables"
+                tables.mkdir()
+                result.metrics_table().to_csv(tables / "test_metrics.csv")
+                result.fit.tuning.to_csv(tables / "tuning.csv", index=False)
+                gates = pd.DataFrame([g.__dict__ for g in result.decision.gates])
+                gates.to_csv(tables / "gates.csv", index=False)
+                if result.backtest is not None:
+                    result.backtest.table().to_csv(tables / "backtest.csv", index=False)
+                if result.eligibility is not None:
+                    result.eligibility.to_csv(tables / "eligibility.csv", index=False)
+                mlflow.log_artifacts(str(tables), artifact_path="tables")
+            if result.report is not None:
+                report_dir = result.report.directory
+                mlflow.log_artifact(str(result.report.markdown), artifact_path="report")
+                mlflow.log_artifact(str(result.report.html), artifact_path="report")
+                for path in result.report.figures.values():
+                    mlflow.log_artifact(str(path), artifact_path="report/figures")
+                fairness = report_dir / "fairness"
+                if fairness.exists():
+                    mlflow.log_artifacts(str(fairness), artifact_path="fairness")
+            seen = data_through(result)
+            lineage = {TAG_DATA_THROUGH: seen.isoformat()}
+            if result.final is not None:
+                # the model the figures describe, for a later run's champion comparison
+                held_out = result.evaluated_model.to_bytes()
+                with tempfile.TemporaryDirectory() as tmp:
+                    folder, name = HELD_OUT_ARTIFACT.split("/")
+                    path = Path(tmp) / name
+                    path.write_bytes(held_out)
+                    mlflow.log_artifact(str(path), artifact_path=folder)
+                lineage["held_out_sha256"] = hashlib.sha256(held_out).hexdigest()
+                lineage[TAG_HELD_OUT_DATA_THROUGH] = max(
+                    d for i in result.split.info[:2] for d in i.window_end
+                ).isoformat()
+            logged = log_risk_model(
+                result.risk_model,
+                input_example=input_example,
+                feature_list_sha256=result.fingerprints["feature_list_sha256"],
+                registered_model_name=cfg.mlflow.model_name,
+                extra_tags={
+                    "raw_sha256": result.fingerprints.get("raw_sha256", ""),
+                    "config_sha256": result.fingerprints["config_sha256"],
+                    TAG_FEATURE_CONFIG: feature_config_of(cfg).model_dump_json(),
+                    "gates": "passed" if result.decision.promoted else "failed",
+                    TAG_ELIGIBILITY: result.eligibility_rule.to_tag(),
+                    "refit": "final" if result.final is not None else "none",
+                    **lineage,
+                },
+            )
+            set_alias(logged.name, logged.version, result.decision.alias)
+            # what `earlyrisk monitor` compares later data with (docs/monitoring.md)
+            log_reference_stats(result, input_example)
+            result.run_id = run.info.run_id
+            result.model_name = logged.name
+            result.model_version = logged.version
+            card_dir = Path(cfg.report_dir) / "model_card"
+            write_card(result, card_dir)
+            mlflow.log_artifacts(str(card_dir), artifact_path="model_card")
+    result.tracking_uri = cfg.mlflow.tracking_uri

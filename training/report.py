@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from numpy.typing import ArrayLike
 
+    from training.pipeline import TrainResult
+
 METRIC_LABELS = {
     "roc_auc": "ROC AUC",
     "pr_auc": "PR AUC",
@@ -66,6 +68,15 @@ class ReportInputs:
     fingerprints: dict[str, str] = field(default_factory=dict)
     fairness_summary: list[str] = field(default_factory=list)
     generated_at: str = ""
+    design_source: str = ""
+    design_reasons: tuple[str, ...] = ()
+    design_warnings: tuple[str, ...] = ()
+    final_slices: tuple[SliceInfo, ...] = ()  # the registered model's train / calibration
+    backtest: pd.DataFrame | None = None  # training.backtest.Backtest.table()
+    data_seen: pd.DataFrame | None = None  # stage, as-of dates, rows, outcomes, what for
+    eligibility: str = ""
+    eligibility_counts: pd.DataFrame | None = None
+    family_disjoint: bool = False
 
 
 # --------------------------------------------------------------------------- figures
@@ -74,15 +85,27 @@ class ReportInputs:
 def _fig_timeline(inputs: ReportInputs) -> Figure:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8, 2.8))
+    n_rows = sum(len(i.as_of) for i in (*inputs.slices, *inputs.final_slices))
+    fig = Figure(figsize=(8, max(2.8, 0.3 * n_rows + 1.2)))
     ax = fig.subplots()
+    final = [
+        SliceInfo(
+            name=f"final {i.name}",  # type: ignore[arg-type]
+            as_of=i.as_of,
+            window_end=i.window_end,
+            n_rows=i.n_rows,
+            n_families=i.n_families,
+            n_positive=i.n_positive,
+        )
+        for i in inputs.final_slices
+    ]
     rows = [
         (info, as_of, end)
-        for info in inputs.slices
+        for info in (*inputs.slices, *final)
         for as_of, end in zip(info.as_of, info.window_end, strict=True)
     ]
     for y, (info, as_of, end) in enumerate(rows):
-        colour = SLICE_COLOURS.get(info.name, "grey")
+        colour = SLICE_COLOURS.get(info.name, "#8172B3")
         start, stop = pd.Timestamp(as_of), pd.Timestamp(end)
         ax.barh(y, (stop - start).days, left=start, height=0.5, color=colour, alpha=0.35)
         ax.plot([start], [y], marker="|", markersize=18, color=colour)
@@ -94,7 +117,11 @@ def _fig_timeline(inputs: ReportInputs) -> Figure:
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([f"{i.name} as of {a.isoformat()}" for i, a, _ in rows], fontsize=8)
     ax.invert_yaxis()
-    ax.set_title(f"Temporal slices: as-of date | and {inputs.horizon_months}-month label window")
+    ax.set_title(
+        f"Temporal design: as-of date | and {inputs.horizon_months}-month label window "
+        "(final: the registered model's refit)",
+        fontsize=9,
+    )
     ax.xaxis_date()
     fig.autofmt_xdate()
     fig.tight_layout()
@@ -213,6 +240,28 @@ def _fig_importance(inputs: ReportInputs) -> Figure | None:
     return fig
 
 
+def _fig_backtest(inputs: ReportInputs) -> Figure | None:
+    from matplotlib.figure import Figure
+
+    table = inputs.backtest
+    if table is None or table.empty:
+        return None
+    fig = Figure(figsize=(8, 3.5))
+    ax1, ax2 = fig.subplots(1, 2)
+    dates = pd.to_datetime(table["test_as_of"].str.split(", ").str[0])
+    for model in [c.removesuffix(".roc_auc") for c in table.columns if c.endswith(".roc_auc")]:
+        for ax, metric in ((ax1, "roc_auc"), (ax2, "precision_at_k")):
+            est = table[f"{model}.{metric}"].to_numpy(dtype=float)
+            err = _error_bars(est, table[f"{model}.{metric}.low"], table[f"{model}.{metric}.high"])
+            ax.errorbar(dates, est, yerr=np.nan_to_num(err), marker="o", capsize=3, label=model)
+    ax1.set_title("ROC AUC by origin (test as-of date)", fontsize=9)
+    ax2.set_title("precision at capacity by origin", fontsize=9)
+    ax1.legend(fontsize=7)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
 def build_figures(inputs: ReportInputs) -> dict[str, Figure]:
     """The report's figures by file stem."""
     figures = {
@@ -224,6 +273,9 @@ def build_figures(inputs: ReportInputs) -> dict[str, Figure]:
     imp = _fig_importance(inputs)
     if imp is not None:
         figures["feature_importance"] = imp
+    backtest = _fig_backtest(inputs)
+    if backtest is not None:
+        figures["backtest"] = backtest
     return figures
 
 
@@ -273,12 +325,25 @@ def render_markdown(inputs: ReportInputs, *, figure_dir: str = "figures") -> str
     )
     if len(gate_rows):
         out += [_md_table(gate_rows), ""]
+    separation = (
+        "Each family belongs to exactly one slice (family-disjoint slices)."
+        if inputs.family_disjoint
+        else "Slices are separated in time: a family may appear in several, at different "
+        "dates, as it will be scored again in the future; the test slice is the future of "
+        "everything the model and its calibrator saw."
+    )
     out += [
         "## Temporal design",
         "",
-        f"Label: outcome within {inputs.horizon_months} months after the as-of date. "
-        "Each family belongs to exactly one slice.",
+        f"Label: outcome within {inputs.horizon_months} months after the as-of date. " + separation,
         "",
+    ]
+    if inputs.design_source:
+        out += [f"Design from the {inputs.design_source}, because:", ""]
+        out += [f"- {reason}" for reason in inputs.design_reasons] + [""]
+    for warning in inputs.design_warnings:
+        out += [f"**Warning**: {warning}", ""]
+    out += [
         _md_table(
             pd.DataFrame(
                 [
@@ -297,6 +362,28 @@ def render_markdown(inputs: ReportInputs, *, figure_dir: str = "figures") -> str
         "",
         f"![timeline]({figure_dir}/timeline.png)",
         "",
+    ]
+    if inputs.data_seen is not None and not inputs.data_seen.empty:
+        out += [
+            "### Which data each stage saw",
+            "",
+            "The figures of this report are those of the held-out design; the registered "
+            "model is the final refit, with the same hyperparameters and calibration method.",
+            "",
+            _md_table(inputs.data_seen),
+            "",
+        ]
+    if inputs.eligibility:
+        out += [
+            "### Who is scored",
+            "",
+            f"Eligible: {inputs.eligibility}. Ineligible "
+            "families are left out of training, evaluation, percentiles and audits.",
+            "",
+        ]
+        if inputs.eligibility_counts is not None and not inputs.eligibility_counts.empty:
+            out += [_md_table(inputs.eligibility_counts), ""]
+    out += [
         "## Test-slice metrics",
         "",
         f"{ev.n_rows} families, {ev.n_positive} with the outcome ({ev.prevalence:.2%}); "
@@ -360,6 +447,8 @@ def render_markdown(inputs: ReportInputs, *, figure_dir: str = "figures") -> str
         f"![comparison]({figure_dir}/baseline_comparison.png)",
         "",
     ]
+    if inputs.backtest is not None and not inputs.backtest.empty:
+        out += _backtest_markdown(inputs.backtest, figure_dir)
     if inputs.fairness_summary:
         out += ["## Fairness audit (test slice)", ""]
         out += [f"- {line}" for line in inputs.fairness_summary] + [""]
@@ -371,6 +460,130 @@ def render_markdown(inputs: ReportInputs, *, figure_dir: str = "figures") -> str
         out += ["## Reproducibility", ""]
         out += [f"- {k}: `{v}`" for k, v in inputs.fingerprints.items()] + [""]
     return "\n".join(out)
+
+
+def _backtest_markdown(table: pd.DataFrame, figure_dir: str) -> list[str]:
+    models = [c.removesuffix(".roc_auc") for c in table.columns if c.endswith(".roc_auc")]
+    rows = []
+    for _, r in table.iterrows():
+        row: dict[str, object] = {
+            "origin": int(r["origin"]),
+            "test as of": r["test_as_of"],
+            "train as of": r["train_as_of"],
+            "test rows / outcomes": f"{int(r['test_rows'])} / {int(r['test_outcomes'])}",
+        }
+        for model in models:
+            for metric, label in (("roc_auc", "ROC AUC"), ("precision_at_k", "precision@cap")):
+                row[f"{model} {label}"] = (
+                    f"{r[f'{model}.{metric}']:.3f} [{r[f'{model}.{metric}.low']:.3f}, "
+                    f"{r[f'{model}.{metric}.high']:.3f}]"
+                )
+        rows.append(row)
+    return [
+        "## Rolling-origin backtest",
+        "",
+        "The same design moved back one step at a time; at each earlier origin the model is "
+        "refitted with the chosen hyperparameters, calibrated with the chosen method on that "
+        "origin's calibration slice, and evaluated on its test slice (origin 0 is the "
+        "held-out design above). Intervals: bootstrap over families.",
+        "",
+        _md_table(pd.DataFrame(rows)),
+        "",
+        f"![backtest]({figure_dir}/backtest.png)",
+        "",
+    ]
+
+
+def report_inputs(result: TrainResult) -> ReportInputs:
+    """Everything the report shows, gathered from one training run."""
+    from training.pipeline import MAIN
+
+    fit = result.fit
+    summary = [] if result.audit is None else list(result.audit.summary())
+    plan = result.plan
+    seen = [
+        {
+            "stage": f"{'fit' if i.name == 'train' else i.name} (held-out design)",
+            "as-of dates": ", ".join(d.isoformat() for d in i.as_of),
+            "rows": i.n_rows,
+            "outcomes": i.n_positive,
+            "used for": {
+                "train": "LightGBM, tuning and early stopping; logistic baseline",
+                "calibration": "choosing and fitting each calibrator",
+                "test": "every figure, gate and the fairness audit",
+            }[i.name],
+        }
+        for i in result.split.info
+    ]
+    if result.backtest is not None:
+        for o in result.backtest.origins[1:]:
+            seen.append(
+                {
+                    "stage": f"backtest origin {o.origin}",
+                    "as-of dates": o.design.describe(),
+                    "rows": o.n_train_rows + o.n_calibration_rows + o.evaluation.n_rows,
+                    "outcomes": o.evaluation.n_positive,
+                    "used for": "stability of the figures over time (test outcomes shown)",
+                }
+            )
+    final_slices: tuple[SliceInfo, ...] = ()
+    if result.final is not None:
+        final_slices = (result.final.train, result.final.calibration)
+        for i, purpose in zip(
+            final_slices,
+            (
+                "the registered model's trees (chosen hyperparameters, no tuning)",
+                f"the registered model's calibrator ({result.final.calibration_method})",
+            ),
+            strict=True,
+        ):
+            seen.append(
+                {
+                    "stage": f"final refit: {'fit' if i.name == 'train' else i.name}",
+                    "as-of dates": ", ".join(d.isoformat() for d in i.as_of),
+                    "rows": i.n_rows,
+                    "outcomes": i.n_positive,
+                    "used for": purpose,
+                }
+            )
+    counts = None
+    if result.eligibility is not None:
+        counts = result.eligibility.assign(as_of=lambda f: f["as_of"].astype(str))
+    return ReportInputs(
+        title="earlyrisk training report",
+        main=MAIN,
+        slices=result.split.info,
+        horizon_months=result.split.horizon_months,
+        evaluation=result.evaluation,
+        calibration=result.calibration,
+        decision=result.decision,
+        capacity=result.config.capacity.describe(),
+        feature_importance=result.risk_model.feature_importance(),
+        fit_summary={
+            "best iteration": fit.best_iteration,
+            "validation log-loss": f"{fit.validation_logloss:.5f}",
+            "tuning candidates": len(fit.tuning),
+            "rows fitted / held out for early stopping": (
+                f"{fit.n_fit_rows} / {fit.n_validation_rows}"
+            ),
+            "seed": result.config.seed,
+        },
+        model={
+            "registered model": result.config.mlflow.model_name,
+            "tracking": result.config.mlflow.tracking_uri,
+        },
+        fingerprints=result.fingerprints,
+        fairness_summary=summary,
+        design_source=plan.source if plan is not None else "",
+        design_reasons=plan.reasons if plan is not None else (),
+        design_warnings=plan.warnings if plan is not None else (),
+        final_slices=final_slices,
+        backtest=result.backtest.table() if result.backtest is not None else None,
+        data_seen=pd.DataFrame(seen),
+        eligibility=result.eligibility_rule.describe(),
+        eligibility_counts=counts,
+        family_disjoint=result.split.family_disjoint,
+    )
 
 
 _HTML = """<!doctype html>

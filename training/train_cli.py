@@ -21,12 +21,15 @@ if TYPE_CHECKING:
 
 TRAIN_HELP = (
     "Train the family-risk model on a raw registry and register it in MLflow.\n\n"
-    "Builds point-in-time snapshots at the configured as-of dates, splits them into train / "
-    "calibration / test slices (each family in one slice only; label windows never reach a "
-    "later slice), fits LightGBM with early stopping and a logistic baseline, calibrates each "
-    "on the calibration slice, evaluates them and the well-being index on the test slice with "
-    "bootstrap intervals, audits fairness at capacity, writes a report, logs everything to "
-    "MLflow and registers the model.\n\n"
+    "Derives the temporal design from the data unless the config gives dates (test: the "
+    "latest quarter end whose label window is fully observed; calibration one horizon "
+    "earlier; training the quarter ends before that), builds point-in-time snapshots of the "
+    "eligible families (default: a child under 18 in the household), fits LightGBM with "
+    "early stopping and a logistic baseline, calibrates each on the calibration slice, "
+    "evaluates them and the well-being index on the test slice with bootstrap intervals, "
+    "audits fairness at capacity, repeats the design at earlier origins (backtest), refits "
+    "the registered model on the most recent labelled data, writes a report, logs "
+    "everything to MLflow and registers the model.\n\n"
     "The alias `champion` moves to the new version only when every promotion gate passes; "
     "otherwise it becomes `challenger` and the failed gates are named. Same data + config + "
     "seed give the same model and metrics."
@@ -123,12 +126,15 @@ class _StageProgress:
 
     LABELS: ClassVar[dict[str, str]] = {
         "load": "validate and load raw data",
+        "design": "temporal design (from the data unless the config gives dates)",
         "features": "build point-in-time snapshots",
-        "split": "temporal slices",
+        "split": "eligible families, temporal slices",
         "fit": "fit LightGBM and the logistic baseline",
         "calibrate": "calibrate on the calibration slice",
         "evaluate": "evaluate on the test slice (bootstrap)",
         "audit": "fairness audit at capacity",
+        "backtest": "rolling-origin backtest",
+        "refit": "final refit on the most recent labelled data",
         "report": "write the report",
         "log": "log to MLflow and register",
     }

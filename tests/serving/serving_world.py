@@ -46,6 +46,12 @@ def snapshot_frame(*, seed: int = 11, n_families: int = N_FAMILIES) -> pd.DataFr
         values = rng.gamma(shape=1.0, scale=2.0, size=(n_families, len(columns)))
         frame = pd.DataFrame(values, columns=columns)
         frame.iloc[::7, 3] = np.nan
+        # every tenth family from F00109 on (F00109, F00119, ...) has no child: not eligible
+        # to be scored (the first hundred, which the other tests name, all have one)
+        children = np.floor(rng.gamma(shape=1.0, scale=2.0, size=n_families)) + 1
+        index = np.arange(n_families)
+        children[(index % 10 == 9) & (index >= 100)] = 0
+        frame["hh_children"] = children
         frame.insert(0, "family_id", [f"F{i:05d}" for i in range(n_families)])
         frame.insert(1, "as_of", pd.Timestamp(as_of))
         frames.append(frame)

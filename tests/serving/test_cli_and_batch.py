@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
+from features.eligibility import EligibilityRule
 from features.engine import build_feature_table
 from serving.audit_log import AuditLog, AuditLogUnavailable
 from serving.auth import TokenStore
@@ -126,17 +127,30 @@ def test_batch_scores_every_family_with_the_service_reasons(
     assert set(scores["family_id"]) == set(features["family_id"])
     model = serving_world.model
     merged = features.merge(scores, on="family_id", suffixes=("", "_scored"))
+    # design rule 10: a family without a child is not scored, it gets a status and a reason
+    childless = merged["hh_children"] < 1
+    assert childless.any() and (~childless).any()
+    assert (merged.loc[childless, "status"] == "ineligible").all()
+    assert merged.loc[childless, "probability"].isna().all()
+    assert merged.loc[childless, "score_id"].isna().all()
+    assert merged.loc[childless, "ineligible_reason"].str.contains("no child under 18").all()
+    kids = merged.loc[~childless]
+    assert (kids["status"] == "scored").all() and kids["ineligible_reason"].isna().all()
     np.testing.assert_allclose(
-        merged["probability"], model.predict_proba(merged[model.feature_names]), atol=1e-12
+        kids["probability"], model.predict_proba(kids[model.feature_names]), atol=1e-12
     )
     scorer = Scorer(
         model,
         descriptions=catalogue_descriptions(model.feature_names),
         bands=DEFAULT_RISK_BANDS,
+        eligibility=EligibilityRule(),
     )
     direct = score_features(features.head(20), scorer, model_name="m", model_version="v")
     by_id = scores.set_index("family_id")
     for _, row in direct.iterrows():
+        assert row.status == by_id.loc[row.family_id, "status"]
+        if row.status != "scored":
+            continue
         batch_reasons = [r["indicator"] for r in by_id.loc[row.family_id, "reasons_raising"]]
         assert batch_reasons == [r["indicator"] for r in row.reasons_raising]
     assert not any(c in scores.columns for c in model.feature_names)
@@ -145,6 +159,7 @@ def test_batch_scores_every_family_with_the_service_reasons(
     assert meta[b"earlyrisk.model_version"].decode() == serving_world.model_version
     assert meta[b"earlyrisk.as_of"] == AS_OF.encode()
     assert sum(summary.levels.values()) == len(scores)
+    assert summary.levels["ineligible"] == int(childless.sum())
 
 
 @pytest.mark.slow
@@ -162,8 +177,10 @@ def test_score_verb_writes_the_same_file(
     via_api = pd.read_parquet(batch_file[0]).sort_values("family_id").reset_index(drop=True)
     # One partition (CLI default) or three: the same scores.
     pd.testing.assert_series_equal(via_cli["probability"], via_api["probability"])
-    assert json.dumps(list(via_cli["reasons_raising"][0]), default=str) == json.dumps(
-        list(via_api["reasons_raising"][0]), default=str
+    pd.testing.assert_series_equal(via_cli["status"], via_api["status"])
+    first = int(np.flatnonzero(via_cli["status"] == "scored")[0])
+    assert json.dumps(list(via_cli["reasons_raising"][first]), default=str) == json.dumps(
+        list(via_api["reasons_raising"][first]), default=str
     )
 
 
@@ -234,8 +251,11 @@ def test_unobserved_labels_are_null_and_an_audit_on_them_is_refused(runner, batc
 def test_every_batch_score_is_on_the_audit_log(batch_file):
     out, summary, log = batch_file
     scores = pd.read_parquet(out)
-    assert scores["score_id"].is_unique
-    assert log.count("score") == summary.families == len(scores)
+    scored = scores.loc[scores["status"] == "scored"]
+    assert scored["score_id"].is_unique and scored["score_id"].notna().all()
+    # an ineligible family got no score, so nothing of it is on the log
+    assert log.count("score") == len(scored) < summary.families == len(scores)
+    scores = scored
     entry = log.score_entry(scores["score_id"].iloc[0])
     assert entry is not None
     assert (entry["endpoint"], entry["role"], entry["token_id"]) == ("batch", "batch", "test:batch")

@@ -78,8 +78,24 @@ def test_percentile_is_against_the_population_of_the_date(service, tokens, servi
     result, _ = call(service, "score", tokens["caseworker"], family_ids=["F00003"])
     item = result.results[0]
     frame = serving_world.frame[serving_world.frame.as_of == "2024-12-31"]
+    # the reference population is the eligible families only (design rule 10)
+    frame = frame[frame["hh_children"] >= 1]
     population = serving_world.model.predict_proba(frame)
     assert item.percentile == pytest.approx(100 * np.mean(population <= item.probability))
+
+
+def test_a_family_without_a_child_gets_its_status_and_reason_not_a_score(service, tokens):
+    log = service.engine.audit_log
+    before = log.count("score")
+    result, status = call(service, "score", tokens["caseworker"], family_ids=["F00109", "F00003"])
+    assert status == 200
+    ineligible, scored = result.results
+    assert (ineligible.status, ineligible.family_id) == ("ineligible", "F00109")
+    assert "no child under 18" in ineligible.reason
+    assert ineligible.snapshot_date == "2024-12-31"
+    assert not hasattr(ineligible, "probability")
+    assert scored.status == "scored"
+    assert log.count("score") == before + 1  # only the score that was made is logged
 
 
 def test_older_snapshot_date_and_unknown_date(service, tokens):

@@ -105,3 +105,87 @@ def test_champion_that_cannot_score_the_rows_is_not_evaluable(registry):
     [gate] = champion_gates(comparison, config=ChampionGatesConfig())
     assert gate.status == "not_evaluable" and not gate.passed
     assert "debt" in gate.detail
+
+
+def _refitted_champion(tmp, *, name: str, strong, frame, keep_held_out: bool) -> str:
+    """A champion refitted on the test rows themselves (its ``data_through`` is after their
+    date), with or without the held-out model of its run; returns the tracking URI."""
+    import hashlib
+
+    from training.registry import HELD_OUT_ARTIFACT, TAG_DATA_THROUGH, TAG_HELD_OUT_DATA_THROUGH
+
+    uri = f"sqlite:///{tmp / 'refit.db'}"
+    inputs = frame.drop(columns=["label", "as_of"])
+    y = frame["label"].to_numpy()
+    # in-sample: trained and calibrated on exactly the rows it will be compared on
+    refit = small_booster_model(inputs, y, rounds=200)
+    refit = refit.with_calibrator(choose_calibration(refit, inputs, y, seed=0).calibrator)
+    tags = {TAG_DATA_THROUGH: "2024-12-31"}
+    with tracking_store(uri):
+        exp = mlflow.create_experiment("refit", artifact_location=(tmp / "art").as_uri())
+        with mlflow.start_run(experiment_id=exp):
+            if keep_held_out:
+                payload = strong.to_bytes()
+                folder, file = HELD_OUT_ARTIFACT.split("/")
+                (tmp / file).write_bytes(payload)
+                mlflow.log_artifact(str(tmp / file), artifact_path=folder)
+                tags["held_out_sha256"] = hashlib.sha256(payload).hexdigest()
+                tags[TAG_HELD_OUT_DATA_THROUGH] = "2023-12-31"
+            logged = log_risk_model(
+                refit,
+                input_example=inputs.head(5),
+                feature_list_sha256="f" * 64,
+                registered_model_name=name,
+                extra_tags=tags,
+            )
+        set_alias(name, logged.version, CHAMPION)
+    return uri
+
+
+def test_a_refitted_champion_that_saw_the_test_rows_is_compared_through_its_held_out_model(
+    registry, tmp_path
+):
+    # the served champion was refitted on the candidate's test rows: scored on them it is
+    # in-sample and beats an equal candidate; its run's held-out model (the design that
+    # produced it, held out as the candidate is) is the fair stand-in
+    _, strong, frame, _ = registry
+    frame = frame.assign(as_of="2023-12-31")
+    candidate = _scored(strong, frame)
+    uri = _refitted_champion(
+        tmp_path, name="refit-held", strong=strong, frame=frame, keep_held_out=True
+    )
+    comparison = _compare(uri, candidate, frame, name="refit-held")
+    gates = champion_gates(comparison, config=ChampionGatesConfig())
+    assert [g.status for g in gates] == ["pass", "pass"]
+    assert "held-out model" in comparison.note and "2024-12-31" in comparison.note
+    # scored directly, the in-sample refit makes the same candidate lose: the bad case
+    from training.champion import compare_scores
+    from training.registry import load_risk_model
+
+    served = load_risk_model("models:/refit-held@champion", tracking_uri=uri).risk_model
+    direct = compare_scores(
+        frame["label"].to_numpy(dtype=int),
+        candidate,
+        _scored(served, frame),
+        k=300,
+        n_bootstrap=100,
+        confidence_level=0.95,
+        n_bins=10,
+        seed=0,
+    )
+    assert direct.auc_difference, direct
+    [diff] = direct.auc_difference.values()
+    assert diff.high < 0  # the candidate "loses" to a champion that has seen the rows
+
+
+def test_a_refitted_champion_without_a_held_out_model_is_not_evaluable(registry, tmp_path):
+    _, strong, frame, _ = registry
+    frame = frame.assign(as_of="2023-12-31")
+    uri = _refitted_champion(
+        tmp_path, name="refit-bare", strong=strong, frame=frame, keep_held_out=False
+    )
+    comparison = _compare(uri, _scored(strong, frame), frame, name="refit-bare")
+    [gate] = champion_gates(comparison, config=ChampionGatesConfig())
+    assert gate.status == "not_evaluable" and not gate.passed
+    assert "in-sample" in gate.detail and "2024-12-31" in gate.detail
+    assert decide([gate]).alias == "challenger"

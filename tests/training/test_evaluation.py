@@ -122,3 +122,39 @@ def test_capacity_counts_ties_in_stable_order():
 def test_one_class_test_slice_is_refused():
     with pytest.raises(ValueError, match="both classes"):
         evaluate(np.zeros(10), {"m": ScoredModel(np.zeros(10), np.zeros(10))}, k=1, main="m")
+
+
+def test_bootstrap_resamples_families_not_rows():
+    from training.evaluation import bootstrap_weights
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(50), 4)  # 50 families, 4 snapshots each
+    weights = bootstrap_weights(rng, 200, len(groups), groups=groups)
+    # every snapshot of a family is drawn as often as the family
+    per_family = weights.reshape(200, 50, 4)
+    assert (per_family == per_family[:, :, :1]).all()
+    assert (per_family[:, :, 0].sum(axis=1) == 50).all()
+    # rows drawn independently would split families apart
+    rows = bootstrap_weights(np.random.default_rng(0), 200, len(groups))
+    assert not (rows.reshape(200, 50, 4) == rows.reshape(200, 50, 4)[:, :, :1]).all()
+
+
+def test_family_bootstrap_widens_the_interval_of_repeated_snapshots():
+    from training.evaluation import ScoredModel, evaluate
+
+    rng = np.random.default_rng(3)
+    n_families = 300
+    p = rng.uniform(0.05, 0.6, n_families)
+    y_family = (rng.random(n_families) < p).astype(int)
+    # 4 identical snapshots per family: rows are not independent
+    y = np.repeat(y_family, 4)
+    score = np.repeat(p + rng.normal(0, 0.2, n_families), 4)
+    groups = np.repeat(np.arange(n_families), 4)
+    scored = {"m": ScoredModel(probability=np.clip(score, 0.01, 0.99), rank_score=score)}
+    by_row = evaluate(y, scored, k=50, main="m", n_bootstrap=200, seed=1)
+    by_family = evaluate(y, scored, k=50, main="m", n_bootstrap=200, seed=1, groups=groups)
+
+    def width(ev):
+        return ev.models["m"].metrics["roc_auc"].high - ev.models["m"].metrics["roc_auc"].low
+
+    assert width(by_family) > 1.5 * width(by_row)

@@ -109,9 +109,11 @@ def test_registered_model_round_trips_with_same_predictions(logged_run):
         loaded.risk_model.contributions(test), result.risk_model.contributions(test)
     )
     assert loaded.feature_list_sha256 == result.fingerprints["feature_list_sha256"]
-    # the served probability is the calibrated one
-    assert loaded.risk_model.calibrator == result.calibration["lightgbm"].calibrator
-    assert loaded.risk_model.calibrator.method in ("isotonic", "sigmoid")
+    # the served model is the final refit, calibrated with the method chosen on the
+    # held-out design (on the most recent window, so with its own numbers)
+    assert loaded.risk_model.calibrator == result.final.model.calibrator
+    assert loaded.risk_model.calibrator.method == result.calibration["lightgbm"].method
+    assert loaded.risk_model.calibrator != result.calibration["lightgbm"].calibrator
 
 
 def test_run_logs_config_fingerprints_metrics_report_and_model(logged_run, table, tracking):
@@ -202,3 +204,74 @@ def test_feature_table_from_another_catalogue_is_refused(logged_run, table):
     other.attrs["earlyrisk.feature_list_sha256"] = "0" * 64
     with pytest.raises(ValueError, match="rebuild the snapshots"):
         run_training(logged_run[0].config, feature_table=other, log_to_mlflow=False)
+
+
+def test_ineligible_families_are_left_out_of_every_slice_and_the_audit(logged_run, table):
+    result, _ = logged_run
+    childless = set(table.loc[table["hh_children"] < 1, "family_id"])
+    assert childless
+    for frame in (result.split.train, result.split.calibration, result.split.test):
+        assert not set(frame["family_id"]) & childless
+        assert (frame["hh_children"] >= 1).all()
+    assert result.audit.by_group["n"].max() <= len(result.split.test)
+    counts = result.eligibility.set_index("as_of")
+    assert (counts["ineligible"] > 0).all()
+    assert int(counts["ineligible"].sum()) == int((table["hh_children"] < 1).sum())
+
+
+def test_backtest_and_final_refit_say_which_data_they_saw(logged_run):
+    result, _ = logged_run
+    plan = result.plan
+    assert plan.source == "feature table"
+    # the fake table allows one origin only (its dates are a year apart); the backtest says so
+    assert len(result.backtest.origins) == len(plan.origins) >= 1
+    assert result.backtest.origins[0].evaluation is result.evaluation
+    final = result.final
+    assert final.calibration.as_of == result.split.info[2].as_of  # the latest labelled date
+    assert max(final.train.as_of) == result.split.info[1].as_of[0]
+    assert final.model.to_bytes() != result.evaluated_model.to_bytes()
+    markdown = result.report.markdown.read_text(encoding="utf-8")
+    assert "Which data each stage saw" in markdown
+    assert "final refit: fit" in markdown and "Who is scored" in markdown
+
+
+def test_mlflow_run_is_what_a_data_scientist_expects(logged_run, tracking):
+    result, _ = logged_run
+    client = mlflow.MlflowClient(tracking_uri=tracking)
+    run = client.get_run(result.run_id)
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    # the raw data as a dataset input, with its hash
+    inputs = run.inputs.dataset_inputs
+    assert len(inputs) == 1
+    dataset = inputs[0].dataset
+    assert dataset.digest == result.fingerprints["raw_sha256"][:32]
+    tags = {t.key: t.value for t in inputs[0].tags}
+    assert tags["raw_sha256"] == result.fingerprints["raw_sha256"]
+    assert tags["mlflow.data.context"] == "training"
+    commit = run.data.tags.get("mlflow.source.git.commit")
+    assert commit is not None and len(commit) == 40
+    metrics = run.data.metrics
+    # per-group fairness figures and each gate, as comparable metrics
+    assert any(k.startswith("fairness.settlement.rural.") for k in metrics)
+    assert metrics["gate.max_ece.passed"] == 1.0
+    assert metrics["gates.passed"] == float(result.decision.promoted)
+    assert any(k.startswith("gate.fairness_") and k.endswith(".passed") for k in metrics)
+    assert "backtest.origin0.lightgbm.roc_auc" in metrics
+    version = client.get_model_version(NAME, result.model_version)
+    assert "children under 18" not in version.tags["eligibility_rule"]  # compact JSON
+    assert '"kind": "children_under_18"' in version.tags["eligibility_rule"]
+
+
+def test_training_leaves_the_process_wide_tracking_uri_alone(logged_run, table, tmp_path):
+    before = mlflow.get_tracking_uri()
+    config = logged_run[0].config.model_copy(
+        update={
+            "mlflow": logged_run[0].config.mlflow.model_copy(
+                update={"tracking_uri": f"sqlite:///{tmp_path / 'other.db'}"}
+            ),
+            "report_dir": tmp_path / "report",
+        }
+    )
+    run_training(config, feature_table=table, n_threads=1, write_reports=False)
+    assert mlflow.get_tracking_uri() == before

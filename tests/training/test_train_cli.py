@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
 import mlflow
 import pytest
 import yaml
@@ -64,3 +67,51 @@ def test_unknown_config_key_exits_1_naming_it(training_registry_dir, tmp_path):
     )
     assert result.exit_code == 1
     assert "sead" in result.output
+
+
+@pytest.fixture(scope="module")
+def foreign_registry_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry with its own period (2021-2025): none of the synthetic defaults' years."""
+    from features.synth import SynthConfig, synthesize
+
+    out = tmp_path_factory.mktemp("foreign_registry")
+    synthesize(
+        SynthConfig(families=2500, seed=23, start=dt.date(2021, 1, 1), end=dt.date(2025, 12, 31)),
+        out,
+        workers=1,
+    )
+    return out
+
+
+def test_train_with_no_config_on_a_foreign_export_uses_its_own_dates(
+    foreign_registry_dir, tmp_path
+):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--raw",
+            str(foreign_registry_dir),
+            "--tracking-uri",
+            uri,
+            "--report-dir",
+            str(tmp_path / "report"),
+            "--jobs",
+            "1",
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    md = (tmp_path / "report" / "training_report.md").read_text(encoding="utf-8")
+    # the latest fully observed quarter end of this export, not the defaults' 2023-12-31
+    assert "test as of 2024-12-31" in md
+    assert "calibration as of 2023-12-31" in md
+    assert "Rolling-origin backtest" in md and "2024-06-30" in md
+    assert "final refit: fit" in md
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    version = client.get_model_version("earlyrisk-family-risk", "1")
+    run = client.get_run(version.run_id)
+    assert run.data.params["slices.test"] == "2024-12-31"
+    assert run.data.params["refit.calibration"] == "2024-12-31"
+    assert run.data.params["design.source"] == "data"

@@ -62,6 +62,7 @@ def fake_feature_table(
     family_effect = rng.normal(0, 0.7, n_families)
     region = rng.choice(["R1", "R2", "R3"], n_families)
     settlement = rng.choice(["urban", "rural"], n_families, p=[0.6, 0.4])
+    children = rng.choice([0.0, 1.0, 2.0, 3.0], n_families, p=[0.15, 0.35, 0.3, 0.2])
     frames = []
     for d in dates:
         X = rng.normal(size=(n_families, len(names)))
@@ -78,6 +79,9 @@ def fake_feature_table(
         frame["wellbeing_score"] = np.clip(
             np.round((margin + rng.normal(0, 1.5, n_families) + 4) / 8 * 5) / 5, 0, 1
         )
+        # a household composition like the registry's: most families have a child (the
+        # eligibility rule keeps them), about one in seven has none
+        frame["hh_children"] = children
         frame["audit_region"] = region
         frame["audit_settlement"] = settlement
         frames.append(frame)

@@ -21,21 +21,31 @@ HTML_NAME = "audit_report.html"
 
 
 def read_scores(path: str | Path) -> pd.DataFrame:
-    """Read a score table; the format follows the suffix (.csv, .csv.gz, .parquet, .pq)."""
+    """Read a score table; the format follows the suffix (.csv, .csv.gz, .parquet, .pq).
+
+    Rows of an ``earlyrisk score`` file whose ``status`` is ``ineligible`` carry no score
+    (the family is outside the scored population, design rule 10) and are left out.
+    """
     source = Path(path)
     if not source.exists():
         raise AuditInputError(f"score file {str(source)!r} does not exist")
     name = source.name.lower()
     try:
         if name.endswith((".parquet", ".pq")):
-            return pd.read_parquet(source)
+            return _scored_only(pd.read_parquet(source))
         if name.endswith((".csv", ".csv.gz")):
-            return pd.read_csv(source)
+            return _scored_only(pd.read_csv(source))
     except (OSError, ValueError) as error:
         raise AuditInputError(f"could not read {str(source)!r}: {error}") from error
     raise AuditInputError(
         f"score file {str(source)!r} has an unknown format; use .csv, .csv.gz, .parquet or .pq"
     )
+
+
+def _scored_only(frame: pd.DataFrame) -> pd.DataFrame:
+    if "status" not in frame.columns:
+        return frame
+    return frame.loc[frame["status"] != "ineligible"].reset_index(drop=True)
 
 
 def write_reports(
