@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from serving.audit_log import AuditLog, AuditLogUnavailable, ScoreRecord, audit_reasons
+from serving.audit_log import AuditLogBase, AuditLogUnavailable, ScoreRecord, audit_reasons
 from serving.scoring import Scorer
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def score_features(
 
 
 def record_batch_scores(
-    frame: pd.DataFrame, audit_log: AuditLog, *, run_id: str, operator: str
+    frame: pd.DataFrame, audit_log: AuditLogBase, *, run_id: str, operator: str
 ) -> pd.DataFrame:
     """Log every score of ``frame`` (one transaction) and return it with a ``score_id`` column.
 
@@ -215,7 +215,7 @@ def score_registry(
     out: Path | str,
     model_uri: str,
     tracking_uri: str,
-    audit_log: AuditLog,
+    audit_log: AuditLogBase,
     operator: str,
     reasons_raising: int = 5,
     reasons_lowering: int = 3,
@@ -345,7 +345,7 @@ def score_registry(
 
 
 def _record_outcome(
-    audit_log: AuditLog,
+    audit_log: AuditLogBase,
     run_id: str,
     *,
     operator: str,
@@ -361,7 +361,9 @@ def _record_outcome(
         return
 
 
-def _close_unfinished_runs(audit_log: AuditLog, *, output: str, operator: str, by_run: str) -> None:
+def _close_unfinished_runs(
+    audit_log: AuditLogBase, *, output: str, operator: str, by_run: str
+) -> None:
     """Record ``aborted`` for earlier runs on this output that never recorded an outcome.
 
     Called with the output's lock held, so none of them can still be running.
@@ -389,7 +391,7 @@ def _write_partitions(
     attributes: list[str],
     scorer: Scorer,
     loaded: LoadedRiskModel,
-    audit_log: AuditLog,
+    audit_log: AuditLogBase,
     run_id: str,
     operator: str,
     tmp: Path,

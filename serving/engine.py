@@ -28,13 +28,13 @@ import numpy as np
 import pandas as pd
 
 from features.contract import DERIVED_AUDIT_GROUPS
+from serving import stores
 from serving.audit_log import (
-    AuditLog,
+    AuditLogBase,
     AuditLogUnavailable,
     FeedbackRecord,
     ScoreRecord,
     audit_reasons,
-    open_audit_log,
 )
 from serving.auth import Principal, TokenStore
 from serving.explain import Explanation, catalogue_descriptions
@@ -110,7 +110,7 @@ class ServingEngine:
         scorer: Scorer,
         identity: ModelIdentity,
         lookup: LookupStore,
-        audit_log: AuditLog,
+        audit_log: AuditLogBase,
         tokens: TokenStore,
         model_card: dict[str, Any] | None,
         indicator_ranges: Mapping[str, tuple[float, float]],
@@ -492,20 +492,11 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
     except KeyError as exc:
         raise StartupError(str(exc.args[0])) from exc
     try:
-        lookup = LookupStore.from_snapshot(
-            snapshot, settings.lookup_db_path, feature_names=model.feature_names
-        )
+        lookup = stores.lookup_store(settings, snapshot, feature_names=model.feature_names)
     except SnapshotError as exc:
         raise StartupError(str(exc)) from exc
     try:
-        audit_log = open_audit_log(
-            settings.audit_log_path,
-            anchor_path=settings.audit_anchor_path,
-            new_log=new_audit_log,
-            verify=settings.audit_verify_on_start,
-            synchronous=settings.audit_synchronous,
-            busy_timeout_ms=settings.audit_busy_timeout_ms,
-        )
+        audit_log = stores.audit_log(settings, new_log=new_audit_log)
     except AuditLogUnavailable as exc:
         raise StartupError(f"{exc}; the service does not serve scores it cannot log") from exc
     scorer = Scorer(
@@ -533,7 +524,7 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         identity=identity,
         lookup=lookup,
         audit_log=audit_log,
-        tokens=TokenStore(settings.token_db_path),
+        tokens=stores.token_store(settings),
         model_card=_load_model_card(loaded.run_id, settings.tracking_uri),
         indicator_ranges=indicator_ranges_from(lookup, latest),
         regions=regions,

@@ -128,10 +128,11 @@ def serve_command(
     except StartupError as exc:
         console.print(f"[red]refusing to start:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
-    from serving.security_log import SecurityLog, SecurityLogUnavailable
+    from serving import stores
+    from serving.security_log import SecurityLogUnavailable
 
     try:
-        SecurityLog(settings.security_log_path).close()
+        stores.security_log(settings).close()
     except SecurityLogUnavailable as exc:
         console.print(f"[red]refusing to start:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
@@ -139,7 +140,7 @@ def serve_command(
         f"model [bold]{engine.identity.name}[/bold] version {engine.identity.version} "
         f"({engine.identity.uri}); snapshot {engine.snapshot_date} "
         f"({engine.reference(engine.snapshot_date).size} families); "
-        f"audit log {settings.audit_log_path}"
+        f"audit log {engine.audit_log.path}"
     )
     engine.audit_log.close()
     if check_only:
@@ -155,10 +156,10 @@ token_app = typer.Typer(help=TOKEN_HELP, no_args_is_help=True, add_completion=Fa
 
 
 def _store():
-    from serving.auth import TokenStore
+    from serving import stores
     from serving.settings import ServingSettings
 
-    return TokenStore(ServingSettings().token_db_path)
+    return stores.token_store(ServingSettings())
 
 
 @token_app.command("create")

@@ -1,0 +1,129 @@
+"""A throwaway PostgreSQL server for tests: Debian's binaries, initdb in a temp directory.
+
+Never a mock: a real ``postgres`` process on a free port of 127.0.0.1, its unix socket in
+the same temp directory, trust authentication (nothing else can reach the socket; the TCP
+port is bound to loopback only). initdb refuses to run as root, so under root the data
+directory is handed to the ``postgres`` system user (created by Debian's package) and the
+server runs as that user via ``runuser``.
+
+:meth:`PostgresServer.stop` and :meth:`start` are what the "database goes away" tests use.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+
+PG_BIN_CANDIDATES = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+def pg_bin() -> Path:
+    """Debian's PostgreSQL binaries (``make postgres`` installs them when missing)."""
+    for candidate in PG_BIN_CANDIDATES:
+        if (candidate / "initdb").is_file():
+            return candidate
+    raise RuntimeError(
+        "PostgreSQL server binaries not found under /usr/lib/postgresql; run `make postgres` "
+        "(apt-get install postgresql)"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PostgresServer:
+    """One PostgreSQL cluster in ``root``; ``url(db)`` names a database on it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.port = free_port()
+        self.bin = pg_bin()
+        self._as_user: list[str] = []
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            self.root.mkdir(parents=True, exist_ok=True)
+            # the postgres user must reach the directory: open the path down to it
+            for folder in [self.root, *self.root.parents]:
+                if folder == Path("/"):
+                    break
+                folder.chmod(folder.stat().st_mode | 0o711)
+            os.chown(self.root, user.pw_uid, user.pw_gid)
+            self._as_user = ["runuser", "-u", "postgres", "--"]
+        self.user = "postgres" if self._as_user else pwd.getpwuid(os.geteuid()).pw_name
+
+    def _run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self._as_user, *argv], check=check, capture_output=True, text=True, timeout=120
+        )
+
+    def init(self) -> None:
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            self.user,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
+
+    def start(self) -> None:
+        opts = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c max_connections=200 -c shared_buffers=32MB"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
+
+    def stop(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def url(self, db: str = "postgres") -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{db}"
+
+    def create_database(self, name: str) -> str:
+        """A new empty database; its URL."""
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def wait_ready(self, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with psycopg.connect(self.url(), connect_timeout=2):
+                    return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def destroy(self) -> None:
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop", check=False
+        )
+        shutil.rmtree(self.root, ignore_errors=True)
