@@ -373,8 +373,9 @@ class AuditLog(AuditLogBase):
             if columns and "entry_hash" not in columns:
                 raise AuditLogRefused(
                     f"the audit log {self.path} was written before entries were hash-chained; "
-                    "archive it (move it and its -wal/-shm away) and start a new log with "
-                    "`earlyrisk serve --new-audit-log`"
+                    "bring it up to date with `earlyrisk db upgrade` (its entries are then "
+                    "chained, recording when), or archive it (move it and its -wal/-shm "
+                    "away) and start a new log with `earlyrisk serve --new-audit-log`"
                 )
             conn.execute("BEGIN IMMEDIATE")  # takes the write lock: fails on a read-only log
             try:

@@ -96,6 +96,12 @@ def verify_command(
                 "SELECT value FROM audit_meta WHERE key = 'log_id'"
             ).fetchone()
             runs = _unfinished_runs(conn)
+            chained = dict(
+                conn.execute(
+                    "SELECT key, value FROM audit_meta "
+                    "WHERE key IN ('chained_at', 'chained_through_seq')"
+                ).fetchall()
+            )
             recorded = None
             the_anchor = read_anchor(anchor_path)
             if the_anchor is not None and the_anchor.head_seq > 0:
@@ -128,6 +134,8 @@ def verify_command(
             f"[yellow]warning:[/yellow] append-only trigger(s) {', '.join(missing)} are missing "
             "(dropped by someone with write access; the service re-creates them at start)"
         )
+    if "chained_at" in chained:
+        out.print(_chained_note(chained))
     for run in runs:
         out.print(
             f"[yellow]note:[/yellow] batch run {run} started and recorded no outcome "
@@ -198,11 +206,7 @@ def _verify_postgres(url: str, out: Console, err: Console) -> None:
             "(dropped by the database owner or a superuser)"
         )
     if "chained_at" in meta:
-        out.print(
-            f"[yellow]note:[/yellow] entries 1..{meta.get('chained_through_seq')} were "
-            f"written before the hash chain and chained by a migration at "
-            f"{meta['chained_at']}: the chain shows them unchanged since then, not before"
-        )
+        out.print(_chained_note(meta))
     open_runs: dict[str, None] = {}
     for run_id, outcome in rows:
         if outcome == "started":
@@ -220,3 +224,12 @@ def _verify_postgres(url: str, out: Console, err: Console) -> None:
     )
     if not report.intact:
         raise typer.Exit(EXIT_REFUSED)
+
+
+def _chained_note(meta: dict[str, str]) -> str:
+    """What an auditor must know about entries chained by `earlyrisk db upgrade`."""
+    return (
+        f"[yellow]note:[/yellow] entries 1..{meta.get('chained_through_seq')} were written "
+        f"before the hash chain and chained by a migration at {meta['chained_at']}: the "
+        "chain shows them unchanged since then, not before"
+    )

@@ -208,5 +208,5 @@ def test_schema_is_created_once_and_a_behind_schema_is_refused(postgres_url: str
         assert postgres_versions(conn) == {"audit": 1, "tokens": 1, "security": 1}
         # a database whose security schema was never applied (an older release's)
         conn.execute("DELETE FROM schema_migrations WHERE store = 'security'")
-    with pytest.raises(MigrationError, match="security at 0.*earlyrisk db upgrade"):
+    with pytest.raises(MigrationError, match=r"security at 0.*earlyrisk db upgrade"):
         ensure_postgres(postgres_url)
