@@ -55,6 +55,7 @@ class PostgresAuditLog(AuditLogBase):
         self._write_lock = threading.Lock()  # one append at a time per process
         self._writer = QmarkConnection(url)
         self._last_write_failed = False
+        self._sent = False  # whether the current append sent its INSERT
 
     # ---- readiness
     @property
@@ -82,30 +83,22 @@ class PostgresAuditLog(AuditLogBase):
 
     # ---- writing
     def _append(self, rows: Sequence[dict[str, Any]]) -> list[int]:
-        """Append in one transaction under the advisory lock, chained to the head."""
+        """Append in one transaction under the advisory lock, chained to the head.
+
+        A connection the server dropped (a restart) fails at BEGIN or at the lock, before
+        anything is sent: that attempt is retried once on a new connection. A failure
+        after the INSERT was sent is never retried (it might have committed).
+        """
         with self._write_lock:
             try:
-                conn = self._writer.raw()
-                with self._writer.guard(), conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK_KEY,))
-                    last = conn.execute(
-                        "SELECT seq, entry_hash FROM audit_entries ORDER BY seq DESC LIMIT 1"
-                    ).fetchone()
-                    seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
-                    values, seqs = [], []
-                    for row in rows:
-                        seq += 1
-                        entry = {column: row.get(column) for column in _COLUMNS}
-                        entry["seq"], entry["prev_hash"] = seq, prev
-                        entry["entry_hash"] = prev = entry_hash(entry)
-                        values.append(tuple(entry[c] for c in _COLUMNS))
-                        seqs.append(seq)
-                    marks = ", ".join("%s" for _ in _COLUMNS)
-                    with conn.cursor() as cur:
-                        cur.executemany(
-                            f"INSERT INTO audit_entries ({', '.join(_COLUMNS)}) VALUES ({marks})",
-                            values,
-                        )
+                reused = self._writer.is_open()
+                try:
+                    seqs = self._append_once(rows)
+                except DatabaseUnavailable:
+                    if not reused or self._sent:
+                        raise
+                    self._writer.drop()
+                    seqs = self._append_once(rows)
             except DatabaseUnavailable:
                 self._last_write_failed = True
                 raise
@@ -114,6 +107,33 @@ class PostgresAuditLog(AuditLogBase):
                 raise DatabaseUnavailable(f"audit log {self.path} not writable: {exc}") from exc
             self._last_write_failed = False
             return seqs
+
+    def _append_once(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        self._sent = False
+        with self._writer.guard():
+            conn = self._writer.raw()
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK_KEY,))
+                last = conn.execute(
+                    "SELECT seq, entry_hash FROM audit_entries ORDER BY seq DESC LIMIT 1"
+                ).fetchone()
+                seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
+                values, seqs = [], []
+                for row in rows:
+                    seq += 1
+                    entry = {column: row.get(column) for column in _COLUMNS}
+                    entry["seq"], entry["prev_hash"] = seq, prev
+                    entry["entry_hash"] = prev = entry_hash(entry)
+                    values.append(tuple(entry[c] for c in _COLUMNS))
+                    seqs.append(seq)
+                marks = ", ".join("%s" for _ in _COLUMNS)
+                self._sent = True  # from here the entries may be committed
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        f"INSERT INTO audit_entries ({', '.join(_COLUMNS)}) VALUES ({marks})",
+                        values,
+                    )
+        return seqs
 
     # ---- reading
     def _read(self) -> QmarkConnection:

@@ -90,6 +90,10 @@ class QmarkConnection:
             self._conn = connect(self.url)
         return self._conn
 
+    def is_open(self) -> bool:
+        """Whether a connection was opened and not yet closed (it may still be stale)."""
+        return self._conn is not None and not self._conn.closed
+
     def guard(self) -> _Guard:
         return _Guard(self)
 

@@ -129,6 +129,13 @@ def test_database_away_refuses_writes_and_recovers(postgres_server, postgres_url
     assert log.ready()
     log.record_scores([_score()])
     assert log.count() == 2 and log.verify().intact  # the refused one is not on record
+    # a restart between two writes: the stale connection fails before anything is sent,
+    # so the write goes through on a new one (once, never after the INSERT was sent)
+    postgres_server.stop()
+    postgres_server.start()
+    postgres_server.wait_ready()
+    log.record_scores([_score()])
+    assert log.count() == 3 and log.verify().intact
     log.close()
 
 
