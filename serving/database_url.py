@@ -42,3 +42,12 @@ def mlflow_uri(url: str) -> str:
     """
     parts = urlsplit(check_url(url))
     return parts._replace(scheme="postgresql+psycopg").geturl()
+
+
+def sqlalchemy_uri(uri: str) -> str:
+    """A tracking URI as MLflow's SQLAlchemy needs it: a bare ``postgresql://`` (which
+    SQLAlchemy reads as psycopg2, not installed) gets the psycopg 3 driver named; any
+    other URI is returned unchanged."""
+    if urlsplit(uri).scheme in {"postgresql", "postgres"}:
+        return mlflow_uri(uri)
+    return uri

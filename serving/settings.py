@@ -12,10 +12,10 @@ import itertools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from serving.database_url import check_url
+from serving.database_url import check_url, sqlalchemy_uri
 
 DEFAULT_ADVISORY_NOTICE = (
     "Advisory only: this score estimates the chance of a child protection case within the "
@@ -131,6 +131,12 @@ class ServingSettings(BaseSettings):
         if any(b <= a for a, b in itertools.pairwise(bounds)):
             raise ValueError(f"risk_bands must have strictly increasing bounds, got {bounds}")
         return self
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _postgres_driver(cls, uri: str) -> str:
+        """``postgresql://`` runs on psycopg 3, the project's one PostgreSQL driver."""
+        return sqlalchemy_uri(uri)
 
     @model_validator(mode="after")
     def _database_url_is_postgres(self) -> ServingSettings:
