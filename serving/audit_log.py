@@ -187,6 +187,9 @@ class AuditLogBase(ABC):
     :class:`serving.audit_log_pg.PostgresAuditLog`). The entry-building is shared here, so
     both backends hash exactly the same rows."""
 
+    #: What messages name: the SQLite file, or the database URL without its password.
+    path: Path | str
+
     @abstractmethod
     def _append(self, rows: Sequence[dict[str, Any]]) -> list[int]:
         """Append rows in one transaction chained to the head; their seqs (or raise)."""
@@ -317,7 +320,7 @@ class AuditLog(AuditLogBase):
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         busy_timeout_ms: int = 5000,
     ) -> None:
-        self.path = Path(path)
+        self.path: Path = Path(path)
         self._lock = threading.Lock()
         self._synchronous = synchronous
         self._busy_timeout_ms = int(busy_timeout_ms)

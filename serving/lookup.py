@@ -10,9 +10,9 @@ in its ``meta`` table), so a restart on the same snapshot is instant.
 
 Server database: the store is one table, ``family_features(as_of TEXT, family_id TEXT,
 <one REAL column per model input>, PRIMARY KEY (as_of, family_id))``, plus ``meta(key,
-value)``. A deployment that keeps features in PostgreSQL creates that table with the same
-key and points a subclass of :class:`LookupStore` overriding :meth:`LookupStore._connect`
-at it (see docs/serving.md); the SQL used here is plain ANSI apart from the bulk load.
+value)``. With ``EARLYRISK_DATABASE_URL`` the same table lives in PostgreSQL:
+:class:`serving.pg_stores.PostgresLookupStore` overrides the connection, the metadata and
+the bulk load; the reads here are plain ANSI SQL and run unchanged.
 """
 
 from __future__ import annotations

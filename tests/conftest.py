@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg_server import PostgresServer
+
+from serving.throwaway_pg import PostgresServer
 
 SMALL_REGISTRY_FAMILIES = 400
 SMALL_REGISTRY_SEED = 7
@@ -31,7 +32,7 @@ def small_registry_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    """A real PostgreSQL server for the session (initdb in a temp dir; see tests/pg_server)."""
+    """A real PostgreSQL server for the session (initdb in a temp dir; see serving.throwaway_pg)."""
     server = PostgresServer(tmp_path_factory.mktemp("postgres"))
     server.init()
     server.start()

@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL server for tests: Debian's binaries, initdb in a temp directory.
+"""A throwaway PostgreSQL server for tests and benchmarks: Debian's binaries, initdb in a
+temp directory.
 
 Never a mock: a real ``postgres`` process on a free port of 127.0.0.1, its unix socket in
 the same temp directory, trust authentication (nothing else can reach the socket; the TCP
@@ -14,31 +15,24 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import psycopg
 
-PG_BIN_CANDIDATES = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+from serving.local_server import free_port
 
 
 def pg_bin() -> Path:
     """Debian's PostgreSQL binaries (``make postgres`` installs them when missing)."""
-    for candidate in PG_BIN_CANDIDATES:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
         if (candidate / "initdb").is_file():
             return candidate
     raise RuntimeError(
         "PostgreSQL server binaries not found under /usr/lib/postgresql; run `make postgres` "
         "(apt-get install postgresql)"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PostgresServer:
@@ -68,6 +62,7 @@ class PostgresServer:
         )
 
     def init(self) -> None:
+        """initdb the cluster (trust authentication: loopback and the private socket only)."""
         self._run(
             str(self.bin / "initdb"),
             "-D",
@@ -81,6 +76,7 @@ class PostgresServer:
         )
 
     def start(self) -> None:
+        """Start the server (fsync off: a throwaway cluster)."""
         opts = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c max_connections=200 -c shared_buffers=32MB"
@@ -100,9 +96,11 @@ class PostgresServer:
         )
 
     def stop(self) -> None:
+        """Stop the server (fast shutdown): the database goes away."""
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def url(self, db: str = "postgres") -> str:
+        """The URL of database db on this server."""
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{db}"
 
     def create_database(self, name: str) -> str:
@@ -112,6 +110,7 @@ class PostgresServer:
         return self.url(name)
 
     def wait_ready(self, timeout_s: float = 30) -> None:
+        """Return once the server accepts connections (raise after timeout_s)."""
         deadline = time.monotonic() + timeout_s
         while True:
             try:
@@ -123,6 +122,7 @@ class PostgresServer:
                 time.sleep(0.2)
 
     def destroy(self) -> None:
+        """Stop the server at once and remove its directory."""
         self._run(
             str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop", check=False
         )
