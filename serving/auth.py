@@ -167,6 +167,13 @@ class TokenStore:
             self._local.identity = file_identity(self.path)
         return conn
 
+    def close(self) -> None:
+        """Close the calling thread's connection (others close with their threads)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
     def create(
         self,
         role: str,

@@ -131,6 +131,12 @@ class ServingEngine:
         self._ref_lock = threading.Lock()
         self.reference(self.snapshot_date)
 
+    def close(self) -> None:
+        """Close the audit log and this thread's store connections."""
+        self.audit_log.close()
+        self.lookup.close()
+        self.tokens.close()
+
     # ---- readiness
     def ready(self) -> bool:
         """Whether a score can be served now: the audit log is the one opened and its
@@ -495,9 +501,18 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         lookup = stores.lookup_store(settings, snapshot, feature_names=model.feature_names)
     except SnapshotError as exc:
         raise StartupError(str(exc)) from exc
+    except AuditLogUnavailable as exc:  # the shared database is away or its schema behind
+        raise StartupError(f"{exc}; the service does not start without its database") from exc
+    try:
+        tokens = stores.token_store(settings)
+    except AuditLogUnavailable as exc:
+        lookup.close()
+        raise StartupError(f"{exc}; the service does not start without its database") from exc
     try:
         audit_log = stores.audit_log(settings, new_log=new_audit_log)
     except AuditLogUnavailable as exc:
+        lookup.close()
+        tokens.close()
         raise StartupError(f"{exc}; the service does not serve scores it cannot log") from exc
     scorer = Scorer(
         model,
@@ -524,7 +539,7 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         identity=identity,
         lookup=lookup,
         audit_log=audit_log,
-        tokens=stores.token_store(settings),
+        tokens=tokens,
         model_card=_load_model_card(loaded.run_id, settings.tracking_uri),
         indicator_ranges=indicator_ranges_from(lookup, latest),
         regions=regions,

@@ -191,6 +191,13 @@ class LookupStore:
             self._local.conn = conn
         return conn
 
+    def close(self) -> None:
+        """Close the calling thread's connection (others close with their threads)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
     def as_of_dates(self) -> list[str]:
         """The snapshot dates held, oldest first (ISO strings)."""
         rows = self._connect().execute("SELECT DISTINCT as_of FROM family_features ORDER BY as_of")

@@ -37,6 +37,7 @@ import psycopg
 from serving.audit_chain import GENESIS, entry_hash
 from serving.audit_log import _COLUMNS as AUDIT_COLUMNS
 from serving.audit_log import _SCHEMA as AUDIT_SQLITE_SCHEMA
+from serving.audit_log import AuditLogRefused
 
 #: Advisory-lock key that serializes schema changes between replicas and `db upgrade`.
 SCHEMA_LOCK_KEY = 0x45_52_53_43  # "ERSC"
@@ -49,8 +50,9 @@ _MIGRATIONS_TABLE = (
 )
 
 
-class MigrationError(RuntimeError):
-    """A schema cannot be brought up to date; the message says why and what to do."""
+class MigrationError(AuditLogRefused):
+    """A schema cannot be brought up to date (or is behind): the stores must not be used
+    until it is; the message says why and what to do."""
 
 
 def _now() -> str:

@@ -142,7 +142,7 @@ def serve_command(
         f"({engine.reference(engine.snapshot_date).size} families); "
         f"audit log {engine.audit_log.path}"
     )
-    engine.audit_log.close()
+    engine.close()
     if check_only:
         return
     scheme = "https" if tls is not None else "http"
@@ -156,10 +156,16 @@ token_app = typer.Typer(help=TOKEN_HELP, no_args_is_help=True, add_completion=Fa
 
 
 def _store():
+    """The configured token store, or a message and exit 1 when its database is away."""
     from serving import stores
+    from serving.audit_log import AuditLogUnavailable
     from serving.settings import ServingSettings
 
-    return stores.token_store(ServingSettings())
+    try:
+        return stores.token_store(ServingSettings())
+    except AuditLogUnavailable as exc:  # the database is away or its schema is behind
+        Console(stderr=True).print(f"[red]error:[/red] token store unavailable: {exc}")
+        raise typer.Exit(EXIT_REFUSED) from None
 
 
 @token_app.command("create")
