@@ -6,7 +6,9 @@ DELETE, and every entry is hash-chained to the one before (:mod:`serving.audit_c
 a change made by someone who drops the triggers is still visible to
 ``earlyrisk audit-log verify``. Callers write the record *before* they return the score:
 when :meth:`AuditLog.record_scores` raises :class:`AuditLogUnavailable`, the score must not
-be served (fail closed, DESIGN rule 5).
+be served (fail closed, DESIGN rule 5). With ``EARLYRISK_DATABASE_URL`` the log is in
+PostgreSQL instead (:mod:`serving.audit_log_pg`: same rows and hashes, shared by replicas);
+the file checks below are SQLite-only.
 
 Fail closed, also against the file system: before and after every write the log checks
 that the file at the configured path (and its -wal/-shm) is still the file it opened

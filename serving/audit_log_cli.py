@@ -167,7 +167,7 @@ def _verify_postgres(url: str, out: Console, err: Console) -> None:
     """The same walk on the shared PostgreSQL log (no anchor file there: the database's
     backups and access control keep it; record the printed head hash elsewhere)."""
     from serving.audit_chain import verify_chain
-    from serving.database import DatabaseUnavailable, QmarkConnection
+    from serving.database import DatabaseUnavailable, QmarkConnection, StreamingReader
     from serving.database_url import check_url, redact
 
     try:
@@ -181,7 +181,8 @@ def _verify_postgres(url: str, out: Console, err: Console) -> None:
         if have is None or have[0] is None:
             err.print(f"[red]error:[/red] no audit log in {escape(redact(url))}")
             raise typer.Exit(EXIT_USAGE)
-        report = verify_chain(conn)
+        with StreamingReader(url) as reader:
+            report = verify_chain(reader)
         triggers = {
             str(row[0])
             for row in conn.execute(

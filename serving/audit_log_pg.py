@@ -35,7 +35,13 @@ from serving.audit_log import (
     EntryKind,
     _as_dict,
 )
-from serving.database import DatabaseUnavailable, QmarkConnection, ThreadConnections, redact
+from serving.database import (
+    DatabaseUnavailable,
+    QmarkConnection,
+    StreamingReader,
+    ThreadConnections,
+    redact,
+)
 from serving.migrations import AUDIT_LOCK_KEY, MigrationError, ensure_postgres
 
 
@@ -150,7 +156,9 @@ class PostgresAuditLog(AuditLogBase):
         }
 
     def verify(self, *, after_seq: int = 0, after_hash: str = GENESIS) -> ChainReport:
-        return verify_chain(self._read(), after_seq=after_seq, after_hash=after_hash)
+        """Walk the chain through a server-side cursor (one chunk in memory at a time)."""
+        with StreamingReader(self.url) as reader:
+            return verify_chain(reader, after_seq=after_seq, after_hash=after_hash)
 
     def unfinished_runs(self, *, output: str) -> list[dict[str, Any]]:
         rows = (

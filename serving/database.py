@@ -49,7 +49,9 @@ def _qmark(sql: str) -> str:
 class Cursor:
     """A psycopg cursor that turns driver errors into DatabaseUnavailable."""
 
-    def __init__(self, owner: QmarkConnection, cursor: psycopg.Cursor[Any]) -> None:
+    def __init__(
+        self, owner: QmarkConnection, cursor: psycopg.Cursor[Any] | psycopg.ServerCursor[Any]
+    ) -> None:
         self._owner = owner
         self._cursor = cursor
 
@@ -157,6 +159,52 @@ class _Guard:
             raise DatabaseUnavailable(
                 f"database {redact(self._conn.url)} unavailable: {exc}"
             ) from exc
+
+
+class StreamingReader:
+    """Reads a large result in chunks through a server-side cursor (the chain walk of a
+    log with millions of entries holds one chunk in memory, not the whole table).
+
+    ``execute`` takes SQLite's ``?`` marks like :class:`QmarkConnection`; use it as a
+    context manager, which closes its own connection.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn = connect(url, autocommit=False)
+        self._cursors: list[psycopg.ServerCursor[Any]] = []
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        holder = QmarkConnection(self.url)
+        holder._conn = self._conn
+        with holder.guard():
+            cursor = self._conn.cursor(name=f"earlyrisk_stream_{len(self._cursors)}")
+            self._cursors.append(cursor)
+            cursor.itersize = 10_000
+            cursor.execute(_qmark(sql), tuple(params))
+        return Cursor(holder, cursor)
+
+    def close(self) -> None:
+        try:
+            for cursor in self._cursors:
+                if not self._conn.closed:
+                    cursor.close()
+        except psycopg.Error:
+            pass  # the connection is going away anyway; closing it ends its cursors
+        finally:
+            self._cursors.clear()
+            self._conn.close()
+
+    def __enter__(self) -> StreamingReader:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class ThreadConnections:

@@ -57,9 +57,19 @@ class PostgresServer:
         self.user = "postgres" if self._as_user else pwd.getpwuid(os.geteuid()).pw_name
 
     def _run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*self._as_user, *argv], check=check, capture_output=True, text=True, timeout=120
+        """Run a PostgreSQL tool (as the postgres user under root); a failure raises with
+        its output and the end of the server log."""
+        done = subprocess.run(
+            [*self._as_user, *argv], check=False, capture_output=True, text=True, timeout=180
         )
+        if check and done.returncode != 0:
+            log = self.root / "server.log"
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            raise RuntimeError(
+                f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}{done.stderr}\n"
+                f"server log:\n{tail}"
+            )
+        return done
 
     def init(self) -> None:
         """initdb the cluster (trust authentication: loopback and the private socket only)."""
@@ -96,8 +106,22 @@ class PostgresServer:
         )
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown): the database goes away."""
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        """Stop the server (fast shutdown): the database goes away.
+
+        When pg_ctl reports a failure, the server's state decides: stopped is what was
+        asked; still running gets an immediate shutdown, and only a server that survives
+        that raises (with pg_ctl's output and the server log).
+        """
+        ctl = [str(self.bin / "pg_ctl"), "-D", str(self.data)]
+        first = self._run(*ctl, "-m", "fast", "-w", "-t", "120", "stop", check=False)
+        if first.returncode == 0 or not self.running():
+            return
+        self._run(*ctl, "-m", "immediate", "-w", "-t", "120", "stop")
+
+    def running(self) -> bool:
+        """Whether pg_ctl finds the server running."""
+        ctl = [str(self.bin / "pg_ctl"), "-D", str(self.data)]
+        return self._run(*ctl, "status", check=False).returncode == 0
 
     def url(self, db: str = "postgres") -> str:
         """The URL of database db on this server."""
