@@ -97,9 +97,9 @@ def _postgres_run(env: dict[str, str], root: Path, ids: list[str]) -> dict[str, 
     from serving.audit_log_pg import PostgresAuditLog
     from serving.local_server import start_local_server
     from serving.pg_stores import PostgresTokenStore
-    from serving.throwaway_pg import PostgresServer
+    from serving.throwaway_pg import PostgresServer, new_root
 
-    pg = PostgresServer(root / "postgres")
+    pg = PostgresServer(new_root())
     pg.init()
     pg.start()
     pg.wait_ready()

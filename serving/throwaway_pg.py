@@ -16,12 +16,19 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import psycopg
 
 from serving.local_server import free_port
+
+
+def new_root() -> Path:
+    """A fresh directory for a throwaway cluster in the system temp folder (world-traversable,
+    so the ``postgres`` user reaches it; :meth:`PostgresServer.destroy` removes it)."""
+    return Path(tempfile.mkdtemp(prefix="earlyrisk-pg-"))
 
 
 def pg_bin() -> Path:
@@ -36,7 +43,12 @@ def pg_bin() -> Path:
 
 
 class PostgresServer:
-    """One PostgreSQL cluster in ``root``; ``url(db)`` names a database on it."""
+    """One PostgreSQL cluster in ``root``; ``url(db)`` names a database on it.
+
+    Under root, ``root`` must be reachable by the ``postgres`` user for the server's whole
+    life: use :func:`new_root` (a fresh directory directly in the system temp folder), not
+    pytest's temp tree, which a later pytest session on the machine makes owner-only.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -47,11 +59,6 @@ class PostgresServer:
         if os.geteuid() == 0:
             user = pwd.getpwnam("postgres")
             self.root.mkdir(parents=True, exist_ok=True)
-            # the postgres user must reach the directory: open the path down to it
-            for folder in [self.root, *self.root.parents]:
-                if folder == Path("/"):
-                    break
-                folder.chmod(folder.stat().st_mode | 0o711)
             os.chown(self.root, user.pw_uid, user.pw_gid)
             self._as_user = ["runuser", "-u", "postgres", "--"]
         self.user = "postgres" if self._as_user else pwd.getpwuid(os.geteuid()).pw_name

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.throwaway_pg import PostgresServer
+from serving.throwaway_pg import PostgresServer, new_root
 
 SMALL_REGISTRY_FAMILIES = 400
 SMALL_REGISTRY_SEED = 7
@@ -31,9 +31,9 @@ def small_registry_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+def postgres_server() -> Iterator[PostgresServer]:
     """A real PostgreSQL server for the session (initdb in a temp dir; see serving.throwaway_pg)."""
-    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    server = PostgresServer(new_root())
     server.init()
     server.start()
     server.wait_ready()

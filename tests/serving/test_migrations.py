@@ -167,3 +167,20 @@ def test_verify_url_names_a_broken_link(postgres_url: str) -> None:
     result = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])
     assert result.exit_code == 1
     assert "entries 2..2 are missing" in result.output
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_verify_url_without_a_log_or_with_triggers_dropped(postgres_url: str) -> None:
+    empty = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])
+    assert empty.exit_code == 2 and "no audit log" in empty.output
+    CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
+    sound = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])
+    assert sound.exit_code == 0 and "warning" not in sound.output
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER audit_no_change ON audit_entries")
+    dropped = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])
+    assert dropped.exit_code == 0  # the chain is intact; the missing guard is reported
+    assert "audit_no_change are missing" in " ".join(dropped.output.split())

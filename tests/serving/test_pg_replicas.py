@@ -59,48 +59,50 @@ def _entries(url: str) -> int:
 def test_two_replicas_share_one_audit_log_tokens_and_fail_closed(replicas, postgres_server) -> None:
     servers, url = replicas
     store = PostgresTokenStore(url)
-    token = store.create("caseworker").token
-    ids = [f"F{i:05d}" for i in range(40)]
-
-    def one(i: int) -> set[str]:
-        server = servers[i % 2]  # 16 clients: 8 on each replica
-        response = _score(server, token, [ids[i % 40], ids[(i * 7) % 40]])
-        assert response.status_code == 200, response.text
-        return {r["score_id"] for r in response.json()["results"]}
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        served = set().union(*pool.map(one, range(160)))
-    # a family named twice in one request is scored once
-    assert len(served) == sum(len({ids[i % 40], ids[(i * 7) % 40]}) for i in range(160))
     log = PostgresAuditLog(url)
-    report = log.verify()
-    assert report.intact and report.entries == len(served)
-    with psycopg.connect(url) as conn:
-        logged = {r[0] for r in conn.execute("SELECT score_id FROM audit_entries")}
-    assert logged == served  # none lost, none extra; seq is the primary key: none twice
-
-    # a token revoked through one replica's store (the CLI does the same) is refused by both
-    doomed = store.create("caseworker")
-    assert all(_score(s, doomed.token, ["F00001"]).status_code == 200 for s in servers)
-    assert store.revoke(doomed.token_id)
-    assert [_score(s, doomed.token, ["F00001"]).status_code for s in servers] == [401, 401]
-
-    # the database goes away: both refuse (503), nothing unlogged is served
-    before = _entries(url)
-    postgres_server.stop()
     try:
-        statuses = [_score(s, token, ["F00002"]).status_code for s in servers]
-        ready = [httpx.get(f"{s.url}/readyz", timeout=30).status_code for s in servers]
+        token = store.create("caseworker").token
+        ids = [f"F{i:05d}" for i in range(40)]
+
+        def one(i: int) -> set[str]:
+            server = servers[i % 2]  # 16 clients: 8 on each replica
+            response = _score(server, token, [ids[i % 40], ids[(i * 7) % 40]])
+            assert response.status_code == 200, response.text
+            return {r["score_id"] for r in response.json()["results"]}
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            served = set().union(*pool.map(one, range(160)))
+        # a family named twice in one request is scored once
+        assert len(served) == sum(len({ids[i % 40], ids[(i * 7) % 40]}) for i in range(160))
+        report = log.verify()
+        assert report.intact and report.entries == len(served)
+        with psycopg.connect(url) as conn:
+            logged = {r[0] for r in conn.execute("SELECT score_id FROM audit_entries")}
+        assert logged == served  # none lost, none extra; seq is the primary key: none twice
+
+        # a token revoked through one replica's store (the CLI does the same) is refused by both
+        doomed = store.create("caseworker")
+        assert all(_score(s, doomed.token, ["F00001"]).status_code == 200 for s in servers)
+        assert store.revoke(doomed.token_id)
+        assert [_score(s, doomed.token, ["F00001"]).status_code for s in servers] == [401, 401]
+
+        # the database goes away: both refuse (503), nothing unlogged is served
+        before = _entries(url)
+        postgres_server.stop()
+        try:
+            statuses = [_score(s, token, ["F00002"]).status_code for s in servers]
+            ready = [httpx.get(f"{s.url}/readyz", timeout=30).status_code for s in servers]
+        finally:
+            postgres_server.start()
+            postgres_server.wait_ready()
+        assert statuses == [503, 503]
+        assert ready == [503, 503]
+        assert _entries(url) == before
+        # back: both serve again, and what they serve is on record
+        after = [_score(s, token, ["F00003"]) for s in servers]
+        assert [r.status_code for r in after] == [200, 200], [r.text for r in after]
+        assert _entries(url) == before + 2
+        assert log.verify().intact
     finally:
-        postgres_server.start()
-        postgres_server.wait_ready()
-    assert statuses == [503, 503]
-    assert ready == [503, 503]
-    assert _entries(url) == before
-    # back: both serve again, and what they serve is on record
-    after = [_score(s, token, ["F00003"]) for s in servers]
-    assert [r.status_code for r in after] == [200, 200], [r.text for r in after]
-    assert _entries(url) == before + 2
-    assert log.verify().intact
-    log.close()
-    store.close()
+        log.close()
+        store.close()
