@@ -20,8 +20,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from features.errors import EarlyriskError
 
-class AnchorError(RuntimeError):
+
+class AnchorError(EarlyriskError, RuntimeError):
     """The anchor file exists but cannot be read as an anchor."""
 
 

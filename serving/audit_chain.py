@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 GENESIS = "0" * 64
 
@@ -46,6 +45,18 @@ HASHED_COLUMNS: tuple[str, ...] = (
     "detail",
     "prev_hash",
 )
+
+
+class _Cursor(Protocol):
+    def fetchone(self) -> Any: ...
+    def fetchmany(self, size: int) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    """What the chain walk needs of a connection: sqlite3's, or the PostgreSQL one of
+    :class:`serving.database.QmarkConnection` (both take ``?`` marks)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> _Cursor: ...
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True)
@@ -78,7 +89,7 @@ class ChainReport:
 
 
 def verify_chain(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     after_seq: int = 0,
     after_hash: str = GENESIS,
@@ -150,7 +161,7 @@ def _broken(count: int, head_seq: int, head_hash: str, seq: int, problem: str) -
     )
 
 
-def hash_at(conn: sqlite3.Connection, seq: int) -> str | None:
+def hash_at(conn: Connection, seq: int) -> str | None:
     """The stored hash of entry ``seq``, or None when there is no such entry."""
     row = conn.execute("SELECT entry_hash FROM audit_entries WHERE seq = ?", (seq,)).fetchone()
     return None if row is None else str(row[0])

@@ -6,7 +6,9 @@ DELETE, and every entry is hash-chained to the one before (:mod:`serving.audit_c
 a change made by someone who drops the triggers is still visible to
 ``earlyrisk audit-log verify``. Callers write the record *before* they return the score:
 when :meth:`AuditLog.record_scores` raises :class:`AuditLogUnavailable`, the score must not
-be served (fail closed: every score is explained and logged, or not served).
+be served (fail closed: every score is explained and logged, or not served). With
+``EARLYRISK_DATABASE_URL`` the log is in PostgreSQL instead (:mod:`serving.audit_log_pg`: same
+rows and hashes, shared by replicas); the file checks below are SQLite-only.
 
 Fail closed, also against the file system: before and after every write the log checks
 that the file at the configured path (and its -wal/-shm) is still the file it opened
@@ -32,6 +34,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -182,7 +185,135 @@ def side_paths(path: Path) -> list[Path]:
     return [path, *(path.with_name(path.name + suffix) for suffix in SIDE_FILES)]
 
 
-class AuditLog:
+class AuditLogBase(ABC):
+    """What every audit-log backend offers (SQLite file: :class:`AuditLog`; PostgreSQL:
+    :class:`serving.audit_log_pg.PostgresAuditLog`). The entry-building is shared here, so
+    both backends hash exactly the same rows."""
+
+    #: What messages name: the SQLite file, or the database URL without its password.
+    path: Path | str
+
+    @abstractmethod
+    def _append(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Append rows in one transaction chained to the head; their seqs (or raise)."""
+
+    @property
+    @abstractmethod
+    def refused(self) -> str | None:
+        """Why the log may no longer be used, else None."""
+
+    @abstractmethod
+    def ready(self) -> bool:
+        """True when the next write can succeed."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection(s)."""
+
+    @abstractmethod
+    def log_id(self) -> str:
+        """The random id given to this log when it was created."""
+
+    @abstractmethod
+    def verify(self, *, after_seq: int = 0, after_hash: str = GENESIS) -> ChainReport:
+        """Walk the hash chain."""
+
+    @abstractmethod
+    def unfinished_runs(self, *, output: str) -> list[dict[str, Any]]:
+        """Batch runs writing ``output`` that started and recorded no outcome."""
+
+    @abstractmethod
+    def score_entry(self, score_id: str) -> dict[str, Any] | None:
+        """The logged score with this id, or None."""
+
+    @abstractmethod
+    def page(
+        self, *, after_seq: int = 0, limit: int = 100, kind: EntryKind | None = None
+    ) -> list[dict[str, Any]]:
+        """Entries with ``seq > after_seq`` in order, at most limit."""
+
+    @abstractmethod
+    def latest_feedback_seqs(self, score_ids: Sequence[str]) -> dict[str, int]:
+        """The seq of the latest feedback on each score id that has one."""
+
+    @abstractmethod
+    def count(self, kind: EntryKind | None = None) -> int:
+        """How many entries (of a kind) are on record."""
+
+    def record_scores(self, records: Sequence[ScoreRecord]) -> None:
+        """Append scores in one transaction: all are on record, or none (and it raises)."""
+        at = _now()
+        self._append(
+            [
+                {
+                    "kind": "score",
+                    "recorded_at": at,
+                    "request_id": r.request_id,
+                    "token_id": r.token_id,
+                    "role": r.role,
+                    "endpoint": r.endpoint,
+                    "score_id": r.score_id,
+                    "family_id": r.family_id,
+                    "as_of": r.as_of,
+                    "model_version": r.model_version,
+                    "probability": float(r.probability),
+                    "risk_level": r.risk_level,
+                    "reasons": json.dumps(r.reasons, separators=(",", ":")),
+                }
+                for r in records
+            ]
+        )
+
+    def record_feedback(self, record: FeedbackRecord) -> None:
+        """Append a caseworker decision; raises AuditLogUnavailable when it cannot."""
+        self._append(
+            [
+                {
+                    "kind": "feedback",
+                    "recorded_at": _now(),
+                    "request_id": record.request_id,
+                    "token_id": record.token_id,
+                    "role": record.role,
+                    "endpoint": "feedback",
+                    "score_id": record.score_id,
+                    "family_id": record.family_id,
+                    "decision": record.decision,
+                    "reason": record.reason,
+                }
+            ]
+        )
+
+    def record_run(
+        self,
+        run_id: str,
+        *,
+        operator: str,
+        outcome: RunOutcome,
+        detail: dict[str, Any],
+    ) -> None:
+        """Append a batch-run event: ``started``, then ``completed`` or ``aborted``.
+
+        The run's score entries carry the same ``request_id`` (the run id), so an auditor
+        finds every score of a run and whether its file was published.
+        """
+        self._append(
+            [
+                {
+                    "kind": "batch_run",
+                    "recorded_at": _now(),
+                    "request_id": run_id,
+                    "token_id": operator,
+                    "role": "batch",
+                    "endpoint": "batch",
+                    "score_id": f"run:{run_id}:{outcome}",
+                    "decision": outcome,
+                    "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
+                }
+            ]
+        )
+
+
+class AuditLog(AuditLogBase):
     """Append-only, hash-chained SQLite log; one connection guarded by a lock."""
 
     def __init__(
@@ -192,7 +323,7 @@ class AuditLog:
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         busy_timeout_ms: int = 5000,
     ) -> None:
-        self.path = Path(path)
+        self.path: Path = Path(path)
         self._lock = threading.Lock()
         self._synchronous = synchronous
         self._busy_timeout_ms = int(busy_timeout_ms)
@@ -248,8 +379,9 @@ class AuditLog:
             if columns and "entry_hash" not in columns:
                 raise AuditLogRefused(
                     f"the audit log {self.path} was written before entries were hash-chained; "
-                    "archive it (move it and its -wal/-shm away) and start a new log with "
-                    "`earlyrisk serve --new-audit-log`"
+                    "bring it up to date with `earlyrisk db upgrade` (its entries are then "
+                    "chained, recording when), or archive it (move it and its -wal/-shm "
+                    "away) and start a new log with `earlyrisk serve --new-audit-log`"
                 )
             conn.execute("BEGIN IMMEDIATE")  # takes the write lock: fails on a read-only log
             try:
@@ -391,78 +523,6 @@ class AuditLog:
             f"INSERT INTO audit_entries ({', '.join(_COLUMNS)}) VALUES ({marks})", values
         )
         return seqs
-
-    def record_scores(self, records: Sequence[ScoreRecord]) -> None:
-        """Append scores in one transaction: all are on record, or none (and it raises)."""
-        at = _now()
-        self._append(
-            [
-                {
-                    "kind": "score",
-                    "recorded_at": at,
-                    "request_id": r.request_id,
-                    "token_id": r.token_id,
-                    "role": r.role,
-                    "endpoint": r.endpoint,
-                    "score_id": r.score_id,
-                    "family_id": r.family_id,
-                    "as_of": r.as_of,
-                    "model_version": r.model_version,
-                    "probability": float(r.probability),
-                    "risk_level": r.risk_level,
-                    "reasons": json.dumps(r.reasons, separators=(",", ":")),
-                }
-                for r in records
-            ]
-        )
-
-    def record_feedback(self, record: FeedbackRecord) -> None:
-        """Append a caseworker decision; raises AuditLogUnavailable when it cannot."""
-        self._append(
-            [
-                {
-                    "kind": "feedback",
-                    "recorded_at": _now(),
-                    "request_id": record.request_id,
-                    "token_id": record.token_id,
-                    "role": record.role,
-                    "endpoint": "feedback",
-                    "score_id": record.score_id,
-                    "family_id": record.family_id,
-                    "decision": record.decision,
-                    "reason": record.reason,
-                }
-            ]
-        )
-
-    def record_run(
-        self,
-        run_id: str,
-        *,
-        operator: str,
-        outcome: RunOutcome,
-        detail: dict[str, Any],
-    ) -> None:
-        """Append a batch-run event: ``started``, then ``completed`` or ``aborted``.
-
-        The run's score entries carry the same ``request_id`` (the run id), so an auditor
-        finds every score of a run and whether its file was published.
-        """
-        self._append(
-            [
-                {
-                    "kind": "batch_run",
-                    "recorded_at": _now(),
-                    "request_id": run_id,
-                    "token_id": operator,
-                    "role": "batch",
-                    "endpoint": "batch",
-                    "score_id": f"run:{run_id}:{outcome}",
-                    "decision": outcome,
-                    "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
-                }
-            ]
-        )
 
     def unfinished_runs(self, *, output: str) -> list[dict[str, Any]]:
         """Batch runs writing ``output`` that started and recorded no outcome."""

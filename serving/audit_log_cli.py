@@ -32,6 +32,7 @@ VERIFY_HELP = (
 audit_log_app = typer.Typer(help=AUDIT_LOG_HELP, no_args_is_help=True, add_completion=False)
 
 _TRIGGERS = ("audit_no_update", "audit_no_delete")
+_PG_TRIGGERS = ("audit_no_change", "audit_no_truncate")
 
 
 @audit_log_app.command("verify", help=VERIFY_HELP)
@@ -55,6 +56,16 @@ def verify_command(
             show_default=False,
         ),
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            metavar="URL",
+            help="Verify the audit log in this PostgreSQL database instead of a file "
+            "(default: EARLYRISK_DATABASE_URL when set and --log is not given).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Verify the audit log."""
     from serving.audit_anchor import AnchorError, default_anchor_path, read_anchor
@@ -63,6 +74,11 @@ def verify_command(
 
     out, err = Console(), Console(stderr=True)
     settings = ServingSettings()
+    if url is None and log is None:
+        url = settings.database_url
+    if url is not None:
+        _verify_postgres(url, out, err)
+        return
     path = log or settings.audit_log_path
     if not path.is_file():
         err.print(f"[red]error:[/red] no audit log at {escape(str(path))}")
@@ -80,6 +96,12 @@ def verify_command(
                 "SELECT value FROM audit_meta WHERE key = 'log_id'"
             ).fetchone()
             runs = _unfinished_runs(conn)
+            chained = dict(
+                conn.execute(
+                    "SELECT key, value FROM audit_meta "
+                    "WHERE key IN ('chained_at', 'chained_through_seq')"
+                ).fetchall()
+            )
             recorded = None
             the_anchor = read_anchor(anchor_path)
             if the_anchor is not None and the_anchor.head_seq > 0:
@@ -112,6 +134,8 @@ def verify_command(
             f"[yellow]warning:[/yellow] append-only trigger(s) {', '.join(missing)} are missing "
             "(dropped by someone with write access; the service re-creates them at start)"
         )
+    if "chained_at" in chained:
+        out.print(_chained_note(chained))
     for run in runs:
         out.print(
             f"[yellow]note:[/yellow] batch run {run} started and recorded no outcome "
@@ -137,3 +161,76 @@ def _unfinished_runs(conn: sqlite3.Connection) -> list[str]:
         else:
             open_runs.pop(str(run_id), None)
     return list(open_runs)
+
+
+def _verify_postgres(url: str, out: Console, err: Console) -> None:
+    """The same walk on the shared PostgreSQL log (no anchor file there: the database's
+    backups and access control keep it; record the printed head hash elsewhere)."""
+    from serving.audit_chain import verify_chain
+    from serving.database import DatabaseUnavailable, QmarkConnection, StreamingReader
+    from serving.database_url import check_url, redact
+
+    try:
+        check_url(url)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] --url: {escape(str(exc))}")
+        raise typer.Exit(EXIT_USAGE) from None
+    conn = QmarkConnection(url)
+    try:
+        have = conn.execute("SELECT to_regclass('audit_entries')").fetchone()
+        if have is None or have[0] is None:
+            err.print(f"[red]error:[/red] no audit log in {escape(redact(url))}")
+            raise typer.Exit(EXIT_USAGE)
+        with StreamingReader(url) as reader:
+            report = verify_chain(reader)
+        triggers = {
+            str(row[0])
+            for row in conn.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_entries'::regclass"
+            )
+        }
+        meta = dict(conn.execute("SELECT key, value FROM audit_meta").fetchall())
+        rows = conn.execute(
+            "SELECT request_id, decision FROM audit_entries WHERE kind = 'batch_run' ORDER BY seq"
+        ).fetchall()
+    except DatabaseUnavailable as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(EXIT_REFUSED) from None
+    finally:
+        conn.close()
+    if not report.intact:
+        out.print(f"[red]BROKEN:[/red] {escape(str(report.problem))}")
+    missing = [name for name in _PG_TRIGGERS if name not in triggers]
+    if missing:
+        out.print(
+            f"[yellow]warning:[/yellow] append-only trigger(s) {', '.join(missing)} are missing "
+            "(dropped by the database owner or a superuser)"
+        )
+    if "chained_at" in meta:
+        out.print(_chained_note(meta))
+    open_runs: dict[str, None] = {}
+    for run_id, outcome in rows:
+        if outcome == "started":
+            open_runs[str(run_id)] = None
+        else:
+            open_runs.pop(str(run_id), None)
+    for run in open_runs:
+        out.print(
+            f"[yellow]note:[/yellow] batch run {run} started and recorded no outcome "
+            "(killed, or still running)"
+        )
+    out.print(
+        f"{'broken' if not report.intact else 'intact'}: {report.entries} entries checked; "
+        f"head seq {report.head_seq} hash {report.head_hash}; database {escape(redact(url))}"
+    )
+    if not report.intact:
+        raise typer.Exit(EXIT_REFUSED)
+
+
+def _chained_note(meta: dict[str, str]) -> str:
+    """What an auditor must know about entries chained by `earlyrisk db upgrade`."""
+    return (
+        f"[yellow]note:[/yellow] entries 1..{meta.get('chained_through_seq')} were written "
+        f"before the hash chain and chained by a migration at {meta['chained_at']}: the "
+        "chain shows them unchanged since then, not before"
+    )

@@ -31,6 +31,7 @@ from typing import Literal, get_args
 
 from features.errors import EarlyriskError
 from serving.private_files import create_private, file_identity
+from serving.sql import SqlConnection
 
 Role = Literal["caseworker", "auditor", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -148,7 +149,7 @@ class TokenStore:
                     (expires.isoformat(), token_id),
                 )
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> SqlConnection:
         """This thread's connection, reopened when the file at the path is another one.
 
         A token database restored from backup (or otherwise replaced) is a new file: a
@@ -167,6 +168,13 @@ class TokenStore:
             self._local.conn = conn
             self._local.identity = file_identity(self.path)
         return conn
+
+    def close(self) -> None:
+        """Close the calling thread's connection (others close with their threads)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
     def create(
         self,

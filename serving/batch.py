@@ -49,7 +49,7 @@ from features.engine import feature_partitions, normalise_as_of, raw_fingerprint
 from features.errors import EarlyriskError
 from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
 from features.snapshot_store import META_FEATURE_LIST, META_PREFIX, META_RAW
-from serving.audit_log import AuditLog, AuditLogUnavailable, ScoreRecord, audit_reasons
+from serving.audit_log import AuditLogBase, AuditLogUnavailable, ScoreRecord, audit_reasons
 from serving.scoring import Scorer
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ def score_features(
 
 
 def record_batch_scores(
-    frame: pd.DataFrame, audit_log: AuditLog, *, run_id: str, operator: str
+    frame: pd.DataFrame, audit_log: AuditLogBase, *, run_id: str, operator: str
 ) -> pd.DataFrame:
     """Log every score of ``frame`` (one transaction) and return it with a ``score_id`` column.
 
@@ -256,7 +256,7 @@ def score_registry(
     out: Path | str,
     model_uri: str,
     tracking_uri: str,
-    audit_log: AuditLog,
+    audit_log: AuditLogBase,
     operator: str,
     reasons_raising: int = 5,
     reasons_lowering: int = 3,
@@ -395,7 +395,7 @@ def score_registry(
 
 
 def _record_outcome(
-    audit_log: AuditLog,
+    audit_log: AuditLogBase,
     run_id: str,
     *,
     operator: str,
@@ -411,7 +411,9 @@ def _record_outcome(
         return
 
 
-def _close_unfinished_runs(audit_log: AuditLog, *, output: str, operator: str, by_run: str) -> None:
+def _close_unfinished_runs(
+    audit_log: AuditLogBase, *, output: str, operator: str, by_run: str
+) -> None:
     """Record ``aborted`` for earlier runs on this output that never recorded an outcome.
 
     Called with the output's lock held, so none of them can still be running.
@@ -438,7 +440,7 @@ def _write_partitions(
     feature_config: FeatureConfig,
     scorer: Scorer,
     loaded: LoadedRiskModel,
-    audit_log: AuditLog,
+    audit_log: AuditLogBase,
     run_id: str,
     operator: str,
     tmp: Path,

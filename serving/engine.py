@@ -30,13 +30,13 @@ import pandas as pd
 from features.contract import DERIVED_AUDIT_GROUPS
 from features.eligibility import EligibilityRule
 from features.errors import EarlyriskError
+from serving import stores
 from serving.audit_log import (
-    AuditLog,
+    AuditLogBase,
     AuditLogUnavailable,
     FeedbackRecord,
     ScoreRecord,
     audit_reasons,
-    open_audit_log,
 )
 from serving.auth import Principal, TokenStore
 from serving.explain import Explanation, catalogue_descriptions
@@ -112,7 +112,7 @@ class ServingEngine:
         scorer: Scorer,
         identity: ModelIdentity,
         lookup: LookupStore,
-        audit_log: AuditLog,
+        audit_log: AuditLogBase,
         tokens: TokenStore,
         model_card: dict[str, Any] | None,
         indicator_ranges: Mapping[str, tuple[float, float]],
@@ -132,6 +132,12 @@ class ServingEngine:
         self._references: dict[str, ReferencePopulation] = {}
         self._ref_lock = threading.Lock()
         self.reference(self.snapshot_date)
+
+    def close(self) -> None:
+        """Close the audit log and this thread's store connections."""
+        self.audit_log.close()
+        self.lookup.close()
+        self.tokens.close()
 
     # ---- readiness
     def ready(self) -> bool:
@@ -512,21 +518,21 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
     except KeyError as exc:
         raise StartupError(str(exc.args[0])) from exc
     try:
-        lookup = LookupStore.from_snapshot(
-            snapshot, settings.lookup_db_path, feature_names=model.feature_names
-        )
+        lookup = stores.lookup_store(settings, snapshot, feature_names=model.feature_names)
     except SnapshotError as exc:
         raise StartupError(str(exc)) from exc
+    except AuditLogUnavailable as exc:  # the shared database is away or its schema behind
+        raise StartupError(f"{exc}; the service does not start without its database") from exc
     try:
-        audit_log = open_audit_log(
-            settings.audit_log_path,
-            anchor_path=settings.audit_anchor_path,
-            new_log=new_audit_log,
-            verify=settings.audit_verify_on_start,
-            synchronous=settings.audit_synchronous,
-            busy_timeout_ms=settings.audit_busy_timeout_ms,
-        )
+        tokens = stores.token_store(settings)
     except AuditLogUnavailable as exc:
+        lookup.close()
+        raise StartupError(f"{exc}; the service does not start without its database") from exc
+    try:
+        audit_log = stores.audit_log(settings, new_log=new_audit_log)
+    except AuditLogUnavailable as exc:
+        lookup.close()
+        tokens.close()
         raise StartupError(f"{exc}; the service does not serve scores it cannot log") from exc
     scorer = Scorer(
         model,
@@ -554,7 +560,7 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         identity=identity,
         lookup=lookup,
         audit_log=audit_log,
-        tokens=TokenStore(settings.token_db_path),
+        tokens=tokens,
         model_card=_load_model_card(loaded.run_id, settings.tracking_uri),
         indicator_ranges=indicator_ranges_from(lookup, latest),
         regions=regions,

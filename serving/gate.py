@@ -36,11 +36,12 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import Headers
 
+from serving import stores
+from serving.audit_log import AuditLogUnavailable
 from serving.auth import (
     AuthError,
     Endpoint,
     Principal,
-    TokenStore,
     authorize,
     claimed_token_id,
 )
@@ -55,7 +56,7 @@ from serving.openapi import (
     openapi_document,
 )
 from serving.schemas import ErrorBody, request_models
-from serving.security_log import SecurityEvent, SecurityLog, SecurityLogUnavailable, SecurityRecord
+from serving.security_log import SecurityEvent, SecurityLogUnavailable, SecurityRecord
 from serving.settings import ServingSettings
 
 logger = logging.getLogger("earlyrisk.serving")
@@ -160,6 +161,12 @@ async def _respond(
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+DATABASE_UNAVAILABLE_MESSAGE = (
+    "The service's database cannot be reached, so nothing is served (every score must be "
+    "on record). Retry later or alert the operator."
+)
+
+
 class RequestGate:
     """ASGI middleware; see the module docstring for the order of the checks."""
 
@@ -174,10 +181,8 @@ class RequestGate:
         self.app = app
         self.settings = settings if settings is not None else ServingSettings()
         self.facts = facts
-        self.tokens = TokenStore(self.settings.token_db_path)
-        self.security_log = SecurityLog(
-            self.settings.security_log_path, busy_timeout_ms=self.settings.audit_busy_timeout_ms
-        )
+        self.tokens = stores.token_store(self.settings)
+        self.security_log = stores.security_log(self.settings)
         self.models = request_models(self.settings)
         self.failures = SlidingWindow(
             limit=self.settings.auth_failure_limit,
@@ -281,6 +286,13 @@ class RequestGate:
             return
         try:
             principal = authorize(self.tokens, authorization, endpoint)
+        except AuditLogUnavailable as exc:
+            # The shared database (tokens, audit log) is away: nothing is served unlogged.
+            logger.error("request %s: token store unavailable: %s", request_id, exc)
+            await self._refuse(
+                send, 503, DATABASE_UNAVAILABLE_MESSAGE, request_id, scope, "database away"
+            )
+            return
         except AuthError as exc:
             event: SecurityEvent = "unauthenticated" if exc.status == 401 else "forbidden"
             self._record(SecurityRecord(event, request_id, endpoint, claimed, address))

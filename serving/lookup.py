@@ -10,9 +10,9 @@ in its ``meta`` table), so a restart on the same snapshot is instant.
 
 Server database: the store is one table, ``family_features(as_of TEXT, family_id TEXT,
 <one REAL column per model input>, PRIMARY KEY (as_of, family_id))``, plus ``meta(key,
-value)``. A deployment that keeps features in PostgreSQL creates that table with the same
-key and points a subclass of :class:`LookupStore` overriding :meth:`LookupStore._connect`
-at it (see docs/serving.md); the SQL used here is plain ANSI apart from the bulk load.
+value)``. With ``EARLYRISK_DATABASE_URL`` the same table lives in PostgreSQL:
+:class:`serving.pg_stores.PostgresLookupStore` overrides the connection, the metadata and
+the bulk load; the reads here are plain ANSI SQL and run unchanged.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from features.errors import EarlyriskError
 from features.snapshot_store import META_FEATURE_LIST, META_RAW
 from serving.private_files import create_private
+from serving.sql import SqlConnection
 
 FEATURE_LIST_KEY = META_FEATURE_LIST.encode()
 RAW_SHA_KEY = META_RAW.encode()
@@ -106,6 +107,8 @@ class LookupStore:
 
     def __init__(self, path: Path | str, *, feature_names: Sequence[str]) -> None:
         self.path = Path(path)
+        #: What messages name: the SQLite file, or (PostgreSQL) the URL without its password.
+        self.where = str(path)
         self.feature_names = list(feature_names)
         self._local = threading.local()
         self._select_cols = ", ".join(_quote(c) for c in self.feature_names)
@@ -186,12 +189,19 @@ class LookupStore:
         os.replace(tmp, self.path)
 
     # ---- reads
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> SqlConnection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
             self._local.conn = conn
         return conn
+
+    def close(self) -> None:
+        """Close the calling thread's connection (others close with their threads)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
     def as_of_dates(self) -> list[str]:
         """The snapshot dates held, oldest first (ISO strings)."""
@@ -202,7 +212,7 @@ class LookupStore:
         """The newest snapshot date: the default for requests that do not name one."""
         row = self._connect().execute("SELECT MAX(as_of) FROM family_features").fetchone()
         if row is None or row[0] is None:
-            raise SnapshotError(f"the lookup store {self.path} holds no families")
+            raise SnapshotError(f"the lookup store {self.where} holds no families")
         return str(row[0])
 
     def get(self, family_ids: Sequence[str], *, as_of: str) -> pd.DataFrame:

@@ -63,7 +63,8 @@ def score_command(
 
     from features.errors import EarlyriskError
     from features.validation import InvalidRawDataError
-    from serving.audit_log import AuditLogUnavailable, open_audit_log
+    from serving import stores
+    from serving.audit_log import AuditLogUnavailable
     from serving.batch import batch_operator, score_registry
     from serving.settings import ServingSettings
 
@@ -98,13 +99,7 @@ def score_command(
         progress.update(task, completed=done, total=total)
 
     try:
-        audit_log = open_audit_log(
-            settings.audit_log_path,
-            anchor_path=settings.audit_anchor_path,
-            verify=settings.audit_verify_on_start,
-            synchronous=settings.audit_synchronous,
-            busy_timeout_ms=settings.audit_busy_timeout_ms,
-        )
+        audit_log = stores.audit_log(settings)
     except AuditLogUnavailable as exc:
         err.print(f"[red]cannot score:[/red] {exc}; no score is produced that cannot be logged")
         raise typer.Exit(EXIT_REFUSED) from None

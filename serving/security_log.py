@@ -26,6 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from features.errors import EarlyriskError
+from serving.sql import SqlConnection
+
 SecurityEvent = Literal[
     "unauthenticated", "forbidden", "throttled", "quota_exceeded", "auditor_read"
 ]
@@ -55,7 +58,7 @@ _SCHEMA = (
 COLUMNS = ("seq", "recorded_at", "event", "request_id", "token_id", "endpoint", "client", "detail")
 
 
-class SecurityLogUnavailable(RuntimeError):
+class SecurityLogUnavailable(EarlyriskError, RuntimeError):
     """The security log could not be written (an auditor read is then refused, 503)."""
 
 
@@ -88,7 +91,7 @@ class SecurityLog:
         self._lock = threading.Lock()
         try:
             _create_private(self.path)
-            self._conn = sqlite3.connect(
+            self._conn: SqlConnection = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=0
             )
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")

@@ -128,10 +128,11 @@ def serve_command(
     except StartupError as exc:
         console.print(f"[red]refusing to start:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
-    from serving.security_log import SecurityLog, SecurityLogUnavailable
+    from serving import stores
+    from serving.security_log import SecurityLogUnavailable
 
     try:
-        SecurityLog(settings.security_log_path).close()
+        stores.security_log(settings).close()
     except SecurityLogUnavailable as exc:
         console.print(f"[red]refusing to start:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
@@ -139,9 +140,9 @@ def serve_command(
         f"model [bold]{engine.identity.name}[/bold] version {engine.identity.version} "
         f"({engine.identity.uri}); snapshot {engine.snapshot_date} "
         f"({engine.reference(engine.snapshot_date).size} families); "
-        f"audit log {settings.audit_log_path}"
+        f"audit log {engine.audit_log.path}"
     )
-    engine.audit_log.close()
+    engine.close()
     if check_only:
         return
     scheme = "https" if tls is not None else "http"
@@ -155,10 +156,16 @@ token_app = typer.Typer(help=TOKEN_HELP, no_args_is_help=True, add_completion=Fa
 
 
 def _store():
-    from serving.auth import TokenStore
+    """The configured token store, or a message and exit 1 when its database is away."""
+    from serving import stores
+    from serving.audit_log import AuditLogUnavailable
     from serving.settings import ServingSettings
 
-    return TokenStore(ServingSettings().token_db_path)
+    try:
+        return stores.token_store(ServingSettings())
+    except AuditLogUnavailable as exc:  # the database is away or its schema is behind
+        Console(stderr=True).print(f"[red]error:[/red] token store unavailable: {exc}")
+        raise typer.Exit(EXIT_REFUSED) from None
 
 
 @token_app.command("create")

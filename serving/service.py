@@ -30,6 +30,7 @@ import bentoml
 from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
+from serving import stores
 from serving.audit_log import AuditLogUnavailable
 from serving.auth import AuthError, Principal, authorize
 from serving.engine import (
@@ -51,7 +52,7 @@ from serving.schemas import (
     ScoreResponse,
     SecurityLogPage,
 )
-from serving.security_log import SecurityLog, SecurityLogUnavailable, SecurityRecord
+from serving.security_log import SecurityLogUnavailable, SecurityRecord
 from serving.settings import ServingSettings
 
 logger = logging.getLogger("earlyrisk.serving")
@@ -143,9 +144,7 @@ class EarlyRiskScoring:
         global _served
         settings = ServingSettings()
         self.engine: ServingEngine = load_engine(settings)
-        self.security_log = SecurityLog(
-            settings.security_log_path, busy_timeout_ms=settings.audit_busy_timeout_ms
-        )
+        self.security_log = stores.security_log(settings)
         _served = ServedFacts(
             model_name=self.engine.identity.name,
             model_version=self.engine.identity.version,

@@ -12,8 +12,10 @@ import itertools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from serving.database_url import check_url, sqlalchemy_uri
 
 DEFAULT_ADVISORY_NOTICE = (
     "Advisory only: this score estimates the chance of a child protection case within the "
@@ -51,6 +53,12 @@ class ServingSettings(BaseSettings):
     )
 
     tracking_uri: str = "sqlite:///mlflow.db"
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://user@host:port/db: the lookup store, audit log, token "
+        "store and security log live in this database, shared by every replica (the "
+        "*_path settings are then unused). Unset: one SQLite file each.",
+    )
     model_name: str = "earlyrisk-family-risk"
     model_alias: str = "champion"
     model_uri: str | None = Field(
@@ -122,6 +130,18 @@ class ServingSettings(BaseSettings):
             raise ValueError(f"risk_bands must start at min_probability 0.0, got {bounds}")
         if any(b <= a for a, b in itertools.pairwise(bounds)):
             raise ValueError(f"risk_bands must have strictly increasing bounds, got {bounds}")
+        return self
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _postgres_driver(cls, uri: str) -> str:
+        """``postgresql://`` runs on psycopg 3, the project's one PostgreSQL driver."""
+        return sqlalchemy_uri(uri)
+
+    @model_validator(mode="after")
+    def _database_url_is_postgres(self) -> ServingSettings:
+        if self.database_url is not None:
+            check_url(self.database_url)
         return self
 
     @property

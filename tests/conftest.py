@@ -7,9 +7,13 @@ raw data read it instead of generating their own. Treat it as read-only.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from serving.throwaway_pg import PostgresServer, new_root
 
 SMALL_REGISTRY_FAMILIES = 400
 SMALL_REGISTRY_SEED = 7
@@ -24,3 +28,23 @@ def small_registry_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = SynthConfig(families=SMALL_REGISTRY_FAMILIES, seed=SMALL_REGISTRY_SEED)
     synthesize(config, out, workers=1)
     return out
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (initdb in a temp dir; see serving.throwaway_pg)."""
+    server = PostgresServer(new_root())
+    server.init()
+    server.start()
+    server.wait_ready()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database on the session's server for one test."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    return postgres_server.create_database(f"{name}_{os.getpid()}")

@@ -266,6 +266,16 @@ class MlflowConfig(_Strict):
     experiment: str = "earlyrisk-training"
     model_name: str = Field(default="earlyrisk-family-risk", pattern=r"^[A-Za-z0-9_.\-]+$")
 
+    @field_validator("tracking_uri")
+    @classmethod
+    def _postgres_driver(cls, uri: str) -> str:
+        """``postgresql://`` runs on psycopg 3, the project's one PostgreSQL driver
+        (SQLAlchemy reads a bare ``postgresql://`` as psycopg2, which is not installed)."""
+        scheme, sep, rest = uri.partition("://")
+        return (
+            f"postgresql+psycopg://{rest}" if sep and scheme in {"postgresql", "postgres"} else uri
+        )
+
 
 class EvaluationConfig(_Strict):
     """Bootstrap and binning settings of the test-slice evaluation."""

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 from scipy.stats import norm
 
+from features.errors import EarlyriskError
 from serving.monitor.config import MonitorConfig
 from training.performance_estimate import wilson_interval
 
@@ -33,7 +34,7 @@ WHERE f.kind = 'feedback' AND s.as_of > ? AND s.as_of <= ?
 """
 
 
-class AuditLogReadError(RuntimeError):
+class AuditLogReadError(EarlyriskError, RuntimeError):
     """The audit log exists but cannot be read as one."""
 
 

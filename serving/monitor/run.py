@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.errors import EarlyriskError
 from serving.monitor.config import MonitorConfig
 from serving.monitor.core import capacity_threshold, labels_closed, monitor
 from serving.monitor.decisions import decisions_section
@@ -27,7 +28,7 @@ REPORT_HTML = "monitor_report.html"
 DEFAULT_CAPACITY = CapacityConfig(fraction=0.05)
 
 
-class MonitorError(ValueError):
+class MonitorError(EarlyriskError, ValueError):
     """The monitor cannot run on this input (the message says what to change)."""
 
 

@@ -1,0 +1,421 @@
+"""Versioned schemas of the service's stores, for SQLite files and for PostgreSQL.
+
+A small script runner rather than Alembic: four tables, two dialects, and one migration
+that must rewrite rows (chaining an old audit log), which is plain Python either way.
+Each store (``audit``, ``tokens``, ``security``) has an ordered list of migrations per
+dialect; ``schema_migrations(store, version, description, applied_at)`` records which
+ran, in the same database (PostgreSQL) or file (SQLite). ``earlyrisk db upgrade`` applies
+what is missing, each migration in its own transaction.
+
+The lookup store is not migrated: it is a copy of the feature snapshot rebuilt whenever
+the snapshot or the feature list changes, so its table is made at each rebuild.
+
+SQLite files made before this runner existed carry no ``schema_migrations`` table; their
+version is read from the shape of the table once (a baseline) and recorded.
+
+**Chaining an audit log from the first release** (audit migration 2 on SQLite). Those
+logs have no hash chain, and the service refuses them. The migration chains the old
+entries at migration time: it rebuilds the table with the chain columns, computes each
+old entry's hash in ``seq`` order, and records in ``audit_meta`` when that was done and
+through which entry (``chained_at``, ``chained_through_seq``). The chain therefore proves
+the old entries unchanged *since the migration*, not before it; `earlyrisk audit-log
+verify` reports this. A gap in the old ``seq`` values (entries missing) cannot be chained
+honestly, so the migration refuses and names it (archive such a log instead).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from serving.audit_chain import GENESIS, entry_hash
+from serving.audit_log import _COLUMNS as AUDIT_COLUMNS
+from serving.audit_log import _SCHEMA as AUDIT_SQLITE_SCHEMA
+from serving.audit_log import AuditLogRefused
+
+#: Advisory-lock key that serializes schema changes between replicas and `db upgrade`.
+SCHEMA_LOCK_KEY = 0x45_52_53_43  # "ERSC"
+#: Advisory-lock key that serializes audit-log appends (one chain, never forked).
+AUDIT_LOCK_KEY = 0x45_52_41_4C  # "ERAL"
+
+_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (store TEXT NOT NULL, version INTEGER NOT "
+    "NULL, description TEXT NOT NULL, applied_at TEXT NOT NULL, PRIMARY KEY (store, version))"
+)
+
+
+class MigrationError(AuditLogRefused):
+    """A schema cannot be brought up to date (or is behind): the stores must not be used
+    until it is; the message says why and what to do."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of one store's schema: run inside a transaction on ``conn``."""
+
+    store: str
+    version: int
+    description: str
+    apply: Callable[[Any], None]
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+_PG_AUDIT = (
+    """
+    CREATE TABLE audit_entries (
+        seq BIGINT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('score', 'feedback', 'batch_run')),
+        recorded_at TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        token_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        score_id TEXT NOT NULL,
+        family_id TEXT,
+        as_of TEXT,
+        model_version TEXT,
+        probability DOUBLE PRECISION,
+        risk_level TEXT,
+        reasons TEXT,
+        decision TEXT,
+        reason TEXT,
+        detail TEXT,
+        prev_hash TEXT NOT NULL UNIQUE,
+        entry_hash TEXT NOT NULL
+    )
+    """,
+    "CREATE UNIQUE INDEX audit_score_id ON audit_entries (score_id) WHERE kind = 'score'",
+    "CREATE INDEX audit_runs ON audit_entries (request_id) WHERE kind = 'batch_run'",
+    "CREATE INDEX audit_feedback_score ON audit_entries (score_id, seq) WHERE kind = 'feedback'",
+    "CREATE TABLE audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """
+    CREATE FUNCTION earlyrisk_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$
+    """,
+    "CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit_entries "
+    "FOR EACH ROW EXECUTE FUNCTION earlyrisk_append_only()",
+    "CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit_entries "
+    "FOR EACH STATEMENT EXECUTE FUNCTION earlyrisk_append_only()",
+    "CREATE TRIGGER audit_meta_no_update BEFORE UPDATE ON audit_meta "
+    "FOR EACH ROW EXECUTE FUNCTION earlyrisk_append_only()",
+)
+
+_PG_TOKENS = (
+    """
+    CREATE TABLE tokens (
+        token_id TEXT PRIMARY KEY,
+        token_sha256 TEXT NOT NULL,
+        role TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        note TEXT,
+        revoked_at TEXT,
+        expires_at TEXT,
+        last_used_at TEXT,
+        regions TEXT
+    )
+    """,
+)
+
+_PG_SECURITY = (
+    """
+    CREATE TABLE security_events (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        recorded_at TEXT NOT NULL,
+        event TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        token_id TEXT,
+        endpoint TEXT NOT NULL,
+        client TEXT,
+        detail TEXT
+    )
+    """,
+    "CREATE TRIGGER security_no_change BEFORE UPDATE OR DELETE ON security_events "
+    "FOR EACH ROW EXECUTE FUNCTION earlyrisk_append_only()",
+    "CREATE TRIGGER security_no_truncate BEFORE TRUNCATE ON security_events "
+    "FOR EACH STATEMENT EXECUTE FUNCTION earlyrisk_append_only()",
+)
+
+
+def _run_all(statements: tuple[str, ...]) -> Callable[[Any], None]:
+    def apply(conn: Any) -> None:
+        for statement in statements:
+            conn.execute(statement)
+
+    return apply
+
+
+def _pg_audit_meta(conn: Any) -> None:
+    conn.execute(
+        "INSERT INTO audit_meta VALUES ('log_id', %s), ('created_at', %s)",
+        (uuid.uuid4().hex, _now()),
+    )
+
+
+def _pg_audit(conn: Any) -> None:
+    _run_all(_PG_AUDIT)(conn)
+    _pg_audit_meta(conn)
+
+
+POSTGRES: tuple[Migration, ...] = (
+    # audit before security: it creates the shared append-only trigger function
+    Migration("audit", 1, "hash-chained, append-only audit log", _pg_audit),
+    Migration("tokens", 1, "hashed tokens with expiry, last use and regions", _run_all(_PG_TOKENS)),
+    Migration("security", 1, "append-only security events", _run_all(_PG_SECURITY)),
+)
+
+# --------------------------------------------------------------------------- SQLite
+
+_SQLITE_AUDIT_V1 = (
+    """
+    CREATE TABLE audit_entries (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL CHECK (kind IN ('score', 'feedback')),
+        recorded_at TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        token_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        score_id TEXT NOT NULL,
+        family_id TEXT,
+        as_of TEXT,
+        model_version TEXT,
+        probability REAL,
+        risk_level TEXT,
+        reasons TEXT,
+        decision TEXT,
+        reason TEXT
+    )
+    """,
+    "CREATE UNIQUE INDEX audit_score_id ON audit_entries (score_id) WHERE kind = 'score'",
+    "CREATE INDEX audit_feedback_score ON audit_entries (score_id, seq) WHERE kind = 'feedback'",
+    """
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_entries
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
+    """,
+    """
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_entries
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
+    """,
+)
+
+_OLD_COLUMNS = tuple(c for c in AUDIT_COLUMNS if c not in {"detail", "prev_hash", "entry_hash"})
+
+
+def _sqlite_chain_old_log(conn: sqlite3.Connection) -> None:
+    """Audit migration 2: rebuild the first release's table with the hash chain.
+
+    Old entries are chained now, in seq order, and ``audit_meta`` records when and through
+    which seq (see the module docstring); a gap in seq is refused, never papered over.
+    """
+    rows = conn.execute(
+        f"SELECT {', '.join(_OLD_COLUMNS)} FROM audit_entries ORDER BY seq"
+    ).fetchall()
+    for expected, row in enumerate(rows, start=1):
+        if int(row[0]) != expected:
+            raise MigrationError(
+                f"the audit log's entries jump from seq {expected - 1} to {row[0]} (entries "
+                "missing): it cannot be chained honestly. Archive it (move it and its "
+                "-wal/-shm away) and begin a new log with `earlyrisk serve --new-audit-log`"
+            )
+    for name in ("audit_no_update", "audit_no_delete"):
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+    conn.execute("DROP INDEX IF EXISTS audit_score_id")
+    conn.execute("DROP INDEX IF EXISTS audit_feedback_score")
+    conn.execute("ALTER TABLE audit_entries RENAME TO audit_entries_v1")
+    for statement in AUDIT_SQLITE_SCHEMA:
+        conn.execute(statement)
+    prev = GENESIS
+    values = []
+    for row in rows:
+        entry: dict[str, Any] = dict.fromkeys(AUDIT_COLUMNS)
+        entry.update(zip(_OLD_COLUMNS, row, strict=True))
+        entry["prev_hash"] = prev
+        entry["entry_hash"] = prev = entry_hash(entry)
+        values.append(tuple(entry[c] for c in AUDIT_COLUMNS))
+    marks = ", ".join("?" for _ in AUDIT_COLUMNS)
+    conn.executemany(
+        f"INSERT INTO audit_entries ({', '.join(AUDIT_COLUMNS)}) VALUES ({marks})", values
+    )
+    conn.execute("DROP TABLE audit_entries_v1")
+    at = _now()
+    conn.executemany(
+        "INSERT OR IGNORE INTO audit_meta VALUES (?, ?)",
+        [
+            ("log_id", uuid.uuid4().hex),
+            ("created_at", at),
+            ("chained_at", at),
+            ("chained_through_seq", str(len(rows))),
+        ],
+    )
+
+
+_SQLITE_TOKENS_V1 = (
+    "CREATE TABLE tokens (token_id TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL, role TEXT "
+    "NOT NULL, created_at TEXT NOT NULL, note TEXT, revoked_at TEXT)",
+)
+
+
+def _sqlite_token_expiry(conn: sqlite3.Connection) -> None:
+    """Tokens migration 2: expiry, last use and regions; old tokens expire 90 days after
+    their creation (what the token store does at open for a store made before)."""
+    from serving.auth import DEFAULT_TTL_DAYS  # auth imports nothing from here
+
+    for column in ("expires_at", "last_used_at", "regions"):
+        conn.execute(f"ALTER TABLE tokens ADD COLUMN {column} TEXT")
+    conn.execute(
+        f"UPDATE tokens SET expires_at = datetime(created_at, '+{DEFAULT_TTL_DAYS} days') "
+        "WHERE expires_at IS NULL"
+    )
+
+
+SQLITE: tuple[Migration, ...] = (
+    Migration("audit", 1, "append-only audit log (first release)", _run_all(_SQLITE_AUDIT_V1)),
+    Migration(
+        "audit", 2, "hash chain; batch-run entries; old entries chained now", _sqlite_chain_old_log
+    ),
+    Migration("tokens", 1, "hashed tokens (first release)", _run_all(_SQLITE_TOKENS_V1)),
+    Migration("tokens", 2, "token expiry, last use and regions", _sqlite_token_expiry),
+)
+
+
+def latest(migrations: tuple[Migration, ...], store: str) -> int:
+    """The newest schema version of store."""
+    return max(m.version for m in migrations if m.store == store)
+
+
+# --------------------------------------------------------------------------- runners
+
+
+def _sqlite_baseline(conn: sqlite3.Connection, store: str) -> int:
+    """The version of a file made before schema_migrations existed, from its shape."""
+    table = {"audit": "audit_entries", "tokens": "tokens"}[store]
+    columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    if not columns:
+        return 0
+    if store == "audit":
+        return 2 if "entry_hash" in columns else 1
+    return 2 if "expires_at" in columns else 1
+
+
+def sqlite_version(conn: sqlite3.Connection, store: str) -> int:
+    """The recorded (or, for an older file, baseline) schema version of store in conn."""
+    conn.execute(_MIGRATIONS_TABLE)
+    row = conn.execute(
+        "SELECT MAX(version) FROM schema_migrations WHERE store = ?", (store,)
+    ).fetchone()
+    if row[0] is not None:
+        return int(row[0])
+    return _sqlite_baseline(conn, store)
+
+
+def upgrade_sqlite(path: str, store: str) -> list[str]:
+    """Bring the SQLite file of one store to the latest version; what was applied."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    applied: list[str] = []
+    try:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = sqlite_version(conn, store)
+            recorded = conn.execute(
+                "SELECT COUNT(*) FROM schema_migrations WHERE store = ?", (store,)
+            ).fetchone()[0]
+            if not recorded and current:
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?, ?)",
+                    (store, current, "baseline: schema found in place", _now()),
+                )
+            for step in SQLITE:
+                if step.store == store and step.version > current:
+                    step.apply(conn)
+                    conn.execute(
+                        "INSERT INTO schema_migrations VALUES (?, ?, ?, ?)",
+                        (store, step.version, step.description, _now()),
+                    )
+                    applied.append(f"{store} {step.version}: {step.description}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.close()
+    return applied
+
+
+def postgres_versions(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Each store's recorded schema version in the database (0 when absent)."""
+    conn.execute(_MIGRATIONS_TABLE)
+    rows = conn.execute(
+        "SELECT store, MAX(version) FROM schema_migrations GROUP BY store"
+    ).fetchall()
+    found = {str(store): int(version) for store, version in rows}
+    return {m.store: found.get(m.store, 0) for m in POSTGRES}
+
+
+def upgrade_postgres(url: str) -> list[str]:
+    """Apply every missing PostgreSQL migration (under the schema advisory lock)."""
+    from serving.database import connect  # database imports audit_log, not this module
+
+    conn = connect(url, autocommit=False)
+    applied: list[str] = []
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+            current = postgres_versions(conn)
+        for step in POSTGRES:
+            if step.version <= current[step.store]:
+                continue
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+                if postgres_versions(conn)[step.store] >= step.version:
+                    continue  # another process applied it meanwhile
+                step.apply(conn)
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (%s, %s, %s, %s)",
+                    (step.store, step.version, step.description, _now()),
+                )
+            applied.append(f"{step.store} {step.version}: {step.description}")
+        conn.commit()
+    finally:
+        conn.close()
+    return applied
+
+
+def ensure_postgres(url: str) -> None:
+    """Create the schema in an empty database; refuse one that is behind.
+
+    A fresh database is set up by the first replica to start (the advisory lock keeps a
+    second one waiting). A database with an older schema is not changed behind the
+    operator's back: the message says to run `earlyrisk db upgrade`.
+    """
+    from serving.database import connect
+
+    conn = connect(url)
+    try:
+        current = postgres_versions(conn)
+    finally:
+        conn.close()
+    if all(v == 0 for v in current.values()):
+        upgrade_postgres(url)
+        return
+    behind = [
+        f"{store} at {version} (latest {latest(POSTGRES, store)})"
+        for store, version in current.items()
+        if version < latest(POSTGRES, store)
+    ]
+    if behind:
+        raise MigrationError(
+            f"the database schema is behind: {', '.join(behind)}; run "
+            "`earlyrisk db upgrade --url <the database URL>` first"
+        )

@@ -1,0 +1,45 @@
+"""The connection shape the stores' shared query code needs (no driver import).
+
+The token store, security log and lookup store run the same ``?``-marked SQL on a SQLite
+connection or on :class:`serving.database.QmarkConnection` (PostgreSQL); typing their
+connection as these protocols lets both backends share that code without casts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, Protocol
+
+
+class SqlCursor(Protocol):
+    """The rows of one statement."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchmany(self, size: int, /) -> list[Any]: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class SqlConnection(Protocol):
+    """A connection with SQLite's call shape: ``execute(sql, params)`` and ``with conn:``."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> SqlCursor: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> SqlConnection: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> bool | None: ...

@@ -1,0 +1,186 @@
+"""`earlyrisk db upgrade`: versioned schemas, and an audit log of the first release chained.
+
+The old log is built with the first release's exact DDL (no hash chain, kinds score and
+feedback only, AUTOINCREMENT): today's service refuses it; after the upgrade it opens,
+its chain is intact, every old entry is kept as it was, and the log (and `audit-log
+verify`) says the old entries were chained at migration time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from earlyrisk.cli import app
+from serving.audit_log import AuditLogRefused, ScoreRecord, open_audit_log
+from serving.auth import TokenStore
+from serving.migrations import _SQLITE_AUDIT_V1, _SQLITE_TOKENS_V1, sqlite_version
+
+OLD_ROWS = [
+    # seq, kind, recorded_at, request_id, token_id, role, endpoint, score_id, family_id,
+    # as_of, model_version, probability, risk_level, reasons, decision, reason
+    (1, "score", "2025-01-02T10:00:00+00:00", "r1", "t1", "caseworker", "score", "s1",
+     "F1", "2024-12-31", "1", 0.123456789, "low", '[{"indicator":"a","contribution":0.1}]',
+     None, None),
+    (2, "score", "2025-01-02T10:00:01+00:00", "r2", "t1", "caseworker", "score", "s2",
+     "F2", "2024-12-31", "1", 1 / 3, "high", "[]", None, None),
+    (3, "feedback", "2025-01-03T09:00:00+00:00", "r3", "t1", "caseworker", "feedback", "s2",
+     "F2", None, None, None, None, None, "support_offered", "visited"),
+]  # fmt: skip
+
+
+def _old_log(path: Path, rows=OLD_ROWS) -> None:
+    conn = sqlite3.connect(path)
+    for statement in _SQLITE_AUDIT_V1:
+        conn.execute(statement)
+    conn.executemany(f"INSERT INTO audit_entries VALUES ({', '.join('?' * 16)})", rows)
+    conn.commit()
+    conn.close()
+
+
+def _upgrade(tmp_path: Path, monkeypatch) -> tuple[int, str]:
+    monkeypatch.setenv("EARLYRISK_AUDIT_LOG_PATH", str(tmp_path / "audit.sqlite"))
+    monkeypatch.setenv("EARLYRISK_TOKEN_DB_PATH", str(tmp_path / "tokens.sqlite"))
+    monkeypatch.delenv("EARLYRISK_DATABASE_URL", raising=False)
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+    return result.exit_code, result.output
+
+
+def test_a_first_release_audit_log_is_chained_by_the_upgrade(tmp_path, monkeypatch) -> None:
+    log_path = tmp_path / "audit.sqlite"
+    _old_log(log_path)
+    with pytest.raises(AuditLogRefused, match="before entries were hash-chained"):
+        open_audit_log(log_path)
+    code, output = _upgrade(tmp_path, monkeypatch)
+    assert code == 0, output
+    assert "applied audit 2" in output
+    log = open_audit_log(log_path)
+    report = log.verify()
+    assert report.intact and report.entries == 3
+    entries = log.page(limit=10)
+    assert [(e["seq"], e["score_id"], e["probability"]) for e in entries] == [
+        (1, "s1", 0.123456789),
+        (2, "s2", 1 / 3),
+        (3, "s2", None),
+    ]
+    assert entries[2]["decision"] == "support_offered"
+    # new entries (a batch run: a kind the first release did not know) chain on
+    log.record_run("run", operator="op", outcome="started", detail={"output": "x"})
+    assert log.verify().entries == 4
+    log.close()
+    conn = sqlite3.connect(log_path)
+    meta = dict(conn.execute("SELECT key, value FROM audit_meta"))
+    assert meta["chained_through_seq"] == "3" and meta["chained_at"] > "2025"
+    assert sqlite_version(conn, "audit") == 2
+    conn.close()
+    verify = CliRunner().invoke(app, ["audit-log", "verify", "--log", str(log_path)])
+    assert verify.exit_code == 0, verify.output
+    assert "chained by a migration" in verify.output
+    # a second upgrade has nothing to do
+    code, output = _upgrade(tmp_path, monkeypatch)
+    assert code == 0 and "applied" not in output
+
+
+def test_an_old_log_with_missing_entries_is_refused_not_chained(tmp_path, monkeypatch) -> None:
+    log_path = tmp_path / "audit.sqlite"
+    gap = [OLD_ROWS[0], (3, *OLD_ROWS[1][1:])]  # entry 2 is missing
+    _old_log(log_path, gap)
+    code, output = _upgrade(tmp_path, monkeypatch)
+    assert code == 1
+    assert "jump from seq 1 to 3" in " ".join(output.split())
+    conn = sqlite3.connect(log_path)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(audit_entries)")}
+    conn.close()
+    assert "entry_hash" not in columns  # rolled back: the file is as it was
+    with pytest.raises(AuditLogRefused):
+        open_audit_log(log_path)
+
+
+def test_a_first_release_token_store_gets_expiry(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "tokens.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute(_SQLITE_TOKENS_V1[0])
+    conn.execute(
+        "INSERT INTO tokens VALUES ('aaaaaaaaaaaa', 'x', 'caseworker', "
+        "'2025-01-01T00:00:00+00:00', NULL, NULL)"
+    )
+    conn.commit()
+    conn.close()
+    code, output = _upgrade(tmp_path, monkeypatch)
+    assert code == 0 and "applied tokens 2" in output, output
+    listed = TokenStore(path).list()
+    assert listed[0]["expires_at"] is not None and listed[0]["expires_at"].startswith("2025-04")
+
+
+def test_current_sqlite_stores_are_baselined_not_rebuilt(tmp_path, monkeypatch) -> None:
+    log = open_audit_log(tmp_path / "audit.sqlite")
+    log.record_scores(
+        [ScoreRecord("s", "r", "t", "caseworker", "score", "F", None, "1", 0.5, "low", [])]
+    )
+    log.close()
+    code, output = _upgrade(tmp_path, monkeypatch)
+    assert code == 0 and "applied" not in output, output
+    conn = sqlite3.connect(tmp_path / "audit.sqlite")
+    rows = conn.execute("SELECT store, version, description FROM schema_migrations").fetchall()
+    conn.close()
+    assert rows[0][:2] == ("audit", 2) and "baseline" in rows[0][2]
+
+
+def test_no_store_to_upgrade_is_a_usage_error(tmp_path, monkeypatch) -> None:
+    code, output = _upgrade(tmp_path, monkeypatch)
+    assert code == 2 and "no SQLite store" in output
+    result = CliRunner().invoke(app, ["db", "upgrade", "--url", "mysql://x/y"])
+    assert result.exit_code == 2 and "not a PostgreSQL URL" in result.output
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_db_upgrade_on_postgres_creates_then_has_nothing_to_do(postgres_url: str) -> None:
+    first = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
+    assert first.exit_code == 0, first.output
+    assert first.output.count("applied") == 3
+    second = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
+    assert second.exit_code == 0 and "applied" not in second.output
+    verify = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])
+    assert verify.exit_code == 0 and "intact: 0 entries" in verify.output, verify.output
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_verify_url_names_a_broken_link(postgres_url: str) -> None:
+    import psycopg
+
+    from serving.audit_log_pg import open_postgres_audit_log
+
+    log = open_postgres_audit_log(postgres_url)
+    for i in range(3):
+        log.record_scores(
+            [ScoreRecord(f"s{i}", "r", "t", "caseworker", "score", "F", None, "1", 0.5, "low", [])]
+        )
+    log.close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE audit_entries DISABLE TRIGGER audit_no_change")
+        conn.execute("DELETE FROM audit_entries WHERE seq = 2")
+    result = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])
+    assert result.exit_code == 1
+    assert "entries 2..2 are missing" in result.output
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_verify_url_without_a_log_or_with_triggers_dropped(postgres_url: str) -> None:
+    empty = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])
+    assert empty.exit_code == 2 and "no audit log" in empty.output
+    CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
+    sound = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])
+    assert sound.exit_code == 0 and "warning" not in sound.output
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER audit_no_change ON audit_entries")
+    dropped = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])
+    assert dropped.exit_code == 0  # the chain is intact; the missing guard is reported
+    assert "audit_no_change are missing" in " ".join(dropped.output.split())
