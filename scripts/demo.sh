@@ -23,18 +23,31 @@ step "2/8 Validate it against the raw-data contract"
 earlyrisk validate "$RAW"
 
 step "3/8 Build point-in-time family indicators as of the latest quarter end ($LATEST)"
-earlyrisk features --raw "$RAW" --as-of "$LATEST" --out "$DEMO_DIR/features_latest.parquet"
+earlyrisk features --raw "$RAW" --as-of "$LATEST" --out "$DEMO_DIR/features_latest.parquet" --overwrite
 
 step "4/8 Train, calibrate, evaluate, audit and register the model (MLflow: ./mlflow.db)"
-earlyrisk train --raw "$RAW" --report-dir "$DEMO_DIR/training_report"
+# exit 3: the model was registered but did not pass every promotion gate (it is `challenger`)
+TRAIN_STATUS=0
+earlyrisk train --raw "$RAW" --report-dir "$DEMO_DIR/training_report" || TRAIN_STATUS=$?
+if [ "$TRAIN_STATUS" -eq 3 ]; then
+  # The demo goes on with the challenger so every step can be seen; a real deployment never
+  # does this: without a champion, `earlyrisk serve` refuses to start.
+  export EARLYRISK_MODEL_ALIAS=challenger
+  echo; printf '\033[1;33m%s\033[0m\n' \
+    "DEMO ONLY: the new model did not pass every promotion gate (see the summary above and" \
+    "$DEMO_DIR/training_report/training_report.html). The rest of the demo scores, monitors" \
+    "and serves it as \`challenger\` to show the workflow; a ministry would not serve it."
+elif [ "$TRAIN_STATUS" -ne 0 ]; then
+  exit "$TRAIN_STATUS"
+fi
 
 step "5/8 Score every family as of $LATEST with reasons (batch)"
-earlyrisk score --raw "$RAW" --as-of "$LATEST" --out "$DEMO_DIR/scores_latest.parquet"
+earlyrisk score --raw "$RAW" --as-of "$LATEST" --out "$DEMO_DIR/scores_latest.parquet" --overwrite
 
 step "6/8 Audit the live scores (label-free: no outcomes yet) at a capacity of 5 % of families"
 earlyrisk audit --scores "$DEMO_DIR/scores_latest.parquet" --score probability \
   --group audit_settlement --group audit_region --group audit_ethnicity \
-  --group audit_single_parent --top-fraction 0.05 --out "$DEMO_DIR/audit_live"
+  --group audit_single_parent --top-fraction 0.05 --out "$DEMO_DIR/audit_live" --overwrite
 
 step "7/8 Monitor the model on the latest snapshot ($LATEST): drift, estimated and realized performance, fairness over time"
 # exit 3 means an alert fired (the report says which and why); the demo goes on either way
