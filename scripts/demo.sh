@@ -28,7 +28,8 @@ earlyrisk features --raw "$RAW" --as-of "$LATEST" --out "$DEMO_DIR/features_late
 step "4/8 Train, calibrate, evaluate, audit and register the model (MLflow: ./mlflow.db)"
 # exit 3: the model was registered but did not pass every promotion gate (it is `challenger`)
 TRAIN_STATUS=0
-earlyrisk train --raw "$RAW" --report-dir "$DEMO_DIR/training_report" || TRAIN_STATUS=$?
+earlyrisk train --raw "$RAW" --report-dir "$DEMO_DIR/training_report" --require-promotion \
+  || TRAIN_STATUS=$?
 if [ "$TRAIN_STATUS" -eq 3 ]; then
   # The demo goes on with the challenger so every step can be seen; a real deployment never
   # does this: without a champion, `earlyrisk serve` refuses to start.
