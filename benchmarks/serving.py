@@ -97,6 +97,11 @@ def _build_world(root: Path) -> tuple[dict[str, str], object, object]:
         "EARLYRISK_AUDIT_LOG_PATH": str(root / "audit_log.sqlite"),
         "EARLYRISK_TOKEN_DB_PATH": str(root / "tokens.sqlite"),
         "EARLYRISK_MAX_BATCH_SIZE": str(BATCH_SIZE),
+        "EARLYRISK_SECURITY_LOG_PATH": str(root / "security_log.sqlite"),
+        # One token drives the whole load: the per-token quotas (a guard against one token
+        # walking the register) would cut the measurement short, so they are lifted here.
+        "EARLYRISK_QUOTA_REQUESTS_PER_MINUTE": "100000000",
+        "EARLYRISK_QUOTA_FAMILIES_PER_MINUTE": "100000000",
     }
     return env, model, frame
 

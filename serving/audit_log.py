@@ -82,6 +82,9 @@ _SCHEMA = (
     "CREATE UNIQUE INDEX IF NOT EXISTS audit_score_id ON audit_entries (score_id) "
     "WHERE kind = 'score'",
     "CREATE INDEX IF NOT EXISTS audit_runs ON audit_entries (request_id) WHERE kind = 'batch_run'",
+    # which decision on a score is current (the latest): a keyed read, not a scan
+    "CREATE INDEX IF NOT EXISTS audit_feedback_score ON audit_entries (score_id, seq) "
+    "WHERE kind = 'feedback'",
     """
     CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit_entries
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
@@ -552,6 +555,26 @@ class AuditLog:
         with self._lock:
             rows = self._usable().execute(sql, params).fetchall()
         return [_as_dict(row) for row in rows]
+
+    def latest_feedback_seqs(self, score_ids: Sequence[str]) -> dict[str, int]:
+        """The seq of the latest feedback on each score id that has one.
+
+        A later decision on a score supersedes the earlier ones: all stay on record, and
+        this is how a reader tells which one is current.
+        """
+        unique = list(dict.fromkeys(score_ids))
+        out: dict[str, int] = {}
+        with self._lock:
+            for start in range(0, len(unique), 500):
+                chunk = unique[start : start + 500]
+                marks = ", ".join("?" for _ in chunk)
+                rows = self._usable().execute(
+                    "SELECT score_id, MAX(seq) FROM audit_entries "
+                    f"WHERE kind = 'feedback' AND score_id IN ({marks}) GROUP BY score_id",
+                    chunk,
+                ).fetchall()
+                out.update({str(sid): int(seq) for sid, seq in rows})
+        return out
 
     def count(self, kind: EntryKind | None = None) -> int:
         """How many entries (of a kind) are on record."""

@@ -39,6 +39,7 @@ from serving.audit_log import (
 from serving.auth import Principal, TokenStore
 from serving.explain import Explanation, catalogue_descriptions
 from serving.lookup import LookupStore, SnapshotError, as_of_text, read_snapshot_info
+from serving.regions import RegionIndex, regions_path
 from serving.scoring import ReferencePopulation, Scorer
 from serving.settings import ServingSettings
 from training.protected import PROTECTED_NAMES
@@ -113,6 +114,7 @@ class ServingEngine:
         tokens: TokenStore,
         model_card: dict[str, Any] | None,
         indicator_ranges: Mapping[str, tuple[float, float]],
+        regions: RegionIndex | None = None,
     ) -> None:
         self.settings = settings
         self.scorer = scorer
@@ -122,6 +124,7 @@ class ServingEngine:
         self.tokens = tokens
         self.model_card_doc = model_card
         self.indicator_ranges = dict(indicator_ranges)
+        self.regions = regions
         self.snapshot_date = lookup.latest_as_of()
         self.as_of_dates = lookup.as_of_dates()
         self._references: dict[str, ReferencePopulation] = {}
@@ -229,6 +232,17 @@ class ServingEngine:
                 f"no snapshot for {day}; available: {', '.join(self.as_of_dates)}",
             )
         found_ids, matrix = self.lookup.get_matrix(family_ids, as_of=day)
+        if principal.regions is not None:
+            # A family outside the token's regions is answered exactly like an unknown one:
+            # a scoped token learns nothing about families elsewhere, not even that they exist.
+            inside = (
+                self.regions.within(found_ids, as_of=day, regions=principal.regions)
+                if self.regions is not None
+                else set()
+            )
+            keep = [fid in inside for fid in found_ids]
+            found_ids = [fid for fid, k in zip(found_ids, keep, strict=True) if k]
+            matrix = matrix[np.asarray(keep, dtype=bool)] if keep else matrix
         scored: dict[str, dict[str, Any]] = {}
         if found_ids:
             rows = self._results(
@@ -315,14 +329,19 @@ class ServingEngine:
         reason: str,
         principal: Principal,
         request_id: str,
-    ) -> None:
-        """Store a caseworker decision on a served score (durably, or raise)."""
+    ) -> int | None:
+        """Store a caseworker decision on a served score (durably, or raise).
+
+        Returns the seq of the earlier decision on the score that this one supersedes (it
+        stays in the log as history; reads mark the latest as current), or None.
+        """
         try:
             entry = self.audit_log.score_entry(score_id)
+            previous = self.audit_log.latest_feedback_seqs([score_id]).get(score_id)
         except Exception as exc:
             raise AuditLogUnavailable(f"audit log unreadable: {exc}") from exc
         if entry is None:
-            raise UnknownScoreError(f"score_id {score_id!r} was never served by this service")
+            raise UnknownScoreError("score_id was never served by this service")
         self.audit_log.record_feedback(
             FeedbackRecord(
                 score_id=score_id,
@@ -334,11 +353,17 @@ class ServingEngine:
                 reason=reason,
             )
         )
+        return previous
 
     def audit_page(self, *, after_seq: int, limit: int, kind: str | None) -> dict[str, Any]:
         """One page of the audit log, and the cursor of the next."""
         limit = min(limit, self.settings.audit_page_limit)
         entries = self.audit_log.page(after_seq=after_seq, limit=limit, kind=kind)  # type: ignore[arg-type]
+        feedback_ids = [e["score_id"] for e in entries if e["kind"] == "feedback"]
+        latest = self.audit_log.latest_feedback_seqs(feedback_ids) if feedback_ids else {}
+        for entry in entries:
+            if entry["kind"] == "feedback":
+                entry["current"] = latest.get(entry["score_id"]) == entry["seq"]
         next_after = entries[-1]["seq"] if len(entries) == limit else None
         return {"entries": entries, "next_after_seq": next_after}
 
@@ -501,6 +526,7 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
     training_date, metrics = _run_summary(loaded.run_id, settings.tracking_uri)
     identity = dataclasses.replace(identity, training_date=training_date, metrics=metrics)
     latest = lookup.latest_as_of()
+    regions = RegionIndex.from_snapshot(snapshot, regions_path(settings.lookup_db_path))
     return ServingEngine(
         settings=settings,
         scorer=scorer,
@@ -510,6 +536,7 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         tokens=TokenStore(settings.token_db_path),
         model_card=_load_model_card(loaded.run_id, settings.tracking_uri),
         indicator_ranges=indicator_ranges_from(lookup, latest),
+        regions=regions,
     )
 
 

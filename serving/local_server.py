@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -24,9 +25,20 @@ SERVICE_TARGET = "serving.service:EarlyRiskScoring"
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def bentoml_serve_argv(*, host: str, port: int) -> list[str]:
-    """The command line that serves the service on ``host:port`` with this interpreter."""
-    return [
+@dataclass(frozen=True)
+class TlsFiles:
+    """A PEM certificate (chain) and its private key: the server then speaks HTTPS only."""
+
+    certfile: Path
+    keyfile: Path
+
+
+def bentoml_serve_argv(*, host: str, port: int, tls: TlsFiles | None = None) -> list[str]:
+    """The command line that serves the service on ``host:port`` with this interpreter.
+
+    With tls, uvicorn terminates TLS itself (BentoML's ``--ssl-certfile``/``--ssl-keyfile``).
+    """
+    argv = [
         sys.executable,
         "-m",
         "bentoml",
@@ -37,6 +49,9 @@ def bentoml_serve_argv(*, host: str, port: int) -> list[str]:
         "--port",
         str(port),
     ]
+    if tls is not None:
+        argv += ["--ssl-certfile", str(tls.certfile), "--ssl-keyfile", str(tls.keyfile)]
+    return argv
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -65,7 +80,11 @@ class LocalServer:
 
 
 def start_local_server(
-    env: Mapping[str, str], log_path: Path, *, timeout: float = 90.0
+    env: Mapping[str, str],
+    log_path: Path,
+    *,
+    timeout: float = 90.0,
+    tls: TlsFiles | None = None,
 ) -> LocalServer:
     """Serve on a free 127.0.0.1 port; return once ``/readyz`` answers 200.
 
@@ -78,19 +97,23 @@ def start_local_server(
     port = free_port()
     with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
-            bentoml_serve_argv(host="127.0.0.1", port=port),
+            bentoml_serve_argv(host="127.0.0.1", port=port, tls=tls),
             cwd=_PROJECT_ROOT,
             env={**os.environ, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = LocalServer(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
+    scheme = "https" if tls is not None else "http"
+    server = LocalServer(url=f"{scheme}://127.0.0.1:{port}", process=process, log_path=log_path)
+    verify: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=str(tls.certfile)) if tls is not None else True
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{log_path.read_text(errors='replace')}")
         try:
-            if httpx.get(f"{server.url}/readyz", timeout=1.0).status_code == 200:
+            if httpx.get(f"{server.url}/readyz", timeout=1.0, verify=verify).status_code == 200:
                 return server
         except httpx.TransportError:
             pass

@@ -1,15 +1,22 @@
-"""Response bodies of the scoring service (request bodies are the API signatures).
+"""Request and response bodies of the scoring service.
 
 These pydantic models are what the OpenAPI page at ``/docs.json`` shows a caseworker
 system's developer, so every field says what it means. Responses forbid extra fields:
-what a client sees is exactly what is documented.
+what a client sees is exactly what is documented. Requests are strict: an unknown field is
+refused naming it, and a number must be a JSON number (``"5"``, ``true`` are refused). The
+request models are built from the settings by :func:`request_models`, so the limits the
+gate enforces and the limits the OpenAPI document states are the same numbers.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+
+from serving.security_log import SecurityEvent
+from serving.settings import ServingSettings
 
 Decision = Literal["support_offered", "no_action", "override_higher", "override_lower"]
 
@@ -68,12 +75,17 @@ class ScoreResponse(_Body):
 
 
 class FeedbackResponse(_Body):
-    """The stored decision."""
+    """The stored decision; it is now the current one for the score."""
 
     request_id: str
     score_id: str
     decision: Decision
     recorded: bool = True
+    supersedes_seq: int | None = Field(
+        default=None,
+        description="Audit-log seq of the earlier decision on this score that this one "
+        "replaces (kept as history); null when it is the first.",
+    )
 
 
 class ModelCardResponse(_Body):
@@ -120,6 +132,10 @@ class AuditEntry(_Body):
     entry_hash: str = Field(
         description="SHA-256 of this entry's content and prev_hash; "
         "`earlyrisk audit-log verify` checks the chain."
+    current: bool | None = Field(
+        default=None,
+        description="Feedback only: true for the latest decision on its score, false for "
+        "one a later decision superseded (kept as history); null for a score.",
     )
 
 
@@ -140,3 +156,139 @@ class ErrorBody(_Body):
         description="Only for a body that fails the endpoint's schema: pydantic's list of "
         "the fields and rules it broke (absent otherwise).",
     )
+
+
+class SecurityEventOut(_Body):
+    """One row of the security log: a refused attempt or an auditor's read."""
+
+    seq: int
+    recorded_at: str
+    event: SecurityEvent
+    request_id: str
+    token_id: str | None = Field(description="The token id (never the token); null if none.")
+    endpoint: str
+    client: str | None = Field(description="The peer address the server saw.")
+    detail: str | None
+
+
+class SecurityLogPage(_Body):
+    """A page of the security log; pass ``next_after_seq`` as ``after_seq`` for the next."""
+
+    entries: list[SecurityEventOut]
+    next_after_seq: int | None = Field(description="null when this is the last page.")
+
+
+# --------------------------------------------------------------------------- requests
+
+MAX_SEQ = 2**63 - 1
+# No control characters (C0, DEL, C1) nor bidirectional overrides: they hide or reorder text
+# in logs and screens. The same pattern is checked here and stated in the OpenAPI document.
+_CONTROL = "\\u0000-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069"
+PRINTABLE_PATTERN = f"^[^{_CONTROL}]+$"
+TEXT_PATTERN = f"^[^{_CONTROL}]*[^\\s{_CONTROL}][^{_CONTROL}]*$"  # and not blank
+MAX_INDICATORS = 1000  # names per /score_indicators body; the model has far fewer
+
+
+def _integral(value: Any) -> Any:
+    """A JSON number with no fraction (``10.0``, ``1e1``) is the integer JSON Schema says it
+    is; anything else (a string, a boolean, ``10.5``) goes to the strict int check as sent."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ModelCardRequest(_Request):
+    """/model_card takes no parameters: ``{}`` (or an empty body)."""
+
+
+def _model(name: str, doc: str, fields: dict[str, Any]) -> type[BaseModel]:
+    """A strict request model (field name -> (type, default or Field))."""
+    return create_model(name, __base__=_Request, __doc__=doc, **fields)
+
+
+def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
+    """The strict request body model of each endpoint, with the settings' limits."""
+    id_type: Any = Annotated[
+        str, Field(min_length=1, max_length=settings.max_id_length, pattern=PRINTABLE_PATTERN)
+    ]
+    name_type: Any = Annotated[str, Field(min_length=1, max_length=settings.max_id_length)]
+    page = settings.audit_page_limit
+    seq: Any = Annotated[
+        int,
+        Field(ge=0, le=MAX_SEQ, description="Return entries after this seq."),
+        BeforeValidator(_integral),
+    ]
+    limit: Any = Annotated[
+        int,
+        Field(ge=1, le=page, description="Most entries in the page."),
+        BeforeValidator(_integral),
+    ]
+    family_ids: Any = Annotated[
+        list[id_type],  # type: ignore[valid-type]
+        Field(
+            min_length=1,
+            max_length=settings.max_batch_size,
+            description="Family ids to score, in the order results come back.",
+        ),
+    ]
+    indicator_values: Any = Annotated[
+        dict[name_type, float | None],  # type: ignore[valid-type]
+        Field(
+            max_length=MAX_INDICATORS,
+            description="Every model indicator by name; null = not recorded.",
+        ),
+    ]
+    # batch_run: the batch runs' own entries (written by `earlyrisk score`)
+    kinds: Any = Literal["score", "feedback", "batch_run"] | None
+    events: Any = SecurityEvent | None
+    return {
+        "score": _model(
+            "ScoreRequest",
+            "Families to score from the feature snapshot.",
+            {
+                "family_ids": (family_ids, ...),
+                "as_of": (
+                    date | None,
+                    Field(default=None, description="Snapshot date; default the latest."),
+                ),
+            },
+        ),
+        "score_indicators": _model(
+            "ScoreIndicatorsRequest",
+            "Explicit indicator values to score (no family lookup).",
+            {"indicators": (indicator_values, ...)},
+        ),
+        "feedback": _model(
+            "FeedbackRequest",
+            "A caseworker's decision on a served score; a later one supersedes it.",
+            {
+                "score_id": (id_type, Field(description="The score_id of a served score.")),
+                "decision": (Decision, ...),
+                "reason": (
+                    str,
+                    Field(
+                        min_length=1,
+                        max_length=settings.max_reason_length,
+                        pattern=TEXT_PATTERN,
+                        description="Why, in one line without control characters; no names "
+                        "or other personal details (the family is known from the score).",
+                    ),
+                ),
+            },
+        ),
+        "model_card": ModelCardRequest,
+        "audit_log": _model(
+            "AuditLogRequest",
+            "A page of the audit log.",
+            {"after_seq": (seq, 0), "limit": (limit, min(100, page)), "kind": (kinds, None)},
+        ),
+        "security_log": _model(
+            "SecurityLogRequest",
+            "A page of the security log.",
+            {"after_seq": (seq, 0), "limit": (limit, min(100, page)), "event": (events, None)},
+        ),
+    }

@@ -29,8 +29,8 @@ SERVE_HELP = (
     "writing, fails verification (`earlyrisk audit-log verify`), was replaced, or is missing "
     "where its anchor records one (then --new-audit-log begins a new one, explicitly).\n\n"
     "Endpoints: POST /score, /score_indicators, /feedback (caseworker), /model_card, "
-    "/audit_log (auditor); GET /livez, /readyz; OpenAPI at /docs.json. Create tokens with "
-    "`earlyrisk token create --role ROLE`."
+    "/audit_log, /security_log (auditor); GET /livez, /readyz; OpenAPI at /docs.json, its "
+    "page at /docs. Create tokens with `earlyrisk token create --role ROLE [--ttl DAYS]`."
 )
 
 TOKEN_HELP = "Create, list and revoke the service's bearer tokens (stored hashed)."
@@ -68,9 +68,40 @@ def serve_command(
             "(the lost log stays recorded in the anchor). Never replaces an existing log.",
         ),
     ] = False,
+    ssl_certfile: Annotated[
+        Path | None,
+        typer.Option(
+            "--ssl-certfile",
+            metavar="PEM",
+            help="Serve HTTPS with this certificate (chain); needs --ssl-keyfile. Without it, "
+            "put the service behind a TLS-terminating reverse proxy (docs/serving.md).",
+            show_default=False,
+        ),
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None,
+        typer.Option(
+            "--ssl-keyfile",
+            metavar="PEM",
+            help="The certificate's private key.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the scoring service."""
     console = Console(stderr=True)
+    from serving.local_server import TlsFiles
+
+    tls: TlsFiles | None = None
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        console.print("[red]error:[/red] give both --ssl-certfile and --ssl-keyfile, or neither")
+        raise typer.Exit(EXIT_USAGE)
+    if ssl_certfile is not None and ssl_keyfile is not None:
+        for flag, path in (("--ssl-certfile", ssl_certfile), ("--ssl-keyfile", ssl_keyfile)):
+            if not path.is_file():
+                console.print(f"[red]error:[/red] {flag} {path} is not a readable file")
+                raise typer.Exit(EXIT_USAGE)
+        tls = TlsFiles(certfile=ssl_certfile.resolve(), keyfile=ssl_keyfile.resolve())
     # Options win over EARLYRISK_* variables; they reach the server through its environment.
     options = {
         "snapshot_path": str(snapshot) if snapshot is not None else None,
@@ -97,6 +128,13 @@ def serve_command(
     except StartupError as exc:
         console.print(f"[red]refusing to start:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
+    from serving.security_log import SecurityLog, SecurityLogUnavailable
+
+    try:
+        SecurityLog(settings.security_log_path).close()
+    except SecurityLogUnavailable as exc:
+        console.print(f"[red]refusing to start:[/red] {exc}")
+        raise typer.Exit(EXIT_REFUSED) from None
     console.print(
         f"model [bold]{engine.identity.name}[/bold] version {engine.identity.version} "
         f"({engine.identity.uri}); snapshot {engine.snapshot_date} "
@@ -106,10 +144,11 @@ def serve_command(
     engine.audit_log.close()
     if check_only:
         return
-    console.print(f"starting on http://{host}:{port} (Ctrl-C stops)")
+    scheme = "https" if tls is not None else "http"
+    console.print(f"starting on {scheme}://{host}:{port} (Ctrl-C stops)")
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, bentoml_serve_argv(host=host, port=port), server_env)
+    os.execve(sys.executable, bentoml_serve_argv(host=host, port=port, tls=tls), server_env)
 
 
 token_app = typer.Typer(help=TOKEN_HELP, no_args_is_help=True, add_completion=False)
@@ -128,38 +167,91 @@ def token_create(
         Literal["caseworker", "auditor", "admin"],
         typer.Option(
             "--role",
-            help="caseworker: score, feedback; auditor: model card, audit log; admin: all.",
+            help="caseworker: score, feedback; auditor: model card, audit and security logs; "
+            "admin: all.",
         ),
     ],
     note: Annotated[
         str | None, typer.Option("--note", help="Who or what the token is for.")
     ] = None,
+    ttl: Annotated[
+        float | None,
+        typer.Option(
+            "--ttl",
+            min=0.001,
+            max=3650,
+            metavar="DAYS",
+            help="Days until the token expires (default: EARLYRISK_TOKEN_DEFAULT_TTL_DAYS, 90).",
+            show_default=False,
+        ),
+    ] = None,
+    region: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--region",
+            help="Scope the token to families of this audit_region (repeat for several); "
+            "default: every region.",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the token (for scripts).")
     ] = False,
 ) -> None:
-    """Create a token and print it once (only its hash is stored)."""
-    issued = _store().create(role, note=note)
+    """Create a token and print it once (only its hash is stored); it expires after --ttl."""
+    from serving.settings import ServingSettings
+
+    days = ttl if ttl is not None else ServingSettings().token_default_ttl_days
+    try:
+        issued = _store().create(role, note=note, ttl_days=days, regions=region)
+    except ValueError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
     if quiet:
         typer.echo(issued.token)
         return
     console = Console()
-    console.print(f"token id  {issued.token_id}  role {issued.role}")
+    scope = ", ".join(issued.regions) if issued.regions else "all regions"
+    console.print(
+        f"token id  {issued.token_id}  role {issued.role}  expires {issued.expires_at}  "
+        f"scope {scope}"
+    )
     console.print("token (shown once; keep it secret):")
     typer.echo(issued.token)
 
 
+TOKEN_COLUMNS = (
+    "token_id",
+    "role",
+    "created_at",
+    "expires_at",
+    "last_used_at",
+    "revoked_at",
+    "regions",
+    "note",
+)
+
+
 @token_app.command("list")
-def token_list() -> None:
-    """List tokens: id, role, created, revoked, note (never the secret)."""
+def token_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List tokens: id, role, created, expires, last used, revoked, regions, note (never the
+    secret)."""
+    rows = _store().list()
+    if as_json:
+        import json
+
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
     from rich.table import Table
 
-    table = Table("token id", "role", "created", "revoked", "note")
-    for row in _store().list():
-        table.add_row(
-            *(str(row[k] or "") for k in ("token_id", "role", "created_at", "revoked_at", "note"))
-        )
-    Console().print(table)
+    table = Table(
+        "token id", "role", "created", "expires", "last used", "revoked", "regions", "note"
+    )
+    for row in rows:
+        table.add_row(*(str(row[k] or "") for k in TOKEN_COLUMNS))
+    Console(width=200).print(table)
 
 
 @token_app.command("revoke")

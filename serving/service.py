@@ -1,27 +1,33 @@
 """The BentoML service: ``bentoml serve serving.service:EarlyRiskScoring``.
 
-A thin HTTP adapter over :class:`serving.engine.ServingEngine`: it checks the bearer token
-and role of every call, runs the engine, and turns every refusal into a JSON body
-``{"error": ..., "request_id": ...}`` with the right status. No stack trace ever reaches a
-client; the full trace goes to the server log under the same request id.
+A thin HTTP adapter over :class:`serving.engine.ServingEngine`. In front of it sits the
+request gate (:mod:`serving.gate`): it authenticates and authorizes every call before the
+body is read, throttles repeated failures, enforces per-token quotas, the content type,
+the body size and the strict request schemas, and serves the service's own OpenAPI document
+and docs page. A handler then runs the engine on the admitted request and turns every
+refusal into a JSON body ``{"error": ..., "request_id": ...}`` with the right status. No
+stack trace ever reaches a client; a client error (4xx) is one INFO line in the server log
+(request id, endpoint, status, a reason code: no family id, no free text), and the same
+request id is in the audit log's entries.
 
 Status codes: 400 bad request (the message names the field), 401 missing/invalid token,
-403 wrong role, 404 unknown score_id, 503 the audit log cannot be written (the score is not
-returned), 500 anything unexpected. BentoML's own ``/livez`` and ``/readyz`` are the health
-and readiness probes (no token); ``/docs.json`` is the OpenAPI document.
+403 wrong role, 404 unknown score_id, 405 not POST, 413 body too large, 415 not JSON,
+429 throttled or over quota (Retry-After), 503 the audit or security log cannot be written
+(nothing is returned), 500 anything unexpected. BentoML's own ``/livez`` and ``/readyz``
+are the health and readiness probes (no token); ``/docs.json`` is the OpenAPI document and
+``/docs`` its page.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Any, cast
 
 import bentoml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
 from serving.audit_log import AuditLogUnavailable
@@ -33,6 +39,8 @@ from serving.engine import (
     load_engine,
     new_request_id,
 )
+from serving.gate import ADMITTED, Admitted, RequestGate
+from serving.openapi import ServedFacts
 from serving.schemas import (
     AuditLogPage,
     Decision,
@@ -41,17 +49,34 @@ from serving.schemas import (
     ModelCardResponse,
     ScoredFamily,
     ScoreResponse,
+    SecurityLogPage,
 )
+from serving.security_log import SecurityLog, SecurityLogUnavailable, SecurityRecord
 from serving.settings import ServingSettings
 
 logger = logging.getLogger("earlyrisk.serving")
+# BentoML's server logging keeps the root logger at WARNING; the service's own one-line INFO
+# records (refused requests with their request id, the model served) must reach its log.
+logging.getLogger("earlyrisk").setLevel(logging.INFO)
 
 AUDIT_UNAVAILABLE_MESSAGE = (
     "The audit log cannot be written, so no score is returned (every score must be on "
     "record). Nothing was recorded for this request; retry later or alert the operator."
 )
 INTERNAL_ERROR_MESSAGE = "An unexpected error occurred; quote the request_id to the operator."
-MAX_SEQ = 2**63 - 1
+SECURITY_LOG_UNAVAILABLE_MESSAGE = (
+    "The security log cannot be written, so this auditor read is refused (every read of "
+    "the logs and the model card is on record); retry later or alert the operator."
+)
+AUDITOR_READS = frozenset({"model_card", "audit_log", "security_log"})
+
+# What the loaded worker serves, for the gate's OpenAPI document (set by the service).
+_served: ServedFacts | None = None
+
+
+def served_facts() -> ServedFacts | None:
+    """The facts of the model this worker serves, once it is loaded."""
+    return _served
 
 
 def _workers() -> int:
@@ -74,81 +99,16 @@ def _flag(name: str) -> bool:
 
 
 def _error(ctx: bentoml.Context, status: int, message: str, request_id: str) -> JSONResponse:
+    if status < 500:
+        # One line, no traceback, no family id or free text: the endpoint, status and the
+        # kind of refusal; the request id ties it to the client's answer and the audit log.
+        logger.info("request %s %s -> %d", request_id, ctx.request.scope.get("path"), status)
     ctx.response.status_code = status
     headers = {"X-Request-ID": request_id}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="earlyrisk"'
     body = ErrorBody(error=message, request_id=request_id)
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
-
-
-def _validation_refusal(body: bytes) -> tuple[str, list[dict[str, Any]]] | None:
-    """BentoML's own 400 body (its schema check of the request) as one line naming each
-    field and the rule it broke, plus its ``detail`` list; None for any other body."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("detail"), list):
-        return None
-    parts = []
-    for item in data["detail"]:
-        if not isinstance(item, dict):
-            return None
-        field = ".".join(str(part) for part in item.get("loc") or ()) or "body"
-        parts.append(f"{field}: {item.get('msg', 'invalid')}")
-    return ("; ".join(parts), data["detail"]) if parts else None
-
-
-class _ValidationRefusals:
-    """ASGI middleware: BentoML's schema refusals in the service's own error shape.
-
-    BentoML validates a request body against the endpoint's signature before our handler
-    runs and answers a mismatch itself, as ``{"error": "1 validation error for Input",
-    "detail": [...]}``: no request id, and the field only inside ``detail``. This rewrites
-    exactly those answers (status 400 without our X-Request-ID header) into
-    :class:`ErrorBody` with the field and rule in ``error``, a fresh request id and
-    BentoML's ``detail`` list kept; every other response passes through untouched.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        held: dict[str, Any] | None = None
-        chunks: list[bytes] = []
-
-        async def hold_refusal(message: dict[str, Any]) -> None:
-            nonlocal held
-            if message["type"] == "http.response.start":
-                names = {name.lower() for name, _ in message.get("headers", ())}
-                if message["status"] == 400 and b"x-request-id" not in names:
-                    held = message
-                    return
-            if held is None:
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            body = b"".join(chunks)
-            refusal = _validation_refusal(body)
-            headers = [(k, v) for k, v in held.get("headers", ()) if k.lower() != b"content-length"]
-            if refusal is not None:
-                text, detail = refusal
-                request_id = new_request_id()
-                logger.info("request %s refused by schema validation: %s", request_id, text)
-                error = ErrorBody(error=text, request_id=request_id, detail=detail)
-                body = error.model_dump_json(exclude_none=True).encode()
-                headers.append((b"x-request-id", request_id.encode()))
-            headers.append((b"content-length", str(len(body)).encode()))
-            await send({**held, "headers": headers})
-            await send({"type": "http.response.body", "body": body, "more_body": False})
-
-        await self.app(scope, receive, hold_refusal)
 
 
 @bentoml.service(
@@ -169,7 +129,20 @@ class EarlyRiskScoring:
     """Explained, advisory family risk scores; every score logged; bearer-token roles."""
 
     def __init__(self) -> None:
-        self.engine: ServingEngine = load_engine(ServingSettings())
+        global _served
+        settings = ServingSettings()
+        self.engine: ServingEngine = load_engine(settings)
+        self.security_log = SecurityLog(
+            settings.security_log_path, busy_timeout_ms=settings.audit_busy_timeout_ms
+        )
+        _served = ServedFacts(
+            model_name=self.engine.identity.name,
+            model_version=self.engine.identity.version,
+            snapshot_dates=list(self.engine.as_of_dates),
+            indicator_ranges=dict(self.engine.indicator_ranges),
+            indicator_descriptions=dict(self.engine.scorer.descriptions),
+            metrics_enabled=_flag("EARLYRISK_METRICS"),
+        )
         logger.info(
             "serving model %s version %s on snapshot %s",
             self.engine.identity.name,
@@ -188,14 +161,25 @@ class EarlyRiskScoring:
         body: type[BaseModel],
         work: Callable[[Principal, str], Any],
     ) -> Any:
-        """Authorize, run work(principal, request_id) into body, map refusals to JSON errors."""
-        request_id = new_request_id()
+        """Run work(principal, request_id) into body; map refusals to JSON errors.
+
+        Behind the gate the principal and request id come from it; called in-process
+        without the gate (tests), the token is checked here.
+        """
+        admitted = ctx.request.scope.get(ADMITTED)
+        request_id = admitted.request_id if isinstance(admitted, Admitted) else new_request_id()
         ctx.response.headers["X-Request-ID"] = request_id
         try:
-            principal = authorize(
-                self.engine.tokens, ctx.request.headers.get("authorization"), endpoint
-            )
-            return body.model_validate(work(principal, request_id))
+            if isinstance(admitted, Admitted):
+                principal = admitted.principal
+            else:
+                principal = authorize(
+                    self.engine.tokens, ctx.request.headers.get("authorization"), endpoint
+                )
+            result = body.model_validate(work(principal, request_id))
+            if endpoint in AUDITOR_READS:
+                self._record_read(ctx, principal, endpoint, request_id)
+            return result
         except AuthError as exc:
             return _error(ctx, exc.status, exc.message, request_id)
         except RequestError as exc:
@@ -205,20 +189,36 @@ class EarlyRiskScoring:
         except AuditLogUnavailable:
             logger.exception("audit log unavailable (request %s)", request_id)
             return _error(ctx, 503, AUDIT_UNAVAILABLE_MESSAGE, request_id)
+        except SecurityLogUnavailable as exc:
+            logger.error("security log unavailable (request %s): %s", request_id, exc)
+            return _error(ctx, 503, SECURITY_LOG_UNAVAILABLE_MESSAGE, request_id)
         except Exception:
             logger.exception("unexpected error (request %s)", request_id)
             return _error(ctx, 500, INTERNAL_ERROR_MESSAGE, request_id)
 
+    def _record_read(
+        self, ctx: bentoml.Context, principal: Principal, endpoint: str, request_id: str
+    ) -> None:
+        """Put an auditor's read on record before it is answered (raises when it cannot).
+
+        The detail is the read's parameters (which page, which kind), never what it returned.
+        """
+        admitted = ctx.request.scope.get(ADMITTED)
+        params = (
+            admitted.body.model_dump_json()
+            if isinstance(admitted, Admitted) and admitted.body is not None
+            else None
+        )
+        client = ctx.request.client.host if ctx.request.client else None
+        self.security_log.record(
+            SecurityRecord("auditor_read", request_id, endpoint, principal.token_id, client, params)
+        )
+
     @bentoml.api(route="/score")
     def score(
         self,
-        family_ids: Annotated[
-            list[str], Field(description="Family ids to score (at most the batch limit).")
-        ],
-        as_of: Annotated[
-            date | None,
-            Field(description="Snapshot date; default the latest snapshot."),
-        ] = None,
+        family_ids: list[str],
+        as_of: date | None = None,
         *,
         ctx: bentoml.Context,
     ) -> ScoreResponse:
@@ -238,10 +238,7 @@ class EarlyRiskScoring:
     @bentoml.api(route="/score_indicators")
     def score_indicators(
         self,
-        indicators: Annotated[
-            dict[str, float | None],
-            Field(description="Every model indicator by name; null = not recorded."),
-        ],
+        indicators: dict[str, float | None],
         *,
         ctx: bentoml.Context,
     ) -> ScoredFamily:
@@ -260,33 +257,35 @@ class EarlyRiskScoring:
     @bentoml.api(route="/feedback")
     def feedback(
         self,
-        score_id: Annotated[str, Field(min_length=1, max_length=64)],
+        score_id: str,
         decision: Decision,
-        reason: Annotated[
-            str,
-            Field(
-                min_length=1,
-                max_length=2000,
-                description="Why; no names or other personal details (the family id is known).",
-            ),
-        ],
+        reason: str,
         *,
         ctx: bentoml.Context,
     ) -> FeedbackResponse:
-        """Record the caseworker's decision on a served score (caseworker, admin)."""
+        """Record the caseworker's decision on a served score (caseworker, admin).
+
+        The token id of the caller is recorded with it; a later decision on the same score
+        supersedes this one (both stay in the log, the latest is marked current).
+        """
 
         def work(principal: Principal, request_id: str) -> Any:
             text = reason.strip()
             if not text:
                 raise RequestError("reason", "must not be blank")
-            self.engine.feedback(
+            previous = self.engine.feedback(
                 score_id=score_id,
                 decision=decision,
                 reason=text,
                 principal=principal,
                 request_id=request_id,
             )
-            return {"request_id": request_id, "score_id": score_id, "decision": decision}
+            return {
+                "request_id": request_id,
+                "score_id": score_id,
+                "decision": decision,
+                "supersedes_seq": previous,
+            }
 
         return self._handle(ctx, "feedback", FeedbackResponse, work)
 
@@ -300,9 +299,9 @@ class EarlyRiskScoring:
     @bentoml.api(route="/audit_log")
     def audit_log(
         self,
-        after_seq: Annotated[int, Field(ge=0, le=MAX_SEQ)] = 0,
-        limit: Annotated[int, Field(ge=1, le=1000)] = 100,
-        kind: Annotated[str | None, Field(pattern="^(score|feedback|batch_run)$")] = None,
+        after_seq: int = 0,
+        limit: int = 100,
+        kind: str | None = None,
         *,
         ctx: bentoml.Context,
     ) -> AuditLogPage:
@@ -314,5 +313,25 @@ class EarlyRiskScoring:
             lambda _p, _r: self.engine.audit_page(after_seq=after_seq, limit=limit, kind=kind),
         )
 
+    @bentoml.api(route="/security_log")
+    def security_log_page(
+        self,
+        after_seq: int = 0,
+        limit: int = 100,
+        event: str | None = None,
+        *,
+        ctx: bentoml.Context,
+    ) -> SecurityLogPage:
+        """A page of the security log: refused attempts and auditor reads (auditor, admin)."""
 
-EarlyRiskScoring.add_asgi_middleware(_ValidationRefusals)
+        def work(_principal: Principal, _request_id: str) -> Any:
+            limit_ = min(limit, self.engine.settings.audit_page_limit)
+            entries = self.security_log.page(after_seq=after_seq, limit=limit_, event=event)  # type: ignore[arg-type]
+            next_after = entries[-1]["seq"] if len(entries) == limit_ else None
+            return {"entries": entries, "next_after_seq": next_after}
+
+        return self._handle(ctx, "security_log", SecurityLogPage, work)
+
+
+# The decorator returns a bentoml Service; its type stubs present the class itself.
+cast(Any, EarlyRiskScoring).add_asgi_middleware(RequestGate, facts=served_facts)

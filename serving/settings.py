@@ -84,6 +84,36 @@ class ServingSettings(BaseSettings):
     audit_page_limit: int = Field(default=1000, ge=1)
     advisory_notice: str = DEFAULT_ADVISORY_NOTICE
     workers: int = Field(default=1, ge=1, le=64)
+    # ---- request limits (over them: 413 for the body, 400 naming the field otherwise)
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=64 * 1_048_576,
+        description="Largest request body accepted (bytes); a larger one is 413, unread.",
+    )
+    max_id_length: int = Field(default=64, ge=1, le=1024, description="Longest id accepted.")
+    max_reason_length: int = Field(
+        default=2000, ge=1, le=100_000, description="Longest /feedback reason accepted."
+    )
+    # ---- security log, failed-authentication throttling, per-token quotas
+    security_log_path: Path = Path("var/serving/security_log.sqlite")
+    auth_failure_limit: int = Field(
+        default=10,
+        ge=1,
+        description="Failed or forbidden attempts from one address or token id per window "
+        "before every request from it is refused with 429.",
+    )
+    auth_failure_window_s: int = Field(default=300, ge=1, le=86_400)
+    quota_requests_per_minute: int = Field(
+        default=120, ge=1, description="Requests one token may make per minute."
+    )
+    quota_families_per_minute: int = Field(
+        default=1000,
+        ge=1,
+        description="Families one token may score per minute (ids in /score, 1 per "
+        "/score_indicators).",
+    )
+    token_default_ttl_days: int = Field(default=90, ge=1, le=3650)
 
     @model_validator(mode="after")
     def _bands_are_ordered(self) -> ServingSettings:

@@ -51,6 +51,9 @@ def snapshot_frame(*, seed: int = 11, n_families: int = N_FAMILIES) -> pd.DataFr
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
     out["audit_settlement"] = np.where(np.arange(len(out)) % 2 == 0, "urban", "rural")
+    # Region scoping of tokens reads this audit column: families F...0, F...3, ... are North.
+    number = out["family_id"].str[1:].astype(int)
+    out["audit_region"] = np.where(number % 3 == 0, "North", "South")
     return out
 
 
@@ -133,6 +136,12 @@ def world_env(root: Path, tracking_uri: str, snapshot: Path, **extra: str) -> di
         "EARLYRISK_TOKEN_DB_PATH": str(root / "serving" / "tokens.sqlite"),
         "EARLYRISK_MAX_BATCH_SIZE": "50",
         "EARLYRISK_AUDIT_BUSY_TIMEOUT_MS": "200",
+        "EARLYRISK_SECURITY_LOG_PATH": str(root / "serving" / "security_log.sqlite"),
+        # The shared fixtures make many calls (and refused ones) from one address and token;
+        # the throttling and quota tests set their own low limits.
+        "EARLYRISK_AUTH_FAILURE_LIMIT": "1000000",
+        "EARLYRISK_QUOTA_REQUESTS_PER_MINUTE": "1000000",
+        "EARLYRISK_QUOTA_FAMILIES_PER_MINUTE": "1000000",
     }
     env.update(extra)
     return env

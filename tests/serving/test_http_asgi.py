@@ -173,12 +173,21 @@ def test_fail_closed_when_the_audit_log_cannot_be_written(client, tokens, audit_
     assert again.status_code == 200
 
 
-def test_the_service_own_refusals_pass_the_middleware_unchanged(client, tokens):
+def test_the_service_own_refusals_pass_the_gate_unchanged(client, tokens):
+    body = {"family_ids": ["F00005"], "as_of": "2001-01-01"}  # schema-valid, not held
+    response = client.post("/score", json=body, headers=auth(tokens["caseworker"]))
+    assert response.status_code == 400
+    refusal = ErrorBody.model_validate(response.json())
+    assert refusal.error.startswith("as_of: no snapshot for 2001-01-01")
+    assert refusal.request_id == response.headers["x-request-id"]
+    assert response.headers.get_list("x-request-id") == [refusal.request_id]
+    assert set(response.json()) == {"error", "request_id"}  # detail only for schema refusals
+
+
+def test_the_batch_limit_is_a_schema_limit_naming_the_field(client, tokens):
     ids = [f"F{i:05d}" for i in range(51)]  # one more than EARLYRISK_MAX_BATCH_SIZE
     response = client.post("/score", json={"family_ids": ids}, headers=auth(tokens["caseworker"]))
     assert response.status_code == 400
     refusal = ErrorBody.model_validate(response.json())
     assert refusal.error.startswith("family_ids:") and "50" in refusal.error
-    assert refusal.request_id == response.headers["x-request-id"]
-    assert response.headers.get_list("x-request-id") == [refusal.request_id]
-    assert set(response.json()) == {"error", "request_id"}  # detail only for schema refusals
+    assert "F00050" not in response.text  # the input is not echoed

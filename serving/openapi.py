@@ -1,0 +1,299 @@
+"""The service's own OpenAPI document and an offline docs page.
+
+BentoML derives ``/docs.json`` from the handler signatures: it lists no security scheme,
+none of the refusals the service really answers, and its page embeds a third-party tag
+manager. :func:`openapi_document` builds the contract from the same strict request models
+the gate enforces (:func:`serving.schemas.request_models`) and the response models, plus
+what only the loaded model knows: its version (``info.version``), the snapshot dates
+``as_of`` may name and every indicator ``/score_indicators`` requires with its accepted
+range. Every status each endpoint can answer is listed with the error body and headers.
+
+The docs page is Swagger UI from the copy BentoML's wheel ships (no download, no CDN),
+started by a script of ours; its Content-Security-Policy allows this origin only, so the
+page cannot load anything from elsewhere even if a script tried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bentoml
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from serving.schemas import (
+    AuditLogPage,
+    ErrorBody,
+    FeedbackResponse,
+    ModelCardResponse,
+    ScoredFamily,
+    ScoreResponse,
+    SecurityLogPage,
+    request_models,
+)
+from serving.settings import ServingSettings
+
+REF = "#/components/schemas/{model}"
+SECURITY_SCHEME = "bearerAuth"
+
+DESCRIPTION = """\
+Explained, advisory family risk scores for caseworker systems. Every score served and every
+caseworker decision is written to an append-only audit log before the answer leaves the
+server; when the log cannot be written, no score is returned (503).
+
+Every endpoint except the probes needs `Authorization: Bearer <token>` (tokens come from
+`earlyrisk token create`; use the Authorize button to try calls here). Requests are checked
+in this order, each refusal in the `ErrorBody` shape with an `X-Request-ID` header:
+401 (no valid token, before the body is read), 403 (role), 429 (too many failures from
+this address or token, or over the token's quota; see Retry-After), 415 (not
+`application/json`), 413 (body too large), 400 (the body breaks the schema: an unknown
+field, a string for a number, a limit; the message names the field).
+
+The score is advisory: a caseworker decides, and records the decision through /feedback.
+"""
+
+
+@dataclass(frozen=True)
+class ServedFacts:
+    """What the running service serves, for the document (from the loaded engine)."""
+
+    model_name: str
+    model_version: str
+    snapshot_dates: list[str]
+    indicator_ranges: dict[str, tuple[float, float]]
+    indicator_descriptions: dict[str, str] = field(default_factory=dict)
+    metrics_enabled: bool = False
+
+
+@dataclass(frozen=True)
+class _Operation:
+    endpoint: str
+    summary: str
+    roles: str
+    ok: type[BaseModel]
+    extra_statuses: tuple[int, ...] = ()
+
+
+OPERATIONS: tuple[_Operation, ...] = (
+    _Operation("score", "Explained risk scores of families", "caseworker, admin", ScoreResponse),
+    _Operation(
+        "score_indicators",
+        "Explained score of explicit indicator values",
+        "caseworker, admin",
+        ScoredFamily,
+    ),
+    _Operation(
+        "feedback",
+        "Record the caseworker's decision on a served score",
+        "caseworker, admin",
+        FeedbackResponse,
+        (404,),
+    ),
+    _Operation(
+        "model_card", "The serving model's identity and card", "auditor, admin", ModelCardResponse
+    ),
+    _Operation("audit_log", "A page of the audit log", "auditor, admin", AuditLogPage),
+    _Operation("security_log", "A page of the security log", "auditor, admin", SecurityLogPage),
+)
+
+_STATUS_TEXT: dict[int, str] = {
+    400: "The body breaks the schema or a rule; `error` names the field (input not echoed).",
+    401: "Missing, malformed, unknown, expired or revoked token (checked before the body).",
+    403: "The token's role may not use this endpoint.",
+    404: "The score_id was never served by this service.",
+    413: "The body is larger than EARLYRISK_MAX_BODY_BYTES (not read).",
+    415: "The body is not `application/json`.",
+    429: "Too many failed attempts from this address or token id, or over the token's "
+    "per-minute quota; retry after Retry-After seconds.",
+    500: "Unexpected error; quote the request_id to the operator.",
+    503: "The audit or security log cannot be written, so nothing is returned; retry later.",
+}
+
+_REQUEST_ID_HEADER = {
+    "description": "The request id; the audit log and the server log carry the same id.",
+    "required": True,
+    "schema": {"type": "string"},
+}
+
+
+def _response(description: str, schema_ref: str, headers: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": headers,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model=schema_ref)}}},
+    }
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    headers: dict[str, Any] = {"X-Request-ID": _REQUEST_ID_HEADER}
+    if status == 401:
+        headers["WWW-Authenticate"] = {
+            "description": '`Bearer realm="earlyrisk"`',
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    if status == 429:
+        headers["Retry-After"] = {
+            "description": "Seconds to wait before the next attempt.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    return _response(_STATUS_TEXT[status], "ErrorBody", headers)
+
+
+def _indicators_schema(facts: ServedFacts) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for name, (low, high) in facts.indicator_ranges.items():
+        number: dict[str, Any] = {"type": "number", "minimum": low, "maximum": high}
+        prop: dict[str, Any] = {"anyOf": [number, {"type": "null"}]}
+        if name in facts.indicator_descriptions:
+            prop["description"] = facts.indicator_descriptions[name]
+        properties[name] = prop
+    return {
+        "type": "object",
+        "description": "Every model indicator by name (null = not recorded), within its range.",
+        "properties": properties,
+        "required": list(facts.indicator_ranges),
+        "additionalProperties": False,
+    }
+
+
+def _text_plain(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+def openapi_document(settings: ServingSettings, facts: ServedFacts) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the running service (nullable = ``anyOf`` with null)."""
+    requests = request_models(settings)
+    models: list[tuple[type[BaseModel], Any]] = [(m, "validation") for m in requests.values()]
+    models += [(op.ok, "serialization") for op in OPERATIONS]
+    models.append((ErrorBody, "serialization"))
+    _, defs = models_json_schema(models, ref_template=REF)
+    schemas: dict[str, Any] = defs["$defs"]
+    score_props = schemas["ScoreRequest"]["properties"]
+    score_props["as_of"] = {
+        "anyOf": [
+            {"type": "string", "format": "date", "enum": list(facts.snapshot_dates)},
+            {"type": "null"},
+        ],
+        "default": None,
+        "description": "Snapshot date (one held by the served snapshot); default the latest.",
+    }
+    schemas["ScoreIndicatorsRequest"]["properties"]["indicators"] = _indicators_schema(facts)
+
+    paths: dict[str, Any] = {}
+    for op in OPERATIONS:
+        request_name = requests[op.endpoint].__name__
+        responses: dict[str, Any] = {
+            "200": _response("OK", op.ok.__name__, {"X-Request-ID": _REQUEST_ID_HEADER})
+        }
+        for status in sorted((400, 401, 403, 413, 415, 429, 500, 503, *op.extra_statuses)):
+            responses[str(status)] = _error_response(status)
+        paths[f"/{op.endpoint}"] = {
+            "post": {
+                "operationId": op.endpoint,
+                "summary": op.summary,
+                "description": f"Roles: {op.roles}.",
+                "requestBody": {
+                    "required": op.endpoint not in {"model_card", "audit_log", "security_log"},
+                    "content": {
+                        "application/json": {"schema": {"$ref": REF.format(model=request_name)}}
+                    },
+                },
+                "responses": responses,
+            }
+        }
+    paths["/livez"] = {
+        "get": {
+            "operationId": "livez",
+            "summary": "Liveness probe (no token)",
+            "security": [],
+            "responses": {"200": _text_plain("The process is alive.")},
+        }
+    }
+    paths["/readyz"] = {
+        "get": {
+            "operationId": "readyz",
+            "summary": "Readiness probe (no token)",
+            "security": [],
+            "responses": {
+                "200": _text_plain("Model, snapshot and logs are loaded."),
+                "503": _text_plain("Not ready."),
+            },
+        }
+    }
+    if facts.metrics_enabled:
+        paths["/metrics"] = {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics (EARLYRISK_METRICS=1)",
+                "security": [],
+                "responses": {"200": _text_plain("Prometheus text format.")},
+            }
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "earlyrisk scoring service",
+            "version": facts.model_version,
+            "description": DESCRIPTION
+            + f"\nServing model `{facts.model_name}` version {facts.model_version}; "
+            f"snapshot dates: {', '.join(facts.snapshot_dates)}.",
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                SECURITY_SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from `earlyrisk token create --role ROLE`.",
+                }
+            },
+        },
+        "security": [{SECURITY_SCHEME: []}],
+    }
+
+
+# --------------------------------------------------------------------------- docs page
+
+#: Swagger UI as BentoML's wheel ships it (a dependency already; nothing is downloaded).
+SWAGGER_DIR = Path(bentoml.__file__).parent / "_internal/server/static_content"
+DOCS_ASSETS: dict[str, tuple[str, str]] = {
+    "/docs/swagger-ui.css": ("swagger-ui.css", "text/css; charset=utf-8"),
+    "/docs/swagger-ui-bundle.js": ("swagger-ui-bundle.js", "text/javascript; charset=utf-8"),
+}
+DOCS_INIT_JS = """\
+window.onload = function () {
+  window.ui = SwaggerUIBundle({
+    url: "/docs.json",
+    dom_id: "#swagger-ui",
+    validatorUrl: null,
+    deepLinking: false,
+    persistAuthorization: false,
+  });
+};
+"""
+DOCS_HTML = """\
+<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>earlyrisk scoring service: API</title>
+  <link rel="stylesheet" href="/docs/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/swagger-ui-bundle.js"></script>
+  <script src="/docs/init.js"></script>
+</body>
+</html>
+"""
+#: This origin only: no third-party script, style, font, frame or connection.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
