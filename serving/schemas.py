@@ -19,14 +19,43 @@ class _Body(BaseModel):
 
 
 class ReasonOut(_Body):
-    """One indicator's part in the score, in plain language."""
+    """One indicator's part in the score, in the request's language."""
 
     indicator: str = Field(description="Indicator name in the feature catalogue.")
-    description: str = Field(description="What the indicator means, for a caseworker.")
-    value: float | None = Field(description="The family's value; null = not recorded.")
-    contribution: float = Field(
-        description="Contribution to the model's log-odds; > 0 raised the risk, < 0 lowered it."
+    kind: Literal["need", "context", "support"] = Field(
+        description="need: a difficulty the family has (the only kind shown as a reason); "
+        "context: household composition; support: help the family receives."
     )
+    kind_name: str = Field(description="The kind in the request's language.")
+    domain: str = Field(description="Catalogue domain (economic, social, housing, ...).")
+    description: str = Field(description="What the indicator means, for a caseworker.")
+    value: str = Field(
+        description="The family's value as a person reads it: rounded, with its unit, or "
+        "the missing value in words ('no income recorded in the last 90 days'). Never empty."
+    )
+    value_number: float | None = Field(
+        description="The rounded value as a number; null = not recorded."
+    )
+    unit: str = Field(description="Unit from the catalogue: KZT, days, count, yes/no, ...")
+    contribution: float = Field(
+        description="How much this indicator moves the family's probability away from "
+        "baseline_probability, in probability units (0.031 = 3.1 percentage points); "
+        "> 0 raised it, < 0 lowered it."
+    )
+    contribution_text: str = Field(description="The contribution in percentage points, worded.")
+
+
+class BandOut(_Body):
+    """One risk level, its cut-offs and what it means."""
+
+    level: Literal["low", "elevated", "high"]
+    name: str = Field(description="The level in the request's language.")
+    min_probability: float = Field(description="Lowest probability of the band.")
+    max_probability: float | None = Field(
+        description="The next band's lower bound (not included); null for the top band."
+    )
+    families: int = Field(description="Eligible families in this band on the reference date.")
+    meaning: str = Field(description="What the band means, with its cut-offs.")
 
 
 class ScoredFamily(_Body):
@@ -35,15 +64,42 @@ class ScoredFamily(_Body):
     status: Literal["scored"] = "scored"
     family_id: str | None = Field(description="The family scored (null for /score_indicators).")
     score_id: str = Field(description="Quote this id in /feedback; it names the logged score.")
+    lang: Literal["en", "ru", "kk"] = Field(description="Language of every text in this result.")
     probability: float = Field(ge=0.0, le=1.0, description="Calibrated probability of the label.")
-    risk_level: str = Field(description="Level from the configured probability bands.")
+    baseline_probability: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="The population baseline the contributions start from: the calibrated "
+        "probability at the model's expected score. baseline + contribution_by_kind = "
+        "probability.",
+    )
+    risk_level: Literal["low", "elevated", "high"] = Field(
+        description="Band of the probability (see risk_bands)."
+    )
+    risk_level_name: str = Field(description="The level in the request's language.")
+    risk_bands: list[BandOut] = Field(
+        description="Every band's cut-offs and meaning: 'high' is the families caseworkers "
+        "can reach (capacity), 'elevated' a multiple of the average probability."
+    )
     percentile: float = Field(
         ge=0.0,
         le=100.0,
-        description="Share (%) of families in the reference population scored at or below.",
+        description="Share (%) of eligible families in the reference population scored at "
+        "or below, to one decimal.",
     )
-    reasons_raising: list[ReasonOut] = Field(description="Up to 5, strongest first.")
-    reasons_lowering: list[ReasonOut] = Field(description="Up to 3, strongest first.")
+    reasons_raising: list[ReasonOut] = Field(
+        description="Needs that raised the probability, strongest first (never context or "
+        "support received; none under the contribution threshold)."
+    )
+    reasons_lowering: list[ReasonOut] = Field(description="Needs that lowered it.")
+    context: list[ReasonOut] = Field(
+        description="Household composition and support received that the model used, "
+        "largest contribution first: shown as context, never as reasons."
+    )
+    contribution_by_kind: dict[str, float] = Field(
+        description="Sum of all contributions per kind (need, context, support), shown or "
+        "not; they add up to probability - baseline_probability."
+    )
     model_version: str
     snapshot_date: str | None = Field(description="As-of date of the indicators (ISO).")
     advisory_notice: str

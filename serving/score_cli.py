@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
@@ -24,9 +24,11 @@ SCORE_HELP = (
     "is bounded by a partition, not the registry. Every score is appended to the audit log "
     "(EARLYRISK_AUDIT_LOG_PATH, as the service does) before the file is published; if the "
     "log cannot be written, no file is. The file holds score_id, family_id, as_of, "
-    "probability, risk_level, reasons_raising, reasons_lowering, model_name, model_version, "
-    "label, label_observed, the well-being index and the audit_* groups, ready for "
-    "`earlyrisk audit`.\n\n"
+    "probability, baseline_probability, risk_level, percentile, reasons_raising, "
+    "reasons_lowering, context (texts in --lang), model_name, model_version, label, "
+    "label_observed, the well-being index and the audit_* groups, ready for "
+    "`earlyrisk audit`; each band's lower bound is in the file's metadata "
+    "(earlyrisk.band.<level>).\n\n"
     "Exit code: 0 written, 1 invalid raw data or unusable model, 2 usage error."
 )
 
@@ -50,6 +52,10 @@ def score_command(
         int,
         typer.Option("--families-per-partition", min=1, help="Bounds memory per step."),
     ] = 25_000,
+    lang: Annotated[
+        str,
+        typer.Option("--lang", help="Language of the reason texts: en, ru or kk."),
+    ] = "en",
 ) -> None:
     """Batch-score every family."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -58,6 +64,7 @@ def score_command(
     from features.validation import InvalidRawDataError
     from serving.audit_log import AuditLog, AuditLogUnavailable
     from serving.batch import BatchScoringError, score_registry
+    from serving.i18n import LANGUAGE_CODES, Language
     from serving.settings import ServingSettings
     from training.registry import ModelChecksumError, ModelNotFoundError
 
@@ -70,6 +77,9 @@ def score_command(
     except ValueError:
         err.print(f"[red]error:[/red] --as-of {as_of!r} is not a date (YYYY-MM-DD)")
         raise typer.Exit(EXIT_USAGE) from None
+    if lang not in LANGUAGE_CODES:
+        err.print(f"[red]error:[/red] --lang {lang!r} is not one of {', '.join(LANGUAGE_CODES)}")
+        raise typer.Exit(EXIT_USAGE)
     settings = ServingSettings()
     model_uri = model or settings.resolved_model_uri
     progress = Progress(
@@ -100,8 +110,8 @@ def score_command(
                 tracking_uri=tracking_uri or settings.tracking_uri,
                 audit_log=audit_log,
                 operator=f"cli:{getpass.getuser()}",
-                reasons_raising=settings.reasons_raising,
-                reasons_lowering=settings.reasons_lowering,
+                settings=settings,
+                lang=cast(Language, lang),
                 families_per_partition=families_per_partition,
                 on_partition=advance,
             )
@@ -119,8 +129,10 @@ def score_command(
         raise typer.Exit(EXIT_REFUSED) from None
     finally:
         audit_log.close()
-    table = Table("families", "model", "risk levels", "file")
-    levels = ", ".join(f"{k}: {v}" for k, v in summary.levels.items())
+    table = Table("families", "model", "risk levels (lower bound)", "file")
+    levels = ", ".join(
+        f"{k}: {v} (>= {summary.band_cutoffs.get(k, 0.0):.3f})" for k, v in summary.levels.items()
+    )
     table.add_row(
         str(summary.families),
         f"{summary.model_uri} (version {summary.model_version})",

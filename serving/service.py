@@ -33,6 +33,7 @@ from serving.engine import (
     load_engine,
     new_request_id,
 )
+from serving.i18n import negotiate
 from serving.schemas import (
     AuditLogPage,
     Decision,
@@ -52,6 +53,15 @@ AUDIT_UNAVAILABLE_MESSAGE = (
 )
 INTERNAL_ERROR_MESSAGE = "An unexpected error occurred; quote the request_id to the operator."
 MAX_SEQ = 2**63 - 1
+LangField = Annotated[
+    str | None,
+    Field(
+        max_length=35,
+        pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$",
+        description="Language of the texts: en, ru or kk (default: the Accept-Language "
+        "header, then English; an unknown language gets English).",
+    ),
+]
 
 
 def _workers() -> int:
@@ -215,6 +225,7 @@ class EarlyRiskScoring:
             date | None,
             Field(description="Snapshot date; default the latest snapshot."),
         ] = None,
+        lang: LangField = None,
         *,
         ctx: bentoml.Context,
     ) -> ScoreResponse:
@@ -225,7 +236,11 @@ class EarlyRiskScoring:
 
         def work(principal: Principal, request_id: str) -> Any:
             results = self.engine.score(
-                family_ids, as_of=as_of, principal=principal, request_id=request_id
+                family_ids,
+                as_of=as_of,
+                principal=principal,
+                request_id=request_id,
+                lang=negotiate(lang, ctx.request.headers.get("accept-language")),
             )
             return {"request_id": request_id, "results": results}
 
@@ -238,6 +253,7 @@ class EarlyRiskScoring:
             dict[str, float | None],
             Field(description="Every model indicator by name; null = not recorded."),
         ],
+        lang: LangField = None,
         *,
         ctx: bentoml.Context,
     ) -> ScoredFamily:
@@ -248,7 +264,10 @@ class EarlyRiskScoring:
 
         def work(principal: Principal, request_id: str) -> Any:
             return self.engine.score_indicators(
-                indicators, principal=principal, request_id=request_id
+                indicators,
+                principal=principal,
+                request_id=request_id,
+                lang=negotiate(lang, ctx.request.headers.get("accept-language")),
             )
 
         return self._handle(ctx, "score_indicators", ScoredFamily, work)
