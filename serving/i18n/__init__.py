@@ -11,6 +11,7 @@ descriptions are the catalogue's own; Russian and Kazakh are in
 from __future__ import annotations
 
 import math
+from string import Formatter
 from typing import Literal, cast, get_args
 
 from serving.i18n.indicators import DESCRIPTIONS, MISSING
@@ -46,6 +47,7 @@ __all__ = [
     "negotiate",
     "notice",
     "rounded_value",
+    "translation_problems",
 ]
 
 
@@ -215,3 +217,83 @@ def band_meaning(
 def notice(lang: Language) -> str:
     """The default advisory notice in lang."""
     return NOTICE[lang]
+
+
+# --------------------------------------------------------------------------- checks
+
+_PLACEHOLDER_MARKS = ("TODO", "TBD", "FIXME", "XXX", "???", "lorem", "translate")
+_NAN_AGGREGATIONS = ("sum_per_month", "mean", "max", "last", "days_since_last")
+
+
+def _text_problems(where: str, lang: str, text: object) -> list[str]:
+    if not isinstance(text, str) or not text.strip():
+        return [f"{where} [{lang}]: empty"]
+    problems = []
+    if any(mark.lower() in text.lower() for mark in _PLACEHOLDER_MARKS):
+        problems.append(f"{where} [{lang}]: placeholder text {text!r}")
+    words = "".join(literal for literal, _, _, _ in Formatter().parse(text))
+    cyrillic = sum("\u0400" <= ch <= "\u04ff" for ch in words)
+    latin = sum(ch.isascii() and ch.isalpha() for ch in words)
+    if lang in ("ru", "kk") and cyrillic <= latin:
+        problems.append(f"{where} [{lang}]: not written in Cyrillic: {text!r}")
+    if lang == "en" and cyrillic:
+        problems.append(f"{where} [en]: Cyrillic in the English text {text!r}")
+    return problems
+
+
+def translation_problems() -> list[str]:
+    """Every gap in the three languages (empty list = complete): a catalogue entry without
+    a Russian or Kazakh description, a translation of an indicator the catalogue does not
+    have, a missing-value phrase absent for an indicator whose value can be missing, a
+    level, kind or unit without its words, templates whose fields differ between
+    languages, placeholder or untranslated text."""
+    from features.catalogue import FEATURES
+
+    problems: list[str] = []
+    for name, spec in FEATURES.items():
+        problems += _text_problems(f"description of {name}", "en", spec.description)
+        texts = DESCRIPTIONS.get(name)
+        if texts is None:
+            problems.append(f"description of {name}: no translations")
+            continue
+        for lang in ("ru", "kk"):
+            problems += _text_problems(f"description of {name}", lang, texts.get(lang))
+        if texts.get("ru") == texts.get("kk"):
+            problems.append(f"description of {name}: Russian and Kazakh are the same text")
+        if spec.aggregation in _NAN_AGGREGATIONS and name not in MISSING:
+            problems.append(f"{name}: its value can be missing but no phrase says so")
+        if spec.kind not in KIND_NAME:
+            problems.append(f"{name}: kind {spec.kind!r} has no words")
+        if spec.unit not in UNIT:
+            problems.append(f"{name}: unit {spec.unit!r} has no words")
+    problems += [
+        f"translation of {n}: not in the catalogue" for n in DESCRIPTIONS.keys() - FEATURES.keys()
+    ]
+    problems += [
+        f"missing phrase of {n}: not in the catalogue" for n in MISSING.keys() - FEATURES.keys()
+    ]
+    tables: dict[str, dict[str, str]] = {
+        **{f"missing phrase of {n}": t for n, t in MISSING.items()},
+        **{f"level {n}": t for n, t in LEVEL_NAME.items()},
+        **{f"band meaning {n}": t for n, t in BAND_MEANING.items()},
+        **{f"kind {n}": t for n, t in KIND_NAME.items()},
+        "fixed band meaning": BAND_MEANING_FIXED,
+        "contribution": CONTRIBUTION,
+        "notice": NOTICE,
+        "not recorded": NOT_RECORDED,
+    }
+    for where, texts in tables.items():
+        fields = None
+        for lang in LANGUAGE_CODES:
+            problems += _text_problems(where, lang, texts.get(lang))
+            found = sorted(f for _, f, _, _ in Formatter().parse(texts.get(lang) or "") if f)
+            if fields is not None and found != fields:
+                problems.append(f"{where} [{lang}]: fields {found} differ from English {fields}")
+            fields = found if fields is None else fields
+    for level in ("low", "elevated", "high"):
+        if level not in LEVEL_NAME or level not in BAND_MEANING:
+            problems.append(f"level {level}: no words")
+    for lang in LANGUAGE_CODES:
+        if lang not in YES_NO:
+            problems.append(f"yes/no [{lang}]: no words")
+    return problems
