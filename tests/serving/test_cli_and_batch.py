@@ -272,6 +272,6 @@ def test_batch_publishes_nothing_when_the_log_cannot_be_written(
         blocker.execute("ROLLBACK")
         blocker.close()
     assert not out.exists()
-    assert not list(tmp_path.glob("*.partial"))
+    assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob("*.scored"))
     assert log.count("score") == 0
     log.close()
