@@ -9,7 +9,7 @@ probability among the eligible population's scores (its percentile, rounded).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -204,7 +204,7 @@ class RiskBands:
 
 
 def _with_counts(
-    bounds: list[tuple[str, float]], sorted_probabilities: np.ndarray
+    bounds: Sequence[tuple[str, float]], sorted_probabilities: np.ndarray
 ) -> tuple[Band, ...]:
     out = []
     for i, (level, low) in enumerate(bounds):

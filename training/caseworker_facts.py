@@ -115,6 +115,7 @@ def support_ablation(result: TrainResult) -> SupportAblationFacts:
     """Refit the run's model without the support inputs; AUC and precision at capacity of
     both on the same test rows."""
     from training.calibration import choose_calibration
+    from training.config import LightGBMSpec
     from training.evaluation import capacity_metrics
     from training.models import fit_lightgbm
 
@@ -125,10 +126,15 @@ def support_ablation(result: TrainResult) -> SupportAblationFacts:
     test = result.split.test
     y = test["label"].to_numpy(dtype=int)
     k = cfg.capacity.k(len(test))
+    spec = cfg.load_model_spec("model")
+    if not isinstance(spec, LightGBMSpec):
+        raise TypeError(
+            f"the support comparison refits a LightGBM model, not {type(spec).__name__}"
+        )
     fit = fit_lightgbm(
         result.split.train,
         feature_names=kept,
-        spec=cfg.load_model_spec("model"),
+        spec=spec,
         seed=cfg.seed,
         n_threads=cfg.lightgbm_threads,
     )
