@@ -112,8 +112,9 @@ def band_facts(
 
 
 def support_ablation(result: TrainResult) -> SupportAblationFacts:
-    """Refit the run's model without the support inputs; AUC and precision at capacity of
-    both on the same test rows."""
+    """Refit the run's model (its tuned hyperparameters, the same slices, seed and
+    calibration choice) without the support inputs; AUC and precision at capacity of both
+    on the same test rows."""
     from training.calibration import choose_calibration
     from training.config import LightGBMSpec
     from training.evaluation import capacity_metrics
