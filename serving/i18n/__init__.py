@@ -140,6 +140,13 @@ def _ru_plural(value: float, forms: tuple[str, str, str]) -> str:
     return forms[2]
 
 
+def _is_change(name: str) -> bool:
+    from features.catalogue import FEATURES
+
+    spec = FEATURES.get(name)
+    return spec is not None and spec.aggregation in ("sum_change", "count_change")
+
+
 def format_value(name: str, value: float | None, *, unit: str, lang: Language) -> str:
     """The family's value for a person: rounded, with its unit, or the missing phrase.
 
@@ -153,6 +160,8 @@ def format_value(name: str, value: float | None, *, unit: str, lang: Language) -
         yes, no = YES_NO[lang]
         return yes if shown >= 0.5 else no
     number = _number(shown, lang)
+    if shown > 0 and _is_change(name):
+        number = "+" + number  # a change says which way it went
     if unit == "years" and lang == "en" and shown == 1:
         return f"{number} year"
     if unit == "days" and lang == "en" and shown == 1:

@@ -91,6 +91,7 @@ def test_values_are_rounded_with_units_and_missing_values_are_words():
         "hou_persons_per_room_last", 2.3333, unit="persons per room", lang="ru"
     ) == ("2,3 чел. на комнату")
     assert format_value("econ_income_change_90d", -12000.4, unit="KZT", lang="en") == "−12,000 KZT"
+    assert format_value("edu_school_absence_change_90d", 7.0, unit="days", lang="en") == "+7 days"
     # an indicator without its own phrase still gets words, never an empty value
     assert format_value("soc_dv_reports_3y", None, unit="count", lang="ru") == "нет данных"
 
