@@ -7,14 +7,23 @@ features are computed (:func:`features.engine.compute_partition`), scored and ap
 the output file as one Parquet row group, then dropped. Only the raw tables themselves
 (already loaded by the validator) live for the whole run.
 
-Output columns: ``family_id``, ``as_of``, ``probability``, ``risk_level``,
-``reasons_raising`` / ``reasons_lowering`` (lists of {indicator, description, value,
-contribution}), ``model_name``, ``model_version``, then the feature table's non-input
-columns, so the file can go straight to ``earlyrisk audit``: ``label``,
-``label_observed``, ``wellbeing_score``, ``wellbeing_level`` and the ``audit_*`` groups.
-Model inputs are not copied (the reasons carry the values that matter). The file's
-key-value metadata records the model URI, version, checksum and the feature-list and raw
-fingerprints.
+Risk levels are set like the service's (:func:`serving.engine.bands_from_settings`): on
+the probabilities of the whole scored population, so they are known only after the last
+partition. The run therefore writes the scored partitions to a hidden file first, sets the
+bands, then reads that file back one row group at a time, adds the level and percentile,
+logs every score and writes the published file (memory stays one row group plus one float
+per family).
+
+Output columns: ``family_id``, ``as_of``, ``probability``, ``baseline_probability``,
+``risk_level``, ``percentile``, ``reasons_raising`` / ``reasons_lowering`` / ``context``
+(lists of the service's reason objects, in the run's language), ``contribution_need`` /
+``contribution_context`` / ``contribution_support``, ``model_name``, ``model_version``,
+then the feature table's non-input columns, so the file can go straight to
+``earlyrisk audit``: ``label``, ``label_observed``, ``wellbeing_score``,
+``wellbeing_level`` and the ``audit_*`` groups. Model inputs are not copied (the reasons
+carry the values that matter). The file's key-value metadata records the model URI,
+version, checksum, the feature-list and raw fingerprints and each band's lower bound
+(``earlyrisk.band.<level>``: audit the served bands with ``earlyrisk audit --threshold``).
 """
 
 from __future__ import annotations
@@ -31,12 +40,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from serving.audit_log import AuditLog, AuditLogUnavailable, ScoreRecord, audit_reasons
-from serving.scoring import Scorer
+from serving.explain import reason_json
+from serving.i18n import DEFAULT_LANGUAGE, Language
+from serving.scoring import ReferencePopulation, RiskBands, Scorer
+from serving.settings import ServingSettings
 
 if TYPE_CHECKING:
     from features.raw import RawTables
@@ -46,12 +59,19 @@ REASON_TYPE = pa.list_(
     pa.struct(
         [
             ("indicator", pa.string()),
+            ("kind", pa.string()),
+            ("kind_name", pa.string()),
+            ("domain", pa.string()),
             ("description", pa.string()),
-            ("value", pa.float64()),
+            ("value", pa.string()),
+            ("value_number", pa.float64()),
+            ("unit", pa.string()),
             ("contribution", pa.float64()),
+            ("contribution_text", pa.string()),
         ]
     )
 )
+REASON_COLUMNS = ("reasons_raising", "reasons_lowering", "context")
 DEFAULT_FAMILIES_PER_PARTITION = 25_000
 
 
@@ -69,6 +89,7 @@ class BatchSummary:
     model_uri: str
     model_version: str
     levels: dict[str, int]
+    band_cutoffs: dict[str, float]
     run_id: str = ""
     cleaned: tuple[str, ...] = ()
 
@@ -124,21 +145,35 @@ def score_features(
     *,
     model_name: str,
     model_version: str,
+    lang: Language = DEFAULT_LANGUAGE,
+    bands: RiskBands | None = None,
 ) -> pd.DataFrame:
-    """Score a feature-table frame: one output row per input row, in the same order."""
-    scored = scorer.score(features.loc[:, scorer.feature_names])
+    """Score a feature-table frame: one output row per input row, in the same order.
+
+    ``risk_level`` is filled only when ``bands`` are given (otherwise :func:`assign_levels`
+    adds it once the population's bands are known).
+    """
+    scored = scorer.score(features.loc[:, scorer.feature_names], bands=bands)
+    explanations = scored.explanations
     out = pd.DataFrame(
         {
             "family_id": features["family_id"].to_numpy(),
             "as_of": features["as_of"].to_numpy(),
             "probability": scored.probability,
-            "risk_level": scored.risk_level,
-            "reasons_raising": [[r.as_dict() for r in e.raising] for e in scored.explanations],
-            "reasons_lowering": [[r.as_dict() for r in e.lowering] for e in scored.explanations],
+            "baseline_probability": scored.baseline,
+            "reasons_raising": [[reason_json(r, lang) for r in e.raising] for e in explanations],
+            "reasons_lowering": [[reason_json(r, lang) for r in e.lowering] for e in explanations],
+            "context": [[reason_json(r, lang) for r in e.context] for e in explanations],
+            **{
+                f"contribution_{kind}": [e.by_kind[kind] for e in explanations]
+                for kind in ("need", "context", "support")
+            },
             "model_name": model_name,
             "model_version": model_version,
         }
     )
+    if scored.risk_level is not None:
+        out.insert(3, "risk_level", scored.risk_level)
     inputs = set(scorer.feature_names)
     for column in features.columns:
         if column not in inputs and column not in out.columns:
@@ -147,6 +182,18 @@ def score_features(
         # A label whose horizon is not over yet is unknown, not 0: null it, so an audit of
         # this file refuses it (missing labels) instead of reading 0 as "no outcome".
         out["label"] = out["label"].astype("Int8").where(out["label_observed"].astype(bool))
+    return out
+
+
+def assign_levels(
+    frame: pd.DataFrame, bands: RiskBands, reference: ReferencePopulation
+) -> pd.DataFrame:
+    """``frame`` with ``risk_level`` and ``percentile`` (after ``baseline_probability``)."""
+    probability = frame["probability"].to_numpy(dtype=np.float64)
+    out = frame.drop(columns=["risk_level", "percentile"], errors="ignore")
+    at = list(out.columns).index("baseline_probability") + 1
+    out.insert(at, "risk_level", bands.levels(probability))
+    out.insert(at + 1, "percentile", reference.percentile(probability))
     return out
 
 
@@ -176,10 +223,10 @@ def record_batch_scores(
                 probability=float(probability),
                 risk_level=str(level),
                 reasons=audit_reasons(
-                    (r["indicator"], r["contribution"]) for r in (*raising, *lowering)
+                    (r["indicator"], r["contribution"]) for r in (*raising, *lowering, *context)
                 ),
             )
-            for score_id, family_id, day, version, probability, level, raising, lowering in zip(
+            for score_id, family_id, day, version, probability, level, raising, lowering, context in zip(  # noqa: E501
                 score_ids,
                 frame["family_id"],
                 as_of,
@@ -188,6 +235,7 @@ def record_batch_scores(
                 frame["risk_level"],
                 frame["reasons_raising"],
                 frame["reasons_lowering"],
+                frame["context"],
                 strict=True,
             )
         ]
@@ -199,7 +247,7 @@ def _arrow_schema(frame: pd.DataFrame) -> pa.Schema:
     """The output schema: reasons as list<struct>, all-null columns typed as strings."""
     fields = []
     for column in frame.columns:
-        if column in ("reasons_raising", "reasons_lowering"):
+        if column in REASON_COLUMNS:
             fields.append(pa.field(column, REASON_TYPE))
             continue
         inferred = pa.Table.from_pandas(frame[[column]], preserve_index=False).schema.field(0)
@@ -217,18 +265,20 @@ def score_registry(
     tracking_uri: str,
     audit_log: AuditLog,
     operator: str,
-    reasons_raising: int = 5,
-    reasons_lowering: int = 3,
+    settings: ServingSettings | None = None,
+    lang: Language = DEFAULT_LANGUAGE,
     families_per_partition: int = DEFAULT_FAMILIES_PER_PARTITION,
     on_partition: Callable[[int, int], None] | None = None,
 ) -> BatchSummary:
     """Score every family of raw_dir as of as_of and write the Parquet file out.
 
-    Every score is appended to ``audit_log`` (as ``operator``, one request id for the run)
-    before its partition is written; the file is only published once all are on record.
-    ``on_partition(done, total)`` is called after each partition (the CLI's progress bar).
-    Raises InvalidRawDataError for broken raw data and BatchScoringError / the registry's
-    errors when the model cannot be used.
+    ``settings`` (default: from the environment) give the reason threshold and counts and
+    the band rule, as for the service; texts are in ``lang``. Every score is appended to
+    ``audit_log`` (as ``operator``, one request id for the run) before its row group is
+    written; the file is only published once all are on record. ``on_partition(done,
+    total)`` is called after each partition (the CLI's progress bar). Raises
+    InvalidRawDataError for broken raw data and BatchScoringError / the registry's errors
+    when the model cannot be used.
     """
     import mlflow
 
@@ -236,10 +286,10 @@ def score_registry(
     from features.engine import normalise_as_of, raw_fingerprint
     from features.labels import extraction_date_of
     from features.validation import load_validated
-    from serving.explain import catalogue_descriptions
-    from serving.settings import ServingSettings
+    from serving.engine import scorer_from_settings
     from training.registry import load_risk_model
 
+    settings = settings or ServingSettings()
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     loaded = load_risk_model(model_uri, tracking_uri=tracking_uri)
@@ -251,13 +301,7 @@ def score_registry(
             "current catalogue"
         )
     model = loaded.risk_model
-    scorer = Scorer(
-        model,
-        descriptions=catalogue_descriptions(model.feature_names),
-        bands=ServingSettings().risk_bands,
-        n_raising=reasons_raising,
-        n_lowering=reasons_lowering,
-    )
+    scorer = scorer_from_settings(model, settings)
     dates = normalise_as_of([as_of])
     raw = load_validated(raw_dir)
     n_families = int(raw.families["family_id"].nunique())
@@ -271,6 +315,7 @@ def score_registry(
     out.parent.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex
     tmp = partial_path(out, run_id)
+    scored_tmp = out.with_name(f".{out.name}.{run_id}.scored.partial")
     metadata: dict[bytes, bytes] = {
         b"earlyrisk.model_uri": model_uri.encode(),
         b"earlyrisk.model_name": loaded.name.encode(),
@@ -279,6 +324,7 @@ def score_registry(
         b"earlyrisk.feature_list_sha256": feature_list_fingerprint().encode(),
         b"earlyrisk.raw_sha256": raw_fingerprint(raw).encode(),
         b"earlyrisk.as_of": dates[0].date().isoformat().encode(),
+        b"earlyrisk.lang": lang.encode(),
     }
     output = str(out.resolve())
     with output_lock(out) as cleaned:
@@ -298,18 +344,21 @@ def score_registry(
             },
         )
         try:
-            written, levels = _write_partitions(
+            written, levels, band_cutoffs = _write_partitions(
                 raw=raw,
                 dates=dates,
                 n_partitions=n_partitions,
                 extraction_date=extraction_date,
                 attributes=attributes,
                 scorer=scorer,
+                settings=settings,
+                lang=lang,
                 loaded=loaded,
                 audit_log=audit_log,
                 run_id=run_id,
                 operator=operator,
                 tmp=tmp,
+                scored_tmp=scored_tmp,
                 metadata=metadata,
                 on_partition=on_partition,
             )
@@ -339,6 +388,7 @@ def score_registry(
         model_uri=model_uri,
         model_version=loaded.version,
         levels=dict(sorted(levels.items())),
+        band_cutoffs=band_cutoffs,
         run_id=run_id,
         cleaned=tuple(cleaned),
     )
@@ -388,53 +438,93 @@ def _write_partitions(
     extraction_date: pd.Timestamp,
     attributes: list[str],
     scorer: Scorer,
+    settings: ServingSettings,
+    lang: Language,
     loaded: LoadedRiskModel,
     audit_log: AuditLog,
     run_id: str,
     operator: str,
     tmp: Path,
+    scored_tmp: Path,
     metadata: dict[bytes, bytes],
     on_partition: Callable[[int, int], None] | None,
-) -> tuple[int, dict[str, int]]:
-    """Score, log and append every partition to ``tmp``; (families written, levels)."""
+) -> tuple[int, dict[str, int], dict[str, float]]:
+    """Score every partition to ``scored_tmp``, set the bands on the whole population, then
+    level, log and append every row group to ``tmp``; (families written, levels, band
+    cut-offs). Both temporaries end in ``partial``, so a killed run's are cleaned by the
+    next run's :func:`output_lock`."""
     from features.engine import compute_partition, split_partitions
+    from serving.engine import bands_from_settings
 
-    writer: pq.ParquetWriter | None = None
-    schema: pa.Schema | None = None
     written = 0
     done = 0
+    probabilities: list[np.ndarray] = []
     levels: dict[str, int] = {}
     try:
-        for _, part in split_partitions(raw, n_partitions):
-            features = compute_partition(
-                part, dates, extraction_date=extraction_date, audit_attributes=attributes
-            )
-            done += 1
-            if len(features):
-                frame = score_features(
-                    features, scorer, model_name=loaded.name, model_version=loaded.version
+        # pass 1: features, probabilities and reasons, partition by partition
+        writer: pq.ParquetWriter | None = None
+        schema: pa.Schema | None = None
+        try:
+            for _, part in split_partitions(raw, n_partitions):
+                features = compute_partition(
+                    part, dates, extraction_date=extraction_date, audit_attributes=attributes
+                )
+                done += 1
+                if len(features):
+                    frame = score_features(
+                        features,
+                        scorer,
+                        model_name=loaded.name,
+                        model_version=loaded.version,
+                        lang=lang,
+                    )
+                    probabilities.append(frame["probability"].to_numpy(dtype=np.float64))
+                    if writer is None:
+                        schema = _arrow_schema(frame)
+                        writer = pq.ParquetWriter(scored_tmp, schema)
+                    writer.write_table(
+                        pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+                    )
+                if on_partition is not None:
+                    on_partition(done, n_partitions)
+        finally:
+            if writer is not None:
+                writer.close()
+        if not probabilities:
+            return 0, {}, {}
+        # the bands and percentiles of the whole scored population
+        population = np.concatenate(probabilities)
+        bands = bands_from_settings(settings, population)
+        reference = ReferencePopulation(population)
+        for level, cut in bands.cutoffs().items():
+            metadata[f"earlyrisk.band.{level}".encode()] = repr(cut).encode()
+        # pass 2: levels, audit log, published file
+        final_writer: pq.ParquetWriter | None = None
+        final_schema: pa.Schema | None = None
+        try:
+            source = pq.ParquetFile(scored_tmp)
+            for i in range(source.num_row_groups):
+                frame = assign_levels(
+                    source.read_row_group(i).to_pandas(), bands=bands, reference=reference
                 )
                 frame = record_batch_scores(frame, audit_log, run_id=run_id, operator=operator)
-                if writer is None:
-                    schema = _arrow_schema(frame).with_metadata(metadata)
-                    writer = pq.ParquetWriter(tmp, schema)
-                table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-                writer.write_table(table)
+                if final_writer is None:
+                    final_schema = _arrow_schema(frame).with_metadata(metadata)
+                    final_writer = pq.ParquetWriter(tmp, final_schema)
+                table = pa.Table.from_pandas(frame, schema=final_schema, preserve_index=False)
+                final_writer.write_table(table)
                 written += len(frame)
                 for level, count in frame["risk_level"].value_counts().items():
                     levels[str(level)] = levels.get(str(level), 0) + int(count)
-            if on_partition is not None:
-                on_partition(done, n_partitions)
+        finally:
+            if final_writer is not None:
+                final_writer.close()
     except BaseException:
-        if writer is not None:
-            writer.close()
-            writer = None
         tmp.unlink(missing_ok=True)
         raise
     finally:
-        if writer is not None:
-            writer.close()
-    return written, levels
+        scored_tmp.unlink(missing_ok=True)
+    return written, levels, bands.cutoffs()
 
 
 def read_scores(path: Path | str) -> pd.DataFrame:

@@ -37,10 +37,11 @@ from serving.audit_log import (
     open_audit_log,
 )
 from serving.auth import Principal, TokenStore
-from serving.explain import Explanation, catalogue_descriptions
+from serving.explain import Explanation, catalogue_entries, explanation_json
+from serving.i18n import DEFAULT_LANGUAGE, Language, level_name, notice
 from serving.lookup import LookupStore, SnapshotError, as_of_text, read_snapshot_info
 from serving.regions import RegionIndex, regions_path
-from serving.scoring import ReferencePopulation, Scorer
+from serving.scoring import ReferencePopulation, RiskBands, Scorer, derive_bands, fixed_bands
 from serving.settings import ServingSettings
 from training.protected import PROTECTED_NAMES
 
@@ -86,18 +87,9 @@ class ModelIdentity:
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
-def _reasons_json(explanation: Explanation) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    return (
-        [r.as_dict() for r in explanation.raising],
-        [r.as_dict() for r in explanation.lowering],
-    )
-
-
 def _audit_reasons(explanation: Explanation) -> list[dict[str, Any]]:
-    """The reasons of one explanation as the audit log keeps them."""
-    return audit_reasons(
-        (r.indicator, r.contribution) for r in (*explanation.raising, *explanation.lowering)
-    )
+    """The reasons and context shown with one score as the audit log keeps them."""
+    return audit_reasons((r.indicator, r.contribution) for r in explanation.shown())
 
 
 class ServingEngine:
@@ -128,6 +120,7 @@ class ServingEngine:
         self.snapshot_date = lookup.latest_as_of()
         self.as_of_dates = lookup.as_of_dates()
         self._references: dict[str, ReferencePopulation] = {}
+        self._bands: dict[str, RiskBands] = {}
         self._ref_lock = threading.Lock()
         self.reference(self.snapshot_date)
 
@@ -151,8 +144,18 @@ class ServingEngine:
                     for chunk in self.lookup.iter_population(as_of=as_of)
                 ]
                 ref = ReferencePopulation(np.concatenate(parts) if parts else np.array([]))
+                self._bands[as_of] = bands_from_settings(self.settings, ref.sorted_)
                 self._references[as_of] = ref
         return ref
+
+    def bands(self, as_of: str) -> RiskBands:
+        """The risk levels' cut-offs set on the population at as_of (see derive_bands)."""
+        self.reference(as_of)
+        return self._bands[as_of]
+
+    def notice(self, lang: Language) -> str:
+        """The advisory notice: the operator's own, else the built-in one in lang."""
+        return self.settings.advisory_notice or notice(lang)
 
     # ---- scoring
     def _results(
@@ -161,32 +164,40 @@ class ServingEngine:
         *,
         family_ids: Sequence[str | None],
         as_of: str | None,
-        reference: ReferencePopulation,
+        reference_date: str,
         principal: Principal,
         request_id: str,
         endpoint: str,
+        lang: Language,
     ) -> list[dict[str, Any]]:
+        reference = self.reference(reference_date)
+        bands = self.bands(reference_date)
         scored = self.scorer.score_matrix(matrix)
+        levels = bands.levels(scored.probability)
         percentiles = reference.percentile(scored.probability)
+        bands_json = bands.describe(lang)
+        advisory = self.notice(lang)
         results: list[dict[str, Any]] = []
         records: list[ScoreRecord] = []
         for i, family_id in enumerate(family_ids):
             score_id = uuid.uuid4().hex
             probability = float(scored.probability[i])
-            raising, lowering = _reasons_json(scored.explanations[i])
+            level = levels[i]
             results.append(
                 {
                     "status": "scored",
                     "family_id": family_id,
                     "score_id": score_id,
+                    "lang": lang,
                     "probability": probability,
-                    "risk_level": scored.risk_level[i],
+                    "risk_level": level,
+                    "risk_level_name": level_name(level, lang),
+                    "risk_bands": bands_json,
                     "percentile": float(percentiles[i]),
-                    "reasons_raising": raising,
-                    "reasons_lowering": lowering,
+                    **explanation_json(scored.explanations[i], lang),
                     "model_version": self.identity.version,
                     "snapshot_date": as_of,
-                    "advisory_notice": self.settings.advisory_notice,
+                    "advisory_notice": advisory,
                 }
             )
             records.append(
@@ -200,7 +211,7 @@ class ServingEngine:
                     as_of=as_of,
                     model_version=self.identity.version,
                     probability=probability,
-                    risk_level=scored.risk_level[i],
+                    risk_level=level,
                     reasons=_audit_reasons(scored.explanations[i]),
                 )
             )
@@ -215,8 +226,11 @@ class ServingEngine:
         as_of: date | str | None,
         principal: Principal,
         request_id: str,
+        lang: Language = DEFAULT_LANGUAGE,
     ) -> list[dict[str, Any]]:
-        """Explained scores of the families, in request order; an unknown id is one error."""
+        """Explained scores of the families, in request order; an unknown id is one error.
+
+        Texts (descriptions, values, level names, notice) are in ``lang``."""
         if len(family_ids) == 0:
             raise RequestError("family_ids", "give at least one family id")
         if len(family_ids) > self.settings.max_batch_size:
@@ -249,10 +263,11 @@ class ServingEngine:
                 matrix,
                 family_ids=found_ids,
                 as_of=day,
-                reference=self.reference(day),
+                reference_date=day,
                 principal=principal,
                 request_id=request_id,
                 endpoint="score",
+                lang=lang,
             )
             scored = {r["family_id"]: r for r in rows}
         results: list[dict[str, Any]] = []
@@ -307,17 +322,20 @@ class ServingEngine:
         *,
         principal: Principal,
         request_id: str,
+        lang: Language = DEFAULT_LANGUAGE,
     ) -> dict[str, Any]:
-        """An explained score of explicit indicator values (no family lookup)."""
+        """An explained score of explicit indicator values (no family lookup); its level
+        and percentile are placed in the latest snapshot's population."""
         frame = self.check_indicators(indicators)
         return self._results(
             frame.to_numpy(dtype=np.float64),
             family_ids=[None],
             as_of=None,
-            reference=self.reference(self.snapshot_date),
+            reference_date=self.snapshot_date,
             principal=principal,
             request_id=request_id,
             endpoint="score_indicators",
+            lang=lang,
         )[0]
 
     # ---- feedback and audit export
@@ -488,7 +506,7 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
             "trained on this one"
         )
     try:
-        descriptions = catalogue_descriptions(model.feature_names)
+        indicators = catalogue_entries(model.feature_names)
     except KeyError as exc:
         raise StartupError(str(exc.args[0])) from exc
     try:
@@ -508,13 +526,7 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         )
     except AuditLogUnavailable as exc:
         raise StartupError(f"{exc}; the service does not serve scores it cannot log") from exc
-    scorer = Scorer(
-        model,
-        descriptions=descriptions,
-        bands=settings.risk_bands,
-        n_raising=settings.reasons_raising,
-        n_lowering=settings.reasons_lowering,
-    )
+    scorer = scorer_from_settings(model, settings, indicators=indicators)
     identity = ModelIdentity(
         name=loaded.name,
         version=loaded.version,
@@ -537,6 +549,33 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         model_card=_load_model_card(loaded.run_id, settings.tracking_uri),
         indicator_ranges=indicator_ranges_from(lookup, latest),
         regions=regions,
+    )
+
+
+def scorer_from_settings(
+    model: object, settings: ServingSettings, *, indicators: Any = None
+) -> Scorer:
+    """The Scorer the settings describe (threshold and reason counts)."""
+    return Scorer(
+        model,
+        indicators=indicators,
+        min_contribution=settings.min_contribution,
+        n_raising=settings.reasons_raising,
+        n_lowering=settings.reasons_lowering,
+        n_context=settings.reasons_context,
+    )
+
+
+def bands_from_settings(settings: ServingSettings, probabilities: np.ndarray) -> RiskBands:
+    """The risk bands of a population: the operator's fixed cut-offs, else derived from the
+    capacity (high = the families caseworkers can reach)."""
+    if settings.risk_bands is not None:
+        return fixed_bands(settings.risk_bands, probabilities)
+    return derive_bands(
+        probabilities,
+        capacity_count=settings.capacity_count,
+        capacity_fraction=settings.capacity_fraction,
+        elevated_ratio=settings.elevated_ratio,
     )
 
 

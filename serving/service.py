@@ -39,7 +39,9 @@ from serving.engine import (
     load_engine,
     new_request_id,
 )
+from serving.explain import catalogue_descriptions
 from serving.gate import ADMITTED, Admitted, RequestGate
+from serving.i18n import negotiate
 from serving.openapi import ServedFacts
 from serving.schemas import (
     AuditLogPage,
@@ -140,7 +142,7 @@ class EarlyRiskScoring:
             model_version=self.engine.identity.version,
             snapshot_dates=list(self.engine.as_of_dates),
             indicator_ranges=dict(self.engine.indicator_ranges),
-            indicator_descriptions=dict(self.engine.scorer.descriptions),
+            indicator_descriptions=catalogue_descriptions(self.engine.scorer.feature_names),
             metrics_enabled=_flag("EARLYRISK_METRICS"),
         )
         logger.info(
@@ -219,6 +221,7 @@ class EarlyRiskScoring:
         self,
         family_ids: list[str],
         as_of: date | None = None,
+        lang: str | None = None,
         *,
         ctx: bentoml.Context,
     ) -> ScoreResponse:
@@ -229,7 +232,11 @@ class EarlyRiskScoring:
 
         def work(principal: Principal, request_id: str) -> Any:
             results = self.engine.score(
-                family_ids, as_of=as_of, principal=principal, request_id=request_id
+                family_ids,
+                as_of=as_of,
+                principal=principal,
+                request_id=request_id,
+                lang=negotiate(lang, ctx.request.headers.get("accept-language")),
             )
             return {"request_id": request_id, "results": results}
 
@@ -239,6 +246,7 @@ class EarlyRiskScoring:
     def score_indicators(
         self,
         indicators: dict[str, float | None],
+        lang: str | None = None,
         *,
         ctx: bentoml.Context,
     ) -> ScoredFamily:
@@ -249,7 +257,10 @@ class EarlyRiskScoring:
 
         def work(principal: Principal, request_id: str) -> Any:
             return self.engine.score_indicators(
-                indicators, principal=principal, request_id=request_id
+                indicators,
+                principal=principal,
+                request_id=request_id,
+                lang=negotiate(lang, ctx.request.headers.get("accept-language")),
             )
 
         return self._handle(ctx, "score_indicators", ScoredFamily, work)

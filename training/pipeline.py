@@ -470,6 +470,7 @@ def _report_inputs(result: TrainResult) -> ReportInputs:
 
 def model_card_facts(result: TrainResult) -> Any:
     """The facts of this run for :func:`training.model_card.build_model_card`."""
+    from training.caseworker_facts import caseworker_card_fields
     from training.model_card import DataFacts, MetricFact, ModelCardFacts, fairness_facts_from_audit
 
     cfg = result.config
@@ -543,6 +544,7 @@ def model_card_facts(result: TrainResult) -> Any:
             f"Evaluated on {ev.n_rows} test families with {ev.n_positive} outcomes; intervals "
             "are wide when outcomes are few.",
         ],
+        **caseworker_card_fields(result),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -15,9 +16,8 @@ from features.engine import build_feature_table
 from serving.audit_log import AuditLog, AuditLogUnavailable
 from serving.auth import TokenStore
 from serving.batch import score_features, score_registry
-from serving.explain import catalogue_descriptions
-from serving.scoring import Scorer
-from serving.settings import DEFAULT_RISK_BANDS
+from serving.engine import scorer_from_settings
+from serving.settings import ServingSettings
 
 AS_OF = "2024-06-30"
 
@@ -128,11 +128,7 @@ def test_batch_scores_every_family_with_the_service_reasons(
     np.testing.assert_allclose(
         merged["probability"], model.predict_proba(merged[model.feature_names]), atol=1e-12
     )
-    scorer = Scorer(
-        model,
-        descriptions=catalogue_descriptions(model.feature_names),
-        bands=DEFAULT_RISK_BANDS,
-    )
+    scorer = scorer_from_settings(model, ServingSettings())
     direct = score_features(features.head(20), scorer, model_name="m", model_version="v")
     by_id = scores.set_index("family_id")
     for _, row in direct.iterrows():
@@ -144,6 +140,18 @@ def test_batch_scores_every_family_with_the_service_reasons(
     assert meta[b"earlyrisk.model_version"].decode() == serving_world.model_version
     assert meta[b"earlyrisk.as_of"] == AS_OF.encode()
     assert sum(summary.levels.values()) == len(scores)
+    # the levels are the bands set on the scored population, stated in the metadata
+    high = float(meta[b"earlyrisk.band.high"].decode())
+    assert summary.band_cutoffs["high"] == high
+    assert ((scores["probability"] >= high) == (scores["risk_level"] == "high")).all()
+    assert 0 < (scores["risk_level"] == "high").sum() <= math.ceil(0.05 * len(scores))
+    assert scores["percentile"].round(1).equals(scores["percentile"])
+    # every reason is a need over the threshold with a worded value
+    for reasons in scores["reasons_raising"]:
+        for r in reasons:
+            assert r["kind"] == "need" and r["contribution"] >= 0.002 and r["value"]
+    for items in scores["context"]:
+        assert all(r["kind"] in ("context", "support") for r in items)
 
 
 def test_score_verb_writes_the_same_file(
@@ -264,6 +272,6 @@ def test_batch_publishes_nothing_when_the_log_cannot_be_written(
         blocker.execute("ROLLBACK")
         blocker.close()
     assert not out.exists()
-    assert not list(tmp_path.glob("*.partial"))
+    assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob("*.scored"))
     assert log.count("score") == 0
     log.close()
