@@ -38,8 +38,18 @@ from serving.audit_log import (
 )
 from serving.auth import Principal, TokenStore
 from serving.explain import Explanation, catalogue_entries, explanation_json
-from serving.i18n import DEFAULT_LANGUAGE, Language, level_name, notice
+from serving.i18n import (
+    DEFAULT_LANGUAGE,
+    Language,
+    describe_indicator,
+    format_value,
+    kind_name,
+    level_name,
+    notice,
+    rounded_value,
+)
 from serving.lookup import LookupStore, SnapshotError, as_of_text, read_snapshot_info
+from serving.records import FamilyRecords, RecordsError, build_records
 from serving.regions import RegionIndex, regions_path
 from serving.scoring import ReferencePopulation, RiskBands, Scorer, derive_bands, fixed_bands
 from serving.settings import ServingSettings
@@ -67,6 +77,11 @@ class RequestError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class UnknownFamilyError(LookupError):
+    """A family not in the snapshot of the date (or outside the token's regions: the same
+    answer, so a scoped token learns nothing of families elsewhere)."""
 
 
 class UnknownScoreError(LookupError):
@@ -107,8 +122,10 @@ class ServingEngine:
         model_card: dict[str, Any] | None,
         indicator_ranges: Mapping[str, tuple[float, float]],
         regions: RegionIndex | None = None,
+        records: FamilyRecords | None = None,
     ) -> None:
         self.settings = settings
+        self.records = records
         self.scorer = scorer
         self.identity = identity
         self.lookup = lookup
@@ -227,6 +244,7 @@ class ServingEngine:
         principal: Principal,
         request_id: str,
         lang: Language = DEFAULT_LANGUAGE,
+        endpoint: str = "score",
     ) -> list[dict[str, Any]]:
         """Explained scores of the families, in request order; an unknown id is one error.
 
@@ -266,7 +284,7 @@ class ServingEngine:
                 reference_date=day,
                 principal=principal,
                 request_id=request_id,
-                endpoint="score",
+                endpoint=endpoint,
                 lang=lang,
             )
             scored = {r["family_id"]: r for r in rows}
@@ -278,6 +296,105 @@ class ServingEngine:
             message = f"family_id {fid!r} is not in the feature snapshot of {day}"
             results.append({"status": "error", "family_id": fid, "error": message})
         return results
+
+    def snapshot_day(self, as_of: date | str | None) -> str:
+        """The snapshot date a request names (default the latest), or RequestError."""
+        day = self.snapshot_date if as_of is None else as_of_text(as_of)
+        if day not in self.as_of_dates:
+            raise RequestError(
+                "as_of", f"no snapshot for {day}; available: {', '.join(self.as_of_dates)}"
+            )
+        return day
+
+    def family(
+        self,
+        family_id: str,
+        *,
+        as_of: date | str | None,
+        principal: Principal,
+        request_id: str,
+        lang: Language = DEFAULT_LANGUAGE,
+        endpoint: str = "family",
+    ) -> dict[str, Any]:
+        """One family's indicators with the records behind them, its score history and the
+        decisions on those scores. The view is on the audit log before it is returned."""
+        day = self.snapshot_day(as_of)
+        found, matrix = self.lookup.get_matrix([family_id], as_of=day)
+        if found and principal.regions is not None:
+            inside = (
+                self.regions.within(found, as_of=day, regions=principal.regions)
+                if self.regions is not None
+                else set()
+            )
+            found = [fid for fid in found if fid in inside]
+        if not found:
+            raise UnknownFamilyError(
+                f"family_id {family_id!r} is not in the feature snapshot of {day}"
+            )
+        self.audit_log.record_view(
+            request_id=request_id,
+            token_id=principal.token_id,
+            role=principal.role,
+            endpoint=endpoint,
+            family_id=family_id,
+            as_of=day,
+        )
+        records = self.records.for_family(family_id, day) if self.records is not None else {}
+        indicators = []
+        for name, value in zip(self.scorer.feature_names, matrix[0], strict=True):
+            info = self.scorer.indicators[name]
+            number = None if np.isnan(value) else float(value)
+            indicators.append(
+                {
+                    "indicator": name,
+                    "kind": info.kind,
+                    "kind_name": kind_name(info.kind, lang),
+                    "domain": info.domain,
+                    "description": describe_indicator(name, lang),
+                    "value": format_value(name, number, unit=info.unit, lang=lang),
+                    "value_number": rounded_value(number, info.unit),
+                    "unit": info.unit,
+                    "records": records.get(name, []) if self.records is not None else None,
+                }
+            )
+        return {
+            "family_id": family_id,
+            "as_of": day,
+            "lang": lang,
+            "records_available": self.records is not None,
+            "indicators": indicators,
+            "history": self.family_history(family_id, lang),
+            "advisory_notice": self.notice(lang),
+        }
+
+    def family_history(self, family_id: str, lang: Language) -> list[dict[str, Any]]:
+        """The family's latest scores (newest first) with the decisions on each."""
+        history = []
+        for entry in self.audit_log.family_history(family_id):
+            history.append(
+                {
+                    "score_id": entry["score_id"],
+                    "recorded_at": entry["recorded_at"],
+                    "endpoint": entry["endpoint"],
+                    "as_of": entry["as_of"],
+                    "model_version": entry["model_version"],
+                    "probability": entry["probability"],
+                    "risk_level": entry["risk_level"],
+                    "risk_level_name": level_name(str(entry["risk_level"]), lang),
+                    "decisions": [
+                        {
+                            "seq": d["seq"],
+                            "recorded_at": d["recorded_at"],
+                            "decision": d["decision"],
+                            "reason": d["reason"],
+                            "token_id": d["token_id"],
+                            "current": d["current"],
+                        }
+                        for d in entry["decisions"]
+                    ],
+                }
+            )
+        return history
 
     def check_indicators(self, indicators: Mapping[str, Any]) -> pd.DataFrame:
         """A one-row frame of validated indicators, or RequestError naming the field."""
@@ -539,6 +656,17 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
     identity = dataclasses.replace(identity, training_date=training_date, metrics=metrics)
     latest = lookup.latest_as_of()
     regions = RegionIndex.from_snapshot(snapshot, regions_path(settings.lookup_db_path))
+    records = None
+    if settings.raw_dir is not None:
+        try:
+            records = build_records(
+                settings.raw_dir,
+                as_of_dates=lookup.as_of_dates(),
+                feature_names=list(model.feature_names),
+                expected_raw_sha256=snapshot.raw_sha256,
+            )
+        except RecordsError as exc:
+            raise StartupError(str(exc)) from exc
     return ServingEngine(
         settings=settings,
         scorer=scorer,
@@ -549,6 +677,7 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         model_card=_load_model_card(loaded.run_id, settings.tracking_uri),
         indicator_ranges=indicator_ranges_from(lookup, latest),
         regions=regions,
+        records=records,
     )
 
 

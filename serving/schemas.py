@@ -18,7 +18,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from serving.security_log import SecurityEvent
 from serving.settings import ServingSettings
 
-Decision = Literal["support_offered", "no_action", "override_higher", "override_lower"]
+# referred: passed to another service; disagree: the caseworker disputes the score (the
+# review page's four choices are support_offered, no_action, referred, disagree;
+# override_higher / override_lower say in which direction, for systems that record it).
+Decision = Literal[
+    "support_offered", "no_action", "referred", "disagree", "override_higher", "override_lower"
+]
 
 
 class _Body(BaseModel):
@@ -144,6 +149,75 @@ class FeedbackResponse(_Body):
     )
 
 
+class RecordOut(_Body):
+    """One administrative record behind an indicator (never a person or protected field)."""
+
+    event_type: str
+    detail: str | None = Field(description="Sub-type (benefit kind, inspection result...).")
+    event_date: str = Field(description="When it happened (ISO date).")
+    recorded_date: str = Field(description="When it became known to the state systems.")
+    source: str = Field(description="The agency system the record came from.")
+    value: float | None = Field(description="Amount or measure, per the event type.")
+
+
+class IndicatorOut(_Body):
+    """One model input of the family as of the snapshot, with the records behind it."""
+
+    indicator: str
+    kind: Literal["need", "context", "support"]
+    kind_name: str
+    domain: str
+    description: str
+    value: str = Field(description="The value as a person reads it (rounded, with its unit).")
+    value_number: float | None
+    unit: str
+    records: list[RecordOut] | None = Field(
+        description="The records within the indicator's window, newest first; null when "
+        "the service has no raw directory (EARLYRISK_RAW_DIR); [] for household "
+        "composition and for an indicator with no record."
+    )
+
+
+class DecisionOut(_Body):
+    """A caseworker decision recorded on a score."""
+
+    seq: int = Field(description="Its audit-log seq.")
+    recorded_at: str
+    decision: str
+    reason: str | None
+    token_id: str
+    current: bool = Field(description="True for the latest decision on its score.")
+
+
+class HistoryItem(_Body):
+    """A score served for the family (newest first) and the decisions on it."""
+
+    score_id: str
+    recorded_at: str
+    endpoint: str = Field(description="score, review or batch.")
+    as_of: str | None
+    model_version: str | None
+    probability: float | None
+    risk_level: str | None
+    risk_level_name: str
+    decisions: list[DecisionOut]
+
+
+class FamilyResponse(_Body):
+    """One family's indicators, records and history (the view is on the audit log)."""
+
+    request_id: str
+    family_id: str
+    as_of: str
+    lang: Literal["en", "ru", "kk"]
+    records_available: bool = Field(
+        description="Whether the service holds the raw records (EARLYRISK_RAW_DIR)."
+    )
+    indicators: list[IndicatorOut]
+    history: list[HistoryItem] = Field(description="The latest 50 scores, newest first.")
+    advisory_notice: str
+
+
 class ModelCardResponse(_Body):
     """The serving model's identity and its card (from the training run)."""
 
@@ -166,7 +240,7 @@ class AuditEntry(_Body):
     """One row of the audit log (a served score, a feedback or a batch-run event)."""
 
     seq: int
-    kind: Literal["score", "feedback", "batch_run"]
+    kind: Literal["score", "feedback", "batch_run", "view"]
     recorded_at: str
     request_id: str
     token_id: str
@@ -310,7 +384,7 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
         ),
     ]
     # batch_run: the batch runs' own entries (written by `earlyrisk score`)
-    kinds: Any = Literal["score", "feedback", "batch_run"] | None
+    kinds: Any = Literal["score", "feedback", "batch_run", "view"] | None
     events: Any = SecurityEvent | None
     return {
         "score": _model(
@@ -346,6 +420,18 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
                         "or other personal details (the family is known from the score).",
                     ),
                 ),
+            },
+        ),
+        "family": _model(
+            "FamilyRequest",
+            "One family's indicators, records and score history.",
+            {
+                "family_id": (id_type, Field(description="The family to show.")),
+                "as_of": (
+                    date | None,
+                    Field(default=None, description="Snapshot date; default the latest."),
+                ),
+                "lang": (lang, None),
             },
         ),
         "model_card": ModelCardRequest,

@@ -49,6 +49,11 @@ class ServingSettings(BaseSettings):
     )
     snapshot_path: Path = Path("var/features.parquet")
     lookup_db_path: Path = Path("var/serving/lookup.sqlite")
+    raw_dir: Path | None = Field(
+        default=None,
+        description="The raw directory the snapshot was built from: /family and /review "
+        "show the records behind each indicator (null: indicators without records).",
+    )
     audit_log_path: Path = Path("var/serving/audit_log.sqlite")
     audit_anchor_path: Path | None = Field(
         default=None,
