@@ -181,15 +181,15 @@ def openapi_document(settings: ServingSettings, facts: ServedFacts) -> dict[str,
     models.append((ErrorBody, "serialization"))
     _, defs = models_json_schema(models, ref_template=REF)
     schemas: dict[str, Any] = defs["$defs"]
-    score_props = schemas["ScoreRequest"]["properties"]
-    score_props["as_of"] = {
-        "anyOf": [
-            {"type": "string", "format": "date", "enum": list(facts.snapshot_dates)},
-            {"type": "null"},
-        ],
-        "default": None,
-        "description": "Snapshot date (one held by the served snapshot); default the latest.",
-    }
+    for request in ("ScoreRequest", "FamilyRequest"):
+        schemas[request]["properties"]["as_of"] = {
+            "anyOf": [
+                {"type": "string", "format": "date", "enum": list(facts.snapshot_dates)},
+                {"type": "null"},
+            ],
+            "default": None,
+            "description": "Snapshot date (one held by the served snapshot); default the latest.",
+        }
     schemas["ScoreIndicatorsRequest"]["properties"]["indicators"] = _indicators_schema(facts)
 
     paths: dict[str, Any] = {}

@@ -48,11 +48,11 @@ class FamilyRecords:
     def __init__(self, events: pd.DataFrame, *, feature_names: list[str]) -> None:
         """``events``: attributed events (family_id, role and :data:`RECORD_COLUMNS`)."""
         wanted = set(feature_names)
-        self.windows: dict[str, _Window] = {
-            spec.name: _Window(spec, lookback_days(spec.aggregation, spec.window_days or 1))
-            for spec in event_features()
-            if spec.name in wanted
-        }
+        self.windows: dict[str, _Window] = {}
+        for spec in event_features():
+            if spec.name in wanted and spec.aggregation != "household":
+                days = lookback_days(spec.aggregation, spec.window_days or 1)
+                self.windows[spec.name] = _Window(spec, days)
         ordered = events.sort_values(["family_id", "event_date"], kind="stable")
         self._family = ordered["family_id"].astype(str).to_numpy()
         self._type = ordered["event_type"].astype(str).to_numpy()

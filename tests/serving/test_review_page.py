@@ -191,7 +191,8 @@ def test_family_refusals_and_audit(real_server, serving_world, tokens):
 
 # ---------------------------------------------------------------- the page in a browser
 def _browser():
-    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium import webdriver  # a dev dependency: missing is a failure, not a skip
+
     chromium = shutil.which("chromium")
     driver_path = shutil.which("chromedriver")
     if chromium is None or driver_path is None:
