@@ -206,12 +206,25 @@ def _browser():
     return webdriver.Chrome(service=Service(driver_path), options=options)
 
 
+def _after(driver, action) -> None:
+    """Run an action that loads a page and wait (bounded) until the old page is gone, so
+    what is read next is the new page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    action()
+    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(old))
+
+
 def _sign_in(driver, url: str, token: str) -> None:
     from selenium.webdriver.common.by import By
 
     driver.get(f"{url}/review?lang=en")
     driver.find_element(By.ID, "token").send_keys(token)
-    driver.find_element(By.CSS_SELECTOR, "form[action='/review/signin'] button").click()
+    button = driver.find_element(By.CSS_SELECTOR, "form[action='/review/signin'] button")
+    _after(driver, button.click)
 
 
 def _screenshot(driver, name: str) -> None:
@@ -240,7 +253,7 @@ def test_review_page_in_a_real_browser(registry_server, tokens):
         # find a family
         box = driver.find_element(By.ID, "family_id")
         box.send_keys(family)
-        box.submit()
+        _after(driver, box.submit)
         assert family in driver.find_element(By.ID, "score-h").text
         assert driver.find_elements(By.CSS_SELECTOR, "#indicators ul.records li")
         assert driver.find_element(By.ID, "band-meaning").text
@@ -251,7 +264,7 @@ def test_review_page_in_a_real_browser(registry_server, tokens):
             ("kk", PAGE["reasons_heading"]["kk"]),
             ("en", PAGE["reasons_heading"]["en"]),
         ):
-            driver.find_element(By.CSS_SELECTOR, f"a[hreflang='{lang}']").click()
+            _after(driver, driver.find_element(By.CSS_SELECTOR, f"a[hreflang='{lang}']").click)
             assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang
             assert driver.find_element(By.ID, "reasons-h").text == heading
             if lang != "en":
@@ -260,7 +273,10 @@ def test_review_page_in_a_real_browser(registry_server, tokens):
         # record a decision: it shows in the history and the audit log
         driver.find_element(By.ID, "decision-referred").click()
         driver.find_element(By.ID, "reason").send_keys("referred to the family support centre")
-        driver.find_element(By.CSS_SELECTOR, "form[action='/review/decision'] button").click()
+        _after(
+            driver,
+            driver.find_element(By.CSS_SELECTOR, "form[action='/review/decision'] button").click,
+        )
         assert driver.find_element(By.CSS_SELECTOR, "[role=status]").text == PAGE["recorded"]["en"]
         history = driver.find_element(By.ID, "history").text
         assert "referred to the family support centre" in history
@@ -278,7 +294,10 @@ def test_review_page_in_a_real_browser(registry_server, tokens):
             "document.querySelector(\"form[action='/review/decision'] input[name=csrf]\").remove()"
         )
         driver.find_element(By.ID, "reason").send_keys("should not be recorded")
-        driver.find_element(By.CSS_SELECTOR, "form[action='/review/decision'] button").click()
+        _after(
+            driver,
+            driver.find_element(By.CSS_SELECTOR, "form[action='/review/decision'] button").click,
+        )
         assert (
             PAGE["form_refused"]["en"] in driver.find_element(By.CSS_SELECTOR, "[role=alert]").text
         )
