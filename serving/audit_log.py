@@ -86,8 +86,8 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS audit_feedback_score ON audit_entries (score_id, seq) "
     "WHERE kind = 'feedback'",
     # a family's score history and the decisions on it (/family, /review): a keyed read
-    "CREATE INDEX IF NOT EXISTS audit_family ON audit_entries (family_id, seq) "
-    "WHERE kind IN ('score', 'feedback')",
+    # (not a partial index: SQLite cannot use one whose WHERE is an IN list for kind = ?)
+    "CREATE INDEX IF NOT EXISTS audit_family_kind ON audit_entries (family_id, kind, seq)",
     """
     CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit_entries
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END

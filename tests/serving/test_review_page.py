@@ -339,3 +339,26 @@ def test_forms_need_their_csrf_value_and_a_session(real_server, tokens):
         assert good_csrf.status_code == 400  # past the CSRF check; the score is unknown
         client.cookies.set(SESSION_COOKIE, tokens["revoked"], path="/review")
         assert "token" in client.get("/review").text  # a revoked token's session is over
+
+
+def test_family_history_is_a_keyed_read_not_a_scan(tmp_path):
+    """/family's p50 target needs the history read to use the audit log's family index."""
+    from serving.audit_log import ScoreRecord, open_audit_log
+
+    log = open_audit_log(tmp_path / "audit_log.sqlite")
+    record = ScoreRecord(
+        "s1", "r1", "t1", "caseworker", "score", "F1", "2024-06-30", "1", 0.1, "low", []
+    )
+    log.record_scores([record])
+    assert [e["score_id"] for e in log.family_history("F1")] == ["s1"]
+    log.close()
+    with sqlite3.connect(tmp_path / "audit_log.sqlite") as conn:
+        for kind in ("score", "feedback"):
+            plan = conn.execute(
+                "EXPLAIN QUERY PLAN SELECT seq FROM audit_entries "
+                "WHERE family_id = ? AND kind = ? ORDER BY seq DESC LIMIT 50",
+                ("F1", kind),
+            ).fetchall()
+            assert "USING INDEX audit_family_kind" in str(plan) or (
+                "USING COVERING INDEX audit_family_kind" in str(plan)
+            ), plan
