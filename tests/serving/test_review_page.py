@@ -4,8 +4,10 @@ chromium-driver, driven by Selenium; `make test` installs them when missing)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -17,7 +19,13 @@ from serving.i18n.page import PAGE
 from serving.records import FamilyRecords, RecordsError, build_records
 from serving.review import SESSION_COOKIE, csrf_for
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+# Screenshots go to docs/ when EARLYRISK_SCREENSHOTS=1 (to refresh the committed ones),
+# else to a temporary folder: a test run leaves the repository unchanged.
+DOCS = (
+    Path(__file__).resolve().parents[2] / "docs"
+    if os.environ.get("EARLYRISK_SCREENSHOTS") == "1"
+    else Path(tempfile.mkdtemp(prefix="earlyrisk-screenshots-"))
+)
 
 
 # ---------------------------------------------------------------- records (no server)
