@@ -92,11 +92,12 @@ def run_monitor(
     """Monitor the model at ``model_uri`` on the families of ``raw_dir`` as of ``as_of``."""
     from features.catalogue import feature_list_fingerprint
     from features.config import FeatureConfig
+    from features.eligibility import EligibilityRule, eligible_rows
     from features.engine import build_feature_table
     from features.labels import extraction_date_of
     from features.validation import load_validated
     from serving.monitor.report_html import render_html
-    from training.registry import load_risk_model
+    from training.registry import TAG_ELIGIBILITY, load_risk_model
 
     config = config or MonitorConfig()
     out = Path(out_dir)
@@ -142,6 +143,9 @@ def run_monitor(
     wanted = sorted(set(dates) | ({reference_as_of} if reference_as_of else set()))
     table = build_feature_table(raw, wanted, config=feature_config, n_jobs=n_jobs)
     del raw
+    # the population the model scores: its eligibility rule (a version tag) leaves out the
+    # families it never scores, as training did for the reference statistics
+    table = eligible_rows(table, EligibilityRule.from_tag(loaded.tags.get(TAG_ELIGIBILITY)))
     table["as_of"] = pd.to_datetime(table["as_of"])
     snapshots = {
         d.isoformat(): table.loc[table["as_of"] == pd.Timestamp(d)].reset_index(drop=True)

@@ -112,10 +112,11 @@ def test_a_killed_run_is_marked_aborted_and_cleaned_by_the_next(
     closing = next(d for r, o, d in runs if r == killed_run and o == "aborted")
     assert closing["closed_by_run"] == new_run
     scores = pd.read_parquet(out)
-    # every score made is on record; an ineligible family got none (null score_id)
-    scored = scores["status"] == "scored"
-    assert scores.loc[~scored, "score_id"].isna().all()
-    assert set(scores.loc[scored, "score_id"]) == {s for s, _ in _scores_of(log, new_run)}
+    # ineligible families get a row with their status and no score, so nothing is logged
+    scored = scores.loc[scores["status"] == "scored", "score_id"]
+    assert scored.notna().all()
+    assert scores.loc[scores["status"] != "scored", "score_id"].isna().all()
+    assert set(scored) == {s for s, _ in _scores_of(log, new_run)}
     completed = next(d for r, o, d in runs if r == new_run and o == "completed")
     assert completed["families"] == len(scores)
 
