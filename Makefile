@@ -9,7 +9,7 @@ DEMO_DIR ?= var/demo
 DEMO_FAMILIES ?= 20000
 PYTEST_WORKERS ?= 2
 
-.PHONY: help install system-deps postgres demo test test-fast bench lint format clean
+.PHONY: help install system-deps postgres browser-deps demo test test-fast bench lint format clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,12 @@ postgres: ## PostgreSQL server binaries (Debian's postgresql) for the database t
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 	fi
 
+browser-deps: ## headless Chromium and its driver (Debian) for the review page's browser tests
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		echo "installing chromium and chromium-driver (browser tests of /review)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+
 $(STAMP): pyproject.toml constraints.txt | system-deps
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -37,7 +43,7 @@ install: $(STAMP) ## create/update the virtual environment
 demo: $(STAMP) ## synthesize, validate, build features, train, audit, then serve
 	DEMO_DIR=$(DEMO_DIR) DEMO_FAMILIES=$(DEMO_FAMILIES) PATH=$(CURDIR)/$(BIN):$$PATH bash scripts/demo.sh
 
-test: $(STAMP) postgres ## run the whole test suite (what CI runs)
+test: $(STAMP) postgres browser-deps ## run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP) postgres ## the quick lane: the suite without the slow and the server tests

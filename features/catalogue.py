@@ -34,6 +34,11 @@ from features.aggregations import (
 from features.contract import EVENT_TYPES, ROLES, VALUED_EVENT_TYPES, Domain, Role
 
 FeatureDomain = Literal[Domain, "household"]
+FeatureKind = Literal["need", "context", "support"]
+"""What an indicator says about a family (design rule 11): a ``need`` the family has (debts,
+absences, lost income: shown as a reason), ``context`` (household composition) or
+``support`` received (benefits, centre visits). Context and support are shown as context,
+never as reasons that raise the risk."""
 
 # Bump when the meaning of an aggregation or of the composition columns changes without a
 # change to any entry, so the fingerprint still tells old and new feature tables apart.
@@ -56,6 +61,7 @@ class FeatureSpec(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)
     domain: FeatureDomain
     description: str = Field(min_length=10, max_length=120)
+    kind: FeatureKind
     aggregation: AggregationName | Literal["household"]
     event_types: tuple[str, ...] = ()
     detail: tuple[str, ...] | None = None
@@ -74,6 +80,11 @@ class FeatureSpec(BaseModel):
                 )
             if self.domain != "household":
                 raise ValueError(f"feature {self.name!r}: household columns have domain household")
+            if self.kind != "context":
+                raise ValueError(
+                    f"feature {self.name!r}: household composition is context, not "
+                    f"{self.kind!r} (design rule 11)"
+                )
             if self.window_days is not None and self.window_days > MAX_LOOKBACK_DAYS:
                 raise ValueError(
                     f"feature {self.name!r}: window of {self.window_days} days exceeds the "
@@ -145,150 +156,167 @@ _EVENT_FEATURES: tuple[FeatureSpec, ...] = (
     # economic
     _spec("econ_income_per_member_monthly", "economic",
           "household income per member per month, last 90 days", "sum_per_month",
-          event_types=("income",), window_days=90, per_member=True, unit="KZT"),
+          event_types=("income",), window_days=90, per_member=True, unit="KZT", kind="need"),
     _spec("econ_income_change_90d", "economic",
           "change in household income: last 90 days compared with the 90 days before",
-          "sum_change", event_types=("income",), window_days=90, unit="KZT"),
+          "sum_change", event_types=("income",), window_days=90, unit="KZT", kind="need"),
     _spec("econ_tsa_payments_365d", "economic",
           "targeted social assistance payments received, last 12 months", "count",
           event_types=("benefit_payment",), detail=("targeted_social_assistance",),
-          window_days=365),
+          window_days=365, kind="support"),
     # Disability benefits are left out of every indicator: on their own they reveal the
     # protected attribute disability_in_family (proxy AUC 1.00), and totals that include
     # them still do (0.975-0.993). See docs/features.md, "Proxies of protected attributes".
     _spec("econ_benefits_total_365d", "economic",
           "total of benefit payments received (other than disability benefit), last 12 months",
           "sum", event_types=("benefit_payment",), detail=_NON_DISABILITY_BENEFITS,
-          window_days=365, unit="KZT"),
+          window_days=365, unit="KZT", kind="support"),
     _spec("econ_benefit_payment_mean_365d", "economic",
           "average benefit payment (other than disability benefit), last 12 months", "mean",
           event_types=("benefit_payment",), detail=_NON_DISABILITY_BENEFITS, window_days=365,
-          unit="KZT"),
+          unit="KZT", kind="support"),
     _spec("econ_unemployed_adults_180d", "economic",
           "adults registered as unemployed, last 6 months", "count_persons",
-          event_types=("unemployment_registered",), person_roles=_ADULTS, window_days=180),
+          event_types=("unemployment_registered",), person_roles=_ADULTS, window_days=180,
+          kind="need"),
     _spec("econ_loan_overdue_max_365d", "economic",
           "largest overdue loan of a household member, last 12 months", "max",
-          event_types=("loan_overdue",), window_days=365, unit="KZT"),
+          event_types=("loan_overdue",), window_days=365, unit="KZT", kind="need"),
     _spec("econ_utility_debt_last", "economic",
           "utility debt at the latest record, last 12 months", "last",
-          event_types=("utility_debt",), window_days=365, unit="KZT"),
+          event_types=("utility_debt",), window_days=365, unit="KZT", kind="need"),
     # social
     _spec("soc_service_contacts_365d", "social",
           "contacts with social services, last 12 months", "count",
-          event_types=("social_service_contact",), window_days=365),
+          event_types=("social_service_contact",), window_days=365, kind="support"),
     _spec("soc_service_contacts_change_180d", "social",
           "change in social service contacts: last 6 months compared with the 6 months before",
-          "count_change", event_types=("social_service_contact",), window_days=180),
+          "count_change", event_types=("social_service_contact",), window_days=180, kind="support"),
     _spec("soc_support_center_visits_365d", "social",
           "visits to a family support centre, last 12 months", "count",
-          event_types=("family_support_center_visit",), window_days=365),
+          event_types=("family_support_center_visit",), window_days=365, kind="support"),
     _spec("soc_dv_reports_3y", "social",
           "domestic violence reports, last 3 years", "count",
-          event_types=("domestic_violence_report",), window_days=1095),
+          event_types=("domestic_violence_report",), window_days=1095, kind="need"),
     _spec("soc_days_since_dv_report", "social",
           "days since the latest domestic violence report (within 3 years)", "days_since_last",
-          event_types=("domestic_violence_report",), window_days=1095, unit="days"),
+          event_types=("domestic_violence_report",), window_days=1095, unit="days", kind="need"),
     _spec("soc_police_offenses_365d", "social",
           "police contacts for an offence by a household member, last 12 months", "count",
-          event_types=("police_contact",), detail=("offense",), window_days=365),
+          event_types=("police_contact",), detail=("offense",), window_days=365, kind="need"),
     _spec("soc_juvenile_offenders_365d", "social",
           "children with a juvenile offence, last 12 months", "count_persons",
-          event_types=("juvenile_offense",), person_roles=_CHILD, window_days=365),
+          event_types=("juvenile_offense",), person_roles=_CHILD, window_days=365, kind="need"),
     # housing
     _spec("hou_persons_per_room_last", "housing",
           "persons per room at the latest housing inspection (within 3 years)", "last",
-          event_types=("housing_inspection",), window_days=1095, unit="persons per room"),
+          event_types=("housing_inspection",), window_days=1095, unit="persons per room",
+          kind="need"),
     _spec("hou_inspections_failed_3y", "housing",
           "housing inspections finding the home overcrowded or unsafe, last 3 years", "count",
           event_types=("housing_inspection",), detail=("overcrowded", "unsafe"),
-          window_days=1095),
+          window_days=1095, kind="need"),
     _spec("hou_eviction_notices_365d", "housing",
           "eviction notices, last 12 months", "count",
-          event_types=("eviction_notice",), window_days=365),
+          event_types=("eviction_notice",), window_days=365, kind="need"),
     _spec("hou_homelessness_episodes_3y", "housing",
           "episodes of homelessness, last 3 years", "count",
-          event_types=("homelessness_episode",), window_days=1095),
+          event_types=("homelessness_episode",), window_days=1095, kind="need"),
     _spec("hou_days_since_homelessness", "housing",
           "days since the latest episode of homelessness (within 3 years)", "days_since_last",
-          event_types=("homelessness_episode",), window_days=1095, unit="days"),
+          event_types=("homelessness_episode",), window_days=1095, unit="days", kind="need"),
     _spec("hou_housing_assistance_365d", "housing",
           "housing assistance payments received, last 12 months", "count",
-          event_types=("benefit_payment",), detail=("housing_assistance",), window_days=365),
+          event_types=("benefit_payment",), detail=("housing_assistance",), window_days=365,
+          kind="support"),
     # health
     _spec("hea_children_missed_vaccination_365d", "health",
           "children with a missed vaccination, last 12 months", "count_persons",
-          event_types=("missed_vaccination",), person_roles=_CHILD, window_days=365),
+          event_types=("missed_vaccination",), person_roles=_CHILD, window_days=365, kind="need"),
     _spec("hea_missed_vaccinations_365d", "health",
           "missed vaccinations in the household, last 12 months", "count",
-          event_types=("missed_vaccination",), window_days=365),
+          event_types=("missed_vaccination",), window_days=365, kind="need"),
     _spec("hea_children_injury_visits_365d", "health",
           "emergency visits for injuries of the children, last 12 months", "count",
-          event_types=("injury_emergency_visit",), person_roles=_CHILD, window_days=365),
+          event_types=("injury_emergency_visit",), person_roles=_CHILD, window_days=365,
+          kind="need"),
     _spec("hea_days_since_child_injury", "health",
           "days since a child's latest emergency visit for an injury (within 3 years)",
           "days_since_last", event_types=("injury_emergency_visit",), person_roles=_CHILD,
-          window_days=1095, unit="days"),
+          window_days=1095, unit="days", kind="need"),
     _spec("hea_prenatal_visits_missed_365d", "health",
           "missed prenatal check-ups, last 12 months", "count",
-          event_types=("prenatal_visit_missed",), window_days=365),
+          event_types=("prenatal_visit_missed",), window_days=365, kind="need"),
     _spec("hea_substance_treatment_members_365d", "health",
           "household members treated for substance use, last 12 months", "count_persons",
-          event_types=("substance_use_treatment",), window_days=365),
+          event_types=("substance_use_treatment",), window_days=365, kind="need"),
     _spec("hea_mental_health_members_365d", "health",
           "household members in mental health treatment, last 12 months", "count_persons",
-          event_types=("mental_health_treatment",), window_days=365),
+          event_types=("mental_health_treatment",), window_days=365, kind="need"),
     # education
     _spec("edu_school_absence_days_90d", "education",
           "school days missed by the children, last 90 days", "sum",
-          event_types=("school_absence",), person_roles=_CHILD, window_days=90, unit="days"),
+          event_types=("school_absence",), person_roles=_CHILD, window_days=90, unit="days",
+          kind="need"),
     _spec("edu_school_absence_change_90d", "education",
           "change in school days missed: last 90 days compared with the 90 days before",
           "sum_change", event_types=("school_absence",), person_roles=_CHILD,
-          window_days=90, unit="days"),
+          window_days=90, unit="days", kind="need"),
     _spec("edu_children_absent_90d", "education",
           "children with recorded school absences, last 90 days", "count_persons",
-          event_types=("school_absence",), person_roles=_CHILD, window_days=90),
+          event_types=("school_absence",), person_roles=_CHILD, window_days=90, kind="need"),
     _spec("edu_max_monthly_absence_365d", "education",
           "most school days a child missed in one month, last 12 months", "max",
-          event_types=("school_absence",), person_roles=_CHILD, window_days=365, unit="days"),
+          event_types=("school_absence",), person_roles=_CHILD, window_days=365, unit="days",
+          kind="need"),
     _spec("edu_school_dropouts_3y", "education",
           "children who dropped out of school, last 3 years", "count_persons",
-          event_types=("school_dropout",), person_roles=_CHILD, window_days=1095),
+          event_types=("school_dropout",), person_roles=_CHILD, window_days=1095, kind="need"),
     _spec("edu_preschool_not_enrolled_365d", "education",
           "pre-school children not enrolled in pre-school, last 12 months", "count_persons",
-          event_types=("preschool_not_enrolled",), person_roles=_CHILD, window_days=365),
+          event_types=("preschool_not_enrolled",), person_roles=_CHILD, window_days=365,
+          kind="need"),
     _spec("edu_special_needs_children_3y", "education",
           "children with recorded special educational needs, last 3 years", "count_persons",
-          event_types=("special_education_needs",), person_roles=_CHILD, window_days=1095),
+          event_types=("special_education_needs",), person_roles=_CHILD, window_days=1095,
+          kind="context"),
 )  # fmt: skip
 
 # Household composition as of the date (computed by features.composition).
 _HOUSEHOLD_FEATURES: tuple[FeatureSpec, ...] = (
-    _spec("hh_members", "household", "people living in the household", "household"),
-    _spec("hh_adults", "household", "adults (18 or older) in the household", "household"),
-    _spec("hh_children", "household", "children under 18 in the household", "household"),
-    _spec("hh_children_under_3", "household", "children under 3 in the household", "household"),
-    _spec("hh_children_under_6", "household", "children under 6 in the household", "household"),
+    _spec("hh_members", "household", "people living in the household", "household",
+          kind="context"),
+    _spec("hh_adults", "household", "adults (18 or older) in the household", "household",
+          kind="context"),
+    _spec("hh_children", "household", "children under 18 in the household", "household",
+          kind="context"),
+    _spec("hh_children_under_3", "household", "children under 3 in the household", "household",
+          kind="context"),
+    _spec("hh_children_under_6", "household", "children under 6 in the household", "household",
+          kind="context"),
     _spec("hh_children_school_age", "household",
-          "school-age children (6 to 17) in the household", "household"),
-    _spec("hh_members_65_plus", "household", "household members aged 65 or older", "household"),
+          "school-age children (6 to 17) in the household", "household", kind="context"),
+    _spec("hh_members_65_plus", "household", "household members aged 65 or older", "household",
+          kind="context"),
     _spec("hh_spouse_present", "household",
-          "a spouse or partner of the head lives in the household (1 yes, 0 no)", "household"),
+          "a spouse or partner of the head lives in the household (1 yes, 0 no)", "household",
+          unit="yes/no", kind="context"),
     _spec("hh_other_adults", "household",
-          "other adults living with the family (not head or spouse)", "household"),
+          "other adults living with the family (not head or spouse)", "household",
+          kind="context"),
     _spec("hh_single_parent", "household",
           "single-parent family: a head without spouse, with children (1 yes, 0 no)",
-          "household"),
+          "household", unit="yes/no", kind="context"),
     _spec("hh_large_family", "household",
-          "large family with 4 or more children (1 yes, 0 no)", "household"),
+          "large family with 4 or more children (1 yes, 0 no)", "household", unit="yes/no",
+          kind="context"),
     _spec("hh_head_age", "household", "age of the head of the household", "household",
-          unit="years"),
+          unit="years", kind="context"),
     _spec("hh_births_last_year", "household", "children born into the household, last 12 months",
-          "household", window_days=365),
+          "household", window_days=365, kind="context"),
     _spec("hh_separation_last_year", "household",
           "the head or the spouse left the household, last 12 months (1 yes, 0 no)",
-          "household", window_days=365),
+          "household", window_days=365, unit="yes/no", kind="context"),
 )  # fmt: skip
 
 
@@ -359,14 +387,14 @@ def describe(name: str) -> str:
         how = f"{spec.aggregation} of {reads} over {spec.window_days} days"
         if spec.per_member:
             how += ", per household member"
-    return f"{spec.description} [{spec.domain}; {how}; unit: {spec.unit}]"
+    return f"{spec.description} [{spec.domain}, {spec.kind}; {how}; unit: {spec.unit}]"
 
 
 def catalogue_markdown() -> str:
     """The catalogue as a Markdown table (the one in ``docs/features.md``)."""
     lines = [
-        "| name | domain | description | reads | window (days) | aggregation |",
-        "|---|---|---|---|---|---|",
+        "| name | domain | kind | description | reads | window (days) | aggregation |",
+        "|---|---|---|---|---|---|---|",
     ]
     for spec in FEATURES.values():
         reads = ", ".join(spec.event_types) or "memberships, persons"
@@ -377,7 +405,7 @@ def catalogue_markdown() -> str:
         aggregation = spec.aggregation + (" per member" if spec.per_member else "")
         window = "" if spec.window_days is None else str(spec.window_days)
         lines.append(
-            f"| `{spec.name}` | {spec.domain} | {spec.description} | {reads} | {window} "
-            f"| {aggregation} |"
+            f"| `{spec.name}` | {spec.domain} | {spec.kind} | {spec.description} | {reads} "
+            f"| {window} | {aggregation} |"
         )
     return "\n".join(lines) + "\n"

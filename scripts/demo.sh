@@ -90,6 +90,9 @@ and, as an auditor, the model card and the log of every score served:
   curl -s -X POST http://127.0.0.1:$DEMO_PORT/model_card -H 'Authorization: Bearer $AUDITOR_TOKEN' -H 'Content-Type: application/json' -d '{}'
   curl -s -X POST http://127.0.0.1:$DEMO_PORT/audit_log -H 'Authorization: Bearer $AUDITOR_TOKEN' -H 'Content-Type: application/json' -d '{}'
 
+As a caseworker in a browser: http://127.0.0.1:$DEMO_PORT/review (sign in with the
+caseworker token above, find family $FAMILY).
+
 Stop the service with Ctrl-C.
 MSG
-exec earlyrisk serve --snapshot "$DEMO_DIR/features_latest.parquet" --port "$DEMO_PORT"
+EARLYRISK_RAW_DIR="$RAW" exec earlyrisk serve --snapshot "$DEMO_DIR/features_latest.parquet" --port "$DEMO_PORT"

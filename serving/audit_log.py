@@ -53,7 +53,7 @@ from serving.audit_chain import GENESIS, ChainReport, entry_hash, hash_at, verif
 from serving.private_files import create_private
 from serving.private_files import file_identity as _identity
 
-EntryKind = Literal["score", "feedback", "batch_run"]
+EntryKind = Literal["score", "feedback", "batch_run", "view"]
 RunOutcome = Literal["started", "completed", "aborted"]
 
 #: Seconds between two refreshes of the anchor's head by a writing process.
@@ -63,7 +63,7 @@ _SCHEMA = (
     """
     CREATE TABLE IF NOT EXISTS audit_entries (
         seq INTEGER PRIMARY KEY,
-        kind TEXT NOT NULL CHECK (kind IN ('score', 'feedback', 'batch_run')),
+        kind TEXT NOT NULL CHECK (kind IN ('score', 'feedback', 'batch_run', 'view')),
         recorded_at TEXT NOT NULL,
         request_id TEXT NOT NULL,
         token_id TEXT NOT NULL,
@@ -89,6 +89,9 @@ _SCHEMA = (
     # which decision on a score is current (the latest): a keyed read, not a scan
     "CREATE INDEX IF NOT EXISTS audit_feedback_score ON audit_entries (score_id, seq) "
     "WHERE kind = 'feedback'",
+    # a family's score history and the decisions on it (/family, /review): a keyed read
+    # (not a partial index: SQLite cannot use one whose WHERE is an IN list for kind = ?)
+    "CREATE INDEX IF NOT EXISTS audit_family_kind ON audit_entries (family_id, kind, seq)",
     """
     CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit_entries
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
@@ -312,6 +315,57 @@ class AuditLogBase(ABC):
             ]
         )
 
+    def record_view(
+        self,
+        *,
+        request_id: str,
+        token_id: str,
+        role: str,
+        endpoint: str,
+        family_id: str,
+        as_of: str,
+    ) -> None:
+        """Append a caseworker's view of a family (``/family``, ``/review``) before it is
+        shown; raises AuditLogUnavailable when it cannot (then nothing is shown).
+
+        A log created before view entries existed refuses them by its ``kind`` check: the
+        view is then refused too (fail closed), with a message saying why.
+        """
+        try:
+            self._append(
+                [
+                    {
+                        "kind": "view",
+                        "recorded_at": _now(),
+                        "request_id": request_id,
+                        "token_id": token_id,
+                        "role": role,
+                        "endpoint": endpoint,
+                        "score_id": f"view:{request_id}",
+                        "family_id": family_id,
+                        "as_of": as_of,
+                    }
+                ]
+            )
+        except AuditLogUnavailable as exc:
+            if "CHECK constraint failed" in str(exc):
+                raise AuditLogUnavailable(
+                    "the audit log was created before view entries existed and "
+                    "cannot record views; family views are refused until the service runs on "
+                    "a log created by this version"
+                ) from exc
+            raise
+
+    def family_history(self, family_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """The family's latest scores with their decisions (the SQLite log implements it).
+
+        A backend without it refuses, so a family view is never shown without its history.
+        """
+        raise AuditLogUnavailable(
+            f"{type(self).__name__} cannot read a family's history yet; /family and /review "
+            "need the SQLite audit log in this release"
+        )
+
 
 class AuditLog(AuditLogBase):
     """Append-only, hash-chained SQLite log; one connection guarded by a lock."""
@@ -523,6 +577,35 @@ class AuditLog(AuditLogBase):
             f"INSERT INTO audit_entries ({', '.join(_COLUMNS)}) VALUES ({marks})", values
         )
         return seqs
+
+    def family_history(self, family_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """The family's latest ``limit`` scores (newest first), each with the decisions
+        recorded on it (oldest first, the latest marked ``current``)."""
+        with self._lock:
+            conn = self._usable()
+            scores = conn.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM audit_entries "
+                "WHERE family_id = ? AND kind = 'score' ORDER BY seq DESC LIMIT ?",
+                (family_id, limit),
+            ).fetchall()
+            decisions = conn.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM audit_entries "
+                "WHERE family_id = ? AND kind = 'feedback' ORDER BY seq",
+                (family_id,),
+            ).fetchall()
+        by_score: dict[str, list[dict[str, Any]]] = {}
+        for row in decisions:
+            entry = _as_dict(row)
+            by_score.setdefault(entry["score_id"], []).append(entry)
+        history = []
+        for row in scores:
+            entry = _as_dict(row)
+            made = by_score.get(entry["score_id"], [])
+            for i, decision in enumerate(made):
+                decision["current"] = i == len(made) - 1
+            entry["decisions"] = made
+            history.append(entry)
+        return history
 
     def unfinished_runs(self, *, output: str) -> list[dict[str, Any]]:
         """Batch runs writing ``output`` that started and recorded no outcome."""

@@ -37,11 +37,11 @@ Role = Literal["caseworker", "auditor", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
 
 Endpoint = Literal[
-    "score", "score_indicators", "feedback", "model_card", "audit_log", "security_log"
+    "score", "score_indicators", "feedback", "family", "model_card", "audit_log", "security_log"
 ]
 
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "caseworker": frozenset({"score", "score_indicators", "feedback"}),
+    "caseworker": frozenset({"score", "score_indicators", "feedback", "family"}),
     "auditor": frozenset({"model_card", "audit_log", "security_log"}),
     "admin": frozenset(get_args(Endpoint)),
 }

@@ -11,18 +11,27 @@ the output file as one Parquet row group, then dropped. Only the raw tables them
 
 Every family with a member on the date gets a row with a ``status``: ``scored``, or
 ``ineligible`` with ``ineligible_reason`` (the model's eligibility rule, e.g. no child under
-18 in the household: design rule 10), in which case probability, level and reasons are null
-and no score is logged, because none was made.
+18 in the household: design rule 10), in which case probability, level, percentile, reasons
+and contributions are null and no score is logged, because none was made.
+
+Risk levels are set like the service's (:func:`serving.engine.bands_from_settings`): on
+the probabilities of the whole eligible scored population, so they are known only after the
+last partition. The run therefore writes the scored partitions to a hidden file first, sets
+the bands, then reads that file back one row group at a time, adds the level and percentile,
+logs every score and writes the published file (memory stays one row group plus one float
+per family).
 
 Output columns: ``family_id``, ``as_of``, ``status``, ``ineligible_reason``,
-``probability``, ``risk_level``,
-``reasons_raising`` / ``reasons_lowering`` (lists of {indicator, description, value,
-contribution}), ``model_name``, ``model_version``, then the feature table's non-input
-columns, so the file can go straight to ``earlyrisk audit``: ``label``,
+``probability``, ``baseline_probability``, ``risk_level``, ``percentile``,
+``reasons_raising`` / ``reasons_lowering`` / ``context`` (lists of the service's reason
+objects, in the run's language), ``contribution_need`` / ``contribution_context`` /
+``contribution_support``, ``model_name``, ``model_version``, then the feature table's
+non-input columns, so the file can go straight to ``earlyrisk audit``: ``label``,
 ``label_observed``, ``wellbeing_score``, ``wellbeing_level`` and the ``audit_*`` groups.
 Model inputs are not copied (the reasons carry the values that matter). The file's
-key-value metadata records the model URI, version, checksum and the feature-list and raw
-fingerprints.
+key-value metadata records the model URI, version, checksum, the feature-list and raw
+fingerprints and each band's lower bound (``earlyrisk.band.<level>``: audit the served
+bands with ``earlyrisk audit --threshold``).
 """
 
 from __future__ import annotations
@@ -33,11 +42,11 @@ import os
 import pwd
 import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -50,7 +59,10 @@ from features.errors import EarlyriskError
 from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
 from features.snapshot_store import META_FEATURE_LIST, META_PREFIX, META_RAW
 from serving.audit_log import AuditLogBase, AuditLogUnavailable, ScoreRecord, audit_reasons
-from serving.scoring import Scorer
+from serving.explain import reason_json
+from serving.i18n import DEFAULT_LANGUAGE, Language
+from serving.scoring import ReferencePopulation, RiskBands, Scorer
+from serving.settings import ServingSettings
 
 if TYPE_CHECKING:
     from features.raw import RawTables
@@ -60,12 +72,19 @@ REASON_TYPE = pa.list_(
     pa.struct(
         [
             ("indicator", pa.string()),
+            ("kind", pa.string()),
+            ("kind_name", pa.string()),
+            ("domain", pa.string()),
             ("description", pa.string()),
-            ("value", pa.float64()),
+            ("value", pa.string()),
+            ("value_number", pa.float64()),
+            ("unit", pa.string()),
             ("contribution", pa.float64()),
+            ("contribution_text", pa.string()),
         ]
     )
 )
+REASON_COLUMNS = ("reasons_raising", "reasons_lowering", "context")
 
 
 class BatchScoringError(EarlyriskError, RuntimeError):
@@ -82,6 +101,7 @@ class BatchSummary:
     model_uri: str
     model_version: str
     levels: dict[str, int]
+    band_cutoffs: dict[str, float]
     run_id: str = ""
     cleaned: tuple[str, ...] = ()
 
@@ -137,24 +157,32 @@ def score_features(
     *,
     model_name: str,
     model_version: str,
+    lang: Language = DEFAULT_LANGUAGE,
+    bands: RiskBands | None = None,
 ) -> pd.DataFrame:
     """Score a feature-table frame: one output row per input row, in the same order.
 
     Rows the scorer's eligibility rule excludes get ``status`` ``ineligible`` with the
-    reason, and null probability, level and reasons.
+    reason, and null probability, level, reasons and contributions. ``risk_level`` is
+    filled only when ``bands`` are given (otherwise :func:`assign_levels` adds it once the
+    eligible population's bands are known).
     """
     eligible = scorer.eligible(features)
-    scored = scorer.score(features.loc[eligible, scorer.feature_names])
+    scored = scorer.score(features.loc[eligible, scorer.feature_names], bands=bands)
     n = len(features)
+    rows = np.flatnonzero(eligible)
+
+    def spread(values: Sequence[Any] | np.ndarray, fill: Any) -> list[Any]:
+        out_values: list[Any] = [fill] * n
+        for j, i in enumerate(rows):
+            out_values[i] = values[j]
+        return out_values
+
+    explanations = scored.explanations
     probability = np.full(n, np.nan)
     probability[eligible] = scored.probability
-    level: list[str | None] = [None] * n
-    raising: list[list[dict[str, object]] | None] = [None] * n
-    lowering: list[list[dict[str, object]] | None] = [None] * n
-    for j, i in enumerate(np.flatnonzero(eligible)):
-        level[i] = scored.risk_level[j]
-        raising[i] = [r.as_dict() for r in scored.explanations[j].raising]
-        lowering[i] = [r.as_dict() for r in scored.explanations[j].lowering]
+    baseline = np.full(n, np.nan)
+    baseline[eligible] = scored.baseline
     out = pd.DataFrame(
         {
             "family_id": features["family_id"].to_numpy(),
@@ -164,13 +192,31 @@ def score_features(
                 [None if ok else scorer.eligibility.reason() for ok in eligible], dtype="string"
             ),
             "probability": probability,
-            "risk_level": pd.array(level, dtype="string"),
-            "reasons_raising": raising,
-            "reasons_lowering": lowering,
+            "baseline_probability": baseline,
+            **{
+                column: spread(
+                    [[reason_json(r, lang) for r in getattr(e, attr)] for e in explanations],
+                    None,
+                )
+                for column, attr in (
+                    ("reasons_raising", "raising"),
+                    ("reasons_lowering", "lowering"),
+                    ("context", "context"),
+                )
+            },
+            **{
+                f"contribution_{kind}": np.asarray(
+                    spread([e.by_kind[kind] for e in explanations], np.nan), dtype=np.float64
+                )
+                for kind in ("need", "context", "support")
+            },
             "model_name": model_name,
             "model_version": model_version,
         }
     )
+    if scored.risk_level is not None:
+        at = list(out.columns).index("baseline_probability") + 1
+        out.insert(at, "risk_level", pd.array(spread(scored.risk_level, None), dtype="string"))
     inputs = set(scorer.feature_names)
     for column in features.columns:
         if column not in inputs and column not in out.columns:
@@ -179,6 +225,37 @@ def score_features(
         # A label whose horizon is not over yet is unknown, not 0: null it, so an audit of
         # this file refuses it (missing labels) instead of reading 0 as "no outcome".
         out["label"] = out["label"].astype("Int8").where(out["label_observed"].astype(bool))
+    return out
+
+
+def assign_levels(
+    frame: pd.DataFrame, bands: RiskBands | None, reference: ReferencePopulation | None
+) -> pd.DataFrame:
+    """``frame`` with ``risk_level`` and ``percentile`` (after ``baseline_probability``);
+    both null on ineligible rows (no score: no level, no place in the population).
+    ``bands``/``reference`` are None only when no row of the population is eligible."""
+    probability = frame["probability"].to_numpy(dtype=np.float64)
+    if "status" in frame.columns:
+        scored_rows = (frame["status"] == "scored").to_numpy()
+    else:
+        scored_rows = np.ones(len(frame), dtype=bool)
+    if bands is None or reference is None:
+        if scored_rows.any():
+            raise ValueError("scored rows need the population's bands and reference")
+        scored_rows = np.zeros(len(frame), dtype=bool)
+        bands_levels: list[str] = []
+    else:
+        bands_levels = bands.levels(probability[scored_rows])
+    levels: list[str | None] = [None] * len(frame)
+    for i, level in zip(np.flatnonzero(scored_rows), bands_levels, strict=True):
+        levels[i] = level
+    percentile = np.full(len(frame), np.nan)
+    if reference is not None and scored_rows.any():
+        percentile[scored_rows] = reference.percentile(probability[scored_rows])
+    out = frame.drop(columns=["risk_level", "percentile"], errors="ignore")
+    at = list(out.columns).index("baseline_probability") + 1
+    out.insert(at, "risk_level", pd.array(levels, dtype="string"))
+    out.insert(at + 1, "percentile", percentile)
     return out
 
 
@@ -215,10 +292,10 @@ def record_batch_scores(
                 probability=float(probability),
                 risk_level=str(level),
                 reasons=audit_reasons(
-                    (r["indicator"], r["contribution"]) for r in (*raising, *lowering)
+                    (r["indicator"], r["contribution"]) for r in (*raising, *lowering, *context)
                 ),
             )
-            for score_id, family_id, day, version, probability, level, raising, lowering in zip(
+            for score_id, family_id, day, version, probability, level, raising, lowering, context in zip(  # noqa: E501
                 score_ids,
                 frame["family_id"],
                 as_of,
@@ -227,6 +304,7 @@ def record_batch_scores(
                 frame["risk_level"],
                 frame["reasons_raising"],
                 frame["reasons_lowering"],
+                frame["context"],
                 strict=True,
             )
         ]
@@ -240,7 +318,7 @@ def _arrow_schema(frame: pd.DataFrame) -> pa.Schema:
     """The output schema: reasons as list<struct>, all-null columns typed as strings."""
     fields = []
     for column in frame.columns:
-        if column in ("reasons_raising", "reasons_lowering"):
+        if column in REASON_COLUMNS:
             fields.append(pa.field(column, REASON_TYPE))
             continue
         inferred = pa.Table.from_pandas(frame[[column]], preserve_index=False).schema.field(0)
@@ -258,26 +336,28 @@ def score_registry(
     tracking_uri: str,
     audit_log: AuditLogBase,
     operator: str,
-    reasons_raising: int = 5,
-    reasons_lowering: int = 3,
+    settings: ServingSettings | None = None,
+    lang: Language = DEFAULT_LANGUAGE,
     families_per_partition: int = DEFAULT_FAMILIES_PER_PARTITION,
     on_partition: Callable[[int, int], None] | None = None,
 ) -> BatchSummary:
     """Score every family of raw_dir as of as_of and write the Parquet file out.
 
-    Every score is appended to ``audit_log`` (as ``operator``, one request id for the run)
-    before its partition is written; the file is only published once all are on record.
-    ``on_partition(done, total)`` is called after each partition (the CLI's progress bar).
-    Raises InvalidRawDataError for broken raw data and BatchScoringError / the registry's
-    errors when the model cannot be used.
+    ``settings`` (default: from the environment) give the reason threshold and counts and
+    the band rule, as for the service; texts are in ``lang``. Every score is appended to
+    ``audit_log`` (as ``operator``, one request id for the run) before its row group is
+    written; the file is only published once all are on record. ``on_partition(done,
+    total)`` is called after each partition (the CLI's progress bar). Raises
+    InvalidRawDataError for broken raw data and BatchScoringError / the registry's errors
+    when the model cannot be used.
     """
     from features.catalogue import feature_list_fingerprint
     from features.eligibility import EligibilityRule
     from features.validation import load_validated
-    from serving.explain import catalogue_descriptions
-    from serving.settings import ServingSettings
+    from serving.engine import scorer_from_settings
     from training.registry import TAG_ELIGIBILITY, TAG_FEATURE_CONFIG, load_risk_model
 
+    settings = settings or ServingSettings()
     # load_risk_model talks to ``tracking_uri`` through its own client: MLflow's
     # process-wide URI is left alone
     loaded = load_risk_model(model_uri, tracking_uri=tracking_uri)
@@ -300,12 +380,9 @@ def score_registry(
         update={"extraction_date": None}
     )
     model = loaded.risk_model
-    scorer = Scorer(
+    scorer = scorer_from_settings(
         model,
-        descriptions=catalogue_descriptions(model.feature_names),
-        bands=ServingSettings().risk_bands,
-        n_raising=reasons_raising,
-        n_lowering=reasons_lowering,
+        settings,
         eligibility=EligibilityRule.from_tag(loaded.tags.get(TAG_ELIGIBILITY)),
     )
     dates = normalise_as_of([as_of])
@@ -319,6 +396,7 @@ def score_registry(
     out.parent.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex
     tmp = partial_path(out, run_id)
+    scored_tmp = out.with_name(f".{out.name}.{run_id}.scored.partial")
     metadata: dict[bytes, bytes] = {
         f"{META_PREFIX}{key}".encode(): value.encode()
         for key, value in (
@@ -327,6 +405,7 @@ def score_registry(
             ("model_version", loaded.version),
             ("model_sha256", loaded.model_sha256),
             ("as_of", dates[0].date().isoformat()),
+            ("lang", lang),
         )
     }
     metadata[META_FEATURE_LIST.encode()] = feature_list_fingerprint().encode()
@@ -349,17 +428,20 @@ def score_registry(
             },
         )
         try:
-            written, levels = _write_partitions(
+            written, levels, band_cutoffs = _write_partitions(
                 raw=raw,
                 dates=dates,
                 n_partitions=n_partitions,
                 feature_config=feature_config,
                 scorer=scorer,
+                settings=settings,
+                lang=lang,
                 loaded=loaded,
                 audit_log=audit_log,
                 run_id=run_id,
                 operator=operator,
                 tmp=tmp,
+                scored_tmp=scored_tmp,
                 metadata=metadata,
                 on_partition=on_partition,
             )
@@ -389,6 +471,7 @@ def score_registry(
         model_uri=model_uri,
         model_version=loaded.version,
         levels=dict(sorted(levels.items())),
+        band_cutoffs=band_cutoffs,
         run_id=run_id,
         cleaned=tuple(cleaned),
     )
@@ -439,50 +522,97 @@ def _write_partitions(
     n_partitions: int,
     feature_config: FeatureConfig,
     scorer: Scorer,
+    settings: ServingSettings,
+    lang: Language,
     loaded: LoadedRiskModel,
     audit_log: AuditLogBase,
     run_id: str,
     operator: str,
     tmp: Path,
+    scored_tmp: Path,
     metadata: dict[bytes, bytes],
     on_partition: Callable[[int, int], None] | None,
-) -> tuple[int, dict[str, int]]:
-    """Score, log and append every partition to ``tmp``; (families written, levels)."""
-    writer: pq.ParquetWriter | None = None
-    schema: pa.Schema | None = None
+) -> tuple[int, dict[str, int], dict[str, float]]:
+    """Score every partition to ``scored_tmp``, set the bands on the whole eligible
+    population, then level, log and append every row group to ``tmp``; (families written,
+    levels, band cut-offs). Both temporaries end in ``partial``, so a killed run's are
+    cleaned by the next run's :func:`output_lock`."""
+    from serving.engine import bands_from_settings
+
     written = 0
     done = 0
+    probabilities: list[np.ndarray] = []
     levels: dict[str, int] = {}
     try:
-        for _, features in feature_partitions(
-            raw, dates, config=feature_config, n_partitions=n_partitions
-        ):
-            done += 1
-            if len(features):
-                frame = score_features(
-                    features, scorer, model_name=loaded.name, model_version=loaded.version
+        # pass 1: features, probabilities and reasons, partition by partition
+        writer: pq.ParquetWriter | None = None
+        schema: pa.Schema | None = None
+        try:
+            for _, features in feature_partitions(
+                raw, dates, config=feature_config, n_partitions=n_partitions
+            ):
+                done += 1
+                if len(features):
+                    frame = score_features(
+                        features,
+                        scorer,
+                        model_name=loaded.name,
+                        model_version=loaded.version,
+                        lang=lang,
+                    )
+                    # the eligible families only: the population bands and percentiles use
+                    scored_rows = (frame["status"] == "scored").to_numpy()
+                    probabilities.append(
+                        frame["probability"].to_numpy(dtype=np.float64)[scored_rows]
+                    )
+                    if writer is None:
+                        schema = _arrow_schema(frame)
+                        writer = pq.ParquetWriter(scored_tmp, schema)
+                    writer.write_table(
+                        pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+                    )
+                if on_partition is not None:
+                    on_partition(done, n_partitions)
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            return 0, {}, {}
+        # the bands and percentiles of the whole eligible scored population (none when no
+        # family is eligible: every row then says why, and none has a level)
+        population = np.concatenate(probabilities)
+        bands = bands_from_settings(settings, population) if population.size else None
+        reference = ReferencePopulation(population) if population.size else None
+        cutoffs = bands.cutoffs() if bands is not None else {}
+        for level, cut in cutoffs.items():
+            metadata[f"{META_PREFIX}band.{level}".encode()] = repr(cut).encode()
+        # pass 2: levels, audit log, published file
+        final_writer: pq.ParquetWriter | None = None
+        final_schema: pa.Schema | None = None
+        try:
+            source = pq.ParquetFile(scored_tmp)
+            for i in range(source.num_row_groups):
+                frame = assign_levels(
+                    source.read_row_group(i).to_pandas(), bands=bands, reference=reference
                 )
                 frame = record_batch_scores(frame, audit_log, run_id=run_id, operator=operator)
-                if writer is None:
-                    schema = _arrow_schema(frame).with_metadata(metadata)
-                    writer = pq.ParquetWriter(tmp, schema)
-                table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-                writer.write_table(table)
+                if final_writer is None:
+                    final_schema = _arrow_schema(frame).with_metadata(metadata)
+                    final_writer = pq.ParquetWriter(tmp, final_schema)
+                table = pa.Table.from_pandas(frame, schema=final_schema, preserve_index=False)
+                final_writer.write_table(table)
                 written += len(frame)
                 for level, count in frame["risk_level"].fillna("ineligible").value_counts().items():
                     levels[str(level)] = levels.get(str(level), 0) + int(count)
-            if on_partition is not None:
-                on_partition(done, n_partitions)
+        finally:
+            if final_writer is not None:
+                final_writer.close()
     except BaseException:
-        if writer is not None:
-            writer.close()
-            writer = None
         tmp.unlink(missing_ok=True)
         raise
     finally:
-        if writer is not None:
-            writer.close()
-    return written, levels
+        scored_tmp.unlink(missing_ok=True)
+    return written, levels, cutoffs
 
 
 def read_scores(path: Path | str) -> pd.DataFrame:

@@ -39,10 +39,21 @@ from serving.audit_log import (
     audit_reasons,
 )
 from serving.auth import Principal, TokenStore
-from serving.explain import Explanation, catalogue_descriptions
+from serving.explain import Explanation, catalogue_entries, explanation_json
+from serving.i18n import (
+    DEFAULT_LANGUAGE,
+    Language,
+    describe_indicator,
+    format_value,
+    kind_name,
+    level_name,
+    notice,
+    rounded_value,
+)
 from serving.lookup import LookupStore, SnapshotError, as_of_text, read_snapshot_info
+from serving.records import FamilyRecords, RecordsError, build_records
 from serving.regions import RegionIndex, regions_path
-from serving.scoring import ReferencePopulation, Scorer
+from serving.scoring import ReferencePopulation, RiskBands, Scorer, derive_bands, fixed_bands
 from serving.settings import ServingSettings
 from training.protected import PROTECTED_NAMES
 
@@ -70,6 +81,11 @@ class RequestError(EarlyriskError, ValueError):
         self.field = field
 
 
+class UnknownFamilyError(EarlyriskError, LookupError):
+    """A family not in the snapshot of the date (or outside the token's regions: the same
+    answer, so a scoped token learns nothing of families elsewhere)."""
+
+
 class UnknownScoreError(EarlyriskError, LookupError):
     """Feedback names a score_id that was never served (404)."""
 
@@ -88,18 +104,9 @@ class ModelIdentity:
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
-def _reasons_json(explanation: Explanation) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    return (
-        [r.as_dict() for r in explanation.raising],
-        [r.as_dict() for r in explanation.lowering],
-    )
-
-
 def _audit_reasons(explanation: Explanation) -> list[dict[str, Any]]:
-    """The reasons of one explanation as the audit log keeps them."""
-    return audit_reasons(
-        (r.indicator, r.contribution) for r in (*explanation.raising, *explanation.lowering)
-    )
+    """The reasons and context shown with one score as the audit log keeps them."""
+    return audit_reasons((r.indicator, r.contribution) for r in explanation.shown())
 
 
 class ServingEngine:
@@ -117,8 +124,10 @@ class ServingEngine:
         model_card: dict[str, Any] | None,
         indicator_ranges: Mapping[str, tuple[float, float]],
         regions: RegionIndex | None = None,
+        records: FamilyRecords | None = None,
     ) -> None:
         self.settings = settings
+        self.records = records
         self.scorer = scorer
         self.identity = identity
         self.lookup = lookup
@@ -130,6 +139,7 @@ class ServingEngine:
         self.snapshot_date = lookup.latest_as_of()
         self.as_of_dates = lookup.as_of_dates()
         self._references: dict[str, ReferencePopulation] = {}
+        self._bands: dict[str, RiskBands] = {}
         self._ref_lock = threading.Lock()
         self.reference(self.snapshot_date)
 
@@ -159,8 +169,18 @@ class ServingEngine:
                     for chunk in self.lookup.iter_population(as_of=as_of)
                 ]
                 ref = ReferencePopulation(np.concatenate(parts) if parts else np.array([]))
+                self._bands[as_of] = bands_from_settings(self.settings, ref.sorted_)
                 self._references[as_of] = ref
         return ref
+
+    def bands(self, as_of: str) -> RiskBands:
+        """The risk levels' cut-offs set on the population at as_of (see derive_bands)."""
+        self.reference(as_of)
+        return self._bands[as_of]
+
+    def notice(self, lang: Language) -> str:
+        """The advisory notice: the operator's own, else the built-in one in lang."""
+        return self.settings.advisory_notice or notice(lang)
 
     # ---- scoring
     def _results(
@@ -169,32 +189,40 @@ class ServingEngine:
         *,
         family_ids: Sequence[str | None],
         as_of: str | None,
-        reference: ReferencePopulation,
+        reference_date: str,
         principal: Principal,
         request_id: str,
         endpoint: str,
+        lang: Language,
     ) -> list[dict[str, Any]]:
+        reference = self.reference(reference_date)
+        bands = self.bands(reference_date)
         scored = self.scorer.score_matrix(matrix)
+        levels = bands.levels(scored.probability)
         percentiles = reference.percentile(scored.probability)
+        bands_json = bands.describe(lang)
+        advisory = self.notice(lang)
         results: list[dict[str, Any]] = []
         records: list[ScoreRecord] = []
         for i, family_id in enumerate(family_ids):
             score_id = uuid.uuid4().hex
             probability = float(scored.probability[i])
-            raising, lowering = _reasons_json(scored.explanations[i])
+            level = levels[i]
             results.append(
                 {
                     "status": "scored",
                     "family_id": family_id,
                     "score_id": score_id,
+                    "lang": lang,
                     "probability": probability,
-                    "risk_level": scored.risk_level[i],
+                    "risk_level": level,
+                    "risk_level_name": level_name(level, lang),
+                    "risk_bands": bands_json,
                     "percentile": float(percentiles[i]),
-                    "reasons_raising": raising,
-                    "reasons_lowering": lowering,
+                    **explanation_json(scored.explanations[i], lang),
                     "model_version": self.identity.version,
                     "snapshot_date": as_of,
-                    "advisory_notice": self.settings.advisory_notice,
+                    "advisory_notice": advisory,
                 }
             )
             records.append(
@@ -208,7 +236,7 @@ class ServingEngine:
                     as_of=as_of,
                     model_version=self.identity.version,
                     probability=probability,
-                    risk_level=scored.risk_level[i],
+                    risk_level=level,
                     reasons=_audit_reasons(scored.explanations[i]),
                 )
             )
@@ -223,8 +251,12 @@ class ServingEngine:
         as_of: date | str | None,
         principal: Principal,
         request_id: str,
+        lang: Language = DEFAULT_LANGUAGE,
+        endpoint: str = "score",
     ) -> list[dict[str, Any]]:
-        """Explained scores of the families, in request order; an unknown id is one error."""
+        """Explained scores of the families, in request order; an unknown id is one error.
+
+        Texts (descriptions, values, level names, notice) are in ``lang``."""
         if len(family_ids) == 0:
             raise RequestError("family_ids", "give at least one family id")
         if len(family_ids) > self.settings.max_batch_size:
@@ -270,10 +302,11 @@ class ServingEngine:
                 matrix,
                 family_ids=found_ids,
                 as_of=day,
-                reference=self.reference(day),
+                reference_date=day,
                 principal=principal,
                 request_id=request_id,
-                endpoint="score",
+                endpoint=endpoint,
+                lang=lang,
             )
             scored.update({r["family_id"]: r for r in rows})
         results: list[dict[str, Any]] = []
@@ -284,6 +317,105 @@ class ServingEngine:
             message = f"family_id {fid!r} is not in the feature snapshot of {day}"
             results.append({"status": "error", "family_id": fid, "error": message})
         return results
+
+    def snapshot_day(self, as_of: date | str | None) -> str:
+        """The snapshot date a request names (default the latest), or RequestError."""
+        day = self.snapshot_date if as_of is None else as_of_text(as_of)
+        if day not in self.as_of_dates:
+            raise RequestError(
+                "as_of", f"no snapshot for {day}; available: {', '.join(self.as_of_dates)}"
+            )
+        return day
+
+    def family(
+        self,
+        family_id: str,
+        *,
+        as_of: date | str | None,
+        principal: Principal,
+        request_id: str,
+        lang: Language = DEFAULT_LANGUAGE,
+        endpoint: str = "family",
+    ) -> dict[str, Any]:
+        """One family's indicators with the records behind them, its score history and the
+        decisions on those scores. The view is on the audit log before it is returned."""
+        day = self.snapshot_day(as_of)
+        found, matrix = self.lookup.get_matrix([family_id], as_of=day)
+        if found and principal.regions is not None:
+            inside = (
+                self.regions.within(found, as_of=day, regions=principal.regions)
+                if self.regions is not None
+                else set()
+            )
+            found = [fid for fid in found if fid in inside]
+        if not found:
+            raise UnknownFamilyError(
+                f"family_id {family_id!r} is not in the feature snapshot of {day}"
+            )
+        self.audit_log.record_view(
+            request_id=request_id,
+            token_id=principal.token_id,
+            role=principal.role,
+            endpoint=endpoint,
+            family_id=family_id,
+            as_of=day,
+        )
+        records = self.records.for_family(family_id, day) if self.records is not None else {}
+        indicators = []
+        for name, value in zip(self.scorer.feature_names, matrix[0], strict=True):
+            info = self.scorer.indicators[name]
+            number = None if np.isnan(value) else float(value)
+            indicators.append(
+                {
+                    "indicator": name,
+                    "kind": info.kind,
+                    "kind_name": kind_name(info.kind, lang),
+                    "domain": info.domain,
+                    "description": describe_indicator(name, lang),
+                    "value": format_value(name, number, unit=info.unit, lang=lang),
+                    "value_number": rounded_value(number, info.unit),
+                    "unit": info.unit,
+                    "records": records.get(name, []) if self.records is not None else None,
+                }
+            )
+        return {
+            "family_id": family_id,
+            "as_of": day,
+            "lang": lang,
+            "records_available": self.records is not None,
+            "indicators": indicators,
+            "history": self.family_history(family_id, lang),
+            "advisory_notice": self.notice(lang),
+        }
+
+    def family_history(self, family_id: str, lang: Language) -> list[dict[str, Any]]:
+        """The family's latest scores (newest first) with the decisions on each."""
+        history = []
+        for entry in self.audit_log.family_history(family_id):
+            history.append(
+                {
+                    "score_id": entry["score_id"],
+                    "recorded_at": entry["recorded_at"],
+                    "endpoint": entry["endpoint"],
+                    "as_of": entry["as_of"],
+                    "model_version": entry["model_version"],
+                    "probability": entry["probability"],
+                    "risk_level": entry["risk_level"],
+                    "risk_level_name": level_name(str(entry["risk_level"]), lang),
+                    "decisions": [
+                        {
+                            "seq": d["seq"],
+                            "recorded_at": d["recorded_at"],
+                            "decision": d["decision"],
+                            "reason": d["reason"],
+                            "token_id": d["token_id"],
+                            "current": d["current"],
+                        }
+                        for d in entry["decisions"]
+                    ],
+                }
+            )
+        return history
 
     def check_indicators(self, indicators: Mapping[str, Any]) -> pd.DataFrame:
         """A one-row frame of validated indicators, or RequestError naming the field."""
@@ -328,17 +460,20 @@ class ServingEngine:
         *,
         principal: Principal,
         request_id: str,
+        lang: Language = DEFAULT_LANGUAGE,
     ) -> dict[str, Any]:
-        """An explained score of explicit indicator values (no family lookup)."""
+        """An explained score of explicit indicator values (no family lookup); its level
+        and percentile are placed in the latest snapshot's population."""
         frame = self.check_indicators(indicators)
         return self._results(
             frame.to_numpy(dtype=np.float64),
             family_ids=[None],
             as_of=None,
-            reference=self.reference(self.snapshot_date),
+            reference_date=self.snapshot_date,
             principal=principal,
             request_id=request_id,
             endpoint="score_indicators",
+            lang=lang,
         )[0]
 
     # ---- feedback and audit export
@@ -514,7 +649,7 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
             "trained on this one"
         )
     try:
-        descriptions = catalogue_descriptions(model.feature_names)
+        indicators = catalogue_entries(model.feature_names)
     except KeyError as exc:
         raise StartupError(str(exc.args[0])) from exc
     try:
@@ -534,12 +669,10 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         lookup.close()
         tokens.close()
         raise StartupError(f"{exc}; the service does not serve scores it cannot log") from exc
-    scorer = Scorer(
+    scorer = scorer_from_settings(
         model,
-        descriptions=descriptions,
-        bands=settings.risk_bands,
-        n_raising=settings.reasons_raising,
-        n_lowering=settings.reasons_lowering,
+        settings,
+        indicators=indicators,
         eligibility=EligibilityRule.from_tag(loaded.tags.get(TAG_ELIGIBILITY)),
     )
     identity = ModelIdentity(
@@ -554,6 +687,17 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
     identity = dataclasses.replace(identity, training_date=training_date, metrics=metrics)
     latest = lookup.latest_as_of()
     regions = RegionIndex.from_snapshot(snapshot, regions_path(settings.lookup_db_path))
+    records = None
+    if settings.raw_dir is not None:
+        try:
+            records = build_records(
+                settings.raw_dir,
+                as_of_dates=lookup.as_of_dates(),
+                feature_names=list(model.feature_names),
+                expected_raw_sha256=snapshot.raw_sha256,
+            )
+        except RecordsError as exc:
+            raise StartupError(str(exc)) from exc
     return ServingEngine(
         settings=settings,
         scorer=scorer,
@@ -564,6 +708,40 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         model_card=_load_model_card(loaded.run_id, settings.tracking_uri),
         indicator_ranges=indicator_ranges_from(lookup, latest),
         regions=regions,
+        records=records,
+    )
+
+
+def scorer_from_settings(
+    model: object,
+    settings: ServingSettings,
+    *,
+    indicators: Any = None,
+    eligibility: EligibilityRule | None = None,
+) -> Scorer:
+    """The Scorer the settings describe (threshold and reason counts) with the model's
+    eligibility rule (recorded at training; None: everyone is scored)."""
+    return Scorer(
+        model,
+        indicators=indicators,
+        min_contribution=settings.min_contribution,
+        n_raising=settings.reasons_raising,
+        n_lowering=settings.reasons_lowering,
+        n_context=settings.reasons_context,
+        eligibility=eligibility,
+    )
+
+
+def bands_from_settings(settings: ServingSettings, probabilities: np.ndarray) -> RiskBands:
+    """The risk bands of a population: the operator's fixed cut-offs, else derived from the
+    capacity (high = the families caseworkers can reach)."""
+    if settings.risk_bands is not None:
+        return fixed_bands(settings.risk_bands, probabilities)
+    return derive_bands(
+        probabilities,
+        capacity_count=settings.capacity_count,
+        capacity_fraction=settings.capacity_fraction,
+        elevated_ratio=settings.elevated_ratio,
     )
 
 

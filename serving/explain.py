@@ -1,55 +1,113 @@
-"""Reasons for a score, from the model's exact per-feature contributions.
+"""Reasons for a score, in probability points, sorted into needs and context.
 
-The contributions are LightGBM's TreeSHAP values on the raw (log-odds) score, one column
-per indicator plus ``bias``, summing to the raw score. The calibrator is monotone in the
-raw score, so an indicator with a positive contribution pushes the calibrated probability
-up and one with a negative contribution pushes it down: ranking by contribution is a
-ranking of what raised and lowered *this* family's risk. Zero contributions are not
-reasons. Descriptions come from the feature catalogue, in the words a caseworker uses.
+How a contribution in probability points is computed (docs/serving.md, "Reasons"):
 
-The HTTP service and the batch scorer both call :func:`explain`, so a family gets the same
-reasons whichever path scored it.
+1. LightGBM's exact TreeSHAP gives, for every indicator ``j``, a contribution ``phi_j`` to
+   the model's raw score (log-odds) and a ``bias`` ``phi_0``, the expected raw score over
+   the training data; ``m = phi_0 + sum_j phi_j``.
+2. The calibrator ``g`` (non-decreasing) turns a raw score into a probability. The family's
+   probability is ``p = g(m)``; the **population baseline** is ``p0 = g(phi_0)``, the
+   calibrated probability of a family whose every indicator sits at the population's
+   expectation. It is the same for every family of a model and is in every response.
+3. The change ``p - p0`` is shared among the indicators in proportion to their raw-score
+   contributions: ``c_j = phi_j * (p - p0) / (m - phi_0)`` (when ``m = phi_0`` the slope of
+   ``g`` at ``m`` is used). The ``c_j`` sum exactly to ``p - p0``; because ``g`` never falls,
+   the secant slope is never negative, so each ``c_j`` has the sign of ``phi_j``: an
+   indicator shown as raising the probability did raise the model's score.
+
+Then each indicator's catalogue ``kind`` decides where it is shown (design rule 11): only a
+**need** can be a reason that raises (or lowers) the risk; **context** (household
+composition) and **support** received (benefits, centre visits) are listed as context,
+with their contribution, never among the raising reasons. Contributions smaller than the
+configured threshold are left out everywhere; what is left out is still in the per-kind
+totals, so nothing the model used is hidden.
+
+The service and the batch scorer both call :func:`explain_arrays`, so a family gets the same
+reasons whichever path scored it; :func:`reason_json` turns a reason into the words of one
+language (values rounded, with units, a missing value said in words).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from serving.i18n import (
+    Language,
+    describe_indicator,
+    format_contribution,
+    format_value,
+    kind_name,
+    rounded_value,
+)
+
+KINDS: tuple[str, ...] = ("need", "context", "support")
+# Rounding of contributions in responses and files: 0.0001 = 0.01 percentage points.
+CONTRIBUTION_DECIMALS = 4
+# Below this raw-score distance from the bias the secant slope is replaced by the slope.
+_SLOPE_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class IndicatorInfo:
+    """What the explanation needs of a catalogue entry."""
+
+    name: str
+    kind: str
+    domain: str
+    unit: str
+
 
 @dataclass(frozen=True)
 class Reason:
-    """One indicator's part in a score."""
+    """One indicator's part in a score (language-free; :func:`reason_json` words it)."""
 
     indicator: str
-    description: str
+    kind: str
+    domain: str
+    unit: str
     value: float | None
     contribution: float
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-ready form (the shape of the service's reason objects)."""
+        """Language-free JSON form (indicator, kind, rounded value, contribution)."""
         return {
             "indicator": self.indicator,
-            "description": self.description,
-            "value": self.value,
-            "contribution": self.contribution,
+            "kind": self.kind,
+            "value": rounded_value(self.value, self.unit),
+            "unit": self.unit,
+            "contribution": round(self.contribution, CONTRIBUTION_DECIMALS),
         }
 
 
 @dataclass(frozen=True)
 class Explanation:
-    """The ranked reasons of one score: raising (largest first) and lowering (most first)."""
+    """One score's baseline, reasons and context.
 
+    ``raising``: needs that raised the probability (largest first); ``lowering``: needs
+    that lowered it (most first); ``context``: context and support indicators (largest
+    absolute contribution first). ``by_kind``: the sum of all contributions of each kind
+    (shown or not), so that ``baseline + sum(by_kind.values()) == probability``.
+    """
+
+    baseline: float
     raising: list[Reason]
     lowering: list[Reason]
+    context: list[Reason]
+    by_kind: dict[str, float]
+
+    def shown(self) -> list[Reason]:
+        """Every reason and context item shown, in display order."""
+        return [*self.raising, *self.lowering, *self.context]
 
 
-def catalogue_descriptions(feature_names: Iterable[str]) -> dict[str, str]:
-    """Plain-language description of each model input, from ``features.catalogue``.
+def catalogue_entries(feature_names: Iterable[str]) -> dict[str, IndicatorInfo]:
+    """Kind, domain and unit of each model input, from ``features.catalogue``.
 
     Raises KeyError naming the indicators the catalogue does not describe: a reason a
     caseworker cannot read is not a reason, so the service refuses to start without one.
@@ -63,28 +121,67 @@ def catalogue_descriptions(feature_names: Iterable[str]) -> dict[str, str]:
             f"the feature catalogue has no description for model input(s) {missing}; "
             "the model and the catalogue are out of step"
         )
-    return {name: FEATURES[name].description for name in names}
+    return {
+        name: IndicatorInfo(
+            name=name,
+            kind=FEATURES[name].kind,
+            domain=FEATURES[name].domain,
+            unit=FEATURES[name].unit,
+        )
+        for name in names
+    }
 
 
-def _value(raw: object) -> float | None:
-    value = float(raw)  # type: ignore[arg-type]
-    return None if math.isnan(value) else value
+def catalogue_descriptions(feature_names: Iterable[str]) -> dict[str, str]:
+    """English description of each model input (KeyError as :func:`catalogue_entries`)."""
+    from features.catalogue import FEATURES
+
+    return {name: FEATURES[name].description for name in catalogue_entries(feature_names)}
+
+
+def probability_contributions(
+    raw_contributions: np.ndarray,
+    bias: np.ndarray,
+    probability: np.ndarray,
+    transform: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw-score contributions (rows x indicators) mapped to probability points.
+
+    Returns ``(contributions, baseline)``: rows x indicators summing, per row, to
+    ``probability - baseline``, and the baseline ``transform(bias)`` of each row. See the
+    module docstring for the method.
+    """
+    phi = np.asarray(raw_contributions, dtype=np.float64)
+    bias = np.asarray(bias, dtype=np.float64)
+    p = np.asarray(probability, dtype=np.float64)
+    baseline = np.asarray(transform(bias), dtype=np.float64)
+    delta_raw = phi.sum(axis=1)
+    near = np.abs(delta_raw) < _SLOPE_EPS
+    slope = np.empty_like(p)
+    far = ~near
+    slope[far] = (p[far] - baseline[far]) / delta_raw[far]
+    if near.any():
+        h = 1e-4
+        margin = bias[near] + delta_raw[near]
+        slope[near] = (transform(margin + h) - transform(margin - h)) / (2 * h)
+    # g never falls, so the slope is >= 0 up to rounding; clip the rounding away
+    slope = np.maximum(slope, 0.0)
+    return phi * slope[:, None], baseline
 
 
 def explain(
     contributions: pd.DataFrame,
     values: pd.DataFrame,
     *,
-    descriptions: Mapping[str, str],
+    indicators: Mapping[str, IndicatorInfo],
+    baseline: float | np.ndarray = 0.0,
+    min_contribution: float = 0.0,
     n_raising: int = 5,
     n_lowering: int = 3,
+    n_context: int = 5,
 ) -> list[Explanation]:
-    """Ranked reasons for every row of contributions (rows aligned with values).
-
-    ``contributions`` holds one column per indicator plus ``bias``; ``values`` holds the
-    same indicators (the family's values). Ties are broken by indicator name, so the
-    reasons are deterministic.
-    """
+    """:func:`explain_arrays` on frames: ``contributions`` in probability points (one column
+    per indicator; a ``bias`` column is ignored), ``values`` the family's indicators."""
     features = [c for c in contributions.columns if c != "bias"]
     missing = [f for f in features if f not in values.columns]
     if missing:
@@ -96,10 +193,13 @@ def explain(
     return explain_arrays(
         contributions[features].to_numpy(dtype=np.float64),
         values[features].to_numpy(dtype=np.float64),
+        baseline=np.broadcast_to(np.asarray(baseline, dtype=np.float64), (len(values),)),
         feature_names=features,
-        descriptions=descriptions,
+        indicators=indicators,
+        min_contribution=min_contribution,
         n_raising=n_raising,
         n_lowering=n_lowering,
+        n_context=n_context,
     )
 
 
@@ -107,14 +207,19 @@ def explain_arrays(
     contributions: np.ndarray,
     values: np.ndarray,
     *,
+    baseline: np.ndarray,
     feature_names: Sequence[str],
-    descriptions: Mapping[str, str],
+    indicators: Mapping[str, IndicatorInfo],
+    min_contribution: float = 0.0,
     n_raising: int = 5,
     n_lowering: int = 3,
+    n_context: int = 5,
 ) -> list[Explanation]:
-    """:func:`explain` on matrices whose columns are feature_names (no bias column).
+    """Reasons and context of every row (contributions in probability points).
 
-    The service's hot path: pandas column selection costs more than the ranking itself.
+    Ties are broken by indicator name, so the reasons are deterministic. Only needs are
+    reasons; a contribution whose size is below ``min_contribution`` (or zero) is never
+    shown.
     """
     names = list(feature_names)
     if contributions.shape != values.shape or contributions.shape[1] != len(names):
@@ -122,26 +227,86 @@ def explain_arrays(
             f"contributions {contributions.shape} and values {values.shape} must both be "
             f"rows x {len(names)} indicators"
         )
+    if min_contribution < 0:
+        raise ValueError(f"min_contribution must be >= 0, got {min_contribution}")
+    unknown = [n for n in names if n not in indicators]
+    if unknown:
+        raise KeyError(f"no catalogue entry for indicator(s) {unknown}")
     order = sorted(range(len(names)), key=names.__getitem__)
     names = [names[i] for i in order]
     contrib = contributions[:, order]
     vals = values[:, order]
-    texts = [descriptions[n] for n in names]
+    infos = [indicators[n] for n in names]
+    is_need = np.array([info.kind == "need" for info in infos])
+    kind_masks = {k: np.array([info.kind == k for info in infos]) for k in KINDS}
+    unknown_kinds = {info.kind for info in infos} - set(KINDS)
+    if unknown_kinds:
+        raise ValueError(f"unknown indicator kind(s) {sorted(unknown_kinds)}; use {KINDS}")
+    shown = np.abs(contrib) >= max(min_contribution, np.finfo(np.float64).tiny)
+    need_up = np.where(is_need & shown & (contrib > 0), contrib, 0.0)
+    need_down = np.where(is_need & shown & (contrib < 0), contrib, 0.0)
+    other = np.where(~is_need & shown, np.abs(contrib), 0.0)
     # Stable sorts over name-ordered columns: ties keep alphabetical order.
-    up = np.argsort(-contrib, axis=1, kind="stable")[:, :n_raising]
-    down = np.argsort(contrib, axis=1, kind="stable")[:, :n_lowering]
+    up = np.argsort(-need_up, axis=1, kind="stable")[:, :n_raising]
+    down = np.argsort(need_down, axis=1, kind="stable")[:, :n_lowering]
+    ctx = np.argsort(-other, axis=1, kind="stable")[:, :n_context]
+    totals = {k: contrib[:, mask].sum(axis=1) for k, mask in kind_masks.items()}
+
+    def reason(row: int, j: int) -> Reason:
+        info = infos[j]
+        raw = float(vals[row, j])
+        return Reason(
+            indicator=info.name,
+            kind=info.kind,
+            domain=info.domain,
+            unit=info.unit,
+            value=None if math.isnan(raw) else raw,
+            contribution=float(contrib[row, j]),
+        )
+
     explanations: list[Explanation] = []
     for row in range(contrib.shape[0]):
-        c_row, v_row = contrib[row], vals[row]
-        raising = [
-            Reason(names[j], texts[j], _value(v_row[j]), float(c_row[j]))
-            for j in up[row]
-            if c_row[j] > 0
-        ]
-        lowering = [
-            Reason(names[j], texts[j], _value(v_row[j]), float(c_row[j]))
-            for j in down[row]
-            if c_row[j] < 0
-        ]
-        explanations.append(Explanation(raising=raising, lowering=lowering))
+        explanations.append(
+            Explanation(
+                baseline=float(baseline[row]),
+                raising=[reason(row, j) for j in up[row] if need_up[row, j] > 0],
+                lowering=[reason(row, j) for j in down[row] if need_down[row, j] < 0],
+                context=[reason(row, j) for j in ctx[row] if other[row, j] > 0],
+                by_kind={k: float(totals[k][row]) for k in KINDS},
+            )
+        )
     return explanations
+
+
+def reason_json(reason: Reason, lang: Language) -> dict[str, Any]:
+    """A reason in the words of lang: the shape of the service's reason objects.
+
+    ``value`` is the value as a person reads it, never empty ("12 days", "no income
+    recorded in the last 90 days"); ``value_number`` is the rounded number (null when not
+    recorded) for systems that compute with it.
+    """
+    return {
+        "indicator": reason.indicator,
+        "kind": reason.kind,
+        "kind_name": kind_name(reason.kind, lang),
+        "domain": reason.domain,
+        "description": describe_indicator(reason.indicator, lang),
+        "value": format_value(reason.indicator, reason.value, unit=reason.unit, lang=lang),
+        "value_number": rounded_value(reason.value, reason.unit),
+        "unit": reason.unit,
+        "contribution": round(reason.contribution, CONTRIBUTION_DECIMALS),
+        "contribution_text": format_contribution(reason.contribution, lang),
+    }
+
+
+def explanation_json(explanation: Explanation, lang: Language) -> dict[str, Any]:
+    """The explanation fields of a scored family, in lang."""
+    return {
+        "baseline_probability": round(explanation.baseline, 6),
+        "reasons_raising": [reason_json(r, lang) for r in explanation.raising],
+        "reasons_lowering": [reason_json(r, lang) for r in explanation.lowering],
+        "context": [reason_json(r, lang) for r in explanation.context],
+        "contribution_by_kind": {
+            k: round(v, CONTRIBUTION_DECIMALS) for k, v in explanation.by_kind.items()
+        },
+    }

@@ -349,7 +349,7 @@ class RequestGate:
         families = (
             len(getattr(model, "family_ids", ()))
             if endpoint == "score"
-            else int(endpoint == "score_indicators")
+            else int(endpoint in ("score_indicators", "family"))
         )
         if families:
             wait = self.family_quota.admit(token_id, families)

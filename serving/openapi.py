@@ -26,6 +26,7 @@ from pydantic.json_schema import models_json_schema
 from serving.schemas import (
     AuditLogPage,
     ErrorBody,
+    FamilyResponse,
     FeedbackResponse,
     ModelCardResponse,
     ScoredFamily,
@@ -92,6 +93,13 @@ OPERATIONS: tuple[_Operation, ...] = (
         (404,),
     ),
     _Operation(
+        "family",
+        "One family's indicators with their records, score history and decisions",
+        "caseworker, admin",
+        FamilyResponse,
+        (404,),
+    ),
+    _Operation(
         "model_card", "The serving model's identity and card", "auditor, admin", ModelCardResponse
     ),
     _Operation("audit_log", "A page of the audit log", "auditor, admin", AuditLogPage),
@@ -102,7 +110,8 @@ _STATUS_TEXT: dict[int, str] = {
     400: "The body breaks the schema or a rule; `error` names the field (input not echoed).",
     401: "Missing, malformed, unknown, expired or revoked token (checked before the body).",
     403: "The token's role may not use this endpoint.",
-    404: "The score_id was never served by this service.",
+    404: "The score_id was never served by this service (/feedback), or the family is not "
+    "in the snapshot or outside the token's regions (/family).",
     413: "The body is larger than EARLYRISK_MAX_BODY_BYTES (not read).",
     415: "The body is not `application/json`.",
     429: "Too many failed attempts from this address or token id, or over the token's "
@@ -172,15 +181,15 @@ def openapi_document(settings: ServingSettings, facts: ServedFacts) -> dict[str,
     models.append((ErrorBody, "serialization"))
     _, defs = models_json_schema(models, ref_template=REF)
     schemas: dict[str, Any] = defs["$defs"]
-    score_props = schemas["ScoreRequest"]["properties"]
-    score_props["as_of"] = {
-        "anyOf": [
-            {"type": "string", "format": "date", "enum": list(facts.snapshot_dates)},
-            {"type": "null"},
-        ],
-        "default": None,
-        "description": "Snapshot date (one held by the served snapshot); default the latest.",
-    }
+    for request in ("ScoreRequest", "FamilyRequest"):
+        schemas[request]["properties"]["as_of"] = {
+            "anyOf": [
+                {"type": "string", "format": "date", "enum": list(facts.snapshot_dates)},
+                {"type": "null"},
+            ],
+            "default": None,
+            "description": "Snapshot date (one held by the served snapshot); default the latest.",
+        }
     schemas["ScoreIndicatorsRequest"]["properties"]["indicators"] = _indicators_schema(facts)
 
     paths: dict[str, Any] = {}

@@ -18,7 +18,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from serving.security_log import SecurityEvent
 from serving.settings import ServingSettings
 
-Decision = Literal["support_offered", "no_action", "override_higher", "override_lower"]
+# referred: passed to another service; disagree: the caseworker disputes the score (the
+# review page's four choices are support_offered, no_action, referred, disagree;
+# override_higher / override_lower say in which direction, for systems that record it).
+Decision = Literal[
+    "support_offered", "no_action", "referred", "disagree", "override_higher", "override_lower"
+]
 
 
 class _Body(BaseModel):
@@ -26,14 +31,43 @@ class _Body(BaseModel):
 
 
 class ReasonOut(_Body):
-    """One indicator's part in the score, in plain language."""
+    """One indicator's part in the score, in the request's language."""
 
     indicator: str = Field(description="Indicator name in the feature catalogue.")
-    description: str = Field(description="What the indicator means, for a caseworker.")
-    value: float | None = Field(description="The family's value; null = not recorded.")
-    contribution: float = Field(
-        description="Contribution to the model's log-odds; > 0 raised the risk, < 0 lowered it."
+    kind: Literal["need", "context", "support"] = Field(
+        description="need: a difficulty the family has (the only kind shown as a reason); "
+        "context: household composition; support: help the family receives."
     )
+    kind_name: str = Field(description="The kind in the request's language.")
+    domain: str = Field(description="Catalogue domain (economic, social, housing, ...).")
+    description: str = Field(description="What the indicator means, for a caseworker.")
+    value: str = Field(
+        description="The family's value as a person reads it: rounded, with its unit, or "
+        "the missing value in words ('no income recorded in the last 90 days'). Never empty."
+    )
+    value_number: float | None = Field(
+        description="The rounded value as a number; null = not recorded."
+    )
+    unit: str = Field(description="Unit from the catalogue: KZT, days, count, yes/no, ...")
+    contribution: float = Field(
+        description="How much this indicator moves the family's probability away from "
+        "baseline_probability, in probability units (0.031 = 3.1 percentage points); "
+        "> 0 raised it, < 0 lowered it."
+    )
+    contribution_text: str = Field(description="The contribution in percentage points, worded.")
+
+
+class BandOut(_Body):
+    """One risk level, its cut-offs and what it means."""
+
+    level: Literal["low", "elevated", "high"]
+    name: str = Field(description="The level in the request's language.")
+    min_probability: float = Field(description="Lowest probability of the band.")
+    max_probability: float | None = Field(
+        description="The next band's lower bound (not included); null for the top band."
+    )
+    families: int = Field(description="Eligible families in this band on the reference date.")
+    meaning: str = Field(description="What the band means, with its cut-offs.")
 
 
 class ScoredFamily(_Body):
@@ -42,15 +76,42 @@ class ScoredFamily(_Body):
     status: Literal["scored"] = "scored"
     family_id: str | None = Field(description="The family scored (null for /score_indicators).")
     score_id: str = Field(description="Quote this id in /feedback; it names the logged score.")
+    lang: Literal["en", "ru", "kk"] = Field(description="Language of every text in this result.")
     probability: float = Field(ge=0.0, le=1.0, description="Calibrated probability of the label.")
-    risk_level: str = Field(description="Level from the configured probability bands.")
+    baseline_probability: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="The population baseline the contributions start from: the calibrated "
+        "probability at the model's expected score. baseline + contribution_by_kind = "
+        "probability.",
+    )
+    risk_level: Literal["low", "elevated", "high"] = Field(
+        description="Band of the probability (see risk_bands)."
+    )
+    risk_level_name: str = Field(description="The level in the request's language.")
+    risk_bands: list[BandOut] = Field(
+        description="Every band's cut-offs and meaning: 'high' is the families caseworkers "
+        "can reach (capacity), 'elevated' a multiple of the average probability."
+    )
     percentile: float = Field(
         ge=0.0,
         le=100.0,
-        description="Share (%) of families in the reference population scored at or below.",
+        description="Share (%) of eligible families in the reference population scored at "
+        "or below, to one decimal.",
     )
-    reasons_raising: list[ReasonOut] = Field(description="Up to 5, strongest first.")
-    reasons_lowering: list[ReasonOut] = Field(description="Up to 3, strongest first.")
+    reasons_raising: list[ReasonOut] = Field(
+        description="Needs that raised the probability, strongest first (never context or "
+        "support received; none under the contribution threshold)."
+    )
+    reasons_lowering: list[ReasonOut] = Field(description="Needs that lowered it.")
+    context: list[ReasonOut] = Field(
+        description="Household composition and support received that the model used, "
+        "largest contribution first: shown as context, never as reasons."
+    )
+    contribution_by_kind: dict[str, float] = Field(
+        description="Sum of all contributions per kind (need, context, support), shown or "
+        "not; they add up to probability - baseline_probability."
+    )
     model_version: str
     snapshot_date: str | None = Field(description="As-of date of the indicators (ISO).")
     advisory_notice: str
@@ -98,6 +159,75 @@ class FeedbackResponse(_Body):
     )
 
 
+class RecordOut(_Body):
+    """One administrative record behind an indicator (never a person or protected field)."""
+
+    event_type: str
+    detail: str | None = Field(description="Sub-type (benefit kind, inspection result...).")
+    event_date: str = Field(description="When it happened (ISO date).")
+    recorded_date: str = Field(description="When it became known to the state systems.")
+    source: str = Field(description="The agency system the record came from.")
+    value: float | None = Field(description="Amount or measure, per the event type.")
+
+
+class IndicatorOut(_Body):
+    """One model input of the family as of the snapshot, with the records behind it."""
+
+    indicator: str
+    kind: Literal["need", "context", "support"]
+    kind_name: str
+    domain: str
+    description: str
+    value: str = Field(description="The value as a person reads it (rounded, with its unit).")
+    value_number: float | None
+    unit: str
+    records: list[RecordOut] | None = Field(
+        description="The records within the indicator's window, newest first; null when "
+        "the service has no raw directory (EARLYRISK_RAW_DIR); [] for household "
+        "composition and for an indicator with no record."
+    )
+
+
+class DecisionOut(_Body):
+    """A caseworker decision recorded on a score."""
+
+    seq: int = Field(description="Its audit-log seq.")
+    recorded_at: str
+    decision: str
+    reason: str | None
+    token_id: str
+    current: bool = Field(description="True for the latest decision on its score.")
+
+
+class HistoryItem(_Body):
+    """A score served for the family (newest first) and the decisions on it."""
+
+    score_id: str
+    recorded_at: str
+    endpoint: str = Field(description="score, review or batch.")
+    as_of: str | None
+    model_version: str | None
+    probability: float | None
+    risk_level: str | None
+    risk_level_name: str
+    decisions: list[DecisionOut]
+
+
+class FamilyResponse(_Body):
+    """One family's indicators, records and history (the view is on the audit log)."""
+
+    request_id: str
+    family_id: str
+    as_of: str
+    lang: Literal["en", "ru", "kk"]
+    records_available: bool = Field(
+        description="Whether the service holds the raw records (EARLYRISK_RAW_DIR)."
+    )
+    indicators: list[IndicatorOut]
+    history: list[HistoryItem] = Field(description="The latest 50 scores, newest first.")
+    advisory_notice: str
+
+
 class ModelCardResponse(_Body):
     """The serving model's identity and its card (from the training run)."""
 
@@ -120,7 +250,7 @@ class AuditEntry(_Body):
     """One row of the audit log (a served score, a feedback or a batch-run event)."""
 
     seq: int
-    kind: Literal["score", "feedback", "batch_run"]
+    kind: Literal["score", "feedback", "batch_run", "view"]
     recorded_at: str
     request_id: str
     token_id: str
@@ -197,6 +327,7 @@ MAX_SEQ = 2**63 - 1
 _CONTROL = "\\u0000-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069"
 PRINTABLE_PATTERN = f"^[^{_CONTROL}]+$"
 TEXT_PATTERN = f"^[^{_CONTROL}]*[^\\s{_CONTROL}][^{_CONTROL}]*$"  # and not blank
+LANG_PATTERN = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$"  # a BCP 47-like language tag
 MAX_INDICATORS = 1000  # names per /score_indicators body; the model has far fewer
 
 
@@ -253,8 +384,17 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
             description="Every model indicator by name; null = not recorded.",
         ),
     ]
+    lang: Any = Annotated[
+        str | None,
+        Field(
+            max_length=35,
+            pattern=LANG_PATTERN,
+            description="Language of the texts: en, ru or kk (default: the Accept-Language "
+            "header, then English; an unknown language gets English).",
+        ),
+    ]
     # batch_run: the batch runs' own entries (written by `earlyrisk score`)
-    kinds: Any = Literal["score", "feedback", "batch_run"] | None
+    kinds: Any = Literal["score", "feedback", "batch_run", "view"] | None
     events: Any = SecurityEvent | None
     return {
         "score": _model(
@@ -266,12 +406,13 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
                     date | None,
                     Field(default=None, description="Snapshot date; default the latest."),
                 ),
+                "lang": (lang, None),
             },
         ),
         "score_indicators": _model(
             "ScoreIndicatorsRequest",
             "Explicit indicator values to score (no family lookup).",
-            {"indicators": (indicator_values, ...)},
+            {"indicators": (indicator_values, ...), "lang": (lang, None)},
         ),
         "feedback": _model(
             "FeedbackRequest",
@@ -289,6 +430,18 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
                         "or other personal details (the family is known from the score).",
                     ),
                 ),
+            },
+        ),
+        "family": _model(
+            "FamilyRequest",
+            "One family's indicators, records and score history.",
+            {
+                "family_id": (id_type, Field(description="The family to show.")),
+                "as_of": (
+                    date | None,
+                    Field(default=None, description="Snapshot date; default the latest."),
+                ),
+                "lang": (lang, None),
             },
         ),
         "model_card": ModelCardRequest,

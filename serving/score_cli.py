@@ -23,9 +23,11 @@ SCORE_HELP = (
     "is bounded by a partition, not the registry. Every score is appended to the audit log "
     "(EARLYRISK_AUDIT_LOG_PATH, as the service does) before the file is published; if the "
     "log cannot be written, no file is. The file holds score_id, family_id, as_of, "
-    "probability, risk_level, reasons_raising, reasons_lowering, model_name, model_version, "
-    "label, label_observed, the well-being index and the audit_* groups, ready for "
-    "`earlyrisk audit`.\n\n"
+    "probability, baseline_probability, risk_level, percentile, reasons_raising, "
+    "reasons_lowering, context (texts in --lang), model_name, model_version, label, "
+    "label_observed, the well-being index and the audit_* groups, ready for "
+    "`earlyrisk audit`; each band's lower bound is in the file's metadata "
+    "(earlyrisk.band.<level>).\n\n"
     "Each run is one entry group in the audit log: a `batch_run` entry when it starts, its "
     "scores under the run id, and `completed` or `aborted` at the end; a run that was killed "
     "is marked aborted by the next run on the same file, which also removes its temporary "
@@ -56,6 +58,10 @@ def score_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace --out if it exists.")
     ] = False,
+    lang: Annotated[
+        str,
+        typer.Option("--lang", help="Language of the reason texts: en, ru or kk."),
+    ] = "en",
 ) -> None:
     """Batch-score every family."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -66,6 +72,7 @@ def score_command(
     from serving import stores
     from serving.audit_log import AuditLogUnavailable
     from serving.batch import batch_operator, score_registry
+    from serving.i18n import LANGUAGE_CODES
     from serving.settings import ServingSettings
 
     err = Console(stderr=True)
@@ -82,6 +89,9 @@ def score_command(
         raise typer.Exit(EXIT_USAGE)
     if out.exists() and not overwrite:
         err.print(f"[red]error:[/red] --out {out} exists; pass --overwrite to replace it")
+        raise typer.Exit(EXIT_USAGE)
+    if lang not in LANGUAGE_CODES:
+        err.print(f"[red]error:[/red] --lang {lang!r} is not one of {', '.join(LANGUAGE_CODES)}")
         raise typer.Exit(EXIT_USAGE)
     settings = ServingSettings()
     model_uri = model or settings.resolved_model_uri
@@ -113,8 +123,8 @@ def score_command(
                 tracking_uri=tracking_uri or settings.tracking_uri,
                 audit_log=audit_log,
                 operator=batch_operator(),
-                reasons_raising=settings.reasons_raising,
-                reasons_lowering=settings.reasons_lowering,
+                settings=settings,
+                lang=lang,
                 families_per_partition=families_per_partition,
                 on_partition=advance,
             )
@@ -126,8 +136,10 @@ def score_command(
         raise typer.Exit(EXIT_REFUSED) from None
     finally:
         audit_log.close()
-    table = Table("families", "model", "risk levels", "file")
-    levels = ", ".join(f"{k}: {v}" for k, v in summary.levels.items())
+    table = Table("families", "model", "risk levels (lower bound)", "file")
+    levels = ", ".join(
+        f"{k}: {v} (>= {summary.band_cutoffs.get(k, 0.0):.3f})" for k, v in summary.levels.items()
+    )
     table.add_row(
         str(summary.families),
         f"{summary.model_uri} (version {summary.model_version})",

@@ -1,38 +1,51 @@
 """Explained scores for a frame of model inputs: the core shared by the service and batch.
 
 Pure computation, no I/O: a :class:`Scorer` turns rows of indicators into calibrated
-probabilities, risk levels and ranked reasons; a :class:`ReferencePopulation` places a
-probability among the population's scores (its percentile). The scorer also applies the
-model's eligibility rule (:mod:`features.eligibility`, recorded with the model at training):
-an ineligible family gets a status and a reason instead of a score, and is left out of the
-reference population, so it inflates no percentile.
+probabilities and explanations (:mod:`serving.explain`); :func:`derive_bands` sets the
+risk levels' cut-offs from the calibrated probabilities of the eligible population and the
+caseworkers' capacity (:class:`RiskBands`); a :class:`ReferencePopulation` places a
+probability among the eligible population's scores (its percentile, rounded). The scorer
+also applies the model's eligibility rule (:mod:`features.eligibility`, recorded with the
+model at training): an ineligible family gets a status and a reason instead of a score, and
+is left out of the reference population, so it moves no band cut-off and no percentile.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from features.eligibility import EligibilityRule
-from serving.explain import Explanation, explain_arrays
+from serving.explain import (
+    Explanation,
+    IndicatorInfo,
+    catalogue_entries,
+    explain_arrays,
+    probability_contributions,
+)
+from serving.i18n import Language, band_meaning, level_name
 from serving.settings import RiskBand
 
 # Up to this many rows, LightGBM runs single-threaded (thread start-up dominates).
 SINGLE_THREAD_ROWS = 256
+LEVELS: tuple[str, ...] = ("low", "elevated", "high")
+# Percentiles are shown to one decimal: finer is noise to a person.
+PERCENTILE_DECIMALS = 1
 
 
 @dataclass(frozen=True)
 class ScoredRows:
-    """Scores of a frame's rows, aligned with its index."""
+    """Scores of a frame's rows, aligned with its index (``risk_level`` only with bands)."""
 
     index: pd.Index
     probability: np.ndarray
     raw_score: np.ndarray
-    risk_level: list[str]
+    baseline: np.ndarray
     explanations: list[Explanation]
+    risk_level: list[str] | None = None
 
 
 class Scorer:
@@ -42,10 +55,11 @@ class Scorer:
         self,
         model: object,
         *,
-        descriptions: Mapping[str, str],
-        bands: tuple[RiskBand, ...],
+        indicators: Mapping[str, IndicatorInfo] | None = None,
+        min_contribution: float = 0.0,
         n_raising: int = 5,
         n_lowering: int = 3,
+        n_context: int = 5,
         eligibility: EligibilityRule | None = None,
     ) -> None:
         self.model = model
@@ -57,17 +71,13 @@ class Scorer:
                 f"the eligibility rule ({self.eligibility.describe()}) reads {absent}, which "
                 "are not inputs of this model; it cannot be applied"
             )
-        self.descriptions = dict(descriptions)
-        self.bands = bands
+        self.indicators = (
+            dict(indicators) if indicators is not None else catalogue_entries(self.feature_names)
+        )
+        self.min_contribution = min_contribution
         self.n_raising = n_raising
         self.n_lowering = n_lowering
-        self._bounds = np.asarray([b.min_probability for b in bands], dtype=np.float64)
-        self._levels = [b.level for b in bands]
-
-    def levels(self, probability: np.ndarray) -> list[str]:
-        """Risk level of each probability from the configured bands."""
-        idx = np.searchsorted(self._bounds, probability, side="right") - 1
-        return [self._levels[i] for i in np.clip(idx, 0, len(self._levels) - 1)]
+        self.n_context = n_context
 
     def inputs(self, X: pd.DataFrame) -> np.ndarray:
         """X's model inputs as a float64 matrix in the model's order."""
@@ -76,7 +86,7 @@ class Scorer:
         return self.model.feature_matrix(X)  # type: ignore[attr-defined]
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
-        """Per-feature contributions plus bias (last column) for the rows of matrix.
+        """Per-feature raw-score contributions plus bias (last column) for the rows of matrix.
 
         For a LightGBM model this calls the booster directly with one thread for small
         requests: OpenMP start-up costs milliseconds on a one-row request, the TreeSHAP
@@ -90,31 +100,56 @@ class Scorer:
         frame = pd.DataFrame(matrix, columns=self.feature_names)
         return self.model.contributions(frame).to_numpy(dtype=np.float64)  # type: ignore[attr-defined]
 
-    def score(self, X: pd.DataFrame) -> ScoredRows:
-        """Probability, level and reasons of every row of X (model inputs by name)."""
-        return self.score_matrix(self.inputs(X), index=X.index)
+    def score(self, X: pd.DataFrame, *, bands: RiskBands | None = None) -> ScoredRows:
+        """Probability, reasons (and level, given bands) of every row of X."""
+        return self.score_matrix(self.inputs(X), index=X.index, bands=bands)
 
-    def score_matrix(self, matrix: np.ndarray, *, index: pd.Index | None = None) -> ScoredRows:
+    def score_matrix(
+        self,
+        matrix: np.ndarray,
+        *,
+        index: pd.Index | None = None,
+        bands: RiskBands | None = None,
+    ) -> ScoredRows:
         """:meth:`score` on a matrix whose columns are ``feature_names`` (the hot path)."""
         if index is None:
             index = pd.RangeIndex(matrix.shape[0])
+        if matrix.shape[0] == 0:
+            # LightGBM cannot predict zero rows (a batch partition with no eligible family)
+            empty = np.empty(0, dtype=np.float64)
+            return ScoredRows(
+                index=index,
+                probability=empty,
+                raw_score=empty,
+                baseline=empty,
+                explanations=[],
+                risk_level=None if bands is None else [],
+            )
         contributions = self.contributions(matrix)
         raw = contributions.sum(axis=1)
-        probability = np.asarray(self.model.calibrator.transform(raw), dtype=np.float64)  # type: ignore[attr-defined]
+        transform = self.model.calibrator.transform  # type: ignore[attr-defined]
+        probability = np.asarray(transform(raw), dtype=np.float64)
+        points, baseline = probability_contributions(
+            contributions[:, :-1], contributions[:, -1], probability, transform
+        )
         explanations = explain_arrays(
-            contributions[:, :-1],
+            points,
             matrix,
+            baseline=baseline,
             feature_names=self.feature_names,
-            descriptions=self.descriptions,
+            indicators=self.indicators,
+            min_contribution=self.min_contribution,
             n_raising=self.n_raising,
             n_lowering=self.n_lowering,
+            n_context=self.n_context,
         )
         return ScoredRows(
             index=index,
             probability=probability,
             raw_score=raw,
-            risk_level=self.levels(probability),
+            baseline=baseline,
             explanations=explanations,
+            risk_level=None if bands is None else bands.levels(probability),
         )
 
     def probabilities(self, X: pd.DataFrame) -> np.ndarray:
@@ -138,6 +173,165 @@ class Scorer:
         return self.probabilities(X.loc[self.eligible(X)])
 
 
+@dataclass(frozen=True)
+class Band:
+    """One risk level: probabilities >= ``min_probability`` (below the next band's bound)."""
+
+    level: str
+    min_probability: float
+    max_probability: float | None
+    families: int
+
+
+@dataclass(frozen=True)
+class RiskBands:
+    """The risk levels of a population and how their cut-offs were set.
+
+    ``derived``: set by :func:`derive_bands` from the calibrated probabilities and the
+    caseworkers' capacity (else fixed by the operator). ``capacity`` is the number of
+    families caseworkers can reach, ``population`` the eligible families the cut-offs were
+    set on, ``base_rate`` their average probability, ``elevated_ratio`` the multiple of it
+    that starts "elevated".
+    """
+
+    bands: tuple[Band, ...]
+    derived: bool
+    population: int
+    capacity: int
+    base_rate: float
+    elevated_ratio: float
+
+    @property
+    def bounds(self) -> np.ndarray:
+        return np.asarray([b.min_probability for b in self.bands], dtype=np.float64)
+
+    def levels(self, probability: np.ndarray) -> list[str]:
+        """Risk level of each probability (the highest band whose bound it reaches)."""
+        idx = np.searchsorted(self.bounds, probability, side="right") - 1
+        levels = [b.level for b in self.bands]
+        return [levels[i] for i in np.clip(idx, 0, len(levels) - 1)]
+
+    def cutoffs(self) -> dict[str, float]:
+        """Lower bound of each level (the numbers an audit uses as thresholds)."""
+        return {b.level: b.min_probability for b in self.bands}
+
+    def describe(self, lang: Language) -> list[dict[str, object]]:
+        """Every band with its name and meaning in lang (the ``risk_bands`` field)."""
+        return [
+            {
+                "level": b.level,
+                "name": level_name(b.level, lang),
+                "min_probability": round(b.min_probability, 6),
+                "max_probability": (
+                    None if b.max_probability is None else round(b.max_probability, 6)
+                ),
+                "families": b.families,
+                "meaning": band_meaning(
+                    b.level,
+                    lang=lang,
+                    lower=b.min_probability,
+                    upper=b.max_probability,
+                    derived=self.derived,
+                    count=b.families,
+                    share=self.capacity / self.population if self.population else 0.0,
+                    ratio=self.elevated_ratio,
+                    base=self.base_rate,
+                ),
+            }
+            for b in self.bands
+        ]
+
+
+def _with_counts(
+    bounds: Sequence[tuple[str, float]], sorted_probabilities: np.ndarray
+) -> tuple[Band, ...]:
+    out = []
+    for i, (level, low) in enumerate(bounds):
+        high = bounds[i + 1][1] if i + 1 < len(bounds) else None
+        start = int(np.searchsorted(sorted_probabilities, low, side="left"))
+        stop = (
+            sorted_probabilities.size
+            if high is None
+            else int(np.searchsorted(sorted_probabilities, high, side="left"))
+        )
+        out.append(Band(level, float(low), high, max(0, stop - start)))
+    return tuple(out)
+
+
+def capacity_families(
+    population: int, *, capacity_count: int | None, capacity_fraction: float | None
+) -> int:
+    """Families caseworkers can reach: the count, else ceil(fraction x population)."""
+    if capacity_count is not None:
+        if capacity_count < 1:
+            raise ValueError(f"capacity_count must be >= 1, got {capacity_count}")
+        return min(capacity_count, population)
+    if capacity_fraction is None or not 0.0 < capacity_fraction <= 1.0:
+        raise ValueError(f"capacity_fraction must be in (0, 1], got {capacity_fraction}")
+    return min(population, int(np.ceil(capacity_fraction * population - 1e-9)))
+
+
+def derive_bands(
+    probabilities: np.ndarray,
+    *,
+    capacity_count: int | None = None,
+    capacity_fraction: float | None = 0.05,
+    elevated_ratio: float = 2.0,
+) -> RiskBands:
+    """Cut-offs from the calibrated probabilities of the eligible population and capacity.
+
+    ``high``: the families with the highest probability, as many as caseworkers can reach
+    and never more. Its cut-off is the smallest probability ``v`` such that at most
+    ``capacity`` families score ``>= v`` (ties are never split: with many equal scores the
+    band holds fewer families than the capacity rather than more).
+    ``elevated``: probability at least ``elevated_ratio`` times the population's average
+    (the base rate), below the high cut-off; empty when that bound is above it.
+    ``low``: the rest.
+    """
+    p = np.sort(np.asarray(probabilities, dtype=np.float64))
+    if p.size == 0:
+        raise ValueError("risk bands need at least one eligible family's probability")
+    if not np.all(np.isfinite(p)):
+        raise ValueError("risk bands need finite probabilities")
+    if elevated_ratio <= 1.0:
+        raise ValueError(f"elevated_ratio must be > 1, got {elevated_ratio}")
+    k = capacity_families(
+        p.size, capacity_count=capacity_count, capacity_fraction=capacity_fraction
+    )
+    distinct = np.unique(p)
+    # families scoring >= each distinct value
+    at_or_above = p.size - np.searchsorted(p, distinct, side="left")
+    fits = np.flatnonzero(at_or_above <= k)
+    # a cut-off above every score when even the top value's ties exceed the capacity
+    high_cut = float(distinct[fits[0]]) if fits.size else float(np.nextafter(p[-1], 2.0))
+    high_cut = max(high_cut, float(np.nextafter(0.0, 1.0)))
+    base = float(p.mean())
+    elevated_cut = min(max(elevated_ratio * base, float(np.nextafter(0.0, 1.0))), high_cut)
+    bounds = [("low", 0.0), ("elevated", elevated_cut), ("high", high_cut)]
+    return RiskBands(
+        bands=_with_counts(bounds, p),
+        derived=True,
+        population=int(p.size),
+        capacity=k,
+        base_rate=base,
+        elevated_ratio=elevated_ratio,
+    )
+
+
+def fixed_bands(bands: tuple[RiskBand, ...], probabilities: np.ndarray) -> RiskBands:
+    """Bands whose cut-offs the operator set (EARLYRISK_RISK_BANDS), counted on a population."""
+    p = np.sort(np.asarray(probabilities, dtype=np.float64))
+    bounds = [(b.level, b.min_probability) for b in bands]
+    return RiskBands(
+        bands=_with_counts(bounds, p),
+        derived=False,
+        population=int(p.size),
+        capacity=0,
+        base_rate=float(p.mean()) if p.size else 0.0,
+        elevated_ratio=0.0,
+    )
+
+
 class ReferencePopulation:
     """The sorted scores of a population, for percentiles ("at or below" share, in %)."""
 
@@ -157,6 +351,6 @@ class ReferencePopulation:
         return int(self.sorted_.size)
 
     def percentile(self, probability: np.ndarray | float) -> np.ndarray:
-        """100 x share of the population with a score <= probability."""
+        """100 x share of the population with a score <= probability, to one decimal."""
         at_or_below = np.searchsorted(self.sorted_, probability, side="right")
-        return 100.0 * at_or_below / self.sorted_.size
+        return np.round(100.0 * at_or_below / self.sorted_.size, PERCENTILE_DECIMALS)

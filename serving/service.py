@@ -36,16 +36,21 @@ from serving.auth import AuthError, Principal, authorize
 from serving.engine import (
     RequestError,
     ServingEngine,
+    UnknownFamilyError,
     UnknownScoreError,
     load_engine,
     new_request_id,
 )
+from serving.explain import catalogue_descriptions
 from serving.gate import ADMITTED, Admitted, RequestGate
+from serving.i18n import negotiate
 from serving.openapi import ServedFacts
+from serving.review import ReviewPages
 from serving.schemas import (
     AuditLogPage,
     Decision,
     ErrorBody,
+    FamilyResponse,
     FeedbackResponse,
     ModelCardResponse,
     ScoredFamily,
@@ -73,6 +78,14 @@ AUDITOR_READS = frozenset({"model_card", "audit_log", "security_log"})
 
 # What the loaded worker serves, for the gate's OpenAPI document (set by the service).
 _served: ServedFacts | None = None
+
+
+_engine: ServingEngine | None = None
+
+
+def served_engine() -> ServingEngine | None:
+    """This worker's engine once it is loaded (for the review pages)."""
+    return _engine
 
 
 def served_facts() -> ServedFacts | None:
@@ -141,16 +154,17 @@ class EarlyRiskScoring:
     """Explained, advisory family risk scores; every score logged; bearer-token roles."""
 
     def __init__(self) -> None:
-        global _served
+        global _served, _engine
         settings = ServingSettings()
         self.engine: ServingEngine = load_engine(settings)
+        _engine = self.engine
         self.security_log = stores.security_log(settings)
         _served = ServedFacts(
             model_name=self.engine.identity.name,
             model_version=self.engine.identity.version,
             snapshot_dates=list(self.engine.as_of_dates),
             indicator_ranges=dict(self.engine.indicator_ranges),
-            indicator_descriptions=dict(self.engine.scorer.descriptions),
+            indicator_descriptions=catalogue_descriptions(self.engine.scorer.feature_names),
             metrics_enabled=_flag("EARLYRISK_METRICS"),
         )
         logger.info(
@@ -196,6 +210,8 @@ class EarlyRiskScoring:
             return _error(ctx, 400, str(exc), request_id, "request refused by the engine")
         except UnknownScoreError as exc:
             return _error(ctx, 404, str(exc), request_id, "unknown score_id")
+        except UnknownFamilyError as exc:
+            return _error(ctx, 404, str(exc), request_id, "unknown family")
         except AuditLogUnavailable:
             logger.exception("audit log unavailable (request %s)", request_id)
             return _error(ctx, 503, AUDIT_UNAVAILABLE_MESSAGE, request_id)
@@ -229,6 +245,7 @@ class EarlyRiskScoring:
         self,
         family_ids: list[str],
         as_of: date | None = None,
+        lang: str | None = None,
         *,
         ctx: bentoml.Context,
     ) -> ScoreResponse:
@@ -239,7 +256,11 @@ class EarlyRiskScoring:
 
         def work(principal: Principal, request_id: str) -> Any:
             results = self.engine.score(
-                family_ids, as_of=as_of, principal=principal, request_id=request_id
+                family_ids,
+                as_of=as_of,
+                principal=principal,
+                request_id=request_id,
+                lang=negotiate(lang, ctx.request.headers.get("accept-language")),
             )
             return {"request_id": request_id, "results": results}
 
@@ -249,6 +270,7 @@ class EarlyRiskScoring:
     def score_indicators(
         self,
         indicators: dict[str, float | None],
+        lang: str | None = None,
         *,
         ctx: bentoml.Context,
     ) -> ScoredFamily:
@@ -259,10 +281,37 @@ class EarlyRiskScoring:
 
         def work(principal: Principal, request_id: str) -> Any:
             return self.engine.score_indicators(
-                indicators, principal=principal, request_id=request_id
+                indicators,
+                principal=principal,
+                request_id=request_id,
+                lang=negotiate(lang, ctx.request.headers.get("accept-language")),
             )
 
         return self._handle(ctx, "score_indicators", ScoredFamily, work)
+
+    @bentoml.api(route="/family")
+    def family(
+        self,
+        family_id: str,
+        as_of: date | None = None,
+        lang: str | None = None,
+        *,
+        ctx: bentoml.Context,
+    ) -> FamilyResponse:
+        """One family's indicators with their records, its scores and the decisions on them
+        (caseworker, admin). The view is on the audit log before it is answered."""
+
+        def work(principal: Principal, request_id: str) -> Any:
+            view = self.engine.family(
+                family_id,
+                as_of=as_of,
+                principal=principal,
+                request_id=request_id,
+                lang=negotiate(lang, ctx.request.headers.get("accept-language")),
+            )
+            return {"request_id": request_id, **view}
+
+        return self._handle(ctx, "family", FamilyResponse, work)
 
     @bentoml.api(route="/feedback")
     def feedback(
@@ -345,3 +394,5 @@ class EarlyRiskScoring:
 
 # The decorator returns a bentoml Service; its type stubs present the class itself.
 cast(Any, EarlyRiskScoring).add_asgi_middleware(RequestGate, facts=served_facts)
+# /review (HTML, cookie sessions): the gate passes its paths on to this middleware
+cast(Any, EarlyRiskScoring).add_asgi_middleware(ReviewPages, engine=served_engine)

@@ -3,7 +3,9 @@
 One pydantic-settings object is the only place the service, the batch scorer and the CLI
 read their paths and limits from, so `earlyrisk serve --port 3100` and
 `bentoml serve serving.service:EarlyRiskScoring` with the same environment behave the same.
-Nested values (``EARLYRISK_RISK_BANDS``) are JSON.
+Nested values (``EARLYRISK_RISK_BANDS``) are JSON. By default the risk levels' cut-offs
+are derived from the caseworkers' capacity (``EARLYRISK_CAPACITY_COUNT`` or
+``EARLYRISK_CAPACITY_FRACTION``), see :func:`serving.scoring.derive_bands`.
 """
 
 from __future__ import annotations
@@ -17,28 +19,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serving.database_url import check_url, sqlalchemy_uri
 
-DEFAULT_ADVISORY_NOTICE = (
-    "Advisory only: this score estimates the chance of a child protection case within the "
-    "model's horizon from administrative records. It is not a finding about the family. "
-    "A caseworker decides, and records the decision through /feedback."
-)
-
 
 class RiskBand(BaseModel):
-    """A risk level: every calibrated probability >= ``min_probability`` (up to the next
-    band's bound) gets this ``level``."""
+    """A risk level fixed by the operator: every calibrated probability >=
+    ``min_probability`` (up to the next band's bound) gets this ``level``. The levels are
+    the three the service can name in every language."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    level: str = Field(min_length=1)
+    level: Literal["low", "elevated", "high"]
     min_probability: float = Field(ge=0.0, le=1.0)
-
-
-DEFAULT_RISK_BANDS: tuple[RiskBand, ...] = (
-    RiskBand(level="low", min_probability=0.0),
-    RiskBand(level="elevated", min_probability=0.10),
-    RiskBand(level="high", min_probability=0.25),
-)
 
 
 class ServingSettings(BaseSettings):
@@ -67,6 +57,11 @@ class ServingSettings(BaseSettings):
     )
     snapshot_path: Path = Path("var/features.parquet")
     lookup_db_path: Path = Path("var/serving/lookup.sqlite")
+    raw_dir: Path | None = Field(
+        default=None,
+        description="The raw directory the snapshot was built from: /family and /review "
+        "show the records behind each indicator (null: indicators without records).",
+    )
     audit_log_path: Path = Path("var/serving/audit_log.sqlite")
     audit_anchor_path: Path | None = Field(
         default=None,
@@ -81,16 +76,44 @@ class ServingSettings(BaseSettings):
     )
     token_db_path: Path = Path("var/serving/tokens.sqlite")
     max_batch_size: int = Field(default=1000, ge=1, le=100_000)
-    risk_bands: tuple[RiskBand, ...] = DEFAULT_RISK_BANDS
+    risk_bands: tuple[RiskBand, ...] | None = Field(
+        default=None,
+        description="Fixed cut-offs; default (null): derived from capacity (capacity_*).",
+    )
+    capacity_count: int | None = Field(
+        default=None,
+        ge=1,
+        description="Families caseworkers can reach (the 'high' band); overrides the fraction.",
+    )
+    capacity_fraction: float = Field(
+        default=0.05, gt=0.0, le=1.0, description="Share of eligible families they can reach."
+    )
+    elevated_ratio: float = Field(
+        default=2.0,
+        gt=1.0,
+        description="'elevated' starts at this multiple of the eligible families' average.",
+    )
+    min_contribution: float = Field(
+        default=0.002,
+        ge=0.0,
+        le=1.0,
+        description="Reasons and context moving the probability less than this are left out "
+        "(probability units: 0.002 = 0.2 percentage points).",
+    )
     reasons_raising: int = Field(default=5, ge=0, le=50)
     reasons_lowering: int = Field(default=3, ge=0, le=50)
+    reasons_context: int = Field(default=5, ge=0, le=50)
     audit_synchronous: Literal["FULL", "NORMAL"] = Field(
         default="FULL",
         description="SQLite synchronous mode of the audit log: FULL survives power loss.",
     )
     audit_busy_timeout_ms: int = Field(default=5000, ge=0)
     audit_page_limit: int = Field(default=1000, ge=1)
-    advisory_notice: str = DEFAULT_ADVISORY_NOTICE
+    advisory_notice: str | None = Field(
+        default=None,
+        description="Operator's own notice (shown as is in every language); default (null): "
+        "the built-in notice in the request's language.",
+    )
     workers: int = Field(default=1, ge=1, le=64)
     # ---- request limits (over them: 413 for the body, 400 naming the field otherwise)
     max_body_bytes: int = Field(
@@ -125,6 +148,8 @@ class ServingSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _bands_are_ordered(self) -> ServingSettings:
+        if self.risk_bands is None:
+            return self
         bounds = [band.min_probability for band in self.risk_bands]
         if not bounds or bounds[0] != 0.0:
             raise ValueError(f"risk_bands must start at min_probability 0.0, got {bounds}")

@@ -77,6 +77,19 @@ BASE_LIMITATIONS: tuple[str, ...] = (
     "Correlation, not cause: the reasons shown are the features that moved the score, not "
     "causes of risk, and changing them does not change a family's situation.",
 )
+REASON_POLICY: tuple[str, ...] = (
+    "Only a need the family has (debts, lost income, school absences, violence, unsafe "
+    "housing) is shown as a reason that raises or lowers the risk. Household composition is "
+    "shown as context, and support received (benefits, social-service contacts, centre "
+    "visits, housing assistance) as support: never as a reason that raises the risk, because "
+    "reading help as a mark against a family would punish asking for it.",
+    "The model still uses context and support inputs; every response states their total "
+    "contribution (contribution_by_kind), and the comparison below shows what the support "
+    "inputs buy in accuracy.",
+    "Contributions are in probability points from the population baseline (the calibrated "
+    "probability at the model's expected score) and sum to the family's distance from it; "
+    "those under the service's threshold are not shown.",
+)
 DEFAULT_CONTACT = (
     "The earlyrisk maintainers (open an issue in the project repository); for a deployment, "
     "the data protection officer and the model owner named by the ministry."
@@ -165,6 +178,46 @@ class GateFact(_Facts):
     detail: str = ""
 
 
+class BandFact(_Facts):
+    """One risk level's cut-offs and size on the test slice."""
+
+    level: str
+    min_probability: float
+    max_probability: float | None
+    families: int
+
+
+class BandAuditFact(_Facts):
+    """One group's share flagged by a band and how often the flag was right."""
+
+    band: str
+    attribute: str
+    group: str
+    n: int
+    flagged_share: float
+    precision: float | None
+    recall: float | None
+
+
+class RiskBandFacts(_Facts):
+    """The risk levels the service derives (same rule), set and audited on the test slice."""
+
+    rule: str
+    bands: list[BandFact]
+    audit: list[BandAuditFact] = Field(default_factory=list)
+
+
+class SupportAblationFacts(_Facts):
+    """The same training without the support-received inputs, on the same test rows."""
+
+    support_inputs: list[str]
+    capacity_k: int
+    roc_auc_with: float | None
+    roc_auc_without: float | None
+    precision_at_k_with: float | None
+    precision_at_k_without: float | None
+
+
 class ModelCardFacts(_Facts):
     """Everything a card says that depends on the run; the rest are fixed texts."""
 
@@ -200,6 +253,11 @@ class ModelCardFacts(_Facts):
         default_factory=list,
         description="inputs allowed although they predict a protected attribute, and why",
     )
+    reason_policy: list[str] = Field(
+        default_factory=list, description="how reasons are chosen and shown (design rule 11)"
+    )
+    risk_bands: RiskBandFacts | None = None
+    support_ablation: SupportAblationFacts | None = None
     contact: str = DEFAULT_CONTACT
 
 
@@ -372,6 +430,7 @@ def model_card_facts(result: TrainResult) -> ModelCardFacts:
     """
     import datetime as dt
 
+    from training.caseworker_facts import caseworker_card_fields
     from training.gates import gate_facts, waiver_facts
     from training.pipeline import MAIN
 
@@ -500,6 +559,7 @@ def model_card_facts(result: TrainResult) -> ModelCardFacts:
             f"Evaluated on {ev.n_rows} test families with {ev.n_positive} outcomes; intervals "
             "are wide when outcomes are few.",
         ],
+        **caseworker_card_fields(result),
     )
 
 

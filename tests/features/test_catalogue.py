@@ -39,8 +39,37 @@ def spec(**overrides) -> FeatureSpec:
         "aggregation": "count",
         "event_types": ("social_service_contact",),
         "window_days": 365,
+        "kind": "support",
     }
     return FeatureSpec(**{**fields, **overrides})
+
+
+def test_every_indicator_declares_its_kind_and_household_is_context() -> None:
+    with pytest.raises(ValidationError, match="kind"):
+        FeatureSpec(
+            name="x_test",
+            domain="social",
+            description="social service contacts, last 12 months",
+            aggregation="count",
+            event_types=("social_service_contact",),
+            window_days=365,
+        )
+    with pytest.raises(ValidationError, match="kind"):
+        spec(kind="risk")
+    with pytest.raises(ValidationError, match="household composition is context"):
+        FeatureSpec(
+            name="hh_x",
+            domain="household",
+            description="people living in the household",
+            aggregation="household",
+            kind="need",
+        )
+    kinds = {name: f.kind for name, f in FEATURES.items()}
+    assert all(kinds[name] == "context" for name in household_columns())
+    # help received is support, never a need (design rule 11)
+    for name in ("econ_tsa_payments_365d", "soc_support_center_visits_365d"):
+        assert kinds[name] == "support"
+    assert kinds["econ_utility_debt_last"] == "need"
 
 
 # ---------------------------------------------------------------- definition-time rules
@@ -66,6 +95,7 @@ def test_household_window_is_bounded_too() -> None:
             description="members who joined, last 4 years",
             aggregation="household",
             window_days=4 * 365,
+            kind="context",
         )
 
 

@@ -75,7 +75,7 @@ def test_roles_and_messages(tmp_path, endpoint):
 
 
 def test_role_matrix_is_the_documented_one():
-    assert PERMISSIONS["caseworker"] == {"score", "score_indicators", "feedback"}
+    assert PERMISSIONS["caseworker"] == {"score", "score_indicators", "feedback", "family"}
     assert PERMISSIONS["auditor"] == {"model_card", "audit_log", "security_log"}
     assert PERMISSIONS["admin"] == PERMISSIONS["caseworker"] | PERMISSIONS["auditor"]
 

@@ -61,11 +61,18 @@ def test_a_killed_run_is_marked_aborted_and_cleaned_by_the_next(
     child_log = tmp_path / "killed_run.log"
     with child_log.open("wb") as sink:
         child = subprocess.Popen(argv, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
+    # bounded wait: pass 1 scores every partition before pass 2 writes the published file
+    deadline = time.monotonic() + 300
     partials: list = []
     try:
         while time.monotonic() < deadline and child.poll() is None:
-            partials = list(tmp_path.glob(".scores.parquet.*.partial"))
+            # the file being published (pass 2: its scores are on record), not the
+            # scored-but-unlevelled one of pass 1
+            partials = [
+                p
+                for p in tmp_path.glob(".scores.parquet.*.partial")
+                if not p.name.endswith(".scored.partial")
+            ]
             if partials and log.exists() and _runs(log):
                 break
             time.sleep(0.05)

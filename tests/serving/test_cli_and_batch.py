@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -16,9 +17,8 @@ from features.engine import build_feature_table
 from serving.audit_log import AuditLog, AuditLogUnavailable
 from serving.auth import TokenStore
 from serving.batch import score_features, score_registry
-from serving.explain import catalogue_descriptions
-from serving.scoring import Scorer
-from serving.settings import DEFAULT_RISK_BANDS
+from serving.engine import scorer_from_settings
+from serving.settings import ServingSettings
 
 AS_OF = "2024-06-30"
 
@@ -139,12 +139,7 @@ def test_batch_scores_every_family_with_the_service_reasons(
     np.testing.assert_allclose(
         kids["probability"], model.predict_proba(kids[model.feature_names]), atol=1e-12
     )
-    scorer = Scorer(
-        model,
-        descriptions=catalogue_descriptions(model.feature_names),
-        bands=DEFAULT_RISK_BANDS,
-        eligibility=EligibilityRule(),
-    )
+    scorer = scorer_from_settings(model, ServingSettings(), eligibility=EligibilityRule())
     direct = score_features(features.head(20), scorer, model_name="m", model_version="v")
     by_id = scores.set_index("family_id")
     for _, row in direct.iterrows():
@@ -160,6 +155,22 @@ def test_batch_scores_every_family_with_the_service_reasons(
     assert meta[b"earlyrisk.as_of"] == AS_OF.encode()
     assert sum(summary.levels.values()) == len(scores)
     assert summary.levels["ineligible"] == int(childless.sum())
+    # the levels are the bands set on the eligible scored population, stated in the metadata
+    scored = scores[scores["status"] == "scored"]
+    assert scores.loc[scores["status"] != "scored", "risk_level"].isna().all()
+    assert scores.loc[scores["status"] != "scored", "percentile"].isna().all()
+    high = float(meta[b"earlyrisk.band.high"].decode())
+    assert summary.band_cutoffs["high"] == high
+    assert ((scored["probability"] >= high) == (scored["risk_level"] == "high")).all()
+    assert 0 < (scored["risk_level"] == "high").sum() <= math.ceil(0.05 * len(scored))
+    assert scored["percentile"].round(1).equals(scored["percentile"])
+    assert scored["percentile"].max() == 100.0
+    # every reason is a need over the threshold with a worded value
+    for reasons in scored["reasons_raising"]:
+        for r in reasons:
+            assert r["kind"] == "need" and r["contribution"] >= 0.002 and r["value"]
+    for items in scored["context"]:
+        assert all(r["kind"] in ("context", "support") for r in items)
 
 
 @pytest.mark.slow
@@ -289,6 +300,6 @@ def test_batch_publishes_nothing_when_the_log_cannot_be_written(
         blocker.execute("ROLLBACK")
         blocker.close()
     assert not out.exists()
-    assert not list(tmp_path.glob("*.partial"))
+    assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob("*.scored"))
     assert log.count("score") == 0
     log.close()

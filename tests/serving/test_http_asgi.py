@@ -94,7 +94,54 @@ def test_score_over_http(client, tokens):
         "advisory_notice",
     }
     reason = scored["reasons_raising"][0]
-    assert set(reason) == {"indicator", "description", "value", "contribution"}
+    assert set(reason) == {
+        "indicator",
+        "kind",
+        "kind_name",
+        "domain",
+        "description",
+        "value",
+        "value_number",
+        "unit",
+        "contribution",
+        "contribution_text",
+    }
+
+
+def test_texts_follow_lang_then_accept_language_then_english(client, tokens):
+    def score(body: dict, **headers: str) -> dict:
+        response = client.post(
+            "/score",
+            json={"family_ids": ["F00005"], **body},
+            headers={**auth(tokens["caseworker"]), **headers},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["results"][0]
+
+    english = score({})
+    russian = score({}, **{"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.5"})
+    kazakh = score({"lang": "kk"}, **{"Accept-Language": "ru"})
+    fallback = score({"lang": "de"})
+    assert [r["lang"] for r in (english, russian, kazakh, fallback)] == ["en", "ru", "kk", "en"]
+    assert russian["risk_level"] == english["risk_level"]  # the code stays, the name changes
+    assert (
+        russian["risk_level_name"]
+        == {"low": "низкий", "elevated": "повышенный", "high": "высокий"}[russian["risk_level"]]
+    )
+    assert russian["advisory_notice"].startswith("Только для сведения")
+    assert kazakh["advisory_notice"].startswith("Тек ақпарат үшін")
+    items = [*english["reasons_raising"], *english["context"]]
+    assert items, "the family has reasons or context to compare"
+    for lang_result in (russian, kazakh):
+        worded = [*lang_result["reasons_raising"], *lang_result["context"]]
+        assert [r["indicator"] for r in worded] == [r["indicator"] for r in items]
+        assert all(a["description"] != b["description"] for a, b in zip(worded, items, strict=True))
+    bad = client.post(
+        "/score",
+        json={"family_ids": ["F00005"], "lang": "<script>"},
+        headers=auth(tokens["caseworker"]),
+    )
+    assert bad.status_code == 400 and "lang" in bad.json()["error"]
 
 
 @pytest.mark.parametrize(

@@ -106,7 +106,18 @@ def test_openapi_conformance_with_every_schemathesis_check(real_server, tokens, 
         command += ["--exclude-checks", ",".join(EXCLUDED_CHECKS)]
     run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=500)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    assert "Tested: 8" in run.stdout and "No issues found" in run.stdout
+    assert "Tested: 9" in run.stdout, run.stdout[-4000:]
+    # /family answers 404 for the random ids schemathesis makes up (it cannot know a family
+    # id): that warning is expected; any other warning or failure is not.
+    clean = "No issues found" in run.stdout
+    only_family_404 = (
+        "Warnings:" in run.stdout
+        and run.stdout.count("- POST ") == 1
+        and "- POST /family" in run.stdout
+        and "repeatedly returned 404" in run.stdout
+        and "Failures:" not in run.stdout
+    )
+    assert clean or only_family_404, run.stdout[-4000:]
 
 
 def test_auth_is_checked_before_the_body_on_a_real_server(real_server, tokens):

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from serving.engine import StartupError, load_engine
+from serving.i18n import rounded_value
 from serving.service import EarlyRiskScoring
 from serving.settings import ServingSettings
 
@@ -55,8 +56,19 @@ def test_score_returns_explained_results_in_order(service, tokens, serving_world
     assert 0 < first.percentile <= 100
     assert len(first.reasons_raising) <= 5 and len(first.reasons_lowering) <= 3
     assert all(r.contribution > 0 for r in first.reasons_raising)
-    value = first.reasons_raising[0].value
-    assert value == pytest.approx(float(row[first.reasons_raising[0].indicator].iloc[0]))
+    top = first.reasons_raising[0]
+    assert top.kind == "need" and top.value  # worded, never empty
+    raw_value = row[top.indicator].iloc[0]
+    if np.isnan(raw_value):
+        assert top.value_number is None
+    else:
+        assert top.value_number == rounded_value(float(raw_value), top.unit)
+    assert all(r.kind in ("context", "support") for r in first.context)
+    assert first.baseline_probability + sum(first.contribution_by_kind.values()) == (
+        pytest.approx(first.probability, abs=1e-3)
+    )
+    assert [b.level for b in first.risk_bands] == ["low", "elevated", "high"]
+    assert first.lang == "en" and first.risk_level_name == first.risk_level
     assert "Advisory" in first.advisory_notice
     # Two families scored, two audit rows, carrying the ids the client got back.
     assert log.count("score") == before + 2
@@ -81,7 +93,12 @@ def test_percentile_is_against_the_population_of_the_date(service, tokens, servi
     # the reference population is the eligible families only (design rule 10)
     frame = frame[frame["hh_children"] >= 1]
     population = serving_world.model.predict_proba(frame)
-    assert item.percentile == pytest.approx(100 * np.mean(population <= item.probability))
+    assert item.percentile == round(100 * np.mean(population <= item.probability), 1)
+    # the bands are set on the same eligible population: their sizes add up to it, and a
+    # band holding every family of the date (childless ones too) would add up to more
+    assert sum(b.families for b in item.risk_bands) == len(frame)
+    everyone = serving_world.frame[serving_world.frame.as_of == "2024-12-31"]
+    assert len(everyone) > len(frame)
 
 
 def test_a_family_without_a_child_gets_its_status_and_reason_not_a_score(service, tokens):

@@ -1,0 +1,162 @@
+"""The administrative records behind a family's indicators, for ``/family`` and ``/review``.
+
+A caseworker who reads "3 school absences in the last 90 days" needs to see which records
+those are. The feature snapshot holds only the indicators, so the service keeps the records
+themselves in memory, built once at start from the raw directory the snapshot was computed
+from (``EARLYRISK_RAW_DIR``; its fingerprint must equal the snapshot's ``raw_sha256``, so
+the records shown are the ones the indicators were computed from).
+
+What is kept is bounded by the indicators' windows (DESIGN rule 3: no record marks a family
+forever): an event is kept only when some served as-of date can see it (recorded by it, and
+dated within the longest window before it), and only of the event types some model input
+reads. Columns kept: event type, detail, event date, recorded date, source and value; never
+a person id, birth date, sex or any other protected attribute (they are not read at all).
+Person-level events count for the family the person belonged to on the event date, as in
+the feature engine (:func:`features.engine.attribute_events`).
+
+Lookups are a dictionary hit and a slice of sorted arrays: no scan per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.aggregations import lookback_days
+from features.catalogue import FeatureSpec, event_features
+
+RECORD_COLUMNS = ("event_type", "detail", "event_date", "recorded_date", "source", "value")
+
+
+class RecordsError(ValueError):
+    """The raw directory cannot back this snapshot (missing, invalid, other data)."""
+
+
+@dataclass(frozen=True)
+class _Window:
+    spec: FeatureSpec
+    days: int
+
+
+class FamilyRecords:
+    """A family's records per indicator, as of a snapshot date."""
+
+    def __init__(self, events: pd.DataFrame, *, feature_names: list[str]) -> None:
+        """``events``: attributed events (family_id, role and :data:`RECORD_COLUMNS`)."""
+        wanted = set(feature_names)
+        self.windows: dict[str, _Window] = {}
+        for spec in event_features():
+            if spec.name in wanted and spec.aggregation != "household":
+                days = lookback_days(spec.aggregation, spec.window_days or 1)
+                self.windows[spec.name] = _Window(spec, days)
+        ordered = events.sort_values(["family_id", "event_date"], kind="stable")
+        self._family = ordered["family_id"].astype(str).to_numpy()
+        self._type = ordered["event_type"].astype(str).to_numpy()
+        self._detail = ordered["detail"].astype(object).to_numpy()
+        self._role = ordered["role"].astype(object).to_numpy()
+        self._event = ordered["event_date"].to_numpy(dtype="datetime64[ns]")
+        self._recorded = ordered["recorded_date"].to_numpy(dtype="datetime64[ns]")
+        self._source = ordered["source"].astype(str).to_numpy()
+        self._value = ordered["value"].to_numpy(dtype=np.float64, na_value=np.nan)
+        starts = np.flatnonzero(np.r_[True, self._family[1:] != self._family[:-1]])
+        ends = np.r_[starts[1:], len(self._family)]
+        self._slices = {
+            str(self._family[s]): (int(s), int(e))
+            for s, e in zip(starts, ends, strict=True)
+            if len(self._family)
+        }
+
+    @property
+    def size(self) -> int:
+        """Records held (all families)."""
+        return len(self._family)
+
+    def for_family(self, family_id: str, as_of: str) -> dict[str, list[dict[str, Any]]]:
+        """Each event indicator's records for the family as of ``as_of`` (newest first).
+
+        A record counts for an indicator when its type (and detail, and the person's role,
+        where the catalogue entry filters on them) is the entry's, it was recorded by
+        as_of, and its event date falls within the entry's window before as_of.
+        """
+        out: dict[str, list[dict[str, Any]]] = {name: [] for name in self.windows}
+        span = self._slices.get(family_id)
+        if span is None:
+            return out
+        lo, hi = span
+        day = np.datetime64(as_of, "ns")
+        event = self._event[lo:hi]
+        visible = (self._recorded[lo:hi] <= day) & (event <= day)
+        for name, window in self.windows.items():
+            spec = window.spec
+            mask = visible & (event > day - np.timedelta64(window.days, "D"))
+            mask &= np.isin(self._type[lo:hi], spec.event_types)
+            if spec.detail is not None:
+                mask &= np.isin(self._detail[lo:hi], spec.detail)
+            if spec.person_roles is not None:
+                mask &= np.isin(self._role[lo:hi], spec.person_roles)
+            rows = lo + np.flatnonzero(mask)
+            out[name] = [self._record(i) for i in rows[::-1]]
+        return out
+
+    def _record(self, i: int) -> dict[str, Any]:
+        value = float(self._value[i])
+        detail = self._detail[i]
+        return {
+            "event_type": str(self._type[i]),
+            "detail": None if detail is None or pd.isna(detail) else str(detail),
+            "event_date": str(self._event[i])[:10],
+            "recorded_date": str(self._recorded[i])[:10],
+            "source": str(self._source[i]),
+            "value": None if np.isnan(value) else round(value, 2),
+        }
+
+
+def build_records(
+    raw_dir: Path | str,
+    *,
+    as_of_dates: list[str],
+    feature_names: list[str],
+    expected_raw_sha256: str | None,
+) -> FamilyRecords:
+    """Load and validate the raw directory, check it is the snapshot's, keep what is needed.
+
+    Raises RecordsError naming the problem (not a directory, invalid data, a fingerprint
+    other than the snapshot's).
+    """
+    from features.aggregations import MAX_LOOKBACK_DAYS
+    from features.engine import attribute_events, raw_fingerprint
+    from features.validation import InvalidRawDataError, load_validated
+
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise RecordsError(f"EARLYRISK_RAW_DIR {raw_dir} is not a directory")
+    try:
+        raw = load_validated(raw_dir)
+    except InvalidRawDataError as exc:
+        raise RecordsError(f"EARLYRISK_RAW_DIR {raw_dir} holds invalid data: {exc}") from exc
+    found = raw_fingerprint(raw)
+    if expected_raw_sha256 is None or found != expected_raw_sha256:
+        raise RecordsError(
+            f"EARLYRISK_RAW_DIR {raw_dir} has raw fingerprint {found}, but the snapshot was "
+            f"computed from {expected_raw_sha256 or '(not recorded)'}; point it at the raw "
+            "directory the snapshot was built from"
+        )
+    specs = [s for s in event_features() if s.name in set(feature_names)]
+    types = sorted({t for s in specs for t in s.event_types})
+    days = sorted(pd.Timestamp(d) for d in as_of_dates)
+    events = raw.events.loc[raw.events["event_type"].isin(types)]
+    last = days[-1] if days else pd.Timestamp.max
+    first = days[0] if days else pd.Timestamp.min
+    events = events.loc[
+        (events["recorded_date"] <= last)
+        & (events["event_date"] <= last)
+        & (events["event_date"] > first - pd.Timedelta(days=MAX_LOOKBACK_DAYS))
+    ]
+    attributed = attribute_events(events, raw.memberships)
+    return FamilyRecords(
+        attributed.loc[:, ["family_id", "role", *RECORD_COLUMNS]], feature_names=feature_names
+    )
