@@ -64,7 +64,7 @@ AUDITOR_TOKEN=$(earlyrisk token create --role auditor --quiet)
 # a family near the top 1 % of scores: the kind a caseworker would look at first
 FAMILY=$(python -c "
 import sys, pandas as pd
-scores = pd.read_parquet(sys.argv[1], columns=['family_id', 'probability'])
+scores = pd.read_parquet(sys.argv[1], columns=['family_id', 'probability']).dropna()
 print(scores.sort_values('probability').family_id.iloc[int(len(scores) * 0.99)])
 " "$DEMO_DIR/scores_latest.parquet")
 cat <<MSG
