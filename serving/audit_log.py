@@ -49,7 +49,14 @@ from serving.audit_anchor import (
     read_anchor,
     write_anchor,
 )
-from serving.audit_chain import GENESIS, ChainReport, entry_hash, hash_at, verify_chain
+from serving.audit_chain import (
+    GENESIS,
+    HASHED_COLUMNS,
+    ChainReport,
+    entry_hash,
+    hash_at,
+    verify_chain,
+)
 from serving.private_files import create_private
 from serving.private_files import file_identity as _identity
 
@@ -107,27 +114,8 @@ _SCHEMA = (
     """,
 )
 
-_COLUMNS = (
-    "seq",
-    "kind",
-    "recorded_at",
-    "request_id",
-    "token_id",
-    "role",
-    "endpoint",
-    "score_id",
-    "family_id",
-    "as_of",
-    "model_version",
-    "probability",
-    "risk_level",
-    "reasons",
-    "decision",
-    "reason",
-    "detail",
-    "prev_hash",
-    "entry_hash",
-)
+# the stored columns: what the hash covers, then the hash itself
+_COLUMNS = (*HASHED_COLUMNS, "entry_hash")
 
 SIDE_FILES = ("-wal", "-shm")
 
