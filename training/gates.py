@@ -65,6 +65,10 @@ GATE_MEANINGS: dict[str, str] = {
     "bound of the paired difference at least minus the margin)",
     "proxy_": "no model input predicts a protected attribute alone (AUC below max_auc) "
     "unless allowed with a justification",
+    "fairness_recall_parity": "each group's families with the outcome are reached at "
+    "capacity as often as its calibrated probabilities promise (recall over promised "
+    "recall), within the band of the reference group's: the model does not miss one "
+    "group's needs more than its scores admit",
     "fairness_tpr_ratio": "each group's share of its families with the outcome who are "
     "reached at capacity (recall, TPR) is within the band of the reference group's",
     "fairness_group_oe": "each group's observed / expected outcome rate is within the band "

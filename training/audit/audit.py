@@ -41,6 +41,7 @@ from training.audit.metrics import (
     scores_are_probabilities,
 )
 from training.audit.proxy import DEFAULT_AUC_THRESHOLD, DEFAULT_NMI_THRESHOLD, proxy_check
+from training.audit.recall_parity import recall_parity
 from training.audit.result import AuditResult
 from training.audit.rules import DecisionRule, ties_at_cutoff
 from training.audit.suppression import DEFAULT_MIN_GROUP_SIZE, check_min_group_size, suppressed
@@ -327,6 +328,19 @@ def audit(
             auc_threshold=proxy_auc_threshold,
             nmi_threshold=proxy_nmi_threshold,
         )
+    parity = (
+        recall_parity(
+            y,
+            s,
+            selected,
+            reported,
+            kept=kept,
+            references=reference_codes,
+            confidence_level=confidence_level,
+        )
+        if y is not None and probabilities
+        else None
+    )
     return AuditResult(
         score=score,
         label=label,
@@ -358,6 +372,7 @@ def audit(
             grouping_rows, columns=["attribute", "kind", "n_groups", "n_suppressed", "reference"]
         ),
         proxies=proxies,
+        recall_parity=parity,
         settings={
             "ties_at_cutoff": None if ties is None else {**ties.to_dict(), "note": ties.message()},
             "intersections": bool(intersections),

@@ -8,8 +8,14 @@ gates to any score file and exits non-zero on failure. Each check yields one
 Gate kinds:
 
 * ``<metric>_ratio``: for every reported group, the ratio of its metric to the reference
-  group's must lie within ``[lower, upper]`` (default FPR and FNR within 0.8-1.25, the
-  "four-fifths" band used in both directions).
+  group's must lie within ``[lower, upper]`` (none by default; e.g. ``fpr`` within 0.8-1.25,
+  the "four-fifths" band used in both directions).
+* ``recall_parity`` (default 0.8-1.25): recall parity after risk. For every reported group,
+  its recall at the rule divided by the recall its calibrated probabilities promise
+  (``recall O/E``), relative to the reference group's, must lie within the band: the model
+  reaches each group's outcomes as often as its own scores say. The plain recall ratio is
+  not gated by default because a score calibrated in every group cannot give equal recall
+  at one cut-off when base rates differ (:mod:`training.audit.recall_parity`).
 * ``group_oe``: calibration in the large of every reported group: the ratio of its observed
   outcome rate to its mean predicted probability (observed / expected, O/E) must lie within
   ``[lower, upper]``. A ratio, because rates near 3 % make any absolute error look small: a
@@ -106,20 +112,20 @@ class RatioBound(BaseModel):
         return self
 
 
-def _default_ratio_bounds() -> dict[GateMetric, RatioBound]:
-    """Recall (true-positive rate) parity at capacity: the families who go on to the
-    outcome are reached alike in every group."""
-    return {"tpr": RatioBound()}
-
-
 class FairnessGates(BaseModel):
     """Tolerances for promotion; ``None`` switches a gate off."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     ratio_bounds: dict[GateMetric, RatioBound] = Field(
-        default_factory=_default_ratio_bounds,
-        description="metric -> allowed band of group/reference ratios",
+        default_factory=dict,
+        description="metric -> allowed band of group/reference ratios of the plain rates "
+        "(none by default: see recall_parity for why the plain recall ratio is not)",
+    )
+    recall_parity: RatioBound | None = Field(
+        default_factory=RatioBound,
+        description="allowed band of each group's recall O/E (recall at the rule over the "
+        "recall its probabilities promise) relative to the reference group's",
     )
     oe_bounds: RatioBound | None = Field(
         default_factory=lambda: RatioBound(lower=0.8, upper=1.25),
@@ -634,6 +640,99 @@ def _oe_outcomes(
     return outcomes
 
 
+def _recall_parity_outcomes(
+    result: AuditResult, gates: FairnessGates, attributes: set[str]
+) -> list[GateOutcome]:
+    """Each group's recall O/E against the reference group's, within ``recall_parity``.
+
+    Fails when the ratio is outside the band and, with ``basis: interval``, its interval lies
+    wholly outside and its Holm-adjusted test is below ``significance``; fewer than
+    ``min_group_positives`` outcomes in the group or the reference is insufficient evidence;
+    a group (or reference) with nobody selected has no recall to compare: not evaluable.
+    """
+    bound = gates.recall_parity
+    if bound is None:
+        return []
+    gate = "recall_parity"
+    table = result.recall_parity
+    if table is None:
+        reason = "no label given" if result.label_free else "scores are not probabilities"
+        return [
+            GateOutcome(
+                gate=gate,
+                status=_not_evaluable(gates),
+                metric="recall_oe_ratio",
+                lower=bound.lower,
+                upper=bound.upper,
+                message=f"recall parity after risk cannot be checked: {reason}",
+            )
+        ]
+    counts = _outcome_counts(result)
+    band = f"[{bound.lower:g}, {bound.upper:g}]"
+    outcomes: list[GateOutcome] = []
+    for row in table[table["attribute"].isin(attributes)].itertuples(index=False):
+        where = f"{row.attribute}={row.group} vs {row.reference}"
+        ratio, low, high = _number(row.ratio), _number(row.ratio_lower), _number(row.ratio_upper)
+        p_holm = _number(row.p_value_holm)
+        short = _short_of_evidence(counts, "tpr", row.attribute, (row.group, row.reference), gates)
+        status: GateStatus
+        if short is not None:
+            status = "insufficient_evidence"
+            message = f"{gate} for {where}: {short}"
+        elif ratio is None:
+            status = _not_evaluable(gates)
+            message = (
+                f"{gate} undefined for {where}: no family of one of the two groups is selected "
+                f"(or it has no outcome), so there is no recall to compare; the group's "
+                "calibration checks say whether its scores are right"
+            )
+        else:
+            outside = not bound.lower <= ratio <= bound.upper
+            if gates.basis == "interval":
+                clear = (
+                    low is not None
+                    and high is not None
+                    and (high < bound.lower or low > bound.upper)
+                    and p_holm is not None
+                    and p_holm < gates.significance
+                )
+            else:
+                clear = True
+            status = "fail" if outside and clear else "pass"
+            interval = (
+                f" (interval {low:.3f}-{high:.3f})" if low is not None and high is not None else ""
+            )
+            message = (
+                f"{gate} for {where} is {ratio:.3f}{interval}: recall {row.recall:.3f} against "
+                f"{row.expected_recall:.3f} promised by its probabilities "
+                f"(reference's recall O/E {row.reference_recall_oe:.3f}), "
+                f"{'outside' if outside else 'within'} {band}"
+            )
+            if outside and not clear:
+                message += (
+                    f": not statistically clear (Holm-adjusted p = {p_holm:.3g}, "
+                    f"needs < {gates.significance:g})"
+                    if p_holm is not None
+                    else ": not statistically clear"
+                )
+        outcomes.append(
+            GateOutcome(
+                gate=gate,
+                status=status,
+                attribute=row.attribute,
+                group=row.group,
+                reference=row.reference,
+                metric="recall_oe_ratio",
+                value=ratio,
+                interval=(low, high) if low is not None and high is not None else None,
+                lower=bound.lower,
+                upper=bound.upper,
+                message=message,
+            )
+        )
+    return outcomes
+
+
 def _coverage_outcomes(
     result: AuditResult, gates: FairnessGates, attributes: set[str]
 ) -> list[GateOutcome]:
@@ -642,7 +741,12 @@ def _coverage_outcomes(
     One group only, or every group (or the reference) suppressed, leaves nothing to check;
     reporting "all 0 checks passed" there would be a pass without evidence.
     """
-    if not (gates.ratio_bounds or gates.oe_bounds or gates.max_group_ece is not None):
+    if not (
+        gates.ratio_bounds
+        or gates.oe_bounds
+        or gates.recall_parity
+        or gates.max_group_ece is not None
+    ):
         return []
     outcomes: list[GateOutcome] = []
     table = result.by_group
@@ -676,6 +780,7 @@ def evaluate_fairness_gates(result: AuditResult, gates: FairnessGates) -> list[G
     outcomes = [
         *_coverage_outcomes(result, gates, attributes),
         *_ratio_outcomes(result, gates, attributes),
+        *_recall_parity_outcomes(result, gates, attributes),
         *_oe_outcomes(result, gates, attributes),
         *_ece_outcomes(result, gates, attributes),
         *_proxy_outcomes(result, gates, attributes),

@@ -121,7 +121,7 @@ def _disparity_table(result: AuditResult, attribute: str) -> Markup:
     table = result.disparities[result.disparities["attribute"] == attribute]
     if table.empty:
         return Markup("")
-    keep = ["selection_rate", "fpr", "fnr", "precision", "base_rate"]
+    keep = ["selection_rate", "tpr", "fpr", "fnr", "precision", "base_rate"]
     table = table[table["metric"].isin(keep)]
     rows = []
     for r in table.itertuples(index=False):
@@ -233,6 +233,42 @@ def _distribution_chart(result: AuditResult, attribute: str) -> str | None:
     return _figure_png(figure)
 
 
+def _recall_parity_table(result: AuditResult, attribute: str) -> Markup:
+    """Recall against the recall the probabilities promise, per group, beside the reference."""
+    table = result.recall_parity
+    if table is None:
+        return Markup("")
+    table = table[table["attribute"] == attribute]
+    if table.empty:
+        return Markup("")
+    rows = []
+    for r in table.itertuples(index=False):
+        significant = not math.isnan(r.p_value_holm) and r.p_value_holm < 0.05
+        rows.append(
+            "<tr>"
+            f'<td class="label">{escape(r.group)}</td>'
+            f"<td>{_pct(r.recall)}</td><td>{_pct(r.expected_recall)}</td>"
+            f"<td>{fmt(r.recall_oe, 2)}</td><td>{fmt(r.reference_recall_oe, 2)}</td>"
+            f'<td>{fmt(r.ratio, 2)}<br><span class="interval">{fmt(r.ratio_lower, 2)}'
+            f" – {fmt(r.ratio_upper, 2)}</span></td>"
+            f"<td>{fmt(r.p_value_holm)}</td>"
+            f'<td class="{"fail" if significant else ""}">{"yes" if significant else ""}</td>'
+            "</tr>"
+        )
+    return Markup(
+        "<details><summary>Recall parity after risk: outcomes reached against the share "
+        "the probabilities promise</summary>"
+        '<p class="note">Recall = share of the group\'s outcomes the rule reaches; promised = '
+        "the recall the group's own probabilities imply. At unequal risk, one cut-off on "
+        "calibrated scores gives unequal recall; a ratio of recall O/E far from 1 means the "
+        "model misses one group's outcomes more than its scores admit.</p><table>"
+        '<tr><th class="label">group</th><th>recall</th><th>promised</th><th>recall O/E</th>'
+        "<th>reference O/E</th><th>ratio</th><th>Holm p</th><th>clear</th></tr>"
+        + "".join(rows)
+        + "</table></details>"
+    )
+
+
 def _section(result: AuditResult, meta: Any, *, charts: bool) -> dict[str, Any]:
     images: list[tuple[str, str]] = []
     if charts:
@@ -257,6 +293,7 @@ def _section(result: AuditResult, meta: Any, *, charts: bool) -> dict[str, Any]:
         "n_suppressed": int(meta.n_suppressed),
         "table": _group_table(result, meta.attribute),
         "disparity_table": _disparity_table(result, meta.attribute),
+        "recall_parity_table": _recall_parity_table(result, meta.attribute),
         "images": images,
     }
 

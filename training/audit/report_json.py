@@ -138,6 +138,7 @@ def build_report(
             "histogram": _records(result.score_histogram),
         },
         "proxies": None if result.proxies is None else _records(result.proxies),
+        "recall_parity": None if result.recall_parity is None else _records(result.recall_parity),
         "summary": result.summary(),
         "gates": None,
     }

@@ -35,6 +35,9 @@ class AuditResult:
     * ``score_summary`` / ``score_histogram``: score distributions per group.
     * ``proxies``: the proxy check (``None`` when no features were given).
     * ``groupings``: one row per attribute/intersection: kind, reference, counts suppressed.
+    * ``recall_parity``: per group, recall at the rule against the recall its probabilities
+      promise, and that ratio against the reference group's
+      (:mod:`training.audit.recall_parity`); ``None`` without labels or probabilities.
     """
 
     score: str
@@ -59,6 +62,7 @@ class AuditResult:
     score_histogram: pd.DataFrame
     groupings: pd.DataFrame
     proxies: pd.DataFrame | None = None
+    recall_parity: pd.DataFrame | None = None
     settings: dict[str, Any] = field(default_factory=dict)
 
     @property

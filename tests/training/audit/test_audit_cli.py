@@ -91,7 +91,8 @@ def test_gates_file_sets_exit_code_and_names_the_gate(tmp_path: Path) -> None:
     make_scores(1500, seed=2, shift=0.3).to_csv(tmp_path / "biased.csv", index=False)
     gates = tmp_path / "gates.yaml"
     gates.write_text(
-        "ratio_bounds:\n  fpr: {lower: 0.8, upper: 1.25}\noe_bounds: null\nmax_group_ece: null\n"
+        "ratio_bounds:\n  fpr: {lower: 0.8, upper: 1.25}\nrecall_parity: null\noe_bounds: null\n"
+        "max_group_ece: null\n"
     )
     options = (
         "--score prob --label label --group sex --top-fraction 0.2 --bootstrap 20 "
@@ -103,7 +104,8 @@ def test_gates_file_sets_exit_code_and_names_the_gate(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "o1" / "audit_report.json").read_text())
     assert report["gates"]["passed"] is False
     gates.write_text(
-        "ratio_bounds:\n  fpr: {lower: 0.01, upper: 100}\noe_bounds: null\nmax_group_ece: null\n"
+        "ratio_bounds:\n  fpr: {lower: 0.01, upper: 100}\nrecall_parity: null\noe_bounds: null\n"
+        "max_group_ece: null\n"
     )
     assert _audit(tmp_path / "biased.csv", options, tmp_path / "o2").exit_code == 0
 

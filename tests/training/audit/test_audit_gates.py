@@ -62,7 +62,8 @@ def test_interval_basis_is_more_lenient_than_point() -> None:
 def test_ece_gate_checks_every_reported_group() -> None:
     result = _biased(0.25)
     outcomes = evaluate_fairness_gates(
-        result, FairnessGates(ratio_bounds={}, oe_bounds=None, max_group_ece=0.05)
+        result,
+        FairnessGates(ratio_bounds={}, recall_parity=None, oe_bounds=None, max_group_ece=0.05),
     )
     assert {o.gate for o in outcomes} == {"group_ece"}
     failing = {o.group for o in failed_gates(outcomes)}
@@ -119,7 +120,13 @@ def test_proxy_gate(scores: pd.DataFrame) -> None:
     )
     outcomes = evaluate_fairness_gates(
         result,
-        FairnessGates(ratio_bounds={}, oe_bounds=None, max_group_ece=None, max_proxy_auc=0.8),
+        FairnessGates(
+            ratio_bounds={},
+            recall_parity=None,
+            oe_bounds=None,
+            max_group_ece=None,
+            max_proxy_auc=0.8,
+        ),
     )
     assert [o.status for o in outcomes] == ["fail"]
     [failed] = outcomes
@@ -133,7 +140,13 @@ def test_proxy_gate(scores: pd.DataFrame) -> None:
     )
     [outcome] = evaluate_fairness_gates(
         no_check,
-        FairnessGates(ratio_bounds={}, oe_bounds=None, max_group_ece=None, max_proxy_auc=0.8),
+        FairnessGates(
+            ratio_bounds={},
+            recall_parity=None,
+            oe_bounds=None,
+            max_group_ece=None,
+            max_proxy_auc=0.8,
+        ),
     )
     assert outcome.status == "not_evaluable"
 
@@ -208,7 +221,7 @@ def test_interval_basis_forgives_small_group_ece_noise_but_not_real_miscalibrati
     large_ece = result.group_metric("g", "large", "ece")
     assert small_ece > 0.02 and small_ece <= small_chance  # noisy, yet calibrated
     assert large_ece > result.group_metric("g", "large", "ece_chance_q95")
-    point = FairnessGates(ratio_bounds={}, oe_bounds=None, max_group_ece=0.02)
+    point = FairnessGates(ratio_bounds={}, recall_parity=None, oe_bounds=None, max_group_ece=0.02)
     interval = point.model_copy(update={"basis": "interval"})
     failed_point = {o.group for o in failed_gates(evaluate_fairness_gates(result, point))}
     outcomes = evaluate_fairness_gates(result, interval)
@@ -242,6 +255,7 @@ def test_interval_basis_needs_a_significant_test_not_a_degenerate_interval() -> 
     )
     point = FairnessGates(
         ratio_bounds={"fnr": RatioBound()},
+        recall_parity=None,
         oe_bounds=None,
         max_group_ece=None,
         min_group_positives=0,
@@ -284,7 +298,7 @@ def test_group_oe_fails_a_group_observed_at_twice_its_prediction() -> None:
     assert outcomes["a"].status == "pass"
     # the absolute ECE bound of the first release passes the same group
     ece = evaluate_fairness_gates(
-        bad, FairnessGates(ratio_bounds={}, oe_bounds=None, max_group_ece=0.05)
+        bad, FairnessGates(ratio_bounds={}, recall_parity=None, oe_bounds=None, max_group_ece=0.05)
     )
     assert gates_passed(ece)
     sound = audit(
@@ -304,12 +318,17 @@ def test_tpr_ratio_of_a_group_with_few_outcomes_is_insufficient_evidence() -> No
     result = audit(
         frame, score="prob", label="label", groups=["g"], rule=TopFraction(0.05), n_boot=100
     )
-    outcomes = evaluate_fairness_gates(result, FairnessGates(oe_bounds=None))
+    plain_recall = {"tpr": RatioBound()}
+    outcomes = evaluate_fairness_gates(
+        result, FairnessGates(ratio_bounds=plain_recall, recall_parity=None, oe_bounds=None)
+    )
     small = next(o for o in outcomes if o.group == "c")
     assert small.gate == "tpr_ratio" and small.status == "insufficient_evidence"
     assert not small.passed and not gates_passed(outcomes)
     assert "min_group_positives" in small.message
     waived = FairnessGates(
+        ratio_bounds=plain_recall,
+        recall_parity=None,
         oe_bounds=None,
         waivers=[{"check": "tpr_ratio[g/c]", "reason": "group c is a pilot with too few cases"}],
     )

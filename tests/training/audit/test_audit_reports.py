@@ -48,9 +48,15 @@ def test_json_report_has_documented_sections_and_no_nan(
         "reliability",
         "score_distribution",
         "proxies",
+        "recall_parity",
         "summary",
         "gates",
     }
+    from training.audit.recall_parity import RECALL_PARITY_COLUMNS
+
+    assert report["recall_parity"] and all(
+        row.keys() == set(RECALL_PARITY_COLUMNS) for row in report["recall_parity"]
+    )
     assert report["config"]["rule"] == {
         "kind": "top_fraction",
         "fraction": 0.2,
@@ -101,7 +107,13 @@ def test_html_report_is_self_contained(scores: pd.DataFrame, tmp_path: Path) -> 
     # per attribute: rate chart, reliability curves, score distributions
     assert len(images) == 6
     assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
-    for text in ("Summary", "Proxy check", "false positive rate", "Intersections"):
+    for text in (
+        "Summary",
+        "Proxy check",
+        "false positive rate",
+        "Intersections",
+        "Recall parity after risk",
+    ):
         assert text in html
     for line in result.summary()[:3]:
         assert line.split(":")[0] in html
