@@ -463,10 +463,23 @@ class ServingEngine:
         lang: Language = DEFAULT_LANGUAGE,
     ) -> dict[str, Any]:
         """An explained score of explicit indicator values (no family lookup); its level
-        and percentile are placed in the latest snapshot's population."""
+        and percentile are placed in the latest snapshot's population.
+
+        Indicators of a family the model's eligibility rule leaves out (no child under 18 in
+        the household, by default) are refused, naming the indicator the rule reads: the
+        model was neither trained nor calibrated on such families, so it has no score for
+        them, here as in /score and the batch files."""
         frame = self.check_indicators(indicators)
+        matrix = frame.to_numpy(dtype=np.float64)
+        if not bool(self.scorer.eligible_matrix(matrix)[0]):
+            column = ", ".join(self.scorer.eligibility.columns) or "indicators"
+            raise RequestError(
+                f"indicators.{column}",
+                f"value {indicators.get(column)!r} describes a family outside the scored "
+                f"population ({self.scorer.eligibility.reason()}): the model gives it no score",
+            )
         return self._results(
-            frame.to_numpy(dtype=np.float64),
+            matrix,
             family_ids=[None],
             as_of=None,
             reference_date=self.snapshot_date,

@@ -150,6 +150,24 @@ def test_score_indicators_accepts_a_complete_row(service, tokens, serving_world)
     assert logged["endpoint"] == "score_indicators" and logged["family_id"] is None
 
 
+@pytest.mark.parametrize("children", [0.0, None])
+def test_score_indicators_refuses_a_family_outside_the_scored_population(
+    service, tokens, serving_world, children
+):
+    names = serving_world.model.feature_names
+    indicators: dict[str, float | None] = dict.fromkeys(names, 1.0)
+    indicators["hh_children"] = children
+    before = service.engine.audit_log.count()
+    result, _ = call(service, "score_indicators", tokens["caseworker"], indicators=indicators)
+    status, message = error_of(result)
+    assert status == 400 and message.startswith("indicators.hh_children")
+    assert "no child under 18" in message and "no score" in message
+    assert service.engine.audit_log.count() == before  # nothing served, nothing logged
+    indicators["hh_children"] = 1.0
+    result, status = call(service, "score_indicators", tokens["caseworker"], indicators=indicators)
+    assert status == 200 and 0.0 <= result.probability <= 1.0
+
+
 @pytest.mark.parametrize(
     ("change", "field", "words"),
     [
