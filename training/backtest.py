@@ -14,14 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from training.config import TrainConfig
+from training.config import LogisticSpec, TrainConfig
 from training.design import Design
 from training.evaluation import Evaluation, ScoredModel, evaluate
-from training.models import LightGBMFit, RuleBaseline
+from training.models import LightGBMFit, RuleBaseline, fit_logistic
+from training.pooled_evidence import OriginScores
 from training.refit import fit_chosen, recalibrate
 from training.splits import temporal_split
 
@@ -44,6 +46,8 @@ class OriginResult:
     n_train_rows: int
     n_calibration_rows: int
     evaluation: Evaluation
+    # every model's scores on the origin's test rows (the pooled baseline margins read them)
+    scores: OriginScores | None = None
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,15 @@ def run_backtest(
     main: str,
     rule: str,
     n_threads: int,
+    held_out_scores: OriginScores | None = None,
+    logistic: tuple[str, LogisticSpec, str] | None = None,
 ) -> Backtest:
-    """Evaluate the design at every origin (``origins[0]`` is the held-out design)."""
+    """Evaluate the design at every origin (``origins[0]`` is the held-out design).
+
+    ``logistic`` (name, spec, calibration method) also fits the logistic baseline at each
+    earlier origin, so the baseline margins can be pooled over the origins
+    (:mod:`training.pooled_evidence`); ``held_out_scores`` are origin 0's.
+    """
     results = [
         OriginResult(
             origin=0,
@@ -105,6 +116,7 @@ def run_backtest(
             n_train_rows=held_out_rows[0],
             n_calibration_rows=held_out_rows[1],
             evaluation=held_out,
+            scores=held_out_scores,
         )
     ]
     slices = config.slices
@@ -122,13 +134,20 @@ def run_backtest(
         )
         model = recalibrate(model, split.calibration, method=calibration_method)
         baseline = recalibrate(RuleBaseline(), split.calibration, method="isotonic")
+        fitted: list[tuple[str, Any]] = [(main, model), (rule, baseline)]
+        if logistic is not None:
+            name, spec, method = logistic
+            linear = fit_logistic(
+                split.train, feature_names=feature_names, spec=spec, seed=config.seed
+            )
+            fitted.insert(1, (name, recalibrate(linear, split.calibration, method=method)))
         test = split.test
         scored = {
             name: ScoredModel(
                 probability=m.predict_proba(test),
                 rank_score=np.nan_to_num(m.raw_score(test), nan=-np.inf),
             )
-            for name, m in ((main, model), (rule, baseline))
+            for name, m in fitted
         }
         evaluation = evaluate(
             test["label"].to_numpy(dtype=int),
@@ -148,6 +167,12 @@ def run_backtest(
                 n_train_rows=len(split.train),
                 n_calibration_rows=len(split.calibration),
                 evaluation=evaluation,
+                scores=OriginScores(
+                    label=test["label"].to_numpy(dtype=int),
+                    family_ids=test["family_id"].to_numpy(),
+                    k=config.capacity.k(len(test)),
+                    scored=scored,
+                ),
             )
         )
     return Backtest(origins=tuple(results), requested=config.backtest.origins, main=main)

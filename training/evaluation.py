@@ -435,3 +435,15 @@ def evaluate(
         oracle=intervals.get("__oracle__", {}),
         differences=differences,
     )
+
+
+def equal_mass_bin_index(p: np.ndarray, n_bins: int) -> tuple[np.ndarray, int]:
+    """Each probability's equal-mass calibration bin and the number of bins (public for
+    the modules that recompute metrics with :func:`weighted_metrics`)."""
+    return _bin_index(p, n_bins)
+
+
+def percentile_interval(point: float, samples: np.ndarray, confidence_level: float) -> Interval:
+    """``point`` with the bootstrap percentile interval of ``samples`` (NaN bounds when too few
+    resamples are defined)."""
+    return _interval(point, samples, confidence_level)

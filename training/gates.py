@@ -30,6 +30,7 @@ from training.audit.disparity import holm_adjust
 from training.audit.gates import Waiver
 from training.config import GatesConfig, ProxyGatesConfig
 from training.evaluation import Evaluation, Interval
+from training.pooled_evidence import PooledDifferences
 from training.registry import CHALLENGER, CHAMPION
 from training.reliability import (
     CalibrationStat,
@@ -210,9 +211,11 @@ def decide(gates: Iterable[GateResult], *, waivers: Sequence[Waiver] = ()) -> Pr
 # --------------------------------------------------------------------------- performance
 
 
-def _lower_bound_gate(name: str, diff: Interval, *, threshold: float, what: str) -> GateResult:
+def _lower_bound_gate(
+    name: str, diff: Interval, *, threshold: float, what: str, note: str = ""
+) -> GateResult:
     """Pass when the interval's lower bound of a paired difference is >= threshold."""
-    text = f"{what} = {diff.estimate:+.4f} [{diff.low:+.4f}, {diff.high:+.4f}]"
+    text = f"{what} = {diff.estimate:+.4f} [{diff.low:+.4f}, {diff.high:+.4f}]{note}"
     if np.isnan(diff.low):
         return GateResult.of(
             name,
@@ -232,7 +235,11 @@ def _lower_bound_gate(name: str, diff: Interval, *, threshold: float, what: str)
 
 
 def performance_gates(
-    evaluation: Evaluation, *, main: str, config: GatesConfig
+    evaluation: Evaluation,
+    *,
+    main: str,
+    config: GatesConfig,
+    pooled: PooledDifferences | None = None,
 ) -> list[GateResult]:
     """Evidence, ranking, capacity and calibration error of the model on the test slice.
 
@@ -240,7 +247,9 @@ def performance_gates(
     advantage may be noise (+0.07 with interval [-0.0004, +0.149]) does not pass. At
     capacity the gate is non-inferiority (lower bound >= -capacity_margin): a model may
     rank better overall and still pick worse families at the top, which is what caseworkers
-    see.
+    see. With ``pooled`` (differences over two or more backtest origins,
+    :mod:`training.pooled_evidence`) the baseline margins are judged on all of that evidence,
+    with the same bounds; the held-out slice's own figures stay in the report.
     """
     results = []
     need = config.min_test_positives
@@ -255,25 +264,40 @@ def performance_gates(
             "(min_test_positives)",
         )
     )
+    use_pooled = pooled is not None and pooled.n_origins > 1
+
+    def difference(metric: str, key: str, held_out: Interval) -> tuple[Interval, str]:
+        if not use_pooled or pooled is None or key not in pooled.differences.get(metric, {}):
+            return held_out, ""
+        each = ", ".join(f"{d:+.4f}" for d in pooled.per_origin[metric][key])
+        return pooled.differences[metric][key], (
+            f" (mean over {pooled.n_origins} backtest origins, each {each}; held-out slice "
+            f"alone {held_out.estimate:+.4f} [{held_out.low:+.4f}, {held_out.high:+.4f}])"
+        )
+
     for key, diff in evaluation.auc_difference.items():
         baseline = key.split(" - ", 1)[1]
+        judged, note = difference("roc_auc", key, diff)
         results.append(
             _lower_bound_gate(
                 f"auc_margin_over_{baseline}",
-                diff,
+                judged,
                 threshold=config.min_auc_margin,
                 what=f"test ROC AUC {main} minus {baseline}",
+                note=note,
             )
         )
     for metric in ("precision_at_k", "recall_at_k"):
         for key, diff in evaluation.differences.get(metric, {}).items():
             baseline = key.split(" - ", 1)[1]
+            judged, note = difference(metric, key, diff)
             results.append(
                 _lower_bound_gate(
                     f"{metric}_vs_{baseline}",
-                    diff,
+                    judged,
                     threshold=-config.capacity_margin,
                     what=f"{metric.replace('_at_k', '')} at capacity {main} minus {baseline}",
+                    note=note,
                 )
             )
     ece = evaluation.models[main].metrics["ece"].estimate

@@ -70,6 +70,7 @@ from training.models import (
     fit_lightgbm,
     fit_logistic,
 )
+from training.pooled_evidence import OriginScores, pooled_differences
 from training.refit import fit_chosen, recalibrate
 from training.report import WrittenReport, report_inputs, write_report
 from training.risk_model import LightGBMRiskModel, LogisticRiskModel
@@ -452,7 +453,38 @@ def run_training(
             test, scored[MAIN].probability, feature_names, k=k, config=config
         )
 
-    gates = performance_gates(evaluation, main=MAIN, config=config.gates)
+    with stage("backtest"):
+        backtest = run_backtest(
+            scored_table,
+            plan.origins,
+            held_out=evaluation,
+            held_out_rows=(len(split.train), len(split.calibration)),
+            chosen=fit,
+            calibration_method=calibration[MAIN].method,
+            feature_names=feature_names,
+            config=config,
+            main=MAIN,
+            rule=RULE,
+            n_threads=n_threads,
+            held_out_scores=OriginScores(
+                label=y_test,
+                family_ids=test["family_id"].to_numpy(),
+                k=k,
+                scored=scored,
+            ),
+            logistic=(LOGISTIC, baseline_spec, calibration[LOGISTIC].method),
+        )
+        # the baseline margins are judged on every origin's evidence (same bounds)
+        pooled = pooled_differences(
+            [o.scores for o in backtest.origins if o.scores is not None],
+            main=MAIN,
+            n_bootstrap=config.evaluation.n_bootstrap,
+            confidence_level=config.evaluation.confidence_level,
+            seed=config.seed,
+            n_bins=config.evaluation.n_bins,
+        )
+
+    gates = performance_gates(evaluation, main=MAIN, config=config.gates, pooled=pooled)
     gates += calibration_gates(
         y_test,
         scored[MAIN].probability,
@@ -479,21 +511,6 @@ def run_training(
         )
         gates += champion_gates(comparison, config=config.gates.champion)
     decision = decide(gates, waivers=config.gates.waivers)
-
-    with stage("backtest"):
-        backtest = run_backtest(
-            scored_table,
-            plan.origins,
-            held_out=evaluation,
-            held_out_rows=(len(split.train), len(split.calibration)),
-            chosen=fit,
-            calibration_method=calibration[MAIN].method,
-            feature_names=feature_names,
-            config=config,
-            main=MAIN,
-            rule=RULE,
-            n_threads=n_threads,
-        )
 
     final = None
     if plan.final is not None:
