@@ -14,7 +14,17 @@ of rows and never stops at the first problem.
 
 from __future__ import annotations
 
-import pandera.pandas as pa
+import warnings
+
+# pandera imports pyspark.pandas when pyspark is installed (the Spark engine's extra), and
+# pyspark 4.3 warns at import that pandas >= 3 is "not fully supported". The pandas engine
+# never runs pandas-on-Spark; the Spark engine's paths are proved by its tests. Without this
+# every CLI command (and each worker process) would print the warning.
+with warnings.catch_warnings():
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
+    import pandera.pandas as pa
 
 from features.contract import TABLE_COLUMNS, TABLES, UNIQUE_KEYS, VOCABULARIES
 from features.raw import DATE_DTYPE, RawTables
