@@ -49,7 +49,8 @@ WAIVABLE: frozenset[str] = frozenset({"not_evaluable", "insufficient_evidence"})
 GATE_MEANINGS: dict[str, str] = {
     "test_slice_evidence": "the test slice holds enough outcomes to judge any gate at all",
     "auc_margin_over_": "the model ranks better than the baseline: the lower bound of the "
-    "paired ROC AUC difference is at least min_auc_margin",
+    "paired ROC AUC difference, averaged over the backtest origins, is at least "
+    "min_auc_margin",
     "precision_at_k_vs_": "at the caseworkers' capacity, the share of reached families who "
     "go on to the outcome is not worse than the baseline's by more than capacity_margin "
     "(lower bound of the paired difference)",
