@@ -199,6 +199,7 @@ def main() -> None:
         f"{len(features)} generic features; {peer_seconds:.0f} s"
     )
     print(f"earlyrisk train: {ours_seconds:.0f} s")
+    print(f"default gates, no config: {ours.decision.explain(max_listed=3)}")
     a = ours.evaluation.models["lightgbm"].metrics["roc_auc"]
     b = disjoint.evaluation.models["lightgbm"].metrics["roc_auc"]
     print(
