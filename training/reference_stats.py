@@ -114,6 +114,11 @@ class ReferenceStats(_Strict):
     format: Literal["earlyrisk.reference_stats"] = "earlyrisk.reference_stats"
     format_version: Literal[1] = 1
     source: str
+    rows: str | None = Field(
+        default=None,
+        description="Which rows the statistics describe and why they are held out from "
+        "the registered model's fit and calibrator (None: recorded before this was kept).",
+    )
     as_of: list[str]
     n_rows: int
     capacity: CapacityConfig
