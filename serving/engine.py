@@ -536,14 +536,22 @@ class ServingEngine:
         self, *, since: date, until: date, as_of: date | None = None
     ) -> dict[str, Any]:
         """Aggregate statistics of what was served between two days (no personal data)."""
-        from serving.served_stats import ServedStatsError, served_document
+        from serving.served_stats import FORMAT, FORMAT_VERSION, ServedStatsError, served_document
 
         if self.served_stats is None:
-            raise RequestError(
-                "since",
-                f"model {self.identity.name}/{self.identity.version} has no reference "
-                "statistics, so this service keeps no served statistics",
-            )
+            return {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "since": since.isoformat(),
+                "until": until.isoformat(),
+                "recording": False,
+                "note": f"model {self.identity.name}/{self.identity.version} has no reference "
+                "statistics (trained before monitoring existed), so no served statistics "
+                "are kept",
+                "min_group_size": 0,
+                "unrecorded_batches": 0,
+                "periods": [],
+            }
         try:
             return served_document(
                 self.served_stats.store,

@@ -361,6 +361,8 @@ class ServedStatsResponse(_Body):
     format_version: int
     since: str
     until: str
+    recording: bool = Field(description="False when this service keeps no served statistics.")
+    note: str | None = Field(description="Why nothing is recorded, when recording is false.")
     min_group_size: int
     unrecorded_batches: int = Field(
         description="Batches this worker scored but could not add to the statistics."

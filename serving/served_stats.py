@@ -548,6 +548,8 @@ def served_document(
         "format_version": FORMAT_VERSION,
         "since": since.isoformat(),
         "until": until.isoformat(),
+        "recording": True,
+        "note": None,
         "min_group_size": min_group_size,
         "unrecorded_batches": unrecorded_batches,
         "periods": served_periods(rows, min_group_size=min_group_size),

@@ -50,6 +50,9 @@ ARTIFACT_PATH = "monitoring/reference_stats.json"
 MISSING_GROUP = "(missing)"
 SCORE_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 CALIBRATION_BINS = 20
+#: Fewest reference outcomes (of the rarer class) an isotonic recalibration is fitted on: on
+#: fewer, the map overfits its steps and the estimate it feeds is overconfident.
+MIN_RECALIBRATION_EVENTS = 100
 PCA_VARIANCE = 0.8
 PCA_MAX_ROWS = 200_000
 
@@ -99,6 +102,7 @@ class CalibrationCheck(_Strict):
     ece_before: float
     ece_after: float
     observed_over_predicted_at_capacity: float | None
+    note: str | None = None
 
     def apply(self, probability: np.ndarray) -> np.ndarray:
         """The probabilities the estimator trusts."""
@@ -259,6 +263,7 @@ def check_calibration(
     k: int,
     n_bins: int = CALIBRATION_BINS,
     seed: int = 0,
+    min_events: int = MIN_RECALIBRATION_EVENTS,
 ) -> tuple[CalibrationCheck, np.ndarray]:
     """Keep or recalibrate the probabilities the estimator trusts, on the reference labels.
 
@@ -274,13 +279,16 @@ def check_calibration(
     ratio = float(y[top].sum()) / predicted_top if predicted_top > 0 else None
     before = quantile_ece(y, p, n_bins=n_bins)
     n_pos = int(y.sum())
-    if min(n_pos, y.size - n_pos) < 2:
+    events = min(n_pos, y.size - n_pos)
+    if events < max(min_events, 2):
         check = CalibrationCheck(
             method="none",
             n_bins=n_bins,
             ece_before=before,
             ece_after=before,
             observed_over_predicted_at_capacity=ratio,
+            note=f"not recalibrated: {events} outcomes of the rarer class on the reference, "
+            f"fewer than the {min_events} a recalibration map needs not to overfit",
         )
         return check, p
     oof = np.empty_like(p)
@@ -411,20 +419,85 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+class ReferenceLeakError(ValueError):
+    """The reference rows overlap the rows the registered model's calibrator was fitted on."""
+
+
+def check_held_out(reference: pd.DataFrame, calibrated_on: pd.MultiIndex) -> None:
+    """Refuse reference rows the calibrator saw: its calibration check and the estimator's
+    error would then be measured on the calibrator's own training rows (optimistic)."""
+    keys = pd.MultiIndex.from_arrays(
+        [reference["family_id"].astype(str), pd.to_datetime(reference["as_of"])]
+    )
+    seen = keys.isin(calibrated_on)
+    if seen.any():
+        first = keys[np.flatnonzero(seen)[0]]
+        raise ReferenceLeakError(
+            f"{int(seen.sum())} of the {len(keys)} reference rows were used to fit the "
+            f"calibrator (e.g. family {first[0]} as of {pd.Timestamp(first[1]).date()}); the "
+            "reference must be rows the registered model and its calibrator never saw"
+        )
+
+
+def reference_rows(result: Any, test: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The rows the reference statistics describe, and why the registered model never saw
+    them (the statement stored with the statistics and shown in every monitoring report)."""
+    from training.pipeline import row_keys
+
+    final = result.final
+    dates = ", ".join(sorted({str(pd.Timestamp(d).date()) for d in pd.unique(test["as_of"])}))
+    if final is None:
+        rows, why = (
+            test,
+            f"the test slice as of {dates}: later than the calibration slice, so neither the "
+            "registered model nor its calibrator saw these rows",
+        )
+        calibrated_on = row_keys(result.split.calibration)
+    elif final.reference is not None:
+        rows, why = (
+            final.reference,
+            f"{len(final.reference)} rows as of {dates} whose families a stable hash held out "
+            f"of the final refit's recalibration on that date (the refitted booster trains on "
+            f"earlier dates only), so neither the registered model nor its calibrator saw them",
+        )
+        calibrated_on = final.calibrated_on
+    elif result.split.family_disjoint:
+        rows, why = (
+            test,
+            f"the test slice as of {dates}: its families are outside the final refit's "
+            "training and calibration families (family-disjoint slices)",
+        )
+        calibrated_on = final.calibrated_on
+    else:
+        # the window was too small to split: say so; the check is then on the calibrator's
+        # own rows and the report carries that statement
+        return (
+            test,
+            f"the test slice as of {dates}, NOT held out: the final refit's calibrator was "
+            "fitted on these rows (the window was too small to hold a share out), so the "
+            "calibration check and the estimator's error on them are optimistic",
+        )
+    if calibrated_on is not None:
+        check_held_out(rows, calibrated_on)
+    return rows, why
+
+
 def log_reference_stats(result: Any, reference: pd.DataFrame) -> ReferenceStats:
-    """Compute the statistics of a training run's test slice and log them in the active
+    """Compute the statistics of the rows :func:`reference_rows` picks (the test slice, or
+    the share of it held out of the final refit's calibrator) and log them in the active
     MLflow run as :data:`ARTIFACT_PATH` (the one call the training pipeline makes)."""
     import mlflow
 
     cfg = result.config
+    rows, why = reference_rows(result, reference)
     stats = compute_reference_stats(
-        reference,
+        rows,
         model=result.risk_model,
         capacity=cfg.capacity,
-        source=f"test slice of training ({dt.datetime.now(dt.UTC).date().isoformat()})",
+        source=f"held-out rows of training ({dt.datetime.now(dt.UTC).date().isoformat()})",
         label_outcome_types=cfg.label.outcome_types,
         horizon_months=cfg.label.horizon_months,
         seed=cfg.seed,
-    )
+    ).model_copy(update={"rows": why})
     mlflow.log_dict(stats.model_dump(mode="json"), ARTIFACT_PATH)
     return stats

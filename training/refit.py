@@ -18,6 +18,7 @@ import pandas as pd
 from training.calibration import fit_margin_calibrator
 from training.models import LightGBMFit, check_model_inputs
 from training.risk_model import UNCALIBRATED, LightGBMRiskModel, MarginCalibrator
+from training.splits import family_hash_unit
 
 
 class _Scorer(Protocol):
@@ -27,6 +28,33 @@ class _Scorer(Protocol):
 
 
 _Calibratable = TypeVar("_Calibratable", bound=_Scorer)
+
+#: Share of the final refit's calibration-window families kept out of its calibrator, so
+#: the monitoring reference statistics (and the label-free estimator's calibration check)
+#: describe rows neither the refitted booster nor its calibrator saw.
+REFERENCE_SHARE = 0.3
+#: Salt of the stable family hash that picks them (independent of the slices' own salt).
+REFERENCE_SALT = "earlyrisk-monitoring-reference"
+
+
+def hold_out_reference(
+    frame: pd.DataFrame, *, share: float = REFERENCE_SHARE, salt: str = REFERENCE_SALT
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(rows to recalibrate on, held-out reference rows) of the refit's calibration window.
+
+    Families are split by a stable salted hash of their id (the same family always on the
+    same side). When either side would lack a class (too small a window), nothing is held
+    out: ``(frame, None)``, and the reference statistics then say which rows they describe.
+    """
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"reference share {share} must be strictly between 0 and 1")
+    held = family_hash_unit(frame["family_id"], salt=salt) < share
+    calibration, reference = frame.loc[~held], frame.loc[held]
+    for part in (calibration, reference):
+        y = part["label"].to_numpy(dtype=int)
+        if y.size == 0 or y.min() == y.max():
+            return frame, None
+    return calibration.reset_index(drop=True), reference.reset_index(drop=True)
 
 
 def fit_chosen(

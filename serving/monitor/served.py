@@ -132,6 +132,8 @@ def choose_version(document: dict[str, Any], *, model: str | None) -> tuple[str,
     """(name, version) to monitor: the one ``--model models:/NAME/VERSION`` names, else the
     one served most recently in the document."""
     periods = document["periods"]
+    if document.get("recording") is False:
+        raise ServedStatsSourceError(f"the service keeps no served statistics: {document['note']}")
     if not periods:
         raise ServedStatsSourceError(
             f"no served statistics from {document.get('since')} to {document.get('until')} "
