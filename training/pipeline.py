@@ -28,7 +28,6 @@ MLflow call goes through :mod:`training.registry`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -71,7 +70,7 @@ from training.models import (
     fit_lightgbm,
     fit_logistic,
 )
-from training.refit import fit_chosen, hold_out_reference, recalibrate
+from training.refit import cross_fitted_probability, fit_chosen, recalibrate
 from training.report import WrittenReport, report_inputs, write_report
 from training.risk_model import LightGBMRiskModel, LogisticRiskModel
 from training.splits import SliceInfo, TemporalSplit, temporal_split
@@ -111,11 +110,11 @@ class FinalRefit:
     train: SliceInfo
     calibration: SliceInfo
     calibration_method: str
-    # rows of the calibration window held out from the calibrator for the monitoring
-    # reference (None: slices are family-disjoint, or the window was too small to split)
-    reference: pd.DataFrame | None = None
     # (family_id, as_of) of every row the calibrator was fitted on
     calibrated_on: pd.MultiIndex | None = None
+    # out-of-fold calibrated probabilities of those rows, in their order (each from a
+    # calibrator fitted on the other families), for the monitoring reference's checks
+    cross_fitted: np.ndarray | None = None
 
 
 @dataclass
@@ -616,25 +615,14 @@ def _final_refit(
         salt=slices.salt,
     )
     model = fit_chosen(split.train, feature_names=feature_names, chosen=fit, n_threads=n_threads)
-    calibration, reference = split.calibration, None
-    if not split.family_disjoint:
-        # the window is the test date, whose rows are the monitoring reference: keep a share
-        # of its families out of the calibrator (family-disjoint slices already do)
-        calibration, reference = hold_out_reference(split.calibration)
+    calibration = split.calibration
     model = recalibrate(model, calibration, method=method)
-    info = split.info[1]
-    if reference is not None:
-        info = dataclasses.replace(
-            info,
-            n_rows=len(calibration),
-            n_families=int(calibration["family_id"].nunique()),
-            n_positive=int(calibration["label"].astype(int).sum()),
-        )
     return FinalRefit(
         model=model,
         train=split.info[0],
-        calibration=info,
+        calibration=split.info[1],
         calibration_method=method,
-        reference=reference,
         calibrated_on=row_keys(calibration),
+        # the window is the test date, whose rows are the monitoring reference
+        cross_fitted=cross_fitted_probability(model, calibration, method=method),
     )

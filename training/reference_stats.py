@@ -352,12 +352,16 @@ def compute_reference_stats(
     n_bins: int = 10,
     min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
     seed: int = 0,
+    check_probability: np.ndarray | None = None,
 ) -> ReferenceStats:
     """Reference statistics of ``frame`` (the reference rows with the model's inputs).
 
     ``label`` (0/1, optional: ``None`` or a column with missing values skips the
     calibration check and the realized performance); ``groups``: audit-group columns
-    (default: every ``audit_*`` column).
+    (default: every ``audit_*`` column); ``check_probability``: the probabilities the
+    calibration check, the realized performance and the estimator's error use instead of
+    the model's (out-of-fold ones when the model's calibrator was fitted on these rows).
+    The score bins are always the model's own probabilities (what it serves).
     """
     if len(frame) == 0:
         raise ValueError("the reference has no rows")
@@ -387,9 +391,14 @@ def compute_reference_stats(
     calibration = realized = error = None
     if label is not None and label in frame.columns and frame[label].notna().all():
         y = frame[label].to_numpy().astype(int)
-        calibration, trusted = check_calibration(y, probability, k=k, seed=seed)
-        real = realized_performance(y, probability, k=k)
-        estimate = estimate_performance(trusted, probability, k=k)
+        checked = probability if check_probability is None else np.asarray(check_probability)
+        if checked.shape != probability.shape:
+            raise ValueError(
+                f"{checked.size} check probabilities for the {probability.size} reference rows"
+            )
+        calibration, trusted = check_calibration(y, checked, k=k, seed=seed)
+        real = realized_performance(y, checked, k=k)
+        estimate = estimate_performance(trusted, checked, k=k)
         realized = as_dicts(real)
         error = {m: _finite(estimate[m].value - real[m].value) for m in real if m in estimate}
     as_of = (
@@ -420,12 +429,17 @@ def _finite(value: float) -> float | None:
 
 
 class ReferenceLeakError(ValueError):
-    """The reference rows overlap the rows the registered model's calibrator was fitted on."""
+    """The reference's checks would use probabilities of a calibrator fitted on its rows."""
 
 
-def check_held_out(reference: pd.DataFrame, calibrated_on: pd.MultiIndex) -> None:
-    """Refuse reference rows the calibrator saw: its calibration check and the estimator's
-    error would then be measured on the calibrator's own training rows (optimistic)."""
+def check_held_out(
+    reference: pd.DataFrame, calibrated_on: pd.MultiIndex, *, cross_fitted: bool
+) -> None:
+    """Refuse reference rows the served calibrator saw unless their checks use out-of-fold
+    probabilities: the calibration check and the estimator's error would otherwise be
+    measured on the calibrator's own training rows (optimistic)."""
+    if cross_fitted:
+        return
     keys = pd.MultiIndex.from_arrays(
         [reference["family_id"].astype(str), pd.to_datetime(reference["as_of"])]
     )
@@ -434,70 +448,75 @@ def check_held_out(reference: pd.DataFrame, calibrated_on: pd.MultiIndex) -> Non
         first = keys[np.flatnonzero(seen)[0]]
         raise ReferenceLeakError(
             f"{int(seen.sum())} of the {len(keys)} reference rows were used to fit the "
-            f"calibrator (e.g. family {first[0]} as of {pd.Timestamp(first[1]).date()}); the "
-            "reference must be rows the registered model and its calibrator never saw"
+            f"calibrator (e.g. family {first[0]} as of {pd.Timestamp(first[1]).date()}) and "
+            "no out-of-fold probabilities are given for them; the reference's checks must "
+            "rest on probabilities no calibrator that saw the row produced"
         )
 
 
-def reference_rows(result: Any, test: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """The rows the reference statistics describe, and why the registered model never saw
-    them (the statement stored with the statistics and shown in every monitoring report)."""
+def reference_rows(result: Any, test: pd.DataFrame) -> tuple[str, np.ndarray | None]:
+    """Why the reference rows (the test slice) are fit to check the registered model on, and
+    the out-of-fold probabilities to check with when its calibrator saw them; the statement
+    is stored with the statistics and shown in every monitoring report."""
     from training.pipeline import row_keys
 
     final = result.final
     dates = ", ".join(sorted({str(pd.Timestamp(d).date()) for d in pd.unique(test["as_of"])}))
     if final is None:
-        rows, why = (
-            test,
+        check_held_out(test, row_keys(result.split.calibration), cross_fitted=False)
+        return (
             f"the test slice as of {dates}: later than the calibration slice, so neither the "
             "registered model nor its calibrator saw these rows",
+            None,
         )
-        calibrated_on = row_keys(result.split.calibration)
-    elif final.reference is not None:
-        rows, why = (
-            final.reference,
-            f"{len(final.reference)} rows as of {dates} whose families a stable hash held out "
-            f"of the final refit's recalibration on that date (the refitted booster trains on "
-            f"earlier dates only), so neither the registered model nor its calibrator saw them",
-        )
-        calibrated_on = final.calibrated_on
-    elif result.split.family_disjoint:
-        rows, why = (
-            test,
+    assert final.calibrated_on is not None
+    keys = row_keys(test)
+    if not keys.isin(final.calibrated_on).any():
+        return (
             f"the test slice as of {dates}: its families are outside the final refit's "
             "training and calibration families (family-disjoint slices)",
+            None,
         )
-        calibrated_on = final.calibrated_on
-    else:
-        # the window was too small to split: say so; the check is then on the calibrator's
-        # own rows and the report carries that statement
-        return (
-            test,
-            f"the test slice as of {dates}, NOT held out: the final refit's calibrator was "
-            "fitted on these rows (the window was too small to hold a share out), so the "
-            "calibration check and the estimator's error on them are optimistic",
-        )
-    if calibrated_on is not None:
-        check_held_out(rows, calibrated_on)
-    return rows, why
+    if final.cross_fitted is not None:
+        position = pd.Series(np.arange(len(final.calibrated_on)), index=final.calibrated_on)
+        found = position.reindex(keys)
+        if found.notna().all():
+            check_held_out(test, final.calibrated_on, cross_fitted=True)
+            return (
+                f"the test slice as of {dates}: the final refit's booster trained on earlier "
+                "dates only, its calibrator on these rows; so the calibration check, the "
+                "realized performance and the estimator's error use out-of-fold "
+                "probabilities (families in 2 folds, each calibrated on the other) that no "
+                "calibrator which saw the row produced; the score bins are the served model's",
+                final.cross_fitted[found.to_numpy(dtype=int)],
+            )
+    # a window too small to cross-fit: say so (the check is then optimistic)
+    return (
+        f"the test slice as of {dates}, NOT held out: the final refit's calibrator was fitted "
+        "on these rows and the window was too small to cross-fit, so the calibration check "
+        "and the estimator's error on them are optimistic",
+        None,
+    )
 
 
 def log_reference_stats(result: Any, reference: pd.DataFrame) -> ReferenceStats:
-    """Compute the statistics of the rows :func:`reference_rows` picks (the test slice, or
-    the share of it held out of the final refit's calibrator) and log them in the active
-    MLflow run as :data:`ARTIFACT_PATH` (the one call the training pipeline makes)."""
+    """Compute the statistics of the test slice (checked with out-of-fold probabilities
+    where the final refit's calibrator saw it, see :func:`reference_rows`) and log them in
+    the active MLflow run as :data:`ARTIFACT_PATH` (the one call the training pipeline
+    makes)."""
     import mlflow
 
     cfg = result.config
-    rows, why = reference_rows(result, reference)
+    why, check_probability = reference_rows(result, reference)
     stats = compute_reference_stats(
-        rows,
+        reference,
         model=result.risk_model,
         capacity=cfg.capacity,
-        source=f"held-out rows of training ({dt.datetime.now(dt.UTC).date().isoformat()})",
+        source=f"test slice of training ({dt.datetime.now(dt.UTC).date().isoformat()})",
         label_outcome_types=cfg.label.outcome_types,
         horizon_months=cfg.label.horizon_months,
         seed=cfg.seed,
+        check_probability=check_probability,
     ).model_copy(update={"rows": why})
     mlflow.log_dict(stats.model_dump(mode="json"), ARTIFACT_PATH)
     return stats

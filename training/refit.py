@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
-from training.calibration import fit_margin_calibrator
+from training.calibration import CalibrationError, fit_margin_calibrator
 from training.models import LightGBMFit, check_model_inputs
 from training.risk_model import UNCALIBRATED, LightGBMRiskModel, MarginCalibrator
 from training.splits import family_hash_unit
@@ -29,32 +29,44 @@ class _Scorer(Protocol):
 
 _Calibratable = TypeVar("_Calibratable", bound=_Scorer)
 
-#: Share of the final refit's calibration-window families kept out of its calibrator, so
-#: the monitoring reference statistics (and the label-free estimator's calibration check)
-#: describe rows neither the refitted booster nor its calibrator saw.
-REFERENCE_SHARE = 0.3
-#: Salt of the stable family hash that picks them (independent of the slices' own salt).
+#: Folds of families the final refit's calibration window is cross-fitted in, so the
+#: monitoring reference's calibration check and realized figures use, for each row, a
+#: calibrator that did not see it (the served calibrator is fitted on every row).
+REFERENCE_FOLDS = 2
+#: Salt of the stable family hash that assigns the folds (independent of the slices' salt).
 REFERENCE_SALT = "earlyrisk-monitoring-reference"
 
 
-def hold_out_reference(
-    frame: pd.DataFrame, *, share: float = REFERENCE_SHARE, salt: str = REFERENCE_SALT
-) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """(rows to recalibrate on, held-out reference rows) of the refit's calibration window.
-
-    Families are split by a stable salted hash of their id (the same family always on the
-    same side). When either side would lack a class (too small a window), nothing is held
-    out: ``(frame, None)``, and the reference statistics then say which rows they describe.
-    """
-    if not 0.0 < share < 1.0:
-        raise ValueError(f"reference share {share} must be strictly between 0 and 1")
-    held = family_hash_unit(frame["family_id"], salt=salt) < share
-    calibration, reference = frame.loc[~held], frame.loc[held]
-    for part in (calibration, reference):
-        y = part["label"].to_numpy(dtype=int)
-        if y.size == 0 or y.min() == y.max():
-            return frame, None
-    return calibration.reset_index(drop=True), reference.reset_index(drop=True)
+def cross_fitted_probability(
+    model: _Calibratable,
+    frame: pd.DataFrame,
+    *,
+    method: str,
+    n_folds: int = REFERENCE_FOLDS,
+    salt: str = REFERENCE_SALT,
+) -> np.ndarray | None:
+    """Out-of-fold calibrated probabilities of ``frame``'s rows (the booster of ``model``
+    with a calibrator of ``method`` fitted on the other folds' families), or None when a
+    fold lacks a class or cannot be calibrated (too small a window) or there is no
+    calibrator (``none``)."""
+    if method == "none" or n_folds < 2:
+        return None
+    fold = np.minimum(
+        (family_hash_unit(frame["family_id"], salt=salt) * n_folds).astype(int), n_folds - 1
+    )
+    y = frame["label"].to_numpy(dtype=int)
+    margin = model.raw_score(frame)
+    out = np.empty(len(frame))
+    for f in range(n_folds):
+        fit = fold != f
+        if not (~fit).any() or y[fit].min() == y[fit].max():
+            return None
+        try:
+            calibrator = fit_margin_calibrator(margin[fit], y[fit], method=method)  # type: ignore[arg-type]
+        except CalibrationError:  # a fold too noisy to calibrate: no out-of-fold figures
+            return None
+        out[~fit] = model.with_calibrator(calibrator).predict_proba(frame.loc[~fit])
+    return out
 
 
 def fit_chosen(
