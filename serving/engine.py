@@ -154,7 +154,7 @@ class ServingEngine:
         self.lookup.close()
         self.tokens.close()
         if self.served_stats is not None:
-            self.served_stats.store.close()
+            self.served_stats.close()
 
     # ---- readiness
     def ready(self) -> bool:
@@ -552,6 +552,7 @@ class ServingEngine:
                 "unrecorded_batches": 0,
                 "periods": [],
             }
+        self.served_stats.flush()  # this worker's queued batches are in the totals read
         try:
             return served_document(
                 self.served_stats.store,

@@ -34,9 +34,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import sqlite3
 import tempfile
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -382,8 +384,25 @@ class AuditGroupIndex:
 # --------------------------------------------------------------------------- the recorder
 
 
+@dataclass(frozen=True)
+class _Batch:
+    matrix: np.ndarray
+    probability: np.ndarray
+    family_ids: Sequence[str | None]
+    as_of: str | None
+    served_on: str
+
+
 class ServedStatsRecorder:
-    """What the engine calls after a batch is on the audit log: add it to the totals."""
+    """What the engine calls after a batch is on the audit log: add it to the totals.
+
+    By default the work is done off the request path: :meth:`record` queues the batch and a
+    writer thread bins it and upserts, merging whatever batches queued meanwhile into one
+    transaction (many one-family requests cost one write). A full queue or a failed write
+    is logged and counted in ``unrecorded_batches``, never raised: the audit log, not this
+    table, is the record of what was served. :meth:`flush` waits until every queued batch
+    is written (``/served_stats`` calls it, so a read sees this worker's scores).
+    """
 
     def __init__(
         self,
@@ -393,13 +412,21 @@ class ServedStatsRecorder:
         model_name: str,
         model_version: str,
         groups: AuditGroupIndex | None = None,
+        background: bool = True,
+        max_pending: int = 10_000,
+        max_merge: int = 256,
     ) -> None:
         self.store = store
         self.accumulator = accumulator
         self.model_name = model_name
         self.model_version = model_version
         self.group_index = groups
+        self.background = background
+        self.max_merge = max_merge
         self.unrecorded_batches = 0
+        self._queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=max_pending)
+        self._writer: threading.Thread | None = None
+        self._start_lock = threading.Lock()
 
     def record(
         self,
@@ -409,29 +436,108 @@ class ServedStatsRecorder:
         family_ids: Sequence[str | None],
         as_of: str | None,
     ) -> None:
-        """Add one scored batch; a failure is logged and counted, never raised."""
+        """Add one scored batch (queued, or written now when not in the background)."""
+        batch = _Batch(
+            matrix, probability, list(family_ids), as_of, datetime.now(UTC).date().isoformat()
+        )
+        if not self.background:
+            self._write([batch])
+            return
+        self._ensure_writer()
         try:
-            groups = None
-            ids = [f for f in family_ids if f is not None]
-            if self.group_index is not None and as_of is not None and ids:
-                groups = self.group_index.groups([str(f) for f in family_ids], as_of=as_of)
-            rows = self.accumulator.increments(matrix, probability, groups=groups)
-            self.store.add(
-                model_name=self.model_name,
-                model_version=self.model_version,
-                served_on=datetime.now(UTC).date().isoformat(),
-                as_of=as_of or "",
-                rows=rows,
-            )
+            self._queue.put_nowait(batch)
+        except queue.Full:
+            self._missed(1, "the queue of batches to add is full")
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued batch is written (False when ``timeout`` passed first)."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.002)
+        return True
+
+    def close(self) -> None:
+        """Write what is queued, stop the writer and close the store."""
+        if self._writer is not None:
+            self.flush()
+            self._queue.put(None)
+            self._writer.join(timeout=30)
+        self.store.close()
+
+    def _ensure_writer(self) -> None:
+        if self._writer is not None:
+            return
+        with self._start_lock:
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._drain, name="served-stats-writer", daemon=True
+                )
+                self._writer.start()
+
+    def _drain(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                self._queue.task_done()
+                return
+            batches = [first]
+            stop = False
+            while len(batches) < self.max_merge:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batches.append(more)
+            try:
+                self._write(batches)
+            finally:
+                for _ in range(len(batches) + stop):
+                    self._queue.task_done()
+            if stop:
+                return
+
+    def _write(self, batches: Sequence[_Batch]) -> None:
+        """Bin the batches and add them, one transaction per (scoring day, snapshot date)."""
+        try:
+            merged: dict[tuple[str, str], dict[tuple[str, str, str], float]] = {}
+            for b in batches:
+                groups = None
+                if (
+                    self.group_index is not None
+                    and b.as_of is not None
+                    and any(f is not None for f in b.family_ids)
+                ):
+                    groups = self.group_index.groups([str(f) for f in b.family_ids], as_of=b.as_of)
+                into = merged.setdefault((b.served_on, b.as_of or ""), defaultdict(float))
+                for kind, name, bin_, value in self.accumulator.increments(
+                    b.matrix, b.probability, groups=groups
+                ):
+                    into[(kind, name, bin_)] += value
+            for (served_on, as_of), totals in merged.items():
+                self.store.add(
+                    model_name=self.model_name,
+                    model_version=self.model_version,
+                    served_on=served_on,
+                    as_of=as_of,
+                    rows=[(k, n, b, v) for (k, n, b), v in totals.items()],
+                )
         except Exception as exc:  # the score is on the audit log; statistics may lag
-            self.unrecorded_batches += 1
-            logger.error(
-                "served statistics not recorded for a batch of %d (%s); %d batch(es) missing "
-                "from the statistics since start",
-                len(family_ids),
-                type(exc).__name__,
-                self.unrecorded_batches,
-            )
+            self._missed(len(batches), type(exc).__name__)
+
+    def _missed(self, n: int, why: str) -> None:
+        self.unrecorded_batches += n
+        logger.error(
+            "served statistics not recorded for %d batch(es) (%s); %d batch(es) missing from "
+            "the statistics since start",
+            n,
+            why,
+            self.unrecorded_batches,
+        )
 
 
 def open_store(database_url: str | None, path: Path) -> ServedStatsStore:

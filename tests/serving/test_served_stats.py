@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from serving.served_stats import (
 from training.config import CapacityConfig
 from training.reference_stats import ReferenceStats, compute_reference_stats
 
-DAY = date(2026, 11, 30)
+DAY = datetime.now(UTC).date()  # the scoring day the recorder stamps
 CONFIG = MonitorConfig(n_boot=0)
 
 
@@ -71,6 +71,7 @@ def _record(store, stats, model, frame: pd.DataFrame, *, batches: int = 3) -> No
                 if r[0].startswith("group_")
             ],
         )
+    assert recorder.flush()
     assert recorder.unrecorded_batches == 0
 
 
@@ -174,7 +175,32 @@ def test_a_failed_write_is_counted_and_does_not_refuse_the_score(world, tmp_path
         family_ids=list(rows["family_id"]),
         as_of=AS_OF_DATES[1],
     )
+    assert recorder.flush()
     assert recorder.unrecorded_batches == 1
+
+
+def test_queued_batches_are_merged_and_all_counted(world, tmp_path: Path):
+    """Many one-family batches queued faster than written: each is counted exactly once."""
+    current, model, stats = world
+    store = ServedStatsStore(tmp_path / "served.sqlite")
+    recorder = ServedStatsRecorder(
+        store, ServedStatsAccumulator(stats), model_name="m", model_version="1", max_merge=64
+    )
+    matrix, probability = model.feature_matrix(current), model.predict_proba(current)
+    for i in range(300):
+        recorder.record(
+            matrix[i : i + 1],
+            probability[i : i + 1],
+            family_ids=[current["family_id"][i]],
+            as_of=AS_OF_DATES[1],
+        )
+    recorder.close()
+    reopened = ServedStatsStore(tmp_path / "served.sqlite")
+    (period,) = served_document(reopened, since=DAY, until=DAY)["periods"]
+    assert period["n"] == 300 and recorder.unrecorded_batches == 0
+    assert period["selected"] == float(
+        np.sum(probability[:300] >= stats.score.threshold_at_capacity)
+    )
 
 
 def test_statistics_of_another_model_or_nothing_are_refused(world, tmp_path: Path):
