@@ -159,7 +159,7 @@ def quantile_edges(values: np.ndarray, n_bins: int) -> list[float]:
     return [float(x) for x in np.unique(q)]
 
 
-def bin_counts(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+def bin_counts(values: np.ndarray, edges: Sequence[float] | np.ndarray) -> np.ndarray:
     """Counts per bin ``(edges[i-1], edges[i]]`` (``len(edges) + 1`` bins), then missing."""
     v = np.asarray(values, dtype=float)
     finite = np.isfinite(v)

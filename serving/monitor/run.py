@@ -167,6 +167,12 @@ def run_monitor(
             label_outcome_types=feature_config.label_outcome_types,
             horizon_months=feature_config.horizon_months,
             seed=config.seed,
+        ).model_copy(
+            update={
+                "rows": f"the eligible families as of {reference_as_of.isoformat()} "
+                "(--reference-as-of): the model may have been fitted or calibrated on them, "
+                "so its calibration check and realized figures there may be optimistic"
+            }
         )
     else:
         assert stored is not None

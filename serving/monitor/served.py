@@ -117,7 +117,7 @@ def _filter(
 ) -> dict[str, Any]:
     """A saved document's periods that fall within the dates (whole months kept)."""
     if not isinstance(document, dict) or not isinstance(document.get("periods"), list):
-        return document  # type: ignore[no-any-return]
+        return document
     keep = [
         p
         for p in document["periods"]

@@ -146,12 +146,12 @@ def test_unchanged_registry_estimate_matches_realized_and_drift_stays_quiet(worl
     assert latest["label_window_closed"]
     error = latest["estimate_error"]["roc_auc"]
     print(f"estimated - realized ROC AUC at 2022-12-31: {error:+.4f}")
-    # The realized AUC is within the estimate's interval (the spread of the AUC the
-    # probabilities imply). On 3,000 families the realized AUC alone has a standard error
-    # near 0.03, so the estimate is within about 0.03 of it (docs/monitoring.md gives the
-    # figures by registry size); an overconfident recalibration misses the interval.
+    # The reference's checks rest on out-of-fold probabilities (the refit's calibrator saw
+    # this date). 2022-12-31 is also the reference date here (the only unshifted date whose
+    # labels are in), so a recalibration map the check keeps was fitted on these outcomes:
+    # on later dates the monitor's own `performance.realized` tracks the estimate's error.
+    assert abs(error) < 0.03
     assert latest["estimate_within_interval"]["roc_auc"] is True
-    assert abs(error) < 0.05
     # two as-of dates of the unchanged registry (the reference computed from 2022-12-31)
     config = MonitorConfig(history_months=0, n_boot=0)
     quiet = _run(
