@@ -16,7 +16,9 @@ from serving_world import AS_OF_DATES, snapshot_frame, train_model
 
 from serving.monitor.config import MonitorConfig
 from serving.monitor.drift import feature_drift, multivariate_drift, score_drift
+from serving.monitor.report_html import render_html
 from serving.monitor.served import ServedStatsSourceError, choose_version, monitor_served
+from serving.monitor.tracking import monitoring_metrics
 from serving.served_stats import (
     PostgresServedStatsStore,
     ServedStatsAccumulator,
@@ -102,6 +104,13 @@ def test_served_counts_give_the_drift_figures_of_the_rows_themselves(world, tmp_
     assert body["performance"]["estimated"] is None and body["performance"]["realized"] is None
     (perf,) = [c for c in body["checks"] if c["check"] == "performance"]
     assert perf["status"] == "not_evaluable" and "probabilit" in perf["evidence"]
+    metrics = monitoring_metrics(body)  # what the MLflow monitoring run logs
+    assert metrics["drift.score.psi"] == pytest.approx(score["value"], abs=1e-12)
+    assert not any(name.startswith(("estimated.", "realized")) for name in metrics)
+    html = render_html(
+        {**body, "model": {"name": "m", "version": "1"}, "config": {}, "source": "served_stats"}
+    )
+    assert "Served statistics hold counts" in html and "On served statistics" in html
 
 
 def test_a_shifted_indicator_in_what_was_served_is_flagged(world, tmp_path: Path):
