@@ -37,12 +37,19 @@ Role = Literal["caseworker", "auditor", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
 
 Endpoint = Literal[
-    "score", "score_indicators", "feedback", "family", "model_card", "audit_log", "security_log"
+    "score",
+    "score_indicators",
+    "feedback",
+    "family",
+    "model_card",
+    "audit_log",
+    "security_log",
+    "served_stats",
 ]
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "caseworker": frozenset({"score", "score_indicators", "feedback", "family"}),
-    "auditor": frozenset({"model_card", "audit_log", "security_log"}),
+    "auditor": frozenset({"model_card", "audit_log", "security_log", "served_stats"}),
     "admin": frozenset(get_args(Endpoint)),
 }
 

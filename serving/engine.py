@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sqlite3
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -54,6 +55,7 @@ from serving.lookup import LookupStore, SnapshotError, as_of_text, read_snapshot
 from serving.records import FamilyRecords, RecordsError, build_records
 from serving.regions import RegionIndex, regions_path
 from serving.scoring import ReferencePopulation, RiskBands, Scorer, derive_bands, fixed_bands
+from serving.served_stats import ServedStatsRecorder
 from serving.settings import ServingSettings
 from training.protected import PROTECTED_NAMES
 
@@ -125,8 +127,11 @@ class ServingEngine:
         indicator_ranges: Mapping[str, tuple[float, float]],
         regions: RegionIndex | None = None,
         records: FamilyRecords | None = None,
+        served_stats: ServedStatsRecorder | None = None,
     ) -> None:
         self.settings = settings
+        # aggregate statistics of what is scored, for `earlyrisk monitor --served-stats`
+        self.served_stats = served_stats
         self.records = records
         self.scorer = scorer
         self.identity = identity
@@ -148,6 +153,8 @@ class ServingEngine:
         self.audit_log.close()
         self.lookup.close()
         self.tokens.close()
+        if self.served_stats is not None:
+            self.served_stats.close()
 
     # ---- readiness
     def ready(self) -> bool:
@@ -242,6 +249,8 @@ class ServingEngine:
             )
         # Fail closed: raises AuditLogUnavailable, and then nothing is returned.
         self.audit_log.record_scores(records)
+        if self.served_stats is not None:  # after the log: only served scores are counted
+            self.served_stats.record(matrix, scored.probability, family_ids=family_ids, as_of=as_of)
         return results
 
     def score(
@@ -536,6 +545,41 @@ class ServingEngine:
         next_after = entries[-1]["seq"] if len(entries) == limit else None
         return {"entries": entries, "next_after_seq": next_after}
 
+    def served_stats_document(
+        self, *, since: date, until: date, as_of: date | None = None
+    ) -> dict[str, Any]:
+        """Aggregate statistics of what was served between two days (no personal data)."""
+        from serving.served_stats import FORMAT, FORMAT_VERSION, ServedStatsError, served_document
+
+        if self.served_stats is None:
+            return {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "since": since.isoformat(),
+                "until": until.isoformat(),
+                "recording": False,
+                "note": f"model {self.identity.name}/{self.identity.version} has no reference "
+                "statistics (trained before monitoring existed), so no served statistics "
+                "are kept",
+                "min_group_size": 0,
+                "unrecorded_batches": 0,
+                "periods": [],
+            }
+        self.served_stats.flush()  # this worker's queued batches are in the totals read
+        try:
+            return served_document(
+                self.served_stats.store,
+                since=since,
+                until=until,
+                as_of=None if as_of is None else as_of.isoformat(),
+                min_group_size=self.served_stats.accumulator.reference.min_group_size,
+                unrecorded_batches=self.served_stats.unrecorded_batches,
+            )
+        except ServedStatsError as exc:
+            raise RequestError("until", str(exc)) from exc
+        except sqlite3.Error as exc:
+            raise AuditLogUnavailable(f"served statistics unreadable: {exc}") from exc
+
     def model_card(self) -> dict[str, Any]:
         """The serving model's identity and card."""
         return {
@@ -722,6 +766,43 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         indicator_ranges=indicator_ranges_from(lookup, latest),
         regions=regions,
         records=records,
+        served_stats=served_stats_recorder(settings, identity, snapshot),
+    )
+
+
+def served_stats_recorder(
+    settings: ServingSettings, identity: ModelIdentity, snapshot: Any
+) -> ServedStatsRecorder | None:
+    """The recorder of served statistics, or None (logged) when the model has no reference
+    statistics to bin by (trained before monitoring existed)."""
+    import logging
+
+    from serving.served_stats import (
+        AuditGroupIndex,
+        ServedStatsAccumulator,
+        groups_path,
+        load_reference,
+        open_store,
+    )
+
+    reference = load_reference(identity.run_id, tracking_uri=settings.tracking_uri)
+    if reference is None:
+        logging.getLogger("earlyrisk.serving").warning(
+            "model %s/%s has no reference statistics: served statistics are not kept",
+            identity.name,
+            identity.version,
+        )
+        return None
+    try:
+        store = open_store(settings.database_url, settings.served_stats_path)
+    except (sqlite3.Error, OSError, AuditLogUnavailable) as exc:
+        raise StartupError(f"cannot open the served statistics store: {exc}") from exc
+    return ServedStatsRecorder(
+        store,
+        ServedStatsAccumulator(reference),
+        model_name=identity.name,
+        model_version=identity.version,
+        groups=AuditGroupIndex.from_snapshot(snapshot, groups_path(settings.lookup_db_path)),
     )
 
 

@@ -32,6 +32,7 @@ from serving.schemas import (
     ScoredFamily,
     ScoreResponse,
     SecurityLogPage,
+    ServedStatsResponse,
     request_models,
 )
 from serving.settings import ServingSettings
@@ -104,6 +105,12 @@ OPERATIONS: tuple[_Operation, ...] = (
     ),
     _Operation("audit_log", "A page of the audit log", "auditor, admin", AuditLogPage),
     _Operation("security_log", "A page of the security log", "auditor, admin", SecurityLogPage),
+    _Operation(
+        "served_stats",
+        "Aggregate statistics of what was scored (no personal data)",
+        "auditor, admin",
+        ServedStatsResponse,
+    ),
 )
 
 _STATUS_TEXT: dict[int, str] = {

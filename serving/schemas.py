@@ -319,6 +319,57 @@ class SecurityLogPage(_Body):
     next_after_seq: int | None = Field(description="null when this is the last page.")
 
 
+class ServedGroupCell(_Body):
+    """One audit group's share of what was served in a period (counts and sums only)."""
+
+    n: float
+    selected: float
+    score_sum: float
+    score_sumsq: float
+
+
+class ServedPeriod(_Body):
+    """What one model version scored in one calendar month from one snapshot date."""
+
+    model_name: str
+    model_version: str
+    month: str = Field(description="Scoring month (UTC), YYYY-MM.")
+    snapshot_as_of: str | None = Field(
+        description="Snapshot date of the rows scored; null for explicit indicators."
+    )
+    first_day: str
+    last_day: str
+    n: float = Field(description="Rows scored.")
+    selected: float = Field(description="Rows at or above the reference's capacity threshold.")
+    score_sum: float
+    score_sumsq: float
+    pca_error_sum: float
+    pca_error_sumsq: float
+    features: dict[str, dict[str, int]] = Field(
+        description="Per model input: rows per reference bin index (the last is missing)."
+    )
+    score: dict[str, int] = Field(description="Rows per reference score bin index.")
+    groups: dict[str, dict[str, ServedGroupCell | None]] = Field(
+        description="Per audit column and group; null when under the minimum group size."
+    )
+
+
+class ServedStatsResponse(_Body):
+    """Aggregate statistics of what the service scored (for `earlyrisk monitor`)."""
+
+    format: Literal["earlyrisk.served_stats"]
+    format_version: int
+    since: str
+    until: str
+    recording: bool = Field(description="False when this service keeps no served statistics.")
+    note: str | None = Field(description="Why nothing is recorded, when recording is false.")
+    min_group_size: int
+    unrecorded_batches: int = Field(
+        description="Batches this worker scored but could not add to the statistics."
+    )
+    periods: list[ServedPeriod]
+
+
 # --------------------------------------------------------------------------- requests
 
 MAX_SEQ = 2**63 - 1
@@ -449,6 +500,18 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
             "AuditLogRequest",
             "A page of the audit log.",
             {"after_seq": (seq, 0), "limit": (limit, min(100, page)), "kind": (kinds, None)},
+        ),
+        "served_stats": _model(
+            "ServedStatsRequest",
+            "Aggregate statistics of what was scored between two days (inclusive, UTC).",
+            {
+                "since": (date, Field(description="First scoring day.")),
+                "until": (date, Field(description="Last scoring day.")),
+                "as_of": (
+                    date | None,
+                    Field(default=None, description="Only rows of this snapshot date."),
+                ),
+            },
         ),
         "security_log": _model(
             "SecurityLogRequest",

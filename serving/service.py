@@ -56,6 +56,7 @@ from serving.schemas import (
     ScoredFamily,
     ScoreResponse,
     SecurityLogPage,
+    ServedStatsResponse,
 )
 from serving.security_log import SecurityLogUnavailable, SecurityRecord
 from serving.settings import ServingSettings
@@ -74,7 +75,7 @@ SECURITY_LOG_UNAVAILABLE_MESSAGE = (
     "The security log cannot be written, so this auditor read is refused (every read of "
     "the logs and the model card is on record); retry later or alert the operator."
 )
-AUDITOR_READS = frozenset({"model_card", "audit_log", "security_log"})
+AUDITOR_READS = frozenset({"model_card", "audit_log", "security_log", "served_stats"})
 
 # What the loaded worker serves, for the gate's OpenAPI document (set by the service).
 _served: ServedFacts | None = None
@@ -390,6 +391,25 @@ class EarlyRiskScoring:
             return {"entries": entries, "next_after_seq": next_after}
 
         return self._handle(ctx, "security_log", SecurityLogPage, work)
+
+    @bentoml.api(route="/served_stats")
+    def served_stats(
+        self,
+        since: date,
+        until: date,
+        as_of: date | None = None,
+        *,
+        ctx: bentoml.Context,
+    ) -> ServedStatsResponse:
+        """Aggregate statistics of what was scored, for `earlyrisk monitor --served-stats`:
+        bin counts of each model input and of the score, selection at capacity and audit-group
+        cells, per model version and month; no family id or value (auditor, admin)."""
+        return self._handle(
+            ctx,
+            "served_stats",
+            ServedStatsResponse,
+            lambda _p, _r: self.engine.served_stats_document(since=since, until=until, as_of=as_of),
+        )
 
 
 # The decorator returns a bentoml Service; its type stubs present the class itself.

@@ -128,6 +128,11 @@ class ServingSettings(BaseSettings):
     )
     # ---- security log, failed-authentication throttling, per-token quotas
     security_log_path: Path = Path("var/serving/security_log.sqlite")
+    served_stats_path: Path = Field(
+        default=Path("var/serving/served_stats.sqlite"),
+        description="Aggregate statistics of what was scored (no family id, no value), for "
+        "`earlyrisk monitor --served-stats`; in the shared database when database_url is set.",
+    )
     auth_failure_limit: int = Field(
         default=10,
         ge=1,

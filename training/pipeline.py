@@ -71,7 +71,7 @@ from training.models import (
     fit_logistic,
 )
 from training.pooled_evidence import OriginScores, pooled_differences
-from training.refit import fit_chosen, recalibrate
+from training.refit import cross_fitted_probability, fit_chosen, recalibrate
 from training.report import WrittenReport, report_inputs, write_report
 from training.risk_model import LightGBMRiskModel, LogisticRiskModel
 from training.splits import SliceInfo, TemporalSplit, temporal_split
@@ -111,6 +111,11 @@ class FinalRefit:
     train: SliceInfo
     calibration: SliceInfo
     calibration_method: str
+    # (family_id, as_of) of every row the calibrator was fitted on
+    calibrated_on: pd.MultiIndex | None = None
+    # out-of-fold calibrated probabilities of those rows, in their order (each from a
+    # calibrator fitted on the other families), for the monitoring reference's checks
+    cross_fitted: np.ndarray | None = None
 
 
 @dataclass
@@ -597,6 +602,14 @@ def _calibrate(
         )
 
 
+def row_keys(frame: pd.DataFrame) -> pd.MultiIndex:
+    """The (family_id, as_of) of each row, as the reference guard compares them."""
+    return pd.MultiIndex.from_arrays(
+        [frame["family_id"].astype(str), pd.to_datetime(frame["as_of"])],
+        names=["family_id", "as_of"],
+    )
+
+
 def _final_refit(
     table: pd.DataFrame,
     plan: DesignPlan,
@@ -619,10 +632,14 @@ def _final_refit(
         salt=slices.salt,
     )
     model = fit_chosen(split.train, feature_names=feature_names, chosen=fit, n_threads=n_threads)
-    model = recalibrate(model, split.calibration, method=method)
+    calibration = split.calibration
+    model = recalibrate(model, calibration, method=method)
     return FinalRefit(
         model=model,
         train=split.info[0],
         calibration=split.info[1],
         calibration_method=method,
+        calibrated_on=row_keys(calibration),
+        # the window is the test date, whose rows are the monitoring reference
+        cross_fitted=cross_fitted_probability(model, calibration, method=method),
     )

@@ -50,6 +50,9 @@ ARTIFACT_PATH = "monitoring/reference_stats.json"
 MISSING_GROUP = "(missing)"
 SCORE_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 CALIBRATION_BINS = 20
+#: Fewest reference outcomes (of the rarer class) an isotonic recalibration is fitted on: on
+#: fewer, the map overfits its steps and the estimate it feeds is overconfident.
+MIN_RECALIBRATION_EVENTS = 100
 PCA_VARIANCE = 0.8
 PCA_MAX_ROWS = 200_000
 
@@ -99,6 +102,7 @@ class CalibrationCheck(_Strict):
     ece_before: float
     ece_after: float
     observed_over_predicted_at_capacity: float | None
+    note: str | None = None
 
     def apply(self, probability: np.ndarray) -> np.ndarray:
         """The probabilities the estimator trusts."""
@@ -114,6 +118,11 @@ class ReferenceStats(_Strict):
     format: Literal["earlyrisk.reference_stats"] = "earlyrisk.reference_stats"
     format_version: Literal[1] = 1
     source: str
+    rows: str | None = Field(
+        default=None,
+        description="Which rows the statistics describe and why they are held out from "
+        "the registered model's fit and calibrator (None: recorded before this was kept).",
+    )
     as_of: list[str]
     n_rows: int
     capacity: CapacityConfig
@@ -150,7 +159,7 @@ def quantile_edges(values: np.ndarray, n_bins: int) -> list[float]:
     return [float(x) for x in np.unique(q)]
 
 
-def bin_counts(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+def bin_counts(values: np.ndarray, edges: Sequence[float] | np.ndarray) -> np.ndarray:
     """Counts per bin ``(edges[i-1], edges[i]]`` (``len(edges) + 1`` bins), then missing."""
     v = np.asarray(values, dtype=float)
     finite = np.isfinite(v)
@@ -254,6 +263,7 @@ def check_calibration(
     k: int,
     n_bins: int = CALIBRATION_BINS,
     seed: int = 0,
+    min_events: int = MIN_RECALIBRATION_EVENTS,
 ) -> tuple[CalibrationCheck, np.ndarray]:
     """Keep or recalibrate the probabilities the estimator trusts, on the reference labels.
 
@@ -269,13 +279,16 @@ def check_calibration(
     ratio = float(y[top].sum()) / predicted_top if predicted_top > 0 else None
     before = quantile_ece(y, p, n_bins=n_bins)
     n_pos = int(y.sum())
-    if min(n_pos, y.size - n_pos) < 2:
+    events = min(n_pos, y.size - n_pos)
+    if events < max(min_events, 2):
         check = CalibrationCheck(
             method="none",
             n_bins=n_bins,
             ece_before=before,
             ece_after=before,
             observed_over_predicted_at_capacity=ratio,
+            note=f"not recalibrated: {events} outcomes of the rarer class on the reference, "
+            f"fewer than the {min_events} a recalibration map needs not to overfit",
         )
         return check, p
     oof = np.empty_like(p)
@@ -339,12 +352,16 @@ def compute_reference_stats(
     n_bins: int = 10,
     min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
     seed: int = 0,
+    check_probability: np.ndarray | None = None,
 ) -> ReferenceStats:
     """Reference statistics of ``frame`` (the reference rows with the model's inputs).
 
     ``label`` (0/1, optional: ``None`` or a column with missing values skips the
     calibration check and the realized performance); ``groups``: audit-group columns
-    (default: every ``audit_*`` column).
+    (default: every ``audit_*`` column); ``check_probability``: the probabilities the
+    calibration check, the realized performance and the estimator's error use instead of
+    the model's (out-of-fold ones when the model's calibrator was fitted on these rows).
+    The score bins are always the model's own probabilities (what it serves).
     """
     if len(frame) == 0:
         raise ValueError("the reference has no rows")
@@ -374,9 +391,14 @@ def compute_reference_stats(
     calibration = realized = error = None
     if label is not None and label in frame.columns and frame[label].notna().all():
         y = frame[label].to_numpy().astype(int)
-        calibration, trusted = check_calibration(y, probability, k=k, seed=seed)
-        real = realized_performance(y, probability, k=k)
-        estimate = estimate_performance(trusted, probability, k=k)
+        checked = probability if check_probability is None else np.asarray(check_probability)
+        if checked.shape != probability.shape:
+            raise ValueError(
+                f"{checked.size} check probabilities for the {probability.size} reference rows"
+            )
+        calibration, trusted = check_calibration(y, checked, k=k, seed=seed)
+        real = realized_performance(y, checked, k=k)
+        estimate = estimate_performance(trusted, checked, k=k)
         realized = as_dicts(real)
         error = {m: _finite(estimate[m].value - real[m].value) for m in real if m in estimate}
     as_of = (
@@ -406,12 +428,86 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+class ReferenceLeakError(ValueError):
+    """The reference's checks would use probabilities of a calibrator fitted on its rows."""
+
+
+def check_held_out(
+    reference: pd.DataFrame, calibrated_on: pd.MultiIndex, *, cross_fitted: bool
+) -> None:
+    """Refuse reference rows the served calibrator saw unless their checks use out-of-fold
+    probabilities: the calibration check and the estimator's error would otherwise be
+    measured on the calibrator's own training rows (optimistic)."""
+    if cross_fitted:
+        return
+    keys = pd.MultiIndex.from_arrays(
+        [reference["family_id"].astype(str), pd.to_datetime(reference["as_of"])]
+    )
+    seen = keys.isin(calibrated_on)
+    if seen.any():
+        first = keys[np.flatnonzero(seen)[0]]
+        raise ReferenceLeakError(
+            f"{int(seen.sum())} of the {len(keys)} reference rows were used to fit the "
+            f"calibrator (e.g. family {first[0]} as of {pd.Timestamp(first[1]).date()}) and "
+            "no out-of-fold probabilities are given for them; the reference's checks must "
+            "rest on probabilities no calibrator that saw the row produced"
+        )
+
+
+def reference_rows(result: Any, test: pd.DataFrame) -> tuple[str, np.ndarray | None]:
+    """Why the reference rows (the test slice) are fit to check the registered model on, and
+    the out-of-fold probabilities to check with when its calibrator saw them; the statement
+    is stored with the statistics and shown in every monitoring report."""
+    from training.pipeline import row_keys
+
+    final = result.final
+    dates = ", ".join(sorted({str(pd.Timestamp(d).date()) for d in pd.unique(test["as_of"])}))
+    if final is None:
+        check_held_out(test, row_keys(result.split.calibration), cross_fitted=False)
+        return (
+            f"the test slice as of {dates}: later than the calibration slice, so neither the "
+            "registered model nor its calibrator saw these rows",
+            None,
+        )
+    assert final.calibrated_on is not None
+    keys = row_keys(test)
+    if not keys.isin(final.calibrated_on).any():
+        return (
+            f"the test slice as of {dates}: its families are outside the final refit's "
+            "training and calibration families (family-disjoint slices)",
+            None,
+        )
+    if final.cross_fitted is not None:
+        position = pd.Series(np.arange(len(final.calibrated_on)), index=final.calibrated_on)
+        found = position.reindex(keys)
+        if found.notna().all():
+            check_held_out(test, final.calibrated_on, cross_fitted=True)
+            return (
+                f"the test slice as of {dates}: the final refit's booster trained on earlier "
+                "dates only, its calibrator on these rows; so the calibration check, the "
+                "realized performance and the estimator's error use out-of-fold "
+                "probabilities (families in 2 folds, each calibrated on the other) that no "
+                "calibrator which saw the row produced; the score bins are the served model's",
+                final.cross_fitted[found.to_numpy(dtype=int)],
+            )
+    # a window too small to cross-fit: say so (the check is then optimistic)
+    return (
+        f"the test slice as of {dates}, NOT held out: the final refit's calibrator was fitted "
+        "on these rows and the window was too small to cross-fit, so the calibration check "
+        "and the estimator's error on them are optimistic",
+        None,
+    )
+
+
 def log_reference_stats(result: Any, reference: pd.DataFrame) -> ReferenceStats:
-    """Compute the statistics of a training run's test slice and log them in the active
-    MLflow run as :data:`ARTIFACT_PATH` (the one call the training pipeline makes)."""
+    """Compute the statistics of the test slice (checked with out-of-fold probabilities
+    where the final refit's calibrator saw it, see :func:`reference_rows`) and log them in
+    the active MLflow run as :data:`ARTIFACT_PATH` (the one call the training pipeline
+    makes)."""
     import mlflow
 
     cfg = result.config
+    why, check_probability = reference_rows(result, reference)
     stats = compute_reference_stats(
         reference,
         model=result.risk_model,
@@ -420,6 +516,7 @@ def log_reference_stats(result: Any, reference: pd.DataFrame) -> ReferenceStats:
         label_outcome_types=cfg.label.outcome_types,
         horizon_months=cfg.label.horizon_months,
         seed=cfg.seed,
-    )
+        check_probability=check_probability,
+    ).model_copy(update={"rows": why})
     mlflow.log_dict(stats.model_dump(mode="json"), ARTIFACT_PATH)
     return stats

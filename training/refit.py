@@ -15,9 +15,10 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
-from training.calibration import fit_margin_calibrator
+from training.calibration import CalibrationError, fit_margin_calibrator
 from training.models import LightGBMFit, check_model_inputs
 from training.risk_model import UNCALIBRATED, LightGBMRiskModel, MarginCalibrator
+from training.splits import family_hash_unit
 
 
 class _Scorer(Protocol):
@@ -27,6 +28,45 @@ class _Scorer(Protocol):
 
 
 _Calibratable = TypeVar("_Calibratable", bound=_Scorer)
+
+#: Folds of families the final refit's calibration window is cross-fitted in, so the
+#: monitoring reference's calibration check and realized figures use, for each row, a
+#: calibrator that did not see it (the served calibrator is fitted on every row).
+REFERENCE_FOLDS = 2
+#: Salt of the stable family hash that assigns the folds (independent of the slices' salt).
+REFERENCE_SALT = "earlyrisk-monitoring-reference"
+
+
+def cross_fitted_probability(
+    model: _Calibratable,
+    frame: pd.DataFrame,
+    *,
+    method: str,
+    n_folds: int = REFERENCE_FOLDS,
+    salt: str = REFERENCE_SALT,
+) -> np.ndarray | None:
+    """Out-of-fold calibrated probabilities of ``frame``'s rows (the booster of ``model``
+    with a calibrator of ``method`` fitted on the other folds' families), or None when a
+    fold lacks a class or cannot be calibrated (too small a window) or there is no
+    calibrator (``none``)."""
+    if method == "none" or n_folds < 2:
+        return None
+    fold = np.minimum(
+        (family_hash_unit(frame["family_id"], salt=salt) * n_folds).astype(int), n_folds - 1
+    )
+    y = frame["label"].to_numpy(dtype=int)
+    margin = model.raw_score(frame)
+    out = np.empty(len(frame))
+    for f in range(n_folds):
+        fit = fold != f
+        if not (~fit).any() or y[fit].min() == y[fit].max():
+            return None
+        try:
+            calibrator = fit_margin_calibrator(margin[fit], y[fit], method=method)  # type: ignore[arg-type]
+        except CalibrationError:  # a fold too noisy to calibrate: no out-of-fold figures
+            return None
+        out[~fit] = model.with_calibrator(calibrator).predict_proba(frame.loc[~fit])
+    return out
 
 
 def fit_chosen(

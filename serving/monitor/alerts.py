@@ -65,6 +65,15 @@ def _performance_checks(
     report: dict[str, Any], *, stats: ReferenceStats, config: MonitorConfig
 ) -> list[dict[str, str]]:
     perf = report["performance"]
+    if perf.get("estimated") is None:  # served statistics: no probabilities, no outcomes
+        return [
+            _check(
+                "performance",
+                "estimated and realized performance",
+                "not_evaluable",
+                perf.get("not_applicable") or "no performance figures in this report",
+            )
+        ]
     out = []
     ref_auc = (stats.realized or {}).get("roc_auc", {}).get("value")
     est = perf["estimated"]["roc_auc"]

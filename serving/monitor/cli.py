@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -39,19 +39,66 @@ def _date(value: str, option: str, err: Console) -> dt.date:
 
 
 def monitor_command(
-    raw: Annotated[
-        Path, typer.Option("--raw", metavar="DIR", help="Raw data directory.", show_default=False)
-    ],
-    as_of: Annotated[
-        str,
-        typer.Option(
-            "--as-of", metavar="DATE", help="Date to monitor, YYYY-MM-DD.", show_default=False
-        ),
-    ],
     out: Annotated[
         Path,
         typer.Option("--out", metavar="DIR", help="Directory for the reports.", show_default=False),
     ],
+    raw: Annotated[
+        Path | None,
+        typer.Option(
+            "--raw", metavar="DIR", help="Raw data directory (snapshot mode).", show_default=False
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="DATE",
+            help="Date to monitor, YYYY-MM-DD (with --served-stats: only rows scored from "
+            "the snapshot of this date).",
+            show_default=False,
+        ),
+    ] = None,
+    served_stats: Annotated[
+        str | None,
+        typer.Option(
+            "--served-stats",
+            metavar="URL_OR_FILE",
+            help="Monitor what a service scored instead of a snapshot: its base URL (read "
+            "with an auditor token) or a saved /served_stats answer. Drift, score and "
+            "fairness only; performance is not applicable (no probabilities, no labels).",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="DATE",
+            help="With --served-stats: first scoring day (default: 30 days before --until).",
+            show_default=False,
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            metavar="DATE",
+            help="With --served-stats: last scoring day (default: today, UTC).",
+            show_default=False,
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="EARLYRISK_TOKEN",
+            metavar="TOKEN",
+            help="Auditor token for --served-stats URL (prefer the EARLYRISK_TOKEN variable: "
+            "a command line is visible to other users).",
+            show_default=False,
+        ),
+    ] = None,
     reference_as_of: Annotated[
         str | None,
         typer.Option(
@@ -101,6 +148,28 @@ def monitor_command(
     from training.registry import ModelChecksumError, ModelNotFoundError
 
     err = Console(stderr=True)
+    if served_stats is not None:
+        _served_command(
+            served_stats,
+            raw=raw,
+            as_of=as_of,
+            since=since,
+            until=until,
+            token=token,
+            out=out,
+            model=model,
+            tracking_uri=tracking_uri,
+            config_file=config_file,
+            reference_as_of=reference_as_of,
+            mlflow_run=mlflow_run,
+            strict=strict,
+        )
+        return
+    if raw is None or as_of is None:
+        err.print(
+            "[red]error:[/red] give --raw DIR and --as-of DATE, or --served-stats URL_OR_FILE"
+        )
+        raise typer.Exit(EXIT_USAGE)
     if not raw.is_dir():
         err.print(f"[red]error:[/red] --raw {raw} is not a directory")
         raise typer.Exit(EXIT_USAGE)
@@ -142,6 +211,11 @@ def monitor_command(
     except MlflowException as exc:
         err.print(f"[red]the reports are written but MLflow refused the run:[/red] {exc.message}")
         raise typer.Exit(EXIT_REFUSED) from None
+    _finish(outcome, strict=strict)
+
+
+def _finish(outcome: Any, *, strict: bool) -> None:
+    """Print where the report went and what fired; exit with the documented code."""
     console = Console()
     console.print(f"report: {outcome.json_path} and {outcome.html_path}", highlight=False)
     if outcome.mlflow_run_id:
@@ -155,3 +229,68 @@ def monitor_command(
     console.print("no alert fired")
     if strict and outcome.not_evaluable:
         raise typer.Exit(EXIT_NOT_EVALUABLE)
+
+
+def _served_command(
+    source: str,
+    *,
+    raw: Path | None,
+    as_of: str | None,
+    since: str | None,
+    until: str | None,
+    token: str | None,
+    out: Path,
+    model: str | None,
+    tracking_uri: str | None,
+    config_file: Path | None,
+    reference_as_of: str | None,
+    mlflow_run: bool,
+    strict: bool,
+) -> None:
+    """``monitor --served-stats``: the drift, score and fairness parts on what was served."""
+    from mlflow.exceptions import MlflowException
+    from pydantic import ValidationError
+
+    from serving.monitor.config import MonitorConfig
+    from serving.monitor.run import MonitorError, run_served_monitor
+    from serving.settings import ServingSettings
+
+    err = Console(stderr=True)
+    if raw is not None or reference_as_of is not None:
+        err.print(
+            "[red]error:[/red] --served-stats monitors served statistics against the model's "
+            "stored reference; --raw and --reference-as-of belong to the snapshot mode"
+        )
+        raise typer.Exit(EXIT_USAGE)
+    last = _date(until, "--until", err) if until else dt.datetime.now(dt.UTC).date()
+    first = _date(since, "--since", err) if since else last - dt.timedelta(days=30)
+    day = _date(as_of, "--as-of", err) if as_of else None
+    try:
+        config = MonitorConfig.from_yaml(config_file) if config_file else MonitorConfig()
+    except (OSError, ValidationError, ValueError) as exc:
+        err.print(f"[red]error:[/red] --config {config_file}: {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+    settings = ServingSettings()
+    try:
+        outcome = run_served_monitor(
+            source,
+            since=first,
+            until=last,
+            as_of=day,
+            token=token,
+            out_dir=out,
+            model_uri=model,
+            tracking_uri=tracking_uri or settings.tracking_uri,
+            config=config,
+            log_to_mlflow=mlflow_run,
+        )
+    except (MonitorError, ValueError) as exc:
+        err.print(f"[red]cannot monitor:[/red] {exc}")
+        raise typer.Exit(EXIT_REFUSED) from None
+    except OSError as exc:
+        err.print(f"[red]cannot write the reports:[/red] {exc}")
+        raise typer.Exit(EXIT_REFUSED) from None
+    except MlflowException as exc:
+        err.print(f"[red]the reports are written but MLflow refused the run:[/red] {exc.message}")
+        raise typer.Exit(EXIT_REFUSED) from None
+    _finish(outcome, strict=strict)

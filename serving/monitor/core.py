@@ -145,6 +145,7 @@ def monitor(
         "n_families": len(current),
         "reference": {
             "source": stats.source,
+            "rows": stats.rows,
             "as_of": stats.as_of,
             "n_rows": stats.n_rows,
             "capacity": stats.capacity.describe(),

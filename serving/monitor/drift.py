@@ -67,13 +67,24 @@ def feature_drift(
         raise ValueError(
             f"{matrix.shape[1]} input columns for {len(reference)} reference indicators"
         )
-    n_cur = matrix.shape[0]
+    counts = [bin_counts(matrix[:, j], bins.edges) for j, bins in enumerate(reference)]
+    return feature_drift_from_counts(reference, counts, config=config)
+
+
+def feature_drift_from_counts(
+    reference: list[FeatureBins], counts: list[np.ndarray], *, config: MonitorConfig
+) -> list[dict[str, Any]]:
+    """:func:`feature_drift` on current counts already in the reference's bins (what the
+    service accumulates), one count vector per indicator in the reference's order."""
     out = []
-    for j, bins in enumerate(reference):
+    for bins, current in zip(reference, counts, strict=True):
         ref = np.asarray(bins.counts, dtype=float)
-        cur = bin_counts(matrix[:, j], bins.edges).astype(float)
+        cur = np.asarray(current, dtype=float)
+        n_cur = int(cur.sum())
         value = psi(ref, cur)
-        threshold = psi_threshold(int(ref.sum()), n_cur, _bins_used(ref, cur), config=config)
+        threshold = psi_threshold(
+            int(ref.sum()), max(n_cur, 1), _bins_used(ref, cur), config=config
+        )
         out.append(
             {
                 "name": bins.name,
@@ -93,9 +104,22 @@ def multivariate_drift(
 ) -> dict[str, Any]:
     """Mean PCA reconstruction error now against the reference's, with ``drifted``."""
     error = pca_reconstruction_error(matrix, pca)
-    current = float(error.mean())
+    return multivariate_drift_from_mean(
+        pca, float(error.mean()), n_current=error.size, n_reference=n_reference, config=config
+    )
+
+
+def multivariate_drift_from_mean(
+    pca: PCAReference,
+    current: float,
+    *,
+    n_current: int,
+    n_reference: int,
+    config: MonitorConfig,
+) -> dict[str, Any]:
+    """:func:`multivariate_drift` from the mean error of ``n_current`` rows (served totals)."""
     z = float(norm.ppf(1.0 - config.false_alarm_rate / 2.0))
-    noise = z * pca.error_sd * np.sqrt(1.0 / n_reference + 1.0 / max(error.size, 1))
+    noise = z * pca.error_sd * np.sqrt(1.0 / n_reference + 1.0 / max(n_current, 1))
     tolerance = max(config.multivariate_min_relative_change * pca.error_mean, float(noise))
     return {
         "method": "pca_reconstruction_error",

@@ -125,6 +125,11 @@ def render_html(report: dict[str, Any]) -> str:
         f"<title>earlyrisk monitoring {escape(report['as_of'])}</title>",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>Monitoring as of {escape(report['as_of'])}</h1>",
+        (
+            f"<p><strong>On served statistics:</strong> {escape(report['served']['caveat'])}</p>"
+            if report.get("served")
+            else ""
+        ),
         f"<p>Model {escape(str(report['model']['name']))} version "
         f"{escape(str(report['model']['version']))}; {report['n_families']} families; "
         f"reference: {escape(report['reference']['source'])} "
@@ -186,27 +191,30 @@ def render_html(report: dict[str, Any]) -> str:
         ),
     ]
     perf = report["performance"]
-    parts += [
-        "<h2>Performance</h2>",
-        f"<p><em>{escape(perf['assumption'])}</em></p>",
-        _table(
-            ["as of", "labels in", "metric", "estimated", "realized", "error"],
-            [
+    if perf.get("realized") is None:  # served statistics: not applicable, with the reason
+        parts += ["<h2>Performance</h2>", f"<p>{escape(perf.get('not_applicable') or '')}</p>"]
+    else:
+        parts += [
+            "<h2>Performance</h2>",
+            f"<p><em>{escape(perf['assumption'])}</em></p>",
+            _table(
+                ["as of", "labels in", "metric", "estimated", "realized", "error"],
                 [
-                    escape(r["as_of"]),
-                    _fmt(r["label_window_closed"]),
-                    escape(m),
-                    _interval(r["estimated"][m]),
-                    _interval(r["realized"][m]) if r["realized"] else "–",
-                    _fmt((r["estimate_error"] or {}).get(m)),
-                ]
-                for r in perf["realized"]
-                for m in r["estimated"]
-            ],
-        ),
-        _performance_chart(perf["realized"], "roc_auc"),
-        _performance_chart(perf["realized"], "positive_rate"),
-    ]
+                    [
+                        escape(r["as_of"]),
+                        _fmt(r["label_window_closed"]),
+                        escape(m),
+                        _interval(r["estimated"][m]),
+                        _interval(r["realized"][m]) if r["realized"] else "–",
+                        _fmt((r["estimate_error"] or {}).get(m)),
+                    ]
+                    for r in perf["realized"]
+                    for m in r["estimated"]
+                ],
+            ),
+            _performance_chart(perf["realized"], "roc_auc"),
+            _performance_chart(perf["realized"], "positive_rate"),
+        ]
     cal = perf.get("calibration_check")
     if cal:
         parts.append(

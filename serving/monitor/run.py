@@ -167,6 +167,12 @@ def run_monitor(
             label_outcome_types=feature_config.label_outcome_types,
             horizon_months=feature_config.horizon_months,
             seed=config.seed,
+        ).model_copy(
+            update={
+                "rows": f"the eligible families as of {reference_as_of.isoformat()} "
+                "(--reference-as-of): the model may have been fitted or calibrated on them, "
+                "so its calibration check and realized figures there may be optimistic"
+            }
         )
     else:
         assert stored is not None
@@ -211,4 +217,90 @@ def run_monitor(
         report["mlflow_run_id"] = run_id
     return MonitorOutcome(
         report=report, json_path=json_path, html_path=html_path, mlflow_run_id=run_id
+    )
+
+
+def run_served_monitor(
+    source: str,
+    *,
+    since: dt.date,
+    until: dt.date,
+    out_dir: Path | str,
+    tracking_uri: str,
+    as_of: dt.date | None = None,
+    token: str | None = None,
+    model_uri: str | None = None,
+    config: MonitorConfig | None = None,
+    log_to_mlflow: bool = True,
+) -> MonitorOutcome:
+    """Monitor what a service scored (its ``/served_stats``, or a saved copy) against the
+    reference statistics of the model version that scored it."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from serving.monitor.report_html import render_html
+    from serving.monitor.served import (
+        ServedStatsSourceError,
+        choose_version,
+        monitor_served,
+        read_served_stats,
+    )
+    from serving.served_stats import load_reference
+
+    config = config or MonitorConfig()
+    if until < since:
+        raise MonitorError(f"--until {until.isoformat()} is before --since {since.isoformat()}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        document = read_served_stats(source, since=since, until=until, as_of=as_of, token=token)
+        name, version = choose_version(document, model=model_uri)
+    except ServedStatsSourceError as exc:
+        raise MonitorError(str(exc)) from exc
+    try:
+        run_id = (
+            mlflow.MlflowClient(tracking_uri=tracking_uri).get_model_version(name, version).run_id
+        )
+    except MlflowException as exc:
+        raise MonitorError(
+            f"model {name}/{version} (which served these statistics) is not in the registry at "
+            f"{tracking_uri}: {exc.message}"
+        ) from exc
+    stats = load_reference(run_id, tracking_uri=tracking_uri)
+    if stats is None:
+        raise MonitorError(
+            f"model {name}/{version} has no stored reference statistics ({ARTIFACT_PATH})"
+        )
+    try:
+        body = monitor_served(stats, document, name=name, version=version, config=config)
+    except ServedStatsSourceError as exc:
+        raise MonitorError(str(exc)) from exc
+    report = {
+        "format": "earlyrisk.monitor_report",
+        "format_version": 1,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "source": "served_stats",
+        "model": {
+            "uri": f"models:/{name}/{version}",
+            "name": name,
+            "version": version,
+            "run_id": run_id,
+            "model_sha256": None,
+        },
+        "extraction_date": None,
+        "config": config.model_dump(mode="json"),
+        **body,
+    }
+    json_path = out / REPORT_JSON
+    json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    html_path = out / REPORT_HTML
+    html_path.write_text(render_html(report), encoding="utf-8")
+    mlflow_run = None
+    if log_to_mlflow:
+        from serving.monitor.tracking import log_monitoring_run
+
+        mlflow_run = log_monitoring_run(report, json_path, html_path, tracking_uri=tracking_uri)
+        report["mlflow_run_id"] = mlflow_run
+    return MonitorOutcome(
+        report=report, json_path=json_path, html_path=html_path, mlflow_run_id=mlflow_run
     )

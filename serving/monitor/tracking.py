@@ -27,10 +27,11 @@ def monitoring_metrics(report: dict[str, Any]) -> dict[str, float]:
         ),
         "alerts": float(len(report["alerts"])),
     }
-    for name, iv in report["performance"]["estimated"].items():
+    for name, iv in (report["performance"]["estimated"] or {}).items():
         if isinstance(iv, dict) and iv.get("value") is not None:
             out[f"estimated.{name}"] = float(iv["value"])
-    closed = [r for r in report["performance"]["realized"] if r["label_window_closed"]]
+    realized = report["performance"]["realized"] or []
+    closed = [r for r in realized if r["label_window_closed"]]
     if closed:
         for name, iv in closed[-1]["realized"].items():
             if iv.get("value") is not None:

@@ -76,7 +76,7 @@ def test_roles_and_messages(tmp_path, endpoint):
 
 def test_role_matrix_is_the_documented_one():
     assert PERMISSIONS["caseworker"] == {"score", "score_indicators", "feedback", "family"}
-    assert PERMISSIONS["auditor"] == {"model_card", "audit_log", "security_log"}
+    assert PERMISSIONS["auditor"] == {"model_card", "audit_log", "security_log", "served_stats"}
     assert PERMISSIONS["admin"] == PERMISSIONS["caseworker"] | PERMISSIONS["auditor"]
 
 

@@ -13,6 +13,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -88,7 +89,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
         encoding="utf-8",
     )
     result = run_training(load_config(cfg), raw_dir=raw, n_threads=1, write_reports=False)
-    return {"root": root, "raw": raw, "tracking": tracking, "version": result.model_version}
+    return {
+        "root": root,
+        "raw": raw,
+        "tracking": tracking,
+        "version": result.model_version,
+        "final": result.final,
+        "test": result.split.test,
+    }
 
 
 def _run(world: dict, as_of: str, out: str, **kw) -> dict:
@@ -138,7 +146,12 @@ def test_unchanged_registry_estimate_matches_realized_and_drift_stays_quiet(worl
     assert latest["label_window_closed"]
     error = latest["estimate_error"]["roc_auc"]
     print(f"estimated - realized ROC AUC at 2022-12-31: {error:+.4f}")
+    # The reference's checks rest on out-of-fold probabilities (the refit's calibrator saw
+    # this date). 2022-12-31 is also the reference date here (the only unshifted date whose
+    # labels are in), so a recalibration map the check keeps was fitted on these outcomes:
+    # on later dates the monitor's own `performance.realized` tracks the estimate's error.
     assert abs(error) < 0.03
+    assert latest["estimate_within_interval"]["roc_auc"] is True
     # two as-of dates of the unchanged registry (the reference computed from 2022-12-31)
     config = MonitorConfig(history_months=0, n_boot=0)
     quiet = _run(
@@ -151,6 +164,36 @@ def test_unchanged_registry_estimate_matches_realized_and_drift_stays_quiet(worl
     )
     share = len(_drifted(quiet)) / len(quiet["drift"]["features"])
     assert share <= 2 * config.false_alarm_rate
+
+
+def test_reference_checks_use_probabilities_no_calibrator_that_saw_the_row_produced(
+    world: dict,
+) -> None:
+    """The final refit recalibrates on the test date, whose rows are the reference: its
+    calibration check and realized figures use out-of-fold probabilities, and the report
+    says which rows the reference is and why."""
+    import numpy as np
+
+    from training.pipeline import row_keys
+    from training.reference_stats import ReferenceLeakError, check_held_out
+
+    final, test = world["final"], world["test"]
+    assert final is not None and final.cross_fitted is not None
+    assert row_keys(test).isin(final.calibrated_on).all()  # the calibrator saw them...
+    with pytest.raises(ReferenceLeakError, match="used to fit the calibrator"):
+        check_held_out(test, final.calibrated_on, cross_fitted=False)
+    check_held_out(test, final.calibrated_on, cross_fitted=True)  # ...so they are cross-fitted
+    served = final.model.predict_proba(test)
+    assert not np.allclose(final.cross_fitted, served)
+    report = _run(
+        world,
+        "2022-12-31",
+        "which_rows",
+        config=MonitorConfig(history_months=0, n_boot=0),
+        log_to_mlflow=False,
+    )
+    assert report["reference"]["n_rows"] == len(test)
+    assert "out-of-fold" in report["reference"]["rows"]
 
 
 def test_cli_exit_codes_reports_and_mlflow_link(world: dict) -> None:
@@ -245,3 +288,117 @@ def test_a_model_without_reference_statistics_is_refused_with_a_way_out(
             tracking_uri=world["tracking"],
             log_to_mlflow=False,
         )
+
+
+@pytest.mark.server
+def test_monitor_on_a_real_servers_statistics_flags_the_planted_shift(world: dict) -> None:
+    """A real `bentoml serve` scores every family of the shifted registry at a date before
+    and one after the shift; `earlyrisk monitor --served-stats URL` on what it served flags
+    the shifted indicators after the shift only, as the snapshot mode does; only an auditor
+    (or admin) token reads the statistics."""
+    import httpx
+
+    from features.catalogue import feature_list_fingerprint
+    from features.engine import build_feature_table
+    from features.snapshot_store import write_feature_table
+    from features.validation import load_validated
+    from serving.auth import TokenStore
+    from serving.local_server import start_local_server
+
+    root = world["root"] / "served"
+    (root / "serving").mkdir(parents=True)
+    dates = [dt.date(2023, 12, 31), dt.date(2024, 12, 31)]
+    table = build_feature_table(load_validated(world["raw"]), dates, n_jobs=1)
+    snapshot = write_feature_table(
+        table, root / "features.parquet", feature_list_sha256=feature_list_fingerprint()
+    )
+    env = {
+        "EARLYRISK_TRACKING_URI": world["tracking"],
+        "EARLYRISK_MODEL_URI": f"models:/{MODEL}/{world['version']}",
+        "EARLYRISK_SNAPSHOT_PATH": str(snapshot),
+        "BENTOML_HOME": str(root / "bentoml_home"),
+        "EARLYRISK_QUOTA_FAMILIES_PER_MINUTE": "1000000",
+        "EARLYRISK_QUOTA_REQUESTS_PER_MINUTE": "1000000",
+        **{
+            f"EARLYRISK_{name.upper()}": str(root / "serving" / f"{name}.sqlite")
+            for name in ("lookup_db_path", "audit_log_path", "token_db_path")
+        },
+        "EARLYRISK_SECURITY_LOG_PATH": str(root / "serving" / "security.sqlite"),
+        "EARLYRISK_SERVED_STATS_PATH": str(root / "serving" / "served_stats.sqlite"),
+    }
+    tokens = TokenStore(root / "serving" / "token_db_path.sqlite")
+    caseworker = tokens.create("caseworker").token
+    auditor = tokens.create("auditor").token
+    server = start_local_server(env, root / "bentoml.log")
+    try:
+        served = 0
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            for day in dates:
+                ids = list(table.loc[table["as_of"] == pd.Timestamp(day), "family_id"])
+                for start in range(0, len(ids), 500):
+                    response = client.post(
+                        "/score",
+                        json={"family_ids": ids[start : start + 500], "as_of": day.isoformat()},
+                        headers={"Authorization": f"Bearer {caseworker}"},
+                    )
+                    assert response.status_code == 200, response.text
+                    served += sum(r["status"] == "scored" for r in response.json()["results"])
+            today = dt.datetime.now(dt.UTC).date().isoformat()
+            body = {"since": today, "until": today}
+            refused = client.post(
+                "/served_stats", json=body, headers={"Authorization": f"Bearer {caseworker}"}
+            )
+            assert refused.status_code == 403
+            assert client.post("/served_stats", json=body).status_code == 401
+            answer = client.post(
+                "/served_stats", json=body, headers={"Authorization": f"Bearer {auditor}"}
+            )
+            assert answer.status_code == 200
+            document = answer.json()
+        assert sum(p["n"] for p in document["periods"]) == served
+        assert not any(fid in answer.text for fid in table["family_id"])
+        runner = CliRunner()
+        common = ["monitor", "--served-stats", server.url, "--tracking-uri", world["tracking"]]
+        common += ["--since", today, "--until", today, "--no-mlflow"]
+        before = runner.invoke(
+            app,
+            [*common, "--as-of", "2023-12-31", "--out", str(root / "before")],
+            env={"EARLYRISK_TOKEN": auditor},
+        )
+        assert before.exit_code in (0, 3), before.output
+        after = runner.invoke(
+            app,
+            [*common, "--as-of", "2024-12-31", "--out", str(root / "after")],
+            env={"EARLYRISK_TOKEN": auditor},
+        )
+        assert after.exit_code == 3, after.output
+        denied = runner.invoke(
+            app,
+            [*common, "--as-of", "2024-12-31", "--out", str(root / "denied")],
+            env={"EARLYRISK_TOKEN": caseworker},
+        )
+        assert denied.exit_code == 1 and "403" in denied.output
+    finally:
+        server.stop()
+    report_before = json.loads((root / "before" / "monitor_report.json").read_text())
+    report_after = json.loads((root / "after" / "monitor_report.json").read_text())
+    assert not _drifted(report_before) & set(SHIFTED)
+    assert set(SHIFTED) <= _drifted(report_after)
+    assert report_after["source"] == "served_stats"
+    assert report_after["performance"]["realized"] is None
+    assert report_after["performance"]["not_applicable"]
+    # the server scored every eligible family: the same drift as the snapshot mode
+    snapshot_mode = _run(
+        world,
+        "2024-12-31",
+        "after_snapshot",
+        config=MonitorConfig(history_months=0, n_boot=0),
+        log_to_mlflow=False,
+    )
+    assert report_after["n_families"] == snapshot_mode["n_families"]
+    for a, b in zip(
+        report_after["drift"]["features"], snapshot_mode["drift"]["features"], strict=True
+    ):
+        assert a["value"] == pytest.approx(b["value"], abs=1e-9), a["name"]
+    groups = {g["attribute"] for g in report_after["fairness"][-1]["groups"]}
+    assert groups and all(a.startswith("audit_") for a in groups)
