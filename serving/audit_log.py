@@ -126,10 +126,25 @@ _SELECT = ", ".join(_COLUMNS)
 #: The chain's head: the entry the next one links to.
 HEAD_SQL = "SELECT seq, entry_hash FROM audit_entries ORDER BY seq DESC LIMIT 1"
 
+# What a family's history shows of its scores and decisions (not their reasons or hashes).
+_HISTORY_COLUMNS = (
+    "seq",
+    "kind",
+    "score_id",
+    "recorded_at",
+    "endpoint",
+    "as_of",
+    "model_version",
+    "probability",
+    "risk_level",
+    "decision",
+    "reason",
+    "token_id",
+)
 # A family's scores and decisions from its limit-th latest score on, oldest first (both
 # dialects; the derived table's alias is required by PostgreSQL).
 _FAMILY_HISTORY_SQL = (
-    f"SELECT {_SELECT} FROM audit_entries "
+    f"SELECT {', '.join(_HISTORY_COLUMNS)} FROM audit_entries "
     "WHERE family_id = ? AND kind IN ('score', 'feedback') AND seq >= COALESCE(("
     "SELECT MIN(seq) FROM (SELECT seq FROM audit_entries WHERE family_id = ? AND "
     "kind = 'score' ORDER BY seq DESC LIMIT ?) AS latest), 0) ORDER BY seq"
@@ -322,7 +337,8 @@ class AuditLogBase(ABC):
 
     def family_history(self, family_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
         """The family's latest ``limit`` scores (newest first), each with the decisions
-        recorded on it (oldest first, the latest marked ``current``).
+        recorded on it (oldest first, the latest marked ``current``): the columns of
+        ``_HISTORY_COLUMNS``, not the reasons or hashes (a history shows neither).
 
         One keyed read (index ``audit_family_kind``): the family's scores and decisions
         from its ``limit``-th latest score on. A decision always follows its score, so
@@ -333,7 +349,7 @@ class AuditLogBase(ABC):
         scores: list[dict[str, Any]] = []
         by_score: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
-            entry = _as_dict(row)
+            entry = dict(zip(_HISTORY_COLUMNS, row, strict=True))
             if entry["kind"] == "score":
                 entry["decisions"] = by_score.setdefault(entry["score_id"], [])
                 scores.append(entry)

@@ -14,6 +14,15 @@ import math
 from string import Formatter
 from typing import Literal, get_args
 
+from features.contract import DOMAINS, EVENT_TYPES
+from serving.i18n.events import (
+    CHANNEL_NAME,
+    DECISION_NAME,
+    DETAIL_NAME,
+    DOMAIN_NAME,
+    EVENT_TYPE_NAME,
+    SOURCE_NAME,
+)
 from serving.i18n.indicators import DESCRIPTIONS, MISSING
 from serving.i18n.phrases import (
     BAND_MEANING,
@@ -27,6 +36,7 @@ from serving.i18n.phrases import (
     UNIT,
     YES_NO,
 )
+from serving.schemas import Decision
 
 Language = Literal["en", "ru", "kk"]
 LANGUAGE_CODES: tuple[Language, ...] = get_args(Language)
@@ -39,7 +49,11 @@ __all__ = [
     "LANGUAGE_CODES",
     "Language",
     "band_meaning",
+    "channel_name",
+    "decision_name",
     "describe_indicator",
+    "domain_name",
+    "event_name",
     "format_contribution",
     "format_value",
     "kind_name",
@@ -47,6 +61,7 @@ __all__ = [
     "negotiate",
     "notice",
     "rounded_value",
+    "source_name",
     "translation_problems",
 ]
 
@@ -192,6 +207,42 @@ def kind_name(kind: str, lang: Language) -> str:
     return KIND_NAME[kind][lang]
 
 
+def _word(table: dict[str, dict[str, str]], code: str, lang: Language) -> str:
+    entry = table.get(code)
+    return entry[lang] if entry is not None else code
+
+
+def event_name(event_type: str, detail: str | None, lang: Language) -> str:
+    """A record's event in words: its type, then its detail (benefit kind, a person's part
+    in a police contact, an inspection's result) when it has one.
+
+    A detail outside the contract's closed lists is free text from the source and is shown
+    as written; every event type of the contract has words (a test checks it).
+    """
+    name = _word(EVENT_TYPE_NAME, event_type, lang)
+    return name if detail is None else f"{name}: {_word(DETAIL_NAME, detail, lang)}"
+
+
+def source_name(source: str, lang: Language) -> str:
+    """The agency system a record came from in words (an unknown system: its own name)."""
+    return _word(SOURCE_NAME, source, lang)
+
+
+def domain_name(domain: str, lang: Language) -> str:
+    """The catalogue domain of an indicator in words."""
+    return _word(DOMAIN_NAME, domain, lang)
+
+
+def channel_name(endpoint: str, lang: Language) -> str:
+    """Where a score was served (the audit log's endpoint) in words."""
+    return _word(CHANNEL_NAME, endpoint, lang)
+
+
+def decision_name(decision: str, lang: Language) -> str:
+    """A caseworker's decision in words."""
+    return _word(DECISION_NAME, decision, lang)
+
+
 def _percent(value: float, lang: Language) -> str:
     text = f"{100.0 * value:.1f}"
     return text if lang == "en" else text.replace(".", ",")
@@ -281,7 +332,26 @@ def translation_problems() -> list[str]:
     problems += [
         f"missing phrase of {n}: not in the catalogue" for n in MISSING.keys() - FEATURES.keys()
     ]
+    for event in EVENT_TYPES.values():
+        if event.name not in EVENT_TYPE_NAME:
+            problems.append(f"event type {event.name}: no words")
+        problems += [
+            f"detail {detail} of {event.name}: no words"
+            for detail in event.details or ()
+            if detail not in DETAIL_NAME
+        ]
+    problems += [f"domain {d}: no words" for d in DOMAINS if d not in DOMAIN_NAME]
+    problems += [f"decision {d}: no words" for d in get_args(Decision) if d not in DECISION_NAME]
+    words: dict[str, dict[str, dict[str, str]]] = {
+        "event type": EVENT_TYPE_NAME,
+        "detail": DETAIL_NAME,
+        "source": SOURCE_NAME,
+        "domain": DOMAIN_NAME,
+        "channel": CHANNEL_NAME,
+        "decision": DECISION_NAME,
+    }
     tables: dict[str, dict[str, str]] = {
+        **{f"{what} {code}": t for what, table in words.items() for code, t in table.items()},
         **{f"missing phrase of {n}": t for n, t in MISSING.items()},
         **{f"level {n}": t for n, t in LEVEL_NAME.items()},
         **{f"band meaning {n}": t for n, t in BAND_MEANING.items()},

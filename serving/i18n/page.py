@@ -115,9 +115,9 @@ PAGE: Final[dict[str, dict[str, str]]] = {
         "kk": "Бұл серверде жазбалар қолжетімсіз.",
     },
     "record_line": {
-        "en": "{event_type} on {event_date} (recorded {recorded_date}, source {source})",
-        "ru": "{event_type}, {event_date} (внесено {recorded_date}, источник {source})",
-        "kk": "{event_type}, {event_date} (енгізілді {recorded_date}, дереккөз {source})",
+        "en": "{event_name} on {event_date} (recorded {recorded_date}, source: {source_name})",
+        "ru": "{event_name}, {event_date} (внесено {recorded_date}, источник: {source_name})",
+        "kk": "{event_name}, {event_date} (енгізілді {recorded_date}, дереккөз: {source_name})",
     },
     "history_heading": {
         "en": "Earlier estimates and decisions",
@@ -142,36 +142,6 @@ PAGE: Final[dict[str, dict[str, str]]] = {
         "және кілтіңіздің нөмірімен бірге жазылады.",
     },
     "decision_label": {"en": "Decision", "ru": "Решение", "kk": "Шешім"},
-    "decision_support_offered": {
-        "en": "Support offered",
-        "ru": "Предложена помощь",
-        "kk": "Көмек ұсынылды",
-    },
-    "decision_no_action": {
-        "en": "No action needed",
-        "ru": "Меры не требуются",
-        "kk": "Шара қажет емес",
-    },
-    "decision_referred": {
-        "en": "Referred to another service",
-        "ru": "Направлена в другую службу",
-        "kk": "Басқа қызметке жіберілді",
-    },
-    "decision_disagree": {
-        "en": "I disagree with the estimate",
-        "ru": "Не согласен(на) с оценкой",
-        "kk": "Бағамен келіспеймін",
-    },
-    "decision_override_higher": {
-        "en": "The risk is higher than estimated",
-        "ru": "Риск выше оценки",
-        "kk": "Тәуекел бағадан жоғары",
-    },
-    "decision_override_lower": {
-        "en": "The risk is lower than estimated",
-        "ru": "Риск ниже оценки",
-        "kk": "Тәуекел бағадан төмен",
-    },
     "reason_label": {
         "en": "Reason (one line, no names or personal details)",
         "ru": "Причина (одной строкой, без имён и личных данных)",
