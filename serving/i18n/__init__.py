@@ -11,8 +11,9 @@ descriptions are the catalogue's own; Russian and Kazakh are in
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from string import Formatter
-from typing import Literal, get_args
+from typing import get_args
 
 from features.contract import DOMAINS, EVENT_TYPES
 from serving.i18n.events import (
@@ -24,6 +25,7 @@ from serving.i18n.events import (
     SOURCE_NAME,
 )
 from serving.i18n.indicators import DESCRIPTIONS, MISSING
+from serving.i18n.page import PAGE
 from serving.i18n.phrases import (
     BAND_MEANING,
     BAND_MEANING_FIXED,
@@ -36,10 +38,9 @@ from serving.i18n.phrases import (
     UNIT,
     YES_NO,
 )
+from serving.i18n.words import LANGUAGE_CODES, Language, Words
 from serving.schemas import Decision
 
-Language = Literal["en", "ru", "kk"]
-LANGUAGE_CODES: tuple[Language, ...] = get_args(Language)
 DEFAULT_LANGUAGE: Language = "en"
 # Tags people send for Kazakh besides ISO 639-1 "kk" ("kz" is the country code).
 _ALIASES: dict[str, Language] = {"kz": "kk", "kaz": "kk", "rus": "ru", "eng": "en"}
@@ -207,7 +208,7 @@ def kind_name(kind: str, lang: Language) -> str:
     return KIND_NAME[kind][lang]
 
 
-def _word(table: dict[str, dict[str, str]], code: str, lang: Language) -> str:
+def _word(table: Mapping[str, Words], code: str, lang: Language) -> str:
     entry = table.get(code)
     return entry[lang] if entry is not None else code
 
@@ -342,30 +343,36 @@ def translation_problems() -> list[str]:
         ]
     problems += [f"domain {d}: no words" for d in DOMAINS if d not in DOMAIN_NAME]
     problems += [f"decision {d}: no words" for d in get_args(Decision) if d not in DECISION_NAME]
-    words: dict[str, dict[str, dict[str, str]]] = {
+    words: dict[str, Mapping[str, Words]] = {
         "event type": EVENT_TYPE_NAME,
         "detail": DETAIL_NAME,
         "source": SOURCE_NAME,
         "domain": DOMAIN_NAME,
         "channel": CHANNEL_NAME,
         "decision": DECISION_NAME,
+        "page label": PAGE,
+        "missing phrase of": MISSING,
+        "level": LEVEL_NAME,
+        "band meaning": BAND_MEANING,
+        "kind": KIND_NAME,
+        "unit": UNIT,
     }
-    tables: dict[str, dict[str, str]] = {
+    # every text in the three languages: one Words each
+    tables: dict[str, Words] = {
         **{f"{what} {code}": t for what, table in words.items() for code, t in table.items()},
-        **{f"missing phrase of {n}": t for n, t in MISSING.items()},
-        **{f"level {n}": t for n, t in LEVEL_NAME.items()},
-        **{f"band meaning {n}": t for n, t in BAND_MEANING.items()},
-        **{f"kind {n}": t for n, t in KIND_NAME.items()},
         "fixed band meaning": BAND_MEANING_FIXED,
         "contribution": CONTRIBUTION,
         "notice": NOTICE,
         "not recorded": NOT_RECORDED,
     }
-    for where, texts in tables.items():
+    for where, entry in tables.items():
         fields = None
         for lang in LANGUAGE_CODES:
-            problems += _text_problems(where, lang, texts.get(lang))
-            found = sorted(f for _, f, _, _ in Formatter().parse(texts.get(lang) or "") if f)
+            text = entry.get(lang)
+            if where.startswith("unit ") and text == "":
+                continue  # a count or a yes/no has no unit word, in any language
+            problems += _text_problems(where, lang, text)
+            found = sorted(f for _, f, _, _ in Formatter().parse(str(text or "")) if f)
             if fields is not None and found != fields:
                 problems.append(f"{where} [{lang}]: fields {found} differ from English {fields}")
             fields = found if fields is None else fields

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Final
 
-EVENT_TYPE_NAME: Final[dict[str, dict[str, str]]] = {
+from serving.i18n.words import Words
+
+EVENT_TYPE_NAME: Final[dict[str, Words]] = {
     "income": {"en": "income", "ru": "доход", "kk": "табыс"},
     "benefit_payment": {
         "en": "benefit payment",
@@ -125,7 +127,7 @@ EVENT_TYPE_NAME: Final[dict[str, dict[str, str]]] = {
 }
 
 # The contract's closed detail lists (benefit kinds, police contact roles, inspection results).
-DETAIL_NAME: Final[dict[str, dict[str, str]]] = {
+DETAIL_NAME: Final[dict[str, Words]] = {
     "targeted_social_assistance": {
         "en": "targeted social assistance",
         "ru": "адресная социальная помощь (АСП)",
@@ -156,7 +158,7 @@ DETAIL_NAME: Final[dict[str, dict[str, str]]] = {
 }
 
 # The agency systems of the synthetic registry (and of the ministry's data as far as known).
-SOURCE_NAME: Final[dict[str, dict[str, str]]] = {
+SOURCE_NAME: Final[dict[str, Words]] = {
     "state_revenue_committee": {
         "en": "State Revenue Committee",
         "ru": "Комитет государственных доходов",
@@ -214,7 +216,7 @@ SOURCE_NAME: Final[dict[str, dict[str, str]]] = {
     },
 }
 
-DOMAIN_NAME: Final[dict[str, dict[str, str]]] = {
+DOMAIN_NAME: Final[dict[str, Words]] = {
     "economic": {"en": "income and work", "ru": "доходы и занятость", "kk": "табыс және жұмыс"},
     "social": {
         "en": "family and safety",
@@ -227,7 +229,7 @@ DOMAIN_NAME: Final[dict[str, dict[str, str]]] = {
 }
 
 # Where a score in a family's history was served (the audit log's endpoint).
-CHANNEL_NAME: Final[dict[str, dict[str, str]]] = {
+CHANNEL_NAME: Final[dict[str, Words]] = {
     "score": {
         "en": "caseworker system",
         "ru": "информационная система специалиста",
@@ -237,7 +239,7 @@ CHANNEL_NAME: Final[dict[str, dict[str, str]]] = {
     "batch": {"en": "batch scoring", "ru": "пакетная оценка", "kk": "топтамалық бағалау"},
 }
 
-DECISION_NAME: Final[dict[str, dict[str, str]]] = {
+DECISION_NAME: Final[dict[str, Words]] = {
     "support_offered": {
         "en": "Support offered",
         "ru": "Предложена помощь",

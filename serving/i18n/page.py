@@ -1,15 +1,19 @@
 """The review page's labels in English, Russian and Kazakh (:mod:`serving.review`).
 
-Every key has the three languages (``tests/serving/test_review_page.py`` checks it, and that
-no placeholder ships). A native reviewer should look first at ``decision_*`` and
-``decision_help``: the words a caseworker chooses between when recording a decision.
+Every key has the three languages (a :class:`~serving.i18n.words.Words`, so mypy checks it;
+:func:`serving.i18n.translation_problems` checks that no placeholder ships and that every
+language has the same ``{fields}``). A native reviewer should look first at ``decision_help``
+and at the decisions themselves (:data:`serving.i18n.events.DECISION_NAME`): the words a
+caseworker chooses between when recording a decision.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-PAGE: Final[dict[str, dict[str, str]]] = {
+from serving.i18n.words import Language, Words
+
+PAGE: Final[dict[str, Words]] = {
     "title": {
         "en": "Family review",
         "ru": "Рассмотрение семьи",
@@ -174,7 +178,6 @@ PAGE: Final[dict[str, dict[str, str]]] = {
 }
 
 
-def page_text(key: str, lang: str) -> str:
-    """A page label in lang (English when a key lacks it: a test keeps that from shipping)."""
-    entry = PAGE[key]
-    return entry.get(lang) or entry["en"]
+def page_text(key: str, lang: Language) -> str:
+    """A page label in lang."""
+    return PAGE[key][lang]

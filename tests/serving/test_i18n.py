@@ -14,6 +14,7 @@ from serving.i18n import (
     format_contribution,
     format_value,
     negotiate,
+    page,
     phrases,
     translation_problems,
 )
@@ -78,6 +79,15 @@ def test_every_catalogue_entry_and_phrase_is_in_three_languages():
             "not written in Cyrillic",
         ),
         (lambda mp: mp.setitem(events.CHANNEL_NAME["review"], "kk", " "), "empty"),
+        # the review page's labels go through the same check
+        (
+            lambda mp: mp.setitem(page.PAGE["title"], "kk", "Family review"),
+            "page label title [kk]: not written in Cyrillic",
+        ),
+        (
+            lambda mp: mp.setitem(page.PAGE["record_line"], "ru", "{event_name}, {event_date}"),
+            "page label record_line [ru]: fields",
+        ),
     ],
 )
 def test_the_translation_check_fails_on_a_gap(monkeypatch, patch, expected):
