@@ -13,7 +13,6 @@ from typing import Final
 
 from serving.i18n.words import Words
 
-
 LEVEL_NAME: Final[dict[str, Words]] = {
     "low": {"en": "low", "ru": "низкий", "kk": "төмен"},
     "elevated": {"en": "elevated", "ru": "повышенный", "kk": "жоғарылаған"},
