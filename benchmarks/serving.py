@@ -25,6 +25,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,17 +41,40 @@ WORKER_COUNTS = (1, 2)
 BENCH_TREES = 100
 
 
-def _build_world(root: Path) -> tuple[dict[str, str], object, object]:
-    """Register a champion and write its snapshot; return the server env, model, frame."""
+def register_champion(
+    root: Path, X: Any, y: Any, *, name: str, params: dict[str, Any], trees: int
+) -> Any:
+    """Train a calibrated LightGBM model on X, y and make it champion ``name`` in a SQLite
+    MLflow registry under root (``sqlite:///<root>/mlflow.db``); the model."""
     import lightgbm as lgb
     import mlflow
+
+    from features.catalogue import feature_list_fingerprint
+    from training.calibration import choose_calibration
+    from training.registry import CHAMPION, log_risk_model, set_alias
+    from training.risk_model import LightGBMRiskModel
+
+    booster = LightGBMRiskModel(lgb.train(params, lgb.Dataset(X, y), num_boost_round=trees))
+    model = booster.with_calibrator(choose_calibration(booster, X, y).calibrator)
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    exp = mlflow.create_experiment("bench", artifact_location=(root / "art").as_uri())
+    with mlflow.start_run(experiment_id=exp):
+        logged = log_risk_model(
+            model,
+            input_example=X.head(50),
+            feature_list_sha256=feature_list_fingerprint(),
+            registered_model_name=name,
+        )
+    set_alias(name, logged.version, CHAMPION)
+    return model
+
+
+def _build_world(root: Path) -> tuple[dict[str, str], object, object]:
+    """Register a champion and write its snapshot; return the server env, model, frame."""
     import pandas as pd
 
     from features.catalogue import feature_list_fingerprint, model_input_columns
     from features.snapshot_store import write_feature_table
-    from training.calibration import choose_calibration
-    from training.registry import CHAMPION, log_risk_model, set_alias
-    from training.risk_model import LightGBMRiskModel
 
     rng = np.random.default_rng(0)
     columns = model_input_columns()
@@ -69,21 +93,8 @@ def _build_world(root: Path) -> tuple[dict[str, str], object, object]:
         "min_data_in_leaf": 40,
         "seed": 1,
     }
-    booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=BENCH_TREES)
-    model = LightGBMRiskModel(booster)
-    model = model.with_calibrator(choose_calibration(model, X, y).calibrator)
-
+    model = register_champion(root, X, y, name=MODEL_NAME, params=params, trees=BENCH_TREES)
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    exp = mlflow.create_experiment("bench", artifact_location=(root / "art").as_uri())
-    with mlflow.start_run(experiment_id=exp):
-        logged = log_risk_model(
-            model,
-            input_example=X,
-            feature_list_sha256=feature_list_fingerprint(),
-            registered_model_name=MODEL_NAME,
-        )
-    set_alias(MODEL_NAME, logged.version, CHAMPION)
 
     frame = X.copy()
     frame.insert(0, "family_id", [f"F{i:06d}" for i in range(N_FAMILIES)])

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from features.errors import EarlyriskError
 from serving.audit_anchor import (
@@ -59,8 +59,11 @@ from serving.audit_chain import (
 )
 from serving.private_files import create_private
 from serving.private_files import file_identity as _identity
+from serving.sql import page_query
 
 EntryKind = Literal["score", "feedback", "batch_run", "view"]
+#: The kinds a log accepts, as the SQL list of its CHECK constraint (both dialects).
+AUDIT_KINDS_SQL = "(" + ", ".join(f"'{kind}'" for kind in get_args(EntryKind)) + ")"
 RunOutcome = Literal["started", "completed", "aborted"]
 
 #: Seconds between two refreshes of the anchor's head by a writing process.
@@ -70,7 +73,9 @@ _SCHEMA = (
     """
     CREATE TABLE IF NOT EXISTS audit_entries (
         seq INTEGER PRIMARY KEY,
-        kind TEXT NOT NULL CHECK (kind IN ('score', 'feedback', 'batch_run', 'view')),
+        kind TEXT NOT NULL CHECK (kind IN """
+    + AUDIT_KINDS_SQL
+    + """),
         recorded_at TEXT NOT NULL,
         request_id TEXT NOT NULL,
         token_id TEXT NOT NULL,
@@ -116,6 +121,34 @@ _SCHEMA = (
 
 # the stored columns: what the hash covers, then the hash itself
 _COLUMNS = (*HASHED_COLUMNS, "entry_hash")
+_SELECT = ", ".join(_COLUMNS)
+
+#: The chain's head: the entry the next one links to.
+HEAD_SQL = "SELECT seq, entry_hash FROM audit_entries ORDER BY seq DESC LIMIT 1"
+
+# What a family's history shows of its scores and decisions (not their reasons or hashes).
+_HISTORY_COLUMNS = (
+    "seq",
+    "kind",
+    "score_id",
+    "recorded_at",
+    "endpoint",
+    "as_of",
+    "model_version",
+    "probability",
+    "risk_level",
+    "decision",
+    "reason",
+    "token_id",
+)
+# A family's scores and decisions from its limit-th latest score on, oldest first (both
+# dialects; the derived table's alias is required by PostgreSQL).
+_FAMILY_HISTORY_SQL = (
+    f"SELECT {', '.join(_HISTORY_COLUMNS)} FROM audit_entries "
+    "WHERE family_id = ? AND kind IN ('score', 'feedback') AND seq >= COALESCE(("
+    "SELECT MIN(seq) FROM (SELECT seq FROM audit_entries WHERE family_id = ? AND "
+    "kind = 'score' ORDER BY seq DESC LIMIT ?) AS latest), 0) ORDER BY seq"
+)
 
 SIDE_FILES = ("-wal", "-shm")
 
@@ -167,6 +200,30 @@ def audit_reasons(reasons: Iterable[tuple[str, float]]) -> list[dict[str, Any]]:
     ]
 
 
+def insert_sql(mark: str) -> str:
+    """The INSERT of one stored entry with the driver's parameter mark (``?`` or ``%s``)."""
+    return f"INSERT INTO audit_entries ({_SELECT}) VALUES ({', '.join(mark for _ in _COLUMNS)})"
+
+
+def chain_rows(
+    rows: Sequence[dict[str, Any]], *, head: Sequence[Any] | None
+) -> tuple[list[tuple[Any, ...]], list[int]]:
+    """The rows as stored entries chained on ``head`` (the last ``(seq, entry_hash)``, None
+    for an empty log), and their seqs. Both backends store exactly these values, so they
+    hash the same rows the same way."""
+    seq, prev = (int(head[0]), str(head[1])) if head is not None else (0, GENESIS)
+    values: list[tuple[Any, ...]] = []
+    seqs: list[int] = []
+    for row in rows:
+        seq += 1
+        entry = {column: row.get(column) for column in _COLUMNS}
+        entry["seq"], entry["prev_hash"] = seq, prev
+        entry["entry_hash"] = prev = entry_hash(entry)
+        values.append(tuple(entry[c] for c in _COLUMNS))
+        seqs.append(seq)
+    return values, seqs
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -210,26 +267,98 @@ class AuditLogBase(ABC):
         """Walk the hash chain."""
 
     @abstractmethod
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """All rows of one read statement written with ``?`` marks (both dialects run the
+        same SQL: the PostgreSQL connection translates the marks)."""
+
+    # ---- reading: one SQL text for both backends
     def unfinished_runs(self, *, output: str) -> list[dict[str, Any]]:
         """Batch runs writing ``output`` that started and recorded no outcome."""
+        rows = self._rows(
+            "SELECT request_id, decision, detail FROM audit_entries "
+            "WHERE kind = 'batch_run' ORDER BY seq"
+        )
+        runs: dict[str, dict[str, Any]] = {}
+        for run_id, outcome, detail in rows:
+            if outcome == "started":
+                info = json.loads(detail)
+                if info.get("output") == output:
+                    runs[run_id] = {"run_id": run_id, **info}
+            else:
+                runs.pop(run_id, None)
+        return list(runs.values())
 
-    @abstractmethod
     def score_entry(self, score_id: str) -> dict[str, Any] | None:
         """The logged score with this id, or None."""
+        rows = self._rows(
+            f"SELECT {_SELECT} FROM audit_entries WHERE kind = 'score' AND score_id = ?",
+            (score_id,),
+        )
+        return _as_dict(rows[0]) if rows else None
 
-    @abstractmethod
     def page(
         self, *, after_seq: int = 0, limit: int = 100, kind: EntryKind | None = None
     ) -> list[dict[str, Any]]:
-        """Entries with ``seq > after_seq`` in order, at most limit."""
+        """Entries with ``seq > after_seq`` in order, at most limit (a keyed range scan)."""
+        sql, params = page_query(
+            "audit_entries",
+            _COLUMNS,
+            after_seq=after_seq,
+            limit=limit,
+            equals=None if kind is None else ("kind", kind),
+        )
+        return [_as_dict(row) for row in self._rows(sql, params)]
 
-    @abstractmethod
     def latest_feedback_seqs(self, score_ids: Sequence[str]) -> dict[str, int]:
-        """The seq of the latest feedback on each score id that has one."""
+        """The seq of the latest feedback on each score id that has one.
 
-    @abstractmethod
+        A later decision on a score supersedes the earlier ones: all stay on record, and
+        this is how a reader tells which one is current. Ids go in chunks of 500 (within
+        SQLite's limit on bound values).
+        """
+        unique = list(dict.fromkeys(score_ids))
+        out: dict[str, int] = {}
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._rows(
+                "SELECT score_id, MAX(seq) FROM audit_entries "
+                f"WHERE kind = 'feedback' AND score_id IN ({marks}) GROUP BY score_id",
+                chunk,
+            )
+            out.update({str(sid): int(seq) for sid, seq in rows})
+        return out
+
     def count(self, kind: EntryKind | None = None) -> int:
         """How many entries (of a kind) are on record."""
+        if kind is None:
+            return int(self._rows("SELECT COUNT(*) FROM audit_entries")[0][0])
+        return int(self._rows("SELECT COUNT(*) FROM audit_entries WHERE kind = ?", (kind,))[0][0])
+
+    def family_history(self, family_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """The family's latest ``limit`` scores (newest first), each with the decisions
+        recorded on it (oldest first, the latest marked ``current``): the columns of
+        ``_HISTORY_COLUMNS``, not the reasons or hashes (a history shows neither).
+
+        One keyed read (index ``audit_family_kind``): the family's scores and decisions
+        from its ``limit``-th latest score on. A decision always follows its score, so
+        every decision on a kept score is in it; a later decision on an older score is
+        read and left out.
+        """
+        rows = self._rows(_FAMILY_HISTORY_SQL, (family_id, family_id, limit))
+        scores: list[dict[str, Any]] = []
+        by_score: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            entry = dict(zip(_HISTORY_COLUMNS, row, strict=True))
+            if entry["kind"] == "score":
+                entry["decisions"] = by_score.setdefault(entry["score_id"], [])
+                scores.append(entry)
+            elif entry["score_id"] in by_score:
+                by_score[entry["score_id"]].append(entry)
+        for made in by_score.values():
+            for i, decision in enumerate(made):
+                decision["current"] = i == len(made) - 1
+        return scores[::-1]
 
     def record_scores(self, records: Sequence[ScoreRecord]) -> None:
         """Append scores in one transaction: all are on record, or none (and it raises)."""
@@ -317,7 +446,8 @@ class AuditLogBase(ABC):
         shown; raises AuditLogUnavailable when it cannot (then nothing is shown).
 
         A log created before view entries existed refuses them by its ``kind`` check: the
-        view is then refused too (fail closed), with a message saying why.
+        view is then refused too (fail closed), with a message naming `earlyrisk db upgrade`
+        (audit migration 3 on SQLite, 2 on PostgreSQL).
         """
         try:
             self._append(
@@ -336,23 +466,14 @@ class AuditLogBase(ABC):
                 ]
             )
         except AuditLogUnavailable as exc:
-            if "CHECK constraint failed" in str(exc):
+            text = str(exc)  # SQLite's and PostgreSQL's words for a failed kind check
+            if "CHECK constraint failed" in text or "violates check constraint" in text:
                 raise AuditLogUnavailable(
-                    "the audit log was created before view entries existed and "
-                    "cannot record views; family views are refused until the service runs on "
-                    "a log created by this version"
+                    f"the audit log {self.path} was created before view entries existed and "
+                    "cannot record views; family views are refused until its schema is "
+                    "brought up to date with `earlyrisk db upgrade`"
                 ) from exc
             raise
-
-    def family_history(self, family_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
-        """The family's latest scores with their decisions (the SQLite log implements it).
-
-        A backend without it refuses, so a family view is never shown without its history.
-        """
-        raise AuditLogUnavailable(
-            f"{type(self).__name__} cannot read a family's history yet; /family and /review "
-            "need the SQLite audit log in this release"
-        )
 
 
 class AuditLog(AuditLogBase):
@@ -547,71 +668,9 @@ class AuditLog(AuditLogBase):
     def _insert_chained(
         self, conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]
     ) -> list[int]:
-        last = conn.execute(
-            "SELECT seq, entry_hash FROM audit_entries ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        seq, prev = (int(last[0]), str(last[1])) if last is not None else (0, GENESIS)
-        values = []
-        seqs = []
-        for row in rows:
-            seq += 1
-            entry = {column: row.get(column) for column in _COLUMNS}
-            entry["seq"], entry["prev_hash"] = seq, prev
-            entry["entry_hash"] = prev = entry_hash(entry)
-            values.append(tuple(entry[c] for c in _COLUMNS))
-            seqs.append(seq)
-        marks = ", ".join("?" for _ in _COLUMNS)
-        conn.executemany(
-            f"INSERT INTO audit_entries ({', '.join(_COLUMNS)}) VALUES ({marks})", values
-        )
+        values, seqs = chain_rows(rows, head=conn.execute(HEAD_SQL).fetchone())
+        conn.executemany(insert_sql("?"), values)
         return seqs
-
-    def family_history(self, family_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
-        """The family's latest ``limit`` scores (newest first), each with the decisions
-        recorded on it (oldest first, the latest marked ``current``)."""
-        with self._lock:
-            conn = self._usable()
-            scores = conn.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM audit_entries "
-                "WHERE family_id = ? AND kind = 'score' ORDER BY seq DESC LIMIT ?",
-                (family_id, limit),
-            ).fetchall()
-            decisions = conn.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM audit_entries "
-                "WHERE family_id = ? AND kind = 'feedback' ORDER BY seq",
-                (family_id,),
-            ).fetchall()
-        by_score: dict[str, list[dict[str, Any]]] = {}
-        for row in decisions:
-            entry = _as_dict(row)
-            by_score.setdefault(entry["score_id"], []).append(entry)
-        history = []
-        for row in scores:
-            entry = _as_dict(row)
-            made = by_score.get(entry["score_id"], [])
-            for i, decision in enumerate(made):
-                decision["current"] = i == len(made) - 1
-            entry["decisions"] = made
-            history.append(entry)
-        return history
-
-    def unfinished_runs(self, *, output: str) -> list[dict[str, Any]]:
-        """Batch runs writing ``output`` that started and recorded no outcome."""
-        with self._lock:
-            conn = self._usable()
-            rows = conn.execute(
-                "SELECT request_id, decision, detail FROM audit_entries "
-                "WHERE kind = 'batch_run' ORDER BY seq"
-            ).fetchall()
-        runs: dict[str, dict[str, Any]] = {}
-        for run_id, outcome, detail in rows:
-            if outcome == "started":
-                info = json.loads(detail)
-                if info.get("output") == output:
-                    runs[run_id] = {"run_id": run_id, **info}
-            else:
-                runs.pop(run_id, None)
-        return list(runs.values())
 
     # ---- anchor
     def attach_anchor(self, anchor_path: Path) -> None:
@@ -629,9 +688,7 @@ class AuditLog(AuditLogBase):
         self._anchored_at = now
         try:
             anchor = read_anchor(self._anchor_path)
-            head = self._conn.execute(
-                "SELECT seq, entry_hash FROM audit_entries ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
+            head = self._conn.execute(HEAD_SQL).fetchone()
             log_id = self.log_id()
             if anchor is None or anchor.log_id != log_id or head is None:
                 return
@@ -659,68 +716,9 @@ class AuditLog(AuditLogBase):
         with self._lock:
             return verify_chain(self._usable(), after_seq=after_seq, after_hash=after_hash)
 
-    def score_entry(self, score_id: str) -> dict[str, Any] | None:
-        """The logged score with this id, or None."""
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
-            row = (
-                self._usable()
-                .execute(
-                    f"SELECT {', '.join(_COLUMNS)} FROM audit_entries "
-                    "WHERE kind = 'score' AND score_id = ?",
-                    (score_id,),
-                )
-                .fetchone()
-            )
-        return _as_dict(row) if row is not None else None
-
-    def page(
-        self, *, after_seq: int = 0, limit: int = 100, kind: EntryKind | None = None
-    ) -> list[dict[str, Any]]:
-        """Entries with ``seq > after_seq`` in order, at most limit (a keyed range scan)."""
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM audit_entries WHERE seq > ?"
-        params: list[Any] = [after_seq]
-        if kind is not None:
-            sql += " AND kind = ?"
-            params.append(kind)
-        sql += " ORDER BY seq LIMIT ?"
-        params.append(limit)
-        with self._lock:
-            rows = self._usable().execute(sql, params).fetchall()
-        return [_as_dict(row) for row in rows]
-
-    def latest_feedback_seqs(self, score_ids: Sequence[str]) -> dict[str, int]:
-        """The seq of the latest feedback on each score id that has one.
-
-        A later decision on a score supersedes the earlier ones: all stay on record, and
-        this is how a reader tells which one is current.
-        """
-        unique = list(dict.fromkeys(score_ids))
-        out: dict[str, int] = {}
-        with self._lock:
-            for start in range(0, len(unique), 500):
-                chunk = unique[start : start + 500]
-                marks = ", ".join("?" for _ in chunk)
-                rows = (
-                    self._usable()
-                    .execute(
-                        "SELECT score_id, MAX(seq) FROM audit_entries "
-                        f"WHERE kind = 'feedback' AND score_id IN ({marks}) GROUP BY score_id",
-                        chunk,
-                    )
-                    .fetchall()
-                )
-                out.update({str(sid): int(seq) for sid, seq in rows})
-        return out
-
-    def count(self, kind: EntryKind | None = None) -> int:
-        """How many entries (of a kind) are on record."""
-        sql = "SELECT COUNT(*) FROM audit_entries"
-        params: tuple[Any, ...] = ()
-        if kind is not None:
-            sql += " WHERE kind = ?"
-            params = (kind,)
-        with self._lock:
-            return int(self._usable().execute(sql, params).fetchone()[0])
+            return self._usable().execute(sql, params).fetchall()
 
 
 def _as_dict(row: Sequence[Any]) -> dict[str, Any]:

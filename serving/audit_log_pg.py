@@ -20,21 +20,14 @@ probe reconnects.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 
-from serving.audit_chain import GENESIS, ChainReport, entry_hash, verify_chain
-from serving.audit_log import (
-    _COLUMNS,
-    AuditLogBase,
-    AuditLogRefused,
-    EntryKind,
-    _as_dict,
-)
+from serving.audit_chain import GENESIS, ChainReport, verify_chain
+from serving.audit_log import HEAD_SQL, AuditLogBase, AuditLogRefused, chain_rows, insert_sql
 from serving.database import (
     DatabaseUnavailable,
     QmarkConnection,
@@ -120,25 +113,11 @@ class PostgresAuditLog(AuditLogBase):
             conn = self._writer.raw()
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK_KEY,))
-                last = conn.execute(
-                    "SELECT seq, entry_hash FROM audit_entries ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
-                seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
-                values, seqs = [], []
-                for row in rows:
-                    seq += 1
-                    entry = {column: row.get(column) for column in _COLUMNS}
-                    entry["seq"], entry["prev_hash"] = seq, prev
-                    entry["entry_hash"] = prev = entry_hash(entry)
-                    values.append(tuple(entry[c] for c in _COLUMNS))
-                    seqs.append(seq)
-                marks = ", ".join("%s" for _ in _COLUMNS)
+                head = conn.execute(HEAD_SQL).fetchone()
+                values, seqs = chain_rows(rows, head=head)
                 self._sent = True  # from here the entries may be committed
                 with conn.cursor() as cur:
-                    cur.executemany(
-                        f"INSERT INTO audit_entries ({', '.join(_COLUMNS)}) VALUES ({marks})",
-                        values,
-                    )
+                    cur.executemany(insert_sql("%s"), values)
         return seqs
 
     # ---- reading
@@ -160,69 +139,8 @@ class PostgresAuditLog(AuditLogBase):
         with StreamingReader(self.url) as reader:
             return verify_chain(reader, after_seq=after_seq, after_hash=after_hash)
 
-    def unfinished_runs(self, *, output: str) -> list[dict[str, Any]]:
-        rows = (
-            self._read()
-            .execute(
-                "SELECT request_id, decision, detail FROM audit_entries "
-                "WHERE kind = 'batch_run' ORDER BY seq"
-            )
-            .fetchall()
-        )
-        runs: dict[str, dict[str, Any]] = {}
-        for run_id, outcome, detail in rows:
-            if outcome == "started":
-                info = json.loads(detail)
-                if info.get("output") == output:
-                    runs[run_id] = {"run_id": run_id, **info}
-            else:
-                runs.pop(run_id, None)
-        return list(runs.values())
-
-    def score_entry(self, score_id: str) -> dict[str, Any] | None:
-        row = (
-            self._read()
-            .execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM audit_entries "
-                "WHERE kind = 'score' AND score_id = ?",
-                (score_id,),
-            )
-            .fetchone()
-        )
-        return _as_dict(row) if row is not None else None
-
-    def page(
-        self, *, after_seq: int = 0, limit: int = 100, kind: EntryKind | None = None
-    ) -> list[dict[str, Any]]:
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM audit_entries WHERE seq > ?"
-        params: list[Any] = [after_seq]
-        if kind is not None:
-            sql += " AND kind = ?"
-            params.append(kind)
-        sql += " ORDER BY seq LIMIT ?"
-        params.append(limit)
-        return [_as_dict(row) for row in self._read().execute(sql, params).fetchall()]
-
-    def latest_feedback_seqs(self, score_ids: Sequence[str]) -> dict[str, int]:
-        unique = list(dict.fromkeys(score_ids))
-        rows = (
-            self._read()
-            .execute(
-                "SELECT score_id, MAX(seq) FROM audit_entries "
-                "WHERE kind = 'feedback' AND score_id = ANY(?) GROUP BY score_id",
-                (unique,),
-            )
-            .fetchall()
-        )
-        return {str(sid): int(seq) for sid, seq in rows}
-
-    def count(self, kind: EntryKind | None = None) -> int:
-        sql = "SELECT COUNT(*) FROM audit_entries"
-        params: tuple[Any, ...] = ()
-        if kind is not None:
-            sql += " WHERE kind = ?"
-            params = (kind,)
-        return int(self._read().execute(sql, params).fetchone()[0])
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._read().execute(sql, params).fetchall()
 
 
 def open_postgres_audit_log(url: str, *, verify: bool = True) -> PostgresAuditLog:

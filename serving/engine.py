@@ -40,16 +40,18 @@ from serving.audit_log import (
     audit_reasons,
 )
 from serving.auth import Principal, TokenStore
-from serving.explain import Explanation, catalogue_entries, explanation_json
+from serving.explain import (
+    PROBABILITY_DECIMALS,
+    Explanation,
+    catalogue_entries,
+    explanation_json,
+)
+from serving.family_view import history_rows, indicator_rows
 from serving.i18n import (
     DEFAULT_LANGUAGE,
     Language,
-    describe_indicator,
-    format_value,
-    kind_name,
     level_name,
     notice,
-    rounded_value,
 )
 from serving.lookup import LookupStore, SnapshotError, as_of_text, read_snapshot_info
 from serving.records import FamilyRecords, RecordsError, build_records
@@ -345,9 +347,13 @@ class ServingEngine:
         request_id: str,
         lang: Language = DEFAULT_LANGUAGE,
         endpoint: str = "family",
+        with_history: bool = True,
     ) -> dict[str, Any]:
         """One family's indicators with the records behind them, its score history and the
-        decisions on those scores. The view is on the audit log before it is returned."""
+        decisions on those scores. The view is on the audit log before it is returned.
+
+        ``with_history=False`` leaves the history empty, for a caller that reads it itself
+        after scoring the family (the review page), so it is not read twice."""
         day = self.snapshot_day(as_of)
         found, matrix = self.lookup.get_matrix([family_id], as_of=day)
         if found and principal.regions is not None:
@@ -369,62 +375,28 @@ class ServingEngine:
             family_id=family_id,
             as_of=day,
         )
-        records = self.records.for_family(family_id, day) if self.records is not None else {}
-        indicators = []
-        for name, value in zip(self.scorer.feature_names, matrix[0], strict=True):
-            info = self.scorer.indicators[name]
-            number = None if np.isnan(value) else float(value)
-            indicators.append(
-                {
-                    "indicator": name,
-                    "kind": info.kind,
-                    "kind_name": kind_name(info.kind, lang),
-                    "domain": info.domain,
-                    "description": describe_indicator(name, lang),
-                    "value": format_value(name, number, unit=info.unit, lang=lang),
-                    "value_number": rounded_value(number, info.unit),
-                    "unit": info.unit,
-                    "records": records.get(name, []) if self.records is not None else None,
-                }
-            )
+        records = self.records.for_family(family_id, day) if self.records is not None else None
         return {
             "family_id": family_id,
             "as_of": day,
             "lang": lang,
             "records_available": self.records is not None,
-            "indicators": indicators,
-            "history": self.family_history(family_id, lang),
+            "indicators": indicator_rows(
+                names=self.scorer.feature_names,
+                values=matrix[0].tolist(),
+                info=self.scorer.indicators,
+                records=records,
+                lang=lang,
+            ),
+            "history": self.family_history(family_id, lang) if with_history else [],
             "advisory_notice": self.notice(lang),
         }
 
     def family_history(self, family_id: str, lang: Language) -> list[dict[str, Any]]:
         """The family's latest scores (newest first) with the decisions on each."""
-        history = []
-        for entry in self.audit_log.family_history(family_id):
-            history.append(
-                {
-                    "score_id": entry["score_id"],
-                    "recorded_at": entry["recorded_at"],
-                    "endpoint": entry["endpoint"],
-                    "as_of": entry["as_of"],
-                    "model_version": entry["model_version"],
-                    "probability": entry["probability"],
-                    "risk_level": entry["risk_level"],
-                    "risk_level_name": level_name(str(entry["risk_level"]), lang),
-                    "decisions": [
-                        {
-                            "seq": d["seq"],
-                            "recorded_at": d["recorded_at"],
-                            "decision": d["decision"],
-                            "reason": d["reason"],
-                            "token_id": d["token_id"],
-                            "current": d["current"],
-                        }
-                        for d in entry["decisions"]
-                    ],
-                }
-            )
-        return history
+        return history_rows(
+            self.audit_log.family_history(family_id), lang, digits=PROBABILITY_DECIMALS
+        )
 
     def check_indicators(self, indicators: Mapping[str, Any]) -> pd.DataFrame:
         """A one-row frame of validated indicators, or RequestError naming the field."""

@@ -49,6 +49,10 @@ from serving.i18n import (
 KINDS: tuple[str, ...] = ("need", "context", "support")
 # Rounding of contributions in responses and files: 0.0001 = 0.01 percentage points.
 CONTRIBUTION_DECIMALS = 4
+# Rounding of every probability served (the score, its baseline, a family's history) and
+# logged: 0.0001 = 0.01 percentage points; the level and percentile are set on the rounded
+# value, so what is shown, logged and audited is one number.
+PROBABILITY_DECIMALS = 4
 # Below this raw-score distance from the bias the secant slope is replaced by the slope.
 _SLOPE_EPS = 1e-9
 
@@ -302,7 +306,7 @@ def reason_json(reason: Reason, lang: Language) -> dict[str, Any]:
 def explanation_json(explanation: Explanation, lang: Language) -> dict[str, Any]:
     """The explanation fields of a scored family, in lang."""
     return {
-        "baseline_probability": round(explanation.baseline, 6),
+        "baseline_probability": round(explanation.baseline, PROBABILITY_DECIMALS),
         "reasons_raising": [reason_json(r, lang) for r in explanation.raising],
         "reasons_lowering": [reason_json(r, lang) for r in explanation.lowering],
         "context": [reason_json(r, lang) for r in explanation.context],

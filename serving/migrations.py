@@ -37,7 +37,7 @@ import psycopg
 from serving.audit_chain import GENESIS, entry_hash
 from serving.audit_log import _COLUMNS as AUDIT_COLUMNS
 from serving.audit_log import _SCHEMA as AUDIT_SQLITE_SCHEMA
-from serving.audit_log import AuditLogRefused
+from serving.audit_log import AUDIT_KINDS_SQL, AuditLogRefused
 
 #: Advisory-lock key that serializes schema changes between replicas and `db upgrade`.
 SCHEMA_LOCK_KEY = 0x45_52_53_43  # "ERSC"
@@ -167,9 +167,20 @@ def _pg_audit(conn: Any) -> None:
     _pg_audit_meta(conn)
 
 
+# Audit migration 2: caseworkers' views of a family (``/family``, ``/review``) are entries of
+# kind ``view``, and a family's history is a keyed read. Rows are not touched (the chain
+# stays as it was); the old CHECK has PostgreSQL's default name for a column constraint.
+_PG_AUDIT_V2 = (
+    "ALTER TABLE audit_entries DROP CONSTRAINT audit_entries_kind_check",
+    "ALTER TABLE audit_entries ADD CONSTRAINT audit_entries_kind_check "
+    f"CHECK (kind IN {AUDIT_KINDS_SQL})",
+    "CREATE INDEX audit_family_kind ON audit_entries (family_id, kind, seq)",
+)
+
 POSTGRES: tuple[Migration, ...] = (
     # audit before security: it creates the shared append-only trigger function
     Migration("audit", 1, "hash-chained, append-only audit log", _pg_audit),
+    Migration("audit", 2, "view entries; a family's history by index", _run_all(_PG_AUDIT_V2)),
     Migration("tokens", 1, "hashed tokens with expiry, last use and regions", _run_all(_PG_TOKENS)),
     Migration("security", 1, "append-only security events", _run_all(_PG_SECURITY)),
 )
@@ -260,6 +271,40 @@ def _sqlite_chain_old_log(conn: sqlite3.Connection) -> None:
     )
 
 
+def _sqlite_audit_kinds(conn: sqlite3.Connection) -> str:
+    """The CREATE statement of the audit table (its CHECK names the kinds it accepts)."""
+    row = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'audit_entries'"
+    ).fetchone()
+    return str(row[0]) if row is not None else ""
+
+
+def _sqlite_view_entries(conn: sqlite3.Connection) -> None:
+    """Audit migration 3: accept ``view`` entries, index a family's history.
+
+    SQLite cannot change a CHECK in place, so a table whose CHECK lacks ``view`` is rebuilt:
+    every row is copied as it is (same seq, same hashes: the chain is untouched), then the
+    old table is dropped, all in the migration's transaction. A table that already accepts
+    views only gets what is missing of the current schema (the family index).
+    """
+    if "'view'" not in _sqlite_audit_kinds(conn):
+        for name in ("audit_no_update", "audit_no_delete"):
+            conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+        for name in ("audit_score_id", "audit_runs", "audit_feedback_score", "audit_family_kind"):
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
+        conn.execute("ALTER TABLE audit_entries RENAME TO audit_entries_v2")
+        for statement in AUDIT_SQLITE_SCHEMA:
+            conn.execute(statement)
+        columns = ", ".join(AUDIT_COLUMNS)
+        conn.execute(
+            f"INSERT INTO audit_entries ({columns}) SELECT {columns} FROM audit_entries_v2 "
+            "ORDER BY seq"
+        )
+        conn.execute("DROP TABLE audit_entries_v2")
+    for statement in AUDIT_SQLITE_SCHEMA:
+        conn.execute(statement)
+
+
 _SQLITE_TOKENS_V1 = (
     "CREATE TABLE tokens (token_id TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL, role TEXT "
     "NOT NULL, created_at TEXT NOT NULL, note TEXT, revoked_at TEXT)",
@@ -284,6 +329,7 @@ SQLITE: tuple[Migration, ...] = (
     Migration(
         "audit", 2, "hash chain; batch-run entries; old entries chained now", _sqlite_chain_old_log
     ),
+    Migration("audit", 3, "view entries; a family's history by index", _sqlite_view_entries),
     Migration("tokens", 1, "hashed tokens (first release)", _run_all(_SQLITE_TOKENS_V1)),
     Migration("tokens", 2, "token expiry, last use and regions", _sqlite_token_expiry),
 )
@@ -304,7 +350,9 @@ def _sqlite_baseline(conn: sqlite3.Connection, store: str) -> int:
     if not columns:
         return 0
     if store == "audit":
-        return 2 if "entry_hash" in columns else 1
+        if "entry_hash" not in columns:
+            return 1
+        return 3 if "'view'" in _sqlite_audit_kinds(conn) else 2
     return 2 if "expires_at" in columns else 1
 
 

@@ -53,6 +53,10 @@ this address or token, or over the token's quota; see Retry-After), 415 (not
 `application/json`), 413 (body too large), 400 (the body breaks the schema: an unknown
 field, a string for a number, a limit; the message names the field).
 
+Probabilities (`probability`, `baseline_probability`, a family's history) are rounded to 4
+decimals (0.01 percentage points), contributions too; percentiles to 1 decimal. The level
+and percentile are set on the rounded probability, which is also what the audit log keeps.
+
 The score is advisory: a caseworker decides, and records the decision through /feedback.
 """
 

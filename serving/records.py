@@ -30,6 +30,7 @@ from features.aggregations import lookback_days
 from features.catalogue import FeatureSpec, event_features
 
 RECORD_COLUMNS = ("event_type", "detail", "event_date", "recorded_date", "source", "value")
+_DAY_NS = 86_400 * 10**9
 
 
 class RecordsError(ValueError):
@@ -53,15 +54,18 @@ class FamilyRecords:
             if spec.name in wanted and spec.aggregation != "household":
                 days = lookback_days(spec.aggregation, spec.window_days or 1)
                 self.windows[spec.name] = _Window(spec, days)
+        self._names = list(self.windows)
+        # a window in nanoseconds: an event counts when it is less old than this at as_of
+        self._window_ns = [w.days * _DAY_NS for w in self.windows.values()]
         ordered = events.sort_values(["family_id", "event_date"], kind="stable")
         self._family = ordered["family_id"].astype(str).to_numpy()
         self._type = ordered["event_type"].astype(str).to_numpy()
         self._detail = ordered["detail"].astype(object).to_numpy()
-        self._role = ordered["role"].astype(object).to_numpy()
         self._event = ordered["event_date"].to_numpy(dtype="datetime64[ns]")
         self._recorded = ordered["recorded_date"].to_numpy(dtype="datetime64[ns]")
         self._source = ordered["source"].astype(str).to_numpy()
         self._value = ordered["value"].to_numpy(dtype=np.float64, na_value=np.nan)
+        self._combo, self._matches = self._match_indicators(ordered)
         starts = np.flatnonzero(np.r_[True, self._family[1:] != self._family[:-1]])
         ends = np.r_[starts[1:], len(self._family)]
         self._slices = {
@@ -69,6 +73,29 @@ class FamilyRecords:
             for s, e in zip(starts, ends, strict=True)
             if len(self._family)
         }
+
+    def _match_indicators(self, ordered: pd.DataFrame) -> tuple[list[int], list[list[int]]]:
+        """Which indicators each record can count for, its dates aside.
+
+        Records share a handful of (event type, detail, person's role) combinations: each
+        row keeps the number of its combination, and each combination the indicators whose
+        type, detail and role filters it passes. A request then walks the family's records
+        once, instead of filtering them once per indicator.
+        """
+        keys = ordered.loc[:, ["event_type", "detail", "role"]].astype(object)
+        combo = keys.groupby(list(keys.columns), dropna=False, sort=False).ngroup().to_numpy()
+        _, first_rows = np.unique(combo, return_index=True)
+        matches: list[list[int]] = []
+        for row in first_rows.tolist():
+            event_type, detail, role = (_known(v) for v in keys.iloc[row])
+            matches.append(
+                [
+                    k
+                    for k, window in enumerate(self.windows.values())
+                    if _passes(window.spec, event_type=event_type, detail=detail, role=role)
+                ]
+            )
+        return combo.tolist(), matches
 
     @property
     def size(self) -> int:
@@ -80,26 +107,25 @@ class FamilyRecords:
 
         A record counts for an indicator when its type (and detail, and the person's role,
         where the catalogue entry filters on them) is the entry's, it was recorded by
-        as_of, and its event date falls within the entry's window before as_of.
+        as_of, and its event date falls within the entry's window before as_of. A record
+        behind several indicators is the same dict in each of their lists.
         """
-        out: dict[str, list[dict[str, Any]]] = {name: [] for name in self.windows}
+        out: dict[str, list[dict[str, Any]]] = {name: [] for name in self._names}
         span = self._slices.get(family_id)
         if span is None:
             return out
         lo, hi = span
         day = np.datetime64(as_of, "ns")
         event = self._event[lo:hi]
-        visible = (self._recorded[lo:hi] <= day) & (event <= day)
-        for name, window in self.windows.items():
-            spec = window.spec
-            mask = visible & (event > day - np.timedelta64(window.days, "D"))
-            mask &= np.isin(self._type[lo:hi], spec.event_types)
-            if spec.detail is not None:
-                mask &= np.isin(self._detail[lo:hi], spec.detail)
-            if spec.person_roles is not None:
-                mask &= np.isin(self._role[lo:hi], spec.person_roles)
-            rows = lo + np.flatnonzero(mask)
-            out[name] = [self._record(i) for i in rows[::-1]]
+        visible = np.flatnonzero((self._recorded[lo:hi] <= day) & (event <= day))
+        ages = (day - event[visible]).astype(np.int64)
+        lists = [out[name] for name in self._names]
+        for i, age in zip(visible[::-1].tolist(), ages[::-1].tolist(), strict=True):
+            record: dict[str, Any] | None = None
+            for k in self._matches[self._combo[lo + i]]:
+                if age < self._window_ns[k]:
+                    record = record if record is not None else self._record(lo + i)
+                    lists[k].append(record)
         return out
 
     def _record(self, i: int) -> dict[str, Any]:
@@ -107,12 +133,28 @@ class FamilyRecords:
         detail = self._detail[i]
         return {
             "event_type": str(self._type[i]),
-            "detail": None if detail is None or pd.isna(detail) else str(detail),
+            "detail": _known(detail),
             "event_date": str(self._event[i])[:10],
             "recorded_date": str(self._recorded[i])[:10],
             "source": str(self._source[i]),
             "value": None if np.isnan(value) else round(value, 2),
         }
+
+
+def _known(value: object) -> str | None:
+    """A text column's value as text, None where it is missing (None or NaN)."""
+    return None if value is None or pd.isna(value) else str(value)
+
+
+def _passes(
+    spec: FeatureSpec, *, event_type: str | None, detail: str | None, role: str | None
+) -> bool:
+    """Whether a record of this type, detail and role counts for the indicator, dates aside."""
+    return (
+        event_type in spec.event_types
+        and (spec.detail is None or detail in spec.detail)
+        and (spec.person_roles is None or role in spec.person_roles)
+    )
 
 
 def build_records(

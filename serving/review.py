@@ -44,7 +44,13 @@ from starlette.types import Receive, Scope, Send
 from serving.audit_log import AuditLogUnavailable
 from serving.auth import AuthError, Principal, authorize, claimed_token_id
 from serving.engine import RequestError, ServingEngine, UnknownFamilyError, new_request_id
-from serving.i18n import LANGUAGE_CODES, Language, format_contribution, negotiate
+from serving.i18n import (
+    LANGUAGE_CODES,
+    Language,
+    decision_name,
+    format_contribution,
+    negotiate,
+)
 from serving.i18n.page import page_text
 from serving.limits import SlidingWindow
 from serving.schemas import TEXT_PATTERN
@@ -192,6 +198,7 @@ class ReviewPages:
             score=score,
             band=band,
             decisions=DECISIONS,
+            decision_name=lambda code: decision_name(code, lang),
             record_line=record_line,
             percent=lambda p: "—" if p is None else f"{100 * float(p):.1f} %",
             contribution=lambda c: format_contribution(c, lang),
@@ -276,6 +283,7 @@ class ReviewPages:
                 request_id=request_id,
                 lang=lang,
                 endpoint="review",
+                with_history=False,  # read once, below, with the score just served
             )
             [score] = engine.score(
                 [family_id],

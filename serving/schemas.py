@@ -77,13 +77,19 @@ class ScoredFamily(_Body):
     family_id: str | None = Field(description="The family scored (null for /score_indicators).")
     score_id: str = Field(description="Quote this id in /feedback; it names the logged score.")
     lang: Literal["en", "ru", "kk"] = Field(description="Language of every text in this result.")
-    probability: float = Field(ge=0.0, le=1.0, description="Calibrated probability of the label.")
+    probability: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="Calibrated probability of the label, rounded to 4 decimals (0.01 "
+        "percentage points); the level and percentile are set on this rounded value, and "
+        "the audit log records it.",
+    )
     baseline_probability: float = Field(
         ge=0.0,
         le=1.0,
         description="The population baseline the contributions start from: the calibrated "
-        "probability at the model's expected score. baseline + contribution_by_kind = "
-        "probability.",
+        "probability at the model's expected score, rounded to 4 decimals. baseline + "
+        "contribution_by_kind = probability (up to the rounding).",
     )
     risk_level: Literal["low", "elevated", "high"] = Field(
         description="Band of the probability (see risk_bands)."
@@ -162,11 +168,15 @@ class FeedbackResponse(_Body):
 class RecordOut(_Body):
     """One administrative record behind an indicator (never a person or protected field)."""
 
-    event_type: str
+    event_type: str = Field(description="Event type code of the data contract.")
     detail: str | None = Field(description="Sub-type (benefit kind, inspection result...).")
+    event_name: str = Field(description="The event type and its detail in the request's language.")
     event_date: str = Field(description="When it happened (ISO date).")
     recorded_date: str = Field(description="When it became known to the state systems.")
     source: str = Field(description="The agency system the record came from.")
+    source_name: str = Field(
+        description="The agency system in the request's language (its code when unknown)."
+    )
     value: float | None = Field(description="Amount or measure, per the event type.")
 
 
@@ -177,6 +187,7 @@ class IndicatorOut(_Body):
     kind: Literal["need", "context", "support"]
     kind_name: str
     domain: str
+    domain_name: str = Field(description="The domain in the request's language.")
     description: str
     value: str = Field(description="The value as a person reads it (rounded, with its unit).")
     value_number: float | None
@@ -194,6 +205,7 @@ class DecisionOut(_Body):
     seq: int = Field(description="Its audit-log seq.")
     recorded_at: str
     decision: str
+    decision_name: str = Field(description="The decision in the request's language.")
     reason: str | None
     token_id: str
     current: bool = Field(description="True for the latest decision on its score.")
@@ -205,9 +217,10 @@ class HistoryItem(_Body):
     score_id: str
     recorded_at: str
     endpoint: str = Field(description="score, review or batch.")
+    endpoint_name: str = Field(description="Where it was served, in the request's language.")
     as_of: str | None
     model_version: str | None
-    probability: float | None
+    probability: float | None = Field(description="As served, rounded to 4 decimals.")
     risk_level: str | None
     risk_level_name: str
     decisions: list[DecisionOut]

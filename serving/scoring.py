@@ -20,6 +20,7 @@ import pandas as pd
 
 from features.eligibility import EligibilityRule
 from serving.explain import (
+    PROBABILITY_DECIMALS,
     Explanation,
     IndicatorInfo,
     catalogue_entries,
@@ -143,13 +144,15 @@ class Scorer:
             n_lowering=self.n_lowering,
             n_context=self.n_context,
         )
+        # served, logged and banded as one rounded number (the reasons use the exact one)
+        shown = np.round(probability, PROBABILITY_DECIMALS)
         return ScoredRows(
             index=index,
-            probability=probability,
+            probability=shown,
             raw_score=raw,
-            baseline=baseline,
+            baseline=np.round(baseline, PROBABILITY_DECIMALS),
             explanations=explanations,
-            risk_level=None if bands is None else bands.levels(probability),
+            risk_level=None if bands is None else bands.levels(shown),
         )
 
     def probabilities(self, X: pd.DataFrame) -> np.ndarray:

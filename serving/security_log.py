@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from features.errors import EarlyriskError
-from serving.sql import SqlConnection
+from serving.sql import SqlConnection, page_query
 
 SecurityEvent = Literal[
     "unauthenticated", "forbidden", "throttled", "quota_exceeded", "auditor_read"
@@ -135,13 +135,13 @@ class SecurityLog:
         self, *, after_seq: int = 0, limit: int = 100, event: SecurityEvent | None = None
     ) -> list[dict[str, Any]]:
         """Events with ``seq > after_seq`` in order, at most limit."""
-        sql = f"SELECT {', '.join(COLUMNS)} FROM security_events WHERE seq > ?"
-        params: list[Any] = [after_seq]
-        if event is not None:
-            sql += " AND event = ?"
-            params.append(event)
-        sql += " ORDER BY seq LIMIT ?"
-        params.append(limit)
+        sql, params = page_query(
+            "security_events",
+            COLUMNS,
+            after_seq=after_seq,
+            limit=limit,
+            equals=None if event is None else ("event", event),
+        )
         with self._lock:
             rows = self._conn.execute(sql, params).fetchall()
         return [dict(zip(COLUMNS, row, strict=True)) for row in rows]

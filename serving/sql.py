@@ -7,7 +7,7 @@ connection as these protocols lets both backends share that code without casts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -43,3 +43,22 @@ class SqlConnection(Protocol):
         tb: TracebackType | None,
         /,
     ) -> bool | None: ...
+
+
+def page_query(
+    table: str,
+    columns: Sequence[str],
+    *,
+    after_seq: int,
+    limit: int,
+    equals: tuple[str, Any] | None = None,
+) -> tuple[str, list[Any]]:
+    """The SQL (``?`` marks) and parameters of one page of an append-only log: the rows with
+    ``seq > after_seq`` (and ``column = value`` when ``equals`` is given) in seq order, at
+    most ``limit``; a keyed range scan in both dialects."""
+    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE seq > ?"
+    params: list[Any] = [after_seq]
+    if equals is not None:
+        sql += f" AND {equals[0]} = ?"
+        params.append(equals[1])
+    return sql + " ORDER BY seq LIMIT ?", [*params, limit]

@@ -11,10 +11,21 @@ descriptions are the catalogue's own; Russian and Kazakh are in
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from string import Formatter
-from typing import Literal, get_args
+from typing import get_args
 
+from features.contract import DOMAINS, EVENT_TYPES
+from serving.i18n.events import (
+    CHANNEL_NAME,
+    DECISION_NAME,
+    DETAIL_NAME,
+    DOMAIN_NAME,
+    EVENT_TYPE_NAME,
+    SOURCE_NAME,
+)
 from serving.i18n.indicators import DESCRIPTIONS, MISSING
+from serving.i18n.page import PAGE
 from serving.i18n.phrases import (
     BAND_MEANING,
     BAND_MEANING_FIXED,
@@ -27,9 +38,9 @@ from serving.i18n.phrases import (
     UNIT,
     YES_NO,
 )
+from serving.i18n.words import LANGUAGE_CODES, Language, Words
+from serving.schemas import Decision
 
-Language = Literal["en", "ru", "kk"]
-LANGUAGE_CODES: tuple[Language, ...] = get_args(Language)
 DEFAULT_LANGUAGE: Language = "en"
 # Tags people send for Kazakh besides ISO 639-1 "kk" ("kz" is the country code).
 _ALIASES: dict[str, Language] = {"kz": "kk", "kaz": "kk", "rus": "ru", "eng": "en"}
@@ -39,7 +50,11 @@ __all__ = [
     "LANGUAGE_CODES",
     "Language",
     "band_meaning",
+    "channel_name",
+    "decision_name",
     "describe_indicator",
+    "domain_name",
+    "event_name",
     "format_contribution",
     "format_value",
     "kind_name",
@@ -47,6 +62,7 @@ __all__ = [
     "negotiate",
     "notice",
     "rounded_value",
+    "source_name",
     "translation_problems",
 ]
 
@@ -192,6 +208,42 @@ def kind_name(kind: str, lang: Language) -> str:
     return KIND_NAME[kind][lang]
 
 
+def _word(table: Mapping[str, Words], code: str, lang: Language) -> str:
+    entry = table.get(code)
+    return entry[lang] if entry is not None else code
+
+
+def event_name(event_type: str, detail: str | None, lang: Language) -> str:
+    """A record's event in words: its type, then its detail (benefit kind, a person's part
+    in a police contact, an inspection's result) when it has one.
+
+    A detail outside the contract's closed lists is free text from the source and is shown
+    as written; every event type of the contract has words (a test checks it).
+    """
+    name = _word(EVENT_TYPE_NAME, event_type, lang)
+    return name if detail is None else f"{name}: {_word(DETAIL_NAME, detail, lang)}"
+
+
+def source_name(source: str, lang: Language) -> str:
+    """The agency system a record came from in words (an unknown system: its own name)."""
+    return _word(SOURCE_NAME, source, lang)
+
+
+def domain_name(domain: str, lang: Language) -> str:
+    """The catalogue domain of an indicator in words."""
+    return _word(DOMAIN_NAME, domain, lang)
+
+
+def channel_name(endpoint: str, lang: Language) -> str:
+    """Where a score was served (the audit log's endpoint) in words."""
+    return _word(CHANNEL_NAME, endpoint, lang)
+
+
+def decision_name(decision: str, lang: Language) -> str:
+    """A caseworker's decision in words."""
+    return _word(DECISION_NAME, decision, lang)
+
+
 def _percent(value: float, lang: Language) -> str:
     text = f"{100.0 * value:.1f}"
     return text if lang == "en" else text.replace(".", ",")
@@ -281,21 +333,46 @@ def translation_problems() -> list[str]:
     problems += [
         f"missing phrase of {n}: not in the catalogue" for n in MISSING.keys() - FEATURES.keys()
     ]
-    tables: dict[str, dict[str, str]] = {
-        **{f"missing phrase of {n}": t for n, t in MISSING.items()},
-        **{f"level {n}": t for n, t in LEVEL_NAME.items()},
-        **{f"band meaning {n}": t for n, t in BAND_MEANING.items()},
-        **{f"kind {n}": t for n, t in KIND_NAME.items()},
+    for event in EVENT_TYPES.values():
+        if event.name not in EVENT_TYPE_NAME:
+            problems.append(f"event type {event.name}: no words")
+        problems += [
+            f"detail {detail} of {event.name}: no words"
+            for detail in event.details or ()
+            if detail not in DETAIL_NAME
+        ]
+    problems += [f"domain {d}: no words" for d in DOMAINS if d not in DOMAIN_NAME]
+    problems += [f"decision {d}: no words" for d in get_args(Decision) if d not in DECISION_NAME]
+    words: dict[str, Mapping[str, Words]] = {
+        "event type": EVENT_TYPE_NAME,
+        "detail": DETAIL_NAME,
+        "source": SOURCE_NAME,
+        "domain": DOMAIN_NAME,
+        "channel": CHANNEL_NAME,
+        "decision": DECISION_NAME,
+        "page label": PAGE,
+        "missing phrase of": MISSING,
+        "level": LEVEL_NAME,
+        "band meaning": BAND_MEANING,
+        "kind": KIND_NAME,
+        "unit": UNIT,
+    }
+    # every text in the three languages: one Words each
+    tables: dict[str, Words] = {
+        **{f"{what} {code}": t for what, table in words.items() for code, t in table.items()},
         "fixed band meaning": BAND_MEANING_FIXED,
         "contribution": CONTRIBUTION,
         "notice": NOTICE,
         "not recorded": NOT_RECORDED,
     }
-    for where, texts in tables.items():
+    for where, entry in tables.items():
         fields = None
         for lang in LANGUAGE_CODES:
-            problems += _text_problems(where, lang, texts.get(lang))
-            found = sorted(f for _, f, _, _ in Formatter().parse(texts.get(lang) or "") if f)
+            text = entry.get(lang)
+            if where.startswith("unit ") and text == "":
+                continue  # a count or a yes/no has no unit word, in any language
+            problems += _text_problems(where, lang, text)
+            found = sorted(f for _, f, _, _ in Formatter().parse(str(text or "")) if f)
             if fields is not None and found != fields:
                 problems.append(f"{where} [{lang}]: fields {found} differ from English {fields}")
             fields = found if fields is None else fields

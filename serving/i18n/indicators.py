@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from serving.i18n.words import Words
+
 # name -> {"ru": ..., "kk": ...}
 DESCRIPTIONS: Final[dict[str, dict[str, str]]] = {
     # economic
@@ -238,7 +240,7 @@ DESCRIPTIONS: Final[dict[str, dict[str, str]]] = {
 }
 
 # name -> {"en": ..., "ru": ..., "kk": ...}: the value is missing, said in words.
-MISSING: Final[dict[str, dict[str, str]]] = {
+MISSING: Final[dict[str, Words]] = {
     "econ_income_per_member_monthly": {
         "en": "no income recorded in the last 90 days",
         "ru": "доходы за последние 90 дней не зарегистрированы",

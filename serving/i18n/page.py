@@ -1,15 +1,19 @@
 """The review page's labels in English, Russian and Kazakh (:mod:`serving.review`).
 
-Every key has the three languages (``tests/serving/test_review_page.py`` checks it, and that
-no placeholder ships). A native reviewer should look first at ``decision_*`` and
-``decision_help``: the words a caseworker chooses between when recording a decision.
+Every key has the three languages (a :class:`~serving.i18n.words.Words`, so mypy checks it;
+:func:`serving.i18n.translation_problems` checks that no placeholder ships and that every
+language has the same ``{fields}``). A native reviewer should look first at ``decision_help``
+and at the decisions themselves (:data:`serving.i18n.events.DECISION_NAME`): the words a
+caseworker chooses between when recording a decision.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-PAGE: Final[dict[str, dict[str, str]]] = {
+from serving.i18n.words import Language, Words
+
+PAGE: Final[dict[str, Words]] = {
     "title": {
         "en": "Family review",
         "ru": "Рассмотрение семьи",
@@ -115,9 +119,9 @@ PAGE: Final[dict[str, dict[str, str]]] = {
         "kk": "Бұл серверде жазбалар қолжетімсіз.",
     },
     "record_line": {
-        "en": "{event_type} on {event_date} (recorded {recorded_date}, source {source})",
-        "ru": "{event_type}, {event_date} (внесено {recorded_date}, источник {source})",
-        "kk": "{event_type}, {event_date} (енгізілді {recorded_date}, дереккөз {source})",
+        "en": "{event_name} on {event_date} (recorded {recorded_date}, source: {source_name})",
+        "ru": "{event_name}, {event_date} (внесено {recorded_date}, источник: {source_name})",
+        "kk": "{event_name}, {event_date} (енгізілді {recorded_date}, дереккөз: {source_name})",
     },
     "history_heading": {
         "en": "Earlier estimates and decisions",
@@ -142,36 +146,6 @@ PAGE: Final[dict[str, dict[str, str]]] = {
         "және кілтіңіздің нөмірімен бірге жазылады.",
     },
     "decision_label": {"en": "Decision", "ru": "Решение", "kk": "Шешім"},
-    "decision_support_offered": {
-        "en": "Support offered",
-        "ru": "Предложена помощь",
-        "kk": "Көмек ұсынылды",
-    },
-    "decision_no_action": {
-        "en": "No action needed",
-        "ru": "Меры не требуются",
-        "kk": "Шара қажет емес",
-    },
-    "decision_referred": {
-        "en": "Referred to another service",
-        "ru": "Направлена в другую службу",
-        "kk": "Басқа қызметке жіберілді",
-    },
-    "decision_disagree": {
-        "en": "I disagree with the estimate",
-        "ru": "Не согласен(на) с оценкой",
-        "kk": "Бағамен келіспеймін",
-    },
-    "decision_override_higher": {
-        "en": "The risk is higher than estimated",
-        "ru": "Риск выше оценки",
-        "kk": "Тәуекел бағадан жоғары",
-    },
-    "decision_override_lower": {
-        "en": "The risk is lower than estimated",
-        "ru": "Риск ниже оценки",
-        "kk": "Тәуекел бағадан төмен",
-    },
     "reason_label": {
         "en": "Reason (one line, no names or personal details)",
         "ru": "Причина (одной строкой, без имён и личных данных)",
@@ -204,7 +178,6 @@ PAGE: Final[dict[str, dict[str, str]]] = {
 }
 
 
-def page_text(key: str, lang: str) -> str:
-    """A page label in lang (English when a key lacks it: a test keeps that from shipping)."""
-    entry = PAGE[key]
-    return entry.get(lang) or entry["en"]
+def page_text(key: str, lang: Language) -> str:
+    """A page label in lang."""
+    return PAGE[key][lang]

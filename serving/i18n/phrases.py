@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Final
 
-LANGUAGES: Final[tuple[str, ...]] = ("en", "ru", "kk")
+from serving.i18n.words import Words
 
-LEVEL_NAME: Final[dict[str, dict[str, str]]] = {
+LEVEL_NAME: Final[dict[str, Words]] = {
     "low": {"en": "low", "ru": "низкий", "kk": "төмен"},
     "elevated": {"en": "elevated", "ru": "повышенный", "kk": "жоғарылаған"},
     "high": {"en": "high", "ru": "высокий", "kk": "жоғары"},
@@ -22,7 +22,7 @@ LEVEL_NAME: Final[dict[str, dict[str, str]]] = {
 # {cut}: the band's lower bound in %; {upper}: the next band's bound in %; {share}: the
 # capacity as a % of eligible families; {count}: families in the band on the reference
 # date; {ratio}: the elevated multiple; {base}: the eligible families' average in %.
-BAND_MEANING: Final[dict[str, dict[str, str]]] = {
+BAND_MEANING: Final[dict[str, Words]] = {
     "high": {
         "en": "probability {cut} % or more: the {count} families with the highest "
         "probability, within the {share} % of eligible families caseworkers can reach",
@@ -47,19 +47,19 @@ BAND_MEANING: Final[dict[str, dict[str, str]]] = {
 }
 
 # A band whose bounds were set by the operator (EARLYRISK_RISK_BANDS), not derived.
-BAND_MEANING_FIXED: Final[dict[str, str]] = {
+BAND_MEANING_FIXED: Final[Words] = {
     "en": "probability from {cut} % to below {upper} % (cut-offs set by the operator)",
     "ru": "вероятность от {cut} % до {upper} % (границы заданы администратором)",
     "kk": "ықтималдық {cut} %-дан {upper} %-ға дейін (шекараларын әкімші белгілеген)",
 }
 
-KIND_NAME: Final[dict[str, dict[str, str]]] = {
+KIND_NAME: Final[dict[str, Words]] = {
     "need": {"en": "need", "ru": "трудность семьи", "kk": "отбасының қиындығы"},
     "context": {"en": "family situation", "ru": "состав семьи", "kk": "отбасы құрамы"},
     "support": {"en": "support received", "ru": "полученная помощь", "kk": "алынған көмек"},
 }
 
-NOT_RECORDED: Final[dict[str, str]] = {
+NOT_RECORDED: Final[Words] = {
     "en": "not recorded",
     "ru": "нет данных",
     "kk": "дерек жоқ",
@@ -72,7 +72,7 @@ YES_NO: Final[dict[str, tuple[str, str]]] = {
 }
 
 # Unit after a number; days and years in Russian follow its plural rules (see _ru_plural).
-UNIT: Final[dict[str, dict[str, str]]] = {
+UNIT: Final[dict[str, Words]] = {
     "KZT": {"en": "KZT", "ru": "тенге", "kk": "теңге"},
     "persons per room": {"en": "persons per room", "ru": "чел. на комнату", "kk": "адам/бөлме"},
     "count": {"en": "", "ru": "", "kk": ""},
@@ -86,13 +86,13 @@ RU_PLURAL: Final[dict[str, tuple[str, str, str]]] = {
 }
 
 # {points}: signed percentage points with one decimal.
-CONTRIBUTION: Final[dict[str, str]] = {
+CONTRIBUTION: Final[Words] = {
     "en": "{points} percentage points",
     "ru": "{points} п. п.",
     "kk": "{points} пайыздық пункт",
 }
 
-NOTICE: Final[dict[str, str]] = {
+NOTICE: Final[Words] = {
     "en": "Advisory only: this score estimates the chance of a child protection case within "
     "the model's horizon from administrative records. It is not a finding about the family. "
     "A caseworker decides, and records the decision through /feedback.",

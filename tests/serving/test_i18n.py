@@ -10,9 +10,11 @@ from features.catalogue import FEATURES
 from serving.i18n import (
     band_meaning,
     describe_indicator,
+    events,
     format_contribution,
     format_value,
     negotiate,
+    page,
     phrases,
     translation_problems,
 )
@@ -57,6 +59,34 @@ def test_every_catalogue_entry_and_phrase_is_in_three_languages():
         (
             lambda mp: mp.setitem(texts.DESCRIPTIONS, "no_such_indicator", {"ru": "а", "kk": "ә"}),
             "not in the catalogue",
+        ),
+        # the words of the records and the history (issue 12): every event type and listed
+        # detail of the data contract, every domain and decision, in the three languages
+        (lambda mp: mp.delitem(events.EVENT_TYPE_NAME, "school_absence"), "no words"),
+        (lambda mp: mp.delitem(events.DETAIL_NAME, "overcrowded"), "detail overcrowded"),
+        (lambda mp: mp.delitem(events.DOMAIN_NAME, "housing"), "domain housing: no words"),
+        (lambda mp: mp.delitem(events.DECISION_NAME, "referred"), "decision referred"),
+        (
+            lambda mp: mp.setitem(
+                events.EVENT_TYPE_NAME, "income", {"en": "income", "ru": "TBD", "kk": "табыс"}
+            ),
+            "placeholder",
+        ),
+        (
+            lambda mp: mp.setitem(
+                events.SOURCE_NAME, "court", {"en": "court", "ru": "court", "kk": "сот"}
+            ),
+            "not written in Cyrillic",
+        ),
+        (lambda mp: mp.setitem(events.CHANNEL_NAME["review"], "kk", " "), "empty"),
+        # the review page's labels go through the same check
+        (
+            lambda mp: mp.setitem(page.PAGE["title"], "kk", "Family review"),
+            "page label title [kk]: not written in Cyrillic",
+        ),
+        (
+            lambda mp: mp.setitem(page.PAGE["record_line"], "ru", "{event_name}, {event_date}"),
+            "page label record_line [ru]: fields",
         ),
     ],
 )

@@ -15,7 +15,15 @@ import pytest
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
-from serving.audit_log import AuditLogRefused, ScoreRecord, open_audit_log
+from serving.audit_log import _SCHEMA as AUDIT_SQLITE_SCHEMA
+from serving.audit_log import (
+    AUDIT_KINDS_SQL,
+    AuditLogRefused,
+    AuditLogUnavailable,
+    FeedbackRecord,
+    ScoreRecord,
+    open_audit_log,
+)
 from serving.auth import TokenStore
 from serving.migrations import _SQLITE_AUDIT_V1, _SQLITE_TOKENS_V1, sqlite_version
 
@@ -56,7 +64,7 @@ def test_a_first_release_audit_log_is_chained_by_the_upgrade(tmp_path, monkeypat
         open_audit_log(log_path)
     code, output = _upgrade(tmp_path, monkeypatch)
     assert code == 0, output
-    assert "applied audit 2" in output
+    assert "applied audit 2" in output and "applied audit 3" in output
     log = open_audit_log(log_path)
     report = log.verify()
     assert report.intact and report.entries == 3
@@ -74,7 +82,7 @@ def test_a_first_release_audit_log_is_chained_by_the_upgrade(tmp_path, monkeypat
     conn = sqlite3.connect(log_path)
     meta = dict(conn.execute("SELECT key, value FROM audit_meta"))
     assert meta["chained_through_seq"] == "3" and meta["chained_at"] > "2025"
-    assert sqlite_version(conn, "audit") == 2
+    assert sqlite_version(conn, "audit") == 3
     conn.close()
     verify = CliRunner().invoke(app, ["audit-log", "verify", "--log", str(log_path)])
     assert verify.exit_code == 0, verify.output
@@ -126,7 +134,7 @@ def test_current_sqlite_stores_are_baselined_not_rebuilt(tmp_path, monkeypatch) 
     conn = sqlite3.connect(tmp_path / "audit.sqlite")
     rows = conn.execute("SELECT store, version, description FROM schema_migrations").fetchall()
     conn.close()
-    assert rows[0][:2] == ("audit", 2) and "baseline" in rows[0][2]
+    assert rows[0][:2] == ("audit", 3) and "baseline" in rows[0][2]
 
 
 def test_no_store_to_upgrade_is_a_usage_error(tmp_path, monkeypatch) -> None:
@@ -141,7 +149,7 @@ def test_no_store_to_upgrade_is_a_usage_error(tmp_path, monkeypatch) -> None:
 def test_db_upgrade_on_postgres_creates_then_has_nothing_to_do(postgres_url: str) -> None:
     first = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
     assert first.exit_code == 0, first.output
-    assert first.output.count("applied") == 3
+    assert first.output.count("applied") == 4
     second = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
     assert second.exit_code == 0 and "applied" not in second.output
     verify = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])
@@ -184,3 +192,89 @@ def test_verify_url_without_a_log_or_with_triggers_dropped(postgres_url: str) ->
     dropped = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])
     assert dropped.exit_code == 0  # the chain is intact; the missing guard is reported
     assert "audit_no_change are missing" in " ".join(dropped.output.split())
+
+
+# --------------------------------------------------------------------------- view entries
+
+
+def _view(log) -> None:
+    log.record_view(
+        request_id="r3", token_id="t1", role="caseworker", endpoint="family", family_id="F1",
+        as_of="2024-12-31",
+    )  # fmt: skip
+
+
+def _entries_of_a_log_refusing_views(log) -> list[dict]:
+    """A score and a decision on a log of the release before views; the view is refused
+    (fail closed) with a message naming the fix. The log's entries; the log is closed."""
+    log.record_scores(
+        [ScoreRecord("s1", "r1", "t1", "caseworker", "score", "F1", "2024-12-31", "1", 0.25,
+                     "low", [])]
+    )  # fmt: skip
+    log.record_feedback(FeedbackRecord("s1", "r2", "t1", "caseworker", "F1", "no_action", "ok"))
+    with pytest.raises(AuditLogUnavailable, match="earlyrisk db upgrade"):
+        _view(log)
+    entries = log.page(limit=10)
+    log.close()
+    return entries
+
+
+def _check_views_accepted(log, before: list[dict]) -> None:
+    """After the upgrade: the same entries and hashes, views accepted, the history read."""
+    try:
+        assert log.page(limit=10) == before
+        _view(log)
+        assert log.verify().intact and log.count("view") == 1
+        [entry] = log.family_history("F1")
+        assert entry["score_id"] == "s1"
+        assert [(d["decision"], d["current"]) for d in entry["decisions"]] == [("no_action", True)]
+    finally:
+        log.close()
+
+
+def test_a_log_from_before_view_entries_accepts_them_after_the_upgrade(
+    tmp_path, monkeypatch
+) -> None:
+    """SQLite audit 3: the table of the release before views is rebuilt, its rows and
+    hashes kept; before the upgrade a view is refused (fail closed) and names the fix."""
+    log_path = tmp_path / "audit.sqlite"
+    conn = sqlite3.connect(log_path)
+    for statement in AUDIT_SQLITE_SCHEMA:  # that release's schema: no 'view', no family index
+        if "audit_family_kind" not in statement:
+            conn.execute(statement.replace(AUDIT_KINDS_SQL, "('score', 'feedback', 'batch_run')"))
+    conn.execute("INSERT INTO audit_meta VALUES ('log_id', 'old'), ('created_at', '2025')")
+    conn.commit()
+    conn.close()
+    before = _entries_of_a_log_refusing_views(open_audit_log(log_path))
+    code, output = _upgrade(tmp_path, monkeypatch)
+    assert code == 0 and "applied audit 3" in output and "applied audit 2" not in output, output
+    _check_views_accepted(open_audit_log(log_path), before)
+    conn = sqlite3.connect(log_path)
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    conn.close()
+    assert "audit_family_kind" in indexes and "audit_entries_v2" not in tables
+    assert {"audit_no_update", "audit_no_delete"} <= triggers  # still append-only
+    code, output = _upgrade(tmp_path, monkeypatch)
+    assert code == 0 and "applied" not in output
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_a_postgres_log_from_before_view_entries_is_upgraded(postgres_url: str, monkeypatch):
+    """PostgreSQL audit 2: a database of the release before views refuses them, the service
+    refuses to start on it until `db upgrade`, which keeps every entry and hash."""
+    from serving import migrations
+    from serving.audit_log_pg import PostgresAuditLog, open_postgres_audit_log
+
+    first_release = tuple(m for m in migrations.POSTGRES if m.version == 1)
+    monkeypatch.setattr(migrations, "POSTGRES", first_release)
+    before = _entries_of_a_log_refusing_views(PostgresAuditLog(postgres_url))
+    monkeypatch.undo()
+    with pytest.raises(AuditLogRefused, match=r"audit at 1 \(latest 2\).*db upgrade"):
+        open_postgres_audit_log(postgres_url)
+    result = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
+    assert result.exit_code == 0 and result.output.count("applied") == 1, result.output
+    assert "applied audit 2" in result.output
+    _check_views_accepted(open_postgres_audit_log(postgres_url), before)

@@ -17,8 +17,10 @@ import pytest
 from serving_world import ServingWorld, auth
 
 from serving.audit_log_pg import PostgresAuditLog
+from serving.i18n.page import PAGE
 from serving.local_server import LocalServer, start_local_server
 from serving.pg_stores import PostgresTokenStore
+from serving.review import SESSION_COOKIE
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -79,6 +81,33 @@ def test_two_replicas_share_one_audit_log_tokens_and_fail_closed(replicas, postg
         with psycopg.connect(url) as conn:
             logged = {r[0] for r in conn.execute("SELECT score_id FROM audit_entries")}
         assert logged == served  # none lost, none extra; seq is the primary key: none twice
+
+        # a family reviewed on PostgreSQL (issue 12): a decision recorded through one replica
+        # is in the history /family answers through the other, and every view is on the log
+        scored = _score(servers[0], token, ["F00003"]).json()["results"][0]
+        assert scored["status"] == "scored", scored
+        with httpx.Client(base_url=servers[1].url, timeout=30, headers=auth(token)) as client:
+            decided = client.post(
+                "/feedback",
+                json={"score_id": scored["score_id"], "decision": "referred", "reason": "ok"},
+            )
+            assert decided.status_code == 200, decided.text
+            family = client.post("/family", json={"family_id": "F00003", "lang": "ru"})
+        assert family.status_code == 200, family.text
+        [latest, *earlier] = family.json()["history"]
+        assert latest["score_id"] == scored["score_id"] and earlier  # scored by both replicas
+        assert [(d["decision"], d["current"]) for d in latest["decisions"]] == [("referred", True)]
+        with httpx.Client(base_url=servers[0].url, timeout=30) as client:
+            client.cookies.set(SESSION_COOKIE, token, path="/review")
+            page = client.get("/review", params={"family_id": "F00003"})
+        assert page.status_code == 200, page.text
+        assert PAGE["decision_referred"]["en"] in page.text
+        with psycopg.connect(url) as conn:
+            views = conn.execute(
+                "SELECT family_id, endpoint FROM audit_entries WHERE kind = 'view' ORDER BY seq"
+            ).fetchall()
+        assert views == [("F00003", "family"), ("F00003", "review")]
+        assert log.verify().intact
 
         # a token revoked through one replica's store (the CLI does the same) is refused by both
         doomed = store.create("caseworker")

@@ -212,8 +212,58 @@ def test_schema_is_created_once_and_a_behind_schema_is_refused(postgres_url: str
     ensure_postgres(postgres_url)
     ensure_postgres(postgres_url)  # idempotent: a second replica starting
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        assert postgres_versions(conn) == {"audit": 1, "tokens": 1, "security": 1}
+        assert postgres_versions(conn) == {"audit": 2, "tokens": 1, "security": 1}
         # a database whose security schema was never applied (an older release's)
         conn.execute("DELETE FROM schema_migrations WHERE store = 'security'")
     with pytest.raises(MigrationError, match=r"security at 0.*earlyrisk db upgrade"):
         ensure_postgres(postgres_url)
+
+
+def test_family_history_and_views_read_the_same_on_both_backends(postgres_url, tmp_path):
+    """/family's history on PostgreSQL: the same SQL as on SQLite, the same answer (latest
+    scores first, each with its decisions, the latest current; the limit keeps the newest)."""
+    from serving.audit_log import FeedbackRecord, open_audit_log
+
+    def fill(log) -> list[dict]:
+        first, second, third, other = _score(), _score(), _score(), _score(family="F00002")
+        for record in (first, other, second, third):
+            log.record_scores([record])
+
+        def decide(score: ScoreRecord, decision: str) -> None:
+            log.record_feedback(
+                FeedbackRecord(score.score_id, "r", "t", "caseworker", "F00001", decision, "x")
+            )
+
+        decide(second, "no_action")
+        decide(first, "referred")  # a later decision on an older score
+        decide(second, "support_offered")  # supersedes the first decision on `second`
+        log.record_view(
+            request_id="v", token_id="t", role="caseworker", endpoint="family",
+            family_id="F00001", as_of="2024-12-31",
+        )  # fmt: skip
+        full = log.family_history("F00001")
+        latest_two = log.family_history("F00001", limit=2)
+        assert [e["score_id"] for e in full] == [third.score_id, second.score_id, first.score_id]
+        assert [e["score_id"] for e in latest_two] == [third.score_id, second.score_id]
+        assert log.count("view") == 1 and log.family_history("nobody") == []
+        return [
+            {
+                "score": e["score_id"],
+                "decisions": [(d["decision"], d["current"]) for d in e["decisions"]],
+            }
+            for e in full
+        ]
+
+    pg = open_postgres_audit_log(postgres_url)
+    sqlite = open_audit_log(tmp_path / "audit_log.sqlite")
+    try:
+        on_pg, on_sqlite = fill(pg), fill(sqlite)
+    finally:
+        pg.close()
+        sqlite.close()
+    for history in (on_pg, on_sqlite):
+        assert [h["decisions"] for h in history] == [
+            [],
+            [("no_action", False), ("support_offered", True)],
+            [("referred", True)],
+        ]

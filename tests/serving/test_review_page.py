@@ -15,8 +15,10 @@ import pandas as pd
 import pytest
 from serving_world import auth
 
+from features.catalogue import event_features
+from serving.i18n.events import CHANNEL_NAME, DECISION_NAME, DOMAIN_NAME, EVENT_TYPE_NAME
 from serving.i18n.page import PAGE
-from serving.records import FamilyRecords, RecordsError, build_records
+from serving.records import RECORD_COLUMNS, FamilyRecords, RecordsError, build_records
 from serving.review import SESSION_COOKIE, csrf_for
 
 # Screenshots go to docs/ when EARLYRISK_SCREENSHOTS=1 (to refresh the committed ones),
@@ -57,8 +59,6 @@ def _events() -> pd.DataFrame:
 
 
 def test_records_are_those_in_the_window_recorded_by_the_date():
-    from features.catalogue import event_features
-
     names = [s.name for s in event_features()]
     records = FamilyRecords(_events(), feature_names=names)
     got = records.for_family("A", "2024-12-31")
@@ -82,6 +82,46 @@ def test_records_are_those_in_the_window_recorded_by_the_date():
         "value",
     }
     assert all(not v for v in records.for_family("nobody", "2024-12-31").values())
+
+
+def test_records_of_the_registry_match_a_filter_per_indicator(small_registry_dir):
+    """The one-pass lookup gives, for every family, what filtering the attributed events
+    once per indicator (type, detail, role, recorded by as_of, within the window) gives."""
+    from features.aggregations import lookback_days
+    from features.engine import attribute_events
+    from features.validation import load_validated
+
+    raw = load_validated(small_registry_dir)
+    events = attribute_events(raw.events, raw.memberships)
+    names = [s.name for s in event_features()]
+    records = FamilyRecords(
+        events.loc[:, ["family_id", "role", *RECORD_COLUMNS]], feature_names=names
+    )
+    as_of = pd.Timestamp("2024-06-30")
+    families = sorted(events["family_id"].astype(str).unique())[::7]
+    checked = 0
+    for name, window in records.windows.items():
+        spec = window.spec
+        mask = events["event_type"].isin(spec.event_types)
+        mask &= (events["recorded_date"] <= as_of) & (events["event_date"] <= as_of)
+        mask &= events["event_date"] > as_of - pd.Timedelta(
+            days=lookback_days(spec.aggregation, spec.window_days or 1)
+        )
+        if spec.detail is not None:
+            mask &= events["detail"].isin(spec.detail)
+        if spec.person_roles is not None:
+            mask &= events["role"].isin(spec.person_roles)
+        expected = events.loc[mask].sort_values(["family_id", "event_date"], kind="stable")
+        by_family = expected.groupby(expected["family_id"].astype(str))
+        for family in families:
+            got = records.for_family(family, "2024-06-30")[name]
+            want = by_family.get_group(family) if family in by_family.groups else expected.iloc[:0]
+            assert [r["event_date"] for r in got] == [
+                str(d)[:10] for d in want["event_date"][::-1]
+            ], (name, family)
+            assert [r["source"] for r in got] == list(want["source"][::-1]), (name, family)
+            checked += len(got)
+    assert checked > 100  # the comparison saw records, not only empty lists
 
 
 def test_records_from_another_raw_directory_are_refused(small_registry_dir):
@@ -158,6 +198,22 @@ def test_family_shows_records_history_and_is_audited(registry_server, tokens):
         household = [i for i in body["indicators"] if i["domain"] == "household"]
         assert household and all(i["records"] == [] for i in household)
         assert body["history"][0]["endpoint"] == "score"
+        # codes come with their words in the request's language (here Russian)
+        assert body["history"][0]["endpoint_name"] == CHANNEL_NAME["score"]["ru"]
+        assert all(i["domain_name"] == DOMAIN_NAME.get(i["domain"], {}).get("ru", i["domain"])
+                   for i in body["indicators"])  # fmt: skip
+        types = {r["event_type"] for item in with_records for r in item["records"]}
+        for item in with_records:
+            for record in item["records"]:
+                assert record["event_name"].startswith(EVENT_TYPE_NAME[record["event_type"]]["ru"])
+        # the review page shows the same records in words, never their codes
+        client.cookies.set(SESSION_COOKIE, tokens["caseworker"], path="/review")
+        page = client.get("/review", params={"family_id": family, "lang": "kk"})
+        assert page.status_code == 200, page.text
+        records_html = page.text[page.text.index('id="indicators"') :]
+        for event_type in types:
+            assert EVENT_TYPE_NAME[event_type]["kk"] in records_html, event_type
+            assert event_type not in records_html, event_type
     with sqlite3.connect(log) as conn:
         views = conn.execute("SELECT family_id FROM audit_entries WHERE kind = 'view'").fetchall()
     assert (family,) in views
@@ -288,7 +344,7 @@ def test_review_page_in_a_real_browser(registry_server, tokens):
         assert driver.find_element(By.CSS_SELECTOR, "[role=status]").text == PAGE["recorded"]["en"]
         history = driver.find_element(By.ID, "history").text
         assert "referred to the family support centre" in history
-        assert PAGE["decision_referred"]["en"] in history
+        assert DECISION_NAME["referred"]["en"] in history
         with sqlite3.connect(log) as conn:
             rows = conn.execute(
                 "SELECT kind, endpoint, decision FROM audit_entries WHERE family_id = ?",
@@ -365,7 +421,7 @@ def test_an_ineligible_family_is_shown_without_an_estimate(real_server, tokens):
 
 def test_family_history_is_a_keyed_read_not_a_scan(tmp_path):
     """/family's p50 target needs the history read to use the audit log's family index."""
-    from serving.audit_log import ScoreRecord, open_audit_log
+    from serving.audit_log import _FAMILY_HISTORY_SQL, ScoreRecord, open_audit_log
 
     log = open_audit_log(tmp_path / "audit_log.sqlite")
     record = ScoreRecord(
@@ -375,12 +431,10 @@ def test_family_history_is_a_keyed_read_not_a_scan(tmp_path):
     assert [e["score_id"] for e in log.family_history("F1")] == ["s1"]
     log.close()
     with sqlite3.connect(tmp_path / "audit_log.sqlite") as conn:
-        for kind in ("score", "feedback"):
-            plan = conn.execute(
-                "EXPLAIN QUERY PLAN SELECT seq FROM audit_entries "
-                "WHERE family_id = ? AND kind = ? ORDER BY seq DESC LIMIT 50",
-                ("F1", kind),
-            ).fetchall()
-            assert "USING INDEX audit_family_kind" in str(plan) or (
-                "USING COVERING INDEX audit_family_kind" in str(plan)
-            ), plan
+        plan = " | ".join(
+            str(row[3])
+            for row in conn.execute(f"EXPLAIN QUERY PLAN {_FAMILY_HISTORY_SQL}", ("F1", "F1", 50))
+        )
+    # every read of audit_entries is a keyed search of the family index, none a scan
+    assert "SCAN audit_entries" not in plan, plan
+    assert plan.count("audit_entries USING") == 2 and "INDEX audit_family_kind" in plan, plan
