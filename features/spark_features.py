@@ -52,6 +52,7 @@ from features.engine import (
 )
 from features.raw import RawTables, coerce_table
 from features.spark_raw import locate_table, read_typed_table
+from features.spark_session import session_conf
 
 SIDECAR = "_earlyrisk.json"
 META_RAW_FILES = "earlyrisk.raw_files_sha256"
@@ -206,7 +207,7 @@ def spark_feature_frame(
     config: FeatureConfig | None = None,
     n_partitions: int | None = None,
 ):
-    """(Spark frame of feature rows, its audit attributes), lazy.
+    """(Spark frame of feature rows, its audit attributes, the number of partitions), lazy.
 
     The raw data must already have passed validation (:mod:`features.spark_validation`).
     """
@@ -218,9 +219,6 @@ def spark_feature_frame(
         n_partitions = default_partitions(spark, n_families)
     if n_partitions < 1:
         raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
-    # One shuffle partition per family partition, not coalesced: a task per partition.
-    spark.conf.set("spark.sql.shuffle.partitions", str(n_partitions))
-    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
     config_json = config.model_dump_json()
 
     def compute(frame: pd.DataFrame) -> pd.DataFrame:
@@ -236,7 +234,7 @@ def spark_feature_frame(
 
     stacked = stacked_registry(tables, n_partitions)
     features = stacked.groupBy(PART).applyInPandas(compute, schema=output_schema(attributes))
-    return features, attributes
+    return features, attributes, n_partitions
 
 
 def raw_files_fingerprint(raw_dir: Path | str) -> str:
@@ -277,16 +275,22 @@ def write_spark_features(
     from pyspark.sql import functions as F
 
     config = config or FeatureConfig()
-    features, attributes = spark_feature_frame(
+    features, attributes, n_partitions = spark_feature_frame(
         spark, raw_dir, as_of_dates, config=config, n_partitions=n_partitions
     )
     out = Path(out)
-    (
-        features.withColumn("as_of", F.col("as_of").cast("date"))
-        .write.mode("overwrite")
-        .partitionBy("as_of")
-        .parquet(str(out))
-    )
+    # One shuffle partition per family partition, not coalesced: a task per partition.
+    tuning = {
+        "spark.sql.shuffle.partitions": str(n_partitions),
+        "spark.sql.adaptive.coalescePartitions.enabled": "false",
+    }
+    with session_conf(spark, tuning):
+        (
+            features.withColumn("as_of", F.col("as_of").cast("date"))
+            .write.mode("overwrite")
+            .partitionBy("as_of")
+            .parquet(str(out))
+        )
     sidecar = {
         META_FEATURE_LIST: feature_list_fingerprint(),
         META_RAW_FILES: raw_files_fingerprint(raw_dir),

@@ -18,9 +18,11 @@ results depend on:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 
 DEFAULT_MASTER = "local[*]"
 
@@ -70,3 +72,29 @@ def spark_session(master: str = DEFAULT_MASTER, *, app_name: str = "earlyrisk", 
         return builder.getOrCreate()
     except Exception as error:  # py4j/JVM start-up errors have no common base class
         raise SparkUnavailableError(f"cannot start Spark on {master!r}: {error}") from error
+
+
+@contextlib.contextmanager
+def session_conf(spark, settings: dict[str, str]) -> Iterator[None]:
+    """Set runtime SQL settings for one job and restore the previous values after it, so
+    one command's tuning (shuffle partitions, say) does not leak into the next."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+def shuffle_partitions_for(spark, n_bytes: int, *, bytes_per_partition: int = 64 << 20) -> int:
+    """Shuffle partitions for ``n_bytes`` of input: one per 64 MB, at least two per core.
+
+    Spark's default (200) costs seconds of task overhead on a small registry and is too
+    few for a national one."""
+    cores = max(1, spark.sparkContext.defaultParallelism)
+    return max(2 * cores, -(-n_bytes // bytes_per_partition))
