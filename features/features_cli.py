@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from features.engine_options import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
+
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -92,6 +94,8 @@ def features_command(
             help="Show progress bars on stderr (default: only on a terminal).",
         ),
     ] = None,
+    engine: EngineOption = Engine.pandas,
+    spark_master: SparkMasterOption = DEFAULT_MASTER,
 ) -> None:
     """Validate DIR, build the feature table for every --as-of date, write it to FILE."""
     import pandas as pd
@@ -119,6 +123,12 @@ def features_command(
     except (OSError, ValidationError, ValueError) as error:
         raise _usage(err, f"--config {config}: {error}") from None
     show_progress = err.is_terminal if progress is None else progress
+    if engine is Engine.spark:
+        from features.spark_features import run_features_command
+
+        raise typer.Exit(
+            run_features_command(raw, dates, out, feature_config, partitions, spark_master, err)
+        )
 
     started = time.perf_counter()
     try:

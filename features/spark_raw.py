@@ -106,10 +106,8 @@ def typed_table(frame, table: str):
         col = F.col(column.name)
         kind = types[column.name]
         if column.kind == "date":
-            if kind == "string":
-                col = F.to_date(F.trim(col), "yyyy-MM-dd")
-            else:
-                col = col.cast(DateType())
+            text = kind == "string"
+            col = F.try_to_date(F.trim(col), "yyyy-MM-dd") if text else col.cast(DateType())
         elif column.kind == "float":
             col = col.cast("double")
         else:

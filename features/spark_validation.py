@@ -160,22 +160,20 @@ class _Run:
 # --------------------------------------------------------------------------- reading
 
 
-def _with_positions(frame):
-    """``frame`` with POS, the 0-based row number in stored order (see module docstring)."""
+def _positions(parsed) -> tuple[Any, int]:
+    """(POS expression, rows) for a persisted frame with ``_mid``: the 0-based row number
+    in stored order (see module docstring). Its one job also fills the cache."""
     from pyspark.sql import functions as F
 
-    numbered = frame.withColumn("_mid", F.monotonically_increasing_id())
     split = F.shiftright(F.col("_mid"), _SPLIT_BITS)
-    counts = sorted(
-        (row[0], row[1]) for row in numbered.groupBy(split.alias("s")).count().collect()
-    )
+    counts = sorted((row[0], row[1]) for row in parsed.groupBy(split.alias("s")).count().collect())
     offsets, total = [], 0
     for split_index, count in counts:
         offsets += [F.lit(split_index), F.lit(total)]
         total += count
     within = F.col("_mid").bitwiseAND(F.lit((1 << _SPLIT_BITS) - 1))
     offset = F.create_map(*offsets)[split] if offsets else F.lit(0)
-    return numbered.withColumn(POS, (offset + within).cast("long")).drop("_mid"), total
+    return (offset + within).cast("long"), total
 
 
 def _parse_column(column, stored_type: str):
@@ -205,9 +203,7 @@ def _parse_column(column, stored_type: str):
             well_formed = text.rlike(r"^\d{4}-\d{2}-\d{2}$")
             value = F.when(~empty & well_formed, F.try_to_date(text, "yyyy-MM-dd"))
             malformed = ~empty & value.isNull()
-        out_of_range = value.isNotNull() & (
-            (value < F.lit(MIN_DATE)) | (value > F.lit(MAX_DATE))
-        )
+        out_of_range = value.isNotNull() & ((value < F.lit(MIN_DATE)) | (value > F.lit(MAX_DATE)))
         malformed = malformed | out_of_range
         return F.when(~malformed, value), empty, malformed
     # float
@@ -240,7 +236,23 @@ def _read(spark, raw_dir: Path, name: str, run: _Run) -> TableInfo:
         columns = list(stored.columns)
         wanted = [c.name for c in TABLE_COLUMNS[name] if c.name in columns]
         stored = stored.select(*[F.col(f"`{c}`").alias(_raw(c)) for c in wanted])
-        numbered, rows = _with_positions(stored)
+        types = dict(stored.dtypes)
+        selected = [F.monotonically_increasing_id().alias("_mid")]
+        for column in TABLE_COLUMNS[name]:
+            if column.name in wanted:
+                typed, empty, malformed = _parse_column(column, types[_raw(column.name)])
+                selected += [
+                    typed.alias(column.name),
+                    F.col(_raw(column.name)),
+                    empty.alias(_empty(column.name)),
+                    malformed.alias(_bad(column.name)),
+                ]
+        parsed = stored.select(*selected).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            position, rows = _positions(parsed)
+        except BaseException:
+            parsed.unpersist()
+            raise
     except Exception as error:  # Spark raises JVM errors of many classes for a bad file
         message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         run.add_table_level(
@@ -257,8 +269,6 @@ def _read(spark, raw_dir: Path, name: str, run: _Run) -> TableInfo:
                 f"{location.name} has column {column!r}, which the contract does not "
                 "define; it is ignored",
             )
-    types = dict(stored.dtypes)
-    selected = [F.col(POS)]
     for column in TABLE_COLUMNS[name]:
         if column.name not in wanted:
             run.add_table_level(
@@ -268,16 +278,8 @@ def _read(spark, raw_dir: Path, name: str, run: _Run) -> TableInfo:
                 f"{name} lacks column {column.name!r} ({column.kind}"
                 f"{', nullable' if column.nullable else ''})",
             )
-            continue
-        typed, empty, malformed = _parse_column(column, types[_raw(column.name)])
-        selected += [
-            typed.alias(column.name),
-            F.col(_raw(column.name)),
-            empty.alias(_empty(column.name)),
-            malformed.alias(_bad(column.name)),
-        ]
-    frame = numbered.select(*selected).persist(StorageLevel.MEMORY_AND_DISK)
-    table = _Table(name, frame, wanted, rows, persisted=[frame])
+    frame = parsed.withColumn(POS, position).drop("_mid")
+    table = _Table(name, frame, wanted, rows, persisted=[parsed])
     run.tables[name] = table
     for column in TABLE_COLUMNS[name]:
         if column.name not in wanted:
@@ -407,7 +409,9 @@ def check_date_order(run: _Run) -> None:
         table = run.table(name, earlier, later)
         if table is None:
             continue
-        bad = F.col(earlier).isNotNull() & F.col(later).isNotNull() & (F.col(later) < F.col(earlier))
+        bad = (
+            F.col(earlier).isNotNull() & F.col(later).isNotNull() & (F.col(later) < F.col(earlier))
+        )
         mask = table.flag(bad)
         table.frame = table.frame.withColumn("_order_ok", ~F.col(mask))
         run.add(
@@ -423,16 +427,19 @@ def check_date_order(run: _Run) -> None:
 
 
 def compute_extraction_date(run: _Run) -> None:
+    from functools import reduce
+
     from pyspark.sql import functions as F
 
-    latest = []
-    for name in ("events", "outcomes"):
-        table = run.table(name, "recorded_date")
-        if table is not None and table.rows:
-            value = table.frame.agg(F.max("recorded_date")).first()[0]
-            if value is not None:
-                latest.append(value)
-    run.extraction = max(latest) if latest else None
+    latest = [
+        table.frame.select(F.max("recorded_date").alias("d"))
+        for name in ("events", "outcomes")
+        if (table := run.table(name, "recorded_date")) is not None and table.rows
+    ]
+    if not latest:
+        run.extraction = None
+        return
+    run.extraction = reduce(lambda a, b: a.unionByName(b), latest).agg(F.max("d")).first()[0]
 
 
 def check_birth_not_future(run: _Run) -> None:
@@ -680,9 +687,7 @@ def check_backdated(run: _Run) -> None:
                 mask,
                 f"recorded more than {BACKDATED_SUSPICIOUS_DAYS} days after {happened} "
                 "(back-dated record; kept, enters features only once recorded)",
-                shown=lambda row, h=happened: (
-                    f"{(row['recorded_date'] - row[h]).days} days late"
-                ),
+                shown=lambda row, h=happened: f"{(row['recorded_date'] - row[h]).days} days late",
             )
         )
 
@@ -801,12 +806,40 @@ def _example(table: _Table, row) -> str:
     return f"{text} ({', '.join(labels)})" if labels else text
 
 
+def _first_rows(table: _Table, shown: list[tuple[int, str]], k: int) -> dict[int, list]:
+    """The first ``k`` rows (in stored order) of each mask, in one job for the table."""
+    from functools import reduce
+
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    if not shown or k == 0:
+        return {}
+    any_mask = reduce(lambda a, b: a | b, [F.col(mask) for _, mask in shown])
+    finding = F.explode(
+        F.array_compact(F.array(*[F.when(F.col(mask), F.lit(i)) for i, mask in shown]))
+    )
+    rank = F.row_number().over(Window.partitionBy("_finding").orderBy(POS))
+    rows = (
+        table.frame.where(any_mask)
+        .withColumn("_finding", finding)
+        .withColumn("_rank", rank)
+        .where(F.col("_rank") <= k)
+        .collect()
+    )
+    out: dict[int, list] = {}
+    for row in sorted(rows, key=lambda r: r[POS]):
+        out.setdefault(row["_finding"], []).append(row)
+    return out
+
+
 def _evaluate(run: _Run, max_examples: int) -> list[RuleViolation]:
-    """Count every pending finding (one pass per table) and fetch the shown examples."""
+    """Count every pending finding and fetch the shown examples: two jobs per table."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     counts: dict[int, int] = {}
+    examples: dict[int, list] = {}
     for table in run.tables.values():
         mine = [i for i, p in enumerate(run.pending) if p.table is table]
         if not mine:
@@ -818,6 +851,8 @@ def _evaluate(run: _Run, max_examples: int) -> list[RuleViolation]:
         ).first()
         for i in mine:
             counts[i] = int(sums[f"c{i}"] or 0)
+        shown = [(i, run.pending[i].example_mask or run.pending[i].mask) for i in mine if counts[i]]
+        examples.update(_first_rows(table, shown, max_examples))
     violations: list[RuleViolation] = []
     for kind, index in run.order:
         if kind == "level":
@@ -828,18 +863,10 @@ def _evaluate(run: _Run, max_examples: int) -> list[RuleViolation]:
         if count == 0:
             continue
         table = pending.table
-        shown_rows = pending.example_mask or pending.mask
-        rows = (
-            table.frame.where(F.col(shown_rows))
-            .orderBy(POS)
-            .limit(max_examples)
-            .collect()
-            if max_examples
-            else []
-        )
-        examples = [_example(table, row) for row in rows]
+        rows = examples.get(index, [])
+        named = [_example(table, row) for row in rows]
         if pending.shown is not None:
-            examples = [f"{e}: {pending.shown(row)}" for e, row in zip(examples, rows, strict=True)]
+            named = [f"{e}: {pending.shown(row)}" for e, row in zip(named, rows, strict=True)]
         description = (
             pending.description() if callable(pending.description) else pending.description
         )
@@ -850,7 +877,7 @@ def _evaluate(run: _Run, max_examples: int) -> list[RuleViolation]:
                 pending.rule,
                 description,
                 count,
-                tuple(examples),
+                tuple(named),
                 RULES[pending.rule].severity,
             )
         )

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from features.engine_options import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
 from serving.cli_options import EXIT_REFUSED, EXIT_USAGE, ModelUriOption, TrackingUriOption
 
 SCORE_HELP = (
@@ -50,6 +51,8 @@ def score_command(
         int,
         typer.Option("--families-per-partition", min=1, help="Bounds memory per step."),
     ] = 25_000,
+    engine: EngineOption = Engine.pandas,
+    spark_master: SparkMasterOption = DEFAULT_MASTER,
 ) -> None:
     """Batch-score every family."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -72,6 +75,13 @@ def score_command(
         raise typer.Exit(EXIT_USAGE) from None
     settings = ServingSettings()
     model_uri = model or settings.resolved_model_uri
+    if engine is Engine.spark:  # --out is a directory; the steps run on Spark
+        from serving.spark_batch import run_score_command
+
+        tracking = tracking_uri or settings.tracking_uri
+        raise typer.Exit(
+            run_score_command(raw, day.isoformat(), out, model_uri, tracking, spark_master, err)
+        )
     progress = Progress(
         TextColumn("scoring"),
         BarColumn(),
