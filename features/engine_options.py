@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 from features.spark_session import DEFAULT_MASTER
 
@@ -39,7 +40,7 @@ SparkMasterOption = Annotated[
 ]
 
 
-def start_spark(master: str, err) -> object:
+def start_spark(master: str, err: Console) -> Any:
     """The SparkSession for ``master``; a clear message and exit code 2 when it cannot start."""
     from features.spark_session import SparkUnavailableError, spark_session
 

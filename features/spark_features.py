@@ -252,7 +252,7 @@ def raw_files_fingerprint(raw_dir: Path | str) -> str:
         for path in files:
             digest.update(f"{table}:{path.relative_to(location.path.parent)};".encode())
             with path.open("rb") as handle:
-                for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                while block := handle.read(1 << 20):
                     digest.update(block)
     return digest.hexdigest()
 

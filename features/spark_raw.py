@@ -52,13 +52,14 @@ def locate_table(raw_dir: Path | str, table: str) -> TableLocation:
     """The stored form of ``table``: ``<table>.parquet``, ``<table>.csv`` (file or directory),
     else a ``<table>/`` directory of ``.parquet`` (preferred) or ``.csv`` part files."""
     raw_dir = Path(raw_dir)
-    for fmt in ("parquet", "csv"):
+    formats: tuple[Format, ...] = ("parquet", "csv")
+    for fmt in formats:
         candidate = raw_dir / f"{table}.{fmt}"
         if candidate.exists():
             return TableLocation(candidate, fmt)
     directory = raw_dir / table
     if directory.is_dir():
-        for fmt in ("parquet", "csv"):
+        for fmt in formats:
             if _has_files(directory, f".{fmt}"):
                 return TableLocation(directory, fmt)
     raise RawTableNotFoundError(

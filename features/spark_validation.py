@@ -421,9 +421,23 @@ def check_date_order(run: _Run) -> None:
                 later,
                 mask,
                 f"{name}.{later} is before {earlier}",
-                shown=lambda row, e=earlier, la=later: f"{la} {_iso(row[la])} < {e} {_iso(row[e])}",
+                shown=_order_shown(earlier, later),
             )
         )
+
+
+def _order_shown(earlier: str, later: str) -> RowFormatter:
+    def shown(row: Any) -> str:
+        return f"{later} {_iso(row[later])} < {earlier} {_iso(row[earlier])}"
+
+    return shown
+
+
+def _lateness(happened: str) -> RowFormatter:
+    def shown(row: Any) -> str:
+        return f"{(row['recorded_date'] - row[happened]).days} days late"
+
+    return shown
 
 
 def compute_extraction_date(run: _Run) -> None:
@@ -687,7 +701,7 @@ def check_backdated(run: _Run) -> None:
                 mask,
                 f"recorded more than {BACKDATED_SUSPICIOUS_DAYS} days after {happened} "
                 "(back-dated record; kept, enters features only once recorded)",
-                shown=lambda row, h=happened: f"{(row['recorded_date'] - row[h]).days} days late",
+                shown=_lateness(happened),
             )
         )
 
