@@ -26,7 +26,8 @@ from features.spark_features import SIDECAR, read_spark_feature_table, write_spa
 from features.spark_validation import validate_raw_dir_spark
 from features.validation import load_validated, validate_raw_dir
 
-pytestmark = pytest.mark.slow
+# Spark jobs are many small JVM round trips: generous on a loaded machine (not a speed test).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 AS_OF = ["2022-06-30", "2023-12-31"]
 
