@@ -1,8 +1,8 @@
 """Run every benchmark (or the ones named) each in its own process, so peak memory is per area.
 
 Usage: ``python -m benchmarks [AREA ...]`` with AREA among synth, validation, features,
-train, audit, serving, audit_log, monitor. The figures go to standard output; a copy of each
-area's output is kept in ``bench-results/<area>.txt``.
+train, audit, serving, audit_log, monitor, spark. The figures go to standard output; a copy
+of each area's output is kept in ``bench-results/<area>.txt``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,17 @@ import sys
 import time
 from pathlib import Path
 
-AREAS = ("synth", "validation", "features", "train", "audit", "serving", "audit_log", "monitor")
+AREAS = (
+    "synth",
+    "validation",
+    "features",
+    "train",
+    "audit",
+    "serving",
+    "audit_log",
+    "monitor",
+    "spark",
+)
 
 
 def main(argv: list[str]) -> int:

@@ -24,3 +24,18 @@ def small_registry_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = SynthConfig(families=SMALL_REGISTRY_FAMILIES, seed=SMALL_REGISTRY_SEED)
     synthesize(config, out, workers=1)
     return out
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] SparkSession for the session's Spark tests (starting one takes seconds)."""
+    from features.spark_session import spark_session
+
+    session = spark_session(
+        "local[2]",
+        app_name="earlyrisk-tests",
+        conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4"},
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
