@@ -35,27 +35,32 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from features.catalogue import feature_list_fingerprint
-from features.config import FeatureConfig
-from features.contract import TABLE_COLUMNS, TABLES
-from features.engine import (
-    DEFAULT_FAMILIES_PER_PARTITION,
+from features.compute import (
     KEY_COLUMNS,
-    META_CONFIG,
-    META_FEATURE_LIST,
     compute_partition,
     normalise_as_of,
     output_columns,
+    output_dtypes,
 )
+from features.config import FeatureConfig
+from features.contract import TABLE_COLUMNS, TABLES
+from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
 from features.raw import RawTables, coerce_table
+from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_PREFIX
 from features.spark_raw import locate_table, read_typed_table
 from features.spark_session import session_conf
 
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+    from rich.console import Console
+
 SIDECAR = "_earlyrisk.json"
-META_RAW_FILES = "earlyrisk.raw_files_sha256"
+META_RAW_FILES = f"{META_PREFIX}raw_files_sha256"
 PART = "_part"
 TAG = "_table"
 ROW = "_row"
@@ -79,18 +84,18 @@ def _stacked_columns() -> dict[str, str]:
     return columns
 
 
-def family_partition(column, n_partitions: int):
+def family_partition(column: Column, n_partitions: int) -> Column:
     """Spark expression: the partition (0..n-1) of a family_id column."""
     from pyspark.sql import functions as F
 
     return F.pmod(F.xxhash64(column), F.lit(n_partitions)).cast("int")
 
 
-def stacked_registry(tables: dict, n_partitions: int):
+def stacked_registry(tables: dict[str, DataFrame], n_partitions: int) -> DataFrame:
     """The six typed tables as one frame tagged with table, stored row and partition."""
     from pyspark.sql import functions as F
 
-    def numbered(name: str):
+    def numbered(name: str) -> DataFrame:
         return tables[name].withColumn(ROW, F.monotonically_increasing_id())
 
     memberships = numbered("memberships").withColumn(
@@ -119,17 +124,21 @@ def stacked_registry(tables: dict, n_partitions: int):
         .withColumn(PART, family_partition(F.col("family_id"), n_partitions)),
     }
     types = _stacked_columns()
-    stacked = None
+    frames = []
     for index, table in enumerate(TABLES):
         frame = parts[table].withColumn(TAG, F.lit(index))
         present = set(frame.columns)
-        frame = frame.select(
-            *[
-                (F.col(name) if name in present else F.lit(None)).cast(kind).alias(name)
-                for name, kind in types.items()
-            ]
+        frames.append(
+            frame.select(
+                *[
+                    (F.col(name) if name in present else F.lit(None)).cast(kind).alias(name)
+                    for name, kind in types.items()
+                ]
+            )
         )
-        stacked = frame if stacked is None else stacked.unionByName(frame)
+    stacked = frames[0]
+    for frame in frames[1:]:
+        stacked = stacked.unionByName(frame)
     return stacked
 
 
@@ -148,8 +157,6 @@ def unstack_partition(frame: pd.DataFrame) -> RawTables:
 
 def output_schema(audit_attributes: Sequence[str]) -> str:
     """The Spark DDL schema of the engine's output (the pandas engine's dtypes)."""
-    from features.engine import _output_dtypes
-
     spark_types = {
         "str": "string",
         "datetime64[ns]": "timestamp_ntz",
@@ -157,21 +164,21 @@ def output_schema(audit_attributes: Sequence[str]) -> str:
         "bool": "boolean",
         "float64": "double",
     }
-    dtypes = _output_dtypes(audit_attributes)
+    dtypes = output_dtypes(audit_attributes)
     return ", ".join(f"`{name}` {spark_types[dtypes[name]]}" for name in dtypes)
 
 
-def registry_facts(tables: dict, config: FeatureConfig) -> tuple[pd.Timestamp, list[str], int]:
+def registry_facts(
+    tables: dict[str, DataFrame], config: FeatureConfig
+) -> tuple[pd.Timestamp, list[str], int]:
     """(extraction date, protected attributes, number of families), as Spark aggregates."""
     from pyspark.sql import functions as F
 
     if config.extraction_date is not None:
         extraction = pd.Timestamp(config.extraction_date)
     else:
-        latest = [
-            tables[name].agg(F.max("recorded_date")).first()[0] for name in ("events", "outcomes")
-        ]
-        present = [d for d in latest if d is not None]
+        rows = [tables[name].agg(F.max("recorded_date")).first() for name in ("events", "outcomes")]
+        present = [row[0] for row in rows if row is not None and row[0] is not None]
         if not present:
             raise ValueError(
                 "cannot infer the extraction date: events and outcomes hold no "
@@ -187,26 +194,26 @@ def registry_facts(tables: dict, config: FeatureConfig) -> tuple[pd.Timestamp, l
     return extraction, attributes, n_families
 
 
-def default_partitions(spark, n_families: int) -> int:
+def default_partitions(spark: SparkSession, n_families: int) -> int:
     """Partitions for ``n_families``: one per 25,000 families, at least four per core (so
     an uneven hash spread still keeps every core busy)."""
     cores = max(1, spark.sparkContext.defaultParallelism)
     return max(4 * cores, math.ceil(n_families / DEFAULT_FAMILIES_PER_PARTITION))
 
 
-def read_registry(spark, raw_dir: Path | str) -> dict:
+def read_registry(spark: SparkSession, raw_dir: Path | str) -> dict[str, DataFrame]:
     """The six typed tables of ``raw_dir`` as Spark frames (lazy)."""
     return {table: read_typed_table(spark, raw_dir, table) for table in TABLES}
 
 
 def spark_feature_frame(
-    spark,
+    spark: SparkSession,
     raw_dir: Path | str,
     as_of_dates: Iterable[object],
     *,
     config: FeatureConfig | None = None,
     n_partitions: int | None = None,
-):
+) -> tuple[DataFrame, list[str], int]:
     """(Spark frame of feature rows, its audit attributes, the number of partitions), lazy.
 
     The raw data must already have passed validation (:mod:`features.spark_validation`).
@@ -262,7 +269,7 @@ def _hidden(path: Path) -> bool:
 
 
 def write_spark_features(
-    spark,
+    spark: SparkSession,
     raw_dir: Path | str,
     as_of_dates: Iterable[object],
     out: Path | str,
@@ -327,7 +334,7 @@ def run_features_command(
     config: FeatureConfig,
     partitions: int | None,
     master: str,
-    err,
+    err: Console,
 ) -> int:
     """``earlyrisk features --engine spark``: validate on Spark, refuse broken data, write
     the partitioned feature directory ``out``; returns the exit code (0 or 1)."""

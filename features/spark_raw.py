@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from features.contract import TABLE_COLUMNS
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 Format = Literal["parquet", "csv"]
 # Whitespace-only text is empty (null), as in features.validation (Java regex, ASCII and
@@ -69,7 +72,7 @@ def locate_table(raw_dir: Path | str, table: str) -> TableLocation:
     )
 
 
-def read_stored(spark, location: TableLocation):
+def read_stored(spark: SparkSession, location: TableLocation) -> DataFrame:
     """The table as stored: Parquet with its own types, CSV with every cell as text."""
     reader = spark.read
     if location.path.is_dir():
@@ -85,13 +88,15 @@ def read_stored(spark, location: TableLocation):
     )
 
 
-def read_text_table(spark, raw_dir: Path | str, table: str):
+def read_text_table(
+    spark: SparkSession, raw_dir: Path | str, table: str
+) -> tuple[DataFrame, TableLocation]:
     """(stored DataFrame, location) of ``table``; raises RawTableNotFoundError."""
     location = locate_table(raw_dir, table)
     return read_stored(spark, location), location
 
 
-def typed_table(frame, table: str):
+def typed_table(frame: DataFrame, table: str) -> DataFrame:
     """The contract's columns of a stored ``table`` frame in their in-memory types.
 
     Dates become ``DateType`` (text parsed as ISO ``yyyy-MM-dd``, timestamps truncated),
@@ -118,7 +123,7 @@ def typed_table(frame, table: str):
     return frame.select(*columns)
 
 
-def read_typed_table(spark, raw_dir: Path | str, table: str):
+def read_typed_table(spark: SparkSession, raw_dir: Path | str, table: str) -> DataFrame:
     """Read and type ``table`` of ``raw_dir`` (see :func:`typed_table`)."""
     frame, _ = read_text_table(spark, raw_dir, table)
     return typed_table(frame, table)

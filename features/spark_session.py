@@ -23,6 +23,10 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 DEFAULT_MASTER = "local[*]"
 
@@ -40,7 +44,12 @@ def _check_java() -> None:
     )
 
 
-def spark_session(master: str = DEFAULT_MASTER, *, app_name: str = "earlyrisk", conf=None):
+def spark_session(
+    master: str = DEFAULT_MASTER,
+    *,
+    app_name: str = "earlyrisk",
+    conf: dict[str, str] | None = None,
+) -> SparkSession:
     """The active SparkSession for ``master`` (created when there is none).
 
     ``conf`` adds Spark settings (e.g. ``{"spark.ui.enabled": "false"}`` in tests). Raises
@@ -75,23 +84,25 @@ def spark_session(master: str = DEFAULT_MASTER, *, app_name: str = "earlyrisk", 
 
 
 @contextlib.contextmanager
-def session_conf(spark, settings: dict[str, str]) -> Iterator[None]:
+def session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
     """Set runtime SQL settings for one job and restore the previous values after it, so
     one command's tuning (shuffle partitions, say) does not leak into the next."""
-    previous = {key: spark.conf.get(key, None) for key in settings}
+    previous: dict[str, str | None] = {key: spark.conf.get(key, None) for key in settings}
     for key, value in settings.items():
         spark.conf.set(key, value)
     try:
         yield
     finally:
-        for key, value in previous.items():
-            if value is None:
+        for key, old in previous.items():
+            if old is None:
                 spark.conf.unset(key)
             else:
-                spark.conf.set(key, value)
+                spark.conf.set(key, old)
 
 
-def shuffle_partitions_for(spark, n_bytes: int, *, bytes_per_partition: int = 64 << 20) -> int:
+def shuffle_partitions_for(
+    spark: SparkSession, n_bytes: int, *, bytes_per_partition: int = 64 << 20
+) -> int:
     """Shuffle partitions for ``n_bytes`` of input: one per 64 MB, at least two per core.
 
     Spark's default (200) costs seconds of task overhead on a small registry and is too

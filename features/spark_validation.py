@@ -26,21 +26,27 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from features.contract import BACKDATED_SUSPICIOUS_DAYS, EVENT_TYPES, TABLE_COLUMNS, TABLES
+from features.contract import (
+    BACKDATED_SUSPICIOUS_DAYS,
+    DATE_ORDERS,
+    EVENT_TYPES,
+    FOREIGN_KEYS,
+    TABLE_COLUMNS,
+    TABLES,
+    VALUED_EVENT_TYPES,
+    VOCABULARIES,
+    Column,
+)
 from features.spark_raw import BLANK_PATTERN, RawTableNotFoundError, locate_table, read_stored
 from features.spark_session import session_conf, shuffle_partitions_for
 from features.validation_report import RuleViolation, TableInfo, ValidationReport
-from features.validation_rules import (
-    DATE_ORDERS,
-    FOREIGN_KEYS,
-    NON_NEGATIVE_VALUE_TYPES,
-    ROW_LABEL_COLUMNS,
-    RULES,
-    TABLE_KEYS,
-    VOCABULARIES,
-)
+from features.validation_rules import ROW_LABEL_COLUMNS, RULES, TABLE_KEYS
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column as SparkColumn
+    from pyspark.sql import DataFrame, Row, SparkSession
 
 POS = "_pos"
 MIN_DATE = dt.date(1900, 1, 1)
@@ -104,17 +110,17 @@ class _Table:
     def has(self, *columns: str) -> bool:
         return all(c in self.present for c in columns)
 
-    def valid(self, column: str):
+    def valid(self, column: str) -> SparkColumn:
         from pyspark.sql import functions as F
 
         return ~(F.col(_empty(column)) | F.col(_bad(column)))
 
-    def usable(self, column: str):
+    def usable(self, column: str) -> SparkColumn:
         from pyspark.sql import functions as F
 
         return ~F.col(_bad(column))
 
-    def flag(self, expression) -> str:
+    def flag(self, expression: SparkColumn) -> str:
         """Add a boolean column (null counts as False) and return its name."""
         from pyspark.sql import functions as F
 
@@ -149,7 +155,7 @@ class _Run:
         table = self.tables.get(name)
         return table if table is not None and table.has(*columns) else None
 
-    def fk_ok(self, table: str, column: str):
+    def fk_ok(self, table: str, column: str) -> SparkColumn:
         from pyspark.sql import functions as F
 
         if (table, column) not in self.fk:
@@ -160,7 +166,7 @@ class _Run:
 # --------------------------------------------------------------------------- reading
 
 
-def _positions(parsed) -> tuple[Any, int]:
+def _positions(parsed: DataFrame) -> tuple[SparkColumn, int]:
     """(POS expression, rows) for a persisted frame with ``_mid``: the 0-based row number
     in stored order (see module docstring). Its one job also fills the cache."""
     from pyspark.sql import functions as F
@@ -176,7 +182,7 @@ def _positions(parsed) -> tuple[Any, int]:
     return (offset + within).cast("long"), total
 
 
-def _parse_column(column, stored_type: str):
+def _parse_column(column: Column, stored_type: str) -> tuple[SparkColumn, SparkColumn, SparkColumn]:
     """(typed, empty, malformed) Spark expressions for one contract column."""
     from pyspark.sql import functions as F
 
@@ -219,7 +225,7 @@ def _parse_column(column, stored_type: str):
     return F.when(~malformed & ~F.isnan(value), value), empty, malformed
 
 
-def _read(spark, raw_dir: Path, name: str, run: _Run) -> TableInfo:
+def _read(spark: SparkSession, raw_dir: Path, name: str, run: _Run) -> TableInfo:
     """Read, number and parse one table; record file, column and cell findings."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -260,13 +266,13 @@ def _read(spark, raw_dir: Path, name: str, run: _Run) -> TableInfo:
         )
         return TableInfo(file=location.name, rows=None)
     known = {c.name for c in TABLE_COLUMNS[name]}
-    for column in columns:
-        if column not in known:
+    for extra in columns:
+        if extra not in known:
             run.add_table_level(
                 "extra_column",
                 name,
-                column,
-                f"{location.name} has column {column!r}, which the contract does not "
+                extra,
+                f"{location.name} has column {extra!r}, which the contract does not "
                 "define; it is ignored",
             )
     for column in TABLE_COLUMNS[name]:
@@ -479,7 +485,7 @@ def check_birth_not_future(run: _Run) -> None:
 def check_vocabularies(run: _Run) -> None:
     from pyspark.sql import functions as F
 
-    for name, column, allowed in VOCABULARIES:
+    for (name, column), allowed in VOCABULARIES.items():
         table = run.table(name, column)
         if table is None:
             continue
@@ -543,7 +549,7 @@ def check_event_subject(run: _Run) -> None:
     )
 
 
-def _intervals(run: _Run):
+def _intervals(run: _Run) -> SparkColumn | None:
     """Memberships fit for date arithmetic (ids known, dates parsed and in order), or None."""
     from pyspark.sql import functions as F
 
@@ -592,7 +598,7 @@ def check_membership_overlap(run: _Run) -> None:
     )
 
 
-def _covered(run: _Run, events: _Table, which, keys: list[str]) -> str:
+def _covered(run: _Run, events: _Table, which: SparkColumn, keys: list[str]) -> str:
     """Flag of the ``which`` events that a kept membership with the same ``keys`` covers:
     the membership that started last on or before the event date (the one that must
     cover it when a person's memberships do not overlap), as the pandas kernel picks."""
@@ -657,7 +663,7 @@ def check_unknown_event_types(run: _Run) -> None:
         return
     mask = events.flag(events.valid("event_type") & ~F.col("event_type").isin(list(EVENT_TYPES)))
 
-    def description(frame=events, mask=mask) -> str:
+    def description(frame: _Table = events, mask: str = mask) -> str:
         top = (
             frame.frame.where(F.col(mask))
             .groupBy("event_type")
@@ -770,7 +776,7 @@ def check_negative_values(run: _Run) -> None:
     events = run.table("events", "event_type", "value")
     if events is None:
         return
-    bad = F.col("event_type").isin(list(NON_NEGATIVE_VALUE_TYPES)) & (F.col("value") < 0)
+    bad = F.col("event_type").isin(list(VALUED_EVENT_TYPES)) & (F.col("value") < 0)
     run.add(
         _Pending(
             "negative_value",
@@ -778,7 +784,7 @@ def check_negative_values(run: _Run) -> None:
             "value",
             events.flag(bad),
             f"negative value for an event type whose value is an amount, count or ratio "
-            f"({', '.join(NON_NEGATIVE_VALUE_TYPES)})",
+            f"({', '.join(VALUED_EVENT_TYPES)})",
             shown=_value_of("value"),
         )
     )
@@ -806,7 +812,7 @@ CHECKS: tuple[Callable[[_Run], None], ...] = (
 # ------------------------------------------------------------------------ the report
 
 
-def _example(table: _Table, row) -> str:
+def _example(table: _Table, row: Row) -> str:
     """How the pandas report names a row: its key, else its 1-based row and ids."""
     key = TABLE_KEYS.get(table.name)
     if key is not None and table.has(key) and row[key] is not None:
@@ -912,7 +918,7 @@ def _stored_bytes(raw_dir: Path) -> int:
 
 
 def validate_raw_dir_spark(
-    spark, raw_dir: Path | str, *, max_examples: int = 5
+    spark: SparkSession, raw_dir: Path | str, *, max_examples: int = 5
 ) -> ValidationReport:
     """Validate the six tables of ``raw_dir`` on Spark; the pandas engine's report.
 
