@@ -101,9 +101,18 @@ def score_command(
     if engine is Engine.spark:  # --out is a directory; the steps run on Spark
         from serving.spark_batch import run_score_command
 
-        tracking = tracking_uri or settings.tracking_uri
         raise typer.Exit(
-            run_score_command(raw, day.isoformat(), out, model_uri, tracking, spark_master, err)
+            run_score_command(
+                raw,
+                day.isoformat(),
+                out,
+                model_uri=model_uri,
+                tracking_uri=tracking_uri or settings.tracking_uri,
+                master=spark_master,
+                settings=settings,
+                lang=lang,
+                err=err,
+            )
         )
     progress = Progress(
         TextColumn("scoring"),
