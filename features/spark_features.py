@@ -3,7 +3,7 @@
 Why not native Spark SQL windows: every indicator, the household composition, the label,
 the well-being index and the audit groups are defined once, in
 :func:`features.engine.compute_partition`; running that same function inside Spark
-(``applyInPandas`` on a family-hash key) makes the two engines identical by construction
+(``applyInArrow`` on a family-hash key) makes the two engines identical by construction
 (a test compares every column), and a second implementation in SQL could drift.
 
 How a registry becomes partitions, all in Spark (nothing is collected to the driver but
@@ -15,7 +15,7 @@ three numbers and the distinct protected attributes):
   (person, partition) pairs of the memberships), and so does a person-only event; the
   per-partition function then attributes it by event date to exactly one family, exactly
   as the pandas engine's partition plan does;
-- the six tables are stacked into one wide frame with a ``_table`` tag (``applyInPandas``
+- the six tables are stacked into one wide frame with a ``_table`` tag (``applyInArrow``
   takes one frame per group) and a ``_row`` number that keeps each table's stored row
   order, so a partition sees its rows in the same order as in the pandas engine.
 
@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.catalogue import feature_list_fingerprint
 from features.compute import (
@@ -142,17 +144,40 @@ def stacked_registry(tables: dict[str, DataFrame], n_partitions: int) -> DataFra
     return stacked
 
 
-def unstack_partition(frame: pd.DataFrame) -> RawTables:
-    """One partition's stacked rows back as RawTables, each table in stored row order."""
+def unstack_partition(table: pa.Table) -> RawTables:
+    """One partition's stacked rows (an Arrow table) back as RawTables, each table in stored
+    row order. Each table's rows and own columns are picked in Arrow before the conversion
+    to pandas, so the other tables' (null) columns are never converted."""
+    tags = table.column(TAG)
     tables = {}
-    for index, table in enumerate(TABLES):
-        rows = frame.loc[frame[TAG] == index].sort_values(ROW, kind="stable")
-        stacked = [_stacked_name(table, c.name) for c in TABLE_COLUMNS[table]]
-        if table == "events":
-            rows = rows.assign(source="")
-        picked = rows[stacked].set_axis([c.name for c in TABLE_COLUMNS[table]], axis=1)
-        tables[table] = coerce_table(table, picked)
+    for index, name in enumerate(TABLES):
+        columns = [c.name for c in TABLE_COLUMNS[name]]
+        shipped = [c for c in columns if (name, c) != ("events", "source")]
+        rows = table.filter(pc.equal(tags, index)).sort_by(ROW)
+        picked = rows.select([_stacked_name(name, c) for c in shipped]).rename_columns(shipped)
+        frame = picked.to_pandas()
+        if name == "events":
+            frame = frame.assign(source="")
+        tables[name] = coerce_table(name, frame[columns])
     return RawTables(**tables)
+
+
+def _arrow_type(dtype: str) -> pa.DataType:
+    kinds = {
+        "str": pa.string(),
+        "datetime64[ns]": pa.timestamp("us"),
+        "int8": pa.int8(),
+        "bool": pa.bool_(),
+        "float64": pa.float64(),
+    }
+    return kinds[dtype]
+
+
+def output_arrow_schema(audit_attributes: Sequence[str]) -> pa.Schema:
+    """The Arrow schema of a partition's output, as Spark expects it (:func:`output_schema`;
+    Spark's ``timestamp_ntz`` is a microsecond timestamp without zone)."""
+    dtypes = output_dtypes(audit_attributes)
+    return pa.schema([(name, _arrow_type(dtype)) for name, dtype in dtypes.items()])
 
 
 def output_schema(audit_attributes: Sequence[str]) -> str:
@@ -228,19 +253,26 @@ def spark_feature_frame(
         raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
     config_json = config.model_dump_json()
 
-    def compute(frame: pd.DataFrame) -> pd.DataFrame:
+    arrow_schema = output_arrow_schema(attributes)
+
+    def compute(table: pa.Table) -> pa.Table:
         part_config = FeatureConfig.model_validate_json(config_json)
         out = compute_partition(
-            unstack_partition(frame),
+            unstack_partition(table),
             dates,
             config=part_config,
             extraction_date=extraction,
             audit_attributes=attributes,
         )
-        return out[output_columns(attributes)]
+        return pa.Table.from_pandas(
+            out[output_columns(attributes)], schema=arrow_schema, preserve_index=False
+        )
 
     stacked = stacked_registry(tables, n_partitions)
-    features = stacked.groupBy(PART).applyInPandas(compute, schema=output_schema(attributes))
+    # applyInArrow, not applyInPandas: the partition crosses as Arrow and only each table's
+    # own columns are converted to pandas (pyspark's generic pandas conversion of the whole
+    # stacked frame cost more than the features themselves)
+    features = stacked.groupBy(PART).applyInArrow(compute, schema=output_schema(attributes))
     return features, attributes, n_partitions
 
 

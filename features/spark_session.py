@@ -10,7 +10,7 @@ results depend on:
 - ``PYSPARK_PYTHON`` defaults to this interpreter, so the workers import the same
   ``earlyrisk`` code and pinned libraries as the driver (on a cluster, set it to the
   project's environment on the executors: docs/scale.md);
-- Arrow transfer for ``applyInPandas``/``mapInPandas`` batches.
+- Arrow transfer for ``applyInArrow``/``mapInPandas`` batches.
 
 ``master`` is any Spark master URL (``local[*]``, ``spark://host:7077``, ``yarn``,
 ``k8s://...``) or a Spark Connect URL (``sc://host:15002``).
