@@ -9,7 +9,7 @@ DEMO_DIR ?= var/demo
 DEMO_FAMILIES ?= 20000
 PYTEST_WORKERS ?= 2
 
-.PHONY: help install system-deps postgres browser-deps demo test test-fast bench lint format clean
+.PHONY: help install system-deps spark-deps postgres browser-deps demo test test-fast bench lint format clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -18,6 +18,12 @@ system-deps: ## Debian packages the Python wheels need (LightGBM's OpenMP runtim
 	@if ! ldconfig -p | grep -q 'libgomp.so.1'; then \
 		echo "installing libgomp1 (OpenMP runtime for LightGBM)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgomp1; \
+	fi
+
+spark-deps: ## Java 17 for --engine spark (pyspark itself comes with the Python install)
+	@if ! command -v java >/dev/null 2>&1 && [ -z "$$JAVA_HOME" ]; then \
+		echo "installing openjdk-17-jre-headless (Java for Spark)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; \
 	fi
 
 postgres: ## PostgreSQL server binaries (Debian's postgresql) for the database tests and benchmark
@@ -43,13 +49,13 @@ install: $(STAMP) ## create/update the virtual environment
 demo: $(STAMP) ## synthesize, validate, build features, train, audit, then serve
 	DEMO_DIR=$(DEMO_DIR) DEMO_FAMILIES=$(DEMO_FAMILIES) PATH=$(CURDIR)/$(BIN):$$PATH bash scripts/demo.sh
 
-test: $(STAMP) postgres browser-deps ## run the whole test suite (what CI runs)
+test: $(STAMP) spark-deps postgres browser-deps ## run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
-test-fast: $(STAMP) postgres ## the quick lane: the suite without the slow and the server tests
+test-fast: $(STAMP) spark-deps postgres ## the quick lane: the suite without the slow and the server tests
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow and not server"
 
-bench: $(STAMP) postgres ## print the benchmark figures (large data; takes minutes)
+bench: $(STAMP) spark-deps postgres ## print the benchmark figures (large data; takes minutes)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m benchmarks
 
 lint: $(STAMP) ## ruff check, ruff format check, mypy (the same checks as .pre-commit-config.yaml)

@@ -249,7 +249,8 @@ def _prepare(
     return prepared
 
 
-def _output_dtypes(audit_attributes: Sequence[str]) -> dict[str, str]:
+def output_dtypes(audit_attributes: Sequence[str]) -> dict[str, str]:
+    """Column -> pandas dtype of the engine's output (the Spark engine's schema too)."""
     dtypes = {}
     for name in output_columns(audit_attributes):
         if name in ("family_id", "wellbeing_level") or name.startswith(AUDIT_PREFIX):
@@ -266,7 +267,7 @@ def _output_dtypes(audit_attributes: Sequence[str]) -> dict[str, str]:
 
 
 def empty_output(audit_attributes: Sequence[str]) -> pd.DataFrame:
-    dtypes = _output_dtypes(audit_attributes)
+    dtypes = output_dtypes(audit_attributes)
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
 
 
@@ -357,5 +358,5 @@ def compute_partition(
 
     if not frames:
         return empty_output(audit_attributes)
-    out = pd.concat(frames, ignore_index=True).astype(_output_dtypes(audit_attributes))
+    out = pd.concat(frames, ignore_index=True).astype(output_dtypes(audit_attributes))
     return out.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)

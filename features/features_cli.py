@@ -18,6 +18,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     import pandas as pd
+from features.engine_options import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -101,6 +102,8 @@ def features_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace --out if it exists.")
     ] = False,
+    engine: EngineOption = Engine.pandas,
+    spark_master: SparkMasterOption = DEFAULT_MASTER,
 ) -> None:
     """Validate DIR, build the feature table for every --as-of date, write it to FILE."""
     from pydantic import ValidationError
@@ -131,6 +134,12 @@ def features_command(
     except (OSError, ValidationError, ValueError) as error:
         raise _usage(err, f"--config {config}: {error}") from None
     show_progress = err.is_terminal if progress is None else progress
+    if engine is Engine.spark:
+        from features.spark_features import run_features_command
+
+        raise typer.Exit(
+            run_features_command(raw, dates, out, feature_config, partitions, spark_master, err)
+        )
 
     started = time.perf_counter()
     try:

@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from features.engine_options import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
+
 EXIT_VALID = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -66,6 +68,8 @@ def validate_command(
             help="Show a progress bar on stderr (default: only on a terminal).",
         ),
     ] = None,
+    engine: EngineOption = Engine.pandas,
+    spark_master: SparkMasterOption = DEFAULT_MASTER,
 ) -> None:
     """Validate DIR and print the report; the exit code says valid (0) or not (1).
 
@@ -84,9 +88,16 @@ def validate_command(
         )
         raise typer.Exit(EXIT_USAGE)
     show_progress = err.is_terminal if progress is None else progress
-    report = validate_raw_dir(
-        raw_dir, progress=show_progress and not json_output, max_examples=examples
-    )
+    if engine is Engine.spark:
+        from features.engine_options import start_spark
+        from features.spark_validation import validate_raw_dir_spark
+
+        spark = start_spark(spark_master, err)
+        report = validate_raw_dir_spark(spark, raw_dir, max_examples=examples)
+    else:
+        report = validate_raw_dir(
+            raw_dir, progress=show_progress and not json_output, max_examples=examples
+        )
     if json_output:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from features.engine_options import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
 from serving.cli_options import EXIT_REFUSED, EXIT_USAGE, ModelUriOption, TrackingUriOption
 
 SCORE_HELP = (
@@ -58,6 +59,8 @@ def score_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace --out if it exists.")
     ] = False,
+    engine: EngineOption = Engine.pandas,
+    spark_master: SparkMasterOption = DEFAULT_MASTER,
     lang: Annotated[
         str,
         typer.Option("--lang", help="Language of the reason texts: en, ru or kk."),
@@ -84,7 +87,7 @@ def score_command(
     except ValueError:
         err.print(f"[red]error:[/red] --as-of {as_of!r} is not a date (YYYY-MM-DD)")
         raise typer.Exit(EXIT_USAGE) from None
-    if out.is_dir():
+    if engine is Engine.pandas and out.is_dir():
         err.print(f"[red]error:[/red] --out {out} is a directory; name the Parquet file to write")
         raise typer.Exit(EXIT_USAGE)
     if out.exists() and not overwrite:
@@ -95,6 +98,22 @@ def score_command(
         raise typer.Exit(EXIT_USAGE)
     settings = ServingSettings()
     model_uri = model or settings.resolved_model_uri
+    if engine is Engine.spark:  # --out is a directory; the steps run on Spark
+        from serving.spark_batch import run_score_command
+
+        raise typer.Exit(
+            run_score_command(
+                raw,
+                day.isoformat(),
+                out,
+                model_uri=model_uri,
+                tracking_uri=tracking_uri or settings.tracking_uri,
+                master=spark_master,
+                settings=settings,
+                lang=lang,
+                err=err,
+            )
+        )
     progress = Progress(
         TextColumn("scoring"),
         BarColumn(),

@@ -31,6 +31,21 @@ def small_registry_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def spark():
+    """One local[2] SparkSession for the session's Spark tests (starting one takes seconds)."""
+    from features.spark_session import spark_session
+
+    session = spark_session(
+        "local[2]",
+        app_name="earlyrisk-tests",
+        conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4"},
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A real PostgreSQL server for the session (initdb in a temp dir; see serving.throwaway_pg)."""
     server = PostgresServer(new_root())
