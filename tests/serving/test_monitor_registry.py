@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from pathlib import Path
 
@@ -291,7 +292,9 @@ def test_a_model_without_reference_statistics_is_refused_with_a_way_out(
 
 
 @pytest.mark.server
-def test_monitor_on_a_real_servers_statistics_flags_the_planted_shift(world: dict) -> None:
+def test_monitor_on_a_real_servers_statistics_flags_the_planted_shift(
+    world: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A real `bentoml serve` scores every family of the shifted registry at a date before
     and one after the shift; `earlyrisk monitor --served-stats URL` on what it served flags
     the shifted indicators after the shift only, as the snapshot mode does; only an auditor
@@ -305,6 +308,9 @@ def test_monitor_on_a_real_servers_statistics_flags_the_planted_shift(world: dic
     from serving.auth import TokenStore
     from serving.local_server import start_local_server
 
+    # the child server inherits this process's environment: only this test's settings count
+    for key in [k for k in os.environ if k.startswith("EARLYRISK_")]:
+        monkeypatch.delenv(key)
     root = world["root"] / "served"
     (root / "serving").mkdir(parents=True)
     dates = [dt.date(2023, 12, 31), dt.date(2024, 12, 31)]
