@@ -22,7 +22,9 @@ UPGRADE_HELP = (
     "Apply the missing schema migrations, each in its own transaction.\n\n"
     "PostgreSQL: --url or EARLYRISK_DATABASE_URL. SQLite (the default): the audit log and "
     "token store files of the EARLYRISK_* settings. An audit log from the first release "
-    "(no hash chain) is chained now, and the log records when (see docs/scale.md).\n\n"
+    "(no hash chain) is chained now, and the log records when; a log from before view "
+    "entries (/family, /review) accepts them after, its entries unchanged (see "
+    "docs/scale.md).\n\n"
     "Exit code: 0 up to date, 1 refused, 2 usage error."
 )
 

@@ -17,7 +17,7 @@ import pytest
 from serving_world import ServingWorld, auth
 
 from serving.audit_log_pg import PostgresAuditLog
-from serving.i18n.page import PAGE
+from serving.i18n.events import DECISION_NAME
 from serving.local_server import LocalServer, start_local_server
 from serving.pg_stores import PostgresTokenStore
 from serving.review import SESSION_COOKIE
@@ -101,7 +101,7 @@ def test_two_replicas_share_one_audit_log_tokens_and_fail_closed(replicas, postg
             client.cookies.set(SESSION_COOKIE, token, path="/review")
             page = client.get("/review", params={"family_id": "F00003"})
         assert page.status_code == 200, page.text
-        assert PAGE["decision_referred"]["en"] in page.text
+        assert DECISION_NAME["referred"]["en"] in page.text
         with psycopg.connect(url) as conn:
             views = conn.execute(
                 "SELECT family_id, endpoint FROM audit_entries WHERE kind = 'view' ORDER BY seq"
