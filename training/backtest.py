@@ -15,13 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from training.config import TrainConfig
 from training.design import Design
-from training.evaluation import Evaluation, ScoredModel, evaluate
-from training.models import LightGBMFit, RuleBaseline
+from training.evaluation import Evaluation, evaluate
+from training.models import LightGBMFit, RuleBaseline, score_rows
 from training.refit import fit_chosen, recalibrate
 from training.splits import temporal_split
 
@@ -123,13 +122,7 @@ def run_backtest(
         model = recalibrate(model, split.calibration, method=calibration_method)
         baseline = recalibrate(RuleBaseline(), split.calibration, method="isotonic")
         test = split.test
-        scored = {
-            name: ScoredModel(
-                probability=m.predict_proba(test),
-                rank_score=np.nan_to_num(m.raw_score(test), nan=-np.inf),
-            )
-            for name, m in ((main, model), (rule, baseline))
-        }
+        scored = {name: score_rows(m, test) for name, m in ((main, model), (rule, baseline))}
         evaluation = evaluate(
             test["label"].to_numpy(dtype=int),
             scored,

@@ -127,7 +127,7 @@ def support_ablation(result: TrainResult) -> SupportAblationFacts:
     """
     from training.config import LightGBMSpec
     from training.evaluation import capacity_metrics
-    from training.models import fit_lightgbm
+    from training.models import fit_lightgbm, score_rows
     from training.pipeline import MAIN
     from training.refit import recalibrate
 
@@ -157,10 +157,9 @@ def support_ablation(result: TrainResult) -> SupportAblationFacts:
     without = recalibrate(fit.model, result.split.calibration, method=method)
 
     def figures(model: Any) -> tuple[float, float]:
-        probability = model.predict_proba(test)
-        rank = np.nan_to_num(model.raw_score(test), nan=-np.inf)
-        auc = float(roc_auc_score(y, probability)) if 0 < y.sum() < len(y) else float("nan")
-        return auc, capacity_metrics(y, rank, k=k)["precision_at_k"]
+        scored = score_rows(model, test)
+        auc = float(roc_auc_score(y, scored.probability)) if 0 < y.sum() < len(y) else float("nan")
+        return auc, capacity_metrics(y, scored.rank_score, k=k)["precision_at_k"]
 
     auc_with, precision_with = figures(result.evaluated_model)
     auc_without, precision_without = figures(without)

@@ -24,12 +24,14 @@ from features.aggregations import MAX_LOOKBACK_DAYS
 from features.catalogue import FEATURES
 from features.errors import EarlyriskError
 from training.config import LightGBMSpec, LogisticSpec
+from training.evaluation import ScoredModel
 from training.protected import PROTECTED_NAMES
 from training.risk_model import (
     UNCALIBRATED,
     LightGBMRiskModel,
     LogisticRiskModel,
     MarginCalibrator,
+    RiskModel,
 )
 from training.splits import family_hash_unit
 
@@ -104,6 +106,21 @@ class RuleBaseline:
 
     def with_calibrator(self, calibrator: MarginCalibrator) -> RuleBaseline:
         return RuleBaseline(column=self.column, calibrator=calibrator, kind=self.kind)
+
+
+def score_rows(model: Scorer, frame: pd.DataFrame) -> ScoredModel:
+    """What the evaluation needs of ``model`` on ``frame``: its calibrated probability and
+    the margin it ranks by (NaN ranked last).
+
+    The margin is computed once: a risk model's probability is its calibrator applied to
+    the same margin (exactly what its ``predict_proba`` does), so it is not predicted twice.
+    """
+    raw = np.asarray(model.raw_score(frame), dtype=float)
+    if isinstance(model, RiskModel):
+        probability = model.calibrator.transform(raw)
+    else:
+        probability = model.predict_proba(frame)
+    return ScoredModel(probability=probability, rank_score=np.nan_to_num(raw, nan=-np.inf))
 
 
 @dataclass(frozen=True)

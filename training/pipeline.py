@@ -54,7 +54,7 @@ from training.design import (
     design_from_table,
     longest_indicator_window_days,
 )
-from training.evaluation import Evaluation, ScoredModel, evaluate
+from training.evaluation import Evaluation, evaluate
 from training.fairness import _fairness, audit_group_columns, write_fairness_files
 from training.gates import (
     PromotionDecision,
@@ -69,6 +69,7 @@ from training.models import (
     check_model_inputs,
     fit_lightgbm,
     fit_logistic,
+    score_rows,
 )
 from training.refit import fit_chosen, recalibrate
 from training.report import WrittenReport, report_inputs, write_report
@@ -425,13 +426,7 @@ def run_training(
     with stage("evaluate"):
         test = split.test
         y_test = test["label"].to_numpy(dtype=int)
-        scored = {
-            name: ScoredModel(
-                probability=model.predict_proba(test),
-                rank_score=np.nan_to_num(model.raw_score(test), nan=-np.inf),
-            )
-            for name, model in models.items()
-        }
+        scored = {name: score_rows(model, test) for name, model in models.items()}
         truth = _truth_for(test, read_ground_truth(raw_path))
         k = config.capacity.k(len(test))
         evaluation = evaluate(
