@@ -97,17 +97,68 @@ def run_backtest(
     n_threads: int,
 ) -> Backtest:
     """Evaluate the design at every origin (``origins[0]`` is the held-out design)."""
-    results = [
-        OriginResult(
-            origin=0,
-            design=origins[0],
-            n_train_rows=held_out_rows[0],
-            n_calibration_rows=held_out_rows[1],
-            evaluation=held_out,
-        )
-    ]
+    earlier = evaluate_earlier_origins(
+        table,
+        origins[1:],
+        chosen=chosen,
+        calibration_method=calibration_method,
+        feature_names=feature_names,
+        config=config,
+        main=main,
+        rule=rule,
+        n_threads=n_threads,
+    )
+    return assemble_backtest(
+        origins[0],
+        earlier,
+        held_out=held_out,
+        held_out_rows=held_out_rows,
+        config=config,
+        main=main,
+    )
+
+
+def assemble_backtest(
+    design: Design,
+    earlier: Sequence[OriginResult],
+    *,
+    held_out: Evaluation,
+    held_out_rows: tuple[int, int],
+    config: TrainConfig,
+    main: str,
+) -> Backtest:
+    """The backtest: the held-out design as origin 0, then the earlier origins."""
+    first = OriginResult(
+        origin=0,
+        design=design,
+        n_train_rows=held_out_rows[0],
+        n_calibration_rows=held_out_rows[1],
+        evaluation=held_out,
+    )
+    return Backtest(origins=(first, *earlier), requested=config.backtest.origins, main=main)
+
+
+def evaluate_earlier_origins(
+    table: pd.DataFrame,
+    designs: Sequence[Design],
+    *,
+    chosen: LightGBMFit,
+    calibration_method: str,
+    feature_names: Sequence[str],
+    config: TrainConfig,
+    main: str,
+    rule: str,
+    n_threads: int,
+) -> list[OriginResult]:
+    """Fit, calibrate and evaluate at each earlier origin (``designs[0]`` is origin 1).
+
+    Needs only what the held-out design chose (hyperparameters, rounds, calibration
+    method), not its evaluation, so the pipeline runs it while the held-out slice is being
+    evaluated and audited.
+    """
+    results: list[OriginResult] = []
     slices = config.slices
-    for i, design in enumerate(origins[1:], start=1):
+    for i, design in enumerate(designs, start=1):
         split = temporal_split(
             table,
             slices=design,
@@ -143,4 +194,4 @@ def run_backtest(
                 evaluation=evaluation,
             )
         )
-    return Backtest(origins=tuple(results), requested=config.backtest.origins, main=main)
+    return results

@@ -33,6 +33,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ from features.config import FeatureConfig
 from features.eligibility import EligibilityRule
 from features.errors import EarlyriskError
 from features.snapshot_store import META_FEATURE_LIST, META_RAW
-from training.backtest import Backtest, run_backtest
+from training.backtest import Backtest, assemble_backtest, evaluate_earlier_origins
 from training.calibration import CalibrationResult, choose_calibration
 from training.champion import champion_gates, compare_with_champion
 from training.config import LightGBMSpec, LogisticSpec, TrainConfig
@@ -423,64 +424,18 @@ def run_training(
             for name, scorer in raw_scorers.items()
         }
 
-    with stage("evaluate"):
-        test = split.test
-        y_test = test["label"].to_numpy(dtype=int)
-        scored = {name: score_rows(model, test) for name, model in models.items()}
-        truth = _truth_for(test, read_ground_truth(raw_path))
-        k = config.capacity.k(len(test))
-        evaluation = evaluate(
-            y_test,
-            scored,
-            k=k,
-            main=MAIN,
-            n_bootstrap=config.evaluation.n_bootstrap,
-            confidence_level=config.evaluation.confidence_level,
-            n_bins=config.evaluation.n_bins,
-            seed=config.seed,
-            true_probability=truth,
-            groups=test["family_id"].to_numpy(),
-        )
-
-    with stage("audit"):
-        audit_result, fairness_outcomes, fairness_gates = _fairness(
-            test, scored[MAIN].probability, feature_names, k=k, config=config
-        )
-
-    gates = performance_gates(evaluation, main=MAIN, config=config.gates)
-    gates += calibration_gates(
-        y_test,
-        scored[MAIN].probability,
-        scored[MAIN].rank_score,
-        groups=test[audit_group_columns(test, config)],
-        k=k,
-        config=config.gates,
-        confidence_level=config.evaluation.confidence_level,
-    )
-    gates += fairness_gates
-    proxies = audit_result.proxies if audit_result is not None else None
-    gates += proxy_gates(proxies, protected=protected, config=config.gates.proxy)
-    if log_to_mlflow:  # the registry holds the champion: compare on the same test rows
-        comparison = compare_with_champion(
-            test,
-            scored[MAIN],
-            k=k,
-            model_name=config.mlflow.model_name,
-            tracking_uri=config.mlflow.tracking_uri,
-            n_bootstrap=config.evaluation.n_bootstrap,
-            confidence_level=config.evaluation.confidence_level,
-            n_bins=config.evaluation.n_bins,
-            seed=config.seed,
-        )
-        gates += champion_gates(comparison, config=config.gates.champion)
-    decision = decide(gates, waivers=config.gates.waivers)
-
-    with stage("backtest"):
-        backtest = run_backtest(
+    # The backtest's earlier origins and the final refit need only what the held-out design
+    # chose (hyperparameters, rounds, calibration method), not its evaluation: they run in
+    # a background thread while the held-out slice is evaluated, audited and gated.
+    # LightGBM, numpy and scikit-learn release the GIL, so the second core is used; each
+    # computation is seeded and independent, so no result depends on the overlap. The
+    # ``backtest`` and ``refit`` stages then time the wait for them.
+    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="earlyrisk-later-fits")
+    try:
+        earlier_origins = background.submit(
+            evaluate_earlier_origins,
             scored_table,
-            plan.origins,
-            held_out=evaluation,
-            held_out_rows=(len(split.train), len(split.calibration)),
+            plan.origins[1:],
             chosen=fit,
             calibration_method=calibration[MAIN].method,
             feature_names=feature_names,
@@ -489,11 +444,9 @@ def run_training(
             rule=RULE,
             n_threads=n_threads,
         )
-
-    final = None
-    if plan.final is not None:
-        with stage("refit"):
-            final = _final_refit(
+        final_refit = (
+            background.submit(
+                _final_refit,
                 scored_table,
                 plan,
                 config=config,
@@ -502,6 +455,76 @@ def run_training(
                 feature_names=feature_names,
                 n_threads=n_threads,
             )
+            if plan.final is not None
+            else None
+        )
+        with stage("evaluate"):
+            test = split.test
+            y_test = test["label"].to_numpy(dtype=int)
+            scored = {name: score_rows(model, test) for name, model in models.items()}
+            truth = _truth_for(test, read_ground_truth(raw_path))
+            k = config.capacity.k(len(test))
+            evaluation = evaluate(
+                y_test,
+                scored,
+                k=k,
+                main=MAIN,
+                n_bootstrap=config.evaluation.n_bootstrap,
+                confidence_level=config.evaluation.confidence_level,
+                n_bins=config.evaluation.n_bins,
+                seed=config.seed,
+                true_probability=truth,
+                groups=test["family_id"].to_numpy(),
+            )
+
+        with stage("audit"):
+            audit_result, fairness_outcomes, fairness_gates = _fairness(
+                test, scored[MAIN].probability, feature_names, k=k, config=config
+            )
+
+        gates = performance_gates(evaluation, main=MAIN, config=config.gates)
+        gates += calibration_gates(
+            y_test,
+            scored[MAIN].probability,
+            scored[MAIN].rank_score,
+            groups=test[audit_group_columns(test, config)],
+            k=k,
+            config=config.gates,
+            confidence_level=config.evaluation.confidence_level,
+        )
+        gates += fairness_gates
+        proxies = audit_result.proxies if audit_result is not None else None
+        gates += proxy_gates(proxies, protected=protected, config=config.gates.proxy)
+        if log_to_mlflow:  # the registry holds the champion: compare on the same test rows
+            comparison = compare_with_champion(
+                test,
+                scored[MAIN],
+                k=k,
+                model_name=config.mlflow.model_name,
+                tracking_uri=config.mlflow.tracking_uri,
+                n_bootstrap=config.evaluation.n_bootstrap,
+                confidence_level=config.evaluation.confidence_level,
+                n_bins=config.evaluation.n_bins,
+                seed=config.seed,
+            )
+            gates += champion_gates(comparison, config=config.gates.champion)
+        decision = decide(gates, waivers=config.gates.waivers)
+
+        with stage("backtest"):
+            backtest = assemble_backtest(
+                plan.origins[0],
+                earlier_origins.result(),
+                held_out=evaluation,
+                held_out_rows=(len(split.train), len(split.calibration)),
+                config=config,
+                main=MAIN,
+            )
+        final = None
+        if final_refit is not None:
+            with stage("refit"):
+                final = final_refit.result()
+    finally:
+        background.shutdown(wait=True, cancel_futures=True)
 
     result = TrainResult(
         config=config,
