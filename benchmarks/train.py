@@ -11,8 +11,9 @@ other jobs too; the CPU time does not; the backtest and refit rows are the wait 
 background thread that runs them beside evaluate and audit); the tuning candidates; the
 ROC AUC of every backtest origin with its interval; peak RSS of the process and of its
 feature-engine workers; test ROC AUC of LightGBM, the logistic baseline, the well-being
-index and the oracle that knows the true probabilities, with bootstrap intervals; calibration error against the truth
-(mean absolute gap to the true probability) and the test ECE.
+index and the oracle that knows the true probabilities, with bootstrap intervals;
+calibration error against the truth (mean absolute gap to the true probability) and the
+test ECE.
 
 The run is the real job (:func:`training.pipeline.run_training` with the packaged default
 config, the one ``earlyrisk train`` uses) in this process; MLflow writes to a temporary
