@@ -271,7 +271,7 @@ def fit_logistic(
     clf.fit(scaler.transform(filled), y)
     return LogisticRiskModel(
         feature_names=names,
-        medians=fill,
+        medians=fill.tolist(),
         means=scaler.mean_,
         scales=scaler.scale_,
         coef=clf.coef_[0],
