@@ -16,13 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from training.config import LogisticSpec, TrainConfig
 from training.design import Design
-from training.evaluation import Evaluation, ScoredModel, evaluate
-from training.models import LightGBMFit, RuleBaseline, fit_logistic
+from training.evaluation import Evaluation, evaluate
+from training.models import LightGBMFit, RuleBaseline, fit_logistic, score_rows
 from training.pooled_evidence import OriginScores
 from training.refit import fit_chosen, recalibrate
 from training.splits import temporal_split
@@ -109,18 +108,76 @@ def run_backtest(
     earlier origin, so the baseline margins can be pooled over the origins
     (:mod:`training.pooled_evidence`); ``held_out_scores`` are origin 0's.
     """
-    results = [
-        OriginResult(
-            origin=0,
-            design=origins[0],
-            n_train_rows=held_out_rows[0],
-            n_calibration_rows=held_out_rows[1],
-            evaluation=held_out,
-            scores=held_out_scores,
-        )
-    ]
+    earlier = evaluate_earlier_origins(
+        table,
+        origins[1:],
+        chosen=chosen,
+        calibration_method=calibration_method,
+        feature_names=feature_names,
+        config=config,
+        main=main,
+        rule=rule,
+        n_threads=n_threads,
+        logistic=logistic,
+    )
+    return assemble_backtest(
+        origins[0],
+        earlier,
+        held_out=held_out,
+        held_out_rows=held_out_rows,
+        config=config,
+        main=main,
+        held_out_scores=held_out_scores,
+    )
+
+
+def assemble_backtest(
+    design: Design,
+    earlier: Sequence[OriginResult],
+    *,
+    held_out: Evaluation,
+    held_out_rows: tuple[int, int],
+    config: TrainConfig,
+    main: str,
+    held_out_scores: OriginScores | None = None,
+) -> Backtest:
+    """The backtest: the held-out design as origin 0, then the earlier origins."""
+    first = OriginResult(
+        origin=0,
+        design=design,
+        n_train_rows=held_out_rows[0],
+        n_calibration_rows=held_out_rows[1],
+        evaluation=held_out,
+        scores=held_out_scores,
+    )
+    return Backtest(origins=(first, *earlier), requested=config.backtest.origins, main=main)
+
+
+def evaluate_earlier_origins(
+    table: pd.DataFrame,
+    designs: Sequence[Design],
+    *,
+    chosen: LightGBMFit,
+    calibration_method: str,
+    feature_names: Sequence[str],
+    config: TrainConfig,
+    main: str,
+    rule: str,
+    n_threads: int,
+    logistic: tuple[str, LogisticSpec, str] | None = None,
+) -> list[OriginResult]:
+    """Fit, calibrate and evaluate at each earlier origin (``designs[0]`` is origin 1).
+
+    With ``logistic`` (name, spec, calibration method) the logistic baseline is refitted
+    and scored at each origin too (the pooled baseline margins read it).
+
+    Needs only what the held-out design chose (hyperparameters, rounds, calibration
+    method), not its evaluation, so the pipeline runs it while the held-out slice is being
+    evaluated and audited.
+    """
+    results: list[OriginResult] = []
     slices = config.slices
-    for i, design in enumerate(origins[1:], start=1):
+    for i, design in enumerate(designs, start=1):
         split = temporal_split(
             table,
             slices=design,
@@ -142,13 +199,7 @@ def run_backtest(
             )
             fitted.insert(1, (name, recalibrate(linear, split.calibration, method=method)))
         test = split.test
-        scored = {
-            name: ScoredModel(
-                probability=m.predict_proba(test),
-                rank_score=np.nan_to_num(m.raw_score(test), nan=-np.inf),
-            )
-            for name, m in fitted
-        }
+        scored = {name: score_rows(m, test) for name, m in fitted}
         evaluation = evaluate(
             test["label"].to_numpy(dtype=int),
             scored,
@@ -175,4 +226,4 @@ def run_backtest(
                 ),
             )
         )
-    return Backtest(origins=tuple(results), requested=config.backtest.origins, main=main)
+    return results

@@ -118,11 +118,18 @@ def band_facts(
 def support_ablation(result: TrainResult) -> SupportAblationFacts:
     """Refit the run's model (its tuned hyperparameters, the same slices, seed and
     calibration choice) without the support inputs; AUC and precision at capacity of both
-    on the same test rows."""
-    from training.calibration import choose_calibration
+    on the same test rows.
+
+    The tuning grid is not searched again: the hyperparameters the held-out fit chose are
+    fixed, and only the number of rounds is found anew by early stopping on the same
+    held-out training families (the inputs differ, so the best round can too). One fit
+    instead of the whole grid; the question is what the support inputs add to this model.
+    """
     from training.config import LightGBMSpec
     from training.evaluation import capacity_metrics
-    from training.models import fit_lightgbm
+    from training.models import fit_lightgbm, score_rows
+    from training.pipeline import MAIN
+    from training.refit import recalibrate
 
     cfg = result.config
     names = list(result.evaluated_model.feature_names)
@@ -136,24 +143,23 @@ def support_ablation(result: TrainResult) -> SupportAblationFacts:
         raise TypeError(
             f"the support comparison refits a LightGBM model, not {type(spec).__name__}"
         )
+    tuned = {name: result.fit.params[name] for name in spec.tune if name in result.fit.params}
+    fixed = spec.model_copy(update={"params": {**spec.params, **tuned}, "tune": {}})
     fit = fit_lightgbm(
         result.split.train,
         feature_names=kept,
-        spec=spec,
+        spec=fixed,
         seed=cfg.seed,
         n_threads=cfg.lightgbm_threads,
     )
-    calibration = result.split.calibration
-    chosen = choose_calibration(
-        fit.model, calibration, calibration["label"].to_numpy(dtype=int), seed=cfg.seed
-    )
-    without = fit.model.with_calibrator(chosen.calibrator)
+    # the calibration method the run chose, refitted on the same calibration slice
+    method = result.calibration[MAIN].method if MAIN in result.calibration else "isotonic"
+    without = recalibrate(fit.model, result.split.calibration, method=method)
 
     def figures(model: Any) -> tuple[float, float]:
-        probability = model.predict_proba(test)
-        rank = np.nan_to_num(model.raw_score(test), nan=-np.inf)
-        auc = float(roc_auc_score(y, probability)) if 0 < y.sum() < len(y) else float("nan")
-        return auc, capacity_metrics(y, rank, k=k)["precision_at_k"]
+        scored = score_rows(model, test)
+        auc = float(roc_auc_score(y, scored.probability)) if 0 < y.sum() < len(y) else float("nan")
+        return auc, capacity_metrics(y, scored.rank_score, k=k)["precision_at_k"]
 
     auc_with, precision_with = figures(result.evaluated_model)
     auc_without, precision_without = figures(without)

@@ -260,20 +260,35 @@ def weighted_metrics(
     Calibration bins are the equal-mass bins of the full test slice.
     """
     w = np.atleast_2d(np.asarray(weights, dtype=float))
+    n = w.shape[1]
     order = np.argsort(-rank_score, kind="stable")
     ys, ws = y[order], w[:, order]
-    wp, wn = ws * ys, ws * (1 - ys)
+    wp = ws * ys
+    # running weight of positives and of all rows in score order (one pass each)
+    run_p = np.cumsum(wp, axis=1)
+    run_w = np.cumsum(ws, axis=1)
+    total_p = run_p[:, -1]
+    total_n = run_w[:, -1] - total_p
     s_sorted = rank_score[order]
-    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
-    pg = np.add.reduceat(wp, starts, axis=1)
-    ng = np.add.reduceat(wn, starts, axis=1)
-    cum_p = np.cumsum(pg, axis=1)
-    cum_n = np.cumsum(ng, axis=1)
-    total_p, total_n = cum_p[:, -1], cum_n[:, -1]
+    ends = np.flatnonzero(np.r_[s_sorted[1:] != s_sorted[:-1], True])
     with np.errstate(invalid="ignore", divide="ignore"):
-        auc = np.sum(ng * (cum_p - pg + 0.5 * pg), axis=1) / (total_p * total_n)
-        precision_g = cum_p / (cum_p + cum_n)
-        ap = np.sum(pg * np.nan_to_num(precision_g), axis=1) / total_p
+        if len(ends) == n:
+            # no ties: a negative row counts the positive weight ranked above it; only
+            # positive rows add to the average precision
+            pos = ys.astype(bool)
+            above = np.einsum("ij,ij->i", ws, run_p) - np.einsum("ij,ij->i", wp, run_p)
+            auc = above / (total_p * total_n)
+            ap = (
+                np.einsum("ij,ij->i", wp[:, pos], np.nan_to_num(run_p[:, pos] / run_w[:, pos]))
+                / total_p
+            )
+        else:
+            # ties: a tie group's totals are read at its last row; half of a tied pair counts
+            cum_p, cum_w = run_p[:, ends], run_w[:, ends]
+            pg = np.diff(cum_p, axis=1, prepend=0.0)
+            ng = np.diff(cum_w, axis=1, prepend=0.0) - pg
+            auc = np.sum(ng * (cum_p - 0.5 * pg), axis=1) / (total_p * total_n)
+            ap = np.sum(pg * np.nan_to_num(cum_p / cum_w), axis=1) / total_p
     both = (total_p > 0) & (total_n > 0)
     auc = np.where(both, auc, np.nan)
     ap = np.where(both, ap, np.nan)
@@ -282,16 +297,17 @@ def weighted_metrics(
     pc = np.clip(p, _EPS, 1 - _EPS)
     brier = w @ ((p - y) ** 2) / n_w
     log_loss = w @ (-(y * np.log(pc) + (1 - y) * np.log(1 - pc))) / n_w
-    by_bin = np.zeros((w.shape[0], n_bins))
-    for b in range(n_bins):
-        mask = bin_index == b
-        if mask.any():
-            by_bin[:, b] = np.abs(w[:, mask] @ (y[mask] - p[mask]))
-    ece = by_bin.sum(axis=1) / n_w
+    # per-bin sums of (y - p) for every resample at once: weights times a one-column-per-bin
+    # matrix (one matrix product instead of a gather per bin)
+    residual = np.zeros((n, n_bins))
+    residual[np.arange(n), bin_index] = y - p
+    ece = np.abs(w @ residual).sum(axis=1) / n_w
 
-    cum_w_before = np.cumsum(ws, axis=1) - ws
-    taken = np.clip(k - cum_w_before, 0, ws)
-    hits = taken @ ys
+    # top k: only the rows before each resample's running weight reaches k can be taken
+    last = max(int(np.searchsorted(row, k, side="left")) for row in run_w) + 1
+    head = slice(0, min(last, n))
+    taken = np.clip(k - (run_w[:, head] - ws[:, head]), 0, ws[:, head])
+    hits = taken @ ys[head]
     prevalence = total_p / n_w
     with np.errstate(invalid="ignore", divide="ignore"):
         precision_k = hits / k
@@ -381,7 +397,7 @@ def evaluate(
     done = 0
     while done < n_bootstrap:
         size = min(chunk, n_bootstrap - done)
-        weights = bootstrap_weights(rng, size, n, groups=groups)
+        weights = bootstrap_weights(rng, size, n, groups=groups).astype(float)
         for name, s in candidates.items():
             idx, nb = binning[name]
             batch = weighted_metrics(

@@ -24,12 +24,14 @@ from features.aggregations import MAX_LOOKBACK_DAYS
 from features.catalogue import FEATURES
 from features.errors import EarlyriskError
 from training.config import LightGBMSpec, LogisticSpec
+from training.evaluation import ScoredModel
 from training.protected import PROTECTED_NAMES
 from training.risk_model import (
     UNCALIBRATED,
     LightGBMRiskModel,
     LogisticRiskModel,
     MarginCalibrator,
+    RiskModel,
 )
 from training.splits import family_hash_unit
 
@@ -104,6 +106,21 @@ class RuleBaseline:
 
     def with_calibrator(self, calibrator: MarginCalibrator) -> RuleBaseline:
         return RuleBaseline(column=self.column, calibrator=calibrator, kind=self.kind)
+
+
+def score_rows(model: Scorer, frame: pd.DataFrame) -> ScoredModel:
+    """What the evaluation needs of ``model`` on ``frame``: its calibrated probability and
+    the margin it ranks by (NaN ranked last).
+
+    The margin is computed once: a risk model's probability is its calibrator applied to
+    the same margin (exactly what its ``predict_proba`` does), so it is not predicted twice.
+    """
+    raw = np.asarray(model.raw_score(frame), dtype=float)
+    if isinstance(model, RiskModel):
+        probability = model.calibrator.transform(raw)
+    else:
+        probability = model.predict_proba(frame)
+    return ScoredModel(probability=probability, rank_score=np.nan_to_num(raw, nan=-np.inf))
 
 
 @dataclass(frozen=True)
@@ -212,6 +229,22 @@ def never_value(name: str) -> float:
     return float(window + 1)
 
 
+def column_medians(X: np.ndarray) -> np.ndarray:
+    """Median of each column over its non-missing values; 0 for a column with none.
+
+    The numbers scikit-learn's ``SimpleImputer(strategy="median", keep_empty_features=True)``
+    learns, computed column by column with a partial sort instead of its masked arrays
+    (which took half of the baseline's fit on 260k training rows).
+    """
+    out = np.zeros(X.shape[1])
+    for j in range(X.shape[1]):
+        column = X[:, j]
+        present = column[~np.isnan(column)]
+        if present.size:
+            out[j] = float(np.median(present))
+    return out
+
+
 def fit_logistic(
     train: pd.DataFrame, *, feature_names: Sequence[str], spec: LogisticSpec, seed: int
 ) -> LogisticRiskModel:
@@ -222,15 +255,13 @@ def fit_logistic(
     "never" (one day past the window, :func:`never_value`), not with the median of the
     families who had the event (which would place "never" among the recent ones).
     """
-    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     names = check_model_inputs(feature_names)
     X = train.loc[:, names].to_numpy(dtype="float64", na_value=np.nan)
     y = train["label"].to_numpy(dtype=int)
-    imputer = SimpleImputer(strategy="median", keep_empty_features=True).fit(X)
-    fill = imputer.statistics_.astype(float).copy()
+    fill = column_medians(X)
     for j, name in enumerate(names):
         if "_days_since_" in name:
             fill[j] = never_value(name)
@@ -240,7 +271,7 @@ def fit_logistic(
     clf.fit(scaler.transform(filled), y)
     return LogisticRiskModel(
         feature_names=names,
-        medians=fill,
+        medians=fill.tolist(),
         means=scaler.mean_,
         scales=scaler.scale_,
         coef=clf.coef_[0],

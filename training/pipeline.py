@@ -33,6 +33,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ from features.config import FeatureConfig
 from features.eligibility import EligibilityRule
 from features.errors import EarlyriskError
 from features.snapshot_store import META_FEATURE_LIST, META_RAW
-from training.backtest import Backtest, run_backtest
+from training.backtest import Backtest, assemble_backtest, evaluate_earlier_origins
 from training.calibration import CalibrationResult, choose_calibration
 from training.champion import champion_gates, compare_with_champion
 from training.config import LightGBMSpec, LogisticSpec, TrainConfig
@@ -54,7 +55,7 @@ from training.design import (
     design_from_table,
     longest_indicator_window_days,
 )
-from training.evaluation import Evaluation, ScoredModel, evaluate
+from training.evaluation import Evaluation, evaluate
 from training.fairness import _fairness, audit_group_columns, write_fairness_files
 from training.gates import (
     PromotionDecision,
@@ -69,6 +70,7 @@ from training.models import (
     check_model_inputs,
     fit_lightgbm,
     fit_logistic,
+    score_rows,
 )
 from training.pooled_evidence import OriginScores, pooled_differences
 from training.refit import cross_fitted_probability, fit_chosen, recalibrate
@@ -428,42 +430,18 @@ def run_training(
             for name, scorer in raw_scorers.items()
         }
 
-    with stage("evaluate"):
-        test = split.test
-        y_test = test["label"].to_numpy(dtype=int)
-        scored = {
-            name: ScoredModel(
-                probability=model.predict_proba(test),
-                rank_score=np.nan_to_num(model.raw_score(test), nan=-np.inf),
-            )
-            for name, model in models.items()
-        }
-        truth = _truth_for(test, read_ground_truth(raw_path))
-        k = config.capacity.k(len(test))
-        evaluation = evaluate(
-            y_test,
-            scored,
-            k=k,
-            main=MAIN,
-            n_bootstrap=config.evaluation.n_bootstrap,
-            confidence_level=config.evaluation.confidence_level,
-            n_bins=config.evaluation.n_bins,
-            seed=config.seed,
-            true_probability=truth,
-            groups=test["family_id"].to_numpy(),
-        )
-
-    with stage("audit"):
-        audit_result, fairness_outcomes, fairness_gates = _fairness(
-            test, scored[MAIN].probability, feature_names, k=k, config=config
-        )
-
-    with stage("backtest"):
-        backtest = run_backtest(
+    # The backtest's earlier origins and the final refit need only what the held-out design
+    # chose (hyperparameters, rounds, calibration method), not its evaluation: they run in
+    # a background thread while the held-out slice is evaluated, audited and gated.
+    # LightGBM, numpy and scikit-learn release the GIL, so the second core is used; each
+    # computation is seeded and independent, so no result depends on the overlap. The
+    # ``backtest`` and ``refit`` stages then time the wait for them.
+    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="earlyrisk-later-fits")
+    try:
+        earlier_origins = background.submit(
+            evaluate_earlier_origins,
             scored_table,
-            plan.origins,
-            held_out=evaluation,
-            held_out_rows=(len(split.train), len(split.calibration)),
+            plan.origins[1:],
             chosen=fit,
             calibration_method=calibration[MAIN].method,
             feature_names=feature_names,
@@ -471,56 +449,11 @@ def run_training(
             main=MAIN,
             rule=RULE,
             n_threads=n_threads,
-            held_out_scores=OriginScores(
-                label=y_test,
-                family_ids=test["family_id"].to_numpy(),
-                k=k,
-                scored=scored,
-            ),
             logistic=(LOGISTIC, baseline_spec, calibration[LOGISTIC].method),
         )
-        # the baseline margins are judged on every origin's evidence (same bounds)
-        pooled = pooled_differences(
-            [o.scores for o in backtest.origins if o.scores is not None],
-            main=MAIN,
-            n_bootstrap=config.evaluation.n_bootstrap,
-            confidence_level=config.evaluation.confidence_level,
-            seed=config.seed,
-            n_bins=config.evaluation.n_bins,
-        )
-
-    gates = performance_gates(evaluation, main=MAIN, config=config.gates, pooled=pooled)
-    gates += calibration_gates(
-        y_test,
-        scored[MAIN].probability,
-        scored[MAIN].rank_score,
-        groups=test[audit_group_columns(test, config)],
-        k=k,
-        config=config.gates,
-        confidence_level=config.evaluation.confidence_level,
-    )
-    gates += fairness_gates
-    proxies = audit_result.proxies if audit_result is not None else None
-    gates += proxy_gates(proxies, protected=protected, config=config.gates.proxy)
-    if log_to_mlflow:  # the registry holds the champion: compare on the same test rows
-        comparison = compare_with_champion(
-            test,
-            scored[MAIN],
-            k=k,
-            model_name=config.mlflow.model_name,
-            tracking_uri=config.mlflow.tracking_uri,
-            n_bootstrap=config.evaluation.n_bootstrap,
-            confidence_level=config.evaluation.confidence_level,
-            n_bins=config.evaluation.n_bins,
-            seed=config.seed,
-        )
-        gates += champion_gates(comparison, config=config.gates.champion)
-    decision = decide(gates, waivers=config.gates.waivers)
-
-    final = None
-    if plan.final is not None:
-        with stage("refit"):
-            final = _final_refit(
+        final_refit = (
+            background.submit(
+                _final_refit,
                 scored_table,
                 plan,
                 config=config,
@@ -529,6 +462,89 @@ def run_training(
                 feature_names=feature_names,
                 n_threads=n_threads,
             )
+            if plan.final is not None
+            else None
+        )
+        with stage("evaluate"):
+            test = split.test
+            y_test = test["label"].to_numpy(dtype=int)
+            scored = {name: score_rows(model, test) for name, model in models.items()}
+            truth = _truth_for(test, read_ground_truth(raw_path))
+            k = config.capacity.k(len(test))
+            evaluation = evaluate(
+                y_test,
+                scored,
+                k=k,
+                main=MAIN,
+                n_bootstrap=config.evaluation.n_bootstrap,
+                confidence_level=config.evaluation.confidence_level,
+                n_bins=config.evaluation.n_bins,
+                seed=config.seed,
+                true_probability=truth,
+                groups=test["family_id"].to_numpy(),
+            )
+
+        with stage("audit"):
+            audit_result, fairness_outcomes, fairness_gates = _fairness(
+                test, scored[MAIN].probability, feature_names, k=k, config=config
+            )
+
+        with stage("backtest"):
+            backtest = assemble_backtest(
+                plan.origins[0],
+                earlier_origins.result(),
+                held_out=evaluation,
+                held_out_rows=(len(split.train), len(split.calibration)),
+                config=config,
+                main=MAIN,
+                held_out_scores=OriginScores(
+                    label=y_test, family_ids=test["family_id"].to_numpy(), k=k, scored=scored
+                ),
+            )
+            # the baseline margins are judged on every origin's evidence (same bounds)
+            pooled = pooled_differences(
+                [o.scores for o in backtest.origins if o.scores is not None],
+                main=MAIN,
+                n_bootstrap=config.evaluation.n_bootstrap,
+                confidence_level=config.evaluation.confidence_level,
+                seed=config.seed,
+                n_bins=config.evaluation.n_bins,
+            )
+
+        gates = performance_gates(evaluation, main=MAIN, config=config.gates, pooled=pooled)
+        gates += calibration_gates(
+            y_test,
+            scored[MAIN].probability,
+            scored[MAIN].rank_score,
+            groups=test[audit_group_columns(test, config)],
+            k=k,
+            config=config.gates,
+            confidence_level=config.evaluation.confidence_level,
+        )
+        gates += fairness_gates
+        proxies = audit_result.proxies if audit_result is not None else None
+        gates += proxy_gates(proxies, protected=protected, config=config.gates.proxy)
+        if log_to_mlflow:  # the registry holds the champion: compare on the same test rows
+            comparison = compare_with_champion(
+                test,
+                scored[MAIN],
+                k=k,
+                model_name=config.mlflow.model_name,
+                tracking_uri=config.mlflow.tracking_uri,
+                n_bootstrap=config.evaluation.n_bootstrap,
+                confidence_level=config.evaluation.confidence_level,
+                n_bins=config.evaluation.n_bins,
+                seed=config.seed,
+            )
+            gates += champion_gates(comparison, config=config.gates.champion)
+        decision = decide(gates, waivers=config.gates.waivers)
+
+        final = None
+        if final_refit is not None:
+            with stage("refit"):
+                final = final_refit.result()
+    finally:
+        background.shutdown(wait=True, cancel_futures=True)
 
     result = TrainResult(
         config=config,

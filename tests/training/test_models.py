@@ -13,6 +13,7 @@ from training.models import (
     ProtectedInputError,
     RuleBaseline,
     check_model_inputs,
+    column_medians,
     fit_lightgbm,
     fit_logistic,
     validation_mask,
@@ -134,3 +135,17 @@ def test_logistic_baseline_reads_a_missing_days_since_as_never_not_the_median():
     recent = frame.head(1).assign(soc_days_since_dv_report=10.0)
     # "no report in 3 years" ranks below a recent report (a median fill would rank it with them)
     assert model.raw_score(missing)[0] < model.raw_score(recent)[0]
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 400, 401])
+def test_column_medians_equal_scikit_learns_median_imputer(n):
+    from sklearn.impute import SimpleImputer
+
+    rng = np.random.default_rng(n)
+    X = rng.normal(size=(n, 5)).round(1)  # ties, as in counts
+    X[rng.random((n, 5)) < 0.3] = np.nan
+    X[:, 2] = np.nan  # a column with no value at all: 0, as keep_empty_features gives
+    X[0, 4] = np.nan
+    expected = SimpleImputer(strategy="median", keep_empty_features=True).fit(X).statistics_
+    np.testing.assert_array_equal(column_medians(X), expected)
+    assert column_medians(X)[2] == 0.0
