@@ -23,7 +23,7 @@ Memory: the small tables plus one slice (and the id hashes), not the registry.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,15 +176,21 @@ def validate_streamed(
     return report
 
 
+# Called with each parsed slice of events and the parsed small tables (by name).
+SliceHook = Callable[[pd.DataFrame, dict[str, ParsedTable]], None]
+
+
 def validate_streamed_tables(
     raw_dir: Path | str,
     *,
     progress: bool = False,
     max_examples: int = 5,
     slice_rows: int = DEFAULT_SLICE_ROWS,
+    on_slice: SliceHook | None = None,
 ) -> tuple[ValidationReport, dict[str, ParsedTable]]:
     """The report and the parsed small tables (everything but events), for callers that go
-    on to use them (:mod:`features.partitioned_raw`)."""
+    on to use them (:mod:`features.partitioned_raw`); ``on_slice`` sees every parsed slice
+    of events once it is checked (the same pass writes them out by partition)."""
     if slice_rows < 1:
         raise ValueError(f"slice_rows must be >= 1, got {slice_rows}")
     raw_dir = Path(raw_dir)
@@ -226,7 +232,9 @@ def validate_streamed_tables(
 
         # pass 2: events, slice by slice
         if source is not None:
-            slices = _SliceChecks(parsed, ctx.membership_intervals(), ctx, read_calls, max_examples)
+            slices = _SliceChecks(
+                parsed, ctx.membership_intervals(), ctx, read_calls, max_examples, on_slice
+            )
             try:
                 for frame in _slices(source, slice_rows):
                     slices.check(frame, merger)
@@ -286,6 +294,7 @@ class _SliceChecks:
         first_pass: RuleContext,
         read_calls: int,
         max_examples: int,
+        on_slice: SliceHook | None = None,
     ) -> None:
         self.parents = {name: table for name, table in parsed.items() if name != STREAMED}
         self.stand_ins = {name: _stand_in(table) for name, table in self.parents.items()}
@@ -293,6 +302,7 @@ class _SliceChecks:
         self.parent_keys = first_pass.parent_keys
         self.read_calls = read_calls
         self.max_examples = max_examples
+        self.on_slice = on_slice
         self.rows = 0
         self.latest_recorded: pd.Timestamp | None = None
         self.unknown_types: pd.Series | None = None
@@ -326,6 +336,8 @@ class _SliceChecks:
             ids = events.frame["event_id"]
             self._present.append(ids.notna().to_numpy())
             self._hashes.append(pd.util.hash_pandas_object(ids, index=False).to_numpy())
+        if self.on_slice is not None:
+            self.on_slice(events.frame, self.parents)
         self.rows += len(frame)
 
     def duplicate_ids(
