@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from types import TracebackType
 
@@ -75,6 +76,8 @@ class PartitionedRegistry:
         self.latest_event_record = latest_event_record
         self.report = report
         self._scratch: Path | None = scratch
+        # removed even when a caller never closes it (an error path), at exit at the latest
+        self._cleanup = weakref.finalize(self, shutil.rmtree, scratch, True)
 
     @property
     def n_families(self) -> int:
@@ -95,7 +98,7 @@ class PartitionedRegistry:
     def close(self) -> None:
         """Remove the scratch directory (idempotent)."""
         if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._cleanup()
             self._scratch = None
 
     def __enter__(self) -> PartitionedRegistry:
@@ -114,18 +117,23 @@ def bucket_path(buckets: Path, p: int) -> Path:
     return buckets / f"events-{p:05d}.parquet"
 
 
-def default_partition_count(n_families: int, *, jobs: int = 1) -> int:
+def default_partition_count(
+    n_families: int, *, jobs: int = 1, families_per_partition: int = DEFAULT_FAMILIES_PER_PARTITION
+) -> int:
     """One partition per 25,000 families, at least one per job (as the in-memory driver)."""
-    return max(jobs, math.ceil(n_families / DEFAULT_FAMILIES_PER_PARTITION), 1)
+    return max(jobs, math.ceil(n_families / families_per_partition), 1)
 
 
 class _Bucketer:
     """Receives checked slices of events: fingerprints them, writes them by partition."""
 
-    def __init__(self, buckets: Path, n_partitions: int | None, jobs: int) -> None:
+    def __init__(
+        self, buckets: Path, n_partitions: int | None, jobs: int, families_per_partition: int
+    ) -> None:
         self.buckets = buckets
         self.requested = n_partitions
         self.jobs = jobs
+        self.families_per_partition = families_per_partition
         self.n_partitions: int | None = None
         self.hasher = RawHasher()
         self.latest: pd.Timestamp | None = None
@@ -148,7 +156,9 @@ class _Bucketer:
                 events=self.empty_events,
             )
             self.n_partitions = self.requested or default_partition_count(
-                int(tables.families["family_id"].nunique()), jobs=self.jobs
+                int(tables.families["family_id"].nunique()),
+                jobs=self.jobs,
+                families_per_partition=self.families_per_partition,
             )
             self._assigner = PartitionAssigner(tables, self.n_partitions)
         self.hasher.update(EVENTS, events)
@@ -196,13 +206,15 @@ def open_registry(
     *,
     n_partitions: int | None = None,
     jobs: int = 1,
+    families_per_partition: int = DEFAULT_FAMILIES_PER_PARTITION,
     slice_rows: int = DEFAULT_SLICE_ROWS,
     scratch_dir: Path | str | None = None,
     progress: bool = False,
 ) -> PartitionedRegistry:
     """Validate ``raw_dir`` and lay its events out by partition (see the module docstring).
 
-    ``n_partitions`` defaults to one per 25,000 families, at least one per job. Raises
+    ``n_partitions`` defaults to one per ``families_per_partition`` families (25,000), at
+    least one per job. Raises
     :class:`InvalidRawDataError` (with the report) when a contract rule is broken,
     NotADirectoryError when ``raw_dir`` is not a directory. Close the result (or use it as
     a context manager) to remove its scratch files.
@@ -218,7 +230,7 @@ def open_registry(
             f"raw data directory {raw_dir} does not exist or is not a directory"
         )
     scratch = Path(tempfile.mkdtemp(prefix="earlyrisk-partitions-", dir=scratch_dir))
-    bucketer = _Bucketer(scratch, n_partitions, jobs)
+    bucketer = _Bucketer(scratch, n_partitions, jobs, families_per_partition)
     try:
         try:
             report, parsed = validate_streamed_tables(
@@ -238,7 +250,11 @@ def open_registry(
         )
         validate_schemas(small, values=False)
         count = bucketer.n_partitions or n_partitions
-        count = count or default_partition_count(int(small.families["family_id"].nunique()))
+        count = count or default_partition_count(
+            int(small.families["family_id"].nunique()),
+            jobs=jobs,
+            families_per_partition=families_per_partition,
+        )
         for name, frame in small.items():
             if name != EVENTS:
                 bucketer.hasher.update(name, frame)
