@@ -1,8 +1,8 @@
 """Run every benchmark (or the ones named) each in its own process, so peak memory is per area.
 
 Usage: ``python -m benchmarks [AREA ...]`` with AREA among synth, validation, features,
-train, peer, audit, serving, audit_log, monitor, replicas. The figures go to standard output; a
-copy of each area's output is kept in ``bench-results/<area>.txt``.
+train, peer, audit, serving, audit_log, monitor, replicas, national. The figures go to
+standard output; a copy of each area's output is kept in ``bench-results/<area>.txt``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ AREAS = (
     "audit_log",
     "monitor",
     "replicas",
+    "national",
 )
 
 
