@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,9 +90,17 @@ class KeyedFindings(Findings):
         self._log(table, column, rule)
         super().add_table_level(rule, table, column, description)
 
-    def add(self, rule: str, table: ParsedTable, column: str | None, *args, **kwargs) -> int:  # type: ignore[no-untyped-def, override]
+    def add(
+        self,
+        rule: str,
+        table: ParsedTable,
+        column: str | None,
+        mask: np.ndarray | pd.Series,
+        description: str,
+        **options: Any,
+    ) -> int:
         self._log(table.name, column, rule)
-        return super().add(rule, table, column, *args, **kwargs)
+        return super().add(rule, table, column, mask, description, **options)
 
     def _append(self, violation: RuleViolation) -> None:
         super()._append(violation)
