@@ -21,7 +21,9 @@ with it.
 
 Size: ``EARLYRISK_BENCH_FAMILIES`` (default 1,000,000); training registry
 ``EARLYRISK_BENCH_TRAIN_FAMILIES`` (default 3,000); working directory
-``EARLYRISK_BENCH_DIR`` (default ``var/bench/national_<families>``, kept for inspection).
+``EARLYRISK_BENCH_DIR`` (default ``var/bench/national_<families>``, kept for inspection);
+``EARLYRISK_BENCH_TRACKING_URI`` names an MLflow registry that already holds the model
+(version 1), to skip the training setup.
 Run: ``python -m benchmarks national`` (``make bench`` runs every area).
 """
 
@@ -346,18 +348,22 @@ def projection(stages: list[Stage], families: int, *, label: str) -> None:
 def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     raw = WORK / "raw"
-    tracking = f"sqlite:///{(WORK / 'mlflow.db').resolve()}"
+    given = os.environ.get("EARLYRISK_BENCH_TRACKING_URI")
+    tracking = given or f"sqlite:///{(WORK / 'mlflow.db').resolve()}"
     env = {"EARLYRISK_AUDIT_LOG_PATH": str((WORK / "audit_log.sqlite").resolve())}
     print(
         f"national benchmark: {FAMILIES:,} families, {START}..{END}, as of {AS_OF}, "
         f"{JOBS} jobs, in {WORK}"
     )
     started = time.perf_counter()
-    _prepare_model(tracking)
-    print(
-        f"setup: model trained on {TRAIN_FAMILIES:,} families in "
-        f"{time.perf_counter() - started:.0f} s (not a stage)"
-    )
+    if given:
+        print(f"setup: model {MODEL_NAME}/1 from {given} (EARLYRISK_BENCH_TRACKING_URI)")
+    else:
+        _prepare_model(tracking)
+        print(
+            f"setup: model trained on {TRAIN_FAMILIES:,} families in "
+            f"{time.perf_counter() - started:.0f} s (not a stage)"
+        )
 
     stages = pandas_stages(raw, tracking, env)
     families = _registry_families(raw) if stages[0].exit_code == 0 else FAMILIES
