@@ -110,6 +110,12 @@ def run_stage(name: str, args: list[str], *, env: dict[str, str] | None = None) 
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     tail = "".join(output[-12:])
+    # printed at once, so a long run that is stopped early still shows what it measured
+    print(
+        f"  {name}: {wall:.1f} s wall, {cpu:.1f} s CPU, peak RSS {peak / 1e9:.2f} GB, "
+        f"exit {proc.returncode}",
+        flush=True,
+    )
     return Stage(name, wall, cpu, peak, proc.returncode, tail)
 
 
