@@ -1,8 +1,8 @@
 """Run every benchmark (or the ones named) each in its own process, so peak memory is per area.
 
 Usage: ``python -m benchmarks [AREA ...]`` with AREA among synth, validation, features,
-train, peer, audit, serving, family, audit_log, monitor, served_stats, spark, replicas. The
-figures go to standard output; a copy of each area's output is kept in
+train, peer, audit, serving, family, audit_log, monitor, served_stats, spark, replicas,
+national. The figures go to standard output; a copy of each area's output is kept in
 ``bench-results/<area>.txt``.
 """
 
@@ -27,6 +27,7 @@ AREAS = (
     "served_stats",
     "spark",
     "replicas",
+    "national",
 )
 
 

@@ -34,7 +34,10 @@ FEATURES_HELP = (
     "the horizon after T) with label_observed, the well-being index, and audit_* columns "
     "(never model inputs).\n\n"
     "Families are split into partitions by a hash of family_id and the partitions run in "
-    "parallel; the result does not depend on --partitions or --jobs.\n\n"
+    "parallel; the result does not depend on --partitions or --jobs. The events table is "
+    "never held whole: it is validated in slices and written by partition to a scratch "
+    "directory (under TMPDIR, about the size of the events file, removed at the end), "
+    "and each worker reads one partition at a time.\n\n"
     "An existing --out is only replaced with --overwrite. An --as-of date on which no "
     "family has a member (before or after the registry's period) is refused, and nothing "
     "is written.\n\n"
@@ -113,10 +116,12 @@ def features_command(
     from features.engine import (
         META_RAW,
         build_feature_table,
+        default_jobs,
         normalise_as_of,
         write_feature_table,
     )
-    from features.validation import InvalidRawDataError, load_validated
+    from features.partitioned_raw import open_registry
+    from features.validation import InvalidRawDataError
 
     err = Console(stderr=True)
     if not raw.is_dir():
@@ -142,21 +147,20 @@ def features_command(
         )
 
     started = time.perf_counter()
+    n_jobs = jobs or default_jobs()
     try:
-        tables = load_validated(raw, progress=show_progress)
+        # validated while events are laid out by partition on scratch disk: memory holds
+        # the small tables and one partition per job, never the whole events table
+        registry = open_registry(raw, n_partitions=partitions, jobs=n_jobs, progress=show_progress)
     except InvalidRawDataError as error:
         err.print(f"[red]refused:[/red] {raw} breaks the data contract; nothing was written.")
         err.print(error.report)
         raise typer.Exit(EXIT_INVALID) from None
 
-    table = build_feature_table(
-        tables,
-        dates,
-        config=feature_config,
-        n_partitions=partitions,
-        n_jobs=jobs,
-        progress=show_progress,
-    )
+    with registry:
+        table = build_feature_table(
+            registry, dates, config=feature_config, n_jobs=n_jobs, progress=show_progress
+        )
     empty = [d.date().isoformat() for d in dates if not (table["as_of"] == d).any()]
     if empty:
         raise _usage(

@@ -21,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -99,6 +100,55 @@ class PartitionPlan:
         return RawTables(**tables)
 
 
+class PartitionAssigner:
+    """Which partitions each family, person and event belongs to, for one registry.
+
+    Built from the small tables (families, persons, memberships); events are assigned
+    slice by slice (:meth:`event_parts`), so a streamed events table can be bucketed
+    without being held (:mod:`features.partitioned_raw`).
+    """
+
+    def __init__(self, raw: RawTables, n_partitions: int) -> None:
+        self.n_partitions = n_partitions
+        # Hash each distinct family once; every table finds its rows' partition by look-up.
+        self.family_names = pd.Index(
+            pd.concat([raw.families["family_id"], raw.memberships["family_id"]]).dropna().unique()
+        )
+        self.family_part = partition_of(self.family_names, n_partitions)
+        memberships = raw.memberships
+        self.member_part = self.part_of(memberships["family_id"])
+        self.person_names = pd.Index(raw.persons["person_id"])
+        person_parts = pd.DataFrame(
+            {
+                "person": lookup_codes(memberships["person_id"], self.person_names),
+                "part": self.member_part,
+            }
+        ).drop_duplicates()
+        self.person_parts = person_parts.loc[person_parts["person"] >= 0]
+
+    def part_of(self, ids: pd.Series) -> np.ndarray:
+        """Partition of each family id (-1 for a null or unknown one)."""
+        codes = lookup_codes(ids, self.family_names)
+        return np.where(codes >= 0, self.family_part[np.maximum(codes, 0)], -1)
+
+    def event_parts(self, events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(row, partition) pairs of ``events``: family rows by family_id, person-only rows
+        once for every partition their person was ever a member in."""
+        family_level = events["family_id"].notna().to_numpy()
+        event_rows = np.flatnonzero(family_level)
+        event_part = self.part_of(events["family_id"].iloc[event_rows])
+        person_only = pd.DataFrame(
+            {
+                "row": np.flatnonzero(~family_level),
+                "person": lookup_codes(events["person_id"][~family_level], self.person_names),
+            }
+        ).merge(self.person_parts, on="person", how="inner")
+        return (
+            np.concatenate([event_rows, person_only["row"].to_numpy()]),
+            np.concatenate([event_part, person_only["part"].to_numpy()]),
+        )
+
+
 def partition_plan(raw: RawTables, n_partitions: int) -> PartitionPlan:
     """Assign every raw row to the partitions that need it.
 
@@ -108,45 +158,17 @@ def partition_plan(raw: RawTables, n_partitions: int) -> PartitionPlan:
     partition its person was ever a member in; attribution by event date then keeps it in
     exactly one family).
     """
-    # Hash each distinct family once; every table finds its rows' partition by look-up.
-    family_names = pd.Index(
-        pd.concat([raw.families["family_id"], raw.memberships["family_id"]]).dropna().unique()
-    )
-    family_part = partition_of(family_names, n_partitions)
-
-    def part_of(ids: pd.Series) -> np.ndarray:
-        codes = lookup_codes(ids, family_names)
-        return np.where(codes >= 0, family_part[np.maximum(codes, 0)], -1)
-
-    memberships = raw.memberships
-    member_part = part_of(memberships["family_id"])
-    person_names = pd.Index(raw.persons["person_id"])
-    person_parts = pd.DataFrame(
-        {"person": lookup_codes(memberships["person_id"], person_names), "part": member_part}
-    ).drop_duplicates()
-    person_parts = person_parts.loc[person_parts["person"] >= 0]
-
-    events = raw.events
-    family_level = events["family_id"].notna().to_numpy()
-    event_rows = np.flatnonzero(family_level)
-    event_part = part_of(events["family_id"].iloc[event_rows])
-    person_only = pd.DataFrame(
-        {
-            "row": np.flatnonzero(~family_level),
-            "person": lookup_codes(events["person_id"][~family_level], person_names),
-        }
-    ).merge(person_parts, on="person", how="inner")
-    event_rows = np.concatenate([event_rows, person_only["row"].to_numpy()])
-    event_part = np.concatenate([event_part, person_only["part"].to_numpy()])
-    person_rows = person_parts["person"].to_numpy()
+    assign = PartitionAssigner(raw, n_partitions)
+    event_rows, event_part = assign.event_parts(raw.events)
+    person_rows = assign.person_parts["person"].to_numpy()
 
     def by_family(frame: pd.DataFrame) -> list[np.ndarray]:
-        return _row_groups(part_of(frame["family_id"]), n_partitions)
+        return _row_groups(assign.part_of(frame["family_id"]), n_partitions)
 
-    person_groups = _row_groups(person_parts["part"].to_numpy(), n_partitions)
+    person_groups = _row_groups(assign.person_parts["part"].to_numpy(), n_partitions)
     groups = {
         "families": (None, by_family(raw.families)),
-        "memberships": (None, _row_groups(member_part, n_partitions)),
+        "memberships": (None, _row_groups(assign.member_part, n_partitions)),
         "persons": (person_rows, person_groups),
         "events": (event_rows, _row_groups(event_part, n_partitions)),
         "outcomes": (None, by_family(raw.outcomes)),
@@ -188,18 +210,66 @@ class _RunArgs:
         )
 
 
-def _run_args(raw: RawTables, as_of_dates: Iterable[object], config: FeatureConfig) -> _RunArgs:
-    extraction_date = (
-        pd.Timestamp(config.extraction_date)
-        if config.extraction_date is not None
-        else extraction_date_of(raw.events, raw.outcomes)
-    )
+def _run_args(
+    source: PartitionSource, as_of_dates: Iterable[object], config: FeatureConfig
+) -> _RunArgs:
+    if config.extraction_date is not None:
+        extraction_date = pd.Timestamp(config.extraction_date)
+    else:
+        latest = source.latest_event_record
+        events = pd.DataFrame({"recorded_date": pd.Series([latest], dtype="datetime64[ns]")})
+        extraction_date = extraction_date_of(events, source.small.outcomes)
     return _RunArgs(
         dates=normalise_as_of(as_of_dates),
         config=config,
         extraction_date=extraction_date,
-        audit_attributes=sorted(raw.protected["attribute"].dropna().unique()),
+        audit_attributes=sorted(source.small.protected["attribute"].dropna().unique()),
     )
+
+
+class PartitionSource(Protocol):
+    """Raw data the driver can cut into family partitions.
+
+    ``small`` holds the registry's tables other than events in full (its events may be
+    empty: a streamed source keeps them on disk); ``latest_event_record`` is the latest
+    events.recorded_date (for the extraction date).
+    """
+
+    n_partitions: int
+    small: RawTables
+    latest_event_record: pd.Timestamp | None
+
+    def nonempty(self) -> list[int]: ...
+
+    def take(self, p: int) -> RawTables: ...
+
+    @property
+    def raw_sha256(self) -> str: ...
+
+
+class InMemorySource:
+    """Raw tables held in memory, cut by :func:`partition_plan`."""
+
+    def __init__(self, raw: RawTables, n_partitions: int) -> None:
+        self.raw = raw
+        self.small = raw
+        self.n_partitions = n_partitions
+        self.plan = partition_plan(raw, n_partitions)
+        latest = raw.events["recorded_date"].max()
+        self.latest_event_record = None if pd.isna(latest) else pd.Timestamp(latest)
+        self._sha: str | None = None
+
+    def nonempty(self) -> list[int]:
+        return self.plan.nonempty()
+
+    def take(self, p: int) -> RawTables:
+        return self.plan.take(self.raw, p)
+
+    @property
+    def raw_sha256(self) -> str:
+        if self._sha is None:
+            self._sha = raw_fingerprint(self.raw)
+        return self._sha
 
 
 def default_partitions(raw: RawTables, *, jobs: int = 1) -> int:
@@ -209,7 +279,7 @@ def default_partitions(raw: RawTables, *, jobs: int = 1) -> int:
 
 
 def feature_partitions(
-    raw: RawTables,
+    raw: RawTables | PartitionSource,
     as_of_dates: Iterable[object],
     *,
     config: FeatureConfig | None = None,
@@ -218,38 +288,49 @@ def feature_partitions(
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     """Yield ``(partition number, feature rows)`` for each non-empty partition of ``raw``.
 
-    The extraction date (unless the config fixes it) and the audit attributes are the
-    registry-wide values, so the partitions agree with one another and with
+    ``raw`` is a RawTables or a streamed source (:func:`features.partitioned_raw.open_registry`,
+    whose partitioning is fixed when it is opened: ``n_partitions`` must then be None or
+    equal to it). The extraction date (unless the config fixes it) and the audit attributes
+    are the registry-wide values, so the partitions agree with one another and with
     :func:`build_feature_table`. With ``n_jobs == 1`` partitions come in order and only one
     is held at a time; with more jobs they come as forked workers finish them.
     """
-    n_jobs, n_partitions = _counts(raw, n_jobs, n_partitions)
-    args = _run_args(raw, as_of_dates, config or FeatureConfig())
-    yield from _stream(raw, partition_plan(raw, n_partitions), args, n_jobs)
+    n_jobs, source = _source(raw, n_jobs, n_partitions)
+    args = _run_args(source, as_of_dates, config or FeatureConfig())
+    yield from _stream(source, args, n_jobs)
 
 
-def _counts(raw: RawTables, n_jobs: int, n_partitions: int | None) -> tuple[int, int]:
-    """Checked (jobs, partitions); partitions default to :func:`default_partitions`."""
+def _source(
+    raw: RawTables | PartitionSource, n_jobs: int, n_partitions: int | None
+) -> tuple[int, PartitionSource]:
+    """Checked jobs and the partitioned source; partitions default to :func:`default_partitions`."""
     if n_jobs < 1:
         raise ValueError(f"n_jobs must be >= 1, got {n_jobs}")
+    if n_partitions is not None and n_partitions < 1:
+        raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
+    if not isinstance(raw, RawTables):
+        if n_partitions is not None and n_partitions != raw.n_partitions:
+            raise ValueError(
+                f"n_partitions {n_partitions} differs from the {raw.n_partitions} partitions "
+                "the streamed registry was opened with"
+            )
+        return n_jobs, raw
     if n_partitions is None:
         n_partitions = default_partitions(raw, jobs=n_jobs)
-    if n_partitions < 1:
-        raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
-    return n_jobs, n_partitions
+    return n_jobs, InMemorySource(raw, n_partitions)
 
 
 def _stream(
-    raw: RawTables, plan: PartitionPlan, args: _RunArgs, n_jobs: int
+    source: PartitionSource, args: _RunArgs, n_jobs: int
 ) -> Iterator[tuple[int, pd.DataFrame]]:
-    todo = plan.nonempty()
+    todo = source.nonempty()
     if n_jobs == 1 or len(todo) <= 1:
         for p in todo:
-            yield p, args.compute(plan.take(raw, p))
+            yield p, args.compute(source.take(p))
         return
-    # Workers are forked: they share the parent's raw tables copy-on-write and cut their
+    # Workers are forked: they share the parent's tables copy-on-write and cut their
     # own partition, so no table is pickled and each holds only its rows.
-    _SHARED.update(raw=raw, plan=plan, args=args)
+    _SHARED.update(source=source, args=args)
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
@@ -261,7 +342,7 @@ def _stream(
 
 
 def build_feature_table(
-    raw_or_dir: RawTables | Path | str,
+    raw_or_dir: RawTables | PartitionSource | Path | str,
     as_of_dates: Iterable[object],
     *,
     config: FeatureConfig | None = None,
@@ -271,29 +352,28 @@ def build_feature_table(
 ) -> pd.DataFrame:
     """The feature table for every family with a member on each as-of date.
 
-    ``raw_or_dir`` is a RawTables or a raw directory (loaded through the validator, which
-    refuses broken data). ``n_partitions`` defaults to one per 25,000 families (at least
-    one per job); ``n_jobs`` to the cores available. Workers are forked processes that
-    share the loaded tables copy-on-write and each cut out only their partition's rows, so
-    memory grows with the partition size, not with the number of partitions; the result
-    is identical whatever the partitioning. ``df.attrs`` carries the fingerprints
-    that :func:`features.snapshot_store.write_feature_table` stores.
+    ``raw_or_dir`` is a RawTables, a streamed registry
+    (:func:`features.partitioned_raw.open_registry`: events read one partition at a time)
+    or a raw directory (loaded whole through the validator, which refuses broken data).
+    ``n_partitions`` defaults to one per 25,000 families (at least one per job); ``n_jobs``
+    to the cores available. Workers are forked processes that share the loaded tables
+    copy-on-write and each cut out only their partition's rows, so memory grows with the
+    partition size, not with the number of partitions; the result is identical whatever
+    the partitioning and whichever input. ``df.attrs`` carries the fingerprints that
+    :func:`features.snapshot_store.write_feature_table` stores.
     """
     config = config or FeatureConfig()
-    raw = raw_or_dir if isinstance(raw_or_dir, RawTables) else load_validated(raw_or_dir)
-    jobs, n_partitions = _counts(
-        raw, n_jobs if n_jobs is not None else default_jobs(), n_partitions
-    )
-    args = _run_args(raw, as_of_dates, config)
-    plan = partition_plan(raw, n_partitions)
+    raw = load_validated(raw_or_dir) if isinstance(raw_or_dir, (Path, str)) else raw_or_dir
+    jobs, source = _source(raw, n_jobs if n_jobs is not None else default_jobs(), n_partitions)
+    args = _run_args(source, as_of_dates, config)
     results: dict[int, pd.DataFrame] = {}
     fingerprint: dict[str, str] = {}
     # With workers, the parent hashes the raw data meanwhile (hashlib releases the GIL).
-    hasher = threading.Thread(target=lambda: fingerprint.update(raw=raw_fingerprint(raw)))
+    hasher = threading.Thread(target=lambda: fingerprint.update(raw=source.raw_sha256))
     if jobs > 1:
         hasher.start()
-    with _Progress(progress, len(plan.nonempty())) as advance:
-        for p, frame in _stream(raw, plan, args, jobs):
+    with _Progress(progress, len(source.nonempty())) as advance:
+        for p, frame in _stream(source, args, jobs):
             results[p] = frame
             advance()
         advance(done=True)
@@ -304,6 +384,7 @@ def build_feature_table(
 
     frames = [results[p] for p in sorted(results)] or [empty_output(args.audit_attributes)]
     table = pd.concat(frames, ignore_index=True)
+    del results, frames
     table = table.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
     table.attrs[META_FEATURE_LIST] = feature_list_fingerprint()
     table.attrs[META_RAW] = fingerprint["raw"]
@@ -311,17 +392,15 @@ def build_feature_table(
     return table
 
 
-# Set by feature_partitions just before forking its workers, cleared right after.
+# Set by _stream just before forking its workers, cleared right after.
 _SHARED: dict[str, object] = {}
 
 
 def _run_shared(p: int) -> pd.DataFrame:
-    """Worker entry point: cut partition ``p`` from the inherited tables and compute it."""
-    raw, plan, args = _SHARED["raw"], _SHARED["plan"], _SHARED["args"]
-    assert isinstance(raw, RawTables)
-    assert isinstance(plan, PartitionPlan)
+    """Worker entry point: cut partition ``p`` from the inherited source and compute it."""
+    source, args = _SHARED["source"], _SHARED["args"]
     assert isinstance(args, _RunArgs)
-    return args.compute(plan.take(raw, p))
+    return args.compute(source.take(p))  # type: ignore[attr-defined]
 
 
 class _Progress:

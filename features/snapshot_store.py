@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.codes import arrow_strings
-from features.contract import TABLE_COLUMNS, UNIQUE_KEYS
+from features.contract import TABLE_COLUMNS, TABLES
 from features.raw import RawTables
 
 META_PREFIX = "earlyrisk."
@@ -28,28 +28,104 @@ META_RAW = f"{META_PREFIX}raw_sha256"
 META_CONFIG = f"{META_PREFIX}feature_config"
 
 
+# Rows per hashed block: the digest is defined over fixed blocks, so it does not depend on
+# how the rows arrive (one frame, Arrow chunks, or slices of a streamed table).
+HASH_BLOCK_ROWS = 1 << 16
+
+
 def raw_fingerprint(raw: RawTables) -> str:
-    """sha256 over the six tables' contents (row order included), in contract order.
+    """sha256 of the six tables' contents (row order included), in contract order.
 
-    Canonical per column, so equal data gives the same digest however it was read (CSV or
-    Parquet, one Arrow chunk or many): dates as int64 nanoseconds, floats as float64 with
-    one NaN pattern, strings dictionary-encoded (indices in first-appearance order, -1 for
-    null, then the distinct values' zero-based offsets and UTF-8 bytes).
+    The same digest as a :class:`RawHasher` fed the tables in slices of any size (the
+    streamed reader, :mod:`features.partitioned_raw`), and the same however the data was
+    read (CSV or Parquet, one Arrow chunk or many): see :class:`RawHasher`.
     """
-    digest = hashlib.sha256()
+    hasher = RawHasher()
     for name, frame in raw.items():
-        columns = [c.name for c in TABLE_COLUMNS[name]]
-        digest.update(f"{name}:{','.join(columns)}:{len(frame)};".encode())
-        for column in columns:
-            # a unique key: dictionary encoding would not shrink it, only cost a hash table
-            plain = UNIQUE_KEYS.get(name) == (column,)
-            for chunk in _canonical_bytes(frame[column], dictionary=not plain):
-                digest.update(chunk)
-    return digest.hexdigest()
+        hasher.update(name, frame)
+    return hasher.hexdigest()
 
 
-# Unique-key columns: dictionary encoding would not shrink them, only cost a hash table.
-def _canonical_bytes(series: pd.Series, *, dictionary: bool) -> Iterator[bytes | memoryview]:
+class RawHasher:
+    """The raw fingerprint, fed table by table in slices (rows in table order).
+
+    Canonical per column and per block of :data:`HASH_BLOCK_ROWS` rows: dates as int64
+    nanoseconds, floats as float64 with one NaN pattern, strings as int64 UTF-8 byte
+    lengths (-1 for null) followed by their bytes. Each column's blocks go into its own
+    sha256; a table's digest covers its name, columns, row count and column digests; the
+    registry's covers the six tables' digests in contract order.
+    """
+
+    def __init__(self) -> None:
+        self._tables: dict[str, _TableHasher] = {}
+
+    def update(self, table: str, frame: pd.DataFrame) -> None:
+        """Add the next rows of ``table`` (the contract's columns, in-memory types)."""
+        if table not in self._tables:
+            self._tables[table] = _TableHasher(table)
+        self._tables[table].update(frame)
+
+    def hexdigest(self) -> str:
+        digest = hashlib.sha256()
+        for name in TABLES:
+            digest.update(self._tables.get(name, _TableHasher(name)).digest())
+        return digest.hexdigest()
+
+
+class _TableHasher:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.columns = [c.name for c in TABLE_COLUMNS[name]]
+        self.rows = 0
+        self._columns = {column: _ColumnHasher() for column in self.columns}
+
+    def update(self, frame: pd.DataFrame) -> None:
+        for column in self.columns:
+            self._columns[column].update(frame[column])
+        self.rows += len(frame)
+
+    def digest(self) -> bytes:
+        digest = hashlib.sha256(f"{self.name}:{','.join(self.columns)}:{self.rows};".encode())
+        for column in self.columns:
+            digest.update(self._columns[column].digest())
+        return digest.digest()
+
+
+class _ColumnHasher:
+    """One column's sha256 over fixed blocks of rows (a partial block waits for more)."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._pending: list[pd.Series] = []
+        self._pending_rows = 0
+        self._done: bytes | None = None
+
+    def update(self, series: pd.Series) -> None:
+        start = 0
+        while start < len(series):
+            take = min(HASH_BLOCK_ROWS - self._pending_rows, len(series) - start)
+            self._pending.append(series.iloc[start : start + take])
+            self._pending_rows += take
+            start += take
+            if self._pending_rows == HASH_BLOCK_ROWS:
+                self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        block = self._pending[0] if len(self._pending) == 1 else pd.concat(self._pending)
+        for chunk in _canonical_bytes(block):
+            self._digest.update(chunk)
+        self._pending, self._pending_rows = [], 0
+
+    def digest(self) -> bytes:
+        if self._done is None:
+            self._flush()
+            self._done = self._digest.digest()
+        return self._done
+
+
+def _canonical_bytes(series: pd.Series) -> Iterator[bytes | memoryview]:
     if len(series) == 0:
         return
     kind = series.dtype.kind
@@ -61,25 +137,15 @@ def _canonical_bytes(series: pd.Series, *, dictionary: bool) -> Iterator[bytes |
         yield np.where(np.isnan(values), np.nan, values).tobytes()
         return
     array = arrow_strings(series)
-    if not dictionary:
-        yield array.is_null().to_numpy(zero_copy_only=False).tobytes()
-        yield from _string_bytes(pc.fill_null(array, ""))
-        return
-    # Dictionary encoding (first-appearance order, so canonical) shrinks repeated ids and
-    # vocabularies to 4-byte indices: far fewer bytes to hash than the raw strings.
-    encoded = array.dictionary_encode()
-    indices = encoded.indices.cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
-    yield indices.tobytes()
-    yield from _string_bytes(encoded.dictionary)
-
-
-def _string_bytes(array: pa.Array) -> Iterator[bytes | memoryview]:
-    """Zero-based offsets and UTF-8 bytes of a null-free large_string array."""
+    nulls = array.is_null().to_numpy(zero_copy_only=False)
+    if nulls.any():  # a null slot may hold bytes in Arrow: make it empty
+        array = pc.fill_null(array, "")
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)
     offsets = offsets[array.offset : array.offset + len(array) + 1]
-    yield (offsets - offsets[0]).tobytes()
+    lengths = np.diff(offsets)
+    yield np.where(nulls, -1, lengths).astype(np.int64).tobytes()
     data = array.buffers()[2]
-    if data is not None and len(array):
+    if data is not None and offsets[-1] > offsets[0]:
         yield memoryview(data)[offsets[0] : offsets[-1]]
 
 

@@ -71,10 +71,15 @@ def validate_raw_dir(
     """Validate the six tables of ``raw_dir`` (Parquet or CSV) against every contract rule.
 
     Raises NotADirectoryError when ``raw_dir`` is not a directory; a missing or unreadable
-    table file is a finding of the report, not an exception.
+    table file is a finding of the report, not an exception. The events table is read in
+    slices (:mod:`features.validation_stream`), so memory holds the five small tables and
+    one slice, whatever the registry's size; the findings are those of the whole-table
+    validator (:func:`validate_tables` on the same data).
     """
-    report, _ = _validate_dir(Path(raw_dir), progress=progress, max_examples=max_examples)
-    return report
+    # imported here: features.validation_stream builds on this module's readers and parsers
+    from features.validation_stream import validate_streamed
+
+    return validate_streamed(raw_dir, progress=progress, max_examples=max_examples)
 
 
 def validate_tables(
@@ -197,14 +202,18 @@ def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
     Arrow's multi-threaded reader; a row with the wrong number of fields or invalid
     UTF-8 raises (reported as ``file_unreadable`` with Arrow's message naming the row).
     """
-    options = pcsv.ConvertOptions(
+    return pcsv.read_csv(path, convert_options=_csv_options(columns)).to_pandas()
+
+
+def _csv_options(columns: list[str]) -> pcsv.ConvertOptions:
+    """Every wanted column as text, empty cells null."""
+    return pcsv.ConvertOptions(
         include_columns=columns,
         column_types={column: pyarrow.string() for column in columns},
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
         null_values=[""],
     )
-    return pcsv.read_csv(path, convert_options=options).to_pandas()
 
 
 def _read_parquet(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -213,7 +222,11 @@ def _read_parquet(path: Path, columns: list[str]) -> pd.DataFrame:
     The cast goes to second resolution so that an absurd date (year 219) survives the
     read and is reported by the date rule instead of overflowing nanoseconds here.
     """
-    table = pq.read_table(path, columns=columns)
+    return _arrow_frame(pq.read_table(path, columns=columns))
+
+
+def _arrow_frame(table: pyarrow.Table) -> pd.DataFrame:
+    """An Arrow table read from Parquet as pandas, dates at second resolution (see above)."""
     for index, arrow_field in enumerate(table.schema):
         if pyarrow.types.is_date(arrow_field.type):
             cast = table.column(index).cast(pyarrow.timestamp("s"))
@@ -226,8 +239,13 @@ def _read_parquet(path: Path, columns: list[str]) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 
 
-def _parse_table(name: str, frame: pd.DataFrame, findings: Findings) -> ParsedTable:
-    """Parse each contract column of ``frame``; report missing columns, nulls, bad cells."""
+def _parse_table(
+    name: str, frame: pd.DataFrame, findings: Findings, *, offset: int = 0
+) -> ParsedTable:
+    """Parse each contract column of ``frame``; report missing columns, nulls, bad cells.
+
+    ``offset``: rows of the table before ``frame`` (a streamed slice), for row examples.
+    """
     frame = frame.reset_index(drop=True)
     typed: dict[str, pd.Series] = {}
     empty: dict[str, np.ndarray] = {}
@@ -246,7 +264,9 @@ def _parse_table(name: str, frame: pd.DataFrame, findings: Findings) -> ParsedTa
         raw = frame[column.name]
         typed[column.name], empty[column.name], malformed[column.name] = _parse_column(column, raw)
         raw_columns[column.name] = raw
-    parsed = ParsedTable(name, pd.DataFrame(typed, index=frame.index), empty, malformed)
+    parsed = ParsedTable(
+        name, pd.DataFrame(typed, index=frame.index), empty, malformed, offset=offset
+    )
     for column in TABLE_COLUMNS[name]:
         if column.name not in typed:
             continue

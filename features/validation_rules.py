@@ -112,6 +112,8 @@ class ParsedTable:
     frame: pd.DataFrame
     empty: dict[str, np.ndarray] = field(default_factory=dict)
     malformed: dict[str, np.ndarray] = field(default_factory=dict)
+    # rows before this frame's first row in the whole table (a streamed slice of it)
+    offset: int = 0
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -140,7 +142,7 @@ class ParsedTable:
             for c in ROW_LABEL_COLUMNS.get(self.name, ())
             if c in self.frame.columns and not pd.isna(self.frame[c].iat[position])
         ]
-        row = f"row {position + 1}"
+        row = f"row {self.offset + position + 1}"
         return f"{row} ({', '.join(labels)})" if labels else row
 
 
@@ -233,17 +235,40 @@ class Intervals:
 
 
 class RuleContext:
-    """The parsed tables plus facts several checks share (computed once, lazily)."""
+    """The parsed tables plus facts several checks share (computed once, lazily).
 
-    def __init__(self, tables: dict[str, ParsedTable], findings: Findings) -> None:
+    ``tables`` are the tables whose rows the checks report on; ``parents`` (default: the
+    same) the full tables that foreign keys and orphan checks look up. They differ when the
+    validator streams a large table (:mod:`features.validation_stream`): the checks then
+    run once on the small tables and once per slice of the large one, each time with the
+    others' rows as zero-row stand-ins and the full small tables as parents; ``intervals``
+    and ``parent_keys`` carry what the first pass computed into the slices' passes, and
+    ``unique_elsewhere`` names tables whose unique key is checked across slices instead.
+    """
+
+    def __init__(
+        self,
+        tables: dict[str, ParsedTable],
+        findings: Findings,
+        *,
+        parents: dict[str, ParsedTable] | None = None,
+        parent_keys: dict[str, pa.Array] | None = None,
+        intervals: Intervals | None = None,
+        unique_elsewhere: frozenset[str] = frozenset(),
+    ) -> None:
         self.tables = tables
+        self.parents = tables if parents is None else parents
         self.findings = findings
         self.extraction_date: pd.Timestamp | None = None
         # (table, column) -> position of each row's id among its parent's ids, -1 if absent
         self.parent_codes: dict[tuple[str, str], np.ndarray] = {}
         self.parent_sizes: dict[str, int] = {}
+        self.parent_keys: dict[str, pa.Array] = {} if parent_keys is None else parent_keys
         self.order_valid: dict[str, np.ndarray] = {}
-        self._intervals: Intervals | None = None
+        self.unique_elsewhere = unique_elsewhere
+        # unknown event types seen, with their counts (the finding's description lists them)
+        self.unknown_event_types: pd.Series | None = None
+        self._intervals: Intervals | None = intervals
         self._event_days: np.ndarray | None = None
 
     def event_days(self) -> np.ndarray:
@@ -255,6 +280,13 @@ class RuleContext:
     def table(self, name: str, *columns: str) -> ParsedTable | None:
         """The parsed table when it and all ``columns`` are present, else None."""
         parsed = self.tables.get(name)
+        if parsed is None or not parsed.has(*columns):
+            return None
+        return parsed
+
+    def parent(self, name: str, *columns: str) -> ParsedTable | None:
+        """The full parent table when it and all ``columns`` are present, else None."""
+        parsed = self.parents.get(name)
         if parsed is None or not parsed.has(*columns):
             return None
         return parsed
@@ -309,15 +341,12 @@ def check_unique_keys(ctx: RuleContext) -> None:
         table = ctx.table(name, key)
         if table is None:
             continue
-        mask, first = duplicated(table.frame[key])
+        if name in ctx.unique_elsewhere:  # checked across the slices of a streamed table
+            mask = first = np.zeros(len(table), dtype=bool)
+        else:
+            mask, first = duplicated(table.frame[key])
         ctx.findings.add(
-            "unique",
-            table,
-            key,
-            mask,
-            f"{name}.{key} must be unique; these values occur on more than one row "
-            "(every row sharing a value is counted)",
-            example_mask=first,
+            "unique", table, key, mask, unique_description(name, key), example_mask=first
         )
     pair = UNIQUE_KEYS["protected"]
     protected = ctx.table("protected", *pair)
@@ -335,16 +364,27 @@ def check_unique_keys(ctx: RuleContext) -> None:
         )
 
 
+def unique_description(name: str, key: str) -> str:
+    """The text of a ``unique`` finding on ``name.key``."""
+    return (
+        f"{name}.{key} must be unique; these values occur on more than one row "
+        "(every row sharing a value is counted)"
+    )
+
+
 def check_foreign_keys(ctx: RuleContext) -> None:
     """Every reference names an existing family or person."""
     for child_name, column, parent_name, parent_key in FOREIGN_KEYS:
         child = ctx.table(child_name, column)
-        parent = ctx.table(parent_name, parent_key)
+        parent = ctx.parent(parent_name, parent_key)
         if child is None:
             continue
         if parent is None:
             continue  # the parent's missing file/column is already an error
-        keys = pa.array(parent.frame[parent_key].dropna().unique(), type=pa.large_string())
+        keys = ctx.parent_keys.get(parent_name)
+        if keys is None:
+            keys = pa.array(parent.frame[parent_key].dropna().unique(), type=pa.large_string())
+            ctx.parent_keys[parent_name] = keys
         ctx.parent_sizes[parent_name] = len(keys)
         positions = codes(child.frame[column], keys)
         ctx.parent_codes[(child_name, column)] = positions
@@ -484,6 +524,8 @@ def check_membership_overlap(ctx: RuleContext) -> None:
     if intervals is None or len(intervals.rows) == 0:
         return
     memberships = ctx.tables["memberships"]
+    if memberships is not ctx.parents.get("memberships"):  # a stand-in: checked elsewhere
+        return
     order = np.lexsort((intervals.start, intervals.person))
     person = intervals.person[order]
     start = intervals.start[order]
@@ -577,16 +619,23 @@ def check_unknown_event_types(ctx: RuleContext) -> None:
     unknown = events.valid("event_type") & ~isin(types, list(EVENT_TYPES))
     if not unknown.any():
         return
-    top = types[unknown].value_counts().head(5)
-    listing = ", ".join(f"{t} ({n:,})" for t, n in top.items())
+    ctx.unknown_event_types = types[unknown].value_counts()
     ctx.findings.add(
         "unknown_event_type",
         events,
         "event_type",
         unknown,
-        f"event types outside the contract's vocabulary, kept but unused by the catalogue: "
-        f"{listing}",
+        unknown_types_description(ctx.unknown_event_types),
         values=types,
+    )
+
+
+def unknown_types_description(counts: pd.Series) -> str:
+    """The text of an ``unknown_event_type`` finding: the five most frequent types."""
+    listing = ", ".join(f"{t} ({n:,})" for t, n in counts.head(5).items())
+    return (
+        f"event types outside the contract's vocabulary, kept but unused by the catalogue: "
+        f"{listing}"
     )
 
 
@@ -621,15 +670,18 @@ def _lag_examples(lag: pd.Series) -> ValueFormatter:
 
 def check_orphans(ctx: RuleContext) -> None:
     """Suspicious: families without any membership, persons without any membership."""
-    memberships = ctx.table("memberships", "person_id", "family_id")
+    memberships = ctx.parent("memberships", "person_id", "family_id")
     if memberships is None:
         return
     for name, key in (("families", "family_id"), ("persons", "person_id")):
         table = ctx.table(name, key)
         if table is None:
             continue
-        members = memberships.frame[key].dropna().unique()
-        lonely = table.valid(key) & ~isin(table.frame[key], members)
+        if len(table) == 0:  # nothing to look up (a streamed table's stand-in)
+            lonely = np.zeros(0, dtype=bool)
+        else:
+            members = memberships.frame[key].dropna().unique()
+            lonely = table.valid(key) & ~isin(table.frame[key], members)
         rule = "family_without_members" if name == "families" else "person_without_membership"
         ctx.findings.add(
             rule,
@@ -704,4 +756,13 @@ CHECKS: tuple[tuple[str, Callable[[RuleContext], None]], ...] = (
     ("negative values", check_negative_values),
 )
 
-__all__ = ["CHECKS", "RULES", "Findings", "ParsedTable", "Rule", "RuleContext"]
+__all__ = [
+    "CHECKS",
+    "RULES",
+    "Findings",
+    "ParsedTable",
+    "Rule",
+    "RuleContext",
+    "unique_description",
+    "unknown_types_description",
+]

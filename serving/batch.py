@@ -6,8 +6,9 @@ partitions by the feature engine's stable hash of ``family_id``; each partition'
 features are computed by the engine's driver (:func:`features.engine.feature_partitions`)
 with the training run's feature configuration (its label outcomes and horizon, recorded on
 the model version; the extraction date is this registry's own), scored and appended to
-the output file as one Parquet row group, then dropped. Only the raw tables themselves
-(already loaded by the validator) live for the whole run.
+the output file as one Parquet row group, then dropped. The raw events are never held
+whole: the validator reads them in slices and lays them out by partition on scratch disk
+(:mod:`features.partitioned_raw`); only the five small tables live for the whole run.
 
 Every family with a member on the date gets a row with a ``status``: ``scored``, or
 ``ineligible`` with ``ineligible_reason`` (the model's eligibility rule, e.g. no child under
@@ -37,7 +38,6 @@ bands with ``earlyrisk audit --threshold``).
 from __future__ import annotations
 
 import fcntl
-import math
 import os
 import pwd
 import socket
@@ -54,9 +54,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.config import FeatureConfig
-from features.engine import feature_partitions, normalise_as_of, raw_fingerprint
+from features.engine import feature_partitions, normalise_as_of
 from features.errors import EarlyriskError
-from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
+from features.partitions import DEFAULT_FAMILIES_PER_PARTITION, PartitionSource
 from features.snapshot_store import META_FEATURE_LIST, META_PREFIX, META_RAW
 from serving.audit_log import AuditLogBase, AuditLogUnavailable, ScoreRecord, audit_reasons
 from serving.explain import reason_json
@@ -65,7 +65,6 @@ from serving.scoring import ReferencePopulation, RiskBands, Scorer
 from serving.settings import ServingSettings
 
 if TYPE_CHECKING:
-    from features.raw import RawTables
     from training.registry import LoadedRiskModel
 
 REASON_TYPE = pa.list_(
@@ -353,7 +352,7 @@ def score_registry(
     """
     from features.catalogue import feature_list_fingerprint
     from features.eligibility import EligibilityRule
-    from features.validation import load_validated
+    from features.partitioned_raw import open_registry
     from serving.engine import scorer_from_settings
     from training.registry import TAG_ELIGIBILITY, TAG_FEATURE_CONFIG, load_risk_model
 
@@ -386,11 +385,12 @@ def score_registry(
         eligibility=EligibilityRule.from_tag(loaded.tags.get(TAG_ELIGIBILITY)),
     )
     dates = normalise_as_of([as_of])
-    raw = load_validated(raw_dir)
-    n_families = int(raw.families["family_id"].nunique())
-    if n_families == 0:
+    # validated in slices, events laid out by partition on scratch disk (removed on close)
+    raw = open_registry(raw_dir, families_per_partition=families_per_partition)
+    if raw.n_families == 0:
+        raw.close()
         raise BatchScoringError(f"the registry in {raw_dir} holds no families")
-    n_partitions = max(1, math.ceil(n_families / families_per_partition))
+    n_partitions = raw.n_partitions
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -409,7 +409,7 @@ def score_registry(
         )
     }
     metadata[META_FEATURE_LIST.encode()] = feature_list_fingerprint().encode()
-    metadata[META_RAW.encode()] = raw_fingerprint(raw).encode()
+    metadata[META_RAW.encode()] = raw.raw_sha256.encode()
     output = str(out.resolve())
     with output_lock(out) as cleaned:
         _close_unfinished_runs(audit_log, output=output, operator=operator, by_run=run_id)
@@ -458,6 +458,8 @@ def score_registry(
                 detail={"output": output, "error": f"{type(exc).__name__}: {exc}"[:500]},
             )
             raise
+        finally:
+            raw.close()
         audit_log.record_run(
             run_id,
             operator=operator,
@@ -517,7 +519,7 @@ def _close_unfinished_runs(
 
 def _write_partitions(
     *,
-    raw: RawTables,
+    raw: PartitionSource,
     dates: list[pd.Timestamp],
     n_partitions: int,
     feature_config: FeatureConfig,
