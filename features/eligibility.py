@@ -43,6 +43,13 @@ class EligibilityRule(BaseModel):
         """Feature-table columns the rule reads."""
         return ("hh_children",) if self.kind == "children_under_18" else ()
 
+    def minimums(self) -> dict[str, float]:
+        """The least value of each column the rule reads that an eligible family has (a
+        missing value is not eligible): what a caller must send to be scored."""
+        if self.kind == "everyone":
+            return {}
+        return {"hh_children": float(self.min_children)}
+
     def describe(self) -> str:
         """The rule in plain words (report, model card, CLI)."""
         if self.kind == "everyone":

@@ -71,6 +71,9 @@ class ServedFacts:
     indicator_ranges: dict[str, tuple[float, float]]
     indicator_descriptions: dict[str, str] = field(default_factory=dict)
     metrics_enabled: bool = False
+    # indicators the eligibility rule reads, with the least value a scored family has
+    eligibility_minimums: dict[str, float] = field(default_factory=dict)
+    eligibility_rule: str = ""
 
 
 @dataclass(frozen=True)
@@ -168,8 +171,17 @@ def _indicators_schema(facts: ServedFacts) -> dict[str, Any]:
     for name, (low, high) in facts.indicator_ranges.items():
         number: dict[str, Any] = {"type": "number", "minimum": low, "maximum": high}
         prop: dict[str, Any] = {"anyOf": [number, {"type": "null"}]}
-        if name in facts.indicator_descriptions:
-            prop["description"] = facts.indicator_descriptions[name]
+        description = facts.indicator_descriptions.get(name, "")
+        if name in facts.eligibility_minimums:
+            # a family outside the scored population has no score: the value is required
+            number["minimum"] = max(low, facts.eligibility_minimums[name])
+            prop = number
+            description += (
+                f" Required, at least {facts.eligibility_minimums[name]:g}: the model scores "
+                f"only families with {facts.eligibility_rule}; other values are refused (400)."
+            )
+        if description:
+            prop["description"] = description.strip()
         properties[name] = prop
     return {
         "type": "object",

@@ -167,6 +167,8 @@ class EarlyRiskScoring:
             indicator_ranges=dict(self.engine.indicator_ranges),
             indicator_descriptions=catalogue_descriptions(self.engine.scorer.feature_names),
             metrics_enabled=_flag("EARLYRISK_METRICS"),
+            eligibility_minimums=self.engine.scorer.eligibility.minimums(),
+            eligibility_rule=self.engine.scorer.eligibility.describe(),
         )
         logger.info(
             "serving model %s version %s on snapshot %s",

@@ -259,7 +259,11 @@ def run_served_monitor(
         raise MonitorError(str(exc)) from exc
     try:
         run_id = (
-            mlflow.MlflowClient(tracking_uri=tracking_uri).get_model_version(name, version).run_id
+            # the registry is the tracking store: never the process-wide registry URI, which
+            # an earlier in-process service may have pointed elsewhere
+            mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+            .get_model_version(name, version)
+            .run_id
         )
     except MlflowException as exc:
         raise MonitorError(

@@ -260,6 +260,11 @@ def test_the_openapi_document_is_the_projects_own(client, serving_world):
     assert as_of["enum"] == ["2024-06-30", "2024-12-31"]
     indicators = schemas["ScoreIndicatorsRequest"]["properties"]["indicators"]
     assert indicators["additionalProperties"] is False and "hh_members" in indicators["required"]
+    # the indicator the eligibility rule reads: required, at least one child (not nullable),
+    # so a schema-valid body is never a family the model refuses to score
+    children = indicators["properties"]["hh_children"]
+    assert children["type"] == "number" and children["minimum"] == 1.0
+    assert "anyOf" not in children and "Required" in children["description"]
     assert schemas["FeedbackRequest"]["properties"]["reason"]["maxLength"] == 2000
 
 
