@@ -39,7 +39,12 @@ from training.model_card import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from training.calibration import CalibrationResult
+    from training.config import TrainConfig
+    from training.models import LightGBMFit
     from training.pipeline import TrainResult
+    from training.risk_model import LightGBMRiskModel
+    from training.splits import TemporalSplit
 
 ELEVATED_RATIO = 2.0
 
@@ -116,6 +121,27 @@ def band_facts(
 
 
 def support_ablation(result: TrainResult) -> SupportAblationFacts:
+    """The run's :class:`SupportAblationFacts`: computed during the run when it logs to
+    MLflow (:func:`training.pipeline.run_training` fits it beside the report), else now."""
+    if result.support_ablation is not None:
+        return result.support_ablation
+    return fit_support_ablation(
+        config=result.config,
+        split=result.split,
+        fit=result.fit,
+        calibration=result.calibration,
+        evaluated_model=result.evaluated_model,
+    )
+
+
+def fit_support_ablation(
+    *,
+    config: TrainConfig,
+    split: TemporalSplit,
+    fit: LightGBMFit,
+    calibration: dict[str, CalibrationResult],
+    evaluated_model: LightGBMRiskModel,
+) -> SupportAblationFacts:
     """Refit the run's model (its tuned hyperparameters, the same slices, seed and
     calibration choice) without the support inputs; AUC and precision at capacity of both
     on the same test rows.
@@ -124,6 +150,8 @@ def support_ablation(result: TrainResult) -> SupportAblationFacts:
     fixed, and only the number of rounds is found anew by early stopping on the same
     held-out training families (the inputs differ, so the best round can too). One fit
     instead of the whole grid; the question is what the support inputs add to this model.
+    It needs only what the held-out design chose, so the pipeline runs it in a background
+    thread while the reports are drawn.
     """
     from training.config import LightGBMSpec
     from training.evaluation import capacity_metrics
@@ -131,37 +159,36 @@ def support_ablation(result: TrainResult) -> SupportAblationFacts:
     from training.pipeline import MAIN
     from training.refit import recalibrate
 
-    cfg = result.config
-    names = list(result.evaluated_model.feature_names)
+    names = list(evaluated_model.feature_names)
     support = support_inputs(names)
     kept = [n for n in names if n not in support]
-    test = result.split.test
+    test = split.test
     y = test["label"].to_numpy(dtype=int)
-    k = cfg.capacity.k(len(test))
-    spec = cfg.load_model_spec("model")
+    k = config.capacity.k(len(test))
+    spec = config.load_model_spec("model")
     if not isinstance(spec, LightGBMSpec):
         raise TypeError(
             f"the support comparison refits a LightGBM model, not {type(spec).__name__}"
         )
-    tuned = {name: result.fit.params[name] for name in spec.tune if name in result.fit.params}
+    tuned = {name: fit.params[name] for name in spec.tune if name in fit.params}
     fixed = spec.model_copy(update={"params": {**spec.params, **tuned}, "tune": {}})
-    fit = fit_lightgbm(
-        result.split.train,
+    without_fit = fit_lightgbm(
+        split.train,
         feature_names=kept,
         spec=fixed,
-        seed=cfg.seed,
-        n_threads=cfg.lightgbm_threads,
+        seed=config.seed,
+        n_threads=config.lightgbm_threads,
     )
     # the calibration method the run chose, refitted on the same calibration slice
-    method = result.calibration[MAIN].method if MAIN in result.calibration else "isotonic"
-    without = recalibrate(fit.model, result.split.calibration, method=method)
+    method = calibration[MAIN].method if MAIN in calibration else "isotonic"
+    without = recalibrate(without_fit.model, split.calibration, method=method)
 
     def figures(model: Any) -> tuple[float, float]:
         scored = score_rows(model, test)
         auc = float(roc_auc_score(y, scored.probability)) if 0 < y.sum() < len(y) else float("nan")
         return auc, capacity_metrics(y, scored.rank_score, k=k)["precision_at_k"]
 
-    auc_with, precision_with = figures(result.evaluated_model)
+    auc_with, precision_with = figures(evaluated_model)
     auc_without, precision_without = figures(without)
     return SupportAblationFacts(
         support_inputs=support,

@@ -11,7 +11,7 @@ population that is scored.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,9 +19,6 @@ import pandas as pd
 from features.errors import EarlyriskError
 from training.config import TrainConfig
 from training.gates import GateResult, audit_waivers, fairness_gate_results
-
-if TYPE_CHECKING:
-    from training.pipeline import TrainResult
 
 
 class FairnessConfigError(EarlyriskError, ValueError):
@@ -99,19 +96,25 @@ def _collapse_fairness(gates: list[GateResult]) -> list[GateResult]:
     return out
 
 
-def write_fairness_files(result: TrainResult, directory: Path) -> None:
-    """``fairness/fairness_report.json`` and ``.html`` beside the training report."""
-    if result.audit is None:
+def write_fairness_files(
+    audit: Any, *, config: TrainConfig, outcomes: list[Any], directory: Path
+) -> None:
+    """``fairness/fairness_report.json`` and ``.html`` beside the training report.
+
+    Takes the audit, not the whole run, so the pipeline can draw it while the backtest's
+    fits still run in the background (the report needs nothing they produce).
+    """
+    if audit is None:
         return
     from training.audit.report_html import render_html, write_html_report
     from training.audit.report_json import build_report, write_json_report
 
-    outcomes = result.fairness_outcomes if result.config.gates.fairness is not None else None
+    gate_outcomes = outcomes if config.gates.fairness is not None else None
     fair_dir = Path(directory) / "fairness"
-    report = build_report(result.audit, gate_outcomes=outcomes, source="earlyrisk train")
+    report = build_report(audit, gate_outcomes=gate_outcomes, source="earlyrisk train")
     write_json_report(report, fair_dir / "fairness_report.json")
     write_html_report(
-        render_html(result.audit, gate_outcomes=outcomes, source="earlyrisk train"),
+        render_html(audit, gate_outcomes=gate_outcomes, source="earlyrisk train"),
         fair_dir / "fairness_report.html",
     )
 

@@ -47,6 +47,7 @@ from features.errors import EarlyriskError
 from features.snapshot_store import META_FEATURE_LIST, META_RAW
 from training.backtest import Backtest, assemble_backtest, evaluate_earlier_origins
 from training.calibration import CalibrationResult, choose_calibration
+from training.caseworker_facts import fit_support_ablation
 from training.champion import champion_gates, compare_with_champion
 from training.config import LightGBMSpec, LogisticSpec, TrainConfig
 from training.design import (
@@ -64,6 +65,7 @@ from training.gates import (
     performance_gates,
     proxy_gates,
 )
+from training.model_card import SupportAblationFacts
 from training.models import (
     LightGBMFit,
     RuleBaseline,
@@ -148,6 +150,9 @@ class TrainResult:
     eligibility: pd.DataFrame | None = None  # per as-of date: families, eligible, ineligible
     eligibility_rule: EligibilityRule = field(default_factory=EligibilityRule)
     raw_dir: Path | None = None
+    # the model card's "without support inputs" comparison, when the run computed it
+    # (see :func:`training.caseworker_facts.support_ablation`)
+    support_ablation: SupportAblationFacts | None = None
 
     @property
     def evaluated_model(self) -> LightGBMRiskModel:
@@ -435,9 +440,24 @@ def run_training(
     # a background thread while the held-out slice is evaluated, audited and gated.
     # LightGBM, numpy and scikit-learn release the GIL, so the second core is used; each
     # computation is seeded and independent, so no result depends on the overlap. The
-    # ``backtest`` and ``refit`` stages then time the wait for them.
+    # ``backtest`` and ``refit`` stages then time the wait for them. The model card's
+    # support comparison (one more fit) runs in a second background thread, beside the
+    # reports, which hold the GIL drawing figures.
     background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="earlyrisk-later-fits")
+    card_facts = ThreadPoolExecutor(max_workers=1, thread_name_prefix="earlyrisk-card-facts")
     try:
+        ablation = (
+            card_facts.submit(
+                fit_support_ablation,
+                config=config,
+                split=split,
+                fit=fit,
+                calibration=calibration,
+                evaluated_model=models[MAIN],
+            )
+            if log_to_mlflow
+            else None
+        )
         earlier_origins = background.submit(
             evaluate_earlier_origins,
             scored_table,
@@ -490,6 +510,13 @@ def run_training(
             )
 
         with stage("backtest"):
+            if write_reports:  # drawn while the earlier origins are still being fitted
+                write_fairness_files(
+                    audit_result,
+                    config=config,
+                    outcomes=fairness_outcomes,
+                    directory=config.report_dir,
+                )
             backtest = assemble_backtest(
                 plan.origins[0],
                 earlier_origins.result(),
@@ -543,6 +570,9 @@ def run_training(
         if final_refit is not None:
             with stage("refit"):
                 final = final_refit.result()
+    except BaseException:
+        card_facts.shutdown(wait=False, cancel_futures=True)
+        raise
     finally:
         background.shutdown(wait=True, cancel_futures=True)
 
@@ -568,16 +598,20 @@ def run_training(
         raw_dir=raw_path,
     )
 
-    if write_reports:
-        with stage("report"):
-            result.report = write_report(report_inputs(result), config.report_dir)
-            write_fairness_files(result, config.report_dir)
+    try:
+        if write_reports:  # the fairness report is already written (during the backtest)
+            with stage("report"):
+                result.report = write_report(report_inputs(result), config.report_dir)
 
-    if log_to_mlflow:
-        from training.registry import log_training_run
+        if log_to_mlflow:
+            from training.registry import log_training_run
 
-        with stage("log"):
-            log_training_run(result, input_example=test)
+            with stage("log"):
+                if ablation is not None:
+                    result.support_ablation = ablation.result()
+                log_training_run(result, input_example=test)
+    finally:
+        card_facts.shutdown(wait=True, cancel_futures=True)
     result.timings = dict(stage.timings)
     return result
 

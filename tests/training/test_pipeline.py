@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from training_frames import QUICK_SPEC, fake_feature_table
 
+from training.caseworker_facts import fit_support_ablation
 from training.config import load_config
 from training.pipeline import STAGES, run_training
 from training.registry import load_risk_model, tracking_store
@@ -130,6 +131,11 @@ def test_run_logs_config_fingerprints_metrics_report_and_model(logged_run, table
     assert run.data.metrics["test.lightgbm.roc_auc"] == pytest.approx(auc.estimate)
     assert run.data.metrics["test.lightgbm.roc_auc.low"] == pytest.approx(auc.low)
     assert "test.wellbeing_index.roc_auc" in run.data.metrics
+    # the metrics are also the logged model's own (MLflow 3 shows them on the model page)
+    (output,) = run.outputs.model_outputs
+    linked = {m.key: m.value for m in client.get_logged_model(output.model_id).metrics}
+    assert linked["test.lightgbm.roc_auc"] == pytest.approx(auc.estimate)
+    assert set(linked) == set(run.data.metrics)
     artifacts = {f.path for f in client.list_artifacts(result.run_id)}
     assert {"config", "report", "tables", "fairness"} <= artifacts
     report = {f.path for f in client.list_artifacts(result.run_id, "report")}
@@ -275,3 +281,19 @@ def test_training_leaves_the_process_wide_tracking_uri_alone(logged_run, table, 
     )
     run_training(config, feature_table=table, n_threads=1, write_reports=False)
     assert mlflow.get_tracking_uri() == before
+
+
+def test_support_comparison_fitted_beside_the_reports_equals_one_fitted_afterwards(logged_run):
+    """The run fits the card's "without support inputs" model in a background thread while
+    the reports are drawn; no figure may depend on that overlap."""
+    result, _ = logged_run
+    assert result.support_ablation is not None
+    again = fit_support_ablation(
+        config=result.config,
+        split=result.split,
+        fit=result.fit,
+        calibration=result.calibration,
+        evaluated_model=result.evaluated_model,
+    )
+    assert again == result.support_ablation
+
