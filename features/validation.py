@@ -139,17 +139,26 @@ def _validate_dir(
             f"raw data directory {raw_dir} does not exist or is not a directory"
         )
     findings = Findings(max_examples=max_examples)
-    infos: dict[str, TableInfo] = {}
-    parsed: dict[str, ParsedTable] = {}
     with _progress_bar(progress, total=len(TABLES) + len(CHECKS)) as advance:
-        for name in TABLES:
-            frame, info = _read_table(raw_dir, name, findings)
-            infos[name] = info
-            if frame is not None:
-                parsed[name] = _parse_table(name, frame, findings)
-            advance(f"read {name}")
+        parsed, infos = parse_dir(raw_dir, findings, advance=advance)
         report = _run_checks(parsed, findings, infos, source=str(raw_dir), advance=advance)
     return report, parsed
+
+
+def parse_dir(
+    raw_dir: Path, findings: Findings, *, advance: Callable[[str], None] = lambda label: None
+) -> tuple[dict[str, ParsedTable], dict[str, TableInfo]]:
+    """Read and parse every table of ``raw_dir`` (file, column and cell findings only; the
+    contract's rules are :func:`run_checks`'s job)."""
+    infos: dict[str, TableInfo] = {}
+    parsed: dict[str, ParsedTable] = {}
+    for name in TABLES:
+        frame, info = _read_table(raw_dir, name, findings)
+        infos[name] = info
+        if frame is not None:
+            parsed[name] = _parse_table(name, frame, findings)
+        advance(f"read {name}")
+    return parsed, infos
 
 
 def _read_table(
@@ -388,6 +397,17 @@ def _parse_floats(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------------------
 # Orchestration
 # --------------------------------------------------------------------------------------
+
+
+def run_checks(
+    parsed: dict[str, ParsedTable],
+    findings: Findings,
+    infos: dict[str, TableInfo],
+    *,
+    source: str | None,
+) -> ValidationReport:
+    """Every contract rule on tables :func:`parse_dir` parsed; the report of both."""
+    return _run_checks(parsed, findings, infos, source=source, advance=lambda label: None)
 
 
 def _run_checks(

@@ -2,10 +2,12 @@
 
 Stages (each timed, each reported to an optional progress callback):
 
-``load``       validate and read the raw registry (refuses broken data);
+``load``       read and parse the raw registry; its contract rules are checked in a forked
+               process meanwhile (:mod:`features.validation_background`);
 ``design``     the temporal design: from the config's dates, or derived from the data
                (:mod:`training.design`), with its backtest origins and final refit;
-``features``   point-in-time snapshots at every as-of date the design needs;
+``features``   point-in-time snapshots at every as-of date the design needs, then the
+               rules' answer: broken data is refused here, before anything is fitted;
 ``split``      eligible families only (:mod:`features.eligibility`), cut into temporal slices;
 ``fit``        LightGBM (early stopping on held-out training families) and the logistic baseline;
 ``calibrate``  isotonic or sigmoid per model on the calibration slice;
@@ -347,16 +349,24 @@ def run_training(
         if raw_path is None:
             raise TrainingError("no raw data: pass raw_dir (earlyrisk train --raw DIR)")
         with stage("load"):
-            from features.validation import load_validated
+            from features.validation_background import load_checking_in_background
 
-            raw = load_validated(raw_path)
+            raw, checks = load_checking_in_background(raw_path)
             protected = sorted(raw.protected["attribute"].dropna().unique())
-        with stage("design"):
-            plan = plan_design(config, raw=raw, table=None)
-        with stage("features"):
-            table = build_snapshots(
-                raw, config, plan.all_dates(), n_jobs=n_jobs, progress=feature_progress
-            )
+        try:
+            with stage("design"):
+                plan = plan_design(config, raw=raw, table=None)
+            with stage("features"):
+                table = build_snapshots(
+                    raw, config, plan.all_dates(), n_jobs=n_jobs, progress=feature_progress
+                )
+                checks.result()  # broken data is refused here, before anything is fitted
+        except Exception:
+            checks.result()  # a broken rule explains a failure better than its symptom
+            raise
+        except BaseException:
+            checks.cancel()
+            raise
         del raw
     else:
         table = feature_table

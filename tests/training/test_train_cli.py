@@ -115,3 +115,38 @@ def test_train_with_no_config_on_a_foreign_export_uses_its_own_dates(
     assert run.data.params["slices.test"] == "2024-12-31"
     assert run.data.params["refit.calibration"] == "2024-12-31"
     assert run.data.params["design.source"] == "data"
+
+
+def test_a_registry_breaking_a_rule_is_refused_before_anything_is_fitted(
+    small_registry_dir, write_config, tmp_path
+):
+    """The rules are checked in a forked process while the features are built; a broken
+    one still stops the job (exit 1, the rule named) and nothing reaches the registry."""
+    import shutil
+
+    import pandas as pd
+
+    from features.validation import validate_raw_dir
+
+    raw = tmp_path / "raw"
+    shutil.copytree(small_registry_dir, raw)
+    events = pd.read_parquet(raw / "events.parquet")
+    events.loc[0, "family_id"] = "F-NOT-IN-THE-REGISTRY"  # parses; breaks a foreign key
+    events.to_parquet(raw / "events.parquet", index=False)
+    broken = validate_raw_dir(raw).rules_broken()
+    assert broken, "the corruption must break a rule"
+    config = write_config()
+    result = runner.invoke(
+        app,
+        ["train", "--raw", str(raw), "--config", str(config), "--jobs", "2"],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    for _table, _column, rule in broken:
+        assert rule in result.output
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    if (tmp_path / "mlflow.db").exists():
+        client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+        assert client.search_registered_models() == []
+    assert not (tmp_path / "report").exists()

@@ -1,0 +1,149 @@
+"""Read a raw registry now and check its contract rules in a forked process meanwhile.
+
+:func:`features.validation.load_validated` reads, parses and then checks every contract
+rule before it returns, on one core. The training job's next step, the feature engine, does
+not need the checks' answer to start, only before anything is learned from its output. So
+:func:`load_checking_in_background` returns the parsed tables as soon as they are read,
+with a :class:`PendingValidation` whose checks run in a forked child process on the other
+core (the child shares the tables copy-on-write; nothing is pickled but the report). The
+caller must call :meth:`PendingValidation.result` before it uses anything computed from
+the tables: broken data is still refused, only later and at no extra cost on success.
+
+Data whose files, columns or cells already fail while being parsed is refused at once
+(there is nothing worth computing on it). The child is a plain forked process, started
+before the caller starts any thread or pool of its own.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from features.contract import TABLES
+from features.errors import EarlyriskError
+from features.raw import RawTables
+from features.validation import InvalidRawDataError, parse_dir, run_checks
+from features.validation_report import ValidationReport
+from features.validation_rules import Findings, ParsedTable
+
+MAX_EXAMPLES = 5
+
+
+class RawShapeError(EarlyriskError, ValueError):
+    """The tables passed every contract rule but not their shape schema (pandera)."""
+
+
+class ValidationProcessError(EarlyriskError, RuntimeError):
+    """The process checking the registry died or failed without a report."""
+
+
+class PendingValidation:
+    """The contract checks of one registry, running in a child process."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess, answer: Connection) -> None:
+        self._process = process
+        self._answer = answer
+        self._outcome: tuple[str, Any] | None = None
+
+    def result(self) -> ValidationReport:
+        """Wait for the checks; the report when every rule holds.
+
+        Raises :class:`InvalidRawDataError` (with the report) when a rule is broken,
+        :class:`RawShapeError` when a shape schema fails, :class:`ValidationProcessError`
+        when the checking process died (for example killed for memory).
+        """
+        if self._outcome is None:
+            try:
+                self._outcome = self._answer.recv()
+            except EOFError:
+                self._process.join()
+                self._outcome = (
+                    "died",
+                    f"the process checking the raw data exited with code "
+                    f"{self._process.exitcode} before it reported",
+                )
+            finally:
+                self._answer.close()
+            self._process.join()
+        kind, value = self._outcome
+        if kind == "ok":
+            assert isinstance(value, ValidationReport)
+            return value
+        if kind == "invalid":
+            assert isinstance(value, ValidationReport)
+            raise InvalidRawDataError(value)
+        if kind == "shape":
+            raise RawShapeError(value)
+        raise ValidationProcessError(value)
+
+    def cancel(self) -> None:
+        """Stop the checks (the caller gave up on the data for another reason)."""
+        if self._outcome is None and self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+            self._answer.close()
+            self._outcome = ("died", "the raw data checks were cancelled")
+
+
+def load_checking_in_background(raw_dir: Path | str) -> tuple[RawTables, PendingValidation]:
+    """The registry's parsed tables now, and its contract checks running beside the caller.
+
+    Raises :class:`InvalidRawDataError` at once when a file, column or cell is already
+    broken while parsing (the rules are then checked here too, for a complete report), and
+    NotADirectoryError when ``raw_dir`` is not a directory.
+    """
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise NotADirectoryError(
+            f"raw data directory {raw_dir} does not exist or is not a directory"
+        )
+    findings = Findings(max_examples=MAX_EXAMPLES)
+    parsed, infos = parse_dir(raw_dir, findings)
+    if findings.errors or set(parsed) != set(TABLES):
+        report = run_checks(parsed, findings, infos, source=str(raw_dir))
+        raise InvalidRawDataError(report)
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_check_in_child,
+        args=(parsed, findings, infos, str(raw_dir), send),
+        name="earlyrisk-validate",
+        daemon=True,
+    )
+    process.start()
+    send.close()  # the child holds the sending end; EOF here means it died
+    tables = RawTables(**{name: parsed[name].frame for name in parsed})
+    return tables, PendingValidation(process, receive)
+
+
+def _check_in_child(
+    parsed: dict[str, ParsedTable],
+    findings: Findings,
+    infos: dict[str, Any],
+    source: str,
+    send: Connection,
+) -> None:
+    """Child process: every rule, then the shape schemas; send what came of it."""
+    # pandera is imported here, in the child, for the reason load_validated gives
+    from pandera.errors import SchemaError, SchemaErrors
+
+    from features.schemas import validate_schemas
+
+    try:
+        report = run_checks(parsed, findings, infos, source=source)
+        if not report.ok:
+            send.send(("invalid", report))
+            return
+        try:
+            validate_schemas(RawTables(**{n: t.frame for n, t in parsed.items()}), values=False)
+        except (SchemaError, SchemaErrors) as error:
+            send.send(("shape", str(error)))
+            return
+        send.send(("ok", report))
+    except Exception:  # the parent must get an answer, never wait on a silent child
+        send.send(("died", traceback.format_exc()))
+    finally:
+        send.close()
