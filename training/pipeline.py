@@ -411,7 +411,16 @@ def run_training(
             salt=slices.salt,
         )
 
-    with stage("fit"):
+    # Fits and calibrations that need nothing from one another run in threads side by side
+    # (LightGBM, numpy and scipy release the GIL); each is seeded, so none depends on that.
+    with stage("fit"), ThreadPoolExecutor(1, thread_name_prefix="earlyrisk-baseline") as side:
+        baseline_fit = side.submit(
+            fit_logistic,
+            split.train,
+            feature_names=feature_names,
+            spec=baseline_spec,
+            seed=config.seed,
+        )
         fit = fit_lightgbm(
             split.train,
             feature_names=feature_names,
@@ -419,27 +428,31 @@ def run_training(
             seed=config.seed,
             n_threads=n_threads,
         )
-        logistic: LogisticRiskModel = fit_logistic(
-            split.train, feature_names=feature_names, spec=baseline_spec, seed=config.seed
-        )
+        logistic: LogisticRiskModel = baseline_fit.result()
 
     with stage("calibrate"):
         cal_frame = split.calibration
         y_cal = cal_frame["label"].to_numpy(dtype=int)
         raw_scorers: dict[str, Any] = {MAIN: fit.model, LOGISTIC: logistic, RULE: RuleBaseline()}
-        calibration = {
-            name: _calibrate(
-                name,
-                scorer,
-                cal_frame,
-                y_cal,
-                seed=config.seed,
-                top_fraction=config.gates.calibration.top_fraction
-                or config.capacity.k(len(cal_frame)) / len(cal_frame),
-                top_band=(config.gates.calibration.oe.lower, config.gates.calibration.oe.upper),
-            )
-            for name, scorer in raw_scorers.items()
-        }
+        with ThreadPoolExecutor(2, thread_name_prefix="earlyrisk-calibrate") as side:
+            calibrating = {
+                name: side.submit(
+                    _calibrate,
+                    name,
+                    scorer,
+                    cal_frame,
+                    y_cal,
+                    seed=config.seed,
+                    top_fraction=config.gates.calibration.top_fraction
+                    or config.capacity.k(len(cal_frame)) / len(cal_frame),
+                    top_band=(
+                        config.gates.calibration.oe.lower,
+                        config.gates.calibration.oe.upper,
+                    ),
+                )
+                for name, scorer in raw_scorers.items()
+            }
+            calibration = {name: future.result() for name, future in calibrating.items()}
         models = {
             name: scorer.with_calibrator(calibration[name].calibrator)
             for name, scorer in raw_scorers.items()
@@ -447,13 +460,13 @@ def run_training(
 
     # The backtest's earlier origins and the final refit need only what the held-out design
     # chose (hyperparameters, rounds, calibration method), not its evaluation: they run in
-    # a background thread while the held-out slice is evaluated, audited and gated.
+    # two background threads while the held-out slice is evaluated, audited and gated.
     # LightGBM, numpy and scikit-learn release the GIL, so the second core is used; each
     # computation is seeded and independent, so no result depends on the overlap. The
     # ``backtest`` and ``refit`` stages then time the wait for them. The model card's
     # support comparison (one more fit) runs in a second background thread, beside the
     # reports, which hold the GIL drawing figures.
-    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="earlyrisk-later-fits")
+    background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="earlyrisk-later-fits")
     card_facts = ThreadPoolExecutor(max_workers=1, thread_name_prefix="earlyrisk-card-facts")
     try:
         ablation = (
