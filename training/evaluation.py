@@ -249,8 +249,12 @@ def weighted_metrics(
     k: int,
     bin_index: np.ndarray,
     n_bins: int,
+    ranking_only: bool = False,
 ) -> dict[str, np.ndarray]:
     """Every metric for a batch of bootstrap resamples given as row counts (B x n).
+
+    ``ranking_only``: ROC AUC and the top-k metrics only (the pooled baseline margins need
+    no more); the probability metrics' passes are skipped.
 
     A bootstrap resample is fully described by how often each row was drawn, so instead of
     materialising B resamples, each metric is a weighted sum over rows sorted once by score:
@@ -279,7 +283,9 @@ def weighted_metrics(
             above = np.einsum("ij,ij->i", ws, run_p) - np.einsum("ij,ij->i", wp, run_p)
             auc = above / (total_p * total_n)
             ap = (
-                np.einsum("ij,ij->i", wp[:, pos], np.nan_to_num(run_p[:, pos] / run_w[:, pos]))
+                None
+                if ranking_only
+                else np.einsum("ij,ij->i", wp[:, pos], np.nan_to_num(run_p[:, pos] / run_w[:, pos]))
                 / total_p
             )
         else:
@@ -288,12 +294,20 @@ def weighted_metrics(
             pg = np.diff(cum_p, axis=1, prepend=0.0)
             ng = np.diff(cum_w, axis=1, prepend=0.0) - pg
             auc = np.sum(ng * (cum_p - 0.5 * pg), axis=1) / (total_p * total_n)
-            ap = np.sum(pg * np.nan_to_num(cum_p / cum_w), axis=1) / total_p
+            ap = (
+                None
+                if ranking_only
+                else np.sum(pg * np.nan_to_num(cum_p / cum_w), axis=1) / total_p
+            )
     both = (total_p > 0) & (total_n > 0)
     auc = np.where(both, auc, np.nan)
-    ap = np.where(both, ap, np.nan)
 
     n_w = w.sum(axis=1)
+    top = _top_k_metrics(ys, ws, run_w, total_p, n_w, k=k)
+    if ranking_only:
+        return {"roc_auc": auc, **top}
+    assert ap is not None
+    ap = np.where(both, ap, np.nan)
     pc = np.clip(p, _EPS, 1 - _EPS)
     brier = w @ ((p - y) ** 2) / n_w
     log_loss = w @ (-(y * np.log(pc) + (1 - y) * np.log(1 - pc))) / n_w
@@ -303,7 +317,28 @@ def weighted_metrics(
     residual[np.arange(n), bin_index] = y - p
     ece = np.abs(w @ residual).sum(axis=1) / n_w
 
-    # top k: only the rows before each resample's running weight reaches k can be taken
+    return {
+        "roc_auc": auc,
+        "pr_auc": ap,
+        "brier": brier,
+        "log_loss": log_loss,
+        "ece": ece,
+        **top,
+    }
+
+
+def _top_k_metrics(
+    ys: np.ndarray,
+    ws: np.ndarray,
+    run_w: np.ndarray,
+    total_p: np.ndarray,
+    n_w: np.ndarray,
+    *,
+    k: int,
+) -> dict[str, np.ndarray]:
+    """Precision, recall and lift at capacity of resamples in score order (see above)."""
+    # only the rows before each resample's running weight reaches k can be taken
+    n = ws.shape[1]
     last = max(int(np.searchsorted(row, k, side="left")) for row in run_w) + 1
     head = slice(0, min(last, n))
     taken = np.clip(k - (run_w[:, head] - ws[:, head]), 0, ws[:, head])
@@ -313,16 +348,7 @@ def weighted_metrics(
         precision_k = hits / k
         recall_k = np.where(total_p > 0, hits / total_p, np.nan)
         lift_k = np.where(total_p > 0, precision_k / prevalence, np.nan)
-    return {
-        "roc_auc": auc,
-        "pr_auc": ap,
-        "brier": brier,
-        "log_loss": log_loss,
-        "ece": ece,
-        "precision_at_k": precision_k,
-        "recall_at_k": recall_k,
-        "lift_at_k": lift_k,
-    }
+    return {"precision_at_k": precision_k, "recall_at_k": recall_k, "lift_at_k": lift_k}
 
 
 def bootstrap_weights(

@@ -18,6 +18,7 @@ resample. With one origin this is the held-out slice's own paired interval.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,8 @@ from training.evaluation import (
 )
 
 POOLED_METRICS: tuple[str, ...] = ("roc_auc", "precision_at_k", "recall_at_k")
+# what :func:`training.evaluation.weighted_metrics` computes with ``ranking_only``
+RANKING_METRICS = frozenset({"roc_auc", "precision_at_k", "recall_at_k", "lift_at_k"})
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ def pooled_differences(
         for o in origins
     ]
 
+    ranking_only = set(metrics) <= RANKING_METRICS
+
     def metrics_of(i: int, weights: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
         o = origins[i]
         y = np.asarray(o.label, dtype=float)
@@ -110,6 +115,7 @@ def pooled_differences(
                 k=o.k,
                 bin_index=idx,
                 n_bins=nb,
+                ranking_only=ranking_only,
             )
         return out
 
@@ -128,22 +134,29 @@ def pooled_differences(
     samples: dict[str, dict[str, list[np.ndarray]]] = {
         m: {other: [] for other in others} for m in metrics
     }
-    done = 0
-    while done < n_bootstrap:
-        size = min(chunk, n_bootstrap - done)
-        family_weights = rng.multinomial(
-            n_families, np.full(n_families, 1.0 / n_families), size=size
-        )
+
+    def chunk_means(family_weights: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+        size = len(family_weights)
         mean = {m: {other: np.zeros(size) for other in others} for m in metrics}
         for i in range(len(origins)):
             batch = metrics_of(i, family_weights[:, origin_codes[i]])
             for m in metrics:
                 for other in others:
                     mean[m][other] += (batch[main][m] - batch[other][m]) / len(origins)
-        for m in metrics:
-            for other in others:
-                samples[m][other].append(mean[m][other])
-        done += size
+        return mean
+
+    # The resamples are drawn here, in order, so the result is the same however many
+    # threads sum them; numpy releases the GIL, so two threads use two cores.
+    sizes = [min(chunk, n_bootstrap - start) for start in range(0, n_bootstrap, chunk)]
+    draws = (
+        rng.multinomial(n_families, np.full(n_families, 1.0 / n_families), size=size)
+        for size in sizes
+    )
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="earlyrisk-pooled") as pool:
+        for mean in pool.map(chunk_means, draws):
+            for m in metrics:
+                for other in others:
+                    samples[m][other].append(mean[m][other])
     differences = {
         m: {
             f"{main} - {other}": percentile_interval(

@@ -57,6 +57,19 @@ def test_weighted_metrics_equal_metrics_on_the_materialised_resample():
     assert w["precision_at_k"][0] == pytest.approx(yb[order[:40]].mean())
 
 
+@pytest.mark.parametrize("ties", [False, True])
+def test_ranking_only_gives_exactly_the_full_passes_ranking_metrics(ties):
+    y, p, _ = _sample(900, seed=4, ties=ties)
+    rng = np.random.default_rng(2)
+    counts = rng.multinomial(len(y), np.full(len(y), 1 / len(y)), size=7)
+    bins, nb = _bin_index(p, 10)
+    full = weighted_metrics(y, p, p, counts, k=45, bin_index=bins, n_bins=nb)
+    lean = weighted_metrics(y, p, p, counts, k=45, bin_index=bins, n_bins=nb, ranking_only=True)
+    assert set(lean) == {"roc_auc", "precision_at_k", "recall_at_k", "lift_at_k"}
+    for name, values in lean.items():
+        np.testing.assert_array_equal(values, full[name], err_msg=name)
+
+
 def test_ece_is_small_for_calibrated_and_large_for_shifted_scores():
     y, _, truth = _sample(20000, seed=5)
     good = expected_calibration_error(y, truth, n_bins=10)
