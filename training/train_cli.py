@@ -125,9 +125,9 @@ class _StageProgress:
     """One spinner line per stage, ticked off with its wall time."""
 
     LABELS: ClassVar[dict[str, str]] = {
-        "load": "validate and load raw data",
+        "load": "read raw data (its rules are checked beside the snapshots)",
         "design": "temporal design (from the data unless the config gives dates)",
-        "features": "build point-in-time snapshots",
+        "features": "build point-in-time snapshots; the raw data's rule checks",
         "split": "eligible families, temporal slices",
         "fit": "fit LightGBM and the logistic baseline",
         "calibrate": "calibrate on the calibration slice",
