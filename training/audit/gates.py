@@ -307,6 +307,55 @@ def _short_of_evidence(
     return None
 
 
+def _banded_outcome(
+    *,
+    gate: str,
+    status: GateStatus,
+    bound: RatioBound,
+    metric: str,
+    message: str,
+    attribute: str | None = None,
+    group: str | None = None,
+    reference: str | None = None,
+    ratio: float | None = None,
+    low: float | None = None,
+    high: float | None = None,
+) -> GateOutcome:
+    """One ratio checked against its band (a group against its reference, or O/E).
+
+    Every band gate reports the same fields, so a reader (and the MLflow metrics) sees one
+    shape; the interval is kept only when both of its ends are known.
+    """
+    return GateOutcome(
+        gate=gate,
+        status=status,
+        attribute=attribute,
+        group=group,
+        reference=reference,
+        metric=metric,
+        value=ratio,
+        interval=(low, high) if low is not None and high is not None else None,
+        lower=bound.lower,
+        upper=bound.upper,
+        message=message,
+    )
+
+
+def _not_clear(p_holm: float | None, gates: FairnessGates) -> str:
+    """The note on a ratio outside its band whose test is not below ``significance``."""
+    if p_holm is None:
+        return ": not statistically clear"
+    return (
+        f": not statistically clear (Holm-adjusted p = {p_holm:.3g}, "
+        f"needs < {gates.significance:g})"
+    )
+
+
+def _unchecked_reason(result: AuditResult) -> str:
+    """Why a check on outcomes cannot be made on this audit."""
+    return "no label given" if result.label_free else "scores are not probabilities"
+
+
 def _ratio_outcomes(
     result: AuditResult, gates: FairnessGates, attributes: set[str]
 ) -> list[GateOutcome]:
@@ -317,12 +366,11 @@ def _ratio_outcomes(
         gate = f"{metric}_ratio"
         if metric not in result.metrics:
             outcomes.append(
-                GateOutcome(
+                _banded_outcome(
                     gate=gate,
                     status=_not_evaluable(gates),
+                    bound=bound,
                     metric=metric,
-                    lower=bound.lower,
-                    upper=bound.upper,
                     message=f"{metric} is not available in this audit "
                     f"({'no label given' if result.label_free else 'not computed'})",
                 )
@@ -392,23 +440,20 @@ def _ratio_outcomes(
                     and p_holm is not None
                     and not bound.lower <= ratio <= bound.upper
                 ):
-                    message += (
-                        f": not statistically clear (Holm-adjusted p = {p_holm:.3g}, "
-                        f"needs < {gates.significance:g})"
-                    )
+                    message += _not_clear(p_holm, gates)
             outcomes.append(
-                GateOutcome(
+                _banded_outcome(
                     gate=gate,
                     status=status,
+                    bound=bound,
+                    metric=metric,
+                    message=message,
                     attribute=row.attribute,
                     group=row.group,
                     reference=row.reference,
-                    metric=metric,
-                    value=ratio,
-                    interval=(low, high) if low is not None and high is not None else None,
-                    lower=bound.lower,
-                    upper=bound.upper,
-                    message=message,
+                    ratio=ratio,
+                    low=low,
+                    high=high,
                 )
             )
     return outcomes
@@ -458,14 +503,13 @@ def _ece_outcomes(
     if bound is None:
         return []
     if result.label_free or not result.scores_are_probabilities:
-        reason = "no label given" if result.label_free else "scores are not probabilities"
         return [
             GateOutcome(
                 gate="group_ece",
                 status=_not_evaluable(gates),
                 metric="ece",
                 upper=bound,
-                message=f"calibration cannot be checked: {reason}",
+                message=f"calibration cannot be checked: {_unchecked_reason(result)}",
             )
         ]
     outcomes: list[GateOutcome] = []
@@ -559,15 +603,13 @@ def _oe_outcomes(
     if bound is None:
         return []
     if result.label_free or not result.scores_are_probabilities:
-        reason = "no label given" if result.label_free else "scores are not probabilities"
         return [
-            GateOutcome(
+            _banded_outcome(
                 gate="group_oe",
                 status=_not_evaluable(gates),
+                bound=bound,
                 metric="observed_to_expected",
-                lower=bound.lower,
-                upper=bound.upper,
-                message=f"calibration cannot be checked: {reason}",
+                message=f"calibration cannot be checked: {_unchecked_reason(result)}",
             )
         ]
     rows = result.by_group[
@@ -619,22 +661,19 @@ def _oe_outcomes(
                 f"{verdict} {band}"
             )
             if outside and not clear:
-                message += (
-                    f": not statistically clear (Holm-adjusted p = {p_holm:.3g}, "
-                    f"needs < {gates.significance:g})"
-                )
+                message += _not_clear(float(p_holm), gates)
         outcomes.append(
-            GateOutcome(
+            _banded_outcome(
                 gate="group_oe",
                 status=status,
+                bound=bound,
+                metric="observed_to_expected",
+                message=message,
                 attribute=row.attribute,
                 group=row.group,
-                metric="observed_to_expected",
-                value=ratio,
-                interval=(low, high) if low is not None and high is not None else None,
-                lower=bound.lower,
-                upper=bound.upper,
-                message=message,
+                ratio=ratio,
+                low=low,
+                high=high,
             )
         )
     return outcomes
@@ -656,15 +695,13 @@ def _recall_parity_outcomes(
     gate = "recall_parity"
     table = result.recall_parity
     if table is None:
-        reason = "no label given" if result.label_free else "scores are not probabilities"
         return [
-            GateOutcome(
+            _banded_outcome(
                 gate=gate,
                 status=_not_evaluable(gates),
+                bound=bound,
                 metric="recall_oe_ratio",
-                lower=bound.lower,
-                upper=bound.upper,
-                message=f"recall parity after risk cannot be checked: {reason}",
+                message="recall parity after risk cannot be checked: " + _unchecked_reason(result),
             )
         ]
     counts = _outcome_counts(result)
@@ -709,25 +746,20 @@ def _recall_parity_outcomes(
                 f"{'outside' if outside else 'within'} {band}"
             )
             if outside and not clear:
-                message += (
-                    f": not statistically clear (Holm-adjusted p = {p_holm:.3g}, "
-                    f"needs < {gates.significance:g})"
-                    if p_holm is not None
-                    else ": not statistically clear"
-                )
+                message += _not_clear(p_holm, gates)
         outcomes.append(
-            GateOutcome(
+            _banded_outcome(
                 gate=gate,
                 status=status,
+                bound=bound,
+                metric="recall_oe_ratio",
+                message=message,
                 attribute=row.attribute,
                 group=row.group,
                 reference=row.reference,
-                metric="recall_oe_ratio",
-                value=ratio,
-                interval=(low, high) if low is not None and high is not None else None,
-                lower=bound.lower,
-                upper=bound.upper,
-                message=message,
+                ratio=ratio,
+                low=low,
+                high=high,
             )
         )
     return outcomes
