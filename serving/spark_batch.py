@@ -301,7 +301,6 @@ def score_registry_spark(
     errors when the model cannot be used, AuditLogUnavailable when the driver cannot
     write the log; a task that cannot write the log fails the job (nothing is published).
     """
-    import mlflow
 
     from features.catalogue import feature_list_fingerprint
     from features.config import FeatureConfig
@@ -316,8 +315,7 @@ def score_registry_spark(
     task_log = TaskAuditLog.of(
         audit_log, synchronous=audit_synchronous, busy_timeout_ms=audit_busy_timeout_ms
     )
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
+    # through its own client: MLflow's process-wide URIs are left as they were
     loaded = load_risk_model(model_uri, tracking_uri=tracking_uri)
     if loaded.feature_list_sha256 != feature_list_fingerprint():
         raise BatchScoringError(
