@@ -71,6 +71,7 @@ def score_command(
     from rich.table import Table
 
     from features.errors import EarlyriskError
+    from features.labels import AsOfAfterExtractionError
     from features.validation import InvalidRawDataError
     from serving import stores
     from serving.audit_log import AuditLogUnavailable
@@ -150,6 +151,9 @@ def score_command(
     except InvalidRawDataError as exc:
         err.print(f"[red]the raw data breaks the contract:[/red]\n{exc}")
         raise typer.Exit(EXIT_REFUSED) from None
+    except AsOfAfterExtractionError as exc:
+        err.print(f"[red]error:[/red] --as-of: {exc}; nothing was scored")
+        raise typer.Exit(EXIT_USAGE) from None
     except (EarlyriskError, ValueError) as exc:  # ValueError: a malformed model URI
         err.print(f"[red]cannot score:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None

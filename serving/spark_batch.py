@@ -484,8 +484,8 @@ def run_score_command(
     lang: Language,
     err: Console,
 ) -> int:
-    """``earlyrisk score --engine spark``: the exit code (0 written, 1 refused), with the
-    same messages as the pandas path."""
+    """``earlyrisk score --engine spark``: the exit code (0 written, 1 refused, 2 an as-of
+    date after the extraction date), with the same messages as the pandas path."""
     from py4j.protocol import Py4JJavaError  # type: ignore[import-untyped]
     from pyspark.errors import PySparkException
     from rich.console import Console
@@ -493,6 +493,7 @@ def run_score_command(
 
     from features.engine_options import start_spark
     from features.errors import EarlyriskError
+    from features.labels import AsOfAfterExtractionError
     from features.validation import InvalidRawDataError
     from serving import stores
 
@@ -520,6 +521,9 @@ def run_score_command(
     except InvalidRawDataError as exc:
         err.print(f"[red]the raw data breaks the contract:[/red]\n{exc}")
         return 1
+    except AsOfAfterExtractionError as exc:
+        err.print(f"[red]error:[/red] --as-of: {exc}; nothing was scored")
+        return 2
     except (EarlyriskError, ValueError) as exc:  # ValueError: a malformed model URI
         err.print(f"[red]cannot score:[/red] {exc}")
         return 1

@@ -1,8 +1,9 @@
 """The ``earlyrisk monitor`` verb: a thin job over :func:`serving.monitor.run.run_monitor`.
 
 Exit codes (documented in docs/monitoring.md): 0 no alert fired; 1 the input or model
-cannot be used; 2 usage error; 3 at least one alert fired; 4 (only with ``--strict``) no
-alert fired but a check could not be evaluated.
+cannot be used; 2 usage error (also an --as-of after the data's extraction date); 3 at least
+one alert fired; 4 (only with ``--strict``) no alert fired but a check could not be
+evaluated.
 """
 
 from __future__ import annotations
@@ -177,6 +178,7 @@ def monitor_command(
     ] = False,
 ) -> None:
     """Monitor drift, estimated and realized performance, fairness and decisions."""
+    from features.labels import AsOfAfterExtractionError
     from features.validation import InvalidRawDataError
     from serving.monitor.decisions import AuditLogReadError
     from serving.monitor.run import MonitorError, run_monitor
@@ -230,6 +232,9 @@ def monitor_command(
         except InvalidRawDataError as exc:
             err.print(f"[red]the raw data breaks the contract:[/red]\n{exc}")
             raise typer.Exit(EXIT_REFUSED) from None
+        except AsOfAfterExtractionError as exc:
+            err.print(f"[red]error:[/red] --as-of: {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
     _finish(outcome, strict=strict)
 
 

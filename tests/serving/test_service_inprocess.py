@@ -291,14 +291,18 @@ def test_refuses_to_start_without_a_champion(serving_world):
 
 
 def test_refuses_to_start_on_a_checksum_mismatch(serving_world):
+    # every stored model artifact is altered (other tests register more models in this
+    # store), so the champion's is, whichever file it is
     artifacts = sorted(Path(serving_world.root / "art").rglob("risk_model.json"))
-    original = artifacts[0].read_bytes()
+    originals = {path: path.read_bytes() for path in artifacts}
     try:
-        artifacts[0].write_bytes(original.replace(b'"a":', b'"a": ', 1))
+        for path, original in originals.items():
+            path.write_bytes(original.replace(b'"a":', b'"a": ', 1))
         with pytest.raises(StartupError, match=r"refusing to serve.*sha256"):
             load_engine(_settings(serving_world))
     finally:
-        artifacts[0].write_bytes(original)
+        for path, original in originals.items():
+            path.write_bytes(original)
 
 
 def test_refuses_to_start_on_another_feature_list(serving_world, tmp_path):
