@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from serving.cli_options import EXIT_REFUSED, EXIT_USAGE, ModelUriOption, TrackingUriOption
+from serving.cli_options import (
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    ModelUriOption,
+    TrackingUriOption,
+    raw_data_refusals,
+)
 
 if TYPE_CHECKING:
     from serving.monitor.config import MonitorConfig
@@ -178,8 +184,6 @@ def monitor_command(
     ] = False,
 ) -> None:
     """Monitor drift, estimated and realized performance, fairness and decisions."""
-    from features.labels import AsOfAfterExtractionError
-    from features.validation import InvalidRawDataError
     from serving.monitor.decisions import AuditLogReadError
     from serving.monitor.run import MonitorError, run_monitor
     from serving.settings import ServingSettings
@@ -216,25 +220,18 @@ def monitor_command(
     config = _config(config_file, err)
     settings = ServingSettings()
     refused = (MonitorError, ModelNotFoundError, ModelChecksumError, AuditLogReadError, ValueError)
-    with _refusing(err, refused):
-        try:
-            outcome = run_monitor(
-                raw,
-                as_of=day,
-                out_dir=out,
-                model_uri=model or settings.resolved_model_uri,
-                tracking_uri=tracking_uri or settings.tracking_uri,
-                reference_as_of=reference_day,
-                audit_log_path=audit_log or settings.audit_log_path,
-                config=config,
-                log_to_mlflow=mlflow_run,
-            )
-        except InvalidRawDataError as exc:
-            err.print(f"[red]the raw data breaks the contract:[/red]\n{exc}")
-            raise typer.Exit(EXIT_REFUSED) from None
-        except AsOfAfterExtractionError as exc:
-            err.print(f"[red]error:[/red] --as-of: {exc}")
-            raise typer.Exit(EXIT_USAGE) from None
+    with _refusing(err, refused), raw_data_refusals(err, nothing="no report was written"):
+        outcome = run_monitor(
+            raw,
+            as_of=day,
+            out_dir=out,
+            model_uri=model or settings.resolved_model_uri,
+            tracking_uri=tracking_uri or settings.tracking_uri,
+            reference_as_of=reference_day,
+            audit_log_path=audit_log or settings.audit_log_path,
+            config=config,
+            log_to_mlflow=mlflow_run,
+        )
     _finish(outcome, strict=strict)
 
 

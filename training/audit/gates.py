@@ -48,8 +48,9 @@ reports repeat. ``fail_on_not_evaluable`` turns them into plain failures.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import yaml
@@ -307,38 +308,40 @@ def _short_of_evidence(
     return None
 
 
-def _banded_outcome(
-    *,
-    gate: str,
-    status: GateStatus,
-    bound: RatioBound,
-    metric: str,
-    message: str,
-    attribute: str | None = None,
-    group: str | None = None,
-    reference: str | None = None,
-    ratio: float | None = None,
-    low: float | None = None,
-    high: float | None = None,
-) -> GateOutcome:
-    """One ratio checked against its band (a group against its reference, or O/E).
-
-    Every band gate reports the same fields, so a reader (and the MLflow metrics) sees one
-    shape; the interval is kept only when both of its ends are known.
+@dataclass(frozen=True)
+class _Band:
+    """A band gate's fixed parts (its name, metric and band): every outcome it reports,
+    checked or not, has the same fields, so a reader (and the MLflow metrics) sees one shape.
     """
-    return GateOutcome(
-        gate=gate,
-        status=status,
-        attribute=attribute,
-        group=group,
-        reference=reference,
-        metric=metric,
-        value=ratio,
-        interval=(low, high) if low is not None and high is not None else None,
-        lower=bound.lower,
-        upper=bound.upper,
-        message=message,
-    )
+
+    gate: str
+    metric: str
+    bound: RatioBound
+
+    def outcome(
+        self,
+        status: GateStatus,
+        message: str,
+        row: Any = None,
+        estimate: tuple[float | None, float | None, float | None] = (None, None, None),
+        reference: str | None = None,
+    ) -> GateOutcome:
+        """The outcome for ``row`` (its attribute and group), ``estimate`` being the ratio
+        and its interval (kept only when both ends are known)."""
+        ratio, low, high = estimate
+        return GateOutcome(
+            gate=self.gate,
+            status=status,
+            attribute=None if row is None else row.attribute,
+            group=None if row is None else row.group,
+            reference=reference,
+            metric=self.metric,
+            value=ratio,
+            interval=(low, high) if low is not None and high is not None else None,
+            lower=self.bound.lower,
+            upper=self.bound.upper,
+            message=message,
+        )
 
 
 def _not_clear(p_holm: float | None, gates: FairnessGates) -> str:
@@ -364,14 +367,12 @@ def _ratio_outcomes(
     counts = _outcome_counts(result)
     for metric, bound in gates.ratio_bounds.items():
         gate = f"{metric}_ratio"
+        band_gate = _Band(gate, metric, bound)
         if metric not in result.metrics:
             outcomes.append(
-                _banded_outcome(
-                    gate=gate,
-                    status=_not_evaluable(gates),
-                    bound=bound,
-                    metric=metric,
-                    message=f"{metric} is not available in this audit "
+                band_gate.outcome(
+                    _not_evaluable(gates),
+                    f"{metric} is not available in this audit "
                     f"({'no label given' if result.label_free else 'not computed'})",
                 )
             )
@@ -442,19 +443,7 @@ def _ratio_outcomes(
                 ):
                     message += _not_clear(p_holm, gates)
             outcomes.append(
-                _banded_outcome(
-                    gate=gate,
-                    status=status,
-                    bound=bound,
-                    metric=metric,
-                    message=message,
-                    attribute=row.attribute,
-                    group=row.group,
-                    reference=row.reference,
-                    ratio=ratio,
-                    low=low,
-                    high=high,
-                )
+                band_gate.outcome(status, message, row, (ratio, low, high), row.reference)
             )
     return outcomes
 
@@ -602,15 +591,11 @@ def _oe_outcomes(
     bound = gates.oe_bounds
     if bound is None:
         return []
+    band_gate = _Band("group_oe", "observed_to_expected", bound)
     if result.label_free or not result.scores_are_probabilities:
+        reason = _unchecked_reason(result)
         return [
-            _banded_outcome(
-                gate="group_oe",
-                status=_not_evaluable(gates),
-                bound=bound,
-                metric="observed_to_expected",
-                message=f"calibration cannot be checked: {_unchecked_reason(result)}",
-            )
+            band_gate.outcome(_not_evaluable(gates), f"calibration cannot be checked: {reason}")
         ]
     rows = result.by_group[
         result.by_group["attribute"].isin(attributes) & ~result.by_group["suppressed"]
@@ -662,20 +647,7 @@ def _oe_outcomes(
             )
             if outside and not clear:
                 message += _not_clear(float(p_holm), gates)
-        outcomes.append(
-            _banded_outcome(
-                gate="group_oe",
-                status=status,
-                bound=bound,
-                metric="observed_to_expected",
-                message=message,
-                attribute=row.attribute,
-                group=row.group,
-                ratio=ratio,
-                low=low,
-                high=high,
-            )
-        )
+        outcomes.append(band_gate.outcome(status, message, row, (ratio, low, high)))
     return outcomes
 
 
@@ -693,15 +665,13 @@ def _recall_parity_outcomes(
     if bound is None:
         return []
     gate = "recall_parity"
+    band_gate = _Band(gate, "recall_oe_ratio", bound)
     table = result.recall_parity
     if table is None:
+        reason = _unchecked_reason(result)
         return [
-            _banded_outcome(
-                gate=gate,
-                status=_not_evaluable(gates),
-                bound=bound,
-                metric="recall_oe_ratio",
-                message="recall parity after risk cannot be checked: " + _unchecked_reason(result),
+            band_gate.outcome(
+                _not_evaluable(gates), f"recall parity after risk cannot be checked: {reason}"
             )
         ]
     counts = _outcome_counts(result)
@@ -747,21 +717,7 @@ def _recall_parity_outcomes(
             )
             if outside and not clear:
                 message += _not_clear(p_holm, gates)
-        outcomes.append(
-            _banded_outcome(
-                gate=gate,
-                status=status,
-                bound=bound,
-                metric="recall_oe_ratio",
-                message=message,
-                attribute=row.attribute,
-                group=row.group,
-                reference=row.reference,
-                ratio=ratio,
-                low=low,
-                high=high,
-            )
-        )
+        outcomes.append(band_gate.outcome(status, message, row, (ratio, low, high), row.reference))
     return outcomes
 
 
