@@ -51,21 +51,21 @@ def register_champion(
 
     from features.catalogue import feature_list_fingerprint
     from training.calibration import choose_calibration
-    from training.registry import CHAMPION, log_risk_model, set_alias
+    from training.registry import CHAMPION, log_risk_model, set_alias, tracking_store
     from training.risk_model import LightGBMRiskModel
 
     booster = LightGBMRiskModel(lgb.train(params, lgb.Dataset(X, y), num_boost_round=trees))
     model = booster.with_calibrator(choose_calibration(booster, X, y).calibrator)
-    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
-    exp = mlflow.create_experiment("bench", artifact_location=(root / "art").as_uri())
-    with mlflow.start_run(experiment_id=exp):
-        logged = log_risk_model(
-            model,
-            input_example=X.head(50),
-            feature_list_sha256=feature_list_fingerprint(),
-            registered_model_name=name,
-        )
-    set_alias(name, logged.version, CHAMPION)
+    with tracking_store(f"sqlite:///{root / 'mlflow.db'}"):
+        exp = mlflow.create_experiment("bench", artifact_location=(root / "art").as_uri())
+        with mlflow.start_run(experiment_id=exp):
+            logged = log_risk_model(
+                model,
+                input_example=X.head(50),
+                feature_list_sha256=feature_list_fingerprint(),
+                registered_model_name=name,
+            )
+        set_alias(name, logged.version, CHAMPION)
     return model
 
 

@@ -247,6 +247,11 @@ CLARIFICATIONS: tuple[str, ...] = (
     "Whitespace-only text counts as empty (null).",
     "The data's extraction date is the latest recorded_date of events and outcomes; a birth "
     "after it is an error.",
+    "An as-of date must be on or before the data's extraction date: after it the registry "
+    "cannot describe a family (moves, deaths and records after the extraction are not in "
+    "the data, and a membership with no end_date would still select it). `earlyrisk "
+    "features`, `score` and `monitor` refuse a later --as-of with a message naming both "
+    "dates (exit code 2); a FeatureConfig extraction_date, when given, is the date checked.",
     "A unique-key violation counts every row sharing the value (both rows of a pair).",
     "A person-level event with only person_id whose person belongs to no family on "
     "event_date is suspicious: it counts for no family, so it is counted rather than lost.",

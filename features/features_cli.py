@@ -120,6 +120,7 @@ def features_command(
         normalise_as_of,
         write_feature_table,
     )
+    from features.labels import AsOfAfterExtractionError
     from features.partitioned_raw import open_registry
     from features.validation import InvalidRawDataError
 
@@ -158,9 +159,12 @@ def features_command(
         raise typer.Exit(EXIT_INVALID) from None
 
     with registry:
-        table = build_feature_table(
-            registry, dates, config=feature_config, n_jobs=n_jobs, progress=show_progress
-        )
+        try:
+            table = build_feature_table(
+                registry, dates, config=feature_config, n_jobs=n_jobs, progress=show_progress
+            )
+        except AsOfAfterExtractionError as error:
+            raise _usage(err, f"--as-of: {error}; nothing was written") from None
     empty = [d.date().isoformat() for d in dates if not (table["as_of"] == d).any()]
     if empty:
         raise _usage(

@@ -16,8 +16,12 @@ that unobserved ones are censored.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
+
+from features.errors import EarlyriskError
 
 
 def horizon_end(as_of: pd.Timestamp, horizon_months: int) -> pd.Timestamp:
@@ -58,3 +62,39 @@ def extraction_date_of(events: pd.DataFrame, outcomes: pd.DataFrame) -> pd.Times
             "set FeatureConfig.extraction_date"
         )
     return pd.Timestamp(max(present))
+
+
+class AsOfAfterExtractionError(EarlyriskError, ValueError):
+    """An as-of date after the data's extraction date: the registry cannot describe it.
+
+    Nothing recorded after the extraction is in the data, so a family "as of" a later date
+    is only its last known state carried forward (a membership with no end date still
+    selects it, a move or a death after the extraction is not there) and its score would
+    describe a registry that does not exist. ``earlyrisk features``, ``score`` and
+    ``monitor`` exit 2 with this message.
+    """
+
+
+def refuse_as_of_after_extraction(
+    dates: Iterable[pd.Timestamp], extraction_date: pd.Timestamp, *, configured: bool
+) -> None:
+    """Raise :class:`AsOfAfterExtractionError` naming every date after ``extraction_date``.
+
+    ``configured`` says where the extraction date came from (the feature configuration's
+    ``extraction_date``, or the data's latest ``recorded_date``), so the message says it.
+    """
+    extraction = pd.Timestamp(extraction_date)
+    late = sorted({pd.Timestamp(d) for d in dates if pd.Timestamp(d) > extraction})
+    if not late:
+        return
+    source = (
+        "set by the feature configuration's extraction_date"
+        if configured
+        else "the latest recorded_date of events and outcomes"
+    )
+    named = ", ".join(f"{d:%Y-%m-%d}" for d in late)
+    raise AsOfAfterExtractionError(
+        f"as-of date {named} is after the data's extraction date {extraction:%Y-%m-%d} "
+        f"({source}): the registry cannot describe families on a later date; use an as-of "
+        f"date on or before {extraction:%Y-%m-%d}"
+    )

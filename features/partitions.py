@@ -38,7 +38,7 @@ from features.catalogue import feature_list_fingerprint
 from features.codes import lookup_codes
 from features.compute import KEY_COLUMNS, compute_partition, empty_output, normalise_as_of
 from features.config import FeatureConfig
-from features.labels import extraction_date_of
+from features.labels import extraction_date_of, refuse_as_of_after_extraction
 from features.raw import RawTables
 from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_RAW, raw_fingerprint
 from features.validation import load_validated
@@ -210,17 +210,34 @@ class _RunArgs:
         )
 
 
+def source_extraction_date(source: PartitionSource, config: FeatureConfig) -> pd.Timestamp:
+    """The date up to which ``source`` is complete: the config's, else its latest record."""
+    if config.extraction_date is not None:
+        return pd.Timestamp(config.extraction_date)
+    latest = source.latest_event_record
+    events = pd.DataFrame({"recorded_date": pd.Series([latest], dtype="datetime64[ns]")})
+    return extraction_date_of(events, source.small.outcomes)
+
+
+def refuse_dates_after_extraction(
+    source: PartitionSource, as_of_dates: Iterable[object], config: FeatureConfig
+) -> pd.Timestamp:
+    """The source's extraction date; an as-of date after it raises
+    :class:`~features.labels.AsOfAfterExtractionError` (see the data contract)."""
+    extraction_date = source_extraction_date(source, config)
+    refuse_as_of_after_extraction(
+        normalise_as_of(as_of_dates), extraction_date, configured=config.extraction_date is not None
+    )
+    return extraction_date
+
+
 def _run_args(
     source: PartitionSource, as_of_dates: Iterable[object], config: FeatureConfig
 ) -> _RunArgs:
-    if config.extraction_date is not None:
-        extraction_date = pd.Timestamp(config.extraction_date)
-    else:
-        latest = source.latest_event_record
-        events = pd.DataFrame({"recorded_date": pd.Series([latest], dtype="datetime64[ns]")})
-        extraction_date = extraction_date_of(events, source.small.outcomes)
+    extraction_date = refuse_dates_after_extraction(source, as_of_dates, config)
+    dates = normalise_as_of(as_of_dates)
     return _RunArgs(
-        dates=normalise_as_of(as_of_dates),
+        dates=dates,
         config=config,
         extraction_date=extraction_date,
         audit_attributes=sorted(source.small.protected["attribute"].dropna().unique()),

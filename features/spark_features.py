@@ -51,6 +51,7 @@ from features.compute import (
 )
 from features.config import FeatureConfig
 from features.contract import TABLE_COLUMNS, TABLES
+from features.labels import AsOfAfterExtractionError, refuse_as_of_after_extraction
 from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
 from features.raw import RawTables, coerce_table
 from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_PREFIX
@@ -247,6 +248,7 @@ def spark_feature_frame(
     dates = normalise_as_of(as_of_dates)
     tables = read_registry(spark, raw_dir)
     extraction, attributes, n_families = registry_facts(tables, config)
+    refuse_as_of_after_extraction(dates, extraction, configured=config.extraction_date is not None)
     if n_partitions is None:
         n_partitions = default_partitions(spark, n_families)
     if n_partitions < 1:
@@ -369,7 +371,8 @@ def run_features_command(
     err: Console,
 ) -> int:
     """``earlyrisk features --engine spark``: validate on Spark, refuse broken data, write
-    the partitioned feature directory ``out``; returns the exit code (0 or 1)."""
+    the partitioned feature directory ``out``; returns the exit code (0; 1 broken data; 2 an
+    as-of date after the extraction date)."""
     import time
 
     from rich.console import Console
@@ -384,7 +387,11 @@ def run_features_command(
         err.print(f"[red]refused:[/red] {raw} breaks the data contract; nothing was written.")
         err.print(report)
         return 1
-    path = write_spark_features(spark, raw, dates, out, config=config, n_partitions=partitions)
+    try:
+        path = write_spark_features(spark, raw, dates, out, config=config, n_partitions=partitions)
+    except AsOfAfterExtractionError as error:
+        err.print(f"[red]error:[/red] --as-of: {error}; nothing was written")
+        return 2
     rows = spark.read.parquet(str(path)).groupBy("as_of").count().orderBy("as_of").collect()
     per_date = ", ".join(f"{row['as_of']}: {row['count']:,}" for row in rows) or "no rows"
     Console().print(

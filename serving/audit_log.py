@@ -62,48 +62,95 @@ from serving.private_files import file_identity as _identity
 from serving.sql import page_query
 
 EntryKind = Literal["score", "feedback", "batch_run", "view"]
+
+
+def kinds_sql(kinds: Sequence[str]) -> str:
+    """The SQL list of a CHECK on ``kind`` (both dialects): ``('score', 'feedback')``."""
+    return "(" + ", ".join(f"'{kind}'" for kind in kinds) + ")"
+
+
 #: The kinds a log accepts, as the SQL list of its CHECK constraint (both dialects).
-AUDIT_KINDS_SQL = "(" + ", ".join(f"'{kind}'" for kind in get_args(EntryKind)) + ")"
+AUDIT_KINDS_SQL = kinds_sql(get_args(EntryKind))
 RunOutcome = Literal["started", "completed", "aborted"]
 
 #: Seconds between two refreshes of the anchor's head by a writing process.
 ANCHOR_INTERVAL_S = 10.0
 
-_SCHEMA = (
+# the stored columns: what the hash covers, then the hash itself
+_COLUMNS = (*HASHED_COLUMNS, "entry_hash")
+_SELECT = ", ".join(_COLUMNS)
+
+# Each stored column's declaration after ``seq`` and ``kind`` (declared by the dialect and the
+# kinds a schema accepts); a probability is REAL in SQLite, DOUBLE PRECISION in PostgreSQL.
+_DECLARED: dict[str, str] = {
+    "recorded_at": "TEXT NOT NULL",
+    "request_id": "TEXT NOT NULL",
+    "token_id": "TEXT NOT NULL",
+    "role": "TEXT NOT NULL",
+    "endpoint": "TEXT NOT NULL",
+    "score_id": "TEXT NOT NULL",
+    "family_id": "TEXT",
+    "as_of": "TEXT",
+    "model_version": "TEXT",
+    "probability": "REAL",
+    "risk_level": "TEXT",
+    "reasons": "TEXT",
+    "decision": "TEXT",
+    "reason": "TEXT",
+    "detail": "TEXT",
+    "prev_hash": "TEXT NOT NULL",
+    "entry_hash": "TEXT NOT NULL",
+}
+
+
+def audit_table_sql(
+    *,
+    dialect: Literal["sqlite", "postgresql"] = "sqlite",
+    kinds: Sequence[str] = get_args(EntryKind),
+    columns: Sequence[str] = _COLUMNS,
+    if_not_exists: bool = True,
+    autoincrement: bool = False,
+) -> str:
+    """The ``CREATE TABLE audit_entries`` statement: the current SQLite one by default.
+
+    The one place the table's columns are declared: the log creates the current table, and
+    each schema migration (:mod:`serving.migrations`) names what its release had (its kinds,
+    its columns, ``AUTOINCREMENT`` in the first SQLite release). In PostgreSQL, where
+    replicas append concurrently, ``prev_hash`` is also UNIQUE: two entries can never link
+    to the same one (the chain cannot fork).
     """
-    CREATE TABLE IF NOT EXISTS audit_entries (
-        seq INTEGER PRIMARY KEY,
-        kind TEXT NOT NULL CHECK (kind IN """
-    + AUDIT_KINDS_SQL
-    + """),
-        recorded_at TEXT NOT NULL,
-        request_id TEXT NOT NULL,
-        token_id TEXT NOT NULL,
-        role TEXT NOT NULL,
-        endpoint TEXT NOT NULL,
-        score_id TEXT NOT NULL,
-        family_id TEXT,
-        as_of TEXT,
-        model_version TEXT,
-        probability REAL,
-        risk_level TEXT,
-        reasons TEXT,
-        decision TEXT,
-        reason TEXT,
-        detail TEXT,
-        prev_hash TEXT NOT NULL,
-        entry_hash TEXT NOT NULL
-    )
-    """,
+    postgres = dialect == "postgresql"
+    seq = "BIGINT PRIMARY KEY" if postgres else "INTEGER PRIMARY KEY"
+    declared = [
+        f"seq {seq}{' AUTOINCREMENT' if autoincrement else ''}",
+        f"kind TEXT NOT NULL CHECK (kind IN {kinds_sql(kinds)})",
+    ]
+    for column in columns:
+        if column in ("seq", "kind"):
+            continue
+        declaration = _DECLARED[column]
+        if postgres and column == "probability":
+            declaration = "DOUBLE PRECISION"
+        if postgres and column == "prev_hash":
+            declaration += " UNIQUE"
+        declared.append(f"{column} {declaration}")
+    exists = "IF NOT EXISTS " if if_not_exists else ""
+    body = ",\n    ".join(declared)
+    return f"CREATE TABLE {exists}audit_entries (\n    {body}\n)"
+
+
+#: One score has one score entry (both dialects).
+SCORE_ID_INDEX_SQL = (
     "CREATE UNIQUE INDEX IF NOT EXISTS audit_score_id ON audit_entries (score_id) "
-    "WHERE kind = 'score'",
-    "CREATE INDEX IF NOT EXISTS audit_runs ON audit_entries (request_id) WHERE kind = 'batch_run'",
-    # which decision on a score is current (the latest): a keyed read, not a scan
+    "WHERE kind = 'score'"
+)
+#: Which decision on a score is current (the latest): a keyed read, not a scan.
+FEEDBACK_INDEX_SQL = (
     "CREATE INDEX IF NOT EXISTS audit_feedback_score ON audit_entries (score_id, seq) "
-    "WHERE kind = 'feedback'",
-    # a family's score history and the decisions on it (/family, /review): a keyed read
-    # (not a partial index: SQLite cannot use one whose WHERE is an IN list for kind = ?)
-    "CREATE INDEX IF NOT EXISTS audit_family_kind ON audit_entries (family_id, kind, seq)",
+    "WHERE kind = 'feedback'"
+)
+#: SQLite's append-only triggers on the entries (PostgreSQL has its own, in the migrations).
+SQLITE_APPEND_ONLY_SQL = (
     """
     CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit_entries
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
@@ -112,16 +159,23 @@ _SCHEMA = (
     CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit_entries
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
     """,
+)
+
+_SCHEMA = (
+    audit_table_sql(),
+    SCORE_ID_INDEX_SQL,
+    "CREATE INDEX IF NOT EXISTS audit_runs ON audit_entries (request_id) WHERE kind = 'batch_run'",
+    FEEDBACK_INDEX_SQL,
+    # a family's score history and the decisions on it (/family, /review): a keyed read
+    # (not a partial index: SQLite cannot use one whose WHERE is an IN list for kind = ?)
+    "CREATE INDEX IF NOT EXISTS audit_family_kind ON audit_entries (family_id, kind, seq)",
+    *SQLITE_APPEND_ONLY_SQL,
     "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """
     CREATE TRIGGER IF NOT EXISTS audit_meta_no_update BEFORE UPDATE ON audit_meta
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
     """,
 )
-
-# the stored columns: what the hash covers, then the hash itself
-_COLUMNS = (*HASHED_COLUMNS, "entry_hash")
-_SELECT = ", ".join(_COLUMNS)
 
 #: The chain's head: the entry the next one links to.
 HEAD_SQL = "SELECT seq, entry_hash FROM audit_entries ORDER BY seq DESC LIMIT 1"

@@ -56,7 +56,12 @@ import pyarrow.parquet as pq
 from features.config import FeatureConfig
 from features.engine import feature_partitions, normalise_as_of
 from features.errors import EarlyriskError
-from features.partitions import DEFAULT_FAMILIES_PER_PARTITION, PartitionSource
+from features.labels import AsOfAfterExtractionError
+from features.partitions import (
+    DEFAULT_FAMILIES_PER_PARTITION,
+    PartitionSource,
+    refuse_dates_after_extraction,
+)
 from features.snapshot_store import META_FEATURE_LIST, META_PREFIX, META_RAW
 from serving.audit_log import AuditLogBase, AuditLogUnavailable, ScoreRecord, audit_reasons
 from serving.explain import reason_json
@@ -390,6 +395,11 @@ def score_registry(
     if raw.n_families == 0:
         raw.close()
         raise BatchScoringError(f"the registry in {raw_dir} holds no families")
+    try:  # before anything is logged or written: a date the registry cannot describe
+        refuse_dates_after_extraction(raw, dates, feature_config)
+    except AsOfAfterExtractionError:
+        raw.close()
+        raise
     n_partitions = raw.n_partitions
 
     out = Path(out)

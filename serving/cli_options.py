@@ -2,14 +2,18 @@
 
 Both verbs load the same model from the same registry through :class:`ServingSettings`, so
 ``--model`` and ``--tracking-uri`` are one option each, with one help text, whichever verb
-a user reads it in.
+a user reads it in. The verbs that read a registry (``score``, ``monitor``) also say its
+refusals one way (:func:`raw_data_refusals`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -34,3 +38,21 @@ TrackingUriOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+@contextmanager
+def raw_data_refusals(err: Console, *, nothing: str) -> Iterator[None]:
+    """Broken raw data (exit 1, with the validation report) and an ``--as-of`` after the
+    data's extraction date (exit 2, naming both dates), said the same by every verb that
+    reads a registry; ``nothing`` says what was not done ("nothing was scored")."""
+    from features.labels import AsOfAfterExtractionError
+    from features.validation import InvalidRawDataError
+
+    try:
+        yield
+    except InvalidRawDataError as exc:
+        err.print(f"[red]the raw data breaks the contract:[/red]\n{exc}")
+        raise typer.Exit(EXIT_REFUSED) from None
+    except AsOfAfterExtractionError as exc:
+        err.print(f"[red]error:[/red] --as-of: {exc}; {nothing}")
+        raise typer.Exit(EXIT_USAGE) from None

@@ -637,8 +637,6 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
     ``new_audit_log`` allows beginning a new audit log where the anchor records one that
     is missing (``earlyrisk serve --new-audit-log``); without it that is a refusal.
     """
-    import mlflow
-
     from training.registry import (
         TAG_ELIGIBILITY,
         ModelChecksumError,
@@ -647,10 +645,9 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
     )
 
     uri = settings.resolved_model_uri
-    # The registry's artifact download resolves models:/ URIs through the process-wide
-    # registry URI, so point it at the configured store (a server process serves one).
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
+    # load_risk_model reads the configured store through a client bound to it (and the
+    # version's own storage location): MLflow's process-wide URIs stay the embedding
+    # program's (a notebook, a worker, a test), never moved by starting a service.
     try:
         loaded = load_risk_model(uri, tracking_uri=settings.tracking_uri)
     except ModelNotFoundError as exc:

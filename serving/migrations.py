@@ -37,7 +37,14 @@ import psycopg
 from serving.audit_chain import GENESIS, entry_hash
 from serving.audit_log import _COLUMNS as AUDIT_COLUMNS
 from serving.audit_log import _SCHEMA as AUDIT_SQLITE_SCHEMA
-from serving.audit_log import AUDIT_KINDS_SQL, AuditLogRefused
+from serving.audit_log import (
+    AUDIT_KINDS_SQL,
+    FEEDBACK_INDEX_SQL,
+    SCORE_ID_INDEX_SQL,
+    SQLITE_APPEND_ONLY_SQL,
+    AuditLogRefused,
+    audit_table_sql,
+)
 
 #: Advisory-lock key that serializes schema changes between replicas and `db upgrade`.
 SCHEMA_LOCK_KEY = 0x45_52_53_43  # "ERSC"
@@ -72,29 +79,9 @@ class Migration:
 # --------------------------------------------------------------------------- PostgreSQL
 
 _PG_AUDIT = (
-    """
-    CREATE TABLE audit_entries (
-        seq BIGINT PRIMARY KEY,
-        kind TEXT NOT NULL CHECK (kind IN ('score', 'feedback', 'batch_run')),
-        recorded_at TEXT NOT NULL,
-        request_id TEXT NOT NULL,
-        token_id TEXT NOT NULL,
-        role TEXT NOT NULL,
-        endpoint TEXT NOT NULL,
-        score_id TEXT NOT NULL,
-        family_id TEXT,
-        as_of TEXT,
-        model_version TEXT,
-        probability DOUBLE PRECISION,
-        risk_level TEXT,
-        reasons TEXT,
-        decision TEXT,
-        reason TEXT,
-        detail TEXT,
-        prev_hash TEXT NOT NULL UNIQUE,
-        entry_hash TEXT NOT NULL
-    )
-    """,
+    audit_table_sql(
+        dialect="postgresql", kinds=("score", "feedback", "batch_run"), if_not_exists=False
+    ),
     "CREATE UNIQUE INDEX audit_score_id ON audit_entries (score_id) WHERE kind = 'score'",
     "CREATE INDEX audit_runs ON audit_entries (request_id) WHERE kind = 'batch_run'",
     "CREATE INDEX audit_feedback_score ON audit_entries (score_id, seq) WHERE kind = 'feedback'",
@@ -187,40 +174,17 @@ POSTGRES: tuple[Migration, ...] = (
 
 # --------------------------------------------------------------------------- SQLite
 
-_SQLITE_AUDIT_V1 = (
-    """
-    CREATE TABLE audit_entries (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        kind TEXT NOT NULL CHECK (kind IN ('score', 'feedback')),
-        recorded_at TEXT NOT NULL,
-        request_id TEXT NOT NULL,
-        token_id TEXT NOT NULL,
-        role TEXT NOT NULL,
-        endpoint TEXT NOT NULL,
-        score_id TEXT NOT NULL,
-        family_id TEXT,
-        as_of TEXT,
-        model_version TEXT,
-        probability REAL,
-        risk_level TEXT,
-        reasons TEXT,
-        decision TEXT,
-        reason TEXT
-    )
-    """,
-    "CREATE UNIQUE INDEX audit_score_id ON audit_entries (score_id) WHERE kind = 'score'",
-    "CREATE INDEX audit_feedback_score ON audit_entries (score_id, seq) WHERE kind = 'feedback'",
-    """
-    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_entries
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
-    """,
-    """
-    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_entries
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
-    """,
-)
-
+# The first release's columns: the current ones before the hash chain.
 _OLD_COLUMNS = tuple(c for c in AUDIT_COLUMNS if c not in {"detail", "prev_hash", "entry_hash"})
+
+_SQLITE_AUDIT_V1 = (
+    audit_table_sql(
+        kinds=("score", "feedback"), columns=_OLD_COLUMNS, if_not_exists=False, autoincrement=True
+    ),
+    SCORE_ID_INDEX_SQL,
+    FEEDBACK_INDEX_SQL,
+    *SQLITE_APPEND_ONLY_SQL,
+)
 
 
 def _sqlite_chain_old_log(conn: sqlite3.Connection) -> None:

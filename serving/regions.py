@@ -5,26 +5,23 @@ audit column, never a model input) is one of its regions. The lookup store delib
 holds model inputs only, so the regions live in their own small SQLite file
 ``<lookup db>.regions.sqlite`` (``family_region(as_of, family_id, region)``), built from the
 snapshot's three columns at start-up and rebuilt, like the lookup store, only when the
-snapshot changes. A snapshot without ``audit_region`` gives an empty index: a scoped token
-then sees no family at all (fail closed), and the service logs a warning.
+snapshot changes (a :class:`~serving.side_index.SideIndex`). A snapshot without
+``audit_region`` gives an empty index: a scoped token then sees no family at all (fail
+closed), and the service logs a warning.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
-import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from serving.lookup import SnapshotInfo
+from serving.side_index import SideIndex, id_chunks
 
 REGION_COLUMN = "audit_region"
-_IN_CHUNK = 500
 
 
 def regions_path(lookup_db_path: Path) -> Path:
@@ -32,81 +29,43 @@ def regions_path(lookup_db_path: Path) -> Path:
     return lookup_db_path.with_name(f"{lookup_db_path.stem}.regions.sqlite")
 
 
-class RegionIndex:
+class RegionIndex(SideIndex):
     """(as_of, family_id) -> region, read-only after the build; thread-safe reads."""
 
     def __init__(self, path: Path | str, *, has_regions: bool) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.has_regions = has_regions
-        self._local = threading.local()
 
     @classmethod
     def from_snapshot(cls, snapshot: SnapshotInfo, path: Path | str) -> RegionIndex:
         """Open the index of snapshot at path, building it when stale."""
-        path = Path(path)
         has_regions = REGION_COLUMN in snapshot.columns
-        wanted = json.dumps({"snapshot": snapshot.fingerprint, "regions": has_regions})
         index = cls(path, has_regions=has_regions)
-        if index._stored_meta() != wanted:
-            index._build(snapshot, wanted)
+        index._ensure_built(
+            snapshot, json.dumps({"snapshot": snapshot.fingerprint, "regions": has_regions})
+        )
         return index
 
-    def _stored_meta(self) -> str | None:
-        if not self.path.is_file():
-            return None
-        try:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-            try:
-                row = conn.execute("SELECT value FROM meta WHERE key = 'built_from'").fetchone()
-            finally:
-                conn.close()
-        except sqlite3.Error:
-            return None
-        return None if row is None else str(row[0])
+    @property
+    def table_sql(self) -> str:
+        return (
+            "CREATE TABLE family_region (as_of TEXT NOT NULL, family_id TEXT NOT NULL, "
+            "region TEXT, PRIMARY KEY (as_of, family_id)) WITHOUT ROWID"
+        )
 
-    def _build(self, snapshot: SnapshotInfo, meta: str) -> None:
-        """Write a fresh index (owner-only file) and swap it in atomically."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.building")
-        tmp.unlink(missing_ok=True)
-        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        conn = sqlite3.connect(tmp)
-        try:
-            conn.execute("PRAGMA journal_mode = OFF")
-            conn.execute(
-                "CREATE TABLE family_region (as_of TEXT NOT NULL, family_id TEXT NOT NULL, "
-                "region TEXT, PRIMARY KEY (as_of, family_id)) WITHOUT ROWID"
-            )
-            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            if self.has_regions:
-                parquet = pq.ParquetFile(snapshot.path)
-                for batch in parquet.iter_batches(
-                    columns=["as_of", "family_id", REGION_COLUMN], batch_size=100_000
-                ):
-                    frame = batch.to_pandas()
-                    as_of = pd.to_datetime(frame["as_of"]).dt.strftime("%Y-%m-%d")
-                    region = frame[REGION_COLUMN].astype("string")
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO family_region VALUES (?, ?, ?)",
-                        zip(
-                            as_of,
-                            frame["family_id"].astype(str),
-                            [None if pd.isna(r) else str(r) for r in region],
-                            strict=True,
-                        ),
-                    )
-            conn.execute("INSERT INTO meta VALUES ('built_from', ?)", (meta,))
-            conn.commit()
-        finally:
-            conn.close()
-        os.replace(tmp, self.path)
+    @property
+    def insert_sql(self) -> str:
+        return "INSERT OR REPLACE INTO family_region VALUES (?, ?, ?)"
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-            self._local.conn = conn
-        return conn
+    @property
+    def snapshot_columns(self) -> list[str]:
+        return [REGION_COLUMN] if self.has_regions else []
+
+    def _rows(
+        self, frame: pd.DataFrame, as_of: pd.Series, family_id: pd.Series
+    ) -> Iterator[tuple[object, ...]]:
+        region = frame[REGION_COLUMN].astype("string")
+        return zip(as_of, family_id, [None if pd.isna(r) else str(r) for r in region], strict=True)
 
     def within(self, family_ids: Sequence[str], *, as_of: str, regions: Iterable[str]) -> set[str]:
         """The ids among family_ids whose region at as_of is one of regions."""
@@ -115,11 +74,8 @@ class RegionIndex:
             return set()
         conn = self._connect()
         found: set[str] = set()
-        unique = list(dict.fromkeys(family_ids))
         region_marks = ", ".join("?" for _ in allowed)
-        for start in range(0, len(unique), _IN_CHUNK):
-            chunk = unique[start : start + _IN_CHUNK]
-            marks = ", ".join("?" for _ in chunk)
+        for chunk, marks in id_chunks(family_ids):
             rows = conn.execute(
                 f"SELECT family_id FROM family_region WHERE as_of = ? "
                 f"AND family_id IN ({marks}) AND region IN ({region_marks})",

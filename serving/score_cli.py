@@ -14,7 +14,13 @@ import typer
 from rich.console import Console
 
 from features.engine_options import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
-from serving.cli_options import EXIT_REFUSED, EXIT_USAGE, ModelUriOption, TrackingUriOption
+from serving.cli_options import (
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    ModelUriOption,
+    TrackingUriOption,
+    raw_data_refusals,
+)
 
 SCORE_HELP = (
     "Score every family of a raw registry as of a date, with the reasons, and write a "
@@ -71,7 +77,6 @@ def score_command(
     from rich.table import Table
 
     from features.errors import EarlyriskError
-    from features.validation import InvalidRawDataError
     from serving import stores
     from serving.audit_log import AuditLogUnavailable
     from serving.batch import batch_operator, score_registry
@@ -133,7 +138,7 @@ def score_command(
         err.print(f"[red]cannot score:[/red] {exc}; no score is produced that cannot be logged")
         raise typer.Exit(EXIT_REFUSED) from None
     try:
-        with progress:
+        with progress, raw_data_refusals(err, nothing="nothing was scored"):
             summary = score_registry(
                 raw,
                 as_of=day.isoformat(),
@@ -147,9 +152,6 @@ def score_command(
                 families_per_partition=families_per_partition,
                 on_partition=advance,
             )
-    except InvalidRawDataError as exc:
-        err.print(f"[red]the raw data breaks the contract:[/red]\n{exc}")
-        raise typer.Exit(EXIT_REFUSED) from None
     except (EarlyriskError, ValueError) as exc:  # ValueError: a malformed model URI
         err.print(f"[red]cannot score:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None

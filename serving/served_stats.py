@@ -33,14 +33,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
 import sqlite3
 import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -48,9 +47,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from serving.lookup import SnapshotInfo, _quote
+from serving.side_index import SideIndex, id_chunks
 from training.audit.suppression import DEFAULT_MIN_GROUP_SIZE
 from training.reference_stats import (
     ARTIFACT_PATH,
@@ -64,7 +63,6 @@ logger = logging.getLogger("earlyrisk.serving")
 
 FORMAT = "earlyrisk.served_stats"
 FORMAT_VERSION = 1
-_IN_CHUNK = 500
 _KEY = ("model_name", "model_version", "served_on", "as_of", "kind", "name", "bin")
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS served_stats (model_name TEXT NOT NULL, model_version TEXT "
@@ -277,7 +275,7 @@ def groups_path(lookup_db_path: Path) -> Path:
     return lookup_db_path.with_name(f"{lookup_db_path.stem}.groups.sqlite")
 
 
-class AuditGroupIndex:
+class AuditGroupIndex(SideIndex):
     """(as_of, family_id) -> each ``audit_*`` column of the snapshot; read-only after build.
 
     The lookup store holds model inputs only; the audit groups are kept apart here so the
@@ -285,78 +283,41 @@ class AuditGroupIndex:
     """
 
     def __init__(self, path: Path | str, *, columns: Sequence[str]) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.columns = list(columns)
-        self._local = threading.local()
 
     @classmethod
     def from_snapshot(cls, snapshot: SnapshotInfo, path: Path | str) -> AuditGroupIndex:
         """Open the index of snapshot at path, building it when stale."""
         columns = sorted(c for c in snapshot.columns if c.startswith("audit_"))
         index = cls(path, columns=columns)
-        wanted = json.dumps({"snapshot": snapshot.fingerprint, "columns": columns})
-        if index._stored_meta() != wanted:
-            index._build(snapshot, wanted)
+        index._ensure_built(
+            snapshot, json.dumps({"snapshot": snapshot.fingerprint, "columns": columns})
+        )
         return index
 
-    def _stored_meta(self) -> str | None:
-        if not self.path.is_file():
-            return None
-        try:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-            try:
-                row = conn.execute("SELECT value FROM meta WHERE key = 'built_from'").fetchone()
-            finally:
-                conn.close()
-        except sqlite3.Error:
-            return None
-        return None if row is None else str(row[0])
+    @property
+    def table_sql(self) -> str:
+        cols = "".join(f", {_quote(c)} TEXT" for c in self.columns)
+        return (
+            f"CREATE TABLE family_groups (as_of TEXT NOT NULL, family_id TEXT NOT NULL"
+            f"{cols}, PRIMARY KEY (as_of, family_id)) WITHOUT ROWID"
+        )
 
-    def _build(self, snapshot: SnapshotInfo, meta: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=self.path.parent, suffix=".building")
-        os.close(fd)
-        tmp = Path(tmp_name)
-        conn = sqlite3.connect(tmp)
-        try:
-            conn.execute("PRAGMA journal_mode = OFF")
-            cols = "".join(f", {_quote(c)} TEXT" for c in self.columns)
-            conn.execute(
-                f"CREATE TABLE family_groups (as_of TEXT NOT NULL, family_id TEXT NOT NULL"
-                f"{cols}, PRIMARY KEY (as_of, family_id)) WITHOUT ROWID"
-            )
-            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            if self.columns:
-                marks = ", ".join("?" for _ in range(2 + len(self.columns)))
-                parquet = pq.ParquetFile(snapshot.path)
-                for batch in parquet.iter_batches(
-                    columns=["as_of", "family_id", *self.columns], batch_size=100_000
-                ):
-                    frame = batch.to_pandas()
-                    values = [
-                        pd.to_datetime(frame["as_of"]).dt.strftime("%Y-%m-%d"),
-                        frame["family_id"].astype(str),
-                        *[
-                            frame[c].astype("string").fillna(MISSING_GROUP).astype(str)
-                            for c in self.columns
-                        ],
-                    ]
-                    conn.executemany(
-                        f"INSERT OR REPLACE INTO family_groups VALUES ({marks})",
-                        zip(*values, strict=True),
-                    )
-            conn.execute("INSERT INTO meta VALUES ('built_from', ?)", (meta,))
-            conn.commit()
-        finally:
-            conn.close()
-        os.replace(tmp, self.path)
+    @property
+    def insert_sql(self) -> str:
+        marks = ", ".join("?" for _ in range(2 + len(self.columns)))
+        return f"INSERT OR REPLACE INTO family_groups VALUES ({marks})"
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-            self._local.conn = conn
-        return conn
+    @property
+    def snapshot_columns(self) -> list[str]:
+        return self.columns
+
+    def _rows(
+        self, frame: pd.DataFrame, as_of: pd.Series, family_id: pd.Series
+    ) -> Iterator[tuple[object, ...]]:
+        groups = [frame[c].astype("string").fillna(MISSING_GROUP).astype(str) for c in self.columns]
+        return zip(as_of, family_id, *groups, strict=True)
 
     def groups(self, family_ids: Sequence[str], *, as_of: str) -> dict[str, list[str | None]]:
         """Audit column -> the group of each family (None when the index does not hold it)."""
@@ -364,11 +325,8 @@ class AuditGroupIndex:
             return {}
         found: dict[str, tuple[str, ...]] = {}
         conn = self._connect()
-        unique = list(dict.fromkeys(family_ids))
         names = ", ".join(_quote(c) for c in self.columns)
-        for start in range(0, len(unique), _IN_CHUNK):
-            chunk = unique[start : start + _IN_CHUNK]
-            marks = ", ".join("?" for _ in chunk)
+        for chunk, marks in id_chunks(family_ids):
             for row in conn.execute(
                 f"SELECT family_id, {names} FROM family_groups WHERE as_of = ? "
                 f"AND family_id IN ({marks})",

@@ -301,7 +301,6 @@ def score_registry_spark(
     errors when the model cannot be used, AuditLogUnavailable when the driver cannot
     write the log; a task that cannot write the log fails the job (nothing is published).
     """
-    import mlflow
 
     from features.catalogue import feature_list_fingerprint
     from features.config import FeatureConfig
@@ -316,8 +315,7 @@ def score_registry_spark(
     task_log = TaskAuditLog.of(
         audit_log, synchronous=audit_synchronous, busy_timeout_ms=audit_busy_timeout_ms
     )
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
+    # through its own client: MLflow's process-wide URIs are left as they were
     loaded = load_risk_model(model_uri, tracking_uri=tracking_uri)
     if loaded.feature_list_sha256 != feature_list_fingerprint():
         raise BatchScoringError(
@@ -486,8 +484,8 @@ def run_score_command(
     lang: Language,
     err: Console,
 ) -> int:
-    """``earlyrisk score --engine spark``: the exit code (0 written, 1 refused), with the
-    same messages as the pandas path."""
+    """``earlyrisk score --engine spark``: the exit code (0 written, 1 refused, 2 an as-of
+    date after the extraction date), with the same messages as the pandas path."""
     from py4j.protocol import Py4JJavaError  # type: ignore[import-untyped]
     from pyspark.errors import PySparkException
     from rich.console import Console
@@ -495,6 +493,7 @@ def run_score_command(
 
     from features.engine_options import start_spark
     from features.errors import EarlyriskError
+    from features.labels import AsOfAfterExtractionError
     from features.validation import InvalidRawDataError
     from serving import stores
 
@@ -522,6 +521,9 @@ def run_score_command(
     except InvalidRawDataError as exc:
         err.print(f"[red]the raw data breaks the contract:[/red]\n{exc}")
         return 1
+    except AsOfAfterExtractionError as exc:
+        err.print(f"[red]error:[/red] --as-of: {exc}; nothing was scored")
+        return 2
     except (EarlyriskError, ValueError) as exc:  # ValueError: a malformed model URI
         err.print(f"[red]cannot score:[/red] {exc}")
         return 1

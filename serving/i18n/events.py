@@ -15,255 +15,186 @@ from __future__ import annotations
 
 from typing import Final
 
-from serving.i18n.words import Words
+from serving.i18n.words import Words, words
 
 EVENT_TYPE_NAME: Final[dict[str, Words]] = {
-    "income": {"en": "income", "ru": "доход", "kk": "табыс"},
-    "benefit_payment": {
-        "en": "benefit payment",
-        "ru": "выплата пособия",
-        "kk": "жәрдемақы төлемі",
-    },
-    "unemployment_registered": {
-        "en": "registered as unemployed",
-        "ru": "регистрация в качестве безработного",
-        "kk": "жұмыссыз ретінде тіркелу",
-    },
-    "loan_overdue": {
-        "en": "overdue loan payment",
-        "ru": "просрочка по кредиту",
-        "kk": "несие бойынша мерзімі өткен төлем",
-    },
-    "utility_debt": {
-        "en": "debt for utilities",
-        "ru": "долг за коммунальные услуги",
-        "kk": "коммуналдық қызметтер үшін қарыз",
-    },
-    "social_service_contact": {
-        "en": "contact with social services",
-        "ru": "обращение в социальную службу",
-        "kk": "әлеуметтік қызметке жүгіну",
-    },
-    "family_support_center_visit": {
-        "en": "visit to a family support centre",
-        "ru": "посещение центра поддержки семьи",
-        "kk": "отбасын қолдау орталығына бару",
-    },
-    "domestic_violence_report": {
-        "en": "report of domestic violence",
-        "ru": "сообщение о бытовом насилии",
-        "kk": "тұрмыстық зорлық-зомбылық туралы хабарлама",
-    },
-    "police_contact": {  # review: "контакт с полицией" is the register's usual wording
-        "en": "police contact",
-        "ru": "контакт с полицией",
-        "kk": "полициямен байланыс",
-    },
-    "juvenile_offense": {
-        "en": "offence by a child of the family",
-        "ru": "правонарушение несовершеннолетнего",
-        "kk": "кәмелетке толмағанның құқық бұзушылығы",
-    },
-    "housing_inspection": {
-        "en": "housing inspection",
-        "ru": "обследование жилищных условий",
-        "kk": "тұрғын үй жағдайын тексеру",
-    },
-    "eviction_notice": {
-        "en": "eviction notice",
-        "ru": "уведомление о выселении",
-        "kk": "үйден шығару туралы хабарлама",
-    },
-    "homelessness_episode": {
-        "en": "period without a home",
-        "ru": "период без жилья",
-        "kk": "баспанасыз кезең",
-    },
-    "missed_vaccination": {
-        "en": "missed vaccination",
-        "ru": "пропущенная прививка",
-        "kk": "уақтылы салынбаған екпе",
-    },
-    "injury_emergency_visit": {
-        "en": "emergency visit for a child's injury",
-        "ru": "обращение за неотложной помощью из-за травмы",
-        "kk": "жарақатқа байланысты жедел көмекке жүгіну",
-    },
-    "prenatal_visit_missed": {  # review: женская консультация / әйелдер консультациясы
-        "en": "missed antenatal check-up",
-        "ru": "пропущенный приём в женской консультации во время беременности",
-        "kk": "жүктілік кезінде әйелдер консультациясына келмеу",
-    },
-    "substance_use_treatment": {
-        "en": "treatment for alcohol or drug use",
-        "ru": "лечение от алкогольной или наркотической зависимости",
-        "kk": "алкоголь немесе есірткі тәуелділігінен емделу",
-    },
-    "mental_health_treatment": {
-        "en": "mental health treatment",
-        "ru": "лечение по поводу психического здоровья",
-        "kk": "психикалық денсаулыққа байланысты емделу",
-    },
-    "school_absence": {
-        "en": "days absent from school",
-        "ru": "пропуски занятий в школе",
-        "kk": "мектептегі сабақтан қалу",
-    },
-    "school_dropout": {
-        "en": "left school",
-        "ru": "отчисление из школы",
-        "kk": "мектептен шығып қалу",
-    },
-    "preschool_not_enrolled": {
-        "en": "not enrolled in a preschool",
-        "ru": "ребёнок не записан в детский сад",
-        "kk": "бала балабақшаға тіркелмеген",
-    },
-    "special_education_needs": {  # review: ООП / ЕБҚ are the official abbreviations
-        "en": "special educational needs",
-        "ru": "особые образовательные потребности",
-        "kk": "ерекше білім беру қажеттіліктері",
-    },
+    "income": words("income", "доход", "табыс"),
+    "benefit_payment": words("benefit payment", "выплата пособия", "жәрдемақы төлемі"),
+    "unemployment_registered": words(
+        "registered as unemployed",
+        "регистрация в качестве безработного",
+        "жұмыссыз ретінде тіркелу",
+    ),
+    "loan_overdue": words(
+        "overdue loan payment", "просрочка по кредиту", "несие бойынша мерзімі өткен төлем"
+    ),
+    "utility_debt": words(
+        "debt for utilities", "долг за коммунальные услуги", "коммуналдық қызметтер үшін қарыз"
+    ),
+    "social_service_contact": words(
+        "contact with social services",
+        "обращение в социальную службу",
+        "әлеуметтік қызметке жүгіну",
+    ),
+    "family_support_center_visit": words(
+        "visit to a family support centre",
+        "посещение центра поддержки семьи",
+        "отбасын қолдау орталығына бару",
+    ),
+    "domestic_violence_report": words(
+        "report of domestic violence",
+        "сообщение о бытовом насилии",
+        "тұрмыстық зорлық-зомбылық туралы хабарлама",
+    ),
+    # review: "контакт с полицией" is the register's usual wording
+    "police_contact": words("police contact", "контакт с полицией", "полициямен байланыс"),
+    "juvenile_offense": words(
+        "offence by a child of the family",
+        "правонарушение несовершеннолетнего",
+        "кәмелетке толмағанның құқық бұзушылығы",
+    ),
+    "housing_inspection": words(
+        "housing inspection", "обследование жилищных условий", "тұрғын үй жағдайын тексеру"
+    ),
+    "eviction_notice": words(
+        "eviction notice", "уведомление о выселении", "үйден шығару туралы хабарлама"
+    ),
+    "homelessness_episode": words("period without a home", "период без жилья", "баспанасыз кезең"),
+    "missed_vaccination": words(
+        "missed vaccination", "пропущенная прививка", "уақтылы салынбаған екпе"
+    ),
+    "injury_emergency_visit": words(
+        "emergency visit for a child's injury",
+        "обращение за неотложной помощью из-за травмы",
+        "жарақатқа байланысты жедел көмекке жүгіну",
+    ),
+    # review: женская консультация / әйелдер консультациясы
+    "prenatal_visit_missed": words(
+        "missed antenatal check-up",
+        "пропущенный приём в женской консультации во время беременности",
+        "жүктілік кезінде әйелдер консультациясына келмеу",
+    ),
+    "substance_use_treatment": words(
+        "treatment for alcohol or drug use",
+        "лечение от алкогольной или наркотической зависимости",
+        "алкоголь немесе есірткі тәуелділігінен емделу",
+    ),
+    "mental_health_treatment": words(
+        "mental health treatment",
+        "лечение по поводу психического здоровья",
+        "психикалық денсаулыққа байланысты емделу",
+    ),
+    "school_absence": words(
+        "days absent from school", "пропуски занятий в школе", "мектептегі сабақтан қалу"
+    ),
+    "school_dropout": words("left school", "отчисление из школы", "мектептен шығып қалу"),
+    "preschool_not_enrolled": words(
+        "not enrolled in a preschool",
+        "ребёнок не записан в детский сад",
+        "бала балабақшаға тіркелмеген",
+    ),
+    # review: ООП / ЕБҚ are the official abbreviations
+    "special_education_needs": words(
+        "special educational needs",
+        "особые образовательные потребности",
+        "ерекше білім беру қажеттіліктері",
+    ),
 }
 
 # The contract's closed detail lists (benefit kinds, police contact roles, inspection results).
 DETAIL_NAME: Final[dict[str, Words]] = {
-    "targeted_social_assistance": {
-        "en": "targeted social assistance",
-        "ru": "адресная социальная помощь (АСП)",
-        "kk": "атаулы әлеуметтік көмек (АӘК)",
-    },
-    "child_benefit": {"en": "child benefit", "ru": "пособие на ребёнка", "kk": "бала жәрдемақысы"},
-    "large_family_benefit": {
-        "en": "large-family benefit",
-        "ru": "пособие многодетной семье",
-        "kk": "көп балалы отбасыға жәрдемақы",
-    },
-    "disability_benefit": {
-        "en": "disability benefit",
-        "ru": "пособие по инвалидности",
-        "kk": "мүгедектік бойынша жәрдемақы",
-    },
-    "housing_assistance": {
-        "en": "housing assistance",
-        "ru": "жилищная помощь",
-        "kk": "тұрғын үй көмегі",
-    },
-    "offense": {"en": "offence", "ru": "правонарушение", "kk": "құқық бұзушылық"},
-    "victim": {"en": "as a victim", "ru": "в качестве потерпевшего", "kk": "жәбірленуші ретінде"},
-    "witness": {"en": "as a witness", "ru": "в качестве свидетеля", "kk": "куәгер ретінде"},
-    "adequate": {"en": "adequate", "ru": "условия в норме", "kk": "жағдайы талапқа сай"},
-    "overcrowded": {"en": "overcrowded", "ru": "теснота", "kk": "тым тар"},
-    "unsafe": {"en": "unsafe", "ru": "опасно для проживания", "kk": "тұруға қауіпті"},
+    "targeted_social_assistance": words(
+        "targeted social assistance",
+        "адресная социальная помощь (АСП)",
+        "атаулы әлеуметтік көмек (АӘК)",
+    ),
+    "child_benefit": words("child benefit", "пособие на ребёнка", "бала жәрдемақысы"),
+    "large_family_benefit": words(
+        "large-family benefit", "пособие многодетной семье", "көп балалы отбасыға жәрдемақы"
+    ),
+    "disability_benefit": words(
+        "disability benefit", "пособие по инвалидности", "мүгедектік бойынша жәрдемақы"
+    ),
+    "housing_assistance": words("housing assistance", "жилищная помощь", "тұрғын үй көмегі"),
+    "offense": words("offence", "правонарушение", "құқық бұзушылық"),
+    "victim": words("as a victim", "в качестве потерпевшего", "жәбірленуші ретінде"),
+    "witness": words("as a witness", "в качестве свидетеля", "куәгер ретінде"),
+    "adequate": words("adequate", "условия в норме", "жағдайы талапқа сай"),
+    "overcrowded": words("overcrowded", "теснота", "тым тар"),
+    "unsafe": words("unsafe", "опасно для проживания", "тұруға қауіпті"),
 }
 
 # The agency systems of the synthetic registry (and of the ministry's data as far as known).
 SOURCE_NAME: Final[dict[str, Words]] = {
-    "state_revenue_committee": {
-        "en": "State Revenue Committee",
-        "ru": "Комитет государственных доходов",
-        "kk": "Мемлекеттік кірістер комитеті",
-    },
-    "labour_social_protection": {
-        "en": "labour and social protection office",
-        "ru": "отдел занятости и социальной защиты",
-        "kk": "жұмыспен қамту және әлеуметтік қорғау бөлімі",
-    },
-    "employment_center": {
-        "en": "employment centre",
-        "ru": "центр занятости",
-        "kk": "халықты жұмыспен қамту орталығы",
-    },
-    "credit_bureau": {"en": "credit bureau", "ru": "кредитное бюро", "kk": "кредиттік бюро"},
-    "utility_billing": {
-        "en": "utility billing centre",
-        "ru": "расчётный центр коммунальных услуг",
-        "kk": "коммуналдық қызметтердің есеп айырысу орталығы",
-    },
-    "social_services": {
-        "en": "social services",
-        "ru": "социальная служба",
-        "kk": "әлеуметтік қызмет",
-    },
-    "family_support_center": {
-        "en": "family support centre",
-        "ru": "центр поддержки семьи",
-        "kk": "отбасын қолдау орталығы",
-    },
-    "police": {"en": "police", "ru": "полиция", "kk": "полиция органдары"},
-    "housing_inspectorate": {
-        "en": "housing inspectorate",
-        "ru": "жилищная инспекция",
-        "kk": "тұрғын үй инспекциясы",
-    },
-    "court": {"en": "court", "ru": "суд", "kk": "сот"},
-    "polyclinic": {"en": "polyclinic", "ru": "поликлиника", "kk": "емхана"},
-    "emergency_care": {"en": "emergency care", "ru": "скорая помощь", "kk": "жедел жәрдем"},
-    "health_dispensary": {
-        "en": "dispensary",
-        "ru": "диспансер",
-        "kk": "диспансер (мамандандырылған емхана)",
-    },
-    "school_information_system": {
-        "en": "school information system",
-        "ru": "школьная информационная система",
-        "kk": "мектептің ақпараттық жүйесі",
-    },
-    "education_department": {
-        "en": "education department",
-        "ru": "отдел образования",
-        "kk": "білім бөлімі",
-    },
+    "state_revenue_committee": words(
+        "State Revenue Committee",
+        "Комитет государственных доходов",
+        "Мемлекеттік кірістер комитеті",
+    ),
+    "labour_social_protection": words(
+        "labour and social protection office",
+        "отдел занятости и социальной защиты",
+        "жұмыспен қамту және әлеуметтік қорғау бөлімі",
+    ),
+    "employment_center": words(
+        "employment centre", "центр занятости", "халықты жұмыспен қамту орталығы"
+    ),
+    "credit_bureau": words("credit bureau", "кредитное бюро", "кредиттік бюро"),
+    "utility_billing": words(
+        "utility billing centre",
+        "расчётный центр коммунальных услуг",
+        "коммуналдық қызметтердің есеп айырысу орталығы",
+    ),
+    "social_services": words("social services", "социальная служба", "әлеуметтік қызмет"),
+    "family_support_center": words(
+        "family support centre", "центр поддержки семьи", "отбасын қолдау орталығы"
+    ),
+    "police": words("police", "полиция", "полиция органдары"),
+    "housing_inspectorate": words(
+        "housing inspectorate", "жилищная инспекция", "тұрғын үй инспекциясы"
+    ),
+    "court": words("court", "суд", "сот"),
+    "polyclinic": words("polyclinic", "поликлиника", "емхана"),
+    "emergency_care": words("emergency care", "скорая помощь", "жедел жәрдем"),
+    "health_dispensary": words("dispensary", "диспансер", "диспансер (мамандандырылған емхана)"),
+    "school_information_system": words(
+        "school information system",
+        "школьная информационная система",
+        "мектептің ақпараттық жүйесі",
+    ),
+    "education_department": words("education department", "отдел образования", "білім бөлімі"),
 }
 
 DOMAIN_NAME: Final[dict[str, Words]] = {
-    "economic": {"en": "income and work", "ru": "доходы и занятость", "kk": "табыс және жұмыс"},
-    "social": {
-        "en": "family and safety",
-        "ru": "семья и безопасность",
-        "kk": "отбасы және қауіпсіздік",
-    },
-    "housing": {"en": "housing", "ru": "жильё", "kk": "тұрғын үй"},
-    "health": {"en": "health", "ru": "здоровье", "kk": "денсаулық"},
-    "education": {"en": "education", "ru": "образование", "kk": "білім"},
+    "economic": words("income and work", "доходы и занятость", "табыс және жұмыс"),
+    "social": words("family and safety", "семья и безопасность", "отбасы және қауіпсіздік"),
+    "housing": words("housing", "жильё", "тұрғын үй"),
+    "health": words("health", "здоровье", "денсаулық"),
+    "education": words("education", "образование", "білім"),
 }
 
 # Where a score in a family's history was served (the audit log's endpoint).
 CHANNEL_NAME: Final[dict[str, Words]] = {
-    "score": {
-        "en": "caseworker system",
-        "ru": "информационная система специалиста",
-        "kk": "маманның ақпараттық жүйесі",
-    },
-    "review": {"en": "review page", "ru": "страница рассмотрения", "kk": "қарау беті"},
-    "batch": {"en": "batch scoring", "ru": "пакетная оценка", "kk": "топтамалық бағалау"},
+    "score": words(
+        "caseworker system", "информационная система специалиста", "маманның ақпараттық жүйесі"
+    ),
+    "review": words("review page", "страница рассмотрения", "қарау беті"),
+    "batch": words("batch scoring", "пакетная оценка", "топтамалық бағалау"),
 }
 
 DECISION_NAME: Final[dict[str, Words]] = {
-    "support_offered": {
-        "en": "Support offered",
-        "ru": "Предложена помощь",
-        "kk": "Көмек ұсынылды",
-    },
-    "no_action": {"en": "No action needed", "ru": "Меры не требуются", "kk": "Шара қажет емес"},
-    "referred": {
-        "en": "Referred to another service",
-        "ru": "Направлена в другую службу",
-        "kk": "Басқа қызметке жіберілді",
-    },
-    "disagree": {
-        "en": "I disagree with the estimate",
-        "ru": "Не согласен(на) с оценкой",
-        "kk": "Бағамен келіспеймін",
-    },
-    "override_higher": {
-        "en": "The risk is higher than estimated",
-        "ru": "Риск выше оценки",
-        "kk": "Тәуекел бағадан жоғары",
-    },
-    "override_lower": {
-        "en": "The risk is lower than estimated",
-        "ru": "Риск ниже оценки",
-        "kk": "Тәуекел бағадан төмен",
-    },
+    "support_offered": words("Support offered", "Предложена помощь", "Көмек ұсынылды"),
+    "no_action": words("No action needed", "Меры не требуются", "Шара қажет емес"),
+    "referred": words(
+        "Referred to another service", "Направлена в другую службу", "Басқа қызметке жіберілді"
+    ),
+    "disagree": words(
+        "I disagree with the estimate", "Не согласен(на) с оценкой", "Бағамен келіспеймін"
+    ),
+    "override_higher": words(
+        "The risk is higher than estimated", "Риск выше оценки", "Тәуекел бағадан жоғары"
+    ),
+    "override_lower": words(
+        "The risk is lower than estimated", "Риск ниже оценки", "Тәуекел бағадан төмен"
+    ),
 }

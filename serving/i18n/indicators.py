@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from serving.i18n.words import Words
+from serving.i18n.words import Words, words
 
 # name -> {"ru": ..., "kk": ...}
 DESCRIPTIONS: Final[dict[str, dict[str, str]]] = {
@@ -241,54 +241,54 @@ DESCRIPTIONS: Final[dict[str, dict[str, str]]] = {
 
 # name -> {"en": ..., "ru": ..., "kk": ...}: the value is missing, said in words.
 MISSING: Final[dict[str, Words]] = {
-    "econ_income_per_member_monthly": {
-        "en": "no income recorded in the last 90 days",
-        "ru": "доходы за последние 90 дней не зарегистрированы",
-        "kk": "соңғы 90 күнде табыс тіркелмеген",
-    },
-    "econ_benefit_payment_mean_365d": {
-        "en": "no benefit payment in the last 12 months",
-        "ru": "пособий за последние 12 месяцев не выплачивалось",
-        "kk": "соңғы 12 айда жәрдемақы төленбеген",
-    },
-    "econ_loan_overdue_max_365d": {
-        "en": "no overdue loan recorded in the last 12 months",
-        "ru": "просрочек по кредитам за последние 12 месяцев не зарегистрировано",
-        "kk": "соңғы 12 айда мерзімі өткен несие тіркелмеген",
-    },
-    "econ_utility_debt_last": {
-        "en": "no utility debt recorded in the last 12 months",
-        "ru": "долгов за коммунальные услуги за последние 12 месяцев не зарегистрировано",
-        "kk": "соңғы 12 айда коммуналдық төлем қарызы тіркелмеген",
-    },
-    "soc_days_since_dv_report": {
-        "en": "no domestic violence report in the last 3 years",
-        "ru": "сообщений о бытовом насилии за последние 3 года не было",
-        "kk": "соңғы 3 жылда тұрмыстық зорлық-зомбылық туралы хабарлама болмаған",
-    },
-    "hou_persons_per_room_last": {
-        "en": "no housing inspection in the last 3 years",
-        "ru": "проверок жилья за последние 3 года не было",
-        "kk": "соңғы 3 жылда тұрғын үй тексерілмеген",
-    },
-    "hou_days_since_homelessness": {
-        "en": "no episode of homelessness in the last 3 years",
-        "ru": "за последние 3 года семья не оставалась без жилья",
-        "kk": "соңғы 3 жылда отбасы баспанасыз қалмаған",
-    },
-    "hea_days_since_child_injury": {
-        "en": "no emergency visit for a child's injury in the last 3 years",
-        "ru": "обращений в неотложную помощь с травмой ребёнка за последние 3 года не было",
-        "kk": "соңғы 3 жылда бала жарақатпен жедел жәрдемге жүгінбеген",
-    },
-    "edu_max_monthly_absence_365d": {
-        "en": "no school absence recorded in the last 12 months",
-        "ru": "пропусков школы за последние 12 месяцев не зарегистрировано",
-        "kk": "соңғы 12 айда сабақтан қалу тіркелмеген",
-    },
-    "hh_head_age": {
-        "en": "the head's age is not recorded",
-        "ru": "возраст главы семьи не указан",
-        "kk": "отбасы басшысының жасы көрсетілмеген",
-    },
+    "econ_income_per_member_monthly": words(
+        "no income recorded in the last 90 days",
+        "доходы за последние 90 дней не зарегистрированы",
+        "соңғы 90 күнде табыс тіркелмеген",
+    ),
+    "econ_benefit_payment_mean_365d": words(
+        "no benefit payment in the last 12 months",
+        "пособий за последние 12 месяцев не выплачивалось",
+        "соңғы 12 айда жәрдемақы төленбеген",
+    ),
+    "econ_loan_overdue_max_365d": words(
+        "no overdue loan recorded in the last 12 months",
+        "просрочек по кредитам за последние 12 месяцев не зарегистрировано",
+        "соңғы 12 айда мерзімі өткен несие тіркелмеген",
+    ),
+    "econ_utility_debt_last": words(
+        "no utility debt recorded in the last 12 months",
+        "долгов за коммунальные услуги за последние 12 месяцев не зарегистрировано",
+        "соңғы 12 айда коммуналдық төлем қарызы тіркелмеген",
+    ),
+    "soc_days_since_dv_report": words(
+        "no domestic violence report in the last 3 years",
+        "сообщений о бытовом насилии за последние 3 года не было",
+        "соңғы 3 жылда тұрмыстық зорлық-зомбылық туралы хабарлама болмаған",
+    ),
+    "hou_persons_per_room_last": words(
+        "no housing inspection in the last 3 years",
+        "проверок жилья за последние 3 года не было",
+        "соңғы 3 жылда тұрғын үй тексерілмеген",
+    ),
+    "hou_days_since_homelessness": words(
+        "no episode of homelessness in the last 3 years",
+        "за последние 3 года семья не оставалась без жилья",
+        "соңғы 3 жылда отбасы баспанасыз қалмаған",
+    ),
+    "hea_days_since_child_injury": words(
+        "no emergency visit for a child's injury in the last 3 years",
+        "обращений в неотложную помощь с травмой ребёнка за последние 3 года не было",
+        "соңғы 3 жылда бала жарақатпен жедел жәрдемге жүгінбеген",
+    ),
+    "edu_max_monthly_absence_365d": words(
+        "no school absence recorded in the last 12 months",
+        "пропусков школы за последние 12 месяцев не зарегистрировано",
+        "соңғы 12 айда сабақтан қалу тіркелмеген",
+    ),
+    "hh_head_age": words(
+        "the head's age is not recorded",
+        "возраст главы семьи не указан",
+        "отбасы басшысының жасы көрсетілмеген",
+    ),
 }

@@ -1,20 +1,32 @@
 """The ``earlyrisk monitor`` verb: a thin job over :func:`serving.monitor.run.run_monitor`.
 
 Exit codes (documented in docs/monitoring.md): 0 no alert fired; 1 the input or model
-cannot be used; 2 usage error; 3 at least one alert fired; 4 (only with ``--strict``) no
-alert fired but a check could not be evaluated.
+cannot be used; 2 usage error (also an --as-of after the data's extraction date); 3 at least
+one alert fired; 4 (only with ``--strict``) no alert fired but a check could not be
+evaluated.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from serving.cli_options import EXIT_REFUSED, EXIT_USAGE, ModelUriOption, TrackingUriOption
+from serving.cli_options import (
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    ModelUriOption,
+    TrackingUriOption,
+    raw_data_refusals,
+)
+
+if TYPE_CHECKING:
+    from serving.monitor.config import MonitorConfig
 
 EXIT_ALERT = 3
 EXIT_NOT_EVALUABLE = 4
@@ -36,6 +48,41 @@ def _date(value: str, option: str, err: Console) -> dt.date:
     except ValueError:
         err.print(f"[red]error:[/red] {option} {value!r} is not a date (YYYY-MM-DD)")
         raise typer.Exit(EXIT_USAGE) from None
+
+
+def _config(config_file: Path | None, err: Console) -> MonitorConfig:
+    """The monitoring config of --config (defaults without one); a bad one exits 2."""
+    from pydantic import ValidationError
+
+    from serving.monitor.config import MonitorConfig
+
+    try:
+        return MonitorConfig.from_yaml(config_file) if config_file else MonitorConfig()
+    except (OSError, ValidationError, ValueError) as exc:
+        err.print(f"[red]error:[/red] --config {config_file}: {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+@contextmanager
+def _refusing(err: Console, refused: tuple[type[Exception], ...]) -> Iterator[None]:
+    """Turn what a monitoring run may meet into a message and exit 1, never a traceback.
+
+    ``refused`` are the errors of the input or the model ("cannot monitor"); a report that
+    cannot be written and an MLflow refusal (the reports are written then) are named apart.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except refused as exc:
+        err.print(f"[red]cannot monitor:[/red] {exc}")
+        raise typer.Exit(EXIT_REFUSED) from None
+    except OSError as exc:
+        err.print(f"[red]cannot write the reports:[/red] {exc}")
+        raise typer.Exit(EXIT_REFUSED) from None
+    except MlflowException as exc:
+        err.print(f"[red]the reports are written but MLflow refused the run:[/red] {exc.message}")
+        raise typer.Exit(EXIT_REFUSED) from None
 
 
 def monitor_command(
@@ -137,11 +184,6 @@ def monitor_command(
     ] = False,
 ) -> None:
     """Monitor drift, estimated and realized performance, fairness and decisions."""
-    from mlflow.exceptions import MlflowException
-    from pydantic import ValidationError
-
-    from features.validation import InvalidRawDataError
-    from serving.monitor.config import MonitorConfig
     from serving.monitor.decisions import AuditLogReadError
     from serving.monitor.run import MonitorError, run_monitor
     from serving.settings import ServingSettings
@@ -175,13 +217,10 @@ def monitor_command(
         raise typer.Exit(EXIT_USAGE)
     day = _date(as_of, "--as-of", err)
     reference_day = _date(reference_as_of, "--reference-as-of", err) if reference_as_of else None
-    try:
-        config = MonitorConfig.from_yaml(config_file) if config_file else MonitorConfig()
-    except (OSError, ValidationError, ValueError) as exc:
-        err.print(f"[red]error:[/red] --config {config_file}: {exc}")
-        raise typer.Exit(EXIT_USAGE) from None
+    config = _config(config_file, err)
     settings = ServingSettings()
-    try:
+    refused = (MonitorError, ModelNotFoundError, ModelChecksumError, AuditLogReadError, ValueError)
+    with _refusing(err, refused), raw_data_refusals(err, nothing="no report was written"):
         outcome = run_monitor(
             raw,
             as_of=day,
@@ -193,24 +232,6 @@ def monitor_command(
             config=config,
             log_to_mlflow=mlflow_run,
         )
-    except InvalidRawDataError as exc:
-        err.print(f"[red]the raw data breaks the contract:[/red]\n{exc}")
-        raise typer.Exit(EXIT_REFUSED) from None
-    except (
-        MonitorError,
-        ModelNotFoundError,
-        ModelChecksumError,
-        AuditLogReadError,
-        ValueError,
-    ) as exc:
-        err.print(f"[red]cannot monitor:[/red] {exc}")
-        raise typer.Exit(EXIT_REFUSED) from None
-    except OSError as exc:
-        err.print(f"[red]cannot write the reports:[/red] {exc}")
-        raise typer.Exit(EXIT_REFUSED) from None
-    except MlflowException as exc:
-        err.print(f"[red]the reports are written but MLflow refused the run:[/red] {exc.message}")
-        raise typer.Exit(EXIT_REFUSED) from None
     _finish(outcome, strict=strict)
 
 
@@ -248,10 +269,6 @@ def _served_command(
     strict: bool,
 ) -> None:
     """``monitor --served-stats``: the drift, score and fairness parts on what was served."""
-    from mlflow.exceptions import MlflowException
-    from pydantic import ValidationError
-
-    from serving.monitor.config import MonitorConfig
     from serving.monitor.run import MonitorError, run_served_monitor
     from serving.settings import ServingSettings
 
@@ -265,13 +282,9 @@ def _served_command(
     last = _date(until, "--until", err) if until else dt.datetime.now(dt.UTC).date()
     first = _date(since, "--since", err) if since else last - dt.timedelta(days=30)
     day = _date(as_of, "--as-of", err) if as_of else None
-    try:
-        config = MonitorConfig.from_yaml(config_file) if config_file else MonitorConfig()
-    except (OSError, ValidationError, ValueError) as exc:
-        err.print(f"[red]error:[/red] --config {config_file}: {exc}")
-        raise typer.Exit(EXIT_USAGE) from None
+    config = _config(config_file, err)
     settings = ServingSettings()
-    try:
+    with _refusing(err, (MonitorError, ValueError)):
         outcome = run_served_monitor(
             source,
             since=first,
@@ -284,13 +297,4 @@ def _served_command(
             config=config,
             log_to_mlflow=mlflow_run,
         )
-    except (MonitorError, ValueError) as exc:
-        err.print(f"[red]cannot monitor:[/red] {exc}")
-        raise typer.Exit(EXIT_REFUSED) from None
-    except OSError as exc:
-        err.print(f"[red]cannot write the reports:[/red] {exc}")
-        raise typer.Exit(EXIT_REFUSED) from None
-    except MlflowException as exc:
-        err.print(f"[red]the reports are written but MLflow refused the run:[/red] {exc.message}")
-        raise typer.Exit(EXIT_REFUSED) from None
     _finish(outcome, strict=strict)

@@ -95,7 +95,7 @@ def run_monitor(
     from features.config import FeatureConfig
     from features.eligibility import EligibilityRule, eligible_rows
     from features.engine import build_feature_table
-    from features.labels import extraction_date_of
+    from features.labels import extraction_date_of, refuse_as_of_after_extraction
     from features.validation import load_validated
     from serving.monitor.report_html import render_html
     from training.registry import TAG_ELIGIBILITY, load_risk_model
@@ -122,11 +122,7 @@ def run_monitor(
         )
     raw = load_validated(raw_dir)
     extraction = extraction_date_of(raw.events, raw.outcomes).date()
-    if as_of > extraction:
-        raise MonitorError(
-            f"--as-of {as_of.isoformat()} is after the data's extraction date "
-            f"{extraction.isoformat()} (its latest recorded_date)"
-        )
+    refuse_as_of_after_extraction([pd.Timestamp(as_of)], pd.Timestamp(extraction), configured=False)
     if reference_as_of is not None and reference_as_of >= as_of:
         raise MonitorError(
             f"--reference-as-of {reference_as_of.isoformat()} must be before --as-of "

@@ -26,6 +26,7 @@ from features.engine import (
     split_partitions,
     write_feature_table,
 )
+from features.labels import AsOfAfterExtractionError, refuse_as_of_after_extraction
 from features.raw import RawTables, write_raw
 
 DATES = ["2020-12-31", "2022-03-31", "2023-09-30"]
@@ -208,3 +209,25 @@ def test_raw_fingerprint_is_the_same_from_csv_and_parquet(tmp_path: Path, raw) -
     parquet = read_raw(write_raw(raw, tmp_path / "p", fmt="parquet"))
     csv = read_raw(write_raw(raw, tmp_path / "c", fmt="csv"))
     assert raw_fingerprint(csv) == raw_fingerprint(parquet) == raw_fingerprint(raw)
+
+
+def test_an_as_of_after_the_extraction_date_is_refused_by_the_driver(raw) -> None:
+    """Every caller of the engine (features, score, monitor, train) gets the refusal, which
+    names the late date and the extraction date; the extraction date itself is fine."""
+    extraction = max(raw.events["recorded_date"].max(), raw.outcomes["recorded_date"].max())
+    late = extraction + pd.Timedelta(days=1)
+    with pytest.raises(AsOfAfterExtractionError) as refused:
+        build_feature_table(raw, [DATES[0], late, "2200-01-01"], n_partitions=1, n_jobs=1)
+    said = str(refused.value)
+    assert f"as-of date {late:%Y-%m-%d}, 2200-01-01 is after" in said
+    assert f"extraction date {extraction:%Y-%m-%d} (the latest recorded_date" in said
+    table = build_feature_table(raw, [extraction], n_partitions=1, n_jobs=1)
+    assert len(table) > 0
+
+
+def test_a_configured_extraction_date_is_the_date_checked() -> None:
+    """With FeatureConfig.extraction_date, that date bounds the as-of dates and is named."""
+    extraction = pd.Timestamp("2023-12-31")
+    refuse_as_of_after_extraction([extraction], extraction, configured=True)
+    with pytest.raises(AsOfAfterExtractionError, match=r"set by the feature configuration"):
+        refuse_as_of_after_extraction([pd.Timestamp("2024-01-01")], extraction, configured=True)

@@ -1,18 +1,20 @@
 """`earlyrisk features` output safety (issue 10, items 20-21).
 
 An existing --out is kept unless --overwrite; a directory is not a file; an --as-of date
-pandas cannot hold, or on which no family has a member, is a message and exit 2, with
-nothing written.
+pandas cannot hold, on which no family has a member, or after the data's extraction date
+is a message and exit 2, with nothing written.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
+from features.raw import read_table
 
 AS_OF = "2022-01-01"
 
@@ -65,3 +67,36 @@ def test_a_date_with_no_family_is_refused(
     assert result.exit_code == 2, result.output
     assert f"--as-of {day}: no family has a member" in _flat(result.output)
     assert not out.exists()
+
+
+def extraction_date(raw_dir: Path) -> pd.Timestamp:
+    """The registry's latest recorded_date of events and outcomes, read here directly."""
+    return max(
+        read_table(raw_dir, table)["recorded_date"].max() for table in ("events", "outcomes")
+    )
+
+
+def test_an_as_of_after_the_extraction_date_is_refused(
+    tmp_path: Path, small_registry_dir: Path
+) -> None:
+    """Far beyond the data, memberships with no end date would still select families as if
+    nothing had happened since the extraction: the registry cannot describe that date."""
+    extraction = extraction_date(small_registry_dir)
+    out = tmp_path / "f.parquet"
+    far = _features(small_registry_dir, out, "--as-of", AS_OF, "--as-of", "2200-01-01")
+    assert far.exit_code == 2, far.output
+    assert isinstance(far.exception, SystemExit)  # a message, not a traceback
+    said = _flat(far.output)
+    assert (
+        f"as-of date 2200-01-01 is after the data's extraction date {extraction:%Y-%m-%d} "
+        "(the latest recorded_date of events and outcomes)" in said
+    ), said
+    assert not out.exists()
+    next_day = _features(
+        small_registry_dir, out, "--as-of", f"{extraction + pd.Timedelta(days=1):%Y-%m-%d}"
+    )
+    assert next_day.exit_code == 2 and "extraction date" in _flat(next_day.output)
+    assert not out.exists()
+    on_the_day = _features(small_registry_dir, out, "--as-of", f"{extraction:%Y-%m-%d}")
+    assert on_the_day.exit_code == 0, on_the_day.output
+    assert out.exists()

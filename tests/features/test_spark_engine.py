@@ -211,3 +211,17 @@ def test_cli_engine_spark_validate_and_features(spark, small_registry_dir, tmp_p
     _features_equal(out, reference)
     usage = runner.invoke(app, ["validate", str(raw), "--engine", "dask"])
     assert usage.exit_code == 2
+
+
+def test_cli_engine_spark_refuses_an_as_of_after_the_extraction_date(
+    spark, small_registry_dir, tmp_path
+) -> None:
+    """As on pandas: exit 2, a message naming both dates, nothing written."""
+    out = tmp_path / "late"
+    argv = ["features", "--raw", str(small_registry_dir), "--as-of", "2200-01-01"]
+    argv += ["--out", str(out), "--engine", "spark", "--spark-master", "local[2]"]
+    late = CliRunner().invoke(app, argv)
+    assert late.exit_code == 2, late.output
+    said = " ".join(late.output.split())
+    assert "as-of date 2200-01-01 is after the data's extraction date" in said, said
+    assert not out.exists()

@@ -23,7 +23,13 @@ from features.config import FeatureConfig
 from features.snapshot_store import write_feature_table
 from serving.auth import TokenStore
 from training.calibration import choose_calibration
-from training.registry import CHAMPION, TAG_FEATURE_CONFIG, log_risk_model, set_alias
+from training.registry import (
+    CHAMPION,
+    TAG_FEATURE_CONFIG,
+    log_risk_model,
+    set_alias,
+    tracking_store,
+)
 from training.risk_model import LightGBMRiskModel
 
 MODEL_NAME = "earlyrisk-serving-test"
@@ -109,9 +115,7 @@ class ServingWorld:
 
 def _register(root: Path, model: LightGBMRiskModel, frame: pd.DataFrame) -> tuple[str, str]:
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
+    with tracking_store(uri):  # the process-wide URIs are put back as they were
         exp = mlflow.create_experiment("serving-test", artifact_location=(root / "art").as_uri())
         with mlflow.start_run(experiment_id=exp):
             logged = log_risk_model(
@@ -124,8 +128,6 @@ def _register(root: Path, model: LightGBMRiskModel, frame: pd.DataFrame) -> tupl
             mlflow.log_dict(MODEL_CARD, "model_card/model_card.json")
             mlflow.log_metric("test_auc", 0.8)
         set_alias(MODEL_NAME, logged.version, CHAMPION)
-    finally:
-        mlflow.set_tracking_uri(previous)
     return uri, logged.version
 
 

@@ -19,7 +19,7 @@ from features.config import FeatureConfig
 from features.engine import build_feature_table
 from serving.audit_log import AuditLog
 from serving.batch import BatchScoringError, score_registry
-from training.registry import TAG_FEATURE_CONFIG, log_risk_model
+from training.registry import TAG_FEATURE_CONFIG, log_risk_model, tracking_store
 
 # every test here needs a trained model or a generated registry (tens of seconds)
 pytestmark = pytest.mark.slow
@@ -28,9 +28,7 @@ AS_OF = "2024-06-30"
 
 
 def _register(world: ServingWorld, name: str, tags: dict[str, str]) -> str:
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(world.tracking_uri)
-    try:
+    with tracking_store(world.tracking_uri):
         experiment = mlflow.get_experiment_by_name("serving-test")
         assert experiment is not None
         with mlflow.start_run(experiment_id=experiment.experiment_id):
@@ -41,8 +39,6 @@ def _register(world: ServingWorld, name: str, tags: dict[str, str]) -> str:
                 registered_model_name=name,
                 extra_tags=tags,
             )
-    finally:
-        mlflow.set_tracking_uri(previous)
     return f"models:/{name}/{logged.version}"
 
 

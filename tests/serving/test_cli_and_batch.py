@@ -274,6 +274,31 @@ def test_every_batch_score_is_on_the_audit_log(batch_file):
     assert entry["probability"] == pytest.approx(scores["probability"].iloc[0])
 
 
+def test_score_refuses_an_as_of_after_the_extraction_date(
+    runner, serving_world, small_registry_dir, tmp_path
+):
+    """The registry cannot describe its families on 2200-01-01 (before the refusal, ~500 of
+    them were scored there through memberships with no end date): exit 2, the message names
+    both dates, and nothing is written or logged (not even the run's start)."""
+    log_path = tmp_path / "audit_log.sqlite"
+    out = tmp_path / "late.parquet"
+    argv = ["score", "--raw", str(small_registry_dir), "--as-of", "2200-01-01", "--out", str(out)]
+    result = runner.invoke(
+        app, argv, env={**serving_world.env, "EARLYRISK_AUDIT_LOG_PATH": str(log_path)}
+    )
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+    said = " ".join(result.output.split())
+    assert "as-of date 2200-01-01 is after the data's extraction date" in said, said
+    assert "nothing was scored" in said
+    assert sorted(p.name for p in tmp_path.iterdir() if "late" in p.name) == []
+    log = AuditLog(log_path)
+    try:
+        assert log.count("batch_run") == 0 and log.count("score") == 0
+    finally:
+        log.close()
+
+
 @pytest.mark.slow
 def test_batch_publishes_nothing_when_the_log_cannot_be_written(
     serving_world, small_registry_dir, tmp_path

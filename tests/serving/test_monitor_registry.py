@@ -244,7 +244,9 @@ def test_cli_exit_codes_reports_and_mlflow_link(world: dict) -> None:
     bad = runner.invoke(app, [*common, "--as-of", "2024-13-01", "--out", str(out)])
     assert bad.exit_code == 2 and "not a date" in bad.output
     late = runner.invoke(app, [*common, "--as-of", "2030-01-01", "--out", str(out)])
-    assert late.exit_code == 1 and "extraction date" in late.output
+    said = " ".join(late.output.split())
+    assert late.exit_code == 2 and "as-of date 2030-01-01 is after" in said, late.output
+    assert "extraction date 2025-12-31" in said, late.output
     blocker = world["root"] / "a_file"
     blocker.write_text("", encoding="utf-8")
     unwritable = runner.invoke(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pytest
 from serving_world import write_snapshot
@@ -14,6 +16,7 @@ from serving.engine import StartupError, load_engine
 from serving.i18n import rounded_value
 from serving.service import EarlyRiskScoring
 from serving.settings import ServingSettings
+from training.registry import tracking_store
 
 
 def call(service, method: str, token: str | None, **body):
@@ -288,14 +291,18 @@ def test_refuses_to_start_without_a_champion(serving_world):
 
 
 def test_refuses_to_start_on_a_checksum_mismatch(serving_world):
+    # every stored model artifact is altered (other tests register more models in this
+    # store), so the champion's is, whichever file it is
     artifacts = sorted(Path(serving_world.root / "art").rglob("risk_model.json"))
-    original = artifacts[0].read_bytes()
+    originals = {path: path.read_bytes() for path in artifacts}
     try:
-        artifacts[0].write_bytes(original.replace(b'"a":', b'"a": ', 1))
+        for path, original in originals.items():
+            path.write_bytes(original.replace(b'"a":', b'"a": ', 1))
         with pytest.raises(StartupError, match=r"refusing to serve.*sha256"):
             load_engine(_settings(serving_world))
     finally:
-        artifacts[0].write_bytes(original)
+        for path, original in originals.items():
+            path.write_bytes(original)
 
 
 def test_refuses_to_start_on_another_feature_list(serving_world, tmp_path):
@@ -322,3 +329,28 @@ def test_refuses_to_start_when_the_audit_log_cannot_open(serving_world, tmp_path
                 lookup_db_path=str(tmp_path / "lookup.sqlite"),
             )
         )
+
+
+def test_loading_a_model_leaves_mlflows_process_wide_store_as_it_was(serving_world, tmp_path):
+    """A service started inside another program (a notebook, a worker, a test) reads its own
+    store through a client bound to it; the program's MLflow store stays where it was."""
+    elsewhere = f"sqlite:///{tmp_path / 'the-programs-own.db'}"
+    assert elsewhere != serving_world.tracking_uri
+    with tracking_store(elsewhere):
+        env_before = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+        engine = load_engine(
+            _settings(
+                serving_world,
+                audit_log_path=str(tmp_path / "audit.sqlite"),
+                lookup_db_path=str(tmp_path / "lookup.sqlite"),
+                token_db_path=str(tmp_path / "tokens.sqlite"),
+                security_log_path=str(tmp_path / "security.sqlite"),
+            )
+        )
+        try:
+            assert engine.identity.version == serving_world.model_version  # it did load
+            assert mlflow.get_tracking_uri() == elsewhere
+            assert mlflow.get_registry_uri() == elsewhere
+            assert {k: os.environ.get(k) for k in env_before} == env_before
+        finally:
+            engine.close()

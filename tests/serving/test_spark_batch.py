@@ -32,24 +32,39 @@ MODEL_URI = "models:/earlyrisk-serving-test@champion"
 LANG = "kk"
 
 
-def test_spark_scores_equal_the_pandas_batch_and_each_is_logged(
-    spark, serving_world, small_registry_dir, tmp_path
-):
-    log_path = tmp_path / "audit_log.sqlite"
-    driver_log = open_audit_log(log_path)
-    try:
-        summary = score_registry_spark(
+@pytest.fixture
+def spark_score(spark, serving_world, small_registry_dir, tmp_path):
+    """``score_registry_spark`` on the small registry as of AS_OF into ``tmp_path/scores``,
+    as operator ``test:spark``; each test gives the audit log and its own options."""
+
+    def run(audit_log: AuditLogBase, **options):
+        return score_registry_spark(
             spark,
             small_registry_dir,
             as_of=AS_OF,
             out=tmp_path / "scores",
             model_uri=MODEL_URI,
             tracking_uri=serving_world.tracking_uri,
-            audit_log=driver_log,
+            audit_log=audit_log,
             operator="test:spark",
-            lang=LANG,
-            n_partitions=3,
+            **options,
         )
+
+    return run
+
+
+def _nothing_published(tmp_path) -> bool:
+    """Neither the scores directory nor a half-written one beside it."""
+    return not (tmp_path / "scores").exists() and not list(tmp_path.glob(".scores.*"))
+
+
+def test_spark_scores_equal_the_pandas_batch_and_each_is_logged(
+    spark_score, serving_world, small_registry_dir, tmp_path
+):
+    log_path = tmp_path / "audit_log.sqlite"
+    driver_log = open_audit_log(log_path)
+    try:
+        summary = spark_score(driver_log, lang=LANG, n_partitions=3)
     finally:
         driver_log.close()
     scores = read_spark_scores(summary.path)
@@ -127,9 +142,7 @@ def _block_after_start(log_path, started: threading.Event, stop: threading.Event
         blocker.close()
 
 
-def test_spark_scoring_publishes_nothing_when_the_log_cannot_be_written(
-    spark, serving_world, small_registry_dir, tmp_path
-):
+def test_spark_scoring_publishes_nothing_when_the_log_cannot_be_written(spark_score, tmp_path):
     log_path = tmp_path / "audit_log.sqlite"
     driver_log = open_audit_log(log_path, busy_timeout_ms=200)
     blocked, stop = threading.Event(), threading.Event()
@@ -138,25 +151,13 @@ def test_spark_scoring_publishes_nothing_when_the_log_cannot_be_written(
     blocker.start()
     try:
         with pytest.raises(PySparkException, match="audit log"):
-            score_registry_spark(
-                spark,
-                small_registry_dir,
-                as_of=AS_OF,
-                out=tmp_path / "scores",
-                model_uri=MODEL_URI,
-                tracking_uri=serving_world.tracking_uri,
-                audit_log=driver_log,
-                operator="test:spark",
-                audit_busy_timeout_ms=200,
-                n_partitions=2,
-            )
+            spark_score(driver_log, audit_busy_timeout_ms=200, n_partitions=2)
     finally:
         stop.set()
         blocker.join()
         driver_log.close()
     assert blocked.is_set()
-    assert not (tmp_path / "scores").exists()
-    assert not list(tmp_path.glob(".scores.*"))
+    assert _nothing_published(tmp_path)
     log = AuditLog(log_path)
     try:
         assert log.count("score") == 0
@@ -164,32 +165,19 @@ def test_spark_scoring_publishes_nothing_when_the_log_cannot_be_written(
         log.close()
 
 
-def test_spark_scoring_refuses_before_any_job_when_the_driver_cannot_log(
-    spark, serving_world, small_registry_dir, tmp_path
-):
+def test_spark_scoring_refuses_before_any_job_when_the_driver_cannot_log(spark_score, tmp_path):
     log_path = tmp_path / "audit_log.sqlite"
     driver_log = open_audit_log(log_path, busy_timeout_ms=200)
     blocker = sqlite3.connect(log_path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # the run's start cannot be recorded
     try:
         with pytest.raises(AuditLogUnavailable, match="not writable"):
-            score_registry_spark(
-                spark,
-                small_registry_dir,
-                as_of=AS_OF,
-                out=tmp_path / "scores",
-                model_uri=MODEL_URI,
-                tracking_uri=serving_world.tracking_uri,
-                audit_log=driver_log,
-                operator="test:spark",
-                n_partitions=2,
-            )
+            spark_score(driver_log, n_partitions=2)
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
         driver_log.close()
-    assert not (tmp_path / "scores").exists()
-    assert not list(tmp_path.glob(".scores.*"))
+    assert _nothing_published(tmp_path)
 
 
 def test_spark_tasks_write_the_audit_log_to_postgres_when_a_database_is_set(

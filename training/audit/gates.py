@@ -48,8 +48,9 @@ reports repeat. ``fail_on_not_evaluable`` turns them into plain failures.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import yaml
@@ -307,6 +308,57 @@ def _short_of_evidence(
     return None
 
 
+@dataclass(frozen=True)
+class _Band:
+    """A band gate's fixed parts (its name, metric and band): every outcome it reports,
+    checked or not, has the same fields, so a reader (and the MLflow metrics) sees one shape.
+    """
+
+    gate: str
+    metric: str
+    bound: RatioBound
+
+    def outcome(
+        self,
+        status: GateStatus,
+        message: str,
+        row: Any = None,
+        estimate: tuple[float | None, float | None, float | None] = (None, None, None),
+        reference: str | None = None,
+    ) -> GateOutcome:
+        """The outcome for ``row`` (its attribute and group), ``estimate`` being the ratio
+        and its interval (kept only when both ends are known)."""
+        ratio, low, high = estimate
+        return GateOutcome(
+            gate=self.gate,
+            status=status,
+            attribute=None if row is None else row.attribute,
+            group=None if row is None else row.group,
+            reference=reference,
+            metric=self.metric,
+            value=ratio,
+            interval=(low, high) if low is not None and high is not None else None,
+            lower=self.bound.lower,
+            upper=self.bound.upper,
+            message=message,
+        )
+
+
+def _not_clear(p_holm: float | None, gates: FairnessGates) -> str:
+    """The note on a ratio outside its band whose test is not below ``significance``."""
+    if p_holm is None:
+        return ": not statistically clear"
+    return (
+        f": not statistically clear (Holm-adjusted p = {p_holm:.3g}, "
+        f"needs < {gates.significance:g})"
+    )
+
+
+def _unchecked_reason(result: AuditResult) -> str:
+    """Why a check on outcomes cannot be made on this audit."""
+    return "no label given" if result.label_free else "scores are not probabilities"
+
+
 def _ratio_outcomes(
     result: AuditResult, gates: FairnessGates, attributes: set[str]
 ) -> list[GateOutcome]:
@@ -315,15 +367,12 @@ def _ratio_outcomes(
     counts = _outcome_counts(result)
     for metric, bound in gates.ratio_bounds.items():
         gate = f"{metric}_ratio"
+        band_gate = _Band(gate, metric, bound)
         if metric not in result.metrics:
             outcomes.append(
-                GateOutcome(
-                    gate=gate,
-                    status=_not_evaluable(gates),
-                    metric=metric,
-                    lower=bound.lower,
-                    upper=bound.upper,
-                    message=f"{metric} is not available in this audit "
+                band_gate.outcome(
+                    _not_evaluable(gates),
+                    f"{metric} is not available in this audit "
                     f"({'no label given' if result.label_free else 'not computed'})",
                 )
             )
@@ -392,24 +441,9 @@ def _ratio_outcomes(
                     and p_holm is not None
                     and not bound.lower <= ratio <= bound.upper
                 ):
-                    message += (
-                        f": not statistically clear (Holm-adjusted p = {p_holm:.3g}, "
-                        f"needs < {gates.significance:g})"
-                    )
+                    message += _not_clear(p_holm, gates)
             outcomes.append(
-                GateOutcome(
-                    gate=gate,
-                    status=status,
-                    attribute=row.attribute,
-                    group=row.group,
-                    reference=row.reference,
-                    metric=metric,
-                    value=ratio,
-                    interval=(low, high) if low is not None and high is not None else None,
-                    lower=bound.lower,
-                    upper=bound.upper,
-                    message=message,
-                )
+                band_gate.outcome(status, message, row, (ratio, low, high), row.reference)
             )
     return outcomes
 
@@ -458,14 +492,13 @@ def _ece_outcomes(
     if bound is None:
         return []
     if result.label_free or not result.scores_are_probabilities:
-        reason = "no label given" if result.label_free else "scores are not probabilities"
         return [
             GateOutcome(
                 gate="group_ece",
                 status=_not_evaluable(gates),
                 metric="ece",
                 upper=bound,
-                message=f"calibration cannot be checked: {reason}",
+                message=f"calibration cannot be checked: {_unchecked_reason(result)}",
             )
         ]
     outcomes: list[GateOutcome] = []
@@ -558,17 +591,11 @@ def _oe_outcomes(
     bound = gates.oe_bounds
     if bound is None:
         return []
+    band_gate = _Band("group_oe", "observed_to_expected", bound)
     if result.label_free or not result.scores_are_probabilities:
-        reason = "no label given" if result.label_free else "scores are not probabilities"
+        reason = _unchecked_reason(result)
         return [
-            GateOutcome(
-                gate="group_oe",
-                status=_not_evaluable(gates),
-                metric="observed_to_expected",
-                lower=bound.lower,
-                upper=bound.upper,
-                message=f"calibration cannot be checked: {reason}",
-            )
+            band_gate.outcome(_not_evaluable(gates), f"calibration cannot be checked: {reason}")
         ]
     rows = result.by_group[
         result.by_group["attribute"].isin(attributes) & ~result.by_group["suppressed"]
@@ -619,24 +646,8 @@ def _oe_outcomes(
                 f"{verdict} {band}"
             )
             if outside and not clear:
-                message += (
-                    f": not statistically clear (Holm-adjusted p = {p_holm:.3g}, "
-                    f"needs < {gates.significance:g})"
-                )
-        outcomes.append(
-            GateOutcome(
-                gate="group_oe",
-                status=status,
-                attribute=row.attribute,
-                group=row.group,
-                metric="observed_to_expected",
-                value=ratio,
-                interval=(low, high) if low is not None and high is not None else None,
-                lower=bound.lower,
-                upper=bound.upper,
-                message=message,
-            )
-        )
+                message += _not_clear(float(p_holm), gates)
+        outcomes.append(band_gate.outcome(status, message, row, (ratio, low, high)))
     return outcomes
 
 
@@ -654,17 +665,13 @@ def _recall_parity_outcomes(
     if bound is None:
         return []
     gate = "recall_parity"
+    band_gate = _Band(gate, "recall_oe_ratio", bound)
     table = result.recall_parity
     if table is None:
-        reason = "no label given" if result.label_free else "scores are not probabilities"
+        reason = _unchecked_reason(result)
         return [
-            GateOutcome(
-                gate=gate,
-                status=_not_evaluable(gates),
-                metric="recall_oe_ratio",
-                lower=bound.lower,
-                upper=bound.upper,
-                message=f"recall parity after risk cannot be checked: {reason}",
+            band_gate.outcome(
+                _not_evaluable(gates), f"recall parity after risk cannot be checked: {reason}"
             )
         ]
     counts = _outcome_counts(result)
@@ -709,27 +716,8 @@ def _recall_parity_outcomes(
                 f"{'outside' if outside else 'within'} {band}"
             )
             if outside and not clear:
-                message += (
-                    f": not statistically clear (Holm-adjusted p = {p_holm:.3g}, "
-                    f"needs < {gates.significance:g})"
-                    if p_holm is not None
-                    else ": not statistically clear"
-                )
-        outcomes.append(
-            GateOutcome(
-                gate=gate,
-                status=status,
-                attribute=row.attribute,
-                group=row.group,
-                reference=row.reference,
-                metric="recall_oe_ratio",
-                value=ratio,
-                interval=(low, high) if low is not None and high is not None else None,
-                lower=bound.lower,
-                upper=bound.upper,
-                message=message,
-            )
-        )
+                message += _not_clear(p_holm, gates)
+        outcomes.append(band_gate.outcome(status, message, row, (ratio, low, high), row.reference))
     return outcomes
 
 
