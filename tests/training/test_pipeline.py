@@ -296,4 +296,3 @@ def test_support_comparison_fitted_beside_the_reports_equals_one_fitted_afterwar
         evaluated_model=result.evaluated_model,
     )
     assert again == result.support_ablation
-
