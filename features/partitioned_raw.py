@@ -17,7 +17,9 @@ the partitioning, so features from a registry equal features from the same data 
 (a test compares them).
 
 The scratch directory (``tempfile``'s, so ``TMPDIR`` moves it; or ``scratch_dir``) holds
-about the events file's size again and is removed on :meth:`PartitionedRegistry.close`.
+about the events file's size again and is removed on :meth:`PartitionedRegistry.close`, on
+an error, at exit, and when SIGTERM, SIGINT or SIGHUP stops the process
+(:mod:`features.scratch_signals`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from features.partitions import (
     partition_plan,
 )
 from features.raw import RawTables, coerce_table
+from features.scratch_signals import forget, remove_on_signal
 from features.snapshot_store import RawHasher
 from features.validation import InvalidRawDataError
 from features.validation_report import ValidationReport
@@ -77,7 +80,7 @@ class PartitionedRegistry:
         self.report = report
         self._scratch: Path | None = scratch
         # removed even when a caller never closes it (an error path), at exit at the latest
-        self._cleanup = weakref.finalize(self, shutil.rmtree, scratch, True)
+        self._cleanup = weakref.finalize(self, _remove_scratch, scratch)
 
     @property
     def n_families(self) -> int:
@@ -111,6 +114,11 @@ class PartitionedRegistry:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _remove_scratch(scratch: Path) -> None:
+    shutil.rmtree(scratch, ignore_errors=True)
+    forget(scratch)
 
 
 def bucket_path(buckets: Path, p: int) -> Path:
@@ -230,6 +238,7 @@ def open_registry(
             f"raw data directory {raw_dir} does not exist or is not a directory"
         )
     scratch = Path(tempfile.mkdtemp(prefix="earlyrisk-partitions-", dir=scratch_dir))
+    remove_on_signal(scratch)
     bucketer = _Bucketer(scratch, n_partitions, jobs, families_per_partition)
     try:
         try:
@@ -269,5 +278,5 @@ def open_registry(
             scratch=scratch,
         )
     except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
+        _remove_scratch(scratch)
         raise
