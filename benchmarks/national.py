@@ -24,6 +24,11 @@ Size: ``EARLYRISK_BENCH_FAMILIES`` (default 1,000,000); training registry
 ``EARLYRISK_BENCH_DIR`` (default ``var/bench/national_<families>``, kept for inspection);
 ``EARLYRISK_BENCH_TRACKING_URI`` names an MLflow registry that already holds the model
 (version 1), to skip the training setup.
+``EARLYRISK_BENCH_RAW`` names an existing raw directory (e.g. a 1M registry synthesised
+once) to use as it is, read only: the synth stage is then not run, the report says so, and
+the synth time must be taken from the run that made it (the registry's family count is read
+from it). ``EARLYRISK_BENCH_ENGINES`` picks the engines, comma-separated: ``pandas``,
+``spark`` (default ``pandas,spark``; Spark still only when available).
 Run: ``python -m benchmarks national`` (``make bench`` runs every area).
 """
 
@@ -53,6 +58,8 @@ MODEL_NAME = "earlyrisk-family-risk"
 NATIONAL_FAMILIES = 6_300_000
 FAMILIES_PER_PARTITION = 25_000
 TARGET_GB = 8.0
+GIVEN_RAW = os.environ.get("EARLYRISK_BENCH_RAW")
+ENGINES = {e.strip() for e in os.environ.get("EARLYRISK_BENCH_ENGINES", "pandas,spark").split(",")}
 
 
 @dataclass(frozen=True)
@@ -202,6 +209,9 @@ def _registry_families(raw: Path) -> int:
 def pandas_stages(raw: Path, tracking: str, env: dict[str, str]) -> list[Stage]:
     out = WORK / "pandas"
     out.mkdir(parents=True, exist_ok=True)
+    if GIVEN_RAW:
+        print(f"  synth: not run; registry {raw} given (EARLYRISK_BENCH_RAW)", flush=True)
+        return _data_stages(raw, out, tracking, env)
     synth = run_stage(
         "synth",
         [
@@ -222,10 +232,13 @@ def pandas_stages(raw: Path, tracking: str, env: dict[str, str]) -> list[Stage]:
             str(JOBS),
         ],
     )
-    stages = [synth]
     if synth.exit_code:
-        return stages
-    stages.append(run_stage("validate", ["validate", str(raw), "--no-progress"]))
+        return [synth]
+    return [synth, *_data_stages(raw, out, tracking, env)]
+
+
+def _data_stages(raw: Path, out: Path, tracking: str, env: dict[str, str]) -> list[Stage]:
+    stages = [run_stage("validate", ["validate", str(raw), "--no-progress"])]
     stages.append(
         run_stage(
             "features",
@@ -353,7 +366,10 @@ def projection(stages: list[Stage], families: int, *, label: str) -> None:
 
 def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
-    raw = WORK / "raw"
+    raw = Path(GIVEN_RAW) if GIVEN_RAW else WORK / "raw"
+    unknown = ENGINES - {"pandas", "spark"}
+    if unknown:
+        raise SystemExit(f"EARLYRISK_BENCH_ENGINES: unknown engine(s) {sorted(unknown)}")
     given = os.environ.get("EARLYRISK_BENCH_TRACKING_URI")
     tracking = given or f"sqlite:///{(WORK / 'mlflow.db').resolve()}"
     env = {"EARLYRISK_AUDIT_LOG_PATH": str((WORK / "audit_log.sqlite").resolve())}
@@ -371,18 +387,25 @@ def main() -> None:
             f"{time.perf_counter() - started:.0f} s (not a stage)"
         )
 
-    stages = pandas_stages(raw, tracking, env)
-    families = _registry_families(raw) if stages[0].exit_code == 0 else FAMILIES
-    _report(f"pandas engine ({families:,} families in the registry)", stages)
-    peak = max(s.peak_rss for s in stages)
-    verdict = "under" if peak < TARGET_GB * 1e9 else "OVER"
-    print(f"pandas peak RSS {_gb(peak)} GB: {verdict} the {TARGET_GB:.0f} GB target")
-    projection(stages, families, label="pandas engine's per-partition costs")
+    stages: list[Stage] = []
+    if "pandas" in ENGINES:
+        stages = pandas_stages(raw, tracking, env)
+        families = _registry_families(raw) if stages[0].exit_code == 0 else FAMILIES
+        _report(f"pandas engine ({families:,} families in the registry)", stages)
+        peak = max(s.peak_rss for s in stages)
+        verdict = "under" if peak < TARGET_GB * 1e9 else "OVER"
+        print(f"pandas peak RSS {_gb(peak)} GB: {verdict} the {TARGET_GB:.0f} GB target")
+        projection(stages, families, label="pandas engine's per-partition costs")
+    else:
+        print("pandas engine: skipped (EARLYRISK_BENCH_ENGINES)")
+        families = _registry_families(raw) if GIVEN_RAW else FAMILIES
 
-    ok, reason = spark_available()
-    if not ok:
+    ok, reason = spark_available() if "spark" in ENGINES else (False, "")
+    if "spark" not in ENGINES:
+        print(f"\nSpark local[{JOBS}]: skipped (EARLYRISK_BENCH_ENGINES)")
+    elif not ok:
         print(f"\nSpark local[{JOBS}]: skipped: {reason}")
-    elif stages[0].exit_code == 0:
+    elif not stages or stages[0].exit_code == 0:
         spark = spark_stages(raw, tracking, env)
         _report(f"Spark engine, local[{JOBS}] (same registry; synth above)", spark)
         projection(spark, families, label="Spark engine's per-partition costs")
