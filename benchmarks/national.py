@@ -6,7 +6,10 @@ years, 2022-01-01..2024-12-31), ``validate``, ``features`` at one as-of date, ``
 its share of the total, CPU seconds (user + system of the stage's processes, workers
 included: ``getrusage`` of the waited-for children) and peak RSS (the sum over the stage's
 process tree, sampled every 0.2 s from ``/proc`` through psutil; pages that forked workers
-share copy-on-write are counted in each, so this over-states, never under-states, memory).
+share copy-on-write are counted in each, so this over-states, never under-states, memory)
+and peak PSS (the same tree's proportional set size: a page shared by k processes counts
+1/k in each, so the sum is the memory the tree really holds; read from
+``/proc/<pid>/smaps_rollup``).
 
 The pandas engine always runs. The Spark engine (``--engine spark`` on validate, features
 and score, ``--spark-master local[2]``) runs when ``earlyrisk features --help`` lists
@@ -72,6 +75,7 @@ class Stage:
     peak_rss: int
     exit_code: int
     tail: str
+    peak_pss: int = 0
 
 
 def _earlyrisk() -> list[str]:
@@ -79,14 +83,17 @@ def _earlyrisk() -> list[str]:
     return [sys.executable, "-m", "earlyrisk"]
 
 
-def _tree_rss(process: psutil.Process) -> int:
-    total = 0
+def _tree_memory(process: psutil.Process) -> tuple[int, int]:
+    """(summed RSS, summed PSS) of ``process`` and its descendants."""
+    rss = pss = 0
     for p in [process, *process.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            info = p.memory_full_info()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    return total
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)  # no PSS outside Linux: RSS, an upper bound
+    return rss, pss
 
 
 def run_stage(name: str, args: list[str], *, env: dict[str, str] | None = None) -> Stage:
@@ -100,16 +107,17 @@ def run_stage(name: str, args: list[str], *, env: dict[str, str] | None = None) 
         text=True,
         env={**os.environ, **(env or {})},
     )
-    peak = 0
+    peak = peak_pss = 0
     handle = psutil.Process(proc.pid)
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.extend(proc.stdout or []), daemon=True)
     reader.start()
     while proc.poll() is None:
         try:
-            peak = max(peak, _tree_rss(handle))
+            rss, pss = _tree_memory(handle)
         except psutil.NoSuchProcess:
             break
+        peak, peak_pss = max(peak, rss), max(peak_pss, pss)
         time.sleep(0.2)
     proc.wait()
     reader.join()
@@ -120,10 +128,10 @@ def run_stage(name: str, args: list[str], *, env: dict[str, str] | None = None) 
     # printed at once, so a long run that is stopped early still shows what it measured
     print(
         f"  {name}: {wall:.1f} s wall, {cpu:.1f} s CPU, peak RSS {peak / 1e9:.2f} GB, "
-        f"exit {proc.returncode}",
+        f"peak PSS {peak_pss / 1e9:.2f} GB, exit {proc.returncode}",
         flush=True,
     )
-    return Stage(name, wall, cpu, peak, proc.returncode, tail)
+    return Stage(name, wall, cpu, peak, proc.returncode, tail, peak_pss)
 
 
 def _gb(n: int) -> str:
@@ -133,15 +141,21 @@ def _gb(n: int) -> str:
 def _report(title: str, stages: list[Stage]) -> None:
     total = sum(s.wall for s in stages) or 1.0
     print(f"\n{title}")
-    print(f"{'stage':<10} {'wall s':>9} {'share':>7} {'CPU s':>9} {'peak RSS GB':>12} {'exit':>5}")
+    print(
+        f"{'stage':<10} {'wall s':>9} {'share':>7} {'CPU s':>9} {'peak RSS GB':>12} "
+        f"{'peak PSS GB':>12} {'exit':>5}"
+    )
     for s in stages:
         print(
             f"{s.name:<10} {s.wall:>9.1f} {s.wall / total:>7.1%} {s.cpu:>9.1f} "
-            f"{_gb(s.peak_rss):>12} {s.exit_code:>5}"
+            f"{_gb(s.peak_rss):>12} {_gb(s.peak_pss):>12} {s.exit_code:>5}"
         )
     peak = max((s.peak_rss for s in stages), default=0)
+    peak_pss = max((s.peak_pss for s in stages), default=0)
     cpu = sum(s.cpu for s in stages)
-    print(f"{'total':<10} {total:>9.1f} {'100.0%':>7} {cpu:>9.1f} {_gb(peak):>12}")
+    print(
+        f"{'total':<10} {total:>9.1f} {'100.0%':>7} {cpu:>9.1f} {_gb(peak):>12} {_gb(peak_pss):>12}"
+    )
     for s in stages:
         if s.exit_code != 0:
             print(f"--- {s.name} exited {s.exit_code}; its last lines:\n{s.tail}")
@@ -393,8 +407,12 @@ def main() -> None:
         families = _registry_families(raw) if stages[0].exit_code == 0 else FAMILIES
         _report(f"pandas engine ({families:,} families in the registry)", stages)
         peak = max(s.peak_rss for s in stages)
+        peak_pss = max(s.peak_pss for s in stages)
         verdict = "under" if peak < TARGET_GB * 1e9 else "OVER"
-        print(f"pandas peak RSS {_gb(peak)} GB: {verdict} the {TARGET_GB:.0f} GB target")
+        print(
+            f"pandas peak RSS {_gb(peak)} GB (summed over each stage's processes): {verdict} "
+            f"the {TARGET_GB:.0f} GB target; peak PSS {_gb(peak_pss)} GB"
+        )
         projection(stages, families, label="pandas engine's per-partition costs")
     else:
         print("pandas engine: skipped (EARLYRISK_BENCH_ENGINES)")

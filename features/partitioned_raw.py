@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.contract import TABLE_COLUMNS, TABLES
+from features.memory import release_free_memory
 from features.partitions import (
     DEFAULT_FAMILIES_PER_PARTITION,
     PartitionAssigner,
@@ -198,6 +199,7 @@ class _Bucketer:
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
+        self._assigner = None  # its id look-up tables are not needed after the pass
 
 
 def _complete(small: dict[str, ParsedTable], events: pd.DataFrame) -> bool:
@@ -267,9 +269,12 @@ def open_registry(
         for name, frame in small.items():
             if name != EVENTS:
                 bucketer.hasher.update(name, frame)
+        plan = partition_plan(small, count)
+        del parsed
+        release_free_memory()  # the validation's freed pages, before workers are forked
         return PartitionedRegistry(
             small=small,
-            plan=partition_plan(small, count),
+            plan=plan,
             buckets=scratch,
             n_partitions=count,
             raw_sha256=bucketer.hasher.hexdigest(),

@@ -39,6 +39,7 @@ from features.codes import arrow_strings
 from features.compute import KEY_COLUMNS, compute_partition, empty_output, normalise_as_of
 from features.config import FeatureConfig
 from features.labels import extraction_date_of
+from features.memory import release_free_memory
 from features.raw import RawTables
 from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_RAW, raw_fingerprint
 from features.validation import load_validated
@@ -337,6 +338,7 @@ def _stream(
     # Workers are forked: they share the parent's tables copy-on-write and cut their
     # own partition, so no table is pickled and each holds only its rows.
     _SHARED.update(source=source, args=args)
+    release_free_memory()  # forked workers inherit (and count) the parent's resident pages
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
