@@ -6,7 +6,10 @@ years, 2022-01-01..2024-12-31), ``validate``, ``features`` at one as-of date, ``
 its share of the total, CPU seconds (user + system of the stage's processes, workers
 included: ``getrusage`` of the waited-for children) and peak RSS (the sum over the stage's
 process tree, sampled every 0.2 s from ``/proc`` through psutil; pages that forked workers
-share copy-on-write are counted in each, so this over-states, never under-states, memory).
+share copy-on-write are counted in each, so this over-states, never under-states, memory)
+and peak PSS (the same tree's proportional set size: a page shared by k processes counts
+1/k in each, so the sum is the memory the tree really holds; read from
+``/proc/<pid>/smaps_rollup``).
 
 The pandas engine always runs. The Spark engine (``--engine spark`` on validate, features
 and score, ``--spark-master local[2]``) runs when ``earlyrisk features --help`` lists
@@ -24,6 +27,11 @@ Size: ``EARLYRISK_BENCH_FAMILIES`` (default 1,000,000); training registry
 ``EARLYRISK_BENCH_DIR`` (default ``var/bench/national_<families>``, kept for inspection);
 ``EARLYRISK_BENCH_TRACKING_URI`` names an MLflow registry that already holds the model
 (version 1), to skip the training setup.
+``EARLYRISK_BENCH_RAW`` names an existing raw directory (e.g. a 1M registry synthesised
+once) to use as it is, read only: the synth stage is then not run, the report says so, and
+the synth time must be taken from the run that made it (the registry's family count is read
+from it). ``EARLYRISK_BENCH_ENGINES`` picks the engines, comma-separated: ``pandas``,
+``spark`` (default ``pandas,spark``; Spark still only when available).
 Run: ``python -m benchmarks national`` (``make bench`` runs every area).
 """
 
@@ -53,6 +61,8 @@ MODEL_NAME = "earlyrisk-family-risk"
 NATIONAL_FAMILIES = 6_300_000
 FAMILIES_PER_PARTITION = 25_000
 TARGET_GB = 8.0
+GIVEN_RAW = os.environ.get("EARLYRISK_BENCH_RAW")
+ENGINES = {e.strip() for e in os.environ.get("EARLYRISK_BENCH_ENGINES", "pandas,spark").split(",")}
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,7 @@ class Stage:
     peak_rss: int
     exit_code: int
     tail: str
+    peak_pss: int = 0
 
 
 def _earlyrisk() -> list[str]:
@@ -72,14 +83,17 @@ def _earlyrisk() -> list[str]:
     return [sys.executable, "-m", "earlyrisk"]
 
 
-def _tree_rss(process: psutil.Process) -> int:
-    total = 0
+def _tree_memory(process: psutil.Process) -> tuple[int, int]:
+    """(summed RSS, summed PSS) of ``process`` and its descendants."""
+    rss = pss = 0
     for p in [process, *process.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            info = p.memory_full_info()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    return total
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)  # no PSS outside Linux: RSS, an upper bound
+    return rss, pss
 
 
 def run_stage(name: str, args: list[str], *, env: dict[str, str] | None = None) -> Stage:
@@ -93,16 +107,17 @@ def run_stage(name: str, args: list[str], *, env: dict[str, str] | None = None) 
         text=True,
         env={**os.environ, **(env or {})},
     )
-    peak = 0
+    peak = peak_pss = 0
     handle = psutil.Process(proc.pid)
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.extend(proc.stdout or []), daemon=True)
     reader.start()
     while proc.poll() is None:
         try:
-            peak = max(peak, _tree_rss(handle))
+            rss, pss = _tree_memory(handle)
         except psutil.NoSuchProcess:
             break
+        peak, peak_pss = max(peak, rss), max(peak_pss, pss)
         time.sleep(0.2)
     proc.wait()
     reader.join()
@@ -113,10 +128,10 @@ def run_stage(name: str, args: list[str], *, env: dict[str, str] | None = None) 
     # printed at once, so a long run that is stopped early still shows what it measured
     print(
         f"  {name}: {wall:.1f} s wall, {cpu:.1f} s CPU, peak RSS {peak / 1e9:.2f} GB, "
-        f"exit {proc.returncode}",
+        f"peak PSS {peak_pss / 1e9:.2f} GB, exit {proc.returncode}",
         flush=True,
     )
-    return Stage(name, wall, cpu, peak, proc.returncode, tail)
+    return Stage(name, wall, cpu, peak, proc.returncode, tail, peak_pss)
 
 
 def _gb(n: int) -> str:
@@ -126,15 +141,21 @@ def _gb(n: int) -> str:
 def _report(title: str, stages: list[Stage]) -> None:
     total = sum(s.wall for s in stages) or 1.0
     print(f"\n{title}")
-    print(f"{'stage':<10} {'wall s':>9} {'share':>7} {'CPU s':>9} {'peak RSS GB':>12} {'exit':>5}")
+    print(
+        f"{'stage':<10} {'wall s':>9} {'share':>7} {'CPU s':>9} {'peak RSS GB':>12} "
+        f"{'peak PSS GB':>12} {'exit':>5}"
+    )
     for s in stages:
         print(
             f"{s.name:<10} {s.wall:>9.1f} {s.wall / total:>7.1%} {s.cpu:>9.1f} "
-            f"{_gb(s.peak_rss):>12} {s.exit_code:>5}"
+            f"{_gb(s.peak_rss):>12} {_gb(s.peak_pss):>12} {s.exit_code:>5}"
         )
     peak = max((s.peak_rss for s in stages), default=0)
+    peak_pss = max((s.peak_pss for s in stages), default=0)
     cpu = sum(s.cpu for s in stages)
-    print(f"{'total':<10} {total:>9.1f} {'100.0%':>7} {cpu:>9.1f} {_gb(peak):>12}")
+    print(
+        f"{'total':<10} {total:>9.1f} {'100.0%':>7} {cpu:>9.1f} {_gb(peak):>12} {_gb(peak_pss):>12}"
+    )
     for s in stages:
         if s.exit_code != 0:
             print(f"--- {s.name} exited {s.exit_code}; its last lines:\n{s.tail}")
@@ -202,6 +223,9 @@ def _registry_families(raw: Path) -> int:
 def pandas_stages(raw: Path, tracking: str, env: dict[str, str]) -> list[Stage]:
     out = WORK / "pandas"
     out.mkdir(parents=True, exist_ok=True)
+    if GIVEN_RAW:
+        print(f"  synth: not run; registry {raw} given (EARLYRISK_BENCH_RAW)", flush=True)
+        return _data_stages(raw, out, tracking, env)
     synth = run_stage(
         "synth",
         [
@@ -222,10 +246,13 @@ def pandas_stages(raw: Path, tracking: str, env: dict[str, str]) -> list[Stage]:
             str(JOBS),
         ],
     )
-    stages = [synth]
     if synth.exit_code:
-        return stages
-    stages.append(run_stage("validate", ["validate", str(raw), "--no-progress"]))
+        return [synth]
+    return [synth, *_data_stages(raw, out, tracking, env)]
+
+
+def _data_stages(raw: Path, out: Path, tracking: str, env: dict[str, str]) -> list[Stage]:
+    stages = [run_stage("validate", ["validate", str(raw), "--no-progress"])]
     stages.append(
         run_stage(
             "features",
@@ -353,7 +380,10 @@ def projection(stages: list[Stage], families: int, *, label: str) -> None:
 
 def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
-    raw = WORK / "raw"
+    raw = Path(GIVEN_RAW) if GIVEN_RAW else WORK / "raw"
+    unknown = ENGINES - {"pandas", "spark"}
+    if unknown:
+        raise SystemExit(f"EARLYRISK_BENCH_ENGINES: unknown engine(s) {sorted(unknown)}")
     given = os.environ.get("EARLYRISK_BENCH_TRACKING_URI")
     tracking = given or f"sqlite:///{(WORK / 'mlflow.db').resolve()}"
     env = {"EARLYRISK_AUDIT_LOG_PATH": str((WORK / "audit_log.sqlite").resolve())}
@@ -371,18 +401,29 @@ def main() -> None:
             f"{time.perf_counter() - started:.0f} s (not a stage)"
         )
 
-    stages = pandas_stages(raw, tracking, env)
-    families = _registry_families(raw) if stages[0].exit_code == 0 else FAMILIES
-    _report(f"pandas engine ({families:,} families in the registry)", stages)
-    peak = max(s.peak_rss for s in stages)
-    verdict = "under" if peak < TARGET_GB * 1e9 else "OVER"
-    print(f"pandas peak RSS {_gb(peak)} GB: {verdict} the {TARGET_GB:.0f} GB target")
-    projection(stages, families, label="pandas engine's per-partition costs")
+    stages: list[Stage] = []
+    if "pandas" in ENGINES:
+        stages = pandas_stages(raw, tracking, env)
+        families = _registry_families(raw) if stages[0].exit_code == 0 else FAMILIES
+        _report(f"pandas engine ({families:,} families in the registry)", stages)
+        peak = max(s.peak_rss for s in stages)
+        peak_pss = max(s.peak_pss for s in stages)
+        verdict = "under" if peak < TARGET_GB * 1e9 else "OVER"
+        print(
+            f"pandas peak RSS {_gb(peak)} GB (summed over each stage's processes): {verdict} "
+            f"the {TARGET_GB:.0f} GB target; peak PSS {_gb(peak_pss)} GB"
+        )
+        projection(stages, families, label="pandas engine's per-partition costs")
+    else:
+        print("pandas engine: skipped (EARLYRISK_BENCH_ENGINES)")
+        families = _registry_families(raw) if GIVEN_RAW else FAMILIES
 
-    ok, reason = spark_available()
-    if not ok:
+    ok, reason = spark_available() if "spark" in ENGINES else (False, "")
+    if "spark" not in ENGINES:
+        print(f"\nSpark local[{JOBS}]: skipped (EARLYRISK_BENCH_ENGINES)")
+    elif not ok:
         print(f"\nSpark local[{JOBS}]: skipped: {reason}")
-    elif stages[0].exit_code == 0:
+    elif not stages or stages[0].exit_code == 0:
         spark = spark_stages(raw, tracking, env)
         _report(f"Spark engine, local[{JOBS}] (same registry; synth above)", spark)
         projection(spark, families, label="Spark engine's per-partition costs")

@@ -17,7 +17,9 @@ the partitioning, so features from a registry equal features from the same data 
 (a test compares them).
 
 The scratch directory (``tempfile``'s, so ``TMPDIR`` moves it; or ``scratch_dir``) holds
-about the events file's size again and is removed on :meth:`PartitionedRegistry.close`.
+about the events file's size again and is removed on :meth:`PartitionedRegistry.close`, on
+an error, at exit, and when SIGTERM, SIGINT or SIGHUP stops the process
+(:mod:`features.scratch_signals`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.contract import TABLE_COLUMNS, TABLES
+from features.memory import release_free_memory
 from features.partitions import (
     DEFAULT_FAMILIES_PER_PARTITION,
     PartitionAssigner,
@@ -42,6 +45,7 @@ from features.partitions import (
     partition_plan,
 )
 from features.raw import RawTables, coerce_table
+from features.scratch_signals import forget, remove_on_signal
 from features.snapshot_store import RawHasher
 from features.validation import InvalidRawDataError
 from features.validation_report import ValidationReport
@@ -77,7 +81,7 @@ class PartitionedRegistry:
         self.report = report
         self._scratch: Path | None = scratch
         # removed even when a caller never closes it (an error path), at exit at the latest
-        self._cleanup = weakref.finalize(self, shutil.rmtree, scratch, True)
+        self._cleanup = weakref.finalize(self, _remove_scratch, scratch)
 
     @property
     def n_families(self) -> int:
@@ -111,6 +115,11 @@ class PartitionedRegistry:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _remove_scratch(scratch: Path) -> None:
+    shutil.rmtree(scratch, ignore_errors=True)
+    forget(scratch)
 
 
 def bucket_path(buckets: Path, p: int) -> Path:
@@ -190,6 +199,7 @@ class _Bucketer:
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
+        self._assigner = None  # its id look-up tables are not needed after the pass
 
 
 def _complete(small: dict[str, ParsedTable], events: pd.DataFrame) -> bool:
@@ -230,6 +240,7 @@ def open_registry(
             f"raw data directory {raw_dir} does not exist or is not a directory"
         )
     scratch = Path(tempfile.mkdtemp(prefix="earlyrisk-partitions-", dir=scratch_dir))
+    remove_on_signal(scratch)
     bucketer = _Bucketer(scratch, n_partitions, jobs, families_per_partition)
     try:
         try:
@@ -258,9 +269,12 @@ def open_registry(
         for name, frame in small.items():
             if name != EVENTS:
                 bucketer.hasher.update(name, frame)
+        plan = partition_plan(small, count)
+        del parsed
+        release_free_memory()  # the validation's freed pages, before workers are forked
         return PartitionedRegistry(
             small=small,
-            plan=partition_plan(small, count),
+            plan=plan,
             buckets=scratch,
             n_partitions=count,
             raw_sha256=bucketer.hasher.hexdigest(),
@@ -269,5 +283,5 @@ def open_registry(
             scratch=scratch,
         )
     except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
+        _remove_scratch(scratch)
         raise

@@ -35,13 +35,15 @@ from rich.progress import (
 )
 
 from features.catalogue import feature_list_fingerprint
-from features.codes import lookup_codes
+from features.codes import arrow_strings
 from features.compute import KEY_COLUMNS, compute_partition, empty_output, normalise_as_of
 from features.config import FeatureConfig
 from features.labels import extraction_date_of, refuse_as_of_after_extraction
+from features.memory import release_free_memory
 from features.raw import RawTables
 from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_RAW, raw_fingerprint
 from features.validation import load_validated
+from features.validation_kernels import KeyIndex
 
 # Families per partition when the caller does not choose: small enough to keep a worker's
 # memory modest, large enough that vectorized group-bys dominate per-partition overhead.
@@ -105,7 +107,10 @@ class PartitionAssigner:
 
     Built from the small tables (families, persons, memberships); events are assigned
     slice by slice (:meth:`event_parts`), so a streamed events table can be bucketed
-    without being held (:mod:`features.partitioned_raw`).
+    without being held (:mod:`features.partitioned_raw`). The family and person ids are
+    prepared for look-ups once (:class:`features.validation_kernels.KeyIndex`): a look-up
+    per slice then costs the slice's rows, not the millions of ids (an Arrow hash set
+    rebuilt per slice made bucketing grow with slices x ids).
     """
 
     def __init__(self, raw: RawTables, n_partitions: int) -> None:
@@ -115,12 +120,14 @@ class PartitionAssigner:
             pd.concat([raw.families["family_id"], raw.memberships["family_id"]]).dropna().unique()
         )
         self.family_part = partition_of(self.family_names, n_partitions)
+        self._families = KeyIndex(arrow_strings(self.family_names))
         memberships = raw.memberships
         self.member_part = self.part_of(memberships["family_id"])
         self.person_names = pd.Index(raw.persons["person_id"])
+        self._persons = KeyIndex(arrow_strings(self.person_names))
         person_parts = pd.DataFrame(
             {
-                "person": lookup_codes(memberships["person_id"], self.person_names),
+                "person": self._persons.codes(memberships["person_id"]).astype(np.int64),
                 "part": self.member_part,
             }
         ).drop_duplicates()
@@ -128,7 +135,7 @@ class PartitionAssigner:
 
     def part_of(self, ids: pd.Series) -> np.ndarray:
         """Partition of each family id (-1 for a null or unknown one)."""
-        codes = lookup_codes(ids, self.family_names)
+        codes = self._families.codes(ids)
         return np.where(codes >= 0, self.family_part[np.maximum(codes, 0)], -1)
 
     def event_parts(self, events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +147,7 @@ class PartitionAssigner:
         person_only = pd.DataFrame(
             {
                 "row": np.flatnonzero(~family_level),
-                "person": lookup_codes(events["person_id"][~family_level], self.person_names),
+                "person": self._persons.codes(events["person_id"][~family_level]).astype(np.int64),
             }
         ).merge(self.person_parts, on="person", how="inner")
         return (
@@ -348,6 +355,7 @@ def _stream(
     # Workers are forked: they share the parent's tables copy-on-write and cut their
     # own partition, so no table is pickled and each holds only its rows.
     _SHARED.update(source=source, args=args)
+    release_free_memory()  # forked workers inherit (and count) the parent's resident pages
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:

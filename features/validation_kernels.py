@@ -10,9 +10,17 @@ work on integer arrays (NumPy) and Arrow compute, with no Python loop over rows:
   collision can never report a false duplicate (ids of varying width use pandas);
 - :func:`isin` and :func:`codes` probe an Arrow hash set built from the (small) parent
   side;
-- :func:`covering_interval` finds, for each (key, day), the interval of the same key
-  that started last on or before the day, with one sort of the intervals and a binary
-  search per row (``np.searchsorted``), instead of sorting the millions of events.
+- :class:`KeyIndex` does what :func:`codes` does for a parent looked up again and again
+  (once per slice of a streamed table): the parent's ids are hashed and sorted once, each
+  look-up is a binary search of the child's hashes plus an exact comparison of the found
+  ids, so a look-up costs the child's rows, not the parent's (Arrow rebuilds its hash set
+  from the millions of parent ids on every call);
+- :func:`text_hashes` hashes strings of any width (grouped by byte length) to 64 bits, so
+  hashes of one column taken slice by slice can be compared across slices;
+- :func:`covering_interval` (and :class:`CoverIndex`, its prepared form for repeated
+  look-ups) finds, for each (key, day), the interval of the same key that started last on
+  or before the day, with one sort of the intervals and a binary search per row
+  (``np.searchsorted``), instead of sorting the millions of events.
 """
 
 from __future__ import annotations
@@ -93,6 +101,8 @@ def fixed_width_hashes(series: pd.Series) -> np.ndarray | None:
 def _hash_rows(matrix: np.ndarray) -> np.ndarray:
     """Hash each row of an ``n x width`` uint8 matrix to 64 bits, a machine word at a time."""
     n, width = matrix.shape
+    if width == 0:
+        return np.zeros(n, dtype=np.uint64)
     words = -(-width // 8)
     padded = np.zeros((n, words * 8), dtype=np.uint8)
     padded[:, :width] = matrix
@@ -103,6 +113,116 @@ def _hash_rows(matrix: np.ndarray) -> np.ndarray:
             hashed = (hashed ^ as_words[:, j]) * _MULTIPLIER
         hashed ^= hashed >> np.uint64(29)
     return hashed
+
+
+def text_hashes(values: pd.Series | pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(a 64-bit hash of each string, which rows are non-null), for strings of any width.
+
+    The hash depends only on the string's bytes (its byte length mixed in), never on its
+    neighbours, so hashes of one column computed slice by slice are comparable. Rows are
+    hashed a machine word at a time, in one group per distinct byte length (registry ids
+    usually share one width: then the chunk's data buffer is used as a matrix, no copy of
+    rows). A null row's hash is meaningless; ``present`` is False there.
+    """
+    chunked = _text(values) if isinstance(values, pd.Series) else _arrow_text(values)
+    hashes = []
+    present = []
+    for chunk in chunked.chunks:
+        h, p = _chunk_hashes(chunk)
+        hashes.append(h)
+        present.append(p)
+    if not hashes:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=bool)
+    return np.concatenate(hashes), np.concatenate(present)
+
+
+def _arrow_text(values: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    chunked = values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
+    if chunked.type != pa.large_string():
+        chunked = chunked.cast(pa.large_string())
+    return chunked
+
+
+def _chunk_hashes(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    n = len(chunk)
+    present = pc.is_valid(chunk).to_numpy(zero_copy_only=False)
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64), present
+    buffers = chunk.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int64)[chunk.offset : chunk.offset + n + 1]
+    lengths = np.diff(offsets)
+    data = (
+        np.zeros(0, dtype=np.uint8)
+        if buffers[2] is None
+        else np.frombuffer(buffers[2], dtype=np.uint8)
+    )
+    widths = np.unique(lengths)
+    if len(widths) == 1:
+        width = int(widths[0])
+        matrix = data[offsets[0] : offsets[0] + n * width].reshape(n, width)
+        return _mix_width(_hash_rows(matrix), width), present
+    hashes = np.empty(n, dtype=np.uint64)
+    if len(widths) == 2 and widths[0] == 0:
+        # one width plus empty strings or nulls (a nullable id column): the non-empty
+        # rows' bytes are contiguous, still a matrix with no gather
+        width = int(widths[1])
+        rows = np.flatnonzero(lengths)
+        matrix = data[offsets[0] : offsets[0] + len(rows) * width].reshape(len(rows), width)
+        hashes[rows] = _mix_width(_hash_rows(matrix), width)
+        hashes[lengths == 0] = _mix_width(np.zeros(1, dtype=np.uint64), 0)[0]
+        return hashes, present
+    for width in widths.tolist():
+        rows = np.flatnonzero(lengths == width)
+        matrix = data[offsets[rows][:, None] + np.arange(width, dtype=np.int64)]
+        hashes[rows] = _mix_width(_hash_rows(matrix.reshape(len(rows), width)), width)
+    return hashes, present
+
+
+def _mix_width(hashes: np.ndarray, width: int) -> np.ndarray:
+    """Mix the byte length in (zero padding alone would make "A" and "A\\0" equal)."""
+    with np.errstate(over="ignore"):
+        mixed = (hashes ^ np.uint64(width)) * _MULTIPLIER
+        mixed ^= mixed >> np.uint64(32)
+    return mixed
+
+
+class KeyIndex:
+    """A parent's distinct ids prepared once for many :meth:`codes` look-ups.
+
+    The ids are hashed (:func:`text_hashes`) and sorted once; a look-up binary-searches
+    each child value's hash and then compares the found id with the value exactly, so a
+    hash shared by a child value and another id can never make a false match. Should two
+    of the parent's own ids share a hash (about one chance in 10^6 at 6 million ids), the
+    index falls back to :func:`codes` (an Arrow hash set per call: exact, slower).
+    """
+
+    def __init__(self, keys: pa.Array) -> None:
+        self.keys = _value_set(keys)
+        hashes, _ = text_hashes(self.keys)
+        order = np.argsort(hashes, kind="stable")
+        self._sorted = hashes[order]
+        self._order = order.astype(np.int32)
+        self._collides = bool((self._sorted[1:] == self._sorted[:-1]).any())
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def codes(self, series: pd.Series) -> np.ndarray:
+        """Position of each value among the keys (int32), -1 when absent or null; equal to
+        ``codes(series, keys)``."""
+        if self._collides or len(self.keys) == 0:
+            return codes(series, self.keys)
+        hashes, present = text_hashes(series)
+        slot = np.searchsorted(self._sorted, hashes)
+        np.minimum(slot, len(self._sorted) - 1, out=slot)
+        rows = np.flatnonzero(present & (self._sorted[slot] == hashes))
+        candidate = self._order[slot[rows]]
+        child = _text(series).take(pa.array(rows, type=pa.int64()))
+        same = pc.equal(child, self.keys.take(pa.array(candidate, type=pa.int32())))
+        exact = pc.fill_null(same, False).to_numpy(zero_copy_only=False).astype(bool)
+        out = np.full(len(series), -1, dtype=np.int32)
+        out[rows[exact]] = candidate[exact]
+        return out
 
 
 def duplicated(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -163,24 +283,41 @@ def covering_interval(
     candidate is the interval of the key that started last on or before the day (the
     one that must cover it when a key's intervals do not overlap).
     """
-    covered = np.zeros(len(event_keys), dtype=bool)
-    if len(interval_keys) == 0 or len(event_keys) == 0:
+    return CoverIndex(interval_keys, interval_starts, interval_ends).covered(event_keys, event_days)
+
+
+class CoverIndex:
+    """The intervals of :func:`covering_interval` sorted once, for many look-ups (one per
+    slice of a streamed table: re-sorting millions of memberships per slice made the
+    streamed validator's cost grow with slices x memberships)."""
+
+    def __init__(
+        self, interval_keys: np.ndarray, interval_starts: np.ndarray, interval_ends: np.ndarray
+    ) -> None:
+        interval_keys = interval_keys.astype(np.int64, copy=False)
+        self._unique_keys, dense = np.unique(interval_keys, return_inverse=True)
+        self._dense = dense.astype(np.int64)
+        interval_values = (self._dense << _DAY_BITS) | interval_starts
+        self._order = np.argsort(interval_values, kind="stable")
+        self._sorted_values = interval_values[self._order]
+        self._ends = interval_ends
+
+    def covered(self, event_keys: np.ndarray, event_days: np.ndarray) -> np.ndarray:
+        """For each event (key, day): an interval of the same key covers the day."""
+        covered = np.zeros(len(event_keys), dtype=bool)
+        if len(self._unique_keys) == 0 or len(event_keys) == 0:
+            return covered
+        event_keys = event_keys.astype(np.int64, copy=False)
+        unique_keys = self._unique_keys
+        slot = np.searchsorted(unique_keys, event_keys)
+        slot_ok = (event_keys >= 0) & (slot < len(unique_keys))
+        slot_ok[slot_ok] &= unique_keys[slot[slot_ok]] == event_keys[slot_ok]
+        event_values = (slot.astype(np.int64) << _DAY_BITS) | event_days
+        candidate = np.searchsorted(self._sorted_values, event_values, side="right") - 1
+        ok = slot_ok & (candidate >= 0)
+        chosen = self._order[np.clip(candidate, 0, None)]
+        ok &= self._dense[chosen] == slot
+        end = self._ends[chosen]
+        ok &= (end < 0) | (event_days <= end)
+        covered[ok] = True
         return covered
-    event_keys = event_keys.astype(np.int64, copy=False)
-    interval_keys = interval_keys.astype(np.int64, copy=False)
-    unique_keys, dense = np.unique(interval_keys, return_inverse=True)
-    slot = np.searchsorted(unique_keys, event_keys)
-    slot_ok = (event_keys >= 0) & (slot < len(unique_keys))
-    slot_ok[slot_ok] &= unique_keys[slot[slot_ok]] == event_keys[slot_ok]
-    interval_values = (dense.astype(np.int64) << _DAY_BITS) | interval_starts
-    order = np.argsort(interval_values, kind="stable")
-    sorted_values = interval_values[order]
-    event_values = (slot.astype(np.int64) << _DAY_BITS) | event_days
-    candidate = np.searchsorted(sorted_values, event_values, side="right") - 1
-    ok = slot_ok & (candidate >= 0)
-    chosen = order[np.clip(candidate, 0, None)]
-    ok &= dense[chosen] == slot
-    end = interval_ends[chosen]
-    ok &= (end < 0) | (event_days <= end)
-    covered[ok] = True
-    return covered

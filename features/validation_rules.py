@@ -41,7 +41,7 @@ from features.contract import (
     VALUED_EVENT_TYPES,
     VOCABULARIES,
 )
-from features.validation_kernels import codes, covering_interval, day_numbers, duplicated, isin
+from features.validation_kernels import CoverIndex, KeyIndex, day_numbers, duplicated, isin
 from features.validation_report import RuleViolation, Severity
 
 
@@ -224,6 +224,8 @@ class Intervals:
 
     ``person``/``family`` are codes (positions among the persons'/families' ids),
     ``start``/``end`` day numbers (``end`` -1 when open), ``rows`` the memberships' rows.
+    ``covers`` keeps each look-up's sorted intervals (:meth:`cover`), shared by the slices
+    of a streamed table.
     """
 
     rows: np.ndarray
@@ -232,6 +234,15 @@ class Intervals:
     start: np.ndarray
     end: np.ndarray
     n_families: int
+    covers: dict[str, CoverIndex] = field(default_factory=dict, compare=False, repr=False)
+
+    def cover(self, name: str, keys: Callable[[], np.ndarray]) -> CoverIndex:
+        """The intervals keyed by ``keys()`` sorted for look-ups, built once per ``name``."""
+        index = self.covers.get(name)
+        if index is None:
+            index = CoverIndex(keys(), self.start, self.end)
+            self.covers[name] = index
+        return index
 
 
 class RuleContext:
@@ -252,7 +263,7 @@ class RuleContext:
         findings: Findings,
         *,
         parents: dict[str, ParsedTable] | None = None,
-        parent_keys: dict[str, pa.Array] | None = None,
+        parent_keys: dict[str, KeyIndex] | None = None,
         intervals: Intervals | None = None,
         unique_elsewhere: frozenset[str] = frozenset(),
     ) -> None:
@@ -263,7 +274,7 @@ class RuleContext:
         # (table, column) -> position of each row's id among its parent's ids, -1 if absent
         self.parent_codes: dict[tuple[str, str], np.ndarray] = {}
         self.parent_sizes: dict[str, int] = {}
-        self.parent_keys: dict[str, pa.Array] = {} if parent_keys is None else parent_keys
+        self.parent_keys: dict[str, KeyIndex] = {} if parent_keys is None else parent_keys
         self.order_valid: dict[str, np.ndarray] = {}
         self.unique_elsewhere = unique_elsewhere
         # unknown event types seen, with their counts (the finding's description lists them)
@@ -382,11 +393,12 @@ def check_foreign_keys(ctx: RuleContext) -> None:
         if parent is None:
             continue  # the parent's missing file/column is already an error
         keys = ctx.parent_keys.get(parent_name)
-        if keys is None:
-            keys = pa.array(parent.frame[parent_key].dropna().unique(), type=pa.large_string())
+        if keys is None:  # built once, then shared by every slice of a streamed table
+            ids = pa.array(parent.frame[parent_key].dropna().unique(), type=pa.large_string())
+            keys = KeyIndex(ids)
             ctx.parent_keys[parent_name] = keys
         ctx.parent_sizes[parent_name] = len(keys)
-        positions = codes(child.frame[column], keys)
+        positions = keys.codes(child.frame[column])
         ctx.parent_codes[(child_name, column)] = positions
         ctx.findings.add(
             "foreign_key",
@@ -550,19 +562,18 @@ def _not_member_on_date(
     ctx: RuleContext,
     selected: np.ndarray,
     event_keys: np.ndarray,
-    interval_keys: np.ndarray,
-    iv: Intervals,
+    cover: CoverIndex,
     n_rows: int,
 ) -> np.ndarray:
     """Mask (over all ``n_rows`` events) of the ``selected`` events whose key no membership
     with the same key covers on the event's day.
 
     Keys are integer codes built from the foreign-key look-ups (no second pass over the
-    ids); :func:`features.validation_kernels.covering_interval` sorts the memberships
-    once and binary-searches each event, with no sort of the events.
+    ids); ``cover`` (:class:`features.validation_kernels.CoverIndex`) has the memberships
+    sorted once and binary-searches each event, with no sort of the events.
     """
     days = ctx.event_days()[selected]
-    covered = covering_interval(event_keys, days, interval_keys, iv.start, iv.end)
+    covered = cover.covered(event_keys, days)
     mask = np.zeros(n_rows, dtype=bool)
     mask[np.flatnonzero(selected)[~covered]] = True
     return mask
@@ -582,14 +593,10 @@ def check_event_attribution(ctx: RuleContext) -> None:
     width = max(intervals.n_families, 1)
     person = ctx.parent_codes[("events", "person_id")][both].astype(np.int64)
     family = ctx.parent_codes[("events", "family_id")][both].astype(np.int64)
-    mask = _not_member_on_date(
-        ctx,
-        both,
-        person * width + family,
-        intervals.person.astype(np.int64) * width + intervals.family,
-        intervals,
-        len(events),
+    cover = intervals.cover(
+        "person+family", lambda: intervals.person.astype(np.int64) * width + intervals.family
     )
+    mask = _not_member_on_date(ctx, both, person * width + family, cover, len(events))
     frame = events.frame
     ctx.findings.add(
         "event_attribution",
@@ -705,8 +712,7 @@ def check_unattributed_events(ctx: RuleContext) -> None:
         ctx,
         person_only,
         ctx.parent_codes[("events", "person_id")][person_only],
-        intervals.person,
-        intervals,
+        intervals.cover("person", lambda: intervals.person),
         len(events),
     )
     ctx.findings.add(

@@ -18,6 +18,15 @@ findings (rule, table, column, count, example keys, order) as the whole-table va
   uniqueness of ``event_id`` (64-bit hashes of every id are kept, about 9 bytes per event;
   the rare colliding ones are compared by value in a second read of that column).
 
+Cost: linear in the events. What the slices share is prepared once, in the first pass: the
+parents' ids hashed and sorted for the foreign-key look-ups
+(:class:`features.validation_kernels.KeyIndex`) and the memberships sorted for the
+attribution look-ups (:class:`features.validation_kernels.CoverIndex`); before that, each
+slice rebuilt them from the millions of parent rows, so the cost grew with slices x
+parents, i.e. with the square of the registry's size. Event ids are hashed a machine word
+at a time (:func:`features.validation_kernels.text_hashes`), not through pandas' per-row
+object hashing.
+
 Memory: the small tables plus one slice (and the id hashes), not the registry.
 """
 
@@ -45,6 +54,7 @@ from features.validation import (
     _read_table,
     _report_extra_columns,
 )
+from features.validation_kernels import text_hashes
 from features.validation_report import RuleViolation, TableInfo, ValidationReport
 from features.validation_rules import (
     CHECKS,
@@ -342,9 +352,9 @@ class _SliceChecks:
                 counts = self.unknown_types.add(counts, fill_value=0).astype("int64")
             self.unknown_types = counts.sort_values(ascending=False, kind="stable")
         if events.has("event_id"):
-            ids = events.frame["event_id"]
-            self._present.append(ids.notna().to_numpy())
-            self._hashes.append(pd.util.hash_pandas_object(ids, index=False).to_numpy())
+            hashes, present = text_hashes(events.frame["event_id"])
+            self._present.append(present)
+            self._hashes.append(hashes)
         if self.on_slice is not None:
             self.on_slice(events.frame, self.parents)
         self.rows += len(frame)

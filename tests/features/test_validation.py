@@ -718,6 +718,72 @@ def test_hash_collisions_are_not_reported_as_duplicates(monkeypatch: pytest.Monk
     assert first.tolist() == [True, False, False, False]
 
 
+def test_text_hashes_depend_only_on_the_value_whatever_the_slice() -> None:
+    """A value hashes alike in a slice of one id width and in a slice of mixed widths (the
+    streamed validator compares event-id hashes across slices)."""
+    import pyarrow as pa
+
+    from features.validation_kernels import text_hashes
+
+    fixed = pd.Series(["E12", "E13", "E14"], dtype="str")
+    mixed = pd.Series(["E1", None, "E12", "", "E140", "E12"], dtype="str")
+    h_fixed, p_fixed = text_hashes(fixed)
+    h_mixed, p_mixed = text_hashes(mixed)
+    assert p_fixed.tolist() == [True, True, True]
+    assert p_mixed.tolist() == [True, False, True, True, True, True]
+    assert h_fixed[0] == h_mixed[2] == h_mixed[5]
+    present = h_mixed[p_mixed]
+    assert len(np.unique(present)) == 4  # E1, E12 (twice), "", E140
+    # zero padding does not make a shorter value equal a longer one ending in NUL bytes
+    padded, _ = text_hashes(pd.Series(["A", "A\x00"], dtype="str"))
+    assert padded[0] != padded[1]
+    # a sliced Arrow chunk (non-zero offset) hashes as the whole array does
+    array = pa.array(["X1", "Y22", "Z333", "X1"], type=pa.large_string())
+    whole, _ = text_hashes(array)
+    part, _ = text_hashes(array.slice(1, 3))
+    np.testing.assert_array_equal(part, whole[1:])
+
+
+@pytest.mark.parametrize("width", ["fixed", "varying"])
+def test_key_index_codes_equal_arrow_codes(width: str) -> None:
+    """The prepared parent index finds exactly what Arrow's index_in finds."""
+    import pyarrow as pa
+
+    from features.validation_kernels import KeyIndex, codes
+
+    rng = np.random.default_rng(3)
+    form = "P{:07d}" if width == "fixed" else "P{}"
+    keys = pa.array(
+        [form.format(n) for n in rng.choice(50_000, 8_000, replace=False)],
+        type=pa.large_string(),
+    )
+    child = pd.Series([form.format(n) for n in rng.integers(0, 60_000, 30_000)], dtype="str")
+    child[rng.random(len(child)) < 0.05] = None
+    index = KeyIndex(keys)
+    expected = codes(child, keys)
+    np.testing.assert_array_equal(index.codes(child), expected)
+    assert (expected >= 0).any() and (expected < 0).any()
+
+
+def test_key_index_never_matches_on_a_hash_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Equal hashes of different ids are told apart: in the child (exact comparison of the
+    found id) and among the parent's own ids (fall back to Arrow's exact look-up)."""
+    import pyarrow as pa
+
+    from features import validation_kernels
+
+    def constant(values: object) -> tuple[np.ndarray, np.ndarray]:
+        n = len(values)  # type: ignore[arg-type]
+        return np.full(n, 9, dtype=np.uint64), np.ones(n, dtype=bool)
+
+    monkeypatch.setattr(validation_kernels, "text_hashes", constant)
+    child = pd.Series(["P2", "P9", "P1"], dtype="str")
+    single = validation_kernels.KeyIndex(pa.array(["P1"], type=pa.large_string()))
+    assert single.codes(child).tolist() == [-1, -1, 0]
+    colliding = validation_kernels.KeyIndex(pa.array(["P1", "P2"], type=pa.large_string()))
+    assert colliding.codes(child).tolist() == [1, -1, 0]
+
+
 def test_covering_interval_matches_brute_force() -> None:
     from features.validation_kernels import covering_interval
 
