@@ -48,7 +48,15 @@ def score_command(
     ],
     out: Annotated[
         Path,
-        typer.Option("--out", metavar="FILE", help="Parquet file to write.", show_default=False),
+        typer.Option(
+            "--out",
+            metavar="PATH",
+            help=(
+                "Where to write the scores: a Parquet file (pandas engine); with "
+                "--engine spark, a directory of Parquet part files."
+            ),
+            show_default=False,
+        ),
     ],
     model: ModelUriOption = None,
     tracking_uri: TrackingUriOption = None,
