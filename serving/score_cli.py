@@ -18,7 +18,7 @@ from serving.cli_options import EXIT_REFUSED, EXIT_USAGE, ModelUriOption, Tracki
 
 SCORE_HELP = (
     "Score every family of a raw registry as of a date, with the reasons, and write a "
-    "Parquet file.\n\n"
+    "Parquet file (with --engine spark: a directory of Parquet part files and _run.json).\n\n"
     "Uses the champion model (or --model) and the same explanations as the HTTP service. "
     "Families are processed partition by partition (a stable hash of family_id), so memory "
     "is bounded by a partition, not the registry. Every score is appended to the audit log "
