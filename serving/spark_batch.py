@@ -361,21 +361,6 @@ def score_registry_spark(
     out = Path(out)
     # the registry laid out by family partition, read by pass 1's tasks; removed after it
     scratch = scratch_beside(out)
-    try:
-        features, _, partitions = spark_feature_frame(
-            spark,
-            raw_dir,
-            [as_of],
-            scratch=scratch,
-            config=feature_config,
-            n_partitions=n_partitions,
-        )
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    inputs = set(loaded.risk_model.feature_names)
-    scored_schema = scored_fields(features.columns, dict(features.dtypes), inputs)
-
     staging = out.with_name(f".{out.name}.{run_id}.partial")
     scored_staging = out.with_name(f".{out.name}.{run_id}.scored.partial")
     detail: dict[str, Any] = {
@@ -385,12 +370,23 @@ def score_registry_spark(
         "model_version": loaded.version,
         "engine": "spark",
     }
+    # logged before any feature job: a driver that cannot log refuses before the work
     audit_log.record_run(run_id, operator=operator, outcome="started", detail=detail)
-    tuning = {
-        "spark.sql.shuffle.partitions": str(partitions),
-        "spark.sql.adaptive.coalescePartitions.enabled": "false",
-    }
     try:
+        features, _, partitions = spark_feature_frame(
+            spark,
+            raw_dir,
+            [as_of],
+            scratch=scratch,
+            config=feature_config,
+            n_partitions=n_partitions,
+        )
+        inputs = set(loaded.risk_model.feature_names)
+        scored_schema = scored_fields(features.columns, dict(features.dtypes), inputs)
+        tuning = {
+            "spark.sql.shuffle.partitions": str(partitions),
+            "spark.sql.adaptive.coalescePartitions.enabled": "false",
+        }
         # pass 1: features, probabilities and reasons (nothing served yet: no level)
         with session_conf(spark, tuning):
             features.mapInPandas(
