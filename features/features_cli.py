@@ -71,7 +71,15 @@ def features_command(
     ],
     out: Annotated[
         Path,
-        typer.Option("--out", metavar="FILE", help="Parquet file to write.", show_default=False),
+        typer.Option(
+            "--out",
+            metavar="PATH",
+            help=(
+                "Where to write the feature table: a Parquet file (pandas engine); with "
+                "--engine spark, a directory of Parquet part files."
+            ),
+            show_default=False,
+        ),
     ],
     partitions: Annotated[
         int | None,

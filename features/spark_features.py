@@ -2,26 +2,26 @@
 
 Why not native Spark SQL windows: every indicator, the household composition, the label,
 the well-being index and the audit groups are defined once, in
-:func:`features.engine.compute_partition`; running that same function inside Spark
-(``applyInArrow`` on a family-hash key) makes the two engines identical by construction
-(a test compares every column), and a second implementation in SQL could drift.
+:func:`features.engine.compute_partition`; running that same function inside Spark makes
+the two engines identical by construction (a test compares every column), and a second
+implementation in SQL could drift.
 
 How a registry becomes partitions, all in Spark (nothing is collected to the driver but
 three numbers and the distinct protected attributes):
 
-- every family gets ``_part = pmod(xxhash64(family_id), n)``; families, memberships,
-  outcomes and protected rows go to their family's partition;
-- a person goes to every partition they were ever a member in (a join on the distinct
-  (person, partition) pairs of the memberships), and so does a person-only event; the
-  per-partition function then attributes it by event date to exactly one family, exactly
-  as the pandas engine's partition plan does;
-- the six tables are stacked into one wide frame with a ``_table`` tag (``applyInArrow``
-  takes one frame per group) and a ``_row`` number that keeps each table's stored row
-  order, so a partition sees its rows in the same order as in the pandas engine.
+1. the registry-wide values a partition cannot know (the extraction date, which decides
+   ``label_observed``, and the protected attributes, one ``audit_`` column each) and the
+   number of families, in one Spark job, as the pandas driver computes them;
+2. Spark writes each table once as Parquet by family partition into a scratch directory
+   (:mod:`features.spark_buckets`: ``pmod(xxhash64(family_id), n)``, persons and
+   person-only events placed by a join on the memberships);
+3. one task per partition (``spark.range(n).mapInArrow``) reads its partition's files with
+   pyarrow, runs ``compute_partition`` and hands the rows back to Spark's Parquet writer.
 
-The registry-wide values a partition cannot know (the extraction date, which decides
-``label_observed``, and the protected attributes, one ``audit_`` column each) are computed
-first as Spark aggregates and passed to every partition, as the pandas driver does.
+Step 2 replaced a ``groupBy(partition).applyInArrow`` over the six tables stacked into one
+wide frame: Spark's shuffle, sort and row-by-row Arrow conversion of every event in the
+JVM made it 18x slower than the pandas engine at 100k families (docs/scale.md has the
+measurements).
 
 The output is a directory of Parquet files partitioned by ``as_of`` (``as_of=YYYY-MM-DD``),
 with the fingerprints in ``_earlyrisk.json`` beside them (:func:`read_spark_feature_table`
@@ -33,13 +33,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from features.catalogue import feature_list_fingerprint
 from features.compute import (
@@ -50,117 +51,19 @@ from features.compute import (
     output_dtypes,
 )
 from features.config import FeatureConfig
-from features.contract import TABLE_COLUMNS, TABLES
+from features.contract import TABLES
 from features.labels import AsOfAfterExtractionError, refuse_as_of_after_extraction
 from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
-from features.raw import RawTables, coerce_table
 from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_PREFIX
+from features.spark_buckets import read_partition, write_layout
 from features.spark_raw import locate_table, read_typed_table
-from features.spark_session import session_conf
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
     from rich.console import Console
 
 SIDECAR = "_earlyrisk.json"
 META_RAW_FILES = f"{META_PREFIX}raw_files_sha256"
-PART = "_part"
-TAG = "_table"
-ROW = "_row"
-# protected.value is text, events.value a number: one column each in the stacked frame.
-PROTECTED_VALUE = "protected_value"
-
-
-def _stacked_name(table: str, column: str) -> str:
-    return PROTECTED_VALUE if (table, column) == ("protected", "value") else column
-
-
-def _stacked_columns() -> dict[str, str]:
-    """Column -> Spark type of the stacked frame (dates as timestamps, for pandas)."""
-    kinds = {"id": "string", "string": "string", "date": "timestamp_ntz", "float": "double"}
-    columns = {PART: "int", TAG: "int", ROW: "long"}
-    for table, table_columns in TABLE_COLUMNS.items():
-        for column in table_columns:
-            if (table, column.name) == ("events", "source"):
-                continue  # the engine never reads it: do not ship it to the workers
-            columns[_stacked_name(table, column.name)] = kinds[column.kind]
-    return columns
-
-
-def family_partition(column: Column, n_partitions: int) -> Column:
-    """Spark expression: the partition (0..n-1) of a family_id column."""
-    from pyspark.sql import functions as F
-
-    return F.pmod(F.xxhash64(column), F.lit(n_partitions)).cast("int")
-
-
-def stacked_registry(tables: dict[str, DataFrame], n_partitions: int) -> DataFrame:
-    """The six typed tables as one frame tagged with table, stored row and partition."""
-    from pyspark.sql import functions as F
-
-    def numbered(name: str) -> DataFrame:
-        return tables[name].withColumn(ROW, F.monotonically_increasing_id())
-
-    memberships = numbered("memberships").withColumn(
-        PART, family_partition(F.col("family_id"), n_partitions)
-    )
-    person_parts = memberships.select("person_id", PART).distinct()
-    events = numbered("events").drop("source")
-    family_events = events.where(F.col("family_id").isNotNull()).withColumn(
-        PART, family_partition(F.col("family_id"), n_partitions)
-    )
-    person_events = events.where(F.col("family_id").isNull()).join(
-        person_parts, on="person_id", how="inner"
-    )
-    parts = {
-        "families": numbered("families").withColumn(
-            PART, family_partition(F.col("family_id"), n_partitions)
-        ),
-        "persons": numbered("persons").join(person_parts, on="person_id", how="inner"),
-        "memberships": memberships,
-        "events": family_events.unionByName(person_events),
-        "outcomes": numbered("outcomes").withColumn(
-            PART, family_partition(F.col("family_id"), n_partitions)
-        ),
-        "protected": numbered("protected")
-        .withColumnRenamed("value", PROTECTED_VALUE)
-        .withColumn(PART, family_partition(F.col("family_id"), n_partitions)),
-    }
-    types = _stacked_columns()
-    frames = []
-    for index, table in enumerate(TABLES):
-        frame = parts[table].withColumn(TAG, F.lit(index))
-        present = set(frame.columns)
-        frames.append(
-            frame.select(
-                *[
-                    (F.col(name) if name in present else F.lit(None)).cast(kind).alias(name)
-                    for name, kind in types.items()
-                ]
-            )
-        )
-    stacked = frames[0]
-    for frame in frames[1:]:
-        stacked = stacked.unionByName(frame)
-    return stacked
-
-
-def unstack_partition(table: pa.Table) -> RawTables:
-    """One partition's stacked rows (an Arrow table) back as RawTables, each table in stored
-    row order. Each table's rows and own columns are picked in Arrow before the conversion
-    to pandas, so the other tables' (null) columns are never converted."""
-    tags = table.column(TAG)
-    tables = {}
-    for index, name in enumerate(TABLES):
-        columns = [c.name for c in TABLE_COLUMNS[name]]
-        shipped = [c for c in columns if (name, c) != ("events", "source")]
-        rows = table.filter(pc.equal(tags, index)).sort_by(ROW)
-        picked = rows.select([_stacked_name(name, c) for c in shipped]).rename_columns(shipped)
-        frame = picked.to_pandas()
-        if name == "events":
-            frame = frame.assign(source="")
-        tables[name] = coerce_table(name, frame[columns])
-    return RawTables(**tables)
 
 
 def _arrow_type(dtype: str) -> pa.DataType:
@@ -197,34 +100,37 @@ def output_schema(audit_attributes: Sequence[str]) -> str:
 def registry_facts(
     tables: dict[str, DataFrame], config: FeatureConfig
 ) -> tuple[pd.Timestamp, list[str], int]:
-    """(extraction date, protected attributes, number of families), as Spark aggregates."""
+    """(extraction date, protected attributes, number of families), as Spark aggregates in
+    one job (each job costs a scheduling round trip)."""
     from pyspark.sql import functions as F
 
+    facts = tables["families"].agg(F.count_distinct("family_id").alias("families"))
+    facts = facts.crossJoin(tables["protected"].agg(F.collect_set("attribute").alias("attributes")))
+    if config.extraction_date is None:
+        for name in ("events", "outcomes"):
+            latest = tables[name].agg(F.max("recorded_date").alias(f"latest_{name}"))
+            facts = facts.crossJoin(latest)
+    row = facts.first()
+    assert row is not None  # global aggregates have exactly one row
     if config.extraction_date is not None:
         extraction = pd.Timestamp(config.extraction_date)
     else:
-        rows = [tables[name].agg(F.max("recorded_date")).first() for name in ("events", "outcomes")]
-        present = [row[0] for row in rows if row is not None and row[0] is not None]
+        present = [row[f"latest_{name}"] for name in ("events", "outcomes")]
+        present = [value for value in present if value is not None]
         if not present:
             raise ValueError(
                 "cannot infer the extraction date: events and outcomes hold no "
                 "recorded_date; set FeatureConfig.extraction_date"
             )
         extraction = pd.Timestamp(max(present))
-    attributes = sorted(
-        row[0]
-        for row in tables["protected"].select("attribute").distinct().collect()
-        if row[0] is not None
-    )
-    n_families = tables["families"].select("family_id").distinct().count()
-    return extraction, attributes, n_families
+    attributes = sorted(value for value in row["attributes"] if value is not None)
+    return extraction, attributes, int(row["families"])
 
 
 def default_partitions(spark: SparkSession, n_families: int) -> int:
-    """Partitions for ``n_families``: one per 25,000 families, at least four per core (so
-    an uneven hash spread still keeps every core busy)."""
+    """Partitions for ``n_families``: one per 25,000 families, at least one per core."""
     cores = max(1, spark.sparkContext.defaultParallelism)
-    return max(4 * cores, math.ceil(n_families / DEFAULT_FAMILIES_PER_PARTITION))
+    return max(cores, math.ceil(n_families / DEFAULT_FAMILIES_PER_PARTITION))
 
 
 def read_registry(spark: SparkSession, raw_dir: Path | str) -> dict[str, DataFrame]:
@@ -237,12 +143,17 @@ def spark_feature_frame(
     raw_dir: Path | str,
     as_of_dates: Iterable[object],
     *,
+    scratch: Path | str,
     config: FeatureConfig | None = None,
     n_partitions: int | None = None,
 ) -> tuple[DataFrame, list[str], int]:
-    """(Spark frame of feature rows, its audit attributes, the number of partitions), lazy.
+    """(Spark frame of feature rows, its audit attributes, the number of partitions).
 
-    The raw data must already have passed validation (:mod:`features.spark_validation`).
+    Runs steps 1 and 2 of the module docstring now (the registry laid out by partition in
+    the directory ``scratch``, which every executor must be able to read); the frame is
+    lazy and reads ``scratch`` when its job runs, so remove ``scratch`` only after that
+    (:func:`write_spark_features` does). The raw data must already have passed validation
+    (:mod:`features.spark_validation`).
     """
     config = config or FeatureConfig()
     dates = normalise_as_of(as_of_dates)
@@ -253,29 +164,42 @@ def spark_feature_frame(
         n_partitions = default_partitions(spark, n_families)
     if n_partitions < 1:
         raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
+    layout = str(write_layout(tables, n_partitions, scratch).resolve())
     config_json = config.model_dump_json()
-
+    columns = output_columns(attributes)
     arrow_schema = output_arrow_schema(attributes)
 
-    def compute(table: pa.Table) -> pa.Table:
+    def compute(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         part_config = FeatureConfig.model_validate_json(config_json)
-        out = compute_partition(
-            unstack_partition(table),
-            dates,
-            config=part_config,
-            extraction_date=extraction,
-            audit_attributes=attributes,
-        )
-        return pa.Table.from_pandas(
-            out[output_columns(attributes)], schema=arrow_schema, preserve_index=False
-        )
+        for batch in batches:
+            for p in batch.column("id").to_pylist():
+                part = read_partition(layout, p)
+                if part.memberships.empty:  # no family of the registry hashed here
+                    continue
+                out = compute_partition(
+                    part,
+                    dates,
+                    config=part_config,
+                    extraction_date=extraction,
+                    audit_attributes=attributes,
+                )
+                table = pa.Table.from_pandas(
+                    out[columns], schema=arrow_schema, preserve_index=False
+                )
+                yield from table.to_batches()
 
-    stacked = stacked_registry(tables, n_partitions)
-    # applyInArrow, not applyInPandas: the partition crosses as Arrow and only each table's
-    # own columns are converted to pandas (pyspark's generic pandas conversion of the whole
-    # stacked frame cost more than the features themselves)
-    features = stacked.groupBy(PART).applyInArrow(compute, schema=output_schema(attributes))
+    # one task per partition: each reads its own files, nothing is shuffled
+    ids = spark.range(0, n_partitions, 1, numPartitions=n_partitions)
+    features = ids.mapInArrow(compute, schema=output_schema(attributes))
     return features, attributes, n_partitions
+
+
+def scratch_beside(out: Path | str) -> Path:
+    """A fresh hidden directory name beside ``out`` for the partitioned registry (beside
+    the output, so on storage the executors share when they share the output); the caller
+    removes it once the feature job has run."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.{uuid.uuid4().hex}.partitions")
 
 
 def raw_files_fingerprint(raw_dir: Path | str) -> str:
@@ -316,22 +240,20 @@ def write_spark_features(
     from pyspark.sql import functions as F
 
     config = config or FeatureConfig()
-    features, attributes, n_partitions = spark_feature_frame(
-        spark, raw_dir, as_of_dates, config=config, n_partitions=n_partitions
-    )
     out = Path(out)
-    # One shuffle partition per family partition, not coalesced: a task per partition.
-    tuning = {
-        "spark.sql.shuffle.partitions": str(n_partitions),
-        "spark.sql.adaptive.coalescePartitions.enabled": "false",
-    }
-    with session_conf(spark, tuning):
+    scratch = scratch_beside(out)
+    try:
+        features, attributes, n_partitions = spark_feature_frame(
+            spark, raw_dir, as_of_dates, scratch=scratch, config=config, n_partitions=n_partitions
+        )
         (
             features.withColumn("as_of", F.col("as_of").cast("date"))
             .write.mode("overwrite")
             .partitionBy("as_of")
             .parquet(str(out))
         )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     sidecar = {
         META_FEATURE_LIST: feature_list_fingerprint(),
         META_RAW_FILES: raw_files_fingerprint(raw_dir),

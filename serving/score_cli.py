@@ -24,7 +24,7 @@ from serving.cli_options import (
 
 SCORE_HELP = (
     "Score every family of a raw registry as of a date, with the reasons, and write a "
-    "Parquet file.\n\n"
+    "Parquet file (with --engine spark: a directory of Parquet part files and _run.json).\n\n"
     "Uses the champion model (or --model) and the same explanations as the HTTP service. "
     "Families are processed partition by partition (a stable hash of family_id), so memory "
     "is bounded by a partition, not the registry. Every score is appended to the audit log "
@@ -54,7 +54,15 @@ def score_command(
     ],
     out: Annotated[
         Path,
-        typer.Option("--out", metavar="FILE", help="Parquet file to write.", show_default=False),
+        typer.Option(
+            "--out",
+            metavar="PATH",
+            help=(
+                "Where to write the scores: a Parquet file (pandas engine); with "
+                "--engine spark, a directory of Parquet part files."
+            ),
+            show_default=False,
+        ),
     ],
     model: ModelUriOption = None,
     tracking_uri: TrackingUriOption = None,

@@ -304,7 +304,11 @@ def score_registry_spark(
 
     from features.catalogue import feature_list_fingerprint
     from features.config import FeatureConfig
-    from features.spark_features import raw_files_fingerprint, spark_feature_frame
+    from features.spark_features import (
+        raw_files_fingerprint,
+        scratch_beside,
+        spark_feature_frame,
+    )
     from features.spark_session import session_conf
     from features.spark_validation import validate_raw_dir_spark
     from features.validation import InvalidRawDataError
@@ -352,13 +356,9 @@ def score_registry_spark(
         run_id=run_id,
         operator=operator,
     )
-    features, _, partitions = spark_feature_frame(
-        spark, raw_dir, [as_of], config=feature_config, n_partitions=n_partitions
-    )
-    inputs = set(loaded.risk_model.feature_names)
-    scored_schema = scored_fields(features.columns, dict(features.dtypes), inputs)
-
     out = Path(out)
+    # the registry laid out by family partition, read by pass 1's tasks; removed after it
+    scratch = scratch_beside(out)
     staging = out.with_name(f".{out.name}.{run_id}.partial")
     scored_staging = out.with_name(f".{out.name}.{run_id}.scored.partial")
     detail: dict[str, Any] = {
@@ -368,17 +368,29 @@ def score_registry_spark(
         "model_version": loaded.version,
         "engine": "spark",
     }
+    # logged before any feature job: a driver that cannot log refuses before the work
     audit_log.record_run(run_id, operator=operator, outcome="started", detail=detail)
-    tuning = {
-        "spark.sql.shuffle.partitions": str(partitions),
-        "spark.sql.adaptive.coalescePartitions.enabled": "false",
-    }
     try:
+        features, _, partitions = spark_feature_frame(
+            spark,
+            raw_dir,
+            [as_of],
+            scratch=scratch,
+            config=feature_config,
+            n_partitions=n_partitions,
+        )
+        inputs = set(loaded.risk_model.feature_names)
+        scored_schema = scored_fields(features.columns, dict(features.dtypes), inputs)
+        tuning = {
+            "spark.sql.shuffle.partitions": str(partitions),
+            "spark.sql.adaptive.coalescePartitions.enabled": "false",
+        }
         # pass 1: features, probabilities and reasons (nothing served yet: no level)
         with session_conf(spark, tuning):
             features.mapInPandas(
                 lambda batches: _score_task(spec, batches), schema=_ddl(scored_schema)
             ).write.mode("error").parquet(str(scored_staging))
+        shutil.rmtree(scratch, ignore_errors=True)
         staged = spark.read.parquet(str(scored_staging))
         bands, reference = _population(staged, settings)
         cutoffs = bands.cutoffs() if bands is not None else {}
@@ -431,6 +443,7 @@ def score_registry_spark(
         )
         raise
     finally:
+        shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(scored_staging, ignore_errors=True)
     audit_log.record_run(
         run_id,

@@ -46,6 +46,8 @@ def test_spark_features_equal_the_pandas_engine_in_every_column(
     reference = build_feature_table(load_validated(small_registry_dir), AS_OF, n_jobs=1)
     out = write_spark_features(spark, small_registry_dir, AS_OF, tmp_path / "f", n_partitions=3)
     _features_equal(out, reference)
+    # the registry laid out by partition (a hidden directory beside --out) is removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
     # partitioned Parquet by as-of date, fingerprints beside it
     assert sorted(p.name for p in out.glob("as_of=*")) == ["as_of=2022-06-30", "as_of=2023-12-31"]
     sidecar = json.loads((out / SIDECAR).read_text())
