@@ -144,16 +144,23 @@ class PartitionAssigner:
         family_level = events["family_id"].notna().to_numpy()
         event_rows = np.flatnonzero(family_level)
         event_part = self.part_of(events["family_id"].iloc[event_rows])
-        person_only = pd.DataFrame(
+        person_only = np.flatnonzero(~family_level)
+        person_rows, person_part = self.person_rows(events["person_id"].iloc[person_only])
+        return (
+            np.concatenate([event_rows, person_only[person_rows]]),
+            np.concatenate([event_part, person_part]),
+        )
+
+    def person_rows(self, person_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """(row, partition) pairs of rows keyed by ``person_ids``: each row once for every
+        partition its person was ever a member in (none for a person never a member)."""
+        placed = pd.DataFrame(
             {
-                "row": np.flatnonzero(~family_level),
-                "person": self._persons.codes(events["person_id"][~family_level]).astype(np.int64),
+                "row": np.arange(len(person_ids)),
+                "person": self._persons.codes(person_ids).astype(np.int64),
             }
         ).merge(self.person_parts, on="person", how="inner")
-        return (
-            np.concatenate([event_rows, person_only["row"].to_numpy()]),
-            np.concatenate([event_part, person_only["part"].to_numpy()]),
-        )
+        return placed["row"].to_numpy(), placed["part"].to_numpy()
 
 
 def partition_plan(raw: RawTables, n_partitions: int) -> PartitionPlan:

@@ -12,16 +12,16 @@ three numbers and the distinct protected attributes):
 1. the registry-wide values a partition cannot know (the extraction date, which decides
    ``label_observed``, and the protected attributes, one ``audit_`` column each) and the
    number of families, in one Spark job, as the pandas driver computes them;
-2. Spark writes each table once as Parquet by family partition into a scratch directory
-   (:mod:`features.spark_buckets`: ``pmod(xxhash64(family_id), n)``, persons and
-   person-only events placed by a join on the memberships);
+2. Python tasks on Spark read the raw files (a group of Parquet row groups or a CSV file
+   each) with pyarrow and write every row into a scratch directory by family partition,
+   placed by the pandas engine's own assigner (:mod:`features.spark_buckets`);
 3. one task per partition (``spark.range(n).mapInArrow``) reads its partition's files with
    pyarrow, runs ``compute_partition`` and hands the rows back to Spark's Parquet writer.
 
-Step 2 replaced a ``groupBy(partition).applyInArrow`` over the six tables stacked into one
-wide frame: Spark's shuffle, sort and row-by-row Arrow conversion of every event in the
-JVM made it 18x slower than the pandas engine at 100k families (docs/scale.md has the
-measurements).
+Step 2 replaced two layouts that let the JVM carry the rows: a
+``groupBy(partition).applyInArrow`` over the six tables stacked into one wide frame (18x
+the pandas engine at 100k families), then Spark scanning, typing, joining and converting
+every row for a ``mapInArrow`` writer (3.6x). docs/scale.md has the measurements.
 
 The output is a directory of Parquet files partitioned by ``as_of`` (``as_of=YYYY-MM-DD``),
 with the fingerprints in ``_earlyrisk.json`` beside them (:func:`read_spark_feature_table`
@@ -55,7 +55,7 @@ from features.contract import TABLES
 from features.labels import AsOfAfterExtractionError, refuse_as_of_after_extraction
 from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
 from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_PREFIX
-from features.spark_buckets import read_partition, write_layout
+from features.spark_buckets import forget_assigner, read_partition, write_layout
 from features.spark_raw import locate_table, read_typed_table
 
 if TYPE_CHECKING:
@@ -164,12 +164,13 @@ def spark_feature_frame(
         n_partitions = default_partitions(spark, n_families)
     if n_partitions < 1:
         raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
-    layout = str(write_layout(tables, n_partitions, scratch).resolve())
+    layout = str(write_layout(spark, raw_dir, n_partitions, scratch))
     config_json = config.model_dump_json()
     columns = output_columns(attributes)
     arrow_schema = output_arrow_schema(attributes)
 
     def compute(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        forget_assigner()  # the layout's look-ups, if this worker ran layout tasks
         part_config = FeatureConfig.model_validate_json(config_json)
         for batch in batches:
             for p in batch.column("id").to_pylist():
