@@ -323,9 +323,12 @@ def write_unit(
     row_ids, parts = place_rows(unit.table, rows, assigner)
     order = np.lexsort((row_ids, parts))
     row_ids, parts = row_ids[order], parts[order]
-    starts = np.flatnonzero(np.r_[True, parts[1:] != parts[:-1]]) if len(parts) else []
     written: dict[int, int] = {}
-    for start, stop in zip(starts, [*list(starts[1:]), len(parts)], strict=True):
+    if not len(parts):  # no row of the unit belongs to any partition
+        return written
+    starts = np.flatnonzero(np.r_[True, parts[1:] != parts[:-1]])
+    stops = np.r_[starts[1:], len(parts)]
+    for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
         p = int(parts[start])
         folder = scratch / unit.table / f"{PART}={p}"
         folder.mkdir(parents=True, exist_ok=True)
