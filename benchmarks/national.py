@@ -58,6 +58,7 @@ AS_OF = "2024-06-30"
 SEED = 11
 JOBS = 2
 MODEL_NAME = "earlyrisk-family-risk"
+SPARK_DRIVER_MEMORY = "6g"
 NATIONAL_FAMILIES = 6_300_000
 FAMILIES_PER_PARTITION = 25_000
 TARGET_GB = 8.0
@@ -298,7 +299,13 @@ def spark_stages(raw: Path, tracking: str, env: dict[str, str]) -> list[Stage]:
     out = WORK / "spark"
     out.mkdir(parents=True, exist_ok=True)
     engine = ["--engine", "spark", "--spark-master", f"local[{JOBS}]"]
-    spark_env = {**env, "PYSPARK_PYTHON": sys.executable}
+    # local mode: the driver's JVM is the executor; Spark's 1 GB default heap makes the
+    # validation joins over 69M events spill and collect garbage more than they compute
+    # (docs/scale.md, "Memory"). A caller's own PYSPARK_SUBMIT_ARGS wins.
+    submit = os.environ.get(
+        "PYSPARK_SUBMIT_ARGS", f"--driver-memory {SPARK_DRIVER_MEMORY} pyspark-shell"
+    )
+    spark_env = {**env, "PYSPARK_PYTHON": sys.executable, "PYSPARK_SUBMIT_ARGS": submit}
     return [
         run_stage("validate", ["validate", str(raw), *engine], env=spark_env),
         run_stage(
