@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -38,6 +39,29 @@ SparkMasterOption = Annotated[
         "yarn, k8s://https://HOST:PORT, or a Spark Connect sc://HOST:15002.",
     ),
 ]
+ValidatedOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--validated",
+        metavar="RECORD",
+        help="With --engine spark: skip validating DIR again when RECORD (written by "
+        "`earlyrisk validate --record RECORD`) says it passed, the raw files are byte for "
+        "byte the ones validated and the validator is this one; otherwise refuse and write "
+        "nothing. Without it, the registry is validated first.",
+        show_default=False,
+    ),
+]
+
+
+def refuse_validated_on_pandas(validated: Path | None, engine: Engine, err: Console) -> None:
+    """``--validated`` is for Spark: the pandas engine validates in the pass that reads the
+    registry anyway (features.partitioned_raw), so there is nothing to skip."""
+    if validated is not None and engine is Engine.pandas:
+        err.print(
+            "[red]error:[/red] --validated is for --engine spark; the pandas engine checks "
+            "the registry in the same pass that reads it"
+        )
+        raise typer.Exit(2)
 
 
 def start_spark(master: str, err: Console) -> Any:
@@ -54,4 +78,12 @@ def start_spark(master: str, err: Console) -> Any:
     return session
 
 
-__all__ = ["DEFAULT_MASTER", "Engine", "EngineOption", "SparkMasterOption", "start_spark"]
+__all__ = [
+    "DEFAULT_MASTER",
+    "Engine",
+    "EngineOption",
+    "SparkMasterOption",
+    "ValidatedOption",
+    "refuse_validated_on_pandas",
+    "start_spark",
+]

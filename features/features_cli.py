@@ -18,7 +18,14 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     import pandas as pd
-from features.engine_options import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
+from features.engine_options import (
+    DEFAULT_MASTER,
+    Engine,
+    EngineOption,
+    SparkMasterOption,
+    ValidatedOption,
+    refuse_validated_on_pandas,
+)
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -115,6 +122,7 @@ def features_command(
     ] = False,
     engine: EngineOption = Engine.pandas,
     spark_master: SparkMasterOption = DEFAULT_MASTER,
+    validated: ValidatedOption = None,
 ) -> None:
     """Validate DIR, build the feature table for every --as-of date, write it to FILE."""
     from pydantic import ValidationError
@@ -148,11 +156,14 @@ def features_command(
     except (OSError, ValidationError, ValueError) as error:
         raise _usage(err, f"--config {config}: {error}") from None
     show_progress = err.is_terminal if progress is None else progress
+    refuse_validated_on_pandas(validated, engine, err)
     if engine is Engine.spark:
         from features.spark_features import run_features_command
 
         raise typer.Exit(
-            run_features_command(raw, dates, out, feature_config, partitions, spark_master, err)
+            run_features_command(
+                raw, dates, out, feature_config, partitions, spark_master, err, validated
+            )
         )
 
     started = time.perf_counter()

@@ -292,24 +292,35 @@ def run_features_command(
     partitions: int | None,
     master: str,
     err: Console,
+    validated: Path | None = None,
 ) -> int:
-    """``earlyrisk features --engine spark``: validate on Spark, refuse broken data, write
-    the partitioned feature directory ``out``; returns the exit code (0; 1 broken data; 2 an
-    as-of date after the extraction date)."""
+    """``earlyrisk features --engine spark``: validate on Spark (or trust the record
+    ``validated``), refuse broken data, write the partitioned feature directory ``out``;
+    returns the exit code (0; 1 broken data or a record that does not hold; 2 an as-of
+    date after the extraction date)."""
     import time
 
     from rich.console import Console
 
     from features.engine_options import start_spark
     from features.spark_validation import validate_raw_dir_spark
+    from features.validation_record import ValidationRecordError, trusted_record
 
     started = time.perf_counter()
+    if validated is not None:
+        try:
+            trusted_record(validated, raw)
+        except ValidationRecordError as error:
+            err.print(f"[red]refused:[/red] --validated: {error}; nothing was written.")
+            return 1
+        err.print(f"validation: {validated} holds for these raw files; not validated again")
     spark = start_spark(master, err)
-    report = validate_raw_dir_spark(spark, raw)
-    if not report.ok:
-        err.print(f"[red]refused:[/red] {raw} breaks the data contract; nothing was written.")
-        err.print(report)
-        return 1
+    if validated is None:
+        report = validate_raw_dir_spark(spark, raw)
+        if not report.ok:
+            err.print(f"[red]refused:[/red] {raw} breaks the data contract; nothing was written.")
+            err.print(report)
+            return 1
     try:
         path = write_spark_features(spark, raw, dates, out, config=config, n_partitions=partitions)
     except AsOfAfterExtractionError as error:

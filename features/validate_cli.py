@@ -70,6 +70,17 @@ def validate_command(
     ] = None,
     engine: EngineOption = Engine.pandas,
     spark_master: SparkMasterOption = DEFAULT_MASTER,
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            "--record",
+            metavar="FILE",
+            help="Also write a validation record to FILE (JSON: passed or not, the sha256 of "
+            "the raw files and of the validator), which `features` and `score --engine spark "
+            "--validated FILE` accept instead of validating the same files again.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Validate DIR and print the report; the exit code says valid (0) or not (1).
 
@@ -102,4 +113,13 @@ def validate_command(
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         Console().print(report)
+    if record is not None:
+        from features.validation_record import write_record
+
+        try:
+            write_record(report, raw_dir, record)
+        except OSError as error:
+            err.print(f"[red]error:[/red] --record {record}: {error}", soft_wrap=True)
+            raise typer.Exit(EXIT_USAGE) from None
+        err.print(f"validation record written to {record}", soft_wrap=True)
     raise typer.Exit(EXIT_VALID if report.ok else EXIT_INVALID)

@@ -13,7 +13,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from features.engine_options import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
+from features.engine_options import (
+    DEFAULT_MASTER,
+    Engine,
+    EngineOption,
+    SparkMasterOption,
+    ValidatedOption,
+    refuse_validated_on_pandas,
+)
 from serving.cli_options import (
     EXIT_REFUSED,
     EXIT_USAGE,
@@ -79,6 +86,7 @@ def score_command(
         str,
         typer.Option("--lang", help="Language of the reason texts: en, ru or kk."),
     ] = "en",
+    validated: ValidatedOption = None,
 ) -> None:
     """Batch-score every family."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -109,6 +117,7 @@ def score_command(
     if lang not in LANGUAGE_CODES:
         err.print(f"[red]error:[/red] --lang {lang!r} is not one of {', '.join(LANGUAGE_CODES)}")
         raise typer.Exit(EXIT_USAGE)
+    refuse_validated_on_pandas(validated, engine, err)
     settings = ServingSettings()
     model_uri = model or settings.resolved_model_uri
     if engine is Engine.spark:  # --out is a directory; the steps run on Spark
@@ -125,6 +134,7 @@ def score_command(
                 settings=settings,
                 lang=lang,
                 err=err,
+                validated=validated,
             )
         )
     progress = Progress(

@@ -286,8 +286,13 @@ def score_registry_spark(
     audit_synchronous: Literal["FULL", "NORMAL"] = "FULL",
     audit_busy_timeout_ms: int = 5000,
     n_partitions: int | None = None,
+    validated: Path | str | None = None,
 ) -> BatchSummary:
     """Score every family of ``raw_dir`` as of ``as_of`` on Spark; write the directory ``out``.
+
+    ``validated`` names a validation record (:mod:`features.validation_record`) that
+    stands for validating ``raw_dir`` again; a record that does not hold for these files
+    raises ValidationRecordError (a ValueError) before anything is scored.
 
     ``audit_log`` is the driver's log, opened (and verified) with
     :func:`serving.stores.audit_log`; the tasks append to the same backend (SQLite with
@@ -312,6 +317,7 @@ def score_registry_spark(
     from features.spark_session import session_conf
     from features.spark_validation import validate_raw_dir_spark
     from features.validation import InvalidRawDataError
+    from features.validation_record import trusted_record
     from training.registry import TAG_FEATURE_CONFIG, load_risk_model
 
     operator = operator or batch_operator()
@@ -339,9 +345,12 @@ def score_registry_spark(
     feature_config = FeatureConfig.model_validate_json(loaded.tags[TAG_FEATURE_CONFIG]).model_copy(
         update={"extraction_date": None}
     )
-    report = validate_raw_dir_spark(spark, raw_dir)
-    if not report.ok:
-        raise InvalidRawDataError(report)
+    if validated is not None:
+        trusted_record(validated, raw_dir)
+    else:
+        report = validate_raw_dir_spark(spark, raw_dir)
+        if not report.ok:
+            raise InvalidRawDataError(report)
 
     run_id = uuid.uuid4().hex
     spec = _TaskSpec(
@@ -496,6 +505,7 @@ def run_score_command(
     settings: ServingSettings,
     lang: Language,
     err: Console,
+    validated: Path | None = None,
 ) -> int:
     """``earlyrisk score --engine spark``: the exit code (0 written, 1 refused, 2 an as-of
     date after the extraction date), with the same messages as the pandas path."""
@@ -530,6 +540,7 @@ def run_score_command(
             lang=lang,
             audit_synchronous=settings.audit_synchronous,
             audit_busy_timeout_ms=settings.audit_busy_timeout_ms,
+            validated=validated,
         )
     except InvalidRawDataError as exc:
         err.print(f"[red]the raw data breaks the contract:[/red]\n{exc}")
