@@ -13,7 +13,10 @@ and peak PSS (the same tree's proportional set size: a page shared by k processe
 
 The pandas engine always runs. The Spark engine (``--engine spark`` on validate, features
 and score, ``--spark-master local[2]``) runs when ``earlyrisk features --help`` lists
-``--engine``; otherwise the benchmark says so and skips it.
+``--engine``; otherwise the benchmark says so and skips it. On Spark, ``validate`` writes a
+validation record and ``features`` and ``score`` use it (``--validated``) rather than
+validating the same files twice more, as a data team runs it (the pandas engine's
+``features`` and ``score`` check the registry in the pass that reads it).
 
 The model that ``score`` uses is trained beforehand on a small registry (its own
 synthesis and ``earlyrisk train`` into a throwaway MLflow SQLite file: setup, not a stage).
@@ -316,8 +319,14 @@ def spark_stages(raw: Path, tracking: str, env: dict[str, str]) -> list[Stage]:
         "PYSPARK_SUBMIT_ARGS", f"--driver-memory {SPARK_DRIVER_MEMORY} pyspark-shell"
     )
     spark_env = {**env, "PYSPARK_PYTHON": sys.executable, "PYSPARK_SUBMIT_ARGS": submit}
+    # validate once, then build: features and score trust the validation record (the raw
+    # files' sha256 is checked again) instead of validating the same files twice more
+    record = out / "validation_record.json"
+    trusted = ["--validated", str(record)]
     return [
-        run_stage("validate", ["validate", str(raw), *engine], env=spark_env),
+        run_stage(
+            "validate", ["validate", str(raw), *engine, "--record", str(record)], env=spark_env
+        ),
         run_stage(
             "features",
             [
@@ -330,6 +339,7 @@ def spark_stages(raw: Path, tracking: str, env: dict[str, str]) -> list[Stage]:
                 str(out / "features.parquet"),
                 "--overwrite",
                 *engine,
+                *trusted,
             ],
             env=spark_env,
         ),
@@ -349,6 +359,7 @@ def spark_stages(raw: Path, tracking: str, env: dict[str, str]) -> list[Stage]:
                 "--tracking-uri",
                 tracking,
                 *engine,
+                *trusted,
             ],
             env=spark_env,
         ),
