@@ -4,7 +4,9 @@ Stages, each a subprocess of the ``earlyrisk`` CLI (as a user runs them): ``synt
 years, 2022-01-01..2024-12-31), ``validate``, ``features`` at one as-of date, ``score``
 (batch scores with reasons, every score in the audit log). For each stage: wall seconds,
 its share of the total, CPU seconds (user + system of the stage's processes, workers
-included: ``getrusage`` of the waited-for children) and peak RSS (the sum over the stage's
+included: ``getrusage`` of the waited-for children, or the process tree's CPU sampled from
+``/proc`` when that is larger, as for Spark's JVM and Python workers, which nobody waits
+for) and peak RSS (the sum over the stage's
 process tree, sampled every 0.2 s from ``/proc`` through psutil; pages that forked workers
 share copy-on-write are counted in each, so this over-states, never under-states, memory)
 and peak PSS (the same tree's proportional set size: a page shared by k processes counts
@@ -88,10 +90,13 @@ def _earlyrisk() -> list[str]:
     return [sys.executable, "-m", "earlyrisk"]
 
 
-def _tree_memory(process: psutil.Process, *, with_pss: bool = True) -> tuple[int, int]:
+def _tree_memory(
+    process: psutil.Process, *, with_pss: bool = True, cpu_seen: dict[int, float] | None = None
+) -> tuple[int, int]:
     """(summed RSS, summed PSS) of ``process`` and its descendants (PSS 0 unless asked:
     the kernel walks every page of a process to sum it, tens of milliseconds for a JVM of
-    several GB, while RSS is one counter)."""
+    several GB, while RSS is one counter). ``cpu_seen`` gets each process's own CPU
+    seconds so far (user + system, not its children's)."""
     rss = pss = 0
     for p in [process, *process.children(recursive=True)]:
         try:
@@ -100,6 +105,9 @@ def _tree_memory(process: psutil.Process, *, with_pss: bool = True) -> tuple[int
                 pss += getattr(info, "pss", info.rss)  # no PSS outside Linux: RSS, an upper bound
             else:
                 info = p.memory_info()
+            if cpu_seen is not None:
+                times = p.cpu_times()
+                cpu_seen[p.pid] = max(cpu_seen.get(p.pid, 0.0), times.user + times.system)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
         rss += info.rss
@@ -123,11 +131,12 @@ def run_stage(name: str, args: list[str], *, env: dict[str, str] | None = None) 
     reader = threading.Thread(target=lambda: output.extend(proc.stdout or []), daemon=True)
     reader.start()
     tick = 0
+    cpu_seen: dict[int, float] = {}
     while proc.poll() is None:
         try:
             # RSS every 0.2 s, PSS every 2 s: at 0.2 s the PSS walk of a 7 GB JVM cost the
             # sampler a quarter of a core, taken from the stage it measures
-            rss, pss = _tree_memory(handle, with_pss=tick % PSS_EVERY == 0)
+            rss, pss = _tree_memory(handle, with_pss=tick % PSS_EVERY == 0, cpu_seen=cpu_seen)
         except psutil.NoSuchProcess:
             break
         peak, peak_pss = max(peak, rss), max(peak_pss, pss)
@@ -137,7 +146,12 @@ def run_stage(name: str, args: list[str], *, env: dict[str, str] | None = None) 
     reader.join()
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    waited = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # getrusage counts only the processes someone waited for: Spark's JVM and its Python
+    # workers are not, so the tree's sampled CPU (each process's last reading, missing at
+    # most its final 0.2 s) is the figure there; for the pandas engine's waited-for
+    # workers getrusage is exact, and the larger of the two is kept
+    cpu = max(waited, sum(cpu_seen.values()))
     tail = "".join(output[-12:])
     # printed at once, so a long run that is stopped early still shows what it measured
     print(
