@@ -1,13 +1,18 @@
 """The partitioned driver: split a registry by family, compute each part, put it together.
 
 :func:`build_feature_table` splits the registry into partitions by a stable hash of
-``family_id``, runs :func:`features.compute.compute_partition` on them in ``n_jobs`` forked
-worker processes (POSIX) that share the loaded tables copy-on-write and each cut out one
-partition at a time (so a worker holds only its families' rows), shows a progress bar, and
+``family_id``, runs :func:`features.compute.compute_partition` on them in ``n_jobs`` worker
+processes, shows a progress bar, and
 concatenates the results in a deterministic order. The output does not depend on the
 number of partitions or jobs (a test proves it for 1, 3 and 16). :func:`feature_partitions`
 is the same driver as a stream of partitions, for callers that write each part as it comes
 (batch scoring) instead of holding the whole table.
+
+Tables held in memory are computed by forked workers (POSIX) that share them copy-on-write
+and each cut out one partition at a time. A streamed registry
+(:mod:`features.partitioned_raw`) gives each partition as a small picklable task (its rows
+of the small tables, the path of its events file): its workers are spawned, so none
+inherits (and counts in its RSS) the parent's small tables, plan and allocator pages.
 """
 
 from __future__ import annotations
@@ -404,9 +409,10 @@ def build_feature_table(
     (:func:`features.partitioned_raw.open_registry`: events read one partition at a time)
     or a raw directory (loaded whole through the validator, which refuses broken data).
     ``n_partitions`` defaults to one per 25,000 families (at least one per job); ``n_jobs``
-    to the cores available. Workers are forked processes that share the loaded tables
-    copy-on-write and each cut out only their partition's rows, so memory grows with the
-    partition size, not with the number of partitions; the result is identical whatever
+    to the cores available. Workers hold one partition at a time (forked ones share the
+    loaded tables copy-on-write and cut out their rows; a streamed registry's are spawned
+    and sent their partition), so memory grows with the partition size, not with the
+    number of partitions; the result is identical whatever
     the partitioning and whichever input. ``df.attrs`` carries the fingerprints that
     :func:`features.snapshot_store.write_feature_table` stores.
     """
