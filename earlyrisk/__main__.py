@@ -2,4 +2,5 @@
 
 from earlyrisk.cli import app
 
-app()
+if __name__ == "__main__":  # not when a spawned worker imports the main module
+    app()

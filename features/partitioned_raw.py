@@ -28,6 +28,7 @@ import math
 import shutil
 import tempfile
 import weakref
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
@@ -93,11 +94,14 @@ class PartitionedRegistry:
 
     def take(self, p: int) -> RawTables:
         """Partition ``p``: its rows of the small tables and its events file."""
-        tables = self.plan.take(self.small, p)
-        path = bucket_path(self.buckets, p)
-        if path.exists():
-            tables.events = pq.read_table(path).to_pandas()
-        return tables
+        return self.task(p)()
+
+    def task(self, p: int) -> PartitionFile:
+        """Partition ``p`` as a value a spawned worker loads by itself: its rows of the
+        small tables (about 1/n of them) and the path of its events file."""
+        return PartitionFile(
+            small=self.plan.take(self.small, p), events=bucket_path(self.buckets, p)
+        )
 
     def close(self) -> None:
         """Remove the scratch directory (idempotent)."""
@@ -115,6 +119,21 @@ class PartitionedRegistry:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class PartitionFile:
+    """One partition of a :class:`PartitionedRegistry`, picklable: its rows of the small
+    tables and its events file (read when called; a partition without events has none)."""
+
+    small: RawTables
+    events: Path
+
+    def __call__(self) -> RawTables:
+        tables = replace(self.small)
+        if self.events.exists():
+            tables.events = pq.read_table(self.events).to_pandas()
+        return tables
 
 
 def _remove_scratch(scratch: Path) -> None:

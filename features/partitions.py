@@ -1,13 +1,18 @@
 """The partitioned driver: split a registry by family, compute each part, put it together.
 
 :func:`build_feature_table` splits the registry into partitions by a stable hash of
-``family_id``, runs :func:`features.compute.compute_partition` on them in ``n_jobs`` forked
-worker processes (POSIX) that share the loaded tables copy-on-write and each cut out one
-partition at a time (so a worker holds only its families' rows), shows a progress bar, and
+``family_id``, runs :func:`features.compute.compute_partition` on them in ``n_jobs`` worker
+processes, shows a progress bar, and
 concatenates the results in a deterministic order. The output does not depend on the
 number of partitions or jobs (a test proves it for 1, 3 and 16). :func:`feature_partitions`
 is the same driver as a stream of partitions, for callers that write each part as it comes
 (batch scoring) instead of holding the whole table.
+
+Tables held in memory are computed by forked workers (POSIX) that share them copy-on-write
+and each cut out one partition at a time. A streamed registry
+(:mod:`features.partitioned_raw`) gives each partition as a small picklable task (its rows
+of the small tables, the path of its events file): its workers are spawned, so none
+inherits (and counts in its RSS) the parent's small tables, plan and allocator pages.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -132,6 +137,15 @@ class PartitionAssigner:
             }
         ).drop_duplicates()
         self.person_parts = person_parts.loc[person_parts["person"] >= 0]
+        # The partitions of person k are _parts_of_person[_person_start[k]:_person_start[k+1]]:
+        # a slice's person-only events find theirs by position, in the slice's rows (a merge
+        # with every (person, partition) pair per slice cost slices x persons: 21% of the
+        # streamed pass at 1M families).
+        by_person = self.person_parts.sort_values(["person", "part"], kind="stable")
+        self._parts_of_person = by_person["part"].to_numpy(dtype=np.int64)
+        self._person_start = np.searchsorted(
+            by_person["person"].to_numpy(), np.arange(len(self.person_names) + 1)
+        )
 
     def part_of(self, ids: pd.Series) -> np.ndarray:
         """Partition of each family id (-1 for a null or unknown one)."""
@@ -154,13 +168,14 @@ class PartitionAssigner:
     def person_rows(self, person_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         """(row, partition) pairs of rows keyed by ``person_ids``: each row once for every
         partition its person was ever a member in (none for a person never a member)."""
-        placed = pd.DataFrame(
-            {
-                "row": np.arange(len(person_ids)),
-                "person": self._persons.codes(person_ids).astype(np.int64),
-            }
-        ).merge(self.person_parts, on="person", how="inner")
-        return placed["row"].to_numpy(), placed["part"].to_numpy()
+        person = self._persons.codes(person_ids).astype(np.int64)
+        rows = np.flatnonzero(person >= 0)
+        person = person[rows]
+        start = self._person_start[person]
+        count = self._person_start[person + 1] - start
+        # one (row, partition) pair per partition of the row's person
+        offset = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        return np.repeat(rows, count), self._parts_of_person[np.repeat(start, count) + offset]
 
 
 def partition_plan(raw: RawTables, n_partitions: int) -> PartitionPlan:
@@ -278,6 +293,14 @@ class PartitionSource(Protocol):
     def raw_sha256(self) -> str: ...
 
 
+class PartitionTask(Protocol):
+    """Partition ``p`` of a source as a small picklable value: calling it (in any process)
+    gives the partition's RawTables. A source that can make one (``task(p)``) is computed
+    by spawned workers that inherit nothing from the parent (see :func:`_stream`)."""
+
+    def __call__(self) -> RawTables: ...
+
+
 class InMemorySource:
     """Raw tables held in memory, cut by :func:`partition_plan`."""
 
@@ -359,6 +382,10 @@ def _stream(
         for p in todo:
             yield p, args.compute(source.take(p))
         return
+    task_of: Callable[[int], PartitionTask] | None = getattr(source, "task", None)
+    if task_of is not None:
+        yield from _stream_spawned(task_of, todo, args, n_jobs)
+        return
     # Workers are forked: they share the parent's tables copy-on-write and cut their
     # own partition, so no table is pickled and each holds only its rows.
     _SHARED.update(source=source, args=args)
@@ -388,9 +415,10 @@ def build_feature_table(
     (:func:`features.partitioned_raw.open_registry`: events read one partition at a time)
     or a raw directory (loaded whole through the validator, which refuses broken data).
     ``n_partitions`` defaults to one per 25,000 families (at least one per job); ``n_jobs``
-    to the cores available. Workers are forked processes that share the loaded tables
-    copy-on-write and each cut out only their partition's rows, so memory grows with the
-    partition size, not with the number of partitions; the result is identical whatever
+    to the cores available. Workers hold one partition at a time (forked ones share the
+    loaded tables copy-on-write and cut out their rows; a streamed registry's are spawned
+    and sent their partition), so memory grows with the partition size, not with the
+    number of partitions; the result is identical whatever
     the partitioning and whichever input. ``df.attrs`` carries the fingerprints that
     :func:`features.snapshot_store.write_feature_table` stores.
     """
@@ -422,6 +450,48 @@ def build_feature_table(
     table.attrs[META_RAW] = fingerprint["raw"]
     table.attrs[META_CONFIG] = config.model_dump_json()
     return table
+
+
+# Start method of the workers that compute a source's self-contained tasks.
+TASK_START_METHOD = "spawn"
+
+
+def _stream_spawned(
+    task_of: Callable[[int], PartitionTask], todo: list[int], args: _RunArgs, n_jobs: int
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Compute the partitions ``todo`` in spawned workers, each sent its partition's task.
+
+    A forked worker starts with every page of the parent (the small tables, the partition
+    plan, the allocators' free pages left by validation): shared copy-on-write they cost
+    little, but each worker counts them in its RSS (at 1M families the parent holds about
+    1.5 GB when the workers start, counted three times in the tree's summed RSS). A spawned
+    worker is a fresh interpreter that holds only its imports and the partition it is
+    sent. At most two tasks per worker are queued, so the parent holds a few partitions'
+    rows of the small tables at a time, not a second copy of them.
+    """
+    context = multiprocessing.get_context(TASK_START_METHOD)
+    pending = iter(todo)
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+        running: dict[Future[pd.DataFrame], int] = {}
+
+        def submit_next() -> None:
+            p = next(pending, None)
+            if p is not None:
+                running[pool.submit(_run_task, task_of(p), args)] = p
+
+        for _ in range(2 * n_jobs):
+            submit_next()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=running.__getitem__):
+                p = running.pop(future)
+                submit_next()
+                yield p, future.result()
+
+
+def _run_task(task: PartitionTask, args: _RunArgs) -> pd.DataFrame:
+    """Spawned worker entry point: load the partition the task names and compute it."""
+    return args.compute(task())
 
 
 # Set by _stream just before forking its workers, cleared right after.

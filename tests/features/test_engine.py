@@ -231,3 +231,50 @@ def test_a_configured_extraction_date_is_the_date_checked() -> None:
     refuse_as_of_after_extraction([extraction], extraction, configured=True)
     with pytest.raises(AsOfAfterExtractionError, match=r"set by the feature configuration"):
         refuse_as_of_after_extraction([pd.Timestamp("2024-01-01")], extraction, configured=True)
+
+
+def test_event_parts_pairs_each_person_only_event_with_every_partition_of_its_person(
+    raw: RawTables,
+) -> None:
+    from dataclasses import replace
+
+    from features.partitions import PartitionAssigner
+
+    # persons who moved: 30 members also joined another family (often another partition)
+    moved = raw.memberships.iloc[:30].copy()
+    moved["family_id"] = raw.memberships["family_id"].iloc[-30:].to_numpy()
+    raw = replace(raw, memberships=pd.concat([raw.memberships, moved], ignore_index=True))
+    assign = PartitionAssigner(raw, 16)
+    events = raw.events.copy()
+    # person-only rows: some of a person in several families' partitions, one unknown person
+    events.loc[events.index[::3], "family_id"] = None
+    events.loc[events.index[1], ["family_id", "person_id"]] = [None, "nobody"]
+    rows, parts = assign.event_parts(events)
+
+    member_parts = pd.DataFrame(
+        {
+            "person_id": raw.memberships["person_id"],
+            "part": partition_of(raw.memberships["family_id"], 16),
+        }
+    ).drop_duplicates()
+    assert (member_parts.groupby("person_id")["part"].nunique() > 1).any()  # the case exercised
+    person_only = events["family_id"].isna().to_numpy()
+    expected_person = (
+        pd.DataFrame({"row": np.flatnonzero(person_only)})
+        .assign(person_id=events["person_id"].to_numpy()[person_only])
+        .merge(member_parts, on="person_id")
+    )
+    expected_family = pd.DataFrame(
+        {
+            "row": np.flatnonzero(~person_only),
+            "part": partition_of(events["family_id"][~person_only], 16),
+        }
+    )
+    expected = pd.concat([expected_family, expected_person[["row", "part"]]])
+    got = pd.DataFrame({"row": rows, "part": parts})
+    key = ["row", "part"]
+    assert 1 not in set(got["row"])  # the unknown person's row goes nowhere
+    pd.testing.assert_frame_equal(
+        got.sort_values(key).reset_index(drop=True),
+        expected.sort_values(key).reset_index(drop=True).astype(got.dtypes.to_dict()),
+    )

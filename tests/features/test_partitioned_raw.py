@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from raw_factory import set_cell, valid_tables
 
-from features.engine import build_feature_table, raw_fingerprint
-from features.partitioned_raw import open_registry
-from features.raw import read_raw, write_raw
+from features.engine import KEY_COLUMNS, build_feature_table, feature_partitions, raw_fingerprint
+from features.partitioned_raw import PartitionedRegistry, PartitionFile, open_registry
+from features.raw import RawTables, read_raw, write_raw
 from features.validation import InvalidRawDataError, load_validated
 
 AS_OF = ["2022-12-31", "2023-12-31"]
@@ -86,3 +87,76 @@ def test_a_registry_without_events_gives_features(tmp_path: Path) -> None:
         streamed, build_feature_table(load_validated(raw), ["2023-06-30"], n_jobs=1)
     )
     shutil.rmtree(raw)
+
+
+# Filled in the test process only: a worker that inherited the parent's memory (a forked
+# one) would find it filled too.
+_PARENT_ONLY: list[bytes] = []
+
+
+@dataclass(frozen=True)
+class _InheritanceProbe:
+    """A partition task that refuses to run in a process holding the parent's objects."""
+
+    task: PartitionFile
+
+    def __call__(self) -> RawTables:
+        if _PARENT_ONLY:
+            raise RuntimeError("the worker inherited the parent's memory")
+        return self.task()
+
+
+class _ProbedRegistry:
+    """A registry whose tasks are probes, counting the tasks the parent made."""
+
+    def __init__(self, registry: PartitionedRegistry) -> None:
+        self.registry = registry
+        self.n_partitions = registry.n_partitions
+        self.small = registry.small
+        self.latest_event_record = registry.latest_event_record
+        self.raw_sha256 = registry.raw_sha256
+        self.tasks_made = 0
+
+    def nonempty(self) -> list[int]:
+        return self.registry.nonempty()
+
+    def take(self, p: int) -> RawTables:
+        return self.registry.take(p)
+
+    def task(self, p: int) -> _InheritanceProbe:
+        self.tasks_made += 1
+        return _InheritanceProbe(self.registry.task(p))
+
+
+def test_workers_of_a_streamed_registry_inherit_nothing_from_the_parent(
+    small_registry_dir: Path, whole: pd.DataFrame
+) -> None:
+    with open_registry(small_registry_dir, n_partitions=9) as reg:
+        probed = _ProbedRegistry(reg)
+        _PARENT_ONLY.append(b"x" * 1_000_000)
+        try:
+            parts = feature_partitions(probed, AS_OF, n_jobs=2)
+            first = next(parts)
+            # two tasks queued per worker, and one more for each partition done
+            assert probed.tasks_made <= 2 * 2 + 1
+            rest = list(parts)
+        finally:
+            _PARENT_ONLY.clear()
+    assert probed.tasks_made == 9
+    table = pd.concat([frame for _, frame in sorted([first, *rest], key=lambda pair: pair[0])])
+    table = table.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(table, whole, check_exact=True)
+
+
+def test_the_probe_fails_in_a_process_that_holds_the_parent_memory(
+    small_registry_dir: Path,
+) -> None:
+    with open_registry(small_registry_dir, n_partitions=2) as reg:
+        probe = _ProbedRegistry(reg).task(reg.nonempty()[0])
+        _PARENT_ONLY.append(b"x")
+        try:
+            with pytest.raises(RuntimeError, match="inherited"):
+                probe()
+        finally:
+            _PARENT_ONLY.clear()
+        assert len(probe().memberships) > 0
