@@ -101,15 +101,13 @@ def session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None
 
 
 def shuffle_partitions_for(
-    spark: SparkSession, n_bytes: int, *, bytes_per_partition: int = 16 << 20
+    spark: SparkSession, n_bytes: int, *, bytes_per_partition: int = 64 << 20
 ) -> int:
-    """Shuffle partitions for ``n_bytes`` of stored input: one per 16 MB, at least two per
-    core.
+    """Shuffle partitions for ``n_bytes`` of input: one per 64 MB, at least two per core.
 
     Spark's default (200) costs seconds of task overhead on a small registry and is too
-    few for a national one. 16 MB, because the stored bytes are compressed Parquet, about
-    a tenth of the rows' size in the JVM: at one partition per 64 MB the validation of a
-    million families (825 MB stored) shuffled 69M events into 13 partitions, and every
-    sort spilled 4-5 GB to disk in a 6 GB heap."""
+    few for a national one. (At a million families, 825 MB stored, that is 13 partitions
+    and every sort of the validation spills 4-5 GB in a 6 GB heap; one per 16 MB was tried
+    and did not measure faster on this 2-core machine: docs/scale.md.)"""
     cores = max(1, spark.sparkContext.defaultParallelism)
     return max(2 * cores, -(-n_bytes // bytes_per_partition))
