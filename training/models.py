@@ -25,6 +25,7 @@ from features.catalogue import FEATURES
 from features.errors import EarlyriskError
 from training.config import LightGBMSpec, LogisticSpec
 from training.evaluation import ScoredModel
+from training.native_lock import LIGHTGBM_LOCK
 from training.protected import PROTECTED_NAMES
 from training.risk_model import (
     UNCALIBRATED,
@@ -189,17 +190,18 @@ def fit_lightgbm(
             "verbose": -1,
         }
         evals: dict[str, Any] = {}
-        booster = lgb.train(
-            params,
-            fit_set,
-            num_boost_round=spec.num_boost_round,
-            valid_sets=[val_set],
-            valid_names=["validation"],
-            callbacks=[
-                lgb.early_stopping(spec.early_stopping_rounds, verbose=False),
-                lgb.record_evaluation(evals),
-            ],
-        )
+        with LIGHTGBM_LOCK:
+            booster = lgb.train(
+                params,
+                fit_set,
+                num_boost_round=spec.num_boost_round,
+                valid_sets=[val_set],
+                valid_names=["validation"],
+                callbacks=[
+                    lgb.early_stopping(spec.early_stopping_rounds, verbose=False),
+                    lgb.record_evaluation(evals),
+                ],
+            )
         it = int(booster.best_iteration or spec.num_boost_round)
         loss = float(evals["validation"]["binary_logloss"][it - 1])
         rows.append({**overrides, "best_iteration": it, "validation_logloss": loss})
@@ -209,7 +211,8 @@ def fit_lightgbm(
             on_candidate(i + 1, len(grid))
     assert best is not None
     loss, it, booster, params = best
-    final = lgb.Booster(model_str=booster.model_to_string(num_iteration=it))
+    with LIGHTGBM_LOCK:
+        final = lgb.Booster(model_str=booster.model_to_string(num_iteration=it))
     return LightGBMFit(
         model=LightGBMRiskModel(final, feature_names=names, metadata={"best_iteration": it}),
         params={k: v for k, v in params.items() if k != "num_threads"},

@@ -17,6 +17,7 @@ import pandas as pd
 
 from training.calibration import CalibrationError, fit_margin_calibrator
 from training.models import LightGBMFit, check_model_inputs
+from training.native_lock import LIGHTGBM_LOCK
 from training.risk_model import UNCALIBRATED, LightGBMRiskModel, MarginCalibrator
 from training.splits import family_hash_unit
 
@@ -90,11 +91,12 @@ def fit_chosen(
     X = train.loc[:, names].astype("float64")
     params = {**chosen.params, "num_threads": n_threads}
     params.pop("metric", None)
-    booster = lgb.train(
-        params,
-        lgb.Dataset(X, y, feature_name=list(names)),
-        num_boost_round=chosen.best_iteration,
-    )
+    with LIGHTGBM_LOCK:
+        booster = lgb.train(
+            params,
+            lgb.Dataset(X, y, feature_name=list(names)),
+            num_boost_round=chosen.best_iteration,
+        )
     return LightGBMRiskModel(
         booster,
         feature_names=list(names),

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import EarlyriskError
+from training.native_lock import LIGHTGBM_LOCK
 
 FORMAT_VERSION = 1
 
@@ -303,12 +304,14 @@ class LightGBMRiskModel(RiskModel):
         self.booster = booster
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.booster.predict(self.feature_matrix(X), raw_score=True), dtype=float)
+        matrix = self.feature_matrix(X)
+        with LIGHTGBM_LOCK:
+            return np.asarray(self.booster.predict(matrix, raw_score=True), dtype=float)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        contrib = np.asarray(
-            self.booster.predict(self.feature_matrix(X), pred_contrib=True), dtype=float
-        )
+        matrix = self.feature_matrix(X)
+        with LIGHTGBM_LOCK:
+            contrib = np.asarray(self.booster.predict(matrix, pred_contrib=True), dtype=float)
         return pd.DataFrame(contrib, columns=[*self.feature_names, "bias"], index=X.index)
 
     def feature_importance(self) -> pd.Series:
@@ -317,13 +320,15 @@ class LightGBMRiskModel(RiskModel):
         return pd.Series(gain, index=self.feature_names, name="gain").sort_values(ascending=False)
 
     def _payload(self) -> dict[str, Any]:
-        return {"booster": self.booster.model_to_string()}
+        with LIGHTGBM_LOCK:
+            return {"booster": self.booster.model_to_string()}
 
     @staticmethod
     def _fitted_parts(payload: dict[str, Any]) -> dict[str, Any]:
         import lightgbm as lgb
 
-        return {"booster": lgb.Booster(model_str=payload["booster"])}
+        with LIGHTGBM_LOCK:
+            return {"booster": lgb.Booster(model_str=payload["booster"])}
 
 
 # --------------------------------------------------------------------------- logistic

@@ -143,3 +143,28 @@ def test_booster_and_feature_names_mismatch_names_the_first_difference(fitted):
         LightGBMRiskModel(model.booster, feature_names=renamed)
     with pytest.raises(ValueError, match=r"position 4: the booster has nothing.*4 vs 5 names"):
         LightGBMRiskModel(model.booster, feature_names=[*FEATURES, "extra"])
+
+
+@pytest.mark.parametrize("call", ["raw_score", "contributions"])
+def test_lightgbm_calls_wait_for_the_process_wide_lock(fitted, call):
+    """Concurrent boosters crashed lib_lightgbm.so (training/native_lock.py): a LightGBM
+    call from another thread must wait while the lock is held, and run once it is free."""
+    import threading
+
+    from training.native_lock import LIGHTGBM_LOCK
+
+    frame, _, model = fitted
+    started, results = threading.Event(), []
+
+    def predict() -> None:
+        started.set()
+        results.append(getattr(model, call)(frame))
+
+    with LIGHTGBM_LOCK:
+        worker = threading.Thread(target=predict)
+        worker.start()
+        started.wait()
+        worker.join(0.5)
+        assert worker.is_alive() and not results  # blocked on the lock
+    worker.join()
+    assert len(results) == 1 and len(results[0]) == len(frame)
