@@ -13,9 +13,12 @@ Extraction date (latest recorded_date): 2023-11-20.
 from __future__ import annotations
 
 import dataclasses
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from features.contract import TABLE_COLUMNS
 from features.raw import RawTables, coerce_table
@@ -215,3 +218,29 @@ def duplicate_row(tables: RawTables, table: str, where: dict[str, str]) -> RawTa
 def drop_column(tables: RawTables, table: str, column: str) -> RawTables:
     """Copy of ``tables`` without one column of one table."""
     return dataclasses.replace(tables, **{table: getattr(tables, table).drop(columns=[column])})
+
+
+def write_lake(
+    source: Path, raw: Path, *, row_group_sizes: tuple[int | None, int | None] = (None, None)
+) -> Path:
+    """``source``'s registry as a data lake lays it out: events as two part files in
+    ``events/`` (row groups of ``row_group_sizes`` rows each, Parquet's default when None),
+    persons as CSV, the other tables as they are. Returns ``raw``."""
+    raw.mkdir(parents=True)
+    for table in ("families", "memberships", "outcomes", "protected"):
+        shutil.copy(source / f"{table}.parquet", raw)
+    events = pq.read_table(source / "events.parquet")
+    (raw / "events").mkdir()
+    half = events.num_rows // 2
+    for name, part, size in zip(
+        ("part-0", "part-1"),
+        (events.slice(0, half), events.slice(half)),
+        row_group_sizes,
+        strict=True,
+    ):
+        pq.write_table(part, raw / "events" / f"{name}.parquet", row_group_size=size)
+    persons = pd.read_parquet(source / "persons.parquet")
+    persons.assign(birth_date=persons["birth_date"].astype("str")).to_csv(
+        raw / "persons.csv", index=False
+    )
+    return raw

@@ -10,7 +10,6 @@ per table) so that rows from many tasks meet in one partition.
 from __future__ import annotations
 
 import itertools
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from raw_factory import write_lake
 
 from features.contract import TABLES
 from features.partitions import partition_plan
@@ -60,21 +60,10 @@ def _assert_partitions_equal_the_plan(raw_dir: Path, scratch: Path, n: int) -> N
 @pytest.fixture
 def split_registry(small_registry_dir: Path, tmp_path: Path) -> Path:
     """The small registry with events as two part files of many row groups, persons as CSV."""
-    raw = tmp_path / "lake"
-    raw.mkdir()
-    for table in ("families", "memberships", "outcomes", "protected"):
-        shutil.copy(small_registry_dir / f"{table}.parquet", raw)
-    events = pq.read_table(small_registry_dir / "events.parquet")
-    (raw / "events").mkdir()
-    half = events.num_rows // 2
-    pq.write_table(events.slice(0, half), raw / "events" / "part-0.parquet", row_group_size=3_000)
-    pq.write_table(events.slice(half), raw / "events" / "part-1.parquet", row_group_size=5_000)
+    raw = write_lake(small_registry_dir, tmp_path / "lake", row_group_sizes=(3_000, 5_000))
     # a hidden file is not data (Spark's rule), even when it holds rows
+    events = pq.read_table(small_registry_dir / "events.parquet")
     pq.write_table(events.slice(0, 10), raw / "events" / "_ignored.parquet")
-    persons = pd.read_parquet(small_registry_dir / "persons.parquet")
-    persons.assign(birth_date=persons["birth_date"].astype("str")).to_csv(
-        raw / "persons.csv", index=False
-    )
     return raw
 
 

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
-from raw_factory import append_row, drop_column, duplicate_row, set_cell, valid_tables
+from raw_factory import append_row, drop_column, duplicate_row, set_cell, valid_tables, write_lake
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
@@ -59,19 +57,7 @@ def test_spark_reads_a_directory_per_table_and_csv(
     spark, small_registry_dir: Path, tmp_path: Path
 ) -> None:
     """Events split into part files in events/, persons as CSV: the same features."""
-    raw = tmp_path / "lake"
-    raw.mkdir()
-    for table in ("families", "memberships", "outcomes", "protected"):
-        shutil.copy(small_registry_dir / f"{table}.parquet", raw)
-    events = pq.read_table(small_registry_dir / "events.parquet")
-    (raw / "events").mkdir()
-    half = events.num_rows // 2
-    pq.write_table(events.slice(0, half), raw / "events" / "part-0.parquet")
-    pq.write_table(events.slice(half), raw / "events" / "part-1.parquet")
-    persons = pd.read_parquet(small_registry_dir / "persons.parquet")
-    persons.assign(birth_date=persons["birth_date"].astype("str")).to_csv(
-        raw / "persons.csv", index=False
-    )
+    raw = write_lake(small_registry_dir, tmp_path / "lake")
     assert validate_raw_dir_spark(spark, raw).ok
     reference = build_feature_table(load_validated(small_registry_dir), AS_OF[1:], n_jobs=1)
     out = write_spark_features(spark, raw, AS_OF[1:], tmp_path / "f", n_partitions=2)
