@@ -17,25 +17,25 @@ help: ## list the targets
 system-deps: ## Debian packages the Python wheels need (LightGBM's OpenMP runtime)
 	@if ! ldconfig -p | grep -q 'libgomp.so.1'; then \
 		echo "installing libgomp1 (OpenMP runtime for LightGBM)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgomp1; \
+		bash scripts/apt_install.sh libgomp1; \
 	fi
 
 spark-deps: ## Java 17 for --engine spark (pyspark itself comes with the Python install)
 	@if ! command -v java >/dev/null 2>&1 && [ -z "$$JAVA_HOME" ]; then \
 		echo "installing openjdk-17-jre-headless (Java for Spark)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; \
+		bash scripts/apt_install.sh openjdk-17-jre-headless; \
 	fi
 
 postgres: ## PostgreSQL server binaries (Debian's postgresql) for the database tests and benchmark
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "installing postgresql (the tests start throwaway servers with initdb)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+		bash scripts/apt_install.sh postgresql; \
 	fi
 
 browser-deps: ## headless Chromium and its driver (Debian) for the review page's browser tests
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
 		echo "installing chromium and chromium-driver (browser tests of /review)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+		bash scripts/apt_install.sh chromium chromium-driver; \
 	fi
 
 $(STAMP): pyproject.toml constraints.txt | system-deps
