@@ -50,7 +50,7 @@ demo: $(STAMP) ## synthesize, validate, build features, train, audit, then serve
 	DEMO_DIR=$(DEMO_DIR) DEMO_FAMILIES=$(DEMO_FAMILIES) PATH=$(CURDIR)/$(BIN):$$PATH bash scripts/demo.sh
 
 test: $(STAMP) spark-deps postgres browser-deps ## run the whole test suite (what CI runs)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 test-fast: $(STAMP) spark-deps postgres ## the quick lane: the suite without the slow and the server tests
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow and not server"
