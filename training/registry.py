@@ -1,11 +1,12 @@
 """MLflow adapter: the training run, the pyfunc model, registration, aliases, loading back.
 
-The only module of the training package that talks to MLflow: :func:`log_training_run`
-records a whole run (params, metrics comparable across runs, the raw data as a dataset input
-with its hash, the git commit, report, tables, model card) in an experiment marked as
-classic model development, so the MLflow UI opens on runs rather than traces. Every call
-goes through the explicit client of one :class:`training.tracking.TrackingStore` (never
-MLflow's process-wide tracking URI or active run). The model is
+With :mod:`training.tracking` (the store and its client), the only module of the training
+package that talks to MLflow: :func:`log_training_run` records a whole run (params, metrics
+comparable across runs, the raw data as a dataset input with its hash, the git commit,
+report, tables, model card) in an experiment marked as classic model development, so the
+MLflow UI opens on runs rather than traces. Every call goes through the explicit client of
+one :class:`training.tracking.TrackingStore`, never MLflow's process-wide tracking URI or
+active run, so a notebook or service in the same process keeps its own store. The model is
 stored as one artifact, ``risk_model.json`` (see :mod:`training.risk_model`), inside an
 MLflow pyfunc model whose ``predict`` returns the calibrated probability, so a generic
 MLflow client (``mlflow.pyfunc.load_model``) scores with it, while
