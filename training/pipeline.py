@@ -2,8 +2,8 @@
 
 Stages (each timed, each reported to an optional progress callback):
 
-``load``       read and parse the raw registry; its contract rules are checked in a forked
-               process meanwhile (:mod:`features.validation_background`);
+``load``       read and parse the raw registry; its contract rules are checked in a
+               background process meanwhile (:mod:`features.validation_background`);
 ``design``     the temporal design: from the config's dates, or derived from the data
                (:mod:`training.design`), with its backtest origins and final refit;
 ``features``   point-in-time snapshots at every as-of date the design needs, then the

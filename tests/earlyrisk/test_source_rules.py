@@ -129,14 +129,14 @@ def mlflow_offences(root: Path) -> list[str]:
                     and node.args
                     and _is_mlflow_env(node.args[0])
                 ):
-                    out.append(f"{rel}:{node.lineno} changes {node.args[0].value}")  # type: ignore[attr-defined]
+                    out.append(f"{rel}:{node.lineno} changes {node.args[0].value}")
             if isinstance(node, ast.Assign | ast.AugAssign | ast.Delete):
                 targets = (
                     node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
                 )
                 for target in targets:
                     if isinstance(target, ast.Subscript) and _is_mlflow_env(target.slice):
-                        out.append(f"{rel}:{node.lineno} changes {target.slice.value}")  # type: ignore[attr-defined]
+                        out.append(f"{rel}:{node.lineno} changes {target.slice.value}")
     return out
 
 

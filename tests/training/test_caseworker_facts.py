@@ -12,8 +12,8 @@ from features.catalogue import FEATURES
 from training.caseworker_facts import band_facts, caseworker_card_fields, support_inputs
 from training.config import load_config
 from training.model_card import ModelCardFacts, build_model_card
-from training.run_card import model_card_facts
 from training.pipeline import run_training
+from training.run_card import model_card_facts
 
 
 @pytest.fixture(scope="module")
