@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -157,14 +156,6 @@ def load_booster(model_str: str) -> Any:
 
     with LIGHTGBM_LOCK:
         return lgb.Booster(model_str=model_str)
-
-
-def load_booster_file(path: Path | str) -> Any:
-    """A booster from a LightGBM text model file."""
-    import lightgbm as lgb
-
-    with LIGHTGBM_LOCK:
-        return lgb.Booster(model_file=str(path))
 
 
 def booster_to_string(booster: Any, *, num_iteration: int | None = None) -> str:
