@@ -58,10 +58,11 @@ test-fast: $(STAMP) spark-deps postgres ## the quick lane: the suite without the
 bench: $(STAMP) spark-deps postgres ## print the benchmark figures (large data; takes minutes)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m benchmarks
 
-lint: $(STAMP) ## ruff check, ruff format check, mypy (the same checks as .pre-commit-config.yaml)
+lint: $(STAMP) ## ruff, mypy, and the layering contracts (lint-imports; as .pre-commit-config.yaml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	PYTHONPATH=. $(BIN)/lint-imports
 
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -25,7 +25,6 @@ import os
 import resource
 import time
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from rich.console import Console
@@ -33,6 +32,7 @@ from rich.table import Table
 
 from serving.monitor.config import MonitorConfig
 from serving.monitor.core import monitor
+from training import lightgbm_adapter as lgbx
 from training.config import CapacityConfig
 from training.reference_stats import compute_reference_stats
 from training.risk_model import LightGBMRiskModel, MarginCalibrator
@@ -72,7 +72,7 @@ def model_for(frame: pd.DataFrame) -> LightGBMRiskModel:
     names = [c for c in frame.columns if c.startswith("x")]
     params = {"objective": "binary", "verbose": -1, "num_leaves": 15, "seed": 1, "num_threads": 2}
     sample = frame.iloc[:30_000]
-    booster = lgb.train(params, lgb.Dataset(sample[names], sample["label"]), num_boost_round=100)
+    booster = lgbx.train(params, lgbx.dataset(sample[names], sample["label"]), num_boost_round=100)
     model = LightGBMRiskModel(booster, feature_names=names)
     # Platt on the margin is close enough for a benchmark (the monitor checks it anyway)
     return model.with_calibrator(MarginCalibrator(method="sigmoid", a=-1.0, b=0.0))  # type: ignore[return-value]

@@ -113,10 +113,10 @@ def peer_frame(raw: object, dates: list[pd.Timestamp], *, horizon: int) -> pd.Da
 
 def main() -> None:
     """Train both on the foreign registry and print their AUCs at the latest quarter end."""
-    import lightgbm as lgb
     from sklearn.metrics import roc_auc_score
 
     from features.validation import load_validated
+    from training import lightgbm_adapter as lgbx
     from training.config import load_config
     from training.design import period_ends
     from training.pipeline import run_training
@@ -169,14 +169,16 @@ def main() -> None:
         c for c in frame.columns if c not in ("family_id", "as_of", "label", "label_observed")
     ]
     train = frame.loc[frame["as_of"] < latest]
-    booster = lgb.train(
+    booster = lgbx.train(
         {"objective": "binary", "verbose": -1, "seed": 1, "deterministic": True, "num_threads": 2},
-        lgb.Dataset(train[features], train["label"].astype(int)),
+        lgbx.dataset(train[features], train["label"].astype(int)),
         num_boost_round=PEER_ROUNDS,
     )
     test = frame.loc[frame["as_of"] == latest].set_index("family_id")
     test = test.reindex(at_t["family_id"].astype(str))
-    peer_auc = float(roc_auc_score(y, booster.predict(test[features].fillna(0.0))))
+    peer_auc = float(
+        roc_auc_score(y, lgbx.predict_probability(booster, test[features].fillna(0.0)))
+    )
     peer_seconds = time.perf_counter() - started
 
     print(

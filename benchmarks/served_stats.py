@@ -28,13 +28,13 @@ AS_OF = "2024-12-31"
 
 
 def _world(root: Path):  # type: ignore[no-untyped-def]
-    import lightgbm as lgb
     import pandas as pd
 
     from features.catalogue import feature_list_fingerprint, model_input_columns
     from features.snapshot_store import write_feature_table
     from serving.lookup import read_snapshot_info
     from serving.served_stats import AuditGroupIndex, ServedStatsAccumulator, groups_path
+    from training import lightgbm_adapter as lgbx
     from training.config import CapacityConfig
     from training.reference_stats import compute_reference_stats
     from training.risk_model import LightGBMRiskModel
@@ -44,7 +44,7 @@ def _world(root: Path):  # type: ignore[no-untyped-def]
     X = pd.DataFrame(rng.gamma(1.0, 2.0, size=(N_REFERENCE, len(columns))), columns=columns)
     y = (rng.random(N_REFERENCE) < 1 / (1 + np.exp(-(-2.5 + 0.5 * X[columns[0]])))).astype(int)
     params = {"objective": "binary", "verbose": -1, "num_leaves": 15, "num_threads": 1}
-    model = LightGBMRiskModel(lgb.train(params, lgb.Dataset(X, y), num_boost_round=100))
+    model = LightGBMRiskModel(lgbx.train(params, lgbx.dataset(X, y), num_boost_round=100))
     frame = X.assign(
         family_id=[f"F{i:07d}" for i in range(N_REFERENCE)],
         as_of=pd.Timestamp(AS_OF),

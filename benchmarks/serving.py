@@ -46,26 +46,26 @@ def register_champion(
 ) -> Any:
     """Train a calibrated LightGBM model on X, y and make it champion ``name`` in a SQLite
     MLflow registry under root (``sqlite:///<root>/mlflow.db``); the model."""
-    import lightgbm as lgb
-    import mlflow
-
     from features.catalogue import feature_list_fingerprint
+    from training import lightgbm_adapter as lgbx
     from training.calibration import choose_calibration
-    from training.registry import CHAMPION, log_risk_model, set_alias, tracking_store
+    from training.registry import CHAMPION, log_risk_model
     from training.risk_model import LightGBMRiskModel
+    from training.tracking import TrackingStore
 
-    booster = LightGBMRiskModel(lgb.train(params, lgb.Dataset(X, y), num_boost_round=trees))
+    booster = LightGBMRiskModel(lgbx.train(params, lgbx.dataset(X, y), num_boost_round=trees))
     model = booster.with_calibrator(choose_calibration(booster, X, y).calibrator)
-    with tracking_store(f"sqlite:///{root / 'mlflow.db'}"):
-        exp = mlflow.create_experiment("bench", artifact_location=(root / "art").as_uri())
-        with mlflow.start_run(experiment_id=exp):
-            logged = log_risk_model(
-                model,
-                input_example=X.head(50),
-                feature_list_sha256=feature_list_fingerprint(),
-                registered_model_name=name,
-            )
-        set_alias(name, logged.version, CHAMPION)
+    store = TrackingStore(f"sqlite:///{root / 'mlflow.db'}")
+    exp = store.experiment("bench", artifact_location=(root / "art").as_uri())
+    with store.run(exp) as run:
+        logged = log_risk_model(
+            model,
+            run=run,
+            input_example=X.head(50),
+            feature_list_sha256=feature_list_fingerprint(),
+            registered_model_name=name,
+        )
+    store.set_alias(name, logged.version, CHAMPION)
     return model
 
 
@@ -241,21 +241,26 @@ def _batch(url: str, headers: dict[str, str], ids: list[str]) -> dict[str, float
 
 
 def _in_process(model, frame) -> dict[str, float]:
-    """Raw LightGBM predict + pred_contrib on the same rows: per row and per 1,000."""
+    """Raw LightGBM predict + pred_contrib on the same rows: per row and per 1,000.
+
+    Through :mod:`training.lightgbm_adapter`, as every booster call (its lock is free here,
+    so it costs one uncontended acquire per call)."""
+    from training import lightgbm_adapter as lgbx
+
     booster = model.booster
     matrix = frame[model.feature_names].to_numpy(dtype=np.float64)
     n = 2_000
     started = time.perf_counter()
     for i in range(n):
         row = matrix[i : i + 1]
-        booster.predict(row, num_threads=1)
-        booster.predict(row, pred_contrib=True, num_threads=1)
+        lgbx.predict_probability(booster, row, num_threads=1)
+        lgbx.predict_contributions(booster, row, num_threads=1)
     single = n / (time.perf_counter() - started)
     block = matrix[:BATCH_SIZE]
     started = time.perf_counter()
     for _ in range(5):
-        booster.predict(block)
-        booster.predict(block, pred_contrib=True)
+        lgbx.predict_probability(booster, block)
+        lgbx.predict_contributions(booster, block)
     batch = 5 * BATCH_SIZE / (time.perf_counter() - started)
     return {"rows_per_s_single": single, "rows_per_s_batch": batch}
 

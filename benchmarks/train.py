@@ -76,10 +76,9 @@ def _cpu_seconds() -> float:
 
 def _create_store(tracking_uri: str, experiment: str, artifact_location: str) -> None:
     """Create the MLflow database and the experiment, as a deployment's first run would."""
-    from training.registry import ensure_experiment, tracking_store
+    from training.tracking import TrackingStore
 
-    with tracking_store(tracking_uri):
-        ensure_experiment(experiment, artifact_location)
+    TrackingStore(tracking_uri).experiment(experiment, artifact_location=artifact_location)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 from features import commands as feature_commands
 from features.errors import EarlyriskError
 from serving import commands as serving_commands
+from serving.monitor import commands as monitor_commands
 from training import commands as training_commands
 
 EXIT_ERROR = 1
@@ -49,7 +50,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-for module in (feature_commands, training_commands, serving_commands):
+for module in (feature_commands, training_commands, serving_commands, monitor_commands):
     module.register(app)
 
 

@@ -6,7 +6,6 @@ import typer
 
 from serving.audit_log_cli import audit_log_app
 from serving.db_cli import db_app
-from serving.monitor.cli import MONITOR_HELP, monitor_command
 from serving.score_cli import SCORE_HELP, score_command
 from serving.serve_cli import SERVE_HELP, serve_command, token_app
 
@@ -17,5 +16,4 @@ def register(app: typer.Typer) -> None:
     app.command("serve", help=SERVE_HELP)(serve_command)
     app.add_typer(token_app, name="token")
     app.add_typer(audit_log_app, name="audit-log")
-    app.command("monitor", help=MONITOR_HELP)(monitor_command)
     app.add_typer(db_app, name="db")

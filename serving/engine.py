@@ -56,7 +56,14 @@ from serving.i18n import (
 from serving.lookup import LookupStore, SnapshotError, as_of_text, read_snapshot_info
 from serving.records import FamilyRecords, RecordsError, build_records
 from serving.regions import RegionIndex, regions_path
-from serving.scoring import ReferencePopulation, RiskBands, Scorer, derive_bands, fixed_bands
+from serving.scoring import (
+    ReferencePopulation,
+    RiskBands,
+    Scorer,
+    derive_bands,
+    describe_bands,
+    fixed_bands,
+)
 from serving.served_stats import ServedStatsRecorder
 from serving.settings import ServingSettings
 from training.protected import PROTECTED_NAMES
@@ -209,7 +216,7 @@ class ServingEngine:
         scored = self.scorer.score_matrix(matrix)
         levels = bands.levels(scored.probability)
         percentiles = reference.percentile(scored.probability)
-        bands_json = bands.describe(lang)
+        bands_json = describe_bands(bands, lang)
         advisory = self.notice(lang)
         results: list[dict[str, Any]] = []
         records: list[ScoreRecord] = []

@@ -3,16 +3,19 @@
 Pure computation, no I/O: a :class:`Scorer` turns rows of indicators into calibrated
 probabilities and explanations (:mod:`serving.explain`); :func:`derive_bands` sets the
 risk levels' cut-offs from the calibrated probabilities of the eligible population and the
-caseworkers' capacity (:class:`RiskBands`); a :class:`ReferencePopulation` places a
-probability among the eligible population's scores (its percentile, rounded). The scorer
-also applies the model's eligibility rule (:mod:`features.eligibility`, recorded with the
-model at training): an ineligible family gets a status and a reason instead of a score, and
-is left out of the reference population, so it moves no band cut-off and no percentile.
+caseworkers' capacity (:class:`RiskBands`; both live in :mod:`training.risk_bands`, the
+rule training audits on the model card), :func:`describe_bands` words them; a
+:class:`ReferencePopulation` places a probability among the eligible population's scores
+(its percentile, rounded). The scorer also applies the model's eligibility rule
+(:mod:`features.eligibility`, recorded with the model at training): an ineligible family
+gets a status and a reason instead of a score, and is left out of the reference population,
+so it moves no band cut-off and no percentile. Every booster call goes through
+:mod:`training.lightgbm_adapter`, under the lock training takes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +32,20 @@ from serving.explain import (
 )
 from serving.i18n import Language, band_meaning, level_name
 from serving.settings import RiskBand
+from training import lightgbm_adapter as lgbx
+from training.risk_bands import Band, RiskBands, band_counts, capacity_families, derive_bands
+
+__all__ = [
+    "Band",
+    "ReferencePopulation",
+    "RiskBands",
+    "ScoredRows",
+    "Scorer",
+    "capacity_families",
+    "derive_bands",
+    "describe_bands",
+    "fixed_bands",
+]
 
 # Up to this many rows, LightGBM runs single-threaded (thread start-up dominates).
 SINGLE_THREAD_ROWS = 256
@@ -89,15 +106,15 @@ class Scorer:
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         """Per-feature raw-score contributions plus bias (last column) for the rows of matrix.
 
-        For a LightGBM model this calls the booster directly with one thread for small
-        requests: OpenMP start-up costs milliseconds on a one-row request, the TreeSHAP
-        itself microseconds. The numbers are those of ``RiskModel.contributions``.
+        For a LightGBM model this goes to the booster through :mod:`training.lightgbm_adapter`
+        (under the process-wide lock training takes too) with one thread for small requests:
+        OpenMP start-up costs milliseconds on a one-row request, the TreeSHAP itself
+        microseconds. The numbers are those of ``RiskModel.contributions``.
         """
         booster = getattr(self.model, "booster", None)
         if booster is not None:
             threads = 1 if matrix.shape[0] <= SINGLE_THREAD_ROWS else 0
-            out = booster.predict(matrix, pred_contrib=True, num_threads=threads)
-            return np.asarray(out, dtype=np.float64)
+            return lgbx.predict_contributions(booster, matrix, num_threads=threads)
         frame = pd.DataFrame(matrix, columns=self.feature_names)
         return self.model.contributions(frame).to_numpy(dtype=np.float64)  # type: ignore[attr-defined]
 
@@ -176,149 +193,29 @@ class Scorer:
         return self.probabilities(X.loc[self.eligible(X)])
 
 
-@dataclass(frozen=True)
-class Band:
-    """One risk level: probabilities >= ``min_probability`` (below the next band's bound)."""
-
-    level: str
-    min_probability: float
-    max_probability: float | None
-    families: int
-
-
-@dataclass(frozen=True)
-class RiskBands:
-    """The risk levels of a population and how their cut-offs were set.
-
-    ``derived``: set by :func:`derive_bands` from the calibrated probabilities and the
-    caseworkers' capacity (else fixed by the operator). ``capacity`` is the number of
-    families caseworkers can reach, ``population`` the eligible families the cut-offs were
-    set on, ``base_rate`` their average probability, ``elevated_ratio`` the multiple of it
-    that starts "elevated".
-    """
-
-    bands: tuple[Band, ...]
-    derived: bool
-    population: int
-    capacity: int
-    base_rate: float
-    elevated_ratio: float
-
-    @property
-    def bounds(self) -> np.ndarray:
-        return np.asarray([b.min_probability for b in self.bands], dtype=np.float64)
-
-    def levels(self, probability: np.ndarray) -> list[str]:
-        """Risk level of each probability (the highest band whose bound it reaches)."""
-        idx = np.searchsorted(self.bounds, probability, side="right") - 1
-        levels = [b.level for b in self.bands]
-        return [levels[i] for i in np.clip(idx, 0, len(levels) - 1)]
-
-    def cutoffs(self) -> dict[str, float]:
-        """Lower bound of each level (the numbers an audit uses as thresholds)."""
-        return {b.level: b.min_probability for b in self.bands}
-
-    def describe(self, lang: Language) -> list[dict[str, object]]:
-        """Every band with its name and meaning in lang (the ``risk_bands`` field)."""
-        return [
-            {
-                "level": b.level,
-                "name": level_name(b.level, lang),
-                "min_probability": round(b.min_probability, 6),
-                "max_probability": (
-                    None if b.max_probability is None else round(b.max_probability, 6)
-                ),
-                "families": b.families,
-                "meaning": band_meaning(
-                    b.level,
-                    lang=lang,
-                    lower=b.min_probability,
-                    upper=b.max_probability,
-                    derived=self.derived,
-                    count=b.families,
-                    share=self.capacity / self.population if self.population else 0.0,
-                    ratio=self.elevated_ratio,
-                    base=self.base_rate,
-                ),
-            }
-            for b in self.bands
-        ]
-
-
-def _with_counts(
-    bounds: Sequence[tuple[str, float]], sorted_probabilities: np.ndarray
-) -> tuple[Band, ...]:
-    out = []
-    for i, (level, low) in enumerate(bounds):
-        high = bounds[i + 1][1] if i + 1 < len(bounds) else None
-        start = int(np.searchsorted(sorted_probabilities, low, side="left"))
-        stop = (
-            sorted_probabilities.size
-            if high is None
-            else int(np.searchsorted(sorted_probabilities, high, side="left"))
-        )
-        out.append(Band(level, float(low), high, max(0, stop - start)))
-    return tuple(out)
-
-
-def capacity_families(
-    population: int, *, capacity_count: int | None, capacity_fraction: float | None
-) -> int:
-    """Families caseworkers can reach: the count, else ceil(fraction x population)."""
-    if capacity_count is not None:
-        if capacity_count < 1:
-            raise ValueError(f"capacity_count must be >= 1, got {capacity_count}")
-        return min(capacity_count, population)
-    if capacity_fraction is None or not 0.0 < capacity_fraction <= 1.0:
-        raise ValueError(f"capacity_fraction must be in (0, 1], got {capacity_fraction}")
-    return min(population, int(np.ceil(capacity_fraction * population - 1e-9)))
-
-
-def derive_bands(
-    probabilities: np.ndarray,
-    *,
-    capacity_count: int | None = None,
-    capacity_fraction: float | None = 0.05,
-    elevated_ratio: float = 2.0,
-) -> RiskBands:
-    """Cut-offs from the calibrated probabilities of the eligible population and capacity.
-
-    ``high``: the families with the highest probability, as many as caseworkers can reach
-    and never more. Its cut-off is the smallest probability ``v`` such that at most
-    ``capacity`` families score ``>= v`` (ties are never split: with many equal scores the
-    band holds fewer families than the capacity rather than more).
-    ``elevated``: probability at least ``elevated_ratio`` times the population's average
-    (the base rate), below the high cut-off; empty when that bound is above it.
-    ``low``: the rest.
-    """
-    p = np.sort(np.asarray(probabilities, dtype=np.float64))
-    if p.size == 0:
-        raise ValueError("risk bands need at least one eligible family's probability")
-    if not np.all(np.isfinite(p)):
-        raise ValueError("risk bands need finite probabilities")
-    if elevated_ratio <= 1.0:
-        raise ValueError(f"elevated_ratio must be > 1, got {elevated_ratio}")
-    k = capacity_families(
-        p.size, capacity_count=capacity_count, capacity_fraction=capacity_fraction
-    )
-    distinct = np.unique(p)
-    # families scoring >= each distinct value
-    at_or_above = p.size - np.searchsorted(p, distinct, side="left")
-    fits = np.flatnonzero(at_or_above <= k)
-    # a cut-off above every score when even the top value's ties exceed the capacity
-    high_cut = float(distinct[fits[0]]) if fits.size else float(np.nextafter(p[-1], 2.0))
-    high_cut = max(high_cut, float(np.nextafter(0.0, 1.0)))
-    base = float(p.mean())
-    elevated_cut = min(max(elevated_ratio * base, float(np.nextafter(0.0, 1.0))), high_cut)
-    bounds = [("low", 0.0), ("elevated", elevated_cut), ("high", high_cut)]
-    return RiskBands(
-        bands=_with_counts(bounds, p),
-        derived=True,
-        population=int(p.size),
-        capacity=k,
-        base_rate=base,
-        elevated_ratio=elevated_ratio,
-    )
+def describe_bands(bands: RiskBands, lang: Language) -> list[dict[str, object]]:
+    """Every band with its name and meaning in lang (the ``risk_bands`` field)."""
+    return [
+        {
+            "level": b.level,
+            "name": level_name(b.level, lang),
+            "min_probability": round(b.min_probability, 6),
+            "max_probability": (None if b.max_probability is None else round(b.max_probability, 6)),
+            "families": b.families,
+            "meaning": band_meaning(
+                b.level,
+                lang=lang,
+                lower=b.min_probability,
+                upper=b.max_probability,
+                derived=bands.derived,
+                count=b.families,
+                share=bands.capacity / bands.population if bands.population else 0.0,
+                ratio=bands.elevated_ratio,
+                base=bands.base_rate,
+            ),
+        }
+        for b in bands.bands
+    ]
 
 
 def fixed_bands(bands: tuple[RiskBand, ...], probabilities: np.ndarray) -> RiskBands:
@@ -326,7 +223,7 @@ def fixed_bands(bands: tuple[RiskBand, ...], probabilities: np.ndarray) -> RiskB
     p = np.sort(np.asarray(probabilities, dtype=np.float64))
     bounds = [(b.level, b.min_probability) for b in bands]
     return RiskBands(
-        bands=_with_counts(bounds, p),
+        bands=band_counts(bounds, p),
         derived=False,
         population=int(p.size),
         capacity=0,

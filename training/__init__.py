@@ -7,7 +7,7 @@ the spinning thread steals the time slice of the one it waits for, and a 2-threa
 8 times slower than a 1-thread fit (measured: 100 rounds on 430k rows, load average 13 on
 2 cores: 84 s spinning, 10.5 s passive; benchmarks/train.py). ``PASSIVE`` makes waiting
 threads sleep. libgomp reads the variable once, when LightGBM first loads it, so it is set
-here, before any module of this package imports lightgbm (they all import it lazily);
+here, before lightgbm is imported (only :mod:`training.lightgbm_adapter` imports it, lazily);
 ``setdefault``: a value the user exported wins. It changes no result, only scheduling.
 """
 

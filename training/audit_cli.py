@@ -306,6 +306,7 @@ def _print_summary(
     from rich.table import Table
 
     from training.audit.metrics import METRIC_LABELS
+    from training.audit.summary import summarize
 
     console = Console(highlight=False)
     metrics = (
@@ -332,7 +333,7 @@ def _print_summary(
             cells.append("n/a" if pd.isna(auc) else f"{auc:.3f}")
         table.add_row(str(row["attribute"]), name, *cells)
     console.print(table)
-    for line in result.summary():
+    for line in summarize(result):
         console.print(f"- {line}")
     if outcomes is not None:
         from rich.markup import escape

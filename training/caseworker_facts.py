@@ -3,7 +3,7 @@
 Two facts of a training run that are about how the score is *shown*, not how it is fitted:
 
 * **Risk bands** (design rule 11's companion): the cut-offs the service derives from the
-  calibrated probability and the caseworkers' capacity (:func:`serving.scoring.derive_bands`),
+  calibrated probability and the caseworkers' capacity (:func:`training.risk_bands.derive_bands`),
   set here on the test slice with the run's capacity, and audited per group at each band's
   lower bound, like the top-k rule: what share of each group is ``high`` (and ``elevated``
   or higher), and how often those flags were right.
@@ -13,7 +13,7 @@ Two facts of a training run that are about how the score is *shown*, not how it 
   model still uses it. So the same training procedure is run without the support inputs
   and both models' ROC AUC and precision at capacity are reported on the same test rows.
 
-:func:`caseworker_card_fields` is the one call :func:`training.model_card.model_card_facts`
+:func:`caseworker_card_fields` is the one call :func:`training.run_card.model_card_facts`
 makes; it returns keyword arguments for :class:`training.model_card.ModelCardFacts`. Both
 facts use the model of the held-out design (``TrainResult.evaluated_model``, the one the
 card's metrics describe), not the final refit, which may have been trained on the test
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from training.calibration import CalibrationResult
     from training.config import TrainConfig
     from training.models import LightGBMFit
-    from training.pipeline import TrainResult
+    from training.results import TrainResult
     from training.risk_model import LightGBMRiskModel
     from training.splits import TemporalSplit
 
@@ -66,7 +66,7 @@ def band_facts(
     min_group_size: int,
 ) -> RiskBandFacts:
     """Bands set on the test slice's calibrated probabilities, and their per-group audit."""
-    from serving.scoring import derive_bands
+    from training.risk_bands import derive_bands
 
     bands = derive_bands(
         probability,
@@ -156,8 +156,8 @@ def fit_support_ablation(
     from training.config import LightGBMSpec
     from training.evaluation import capacity_metrics
     from training.models import fit_lightgbm, score_rows
-    from training.pipeline import MAIN
     from training.refit import recalibrate
+    from training.results import MAIN
 
     names = list(evaluated_model.feature_names)
     support = support_inputs(names)

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from features.config import FeatureConfig
 from features.contract import DEFAULT_HORIZON_MONTHS, DEFAULT_LABEL_OUTCOMES, OUTCOME_TYPES
 from features.eligibility import EligibilityRule
 from features.errors import EarlyriskError
@@ -419,3 +420,12 @@ def _explain(exc: ValidationError) -> str:
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         parts.append(f"{loc}: {err['msg']}")
     return "; ".join(parts)
+
+
+def feature_config_of(config: TrainConfig) -> FeatureConfig:
+    """The feature configuration of a training run (recorded on the registered model)."""
+    return FeatureConfig(
+        label_outcome_types=config.label.outcome_types,
+        horizon_months=config.label.horizon_months,
+        extraction_date=config.label.extraction_date,
+    )

@@ -26,12 +26,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from training.aliases import CHALLENGER, CHAMPION
 from training.audit.disparity import holm_adjust
 from training.audit.gates import Waiver
 from training.config import GatesConfig, ProxyGatesConfig
 from training.evaluation import Evaluation, Interval
 from training.pooled_evidence import PooledDifferences
-from training.registry import CHALLENGER, CHAMPION
 from training.reliability import (
     CalibrationStat,
     calibration_slope,

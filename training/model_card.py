@@ -6,7 +6,8 @@ can build it in memory and log ``model_card/model_card.json`` and ``model_card/m
 with the run, and the service can show the JSON at ``/model_card``. The fixed texts
 (intended use, out-of-scope uses, known biases of administrative data) live here so every
 card says them the same way; run-specific warnings (failed gates, flagged proxies, missing
-audit) are derived by :func:`build_model_card`.
+audit) are derived by :func:`build_model_card`. The facts of one training run are gathered
+by :mod:`training.run_card`, which imports this module (never the other way round).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import BaseModel, ConfigDict, Field
 
+from training.audit.summary import summarize
+
 if TYPE_CHECKING:
     from training.audit.gates import GateOutcome
     from training.audit.result import AuditResult
-    from training.pipeline import TrainResult
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "models" / "model_card.md.j2"
 CARD_SCHEMA_VERSION = 1
@@ -400,7 +402,7 @@ def fairness_facts_from_audit(
         gates_passed=None if outcomes is None else not failed,
         n_checks=0 if outcomes is None else len(outcomes),
         failed_checks=failed,
-        summary=result.summary(),
+        summary=summarize(result),
         groups=groups,
         min_group_size=result.min_group_size,
         n_suppressed=int(result.groupings["n_suppressed"].sum()),
@@ -417,152 +419,3 @@ def write_model_card(card: ModelCard, directory: str | Path) -> tuple[Path, Path
     json_path.write_text(card.to_json(), encoding="utf-8")
     md_path.write_text(card.to_markdown(), encoding="utf-8")
     return json_path, md_path
-
-
-# --------------------------------------------------------------------------- from a run
-
-
-def model_card_facts(result: TrainResult) -> ModelCardFacts:
-    """The facts of one training run for :func:`build_model_card`.
-
-    Metrics are those of the held-out design (and, per origin, of the backtest); the data
-    facts say which data the registered model (the final refit) was trained and calibrated on.
-    """
-    import datetime as dt
-
-    from training.caseworker_facts import caseworker_card_fields
-    from training.gates import gate_facts, waiver_facts
-    from training.pipeline import MAIN
-
-    cfg = result.config
-    ev = result.evaluation
-    info = result.split.info
-    metrics = []
-    for name, model_eval in ev.models.items():
-        for metric in ("roc_auc", "pr_auc", "brier", "ece", "precision_at_k", "lift_at_k"):
-            iv = model_eval.metrics[metric]
-            metrics.append(
-                MetricFact(
-                    name=metric if name == MAIN else f"{metric} ({name} baseline)",
-                    value=iv.estimate,
-                    lower=iv.low,
-                    upper=iv.high,
-                    note=None if name == MAIN else "baseline, same test slice",
-                )
-            )
-    if ev.oracle:
-        iv = ev.oracle["roc_auc"]
-        metrics.append(
-            MetricFact(
-                name="roc_auc (oracle: true probabilities)",
-                value=iv.estimate,
-                lower=iv.low,
-                upper=iv.high,
-                note="ceiling on synthetic data",
-            )
-        )
-    for key, value in ev.models[MAIN].truth.items():
-        metrics.append(MetricFact(name=f"{key} (synthetic truth)", value=value))
-    if result.backtest is not None:
-        for origin in result.backtest.origins[1:]:
-            iv = origin.evaluation.models[MAIN].metrics["roc_auc"]
-            metrics.append(
-                MetricFact(
-                    name="roc_auc",
-                    value=iv.estimate,
-                    lower=iv.low,
-                    upper=iv.high,
-                    split=f"backtest origin {origin.origin} "
-                    f"(test as of {', '.join(d.isoformat() for d in origin.design.test)})",
-                    note="same hyperparameters, refitted at that origin",
-                )
-            )
-    outcomes = result.fairness_outcomes if cfg.gates.fairness is not None else None
-    fairness = None
-    if result.audit is not None:
-        fairness = fairness_facts_from_audit(result.audit, outcomes)
-    slices = [*info, *((result.final.train, result.final.calibration) if result.final else ())]
-    first = min(d for i in slices for d in i.as_of)
-    last = max(d for i in slices for d in i.window_end)
-    calibration = result.calibration[MAIN].method
-    design: list[str] = []
-    if result.plan is not None:
-        design.append(f"design from the {result.plan.source}: {result.plan.evaluation.describe()}")
-        design += list(result.plan.warnings)
-    design.append(
-        "evaluated on the held-out design: "
-        + "; ".join(
-            f"{i.name} as of {', '.join(d.isoformat() for d in i.as_of)} ({i.n_rows:,} rows)"
-            for i in info
-        )
-    )
-    if result.final is not None:
-        design.append(
-            "registered model refitted on the most recent labelled data: trained as of "
-            f"{', '.join(d.isoformat() for d in result.final.train.as_of)} "
-            f"({result.final.train.n_rows:,} rows), recalibrated as of "
-            f"{', '.join(d.isoformat() for d in result.final.calibration.as_of)} "
-            f"({result.final.calibration.n_rows:,} rows)"
-        )
-    design.append(
-        "slices are family-disjoint"
-        if result.split.family_disjoint
-        else "slices are separated in time; a family may appear at several dates"
-    )
-    return ModelCardFacts(
-        model_name=result.model_name or cfg.mlflow.model_name,
-        model_version=result.model_version or None,
-        alias=result.alias or None,
-        run_id=result.run_id or None,
-        created_at=dt.datetime.now(dt.UTC),
-        model_type=f"LightGBM gradient-boosted trees, {calibration}-calibrated on a later slice",
-        model_description=(
-            f"Probability of {' or '.join(cfg.label.outcome_types)} within "
-            f"{cfg.label.horizon_months} months, from point-in-time family indicators; "
-            f"best of {len(result.fit.tuning)} tuning candidate(s), "
-            f"{result.fit.best_iteration} trees"
-        ),
-        features=list(result.risk_model.feature_names),
-        capacity=f"{cfg.capacity.describe()} ({ev.capacity_k} families on the test slice)",
-        data=DataFacts(
-            source=str(cfg.raw_dir) if cfg.raw_dir else "feature table",
-            synthetic=bool(ev.oracle),
-            period=f"{first.isoformat()} .. {last.isoformat()}",
-            n_families=len(
-                {
-                    fid
-                    for frame in (
-                        result.split.train,
-                        result.split.calibration,
-                        result.split.test,
-                    )
-                    for fid in frame["family_id"]
-                }
-            ),
-            rows_per_split={i.name: i.n_rows for i in info},
-            label_definition=(
-                f"any {' or '.join(cfg.label.outcome_types)} recorded for the family within "
-                f"{cfg.label.horizon_months} months after the as-of date"
-            ),
-            horizon_months=cfg.label.horizon_months,
-            raw_sha256=result.fingerprints.get("raw_sha256"),
-            feature_list_sha256=result.fingerprints.get("feature_list_sha256"),
-            eligibility=result.eligibility_rule.describe(),
-            design=design,
-        ),
-        metrics=metrics,
-        fairness=fairness,
-        gates=[GateFact(**g) for g in gate_facts(result.decision)],
-        waivers=waiver_facts(cfg.gates)[0],
-        allowed_proxies=waiver_facts(cfg.gates)[1],
-        limitations=[
-            f"Evaluated on {ev.n_rows} test families with {ev.n_positive} outcomes; intervals "
-            "are wide when outcomes are few.",
-        ],
-        **caseworker_card_fields(result),
-    )
-
-
-def write_card(result: TrainResult, directory: Path) -> tuple[Path, Path]:
-    """Build the model card of this run and write ``model_card.json`` and ``.md``."""
-    return write_model_card(build_model_card(model_card_facts(result)), directory)

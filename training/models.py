@@ -23,9 +23,9 @@ import pandas as pd
 from features.aggregations import MAX_LOOKBACK_DAYS
 from features.catalogue import FEATURES
 from features.errors import EarlyriskError
+from training import lightgbm_adapter as lgbx
 from training.config import LightGBMSpec, LogisticSpec
 from training.evaluation import ScoredModel
-from training.native_lock import LIGHTGBM_LOCK
 from training.protected import PROTECTED_NAMES
 from training.risk_model import (
     UNCALIBRATED,
@@ -156,8 +156,6 @@ def fit_lightgbm(
     Every combination of ``spec.tune`` is fitted; the lowest validation log-loss wins (ties:
     the first in grid order). The final booster is the winner at its best iteration.
     """
-    import lightgbm as lgb
-
     names = check_model_inputs(feature_names)
     held = validation_mask(train["family_id"], fraction=spec.validation_fraction)
     y = train["label"].to_numpy(dtype=int)
@@ -168,8 +166,8 @@ def fit_lightgbm(
             f"({int(y[held].sum())} positives held out, {int(y[~held].sum())} kept)"
         )
     X = train.loc[:, names].astype("float64")
-    fit_set = lgb.Dataset(X.loc[~held], y[~held], feature_name=names, free_raw_data=False)
-    val_set = lgb.Dataset(X.loc[held], y[held], reference=fit_set, free_raw_data=False)
+    fit_set = lgbx.dataset(X.loc[~held], y[~held], feature_name=names, free_raw_data=False)
+    val_set = lgbx.dataset(X.loc[held], y[held], reference=fit_set, free_raw_data=False)
     keys = sorted(spec.tune)
     grid = [
         dict(zip(keys, combo, strict=True))
@@ -190,19 +188,15 @@ def fit_lightgbm(
             "verbose": -1,
         }
         evals: dict[str, Any] = {}
-        with LIGHTGBM_LOCK:
-            booster = lgb.train(
-                params,
-                fit_set,
-                num_boost_round=spec.num_boost_round,
-                valid_sets=[val_set],
-                valid_names=["validation"],
-                callbacks=[
-                    lgb.early_stopping(spec.early_stopping_rounds, verbose=False),
-                    lgb.record_evaluation(evals),
-                ],
-            )
-        it = int(booster.best_iteration or spec.num_boost_round)
+        booster = lgbx.train(
+            params,
+            fit_set,
+            num_boost_round=spec.num_boost_round,
+            validation=val_set,
+            early_stopping_rounds=spec.early_stopping_rounds,
+            evaluation=evals,
+        )
+        it = lgbx.best_iteration(booster) or spec.num_boost_round
         loss = float(evals["validation"]["binary_logloss"][it - 1])
         rows.append({**overrides, "best_iteration": it, "validation_logloss": loss})
         if best is None or loss < best[0]:
@@ -211,8 +205,7 @@ def fit_lightgbm(
             on_candidate(i + 1, len(grid))
     assert best is not None
     loss, it, booster, params = best
-    with LIGHTGBM_LOCK:
-        final = lgb.Booster(model_str=booster.model_to_string(num_iteration=it))
+    final = lgbx.truncated(booster, it)
     return LightGBMFit(
         model=LightGBMRiskModel(final, feature_names=names, metadata={"best_iteration": it}),
         params={k: v for k, v in params.items() if k != "num_threads"},

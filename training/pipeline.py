@@ -2,8 +2,8 @@
 
 Stages (each timed, each reported to an optional progress callback):
 
-``load``       read and parse the raw registry; its contract rules are checked in a forked
-               process meanwhile (:mod:`features.validation_background`);
+``load``       read and parse the raw registry; its contract rules are checked in a
+               background process meanwhile (:mod:`features.validation_background`);
 ``design``     the temporal design: from the config's dates, or derived from the data
                (:mod:`training.design`), with its backtest origins and final refit;
 ``features``   point-in-time snapshots at every as-of date the design needs, then the
@@ -22,50 +22,53 @@ Stages (each timed, each reported to an optional progress callback):
 ``log``        MLflow run, registration, model card, and the alias decided by the gates
                (:func:`training.registry.log_training_run`).
 
-This module only orchestrates: the fairness adapter is :mod:`training.fairness`, the report
-inputs :mod:`training.report`, the model-card facts :mod:`training.model_card`, and every
-MLflow call goes through :mod:`training.registry`.
+This module only orchestrates, one named function per stage (or group of stages); what the
+run reads is :mod:`training.inputs`, what it returns :mod:`training.results`, the fairness
+adapter :mod:`training.fairness`, the report inputs :mod:`training.report`, the model-card
+facts :mod:`training.run_card`, and every MLflow call goes through :mod:`training.registry`.
+Work that needs nothing from other work runs beside it in threads (LightGBM, numpy and
+scipy release the GIL; every booster call takes :mod:`training.lightgbm_adapter`'s lock);
+each computation is seeded, so no result depends on the overlap.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import hashlib
-import json
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from features.config import FeatureConfig
 from features.eligibility import EligibilityRule
-from features.errors import EarlyriskError
 from features.snapshot_store import META_FEATURE_LIST, META_RAW
 from training.backtest import Backtest, assemble_backtest, evaluate_earlier_origins
 from training.calibration import CalibrationResult, choose_calibration
 from training.caseworker_facts import fit_support_ablation
 from training.champion import champion_gates, compare_with_champion
 from training.config import LightGBMSpec, LogisticSpec, TrainConfig
-from training.design import (
-    DesignPlan,
-    derive_design,
-    design_from_table,
-    longest_indicator_window_days,
-)
-from training.evaluation import Evaluation, evaluate
+from training.design import DesignPlan
+from training.evaluation import Evaluation, ScoredModel, evaluate
 from training.fairness import _fairness, audit_group_columns, write_fairness_files
 from training.gates import (
-    PromotionDecision,
+    GateResult,
     calibration_gates,
     decide,
     performance_gates,
     proxy_gates,
+)
+from training.inputs import (
+    TrainingError,
+    build_snapshots,
+    config_fingerprint,
+    eligibility_counts,
+    plan_design,
+    read_ground_truth,
+    truth_for,
 )
 from training.model_card import SupportAblationFacts
 from training.models import (
@@ -76,15 +79,25 @@ from training.models import (
     fit_logistic,
     score_rows,
 )
-from training.pooled_evidence import OriginScores, pooled_differences
+from training.pooled_evidence import OriginScores, PooledDifferences, pooled_differences
 from training.refit import cross_fitted_probability, fit_chosen, recalibrate
-from training.report import WrittenReport, report_inputs, write_report
-from training.risk_model import LightGBMRiskModel, LogisticRiskModel
-from training.splits import SliceInfo, TemporalSplit, temporal_split
+from training.report import report_inputs, write_report
+from training.results import LOGISTIC, MAIN, RULE, FinalRefit, TrainResult, row_keys
+from training.risk_model import LogisticRiskModel
+from training.splits import TemporalSplit, temporal_split
 
-MAIN = "lightgbm"
-LOGISTIC = "logistic"
-RULE = "wellbeing_index"
+# the names callers and notebooks import from here (defined in the modules above)
+__all__ = [
+    "MAIN",
+    "STAGES",
+    "FinalRefit",
+    "TrainResult",
+    "TrainingError",
+    "build_snapshots",
+    "plan_design",
+    "run_training",
+]
+
 STAGES = (
     "load",
     "design",
@@ -100,74 +113,8 @@ STAGES = (
     "log",
 )
 
-
-class TrainingError(EarlyriskError, ValueError):
-    """The job cannot run on this data or configuration (the message says what to change)."""
-
-
 StageCallback = Callable[[str, str], None]
 """Called as ``callback(stage, "start" | "done")``."""
-
-
-@dataclass(frozen=True)
-class FinalRefit:
-    """The registered model's own fit: which data it saw, and the model."""
-
-    model: LightGBMRiskModel
-    train: SliceInfo
-    calibration: SliceInfo
-    calibration_method: str
-    # (family_id, as_of) of every row the calibrator was fitted on
-    calibrated_on: pd.MultiIndex | None = None
-    # out-of-fold calibrated probabilities of those rows, in their order (each from a
-    # calibrator fitted on the other families), for the monitoring reference's checks
-    cross_fitted: np.ndarray | None = None
-
-
-@dataclass
-class TrainResult:
-    """Everything one training run produced, for the CLI summary, notebooks and tests."""
-
-    config: TrainConfig
-    split: TemporalSplit
-    fit: LightGBMFit
-    models: dict[str, Any]  # name -> calibrated scorer evaluated on the held-out design
-    calibration: dict[str, CalibrationResult]
-    evaluation: Evaluation
-    decision: PromotionDecision
-    report: WrittenReport | None
-    fingerprints: dict[str, str]
-    timings: dict[str, float] = field(default_factory=dict)
-    audit: Any = None
-    fairness_outcomes: list[Any] = field(default_factory=list)
-    model_name: str = ""
-    model_version: str = ""
-    run_id: str = ""
-    alias: str = ""
-    tracking_uri: str = ""
-    feature_table: pd.DataFrame | None = None
-    plan: DesignPlan | None = None
-    backtest: Backtest | None = None
-    final: FinalRefit | None = None
-    eligibility: pd.DataFrame | None = None  # per as-of date: families, eligible, ineligible
-    eligibility_rule: EligibilityRule = field(default_factory=EligibilityRule)
-    raw_dir: Path | None = None
-    # the model card's "without support inputs" comparison, when the run computed it
-    # (see :func:`training.caseworker_facts.support_ablation`)
-    support_ablation: SupportAblationFacts | None = None
-
-    @property
-    def evaluated_model(self) -> LightGBMRiskModel:
-        """The model of the held-out design (the one the figures describe)."""
-        return self.models[MAIN]
-
-    @property
-    def risk_model(self) -> LightGBMRiskModel:
-        """The model that is registered: the final refit, or the evaluated model without one."""
-        return self.final.model if self.final is not None else self.models[MAIN]
-
-    def metrics_table(self) -> pd.DataFrame:
-        return self.evaluation.comparison_table()
 
 
 class _Stages:
@@ -190,117 +137,42 @@ class _Stages:
             self.callback(name, "done")
 
 
-def config_fingerprint(config: TrainConfig) -> str:
-    """sha256 of the configuration (paths excluded: moving a file changes no result)."""
-    data = config.model_dump(mode="json", exclude={"raw_dir", "config_dir", "report_dir"})
-    data["model_spec"] = config.load_model_spec("model").model_dump(mode="json")
-    data["baseline_spec"] = config.load_model_spec("baseline").model_dump(mode="json")
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+@dataclass(frozen=True)
+class _Data:
+    """The snapshots a run learns from, its temporal design, the protected attributes."""
+
+    table: pd.DataFrame
+    plan: DesignPlan
+    protected: list[str]
 
 
-def build_snapshots(
-    raw: Any,
-    config: TrainConfig,
-    dates: list[dt.date] | None = None,
-    *,
-    n_jobs: int | None = None,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """Feature snapshots at ``dates`` (default: the configured slices' dates)."""
-    from features.engine import build_feature_table
+@dataclass(frozen=True)
+class _Design:
+    """What the held-out design decided before its evaluation: the stages' hand-off."""
 
-    wanted = dates if dates is not None else config.slices.all_dates()
-    return build_feature_table(
-        raw, wanted, config=feature_config_of(config), n_jobs=n_jobs, progress=progress
-    )
-
-
-def feature_config_of(config: TrainConfig) -> FeatureConfig:
-    """The feature configuration of a training run (recorded on the registered model)."""
-    return FeatureConfig(
-        label_outcome_types=config.label.outcome_types,
-        horizon_months=config.label.horizon_months,
-        extraction_date=config.label.extraction_date,
-    )
+    config: TrainConfig
+    data: _Data
+    feature_names: list[str]
+    rule: EligibilityRule
+    counts: pd.DataFrame  # per as-of date: families, eligible, ineligible
+    eligible: pd.DataFrame  # the eligible rows of every as-of date
+    split: TemporalSplit
+    fit: LightGBMFit
+    calibration: dict[str, CalibrationResult]
+    models: dict[str, Any]  # name -> calibrated scorer
+    baseline_spec: LogisticSpec
+    n_threads: int
 
 
-def read_ground_truth(raw_dir: Path | None) -> pd.DataFrame | None:
-    """``ground_truth.parquet`` of a synthetic registry, if the directory has one."""
-    if raw_dir is None:
-        return None
-    path = Path(raw_dir) / "ground_truth.parquet"
-    if not path.exists():
-        return None
-    truth = pd.read_parquet(path, columns=["family_id", "as_of", "true_probability"])
-    truth["as_of"] = pd.to_datetime(truth["as_of"]).astype("datetime64[ns]")
-    truth["family_id"] = truth["family_id"].astype(str)
-    return truth
+@dataclass(frozen=True)
+class _HeldOut:
+    """The test slice's scores and their evaluation."""
 
-
-def _truth_for(test: pd.DataFrame, truth: pd.DataFrame | None) -> np.ndarray | None:
-    if truth is None:
-        return None
-    keys = test[["family_id", "as_of"]].assign(
-        family_id=test["family_id"].astype(str),
-        as_of=pd.to_datetime(test["as_of"]).astype("datetime64[ns]"),
-    )
-    merged = keys.merge(truth, on=["family_id", "as_of"], how="left")
-    if merged["true_probability"].isna().any():
-        return None  # the truth does not cover every test row (e.g. a non-quarter-end date)
-    return merged["true_probability"].to_numpy(dtype=float)
-
-
-def data_span(raw: Any, config: TrainConfig) -> tuple[dt.date, dt.date]:
-    """(data start, extraction date) of a raw registry: earliest event, latest record."""
-    from features.labels import extraction_date_of
-
-    starts = [raw.events["event_date"].min(), raw.outcomes["outcome_date"].min()]
-    starts = [s for s in starts if not pd.isna(s)]
-    if not starts:
-        raise TrainingError("the registry holds no events and no outcomes: nothing to learn from")
-    extraction = (
-        pd.Timestamp(config.label.extraction_date)
-        if config.label.extraction_date is not None
-        else extraction_date_of(raw.events, raw.outcomes)
-    )
-    return pd.Timestamp(min(starts)).date(), pd.Timestamp(extraction).date()
-
-
-def eligibility_counts(table: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
-    """Families per as-of date, and how many the eligibility rule keeps."""
-    frame = pd.DataFrame({"as_of": pd.to_datetime(table["as_of"]).dt.date, "eligible": mask})
-    out = frame.groupby("as_of")["eligible"].agg(families="size", eligible="sum")
-    out["ineligible"] = out["families"] - out["eligible"]
-    return out.reset_index()
-
-
-def plan_design(config: TrainConfig, *, raw: Any | None, table: pd.DataFrame | None) -> DesignPlan:
-    from training.design import DesignError
-
-    try:
-        if raw is not None:
-            start, extraction = data_span(raw, config)
-            return derive_design(
-                extraction_date=extraction,
-                data_start=start,
-                horizon_months=config.label.horizon_months,
-                longest_window_days=longest_indicator_window_days(),
-                slices=config.slices,
-                backtest_origins=config.backtest.origins,
-                final_refit=config.final_refit,
-            )
-        assert table is not None
-        as_of = pd.to_datetime(table["as_of"]).dt.date
-        observed = table["label_observed"].astype(bool).groupby(as_of.to_numpy()).all()
-        return design_from_table(
-            {d: bool(v) for d, v in observed.items()},
-            horizon_months=config.label.horizon_months,
-            slices=config.slices,
-            backtest_origins=config.backtest.origins,
-            final_refit=config.final_refit,
-        )
-    except DesignError as exc:
-        raise TrainingError(str(exc)) from exc
+    test: pd.DataFrame
+    y: np.ndarray
+    scored: dict[str, ScoredModel]
+    k: int
+    evaluation: Evaluation
 
 
 def run_training(
@@ -326,14 +198,68 @@ def run_training(
     OpenMP's default, which depends on the machine; the summation order, and so the model,
     can differ between thread counts).
     """
+    model_spec, baseline_spec = _check_before_reading(config)
+    stage = _Stages(on_stage)
+    raw_path = Path(raw_dir) if raw_dir is not None else config.raw_dir
+    fingerprints: dict[str, str] = {"config_sha256": config_fingerprint(config)}
+    if feature_table is None:
+        data = _load(config, raw_path, stage, n_jobs=n_jobs, progress=feature_progress)
+    else:
+        data = _from_table(config, feature_table, stage)
+    feature_names = _model_inputs(data, fingerprints)
+    with stage("split"):
+        rule, counts, eligible, split = _split(config, data)
+    threads = config.lightgbm_threads if n_threads is None else n_threads
+    with stage("fit"):
+        fit, logistic = _fit(config, split, feature_names, model_spec, baseline_spec, threads)
+    with stage("calibrate"):
+        calibration, models = _calibrate_models(config, split, fit, logistic)
+    design = _Design(
+        config=config,
+        data=data,
+        feature_names=feature_names,
+        rule=rule,
+        counts=counts,
+        eligible=eligible,
+        split=split,
+        fit=fit,
+        calibration=calibration,
+        models=models,
+        baseline_spec=baseline_spec,
+        n_threads=threads,
+    )
+    # The model card's support comparison (one more fit) runs in a background thread,
+    # beside the evaluation and the reports (which hold the GIL drawing figures).
+    card_facts = ThreadPoolExecutor(max_workers=1, thread_name_prefix="earlyrisk-card-facts")
+    try:
+        ablation = card_facts.submit(_support_ablation, design) if log_to_mlflow else None
+        result = _judge(
+            design,
+            stage,
+            raw_path=raw_path,
+            write_reports=write_reports,
+            compare_champion=log_to_mlflow,
+        )
+    except BaseException:
+        card_facts.shutdown(wait=False, cancel_futures=True)
+        raise
+    result.fingerprints = fingerprints
+    result.feature_table = data.table if keep_feature_table else None
+    try:
+        _report_and_log(result, stage, ablation, write_reports=write_reports)
+    finally:
+        card_facts.shutdown(wait=True, cancel_futures=True)
+    result.timings = dict(stage.timings)
+    return result
+
+
+def _check_before_reading(config: TrainConfig) -> tuple[LightGBMSpec, LogisticSpec]:
+    """The model specs; a look-ahead configuration or a spec of the wrong kind is refused
+    before any data is read."""
     from training.splits import check_label_windows
 
-    if n_threads is None:
-        n_threads = config.lightgbm_threads
     if config.slices.has_dates:
-        # refuse a look-ahead configuration before any data is read
         check_label_windows(config.slices, horizon_months=config.label.horizon_months)
-    # and a model spec of the wrong kind
     model_spec, baseline_spec = config.load_model_spec("model"), config.load_model_spec("baseline")
     if not isinstance(model_spec, LightGBMSpec) or not isinstance(baseline_spec, LogisticSpec):
         raise TrainingError(
@@ -341,79 +267,110 @@ def run_training(
             f"spec ({config.baseline_spec}) a logistic one; got {model_spec.kind} and "
             f"{baseline_spec.kind}"
         )
-    stage = _Stages(on_stage)
-    raw_path = Path(raw_dir) if raw_dir is not None else config.raw_dir
-    fingerprints: dict[str, str] = {"config_sha256": config_fingerprint(config)}
+    return model_spec, baseline_spec
 
-    if feature_table is None:
-        if raw_path is None:
-            raise TrainingError("no raw data: pass raw_dir (earlyrisk train --raw DIR)")
-        with stage("load"):
-            from features.validation_background import load_checking_in_background
 
-            raw, checks = load_checking_in_background(raw_path)
-            protected = sorted(raw.protected["attribute"].dropna().unique())
-        try:
-            with stage("design"):
-                plan = plan_design(config, raw=raw, table=None)
-            with stage("features"):
-                table = build_snapshots(
-                    raw, config, plan.all_dates(), n_jobs=n_jobs, progress=feature_progress
-                )
-                checks.result()  # broken data is refused here, before anything is fitted
-        except Exception:
-            checks.result()  # a broken rule explains a failure better than its symptom
-            raise
-        except BaseException:
-            checks.cancel()
-            raise
-        del raw
-    else:
-        table = feature_table
-        # audit_<attribute> columns of the protected table (the derived groups such as
-        # settlement or single_parent are audit groups, not protected attributes)
-        from features.contract import DERIVED_AUDIT_GROUPS
+def _load(
+    config: TrainConfig,
+    raw_path: Path | None,
+    stage: _Stages,
+    *,
+    n_jobs: int | None,
+    progress: bool,
+) -> _Data:
+    """``load``, ``design`` and ``features`` from a raw registry. Its contract rules are
+    checked in the background meanwhile; broken data is refused after the snapshots,
+    before anything is fitted (a broken rule explains a failure better than its symptom)."""
+    if raw_path is None:
+        raise TrainingError("no raw data: pass raw_dir (earlyrisk train --raw DIR)")
+    with stage("load"):
+        from features.validation_background import load_checking_in_background
 
-        protected = [
-            c.removeprefix("audit_")
-            for c in table.columns
-            if c.startswith("audit_") and c.removeprefix("audit_") not in DERIVED_AUDIT_GROUPS
-        ]
+        raw, checks = load_checking_in_background(raw_path)
+        protected = sorted(raw.protected["attribute"].dropna().unique())
+    try:
         with stage("design"):
-            plan = plan_design(config, raw=None, table=table)
-    fingerprints["raw_sha256"] = str(table.attrs.get(META_RAW, "unknown"))
+            plan = plan_design(config, raw=raw, table=None)
+        with stage("features"):
+            table = build_snapshots(raw, config, plan.all_dates(), n_jobs=n_jobs, progress=progress)
+            checks.result()
+    except Exception:
+        checks.result()
+        raise
+    except BaseException:
+        checks.cancel()
+        raise
+    return _Data(table=table, plan=plan, protected=protected)
+
+
+def _from_table(config: TrainConfig, table: pd.DataFrame, stage: _Stages) -> _Data:
+    """``design`` from a feature table a caller built (its own as-of dates).
+
+    The protected attributes are its ``audit_<attribute>`` columns of the protected table
+    (the derived groups such as settlement or single_parent are audit groups, not protected
+    attributes)."""
+    from features.contract import DERIVED_AUDIT_GROUPS
+
+    protected = [
+        c.removeprefix("audit_")
+        for c in table.columns
+        if c.startswith("audit_") and c.removeprefix("audit_") not in DERIVED_AUDIT_GROUPS
+    ]
+    with stage("design"):
+        plan = plan_design(config, raw=None, table=table)
+    return _Data(table=table, plan=plan, protected=protected)
+
+
+def _model_inputs(data: _Data, fingerprints: dict[str, str]) -> list[str]:
+    """The model inputs (no protected attribute among them); records the raw data's and
+    the feature list's fingerprints, refusing a table built with another feature list."""
     from features.catalogue import feature_list_fingerprint, model_input_columns
 
-    feature_names = check_model_inputs(model_input_columns(), protected=protected)
+    fingerprints["raw_sha256"] = str(data.table.attrs.get(META_RAW, "unknown"))
+    feature_names = check_model_inputs(model_input_columns(), protected=data.protected)
     fingerprints["feature_list_sha256"] = feature_list_fingerprint()
-    table_features = table.attrs.get(META_FEATURE_LIST)
+    table_features = data.table.attrs.get(META_FEATURE_LIST)
     if table_features and table_features != fingerprints["feature_list_sha256"]:
         raise TrainingError(
             f"the feature table was built with feature list {table_features[:12]}..., this code "
             f"has {fingerprints['feature_list_sha256'][:12]}...; rebuild the snapshots"
         )
+    return feature_names
 
-    with stage("split"):
-        rule = config.eligibility
-        try:
-            mask = rule.mask(table)
-        except KeyError as exc:
-            raise TrainingError(str(exc.args[0])) from exc
-        counts = eligibility_counts(table, mask)
-        scored_table = table.loc[mask].reset_index(drop=True)
-        slices = config.slices
-        split = temporal_split(
-            scored_table,
-            slices=plan.evaluation,
-            horizon_months=config.label.horizon_months,
-            family_disjoint=slices.family_disjoint,
-            fractions=slices.family_fractions,
-            salt=slices.salt,
-        )
 
-    # Fits and calibrations that need nothing from one another run in threads side by side
-    # (LightGBM, numpy and scipy release the GIL); each is seeded, so none depends on that.
-    with stage("fit"), ThreadPoolExecutor(1, thread_name_prefix="earlyrisk-baseline") as side:
+def _split(
+    config: TrainConfig, data: _Data
+) -> tuple[EligibilityRule, pd.DataFrame, pd.DataFrame, TemporalSplit]:
+    """``split``: the eligible families (with counts per date), cut into temporal slices."""
+    rule = config.eligibility
+    try:
+        mask = rule.mask(data.table)
+    except KeyError as exc:
+        raise TrainingError(str(exc.args[0])) from exc
+    counts = eligibility_counts(data.table, mask)
+    eligible = data.table.loc[mask].reset_index(drop=True)
+    slices = config.slices
+    split = temporal_split(
+        eligible,
+        slices=data.plan.evaluation,
+        horizon_months=config.label.horizon_months,
+        family_disjoint=slices.family_disjoint,
+        fractions=slices.family_fractions,
+        salt=slices.salt,
+    )
+    return rule, counts, eligible, split
+
+
+def _fit(
+    config: TrainConfig,
+    split: TemporalSplit,
+    feature_names: list[str],
+    model_spec: LightGBMSpec,
+    baseline_spec: LogisticSpec,
+    n_threads: int,
+) -> tuple[LightGBMFit, LogisticRiskModel]:
+    """``fit``: LightGBM with the logistic baseline beside it in a thread."""
+    with ThreadPoolExecutor(1, thread_name_prefix="earlyrisk-baseline") as side:
         baseline_fit = side.submit(
             fit_logistic,
             split.train,
@@ -429,214 +386,254 @@ def run_training(
             n_threads=n_threads,
         )
         logistic: LogisticRiskModel = baseline_fit.result()
+    return fit, logistic
 
-    with stage("calibrate"):
-        cal_frame = split.calibration
-        y_cal = cal_frame["label"].to_numpy(dtype=int)
-        raw_scorers: dict[str, Any] = {MAIN: fit.model, LOGISTIC: logistic, RULE: RuleBaseline()}
-        with ThreadPoolExecutor(2, thread_name_prefix="earlyrisk-calibrate") as side:
-            calibrating = {
-                name: side.submit(
-                    _calibrate,
-                    name,
-                    scorer,
-                    cal_frame,
-                    y_cal,
-                    seed=config.seed,
-                    top_fraction=config.gates.calibration.top_fraction
-                    or config.capacity.k(len(cal_frame)) / len(cal_frame),
-                    top_band=(
-                        config.gates.calibration.oe.lower,
-                        config.gates.calibration.oe.upper,
-                    ),
-                )
-                for name, scorer in raw_scorers.items()
-            }
-            calibration = {name: future.result() for name, future in calibrating.items()}
-        models = {
-            name: scorer.with_calibrator(calibration[name].calibrator)
+
+def _calibrate_models(
+    config: TrainConfig, split: TemporalSplit, fit: LightGBMFit, logistic: LogisticRiskModel
+) -> tuple[dict[str, CalibrationResult], dict[str, Any]]:
+    """``calibrate``: each model's calibrator chosen on the calibration slice, side by side."""
+    cal_frame = split.calibration
+    y_cal = cal_frame["label"].to_numpy(dtype=int)
+    raw_scorers: dict[str, Any] = {MAIN: fit.model, LOGISTIC: logistic, RULE: RuleBaseline()}
+    top_fraction = config.gates.calibration.top_fraction or config.capacity.k(len(cal_frame)) / len(
+        cal_frame
+    )
+    top_band = (config.gates.calibration.oe.lower, config.gates.calibration.oe.upper)
+    with ThreadPoolExecutor(2, thread_name_prefix="earlyrisk-calibrate") as side:
+        calibrating = {
+            name: side.submit(
+                _calibrate,
+                name,
+                scorer,
+                cal_frame,
+                y_cal,
+                seed=config.seed,
+                top_fraction=top_fraction,
+                top_band=top_band,
+            )
             for name, scorer in raw_scorers.items()
         }
+        calibration = {name: future.result() for name, future in calibrating.items()}
+    models = {
+        name: scorer.with_calibrator(calibration[name].calibrator)
+        for name, scorer in raw_scorers.items()
+    }
+    return calibration, models
 
-    # The backtest's earlier origins and the final refit need only what the held-out design
-    # chose (hyperparameters, rounds, calibration method), not its evaluation: they run in
-    # two background threads while the held-out slice is evaluated, audited and gated.
-    # LightGBM, numpy and scikit-learn release the GIL, so the second core is used; each
-    # computation is seeded and independent, so no result depends on the overlap. The
-    # ``backtest`` and ``refit`` stages then time the wait for them. The model card's
-    # support comparison (one more fit) runs in a second background thread, beside the
-    # reports, which hold the GIL drawing figures.
+
+def _support_ablation(design: _Design) -> SupportAblationFacts:
+    """The model card's "without support inputs" comparison (one more fit)."""
+    return fit_support_ablation(
+        config=design.config,
+        split=design.split,
+        fit=design.fit,
+        calibration=design.calibration,
+        evaluated_model=design.models[MAIN],
+    )
+
+
+def _judge(
+    design: _Design,
+    stage: _Stages,
+    *,
+    raw_path: Path | None,
+    write_reports: bool,
+    compare_champion: bool,
+) -> TrainResult:
+    """``evaluate``, ``audit``, ``backtest`` and ``refit``, and the gates' decision.
+
+    The backtest's earlier origins and the final refit need only what the held-out design
+    chose (hyperparameters, rounds, calibration method), not its evaluation: they run in
+    two background threads while the held-out slice is evaluated, audited and gated; the
+    ``backtest`` and ``refit`` stages then time the wait for them.
+    """
+    config, plan = design.config, design.data.plan
     background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="earlyrisk-later-fits")
-    card_facts = ThreadPoolExecutor(max_workers=1, thread_name_prefix="earlyrisk-card-facts")
     try:
-        ablation = (
-            card_facts.submit(
-                fit_support_ablation,
-                config=config,
-                split=split,
-                fit=fit,
-                calibration=calibration,
-                evaluated_model=models[MAIN],
-            )
-            if log_to_mlflow
-            else None
-        )
-        earlier_origins = background.submit(
-            evaluate_earlier_origins,
-            scored_table,
-            plan.origins[1:],
-            chosen=fit,
-            calibration_method=calibration[MAIN].method,
-            feature_names=feature_names,
-            config=config,
-            main=MAIN,
-            rule=RULE,
-            n_threads=n_threads,
-            logistic=(LOGISTIC, baseline_spec, calibration[LOGISTIC].method),
-        )
-        final_refit = (
-            background.submit(
-                _final_refit,
-                scored_table,
-                plan,
-                config=config,
-                fit=fit,
-                method=calibration[MAIN].method,
-                feature_names=feature_names,
-                n_threads=n_threads,
-            )
-            if plan.final is not None
-            else None
-        )
+        earlier_origins = background.submit(_earlier_origins, design)
+        final_refit = background.submit(_final_refit, design) if plan.final is not None else None
         with stage("evaluate"):
-            test = split.test
-            y_test = test["label"].to_numpy(dtype=int)
-            scored = {name: score_rows(model, test) for name, model in models.items()}
-            truth = _truth_for(test, read_ground_truth(raw_path))
-            k = config.capacity.k(len(test))
-            evaluation = evaluate(
-                y_test,
-                scored,
-                k=k,
-                main=MAIN,
-                n_bootstrap=config.evaluation.n_bootstrap,
-                confidence_level=config.evaluation.confidence_level,
-                n_bins=config.evaluation.n_bins,
-                seed=config.seed,
-                true_probability=truth,
-                groups=test["family_id"].to_numpy(),
-            )
-
+            held_out = _evaluate(design, raw_path)
         with stage("audit"):
-            audit_result, fairness_outcomes, fairness_gates = _fairness(
-                test, scored[MAIN].probability, feature_names, k=k, config=config
+            audit, fairness_outcomes, fairness_gates = _fairness(
+                held_out.test,
+                held_out.scored[MAIN].probability,
+                design.feature_names,
+                k=held_out.k,
+                config=config,
             )
-
         with stage("backtest"):
             if write_reports:  # drawn while the earlier origins are still being fitted
                 write_fairness_files(
-                    audit_result,
-                    config=config,
-                    outcomes=fairness_outcomes,
-                    directory=config.report_dir,
+                    audit, config=config, outcomes=fairness_outcomes, directory=config.report_dir
                 )
-            backtest = assemble_backtest(
-                plan.origins[0],
-                earlier_origins.result(),
-                held_out=evaluation,
-                held_out_rows=(len(split.train), len(split.calibration)),
-                config=config,
-                main=MAIN,
-                held_out_scores=OriginScores(
-                    label=y_test, family_ids=test["family_id"].to_numpy(), k=k, scored=scored
-                ),
-            )
-            # the baseline margins are judged on every origin's evidence (same bounds)
-            pooled = pooled_differences(
-                [o.scores for o in backtest.origins if o.scores is not None],
-                main=MAIN,
-                n_bootstrap=config.evaluation.n_bootstrap,
-                confidence_level=config.evaluation.confidence_level,
-                seed=config.seed,
-                n_bins=config.evaluation.n_bins,
-            )
-
-        gates = performance_gates(evaluation, main=MAIN, config=config.gates, pooled=pooled)
-        gates += calibration_gates(
-            y_test,
-            scored[MAIN].probability,
-            scored[MAIN].rank_score,
-            groups=test[audit_group_columns(test, config)],
-            k=k,
-            config=config.gates,
-            confidence_level=config.evaluation.confidence_level,
+            backtest, pooled = _backtest(design, held_out, earlier_origins)
+        gates = _gates(
+            design, held_out, audit, fairness_gates, pooled, compare_champion=compare_champion
         )
-        gates += fairness_gates
-        proxies = audit_result.proxies if audit_result is not None else None
-        gates += proxy_gates(proxies, protected=protected, config=config.gates.proxy)
-        if log_to_mlflow:  # the registry holds the champion: compare on the same test rows
-            comparison = compare_with_champion(
-                test,
-                scored[MAIN],
-                k=k,
-                model_name=config.mlflow.model_name,
-                tracking_uri=config.mlflow.tracking_uri,
-                n_bootstrap=config.evaluation.n_bootstrap,
-                confidence_level=config.evaluation.confidence_level,
-                n_bins=config.evaluation.n_bins,
-                seed=config.seed,
-            )
-            gates += champion_gates(comparison, config=config.gates.champion)
         decision = decide(gates, waivers=config.gates.waivers)
-
         final = None
         if final_refit is not None:
             with stage("refit"):
                 final = final_refit.result()
-    except BaseException:
-        card_facts.shutdown(wait=False, cancel_futures=True)
-        raise
     finally:
         background.shutdown(wait=True, cancel_futures=True)
-
-    result = TrainResult(
+    return TrainResult(
         config=config,
-        split=split,
-        fit=fit,
-        models=models,
-        calibration=calibration,
-        evaluation=evaluation,
+        split=design.split,
+        fit=design.fit,
+        models=design.models,
+        calibration=design.calibration,
+        evaluation=held_out.evaluation,
         decision=decision,
         report=None,
-        fingerprints=fingerprints,
-        audit=audit_result,
+        fingerprints={},
+        audit=audit,
         fairness_outcomes=fairness_outcomes,
         alias=decision.alias,
-        feature_table=table if keep_feature_table else None,
         plan=plan,
         backtest=backtest,
         final=final,
-        eligibility=counts,
-        eligibility_rule=rule,
+        eligibility=design.counts,
+        eligibility_rule=design.rule,
         raw_dir=raw_path,
     )
 
-    try:
-        if write_reports:  # the fairness report is already written (during the backtest)
-            with stage("report"):
-                result.report = write_report(report_inputs(result), config.report_dir)
 
-        if log_to_mlflow:
-            from training.registry import log_training_run
+def _earlier_origins(design: _Design) -> Any:
+    """The backtest's earlier origins, fitted with what the held-out design chose."""
+    return evaluate_earlier_origins(
+        design.eligible,
+        design.data.plan.origins[1:],
+        chosen=design.fit,
+        calibration_method=design.calibration[MAIN].method,
+        feature_names=design.feature_names,
+        config=design.config,
+        main=MAIN,
+        rule=RULE,
+        n_threads=design.n_threads,
+        logistic=(LOGISTIC, design.baseline_spec, design.calibration[LOGISTIC].method),
+    )
 
-            with stage("log"):
-                if ablation is not None:
-                    result.support_ablation = ablation.result()
-                log_training_run(result, input_example=test)
-    finally:
-        card_facts.shutdown(wait=True, cancel_futures=True)
-    result.timings = dict(stage.timings)
-    return result
+
+def _evaluate(design: _Design, raw_path: Path | None) -> _HeldOut:
+    """``evaluate``: every model on the test slice, with intervals (families resampled)."""
+    config = design.config
+    test = design.split.test
+    y_test = test["label"].to_numpy(dtype=int)
+    scored = {name: score_rows(model, test) for name, model in design.models.items()}
+    truth = truth_for(test, read_ground_truth(raw_path))
+    k = config.capacity.k(len(test))
+    evaluation = evaluate(
+        y_test,
+        scored,
+        k=k,
+        main=MAIN,
+        n_bootstrap=config.evaluation.n_bootstrap,
+        confidence_level=config.evaluation.confidence_level,
+        n_bins=config.evaluation.n_bins,
+        seed=config.seed,
+        true_probability=truth,
+        groups=test["family_id"].to_numpy(),
+    )
+    return _HeldOut(test=test, y=y_test, scored=scored, k=k, evaluation=evaluation)
+
+
+def _backtest(
+    design: _Design, held_out: _HeldOut, earlier_origins: Future[Any]
+) -> tuple[Backtest, PooledDifferences]:
+    """``backtest``: the held-out design beside the earlier origins, and the baseline
+    differences pooled over every origin's evidence (the margins are judged on them)."""
+    config = design.config
+    backtest = assemble_backtest(
+        design.data.plan.origins[0],
+        earlier_origins.result(),
+        held_out=held_out.evaluation,
+        held_out_rows=(len(design.split.train), len(design.split.calibration)),
+        config=config,
+        main=MAIN,
+        held_out_scores=OriginScores(
+            label=held_out.y,
+            family_ids=held_out.test["family_id"].to_numpy(),
+            k=held_out.k,
+            scored=held_out.scored,
+        ),
+    )
+    pooled = pooled_differences(
+        [o.scores for o in backtest.origins if o.scores is not None],
+        main=MAIN,
+        n_bootstrap=config.evaluation.n_bootstrap,
+        confidence_level=config.evaluation.confidence_level,
+        seed=config.seed,
+        n_bins=config.evaluation.n_bins,
+    )
+    return backtest, pooled
+
+
+def _gates(
+    design: _Design,
+    held_out: _HeldOut,
+    audit: Any,
+    fairness_gates: list[GateResult],
+    pooled: PooledDifferences,
+    *,
+    compare_champion: bool,
+) -> list[GateResult]:
+    """Every gate of the held-out design, in the report's order: performance (on the
+    pooled evidence), calibration, fairness, proxies, and beside the champion (the registry
+    holds it: compared on the same test rows) when the run logs to MLflow."""
+    config = design.config
+    main = held_out.scored[MAIN]
+    gates = performance_gates(held_out.evaluation, main=MAIN, config=config.gates, pooled=pooled)
+    gates += calibration_gates(
+        held_out.y,
+        main.probability,
+        main.rank_score,
+        groups=held_out.test[audit_group_columns(held_out.test, config)],
+        k=held_out.k,
+        config=config.gates,
+        confidence_level=config.evaluation.confidence_level,
+    )
+    gates += fairness_gates
+    proxies = audit.proxies if audit is not None else None
+    gates += proxy_gates(proxies, protected=design.data.protected, config=config.gates.proxy)
+    if compare_champion:
+        comparison = compare_with_champion(
+            held_out.test,
+            main,
+            k=held_out.k,
+            model_name=config.mlflow.model_name,
+            tracking_uri=config.mlflow.tracking_uri,
+            n_bootstrap=config.evaluation.n_bootstrap,
+            confidence_level=config.evaluation.confidence_level,
+            n_bins=config.evaluation.n_bins,
+            seed=config.seed,
+        )
+        gates += champion_gates(comparison, config=config.gates.champion)
+    return gates
+
+
+def _report_and_log(
+    result: TrainResult,
+    stage: _Stages,
+    ablation: Future[SupportAblationFacts] | None,
+    *,
+    write_reports: bool,
+) -> None:
+    """``report`` (the fairness report is already written, during the backtest) and
+    ``log``: the MLflow run, registration, model card and alias (when ``ablation`` was
+    started, i.e. the run logs to MLflow)."""
+    config = result.config
+    if write_reports:
+        with stage("report"):
+            result.report = write_report(report_inputs(result), config.report_dir)
+    if ablation is not None:
+        from training.registry import log_training_run
+
+        with stage("log"):
+            result.support_ablation = ablation.result()
+            log_training_run(result, input_example=result.split.test)
 
 
 def _calibrate(
@@ -675,36 +672,27 @@ def _calibrate(
         )
 
 
-def row_keys(frame: pd.DataFrame) -> pd.MultiIndex:
-    """The (family_id, as_of) of each row, as the reference guard compares them."""
-    return pd.MultiIndex.from_arrays(
-        [frame["family_id"].astype(str), pd.to_datetime(frame["as_of"])],
-        names=["family_id", "as_of"],
-    )
-
-
-def _final_refit(
-    table: pd.DataFrame,
-    plan: DesignPlan,
-    *,
-    config: TrainConfig,
-    fit: LightGBMFit,
-    method: str,
-    feature_names: list[str],
-    n_threads: int,
-) -> FinalRefit:
-    """The registered model: chosen hyperparameters, the most recent labelled data."""
+def _final_refit(design: _Design) -> FinalRefit:
+    """``refit``, the registered model: the chosen hyperparameters on the most recent
+    labelled data, recalibrated on the most recent window with the chosen method."""
+    config, plan = design.config, design.data.plan
     assert plan.final is not None
+    method = design.calibration[MAIN].method
     slices = config.slices
     split = temporal_split(
-        table,
+        design.eligible,
         slices=plan.final,
         horizon_months=config.label.horizon_months,
         family_disjoint=slices.family_disjoint,
         fractions=slices.family_fractions,
         salt=slices.salt,
     )
-    model = fit_chosen(split.train, feature_names=feature_names, chosen=fit, n_threads=n_threads)
+    model = fit_chosen(
+        split.train,
+        feature_names=design.feature_names,
+        chosen=design.fit,
+        n_threads=design.n_threads,
+    )
     calibration = split.calibration
     model = recalibrate(model, calibration, method=method)
     return FinalRefit(

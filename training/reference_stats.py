@@ -458,7 +458,7 @@ def reference_rows(result: Any, test: pd.DataFrame) -> tuple[str, np.ndarray | N
     """Why the reference rows (the test slice) are fit to check the registered model on, and
     the out-of-fold probabilities to check with when its calibrator saw them; the statement
     is stored with the statistics and shown in every monitoring report."""
-    from training.pipeline import row_keys
+    from training.results import row_keys
 
     final = result.final
     dates = ", ".join(sorted({str(pd.Timestamp(d).date()) for d in pd.unique(test["as_of"])}))
@@ -499,13 +499,10 @@ def reference_rows(result: Any, test: pd.DataFrame) -> tuple[str, np.ndarray | N
     )
 
 
-def log_reference_stats(result: Any, reference: pd.DataFrame) -> ReferenceStats:
-    """Compute the statistics of the test slice (checked with out-of-fold probabilities
-    where the final refit's calibrator saw it, see :func:`reference_rows`) and log them in
-    the active MLflow run as :data:`ARTIFACT_PATH` (the one call the training pipeline
-    makes)."""
-    import mlflow
-
+def reference_stats_for(result: Any, reference: pd.DataFrame) -> ReferenceStats:
+    """The statistics of the test slice (checked with out-of-fold probabilities where the
+    final refit's calibrator saw it, see :func:`reference_rows`): what the training run
+    stores as :data:`ARTIFACT_PATH` (:func:`training.registry.log_training_run`)."""
     cfg = result.config
     why, check_probability = reference_rows(result, reference)
     stats = compute_reference_stats(
@@ -518,5 +515,4 @@ def log_reference_stats(result: Any, reference: pd.DataFrame) -> ReferenceStats:
         seed=cfg.seed,
         check_probability=check_probability,
     ).model_copy(update={"rows": why})
-    mlflow.log_dict(stats.model_dump(mode="json"), ARTIFACT_PATH)
     return stats

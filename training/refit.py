@@ -15,9 +15,9 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
+from training import lightgbm_adapter as lgbx
 from training.calibration import CalibrationError, fit_margin_calibrator
 from training.models import LightGBMFit, check_model_inputs
-from training.native_lock import LIGHTGBM_LOCK
 from training.risk_model import UNCALIBRATED, LightGBMRiskModel, MarginCalibrator
 from training.splits import family_hash_unit
 
@@ -78,8 +78,6 @@ def fit_chosen(
     n_threads: int,
 ) -> LightGBMRiskModel:
     """LightGBM on every row of ``train`` with ``chosen``'s parameters and tree count."""
-    import lightgbm as lgb
-
     names = check_model_inputs(feature_names)
     y = train["label"].to_numpy(dtype=int)
     if len(np.unique(y)) < 2:
@@ -91,12 +89,9 @@ def fit_chosen(
     X = train.loc[:, names].astype("float64")
     params = {**chosen.params, "num_threads": n_threads}
     params.pop("metric", None)
-    with LIGHTGBM_LOCK:
-        booster = lgb.train(
-            params,
-            lgb.Dataset(X, y, feature_name=list(names)),
-            num_boost_round=chosen.best_iteration,
-        )
+    booster = lgbx.train(
+        params, lgbx.dataset(X, y, feature_name=names), num_boost_round=chosen.best_iteration
+    )
     return LightGBMRiskModel(
         booster,
         feature_names=list(names),

@@ -1,11 +1,12 @@
 """MLflow adapter: the training run, the pyfunc model, registration, aliases, loading back.
 
-The only module of the training package that talks to MLflow: :func:`log_training_run`
-records a whole run (params, metrics comparable across runs, the raw data as a dataset input
-with its hash, the git commit, report, tables, model card) in an experiment marked as
-classic model development, so the MLflow UI opens on runs rather than traces. Every fluent
-call happens inside :func:`tracking_store`, which puts MLflow's process-wide tracking URI
-back as it was. The model is
+With :mod:`training.tracking` (the store and its client), the only module of the training
+package that talks to MLflow: :func:`log_training_run` records a whole run (params, metrics
+comparable across runs, the raw data as a dataset input with its hash, the git commit,
+report, tables, model card) in an experiment marked as classic model development, so the
+MLflow UI opens on runs rather than traces. Every call goes through the explicit client of
+one :class:`training.tracking.TrackingStore`, never MLflow's process-wide tracking URI or
+active run, so a notebook or service in the same process keeps its own store. The model is
 stored as one artifact, ``risk_model.json`` (see :mod:`training.risk_model`), inside an
 MLflow pyfunc model whose ``predict`` returns the calibrated probability, so a generic
 MLflow client (``mlflow.pyfunc.load_model``) scores with it, while
@@ -15,19 +16,16 @@ checking the artifact against the ``model_sha256`` tag recorded at registration.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import math
-import os
 import re
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import pandas as pd
@@ -35,10 +33,13 @@ import yaml
 from mlflow.pyfunc import PythonModel
 
 from features.errors import EarlyriskError
+from training.aliases import CHALLENGER as CHALLENGER  # re-exported: the registry's aliases
+from training.aliases import CHAMPION as CHAMPION
 from training.risk_model import RiskModel
+from training.tracking import TrackedRun, TrackingStore
 
 if TYPE_CHECKING:
-    from training.pipeline import TrainResult
+    from training.results import TrainResult
 
 ARTIFACT_NAME = "risk_model.json"
 ARTIFACT_KEY = "risk_model"
@@ -55,12 +56,6 @@ TAG_DATA_THROUGH = "data_through"
 # calibration window) is kept in the run: the fair stand-in for a refitted champion
 HELD_OUT_ARTIFACT = "held_out/risk_model.json"
 TAG_HELD_OUT_DATA_THROUGH = "held_out_data_through"
-CHAMPION: Final = "champion"
-CHALLENGER: Final = "challenger"
-# MLflow 3's experiment type: the UI opens a "custom_model_development" experiment on its
-# runs (a "genai_development" one on traces)
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
-EXPERIMENT_KIND = "custom_model_development"
 
 
 class ModelChecksumError(EarlyriskError, RuntimeError):
@@ -101,22 +96,24 @@ class LoggedModel:
 def log_risk_model(
     risk_model: RiskModel,
     *,
+    run: TrackedRun,
     input_example: pd.DataFrame,
     feature_list_sha256: str,
     registered_model_name: str | None = None,
     extra_tags: dict[str, str] | None = None,
 ) -> LoggedModel:
-    """Log ``risk_model`` in the active MLflow run (pyfunc, signature, input example).
+    """Log ``risk_model`` in ``run`` (pyfunc, signature, input example) as a logged model.
 
     When ``registered_model_name`` is given, also registers a new version and records
-    ``model_sha256`` and ``feature_list_sha256`` (plus ``extra_tags``) on it.
+    ``model_sha256`` and ``feature_list_sha256`` (plus ``extra_tags``) on it. Done step by
+    step through the run's client, as ``mlflow.pyfunc.log_model`` does it through the
+    process-wide store: create the logged model, save the pyfunc model locally, upload it,
+    register its artifact location.
     """
-    import mlflow
-    from mlflow.models import infer_signature
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+    from mlflow.models import Model, infer_signature
 
-    run = mlflow.active_run()
-    if run is None:
-        raise RuntimeError("log_risk_model needs an active MLflow run (mlflow.start_run())")
+    client = run.client
     payload = risk_model.to_bytes()
     sha = hashlib.sha256(payload).hexdigest()
     example = input_example.loc[:, risk_model.feature_names].head(5).astype("float64")
@@ -124,30 +121,45 @@ def log_risk_model(
     # deprecates for its `str` dtype (a warning inside mlflow/models/utils.py).
     example.columns = pd.Index(list(example.columns), dtype=object)
     signature = infer_signature(example, risk_model.predict_proba(example))
+    metadata = {TAG_MODEL_SHA: sha, TAG_FEATURE_LIST_SHA: feature_list_sha256}
+    model = client.create_logged_model(
+        run.experiment_id, name=MODEL_NAME_IN_RUN, source_run_id=run.run_id
+    )
+    client.log_outputs(run.run_id, [LoggedModelOutput(model.model_id, step=0)])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / ARTIFACT_NAME
         path.write_bytes(payload)
-        info = mlflow.pyfunc.log_model(
-            name=MODEL_NAME_IN_RUN,
+        local = Path(tmp) / MODEL_NAME_IN_RUN
+        mlflow.pyfunc.save_model(
+            path=str(local),
+            mlflow_model=Model(
+                artifact_path=model.artifact_location,
+                model_uuid=model.model_id,
+                run_id=run.run_id,
+                metadata=metadata,
+                model_id=model.model_id,
+            ),
             # models from code: the loader runs training/pyfunc_model.py, nothing is pickled
             python_model=str(Path(__file__).with_name("pyfunc_model.py")),
             artifacts={ARTIFACT_KEY: str(path)},
             signature=signature,
             input_example=example,
             pip_requirements=_pip_requirements(),
-            metadata={TAG_MODEL_SHA: sha, TAG_FEATURE_LIST_SHA: feature_list_sha256},
+            metadata=metadata,
         )
+        client.log_model_artifacts(model.model_id, str(local))
+    client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+    model_uri = f"models:/{model.model_id}"
     if registered_model_name is None:
         return LoggedModel(
             name="",
             version="",
-            run_id=run.info.run_id,
-            model_uri=info.model_uri,
+            run_id=run.run_id,
+            model_uri=model_uri,
             model_sha256=sha,
-            model_id=info.model_id,
+            model_id=model.model_id,
         )
-    mv = mlflow.register_model(info.model_uri, registered_model_name)
-    client = mlflow.MlflowClient()
+    _ensure_registered_model(client, registered_model_name)
     tags = {
         TAG_MODEL_SHA: sha,
         TAG_FEATURE_LIST_SHA: feature_list_sha256,
@@ -155,52 +167,34 @@ def log_risk_model(
         "calibration": risk_model.calibrator.method,
         **(extra_tags or {}),
     }
-    for key, value in tags.items():
-        client.set_model_version_tag(registered_model_name, mv.version, key, str(value))
+    # the artifact location and the run given outright: with a models:/ source MLflow's
+    # registry store looks the logged model up through the process-wide tracking URI
+    mv = client.create_model_version(
+        registered_model_name,
+        source=model.artifact_location,
+        run_id=run.run_id,
+        tags={key: str(value) for key, value in tags.items()},
+        model_id=model.model_id,
+    )
     return LoggedModel(
         name=registered_model_name,
         version=str(mv.version),
-        run_id=run.info.run_id,
+        run_id=run.run_id,
         model_uri=f"models:/{registered_model_name}/{mv.version}",
         model_sha256=sha,
-        model_id=info.model_id,
+        model_id=model.model_id,
     )
 
 
-def set_alias(name: str, version: str, alias: str) -> None:
-    """Point ``alias`` of registered model ``name`` at ``version`` (moving it if it exists)."""
-    import mlflow
+def _ensure_registered_model(client: mlflow.MlflowClient, name: str) -> None:
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
-    mlflow.MlflowClient().set_registered_model_alias(name, alias, str(version))
-
-
-@contextlib.contextmanager
-def tracking_store(uri: str) -> Iterator[None]:
-    """Point MLflow's process-wide tracking and registry URIs at ``uri`` for the block.
-
-    MLflow's fluent API (``start_run``, ``log_model``, ``register_model``) reads process-wide
-    state, and ``set_*_uri`` also exports ``MLFLOW_*_URI`` environment variables. Both are
-    put back exactly as they were afterwards (including "never set"), so a notebook or
-    service in the same process keeps its own store.
-    """
-    import mlflow
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    saved_env = {name: os.environ.get(name) for name in names}
-    saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     try:
-        yield
-    finally:
-        tracking_utils._tracking_uri, registry_utils._registry_uri = saved
-        for name, value in saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        client.create_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
 
 
 def load_held_out_model(loaded: LoadedRiskModel, *, tracking_uri: str) -> RiskModel | None:
@@ -346,21 +340,6 @@ def load_risk_model(model_uri: str, *, tracking_uri: str) -> LoadedRiskModel:
 # --------------------------------------------------------------------------- training runs
 
 
-def ensure_experiment(name: str, artifact_location: str) -> str:
-    """The id of experiment ``name`` (created if missing), marked as model development."""
-    client = mlflow.MlflowClient()
-    existing = client.get_experiment_by_name(name)
-    if existing is not None:
-        experiment_id = existing.experiment_id
-    else:
-        location = artifact_location
-        if "://" not in location:
-            location = Path(location).resolve().as_uri()
-        experiment_id = client.create_experiment(name, artifact_location=location)
-    client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
-    return experiment_id
-
-
 def git_commit(start: Path | None = None) -> str | None:
     """The commit of the code that runs (``git rev-parse HEAD``), None outside a checkout."""
     where = start or Path(__file__).resolve().parent
@@ -481,7 +460,7 @@ def training_metrics(result: TrainResult) -> dict[str, float]:
     }
 
 
-def _log_raw_dataset(result: TrainResult) -> None:
+def _log_raw_dataset(run: TrackedRun, result: TrainResult) -> None:
     """The raw registry as the run's dataset input: where it was and its content hash."""
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
@@ -505,7 +484,7 @@ def _log_raw_dataset(result: TrainResult) -> None:
         name=Path(where).name if where is not None else "feature table",
         digest=raw_sha[:32],  # MLflow keeps at most 36 characters; the full hash is a tag
     )
-    mlflow.log_input(
+    run.log_input(
         dataset,
         context="training",
         tags={"raw_sha256": raw_sha, "eligibility": result.eligibility_rule.describe()},
@@ -527,100 +506,117 @@ def log_training_run(result: TrainResult, *, input_example: pd.DataFrame) -> Non
 
     Fills ``result.run_id``, ``model_name``, ``model_version`` and ``tracking_uri`` and
     writes the model card (it names the version and alias, so it is written once both
-    exist).
+    exist). Everything goes to the store ``config.mlflow.tracking_uri`` names, through its
+    own client.
     """
     from features.snapshot_store import META_PREFIX
-    from training.model_card import write_card
-    from training.pipeline import feature_config_of
-    from training.reference_stats import log_reference_stats
+    from training.config import feature_config_of
+    from training.reference_stats import ARTIFACT_PATH, reference_stats_for
+    from training.run_card import write_card
 
     cfg = result.config
-    with tracking_store(cfg.mlflow.tracking_uri):
-        experiment_id = ensure_experiment(cfg.mlflow.experiment, cfg.mlflow.artifact_location)
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{stamp}") as run:
-            failed = ",".join(g.name for g in result.decision.failed)[:5000]
-            tags = {
-                **{f"{META_PREFIX}{k}": v for k, v in result.fingerprints.items()},
-                f"{META_PREFIX}decision": result.decision.alias,
-                f"{META_PREFIX}failed_gates": failed,
-            }
-            commit = git_commit()
-            if commit:
-                tags["mlflow.source.git.commit"] = commit
-            mlflow.set_tags(tags)
-            mlflow.log_params(training_params(result))
-            _log_raw_dataset(result)
-            with tempfile.TemporaryDirectory() as tmp:
-                cfg_path = Path(tmp) / "train_config.yaml"
-                cfg_path.write_text(
-                    yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
-                )
-                mlflow.log_artifact(str(cfg_path), artifact_path="config")
-                for which in ("model", "baseline"):
-                    spec_path = Path(tmp) / f"{which}_spec.yaml"
-                    spec = cfg.load_model_spec(which).model_dump(mode="json")
-                    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-                    mlflow.log_artifact(str(spec_path), artifact_path="config")
-                tables = Path(tmp) / "tables"
-                tables.mkdir()
-                result.metrics_table().to_csv(tables / "test_metrics.csv")
-                result.fit.tuning.to_csv(tables / "tuning.csv", index=False)
-                gates = pd.DataFrame([g.__dict__ for g in result.decision.gates])
-                gates.to_csv(tables / "gates.csv", index=False)
-                if result.backtest is not None:
-                    result.backtest.table().to_csv(tables / "backtest.csv", index=False)
-                if result.eligibility is not None:
-                    result.eligibility.to_csv(tables / "eligibility.csv", index=False)
-                mlflow.log_artifacts(str(tables), artifact_path="tables")
-            if result.report is not None:
-                report_dir = result.report.directory
-                mlflow.log_artifact(str(result.report.markdown), artifact_path="report")
-                mlflow.log_artifact(str(result.report.html), artifact_path="report")
-                for path in result.report.figures.values():
-                    mlflow.log_artifact(str(path), artifact_path="report/figures")
-                fairness = report_dir / "fairness"
-                if fairness.exists():
-                    mlflow.log_artifacts(str(fairness), artifact_path="fairness")
-            seen = data_through(result)
-            lineage = {TAG_DATA_THROUGH: seen.isoformat()}
-            if result.final is not None:
-                # the model the figures describe, for a later run's champion comparison
-                held_out = result.evaluated_model.to_bytes()
-                with tempfile.TemporaryDirectory() as tmp:
-                    folder, name = HELD_OUT_ARTIFACT.split("/")
-                    path = Path(tmp) / name
-                    path.write_bytes(held_out)
-                    mlflow.log_artifact(str(path), artifact_path=folder)
-                lineage["held_out_sha256"] = hashlib.sha256(held_out).hexdigest()
-                lineage[TAG_HELD_OUT_DATA_THROUGH] = max(
-                    d for i in result.split.info[:2] for d in i.window_end
-                ).isoformat()
-            logged = log_risk_model(
-                result.risk_model,
-                input_example=input_example,
-                feature_list_sha256=result.fingerprints["feature_list_sha256"],
-                registered_model_name=cfg.mlflow.model_name,
-                extra_tags={
-                    "raw_sha256": result.fingerprints.get("raw_sha256", ""),
-                    "config_sha256": result.fingerprints["config_sha256"],
-                    TAG_FEATURE_CONFIG: feature_config_of(cfg).model_dump_json(),
-                    "gates": "passed" if result.decision.promoted else "failed",
-                    TAG_ELIGIBILITY: result.eligibility_rule.to_tag(),
-                    "refit": "final" if result.final is not None else "none",
-                    **lineage,
-                },
-            )
-            # Logged after the model, linked to it by id in one batch: logged before, MLflow
-            # links each metric to the model with one history query per metric (hundreds).
-            mlflow.log_metrics(training_metrics(result), model_id=logged.model_id)
-            set_alias(logged.name, logged.version, result.decision.alias)
-            # what `earlyrisk monitor` compares later data with (docs/monitoring.md)
-            log_reference_stats(result, input_example)
-            result.run_id = run.info.run_id
-            result.model_name = logged.name
-            result.model_version = logged.version
-            card_dir = Path(cfg.report_dir) / "model_card"
-            write_card(result, card_dir)
-            mlflow.log_artifacts(str(card_dir), artifact_path="model_card")
+    store = TrackingStore(cfg.mlflow.tracking_uri)
+    experiment_id = store.experiment(
+        cfg.mlflow.experiment, artifact_location=cfg.mlflow.artifact_location
+    )
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    with store.run(experiment_id, run_name=f"train-{stamp}") as run:
+        failed = ",".join(g.name for g in result.decision.failed)[:5000]
+        tags = {
+            **{f"{META_PREFIX}{k}": v for k, v in result.fingerprints.items()},
+            f"{META_PREFIX}decision": result.decision.alias,
+            f"{META_PREFIX}failed_gates": failed,
+        }
+        commit = git_commit()
+        if commit:
+            tags["mlflow.source.git.commit"] = commit
+        run.set_tags(tags)
+        run.log_params(training_params(result))
+        _log_raw_dataset(run, result)
+        _log_config_and_tables(run, result)
+        lineage = _log_held_out_model(run, result)
+        logged = log_risk_model(
+            result.risk_model,
+            run=run,
+            input_example=input_example,
+            feature_list_sha256=result.fingerprints["feature_list_sha256"],
+            registered_model_name=cfg.mlflow.model_name,
+            extra_tags={
+                "raw_sha256": result.fingerprints.get("raw_sha256", ""),
+                "config_sha256": result.fingerprints["config_sha256"],
+                TAG_FEATURE_CONFIG: feature_config_of(cfg).model_dump_json(),
+                "gates": "passed" if result.decision.promoted else "failed",
+                TAG_ELIGIBILITY: result.eligibility_rule.to_tag(),
+                "refit": "final" if result.final is not None else "none",
+                **lineage,
+            },
+        )
+        # Logged after the model, linked to it by id in one batch: logged before, MLflow
+        # links each metric to the model with one history query per metric (hundreds).
+        run.log_metrics(training_metrics(result), model_id=logged.model_id)
+        store.set_alias(logged.name, logged.version, result.decision.alias)
+        # what `earlyrisk monitor` compares later data with (docs/monitoring.md)
+        stats = reference_stats_for(result, input_example)
+        run.log_dict(stats.model_dump(mode="json"), ARTIFACT_PATH)
+        result.run_id = run.run_id
+        result.model_name = logged.name
+        result.model_version = logged.version
+        card_dir = Path(cfg.report_dir) / "model_card"
+        write_card(result, card_dir)
+        run.log_artifacts(card_dir, artifact_path="model_card")
     result.tracking_uri = cfg.mlflow.tracking_uri
+
+
+def _log_config_and_tables(run: TrackedRun, result: TrainResult) -> None:
+    """The configuration and model specs as YAML, the run's tables, the report files."""
+    cfg = result.config
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg_path = Path(tmp) / "train_config.yaml"
+        cfg_path.write_text(
+            yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
+        )
+        run.log_artifact(cfg_path, artifact_path="config")
+        for which in ("model", "baseline"):
+            spec_path = Path(tmp) / f"{which}_spec.yaml"
+            spec = cfg.load_model_spec(which).model_dump(mode="json")
+            spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+            run.log_artifact(spec_path, artifact_path="config")
+        tables = Path(tmp) / "tables"
+        tables.mkdir()
+        result.metrics_table().to_csv(tables / "test_metrics.csv")
+        result.fit.tuning.to_csv(tables / "tuning.csv", index=False)
+        gates = pd.DataFrame([g.__dict__ for g in result.decision.gates])
+        gates.to_csv(tables / "gates.csv", index=False)
+        if result.backtest is not None:
+            result.backtest.table().to_csv(tables / "backtest.csv", index=False)
+        if result.eligibility is not None:
+            result.eligibility.to_csv(tables / "eligibility.csv", index=False)
+        run.log_artifacts(tables, artifact_path="tables")
+    if result.report is not None:
+        report_dir = result.report.directory
+        run.log_artifact(result.report.markdown, artifact_path="report")
+        run.log_artifact(result.report.html, artifact_path="report")
+        for path in result.report.figures.values():
+            run.log_artifact(path, artifact_path="report/figures")
+        fairness = report_dir / "fairness"
+        if fairness.exists():
+            run.log_artifacts(fairness, artifact_path="fairness")
+
+
+def _log_held_out_model(run: TrackedRun, result: TrainResult) -> dict[str, str]:
+    """After a final refit, keep the held-out design's model in the run (the model the
+    figures describe, for a later run's champion comparison); the version's lineage tags."""
+    lineage = {TAG_DATA_THROUGH: data_through(result).isoformat()}
+    if result.final is None:
+        return lineage
+    held_out = result.evaluated_model.to_bytes()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, name = HELD_OUT_ARTIFACT.split("/")
+        path = Path(tmp) / name
+        path.write_bytes(held_out)
+        run.log_artifact(path, artifact_path=folder)
+    lineage["held_out_sha256"] = hashlib.sha256(held_out).hexdigest()
+    lineage[TAG_HELD_OUT_DATA_THROUGH] = max(
+        d for i in result.split.info[:2] for d in i.window_end
+    ).isoformat()
+    return lineage

@@ -26,16 +26,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from training.audit.summary import summarize
 from training.calibration import CalibrationResult
 from training.evaluation import METRICS, Evaluation
 from training.gates import PromotionDecision
+from training.results import WrittenReport
 from training.splits import SliceInfo
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from numpy.typing import ArrayLike
 
-    from training.pipeline import TrainResult
+    from training.results import TrainResult
 
 METRIC_LABELS = {
     "roc_auc": "ROC AUC",
@@ -496,10 +498,10 @@ def _backtest_markdown(table: pd.DataFrame, figure_dir: str) -> list[str]:
 
 def report_inputs(result: TrainResult) -> ReportInputs:
     """Everything the report shows, gathered from one training run."""
-    from training.pipeline import MAIN
+    from training.results import MAIN
 
     fit = result.fit
-    summary = [] if result.audit is None else list(result.audit.summary())
+    summary = [] if result.audit is None else summarize(result.audit)
     plan = result.plan
     seen = [
         {
@@ -651,16 +653,6 @@ def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     return buf.getvalue()
-
-
-@dataclass(frozen=True)
-class WrittenReport:
-    """Paths of the written report."""
-
-    directory: Path
-    markdown: Path
-    html: Path
-    figures: dict[str, Path]
 
 
 def write_report(inputs: ReportInputs, directory: Path) -> WrittenReport:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import EarlyriskError
-from training.native_lock import LIGHTGBM_LOCK
+from training import lightgbm_adapter as lgbx
 
 FORMAT_VERSION = 1
 
@@ -286,7 +286,7 @@ class LightGBMRiskModel(RiskModel):
         calibrator: MarginCalibrator = UNCALIBRATED,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        trained = list(booster.feature_name())
+        trained = lgbx.feature_names(booster)
         names = list(feature_names) if feature_names is not None else trained
         if trained != names:
             i = next(
@@ -305,30 +305,24 @@ class LightGBMRiskModel(RiskModel):
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
         matrix = self.feature_matrix(X)
-        with LIGHTGBM_LOCK:
-            return np.asarray(self.booster.predict(matrix, raw_score=True), dtype=float)
+        return lgbx.predict_raw(self.booster, matrix)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         matrix = self.feature_matrix(X)
-        with LIGHTGBM_LOCK:
-            contrib = np.asarray(self.booster.predict(matrix, pred_contrib=True), dtype=float)
+        contrib = lgbx.predict_contributions(self.booster, matrix)
         return pd.DataFrame(contrib, columns=[*self.feature_names, "bias"], index=X.index)
 
     def feature_importance(self) -> pd.Series:
         """Total split gain per feature (for the report; not an explanation of one score)."""
-        gain = self.booster.feature_importance(importance_type="gain")
+        gain = lgbx.gain_importance(self.booster)
         return pd.Series(gain, index=self.feature_names, name="gain").sort_values(ascending=False)
 
     def _payload(self) -> dict[str, Any]:
-        with LIGHTGBM_LOCK:
-            return {"booster": self.booster.model_to_string()}
+        return {"booster": lgbx.booster_to_string(self.booster)}
 
     @staticmethod
     def _fitted_parts(payload: dict[str, Any]) -> dict[str, Any]:
-        import lightgbm as lgb
-
-        with LIGHTGBM_LOCK:
-            return {"booster": lgb.Booster(model_str=payload["booster"])}
+        return {"booster": lgbx.load_booster(payload["booster"])}
 
 
 # --------------------------------------------------------------------------- logistic

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import TaskID
 
-    from training.pipeline import TrainResult
+    from training.results import TrainResult
 
 TRAIN_HELP = (
     "Train the family-risk model on a raw registry and register it in MLflow.\n\n"

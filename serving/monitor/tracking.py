@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from training.registry import tracking_store
+from training.tracking import TrackingStore
 
 
 def monitoring_metrics(report: dict[str, Any]) -> dict[str, float]:
@@ -49,36 +49,36 @@ def monitoring_metrics(report: dict[str, Any]) -> dict[str, float]:
 def log_monitoring_run(
     report: dict[str, Any], json_path: Path, html_path: Path, *, tracking_uri: str
 ) -> str:
-    """Log the report as a run beside the model's training run; return the run id."""
-    import mlflow
+    """Log the report as a run beside the model's training run; return the run id.
+
+    Through the store's own client (:class:`training.tracking.TrackingStore`): a service or
+    notebook in this process keeps whatever MLflow store it uses.
+    """
+    from mlflow.tracking.default_experiment import DEFAULT_EXPERIMENT_ID
 
     model = report["model"]
-    with tracking_store(tracking_uri):
-        client = mlflow.MlflowClient()
-        experiment_id = None
-        if model.get("run_id"):
-            experiment_id = client.get_run(model["run_id"]).info.experiment_id
-        with mlflow.start_run(
-            experiment_id=experiment_id, run_name=f"monitor-{report['as_of']}"
-        ) as run:
-            mlflow.set_tags(
-                {
-                    "earlyrisk.kind": "monitoring",
-                    "earlyrisk.as_of": report["as_of"],
-                    "earlyrisk.model_name": model["name"],
-                    "earlyrisk.model_version": model["version"],
-                    "earlyrisk.model_run_id": model.get("run_id") or "",
-                    "earlyrisk.alerts": ",".join(sorted({a["check"] for a in report["alerts"]})),
-                }
-            )
-            mlflow.log_metrics(monitoring_metrics(report))
-            mlflow.log_artifact(str(json_path), artifact_path="monitoring")
-            mlflow.log_artifact(str(html_path), artifact_path="monitoring")
-            run_id = run.info.run_id
-        for key, value in {
-            "monitoring.last_run_id": run_id,
-            "monitoring.last_as_of": report["as_of"],
-            "monitoring.last_alerts": str(len(report["alerts"])),
-        }.items():
-            client.set_model_version_tag(model["name"], model["version"], key, value)
-    return run_id
+    store = TrackingStore(tracking_uri)
+    experiment_id = (
+        store.experiment_of_run(model["run_id"]) if model.get("run_id") else DEFAULT_EXPERIMENT_ID
+    )
+    with store.run(experiment_id, run_name=f"monitor-{report['as_of']}") as run:
+        run.set_tags(
+            {
+                "earlyrisk.kind": "monitoring",
+                "earlyrisk.as_of": report["as_of"],
+                "earlyrisk.model_name": model["name"],
+                "earlyrisk.model_version": model["version"],
+                "earlyrisk.model_run_id": model.get("run_id") or "",
+                "earlyrisk.alerts": ",".join(sorted({a["check"] for a in report["alerts"]})),
+            }
+        )
+        run.log_metrics(monitoring_metrics(report))
+        run.log_artifact(json_path, artifact_path="monitoring")
+        run.log_artifact(html_path, artifact_path="monitoring")
+    for key, value in {
+        "monitoring.last_run_id": run.run_id,
+        "monitoring.last_as_of": report["as_of"],
+        "monitoring.last_alerts": str(len(report["alerts"])),
+    }.items():
+        store.client.set_model_version_tag(model["name"], model["version"], key, value)
+    return run.run_id

@@ -13,8 +13,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import lightgbm as lgb
-import mlflow
 import numpy as np
 import pandas as pd
 
@@ -22,15 +20,11 @@ from features.catalogue import feature_list_fingerprint, model_input_columns
 from features.config import FeatureConfig
 from features.snapshot_store import write_feature_table
 from serving.auth import TokenStore
+from training import lightgbm_adapter as lgbx
 from training.calibration import choose_calibration
-from training.registry import (
-    CHAMPION,
-    TAG_FEATURE_CONFIG,
-    log_risk_model,
-    set_alias,
-    tracking_store,
-)
+from training.registry import CHAMPION, TAG_FEATURE_CONFIG, log_risk_model
 from training.risk_model import LightGBMRiskModel
+from training.tracking import TrackingStore
 
 MODEL_NAME = "earlyrisk-serving-test"
 AS_OF_DATES = ("2024-06-30", "2024-12-31")
@@ -92,7 +86,7 @@ def train_model(frame: pd.DataFrame) -> LightGBMRiskModel:
         "num_threads": 1,
         "min_data_in_leaf": 10,
     }
-    booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=25)
+    booster = lgbx.train(params, lgbx.dataset(X, y), num_boost_round=25)
     model = LightGBMRiskModel(booster)
     return model.with_calibrator(choose_calibration(model, X, y).calibrator)  # type: ignore[return-value]
 
@@ -115,19 +109,20 @@ class ServingWorld:
 
 def _register(root: Path, model: LightGBMRiskModel, frame: pd.DataFrame) -> tuple[str, str]:
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    with tracking_store(uri):  # the process-wide URIs are put back as they were
-        exp = mlflow.create_experiment("serving-test", artifact_location=(root / "art").as_uri())
-        with mlflow.start_run(experiment_id=exp):
-            logged = log_risk_model(
-                model,
-                input_example=frame,
-                feature_list_sha256=feature_list_fingerprint(),
-                registered_model_name=MODEL_NAME,
-                extra_tags={TAG_FEATURE_CONFIG: FeatureConfig().model_dump_json()},
-            )
-            mlflow.log_dict(MODEL_CARD, "model_card/model_card.json")
-            mlflow.log_metric("test_auc", 0.8)
-        set_alias(MODEL_NAME, logged.version, CHAMPION)
+    store = TrackingStore(uri)  # its own client: the process-wide MLflow store is untouched
+    exp = store.experiment("serving-test", artifact_location=(root / "art").as_uri())
+    with store.run(exp) as run:
+        logged = log_risk_model(
+            model,
+            run=run,
+            input_example=frame,
+            feature_list_sha256=feature_list_fingerprint(),
+            registered_model_name=MODEL_NAME,
+            extra_tags={TAG_FEATURE_CONFIG: FeatureConfig().model_dump_json()},
+        )
+        run.log_dict(MODEL_CARD, "model_card/model_card.json")
+        run.log_metrics({"test_auc": 0.8})
+    store.set_alias(MODEL_NAME, logged.version, CHAMPION)
     return uri, logged.version
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import pytest
 from serving_world import ServingWorld
@@ -19,7 +18,8 @@ from features.config import FeatureConfig
 from features.engine import build_feature_table
 from serving.audit_log import AuditLog
 from serving.batch import BatchScoringError, score_registry
-from training.registry import TAG_FEATURE_CONFIG, log_risk_model, tracking_store
+from training.registry import TAG_FEATURE_CONFIG, log_risk_model
+from training.tracking import TrackingStore
 
 # every test here needs a trained model or a generated registry (tens of seconds)
 pytestmark = pytest.mark.slow
@@ -28,17 +28,16 @@ AS_OF = "2024-06-30"
 
 
 def _register(world: ServingWorld, name: str, tags: dict[str, str]) -> str:
-    with tracking_store(world.tracking_uri):
-        experiment = mlflow.get_experiment_by_name("serving-test")
-        assert experiment is not None
-        with mlflow.start_run(experiment_id=experiment.experiment_id):
-            logged = log_risk_model(
-                world.model,
-                input_example=world.frame,
-                feature_list_sha256=feature_list_fingerprint(),
-                registered_model_name=name,
-                extra_tags=tags,
-            )
+    store = TrackingStore(world.tracking_uri)
+    with store.run(store.experiment("serving-test")) as run:
+        logged = log_risk_model(
+            world.model,
+            run=run,
+            input_example=world.frame,
+            feature_list_sha256=feature_list_fingerprint(),
+            registered_model_name=name,
+            extra_tags=tags,
+        )
     return f"models:/{name}/{logged.version}"
 
 

@@ -16,7 +16,13 @@ from serving.explain import (
     probability_contributions,
     reason_json,
 )
-from serving.scoring import ReferencePopulation, Scorer, derive_bands, fixed_bands
+from serving.scoring import (
+    ReferencePopulation,
+    Scorer,
+    derive_bands,
+    describe_bands,
+    fixed_bands,
+)
 from serving.settings import RiskBand
 from training.risk_model import MarginCalibrator
 
@@ -243,10 +249,10 @@ def test_all_equal_scores_leave_high_empty_rather_than_flag_everyone():
 def test_bands_are_stated_in_every_language():
     p = np.linspace(0.0, 0.3, 200)
     for lang in ("en", "ru", "kk"):
-        described = derive_bands(p, capacity_count=10).describe(lang)
+        described = describe_bands(derive_bands(p, capacity_count=10), lang)
         assert [b["level"] for b in described] == ["low", "elevated", "high"]
         assert all(b["meaning"] and "{" not in b["meaning"] for b in described)
-    fixed = fixed_bands((RiskBand(level="low", min_probability=0.0),), p).describe("ru")
+    fixed = describe_bands(fixed_bands((RiskBand(level="low", min_probability=0.0),), p), "ru")
     assert "администратор" in fixed[0]["meaning"]
 
 

@@ -264,10 +264,11 @@ def test_cli_exit_codes_reports_and_mlflow_link(world: dict) -> None:
 def test_a_model_without_reference_statistics_is_refused_with_a_way_out(
     world: dict, tmp_path: Path
 ) -> None:
-    import mlflow
+    from mlflow.tracking.default_experiment import DEFAULT_EXPERIMENT_ID
 
     from features.catalogue import feature_list_fingerprint
-    from training.registry import load_risk_model, log_risk_model, tracking_store
+    from training.registry import load_risk_model, log_risk_model
+    from training.tracking import TrackingStore
 
     model = load_risk_model(
         f"models:/{MODEL}/{world['version']}", tracking_uri=world["tracking"]
@@ -275,9 +276,10 @@ def test_a_model_without_reference_statistics_is_refused_with_a_way_out(
     import pandas as pd
 
     example = pd.DataFrame([[0.0] * len(model.feature_names)], columns=model.feature_names)
-    with tracking_store(world["tracking"]), mlflow.start_run():
+    with TrackingStore(world["tracking"]).run(DEFAULT_EXPERIMENT_ID) as run:
         logged = log_risk_model(
             model,
+            run=run,
             input_example=example,
             feature_list_sha256=feature_list_fingerprint(),
             registered_model_name=MODEL + "-bare",

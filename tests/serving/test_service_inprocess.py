@@ -16,7 +16,6 @@ from serving.engine import StartupError, load_engine
 from serving.i18n import rounded_value
 from serving.service import EarlyRiskScoring
 from serving.settings import ServingSettings
-from training.registry import tracking_store
 
 
 def call(service, method: str, token: str | None, **body):
@@ -331,26 +330,28 @@ def test_refuses_to_start_when_the_audit_log_cannot_open(serving_world, tmp_path
         )
 
 
-def test_loading_a_model_leaves_mlflows_process_wide_store_as_it_was(serving_world, tmp_path):
+def test_loading_a_model_leaves_mlflows_process_wide_store_as_it_was(
+    serving_world, tmp_path, monkeypatch
+):
     """A service started inside another program (a notebook, a worker, a test) reads its own
     store through a client bound to it; the program's MLflow store stays where it was."""
     elsewhere = f"sqlite:///{tmp_path / 'the-programs-own.db'}"
     assert elsewhere != serving_world.tracking_uri
-    with tracking_store(elsewhere):
-        env_before = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-        engine = load_engine(
-            _settings(
-                serving_world,
-                audit_log_path=str(tmp_path / "audit.sqlite"),
-                lookup_db_path=str(tmp_path / "lookup.sqlite"),
-                token_db_path=str(tmp_path / "tokens.sqlite"),
-                security_log_path=str(tmp_path / "security.sqlite"),
-            )
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", elsewhere)  # the program's own store
+    env_before = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    engine = load_engine(
+        _settings(
+            serving_world,
+            audit_log_path=str(tmp_path / "audit.sqlite"),
+            lookup_db_path=str(tmp_path / "lookup.sqlite"),
+            token_db_path=str(tmp_path / "tokens.sqlite"),
+            security_log_path=str(tmp_path / "security.sqlite"),
         )
-        try:
-            assert engine.identity.version == serving_world.model_version  # it did load
-            assert mlflow.get_tracking_uri() == elsewhere
-            assert mlflow.get_registry_uri() == elsewhere
-            assert {k: os.environ.get(k) for k in env_before} == env_before
-        finally:
-            engine.close()
+    )
+    try:
+        assert engine.identity.version == serving_world.model_version  # it did load
+        assert mlflow.get_tracking_uri() == elsewhere
+        assert mlflow.get_registry_uri() == elsewhere
+        assert {k: os.environ.get(k) for k in env_before} == env_before
+    finally:
+        engine.close()

@@ -11,8 +11,9 @@ from training_frames import QUICK_SPEC, fake_feature_table
 from features.catalogue import FEATURES
 from training.caseworker_facts import band_facts, caseworker_card_fields, support_inputs
 from training.config import load_config
-from training.model_card import ModelCardFacts, build_model_card, model_card_facts
+from training.model_card import ModelCardFacts, build_model_card
 from training.pipeline import run_training
+from training.run_card import model_card_facts
 
 
 @pytest.fixture(scope="module")

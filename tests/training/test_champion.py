@@ -7,7 +7,6 @@ champion whose inputs the test rows lack is not evaluable (blocks).
 
 from __future__ import annotations
 
-import mlflow
 import numpy as np
 import pytest
 from training_frames import small_booster_model, synthetic_frame
@@ -17,7 +16,8 @@ from training.champion import champion_gates, compare_with_champion
 from training.config import ChampionGatesConfig
 from training.evaluation import ScoredModel
 from training.gates import decide
-from training.registry import CHAMPION, log_risk_model, set_alias, tracking_store
+from training.registry import CHAMPION, log_risk_model
+from training.tracking import TrackingStore
 
 NAME = "earlyrisk-champion-test"
 
@@ -32,16 +32,17 @@ def registry(tmp_path_factory):
     strong = strong.with_calibrator(
         choose_calibration(strong, X.iloc[cal], y[cal], seed=0).calibrator
     )
-    with tracking_store(uri):
-        exp = mlflow.create_experiment("champion-test", artifact_location=(tmp / "art").as_uri())
-        with mlflow.start_run(experiment_id=exp):
-            logged = log_risk_model(
-                strong,
-                input_example=X.head(5),
-                feature_list_sha256="f" * 64,
-                registered_model_name=NAME,
-            )
-        set_alias(NAME, logged.version, CHAMPION)
+    store = TrackingStore(uri)
+    exp = store.experiment("champion-test", artifact_location=(tmp / "art").as_uri())
+    with store.run(exp) as run:
+        logged = log_risk_model(
+            strong,
+            run=run,
+            input_example=X.head(5),
+            feature_list_sha256="f" * 64,
+            registered_model_name=NAME,
+        )
+    store.set_alias(NAME, logged.version, CHAMPION)
     X_test, y_test = synthetic_frame(6000, seed=12)
     return uri, strong, X_test.assign(label=y_test), logged.version
 
@@ -121,24 +122,25 @@ def _refitted_champion(tmp, *, name: str, strong, frame, keep_held_out: bool) ->
     refit = small_booster_model(inputs, y, rounds=200)
     refit = refit.with_calibrator(choose_calibration(refit, inputs, y, seed=0).calibrator)
     tags = {TAG_DATA_THROUGH: "2024-12-31"}
-    with tracking_store(uri):
-        exp = mlflow.create_experiment("refit", artifact_location=(tmp / "art").as_uri())
-        with mlflow.start_run(experiment_id=exp):
-            if keep_held_out:
-                payload = strong.to_bytes()
-                folder, file = HELD_OUT_ARTIFACT.split("/")
-                (tmp / file).write_bytes(payload)
-                mlflow.log_artifact(str(tmp / file), artifact_path=folder)
-                tags["held_out_sha256"] = hashlib.sha256(payload).hexdigest()
-                tags[TAG_HELD_OUT_DATA_THROUGH] = "2023-12-31"
-            logged = log_risk_model(
-                refit,
-                input_example=inputs.head(5),
-                feature_list_sha256="f" * 64,
-                registered_model_name=name,
-                extra_tags=tags,
-            )
-        set_alias(name, logged.version, CHAMPION)
+    store = TrackingStore(uri)
+    exp = store.experiment("refit", artifact_location=(tmp / "art").as_uri())
+    with store.run(exp) as run:
+        if keep_held_out:
+            payload = strong.to_bytes()
+            folder, file = HELD_OUT_ARTIFACT.split("/")
+            (tmp / file).write_bytes(payload)
+            run.log_artifact(tmp / file, artifact_path=folder)
+            tags["held_out_sha256"] = hashlib.sha256(payload).hexdigest()
+            tags[TAG_HELD_OUT_DATA_THROUGH] = "2023-12-31"
+        logged = log_risk_model(
+            refit,
+            run=run,
+            input_example=inputs.head(5),
+            feature_list_sha256="f" * 64,
+            registered_model_name=name,
+            extra_tags=tags,
+        )
+    store.set_alias(name, logged.version, CHAMPION)
     return uri
 
 

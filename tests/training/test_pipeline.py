@@ -14,7 +14,7 @@ from training_frames import QUICK_SPEC, fake_feature_table
 from training.caseworker_facts import fit_support_ablation
 from training.config import load_config
 from training.pipeline import STAGES, run_training
-from training.registry import load_risk_model, tracking_store
+from training.registry import load_risk_model
 
 # every test here needs a trained model or a generated registry (tens of seconds)
 pytestmark = pytest.mark.slow
@@ -82,11 +82,11 @@ def logged_run(tmp_path_factory, table):
 
 
 @pytest.fixture
-def tracking(logged_run):
-    """Point the process-wide MLflow client at the run's store for generic pyfunc loading."""
+def tracking(logged_run, monkeypatch):
+    """Point a generic MLflow client (the environment) at the run's store, for this test."""
     uri = logged_run[0].config.mlflow.tracking_uri
-    with tracking_store(uri):
-        yield uri
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
 
 
 def test_every_stage_reports_progress(logged_run):

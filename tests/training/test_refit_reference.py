@@ -4,10 +4,10 @@ probabilities of the families whose calibrator saw the change do move)."""
 
 from __future__ import annotations
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from training import lightgbm_adapter as lgbx
 from training.refit import REFERENCE_SALT, cross_fitted_probability, recalibrate
 from training.risk_model import LightGBMRiskModel
 from training.splits import family_hash_unit
@@ -25,7 +25,9 @@ def _frame(n: int = 3000, seed: int = 3) -> pd.DataFrame:
 
 def _model(frame: pd.DataFrame) -> LightGBMRiskModel:
     params = {"objective": "binary", "verbose": -1, "num_leaves": 5, "num_threads": 1, "seed": 1}
-    booster = lgb.train(params, lgb.Dataset(frame[["a", "b", "c"]], frame["label"]), 20)
+    booster = lgbx.train(
+        params, lgbx.dataset(frame[["a", "b", "c"]], frame["label"]), num_boost_round=20
+    )
     return LightGBMRiskModel(booster)
 
 

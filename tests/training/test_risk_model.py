@@ -147,24 +147,10 @@ def test_booster_and_feature_names_mismatch_names_the_first_difference(fitted):
 
 @pytest.mark.parametrize("call", ["raw_score", "contributions"])
 def test_lightgbm_calls_wait_for_the_process_wide_lock(fitted, call):
-    """Concurrent boosters crashed lib_lightgbm.so (training/native_lock.py): a LightGBM
-    call from another thread must wait while the lock is held, and run once it is free."""
-    import threading
-
-    from training.native_lock import LIGHTGBM_LOCK
+    """Concurrent boosters crashed lib_lightgbm.so (training/lightgbm_adapter.py): a
+    LightGBM call from another thread must wait while the lock is held, and run once free."""
+    from lock_probe import assert_waits_for_lightgbm_lock
 
     frame, _, model = fitted
-    started, results = threading.Event(), []
-
-    def predict() -> None:
-        started.set()
-        results.append(getattr(model, call)(frame))
-
-    with LIGHTGBM_LOCK:
-        worker = threading.Thread(target=predict)
-        worker.start()
-        started.wait()
-        worker.join(0.5)
-        assert worker.is_alive() and not results  # blocked on the lock
-    worker.join()
-    assert len(results) == 1 and len(results[0]) == len(frame)
+    out = assert_waits_for_lightgbm_lock(lambda: getattr(model, call)(frame))
+    assert len(out) == len(frame)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from training import lightgbm_adapter as lgbx
 from training.risk_model import LightGBMRiskModel
 
 FEATURES = ["debt", "absences", "contacts", "income"]
@@ -39,7 +39,7 @@ def small_booster_model(X: pd.DataFrame, y: np.ndarray, *, rounds: int = 30) -> 
         "seed": 1,
         "num_threads": 1,
     }
-    booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=rounds)
+    booster = lgbx.train(params, lgbx.dataset(X, y), num_boost_round=rounds)
     return LightGBMRiskModel(booster)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from training.audit.metrics import SCORE_METRICS
+from training.audit.summary import summarize
 
 if TYPE_CHECKING:
     from training.audit.gates import GateOutcome
@@ -139,7 +140,7 @@ def build_report(
         },
         "proxies": None if result.proxies is None else _records(result.proxies),
         "recall_parity": None if result.recall_parity is None else _records(result.recall_parity),
-        "summary": result.summary(),
+        "summary": summarize(result),
         "gates": None,
     }
     if gate_outcomes is not None:

@@ -2,9 +2,10 @@
 
 :mod:`training.audit.audit` computes an :class:`AuditResult`; the readers (gates, the JSON
 and HTML reports, the plain-language summary, the model card) take one. Keeping the class
-here, apart from the computation, means no module of the audit package imports another
-that imports it back: the readers name ``AuditResult`` only for type checking, and at run
-time the imports go one way (``audit`` -> ``result`` -> ``summary`` / ``report_json``).
+here, apart from the computation and from its readers, means no module of the audit
+package imports another that imports it back: the readers import ``result``, never the
+other way round (its plain-language summary is :func:`training.audit.summary.summarize`,
+its JSON report :func:`training.audit.report_json.build_report`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ from typing import Any
 import pandas as pd
 
 from training.audit.metrics import COUNT_METRICS, LABEL_FREE_METRICS
-from training.audit.report_json import build_report
 from training.audit.rules import DecisionRule
-from training.audit.summary import summarize
 
 
 @dataclass(frozen=True)
@@ -84,11 +83,3 @@ class AuditResult:
             raise KeyError(f"no group {group!r} in attribute {attribute!r}")
         value = row.iloc[0][metric]
         return float("nan") if pd.isna(value) else float(value)
-
-    def summary(self) -> list[str]:
-        """Plain-language sentences on what differs between groups and how much."""
-        return summarize(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON report (schema in ``docs/audit_report_schema.md``)."""
-        return build_report(self)

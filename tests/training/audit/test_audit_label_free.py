@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from training.audit import FairnessGates, Threshold, audit, evaluate_fairness_gates, gates_passed
+from training.audit.summary import summarize
 
 
 def test_label_free_audit_reports_selection_and_distributions(scores: pd.DataFrame) -> None:
@@ -31,7 +32,7 @@ def test_label_free_audit_reports_selection_and_distributions(scores: pd.DataFra
     np.testing.assert_allclose(shares.to_numpy(), 1.0)
     row = result.disparities.iloc[0]
     assert row["metric"] == "selection_rate" and row["p_value_holm"] < 0.001
-    assert any("label-free" in line for line in result.summary())
+    assert any("label-free" in line for line in summarize(result))
 
 
 def test_label_free_gates_not_evaluable_for_error_rates(scores: pd.DataFrame) -> None:

@@ -9,6 +9,7 @@ from sklearn.metrics import normalized_mutual_info_score, roc_auc_score
 
 from training.audit import TopFraction, audit
 from training.audit.proxy import normalized_mutual_information
+from training.audit.summary import summarize
 
 
 def test_planted_proxy_is_flagged_first(scores: pd.DataFrame) -> None:
@@ -38,7 +39,7 @@ def test_planted_proxy_is_flagged_first(scores: pd.DataFrame) -> None:
     noise = result.proxies[result.proxies["feature"] == "noise"]
     assert not noise["flagged"].any()
     assert (noise["auc"] < 0.6).all()
-    assert any("distance_to_center" in line for line in result.summary())
+    assert any("distance_to_center" in line for line in summarize(result))
 
 
 def test_nmi_equals_sklearn() -> None:

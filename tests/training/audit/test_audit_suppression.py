@@ -10,6 +10,7 @@ import pytest
 
 from training.audit import MISSING_GROUP, TopFraction, audit
 from training.audit.report_html import render_html
+from training.audit.report_json import build_report
 
 
 def _result(scores: pd.DataFrame):
@@ -68,7 +69,7 @@ def test_reliability_bins_below_threshold_are_blank(scores: pd.DataFrame) -> Non
 @pytest.mark.slow
 def test_json_and_html_withhold_suppressed_numbers(scores: pd.DataFrame) -> None:
     result = _result(scores)
-    report = result.to_dict()
+    report = build_report(result)
     region = next(g for g in report["groupings"] if g["name"] == "region")
     r9 = next(g for g in region["groups"] if g["group"] == "R9")
     assert r9 == {"group": "R9", "suppressed": True, "is_reference": False}
