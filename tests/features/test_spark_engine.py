@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from private_modes import assert_private, usual_umask
 from raw_factory import append_row, drop_column, duplicate_row, set_cell, valid_tables, write_lake
 from typer.testing import CliRunner
 
@@ -42,8 +43,10 @@ def test_spark_features_equal_the_pandas_engine_in_every_column(
     spark, small_registry_dir: Path, tmp_path: Path
 ) -> None:
     reference = build_feature_table(load_validated(small_registry_dir), AS_OF, n_jobs=1)
-    out = write_spark_features(spark, small_registry_dir, AS_OF, tmp_path / "f", n_partitions=3)
+    with usual_umask():
+        out = write_spark_features(spark, small_registry_dir, AS_OF, tmp_path / "f", n_partitions=3)
     _features_equal(out, reference)
+    assert_private(out)  # every family's features and audit groups: folders 0700, files 0600
     # the registry laid out by partition (a hidden directory beside --out) is removed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
     # partitioned Parquet by as-of date, fingerprints beside it
