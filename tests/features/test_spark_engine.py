@@ -156,6 +156,21 @@ def test_spark_validation_reports_missing_and_unreadable_files(spark, tmp_path: 
     assert got == reference
 
 
+def test_spark_validation_refuses_an_empty_events_or_memberships_table(
+    spark, tmp_path: Path
+) -> None:
+    t = valid_tables()
+    for table in ("events", "memberships"):
+        emptied = dataclasses.replace(t, **{table: getattr(t, table).iloc[:0]})
+        raw = _write_csv(emptied, tmp_path / table)
+        reference = validate_raw_dir(raw).to_dict()
+        got = validate_raw_dir_spark(spark, raw).to_dict()
+        assert got == reference
+        first = got["errors"][0]
+        assert (first["table"], first["rule"]) == (table, "table_empty")
+        assert first["description"].startswith(f"{table} has no rows; a registry without")
+
+
 def test_spark_validation_same_report_on_a_valid_synthetic_registry(
     spark, small_registry_dir: Path
 ) -> None:
