@@ -86,7 +86,12 @@ def _parse_references(values: list[str], groups: list[str]) -> str | dict[str, s
 
 def audit_command(
     scores: Annotated[
-        Path, typer.Option("--scores", help="Score table (.csv, .csv.gz, .parquet or .pq).")
+        Path,
+        typer.Option(
+            "--scores",
+            help="Score table (.csv, .csv.gz, .parquet or .pq), or a directory of Parquet "
+            "part files (as `earlyrisk score --engine spark` writes).",
+        ),
     ],
     score: Annotated[
         str,
