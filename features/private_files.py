@@ -126,3 +126,17 @@ def publish_tree(staged: Path | str, target: Path | str) -> Path:
         target.unlink()
     staged.rename(target)
     return target
+
+
+def parent_problem(path: Path | str) -> str | None:
+    """Why no file or folder can be created at ``path`` (its nearest existing ancestor is a
+    file, or not writable), or None. The commands ask before their work, so a long run
+    does not end in a traceback about its output path."""
+    for parent in Path(path).absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+            if not os.access(parent, os.W_OK | os.X_OK):
+                return f"the folder {parent} is not writable"
+            return None
+    return None

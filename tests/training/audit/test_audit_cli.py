@@ -208,6 +208,16 @@ def test_a_directory_of_part_files_is_audited_as_one_table(
     assert f"could not read the Parquet part files of directory {str(folder)!r} (3 found)" in said
 
 
+def test_an_out_under_a_file_is_refused_before_the_audit(tmp_path: Path) -> None:
+    (tmp_path / "s.csv").write_text("p,g\n0.5,a\n", encoding="utf-8")
+    (tmp_path / "a_file").write_text("", encoding="utf-8")
+    out = tmp_path / "a_file" / "reports"
+    result = _audit(tmp_path / "s.csv", "--score p --group g --threshold 0.5", out)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert f"--out {str(out)!r} cannot hold the reports: {tmp_path / 'a_file'} is a file" in said
+
+
 def test_help_explains_the_rules() -> None:
     result = runner.invoke(app, ["audit", "--help"])
     assert result.exit_code == 0
