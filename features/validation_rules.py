@@ -55,6 +55,13 @@ class Rule:
     text: str
 
 
+# Tables that must hold rows, and why: an empty one passes every row rule, and its features
+# (no member, no record) would read as families without any risk.
+NON_EMPTY_TABLES: dict[str, str] = {
+    "memberships": "no family would have a member, so none could be scored or audited",
+    "events": "every indicator would be computed from no record at all",
+}
+
 RULES: dict[str, Rule] = {
     r.id: r
     for r in (
@@ -63,7 +70,11 @@ RULES: dict[str, Rule] = {
         ),
         Rule("file_unreadable", "error", "the table's file exists but cannot be read"),
         Rule("column_missing", "error", "a column the contract requires is absent"),
-        Rule("table_empty", "error", "a table the registry cannot be assessed without is empty"),
+        Rule(
+            "table_empty",
+            "error",
+            f"{' or '.join(NON_EMPTY_TABLES)} has no rows (the registry cannot be assessed)",
+        ),
         Rule(
             "date_type",
             "error",
@@ -345,13 +356,6 @@ class RuleContext:
 
 # --------------------------------------------------------------------------------------
 # Checks. Each takes the context and records findings; CHECKS lists them in report order.
-
-# Tables that must hold rows, and why: an empty one passes every row rule, and its features
-# (no member, no record) would read as families without any risk.
-NON_EMPTY_TABLES: dict[str, str] = {
-    "memberships": "no family would have a member, so none could be scored or audited",
-    "events": "every indicator would be computed from no record at all",
-}
 
 
 class TableLevelFindings(Protocol):
