@@ -16,8 +16,11 @@ reading it). Three ways, one per kind of writer:
   nobody else can enter, and :func:`publish_tree` makes the written tree 0600/0700 and
   renames it into place.
 
-Every mode here is subject to the process umask, which can only take bits away.
-This module sits in the lowest layer so that features, training and serving share it;
+A mode given at creation is subject to the process umask, which can only take bits away.
+:func:`seal_tree` sets modes on a local path, as the driver sees it (the Spark writers
+already keep their output on a path the driver reads). :func:`parent_problem` says why an
+output path cannot be created, for the commands to refuse before their work. This module
+sits in the lowest layer so that features, training and serving share it;
 :mod:`serving.private_files` re-exports what the stores use.
 """
 
