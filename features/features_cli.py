@@ -138,6 +138,7 @@ def features_command(
     )
     from features.labels import AsOfAfterExtractionError
     from features.partitioned_raw import open_registry
+    from features.private_files import parent_problem
     from features.validation import InvalidRawDataError
 
     err = Console(stderr=True)
@@ -147,6 +148,8 @@ def features_command(
         raise _usage(err, f"--out {out} is a directory; name the Parquet file to write")
     if out.exists() and not overwrite:
         raise _usage(err, f"--out {out} exists; pass --overwrite to replace it")
+    if problem := parent_problem(out):
+        raise _usage(err, f"--out {out} cannot be written: {problem}")
     try:
         dates = normalise_as_of(_as_of_date(d) for d in as_of)
     except ValueError as error:
@@ -191,7 +194,11 @@ def features_command(
             f"--as-of {', '.join(empty)}: no family has a member on that date (the registry "
             f"in {raw} does not cover it); nothing was written",
         )
-    path = write_feature_table(table, out)
+    try:
+        path = write_feature_table(table, out)
+    except OSError as error:
+        err.print(f"[red]error:[/red] cannot write --out {out}: {error}; nothing was written")
+        raise typer.Exit(EXIT_INVALID) from None
     elapsed = time.perf_counter() - started
 
     console = Console()

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from features.codes import arrow_strings
 from features.contract import TABLE_COLUMNS, TABLES
+from features.private_files import new_private_file
 from features.raw import RawTables
 
 META_PREFIX = "earlyrisk."
@@ -156,7 +157,8 @@ def write_feature_table(
     raw_sha256: str | None = None,
     feature_list_sha256: str | None = None,
 ) -> Path:
-    """Write the feature table to Parquet with the fingerprints in key-value metadata.
+    """Write the feature table to Parquet with the fingerprints in key-value metadata; the
+    file is owner-only (0600, :mod:`features.private_files`).
 
     The fingerprints default to ``table.attrs`` (set by :func:`build_feature_table`); a
     table without them is refused, because an unfingerprinted table cannot be traced.
@@ -176,7 +178,9 @@ def write_feature_table(
     metadata[META_RAW.encode()] = raw_sha256.encode()
     if META_CONFIG in table.attrs:
         metadata[META_CONFIG.encode()] = str(table.attrs[META_CONFIG]).encode()
-    tmp = path.with_name(path.name + ".tmp")
+    # created 0600 before pyarrow writes a row (it truncates the file and keeps the mode):
+    # a snapshot names every family and its audit groups
+    tmp = new_private_file(path.with_name(path.name + ".tmp"))
     pq.write_table(arrow.replace_schema_metadata(metadata), tmp)
     tmp.replace(path)
     return path

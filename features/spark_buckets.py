@@ -378,7 +378,8 @@ def write_layout(
     if n_partitions < 1:
         raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
     scratch = Path(scratch).resolve()
-    scratch.mkdir(parents=True, exist_ok=True)
+    # 0700: the copy of the registry under it is family data (features.private_files)
+    scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
     raw = str(Path(raw_dir).resolve())
     units = plan_registry_units(raw, rows_per_unit=rows_per_unit)
     if not units:

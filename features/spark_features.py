@@ -54,6 +54,7 @@ from features.config import FeatureConfig
 from features.contract import TABLES
 from features.labels import AsOfAfterExtractionError, refuse_as_of_after_extraction
 from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
+from features.private_files import private_staging, publish_tree
 from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_PREFIX
 from features.spark_buckets import forget_assigner, read_partition, write_layout
 from features.spark_raw import locate_table, read_typed_table
@@ -237,32 +238,43 @@ def write_spark_features(
     n_partitions: int | None = None,
 ) -> Path:
     """Compute the feature table on Spark and write it to the directory ``out`` as Parquet
-    partitioned by ``as_of``, with the fingerprints in ``out/_earlyrisk.json``."""
+    partitioned by ``as_of``, with the fingerprints in ``out/_earlyrisk.json``; folders
+    0700, files 0600 (an existing ``out`` is replaced)."""
     from pyspark.sql import functions as F
 
     config = config or FeatureConfig()
     out = Path(out)
     scratch = scratch_beside(out)
-    try:
-        features, attributes, n_partitions = spark_feature_frame(
-            spark, raw_dir, as_of_dates, scratch=scratch, config=config, n_partitions=n_partitions
-        )
-        (
-            features.withColumn("as_of", F.col("as_of").cast("date"))
-            .write.mode("overwrite")
-            .partitionBy("as_of")
-            .parquet(str(out))
-        )
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    sidecar = {
-        META_FEATURE_LIST: feature_list_fingerprint(),
-        META_RAW_FILES: raw_files_fingerprint(raw_dir),
-        META_CONFIG: config.model_dump_json(),
-        "earlyrisk.columns": output_columns(attributes),
-        "earlyrisk.engine": "spark",
-    }
-    (out / SIDECAR).write_text(json.dumps(sidecar, indent=2), encoding="utf-8")
+    # Spark writes into a private (0700) folder; the tree is made 0600/0700 there and then
+    # renamed over ``out`` (a snapshot names every family and its audit groups)
+    with private_staging(out) as staging:
+        staged = staging / out.name
+        try:
+            features, attributes, n_partitions = spark_feature_frame(
+                spark,
+                raw_dir,
+                as_of_dates,
+                scratch=scratch,
+                config=config,
+                n_partitions=n_partitions,
+            )
+            (
+                features.withColumn("as_of", F.col("as_of").cast("date"))
+                .write.mode("error")
+                .partitionBy("as_of")
+                .parquet(str(staged))
+            )
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        sidecar = {
+            META_FEATURE_LIST: feature_list_fingerprint(),
+            META_RAW_FILES: raw_files_fingerprint(raw_dir),
+            META_CONFIG: config.model_dump_json(),
+            "earlyrisk.columns": output_columns(attributes),
+            "earlyrisk.engine": "spark",
+        }
+        (staged / SIDECAR).write_text(json.dumps(sidecar, indent=2), encoding="utf-8")
+        publish_tree(staged, out)
     return out
 
 

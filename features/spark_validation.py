@@ -42,7 +42,7 @@ from features.contract import (
 from features.spark_raw import BLANK_PATTERN, RawTableNotFoundError, locate_table, read_stored
 from features.spark_session import session_conf, shuffle_partitions_for
 from features.validation_report import RuleViolation, TableInfo, ValidationReport
-from features.validation_rules import ROW_LABEL_COLUMNS, RULES, TABLE_KEYS
+from features.validation_rules import ROW_LABEL_COLUMNS, RULES, TABLE_KEYS, report_empty_tables
 
 if TYPE_CHECKING:
     from pyspark.sql import Column as SparkColumn
@@ -790,7 +790,12 @@ def check_negative_values(run: _Run) -> None:
     )
 
 
+def check_not_empty(run: _Run) -> None:
+    report_empty_tables(run, {name: table.rows for name, table in run.tables.items()})
+
+
 CHECKS: tuple[Callable[[_Run], None], ...] = (
+    check_not_empty,
     check_unique_keys,
     check_foreign_keys,
     check_date_order,

@@ -13,7 +13,7 @@ where its text is silent (extra columns, duplicate protected rows, null details,
 range, whitespace, the extraction date, unattributed events) are listed once, in
 :data:`features.contract.CLARIFICATIONS`; the checks below apply them.
 
-Rule ids. Errors: ``file_missing``, ``file_unreadable``, ``column_missing``,
+Rule ids. Errors: ``file_missing``, ``file_unreadable``, ``column_missing``, ``table_empty``,
 ``date_type``, ``float_type``, ``not_null``, ``unique``, ``foreign_key``, ``date_order``,
 ``date_not_future``, ``vocabulary``, ``detail_vocabulary``, ``event_subject``,
 ``membership_overlap``, ``event_attribution``. Suspicious: ``extra_column``,
@@ -24,8 +24,9 @@ Rule ids. Errors: ``file_missing``, ``file_unreadable``, ``column_missing``,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,13 @@ class Rule:
     text: str
 
 
+# Tables that must hold rows, and why: an empty one passes every row rule, and its features
+# (no member, no record) would read as families without any risk.
+NON_EMPTY_TABLES: dict[str, str] = {
+    "memberships": "no family would have a member, so none could be scored or audited",
+    "events": "every indicator would be computed from no record at all",
+}
+
 RULES: dict[str, Rule] = {
     r.id: r
     for r in (
@@ -62,6 +70,11 @@ RULES: dict[str, Rule] = {
         ),
         Rule("file_unreadable", "error", "the table's file exists but cannot be read"),
         Rule("column_missing", "error", "a column the contract requires is absent"),
+        Rule(
+            "table_empty",
+            "error",
+            f"{' or '.join(NON_EMPTY_TABLES)} has no rows (the registry cannot be assessed)",
+        ),
         Rule(
             "date_type",
             "error",
@@ -343,6 +356,34 @@ class RuleContext:
 
 # --------------------------------------------------------------------------------------
 # Checks. Each takes the context and records findings; CHECKS lists them in report order.
+
+
+class TableLevelFindings(Protocol):
+    """What the empty-table rule records into (every engine's findings have it)."""
+
+    def add_table_level(
+        self, rule: str, table: str, column: str | None, description: str, /
+    ) -> None: ...
+
+
+def report_empty_tables(findings: TableLevelFindings, rows: Mapping[str, int | None]) -> None:
+    """``table_empty`` for each table of :data:`NON_EMPTY_TABLES` read with 0 rows (a
+    missing or unreadable table has its own finding; its count is None). The one rendering
+    of the rule's message, for the pandas, streamed and Spark engines alike."""
+    for name, why in NON_EMPTY_TABLES.items():
+        if rows.get(name) == 0:
+            findings.add_table_level(
+                "table_empty",
+                name,
+                None,
+                f"{name} has no rows; a registry without {name} cannot be assessed ({why})",
+            )
+
+
+def check_not_empty(ctx: RuleContext) -> None:
+    report_empty_tables(ctx.findings, {name: len(table) for name, table in ctx.tables.items()})
+
+
 # --------------------------------------------------------------------------------------
 
 
@@ -745,6 +786,7 @@ def check_negative_values(ctx: RuleContext) -> None:
 
 
 CHECKS: tuple[tuple[str, Callable[[RuleContext], None]], ...] = (
+    ("empty tables", check_not_empty),
     ("unique keys", check_unique_keys),
     ("foreign keys", check_foreign_keys),
     ("date order", check_date_order),
@@ -764,11 +806,13 @@ CHECKS: tuple[tuple[str, Callable[[RuleContext], None]], ...] = (
 
 __all__ = [
     "CHECKS",
+    "NON_EMPTY_TABLES",
     "RULES",
     "Findings",
     "ParsedTable",
     "Rule",
     "RuleContext",
+    "report_empty_tables",
     "unique_description",
     "unknown_types_description",
 ]

@@ -64,7 +64,9 @@ from features.validation_rules import (
     ParsedTable,
     RuleContext,
     check_birth_not_future,
+    check_not_empty,
     check_unique_keys,
+    report_empty_tables,
     unique_description,
     unknown_types_description,
 )
@@ -74,6 +76,9 @@ DEFAULT_SLICE_ROWS = 1_000_000
 # Findings about a file or a column, not rows: every slice repeats them, they count once.
 _TABLE_LEVEL = frozenset({"file_missing", "file_unreadable", "column_missing", "extra_column"})
 _CHECK_STAGE = 100  # stage numbers: tables 0..5 while read and parsed, checks from here
+# Checks run once every slice of events is read: the birth rule needs the extraction date,
+# the empty-table rule the tables' row counts (events is a zero-row stand-in before that).
+_AFTER_EVENTS = (check_birth_not_future, check_not_empty)
 
 Key = tuple[int, int]
 
@@ -240,7 +245,7 @@ def validate_streamed_tables(
         # pass 1: the small tables' rows (events a stand-in); the birth rule runs last
         ctx = RuleContext(parsed, findings)
         for i, (label, check) in enumerate(CHECKS):
-            if check is not check_birth_not_future:
+            if check not in _AFTER_EVENTS:
                 findings.begin(_CHECK_STAGE + i)
                 check(ctx)
             advance(f"checked {label}")
@@ -277,6 +282,8 @@ def validate_streamed_tables(
                 unknown_types = slices.unknown_types
 
         findings.keyed = []
+        findings.begin(_CHECK_STAGE + _stage_of(check_not_empty))
+        report_empty_tables(findings, {name: info.rows for name, info in infos.items()})
         findings.begin(_CHECK_STAGE + _stage_of(check_birth_not_future))
         ctx.extraction_date = extraction
         check_birth_not_future(ctx)
@@ -341,7 +348,7 @@ class _SliceChecks:
             unique_elsewhere=frozenset({STREAMED}),
         )
         for i, (_, check) in enumerate(CHECKS):
-            if check is not check_birth_not_future:
+            if check not in _AFTER_EVENTS:
                 findings.begin(_CHECK_STAGE + i)
                 check(ctx)
         merger.take(findings.keyed)

@@ -62,6 +62,7 @@ from features.partitions import (
     PartitionSource,
     refuse_dates_after_extraction,
 )
+from features.private_files import new_private_file
 from features.snapshot_store import META_FEATURE_LIST, META_PREFIX, META_RAW
 from serving.audit_log import AuditLogBase, AuditLogUnavailable, ScoreRecord, audit_reasons
 from serving.explain import reason_json
@@ -548,7 +549,8 @@ def _write_partitions(
     """Score every partition to ``scored_tmp``, set the bands on the whole eligible
     population, then level, log and append every row group to ``tmp``; (families written,
     levels, band cut-offs). Both temporaries end in ``partial``, so a killed run's are
-    cleaned by the next run's :func:`output_lock`."""
+    cleaned by the next run's :func:`output_lock`; both are created 0600 before a row is
+    written (the published file is ``tmp`` renamed: every family, its level and reasons)."""
     from serving.engine import bands_from_settings
 
     written = 0
@@ -579,7 +581,7 @@ def _write_partitions(
                     )
                     if writer is None:
                         schema = _arrow_schema(frame)
-                        writer = pq.ParquetWriter(scored_tmp, schema)
+                        writer = pq.ParquetWriter(new_private_file(scored_tmp), schema)
                     writer.write_table(
                         pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
                     )
@@ -610,7 +612,7 @@ def _write_partitions(
                 frame = record_batch_scores(frame, audit_log, run_id=run_id, operator=operator)
                 if final_writer is None:
                     final_schema = _arrow_schema(frame).with_metadata(metadata)
-                    final_writer = pq.ParquetWriter(tmp, final_schema)
+                    final_writer = pq.ParquetWriter(new_private_file(tmp), final_schema)
                 table = pa.Table.from_pandas(frame, schema=final_schema, preserve_index=False)
                 final_writer.write_table(table)
                 written += len(frame)

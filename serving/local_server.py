@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from features.private_files import new_private_file
+
 #: The BentoML service class, as ``bentoml serve`` names it.
 SERVICE_TARGET = "serving.service:EarlyRiskScoring"
 
@@ -95,7 +97,9 @@ def start_local_server(
     import httpx
 
     port = free_port()
-    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+    # owner-only: the server's log shows requests and refusals (features.private_files);
+    # the child keeps its own copy of the descriptor
+    with new_private_file(log_path).open("wb") as log:
         process = subprocess.Popen(
             bentoml_serve_argv(host="127.0.0.1", port=port, tls=tls),
             cwd=_PROJECT_ROOT,

@@ -93,6 +93,7 @@ def score_command(
     from rich.table import Table
 
     from features.errors import EarlyriskError
+    from features.private_files import parent_problem
     from serving import stores
     from serving.audit_log import AuditLogUnavailable
     from serving.batch import batch_operator, score_registry
@@ -113,6 +114,9 @@ def score_command(
         raise typer.Exit(EXIT_USAGE)
     if out.exists() and not overwrite:
         err.print(f"[red]error:[/red] --out {out} exists; pass --overwrite to replace it")
+        raise typer.Exit(EXIT_USAGE)
+    if problem := parent_problem(out):
+        err.print(f"[red]error:[/red] --out {out} cannot be written: {problem}")
         raise typer.Exit(EXIT_USAGE)
     if lang not in LANGUAGE_CODES:
         err.print(f"[red]error:[/red] --lang {lang!r} is not one of {', '.join(LANGUAGE_CODES)}")
@@ -170,7 +174,7 @@ def score_command(
                 families_per_partition=families_per_partition,
                 on_partition=advance,
             )
-    except (EarlyriskError, ValueError) as exc:  # ValueError: a malformed model URI
+    except (EarlyriskError, ValueError, OSError) as exc:  # ValueError: a malformed model URI
         err.print(f"[red]cannot score:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
     finally:

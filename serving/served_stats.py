@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from serving.lookup import SnapshotInfo, _quote
+from serving.private_files import create_private
 from serving.side_index import SideIndex, id_chunks
 from training.audit.suppression import DEFAULT_MIN_GROUP_SIZE
 from training.reference_stats import (
@@ -170,7 +171,7 @@ class ServedStatsStore:
         self.path = Path(path)
         self.where = str(self.path)
         self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(self.path)  # 0600 before SQLite opens it: family ids, audit groups
         self._conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=0
         )

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from features.private_files import new_private_folder, publish_tree
 from serving.audit_log import AuditLog, AuditLogBase, AuditLogUnavailable
 from serving.batch import (
     REASON_COLUMNS,
@@ -368,8 +369,6 @@ def score_registry_spark(
     out = Path(out)
     # the registry laid out by family partition, read by pass 1's tasks; removed after it
     scratch = scratch_beside(out)
-    staging = out.with_name(f".{out.name}.{run_id}.partial")
-    scored_staging = out.with_name(f".{out.name}.{run_id}.scored.partial")
     detail: dict[str, Any] = {
         "output": str(out.resolve()),
         "as_of": as_of,
@@ -379,6 +378,11 @@ def score_registry_spark(
     }
     # logged before any feature job: a driver that cannot log refuses before the work
     audit_log.record_run(run_id, operator=operator, outcome="started", detail=detail)
+    # Spark writes both passes inside a private (0700) folder beside ``out``; the published
+    # tree is made 0600/0700 there, then renamed (scores name every family and its level)
+    private = new_private_folder(out, run_id)
+    staging = private / "scores.partial"
+    scored_staging = private / "scored.partial"
     try:
         features, _, partitions = spark_feature_frame(
             spark,
@@ -439,9 +443,7 @@ def score_registry_spark(
             "audit_log": task_log.backend,
         }
         (staging / RUN_RECORD).write_text(json.dumps(summary, indent=2), encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        staging.rename(out)
+        publish_tree(staging, out)
     except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
         _record_aborted(
@@ -453,7 +455,7 @@ def score_registry_spark(
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        shutil.rmtree(scored_staging, ignore_errors=True)
+        shutil.rmtree(private, ignore_errors=True)
     audit_log.record_run(
         run_id,
         operator=operator,

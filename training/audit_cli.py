@@ -38,10 +38,13 @@ MAX_SCORE_MAGNITUDE = 1e100
 
 def _check_out(out: Path, *, overwrite: bool) -> None:
     """--out is a directory for the two reports; refuse a file, or reports not to replace."""
+    from features.private_files import parent_problem
     from training.audit.io import HTML_NAME, JSON_NAME
 
     if out.exists() and not out.is_dir():
         raise _fail(f"--out {str(out)!r} is a file; name a directory for the reports")
+    if problem := parent_problem(out / JSON_NAME):
+        raise _fail(f"--out {str(out)!r} cannot hold the reports: {problem}")
     existing = [name for name in (JSON_NAME, HTML_NAME) if (out / name).exists()]
     if existing and not overwrite:
         raise _fail(
@@ -86,7 +89,12 @@ def _parse_references(values: list[str], groups: list[str]) -> str | dict[str, s
 
 def audit_command(
     scores: Annotated[
-        Path, typer.Option("--scores", help="Score table (.csv, .csv.gz, .parquet or .pq).")
+        Path,
+        typer.Option(
+            "--scores",
+            help="Score table (.csv, .csv.gz, .parquet or .pq), or a directory of Parquet "
+            "part files (as `earlyrisk score --engine spark` writes).",
+        ),
     ],
     score: Annotated[
         str,
@@ -253,7 +261,12 @@ def audit_command(
         raise _fail(str(error)) from None
 
     outcomes = evaluate_fairness_gates(result, gate_config) if gate_config else None
-    json_path, html_path = write_reports(result, out, gate_outcomes=outcomes, source=str(scores))
+    try:
+        json_path, html_path = write_reports(
+            result, out, gate_outcomes=outcomes, source=str(scores)
+        )
+    except OSError as error:
+        raise _fail(f"cannot write the reports to --out {str(out)!r}: {error}") from None
     _print_summary(result, outcomes, json_path, html_path)
     ties = result.settings.get("ties_at_cutoff")
     if ties:

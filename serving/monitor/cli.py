@@ -35,7 +35,8 @@ MONITOR_HELP = (
     "Compare the families as of a date with the model's reference: input, score and "
     "whole-input drift, label-free performance estimate, realized performance for dates "
     "whose labels are in, fairness over time and caseworkers' decisions.\n\n"
-    "Writes monitor_report.json and monitor_report.html to --out and, unless --no-mlflow, "
+    "Writes monitor_report.json and monitor_report.html to --out (owner-only; reports "
+    "already there are replaced only with --overwrite) and, unless --no-mlflow, "
     "logs a monitoring run linked to the model version.\n\n"
     "Exit code: 0 no alert, 1 unusable input or model, 2 usage error, 3 an alert fired, "
     "4 (--strict) a check could not be evaluated."
@@ -61,6 +62,23 @@ def _config(config_file: Path | None, err: Console) -> MonitorConfig:
     except (OSError, ValidationError, ValueError) as exc:
         err.print(f"[red]error:[/red] --config {config_file}: {exc}")
         raise typer.Exit(EXIT_USAGE) from None
+
+
+def _check_out(out: Path, *, overwrite: bool, err: Console) -> None:
+    """--out is a folder for the two reports: refuse a file, and reports there without
+    --overwrite (an earlier report is evidence someone may still need); exit 2."""
+    from serving.monitor.run import REPORT_HTML, REPORT_JSON
+
+    if out.exists() and not out.is_dir():
+        err.print(f"[red]error:[/red] --out {out} is a file; name a directory for the reports")
+        raise typer.Exit(EXIT_USAGE)
+    existing = [name for name in (REPORT_JSON, REPORT_HTML) if (out / name).exists()]
+    if existing and not overwrite:
+        err.print(
+            f"[red]error:[/red] --out {out} already holds {' and '.join(existing)}; pass "
+            "--overwrite to replace them, or choose another directory"
+        )
+        raise typer.Exit(EXIT_USAGE)
 
 
 @contextmanager
@@ -182,6 +200,9 @@ def monitor_command(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 4 when a check could not be evaluated.")
     ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace reports already in --out.")
+    ] = False,
 ) -> None:
     """Monitor drift, estimated and realized performance, fairness and decisions."""
     from serving.monitor.decisions import AuditLogReadError
@@ -205,6 +226,7 @@ def monitor_command(
             reference_as_of=reference_as_of,
             mlflow_run=mlflow_run,
             strict=strict,
+            overwrite=overwrite,
         )
         return
     if raw is None or as_of is None:
@@ -218,6 +240,7 @@ def monitor_command(
     day = _date(as_of, "--as-of", err)
     reference_day = _date(reference_as_of, "--reference-as-of", err) if reference_as_of else None
     config = _config(config_file, err)
+    _check_out(out, overwrite=overwrite, err=err)
     settings = ServingSettings()
     refused = (MonitorError, ModelNotFoundError, ModelChecksumError, AuditLogReadError, ValueError)
     with _refusing(err, refused), raw_data_refusals(err, nothing="no report was written"):
@@ -267,6 +290,7 @@ def _served_command(
     reference_as_of: str | None,
     mlflow_run: bool,
     strict: bool,
+    overwrite: bool,
 ) -> None:
     """``monitor --served-stats``: the drift, score and fairness parts on what was served."""
     from serving.monitor.run import MonitorError, run_served_monitor
@@ -283,6 +307,7 @@ def _served_command(
     first = _date(since, "--since", err) if since else last - dt.timedelta(days=30)
     day = _date(as_of, "--as-of", err) if as_of else None
     config = _config(config_file, err)
+    _check_out(out, overwrite=overwrite, err=err)
     settings = ServingSettings()
     with _refusing(err, (MonitorError, ValueError)):
         outcome = run_served_monitor(

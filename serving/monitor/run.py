@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from features.errors import EarlyriskError
+from features.private_files import write_private_text
 from serving.monitor.config import MonitorConfig
 from serving.monitor.core import capacity_threshold, labels_closed, monitor
 from serving.monitor.decisions import decisions_section
@@ -202,9 +203,9 @@ def run_monitor(
         **body,
     }
     json_path = out / REPORT_JSON
-    json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    write_private_text(json_path, json.dumps(report, indent=2, allow_nan=False) + "\n")
     html_path = out / REPORT_HTML
-    html_path.write_text(render_html(report), encoding="utf-8")
+    write_private_text(html_path, render_html(report))
     run_id = None
     if log_to_mlflow:
         from serving.monitor.tracking import log_monitoring_run
@@ -292,9 +293,9 @@ def run_served_monitor(
         **body,
     }
     json_path = out / REPORT_JSON
-    json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    write_private_text(json_path, json.dumps(report, indent=2, allow_nan=False) + "\n")
     html_path = out / REPORT_HTML
-    html_path.write_text(render_html(report), encoding="utf-8")
+    write_private_text(html_path, render_html(report))
     mlflow_run = None
     if log_to_mlflow:
         from serving.monitor.tracking import log_monitoring_run

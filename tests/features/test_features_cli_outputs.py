@@ -46,6 +46,17 @@ def test_a_directory_is_not_an_output_file(tmp_path: Path, small_registry_dir: P
     assert result.exit_code == 2 and "is a directory" in _flat(result.output)
 
 
+def test_an_out_under_a_file_is_refused_before_any_work(
+    tmp_path: Path, small_registry_dir: Path
+) -> None:
+    (tmp_path / "a_file").write_text("", encoding="utf-8")
+    out = tmp_path / "a_file" / "f.parquet"
+    result = _features(small_registry_dir, out, "--as-of", AS_OF)
+    assert result.exit_code == 2, result.output
+    said = _flat(result.output)
+    assert f"--out {out} cannot be written: {tmp_path / 'a_file'} is a file, not a folder" in said
+
+
 @pytest.mark.parametrize("day", ["1677-09-21", "2999-12-31"])
 def test_a_date_pandas_cannot_hold_is_a_message(
     tmp_path: Path, small_registry_dir: Path, day: str

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,16 +76,20 @@ def test_closing_removes_the_partition_files(small_registry_dir: Path, tmp_path:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_registry_without_events_gives_features(tmp_path: Path) -> None:
+def test_a_registry_without_events_is_refused_by_both_readers(tmp_path: Path) -> None:
+    """No events: every indicator would be computed from no record (issue 20, item 9)."""
     tables = valid_tables()
     tables.events = tables.events.iloc[:0]
     raw = write_raw(tables, tmp_path / "raw")
-    with open_registry(raw, n_partitions=2) as reg:
-        streamed = build_feature_table(reg, ["2023-06-30"], n_jobs=1)
-    pd.testing.assert_frame_equal(
-        streamed, build_feature_table(load_validated(raw), ["2023-06-30"], n_jobs=1)
-    )
-    shutil.rmtree(raw)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    with pytest.raises(InvalidRawDataError) as streamed:
+        open_registry(raw, n_partitions=2, scratch_dir=scratch)
+    with pytest.raises(InvalidRawDataError) as whole:
+        load_validated(raw)
+    for caught in (streamed, whole):
+        assert caught.value.report.rules_broken() == [("events", None, "table_empty")]
+    assert list(scratch.iterdir()) == []
 
 
 # Filled in the test process only: a worker that inherited the parent's memory (a forked

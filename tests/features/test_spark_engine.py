@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from private_modes import assert_private, usual_umask
 from raw_factory import append_row, drop_column, duplicate_row, set_cell, valid_tables, write_lake
 from typer.testing import CliRunner
 
@@ -42,8 +43,10 @@ def test_spark_features_equal_the_pandas_engine_in_every_column(
     spark, small_registry_dir: Path, tmp_path: Path
 ) -> None:
     reference = build_feature_table(load_validated(small_registry_dir), AS_OF, n_jobs=1)
-    out = write_spark_features(spark, small_registry_dir, AS_OF, tmp_path / "f", n_partitions=3)
+    with usual_umask():
+        out = write_spark_features(spark, small_registry_dir, AS_OF, tmp_path / "f", n_partitions=3)
     _features_equal(out, reference)
+    assert_private(out)  # every family's features and audit groups: folders 0700, files 0600
     # the registry laid out by partition (a hidden directory beside --out) is removed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
     # partitioned Parquet by as-of date, fingerprints beside it
@@ -151,6 +154,21 @@ def test_spark_validation_reports_missing_and_unreadable_files(spark, tmp_path: 
         for violation in report["errors"]:
             violation["description"] = violation["description"].split(":")[0]
     assert got == reference
+
+
+def test_spark_validation_refuses_an_empty_events_or_memberships_table(
+    spark, tmp_path: Path
+) -> None:
+    t = valid_tables()
+    for table in ("events", "memberships"):
+        emptied = dataclasses.replace(t, **{table: getattr(t, table).iloc[:0]})
+        raw = _write_csv(emptied, tmp_path / table)
+        reference = validate_raw_dir(raw).to_dict()
+        got = validate_raw_dir_spark(spark, raw).to_dict()
+        assert got == reference
+        first = got["errors"][0]
+        assert (first["table"], first["rule"]) == (table, "table_empty")
+        assert first["description"].startswith(f"{table} has no rows; a registry without")
 
 
 def test_spark_validation_same_report_on_a_valid_synthetic_registry(

@@ -238,6 +238,11 @@ ERROR_CASES: dict[str, tuple[Corruption, tuple[str, str | None, str]]] = {
         lambda t: set_cell(t, "events", {"event_id": "E5"}, "family_id", "F2"),
         ("events", "family_id+person_id", "event_attribution"),
     ),
+    # a registry without events cannot be assessed (every row rule passes on no rows)
+    "table_empty/events": (
+        lambda t: dataclasses.replace(t, events=t.events.iloc[:0]),
+        ("events", None, "table_empty"),
+    ),
 }
 
 
@@ -249,7 +254,7 @@ def test_one_corruption_breaks_exactly_its_rule(case: str) -> None:
     assert not report.ok
     (violation,) = report.errors
     assert violation.count == (2 if expected[2] == "unique" else 1)  # both rows of a pair
-    if expected[2] == "column_missing":  # about a column, not rows
+    if expected[2] in ("column_missing", "table_empty"):  # about a column or table, not rows
         assert violation.examples == ()
     elif expected[0] == "protected" and expected[2] == "unique":  # both conflicting values
         assert len(violation.examples) == 2
@@ -655,6 +660,31 @@ def test_cli_json_output(tmp_path: Path) -> None:
     assert data["errors"][0]["examples"] == ["P2: 'X'"]
     assert [s["rule"] for s in data["suspicious"]] == ["unknown_event_type"]
     assert data["tables"]["events"] == {"file": "events.parquet", "rows": 15}
+
+
+def test_an_empty_memberships_table_is_refused_by_name() -> None:
+    """Without memberships no family has a member: refused, whatever else it causes."""
+    tables = valid_tables()
+    report = validate_tables(dataclasses.replace(tables, memberships=tables.memberships.iloc[:0]))
+    assert not report.ok
+    first = report.errors[0]
+    assert (first.table, first.column, first.rule) == ("memberships", None, "table_empty")
+    assert first.description.startswith("memberships has no rows; a registry without memberships")
+
+
+@pytest.mark.parametrize("table", ["events", "memberships"])
+def test_cli_refuses_an_empty_table_and_names_it(table: str, tmp_path: Path) -> None:
+    tables = valid_tables()
+    emptied = dataclasses.replace(tables, **{table: getattr(tables, table).iloc[:0]})
+    raw = _write(emptied, tmp_path / "raw", "csv")
+    result = runner.invoke(app, ["validate", str(raw)], terminal_width=200)
+    assert result.exit_code == 1, result.output
+    assert "INVALID" in result.output and "table_empty" in result.output
+    as_json = runner.invoke(app, ["validate", str(raw), "--json"])
+    assert as_json.exit_code == 1
+    first = json.loads(as_json.stdout)["errors"][0]
+    assert (first["table"], first["rule"]) == (table, "table_empty")
+    assert f"{table} has no rows; a registry without {table} cannot be" in first["description"]
 
 
 def test_cli_json_valid_exits_zero(tmp_path: Path) -> None:

@@ -45,6 +45,19 @@ def test_each_rule_is_reported_alike(case: str, fmt: str, tmp_path: Path) -> Non
     assert whole["errors"] or whole["suspicious"]  # the case did break something
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+@pytest.mark.parametrize("table", ["events", "memberships"])
+def test_an_empty_table_is_refused_alike(table: str, fmt: str, tmp_path: Path) -> None:
+    """Events are read in slices, after the other tables' checks: an empty events table
+    is known only then, and a slice's zero-row stand-ins are not empty tables."""
+    t = valid_tables()
+    emptied = dataclasses.replace(t, **{table: getattr(t, table).iloc[:0]})
+    whole = _assert_same(_write(emptied, tmp_path / "raw", fmt), slice_rows=3)
+    first = whole["errors"][0]
+    assert (first["table"], first["rule"]) == (table, "table_empty")
+    assert sum(v["rule"] == "table_empty" for v in whole["errors"]) == 1
+
+
 def _many_faults() -> RawTables:
     """Faults in every table at once, several per rule, spread over the events."""
     t = valid_tables()

@@ -227,6 +227,19 @@ def test_score_verb_errors_are_clear(runner, serving_world, small_registry_dir, 
     )
     assert no_model.exit_code == 1 and "cannot score" in no_model.output
     assert not (tmp_path / "x.parquet").exists()
+    # an --out under a file is refused before any work, naming both (no traceback)
+    (tmp_path / "a_file").write_text("", encoding="utf-8")
+    under_a_file = runner.invoke(
+        app,
+        [
+            *("score", "--raw", str(small_registry_dir), "--as-of", AS_OF),
+            *("--out", str(tmp_path / "a_file" / "x.parquet")),
+        ],
+        env=serving_world.env,
+    )
+    said = " ".join(under_a_file.output.split())
+    assert under_a_file.exit_code == 2, under_a_file.output
+    assert f"cannot be written: {tmp_path / 'a_file'} is a file, not a folder" in said
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from private_modes import mode, usual_umask
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
@@ -215,10 +216,12 @@ def test_cli_exit_codes_reports_and_mlflow_link(world: dict) -> None:
     cfg = world["root"] / "monitor.yaml"
     cfg.write_text(yaml.safe_dump({"history_months": 0, "n_boot": 0}), encoding="utf-8")
     out = world["root"] / "cli_after"
-    alerted = runner.invoke(
-        app, [*common, "--as-of", "2024-12-31", "--out", str(out), "--config", str(cfg)]
-    )
+    after = [*common, "--as-of", "2024-12-31", "--out", str(out), "--config", str(cfg)]
+    with usual_umask():
+        alerted = runner.invoke(app, after)
     assert alerted.exit_code == 3, alerted.output
+    # the reports hold audit groups' figures: owner-only
+    assert mode(out / "monitor_report.json") == mode(out / "monitor_report.html") == 0o600
     report = json.loads((out / "monitor_report.json").read_text())
     assert report["alerts"] and all(a["evidence"] for a in report["alerts"])
     html = (out / "monitor_report.html").read_text()
@@ -241,9 +244,22 @@ def test_cli_exit_codes_reports_and_mlflow_link(world: dict) -> None:
     strict = runner.invoke(app, [*calm, "--strict"])
     assert strict.exit_code == 4, strict.output
 
+    # a second run into the same folder keeps the first report unless told --overwrite
+    first = (out / "monitor_report.json").read_bytes()
+    first_inode = (out / "monitor_report.json").stat().st_ino
+    kept = runner.invoke(app, [*after, "--no-mlflow"])
+    assert kept.exit_code == 2, kept.output
+    said = " ".join(kept.output.split())
+    assert f"--out {out} already holds monitor_report.json and monitor_report.html" in said
+    assert "--overwrite" in said and (out / "monitor_report.json").read_bytes() == first
+    replaced = runner.invoke(app, [*after, "--no-mlflow", "--overwrite"])
+    assert replaced.exit_code == 3, replaced.output
+    assert (out / "monitor_report.json").stat().st_ino != first_inode  # a new report
+    assert json.loads((out / "monitor_report.json").read_text())["alerts"] == report["alerts"]
+
     bad = runner.invoke(app, [*common, "--as-of", "2024-13-01", "--out", str(out)])
     assert bad.exit_code == 2 and "not a date" in bad.output
-    late = runner.invoke(app, [*common, "--as-of", "2030-01-01", "--out", str(out)])
+    late = runner.invoke(app, [*common, "--as-of", "2030-01-01", "--out", str(out / "late")])
     said = " ".join(late.output.split())
     assert late.exit_code == 2 and "as-of date 2030-01-01 is after" in said, late.output
     assert "extraction date 2025-12-31" in said, late.output

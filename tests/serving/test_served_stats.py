@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from private_modes import mode, usual_umask
 from serving_world import AS_OF_DATES, snapshot_frame, train_model
 
 from serving.monitor.config import MonitorConfig
@@ -168,6 +169,20 @@ def test_the_store_holds_no_family_id_and_small_groups_are_suppressed(world, tmp
     assert not urban["suppressed"] and 0 <= urban["selection_rate"]["value"] <= 1
     with pytest.raises(ServedStatsError, match="before since"):
         served_document(store, since=DAY, until=date(2026, 11, 1))
+
+
+def test_the_store_files_are_owner_only(world, tmp_path: Path):
+    """Counts by audit group: the database and its WAL files are 0600 from creation."""
+    current, model, stats = world
+    with usual_umask():
+        store = ServedStatsStore(tmp_path / "served.sqlite")
+        try:
+            _record(store, stats, model, current, batches=1)
+            files = sorted(p.name for p in tmp_path.iterdir())
+            assert files == ["served.sqlite", "served.sqlite-shm", "served.sqlite-wal"]
+            assert {name: mode(tmp_path / name) for name in files} == dict.fromkeys(files, 0o600)
+        finally:
+            store.close()
 
 
 def test_a_failed_write_is_counted_and_does_not_refuse_the_score(world, tmp_path: Path):

@@ -9,6 +9,7 @@ import time
 
 import pandas as pd
 import pytest
+from private_modes import assert_private, mode, usual_umask
 from pyspark.errors import PySparkException
 from typer.testing import CliRunner
 
@@ -64,24 +65,30 @@ def test_spark_scores_equal_the_pandas_batch_and_each_is_logged(
     log_path = tmp_path / "audit_log.sqlite"
     driver_log = open_audit_log(log_path)
     try:
-        summary = spark_score(driver_log, lang=LANG, n_partitions=3)
+        with usual_umask():
+            summary = spark_score(driver_log, lang=LANG, n_partitions=3)
     finally:
         driver_log.close()
     scores = read_spark_scores(summary.path)
     reference_log = AuditLog(tmp_path / "reference.sqlite")
     try:
-        reference_summary = score_registry(
-            small_registry_dir,
-            as_of=AS_OF,
-            out=tmp_path / "reference.parquet",
-            model_uri=MODEL_URI,
-            tracking_uri=serving_world.tracking_uri,
-            audit_log=reference_log,
-            operator="test:pandas",
-            lang=LANG,
-        )
+        with usual_umask():
+            reference_summary = score_registry(
+                small_registry_dir,
+                as_of=AS_OF,
+                out=tmp_path / "reference.parquet",
+                model_uri=MODEL_URI,
+                tracking_uri=serving_world.tracking_uri,
+                audit_log=reference_log,
+                operator="test:pandas",
+                lang=LANG,
+            )
     finally:
         reference_log.close()
+    # every family's score and level: owner-only, the Spark folder tree and the pandas file
+    assert_private(summary.path)
+    assert mode(tmp_path / "reference.parquet") == 0o600
+    assert not list(tmp_path.glob(".scores.*"))  # the private staging folder is gone
     reference = read_scores(tmp_path / "reference.parquet")
     reference = reference.sort_values("family_id", kind="stable").reset_index(drop=True)
 

@@ -22,6 +22,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from features.private_files import write_private_text
 from training.audit.metrics import METRIC_LABELS, SCORE_METRICS
 from training.audit.report_json import build_report
 
@@ -359,5 +360,5 @@ def write_html_report(html: str, path: str | Path) -> Path:
     """Write the rendered report (UTF-8)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(html, encoding="utf-8")
+    write_private_text(target, html)
     return target

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from features.private_files import write_private_text
 from training.audit.metrics import SCORE_METRICS
 from training.audit.summary import summarize
 
@@ -155,7 +156,7 @@ def write_json_report(report: dict[str, Any], path: str | Path) -> Path:
     """Write the report dictionary as UTF-8 JSON (``allow_nan=False`` proves it is clean)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(
-        json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8"
+    write_private_text(
+        target, json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     )
     return target

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from private_modes import mode, usual_umask
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
@@ -152,6 +153,69 @@ def test_missing_and_unknown_files(tmp_path: Path) -> None:
     (tmp_path / "x.xlsx").write_text("a")
     result = _audit(tmp_path / "x.xlsx", options, tmp_path / "o")
     assert result.exit_code == 2 and "unknown format" in " ".join(result.output.split())
+
+
+def test_a_directory_without_part_files_is_refused_with_what_it_holds(tmp_path: Path) -> None:
+    options = "--score p --group g --threshold 0.5"
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    result = _audit(folder, options, tmp_path / "o")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2
+    assert f"--scores {str(folder)!r} is a directory without Parquet part files" in said
+    assert "(it is empty)" in said and "a directory of Parquet part files" in said
+    for name in ("scores.csv", "notes.txt"):
+        (folder / name).write_text("p,g\n0.5,a\n", encoding="utf-8")
+    (folder / "2024").mkdir()
+    result = _audit(folder, options, tmp_path / "o")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2
+    assert "(it holds 2024/, notes.txt, scores.csv)" in said
+    assert "a score file (.csv, .csv.gz, .parquet or .pq)" in said
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_directory_of_part_files_is_audited_as_one_table(
+    small: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The folder `earlyrisk score --engine spark` writes: part files under key=value
+    folders, a run record and a _SUCCESS marker beside them (not rows); reports 0600."""
+    folder = tmp_path / "scores"
+    part = folder / "as_of=2024-06-30"
+    part.mkdir(parents=True)
+    small.iloc[:250].to_parquet(part / "part-00000.snappy.parquet")
+    small.iloc[250:].to_parquet(part / "part-00001.snappy.parquet")
+    (folder / "_SUCCESS").write_text("", encoding="utf-8")
+    (folder / "_run.json").write_text("{}", encoding="utf-8")
+    options = "--score prob --label label --group sex --top-fraction 0.2 --bootstrap 0"
+    with usual_umask():
+        result = _audit(folder, options, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "audit_report.json").read_text())
+    assert report["population"]["n_rows"] == len(small)
+    assert report["population"]["n_selected"] == 120  # 0.2 of all rows, both parts
+    assert mode(tmp_path / "out" / "audit_report.json") == 0o600
+    assert mode(tmp_path / "out" / "audit_report.html") == 0o600
+    missing = _audit(folder, "--score risk --group sex --threshold 0.5", tmp_path / "o2")
+    said = " ".join(missing.output.split())
+    assert missing.exit_code == 2
+    assert "unknown column 'risk' (--score); the table has:" in said and "prob" in said
+    assert "as_of" in said  # the partition folder's key is a column too
+    (part / "part-00002.parquet").write_bytes(b"not parquet at all")
+    broken = _audit(folder, options, tmp_path / "o3")
+    said = " ".join(broken.output.split())
+    assert broken.exit_code == 2
+    assert f"could not read the Parquet part files of directory {str(folder)!r} (3 found)" in said
+
+
+def test_an_out_under_a_file_is_refused_before_the_audit(tmp_path: Path) -> None:
+    (tmp_path / "s.csv").write_text("p,g\n0.5,a\n", encoding="utf-8")
+    (tmp_path / "a_file").write_text("", encoding="utf-8")
+    out = tmp_path / "a_file" / "reports"
+    result = _audit(tmp_path / "s.csv", "--score p --group g --threshold 0.5", out)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert f"--out {str(out)!r} cannot hold the reports: {tmp_path / 'a_file'} is a file" in said
 
 
 def test_help_explains_the_rules() -> None:
