@@ -73,9 +73,9 @@ def _warm(urls: list[str], headers: dict[str, str], ids: list[str]) -> None:
 
 
 def _sqlite_run(env: dict[str, str], root: Path, ids: list[str]) -> dict[str, float]:
-    from serving.audit_log import AuditLog
     from serving.auth import TokenStore
     from serving.local_server import start_local_server
+    from serving.store.audit_log import AuditLog
 
     token = TokenStore(env["EARLYRISK_TOKEN_DB_PATH"]).create("caseworker").token
     headers = {"Authorization": f"Bearer {token}"}
@@ -94,9 +94,9 @@ def _sqlite_run(env: dict[str, str], root: Path, ids: list[str]) -> dict[str, fl
 
 
 def _postgres_run(env: dict[str, str], root: Path, ids: list[str]) -> dict[str, float]:
-    from serving.audit_log_pg import PostgresAuditLog
     from serving.local_server import start_local_server
     from serving.pg_stores import PostgresTokenStore
+    from serving.store.audit_log_pg import PostgresAuditLog
     from serving.throwaway_pg import PostgresServer, new_root
 
     pg = PostgresServer(new_root())

@@ -1,6 +1,6 @@
 """The ``earlyrisk audit-log verify`` verb: is the audit log as it was written?
 
-For auditors. Reads the log read-only, walks its hash chain (:mod:`serving.audit_chain`),
+For auditors. Reads the log read-only, walks its hash chain (:mod:`serving.store.audit_chain`),
 compares it with its anchor, and says whether the append-only triggers are in place.
 Exit codes: 0 intact, 1 broken (the first broken link is named), 2 usage error (no log).
 """
@@ -68,9 +68,9 @@ def verify_command(
     ] = None,
 ) -> None:
     """Verify the audit log."""
-    from serving.audit_anchor import AnchorError, default_anchor_path, read_anchor
-    from serving.audit_chain import hash_at, verify_chain
     from serving.settings import ServingSettings
+    from serving.store.audit_anchor import AnchorError, default_anchor_path, read_anchor
+    from serving.store.audit_chain import hash_at, verify_chain
 
     out, err = Console(), Console(stderr=True)
     settings = ServingSettings()
@@ -166,9 +166,9 @@ def _unfinished_runs(conn: sqlite3.Connection) -> list[str]:
 def _verify_postgres(url: str, out: Console, err: Console) -> None:
     """The same walk on the shared PostgreSQL log (no anchor file there: the database's
     backups and access control keep it; record the printed head hash elsewhere)."""
-    from serving.audit_chain import verify_chain
     from serving.database import DatabaseUnavailable, QmarkConnection, StreamingReader
     from serving.database_url import check_url, redact
+    from serving.store.audit_chain import verify_chain
 
     try:
         check_url(url)

@@ -32,13 +32,6 @@ from features.contract import DERIVED_AUDIT_GROUPS
 from features.eligibility import EligibilityRule
 from features.errors import EarlyriskError
 from serving import stores
-from serving.audit_log import (
-    AuditLogBase,
-    AuditLogUnavailable,
-    FeedbackRecord,
-    ScoreRecord,
-    audit_reasons,
-)
 from serving.auth import Principal, TokenStore
 from serving.explain import (
     PROBABILITY_DECIMALS,
@@ -59,6 +52,13 @@ from serving.regions import RegionIndex, regions_path
 from serving.scoring import ReferencePopulation, RiskBands, Scorer, derive_bands, fixed_bands
 from serving.served_stats import ServedStatsRecorder
 from serving.settings import ServingSettings
+from serving.store.audit_log import (
+    AuditLogBase,
+    AuditLogUnavailable,
+    FeedbackRecord,
+    ScoreRecord,
+    audit_reasons,
+)
 from training.protected import PROTECTED_NAMES
 
 # Names a client might send that are protected attributes or audit groups: refused by

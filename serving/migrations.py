@@ -34,10 +34,10 @@ from typing import Any
 
 import psycopg
 
-from serving.audit_chain import GENESIS, entry_hash
-from serving.audit_log import _COLUMNS as AUDIT_COLUMNS
-from serving.audit_log import _SCHEMA as AUDIT_SQLITE_SCHEMA
-from serving.audit_log import (
+from serving.store.audit_chain import GENESIS, entry_hash
+from serving.store.audit_log import _COLUMNS as AUDIT_COLUMNS
+from serving.store.audit_log import _SCHEMA as AUDIT_SQLITE_SCHEMA
+from serving.store.audit_log import (
     AUDIT_KINDS_SQL,
     FEEDBACK_INDEX_SQL,
     SCORE_ID_INDEX_SQL,

@@ -158,8 +158,8 @@ token_app = typer.Typer(help=TOKEN_HELP, no_args_is_help=True, add_completion=Fa
 def _store():
     """The configured token store, or a message and exit 1 when its database is away."""
     from serving import stores
-    from serving.audit_log import AuditLogUnavailable
     from serving.settings import ServingSettings
+    from serving.store.audit_log import AuditLogUnavailable
 
     try:
         return stores.token_store(ServingSettings())

@@ -31,7 +31,6 @@ from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
 from serving import stores
-from serving.audit_log import AuditLogUnavailable
 from serving.auth import AuthError, Principal, authorize
 from serving.engine import (
     RequestError,
@@ -60,6 +59,7 @@ from serving.schemas import (
 )
 from serving.security_log import SecurityLogUnavailable, SecurityRecord
 from serving.settings import ServingSettings
+from serving.store.audit_log import AuditLogUnavailable
 
 logger = logging.getLogger("earlyrisk.serving")
 # BentoML's server logging keeps the root logger at WARNING; the service's own one-line INFO

@@ -20,8 +20,9 @@ from file_guards import make_writable, read_only
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
-from serving.audit_anchor import default_anchor_path, read_anchor
-from serving.audit_log import (
+from serving.auth import TokenStore
+from serving.store.audit_anchor import default_anchor_path, read_anchor
+from serving.store.audit_log import (
     AuditLog,
     AuditLogRefused,
     AuditLogUnavailable,
@@ -29,7 +30,6 @@ from serving.audit_log import (
     open_audit_log,
     side_paths,
 )
-from serving.auth import TokenStore
 
 
 def _record(score_id: str, level: str = "elevated") -> ScoreRecord:
@@ -264,7 +264,7 @@ def test_a_read_only_shm_is_a_refusal_not_a_crash(tmp_path):
         sys.path.insert(0, {str(tmp_path.parent)!r})
         from pathlib import Path
         from file_guards import read_only
-        from serving.audit_log import AuditLogUnavailable, ScoreRecord, open_audit_log
+        from serving.store.audit_log import AuditLogUnavailable, ScoreRecord, open_audit_log
         path = Path({str(path)!r})
         log = open_audit_log(path)
         rec = lambda i: ScoreRecord(str(i), "r", "t", "caseworker", "score", "F", None, "1",

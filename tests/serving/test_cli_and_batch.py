@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 from earlyrisk.cli import app
 from features.eligibility import EligibilityRule
 from features.engine import build_feature_table
-from serving.audit_log import AuditLog, AuditLogUnavailable
 from serving.auth import TokenStore
 from serving.batch import score_features, score_registry
 from serving.engine import scorer_from_settings
 from serving.settings import ServingSettings
+from serving.store.audit_log import AuditLog, AuditLogUnavailable
 
 AS_OF = "2024-06-30"
 

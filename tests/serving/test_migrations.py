@@ -15,8 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
-from serving.audit_log import _SCHEMA as AUDIT_SQLITE_SCHEMA
-from serving.audit_log import (
+from serving.auth import TokenStore
+from serving.migrations import _SQLITE_AUDIT_V1, _SQLITE_TOKENS_V1, sqlite_version
+from serving.store.audit_log import _SCHEMA as AUDIT_SQLITE_SCHEMA
+from serving.store.audit_log import (
     AUDIT_KINDS_SQL,
     AuditLogRefused,
     AuditLogUnavailable,
@@ -24,8 +26,6 @@ from serving.audit_log import (
     ScoreRecord,
     open_audit_log,
 )
-from serving.auth import TokenStore
-from serving.migrations import _SQLITE_AUDIT_V1, _SQLITE_TOKENS_V1, sqlite_version
 
 OLD_ROWS = [
     # seq, kind, recorded_at, request_id, token_id, role, endpoint, score_id, family_id,
@@ -161,7 +161,7 @@ def test_db_upgrade_on_postgres_creates_then_has_nothing_to_do(postgres_url: str
 def test_verify_url_names_a_broken_link(postgres_url: str) -> None:
     import psycopg
 
-    from serving.audit_log_pg import open_postgres_audit_log
+    from serving.store.audit_log_pg import open_postgres_audit_log
 
     log = open_postgres_audit_log(postgres_url)
     for i in range(3):
@@ -266,7 +266,7 @@ def test_a_postgres_log_from_before_view_entries_is_upgraded(postgres_url: str, 
     """PostgreSQL audit 2: a database of the release before views refuses them, the service
     refuses to start on it until `db upgrade`, which keeps every entry and hash."""
     from serving import migrations
-    from serving.audit_log_pg import PostgresAuditLog, open_postgres_audit_log
+    from serving.store.audit_log_pg import PostgresAuditLog, open_postgres_audit_log
 
     first_release = tuple(m for m in migrations.POSTGRES if m.version == 1)
     monkeypatch.setattr(migrations, "POSTGRES", first_release)

@@ -15,15 +15,15 @@ import pytest
 from serving_world import snapshot_frame, write_snapshot
 
 from features.catalogue import model_input_columns
-from serving.audit_chain import GENESIS, entry_hash
-from serving.audit_log import AuditLogRefused, AuditLogUnavailable, ScoreRecord
-from serving.audit_log_pg import PostgresAuditLog, open_postgres_audit_log
 from serving.auth import authorize
 from serving.database import DatabaseUnavailable
 from serving.lookup import LookupStore, read_snapshot_info
 from serving.migrations import MigrationError, ensure_postgres, postgres_versions
 from serving.pg_stores import PostgresLookupStore, PostgresSecurityLog, PostgresTokenStore
 from serving.security_log import SecurityLogUnavailable, SecurityRecord
+from serving.store.audit_chain import GENESIS, entry_hash
+from serving.store.audit_log import AuditLogRefused, AuditLogUnavailable, ScoreRecord
+from serving.store.audit_log_pg import PostgresAuditLog, open_postgres_audit_log
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -222,7 +222,7 @@ def test_schema_is_created_once_and_a_behind_schema_is_refused(postgres_url: str
 def test_family_history_and_views_read_the_same_on_both_backends(postgres_url, tmp_path):
     """/family's history on PostgreSQL: the same SQL as on SQLite, the same answer (latest
     scores first, each with its decisions, the latest current; the limit keeps the newest)."""
-    from serving.audit_log import FeedbackRecord, open_audit_log
+    from serving.store.audit_log import FeedbackRecord, open_audit_log
 
     def fill(log) -> list[dict]:
         first, second, third, other = _score(), _score(), _score(), _score(family="F00002")

@@ -17,10 +17,10 @@ from serving_world import auth
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
-from serving.audit_log import side_paths
 from serving.engine import StartupError, load_engine
 from serving.local_server import start_local_server
 from serving.settings import ServingSettings
+from serving.store.audit_log import side_paths
 
 
 def _score(url: str, token: str) -> httpx.Response:

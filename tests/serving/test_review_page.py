@@ -421,7 +421,7 @@ def test_an_ineligible_family_is_shown_without_an_estimate(real_server, tokens):
 
 def test_family_history_is_a_keyed_read_not_a_scan(tmp_path):
     """/family's p50 target needs the history read to use the audit log's family index."""
-    from serving.audit_log import _FAMILY_HISTORY_SQL, ScoreRecord, open_audit_log
+    from serving.store.audit_log import _FAMILY_HISTORY_SQL, ScoreRecord, open_audit_log
 
     log = open_audit_log(tmp_path / "audit_log.sqlite")
     record = ScoreRecord(

@@ -13,8 +13,6 @@ from pyspark.errors import PySparkException
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
-from serving.audit_log import AuditLog, AuditLogBase, AuditLogUnavailable, open_audit_log
-from serving.audit_log_pg import open_postgres_audit_log
 from serving.batch import BatchScoringError, read_scores, score_registry
 from serving.spark_batch import (
     RUN_RECORD,
@@ -22,6 +20,8 @@ from serving.spark_batch import (
     read_spark_scores,
     score_registry_spark,
 )
+from serving.store.audit_log import AuditLog, AuditLogBase, AuditLogUnavailable, open_audit_log
+from serving.store.audit_log_pg import open_postgres_audit_log
 
 # Spark jobs are many small JVM round trips; the suite's 600 s per test is ample (the
 # slowest took about 2 minutes on the loaded 2-core machine).

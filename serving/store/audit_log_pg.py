@@ -1,6 +1,6 @@
 """The audit log in PostgreSQL: the same hash chain, shared by every service replica.
 
-Same rows, same hashes, same fail-closed rule as the SQLite log (:mod:`serving.audit_log`):
+Same rows, same hashes, same fail-closed rule as the SQLite log (:mod:`serving.store.audit_log`):
 an entry is committed before its score is returned, or the score is not served. What
 differs is who can append: several replicas at once. Every append takes a
 transaction-scoped advisory lock (:data:`serving.migrations.AUDIT_LOCK_KEY`) before it
@@ -26,8 +26,6 @@ from typing import Any
 
 import psycopg
 
-from serving.audit_chain import GENESIS, ChainReport, verify_chain
-from serving.audit_log import HEAD_SQL, AuditLogBase, AuditLogRefused, chain_rows, insert_sql
 from serving.database import (
     DatabaseUnavailable,
     QmarkConnection,
@@ -36,6 +34,8 @@ from serving.database import (
     redact,
 )
 from serving.migrations import AUDIT_LOCK_KEY, MigrationError, ensure_postgres
+from serving.store.audit_chain import GENESIS, ChainReport, verify_chain
+from serving.store.audit_log import HEAD_SQL, AuditLogBase, AuditLogRefused, chain_rows, insert_sql
 
 
 class PostgresAuditLog(AuditLogBase):

@@ -2,12 +2,12 @@
 
 SQLite in WAL mode, one table, one row per served score, feedback or batch-run event,
 ordered by ``seq`` (the pagination cursor of ``/audit_log``). Triggers refuse UPDATE and
-DELETE, and every entry is hash-chained to the one before (:mod:`serving.audit_chain`), so
+DELETE, and every entry is hash-chained to the one before (:mod:`serving.store.audit_chain`), so
 a change made by someone who drops the triggers is still visible to
 ``earlyrisk audit-log verify``. Callers write the record *before* they return the score:
 when :meth:`AuditLog.record_scores` raises :class:`AuditLogUnavailable`, the score must not
 be served (fail closed: every score is explained and logged, or not served). With
-``EARLYRISK_DATABASE_URL`` the log is in PostgreSQL instead (:mod:`serving.audit_log_pg`: same
+``EARLYRISK_DATABASE_URL`` the log is in PostgreSQL instead (:mod:`serving.store.audit_log_pg`: same
 rows and hashes, shared by replicas); the file checks below are SQLite-only.
 
 Fail closed, also against the file system: before and after every write the log checks
@@ -42,14 +42,17 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from features.errors import EarlyriskError
-from serving.audit_anchor import (
+from serving.private_files import create_private
+from serving.private_files import file_identity as _identity
+from serving.sql import page_query
+from serving.store.audit_anchor import (
     Anchor,
     AnchorError,
     default_anchor_path,
     read_anchor,
     write_anchor,
 )
-from serving.audit_chain import (
+from serving.store.audit_chain import (
     GENESIS,
     HASHED_COLUMNS,
     ChainReport,
@@ -57,9 +60,6 @@ from serving.audit_chain import (
     hash_at,
     verify_chain,
 )
-from serving.private_files import create_private
-from serving.private_files import file_identity as _identity
-from serving.sql import page_query
 
 EntryKind = Literal["score", "feedback", "batch_run", "view"]
 
@@ -289,7 +289,7 @@ def side_paths(path: Path) -> list[Path]:
 
 class AuditLogBase(ABC):
     """What every audit-log backend offers (SQLite file: :class:`AuditLog`; PostgreSQL:
-    :class:`serving.audit_log_pg.PostgresAuditLog`). The entry-building is shared here, so
+    :class:`serving.store.audit_log_pg.PostgresAuditLog`). The entry-building is shared here, so
     both backends hash exactly the same rows."""
 
     #: What messages name: the SQLite file, or the database URL without its password.
@@ -766,7 +766,7 @@ class AuditLog(AuditLogBase):
         return str(row[0])
 
     def verify(self, *, after_seq: int = 0, after_hash: str = GENESIS) -> ChainReport:
-        """Walk the hash chain of this log (see :func:`serving.audit_chain.verify_chain`)."""
+        """Walk the hash chain of this log (see :func:`serving.store.audit_chain.verify_chain`)."""
         with self._lock:
             return verify_chain(self._usable(), after_seq=after_seq, after_hash=after_hash)
 
