@@ -45,7 +45,7 @@ def _score(family: str = "F00001", probability: float = 0.1234567890123) -> Scor
 
 
 def test_entries_are_chained_exactly_as_on_sqlite(postgres_url: str) -> None:
-    log = open_postgres_audit_log(postgres_url)
+    log = open_postgres_audit_log(postgres_url, new_log=True)
     log.record_scores([_score(probability=0.1), _score(probability=1 / 3)])
     log.record_run("run1", operator="op", outcome="started", detail={"output": "x"})
     entries = log.page(limit=10)
@@ -61,7 +61,7 @@ def test_entries_are_chained_exactly_as_on_sqlite(postgres_url: str) -> None:
 
 
 def test_the_log_is_append_only_in_the_database(postgres_url: str) -> None:
-    log = open_postgres_audit_log(postgres_url)
+    log = open_postgres_audit_log(postgres_url, new_log=True)
     log.record_scores([_score()])
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         for statement in (
@@ -75,7 +75,7 @@ def test_the_log_is_append_only_in_the_database(postgres_url: str) -> None:
 
 
 def test_a_changed_entry_is_found_and_the_log_refused(postgres_url: str) -> None:
-    log = open_postgres_audit_log(postgres_url)
+    log = open_postgres_audit_log(postgres_url, new_log=True)
     log.record_scores([_score(), _score(), _score()])
     log.close()
     # someone with the owner's rights drops the trigger's effect and edits entry 2
@@ -116,7 +116,7 @@ def test_two_writers_share_one_chain_without_loss_or_fork(postgres_url: str) -> 
 
 
 def test_database_away_refuses_writes_and_recovers(postgres_server, postgres_url: str) -> None:
-    log = open_postgres_audit_log(postgres_url)
+    log = open_postgres_audit_log(postgres_url, new_log=True)
     log.record_scores([_score()])
     postgres_server.stop()
     try:
@@ -212,7 +212,7 @@ def test_schema_is_created_once_and_a_behind_schema_is_refused(postgres_url: str
     ensure_postgres(postgres_url)
     ensure_postgres(postgres_url)  # idempotent: a second replica starting
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        assert postgres_versions(conn) == {"audit": 2, "tokens": 1, "security": 1}
+        assert postgres_versions(conn) == {"audit": 3, "tokens": 1, "security": 1}
         # a database whose security schema was never applied (an older release's)
         conn.execute("DELETE FROM schema_migrations WHERE store = 'security'")
     with pytest.raises(MigrationError, match=r"security at 0.*earlyrisk db upgrade"):
@@ -254,8 +254,8 @@ def test_family_history_and_views_read_the_same_on_both_backends(postgres_url, t
             for e in full
         ]
 
-    pg = open_postgres_audit_log(postgres_url)
-    sqlite = open_audit_log(tmp_path / "audit_log.sqlite")
+    pg = open_postgres_audit_log(postgres_url, new_log=True)
+    sqlite = open_audit_log(tmp_path / "audit_log.sqlite", new_log=True)
     try:
         on_pg, on_sqlite = fill(pg), fill(sqlite)
     finally:

@@ -62,7 +62,7 @@ def test_spark_scores_equal_the_pandas_batch_and_each_is_logged(
     spark_score, serving_world, small_registry_dir, tmp_path
 ):
     log_path = tmp_path / "audit_log.sqlite"
-    driver_log = open_audit_log(log_path)
+    driver_log = open_audit_log(log_path, new_log=True)
     try:
         summary = spark_score(driver_log, lang=LANG, n_partitions=3)
     finally:
@@ -144,7 +144,7 @@ def _block_after_start(log_path, started: threading.Event, stop: threading.Event
 
 def test_spark_scoring_publishes_nothing_when_the_log_cannot_be_written(spark_score, tmp_path):
     log_path = tmp_path / "audit_log.sqlite"
-    driver_log = open_audit_log(log_path, busy_timeout_ms=200)
+    driver_log = open_audit_log(log_path, new_log=True, busy_timeout_ms=200)
     blocked, stop = threading.Event(), threading.Event()
     # once the driver has recorded the run's start, every task's write waits and fails
     blocker = threading.Thread(target=_block_after_start, args=(log_path, blocked, stop))
@@ -167,7 +167,7 @@ def test_spark_scoring_publishes_nothing_when_the_log_cannot_be_written(spark_sc
 
 def test_spark_scoring_refuses_before_any_job_when_the_driver_cannot_log(spark_score, tmp_path):
     log_path = tmp_path / "audit_log.sqlite"
-    driver_log = open_audit_log(log_path, busy_timeout_ms=200)
+    driver_log = open_audit_log(log_path, new_log=True, busy_timeout_ms=200)
     blocker = sqlite3.connect(log_path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # the run's start cannot be recorded
     try:
@@ -199,7 +199,7 @@ def test_spark_tasks_write_the_audit_log_to_postgres_when_a_database_is_set(
     scores = read_spark_scores(out)
     scored = scores[scores["status"] == "scored"]
     assert len(scored) > 0
-    log = open_postgres_audit_log(postgres_url)
+    log = open_postgres_audit_log(postgres_url, new_log=True)
     try:
         assert log.count("score") == len(scored)
         for row in scored.itertuples():
