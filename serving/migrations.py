@@ -13,6 +13,14 @@ the snapshot or the feature list changes, so its table is made at each rebuild.
 SQLite files made before this runner existed carry no ``schema_migrations`` table; their
 version is read from the shape of the table once (a baseline) and recorded.
 
+**The audit tables are declared here and nowhere else**: the current schema of each
+dialect, what each release had, and the triggers. A new SQLite log gets the current schema
+from :func:`create_sqlite_audit` (not a replay of every migration), a PostgreSQL one from
+the migrations in order. Audit migration 4 (SQLite) and 3 (PostgreSQL) record the
+schema's fingerprint in ``audit_meta``, so a trigger dropped and recreated afterwards is
+reported (:mod:`serving.store.audit_triggers`); PostgreSQL's 3 also makes the
+``audit_anchor`` table, the database's counterpart of the SQLite log's anchor file.
+
 **Chaining an audit log from the first release** (audit migration 2 on SQLite). Those
 logs have no hash chain, and the service refuses them. The migration chains the old
 entries at migration time: it rebuilds the table with the chain columns, computes each

@@ -2,13 +2,24 @@
 
 SQLite in WAL mode, one table, one row per served score, feedback or batch-run event,
 ordered by ``seq`` (the pagination cursor of ``/audit_log``). Triggers refuse UPDATE and
-DELETE, and every entry is hash-chained to the one before (:mod:`serving.store.audit_chain`), so
-a change made by someone who drops the triggers is still visible to
+DELETE, and every entry is hash-chained to the one before (:mod:`serving.store.audit_chain`),
+so a change made by someone who drops the triggers is still visible to
 ``earlyrisk audit-log verify``. Callers write the record *before* they return the score:
 when :meth:`AuditLog.record_scores` raises :class:`AuditLogUnavailable`, the score must not
 be served (fail closed: every score is explained and logged, or not served). With
-``EARLYRISK_DATABASE_URL`` the log is in PostgreSQL instead (:mod:`serving.store.audit_log_pg`: same
-rows and hashes, shared by replicas); the file checks below are SQLite-only.
+``EARLYRISK_DATABASE_URL`` the log is in PostgreSQL instead
+(:mod:`serving.store.audit_log_pg`: same rows and hashes, shared by replicas); the file
+checks below are SQLite-only.
+
+The tables are declared in :mod:`serving.migrations` only: a new log is made there, a log
+behind them is refused with the command that brings it up to date, and nothing here
+creates or restores a table or trigger (a missing or recreated trigger is reported, see
+:mod:`serving.store.audit_triggers`).
+
+The tail, which a chain cannot vouch for, is held by the anchor (:class:`AuditLogBase`'s
+``refresh_anchor``): a checkpoint (log id, seq, hash) kept outside the log, moved to the
+head at a fixed interval and at every clean close, and only after the log proved it still
+holds the anchored hash at the anchored seq.
 
 Fail closed, also against the file system: before and after every write the log checks
 that the file at the configured path (and its -wal/-shm) is still the file it opened

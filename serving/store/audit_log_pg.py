@@ -257,6 +257,6 @@ def _check_postgres(log: PostgresAuditLog, *, verify: bool, new_log: bool) -> No
         )
         log._store_anchor(anchor, "begun")
         log.begun = begun_words(
-            anchor.log_id, report, existed=report.head_seq > 0, retired=None, where=log.path
+            anchor.log_id, report, existed=report.head_seq > 0, retired=None, where=str(log.path)
         )
     log._attach(anchor)
