@@ -634,8 +634,9 @@ def indicator_ranges_from(lookup: LookupStore, as_of: str) -> dict[str, tuple[fl
 def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> ServingEngine:
     """Build the engine from settings, or raise StartupError saying what is wrong.
 
-    ``new_audit_log`` allows beginning a new audit log where the anchor records one that
-    is missing (``earlyrisk serve --new-audit-log``); without it that is a refusal.
+    ``new_audit_log`` begins the audit log where there is no anchor (a first start, or a
+    log lost with or without its anchor: ``earlyrisk serve --new-log``); without it that is
+    a refusal.
     """
     from training.registry import (
         TAG_ELIGIBILITY,
