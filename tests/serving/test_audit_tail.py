@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from earlyrisk.cli import app
 from serving.migrations import SQLITE_APPEND_ONLY_SQL
+from serving.schemas import SecurityLogPage
 from serving.security_log import SecurityLog
 from serving.store.anchor_refresher import AnchorRefresher
 from serving.store.audit_anchor import default_anchor_path, read_anchor
@@ -296,6 +297,7 @@ def test_a_log_deleted_with_its_anchor_needs_new_log_which_is_recorded(tmp_path,
     assert begun.exit_code == 0, begun.output
     [event] = SecurityLog(security).page(limit=10)
     assert event["event"] == "audit_log" and event["endpoint"] == "serve"
+    SecurityLogPage(entries=[event], next_after_seq=None)  # what /security_log answers
     assert event["detail"].startswith("--new-log: began a new audit log")
     assert CliRunner().invoke(app, ["serve", "--check"], env=env).exit_code == 0
     again = CliRunner().invoke(app, ["serve", "--check", "--new-log"], env=env)
