@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from serving.audit_log import AuditLog, ScoreRecord
+from serving.store.audit_log import AuditLog, ScoreRecord
 
 SINGLE = 3_000
 BATCHES = 100

@@ -94,11 +94,13 @@ def _in_process(env: dict[str, str], families: list[str]) -> tuple[dict[str, Any
     """Per-step times of the family view in this process, and the cProfile summary."""
     from serving.auth import Principal
     from serving.engine import load_engine, new_request_id
+    from serving.local_server import begin_audit_log
     from serving.schemas import FamilyResponse
     from serving.settings import ServingSettings
 
     for key, value in env.items():
         os.environ[key] = value
+    begin_audit_log(env)
     engine = load_engine(ServingSettings())
     principal = Principal(token_id="benchbench001", role="caseworker")
     [first] = engine.score(families[:1], as_of=None, principal=principal, request_id="warm")
@@ -164,11 +166,12 @@ def _served(
     import httpx
 
     from serving.auth import TokenStore
-    from serving.local_server import start_local_server
+    from serving.local_server import begin_audit_log, start_local_server
     from serving.review import SESSION_COOKIE
 
     token = TokenStore(env["EARLYRISK_TOKEN_DB_PATH"]).create("caseworker").token
     headers = {"Authorization": f"Bearer {token}"}
+    begin_audit_log(env)
     server = start_local_server(
         {
             **env,

@@ -73,13 +73,14 @@ def _warm(urls: list[str], headers: dict[str, str], ids: list[str]) -> None:
 
 
 def _sqlite_run(env: dict[str, str], root: Path, ids: list[str]) -> dict[str, float]:
-    from serving.audit_log import AuditLog
     from serving.auth import TokenStore
-    from serving.local_server import start_local_server
+    from serving.local_server import begin_audit_log, start_local_server
+    from serving.store.audit_log import AuditLog
 
     token = TokenStore(env["EARLYRISK_TOKEN_DB_PATH"]).create("caseworker").token
     headers = {"Authorization": f"Bearer {token}"}
     run_env = {**env, "EARLYRISK_WORKERS": str(WORKERS_PER_REPLICA)}
+    begin_audit_log(run_env)
     server = start_local_server(run_env, root / "sqlite_server.log", timeout=180)
     try:
         _warm([server.url], headers, ids)
@@ -94,9 +95,9 @@ def _sqlite_run(env: dict[str, str], root: Path, ids: list[str]) -> dict[str, fl
 
 
 def _postgres_run(env: dict[str, str], root: Path, ids: list[str]) -> dict[str, float]:
-    from serving.audit_log_pg import PostgresAuditLog
-    from serving.local_server import start_local_server
+    from serving.local_server import begin_audit_log, start_local_server
     from serving.pg_stores import PostgresTokenStore
+    from serving.store.audit_log_pg import PostgresAuditLog
     from serving.throwaway_pg import PostgresServer, new_root
 
     pg = PostgresServer(new_root())
@@ -119,6 +120,7 @@ def _postgres_run(env: dict[str, str], root: Path, ids: list[str]) -> dict[str, 
                 "EARLYRISK_LOOKUP_DB_PATH": str(folder / "lookup.sqlite"),
                 "BENTOML_HOME": str(folder / "bentoml_home"),
             }
+            begin_audit_log(run_env)
             servers.append(start_local_server(run_env, folder / "server.log", timeout=240))
         urls = [s.url for s in servers]
         _warm(urls, headers, ids)

@@ -274,9 +274,10 @@ def _measure_server(
         "EARLYRISK_WORKERS": str(workers),
         "EARLYRISK_AUDIT_LOG_PATH": str(root / f"audit_log_w{workers}.sqlite"),
     }
-    from serving.local_server import start_local_server
+    from serving.local_server import begin_audit_log, start_local_server
 
     started = time.perf_counter()
+    begin_audit_log(run_env)
     server = start_local_server(run_env, root / f"server_w{workers}.log", timeout=180)
     figures: dict[str, float] = {"startup_s": time.perf_counter() - started}
     url = server.url

@@ -1,15 +1,21 @@
-"""The ``earlyrisk audit-log verify`` verb: is the audit log as it was written?
+"""The ``earlyrisk audit-log`` verbs: is the audit log as it was written?
 
-For auditors. Reads the log read-only, walks its hash chain (:mod:`serving.audit_chain`),
-compares it with its anchor, and says whether the append-only triggers are in place.
-Exit codes: 0 intact, 1 broken (the first broken link is named), 2 usage error (no log).
+For auditors. ``verify`` reads the log read-only, walks its hash chain
+(:mod:`serving.store.audit_chain`), proves the log still holds its anchor and any checkpoint
+given with ``--anchor FILE`` (:mod:`serving.store.audit_checkpoint`), and reports missing,
+disabled or recreated append-only triggers (:mod:`serving.store.audit_triggers`). ``anchor
+--out FILE`` exports a checkpoint of the log's head for the auditor to keep where the
+operator cannot write: the one piece of tail evidence that does not live beside the log.
+Exit codes: 0 intact (or written), 1 broken (each problem named), 2 usage error.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -20,155 +26,220 @@ from serving.cli_options import EXIT_REFUSED, EXIT_USAGE
 AUDIT_LOG_HELP = "Check the integrity of the service's audit log (for auditors)."
 
 VERIFY_HELP = (
-    "Verify the audit log's hash chain and its anchor; name the first broken link.\n\n"
+    "Verify the audit log's hash chain, its anchor and a checkpoint; name every problem.\n\n"
     "Every entry's hash covers its content and the previous entry's hash, so a changed "
-    "field, a deleted or an inserted entry breaks the chain at that entry. The anchor file "
-    "(next to the log, or EARLYRISK_AUDIT_ANCHOR_PATH) catches entries removed from the "
-    "end and an older copy put back. Prints the head hash: record it outside the operator's "
-    "reach to detect a chain rewritten from scratch.\n\n"
-    "Exit code: 0 intact, 1 broken, 2 no such log."
+    "field, a deleted or an inserted entry breaks the chain at that entry. The anchor (a "
+    "file next to the log, or EARLYRISK_AUDIT_ANCHOR_PATH; in PostgreSQL the audit_anchor "
+    "table) and a checkpoint exported by `audit-log anchor --out` catch entries cut from "
+    "the end, even when others were written in their place, and an older copy put back: "
+    "the log must still hold the recorded hash at the recorded seq. Missing, disabled or "
+    "recreated append-only triggers are reported.\n\n"
+    "Exit code: 0 intact, 1 broken, 2 no such log or checkpoint."
+)
+
+ANCHOR_HELP = (
+    "Export a checkpoint of the audit log (log id, head seq, its hash, time) to FILE, "
+    "after walking the whole chain.\n\n"
+    "Keep the file where the operator cannot write (the auditor's own storage): "
+    "`earlyrisk audit-log verify --anchor FILE` later proves the log still holds that "
+    "entry with that hash, which no rewrite of the log and its anchor can fake. Written "
+    "0600; an existing FILE is only replaced with --overwrite.\n\n"
+    "Exit code: 0 written, 1 the log is broken (nothing written), 2 usage error."
 )
 
 audit_log_app = typer.Typer(help=AUDIT_LOG_HELP, no_args_is_help=True, add_completion=False)
 
-_TRIGGERS = ("audit_no_update", "audit_no_delete")
-_PG_TRIGGERS = ("audit_no_change", "audit_no_truncate")
+LogOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--log",
+        metavar="PATH",
+        help="The audit log (default: EARLYRISK_AUDIT_LOG_PATH).",
+        show_default=False,
+    ),
+]
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        metavar="URL",
+        help="The audit log in this PostgreSQL database instead of a file "
+        "(default: EARLYRISK_DATABASE_URL when set and --log is not given).",
+        show_default=False,
+    ),
+]
+
+
+@dataclass
+class _Examined:
+    """What one read-only look at a log found."""
+
+    where: str
+    entries: int
+    head: tuple[int, str]
+    log_id: str | None
+    problems: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)  # trigger findings
+    notes: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # checkpoints proved held
 
 
 @audit_log_app.command("verify", help=VERIFY_HELP)
 def verify_command(
-    log: Annotated[
-        Path | None,
-        typer.Option(
-            "--log",
-            metavar="PATH",
-            help="The audit log (default: EARLYRISK_AUDIT_LOG_PATH).",
-            show_default=False,
-        ),
-    ] = None,
+    log: LogOption = None,
     anchor: Annotated[
         Path | None,
         typer.Option(
             "--anchor",
-            metavar="PATH",
-            help="Its anchor (default: EARLYRISK_AUDIT_ANCHOR_PATH or .<log>.anchor.json "
-            "next to the log); checked when it exists.",
+            metavar="FILE",
+            help="A checkpoint the log must still hold: one exported by `audit-log anchor "
+            "--out`, or an anchor file. The service's own anchor is checked in any case "
+            "(when it exists).",
             show_default=False,
         ),
     ] = None,
-    url: Annotated[
-        str | None,
-        typer.Option(
-            "--url",
-            metavar="URL",
-            help="Verify the audit log in this PostgreSQL database instead of a file "
-            "(default: EARLYRISK_DATABASE_URL when set and --log is not given).",
-            show_default=False,
-        ),
-    ] = None,
+    url: UrlOption = None,
 ) -> None:
     """Verify the audit log."""
-    from serving.audit_anchor import AnchorError, default_anchor_path, read_anchor
-    from serving.audit_chain import hash_at, verify_chain
-    from serving.settings import ServingSettings
+    from serving.store.audit_checkpoint import CheckpointError, read_checkpoint
 
     out, err = Console(), Console(stderr=True)
+    external = None
+    if anchor is not None:
+        try:
+            external = read_checkpoint(anchor)
+        except CheckpointError as exc:
+            err.print(f"[red]error:[/red] --anchor: {escape(str(exc))}")
+            raise typer.Exit(EXIT_USAGE) from None
+    examined = _examine_configured(log, url, err, external=external, external_name=anchor)
+    for problem in examined.problems + examined.findings:
+        out.print(f"[red]BROKEN:[/red] {escape(problem)}")
+    for note in examined.notes:
+        out.print(f"[yellow]note:[/yellow] {escape(note)}")
+    for held in examined.held:
+        out.print(f"held: {escape(held)}")
+    broken = bool(examined.problems or examined.findings)
+    out.print(
+        f"{'broken' if broken else 'intact'}: {examined.entries} entries checked; head seq "
+        f"{examined.head[0]} hash {examined.head[1]}; {escape(examined.where)}"
+    )
+    if broken:
+        raise typer.Exit(EXIT_REFUSED)
+
+
+@audit_log_app.command("anchor", help=ANCHOR_HELP)
+def anchor_command(
+    out_file: Annotated[
+        Path,
+        typer.Option("--out", metavar="FILE", help="Where to write the checkpoint (JSON)."),
+    ],
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace FILE if it exists.")
+    ] = False,
+    log: LogOption = None,
+    url: UrlOption = None,
+) -> None:
+    """Export a checkpoint of the audit log's head."""
+    from serving.store.audit_checkpoint import Checkpoint, write_checkpoint
+    from serving.store.audit_log import utc_now
+
+    out, err = Console(), Console(stderr=True)
+    if out_file.exists() and not overwrite:
+        err.print(f"[red]error:[/red] --out {out_file} exists; pass --overwrite to replace it")
+        raise typer.Exit(EXIT_USAGE)
+    if out_file.is_dir():
+        err.print(f"[red]error:[/red] --out {out_file} is a directory; name the file to write")
+        raise typer.Exit(EXIT_USAGE)
+    examined = _examine_configured(log, url, err, external=None, external_name=None)
+    for finding in examined.findings:
+        err.print(f"[yellow]warning:[/yellow] {escape(finding)}")
+    if examined.problems or examined.log_id is None:
+        for problem in examined.problems:
+            out.print(f"[red]BROKEN:[/red] {escape(problem)}")
+        err.print("[red]error:[/red] the log is broken; no checkpoint of it was written")
+        raise typer.Exit(EXIT_REFUSED)
+    checkpoint = Checkpoint(
+        log_id=examined.log_id,
+        seq=examined.head[0],
+        hash=examined.head[1],
+        time=utc_now(),
+        log=examined.where,
+    )
+    try:
+        write_checkpoint(out_file, checkpoint, overwrite=overwrite)
+    except FileExistsError:
+        err.print(f"[red]error:[/red] --out {out_file} exists; pass --overwrite to replace it")
+        raise typer.Exit(EXIT_USAGE) from None
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot write --out {out_file}: {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+    out.print(
+        f"checkpoint of log {checkpoint.log_id}: {escape(checkpoint.describe())} written to "
+        f"{escape(str(out_file))}. Keep it where the operator cannot write; `earlyrisk "
+        f"audit-log verify --anchor {escape(str(out_file))}` proves the log still holds it."
+    )
+
+
+# --------------------------------------------------------------------------- examining
+
+
+def _examine_configured(
+    log: Path | None, url: str | None, err: Console, *, external: Any, external_name: Any
+) -> _Examined:
+    """Examine the log the options (or the settings) name; exit 2 when there is none."""
+    from serving.settings import ServingSettings
+    from serving.store.audit_anchor import default_anchor_path
+
     settings = ServingSettings()
     if url is None and log is None:
         url = settings.database_url
+    source = f"the checkpoint {external_name}"
     if url is not None:
-        _verify_postgres(url, out, err)
-        return
+        return _examine_postgres(url, err, external=external, source=source)
     path = log or settings.audit_log_path
     if not path.is_file():
         err.print(f"[red]error:[/red] no audit log at {escape(str(path))}")
         raise typer.Exit(EXIT_USAGE)
-    anchor_path = anchor or settings.audit_anchor_path or default_anchor_path(path)
+    anchor_path = settings.audit_anchor_path or default_anchor_path(path)
+    return _examine_sqlite(path, anchor_path, err, external=external, source=source)
+
+
+def _examine_sqlite(
+    path: Path, anchor_path: Path, err: Console, *, external: Any, source: str
+) -> _Examined:
+    from serving.store.audit_anchor import AnchorError, read_anchor
+    from serving.store.audit_chain import verify_chain
+
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             report = verify_chain(conn)
-            triggers = {
-                row[0]
-                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-            }
-            log_id_row = conn.execute(
-                "SELECT value FROM audit_meta WHERE key = 'log_id'"
-            ).fetchone()
-            runs = _unfinished_runs(conn)
-            chained = dict(
-                conn.execute(
-                    "SELECT key, value FROM audit_meta "
-                    "WHERE key IN ('chained_at', 'chained_through_seq')"
-                ).fetchall()
-            )
-            recorded = None
             the_anchor = read_anchor(anchor_path)
-            if the_anchor is not None and the_anchor.head_seq > 0:
-                recorded = hash_at(conn, the_anchor.head_seq)
+            internal = None
+            if the_anchor is not None:
+                internal = (the_anchor.checkpoint(), f"the anchor {anchor_path}")
+            examined = _examine(
+                conn,
+                "sqlite",
+                report,
+                where=str(path),
+                checkpoints=[internal, None if external is None else (external, source)],
+            )
+            if the_anchor is None:
+                examined.notes.append(f"no anchor at {anchor_path}")
         finally:
             conn.close()
     except (sqlite3.Error, AnchorError) as exc:
         err.print(f"[red]BROKEN:[/red] cannot read {escape(str(path))} as an audit log: {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
-    problems: list[str] = []
-    if not report.intact:
-        problems.append(str(report.problem))
-    if the_anchor is not None:
-        log_id = None if log_id_row is None else str(log_id_row[0])
-        if log_id != the_anchor.log_id:
-            problems.append(
-                f"the log is {log_id}, the anchor {anchor_path} records {the_anchor.log_id}"
-            )
-        elif the_anchor.head_seq > 0 and recorded != the_anchor.head_hash:
-            problems.append(
-                f"anchored entry seq {the_anchor.head_seq} "
-                f"{'is missing' if recorded is None else 'has another hash'}: entries were "
-                "removed from the end or an older copy was restored"
-            )
-    for problem in problems:
-        out.print(f"[red]BROKEN:[/red] {escape(problem)}")
-    missing = [name for name in _TRIGGERS if name not in triggers]
-    if missing:
-        out.print(
-            f"[yellow]warning:[/yellow] append-only trigger(s) {', '.join(missing)} are missing "
-            "(dropped by someone with write access; the service re-creates them at start)"
-        )
-    if "chained_at" in chained:
-        out.print(_chained_note(chained))
-    for run in runs:
-        out.print(
-            f"[yellow]note:[/yellow] batch run {run} started and recorded no outcome "
-            "(killed, or still running)"
-        )
-    anchored = "no anchor" if the_anchor is None else f"anchor {anchor_path}"
-    out.print(
-        f"{'broken' if problems else 'intact'}: {report.entries} entries checked; "
-        f"head seq {report.head_seq} hash {report.head_hash}; {escape(anchored)}"
-    )
-    if problems:
-        raise typer.Exit(EXIT_REFUSED)
+    return examined
 
 
-def _unfinished_runs(conn: sqlite3.Connection) -> list[str]:
-    """Ids of batch runs with a ``started`` entry and no outcome entry."""
-    open_runs: dict[str, None] = {}
-    for run_id, outcome in conn.execute(
-        "SELECT request_id, decision FROM audit_entries WHERE kind = 'batch_run' ORDER BY seq"
-    ):
-        if outcome == "started":
-            open_runs[str(run_id)] = None
-        else:
-            open_runs.pop(str(run_id), None)
-    return list(open_runs)
-
-
-def _verify_postgres(url: str, out: Console, err: Console) -> None:
-    """The same walk on the shared PostgreSQL log (no anchor file there: the database's
-    backups and access control keep it; record the printed head hash elsewhere)."""
-    from serving.audit_chain import verify_chain
+def _examine_postgres(url: str, err: Console, *, external: Any, source: str) -> _Examined:
     from serving.database import DatabaseUnavailable, QmarkConnection, StreamingReader
     from serving.database_url import check_url, redact
+    from serving.store.audit_chain import verify_chain
+    from serving.store.audit_checkpoint import Checkpoint
 
     try:
         check_url(url)
@@ -183,54 +254,104 @@ def _verify_postgres(url: str, out: Console, err: Console) -> None:
             raise typer.Exit(EXIT_USAGE)
         with StreamingReader(url) as reader:
             report = verify_chain(reader)
-        triggers = {
-            str(row[0])
-            for row in conn.execute(
-                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_entries'::regclass"
-            )
-        }
-        meta = dict(conn.execute("SELECT key, value FROM audit_meta").fetchall())
-        rows = conn.execute(
-            "SELECT request_id, decision FROM audit_entries WHERE kind = 'batch_run' ORDER BY seq"
-        ).fetchall()
+        internal = None
+        if conn.execute("SELECT to_regclass('audit_anchor')").fetchone()[0] is not None:
+            row = conn.execute(
+                "SELECT log_id, head_seq, head_hash, anchored_at FROM audit_anchor "
+                "ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            if row is not None:
+                anchored = Checkpoint(str(row[0]), int(row[1]), str(row[2]), str(row[3]))
+                internal = (anchored, "the anchor (audit_anchor)")
+        examined = _examine(
+            conn,
+            "postgresql",
+            report,
+            where=f"database {redact(url)}",
+            checkpoints=[internal, None if external is None else (external, source)],
+        )
+        if internal is None:
+            examined.notes.append("no anchor in the database (audit_anchor is empty or gone)")
     except DatabaseUnavailable as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(EXIT_REFUSED) from None
     finally:
         conn.close()
+    return examined
+
+
+def _examine(
+    conn: Any,
+    dialect: Literal["sqlite", "postgresql"],
+    report: Any,
+    *,
+    where: str,
+    checkpoints: list[Any],
+) -> _Examined:
+    """The problems, trigger findings and notes of one log, read through ``conn``."""
+    from serving.store.audit_chain import GENESIS, hash_at
+    from serving.store.audit_checkpoint import tail_problem
+    from serving.store.audit_log import HEAD_SQL
+    from serving.store.audit_triggers import trigger_findings
+
+    row = conn.execute("SELECT value FROM audit_meta WHERE key = 'log_id'").fetchone()
+    top = conn.execute(HEAD_SQL).fetchone()
+    head = (int(top[0]), str(top[1])) if top is not None else (0, GENESIS)
+    examined = _Examined(
+        where=where,
+        entries=report.entries,
+        head=head if report.intact else (report.head_seq, report.head_hash),
+        log_id=None if row is None else str(row[0]),
+    )
     if not report.intact:
-        out.print(f"[red]BROKEN:[/red] {escape(str(report.problem))}")
-    missing = [name for name in _PG_TRIGGERS if name not in triggers]
-    if missing:
-        out.print(
-            f"[yellow]warning:[/yellow] append-only trigger(s) {', '.join(missing)} are missing "
-            "(dropped by the database owner or a superuser)"
+        examined.problems.append(str(report.problem))
+    for item in checkpoints:
+        if item is None:
+            continue
+        checkpoint, source = item
+        problem = tail_problem(
+            checkpoint,
+            log_id=examined.log_id,
+            head=head,
+            stored_hash=hash_at(conn, checkpoint.seq),
+            source=source,
         )
+        if problem is None:
+            examined.held.append(f"{source}: log {checkpoint.log_id} {checkpoint.describe()}")
+        else:
+            examined.problems.append(problem)
+    examined.findings = trigger_findings(conn, dialect)
+    meta = dict(
+        conn.execute(
+            "SELECT key, value FROM audit_meta WHERE key IN ('chained_at', 'chained_through_seq')"
+        ).fetchall()
+    )
     if "chained_at" in meta:
-        out.print(_chained_note(meta))
+        examined.notes.append(_chained_note(meta))
+    examined.notes += [
+        f"batch run {run} started and recorded no outcome (killed, or still running)"
+        for run in _unfinished_runs(conn.execute)
+    ]
+    return examined
+
+
+def _unfinished_runs(execute: Callable[[str], Any]) -> Iterator[str]:
+    """Ids of batch runs with a ``started`` entry and no outcome entry."""
     open_runs: dict[str, None] = {}
-    for run_id, outcome in rows:
+    for run_id, outcome in execute(
+        "SELECT request_id, decision FROM audit_entries WHERE kind = 'batch_run' ORDER BY seq"
+    ).fetchall():
         if outcome == "started":
             open_runs[str(run_id)] = None
         else:
             open_runs.pop(str(run_id), None)
-    for run in open_runs:
-        out.print(
-            f"[yellow]note:[/yellow] batch run {run} started and recorded no outcome "
-            "(killed, or still running)"
-        )
-    out.print(
-        f"{'broken' if not report.intact else 'intact'}: {report.entries} entries checked; "
-        f"head seq {report.head_seq} hash {report.head_hash}; database {escape(redact(url))}"
-    )
-    if not report.intact:
-        raise typer.Exit(EXIT_REFUSED)
+    yield from open_runs
 
 
 def _chained_note(meta: dict[str, str]) -> str:
     """What an auditor must know about entries chained by `earlyrisk db upgrade`."""
     return (
-        f"[yellow]note:[/yellow] entries 1..{meta.get('chained_through_seq')} were written "
-        f"before the hash chain and chained by a migration at {meta['chained_at']}: the "
-        "chain shows them unchanged since then, not before"
+        f"entries 1..{meta.get('chained_through_seq')} were written before the hash chain "
+        f"and chained by a migration at {meta['chained_at']}: the chain shows them unchanged "
+        "since then, not before"
     )

@@ -64,11 +64,11 @@ from features.partitions import (
 )
 from features.private_files import new_private_file
 from features.snapshot_store import META_FEATURE_LIST, META_PREFIX, META_RAW
-from serving.audit_log import AuditLogBase, AuditLogUnavailable, ScoreRecord, audit_reasons
 from serving.explain import reason_json
 from serving.i18n import DEFAULT_LANGUAGE, Language
 from serving.scoring import ReferencePopulation, RiskBands, Scorer
 from serving.settings import ServingSettings
+from serving.store.audit_log import AuditLogBase, AuditLogUnavailable, ScoreRecord, audit_reasons
 
 if TYPE_CHECKING:
     from training.registry import LoadedRiskModel

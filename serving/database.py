@@ -8,7 +8,7 @@ replicas share one audit log, one set of tokens and one snapshot copy.
 This module is the seam: it parses the URL, opens psycopg 3 connections, and gives the
 stores a connection that speaks the SQLite module's ``execute(sql, params)`` with ``?``
 marks, so read code written for SQLite runs unchanged. A connection error becomes
-:class:`DatabaseUnavailable`, an :class:`~serving.audit_log.AuditLogUnavailable`: while
+:class:`DatabaseUnavailable`, an :class:`~serving.store.audit_log.AuditLogUnavailable`: while
 the database is away the service answers 503 and serves nothing it cannot log, and the
 next call reconnects.
 """
@@ -22,8 +22,8 @@ from typing import Any
 
 import psycopg
 
-from serving.audit_log import AuditLogUnavailable
 from serving.database_url import redact
+from serving.store.audit_log import AuditLogUnavailable
 
 #: Seconds a connection attempt may take before the database counts as away.
 CONNECT_TIMEOUT_S = 3

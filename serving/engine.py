@@ -32,13 +32,6 @@ from features.contract import DERIVED_AUDIT_GROUPS
 from features.eligibility import EligibilityRule
 from features.errors import EarlyriskError
 from serving import stores
-from serving.audit_log import (
-    AuditLogBase,
-    AuditLogUnavailable,
-    FeedbackRecord,
-    ScoreRecord,
-    audit_reasons,
-)
 from serving.auth import Principal, TokenStore
 from serving.explain import (
     PROBABILITY_DECIMALS,
@@ -66,6 +59,13 @@ from serving.scoring import (
 )
 from serving.served_stats import ServedStatsRecorder
 from serving.settings import ServingSettings
+from serving.store.audit_log import (
+    AuditLogBase,
+    AuditLogUnavailable,
+    FeedbackRecord,
+    ScoreRecord,
+    audit_reasons,
+)
 from training.protected import PROTECTED_NAMES
 
 # Names a client might send that are protected attributes or audit groups: refused by
@@ -641,8 +641,9 @@ def indicator_ranges_from(lookup: LookupStore, as_of: str) -> dict[str, tuple[fl
 def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> ServingEngine:
     """Build the engine from settings, or raise StartupError saying what is wrong.
 
-    ``new_audit_log`` allows beginning a new audit log where the anchor records one that
-    is missing (``earlyrisk serve --new-audit-log``); without it that is a refusal.
+    ``new_audit_log`` begins the audit log where there is no anchor (a first start, or a
+    log lost with or without its anchor: ``earlyrisk serve --new-log``); without it that is
+    a refusal.
     """
     from training.registry import (
         TAG_ELIGIBILITY,

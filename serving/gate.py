@@ -37,7 +37,6 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import Headers
 
 from serving import stores
-from serving.audit_log import AuditLogUnavailable
 from serving.auth import (
     AuthError,
     Endpoint,
@@ -58,6 +57,7 @@ from serving.openapi import (
 from serving.schemas import ErrorBody, request_models
 from serving.security_log import SecurityEvent, SecurityLogUnavailable, SecurityRecord
 from serving.settings import ServingSettings
+from serving.store.audit_log import AuditLogUnavailable
 
 logger = logging.getLogger("earlyrisk.serving")
 

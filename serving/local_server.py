@@ -56,6 +56,33 @@ def bentoml_serve_argv(*, host: str, port: int, tls: TlsFiles | None = None) -> 
     return argv
 
 
+def begin_audit_log(env: Mapping[str, str]) -> None:
+    """Begin the audit log ``env`` names, as ``earlyrisk serve --new-log`` does before it
+    starts the server; a log already anchored is left alone.
+
+    A server started directly (tests, benchmarks) refuses a log without an anchor, as
+    every worker does: beginning one is an explicit act, done here in the caller's process.
+    """
+    from serving.store.audit_anchor import default_anchor_path
+    from serving.store.audit_log import open_audit_log
+    from serving.store.audit_log_pg import PostgresAuditLog, open_postgres_audit_log
+
+    url = env.get("EARLYRISK_DATABASE_URL")
+    if url:
+        probe = PostgresAuditLog(url)
+        try:
+            anchored = probe.current_anchor() is not None
+        finally:
+            probe.close()
+        if not anchored:
+            open_postgres_audit_log(url, new_log=True).close()
+        return
+    path = Path(env.get("EARLYRISK_AUDIT_LOG_PATH", "var/serving/audit_log.sqlite"))
+    anchor = env.get("EARLYRISK_AUDIT_ANCHOR_PATH")
+    if not (Path(anchor) if anchor else default_anchor_path(path)).exists():
+        open_audit_log(path, anchor_path=anchor, new_log=True).close()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port the OS reports free on ``host`` (the OS may hand it out again later)."""
     with socket.socket() as sock:

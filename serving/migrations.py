@@ -13,6 +13,14 @@ the snapshot or the feature list changes, so its table is made at each rebuild.
 SQLite files made before this runner existed carry no ``schema_migrations`` table; their
 version is read from the shape of the table once (a baseline) and recorded.
 
+**The audit tables are declared here and nowhere else**: the current schema of each
+dialect, what each release had, and the triggers. A new SQLite log gets the current schema
+from :func:`create_sqlite_audit` (not a replay of every migration), a PostgreSQL one from
+the migrations in order. Audit migration 4 (SQLite) and 3 (PostgreSQL) record the
+schema's fingerprint in ``audit_meta``, so a trigger dropped and recreated afterwards is
+reported (:mod:`serving.store.audit_triggers`); PostgreSQL's 3 also makes the
+``audit_anchor`` table, the database's counterpart of the SQLite log's anchor file.
+
 **Chaining an audit log from the first release** (audit migration 2 on SQLite). Those
 logs have no hash chain, and the service refuses them. The migration chains the old
 entries at migration time: it rebuilds the table with the chain columns, computes each
@@ -25,26 +33,178 @@ honestly, so the migration refuses and names it (archive such a log instead).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 
-from serving.audit_chain import GENESIS, entry_hash
-from serving.audit_log import _COLUMNS as AUDIT_COLUMNS
-from serving.audit_log import _SCHEMA as AUDIT_SQLITE_SCHEMA
-from serving.audit_log import (
-    AUDIT_KINDS_SQL,
-    FEEDBACK_INDEX_SQL,
-    SCORE_ID_INDEX_SQL,
-    SQLITE_APPEND_ONLY_SQL,
-    AuditLogRefused,
-    audit_table_sql,
+from serving.store.audit_chain import GENESIS, HASHED_COLUMNS, entry_hash
+from serving.store.audit_errors import AuditLogRefused
+
+# --------------------------------------------------------------------------- audit tables
+# The one place the audit log's tables, indexes and triggers are declared (both dialects);
+# the log itself (serving.store.audit_log) only runs on them and creates a new log with
+# :func:`create_sqlite_audit`.
+
+#: The kinds of entry the current schema accepts (``EntryKind`` in the log, as SQL).
+AUDIT_KINDS: tuple[str, ...] = ("score", "feedback", "batch_run", "view")
+#: The stored columns: what the hash covers, then the hash itself.
+AUDIT_COLUMNS: tuple[str, ...] = (*HASHED_COLUMNS, "entry_hash")
+
+# Each stored column's declaration after ``seq`` and ``kind`` (declared by the dialect and the
+# kinds a schema accepts); a probability is REAL in SQLite, DOUBLE PRECISION in PostgreSQL.
+_AUDIT_DECLARED: dict[str, str] = {
+    "recorded_at": "TEXT NOT NULL",
+    "request_id": "TEXT NOT NULL",
+    "token_id": "TEXT NOT NULL",
+    "role": "TEXT NOT NULL",
+    "endpoint": "TEXT NOT NULL",
+    "score_id": "TEXT NOT NULL",
+    "family_id": "TEXT",
+    "as_of": "TEXT",
+    "model_version": "TEXT",
+    "probability": "REAL",
+    "risk_level": "TEXT",
+    "reasons": "TEXT",
+    "decision": "TEXT",
+    "reason": "TEXT",
+    "detail": "TEXT",
+    "prev_hash": "TEXT NOT NULL",
+    "entry_hash": "TEXT NOT NULL",
+}
+
+
+def kinds_sql(kinds: Sequence[str]) -> str:
+    """The SQL list of a CHECK on ``kind`` (both dialects): ``('score', 'feedback')``."""
+    return "(" + ", ".join(f"'{kind}'" for kind in kinds) + ")"
+
+
+#: The kinds a log accepts, as the SQL list of its CHECK constraint (both dialects).
+AUDIT_KINDS_SQL = kinds_sql(AUDIT_KINDS)
+
+
+def audit_table_sql(
+    *,
+    dialect: Literal["sqlite", "postgresql"] = "sqlite",
+    kinds: Sequence[str] = AUDIT_KINDS,
+    columns: Sequence[str] = AUDIT_COLUMNS,
+    if_not_exists: bool = True,
+    autoincrement: bool = False,
+) -> str:
+    """The ``CREATE TABLE audit_entries`` statement: the current SQLite one by default.
+
+    Each schema migration names what its release had (its kinds, its columns,
+    ``AUTOINCREMENT`` in the first SQLite release). In PostgreSQL, where replicas append
+    concurrently, ``prev_hash`` is also UNIQUE: two entries can never link to the same one
+    (the chain cannot fork).
+    """
+    postgres = dialect == "postgresql"
+    seq = "BIGINT PRIMARY KEY" if postgres else "INTEGER PRIMARY KEY"
+    declared = [
+        f"seq {seq}{' AUTOINCREMENT' if autoincrement else ''}",
+        f"kind TEXT NOT NULL CHECK (kind IN {kinds_sql(kinds)})",
+    ]
+    for column in columns:
+        if column in ("seq", "kind"):
+            continue
+        declaration = _AUDIT_DECLARED[column]
+        if postgres and column == "probability":
+            declaration = "DOUBLE PRECISION"
+        if postgres and column == "prev_hash":
+            declaration += " UNIQUE"
+        declared.append(f"{column} {declaration}")
+    exists = "IF NOT EXISTS " if if_not_exists else ""
+    body = ",\n    ".join(declared)
+    return f"CREATE TABLE {exists}audit_entries (\n    {body}\n)"
+
+
+#: One score has one score entry (both dialects).
+SCORE_ID_INDEX_SQL = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS audit_score_id ON audit_entries (score_id) "
+    "WHERE kind = 'score'"
 )
+#: Which decision on a score is current (the latest): a keyed read, not a scan.
+FEEDBACK_INDEX_SQL = (
+    "CREATE INDEX IF NOT EXISTS audit_feedback_score ON audit_entries (score_id, seq) "
+    "WHERE kind = 'feedback'"
+)
+#: SQLite's append-only triggers on the entries (PostgreSQL's are in ``_PG_AUDIT``).
+SQLITE_APPEND_ONLY_SQL = (
+    """
+    CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit_entries
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit_entries
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
+    """,
+)
+#: The append-only triggers each dialect's current audit schema has (what is reported
+#: when one is missing or was recreated, never silently restored).
+AUDIT_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "sqlite": ("audit_no_update", "audit_no_delete", "audit_meta_no_update"),
+    "postgresql": (
+        "audit_no_change",
+        "audit_no_truncate",
+        "audit_meta_no_update",
+        "audit_anchor_no_change",
+        "audit_anchor_no_truncate",
+    ),
+}
+
+#: The current SQLite audit schema (a new log, and what migrations 2 and 3 rebuild to).
+AUDIT_SQLITE_SCHEMA = (
+    audit_table_sql(),
+    SCORE_ID_INDEX_SQL,
+    "CREATE INDEX IF NOT EXISTS audit_runs ON audit_entries (request_id) WHERE kind = 'batch_run'",
+    FEEDBACK_INDEX_SQL,
+    # a family's score history and the decisions on it (/family, /review): a keyed read
+    # (not a partial index: SQLite cannot use one whose WHERE is an IN list for kind = ?)
+    "CREATE INDEX IF NOT EXISTS audit_family_kind ON audit_entries (family_id, kind, seq)",
+    *SQLITE_APPEND_ONLY_SQL,
+    "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """
+    CREATE TRIGGER IF NOT EXISTS audit_meta_no_update BEFORE UPDATE ON audit_meta
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
+    """,
+)
+
+#: Where the fingerprint of the log's schema is kept in ``audit_meta``: SQLite's schema
+#: cookie (``PRAGMA schema_version``, which every CREATE or DROP changes), PostgreSQL's
+#: object ids of the audit tables and triggers (a recreated one has a new id).
+SCHEMA_FINGERPRINT_KEY = "schema_fingerprint"
+
+
+def sqlite_schema_fingerprint(conn: sqlite3.Connection) -> str:
+    """SQLite's schema cookie: any DROP or CREATE in the file changes it."""
+    return str(conn.execute("PRAGMA schema_version").fetchone()[0])
+
+
+def postgres_schema_fingerprint(conn: Any) -> str:
+    """The object ids of the audit tables and their triggers, as sorted JSON."""
+    tables = "to_regclass('audit_entries'), to_regclass('audit_meta'), to_regclass('audit_anchor')"
+    rows = conn.execute(
+        f"SELECT relname::text, oid::bigint FROM pg_class WHERE oid IN ({tables}) "
+        f"UNION ALL SELECT tgname::text, oid::bigint FROM pg_trigger "
+        f"WHERE NOT tgisinternal AND tgrelid IN ({tables})"
+    ).fetchall()
+    return json.dumps({str(name): int(oid) for name, oid in rows}, sort_keys=True)
+
+
+def _record_fingerprint(conn: Any, fingerprint: str, mark: str) -> None:
+    """Keep the schema's fingerprint as it is after the last audit migration (the meta
+    table refuses UPDATE; a later migration that changes the schema deletes and records
+    anew, as this one does)."""
+    conn.execute(f"DELETE FROM audit_meta WHERE key = {mark}", (SCHEMA_FINGERPRINT_KEY,))
+    conn.execute(
+        f"INSERT INTO audit_meta VALUES ({mark}, {mark})", (SCHEMA_FINGERPRINT_KEY, fingerprint)
+    )
+
 
 #: Advisory-lock key that serializes schema changes between replicas and `db upgrade`.
 SCHEMA_LOCK_KEY = 0x45_52_53_43  # "ERSC"
@@ -164,10 +324,38 @@ _PG_AUDIT_V2 = (
     "CREATE INDEX audit_family_kind ON audit_entries (family_id, kind, seq)",
 )
 
+# Audit migration 3: the anchor lives in the database (one table every replica appends a
+# checkpoint to; the current anchor is the latest row), append-only like the log, and the
+# ids of the audit tables and triggers are recorded, so a dropped-and-recreated trigger is
+# reported rather than taken for the original.
+_PG_AUDIT_V3 = (
+    """
+    CREATE TABLE audit_anchor (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        log_id TEXT NOT NULL,
+        head_seq BIGINT NOT NULL,
+        head_hash TEXT NOT NULL,
+        anchored_at TEXT NOT NULL,
+        reason TEXT NOT NULL
+    )
+    """,
+    "CREATE TRIGGER audit_anchor_no_change BEFORE UPDATE OR DELETE ON audit_anchor "
+    "FOR EACH ROW EXECUTE FUNCTION earlyrisk_append_only()",
+    "CREATE TRIGGER audit_anchor_no_truncate BEFORE TRUNCATE ON audit_anchor "
+    "FOR EACH STATEMENT EXECUTE FUNCTION earlyrisk_append_only()",
+)
+
+
+def _pg_audit_anchor(conn: Any) -> None:
+    _run_all(_PG_AUDIT_V3)(conn)
+    _record_fingerprint(conn, postgres_schema_fingerprint(conn), "%s")
+
+
 POSTGRES: tuple[Migration, ...] = (
     # audit before security: it creates the shared append-only trigger function
     Migration("audit", 1, "hash-chained, append-only audit log", _pg_audit),
     Migration("audit", 2, "view entries; a family's history by index", _run_all(_PG_AUDIT_V2)),
+    Migration("audit", 3, "anchor table; audit schema fingerprint recorded", _pg_audit_anchor),
     Migration("tokens", 1, "hashed tokens with expiry, last use and regions", _run_all(_PG_TOKENS)),
     Migration("security", 1, "append-only security events", _run_all(_PG_SECURITY)),
 )
@@ -269,6 +457,12 @@ def _sqlite_view_entries(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _sqlite_fingerprint(conn: sqlite3.Connection) -> None:
+    """Audit migration 4: record the schema cookie, so that a trigger dropped and recreated
+    later is reported (the migration restores nothing: a missing trigger stays reported)."""
+    _record_fingerprint(conn, sqlite_schema_fingerprint(conn), "?")
+
+
 _SQLITE_TOKENS_V1 = (
     "CREATE TABLE tokens (token_id TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL, role TEXT "
     "NOT NULL, created_at TEXT NOT NULL, note TEXT, revoked_at TEXT)",
@@ -294,6 +488,7 @@ SQLITE: tuple[Migration, ...] = (
         "audit", 2, "hash chain; batch-run entries; old entries chained now", _sqlite_chain_old_log
     ),
     Migration("audit", 3, "view entries; a family's history by index", _sqlite_view_entries),
+    Migration("audit", 4, "audit schema fingerprint recorded", _sqlite_fingerprint),
     Migration("tokens", 1, "hashed tokens (first release)", _run_all(_SQLITE_TOKENS_V1)),
     Migration("tokens", 2, "token expiry, last use and regions", _sqlite_token_expiry),
 )
@@ -302,6 +497,28 @@ SQLITE: tuple[Migration, ...] = (
 def latest(migrations: tuple[Migration, ...], store: str) -> int:
     """The newest schema version of store."""
     return max(m.version for m in migrations if m.store == store)
+
+
+def create_sqlite_audit(conn: sqlite3.Connection) -> None:
+    """Make a new SQLite audit log at the current schema, inside the caller's transaction.
+
+    A new log is not built by replaying every migration (the chaining migration would
+    record a chaining that never happened): it gets the current schema, its random id and
+    creation time, one ``schema_migrations`` row at the latest version, and last the
+    schema fingerprint (after every CREATE, which each change it).
+    """
+    for statement in AUDIT_SQLITE_SCHEMA:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO audit_meta VALUES ('log_id', ?), ('created_at', ?)",
+        (uuid.uuid4().hex, _now()),
+    )
+    conn.execute(_MIGRATIONS_TABLE)
+    conn.execute(
+        "INSERT INTO schema_migrations VALUES ('audit', ?, 'new log at the current schema', ?)",
+        (latest(SQLITE, "audit"), _now()),
+    )
+    _record_fingerprint(conn, sqlite_schema_fingerprint(conn), "?")
 
 
 # --------------------------------------------------------------------------- runners

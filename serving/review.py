@@ -41,7 +41,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from serving.audit_log import AuditLogUnavailable
 from serving.auth import AuthError, Principal, authorize, claimed_token_id
 from serving.engine import RequestError, ServingEngine, UnknownFamilyError, new_request_id
 from serving.i18n import (
@@ -56,6 +55,7 @@ from serving.limits import SlidingWindow
 from serving.schemas import TEXT_PATTERN
 from serving.security_log import SecurityLog, SecurityLogUnavailable, SecurityRecord
 from serving.settings import ServingSettings
+from serving.store.audit_log import AuditLogUnavailable
 
 SESSION_COOKIE = "earlyrisk_review"
 SIGNIN_COOKIE = "earlyrisk_review_signin"

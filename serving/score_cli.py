@@ -95,10 +95,10 @@ def score_command(
     from features.errors import EarlyriskError
     from features.private_files import parent_problem
     from serving import stores
-    from serving.audit_log import AuditLogUnavailable
     from serving.batch import batch_operator, score_registry
     from serving.i18n import LANGUAGE_CODES
     from serving.settings import ServingSettings
+    from serving.store.audit_log import AuditLogUnavailable
 
     err = Console(stderr=True)
     if not raw.is_dir():

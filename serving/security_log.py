@@ -10,6 +10,8 @@ who looked. One SQLite table (WAL mode, append-only by trigger), one row per eve
 - ``quota_exceeded``: a token went over its per-minute quota (429), once per minute;
 - ``auditor_read``: a read of ``/audit_log``, ``/model_card`` or ``/security_log`` (the
   parameters of the read, not what it returned).
+- ``audit_log``: a start of the service that began an audit log (``--new-log``) or found
+  its append-only triggers missing or recreated (:mod:`serving.store.audit_start`).
 
 Only the token id (public) is stored, never the token; for a refused token, the id it
 claims when it has the shape of one. The client address is the peer address the server
@@ -30,7 +32,7 @@ from features.errors import EarlyriskError
 from serving.sql import SqlConnection, page_query
 
 SecurityEvent = Literal[
-    "unauthenticated", "forbidden", "throttled", "quota_exceeded", "auditor_read"
+    "unauthenticated", "forbidden", "throttled", "quota_exceeded", "auditor_read", "audit_log"
 ]
 
 _SCHEMA = (

@@ -26,8 +26,10 @@ SERVE_HELP = (
     "excepted); see docs/serving.md. The service refuses to start, with the reason, when "
     "there is no champion, the model artifact does not match its registered checksum, the "
     "snapshot was built with another feature list, or the audit log cannot be opened for "
-    "writing, fails verification (`earlyrisk audit-log verify`), was replaced, or is missing "
-    "where its anchor records one (then --new-audit-log begins a new one, explicitly).\n\n"
+    "writing, fails verification (`earlyrisk audit-log verify`), was replaced, no longer "
+    "holds its anchored entry, or has no anchor (a first start, or a log deleted with its "
+    "anchor: then --new-log begins one, explicitly, and the security log records it). "
+    "Missing or recreated append-only triggers are reported and recorded, not restored.\n\n"
     "Endpoints: POST /score, /score_indicators, /feedback (caseworker), /model_card, "
     "/audit_log, /security_log (auditor); GET /livez, /readyz; OpenAPI at /docs.json, its "
     "page at /docs. Create tokens with `earlyrisk token create --role ROLE [--ttl DAYS]`."
@@ -60,12 +62,15 @@ def serve_command(
         bool,
         typer.Option("--check", help="Only run the start-up checks and print what would serve."),
     ] = False,
-    new_audit_log: Annotated[
+    new_log: Annotated[
         bool,
         typer.Option(
+            "--new-log",
             "--new-audit-log",
-            help="Begin a new, empty audit log where the anchor records one that is missing "
-            "(the lost log stays recorded in the anchor). Never replaces an existing log.",
+            help="Begin the audit log explicitly: a new, empty log where there is none (a "
+            "first start, or a log lost with or without its anchor, which stays recorded in "
+            "the anchor), or an anchor for a log found without one. Recorded in the security "
+            "log. Never replaces an anchored log.",
         ),
     ] = False,
     ssl_certfile: Annotated[
@@ -123,19 +128,31 @@ def serve_command(
     except ValidationError as exc:
         console.print(f"[red]error:[/red] invalid EARLYRISK_* setting:\n{exc}")
         raise typer.Exit(EXIT_USAGE) from None
-    try:
-        engine = load_engine(settings, new_audit_log=new_audit_log)
-    except StartupError as exc:
-        console.print(f"[red]refusing to start:[/red] {exc}")
-        raise typer.Exit(EXIT_REFUSED) from None
     from serving import stores
     from serving.security_log import SecurityLogUnavailable
+    from serving.store.audit_start import audit_start_records
 
-    try:
-        stores.security_log(settings).close()
+    try:  # opened first: what the audit-log check begins or finds is recorded in it
+        security = stores.security_log(settings)
     except SecurityLogUnavailable as exc:
         console.print(f"[red]refusing to start:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
+    try:
+        try:
+            engine = load_engine(settings, new_audit_log=new_log)
+        except StartupError as exc:
+            console.print(f"[red]refusing to start:[/red] {exc}")
+            raise typer.Exit(EXIT_REFUSED) from None
+        try:
+            for record in audit_start_records(engine.audit_log):
+                console.print(f"[yellow]audit log:[/yellow] {record.detail}")
+                security.record(record)
+        except SecurityLogUnavailable as exc:
+            engine.close()
+            console.print(f"[red]refusing to start:[/red] {exc}")
+            raise typer.Exit(EXIT_REFUSED) from None
+    finally:
+        security.close()
     console.print(
         f"model [bold]{engine.identity.name}[/bold] version {engine.identity.version} "
         f"({engine.identity.uri}); snapshot {engine.snapshot_date} "
@@ -158,8 +175,8 @@ token_app = typer.Typer(help=TOKEN_HELP, no_args_is_help=True, add_completion=Fa
 def _store():
     """The configured token store, or a message and exit 1 when its database is away."""
     from serving import stores
-    from serving.audit_log import AuditLogUnavailable
     from serving.settings import ServingSettings
+    from serving.store.audit_log import AuditLogUnavailable
 
     try:
         return stores.token_store(ServingSettings())

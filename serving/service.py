@@ -31,7 +31,6 @@ from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
 from serving import stores
-from serving.audit_log import AuditLogUnavailable
 from serving.auth import AuthError, Principal, authorize
 from serving.engine import (
     RequestError,
@@ -60,6 +59,8 @@ from serving.schemas import (
 )
 from serving.security_log import SecurityLogUnavailable, SecurityRecord
 from serving.settings import ServingSettings
+from serving.store.anchor_refresher import AnchorRefresher
+from serving.store.audit_log import AuditLogUnavailable
 
 logger = logging.getLogger("earlyrisk.serving")
 # BentoML's server logging keeps the root logger at WARNING; the service's own one-line INFO
@@ -159,6 +160,9 @@ class EarlyRiskScoring:
         settings = ServingSettings()
         self.engine: ServingEngine = load_engine(settings)
         _engine = self.engine
+        self.anchor_refresher = AnchorRefresher(
+            self.engine.audit_log, interval_s=settings.audit_anchor_interval_s
+        ).start()
         self.security_log = stores.security_log(settings)
         _served = ServedFacts(
             model_name=self.engine.identity.name,
@@ -176,6 +180,13 @@ class EarlyRiskScoring:
             self.engine.identity.version,
             self.engine.snapshot_date,
         )
+
+    @bentoml.on_shutdown
+    def close_audit_log(self) -> None:
+        """A clean stop: the anchor refresher ends, and closing refreshes the anchor a last
+        time, so entries cut from the end after the stop are caught at the next start."""
+        self.anchor_refresher.stop()
+        self.engine.close()
 
     def __is_ready__(self) -> bool:
         """BentoML's /readyz hook: 503 while the audit log cannot take the next score."""

@@ -74,6 +74,14 @@ class ServingSettings(BaseSettings):
         "or only those after the anchored head (for very large logs; then run "
         "`earlyrisk audit-log verify` on a schedule).",
     )
+    audit_anchor_interval_s: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=86_400.0,
+        description="Seconds between two refreshes of the audit log's anchor while the "
+        "service runs (it is also refreshed at every clean shutdown): entries cut from the "
+        "end within one interval of being written can escape the anchor, not older ones.",
+    )
     token_db_path: Path = Path("var/serving/tokens.sqlite")
     max_batch_size: int = Field(default=1000, ge=1, le=100_000)
     risk_bands: tuple[RiskBand, ...] | None = Field(

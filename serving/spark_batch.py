@@ -52,7 +52,6 @@ import numpy as np
 import pandas as pd
 
 from features.private_files import new_private_folder, publish_tree
-from serving.audit_log import AuditLog, AuditLogBase, AuditLogUnavailable
 from serving.batch import (
     REASON_COLUMNS,
     REASON_TYPE,
@@ -66,6 +65,7 @@ from serving.batch import (
 from serving.i18n import DEFAULT_LANGUAGE, Language
 from serving.scoring import ReferencePopulation, RiskBands
 from serving.settings import ServingSettings
+from serving.store.audit_log import AuditLog, AuditLogBase, AuditLogUnavailable
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -94,7 +94,7 @@ class TaskAuditLog:
         busy_timeout_ms: int = 5000,
     ) -> TaskAuditLog:
         """The backend of the driver's ``log`` (SQLite settings for the tasks' writes)."""
-        from serving.audit_log_pg import PostgresAuditLog
+        from serving.store.audit_log_pg import PostgresAuditLog
 
         if isinstance(log, PostgresAuditLog):
             return cls(backend="postgres", target=log.url)
@@ -114,7 +114,7 @@ class TaskAuditLog:
         """The task's connection. Not verified again: the driver verified the chain when it
         opened the log, and a task only appends to it (each append chains to the head)."""
         if self.backend == "postgres":
-            from serving.audit_log_pg import PostgresAuditLog
+            from serving.store.audit_log_pg import PostgresAuditLog
 
             return PostgresAuditLog(self.target)
         return AuditLog(

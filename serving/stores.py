@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from serving.audit_log import AuditLogBase, open_audit_log
 from serving.auth import TokenStore
 from serving.database_url import is_postgres
 from serving.lookup import LookupStore, SnapshotInfo
 from serving.security_log import SecurityLog
 from serving.settings import ServingSettings
+from serving.store.audit_log import AuditLogBase, open_audit_log
 
 
 def token_store(settings: ServingSettings) -> TokenStore:
@@ -49,11 +49,12 @@ def lookup_store(
 
 
 def audit_log(settings: ServingSettings, *, new_log: bool = False) -> AuditLogBase:
-    """The audit log, checked at open (chain walk; anchor and file checks on SQLite)."""
+    """The audit log, checked at open (chain walk and anchor; file checks on SQLite);
+    ``new_log`` begins one where there is no anchor (``earlyrisk serve --new-log``)."""
     if is_postgres(settings.database_url):
-        from serving.audit_log_pg import open_postgres_audit_log
+        from serving.store.audit_log_pg import open_postgres_audit_log
 
-        return open_postgres_audit_log(str(settings.database_url))
+        return open_postgres_audit_log(str(settings.database_url), new_log=new_log)
     return open_audit_log(
         settings.audit_log_path,
         anchor_path=settings.audit_anchor_path,

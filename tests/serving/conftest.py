@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from serving_world import ServingWorld, build_world
 
-from serving.local_server import LocalServer, start_local_server
+from serving.local_server import LocalServer, begin_audit_log, start_local_server
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +58,7 @@ def real_server(serving_world: ServingWorld, tokens: dict[str, str]) -> Iterator
         "BENTOML_HOME": str(server_dir / "bentoml_home"),
     }
     server_dir.mkdir(exist_ok=True)
+    begin_audit_log(env)
     server = start_local_server(env, server_dir / "bentoml.log")
     try:
         yield server

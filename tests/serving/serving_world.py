@@ -21,6 +21,7 @@ from features.config import FeatureConfig
 from features.snapshot_store import write_feature_table
 from serving.auth import TokenStore
 from training import lightgbm_adapter as lgbx
+from serving.local_server import begin_audit_log
 from training.calibration import choose_calibration
 from training.registry import CHAMPION, TAG_FEATURE_CONFIG, log_risk_model
 from training.risk_model import LightGBMRiskModel
@@ -156,6 +157,8 @@ def build_world(root: Path, *, n_families: int = N_FAMILIES) -> ServingWorld:
     snapshot = write_snapshot(
         frame, root / "snapshot.parquet", feature_list_sha256=feature_list_fingerprint()
     )
+    env = world_env(root, tracking_uri, snapshot)
+    begin_audit_log(env)  # what the first `earlyrisk serve --new-log` does
     return ServingWorld(
         root=root,
         tracking_uri=tracking_uri,
@@ -163,7 +166,7 @@ def build_world(root: Path, *, n_families: int = N_FAMILIES) -> ServingWorld:
         frame=frame,
         model=model,
         model_version=version,
-        env=world_env(root, tracking_uri, snapshot),
+        env=env,
     )
 
 

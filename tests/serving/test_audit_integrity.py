@@ -20,8 +20,9 @@ from file_guards import make_writable, read_only
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
-from serving.audit_anchor import default_anchor_path, read_anchor
-from serving.audit_log import (
+from serving.auth import TokenStore
+from serving.store.audit_anchor import default_anchor_path, read_anchor
+from serving.store.audit_log import (
     AuditLog,
     AuditLogRefused,
     AuditLogUnavailable,
@@ -29,7 +30,6 @@ from serving.audit_log import (
     open_audit_log,
     side_paths,
 )
-from serving.auth import TokenStore
 
 
 def _record(score_id: str, level: str = "elevated") -> ScoreRecord:
@@ -49,7 +49,7 @@ def _record(score_id: str, level: str = "elevated") -> ScoreRecord:
 
 
 def _filled(path, n: int = 5) -> None:
-    log = open_audit_log(path)
+    log = open_audit_log(path, new_log=True)
     for i in range(n):
         log.record_scores([_record(f"s{i}")])
     log.close()
@@ -140,7 +140,7 @@ def test_entries_cut_from_the_end_are_caught_by_the_anchor(tmp_path, runner):
     conn.commit()
     conn.close()
     code, output = _verify(runner, path)
-    assert code == 1 and "anchored entry seq 5 is missing" in output, output
+    assert code == 1 and "the log ends at seq 3" in output and "seq 5 with hash" in output, output
     with pytest.raises(AuditLogRefused, match="behind or differs from its anchor"):
         open_audit_log(path)
 
@@ -155,7 +155,7 @@ def test_verify_of_a_missing_log_is_a_usage_error(tmp_path, runner):
 
 def test_a_log_deleted_while_writing_stops_every_write(tmp_path):
     path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path)
+    log = open_audit_log(path, new_log=True)
     log.record_scores([_record("a")])
     for file in side_paths(path):
         file.unlink()
@@ -171,7 +171,7 @@ def test_a_log_deleted_while_writing_stops_every_write(tmp_path):
 
 def test_a_log_replaced_by_a_copy_while_writing_stops_every_write(tmp_path):
     path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path)
+    log = open_audit_log(path, new_log=True)
     log.record_scores([_record("a")])
     copy = tmp_path / "copy.sqlite"
     src = sqlite3.connect(path)
@@ -191,7 +191,7 @@ def test_a_restart_refuses_a_missing_log_unless_told_to_begin_a_new_one(tmp_path
     old_id = read_anchor(default_anchor_path(path)).log_id
     for file in side_paths(path):
         file.unlink(missing_ok=True)
-    with pytest.raises(AuditLogRefused, match=r"is missing.*--new-audit-log"):
+    with pytest.raises(AuditLogRefused, match=r"is missing.*--new-log"):
         open_audit_log(path)
     assert not path.exists()  # the refusal created nothing
     fresh = open_audit_log(path, new_log=True)
@@ -207,7 +207,7 @@ def test_a_restart_refuses_a_missing_log_unless_told_to_begin_a_new_one(tmp_path
 
 def test_a_restart_refuses_another_log_or_an_older_copy(tmp_path):
     path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path)
+    log = open_audit_log(path, new_log=True)
     log.record_scores([_record("a")])
     backup = tmp_path / "backup.sqlite"
     src = sqlite3.connect(path)
@@ -218,7 +218,7 @@ def test_a_restart_refuses_another_log_or_an_older_copy(tmp_path):
     log.record_scores([_record("b"), _record("c")])
     log.close()
     os.replace(backup, path)  # restore the older copy
-    with pytest.raises(AuditLogRefused, match=r"entry seq 3 .* is missing"):
+    with pytest.raises(AuditLogRefused, match=r"ends at seq 1 .* seq 3 with hash"):
         open_audit_log(path)
     other = tmp_path / "other.sqlite"
     _filled(other, n=1)
@@ -239,7 +239,7 @@ def test_a_read_only_log_is_refused_at_open(tmp_path):
 
 def test_writes_fail_while_read_only_and_recover_when_access_returns(tmp_path):
     path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path)
+    log = open_audit_log(path, new_log=True)
     log.record_scores([_record("a")])
     assert log.ready()
     with read_only(path):
@@ -264,9 +264,9 @@ def test_a_read_only_shm_is_a_refusal_not_a_crash(tmp_path):
         sys.path.insert(0, {str(tmp_path.parent)!r})
         from pathlib import Path
         from file_guards import read_only
-        from serving.audit_log import AuditLogUnavailable, ScoreRecord, open_audit_log
+        from serving.store.audit_log import AuditLogUnavailable, ScoreRecord, open_audit_log
         path = Path({str(path)!r})
-        log = open_audit_log(path)
+        log = open_audit_log(path, new_log=True)
         rec = lambda i: ScoreRecord(str(i), "r", "t", "caseworker", "score", "F", None, "1",
                                     0.2, "elevated", [])
         log.record_scores([rec(1)])
@@ -309,7 +309,7 @@ def test_serve_check_new_audit_log_after_a_loss(serving_world, tmp_path):
     env = {**serving_world.env, "EARLYRISK_AUDIT_LOG_PATH": str(path)}
     refused = CliRunner().invoke(app, ["serve", "--check"], env=env)
     assert refused.exit_code == 1 and "is missing" in _flat(refused.output), refused.output
-    started = CliRunner().invoke(app, ["serve", "--check", "--new-audit-log"], env=env)
+    started = CliRunner().invoke(app, ["serve", "--check", "--new-log"], env=env)
     assert started.exit_code == 0, started.output
     assert CliRunner().invoke(app, ["serve", "--check"], env=env).exit_code == 0
 
@@ -345,7 +345,7 @@ def test_files_the_service_creates_are_private(tmp_path, serving_world):
 
     previous = os.umask(0o022)
     try:
-        log = open_audit_log(tmp_path / "audit.sqlite")
+        log = open_audit_log(tmp_path / "audit.sqlite", new_log=True)
         log.record_scores([_record("a")])
         tokens = TokenStore(tmp_path / "tokens.sqlite")
         tokens.create("auditor")

@@ -6,7 +6,6 @@ import sqlite3
 
 import pytest
 
-from serving.audit_log import AuditLog, AuditLogUnavailable, FeedbackRecord, ScoreRecord
 from serving.auth import (
     FORBIDDEN_MESSAGE,
     PERMISSIONS,
@@ -15,6 +14,7 @@ from serving.auth import (
     TokenStore,
     authorize,
 )
+from serving.store.audit_log import AuditLog, AuditLogUnavailable, FeedbackRecord, ScoreRecord
 
 
 def _record(score_id: str) -> ScoreRecord:

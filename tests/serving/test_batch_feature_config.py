@@ -16,8 +16,8 @@ from serving_world import ServingWorld
 from features.catalogue import feature_list_fingerprint
 from features.config import FeatureConfig
 from features.engine import build_feature_table
-from serving.audit_log import AuditLog
 from serving.batch import BatchScoringError, score_registry
+from serving.store.audit_log import AuditLog
 from training.registry import TAG_FEATURE_CONFIG, log_risk_model
 from training.tracking import TrackingStore
 

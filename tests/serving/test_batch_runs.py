@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from earlyrisk.cli import app
 from serving.batch import batch_operator
+from serving.local_server import begin_audit_log
 
 AS_OF = "2024-06-30"
 
@@ -54,6 +55,7 @@ def test_a_killed_run_is_marked_aborted_and_cleaned_by_the_next(
         "LOGNAME": "mallory",
         "USER": "mallory",
     }
+    begin_audit_log(env)  # the service's log, begun by `serve --new-log`
     argv = [
         *(sys.executable, "-m", "earlyrisk", "score", "--raw", str(small_registry_dir)),
         *("--as-of", AS_OF, "--out", str(out), "--families-per-partition", "5"),

@@ -14,11 +14,12 @@ from typer.testing import CliRunner
 from earlyrisk.cli import app
 from features.eligibility import EligibilityRule
 from features.engine import build_feature_table
-from serving.audit_log import AuditLog, AuditLogUnavailable
 from serving.auth import TokenStore
 from serving.batch import score_features, score_registry
 from serving.engine import scorer_from_settings
+from serving.local_server import begin_audit_log
 from serving.settings import ServingSettings
+from serving.store.audit_log import AuditLog, AuditLogUnavailable
 
 AS_OF = "2024-06-30"
 
@@ -72,7 +73,7 @@ def test_serve_execs_bentoml_with_the_service_and_the_chosen_options(
     snapshot = str(serving_world.snapshot_path)
     result = runner.invoke(
         app,
-        ["serve", "--port", "3456", "--snapshot", snapshot, "--workers", "2"],
+        ["serve", "--port", "3456", "--snapshot", snapshot, "--workers", "2", "--new-log"],
         env={**serving_world.env, "EARLYRISK_AUDIT_LOG_PATH": str(tmp_path / "audit.sqlite")},
     )
     assert result.exit_code == 0, result.output
@@ -296,9 +297,9 @@ def test_score_refuses_an_as_of_after_the_extraction_date(
     log_path = tmp_path / "audit_log.sqlite"
     out = tmp_path / "late.parquet"
     argv = ["score", "--raw", str(small_registry_dir), "--as-of", "2200-01-01", "--out", str(out)]
-    result = runner.invoke(
-        app, argv, env={**serving_world.env, "EARLYRISK_AUDIT_LOG_PATH": str(log_path)}
-    )
+    env = {**serving_world.env, "EARLYRISK_AUDIT_LOG_PATH": str(log_path)}
+    begin_audit_log(env)  # the service's log, begun by `serve --new-log`
+    result = runner.invoke(app, argv, env=env)
     assert result.exit_code == 2, result.output
     assert isinstance(result.exception, SystemExit)  # a message, not a traceback
     said = " ".join(result.output.split())

@@ -47,7 +47,7 @@ def test_an_unreachable_database_is_a_refusal_not_a_traceback(serving_world) -> 
 @pytest.mark.slow
 def test_serve_check_on_postgres_and_a_schema_behind(serving_world, postgres_url) -> None:
     env = {**serving_world.env, "EARLYRISK_DATABASE_URL": postgres_url}
-    result = CliRunner().invoke(app, ["serve", "--check"], env=env)
+    result = CliRunner().invoke(app, ["serve", "--check", "--new-log"], env=env)
     assert result.exit_code == 0, result.output
     assert f"auditlog{postgres_url}" in "".join(result.output.split())
     with psycopg.connect(postgres_url, autocommit=True) as conn:

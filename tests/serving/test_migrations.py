@@ -15,17 +15,25 @@ import pytest
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
-from serving.audit_log import _SCHEMA as AUDIT_SQLITE_SCHEMA
-from serving.audit_log import (
+from serving.auth import TokenStore
+from serving.migrations import (
+    _SQLITE_AUDIT_V1,
+    _SQLITE_TOKENS_V1,
     AUDIT_KINDS_SQL,
+    AUDIT_SQLITE_SCHEMA,
+    sqlite_version,
+)
+from serving.store.audit_log import (
+    _SELECT,
     AuditLogRefused,
     AuditLogUnavailable,
     FeedbackRecord,
     ScoreRecord,
+    _as_dict,
+    chain_rows,
+    insert_sql,
     open_audit_log,
 )
-from serving.auth import TokenStore
-from serving.migrations import _SQLITE_AUDIT_V1, _SQLITE_TOKENS_V1, sqlite_version
 
 OLD_ROWS = [
     # seq, kind, recorded_at, request_id, token_id, role, endpoint, score_id, family_id,
@@ -65,7 +73,10 @@ def test_a_first_release_audit_log_is_chained_by_the_upgrade(tmp_path, monkeypat
     code, output = _upgrade(tmp_path, monkeypatch)
     assert code == 0, output
     assert "applied audit 2" in output and "applied audit 3" in output
-    log = open_audit_log(log_path)
+    assert "applied audit 4" in output
+    with pytest.raises(AuditLogRefused, match="has no anchor"):
+        open_audit_log(log_path)  # nothing vouches for a log from before anchors...
+    log = open_audit_log(log_path, new_log=True)  # ...until it is anchored explicitly
     report = log.verify()
     assert report.intact and report.entries == 3
     entries = log.page(limit=10)
@@ -82,7 +93,7 @@ def test_a_first_release_audit_log_is_chained_by_the_upgrade(tmp_path, monkeypat
     conn = sqlite3.connect(log_path)
     meta = dict(conn.execute("SELECT key, value FROM audit_meta"))
     assert meta["chained_through_seq"] == "3" and meta["chained_at"] > "2025"
-    assert sqlite_version(conn, "audit") == 3
+    assert sqlite_version(conn, "audit") == 4
     conn.close()
     verify = CliRunner().invoke(app, ["audit-log", "verify", "--log", str(log_path)])
     assert verify.exit_code == 0, verify.output
@@ -124,7 +135,7 @@ def test_a_first_release_token_store_gets_expiry(tmp_path, monkeypatch) -> None:
 
 
 def test_current_sqlite_stores_are_baselined_not_rebuilt(tmp_path, monkeypatch) -> None:
-    log = open_audit_log(tmp_path / "audit.sqlite")
+    log = open_audit_log(tmp_path / "audit.sqlite", new_log=True)
     log.record_scores(
         [ScoreRecord("s", "r", "t", "caseworker", "score", "F", None, "1", 0.5, "low", [])]
     )
@@ -134,7 +145,7 @@ def test_current_sqlite_stores_are_baselined_not_rebuilt(tmp_path, monkeypatch) 
     conn = sqlite3.connect(tmp_path / "audit.sqlite")
     rows = conn.execute("SELECT store, version, description FROM schema_migrations").fetchall()
     conn.close()
-    assert rows[0][:2] == ("audit", 3) and "baseline" in rows[0][2]
+    assert rows == [("audit", 4, "new log at the current schema")]
 
 
 def test_no_store_to_upgrade_is_a_usage_error(tmp_path, monkeypatch) -> None:
@@ -149,7 +160,7 @@ def test_no_store_to_upgrade_is_a_usage_error(tmp_path, monkeypatch) -> None:
 def test_db_upgrade_on_postgres_creates_then_has_nothing_to_do(postgres_url: str) -> None:
     first = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
     assert first.exit_code == 0, first.output
-    assert first.output.count("applied") == 4
+    assert first.output.count("applied") == 5
     second = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
     assert second.exit_code == 0 and "applied" not in second.output
     verify = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])
@@ -161,9 +172,9 @@ def test_db_upgrade_on_postgres_creates_then_has_nothing_to_do(postgres_url: str
 def test_verify_url_names_a_broken_link(postgres_url: str) -> None:
     import psycopg
 
-    from serving.audit_log_pg import open_postgres_audit_log
+    from serving.store.audit_log_pg import open_postgres_audit_log
 
-    log = open_postgres_audit_log(postgres_url)
+    log = open_postgres_audit_log(postgres_url, new_log=True)
     for i in range(3):
         log.record_scores(
             [ScoreRecord(f"s{i}", "r", "t", "caseworker", "score", "F", None, "1", 0.5, "low", [])]
@@ -184,14 +195,14 @@ def test_verify_url_without_a_log_or_with_triggers_dropped(postgres_url: str) ->
     assert empty.exit_code == 2 and "no audit log" in empty.output
     CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
     sound = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])
-    assert sound.exit_code == 0 and "warning" not in sound.output
+    assert sound.exit_code == 0 and "BROKEN" not in sound.output, sound.output
     import psycopg
 
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("DROP TRIGGER audit_no_change ON audit_entries")
     dropped = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])
-    assert dropped.exit_code == 0  # the chain is intact; the missing guard is reported
-    assert "audit_no_change are missing" in " ".join(dropped.output.split())
+    assert dropped.exit_code == 1  # the chain is intact, but the missing guard is evidence
+    assert "trigger audit_no_change is missing" in " ".join(dropped.output.split())
 
 
 # --------------------------------------------------------------------------- view entries
@@ -236,19 +247,31 @@ def test_a_log_from_before_view_entries_accepts_them_after_the_upgrade(
     tmp_path, monkeypatch
 ) -> None:
     """SQLite audit 3: the table of the release before views is rebuilt, its rows and
-    hashes kept; before the upgrade a view is refused (fail closed) and names the fix."""
+    hashes kept; before the upgrade the log is refused at open and the refusal names the fix."""
     log_path = tmp_path / "audit.sqlite"
     conn = sqlite3.connect(log_path)
     for statement in AUDIT_SQLITE_SCHEMA:  # that release's schema: no 'view', no family index
         if "audit_family_kind" not in statement:
             conn.execute(statement.replace(AUDIT_KINDS_SQL, "('score', 'feedback', 'batch_run')"))
     conn.execute("INSERT INTO audit_meta VALUES ('log_id', 'old'), ('created_at', '2025')")
+    score = ScoreRecord("s1", "r1", "t1", "caseworker", "score", "F1", "2024-12-31", "1", 0.25,
+                        "low", [])  # fmt: skip
+    rows = [
+        {**vars(score), "kind": "score", "recorded_at": "2025-01-02", "reasons": "[]"},
+        {"kind": "feedback", "recorded_at": "2025-01-03", "request_id": "r2", "token_id": "t1",
+         "role": "caseworker", "endpoint": "feedback", "score_id": "s1", "family_id": "F1",
+         "decision": "no_action", "reason": "ok"},
+    ]  # fmt: skip
+    conn.executemany(insert_sql("?"), chain_rows(rows, head=None)[0])
     conn.commit()
+    before = [_as_dict(row) for row in conn.execute(f"SELECT {_SELECT} FROM audit_entries")]
     conn.close()
-    before = _entries_of_a_log_refusing_views(open_audit_log(log_path))
+    # the log is behind this release: refused at open, nothing changed behind the operator
+    with pytest.raises(AuditLogRefused, match=r"schema version 2.*earlyrisk db upgrade"):
+        open_audit_log(log_path, new_log=True)
     code, output = _upgrade(tmp_path, monkeypatch)
     assert code == 0 and "applied audit 3" in output and "applied audit 2" not in output, output
-    _check_views_accepted(open_audit_log(log_path), before)
+    _check_views_accepted(open_audit_log(log_path, new_log=True), before)
     conn = sqlite3.connect(log_path)
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
@@ -266,15 +289,15 @@ def test_a_postgres_log_from_before_view_entries_is_upgraded(postgres_url: str, 
     """PostgreSQL audit 2: a database of the release before views refuses them, the service
     refuses to start on it until `db upgrade`, which keeps every entry and hash."""
     from serving import migrations
-    from serving.audit_log_pg import PostgresAuditLog, open_postgres_audit_log
+    from serving.store.audit_log_pg import PostgresAuditLog, open_postgres_audit_log
 
     first_release = tuple(m for m in migrations.POSTGRES if m.version == 1)
     monkeypatch.setattr(migrations, "POSTGRES", first_release)
     before = _entries_of_a_log_refusing_views(PostgresAuditLog(postgres_url))
     monkeypatch.undo()
-    with pytest.raises(AuditLogRefused, match=r"audit at 1 \(latest 2\).*db upgrade"):
+    with pytest.raises(AuditLogRefused, match=r"audit at 1 \(latest 3\).*db upgrade"):
         open_postgres_audit_log(postgres_url)
     result = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
-    assert result.exit_code == 0 and result.output.count("applied") == 1, result.output
-    assert "applied audit 2" in result.output
-    _check_views_accepted(open_postgres_audit_log(postgres_url), before)
+    assert result.exit_code == 0 and result.output.count("applied") == 2, result.output
+    assert "applied audit 2" in result.output and "applied audit 3" in result.output
+    _check_views_accepted(open_postgres_audit_log(postgres_url, new_log=True), before)

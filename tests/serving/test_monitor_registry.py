@@ -326,7 +326,7 @@ def test_monitor_on_a_real_servers_statistics_flags_the_planted_shift(
     from features.snapshot_store import write_feature_table
     from features.validation import load_validated
     from serving.auth import TokenStore
-    from serving.local_server import start_local_server
+    from serving.local_server import begin_audit_log, start_local_server
 
     # the child server inherits this process's environment: only this test's settings count
     for key in [k for k in os.environ if k.startswith("EARLYRISK_")]:
@@ -355,6 +355,7 @@ def test_monitor_on_a_real_servers_statistics_flags_the_planted_shift(
     tokens = TokenStore(root / "serving" / "token_db_path.sqlite")
     caseworker = tokens.create("caseworker").token
     auditor = tokens.create("auditor").token
+    begin_audit_log(env)
     server = start_local_server(env, root / "bentoml.log")
     try:
         served = 0

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.audit_log import AuditLog, FeedbackRecord, ScoreRecord
 from serving.monitor.config import MonitorConfig
 from serving.monitor.decisions import decisions_section, disagreement_breach
 from serving.monitor.drift import feature_drift, multivariate_drift, psi
 from serving.monitor.fairness import fairness_changes
+from serving.store.audit_log import AuditLog, FeedbackRecord, ScoreRecord
 from training.performance_estimate import estimate_performance, realized_performance
 from training.reference_stats import (
     FeatureBins,

@@ -16,11 +16,11 @@ import psycopg
 import pytest
 from serving_world import ServingWorld, auth
 
-from serving.audit_log_pg import PostgresAuditLog
 from serving.i18n.events import DECISION_NAME
-from serving.local_server import LocalServer, start_local_server
+from serving.local_server import LocalServer, begin_audit_log, start_local_server
 from serving.pg_stores import PostgresTokenStore
 from serving.review import SESSION_COOKIE
+from serving.store.audit_log_pg import PostgresAuditLog
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -41,6 +41,7 @@ def replicas(
                 "EARLYRISK_LOOKUP_DB_PATH": str(folder / "lookup.sqlite"),
                 "BENTOML_HOME": str(folder / "bentoml_home"),
             }
+            begin_audit_log(env)
             servers.append(start_local_server(env, folder / "bentoml.log", timeout=180))
         yield servers, postgres_url
     finally:

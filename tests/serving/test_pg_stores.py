@@ -15,15 +15,15 @@ import pytest
 from serving_world import snapshot_frame, write_snapshot
 
 from features.catalogue import model_input_columns
-from serving.audit_chain import GENESIS, entry_hash
-from serving.audit_log import AuditLogRefused, AuditLogUnavailable, ScoreRecord
-from serving.audit_log_pg import PostgresAuditLog, open_postgres_audit_log
 from serving.auth import authorize
 from serving.database import DatabaseUnavailable
 from serving.lookup import LookupStore, read_snapshot_info
 from serving.migrations import MigrationError, ensure_postgres, postgres_versions
 from serving.pg_stores import PostgresLookupStore, PostgresSecurityLog, PostgresTokenStore
 from serving.security_log import SecurityLogUnavailable, SecurityRecord
+from serving.store.audit_chain import GENESIS, entry_hash
+from serving.store.audit_log import AuditLogRefused, AuditLogUnavailable, ScoreRecord
+from serving.store.audit_log_pg import PostgresAuditLog, open_postgres_audit_log
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -45,7 +45,7 @@ def _score(family: str = "F00001", probability: float = 0.1234567890123) -> Scor
 
 
 def test_entries_are_chained_exactly_as_on_sqlite(postgres_url: str) -> None:
-    log = open_postgres_audit_log(postgres_url)
+    log = open_postgres_audit_log(postgres_url, new_log=True)
     log.record_scores([_score(probability=0.1), _score(probability=1 / 3)])
     log.record_run("run1", operator="op", outcome="started", detail={"output": "x"})
     entries = log.page(limit=10)
@@ -61,7 +61,7 @@ def test_entries_are_chained_exactly_as_on_sqlite(postgres_url: str) -> None:
 
 
 def test_the_log_is_append_only_in_the_database(postgres_url: str) -> None:
-    log = open_postgres_audit_log(postgres_url)
+    log = open_postgres_audit_log(postgres_url, new_log=True)
     log.record_scores([_score()])
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         for statement in (
@@ -75,7 +75,7 @@ def test_the_log_is_append_only_in_the_database(postgres_url: str) -> None:
 
 
 def test_a_changed_entry_is_found_and_the_log_refused(postgres_url: str) -> None:
-    log = open_postgres_audit_log(postgres_url)
+    log = open_postgres_audit_log(postgres_url, new_log=True)
     log.record_scores([_score(), _score(), _score()])
     log.close()
     # someone with the owner's rights drops the trigger's effect and edits entry 2
@@ -116,7 +116,7 @@ def test_two_writers_share_one_chain_without_loss_or_fork(postgres_url: str) -> 
 
 
 def test_database_away_refuses_writes_and_recovers(postgres_server, postgres_url: str) -> None:
-    log = open_postgres_audit_log(postgres_url)
+    log = open_postgres_audit_log(postgres_url, new_log=True)
     log.record_scores([_score()])
     postgres_server.stop()
     try:
@@ -212,7 +212,7 @@ def test_schema_is_created_once_and_a_behind_schema_is_refused(postgres_url: str
     ensure_postgres(postgres_url)
     ensure_postgres(postgres_url)  # idempotent: a second replica starting
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        assert postgres_versions(conn) == {"audit": 2, "tokens": 1, "security": 1}
+        assert postgres_versions(conn) == {"audit": 3, "tokens": 1, "security": 1}
         # a database whose security schema was never applied (an older release's)
         conn.execute("DELETE FROM schema_migrations WHERE store = 'security'")
     with pytest.raises(MigrationError, match=r"security at 0.*earlyrisk db upgrade"):
@@ -222,7 +222,7 @@ def test_schema_is_created_once_and_a_behind_schema_is_refused(postgres_url: str
 def test_family_history_and_views_read_the_same_on_both_backends(postgres_url, tmp_path):
     """/family's history on PostgreSQL: the same SQL as on SQLite, the same answer (latest
     scores first, each with its decisions, the latest current; the limit keeps the newest)."""
-    from serving.audit_log import FeedbackRecord, open_audit_log
+    from serving.store.audit_log import FeedbackRecord, open_audit_log
 
     def fill(log) -> list[dict]:
         first, second, third, other = _score(), _score(), _score(), _score(family="F00002")
@@ -254,8 +254,8 @@ def test_family_history_and_views_read_the_same_on_both_backends(postgres_url, t
             for e in full
         ]
 
-    pg = open_postgres_audit_log(postgres_url)
-    sqlite = open_audit_log(tmp_path / "audit_log.sqlite")
+    pg = open_postgres_audit_log(postgres_url, new_log=True)
+    sqlite = open_audit_log(tmp_path / "audit_log.sqlite", new_log=True)
     try:
         on_pg, on_sqlite = fill(pg), fill(sqlite)
     finally:

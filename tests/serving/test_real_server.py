@@ -21,7 +21,7 @@ import httpx
 import pytest
 from serving_world import auth
 
-from serving.local_server import TlsFiles, start_local_server
+from serving.local_server import TlsFiles, begin_audit_log, start_local_server
 
 # starts a real `bentoml serve` process
 pytestmark = pytest.mark.server
@@ -201,6 +201,7 @@ def test_the_service_serves_https_only_with_a_certificate(serving_world, tokens,
         "EARLYRISK_SECURITY_LOG_PATH": str(tmp_path / "security_log.sqlite"),
         "BENTOML_HOME": str(tmp_path / "bentoml_home"),
     }
+    begin_audit_log(env)
     server = start_local_server(env, tmp_path / "bentoml.log", tls=tls)
     try:
         assert server.url.startswith("https://")

@@ -17,10 +17,10 @@ from serving_world import auth
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
-from serving.audit_log import side_paths
 from serving.engine import StartupError, load_engine
-from serving.local_server import start_local_server
+from serving.local_server import begin_audit_log, start_local_server
 from serving.settings import ServingSettings
+from serving.store.audit_log import side_paths
 
 
 def _score(url: str, token: str) -> httpx.Response:
@@ -40,6 +40,7 @@ def test_the_service_follows_its_audit_log(
         "BENTOML_HOME": str(tmp_path / "bentoml_home"),
     }
     caseworker = tokens["caseworker"]
+    begin_audit_log(env)
     server = start_local_server(env, tmp_path / "first.log")
     try:
         assert _score(server.url, caseworker).status_code == 200
@@ -69,6 +70,7 @@ def test_the_service_follows_its_audit_log(
 
     begun = CliRunner().invoke(app, ["serve", "--check", "--new-audit-log"], env=env)
     assert begun.exit_code == 0, begun.output
+    begin_audit_log(env)
     server = start_local_server(env, tmp_path / "third.log")
     try:
         assert _score(server.url, caseworker).status_code == 200

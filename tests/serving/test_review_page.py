@@ -153,7 +153,7 @@ def registry_server(serving_world, small_registry_dir, tokens, tmp_path_factory)
     """A real server on a snapshot built from the small registry, with its raw directory
     (so /family and /review show the records behind the indicators)."""
     from features.engine import build_feature_table, write_feature_table
-    from serving.local_server import start_local_server
+    from serving.local_server import begin_audit_log, start_local_server
 
     root = tmp_path_factory.mktemp("registry_server")
     table = build_feature_table(small_registry_dir, [AS_OF], n_jobs=1)
@@ -169,6 +169,7 @@ def registry_server(serving_world, small_registry_dir, tokens, tmp_path_factory)
     # the family with the most recorded difficulties: its page shows records
     needs = table.select_dtypes("number").filter(regex="^(soc|hou|edu|hea)_").gt(0).sum(axis=1)
     family = str(table.loc[needs.idxmax(), "family_id"])
+    begin_audit_log(env)
     server = start_local_server(env, root / "bentoml.log")
     try:
         yield server, root / "audit_log.sqlite", family
@@ -421,9 +422,9 @@ def test_an_ineligible_family_is_shown_without_an_estimate(real_server, tokens):
 
 def test_family_history_is_a_keyed_read_not_a_scan(tmp_path):
     """/family's p50 target needs the history read to use the audit log's family index."""
-    from serving.audit_log import _FAMILY_HISTORY_SQL, ScoreRecord, open_audit_log
+    from serving.store.audit_log import _FAMILY_HISTORY_SQL, ScoreRecord, open_audit_log
 
-    log = open_audit_log(tmp_path / "audit_log.sqlite")
+    log = open_audit_log(tmp_path / "audit_log.sqlite", new_log=True)
     record = ScoreRecord(
         "s1", "r1", "t1", "caseworker", "score", "F1", "2024-06-30", "1", 0.1, "low", []
     )

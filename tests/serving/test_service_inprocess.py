@@ -346,7 +346,8 @@ def test_loading_a_model_leaves_mlflows_process_wide_store_as_it_was(
             lookup_db_path=str(tmp_path / "lookup.sqlite"),
             token_db_path=str(tmp_path / "tokens.sqlite"),
             security_log_path=str(tmp_path / "security.sqlite"),
-        )
+        ),
+        new_audit_log=True,
     )
     try:
         assert engine.identity.version == serving_world.model_version  # it did load

@@ -14,8 +14,6 @@ from pyspark.errors import PySparkException
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
-from serving.audit_log import AuditLog, AuditLogBase, AuditLogUnavailable, open_audit_log
-from serving.audit_log_pg import open_postgres_audit_log
 from serving.batch import BatchScoringError, read_scores, score_registry
 from serving.spark_batch import (
     RUN_RECORD,
@@ -23,6 +21,8 @@ from serving.spark_batch import (
     read_spark_scores,
     score_registry_spark,
 )
+from serving.store.audit_log import AuditLog, AuditLogBase, AuditLogUnavailable, open_audit_log
+from serving.store.audit_log_pg import open_postgres_audit_log
 
 # Spark jobs are many small JVM round trips; the suite's 600 s per test is ample (the
 # slowest took about 2 minutes on the loaded 2-core machine).
@@ -63,7 +63,7 @@ def test_spark_scores_equal_the_pandas_batch_and_each_is_logged(
     spark_score, serving_world, small_registry_dir, tmp_path
 ):
     log_path = tmp_path / "audit_log.sqlite"
-    driver_log = open_audit_log(log_path)
+    driver_log = open_audit_log(log_path, new_log=True)
     try:
         with usual_umask():
             summary = spark_score(driver_log, lang=LANG, n_partitions=3)
@@ -151,7 +151,7 @@ def _block_after_start(log_path, started: threading.Event, stop: threading.Event
 
 def test_spark_scoring_publishes_nothing_when_the_log_cannot_be_written(spark_score, tmp_path):
     log_path = tmp_path / "audit_log.sqlite"
-    driver_log = open_audit_log(log_path, busy_timeout_ms=200)
+    driver_log = open_audit_log(log_path, new_log=True, busy_timeout_ms=200)
     blocked, stop = threading.Event(), threading.Event()
     # once the driver has recorded the run's start, every task's write waits and fails
     blocker = threading.Thread(target=_block_after_start, args=(log_path, blocked, stop))
@@ -174,7 +174,7 @@ def test_spark_scoring_publishes_nothing_when_the_log_cannot_be_written(spark_sc
 
 def test_spark_scoring_refuses_before_any_job_when_the_driver_cannot_log(spark_score, tmp_path):
     log_path = tmp_path / "audit_log.sqlite"
-    driver_log = open_audit_log(log_path, busy_timeout_ms=200)
+    driver_log = open_audit_log(log_path, new_log=True, busy_timeout_ms=200)
     blocker = sqlite3.connect(log_path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # the run's start cannot be recorded
     try:
@@ -206,7 +206,7 @@ def test_spark_tasks_write_the_audit_log_to_postgres_when_a_database_is_set(
     scores = read_spark_scores(out)
     scored = scores[scores["status"] == "scored"]
     assert len(scored) > 0
-    log = open_postgres_audit_log(postgres_url)
+    log = open_postgres_audit_log(postgres_url, new_log=True)
     try:
         assert log.count("score") == len(scored)
         for row in scored.itertuples():

@@ -9,9 +9,11 @@ sequence and the link of the entry after it. :func:`verify_chain` walks the log 
 the first broken link.
 
 What a chain alone cannot show: entries removed from the end, or a chain recomputed from
-scratch by someone who rewrote everything. The anchor (:mod:`serving.audit_anchor`) keeps
-a recent head outside the log for the first; for the second, an auditor records the head
-hash `earlyrisk audit-log verify` prints somewhere the operator cannot write.
+scratch by someone who rewrote everything. The anchor (:mod:`serving.store.audit_anchor`,
+in PostgreSQL the ``audit_anchor`` table) keeps a recent entry and its hash outside the
+log for the first; for the second, an auditor exports a checkpoint (`earlyrisk audit-log
+anchor --out FILE`) and keeps it where the operator cannot write
+(:mod:`serving.store.audit_checkpoint`).
 """
 
 from __future__ import annotations

@@ -5,9 +5,12 @@ inside the log itself. The anchor, a JSON file next to the log by default
 (``.<log name>.anchor.json``, so ``rm audit_log.sqlite*`` does not take it along) or
 wherever ``EARLYRISK_AUDIT_ANCHOR_PATH`` says, records the log's id and a recent head
 (``seq`` and hash). At start-up the service refuses a missing log, a log with another id,
-and a log whose entry at the anchored ``seq`` is gone or has another hash. Starting a new
-log is an explicit act (``earlyrisk serve --new-audit-log``); the old anchor is kept in the
-new one's ``retired`` list.
+a log whose entry at the anchored ``seq`` is gone or has another hash, and a log with no
+anchor at all (deleted with it, or never anchored). Beginning a log is an explicit act
+(``earlyrisk serve --new-log``, recorded in the security log); the old anchor is kept in
+the new one's ``retired`` list. While the service runs the anchor is refreshed at a fixed
+interval and at shutdown, each time only after the log proved it still holds the anchored
+hash (:meth:`serving.store.audit_log.AuditLogBase.refresh_anchor`).
 
 The anchor is rewritten atomically (temporary file, fsync, rename), created 0600.
 """
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from features.errors import EarlyriskError
+from serving.store.audit_checkpoint import Checkpoint
 
 
 class AnchorError(EarlyriskError, RuntimeError):
@@ -38,6 +42,16 @@ class Anchor:
     head_hash: str
     anchored_at: str
     retired: list[dict[str, Any]] = field(default_factory=list)
+
+    def checkpoint(self) -> Checkpoint:
+        """The anchored entry as a checkpoint (compared like any other)."""
+        return Checkpoint(
+            log_id=self.log_id,
+            seq=self.head_seq,
+            hash=self.head_hash,
+            time=self.anchored_at,
+            log=self.log_path,
+        )
 
 
 def default_anchor_path(log_path: Path) -> Path:

@@ -2,13 +2,24 @@
 
 SQLite in WAL mode, one table, one row per served score, feedback or batch-run event,
 ordered by ``seq`` (the pagination cursor of ``/audit_log``). Triggers refuse UPDATE and
-DELETE, and every entry is hash-chained to the one before (:mod:`serving.audit_chain`), so
-a change made by someone who drops the triggers is still visible to
+DELETE, and every entry is hash-chained to the one before (:mod:`serving.store.audit_chain`),
+so a change made by someone who drops the triggers is still visible to
 ``earlyrisk audit-log verify``. Callers write the record *before* they return the score:
 when :meth:`AuditLog.record_scores` raises :class:`AuditLogUnavailable`, the score must not
 be served (fail closed: every score is explained and logged, or not served). With
-``EARLYRISK_DATABASE_URL`` the log is in PostgreSQL instead (:mod:`serving.audit_log_pg`: same
-rows and hashes, shared by replicas); the file checks below are SQLite-only.
+``EARLYRISK_DATABASE_URL`` the log is in PostgreSQL instead
+(:mod:`serving.store.audit_log_pg`: same rows and hashes, shared by replicas); the file
+checks below are SQLite-only.
+
+The tables are declared in :mod:`serving.migrations` only: a new log is made there, a log
+behind them is refused with the command that brings it up to date, and nothing here
+creates or restores a table or trigger (a missing or recreated trigger is reported, see
+:mod:`serving.store.audit_triggers`).
+
+The tail, which a chain cannot vouch for, is held by the anchor (:class:`AuditLogBase`'s
+``refresh_anchor``): a checkpoint (log id, seq, hash) kept outside the log, moved to the
+head at a fixed interval and at every clean close, and only after the log proved it still
+holds the anchored hash at the anchored seq.
 
 Fail closed, also against the file system: before and after every write the log checks
 that the file at the configured path (and its -wal/-shm) is still the file it opened
@@ -29,153 +40,51 @@ log a second register of family circumstances.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
-import time
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-from features.errors import EarlyriskError
-from serving.audit_anchor import (
+from serving.migrations import (
+    AUDIT_COLUMNS,
+    create_sqlite_audit,
+    latest,
+    sqlite_version,
+)
+from serving.migrations import SQLITE as SQLITE_MIGRATIONS
+from serving.private_files import create_private
+from serving.private_files import file_identity as _identity
+from serving.sql import page_query
+from serving.store.audit_anchor import (
     Anchor,
     AnchorError,
     default_anchor_path,
     read_anchor,
     write_anchor,
 )
-from serving.audit_chain import (
-    GENESIS,
-    HASHED_COLUMNS,
-    ChainReport,
-    entry_hash,
-    hash_at,
-    verify_chain,
-)
-from serving.private_files import create_private
-from serving.private_files import file_identity as _identity
-from serving.sql import page_query
+from serving.store.audit_chain import GENESIS, ChainReport, entry_hash, verify_chain
+from serving.store.audit_checkpoint import Checkpoint, tail_problem
+from serving.store.audit_errors import AuditLogRefused, AuditLogUnavailable
+from serving.store.audit_triggers import trigger_findings
+
+logger = logging.getLogger(__name__)
 
 EntryKind = Literal["score", "feedback", "batch_run", "view"]
-
-
-def kinds_sql(kinds: Sequence[str]) -> str:
-    """The SQL list of a CHECK on ``kind`` (both dialects): ``('score', 'feedback')``."""
-    return "(" + ", ".join(f"'{kind}'" for kind in kinds) + ")"
-
-
-#: The kinds a log accepts, as the SQL list of its CHECK constraint (both dialects).
-AUDIT_KINDS_SQL = kinds_sql(get_args(EntryKind))
 RunOutcome = Literal["started", "completed", "aborted"]
 
-#: Seconds between two refreshes of the anchor's head by a writing process.
-ANCHOR_INTERVAL_S = 10.0
-
-# the stored columns: what the hash covers, then the hash itself
-_COLUMNS = (*HASHED_COLUMNS, "entry_hash")
+# the stored columns (declared in the migrations): what the hash covers, then the hash
+_COLUMNS = AUDIT_COLUMNS
 _SELECT = ", ".join(_COLUMNS)
 
-# Each stored column's declaration after ``seq`` and ``kind`` (declared by the dialect and the
-# kinds a schema accepts); a probability is REAL in SQLite, DOUBLE PRECISION in PostgreSQL.
-_DECLARED: dict[str, str] = {
-    "recorded_at": "TEXT NOT NULL",
-    "request_id": "TEXT NOT NULL",
-    "token_id": "TEXT NOT NULL",
-    "role": "TEXT NOT NULL",
-    "endpoint": "TEXT NOT NULL",
-    "score_id": "TEXT NOT NULL",
-    "family_id": "TEXT",
-    "as_of": "TEXT",
-    "model_version": "TEXT",
-    "probability": "REAL",
-    "risk_level": "TEXT",
-    "reasons": "TEXT",
-    "decision": "TEXT",
-    "reason": "TEXT",
-    "detail": "TEXT",
-    "prev_hash": "TEXT NOT NULL",
-    "entry_hash": "TEXT NOT NULL",
-}
-
-
-def audit_table_sql(
-    *,
-    dialect: Literal["sqlite", "postgresql"] = "sqlite",
-    kinds: Sequence[str] = get_args(EntryKind),
-    columns: Sequence[str] = _COLUMNS,
-    if_not_exists: bool = True,
-    autoincrement: bool = False,
-) -> str:
-    """The ``CREATE TABLE audit_entries`` statement: the current SQLite one by default.
-
-    The one place the table's columns are declared: the log creates the current table, and
-    each schema migration (:mod:`serving.migrations`) names what its release had (its kinds,
-    its columns, ``AUTOINCREMENT`` in the first SQLite release). In PostgreSQL, where
-    replicas append concurrently, ``prev_hash`` is also UNIQUE: two entries can never link
-    to the same one (the chain cannot fork).
-    """
-    postgres = dialect == "postgresql"
-    seq = "BIGINT PRIMARY KEY" if postgres else "INTEGER PRIMARY KEY"
-    declared = [
-        f"seq {seq}{' AUTOINCREMENT' if autoincrement else ''}",
-        f"kind TEXT NOT NULL CHECK (kind IN {kinds_sql(kinds)})",
-    ]
-    for column in columns:
-        if column in ("seq", "kind"):
-            continue
-        declaration = _DECLARED[column]
-        if postgres and column == "probability":
-            declaration = "DOUBLE PRECISION"
-        if postgres and column == "prev_hash":
-            declaration += " UNIQUE"
-        declared.append(f"{column} {declaration}")
-    exists = "IF NOT EXISTS " if if_not_exists else ""
-    body = ",\n    ".join(declared)
-    return f"CREATE TABLE {exists}audit_entries (\n    {body}\n)"
-
-
-#: One score has one score entry (both dialects).
-SCORE_ID_INDEX_SQL = (
-    "CREATE UNIQUE INDEX IF NOT EXISTS audit_score_id ON audit_entries (score_id) "
-    "WHERE kind = 'score'"
-)
-#: Which decision on a score is current (the latest): a keyed read, not a scan.
-FEEDBACK_INDEX_SQL = (
-    "CREATE INDEX IF NOT EXISTS audit_feedback_score ON audit_entries (score_id, seq) "
-    "WHERE kind = 'feedback'"
-)
-#: SQLite's append-only triggers on the entries (PostgreSQL has its own, in the migrations).
-SQLITE_APPEND_ONLY_SQL = (
-    """
-    CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit_entries
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
-    """,
-    """
-    CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit_entries
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
-    """,
-)
-
-_SCHEMA = (
-    audit_table_sql(),
-    SCORE_ID_INDEX_SQL,
-    "CREATE INDEX IF NOT EXISTS audit_runs ON audit_entries (request_id) WHERE kind = 'batch_run'",
-    FEEDBACK_INDEX_SQL,
-    # a family's score history and the decisions on it (/family, /review): a keyed read
-    # (not a partial index: SQLite cannot use one whose WHERE is an IN list for kind = ?)
-    "CREATE INDEX IF NOT EXISTS audit_family_kind ON audit_entries (family_id, kind, seq)",
-    *SQLITE_APPEND_ONLY_SQL,
-    "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """
-    CREATE TRIGGER IF NOT EXISTS audit_meta_no_update BEFORE UPDATE ON audit_meta
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
-    """,
-)
+#: What a refresh of the anchor can fail with and still be tried again later (the log or
+#: the anchor's folder away or not writable); a cut tail is AuditLogRefused, never retried.
+ANCHOR_REFRESH_ERRORS: tuple[type[Exception], ...] = (AuditLogUnavailable, OSError, AnchorError)
 
 #: The chain's head: the entry the next one links to.
 HEAD_SQL = "SELECT seq, entry_hash FROM audit_entries ORDER BY seq DESC LIMIT 1"
@@ -205,14 +114,6 @@ _FAMILY_HISTORY_SQL = (
 )
 
 SIDE_FILES = ("-wal", "-shm")
-
-
-class AuditLogUnavailable(EarlyriskError, RuntimeError):
-    """The audit log could not be written; whatever it was to record must not be served."""
-
-
-class AuditLogRefused(AuditLogUnavailable):
-    """The log must not be used at all (missing where one existed, replaced, broken chain)."""
 
 
 @dataclass(frozen=True)
@@ -278,7 +179,8 @@ def chain_rows(
     return values, seqs
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """Now, in UTC, to the microsecond (what every entry and anchor records)."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
@@ -289,7 +191,7 @@ def side_paths(path: Path) -> list[Path]:
 
 class AuditLogBase(ABC):
     """What every audit-log backend offers (SQLite file: :class:`AuditLog`; PostgreSQL:
-    :class:`serving.audit_log_pg.PostgresAuditLog`). The entry-building is shared here, so
+    :class:`serving.store.audit_log_pg.PostgresAuditLog`). The entry-building is shared here, so
     both backends hash exactly the same rows."""
 
     #: What messages name: the SQLite file, or the database URL without its password.
@@ -324,6 +226,125 @@ class AuditLogBase(ABC):
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """All rows of one read statement written with ``?`` marks (both dialects run the
         same SQL: the PostgreSQL connection translates the marks)."""
+
+    # ---- tail evidence: the anchor (the same rule on both backends; where it is kept
+    # differs: a file next to a SQLite log, the ``audit_anchor`` table in PostgreSQL)
+
+    #: Whether this log keeps its anchor up to date (set by the start-up check; the
+    #: batch's Spark tasks append without one).
+    _anchoring: bool = False
+    #: The last checkpoint this process wrote or proved: it still catches a cut tail when
+    #: the stored anchor was deleted or replaced too.
+    _held: Checkpoint | None = None
+    _anchor_lock: threading.Lock
+    #: What the start-up check began with ``new_log`` (a new log, or an anchor for a log
+    #: found without one), in words for the security log; None when nothing was begun.
+    begun: str | None = None
+
+    @abstractmethod
+    def current_anchor(self) -> Checkpoint | None:
+        """The anchor as stored now, None when there is none."""
+
+    @abstractmethod
+    def _store_anchor(self, checkpoint: Checkpoint, reason: str) -> None:
+        """Record ``checkpoint`` as the anchor (``reason``: begun, refresh, shutdown)."""
+
+    @abstractmethod
+    def _refuse(self, why: str) -> None:
+        """Refuse every later write, until a restart (which then checks the anchor)."""
+
+    @abstractmethod
+    def trigger_findings(self) -> list[str]:
+        """Missing, disabled or recreated append-only triggers (reported, never restored)."""
+
+    def head(self) -> tuple[int, str]:
+        """The last entry's ``(seq, hash)``; ``(0, GENESIS)`` for an empty log."""
+        rows = self._rows(HEAD_SQL)
+        return (int(rows[0][0]), str(rows[0][1])) if rows else (0, GENESIS)
+
+    def hash_at(self, seq: int) -> str | None:
+        """The stored hash of entry ``seq``, None when there is no such entry."""
+        rows = self._rows("SELECT entry_hash FROM audit_entries WHERE seq = ?", (seq,))
+        return str(rows[0][0]) if rows else None
+
+    def checkpoint_problem(self, checkpoint: Checkpoint, *, source: str) -> str | None:
+        """Why this log does not hold ``checkpoint`` (None when it does)."""
+        return tail_problem(
+            checkpoint,
+            log_id=self.log_id(),
+            head=self.head(),
+            stored_hash=self.hash_at(checkpoint.seq),
+            source=source,
+        )
+
+    def _attach(self, held: Checkpoint) -> None:
+        """Keep the anchor from now on, starting from a checkpoint the start-up proved."""
+        self._anchor_lock = threading.Lock()
+        self._held = held
+        self._anchoring = True
+
+    def refresh_anchor(self, *, reason: str = "refresh") -> Checkpoint | None:
+        """Move the anchor to the head, once the log is proved to still hold the old one.
+
+        The anchored entry must still be there *with the anchored hash* (entries cut from
+        the end and written again under the same numbers have other hashes), and the chain
+        from it to the head must be intact. Otherwise the anchor is left as it was (so
+        `audit-log verify` and the next start see the cut), the log refuses every later
+        write, and AuditLogRefused is raised. Returns the new anchor (None when this log
+        keeps none). Called at a fixed interval by :class:`~serving.store.anchor_refresher.
+        AnchorRefresher` and at every clean close.
+        """
+        if not self._anchoring:
+            return None
+        with self._anchor_lock:
+            stored = self.current_anchor()
+            known = {"the anchor": stored, "the checkpoint this process last proved": self._held}
+            proved = [c for c in known.values() if c is not None]
+            for source, checkpoint in known.items():
+                if checkpoint is None:
+                    continue
+                problem = self.checkpoint_problem(checkpoint, source=source)
+                if problem is not None:
+                    raise self._tampered(problem)
+            if not proved:
+                return None
+            base = max(proved, key=lambda c: c.seq)
+            report = self.verify(after_seq=base.seq, after_hash=base.hash)
+            if not report.intact:
+                raise self._tampered(str(report.problem))
+            new = Checkpoint(
+                log_id=base.log_id,
+                seq=report.head_seq,
+                hash=report.head_hash,
+                time=utc_now(),
+                log=str(self.path),
+            )
+            if stored is None or new.seq > stored.seq:
+                self._store_anchor(new, reason)
+            self._held = new
+            return new
+
+    def _tampered(self, problem: str) -> AuditLogRefused:
+        why = (
+            f"the audit log {self.path} no longer holds its anchor: {problem}. The anchor is "
+            "left as it was; no score is served until the service is restarted on an intact "
+            "log. Keep the log as evidence and run `earlyrisk audit-log verify`"
+        )
+        self._refuse(why)
+        logger.error("%s", why)
+        return AuditLogRefused(why)
+
+    def close_anchor(self) -> None:
+        """The anchor refresh of a clean close: a log that can no longer be refreshed is
+        logged (its anchor stays where it was, so the next start still checks it)."""
+        if not self._anchoring or self.refused is not None:
+            return
+        try:
+            self.refresh_anchor(reason="shutdown")
+        except AuditLogRefused:
+            return  # already logged by _tampered; the anchor was left as evidence
+        except ANCHOR_REFRESH_ERRORS as exc:
+            logger.warning("audit-log anchor not refreshed at close: %s", exc)
 
     # ---- reading: one SQL text for both backends
     def unfinished_runs(self, *, output: str) -> list[dict[str, Any]]:
@@ -416,7 +437,7 @@ class AuditLogBase(ABC):
 
     def record_scores(self, records: Sequence[ScoreRecord]) -> None:
         """Append scores in one transaction: all are on record, or none (and it raises)."""
-        at = _now()
+        at = utc_now()
         self._append(
             [
                 {
@@ -444,7 +465,7 @@ class AuditLogBase(ABC):
             [
                 {
                     "kind": "feedback",
-                    "recorded_at": _now(),
+                    "recorded_at": utc_now(),
                     "request_id": record.request_id,
                     "token_id": record.token_id,
                     "role": record.role,
@@ -474,7 +495,7 @@ class AuditLogBase(ABC):
             [
                 {
                     "kind": "batch_run",
-                    "recorded_at": _now(),
+                    "recorded_at": utc_now(),
                     "request_id": run_id,
                     "token_id": operator,
                     "role": "batch",
@@ -508,7 +529,7 @@ class AuditLogBase(ABC):
                 [
                     {
                         "kind": "view",
-                        "recorded_at": _now(),
+                        "recorded_at": utc_now(),
                         "request_id": request_id,
                         "token_id": token_id,
                         "role": role,
@@ -549,7 +570,6 @@ class AuditLog(AuditLogBase):
         self._refused: str | None = None  # sticky: the file is no longer the one opened
         self._last_write_failed = False
         self._anchor_path: Path | None = None
-        self._anchored_at = 0.0
         try:
             create_private(self.path)
         except OSError as exc:
@@ -592,22 +612,16 @@ class AuditLog(AuditLogBase):
             if str(mode).lower() != "wal":
                 raise AuditLogUnavailable(f"could not put {self.path} in WAL mode (got {mode})")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(audit_entries)")}
-            if columns and "entry_hash" not in columns:
-                raise AuditLogRefused(
-                    f"the audit log {self.path} was written before entries were hash-chained; "
-                    "bring it up to date with `earlyrisk db upgrade` (its entries are then "
-                    "chained, recording when), or archive it (move it and its -wal/-shm "
-                    "away) and start a new log with `earlyrisk serve --new-audit-log`"
-                )
             conn.execute("BEGIN IMMEDIATE")  # takes the write lock: fails on a read-only log
             try:
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT OR IGNORE INTO audit_meta VALUES ('log_id', ?), ('created_at', ?)",
-                    (uuid.uuid4().hex, _now()),
-                )
+                tables = {
+                    str(row[0])
+                    for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                }
+                if tables:
+                    self._check_schema(conn, tables)
+                else:  # a new, empty file: the migrations make the current schema
+                    create_sqlite_audit(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -619,6 +633,31 @@ class AuditLog(AuditLogBase):
             conn.close()
             raise AuditLogUnavailable(f"cannot open the audit log at {self.path}: {exc}") from exc
         return conn
+
+    def _check_schema(self, conn: sqlite3.Connection, tables: set[str]) -> None:
+        """Refuse a log whose schema is behind this release's migrations, or whose tables
+        were dropped; nothing is created or restored here (the migrations own the schema)."""
+        version = sqlite_version(conn, "audit")
+        newest = latest(SQLITE_MIGRATIONS, "audit")
+        if version < 2:
+            raise AuditLogRefused(
+                f"the audit log {self.path} was written before entries were hash-chained; "
+                "bring it up to date with `earlyrisk db upgrade` (its entries are then "
+                "chained, recording when), or archive it (move it and its -wal/-shm "
+                "away) and begin a new log with `earlyrisk serve --new-log`"
+            )
+        if version < newest:
+            raise AuditLogRefused(
+                f"the audit log {self.path} has schema version {version}; this release needs "
+                f"{newest}: bring it up to date with `earlyrisk db upgrade`"
+            )
+        missing = [t for t in ("audit_entries", "audit_meta") if t not in tables]
+        if missing:
+            raise AuditLogRefused(
+                f"the audit log {self.path} has no {' and no '.join(missing)} table, though "
+                f"its schema is recorded at version {version}: the table was dropped. Keep "
+                "the file as evidence and restore the log from backup"
+            )
 
     def _check_identity(self, *, files: int = 3) -> list[bool]:
         """Refuse (for good) when the files at the path are not the ones this log opened.
@@ -660,11 +699,12 @@ class AuditLog(AuditLogBase):
         return self._conn
 
     def close(self) -> None:
-        """Close the connection (the data is already durable); refresh the anchor."""
+        """Refresh the anchor (a clean close), then close the connection (the entries are
+        already durable)."""
+        if not self._last_write_failed:
+            self.close_anchor()
         with self._lock:
             if self._conn is not None:
-                if self._refused is None and not self._last_write_failed:
-                    self._refresh_anchor(force=True)
                 self._conn.close()
                 self._conn = None
 
@@ -716,7 +756,6 @@ class AuditLog(AuditLogBase):
                     raise
                 raise AuditLogUnavailable(f"audit log {self.path} not writable: {exc}") from exc
             self._last_write_failed = False
-            self._refresh_anchor(force=False)
             return seqs
 
     def _insert_chained(
@@ -726,35 +765,50 @@ class AuditLog(AuditLogBase):
         conn.executemany(insert_sql("?"), values)
         return seqs
 
-    # ---- anchor
-    def attach_anchor(self, anchor_path: Path) -> None:
-        """Keep the anchor at ``anchor_path`` up to date with this log's head."""
+    # ---- anchor: a file next to the log (or EARLYRISK_AUDIT_ANCHOR_PATH)
+    def attach_anchor(self, anchor_path: Path, held: Checkpoint) -> None:
+        """Keep the anchor file at ``anchor_path`` from now on (refreshed at the service's
+        interval and at close), starting from ``held``, which the start-up proved."""
         self._anchor_path = anchor_path
-        self._refresh_anchor(force=True)
+        self._attach(held)
 
-    def _refresh_anchor(self, *, force: bool) -> None:
-        """Write the current head into the anchor (at most every ANCHOR_INTERVAL_S)."""
-        if self._anchor_path is None or self._conn is None:
-            return
-        now = time.monotonic()
-        if not force and now - self._anchored_at < ANCHOR_INTERVAL_S:
-            return
-        self._anchored_at = now
+    def current_anchor(self) -> Checkpoint | None:
+        if self._anchor_path is None:
+            return None
         try:
             anchor = read_anchor(self._anchor_path)
-            head = self._conn.execute(HEAD_SQL).fetchone()
-            log_id = self.log_id()
-            if anchor is None or anchor.log_id != log_id or head is None:
-                return
-            if int(head[0]) <= anchor.head_seq:
-                return
-            write_anchor(
-                self._anchor_path,
-                replace(anchor, head_seq=int(head[0]), head_hash=str(head[1]), anchored_at=_now()),
+        except AnchorError as exc:
+            raise self._tampered(str(exc)) from exc
+        return None if anchor is None else anchor.checkpoint()
+
+    def _store_anchor(self, checkpoint: Checkpoint, reason: str) -> None:
+        assert self._anchor_path is not None  # only called while anchoring
+        anchor = read_anchor(self._anchor_path)
+        if anchor is None:  # deleted meanwhile: written again from what this process proved
+            anchor = Anchor(
+                log_path=str(self.path.resolve()),
+                log_id=checkpoint.log_id,
+                created_at=checkpoint.time,
+                head_seq=0,
+                head_hash=GENESIS,
+                anchored_at=checkpoint.time,
             )
-        except (OSError, sqlite3.Error, AnchorError):
-            # The anchor is a second line of defence; the entry is already durable.
-            return
+        write_anchor(
+            self._anchor_path,
+            replace(
+                anchor,
+                head_seq=checkpoint.seq,
+                head_hash=checkpoint.hash,
+                anchored_at=checkpoint.time,
+            ),
+        )
+
+    def _refuse(self, why: str) -> None:
+        self._refused = why
+
+    def trigger_findings(self) -> list[str]:
+        with self._lock:
+            return trigger_findings(self._usable(), "sqlite")
 
     # ---- reading
     def log_id(self) -> str:
@@ -766,7 +820,7 @@ class AuditLog(AuditLogBase):
         return str(row[0])
 
     def verify(self, *, after_seq: int = 0, after_hash: str = GENESIS) -> ChainReport:
-        """Walk the hash chain of this log (see :func:`serving.audit_chain.verify_chain`)."""
+        """Walk the hash chain of this log (see :func:`serving.store.audit_chain.verify_chain`)."""
         with self._lock:
             return verify_chain(self._usable(), after_seq=after_seq, after_hash=after_hash)
 
@@ -800,17 +854,22 @@ def open_audit_log(
 
     Refuses (AuditLogRefused, the message says what to do) when:
 
-    * the anchor records a log but there is none at ``path`` (deleted), unless
-      ``new_log`` says to begin a new one;
-    * ``new_log`` is asked for while a log exists (never overwrite a log);
+    * there is no anchor (deleted, or never made): without one nothing vouches for the log
+      at ``path``, and a log deleted *with* its anchor looks exactly like a first start.
+      ``new_log`` is the explicit act that begins one: a new, empty log where there is
+      none, or an anchor for the log found there as it is (its chain walked first);
+    * the anchor records a log but there is none at ``path`` (deleted), unless ``new_log``
+      says to begin a new one (the lost log stays in the anchor's ``retired`` list);
+    * ``new_log`` is asked for while an anchored log exists (never replace a log);
     * the log has another id than the anchored one (another file was put in its place);
-    * the anchored head entry is missing or has another hash (entries removed from the
-      end, or an older copy restored);
+    * the anchored entry is missing or has another hash (entries removed from the end,
+      perhaps written again under the same numbers, or an older copy restored);
     * the hash chain is broken (the first broken link is named). ``verify="full"`` walks
       every entry (about 40 µs each); ``"since_anchor"`` only the entries after the
-      anchored head (whose hash was just checked), for logs too large to walk at every
+      anchored entry (whose hash was just checked), for logs too large to walk at every
       start; a scheduled ``earlyrisk audit-log verify`` then does the full walk.
 
+    What ``new_log`` began is in ``log.begun`` (the caller records it in the security log).
     Raises AuditLogUnavailable when the log cannot be opened for writing.
     """
     path = Path(path)
@@ -820,22 +879,12 @@ def open_audit_log(
     except AnchorError as exc:
         raise AuditLogRefused(str(exc)) from exc
     exists = path.exists()
-    if new_log and exists:
-        raise AuditLogRefused(
-            f"--new-audit-log: there is already an audit log at {path}; a log is never "
-            "replaced. Start without --new-audit-log, or archive that log first"
-        )
-    if anchor is not None and not exists and not new_log:
-        raise AuditLogRefused(
-            f"the audit log {path} is missing, but the anchor {anchor_file} records log "
-            f"{anchor.log_id} (created {anchor.created_at}, {anchor.head_seq} entries at "
-            f"{anchor.anchored_at}). Restore it from backup, or, if it is really lost, begin "
-            "a new log explicitly with `earlyrisk serve --new-audit-log` (the lost log stays "
-            "recorded in the anchor)"
-        )
+    if not exists:  # refused before anything is created
+        _refuse_before_open(path, anchor, anchor_file, exists=exists, new_log=new_log)
     log = AuditLog(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
     try:
-        log_id = log.log_id()
+        if exists:  # after the schema check: a log behind this release is told so first
+            _refuse_before_open(path, anchor, anchor_file, exists=exists, new_log=new_log)
         start = (0, GENESIS)
         if anchor is not None and not new_log:
             _check_against_anchor(log, anchor, anchor_file)
@@ -848,25 +897,90 @@ def open_audit_log(
                 "were altered; keep the file as evidence, report it, and run "
                 f"`earlyrisk audit-log verify --log {path}`"
             )
-        if anchor is None or anchor.log_id != log_id:
-            retired = [] if anchor is None else [*anchor.retired, _retired(anchor)]
-            write_anchor(
-                anchor_file,
-                Anchor(
-                    log_path=str(path.resolve()),
-                    log_id=log_id,
-                    created_at=_now(),
-                    head_seq=report.head_seq,
-                    head_hash=report.head_hash,
-                    anchored_at=_now(),
-                    retired=retired,
-                ),
-            )
-        log.attach_anchor(anchor_file)
+        if new_log:
+            anchor = _begin_anchor(log, anchor, anchor_file, report, existed=exists)
+        assert anchor is not None  # refused above, or just begun
+        log.attach_anchor(anchor_file, anchor.checkpoint())
     except BaseException:
         log.close()
         raise
     return log
+
+
+def _refuse_before_open(
+    path: Path, anchor: Anchor | None, anchor_file: Path, *, exists: bool, new_log: bool
+) -> None:
+    """The refusals about the log's presence and its anchor (they need no open log)."""
+    if new_log:
+        if exists and anchor is not None:
+            raise AuditLogRefused(
+                f"--new-log: there is already an anchored audit log at {path}; a log is never "
+                "replaced. Start without --new-log, or archive that log (with its -wal/-shm) "
+                "first"
+            )
+        return
+    if anchor is None:
+        found = (
+            "the log is there, but nothing vouches that it is the log the service wrote (its "
+            "anchor was deleted, or the log comes from a release without anchors)"
+            if exists
+            else "there is no log either: this is a first start, or the log was deleted "
+            "together with its anchor"
+        )
+        raise AuditLogRefused(
+            f"the audit log {path} has no anchor ({anchor_file}): {found}. Restore both from "
+            "backup, or begin explicitly with `earlyrisk serve --new-log` (recorded in the "
+            "security log)"
+        )
+    if not exists:
+        raise AuditLogRefused(
+            f"the audit log {path} is missing, but the anchor {anchor_file} records log "
+            f"{anchor.log_id} (created {anchor.created_at}, {anchor.head_seq} entries at "
+            f"{anchor.anchored_at}). Restore it from backup, or, if it is really lost, begin "
+            "a new log explicitly with `earlyrisk serve --new-log` (the lost log stays "
+            "recorded in the anchor)"
+        )
+
+
+def _begin_anchor(
+    log: AuditLog, old: Anchor | None, anchor_file: Path, report: ChainReport, *, existed: bool
+) -> Anchor:
+    """Write the anchor of a log begun with ``new_log``; say what was begun in ``log.begun``."""
+    log_id = log.log_id()
+    retired = [] if old is None else [*old.retired, _retired(old)]
+    anchor = Anchor(
+        log_path=str(log.path.resolve()),
+        log_id=log_id,
+        created_at=utc_now(),
+        head_seq=report.head_seq,
+        head_hash=report.head_hash,
+        anchored_at=utc_now(),
+        retired=retired,
+    )
+    write_anchor(anchor_file, anchor)
+    log.begun = begun_words(
+        log_id,
+        report,
+        existed=existed,
+        retired=None if old is None else old.checkpoint(),
+        where=str(log.path),
+    )
+    return anchor
+
+
+def begun_words(
+    log_id: str, report: ChainReport, *, existed: bool, retired: Checkpoint | None, where: str
+) -> str:
+    """What ``--new-log`` began, in one line for the security log (both backends)."""
+    began = (
+        f"anchored the audit log {log_id} at {where} as found, without an anchor before "
+        f"({report.entries} entries, head seq {report.head_seq} hash {report.head_hash})"
+        if existed and report.head_seq > 0
+        else f"began a new audit log {log_id} at {where}"
+    )
+    if retired is not None:
+        began += f"; the anchor recorded log {retired.log_id} at {retired.describe()}"
+    return began
 
 
 def _retired(anchor: Anchor) -> dict[str, Any]:
@@ -876,7 +990,7 @@ def _retired(anchor: Anchor) -> dict[str, Any]:
         "created_at": anchor.created_at,
         "head_seq": anchor.head_seq,
         "head_hash": anchor.head_hash,
-        "retired_at": _now(),
+        "retired_at": utc_now(),
     }
 
 
@@ -886,18 +1000,11 @@ def _check_against_anchor(log: AuditLog, anchor: Anchor, anchor_file: Path) -> N
         raise AuditLogRefused(
             f"the audit log {log.path} is log {log_id}, but the anchor {anchor_file} records "
             f"log {anchor.log_id}: another file was put in its place. Restore the anchored "
-            "log, or archive this one and begin a new log with `earlyrisk serve "
-            "--new-audit-log`"
+            "log, or archive this one and begin a new log with `earlyrisk serve --new-log`"
         )
-    if anchor.head_seq == 0:
-        return
-    with log._lock:
-        stored = hash_at(log._usable(), anchor.head_seq)
-    if stored != anchor.head_hash:
-        found = "is missing" if stored is None else f"has hash {stored}"
+    problem = log.checkpoint_problem(anchor.checkpoint(), source=f"the anchor {anchor_file}")
+    if problem is not None:
         raise AuditLogRefused(
-            f"the audit log {log.path} is behind or differs from its anchor: entry seq "
-            f"{anchor.head_seq} (anchored {anchor.anchored_at} with hash {anchor.head_hash}) "
-            f"{found}. Entries were removed or an older copy was restored; restore the "
-            "latest log"
+            f"the audit log {log.path} is behind or differs from its anchor: {problem}. "
+            "Restore the latest log, keep this one as evidence"
         )

@@ -1,6 +1,6 @@
 """The audit log in PostgreSQL: the same hash chain, shared by every service replica.
 
-Same rows, same hashes, same fail-closed rule as the SQLite log (:mod:`serving.audit_log`):
+Same rows, same hashes, same fail-closed rule as the SQLite log (:mod:`serving.store.audit_log`):
 an entry is committed before its score is returned, or the score is not served. What
 differs is who can append: several replicas at once. Every append takes a
 transaction-scoped advisory lock (:data:`serving.migrations.AUDIT_LOCK_KEY`) before it
@@ -11,7 +11,13 @@ impossible even for a writer that skipped the lock.
 File-identity checks (a deleted or replaced log file) are SQLite-only: a database server
 has no file at a path to be swapped, and its own access control and backups take that
 role. Triggers refuse UPDATE, DELETE and TRUNCATE; a superuser can drop them, which the
-chain (and an externally recorded head hash) makes visible, as with SQLite.
+chain makes visible, as with SQLite, and which :mod:`serving.store.audit_triggers` reports.
+
+The tail evidence is the SQLite log's, kept in the database: the anchor is the latest row
+of the append-only ``audit_anchor`` table (every replica appends its refreshes there), and
+the same rules hold (:meth:`AuditLogBase.refresh_anchor`): the anchored entry must still
+have the anchored hash, a database with a log and no anchor is refused unless ``new_log``,
+and an auditor's exported checkpoint is checked by `audit-log verify --url URL --anchor`.
 
 While the database is away every write raises :class:`~serving.database.DatabaseUnavailable`
 (an ``AuditLogUnavailable``: the service answers 503), and the next write or readiness
@@ -26,8 +32,6 @@ from typing import Any
 
 import psycopg
 
-from serving.audit_chain import GENESIS, ChainReport, verify_chain
-from serving.audit_log import HEAD_SQL, AuditLogBase, AuditLogRefused, chain_rows, insert_sql
 from serving.database import (
     DatabaseUnavailable,
     QmarkConnection,
@@ -36,6 +40,18 @@ from serving.database import (
     redact,
 )
 from serving.migrations import AUDIT_LOCK_KEY, MigrationError, ensure_postgres
+from serving.store.audit_chain import GENESIS, ChainReport, verify_chain
+from serving.store.audit_checkpoint import Checkpoint
+from serving.store.audit_log import (
+    HEAD_SQL,
+    AuditLogBase,
+    AuditLogRefused,
+    begun_words,
+    chain_rows,
+    insert_sql,
+    utc_now,
+)
+from serving.store.audit_triggers import trigger_findings
 
 
 class PostgresAuditLog(AuditLogBase):
@@ -55,11 +71,12 @@ class PostgresAuditLog(AuditLogBase):
         self._writer = QmarkConnection(url)
         self._last_write_failed = False
         self._sent = False  # whether the current append sent its INSERT
+        self._refused: str | None = None  # sticky: the anchor caught a cut tail
 
     # ---- readiness
     @property
     def refused(self) -> str | None:
-        return None
+        return self._refused
 
     @property
     def last_write_failed(self) -> bool:
@@ -68,6 +85,8 @@ class PostgresAuditLog(AuditLogBase):
     def ready(self) -> bool:
         """True when the database answers (a failed probe drops the connection)."""
         with self._write_lock:
+            if self._refused is not None:
+                return False
             try:
                 self._writer.execute("SELECT 1").fetchone()
                 return True
@@ -76,6 +95,9 @@ class PostgresAuditLog(AuditLogBase):
                 return False
 
     def close(self) -> None:
+        """Refresh the anchor (a clean close), then close the connections."""
+        if not self._last_write_failed:
+            self.close_anchor()
         with self._write_lock:
             self._writer.close()
         self._conns.close()
@@ -89,6 +111,8 @@ class PostgresAuditLog(AuditLogBase):
         after the INSERT was sent is never retried (it might have committed).
         """
         with self._write_lock:
+            if self._refused is not None:
+                raise AuditLogRefused(self._refused)
             try:
                 reused = self._writer.is_open()
                 try:
@@ -142,25 +166,97 @@ class PostgresAuditLog(AuditLogBase):
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self._read().execute(sql, params).fetchall()
 
+    # ---- anchor: the latest row of audit_anchor
+    def current_anchor(self) -> Checkpoint | None:
+        rows = self._rows(
+            "SELECT log_id, head_seq, head_hash, anchored_at FROM audit_anchor "
+            "ORDER BY seq DESC LIMIT 1"
+        )
+        if not rows:
+            return None
+        log_id, seq, head_hash, at = rows[0]
+        return Checkpoint(log_id=str(log_id), seq=int(seq), hash=str(head_hash), time=str(at))
 
-def open_postgres_audit_log(url: str, *, verify: bool = True) -> PostgresAuditLog:
-    """Open the shared log after walking its chain (refused when a link is broken).
+    def _store_anchor(self, checkpoint: Checkpoint, reason: str) -> None:
+        self._read().execute(
+            "INSERT INTO audit_anchor (log_id, head_seq, head_hash, anchored_at, reason) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (checkpoint.log_id, checkpoint.seq, checkpoint.hash, checkpoint.time, reason),
+        )
 
-    The anchor file of the SQLite log is not used: the database's own backups and access
-    control keep the log; an auditor records the head hash `audit-log verify` prints.
+    def _refuse(self, why: str) -> None:
+        self._refused = why
+
+    def trigger_findings(self) -> list[str]:
+        return trigger_findings(self._read(), "postgresql")
+
+
+def open_postgres_audit_log(
+    url: str, *, verify: bool = True, new_log: bool = False
+) -> PostgresAuditLog:
+    """Open the shared log after checking it against its anchor and walking its chain.
+
+    The same refusals as the SQLite log (:func:`serving.store.audit_log.open_audit_log`):
+    a dropped table; no anchor without ``new_log`` (a database whose log and anchor were
+    deleted, a first start, or a log from before anchors: ``new_log`` anchors what is
+    there, its chain walked first); ``new_log`` where an anchor exists (a log is never
+    replaced); the anchored entry missing or with another hash; a broken chain.
     """
     log = PostgresAuditLog(url)
-    if verify:
-        try:
-            report = log.verify()
-        except BaseException:
-            log.close()
-            raise
-        if not report.intact:
-            log.close()
-            raise AuditLogRefused(
-                f"the audit log in {log.path} fails verification: {report.problem}. Its "
-                "entries were altered; keep the database as evidence, report it, and run "
-                f"`earlyrisk audit-log verify --url {log.path}`"
-            )
+    try:
+        _check_postgres(log, verify=verify, new_log=new_log)
+    except BaseException:
+        log.close()
+        raise
     return log
+
+
+def _check_postgres(log: PostgresAuditLog, *, verify: bool, new_log: bool) -> None:
+    dropped = [
+        table
+        for table in ("audit_entries", "audit_meta", "audit_anchor")
+        if log._rows(f"SELECT to_regclass('{table}')")[0][0] is None
+    ]
+    if dropped:
+        raise AuditLogRefused(
+            f"the audit log in {log.path} has no {' and no '.join(dropped)} table, though its "
+            "schema is recorded as migrated: the table was dropped. Keep the database as "
+            "evidence and restore the log from backup"
+        )
+    anchor = log.current_anchor()
+    if anchor is None and not new_log:
+        raise AuditLogRefused(
+            f"the audit log in {log.path} has no anchor (audit_anchor is empty): a first "
+            "start, the log deleted together with its anchor, or a log from before anchors. "
+            "Restore it from backup, or begin explicitly with `earlyrisk serve --new-log` "
+            "(recorded in the security log)"
+        )
+    if anchor is not None and new_log:
+        raise AuditLogRefused(
+            f"--new-log: the audit log in {log.path} is anchored already; a log is never "
+            "replaced. Start without --new-log"
+        )
+    if anchor is not None:
+        problem = log.checkpoint_problem(anchor, source="the anchor (audit_anchor)")
+        if problem is not None:
+            raise AuditLogRefused(
+                f"the audit log in {log.path} is behind or differs from its anchor: "
+                f"{problem}. Keep the database as evidence and restore the latest log"
+            )
+    report = log.verify() if verify or anchor is None else None
+    if report is not None and not report.intact:
+        raise AuditLogRefused(
+            f"the audit log in {log.path} fails verification: {report.problem}. Its "
+            "entries were altered; keep the database as evidence, report it, and run "
+            f"`earlyrisk audit-log verify --url {log.path}`"
+        )
+    if anchor is None:
+        assert report is not None  # walked above: there was no anchor to start from
+        anchor = Checkpoint(
+            log_id=log.log_id(), seq=report.head_seq, hash=report.head_hash, time=utc_now()
+        )
+        log._store_anchor(anchor, "begun")
+        log.begun = begun_words(
+            anchor.log_id, report, existed=report.head_seq > 0, retired=None, where=str(log.path)
+        )
+    log._attach(anchor)
