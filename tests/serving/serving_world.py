@@ -20,8 +20,8 @@ from features.catalogue import feature_list_fingerprint, model_input_columns
 from features.config import FeatureConfig
 from features.snapshot_store import write_feature_table
 from serving.auth import TokenStore
-from training import lightgbm_adapter as lgbx
 from serving.local_server import begin_audit_log
+from training import lightgbm_adapter as lgbx
 from training.calibration import choose_calibration
 from training.registry import CHAMPION, TAG_FEATURE_CONFIG, log_risk_model
 from training.risk_model import LightGBMRiskModel
