@@ -164,12 +164,29 @@ _PG_AUDIT_V2 = (
     "CREATE INDEX audit_family_kind ON audit_entries (family_id, kind, seq)",
 )
 
+# Review sessions (issue 20 item 7): the review page's server-side sessions; the id is
+# stored hashed, bound to a token id, ended at sign-out, on idle and with its token.
+_REVIEW_SESSIONS = (
+    """
+    CREATE TABLE review_sessions (
+        session_sha256 TEXT PRIMARY KEY,
+        token_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        ended_at TEXT,
+        ended_why TEXT
+    )
+    """,
+    "CREATE INDEX review_sessions_token ON review_sessions (token_id)",
+)
+
 POSTGRES: tuple[Migration, ...] = (
     # audit before security: it creates the shared append-only trigger function
     Migration("audit", 1, "hash-chained, append-only audit log", _pg_audit),
     Migration("audit", 2, "view entries; a family's history by index", _run_all(_PG_AUDIT_V2)),
     Migration("tokens", 1, "hashed tokens with expiry, last use and regions", _run_all(_PG_TOKENS)),
     Migration("security", 1, "append-only security events", _run_all(_PG_SECURITY)),
+    Migration("review_sessions", 1, "server-side review-page sessions", _run_all(_REVIEW_SESSIONS)),
 )
 
 # --------------------------------------------------------------------------- SQLite
@@ -296,6 +313,7 @@ SQLITE: tuple[Migration, ...] = (
     Migration("audit", 3, "view entries; a family's history by index", _sqlite_view_entries),
     Migration("tokens", 1, "hashed tokens (first release)", _run_all(_SQLITE_TOKENS_V1)),
     Migration("tokens", 2, "token expiry, last use and regions", _sqlite_token_expiry),
+    Migration("review_sessions", 1, "server-side review-page sessions", _run_all(_REVIEW_SESSIONS)),
 )
 
 
@@ -309,7 +327,9 @@ def latest(migrations: tuple[Migration, ...], store: str) -> int:
 
 def _sqlite_baseline(conn: sqlite3.Connection, store: str) -> int:
     """The version of a file made before schema_migrations existed, from its shape."""
-    table = {"audit": "audit_entries", "tokens": "tokens"}[store]
+    table = {"audit": "audit_entries", "tokens": "tokens"}.get(store)
+    if table is None:  # a store born with the runner has no shape to read: a new file
+        return 0
     columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
     if not columns:
         return 0
