@@ -6,12 +6,13 @@ answers first, in this order, each refusal a small :class:`~serving.schemas.Erro
 an ``X-Request-ID`` header and an INFO log line without personal data:
 
 1. ``405`` for a method other than POST on an API path;
-2. without a valid token, **before the body is read**: ``429`` while the caller's address
-   is throttled for repeated failures, else ``401``, recorded in the security log and
-   counted against the address. Only the address counts: a request with a valid token is
-   never refused for other requests' failures, and a token id named without its secret
-   neither locks nor slows that token. The address is the peer's, or behind a configured
-   proxy the one it forwards (:mod:`serving.client_address`);
+2. ``401`` without a valid token, **before the body is read**, recorded in the security
+   log and counted against the caller's address; once the address is over the limit, the
+   401 carries ``Retry-After`` and is no longer recorded (one ``throttled`` event marks the
+   start). Only the address counts: a request with a valid token is never refused for
+   other requests' failures, and a token id named without its secret neither locks nor
+   slows that token. The address is the peer's, or behind a configured proxy the one it
+   forwards (:mod:`serving.client_address`);
 3. ``429`` over the token's requests-per-minute quota (its own use only);
 4. ``403`` for a role outside the endpoint, recorded in the security log;
 5. ``415`` unless the body is ``application/json`` (an empty body counts as ``{}``);
@@ -275,17 +276,22 @@ class RequestGate:
         address: str,
         claimed: str | None,
     ) -> None:
-        """Answer a request without a valid token: 429 while its address is throttled
-        (not recorded again: the block's start is), else 401 recorded and counted.
+        """Answer a request without a valid token: 401, recorded and counted against its
+        address; once the address is over the limit, 401 with Retry-After and the
+        throttle's message, neither recorded nor counted again (the block's start is one
+        ``throttled`` event, so a flood adds no rows).
 
-        Only the address is counted, never the token id a request claims: anyone can name
-        a token id (it is in the logs), and counting it would let them lock the token.
+        Still a 401, not a 429: the answer to a request without a valid token stays the
+        authentication refusal every client (and schemathesis' ``ignored_auth`` probe)
+        expects, while Retry-After tells a misconfigured client to back off. Only the
+        address is counted, never the token id a request claims: anyone can name a token id
+        (it is in the logs), and counting it would let them lock the token.
         """
         wait = self.failures.blocked_for(address)
         if wait > 0:
             await self._refuse(
                 send,
-                429,
+                401,
                 THROTTLED_MESSAGE,
                 request_id,
                 scope,

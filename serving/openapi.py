@@ -48,12 +48,13 @@ server; when the log cannot be written, no score is returned (503).
 Every endpoint except the probes needs `Authorization: Bearer <token>` (tokens come from
 `earlyrisk token create`; use the Authorize button to try calls here). Requests are checked
 in this order, each refusal in the `ErrorBody` shape with an `X-Request-ID` header:
-401 (no valid token, before the body is read; 429 instead while the caller's address is
-over {failures} such requests in {window} s: a request with a valid token is never refused
-for them, and naming a token id without its secret neither locks nor slows that token),
-429 (over the token's own quota: {requests} requests and {families} families a minute;
-see Retry-After), 403 (role), 415 (not `application/json`), 413 (body over {body} bytes),
-400 (the body breaks the schema or a rule; the message names the field).
+401 (no valid token, before the body is read; once the caller's address has sent
+{failures} such requests in {window} s, the 401 carries Retry-After: back off. A request
+with a valid token is never refused for them, and naming a token id without its secret
+neither locks nor slows that token), 429 (over the token's own quota: {requests} requests
+and {families} families a minute; see Retry-After), 403 (role), 415 (not
+`application/json`), 413 (body over {body} bytes), 400 (the body breaks the schema or a
+rule; the message names the field).
 
 Rules the schemas state (a request breaking one is 400): no unknown field; no string for a
 number nor a boolean for an integer; an empty body is read as `{{}}`, so an endpoint with
@@ -138,16 +139,16 @@ OPERATIONS: tuple[_Operation, ...] = (
 
 _STATUS_TEXT: dict[int, str] = {
     400: "The body breaks the schema or a rule; `error` names the field (input not echoed).",
-    401: "Missing, malformed, unknown, expired or revoked token (checked before the body).",
+    401: "Missing, malformed, unknown, expired or revoked token (checked before the body); "
+    "with Retry-After once this address sent too many such requests.",
     403: "The token's role may not use this endpoint.",
     404: "The score_id was never served by this service or is of a family outside the "
     "token's regions (/feedback), or the family is not in the snapshot or outside the "
     "token's regions (/family).",
     413: "The body is larger than EARLYRISK_MAX_BODY_BYTES (not read).",
     415: "The body is not `application/json`.",
-    429: "Too many requests without a valid token from this address (a valid token is never "
-    "refused for them), or over the token's own per-minute quota; retry after Retry-After "
-    "seconds.",
+    429: "Over the token's own per-minute quota (requests or families); retry after "
+    "Retry-After seconds.",
     500: "Unexpected error; quote the request_id to the operator.",
     503: "The audit or security log cannot be written, so nothing is returned; retry later.",
 }
@@ -189,6 +190,12 @@ def _error_response(status: int) -> dict[str, Any]:
             "description": '`Bearer realm="earlyrisk"`',
             "required": True,
             "schema": {"type": "string"},
+        }
+        headers["Retry-After"] = {
+            "description": "Present once this address sent too many requests without a "
+            "valid token: seconds until its count clears.",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1},
         }
     if status == 429:
         headers["Retry-After"] = {
@@ -254,9 +261,7 @@ def openapi_document(settings: ServingSettings, facts: ServedFacts) -> dict[str,
     paths: dict[str, Any] = {}
     for op in OPERATIONS:
         request_name = requests[op.endpoint].__name__
-        responses: dict[str, Any] = {
-            "200": _response("OK", op.ok.__name__, dict(_HEADERS))
-        }
+        responses: dict[str, Any] = {"200": _response("OK", op.ok.__name__, dict(_HEADERS))}
         for status in sorted((400, 401, 403, 413, 415, 429, 500, 503, *op.extra_statuses)):
             responses[str(status)] = _error_response(status)
         paths[f"/{op.endpoint}"] = {
