@@ -489,3 +489,34 @@ def test_the_sessions_table_is_declared_by_the_migrations(tmp_path):
     assert version == 1
     assert "session_sha256" in columns and "token_id" in columns
     assert not {"token", "session_id"} & columns  # no clear secret is kept
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_sessions_in_postgres_are_shared_by_replicas(postgres_url: str) -> None:
+    """Two stores on one database (two replicas): a session made through one is live
+    through the other, idles out and ends for both; the row keeps no clear session id."""
+    from serving.store.review_sessions import open_postgres_sessions
+
+    first, second = open_postgres_sessions(postgres_url), open_postgres_sessions(postgres_url)
+    idle = timedelta(minutes=30)
+    at = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    try:
+        session_id = first.create("0123456789ab", now=at)
+        assert second.token_of(session_id, now=at + timedelta(minutes=20), idle=idle) == (
+            "0123456789ab"
+        )
+        assert first.token_of(session_id, now=at + timedelta(minutes=45), idle=idle)
+        assert second.end(session_id, now=at + timedelta(minutes=46), why="signed out")
+        assert first.token_of(session_id, now=at + timedelta(minutes=47), idle=idle) is None
+        idle_one = first.create("0123456789ab", now=at)
+        assert second.token_of(idle_one, now=at + timedelta(minutes=31), idle=idle) is None
+        assert first.token_of(idle_one, now=at + timedelta(minutes=32), idle=idle) is None
+    finally:
+        first.close()
+        second.close()
+    import psycopg
+
+    with psycopg.connect(postgres_url) as conn:
+        stored = [r[0] for r in conn.execute("SELECT session_sha256 FROM review_sessions")]
+    assert session_id not in stored and len(stored) == 2
