@@ -10,7 +10,6 @@ the champion alias and the run's model card. A real server on the world is start
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,13 +180,9 @@ def auth(token: str) -> dict[str, str]:
 def review_sign_in(client: httpx.Client, token: str) -> str:
     """Sign in to /review as a browser does (the form, its CSRF cookie and value, the POST);
     return the session id the cookie now holds (never the token)."""
-    form = client.get("/review")
-    found = re.search(r'name="csrf" value="([^"]+)"', form.text)
-    assert found, form.text[:300]
-    response = client.post(
-        "/review/signin", data={"token": token, "csrf": found.group(1)}, follow_redirects=False
-    )
-    assert response.status_code == 303, response.text[:300]
+    from benchmarks.review_session import review_sign_in as sign_in
+
+    sign_in(client, token)
     session_id = client.cookies.get("earlyrisk_review")
     assert session_id and session_id != token
     return str(session_id)
