@@ -211,15 +211,11 @@ class ReviewPages:
         if not session_id or engine is None:
             return None
         lang = self._lang(request)
-        if self.failures.blocked_for(self._address(request)) > 0:
-            # over the limit: a live session still opens, anything else is refused unchecked
-            token_id = self.sessions.token_of(session_id, now=self.clock(), idle=self.idle)
-            principal = engine.tokens.live_principal(token_id) if token_id else None
-            if principal is None:
-                return self._throttled(request, lang)
-        else:
-            token_id = self.sessions.token_of(session_id, now=self.clock(), idle=self.idle)
-            principal = engine.tokens.live_principal(token_id) if token_id else None
+        token_id = self.sessions.token_of(session_id, now=self.clock(), idle=self.idle)
+        principal = engine.tokens.live_principal(token_id) if token_id else None
+        if principal is None and self.failures.blocked_for(self._address(request)) > 0:
+            # over the limit: a live session still opens, anything else waits, unrecorded
+            return self._throttled(request, lang)
         if principal is not None:
             try:
                 return check_role(principal, "family"), session_id

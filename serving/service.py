@@ -8,12 +8,14 @@ and docs page. A handler then runs the engine on the admitted request and turns 
 refusal into a JSON body ``{"error": ..., "request_id": ...}`` with the right status. No
 stack trace ever reaches a client; a client error (4xx) is one INFO line in the server log
 (request id, endpoint, status, a reason code: no family id, no free text), and the same
-request id is in the audit log's entries.
+request id is in the audit log's entries. A refusal the engine makes on access grounds (a
+decision on a score outside the token's regions) also goes to the security log.
 
-Status codes: 400 bad request (the message names the field), 401 missing/invalid token,
-403 wrong role, 404 unknown score_id, 405 not POST, 413 body too large, 415 not JSON,
-429 throttled or over quota (Retry-After), 503 the audit or security log cannot be written
-(nothing is returned), 500 anything unexpected. BentoML's own ``/livez`` and ``/readyz``
+Status codes: 400 bad request (the message names the field), 401 missing/invalid token
+(with Retry-After once the address is throttled), 403 wrong role, 404 unknown score_id (or
+one outside the token's regions: the same answer), 405 not POST, 413 body too large, 415
+not JSON, 429 over the token's quota (Retry-After), 503 the audit or security log cannot be
+written (nothing is returned), 500 anything unexpected. BentoML's own ``/livez`` and ``/readyz``
 are the health and readiness probes (no token); ``/docs.json`` is the OpenAPI document and
 ``/docs`` its page.
 """
