@@ -182,7 +182,9 @@ PAGE: Final[dict[str, Words]] = {
         "Осы мекенжайдан сәтсіз кірулер тым көп; бірнеше минут күтіңіз.",
     ),
     "decided_by": words(
-        "by {token_id} at {recorded_at}", "{token_id}, {recorded_at}", "{token_id}, {recorded_at}"
+        "by {token_id} at {recorded_at}",
+        "записал {token_id}, {recorded_at}",
+        "жазған {token_id}, {recorded_at}",
     ),
     "too_many": words(
         "Too many families viewed in the last minute; wait a moment.",
