@@ -288,8 +288,11 @@ class TokenStore:
 
     def live_principal(self, token_id: str) -> Principal | None:
         """The principal of the token with this id while it is live (not revoked, not
-        expired), else None. For a review session, which holds the token id, not the
-        token: its token is checked again on every use, so revoking it ends the session.
+        expired), else None; a live one's use is recorded like :meth:`verify` does.
+
+        Only for a review session, which the server bound to the token id at a sign-in that
+        proved the secret (never for an id a caller names): the token is checked again on
+        every use of the session, so revoking it ends the session.
         """
         row = (
             self._connect()
@@ -301,8 +304,10 @@ class TokenStore:
         )
         if row is None or row[1] is not None:
             return None
-        if row[2] is None or datetime.fromisoformat(row[2]) <= _now():
+        now = _now()
+        if row[2] is None or datetime.fromisoformat(row[2]) <= now:
             return None
+        self._touch(token_id, now)  # a session's use is its token's use (`token list`)
         regions = frozenset(json.loads(row[3])) if row[3] is not None else None
         return Principal(token_id=token_id, role=row[0], regions=regions)
 

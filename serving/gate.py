@@ -309,8 +309,8 @@ class RequestGate:
                     claimed,
                     address,
                     f"address {address} reached {self.failures.limit} failures in "
-                    f"{self.failures.window_s:g} s; requests without a valid token from it "
-                    "are refused until the window passes",
+                    f"{self.failures.window_s:g} s; its requests without a valid token get "
+                    "Retry-After and are not recorded until the window passes",
                 )
             )
         await self._refuse(send, 401, UNAUTHENTICATED_MESSAGE, request_id, scope, "unauthenticated")

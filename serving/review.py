@@ -168,7 +168,16 @@ class ReviewPages:
             return
         scope[REQUEST_ID] = new_request_id()
         request = Request(scope, receive)
-        response = await self._route(request, path)
+        try:
+            response = await self._route(request, path)
+        except AuditLogUnavailable as exc:  # the sessions' or tokens' database is away
+            logger.error("request %s: review store unavailable: %s", scope[REQUEST_ID], exc)
+            response = self._render(
+                request,
+                lang=self._lang(request),
+                status=503,
+                messages=[(page_text("unavailable", self._lang(request)), "error")],
+            )
         for name, value in _SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         response.headers["X-Request-ID"] = scope[REQUEST_ID]
@@ -190,7 +199,7 @@ class ReviewPages:
             if path.endswith("/signin"):
                 return await run_in_threadpool(self._signin, request, form)
             if path.endswith("/signout"):
-                return self._signout(request, form)
+                return await run_in_threadpool(self._signout, request, form)
             return await run_in_threadpool(self._decision, request, form)
         return HTMLResponse("Not found.", status_code=404 if method == "GET" else 405)
 
@@ -215,7 +224,9 @@ class ReviewPages:
         principal = engine.tokens.live_principal(token_id) if token_id else None
         if principal is None and self.failures.blocked_for(self._address(request)) > 0:
             # over the limit: a live session still opens, anything else waits, unrecorded
-            return self._throttled(request, lang)
+            throttled = self._throttled(request, lang)
+            throttled.delete_cookie(SESSION_COOKIE, path=PREFIX)
+            return throttled
         if principal is not None:
             try:
                 return check_role(principal, "family"), session_id

@@ -220,6 +220,26 @@ def test_a_guessed_cookie_is_recorded_and_throttled_but_a_live_session_is_not(
     assert bad.status_code == 429
 
 
+def test_the_page_fails_closed_when_the_sessions_cannot_be_read(
+    service_env, serving_world, monkeypatch, tmp_path
+):
+    """Sessions unreadable (the database away, the file gone bad): 503, no family shown."""
+    sessions = open_review_sessions(None, tmp_path / "sessions.sqlite")
+    review = {"engine": served_engine, "security_log": served_security_log, "sessions": sessions}
+    monkeypatch.setattr(
+        EarlyRiskScoring,
+        "middlewares",
+        [(RequestGate, {"facts": served_facts}), (ReviewPages, review)],
+    )
+    token, _ = fresh(serving_world)
+    with TestClient(EarlyRiskScoring.to_asgi(), raise_server_exceptions=False) as client:
+        sign_in(client, token)
+        assert signed_in_page(client.get("/review"))
+        sessions.close()
+        away = client.get("/review", params={"family_id": NORTH_FAMILY})
+    assert away.status_code == 503 and 'id="probability"' not in away.text
+
+
 def test_a_failed_sign_in_is_recorded_with_its_request_id(app, service_env):
     client, _ = app
     refused = sign_in(client, "er_0123456789ab_not-a-secret")
