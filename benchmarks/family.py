@@ -165,9 +165,9 @@ def _served(
 ) -> dict[str, Any]:
     import httpx
 
+    from benchmarks.review_session import review_sign_in
     from serving.auth import TokenStore
     from serving.local_server import begin_audit_log, start_local_server
-    from serving.review import SESSION_COOKIE
 
     token = TokenStore(env["EARLYRISK_TOKEN_DB_PATH"]).create("caseworker").token
     headers = {"Authorization": f"Bearer {token}"}
@@ -197,7 +197,7 @@ def _served(
                 ),
                 families,
             )
-            client.cookies.set(SESSION_COOKIE, token, path="/review")
+            review_sign_in(client, token)
             figures["page"] = _timed(
                 lambda fid: client.get("/review", params={"family_id": fid, "lang": "kk"}),
                 families,

@@ -158,12 +158,12 @@ def _family_and_page(url: str, headers: dict[str, str], ids: list[str]) -> dict[
     HTML round trip on 127.0.0.1, an upper bound of its server time)."""
     import httpx
 
-    from serving.review import SESSION_COOKIE
+    from benchmarks.review_session import review_sign_in
 
     token = headers["Authorization"].removeprefix("Bearer ")
     out: dict[str, float] = {}
     with httpx.Client(base_url=url, timeout=30) as client:
-        client.cookies.set(SESSION_COOKIE, token, path="/review")
+        review_sign_in(client, token)
         for name, call in (
             (
                 "family",

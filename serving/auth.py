@@ -286,6 +286,31 @@ class TokenStore:
         regions = frozenset(json.loads(row[4])) if row[4] is not None else None
         return Principal(token_id=parts[1], role=row[1], regions=regions)
 
+    def live_principal(self, token_id: str) -> Principal | None:
+        """The principal of the token with this id while it is live (not revoked, not
+        expired), else None; a live one's use is recorded like :meth:`verify` does.
+
+        Only for a review session, which the server bound to the token id at a sign-in that
+        proved the secret (never for an id a caller names): the token is checked again on
+        every use of the session, so revoking it ends the session.
+        """
+        row = (
+            self._connect()
+            .execute(
+                "SELECT role, revoked_at, expires_at, regions FROM tokens WHERE token_id = ?",
+                (token_id,),
+            )
+            .fetchone()
+        )
+        if row is None or row[1] is not None:
+            return None
+        now = _now()
+        if row[2] is None or datetime.fromisoformat(row[2]) <= now:
+            return None
+        self._touch(token_id, now)  # a session's use is its token's use (`token list`)
+        regions = frozenset(json.loads(row[3])) if row[3] is not None else None
+        return Principal(token_id=token_id, role=row[0], regions=regions)
+
     def _touch(self, token_id: str, now: datetime) -> None:
         """Record the token's last use, once per LAST_USED_RESOLUTION (not on every call)."""
         last = self._last_used.get(token_id)
@@ -313,12 +338,22 @@ def bearer_token(authorization: str | None) -> str | None:
     return value.strip()
 
 
-def authorize(store: TokenStore, authorization: str | None, endpoint: str) -> Principal:
-    """The caller of endpoint, or AuthError 401 (no valid token) / 403 (wrong role)."""
+def verify_bearer(store: TokenStore, authorization: str | None) -> Principal | None:
+    """The principal of a valid bearer header, else None (no reason given)."""
     token = bearer_token(authorization)
-    principal = store.verify(token) if token is not None else None
-    if principal is None:
-        raise AuthError(401, UNAUTHENTICATED_MESSAGE)
+    return store.verify(token) if token is not None else None
+
+
+def check_role(principal: Principal, endpoint: str) -> Principal:
+    """principal when its role may use endpoint, else AuthError 403."""
     if endpoint not in PERMISSIONS.get(principal.role, frozenset()):
         raise AuthError(403, FORBIDDEN_MESSAGE)
     return principal
+
+
+def authorize(store: TokenStore, authorization: str | None, endpoint: str) -> Principal:
+    """The caller of endpoint, or AuthError 401 (no valid token) / 403 (wrong role)."""
+    principal = verify_bearer(store, authorization)
+    if principal is None:
+        raise AuthError(401, UNAUTHENTICATED_MESSAGE)
+    return check_role(principal, endpoint)

@@ -101,6 +101,15 @@ class UnknownScoreError(EarlyriskError, LookupError):
     """Feedback names a score_id that was never served (404)."""
 
 
+UNKNOWN_SCORE_MESSAGE = "score_id was never served by this service"
+
+
+class OutOfScopeScoreError(UnknownScoreError):
+    """Feedback on a score of a family outside the caller's regions. The client gets the
+    same 404 as for a score never served (a scoped token learns nothing of other regions'
+    scores); the service records the refusal in the security log."""
+
+
 @dataclass(frozen=True)
 class ModelIdentity:
     """Which registered model is serving, for responses and the model card."""
@@ -478,6 +487,24 @@ class ServingEngine:
         )[0]
 
     # ---- feedback and audit export
+    def score_in_scope(self, entry: Mapping[str, Any], principal: Principal) -> bool:
+        """Whether a logged score is within the principal's regions.
+
+        A region-scoped token may decide only on families of its regions (at the score's
+        snapshot date); a score without a family (``/score_indicators``) only when the same
+        token was served it. An unscoped token sees every region."""
+        if principal.regions is None:
+            return True
+        family_id = entry.get("family_id")
+        if family_id is None:
+            return bool(entry.get("token_id") == principal.token_id)
+        if self.regions is None or entry.get("as_of") is None:
+            return False
+        inside = self.regions.within(
+            [str(family_id)], as_of=str(entry["as_of"]), regions=principal.regions
+        )
+        return str(family_id) in inside
+
     def feedback(
         self,
         *,
@@ -486,11 +513,14 @@ class ServingEngine:
         reason: str,
         principal: Principal,
         request_id: str,
-    ) -> int | None:
+    ) -> dict[str, Any] | None:
         """Store a caseworker decision on a served score (durably, or raise).
 
-        Returns the seq of the earlier decision on the score that this one supersedes (it
-        stays in the log as history; reads mark the latest as current), or None.
+        Refused like an unknown score (:class:`OutOfScopeScoreError`) when the score's
+        family is outside the caller's regions. Returns the earlier decision this one
+        supersedes (``seq``, ``decision``, ``token_id``, ``recorded_at``), or None: both stay
+        in the log, a reader marks the latest as current, and the caller says which one it
+        replaced, whoever made it.
         """
         try:
             entry = self.audit_log.score_entry(score_id)
@@ -498,7 +528,15 @@ class ServingEngine:
         except Exception as exc:
             raise AuditLogUnavailable(f"audit log unreadable: {exc}") from exc
         if entry is None:
-            raise UnknownScoreError("score_id was never served by this service")
+            raise UnknownScoreError(UNKNOWN_SCORE_MESSAGE)
+        if not self.score_in_scope(entry, principal):
+            raise OutOfScopeScoreError(UNKNOWN_SCORE_MESSAGE)
+        superseded = None
+        if previous is not None:
+            (earlier,) = self.audit_log.page(after_seq=previous - 1, limit=1)
+            superseded = {
+                key: earlier[key] for key in ("seq", "decision", "token_id", "recorded_at")
+            }
         self.audit_log.record_feedback(
             FeedbackRecord(
                 score_id=score_id,
@@ -510,7 +548,7 @@ class ServingEngine:
                 reason=reason,
             )
         )
-        return previous
+        return superseded
 
     def audit_page(self, *, after_seq: int, limit: int, kind: str | None) -> dict[str, Any]:
         """One page of the audit log, and the cursor of the next."""

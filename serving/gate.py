@@ -6,16 +6,23 @@ answers first, in this order, each refusal a small :class:`~serving.schemas.Erro
 an ``X-Request-ID`` header and an INFO log line without personal data:
 
 1. ``405`` for a method other than POST on an API path;
-2. ``429`` while the caller's address or claimed token id is throttled for repeated
-   failures (checked before the token, so guessing stops);
-3. ``401`` / ``403`` from the token and its role, **before the body is read**; each is
-   recorded in the security log, and counts towards the failure limit;
-4. ``429`` over the token's requests-per-minute quota;
+2. ``401`` without a valid token, **before the body is read**, recorded in the security
+   log and counted against the caller's address; once the address is over the limit, the
+   401 carries ``Retry-After`` and is no longer recorded (one ``throttled`` event marks the
+   start). Only the address counts: a request with a valid token is never refused for
+   other requests' failures, and a token id named without its secret neither locks nor
+   slows that token. The address is the peer's, or behind a configured proxy the one it
+   forwards (:mod:`serving.client_address`);
+3. ``429`` over the token's requests-per-minute quota (its own use only);
+4. ``403`` for a role outside the endpoint, recorded in the security log;
 5. ``415`` unless the body is ``application/json`` (an empty body counts as ``{}``);
 6. ``413`` for a body over ``max_body_bytes`` (from Content-Length, or while reading);
 7. ``400`` for a body the strict request model refuses (unknown field, a string or a
    boolean for a number, a limit), naming the field and never echoing the input;
 8. ``429`` over the token's families-per-minute quota.
+
+Every answer on an API path, a refusal included, carries ``Cache-Control: no-store``:
+family data must not stay in a browser's or a proxy's cache.
 
 An admitted request reaches BentoML with its principal, request id and validated body in
 the ASGI scope (:data:`ADMITTED`), so the handler neither re-authenticates nor re-parses.
@@ -38,12 +45,15 @@ from starlette.datastructures import Headers
 
 from serving import stores
 from serving.auth import (
+    UNAUTHENTICATED_MESSAGE,
     AuthError,
     Endpoint,
     Principal,
-    authorize,
+    check_role,
     claimed_token_id,
+    verify_bearer,
 )
+from serving.client_address import client_address
 from serving.limits import SlidingWindow, retry_after
 from serving.openapi import (
     DOCS_ASSETS,
@@ -55,7 +65,7 @@ from serving.openapi import (
     openapi_document,
 )
 from serving.schemas import ErrorBody, request_models
-from serving.security_log import SecurityEvent, SecurityLogUnavailable, SecurityRecord
+from serving.security_log import SecurityLogUnavailable, SecurityRecord
 from serving.settings import ServingSettings
 from serving.store.audit_log import AuditLogUnavailable
 
@@ -75,7 +85,8 @@ ADMITTED = "earlyrisk.admitted"
 HIDDEN_PATHS = ("/schema.json", "/static_content")
 
 THROTTLED_MESSAGE = (
-    "Too many failed attempts from this address or token; retry after Retry-After seconds."
+    "Too many requests without a valid token from this address; retry after Retry-After "
+    "seconds (a request with a valid token is not refused for them)."
 )
 QUOTA_REQUESTS_MESSAGE = "This token is over its quota of requests per minute."
 QUOTA_FAMILIES_MESSAGE = "This token is over its quota of families scored per minute."
@@ -233,7 +244,7 @@ class RequestGate:
             "request %s %s %s -> %d %s", request_id, scope["method"], scope["path"], status, why
         )
         body = ErrorBody(error=message, request_id=request_id, detail=detail)
-        out = {"X-Request-ID": request_id, **(headers or {})}
+        out = {"X-Request-ID": request_id, "Cache-Control": "no-store", **(headers or {})}
         if status == 401:
             out["WWW-Authenticate"] = 'Bearer realm="earlyrisk"'
         await _respond(send, status, body.model_dump_json(exclude_none=True).encode(), headers=out)
@@ -256,6 +267,54 @@ class RequestGate:
         self._quota_recorded[token_id] = now
         self._record(SecurityRecord("quota_exceeded", request_id, endpoint, token_id, client, what))
 
+    async def _unauthenticated(
+        self,
+        send: Send,
+        scope: Scope,
+        request_id: str,
+        endpoint: str,
+        address: str,
+        claimed: str | None,
+    ) -> None:
+        """Answer a request without a valid token: 401, recorded and counted against its
+        address; once the address is over the limit, 401 with Retry-After and the
+        throttle's message, neither recorded nor counted again (the block's start is one
+        ``throttled`` event, so a flood adds no rows).
+
+        Still a 401, not a 429: the answer to a request without a valid token stays the
+        authentication refusal every client (and schemathesis' ``ignored_auth`` probe)
+        expects, while Retry-After tells a misconfigured client to back off. Only the
+        address is counted, never the token id a request claims: anyone can name a token id
+        (it is in the logs), and counting it would let them lock the token.
+        """
+        wait = self.failures.blocked_for(address)
+        if wait > 0:
+            await self._refuse(
+                send,
+                401,
+                THROTTLED_MESSAGE,
+                request_id,
+                scope,
+                "throttled",
+                headers={"Retry-After": retry_after(wait)},
+            )
+            return
+        self._record(SecurityRecord("unauthenticated", request_id, endpoint, claimed, address))
+        if self.failures.add(address) == self.failures.limit:
+            self._record(
+                SecurityRecord(
+                    "throttled",
+                    request_id,
+                    endpoint,
+                    claimed,
+                    address,
+                    f"address {address} reached {self.failures.limit} failures in "
+                    f"{self.failures.window_s:g} s; its requests without a valid token get "
+                    "Retry-After and are not recorded until the window passes",
+                )
+            )
+        await self._refuse(send, 401, UNAUTHENTICATED_MESSAGE, request_id, scope, "unauthenticated")
+
     # ---- the API path
     async def _api(self, scope: Scope, receive: Receive, send: Send, endpoint: str) -> None:
         request_id = new_request_id()
@@ -265,27 +324,14 @@ class RequestGate:
             )
             return
         headers = Headers(scope=scope)
-        client = scope.get("client")
-        address = str(client[0]) if client else None
+        address = client_address(scope, self.settings.trusted_proxies)
         authorization = headers.get("authorization")
         claimed = claimed_token_id(authorization)
-        keys = [f"address {address or 'unknown'}"]
-        if claimed is not None:
-            keys.append(f"token {claimed}")
-        wait = max(self.failures.blocked_for(key) for key in keys)
-        if wait > 0:
-            await self._refuse(
-                send,
-                429,
-                THROTTLED_MESSAGE,
-                request_id,
-                scope,
-                "throttled",
-                headers={"Retry-After": retry_after(wait)},
-            )
-            return
         try:
-            principal = authorize(self.tokens, authorization, endpoint)
+            # The token is checked even while the address is throttled: a valid token is
+            # never refused for other requests' failures (one caseworker system calls from
+            # one address for a whole ministry). One keyed read, the same as a refusal costs.
+            found = verify_bearer(self.tokens, authorization)
         except AuditLogUnavailable as exc:
             # The shared database (tokens, audit log) is away: nothing is served unlogged.
             logger.error("request %s: token store unavailable: %s", request_id, exc)
@@ -293,25 +339,12 @@ class RequestGate:
                 send, 503, DATABASE_UNAVAILABLE_MESSAGE, request_id, scope, "database away"
             )
             return
-        except AuthError as exc:
-            event: SecurityEvent = "unauthenticated" if exc.status == 401 else "forbidden"
-            self._record(SecurityRecord(event, request_id, endpoint, claimed, address))
-            for key in keys:
-                if self.failures.add(key) == self.failures.limit:
-                    self._record(
-                        SecurityRecord(
-                            "throttled",
-                            request_id,
-                            endpoint,
-                            claimed,
-                            address,
-                            f"{key} reached {self.failures.limit} failures in "
-                            f"{self.failures.window_s:g} s",
-                        )
-                    )
-            await self._refuse(send, exc.status, exc.message, request_id, scope, event)
+        if found is None:
+            await self._unauthenticated(send, scope, request_id, endpoint, address, claimed)
             return
+        principal = found
         token_id = principal.token_id
+        # The token's own quota counts its every use, a forbidden one included.
         wait = self.request_quota.admit(token_id)
         if wait > 0:
             self._record_quota(token_id, request_id, endpoint, address, "requests per minute")
@@ -324,6 +357,12 @@ class RequestGate:
                 "quota requests",
                 headers={"Retry-After": retry_after(min(wait, 60))},
             )
+            return
+        try:
+            check_role(principal, endpoint)
+        except AuthError as exc:
+            self._record(SecurityRecord("forbidden", request_id, endpoint, token_id, address))
+            await self._refuse(send, exc.status, exc.message, request_id, scope, "forbidden")
             return
         body = await self._body(scope, receive, send, headers, request_id)
         if body is None:
@@ -437,6 +476,8 @@ class RequestGate:
                 raw = list(message.get("headers", ()))
                 if not any(k.lower() == b"x-request-id" for k, _ in raw):
                     raw.append((b"x-request-id", request_id))
+                raw = [(k, v) for k, v in raw if k.lower() != b"cache-control"]
+                raw.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": raw}
             await send(message)
 

@@ -351,6 +351,22 @@ def _pg_audit_anchor(conn: Any) -> None:
     _record_fingerprint(conn, postgres_schema_fingerprint(conn), "%s")
 
 
+# Review sessions (issue 20 item 7): the review page's server-side sessions; the id is
+# stored hashed, bound to a token id, ended at sign-out, on idle and with its token.
+_REVIEW_SESSIONS = (
+    """
+    CREATE TABLE review_sessions (
+        session_sha256 TEXT PRIMARY KEY,
+        token_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        ended_at TEXT,
+        ended_why TEXT
+    )
+    """,
+    "CREATE INDEX review_sessions_token ON review_sessions (token_id)",
+)
+
 POSTGRES: tuple[Migration, ...] = (
     # audit before security: it creates the shared append-only trigger function
     Migration("audit", 1, "hash-chained, append-only audit log", _pg_audit),
@@ -358,6 +374,7 @@ POSTGRES: tuple[Migration, ...] = (
     Migration("audit", 3, "anchor table; audit schema fingerprint recorded", _pg_audit_anchor),
     Migration("tokens", 1, "hashed tokens with expiry, last use and regions", _run_all(_PG_TOKENS)),
     Migration("security", 1, "append-only security events", _run_all(_PG_SECURITY)),
+    Migration("review_sessions", 1, "server-side review-page sessions", _run_all(_REVIEW_SESSIONS)),
 )
 
 # --------------------------------------------------------------------------- SQLite
@@ -491,6 +508,7 @@ SQLITE: tuple[Migration, ...] = (
     Migration("audit", 4, "audit schema fingerprint recorded", _sqlite_fingerprint),
     Migration("tokens", 1, "hashed tokens (first release)", _run_all(_SQLITE_TOKENS_V1)),
     Migration("tokens", 2, "token expiry, last use and regions", _sqlite_token_expiry),
+    Migration("review_sessions", 1, "server-side review-page sessions", _run_all(_REVIEW_SESSIONS)),
 )
 
 
@@ -526,7 +544,9 @@ def create_sqlite_audit(conn: sqlite3.Connection) -> None:
 
 def _sqlite_baseline(conn: sqlite3.Connection, store: str) -> int:
     """The version of a file made before schema_migrations existed, from its shape."""
-    table = {"audit": "audit_entries", "tokens": "tokens"}[store]
+    table = {"audit": "audit_entries", "tokens": "tokens"}.get(store)
+    if table is None:  # a store born with the runner has no shape to read: a new file
+        return 0
     columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
     if not columns:
         return 0

@@ -48,10 +48,27 @@ server; when the log cannot be written, no score is returned (503).
 Every endpoint except the probes needs `Authorization: Bearer <token>` (tokens come from
 `earlyrisk token create`; use the Authorize button to try calls here). Requests are checked
 in this order, each refusal in the `ErrorBody` shape with an `X-Request-ID` header:
-401 (no valid token, before the body is read), 403 (role), 429 (too many failures from
-this address or token, or over the token's quota; see Retry-After), 415 (not
-`application/json`), 413 (body too large), 400 (the body breaks the schema: an unknown
-field, a string for a number, a limit; the message names the field).
+401 (no valid token, before the body is read; once the caller's address has sent
+{failures} such requests in {window} s, the 401 carries Retry-After: back off. A request
+with a valid token is never refused for them, and naming a token id without its secret
+neither locks nor slows that token), 429 (over the token's own quota: {requests} requests
+and {families} families a minute; see Retry-After), 403 (role), 415 (not
+`application/json`), 413 (body over {body} bytes), 400 (the body breaks the schema or a
+rule; the message names the field).
+
+Rules the schemas state (a request breaking one is 400): no unknown field; no string for a
+number nor a boolean for an integer; an empty body is read as `{{}}`, so an endpoint with
+required fields refuses it naming them; text fields (a decision's `reason`) must not be
+blank or hold control characters; at most {batch} ids per /score and {reason} characters
+per reason; ids at most {ids} characters. Rules across fields, stated where they apply:
+/served_stats refuses `until` before `since`; /feedback accepts only a score of a family
+within the token's regions (another region's score is the same 404 as a score never
+served).
+
+Every answer on these paths carries `Cache-Control: no-store` (family data must not stay
+in a cache). The caller's address (for the failure limit and the security log) is the
+connecting peer's; `X-Forwarded-For` is believed only from the proxies the operator lists
+in EARLYRISK_TRUSTED_PROXIES (none by default).
 
 Probabilities (`probability`, `baseline_probability`, a family's history) are rounded to 4
 decimals (0.01 percentage points), contributions too; percentiles to 1 decimal. The level
@@ -122,14 +139,16 @@ OPERATIONS: tuple[_Operation, ...] = (
 
 _STATUS_TEXT: dict[int, str] = {
     400: "The body breaks the schema or a rule; `error` names the field (input not echoed).",
-    401: "Missing, malformed, unknown, expired or revoked token (checked before the body).",
+    401: "Missing, malformed, unknown, expired or revoked token (checked before the body); "
+    "with Retry-After once this address sent too many such requests.",
     403: "The token's role may not use this endpoint.",
-    404: "The score_id was never served by this service (/feedback), or the family is not "
-    "in the snapshot or outside the token's regions (/family).",
+    404: "The score_id was never served by this service or is of a family outside the "
+    "token's regions (/feedback), or the family is not in the snapshot or outside the "
+    "token's regions (/family).",
     413: "The body is larger than EARLYRISK_MAX_BODY_BYTES (not read).",
     415: "The body is not `application/json`.",
-    429: "Too many failed attempts from this address or token id, or over the token's "
-    "per-minute quota; retry after Retry-After seconds.",
+    429: "Over the token's own per-minute quota (requests or families); retry after "
+    "Retry-After seconds.",
     500: "Unexpected error; quote the request_id to the operator.",
     503: "The audit or security log cannot be written, so nothing is returned; retry later.",
 }
@@ -138,6 +157,21 @@ _REQUEST_ID_HEADER = {
     "description": "The request id; the audit log and the server log carry the same id.",
     "required": True,
     "schema": {"type": "string"},
+}
+_NO_STORE_HEADER = {
+    "description": "Always `no-store`: family data and refusals are not kept in any cache.",
+    "required": True,
+    "schema": {"type": "string", "const": "no-store"},
+}
+_HEADERS = {"X-Request-ID": _REQUEST_ID_HEADER, "Cache-Control": _NO_STORE_HEADER}
+
+#: Rules across fields, which a JSON Schema cannot state, in the operation's description.
+_RULES: dict[str, str] = {
+    "served_stats": " `until` must not be before `since` (else 400 naming `until`).",
+    "feedback": " Only on a score of a family within the token's regions (another region's "
+    "score: 404, as a score never served; the refusal is in the security log). A later "
+    "decision, by anyone, supersedes the current one: both stay in the audit log, and the "
+    "answer names the superseded decision (`supersedes`: who recorded it and when).",
 }
 
 
@@ -150,12 +184,18 @@ def _response(description: str, schema_ref: str, headers: dict[str, Any]) -> dic
 
 
 def _error_response(status: int) -> dict[str, Any]:
-    headers: dict[str, Any] = {"X-Request-ID": _REQUEST_ID_HEADER}
+    headers: dict[str, Any] = dict(_HEADERS)
     if status == 401:
         headers["WWW-Authenticate"] = {
             "description": '`Bearer realm="earlyrisk"`',
             "required": True,
             "schema": {"type": "string"},
+        }
+        headers["Retry-After"] = {
+            "description": "Present once this address sent too many requests without a "
+            "valid token: seconds until its count clears.",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1},
         }
     if status == 429:
         headers["Retry-After"] = {
@@ -214,20 +254,21 @@ def openapi_document(settings: ServingSettings, facts: ServedFacts) -> dict[str,
             "description": "Snapshot date (one held by the served snapshot); default the latest.",
         }
     schemas["ScoreIndicatorsRequest"]["properties"]["indicators"] = _indicators_schema(facts)
+    stats = schemas["ServedStatsRequest"]
+    stats["description"] += _RULES["served_stats"]
+    stats["properties"]["until"]["description"] += " Not before `since`."
 
     paths: dict[str, Any] = {}
     for op in OPERATIONS:
         request_name = requests[op.endpoint].__name__
-        responses: dict[str, Any] = {
-            "200": _response("OK", op.ok.__name__, {"X-Request-ID": _REQUEST_ID_HEADER})
-        }
+        responses: dict[str, Any] = {"200": _response("OK", op.ok.__name__, dict(_HEADERS))}
         for status in sorted((400, 401, 403, 413, 415, 429, 500, 503, *op.extra_statuses)):
             responses[str(status)] = _error_response(status)
         paths[f"/{op.endpoint}"] = {
             "post": {
                 "operationId": op.endpoint,
                 "summary": op.summary,
-                "description": f"Roles: {op.roles}.",
+                "description": f"Roles: {op.roles}." + _RULES.get(op.endpoint, ""),
                 "requestBody": {
                     "required": op.endpoint not in {"model_card", "audit_log", "security_log"},
                     "content": {
@@ -270,7 +311,16 @@ def openapi_document(settings: ServingSettings, facts: ServedFacts) -> dict[str,
         "info": {
             "title": "earlyrisk scoring service",
             "version": facts.model_version,
-            "description": DESCRIPTION
+            "description": DESCRIPTION.format(
+                failures=settings.auth_failure_limit,
+                window=settings.auth_failure_window_s,
+                requests=settings.quota_requests_per_minute,
+                families=settings.quota_families_per_minute,
+                body=settings.max_body_bytes,
+                batch=settings.max_batch_size,
+                reason=settings.max_reason_length,
+                ids=settings.max_id_length,
+            )
             + f"\nServing model `{facts.model_name}` version {facts.model_version}; "
             f"snapshot dates: {', '.join(facts.snapshot_dates)}.",
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},

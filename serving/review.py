@@ -9,27 +9,43 @@ with a keyboard and a screen reader (landmarks, labels, a skip link, visible foc
 Sessions and forms:
 
 * Sign-in checks the token like the API does (:func:`serving.auth.authorize` for the
-  ``family`` endpoint: expired, revoked and non-caseworker tokens are refused and the
-  refusal goes to the security log). The token is then kept in the ``earlyrisk_review``
-  cookie: ``HttpOnly`` (no script can read it), ``SameSite=Strict`` (no other site's page
-  sends it), ``Path=/review``, ``Secure`` behind TLS; it is verified again on every request,
-  so revoking the token ends the session.
-* Every form is CSRF-protected: a signed-in form carries an HMAC of the session token (no
-  server state, so any worker checks it); the sign-in form carries a random value that must
-  match its own ``SameSite=Strict`` cookie. A POST without the right value is refused (403).
+  ``family`` endpoint: expired, revoked and non-caseworker tokens are refused). It then
+  creates a server-side session (:mod:`serving.store.review_sessions`) with its own random
+  id, bound to the token's id; the cookie ``earlyrisk_review`` holds that id, never the
+  token: ``HttpOnly`` (no script can read it), ``SameSite=Strict`` (no other site's page
+  sends it), ``Path=/review``, ``Secure`` behind TLS (ours, or a trusted proxy's). On every
+  request the session must be live (not signed out, used within
+  ``EARLYRISK_REVIEW_SESSION_IDLE_MINUTES``) and its token too (not revoked, not expired):
+  sign-out, idleness and revoking the token each end it, on every replica (the sessions
+  are in the shared database when there is one).
+* Every form is CSRF-protected: a signed-in form carries an HMAC of the session id (no
+  more server state, so any worker checks it); the sign-in form carries a random value that
+  must match its own ``SameSite=Strict`` cookie. A POST without the right value is refused.
+* Refusals are throttled and recorded like the API's: a failed sign-in, a form without its
+  CSRF value and a session cookie that is not (or no longer) a live session each go to the
+  security log (with a request id, also sent as ``X-Request-ID``) and count against the
+  caller's address; while an address is over the limit its sign-ins and cookies are
+  refused (429) unchecked, but a valid token or a live session from it never is.
 * Every family shown is scored (a ``score`` entry, endpoint ``review``) and viewed (a
   ``view`` entry) on the audit log before the page is sent; a decision is a ``feedback``
-  entry on that score. When the log cannot be written the page says so and shows nothing.
-* Family views count against the token's families-per-minute quota; region-scoped tokens
-  see only their regions' families (others read as not found).
+  entry on that score, only on a score of the caseworker's regions (else refused as an
+  unknown score, and recorded), and the page names the decision it superseded (who, when).
+  When the log cannot be written the page says so and shows nothing.
+* Family views count against the token's families-per-minute quota (a refusal is
+  recorded once a minute); region-scoped tokens see only their regions' families (others
+  read as not found).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import re
 import secrets
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -41,8 +57,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from serving.auth import AuthError, Principal, authorize, claimed_token_id
-from serving.engine import RequestError, ServingEngine, UnknownFamilyError, new_request_id
+from serving.auth import AuthError, Principal, authorize, check_role, claimed_token_id
+from serving.client_address import client_address, forwarded_https
+from serving.engine import (
+    OutOfScopeScoreError,
+    RequestError,
+    ServingEngine,
+    UnknownFamilyError,
+    UnknownScoreError,
+    new_request_id,
+)
 from serving.i18n import (
     LANGUAGE_CODES,
     Language,
@@ -51,11 +75,19 @@ from serving.i18n import (
     negotiate,
 )
 from serving.i18n.page import page_text
-from serving.limits import SlidingWindow
+from serving.limits import SlidingWindow, retry_after
 from serving.schemas import TEXT_PATTERN
-from serving.security_log import SecurityLog, SecurityLogUnavailable, SecurityRecord
+from serving.security_log import (
+    SecurityEvent,
+    SecurityLog,
+    SecurityLogUnavailable,
+    SecurityRecord,
+)
 from serving.settings import ServingSettings
 from serving.store.audit_log import AuditLogUnavailable
+from serving.store.review_sessions import ReviewSessionStore, open_review_sessions
+
+logger = logging.getLogger("earlyrisk.serving")
 
 SESSION_COOKIE = "earlyrisk_review"
 SIGNIN_COOKIE = "earlyrisk_review_signin"
@@ -76,13 +108,19 @@ _SECURITY_HEADERS = {
 }
 _ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
 _TEMPLATE = _ENV.get_template("review.html.j2")
-_TEXT = __import__("re").compile(TEXT_PATTERN)
+_TEXT = re.compile(TEXT_PATTERN)
+#: Scope key of the request id a /review answer carries (X-Request-ID, security log).
+REQUEST_ID = "earlyrisk.review_request_id"
 
 
-def csrf_for(token: str) -> str:
-    """The CSRF value of a session: an HMAC keyed by the token (stateless, per session)."""
-    key = hashlib.sha256(token.encode()).digest()
+def csrf_for(session_id: str) -> str:
+    """The CSRF value of a session: an HMAC keyed by its id (no more state, per session)."""
+    key = hashlib.sha256(session_id.encode()).digest()
     return hmac.new(key, b"earlyrisk-review-csrf", hashlib.sha256).hexdigest()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class ReviewPages:
@@ -94,24 +132,55 @@ class ReviewPages:
         *,
         engine: Callable[[], ServingEngine | None],
         settings: ServingSettings | None = None,
+        security_log: Callable[[], SecurityLog | None] = lambda: None,
+        sessions: ReviewSessionStore | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
         self.engine = engine
         self.settings = settings if settings is not None else ServingSettings()
-        self.quota = SlidingWindow(limit=self.settings.quota_families_per_minute, window_s=60)
-        self.security_log = SecurityLog(
-            self.settings.security_log_path, busy_timeout_ms=self.settings.audit_busy_timeout_ms
+        self.security_log = security_log
+        self.sessions: ReviewSessionStore = (
+            sessions
+            if sessions is not None
+            else open_review_sessions(
+                self.settings.database_url, self.settings.resolved_review_sessions_path
+            )
         )
+        self.idle = timedelta(minutes=self.settings.review_session_idle_minutes)
+        self.clock = clock
+        self.quota = SlidingWindow(
+            limit=self.settings.quota_families_per_minute, window_s=60, clock=monotonic
+        )
+        self.failures = SlidingWindow(
+            limit=self.settings.auth_failure_limit,
+            window_s=self.settings.auth_failure_window_s,
+            clock=monotonic,
+        )
+        self._monotonic = monotonic
+        self._quota_recorded: dict[str, float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
             await self.app(scope, receive, send)
             return
+        scope[REQUEST_ID] = new_request_id()
         request = Request(scope, receive)
-        response = await self._route(request, path)
+        try:
+            response = await self._route(request, path)
+        except AuditLogUnavailable as exc:  # the sessions' or tokens' database is away
+            logger.error("request %s: review store unavailable: %s", scope[REQUEST_ID], exc)
+            response = self._render(
+                request,
+                lang=self._lang(request),
+                status=503,
+                messages=[(page_text("unavailable", self._lang(request)), "error")],
+            )
         for name, value in _SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        response.headers["X-Request-ID"] = scope[REQUEST_ID]
         await response(scope, receive, send)
 
     async def _route(self, request: Request, path: str) -> Response:
@@ -130,7 +199,7 @@ class ReviewPages:
             if path.endswith("/signin"):
                 return await run_in_threadpool(self._signin, request, form)
             if path.endswith("/signout"):
-                return self._signout(request, form)
+                return await run_in_threadpool(self._signout, request, form)
             return await run_in_threadpool(self._decision, request, form)
         return HTMLResponse("Not found.", status_code=404 if method == "GET" else 405)
 
@@ -139,25 +208,88 @@ class ReviewPages:
         chosen = given if isinstance(given, str) else request.query_params.get("lang")
         return negotiate(chosen, request.headers.get("accept-language"))
 
-    def _principal(self, request: Request) -> tuple[Principal, str] | None:
-        """The signed-in caseworker (token verified again now), or None."""
-        engine = self.engine()
-        token = request.cookies.get(SESSION_COOKIE)
-        if engine is None or not token:
-            return None
-        try:
-            return authorize(engine.tokens, f"Bearer {token}", "family"), token
-        except AuthError:
-            return None
+    def _address(self, request: Request) -> str:
+        return client_address(request.scope, self.settings.trusted_proxies)
 
-    def _record(self, request: Request, event: str, token_id: str | None, detail: str) -> None:
-        client = request.client.host if request.client else None
-        try:
-            self.security_log.record(
-                SecurityRecord(event, new_request_id(), "review", token_id, client, detail)  # type: ignore[arg-type]
+    def _session(self, request: Request) -> tuple[Principal, str] | Response | None:
+        """The signed-in caseworker and the session id; None without a session cookie; the
+        refusal page for a cookie that is not a live session of a live token (recorded,
+        counted against the address, the cookie cleared)."""
+        session_id = request.cookies.get(SESSION_COOKIE)
+        engine = self.engine()
+        if not session_id or engine is None:
+            return None
+        lang = self._lang(request)
+        token_id = self.sessions.token_of(session_id, now=self.clock(), idle=self.idle)
+        principal = engine.tokens.live_principal(token_id) if token_id else None
+        if principal is None and self.failures.blocked_for(self._address(request)) > 0:
+            # over the limit: a live session still opens, anything else waits, unrecorded
+            throttled = self._throttled(request, lang)
+            throttled.delete_cookie(SESSION_COOKIE, path=PREFIX)
+            return throttled
+        if principal is not None:
+            try:
+                return check_role(principal, "family"), session_id
+            except AuthError:
+                principal = None
+        if token_id is not None:  # the session was live but its token is not: end it
+            self.sessions.end(session_id, now=self.clock(), why="token revoked or expired")
+        self._refused(
+            request,
+            "unauthenticated",
+            token_id,
+            "review session cookie that is not a live session (unknown, signed out, idle, "
+            "or its token revoked or expired)",
+        )
+        response = self._signin_page(
+            request, lang, status=401, message=page_text("session_ended", lang)
+        )
+        response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+        return response
+
+    def _throttled(self, request: Request, lang: Language) -> Response:
+        """The 429 page of an address over the failure limit (its block start is recorded)."""
+        wait = self.failures.blocked_for(self._address(request))
+        response = self._signin_page(
+            request, lang, status=429, message=page_text("throttled", lang)
+        )
+        response.headers["Retry-After"] = retry_after(wait)
+        return response
+
+    def _refused(
+        self, request: Request, event: SecurityEvent, token_id: str | None, detail: str
+    ) -> None:
+        """Record a refusal and count it against the caller's address (a throttle's start
+        is one more event)."""
+        address = self._address(request)
+        self._record(request, event, token_id, detail)
+        if self.failures.add(address) == self.failures.limit:
+            self._record(
+                request,
+                "throttled",
+                token_id,
+                f"address {address} reached {self.failures.limit} failures in "
+                f"{self.failures.window_s:g} s on the review page",
             )
-        except SecurityLogUnavailable:
-            return  # the refusal stands; the gate logs the same way
+
+    def _record(
+        self, request: Request, event: SecurityEvent, token_id: str | None, detail: str
+    ) -> None:
+        """Write a security event with this answer's request id (the service's security
+        log, so the shared database's when there is one); a failure to write is logged and
+        the refusal stands."""
+        request_id = str(request.scope.get(REQUEST_ID) or new_request_id())
+        log = self.security_log()
+        record = SecurityRecord(
+            event, request_id, "review", token_id, self._address(request), detail
+        )
+        if log is None:
+            logger.error("request %s: security event not recorded: service not loaded", request_id)
+            return
+        try:
+            log.record(record)
+        except SecurityLogUnavailable as exc:
+            logger.error("request %s: security event not recorded: %s", request_id, exc)
 
     def _render(
         self,
@@ -224,25 +356,40 @@ class ReviewPages:
             httponly=True,
             samesite="strict",
             path=PREFIX,
-            secure=request.url.scheme == "https",
+            secure=self._secure(request),
         )
         return response
+
+    def _secure(self, request: Request) -> bool:
+        """Whether the page reached us over TLS (then its cookies are ``Secure``)."""
+        return forwarded_https(request.scope, self.settings.trusted_proxies)
 
     # ---- pages
     def _page(self, request: Request) -> Response:
         lang = self._lang(request)
-        found = self._principal(request)
+        found = self._session(request)
         if found is None:
             return self._signin_page(request, lang)
-        principal, token = found
-        csrf = csrf_for(token)
+        if isinstance(found, Response):
+            return found
+        principal, session_id = found
+        csrf = csrf_for(session_id)
         family_id = (request.query_params.get("family_id") or "").strip()
         messages: list[tuple[str, str]] = []
         if request.query_params.get("recorded") == "1":
             messages.append((page_text("recorded", lang), "ok"))
         if not family_id:
             return self._render(request, lang=lang, signed_in=True, csrf=csrf, messages=messages)
-        return self._family_page(request, principal, csrf, family_id, lang, messages)
+        supersedes = request.query_params.get("supersedes", "")
+        return self._family_page(
+            request,
+            principal,
+            csrf,
+            family_id,
+            lang,
+            messages,
+            supersedes=int(supersedes) if supersedes.isdigit() else None,
+        )
 
     def _family_page(
         self,
@@ -254,6 +401,7 @@ class ReviewPages:
         messages: list[tuple[str, str]],
         *,
         status: int = 200,
+        supersedes: int | None = None,
     ) -> HTMLResponse:
         engine = self.engine()
         assert engine is not None  # a principal implies a loaded engine
@@ -267,6 +415,7 @@ class ReviewPages:
                 messages=[(page_text("not_found", lang), "error")],
             )
         if self.quota.admit(principal.token_id, 1) > 0:
+            self._record_quota(request, principal.token_id)
             return self._render(
                 request,
                 **common,
@@ -295,6 +444,8 @@ class ReviewPages:
             )
             # the score just served leads the history
             view["history"] = engine.family_history(family_id, lang)
+            if supersedes is not None:
+                messages = messages + self._superseded(view["history"], supersedes, lang)
         except UnknownFamilyError:
             return self._render(
                 request,
@@ -321,64 +472,101 @@ class ReviewPages:
             messages=messages,
         )
 
+    def _superseded(
+        self, history: list[dict[str, Any]], seq: int, lang: Language
+    ) -> list[tuple[str, str]]:
+        """The line naming the decision a new one superseded (who, when), from the history."""
+        for item in history:
+            for decision in item["decisions"]:
+                if decision["seq"] == seq:
+                    text = page_text("supersedes", lang).format(
+                        decision=decision["decision_name"],
+                        token_id=decision["token_id"],
+                        recorded_at=str(decision["recorded_at"])[:16].replace("T", " "),
+                    )
+                    return [(text, "ok")]
+        return []
+
+    def _record_quota(self, request: Request, token_id: str) -> None:
+        """One quota_exceeded event per token and minute (a loop over 429s adds no rows)."""
+        now = self._monotonic()
+        last = self._quota_recorded.get(token_id)
+        if last is not None and now - last < 60:
+            return
+        self._quota_recorded[token_id] = now
+        self._record(request, "quota_exceeded", token_id, "review: families per minute")
+
     def _signin(self, request: Request, form: FormData) -> Response:
         lang = self._lang(request, form.get("lang"))
-        sent = form.get("csrf")
-        expected = request.cookies.get(SIGNIN_COOKIE)
-        if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent, expected):
-            self._record(request, "forbidden", None, "review sign-in form without its CSRF value")
-            return self._signin_page(
-                request, lang, status=403, message=page_text("form_refused", lang)
-            )
         token = form.get("token")
         engine = self.engine()
         token_text = token.strip() if isinstance(token, str) else ""
+        claimed = claimed_token_id(f"Bearer {token_text}")
+        blocked = self.failures.blocked_for(self._address(request)) > 0
+        sent = form.get("csrf")
+        expected = request.cookies.get(SIGNIN_COOKIE)
+        if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent, expected):
+            if blocked:
+                return self._throttled(request, lang)
+            self._refused(request, "forbidden", None, "review sign-in form without its CSRF value")
+            return self._signin_page(
+                request, lang, status=403, message=page_text("form_refused", lang)
+            )
         try:
             if engine is None:
                 raise AuthError(401, "the service is starting")
-            authorize(engine.tokens, f"Bearer {token_text}", "family")
+            principal = authorize(engine.tokens, f"Bearer {token_text}", "family")
         except AuthError as exc:
-            event = "unauthenticated" if exc.status == 401 else "forbidden"
-            self._record(request, event, claimed_token_id(f"Bearer {token_text}"), "review sign-in")
+            if blocked:  # a valid token is let in below; anything else waits unchecked
+                return self._throttled(request, lang)
+            event: SecurityEvent = "unauthenticated" if exc.status == 401 else "forbidden"
+            self._refused(request, event, claimed, "review sign-in")
             return self._signin_page(
                 request, lang, status=exc.status, message=page_text("signin_refused", lang)
             )
+        session_id = self.sessions.create(principal.token_id, now=self.clock())
         response = RedirectResponse(f"{PREFIX}?{urlencode({'lang': lang})}", status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
-            token_text,
+            session_id,
             httponly=True,
             samesite="strict",
             path=PREFIX,
-            secure=request.url.scheme == "https",
+            secure=self._secure(request),
         )
         response.delete_cookie(SIGNIN_COOKIE, path=PREFIX)
         return response
 
     def _checked(self, request: Request, form: FormData) -> tuple[Principal, str] | Response:
-        """The principal of a signed-in POST with its CSRF value, or the refusal page."""
+        """The principal and session id of a signed-in POST with its CSRF value, or the
+        refusal page."""
         lang = self._lang(request, form.get("lang"))
-        found = self._principal(request)
+        found = self._session(request)
         if found is None:
+            self._refused(request, "unauthenticated", None, "review form without a session")
             return self._signin_page(request, lang, status=401)
-        principal, token = found
+        if isinstance(found, Response):
+            return found
+        principal, session_id = found
         sent = form.get("csrf")
-        if not isinstance(sent, str) or not hmac.compare_digest(sent, csrf_for(token)):
-            self._record(request, "forbidden", principal.token_id, "review form without CSRF")
+        if not isinstance(sent, str) or not hmac.compare_digest(sent, csrf_for(session_id)):
+            self._refused(request, "forbidden", principal.token_id, "review form without CSRF")
             return self._render(
                 request,
                 lang=lang,
                 status=403,
                 signed_in=True,
-                csrf=csrf_for(token),
+                csrf=csrf_for(session_id),
                 messages=[(page_text("form_refused", lang), "error")],
             )
-        return principal, token
+        return principal, session_id
 
     def _signout(self, request: Request, form: FormData) -> Response:
         checked = self._checked(request, form)
         if isinstance(checked, Response):
             return checked
+        _, session_id = checked
+        self.sessions.end(session_id, now=self.clock(), why="signed out")
         lang = self._lang(request, form.get("lang"))
         response = RedirectResponse(f"{PREFIX}?{urlencode({'lang': lang})}", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path=PREFIX)
@@ -388,7 +576,7 @@ class ReviewPages:
         checked = self._checked(request, form)
         if isinstance(checked, Response):
             return checked
-        principal, token = checked
+        principal, session_id = checked
         lang = self._lang(request, form.get("lang"))
         engine = self.engine()
         assert engine is not None
@@ -402,34 +590,50 @@ class ReviewPages:
             return self._family_page(
                 request,
                 principal,
-                csrf_for(token),
+                csrf_for(session_id),
                 family_id,
                 lang,
                 [(page_text("reason_required", lang), "error")],
                 status=400,
             )
+        not_this_family = HTMLResponse(
+            "Bad request: the score is not this family's.", status_code=400
+        )
         entry = engine.audit_log.score_entry(score_id)
         if entry is None or entry["family_id"] != family_id:
-            return HTMLResponse("Bad request: the score is not this family's.", status_code=400)
+            return not_this_family
         try:
-            engine.feedback(
+            superseded = engine.feedback(
                 score_id=score_id,
                 decision=decision,
                 reason=reason,
                 principal=principal,
-                request_id=new_request_id(),
+                request_id=str(request.scope[REQUEST_ID]),
             )
+        except OutOfScopeScoreError:
+            # answered like a score of another family, and recorded
+            self._record(
+                request,
+                "forbidden",
+                principal.token_id,
+                "review decision on a score outside the token's regions",
+            )
+            return not_this_family
+        except UnknownScoreError:
+            return not_this_family
         except (AuditLogUnavailable, RequestError):
             return self._render(
                 request,
                 lang=lang,
                 status=503,
                 signed_in=True,
-                csrf=csrf_for(token),
+                csrf=csrf_for(session_id),
                 messages=[(page_text("unavailable", lang), "error")],
             )
-        query = urlencode({"lang": lang, "family_id": family_id, "recorded": "1"})
-        return RedirectResponse(f"{PREFIX}?{query}", status_code=303)
+        query = {"lang": lang, "family_id": family_id, "recorded": "1"}
+        if superseded is not None:
+            query["supersedes"] = str(superseded["seq"])
+        return RedirectResponse(f"{PREFIX}?{urlencode(query)}", status_code=303)
 
 
 __all__ = ["LANGUAGE_CODES", "ReviewPages", "csrf_for"]

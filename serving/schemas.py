@@ -151,6 +151,15 @@ class ScoreResponse(_Body):
     results: list[ScoreItem]
 
 
+class SupersededDecision(_Body):
+    """The decision a new one replaced as current: kept in the log, named with who and when."""
+
+    seq: int = Field(description="Its audit-log seq.")
+    decision: Decision
+    token_id: str = Field(description="The token id of the caseworker who recorded it.")
+    recorded_at: str = Field(description="When it was recorded (UTC, ISO 8601).")
+
+
 class FeedbackResponse(_Body):
     """The stored decision; it is now the current one for the score."""
 
@@ -162,6 +171,11 @@ class FeedbackResponse(_Body):
         default=None,
         description="Audit-log seq of the earlier decision on this score that this one "
         "replaces (kept as history); null when it is the first.",
+    )
+    supersedes: SupersededDecision | None = Field(
+        default=None,
+        description="The earlier decision this one replaces as current, with who recorded "
+        "it and when (another caseworker's included); null when it is the first.",
     )
 
 

@@ -8,12 +8,14 @@ and docs page. A handler then runs the engine on the admitted request and turns 
 refusal into a JSON body ``{"error": ..., "request_id": ...}`` with the right status. No
 stack trace ever reaches a client; a client error (4xx) is one INFO line in the server log
 (request id, endpoint, status, a reason code: no family id, no free text), and the same
-request id is in the audit log's entries.
+request id is in the audit log's entries. A refusal the engine makes on access grounds (a
+decision on a score outside the token's regions) also goes to the security log.
 
-Status codes: 400 bad request (the message names the field), 401 missing/invalid token,
-403 wrong role, 404 unknown score_id, 405 not POST, 413 body too large, 415 not JSON,
-429 throttled or over quota (Retry-After), 503 the audit or security log cannot be written
-(nothing is returned), 500 anything unexpected. BentoML's own ``/livez`` and ``/readyz``
+Status codes: 400 bad request (the message names the field), 401 missing/invalid token
+(with Retry-After once the address is throttled), 403 wrong role, 404 unknown score_id (or
+one outside the token's regions: the same answer), 405 not POST, 413 body too large, 415
+not JSON, 429 over the token's quota (Retry-After), 503 the audit or security log cannot be
+written (nothing is returned), 500 anything unexpected. BentoML's own ``/livez`` and ``/readyz``
 are the health and readiness probes (no token); ``/docs.json`` is the OpenAPI document and
 ``/docs`` its page.
 """
@@ -32,7 +34,9 @@ from starlette.responses import JSONResponse
 
 from serving import stores
 from serving.auth import AuthError, Principal, authorize
+from serving.client_address import client_address
 from serving.engine import (
+    OutOfScopeScoreError,
     RequestError,
     ServingEngine,
     UnknownFamilyError,
@@ -57,7 +61,12 @@ from serving.schemas import (
     SecurityLogPage,
     ServedStatsResponse,
 )
-from serving.security_log import SecurityLogUnavailable, SecurityRecord
+from serving.security_log import (
+    SecurityEvent,
+    SecurityLog,
+    SecurityLogUnavailable,
+    SecurityRecord,
+)
 from serving.settings import ServingSettings
 from serving.store.anchor_refresher import AnchorRefresher
 from serving.store.audit_log import AuditLogUnavailable
@@ -83,11 +92,25 @@ _served: ServedFacts | None = None
 
 
 _engine: ServingEngine | None = None
+_security_log: SecurityLog | None = None
 
 
 def served_engine() -> ServingEngine | None:
     """This worker's engine once it is loaded (for the review pages)."""
     return _engine
+
+
+def served_security_log() -> SecurityLog | None:
+    """This worker's security log once the service is loaded (the review pages record
+    their refusals in it: the shared database's when there is one)."""
+    return _security_log
+
+
+# The service, not the HTTP server, decides whose X-Forwarded-For to believe
+# (EARLYRISK_TRUSTED_PROXIES, see serving.client_address). uvicorn would otherwise rewrite
+# the peer address from the header for any caller on 127.0.0.1 before the gate sees it;
+# BentoML builds the server's configuration after importing this module, in this process.
+os.environ["FORWARDED_ALLOW_IPS"] = ""
 
 
 def served_facts() -> ServedFacts | None:
@@ -156,7 +179,7 @@ class EarlyRiskScoring:
     """Explained, advisory family risk scores; every score logged; bearer-token roles."""
 
     def __init__(self) -> None:
-        global _served, _engine
+        global _served, _engine, _security_log
         settings = ServingSettings()
         self.engine: ServingEngine = load_engine(settings)
         _engine = self.engine
@@ -164,6 +187,7 @@ class EarlyRiskScoring:
             self.engine.audit_log, interval_s=settings.audit_anchor_interval_s
         ).start()
         self.security_log = stores.security_log(settings)
+        _security_log = self.security_log
         _served = ServedFacts(
             model_name=self.engine.identity.name,
             model_version=self.engine.identity.version,
@@ -249,10 +273,35 @@ class EarlyRiskScoring:
             if isinstance(admitted, Admitted) and admitted.body is not None
             else None
         )
-        client = ctx.request.client.host if ctx.request.client else None
         self.security_log.record(
-            SecurityRecord("auditor_read", request_id, endpoint, principal.token_id, client, params)
+            SecurityRecord(
+                "auditor_read", request_id, endpoint, principal.token_id, self._client(ctx), params
+            )
         )
+
+    def _client(self, ctx: bentoml.Context) -> str:
+        """The caller's address as the gate counts it (X-Forwarded-For from our proxies)."""
+        return client_address(ctx.request.scope, self.engine.settings.trusted_proxies)
+
+    def _record_refusal(
+        self,
+        ctx: bentoml.Context,
+        event: SecurityEvent,
+        principal: Principal,
+        endpoint: str,
+        request_id: str,
+        detail: str,
+    ) -> None:
+        """Put a refusal the engine made on the security log (the refusal stands when the
+        log cannot be written; that is logged)."""
+        try:
+            self.security_log.record(
+                SecurityRecord(
+                    event, request_id, endpoint, principal.token_id, self._client(ctx), detail
+                )
+            )
+        except SecurityLogUnavailable as exc:
+            logger.error("request %s: security event not recorded: %s", request_id, exc)
 
     @bentoml.api(route="/score")
     def score(
@@ -346,18 +395,30 @@ class EarlyRiskScoring:
             text = reason.strip()
             if not text:
                 raise RequestError("reason", "must not be blank")
-            previous = self.engine.feedback(
-                score_id=score_id,
-                decision=decision,
-                reason=text,
-                principal=principal,
-                request_id=request_id,
-            )
+            try:
+                superseded = self.engine.feedback(
+                    score_id=score_id,
+                    decision=decision,
+                    reason=text,
+                    principal=principal,
+                    request_id=request_id,
+                )
+            except OutOfScopeScoreError:
+                self._record_refusal(
+                    ctx,
+                    "forbidden",
+                    principal,
+                    "feedback",
+                    request_id,
+                    "feedback on a score outside the token's regions",
+                )
+                raise
             return {
                 "request_id": request_id,
                 "score_id": score_id,
                 "decision": decision,
-                "supersedes_seq": previous,
+                "supersedes_seq": None if superseded is None else superseded["seq"],
+                "supersedes": superseded,
             }
 
         return self._handle(ctx, "feedback", FeedbackResponse, work)
@@ -428,4 +489,6 @@ class EarlyRiskScoring:
 # The decorator returns a bentoml Service; its type stubs present the class itself.
 cast(Any, EarlyRiskScoring).add_asgi_middleware(RequestGate, facts=served_facts)
 # /review (HTML, cookie sessions): the gate passes its paths on to this middleware
-cast(Any, EarlyRiskScoring).add_asgi_middleware(ReviewPages, engine=served_engine)
+cast(Any, EarlyRiskScoring).add_asgi_middleware(
+    ReviewPages, engine=served_engine, security_log=served_security_log
+)

@@ -144,8 +144,10 @@ class ServingSettings(BaseSettings):
     auth_failure_limit: int = Field(
         default=10,
         ge=1,
-        description="Failed or forbidden attempts from one address or token id per window "
-        "before every request from it is refused with 429.",
+        description="Requests without a valid token (or review sign-ins and sessions that "
+        "fail) from one address per window before that address's requests without a valid "
+        "token are refused with 429. A request with a valid token is never refused for "
+        "them, and a token id alone never blocks its token.",
     )
     auth_failure_window_s: int = Field(default=300, ge=1, le=86_400)
     quota_requests_per_minute: int = Field(
@@ -158,6 +160,40 @@ class ServingSettings(BaseSettings):
         "/score_indicators).",
     )
     token_default_ttl_days: int = Field(default=90, ge=1, le=3650)
+    trusted_proxies: tuple[str, ...] = Field(
+        default=(),
+        description='Addresses or networks (JSON list: ["10.0.0.5", "10.1.0.0/16"]) of '
+        "the reverse proxies in front of the service. Only a request whose peer is one of "
+        "them has its X-Forwarded-For believed; default: none, the peer address is the "
+        "client (for throttling and the security log).",
+    )
+    review_session_idle_minutes: float = Field(
+        default=30.0,
+        gt=0,
+        le=24 * 60,
+        description="A review-page session unused this long is ended (sign in again).",
+    )
+    review_sessions_path: Path | None = Field(
+        default=None,
+        description="The review page's server-side sessions (default: review_sessions.sqlite "
+        "next to the token store; in the shared database when database_url is set, so every "
+        "replica knows them).",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """Each entry must parse as an address or network, so a typo is not silently inert."""
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"trusted_proxies: {entry!r} is not an IP address or network"
+                ) from exc
+        return tuple(entry.strip() for entry in value)
 
     @model_validator(mode="after")
     def _bands_are_ordered(self) -> ServingSettings:
@@ -181,6 +217,13 @@ class ServingSettings(BaseSettings):
         if self.database_url is not None:
             check_url(self.database_url)
         return self
+
+    @property
+    def resolved_review_sessions_path(self) -> Path:
+        """Where the SQLite review sessions live: the setting, else beside the tokens."""
+        if self.review_sessions_path is not None:
+            return self.review_sessions_path
+        return self.token_db_path.with_name("review_sessions.sqlite")
 
     @property
     def resolved_model_uri(self) -> str:

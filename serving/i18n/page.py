@@ -165,6 +165,27 @@ PAGE: Final[dict[str, Words]] = {
             "Кейінірек қайталаңыз немесе әкімшіге хабарлаңыз."
         ),
     ),
+    "supersedes": words(
+        "It supersedes the decision “{decision}” recorded by {token_id} at {recorded_at}.",
+        "Оно заменяет решение «{decision}», записанное {token_id} в {recorded_at}.",
+        "Ол {token_id} {recorded_at} жазған «{decision}» шешімін ауыстырады.",
+    ),
+    "session_ended": words(
+        "Your session has ended (signed out, unused too long, or its token revoked). Sign "
+        "in again.",
+        "Сеанс завершён (выход, долгое бездействие или отзыв ключа). Войдите снова.",
+        "Сеанс аяқталды (шығу, ұзақ әрекетсіздік немесе кілт қайтарылды). Қайта кіріңіз.",
+    ),
+    "throttled": words(
+        "Too many failed sign-ins from this address; wait a few minutes.",
+        "Слишком много неудачных входов с этого адреса; подождите несколько минут.",
+        "Осы мекенжайдан сәтсіз кірулер тым көп; бірнеше минут күтіңіз.",
+    ),
+    "decided_by": words(
+        "by {token_id} at {recorded_at}",
+        "записал {token_id}, {recorded_at}",
+        "жазған {token_id}, {recorded_at}",
+    ),
     "too_many": words(
         "Too many families viewed in the last minute; wait a moment.",
         "Слишком много семей просмотрено за минуту; подождите немного.",

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 
@@ -172,6 +173,17 @@ def build_world(root: Path, *, n_families: int = N_FAMILIES) -> ServingWorld:
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def review_sign_in(client: httpx.Client, token: str) -> str:
+    """Sign in to /review as a browser does (the form, its CSRF cookie and value, the POST);
+    return the session id the cookie now holds (never the token)."""
+    from benchmarks.review_session import review_sign_in as sign_in
+
+    sign_in(client, token)
+    session_id = client.cookies.get("earlyrisk_review")
+    assert session_id and session_id != token
+    return str(session_id)
 
 
 def read_json(path: Path) -> object:

@@ -14,12 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import psycopg
 import pytest
-from serving_world import ServingWorld, auth
+from serving_world import ServingWorld, auth, review_sign_in
 
 from serving.i18n.events import DECISION_NAME
 from serving.local_server import LocalServer, begin_audit_log, start_local_server
 from serving.pg_stores import PostgresTokenStore
-from serving.review import SESSION_COOKIE
+from serving.review import SESSION_COOKIE, csrf_for
 from serving.store.audit_log_pg import PostgresAuditLog
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -98,11 +98,27 @@ def test_two_replicas_share_one_audit_log_tokens_and_fail_closed(replicas, postg
         [latest, *earlier] = family.json()["history"]
         assert latest["score_id"] == scored["score_id"] and earlier  # scored by both replicas
         assert [(d["decision"], d["current"]) for d in latest["decisions"]] == [("referred", True)]
+        # a review session made through one replica is known to the other (the sessions
+        # are in the database), and signing out through it ends the session for both
+        with httpx.Client(base_url=servers[1].url, timeout=30) as client:
+            session_id = review_sign_in(client, token)
         with httpx.Client(base_url=servers[0].url, timeout=30) as client:
-            client.cookies.set(SESSION_COOKIE, token, path="/review")
+            client.cookies.set(SESSION_COOKIE, session_id, path="/review")
             page = client.get("/review", params={"family_id": "F00003"})
+            out = client.post("/review/signout", data={"csrf": csrf_for(session_id)})
+            assert out.status_code in (200, 303)
         assert page.status_code == 200, page.text
         assert DECISION_NAME["referred"]["en"] in page.text
+        with httpx.Client(base_url=servers[1].url, timeout=30) as client:
+            client.cookies.set(SESSION_COOKIE, session_id, path="/review")
+            replayed = client.get("/review", params={"family_id": "F00003"})
+        assert replayed.status_code == 401
+        with psycopg.connect(url) as conn:  # the refusal is in the shared security log
+            (event,) = conn.execute(
+                "SELECT event, endpoint FROM security_events WHERE request_id = %s",
+                (replayed.headers["x-request-id"],),
+            ).fetchall()
+        assert event == ("unauthenticated", "review")
         with psycopg.connect(url) as conn:
             views = conn.execute(
                 "SELECT family_id, endpoint FROM audit_entries WHERE kind = 'view' ORDER BY seq"

@@ -212,7 +212,12 @@ def test_schema_is_created_once_and_a_behind_schema_is_refused(postgres_url: str
     ensure_postgres(postgres_url)
     ensure_postgres(postgres_url)  # idempotent: a second replica starting
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        assert postgres_versions(conn) == {"audit": 3, "tokens": 1, "security": 1}
+        assert postgres_versions(conn) == {
+            "audit": 3,
+            "tokens": 1,
+            "security": 1,
+            "review_sessions": 1,
+        }
         # a database whose security schema was never applied (an older release's)
         conn.execute("DELETE FROM schema_migrations WHERE store = 'security'")
     with pytest.raises(MigrationError, match=r"security at 0.*earlyrisk db upgrade"):

@@ -13,6 +13,7 @@ import sqlite3
 import ssl
 import subprocess
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ import httpx
 import pytest
 from serving_world import auth
 
-from serving.local_server import TlsFiles, begin_audit_log, start_local_server
+from serving.local_server import LocalServer, TlsFiles, begin_audit_log, start_local_server
 
 # starts a real `bentoml serve` process
 pytestmark = pytest.mark.server
@@ -78,18 +79,79 @@ def test_audit_log_counts_every_score_under_concurrency(real_server, serving_wor
 EXCLUDED_CHECKS: dict[str, str] = {}
 
 
-def test_openapi_conformance_with_every_schemathesis_check(real_server, tokens, tmp_path):
-    """`schemathesis run --checks all` (coverage and fuzzing phases) finds no failure.
+@pytest.fixture(scope="module")
+def default_limits_server(serving_world, tokens, tmp_path_factory) -> Iterator[LocalServer]:
+    """A real server with the shipped failure limit (10 per 5 minutes: the other tests'
+    world lifts it) that trusts X-Forwarded-For from 127.0.0.1 (a local proxy)."""
+    root = tmp_path_factory.mktemp("default_limits")
+    env = {
+        **{k: v for k, v in serving_world.env.items() if k != "EARLYRISK_AUTH_FAILURE_LIMIT"},
+        "EARLYRISK_AUDIT_LOG_PATH": str(root / "audit_log.sqlite"),
+        "EARLYRISK_SECURITY_LOG_PATH": str(root / "security_log.sqlite"),
+        "EARLYRISK_LOOKUP_DB_PATH": str(root / "lookup.sqlite"),
+        "EARLYRISK_TRUSTED_PROXIES": '["127.0.0.1"]',
+        "BENTOML_HOME": str(root / "bentoml_home"),
+    }
+    server = start_local_server(env, root / "bentoml.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _security_rows(server: LocalServer, **where: str) -> list[dict[str, str]]:
+    path = server.log_path.with_name("security_log.sqlite")
+    with sqlite3.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = [dict(r) for r in conn.execute("SELECT * FROM security_events ORDER BY seq")]
+    return [r for r in rows if all(r[k] == v for k, v in where.items())]
+
+
+def test_failed_probes_never_lock_out_a_valid_token(default_limits_server, tokens):
+    """Issue 20: 10 unauthenticated probes from one address made every valid-token request
+    from it 429 for 5 minutes; a token id named 10 times locked that token."""
+    admin = tokens["admin"]
+    with httpx.Client(base_url=default_limits_server.url, timeout=30) as client:
+        probes = [client.post("/model_card", json={}) for _ in range(10)]
+        probes += [client.post("/model_card", json={}, headers=auth("er_x")) for _ in range(10)]
+        assert {p.status_code for p in probes} == {401}
+        assert "retry-after" in probes[-1].headers  # the address is throttled now
+        assert client.post("/model_card", json={}, headers=auth(admin)).status_code == 200
+        token_id = admin.split("_")[1]
+        named = [
+            client.post("/model_card", json={}, headers=auth(f"er_{token_id}_guess"))
+            for _ in range(20)
+        ]
+        assert {n.status_code for n in named} == {401}
+        assert all(
+            client.post("/model_card", json={}, headers=auth(admin)).status_code == 200
+            for _ in range(5)
+        )
+    (start,) = _security_rows(default_limits_server, event="throttled")
+    assert start["client"] == "127.0.0.1" and start["token_id"] is None
+
+
+def test_openapi_conformance_with_every_schemathesis_check(default_limits_server, tokens, tmp_path):
+    """`schemathesis run --checks all` (coverage and fuzzing phases) finds no failure and no
+    5xx, on a server with the shipped failure limit, while its own unauthenticated probes
+    (the `ignored_auth` check sends each operation without and with a made-up token) and
+    20 more sent first from the same address keep that address throttled: the valid token
+    of the run is never refused for them.
 
     Every status, header, content type and body the server answers must be in the OpenAPI
     document, schema-valid requests must be accepted and invalid ones refused, and a call
     without the token must be refused. Bounded: 10 examples per operation, fixed seed.
     """
+    server = default_limits_server
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for _ in range(20):
+            client.post("/score", json={"family_ids": ["F00001"]}, headers=auth("er_nope"))
+    log_start = server.log_path.stat().st_size
     cli = Path(sys.executable).with_name("schemathesis")
     command = [
         str(cli),
         "run",
-        f"{real_server.url}/docs.json",
+        f"{server.url}/docs.json",
         "--checks",
         "all",
         "--max-examples",
@@ -107,6 +169,7 @@ def test_openapi_conformance_with_every_schemathesis_check(real_server, tokens, 
     run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=500)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "Tested: 10" in run.stdout, run.stdout[-4000:]
+    assert "Failures:" not in run.stdout and "5xx" not in run.stdout, run.stdout[-4000:]
     # /family answers 404 for the random ids schemathesis makes up (it cannot know a family
     # id): that warning is expected; any other warning or failure is not.
     clean = "No issues found" in run.stdout
@@ -115,9 +178,12 @@ def test_openapi_conformance_with_every_schemathesis_check(real_server, tokens, 
         and run.stdout.count("- POST ") == 1
         and "- POST /family" in run.stdout
         and "repeatedly returned 404" in run.stdout
-        and "Failures:" not in run.stdout
     )
     assert clean or only_family_404, run.stdout[-4000:]
+    # the run's own probes came from the throttled address, and its token was served
+    written = server.log_path.read_bytes()[log_start:].decode(errors="replace")
+    assert "-> 401 throttled" in written, written[-3000:]
+    assert "-> 429" not in written and "-> 5" not in written
 
 
 def test_auth_is_checked_before_the_body_on_a_real_server(real_server, tokens):
@@ -218,10 +284,10 @@ def test_the_service_serves_https_only_with_a_certificate(serving_world, tokens,
         server.stop()
 
 
-def test_the_security_log_has_the_forwarded_client_of_a_local_proxy(
-    real_server, serving_world, tokens
-):
-    """Behind a proxy on the same machine, the client address is the one it forwards."""
+def test_a_spoofed_forwarded_for_is_not_believed(real_server, serving_world, tokens):
+    """X-Forwarded-For is anyone's to write: with no proxy configured (the default) the
+    security log keeps the peer's address, not the one the header claims (uvicorn on its
+    own believed it from any local caller)."""
     headers = {"Authorization": "Bearer er_nope", "X-Forwarded-For": "203.0.113.7"}
     with httpx.Client(base_url=real_server.url, timeout=30) as client:
         response = client.post("/model_card", json={}, headers=headers)
@@ -232,4 +298,15 @@ def test_the_security_log_has_the_forwarded_client_of_a_local_proxy(
             "SELECT event, client, token_id FROM security_events WHERE request_id = ?",
             (request_id,),
         ).fetchall()
-    assert row == ("unauthenticated", "203.0.113.7", None)
+    assert row == ("unauthenticated", "127.0.0.1", None)
+
+
+def test_the_forwarded_client_of_a_configured_proxy_is_recorded(default_limits_server):
+    """Behind a proxy the operator lists (EARLYRISK_TRUSTED_PROXIES), the client address is
+    the one it forwards."""
+    headers = {"Authorization": "Bearer er_nope", "X-Forwarded-For": "203.0.113.8"}
+    with httpx.Client(base_url=default_limits_server.url, timeout=30) as client:
+        response = client.post("/model_card", json={}, headers=headers)
+    assert response.status_code == 401 and "retry-after" not in response.headers
+    (row,) = _security_rows(default_limits_server, request_id=response.headers["x-request-id"])
+    assert (row["event"], row["client"]) == ("unauthenticated", "203.0.113.8")

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from serving_world import auth
+from serving_world import auth, review_sign_in
 
 from features.catalogue import event_features
 from serving.i18n.events import CHANNEL_NAME, DECISION_NAME, DOMAIN_NAME, EVENT_TYPE_NAME
@@ -208,7 +208,7 @@ def test_family_shows_records_history_and_is_audited(registry_server, tokens):
             for record in item["records"]:
                 assert record["event_name"].startswith(EVENT_TYPE_NAME[record["event_type"]]["ru"])
         # the review page shows the same records in words, never their codes
-        client.cookies.set(SESSION_COOKIE, tokens["caseworker"], path="/review")
+        review_sign_in(client, tokens["caseworker"])
         page = client.get("/review", params={"family_id": family, "lang": "kk"})
         assert page.status_code == 200, page.text
         records_html = page.text[page.text.index('id="indicators"') :]
@@ -376,11 +376,13 @@ def test_review_page_in_a_real_browser(registry_server, tokens):
         driver.quit()
 
 
-def test_forms_need_their_csrf_value_and_a_session(real_server, tokens):
+def test_forms_need_their_csrf_value_and_a_session(real_server, tokens, serving_world):
     with httpx.Client(base_url=real_server.url, timeout=30) as client:
         signin = client.post("/review/signin", data={"token": tokens["caseworker"], "csrf": "x"})
         assert signin.status_code == 403  # the sign-in form's value must match its cookie
-        client.cookies.set(SESSION_COOKIE, tokens["caseworker"], path="/review")
+        nobody = client.post("/review/decision", data={"csrf": "x", "score_id": "s"})
+        assert nobody.status_code == 401  # no session at all
+        session_id = review_sign_in(client, tokens["caseworker"])
         page = client.get("/review")
         assert (
             page.status_code == 200
@@ -394,7 +396,7 @@ def test_forms_need_their_csrf_value_and_a_session(real_server, tokens):
         good_csrf = client.post(
             "/review/decision",
             data={
-                "csrf": csrf_for(tokens["caseworker"]),
+                "csrf": csrf_for(session_id),
                 "score_id": "not-a-score",
                 "family_id": "F00011",
                 "decision": "no_action",
@@ -402,15 +404,20 @@ def test_forms_need_their_csrf_value_and_a_session(real_server, tokens):
             },
         )
         assert good_csrf.status_code == 400  # past the CSRF check; the score is unknown
-        client.cookies.set(SESSION_COOKIE, tokens["revoked"], path="/review")
-        assert "token" in client.get("/review").text  # a revoked token's session is over
+        # a token revoked after sign-in: its session is over at the next request
+        doomed = serving_world.tokens().create("caseworker")
+        client.cookies.clear()
+        review_sign_in(client, doomed.token)
+        assert serving_world.tokens().revoke(doomed.token_id)
+        ended = client.get("/review")
+        assert ended.status_code == 401 and "token" in ended.text
 
 
 def test_an_ineligible_family_is_shown_without_an_estimate(real_server, tokens):
     """Design rule 10 on the page: a family outside the scored population gets the reason,
     no probability, level or decision form (there is no score to decide on)."""
     with httpx.Client(base_url=real_server.url, timeout=30) as client:
-        client.cookies.set(SESSION_COOKIE, tokens["caseworker"], path="/review")
+        review_sign_in(client, tokens["caseworker"])
         page = client.get("/review", params={"family_id": "F00109"})
         assert page.status_code == 200, page.text
         assert PAGE["ineligible"]["en"] in page.text and "no child under 18" in page.text
