@@ -158,7 +158,7 @@ def features_command(
     show_progress = err.is_terminal if progress is None else progress
     refuse_validated_on_pandas(validated, engine, err)
     if engine is Engine.spark:
-        from features.spark_features import run_features_command
+        from features.spark.features import run_features_command
 
         raise typer.Exit(
             run_features_command(

@@ -48,7 +48,7 @@ from features.memory import release_free_memory
 from features.raw import RawTables
 from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_RAW, raw_fingerprint
 from features.validation import load_validated
-from features.validation_kernels import KeyIndex
+from features.validation.kernels import KeyIndex
 
 # Families per partition when the caller does not choose: small enough to keep a worker's
 # memory modest, large enough that vectorized group-bys dominate per-partition overhead.
@@ -113,7 +113,7 @@ class PartitionAssigner:
     Built from the small tables (families, persons, memberships); events are assigned
     slice by slice (:meth:`event_parts`), so a streamed events table can be bucketed
     without being held (:mod:`features.partitioned_raw`). The family and person ids are
-    prepared for look-ups once (:class:`features.validation_kernels.KeyIndex`): a look-up
+    prepared for look-ups once (:class:`features.validation.kernels.KeyIndex`): a look-up
     per slice then costs the slice's rows, not the millions of ids (an Arrow hash set
     rebuilt per slice made bucketing grow with slices x ids).
     """

@@ -20,8 +20,8 @@ from earlyrisk.cli import app
 from features.catalogue import feature_list_fingerprint
 from features.engine import build_feature_table
 from features.raw import RawTables
-from features.spark_features import SIDECAR, read_spark_feature_table, write_spark_features
-from features.spark_validation import validate_raw_dir_spark
+from features.spark.features import SIDECAR, read_spark_feature_table, write_spark_features
+from features.spark.validation import validate_raw_dir_spark
 from features.validation import load_validated, validate_raw_dir
 
 # Spark jobs are many small JVM round trips; the suite's 600 s per test is ample (the

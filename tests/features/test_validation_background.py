@@ -1,6 +1,6 @@
 """Checks in a forked process refuse exactly what the in-process validator refuses.
 
-:func:`features.validation_background.load_checking_in_background` hands the parsed tables
+:func:`features.validation.background.load_checking_in_background` hands the parsed tables
 back before the contract rules are checked; these tests hold it to the same findings as
 :func:`features.validation.load_validated` on every corruption case of the validator's own
 tests, and show that a checker that dies is an error, never a pass.
@@ -18,7 +18,7 @@ from raw_factory import valid_tables
 from test_validation import ERROR_CASES, _write
 
 from features.validation import InvalidRawDataError, load_validated, validate_raw_dir
-from features.validation_background import (
+from features.validation.background import (
     ValidationProcessError,
     load_checking_in_background,
 )
@@ -59,7 +59,7 @@ def test_a_checker_that_dies_is_an_error_not_a_pass(
         os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
 
     # the checker is forked, so it runs this in place of the rules
-    monkeypatch.setattr("features.validation_background.run_checks", killed_mid_check)
+    monkeypatch.setattr("features.validation.background.run_checks", killed_mid_check)
     _, checks = load_checking_in_background(raw)
     with pytest.raises(ValidationProcessError, match="exited with code -9"):
         checks.result()

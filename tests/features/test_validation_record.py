@@ -19,16 +19,16 @@ import pytest
 from raw_factory import set_cell, valid_tables
 from typer.testing import CliRunner
 
-import features.validation_record as records
+import features.spark.record as records
 from earlyrisk.cli import app
 from features.raw import write_raw
-from features.validation import validate_raw_dir
-from features.validation_record import (
+from features.spark.record import (
     ValidationRecordError,
     trusted_record,
     validator_fingerprint,
     write_record,
 )
+from features.validation import validate_raw_dir
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_another_validator_refuses_the_record(
     record = _recorded(registry, tmp_path)
     rules = tmp_path / "rules.py"
     rules.write_text("RULES = ['unique']\n")
-    edited = types.SimpleNamespace(__name__="features.validation_rules", __file__=str(rules))
+    edited = types.SimpleNamespace(__name__="features.validation.rules", __file__=str(rules))
     monkeypatch.setattr(records, "_VALIDATOR_MODULES", (*records._VALIDATOR_MODULES, edited))
     before = validator_fingerprint()
     with pytest.raises(ValidationRecordError, match="another version of the validator"):

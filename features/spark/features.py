@@ -14,7 +14,7 @@ three numbers and the distinct protected attributes):
    number of families, in one Spark job, as the pandas driver computes them;
 2. Python tasks on Spark read the raw files (a group of Parquet row groups or a CSV file
    each) with pyarrow and write every row into a scratch directory by family partition,
-   placed by the pandas engine's own assigner (:mod:`features.spark_buckets`);
+   placed by the pandas engine's own assigner (:mod:`features.spark.buckets`);
 3. one task per partition (``spark.range(n).mapInArrow``) reads its partition's files with
    pyarrow, runs ``compute_partition`` and hands the rows back to Spark's Parquet writer.
 
@@ -55,8 +55,8 @@ from features.contract import TABLES
 from features.labels import AsOfAfterExtractionError, refuse_as_of_after_extraction
 from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
 from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_PREFIX
-from features.spark_buckets import forget_assigner, read_partition, write_layout
-from features.spark_raw import locate_table, read_typed_table
+from features.spark.buckets import forget_assigner, read_partition, write_layout
+from features.spark.raw import locate_table, read_typed_table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -153,7 +153,7 @@ def spark_feature_frame(
     the directory ``scratch``, which every executor must be able to read); the frame is
     lazy and reads ``scratch`` when its job runs, so remove ``scratch`` only after that
     (:func:`write_spark_features` does). The raw data must already have passed validation
-    (:mod:`features.spark_validation`).
+    (:mod:`features.spark.validation`).
     """
     config = config or FeatureConfig()
     dates = normalise_as_of(as_of_dates)
@@ -303,8 +303,8 @@ def run_features_command(
     from rich.console import Console
 
     from features.engine_options import start_spark
-    from features.spark_validation import validate_raw_dir_spark
-    from features.validation_record import ValidationRecordError, trusted_record
+    from features.spark.record import ValidationRecordError, trusted_record
+    from features.spark.validation import validate_raw_dir_spark
 
     started = time.perf_counter()
     if validated is not None:

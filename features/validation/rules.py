@@ -41,8 +41,8 @@ from features.contract import (
     VALUED_EVENT_TYPES,
     VOCABULARIES,
 )
-from features.validation_kernels import CoverIndex, KeyIndex, day_numbers, duplicated, isin
-from features.validation_report import RuleViolation, Severity
+from features.validation.kernels import CoverIndex, KeyIndex, day_numbers, duplicated, isin
+from features.validation.report import RuleViolation, Severity
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,7 @@ class RuleContext:
 
     ``tables`` are the tables whose rows the checks report on; ``parents`` (default: the
     same) the full tables that foreign keys and orphan checks look up. They differ when the
-    validator streams a large table (:mod:`features.validation_stream`): the checks then
+    validator streams a large table (:mod:`features.validation.stream`): the checks then
     run once on the small tables and once per slice of the large one, each time with the
     others' rows as zero-row stand-ins and the full small tables as parents; ``intervals``
     and ``parent_keys`` carry what the first pass computed into the slices' passes, and
@@ -569,7 +569,7 @@ def _not_member_on_date(
     with the same key covers on the event's day.
 
     Keys are integer codes built from the foreign-key look-ups (no second pass over the
-    ids); ``cover`` (:class:`features.validation_kernels.CoverIndex`) has the memberships
+    ids); ``cover`` (:class:`features.validation.kernels.CoverIndex`) has the memberships
     sorted once and binary-searches each event, with no sort of the events.
     """
     days = ctx.event_days()[selected]

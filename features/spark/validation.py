@@ -1,9 +1,9 @@
 """The contract's rules on Spark: the same report as :mod:`features.validation`, at any size.
 
-Every rule of :mod:`features.validation_rules` is restated as Spark column expressions and
+Every rule of :mod:`features.validation.rules` is restated as Spark column expressions and
 joins (foreign keys, duplicates, overlaps and attribution are joins and windows, never a
 table collected to the driver). The report is the pandas engine's
-:class:`~features.validation_report.ValidationReport`: same rule ids, order, counts,
+:class:`~features.validation.report.ValidationReport`: same rule ids, order, counts,
 descriptions and example keys, so a test compares the two engines on the same data.
 
 How the same examples come out: a report shows the first offending rows in stored order
@@ -39,10 +39,10 @@ from features.contract import (
     VOCABULARIES,
     Column,
 )
-from features.spark_raw import BLANK_PATTERN, RawTableNotFoundError, locate_table, read_stored
-from features.spark_session import session_conf, shuffle_partitions_for
-from features.validation_report import RuleViolation, TableInfo, ValidationReport
-from features.validation_rules import ROW_LABEL_COLUMNS, RULES, TABLE_KEYS
+from features.spark.raw import BLANK_PATTERN, RawTableNotFoundError, locate_table, read_stored
+from features.spark.session import session_conf, shuffle_partitions_for
+from features.validation.report import RuleViolation, TableInfo, ValidationReport
+from features.validation.rules import ROW_LABEL_COLUMNS, RULES, TABLE_KEYS
 
 if TYPE_CHECKING:
     from pyspark.sql import Column as SparkColumn
@@ -132,7 +132,7 @@ class _Table:
 
 @dataclass
 class _Run:
-    """State shared by the checks, like features.validation_rules.RuleContext."""
+    """State shared by the checks, like features.validation.rules.RuleContext."""
 
     tables: dict[str, _Table]
     pending: list[_Pending] = field(default_factory=list)

@@ -9,7 +9,7 @@ instead of validating again, but only when
 
 - the record says the registry passed (a record of a failed validation is refused);
 - the raw files are byte for byte the ones validated (sha256 over every stored file's
-  name and bytes, :func:`features.spark_features.raw_files_fingerprint`, computed again
+  name and bytes, :func:`features.spark.features.raw_files_fingerprint`, computed again
   now: a changed, added or removed file refuses the record);
 - the validator is the one that wrote it (sha256 over the source of the modules that
   define the rules: a changed rule refuses an older record).
@@ -29,21 +29,21 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 import features.contract
-import features.spark_raw
-import features.spark_validation
-import features.validation
-import features.validation_rules
-from features.validation_report import ValidationReport
+import features.spark.raw
+import features.spark.validation
+import features.validation.rules
+import features.validation.validate
+from features.validation.report import ValidationReport
 
 RECORD_KIND = "earlyrisk.validation_record"
 # The modules whose source decides what "valid" means (the contract, the rules on either
 # engine, the way Spark reads the tables).
 _VALIDATOR_MODULES = (
     features.contract,
-    features.validation_rules,
-    features.validation,
-    features.spark_validation,
-    features.spark_raw,
+    features.validation.rules,
+    features.validation.validate,
+    features.spark.validation,
+    features.spark.raw,
 )
 
 
@@ -77,7 +77,7 @@ def validator_fingerprint() -> str:
 
 def record_of(report: ValidationReport, raw_dir: Path | str) -> ValidationRecord:
     """The record of ``report`` on ``raw_dir`` (its files fingerprinted now)."""
-    from features.spark_features import raw_files_fingerprint
+    from features.spark.features import raw_files_fingerprint
 
     return ValidationRecord(
         ok=report.ok,
@@ -99,7 +99,7 @@ def write_record(report: ValidationReport, raw_dir: Path | str, path: Path | str
 def trusted_record(path: Path | str, raw_dir: Path | str) -> ValidationRecord:
     """The record at ``path`` if it stands for a passed validation of ``raw_dir`` as its
     files are now, by this validator; raises :class:`ValidationRecordError` otherwise."""
-    from features.spark_features import raw_files_fingerprint
+    from features.spark.features import raw_files_fingerprint
 
     path = Path(path)
     try:

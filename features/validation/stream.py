@@ -20,11 +20,11 @@ findings (rule, table, column, count, example keys, order) as the whole-table va
 
 Cost: linear in the events. What the slices share is prepared once, in the first pass: the
 parents' ids hashed and sorted for the foreign-key look-ups
-(:class:`features.validation_kernels.KeyIndex`) and the memberships sorted for the
-attribution look-ups (:class:`features.validation_kernels.CoverIndex`); before that, each
+(:class:`features.validation.kernels.KeyIndex`) and the memberships sorted for the
+attribution look-ups (:class:`features.validation.kernels.CoverIndex`); before that, each
 slice rebuilt them from the millions of parent rows, so the cost grew with slices x
 parents, i.e. with the square of the registry's size. Event ids are hashed a machine word
-at a time (:func:`features.validation_kernels.text_hashes`), not through pandas' per-row
+at a time (:func:`features.validation.kernels.text_hashes`), not through pandas' per-row
 object hashing.
 
 Memory: the small tables plus one slice (and the id hashes), not the registry.
@@ -45,18 +45,9 @@ import pyarrow.parquet as pq
 
 from features.contract import TABLE_COLUMNS, TABLES
 from features.raw import table_path
-from features.validation import (
-    _arrow_frame,
-    _csv_options,
-    _parse_column,
-    _parse_table,
-    _progress_bar,
-    _read_table,
-    _report_extra_columns,
-)
-from features.validation_kernels import text_hashes
-from features.validation_report import RuleViolation, TableInfo, ValidationReport
-from features.validation_rules import (
+from features.validation.kernels import text_hashes
+from features.validation.report import RuleViolation, TableInfo, ValidationReport
+from features.validation.rules import (
     CHECKS,
     RULES,
     Findings,
@@ -67,6 +58,15 @@ from features.validation_rules import (
     check_unique_keys,
     unique_description,
     unknown_types_description,
+)
+from features.validation.validate import (
+    _arrow_frame,
+    _csv_options,
+    _parse_column,
+    _parse_table,
+    _progress_bar,
+    _read_table,
+    _report_extra_columns,
 )
 
 STREAMED = "events"

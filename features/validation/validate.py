@@ -12,8 +12,8 @@ naming the rows, not a crash on the first bad cell. Every check is vectorized (`
 registry of 100k families and millions of events validates in seconds.
 
 The rules, their ids and the decisions where the contract is silent are listed in
-:mod:`features.validation_rules`; the report's JSON shape in
-:mod:`features.validation_report`.
+:mod:`features.validation.rules`; the report's JSON shape in
+:mod:`features.validation.report`.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from features.contract import DATE_RANGE, TABLE_COLUMNS, TABLES, Column
 from features.errors import EarlyriskError
 from features.raw import DATE_DTYPE, RawTables, table_path
-from features.validation_report import RuleViolation, TableInfo, ValidationReport
-from features.validation_rules import CHECKS, RULES, Findings, ParsedTable, RuleContext
+from features.validation.report import RuleViolation, TableInfo, ValidationReport
+from features.validation.rules import CHECKS, RULES, Findings, ParsedTable, RuleContext
 
 __all__ = [
     "RULES",
@@ -72,12 +72,12 @@ def validate_raw_dir(
 
     Raises NotADirectoryError when ``raw_dir`` is not a directory; a missing or unreadable
     table file is a finding of the report, not an exception. The events table is read in
-    slices (:mod:`features.validation_stream`), so memory holds the five small tables and
+    slices (:mod:`features.validation.stream`), so memory holds the five small tables and
     one slice, whatever the registry's size; the findings are those of the whole-table
     validator (:func:`validate_tables` on the same data).
     """
-    # imported here: features.validation_stream builds on this module's readers and parsers
-    from features.validation_stream import validate_streamed
+    # imported here: features.validation.stream builds on this module's readers and parsers
+    from features.validation.stream import validate_streamed
 
     return validate_streamed(raw_dir, progress=progress, max_examples=max_examples)
 
