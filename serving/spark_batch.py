@@ -309,11 +309,8 @@ def score_registry_spark(
 
     from features.catalogue import feature_list_fingerprint
     from features.config import FeatureConfig
-    from features.spark.features import (
-        raw_files_fingerprint,
-        scratch_beside,
-        spark_feature_frame,
-    )
+    from features.spark.features import scratch_beside, spark_feature_frame
+    from features.spark.raw import raw_files_fingerprint
     from features.spark.record import trusted_record
     from features.spark.session import session_conf
     from features.spark.validation import validate_raw_dir_spark

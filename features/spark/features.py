@@ -30,7 +30,6 @@ reads it back as the pandas engine's frame).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
@@ -56,7 +55,7 @@ from features.labels import AsOfAfterExtractionError, refuse_as_of_after_extract
 from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
 from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_PREFIX
 from features.spark.buckets import forget_assigner, read_partition, write_layout
-from features.spark.raw import locate_table, read_typed_table
+from features.spark.raw import raw_files_fingerprint, read_typed_table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -201,30 +200,6 @@ def scratch_beside(out: Path | str) -> Path:
     removes it once the feature job has run."""
     out = Path(out)
     return out.with_name(f".{out.name}.{uuid.uuid4().hex}.partitions")
-
-
-def raw_files_fingerprint(raw_dir: Path | str) -> str:
-    """sha256 over the raw tables' stored files (names and bytes, streamed, in contract
-    order). A cheaper stand-in for the pandas engine's content fingerprint, which needs
-    every table in one process; equal files give equal digests."""
-    digest = hashlib.sha256()
-    for table in TABLES:
-        location = locate_table(raw_dir, table)
-        files = (
-            sorted(p for p in location.path.rglob("*") if p.is_file() and not _hidden(p))
-            if location.path.is_dir()
-            else [location.path]
-        )
-        for path in files:
-            digest.update(f"{table}:{path.relative_to(location.path.parent)};".encode())
-            with path.open("rb") as handle:
-                while block := handle.read(1 << 20):
-                    digest.update(block)
-    return digest.hexdigest()
-
-
-def _hidden(path: Path) -> bool:
-    return path.name.startswith(("_", "."))
 
 
 def write_spark_features(

@@ -25,9 +25,10 @@ from typing import Any
 from features.contract import TABLES
 from features.errors import EarlyriskError
 from features.raw import RawTables
+from features.validation.parse import parse_dir
 from features.validation.report import ValidationReport
 from features.validation.rules import Findings, ParsedTable
-from features.validation.validate import InvalidRawDataError, parse_dir, run_checks
+from features.validation.validate import InvalidRawDataError, run_checks
 
 MAX_EXAMPLES = 5
 

@@ -46,6 +46,15 @@ import pyarrow.parquet as pq
 from features.contract import TABLE_COLUMNS, TABLES
 from features.raw import table_path
 from features.validation.kernels import text_hashes
+from features.validation.parse import (
+    arrow_frame,
+    csv_options,
+    parse_column,
+    parse_table,
+    read_table,
+    report_extra_columns,
+)
+from features.validation.progress import progress_bar
 from features.validation.report import RuleViolation, TableInfo, ValidationReport
 from features.validation.rules import (
     CHECKS,
@@ -58,15 +67,6 @@ from features.validation.rules import (
     check_unique_keys,
     unique_description,
     unknown_types_description,
-)
-from features.validation.validate import (
-    _arrow_frame,
-    _csv_options,
-    _parse_column,
-    _parse_table,
-    _progress_bar,
-    _read_table,
-    _report_extra_columns,
 )
 
 STREAMED = "events"
@@ -223,18 +223,18 @@ def validate_streamed_tables(
     streamed_index = TABLES.index(STREAMED)
     source: _Source | None = None
     read_calls = 0
-    with _progress_bar(progress, total=len(TABLES) + len(CHECKS)) as advance:
+    with progress_bar(progress, total=len(TABLES) + len(CHECKS)) as advance:
         for index, name in enumerate(TABLES):
             findings.begin(index)
             if name == STREAMED:
                 source, infos[name] = _open_source(raw_dir, findings)
                 read_calls = findings.calls
                 if source is not None:  # a zero-row stand-in (reports missing columns once)
-                    parsed[name] = _parse_table(name, _empty_frame(source), findings)
+                    parsed[name] = parse_table(name, _empty_frame(source), findings)
             else:
-                frame, infos[name] = _read_table(raw_dir, name, findings)
+                frame, infos[name] = read_table(raw_dir, name, findings)
                 if frame is not None:
-                    parsed[name] = _parse_table(name, frame, findings)
+                    parsed[name] = parse_table(name, frame, findings)
             advance(f"read {name}")
 
         # pass 1: the small tables' rows (events a stand-in); the birth rule runs last
@@ -331,7 +331,7 @@ class _SliceChecks:
     def check(self, frame: pd.DataFrame, merger: _Merger) -> None:
         findings = KeyedFindings(max_examples=self.max_examples)
         findings.begin(TABLES.index(STREAMED), self.read_calls)
-        events = _parse_table(STREAMED, frame, findings, offset=self.rows)
+        events = parse_table(STREAMED, frame, findings, offset=self.rows)
         ctx = RuleContext(
             {**self.stand_ins, STREAMED: events},
             findings,
@@ -401,7 +401,7 @@ def _column_at(source: _Source, column: str, positions: np.ndarray, slice_rows: 
     for frame in _slices(_Source(source.path, [column]), slice_rows):
         stop = start + len(frame)
         inside = positions[(positions >= start) & (positions < stop)] - start
-        values, _, _ = _parse_column(contract, frame[column])
+        values, _, _ = parse_column(contract, frame[column])
         parts.append(values.iloc[inside])
         start = stop
     return pd.concat(parts, ignore_index=True)
@@ -430,7 +430,7 @@ def _open_source(raw_dir: Path, findings: Findings) -> tuple[_Source | None, Tab
         )
         return None, TableInfo(file=path.name, rows=None)
     wanted = [c.name for c in TABLE_COLUMNS[STREAMED] if c.name in columns]
-    _report_extra_columns(STREAMED, columns, path.name, findings)
+    report_extra_columns(STREAMED, columns, path.name, findings)
     return _Source(path, wanted), TableInfo(file=path.name, rows=None)
 
 
@@ -438,7 +438,7 @@ def _empty_frame(source: _Source) -> pd.DataFrame:
     """Zero rows with the columns and types a slice of ``source`` has."""
     if source.path.suffix == ".parquet":
         schema = pq.read_schema(source.path)
-        return _arrow_frame(schema.empty_table().select(source.columns))
+        return arrow_frame(schema.empty_table().select(source.columns))
     return pd.DataFrame({c: pd.Series([], dtype="str") for c in source.columns})
 
 
@@ -448,9 +448,9 @@ def _slices(source: _Source, rows: int) -> Iterator[pd.DataFrame]:
     if source.path.suffix == ".parquet":
         parquet = pq.ParquetFile(source.path)
         for batch in parquet.iter_batches(batch_size=rows, columns=source.columns):
-            yield _arrow_frame(pyarrow.Table.from_batches([batch])).reset_index(drop=True)
+            yield arrow_frame(pyarrow.Table.from_batches([batch])).reset_index(drop=True)
         return
-    reader = pcsv.open_csv(source.path, convert_options=_csv_options(source.columns))
+    reader = pcsv.open_csv(source.path, convert_options=csv_options(source.columns))
     pending: list[pyarrow.RecordBatch] = []
     held = 0
     for batch in reader:
