@@ -17,7 +17,7 @@ imports Spark.
 """
 
 from features.validation.report import RuleViolation, ValidationReport
-from features.validation.rules import RULES
+from features.validation.rulebook import RULES
 from features.validation.validate import (
     InvalidRawDataError,
     load_validated,

@@ -24,7 +24,8 @@ import pyarrow.parquet as pq
 from features.contract import DATE_RANGE, TABLE_COLUMNS, TABLES, Column
 from features.raw import DATE_DTYPE, table_path
 from features.validation.report import TableInfo
-from features.validation.rules import RULES, Findings, ParsedTable
+from features.validation.rulebook import column_kind
+from features.validation.rules import Findings, ParsedTable
 
 MIN_DATE = pd.Timestamp(DATE_RANGE[0])
 MAX_DATE = pd.Timestamp(DATE_RANGE[1])
@@ -63,7 +64,7 @@ def read_table(
             "file_missing",
             name,
             None,
-            f"neither {name}.parquet nor {name}.csv exists in {raw_dir}",
+            {"raw_dir": raw_dir},
         )
         return None, TableInfo(file=None, rows=None)
     try:
@@ -77,7 +78,7 @@ def read_table(
         else:
             frame = _read_csv(path, wanted)
     except (OSError, ValueError, pyarrow.ArrowException) as error:
-        findings.add_table_level("file_unreadable", name, None, f"cannot read {path.name}: {error}")
+        findings.add_table_level("file_unreadable", name, None, {"file": path.name, "error": error})
         return None, TableInfo(file=path.name, rows=None)
     report_extra_columns(name, columns, path.name, findings)
     return frame.reset_index(drop=True), TableInfo(file=path.name, rows=len(frame))
@@ -92,7 +93,7 @@ def report_extra_columns(name: str, columns: list[str], where: str, findings: Fi
                 "extra_column",
                 name,
                 column,
-                f"{where} has column {column!r}, which the contract does not define; it is ignored",
+                {"where": where},
             )
 
 
@@ -157,8 +158,7 @@ def parse_table(
                 "column_missing",
                 name,
                 column.name,
-                f"{name} lacks column {column.name!r} ({column.kind}"
-                f"{', nullable' if column.nullable else ''})",
+                {"kind": column_kind(column)},
             )
             continue
         raw = frame[column.name]
@@ -177,7 +177,6 @@ def parse_table(
                 parsed,
                 column.name,
                 malformed[column.name],
-                RULES[rule].text,
                 values=raw_columns[column.name],
             )
         if not column.nullable:
@@ -186,7 +185,6 @@ def parse_table(
                 parsed,
                 column.name,
                 empty[column.name],
-                f"{name}.{column.name} must not be empty",
             )
     return parsed
 

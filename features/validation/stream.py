@@ -32,7 +32,7 @@ Memory: the small tables plus one slice (and the id hashes), not the registry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,8 +65,7 @@ from features.validation.rules import (
     RuleContext,
     check_birth_not_future,
     check_unique_keys,
-    unique_description,
-    unknown_types_description,
+    unknown_types_listing,
 )
 
 STREAMED = "events"
@@ -96,9 +95,11 @@ class KeyedFindings(Findings):
         self.calls += 1
         self.call_log.append(((self.stage, self.calls), table, column, rule))
 
-    def add_table_level(self, rule: str, table: str, column: str | None, description: str) -> None:
+    def add_table_level(
+        self, rule: str, table: str, column: str | None, fields: Mapping[str, object]
+    ) -> None:
         self._log(table, column, rule)
-        super().add_table_level(rule, table, column, description)
+        super().add_table_level(rule, table, column, fields)
 
     def add(
         self,
@@ -106,11 +107,10 @@ class KeyedFindings(Findings):
         table: ParsedTable,
         column: str | None,
         mask: np.ndarray | pd.Series,
-        description: str,
         **options: Any,
     ) -> int:
         self._log(table.name, column, rule)
-        return super().add(rule, table, column, mask, description, **options)
+        return super().add(rule, table, column, mask, **options)
 
     def _append(self, violation: RuleViolation) -> None:
         super()._append(violation)
@@ -157,7 +157,9 @@ class _Merger:
             merged = self.items[key]
             description = merged.first.description
             if merged.first.rule == "unknown_event_type" and unknown_types is not None:
-                description = unknown_types_description(unknown_types)
+                description = RULES["unknown_event_type"].describe(
+                    listing=unknown_types_listing(unknown_types)
+                )
             out.append(
                 RuleViolation(
                     merged.first.table,
@@ -265,7 +267,7 @@ def validate_streamed_tables(
                 findings.begin(streamed_index, 0)
                 findings.keyed = []
                 findings.add_table_level(
-                    "file_unreadable", STREAMED, None, f"cannot read {source.path.name}: {error}"
+                    "file_unreadable", STREAMED, None, {"file": source.path.name, "error": error}
                 )
                 merger.take(findings.keyed)
                 infos[STREAMED] = TableInfo(file=source.path.name, rows=None)
@@ -385,7 +387,7 @@ class _SliceChecks:
             STREAMED,
             "event_id",
             "unique",
-            unique_description(STREAMED, "event_id"),
+            RULES["unique"].describe(table=STREAMED, column="event_id"),
             int(involved.sum()),
             examples,
             RULES["unique"].severity,
@@ -416,7 +418,7 @@ def _open_source(raw_dir: Path, findings: Findings) -> tuple[_Source | None, Tab
             "file_missing",
             STREAMED,
             None,
-            f"neither {STREAMED}.parquet nor {STREAMED}.csv exists in {raw_dir}",
+            {"raw_dir": raw_dir},
         )
         return None, TableInfo(file=None, rows=None)
     try:
@@ -426,7 +428,7 @@ def _open_source(raw_dir: Path, findings: Findings) -> tuple[_Source | None, Tab
             columns = list(pd.read_csv(path, nrows=0, encoding="utf-8").columns)
     except (OSError, ValueError, pyarrow.ArrowException) as error:
         findings.add_table_level(
-            "file_unreadable", STREAMED, None, f"cannot read {path.name}: {error}"
+            "file_unreadable", STREAMED, None, {"file": path.name, "error": error}
         )
         return None, TableInfo(file=path.name, rows=None)
     wanted = [c.name for c in TABLE_COLUMNS[STREAMED] if c.name in columns]
