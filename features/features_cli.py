@@ -128,6 +128,7 @@ def features_command(
     from pydantic import ValidationError
 
     from features.catalogue import model_input_columns
+    from features.cli_signals import install_scratch_cleanup
     from features.config import FeatureConfig
     from features.engine import (
         META_RAW,
@@ -166,6 +167,7 @@ def features_command(
             )
         )
 
+    install_scratch_cleanup()  # a stopped run removes its partition files
     started = time.perf_counter()
     n_jobs = jobs or default_jobs()
     try:

@@ -18,8 +18,9 @@ the partitioning, so features from a registry equal features from the same data 
 
 The scratch directory (``tempfile``'s, so ``TMPDIR`` moves it; or ``scratch_dir``) holds
 about the events file's size again and is removed on :meth:`PartitionedRegistry.close`, on
-an error, at exit, and when SIGTERM, SIGINT or SIGHUP stops the process
-(:mod:`features.scratch_signals`).
+an error, at exit, and when SIGTERM, SIGINT or SIGHUP stops the process, provided the
+caller installed the handler (the CLI does: :mod:`features.cli_signals`; the directory is
+registered in :mod:`features.scratch_signals`).
 """
 
 from __future__ import annotations
@@ -290,7 +291,7 @@ def open_registry(
                 bucketer.hasher.update(name, frame)
         plan = partition_plan(small, count)
         del parsed
-        release_free_memory()  # the validation's freed pages, before workers are forked
+        release_free_memory()  # the validation's freed pages, before the feature workers run
         return PartitionedRegistry(
             small=small,
             plan=plan,
