@@ -12,5 +12,8 @@
   then build.
 
 pyspark is imported inside the functions that need it, so importing this package does
-not need Spark installed.
+not need Spark installed. The package exports nothing itself, on purpose: every CLI start
+imports :mod:`features.spark.session` (for the ``--spark-master`` default), and an
+``__init__`` that imported the feature engine would load pandas and the engine with it
+(``earlyrisk --help`` stays fast). Import from the submodules.
 """

@@ -51,7 +51,7 @@ from features.compute import (
 )
 from features.config import FeatureConfig
 from features.contract import TABLES
-from features.labels import AsOfAfterExtractionError, refuse_as_of_after_extraction
+from features.labels import refuse_as_of_after_extraction
 from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
 from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_PREFIX
 from features.spark.buckets import forget_assigner, read_partition, write_layout
@@ -59,7 +59,6 @@ from features.spark.raw import raw_files_fingerprint, read_typed_table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-    from rich.console import Console
 
 SIDECAR = "_earlyrisk.json"
 META_RAW_FILES = f"{META_PREFIX}raw_files_sha256"
@@ -257,54 +256,3 @@ def read_spark_feature_table(path: Path | str) -> pd.DataFrame:
     table = table[columns].sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
     table.attrs.update(sidecar)
     return table
-
-
-def run_features_command(
-    raw: Path,
-    dates: list[pd.Timestamp],
-    out: Path,
-    config: FeatureConfig,
-    partitions: int | None,
-    master: str,
-    err: Console,
-    validated: Path | None = None,
-) -> int:
-    """``earlyrisk features --engine spark``: validate on Spark (or trust the record
-    ``validated``), refuse broken data, write the partitioned feature directory ``out``;
-    returns the exit code (0; 1 broken data or a record that does not hold; 2 an as-of
-    date after the extraction date)."""
-    import time
-
-    from rich.console import Console
-
-    from features.engine_options import start_spark
-    from features.spark.record import ValidationRecordError, trusted_record
-    from features.spark.validation import validate_raw_dir_spark
-
-    started = time.perf_counter()
-    if validated is not None:
-        try:
-            trusted_record(validated, raw)
-        except ValidationRecordError as error:
-            err.print(f"[red]refused:[/red] --validated: {error}; nothing was written.")
-            return 1
-        err.print(f"validation: {validated} holds for these raw files; not validated again")
-    spark = start_spark(master, err)
-    if validated is None:
-        report = validate_raw_dir_spark(spark, raw)
-        if not report.ok:
-            err.print(f"[red]refused:[/red] {raw} breaks the data contract; nothing was written.")
-            err.print(report)
-            return 1
-    try:
-        path = write_spark_features(spark, raw, dates, out, config=config, n_partitions=partitions)
-    except AsOfAfterExtractionError as error:
-        err.print(f"[red]error:[/red] --as-of: {error}; nothing was written")
-        return 2
-    rows = spark.read.parquet(str(path)).groupBy("as_of").count().orderBy("as_of").collect()
-    per_date = ", ".join(f"{row['as_of']}: {row['count']:,}" for row in rows) or "no rows"
-    Console().print(
-        f"wrote [bold]{path}[/bold] (Parquet partitioned by as_of; {per_date} families) on "
-        f"Spark {master} in {time.perf_counter() - started:.1f} s"
-    )
-    return 0
