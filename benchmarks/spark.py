@@ -6,7 +6,7 @@ Figures, on the same registry and one as-of date:
   write it (wall seconds);
 - Spark ``local[2]``: session start (reported apart: a cluster pays it once), then read,
   partition, compute and write the partitioned feature directory (wall seconds), and the
-  layout by partition (:func:`features.spark_buckets.write_layout`) timed again alone;
+  layout by partition (:func:`features.spark.buckets.write_layout`) timed again alone;
 - the ratio Spark / pandas (target, issue 14: within 1.5x at 100k families on 2 cores);
 - the per-partition cost: one partition of 25,000 families through
   :func:`features.engine.compute_partition` (core seconds), the basis of
@@ -73,9 +73,9 @@ def main() -> int:
     )
     from features.labels import extraction_date_of
     from features.raw import read_raw
-    from features.spark_buckets import write_layout
-    from features.spark_features import write_spark_features
-    from features.spark_session import spark_session
+    from features.spark.buckets import write_layout
+    from features.spark.features import write_spark_features
+    from features.spark.session import spark_session
 
     raw_dir = _raw_dir()
     load_before = os.getloadavg()[0]

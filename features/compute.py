@@ -3,7 +3,7 @@
 :func:`compute_partition` reads only its arguments (no I/O, no global state). It handles
 any subset of families that is closed under membership (the families of a partition, their
 memberships, the persons in them, their events and outcomes), so the same function runs on
-one core, in the forked workers of :mod:`features.partitions`, or inside a Spark
+one core, in the worker processes of :mod:`features.partitions`, or inside a Spark
 ``mapInPandas``.
 
 Point in time: every event indicator is computed by :func:`features.aggregations.aggregate`,

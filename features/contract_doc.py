@@ -2,7 +2,7 @@
 
 The page is generated, never edited by hand: every table, column, type, key, vocabulary,
 event type, rule and clarification comes from :mod:`features.contract` and the rule list
-of :mod:`features.validation_rules`, so a change to the contract in code changes the page
+of :mod:`features.validation.rulebook`, so a change to the contract in code changes the page
 and ``tests/features/test_contract_doc.py`` fails until the page is regenerated::
 
     python -m features.contract_doc            # rewrite docs/data_contract.md
@@ -33,7 +33,7 @@ from features.contract import (
     VOCABULARIES,
     Column,
 )
-from features.validation_rules import RULES
+from features.validation.rulebook import RULES
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "data_contract.md"
 

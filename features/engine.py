@@ -6,7 +6,7 @@ callers import from one place:
 - :mod:`features.compute`: the pure computation (:func:`compute_partition`,
   :func:`attribute_events`), RawTables in, DataFrame out, no I/O;
 - :mod:`features.partitions`: the partitioned driver (:func:`build_feature_table`,
-  :func:`feature_partitions`, the stable hash of ``family_id``, forked workers);
+  :func:`feature_partitions`, the stable hash of ``family_id``, workers from a fork server);
 - :mod:`features.snapshot_store`: Parquet storage of feature tables with their
   fingerprints (:func:`raw_fingerprint`, the ``earlyrisk.*`` metadata keys).
 """

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from features.spark_session import DEFAULT_MASTER
+from features.spark.session import DEFAULT_MASTER
 
 
 class Engine(StrEnum):
@@ -66,7 +66,7 @@ def refuse_validated_on_pandas(validated: Path | None, engine: Engine, err: Cons
 
 def start_spark(master: str, err: Console) -> Any:
     """The SparkSession for ``master``; a clear message and exit code 2 when it cannot start."""
-    from features.spark_session import SparkUnavailableError, spark_session
+    from features.spark.session import SparkUnavailableError, spark_session
 
     try:
         session = spark_session(master)

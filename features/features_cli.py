@@ -18,6 +18,8 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from features.config import FeatureConfig
 from features.engine_options import (
     DEFAULT_MASTER,
     Engine,
@@ -128,6 +130,7 @@ def features_command(
     from pydantic import ValidationError
 
     from features.catalogue import model_input_columns
+    from features.cli_signals import install_scratch_cleanup
     from features.config import FeatureConfig
     from features.engine import (
         META_RAW,
@@ -161,14 +164,11 @@ def features_command(
     show_progress = err.is_terminal if progress is None else progress
     refuse_validated_on_pandas(validated, engine, err)
     if engine is Engine.spark:
-        from features.spark_features import run_features_command
-
         raise typer.Exit(
-            run_features_command(
-                raw, dates, out, feature_config, partitions, spark_master, err, validated
-            )
+            _run_on_spark(raw, dates, out, feature_config, partitions, spark_master, err, validated)
         )
 
+    install_scratch_cleanup()  # a stopped run removes its partition files
     started = time.perf_counter()
     n_jobs = jobs or default_jobs()
     try:
@@ -244,3 +244,52 @@ def _summary(table: pd.DataFrame, dates: list[pd.Timestamp]) -> Table:
             "/".join(str(int(levels.get(level, 0))) for level in "ABCDE"),
         )
     return summary
+
+
+def _run_on_spark(
+    raw: Path,
+    dates: list[pd.Timestamp],
+    out: Path,
+    config: FeatureConfig,
+    partitions: int | None,
+    master: str,
+    err: Console,
+    validated: Path | None = None,
+) -> int:
+    """``earlyrisk features --engine spark``: validate on Spark (or trust the record
+    ``validated``), refuse broken data, write the partitioned feature directory ``out``;
+    returns the exit code (0; 1 broken data or a record that does not hold; 2 an as-of
+    date after the extraction date)."""
+    from features.engine_options import start_spark
+    from features.labels import AsOfAfterExtractionError
+    from features.spark.features import write_spark_features
+    from features.spark.record import ValidationRecordError, trusted_record
+    from features.spark.validation import validate_raw_dir_spark
+
+    started = time.perf_counter()
+    if validated is not None:
+        try:
+            trusted_record(validated, raw)
+        except ValidationRecordError as error:
+            err.print(f"[red]refused:[/red] --validated: {error}; nothing was written.")
+            return 1
+        err.print(f"validation: {validated} holds for these raw files; not validated again")
+    spark = start_spark(master, err)
+    if validated is None:
+        report = validate_raw_dir_spark(spark, raw)
+        if not report.ok:
+            err.print(f"[red]refused:[/red] {raw} breaks the data contract; nothing was written.")
+            err.print(report)
+            return 1
+    try:
+        path = write_spark_features(spark, raw, dates, out, config=config, n_partitions=partitions)
+    except AsOfAfterExtractionError as error:
+        err.print(f"[red]error:[/red] --as-of: {error}; nothing was written")
+        return 2
+    rows = spark.read.parquet(str(path)).groupBy("as_of").count().orderBy("as_of").collect()
+    per_date = ", ".join(f"{row['as_of']}: {row['count']:,}" for row in rows) or "no rows"
+    Console().print(
+        f"wrote [bold]{path}[/bold] (Parquet partitioned by as_of; {per_date} families) on "
+        f"Spark {master} in {time.perf_counter() - started:.1f} s"
+    )
+    return 0

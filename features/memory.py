@@ -3,15 +3,13 @@
 After a streamed pass (validation of a million-row slice at a time) the process holds
 little live data, but the allocators keep most of the freed pages: Arrow's pool
 (mimalloc by default) and glibc's malloc both reuse them later instead of returning them.
-Workers forked after that inherit the parent's resident pages: they cost nothing while
-shared copy-on-write, but every one counts them in its RSS, and a page the parent later
-reuses is copied. Returning the free pages lowers the parent's footprint: the process that
+Returning the free pages lowers the parent's footprint while its workers run
+(:mod:`features.workers`; when workers were forked, each also inherited and counted the
+parent's resident pages): the process that
 opened a registry held 0.82 GB after validation and 0.54 GB after this at 100k families;
 at 1M (1.14M families, 68.8M events) 1.57 GB (before this it held about 5.7 GB when it
 forked its workers): the five small tables (0.66 GB), the partition plan (0.10 GB), the
-imports and the allocators' remaining fragments. A streamed registry's workers are now
-spawned (:func:`features.partitions._stream_spawned`) and inherit nothing; forked workers
-remain for tables held in memory (training, monitoring), which this still helps.
+imports and the allocators' remaining fragments.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A validated raw directory read one family partition at a time (the engine's streamed input).
 
 :func:`open_registry` validates the directory with the streamed validator
-(:mod:`features.validation_stream`): the five small tables are read whole, events one slice
+(:mod:`features.validation.stream`): the five small tables are read whole, events one slice
 at a time. In the same pass every checked slice of events is fingerprinted and written
 out by family partition (the stable hash of ``family_id`` of
 :func:`features.partitions.partition_of`; person-only events go to every partition their
@@ -18,8 +18,9 @@ the partitioning, so features from a registry equal features from the same data 
 
 The scratch directory (``tempfile``'s, so ``TMPDIR`` moves it; or ``scratch_dir``) holds
 about the events file's size again and is removed on :meth:`PartitionedRegistry.close`, on
-an error, at exit, and when SIGTERM, SIGINT or SIGHUP stops the process
-(:mod:`features.scratch_signals`).
+an error, at exit, and when SIGTERM, SIGINT or SIGHUP stops the process, provided the
+caller installed the handler (the CLI does: :mod:`features.cli_signals`; the directory is
+registered in :mod:`features.scratch_signals`).
 """
 
 from __future__ import annotations
@@ -49,9 +50,9 @@ from features.raw import RawTables, coerce_table
 from features.scratch_signals import forget, remove_on_signal
 from features.snapshot_store import RawHasher
 from features.validation import InvalidRawDataError
-from features.validation_report import ValidationReport
-from features.validation_rules import ParsedTable
-from features.validation_stream import DEFAULT_SLICE_ROWS, validate_streamed_tables
+from features.validation.report import ValidationReport
+from features.validation.rules import ParsedTable
+from features.validation.stream import DEFAULT_SLICE_ROWS, validate_streamed_tables
 
 EVENTS = "events"
 # The engine never reads the source system; the partition files leave it out.
@@ -290,7 +291,7 @@ def open_registry(
                 bucketer.hasher.update(name, frame)
         plan = partition_plan(small, count)
         del parsed
-        release_free_memory()  # the validation's freed pages, before workers are forked
+        release_free_memory()  # the validation's freed pages, before the feature workers run
         return PartitionedRegistry(
             small=small,
             plan=plan,

@@ -8,21 +8,23 @@ number of partitions or jobs (a test proves it for 1, 3 and 16). :func:`feature_
 is the same driver as a stream of partitions, for callers that write each part as it comes
 (batch scoring) instead of holding the whole table.
 
-Tables held in memory are computed by forked workers (POSIX) that share them copy-on-write
-and each cut out one partition at a time. A streamed registry
-(:mod:`features.partitioned_raw`) gives each partition as a small picklable task (its rows
-of the small tables, the path of its events file): its workers are spawned, so none
-inherits (and counts in its RSS) the parent's small tables, plan and allocator pages.
+Workers come from a fork server (:mod:`features.workers`), never a fork of the caller: it
+may run threads (this module's own hashing thread, a progress bar) and a fork copies their
+held locks.
+Every partition reaches its worker as a picklable task, an explicit argument: tables held
+in memory are cut by the parent and sent (:class:`InMemoryTask`); a streamed registry
+(:mod:`features.partitioned_raw`) sends its rows of the small tables and the path of its
+events file. No worker inherits (and counts in its RSS) the parent's tables, plan and
+allocator pages.
 """
 
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -44,11 +46,11 @@ from features.codes import arrow_strings
 from features.compute import KEY_COLUMNS, compute_partition, empty_output, normalise_as_of
 from features.config import FeatureConfig
 from features.labels import extraction_date_of, refuse_as_of_after_extraction
-from features.memory import release_free_memory
 from features.raw import RawTables
 from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_RAW, raw_fingerprint
 from features.validation import load_validated
-from features.validation_kernels import KeyIndex
+from features.validation.kernels import KeyIndex
+from features.workers import worker_context
 
 # Families per partition when the caller does not choose: small enough to keep a worker's
 # memory modest, large enough that vectorized group-bys dominate per-partition overhead.
@@ -113,7 +115,7 @@ class PartitionAssigner:
     Built from the small tables (families, persons, memberships); events are assigned
     slice by slice (:meth:`event_parts`), so a streamed events table can be bucketed
     without being held (:mod:`features.partitioned_raw`). The family and person ids are
-    prepared for look-ups once (:class:`features.validation_kernels.KeyIndex`): a look-up
+    prepared for look-ups once (:class:`features.validation.kernels.KeyIndex`): a look-up
     per slice then costs the slice's rows, not the millions of ids (an Arrow hash set
     rebuilt per slice made bucketing grow with slices x ids).
     """
@@ -289,16 +291,28 @@ class PartitionSource(Protocol):
 
     def take(self, p: int) -> RawTables: ...
 
+    def task(self, p: int) -> PartitionTask: ...
+
     @property
     def raw_sha256(self) -> str: ...
 
 
 class PartitionTask(Protocol):
-    """Partition ``p`` of a source as a small picklable value: calling it (in any process)
-    gives the partition's RawTables. A source that can make one (``task(p)``) is computed
-    by spawned workers that inherit nothing from the parent (see :func:`_stream`)."""
+    """Partition ``p`` of a source as a picklable value: calling it (in any process) gives
+    the partition's RawTables. Workers are sent tasks and inherit nothing from the parent
+    (see :func:`_stream_tasks`)."""
 
     def __call__(self) -> RawTables: ...
+
+
+@dataclass(frozen=True)
+class InMemoryTask:
+    """A partition of tables held in memory, cut by the parent, sent to a worker as is."""
+
+    tables: RawTables
+
+    def __call__(self) -> RawTables:
+        return self.tables
 
 
 class InMemorySource:
@@ -318,6 +332,9 @@ class InMemorySource:
 
     def take(self, p: int) -> RawTables:
         return self.plan.take(self.raw, p)
+
+    def task(self, p: int) -> InMemoryTask:
+        return InMemoryTask(self.take(p))
 
     @property
     def raw_sha256(self) -> str:
@@ -347,7 +364,7 @@ def feature_partitions(
     equal to it). The extraction date (unless the config fixes it) and the audit attributes
     are the registry-wide values, so the partitions agree with one another and with
     :func:`build_feature_table`. With ``n_jobs == 1`` partitions come in order and only one
-    is held at a time; with more jobs they come as forked workers finish them.
+    is held at a time; with more jobs they come as the workers finish them.
     """
     n_jobs, source = _source(raw, n_jobs, n_partitions)
     args = _run_args(source, as_of_dates, config or FeatureConfig())
@@ -382,22 +399,7 @@ def _stream(
         for p in todo:
             yield p, args.compute(source.take(p))
         return
-    task_of: Callable[[int], PartitionTask] | None = getattr(source, "task", None)
-    if task_of is not None:
-        yield from _stream_spawned(task_of, todo, args, n_jobs)
-        return
-    # Workers are forked: they share the parent's tables copy-on-write and cut their
-    # own partition, so no table is pickled and each holds only its rows.
-    _SHARED.update(source=source, args=args)
-    release_free_memory()  # forked workers inherit (and count) the parent's resident pages
-    try:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
-            futures = {pool.submit(_run_shared, p): p for p in todo}
-            for future in as_completed(futures):
-                yield futures[future], future.result()
-    finally:
-        _SHARED.clear()
+    yield from _stream_tasks(source.task, todo, args, n_jobs)
 
 
 def build_feature_table(
@@ -415,10 +417,10 @@ def build_feature_table(
     (:func:`features.partitioned_raw.open_registry`: events read one partition at a time)
     or a raw directory (loaded whole through the validator, which refuses broken data).
     ``n_partitions`` defaults to one per 25,000 families (at least one per job); ``n_jobs``
-    to the cores available. Workers hold one partition at a time (forked ones share the
-    loaded tables copy-on-write and cut out their rows; a streamed registry's are spawned
-    and sent their partition), so memory grows with the partition size, not with the
-    number of partitions; the result is identical whatever
+    to the cores available. Workers (:mod:`features.workers`) are sent one partition at a time (the
+    parent cuts tables held in memory; a streamed registry's tasks name their files), so
+    memory grows with the partition size, not with the number of partitions; the result
+    is identical whatever
     the partitioning and whichever input. ``df.attrs`` carries the fingerprints that
     :func:`features.snapshot_store.write_feature_table` stores.
     """
@@ -452,24 +454,17 @@ def build_feature_table(
     return table
 
 
-# Start method of the workers that compute a source's self-contained tasks.
-TASK_START_METHOD = "spawn"
-
-
-def _stream_spawned(
+def _stream_tasks(
     task_of: Callable[[int], PartitionTask], todo: list[int], args: _RunArgs, n_jobs: int
 ) -> Iterator[tuple[int, pd.DataFrame]]:
-    """Compute the partitions ``todo`` in spawned workers, each sent its partition's task.
+    """Compute the partitions ``todo`` in workers, each sent its partition's task.
 
-    A forked worker starts with every page of the parent (the small tables, the partition
-    plan, the allocators' free pages left by validation): shared copy-on-write they cost
-    little, but each worker counts them in its RSS (at 1M families the parent holds about
-    1.5 GB when the workers start, counted three times in the tree's summed RSS). A spawned
-    worker is a fresh interpreter that holds only its imports and the partition it is
-    sent. At most two tasks per worker are queued, so the parent holds a few partitions'
-    rows of the small tables at a time, not a second copy of them.
+    A worker from the fork server holds only its imports and the partition
+    it is sent (a forked one would also start with every page of the parent and its
+    threads' held locks: :mod:`features.workers`). At most two tasks per worker are queued,
+    so the parent holds a few partitions' rows at a time, not a second copy of the tables.
     """
-    context = multiprocessing.get_context(TASK_START_METHOD)
+    context = worker_context()
     pending = iter(todo)
     with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
         running: dict[Future[pd.DataFrame], int] = {}
@@ -490,19 +485,8 @@ def _stream_spawned(
 
 
 def _run_task(task: PartitionTask, args: _RunArgs) -> pd.DataFrame:
-    """Spawned worker entry point: load the partition the task names and compute it."""
+    """Worker entry point: load the partition the task holds or names and compute it."""
     return args.compute(task())
-
-
-# Set by _stream just before forking its workers, cleared right after.
-_SHARED: dict[str, object] = {}
-
-
-def _run_shared(p: int) -> pd.DataFrame:
-    """Worker entry point: cut partition ``p`` from the inherited source and compute it."""
-    source, args = _SHARED["source"], _SHARED["args"]
-    assert isinstance(args, _RunArgs)
-    return args.compute(source.take(p))  # type: ignore[attr-defined]
 
 
 class _Progress:

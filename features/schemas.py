@@ -8,7 +8,7 @@ them, so a change of in-memory types (a pandas upgrade, a new reader) fails loud
 
 They are a boundary assertion, not the validator: the contract's cross-table rules
 (foreign keys, overlapping memberships, event attribution, ...) and the row-by-row report
-live in :mod:`features.validation_rules`, which is vectorized for registries of millions
+live in :mod:`features.validation.rules`, which is vectorized for registries of millions
 of rows and never stops at the first problem.
 """
 

@@ -49,7 +49,7 @@ def validate_command(
         typer.Option(
             "--json",
             help="Print the report as JSON on stdout (shape documented in "
-            "features/validation_report.py) instead of tables.",
+            "features/validation/report.py) instead of tables.",
         ),
     ] = False,
     examples: Annotated[
@@ -101,7 +101,7 @@ def validate_command(
     show_progress = err.is_terminal if progress is None else progress
     if engine is Engine.spark:
         from features.engine_options import start_spark
-        from features.spark_validation import validate_raw_dir_spark
+        from features.spark.validation import validate_raw_dir_spark
 
         spark = start_spark(spark_master, err)
         report = validate_raw_dir_spark(spark, raw_dir, max_examples=examples)
@@ -114,7 +114,7 @@ def validate_command(
     else:
         Console().print(report)
     if record is not None:
-        from features.validation_record import write_record
+        from features.spark.record import write_record
 
         try:
             write_record(report, raw_dir, record)

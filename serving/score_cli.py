@@ -92,6 +92,7 @@ def score_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from features.cli_signals import install_scratch_cleanup
     from features.errors import EarlyriskError
     from features.private_files import parent_problem
     from serving import stores
@@ -141,6 +142,7 @@ def score_command(
                 validated=validated,
             )
         )
+    install_scratch_cleanup()  # a stopped run removes its partition files
     progress = Progress(
         TextColumn("scoring"),
         BarColumn(),

@@ -1,8 +1,8 @@
 """Batch scoring on Spark: every family of a registry, with reasons, logged as it is scored.
 
 The same steps and the same file as :mod:`serving.batch`, distributed: the raw data is
-validated on Spark (:mod:`features.spark_validation`, broken data refused), the features
-are computed per family partition (:mod:`features.spark_features`), and Spark tasks run
+validated on Spark (:mod:`features.spark.validation`, broken data refused), the features
+are computed per family partition (:mod:`features.spark.features`), and Spark tasks run
 the pandas path's own functions through ``mapInPandas``, so every column and value is the
 pandas batch's (eligibility status, reasons, context, baseline, bands, percentiles, texts
 in the run's language).
@@ -291,7 +291,7 @@ def score_registry_spark(
 ) -> BatchSummary:
     """Score every family of ``raw_dir`` as of ``as_of`` on Spark; write the directory ``out``.
 
-    ``validated`` names a validation record (:mod:`features.validation_record`) that
+    ``validated`` names a validation record (:mod:`features.spark.record`) that
     stands for validating ``raw_dir`` again; a record that does not hold for these files
     raises ValidationRecordError (a ValueError) before anything is scored.
 
@@ -310,15 +310,12 @@ def score_registry_spark(
 
     from features.catalogue import feature_list_fingerprint
     from features.config import FeatureConfig
-    from features.spark_features import (
-        raw_files_fingerprint,
-        scratch_beside,
-        spark_feature_frame,
-    )
-    from features.spark_session import session_conf
-    from features.spark_validation import validate_raw_dir_spark
+    from features.spark.features import scratch_beside, spark_feature_frame
+    from features.spark.raw import raw_files_fingerprint
+    from features.spark.record import trusted_record
+    from features.spark.session import session_conf
+    from features.spark.validation import validate_raw_dir_spark
     from features.validation import InvalidRawDataError
-    from features.validation_record import trusted_record
     from training.registry import TAG_FEATURE_CONFIG, load_risk_model
 
     operator = operator or batch_operator()

@@ -33,7 +33,7 @@ def small_registry_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def spark():
     """One local[2] SparkSession for the session's Spark tests (starting one takes seconds)."""
-    from features.spark_session import spark_session
+    from features.spark.session import spark_session
 
     session = spark_session(
         "local[2]",

@@ -3,7 +3,7 @@
 Stages (each timed, each reported to an optional progress callback):
 
 ``load``       read and parse the raw registry; its contract rules are checked in a
-               background process meanwhile (:mod:`features.validation_background`);
+               background process meanwhile (:mod:`features.validation.background`);
 ``design``     the temporal design: from the config's dates, or derived from the data
                (:mod:`training.design`), with its backtest origins and final refit;
 ``features``   point-in-time snapshots at every as-of date the design needs, then the
@@ -284,7 +284,7 @@ def _load(
     if raw_path is None:
         raise TrainingError("no raw data: pass raw_dir (earlyrisk train --raw DIR)")
     with stage("load"):
-        from features.validation_background import load_checking_in_background
+        from features.validation.background import load_checking_in_background
 
         raw, checks = load_checking_in_background(raw_path)
         protected = sorted(raw.protected["attribute"].dropna().unique())

@@ -7,7 +7,6 @@ holds at most a few chunks at a time.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from features.synth.process import DEFAULT_PARAMS, ProcessParams, SynthConfig
 from features.synth.schemas import GROUND_TRUTH
 from features.synth.shift import apply_shift
 from features.synth.writer import Format, RegistryWriter, prepare_out_dir, shadowing_files
+from features.workers import worker_context
 
 
 @dataclass
@@ -115,10 +115,10 @@ def iter_chunks(
         for chunk in range(config.n_chunks):
             yield run_chunk(config, chunk, params)
         return
-    # fork: workers inherit the imported generator, and scripts that call synthesize()
-    # without an ``if __name__ == "__main__"`` guard still work (spawn/forkserver re-run
-    # the main module). The workers only run generate_chunk, never the parent's threads.
-    context = multiprocessing.get_context("fork")
+    # from the fork server (features.workers), not a fork: the CLI's progress bar runs a
+    # thread while the chunks are generated. A script that calls synthesize(workers > 1)
+    # needs the usual ``if __name__ == "__main__":`` guard, as for any spawned pool.
+    context = worker_context()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending: deque[Future[ChunkOutput]] = deque()
         next_chunk = 0

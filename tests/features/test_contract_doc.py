@@ -9,7 +9,7 @@ import pytest
 
 from features import contract, contract_doc
 from features.contract_doc import DOC_PATH, main, render_contract_doc
-from features.validation_rules import RULES
+from features.validation.rulebook import RULES
 
 
 def test_the_committed_page_is_what_the_code_renders() -> None:

@@ -1,6 +1,10 @@
 """A streamed run stopped by a signal leaves no partition files behind (real processes, real
 signals): SIGTERM and SIGINT remove the scratch directory; an ignored SIGHUP (``nohup``)
-keeps it, since the run goes on; a forked worker stopped by SIGTERM leaves its parent's."""
+keeps it, since the run goes on; a forked child stopped by SIGTERM leaves its parent's.
+
+The handler is the command line's (:func:`features.cli_signals.install_scratch_cleanup`,
+which the ``features`` and ``score`` verbs call); the library only registers the directory
+(test_process_hygiene.py shows it installs nothing)."""
 
 from __future__ import annotations
 
@@ -18,12 +22,14 @@ from features.raw import write_raw
 
 ROOT = Path(features.__file__).resolve().parents[1]
 
-# Opens a registry (scratch under TMPDIR), optionally has a forked child stopped by SIGTERM,
-# says where its files are, then waits to be stopped.
+# Installs the CLI's handler, opens a registry (scratch under TMPDIR), optionally has a
+# forked child stopped by SIGTERM, says where its files are, then waits to be stopped.
 SCRIPT = """
 import os, signal, sys, time
+from features.cli_signals import install_scratch_cleanup
 from features.partitioned_raw import open_registry
 
+install_scratch_cleanup()
 registry = open_registry(sys.argv[1], n_partitions=2)
 if sys.argv[2] == "fork":
     read, write = os.pipe()

@@ -22,7 +22,7 @@ from raw_factory import write_lake
 from features.contract import TABLES
 from features.partitions import partition_plan
 from features.raw import read_raw
-from features.spark_buckets import (
+from features.spark.buckets import (
     PART,
     ROW,
     assigner_for,

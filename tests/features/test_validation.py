@@ -717,7 +717,7 @@ def test_cli_file_instead_of_directory_is_a_usage_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("width", ["fixed", "varying", "with_nulls"])
 def test_duplicated_kernel_matches_pandas(width: str) -> None:
-    from features.validation_kernels import duplicated
+    from features.validation.kernels import duplicated
 
     rng = np.random.default_rng(11)
     numbers = rng.integers(0, 5_000, size=20_000)
@@ -734,7 +734,7 @@ def test_duplicated_kernel_matches_pandas(width: str) -> None:
 
 
 def test_hash_collisions_are_not_reported_as_duplicates(monkeypatch: pytest.MonkeyPatch) -> None:
-    from features import validation_kernels
+    from features.validation import kernels as validation_kernels
 
     ids = pd.Series(["A1", "B2", "C3", "A1"], dtype="str")
     hashes = validation_kernels.fixed_width_hashes(ids)
@@ -753,7 +753,7 @@ def test_text_hashes_depend_only_on_the_value_whatever_the_slice() -> None:
     streamed validator compares event-id hashes across slices)."""
     import pyarrow as pa
 
-    from features.validation_kernels import text_hashes
+    from features.validation.kernels import text_hashes
 
     fixed = pd.Series(["E12", "E13", "E14"], dtype="str")
     mixed = pd.Series(["E1", None, "E12", "", "E140", "E12"], dtype="str")
@@ -779,7 +779,7 @@ def test_key_index_codes_equal_arrow_codes(width: str) -> None:
     """The prepared parent index finds exactly what Arrow's index_in finds."""
     import pyarrow as pa
 
-    from features.validation_kernels import KeyIndex, codes
+    from features.validation.kernels import KeyIndex, codes
 
     rng = np.random.default_rng(3)
     form = "P{:07d}" if width == "fixed" else "P{}"
@@ -800,7 +800,7 @@ def test_key_index_never_matches_on_a_hash_alone(monkeypatch: pytest.MonkeyPatch
     found id) and among the parent's own ids (fall back to Arrow's exact look-up)."""
     import pyarrow as pa
 
-    from features import validation_kernels
+    from features.validation import kernels as validation_kernels
 
     def constant(values: object) -> tuple[np.ndarray, np.ndarray]:
         n = len(values)  # type: ignore[arg-type]
@@ -815,7 +815,7 @@ def test_key_index_never_matches_on_a_hash_alone(monkeypatch: pytest.MonkeyPatch
 
 
 def test_covering_interval_matches_brute_force() -> None:
-    from features.validation_kernels import covering_interval
+    from features.validation.kernels import covering_interval
 
     rng = np.random.default_rng(5)
     n_keys, n_intervals, n_events = 50, 120, 2_000
@@ -843,7 +843,7 @@ def test_covering_interval_matches_brute_force() -> None:
 
 
 def test_every_rule_is_documented_in_the_rules_module() -> None:
-    import features.validation_rules as rules
+    import features.validation.rules as rules
 
     doc = rules.__doc__ or ""
     missing = [rule_id for rule_id in RULES if f"``{rule_id}``" not in doc]

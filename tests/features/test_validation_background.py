@@ -1,6 +1,7 @@
-"""Checks in a forked process refuse exactly what the in-process validator refuses.
+"""Checks in a child process (from the fork server) refuse exactly what the in-process
+validator refuses.
 
-:func:`features.validation_background.load_checking_in_background` hands the parsed tables
+:func:`features.validation.background.load_checking_in_background` hands the parsed tables
 back before the contract rules are checked; these tests hold it to the same findings as
 :func:`features.validation.load_validated` on every corruption case of the validator's own
 tests, and show that a checker that dies is an error, never a pass.
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import os
 import signal
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -18,7 +21,8 @@ from raw_factory import valid_tables
 from test_validation import ERROR_CASES, _write
 
 from features.validation import InvalidRawDataError, load_validated, validate_raw_dir
-from features.validation_background import (
+from features.validation.background import (
+    RawShapeError,
     ValidationProcessError,
     load_checking_in_background,
 )
@@ -50,20 +54,56 @@ def test_every_broken_rule_is_refused_with_the_same_report(case: str, tmp_path: 
     assert caught.value.report.errors == expected.errors
 
 
-def test_a_checker_that_dies_is_an_error_not_a_pass(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    raw = _write(valid_tables(), tmp_path / "raw", "parquet")
-
-    def killed_mid_check(*args: object, **kwargs: object) -> None:
-        os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
-
-    # the checker is forked, so it runs this in place of the rules
-    monkeypatch.setattr("features.validation_background.run_checks", killed_mid_check)
-    _, checks = load_checking_in_background(raw)
+def test_a_checker_that_dies_is_an_error_not_a_pass(small_registry_dir: Path) -> None:
+    _, checks = load_checking_in_background(small_registry_dir)
+    assert checks.pid is not None and checks.pid != os.getpid()
+    # killed as the kernel's OOM killer would, the moment it exists: validating the
+    # ~400 families takes it a second or more, so it cannot have answered yet
+    os.kill(checks.pid, signal.SIGKILL)
     with pytest.raises(ValidationProcessError, match="exited with code -9"):
         checks.result()
     with pytest.raises(ValidationProcessError):  # and it stays an error
+        checks.result()
+
+
+class _RecordingContext:
+    """The real worker context, noting the start method and each child's arguments."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.started: list[tuple[str, tuple[object, ...]]] = []
+
+    def Pipe(self, duplex: bool = True) -> Any:
+        return self.real.Pipe(duplex=duplex)
+
+    def Process(self, *, args: tuple[object, ...], **options: Any) -> Any:
+        self.started.append((self.real.get_start_method(), args))
+        return self.real.Process(args=args, **options)
+
+
+def test_the_checker_is_not_forked_and_is_sent_the_directory_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not forked (the caller's threads keep running); sent the path, not the tables."""
+    import features.validation.background as background
+
+    recording = _RecordingContext(background.worker_context())
+    monkeypatch.setattr(background, "worker_context", lambda: recording)
+    raw = _write(valid_tables(), tmp_path / "raw", "parquet")
+    _, checks = load_checking_in_background(raw)
+    [(method, args)] = recording.started
+    assert method == "forkserver"
+    assert args[0] == str(raw)
+    assert all(isinstance(arg, str | Connection) for arg in args)
+    assert checks.result() == validate_raw_dir(raw)
+
+
+def test_a_shape_the_schemas_refuse_is_an_error_after_the_rules_pass(tmp_path: Path) -> None:
+    """The shape schemas run in the parent, on the tables it handed out."""
+    raw = _write(valid_tables(), tmp_path / "raw", "parquet")
+    tables, checks = load_checking_in_background(raw)
+    tables.families["family_id"] = range(len(tables.families))  # ids became integers
+    with pytest.raises(RawShapeError):
         checks.result()
 
 

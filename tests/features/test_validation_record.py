@@ -19,16 +19,17 @@ import pytest
 from raw_factory import set_cell, valid_tables
 from typer.testing import CliRunner
 
-import features.validation_record as records
+import features.spark.record as records
+import features.validation
 from earlyrisk.cli import app
 from features.raw import write_raw
-from features.validation import validate_raw_dir
-from features.validation_record import (
+from features.spark.record import (
     ValidationRecordError,
     trusted_record,
     validator_fingerprint,
     write_record,
 )
+from features.validation import validate_raw_dir
 
 
 @pytest.fixture
@@ -87,13 +88,24 @@ def test_another_validator_refuses_the_record(
     record = _recorded(registry, tmp_path)
     rules = tmp_path / "rules.py"
     rules.write_text("RULES = ['unique']\n")
-    edited = types.SimpleNamespace(__name__="features.validation_rules", __file__=str(rules))
+    edited = types.SimpleNamespace(__name__="features.validation.rules", __file__=str(rules))
     monkeypatch.setattr(records, "_VALIDATOR_MODULES", (*records._VALIDATOR_MODULES, edited))
     before = validator_fingerprint()
     with pytest.raises(ValidationRecordError, match="another version of the validator"):
         trusted_record(record, registry)
     rules.write_text("RULES = ['unique', 'foreign_key']\n")  # a rule changed
     assert validator_fingerprint() != before
+
+
+def test_every_module_of_the_validation_package_is_in_the_validator_fingerprint() -> None:
+    """A rule, message or parser moved into a new module of features/validation/ must still
+    refuse an older record when it changes: the list is read from the package, not typed."""
+    package = Path(features.validation.__file__).parent
+    modules = {f"features.validation.{path.stem}" for path in package.glob("*.py")}
+    modules.discard("features.validation.__init__")
+    fingerprinted = {module.__name__ for module in records._VALIDATOR_MODULES}
+    assert modules <= fingerprinted, sorted(modules - fingerprinted)
+    assert {"features.contract", "features.spark.validation", "features.spark.raw"} <= fingerprinted
 
 
 def test_what_is_not_a_record_is_named(registry: Path, tmp_path: Path) -> None:

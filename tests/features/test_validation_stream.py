@@ -1,8 +1,8 @@
 """The streamed validator (events read in slices) reports exactly what the whole-table one does.
 
 Each case writes a registry, validates it with the whole-table reader
-(``features.validation._validate_dir``, which ``load_validated`` uses) and with
-:func:`features.validation_stream.validate_streamed` at slices of a few rows, so that every
+(``features.validation.validate._validate_dir``, which ``load_validated`` uses) and with
+:func:`features.validation.stream.validate_streamed` at slices of a few rows, so that every
 cross-table rule and every count spans several slices, and compares the full JSON reports:
 rule names, tables, columns, counts, example keys, descriptions and their order.
 """
@@ -18,10 +18,10 @@ import pytest
 from raw_factory import append_row, duplicate_row, set_cell, valid_tables
 from test_validation import ERROR_CASES, SUSPICIOUS_CASES, _write
 
-from features import validation_stream
 from features.raw import RawTables
-from features.validation import _validate_dir
-from features.validation_stream import validate_streamed
+from features.validation import stream as validation_stream
+from features.validation.stream import validate_streamed
+from features.validation.validate import _validate_dir
 
 
 def _whole(path: Path, max_examples: int = 5) -> dict:

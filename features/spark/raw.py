@@ -15,11 +15,12 @@ Two views of a table:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from features.contract import TABLE_COLUMNS
+from features.contract import TABLE_COLUMNS, TABLES
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -127,3 +128,27 @@ def read_typed_table(spark: SparkSession, raw_dir: Path | str, table: str) -> Da
     """Read and type ``table`` of ``raw_dir`` (see :func:`typed_table`)."""
     frame, _ = read_text_table(spark, raw_dir, table)
     return typed_table(frame, table)
+
+
+def raw_files_fingerprint(raw_dir: Path | str) -> str:
+    """sha256 over the raw tables' stored files (names and bytes, streamed, in contract
+    order). A cheaper stand-in for the pandas engine's content fingerprint, which needs
+    every table in one process; equal files give equal digests."""
+    digest = hashlib.sha256()
+    for table in TABLES:
+        location = locate_table(raw_dir, table)
+        files = (
+            sorted(p for p in location.path.rglob("*") if p.is_file() and not _hidden(p))
+            if location.path.is_dir()
+            else [location.path]
+        )
+        for path in files:
+            digest.update(f"{table}:{path.relative_to(location.path.parent)};".encode())
+            with path.open("rb") as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
+def _hidden(path: Path) -> bool:
+    return path.name.startswith(("_", "."))

@@ -13,7 +13,7 @@ So Spark here schedules Python tasks and the rows never enter the JVM:
    group of Parquet row groups of about :data:`ROWS_PER_UNIT` rows, or one CSV file;
 2. one Spark task per unit (``spark.range(units).mapInArrow``) reads its unit with pyarrow
    (:func:`read_unit`: the contract's columns in the in-memory types, dates as dates,
-   blank text null, as :func:`features.spark_raw.typed_table` types them), places every
+   blank text null, as :func:`features.spark.raw.typed_table` types them), places every
    row with the pandas engine's own :class:`features.partitions.PartitionAssigner` and
    writes ``<scratch>/<table>/_part=<p>/unit-<u>.parquet``;
 3. the feature tasks read their partition's files back (:func:`read_partition`).
@@ -55,7 +55,7 @@ import pyarrow.parquet as pq
 from features.contract import TABLE_COLUMNS, TABLES
 from features.partitions import PartitionAssigner
 from features.raw import RawTables
-from features.spark_raw import Format, locate_table
+from features.spark.raw import Format, locate_table
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -71,7 +71,7 @@ ROWS_PER_UNIT = 1_000_000
 # A CSV unit is a whole file, its row count unknown until it is read: its rows are
 # numbered from file_index << CSV_ROW_BITS, which keeps the stored order across files.
 CSV_ROW_BITS = 40
-# Blank text is null, as the Spark validator and features.spark_raw.BLANK_PATTERN say:
+# Blank text is null, as the Spark validator and features.spark.raw.BLANK_PATTERN say:
 # Java's \s (ASCII, with \x0B) and Unicode separators. RE2 syntax.
 BLANK_PATTERN = r"^[\t\n\x0B\f\r \p{Z}]*$"
 # The tables whose rows the assigner needs whole (see the module docstring).
@@ -187,7 +187,7 @@ def plan_registry_units(
 
 def _typed(kind: str, values: pa.ChunkedArray) -> pa.ChunkedArray:
     """One stored column in its in-memory type (valid data: a bad cell becomes null, as
-    :func:`features.spark_raw.typed_table` does; validation refused those beforehand)."""
+    :func:`features.spark.raw.typed_table` does; validation refused those beforehand)."""
     kind_type = values.type
     if kind == "date":
         if pa.types.is_string(kind_type) or pa.types.is_large_string(kind_type):

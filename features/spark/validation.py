@@ -1,9 +1,9 @@
 """The contract's rules on Spark: the same report as :mod:`features.validation`, at any size.
 
-Every rule of :mod:`features.validation_rules` is restated as Spark column expressions and
+Every rule of :mod:`features.validation.rules` is restated as Spark column expressions and
 joins (foreign keys, duplicates, overlaps and attribution are joins and windows, never a
 table collected to the driver). The report is the pandas engine's
-:class:`~features.validation_report.ValidationReport`: same rule ids, order, counts,
+:class:`~features.validation.report.ValidationReport`: same rule ids, order, counts,
 descriptions and example keys, so a test compares the two engines on the same data.
 
 How the same examples come out: a report shows the first offending rows in stored order
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,10 +39,17 @@ from features.contract import (
     VOCABULARIES,
     Column,
 )
-from features.spark_raw import BLANK_PATTERN, RawTableNotFoundError, locate_table, read_stored
-from features.spark_session import session_conf, shuffle_partitions_for
-from features.validation_report import RuleViolation, TableInfo, ValidationReport
-from features.validation_rules import ROW_LABEL_COLUMNS, RULES, TABLE_KEYS, report_empty_tables
+from features.spark.raw import BLANK_PATTERN, RawTableNotFoundError, locate_table, read_stored
+from features.spark.session import session_conf, shuffle_partitions_for
+from features.validation.report import RuleViolation, TableInfo, ValidationReport
+from features.validation.rulebook import (
+    PROTECTED_PAIR,
+    RULES,
+    UNKNOWN_TYPES_LISTED,
+    column_kind,
+    type_counts,
+)
+from features.validation.rules import ROW_LABEL_COLUMNS, TABLE_KEYS, report_empty_tables
 
 if TYPE_CHECKING:
     from pyspark.sql import Column as SparkColumn
@@ -91,9 +98,19 @@ class _Pending:
     table: _Table
     column: str | None
     mask: str  # name of a boolean column of the table's frame
-    description: str | Callable[[], str]
+    # the template's fields (features.validation.rulebook), or a function computing them
+    # once the counts are in (table and column are given)
+    fields: Mapping[str, object] | Callable[[], Mapping[str, object]] = field(default_factory=dict)
+    variant: str | None = None
     shown: RowFormatter | None = None
     example_mask: str | None = None
+
+    def description(self) -> str:
+        """The rule's message, rendered from its template (never worded here)."""
+        fields = self.fields() if callable(self.fields) else self.fields
+        return RULES[self.rule].describe(
+            self.variant, table=self.table.name, column=self.column, **fields
+        )
 
 
 @dataclass
@@ -132,7 +149,7 @@ class _Table:
 
 @dataclass
 class _Run:
-    """State shared by the checks, like features.validation_rules.RuleContext."""
+    """State shared by the checks, like features.validation.rules.RuleContext."""
 
     tables: dict[str, _Table]
     pending: list[_Pending] = field(default_factory=list)
@@ -145,8 +162,11 @@ class _Run:
         self.order.append(("pending", len(self.pending)))
         self.pending.append(pending)
 
-    def add_table_level(self, rule: str, table: str, column: str | None, text: str) -> None:
+    def add_table_level(
+        self, rule: str, table: str, column: str | None, fields: Mapping[str, object]
+    ) -> None:
         self.order.append(("level", len(self.table_level)))
+        text = RULES[rule].describe(table=table, column=column, **fields)
         self.table_level.append(
             RuleViolation(table, column, rule, text, 1, (), RULES[rule].severity)
         )
@@ -233,9 +253,7 @@ def _read(spark: SparkSession, raw_dir: Path, name: str, run: _Run) -> TableInfo
     try:
         location = locate_table(raw_dir, name)
     except RawTableNotFoundError:
-        run.add_table_level(
-            "file_missing", name, None, f"neither {name}.parquet nor {name}.csv exists in {raw_dir}"
-        )
+        run.add_table_level("file_missing", name, None, {"raw_dir": raw_dir})
         return TableInfo(file=None, rows=None)
     try:
         stored = read_stored(spark, location)
@@ -262,7 +280,7 @@ def _read(spark: SparkSession, raw_dir: Path, name: str, run: _Run) -> TableInfo
     except Exception as error:  # Spark raises JVM errors of many classes for a bad file
         message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         run.add_table_level(
-            "file_unreadable", name, None, f"cannot read {location.name}: {message}"
+            "file_unreadable", name, None, {"file": location.name, "error": message}
         )
         return TableInfo(file=location.name, rows=None)
     known = {c.name for c in TABLE_COLUMNS[name]}
@@ -272,8 +290,7 @@ def _read(spark: SparkSession, raw_dir: Path, name: str, run: _Run) -> TableInfo
                 "extra_column",
                 name,
                 extra,
-                f"{location.name} has column {extra!r}, which the contract does not "
-                "define; it is ignored",
+                {"where": location.name},
             )
     for column in TABLE_COLUMNS[name]:
         if column.name not in wanted:
@@ -281,8 +298,7 @@ def _read(spark: SparkSession, raw_dir: Path, name: str, run: _Run) -> TableInfo
                 "column_missing",
                 name,
                 column.name,
-                f"{name} lacks column {column.name!r} ({column.kind}"
-                f"{', nullable' if column.nullable else ''})",
+                {"kind": column_kind(column)},
             )
     frame = parsed.withColumn(POS, position).drop("_mid")
     table = _Table(name, frame, wanted, rows, persisted=[parsed])
@@ -297,7 +313,6 @@ def _read(spark: SparkSession, raw_dir: Path, name: str, run: _Run) -> TableInfo
                 table,
                 column.name,
                 _bad(column.name),
-                RULES[rule].text,
                 shown=_value_of(_raw(column.name)),
             )
         )
@@ -308,7 +323,6 @@ def _read(spark: SparkSession, raw_dir: Path, name: str, run: _Run) -> TableInfo
                     table,
                     column.name,
                     _empty(column.name),
-                    f"{name}.{column.name} must not be empty",
                 )
             )
     return TableInfo(file=location.name, rows=rows)
@@ -344,8 +358,6 @@ def check_unique_keys(run: _Run) -> None:
                 table,
                 key,
                 mask,
-                f"{name}.{key} must be unique; these values occur on more than one row "
-                "(every row sharing a value is counted)",
                 example_mask=first,
             )
         )
@@ -368,8 +380,7 @@ def check_unique_keys(run: _Run) -> None:
                 protected,
                 "family_id+attribute",
                 mask,
-                "a family has more than one value for the same protected attribute "
-                "(an audit group needs exactly one)",
+                variant=PROTECTED_PAIR,
                 shown=_value_of("value") if protected.has("value") else None,
             )
         )
@@ -402,7 +413,7 @@ def check_foreign_keys(run: _Run) -> None:
                 child,
                 column,
                 mask,
-                f"{child_name}.{column} not found in {parent_name}.{parent_key}",
+                {"parent": parent_name, "parent_key": parent_key},
                 shown=_value_of(column),
             )
         )
@@ -426,7 +437,7 @@ def check_date_order(run: _Run) -> None:
                 table,
                 later,
                 mask,
-                f"{name}.{later} is before {earlier}",
+                {"earlier": earlier},
                 shown=_order_shown(earlier, later),
             )
         )
@@ -434,14 +445,19 @@ def check_date_order(run: _Run) -> None:
 
 def _order_shown(earlier: str, later: str) -> RowFormatter:
     def shown(row: Any) -> str:
-        return f"{later} {_iso(row[later])} < {earlier} {_iso(row[earlier])}"
+        return RULES["date_order"].show(
+            column=later,
+            later_date=_iso(row[later]),
+            earlier=earlier,
+            earlier_date=_iso(row[earlier]),
+        )
 
     return shown
 
 
 def _lateness(happened: str) -> RowFormatter:
     def shown(row: Any) -> str:
-        return f"{(row['recorded_date'] - row[happened]).days} days late"
+        return RULES["backdated_record"].show(days=(row["recorded_date"] - row[happened]).days)
 
     return shown
 
@@ -475,8 +491,7 @@ def check_birth_not_future(run: _Run) -> None:
             persons,
             "birth_date",
             mask,
-            f"persons.birth_date after the extraction date "
-            f"{run.extraction:%Y-%m-%d} (latest recorded_date)",
+            {"extraction": run.extraction},
             shown=_value_of("birth_date"),
         )
     )
@@ -496,7 +511,7 @@ def check_vocabularies(run: _Run) -> None:
                 table,
                 column,
                 mask,
-                f"{name}.{column} must be one of {', '.join(allowed)}",
+                {"allowed": tuple(allowed)},
                 shown=_value_of(column),
             )
         )
@@ -509,11 +524,9 @@ def check_detail_vocabulary(run: _Run) -> None:
     if events is None:
         return
     bad = F.lit(False)
-    described = []
     for event_type in EVENT_TYPES.values():
         if event_type.details is None:
             continue
-        described.append(f"{event_type.name}: {', '.join(event_type.details)}")
         bad = bad | (
             (F.col("event_type") == event_type.name)
             & F.col("detail").isNotNull()
@@ -525,8 +538,9 @@ def check_detail_vocabulary(run: _Run) -> None:
             events,
             "detail",
             events.flag(bad),
-            "detail outside its event type's vocabulary (" + "; ".join(described) + ")",
-            shown=lambda row: f"{row['event_type']} detail {row['detail']!r}",
+            shown=lambda row: RULES["detail_vocabulary"].show(
+                event_type=row["event_type"], detail=row["detail"]
+            ),
         )
     )
 
@@ -544,7 +558,6 @@ def check_event_subject(run: _Run) -> None:
             events,
             "family_id+person_id",
             mask,
-            "an event must name its family_id, its person_id or both",
         )
     )
 
@@ -591,8 +604,6 @@ def check_membership_overlap(run: _Run) -> None:
             memberships,
             "start_date",
             mask,
-            "membership starts on or before the last day of an earlier membership of the "
-            "same person (end_date is inclusive)",
             shown=lambda row: _iso(row["start_date"]),
         )
     )
@@ -646,10 +657,10 @@ def check_event_attribution(run: _Run) -> None:
             events,
             "family_id+person_id",
             mask,
-            "the event names a family and a person, but the person is not a member of "
-            "that family on event_date",
-            shown=lambda row: (
-                f"{row['person_id']} not in {row['family_id']} on {_iso(row['event_date'])}"
+            shown=lambda row: RULES["event_attribution"].show(
+                person_id=row["person_id"],
+                family_id=row["family_id"],
+                event_date=_iso(row["event_date"]),
             ),
         )
     )
@@ -663,20 +674,16 @@ def check_unknown_event_types(run: _Run) -> None:
         return
     mask = events.flag(events.valid("event_type") & ~F.col("event_type").isin(list(EVENT_TYPES)))
 
-    def description(frame: _Table = events, mask: str = mask) -> str:
+    def listing(frame: _Table = events, mask: str = mask) -> dict[str, object]:
         top = (
             frame.frame.where(F.col(mask))
             .groupBy("event_type")
             .agg(F.count("*").alias("n"), F.min(POS).alias("first"))
             .orderBy(F.desc("n"), "first")
-            .limit(5)
+            .limit(UNKNOWN_TYPES_LISTED)
             .collect()
         )
-        listing = ", ".join(f"{row['event_type']} ({row['n']:,})" for row in top)
-        return (
-            "event types outside the contract's vocabulary, kept but unused by the "
-            f"catalogue: {listing}"
-        )
+        return {"listing": type_counts((row["event_type"], row["n"]) for row in top)}
 
     run.add(
         _Pending(
@@ -684,7 +691,7 @@ def check_unknown_event_types(run: _Run) -> None:
             events,
             "event_type",
             mask,
-            description,
+            listing,
             shown=_value_of("event_type"),
         )
     )
@@ -705,8 +712,7 @@ def check_backdated(run: _Run) -> None:
                 table,
                 "recorded_date",
                 mask,
-                f"recorded more than {BACKDATED_SUSPICIOUS_DAYS} days after {happened} "
-                "(back-dated record; kept, enters features only once recorded)",
+                {"happened": happened},
                 shown=_lateness(happened),
             )
         )
@@ -740,8 +746,6 @@ def check_orphans(run: _Run) -> None:
                 table,
                 key,
                 mask,
-                f"{name}.{key} appears in no membership (no household composition, no "
-                "snapshot row)",
             )
         )
 
@@ -763,8 +767,6 @@ def check_unattributed_events(run: _Run) -> None:
             events,
             "person_id",
             mask,
-            "person-level event without family_id whose person belongs to no family on "
-            "event_date (it counts for no family)",
             shown=_value_of("person_id"),
         )
     )
@@ -783,8 +785,6 @@ def check_negative_values(run: _Run) -> None:
             events,
             "value",
             events.flag(bad),
-            f"negative value for an event type whose value is an amount, count or ratio "
-            f"({', '.join(VALUED_EVENT_TYPES)})",
             shown=_value_of("value"),
         )
     )
@@ -892,9 +892,7 @@ def _evaluate(run: _Run, max_examples: int) -> list[RuleViolation]:
         named = [_example(table, row) for row in rows]
         if pending.shown is not None:
             named = [f"{e}: {pending.shown(row)}" for e, row in zip(named, rows, strict=True)]
-        description = (
-            pending.description() if callable(pending.description) else pending.description
-        )
+        description = pending.description()
         violations.append(
             RuleViolation(
                 table.name,

@@ -35,71 +35,15 @@ import pyarrow as pa
 from features.contract import (
     BACKDATED_SUSPICIOUS_DAYS,
     DATE_ORDERS,
-    DATE_RANGE,
     EVENT_TYPES,
     FOREIGN_KEYS,
     UNIQUE_KEYS,
     VALUED_EVENT_TYPES,
     VOCABULARIES,
 )
-from features.validation_kernels import CoverIndex, KeyIndex, day_numbers, duplicated, isin
-from features.validation_report import RuleViolation, Severity
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A rule of the contract (or a suspicious pattern) with the text shown in reports."""
-
-    id: str
-    severity: Severity
-    text: str
-
-
-# Tables that must hold rows, and why: an empty one passes every row rule, and its features
-# (no member, no record) would read as families without any risk.
-NON_EMPTY_TABLES: dict[str, str] = {
-    "memberships": "no family would have a member, so none could be scored or audited",
-    "events": "every indicator would be computed from no record at all",
-}
-
-RULES: dict[str, Rule] = {
-    r.id: r
-    for r in (
-        Rule(
-            "file_missing", "error", "the table's file (<table>.parquet or <table>.csv) is absent"
-        ),
-        Rule("file_unreadable", "error", "the table's file exists but cannot be read"),
-        Rule("column_missing", "error", "a column the contract requires is absent"),
-        Rule(
-            "table_empty",
-            "error",
-            f"{' or '.join(NON_EMPTY_TABLES)} has no rows (the registry cannot be assessed)",
-        ),
-        Rule(
-            "date_type",
-            "error",
-            f"not an ISO YYYY-MM-DD date between {DATE_RANGE[0]} and {DATE_RANGE[1]}",
-        ),
-        Rule("float_type", "error", "not a finite number"),
-        Rule("not_null", "error", "empty where the contract requires a value"),
-        Rule("unique", "error", "key value occurs on more than one row"),
-        Rule("foreign_key", "error", "refers to a row that does not exist"),
-        Rule("date_order", "error", "a date is before the date it must follow"),
-        Rule("date_not_future", "error", "after the data's extraction date"),
-        Rule("vocabulary", "error", "value outside the contract's vocabulary"),
-        Rule("detail_vocabulary", "error", "detail outside the vocabulary of its event type"),
-        Rule("event_subject", "error", "neither family_id nor person_id is set"),
-        Rule("membership_overlap", "error", "a person belongs to two families at once"),
-        Rule("event_attribution", "error", "the person is not a member of the family that day"),
-        Rule("extra_column", "suspicious", "a column the contract does not define (ignored)"),
-        Rule("unknown_event_type", "suspicious", "event type outside the vocabulary (ignored)"),
-        Rule("backdated_record", "suspicious", "recorded long after it happened"),
-        Rule("family_without_members", "suspicious", "a family with no membership at all"),
-        Rule("person_without_membership", "suspicious", "a person with no membership at all"),
-        Rule("unattributed_event", "suspicious", "a person-level event with no family that day"),
-        Rule("negative_value", "suspicious", "a negative amount, count or ratio"),
-    )
-}
+from features.validation.kernels import CoverIndex, KeyIndex, day_numbers, duplicated, isin
+from features.validation.report import RuleViolation
+from features.validation.rulebook import NON_EMPTY_TABLES, PROTECTED_PAIR, RULES, Rule, type_counts
 
 # The key column of tables that have one; examples of offending rows name it.
 TABLE_KEYS: dict[str, str] = {t: k[0] for t, k in UNIQUE_KEYS.items() if len(k) == 1}
@@ -170,8 +114,13 @@ class Findings:
         self.errors: list[RuleViolation] = []
         self.suspicious: list[RuleViolation] = []
 
-    def add_table_level(self, rule: str, table: str, column: str | None, description: str) -> None:
-        """A violation about a whole file or column (count 1, no row examples)."""
+    def add_table_level(
+        self, rule: str, table: str, column: str | None, fields: Mapping[str, object]
+    ) -> None:
+        """A violation about a whole file or column (count 1, no row examples); its
+        description is the rule's template (:mod:`features.validation.rulebook`) filled
+        with ``fields`` (``table`` and ``column`` are given)."""
+        description = RULES[rule].describe(table=table, column=column, **fields)
         self._append(RuleViolation(table, column, rule, description, 1, (), RULES[rule].severity))
 
     def add(
@@ -180,12 +129,17 @@ class Findings:
         table: ParsedTable,
         column: str | None,
         mask: np.ndarray | pd.Series,
-        description: str,
         *,
+        fields: Mapping[str, object] | None = None,
+        variant: str | None = None,
         values: pd.Series | ValueFormatter | None = None,
         example_mask: np.ndarray | None = None,
     ) -> int:
         """Record the rows where ``mask`` is true (nothing when none); return their count.
+
+        The description is the rule's template (or its ``variant``) filled with
+        ``fields``, the table's name and ``column``: an engine never words a finding
+        itself (:mod:`features.validation.rulebook`).
 
         ``values`` adds the offending value to each example: a Series aligned with the
         table's rows, or a function from row positions to texts. ``example_mask`` (a
@@ -204,6 +158,9 @@ class Findings:
             else:
                 shown = list(values(positions))
             examples = [f"{e}: {s}" for e, s in zip(examples, shown, strict=True)]
+        description = RULES[rule].describe(
+            variant, table=table.name, column=column, **(fields or {})
+        )
         violation = RuleViolation(
             table.name, column, rule, description, count, tuple(examples), RULES[rule].severity
         )
@@ -263,7 +220,7 @@ class RuleContext:
 
     ``tables`` are the tables whose rows the checks report on; ``parents`` (default: the
     same) the full tables that foreign keys and orphan checks look up. They differ when the
-    validator streams a large table (:mod:`features.validation_stream`): the checks then
+    validator streams a large table (:mod:`features.validation.stream`): the checks then
     run once on the small tables and once per slice of the large one, each time with the
     others' rows as zero-row stand-ins and the full small tables as parents; ``intervals``
     and ``parent_keys`` carry what the first pass computed into the slices' passes, and
@@ -362,7 +319,7 @@ class TableLevelFindings(Protocol):
     """What the empty-table rule records into (every engine's findings have it)."""
 
     def add_table_level(
-        self, rule: str, table: str, column: str | None, description: str, /
+        self, rule: str, table: str, column: str | None, fields: Mapping[str, object]
     ) -> None: ...
 
 
@@ -372,12 +329,7 @@ def report_empty_tables(findings: TableLevelFindings, rows: Mapping[str, int | N
     of the rule's message, for the pandas, streamed and Spark engines alike."""
     for name, why in NON_EMPTY_TABLES.items():
         if rows.get(name) == 0:
-            findings.add_table_level(
-                "table_empty",
-                name,
-                None,
-                f"{name} has no rows; a registry without {name} cannot be assessed ({why})",
-            )
+            findings.add_table_level("table_empty", name, None, {"why": why})
 
 
 def check_not_empty(ctx: RuleContext) -> None:
@@ -397,9 +349,7 @@ def check_unique_keys(ctx: RuleContext) -> None:
             mask = first = np.zeros(len(table), dtype=bool)
         else:
             mask, first = duplicated(table.frame[key])
-        ctx.findings.add(
-            "unique", table, key, mask, unique_description(name, key), example_mask=first
-        )
+        ctx.findings.add("unique", table, key, mask, example_mask=first)
     pair = UNIQUE_KEYS["protected"]
     protected = ctx.table("protected", *pair)
     if protected is not None:
@@ -410,18 +360,9 @@ def check_unique_keys(ctx: RuleContext) -> None:
             protected,
             "+".join(pair),
             dup & both,
-            "a family has more than one value for the same protected attribute "
-            "(an audit group needs exactly one)",
+            variant=PROTECTED_PAIR,
             values=protected.frame["value"] if protected.has("value") else None,
         )
-
-
-def unique_description(name: str, key: str) -> str:
-    """The text of a ``unique`` finding on ``name.key``."""
-    return (
-        f"{name}.{key} must be unique; these values occur on more than one row "
-        "(every row sharing a value is counted)"
-    )
 
 
 def check_foreign_keys(ctx: RuleContext) -> None:
@@ -446,7 +387,7 @@ def check_foreign_keys(ctx: RuleContext) -> None:
             child,
             column,
             child.valid(column) & (positions < 0),
-            f"{child_name}.{column} not found in {parent_name}.{parent_key}",
+            fields={"parent": parent_name, "parent_key": parent_key},
             values=child.frame[column],
         )
 
@@ -465,7 +406,7 @@ def check_date_order(ctx: RuleContext) -> None:
             table,
             later,
             bad,
-            f"{name}.{later} is before {earlier}",
+            fields={"earlier": earlier},
             values=_order_examples(first, second, earlier, later),
         )
 
@@ -477,7 +418,7 @@ def _order_examples(
 
     def describe(pos: np.ndarray) -> list[str]:
         return [
-            f"{later} {b} < {earlier} {a}"
+            RULES["date_order"].show(column=later, later_date=b, earlier=earlier, earlier_date=a)
             for a, b in zip(_iso(first, pos), _iso(second, pos), strict=True)
         ]
 
@@ -506,8 +447,7 @@ def check_birth_not_future(ctx: RuleContext) -> None:
         persons,
         "birth_date",
         (births > ctx.extraction_date).to_numpy(),
-        f"persons.birth_date after the extraction date "
-        f"{ctx.extraction_date:%Y-%m-%d} (latest recorded_date)",
+        fields={"extraction": ctx.extraction_date},
         values=births,
     )
 
@@ -525,7 +465,7 @@ def check_vocabularies(ctx: RuleContext) -> None:
             table,
             column,
             bad,
-            f"{name}.{column} must be one of {', '.join(allowed)}",
+            fields={"allowed": tuple(allowed)},
             values=values,
         )
 
@@ -537,11 +477,9 @@ def check_detail_vocabulary(ctx: RuleContext) -> None:
         return
     types, details = events.frame["event_type"], events.frame["detail"]
     bad = np.zeros(len(events), dtype=bool)
-    described = []
     for event_type in EVENT_TYPES.values():
         if event_type.details is None:
             continue
-        described.append(f"{event_type.name}: {', '.join(event_type.details)}")
         of_type = (types == event_type.name).to_numpy(dtype=bool, na_value=False)
         bad |= of_type & details.notna().to_numpy() & ~isin(details, event_type.details)
     ctx.findings.add(
@@ -549,9 +487,9 @@ def check_detail_vocabulary(ctx: RuleContext) -> None:
         events,
         "detail",
         bad,
-        "detail outside its event type's vocabulary (" + "; ".join(described) + ")",
         values=lambda pos: [
-            f"{t} detail {d!r}" for t, d in zip(types.iloc[pos], details.iloc[pos], strict=True)
+            RULES["detail_vocabulary"].show(event_type=t, detail=d)
+            for t, d in zip(types.iloc[pos], details.iloc[pos], strict=True)
         ],
     )
 
@@ -567,7 +505,6 @@ def check_event_subject(ctx: RuleContext) -> None:
         events,
         "family_id+person_id",
         neither,
-        "an event must name its family_id, its person_id or both",
     )
 
 
@@ -593,8 +530,6 @@ def check_membership_overlap(ctx: RuleContext) -> None:
         memberships,
         "start_date",
         mask,
-        "membership starts on or before the last day of an earlier membership of the "
-        "same person (end_date is inclusive)",
         values=lambda pos: _iso(memberships.frame["start_date"], pos),
     )
 
@@ -610,7 +545,7 @@ def _not_member_on_date(
     with the same key covers on the event's day.
 
     Keys are integer codes built from the foreign-key look-ups (no second pass over the
-    ids); ``cover`` (:class:`features.validation_kernels.CoverIndex`) has the memberships
+    ids); ``cover`` (:class:`features.validation.kernels.CoverIndex`) has the memberships
     sorted once and binary-searches each event, with no sort of the events.
     """
     days = ctx.event_days()[selected]
@@ -644,10 +579,8 @@ def check_event_attribution(ctx: RuleContext) -> None:
         events,
         "family_id+person_id",
         mask,
-        "the event names a family and a person, but the person is not a member of "
-        "that family on event_date",
         values=lambda pos: [
-            f"{p} not in {f} on {d}"
+            RULES["event_attribution"].show(person_id=p, family_id=f, event_date=d)
             for p, f, d in zip(
                 frame["person_id"].iloc[pos],
                 frame["family_id"].iloc[pos],
@@ -673,18 +606,15 @@ def check_unknown_event_types(ctx: RuleContext) -> None:
         events,
         "event_type",
         unknown,
-        unknown_types_description(ctx.unknown_event_types),
+        fields={"listing": unknown_types_listing(ctx.unknown_event_types)},
         values=types,
     )
 
 
-def unknown_types_description(counts: pd.Series) -> str:
-    """The text of an ``unknown_event_type`` finding: the five most frequent types."""
-    listing = ", ".join(f"{t} ({n:,})" for t, n in counts.head(5).items())
-    return (
-        f"event types outside the contract's vocabulary, kept but unused by the catalogue: "
-        f"{listing}"
-    )
+def unknown_types_listing(counts: pd.Series) -> str:
+    """The ``listing`` field of an ``unknown_event_type`` finding (``counts`` by type, most
+    frequent first)."""
+    return type_counts(counts.items())
 
 
 def check_backdated(ctx: RuleContext) -> None:
@@ -701,8 +631,7 @@ def check_backdated(ctx: RuleContext) -> None:
             table,
             "recorded_date",
             (lag > limit).to_numpy(),
-            f"recorded more than {BACKDATED_SUSPICIOUS_DAYS} days after {happened} "
-            "(back-dated record; kept, enters features only once recorded)",
+            fields={"happened": happened},
             values=_lag_examples(lag),
         )
 
@@ -711,7 +640,7 @@ def _lag_examples(lag: pd.Series) -> ValueFormatter:
     """Examples of a back-dated record: how many days late it was recorded."""
 
     def describe(pos: np.ndarray) -> list[str]:
-        return [f"{d.days} days late" for d in lag.iloc[pos]]
+        return [RULES["backdated_record"].show(days=d.days) for d in lag.iloc[pos]]
 
     return describe
 
@@ -736,7 +665,6 @@ def check_orphans(ctx: RuleContext) -> None:
             table,
             key,
             lonely,
-            f"{name}.{key} appears in no membership (no household composition, no snapshot row)",
         )
 
 
@@ -761,8 +689,6 @@ def check_unattributed_events(ctx: RuleContext) -> None:
         events,
         "person_id",
         mask,
-        "person-level event without family_id whose person belongs to no family on "
-        "event_date (it counts for no family)",
         values=events.frame["person_id"],
     )
 
@@ -779,8 +705,6 @@ def check_negative_values(ctx: RuleContext) -> None:
         events,
         "value",
         bad,
-        f"negative value for an event type whose value is an amount, count or ratio "
-        f"({', '.join(VALUED_EVENT_TYPES)})",
         values=values,
     )
 
@@ -813,6 +737,5 @@ __all__ = [
     "Rule",
     "RuleContext",
     "report_empty_tables",
-    "unique_description",
-    "unknown_types_description",
+    "unknown_types_listing",
 ]

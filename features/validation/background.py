@@ -1,22 +1,29 @@
-"""Read a raw registry now and check its contract rules in a forked process meanwhile.
+"""Read a raw registry now and check its contract rules in a child process meanwhile.
 
 :func:`features.validation.load_validated` reads, parses and then checks every contract
 rule before it returns, on one core. The training job's next step, the feature engine, does
 not need the checks' answer to start, only before anything is learned from its output. So
 :func:`load_checking_in_background` returns the parsed tables as soon as they are read,
-with a :class:`PendingValidation` whose checks run in a forked child process on the other
-core (the child shares the tables copy-on-write; nothing is pickled but the report). The
-caller must call :meth:`PendingValidation.result` before it uses anything computed from
-the tables: broken data is still refused, only later and at no extra cost on success.
+with a :class:`PendingValidation` whose checks run in a child process on the other core.
+The caller must call :meth:`PendingValidation.result` before it uses anything computed
+from the tables: broken data is still refused, only later and at no extra cost on success.
+
+The child comes from the fork server (:mod:`features.workers`); the caller is not forked: it
+goes on to start
+threads and pools while the child runs, and a fork would copy whatever locks they hold.
+Such a child shares no pages with the parent, so it is sent only the directory (an
+explicit argument; no table is pickled) and validates it with the streamed validator
+(:func:`features.validation.validate_raw_dir`: the small tables and one slice of events
+in memory, the same findings as the whole-table validator). The tables' shape schemas
+(pandera) are checked by the parent when the answer is asked for, on the tables it holds.
 
 Data whose files, columns or cells already fail while being parsed is refused at once
-(there is nothing worth computing on it). The child is a plain forked process, started
-before the caller starts any thread or pool of its own.
+(there is nothing worth computing on it).
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import multiprocessing.process
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -25,9 +32,11 @@ from typing import Any
 from features.contract import TABLES
 from features.errors import EarlyriskError
 from features.raw import RawTables
-from features.validation import InvalidRawDataError, parse_dir, run_checks
-from features.validation_report import ValidationReport
-from features.validation_rules import Findings, ParsedTable
+from features.validation.parse import parse_dir
+from features.validation.report import ValidationReport
+from features.validation.rules import Findings
+from features.validation.validate import InvalidRawDataError, run_checks, validate_raw_dir
+from features.workers import worker_context
 
 MAX_EXAMPLES = 5
 
@@ -43,10 +52,18 @@ class ValidationProcessError(EarlyriskError, RuntimeError):
 class PendingValidation:
     """The contract checks of one registry, running in a child process."""
 
-    def __init__(self, process: multiprocessing.process.BaseProcess, answer: Connection) -> None:
+    def __init__(
+        self, process: multiprocessing.process.BaseProcess, answer: Connection, tables: RawTables
+    ) -> None:
         self._process = process
         self._answer = answer
+        self._tables = tables
         self._outcome: tuple[str, Any] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The checking process's id (to watch it, or to see that it is not this one)."""
+        return self._process.pid
 
     def result(self) -> ValidationReport:
         """Wait for the checks; the report when every rule holds.
@@ -68,6 +85,10 @@ class PendingValidation:
             finally:
                 self._answer.close()
             self._process.join()
+            kind, report = self._outcome
+            if kind == "ok":
+                assert isinstance(report, ValidationReport)
+                self._outcome = _shape_checked(self._tables, report)
         kind, value = self._outcome
         if kind == "ok":
             assert isinstance(value, ValidationReport)
@@ -105,45 +126,41 @@ def load_checking_in_background(raw_dir: Path | str) -> tuple[RawTables, Pending
     if findings.errors or set(parsed) != set(TABLES):
         report = run_checks(parsed, findings, infos, source=str(raw_dir))
         raise InvalidRawDataError(report)
-    context = multiprocessing.get_context("fork")
+    context = worker_context()
     receive, send = context.Pipe(duplex=False)
     process = context.Process(
-        target=_check_in_child,
-        args=(parsed, findings, infos, str(raw_dir), send),
+        target=check_in_child,
+        args=(str(raw_dir), send),
         name="earlyrisk-validate",
         daemon=True,
     )
     process.start()
     send.close()  # the child holds the sending end; EOF here means it died
     tables = RawTables(**{name: parsed[name].frame for name in parsed})
-    return tables, PendingValidation(process, receive)
+    return tables, PendingValidation(process, receive, tables)
 
 
-def _check_in_child(
-    parsed: dict[str, ParsedTable],
-    findings: Findings,
-    infos: dict[str, Any],
-    source: str,
-    send: Connection,
-) -> None:
-    """Child process: every rule, then the shape schemas; send what came of it."""
-    # pandera is imported here, in the child, for the reason load_validated gives
+def check_in_child(raw_dir: str, send: Connection) -> None:
+    """Child process entry point: every rule on ``raw_dir``; send what came of it."""
+    try:
+        report = validate_raw_dir(raw_dir, max_examples=MAX_EXAMPLES)
+        send.send(("ok" if report.ok else "invalid", report))
+    except Exception:  # the parent must get an answer, never wait on a silent child
+        send.send(("died", traceback.format_exc()))
+    finally:
+        send.close()
+
+
+def _shape_checked(tables: RawTables, report: ValidationReport) -> tuple[str, Any]:
+    """("ok", report) when the tables pass their shape schemas, else ("shape", why)."""
+    # pandera is imported here, once the answer is asked for, for the reason
+    # load_validated gives
     from pandera.errors import SchemaError, SchemaErrors
 
     from features.schemas import validate_schemas
 
     try:
-        report = run_checks(parsed, findings, infos, source=source)
-        if not report.ok:
-            send.send(("invalid", report))
-            return
-        try:
-            validate_schemas(RawTables(**{n: t.frame for n, t in parsed.items()}), values=False)
-        except (SchemaError, SchemaErrors) as error:
-            send.send(("shape", str(error)))
-            return
-        send.send(("ok", report))
-    except Exception:  # the parent must get an answer, never wait on a silent child
-        send.send(("died", traceback.format_exc()))
-    finally:
-        send.close()
+        validate_schemas(tables, values=False)
+    except (SchemaError, SchemaErrors) as error:
+        return ("shape", str(error))
+    return ("ok", report)

@@ -9,7 +9,7 @@ instead of validating again, but only when
 
 - the record says the registry passed (a record of a failed validation is refused);
 - the raw files are byte for byte the ones validated (sha256 over every stored file's
-  name and bytes, :func:`features.spark_features.raw_files_fingerprint`, computed again
+  name and bytes, :func:`features.spark.raw.raw_files_fingerprint`, computed again
   now: a changed, added or removed file refuses the record);
 - the validator is the one that wrote it (sha256 over the source of the modules that
   define the rules: a changed rule refuses an older record).
@@ -22,29 +22,43 @@ guards against mistakes, not against forgery: whoever can edit it can edit the r
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
+import pkgutil
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 import features.contract
-import features.spark_raw
-import features.spark_validation
+import features.spark.raw
+import features.spark.validation
 import features.validation
-import features.validation_rules
-from features.validation_report import ValidationReport
+from features.spark.raw import raw_files_fingerprint
+from features.validation.report import ValidationReport
 
 RECORD_KIND = "earlyrisk.validation_record"
-# The modules whose source decides what "valid" means (the contract, the rules on either
-# engine, the way Spark reads the tables).
-_VALIDATOR_MODULES = (
-    features.contract,
-    features.validation_rules,
-    features.validation,
-    features.spark_validation,
-    features.spark_raw,
-)
+
+
+def _validator_modules() -> tuple[ModuleType, ...]:
+    """The modules whose source decides what "valid" means: the contract, every module of
+    :mod:`features.validation` (rules, messages, parsing, kernels; listed, not named, so a
+    module added there is covered without editing this list), the Spark rules and the way
+    Spark reads the tables."""
+    package = features.validation
+    own = sorted(
+        info.name for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}.")
+    )
+    return (
+        features.contract,
+        *(importlib.import_module(name) for name in own),
+        features.spark.validation,
+        features.spark.raw,
+    )
+
+
+_VALIDATOR_MODULES = _validator_modules()
 
 
 class ValidationRecordError(ValueError):
@@ -77,8 +91,6 @@ def validator_fingerprint() -> str:
 
 def record_of(report: ValidationReport, raw_dir: Path | str) -> ValidationRecord:
     """The record of ``report`` on ``raw_dir`` (its files fingerprinted now)."""
-    from features.spark_features import raw_files_fingerprint
-
     return ValidationRecord(
         ok=report.ok,
         raw_dir=str(Path(raw_dir).resolve()),
@@ -99,8 +111,6 @@ def write_record(report: ValidationReport, raw_dir: Path | str, path: Path | str
 def trusted_record(path: Path | str, raw_dir: Path | str) -> ValidationRecord:
     """The record at ``path`` if it stands for a passed validation of ``raw_dir`` as its
     files are now, by this validator; raises :class:`ValidationRecordError` otherwise."""
-    from features.spark_features import raw_files_fingerprint
-
     path = Path(path)
     try:
         record = ValidationRecord.model_validate_json(path.read_text(encoding="utf-8"))

@@ -14,7 +14,7 @@ three numbers and the distinct protected attributes):
    number of families, in one Spark job, as the pandas driver computes them;
 2. Python tasks on Spark read the raw files (a group of Parquet row groups or a CSV file
    each) with pyarrow and write every row into a scratch directory by family partition,
-   placed by the pandas engine's own assigner (:mod:`features.spark_buckets`);
+   placed by the pandas engine's own assigner (:mod:`features.spark.buckets`);
 3. one task per partition (``spark.range(n).mapInArrow``) reads its partition's files with
    pyarrow, runs ``compute_partition`` and hands the rows back to Spark's Parquet writer.
 
@@ -30,7 +30,6 @@ reads it back as the pandas engine's frame).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
@@ -52,16 +51,15 @@ from features.compute import (
 )
 from features.config import FeatureConfig
 from features.contract import TABLES
-from features.labels import AsOfAfterExtractionError, refuse_as_of_after_extraction
+from features.labels import refuse_as_of_after_extraction
 from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
 from features.private_files import private_staging, publish_tree
 from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_PREFIX
-from features.spark_buckets import forget_assigner, read_partition, write_layout
-from features.spark_raw import locate_table, read_typed_table
+from features.spark.buckets import forget_assigner, read_partition, write_layout
+from features.spark.raw import raw_files_fingerprint, read_typed_table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-    from rich.console import Console
 
 SIDECAR = "_earlyrisk.json"
 META_RAW_FILES = f"{META_PREFIX}raw_files_sha256"
@@ -154,7 +152,7 @@ def spark_feature_frame(
     the directory ``scratch``, which every executor must be able to read); the frame is
     lazy and reads ``scratch`` when its job runs, so remove ``scratch`` only after that
     (:func:`write_spark_features` does). The raw data must already have passed validation
-    (:mod:`features.spark_validation`).
+    (:mod:`features.spark.validation`).
     """
     config = config or FeatureConfig()
     dates = normalise_as_of(as_of_dates)
@@ -202,30 +200,6 @@ def scratch_beside(out: Path | str) -> Path:
     removes it once the feature job has run."""
     out = Path(out)
     return out.with_name(f".{out.name}.{uuid.uuid4().hex}.partitions")
-
-
-def raw_files_fingerprint(raw_dir: Path | str) -> str:
-    """sha256 over the raw tables' stored files (names and bytes, streamed, in contract
-    order). A cheaper stand-in for the pandas engine's content fingerprint, which needs
-    every table in one process; equal files give equal digests."""
-    digest = hashlib.sha256()
-    for table in TABLES:
-        location = locate_table(raw_dir, table)
-        files = (
-            sorted(p for p in location.path.rglob("*") if p.is_file() and not _hidden(p))
-            if location.path.is_dir()
-            else [location.path]
-        )
-        for path in files:
-            digest.update(f"{table}:{path.relative_to(location.path.parent)};".encode())
-            with path.open("rb") as handle:
-                while block := handle.read(1 << 20):
-                    digest.update(block)
-    return digest.hexdigest()
-
-
-def _hidden(path: Path) -> bool:
-    return path.name.startswith(("_", "."))
 
 
 def write_spark_features(
@@ -294,54 +268,3 @@ def read_spark_feature_table(path: Path | str) -> pd.DataFrame:
     table = table[columns].sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
     table.attrs.update(sidecar)
     return table
-
-
-def run_features_command(
-    raw: Path,
-    dates: list[pd.Timestamp],
-    out: Path,
-    config: FeatureConfig,
-    partitions: int | None,
-    master: str,
-    err: Console,
-    validated: Path | None = None,
-) -> int:
-    """``earlyrisk features --engine spark``: validate on Spark (or trust the record
-    ``validated``), refuse broken data, write the partitioned feature directory ``out``;
-    returns the exit code (0; 1 broken data or a record that does not hold; 2 an as-of
-    date after the extraction date)."""
-    import time
-
-    from rich.console import Console
-
-    from features.engine_options import start_spark
-    from features.spark_validation import validate_raw_dir_spark
-    from features.validation_record import ValidationRecordError, trusted_record
-
-    started = time.perf_counter()
-    if validated is not None:
-        try:
-            trusted_record(validated, raw)
-        except ValidationRecordError as error:
-            err.print(f"[red]refused:[/red] --validated: {error}; nothing was written.")
-            return 1
-        err.print(f"validation: {validated} holds for these raw files; not validated again")
-    spark = start_spark(master, err)
-    if validated is None:
-        report = validate_raw_dir_spark(spark, raw)
-        if not report.ok:
-            err.print(f"[red]refused:[/red] {raw} breaks the data contract; nothing was written.")
-            err.print(report)
-            return 1
-    try:
-        path = write_spark_features(spark, raw, dates, out, config=config, n_partitions=partitions)
-    except AsOfAfterExtractionError as error:
-        err.print(f"[red]error:[/red] --as-of: {error}; nothing was written")
-        return 2
-    rows = spark.read.parquet(str(path)).groupBy("as_of").count().orderBy("as_of").collect()
-    per_date = ", ".join(f"{row['as_of']}: {row['count']:,}" for row in rows) or "no rows"
-    Console().print(
-        f"wrote [bold]{path}[/bold] (Parquet partitioned by as_of; {per_date} families) on "
-        f"Spark {master} in {time.perf_counter() - started:.1f} s"
-    )
-    return 0

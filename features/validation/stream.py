@@ -20,11 +20,11 @@ findings (rule, table, column, count, example keys, order) as the whole-table va
 
 Cost: linear in the events. What the slices share is prepared once, in the first pass: the
 parents' ids hashed and sorted for the foreign-key look-ups
-(:class:`features.validation_kernels.KeyIndex`) and the memberships sorted for the
-attribution look-ups (:class:`features.validation_kernels.CoverIndex`); before that, each
+(:class:`features.validation.kernels.KeyIndex`) and the memberships sorted for the
+attribution look-ups (:class:`features.validation.kernels.CoverIndex`); before that, each
 slice rebuilt them from the millions of parent rows, so the cost grew with slices x
 parents, i.e. with the square of the registry's size. Event ids are hashed a machine word
-at a time (:func:`features.validation_kernels.text_hashes`), not through pandas' per-row
+at a time (:func:`features.validation.kernels.text_hashes`), not through pandas' per-row
 object hashing.
 
 Memory: the small tables plus one slice (and the id hashes), not the registry.
@@ -32,7 +32,7 @@ Memory: the small tables plus one slice (and the id hashes), not the registry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,18 +45,18 @@ import pyarrow.parquet as pq
 
 from features.contract import TABLE_COLUMNS, TABLES
 from features.raw import table_path
-from features.validation import (
-    _arrow_frame,
-    _csv_options,
-    _parse_column,
-    _parse_table,
-    _progress_bar,
-    _read_table,
-    _report_extra_columns,
+from features.validation.kernels import text_hashes
+from features.validation.parse import (
+    arrow_frame,
+    csv_options,
+    parse_column,
+    parse_table,
+    read_table,
+    report_extra_columns,
 )
-from features.validation_kernels import text_hashes
-from features.validation_report import RuleViolation, TableInfo, ValidationReport
-from features.validation_rules import (
+from features.validation.progress import progress_bar
+from features.validation.report import RuleViolation, TableInfo, ValidationReport
+from features.validation.rules import (
     CHECKS,
     RULES,
     Findings,
@@ -67,8 +67,7 @@ from features.validation_rules import (
     check_not_empty,
     check_unique_keys,
     report_empty_tables,
-    unique_description,
-    unknown_types_description,
+    unknown_types_listing,
 )
 
 STREAMED = "events"
@@ -101,9 +100,11 @@ class KeyedFindings(Findings):
         self.calls += 1
         self.call_log.append(((self.stage, self.calls), table, column, rule))
 
-    def add_table_level(self, rule: str, table: str, column: str | None, description: str) -> None:
+    def add_table_level(
+        self, rule: str, table: str, column: str | None, fields: Mapping[str, object]
+    ) -> None:
         self._log(table, column, rule)
-        super().add_table_level(rule, table, column, description)
+        super().add_table_level(rule, table, column, fields)
 
     def add(
         self,
@@ -111,11 +112,10 @@ class KeyedFindings(Findings):
         table: ParsedTable,
         column: str | None,
         mask: np.ndarray | pd.Series,
-        description: str,
         **options: Any,
     ) -> int:
         self._log(table.name, column, rule)
-        return super().add(rule, table, column, mask, description, **options)
+        return super().add(rule, table, column, mask, **options)
 
     def _append(self, violation: RuleViolation) -> None:
         super()._append(violation)
@@ -162,7 +162,9 @@ class _Merger:
             merged = self.items[key]
             description = merged.first.description
             if merged.first.rule == "unknown_event_type" and unknown_types is not None:
-                description = unknown_types_description(unknown_types)
+                description = RULES["unknown_event_type"].describe(
+                    listing=unknown_types_listing(unknown_types)
+                )
             out.append(
                 RuleViolation(
                     merged.first.table,
@@ -228,18 +230,18 @@ def validate_streamed_tables(
     streamed_index = TABLES.index(STREAMED)
     source: _Source | None = None
     read_calls = 0
-    with _progress_bar(progress, total=len(TABLES) + len(CHECKS)) as advance:
+    with progress_bar(progress, total=len(TABLES) + len(CHECKS)) as advance:
         for index, name in enumerate(TABLES):
             findings.begin(index)
             if name == STREAMED:
                 source, infos[name] = _open_source(raw_dir, findings)
                 read_calls = findings.calls
                 if source is not None:  # a zero-row stand-in (reports missing columns once)
-                    parsed[name] = _parse_table(name, _empty_frame(source), findings)
+                    parsed[name] = parse_table(name, _empty_frame(source), findings)
             else:
-                frame, infos[name] = _read_table(raw_dir, name, findings)
+                frame, infos[name] = read_table(raw_dir, name, findings)
                 if frame is not None:
-                    parsed[name] = _parse_table(name, frame, findings)
+                    parsed[name] = parse_table(name, frame, findings)
             advance(f"read {name}")
 
         # pass 1: the small tables' rows (events a stand-in); the birth rule runs last
@@ -270,7 +272,7 @@ def validate_streamed_tables(
                 findings.begin(streamed_index, 0)
                 findings.keyed = []
                 findings.add_table_level(
-                    "file_unreadable", STREAMED, None, f"cannot read {source.path.name}: {error}"
+                    "file_unreadable", STREAMED, None, {"file": source.path.name, "error": error}
                 )
                 merger.take(findings.keyed)
                 infos[STREAMED] = TableInfo(file=source.path.name, rows=None)
@@ -338,7 +340,7 @@ class _SliceChecks:
     def check(self, frame: pd.DataFrame, merger: _Merger) -> None:
         findings = KeyedFindings(max_examples=self.max_examples)
         findings.begin(TABLES.index(STREAMED), self.read_calls)
-        events = _parse_table(STREAMED, frame, findings, offset=self.rows)
+        events = parse_table(STREAMED, frame, findings, offset=self.rows)
         ctx = RuleContext(
             {**self.stand_ins, STREAMED: events},
             findings,
@@ -392,7 +394,7 @@ class _SliceChecks:
             STREAMED,
             "event_id",
             "unique",
-            unique_description(STREAMED, "event_id"),
+            RULES["unique"].describe(table=STREAMED, column="event_id"),
             int(involved.sum()),
             examples,
             RULES["unique"].severity,
@@ -408,7 +410,7 @@ def _column_at(source: _Source, column: str, positions: np.ndarray, slice_rows: 
     for frame in _slices(_Source(source.path, [column]), slice_rows):
         stop = start + len(frame)
         inside = positions[(positions >= start) & (positions < stop)] - start
-        values, _, _ = _parse_column(contract, frame[column])
+        values, _, _ = parse_column(contract, frame[column])
         parts.append(values.iloc[inside])
         start = stop
     return pd.concat(parts, ignore_index=True)
@@ -423,7 +425,7 @@ def _open_source(raw_dir: Path, findings: Findings) -> tuple[_Source | None, Tab
             "file_missing",
             STREAMED,
             None,
-            f"neither {STREAMED}.parquet nor {STREAMED}.csv exists in {raw_dir}",
+            {"raw_dir": raw_dir},
         )
         return None, TableInfo(file=None, rows=None)
     try:
@@ -433,11 +435,11 @@ def _open_source(raw_dir: Path, findings: Findings) -> tuple[_Source | None, Tab
             columns = list(pd.read_csv(path, nrows=0, encoding="utf-8").columns)
     except (OSError, ValueError, pyarrow.ArrowException) as error:
         findings.add_table_level(
-            "file_unreadable", STREAMED, None, f"cannot read {path.name}: {error}"
+            "file_unreadable", STREAMED, None, {"file": path.name, "error": error}
         )
         return None, TableInfo(file=path.name, rows=None)
     wanted = [c.name for c in TABLE_COLUMNS[STREAMED] if c.name in columns]
-    _report_extra_columns(STREAMED, columns, path.name, findings)
+    report_extra_columns(STREAMED, columns, path.name, findings)
     return _Source(path, wanted), TableInfo(file=path.name, rows=None)
 
 
@@ -445,7 +447,7 @@ def _empty_frame(source: _Source) -> pd.DataFrame:
     """Zero rows with the columns and types a slice of ``source`` has."""
     if source.path.suffix == ".parquet":
         schema = pq.read_schema(source.path)
-        return _arrow_frame(schema.empty_table().select(source.columns))
+        return arrow_frame(schema.empty_table().select(source.columns))
     return pd.DataFrame({c: pd.Series([], dtype="str") for c in source.columns})
 
 
@@ -455,9 +457,9 @@ def _slices(source: _Source, rows: int) -> Iterator[pd.DataFrame]:
     if source.path.suffix == ".parquet":
         parquet = pq.ParquetFile(source.path)
         for batch in parquet.iter_batches(batch_size=rows, columns=source.columns):
-            yield _arrow_frame(pyarrow.Table.from_batches([batch])).reset_index(drop=True)
+            yield arrow_frame(pyarrow.Table.from_batches([batch])).reset_index(drop=True)
         return
-    reader = pcsv.open_csv(source.path, convert_options=_csv_options(source.columns))
+    reader = pcsv.open_csv(source.path, convert_options=csv_options(source.columns))
     pending: list[pyarrow.RecordBatch] = []
     held = 0
     for batch in reader:
