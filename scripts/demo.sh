@@ -53,7 +53,7 @@ earlyrisk audit --scores "$DEMO_DIR/scores_latest.parquet" --score probability \
 step "7/8 Monitor the model on the latest snapshot ($LATEST): drift, estimated and realized performance, fairness over time"
 # exit 3 means an alert fired (the report says which and why); the demo goes on either way
 MONITOR_STATUS=0
-earlyrisk monitor --raw "$RAW" --as-of "$LATEST" --out "$DEMO_DIR/monitor" || MONITOR_STATUS=$?
+earlyrisk monitor --raw "$RAW" --as-of "$LATEST" --out "$DEMO_DIR/monitor" --overwrite || MONITOR_STATUS=$?
 if [ "$MONITOR_STATUS" -ne 0 ] && [ "$MONITOR_STATUS" -ne 3 ]; then
   exit "$MONITOR_STATUS"
 fi

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from private_modes import mode, usual_umask
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
@@ -179,12 +180,14 @@ def test_score_verb_writes_the_same_file(
     runner, batch_file, serving_world, small_registry_dir, tmp_path
 ):
     out = tmp_path / "cli_scores.parquet"
-    result = runner.invoke(
-        app,
-        ["score", "--raw", str(small_registry_dir), "--as-of", AS_OF, "--out", str(out)],
-        env=serving_world.env,
-    )
+    with usual_umask():
+        result = runner.invoke(
+            app,
+            ["score", "--raw", str(small_registry_dir), "--as-of", AS_OF, "--out", str(out)],
+            env=serving_world.env,
+        )
     assert result.exit_code == 0, result.output
+    assert mode(out) == 0o600  # every family's score, level and reasons: owner-only
     via_cli = pd.read_parquet(out).sort_values("family_id").reset_index(drop=True)
     via_api = pd.read_parquet(batch_file[0]).sort_values("family_id").reset_index(drop=True)
     # One partition (CLI default) or three: the same scores.

@@ -241,7 +241,7 @@ def test_cli_exit_codes_reports_and_mlflow_link(world: dict) -> None:
     quiet = runner.invoke(app, calm)
     assert quiet.exit_code == 0, quiet.output
     assert "not evaluable" in quiet.output
-    strict = runner.invoke(app, [*calm, "--strict"])
+    strict = runner.invoke(app, [*calm, "--strict", "--overwrite"])
     assert strict.exit_code == 4, strict.output
 
     # a second run into the same folder keeps the first report unless told --overwrite
