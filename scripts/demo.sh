@@ -43,6 +43,14 @@ elif [ "$TRAIN_STATUS" -ne 0 ]; then
 fi
 
 step "5/8 Score every family as of $LATEST with reasons (batch)"
+# The audit log that the batch and the service write is begun once, explicitly (--new-log,
+# recorded in the security log); a later demo run continues it, and a log deleted with its
+# anchor is refused rather than silently begun again.
+AUDIT_LOG=${EARLYRISK_AUDIT_LOG_PATH:-var/serving/audit_log.sqlite}
+ANCHOR=${EARLYRISK_AUDIT_ANCHOR_PATH:-$(dirname "$AUDIT_LOG")/.$(basename "$AUDIT_LOG").anchor.json}
+if [ -z "${EARLYRISK_DATABASE_URL:-}" ] && [ ! -e "$ANCHOR" ] && [ ! -e "$AUDIT_LOG" ]; then
+  earlyrisk serve --check --new-log --snapshot "$DEMO_DIR/features_latest.parquet"
+fi
 earlyrisk score --raw "$RAW" --as-of "$LATEST" --out "$DEMO_DIR/scores_latest.parquet" --overwrite
 
 step "6/8 Audit the live scores (label-free: no outcomes yet) at a capacity of 5 % of families"

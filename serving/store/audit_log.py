@@ -291,8 +291,8 @@ class AuditLogBase(ABC):
         from it to the head must be intact. Otherwise the anchor is left as it was (so
         `audit-log verify` and the next start see the cut), the log refuses every later
         write, and AuditLogRefused is raised. Returns the new anchor (None when this log
-        keeps none). Called at a fixed interval by :class:`~serving.store.anchor_refresher.
-        AnchorRefresher` and at every clean close.
+        keeps none). Called at a fixed interval by
+        :class:`serving.store.anchor_refresher.AnchorRefresher` and at every clean close.
         """
         if not self._anchoring:
             return None
@@ -701,7 +701,7 @@ class AuditLog(AuditLogBase):
     def close(self) -> None:
         """Refresh the anchor (a clean close), then close the connection (the entries are
         already durable)."""
-        if not self._last_write_failed:
+        if self._conn is not None and not self._last_write_failed:
             self.close_anchor()
         with self._lock:
             if self._conn is not None:

@@ -72,6 +72,7 @@ class PostgresAuditLog(AuditLogBase):
         self._last_write_failed = False
         self._sent = False  # whether the current append sent its INSERT
         self._refused: str | None = None  # sticky: the anchor caught a cut tail
+        self._closed = False
 
     # ---- readiness
     @property
@@ -96,8 +97,9 @@ class PostgresAuditLog(AuditLogBase):
 
     def close(self) -> None:
         """Refresh the anchor (a clean close), then close the connections."""
-        if not self._last_write_failed:
+        if not self._closed and not self._last_write_failed:
             self.close_anchor()
+        self._closed = True
         with self._write_lock:
             self._writer.close()
         self._conns.close()

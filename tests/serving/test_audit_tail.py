@@ -420,6 +420,10 @@ def test_no_checkpoint_of_a_broken_log_and_a_missing_checkpoint_is_a_usage_error
     assert not out.exists()
     code, output = _verify("--log", str(path), "--anchor", str(tmp_path / "none.json"))
     assert code == 2 and "no checkpoint file" in output
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text('{"seq": 3}')
+    code, output = _verify("--log", str(path), "--anchor", str(wrong))
+    assert code == 2 and "neither an exported checkpoint" in output
 
 
 # ------------------------------------------------------------------ the real service
