@@ -1,6 +1,6 @@
 """Benchmark of the served statistics: what keeping them adds to each scored batch.
 
-After a batch is on the audit log the engine calls :class:`serving.served_stats.
+After a batch is on the audit log the engine calls :class:`serving.store.served_stats.
 ServedStatsRecorder`: the audit groups of the families from the side index, the bin counts
 of every model input and of the score, the PCA reconstruction error, and one transaction
 of upserts. Timed in-process (no HTTP) on the catalogue's model inputs with a LightGBM
@@ -33,8 +33,8 @@ def _world(root: Path):  # type: ignore[no-untyped-def]
 
     from features.catalogue import feature_list_fingerprint, model_input_columns
     from features.snapshot_store import write_feature_table
-    from serving.lookup import read_snapshot_info
-    from serving.served_stats import AuditGroupIndex, ServedStatsAccumulator, groups_path
+    from serving.store.lookup import read_snapshot_info
+    from serving.store.served_stats import AuditGroupIndex, ServedStatsAccumulator, groups_path
     from training.config import CapacityConfig
     from training.reference_stats import compute_reference_stats
     from training.risk_model import LightGBMRiskModel
@@ -95,7 +95,7 @@ def _time(recorder, model, frame, batch: int) -> tuple[float, float, float]:  # 
 
 
 def main() -> None:
-    from serving.served_stats import (
+    from serving.store.served_stats import (
         PostgresServedStatsStore,
         ServedStatsRecorder,
         ServedStatsStore,

@@ -59,7 +59,7 @@ from serving.audit_chain import (
 )
 from serving.private_files import create_private
 from serving.private_files import file_identity as _identity
-from serving.sql import page_query
+from serving.store.sql import page_query
 
 EntryKind = Literal["score", "feedback", "batch_run", "view"]
 
@@ -114,7 +114,7 @@ def audit_table_sql(
     """The ``CREATE TABLE audit_entries`` statement: the current SQLite one by default.
 
     The one place the table's columns are declared: the log creates the current table, and
-    each schema migration (:mod:`serving.migrations`) names what its release had (its kinds,
+    each schema migration (:mod:`serving.store.migrations`) names what its release had (its kinds,
     its columns, ``AUTOINCREMENT`` in the first SQLite release). In PostgreSQL, where
     replicas append concurrently, ``prev_hash`` is also UNIQUE: two entries can never link
     to the same one (the chain cannot fork).

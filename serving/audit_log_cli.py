@@ -167,8 +167,8 @@ def _verify_postgres(url: str, out: Console, err: Console) -> None:
     """The same walk on the shared PostgreSQL log (no anchor file there: the database's
     backups and access control keep it; record the printed head hash elsewhere)."""
     from serving.audit_chain import verify_chain
-    from serving.database import DatabaseUnavailable, QmarkConnection, StreamingReader
-    from serving.database_url import check_url, redact
+    from serving.store.connection import DatabaseUnavailable, QmarkConnection, StreamingReader
+    from serving.store.database_url import check_url, redact
 
     try:
         check_url(url)

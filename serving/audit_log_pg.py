@@ -3,7 +3,7 @@
 Same rows, same hashes, same fail-closed rule as the SQLite log (:mod:`serving.audit_log`):
 an entry is committed before its score is returned, or the score is not served. What
 differs is who can append: several replicas at once. Every append takes a
-transaction-scoped advisory lock (:data:`serving.migrations.AUDIT_LOCK_KEY`) before it
+transaction-scoped advisory lock (:data:`serving.store.migrations.AUDIT_LOCK_KEY`) before it
 reads the head, so appends are serialized across processes and machines and the chain
 never forks; ``seq`` as primary key and ``prev_hash`` as a unique column make a fork
 impossible even for a writer that skipped the lock.
@@ -13,7 +13,7 @@ has no file at a path to be swapped, and its own access control and backups take
 role. Triggers refuse UPDATE, DELETE and TRUNCATE; a superuser can drop them, which the
 chain (and an externally recorded head hash) makes visible, as with SQLite.
 
-While the database is away every write raises :class:`~serving.database.DatabaseUnavailable`
+While the database is away every write raises :class:`~serving.store.connection.DatabaseUnavailable`
 (an ``AuditLogUnavailable``: the service answers 503), and the next write or readiness
 probe reconnects.
 """
@@ -28,14 +28,14 @@ import psycopg
 
 from serving.audit_chain import GENESIS, ChainReport, verify_chain
 from serving.audit_log import HEAD_SQL, AuditLogBase, AuditLogRefused, chain_rows, insert_sql
-from serving.database import (
+from serving.store.connection import (
     DatabaseUnavailable,
     QmarkConnection,
     StreamingReader,
     ThreadConnections,
     redact,
 )
-from serving.migrations import AUDIT_LOCK_KEY, MigrationError, ensure_postgres
+from serving.store.migrations import AUDIT_LOCK_KEY, MigrationError, ensure_postgres
 
 
 class PostgresAuditLog(AuditLogBase):

@@ -11,7 +11,7 @@ the role's rights, not the token.
 
 Every token expires (``--ttl`` days, default 90): a forgotten token stops working on its
 own. A token may be scoped to regions (the snapshot's ``audit_region``): it then sees only
-families of those regions, see :mod:`serving.regions`.
+families of those regions, see :mod:`serving.store.regions`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Literal, get_args
 
 from features.errors import EarlyriskError
 from serving.private_files import create_private, file_identity
-from serving.sql import SqlConnection
+from serving.store.sql import SqlConnection
 
 Role = Literal["caseworker", "auditor", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)

@@ -1,7 +1,7 @@
 """The ``earlyrisk db upgrade`` verb: bring the stores' schemas to the current version.
 
 With a PostgreSQL URL (``--url`` or ``EARLYRISK_DATABASE_URL``) it applies the missing
-migrations of :mod:`serving.migrations` to that database; without one, to the SQLite files
+migrations of :mod:`serving.store.migrations` to that database; without one, to the SQLite files
 the settings name (audit log, token store) that exist. Exit codes: 0 up to date, 1 a
 migration refused (the message says why, nothing was changed), 2 usage error.
 """
@@ -47,10 +47,10 @@ def upgrade_command(
     """Upgrade the schema."""
     import sqlite3
 
-    from serving.database import DatabaseUnavailable
-    from serving.database_url import check_url, redact
-    from serving.migrations import MigrationError, upgrade_postgres, upgrade_sqlite
     from serving.settings import ServingSettings
+    from serving.store.connection import DatabaseUnavailable
+    from serving.store.database_url import check_url, redact
+    from serving.store.migrations import MigrationError, upgrade_postgres, upgrade_sqlite
 
     out, err = Console(), Console(stderr=True)
     settings = ServingSettings()

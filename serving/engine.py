@@ -31,7 +31,6 @@ import pandas as pd
 from features.contract import DERIVED_AUDIT_GROUPS
 from features.eligibility import EligibilityRule
 from features.errors import EarlyriskError
-from serving import stores
 from serving.audit_log import (
     AuditLogBase,
     AuditLogUnavailable,
@@ -53,12 +52,13 @@ from serving.i18n import (
     level_name,
     notice,
 )
-from serving.lookup import LookupStore, SnapshotError, as_of_text, read_snapshot_info
 from serving.records import FamilyRecords, RecordsError, build_records
-from serving.regions import RegionIndex, regions_path
 from serving.scoring import ReferencePopulation, RiskBands, Scorer, derive_bands, fixed_bands
-from serving.served_stats import ServedStatsRecorder
 from serving.settings import ServingSettings
+from serving.store import stores
+from serving.store.lookup import LookupStore, SnapshotError, as_of_text, read_snapshot_info
+from serving.store.regions import RegionIndex, regions_path
+from serving.store.served_stats import ServedStatsRecorder
 from training.protected import PROTECTED_NAMES
 
 # Names a client might send that are protected attributes or audit groups: refused by
@@ -521,7 +521,12 @@ class ServingEngine:
         self, *, since: date, until: date, as_of: date | None = None
     ) -> dict[str, Any]:
         """Aggregate statistics of what was served between two days (no personal data)."""
-        from serving.served_stats import FORMAT, FORMAT_VERSION, ServedStatsError, served_document
+        from serving.store.served_stats import (
+            FORMAT,
+            FORMAT_VERSION,
+            ServedStatsError,
+            served_document,
+        )
 
         if self.served_stats is None:
             return {
@@ -746,7 +751,7 @@ def served_stats_recorder(
     statistics to bin by (trained before monitoring existed)."""
     import logging
 
-    from serving.served_stats import (
+    from serving.store.served_stats import (
         AuditGroupIndex,
         ServedStatsAccumulator,
         groups_path,

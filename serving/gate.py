@@ -36,7 +36,6 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import Headers
 
-from serving import stores
 from serving.audit_log import AuditLogUnavailable
 from serving.auth import (
     AuthError,
@@ -56,8 +55,9 @@ from serving.openapi import (
     openapi_document,
 )
 from serving.schemas import ErrorBody, request_models
-from serving.security_log import SecurityEvent, SecurityLogUnavailable, SecurityRecord
 from serving.settings import ServingSettings
+from serving.store import stores
+from serving.store.security_log import SecurityEvent, SecurityLogUnavailable, SecurityRecord
 
 logger = logging.getLogger("earlyrisk.serving")
 

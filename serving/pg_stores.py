@@ -1,9 +1,9 @@
 """The token store, security log and lookup store in PostgreSQL (shared by replicas).
 
 Each class keeps its SQLite sibling's interface and reuses its query code through
-:class:`serving.database.QmarkConnection` (``?`` marks, errors as DatabaseUnavailable);
+:class:`serving.store.connection.QmarkConnection` (``?`` marks, errors as DatabaseUnavailable);
 only what SQLite does differently is overridden: schema creation (the versioned runner of
-:mod:`serving.migrations`), the bulk load, and the file checks, which are SQLite-only (a
+:mod:`serving.store.migrations`), the bulk load, and the file checks, which are SQLite-only (a
 server database has no file at a path to be replaced; a revoked token is seen by every
 replica at its next check because they all read the same table).
 """
@@ -21,16 +21,16 @@ import psycopg
 import pyarrow.parquet as pq
 
 from serving.auth import TokenStore
-from serving.database import (
+from serving.store.connection import (
     DatabaseUnavailable,
     QmarkConnection,
     ThreadConnections,
     connect,
     redact,
 )
-from serving.lookup import LookupStore, SnapshotError, SnapshotInfo, _quote
-from serving.migrations import SCHEMA_LOCK_KEY, ensure_postgres
-from serving.security_log import SecurityLog, SecurityLogUnavailable, SecurityRecord
+from serving.store.lookup import LookupStore, SnapshotError, SnapshotInfo, _quote
+from serving.store.migrations import SCHEMA_LOCK_KEY, ensure_postgres
+from serving.store.security_log import SecurityLog, SecurityLogUnavailable, SecurityRecord
 
 #: Advisory-lock key under which one replica (re)loads the snapshot while others wait.
 LOOKUP_LOCK_KEY = 0x45_52_4C_4B  # "ERLK"

@@ -54,8 +54,8 @@ from serving.i18n import (
 from serving.i18n.page import page_text
 from serving.limits import SlidingWindow
 from serving.schemas import TEXT_PATTERN
-from serving.security_log import SecurityLog, SecurityLogUnavailable, SecurityRecord
 from serving.settings import ServingSettings
+from serving.store.security_log import SecurityLog, SecurityLogUnavailable, SecurityRecord
 
 SESSION_COOKIE = "earlyrisk_review"
 SIGNIN_COOKIE = "earlyrisk_review_signin"

@@ -93,11 +93,11 @@ def score_command(
     from rich.table import Table
 
     from features.errors import EarlyriskError
-    from serving import stores
     from serving.audit_log import AuditLogUnavailable
     from serving.batch import batch_operator, score_registry
     from serving.i18n import LANGUAGE_CODES
     from serving.settings import ServingSettings
+    from serving.store import stores
 
     err = Console(stderr=True)
     if not raw.is_dir():

@@ -128,8 +128,8 @@ def serve_command(
     except StartupError as exc:
         console.print(f"[red]refusing to start:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
-    from serving import stores
-    from serving.security_log import SecurityLogUnavailable
+    from serving.store import stores
+    from serving.store.security_log import SecurityLogUnavailable
 
     try:
         stores.security_log(settings).close()
@@ -157,9 +157,9 @@ token_app = typer.Typer(help=TOKEN_HELP, no_args_is_help=True, add_completion=Fa
 
 def _store():
     """The configured token store, or a message and exit 1 when its database is away."""
-    from serving import stores
     from serving.audit_log import AuditLogUnavailable
     from serving.settings import ServingSettings
+    from serving.store import stores
 
     try:
         return stores.token_store(ServingSettings())

@@ -30,7 +30,6 @@ import bentoml
 from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
-from serving import stores
 from serving.audit_log import AuditLogUnavailable
 from serving.auth import AuthError, Principal, authorize
 from serving.engine import (
@@ -58,8 +57,9 @@ from serving.schemas import (
     SecurityLogPage,
     ServedStatsResponse,
 )
-from serving.security_log import SecurityLogUnavailable, SecurityRecord
 from serving.settings import ServingSettings
+from serving.store import stores
+from serving.store.security_log import SecurityLogUnavailable, SecurityRecord
 
 logger = logging.getLogger("earlyrisk.serving")
 # BentoML's server logging keeps the root logger at WARNING; the service's own one-line INFO

@@ -241,7 +241,7 @@ def run_served_monitor(
         monitor_served,
         read_served_stats,
     )
-    from serving.served_stats import load_reference
+    from serving.store.served_stats import load_reference
 
     config = config or MonitorConfig()
     if until < since:

@@ -341,7 +341,7 @@ def test_a_deleted_token_database_lets_no_one_in(tmp_path):
 
 
 def test_files_the_service_creates_are_private(tmp_path, serving_world):
-    from serving.lookup import LookupStore, read_snapshot_info
+    from serving.store.lookup import LookupStore, read_snapshot_info
 
     previous = os.umask(0o022)
     try:

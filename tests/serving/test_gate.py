@@ -20,11 +20,11 @@ from serving_world import auth
 from starlette.testclient import TestClient
 
 from serving.gate import API_PATHS, RequestGate
-from serving.regions import regions_path
 from serving.schemas import ErrorBody
-from serving.security_log import SecurityLog
 from serving.service import EarlyRiskScoring, served_facts
 from serving.settings import ServingSettings
+from serving.store.regions import regions_path
+from serving.store.security_log import SecurityLog
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from serving_world import snapshot_frame, write_snapshot
 
 from features.catalogue import feature_list_fingerprint, model_input_columns
-from serving.lookup import LookupStore, SnapshotError, read_snapshot_info
+from serving.store.lookup import LookupStore, SnapshotError, read_snapshot_info
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from serving.audit_log import (
     open_audit_log,
 )
 from serving.auth import TokenStore
-from serving.migrations import _SQLITE_AUDIT_V1, _SQLITE_TOKENS_V1, sqlite_version
+from serving.store.migrations import _SQLITE_AUDIT_V1, _SQLITE_TOKENS_V1, sqlite_version
 
 OLD_ROWS = [
     # seq, kind, recorded_at, request_id, token_id, role, endpoint, score_id, family_id,
@@ -265,8 +265,8 @@ def test_a_log_from_before_view_entries_accepts_them_after_the_upgrade(
 def test_a_postgres_log_from_before_view_entries_is_upgraded(postgres_url: str, monkeypatch):
     """PostgreSQL audit 2: a database of the release before views refuses them, the service
     refuses to start on it until `db upgrade`, which keeps every entry and hash."""
-    from serving import migrations
     from serving.audit_log_pg import PostgresAuditLog, open_postgres_audit_log
+    from serving.store import migrations
 
     first_release = tuple(m for m in migrations.POSTGRES if m.version == 1)
     monkeypatch.setattr(migrations, "POSTGRES", first_release)

@@ -19,11 +19,11 @@ from serving.audit_chain import GENESIS, entry_hash
 from serving.audit_log import AuditLogRefused, AuditLogUnavailable, ScoreRecord
 from serving.audit_log_pg import PostgresAuditLog, open_postgres_audit_log
 from serving.auth import authorize
-from serving.database import DatabaseUnavailable
-from serving.lookup import LookupStore, read_snapshot_info
-from serving.migrations import MigrationError, ensure_postgres, postgres_versions
 from serving.pg_stores import PostgresLookupStore, PostgresSecurityLog, PostgresTokenStore
-from serving.security_log import SecurityLogUnavailable, SecurityRecord
+from serving.store.connection import DatabaseUnavailable
+from serving.store.lookup import LookupStore, read_snapshot_info
+from serving.store.migrations import MigrationError, ensure_postgres, postgres_versions
+from serving.store.security_log import SecurityLogUnavailable, SecurityRecord
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

@@ -19,7 +19,7 @@ from serving.monitor.drift import feature_drift, multivariate_drift, score_drift
 from serving.monitor.report_html import render_html
 from serving.monitor.served import ServedStatsSourceError, choose_version, monitor_served
 from serving.monitor.tracking import monitoring_metrics
-from serving.served_stats import (
+from serving.store.served_stats import (
     PostgresServedStatsStore,
     ServedStatsAccumulator,
     ServedStatsError,

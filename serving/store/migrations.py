@@ -377,7 +377,7 @@ def postgres_versions(conn: psycopg.Connection[Any]) -> dict[str, int]:
 
 def upgrade_postgres(url: str) -> list[str]:
     """Apply every missing PostgreSQL migration (under the schema advisory lock)."""
-    from serving.database import connect  # database imports audit_log, not this module
+    from serving.store.connection import connect  # database imports audit_log, not this module
 
     conn = connect(url, autocommit=False)
     applied: list[str] = []
@@ -411,7 +411,7 @@ def ensure_postgres(url: str) -> None:
     second one waiting). A database with an older schema is not changed behind the
     operator's back: the message says to run `earlyrisk db upgrade`.
     """
-    from serving.database import connect
+    from serving.store.connection import connect
 
     conn = connect(url)
     try:

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 
 from serving.audit_log import AuditLogUnavailable
-from serving.database_url import redact
+from serving.store.database_url import redact
 
 #: Seconds a connection attempt may take before the database counts as away.
 CONNECT_TIMEOUT_S = 3

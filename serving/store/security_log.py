@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from features.errors import EarlyriskError
-from serving.sql import SqlConnection, page_query
+from serving.store.sql import SqlConnection, page_query
 
 SecurityEvent = Literal[
     "unauthenticated", "forbidden", "throttled", "quota_exceeded", "auditor_read"

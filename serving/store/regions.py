@@ -5,7 +5,7 @@ audit column, never a model input) is one of its regions. The lookup store delib
 holds model inputs only, so the regions live in their own small SQLite file
 ``<lookup db>.regions.sqlite`` (``family_region(as_of, family_id, region)``), built from the
 snapshot's three columns at start-up and rebuilt, like the lookup store, only when the
-snapshot changes (a :class:`~serving.side_index.SideIndex`). A snapshot without
+snapshot changes (a :class:`~serving.store.side_index.SideIndex`). A snapshot without
 ``audit_region`` gives an empty index: a scoped token then sees no family at all (fail
 closed), and the service logs a warning.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from serving.lookup import SnapshotInfo
-from serving.side_index import SideIndex, id_chunks
+from serving.store.lookup import SnapshotInfo
+from serving.store.side_index import SideIndex, id_chunks
 
 REGION_COLUMN = "audit_region"
 

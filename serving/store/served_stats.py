@@ -48,8 +48,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from serving.lookup import SnapshotInfo, _quote
-from serving.side_index import SideIndex, id_chunks
+from serving.store.lookup import SnapshotInfo, _quote
+from serving.store.side_index import SideIndex, id_chunks
 from training.audit.suppression import DEFAULT_MIN_GROUP_SIZE
 from training.reference_stats import (
     ARTIFACT_PATH,
@@ -221,7 +221,7 @@ class PostgresServedStatsStore(ServedStatsStore):
     """The running totals in the shared PostgreSQL database (every replica adds to them)."""
 
     def __init__(self, url: str) -> None:
-        from serving.database import QmarkConnection, connect, redact
+        from serving.store.connection import QmarkConnection, connect, redact
 
         self.url = url
         self.where = redact(url)
@@ -246,7 +246,7 @@ class PostgresServedStatsStore(ServedStatsStore):
         as_of: str,
         rows: Iterable[Increment],
     ) -> None:
-        from serving.database import _qmark
+        from serving.store.connection import _qmark
 
         keyed = _keyed(model_name, model_version, served_on, as_of, rows)
         with self._lock, self._pg.guard():
@@ -500,7 +500,7 @@ class ServedStatsRecorder:
 
 def open_store(database_url: str | None, path: Path) -> ServedStatsStore:
     """The store the settings name: the shared database when set, else the SQLite file."""
-    from serving.database_url import is_postgres
+    from serving.store.database_url import is_postgres
 
     if is_postgres(database_url):
         return PostgresServedStatsStore(str(database_url))

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 
 from serving.audit_log import AuditLogBase, open_audit_log
 from serving.auth import TokenStore
-from serving.database_url import is_postgres
-from serving.lookup import LookupStore, SnapshotInfo
-from serving.security_log import SecurityLog
 from serving.settings import ServingSettings
+from serving.store.database_url import is_postgres
+from serving.store.lookup import LookupStore, SnapshotInfo
+from serving.store.security_log import SecurityLog
 
 
 def token_store(settings: ServingSettings) -> TokenStore:

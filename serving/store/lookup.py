@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from features.errors import EarlyriskError
 from features.snapshot_store import META_FEATURE_LIST, META_RAW
 from serving.private_files import create_private
-from serving.sql import SqlConnection
+from serving.store.sql import SqlConnection
 
 FEATURE_LIST_KEY = META_FEATURE_LIST.encode()
 RAW_SHA_KEY = META_RAW.encode()

@@ -1,8 +1,8 @@
 """A small read-only SQLite file derived from the snapshot, kept beside the lookup store.
 
 The lookup store holds model inputs only. What the service needs about a family that is not
-a model input (its region for region-scoped tokens, :mod:`serving.regions`; its audit
-groups for the served statistics, :mod:`serving.served_stats`) lives in a side index of its
+a model input (its region for region-scoped tokens, :mod:`serving.store.regions`; its audit
+groups for the served statistics, :mod:`serving.store.served_stats`) lives in a side index of its
 own: one table keyed by ``(as_of, family_id)``, built from the snapshot at start-up and
 rebuilt, like the lookup store, only when what it was built from changes (the ``meta``
 table's ``built_from`` value). Each index says what its table holds and how a batch of the
@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from serving.lookup import SnapshotInfo
+from serving.store.lookup import SnapshotInfo
 
 #: Ids per ``IN (...)`` lookup: well under SQLite's bound on host parameters.
 IN_CHUNK = 500

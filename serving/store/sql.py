@@ -1,7 +1,7 @@
 """The connection shape the stores' shared query code needs (no driver import).
 
 The token store, security log and lookup store run the same ``?``-marked SQL on a SQLite
-connection or on :class:`serving.database.QmarkConnection` (PostgreSQL); typing their
+connection or on :class:`serving.store.connection.QmarkConnection` (PostgreSQL); typing their
 connection as these protocols lets both backends share that code without casts.
 """
 

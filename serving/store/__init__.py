@@ -1,0 +1,1 @@
+"""The service's state: every table, store and connection in one package."""
