@@ -163,11 +163,11 @@ def _served(
 ) -> dict[str, Any]:
     import httpx
 
-    from serving.auth import TokenStore
     from serving.local_server import start_local_server
     from serving.review import SESSION_COOKIE
+    from serving.store.tokens import SqlTokenStore
 
-    token = TokenStore(env["EARLYRISK_TOKEN_DB_PATH"]).create("caseworker").token
+    token = SqlTokenStore(env["EARLYRISK_TOKEN_DB_PATH"]).create("caseworker").token
     headers = {"Authorization": f"Bearer {token}"}
     server = start_local_server(
         {

@@ -95,11 +95,7 @@ def _time(recorder, model, frame, batch: int) -> tuple[float, float, float]:  # 
 
 
 def main() -> None:
-    from serving.store.served_stats import (
-        PostgresServedStatsStore,
-        ServedStatsRecorder,
-        ServedStatsStore,
-    )
+    from serving.store.served_stats import ServedStatsRecorder, SqlServedStatsStore
 
     console = Console()
     table = Table(title="served statistics: added time per scored batch (in-process)")
@@ -115,7 +111,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         model, frame, accumulator, index = _world(root)
-        stores = [("SQLite", ServedStatsStore(root / "served.sqlite"))]
+        stores = [("SQLite", SqlServedStatsStore(root / "served.sqlite"))]
         server = None
         try:
             from serving.throwaway_pg import PostgresServer, new_root
@@ -124,7 +120,7 @@ def main() -> None:
             server.init()
             server.start()
             server.wait_ready()
-            stores.append(("PostgreSQL", PostgresServedStatsStore(server.create_database("bench"))))
+            stores.append(("PostgreSQL", SqlServedStatsStore(server.create_database("bench"))))
         except Exception as exc:  # the PostgreSQL binaries may be absent: say so
             console.print(f"PostgreSQL store not measured: {exc}")
         try:

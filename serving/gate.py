@@ -56,8 +56,8 @@ from serving.openapi import (
 )
 from serving.schemas import ErrorBody, request_models
 from serving.settings import ServingSettings
-from serving.store import stores
 from serving.store.security_log import SecurityEvent, SecurityLogUnavailable, SecurityRecord
+from serving.store.stores import open_stores
 
 logger = logging.getLogger("earlyrisk.serving")
 
@@ -181,8 +181,9 @@ class RequestGate:
         self.app = app
         self.settings = settings if settings is not None else ServingSettings()
         self.facts = facts
-        self.tokens = stores.token_store(self.settings)
-        self.security_log = stores.security_log(self.settings)
+        self.stores = open_stores(self.settings)
+        self.tokens = self.stores.tokens
+        self.security_log = self.stores.security_log
         self.models = request_models(self.settings)
         self.failures = SlidingWindow(
             limit=self.settings.auth_failure_limit,

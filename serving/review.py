@@ -55,7 +55,8 @@ from serving.i18n.page import page_text
 from serving.limits import SlidingWindow
 from serving.schemas import TEXT_PATTERN
 from serving.settings import ServingSettings
-from serving.store.security_log import SecurityLog, SecurityLogUnavailable, SecurityRecord
+from serving.store.security_log import SecurityLogUnavailable, SecurityRecord
+from serving.store.stores import open_stores
 
 SESSION_COOKIE = "earlyrisk_review"
 SIGNIN_COOKIE = "earlyrisk_review_signin"
@@ -99,9 +100,8 @@ class ReviewPages:
         self.engine = engine
         self.settings = settings if settings is not None else ServingSettings()
         self.quota = SlidingWindow(limit=self.settings.quota_families_per_minute, window_s=60)
-        self.security_log = SecurityLog(
-            self.settings.security_log_path, busy_timeout_ms=self.settings.audit_busy_timeout_ms
-        )
+        # open_stores: in PostgreSQL mode the refusals go to the shared database, not a file
+        self.security_log = open_stores(self.settings, tokens=False).security_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")

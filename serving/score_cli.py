@@ -97,7 +97,7 @@ def score_command(
     from serving.batch import batch_operator, score_registry
     from serving.i18n import LANGUAGE_CODES
     from serving.settings import ServingSettings
-    from serving.store import stores
+    from serving.store.stores import open_audit_log_for
 
     err = Console(stderr=True)
     if not raw.is_dir():
@@ -151,7 +151,7 @@ def score_command(
         progress.update(task, completed=done, total=total)
 
     try:
-        audit_log = stores.audit_log(settings)
+        audit_log = open_audit_log_for(settings)
     except AuditLogUnavailable as exc:
         err.print(f"[red]cannot score:[/red] {exc}; no score is produced that cannot be logged")
         raise typer.Exit(EXIT_REFUSED) from None

@@ -128,11 +128,11 @@ def serve_command(
     except StartupError as exc:
         console.print(f"[red]refusing to start:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
-    from serving.store import stores
     from serving.store.security_log import SecurityLogUnavailable
+    from serving.store.stores import open_stores
 
     try:
-        stores.security_log(settings).close()
+        open_stores(settings, tokens=False).close()
     except SecurityLogUnavailable as exc:
         console.print(f"[red]refusing to start:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
@@ -159,10 +159,10 @@ def _store():
     """The configured token store, or a message and exit 1 when its database is away."""
     from serving.audit_log import AuditLogUnavailable
     from serving.settings import ServingSettings
-    from serving.store import stores
+    from serving.store.stores import open_stores
 
     try:
-        return stores.token_store(ServingSettings())
+        return open_stores(ServingSettings(), security_log=False).tokens
     except AuditLogUnavailable as exc:  # the database is away or its schema is behind
         Console(stderr=True).print(f"[red]error:[/red] token store unavailable: {exc}")
         raise typer.Exit(EXIT_REFUSED) from None

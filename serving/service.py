@@ -58,8 +58,8 @@ from serving.schemas import (
     ServedStatsResponse,
 )
 from serving.settings import ServingSettings
-from serving.store import stores
 from serving.store.security_log import SecurityLogUnavailable, SecurityRecord
+from serving.store.stores import open_stores
 
 logger = logging.getLogger("earlyrisk.serving")
 # BentoML's server logging keeps the root logger at WARNING; the service's own one-line INFO
@@ -159,7 +159,7 @@ class EarlyRiskScoring:
         settings = ServingSettings()
         self.engine: ServingEngine = load_engine(settings)
         _engine = self.engine
-        self.security_log = stores.security_log(settings)
+        self.security_log = open_stores(settings, tokens=False).security_log
         _served = ServedFacts(
             model_name=self.engine.identity.name,
             model_version=self.engine.identity.version,

@@ -10,234 +10,164 @@ in its ``meta`` table), so a restart on the same snapshot is instant.
 
 Server database: the store is one table, ``family_features(as_of TEXT, family_id TEXT,
 <one REAL column per model input>, PRIMARY KEY (as_of, family_id))``, plus ``meta(key,
-value)``. With ``EARLYRISK_DATABASE_URL`` the same table lives in PostgreSQL:
-:class:`serving.pg_stores.PostgresLookupStore` overrides the connection, the metadata and
-the bulk load; the reads here are plain ANSI SQL and run unchanged.
+value)`` (``lookup_meta`` in PostgreSQL), both declared in :mod:`serving.store.migrations`.
+With ``EARLYRISK_DATABASE_URL`` the same table lives in PostgreSQL; one implementation
+(:class:`SqlLookupStore`) serves both, only the bulk load differs.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
-from features.errors import EarlyriskError
-from features.snapshot_store import META_FEATURE_LIST, META_RAW
-from serving.private_files import create_private
-from serving.store.sql import SqlConnection
+from serving.store.connection import Database
+from serving.store.side_index import (
+    IN_CHUNK,
+    Rows,
+    id_chunks,
+    load_snapshot_table,
+    side_database,
+    snapshot_batches,
+    stored_meta,
+)
+from serving.store.snapshot import (
+    SnapshotError,
+    SnapshotInfo,
+    as_of_text,
+    quote,
+    read_snapshot_info,
+)
 
-FEATURE_LIST_KEY = META_FEATURE_LIST.encode()
-RAW_SHA_KEY = META_RAW.encode()
-_IN_CHUNK = 500  # ids per IN (...) query: well under SQLite's variable limit
+__all__ = [
+    "IN_CHUNK",
+    "LookupStore",
+    "SnapshotError",
+    "SnapshotInfo",
+    "SqlLookupStore",
+    "as_of_text",
+    "read_snapshot_info",
+]
 
-
-class SnapshotError(EarlyriskError, ValueError):
-    """The feature snapshot cannot serve this model (missing file, columns, fingerprint)."""
-
-
-@dataclass(frozen=True)
-class SnapshotInfo:
-    """What the service needs to know about a snapshot file before trusting it."""
-
-    path: Path
-    feature_list_sha256: str | None
-    raw_sha256: str | None
-    num_rows: int
-    columns: list[str]
-
-    @property
-    def fingerprint(self) -> str:
-        """Changes whenever the file, its data or the features it holds change."""
-        stat = self.path.stat()
-        parts = [
-            str(self.path.resolve()),
-            str(stat.st_size),
-            str(stat.st_mtime_ns),
-            str(self.feature_list_sha256),
-            str(self.raw_sha256),
-            str(self.num_rows),
-        ]
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+TABLE = "family_features"
 
 
-def read_snapshot_info(path: Path | str) -> SnapshotInfo:
-    """Read a snapshot's Parquet footer only (no data): metadata, row count, columns."""
-    path = Path(path)
-    if not path.is_file():
-        raise SnapshotError(
-            f"feature snapshot {path} does not exist; build it with "
-            "`earlyrisk features --raw DIR --as-of DATE --out FILE` and set "
-            "EARLYRISK_SNAPSHOT_PATH (or `earlyrisk serve --snapshot FILE`)"
-        )
-    try:
-        meta = pq.ParquetFile(path).metadata
-    except Exception as exc:  # pyarrow raises several types for a corrupt file
-        raise SnapshotError(
-            f"feature snapshot {path} is not a readable Parquet file: {exc}"
-        ) from exc
-    kv = meta.metadata or {}
-    return SnapshotInfo(
-        path=path,
-        feature_list_sha256=kv[FEATURE_LIST_KEY].decode() if FEATURE_LIST_KEY in kv else None,
-        raw_sha256=kv[RAW_SHA_KEY].decode() if RAW_SHA_KEY in kv else None,
-        num_rows=meta.num_rows,
-        columns=list(meta.schema.to_arrow_schema().names),
-    )
+class LookupStore(Protocol):
+    """Model inputs of every (as_of, family_id) of one snapshot."""
+
+    feature_names: list[str]
+    where: str
+
+    def as_of_dates(self) -> list[str]:
+        """The snapshot dates held, oldest first (ISO strings)."""
+        ...
+
+    def latest_as_of(self) -> str:
+        """The newest snapshot date: the default for requests that do not name one."""
+        ...
+
+    def get(self, family_ids: Sequence[str], *, as_of: str) -> pd.DataFrame:
+        """Model inputs of the requested families at as_of, indexed by family_id (unknown
+        ids are absent)."""
+        ...
+
+    def get_matrix(self, family_ids: Sequence[str], *, as_of: str) -> tuple[list[str], np.ndarray]:
+        """(found ids, float64 matrix in feature order): :meth:`get` without pandas."""
+        ...
+
+    def iter_population(self, *, as_of: str, chunk_size: int = 100_000) -> Iterator[pd.DataFrame]:
+        """Every family at as_of, in chunks (for the reference population's scores)."""
+        ...
+
+    def close(self) -> None:
+        """Close the store's connections."""
+        ...
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+class SqlLookupStore:
+    """:class:`LookupStore` over one :class:`~serving.store.connection.Database`; reads are
+    the same SQL in both dialects, thread-safe (one connection per thread).
 
+    Only the bulk load differs, because each database has its own fast path: SQLite writes
+    a fresh owner-only file and swaps it in with one rename (readers see the old store or
+    the new one); PostgreSQL COPYs into a new table and swaps it in inside one
+    transaction, under an advisory lock that makes other replicas wait and then find it
+    loaded.
+    """
 
-def _date_text(value: object) -> str:
-    return pd.Timestamp(value).date().isoformat()
-
-
-class LookupStore:
-    """Model inputs of every (as_of, family_id) of one snapshot; thread-safe reads."""
-
-    def __init__(self, path: Path | str, *, feature_names: Sequence[str]) -> None:
-        self.path = Path(path)
+    def __init__(self, db: Database | Path | str, *, feature_names: Sequence[str]) -> None:
+        self.db = side_database(db)
         #: What messages name: the SQLite file, or (PostgreSQL) the URL without its password.
-        self.where = str(path)
+        self.where = self.db.where
         self.feature_names = list(feature_names)
-        self._local = threading.local()
-        self._select_cols = ", ".join(_quote(c) for c in self.feature_names)
+        self._select_cols = ", ".join(quote(c) for c in self.feature_names)
 
-    # ---- build
     @classmethod
     def from_snapshot(
         cls,
         snapshot: SnapshotInfo,
-        path: Path | str,
+        db: Database | Path | str,
         *,
         feature_names: Sequence[str],
-    ) -> LookupStore:
-        """Open the store for snapshot at path, (re)building it when it is stale."""
+    ) -> SqlLookupStore:
+        """Open the store for snapshot in db, (re)building it when it is stale."""
         missing = [c for c in ("family_id", "as_of", *feature_names) if c not in snapshot.columns]
         if missing:
             raise SnapshotError(
                 f"feature snapshot {snapshot.path} lacks column(s) the model needs: {missing}"
             )
-        store = cls(path, feature_names=feature_names)
+        store = cls(db, feature_names=feature_names)
         wanted = {"snapshot": snapshot.fingerprint, "features": json.dumps(list(feature_names))}
-        if store._meta() != wanted:
-            store._build(snapshot, wanted)
+        if stored_meta(store.db, TABLE) != wanted:
+            load_snapshot_table(
+                store.db,
+                table=TABLE,
+                columns=[(quote(c), "float") for c in store.feature_names],
+                meta=wanted,
+                batches=snapshot_batches(snapshot, store.feature_names, store._rows),
+                source=snapshot.path,
+            )
         return store
 
-    def _meta(self) -> dict[str, str] | None:
-        if not self.path.is_file():
-            return None
-        try:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-            try:
-                return dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            finally:
-                conn.close()
-        except sqlite3.Error:
-            return None
-
-    def _build(self, snapshot: SnapshotInfo, meta: dict[str, str]) -> None:
-        """Load the snapshot by row group into a fresh file, then swap it in atomically."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.building")
-        tmp.unlink(missing_ok=True)
-        create_private(tmp)  # 0600: family indicators are personal data
-        cols = ", ".join(f"{_quote(c)} REAL" for c in self.feature_names)
-        conn = sqlite3.connect(tmp)
-        try:
-            conn.execute("PRAGMA journal_mode = OFF")
-            conn.execute("PRAGMA synchronous = OFF")
-            conn.execute(
-                f"CREATE TABLE family_features (as_of TEXT NOT NULL, family_id TEXT NOT NULL, "
-                f"{cols}, PRIMARY KEY (as_of, family_id)) WITHOUT ROWID"
-            )
-            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            placeholders = ", ".join("?" for _ in range(len(self.feature_names) + 2))
-            insert = f"INSERT INTO family_features VALUES ({placeholders})"
-            parquet = pq.ParquetFile(snapshot.path)
-            columns = ["as_of", "family_id", *self.feature_names]
-            for batch in parquet.iter_batches(columns=columns, batch_size=50_000):
-                frame = batch.to_pandas()
-                as_of = pd.to_datetime(frame["as_of"]).dt.strftime("%Y-%m-%d")
-                values = frame[self.feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
-                rows = (
-                    (a, f, *[None if v != v else float(v) for v in vals])
-                    for a, f, vals in zip(
-                        as_of, frame["family_id"].astype(str), values, strict=True
-                    )
-                )
-                try:
-                    conn.executemany(insert, rows)
-                except sqlite3.IntegrityError as exc:
-                    raise SnapshotError(
-                        f"feature snapshot {snapshot.path} repeats a (family_id, as_of) key: {exc}"
-                    ) from exc
-            conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
-            conn.commit()
-        finally:
-            conn.close()
-        os.replace(tmp, self.path)
+    def _rows(self, frame: pd.DataFrame, as_of: pd.Series, family_id: pd.Series) -> Rows:
+        """One batch's rows: (as_of, family_id, inputs...), NaN stored as NULL."""
+        values = frame[self.feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
+        return (
+            (a, f, *[None if v != v else float(v) for v in vals])
+            for a, f, vals in zip(as_of, family_id, values, strict=True)
+        )
 
     # ---- reads
-    def _connect(self) -> SqlConnection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-            self._local.conn = conn
-        return conn
-
     def close(self) -> None:
-        """Close the calling thread's connection (others close with their threads)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self.db.close()
 
     def as_of_dates(self) -> list[str]:
-        """The snapshot dates held, oldest first (ISO strings)."""
-        rows = self._connect().execute("SELECT DISTINCT as_of FROM family_features ORDER BY as_of")
+        rows = self.db.read().execute("SELECT DISTINCT as_of FROM family_features ORDER BY as_of")
         return [r[0] for r in rows]
 
     def latest_as_of(self) -> str:
-        """The newest snapshot date: the default for requests that do not name one."""
-        row = self._connect().execute("SELECT MAX(as_of) FROM family_features").fetchone()
+        row = self.db.read().execute("SELECT MAX(as_of) FROM family_features").fetchone()
         if row is None or row[0] is None:
             raise SnapshotError(f"the lookup store {self.where} holds no families")
         return str(row[0])
 
     def get(self, family_ids: Sequence[str], *, as_of: str) -> pd.DataFrame:
-        """Model inputs of the requested families at as_of, indexed by family_id.
-
-        Unknown ids are simply absent from the result (the caller reports them per item).
-        """
         return self._frame(self._records(family_ids, as_of=as_of))
 
     def get_matrix(self, family_ids: Sequence[str], *, as_of: str) -> tuple[list[str], np.ndarray]:
-        """(found ids, float64 matrix in feature order): :meth:`get` without pandas.
-
-        The service's hot path; NULL becomes NaN, unknown ids are absent.
-        """
+        """The service's hot path; NULL becomes NaN, unknown ids are absent."""
         records = self._records(family_ids, as_of=as_of)
         matrix = np.array([r[1:] for r in records], dtype=np.float64)
         return [str(r[0]) for r in records], matrix.reshape(len(records), len(self.feature_names))
 
     def _records(self, family_ids: Sequence[str], *, as_of: str) -> list[tuple[object, ...]]:
-        conn = self._connect()
+        conn = self.db.read()
         records: list[tuple[object, ...]] = []
-        unique = list(dict.fromkeys(family_ids))
-        for start in range(0, len(unique), _IN_CHUNK):
-            chunk = unique[start : start + _IN_CHUNK]
-            marks = ", ".join("?" for _ in chunk)
+        for chunk, marks in id_chunks(family_ids):
             records.extend(
                 conn.execute(
                     f"SELECT family_id, {self._select_cols} FROM family_features "
@@ -259,16 +189,10 @@ class LookupStore:
         return pd.DataFrame(matrix, columns=self.feature_names, index=ids)
 
     def iter_population(self, *, as_of: str, chunk_size: int = 100_000) -> Iterator[pd.DataFrame]:
-        """Every family at as_of, in chunks (for the reference population's scores)."""
-        cursor = self._connect().execute(
+        cursor = self.db.read().execute(
             f"SELECT family_id, {self._select_cols} FROM family_features WHERE as_of = ? "
             "ORDER BY family_id",
             (as_of,),
         )
         while rows := cursor.fetchmany(chunk_size):
             yield self._frame(rows)
-
-
-def as_of_text(value: object) -> str:
-    """An as-of date in the store's ISO form (accepts date, datetime, string)."""
-    return _date_text(value)

@@ -21,7 +21,7 @@ import pandas as pd
 from features.catalogue import feature_list_fingerprint, model_input_columns
 from features.config import FeatureConfig
 from features.snapshot_store import write_feature_table
-from serving.auth import TokenStore
+from serving.store.tokens import SqlTokenStore
 from training.calibration import choose_calibration
 from training.registry import (
     CHAMPION,
@@ -109,8 +109,8 @@ class ServingWorld:
     model_version: str
     env: dict[str, str]
 
-    def tokens(self) -> TokenStore:
-        return TokenStore(self.env["EARLYRISK_TOKEN_DB_PATH"])
+    def tokens(self) -> SqlTokenStore:
+        return SqlTokenStore(self.env["EARLYRISK_TOKEN_DB_PATH"])
 
 
 def _register(root: Path, model: LightGBMRiskModel, frame: pd.DataFrame) -> tuple[str, str]:
