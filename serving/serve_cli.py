@@ -226,18 +226,6 @@ def token_create(
     typer.echo(issued.token)
 
 
-TOKEN_COLUMNS = (
-    "token_id",
-    "role",
-    "created_at",
-    "expires_at",
-    "last_used_at",
-    "revoked_at",
-    "regions",
-    "note",
-)
-
-
 @token_app.command("list")
 def token_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
@@ -253,11 +241,13 @@ def token_list(
         return
     from rich.table import Table
 
+    from serving.store.tokens import LISTED
+
     table = Table(
         "token id", "role", "created", "expires", "last used", "revoked", "regions", "note"
     )
     for row in rows:
-        table.add_row(*(str(row[k] or "") for k in TOKEN_COLUMNS))
+        table.add_row(*(str(row[k] or "") for k in LISTED))
     Console(width=200).print(table)
 
 

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import psycopg
 
@@ -57,6 +57,22 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
 def _qmark(sql: str) -> str:
     """SQLite's ``?`` placeholders as psycopg's ``%s`` (a literal ``%`` doubled)."""
     return sql.replace("%", "%%").replace("?", "%s")
+
+
+class _StatementContext:
+    """``with conn:`` as a no-op block: each statement commits on its own (autocommit), as
+    code written for ``with sqlite3.Connection`` expects; the block never closes it."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
 
 
 class Cursor:
@@ -88,12 +104,9 @@ class Cursor:
         return iter(self.fetchall())
 
 
-class QmarkConnection:
-    """One thread's autocommit connection with SQLite's call shape, reconnecting on demand.
-
-    ``with conn:`` is a no-op block (each statement commits on its own), as SQLite code
-    expects from ``with sqlite3.Connection``; it never closes the connection.
-    """
+class QmarkConnection(_StatementContext):
+    """One thread's autocommit connection with SQLite's call shape, reconnecting on demand
+    (``with conn:`` is a no-op block, see :class:`_StatementContext`)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -139,17 +152,6 @@ class QmarkConnection:
 
     def close(self) -> None:
         self.drop()
-
-    def __enter__(self) -> QmarkConnection:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
 
 
 class _Guard:
@@ -253,7 +255,8 @@ class ThreadConnections:
 class Dialect:
     """What SQLite and PostgreSQL spell differently, as data the stores read.
 
-    ``float_type`` is the column type of a float; ``upsert_add`` the statement that adds a
+    ``float_type`` is the column type of a float; ``serial_key`` an increasing integer
+    primary key (never reused); ``upsert_add`` the statement that adds a
     value to a keyed row (one atomic statement in both); ``begin_write`` how a write
     transaction starts (SQLite takes the file's write lock at once, so a second writer
     waits its busy timeout instead of failing at commit); ``lock`` the statement that
@@ -263,6 +266,7 @@ class Dialect:
 
     name: Literal["sqlite", "postgresql"]
     float_type: str
+    serial_key: str
     begin_write: str
     lock: str | None
 
@@ -288,10 +292,17 @@ class Dialect:
         )
 
 
-SQLITE = Dialect(name="sqlite", float_type="REAL", begin_write="BEGIN IMMEDIATE", lock=None)
+SQLITE = Dialect(
+    name="sqlite",
+    float_type="REAL",
+    serial_key="INTEGER PRIMARY KEY AUTOINCREMENT",
+    begin_write="BEGIN IMMEDIATE",
+    lock=None,
+)
 POSTGRES = Dialect(
     name="postgresql",
     float_type="DOUBLE PRECISION",
+    serial_key="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
     begin_write="BEGIN",
     lock="SELECT pg_advisory_xact_lock(?)",
 )
@@ -300,7 +311,7 @@ POSTGRES = Dialect(
 # --------------------------------------------------------------------------- SQLite
 
 
-class SqliteConnection:
+class SqliteConnection(_StatementContext):
     """One thread's connection to a SQLite file, in autocommit mode (``isolation_level``
     None: a statement outside :meth:`Database.write` commits on its own), with the busy
     timeout and WAL journal of the concurrency policy; driver errors that mean the file
@@ -333,17 +344,6 @@ class SqliteConnection:
 
     def close(self) -> None:
         self._conn.close()
-
-    def __enter__(self) -> SqliteConnection:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
 
 
 # --------------------------------------------------------------------------- the database

@@ -54,6 +54,8 @@ from serving.audit_log import (
     AuditLogRefused,
     audit_table_sql,
 )
+from serving.store.connection import POSTGRES as POSTGRES_DIALECT
+from serving.store.connection import SQLITE as SQLITE_DIALECT
 from serving.store.connection import Dialect
 
 if TYPE_CHECKING:
@@ -129,10 +131,14 @@ _PG_TOKENS = (
     """,
 )
 
-_PG_SECURITY = (
-    """
-    CREATE TABLE security_events (
-        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+
+def _security_events_sql(dialect: Dialect) -> str:
+    """The security log's table (the same columns in both dialects; IF NOT EXISTS adopts
+    the table the SQLite log made itself before it was migrated)."""
+    exists = "IF NOT EXISTS " if dialect.name == "sqlite" else ""
+    return f"""
+    CREATE TABLE {exists}security_events (
+        seq {dialect.serial_key},
         recorded_at TEXT NOT NULL,
         event TEXT NOT NULL,
         request_id TEXT NOT NULL,
@@ -141,7 +147,11 @@ _PG_SECURITY = (
         client TEXT,
         detail TEXT
     )
-    """,
+    """
+
+
+_PG_SECURITY = (
+    _security_events_sql(POSTGRES_DIALECT),
     "CREATE TRIGGER security_no_change BEFORE UPDATE OR DELETE ON security_events "
     "FOR EACH ROW EXECUTE FUNCTION earlyrisk_append_only()",
     "CREATE TRIGGER security_no_truncate BEFORE TRUNCATE ON security_events "
@@ -313,20 +323,8 @@ def _sqlite_token_expiry(conn: sqlite3.Connection) -> None:
     )
 
 
-# IF NOT EXISTS: the security log made its own table before it was migrated.
 _SQLITE_SECURITY_V1 = (
-    """
-    CREATE TABLE IF NOT EXISTS security_events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        recorded_at TEXT NOT NULL,
-        event TEXT NOT NULL,
-        request_id TEXT NOT NULL,
-        token_id TEXT,
-        endpoint TEXT NOT NULL,
-        client TEXT,
-        detail TEXT
-    )
-    """,
+    _security_events_sql(SQLITE_DIALECT),
     """
     CREATE TRIGGER IF NOT EXISTS security_no_update BEFORE UPDATE ON security_events
     BEGIN SELECT RAISE(ABORT, 'the security log is append-only'); END

@@ -90,9 +90,9 @@ def open_stores(
     """The stores the settings name, each checked at open (schema current, database up).
 
     ``tokens`` and ``security_log`` are opened unless told not to; ``snapshot`` (with the
-    model's ``feature_names``) opens the lookup store and the region and audit-group
-    indexes, rebuilding each when the snapshot changed; ``served_stats`` the
-    served-statistics totals; ``audit_log`` the audit log (chain walk at open;
+    model's ``feature_names``) opens the lookup store and the region index, rebuilding each
+    when the snapshot changed; ``served_stats`` the served-statistics totals (and, with a
+    snapshot, the audit-group index they count by); ``audit_log`` the audit log (chain walk at open;
     ``new_audit_log`` as ``serve --new-audit-log``). Whatever fails to open closes what
     was opened before it and raises as the store raised it.
     """
@@ -124,10 +124,11 @@ def open_stores(
                 snapshot, database(settings, regions_path(lookup_path), read_only=True)
             )
             opened.append(stores.regions)
-            stores.audit_groups = AuditGroupIndex.from_snapshot(
-                snapshot, database(settings, groups_path(lookup_path), read_only=True)
-            )
-            opened.append(stores.audit_groups)
+            if served_stats:  # the audit groups are counted in the served statistics only
+                stores.audit_groups = AuditGroupIndex.from_snapshot(
+                    snapshot, database(settings, groups_path(lookup_path), read_only=True)
+                )
+                opened.append(stores.audit_groups)
         if audit_log:
             stores.audit_log = open_audit_log_for(settings, new_log=new_audit_log)
     except BaseException:
