@@ -166,10 +166,10 @@ def _served(
     import httpx
 
     from benchmarks.review_session import review_sign_in
-    from serving.auth import TokenStore
     from serving.local_server import begin_audit_log, start_local_server
+    from serving.store.tokens import SqlTokenStore
 
-    token = TokenStore(env["EARLYRISK_TOKEN_DB_PATH"]).create("caseworker").token
+    token = SqlTokenStore(env["EARLYRISK_TOKEN_DB_PATH"]).create("caseworker").token
     headers = {"Authorization": f"Bearer {token}"}
     begin_audit_log(env)
     server = start_local_server(

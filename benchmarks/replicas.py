@@ -73,11 +73,11 @@ def _warm(urls: list[str], headers: dict[str, str], ids: list[str]) -> None:
 
 
 def _sqlite_run(env: dict[str, str], root: Path, ids: list[str]) -> dict[str, float]:
-    from serving.auth import TokenStore
     from serving.local_server import begin_audit_log, start_local_server
     from serving.store.audit_log import AuditLog
+    from serving.store.tokens import SqlTokenStore
 
-    token = TokenStore(env["EARLYRISK_TOKEN_DB_PATH"]).create("caseworker").token
+    token = SqlTokenStore(env["EARLYRISK_TOKEN_DB_PATH"]).create("caseworker").token
     headers = {"Authorization": f"Bearer {token}"}
     run_env = {**env, "EARLYRISK_WORKERS": str(WORKERS_PER_REPLICA)}
     begin_audit_log(run_env)
@@ -96,8 +96,8 @@ def _sqlite_run(env: dict[str, str], root: Path, ids: list[str]) -> dict[str, fl
 
 def _postgres_run(env: dict[str, str], root: Path, ids: list[str]) -> dict[str, float]:
     from serving.local_server import begin_audit_log, start_local_server
-    from serving.pg_stores import PostgresTokenStore
     from serving.store.audit_log_pg import PostgresAuditLog
+    from serving.store.tokens import SqlTokenStore
     from serving.throwaway_pg import PostgresServer, new_root
 
     pg = PostgresServer(new_root())
@@ -107,7 +107,7 @@ def _postgres_run(env: dict[str, str], root: Path, ids: list[str]) -> dict[str, 
     servers = []
     try:
         url = pg.create_database("earlyrisk")
-        store = PostgresTokenStore(url)
+        store = SqlTokenStore(url)
         headers = {"Authorization": f"Bearer {store.create('caseworker').token}"}
         store.close()
         for name in ("a", "b"):

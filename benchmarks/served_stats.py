@@ -1,6 +1,6 @@
 """Benchmark of the served statistics: what keeping them adds to each scored batch.
 
-After a batch is on the audit log the engine calls :class:`serving.served_stats.
+After a batch is on the audit log the engine calls :class:`serving.store.served_stats.
 ServedStatsRecorder`: the audit groups of the families from the side index, the bin counts
 of every model input and of the score, the PCA reconstruction error, and one transaction
 of upserts. Timed in-process (no HTTP) on the catalogue's model inputs with a LightGBM
@@ -32,8 +32,8 @@ def _world(root: Path):  # type: ignore[no-untyped-def]
 
     from features.catalogue import feature_list_fingerprint, model_input_columns
     from features.snapshot_store import write_feature_table
-    from serving.lookup import read_snapshot_info
-    from serving.served_stats import AuditGroupIndex, ServedStatsAccumulator, groups_path
+    from serving.store.lookup import read_snapshot_info
+    from serving.store.served_stats import AuditGroupIndex, ServedStatsAccumulator, groups_path
     from training import lightgbm_adapter as lgbx
     from training.config import CapacityConfig
     from training.reference_stats import compute_reference_stats
@@ -95,11 +95,7 @@ def _time(recorder, model, frame, batch: int) -> tuple[float, float, float]:  # 
 
 
 def main() -> None:
-    from serving.served_stats import (
-        PostgresServedStatsStore,
-        ServedStatsRecorder,
-        ServedStatsStore,
-    )
+    from serving.store.served_stats import ServedStatsRecorder, SqlServedStatsStore
 
     console = Console()
     table = Table(title="served statistics: added time per scored batch (in-process)")
@@ -115,7 +111,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         model, frame, accumulator, index = _world(root)
-        stores = [("SQLite", ServedStatsStore(root / "served.sqlite"))]
+        stores = [("SQLite", SqlServedStatsStore(root / "served.sqlite"))]
         server = None
         try:
             from serving.throwaway_pg import PostgresServer, new_root
@@ -124,7 +120,7 @@ def main() -> None:
             server.init()
             server.start()
             server.wait_ready()
-            stores.append(("PostgreSQL", PostgresServedStatsStore(server.create_database("bench"))))
+            stores.append(("PostgreSQL", SqlServedStatsStore(server.create_database("bench"))))
         except Exception as exc:  # the PostgreSQL binaries may be absent: say so
             console.print(f"PostgreSQL store not measured: {exc}")
         try:

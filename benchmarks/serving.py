@@ -304,12 +304,12 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from serving.auth import TokenStore
+    from serving.store.tokens import SqlTokenStore
 
     with tempfile.TemporaryDirectory(prefix="earlyrisk-bench-serving-") as tmp:
         root = Path(tmp)
         env, model, frame = _build_world(root)
-        token = TokenStore(env["EARLYRISK_TOKEN_DB_PATH"]).create("caseworker").token
+        token = SqlTokenStore(env["EARLYRISK_TOKEN_DB_PATH"]).create("caseworker").token
         headers = {"Authorization": f"Bearer {token}"}
         ids = list(frame["family_id"])
         runs = {w: _measure_server(env, root, w, headers, ids) for w in WORKER_COUNTS}

@@ -1,9 +1,10 @@
 """The ``earlyrisk db upgrade`` verb: bring the stores' schemas to the current version.
 
 With a PostgreSQL URL (``--url`` or ``EARLYRISK_DATABASE_URL``) it applies the missing
-migrations of :mod:`serving.migrations` to that database; without one, to the SQLite files
-the settings name (audit log, token store) that exist. Exit codes: 0 up to date, 1 a
-migration refused (the message says why, nothing was changed), 2 usage error.
+migrations of :mod:`serving.store.migrations` to that database; without one, to the SQLite
+files the settings name (audit log, token store, security log, served statistics) that
+exist. Exit codes: 0 up to date, 1 a migration refused (the message says why, nothing was
+changed), 2 usage error.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ DB_HELP = "The service's database schema (SQLite files or PostgreSQL)."
 
 UPGRADE_HELP = (
     "Apply the missing schema migrations, each in its own transaction.\n\n"
-    "PostgreSQL: --url or EARLYRISK_DATABASE_URL. SQLite (the default): the audit log and "
-    "token store files of the EARLYRISK_* settings. An audit log from the first release "
-    "(no hash chain) is chained now, and the log records when; a log from before view "
-    "entries (/family, /review) accepts them after, its entries unchanged (see "
-    "docs/scale.md).\n\n"
+    "PostgreSQL: --url or EARLYRISK_DATABASE_URL. SQLite (the default): the audit log, "
+    "token store, security log and served statistics files of the EARLYRISK_* settings. "
+    "An audit log from the first release (no hash chain) is chained now, and the log "
+    "records when; a log from before view entries (/family, /review) accepts them after, "
+    "its entries unchanged (see docs/scale.md).\n\n"
     "Exit code: 0 up to date, 1 refused, 2 usage error."
 )
 
@@ -47,10 +48,10 @@ def upgrade_command(
     """Upgrade the schema."""
     import sqlite3
 
-    from serving.database import DatabaseUnavailable
-    from serving.database_url import check_url, redact
-    from serving.migrations import MigrationError, upgrade_postgres, upgrade_sqlite
     from serving.settings import ServingSettings
+    from serving.store.connection import DatabaseUnavailable
+    from serving.store.database_url import check_url, redact
+    from serving.store.migrations import MigrationError, upgrade_postgres, upgrade_sqlite
 
     out, err = Console(), Console(stderr=True)
     settings = ServingSettings()
@@ -66,7 +67,12 @@ def upgrade_command(
             applied = upgrade_postgres(url)
             where = redact(url)
         else:
-            files = {"audit": settings.audit_log_path, "tokens": settings.token_db_path}
+            files = {
+                "audit": settings.audit_log_path,
+                "tokens": settings.token_db_path,
+                "security": settings.security_log_path,
+                "served_stats": settings.served_stats_path,
+            }
             present = {store: path for store, path in files.items() if path.is_file()}
             if not present:
                 err.print(

@@ -31,8 +31,7 @@ import pandas as pd
 from features.contract import DERIVED_AUDIT_GROUPS
 from features.eligibility import EligibilityRule
 from features.errors import EarlyriskError
-from serving import stores
-from serving.auth import Principal, TokenStore
+from serving.auth import Principal
 from serving.explain import (
     PROBABILITY_DECIMALS,
     Explanation,
@@ -46,9 +45,7 @@ from serving.i18n import (
     level_name,
     notice,
 )
-from serving.lookup import LookupStore, SnapshotError, as_of_text, read_snapshot_info
 from serving.records import FamilyRecords, RecordsError, build_records
-from serving.regions import RegionIndex, regions_path
 from serving.scoring import (
     ReferencePopulation,
     RiskBands,
@@ -57,16 +54,22 @@ from serving.scoring import (
     describe_bands,
     fixed_bands,
 )
-from serving.served_stats import ServedStatsRecorder
 from serving.settings import ServingSettings
 from serving.store.audit_log import (
     AuditLogBase,
+    AuditLogRefused,
     AuditLogUnavailable,
     FeedbackRecord,
     ScoreRecord,
     audit_reasons,
 )
+from serving.store.lookup import LookupStore, SnapshotError, as_of_text, read_snapshot_info
+from serving.store.regions import RegionIndex
+from serving.store.served_stats import ServedStatsRecorder
+from serving.store.stores import Stores, open_stores
+from serving.store.tokens import TokenStore
 from training.protected import PROTECTED_NAMES
+from training.reference_stats import ReferenceStats
 
 # Names a client might send that are protected attributes or audit groups: refused by
 # /score_indicators with a message saying so (they audit, they never predict).
@@ -171,8 +174,12 @@ class ServingEngine:
         self.audit_log.close()
         self.lookup.close()
         self.tokens.close()
+        if self.regions is not None:
+            self.regions.close()
         if self.served_stats is not None:
             self.served_stats.close()
+            if self.served_stats.group_index is not None:
+                self.served_stats.group_index.close()
 
     # ---- readiness
     def ready(self) -> bool:
@@ -566,7 +573,12 @@ class ServingEngine:
         self, *, since: date, until: date, as_of: date | None = None
     ) -> dict[str, Any]:
         """Aggregate statistics of what was served between two days (no personal data)."""
-        from serving.served_stats import FORMAT, FORMAT_VERSION, ServedStatsError, served_document
+        from serving.store.served_stats import (
+            FORMAT,
+            FORMAT_VERSION,
+            ServedStatsError,
+            served_document,
+        )
 
         if self.served_stats is None:
             return {
@@ -724,23 +736,30 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         indicators = catalogue_entries(model.feature_names)
     except KeyError as exc:
         raise StartupError(str(exc.args[0])) from exc
+    reference = _served_reference(
+        identity_name=loaded.name,
+        version=loaded.version,
+        run_id=loaded.run_id or None,
+        settings=settings,
+    )
     try:
-        lookup = stores.lookup_store(settings, snapshot, feature_names=model.feature_names)
+        opened = open_stores(
+            settings,
+            snapshot=snapshot,
+            feature_names=model.feature_names,
+            security_log=False,  # the gate and the review page record refusals
+            served_stats=reference is not None,
+            audit_log=True,
+            new_audit_log=new_audit_log,
+        )
     except SnapshotError as exc:
         raise StartupError(str(exc)) from exc
-    except AuditLogUnavailable as exc:  # the shared database is away or its schema behind
-        raise StartupError(f"{exc}; the service does not start without its database") from exc
-    try:
-        tokens = stores.token_store(settings)
-    except AuditLogUnavailable as exc:
-        lookup.close()
-        raise StartupError(f"{exc}; the service does not start without its database") from exc
-    try:
-        audit_log = stores.audit_log(settings, new_log=new_audit_log)
-    except AuditLogUnavailable as exc:
-        lookup.close()
-        tokens.close()
+    except AuditLogRefused as exc:  # the log (or the database's schema) is refused
         raise StartupError(f"{exc}; the service does not serve scores it cannot log") from exc
+    except AuditLogUnavailable as exc:  # the database is away
+        raise StartupError(f"{exc}; the service does not start without its database") from exc
+    assert opened.lookup is not None and opened.audit_log is not None
+    lookup, audit_log, tokens = opened.lookup, opened.audit_log, opened.tokens
     scorer = scorer_from_settings(
         model,
         settings,
@@ -758,7 +777,6 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
     training_date, metrics = _run_summary(loaded.run_id, settings.tracking_uri)
     identity = dataclasses.replace(identity, training_date=training_date, metrics=metrics)
     latest = lookup.latest_as_of()
-    regions = RegionIndex.from_snapshot(snapshot, regions_path(settings.lookup_db_path))
     records = None
     if settings.raw_dir is not None:
         try:
@@ -779,45 +797,45 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         tokens=tokens,
         model_card=_load_model_card(loaded.run_id, settings.tracking_uri),
         indicator_ranges=indicator_ranges_from(lookup, latest),
-        regions=regions,
+        regions=opened.regions,
         records=records,
-        served_stats=served_stats_recorder(settings, identity, snapshot),
+        served_stats=served_stats_recorder(opened, identity, reference),
     )
 
 
-def served_stats_recorder(
-    settings: ServingSettings, identity: ModelIdentity, snapshot: Any
-) -> ServedStatsRecorder | None:
-    """The recorder of served statistics, or None (logged) when the model has no reference
-    statistics to bin by (trained before monitoring existed)."""
+def _served_reference(
+    *, identity_name: str, version: str, run_id: str | None, settings: ServingSettings
+) -> ReferenceStats | None:
+    """The model's reference statistics to bin what is served by, or None (logged) when
+    the model was trained before monitoring existed: then no served statistics are kept."""
     import logging
 
-    from serving.served_stats import (
-        AuditGroupIndex,
-        ServedStatsAccumulator,
-        groups_path,
-        load_reference,
-        open_store,
-    )
+    from serving.store.served_stats import load_reference
 
-    reference = load_reference(identity.run_id, tracking_uri=settings.tracking_uri)
+    reference = load_reference(run_id, tracking_uri=settings.tracking_uri)
     if reference is None:
         logging.getLogger("earlyrisk.serving").warning(
             "model %s/%s has no reference statistics: served statistics are not kept",
-            identity.name,
-            identity.version,
+            identity_name,
+            version,
         )
+    return reference
+
+
+def served_stats_recorder(
+    opened: Stores, identity: ModelIdentity, reference: ReferenceStats | None
+) -> ServedStatsRecorder | None:
+    """The recorder of served statistics into the opened store (None without a reference)."""
+    from serving.store.served_stats import ServedStatsAccumulator
+
+    if reference is None or opened.served_stats is None:
         return None
-    try:
-        store = open_store(settings.database_url, settings.served_stats_path)
-    except (sqlite3.Error, OSError, AuditLogUnavailable) as exc:
-        raise StartupError(f"cannot open the served statistics store: {exc}") from exc
     return ServedStatsRecorder(
-        store,
+        opened.served_stats,
         ServedStatsAccumulator(reference),
         model_name=identity.name,
         model_version=identity.version,
-        groups=AuditGroupIndex.from_snapshot(snapshot, groups_path(settings.lookup_db_path)),
+        groups=opened.audit_groups,
     )
 
 

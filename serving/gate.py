@@ -43,7 +43,6 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import Headers
 
-from serving import stores
 from serving.auth import (
     UNAUTHENTICATED_MESSAGE,
     AuthError,
@@ -65,9 +64,10 @@ from serving.openapi import (
     openapi_document,
 )
 from serving.schemas import ErrorBody, request_models
-from serving.security_log import SecurityLogUnavailable, SecurityRecord
 from serving.settings import ServingSettings
 from serving.store.audit_log import AuditLogUnavailable
+from serving.store.security_log import SecurityLogUnavailable, SecurityRecord
+from serving.store.stores import open_stores
 
 logger = logging.getLogger("earlyrisk.serving")
 
@@ -192,8 +192,9 @@ class RequestGate:
         self.app = app
         self.settings = settings if settings is not None else ServingSettings()
         self.facts = facts
-        self.tokens = stores.token_store(self.settings)
-        self.security_log = stores.security_log(self.settings)
+        self.stores = open_stores(self.settings)
+        self.tokens = self.stores.tokens
+        self.security_log = self.stores.security_log
         self.models = request_models(self.settings)
         self.failures = SlidingWindow(
             limit=self.settings.auth_failure_limit,

@@ -77,15 +77,15 @@ from serving.i18n import (
 from serving.i18n.page import page_text
 from serving.limits import SlidingWindow, retry_after
 from serving.schemas import TEXT_PATTERN
-from serving.security_log import (
+from serving.settings import ServingSettings
+from serving.store.audit_log import AuditLogUnavailable
+from serving.store.review_sessions import ReviewSessionStore, open_review_sessions
+from serving.store.security_log import (
     SecurityEvent,
     SecurityLog,
     SecurityLogUnavailable,
     SecurityRecord,
 )
-from serving.settings import ServingSettings
-from serving.store.audit_log import AuditLogUnavailable
-from serving.store.review_sessions import ReviewSessionStore, open_review_sessions
 
 logger = logging.getLogger("earlyrisk.serving")
 

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from serving.security_log import SecurityEvent
 from serving.settings import ServingSettings
+from serving.store.security_log import SecurityEvent
 
 # referred: passed to another service; disagree: the caseworker disputes the score (the
 # review page's four choices are support_offered, no_action, referred, disagree;

@@ -95,11 +95,11 @@ def score_command(
     from features.cli_signals import install_scratch_cleanup
     from features.errors import EarlyriskError
     from features.private_files import parent_problem
-    from serving import stores
     from serving.batch import batch_operator, score_registry
     from serving.i18n import LANGUAGE_CODES
     from serving.settings import ServingSettings
     from serving.store.audit_log import AuditLogUnavailable
+    from serving.store.stores import open_audit_log_for
 
     err = Console(stderr=True)
     if not raw.is_dir():
@@ -157,7 +157,7 @@ def score_command(
         progress.update(task, completed=done, total=total)
 
     try:
-        audit_log = stores.audit_log(settings)
+        audit_log = open_audit_log_for(settings)
     except AuditLogUnavailable as exc:
         err.print(f"[red]cannot score:[/red] {exc}; no score is produced that cannot be logged")
         raise typer.Exit(EXIT_REFUSED) from None

@@ -128,12 +128,12 @@ def serve_command(
     except ValidationError as exc:
         console.print(f"[red]error:[/red] invalid EARLYRISK_* setting:\n{exc}")
         raise typer.Exit(EXIT_USAGE) from None
-    from serving import stores
-    from serving.security_log import SecurityLogUnavailable
     from serving.store.audit_start import audit_start_records
+    from serving.store.security_log import SecurityLogUnavailable
+    from serving.store.stores import open_stores
 
     try:  # opened first: what the audit-log check begins or finds is recorded in it
-        security = stores.security_log(settings)
+        security = open_stores(settings, tokens=False).security_log
     except SecurityLogUnavailable as exc:
         console.print(f"[red]refusing to start:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
@@ -174,12 +174,12 @@ token_app = typer.Typer(help=TOKEN_HELP, no_args_is_help=True, add_completion=Fa
 
 def _store():
     """The configured token store, or a message and exit 1 when its database is away."""
-    from serving import stores
     from serving.settings import ServingSettings
     from serving.store.audit_log import AuditLogUnavailable
+    from serving.store.stores import open_stores
 
     try:
-        return stores.token_store(ServingSettings())
+        return open_stores(ServingSettings(), security_log=False).tokens
     except AuditLogUnavailable as exc:  # the database is away or its schema is behind
         Console(stderr=True).print(f"[red]error:[/red] token store unavailable: {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
@@ -243,18 +243,6 @@ def token_create(
     typer.echo(issued.token)
 
 
-TOKEN_COLUMNS = (
-    "token_id",
-    "role",
-    "created_at",
-    "expires_at",
-    "last_used_at",
-    "revoked_at",
-    "regions",
-    "note",
-)
-
-
 @token_app.command("list")
 def token_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
@@ -270,11 +258,13 @@ def token_list(
         return
     from rich.table import Table
 
+    from serving.store.tokens import LISTED
+
     table = Table(
         "token id", "role", "created", "expires", "last used", "revoked", "regions", "note"
     )
     for row in rows:
-        table.add_row(*(str(row[k] or "") for k in TOKEN_COLUMNS))
+        table.add_row(*(str(row[k] or "") for k in LISTED))
     Console(width=200).print(table)
 
 

@@ -32,7 +32,6 @@ import bentoml
 from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
-from serving import stores
 from serving.auth import AuthError, Principal, authorize
 from serving.client_address import client_address
 from serving.engine import (
@@ -61,15 +60,16 @@ from serving.schemas import (
     SecurityLogPage,
     ServedStatsResponse,
 )
-from serving.security_log import (
+from serving.settings import ServingSettings
+from serving.store.anchor_refresher import AnchorRefresher
+from serving.store.audit_log import AuditLogUnavailable
+from serving.store.security_log import (
     SecurityEvent,
     SecurityLog,
     SecurityLogUnavailable,
     SecurityRecord,
 )
-from serving.settings import ServingSettings
-from serving.store.anchor_refresher import AnchorRefresher
-from serving.store.audit_log import AuditLogUnavailable
+from serving.store.stores import open_stores
 
 logger = logging.getLogger("earlyrisk.serving")
 # BentoML's server logging keeps the root logger at WARNING; the service's own one-line INFO
@@ -186,7 +186,7 @@ class EarlyRiskScoring:
         self.anchor_refresher = AnchorRefresher(
             self.engine.audit_log, interval_s=settings.audit_anchor_interval_s
         ).start()
-        self.security_log = stores.security_log(settings)
+        self.security_log = open_stores(settings, tokens=False).security_log
         _security_log = self.security_log
         _served = ServedFacts(
             model_name=self.engine.identity.name,

@@ -30,7 +30,7 @@ whole eligible population (:func:`serving.engine.bands_from_settings`):
   entries on the audit log, as for the pandas batch, and ``out/_run.json`` (counts, band
   cut-offs, language, model), which holds what the pandas file keeps in its metadata.
 - **One hash chain, on the driver's backend**: the driver opens the log as ``score`` does
-  (:func:`serving.stores.audit_log`: SQLite, or PostgreSQL when
+  (:func:`serving.store.stores.open_audit_log_for`: SQLite, or PostgreSQL when
   ``EARLYRISK_DATABASE_URL`` is set; verified first). Each task opens the same backend
   (:class:`TaskAuditLog`) and appends under its write lock (SQLite's ``BEGIN IMMEDIATE``,
   PostgreSQL's advisory lock), reading the chain's head inside it, so concurrent tasks
@@ -296,7 +296,8 @@ def score_registry_spark(
     raises ValidationRecordError (a ValueError) before anything is scored.
 
     ``audit_log`` is the driver's log, opened (and verified) with
-    :func:`serving.stores.audit_log`; the tasks append to the same backend (SQLite with
+    :func:`serving.store.stores.open_audit_log_for`; the tasks append to the same backend (SQLite
+    with
     ``audit_synchronous`` and ``audit_busy_timeout_ms``, or the same PostgreSQL database).
     ``settings`` (default: from the environment) give the reason threshold and counts and
     the band rule, as for the pandas batch; texts are in ``lang``. The features are built
@@ -517,10 +518,10 @@ def run_score_command(
     from features.errors import EarlyriskError
     from features.labels import AsOfAfterExtractionError
     from features.validation import InvalidRawDataError
-    from serving import stores
+    from serving.store.stores import open_audit_log_for
 
     try:
-        audit_log = stores.audit_log(settings)
+        audit_log = open_audit_log_for(settings)
     except AuditLogUnavailable as exc:
         err.print(f"[red]cannot score:[/red] {exc}; no score is produced that cannot be logged")
         return 1

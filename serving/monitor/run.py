@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,17 +64,9 @@ def history_dates(
 
 def load_reference_stats(run_id: str, *, tracking_uri: str) -> ReferenceStats | None:
     """The reference statistics logged with a training run, or None if it has none."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
+    from serving.store.served_stats import load_reference
 
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            local = mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=ARTIFACT_PATH, dst_path=tmp, tracking_uri=tracking_uri
-            )
-        except (MlflowException, OSError):
-            return None
-        return ReferenceStats.model_validate(json.loads(Path(local).read_text(encoding="utf-8")))
+    return load_reference(run_id, tracking_uri=tracking_uri)
 
 
 def run_monitor(
@@ -242,7 +233,7 @@ def run_served_monitor(
         monitor_served,
         read_served_stats,
     )
-    from serving.served_stats import load_reference
+    from serving.store.served_stats import load_reference
 
     config = config or MonitorConfig()
     if until < since:

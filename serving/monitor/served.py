@@ -1,5 +1,5 @@
 """``earlyrisk monitor --served-stats``: the drift, score and fairness parts of the report on
-what the service scored (:mod:`serving.served_stats`), not on a snapshot.
+what the service scored (:mod:`serving.store.served_stats`), not on a snapshot.
 
 The service keeps counts in the reference's own bins, so the drift tests are the same as on
 a snapshot. What cannot be computed from counts is said, never passed:
@@ -36,7 +36,7 @@ from serving.monitor.drift import (
     psi,
     psi_threshold,
 )
-from serving.served_stats import FORMAT
+from serving.store.served_stats import FORMAT
 from training.performance_estimate import wilson_interval
 from training.reference_stats import ReferenceStats
 

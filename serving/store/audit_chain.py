@@ -56,7 +56,7 @@ class _Cursor(Protocol):
 
 class Connection(Protocol):
     """What the chain walk needs of a connection: sqlite3's, or the PostgreSQL one of
-    :class:`serving.database.QmarkConnection` (both take ``?`` marks)."""
+    :class:`serving.store.connection.QmarkConnection` (both take ``?`` marks)."""
 
     def execute(self, sql: str, params: Sequence[Any] = ..., /) -> _Cursor: ...
 

@@ -11,7 +11,7 @@ be served (fail closed: every score is explained and logged, or not served). Wit
 (:mod:`serving.store.audit_log_pg`: same rows and hashes, shared by replicas); the file
 checks below are SQLite-only.
 
-The tables are declared in :mod:`serving.migrations` only: a new log is made there, a log
+The tables are declared in :mod:`serving.store.migrations` only: a new log is made there, a log
 behind them is refused with the command that brings it up to date, and nothing here
 creates or restores a table or trigger (a missing or recreated trigger is reported, see
 :mod:`serving.store.audit_triggers`).
@@ -51,16 +51,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from serving.migrations import (
-    AUDIT_COLUMNS,
-    create_sqlite_audit,
-    latest,
-    sqlite_version,
-)
-from serving.migrations import SQLITE as SQLITE_MIGRATIONS
 from serving.private_files import create_private
 from serving.private_files import file_identity as _identity
-from serving.sql import page_query
 from serving.store.audit_anchor import (
     Anchor,
     AnchorError,
@@ -72,6 +64,14 @@ from serving.store.audit_chain import GENESIS, ChainReport, entry_hash, verify_c
 from serving.store.audit_checkpoint import Checkpoint, tail_problem
 from serving.store.audit_errors import AuditLogRefused, AuditLogUnavailable
 from serving.store.audit_triggers import trigger_findings
+from serving.store.migrations import (
+    AUDIT_COLUMNS,
+    create_sqlite_audit,
+    latest,
+    sqlite_version,
+)
+from serving.store.migrations import SQLITE as SQLITE_MIGRATIONS
+from serving.store.sql import page_query
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Same rows, same hashes, same fail-closed rule as the SQLite log (:mod:`serving.store.audit_log`):
 an entry is committed before its score is returned, or the score is not served. What
 differs is who can append: several replicas at once. Every append takes a
-transaction-scoped advisory lock (:data:`serving.migrations.AUDIT_LOCK_KEY`) before it
+transaction-scoped advisory lock (:data:`serving.store.migrations.AUDIT_LOCK_KEY`) before it
 reads the head, so appends are serialized across processes and machines and the chain
 never forks; ``seq`` as primary key and ``prev_hash`` as a unique column make a fork
 impossible even for a writer that skipped the lock.
@@ -19,7 +19,7 @@ the same rules hold (:meth:`AuditLogBase.refresh_anchor`): the anchored entry mu
 have the anchored hash, a database with a log and no anchor is refused unless ``new_log``,
 and an auditor's exported checkpoint is checked by `audit-log verify --url URL --anchor`.
 
-While the database is away every write raises :class:`~serving.database.DatabaseUnavailable`
+While the database is away every write raises :class:`~serving.store.connection.DatabaseUnavailable`
 (an ``AuditLogUnavailable``: the service answers 503), and the next write or readiness
 probe reconnects.
 """
@@ -32,14 +32,6 @@ from typing import Any
 
 import psycopg
 
-from serving.database import (
-    DatabaseUnavailable,
-    QmarkConnection,
-    StreamingReader,
-    ThreadConnections,
-    redact,
-)
-from serving.migrations import AUDIT_LOCK_KEY, MigrationError, ensure_postgres
 from serving.store.audit_chain import GENESIS, ChainReport, verify_chain
 from serving.store.audit_checkpoint import Checkpoint
 from serving.store.audit_log import (
@@ -52,6 +44,14 @@ from serving.store.audit_log import (
     utc_now,
 )
 from serving.store.audit_triggers import trigger_findings
+from serving.store.connection import (
+    DatabaseUnavailable,
+    QmarkConnection,
+    StreamingReader,
+    ThreadConnections,
+    redact,
+)
+from serving.store.migrations import AUDIT_LOCK_KEY, MigrationError, ensure_postgres
 
 
 class PostgresAuditLog(AuditLogBase):

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import uuid
 
-from serving.security_log import SecurityRecord
 from serving.store.audit_log import AuditLogBase
+from serving.store.security_log import SecurityRecord
 
 
 def audit_start_records(log: AuditLogBase) -> list[SecurityRecord]:

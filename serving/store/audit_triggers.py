@@ -7,7 +7,7 @@ disabled or recreated trigger is *reported* (by `earlyrisk audit-log verify`, an
 evidence that someone took it away.
 
 A recreated trigger looks like the original, so each migration records a fingerprint of
-the schema in ``audit_meta`` (:data:`serving.migrations.SCHEMA_FINGERPRINT_KEY`): SQLite's
+the schema in ``audit_meta`` (:data:`serving.store.migrations.SCHEMA_FINGERPRINT_KEY`): SQLite's
 schema cookie, which every CREATE and DROP changes, and PostgreSQL's object ids of the
 audit tables and triggers, which a recreated object does not keep.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from serving.migrations import (
+from serving.store.migrations import (
     AUDIT_TRIGGERS,
     SCHEMA_FINGERPRINT_KEY,
     postgres_schema_fingerprint,

@@ -6,12 +6,12 @@ browser to forget it. Now sign-in creates a session here. The cookie holds the s
 (32 random bytes); this table keeps only its SHA-256, the token id it is bound to and when
 it was made, last used and ended. A session is live while it is not ended and was used
 within the idle timeout; the token behind it is checked again on every use by the page
-(:meth:`serving.auth.TokenStore.live_principal`), so revoking the token ends it too.
+(:meth:`serving.store.tokens.SqlTokenStore.live_principal`), so revoking the token ends it too.
 
 One table (``review_sessions``, declared by the migrations, in SQLite or in the shared
 PostgreSQL database, so every replica knows every session), one interface
 (:class:`ReviewSessionStore`), one implementation over a connection that takes ``?``
-marks (sqlite3, or :class:`serving.database.QmarkConnection`), calls serialized by a lock.
+marks (sqlite3, or :class:`serving.store.connection.QmarkConnection`), calls serialized by a lock.
 Time is passed in (``now``), so a test moves a clock instead of sleeping.
 """
 
@@ -124,12 +124,13 @@ class SqlReviewSessions:
 
 
 def open_sqlite_sessions(path: Path) -> SqlReviewSessions:
-    """The sessions in a SQLite file (0600), its table brought up by the migrations."""
-    from serving.migrations import upgrade_sqlite
+    """The sessions in a SQLite file (0600): its table made by the migrations in a new file,
+    a file whose schema is behind refused (nothing alters a schema when a store opens)."""
+    from serving.store.migrations import ensure_sqlite
 
     try:
         create_private(path)
-        upgrade_sqlite(str(path), "review_sessions")
+        ensure_sqlite(path, "review_sessions")
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
         conn.execute("PRAGMA journal_mode = WAL")
     except (sqlite3.Error, OSError) as exc:
@@ -139,9 +140,9 @@ def open_sqlite_sessions(path: Path) -> SqlReviewSessions:
 
 def open_postgres_sessions(url: str) -> SqlReviewSessions:
     """The sessions in the shared PostgreSQL database (one table for every replica)."""
-    from serving.database import QmarkConnection
-    from serving.database_url import redact
-    from serving.migrations import ensure_postgres
+    from serving.store.connection import QmarkConnection
+    from serving.store.database_url import redact
+    from serving.store.migrations import ensure_postgres
 
     ensure_postgres(url)
     return SqlReviewSessions(QmarkConnection(url), redact(url))
@@ -149,7 +150,7 @@ def open_postgres_sessions(url: str) -> SqlReviewSessions:
 
 def open_review_sessions(database_url: str | None, path: Path) -> SqlReviewSessions:
     """The review sessions the settings name: the shared database when there is one."""
-    from serving.database_url import is_postgres
+    from serving.store.database_url import is_postgres
 
     if is_postgres(database_url):
         return open_postgres_sessions(str(database_url))

@@ -188,7 +188,10 @@ OFFENDERS = {
         ("training/registry.py", "import os\n\nos.environ.pop('MLFLOW_REGISTRY_URI', None)\n"),
     ],
     "process": [
-        ("serving/served_stats.py", "import signal\n\nsignal.signal(signal.SIGTERM, print)\n"),
+        (
+            "serving/store/served_stats.py",
+            "import signal\n\nsignal.signal(signal.SIGTERM, print)\n",
+        ),
         ("training/pipeline.py", "import multiprocessing\n\nmultiprocessing.get_context('fork')\n"),
         ("serving/batch.py", "import os\n\nos.fork()\n"),
     ],

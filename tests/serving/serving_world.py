@@ -20,8 +20,8 @@ import pandas as pd
 from features.catalogue import feature_list_fingerprint, model_input_columns
 from features.config import FeatureConfig
 from features.snapshot_store import write_feature_table
-from serving.auth import TokenStore
 from serving.local_server import begin_audit_log
+from serving.store.tokens import SqlTokenStore
 from training import lightgbm_adapter as lgbx
 from training.calibration import choose_calibration
 from training.registry import CHAMPION, TAG_FEATURE_CONFIG, log_risk_model
@@ -105,8 +105,8 @@ class ServingWorld:
     model_version: str
     env: dict[str, str]
 
-    def tokens(self) -> TokenStore:
-        return TokenStore(self.env["EARLYRISK_TOKEN_DB_PATH"])
+    def tokens(self) -> SqlTokenStore:
+        return SqlTokenStore(self.env["EARLYRISK_TOKEN_DB_PATH"])
 
 
 def _register(root: Path, model: LightGBMRiskModel, frame: pd.DataFrame) -> tuple[str, str]:

@@ -23,10 +23,10 @@ from starlette.testclient import TestClient
 from serving.client_address import client_address
 from serving.gate import RequestGate
 from serving.review import SESSION_COOKIE, ReviewPages
-from serving.security_log import SecurityLog
 from serving.service import EarlyRiskScoring, served_engine, served_facts, served_security_log
 from serving.settings import ServingSettings
 from serving.store.review_sessions import open_review_sessions
+from serving.store.security_log import SqlSecurityLog
 
 NORTH_FAMILY = "F00003"  # families whose number is a multiple of 3 are North
 SOUTH_FAMILY = "F00004"
@@ -80,7 +80,7 @@ def app(service_env, monkeypatch, tmp_path) -> Iterator[tuple[TestClient, Clocks
 
 
 def security_events(service_env, **where: Any) -> list[dict[str, Any]]:
-    log = SecurityLog(service_env["EARLYRISK_SECURITY_LOG_PATH"])
+    log = SqlSecurityLog(service_env["EARLYRISK_SECURITY_LOG_PATH"])
     try:
         rows = log.page(limit=100_000)
     finally:

@@ -20,7 +20,7 @@ from file_guards import make_writable, read_only
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
-from serving.auth import TokenStore
+from serving.auth import authorize
 from serving.store.audit_anchor import default_anchor_path, read_anchor
 from serving.store.audit_log import (
     AuditLog,
@@ -30,6 +30,8 @@ from serving.store.audit_log import (
     open_audit_log,
     side_paths,
 )
+from serving.store.connection import DatabaseUnavailable
+from serving.store.tokens import SqlTokenStore
 
 
 def _record(score_id: str, level: str = "elevated") -> ScoreRecord:
@@ -319,37 +321,41 @@ def test_serve_check_new_audit_log_after_a_loss(serving_world, tmp_path):
 
 def test_a_restored_token_database_is_noticed_without_a_restart(tmp_path):
     path = tmp_path / "tokens.sqlite"
-    served = TokenStore(path)  # the service's store, with its open connection
+    served = SqlTokenStore(path)  # the service's store, with its open connection
     token = served.create("caseworker").token
     assert served.verify(token) is not None
     restored = tmp_path / "restored.sqlite"
     shutil.copy(path, restored)
-    TokenStore(restored).revoke(token.split("_")[1])  # the backup knows it is revoked
+    SqlTokenStore(restored).revoke(token.split("_")[1])  # the backup knows it is revoked
     os.replace(restored, path)
     assert served.verify(token) is None
 
 
 def test_a_deleted_token_database_lets_no_one_in(tmp_path):
+    """Not recreated (empty, it would hold no revocations): the store is unavailable, so
+    the gate answers 503 and serves nothing."""
     path = tmp_path / "tokens.sqlite"
-    served = TokenStore(path)
+    served = SqlTokenStore(path)
     token = served.create("admin").token
     path.unlink()
-    assert served.verify(token) is None
+    with pytest.raises(DatabaseUnavailable, match="missing"):
+        authorize(served, f"Bearer {token}", "score")
+    assert not path.exists()
 
 
 # ---------------------------------------------------------------- 18. file modes
 
 
 def test_files_the_service_creates_are_private(tmp_path, serving_world):
-    from serving.lookup import LookupStore, read_snapshot_info
+    from serving.store.lookup import SqlLookupStore, read_snapshot_info
 
     previous = os.umask(0o022)
     try:
         log = open_audit_log(tmp_path / "audit.sqlite", new_log=True)
         log.record_scores([_record("a")])
-        tokens = TokenStore(tmp_path / "tokens.sqlite")
+        tokens = SqlTokenStore(tmp_path / "tokens.sqlite")
         tokens.create("auditor")
-        LookupStore.from_snapshot(
+        SqlLookupStore.from_snapshot(
             read_snapshot_info(serving_world.snapshot_path),
             tmp_path / "lookup.sqlite",
             feature_names=list(serving_world.model.feature_names),

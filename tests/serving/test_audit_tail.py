@@ -22,12 +22,12 @@ import pytest
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
-from serving.migrations import SQLITE_APPEND_ONLY_SQL
 from serving.schemas import SecurityLogPage
-from serving.security_log import SecurityLog
 from serving.store.anchor_refresher import AnchorRefresher
 from serving.store.audit_anchor import default_anchor_path, read_anchor
 from serving.store.audit_log import AuditLogRefused, ScoreRecord, open_audit_log, side_paths
+from serving.store.migrations import SQLITE_APPEND_ONLY_SQL
+from serving.store.security_log import SqlSecurityLog
 
 
 def _record(score_id: str) -> ScoreRecord:
@@ -253,7 +253,7 @@ def test_a_dropped_trigger_is_reported_not_restored(tmp_path, serving_world):
     }
     started = CliRunner().invoke(app, ["serve", "--check"], env=env)
     assert started.exit_code == 0, started.output
-    details = [e["detail"] for e in SecurityLog(security).page(limit=10)]
+    details = [e["detail"] for e in SqlSecurityLog(security).page(limit=10)]
     assert any("trigger audit_no_delete is missing" in d for d in details), details
 
 
@@ -295,7 +295,7 @@ def test_a_log_deleted_with_its_anchor_needs_new_log_which_is_recorded(tmp_path,
     assert "--new-log" in " ".join(refused.output.split())
     begun = CliRunner().invoke(app, ["serve", "--check", "--new-log"], env=env)
     assert begun.exit_code == 0, begun.output
-    [event] = SecurityLog(security).page(limit=10)
+    [event] = SqlSecurityLog(security).page(limit=10)
     assert event["event"] == "audit_log" and event["endpoint"] == "serve"
     SecurityLogPage(entries=[event], next_after_seq=None)  # what /security_log answers
     assert event["detail"].startswith("--new-log: began a new audit log")

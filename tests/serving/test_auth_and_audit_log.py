@@ -11,10 +11,10 @@ from serving.auth import (
     PERMISSIONS,
     UNAUTHENTICATED_MESSAGE,
     AuthError,
-    TokenStore,
     authorize,
 )
 from serving.store.audit_log import AuditLog, AuditLogUnavailable, FeedbackRecord, ScoreRecord
+from serving.store.tokens import SqlTokenStore
 
 
 def _record(score_id: str) -> ScoreRecord:
@@ -34,7 +34,7 @@ def _record(score_id: str) -> ScoreRecord:
 
 
 def test_tokens_are_stored_hashed_and_verified(tmp_path):
-    store = TokenStore(tmp_path / "tokens.sqlite")
+    store = SqlTokenStore(tmp_path / "tokens.sqlite")
     issued = store.create("caseworker", note="pilot")
     assert issued.token.startswith(f"er_{issued.token_id}_")
     raw = (tmp_path / "tokens.sqlite").read_bytes()
@@ -56,7 +56,7 @@ def test_tokens_are_stored_hashed_and_verified(tmp_path):
     "endpoint", ["score", "score_indicators", "feedback", "model_card", "audit_log"]
 )
 def test_roles_and_messages(tmp_path, endpoint):
-    store = TokenStore(tmp_path / "tokens.sqlite")
+    store = SqlTokenStore(tmp_path / "tokens.sqlite")
     for role in ("caseworker", "auditor", "admin"):
         token = store.create(role).token
         if endpoint in PERMISSIONS[role]:

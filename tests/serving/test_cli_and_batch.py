@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 from earlyrisk.cli import app
 from features.eligibility import EligibilityRule
 from features.engine import build_feature_table
-from serving.auth import TokenStore
 from serving.batch import score_features, score_registry
 from serving.engine import scorer_from_settings
 from serving.local_server import begin_audit_log
 from serving.settings import ServingSettings
 from serving.store.audit_log import AuditLog, AuditLogUnavailable
+from serving.store.tokens import SqlTokenStore
 
 AS_OF = "2024-06-30"
 
@@ -35,13 +35,13 @@ def test_token_create_prints_it_once_and_stores_a_hash(runner, serving_world, tm
     result = runner.invoke(app, ["token", "create", "--role", "auditor", "--quiet"], env=env)
     assert result.exit_code == 0, result.output
     token = result.output.strip()
-    principal = TokenStore(tmp_path / "tokens.sqlite").verify(token)
+    principal = SqlTokenStore(tmp_path / "tokens.sqlite").verify(token)
     assert principal is not None and principal.role == "auditor"
     listing = runner.invoke(app, ["token", "list"], env=env)
     assert principal.token_id in listing.output and token not in listing.output
     revoked = runner.invoke(app, ["token", "revoke", principal.token_id], env=env)
     assert revoked.exit_code == 0
-    assert TokenStore(tmp_path / "tokens.sqlite").verify(token) is None
+    assert SqlTokenStore(tmp_path / "tokens.sqlite").verify(token) is None
     again = runner.invoke(app, ["token", "revoke", principal.token_id], env=env)
     assert again.exit_code == 1 and "no live token" in again.output
     bad = runner.invoke(app, ["token", "create", "--role", "root"], env=env)

@@ -20,11 +20,11 @@ from serving_world import auth
 from starlette.testclient import TestClient
 
 from serving.gate import API_PATHS, RequestGate
-from serving.regions import regions_path
 from serving.schemas import ErrorBody
-from serving.security_log import SecurityLog
 from serving.service import EarlyRiskScoring, served_facts
 from serving.settings import ServingSettings
+from serving.store.regions import regions_path
+from serving.store.security_log import SqlSecurityLog
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def strict_client(service_env, monkeypatch) -> Iterator[tuple[TestClient, FakeCl
 
 
 def security_events(service_env, **where: str) -> list[dict[str, Any]]:
-    log = SecurityLog(service_env["EARLYRISK_SECURITY_LOG_PATH"])
+    log = SqlSecurityLog(service_env["EARLYRISK_SECURITY_LOG_PATH"])
     try:
         rows = log.page(limit=100_000)
     finally:

@@ -9,7 +9,7 @@ import pytest
 from serving_world import snapshot_frame, write_snapshot
 
 from features.catalogue import feature_list_fingerprint, model_input_columns
-from serving.lookup import LookupStore, SnapshotError, read_snapshot_info
+from serving.store.lookup import SnapshotError, SqlLookupStore, read_snapshot_info
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def test_keyed_lookup_returns_the_snapshot_values(snapshot):
     names = model_input_columns()
     info = read_snapshot_info(path)
     assert info.feature_list_sha256 == "a" * 64 and info.num_rows == len(frame)
-    store = LookupStore.from_snapshot(info, root / "lookup.sqlite", feature_names=names)
+    store = SqlLookupStore.from_snapshot(info, root / "lookup.sqlite", feature_names=names)
     assert store.as_of_dates() == ["2024-06-30", "2024-12-31"]
     assert store.latest_as_of() == "2024-12-31"
     got = store.get(["F00010", "unknown", "F00007", "F00010"], as_of="2024-06-30")
@@ -40,7 +40,7 @@ def test_keyed_lookup_returns_the_snapshot_values(snapshot):
 def test_store_holds_only_model_inputs_and_uses_the_key(snapshot):
     root, _, path = snapshot
     names = model_input_columns()
-    LookupStore.from_snapshot(read_snapshot_info(path), root / "l2.sqlite", feature_names=names)
+    SqlLookupStore.from_snapshot(read_snapshot_info(path), root / "l2.sqlite", feature_names=names)
     conn = sqlite3.connect(root / "l2.sqlite")
     cols = [r[1] for r in conn.execute("PRAGMA table_info(family_features)")]
     assert cols == ["as_of", "family_id", *names]
@@ -60,14 +60,14 @@ def test_rebuilds_only_when_the_snapshot_changes(snapshot, tmp_path):
     names = model_input_columns()
     path = write_snapshot(frame, tmp_path / "s.parquet", feature_list_sha256="b" * 64)
     db = tmp_path / "lookup.sqlite"
-    LookupStore.from_snapshot(read_snapshot_info(path), db, feature_names=names)
+    SqlLookupStore.from_snapshot(read_snapshot_info(path), db, feature_names=names)
     first = db.stat().st_mtime_ns
-    LookupStore.from_snapshot(read_snapshot_info(path), db, feature_names=names)
+    SqlLookupStore.from_snapshot(read_snapshot_info(path), db, feature_names=names)
     assert db.stat().st_mtime_ns == first
     changed = frame.copy()
     changed.loc[0, names[0]] = 12345.0
     write_snapshot(changed, path, feature_list_sha256=feature_list_fingerprint())
-    store = LookupStore.from_snapshot(read_snapshot_info(path), db, feature_names=names)
+    store = SqlLookupStore.from_snapshot(read_snapshot_info(path), db, feature_names=names)
     assert store.get([changed.family_id[0]], as_of="2024-06-30").iloc[0, 0] == 12345.0
 
 
@@ -83,11 +83,11 @@ def test_clear_errors_for_bad_snapshots(snapshot, tmp_path):
         frame.drop(columns=[names[4]]), tmp_path / "short.parquet", feature_list_sha256="c" * 64
     )
     with pytest.raises(SnapshotError, match=names[4]):
-        LookupStore.from_snapshot(
+        SqlLookupStore.from_snapshot(
             read_snapshot_info(short), tmp_path / "x.sqlite", feature_names=names
         )
     dup = write_snapshot(frame.iloc[[0, 0]], tmp_path / "dup.parquet", feature_list_sha256="c" * 64)
     with pytest.raises(SnapshotError, match="repeats a"):
-        LookupStore.from_snapshot(
+        SqlLookupStore.from_snapshot(
             read_snapshot_info(dup), tmp_path / "y.sqlite", feature_names=names
         )

@@ -15,14 +15,6 @@ import pytest
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
-from serving.auth import TokenStore
-from serving.migrations import (
-    _SQLITE_AUDIT_V1,
-    _SQLITE_TOKENS_V1,
-    AUDIT_KINDS_SQL,
-    AUDIT_SQLITE_SCHEMA,
-    sqlite_version,
-)
 from serving.store.audit_log import (
     _SELECT,
     AuditLogRefused,
@@ -34,6 +26,14 @@ from serving.store.audit_log import (
     insert_sql,
     open_audit_log,
 )
+from serving.store.migrations import (
+    _SQLITE_AUDIT_V1,
+    _SQLITE_TOKENS_V1,
+    AUDIT_KINDS_SQL,
+    AUDIT_SQLITE_SCHEMA,
+    sqlite_version,
+)
+from serving.store.tokens import SqlTokenStore
 
 OLD_ROWS = [
     # seq, kind, recorded_at, request_id, token_id, role, endpoint, score_id, family_id,
@@ -60,6 +60,8 @@ def _old_log(path: Path, rows=OLD_ROWS) -> None:
 def _upgrade(tmp_path: Path, monkeypatch) -> tuple[int, str]:
     monkeypatch.setenv("EARLYRISK_AUDIT_LOG_PATH", str(tmp_path / "audit.sqlite"))
     monkeypatch.setenv("EARLYRISK_TOKEN_DB_PATH", str(tmp_path / "tokens.sqlite"))
+    monkeypatch.setenv("EARLYRISK_SECURITY_LOG_PATH", str(tmp_path / "security.sqlite"))
+    monkeypatch.setenv("EARLYRISK_SERVED_STATS_PATH", str(tmp_path / "served.sqlite"))
     monkeypatch.delenv("EARLYRISK_DATABASE_URL", raising=False)
     result = CliRunner().invoke(app, ["db", "upgrade"])
     return result.exit_code, result.output
@@ -130,7 +132,7 @@ def test_a_first_release_token_store_gets_expiry(tmp_path, monkeypatch) -> None:
     conn.close()
     code, output = _upgrade(tmp_path, monkeypatch)
     assert code == 0 and "applied tokens 2" in output, output
-    listed = TokenStore(path).list()
+    listed = SqlTokenStore(path).list()
     assert listed[0]["expires_at"] is not None and listed[0]["expires_at"].startswith("2025-04")
 
 
@@ -160,7 +162,7 @@ def test_no_store_to_upgrade_is_a_usage_error(tmp_path, monkeypatch) -> None:
 def test_db_upgrade_on_postgres_creates_then_has_nothing_to_do(postgres_url: str) -> None:
     first = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
     assert first.exit_code == 0, first.output
-    assert first.output.count("applied") == 6  # audit 1-3, tokens, security, review sessions
+    assert first.output.count("applied") == 7  # audit 1-3, tokens, security, sessions, stats
     second = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
     assert second.exit_code == 0 and "applied" not in second.output
     verify = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])
@@ -288,7 +290,7 @@ def test_a_log_from_before_view_entries_accepts_them_after_the_upgrade(
 def test_a_postgres_log_from_before_view_entries_is_upgraded(postgres_url: str, monkeypatch):
     """PostgreSQL audit 2: a database of the release before views refuses them, the service
     refuses to start on it until `db upgrade`, which keeps every entry and hash."""
-    from serving import migrations
+    from serving.store import migrations
     from serving.store.audit_log_pg import PostgresAuditLog, open_postgres_audit_log
 
     first_release = tuple(m for m in migrations.POSTGRES if m.version == 1)

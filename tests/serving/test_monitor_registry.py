@@ -325,8 +325,8 @@ def test_monitor_on_a_real_servers_statistics_flags_the_planted_shift(
     from features.engine import build_feature_table
     from features.snapshot_store import write_feature_table
     from features.validation import load_validated
-    from serving.auth import TokenStore
     from serving.local_server import begin_audit_log, start_local_server
+    from serving.store.tokens import SqlTokenStore
 
     # the child server inherits this process's environment: only this test's settings count
     for key in [k for k in os.environ if k.startswith("EARLYRISK_")]:
@@ -352,7 +352,7 @@ def test_monitor_on_a_real_servers_statistics_flags_the_planted_shift(
         "EARLYRISK_SECURITY_LOG_PATH": str(root / "serving" / "security.sqlite"),
         "EARLYRISK_SERVED_STATS_PATH": str(root / "serving" / "served_stats.sqlite"),
     }
-    tokens = TokenStore(root / "serving" / "token_db_path.sqlite")
+    tokens = SqlTokenStore(root / "serving" / "token_db_path.sqlite")
     caseworker = tokens.create("caseworker").token
     auditor = tokens.create("auditor").token
     begin_audit_log(env)

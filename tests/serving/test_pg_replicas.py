@@ -18,9 +18,9 @@ from serving_world import ServingWorld, auth, review_sign_in
 
 from serving.i18n.events import DECISION_NAME
 from serving.local_server import LocalServer, begin_audit_log, start_local_server
-from serving.pg_stores import PostgresTokenStore
 from serving.review import SESSION_COOKIE, csrf_for
 from serving.store.audit_log_pg import PostgresAuditLog
+from serving.store.tokens import SqlTokenStore
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -61,7 +61,7 @@ def _entries(url: str) -> int:
 
 def test_two_replicas_share_one_audit_log_tokens_and_fail_closed(replicas, postgres_server) -> None:
     servers, url = replicas
-    store = PostgresTokenStore(url)
+    store = SqlTokenStore(url)
     log = PostgresAuditLog(url)
     try:
         token = store.create("caseworker").token

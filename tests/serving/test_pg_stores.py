@@ -16,14 +16,14 @@ from serving_world import snapshot_frame, write_snapshot
 
 from features.catalogue import model_input_columns
 from serving.auth import authorize
-from serving.database import DatabaseUnavailable
-from serving.lookup import LookupStore, read_snapshot_info
-from serving.migrations import MigrationError, ensure_postgres, postgres_versions
-from serving.pg_stores import PostgresLookupStore, PostgresSecurityLog, PostgresTokenStore
-from serving.security_log import SecurityLogUnavailable, SecurityRecord
 from serving.store.audit_chain import GENESIS, entry_hash
 from serving.store.audit_log import AuditLogRefused, AuditLogUnavailable, ScoreRecord
 from serving.store.audit_log_pg import PostgresAuditLog, open_postgres_audit_log
+from serving.store.connection import DatabaseUnavailable
+from serving.store.lookup import SqlLookupStore, read_snapshot_info
+from serving.store.migrations import MigrationError, ensure_postgres, postgres_versions
+from serving.store.security_log import SecurityLogUnavailable, SecurityRecord, SqlSecurityLog
+from serving.store.tokens import SqlTokenStore
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -142,7 +142,7 @@ def test_database_away_refuses_writes_and_recovers(postgres_server, postgres_url
 def test_a_token_revoked_through_one_replica_is_refused_by_the_other(
     postgres_server, postgres_url: str
 ) -> None:
-    one, other = PostgresTokenStore(postgres_url), PostgresTokenStore(postgres_url)
+    one, other = SqlTokenStore(postgres_url), SqlTokenStore(postgres_url)
     issued = one.create("caseworker", regions=["North"])
     header = f"Bearer {issued.token}"
     principal = authorize(other, header, "score")
@@ -165,7 +165,7 @@ def test_a_token_revoked_through_one_replica_is_refused_by_the_other(
 
 
 def test_security_log_is_shared_and_fails_loudly(postgres_server, postgres_url: str) -> None:
-    one, other = PostgresSecurityLog(postgres_url), PostgresSecurityLog(postgres_url)
+    one, other = SqlSecurityLog(postgres_url), SqlSecurityLog(postgres_url)
     one.record(SecurityRecord("unauthenticated", "r1", "score", None, "127.0.0.1"))
     other.record(SecurityRecord("auditor_read", "r2", "audit_log", "abc123abc123"))
     assert [e["request_id"] for e in other.page()] == ["r1", "r2"]
@@ -187,8 +187,8 @@ def test_lookup_in_postgres_returns_what_sqlite_returns(postgres_url: str, tmp_p
     path = write_snapshot(frame, tmp_path / "snap.parquet", feature_list_sha256="a" * 64)
     info = read_snapshot_info(path)
     names = model_input_columns()
-    pg = PostgresLookupStore.from_snapshot(info, postgres_url, feature_names=names)
-    lite = LookupStore.from_snapshot(info, tmp_path / "lookup.sqlite", feature_names=names)
+    pg = SqlLookupStore.from_snapshot(info, postgres_url, feature_names=names)
+    lite = SqlLookupStore.from_snapshot(info, tmp_path / "lookup.sqlite", feature_names=names)
     assert pg.as_of_dates() == lite.as_of_dates() == ["2024-06-30", "2024-12-31"]
     ids = ["F00010", "unknown", "F00007", "F00014"]
     got_ids, got = pg.get_matrix(ids, as_of="2024-06-30")
@@ -200,7 +200,7 @@ def test_lookup_in_postgres_returns_what_sqlite_returns(postgres_url: str, tmp_p
     # a second replica on the same snapshot finds it loaded (same meta, no rebuild)
     with psycopg.connect(postgres_url) as conn:
         oid = conn.execute("SELECT 'family_features'::regclass::oid").fetchone()
-    PostgresLookupStore.from_snapshot(info, postgres_url, feature_names=names).close()
+    SqlLookupStore.from_snapshot(info, postgres_url, feature_names=names).close()
     with psycopg.connect(postgres_url) as conn:
         assert conn.execute("SELECT 'family_features'::regclass::oid").fetchone() == oid
     sizes = [len(c) for c in pg.iter_population(as_of="2024-12-31", chunk_size=100)]
@@ -217,6 +217,7 @@ def test_schema_is_created_once_and_a_behind_schema_is_refused(postgres_url: str
             "tokens": 1,
             "security": 1,
             "review_sessions": 1,
+            "served_stats": 1,
         }
         # a database whose security schema was never applied (an older release's)
         conn.execute("DELETE FROM schema_migrations WHERE store = 'security'")

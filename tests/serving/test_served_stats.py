@@ -20,12 +20,11 @@ from serving.monitor.drift import feature_drift, multivariate_drift, score_drift
 from serving.monitor.report_html import render_html
 from serving.monitor.served import ServedStatsSourceError, choose_version, monitor_served
 from serving.monitor.tracking import monitoring_metrics
-from serving.served_stats import (
-    PostgresServedStatsStore,
+from serving.store.served_stats import (
     ServedStatsAccumulator,
     ServedStatsError,
     ServedStatsRecorder,
-    ServedStatsStore,
+    SqlServedStatsStore,
     served_document,
 )
 from training.config import CapacityConfig
@@ -80,7 +79,7 @@ def _record(store, stats, model, frame: pd.DataFrame, *, batches: int = 3) -> No
 
 def test_served_counts_give_the_drift_figures_of_the_rows_themselves(world, tmp_path: Path):
     current, model, stats = world
-    store = ServedStatsStore(tmp_path / "served.sqlite")
+    store = SqlServedStatsStore(tmp_path / "served.sqlite")
     _record(store, stats, model, current)
     doc = served_document(store, since=date(2000, 1, 1), until=date(2100, 1, 1))
     scored = [p for p in doc["periods"] if p["snapshot_as_of"] == AS_OF_DATES[1]]
@@ -118,14 +117,14 @@ def test_a_shifted_indicator_in_what_was_served_is_flagged(world, tmp_path: Path
     current, model, stats = world
     name = stats.features[0].name
     shifted = current.assign(**{name: current[name] * 3 + 5})
-    store = ServedStatsStore(tmp_path / "served.sqlite")
+    store = SqlServedStatsStore(tmp_path / "served.sqlite")
     _record(store, stats, model, shifted)
     doc = served_document(store, since=DAY, until=DAY, as_of=AS_OF_DATES[1])
     body = monitor_served(stats, doc, name="m", version="1", config=CONFIG)
     flagged = {f["name"] for f in body["drift"]["features"] if f["drifted"]}
     assert name in flagged
     assert any(a["subject"] == name for a in body["alerts"])
-    unchanged = ServedStatsStore(tmp_path / "unchanged.sqlite")
+    unchanged = SqlServedStatsStore(tmp_path / "unchanged.sqlite")
     _record(unchanged, stats, model, current)
     quiet = monitor_served(
         stats,
@@ -139,7 +138,7 @@ def test_a_shifted_indicator_in_what_was_served_is_flagged(world, tmp_path: Path
 
 def test_the_store_holds_no_family_id_and_small_groups_are_suppressed(world, tmp_path: Path):
     current, model, stats = world
-    store = ServedStatsStore(tmp_path / "served.sqlite")
+    store = SqlServedStatsStore(tmp_path / "served.sqlite")
     _record(store, stats, model, current)
     # a group of 3 rows, under the minimum group size
     rare = current.iloc[:3]
@@ -175,7 +174,7 @@ def test_the_store_files_are_owner_only(world, tmp_path: Path):
     """Counts by audit group: the database and its WAL files are 0600 from creation."""
     current, model, stats = world
     with usual_umask():
-        store = ServedStatsStore(tmp_path / "served.sqlite")
+        store = SqlServedStatsStore(tmp_path / "served.sqlite")
         try:
             _record(store, stats, model, current, batches=1)
             files = sorted(p.name for p in tmp_path.iterdir())
@@ -187,7 +186,7 @@ def test_the_store_files_are_owner_only(world, tmp_path: Path):
 
 def test_a_failed_write_is_counted_and_does_not_refuse_the_score(world, tmp_path: Path):
     current, model, stats = world
-    store = ServedStatsStore(tmp_path / "served.sqlite")
+    store = SqlServedStatsStore(tmp_path / "served.sqlite")
     recorder = ServedStatsRecorder(
         store, ServedStatsAccumulator(stats), model_name="m", model_version="1"
     )
@@ -206,7 +205,7 @@ def test_a_failed_write_is_counted_and_does_not_refuse_the_score(world, tmp_path
 def test_queued_batches_are_merged_and_all_counted(world, tmp_path: Path):
     """Many one-family batches queued faster than written: each is counted exactly once."""
     current, model, stats = world
-    store = ServedStatsStore(tmp_path / "served.sqlite")
+    store = SqlServedStatsStore(tmp_path / "served.sqlite")
     recorder = ServedStatsRecorder(
         store, ServedStatsAccumulator(stats), model_name="m", model_version="1", max_merge=64
     )
@@ -219,7 +218,7 @@ def test_queued_batches_are_merged_and_all_counted(world, tmp_path: Path):
             as_of=AS_OF_DATES[1],
         )
     recorder.close()
-    reopened = ServedStatsStore(tmp_path / "served.sqlite")
+    reopened = SqlServedStatsStore(tmp_path / "served.sqlite")
     (period,) = served_document(reopened, since=DAY, until=DAY)["periods"]
     assert period["n"] == 300 and recorder.unrecorded_batches == 0
     assert period["selected"] == float(
@@ -229,7 +228,7 @@ def test_queued_batches_are_merged_and_all_counted(world, tmp_path: Path):
 
 def test_statistics_of_another_model_or_nothing_are_refused(world, tmp_path: Path):
     current, model, stats = world
-    store = ServedStatsStore(tmp_path / "served.sqlite")
+    store = SqlServedStatsStore(tmp_path / "served.sqlite")
     _record(store, stats, model, current)
     doc = served_document(store, since=DAY, until=DAY, as_of=AS_OF_DATES[1])
     foreign = {
@@ -256,9 +255,9 @@ def test_two_replicas_add_to_one_total_in_postgresql(world, postgres_url: str):
     accumulator = ServedStatsAccumulator(stats)
     rows = current.iloc[:40]
     increments = accumulator.increments(model.feature_matrix(rows), model.predict_proba(rows))
-    replicas = [PostgresServedStatsStore(postgres_url) for _ in range(2)]
+    replicas = [SqlServedStatsStore(postgres_url) for _ in range(2)]
 
-    def add(store: PostgresServedStatsStore) -> None:
+    def add(store: SqlServedStatsStore) -> None:
         for _ in range(15):
             store.add(
                 model_name="m",

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
-from serving.auth import DEFAULT_TTL_DAYS, TokenStore
+from serving.store.migrations import MigrationError
+from serving.store.tokens import DEFAULT_TTL_DAYS, SqlTokenStore
 
 
 def _set_expiry(path: Path, token_id: str, when: datetime) -> None:
@@ -24,15 +25,15 @@ def _set_expiry(path: Path, token_id: str, when: datetime) -> None:
 
 def test_an_expired_token_is_refused(tmp_path):
     path = tmp_path / "tokens.sqlite"
-    store = TokenStore(path)
+    store = SqlTokenStore(path)
     issued = store.create("caseworker", ttl_days=1)
     assert store.verify(issued.token) is not None
     _set_expiry(path, issued.token_id, datetime.now(UTC) - timedelta(seconds=1))
-    assert TokenStore(path).verify(issued.token) is None
+    assert SqlTokenStore(path).verify(issued.token) is None
 
 
 def test_every_token_expires_and_the_default_is_90_days(tmp_path):
-    store = TokenStore(tmp_path / "tokens.sqlite")
+    store = SqlTokenStore(tmp_path / "tokens.sqlite")
     issued = store.create("auditor")
     (row,) = store.list()
     created = datetime.fromisoformat(row["created_at"])
@@ -43,7 +44,9 @@ def test_every_token_expires_and_the_default_is_90_days(tmp_path):
         store.create("auditor", ttl_days=0)
 
 
-def test_a_store_from_before_expiry_gets_expiry_on_open(tmp_path):
+def test_a_store_from_before_expiry_is_refused_at_open_and_left_as_it_was(tmp_path):
+    """Opening a store never alters its schema: an old file is refused, naming the fix
+    (`earlyrisk db upgrade` adds the columns, tests/serving/test_migrations.py)."""
     path = tmp_path / "tokens.sqlite"
     created = datetime(2020, 1, 1, tzinfo=UTC)
     with sqlite3.connect(path) as conn:
@@ -55,12 +58,16 @@ def test_a_store_from_before_expiry_gets_expiry_on_open(tmp_path):
             "INSERT INTO tokens VALUES ('aaaaaaaaaaaa', 'x', 'admin', ?, NULL, NULL)",
             (created.isoformat(),),
         )
-    (row,) = TokenStore(path).list()
-    assert datetime.fromisoformat(row["expires_at"]) == created + timedelta(days=90)
+    with pytest.raises(MigrationError, match=r"tokens at 1 \(latest 2\).*earlyrisk db upgrade"):
+        SqlTokenStore(path)
+    with sqlite3.connect(path) as conn:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(tokens)")}
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert "expires_at" not in columns and "schema_migrations" not in tables
 
 
 def test_use_is_recorded_and_regions_scope_the_principal(tmp_path):
-    store = TokenStore(tmp_path / "tokens.sqlite")
+    store = SqlTokenStore(tmp_path / "tokens.sqlite")
     issued = store.create("caseworker", regions=["South", "North", "North"])
     assert issued.regions == ("North", "South")
     assert store.list()[0]["last_used_at"] is None
@@ -107,7 +114,7 @@ def test_token_verbs_create_with_ttl_list_and_revoke(runner, tmp_path):
     table = runner.invoke(app, ["token", "list"], env=env)
     assert "expires" in table.output and "last used" in table.output
     assert runner.invoke(app, ["token", "revoke", row["token_id"]], env=env).exit_code == 0
-    assert TokenStore(tmp_path / "tokens.sqlite").verify(token) is None
+    assert SqlTokenStore(tmp_path / "tokens.sqlite").verify(token) is None
 
 
 def test_token_ttl_default_comes_from_the_settings(runner, tmp_path):
@@ -116,7 +123,7 @@ def test_token_ttl_default_comes_from_the_settings(runner, tmp_path):
         "EARLYRISK_TOKEN_DEFAULT_TTL_DAYS": "7",
     }
     assert runner.invoke(app, ["token", "create", "--role", "admin", "-q"], env=env).exit_code == 0
-    (row,) = TokenStore(tmp_path / "tokens.sqlite").list()
+    (row,) = SqlTokenStore(tmp_path / "tokens.sqlite").list()
     lifetime = datetime.fromisoformat(row["expires_at"]) - datetime.fromisoformat(row["created_at"])
     assert lifetime == timedelta(days=7)
 
@@ -125,4 +132,4 @@ def test_a_bad_ttl_is_a_usage_error_not_a_traceback(runner, tmp_path):
     env = {"EARLYRISK_TOKEN_DB_PATH": str(tmp_path / "tokens.sqlite")}
     result = runner.invoke(app, ["token", "create", "--role", "admin", "--ttl", "0"], env=env)
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert TokenStore(tmp_path / "tokens.sqlite").list() == []
+    assert SqlTokenStore(tmp_path / "tokens.sqlite").list() == []

@@ -20,8 +20,8 @@ value = value + excluded.value``), in SQLite or, with ``EARLYRISK_DATABASE_URL``
 shared PostgreSQL database, so replicas add to one total. Keys are written in sorted order
 so two replicas' transactions take their row locks in the same order (no deadlock).
 
-The table is derived data, like the lookup store: it is created when missing rather than
-migrated. A failed write does not refuse the score (the audit log, not this table, is the
+The table is declared in :mod:`serving.store.migrations` (store ``served_stats``). A
+failed write does not refuse the score (the audit log, not this table, is the
 record of what was served): it is logged and counted (``unrecorded_batches``).
 
 Reading (:func:`served_periods`) sums the days of each calendar month per model version and
@@ -34,23 +34,23 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import sqlite3
 import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from serving.lookup import SnapshotInfo, _quote
-from serving.private_files import create_private
-from serving.side_index import SideIndex, id_chunks
+from serving.store.connection import Database
+from serving.store.migrations import ensure
+from serving.store.side_index import Rows, SideIndex, id_chunks
+from serving.store.snapshot import SnapshotInfo, quote
 from training.audit.suppression import DEFAULT_MIN_GROUP_SIZE
 from training.reference_stats import (
     ARTIFACT_PATH,
@@ -65,16 +65,6 @@ logger = logging.getLogger("earlyrisk.serving")
 FORMAT = "earlyrisk.served_stats"
 FORMAT_VERSION = 1
 _KEY = ("model_name", "model_version", "served_on", "as_of", "kind", "name", "bin")
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS served_stats (model_name TEXT NOT NULL, model_version TEXT "
-    "NOT NULL, served_on TEXT NOT NULL, as_of TEXT NOT NULL, kind TEXT NOT NULL, name TEXT "
-    "NOT NULL, bin TEXT NOT NULL, value DOUBLE PRECISION NOT NULL, PRIMARY KEY (model_name, "
-    "model_version, served_on, as_of, kind, name, bin))"
-)
-_UPSERT = (
-    f"INSERT INTO served_stats ({', '.join(_KEY)}, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-    f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET value = served_stats.value + excluded.value"
-)
 _TOTALS = ("n", "selected", "score_sum", "score_sumsq", "pca_error_sum", "pca_error_sumsq")
 _GROUP_MEASURES = ("n", "selected", "score_sum", "score_sumsq")
 
@@ -164,25 +154,8 @@ def _keyed(
     )
 
 
-class ServedStatsStore:
-    """The running totals in a SQLite file (one connection behind a lock; WAL mode)."""
-
-    def __init__(self, path: Path | str, *, busy_timeout_ms: int = 5000) -> None:
-        self.path = Path(path)
-        self.where = str(self.path)
-        self._lock = threading.Lock()
-        create_private(self.path)  # 0600 before SQLite opens it: family ids, audit groups
-        self._conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=0
-        )
-        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
-        self._conn.execute(_SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+class ServedStatsStore(Protocol):
+    """The running totals of what was served."""
 
     def add(
         self,
@@ -194,49 +167,29 @@ class ServedStatsStore:
         rows: Iterable[Increment],
     ) -> None:
         """Add the increments in one transaction."""
-        keyed = _keyed(model_name, model_version, served_on, as_of, rows)
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany(_UPSERT, keyed)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        ...
 
     def rows(self, *, since: str, until: str, as_of: str | None = None) -> list[tuple[Any, ...]]:
         """Stored rows served from ``since`` to ``until`` (inclusive ISO days)."""
-        sql = (
-            f"SELECT {', '.join(_KEY)}, value FROM served_stats "
-            "WHERE served_on >= ? AND served_on <= ?"
-        )
-        params: list[Any] = [since, until]
-        if as_of is not None:
-            sql += " AND as_of = ?"
-            params.append(as_of)
-        with self._lock:
-            return list(self._conn.execute(sql, params).fetchall())
-
-
-class PostgresServedStatsStore(ServedStatsStore):
-    """The running totals in the shared PostgreSQL database (every replica adds to them)."""
-
-    def __init__(self, url: str) -> None:
-        from serving.database import QmarkConnection, connect, redact
-
-        self.url = url
-        self.where = redact(url)
-        self._lock = threading.Lock()
-        conn = connect(url)
-        try:
-            conn.execute(_SCHEMA)
-        finally:
-            conn.close()
-        self._pg = QmarkConnection(url)
+        ...
 
     def close(self) -> None:
-        with self._lock:
-            self._pg.close()
+        """Close the store's connections."""
+        ...
+
+
+class SqlServedStatsStore:
+    """:class:`ServedStatsStore` over one :class:`~serving.store.connection.Database`
+    (either dialect): one atomic upsert per key, keys in sorted order, one transaction."""
+
+    def __init__(self, db: Database | Path | str) -> None:
+        self.db = db if isinstance(db, Database) else Database(db)
+        self.where = self.db.where
+        ensure(self.db, "served_stats")
+        self._upsert = self.db.dialect.upsert_add("served_stats", _KEY, "value")
+
+    def close(self) -> None:
+        self.db.close()
 
     def add(
         self,
@@ -247,13 +200,9 @@ class PostgresServedStatsStore(ServedStatsStore):
         as_of: str,
         rows: Iterable[Increment],
     ) -> None:
-        from serving.database import _qmark
-
         keyed = _keyed(model_name, model_version, served_on, as_of, rows)
-        with self._lock, self._pg.guard():
-            raw = self._pg.raw()
-            with raw.transaction(), raw.cursor() as cur:
-                cur.executemany(_qmark(_UPSERT), keyed)
+        with self.db.write() as conn:
+            conn.executemany(self._upsert, keyed)
 
     def rows(self, *, since: str, until: str, as_of: str | None = None) -> list[tuple[Any, ...]]:
         sql = (
@@ -264,8 +213,7 @@ class PostgresServedStatsStore(ServedStatsStore):
         if as_of is not None:
             sql += " AND as_of = ?"
             params.append(as_of)
-        with self._lock:
-            return list(self._pg.execute(sql, params).fetchall())
+        return list(self.db.read().execute(sql, params).fetchall())
 
 
 # --------------------------------------------------------------------------- audit groups
@@ -283,50 +231,43 @@ class AuditGroupIndex(SideIndex):
     served statistics can count them (never to score).
     """
 
-    def __init__(self, path: Path | str, *, columns: Sequence[str]) -> None:
-        super().__init__(path)
-        self.columns = list(columns)
+    table = "family_groups"
+
+    def __init__(self, db: Database | Path | str, *, columns: Sequence[str]) -> None:
+        super().__init__(db)
+        self.group_columns = list(columns)
 
     @classmethod
-    def from_snapshot(cls, snapshot: SnapshotInfo, path: Path | str) -> AuditGroupIndex:
-        """Open the index of snapshot at path, building it when stale."""
+    def from_snapshot(cls, snapshot: SnapshotInfo, db: Database | Path | str) -> AuditGroupIndex:
+        """Open the index of snapshot in db, building it when stale."""
         columns = sorted(c for c in snapshot.columns if c.startswith("audit_"))
-        index = cls(path, columns=columns)
+        index = cls(db, columns=columns)
         index._ensure_built(
             snapshot, json.dumps({"snapshot": snapshot.fingerprint, "columns": columns})
         )
         return index
 
     @property
-    def table_sql(self) -> str:
-        cols = "".join(f", {_quote(c)} TEXT" for c in self.columns)
-        return (
-            f"CREATE TABLE family_groups (as_of TEXT NOT NULL, family_id TEXT NOT NULL"
-            f"{cols}, PRIMARY KEY (as_of, family_id)) WITHOUT ROWID"
-        )
-
-    @property
-    def insert_sql(self) -> str:
-        marks = ", ".join("?" for _ in range(2 + len(self.columns)))
-        return f"INSERT OR REPLACE INTO family_groups VALUES ({marks})"
+    def columns(self) -> list[tuple[str, str]]:
+        return [(quote(c), "text") for c in self.group_columns]
 
     @property
     def snapshot_columns(self) -> list[str]:
-        return self.columns
+        return self.group_columns
 
-    def _rows(
-        self, frame: pd.DataFrame, as_of: pd.Series, family_id: pd.Series
-    ) -> Iterator[tuple[object, ...]]:
-        groups = [frame[c].astype("string").fillna(MISSING_GROUP).astype(str) for c in self.columns]
+    def _rows(self, frame: pd.DataFrame, as_of: pd.Series, family_id: pd.Series) -> Rows:
+        groups = [
+            frame[c].astype("string").fillna(MISSING_GROUP).astype(str) for c in self.group_columns
+        ]
         return zip(as_of, family_id, *groups, strict=True)
 
     def groups(self, family_ids: Sequence[str], *, as_of: str) -> dict[str, list[str | None]]:
         """Audit column -> the group of each family (None when the index does not hold it)."""
-        if not self.columns or not family_ids:
+        if not self.group_columns or not family_ids:
             return {}
         found: dict[str, tuple[str, ...]] = {}
-        conn = self._connect()
-        names = ", ".join(_quote(c) for c in self.columns)
+        conn = self.db.read()
+        names = ", ".join(quote(c) for c in self.group_columns)
         for chunk, marks in id_chunks(family_ids):
             for row in conn.execute(
                 f"SELECT family_id, {names} FROM family_groups WHERE as_of = ? "
@@ -336,7 +277,7 @@ class AuditGroupIndex(SideIndex):
                 found[row[0]] = tuple(row[1:])
         return {
             c: [found[f][j] if f in found else None for f in family_ids]
-            for j, c in enumerate(self.columns)
+            for j, c in enumerate(self.group_columns)
         }
 
 
@@ -497,15 +438,6 @@ class ServedStatsRecorder:
             why,
             self.unrecorded_batches,
         )
-
-
-def open_store(database_url: str | None, path: Path) -> ServedStatsStore:
-    """The store the settings name: the shared database when set, else the SQLite file."""
-    from serving.database_url import is_postgres
-
-    if is_postgres(database_url):
-        return PostgresServedStatsStore(str(database_url))
-    return ServedStatsStore(path)
 
 
 def load_reference(run_id: str | None, *, tracking_uri: str) -> ReferenceStats | None:

@@ -1,6 +1,6 @@
 """The database URL (``EARLYRISK_DATABASE_URL``): parsing only, no driver import.
 
-Kept apart from :mod:`serving.database` so settings and the CLI can check a URL without
+Kept apart from :mod:`serving.store.connection` so settings and the CLI can check a URL without
 loading psycopg.
 """
 

@@ -1,7 +1,9 @@
 """The security log: refused access attempts and auditors' reads, for an auditor to read.
 
 The audit log records what the service served; this log records who tried to get in and
-who looked. One SQLite table (WAL mode, append-only by trigger), one row per event:
+who looked. One table, ``security_events`` (append-only by trigger, declared in
+:mod:`serving.store.migrations`), in the security log's SQLite file or, with
+``EARLYRISK_DATABASE_URL``, in the shared PostgreSQL database. One row per event:
 
 - ``unauthenticated``: a missing, malformed, unknown, expired or revoked token (401);
 - ``forbidden``: a valid token used outside its role (403);
@@ -20,43 +22,20 @@ saw (behind a reverse proxy, the proxy's; see docs/serving.md).
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from features.errors import EarlyriskError
-from serving.sql import SqlConnection, page_query
+from serving.store.connection import Database, DatabaseUnavailable
+from serving.store.migrations import MigrationError, ensure
+from serving.store.sql import page_query
 
 SecurityEvent = Literal[
     "unauthenticated", "forbidden", "throttled", "quota_exceeded", "auditor_read", "audit_log"
 ]
 
-_SCHEMA = (
-    """
-    CREATE TABLE IF NOT EXISTS security_events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        recorded_at TEXT NOT NULL,
-        event TEXT NOT NULL,
-        request_id TEXT NOT NULL,
-        token_id TEXT,
-        endpoint TEXT NOT NULL,
-        client TEXT,
-        detail TEXT
-    )
-    """,
-    """
-    CREATE TRIGGER IF NOT EXISTS security_no_update BEFORE UPDATE ON security_events
-    BEGIN SELECT RAISE(ABORT, 'the security log is append-only'); END
-    """,
-    """
-    CREATE TRIGGER IF NOT EXISTS security_no_delete BEFORE DELETE ON security_events
-    BEGIN SELECT RAISE(ABORT, 'the security log is append-only'); END
-    """,
-)
 COLUMNS = ("seq", "recorded_at", "event", "request_id", "token_id", "endpoint", "client", "detail")
 
 
@@ -76,46 +55,45 @@ class SecurityRecord:
     detail: str | None = None
 
 
-def _create_private(path: Path) -> None:
-    """Create path owner-only (0600) when it does not exist yet: it names callers."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        return
-
-
-class SecurityLog:
-    """Append-only SQLite log of security events; one connection behind a lock."""
-
-    def __init__(self, path: Path | str, *, busy_timeout_ms: int = 5000) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        try:
-            _create_private(self.path)
-            self._conn: SqlConnection = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=0
-            )
-            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            for statement in _SCHEMA:
-                self._conn.execute(statement)
-        except (sqlite3.Error, OSError) as exc:
-            raise SecurityLogUnavailable(
-                f"cannot open the security log at {self.path}: {exc}"
-            ) from exc
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._conn.close()
+class SecurityLog(Protocol):
+    """Where refused access attempts and auditors' reads are recorded."""
 
     def record(self, record: SecurityRecord) -> None:
         """Append one event durably, or raise SecurityLogUnavailable."""
+        ...
+
+    def page(
+        self, *, after_seq: int = 0, limit: int = 100, event: SecurityEvent | None = None
+    ) -> list[dict[str, Any]]:
+        """Events with ``seq > after_seq`` in order, at most limit."""
+        ...
+
+    def close(self) -> None:
+        """Close the log's connections."""
+        ...
+
+
+class SqlSecurityLog:
+    """:class:`SecurityLog` over one :class:`~serving.store.connection.Database` (either
+    dialect); every failure to open, write or read is :class:`SecurityLogUnavailable`
+    naming the database."""
+
+    def __init__(self, db: Database | Path | str) -> None:
+        try:
+            self.db = db if isinstance(db, Database) else Database(db)
+            ensure(self.db, "security")
+        except (DatabaseUnavailable, MigrationError, OSError) as exc:
+            raise SecurityLogUnavailable(f"cannot open the security log: {exc}") from exc
+        self.where = self.db.where
+
+    def close(self) -> None:
+        self.db.close()
+
+    def record(self, record: SecurityRecord) -> None:
         at = datetime.now(UTC).isoformat(timespec="microseconds")
-        with self._lock:
-            try:
-                self._conn.execute(
+        try:
+            with self.db.write() as conn:
+                conn.execute(
                     f"INSERT INTO security_events ({', '.join(COLUMNS[1:])}) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
@@ -128,15 +106,12 @@ class SecurityLog:
                         record.detail,
                     ),
                 )
-            except (sqlite3.Error, OSError) as exc:
-                raise SecurityLogUnavailable(
-                    f"security log {self.path} not writable: {exc}"
-                ) from exc
+        except (DatabaseUnavailable, OSError) as exc:
+            raise SecurityLogUnavailable(f"security log {self.where} not writable: {exc}") from exc
 
     def page(
         self, *, after_seq: int = 0, limit: int = 100, event: SecurityEvent | None = None
     ) -> list[dict[str, Any]]:
-        """Events with ``seq > after_seq`` in order, at most limit."""
         sql, params = page_query(
             "security_events",
             COLUMNS,
@@ -144,6 +119,8 @@ class SecurityLog:
             limit=limit,
             equals=None if event is None else ("event", event),
         )
-        with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
+        try:
+            rows = self.db.read().execute(sql, params).fetchall()
+        except DatabaseUnavailable as exc:
+            raise SecurityLogUnavailable(f"security log {self.where} not readable: {exc}") from exc
         return [dict(zip(COLUMNS, row, strict=True)) for row in rows]

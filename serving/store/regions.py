@@ -2,10 +2,11 @@
 
 A token created with ``--region`` sees only families whose ``audit_region`` (the snapshot's
 audit column, never a model input) is one of its regions. The lookup store deliberately
-holds model inputs only, so the regions live in their own small SQLite file
-``<lookup db>.regions.sqlite`` (``family_region(as_of, family_id, region)``), built from the
-snapshot's three columns at start-up and rebuilt, like the lookup store, only when the
-snapshot changes (a :class:`~serving.side_index.SideIndex`). A snapshot without
+holds model inputs only, so the regions live in their own table ``family_region(as_of,
+family_id, region)`` (a small SQLite file ``<lookup db>.regions.sqlite``, or the shared
+PostgreSQL database), built from the snapshot's three columns at start-up and rebuilt,
+like the lookup store, only when the snapshot changes (a
+:class:`~serving.store.side_index.SideIndex`). A snapshot without
 ``audit_region`` gives an empty index: a scoped token then sees no family at all (fail
 closed), and the service logs a warning.
 """
@@ -13,13 +14,14 @@ closed), and the service logs a warning.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from serving.lookup import SnapshotInfo
-from serving.side_index import SideIndex, id_chunks
+from serving.store.connection import Database
+from serving.store.side_index import Rows, SideIndex, id_chunks
+from serving.store.snapshot import SnapshotInfo
 
 REGION_COLUMN = "audit_region"
 
@@ -32,38 +34,31 @@ def regions_path(lookup_db_path: Path) -> Path:
 class RegionIndex(SideIndex):
     """(as_of, family_id) -> region, read-only after the build; thread-safe reads."""
 
-    def __init__(self, path: Path | str, *, has_regions: bool) -> None:
-        super().__init__(path)
+    table = "family_region"
+
+    def __init__(self, db: Database | Path | str, *, has_regions: bool) -> None:
+        super().__init__(db)
         self.has_regions = has_regions
 
     @classmethod
-    def from_snapshot(cls, snapshot: SnapshotInfo, path: Path | str) -> RegionIndex:
-        """Open the index of snapshot at path, building it when stale."""
+    def from_snapshot(cls, snapshot: SnapshotInfo, db: Database | Path | str) -> RegionIndex:
+        """Open the index of snapshot in db, building it when stale."""
         has_regions = REGION_COLUMN in snapshot.columns
-        index = cls(path, has_regions=has_regions)
+        index = cls(db, has_regions=has_regions)
         index._ensure_built(
             snapshot, json.dumps({"snapshot": snapshot.fingerprint, "regions": has_regions})
         )
         return index
 
     @property
-    def table_sql(self) -> str:
-        return (
-            "CREATE TABLE family_region (as_of TEXT NOT NULL, family_id TEXT NOT NULL, "
-            "region TEXT, PRIMARY KEY (as_of, family_id)) WITHOUT ROWID"
-        )
-
-    @property
-    def insert_sql(self) -> str:
-        return "INSERT OR REPLACE INTO family_region VALUES (?, ?, ?)"
+    def columns(self) -> list[tuple[str, str]]:
+        return [("region", "text")]
 
     @property
     def snapshot_columns(self) -> list[str]:
         return [REGION_COLUMN] if self.has_regions else []
 
-    def _rows(
-        self, frame: pd.DataFrame, as_of: pd.Series, family_id: pd.Series
-    ) -> Iterator[tuple[object, ...]]:
+    def _rows(self, frame: pd.DataFrame, as_of: pd.Series, family_id: pd.Series) -> Rows:
         region = frame[REGION_COLUMN].astype("string")
         return zip(as_of, family_id, [None if pd.isna(r) else str(r) for r in region], strict=True)
 
@@ -72,7 +67,7 @@ class RegionIndex(SideIndex):
         allowed = sorted(set(regions))
         if not allowed or not family_ids:
             return set()
-        conn = self._connect()
+        conn = self.db.read()
         found: set[str] = set()
         region_marks = ", ".join("?" for _ in allowed)
         for chunk, marks in id_chunks(family_ids):

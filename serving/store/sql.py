@@ -1,8 +1,10 @@
 """The connection shape the stores' shared query code needs (no driver import).
 
-The token store, security log and lookup store run the same ``?``-marked SQL on a SQLite
-connection or on :class:`serving.database.QmarkConnection` (PostgreSQL); typing their
-connection as these protocols lets both backends share that code without casts.
+Every store runs the same ``?``-marked SQL on a SQLite connection or on
+:class:`serving.store.connection.QmarkConnection` (PostgreSQL); typing their connection as
+these protocols lets both dialects share that code without casts. Kept apart from
+:mod:`serving.store.connection` so the audit log can use :func:`page_query` without
+importing a driver.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class SqlConnection(Protocol):
     """A connection with SQLite's call shape: ``execute(sql, params)`` and ``with conn:``."""
 
     def execute(self, sql: str, parameters: Any = ..., /) -> SqlCursor: ...
+
+    def executemany(self, sql: str, rows: Any, /) -> object: ...
 
     def close(self) -> None: ...
 

@@ -1,14 +1,22 @@
-"""Versioned schemas of the service's stores, for SQLite files and for PostgreSQL.
+"""Every table of the service's state is declared here, and only here.
 
-A small script runner rather than Alembic: four tables, two dialects, and one migration
+A small script runner rather than Alembic: a few tables, two dialects, and one migration
 that must rewrite rows (chaining an old audit log), which is plain Python either way.
-Each store (``audit``, ``tokens``, ``security``) has an ordered list of migrations per
-dialect; ``schema_migrations(store, version, description, applied_at)`` records which
-ran, in the same database (PostgreSQL) or file (SQLite). ``earlyrisk db upgrade`` applies
-what is missing, each migration in its own transaction.
+Each store (``audit``, ``tokens``, ``security``, ``served_stats``) has an ordered list of
+migrations per dialect; ``schema_migrations(store, version, description, applied_at)``
+records which ran, in the same database (PostgreSQL) or file (SQLite). ``earlyrisk db
+upgrade`` applies what is missing, each migration in its own transaction.
 
-The lookup store is not migrated: it is a copy of the feature snapshot rebuilt whenever
-the snapshot or the feature list changes, so its table is made at each rebuild.
+**When a store opens** it calls :func:`ensure`: a new, empty database (file) gets the
+store's tables from these migrations; a database whose schema is behind is refused with
+a message that says to run ``earlyrisk db upgrade``. Nothing else creates or alters a
+table when a store opens.
+
+**Tables derived from the snapshot** (the lookup store's ``family_features``, the region
+and audit-group indexes) are not migrated: they are copies of the feature snapshot,
+rebuilt whenever the snapshot or the feature list changes, and their columns are the
+model's inputs. Their ``CREATE TABLE`` is still declared here (:func:`snapshot_table_sql`,
+:data:`META_TABLE_SQL`), so one file holds every table of the service.
 
 SQLite files made before this runner existed carry no ``schema_migrations`` table; their
 version is read from the shape of the table once (a baseline) and recorded.
@@ -39,12 +47,19 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
 
 from serving.store.audit_chain import GENESIS, HASHED_COLUMNS, entry_hash
 from serving.store.audit_errors import AuditLogRefused
+from serving.store.connection import POSTGRES as POSTGRES_DIALECT
+from serving.store.connection import SQLITE as SQLITE_DIALECT
+from serving.store.connection import Dialect
+
+if TYPE_CHECKING:
+    from serving.store.connection import Database
 
 # --------------------------------------------------------------------------- audit tables
 # The one place the audit log's tables, indexes and triggers are declared (both dialects);
@@ -210,6 +225,8 @@ def _record_fingerprint(conn: Any, fingerprint: str, mark: str) -> None:
 SCHEMA_LOCK_KEY = 0x45_52_53_43  # "ERSC"
 #: Advisory-lock key that serializes audit-log appends (one chain, never forked).
 AUDIT_LOCK_KEY = 0x45_52_41_4C  # "ERAL"
+#: Advisory-lock key under which one replica (re)loads the snapshot while others wait.
+LOOKUP_LOCK_KEY = 0x45_52_4C_4B  # "ERLK"
 
 _MIGRATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_migrations (store TEXT NOT NULL, version INTEGER NOT "
@@ -274,10 +291,14 @@ _PG_TOKENS = (
     """,
 )
 
-_PG_SECURITY = (
-    """
-    CREATE TABLE security_events (
-        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+
+def _security_events_sql(dialect: Dialect) -> str:
+    """The security log's table (the same columns in both dialects; IF NOT EXISTS adopts
+    the table the SQLite log made itself before it was migrated)."""
+    exists = "IF NOT EXISTS " if dialect.name == "sqlite" else ""
+    return f"""
+    CREATE TABLE {exists}security_events (
+        seq {dialect.serial_key},
         recorded_at TEXT NOT NULL,
         event TEXT NOT NULL,
         request_id TEXT NOT NULL,
@@ -286,7 +307,11 @@ _PG_SECURITY = (
         client TEXT,
         detail TEXT
     )
-    """,
+    """
+
+
+_PG_SECURITY = (
+    _security_events_sql(POSTGRES_DIALECT),
     "CREATE TRIGGER security_no_change BEFORE UPDATE OR DELETE ON security_events "
     "FOR EACH ROW EXECUTE FUNCTION earlyrisk_append_only()",
     "CREATE TRIGGER security_no_truncate BEFORE TRUNCATE ON security_events "
@@ -367,6 +392,15 @@ _REVIEW_SESSIONS = (
     "CREATE INDEX review_sessions_token ON review_sessions (token_id)",
 )
 
+# Served statistics: running totals, no family id (serving/store/served_stats.py). IF NOT
+# EXISTS adopts the table the service made itself before it was migrated.
+_SERVED_STATS = (
+    "CREATE TABLE IF NOT EXISTS served_stats (model_name TEXT NOT NULL, model_version TEXT "
+    "NOT NULL, served_on TEXT NOT NULL, as_of TEXT NOT NULL, kind TEXT NOT NULL, name TEXT "
+    "NOT NULL, bin TEXT NOT NULL, value DOUBLE PRECISION NOT NULL, PRIMARY KEY (model_name, "
+    "model_version, served_on, as_of, kind, name, bin))",
+)
+
 POSTGRES: tuple[Migration, ...] = (
     # audit before security: it creates the shared append-only trigger function
     Migration("audit", 1, "hash-chained, append-only audit log", _pg_audit),
@@ -375,6 +409,7 @@ POSTGRES: tuple[Migration, ...] = (
     Migration("tokens", 1, "hashed tokens with expiry, last use and regions", _run_all(_PG_TOKENS)),
     Migration("security", 1, "append-only security events", _run_all(_PG_SECURITY)),
     Migration("review_sessions", 1, "server-side review-page sessions", _run_all(_REVIEW_SESSIONS)),
+    Migration("served_stats", 1, "served statistics totals", _run_all(_SERVED_STATS)),
 )
 
 # --------------------------------------------------------------------------- SQLite
@@ -489,7 +524,7 @@ _SQLITE_TOKENS_V1 = (
 def _sqlite_token_expiry(conn: sqlite3.Connection) -> None:
     """Tokens migration 2: expiry, last use and regions; old tokens expire 90 days after
     their creation (what the token store does at open for a store made before)."""
-    from serving.auth import DEFAULT_TTL_DAYS  # auth imports nothing from here
+    from serving.store.tokens import DEFAULT_TTL_DAYS  # tokens imports this module
 
     for column in ("expires_at", "last_used_at", "regions"):
         conn.execute(f"ALTER TABLE tokens ADD COLUMN {column} TEXT")
@@ -498,6 +533,18 @@ def _sqlite_token_expiry(conn: sqlite3.Connection) -> None:
         "WHERE expires_at IS NULL"
     )
 
+
+_SQLITE_SECURITY_V1 = (
+    _security_events_sql(SQLITE_DIALECT),
+    """
+    CREATE TRIGGER IF NOT EXISTS security_no_update BEFORE UPDATE ON security_events
+    BEGIN SELECT RAISE(ABORT, 'the security log is append-only'); END
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS security_no_delete BEFORE DELETE ON security_events
+    BEGIN SELECT RAISE(ABORT, 'the security log is append-only'); END
+    """,
+)
 
 SQLITE: tuple[Migration, ...] = (
     Migration("audit", 1, "append-only audit log (first release)", _run_all(_SQLITE_AUDIT_V1)),
@@ -509,7 +556,18 @@ SQLITE: tuple[Migration, ...] = (
     Migration("tokens", 1, "hashed tokens (first release)", _run_all(_SQLITE_TOKENS_V1)),
     Migration("tokens", 2, "token expiry, last use and regions", _sqlite_token_expiry),
     Migration("review_sessions", 1, "server-side review-page sessions", _run_all(_REVIEW_SESSIONS)),
+    Migration("security", 1, "append-only security events", _run_all(_SQLITE_SECURITY_V1)),
+    Migration("served_stats", 1, "served statistics totals", _run_all(_SERVED_STATS)),
 )
+
+#: The table each store's baseline (a file from before the runner) is read from.
+_TABLES = {
+    "audit": "audit_entries",
+    "tokens": "tokens",
+    "security": "security_events",
+    "served_stats": "served_stats",
+    "review_sessions": "review_sessions",
+}
 
 
 def latest(migrations: tuple[Migration, ...], store: str) -> int:
@@ -544,7 +602,7 @@ def create_sqlite_audit(conn: sqlite3.Connection) -> None:
 
 def _sqlite_baseline(conn: sqlite3.Connection, store: str) -> int:
     """The version of a file made before schema_migrations existed, from its shape."""
-    table = {"audit": "audit_entries", "tokens": "tokens"}.get(store)
+    table = _TABLES.get(store)
     if table is None:  # a store born with the runner has no shape to read: a new file
         return 0
     columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
@@ -554,22 +612,46 @@ def _sqlite_baseline(conn: sqlite3.Connection, store: str) -> int:
         if "entry_hash" not in columns:
             return 1
         return 3 if "'view'" in _sqlite_audit_kinds(conn) else 2
-    return 2 if "expires_at" in columns else 1
+    if store == "tokens":
+        return 2 if "expires_at" in columns else 1
+    return 1  # security, served_stats: one version so far
 
 
 def sqlite_version(conn: sqlite3.Connection, store: str) -> int:
     """The recorded (or, for an older file, baseline) schema version of store in conn."""
-    conn.execute(_MIGRATIONS_TABLE)
-    row = conn.execute(
-        "SELECT MAX(version) FROM schema_migrations WHERE store = ?", (store,)
+    has_table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
     ).fetchone()
-    if row[0] is not None:
-        return int(row[0])
+    if has_table is not None:
+        row = conn.execute(
+            "SELECT MAX(version) FROM schema_migrations WHERE store = ?", (store,)
+        ).fetchone()
+        if row[0] is not None:
+            return int(row[0])
     return _sqlite_baseline(conn, store)
 
 
-def upgrade_sqlite(path: str, store: str) -> list[str]:
+def upgrade_sqlite(path: str | Path, store: str) -> list[str]:
     """Bring the SQLite file of one store to the latest version; what was applied."""
+    return _migrate_sqlite(path, store, only_new=False)
+
+
+def ensure_sqlite(path: str | Path, store: str) -> None:
+    """Create store's tables in a new SQLite file; refuse a file whose schema is behind
+    (the message names `earlyrisk db upgrade`) or ahead (a newer release made it)."""
+    _migrate_sqlite(path, store, only_new=True)
+
+
+def _behind(where: str, behind: Sequence[str]) -> MigrationError:
+    return MigrationError(
+        f"the schema of {where} is behind: {', '.join(behind)}; run `earlyrisk db upgrade` "
+        "first (it applies the missing migrations and keeps every row)"
+    )
+
+
+def _migrate_sqlite(path: str | Path, store: str, *, only_new: bool) -> list[str]:
+    """Apply the missing migrations of store to the file (all of them, or, with
+    ``only_new``, only to a file without the store's tables, refusing one that is behind)."""
     conn = sqlite3.connect(path, isolation_level=None)
     applied: list[str] = []
     try:
@@ -577,6 +659,18 @@ def upgrade_sqlite(path: str, store: str) -> list[str]:
         conn.execute("BEGIN IMMEDIATE")
         try:
             current = sqlite_version(conn, store)
+            newest = latest(SQLITE, store)
+            if current > newest:
+                raise MigrationError(
+                    f"the {store} schema of {path} is at version {current}, newer than this "
+                    f"release knows ({newest}): run the release that made it"
+                )
+            if only_new and 0 < current < newest:
+                raise _behind(str(path), [f"{store} at {current} (latest {newest})"])
+            if only_new and current == newest:
+                conn.execute("COMMIT")  # up to date: a store's open writes nothing
+                return applied
+            conn.execute(_MIGRATIONS_TABLE)
             recorded = conn.execute(
                 "SELECT COUNT(*) FROM schema_migrations WHERE store = ?", (store,)
             ).fetchone()[0]
@@ -614,7 +708,7 @@ def postgres_versions(conn: psycopg.Connection[Any]) -> dict[str, int]:
 
 def upgrade_postgres(url: str) -> list[str]:
     """Apply every missing PostgreSQL migration (under the schema advisory lock)."""
-    from serving.database import connect  # database imports audit_log, not this module
+    from serving.store.connection import connect
 
     conn = connect(url, autocommit=False)
     applied: list[str] = []
@@ -648,7 +742,7 @@ def ensure_postgres(url: str) -> None:
     second one waiting). A database with an older schema is not changed behind the
     operator's back: the message says to run `earlyrisk db upgrade`.
     """
-    from serving.database import connect
+    from serving.store.connection import connect
 
     conn = connect(url)
     try:
@@ -664,7 +758,40 @@ def ensure_postgres(url: str) -> None:
         if version < latest(POSTGRES, store)
     ]
     if behind:
-        raise MigrationError(
-            f"the database schema is behind: {', '.join(behind)}; run "
-            "`earlyrisk db upgrade --url <the database URL>` first"
-        )
+        raise _behind("the database", behind)
+
+
+def ensure(db: Database, store: str) -> None:
+    """What a store calls when it opens: its tables made in a new database, a database
+    whose schema is behind refused (:class:`MigrationError` naming `earlyrisk db upgrade`).
+
+    PostgreSQL is one database for every store, so it is checked (and, when empty, set
+    up) as a whole; each SQLite file is one store's.
+    """
+    from serving.store.connection import DatabaseUnavailable
+
+    if db.url is not None:
+        ensure_postgres(db.url)
+        return
+    assert db.path is not None
+    try:
+        ensure_sqlite(db.path, store)
+    except sqlite3.Error as exc:
+        raise DatabaseUnavailable(f"database {db.where} unavailable: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- derived tables
+
+#: The key/value table a derived table's build records what it was built from in.
+META_TABLE_SQL = "CREATE TABLE {name} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+
+def snapshot_table_sql(dialect: Dialect, table: str, columns: Sequence[tuple[str, str]]) -> str:
+    """The ``CREATE TABLE`` of a table derived from the snapshot: keyed by ``(as_of,
+    family_id)`` (clustered on SQLite), then ``columns`` as (quoted name, type)."""
+    cols = "".join(f", {name} {kind}" for name, kind in columns)
+    suffix = " WITHOUT ROWID" if dialect.name == "sqlite" else ""
+    return (
+        f"CREATE TABLE {table} (as_of TEXT NOT NULL, family_id TEXT NOT NULL{cols}, "
+        f"PRIMARY KEY (as_of, family_id)){suffix}"
+    )
