@@ -20,12 +20,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import Literal, Protocol, get_args
 
 from features.errors import EarlyriskError
-
-if TYPE_CHECKING:
-    from serving.store.tokens import TokenStore
 
 Role = Literal["caseworker", "auditor", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -117,7 +114,14 @@ def bearer_token(authorization: str | None) -> str | None:
     return value.strip()
 
 
-def verify_bearer(store: TokenStore, authorization: str | None) -> Principal | None:
+class TokenVerifier(Protocol):
+    """What checking a bearer token needs of a token store (the stores live above this
+    module, in :mod:`serving.store.tokens`, which builds on the rules here)."""
+
+    def verify(self, token: str) -> Principal | None: ...
+
+
+def verify_bearer(store: TokenVerifier, authorization: str | None) -> Principal | None:
     """The principal of a valid bearer header, else None (no reason given)."""
     token = bearer_token(authorization)
     return store.verify(token) if token is not None else None
@@ -130,7 +134,7 @@ def check_role(principal: Principal, endpoint: str) -> Principal:
     return principal
 
 
-def authorize(store: TokenStore, authorization: str | None, endpoint: str) -> Principal:
+def authorize(store: TokenVerifier, authorization: str | None, endpoint: str) -> Principal:
     """The caller of endpoint, or AuthError 401 (no valid token) / 403 (wrong role)."""
     principal = verify_bearer(store, authorization)
     if principal is None:

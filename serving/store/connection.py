@@ -33,9 +33,9 @@ from typing import Any, Literal, Self
 
 import psycopg
 
+from serving.database_url import is_postgres, redact
 from serving.private_files import create_private, file_identity
-from serving.store.audit_log import AuditLogUnavailable
-from serving.store.database_url import is_postgres, redact
+from serving.store.audit_errors import AuditLogUnavailable
 from serving.store.sql import SqlConnection, SqlCursor
 
 #: Seconds a connection attempt may take before the database counts as away.

@@ -524,7 +524,7 @@ _SQLITE_TOKENS_V1 = (
 def _sqlite_token_expiry(conn: sqlite3.Connection) -> None:
     """Tokens migration 2: expiry, last use and regions; old tokens expire 90 days after
     their creation (what the token store does at open for a store made before)."""
-    from serving.store.tokens import DEFAULT_TTL_DAYS  # tokens imports this module
+    from serving.auth import DEFAULT_TTL_DAYS
 
     for column in ("expires_at", "last_used_at", "regions"):
         conn.execute(f"ALTER TABLE tokens ADD COLUMN {column} TEXT")

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from serving.private_files import create_private
-from serving.store.audit_log import AuditLogUnavailable
+from serving.store.audit_errors import AuditLogUnavailable
 
 #: How long an ended or idle session's row is kept before it is deleted (for an auditor
 #: comparing sign-ins with the security log; the row names a token id, never a secret).
@@ -140,8 +140,8 @@ def open_sqlite_sessions(path: Path) -> SqlReviewSessions:
 
 def open_postgres_sessions(url: str) -> SqlReviewSessions:
     """The sessions in the shared PostgreSQL database (one table for every replica)."""
+    from serving.database_url import redact
     from serving.store.connection import QmarkConnection
-    from serving.store.database_url import redact
     from serving.store.migrations import ensure_postgres
 
     ensure_postgres(url)
@@ -150,7 +150,7 @@ def open_postgres_sessions(url: str) -> SqlReviewSessions:
 
 def open_review_sessions(database_url: str | None, path: Path) -> SqlReviewSessions:
     """The review sessions the settings name: the shared database when there is one."""
-    from serving.store.database_url import is_postgres
+    from serving.database_url import is_postgres
 
     if is_postgres(database_url):
         return open_postgres_sessions(str(database_url))
