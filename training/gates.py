@@ -662,7 +662,7 @@ def gate_metric_name(name: str) -> str:
     return "gate." + _NAME.sub("_", name.replace("[", ".").replace("]", ""))
 
 
-def gate_facts(decision: PromotionDecision) -> list[dict[str, str]]:
+def gate_facts(decision: PromotionDecision) -> list[dict[str, Any]]:
     """Each gate of a decision as plain facts for the model card (name, status, meaning)."""
     return [
         {
@@ -670,6 +670,7 @@ def gate_facts(decision: PromotionDecision) -> list[dict[str, str]]:
             "outcome": g.outcome.value,
             "status": g.status,
             "waived": "yes" if g.status == "waived" else "",
+            "value": None if np.isnan(g.value) else float(g.value),
             "meaning": gate_meaning(g.name),
             "detail": g.detail,
         }
