@@ -227,11 +227,26 @@ def _distribution_chart(result: AuditResult, attribute: str) -> str | None:
     threshold = result.rule.to_dict().get("threshold")
     if isinstance(threshold, int | float):
         axis.axvline(float(threshold), color="#c0392b", linestyle="--", lw=1, label="threshold")
+    low, high = _populated_range(own, threshold)
+    axis.set_xlim(low, high)
     axis.set_xlabel(f"score ({result.score})")
     axis.set_ylabel("share of the group")
     axis.legend(fontsize=7)
     axis.set_title(f"Score distribution by {attribute}", fontsize=10)
     return _figure_png(figure)
+
+
+def _populated_range(histogram: pd.DataFrame, threshold: object) -> tuple[float, float]:
+    """The score range the data occupy (bins with any share), padded by 5 %, the threshold
+    kept in view: scores all below 0.3 are drawn on 0-0.3, not squeezed into a 0-1 axis."""
+    filled = histogram[histogram["share"] > 0]
+    if filled.empty:
+        filled = histogram
+    low, high = float(filled["lower"].min()), float(filled["upper"].max())
+    if isinstance(threshold, int | float) and math.isfinite(float(threshold)):
+        low, high = min(low, float(threshold)), max(high, float(threshold))
+    pad = 0.05 * (high - low) if high > low else 0.05
+    return low - pad, high + pad
 
 
 def _recall_parity_table(result: AuditResult, attribute: str) -> Markup:
