@@ -448,15 +448,16 @@ def fairness_facts_from_audit(
     result: AuditResult,
     outcomes: list[GateOutcome] | None = None,
     *,
-    protected: Iterable[str] = (),
+    protected: Iterable[str] | None = None,
 ) -> FairnessFacts:
     """Summarise an audit (and its gate outcomes) for the card; suppressed groups left out.
 
     ``protected`` names the protected attributes (with or without the ``audit_`` prefix): a
     proxy of one is a limitation; a proxy of any other audit group is listed apart, because
-    the proxy gate does not cover it (see :data:`PROXY_SCOPE`).
+    the proxy gate does not cover it (see :data:`PROXY_SCOPE`). Without ``protected`` (an
+    audit of a score file, which knows no protected list) every flagged proxy is listed.
     """
-    wanted = {name for p in protected for name in (p, f"audit_{p}")}
+    wanted = None if protected is None else {n for p in protected for n in (p, f"audit_{p}")}
     rows = result.by_group[
         (result.by_group["kind"] == "attribute") & ~result.by_group["suppressed"]
     ]
@@ -487,7 +488,7 @@ def fairness_facts_from_audit(
             text = (
                 f"{proxy.feature} -> {proxy.attribute} (AUC {proxy.auc:.2f} for {proxy.auc_group})"
             )
-            (flagged if proxy.attribute in wanted else others).append(text)
+            (flagged if wanted is None or proxy.attribute in wanted else others).append(text)
     checks = sort_checks(outcomes) if outcomes is not None else []
     failed = [o.message for o in checks if o.blocks and o.outcome is Outcome.FAIL]
     unclear = [o.message for o in checks if o.blocks and o.outcome is Outcome.INCONCLUSIVE]
@@ -499,7 +500,7 @@ def fairness_facts_from_audit(
         n_checks=0 if outcomes is None else len(outcomes),
         failed_checks=failed,
         inconclusive_checks=unclear,
-        protected=sorted(p for p in protected),
+        protected=sorted(protected or ()),
         audit_group_proxies=others,
         summary=summarize(result),
         groups=groups,
