@@ -400,7 +400,7 @@ def _judge(
         tested = p_holm < gates.significance if p_holm is not None else not test_required
         clear = outside(low, high, lower=bound.lower, upper=bound.upper) and tested
     judged = judge_band(ratio, low, high, lower=bound.lower, upper=bound.upper, clear=clear)
-    return judged.value  # type: ignore[return-value]
+    return judged.value
 
 
 def _verdict(
