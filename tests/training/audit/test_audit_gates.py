@@ -338,7 +338,10 @@ def test_tpr_ratio_of_a_group_with_few_outcomes_is_insufficient_evidence() -> No
     )
     after = {o.group: o for o in evaluate_fairness_gates(result, waived)}
     # the reason is kept once, on the outcome, not repeated in its message
-    assert after["c"].status == "waived" and after["c"].waiver == "group c is a pilot with too few cases"
+    assert (
+        after["c"].status == "waived"
+        and after["c"].waiver == "group c is a pilot with too few cases"
+    )
     assert after["c"].waived_from == "insufficient_evidence" and "pilot" not in after["c"].message
 
 
