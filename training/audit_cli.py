@@ -351,21 +351,32 @@ def _print_summary(
     if outcomes is not None:
         from rich.markup import escape
 
-        blocking = [o for o in outcomes if not o.passed]
+        from training.outcome import Outcome, outcome_summary, sort_checks
+
+        blocking = sort_checks(o for o in outcomes if o.blocks)
         waived = [o for o in outcomes if o.status == "waived"]
+        summary = outcome_summary(outcomes)
         if blocking:
-            counts = ", ".join(
-                f"{sum(o.status == s for o in blocking)} {s.replace('_', ' ')}"
-                for s in ("fail", "not_evaluable", "insufficient_evidence")
-                if any(o.status == s for o in blocking)
+            console.print(
+                f"[bold red]{len(blocking)} gate check(s) block ({summary}; "
+                f"failed first, then inconclusive):[/]"
             )
-            console.print(f"[bold red]{len(blocking)} gate check(s) did not pass ({counts}):[/]")
             for outcome in blocking:
-                mark = "FAIL" if outcome.status == "fail" else outcome.status.upper()
-                console.print(f"  [red]{mark}[/] {escape(outcome.name)}: {escape(outcome.message)}")
+                style = "red" if outcome.outcome is Outcome.FAIL else "yellow"
+                mark = outcome.outcome.value.upper()
+                if outcome.status not in ("fail", "inconclusive"):
+                    mark += f" ({outcome.status.replace('_', ' ')})"
+                console.print(
+                    f"  [{style}]{mark}[/] {escape(outcome.name)}: {escape(outcome.message)}"
+                )
         else:
-            console.print(f"[bold green]all {len(outcomes)} gate checks passed[/]")
+            console.print(f"[bold green]no gate check blocks ({summary})[/]")
         for outcome in waived:
-            console.print(f"  [yellow]WAIVED[/] {escape(outcome.name)}: {escape(outcome.message)}")
+            console.print(
+                f"  [yellow]WAIVED {outcome.outcome.value}[/] {escape(outcome.name)}: "
+                f"{escape(outcome.message)}"
+            )
+        for reason in sorted({o.waiver for o in waived if o.waiver}):
+            console.print(f"  waiver reason: {escape(reason)}")
     console.print(f"JSON report: {json_path}")
     console.print(f"HTML report: {html_path}")

@@ -5,7 +5,9 @@ matters. The current champion is loaded from the MLflow registry (checksum verif
 the candidate's test rows, and both are evaluated on the same bootstrap resamples (a paired
 bootstrap). The candidate is non-inferior when the lower bound of the interval of
 (candidate - champion) is at least ``-auc_margin`` for ROC AUC and ``-precision_margin`` for
-precision at capacity. Otherwise the gate fails and says by how much the candidate lost.
+precision at capacity (pass). When the whole interval lies below it the gate fails and says
+by how much the candidate lost; when the interval straddles it, the check is inconclusive
+(non-inferiority not shown), which blocks as a failure does (:mod:`training.outcome`).
 
 The served champion is usually a final refit, fitted and calibrated on data up to its
 ``data_through`` date (a model-version tag). Test rows dated before that day are not held out
@@ -24,6 +26,7 @@ config waives ``champion_*`` with a reason (e.g. the feature catalogue changed o
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +35,7 @@ import pandas as pd
 from training.config import ChampionGatesConfig
 from training.evaluation import Evaluation, ScoredModel, evaluate
 from training.gates import GateResult
+from training.outcome import Outcome, judge_band, outside
 from training.registry import (
     CHAMPION,
     TAG_DATA_THROUGH,
@@ -108,17 +112,29 @@ def champion_gates(
             f"{label}: candidate {mine:.4f} vs champion v{comparison.champion_version} "
             f"{theirs:.4f}, difference {diff.estimate:+.4f} [{diff.low:+.4f}, {diff.high:+.4f}]"
         )
+        judged = judge_band(
+            diff.estimate,
+            diff.low,
+            diff.high,
+            lower=-margin,
+            upper=math.inf,
+            clear=outside(diff.low, diff.high, lower=-margin, upper=math.inf),
+        )
         if np.isnan(diff.low):
             status, detail = "not_evaluable", f"{text}: no interval"
-        elif diff.low >= -margin:
+        elif judged is Outcome.PASS:
             status, detail = "pass", f"{text}, lower bound >= {-margin:+.4f}: non-inferior"
-        else:
+        elif judged is Outcome.FAIL:
             status = "fail"
             detail = (
-                f"{text}: lower bound below {-margin:+.4f}; the candidate lost "
+                f"{text}: the whole interval is below {-margin:+.4f}; the candidate lost "
                 f"{-diff.estimate:.4f} ({label}) beside the champion"
-                if diff.estimate < 0
-                else f"{text}: lower bound below {-margin:+.4f}; non-inferiority not shown"
+            )
+        else:
+            status = "inconclusive"
+            detail = (
+                f"{text}: the interval straddles {-margin:+.4f}; non-inferiority not shown "
+                "(inconclusive)"
             )
         gates.append(
             GateResult.of(

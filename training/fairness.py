@@ -77,8 +77,8 @@ def _fairness(
 
 
 def _collapse_fairness(gates: list[GateResult]) -> list[GateResult]:
-    """All passing fairness checks as one row; every other check (failed, not evaluable,
-    insufficient evidence, waived) keeps its own row."""
+    """All passing fairness checks as one row; every other check (failed, inconclusive,
+    waived) keeps its own row, so an inconclusive check is never counted with the passes."""
     passed = [g for g in gates if g.status == "pass"]
     failed = [g for g in gates if g.status != "pass"]
     out = list(failed)

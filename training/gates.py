@@ -1,18 +1,22 @@
 """Promotion gates: the new model becomes ``champion`` only when every gate passes.
 
 A gate that does not pass names itself, the measured value and the threshold, so the data
-scientist reads in one line why the model stayed a ``challenger``. Each gate has one of
-these outcomes (:data:`GateStatus`):
+scientist reads in one line why the model stayed a ``challenger``. Each gate ends in one of
+three outcomes (:class:`training.outcome.Outcome`): **pass** (the estimate and its interval
+inside the band), **fail** (outside, and clear after the multiplicity correction),
+**inconclusive** (neither). Its status (:data:`GateStatus`) says why:
 
-* ``pass`` / ``fail``: judged on the evidence (intervals and tests, see each gate);
-* ``not_evaluable``: the number is undefined (a baseline without an interval, an attribute
-  with one reported group, a champion that cannot score these rows);
-* ``insufficient_evidence``: too few outcomes to judge (a tiny test slice, a small group);
-* ``waived``: one of the two above, accepted by a waiver in the config, with its reason;
-* ``no_champion``: the first model of a registry has nothing to be compared with.
+* ``pass`` / ``fail`` / ``inconclusive``: judged on the evidence (intervals and tests);
+* ``not_evaluable`` (inconclusive): the number is undefined (a baseline without an interval,
+  an attribute with one reported group, a champion that cannot score these rows);
+* ``insufficient_evidence`` (inconclusive): too few outcomes to judge (a tiny test slice, a
+  small group);
+* ``waived``: an inconclusive check accepted by a waiver in the config, with its reason (it
+  keeps its outcome; ``waived_from`` says which status was accepted);
+* ``no_champion`` (pass): the first model of a registry has nothing to be compared with.
 
-Only ``pass``, ``waived`` and ``no_champion`` let a model be promoted: "not evaluable" and
-"insufficient evidence" are never a pass (design rule 8). :data:`GATE_MEANINGS` says in one
+Only ``pass``, ``waived`` and ``no_champion`` let a model be promoted: a failed or
+inconclusive check is never a pass (design rule 8). :data:`GATE_MEANINGS` says in one
 sentence what each gate protects; the README and the model card repeat it.
 """
 
@@ -31,6 +35,8 @@ from training.audit.disparity import holm_adjust
 from training.audit.gates import Waiver
 from training.config import GatesConfig, ProxyGatesConfig
 from training.evaluation import Evaluation, Interval
+from training.outcome import WAIVABLE, Outcome, judge_band, outcome_of, outcome_summary
+from training.outcome import outside as _outside
 from training.pooled_evidence import PooledDifferences
 from training.reliability import (
     CalibrationStat,
@@ -40,10 +46,15 @@ from training.reliability import (
 )
 
 GateStatus = Literal[
-    "pass", "fail", "not_evaluable", "insufficient_evidence", "waived", "no_champion"
+    "pass",
+    "fail",
+    "inconclusive",
+    "not_evaluable",
+    "insufficient_evidence",
+    "waived",
+    "no_champion",
 ]
 PROMOTABLE: frozenset[str] = frozenset({"pass", "waived", "no_champion"})
-WAIVABLE: frozenset[str] = frozenset({"not_evaluable", "insufficient_evidence"})
 
 #: What each gate protects, by the start of its name (the README and model card say the same).
 GATE_MEANINGS: dict[str, str] = {
@@ -101,6 +112,7 @@ class GateResult:
     detail: str
     status: str = ""
     waiver: str | None = None
+    waived_from: str | None = None
 
     def __post_init__(self) -> None:
         if not self.status:
@@ -109,6 +121,17 @@ class GateResult:
             raise ValueError(
                 f"gate {self.name!r}: passed={self.passed} contradicts status {self.status!r}"
             )
+        outcome_of(self.status, self.waived_from)  # an unknown status is refused here
+
+    @property
+    def outcome(self) -> Outcome:
+        """Pass, fail or inconclusive (a waived check keeps the outcome it had)."""
+        return outcome_of(self.status, self.waived_from)
+
+    @property
+    def blocks(self) -> bool:
+        """True when this gate stops a promotion: failed or inconclusive, not waived."""
+        return not self.passed
 
     @classmethod
     def of(
@@ -139,8 +162,17 @@ class PromotionDecision:
 
     @property
     def failed(self) -> tuple[GateResult, ...]:
-        """Every gate that blocks: failed, not evaluable or short of evidence."""
-        return tuple(g for g in self.gates if not g.passed)
+        """Every gate that blocks (failed, then inconclusive), not waived."""
+        return tuple(sorted((g for g in self.gates if g.blocks), key=lambda g: g.outcome.rank))
+
+    @property
+    def blocking(self) -> tuple[GateResult, ...]:
+        """Same as :attr:`failed`: the gates a promotion must answer (fail, inconclusive)."""
+        return self.failed
+
+    def with_outcome(self, outcome: Outcome) -> tuple[GateResult, ...]:
+        """The gates that ended in ``outcome`` (waived ones included, in order)."""
+        return tuple(g for g in self.gates if g.outcome is outcome)
 
     @property
     def waived(self) -> tuple[GateResult, ...]:
@@ -155,18 +187,24 @@ class PromotionDecision:
             if any(g.status == "no_champion" for g in self.gates):
                 notes.append("first model of the registry: no champion to compare with")
             tail = f" ({'; '.join(notes)})" if notes else ""
-            return f"all {len(self.gates)} gates passed{tail}: promoted to {CHAMPION}"
+            return (
+                f"{len(self.gates)} gates ({outcome_summary(self.gates)}){tail}: "
+                f"promoted to {CHAMPION}"
+            )
         failed = self.failed
         shown = failed if max_listed is None else failed[:max_listed]
         names = "; ".join(
-            f"{g.name} ({g.detail})"
-            if g.status == "fail"
-            else f"{g.name} [{g.status}] ({g.detail})"
+            f"{g.name} [{g.outcome.value}"
+            + ("" if g.status in ("fail", "inconclusive") else f", {g.status}")
+            + f"] ({g.detail})"
             for g in shown
         )
         more = len(failed) - len(shown)
         tail = f"; and {more} more (see the report)" if more else ""
-        return f"{len(failed)} gate(s) did not pass, kept as {CHALLENGER}: {names}{tail}"
+        return (
+            f"{len(failed)} gate(s) blocked ({outcome_summary(self.gates)}), kept as "
+            f"{CHALLENGER}: {names}{tail}"
+        )
 
 
 def _waiver_matches(waiver: Waiver, gate: GateResult) -> bool:
@@ -176,7 +214,7 @@ def _waiver_matches(waiver: Waiver, gate: GateResult) -> bool:
 def apply_waivers(
     gates: Iterable[GateResult], waivers: Sequence[Waiver]
 ) -> tuple[list[GateResult], tuple[str, ...]]:
-    """Waive the not-evaluable / insufficient-evidence gates a waiver names; a failure stays.
+    """Waive the inconclusive gates a waiver names; a failure stays.
 
     Returns the gates and the patterns of waivers that matched nothing (reported, so a stale
     waiver is seen).
@@ -192,8 +230,9 @@ def apply_waivers(
                         gate,
                         passed=True,
                         status="waived",
+                        waived_from=gate.status,
                         waiver=waiver.reason,
-                        detail=f"{gate.detail} [{gate.status} waived: {waiver.reason}]",
+                        detail=f"{gate.detail} [{gate.status} waived, see the waivers]",
                     )
                     break
         out.append(gate)
@@ -225,14 +264,34 @@ def _lower_bound_gate(
             threshold=threshold,
             detail=f"{text}: no interval (too few resamples with both classes)",
         )
-    status = "pass" if diff.low >= threshold else "fail"
+    status = _at_least(diff, threshold)
+    verdict = {
+        Outcome.PASS: "pass: the whole interval is at or above",
+        Outcome.FAIL: "fail: the whole interval is below",
+        Outcome.INCONCLUSIVE: "inconclusive: the interval straddles",
+    }[status]
     return GateResult.of(
         name,
-        status,
+        status.value,
         value=diff.low,
         threshold=threshold,
-        detail=f"{text}, lower bound needs >= {threshold:+.4f}",
+        detail=f"{text}; {verdict} {threshold:+.4f} (a pass needs the lower bound >= it)",
     )
+
+
+def _at_least(diff: Interval, threshold: float) -> Outcome:
+    """A one-sided band ``[threshold, inf)``: pass when the interval is inside, fail when
+    it lies wholly below, inconclusive when it straddles the threshold."""
+    inf = float("inf")
+    clear = _outside(diff.low, diff.high, lower=threshold, upper=inf)
+    return judge_band(diff.estimate, diff.low, diff.high, lower=threshold, upper=inf, clear=clear)
+
+
+def _at_most(value: Interval, bound: float) -> Outcome:
+    """A one-sided band ``(-inf, bound]``, judged like :func:`_at_least`."""
+    inf = float("inf")
+    clear = _outside(value.low, value.high, lower=-inf, upper=bound)
+    return judge_band(value.estimate, value.low, value.high, lower=-inf, upper=bound, clear=clear)
 
 
 def performance_gates(
@@ -301,14 +360,17 @@ def performance_gates(
                     note=note,
                 )
             )
-    ece = evaluation.models[main].metrics["ece"].estimate
+    ece_interval = evaluation.models[main].metrics["ece"]
+    ece = ece_interval.estimate
+    ece_outcome = _at_most(ece_interval, config.max_ece)
     results.append(
-        GateResult(
-            name="max_ece",
-            passed=bool(ece <= config.max_ece),
+        GateResult.of(
+            "max_ece",
+            ece_outcome.value,
             value=ece,
             threshold=config.max_ece,
-            detail=f"test expected calibration error {ece:.4f}, needs <= {config.max_ece:.4f}",
+            detail=f"test expected calibration error {ece:.4f} [{ece_interval.low:.4f}, "
+            f"{ece_interval.high:.4f}], needs <= {config.max_ece:.4f}: {ece_outcome.value}",
         )
     )
     return results
@@ -330,9 +392,15 @@ def _band_status(
         return "insufficient_evidence"  # also when the figure is undefined for lack of outcomes
     if np.isnan(stat.estimate):
         return "not_evaluable"
-    outside = not lower <= stat.estimate <= upper
-    clear = not np.isnan(p_adjusted) and p_adjusted < significance
-    return "fail" if outside and clear else "pass"
+    # fail: interval wholly outside and the (Holm-adjusted) test below its level
+    clear = (
+        _outside(stat.low, stat.high, lower=lower, upper=upper)
+        and not np.isnan(p_adjusted)
+        and p_adjusted < significance
+    )
+    return judge_band(
+        stat.estimate, stat.low, stat.high, lower=lower, upper=upper, clear=clear
+    ).value
 
 
 def _calibration_gate(
@@ -362,9 +430,16 @@ def _calibration_gate(
         detail += f": fewer than {min_count} outcomes (observed or expected), insufficient evidence"
     elif status == "not_evaluable":
         detail += ": undefined"
-    elif not lower <= stat.estimate <= upper:
-        verdict = "clear" if status == "fail" else "not statistically clear"
-        detail += f": outside, {verdict} (adjusted p = {p_adjusted:.3g})"
+    elif status == "fail":
+        detail += f": outside, clear (adjusted p = {p_adjusted:.3g})"
+    elif status == "inconclusive" and not lower <= stat.estimate <= upper:
+        detail += (
+            f": inconclusive, outside but not statistically clear (adjusted p = {p_adjusted:.3g})"
+        )
+    elif status == "inconclusive":
+        detail += ": inconclusive, the estimate is within the band but its interval reaches outside"
+    else:
+        detail += ": pass, estimate and interval within the band"
     return GateResult.of(name, status, value=stat.estimate, threshold=lower, detail=detail)
 
 
@@ -492,6 +567,7 @@ def fairness_gate_results(outcomes: Iterable[Any]) -> list[GateResult]:
                 detail=o.message,
                 status=o.status,
                 waiver=getattr(o, "waiver", None),
+                waived_from=getattr(o, "waived_from", None),
             )
         )
     return gates
@@ -586,11 +662,19 @@ def gate_metric_name(name: str) -> str:
     return "gate." + _NAME.sub("_", name.replace("[", ".").replace("]", ""))
 
 
-def gate_facts(decision: PromotionDecision) -> list[dict[str, str]]:
+def gate_facts(decision: PromotionDecision) -> list[dict[str, Any]]:
     """Each gate of a decision as plain facts for the model card (name, status, meaning)."""
     return [
-        {"name": g.name, "status": g.status, "meaning": gate_meaning(g.name), "detail": g.detail}
-        for g in decision.gates
+        {
+            "name": g.name,
+            "outcome": g.outcome.value,
+            "status": g.status,
+            "waived": "yes" if g.status == "waived" else "",
+            "value": None if np.isnan(g.value) else float(g.value),
+            "meaning": gate_meaning(g.name),
+            "detail": g.detail,
+        }
+        for g in sorted(decision.gates, key=lambda g: g.outcome.rank)
     ]
 
 

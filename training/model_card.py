@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import BaseModel, ConfigDict, Field
 
 from training.audit.summary import summarize
+from training.outcome import Outcome, sort_checks
 
 if TYPE_CHECKING:
     from training.audit.gates import GateOutcome
@@ -54,7 +56,9 @@ GENERAL_BIASES: tuple[str, ...] = (
     "The label is a *recorded* child protection case or placement, not harm itself: it "
     "measures contact with agencies as much as family crisis. Groups watched more closely "
     "get more records and more recorded outcomes, so a model trained on them over-predicts "
-    "for those groups (surveillance bias).",
+    "those groups' true risk (surveillance bias), while against their recorded outcomes, "
+    "which closer watching inflates more than the model can see, it can look "
+    "under-predicted: both are the same bias of the label.",
     "Coverage differs: families far from services (often rural) have fewer support-centre "
     "and health records, so a missing record is weaker evidence of well-being there.",
     "Records arrive late and are sometimes back-dated; features use only what was recorded "
@@ -163,19 +167,40 @@ class FairnessFacts(_Facts):
     references: dict[str, str] = Field(default_factory=dict)
     gates_passed: bool | None = None
     n_checks: int = 0
-    failed_checks: list[str] = Field(default_factory=list)
+    failed_checks: list[str] = Field(
+        default_factory=list, description="checks that failed (outside the band, clear)"
+    )
+    inconclusive_checks: list[str] = Field(
+        default_factory=list,
+        description="checks that neither passed nor failed, not waived (they block as well)",
+    )
+    protected: list[str] = Field(
+        default_factory=list,
+        description="audit groups that are protected attributes (the proxy gate covers these)",
+    )
     summary: list[str] = Field(default_factory=list)
     groups: list[GroupFact] = Field(default_factory=list)
     min_group_size: int = 11
     n_suppressed: int = 0
-    flagged_proxies: list[str] = Field(default_factory=list)
+    flagged_proxies: list[str] = Field(
+        default_factory=list, description="inputs predicting a protected attribute (gated)"
+    )
+    audit_group_proxies: list[str] = Field(
+        default_factory=list,
+        description="inputs predicting an audit group that is not a protected attribute "
+        "(informative, not gated: often the group is defined from that very input)",
+    )
 
 
 class GateFact(_Facts):
-    """One promotion gate of the run: its outcome, what it means and what was measured."""
+    """One promotion gate of the run: its outcome (pass / fail / inconclusive), the status
+    behind it, whether a waiver accepted it, what it means and what was measured."""
 
     name: str
     status: str
+    outcome: str = ""
+    waived: str = ""
+    value: float | None = None
     meaning: str = ""
     detail: str = ""
 
@@ -325,16 +350,20 @@ def build_model_card(facts: ModelCardFacts) -> ModelCard:
     limitations = [*BASE_LIMITATIONS, *facts.limitations]
     warnings: list[str] = []
     fairness = facts.fairness
+    blocking = _gate_warning(facts.gates)
+    if blocking:
+        warnings.append(blocking)
     if fairness is None:
         warnings.append(
             "No fairness audit is recorded for this model: it must not be promoted or used."
         )
     else:
-        if fairness.gates_passed is False:
+        if fairness.gates_passed is False and not facts.gates:
             warnings.append(
-                f"{len(fairness.failed_checks)} of {fairness.n_checks} fairness checks failed; "
-                "the model must not be the champion until they pass: "
-                + "; ".join(fairness.failed_checks[:10])
+                f"Of {fairness.n_checks} fairness checks, {len(fairness.failed_checks)} failed "
+                f"and {len(fairness.inconclusive_checks)} were inconclusive; the model must "
+                "not be the champion unless each is waived: "
+                + "; ".join([*fairness.failed_checks, *fairness.inconclusive_checks][:10])
             )
         elif fairness.gates_passed is None:
             warnings.append("Fairness gates were not evaluated for this model.")
@@ -344,6 +373,11 @@ def build_model_card(facts: ModelCardFacts) -> ModelCard:
                 + "; ".join(fairness.flagged_proxies)
                 + ". The model may treat these groups differently through them."
             )
+        if fairness.audit_group_proxies:
+            found = "; ".join(fairness.audit_group_proxies)
+            limitations.append(f"{PROXY_SCOPE} Found here: {found}.")
+        if any(_under_predicted(g) for g in facts.gates):
+            biases.append(LABEL_BIAS)
         if fairness.n_suppressed:
             limitations.append(
                 f"{fairness.n_suppressed} audited group(s) had fewer than "
@@ -354,6 +388,55 @@ def build_model_card(facts: ModelCardFacts) -> ModelCard:
     return ModelCard(facts=facts, known_biases=biases, limitations=limitations, warnings=warnings)
 
 
+PROXY_SCOPE = (
+    "The proxy gate covers protected attributes only (the configuration's `protected` list: "
+    "they audit and never predict, design rule 2). The audit also reports inputs that "
+    "predict the other audit groups (household composition, region, settlement); those "
+    "groups are not protected, are often defined from the very input that predicts them "
+    "(a single-parent household flag predicts the single-parent audit group with AUC 1.00 "
+    "by construction), and do not block promotion."
+)
+LABEL_BIAS = (
+    "A calibration gate fails where a group has *more* recorded outcomes than the model "
+    "predicts (observed / expected above the band). This is the surveillance bias above "
+    "seen from the other side: the model has no protected inputs, so it predicts the same "
+    "risk for the same needs in every group, while the recorded label of a watched group is "
+    "inflated by closer watching. Against recorded outcomes the group therefore looks "
+    "under-predicted, although against the family's true risk it is not (on the synthetic "
+    "registry the generator's true probabilities show it). No model without protected "
+    "inputs can pass that gate; it is the recorded label that is biased, not the model. "
+    "Such a check can only be accepted on the record: a named waiver per check with a "
+    "written reason and two approvers other than the trainer "
+    "(`earlyrisk model promote VERSION --waive CHECK --reason TEXT`), never by configuration."
+)
+
+
+def _under_predicted(gate: GateFact) -> bool:
+    """A failed observed / expected calibration check with more outcomes than expected."""
+    calibration = ("top_band_oe", "calibration_in_the_large", "fairness_group_oe")
+    if gate.outcome != "fail" or not gate.name.startswith(calibration):
+        return False
+    return gate.value is not None and gate.value > 1.0
+
+
+def _gate_warning(gates: list[GateFact]) -> str | None:
+    """One warning naming every blocking gate (performance, calibration, fairness, ...)."""
+    failed = [g.name for g in gates if g.outcome == "fail" and not g.waived]
+    unclear = [g.name for g in gates if g.outcome == "inconclusive" and not g.waived]
+    if not failed and not unclear:
+        return None
+    listed = [*failed, *unclear]
+    more = f" and {len(listed) - 12} more" if len(listed) > 12 else ""
+    return (
+        f"Of {len(gates)} promotion gates, {len(failed)} failed and {len(unclear)} were "
+        "inconclusive (neither shown within the band nor clearly outside it); each blocks "
+        "promotion to champion unless a named waiver accepts it: "
+        + ", ".join(f"`{name}`" for name in listed[:12])
+        + more
+        + "."
+    )
+
+
 def _clean(value: Any) -> float | None:
     if value is None:
         return None
@@ -362,9 +445,19 @@ def _clean(value: Any) -> float | None:
 
 
 def fairness_facts_from_audit(
-    result: AuditResult, outcomes: list[GateOutcome] | None = None
+    result: AuditResult,
+    outcomes: list[GateOutcome] | None = None,
+    *,
+    protected: Iterable[str] | None = None,
 ) -> FairnessFacts:
-    """Summarise an audit (and its gate outcomes) for the card; suppressed groups left out."""
+    """Summarise an audit (and its gate outcomes) for the card; suppressed groups left out.
+
+    ``protected`` names the protected attributes (with or without the ``audit_`` prefix): a
+    proxy of one is a limitation; a proxy of any other audit group is listed apart, because
+    the proxy gate does not cover it (see :data:`PROXY_SCOPE`). Without ``protected`` (an
+    audit of a score file, which knows no protected list) every flagged proxy is listed.
+    """
+    wanted = None if protected is None else {n for p in protected for n in (p, f"audit_{p}")}
     rows = result.by_group[
         (result.by_group["kind"] == "attribute") & ~result.by_group["suppressed"]
     ]
@@ -389,19 +482,26 @@ def fairness_facts_from_audit(
         for _, row in rows.iterrows()
     ]
     flagged: list[str] = []
+    others: list[str] = []
     if result.proxies is not None and not result.proxies.empty:
         for proxy in result.proxies[result.proxies["flagged"]].itertuples(index=False):
-            flagged.append(
+            text = (
                 f"{proxy.feature} -> {proxy.attribute} (AUC {proxy.auc:.2f} for {proxy.auc_group})"
             )
-    failed = [o.message for o in outcomes if not o.passed] if outcomes is not None else []
+            (flagged if wanted is None or proxy.attribute in wanted else others).append(text)
+    checks = sort_checks(outcomes) if outcomes is not None else []
+    failed = [o.message for o in checks if o.blocks and o.outcome is Outcome.FAIL]
+    unclear = [o.message for o in checks if o.blocks and o.outcome is Outcome.INCONCLUSIVE]
     return FairnessFacts(
         rule=result.rule.describe(),
         attributes=list(result.attributes),
         references=dict(result.references),
-        gates_passed=None if outcomes is None else not failed,
+        gates_passed=None if outcomes is None else not (failed or unclear),
         n_checks=0 if outcomes is None else len(outcomes),
         failed_checks=failed,
+        inconclusive_checks=unclear,
+        protected=sorted(protected or ()),
+        audit_group_proxies=others,
         summary=summarize(result),
         groups=groups,
         min_group_size=result.min_group_size,

@@ -498,6 +498,7 @@ def _judge(
         eligibility=design.counts,
         eligibility_rule=design.rule,
         raw_dir=raw_path,
+        protected=tuple(design.data.protected),
     )
 
 

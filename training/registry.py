@@ -35,6 +35,7 @@ from mlflow.pyfunc import PythonModel
 from features.errors import EarlyriskError
 from training.aliases import CHALLENGER as CHALLENGER  # re-exported: the registry's aliases
 from training.aliases import CHAMPION as CHAMPION
+from training.outcome import count_outcomes
 from training.risk_model import RiskModel
 from training.tracking import TrackedRun, TrackingStore
 
@@ -450,6 +451,8 @@ def training_metrics(result: TrainResult) -> dict[str, float]:
         out[f"gate.{gate.name}.value"] = gate.value
     out["gates.passed"] = float(result.decision.promoted)
     out["gates.failed"] = float(len(result.decision.failed))
+    for outcome, n in count_outcomes(result.decision.gates).items():
+        out[f"checks.{outcome.value}"] = float(n)
     out["fit.validation_logloss"] = result.fit.validation_logloss
     if result.eligibility is not None:
         out["eligibility.ineligible_share"] = float(
@@ -510,6 +513,7 @@ def log_training_run(result: TrainResult, *, input_example: pd.DataFrame) -> Non
     own client.
     """
     from features.snapshot_store import META_PREFIX
+    from training.check_record import CHECKS_ARTIFACT, check_tags, checks_document
     from training.config import feature_config_of
     from training.reference_stats import ARTIFACT_PATH, reference_stats_for
     from training.run_card import write_card
@@ -526,6 +530,7 @@ def log_training_run(result: TrainResult, *, input_example: pd.DataFrame) -> Non
             **{f"{META_PREFIX}{k}": v for k, v in result.fingerprints.items()},
             f"{META_PREFIX}decision": result.decision.alias,
             f"{META_PREFIX}failed_gates": failed,
+            **check_tags(result.decision),
         }
         commit = git_commit()
         if commit:
@@ -546,6 +551,7 @@ def log_training_run(result: TrainResult, *, input_example: pd.DataFrame) -> Non
                 "config_sha256": result.fingerprints["config_sha256"],
                 TAG_FEATURE_CONFIG: feature_config_of(cfg).model_dump_json(),
                 "gates": "passed" if result.decision.promoted else "failed",
+                **check_tags(result.decision),
                 TAG_ELIGIBILITY: result.eligibility_rule.to_tag(),
                 "refit": "final" if result.final is not None else "none",
                 **lineage,
@@ -554,6 +560,8 @@ def log_training_run(result: TrainResult, *, input_example: pd.DataFrame) -> Non
         # Logged after the model, linked to it by id in one batch: logged before, MLflow
         # links each metric to the model with one history query per metric (hundreds).
         run.log_metrics(training_metrics(result), model_id=logged.model_id)
+        # every check's outcome: what `earlyrisk model promote` reads (blocking_checks)
+        run.log_dict(checks_document(result.decision), CHECKS_ARTIFACT)
         store.set_alias(logged.name, logged.version, result.decision.alias)
         # what `earlyrisk monitor` compares later data with (docs/monitoring.md)
         stats = reference_stats_for(result, input_example)

@@ -29,7 +29,8 @@ import pandas as pd
 from training.audit.summary import summarize
 from training.calibration import CalibrationResult
 from training.evaluation import METRICS, Evaluation
-from training.gates import PromotionDecision
+from training.gates import GateResult, PromotionDecision
+from training.outcome import Outcome, outcome_summary, sort_checks
 from training.results import WrittenReport
 from training.splits import SliceInfo
 
@@ -292,6 +293,25 @@ def _md_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _outcome_cell(gate: GateResult) -> str:
+    """The gate's outcome word (bold unless a pass), with its status when it says more."""
+    word = gate.outcome.value
+    cell = word if gate.outcome is Outcome.PASS else f"**{word.upper()}**"
+    if gate.status not in ("pass", "fail", "inconclusive"):
+        cell += f" ({gate.status.replace('_', ' ')})"
+    return cell
+
+
+def oracle_share(model_auc: float, oracle_auc: float) -> float | None:
+    """The share of the oracle's ranking gain over chance that a model reaches:
+    ``(AUC - 0.5) / (oracle AUC - 0.5)``; a ratio of raw AUCs (0.648 / 0.696 = 93 %) would
+    credit the model with the 0.5 that a coin toss reaches (76 % measured from chance)."""
+    gain = oracle_auc - 0.5
+    if not np.isfinite(gain) or gain <= 0 or not np.isfinite(model_auc):
+        return None
+    return float((model_auc - 0.5) / gain)
+
+
 def metrics_table(evaluation: Evaluation) -> pd.DataFrame:
     """Models (and the oracle) as columns, metrics as rows, ``estimate [low, high]`` cells."""
     cols: dict[str, list[str]] = {}
@@ -319,14 +339,26 @@ def render_markdown(inputs: ReportInputs, *, figure_dir: str = "figures") -> str
         [
             {
                 "gate": g.name,
-                "result": g.status if g.passed else f"**{g.status.upper()}**",
-                "detail": g.detail,
+                "outcome": _outcome_cell(g),
+                "detail": g.detail.replace("|", "/"),
             }
-            for g in d.gates
+            for g in sort_checks(d.gates)
         ]
     )
     if len(gate_rows):
-        out += [_md_table(gate_rows), ""]
+        out += [
+            f"Gates: {outcome_summary(d.gates)}. A gate passes when its estimate and its "
+            "interval lie within the band, fails when it is outside and clear after the "
+            "multiplicity correction, and is inconclusive otherwise; failed and inconclusive "
+            "gates block promotion unless waived. Failed first, then inconclusive, then passed.",
+            "",
+            _md_table(gate_rows),
+            "",
+        ]
+        reasons = sorted({g.waiver for g in d.gates if g.waiver})
+        if reasons:
+            out += ['Waivers (each reason once; the waived gates above say "waived"):', ""]
+            out += [f"- {reason}" for reason in reasons] + [""]
     separation = (
         "Each family belongs to exactly one slice (family-disjoint slices)."
         if inputs.family_disjoint
@@ -414,6 +446,19 @@ def render_markdown(inputs: ReportInputs, *, figure_dir: str = "figures") -> str
             "",
             "Distance of each model's calibrated probability from the generator's true "
             "probability; the oracle row above is the AUC a model knowing the truth reaches.",
+            "",
+            *[
+                f"- {name} reaches {share:.0%} of the oracle's ranking gain over chance "
+                f"((ROC AUC - 0.5) / (oracle ROC AUC - 0.5))."
+                for name, m in ev.models.items()
+                if ev.oracle
+                and (
+                    share := oracle_share(
+                        m.metrics["roc_auc"].estimate, ev.oracle["roc_auc"].estimate
+                    )
+                )
+                is not None
+            ],
             "",
             _md_table(pd.DataFrame(truth_rows)),
             "",
@@ -592,8 +637,9 @@ _HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
 <style>
 body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
+.scroll{max-width:100%;overflow-x:auto}
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}
-td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}
+td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;overflow-wrap:anywhere}
 th{background:#f3f3f3} img{max-width:100%} code{background:#f3f3f3;padding:0 .2em}
 .pass{color:#276b2e}.fail{color:#a11;font-weight:bold}
 </style></head><body>
@@ -631,10 +677,14 @@ def _md_to_html(markdown: str, images: dict[str, str]) -> str:
                 rows.append([c.strip() for c in lines[i].strip("|").split("|")])
                 i += 1
             head, body = rows[0], rows[2:]
-            html.append("<table><tr>" + "".join(f"<th>{inline(c)}</th>" for c in head) + "</tr>")
+            html.append(
+                '<div class="scroll"><table><tr>'
+                + "".join(f"<th>{inline(c)}</th>" for c in head)
+                + "</tr>"
+            )
             for r in body:
                 html.append("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>")
-            html.append("</table>")
+            html.append("</table></div>")
             continue
         elif line.startswith("- "):
             items = []

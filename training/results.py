@@ -89,6 +89,8 @@ class TrainResult:
     # the model card's "without support inputs" comparison, when the run computed it
     # (see :func:`training.caseworker_facts.support_ablation`)
     support_ablation: SupportAblationFacts | None = None
+    # the protected attributes of the run's data (the proxy gate covers these audit groups)
+    protected: tuple[str, ...] = ()
 
     @property
     def evaluated_model(self) -> LightGBMRiskModel:

@@ -79,7 +79,7 @@ def model_card_facts(result: TrainResult) -> ModelCardFacts:
     outcomes = result.fairness_outcomes if cfg.gates.fairness is not None else None
     fairness = None
     if result.audit is not None:
-        fairness = fairness_facts_from_audit(result.audit, outcomes)
+        fairness = fairness_facts_from_audit(result.audit, outcomes, protected=result.protected)
     slices = [*info, *((result.final.train, result.final.calibration) if result.final else ())]
     first = min(d for i in slices for d in i.as_of)
     last = max(d for i in slices for d in i.window_end)

@@ -174,6 +174,7 @@ def print_summary(result: TrainResult, console: Console) -> None:
     from rich.table import Table
 
     from training.evaluation import METRICS
+    from training.outcome import Outcome, outcome_summary, sort_checks
     from training.report import METRIC_LABELS
 
     ev = result.evaluation
@@ -202,15 +203,15 @@ def print_summary(result: TrainResult, console: Console) -> None:
             table.add_row(*row, *([""] if ev.oracle else []))
     console.print(table)
 
-    gates = Table(title="Promotion gates")
+    gates = Table(title=f"Promotion gates: {outcome_summary(result.decision.gates)}")
     gates.add_column("gate")
-    gates.add_column("result")
+    gates.add_column("outcome")
     gates.add_column("detail")
-    for g in result.decision.gates:
-        if g.passed:
-            mark = "[green]pass[/]" if g.status == "pass" else f"[yellow]{g.status}[/]"
-        else:
-            mark = "[bold red]FAIL[/]" if g.status == "fail" else f"[bold red]{g.status}[/]"
+    styles = {Outcome.FAIL: "bold red", Outcome.INCONCLUSIVE: "bold yellow", Outcome.PASS: "green"}
+    for g in sort_checks(result.decision.gates):
+        mark = f"[{styles[g.outcome]}]{g.outcome.value.upper()}[/]"
+        if g.status not in ("pass", "fail", "inconclusive"):
+            mark += f" ({escape(g.status.replace('_', ' '))})"
         # gate names hold "[attribute/group]", which rich would read as markup
         gates.add_row(escape(g.name), mark, escape(g.detail))
     console.print(gates)

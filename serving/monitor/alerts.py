@@ -149,7 +149,12 @@ def _performance_checks(
                 + (
                     "outcomes are recorded differently than the model learned (concept shift)"
                     if breach
-                    else "within the expected range"
+                    else (
+                        "outside the expected interval, but within the tolerated change of "
+                        f"{config.positive_rate_relative_change:.0%}: no alert"
+                    )
+                    if outside
+                    else "within the expected interval"
                 ),
             )
         )

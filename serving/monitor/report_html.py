@@ -17,9 +17,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+# Wide tables scroll inside themselves (display:block), long words wrap: the page is never
+# wider than the window (a 1,280 px screen at default zoom).
 _STYLE = """
-body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0;display:block;max-width:100%;overflow-x:auto}
+td,th{border:1px solid #ccc;padding:3px 8px;overflow-wrap:anywhere;
 font-size:13px;text-align:left}th{background:#f3f3f3}.alert{color:#a00;font-weight:bold}
 .pass{color:#070}.not_evaluable{color:#a60}img{max-width:100%}
 """
@@ -50,6 +53,17 @@ def _interval(iv: dict[str, Any] | None) -> str:
     if not iv or iv.get("value") is None:
         return "–"
     return f"{_fmt(iv['value'])} ({_fmt(iv.get('low'))}–{_fmt(iv.get('high'))})"
+
+
+def _named_figures(figures: dict[str, Any] | None, digits: int = 4) -> str:
+    """``{"roc_auc": 0.0092, "positive_rate": None}`` as "ROC AUC 0.0092, positive rate –"
+    (a report shows words and numbers, never a Python dict)."""
+    if not figures:
+        return "not computed"
+    names = {"roc_auc": "ROC AUC"}
+    return ", ".join(
+        f"{names.get(k, k.replace('_', ' '))} {_fmt(v, digits)}" for k, v in figures.items()
+    )
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -221,7 +235,7 @@ def render_html(report: dict[str, Any]) -> str:
             f"<p>Calibration check on the reference: {escape(cal['method'])} "
             f"(ECE on {cal['n_bins']} equal-count bins {_fmt(cal['ece_before'], 4)} served, "
             f"{_fmt(cal['ece_after'], 4)} recalibrated, cross-fitted). Estimator error on "
-            f"the reference: {escape(str(perf.get('estimator_error_on_reference')))}.</p>"
+            f"the reference: {_named_figures(perf.get('estimator_error_on_reference'))}.</p>"
         )
     parts.append("<h2>Fairness over time</h2>")
     attributes = sorted({g["attribute"] for point in report["fairness"] for g in point["groups"]})
@@ -233,11 +247,12 @@ def render_html(report: dict[str, Any]) -> str:
         latest = report["fairness"][-1]
         parts.append(
             _table(
-                ["attribute", "group", "selection rate", "mean score", "ratio to reference"],
+                ["attribute", "group", "n", "selection rate", "mean score", "ratio to reference"],
                 [
                     [
                         escape(g["attribute"]),
                         escape(g["group"]),
+                        f"{g['n']:,}" if g.get("n") is not None else "fewer than the minimum",
                         "suppressed" if g["suppressed"] else _interval(g.get("selection_rate")),
                         "" if g["suppressed"] else _interval(g.get("mean_score")),
                         "" if g["suppressed"] else _interval(g.get("selection_rate_ratio")),
@@ -273,11 +288,12 @@ def render_html(report: dict[str, Any]) -> str:
         )
         parts.append(
             _table(
-                ["attribute", "group", "human selection", "algorithm alone"],
+                ["attribute", "group", "n", "human selection", "algorithm alone"],
                 [
                     [
                         escape(g["attribute"]),
                         escape(g["group"]),
+                        f"{g['n']:,}" if g.get("n") is not None else "fewer than the minimum",
                         "suppressed" if g["suppressed"] else _interval(g["human_selection_rate"]),
                         "" if g["suppressed"] else _interval(g["algorithm_selection_rate"]),
                     ]

@@ -305,3 +305,56 @@ def test_performance_alerts_fire_on_a_drop_and_pass_when_held() -> None:
     assert waiting["realized_performance"] == "not_evaluable"
     blind = _statuses(_report(estimated_auc=0.79, realized_auc=0.78, rate=0.03), None)
     assert blind["estimated_auc"] == blind["realized_auc"] == "not_evaluable"
+
+
+def test_a_rate_outside_its_interval_is_never_said_to_be_within_it() -> None:
+    from serving.monitor.alerts import build_checks
+    from training.reference_stats import ReferenceStats
+
+    stats = ReferenceStats.model_construct(realized={"roc_auc": {"value": 0.80}})
+
+    def evidence(rate: float) -> tuple[str, str]:
+        report = _report(estimated_auc=0.79, realized_auc=0.78, rate=rate)
+        checks = build_checks(report, stats=stats, config=MonitorConfig())
+        (check,) = [c for c in checks if c["check"] == "realized_positive_rate"]
+        return check["status"], check["evidence"]
+
+    # 2.5 % against 3.0 % (2.7 %-3.3 %): outside the interval, but a -17 % change is within
+    # the 20 % tolerance, so no alert, and the evidence says it is outside
+    status, text = evidence(0.025)
+    assert status == "pass" and "outside the expected interval" in text
+    assert "within the expected interval" not in text
+    status, text = evidence(0.031)
+    assert status == "pass" and "within the expected interval" in text
+
+
+def test_the_monitoring_page_names_the_estimator_error_and_n_per_group() -> None:
+    from serving.monitor.report_html import render_html
+
+    report = _report(estimated_auc=0.79, realized_auc=0.78, rate=0.03)
+    group = {"attribute": "region", "group": "KZ-AKT", "suppressed": False, "n": 1204}
+    report.update(
+        as_of="2024-12-31",
+        model={"name": "m", "version": "3"},
+        n_families=5000,
+        reference={"source": "training", "n_rows": 100, "as_of": ["2022-12-31"], "capacity": "5%"},
+        alerts=[],
+        checks=[],
+        fairness=[{"as_of": "2024-12-31", "groups": [{**group, "selection_rate": _iv(0.05)}]}],
+    )
+    report["drift"]["score"] = {"value": 0.01}
+    report["performance"]["assumption"] = "calibration holds"
+    report["performance"]["calibration_check"] = {
+        "method": "isotonic",
+        "n_bins": 10,
+        "ece_before": 0.01,
+        "ece_after": 0.008,
+    }
+    report["performance"]["estimator_error_on_reference"] = {
+        "roc_auc": 0.0092,
+        "positive_rate": None,
+    }
+    page = render_html(report)
+    assert "Estimator error on the reference: ROC AUC 0.0092, positive rate –" in page
+    assert "{'roc_auc'" not in page
+    assert "<th>n</th>" in page and "<td>1,204</td>" in page

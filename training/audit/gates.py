@@ -25,24 +25,28 @@ Gate kinds:
 * ``proxy_auc``: no model feature may predict a protected attribute with a folded AUC above
   a bound (needs the proxy check).
 
-``basis`` chooses the evidence: ``"point"`` fails on the point estimate (strict, the default
-for promotion), ``"interval"`` fails only when the whole bootstrap interval of the ratio lies
-outside the band *and* its Holm-adjusted two-proportion test is below ``significance`` (a
-zero cell gives a degenerate interval, so the interval alone is no evidence), i.e. when the
-disparity is clear despite sampling noise; for ``group_ece``
-it fails only when the group's ECE is above the bound *and* above ``ece_chance_q95``, the
-ECE that perfectly calibrated scores reach by chance in that group (95th percentile).
-Suppressed groups are never checked (their numbers are withheld). When the reference rate
-is 0 the ratio is undefined: equal rates (both 0) pass, any other rate fails (it is
-infinitely far from parity).
+Every check ends in one of three outcomes (:class:`training.outcome.Outcome`): **pass**
+when the estimate *and* its interval lie inside the band, **fail** when the estimate is
+outside and the evidence is clear, **inconclusive** otherwise. ``basis`` chooses what is
+clear: ``"point"`` fails on the point estimate (strict), ``"interval"`` fails only when the
+whole bootstrap interval of the ratio lies outside the band *and* its Holm-adjusted
+two-proportion test is below ``significance`` (a zero cell gives a degenerate interval, so
+the interval alone is no evidence); a ratio of 2.63 with interval 1.27-5.46 against a band
+up to 1.25 and a non-significant Holm test is inconclusive, not a pass. For ``group_ece``
+a group's ECE above the bound fails only when it is also above ``ece_chance_q95``, the ECE
+that perfectly calibrated scores reach by chance in that group (95th percentile);
+otherwise it is inconclusive. Suppressed groups are never checked (their numbers are
+withheld). When the reference rate is 0 the ratio is undefined: equal rates (both 0) pass,
+any other rate fails (it is infinitely far from parity) unless not statistically clear.
 A check whose number is undefined (say a group has no negatives, so no FPR, or the audit has
-no labels) is ``not_evaluable``; a check on a group with fewer than ``min_group_positives``
-outcomes (or, for calibration, fewer expected outcomes) is ``insufficient_evidence``; an
-attribute with no two reported groups to compare (one group only, or every group suppressed)
-is ``not_evaluable`` as a whole. Neither is a pass: both block promotion and make
-``earlyrisk audit --gates`` exit non-zero, unless ``waivers`` names the check (a
-pattern, ``*`` any text, on ``<gate>[<attribute>/<group>]``) with a written reason, which the
-reports repeat. ``fail_on_not_evaluable`` turns them into plain failures.
+no labels) is inconclusive with status ``not_evaluable``; a check on a group with fewer than
+``min_group_positives`` outcomes (or, for calibration, fewer expected outcomes) is
+inconclusive with status ``insufficient_evidence``; an attribute with no two reported groups
+to compare (one group only, or every group suppressed) is ``not_evaluable`` as a whole.
+Failed and inconclusive checks block promotion and make ``earlyrisk audit --gates`` exit
+non-zero; an inconclusive one is accepted only when ``waivers`` names the check (a pattern,
+``*`` any text, on ``<gate>[<attribute>/<group>]``) with a written reason, which the reports
+repeat. ``fail_on_not_evaluable`` turns not-evaluable checks into plain failures.
 """
 
 from __future__ import annotations
@@ -59,22 +63,28 @@ from scipy.stats import norm
 
 from training.audit.disparity import holm_adjust
 from training.audit.metrics import CountMetric
+from training.outcome import WAIVABLE, Outcome, judge_band, outcome_of, outside
 
 if TYPE_CHECKING:
     from training.audit.result import AuditResult
 
 # A ratio gate bounds a count-based rate: the audit's disparity table holds exactly those.
 GateMetric = CountMetric
-GateStatus = Literal["pass", "fail", "not_evaluable", "insufficient_evidence", "waived"]
+GateStatus = Literal[
+    "pass", "fail", "inconclusive", "not_evaluable", "insufficient_evidence", "waived"
+]
 #: Statuses that let a model be promoted (or ``earlyrisk audit --gates`` exit 0).
 PASSING_STATUSES: frozenset[str] = frozenset({"pass", "waived"})
+#: The statuses a waiver may accept: every inconclusive one (:mod:`training.outcome`).
+WaivableStatus = Literal["inconclusive", "not_evaluable", "insufficient_evidence"]
 #: Ratio metrics whose denominator is the group's outcomes (the minimum-evidence rule).
 _POSITIVE_DENOMINATOR = frozenset({"tpr", "fnr"})
 _NEGATIVE_DENOMINATOR = frozenset({"fpr", "tnr"})
 
 
 class Waiver(BaseModel):
-    """Accept a check that could not be judged (not evaluable / insufficient evidence).
+    """Accept an inconclusive check (out of band but not clear, not evaluable, insufficient
+    evidence).
 
     ``check`` is a pattern (``*`` matches any text) on the check's name
     (``tpr_ratio[audit_region/*]``); ``reason`` is written for the reader of the model card
@@ -85,8 +95,8 @@ class Waiver(BaseModel):
 
     check: str = Field(min_length=1)
     reason: str = Field(min_length=20, description="why promoting without this check is sound")
-    status: Literal["not_evaluable", "insufficient_evidence"] | None = Field(
-        None, description="the one status waived (None: both)"
+    status: WaivableStatus | None = Field(
+        None, description="the one status waived (None: every inconclusive status)"
     )
 
     def matches(self, name: str) -> bool:
@@ -193,6 +203,19 @@ class GateOutcome(BaseModel):
     upper: float | None = None
     message: str
     waiver: str | None = None
+    waived_from: str | None = Field(
+        None, description="the status a waiver accepted (set only when status is 'waived')"
+    )
+
+    @property
+    def outcome(self) -> Outcome:
+        """Pass, fail or inconclusive (a waived check keeps the outcome it had)."""
+        return outcome_of(self.status, self.waived_from)
+
+    @property
+    def blocks(self) -> bool:
+        """True when this check stops a promotion: failed or inconclusive, and not waived."""
+        return self.outcome is not Outcome.PASS and self.status != "waived"
 
     @property
     def name(self) -> str:
@@ -212,7 +235,7 @@ def gates_passed(outcomes: list[GateOutcome]) -> bool:
 
 
 def failed_gates(outcomes: list[GateOutcome]) -> list[GateOutcome]:
-    """The outcomes that block: failed, not evaluable, insufficient evidence (in order)."""
+    """The outcomes that block: failed or inconclusive and not waived (in order)."""
     return [outcome for outcome in outcomes if not outcome.passed]
 
 
@@ -220,7 +243,7 @@ def apply_waivers(outcomes: list[GateOutcome], waivers: list[Waiver]) -> list[Ga
     """Mark not-evaluable / insufficient-evidence outcomes that a waiver names as waived."""
     out = []
     for outcome in outcomes:
-        if outcome.status in ("not_evaluable", "insufficient_evidence"):
+        if outcome.status in WAIVABLE:
             waiver = next(
                 (
                     w
@@ -233,8 +256,9 @@ def apply_waivers(outcomes: list[GateOutcome], waivers: list[Waiver]) -> list[Ga
                 outcome = outcome.model_copy(
                     update={
                         "status": "waived",
+                        "waived_from": outcome.status,
                         "waiver": waiver.reason,
-                        "message": f"{outcome.message} [{outcome.status} waived: {waiver.reason}]",
+                        "message": f"{outcome.message} [{outcome.status} waived, see the waivers]",
                     }
                 )
         out.append(outcome)
@@ -354,6 +378,49 @@ def _not_clear(p_holm: float | None, gates: FairnessGates) -> str:
     )
 
 
+def _judge(
+    estimate: tuple[float, float | None, float | None],
+    bound: RatioBound,
+    gates: FairnessGates,
+    p_holm: float | None,
+    *,
+    test_required: bool = True,
+) -> GateStatus:
+    """Pass, fail or inconclusive for a ratio and its interval against ``bound``.
+
+    With ``basis: point`` an estimate outside the band fails; with ``basis: interval`` it
+    fails only when the interval lies wholly outside and the Holm-adjusted test is below
+    ``significance`` (a missing test counts as clear unless ``test_required``). Either way
+    a pass needs the estimate *and* its interval inside the band (:func:`judge_band`).
+    """
+    ratio, low, high = estimate
+    if gates.basis == "point":
+        clear = True
+    else:
+        tested = p_holm < gates.significance if p_holm is not None else not test_required
+        clear = outside(low, high, lower=bound.lower, upper=bound.upper) and tested
+    judged = judge_band(ratio, low, high, lower=bound.lower, upper=bound.upper, clear=clear)
+    return judged.value
+
+
+def _verdict(
+    status: GateStatus,
+    ratio: float,
+    bound: RatioBound,
+    p_holm: float | None,
+    gates: FairnessGates,
+) -> str:
+    """Why a band check ended as it did, in words ("within [0.8, 1.25]", "inconclusive...")."""
+    band = f"[{bound.lower:g}, {bound.upper:g}]"
+    if status == "pass":
+        return f"within {band} (estimate and interval)"
+    if status == "fail":
+        return f"outside {band}"
+    if bound.lower <= ratio <= bound.upper:
+        return f"inconclusive: the estimate is within {band} but its interval reaches outside"
+    return f"inconclusive: outside {band}" + _not_clear(p_holm, gates)
+
+
 def _unchecked_reason(result: AuditResult) -> str:
     """Why a check on outcomes cannot be made on this audit."""
     return "no label given" if result.label_free else "scores are not probabilities"
@@ -393,55 +460,43 @@ def _ratio_outcomes(
                 message = f"{gate} for {where}: {short}"
             elif ratio is None and value is not None and reference_value == 0.0:
                 # The reference rate is 0: equal rates are parity, any other rate is
-                # infinitely far from it (the band cannot contain it), unless, judged on the
-                # evidence, the difference is not statistically clear.
+                # infinitely far from it (the band cannot contain it); judged on the
+                # evidence, a difference that is not statistically clear is inconclusive.
                 unclear = (
                     gates.basis == "interval"
                     and p_holm is not None
                     and p_holm >= gates.significance
                 )
-                status = "pass" if value == 0.0 or unclear else "fail"
+                status = "pass" if value == 0.0 else "inconclusive" if unclear else "fail"
                 verdict = "equal to" if value == 0.0 else "unbounded against"
                 message = (
                     f"{gate} for {where}: {metric} {value:.4f} vs 0 for the reference, "
                     f"{verdict} the band [{bound.lower:g}, {bound.upper:g}]"
                 )
                 if unclear and value != 0.0:
-                    message += f": not statistically clear (Holm-adjusted p = {p_holm:.3g})"
+                    message += (
+                        f": inconclusive, not statistically clear (Holm-adjusted p = {p_holm:.3g})"
+                    )
             elif ratio is None:
                 status = _not_evaluable(gates)
                 message = f"{gate} undefined for {where} ({metric} undefined in a group)"
+            elif gates.basis == "interval" and (low is None or high is None):
+                status = _not_evaluable(gates)
+                message = f"{gate} for {where} is {ratio:.3f} but has no interval to judge it by"
             else:
-                if gates.basis == "interval":
-                    if low is None or high is None:
-                        status = _not_evaluable(gates)
-                    else:
-                        # The percentile interval of a zero cell (0 of 3 positives missed)
-                        # is degenerate, so it cannot carry the evidence alone: a ratio
-                        # also needs its Holm-adjusted two-proportion test to fail.
-                        outside = high < bound.lower or low > bound.upper
-                        clear = p_holm is None or p_holm < gates.significance
-                        status = "fail" if outside and clear else "pass"
-                else:
-                    outside = not bound.lower <= ratio <= bound.upper
-                    status = "fail" if outside else "pass"
+                # The percentile interval of a zero cell (0 of 3 positives missed) is
+                # degenerate, so it cannot carry the evidence alone: a ratio also needs its
+                # Holm-adjusted two-proportion test to fail (a missing test counts as clear).
+                status = _judge((ratio, low, high), bound, gates, p_holm, test_required=False)
                 interval = (
                     f" (interval {low:.3f}-{high:.3f})"
                     if low is not None and high is not None
                     else ""
                 )
-                verdict = {"fail": "outside", "pass": "within"}.get(status, "unclear vs")
                 message = (
-                    f"{gate} for {where} is {ratio:.3f}{interval}, {verdict} "
-                    f"[{bound.lower:g}, {bound.upper:g}]"
+                    f"{gate} for {where} is {ratio:.3f}{interval}, "
+                    f"{_verdict(status, ratio, bound, p_holm, gates)}"
                 )
-                if (
-                    gates.basis == "interval"
-                    and status == "pass"
-                    and p_holm is not None
-                    and not bound.lower <= ratio <= bound.upper
-                ):
-                    message += _not_clear(p_holm, gates)
             outcomes.append(
                 band_gate.outcome(status, message, row, (ratio, low, high), row.reference)
             )
@@ -531,10 +586,10 @@ def _ece_outcomes(
             # miscalibration is beyond what chance gives calibrated scores for that group.
             outcome = outcome.model_copy(
                 update={
-                    "status": "pass",
+                    "status": "inconclusive",
                     "message": (
                         f"{outcome.message}, but calibrated scores reach {chance:.4f} by "
-                        f"chance in a group this size (95th percentile): not clear evidence"
+                        f"chance in a group this size (95th percentile): inconclusive"
                     ),
                 }
             )
@@ -624,7 +679,6 @@ def _oe_outcomes(
         where = f"{row.attribute}={row.group}"
         expected = float(row.n) * (_number(row.mean_predicted) or 0.0)
         observed = int(row.n_positive)
-        band = f"[{bound.lower:g}, {bound.upper:g}]"
         if ratio is None:
             status: GateStatus = _not_evaluable(gates)
             message = f"group_oe undefined for {where} (no predicted risk)"
@@ -636,17 +690,13 @@ def _oe_outcomes(
                 "insufficient evidence"
             )
         else:
-            outside = not bound.lower <= ratio <= bound.upper
-            clear = gates.basis == "point" or (not np.isnan(p_holm) and p_holm < gates.significance)
-            status = "fail" if outside and clear else "pass"
-            verdict = "outside" if outside else "within"
+            p = None if np.isnan(p_holm) else float(p_holm)
+            status = _judge((ratio, low, high), bound, gates, p)
             message = (
                 f"group_oe (observed / expected) for {where} is {ratio:.2f} "
                 f"(interval {low:.2f}-{high:.2f}; {observed} observed, {expected:.1f} expected), "
-                f"{verdict} {band}"
+                f"{_verdict(status, ratio, bound, p, gates)}"
             )
-            if outside and not clear:
-                message += _not_clear(float(p_holm), gates)
         outcomes.append(band_gate.outcome(status, message, row, (ratio, low, high)))
     return outcomes
 
@@ -675,7 +725,6 @@ def _recall_parity_outcomes(
             )
         ]
     counts = _outcome_counts(result)
-    band = f"[{bound.lower:g}, {bound.upper:g}]"
     outcomes: list[GateOutcome] = []
     for row in table[table["attribute"].isin(attributes)].itertuples(index=False):
         where = f"{row.attribute}={row.group} vs {row.reference}"
@@ -694,18 +743,7 @@ def _recall_parity_outcomes(
                 "calibration checks say whether its scores are right"
             )
         else:
-            outside = not bound.lower <= ratio <= bound.upper
-            if gates.basis == "interval":
-                clear = (
-                    low is not None
-                    and high is not None
-                    and (high < bound.lower or low > bound.upper)
-                    and p_holm is not None
-                    and p_holm < gates.significance
-                )
-            else:
-                clear = True
-            status = "fail" if outside and clear else "pass"
+            status = _judge((ratio, low, high), bound, gates, p_holm)
             interval = (
                 f" (interval {low:.3f}-{high:.3f})" if low is not None and high is not None else ""
             )
@@ -713,10 +751,8 @@ def _recall_parity_outcomes(
                 f"{gate} for {where} is {ratio:.3f}{interval}: recall {row.recall:.3f} against "
                 f"{row.expected_recall:.3f} promised by its probabilities "
                 f"(reference's recall O/E {row.reference_recall_oe:.3f}), "
-                f"{'outside' if outside else 'within'} {band}"
+                f"{_verdict(status, ratio, bound, p_holm, gates)}"
             )
-            if outside and not clear:
-                message += _not_clear(p_holm, gates)
         outcomes.append(band_gate.outcome(status, message, row, (ratio, low, high), row.reference))
     return outcomes
 

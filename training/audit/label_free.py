@@ -17,10 +17,14 @@ QUANTILES: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
 def histogram_edges(scores: np.ndarray, *, probabilities: bool, n_bins: int = 20) -> np.ndarray:
-    """Common histogram edges: [0, 1] for probabilities, else the observed score range."""
+    """Common histogram edges: for probabilities from 0 to the highest score rounded up to a
+    multiple of 0.05 (scores all below 0.3 get 20 bins on 0-0.3, not 6 of a 0-1 axis), else
+    the observed score range."""
     s = np.asarray(scores, dtype=float)
     if probabilities:
-        return np.linspace(0.0, 1.0, n_bins + 1)
+        top = float(np.nanmax(s)) if s.size else 1.0
+        top = min(1.0, max(0.05, np.ceil(top / 0.05 - 1e-9) * 0.05))
+        return np.linspace(0.0, top, n_bins + 1)
     low, high = float(s.min()), float(s.max())
     if low == high:
         high = low + 1.0

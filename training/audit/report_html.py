@@ -118,10 +118,24 @@ def _group_table(result: AuditResult, attribute: str) -> Markup:
     return Markup(f'<table><tr><th class="label">group</th>{head}</tr>{"".join(body)}</table>')
 
 
+def _sizes(result: AuditResult, attribute: str) -> dict[str, int]:
+    """Rows per reported group of ``attribute``: the n shown beside every rate."""
+    rows = result.by_group[
+        (result.by_group["attribute"] == attribute) & ~result.by_group["suppressed"]
+    ]
+    return {str(r.group): int(r.n) for r in rows.itertuples(index=False)}
+
+
+def _n_pair(sizes: dict[str, int], group: str, reference: str) -> str:
+    """ "1,204 / 5,310": the group's rows and the reference's, beside a comparison."""
+    return f"{fmt(sizes.get(str(group)))} / {fmt(sizes.get(str(reference)))}"
+
+
 def _disparity_table(result: AuditResult, attribute: str) -> Markup:
     table = result.disparities[result.disparities["attribute"] == attribute]
     if table.empty:
         return Markup("")
+    sizes = _sizes(result, attribute)
     keep = ["selection_rate", "tpr", "fpr", "fnr", "precision", "base_rate"]
     table = table[table["metric"].isin(keep)]
     rows = []
@@ -130,6 +144,7 @@ def _disparity_table(result: AuditResult, attribute: str) -> Markup:
         rows.append(
             "<tr>"
             f'<td class="label">{escape(r.group)}</td>'
+            f"<td>{_n_pair(sizes, r.group, r.reference)}</td>"
             f'<td class="label">{escape(METRIC_LABELS[r.metric])}</td>'
             f"<td>{_pct(r.value)}</td><td>{_pct(r.reference_value)}</td>"
             f'<td>{fmt(r.difference)}<br><span class="interval">{fmt(r.difference_lower)}'
@@ -142,7 +157,8 @@ def _disparity_table(result: AuditResult, attribute: str) -> Markup:
         )
     return Markup(
         "<details><summary>Disparities against the reference</summary><table>"
-        '<tr><th class="label">group</th><th class="label">metric</th><th>group</th>'
+        '<tr><th class="label">group</th><th>n (group / reference)</th>'
+        '<th class="label">metric</th><th>group</th>'
         "<th>reference</th><th>difference</th><th>ratio</th><th>Holm p</th><th>clear</th></tr>"
         + "".join(rows)
         + "</table></details>"
@@ -227,11 +243,26 @@ def _distribution_chart(result: AuditResult, attribute: str) -> str | None:
     threshold = result.rule.to_dict().get("threshold")
     if isinstance(threshold, int | float):
         axis.axvline(float(threshold), color="#c0392b", linestyle="--", lw=1, label="threshold")
+    low, high = _populated_range(own, threshold)
+    axis.set_xlim(low, high)
     axis.set_xlabel(f"score ({result.score})")
     axis.set_ylabel("share of the group")
     axis.legend(fontsize=7)
     axis.set_title(f"Score distribution by {attribute}", fontsize=10)
     return _figure_png(figure)
+
+
+def _populated_range(histogram: pd.DataFrame, threshold: object) -> tuple[float, float]:
+    """The score range the data occupy (bins with any share), padded by 5 %, the threshold
+    kept in view: scores all below 0.3 are drawn on 0-0.3, not squeezed into a 0-1 axis."""
+    filled = histogram[histogram["share"] > 0]
+    if filled.empty:
+        filled = histogram
+    low, high = float(filled["lower"].min()), float(filled["upper"].max())
+    if isinstance(threshold, int | float) and math.isfinite(float(threshold)):
+        low, high = min(low, float(threshold)), max(high, float(threshold))
+    pad = 0.05 * (high - low) if high > low else 0.05
+    return low - pad, high + pad
 
 
 def _recall_parity_table(result: AuditResult, attribute: str) -> Markup:
@@ -242,12 +273,14 @@ def _recall_parity_table(result: AuditResult, attribute: str) -> Markup:
     table = table[table["attribute"] == attribute]
     if table.empty:
         return Markup("")
+    sizes = _sizes(result, attribute)
     rows = []
     for r in table.itertuples(index=False):
         significant = not math.isnan(r.p_value_holm) and r.p_value_holm < 0.05
         rows.append(
             "<tr>"
             f'<td class="label">{escape(r.group)}</td>'
+            f"<td>{_n_pair(sizes, r.group, r.reference)}</td>"
             f"<td>{_pct(r.recall)}</td><td>{_pct(r.expected_recall)}</td>"
             f"<td>{fmt(r.recall_oe, 2)}</td><td>{fmt(r.reference_recall_oe, 2)}</td>"
             f'<td>{fmt(r.ratio, 2)}<br><span class="interval">{fmt(r.ratio_lower, 2)}'
@@ -263,7 +296,8 @@ def _recall_parity_table(result: AuditResult, attribute: str) -> Markup:
         "the recall the group's own probabilities imply. At unequal risk, one cut-off on "
         "calibrated scores gives unequal recall; a ratio of recall O/E far from 1 means the "
         "model misses one group's outcomes more than its scores admit.</p><table>"
-        '<tr><th class="label">group</th><th>recall</th><th>promised</th><th>recall O/E</th>'
+        '<tr><th class="label">group</th><th>n (group / reference)</th>'
+        "<th>recall</th><th>promised</th><th>recall O/E</th>"
         "<th>reference O/E</th><th>ratio</th><th>Holm p</th><th>clear</th></tr>"
         + "".join(rows)
         + "</table></details>"

@@ -19,6 +19,7 @@ import pandas as pd
 from features.private_files import write_private_text
 from training.audit.metrics import SCORE_METRICS
 from training.audit.summary import summarize
+from training.outcome import count_outcomes, sort_checks
 
 if TYPE_CHECKING:
     from training.audit.gates import GateOutcome
@@ -145,9 +146,17 @@ def build_report(
         "gates": None,
     }
     if gate_outcomes is not None:
+        checks = sort_checks(gate_outcomes)
+        counts = count_outcomes(checks)
         report["gates"] = {
             "passed": all(o.passed for o in gate_outcomes),
-            "outcomes": [o.model_dump(mode="json") for o in gate_outcomes],
+            "counts": {outcome.value: n for outcome, n in counts.items()},
+            "waivers": sorted({o.waiver for o in checks if o.waiver}),
+            # failed first, then inconclusive, then passed; each with its outcome
+            "outcomes": [
+                {**o.model_dump(mode="json"), "outcome": o.outcome.value, "blocks": o.blocks}
+                for o in checks
+            ],
         }
     return report
 

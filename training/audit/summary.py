@@ -110,8 +110,9 @@ def summarize(result: AuditResult) -> list[str]:
         for row in flagged.head(5).itertuples(index=False):
             lines.append(
                 f"Feature {row.feature} alone predicts {row.attribute} (AUC {row.auc:.2f} for "
-                f"group {row.auc_group}, NMI {row.nmi:.2f}): it may stand in for a protected "
-                "attribute."
+                f"group {row.auc_group}, NMI {row.nmi:.2f}): it may stand in for "
+                f"{row.attribute} (a concern when that is a protected attribute; an audit "
+                "group defined from the feature is predicted by it by construction)."
             )
         if flagged.empty:
             lines.append("No model feature on its own predicts a protected attribute strongly.")

@@ -275,6 +275,8 @@ def test_gates_with_nothing_to_compare_do_not_pass(tmp_path: Path, case: str) ->
     )
     assert result.exit_code == 1, result.output
     assert "gate checks passed" not in result.output
-    assert "NOT_EVALUABLE group_coverage[sex]" in result.output
+    # inconclusive (the reason beside it), never among the passes
+    assert "INCONCLUSIVE (not evaluable) group_coverage[sex]" in result.output
+    assert "0 failed, 1 inconclusive, 0 passed" in result.output
     report = json.loads((tmp_path / "out" / "audit_report.json").read_text())
     assert report["gates"]["passed"] is False

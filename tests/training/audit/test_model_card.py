@@ -97,7 +97,7 @@ def test_fairness_section_lists_groups_failed_gates_and_proxies() -> None:
     assert fairness.flagged_proxies and fairness.flagged_proxies[0].startswith("proxy -> sex")
     assert any("proxy -> sex" in item for item in card.limitations)
     assert fairness.gates_passed is False
-    assert any("fairness checks failed" in w for w in card.warnings)
+    assert any("fairness checks," in w and " failed and " in w for w in card.warnings)
     assert fairness.failed_checks[0] in card.to_markdown()
     assert any("sex=F" in check for check in fairness.failed_checks)
 
@@ -126,3 +126,64 @@ def test_facts_are_validated() -> None:
         DataFacts(source="x", unexpected=1)
     with pytest.raises(ValidationError, match="created_at"):
         ModelCardFacts(model_name="m", model_type="t", data=DataFacts(source="x"))
+
+
+def _gate(name: str, outcome: str, *, value: float | None = None, status: str | None = None):
+    from training.model_card import GateFact
+
+    return GateFact(name=name, status=status or outcome, outcome=outcome, value=value, detail="d")
+
+
+def test_the_warning_counts_every_blocking_gate_not_only_fairness_checks() -> None:
+    gates = [
+        _gate("auc_margin_over_logistic", "fail"),
+        _gate("fairness_group_oe[audit_ethnicity/uzbek]", "fail", value=1.6),
+        _gate("calibration_slope[audit_region/KZ-PAV]", "inconclusive"),
+        _gate("max_ece", "pass"),
+    ]
+    card = build_model_card(_facts(None).model_copy(update={"gates": gates}))
+    (warning,) = [w for w in card.warnings if "promotion gates" in w]
+    assert "Of 4 promotion gates, 2 failed and 1 were inconclusive" in warning
+    assert "`auc_margin_over_logistic`" in warning and "KZ-PAV" in warning
+    markdown = card.to_markdown()
+    # failed and inconclusive shown apart, never as a pass
+    assert "| `calibration_slope[audit_region/KZ-PAV]` | **INCONCLUSIVE** |" in markdown
+    assert "| `auc_margin_over_logistic` | **FAIL** |" in markdown
+
+
+def test_an_under_predicted_group_is_explained_by_the_label_and_the_waiver_path() -> None:
+    from training.model_card import LABEL_BIAS
+
+    under = [_gate("fairness_group_oe[audit_ethnicity/uzbek]", "fail", value=1.6)]
+    over = [_gate("fairness_group_oe[audit_ethnicity/uzbek]", "fail", value=0.6)]
+    base = _facts(make_scores_frame())
+    assert LABEL_BIAS in build_model_card(base.model_copy(update={"gates": under})).known_biases
+    assert LABEL_BIAS not in build_model_card(base.model_copy(update={"gates": over})).known_biases
+    assert "--waive CHECK --reason" in LABEL_BIAS and "recorded label" in LABEL_BIAS
+
+
+def test_proxies_of_audit_groups_that_are_not_protected_are_listed_apart() -> None:
+    frame = make_scores_frame().assign(proxy=lambda f: (f["sex"] == "F").astype(float))
+    result = audit(
+        frame,
+        score="prob",
+        label="label",
+        groups=["sex", "region"],
+        rule=TopFraction(0.2),
+        n_boot=0,
+        proxy_features=["proxy"],
+    )
+    protected = fairness_facts_from_audit(result, protected=["sex"])
+    other = fairness_facts_from_audit(result, protected=["disability"])
+    assert protected.flagged_proxies and not protected.audit_group_proxies
+    assert other.audit_group_proxies and not other.flagged_proxies
+    facts = _facts(None).model_copy(update={"fairness": other})
+    card = build_model_card(facts)
+    assert any("covers protected attributes only" in item for item in card.limitations)
+    assert "not a protected attribute" in card.to_markdown()
+
+
+def make_scores_frame() -> pd.DataFrame:
+    from auditkit import make_scores
+
+    return make_scores(2000, seed=2)

@@ -57,7 +57,7 @@ def _only(outcomes: list, gate: str):
     return found[0]
 
 
-def test_true_probabilities_pass_recall_parity_but_fail_the_plain_recall_ratio() -> None:
+def test_true_probabilities_do_not_fail_recall_parity_but_fail_the_plain_recall_ratio() -> None:
     frame = _population()
     gates = FairnessGates(
         basis="interval",
@@ -71,8 +71,10 @@ def test_true_probabilities_pass_recall_parity_but_fail_the_plain_recall_ratio()
     # the reference is the larger group ("low"): the high-risk group's outcomes are reached
     # far more often at one cut-off, even by the true probabilities
     assert plain.status == "fail" and plain.value > 1.5, plain.message
-    assert after_risk.status == "pass", after_risk.message
-    assert 0.8 <= after_risk.value <= 1.25
+    # within the band on the estimate; its interval reaching outside makes it inconclusive
+    # (never a failure, never a pass on the estimate alone)
+    assert after_risk.status == "inconclusive", after_risk.message
+    assert 0.8 <= after_risk.value <= 1.25 and "interval reaches outside" in after_risk.message
 
 
 def test_a_model_blind_to_one_groups_needs_fails_recall_parity() -> None:

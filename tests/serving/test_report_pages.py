@@ -1,0 +1,211 @@
+"""The reports an auditor reads, as produced: three outcomes shown apart, no page wider than
+the window, no raw Python object.
+
+One synthetic registry, one real training run (training report, fairness report, model
+card) and one real monitoring run (monitoring report); each test reads the files those runs
+wrote. The width is measured in Debian's headless Chromium (Selenium), at a 1,280 px window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html as html_lib
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from training.outcome import Outcome
+
+MODEL = "earlyrisk-report-pages"
+# pandera imports pyspark.pandas when pyspark is installed, which warns at import
+pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support:FutureWarning")
+
+#: what a Python object looks like when it leaks into a page: a dict, a list of strings,
+#: a numpy scalar, a pandas or datetime object
+RAW_REPRS = (
+    re.compile(r"\{'[^'<>]{1,80}': "),
+    re.compile(r"\['[^'<>]{0,80}'(, '[^'<>]{0,80}')*\]"),
+    re.compile(r"\bnp\.(float|int)\d*\("),
+    re.compile(r"\b(Timestamp|datetime\.date|datetime\.datetime|Decimal)\("),
+    re.compile(r"<[a-zA-Z_.]+ object at 0x[0-9a-f]+>"),
+)
+
+
+def raw_objects(text: str) -> list[str]:
+    """Every raw Python repr in a page's text (embedded images left out)."""
+    text = html_lib.unescape(re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text))
+    return [m.group(0) for pattern in RAW_REPRS for m in pattern.finditer(text)]
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from features.synth import SynthConfig, synthesize
+    from serving.monitor.config import MonitorConfig
+    from serving.monitor.run import run_monitor
+    from training.config import load_config
+    from training.pipeline import run_training
+
+    root = tmp_path_factory.mktemp("report_pages")
+    raw = root / "raw"
+    synthesize(SynthConfig(families=3000, seed=11, end=dt.date(2025, 12, 31)), raw, workers=1)
+    spec = root / "quick.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "kind": "lightgbm",
+                "params": {"learning_rate": 0.1, "num_leaves": 7, "min_data_in_leaf": 20},
+                "num_boost_round": 80,
+                "early_stopping_rounds": 10,
+                "validation_fraction": 0.2,
+            }
+        ),
+        encoding="utf-8",
+    )
+    tracking = f"sqlite:///{root / 'mlflow.db'}"
+    cfg = root / "train.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "model_spec": str(spec),
+                "report_dir": str(root / "report"),
+                "evaluation": {"n_bootstrap": 30},
+                "slices": {
+                    "train": ["2020-06-30", "2020-12-31"],
+                    "calibration": ["2021-12-31"],
+                    "test": ["2022-12-31"],
+                },
+                "mlflow": {
+                    "tracking_uri": tracking,
+                    "artifact_location": str(root / "art"),
+                    "model_name": MODEL,
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+    result = run_training(load_config(cfg), raw_dir=raw, n_threads=1)
+    run_monitor(
+        raw,
+        as_of=dt.date(2023, 12, 31),
+        out_dir=root / "monitor",
+        model_uri=f"models:/{MODEL}/{result.model_version}",
+        tracking_uri=tracking,
+        config=MonitorConfig(history_months=6, n_boot=30),
+        log_to_mlflow=False,
+        n_jobs=1,
+    )
+    report = root / "report"
+    return {
+        "result": result,
+        "training": report / "training_report.html",
+        "fairness": report / "fairness" / "fairness_report.html",
+        "card": report / "model_card" / "model_card.md",
+        "monitor": root / "monitor" / "monitor_report.html",
+    }
+
+
+def _cells(row: str) -> list[str]:
+    """The text of each cell of one HTML table row."""
+    cells = re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, flags=re.S)
+    return [html_lib.unescape(re.sub(r"<[^>]+>", " ", c)).strip() for c in cells]
+
+
+def test_no_inconclusive_check_is_rendered_as_a_pass(pages: dict) -> None:
+    gates = pages["result"].decision.gates
+    unclear = [g for g in gates if g.outcome is Outcome.INCONCLUSIVE and g.status != "waived"]
+    # the small registry leaves checks undecided: without one this test would prove nothing
+    assert unclear, [(g.name, g.status) for g in gates]
+
+    training = pages["training"].read_text(encoding="utf-8")
+    rows = {
+        cells[0]: cells
+        for r in re.findall(r"<tr>.*?</tr>", training, flags=re.S)
+        if (cells := _cells(r))
+    }
+    for gate in unclear:
+        outcome = rows[gate.name][1]
+        assert outcome.startswith("INCONCLUSIVE") and "pass" not in outcome.lower(), outcome
+
+    card = pages["card"].read_text(encoding="utf-8")
+    for gate in unclear:
+        (line,) = [x for x in card.splitlines() if x.startswith(f"| `{gate.name}` |")]
+        outcome = line.split("|")[2]
+        assert "INCONCLUSIVE" in outcome and "pass" not in outcome.lower(), line
+    # the card's warning counts every blocking gate, the performance ones included
+    failed = [g for g in gates if g.outcome is Outcome.FAIL]
+    assert f"{len(failed)} failed and {len(pages['result'].decision.failed) - len(failed)}" in card
+
+    fairness = pages["fairness"].read_text(encoding="utf-8")
+    fairness_rows = [_cells(r) for r in re.findall(r"<tr>.*?</tr>", fairness, flags=re.S)]
+    outcome_word = re.compile(r"^(FAIL|INCONCLUSIVE|pass)\b")
+    audited = [r for r in fairness_rows if len(r) == 5 and outcome_word.match(r[0])]
+    unclear_rows = [r for r in audited if "inconclusive" in r[2] or "insufficient evidence" in r[2]]
+    assert unclear_rows, "the fairness report shows no inconclusive check"
+    for row in unclear_rows:
+        assert row[0].startswith("INCONCLUSIVE"), row
+    # failed first, then inconclusive, then passed
+    order = [
+        Outcome.FAIL
+        if r[0].startswith("FAIL")
+        else Outcome.PASS
+        if r[0] == "pass"
+        else Outcome.INCONCLUSIVE
+        for r in audited
+    ]
+    assert order == sorted(order, key=lambda o: o.rank)
+
+
+def _browser():
+    from selenium import webdriver  # a dev dependency: missing is a failure, not a skip
+
+    chromium = shutil.which("chromium")
+    driver_path = shutil.which("chromedriver")
+    if chromium is None or driver_path is None:
+        pytest.fail("chromium and chromium-driver are missing: run `make test` (installs them)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(driver_path), options=options)
+
+
+def test_no_report_is_wider_than_a_1280px_window(pages: dict) -> None:
+    driver = _browser()
+    try:
+        widths = {}
+        for name in ("training", "fairness", "monitor"):
+            driver.get(Path(pages[name]).resolve().as_uri())
+            widths[name] = driver.execute_script(
+                "return [document.documentElement.scrollWidth, document.body.scrollWidth,"
+                " window.innerWidth]"
+            )
+    finally:
+        driver.quit()
+    for name, (document_width, body_width, window) in widths.items():
+        assert window <= 1280, widths
+        assert document_width <= 1280 and body_width <= 1280, (name, widths)
+
+
+def test_no_report_holds_a_raw_python_object(pages: dict) -> None:
+    assert raw_objects("Estimator error on the reference: {'roc_auc': 0.0092, 'x': 1}")
+    assert raw_objects("groups ['a', 'b']") and not raw_objects("interval [0.12, 0.40]")
+    for name in ("training", "fairness", "card", "monitor"):
+        text = Path(pages[name]).read_text(encoding="utf-8")
+        assert not raw_objects(text), (name, raw_objects(text)[:5])
+    monitor = pages["monitor"].read_text(encoding="utf-8")
+    assert "Estimator error on the reference: ROC AUC" in monitor
+
+
+def test_the_monitor_shows_n_beside_every_group_rate(pages: dict) -> None:
+    monitor = pages["monitor"].read_text(encoding="utf-8")
+    tables = re.findall(r"<table>.*?</table>", monitor, flags=re.S)
+    group_tables = [t for t in tables if "<th>group</th>" in t and "rate" in t]
+    assert group_tables
+    for table in group_tables:
+        header = _cells(re.search(r"<tr>.*?</tr>", table, flags=re.S).group(0))
+        assert "n" in header, header
