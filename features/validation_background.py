@@ -127,10 +127,12 @@ def _check_in_child(
     send: Connection,
 ) -> None:
     """Child process: every rule, then the shape schemas; send what came of it."""
-    # pandera is imported here, in the child, for the reason load_validated gives
-    from pandera.errors import SchemaError, SchemaErrors
-
+    # pandera is imported here, in the child, for the reason load_validated gives; through
+    # features.schemas first, which keeps pyspark out of a pandas-engine process
     from features.schemas import validate_schemas
+
+    # isort: split
+    from pandera.errors import SchemaError, SchemaErrors
 
     try:
         report = run_checks(parsed, findings, infos, source=source)
