@@ -254,6 +254,9 @@ def _print_metrics_short(result: TrainResult, console: Console) -> None:
         if ev.oracle:
             row.append(f"{ev.oracle[m].estimate:.3f}")
         table.add_row(*row)
+    if ev.models[names[0]].truth:  # a synthetic registry: the error against the truth
+        row = ["mae_vs_truth", *(f"{ev.models[n].truth['mae_vs_truth']:.4f}" for n in names)]
+        table.add_row(*row, *([""] if ev.oracle else []))
     console.print(table)
 
 
