@@ -193,9 +193,7 @@ def test_a_refitted_champion_without_a_held_out_model_is_not_evaluable(registry,
     assert decide([gate]).alias == "challenger"
 
 
-def test_without_a_champion_the_latest_version_is_compared_and_does_not_block(
-    registry, tmp_path
-):
+def test_without_a_champion_the_latest_version_is_compared_and_does_not_block(registry, tmp_path):
     """A registry whose versions all stayed challenger: the new version is told how it
     compares with the latest one (v2 here, not v1), and nothing served means nothing blocks."""
     _, strong, frame, _ = registry

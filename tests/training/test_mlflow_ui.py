@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -67,44 +68,46 @@ def mlflow_server(store) -> Iterator[str]:
     """A real `mlflow server` on the store's SQLite file and a free port."""
     port = _free_port()
     mlflow = Path(sys.executable).with_name("mlflow")
-    log = tempfile.TemporaryFile()
-    server = subprocess.Popen(
-        [
-            str(mlflow),
-            "server",
-            "--backend-store-uri",
-            store.uri,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if server.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"mlflow server exited: {log.read().decode()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("mlflow server did not answer /health within 180 s")
-            time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
-        log.close()
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(
+            [
+                str(mlflow),
+                "server",
+                "--backend-store-uri",
+                store.uri,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield _wait_for(server, f"http://127.0.0.1:{port}", log)
+        finally:
+            os.killpg(server.pid, 15)
+            server.wait(timeout=30)
+
+
+def _wait_for(server: subprocess.Popen[bytes], url: str, log: IO[bytes]) -> str:
+    """``url`` once the server answers /health (bounded); its log when it died instead."""
+    deadline = time.monotonic() + 180
+    while True:
+        if server.poll() is not None:
+            log.seek(0)
+            pytest.fail(f"mlflow server exited: {log.read().decode()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return url
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail("mlflow server did not answer /health within 180 s")
+        time.sleep(0.5)
 
 
 def _browser():
