@@ -192,7 +192,7 @@ SHORT_LABELS = {
     "lift_at_k": "lift@cap",
 }
 MAX_GATES_LISTED = 6
-MAX_DETAIL_CHARS = 140
+MAX_DETAIL_CHARS = 100
 
 
 def print_summary(result: TrainResult, console: Console, *, verbose: bool = False) -> None:
