@@ -27,9 +27,16 @@ class ExperimentNotFoundError(LookupError):
     """The store holds no experiment of that name (nothing was trained into it yet)."""
 
 
+# The UI's sidebar has two modes, "GenAI" (its default: traces, judges, prompts) and "Model
+# training"; the app reads the mode from this query parameter of the route (else from the
+# browser's storage), so the printed URL opens in model-training mode.
+WORKFLOW_QUERY = "workflowType=machine_learning"
+
+
 def runs_view_url(ui_url: str, experiment_id: str) -> str:
-    """The UI's runs table of experiment ``experiment_id`` (a hash route of the app)."""
-    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs"
+    """The UI's runs table of experiment ``experiment_id`` (a hash route of the app), in
+    its model-training mode."""
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs?{WORKFLOW_QUERY}"
 
 
 def training_runs_url(tracking_uri: str, experiment: str, *, ui_url: str = DEFAULT_UI_URL) -> str:
