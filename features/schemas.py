@@ -14,20 +14,29 @@ of rows and never stops at the first problem.
 
 from __future__ import annotations
 
-import warnings
-
-# pandera imports pyspark.pandas when pyspark is installed (the Spark engine's extra), and
-# pyspark 4.3 warns at import that pandas >= 3 is "not fully supported". The pandas engine
-# never runs pandas-on-Spark; the Spark engine's paths are proved by its tests. Without this
-# every CLI command (and each worker process) would print the warning.
-with warnings.catch_warnings():
-    warnings.filterwarnings(
-        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
-    )
-    import pandera.pandas as pa
+import sys
 
 from features.contract import TABLE_COLUMNS, TABLES, UNIQUE_KEYS, VOCABULARIES
 from features.raw import DATE_DTYPE, RawTables
+
+# pandera imports pyspark.pandas at its own import whenever pyspark is installed (the Spark
+# engine's extra): seconds of start-up and, with pyspark 4.3 and pandas >= 3, a FutureWarning
+# ("not fully supported") on every command and in every worker process, though no path of
+# this project runs pandas-on-Spark. pandera treats an ImportError there as "no pyspark", so
+# the module is hidden from the import system (a None entry in sys.modules, Python's
+# documented way to make an import fail) for the length of pandera's import only: `pyspark`
+# itself when nothing loaded it yet (a pandas-engine command never loads it at all),
+# `pyspark.pandas` when something did (MLflow imports `pyspark` when it is installed). A
+# warning filter would not do: `warnings.catch_warnings` is process-wide, and a thread that
+# leaves its own block restores the filters under another thread's import.
+_HIDDEN = next(m for m in ("pyspark", "pyspark.pandas", "") if m not in sys.modules)
+if _HIDDEN:
+    sys.modules[_HIDDEN] = None  # type: ignore[assignment]
+try:
+    import pandera.pandas as pa
+finally:
+    if _HIDDEN and sys.modules.get(_HIDDEN, 0) is None:
+        del sys.modules[_HIDDEN]
 
 _DTYPES = {"id": str, "string": str, "date": DATE_DTYPE, "float": "float64"}
 

@@ -21,7 +21,7 @@ EXIT_USAGE = 2
 
 # The --help text: paragraphs are single strings because rich keeps single newlines.
 VALIDATE_HELP = (
-    "Check a raw registry against every rule of the data contract (DATA_CONTRACT.md).\n\n"
+    "Check a raw registry against every rule of the data contract (docs/data_contract.md).\n\n"
     "Reports each broken rule with its table, column, rule id, the number of offending rows "
     "and example keys. Checked: table files and columns, types (ISO YYYY-MM-DD dates, "
     "numbers), required values, unique keys, foreign keys, date order, birth dates after the "

@@ -9,6 +9,7 @@ DEMO_DIR=${DEMO_DIR:-var/demo}
 DEMO_FAMILIES=${DEMO_FAMILIES:-20000}
 DEMO_SEED=${DEMO_SEED:-42}
 DEMO_PORT=${DEMO_PORT:-3000}
+MLFLOW_PORT=${MLFLOW_PORT:-5000}
 LATEST=2024-12-31
 RAW="$DEMO_DIR/raw"
 
@@ -70,6 +71,8 @@ step "8/8 Start the scoring service on http://127.0.0.1:$DEMO_PORT"
 TOKEN=$(earlyrisk token create --role caseworker --quiet)
 AUDITOR_TOKEN=$(earlyrisk token create --role auditor --quiet)
 # a family near the top 1 % of scores: the kind a caseworker would look at first
+# the MLflow UI's runs table of the training experiment (not its GenAI overview)
+RUNS_URL=$(python -m training.mlflow_ui --tracking-uri sqlite:///mlflow.db --url "http://127.0.0.1:$MLFLOW_PORT")
 FAMILY=$(python -c "
 import sys, pandas as pd
 scores = pd.read_parquet(sys.argv[1], columns=['family_id', 'probability']).dropna()
@@ -85,7 +88,11 @@ Reports (open in a browser, offline):
   model card           $DEMO_DIR/training_report/model_card/model_card.md (also in the MLflow run)
   live-score audit     $DEMO_DIR/audit_live/audit_report.html (label-free)
   monitoring           $DEMO_DIR/monitor/monitor_report.html (exit code $MONITOR_STATUS: 0 no alert, 3 alert)
-MLflow UI: mlflow ui --backend-store-uri sqlite:///mlflow.db
+MLflow, for the data scientist: in another terminal start the UI with
+  mlflow server --backend-store-uri sqlite:///mlflow.db --port $MLFLOW_PORT
+and open the training runs (experiment earlyrisk-training; monitoring runs are in
+earlyrisk-training-monitoring):
+  $RUNS_URL
 
 Once the service says it is listening, paste this in another terminal:
 

@@ -17,8 +17,12 @@ model instead (same hyperparameters, data only through its own calibration windo
 design that produced the champion, held out as the candidate is), and the note says so. If
 that one has also seen the rows, the comparison is ``not_evaluable``.
 
-The first model of a registry has nothing to compare with: the gate says so with the
-status ``no_champion``, which does not block. A champion that cannot be loaded or cannot
+A registry without a champion (every version so far stayed ``challenger``) serves nothing,
+so the gate has the status ``no_champion``, which does not block; but the candidate is still
+compared, on the same rows and in the same way, with the registry's latest version, and
+the gate's detail gives that comparison (a data scientist sees whether the new version is
+better than the last attempt before anyone promotes either). Only the first version of a
+registry has nothing to be compared with. A champion that cannot be loaded or cannot
 score these rows (its features are missing) is ``not_evaluable``, which blocks unless the
 config waives ``champion_*`` with a reason (e.g. the feature catalogue changed on purpose).
 """
@@ -40,6 +44,7 @@ from training.registry import (
     CHAMPION,
     TAG_DATA_THROUGH,
     TAG_HELD_OUT_DATA_THROUGH,
+    LoadedRiskModel,
     ModelChecksumError,
     ModelNotFoundError,
     load_held_out_model,
@@ -48,6 +53,7 @@ from training.registry import (
 
 CANDIDATE = "candidate"
 SERVED = "champion"
+LATEST = "latest version"
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,8 @@ class ChampionComparison:
     champion_version: str | None
     evaluation: Evaluation | None
     note: str
+    # CHAMPION, or LATEST when there was no champion and the latest version stood in
+    against: str = CHAMPION
 
 
 def compare_scores(
@@ -96,6 +104,16 @@ def champion_gates(
                 value=float("nan"),
                 threshold=float("nan"),
                 detail=comparison.note,
+            )
+        ]
+    if comparison.against == LATEST:
+        return [
+            GateResult.of(
+                "champion_comparison",
+                "no_champion",
+                value=float("nan"),
+                threshold=float("nan"),
+                detail=f"{comparison.note}; {_beside_latest(comparison)}",
             )
         ]
     ev = comparison.evaluation
@@ -144,6 +162,36 @@ def champion_gates(
     return gates
 
 
+def _beside_latest(comparison: ChampionComparison) -> str:
+    """The candidate against the latest version, in words (it decides nothing: see above)."""
+    assert comparison.evaluation is not None
+    ev = comparison.evaluation
+    parts = []
+    for metric, label in (("roc_auc", "ROC AUC"), ("precision_at_k", "precision at capacity")):
+        diff = ev.differences[metric][f"{CANDIDATE} - {SERVED}"]
+        mine = ev.models[CANDIDATE].metrics[metric].estimate
+        theirs = ev.models[SERVED].metrics[metric].estimate
+        parts.append(
+            f"{label} {mine:.4f} vs v{comparison.champion_version} {theirs:.4f}, difference "
+            f"{diff.estimate:+.4f} [{diff.low:+.4f}, {diff.high:+.4f}]"
+        )
+    return "; ".join(parts)
+
+
+def latest_version(model_name: str, *, tracking_uri: str) -> str | None:
+    """The highest version number registered under ``model_name`` (None: none yet)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        versions = client.search_model_versions(f"name = '{model_name}'")
+    except MlflowException:
+        return None
+    numbers = [int(v.version) for v in versions if str(v.version).isdigit()]
+    return str(max(numbers)) if numbers else None
+
+
 def compare_with_champion(
     test: pd.DataFrame,
     candidate: ScoredModel,
@@ -156,22 +204,94 @@ def compare_with_champion(
     n_bins: int,
     seed: int,
 ) -> ChampionComparison:
-    """Load ``models:/<model_name>@champion`` and evaluate it beside the candidate on ``test``."""
+    """Load ``models:/<model_name>@champion`` and evaluate it beside the candidate on ``test``.
+
+    Without a champion, the latest version stands in (``against=LATEST``); the comparison is
+    then told, not gated (see the module docstring).
+    """
+    against, uri = CHAMPION, f"models:/{model_name}@{CHAMPION}"
     try:
-        loaded = load_risk_model(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri)
+        loaded = load_risk_model(uri, tracking_uri=tracking_uri)
     except ModelNotFoundError:
-        return ChampionComparison(
-            champion_version=None,
-            evaluation=None,
-            note=f"no {CHAMPION} of {model_name} in {tracking_uri}: the first model of this "
-            "registry has nothing to be compared with",
-        )
+        latest = latest_version(model_name, tracking_uri=tracking_uri)
+        no_champion = f"no {CHAMPION} of {model_name} in {tracking_uri}"
+        if latest is None:
+            return ChampionComparison(
+                champion_version=None,
+                evaluation=None,
+                note=f"{no_champion}: the first model of this registry has nothing to be "
+                "compared with",
+            )
+        try:
+            loaded = load_risk_model(f"models:/{model_name}/{latest}", tracking_uri=tracking_uri)
+        except (ModelNotFoundError, ModelChecksumError) as exc:
+            return ChampionComparison(
+                champion_version=None,
+                evaluation=None,
+                note=f"{no_champion}, and its latest version v{latest} cannot be loaded: {exc}",
+            )
+        against = LATEST
     except ModelChecksumError as exc:
         return ChampionComparison(
             champion_version="unknown", evaluation=None, note=f"champion cannot be loaded: {exc}"
         )
+    if against == LATEST:
+        comparison = _compare_loaded(
+            loaded,
+            test,
+            candidate,
+            k=k,
+            tracking_uri=tracking_uri,
+            n_bootstrap=n_bootstrap,
+            confidence_level=confidence_level,
+            n_bins=n_bins,
+            seed=seed,
+            which=f"the latest version v{loaded.version} (no {CHAMPION})",
+        )
+        if comparison.evaluation is None:  # nothing to tell beside it: the first-model case
+            return ChampionComparison(
+                champion_version=None,
+                evaluation=None,
+                note=f"no {CHAMPION} of {model_name}; the latest version v{loaded.version} "
+                f"cannot be compared: {comparison.note}",
+            )
+        return ChampionComparison(
+            champion_version=comparison.champion_version,
+            evaluation=comparison.evaluation,
+            note=f"no {CHAMPION} of {model_name}: nothing is served, so nothing blocks; "
+            + comparison.note,
+            against=LATEST,
+        )
+    return _compare_loaded(
+        loaded,
+        test,
+        candidate,
+        k=k,
+        tracking_uri=tracking_uri,
+        n_bootstrap=n_bootstrap,
+        confidence_level=confidence_level,
+        n_bins=n_bins,
+        seed=seed,
+        which=f"{CHAMPION} v{loaded.version}",
+    )
+
+
+def _compare_loaded(
+    loaded: LoadedRiskModel,
+    test: pd.DataFrame,
+    candidate: ScoredModel,
+    *,
+    k: int,
+    tracking_uri: str,
+    n_bootstrap: int,
+    confidence_level: float,
+    n_bins: int,
+    seed: int,
+    which: str,
+) -> ChampionComparison:
+    """``loaded`` (the champion, or the latest version) beside the candidate on ``test``:
+    its held-out model when the served refit saw these rows' outcomes."""
     model = loaded.risk_model
-    which = f"{CHAMPION} v{loaded.version}"
     seen = loaded.tags.get(TAG_DATA_THROUGH)
     first_test_day = (
         pd.Timestamp(pd.to_datetime(test["as_of"]).min()).date() if "as_of" in test else None
@@ -198,15 +318,15 @@ def compare_with_champion(
             )
         model = held
         which = (
-            f"the held-out model of {CHAMPION} v{loaded.version} (the served refit saw "
-            f"outcomes through {seen}, after these test rows' date {first_test_day})"
+            f"the held-out model of {which} (its refit saw outcomes through {seen}, after "
+            f"these test rows' date {first_test_day})"
         )
     missing = [f for f in model.feature_names if f not in test.columns]
     if missing:
         return ChampionComparison(
             champion_version=loaded.version,
             evaluation=None,
-            note=f"champion v{loaded.version} needs {len(missing)} input(s) these test rows "
+            note=f"{which} needs {len(missing)} input(s) these test rows "
             f"lack ({', '.join(missing[:5])}): it cannot be compared on the same rows",
         )
     y = test["label"].to_numpy(dtype=int)

@@ -123,6 +123,7 @@ class _Stages:
     def __init__(self, callback: StageCallback | None) -> None:
         self.callback = callback
         self.timings: dict[str, float] = {}
+        self.started_at = time.time()  # wall clock: the MLflow run's start
 
     @contextlib.contextmanager
     def __call__(self, name: str) -> Iterator[None]:
@@ -244,6 +245,7 @@ def run_training(
         card_facts.shutdown(wait=False, cancel_futures=True)
         raise
     result.fingerprints = fingerprints
+    result.started_at = stage.started_at
     result.feature_table = data.table if keep_feature_table else None
     try:
         _report_and_log(result, stage, ablation, write_reports=write_reports)

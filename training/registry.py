@@ -359,12 +359,11 @@ def git_commit(start: Path | None = None) -> str | None:
     return commit if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", commit) else None
 
 
-_METRIC_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
-
-
 def metric_key(name: str) -> str:
-    """``name`` with the characters MLflow refuses in a metric key replaced by ``_``."""
-    return _METRIC_KEY.sub("_", name)
+    """``name`` as a readable, MLflow-valid key (see :mod:`training.metric_names`)."""
+    from training.metric_names import readable_key
+
+    return readable_key(name)
 
 
 def training_params(result: TrainResult) -> dict[str, str]:
@@ -405,10 +404,13 @@ def training_metrics(result: TrainResult) -> dict[str, float]:
 
     Test metrics with their interval ends, the oracle, paired AUC differences, calibration
     evidence, each backtest origin, each audited group's fairness figures, and each gate's
-    value and outcome (``gate.<name>.passed`` is 1 or 0), so runs can be compared in the UI.
+    value and outcome (``gate.<name>[.<attribute>.<group>].passed`` is 1 or 0), so runs can
+    be compared in the UI. Figures at capacity name it (``precision_at_5pct``); the scheme
+    is :mod:`training.metric_names` (docs/mlflow.md).
     """
     from training.evaluation import METRICS
     from training.fairness import group_metrics
+    from training.metric_names import at_capacity, gate_key, segment
 
     out: dict[str, float] = {}
     for name, ev in result.evaluation.models.items():
@@ -439,16 +441,17 @@ def training_metrics(result: TrainResult) -> dict[str, float]:
                     out[f"{key}.high"] = iv.high
     out.update(group_metrics(result.audit))
     for outcome in result.fairness_outcomes:
-        where = ".".join(str(p) for p in (outcome.attribute, outcome.group) if p)
-        key = f"gate.fairness_{outcome.gate}" + (f".{where}" if where else "")
+        attribute = str(outcome.attribute or "").removeprefix("audit_")
+        where = [segment(p) for p in (attribute, outcome.group) if p]
+        key = ".".join([f"gate.fairness_{segment(outcome.gate)}", *where])
         out[f"{key}.passed"] = float(bool(outcome.passed))
         if outcome.value is not None:
             out[f"{key}.value"] = float(outcome.value)
     for gate in result.decision.gates:
         if gate.name.startswith("fairness_"):
             continue  # each fairness check is logged above, one by one
-        out[f"gate.{gate.name}.passed"] = float(gate.passed)
-        out[f"gate.{gate.name}.value"] = gate.value
+        out[f"{gate_key(gate.name)}.passed"] = float(gate.passed)
+        out[f"{gate_key(gate.name)}.value"] = gate.value
     out["gates.passed"] = float(result.decision.promoted)
     out["gates.failed"] = float(len(result.decision.failed))
     for outcome, n in count_outcomes(result.decision.gates).items():
@@ -458,8 +461,12 @@ def training_metrics(result: TrainResult) -> dict[str, float]:
         out["eligibility.ineligible_share"] = float(
             result.eligibility["ineligible"].sum() / max(result.eligibility["families"].sum(), 1)
         )
+    capacity = result.config.capacity
     return {
-        metric_key(k): float(v) for k, v in out.items() if v is not None and math.isfinite(float(v))
+        # gate keys are built segment by segment above; the rest are dotted names of data
+        (at_capacity(k if k.startswith("gate.") else metric_key(k), capacity)): float(v)
+        for k, v in out.items()
+        if v is not None and math.isfinite(float(v))
     }
 
 
@@ -494,6 +501,15 @@ def _log_raw_dataset(run: TrackedRun, result: TrainResult) -> None:
     )
 
 
+def training_run_name(version: str | None, data_through: str) -> str:
+    """``train v3 2024-12-31``: what (the version it registered) and when (its data's end).
+
+    The version exists only once the model is registered inside the run, so the run is
+    created as ``train 2024-12-31`` and renamed.
+    """
+    return f"train v{version} {data_through}" if version else f"train {data_through}"
+
+
 def data_through(result: TrainResult) -> dt.date:
     """The last outcome date the registered model's fit or calibration saw."""
     slices = (
@@ -523,8 +539,12 @@ def log_training_run(result: TrainResult, *, input_example: pd.DataFrame) -> Non
     experiment_id = store.experiment(
         cfg.mlflow.experiment, artifact_location=cfg.mlflow.artifact_location
     )
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    with store.run(experiment_id, run_name=f"train-{stamp}") as run:
+    through = data_through(result).isoformat()
+    # the run spans the whole training (its duration in the UI), not only this logging stage
+    started = round(result.started_at * 1000) if result.started_at else None
+    with store.run(
+        experiment_id, run_name=training_run_name(None, through), start_time=started
+    ) as run:
         failed = ",".join(g.name for g in result.decision.failed)[:5000]
         tags = {
             **{f"{META_PREFIX}{k}": v for k, v in result.fingerprints.items()},
@@ -563,6 +583,7 @@ def log_training_run(result: TrainResult, *, input_example: pd.DataFrame) -> Non
         # every check's outcome: what `earlyrisk model promote` reads (blocking_checks)
         run.log_dict(checks_document(result.decision), CHECKS_ARTIFACT)
         store.set_alias(logged.name, logged.version, result.decision.alias)
+        store.client.update_run(run.run_id, name=training_run_name(logged.version, through))
         # what `earlyrisk monitor` compares later data with (docs/monitoring.md)
         stats = reference_stats_for(result, input_example)
         run.log_dict(stats.model_dump(mode="json"), ARTIFACT_PATH)

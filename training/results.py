@@ -72,6 +72,7 @@ class TrainResult:
     report: WrittenReport | None
     fingerprints: dict[str, str]
     timings: dict[str, float] = field(default_factory=dict)
+    started_at: float = 0.0  # when the run began (seconds since the epoch): the MLflow start
     audit: Any = None
     fairness_outcomes: list[Any] = field(default_factory=list)
     model_name: str = ""

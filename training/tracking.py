@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from mlflow import MlflowClient
 
@@ -97,18 +98,26 @@ class TrackingStore:
             experiment_id = str(existing.experiment_id)
         else:
             location = artifact_location
-            if location is not None and "://" not in location:
+            if location is not None and len(urlparse(location).scheme) < 2:  # a path (C: too)
                 location = Path(location).resolve().as_uri()
             experiment_id = self.client.create_experiment(name, artifact_location=location)
         self.client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return experiment_id
 
     @contextlib.contextmanager
-    def run(self, experiment_id: str, *, run_name: str | None = None) -> Iterator[TrackedRun]:
-        """An open run for the block: FINISHED when it ends, FAILED or KILLED when it raises."""
+    def run(
+        self, experiment_id: str, *, run_name: str | None = None, start_time: int | None = None
+    ) -> Iterator[TrackedRun]:
+        """An open run for the block: FINISHED when it ends, FAILED or KILLED when it raises.
+
+        ``start_time`` (ms since the epoch, default now): when the work it records began,
+        so the UI's duration is the work's, not that of the logging at its end.
+        """
         from mlflow.tracking.context.registry import resolve_tags
 
-        created = self.client.create_run(experiment_id, tags=resolve_tags(), run_name=run_name)
+        created = self.client.create_run(
+            experiment_id, tags=resolve_tags(), run_name=run_name, start_time=start_time
+        )
         run = TrackedRun(self.client, created.info.run_id, str(experiment_id))
         status = "FAILED"
         try:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import TaskID
 
+    from training.gates import GateResult
     from training.results import TrainResult
 
 TRAIN_HELP = (
@@ -84,6 +85,15 @@ def train_command(
             help=f"exit with code {EXIT_NOT_PROMOTED} when a gate fails (for automation)",
         ),
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="end with every metric interval and every gate (default: the gates that "
+            "did not pass, at most 60 lines in all)",
+        ),
+    ] = False,
 ) -> None:
     """Train, evaluate, audit, register; promote to champion only if every gate passes."""
     from rich.console import Console
@@ -116,7 +126,7 @@ def train_command(
     except EarlyriskError as exc:
         err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
         raise typer.Exit(EXIT_ERROR) from None
-    print_summary(result, console)
+    print_summary(result, console, verbose=verbose)
     if require_promotion and not result.decision.promoted:
         raise typer.Exit(EXIT_NOT_PROMOTED)
 
@@ -168,23 +178,96 @@ class _StageProgress:
             self.progress.update(self.tasks[stage], completed=1)
 
 
-def print_summary(result: TrainResult, console: Console) -> None:
-    """The closing table: metrics with intervals, gates, version, alias, report location."""
-    from rich.markup import escape
+# The default summary: a short metric label, the gates that did not pass (at most this many,
+# each detail cut at a word) and a count of the rest, so that it fits a screen (60 lines at
+# 80 columns); `--verbose` and the report have everything.
+SHORT_LABELS = {
+    "roc_auc": "ROC AUC",
+    "pr_auc": "PR AUC",
+    "brier": "Brier score",
+    "log_loss": "log-loss",
+    "ece": "ECE",
+    "precision_at_k": "precision@cap",
+    "recall_at_k": "recall@cap",
+    "lift_at_k": "lift@cap",
+}
+MAX_GATES_LISTED = 6
+MAX_DETAIL_CHARS = 100
+
+
+def print_summary(result: TrainResult, console: Console, *, verbose: bool = False) -> None:
+    """The closing summary: metrics, gates, version, alias, report location.
+
+    By default short enough to read in a terminal (a real run has over a hundred gates, and
+    the full tables ran to a thousand lines at 80 columns): the main model's intervals, the
+    gates that did not pass first and at most :data:`MAX_GATES_LISTED` of them.
+    ``verbose`` prints every interval and every gate.
+    """
+    if verbose:
+        _print_metrics_full(result, console)
+        _print_gates_full(result, console)
+    else:
+        _print_metrics_short(result, console)
+        _print_gates_short(result, console)
+    alias_style = "bold green" if result.decision.promoted else "bold yellow"
+    console.print(
+        f"Model [bold]{result.model_name}[/] version [bold]{result.model_version}[/] -> "
+        f"alias [{alias_style}]{result.alias}[/] (run {result.run_id}, {result.tracking_uri})"
+    )
+    if verbose or result.decision.promoted:
+        console.print(result.decision.explain(max_listed=3), markup=False, highlight=False)
+    if result.report is not None:
+        console.print(f"Report: {result.report.html}  (Markdown: {result.report.markdown})")
+    if verbose:
+        stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+        console.print(f"[dim]Stages: {stages}[/]")
+
+
+def _test_title(result: TrainResult, *, intervals: str) -> str:
+    ev = result.evaluation
+    return (
+        f"Test slice: {ev.n_rows} families, {ev.n_positive} outcomes ({ev.prevalence:.1%}); "
+        f"capacity {ev.capacity_k} ({result.config.capacity.describe()}); "
+        f"{ev.confidence_level:.0%} bootstrap intervals {intervals}"
+    )
+
+
+def _print_metrics_short(result: TrainResult, console: Console) -> None:
+    """One line per metric: the main model with its interval, the others' estimates."""
+    from rich import box
     from rich.table import Table
 
     from training.evaluation import METRICS
-    from training.outcome import Outcome, outcome_summary, sort_checks
+
+    ev = result.evaluation
+    names = list(ev.models)
+    table = Table(title=_test_title(result, intervals=f"for {names[0]}"), box=box.SIMPLE_HEAD)
+    table.add_column("metric", no_wrap=True)
+    table.add_column(names[0], justify="right", no_wrap=True)
+    for name in names[1:]:
+        table.add_column(name, justify="right", overflow="fold")
+    if ev.oracle:
+        table.add_column("oracle", justify="right", style="dim")
+    for m in METRICS:
+        row = [SHORT_LABELS.get(m, m), str(ev.models[names[0]].metrics[m])]
+        row += [f"{ev.models[n].metrics[m].estimate:.3f}" for n in names[1:]]
+        if ev.oracle:
+            row.append(f"{ev.oracle[m].estimate:.3f}")
+        table.add_row(*row)
+    if ev.models[names[0]].truth:  # a synthetic registry: the error against the truth
+        row = ["mae_vs_truth", *(f"{ev.models[n].truth['mae_vs_truth']:.4f}" for n in names)]
+        table.add_row(*row, *([""] if ev.oracle else []))
+    console.print(table)
+
+
+def _print_metrics_full(result: TrainResult, console: Console) -> None:
+    from rich.table import Table
+
+    from training.evaluation import METRICS
     from training.report import METRIC_LABELS
 
     ev = result.evaluation
-    table = Table(
-        title=(
-            f"Test slice: {ev.n_rows} families, {ev.n_positive} outcomes "
-            f"({ev.prevalence:.1%}); capacity {ev.capacity_k}; "
-            f"{ev.confidence_level:.0%} bootstrap intervals"
-        )
-    )
+    table = Table(title=_test_title(result, intervals="for every model"))
     table.add_column("metric")
     names = list(ev.models)
     for name in names:
@@ -203,26 +286,69 @@ def print_summary(result: TrainResult, console: Console) -> None:
             table.add_row(*row, *([""] if ev.oracle else []))
     console.print(table)
 
+
+def _blocking_first(result: TrainResult) -> list[GateResult]:
+    """Failed, then inconclusive, then passed gates, each in report order."""
+    from training.outcome import sort_checks
+
+    return sort_checks(result.decision.gates)
+
+
+def _mark(gate: GateResult) -> str:
+    """The gate's outcome (pass, fail, inconclusive), with its finer status when it says
+    more (waived, not evaluable, no champion)."""
+    from rich.markup import escape
+
+    from training.outcome import Outcome
+
+    styles = {Outcome.FAIL: "bold red", Outcome.INCONCLUSIVE: "bold yellow", Outcome.PASS: "green"}
+    mark = f"[{styles[gate.outcome]}]{gate.outcome.value.upper()}[/]"
+    if gate.status not in ("pass", "fail", "inconclusive"):
+        mark += f" ({escape(gate.status.replace('_', ' '))})"
+    return mark
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " [...]"
+
+
+def _print_gates_short(result: TrainResult, console: Console) -> None:
+    """The counts per outcome, then the gates that did not pass, at most a few."""
+    from rich.markup import escape
+
+    from training.outcome import outcome_summary
+
+    gates = _blocking_first(result)
+    console.print(f"[bold]Promotion gates[/] ({len(gates)}): {outcome_summary(gates)}")
+    blocking = [g for g in gates if g.blocks]
+    for gate in blocking[:MAX_GATES_LISTED]:
+        # gate names hold "[attribute/group]", which rich would read as markup
+        detail = escape(_clip(gate.detail, MAX_DETAIL_CHARS))
+        console.print(f"  {_mark(gate)} {escape(gate.name)}: {detail}", highlight=False)
+    rest = len(blocking) - MAX_GATES_LISTED
+    if rest > 0:
+        console.print(f"  and {rest} more that did not pass", highlight=False)
+    if blocking:
+        console.print(
+            f"{len(blocking)} gate(s) did not pass: kept as `{result.alias}`. Every gate: "
+            "--verbose, or the report's gate table.",
+            highlight=False,
+        )
+
+
+def _print_gates_full(result: TrainResult, console: Console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from training.outcome import outcome_summary
+
     gates = Table(title=f"Promotion gates: {outcome_summary(result.decision.gates)}")
     gates.add_column("gate")
     gates.add_column("outcome")
     gates.add_column("detail")
-    styles = {Outcome.FAIL: "bold red", Outcome.INCONCLUSIVE: "bold yellow", Outcome.PASS: "green"}
-    for g in sort_checks(result.decision.gates):
-        mark = f"[{styles[g.outcome]}]{g.outcome.value.upper()}[/]"
-        if g.status not in ("pass", "fail", "inconclusive"):
-            mark += f" ({escape(g.status.replace('_', ' '))})"
+    for g in _blocking_first(result):
         # gate names hold "[attribute/group]", which rich would read as markup
-        gates.add_row(escape(g.name), mark, escape(g.detail))
+        gates.add_row(escape(g.name), _mark(g), escape(g.detail))
     console.print(gates)
-
-    alias_style = "bold green" if result.decision.promoted else "bold yellow"
-    console.print(
-        f"Model [bold]{result.model_name}[/] version [bold]{result.model_version}[/] -> "
-        f"alias [{alias_style}]{result.alias}[/] (run {result.run_id}, {result.tracking_uri})"
-    )
-    console.print(result.decision.explain(max_listed=3), markup=False, highlight=False)
-    if result.report is not None:
-        console.print(f"Report: {result.report.html}  (Markdown: {result.report.markdown})")
-    stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
-    console.print(f"[dim]Stages: {stages}[/]")

@@ -156,6 +156,11 @@ def synth(
         except (FileExistsError, PermissionError) as error:
             raise typer.BadParameter(str(error), param_hint="--out") from None
     print_summary(summary, Console())
+    if shift_day is not None:
+        from features.synth.shift import describe_shift
+
+        for line in describe_shift(shift_day):
+            Console().print(line, soft_wrap=True, highlight=False, markup=False)
 
 
 def print_summary(summary: SynthSummary, console: Console) -> None:

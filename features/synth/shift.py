@@ -49,6 +49,27 @@ class ShiftParams:
 DEFAULT_SHIFT = ShiftParams()
 
 
+def describe_shift(shift_day: dt.date, params: ShiftParams = DEFAULT_SHIFT) -> list[str]:
+    """What ``apply_shift`` planted from ``shift_day`` on, one change a line, in figures.
+
+    Printed by ``earlyrisk synth --shift-month``: whoever later reads a monitoring report on
+    these data must know which alarms are expected (drift in benefit amounts and school
+    absences, realized performance below the estimate), or a planted change looks like a bug.
+    """
+    since = shift_day.isoformat()
+    labels = " and ".join(DEFAULT_LABEL_OUTCOMES)
+    return [
+        f"planted from {since} on (docs/synthetic_registry.md), unrelated to any family's risk:",
+        f"  benefit policy: every {BENEFIT_TYPE} paid at x{params.benefit_factor:g} the amount",
+        f"  reporting change: {REPORTING_SOURCE} records {REPORTING_TYPE} in half-days "
+        f"(value x{params.absence_unit_factor:g})",
+        f"  outcome recording drop: only {params.outcome_kept:.0%} of {labels} outcomes "
+        "are recorded (a concept shift no label-free estimate can see)",
+        "  expected in `earlyrisk monitor` after it: input drift on benefit and absence "
+        "indicators; realized performance below the estimate once labels are in",
+    ]
+
+
 def shift_rng(seed: int, chunk: int) -> np.random.Generator:
     """The shift's own random stream for chunk ``chunk``."""
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(chunk, SHIFT_STREAM)))

@@ -154,10 +154,12 @@ def check_in_child(raw_dir: str, send: Connection) -> None:
 def _shape_checked(tables: RawTables, report: ValidationReport) -> tuple[str, Any]:
     """("ok", report) when the tables pass their shape schemas, else ("shape", why)."""
     # pandera is imported here, once the answer is asked for, for the reason
-    # load_validated gives
-    from pandera.errors import SchemaError, SchemaErrors
-
+    # load_validated gives; through features.schemas first, which keeps pyspark out of a
+    # pandas-engine process
     from features.schemas import validate_schemas
+
+    # isort: split
+    from pandera.errors import SchemaError, SchemaErrors
 
     try:
         validate_schemas(tables, values=False)

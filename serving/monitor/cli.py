@@ -27,6 +27,7 @@ from serving.cli_options import (
 
 if TYPE_CHECKING:
     from serving.monitor.config import MonitorConfig
+    from serving.settings import ServingSettings
 
 EXIT_ALERT = 3
 EXIT_NOT_EVALUABLE = 4
@@ -82,10 +83,16 @@ def _check_out(out: Path, *, overwrite: bool, err: Console) -> None:
 
 
 @contextmanager
-def _refusing(err: Console, refused: tuple[type[Exception], ...]) -> Iterator[None]:
+def _refusing(
+    err: Console,
+    refused: tuple[type[Exception], ...],
+    *,
+    hints: tuple[tuple[type[Exception], str], ...] = (),
+) -> Iterator[None]:
     """Turn what a monitoring run may meet into a message and exit 1, never a traceback.
 
-    ``refused`` are the errors of the input or the model ("cannot monitor"); a report that
+    ``refused`` are the errors of the input or the model ("cannot monitor"), each followed
+    by the ``hints`` whose error type it is (the next step the user can take); a report that
     cannot be written and an MLflow refusal (the reports are written then) are named apart.
     """
     from mlflow.exceptions import MlflowException
@@ -93,7 +100,10 @@ def _refusing(err: Console, refused: tuple[type[Exception], ...]) -> Iterator[No
     try:
         yield
     except refused as exc:
-        err.print(f"[red]cannot monitor:[/red] {exc}")
+        err.print(f"[red]cannot monitor:[/red] {exc}", soft_wrap=True)
+        for kind, hint in hints:
+            if isinstance(exc, kind):
+                err.print(hint, soft_wrap=True, markup=False)
         raise typer.Exit(EXIT_REFUSED) from None
     except OSError as exc:
         err.print(f"[red]cannot write the reports:[/red] {exc}")
@@ -101,6 +111,20 @@ def _refusing(err: Console, refused: tuple[type[Exception], ...]) -> Iterator[No
     except MlflowException as exc:
         err.print(f"[red]the reports are written but MLflow refused the run:[/red] {exc.message}")
         raise typer.Exit(EXIT_REFUSED) from None
+
+
+def _no_model_hint(settings: ServingSettings) -> str:
+    """What to do when the default model (the alias, usually ``champion``) is not there.
+
+    A version becomes champion only when its gates pass, so after a first training that
+    failed a gate there is none; the user has to name the version to monitor.
+    """
+    name = settings.model_name
+    return (
+        f"hint: no version of {name!r} is `{settings.model_alias}` (a version becomes "
+        "champion only when its gates pass). Name the version to monitor with --model, "
+        f"e.g. --model models:/{name}@challenger or --model models:/{name}/VERSION."
+    )
 
 
 def monitor_command(
@@ -243,7 +267,11 @@ def monitor_command(
     _check_out(out, overwrite=overwrite, err=err)
     settings = ServingSettings()
     refused = (MonitorError, ModelNotFoundError, ModelChecksumError, AuditLogReadError, ValueError)
-    with _refusing(err, refused), raw_data_refusals(err, nothing="no report was written"):
+    hints = () if model or settings.model_uri else ((ModelNotFoundError, _no_model_hint(settings)),)
+    with (
+        _refusing(err, refused, hints=hints),
+        raw_data_refusals(err, nothing="no report was written"),
+    ):
         outcome = run_monitor(
             raw,
             as_of=day,

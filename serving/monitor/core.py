@@ -19,6 +19,7 @@ from serving.monitor.alerts import build_checks
 from serving.monitor.config import MonitorConfig
 from serving.monitor.drift import feature_drift, multivariate_drift, score_drift
 from serving.monitor.fairness import fairness_at
+from training.metric_names import capacity_name
 from training.performance_estimate import (
     PERFORMANCE_METRICS,
     as_dicts,
@@ -149,6 +150,7 @@ def monitor(
             "as_of": stats.as_of,
             "n_rows": stats.n_rows,
             "capacity": stats.capacity.describe(),
+            "capacity_name": capacity_name(stats.capacity),  # in metric names: 5pct, top200
         },
         "drift": {
             "features": feature_drift(stats.features, matrix, config=config),

@@ -1,8 +1,11 @@
 """MLflow side of monitoring: a run per monitoring pass, linked to the model version.
 
-The run goes into the experiment of the model's own training run (so its artifacts land
-where the model's do), is tagged with the model name, version and run id, and the model
-version gets tags naming its latest monitoring run, as-of date and alert count.
+The run goes into an experiment of its own beside the training one, ``<training
+experiment>-monitoring`` (a monitoring pass among the training runs made the runs table
+hard to compare), with its artifacts in a ``monitoring`` folder of the training
+experiment's artifact location; it is named ``monitor v3 2025-03-31`` (the version
+monitored and the as-of date), tagged with the model name, version and run id, and the
+model version gets tags naming its latest monitoring run, as-of date and alert count.
 """
 
 from __future__ import annotations
@@ -14,7 +17,13 @@ from training.tracking import TrackingStore
 
 
 def monitoring_metrics(report: dict[str, Any]) -> dict[str, float]:
-    """The report's headline numbers as flat MLflow metrics."""
+    """The report's headline numbers as flat MLflow metrics.
+
+    A figure at capacity names the capacity (``estimated.precision_at_5pct``), as the
+    training run's do (:mod:`training.metric_names`), so that no key mixes capacities.
+    """
+    capacity = (report.get("reference") or {}).get("capacity_name")
+    at = f"_at_{capacity}" if capacity else "_at_capacity"
     drift = report["drift"]
     out: dict[str, float] = {
         "drift.features.n_drifted": float(sum(f["drifted"] for f in drift["features"])),
@@ -29,21 +38,35 @@ def monitoring_metrics(report: dict[str, Any]) -> dict[str, float]:
     }
     for name, iv in (report["performance"]["estimated"] or {}).items():
         if isinstance(iv, dict) and iv.get("value") is not None:
-            out[f"estimated.{name}"] = float(iv["value"])
+            out[f"estimated.{name}".replace("_at_capacity", at)] = float(iv["value"])
     realized = report["performance"]["realized"] or []
     closed = [r for r in realized if r["label_window_closed"]]
     if closed:
         for name, iv in closed[-1]["realized"].items():
             if iv.get("value") is not None:
-                out[f"realized_latest.{name}"] = float(iv["value"])
+                out[f"realized_latest.{name}".replace("_at_capacity", at)] = float(iv["value"])
         for name, err in (closed[-1]["estimate_error"] or {}).items():
             if err is not None:
-                out[f"estimate_error_latest.{name}"] = float(err)
+                key = f"estimate_error_latest.{name}".replace("_at_capacity", at)
+                out[key] = float(err)
     d = report["decisions"]
     if d.get("available") and d.get("n_decisions"):
         out["decisions.n"] = float(d["n_decisions"])
         out["decisions.disagreement_rate"] = float(d["disagreement_rate"]["value"])
     return out
+
+
+MONITORING_SUFFIX = "-monitoring"
+DEFAULT_MONITORING_EXPERIMENT = "earlyrisk" + MONITORING_SUFFIX
+
+
+def monitoring_experiment(store: TrackingStore, training_run_id: str | None) -> str:
+    """The id of the monitoring experiment that belongs beside the model's training run's."""
+    if training_run_id is None:  # a model registered elsewhere: no training experiment known
+        return store.experiment(DEFAULT_MONITORING_EXPERIMENT)
+    training = store.client.get_experiment(store.experiment_of_run(training_run_id))
+    location = training.artifact_location.rstrip("/") + "/monitoring"
+    return store.experiment(training.name + MONITORING_SUFFIX, artifact_location=location)
 
 
 def log_monitoring_run(
@@ -54,14 +77,11 @@ def log_monitoring_run(
     Through the store's own client (:class:`training.tracking.TrackingStore`): a service or
     notebook in this process keeps whatever MLflow store it uses.
     """
-    from mlflow.tracking.default_experiment import DEFAULT_EXPERIMENT_ID
-
     model = report["model"]
     store = TrackingStore(tracking_uri)
-    experiment_id = (
-        store.experiment_of_run(model["run_id"]) if model.get("run_id") else DEFAULT_EXPERIMENT_ID
-    )
-    with store.run(experiment_id, run_name=f"monitor-{report['as_of']}") as run:
+    experiment_id = monitoring_experiment(store, model.get("run_id") or None)
+    run_name = f"monitor v{model['version']} {report['as_of']}"
+    with store.run(experiment_id, run_name=run_name) as run:
         run.set_tags(
             {
                 "earlyrisk.kind": "monitoring",

@@ -233,6 +233,17 @@ def test_cli_exit_codes_reports_and_mlflow_link(world: dict) -> None:
     run = client.get_run(run_id)
     assert run.data.tags["earlyrisk.model_version"] == world["version"]
     assert run.data.metrics["drift.features.n_drifted"] >= len(SHIFTED)
+    # its own experiment beside the training one, named for what and when, capacity named
+    training = client.get_run(client.get_model_version(MODEL, world["version"]).run_id)
+    assert run.info.experiment_id != training.info.experiment_id
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == client.get_experiment(training.info.experiment_id).name + (
+        "-monitoring"
+    )
+    assert run.info.run_name == f"monitor v{world['version']} 2024-12-31"
+    capacity = report["reference"]["capacity_name"]
+    assert f"estimated.precision_at_{capacity}" in run.data.metrics
+    assert not any("_at_capacity" in key for key in run.data.metrics)
 
     # no alert but checks that cannot be evaluated (one date: no fairness change; no
     # decisions): exit 0, and 4 with --strict

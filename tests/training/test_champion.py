@@ -191,3 +191,36 @@ def test_a_refitted_champion_without_a_held_out_model_is_not_evaluable(registry,
     assert gate.status == "not_evaluable" and not gate.passed
     assert "in-sample" in gate.detail and "2024-12-31" in gate.detail
     assert decide([gate]).alias == "challenger"
+
+
+def test_without_a_champion_the_latest_version_is_compared_and_does_not_block(registry, tmp_path):
+    """A registry whose versions all stayed challenger: the new version is told how it
+    compares with the latest one (v2 here, not v1), and nothing served means nothing blocks."""
+    _, strong, frame, _ = registry
+    uri = f"sqlite:///{tmp_path / 'no_champion.db'}"
+    store = TrackingStore(uri)
+    exp = store.experiment("no-champion", artifact_location=(tmp_path / "art").as_uri())
+    X, y = synthetic_frame(3000, seed=5)
+    weak = small_booster_model(X[["debt"]].assign(**{c: 0.0 for c in X if c != "debt"}), y)
+    for model in (weak, strong):  # v1 weak, v2 strong: both challengers
+        with store.run(exp) as run:
+            logged = log_risk_model(
+                model,
+                run=run,
+                input_example=X.head(5),
+                feature_list_sha256="f" * 64,
+                registered_model_name="no-champion",
+            )
+        store.set_alias("no-champion", logged.version, "challenger")
+    rng = np.random.default_rng(1)
+    weak_score = frame["debt"].to_numpy() + rng.normal(0, 2.0, len(frame))
+    candidate = ScoredModel(probability=1 / (1 + np.exp(-weak_score - 2)), rank_score=weak_score)
+    comparison = _compare(uri, candidate, frame, name="no-champion")
+    assert comparison.against == "latest version"
+    assert comparison.champion_version == "2" and comparison.evaluation is not None
+    [gate] = champion_gates(comparison, config=ChampionGatesConfig())
+    assert gate.status == "no_champion" and gate.passed
+    assert "latest version v2" in gate.detail and "ROC AUC" in gate.detail
+    diff = comparison.evaluation.differences["roc_auc"]["candidate - champion"]
+    assert diff.high < 0  # the weak candidate is worse than v2, and the detail shows it
+    assert f"{diff.estimate:+.4f}" in gate.detail

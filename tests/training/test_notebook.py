@@ -1,39 +1,68 @@
-"""The data scientist's walkthrough runs from top to bottom on a small synthetic registry."""
+"""The data scientist's walkthrough runs headless from the repository root and from
+notebooks/, writes only under the repository's var/, and words reasons by the service's rules.
+
+Each run uses a throwaway copy of the repository's layout (the code folders linked, the
+notebook copied, ``var/demo/raw`` linked to a small synthetic registry), so the test reads
+the registry through the notebook's own default path and leaves the checkout untouched.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from features.catalogue import FEATURES
+
 # every test here needs a trained model or a generated registry (tens of seconds)
 pytestmark = pytest.mark.slow
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "data_scientist_walkthrough.ipynb"
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "notebooks" / "data_scientist_walkthrough.ipynb"
+LINKED = ("pyproject.toml", "features", "training", "serving", "models", "earlyrisk")
+CELL_TIMEOUT = 1800  # seconds a cell may take on a loaded machine (training is one cell)
 
 
-def test_walkthrough_executes(training_registry_dir, write_config, tmp_path, monkeypatch):
-    config = write_config()
-    monkeypatch.setenv("EARLYRISK_RAW_DIR", str(training_registry_dir))
-    monkeypatch.setenv("EARLYRISK_TRAIN_CONFIG", str(config))
-    monkeypatch.setenv("EARLYRISK_TRACKING_URI", f"sqlite:///{tmp_path / 'nb_mlflow.db'}")
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    )
-    client.execute()
-    outputs = "\n".join(
+def _repository(tmp: Path, raw: Path) -> Path:
+    """A repository layout at ``tmp/repo`` whose ``var/demo/raw`` is ``raw``."""
+    repo = tmp / "repo"
+    (repo / "notebooks").mkdir(parents=True)
+    for name in LINKED:
+        (repo / name).symlink_to(ROOT / name)
+    shutil.copy(NOTEBOOK, repo / "notebooks" / NOTEBOOK.name)
+    (repo / "var" / "demo").mkdir(parents=True)
+    (repo / "var" / "demo" / "raw").symlink_to(raw)
+    return repo
+
+
+@pytest.fixture
+def notebook_env(write_config, monkeypatch) -> None:
+    """The quick training config; no raw directory and no MLflow store given: the defaults."""
+    monkeypatch.setenv("EARLYRISK_TRAIN_CONFIG", str(write_config()))
+    monkeypatch.delenv("EARLYRISK_RAW_DIR", raising=False)
+    monkeypatch.delenv("EARLYRISK_TRACKING_URI", raising=False)
+
+
+def _text(nb: nbformat.NotebookNode) -> str:
+    return "\n".join(
         out.get("text", "")
         for cell in nb.cells
         if cell.cell_type == "code"
         for out in cell.get("outputs", [])
     )
+
+
+def _check_outputs(nb: nbformat.NotebookNode, repo: Path) -> None:
+    outputs = _text(nb)
+    assert f"writes under: {repo / 'var' / 'notebook'}" in outputs
     assert "registered earlyrisk-test v1" in outputs
     assert "AUC lightgbm - logistic" in outputs
-    assert "strongest reasons" in outputs
-    assert (tmp_path / "nb_mlflow.db").exists()
     images = sum(
         1
         for cell in nb.cells
@@ -42,3 +71,58 @@ def test_walkthrough_executes(training_registry_dir, write_config, tmp_path, mon
         if "image/png" in out.get("data", {})
     )
     assert images >= 4  # timeline, reliability, capacity, baseline comparison
+    # the reasons: every line between the header and "context" is a need (design rule 11)
+    reasons = outputs.split("strongest reasons:", 1)[1].split("context (", 1)[0]
+    lines = [line.strip() for line in reasons.strip().splitlines()]
+    assert lines, outputs
+    not_needs = {f.description for f in FEATURES.values() if f.kind != "need"}
+    for line in lines:
+        assert line.startswith("+"), line  # raising, in probability points
+        assert not any(description in line for description in not_needs), line
+    # what it wrote is under the repository's var/, nowhere else
+    store = repo / "var" / "notebook"
+    assert (store / "mlflow.db").is_file() and (store / "report").is_dir()
+    assert not (repo / "notebooks" / "var").exists()
+    assert not (repo / "mlflow.db").exists() and not (repo / "mlartifacts").exists()
+
+
+def test_jupyter_execute_from_the_repository_root(
+    training_registry_dir, notebook_env, tmp_path
+) -> None:
+    """`jupyter execute` (nbclient) starts the kernel in notebooks/: the notebook still finds
+    the repository's var/demo/raw and writes under the repository's var/."""
+    repo = _repository(tmp_path, training_registry_dir)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("jupyter")),
+            "execute",
+            f"--timeout={CELL_TIMEOUT}",
+            "--output=executed",
+            "notebooks/data_scientist_walkthrough.ipynb",
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3 * CELL_TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    _check_outputs(nbformat.read(repo / "notebooks" / "executed.ipynb", as_version=4), repo)
+
+
+def test_a_kernel_started_at_the_repository_root(
+    training_registry_dir, notebook_env, tmp_path
+) -> None:
+    """A kernel whose working directory is the repository root (an editor's, a server's)."""
+    repo = _repository(tmp_path, training_registry_dir)
+    nb = nbformat.read(repo / "notebooks" / NOTEBOOK.name, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(repo)}},
+    )
+    client.execute()
+    _check_outputs(nb, repo)

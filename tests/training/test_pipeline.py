@@ -264,6 +264,20 @@ def test_mlflow_run_is_what_a_data_scientist_expects(logged_run, tracking):
     assert metrics["gates.passed"] == float(result.decision.promoted)
     assert any(k.startswith("gate.fairness_") and k.endswith(".passed") for k in metrics)
     assert "backtest.origin0.lightgbm.roc_auc" in metrics
+    # readable keys (docs/mlflow.md): dotted segments, capacity named, no stray characters
+    from training.metric_names import capacity_name
+    from training.registry import data_through
+
+    cap = capacity_name(result.config.capacity)
+    assert f"test.lightgbm.precision_at_{cap}" in metrics
+    assert f"backtest.origin0.lightgbm.precision_at_{cap}.low" in metrics
+    for key in metrics:
+        assert not set(key) & set("[]/ "), key
+        assert "_at_k" not in key and ".." not in key and not key.endswith("_"), key
+    # named for what and when; spans the whole training, not only its logging
+    assert run.info.run_name == f"train v{result.model_version} {data_through(result)}"
+    assert run.info.start_time == round(result.started_at * 1000)
+    assert run.info.end_time - run.info.start_time >= 1000 * result.timings["fit"]
     version = client.get_model_version(NAME, result.model_version)
     assert "children under 18" not in version.tags["eligibility_rule"]  # compact JSON
     assert '"kind": "children_under_18"' in version.tags["eligibility_rule"]
@@ -296,3 +310,33 @@ def test_support_comparison_fitted_beside_the_reports_equals_one_fitted_afterwar
         evaluated_model=result.evaluated_model,
     )
     assert again == result.support_ablation
+
+
+def test_the_training_summary_is_short_unless_verbose(logged_run):
+    """`earlyrisk train` ends with at most 60 lines by default (at 80 columns, with the 12
+    stage lines before it), the gates that did not pass first; --verbose lists every gate."""
+    import io
+
+    from rich.console import Console
+
+    from training.train_cli import MAX_GATES_LISTED, print_summary
+
+    result, _ = logged_run
+
+    def render(verbose: bool, width: int) -> str:
+        out = io.StringIO()
+        console = Console(file=out, width=width, color_system=None)
+        print_summary(result, console, verbose=verbose)
+        return out.getvalue()
+
+    short = render(False, 80)
+    assert len(short.splitlines()) <= 60 - 12, short
+    flat = " ".join(short.split())
+    assert f"Promotion gates ({len(result.decision.gates)})" in flat
+    blocking = [g for g in result.decision.gates if not g.passed]
+    for gate in blocking[:MAX_GATES_LISTED]:
+        assert gate.name in flat
+    full = render(True, 400)  # wide: each gate's name on one line
+    for gate in result.decision.gates:
+        assert gate.name in full
+    assert len(render(True, 80).splitlines()) > len(short.splitlines())

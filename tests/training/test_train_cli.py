@@ -23,14 +23,16 @@ def test_train_on_a_synthetic_registry_registers_and_summarises(
     result = runner.invoke(
         app,
         ["train", "--raw", str(training_registry_dir), "--config", str(config), "--jobs", "1"],
-        env={"COLUMNS": "200"},
+        env={"COLUMNS": "80"},
     )
     assert result.exit_code == 0, result.output
     out = result.output
-    for text in ("ROC AUC", "expected calibration error", "lift at capacity", "oracle"):
+    # a real run has over a hundred gates: the default summary still fits 60 lines
+    assert len(out.splitlines()) <= 60, out
+    for text in ("ROC AUC", "ECE", "lift@cap", "oracle"):
         assert text in out
-    assert "Promotion gates" in out and "auc_margin_over_logistic" in out
-    assert "mae_vs_truth (synthetic)" in out  # ground_truth.parquet was used
+    assert "Promotion gates (" in out
+    assert "mae_vs_truth" in out  # ground_truth.parquet was used
     assert "version 1" in out
     report = tmp_path / "report" / "training_report.html"
     assert report.exists() and str(report) in out.replace("\n", "")
