@@ -92,6 +92,7 @@ def default_limits_server(serving_world, tokens, tmp_path_factory) -> Iterator[L
         "EARLYRISK_TRUSTED_PROXIES": '["127.0.0.1"]',
         "BENTOML_HOME": str(root / "bentoml_home"),
     }
+    begin_audit_log(env)  # a fresh log is begun explicitly (serve --new-log)
     server = start_local_server(env, root / "bentoml.log")
     try:
         yield server
