@@ -10,8 +10,8 @@ within the idle timeout; the token behind it is checked again on every use by th
 
 One table (``review_sessions``, declared by the migrations, in SQLite or in the shared
 PostgreSQL database, so every replica knows every session), one interface
-(:class:`ReviewSessionStore`), one implementation over a connection that takes ``?``
-marks (sqlite3, or :class:`serving.store.connection.QmarkConnection`), calls serialized by a lock.
+(:class:`ReviewSessionStore`), one implementation over
+:class:`serving.store.connection.Database`, like every store.
 Time is passed in (``now``), so a test moves a clock instead of sleeping.
 """
 
@@ -20,13 +20,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from serving.private_files import create_private
+from serving.database_url import is_postgres
 from serving.store.audit_errors import AuditLogUnavailable
+from serving.store.connection import Database
+from serving.store.migrations import ensure
 
 #: How long an ended or idle session's row is kept before it is deleted (for an auditor
 #: comparing sign-ins with the security log; the row names a token id, never a secret).
@@ -64,19 +65,28 @@ def _text(at: datetime) -> str:
 
 
 class SqlReviewSessions:
-    """:class:`ReviewSessionStore` over one connection with ``?`` marks, behind a lock."""
+    """:class:`ReviewSessionStore` over one :class:`~serving.store.connection.Database`
+    (either dialect), with the package's concurrency policy (a connection per thread, each
+    write one short transaction)."""
 
-    def __init__(self, conn: Any, where: str) -> None:
-        self._conn = conn
-        self.where = where
-        self._lock = threading.Lock()
+    def __init__(self, db: Database | Path | str) -> None:
+        self.db = db if isinstance(db, Database) else Database(db)
+        self.where = self.db.where
+        try:
+            ensure(self.db, "review_sessions")
+        except (sqlite3.Error, OSError) as exc:
+            raise AuditLogUnavailable(
+                f"cannot open the review sessions {self.where}: {exc}"
+            ) from exc
 
     def _run(self, sql: str, params: tuple[Any, ...]) -> Any:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, params)
-            except (sqlite3.Error, OSError) as exc:
-                raise AuditLogUnavailable(f"review sessions {self.where}: {exc}") from exc
+        try:
+            if sql.lstrip().upper().startswith("SELECT"):
+                return self.db.read().execute(sql, params)
+            with self.db.write() as conn:
+                return conn.execute(sql, params)
+        except (sqlite3.Error, OSError) as exc:
+            raise AuditLogUnavailable(f"review sessions {self.where}: {exc}") from exc
 
     def create(self, token_id: str, *, now: datetime) -> str:
         session_id = secrets.token_urlsafe(32)
@@ -119,39 +129,18 @@ class SqlReviewSessions:
         return bool(cur.rowcount == 1)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-
-def open_sqlite_sessions(path: Path) -> SqlReviewSessions:
-    """The sessions in a SQLite file (0600): its table made by the migrations in a new file,
-    a file whose schema is behind refused (nothing alters a schema when a store opens)."""
-    from serving.store.migrations import ensure_sqlite
-
-    try:
-        create_private(path)
-        ensure_sqlite(path, "review_sessions")
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
-        conn.execute("PRAGMA journal_mode = WAL")
-    except (sqlite3.Error, OSError) as exc:
-        raise AuditLogUnavailable(f"cannot open the review sessions at {path}: {exc}") from exc
-    return SqlReviewSessions(conn, str(path))
+        self.db.close()
 
 
 def open_postgres_sessions(url: str) -> SqlReviewSessions:
     """The sessions in the shared PostgreSQL database (one table for every replica)."""
-    from serving.database_url import redact
-    from serving.store.connection import QmarkConnection
-    from serving.store.migrations import ensure_postgres
-
-    ensure_postgres(url)
-    return SqlReviewSessions(QmarkConnection(url), redact(url))
+    return SqlReviewSessions(url)
 
 
 def open_review_sessions(database_url: str | None, path: Path) -> SqlReviewSessions:
-    """The review sessions the settings name: the shared database when there is one."""
-    from serving.database_url import is_postgres
-
-    if is_postgres(database_url):
-        return open_postgres_sessions(str(database_url))
-    return open_sqlite_sessions(path)
+    """The review sessions the settings name: the shared database when there is one, else
+    the SQLite file at path (0600, made by the migrations when new; a file whose schema is
+    behind is refused: nothing alters a schema when a store opens)."""
+    if database_url is not None and is_postgres(database_url):
+        return SqlReviewSessions(database_url)
+    return SqlReviewSessions(path)
