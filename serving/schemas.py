@@ -110,6 +110,10 @@ class ScoredFamily(_Body):
         "support received; none under the contribution threshold)."
     )
     reasons_lowering: list[ReasonOut] = Field(description="Needs that lowered it.")
+    needs_raising: list[ReasonOut] = Field(
+        description="Every need that raised the probability by at least the contribution "
+        "threshold, strongest first (reasons_raising is its first few)."
+    )
     context: list[ReasonOut] = Field(
         description="Household composition and support received that the model used, "
         "largest contribution first: shown as context, never as reasons."
@@ -249,6 +253,14 @@ class FamilyResponse(_Body):
     lang: Literal["en", "ru", "kk"]
     records_available: bool = Field(
         description="Whether the service holds the raw records (EARLYRISK_RAW_DIR)."
+    )
+    eligible: bool = Field(
+        description="Whether the family is in the scored population on as_of (default rule: "
+        "a child under 18 in the household); an ineligible family has no indicators."
+    )
+    ineligible_reason: str | None = Field(
+        description="Why the family is not scored, in the request's language; null when "
+        "it is eligible."
     )
     indicators: list[IndicatorOut]
     history: list[HistoryItem] = Field(description="The latest 50 scores, newest first.")
