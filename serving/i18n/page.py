@@ -223,9 +223,9 @@ PAGE: Final[dict[str, Words]] = {
         "Причина (одной строкой, без имён и личных данных)",
         "Себебі (бір жолға, аты-жөнсіз және жеке деректерсіз)",
     ),
-    "record_button": words("Record decision", "Записать решение", "Шешімді жазу"),
+    "record_button": words("Record decision", "Записать решение", "Шешімді тіркеу"),
     "recorded": words(
-        "Your decision was recorded.", "Ваше решение записано.", "Шешіміңіз жазылды."
+        "Your decision was recorded.", "Ваше решение записано.", "Шешіміңіз тіркелді."
     ),
     "reason_required": words(
         "Give a reason in one line.",

@@ -226,3 +226,33 @@ def test_family_page_fits_the_screen_in_three_languages(family_server, tokens, w
             _screenshot(driver, width, min(height, 4000), name)
     finally:
         driver.quit()
+
+
+def test_no_family_page_is_wider_than_a_phone_or_taller_than_4000_px(family_server, tokens):
+    """The measure of items 6-7 over every eligible family of the demo-sized registry: at
+    1280 px (Russian, the longest words) no page over 4,000 px with its records folded; at
+    360 px (Kazakh) none wider than the screen."""
+    server, table, _, ineligible = family_server
+    families = [f for f in table["family_id"].astype(str) if f not in set(ineligible)]
+    worst: dict[int, tuple[int, str]] = {}
+    for width, lang in ((1280, "ru"), (360, "kk")):
+        driver = _browser(width, 740 if width == 360 else 800)
+        try:
+            _sign_in(driver, server.url, tokens["caseworker"])
+            tall, wide = [], []
+            for family in families:
+                driver.get(f"{server.url}/review?family_id={family}&lang={lang}")
+                scroll_width, inner_width, _ = _viewport(driver)
+                height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+                worst[width] = max(worst.get(width, (0, "")), (height, family))
+                if scroll_width > inner_width:
+                    wide.append((family, scroll_width))
+                if width == 1280 and height > 4000:
+                    tall.append((family, height))
+        finally:
+            driver.quit()
+        print(
+            f"{len(families)} pages at {width} px ({lang}): tallest {worst[width]}, "
+            f"{len(tall)} over 4,000 px, {len(wide)} wider than the screen"
+        )
+        assert not tall and not wide, (width, tall[:5], wide[:5])

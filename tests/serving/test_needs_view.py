@@ -257,26 +257,3 @@ def test_a_deployment_replaces_the_catalogue_and_a_bad_one_stops_the_review_page
                 review_sessions_path=tmp_path / "sessions.sqlite",
             ),
         )
-
-
-# ---------------------------------------------------------------- page language checker
-@pytest.mark.parametrize(
-    ("html", "lang", "found"),
-    [
-        ("<td>household</td>", "ru", "raw code 'household'"),
-        ("<li>обращение: financial_hardship</li>", "kk", "raw code 'financial_hardship'"),
-        ("<li>contact: financial_hardship</li>", "en", "raw code 'financial_hardship'"),
-        ("<p>нет ребёнка: no child under 18</p>", "kk", "Latin word 'child'"),
-        ('<p aria-label="Support">Помощь</p>', "ru", "Latin word 'Support'"),
-    ],
-)
-def test_the_page_checker_fails_on_an_untranslated_code_or_a_latin_word(html, lang, found):
-    assert any(found in p for p in page_problems(html, lang)), page_problems(html, lang)
-
-
-def test_the_page_checker_passes_a_page_in_its_language():
-    html = (
-        '<html lang="ru"><style>.a{color:red}</style><a lang="en" hreflang="en">English</a>'
-        "<h2>Оценка риска: F00012</h2><p>earlyrisk · 18,3 %</p></html>"
-    )
-    assert page_problems(html, "ru") == []
