@@ -321,7 +321,7 @@ def test_review_page_in_a_real_browser(registry_server, tokens):
         box.send_keys(family)
         _after(driver, box.submit)
         assert family in driver.find_element(By.ID, "score-h").text
-        assert driver.find_elements(By.CSS_SELECTOR, "#reasons details ul.records li")
+        assert driver.find_elements(By.CSS_SELECTOR, "section.need-group details ul.records li")
         assert driver.find_element(By.ID, "band-meaning").text
         assert driver.find_element(By.CSS_SELECTOR, "[role=note]").text  # advisory notice
         # the reasons in each language
