@@ -196,6 +196,11 @@ class RecordOut(_Body):
         description="The agency system in the request's language (its code when unknown)."
     )
     value: float | None = Field(description="Amount or measure, per the event type.")
+    child_age: int | None = Field(
+        default=None,
+        description="A child's record: the child's age in whole years on the event date (a "
+        "child is named by age, never by name); null otherwise.",
+    )
 
 
 class IndicatorOut(_Body):

@@ -98,6 +98,17 @@ def test_needs_are_grouped_acute_first_with_values_records_and_support(family_se
             headers=auth(tokens["caseworker"]),
         ).json()["results"][0]
         html = _page(client, busiest, "ru")
+        family = client.post(
+            "/family", json={"family_id": busiest, "lang": "ru"}, headers=auth(tokens["caseworker"])
+        )
+    assert family.status_code == 200, family.text
+    body = family.json()
+    assert body["eligible"] is True and body["ineligible_reason"] is None
+    ages = [r.get("child_age") for i in body["indicators"] for r in i["records"] or []]
+    assert any(a is not None for a in ages), "no child's record carries the child's age"
+    assert {i["domain_name"] for i in body["indicators"] if i["domain"] == "household"} == {
+        "состав семьи"
+    }
     # every raising need over the threshold is on the page, not only the API's first five
     assert len(score["needs_raising"]) >= len(score["reasons_raising"])
     for need in score["needs_raising"]:
