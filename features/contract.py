@@ -149,7 +149,10 @@ class EventType:
 
     ``details`` is the closed list of ``detail`` values (None: free text or null);
     ``value`` says what ``events.value`` holds for this type (an amount, a count or a
-    ratio, never negative), None when the type carries no value.
+    ratio, never negative), None when the type carries no value. ``acute`` marks an event
+    that calls for a caseworker's attention now when it happened within
+    :data:`ACUTE_WINDOW_DAYS` (violence, losing one's home, treatment for addiction or mental
+    illness, a child's injury): the review page lists such needs first and never cuts them.
     """
 
     name: str
@@ -157,6 +160,7 @@ class EventType:
     level: Level
     details: tuple[str, ...] | None = None
     value: str | None = None
+    acute: bool = False
 
 
 EVENT_TYPES: dict[str, EventType] = {
@@ -181,7 +185,7 @@ EVENT_TYPES: dict[str, EventType] = {
         EventType("utility_debt", "economic", "family", value="debt amount, KZT"),
         EventType("social_service_contact", "social", "family"),
         EventType("family_support_center_visit", "social", "family"),
-        EventType("domestic_violence_report", "social", "family"),
+        EventType("domestic_violence_report", "social", "family", acute=True),
         EventType("police_contact", "social", "person", ("offense", "victim", "witness")),
         EventType("juvenile_offense", "social", "person"),
         EventType(
@@ -191,13 +195,13 @@ EVENT_TYPES: dict[str, EventType] = {
             ("adequate", "overcrowded", "unsafe"),
             value="persons per room",
         ),
-        EventType("eviction_notice", "housing", "family"),
-        EventType("homelessness_episode", "housing", "family"),
+        EventType("eviction_notice", "housing", "family", acute=True),
+        EventType("homelessness_episode", "housing", "family", acute=True),
         EventType("missed_vaccination", "health", "person"),
-        EventType("injury_emergency_visit", "health", "person"),
+        EventType("injury_emergency_visit", "health", "person", acute=True),
         EventType("prenatal_visit_missed", "health", "person"),
-        EventType("substance_use_treatment", "health", "person"),
-        EventType("mental_health_treatment", "health", "person"),
+        EventType("substance_use_treatment", "health", "person", acute=True),
+        EventType("mental_health_treatment", "health", "person", acute=True),
         EventType("school_absence", "education", "person", value="days absent in the month"),
         EventType("school_dropout", "education", "person"),
         EventType("preschool_not_enrolled", "education", "person"),
@@ -210,6 +214,10 @@ EVENT_TYPES: dict[str, EventType] = {
 VALUED_EVENT_TYPES: tuple[str, ...] = tuple(n for n, e in EVENT_TYPES.items() if e.value)
 
 DOMAINS: tuple[Domain, ...] = get_args(Domain)
+
+# An acute event (EventType.acute) counts as acute this many days after its event date.
+ACUTE_WINDOW_DAYS = 90
+ACUTE_EVENT_TYPES: tuple[str, ...] = tuple(n for n, e in EVENT_TYPES.items() if e.acute)
 
 # The default label: a child protection case or placement within 12 months after as-of.
 DEFAULT_LABEL_OUTCOMES: tuple[str, ...] = ("child_protection_case", "child_placed_in_care")

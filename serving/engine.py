@@ -42,6 +42,7 @@ from serving.family_view import history_rows, indicator_rows
 from serving.i18n import (
     DEFAULT_LANGUAGE,
     Language,
+    ineligible_reason,
     level_name,
     notice,
 )
@@ -325,7 +326,7 @@ class ServingEngine:
                 scored[str(fid)] = {
                     "status": "ineligible",
                     "family_id": str(fid),
-                    "reason": self.scorer.eligibility.reason(),
+                    "reason": ineligible_reason(self.scorer.eligibility.min_children, lang),
                     "snapshot_date": day,
                     "model_version": self.identity.version,
                 }
@@ -398,12 +399,28 @@ class ServingEngine:
             family_id=family_id,
             as_of=day,
         )
-        records = self.records.for_family(family_id, day) if self.records is not None else None
-        return {
+        common = {
             "family_id": family_id,
             "as_of": day,
             "lang": lang,
             "records_available": self.records is not None,
+            "advisory_notice": self.notice(lang),
+        }
+        if not bool(self.scorer.eligible_matrix(matrix)[0]):
+            # outside the scored population (design rule 10): the reason, in lang, and no
+            # indicators or records (nothing here is a reason to act on)
+            return {
+                **common,
+                "eligible": False,
+                "ineligible_reason": ineligible_reason(self.scorer.eligibility.min_children, lang),
+                "indicators": [],
+                "history": self.family_history(family_id, lang) if with_history else [],
+            }
+        records = self.records.for_family(family_id, day) if self.records is not None else None
+        return {
+            **common,
+            "eligible": True,
+            "ineligible_reason": None,
             "indicators": indicator_rows(
                 names=self.scorer.feature_names,
                 values=matrix[0].tolist(),
@@ -412,7 +429,6 @@ class ServingEngine:
                 lang=lang,
             ),
             "history": self.family_history(family_id, lang) if with_history else [],
-            "advisory_notice": self.notice(lang),
         }
 
     def family_history(self, family_id: str, lang: Language) -> list[dict[str, Any]]:

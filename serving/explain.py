@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -104,6 +104,7 @@ class Explanation:
     lowering: list[Reason]
     context: list[Reason]
     by_kind: dict[str, float]
+    needs_raising: list[Reason] = field(default_factory=list)
 
     def shown(self) -> list[Reason]:
         """Every reason and context item shown, in display order."""
@@ -251,7 +252,9 @@ def explain_arrays(
     need_down = np.where(is_need & shown & (contrib < 0), contrib, 0.0)
     other = np.where(~is_need & shown, np.abs(contrib), 0.0)
     # Stable sorts over name-ordered columns: ties keep alphabetical order.
-    up = np.argsort(-need_up, axis=1, kind="stable")[:, :n_raising]
+    up_all = np.argsort(-need_up, axis=1, kind="stable")
+    up = up_all[:, :n_raising]
+    n_up = (need_up > 0).sum(axis=1)
     down = np.argsort(need_down, axis=1, kind="stable")[:, :n_lowering]
     ctx = np.argsort(-other, axis=1, kind="stable")[:, :n_context]
     totals = {k: contrib[:, mask].sum(axis=1) for k, mask in kind_masks.items()}
@@ -277,6 +280,7 @@ def explain_arrays(
                 lowering=[reason(row, j) for j in down[row] if need_down[row, j] < 0],
                 context=[reason(row, j) for j in ctx[row] if other[row, j] > 0],
                 by_kind={k: float(totals[k][row]) for k in KINDS},
+                needs_raising=[reason(row, j) for j in up_all[row, : n_up[row]]],
             )
         )
     return explanations
@@ -310,6 +314,7 @@ def explanation_json(explanation: Explanation, lang: Language) -> dict[str, Any]
         "reasons_raising": [reason_json(r, lang) for r in explanation.raising],
         "reasons_lowering": [reason_json(r, lang) for r in explanation.lowering],
         "context": [reason_json(r, lang) for r in explanation.context],
+        "needs_raising": [reason_json(r, lang) for r in explanation.needs_raising],
         "contribution_by_kind": {
             k: round(v, CONTRIBUTION_DECIMALS) for k, v in explanation.by_kind.items()
         },

@@ -9,8 +9,11 @@ the records shown are the ones the indicators were computed from).
 What is kept is bounded by the indicators' windows (DESIGN rule 3: no record marks a family
 forever): an event is kept only when some served as-of date can see it (recorded by it, and
 dated within the longest window before it), and only of the event types some model input
-reads. Columns kept: event type, detail, event date, recorded date, source and value; never
-a person id, birth date, sex or any other protected attribute (they are not read at all).
+reads. Columns kept: event type, detail, event date, recorded date, source and value, and
+for a child's record the child's age in whole years on the event date (a caseworker must
+know which child, and the page names a child by age, never by name); never a person id,
+birth date, sex or any other protected attribute (the birth date is read once, to compute
+the age, and dropped).
 Person-level events count for the family the person belonged to on the event date, as in
 the feature engine (:func:`features.engine.attribute_events`).
 
@@ -65,6 +68,11 @@ class FamilyRecords:
         self._recorded = ordered["recorded_date"].to_numpy(dtype="datetime64[ns]")
         self._source = ordered["source"].astype(str).to_numpy()
         self._value = ordered["value"].to_numpy(dtype=np.float64, na_value=np.nan)
+        self._age = (
+            ordered["child_age"].to_numpy(dtype=np.float64, na_value=np.nan)
+            if "child_age" in ordered.columns
+            else np.full(len(ordered), np.nan)
+        )
         self._combo, self._matches = self._match_indicators(ordered)
         starts = np.flatnonzero(np.r_[True, self._family[1:] != self._family[:-1]])
         ends = np.r_[starts[1:], len(self._family)]
@@ -138,6 +146,7 @@ class FamilyRecords:
             "recorded_date": str(self._recorded[i])[:10],
             "source": str(self._source[i]),
             "value": None if np.isnan(value) else round(value, 2),
+            "child_age": None if np.isnan(self._age[i]) else int(self._age[i]),
         }
 
 
@@ -199,6 +208,23 @@ def build_records(
         & (events["event_date"] > first - pd.Timedelta(days=MAX_LOOKBACK_DAYS))
     ]
     attributed = attribute_events(events, raw.memberships)
+    attributed["child_age"] = child_ages(attributed, raw.persons)
     return FamilyRecords(
-        attributed.loc[:, ["family_id", "role", *RECORD_COLUMNS]], feature_names=feature_names
+        attributed.loc[:, ["family_id", "role", *RECORD_COLUMNS, "child_age"]],
+        feature_names=feature_names,
     )
+
+
+def child_ages(events: pd.DataFrame, persons: pd.DataFrame) -> np.ndarray:
+    """Each record's child's age in whole years on its event date (NaN for a record that
+    is not a child's, or whose person's birth date is unknown)."""
+    births = persons.drop_duplicates("person_id").set_index("person_id")["birth_date"]
+    born = pd.to_datetime(events["person_id"].map(births))
+    when = pd.to_datetime(events["event_date"])
+    years = when.dt.year - born.dt.year
+    before_birthday = (when.dt.month < born.dt.month) | (
+        (when.dt.month == born.dt.month) & (when.dt.day < born.dt.day)
+    )
+    age = (years - before_birthday.astype(float)).to_numpy(dtype=np.float64, na_value=np.nan)
+    is_child = (events["role"].astype(object) == "child").to_numpy()
+    return np.where(is_child, age, np.nan)

@@ -72,10 +72,12 @@ from serving.i18n import (
     Language,
     decision_name,
     format_contribution,
+    locale_format,
     negotiate,
 )
 from serving.i18n.page import page_text
 from serving.limits import SlidingWindow, retry_after
+from serving.needs_view import needs_page
 from serving.schemas import TEXT_PATTERN
 from serving.settings import ServingSettings
 from serving.store.audit_log import AuditLogUnavailable
@@ -86,6 +88,7 @@ from serving.store.security_log import (
     SecurityLogUnavailable,
     SecurityRecord,
 )
+from serving.support_catalogue import load_support_catalogue
 
 logger = logging.getLogger("earlyrisk.serving")
 
@@ -149,6 +152,8 @@ class ReviewPages:
             )
         )
         self.idle = timedelta(minutes=self.settings.review_session_idle_minutes)
+        # checked at start: a bad catalogue stops the service, naming its field
+        self.support = load_support_catalogue(self.settings.support_catalogue_path)
         self.clock = clock
         self.quota = SlidingWindow(
             limit=self.settings.quota_families_per_minute, window_s=60, clock=monotonic
@@ -314,9 +319,10 @@ class ReviewPages:
         def record_line(record: dict[str, Any]) -> str:
             return t("record_line").format(**record)
 
-        band = None
-        if score is not None and score.get("status") == "scored":
+        band = needs = None
+        if score is not None and score.get("status") == "scored" and view is not None:
             band = next(b for b in score["risk_bands"] if b["level"] == score["risk_level"])
+            needs = needs_page(view, score, lang=lang, catalogue=self.support)
         html = _TEMPLATE.render(
             lang=lang,
             t=t,
@@ -332,7 +338,10 @@ class ReviewPages:
             decisions=DECISIONS,
             decision_name=lambda code: decision_name(code, lang),
             record_line=record_line,
-            percent=lambda p: "—" if p is None else f"{100 * float(p):.1f} %",
+            needs=needs,
+            percent=lambda p: "—" if p is None else locale_format.percent(float(p), lang),
+            number=lambda x: locale_format.number(float(x), lang),
+            day=lambda d: locale_format.day(str(d), lang),
             contribution=lambda c: format_contribution(c, lang),
             max_id=self.settings.max_id_length,
             max_reason=self.settings.max_reason_length,

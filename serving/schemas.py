@@ -110,6 +110,10 @@ class ScoredFamily(_Body):
         "support received; none under the contribution threshold)."
     )
     reasons_lowering: list[ReasonOut] = Field(description="Needs that lowered it.")
+    needs_raising: list[ReasonOut] = Field(
+        description="Every need that raised the probability by at least the contribution "
+        "threshold, strongest first (reasons_raising is its first few)."
+    )
     context: list[ReasonOut] = Field(
         description="Household composition and support received that the model used, "
         "largest contribution first: shown as context, never as reasons."
@@ -192,6 +196,11 @@ class RecordOut(_Body):
         description="The agency system in the request's language (its code when unknown)."
     )
     value: float | None = Field(description="Amount or measure, per the event type.")
+    child_age: int | None = Field(
+        default=None,
+        description="A child's record: the child's age in whole years on the event date (a "
+        "child is named by age, never by name); null otherwise.",
+    )
 
 
 class IndicatorOut(_Body):
@@ -249,6 +258,14 @@ class FamilyResponse(_Body):
     lang: Literal["en", "ru", "kk"]
     records_available: bool = Field(
         description="Whether the service holds the raw records (EARLYRISK_RAW_DIR)."
+    )
+    eligible: bool = Field(
+        description="Whether the family is in the scored population on as_of (default rule: "
+        "a child under 18 in the household); an ineligible family has no indicators."
+    )
+    ineligible_reason: str | None = Field(
+        description="Why the family is not scored, in the request's language; null when "
+        "it is eligible."
     )
     indicators: list[IndicatorOut]
     history: list[HistoryItem] = Field(description="The latest 50 scores, newest first.")

@@ -56,6 +56,12 @@ class ServingSettings(BaseSettings):
         description="Explicit model URI (e.g. models:/earlyrisk/3); overrides name and alias.",
     )
     snapshot_path: Path = Path("var/features.parquet")
+    support_catalogue_path: Path | None = Field(
+        default=None,
+        description="A deployment's own support catalogue (YAML, the shape of "
+        "serving/support_catalogue.yaml): which programmes answer which need, in en/ru/kk. "
+        "Unset: the catalogue shipped with the service. Validated at start.",
+    )
     lookup_db_path: Path = Path("var/serving/lookup.sqlite")
     raw_dir: Path | None = Field(
         default=None,

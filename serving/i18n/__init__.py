@@ -16,6 +16,7 @@ from string import Formatter
 from typing import get_args
 
 from features.contract import DOMAINS, EVENT_TYPES
+from serving.i18n import locale_format
 from serving.i18n.events import (
     CHANNEL_NAME,
     DECISION_NAME,
@@ -30,6 +31,7 @@ from serving.i18n.phrases import (
     BAND_MEANING,
     BAND_MEANING_FIXED,
     CONTRIBUTION,
+    INELIGIBLE_REASON,
     KIND_NAME,
     LEVEL_NAME,
     NOT_RECORDED,
@@ -57,6 +59,7 @@ __all__ = [
     "event_name",
     "format_contribution",
     "format_value",
+    "ineligible_reason",
     "kind_name",
     "level_name",
     "negotiate",
@@ -133,13 +136,8 @@ def rounded_value(value: float | None, unit: str) -> float | None:
 
 
 def _number(value: float, lang: Language) -> str:
-    """A number with thousands grouped the way each language writes it."""
-    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
-    text = text.replace("-", "−")
-    if lang == "en":
-        return text
-    # Russian and Kazakh: a (no-break) space between thousands and a decimal comma
-    return text.replace(",", "\u00a0").replace(".", ",")
+    """A number with thousands grouped the way each language writes it (Babel)."""
+    return locale_format.number(value, lang)
 
 
 def _ru_plural(value: float, forms: tuple[str, str, str]) -> str:
@@ -190,12 +188,7 @@ def format_value(name: str, value: float | None, *, unit: str, lang: Language) -
 
 def format_contribution(contribution: float, lang: Language) -> str:
     """A contribution (probability difference) as signed percentage points, one decimal."""
-    points = 100.0 * contribution
-    sign = "+" if points >= 0 else "−"
-    text = f"{abs(points):.1f}"
-    if lang != "en":
-        text = text.replace(".", ",")
-    return CONTRIBUTION[lang].format(points=sign + text)
+    return CONTRIBUTION[lang].format(points=locale_format.points(contribution, lang))
 
 
 def level_name(level: str, lang: Language) -> str:
@@ -245,8 +238,7 @@ def decision_name(decision: str, lang: Language) -> str:
 
 
 def _percent(value: float, lang: Language) -> str:
-    text = f"{100.0 * value:.1f}"
-    return text if lang == "en" else text.replace(".", ",")
+    return locale_format.number(100.0 * value, lang, decimals=1)
 
 
 def band_meaning(
@@ -267,12 +259,20 @@ def band_meaning(
         "upper": _percent(upper if upper is not None else 1.0, lang),
         "count": _number(float(count), lang),
         "share": _percent(share, lang),
-        "ratio": (f"{ratio:g}" if lang == "en" else f"{ratio:g}".replace(".", ",")),
+        "ratio": locale_format.number(ratio, lang),
         "base": _percent(base, lang),
     }
     if not derived:
         return BAND_MEANING_FIXED[lang].format(**fields)
     return BAND_MEANING[level][lang].format(**fields)
+
+
+def ineligible_reason(min_children: int, lang: Language) -> str:
+    """Why a family outside the scored population has no score, in lang (the rule of
+    :class:`features.eligibility.EligibilityRule`: ``min_children`` children under 18)."""
+    if min_children <= 1:
+        return INELIGIBLE_REASON["children_under_18"][lang]
+    return INELIGIBLE_REASON["children_under_18_many"][lang].format(n=min_children)
 
 
 def notice(lang: Language) -> str:
@@ -354,6 +354,7 @@ def translation_problems() -> list[str]:
         "missing phrase of": MISSING,
         "level": LEVEL_NAME,
         "band meaning": BAND_MEANING,
+        "ineligible reason": INELIGIBLE_REASON,
         "kind": KIND_NAME,
         "unit": UNIT,
     }

@@ -122,6 +122,23 @@ DETAIL_NAME: Final[dict[str, Words]] = {
     "adequate": words("adequate", "условия в норме", "жағдайы талапқа сай"),
     "overcrowded": words("overcrowded", "теснота", "тым тар"),
     "unsafe": words("unsafe", "опасно для проживания", "тұруға қауіпті"),
+    # why a family contacted social services (free text in the contract; the usual codes of
+    # the social services' register, which the synthetic registry writes)
+    "financial_hardship": words(
+        "financial hardship", "материальные трудности", "материалдық қиындықтар"
+    ),
+    "child_welfare_concern": words(
+        "concern for a child's welfare",
+        "беспокойство о благополучии ребёнка",
+        "баланың әл-ауқатына алаңдаушылық",
+    ),
+    "housing_problem": words("housing problem", "жилищная проблема", "тұрғын үй мәселесі"),
+    "disability_support": words(
+        "support with a disability",
+        "помощь в связи с инвалидностью",
+        "мүгедектікке байланысты көмек",
+    ),
+    "family_conflict": words("family conflict", "конфликт в семье", "отбасылық жанжал"),
 }
 
 # The agency systems of the synthetic registry (and of the ministry's data as far as known).
@@ -171,6 +188,7 @@ DOMAIN_NAME: Final[dict[str, Words]] = {
     "housing": words("housing", "жильё", "тұрғын үй"),
     "health": words("health", "здоровье", "денсаулық"),
     "education": words("education", "образование", "білім"),
+    "household": words("household", "состав семьи", "отбасы құрамы"),
 }
 
 # Where a score in a family's history was served (the audit log's endpoint).

@@ -82,7 +82,7 @@ PAGE: Final[dict[str, Words]] = {
     ),
     "lowering_heading": words(
         "Needs that lower the estimate",
-        "Трудности, снижающие оценку",
+        "Обстоятельства, снижающие оценку",
         "Бағаны төмендететін қиындықтар",
     ),
     "context_heading": words(
@@ -90,6 +90,85 @@ PAGE: Final[dict[str, Words]] = {
         "Состав семьи и полученная помощь (для сведения, не причины)",
         "Отбасы құрамы және алынған көмек (мәлімет үшін, себеп емес)",
     ),
+    "needs_heading": words(
+        "Needs to act on",
+        "Трудности семьи, требующие внимания",
+        "Назар аударуды қажет ететін қиындықтар",
+    ),
+    "needs_help": words(
+        "Every need that raised the estimate, by area; urgent ones (in the last 90 days) "
+        "first. Beside each: the support that answers it.",
+        "Все трудности, повысившие оценку, по сферам; срочные (за последние 90 дней) — "
+        "первыми. Рядом с каждой — помощь, которая на неё отвечает.",
+        "Бағаны арттырған барлық қиындықтар салалар бойынша; шұғылдары (соңғы 90 күнде) "
+        "алдымен. Әрқайсысының жанында — оған сай көмек.",
+    ),
+    "acute": words("urgent", "срочно", "шұғыл"),
+    "acute_help": words(
+        "Urgent: a record of violence, losing the home, addiction or mental-health "
+        "treatment or a child's injury in the last 90 days.",
+        "Срочно: запись о насилии, потере жилья, лечении зависимости или психического "
+        "расстройства либо травме ребёнка за последние 90 дней.",
+        "Шұғыл: соңғы 90 күнде зорлық-зомбылық, баспанадан айырылу, тәуелділіктен немесе "
+        "психикалық бұзылыстан емделу не баланың жарақаты туралы жазба.",
+    ),
+    "no_needs": words(
+        "No need raised the estimate above the threshold.",
+        "Ни одна трудность не повысила оценку выше порога.",
+        "Ешбір қиындық бағаны шектен жоғары көтерген жоқ.",
+    ),
+    "support_heading": words(
+        "Support to offer", "Какую помощь предложить", "Ұсынуға болатын көмек"
+    ),
+    "records_summary": words(
+        "Records behind it: {count}",
+        "Записи, на которых основано: {count}",
+        "Негізгі жазбалар: {count}",
+    ),
+    "records_shown_above": words(
+        "the same records as “{indicator}” above",
+        "те же записи, что у «{indicator}» выше",
+        "жоғарыдағы «{indicator}» жазбаларымен бірдей",
+    ),
+    "record_value": words("value: {value}", "значение: {value}", "мәні: {value}"),
+    "record_child": words("child aged {age}", "ребёнок {age}", "{age} жастағы бала"),
+    "record_entry": words(
+        "{event_name}, {event_date} (recorded {recorded_date}; source: {source_name})",
+        "{event_name}, {event_date} (внесено {recorded_date}; источник: {source_name})",
+        "{event_name}, {event_date} (енгізілді {recorded_date}; дереккөз: {source_name})",
+    ),
+    "split_heading": words(
+        "How the estimate is made up", "Из чего складывается оценка", "Баға неден құралады"
+    ),
+    "split_baseline": words("average family", "средняя семья", "орташа отбасы"),
+    "split_needs": words("needs", "трудности", "қиындықтар"),
+    "split_context": words(
+        "family situation and support", "состав семьи и помощь", "отбасы құрамы және көмек"
+    ),
+    "split_total": words("estimate", "оценка", "баға"),
+    "bands_heading": words("Levels", "Уровни", "Деңгейлер"),
+    "bands_help": words(
+        "A level is a range of the estimate: “high” is as many families as caseworkers can "
+        "reach, “elevated” a clear multiple of the average family.",
+        "Уровень — это диапазон оценки: «высокий» — столько семей, сколько специалисты могут "
+        "охватить, «повышенный» — заметно выше средней семьи.",
+        "Деңгей — бағаның аралығы: «жоғары» — мамандар қамти алатын отбасылар саны, "
+        "«жоғарылаған» — орташа отбасынан айтарлықтай жоғары.",
+    ),
+    "eligible_help": words(
+        "The model estimates only eligible families: those with at least one child under 18 "
+        "on the data date.",
+        "Модель оценивает только семьи, подходящие под условия: с хотя бы одним ребёнком "
+        "младше 18 лет на дату данных.",
+        "Модель тек талапқа сай отбасыларды бағалайды: деректер күнінде 18 жасқа толмаған "
+        "кемінде бір баласы барларды.",
+    ),
+    "all_indicators": words(
+        "All indicators the estimate used ({count})",
+        "Все показатели, использованные в оценке ({count})",
+        "Бағада қолданылған барлық көрсеткіштер ({count})",
+    ),
+    "points_unit": words("percentage points", "п. п.", "пайыздық пункт"),
     "none": words("None.", "Нет.", "Жоқ."),
     "col_indicator": words("Indicator", "Показатель", "Көрсеткіш"),
     "col_value": words("Value", "Значение", "Мәні"),
@@ -121,7 +200,9 @@ PAGE: Final[dict[str, Words]] = {
     "col_decisions": words("Decisions", "Решения", "Шешімдер"),
     "current": words("current", "действует", "күшінде"),
     "superseded": words("replaced", "заменено", "ауыстырылды"),
-    "decision_heading": words("Record your decision", "Записать ваше решение", "Шешіміңізді жазу"),
+    "decision_heading": words(
+        "Record your decision", "Записать ваше решение", "Шешіміңізді тіркеу"
+    ),
     "decision_help": words(
         (
             "The estimate is advisory: you decide. Your decision is recorded with this "
@@ -140,11 +221,11 @@ PAGE: Final[dict[str, Words]] = {
     "reason_label": words(
         "Reason (one line, no names or personal details)",
         "Причина (одной строкой, без имён и личных данных)",
-        "Себебі (бір жолмен, есімдерсіз және жеке деректерсіз)",
+        "Себебі (бір жолға, аты-жөнсіз және жеке деректерсіз)",
     ),
-    "record_button": words("Record decision", "Записать решение", "Шешімді жазу"),
+    "record_button": words("Record decision", "Записать решение", "Шешімді тіркеу"),
     "recorded": words(
-        "Your decision was recorded.", "Ваше решение записано.", "Шешіміңіз жазылды."
+        "Your decision was recorded.", "Ваше решение записано.", "Шешіміңіз тіркелді."
     ),
     "reason_required": words(
         "Give a reason in one line.",

@@ -102,16 +102,31 @@ NOTICE: Final[Words] = words(
     (
         "Advisory only: this score estimates the chance of a child protection case within "
         "the model's horizon from administrative records. It is not a finding about the family. "
-        "A caseworker decides, and records the decision through /feedback."
+        "A caseworker decides and records the decision."
     ),
     (
         "Только для сведения: оценка показывает вероятность дела о защите ребёнка в "
         "пределах срока прогноза модели по административным данным. Это не вывод о семье. "
-        "Решение принимает специалист и записывает его через /feedback."
+        "Решение принимает специалист и записывает его."
     ),
     (
         "Тек ақпарат үшін: бұл баға әкімшілік деректер бойынша модельдің болжам мерзімі "
         "ішінде баланы қорғау ісінің ашылу ықтималдығын көрсетеді. Бұл отбасы туралы қорытынды "
-        "емес. Шешімді маман қабылдайды және оны /feedback арқылы тіркейді."
+        "емес. Шешімді маман қабылдайды және оны тіркейді."
     ),
 )
+
+# Why a family outside the scored population has no score (features.eligibility): {n} is
+# the least number of children under 18 the rule asks for.
+INELIGIBLE_REASON: Final[dict[str, Words]] = {
+    "children_under_18": words(
+        "no child under 18 in the household on the data date",
+        "на дату данных в семье нет ребёнка младше 18 лет",
+        "деректер күнінде отбасында 18 жасқа толмаған бала жоқ",
+    ),
+    "children_under_18_many": words(
+        "fewer than {n} children under 18 in the household on the data date",
+        "на дату данных в семье меньше {n} детей младше 18 лет",
+        "деректер күнінде отбасында 18 жасқа толмаған балалар {n}-ден аз",
+    ),
+}

@@ -19,6 +19,7 @@ from serving.i18n import (
     translation_problems,
 )
 from serving.i18n import indicators as texts
+from serving.i18n.page_check import page_problems
 from serving.i18n.words import Words
 
 
@@ -165,3 +166,26 @@ def test_the_codes_are_the_three_languages():
     assert i18n.LANGUAGE_CODES == ("en", "ru", "kk")
     # every table of texts has exactly these: the Words shape names them
     assert tuple(Words.__annotations__) == i18n.LANGUAGE_CODES
+
+
+# ---------------------------------------------------------------- page language checker
+@pytest.mark.parametrize(
+    ("html", "lang", "found"),
+    [
+        ("<td>household</td>", "ru", "raw code 'household'"),
+        ("<li>обращение: financial_hardship</li>", "kk", "raw code 'financial_hardship'"),
+        ("<li>contact: financial_hardship</li>", "en", "raw code 'financial_hardship'"),
+        ("<p>нет ребёнка: no child under 18</p>", "kk", "Latin word 'child'"),
+        ('<p aria-label="Support">Помощь</p>', "ru", "Latin word 'Support'"),
+    ],
+)
+def test_the_page_checker_fails_on_an_untranslated_code_or_a_latin_word(html, lang, found):
+    assert any(found in p for p in page_problems(html, lang)), page_problems(html, lang)
+
+
+def test_the_page_checker_passes_a_page_in_its_language():
+    html = (
+        '<html lang="ru"><style>.a{color:red}</style><a lang="en" hreflang="en">English</a>'
+        "<h2>Оценка риска: F00012</h2><p>earlyrisk · 18,3 %</p></html>"
+    )
+    assert page_problems(html, "ru") == []
