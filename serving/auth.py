@@ -33,7 +33,7 @@ from features.errors import EarlyriskError
 from serving.private_files import create_private, file_identity
 from serving.sql import SqlConnection
 
-Role = Literal["caseworker", "auditor", "admin"]
+Role = Literal["caseworker", "auditor", "admin", "approver"]
 ROLES: tuple[str, ...] = get_args(Role)
 
 Endpoint = Literal[
@@ -51,6 +51,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "caseworker": frozenset({"score", "score_indicators", "feedback", "family"}),
     "auditor": frozenset({"model_card", "audit_log", "security_log", "served_stats"}),
     "admin": frozenset(get_args(Endpoint)),
+    # approves model versions (`earlyrisk model approve`): reads the card it approves,
+    # scores nobody and reads no log
+    "approver": frozenset({"model_card"}),
 }
 
 TOKEN_PREFIX = "er"
