@@ -154,7 +154,8 @@ def check_approver(facts: VersionFacts, *, person: str, role: str) -> None:
         )
     if same_person(person, facts.trained_by):
         raise GovernanceRefusal(
-            f"{person} trained version {facts.version} and cannot approve it: two other people must"
+            f"{facts.trained_by} trained version {facts.version} and cannot approve it: "
+            "two other people must"
         )
     if facts.retired:
         raise GovernanceRefusal(f"version {facts.version} is retired")

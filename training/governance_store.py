@@ -174,9 +174,16 @@ class GovernanceStore:
     def changes(self) -> list[tuple[datetime, str | None]]:
         """The champion's timeline (see :func:`training.governance.timeline`)."""
         decisions = self.decisions()
-        before = {d.previous for d in decisions if d.previous}
-        # a champion set before any recorded decision (by training when every gate passed,
-        # or by hand) counts from its version's creation
+        # a version first named as the champion a decision replaced was made champion
+        # outside the decisions (by hand): it counts from its creation
+        before: set[str] = set()
+        decided: set[str] = set()
+        for d in decisions:
+            if d.previous and d.previous not in decided:
+                before.add(d.previous)
+            if d.action in ("promote", "rollback"):
+                decided.add(d.version)
+        # a version whose gates all passed was made champion by training at its creation
         known = [
             dataclasses.replace(f, gates_passed=True)
             for f in (self.facts(v) for v in self.versions())
