@@ -90,7 +90,9 @@ def test_two_others_approve_and_the_version_is_promoted(world):
     assert code == 1 and "Dana trained version 2 and cannot approve it" in out
     code, out = _model("approve", v2, "--token", t["Case"])
     assert code == 1 and "a caseworker token cannot act" in out
-    code, out = _model("approve", v2, "--token", t["Aru"], "--waive", "auc_margin", "--reason", REASON)
+    code, out = _model(
+        "approve", v2, "--token", t["Aru"], "--waive", "auc_margin", "--reason", REASON
+    )
     assert code == 0, out
     code, out = _model("approve", v2, "--token", t["Aru2"])  # Aru again, another token
     assert code == 0, out
@@ -119,7 +121,9 @@ def test_two_others_approve_and_the_version_is_promoted(world):
     assert record["waivers"][0]["reason"] == REASON
     assert [d["action"] for d in record["decisions"]] == ["promote"]
     card_md = Path(
-        download_artifacts(run_id=run_id, artifact_path="model_card/model_card.md", tracking_uri=uri)
+        download_artifacts(
+            run_id=run_id, artifact_path="model_card/model_card.md", tracking_uri=uri
+        )
     ).read_text()
     assert "## Decisions" in card_md and REASON in card_md and "| promote | 2 | 1 |" in card_md
     card = json.loads(

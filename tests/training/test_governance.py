@@ -24,7 +24,11 @@ from training.governance import (
 )
 
 T0 = datetime(2025, 1, 1, 12, tzinfo=UTC)
-FAILED = (Check("auc_margin", "fail"), Check("ece", "pass"), Check("recall_parity.kz", "inconclusive"))
+FAILED = (
+    Check("auc_margin", "fail"),
+    Check("ece", "pass"),
+    Check("recall_parity.kz", "inconclusive"),
+)
 
 
 def _facts(**kw) -> VersionFacts:
@@ -140,7 +144,10 @@ def test_champion_on_a_date_around_each_change(offset, expected):
 
 def test_rollback_goes_to_the_champion_before_and_skips_retired_ones():
     changes = timeline(
-        [_facts(version=v, created_at=T0 + timedelta(days=int(v)), gates_passed=True) for v in "123"],
+        [
+            _facts(version=v, created_at=T0 + timedelta(days=int(v)), gates_passed=True)
+            for v in "123"
+        ],
         [],
     )
     assert rollback_target(changes, champion="3") == "2"
