@@ -177,6 +177,13 @@ def test_promotion_under_live_traffic_loses_no_request(world, server, monkeypatc
 
     with httpx.Client(base_url=server.url, timeout=30) as http:
         card = http.post("/model_card", json={}, headers=auth(auditor)).json()
+        page = http.post(
+            "/audit_log",
+            json={"after_seq": 0, "limit": 100, "kind": "governance"},
+            headers=auth(auditor),
+        )
+    assert page.status_code == 200, page.text  # the auditor's export carries every act
+    assert [e["decision"] for e in page.json()["entries"]] == [a["decision"] for a in acts]
     assert card["model_version"] == v2
     decisions = card["card"]["decisions"]
     assert decisions["waivers"][0]["check"] == "auc_margin"
