@@ -19,7 +19,9 @@ from :func:`create_sqlite_audit` (not a replay of every migration), a PostgreSQL
 the migrations in order. Audit migration 4 (SQLite) and 3 (PostgreSQL) record the
 schema's fingerprint in ``audit_meta``, so a trigger dropped and recreated afterwards is
 reported (:mod:`serving.store.audit_triggers`); PostgreSQL's 3 also makes the
-``audit_anchor`` table, the database's counterpart of the SQLite log's anchor file.
+``audit_anchor`` table, the database's counterpart of the SQLite log's anchor file. Audit
+migration 5 (SQLite) and 4 (PostgreSQL) let the log take ``governance`` entries
+(`earlyrisk model` acts); SQLite's rebuild records the fingerprint anew.
 
 **Chaining an audit log from the first release** (audit migration 2 on SQLite). Those
 logs have no hash chain, and the service refuses them. The migration chains the old
