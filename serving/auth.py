@@ -24,7 +24,7 @@ from typing import Literal, Protocol, get_args
 
 from features.errors import EarlyriskError
 
-Role = Literal["caseworker", "auditor", "admin"]
+Role = Literal["caseworker", "auditor", "admin", "approver"]
 ROLES: tuple[str, ...] = get_args(Role)
 
 Endpoint = Literal[
@@ -42,6 +42,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "caseworker": frozenset({"score", "score_indicators", "feedback", "family"}),
     "auditor": frozenset({"model_card", "audit_log", "security_log", "served_stats"}),
     "admin": frozenset(get_args(Endpoint)),
+    # approves model versions (`earlyrisk model approve`): reads the card it approves,
+    # scores nobody and reads no log
+    "approver": frozenset({"model_card"}),
 }
 
 TOKEN_PREFIX = "er"

@@ -128,6 +128,20 @@ class ModelIdentity:
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
+@dataclass
+class ServingModel:
+    """The model-dependent part of the engine, swapped as one object when a new champion
+    is loaded (:meth:`ServingEngine.swap_model`): a request reads it once, so its score,
+    level, percentile and ``model_version`` all come from the same model."""
+
+    scorer: Scorer
+    identity: ModelIdentity
+    model_card: dict[str, Any] | None
+    references: dict[str, ReferencePopulation] = dataclasses.field(default_factory=dict)
+    bands: dict[str, RiskBands] = dataclasses.field(default_factory=dict)
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+
 def _audit_reasons(explanation: Explanation) -> list[dict[str, Any]]:
     """The reasons and context shown with one score as the audit log keeps them."""
     return audit_reasons((r.indicator, r.contribution) for r in explanation.shown())
@@ -155,20 +169,44 @@ class ServingEngine:
         # aggregate statistics of what is scored, for `earlyrisk monitor --served-stats`
         self.served_stats = served_stats
         self.records = records
-        self.scorer = scorer
-        self.identity = identity
+        self._model = ServingModel(scorer, identity, model_card)
         self.lookup = lookup
         self.audit_log = audit_log
         self.tokens = tokens
-        self.model_card_doc = model_card
         self.indicator_ranges = dict(indicator_ranges)
         self.regions = regions
         self.snapshot_date = lookup.latest_as_of()
         self.as_of_dates = lookup.as_of_dates()
-        self._references: dict[str, ReferencePopulation] = {}
-        self._bands: dict[str, RiskBands] = {}
-        self._ref_lock = threading.Lock()
         self.reference(self.snapshot_date)
+
+    # ---- the model, swapped whole
+    @property
+    def model(self) -> ServingModel:
+        """The model serving now (read it once per request)."""
+        return self._model
+
+    @property
+    def scorer(self) -> Scorer:
+        return self._model.scorer
+
+    @property
+    def identity(self) -> ModelIdentity:
+        return self._model.identity
+
+    @property
+    def model_card_doc(self) -> dict[str, Any] | None:
+        return self._model.model_card
+
+    def swap_model(self, new: ServingModel) -> ServingModel:
+        """Serve ``new`` from the next request on; return the model it replaces.
+
+        The new model's reference population is computed first, so the first request on it
+        is not slower; the swap itself is one attribute assignment (atomic under the GIL):
+        a request under way finishes on the model it started with, and none fails.
+        """
+        self.reference(self.snapshot_date, new)
+        old, self._model = self._model, new
+        return old
 
     def close(self) -> None:
         """Close the audit log and this thread's store connections."""
@@ -189,27 +227,30 @@ class ServingEngine:
         return self.audit_log.ready()
 
     # ---- reference population
-    def reference(self, as_of: str) -> ReferencePopulation:
-        """The scored population at as_of (computed once per date, in chunks)."""
-        ref = self._references.get(as_of)
+    def reference(self, as_of: str, model: ServingModel | None = None) -> ReferencePopulation:
+        """The population at as_of as ``model`` (default: the serving one) scores it
+        (computed once per date and model, in chunks)."""
+        m = model or self._model
+        ref = m.references.get(as_of)
         if ref is not None:
             return ref
-        with self._ref_lock:
-            ref = self._references.get(as_of)
+        with m.lock:
+            ref = m.references.get(as_of)
             if ref is None:
                 parts = [
-                    self.scorer.reference_probabilities(chunk)  # eligible families only
+                    m.scorer.reference_probabilities(chunk)  # eligible families only
                     for chunk in self.lookup.iter_population(as_of=as_of)
                 ]
                 ref = ReferencePopulation(np.concatenate(parts) if parts else np.array([]))
-                self._bands[as_of] = bands_from_settings(self.settings, ref.sorted_)
-                self._references[as_of] = ref
+                m.bands[as_of] = bands_from_settings(self.settings, ref.sorted_)
+                m.references[as_of] = ref
         return ref
 
-    def bands(self, as_of: str) -> RiskBands:
+    def bands(self, as_of: str, model: ServingModel | None = None) -> RiskBands:
         """The risk levels' cut-offs set on the population at as_of (see derive_bands)."""
-        self.reference(as_of)
-        return self._bands[as_of]
+        m = model or self._model
+        self.reference(as_of, m)
+        return m.bands[as_of]
 
     def notice(self, lang: Language) -> str:
         """The advisory notice: the operator's own, else the built-in one in lang."""
@@ -227,10 +268,11 @@ class ServingEngine:
         request_id: str,
         endpoint: str,
         lang: Language,
+        model: ServingModel,
     ) -> list[dict[str, Any]]:
-        reference = self.reference(reference_date)
-        bands = self.bands(reference_date)
-        scored = self.scorer.score_matrix(matrix)
+        reference = self.reference(reference_date, model)
+        bands = self.bands(reference_date, model)
+        scored = model.scorer.score_matrix(matrix)
         levels = bands.levels(scored.probability)
         percentiles = reference.percentile(scored.probability)
         bands_json = describe_bands(bands, lang)
@@ -253,7 +295,7 @@ class ServingEngine:
                     "risk_bands": bands_json,
                     "percentile": float(percentiles[i]),
                     **explanation_json(scored.explanations[i], lang),
-                    "model_version": self.identity.version,
+                    "model_version": model.identity.version,
                     "snapshot_date": as_of,
                     "advisory_notice": advisory,
                 }
@@ -267,7 +309,7 @@ class ServingEngine:
                     endpoint=endpoint,
                     family_id=family_id,
                     as_of=as_of,
-                    model_version=self.identity.version,
+                    model_version=model.identity.version,
                     probability=probability,
                     risk_level=level,
                     reasons=_audit_reasons(scored.explanations[i]),
@@ -306,6 +348,7 @@ class ServingEngine:
                 "as_of",
                 f"no snapshot for {day}; available: {', '.join(self.as_of_dates)}",
             )
+        model = self._model  # one model for the whole request, even across a swap
         found_ids, matrix = self.lookup.get_matrix(family_ids, as_of=day)
         if principal.regions is not None:
             # A family outside the token's regions is answered exactly like an unknown one:
@@ -321,14 +364,14 @@ class ServingEngine:
         scored: dict[str, dict[str, Any]] = {}
         if found_ids:
             # a family outside the scored population gets its status and reason, not a score
-            keep = self.scorer.eligible_matrix(matrix)
+            keep = model.scorer.eligible_matrix(matrix)
             for fid in np.asarray(found_ids, dtype=object)[~keep]:
                 scored[str(fid)] = {
                     "status": "ineligible",
                     "family_id": str(fid),
-                    "reason": ineligible_reason(self.scorer.eligibility.min_children, lang),
+                    "reason": ineligible_reason(model.scorer.eligibility.min_children, lang),
                     "snapshot_date": day,
-                    "model_version": self.identity.version,
+                    "model_version": model.identity.version,
                 }
             found_ids = [f for f, ok in zip(found_ids, keep, strict=True) if ok]
             matrix = matrix[keep]
@@ -342,6 +385,7 @@ class ServingEngine:
                 request_id=request_id,
                 endpoint=endpoint,
                 lang=lang,
+                model=model,
             )
             scored.update({r["family_id"]: r for r in rows})
         results: list[dict[str, Any]] = []
@@ -489,14 +533,15 @@ class ServingEngine:
         the household, by default) are refused, naming the indicator the rule reads: the
         model was neither trained nor calibrated on such families, so it has no score for
         them, here as in /score and the batch files."""
+        model = self._model
         frame = self.check_indicators(indicators)
         matrix = frame.to_numpy(dtype=np.float64)
-        if not bool(self.scorer.eligible_matrix(matrix)[0]):
-            column = ", ".join(self.scorer.eligibility.columns) or "indicators"
+        if not bool(model.scorer.eligible_matrix(matrix)[0]):
+            column = ", ".join(model.scorer.eligibility.columns) or "indicators"
             raise RequestError(
                 f"indicators.{column}",
                 f"value {indicators.get(column)!r} describes a family outside the scored "
-                f"population ({self.scorer.eligibility.reason()}): the model gives it no score",
+                f"population ({model.scorer.eligibility.reason()}): the model gives it no score",
             )
         return self._results(
             matrix,
@@ -507,6 +552,7 @@ class ServingEngine:
             request_id=request_id,
             endpoint="score_indicators",
             lang=lang,
+            model=model,
         )[0]
 
     # ---- feedback and audit export
@@ -626,19 +672,21 @@ class ServingEngine:
             raise AuditLogUnavailable(f"served statistics unreadable: {exc}") from exc
 
     def model_card(self) -> dict[str, Any]:
-        """The serving model's identity and card."""
+        """The serving model's identity and card (its "decisions": waivers, approvals)."""
+        model = self._model
+        identity = model.identity
         return {
-            "model_name": self.identity.name,
-            "model_version": self.identity.version,
-            "model_uri": self.identity.uri,
-            "run_id": self.identity.run_id,
-            "model_sha256": self.identity.model_sha256,
-            "feature_list_sha256": self.identity.feature_list_sha256,
+            "model_name": identity.name,
+            "model_version": identity.version,
+            "model_uri": identity.uri,
+            "run_id": identity.run_id,
+            "model_sha256": identity.model_sha256,
+            "feature_list_sha256": identity.feature_list_sha256,
             "snapshot_date": self.snapshot_date,
-            "training_date": self.identity.training_date,
-            "metrics": self.identity.metrics,
+            "training_date": identity.training_date,
+            "metrics": identity.metrics,
             "intended_use": INTENDED_USE,
-            "card": self.model_card_doc,
+            "card": model.model_card,
         }
 
 
@@ -704,21 +752,19 @@ def indicator_ranges_from(lookup: LookupStore, as_of: str) -> dict[str, tuple[fl
     }
 
 
-def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> ServingEngine:
-    """Build the engine from settings, or raise StartupError saying what is wrong.
+def load_serving_model(settings: ServingSettings, uri: str, snapshot: Any) -> ServingModel:
+    """The model at ``uri`` ready to serve the snapshot, or StartupError saying why not.
 
-    ``new_audit_log`` begins the audit log where there is no anchor (a first start, or a
-    log lost with or without its anchor: ``earlyrisk serve --new-log``); without it that is
-    a refusal.
+    Used at start and by the champion watcher (:mod:`serving.model_watcher`): a model
+    whose checksum or feature list does not match is refused either way.
     """
-    from training.registry import (
-        TAG_ELIGIBILITY,
-        ModelChecksumError,
-        ModelNotFoundError,
-        load_risk_model,
-    )
+    return _serving_model(settings, _load_registered(settings, uri), uri, snapshot)
 
-    uri = settings.resolved_model_uri
+
+def _load_registered(settings: ServingSettings, uri: str) -> Any:
+    """The registered model at uri (a LoadedRiskModel), or StartupError saying why not."""
+    from training.registry import ModelChecksumError, ModelNotFoundError, load_risk_model
+
     # load_risk_model reads the configured store through a client bound to it (and the
     # version's own storage location): MLflow's process-wide URIs stay the embedding
     # program's (a notebook, a worker, a test), never moved by starting a service.
@@ -734,11 +780,13 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         raise StartupError(f"refusing to serve {uri}: {exc}") from exc
     except ValueError as exc:
         raise StartupError(f"cannot load {uri}: {exc}") from exc
+    return loaded
+
+
+def _serving_model(settings: ServingSettings, loaded: Any, uri: str, snapshot: Any) -> ServingModel:
+    from training.registry import TAG_ELIGIBILITY
+
     model = loaded.risk_model
-    try:
-        snapshot = read_snapshot_info(settings.snapshot_path)
-    except SnapshotError as exc:
-        raise StartupError(str(exc)) from exc
     expected = loaded.feature_list_sha256
     if not expected or snapshot.feature_list_sha256 != expected:
         raise StartupError(
@@ -752,6 +800,42 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         indicators = catalogue_entries(model.feature_names)
     except KeyError as exc:
         raise StartupError(str(exc.args[0])) from exc
+    scorer = scorer_from_settings(
+        model,
+        settings,
+        indicators=indicators,
+        eligibility=EligibilityRule.from_tag(loaded.tags.get(TAG_ELIGIBILITY)),
+    )
+    training_date, metrics = _run_summary(loaded.run_id, settings.tracking_uri)
+    identity = ModelIdentity(
+        name=loaded.name,
+        version=loaded.version,
+        uri=uri,
+        run_id=loaded.run_id or None,
+        model_sha256=loaded.model_sha256 or None,
+        feature_list_sha256=loaded.feature_list_sha256 or None,
+        training_date=training_date,
+        metrics=metrics,
+    )
+    return ServingModel(scorer, identity, _load_model_card(loaded.run_id, settings.tracking_uri))
+
+
+def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> ServingEngine:
+    """Build the engine from settings, or raise StartupError saying what is wrong.
+
+    ``new_audit_log`` begins the audit log where there is no anchor (a first start, or a
+    log lost with or without its anchor: ``earlyrisk serve --new-log``); without it that is
+    a refusal.
+    """
+    uri = settings.resolved_model_uri
+    loaded = _load_registered(settings, uri)
+    try:
+        snapshot = read_snapshot_info(settings.snapshot_path)
+    except SnapshotError as exc:
+        raise StartupError(str(exc)) from exc
+    serving_model = _serving_model(settings, loaded, uri, snapshot)
+    scorer, identity = serving_model.scorer, serving_model.identity
+    model = scorer
     reference = _served_reference(
         identity_name=loaded.name,
         version=loaded.version,
@@ -776,22 +860,6 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         raise StartupError(f"{exc}; the service does not start without its database") from exc
     assert opened.lookup is not None and opened.audit_log is not None
     lookup, audit_log, tokens = opened.lookup, opened.audit_log, opened.tokens
-    scorer = scorer_from_settings(
-        model,
-        settings,
-        indicators=indicators,
-        eligibility=EligibilityRule.from_tag(loaded.tags.get(TAG_ELIGIBILITY)),
-    )
-    identity = ModelIdentity(
-        name=loaded.name,
-        version=loaded.version,
-        uri=uri,
-        run_id=loaded.run_id or None,
-        model_sha256=loaded.model_sha256 or None,
-        feature_list_sha256=loaded.feature_list_sha256 or None,
-    )
-    training_date, metrics = _run_summary(loaded.run_id, settings.tracking_uri)
-    identity = dataclasses.replace(identity, training_date=training_date, metrics=metrics)
     latest = lookup.latest_as_of()
     records = None
     if settings.raw_dir is not None:
@@ -811,7 +879,7 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         lookup=lookup,
         audit_log=audit_log,
         tokens=tokens,
-        model_card=_load_model_card(loaded.run_id, settings.tracking_uri),
+        model_card=serving_model.model_card,
         indicator_ranges=indicator_ranges_from(lookup, latest),
         regions=opened.regions,
         records=records,

@@ -291,10 +291,11 @@ class ModelCardResponse(_Body):
 
 
 class AuditEntry(_Body):
-    """One row of the audit log (a served score, a feedback or a batch-run event)."""
+    """One row of the audit log (a served score, a feedback, a batch-run event, a view of a
+    family or a governance act)."""
 
     seq: int
-    kind: Literal["score", "feedback", "batch_run", "view"]
+    kind: Literal["score", "feedback", "batch_run", "view", "governance"]
     recorded_at: str
     request_id: str
     token_id: str
@@ -310,7 +311,9 @@ class AuditEntry(_Body):
     decision: str | None
     reason: str | None
     detail: dict[str, Any] | None = Field(
-        default=None, description="batch_run entries: output file, counts, error."
+        default=None,
+        description="batch_run entries: output file, counts, error; governance entries: "
+        "the person, the waived checks, the previous champion.",
     )
     prev_hash: str = Field(description="entry_hash of the entry before (hash chain).")
     entry_hash: str = Field(
@@ -489,7 +492,7 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
         ),
     ]
     # batch_run: the batch runs' own entries (written by `earlyrisk score`)
-    kinds: Any = Literal["score", "feedback", "batch_run", "view"] | None
+    kinds: Any = Literal["score", "feedback", "batch_run", "view", "governance"] | None
     events: Any = SecurityEvent | None
     return {
         "score": _model(

@@ -188,11 +188,12 @@ def _store():
 @token_app.command("create")
 def token_create(
     role: Annotated[
-        Literal["caseworker", "auditor", "admin"],
+        Literal["caseworker", "auditor", "admin", "approver"],
         typer.Option(
             "--role",
             help="caseworker: score, feedback; auditor: model card, audit and security logs; "
-            "admin: all.",
+            "admin: all; approver: model card, and approves model versions (`earlyrisk "
+            "model approve`; give --note NAME).",
         ),
     ],
     note: Annotated[

@@ -22,6 +22,7 @@ are the health and readiness probes (no token); ``/docs.json`` is the OpenAPI do
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -46,6 +47,7 @@ from serving.engine import (
 from serving.explain import catalogue_descriptions
 from serving.gate import ADMITTED, Admitted, RequestGate
 from serving.i18n import negotiate
+from serving.model_watcher import ModelWatcher
 from serving.openapi import ServedFacts
 from serving.review import ReviewPages
 from serving.schemas import (
@@ -116,6 +118,13 @@ os.environ["FORWARDED_ALLOW_IPS"] = ""
 def served_facts() -> ServedFacts | None:
     """The facts of the model this worker serves, once it is loaded."""
     return _served
+
+
+def _served_version(version: str) -> None:
+    """The OpenAPI document's facts name the version a watcher switched to."""
+    global _served
+    if _served is not None:
+        _served = dataclasses.replace(_served, model_version=version)
 
 
 def _workers() -> int:
@@ -198,6 +207,15 @@ class EarlyRiskScoring:
             eligibility_minimums=self.engine.scorer.eligibility.minimums(),
             eligibility_rule=self.engine.scorer.eligibility.describe(),
         )
+        # a new champion (`earlyrisk model promote`, `rollback`) is swapped in between requests
+        self.model_watcher: ModelWatcher | None = None
+        if settings.model_uri is None and settings.model_reload_interval_s > 0:
+            self.model_watcher = ModelWatcher(
+                self.engine,
+                settings,
+                interval_s=settings.model_reload_interval_s,
+                on_switch=_served_version,
+            ).start()
         logger.info(
             "serving model %s version %s on snapshot %s",
             self.engine.identity.name,
@@ -209,6 +227,8 @@ class EarlyRiskScoring:
     def close_audit_log(self) -> None:
         """A clean stop: the anchor refresher ends, and closing refreshes the anchor a last
         time, so entries cut from the end after the stop are caught at the next start."""
+        if self.model_watcher is not None:
+            self.model_watcher.stop()
         self.anchor_refresher.stop()
         self.engine.close()
 

@@ -88,6 +88,15 @@ class ServingSettings(BaseSettings):
         "service runs (it is also refreshed at every clean shutdown): entries cut from the "
         "end within one interval of being written can escape the anchor, not older ones.",
     )
+    model_reload_interval_s: float = Field(
+        default=30.0,
+        ge=0.0,
+        le=86_400.0,
+        description="Seconds between two looks at the model alias while the service runs; "
+        "when `earlyrisk model promote` or `rollback` moves it, each worker loads the new "
+        "champion and swaps it in between two requests (0: never; a pinned "
+        "EARLYRISK_MODEL_URI is never reloaded).",
+    )
     token_db_path: Path = Path("var/serving/tokens.sqlite")
     max_batch_size: int = Field(default=1000, ge=1, le=100_000)
     risk_bands: tuple[RiskBand, ...] | None = Field(

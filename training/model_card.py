@@ -519,3 +519,54 @@ def write_model_card(card: ModelCard, directory: str | Path) -> tuple[Path, Path
     json_path.write_text(card.to_json(), encoding="utf-8")
     md_path.write_text(card.to_markdown(), encoding="utf-8")
     return json_path, md_path
+
+
+# --------------------------------------------------------------------------- decisions
+DECISIONS_HEADING = "## Decisions"
+
+
+def decisions_markdown(record: dict[str, Any]) -> str:
+    """The card's "Decisions" section: the version's waivers, approvals and decisions.
+
+    Built from the governance record (:mod:`training.governance_store`), so the card says
+    who accepted which failed or inconclusive check, in their words, and who approved.
+    """
+    lines = [DECISIONS_HEADING, "", f"Trained by **{record['trained_by']}**."]
+    blocking = record.get("blocking_checks", [])
+    waived = {w["check"]: w for w in record.get("waivers", [])}
+    lines.append("")
+    if blocking:
+        lines += ["| Check | Outcome | Waiver | Reason |", "|---|---|---|---|"]
+        for check in blocking:
+            w = waived.get(check["check"])
+            by = f"{w['by']}, {w['at'][:10]}" if w else "**none**"
+            reason = w["reason"].replace("|", "/") if w else ""
+            lines.append(f"| {check['check']} | {check['outcome']} | {by} | {reason} |")
+    else:
+        lines.append("Every check passed: nothing needed a waiver.")
+    lines.append("")
+    approvals = record.get("approvals", [])
+    if approvals:
+        lines.append("Approved by:")
+        lines += [f"- {a['by']} ({a['role']}), {a['at']}" for a in approvals]
+    else:
+        lines.append("No approvals yet.")
+    decisions = record.get("decisions", [])
+    if decisions:
+        lines += ["", "| When | Act | Version | Before | By |", "|---|---|---|---|---|"]
+        for d in decisions:
+            lines.append(
+                f"| {d['at']} | {d['action']} | {d['version']} | {d['previous'] or ''} "
+                f"| {d['by']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def with_decisions(
+    markdown: str, card: dict[str, Any], record: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The card (Markdown, JSON document) with its "Decisions" section replaced by the
+    record's: the section is always last, so it is cut at its heading and written anew."""
+    head = markdown.split(f"\n{DECISIONS_HEADING}\n", 1)[0].rstrip("\n")
+    text = (head + "\n\n" if head else "") + decisions_markdown(record)
+    return text, {**card, "decisions": record}

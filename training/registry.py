@@ -35,6 +35,7 @@ from mlflow.pyfunc import PythonModel
 from features.errors import EarlyriskError
 from training.aliases import CHALLENGER as CHALLENGER  # re-exported: the registry's aliases
 from training.aliases import CHAMPION as CHAMPION
+from training.governance_store import TAG_TRAINED_BY, trained_by
 from training.outcome import count_outcomes
 from training.risk_model import RiskModel
 from training.tracking import TrackedRun, TrackingStore
@@ -574,6 +575,7 @@ def log_training_run(result: TrainResult, *, input_example: pd.DataFrame) -> Non
                 **check_tags(result.decision),
                 TAG_ELIGIBILITY: result.eligibility_rule.to_tag(),
                 "refit": "final" if result.final is not None else "none",
+                TAG_TRAINED_BY: trained_by(),  # the two-person rule's trainer
                 **lineage,
             },
         )

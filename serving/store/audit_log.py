@@ -44,6 +44,7 @@ import logging
 import os
 import sqlite3
 import threading
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -75,7 +76,7 @@ from serving.store.sql import page_query
 
 logger = logging.getLogger(__name__)
 
-EntryKind = Literal["score", "feedback", "batch_run", "view"]
+EntryKind = Literal["score", "feedback", "batch_run", "view", "governance"]
 RunOutcome = Literal["started", "completed", "aborted"]
 
 # the stored columns (declared in the migrations): what the hash covers, then the hash
@@ -549,6 +550,40 @@ class AuditLogBase(ABC):
                     "brought up to date with `earlyrisk db upgrade`"
                 ) from exc
             raise
+
+    def record_governance(
+        self,
+        *,
+        action: str,
+        model: str,
+        version: str,
+        token_id: str,
+        role: str,
+        reason: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        """Append a governance act (a waiver, approval, promotion, rollback, retirement, or
+        a service switching to a new champion) and return its seq; raises
+        AuditLogUnavailable when it cannot (the act is then not taken)."""
+        request_id = uuid.uuid4().hex
+        (seq,) = self._append(
+            [
+                {
+                    "kind": "governance",
+                    "recorded_at": utc_now(),
+                    "request_id": request_id,
+                    "token_id": token_id,
+                    "role": role,
+                    "endpoint": "model",
+                    "score_id": f"governance:{request_id}",
+                    "model_version": f"{model}/{version}",
+                    "decision": action,
+                    "reason": reason,
+                    "detail": json.dumps(detail or {}, sort_keys=True, separators=(",", ":")),
+                }
+            ]
+        )
+        return seq
 
 
 class AuditLog(AuditLogBase):

@@ -27,7 +27,9 @@ from :func:`create_sqlite_audit` (not a replay of every migration), a PostgreSQL
 the migrations in order. Audit migration 4 (SQLite) and 3 (PostgreSQL) record the
 schema's fingerprint in ``audit_meta``, so a trigger dropped and recreated afterwards is
 reported (:mod:`serving.store.audit_triggers`); PostgreSQL's 3 also makes the
-``audit_anchor`` table, the database's counterpart of the SQLite log's anchor file.
+``audit_anchor`` table, the database's counterpart of the SQLite log's anchor file. Audit
+migration 5 (SQLite) and 4 (PostgreSQL) let the log take ``governance`` entries
+(`earlyrisk model` acts); SQLite's rebuild records the fingerprint anew.
 
 **Chaining an audit log from the first release** (audit migration 2 on SQLite). Those
 logs have no hash chain, and the service refuses them. The migration chains the old
@@ -67,7 +69,7 @@ if TYPE_CHECKING:
 # :func:`create_sqlite_audit`.
 
 #: The kinds of entry the current schema accepts (``EntryKind`` in the log, as SQL).
-AUDIT_KINDS: tuple[str, ...] = ("score", "feedback", "batch_run", "view")
+AUDIT_KINDS: tuple[str, ...] = ("score", "feedback", "batch_run", "view", "governance")
 #: The stored columns: what the hash covers, then the hash itself.
 AUDIT_COLUMNS: tuple[str, ...] = (*HASHED_COLUMNS, "entry_hash")
 
@@ -349,6 +351,15 @@ _PG_AUDIT_V2 = (
     "CREATE INDEX audit_family_kind ON audit_entries (family_id, kind, seq)",
 )
 
+# Audit migration 4: `earlyrisk model` acts and a service's switch to a new champion are
+# entries of kind ``governance`` (the CHECK names the current kinds; tables and triggers
+# keep their ids, so the recorded fingerprint stays true).
+_PG_AUDIT_V4 = (
+    "ALTER TABLE audit_entries DROP CONSTRAINT audit_entries_kind_check",
+    "ALTER TABLE audit_entries ADD CONSTRAINT audit_entries_kind_check "
+    f"CHECK (kind IN {AUDIT_KINDS_SQL})",
+)
+
 # Audit migration 3: the anchor lives in the database (one table every replica appends a
 # checkpoint to; the current anchor is the latest row), append-only like the log, and the
 # ids of the audit tables and triggers are recorded, so a dropped-and-recreated trigger is
@@ -406,6 +417,7 @@ POSTGRES: tuple[Migration, ...] = (
     Migration("audit", 1, "hash-chained, append-only audit log", _pg_audit),
     Migration("audit", 2, "view entries; a family's history by index", _run_all(_PG_AUDIT_V2)),
     Migration("audit", 3, "anchor table; audit schema fingerprint recorded", _pg_audit_anchor),
+    Migration("audit", 4, "governance entries", _run_all(_PG_AUDIT_V4)),
     Migration("tokens", 1, "hashed tokens with expiry, last use and regions", _run_all(_PG_TOKENS)),
     Migration("security", 1, "append-only security events", _run_all(_PG_SECURITY)),
     Migration("review_sessions", 1, "server-side review-page sessions", _run_all(_REVIEW_SESSIONS)),
@@ -483,30 +495,43 @@ def _sqlite_audit_kinds(conn: sqlite3.Connection) -> str:
     return str(row[0]) if row is not None else ""
 
 
-def _sqlite_view_entries(conn: sqlite3.Connection) -> None:
-    """Audit migration 3: accept ``view`` entries, index a family's history.
+def _sqlite_rebuild_for_kind(conn: sqlite3.Connection, kind: str) -> None:
+    """Make the audit table accept entries of ``kind`` (and the current indexes).
 
-    SQLite cannot change a CHECK in place, so a table whose CHECK lacks ``view`` is rebuilt:
-    every row is copied as it is (same seq, same hashes: the chain is untouched), then the
-    old table is dropped, all in the migration's transaction. A table that already accepts
-    views only gets what is missing of the current schema (the family index).
+    SQLite cannot change a CHECK in place, so a table whose CHECK lacks the kind is
+    rebuilt: every row is copied as it is (same seq, same hashes: the chain is untouched),
+    then the old table is dropped, all in the migration's transaction. A table that already
+    accepts the kind only gets what is missing of the current schema.
     """
-    if "'view'" not in _sqlite_audit_kinds(conn):
+    if f"'{kind}'" not in _sqlite_audit_kinds(conn):
         for name in ("audit_no_update", "audit_no_delete"):
             conn.execute(f"DROP TRIGGER IF EXISTS {name}")
         for name in ("audit_score_id", "audit_runs", "audit_feedback_score", "audit_family_kind"):
             conn.execute(f"DROP INDEX IF EXISTS {name}")
-        conn.execute("ALTER TABLE audit_entries RENAME TO audit_entries_v2")
+        conn.execute("ALTER TABLE audit_entries RENAME TO audit_entries_old")
         for statement in AUDIT_SQLITE_SCHEMA:
             conn.execute(statement)
         columns = ", ".join(AUDIT_COLUMNS)
         conn.execute(
-            f"INSERT INTO audit_entries ({columns}) SELECT {columns} FROM audit_entries_v2 "
+            f"INSERT INTO audit_entries ({columns}) SELECT {columns} FROM audit_entries_old "
             "ORDER BY seq"
         )
-        conn.execute("DROP TABLE audit_entries_v2")
+        conn.execute("DROP TABLE audit_entries_old")
     for statement in AUDIT_SQLITE_SCHEMA:
         conn.execute(statement)
+
+
+def _sqlite_view_entries(conn: sqlite3.Connection) -> None:
+    """Audit migration 3: accept ``view`` entries, index a family's history."""
+    _sqlite_rebuild_for_kind(conn, "view")
+
+
+def _sqlite_governance_entries(conn: sqlite3.Connection) -> None:
+    """Audit migration 5: accept ``governance`` entries (`earlyrisk model` acts and the
+    service's switch to a new champion); the rebuild changes the schema cookie, so the
+    fingerprint is recorded anew."""
+    _sqlite_rebuild_for_kind(conn, "governance")
+    _record_fingerprint(conn, sqlite_schema_fingerprint(conn), "?")
 
 
 def _sqlite_fingerprint(conn: sqlite3.Connection) -> None:
@@ -553,6 +578,7 @@ SQLITE: tuple[Migration, ...] = (
     ),
     Migration("audit", 3, "view entries; a family's history by index", _sqlite_view_entries),
     Migration("audit", 4, "audit schema fingerprint recorded", _sqlite_fingerprint),
+    Migration("audit", 5, "governance entries", _sqlite_governance_entries),
     Migration("tokens", 1, "hashed tokens (first release)", _run_all(_SQLITE_TOKENS_V1)),
     Migration("tokens", 2, "token expiry, last use and regions", _sqlite_token_expiry),
     Migration("review_sessions", 1, "server-side review-page sessions", _run_all(_REVIEW_SESSIONS)),

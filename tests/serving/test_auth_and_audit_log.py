@@ -57,7 +57,7 @@ def test_tokens_are_stored_hashed_and_verified(tmp_path):
 )
 def test_roles_and_messages(tmp_path, endpoint):
     store = SqlTokenStore(tmp_path / "tokens.sqlite")
-    for role in ("caseworker", "auditor", "admin"):
+    for role in ("caseworker", "auditor", "admin", "approver"):
         token = store.create(role).token
         if endpoint in PERMISSIONS[role]:
             assert authorize(store, f"Bearer {token}", endpoint).role == role
@@ -78,6 +78,8 @@ def test_role_matrix_is_the_documented_one():
     assert PERMISSIONS["caseworker"] == {"score", "score_indicators", "feedback", "family"}
     assert PERMISSIONS["auditor"] == {"model_card", "audit_log", "security_log", "served_stats"}
     assert PERMISSIONS["admin"] == PERMISSIONS["caseworker"] | PERMISSIONS["auditor"]
+    # an approver reads the card it approves (`earlyrisk model approve`), scores nobody
+    assert PERMISSIONS["approver"] == {"model_card"}
 
 
 def test_audit_log_is_wal_append_only_and_paginated(tmp_path):

@@ -95,7 +95,7 @@ def test_a_first_release_audit_log_is_chained_by_the_upgrade(tmp_path, monkeypat
     conn = sqlite3.connect(log_path)
     meta = dict(conn.execute("SELECT key, value FROM audit_meta"))
     assert meta["chained_through_seq"] == "3" and meta["chained_at"] > "2025"
-    assert sqlite_version(conn, "audit") == 4
+    assert sqlite_version(conn, "audit") == 5
     conn.close()
     verify = CliRunner().invoke(app, ["audit-log", "verify", "--log", str(log_path)])
     assert verify.exit_code == 0, verify.output
@@ -147,7 +147,7 @@ def test_current_sqlite_stores_are_baselined_not_rebuilt(tmp_path, monkeypatch) 
     conn = sqlite3.connect(tmp_path / "audit.sqlite")
     rows = conn.execute("SELECT store, version, description FROM schema_migrations").fetchall()
     conn.close()
-    assert rows == [("audit", 4, "new log at the current schema")]
+    assert rows == [("audit", 5, "new log at the current schema")]
 
 
 def test_no_store_to_upgrade_is_a_usage_error(tmp_path, monkeypatch) -> None:
@@ -162,7 +162,7 @@ def test_no_store_to_upgrade_is_a_usage_error(tmp_path, monkeypatch) -> None:
 def test_db_upgrade_on_postgres_creates_then_has_nothing_to_do(postgres_url: str) -> None:
     first = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
     assert first.exit_code == 0, first.output
-    assert first.output.count("applied") == 7  # audit 1-3, tokens, security, sessions, stats
+    assert first.output.count("applied") == 8  # audit 1-4, tokens, security, sessions, stats
     second = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
     assert second.exit_code == 0 and "applied" not in second.output
     verify = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])
@@ -297,9 +297,54 @@ def test_a_postgres_log_from_before_view_entries_is_upgraded(postgres_url: str, 
     monkeypatch.setattr(migrations, "POSTGRES", first_release)
     before = _entries_of_a_log_refusing_views(PostgresAuditLog(postgres_url))
     monkeypatch.undo()
-    with pytest.raises(AuditLogRefused, match=r"audit at 1 \(latest 3\).*db upgrade"):
+    with pytest.raises(AuditLogRefused, match=r"audit at 1 \(latest 4\).*db upgrade"):
         open_postgres_audit_log(postgres_url)
     result = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
-    assert result.exit_code == 0 and result.output.count("applied") == 2, result.output
+    assert result.exit_code == 0 and result.output.count("applied") == 3, result.output  # audit 2-4
     assert "applied audit 2" in result.output and "applied audit 3" in result.output
     _check_views_accepted(open_postgres_audit_log(postgres_url, new_log=True), before)
+
+
+def test_a_log_from_before_governance_entries_accepts_them_after_the_upgrade(
+    tmp_path, monkeypatch
+) -> None:
+    """SQLite audit 5: a log of the release before `earlyrisk model` refuses governance
+    entries by its kind check; the upgrade rebuilds the table (rows and hashes kept) and
+    records the new schema fingerprint, so the log opens clean and takes them."""
+    from serving.store.migrations import (
+        _MIGRATIONS_TABLE,
+        _record_fingerprint,
+        sqlite_schema_fingerprint,
+    )
+
+    log_path = tmp_path / "audit.sqlite"
+    conn = sqlite3.connect(log_path)
+    for statement in AUDIT_SQLITE_SCHEMA:  # that release's schema: no 'governance'
+        conn.execute(
+            statement.replace(AUDIT_KINDS_SQL, "('score', 'feedback', 'batch_run', 'view')")
+        )
+    conn.execute("INSERT INTO audit_meta VALUES ('log_id', 'old'), ('created_at', '2025')")
+    conn.execute(_MIGRATIONS_TABLE)
+    conn.execute("INSERT INTO schema_migrations VALUES ('audit', 4, 'old', '2025')")
+    _record_fingerprint(conn, sqlite_schema_fingerprint(conn), "?")
+    score = ScoreRecord("s1", "r1", "t1", "caseworker", "score", "F1", "2024-12-31", "1", 0.25,
+                        "low", [])  # fmt: skip
+    row = {**vars(score), "kind": "score", "recorded_at": "2025-01-02", "reasons": "[]"}
+    conn.executemany(insert_sql("?"), chain_rows([row], head=None)[0])
+    governance = {**row, "kind": "governance", "score_id": "governance:x"}
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
+        conn.execute(insert_sql("?"), chain_rows([governance], head=None)[0][0])
+    conn.commit()
+    before = [_as_dict(r) for r in conn.execute(f"SELECT {_SELECT} FROM audit_entries")]
+    conn.close()
+    with pytest.raises(AuditLogRefused, match=r"schema version 4.*earlyrisk db upgrade"):
+        open_audit_log(log_path, new_log=True)
+    code, output = _upgrade(tmp_path, monkeypatch)
+    assert code == 0 and "applied audit 5: governance entries" in output, output
+    log = open_audit_log(log_path, new_log=True)
+    try:
+        assert log.page(limit=10) == before and log.trigger_findings() == []
+        log.record_governance(action="promote", model="m", version="2", token_id="t", role="admin")
+        assert log.verify().intact and log.count("governance") == 1
+    finally:
+        log.close()
