@@ -236,7 +236,7 @@ def _examine_sqlite(
 
 
 def _examine_postgres(url: str, err: Console, *, external: Any, source: str) -> _Examined:
-    from serving.store.database_url import check_url, redact
+    from serving.database_url import check_url, redact
     from serving.store.audit_chain import verify_chain
     from serving.store.audit_checkpoint import Checkpoint
     from serving.store.connection import DatabaseUnavailable, QmarkConnection, StreamingReader

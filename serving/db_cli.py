@@ -48,7 +48,7 @@ def upgrade_command(
     """Upgrade the schema."""
     import sqlite3
 
-    from serving.store.database_url import check_url, redact
+    from serving.database_url import check_url, redact
     from serving.settings import ServingSettings
     from serving.store.connection import DatabaseUnavailable
     from serving.store.migrations import MigrationError, upgrade_postgres, upgrade_sqlite

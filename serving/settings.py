@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from serving.store.database_url import check_url, sqlalchemy_uri
+from serving.database_url import check_url, sqlalchemy_uri
 
 
 class RiskBand(BaseModel):

@@ -47,5 +47,5 @@ The audit log (``serving/audit_log*.py``) keeps its own append path under the sa
 it is moved here by its own change.
 
 Import the submodules (``from serving.store.tokens import SqlTokenStore``): this package
-imports nothing itself, so :mod:`serving.store.database_url` stays free of any driver.
+imports nothing itself, so :mod:`serving.database_url` stays free of any driver.
 """

@@ -33,7 +33,7 @@ from typing import Any, Literal, Self
 
 import psycopg
 
-from serving.store.database_url import is_postgres, redact
+from serving.database_url import is_postgres, redact
 from serving.private_files import create_private, file_identity
 from serving.store.audit_errors import AuditLogUnavailable
 from serving.store.sql import SqlConnection, SqlCursor

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from serving.store.database_url import is_postgres
+from serving.database_url import is_postgres
 from serving.store.audit_errors import AuditLogUnavailable
 from serving.store.connection import Database
 from serving.store.migrations import ensure
