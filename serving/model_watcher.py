@@ -22,9 +22,9 @@ import threading
 from collections.abc import Callable
 
 from serving.engine import ServingEngine, StartupError, load_serving_model
-from serving.store.lookup import read_snapshot_info
 from serving.settings import ServingSettings
 from serving.store.audit_errors import AuditLogUnavailable
+from serving.store.lookup import read_snapshot_info
 
 logger = logging.getLogger(__name__)
 
