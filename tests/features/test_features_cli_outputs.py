@@ -19,9 +19,13 @@ from features.raw import read_table
 AS_OF = "2022-01-01"
 
 
+# a wide terminal: a long temporary path is never folded inside a word by rich
+WIDE = {"COLUMNS": "400"}
+
+
 def _features(raw_dir: Path, out: Path, *extra: str):
     args = ["features", "--raw", str(raw_dir), "--out", str(out), "--jobs", "1"]
-    return CliRunner().invoke(app, [*args, *extra])
+    return CliRunner().invoke(app, [*args, *extra], env=WIDE)
 
 
 def _flat(text: str) -> str:

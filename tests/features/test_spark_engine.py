@@ -142,7 +142,9 @@ def test_spark_validation_reports_the_same_findings_as_pandas(spark, tmp_path: P
     # broken, so both engines word each of them alike (the words are the rule's template,
     # features/validation/rulebook.py), the protected table's variant of `unique` included
     seen = {v["rule"] for v in reference["errors"] + reference["suspicious"]}
-    assert seen == set(RULES) - {"file_missing", "file_unreadable"}
+    # an empty table cannot also carry the row-level breaks planted here: table_empty is
+    # compared between the engines by its own test below
+    assert seen == set(RULES) - {"file_missing", "file_unreadable", "table_empty"}
     assert {v["rule"] for v in reference["suspicious"]} == {
         "extra_column",
         "unknown_event_type",

@@ -12,6 +12,9 @@ from typer.testing import CliRunner
 
 from earlyrisk.cli import app
 
+# a wide terminal: a long temporary path is never folded inside a word by rich
+WIDE = {"COLUMNS": "400"}
+
 
 def _said(output: str) -> str:
     return " ".join(output.split())
@@ -41,7 +44,9 @@ def test_an_earlier_report_is_kept_without_overwrite(
         if mode == "snapshot"
         else ["--served-stats", str(tmp_path / "saved.json")]
     )
-    result = CliRunner().invoke(app, ["monitor", *source, "--out", str(earlier), "--no-mlflow"])
+    result = CliRunner(env=WIDE).invoke(
+        app, ["monitor", *source, "--out", str(earlier), "--no-mlflow"]
+    )
     said = _said(result.output)
     assert result.exit_code == 2, result.output
     assert f"--out {earlier} already holds monitor_report.json and monitor_report.html" in said
@@ -53,7 +58,7 @@ def test_an_earlier_report_is_kept_without_overwrite(
 def test_overwrite_lets_the_run_go_on(earlier: Path, tmp_path: Path) -> None:
     """With --overwrite the folder is no obstacle: the run goes on and stops at its input
     (no saved statistics there), leaving the earlier report as it was."""
-    result = CliRunner().invoke(
+    result = CliRunner(env=WIDE).invoke(
         app,
         [
             *("monitor", "--served-stats", str(tmp_path / "saved.json")),
@@ -71,7 +76,7 @@ def test_a_file_is_not_a_report_folder(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     out.write_text("{}", encoding="utf-8")
     (tmp_path / "raw").mkdir()
-    result = CliRunner().invoke(
+    result = CliRunner(env=WIDE).invoke(
         app,
         [
             *("monitor", "--raw", str(tmp_path / "raw"), "--as-of", "2024-12-31"),

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from earlyrisk.cli import app
 from serving.batch import BatchScoringError, read_scores, score_registry
+from serving.local_server import begin_audit_log
 from serving.spark_batch import (
     RUN_RECORD,
     TaskAuditLog,
@@ -196,6 +197,7 @@ def test_spark_tasks_write_the_audit_log_to_postgres_when_a_database_is_set(
         "EARLYRISK_DATABASE_URL": postgres_url,
         "EARLYRISK_AUDIT_LOG_PATH": str(sqlite_log),
     }
+    begin_audit_log(env)  # a fresh log is begun explicitly (serve --new-log), never by a batch
     out = tmp_path / "scores"
     argv = ["score", "--raw", str(small_registry_dir), "--as-of", AS_OF, "--out", str(out)]
     argv += ["--model", MODEL_URI, "--engine", "spark", "--spark-master", "local[2]"]

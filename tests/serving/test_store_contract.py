@@ -276,11 +276,14 @@ def test_review_refusals_land_in_postgres_when_the_url_is_set(
     async def nothing(scope, receive, send) -> None:  # the service behind the review page
         raise AssertionError("the review page answered nothing itself")
 
-    pages = ReviewPages(nothing, engine=lambda: None, settings=settings)
+    # the service hands the review page its own security log (open_stores: PostgreSQL here)
+    log = open_stores(settings, tokens=False).security_log
+    assert log is not None
+    pages = ReviewPages(nothing, engine=lambda: None, settings=settings, security_log=lambda: log)
     answer = TestClient(pages).post(
         f"{PREFIX}/signin", data={"token": "er_0123456789ab_x", "csrf": "x"}
     )
-    pages.security_log.close()
+    log.close()
     assert answer.status_code == 403
     reader = open_stores(settings, tokens=False)
     try:

@@ -17,8 +17,12 @@ from earlyrisk.cli import app
 runner = CliRunner()
 
 
+# a wide terminal: a long temporary path is never folded inside a word by rich
+WIDE = {"COLUMNS": "400"}
+
+
 def _invoke(*args: str):
-    return runner.invoke(app, ["audit", *args], catch_exceptions=False)
+    return runner.invoke(app, ["audit", *args], catch_exceptions=False, env=WIDE)
 
 
 def _audit(scores: Path, options: str, out: Path):
