@@ -150,12 +150,27 @@ class GovernanceStore:
             version=str(mv.version),
             trained_by=trained_by or "unknown",
             created_at=_millis(mv.creation_timestamp),
-            checks=checks_from_metrics(metrics),
+            checks=self._checks(mv.run_id, metrics),
             waivers=waivers,
             approvals=approvals,
             retired=TAG_RETIRED in tags,
             gates_passed=tags.get("gates") == "passed",
         )
+
+    def _checks(self, run_id: str | None, metrics: dict[str, float]) -> tuple[Check, ...]:
+        """The version's checks with their three outcomes, as training recorded them
+        (:func:`training.check_record.read_checks`: pass, fail, inconclusive, a check its
+        config waived keeping its outcome, since only a named person's waiver counts here);
+        a run from before that record is read from its ``gate.*.passed`` metrics."""
+        from training.check_record import read_checks
+
+        if run_id:
+            try:
+                records = read_checks(self.store.uri, run_id=run_id)
+            except LookupError:
+                return checks_from_metrics(metrics)
+            return tuple(Check(r.name, r.outcome.value) for r in records)
+        return checks_from_metrics(metrics)
 
     def decisions(self) -> list[Decision]:
         """Every recorded promotion, rollback and retirement, in order."""
