@@ -144,7 +144,12 @@ def test_monitor_without_a_champion_says_to_pass_model(
             "--tracking-uri",
             uri,
         ],
-        env={"COLUMNS": "80", "EARLYRISK_MODEL_URI": ""},
+        # the model name is the default one whatever an earlier test left in the environment
+        env={
+            "COLUMNS": "80",
+            "EARLYRISK_MODEL_URI": "",
+            "EARLYRISK_MODEL_NAME": "earlyrisk-family-risk",
+        },
     )
     said = " ".join(result.output.split())
     assert result.exit_code == 1, result.output

@@ -85,7 +85,11 @@ def default_limits_server(serving_world, tokens, tmp_path_factory) -> Iterator[L
     world lifts it) that trusts X-Forwarded-For from 127.0.0.1 (a local proxy)."""
     root = tmp_path_factory.mktemp("default_limits")
     env = {
-        **{k: v for k, v in serving_world.env.items() if k != "EARLYRISK_AUTH_FAILURE_LIMIT"},
+        **serving_world.env,
+        # the shipped limits, set explicitly: a value left in this process's environment by
+        # an earlier test must not reach the server
+        "EARLYRISK_AUTH_FAILURE_LIMIT": "10",
+        "EARLYRISK_AUTH_FAILURE_WINDOW_S": "300",
         "EARLYRISK_AUDIT_LOG_PATH": str(root / "audit_log.sqlite"),
         "EARLYRISK_SECURITY_LOG_PATH": str(root / "security_log.sqlite"),
         "EARLYRISK_LOOKUP_DB_PATH": str(root / "lookup.sqlite"),

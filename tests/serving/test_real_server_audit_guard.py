@@ -36,6 +36,8 @@ def test_the_service_follows_its_audit_log(
     env = {
         **serving_world.env,
         "EARLYRISK_AUDIT_LOG_PATH": str(log),
+        # its own security log: the starts below record into it, not into the shared one
+        "EARLYRISK_SECURITY_LOG_PATH": str(tmp_path / "security_log.sqlite"),
         "EARLYRISK_LOOKUP_DB_PATH": str(tmp_path / "lookup.sqlite"),
         "BENTOML_HOME": str(tmp_path / "bentoml_home"),
     }

@@ -208,7 +208,7 @@ def test_spark_tasks_write_the_audit_log_to_postgres_when_a_database_is_set(
     scores = read_spark_scores(out)
     scored = scores[scores["status"] == "scored"]
     assert len(scored) > 0
-    log = open_postgres_audit_log(postgres_url, new_log=True)
+    log = open_postgres_audit_log(postgres_url)  # the log the CLI wrote, begun above
     try:
         assert log.count("score") == len(scored)
         for row in scored.itertuples():
