@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from serving.settings import ServingSettings
+from serving.store.audit_log import EntryKind
 from serving.store.security_log import SecurityEvent
 
 # referred: passed to another service; disagree: the caseworker disputes the score (the
@@ -295,7 +296,7 @@ class AuditEntry(_Body):
     family or a governance act)."""
 
     seq: int
-    kind: Literal["score", "feedback", "batch_run", "view", "governance"]
+    kind: EntryKind
     recorded_at: str
     request_id: str
     token_id: str
@@ -492,7 +493,7 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
         ),
     ]
     # batch_run: the batch runs' own entries (written by `earlyrisk score`)
-    kinds: Any = Literal["score", "feedback", "batch_run", "view", "governance"] | None
+    kinds: Any = EntryKind | None
     events: Any = SecurityEvent | None
     return {
         "score": _model(

@@ -76,7 +76,19 @@ from serving.store.sql import page_query
 
 logger = logging.getLogger(__name__)
 
-EntryKind = Literal["score", "feedback", "batch_run", "view", "governance"]
+EntryKind = Literal[
+    "score",
+    "feedback",
+    "batch_run",
+    "view",
+    "governance",
+    "case",
+    "dossier",
+    "correction",
+    "shadow",
+    "rollout",
+    "retention",
+]
 RunOutcome = Literal["started", "completed", "aborted"]
 
 # the stored columns (declared in the migrations): what the hash covers, then the hash

@@ -69,7 +69,21 @@ if TYPE_CHECKING:
 # :func:`create_sqlite_audit`.
 
 #: The kinds of entry the current schema accepts (``EntryKind`` in the log, as SQL).
-AUDIT_KINDS: tuple[str, ...] = ("score", "feedback", "batch_run", "view", "governance")
+AUDIT_KINDS: tuple[str, ...] = (
+    "score",
+    "feedback",
+    "batch_run",
+    "view",
+    "governance",
+    # round 7: a case's events, a family's explanation record, a correction of the data,
+    # a shadow model's score, a sealed rollout assignment, a retention act (prune)
+    "case",
+    "dossier",
+    "correction",
+    "shadow",
+    "rollout",
+    "retention",
+)
 #: The stored columns: what the hash covers, then the hash itself.
 AUDIT_COLUMNS: tuple[str, ...] = (*HASHED_COLUMNS, "entry_hash")
 
@@ -418,6 +432,12 @@ POSTGRES: tuple[Migration, ...] = (
     Migration("audit", 2, "view entries; a family's history by index", _run_all(_PG_AUDIT_V2)),
     Migration("audit", 3, "anchor table; audit schema fingerprint recorded", _pg_audit_anchor),
     Migration("audit", 4, "governance entries", _run_all(_PG_AUDIT_V4)),
+    Migration(
+        "audit",
+        5,
+        "case, dossier, correction, shadow, rollout and retention entries",
+        _run_all(_PG_AUDIT_V4),
+    ),
     Migration("tokens", 1, "hashed tokens with expiry, last use and regions", _run_all(_PG_TOKENS)),
     Migration("security", 1, "append-only security events", _run_all(_PG_SECURITY)),
     Migration("review_sessions", 1, "server-side review-page sessions", _run_all(_REVIEW_SESSIONS)),
@@ -534,6 +554,14 @@ def _sqlite_governance_entries(conn: sqlite3.Connection) -> None:
     _record_fingerprint(conn, sqlite_schema_fingerprint(conn), "?")
 
 
+def _sqlite_due_process_entries(conn: sqlite3.Connection) -> None:
+    """Audit migration 6: accept the entries of cases, explanation records, corrections,
+    shadow scores, rollout seals and retention acts (one rebuild for all six: the CHECK is
+    rewritten from :data:`AUDIT_KINDS`), and record the new schema fingerprint."""
+    _sqlite_rebuild_for_kind(conn, "retention")
+    _record_fingerprint(conn, sqlite_schema_fingerprint(conn), "?")
+
+
 def _sqlite_fingerprint(conn: sqlite3.Connection) -> None:
     """Audit migration 4: record the schema cookie, so that a trigger dropped and recreated
     later is reported (the migration restores nothing: a missing trigger stays reported)."""
@@ -579,6 +607,12 @@ SQLITE: tuple[Migration, ...] = (
     Migration("audit", 3, "view entries; a family's history by index", _sqlite_view_entries),
     Migration("audit", 4, "audit schema fingerprint recorded", _sqlite_fingerprint),
     Migration("audit", 5, "governance entries", _sqlite_governance_entries),
+    Migration(
+        "audit",
+        6,
+        "case, dossier, correction, shadow, rollout and retention entries",
+        _sqlite_due_process_entries,
+    ),
     Migration("tokens", 1, "hashed tokens (first release)", _run_all(_SQLITE_TOKENS_V1)),
     Migration("tokens", 2, "token expiry, last use and regions", _sqlite_token_expiry),
     Migration("review_sessions", 1, "server-side review-page sessions", _run_all(_REVIEW_SESSIONS)),

@@ -95,7 +95,7 @@ def test_a_first_release_audit_log_is_chained_by_the_upgrade(tmp_path, monkeypat
     conn = sqlite3.connect(log_path)
     meta = dict(conn.execute("SELECT key, value FROM audit_meta"))
     assert meta["chained_through_seq"] == "3" and meta["chained_at"] > "2025"
-    assert sqlite_version(conn, "audit") == 5
+    assert sqlite_version(conn, "audit") == 6
     conn.close()
     verify = CliRunner().invoke(app, ["audit-log", "verify", "--log", str(log_path)])
     assert verify.exit_code == 0, verify.output
@@ -147,7 +147,7 @@ def test_current_sqlite_stores_are_baselined_not_rebuilt(tmp_path, monkeypatch) 
     conn = sqlite3.connect(tmp_path / "audit.sqlite")
     rows = conn.execute("SELECT store, version, description FROM schema_migrations").fetchall()
     conn.close()
-    assert rows == [("audit", 5, "new log at the current schema")]
+    assert rows == [("audit", 6, "new log at the current schema")]
 
 
 def test_no_store_to_upgrade_is_a_usage_error(tmp_path, monkeypatch) -> None:
@@ -162,7 +162,7 @@ def test_no_store_to_upgrade_is_a_usage_error(tmp_path, monkeypatch) -> None:
 def test_db_upgrade_on_postgres_creates_then_has_nothing_to_do(postgres_url: str) -> None:
     first = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
     assert first.exit_code == 0, first.output
-    assert first.output.count("applied") == 8  # audit 1-4, tokens, security, sessions, stats
+    assert first.output.count("applied") == 9  # audit 1-5, tokens, security, sessions, stats
     second = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
     assert second.exit_code == 0 and "applied" not in second.output
     verify = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])
@@ -297,7 +297,7 @@ def test_a_postgres_log_from_before_view_entries_is_upgraded(postgres_url: str, 
     monkeypatch.setattr(migrations, "POSTGRES", first_release)
     before = _entries_of_a_log_refusing_views(PostgresAuditLog(postgres_url))
     monkeypatch.undo()
-    with pytest.raises(AuditLogRefused, match=r"audit at 1 \(latest 4\).*db upgrade"):
+    with pytest.raises(AuditLogRefused, match=r"audit at 1 \(latest 5\).*db upgrade"):
         open_postgres_audit_log(postgres_url)
     result = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
     assert result.exit_code == 0 and result.output.count("applied") == 3, result.output  # audit 2-4
