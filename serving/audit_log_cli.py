@@ -208,12 +208,12 @@ def _examine_sqlite(
     path: Path, anchor_path: Path, err: Console, *, external: Any, source: str
 ) -> _Examined:
     from serving.store.audit_anchor import AnchorError, read_anchor
-    from serving.store.audit_chain import verify_chain
+    from serving.store.audit_prune import verify_from_start
 
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            report = verify_chain(conn)
+            report = verify_from_start(conn)
             the_anchor = read_anchor(anchor_path)
             internal = None
             if the_anchor is not None:
@@ -237,8 +237,8 @@ def _examine_sqlite(
 
 def _examine_postgres(url: str, err: Console, *, external: Any, source: str) -> _Examined:
     from serving.database_url import check_url, redact
-    from serving.store.audit_chain import verify_chain
     from serving.store.audit_checkpoint import Checkpoint
+    from serving.store.audit_prune import verify_from_start
     from serving.store.connection import DatabaseUnavailable, QmarkConnection, StreamingReader
 
     try:
@@ -253,7 +253,7 @@ def _examine_postgres(url: str, err: Console, *, external: Any, source: str) -> 
             err.print(f"[red]error:[/red] no audit log in {escape(redact(url))}")
             raise typer.Exit(EXIT_USAGE)
         with StreamingReader(url) as reader:
-            report = verify_chain(reader)
+            report = verify_from_start(reader)
         internal = None
         if conn.execute("SELECT to_regclass('audit_anchor')").fetchone()[0] is not None:
             row = conn.execute(
@@ -292,6 +292,7 @@ def _examine(
     from serving.store.audit_chain import GENESIS, hash_at
     from serving.store.audit_checkpoint import tail_problem
     from serving.store.audit_log import HEAD_SQL
+    from serving.store.audit_prune import latest_prune
     from serving.store.audit_triggers import trigger_findings
 
     row = conn.execute("SELECT value FROM audit_meta WHERE key = 'log_id'").fetchone()
@@ -305,6 +306,11 @@ def _examine(
     )
     if not report.intact:
         examined.problems.append(str(report.problem))
+    pruned = latest_prune(conn)
+    if pruned is not None:
+        examined.notes.append(
+            f"pruned: {pruned.describe()}; the chain is proved from that checkpoint on"
+        )
     for item in checkpoints:
         if item is None:
             continue
@@ -315,6 +321,7 @@ def _examine(
             head=head,
             stored_hash=hash_at(conn, checkpoint.seq),
             source=source,
+            pruned=None if pruned is None else (pruned.through_seq, pruned.through_hash),
         )
         if problem is None:
             examined.held.append(f"{source}: log {checkpoint.log_id} {checkpoint.describe()}")
@@ -354,4 +361,87 @@ def _chained_note(meta: dict[str, str]) -> str:
         f"entries 1..{meta.get('chained_through_seq')} were written before the hash chain "
         f"and chained by a migration at {meta['chained_at']}: the chain shows them unchanged "
         "since then, not before"
+    )
+
+
+# --------------------------------------------------------------------------- prune
+
+PRUNE_HELP = (
+    "Remove the audit-log entries recorded before DATE (past retention), keeping a "
+    "checkpoint of what was removed.\n\n"
+    "DATE must be at least the retention period before today "
+    "(EARLYRISK_AUDIT_RETENTION_DAYS, default 365, never under 183 days: about six months, "
+    "EU AI Act Art. 26(6)); an earlier one is refused, naming the date and the minimum. "
+    "The log is checked first (chain, anchor, append-only triggers); then, in one "
+    "transaction, a `retention` entry records the checkpoint of the removed prefix (its "
+    "last seq and hash, how many entries, their date range) and the prefix is deleted "
+    "through the append-only guard deliberately. `audit-log verify` then proves the rest "
+    "from that checkpoint; entries removed any other way are still named as missing.\n\n"
+    "Exit code: 0 pruned (or nothing old enough), 1 refused (the log is broken or its guard "
+    "damaged), 2 usage error (a DATE too recent, no such log)."
+)
+
+
+@audit_log_app.command("prune", help=PRUNE_HELP)
+def prune_command(
+    before: Annotated[
+        str,
+        typer.Option(
+            "--before",
+            metavar="DATE",
+            help="Remove entries recorded before this date (YYYY-MM-DD, midnight UTC).",
+        ),
+    ],
+    log: LogOption = None,
+    url: UrlOption = None,
+) -> None:
+    """Prune the audit log's entries past retention."""
+    from datetime import date
+
+    from serving.batch import batch_operator
+    from serving.settings import ServingSettings
+    from serving.store.audit_errors import AuditLogRefused, AuditLogUnavailable
+    from serving.store.audit_prune import cutoff_problem
+    from serving.store.stores import open_audit_log_for
+
+    out, err = Console(), Console(stderr=True)
+    try:
+        cutoff = date.fromisoformat(before)
+    except ValueError:
+        err.print(f"[red]error:[/red] --before {escape(before)} is not a date (YYYY-MM-DD)")
+        raise typer.Exit(EXIT_USAGE) from None
+    settings = ServingSettings()
+    problem = cutoff_problem(
+        cutoff, today=date.today(), retention_days=settings.audit_retention_days
+    )
+    if problem is not None:
+        err.print(f"[red]error:[/red] {escape(problem)}")
+        raise typer.Exit(EXIT_USAGE)
+    if log is not None:
+        settings = settings.model_copy(update={"audit_log_path": log, "database_url": None})
+    elif url is not None:
+        settings = settings.model_copy(update={"database_url": url})
+    if settings.database_url is None and not settings.audit_log_path.is_file():
+        err.print(f"[red]error:[/red] no audit log at {escape(str(settings.audit_log_path))}")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        audit_log = open_audit_log_for(settings)
+    except (AuditLogRefused, AuditLogUnavailable) as exc:
+        err.print(f"[red]error:[/red] not pruned: {escape(str(exc))}")
+        raise typer.Exit(EXIT_REFUSED) from None
+    try:
+        audit_log.refresh_anchor(reason="prune")  # the anchor on the head, past the prefix
+        pruned = audit_log.prune(cutoff, operator=batch_operator())
+        audit_log.refresh_anchor(reason="prune")
+    except (AuditLogRefused, AuditLogUnavailable) as exc:
+        err.print(f"[red]error:[/red] not pruned: {escape(str(exc))}")
+        raise typer.Exit(EXIT_REFUSED) from None
+    finally:
+        audit_log.close()
+    if pruned is None:
+        out.print(f"nothing to prune: no entry was recorded before {cutoff.isoformat()}")
+        return
+    out.print(
+        f"pruned {escape(pruned.describe())}. `earlyrisk audit-log verify` proves the rest "
+        "from this checkpoint."
     )

@@ -194,6 +194,42 @@ class ServingSettings(BaseSettings):
         "next to the token store; in the shared database when database_url is set, so every "
         "replica knows them).",
     )
+    # ---- retention (issue 23, item 5): flags that expire, logs kept no longer than needed
+    score_expiry_days: int = Field(
+        default=180,
+        ge=1,
+        le=3650,
+        description="A score older than this many days (its as-of date before today minus "
+        "this) is never shown as a current level: /score, /family, the review page and "
+        "batch score files answer 'expired' instead.",
+    )
+    audit_retention_days: int = Field(
+        default=365,
+        ge=183,
+        le=36_500,
+        description="How long audit-log entries are kept: `earlyrisk audit-log prune "
+        "--before DATE` refuses a DATE less than this many days ago (never under 183 days, "
+        "about six months: EU AI Act Art. 26(6)).",
+    )
+    snapshot_retention_days: int = Field(
+        default=400,
+        ge=1,
+        le=36_500,
+        description="`earlyrisk retention apply` removes feature snapshots whose as-of "
+        "date is older than this many days (never the newest snapshot).",
+    )
+    score_file_retention_days: int = Field(
+        default=180,
+        ge=1,
+        le=36_500,
+        description="`earlyrisk retention apply` removes batch score files whose as-of "
+        "date is older than this many days.",
+    )
+    retention_dirs: tuple[Path, ...] = Field(
+        default=(),
+        description="Folders `earlyrisk retention apply` looks in for snapshots and score "
+        "files (JSON list; default: the folder of the served snapshot).",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -50,12 +50,16 @@ def tail_problem(
     head: tuple[int, str],
     stored_hash: str | None,
     source: str,
+    pruned: tuple[int, str] | None = None,
 ) -> str | None:
     """Why the log does not hold ``checkpoint`` (None when it does).
 
     ``head`` is the log's last ``(seq, hash)``, ``stored_hash`` the log's hash at the
     checkpoint's ``seq`` (None when there is no such entry); ``source`` names where the
-    checkpoint came from in the message (``the anchor``, ``the checkpoint FILE``).
+    checkpoint came from in the message (``the anchor``, ``the checkpoint FILE``);
+    ``pruned`` is the latest prune's ``(through_seq, hash)``: a checkpoint inside the pruned
+    prefix is held when it agrees with it (the prune's checkpoint is a chained entry, and
+    the walk proves the first entry left links to it).
     """
     if log_id != checkpoint.log_id:
         return (
@@ -63,6 +67,13 @@ def tail_problem(
             "another log was put in its place"
         )
     if checkpoint.seq == 0:
+        return None
+    if pruned is not None and checkpoint.seq <= pruned[0]:
+        if checkpoint.seq == pruned[0] and checkpoint.hash != pruned[1]:
+            return (
+                f"entry seq {checkpoint.seq} was pruned with hash {pruned[1]}, but {source} "
+                f"recorded hash {checkpoint.hash} at {checkpoint.time}"
+            )
         return None
     if head[0] < checkpoint.seq:
         return (

@@ -48,7 +48,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,11 +64,21 @@ from serving.store.audit_anchor import (
 from serving.store.audit_chain import GENESIS, ChainReport, entry_hash, verify_chain
 from serving.store.audit_checkpoint import Checkpoint, tail_problem
 from serving.store.audit_errors import AuditLogRefused, AuditLogUnavailable
+from serving.store.audit_prune import (
+    PruneCheckpoint,
+    checkpoint_of,
+    plan_prune,
+    prune_row,
+    verify_from_start,
+)
 from serving.store.audit_triggers import trigger_findings
 from serving.store.migrations import (
     AUDIT_COLUMNS,
+    SCHEMA_FINGERPRINT_KEY,
+    SQLITE_APPEND_ONLY_SQL,
     create_sqlite_audit,
     latest,
+    sqlite_schema_fingerprint,
     sqlite_version,
 )
 from serving.store.migrations import SQLITE as SQLITE_MIGRATIONS
@@ -281,14 +291,32 @@ class AuditLogBase(ABC):
         return str(rows[0][0]) if rows else None
 
     def checkpoint_problem(self, checkpoint: Checkpoint, *, source: str) -> str | None:
-        """Why this log does not hold ``checkpoint`` (None when it does)."""
+        """Why this log does not hold ``checkpoint`` (None when it does); a checkpoint
+        inside a pruned prefix is held by the prune's checkpoint."""
+        pruned = self.pruned()
         return tail_problem(
             checkpoint,
             log_id=self.log_id(),
             head=self.head(),
             stored_hash=self.hash_at(checkpoint.seq),
             source=source,
+            pruned=None if pruned is None else (pruned.through_seq, pruned.through_hash),
         )
+
+    def pruned(self) -> PruneCheckpoint | None:
+        """The latest prune's checkpoint (:mod:`serving.store.audit_prune`), None if never."""
+        rows = self._rows(
+            "SELECT seq, recorded_at, detail FROM audit_entries WHERE kind = 'retention' "
+            "AND decision = 'prune' ORDER BY seq DESC LIMIT 1"
+        )
+        return None if not rows else checkpoint_of(rows[0])
+
+    @abstractmethod
+    def prune(self, before: date, *, operator: str) -> PruneCheckpoint | None:
+        """Remove the entries recorded before ``before`` through the deliberate path of
+        :mod:`serving.store.audit_prune` (the cut-off's age is the caller's check); the
+        checkpoint recorded, None when nothing was old enough. Refuses (AuditLogRefused)
+        when an append-only trigger is missing, disabled or recreated."""
 
     def _attach(self, held: Checkpoint) -> None:
         """Keep the anchor from now on, starting from a checkpoint the start-up proved."""
@@ -867,9 +895,47 @@ class AuditLog(AuditLogBase):
         return str(row[0])
 
     def verify(self, *, after_seq: int = 0, after_hash: str = GENESIS) -> ChainReport:
-        """Walk the hash chain of this log (see :func:`serving.store.audit_chain.verify_chain`)."""
+        """Walk the hash chain of this log (see :func:`serving.store.audit_chain.verify_chain`);
+        from the start, that is from the latest prune's checkpoint when there is one."""
         with self._lock:
+            if after_seq == 0:
+                return verify_from_start(self._usable())
             return verify_chain(self._usable(), after_seq=after_seq, after_hash=after_hash)
+
+    def prune(self, before: date, *, operator: str) -> PruneCheckpoint | None:
+        """The prune on SQLite: in one write transaction, the retention entry appended,
+        the delete trigger dropped, the prefix deleted, the trigger recreated and the
+        schema fingerprint recorded anew (so only a change outside this path is reported)."""
+        if findings := self.trigger_findings():
+            raise AuditLogRefused(
+                f"the audit log {self.path} is not pruned while its append-only guard is "
+                f"damaged: {'; '.join(findings)}"
+            )
+        with self._lock:
+            conn = self._usable()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                plan = plan_prune(conn, before)
+                if plan is None:
+                    conn.execute("ROLLBACK")
+                    return None
+                self._insert_chained(conn, [prune_row(plan, operator=operator, at=utc_now())])
+                conn.execute("DROP TRIGGER audit_no_delete")
+                conn.execute("DELETE FROM audit_entries WHERE seq <= ?", (plan.through_seq,))
+                conn.execute(SQLITE_APPEND_ONLY_SQL[1])
+                conn.execute("DELETE FROM audit_meta WHERE key = ?", (SCHEMA_FINGERPRINT_KEY,))
+                conn.execute(
+                    "INSERT INTO audit_meta VALUES (?, ?)",
+                    (SCHEMA_FINGERPRINT_KEY, sqlite_schema_fingerprint(conn)),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._check_identity(files=1)
+        pruned = self.pruned()
+        assert pruned is not None  # just written
+        return pruned
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:

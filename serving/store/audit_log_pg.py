@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -42,6 +43,12 @@ from serving.store.audit_log import (
     chain_rows,
     insert_sql,
     utc_now,
+)
+from serving.store.audit_prune import (
+    PruneCheckpoint,
+    plan_prune,
+    prune_row,
+    verify_from_start,
 )
 from serving.store.audit_triggers import trigger_findings
 from serving.store.connection import (
@@ -163,7 +170,42 @@ class PostgresAuditLog(AuditLogBase):
     def verify(self, *, after_seq: int = 0, after_hash: str = GENESIS) -> ChainReport:
         """Walk the chain through a server-side cursor (one chunk in memory at a time)."""
         with StreamingReader(self.url) as reader:
+            if after_seq == 0:  # from the start: from the latest prune's checkpoint, if any
+                return verify_from_start(reader)
             return verify_chain(reader, after_seq=after_seq, after_hash=after_hash)
+
+    def prune(self, before: date, *, operator: str) -> PruneCheckpoint | None:
+        """The prune on PostgreSQL: in one transaction under the audit advisory lock (no
+        replica appends meanwhile), the retention entry appended, the row trigger disabled,
+        the prefix deleted and the trigger enabled again (same object ids: the schema
+        fingerprint still holds; a trigger left disabled is reported)."""
+        if findings := self.trigger_findings():
+            raise AuditLogRefused(
+                f"the audit log in {self.path} is not pruned while its append-only guard is "
+                f"damaged: {'; '.join(findings)}"
+            )
+        with self._write_lock:
+            if self._refused is not None:
+                raise AuditLogRefused(self._refused)
+            with self._writer.guard():
+                conn = self._writer.raw()
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK_KEY,))
+                    plan = plan_prune(self._writer, before)
+                    if plan is None:
+                        return None
+                    values, _ = chain_rows(
+                        [prune_row(plan, operator=operator, at=utc_now())],
+                        head=conn.execute(HEAD_SQL).fetchone(),
+                    )
+                    with conn.cursor() as cur:
+                        cur.executemany(insert_sql("%s"), values)
+                    conn.execute("ALTER TABLE audit_entries DISABLE TRIGGER audit_no_change")
+                    conn.execute("DELETE FROM audit_entries WHERE seq <= %s", (plan.through_seq,))
+                    conn.execute("ALTER TABLE audit_entries ENABLE TRIGGER audit_no_change")
+        pruned = self.pruned()
+        assert pruned is not None  # just written
+        return pruned
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self._read().execute(sql, params).fetchall()
