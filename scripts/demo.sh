@@ -11,6 +11,8 @@ DEMO_SEED=${DEMO_SEED:-42}
 DEMO_PORT=${DEMO_PORT:-3000}
 MLFLOW_PORT=${MLFLOW_PORT:-5000}
 LATEST=2024-12-31
+# the synthetic registry ends on LATEST: score ages (flags expire) count to that day
+export EARLYRISK_SCORE_EXPIRY_TODAY="$LATEST"
 RAW="$DEMO_DIR/raw"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

@@ -45,6 +45,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -630,5 +631,23 @@ def _write_partitions(
 
 
 def read_scores(path: Path | str) -> pd.DataFrame:
-    """Read a batch score file (reasons come back as lists of dicts)."""
+    """Read a batch score file as written (reasons come back as lists of dicts): for
+    comparing and auditing files. What a service shows reads :func:`read_current_scores`."""
     return pd.read_parquet(path)
+
+
+def read_current_scores(
+    path: Path | str, *, today: date | None = None, expiry_days: int | None = None
+) -> pd.DataFrame:
+    """A batch score file as the service may show it: the level of every row scored on
+    data older than the expiry age says ``expired`` (:mod:`serving.expiry`; defaults: the
+    serving settings' ``score_expiry_days`` and ``score_expiry_today``/today). The file
+    keeps the levels as made (the audit log has them too)."""
+    from serving.expiry import expire_frame, expiry_today
+    from serving.settings import ServingSettings
+
+    if today is None or expiry_days is None:
+        settings = ServingSettings()
+        today = expiry_today(settings) if today is None else today
+        expiry_days = settings.score_expiry_days if expiry_days is None else expiry_days
+    return expire_frame(read_scores(path), today=today, days=expiry_days)

@@ -32,6 +32,7 @@ from features.contract import DERIVED_AUDIT_GROUPS
 from features.eligibility import EligibilityRule
 from features.errors import EarlyriskError
 from serving.auth import Principal
+from serving.expiry import EXPIRED, expiry_today, is_expired
 from serving.explain import (
     PROBABILITY_DECIMALS,
     Explanation,
@@ -319,6 +320,14 @@ class ServingEngine:
         self.audit_log.record_scores(records)
         if self.served_stats is not None:  # after the log: only served scores are counted
             self.served_stats.record(matrix, scored.probability, family_ids=family_ids, as_of=as_of)
+        # The log keeps the level as made; a score on data past the expiry age is never
+        # shown as a current level (serving.expiry).
+        if is_expired(
+            as_of, today=expiry_today(self.settings), days=self.settings.score_expiry_days
+        ):
+            for result in results:
+                result["risk_level"] = EXPIRED
+                result["risk_level_name"] = level_name(EXPIRED, lang)
         return results
 
     def score(
@@ -478,7 +487,11 @@ class ServingEngine:
     def family_history(self, family_id: str, lang: Language) -> list[dict[str, Any]]:
         """The family's latest scores (newest first) with the decisions on each."""
         return history_rows(
-            self.audit_log.family_history(family_id), lang, digits=PROBABILITY_DECIMALS
+            self.audit_log.family_history(family_id),
+            lang,
+            digits=PROBABILITY_DECIMALS,
+            today=expiry_today(self.settings),
+            expiry_days=self.settings.score_expiry_days,
         )
 
     def check_indicators(self, indicators: Mapping[str, Any]) -> pd.DataFrame:

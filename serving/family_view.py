@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
+from serving.expiry import shown_level
 from serving.explain import IndicatorInfo
 from serving.i18n import (
     Language,
@@ -96,10 +98,26 @@ def indicator_rows(
 
 
 def history_rows(
-    entries: Iterable[dict[str, Any]], lang: Language, *, digits: int
+    entries: Iterable[dict[str, Any]],
+    lang: Language,
+    *,
+    digits: int,
+    today: date,
+    expiry_days: int,
 ) -> list[dict[str, Any]]:
     """The family's scores (newest first) with the decisions on each, in words; the
-    probability rounded to ``digits`` like every served probability."""
+    probability rounded to ``digits`` like every served probability, and the level of a
+    score on data older than ``expiry_days`` on ``today`` shown as expired
+    (:mod:`serving.expiry`)."""
+    shown = [
+        {
+            **entry,
+            "risk_level": shown_level(
+                entry["risk_level"], entry["as_of"], today=today, days=expiry_days
+            ),
+        }
+        for entry in entries
+    ]
     return [
         {
             "score_id": entry["score_id"],
@@ -126,5 +144,5 @@ def history_rows(
                 for d in entry["decisions"]
             ],
         }
-        for entry in entries
+        for entry in shown
     ]

@@ -321,7 +321,8 @@ class ReviewPages:
 
         band = needs = None
         if score is not None and score.get("status") == "scored" and view is not None:
-            band = next(b for b in score["risk_bands"] if b["level"] == score["risk_level"])
+            # an expired score has no band: its level is not shown (serving.expiry)
+            band = next((b for b in score["risk_bands"] if b["level"] == score["risk_level"]), None)
             needs = needs_page(view, score, lang=lang, catalogue=self.support)
         html = _TEMPLATE.render(
             lang=lang,

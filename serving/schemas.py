@@ -92,8 +92,10 @@ class ScoredFamily(_Body):
         "probability at the model's expected score, rounded to 4 decimals. baseline + "
         "contribution_by_kind = probability (up to the rounding).",
     )
-    risk_level: Literal["low", "elevated", "high"] = Field(
-        description="Band of the probability (see risk_bands)."
+    risk_level: Literal["low", "elevated", "high", "expired"] = Field(
+        description="Band of the probability (see risk_bands); 'expired' when the data "
+        "scored (snapshot_date) is older than EARLYRISK_SCORE_EXPIRY_DAYS (default 180): "
+        "an old score is never shown as a current level."
     )
     risk_level_name: str = Field(description="The level in the request's language.")
     risk_bands: list[BandOut] = Field(

@@ -11,6 +11,7 @@ are derived from the caseworkers' capacity (``EARLYRISK_CAPACITY_COUNT`` or
 from __future__ import annotations
 
 import itertools
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -202,6 +203,11 @@ class ServingSettings(BaseSettings):
         description="A score older than this many days (its as-of date before today minus "
         "this) is never shown as a current level: /score, /family, the review page and "
         "batch score files answer 'expired' instead.",
+    )
+    score_expiry_today: date | None = Field(
+        default=None,
+        description="The date score ages are counted to (default: today, UTC); set it only "
+        "to replay historical data, e.g. a demo on a synthetic registry that ends in the past.",
     )
     audit_retention_days: int = Field(
         default=365,

@@ -69,6 +69,14 @@ PAGE: Final[dict[str, Words]] = {
     "band_meaning": words(
         "What this level means", "Что означает этот уровень", "Бұл деңгей нені білдіреді"
     ),
+    "expired_meaning": words(
+        "The data behind this estimate is older than the expiry age: it is not a current "
+        "level. Score the family on current data.",
+        "Данные этой оценки старше срока действия: это не текущий уровень. Оцените семью "
+        "по текущим данным.",
+        "Бұл бағаның деректері жарамдылық мерзімінен ескі: бұл ағымдағы деңгей емес. "
+        "Отбасын ағымдағы деректер бойынша бағалаңыз.",
+    ),
     "percentile": words(
         "Share of families with the same or a lower estimate",
         "Доля семей с такой же или более низкой оценкой",

@@ -17,6 +17,8 @@ LEVEL_NAME: Final[dict[str, Words]] = {
     "low": words("low", "низкий", "төмен"),
     "elevated": words("elevated", "повышенный", "жоғарылаған"),
     "high": words("high", "высокий", "жоғары"),
+    # a score older than score_expiry_days (serving.expiry): never shown as a level
+    "expired": words("expired", "срок истёк", "мерзімі өтті"),
 }
 
 # {cut}: the band's lower bound in %; {upper}: the next band's bound in %; {share}: the

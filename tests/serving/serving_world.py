@@ -145,6 +145,10 @@ def world_env(root: Path, tracking_uri: str, snapshot: Path, **extra: str) -> di
         "EARLYRISK_AUTH_FAILURE_LIMIT": "1000000",
         "EARLYRISK_QUOTA_REQUESTS_PER_MINUTE": "1000000",
         "EARLYRISK_QUOTA_FAMILIES_PER_MINUTE": "1000000",
+        # The world's data ends on 2024-12-31: score ages count to that day, and both of
+        # its snapshot dates are current (the expiry tests set their own age).
+        "EARLYRISK_SCORE_EXPIRY_TODAY": AS_OF_DATES[-1],
+        "EARLYRISK_SCORE_EXPIRY_DAYS": "365",
     }
     env.update(extra)
     return env
