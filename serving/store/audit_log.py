@@ -625,6 +625,31 @@ class AuditLogBase(ABC):
         )
         return seq
 
+    def record_retention(
+        self, *, action: str, operator: str, reason: str, detail: dict[str, Any]
+    ) -> int:
+        """Append a retention act (`earlyrisk retention apply`: the files removed) and
+        return its seq; raises AuditLogUnavailable when it cannot (then nothing is
+        removed). A prune records its own entry inside its transaction (:meth:`prune`)."""
+        request_id = uuid.uuid4().hex
+        (seq,) = self._append(
+            [
+                {
+                    "kind": "retention",
+                    "recorded_at": utc_now(),
+                    "request_id": request_id,
+                    "token_id": operator,
+                    "role": "operator",
+                    "endpoint": f"retention {action}",
+                    "score_id": f"retention:{action}:{request_id}",
+                    "decision": action,
+                    "reason": reason,
+                    "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
+                }
+            ]
+        )
+        return seq
+
 
 class AuditLog(AuditLogBase):
     """Append-only, hash-chained SQLite log; one connection guarded by a lock."""
