@@ -81,13 +81,14 @@ from serving.needs_view import needs_page
 from serving.schemas import TEXT_PATTERN
 from serving.settings import ServingSettings
 from serving.store.audit_log import AuditLogUnavailable
-from serving.store.review_sessions import ReviewSessionStore, open_review_sessions
+from serving.store.review_sessions import ReviewSessionStore
 from serving.store.security_log import (
     SecurityEvent,
     SecurityLog,
     SecurityLogUnavailable,
     SecurityRecord,
 )
+from serving.store.stores import open_stores
 from serving.support_catalogue import load_support_catalogue
 
 logger = logging.getLogger("earlyrisk.serving")
@@ -144,13 +145,13 @@ class ReviewPages:
         self.engine = engine
         self.settings = settings if settings is not None else ServingSettings()
         self.security_log = security_log
-        self.sessions: ReviewSessionStore = (
-            sessions
-            if sessions is not None
-            else open_review_sessions(
-                self.settings.database_url, self.settings.resolved_review_sessions_path
-            )
-        )
+        if sessions is None:  # opened where every store is: serving.store.stores
+            opened = open_stores(
+                self.settings, tokens=False, security_log=False, review_sessions=True
+            ).review_sessions
+            assert opened is not None  # asked for above
+            sessions = opened
+        self.sessions: ReviewSessionStore = sessions
         self.idle = timedelta(minutes=self.settings.review_session_idle_minutes)
         # checked at start: a bad catalogue stops the service, naming its field
         self.support = load_support_catalogue(self.settings.support_catalogue_path)

@@ -2,8 +2,9 @@
 
 With ``EARLYRISK_DATABASE_URL`` unset every store is the SQLite file its setting names;
 set, every store (tokens, security log, served statistics, lookup, region and audit-group
-indexes, audit log) is in that database. The service, the review page and the CLIs all
-open their stores here, so none of them can end up on another backend than the rest.
+indexes, review sessions, audit log) is in that database. The service, the review page and
+the CLIs all open their stores here, so none of them can end up on another backend than the
+rest.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from serving.store.audit_log import AuditLogBase, open_audit_log
 from serving.store.connection import Database
 from serving.store.lookup import LookupStore, SqlLookupStore
 from serving.store.regions import RegionIndex, regions_path
+from serving.store.review_sessions import ReviewSessionStore, open_review_sessions
 from serving.store.security_log import SecurityLog, SqlSecurityLog
 from serving.store.served_stats import (
     AuditGroupIndex,
@@ -43,6 +45,7 @@ class Stores:
     regions: RegionIndex | None = None
     audit_groups: AuditGroupIndex | None = None
     audit_log: AuditLogBase | None = None
+    review_sessions: ReviewSessionStore | None = None
 
     @property
     def tokens(self) -> TokenStore:
@@ -86,6 +89,7 @@ def open_stores(
     served_stats: bool = False,
     audit_log: bool = False,
     new_audit_log: bool = False,
+    review_sessions: bool = False,
 ) -> Stores:
     """The stores the settings name, each checked at open (schema current, database up).
 
@@ -93,8 +97,10 @@ def open_stores(
     model's ``feature_names``) opens the lookup store and the region index, rebuilding each
     when the snapshot changed; ``served_stats`` the served-statistics totals (and, with a
     snapshot, the audit-group index they count by); ``audit_log`` the audit log (chain walk at open;
-    ``new_audit_log`` as ``serve --new-audit-log``). Whatever fails to open closes what
-    was opened before it and raises as the store raised it.
+    ``new_audit_log`` as ``serve --new-audit-log``); ``review_sessions`` the review page's
+    server-side sessions (the shared database, else ``resolved_review_sessions_path``).
+    Whatever fails to open closes what was opened before it and raises as the store
+    raised it.
     """
     opened: list[object] = []
     stores = Stores()
@@ -129,6 +135,11 @@ def open_stores(
                     snapshot, database(settings, groups_path(lookup_path), read_only=True)
                 )
                 opened.append(stores.audit_groups)
+        if review_sessions:
+            stores.review_sessions = open_review_sessions(
+                settings.database_url, settings.resolved_review_sessions_path
+            )
+            opened.append(stores.review_sessions)
         if audit_log:
             stores.audit_log = open_audit_log_for(settings, new_log=new_audit_log)
     except BaseException:
