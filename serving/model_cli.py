@@ -84,14 +84,15 @@ def _governance(settings: ServingSettings) -> GovernanceStore:
 
 
 def actor_of(settings: ServingSettings, token: str) -> Actor:
-    """The person behind a live token, or an error that says what is wrong."""
+    """The person behind a live token, or GovernanceRefusal that says what is wrong."""
     from serving.store.stores import open_stores
+    from training.governance import GovernanceRefusal
 
     tokens = open_stores(settings, security_log=False).tokens
     try:
         principal = tokens.verify(token.strip())
         if principal is None:
-            raise _fail("the token is missing, unknown, revoked or expired")
+            raise GovernanceRefusal("the token is missing, unknown, revoked or expired")
         rows = [r for r in tokens.list() if r["token_id"] == principal.token_id]
     finally:
         tokens.close()
@@ -99,15 +100,95 @@ def actor_of(settings: ServingSettings, token: str) -> Actor:
     return Actor(principal.token_id, principal.role, note.strip())
 
 
-@contextmanager
-def _audit_log(settings: ServingSettings) -> Iterator[Any]:
-    from serving.store.stores import open_audit_log_for
+def record_refusal(
+    settings: ServingSettings,
+    *,
+    verb: str,
+    version: str | None,
+    token_id: str | None,
+    authenticated: bool,
+    why: str,
+) -> None:
+    """Put a refused governance attempt in the security log (``forbidden`` for a token
+    outside its role or a rule's refusal, ``unauthenticated`` for a token that is not
+    live), so an auditor sees who tried to approve or promote what and why it was refused.
 
-    log = open_audit_log_for(settings)
+    The refusal stands when the security log cannot be written; that is said on stderr.
+    """
+    import uuid
+
+    from serving.store.security_log import SecurityLogUnavailable, SecurityRecord
+    from serving.store.stores import open_stores
+
+    detail = f"{settings.model_name} version {version}: {why}" if version else why
     try:
-        yield log
-    finally:
-        log.close()
+        log = open_stores(settings, tokens=False).security_log
+        try:
+            log.record(
+                SecurityRecord(
+                    event="forbidden" if authenticated else "unauthenticated",
+                    request_id=uuid.uuid4().hex,
+                    endpoint=f"model {verb}",
+                    token_id=token_id,
+                    client="cli",
+                    detail=detail,
+                )
+            )
+        finally:
+            log.close()
+    except SecurityLogUnavailable as exc:
+        typer.echo(f"warning: the refusal was not recorded in the security log: {exc}", err=True)
+
+
+@dataclass
+class Act:
+    """One governance act under way: who acts, on which registry, and the open audit log."""
+
+    settings: ServingSettings
+    actor: Actor
+    gov: GovernanceStore
+    log: Any
+
+
+@contextmanager
+def acting(verb: str, token: str, version: str | None = None) -> Iterator[Act]:
+    """The frame of every acting verb: the actor checked (a live token of a governance
+    role naming a person), the registry and the audit log opened; any refusal on the way
+    or inside (role, two-person rule, trainer approving, a check without waiver) is recorded
+    in the security log and becomes its message and exit 1."""
+    from serving.auth import claimed_token_id
+    from serving.store.stores import open_audit_log_for
+    from training.governance import GOVERNANCE_ROLES, GovernanceRefusal
+
+    settings = _settings()
+    actor: Actor | None = None
+    try:
+        actor = actor_of(settings, token)
+        if actor.role not in GOVERNANCE_ROLES:
+            raise GovernanceRefusal(
+                f"a {actor.role} token cannot act on model versions; use an approver, "
+                "auditor or admin token"
+            )
+        if not actor.person:
+            raise GovernanceRefusal(
+                f"token {actor.token_id} names nobody (no --note): model acts are by named "
+                "people; create one with `earlyrisk token create --role approver --note NAME`"
+            )
+        log = open_audit_log_for(settings)
+        try:
+            yield Act(settings, actor, _governance(settings), log)
+        finally:
+            log.close()
+    except GovernanceRefusal as exc:
+        record_refusal(
+            settings,
+            verb=verb,
+            version=version,
+            token_id=actor.token_id if actor else claimed_token_id(f"Bearer {token.strip()}"),
+            authenticated=actor is not None,
+            why=str(exc),
+        )
+        raise _fail(str(exc)) from None
 
 
 def _waivers(waive: list[str] | None, reason: list[str] | None) -> list[tuple[str, str]]:
@@ -142,27 +223,9 @@ def _record_waivers(
         gov.add_waiver(version, Waiver(check, why, actor.person, actor.token_id, gov.clock()))
 
 
-def _acting(token: str, version: str | None = None) -> tuple[ServingSettings, Actor]:
-    from training.governance import GOVERNANCE_ROLES
-
-    settings = _settings()
-    actor = actor_of(settings, token)
-    if actor.role not in GOVERNANCE_ROLES:
-        raise _fail(
-            f"a {actor.role} token cannot act on model versions; use an approver, auditor "
-            "or admin token"
-        )
-    if not actor.person:
-        raise _fail(
-            f"token {actor.token_id} names nobody (no --note): model acts are by named "
-            "people; create one with `earlyrisk token create --role approver --note NAME`"
-        )
-    return settings, actor
-
-
 @contextmanager
 def _refusals() -> Iterator[None]:
-    """A rule's refusal becomes its message and exit 1."""
+    """A rule's refusal while reading (an unknown version) becomes its message and exit 1."""
     from training.governance import GovernanceRefusal
 
     try:
@@ -271,22 +334,13 @@ def approve_command(
     """Approve a version (once per person; never its trainer), with any waivers first."""
     from training.governance import Approval, check_approver
 
-    settings, actor = _acting(token)
-    gov = _governance(settings)
     waivers = _waivers(waive, reason)
-    with _refusals(), _audit_log(settings) as log:
+    with acting("approve", token, version) as act:
+        gov, actor = act.gov, act.actor
         check_approver(gov.facts(version), person=actor.person, role=actor.role)
-        _record_waivers(gov, log, version, actor, waivers)
-        facts = gov.facts(version)
-        waived = frozenset(facts.waivers)
-        log.record_governance(
-            action="approve",
-            model=gov.name,
-            version=version,
-            token_id=actor.token_id,
-            role=actor.role,
-            detail={"person": actor.person, "waived": sorted(waived)},
-        )
+        _record_waivers(gov, act.log, version, actor, waivers)
+        waived = frozenset(gov.facts(version).waivers)
+        _log_act(act, "approve", version, {"person": actor.person, "waived": sorted(waived)})
         gov.add_approval(
             version, Approval(actor.person, actor.token_id, actor.role, gov.clock(), waived)
         )
@@ -302,20 +356,19 @@ def promote_command(
     reason: ReasonOption = None,
 ) -> None:
     """Make a version champion: every not-pass check waived, two others approved."""
-    from training.governance import Decision, promotion_refusals
+    from training.governance import Decision, GovernanceRefusal, promotion_refusals
 
-    settings, actor = _acting(token)
-    gov = _governance(settings)
     waivers = _waivers(waive, reason)
-    with _refusals(), _audit_log(settings) as log:
+    with acting("promote", token, version) as act:
+        gov, actor = act.gov, act.actor
         if waivers:
-            _record_waivers(gov, log, version, actor, waivers)
+            _record_waivers(gov, act.log, version, actor, waivers)
             gov.publish(version)
         champion = gov.champion()
         refusals = promotion_refusals(gov.facts(version), champion=champion)
         if refusals:
-            raise _fail(f"version {version} cannot be promoted: " + "; ".join(refusals))
-        _decide(gov, log, actor, Decision("promote", version, gov.clock(), actor.person, champion))
+            raise GovernanceRefusal(f"version {version} cannot be promoted: " + "; ".join(refusals))
+        _decide(act, Decision("promote", version, gov.clock(), actor.person, champion))
     typer.echo(f"{gov.name} version {version} is champion (was {champion or 'none'})")
 
 
@@ -324,13 +377,12 @@ def rollback_command(token: TokenOption) -> None:
     """Make the previous champion champion again."""
     from training.governance import Decision, rollback_target
 
-    settings, actor = _acting(token)
-    gov = _governance(settings)
-    with _refusals(), _audit_log(settings) as log:
+    with acting("rollback", token) as act:
+        gov = act.gov
         champion = gov.champion()
         retired = [v for v in gov.versions() if gov.facts(v).retired]
         target = rollback_target(gov.changes(), champion=champion, retired=retired)
-        _decide(gov, log, actor, Decision("rollback", target, gov.clock(), actor.person, champion))
+        _decide(act, Decision("rollback", target, gov.clock(), act.actor.person, champion))
     typer.echo(f"{gov.name} version {target} is champion again (was {champion})")
 
 
@@ -341,23 +393,34 @@ def retire_command(
     """Retire a version: it can no longer be promoted or rolled back to."""
     from training.governance import Decision, check_retire
 
-    settings, actor = _acting(token)
-    gov = _governance(settings)
-    with _refusals(), _audit_log(settings) as log:
+    with acting("retire", token, version) as act:
+        gov = act.gov
         check_retire(gov.facts(version), champion=gov.champion())
-        _decide(gov, log, actor, Decision("retire", version, gov.clock(), actor.person))
+        _decide(act, Decision("retire", version, gov.clock(), act.actor.person))
     typer.echo(f"{gov.name} version {version} is retired")
 
 
-def _decide(gov: GovernanceStore, log: Any, actor: Actor, decision: Any) -> None:
+def _log_act(act: Act, action: str, version: str, detail: dict[str, Any]) -> None:
+    """The act's governance entry in the audit log (before MLflow: an act the log cannot
+    record is not taken)."""
+    act.log.record_governance(
+        action=action,
+        model=act.gov.name,
+        version=version,
+        token_id=act.actor.token_id,
+        role=act.actor.role,
+        detail=detail,
+    )
+
+
+def _decide(act: Act, decision: Any) -> None:
     """Log the decision, then take it in MLflow and publish the record of each version."""
-    log.record_governance(
-        action=decision.action,
-        model=gov.name,
-        version=decision.version,
-        token_id=actor.token_id,
-        role=actor.role,
-        detail={"person": actor.person, "previous": decision.previous},
+    gov = act.gov
+    _log_act(
+        act,
+        decision.action,
+        decision.version,
+        {"person": act.actor.person, "previous": decision.previous},
     )
     if decision.action == "retire":
         gov.mark_retired(decision.version, decision)

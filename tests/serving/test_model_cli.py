@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from earlyrisk.cli import app
 from serving.local_server import begin_audit_log
 from serving.store.audit_log import open_audit_log
+from serving.store.security_log import SqlSecurityLog
 from serving.store.tokens import SqlTokenStore
 from training.governance_store import GovernanceStore
 from training.registry import CHAMPION
@@ -52,6 +53,7 @@ def world(tmp_path: Path, monkeypatch):
         "EARLYRISK_MODEL_NAME": MODEL,
         "EARLYRISK_TOKEN_DB_PATH": str(tmp_path / "tokens.sqlite"),
         "EARLYRISK_AUDIT_LOG_PATH": str(tmp_path / "audit_log.sqlite"),
+        "EARLYRISK_SECURITY_LOG_PATH": str(tmp_path / "security_log.sqlite"),
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -206,3 +208,40 @@ def test_rollback_restores_the_previous_champion_and_history_tells_when(world):
     assert code == 0 and "champion" in out and "retired" in out
     code, out = _model("show", v2)
     assert code == 0 and "fail         auc_margin  waived by Aru" in out
+
+
+def test_refused_governance_attempts_are_in_the_security_log(world):
+    """Every refused act (a role that may not act, the trainer approving, the two-person
+    rule, a token that is not live) is recorded with who, what and why; none is in the
+    audit log as an act."""
+    t, v2 = world["tokens"], world["v2"]
+    assert _model("approve", v2, "--token", t["Case"])[0] == 1
+    assert _model("approve", v2, "--token", t["Dana"])[0] == 1
+    assert (
+        _model("approve", v2, "--token", t["Aru"], "--waive", "auc_margin", "--reason", REASON)[0]
+        == 0
+    )
+    assert _model("promote", v2, "--token", t["Aru"])[0] == 1  # one approval of two
+    assert _model("retire", v2, "--token", "er_0123456789ab_not-a-secret")[0] == 1
+    log = SqlSecurityLog(world["env"]["EARLYRISK_SECURITY_LOG_PATH"])
+    try:
+        events = log.page(limit=100)
+    finally:
+        log.close()
+    tokens = {
+        row["note"]: row["token_id"]
+        for row in SqlTokenStore(world["env"]["EARLYRISK_TOKEN_DB_PATH"]).list()
+    }
+    got = [(e["event"], e["endpoint"], e["token_id"]) for e in events]
+    assert got == [
+        ("forbidden", "model approve", tokens["Cai"]),
+        ("forbidden", "model approve", tokens["Dana"]),
+        ("forbidden", "model promote", tokens["Aru"]),
+        ("unauthenticated", "model retire", "0123456789ab"),
+    ]
+    details = [e["detail"] for e in events]
+    assert "a caseworker token cannot act" in details[0] and f"version {v2}" in details[0]
+    assert "Dana trained version 2 and cannot approve it" in details[1]
+    assert "1 of 2 approvals" in details[2]
+    assert "unknown, revoked or expired" in details[3]
+    assert [e["decision"] for e in _governance_entries(world["env"])] == ["waive", "approve"]
