@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.audit_records import score_record
 from serving.store.audit_log import AuditLog, ScoreRecord
 
 SINGLE = 3_000
@@ -20,19 +21,19 @@ BATCHES = 100
 BATCH_SIZE = 1_000
 
 
+#: Eight reasons per score, as the service logs them (indicator and contribution).
+REASONS = [{"indicator": f"indicator_{i}", "contribution": 0.01 * i} for i in range(8)]
+
+
 def _record(key: str) -> ScoreRecord:
-    return ScoreRecord(
-        score_id=key,
+    return score_record(
+        key,
         request_id="bench",
         token_id="bench",
-        role="caseworker",
-        endpoint="score",
         family_id=f"F{key}",
-        as_of="2024-12-31",
         model_version="1",
         probability=0.2,
-        risk_level="elevated",
-        reasons=[{"indicator": f"indicator_{i}", "contribution": 0.01 * i} for i in range(8)],
+        reasons=REASONS,
     )
 
 

@@ -46,6 +46,7 @@ TokenOption = Annotated[
         show_default=False,
     ),
 ]
+VersionArgument = Annotated[str, typer.Argument(help="the model version")]
 WaiveOption = Annotated[
     list[str] | None,
     typer.Option("--waive", metavar="CHECK", help="A failed or inconclusive check to accept."),
@@ -142,16 +143,28 @@ def record_refusal(
 
 @dataclass
 class Act:
-    """One governance act under way: who acts, on which registry, and the open audit log."""
+    """One governance act under way: who acts, on which registry, the open audit log and
+    the waivers given with it (``--waive CHECK --reason TEXT``)."""
 
     settings: ServingSettings
     actor: Actor
     gov: GovernanceStore
     log: Any
+    waivers: list[tuple[str, str]]
+
+    def record_waivers(self, version: str) -> None:
+        """Check every waiver, then log and record each (none if one is refused)."""
+        _record_waivers(self.gov, self.log, version, self.actor, self.waivers)
 
 
 @contextmanager
-def acting(verb: str, token: str, version: str | None = None) -> Iterator[Act]:
+def acting(
+    verb: str,
+    token: str,
+    version: str | None = None,
+    waive: list[str] | None = None,
+    reason: list[str] | None = None,
+) -> Iterator[Act]:
     """The frame of every acting verb: the actor checked (a live token of a governance
     role naming a person), the registry and the audit log opened; any refusal on the way
     or inside (role, two-person rule, trainer approving, a check without waiver) is recorded
@@ -160,6 +173,7 @@ def acting(verb: str, token: str, version: str | None = None) -> Iterator[Act]:
     from serving.store.stores import open_audit_log_for
     from training.governance import GOVERNANCE_ROLES, GovernanceRefusal
 
+    waivers = _waivers(waive, reason)  # a usage error, not a refused act
     settings = _settings()
     actor: Actor | None = None
     try:
@@ -176,7 +190,7 @@ def acting(verb: str, token: str, version: str | None = None) -> Iterator[Act]:
             )
         log = open_audit_log_for(settings)
         try:
-            yield Act(settings, actor, _governance(settings), log)
+            yield Act(settings, actor, _governance(settings), log, waivers)
         finally:
             log.close()
     except GovernanceRefusal as exc:
@@ -326,7 +340,7 @@ def history_command(
 
 @model_app.command("approve")
 def approve_command(
-    version: Annotated[str, typer.Argument(help="the model version")],
+    version: VersionArgument,
     token: TokenOption,
     waive: WaiveOption = None,
     reason: ReasonOption = None,
@@ -334,11 +348,10 @@ def approve_command(
     """Approve a version (once per person; never its trainer), with any waivers first."""
     from training.governance import Approval, check_approver
 
-    waivers = _waivers(waive, reason)
-    with acting("approve", token, version) as act:
+    with acting("approve", token, version, waive, reason) as act:
         gov, actor = act.gov, act.actor
         check_approver(gov.facts(version), person=actor.person, role=actor.role)
-        _record_waivers(gov, act.log, version, actor, waivers)
+        act.record_waivers(version)
         waived = frozenset(gov.facts(version).waivers)
         _log_act(act, "approve", version, {"person": actor.person, "waived": sorted(waived)})
         gov.add_approval(
@@ -350,7 +363,7 @@ def approve_command(
 
 @model_app.command("promote")
 def promote_command(
-    version: Annotated[str, typer.Argument(help="the model version")],
+    version: VersionArgument,
     token: TokenOption,
     waive: WaiveOption = None,
     reason: ReasonOption = None,
@@ -358,11 +371,10 @@ def promote_command(
     """Make a version champion: every not-pass check waived, two others approved."""
     from training.governance import Decision, GovernanceRefusal, promotion_refusals
 
-    waivers = _waivers(waive, reason)
-    with acting("promote", token, version) as act:
+    with acting("promote", token, version, waive, reason) as act:
         gov, actor = act.gov, act.actor
-        if waivers:
-            _record_waivers(gov, act.log, version, actor, waivers)
+        if act.waivers:
+            act.record_waivers(version)
             gov.publish(version)
         champion = gov.champion()
         refusals = promotion_refusals(gov.facts(version), champion=champion)
@@ -387,9 +399,7 @@ def rollback_command(token: TokenOption) -> None:
 
 
 @model_app.command("retire")
-def retire_command(
-    version: Annotated[str, typer.Argument(help="the model version")], token: TokenOption
-) -> None:
+def retire_command(version: VersionArgument, token: TokenOption) -> None:
     """Retire a version: it can no longer be promoted or rolled back to."""
     from training.governance import Decision, check_retire
 

@@ -28,7 +28,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal, Self
 
 import psycopg
@@ -66,12 +65,7 @@ class _StatementContext:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         return None
 
 
@@ -122,8 +116,15 @@ class QmarkConnection(_StatementContext):
         """Whether a connection was opened and not yet closed (it may still be stale)."""
         return self._conn is not None and not self._conn.closed
 
-    def guard(self) -> _Guard:
-        return _Guard(self)
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn a psycopg OperationalError or InterfaceError into DatabaseUnavailable,
+        dropping the connection (the next call opens a new one)."""
+        try:
+            yield
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            self.drop()
+            raise DatabaseUnavailable(f"database {redact(self.url)} unavailable: {exc}") from exc
 
     def drop(self) -> None:
         """Forget a broken connection; the next call opens a new one."""
@@ -152,28 +153,6 @@ class QmarkConnection(_StatementContext):
 
     def close(self) -> None:
         self.drop()
-
-
-class _Guard:
-    """Turns a psycopg OperationalError into DatabaseUnavailable and drops the connection."""
-
-    def __init__(self, conn: QmarkConnection) -> None:
-        self._conn = conn
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-            self._conn.drop()
-            raise DatabaseUnavailable(
-                f"database {redact(self._conn.url)} unavailable: {exc}"
-            ) from exc
 
 
 class StreamingReader:
@@ -213,12 +192,7 @@ class StreamingReader:
     def __enter__(self) -> StreamingReader:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 

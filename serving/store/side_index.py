@@ -23,6 +23,7 @@ import sqlite3
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -85,6 +86,24 @@ def stored_meta(db: Database, table: str) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in rows}
 
 
+@dataclass(frozen=True)
+class _Build:
+    """One rebuild of a derived table: its name, typed columns (after the keys), the meta
+    it records, its rows and the snapshot they come from (named in errors)."""
+
+    table: str
+    columns: Sequence[tuple[str, str]]
+    meta: Mapping[str, str]
+    batches: RowBatches
+    source: Path
+
+    def repeated(self, exc: Exception) -> SnapshotError:
+        """The error of a repeated key, naming the snapshot."""
+        return SnapshotError(
+            f"feature snapshot {self.source} repeats a (family_id, as_of) key: {exc}"
+        )
+
+
 def load_snapshot_table(
     db: Database,
     *,
@@ -98,21 +117,15 @@ def load_snapshot_table(
     keys) from ``batches``, recording ``meta``; a repeated key is a SnapshotError naming
     ``source``."""
     types = {"float": db.dialect.float_type, "text": "TEXT"}
-    typed = [(name, types[kind]) for name, kind in columns]
+    build = _Build(table, [(name, types[kind]) for name, kind in columns], meta, batches, source)
     if db.path is not None:
-        _load_sqlite(db.path, table, typed, meta, batches, source)
+        _load_sqlite(db.path, build)
     else:
-        _load_postgres(db, table, typed, meta, batches, source)
+        _load_postgres(db, build)
 
 
-def _load_sqlite(
-    path: Path,
-    table: str,
-    columns: Sequence[tuple[str, str]],
-    meta: Mapping[str, str],
-    batches: RowBatches,
-    source: Path,
-) -> None:
+def _load_sqlite(path: Path, build: _Build) -> None:
+    table, columns = build.table, build.columns
     path.parent.mkdir(parents=True, exist_ok=True)
     # mkstemp makes the file 0600: family data is nobody else's business
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".building")
@@ -127,14 +140,12 @@ def _load_sqlite(
             conn.execute(META_TABLE_SQL.format(name="meta"))
             marks = ", ".join("?" for _ in range(len(columns) + 2))
             insert = f"INSERT INTO {table} VALUES ({marks})"
-            for rows in batches():
+            for rows in build.batches():
                 try:
                     conn.executemany(insert, rows)
                 except sqlite3.IntegrityError as exc:
-                    raise SnapshotError(
-                        f"feature snapshot {source} repeats a (family_id, as_of) key: {exc}"
-                    ) from exc
-            conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
+                    raise build.repeated(exc) from exc
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(build.meta.items()))
             conn.commit()
         finally:
             conn.close()
@@ -143,16 +154,10 @@ def _load_sqlite(
         tmp.unlink(missing_ok=True)
 
 
-def _load_postgres(
-    db: Database,
-    table: str,
-    columns: Sequence[tuple[str, str]],
-    meta: Mapping[str, str],
-    batches: RowBatches,
-    source: Path,
-) -> None:
+def _load_postgres(db: Database, build: _Build) -> None:
     import psycopg
 
+    table, meta = build.table, build.meta
     meta_name = meta_table(db, table)
     conn = connect(str(db.url), autocommit=False)
     try:
@@ -165,10 +170,10 @@ def _load_postgres(
                 conn.commit()  # another replica loaded it while this one waited
                 return
         conn.execute(f"DROP TABLE IF EXISTS {table}_new")
-        conn.execute(snapshot_table_sql(POSTGRES, f"{table}_new", columns))
-        names = ", ".join(["as_of", "family_id", *(name for name, _ in columns)])
+        conn.execute(snapshot_table_sql(POSTGRES, f"{table}_new", build.columns))
+        names = ", ".join(["as_of", "family_id", *(name for name, _ in build.columns)])
         with conn.cursor() as cur, cur.copy(f"COPY {table}_new ({names}) FROM STDIN") as copy:
-            for rows in batches():
+            for rows in build.batches():
                 for row in rows:
                     copy.write_row(row)
         conn.execute(f"DROP TABLE IF EXISTS {table}")
@@ -180,9 +185,7 @@ def _load_postgres(
         conn.commit()
     except psycopg.errors.UniqueViolation as exc:
         conn.rollback()
-        raise SnapshotError(
-            f"feature snapshot {source} repeats a (family_id, as_of) key: {exc}"
-        ) from exc
+        raise build.repeated(exc) from exc
     except BaseException:
         conn.rollback()
         raise

@@ -19,6 +19,7 @@ import pytest
 from file_guards import make_writable, read_only
 from typer.testing import CliRunner
 
+from benchmarks.audit_records import score_record
 from earlyrisk.cli import app
 from serving.auth import authorize
 from serving.store.audit_anchor import default_anchor_path, read_anchor
@@ -35,17 +36,10 @@ from serving.store.tokens import SqlTokenStore
 
 
 def _record(score_id: str, level: str = "elevated") -> ScoreRecord:
-    return ScoreRecord(
-        score_id=score_id,
-        request_id="req",
-        token_id="tok",
-        role="caseworker",
-        endpoint="score",
-        family_id=f"F-{score_id}",
-        as_of="2024-12-31",
-        model_version="3",
+    return score_record(
+        score_id,
+        level,
         probability=0.1 + 0.01 * len(score_id),
-        risk_level=level,
         reasons=[{"indicator": "x", "contribution": 0.123456}],
     )
 

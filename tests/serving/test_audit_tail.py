@@ -21,6 +21,7 @@ import time
 import pytest
 from typer.testing import CliRunner
 
+from benchmarks.audit_records import score_record
 from earlyrisk.cli import app
 from serving.schemas import SecurityLogPage
 from serving.store.anchor_refresher import AnchorRefresher
@@ -31,24 +32,27 @@ from serving.store.security_log import SqlSecurityLog
 
 
 def _record(score_id: str) -> ScoreRecord:
-    return ScoreRecord(
-        score_id=score_id,
-        request_id="req",
-        token_id="tok",
-        role="caseworker",
-        endpoint="score",
-        family_id=f"F-{score_id}",
-        as_of="2024-12-31",
-        model_version="3",
-        probability=0.25,
-        risk_level="elevated",
-        reasons=[],
-    )
+    return score_record(score_id)
 
 
 def _write(log, prefix: str, n: int) -> None:
     for i in range(n):
         log.record_scores([_record(f"{prefix}{i}")])
+
+
+def _open_log(tmp_path, n: int):
+    """A new anchored log in tmp_path with ``n`` scores, still open (the service running)."""
+    path = tmp_path / "audit.sqlite"
+    log = open_audit_log(path, new_log=True)
+    _write(log, "a", n)
+    return path, log
+
+
+def _written_log(tmp_path, n: int):
+    """A new anchored log with ``n`` scores, closed (the service stopped cleanly)."""
+    path, log = _open_log(tmp_path, n)
+    log.close()
+    return path
 
 
 def _attacker(path, *statements: str) -> None:
@@ -91,9 +95,7 @@ def _stored_hash(path, seq: int) -> str:
 def test_a_tail_cut_while_the_service_runs_is_caught_when_it_stops(tmp_path):
     """The attack of issue 20, end to end: it failed on the release before this one (the
     shutdown refresh moved the anchor to seq 24 and verify said intact)."""
-    path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path, new_log=True)
-    _write(log, "a", 20)
+    path, log = _open_log(tmp_path, 20)
     log.close()  # anchor at seq 20
     anchored = read_anchor(default_anchor_path(path))
     assert anchored.head_seq == 20
@@ -147,9 +149,7 @@ def test_the_interval_refresh_catches_the_cut_and_stops_every_write(tmp_path):
 
 def test_the_refresh_holds_its_own_checkpoint_when_the_anchor_file_goes_too(tmp_path):
     """Deleting the anchor file with the tail does not help: the process remembers."""
-    path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path, new_log=True)
-    _write(log, "a", 5)
+    path, log = _open_log(tmp_path, 5)
     log.refresh_anchor()
     _cut_tail(path, 3)
     default_anchor_path(path).unlink()
@@ -161,9 +161,7 @@ def test_the_refresh_holds_its_own_checkpoint_when_the_anchor_file_goes_too(tmp_
 
 
 def test_a_tail_cut_after_a_clean_stop_is_caught_at_the_next_start(tmp_path):
-    path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path, new_log=True)
-    _write(log, "a", 6)
+    path, log = _open_log(tmp_path, 6)
     log.close()  # the shutdown refresh anchors seq 6
     _cut_tail(path, 5)
     code, output = _verify("--log", str(path))
@@ -176,9 +174,7 @@ def test_a_tail_cut_after_a_clean_stop_is_caught_at_the_next_start(tmp_path):
 
 
 def test_an_updated_row_after_the_anchor_is_caught_by_the_next_refresh(tmp_path):
-    path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path, new_log=True)
-    _write(log, "a", 3)
+    path, log = _open_log(tmp_path, 3)
     log.refresh_anchor()
     _write(log, "b", 3)
     _attacker(
@@ -194,10 +190,7 @@ def test_an_updated_row_after_the_anchor_is_caught_by_the_next_refresh(tmp_path)
 
 
 def test_a_deleted_first_entry_is_named(tmp_path):
-    path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path, new_log=True)
-    _write(log, "a", 3)
-    log.close()
+    path = _written_log(tmp_path, 3)
     _attacker(
         path,
         "DROP TRIGGER audit_no_delete",
@@ -211,10 +204,7 @@ def test_a_deleted_first_entry_is_named(tmp_path):
 
 
 def test_a_dropped_table_is_refused_and_not_recreated(tmp_path):
-    path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path, new_log=True)
-    _write(log, "a", 3)
-    log.close()
+    path = _written_log(tmp_path, 3)
     _attacker(path, "DROP TABLE audit_entries")
     with pytest.raises(AuditLogRefused, match=r"no audit_entries table.*was dropped"):
         open_audit_log(path)
@@ -230,10 +220,7 @@ def test_a_dropped_table_is_refused_and_not_recreated(tmp_path):
 
 
 def test_a_dropped_trigger_is_reported_not_restored(tmp_path, serving_world):
-    path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path, new_log=True)
-    _write(log, "a", 2)
-    log.close()
+    path = _written_log(tmp_path, 2)
     _attacker(path, "DROP TRIGGER audit_no_delete")
     reopened = open_audit_log(path)  # the chain and anchor hold: the log opens...
     assert reopened.trigger_findings()[0].startswith("append-only trigger audit_no_delete")
@@ -258,10 +245,7 @@ def test_a_dropped_trigger_is_reported_not_restored(tmp_path, serving_world):
 
 
 def test_a_recreated_trigger_is_reported(tmp_path):
-    path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path, new_log=True)
-    _write(log, "a", 2)
-    log.close()
+    path = _written_log(tmp_path, 2)
     assert _verify("--log", str(path))[0] == 0
     _attacker(path, "DROP TRIGGER audit_no_update", SQLITE_APPEND_ONLY_SQL[0])
     code, output = _verify("--log", str(path))
@@ -305,10 +289,7 @@ def test_a_log_deleted_with_its_anchor_needs_new_log_which_is_recorded(tmp_path,
 
 
 def test_a_log_kept_but_its_anchor_deleted_is_refused(tmp_path):
-    path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path, new_log=True)
-    _write(log, "a", 2)
-    log.close()
+    path = _written_log(tmp_path, 2)
     default_anchor_path(path).unlink()
     with pytest.raises(AuditLogRefused, match=r"has no anchor.*nothing vouches"):
         open_audit_log(path)
@@ -320,10 +301,7 @@ def test_a_log_kept_but_its_anchor_deleted_is_refused(tmp_path):
 def test_a_log_and_anchor_replaced_together_are_caught_by_the_auditors_checkpoint(tmp_path):
     """A consistent forged pair passes every check kept beside the log; the checkpoint the
     auditor exported and kept elsewhere does not."""
-    path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path, new_log=True)
-    _write(log, "a", 4)
-    log.close()
+    path = _written_log(tmp_path, 4)
     checkpoint = tmp_path / "auditor" / "checkpoint.json"
     exported = CliRunner().invoke(
         app, ["audit-log", "anchor", "--log", str(path), "--out", str(checkpoint)]
@@ -347,10 +325,7 @@ def test_a_log_and_anchor_replaced_together_are_caught_by_the_auditors_checkpoin
 
 
 def test_the_checkpoint_export_is_private_and_never_silently_replaced(tmp_path):
-    path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path, new_log=True)
-    _write(log, "a", 3)
-    log.close()
+    path = _written_log(tmp_path, 3)
     out = tmp_path / "cp.json"
     args = ["audit-log", "anchor", "--log", str(path), "--out", str(out)]
     assert CliRunner().invoke(app, args).exit_code == 0
@@ -367,10 +342,7 @@ def test_the_checkpoint_export_is_private_and_never_silently_replaced(tmp_path):
 
 
 def test_verify_anchor_proves_the_checkpoint_is_held_and_names_a_shorter_log(tmp_path):
-    path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path, new_log=True)
-    _write(log, "a", 6)
-    log.close()
+    path = _written_log(tmp_path, 6)
     out = tmp_path / "cp.json"
     CliRunner().invoke(app, ["audit-log", "anchor", "--log", str(path), "--out", str(out)])
     kept = json.loads(out.read_text())
@@ -386,10 +358,7 @@ def test_verify_anchor_proves_the_checkpoint_is_held_and_names_a_shorter_log(tmp
 
 
 def test_verify_anchor_names_a_rewritten_entry_with_both_hashes(tmp_path):
-    path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path, new_log=True)
-    _write(log, "a", 6)
-    log.close()
+    path = _written_log(tmp_path, 6)
     out = tmp_path / "cp.json"
     CliRunner().invoke(app, ["audit-log", "anchor", "--log", str(path), "--out", str(out)])
     kept = json.loads(out.read_text())
@@ -405,10 +374,7 @@ def test_verify_anchor_names_a_rewritten_entry_with_both_hashes(tmp_path):
 
 
 def test_no_checkpoint_of_a_broken_log_and_a_missing_checkpoint_is_a_usage_error(tmp_path):
-    path = tmp_path / "audit.sqlite"
-    log = open_audit_log(path, new_log=True)
-    _write(log, "a", 3)
-    log.close()
+    path = _written_log(tmp_path, 3)
     _attacker(
         path,
         "DROP TRIGGER audit_no_update",

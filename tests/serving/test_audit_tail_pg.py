@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from benchmarks.audit_records import score_record
 from earlyrisk.cli import app
 from serving.store.audit_log import AuditLogRefused, ScoreRecord
 from serving.store.audit_log_pg import PostgresAuditLog, open_postgres_audit_log
@@ -29,19 +30,7 @@ _DELETE_GUARD = (
 
 
 def _record() -> ScoreRecord:
-    return ScoreRecord(
-        score_id=uuid.uuid4().hex,
-        request_id="req",
-        token_id="tok",
-        role="caseworker",
-        endpoint="score",
-        family_id="F00001",
-        as_of="2024-12-31",
-        model_version="3",
-        probability=0.25,
-        risk_level="elevated",
-        reasons=[],
-    )
+    return score_record(uuid.uuid4().hex, family_id="F00001")
 
 
 def _write(log: PostgresAuditLog, n: int) -> None:

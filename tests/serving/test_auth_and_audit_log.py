@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from benchmarks.audit_records import score_record
 from serving.auth import (
     FORBIDDEN_MESSAGE,
     PERMISSIONS,
@@ -18,17 +19,11 @@ from serving.store.tokens import SqlTokenStore
 
 
 def _record(score_id: str) -> ScoreRecord:
-    return ScoreRecord(
-        score_id=score_id,
-        request_id="req",
-        token_id="tok",
-        role="caseworker",
-        endpoint="score",
+    return score_record(
+        score_id,
+        "high",
         family_id="F1",
-        as_of="2024-12-31",
-        model_version="3",
         probability=0.4,
-        risk_level="high",
         reasons=[{"indicator": "x", "contribution": 0.2}],
     )
 
