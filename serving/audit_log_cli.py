@@ -6,6 +6,8 @@ given with ``--anchor FILE`` (:mod:`serving.store.audit_checkpoint`), and report
 disabled or recreated append-only triggers (:mod:`serving.store.audit_triggers`). ``anchor
 --out FILE`` exports a checkpoint of the log's head for the auditor to keep where the
 operator cannot write: the one piece of tail evidence that does not live beside the log.
+``prune --before DATE`` removes the entries past retention through the deliberate path of
+:mod:`serving.store.audit_prune`, which keeps a chained checkpoint that ``verify`` honours.
 Exit codes: 0 intact (or written), 1 broken (each problem named), 2 usage error.
 """
 
@@ -23,7 +25,10 @@ from rich.markup import escape
 
 from serving.cli_options import EXIT_REFUSED, EXIT_USAGE
 
-AUDIT_LOG_HELP = "Check the integrity of the service's audit log (for auditors)."
+AUDIT_LOG_HELP = (
+    "Check the integrity of the service's audit log (for auditors); prune the entries past "
+    "retention (for operators, docs/retention.md)."
+)
 
 VERIFY_HELP = (
     "Verify the audit log's hash chain, its anchor and a checkpoint; name every problem.\n\n"
