@@ -53,8 +53,8 @@ class Target:
             ["audit-log", verb, *self.args, *extra],
             env={
                 "COLUMNS": "400",
-                "EARLYRISK_AUDIT_ANCHOR_PATH": None,  # type: ignore[dict-item]
-                "EARLYRISK_DATABASE_URL": None,  # type: ignore[dict-item]
+                "EARLYRISK_AUDIT_ANCHOR_PATH": None,
+                "EARLYRISK_DATABASE_URL": None,
                 **(env or {}),
             },
         )
@@ -86,7 +86,7 @@ def _pg_target(url: str) -> Target:
     def owner(*statements: str) -> None:
         with psycopg.connect(url, autocommit=True) as conn:
             for statement in statements:
-                conn.execute(statement)  # type: ignore[arg-type]
+                conn.execute(statement)
 
     def unguarded(statement: str) -> None:
         owner("DROP TRIGGER audit_no_change ON audit_entries", statement, _PG_GUARD)

@@ -65,8 +65,8 @@ def _apply(world: dict[str, Path], *args: str) -> tuple[int, str]:
             "COLUMNS": "400",
             "EARLYRISK_SNAPSHOT_PATH": str(world["served"]),
             "EARLYRISK_AUDIT_LOG_PATH": str(world["log"]),
-            "EARLYRISK_AUDIT_ANCHOR_PATH": None,  # type: ignore[dict-item]
-            "EARLYRISK_DATABASE_URL": None,  # type: ignore[dict-item]
+            "EARLYRISK_AUDIT_ANCHOR_PATH": None,
+            "EARLYRISK_DATABASE_URL": None,
             "EARLYRISK_SCORE_EXPIRY_TODAY": "2025-01-31",
             "EARLYRISK_SNAPSHOT_RETENTION_DAYS": "100",
             "EARLYRISK_SCORE_FILE_RETENTION_DAYS": "180",

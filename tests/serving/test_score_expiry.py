@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any, cast
 
 import pandas as pd
 import pytest
@@ -33,7 +34,7 @@ def client(service_env: dict[str, str]) -> Iterator[TestClient]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EARLYRISK_SCORE_EXPIRY_TODAY", TODAY)
         mp.setenv("EARLYRISK_SCORE_EXPIRY_DAYS", "300")
-        with TestClient(EarlyRiskScoring.to_asgi(), raise_server_exceptions=False) as c:
+        with TestClient(cast(Any, EarlyRiskScoring).to_asgi(), raise_server_exceptions=False) as c:
             yield c
 
 

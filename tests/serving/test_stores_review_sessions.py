@@ -65,7 +65,7 @@ def test_the_review_page_opens_its_sessions_through_open_stores(
 ) -> None:
     from serving.review import ReviewPages
 
-    async def nothing(scope, receive, send) -> None:  # pragma: no cover - never reached
+    async def nothing(scope: object, receive: object, send: object) -> None:  # never reached
         raise AssertionError
 
     pages = ReviewPages(nothing, engine=lambda: None, settings=settings)
