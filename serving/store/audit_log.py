@@ -292,13 +292,15 @@ class AuditLogBase(ABC):
 
     def checkpoint_problem(self, checkpoint: Checkpoint, *, source: str) -> str | None:
         """Why this log does not hold ``checkpoint`` (None when it does); a checkpoint
-        inside a pruned prefix is held by the prune's checkpoint."""
-        pruned = self.pruned()
+        inside a pruned prefix is held by the prune's checkpoint (looked up only when the
+        checkpoint's entry is gone: the refresh runs every minute on a large log)."""
+        stored = self.hash_at(checkpoint.seq)
+        pruned = self.pruned() if stored is None else None
         return tail_problem(
             checkpoint,
             log_id=self.log_id(),
             head=self.head(),
-            stored_hash=self.hash_at(checkpoint.seq),
+            stored_hash=stored,
             source=source,
             pruned=None if pruned is None else (pruned.through_seq, pruned.through_hash),
         )

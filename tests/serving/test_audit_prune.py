@@ -24,6 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
+from serving.store.audit_checkpoint import Checkpoint, write_checkpoint
 from serving.store.audit_log import AuditLogBase, open_audit_log, utc_now
 from serving.store.audit_log_pg import open_postgres_audit_log
 from serving.store.audit_prune import MIN_RETENTION_DAYS, PruneCheckpoint, prune_row
@@ -294,3 +295,22 @@ def test_a_hand_delete_without_a_prune_is_named_as_missing(target: Target) -> No
     target.unguarded("DELETE FROM audit_entries WHERE seq <= 10")
     code, output = target.cli("verify")
     assert code == 1 and "entries 1..10 are missing" in output, output
+
+
+def test_an_auditors_checkpoint_inside_the_pruned_prefix_is_held_by_the_prune(
+    target: Target, tmp_path: Path
+) -> None:
+    _fill(target)
+    log = target.open()
+    try:
+        log_id, ten = log.log_id(), str(log.hash_at(10))
+    finally:
+        log.close()
+    kept, forged = tmp_path / "kept.json", tmp_path / "forged.json"
+    write_checkpoint(kept, Checkpoint(log_id=log_id, seq=10, hash=ten, time=utc_now()))
+    write_checkpoint(forged, Checkpoint(log_id=log_id, seq=10, hash="f" * 64, time=utc_now()))
+    _pruned(target)
+    code, output = target.cli("verify", "--anchor", str(kept))
+    assert code == 0 and "held: the checkpoint" in output, output
+    code, output = target.cli("verify", "--anchor", str(forged))
+    assert code == 1 and f"entry seq 10 was pruned with hash {ten}" in output, output
