@@ -213,7 +213,7 @@ def test_schema_is_created_once_and_a_behind_schema_is_refused(postgres_url: str
     ensure_postgres(postgres_url)  # idempotent: a second replica starting
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         assert postgres_versions(conn) == {
-            "audit": 4,
+            "audit": 5,
             "tokens": 1,
             "security": 1,
             "review_sessions": 1,
