@@ -17,6 +17,12 @@ from threadpoolctl import threadpool_limits
 
 from features.contract import SETTLEMENTS, SEXES
 from features.synth.calendar import Calendar
+from features.synth.deployment import (
+    Deployment,
+    DeploymentParams,
+    simulate_deployment,
+    support_in_window,
+)
 from features.synth.ids import make_ids, make_nullable_ids
 from features.synth.latent import (
     LatentPath,
@@ -39,7 +45,7 @@ from features.synth.records import (
     detail_vocabulary,
     generate_records,
 )
-from features.synth.schemas import ROLE_NAMES, SCHEMAS
+from features.synth.schemas import GROUND_TRUTH_DEPLOYED, ROLE_NAMES, SCHEMAS
 
 
 @dataclass
@@ -87,7 +93,29 @@ def _generate_chunk(config: SynthConfig, chunk: int, params: ProcessParams) -> C
     pop = simulate_population(rng, config.chunk_size(chunk), calendar, params)
     latent = simulate_latent(rng, pop.class_path, calendar.n_months, params)
     surveilled = pop.ethnicity == ETHNICITIES.index(params.bias.value)
-    events, outcomes = generate_records(rng, pop, latent, surveilled, calendar, params)
+    deployment = None
+    if config.deploy_from is not None:
+        deployment = simulate_deployment(
+            seed=config.seed,
+            chunk=chunk,
+            deploy_from=config.deploy_from,
+            pop=pop,
+            latent=latent,
+            calendar=calendar,
+            process=params,
+            params=DeploymentParams(
+                effect=config.support_effect, holdout_share=config.holdout_share
+            ),
+        )
+    events, outcomes = generate_records(
+        rng,
+        pop,
+        latent,
+        surveilled,
+        calendar,
+        params,
+        None if deployment is None else deployment.hazard_factor,
+    )
     end = calendar.end_day
 
     # families: those formed by the end of the period
@@ -173,20 +201,66 @@ def _generate_chunk(config: SynthConfig, chunk: int, params: ProcessParams) -> C
     )
 
     ground_truth = _ground_truth(chunk, pop, latent, surveilled, calendar, params)
+    tables = {
+        "families": families,
+        "persons": persons,
+        "memberships": memberships,
+        "events": events_table,
+        "outcomes": outcomes_table,
+        "protected": protected,
+        "ground_truth": ground_truth,
+    }
+    if deployment is not None:
+        tables["ground_truth"] = _with_support(
+            ground_truth, pop, latent, surveilled, calendar, params, config, deployment
+        )
+        tables["interventions"] = deployment.interventions
     return ChunkResult(
         chunk=chunk,
-        tables={
-            "families": families,
-            "persons": persons,
-            "memberships": memberships,
-            "events": events_table,
-            "outcomes": outcomes_table,
-            "protected": protected,
-            "ground_truth": ground_truth,
-        },
+        tables=tables,
         population=pop,
         latent=latent,
         surveilled=surveilled,
+    )
+
+
+def _with_support(
+    truth: pa.Table,
+    pop: Population,
+    latent: LatentPath,
+    surveilled: np.ndarray,
+    calendar: Calendar,
+    params: ProcessParams,
+    config: SynthConfig,
+    deployment: Deployment,
+) -> pa.Table:
+    """The truth's rows plus each family's label probability with and without support.
+
+    "With support" is exact: support through the whole window scales the case hazard by
+    ``1 - effect`` in every month, which is what the recursion's per-family hazard scale
+    (``detection``) does; "without" is the ``true_probability``."""
+    supported = label_probabilities(
+        latent,
+        pop.class_path,
+        pop.minors(),
+        detection_probability(surveilled, params.outcomes) * (1.0 - config.support_effect),
+        calendar,
+        params,
+    )
+    quarter_months = calendar.quarter_end_months
+    exists = pop.members()[:, quarter_months] > 0
+    fam, q = np.nonzero(exists)  # the same order as _ground_truth's rows
+    in_window = support_in_window(
+        deployment.hazard_factor, quarter_months, calendar.n_ext - calendar.n_months
+    )
+    return pa.table(
+        {
+            **{name: truth[name] for name in truth.column_names},
+            "probability_without_support": truth["true_probability"],
+            "probability_with_support": pa.array(supported[fam, q]),
+            "support_in_window": pa.array(in_window[fam, q]),
+        },
+        schema=GROUND_TRUTH_DEPLOYED,
     )
 
 

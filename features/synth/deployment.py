@@ -1,0 +1,221 @@
+"""A model in service inside the synthetic registry: flags, caseworkers, support, hold-out.
+
+``earlyrisk synth --deploy-from YYYY-MM`` plants a deployment so that the selective-labels
+problem (support given to the flagged families lowers the outcomes the next model learns
+from) can be measured against a known truth. From the deployment month on, at the end of
+every month:
+
+1. **The model** ranks the families with a minor who have no open case by *the truth's own
+   risk ranking*: the monthly hazard of a qualifying incident in the family's current latent
+   state (:func:`features.synth.latent.case_hazard`), ties broken at random. It flags
+   ``capacity`` (a share of the families with a minor) from the top.
+2. **The display hold-out**: a randomized ``holdout_share`` of the flagged families has the
+   score hidden; the caseworker sees them on the usual path (no service is withheld).
+3. **Caseworkers**: each flagged family goes to a caseworker drawn at random among the
+   ``caseworkers_per_region`` of its region. A caseworker offers support with their own
+   leniency (drawn once per caseworker, uniform on ``leniency``) when the score is shown,
+   with ``usual_offer`` when it is hidden. A family accepts with ``acceptance``.
+4. **Support** lowers the monthly case hazard by ``effect`` (relative) for the
+   ``support_months`` months after the offer (the label window of a snapshot at the month's
+   end); placements follow cases, so they fall with them. Family crises are not changed.
+
+A family decided on is not flagged again while its case is open (``support_months``). The
+deployment draws from its own random stream (child ``DEPLOYMENT_STREAM`` of the chunk's
+seed), so the registry's records before the deployment are those of the same seed without
+it, and only outcomes in supported months differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+
+from features.synth.calendar import Calendar, day_number
+from features.synth.ids import make_ids
+from features.synth.latent import LatentPath, case_hazard
+from features.synth.population import Population
+from features.synth.process import ProcessParams
+from features.synth.schemas import SCHEMAS
+
+DEPLOYMENT_STREAM = 7  # spawn key of the deployment's random stream (chunk, 7)
+LENIENCY_STREAM = 1_000_003  # spawn key of the caseworkers' leniencies (not per chunk)
+PROGRAMMES = (
+    "targeted_social_assistance",
+    "family_support_centre",
+    "psychological_help",
+    "debt_counselling",
+    "housing_assistance",
+)
+RECORDING_LAG_DAYS = 10  # a decision is recorded 0..10 days after it is made
+
+
+@dataclass(frozen=True)
+class DeploymentParams:
+    """The deployment's knobs (``effect`` and ``holdout_share`` come from the CLI)."""
+
+    effect: float = 0.5
+    holdout_share: float = 0.2
+    capacity: float = 0.01
+    caseworkers_per_region: int = 4
+    leniency: tuple[float, float] = (0.45, 0.95)
+    usual_offer: float = 0.15
+    acceptance: float = 0.8
+    support_months: int = 12
+
+    def __post_init__(self) -> None:
+        for name in ("effect", "holdout_share", "capacity", "usual_offer", "acceptance"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"deployment {name} must lie in [0, 1], got {value}")
+        low, high = self.leniency
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(f"leniency must be 0 <= low <= high <= 1, got {self.leniency}")
+        if self.caseworkers_per_region < 1 or self.support_months < 1:
+            raise ValueError(
+                "caseworkers_per_region and support_months must be >= 1, got "
+                f"{self.caseworkers_per_region} and {self.support_months}"
+            )
+
+
+@dataclass
+class Deployment:
+    """What the deployment did in one chunk.
+
+    ``hazard_factor`` (families, n_ext) multiplies the monthly case hazard (1 - effect in
+    supported months, else 1); ``interventions`` is the contract's table of decisions.
+    """
+
+    hazard_factor: np.ndarray
+    interventions: pa.Table
+
+
+def leniencies(seed: int, n_regions: int, params: DeploymentParams) -> np.ndarray:
+    """(regions, caseworkers) offer probability of each caseworker when the score is shown.
+
+    Drawn from the master seed alone, so a caseworker id means the same person (the same
+    leniency) in every chunk."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(LENIENCY_STREAM,)))
+    low, high = params.leniency
+    return rng.uniform(low, high, size=(n_regions, params.caseworkers_per_region))
+
+
+def simulate_deployment(
+    *,
+    seed: int,
+    chunk: int,
+    deploy_from: date,
+    pop: Population,
+    latent: LatentPath,
+    calendar: Calendar,
+    process: ProcessParams,
+    params: DeploymentParams,
+) -> Deployment:
+    """Run the monthly flag -> caseworker -> support cycles of one chunk (see the module)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(chunk, DEPLOYMENT_STREAM)))
+    n_fam = latent.state.shape[0]
+    minors = pop.minors()
+    members = pop.members()
+    z = latent.z
+    factor = np.ones((n_fam, calendar.n_ext))
+    open_until = np.full(n_fam, -1, dtype=np.int64)  # last month of the open case
+    lenient = leniencies(seed, len(process.regions), params)
+    first = int(calendar.month_of_day(np.array([day_number(deploy_from)]))[0])
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in _ROW_KEYS}
+    for month in range(max(first, 0), calendar.n_months):
+        with_minor = (minors[:, month] > 0) & (members[:, month] > 0)
+        k = round(params.capacity * int(with_minor.sum()))
+        candidates = np.flatnonzero(with_minor & (open_until < month))
+        if k == 0 or candidates.size == 0:
+            continue
+        risk = case_hazard(z[candidates, month], minors[candidates, month], process.outcomes)
+        order = np.lexsort((rng.random(candidates.size), -risk))
+        flagged = candidates[order[:k]]
+        n = flagged.size
+        hidden = rng.random(n) < params.holdout_share
+        worker = rng.integers(0, params.caseworkers_per_region, size=n)
+        region = pop.region[flagged]
+        offer_p = np.where(hidden, params.usual_offer, lenient[region, worker])
+        offered = rng.random(n) < offer_p
+        accepted = offered & (rng.random(n) < params.acceptance)
+        programme = rng.integers(0, len(PROGRAMMES), size=n)
+        lag = rng.integers(0, RECORDING_LAG_DAYS + 1, size=n)
+        open_until[flagged] = month + params.support_months
+        support = flagged[accepted]
+        end = min(month + 1 + params.support_months, calendar.n_ext)
+        factor[support, month + 1 : end] = 1.0 - params.effect
+        day = int(calendar.month_start[month + 1] - 1)  # decided at the month's end
+        for key, value in zip(
+            _ROW_KEYS,
+            (flagged, np.full(n, day), offered, accepted, hidden, region, worker, programme, lag),
+            strict=True,
+        ):
+            rows[key].append(value)
+    table = _table(rows, chunk, calendar, process)
+    return Deployment(hazard_factor=factor, interventions=table)
+
+
+_ROW_KEYS = (
+    "family",
+    "day",
+    "offered",
+    "accepted",
+    "hidden",
+    "region",
+    "worker",
+    "programme",
+    "lag",
+)
+
+
+def _table(
+    rows: dict[str, list[np.ndarray]], chunk: int, calendar: Calendar, process: ProcessParams
+) -> pa.Table:
+    """The contract's interventions rows; decisions recorded after the extract are not in it."""
+    if not rows["family"]:
+        return SCHEMAS["interventions"].empty_table()
+    col = {key: np.concatenate(parts) for key, parts in rows.items()}
+    recorded = col["day"] + col["lag"]
+    keep = recorded <= calendar.end_day
+    col = {key: value[keep] for key, value in col.items()}
+    recorded = recorded[keep]
+    n = len(recorded)
+    offered, accepted = col["offered"], col["accepted"]
+    region_codes = np.array([r.code for r in process.regions], dtype=object)
+    caseworker = [
+        f"CW-{code}-{w + 1:02d}"
+        for code, w in zip(region_codes[col["region"]], col["worker"], strict=True)
+    ]
+    number = np.arange(n)
+    yes_no = np.where(accepted, "yes", "no").astype(object)
+    return pa.table(
+        {
+            "intervention_id": make_ids("I", chunk, number),
+            "family_id": make_ids("F", chunk, col["family"]),
+            "offered_date": pa.array(col["day"].astype(np.int32), pa.date32(), mask=~offered),
+            "programme": pa.array(
+                np.array(PROGRAMMES, dtype=object)[col["programme"]], pa.string(), mask=~offered
+            ),
+            "accepted": pa.array(yes_no, pa.string(), mask=~offered),
+            "caseworker_id": pa.array(caseworker, pa.string()),
+            "score_id": make_ids("S", chunk, number),
+            "score_shown": pa.array(
+                np.where(col["hidden"], "no", "yes").astype(object), pa.string()
+            ),
+            "recorded_date": pa.array(recorded.astype(np.int32), pa.date32()),
+        },
+        schema=SCHEMAS["interventions"],
+    )
+
+
+def support_in_window(factor: np.ndarray, months: np.ndarray, horizon: int) -> np.ndarray:
+    """(families, len(months)) whether any month of the label window after each month's
+    end (months m+1 .. m+horizon) was supported."""
+    supported = factor < 1.0
+    cumulative = np.concatenate(
+        [np.zeros((supported.shape[0], 1), dtype=np.int64), np.cumsum(supported, axis=1)], axis=1
+    )
+    hi = np.minimum(months + 1 + horizon, supported.shape[1])
+    return (cumulative[:, hi] - cumulative[:, months + 1]) > 0
