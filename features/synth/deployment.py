@@ -18,6 +18,9 @@ every month:
 4. **Support** lowers the monthly case hazard by ``effect`` (relative) for the
    ``support_months`` months after the offer (the label window of a snapshot at the month's
    end); placements follow cases, so they fall with them. Family crises are not changed.
+   It is applied by thinning (:func:`thin_outcomes`): each case of a supported
+   family-month is kept with probability ``1 - effect``, which is a Bernoulli draw with
+   the lowered hazard, and leaves every other draw of the chunk as it was.
 
 A family decided on is not flagged again while its case is open (``support_months``). The
 deployment draws from its own random stream (child ``DEPLOYMENT_STREAM`` of the chunk's
@@ -38,6 +41,7 @@ from features.synth.ids import make_ids
 from features.synth.latent import LatentPath, case_hazard
 from features.synth.population import Population
 from features.synth.process import ProcessParams
+from features.synth.records import RecordColumns
 from features.synth.schemas import SCHEMAS
 
 DEPLOYMENT_STREAM = 7  # spawn key of the deployment's random stream (chunk, 7)
@@ -207,6 +211,36 @@ def _table(
             "recorded_date": pa.array(recorded.astype(np.int32), pa.date32()),
         },
         schema=SCHEMAS["interventions"],
+    )
+
+
+def thin_outcomes(
+    outcomes: RecordColumns,
+    factor: np.ndarray,
+    calendar: Calendar,
+    *,
+    seed: int,
+    chunk: int,
+) -> RecordColumns:
+    """The outcomes with support applied: a case (and the placement of the same family and
+    month) in a family-month with hazard factor f survives with probability f.
+
+    One uniform per family-month decides, so a case and its placement go together; it comes
+    from the deployment's own stream, so no other draw of the chunk changes."""
+    rng = np.random.default_rng(
+        np.random.SeedSequence(seed, spawn_key=(chunk, DEPLOYMENT_STREAM, 1))
+    )
+    keep_draw = rng.random(factor.shape)
+    month = calendar.month_of_day(outcomes.day)
+    qualifying = outcomes.kind <= 1  # child_protection_case, child_placed_in_care
+    valid = (month >= 0) & (month < factor.shape[1])
+    rows = np.flatnonzero(qualifying & valid)
+    dropped = np.zeros(len(outcomes), dtype=bool)
+    f, m = outcomes.family[rows], month[rows]
+    dropped[rows] = keep_draw[f, m] >= factor[f, m]
+    keep = ~dropped
+    return RecordColumns(
+        **{name: getattr(outcomes, name)[keep] for name in RecordColumns.__dataclass_fields__}
     )
 
 

@@ -22,6 +22,7 @@ from features.synth.deployment import (
     DeploymentParams,
     simulate_deployment,
     support_in_window,
+    thin_outcomes,
 )
 from features.synth.ids import make_ids, make_nullable_ids
 from features.synth.latent import (
@@ -107,15 +108,11 @@ def _generate_chunk(config: SynthConfig, chunk: int, params: ProcessParams) -> C
                 effect=config.support_effect, holdout_share=config.holdout_share
             ),
         )
-    events, outcomes = generate_records(
-        rng,
-        pop,
-        latent,
-        surveilled,
-        calendar,
-        params,
-        None if deployment is None else deployment.hazard_factor,
-    )
+    events, outcomes = generate_records(rng, pop, latent, surveilled, calendar, params)
+    if deployment is not None:
+        outcomes = thin_outcomes(
+            outcomes, deployment.hazard_factor, calendar, seed=config.seed, chunk=chunk
+        )
     end = calendar.end_day
 
     # families: those formed by the end of the period

@@ -189,12 +189,8 @@ def generate_records(
     surveilled: np.ndarray,
     calendar: Calendar,
     params: ProcessParams,
-    hazard_factor: np.ndarray | None = None,
 ) -> tuple[RecordColumns, RecordColumns]:
-    """Draw the events and the outcomes of a chunk; returns (events, outcomes).
-
-    ``hazard_factor`` (families, months) multiplies the monthly case hazard (support given
-    in a deployment, :mod:`features.synth.deployment`); None leaves it as is."""
+    """Draw the events and the outcomes of a chunk; returns (events, outcomes)."""
     n_months = calendar.n_months
     econ = params.economic
     pm = _person_months(pop, latent, n_months)
@@ -266,9 +262,7 @@ def generate_records(
 
     _economic_records(rng, events, pop, latent, pm, fm, specs, calendar, params, details)
     _education_records(rng, events, pm, specs, calendar, params, rural_f)
-    outcomes = _outcome_records(
-        rng, pop, latent, pm, fm, surveilled, calendar, params, hazard_factor
-    )
+    outcomes = _outcome_records(rng, pop, latent, pm, fm, surveilled, calendar, params)
     return events.finish(rng, calendar, params), outcomes
 
 
@@ -484,14 +478,11 @@ def _outcome_records(
     surveilled: np.ndarray,
     calendar: Calendar,
     params: ProcessParams,
-    hazard_factor: np.ndarray | None = None,
 ) -> RecordColumns:
     """Recorded cases, placements (same month as their case) and family crises."""
     out = params.outcomes
     detection = detection_probability(surveilled, out)[fm.family]
     p_case = case_hazard(fm.z, fm.minors, out) * detection
-    if hazard_factor is not None:  # same draws either way: only supported months change
-        p_case = p_case * hazard_factor[fm.family, fm.month]
     case = np.flatnonzero(rng.random(len(p_case)) < p_case)
     fam, month, z = fm.family[case], fm.month[case], fm.z[case]
     child = _random_minor(rng, pm, fam, month, calendar.n_months)
