@@ -68,6 +68,8 @@ class CounterfactualEvaluation:
     k: int
     n_bootstrap: int
     truth: dict[str, float] = field(default_factory=dict)
+    # metric -> "<main> - <other>" -> paired interval of the doubly robust difference
+    differences: dict[str, dict[str, Interval]] = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
         """One row per metric: naive and doubly robust estimate with interval (and truth)."""
@@ -205,6 +207,19 @@ def cross_fit_nuisance(
     return Nuisance(outcome=outcome, propensity=propensity)
 
 
+def cross_fit_propensity(
+    X: np.ndarray, treated: np.ndarray, folds: np.ndarray, *, seed: int = 0
+) -> np.ndarray:
+    """pi of each row from models of support fitted on the other folds."""
+    propensity = np.empty(len(treated))
+    target = np.asarray(treated, dtype=int)
+    everyone = np.ones(len(treated), dtype=bool)
+    for fold in np.unique(folds):
+        here = folds == fold
+        propensity[here] = _fit_predict(X, target, everyone & ~here, here, seed)
+    return propensity
+
+
 def pseudo_outcomes(
     y: np.ndarray, treated: np.ndarray, nuisance: Nuisance, *, clip: float = PROPENSITY_CLIP
 ) -> np.ndarray:
@@ -233,11 +248,14 @@ def evaluate_counterfactual(
     epsilon: float = DEFAULT_EPSILON,
     max_share: float = DEFAULT_MAX_SHARE,
     truth_probability: np.ndarray | None = None,
+    main: str = "model",
+    others: Mapping[str, np.ndarray] | None = None,
 ) -> CounterfactualEvaluation:
     """Naive and doubly robust ROC AUC, precision and recall at capacity (top ``k``) and
     per-group recall of ``score``, with family-bootstrap intervals, and the positivity
     check of the cross-fitted propensities. ``truth_probability`` (a synthetic registry's
-    no-support probability) adds the true figures for comparison."""
+    no-support probability) adds the true figures for comparison; ``others`` (name ->
+    score of a baseline) adds the paired doubly robust differences ``main - other``."""
     score = np.asarray(score, dtype=float)
     y = np.asarray(y, dtype=float)
     treated = np.asarray(treated, dtype=bool)
@@ -255,16 +273,31 @@ def evaluate_counterfactual(
         np.random.default_rng(seed), n_bootstrap, len(y), groups=family_ids.to_numpy()
     )
 
-    def with_intervals(label: np.ndarray) -> dict[str, Interval]:
-        point = metrics_of(score, top, label)
+    def sampled(
+        of: np.ndarray, label: np.ndarray
+    ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        chosen = top_k_mask(of, k)
+        point = metrics_of(of, chosen, label)
         samples = {m: np.empty(n_bootstrap) for m in METRICS}
         for b, weight in enumerate(resamples):
-            figures = metrics_of(score, top, label, weight.astype(float))
+            figures = metrics_of(of, chosen, label, weight.astype(float))
             for m in METRICS:
                 samples[m][b] = figures[m]
-        return {
-            m: percentile_interval(point[m], samples[m], confidence_level) for m in METRICS
-        }
+        return point, samples
+
+    def with_intervals(label: np.ndarray) -> dict[str, Interval]:
+        point, samples = sampled(score, label)
+        return {m: percentile_interval(point[m], samples[m], confidence_level) for m in METRICS}
+
+    differences: dict[str, dict[str, Interval]] = {m: {} for m in METRICS}
+    if others:
+        point, samples = sampled(score, phi)
+        for name, other in others.items():
+            other_point, other_samples = sampled(np.asarray(other, dtype=float), phi)
+            for m in METRICS:
+                differences[m][f"{main} - {name}"] = percentile_interval(
+                    point[m] - other_point[m], samples[m] - other_samples[m], confidence_level
+                )
 
     group_recall: dict[str, dict[str, dict[str, Interval]]] = {}
     for column, values in (groups or {}).items():
@@ -293,6 +326,7 @@ def evaluate_counterfactual(
         k=k,
         n_bootstrap=n_bootstrap,
         truth=truth,
+        differences=differences if others else {},
     )
 
 

@@ -91,7 +91,6 @@ def support_exposure(
     without an offer counts for ``shown``/``hidden`` on its recorded day in that window.
     """
     n = len(rows)
-    as_of = pd.to_datetime(rows["as_of"]).to_numpy()
     lo = (pd.to_datetime(rows["as_of"]) - pd.DateOffset(months=support_months)).to_numpy()
     hi = (pd.to_datetime(rows["as_of"]) + pd.DateOffset(months=horizon_months)).to_numpy()
     if interventions.empty:

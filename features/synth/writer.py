@@ -25,9 +25,7 @@ from features.synth.schemas import GROUND_TRUTH, SCHEMAS
 Format = Literal["parquet", "csv"]
 
 
-def output_files(
-    out_dir: Path, fmt: Format, *, optional: Sequence[str] = ()
-) -> dict[str, Path]:
+def output_files(out_dir: Path, fmt: Format, *, optional: Sequence[str] = ()) -> dict[str, Path]:
     """The file each table is written to: contract tables in ``fmt`` (the six, plus the
     ``optional`` ones a run writes, e.g. interventions), ground truth Parquet."""
     files = {table: out_dir / f"{table}.{fmt}" for table in (*TABLES, *optional)}
@@ -39,9 +37,7 @@ def shadowing_files(out_dir: Path, fmt: Format) -> list[Path]:
     """Tables of the *other* format in ``out_dir``: readers prefer Parquet, so a stale
     ``families.parquet`` would hide a fresh ``families.csv``; an overwrite removes them."""
     other = "csv" if fmt == "parquet" else "parquet"
-    return [
-        path for table in ALL_TABLES if (path := out_dir / f"{table}.{other}").exists()
-    ]
+    return [path for table in ALL_TABLES if (path := out_dir / f"{table}.{other}").exists()]
 
 
 def prepare_out_dir(
@@ -68,8 +64,7 @@ def prepare_out_dir(
         out_dir / f"{table}.{fmt}" for table in OPTIONAL_TABLES if table not in optional
     ]
     existing = [
-        path.name
-        for path in [*files.values(), *shadowing_files(out_dir, fmt), *stale_optional]
+        path.name for path in [*files.values(), *shadowing_files(out_dir, fmt), *stale_optional]
     ]
     existing = [name for name in existing if (out_dir / name).exists()]
     if existing and not overwrite:

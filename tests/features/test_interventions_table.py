@@ -25,7 +25,17 @@ _COLUMNS = [
     "recorded_date",
 ]
 _GOOD = [
-    ("I1", "F1", "2023-03-01", "targeted_social_assistance", "yes", "CW1", "S1", "yes", "2023-03-02"),
+    (
+        "I1",
+        "F1",
+        "2023-03-01",
+        "targeted_social_assistance",
+        "yes",
+        "CW1",
+        "S1",
+        "yes",
+        "2023-03-02",
+    ),
     ("I2", "F2", None, None, None, "CW2", "S2", "no", "2023-04-01"),
 ]
 

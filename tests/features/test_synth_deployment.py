@@ -31,8 +31,8 @@ def test_records_before_the_deployment_and_every_event_are_unchanged(chunks) -> 
     assert plain.tables["events"].equals(deployed.tables["events"])
     before = pc.less(plain.tables["outcomes"]["outcome_date"], pd.Timestamp(DEPLOY).date())
     before_d = pc.less(deployed.tables["outcomes"]["outcome_date"], pd.Timestamp(DEPLOY).date())
-    assert plain.tables["outcomes"].filter(before).equals(
-        deployed.tables["outcomes"].filter(before_d)
+    assert (
+        plain.tables["outcomes"].filter(before).equals(deployed.tables["outcomes"].filter(before_d))
     )
     # support removed outcomes (never added one): the deployed outcomes are a subset
     assert deployed.tables["outcomes"].num_rows < plain.tables["outcomes"].num_rows

@@ -28,10 +28,9 @@ def _world(n: int, *, seed: int, deterministic: bool = False) -> dict[str, np.nd
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 3))
     p0 = _sigmoid(-2.2 + 1.4 * X[:, 0] + 0.4 * X[:, 1])
-    if deterministic:
-        treated = X[:, 0] > 0.3  # everyone above a cut-off is supported, nobody else
-    else:
-        treated = rng.random(n) < _sigmoid(-1.5 + 1.6 * X[:, 0])
+    # deterministic: everyone above a cut-off is supported, nobody else
+    random_support = rng.random(n) < _sigmoid(-1.5 + 1.6 * X[:, 0])
+    treated = X[:, 0] > 0.3 if deterministic else random_support
     p = np.where(treated, 0.3 * p0, p0)
     y = (rng.random(n) < p).astype(int)
     score = X[:, 0] + 0.6 * rng.normal(size=n)

@@ -1,0 +1,187 @@
+"""The training run's side of interventions: adjusted training rows, no-support figures, gates.
+
+Three things the pipeline (:mod:`training.pipeline`) asks of a registry with an
+``interventions`` table, each a function here so the pipeline only wires them:
+
+* :func:`adjust_for_support`: the eligible rows the configured method keeps for training and
+  calibration, with their ``support_weight`` (:mod:`training.support`); the test slice is
+  never adjusted, because it is evaluated both ways;
+* :func:`evaluate_without_support`: the model's naive and doubly robust figures on the test
+  slice, its baselines' paired differences, the positivity check
+  (:mod:`training.counterfactual`);
+* :func:`counterfactual_gates`: the gates judged on the no-support figures when
+  interventions exist (the naive gates stay beside them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from training.config import GatesConfig, TrainConfig
+from training.counterfactual import (
+    CounterfactualEvaluation,
+    cross_fit_propensity,
+    evaluate_counterfactual,
+    family_folds,
+)
+from training.gates import GateResult, _lower_bound_gate
+from training.models import SUPPORT_WEIGHT
+from training.positivity import PositivityCheck, check_positivity
+from training.support import METHOD_TEXT, TrainingRows, support_exposure, training_rows
+
+
+@dataclass(frozen=True)
+class SupportAdjustment:
+    """What the configured method did to the eligible rows, for the report and the card."""
+
+    method: str
+    rows: TrainingRows
+    frame: pd.DataFrame  # the kept eligible rows, with SUPPORT_WEIGHT
+    positivity: PositivityCheck | None  # of the training propensities (ipw only)
+
+    def describe(self) -> str:
+        """The model card's and the report's sentence about the method."""
+        line = self.rows.describe()
+        if self.positivity is not None:
+            line += f"; {self.positivity.describe()}"
+        return line
+
+
+def features_matrix(frame: pd.DataFrame, feature_names: Sequence[str]) -> np.ndarray:
+    """The indicators as floats (missing stays NaN: the nuisance models handle it)."""
+    return frame.loc[:, list(feature_names)].to_numpy(dtype="float64", na_value=np.nan)
+
+
+def treated_rows(
+    frame: pd.DataFrame, interventions: pd.DataFrame, config: TrainConfig
+) -> np.ndarray:
+    """Whether accepted support overlapped each row's label window."""
+    return support_exposure(
+        frame,
+        interventions,
+        horizon_months=config.label.horizon_months,
+        support_months=config.interventions.support_months,
+    ).treated
+
+
+def adjust_for_support(
+    eligible: pd.DataFrame,
+    interventions: pd.DataFrame,
+    *,
+    config: TrainConfig,
+    feature_names: Sequence[str],
+) -> SupportAdjustment:
+    """The eligible rows the configured method keeps, weighted (see the module)."""
+    settings = config.interventions
+    exposure = support_exposure(
+        eligible,
+        interventions,
+        horizon_months=config.label.horizon_months,
+        support_months=settings.support_months,
+    )
+    propensity = positivity = None
+    if settings.method == "ipw":
+        propensity = cross_fit_propensity(
+            features_matrix(eligible, feature_names),
+            exposure.treated,
+            family_folds(eligible["family_id"], settings.n_folds),
+            seed=config.seed,
+        )
+        positivity = check_positivity(
+            propensity,
+            exposure.treated,
+            epsilon=settings.positivity_epsilon,
+            max_share=settings.positivity_max_share,
+        )
+    rows = training_rows(
+        exposure, settings.method, propensity=propensity, max_weight=settings.max_weight
+    )
+    frame = eligible.loc[rows.keep].reset_index(drop=True)
+    frame[SUPPORT_WEIGHT] = rows.weight
+    return SupportAdjustment(method=settings.method, rows=rows, frame=frame, positivity=positivity)
+
+
+def evaluate_without_support(
+    test: pd.DataFrame,
+    *,
+    main_score: np.ndarray,
+    others: Mapping[str, np.ndarray],
+    interventions: pd.DataFrame,
+    config: TrainConfig,
+    feature_names: Sequence[str],
+    k: int,
+    groups: Sequence[str],
+    truth: np.ndarray | None,
+    main: str,
+) -> CounterfactualEvaluation:
+    """Naive beside doubly robust figures of the test slice (see the module)."""
+    settings = config.interventions
+    return evaluate_counterfactual(
+        score=main_score,
+        y=test["label"].to_numpy(dtype=int),
+        treated=treated_rows(test, interventions, config),
+        X=features_matrix(test, feature_names),
+        family_ids=test["family_id"],
+        k=k,
+        groups={column: test[column].to_numpy() for column in groups},
+        n_bootstrap=config.evaluation.n_bootstrap,
+        confidence_level=config.evaluation.confidence_level,
+        n_folds=settings.n_folds,
+        seed=config.seed,
+        epsilon=settings.positivity_epsilon,
+        max_share=settings.positivity_max_share,
+        truth_probability=truth,
+        main=main,
+        others=others,
+    )
+
+
+def counterfactual_gates(
+    evaluation: CounterfactualEvaluation, *, main: str, config: GatesConfig
+) -> list[GateResult]:
+    """The positivity check and the baseline margins judged on the no-support figures."""
+    check = evaluation.positivity
+    gates = [
+        GateResult.of(
+            "positivity",
+            check.status,
+            value=check.share_near_one,
+            threshold=check.max_share,
+            detail=check.describe(),
+        )
+    ]
+    for key, diff in evaluation.differences.get("roc_auc", {}).items():
+        baseline = key.split(" - ", 1)[1]
+        gates.append(
+            _lower_bound_gate(
+                f"counterfactual_auc_margin_over_{baseline}",
+                diff,
+                threshold=config.min_auc_margin,
+                what=f"doubly robust (no-support) test ROC AUC {main} minus {baseline}",
+            )
+        )
+    for key, diff in evaluation.differences.get("recall_at_k", {}).items():
+        baseline = key.split(" - ", 1)[1]
+        gates.append(
+            _lower_bound_gate(
+                f"counterfactual_recall_at_k_vs_{baseline}",
+                diff,
+                threshold=-config.capacity_margin,
+                what=f"doubly robust (no-support) recall at capacity {main} minus {baseline}",
+            )
+        )
+    return gates
+
+
+def method_sentence(adjustment: SupportAdjustment | None, method: str) -> str:
+    """What the model card states about support: the method applied, or why none was."""
+    if adjustment is None:
+        return (
+            "No interventions were recorded in the training data: every row is used as "
+            f"recorded (configured method {method!r}: {METHOD_TEXT[method]}, not needed)."  # type: ignore[index]
+        )
+    return adjustment.describe()
