@@ -14,15 +14,22 @@ a run does instead; every method targets the outcome *without support*:
     rows are the high-risk ones the model flagged, so the kept rows under-represent them.
 ``ipw`` (default)
     drops the treated rows and weights each kept row by ``1 / (1 - propensity)``, the
-    propensity being a model of support from the row's own indicators (cross-fitted,
+    propensity being a model of support from the row's own indicators and the number of
+    decisions taken on the family in the window (cross-fitted,
     :mod:`training.counterfactual`): a kept row stands for itself and for the similar rows
     that were supported. Needs positivity (no family is supported for sure), checked by
     :mod:`training.positivity`.
+
+The number of decisions matters because flags are taken every month: a family flagged a
+few months after the as-of date was flagged on records the snapshot does not hold yet, so
+given the snapshot alone, the families left unsupported are those whose situation
+improved. Given how often the family was flagged, whether a flag led to support depends
+on the display hold-out, the caseworker drawn and the family's answer, not on its risk.
 ``holdout_and_pre_deployment``
     keeps the rows whose window ends before the first decision (pre-deployment) and, in the
-    deployment, the rows with no decision taken with the score shown; the hold-out rows
-    (flagged, score hidden: randomized) are weighted by flagged / hidden so that they stand
-    for every flagged family. They show the outcome on the caseworker's usual path, which
+    deployment, the rows with no decision taken with the score shown; a kept row with ``n``
+    decisions in its window (each hidden at random with the hold-out share ``h``) is
+    weighted by ``h ** -n``, so that the hold-out stands for every flagged family. They show the outcome on the caseworker's usual path, which
     may include support the caseworker gives without a score.
 
 Exposure is a fact about the label window (the future of the as-of date), like the label
@@ -52,10 +59,11 @@ METHOD_TEXT: dict[SupportMethod, str] = {
     "naive": "every training row as recorded, support or not (no adjustment)",
     "exclude_treated": "training rows whose label window overlaps accepted support excluded",
     "ipw": "rows with accepted support in the label window excluded, the others weighted by "
-    "1 / (1 - propensity of support) from a cross-fitted propensity model",
+    "1 / (1 - propensity of support) from a cross-fitted propensity model (indicators and "
+    "decisions in the window)",
     "holdout_and_pre_deployment": "pre-deployment rows and, during the deployment, rows "
     "without a decision taken with the score shown (the display hold-out weighted by "
-    "flagged / hidden)",
+    "1 / hidden share per decision)",
 }
 
 
@@ -75,6 +83,8 @@ class Exposure:
     shown: np.ndarray  # a decision with the score shown in that window
     hidden: np.ndarray  # a decision with the score hidden (the display hold-out)
     deployed: np.ndarray  # the label window reaches past the first recorded decision
+    decisions: np.ndarray  # how many decisions on the family fell in that window
+    hidden_share: float  # share of all recorded decisions taken with the score hidden
 
 
 def support_exposure(
@@ -95,7 +105,9 @@ def support_exposure(
     hi = (pd.to_datetime(rows["as_of"]) + pd.DateOffset(months=horizon_months)).to_numpy()
     if interventions.empty:
         false = np.zeros(n, dtype=bool)
-        return Exposure(false, false.copy(), false.copy(), false.copy())
+        return Exposure(
+            false, false.copy(), false.copy(), false.copy(), np.zeros(n, dtype=np.int64), 0.0
+        )
     day = interventions["offered_date"].fillna(interventions["recorded_date"])
     decisions = pd.DataFrame(
         {
@@ -125,6 +137,8 @@ def support_exposure(
         shown=any_of(pairs["shown"]),
         hidden=any_of(~pairs["shown"]),
         deployed=hi > np.datetime64(first_decision) if n else np.zeros(0, dtype=bool),
+        decisions=np.bincount(pairs["row"].to_numpy(), minlength=n).astype(np.int64),
+        hidden_share=float((~decisions["shown"]).mean()),
     )
 
 
@@ -176,11 +190,14 @@ def training_rows(
         weight = np.minimum(1.0 / np.clip(1.0 - propensity[keep], 1e-9, None), max_weight)
     elif method == "holdout_and_pre_deployment":
         keep = ~exposure.deployed | ~exposure.shown
-        hidden_kept = keep & exposure.hidden
-        flagged = int((exposure.shown | exposure.hidden).sum())
-        hidden = int(exposure.hidden.sum())
-        factor = min(flagged / hidden, max_weight) if hidden else 1.0
-        weight = np.where(hidden_kept[keep], factor, 1.0)
+        # a kept row had each of its n decisions hidden, which happens with h ** n
+        share = exposure.hidden_share
+        n_hidden = exposure.decisions[keep]
+        weight = (
+            np.minimum(share ** (-n_hidden.astype(float)), max_weight)
+            if share > 0
+            else np.ones(int(keep.sum()))
+        )
     else:
         raise ValueError(f"unknown support method {method!r}; choose one of {SUPPORT_METHODS}")
     if weight.size:

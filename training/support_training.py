@@ -31,7 +31,13 @@ from training.counterfactual import (
 from training.gates import GateResult, _lower_bound_gate
 from training.models import SUPPORT_WEIGHT
 from training.positivity import PositivityCheck, check_positivity
-from training.support import METHOD_TEXT, TrainingRows, support_exposure, training_rows
+from training.support import (
+    METHOD_TEXT,
+    Exposure,
+    TrainingRows,
+    support_exposure,
+    training_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -56,16 +62,30 @@ def features_matrix(frame: pd.DataFrame, feature_names: Sequence[str]) -> np.nda
     return frame.loc[:, list(feature_names)].to_numpy(dtype="float64", na_value=np.nan)
 
 
-def treated_rows(
-    frame: pd.DataFrame, interventions: pd.DataFrame, config: TrainConfig
-) -> np.ndarray:
-    """Whether accepted support overlapped each row's label window."""
+def exposure_of(frame: pd.DataFrame, interventions: pd.DataFrame, config: TrainConfig) -> Exposure:
+    """Support, decisions and the hold-out in each row's label window."""
     return support_exposure(
         frame,
         interventions,
         horizon_months=config.label.horizon_months,
         support_months=config.interventions.support_months,
-    ).treated
+    )
+
+
+def treated_rows(
+    frame: pd.DataFrame, interventions: pd.DataFrame, config: TrainConfig
+) -> np.ndarray:
+    """Whether accepted support overlapped each row's label window."""
+    return exposure_of(frame, interventions, config).treated
+
+
+def nuisance_matrix(
+    frame: pd.DataFrame, feature_names: Sequence[str], exposure: Exposure
+) -> np.ndarray:
+    """The nuisance models' inputs: the indicators and the number of decisions taken on the
+    family in the window (given it, support is decided by chance: hold-out, caseworker,
+    answer; see :mod:`training.support`). Never an input of the risk model."""
+    return np.column_stack([features_matrix(frame, feature_names), exposure.decisions])
 
 
 def adjust_for_support(
@@ -77,16 +97,11 @@ def adjust_for_support(
 ) -> SupportAdjustment:
     """The eligible rows the configured method keeps, weighted (see the module)."""
     settings = config.interventions
-    exposure = support_exposure(
-        eligible,
-        interventions,
-        horizon_months=config.label.horizon_months,
-        support_months=settings.support_months,
-    )
+    exposure = exposure_of(eligible, interventions, config)
     propensity = positivity = None
     if settings.method == "ipw":
         propensity = cross_fit_propensity(
-            features_matrix(eligible, feature_names),
+            nuisance_matrix(eligible, feature_names, exposure),
             exposure.treated,
             family_folds(eligible["family_id"], settings.n_folds),
             seed=config.seed,
@@ -120,11 +135,12 @@ def evaluate_without_support(
 ) -> CounterfactualEvaluation:
     """Naive beside doubly robust figures of the test slice (see the module)."""
     settings = config.interventions
+    exposure = exposure_of(test, interventions, config)
     return evaluate_counterfactual(
         score=main_score,
         y=test["label"].to_numpy(dtype=int),
-        treated=treated_rows(test, interventions, config),
-        X=features_matrix(test, feature_names),
+        treated=exposure.treated,
+        X=nuisance_matrix(test, feature_names, exposure),
         family_ids=test["family_id"],
         k=k,
         groups={column: test[column].to_numpy() for column in groups},

@@ -108,6 +108,16 @@ def synth(
             "from the caseworker (the display hold-out).",
         ),
     ] = 0.2,
+    deploy_capacity: Annotated[
+        float,
+        typer.Option(
+            "--deploy-capacity",
+            min=0.0,
+            max=1.0,
+            help="With --deploy-from: share of the families with a minor the model flags "
+            "each month (the caseworkers' capacity).",
+        ),
+    ] = 0.01,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace tables already in --out.")
     ] = False,
@@ -178,6 +188,7 @@ def synth(
             deploy_from=deploy_day,
             support_effect=support_effect,
             holdout_share=holdout_share,
+            deploy_capacity=deploy_capacity,
         )
     except ValidationError as error:  # pragma: no cover - the options above check first
         raise typer.BadParameter(str(error)) from None

@@ -5,10 +5,14 @@ problem (support given to the flagged families lowers the outcomes the next mode
 from) can be measured against a known truth. From the deployment month on, at the end of
 every month:
 
-1. **The model** ranks the families with a minor who have no open case by *the truth's own
-   risk ranking*: the monthly hazard of a qualifying incident in the family's current latent
-   state (:func:`features.synth.latent.case_hazard`), ties broken at random. It flags
-   ``capacity`` (a share of the families with a minor) from the top.
+1. **The model** is *a simple risk rule* over the records the registry holds on the
+   decision day (:func:`rule_scores`): the family's records of the last 12 months that were
+   recorded by that day, each weighted by how strongly its event type rises with
+   vulnerability (the generator's ``EventSpec.slope``), ties broken at random. It ranks the
+   families with a minor who have no open case and flags ``capacity`` (a share of the
+   families with a minor) from the top. A rule over recorded data, not the truth's hidden
+   state, so that support depends on what the registry shows: the assumption the
+   adjustments of training and evaluation rest on (no confounding beyond the records).
 2. **The display hold-out**: a randomized ``holdout_share`` of the flagged families has the
    score hidden; the caseworker sees them on the usual path (no service is withheld).
 3. **Caseworkers**: each flagged family goes to a caseworker drawn at random among the
@@ -38,10 +42,9 @@ import pyarrow as pa
 
 from features.synth.calendar import Calendar, day_number
 from features.synth.ids import make_ids
-from features.synth.latent import LatentPath, case_hazard
 from features.synth.population import Population
 from features.synth.process import ProcessParams
-from features.synth.records import RecordColumns
+from features.synth.records import EVENT_NAMES, RecordColumns
 from features.synth.schemas import SCHEMAS
 
 DEPLOYMENT_STREAM = 7  # spawn key of the deployment's random stream (chunk, 7)
@@ -106,23 +109,53 @@ def leniencies(seed: int, n_regions: int, params: DeploymentParams) -> np.ndarra
     return rng.uniform(low, high, size=(n_regions, params.caseworkers_per_region))
 
 
+RULE_WINDOW_MONTHS = 12
+
+
+def rule_scores(
+    events: RecordColumns, pop: Population, calendar: Calendar, process: ProcessParams
+) -> np.ndarray:
+    """(families, months) the risk rule's score at each month's end (see the module).
+
+    A person-level record without a family counts for the family the person belonged to
+    that month, as the feature engine attributes it."""
+    weight_of = {spec.event_type: spec.slope for spec in process.events}
+    weights = np.array([weight_of.get(name, 0.0) for name in EVENT_NAMES])[events.kind]
+    month = calendar.month_of_day(events.day)
+    known = calendar.month_of_day(events.recorded)
+    family = events.family.copy()
+    lookup = (family < 0) & (events.person >= 0)
+    family[lookup] = pop.fam_pm[events.person[lookup], month[lookup]]
+    use = (family >= 0) & (weights > 0)
+    family, month, known, weights = family[use], month[use], known[use], weights[use]
+    n_fam = pop.n_families
+    # a record counts from the month it is known (>= its event month) for 12 event-months
+    start = np.maximum(month, known)
+    stop = month + RULE_WINDOW_MONTHS  # exclusive
+    delta = np.zeros((n_fam, calendar.n_months + RULE_WINDOW_MONTHS + 1))
+    inside = start < stop
+    np.add.at(delta, (family[inside], start[inside]), weights[inside])
+    np.add.at(delta, (family[inside], stop[inside]), -weights[inside])
+    return np.cumsum(delta, axis=1)[:, : calendar.n_months]
+
+
 def simulate_deployment(
     *,
     seed: int,
     chunk: int,
     deploy_from: date,
     pop: Population,
-    latent: LatentPath,
+    events: RecordColumns,
     calendar: Calendar,
     process: ProcessParams,
     params: DeploymentParams,
 ) -> Deployment:
     """Run the monthly flag -> caseworker -> support cycles of one chunk (see the module)."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(chunk, DEPLOYMENT_STREAM)))
-    n_fam = latent.state.shape[0]
     minors = pop.minors()
     members = pop.members()
-    z = latent.z
+    n_fam = minors.shape[0]
+    score = rule_scores(events, pop, calendar, process)
     factor = np.ones((n_fam, calendar.n_ext))
     open_until = np.full(n_fam, -1, dtype=np.int64)  # last month of the open case
     lenient = leniencies(seed, len(process.regions), params)
@@ -134,7 +167,7 @@ def simulate_deployment(
         candidates = np.flatnonzero(with_minor & (open_until < month))
         if k == 0 or candidates.size == 0:
             continue
-        risk = case_hazard(z[candidates, month], minors[candidates, month], process.outcomes)
+        risk = score[candidates, month]
         order = np.lexsort((rng.random(candidates.size), -risk))
         flagged = candidates[order[:k]]
         n = flagged.size

@@ -94,6 +94,7 @@ def _generate_chunk(config: SynthConfig, chunk: int, params: ProcessParams) -> C
     pop = simulate_population(rng, config.chunk_size(chunk), calendar, params)
     latent = simulate_latent(rng, pop.class_path, calendar.n_months, params)
     surveilled = pop.ethnicity == ETHNICITIES.index(params.bias.value)
+    events, outcomes = generate_records(rng, pop, latent, surveilled, calendar, params)
     deployment = None
     if config.deploy_from is not None:
         deployment = simulate_deployment(
@@ -101,15 +102,15 @@ def _generate_chunk(config: SynthConfig, chunk: int, params: ProcessParams) -> C
             chunk=chunk,
             deploy_from=config.deploy_from,
             pop=pop,
-            latent=latent,
+            events=events,
             calendar=calendar,
             process=params,
             params=DeploymentParams(
-                effect=config.support_effect, holdout_share=config.holdout_share
+                effect=config.support_effect,
+                holdout_share=config.holdout_share,
+                capacity=config.deploy_capacity,
             ),
         )
-    events, outcomes = generate_records(rng, pop, latent, surveilled, calendar, params)
-    if deployment is not None:
         outcomes = thin_outcomes(
             outcomes, deployment.hazard_factor, calendar, seed=config.seed, chunk=chunk
         )

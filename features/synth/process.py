@@ -59,6 +59,12 @@ class SynthConfig(BaseModel):
     holdout_share: float = Field(
         default=0.2, ge=0.0, le=1.0, description="flagged families whose score is hidden"
     )
+    deploy_capacity: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=1.0,
+        description="share of the families with a minor the deployed model flags each month",
+    )
 
     @model_validator(mode="after")
     def _period_is_ordered(self) -> SynthConfig:
