@@ -6,6 +6,7 @@ import typer
 
 from serving.audit_log_cli import audit_log_app
 from serving.db_cli import db_app
+from serving.interventions_cli import interventions_app
 from serving.model_cli import model_app
 from serving.score_cli import SCORE_HELP, score_command
 from serving.serve_cli import SERVE_HELP, serve_command, token_app
@@ -19,3 +20,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_log_app, name="audit-log")
     app.add_typer(db_app, name="db")
     app.add_typer(model_app, name="model")
+    app.add_typer(interventions_app, name="interventions")  # issue 24
