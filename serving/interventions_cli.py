@@ -59,7 +59,8 @@ def export_command(
 
     if out.suffix not in (".parquet", ".csv"):
         raise typer.BadParameter(
-            f"{out.name}: the table is written as .parquet or .csv, not {out.suffix or 'no suffix'}",
+            f"{out.name}: the table is written as .parquet or .csv, "
+            f"not {out.suffix or 'no suffix'}",
             param_hint="--out",
         )
     if out.exists() and not overwrite:

@@ -29,8 +29,9 @@ on the display hold-out, the caseworker drawn and the family's answer, not on it
     keeps the rows whose window ends before the first decision (pre-deployment) and, in the
     deployment, the rows with no decision taken with the score shown; a kept row with ``n``
     decisions in its window (each hidden at random with the hold-out share ``h``) is
-    weighted by ``h ** -n``, so that the hold-out stands for every flagged family. They show the outcome on the caseworker's usual path, which
-    may include support the caseworker gives without a score.
+    weighted by ``h ** -n``, so that the hold-out stands for every flagged family. They
+    show the outcome on the caseworker's usual path, which may include support the
+    caseworker gives without a score.
 
 Exposure is a fact about the label window (the future of the as-of date), like the label
 itself: it never enters the model's inputs.
