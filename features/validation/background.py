@@ -136,7 +136,7 @@ def load_checking_in_background(raw_dir: Path | str) -> tuple[RawTables, Pending
     )
     process.start()
     send.close()  # the child holds the sending end; EOF here means it died
-    tables = RawTables(**{name: parsed[name].frame for name in parsed})
+    tables = RawTables(**{name: parsed[name].frame for name in TABLES})
     return tables, PendingValidation(process, receive, tables)
 
 
