@@ -20,11 +20,6 @@ a run does instead; every method targets the outcome *without support*:
     that were supported. Needs positivity (no family is supported for sure), checked by
     :mod:`training.positivity`.
 
-The number of decisions matters because flags are taken every month: a family flagged a
-few months after the as-of date was flagged on records the snapshot does not hold yet, so
-given the snapshot alone, the families left unsupported are those whose situation
-improved. Given how often the family was flagged, whether a flag led to support depends
-on the display hold-out, the caseworker drawn and the family's answer, not on its risk.
 ``holdout_and_pre_deployment``
     keeps the rows whose window ends before the first decision (pre-deployment) and, in the
     deployment, the rows with no decision taken with the score shown; a kept row with ``n``
@@ -32,6 +27,12 @@ on the display hold-out, the caseworker drawn and the family's answer, not on it
     weighted by ``h ** -n``, so that the hold-out stands for every flagged family. They
     show the outcome on the caseworker's usual path, which may include support the
     caseworker gives without a score.
+
+The number of decisions matters because flags are taken every month: a family flagged a
+few months after the as-of date was flagged on records the snapshot does not hold yet, so
+given the snapshot alone, the families left unsupported are those whose situation
+improved. Given how often the family was flagged, whether a flag led to support depends
+on the display hold-out, the caseworker drawn and the family's answer, not on its risk.
 
 Exposure is a fact about the label window (the future of the as-of date), like the label
 itself: it never enters the model's inputs.
