@@ -75,7 +75,7 @@ class CounterfactualEvaluation:
         """One row per metric: naive and doubly robust estimate with interval (and truth)."""
         rows = []
         for metric in METRICS:
-            row = {"metric": metric}
+            row: dict[str, object] = {"metric": metric}
             for name, figures in (("naive", self.naive), ("doubly_robust", self.doubly_robust)):
                 iv = figures[metric]
                 row.update({name: iv.estimate, f"{name}_low": iv.low, f"{name}_high": iv.high})
