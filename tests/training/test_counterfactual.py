@@ -119,3 +119,42 @@ def test_positivity_outcomes_on_propensities() -> None:
     assert check_positivity(np.array([]), np.array([], dtype=bool)).status == "not_evaluable"
     with pytest.raises(ValueError, match="one propensity per row"):
         check_positivity(np.zeros(3), np.zeros(4, dtype=bool))
+
+
+def test_counterfactual_gates_fail_on_a_model_worse_than_its_baseline_without_support() -> None:
+    from training.config import GatesConfig
+    from training.support_training import counterfactual_gates
+
+    world = _world(8_000, seed=3)
+    n = len(world["y"])
+    rng = np.random.default_rng(4)
+    result = evaluate_counterfactual(
+        score=rng.normal(size=n),  # a model that ranks at random...
+        y=world["y"],
+        treated=world["treated"],
+        X=world["X"],
+        family_ids=pd.Series([f"F{i}" for i in range(n)]),
+        k=n // 20,
+        n_bootstrap=40,
+        main="model",
+        others={"baseline": world["score"]},  # ...beside a baseline that ranks by risk
+    )
+    gates = {g.name: g for g in counterfactual_gates(result, main="model", config=GatesConfig())}
+    assert gates["positivity"].outcome is Outcome.PASS
+    assert gates["counterfactual_auc_margin_over_baseline"].outcome is Outcome.FAIL
+    assert gates["counterfactual_recall_at_k_vs_baseline"].outcome is Outcome.FAIL
+    assert gates["counterfactual_auc_margin_over_baseline"].blocks
+    # the same evaluation with the roles swapped passes
+    swapped = evaluate_counterfactual(
+        score=world["score"],
+        y=world["y"],
+        treated=world["treated"],
+        X=world["X"],
+        family_ids=pd.Series([f"F{i}" for i in range(n)]),
+        k=n // 20,
+        n_bootstrap=40,
+        main="model",
+        others={"baseline": rng.normal(size=n)},
+    )
+    passed = {g.name: g for g in counterfactual_gates(swapped, main="model", config=GatesConfig())}
+    assert passed["counterfactual_auc_margin_over_baseline"].outcome is Outcome.PASS
