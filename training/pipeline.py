@@ -92,6 +92,7 @@ from training.support_training import (
     adjust_for_support,
     counterfactual_gates,
     evaluate_without_support,
+    interventions_fingerprint,
 )
 
 # the names callers and notebooks import from here (defined in the modules above)
@@ -219,6 +220,8 @@ def run_training(
     else:
         data = _from_table(config, feature_table, stage)
     feature_names = _model_inputs(data, fingerprints)
+    if data.interventions is not None:
+        fingerprints["interventions_sha256"] = interventions_fingerprint(data.interventions)
     with stage("split"):
         rule, counts, eligible, split = _split(config, data)
         support = None

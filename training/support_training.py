@@ -32,7 +32,6 @@ from training.gates import GateResult, _lower_bound_gate
 from training.models import SUPPORT_WEIGHT
 from training.positivity import PositivityCheck, check_positivity
 from training.support import (
-    METHOD_TEXT,
     Exposure,
     TrainingRows,
     support_exposure,
@@ -120,6 +119,17 @@ def adjust_for_support(
     return SupportAdjustment(method=settings.method, rows=rows, frame=frame, positivity=positivity)
 
 
+def interventions_fingerprint(interventions: pd.DataFrame) -> str:
+    """SHA-256 of the interventions table (rows sorted by id): the run records it beside
+    the raw data's, since the table changes which rows training keeps and how it weighs
+    them."""
+    import hashlib
+
+    ordered = interventions.sort_values("intervention_id").reset_index(drop=True)
+    text = ordered.to_csv(index=False, date_format="%Y-%m-%d")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def evaluate_without_support(
     test: pd.DataFrame,
     *,
@@ -191,13 +201,3 @@ def counterfactual_gates(
             )
         )
     return gates
-
-
-def method_sentence(adjustment: SupportAdjustment | None, method: str) -> str:
-    """What the model card states about support: the method applied, or why none was."""
-    if adjustment is None:
-        return (
-            "No interventions were recorded in the training data: every row is used as "
-            f"recorded (configured method {method!r}: {METHOD_TEXT[method]}, not needed)."  # type: ignore[index]
-        )
-    return adjustment.describe()

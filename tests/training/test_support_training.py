@@ -173,6 +173,7 @@ def test_a_training_run_reports_the_method_and_the_no_support_figures(
     assert result.support is not None and result.support.method == "ipw"
     assert result.support.rows.n_treated > 0
     assert result.counterfactual is not None
+    assert len(result.fingerprints["interventions_sha256"]) == 64
     names = {gate.name for gate in result.decision.gates}
     assert {"positivity", "counterfactual_auc_margin_over_logistic"} <= names
     assert "counterfactual_recall_at_k_vs_logistic" in names
