@@ -80,9 +80,48 @@ TABLE_COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("attribute", "string", note="e.g. ethnicity, primary_language"),
         Column("value", "string", note="the family's value of the attribute"),
     ),
+    # --- issue 24: what caseworkers did (an optional table; see OPTIONAL_TABLES) ---
+    "interventions": (
+        Column("intervention_id", "id"),
+        Column("family_id", "id"),
+        Column(
+            "offered_date",
+            "date",
+            nullable=True,
+            note="when support was offered; null = the caseworker decided not to offer",
+        ),
+        Column(
+            "programme",
+            "string",
+            nullable=True,
+            note="the programme offered (serving/support_catalogue.yaml); null = none named",
+        ),
+        Column(
+            "accepted",
+            "string",
+            nullable=True,
+            note="null = nothing offered, or no answer recorded",
+        ),
+        Column("caseworker_id", "id", note="who decided"),
+        Column(
+            "score_id",
+            "id",
+            nullable=True,
+            note="the served score the decision answered; null = decided without a score",
+        ),
+        Column("score_shown", "string", note="no = the display hold-out hid the score"),
+        Column("recorded_date", "date", note="when the decision was recorded"),
+    ),
 }
 
-TABLES: tuple[str, ...] = tuple(TABLE_COLUMNS)
+# Tables a registry may lack: a registry from before the service was used has no
+# interventions, and every pipeline reads the same with and without it. When the file is
+# present, the validator applies its rules like any other table's.
+OPTIONAL_TABLES: tuple[str, ...] = ("interventions",)
+
+# The tables every registry holds (the optional ones are not among them).
+TABLES: tuple[str, ...] = tuple(t for t in TABLE_COLUMNS if t not in OPTIONAL_TABLES)
+ALL_TABLES: tuple[str, ...] = (*TABLES, *OPTIONAL_TABLES)
 
 TABLE_DESCRIPTIONS: dict[str, str] = {
     "families": "One row per family record.",
@@ -96,6 +135,13 @@ TABLE_DESCRIPTIONS: dict[str, str] = {
         "Attributes used only to audit fairness, never as model inputs. Long format, so a "
         "deployment can add attributes without a schema change."
     ),
+    "interventions": (
+        "Optional. What caseworkers decided about the families a score flagged: one row per "
+        "decision (support offered or not), with the score it answered and whether the "
+        "score was shown (the display hold-out hides it). Training and evaluation use it to "
+        "account for support changing outcomes (docs/interventions.md); `earlyrisk "
+        "interventions export` writes it from the service's audit log."
+    ),
 }
 
 Role = Literal["head", "spouse", "child", "other_adult"]
@@ -104,6 +150,7 @@ SETTLEMENTS = ("urban", "rural")
 SEXES = ("F", "M")
 ROLES: tuple[Role, ...] = get_args(Role)
 OUTCOME_TYPES = ("child_protection_case", "child_placed_in_care", "family_crisis")
+YES_NO = ("yes", "no")
 
 # (table, column) -> the closed vocabulary of that column.
 VOCABULARIES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -111,6 +158,8 @@ VOCABULARIES: dict[tuple[str, str], tuple[str, ...]] = {
     ("persons", "sex"): SEXES,
     ("memberships", "role"): ROLES,
     ("outcomes", "outcome_type"): OUTCOME_TYPES,
+    ("interventions", "accepted"): YES_NO,
+    ("interventions", "score_shown"): YES_NO,
 }
 
 # table -> the columns whose values identify one row (no two rows share them).
@@ -119,6 +168,7 @@ UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "persons": ("person_id",),
     "events": ("event_id",),
     "protected": ("family_id", "attribute"),
+    "interventions": ("intervention_id",),
 }
 
 # (child table, column, parent table, parent key): every reference names an existing row.
@@ -130,6 +180,7 @@ FOREIGN_KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("outcomes", "family_id", "families", "family_id"),
     ("outcomes", "person_id", "persons", "person_id"),
     ("protected", "family_id", "families", "family_id"),
+    ("interventions", "family_id", "families", "family_id"),
 )
 
 # (table, earlier column, later column): the later date is never before the earlier one.
@@ -137,6 +188,7 @@ DATE_ORDERS: tuple[tuple[str, str, str], ...] = (
     ("events", "event_date", "recorded_date"),
     ("outcomes", "outcome_date", "recorded_date"),
     ("memberships", "start_date", "end_date"),
+    ("interventions", "offered_date", "recorded_date"),
 )
 
 Domain = Literal["economic", "social", "housing", "health", "education"]
@@ -266,6 +318,10 @@ CLARIFICATIONS: tuple[str, ...] = (
     "Event types outside the vocabulary are kept and counted as suspicious; no feature "
     f"reads them. A record recorded more than {BACKDATED_SUSPICIOUS_DAYS} days after it "
     "happened is suspicious (back-dated), and enters features only once recorded.",
+    "The interventions table is optional: a registry without it is a registry from before "
+    "the service's decisions were recorded. When it is present its rules apply as to any "
+    "table; it never enters the model's inputs (training uses it only to weigh or exclude "
+    "rows whose outcome support may have changed, docs/interventions.md).",
 )
 
 # Fixed family-level audit groups derived from the other tables (besides `protected`).
@@ -284,5 +340,5 @@ def column_names(table: str) -> list[str]:
         return [c.name for c in TABLE_COLUMNS[table]]
     except KeyError:
         raise KeyError(
-            f"unknown raw table {table!r}; the contract has {', '.join(TABLES)}"
+            f"unknown raw table {table!r}; the contract has {', '.join(ALL_TABLES)}"
         ) from None

@@ -26,6 +26,7 @@ from features.contract import (
     DERIVED_AUDIT_GROUPS,
     EVENT_TYPES,
     FOREIGN_KEYS,
+    OPTIONAL_TABLES,
     TABLE_COLUMNS,
     TABLE_DESCRIPTIONS,
     TABLES,
@@ -131,7 +132,8 @@ def render_contract_doc() -> str:
         "",
         f"A raw data directory holds {len(TABLES)} tables ({_code(TABLES)}), each as "
         "`<name>.parquet` (preferred) or `<name>.csv` (UTF-8, header row, ISO dates "
-        "`YYYY-MM-DD`, empty cell = null).",
+        "`YYYY-MM-DD`, empty cell = null). Optional: "
+        f"{_code(OPTIONAL_TABLES)}, checked by the same rules when its file is present.",
         "",
         "## Time",
         "",
@@ -147,7 +149,7 @@ def render_contract_doc() -> str:
         "## Tables",
         "",
     ]
-    for table in TABLES:
+    for table in (*TABLES, *OPTIONAL_TABLES):
         lines += _table_section(table)
         if table == "events":
             lines += _event_types()

@@ -17,7 +17,7 @@ from typing import Literal
 
 import pandas as pd
 
-from features.contract import TABLE_COLUMNS, TABLES
+from features.contract import OPTIONAL_TABLES, TABLE_COLUMNS, TABLES
 
 DATE_DTYPE = "datetime64[ns]"
 
@@ -52,6 +52,19 @@ def table_path(raw_dir: Path | str, table: str) -> Path:
         f"raw table {table!r} not found: expected {raw_dir / (table + '.parquet')} "
         f"or {raw_dir / (table + '.csv')}"
     )
+
+
+def optional_tables_present(raw_dir: Path | str) -> tuple[str, ...]:
+    """The optional tables (``contract.OPTIONAL_TABLES``) that ``raw_dir`` holds a file of:
+    the validators check these beside the six every registry has."""
+    present = []
+    for table in OPTIONAL_TABLES:
+        try:
+            table_path(raw_dir, table)
+        except FileNotFoundError:
+            continue
+        present.append(table)
+    return tuple(present)
 
 
 def coerce_table(table: str, frame: pd.DataFrame) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import typer
 
 from serving.audit_log_cli import audit_log_app
 from serving.db_cli import db_app
+from serving.interventions_cli import interventions_app
 from serving.model_cli import model_app
 from serving.retention_cli import retention_app
 from serving.score_cli import SCORE_HELP, score_command
@@ -21,3 +22,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(model_app, name="model")
     app.add_typer(retention_app, name="retention")
+    app.add_typer(interventions_app, name="interventions")  # issue 24

@@ -322,6 +322,33 @@ class LogisticSpec(_Strict):
 ModelSpec = Annotated[LightGBMSpec | LogisticSpec, Field(discriminator="kind")]
 
 
+class InterventionsConfig(_Strict):
+    """How training and evaluation account for support given to flagged families (issue
+    24; :mod:`training.support`, :mod:`training.counterfactual`, docs/interventions.md).
+
+    Applies only when the registry has an ``interventions`` table; without one every row is
+    used as recorded, and the report and model card say so."""
+
+    method: Literal["naive", "exclude_treated", "ipw", "holdout_and_pre_deployment"] = Field(
+        default="ipw",
+        description="how training rows whose label window overlaps support are handled",
+    )
+    support_months: int = Field(
+        default=12, ge=1, le=36, description="months an accepted support acts after its offer"
+    )
+    max_weight: float = Field(default=20.0, gt=1.0, description="cap of an ipw weight")
+    n_folds: int = Field(default=2, ge=2, le=10, description="cross-fitting folds")
+    positivity_epsilon: float = Field(
+        default=0.02, gt=0.0, lt=0.5, description="a propensity within this of 0 or 1 is extreme"
+    )
+    positivity_max_share: float = Field(
+        default=0.01,
+        ge=0.0,
+        lt=1.0,
+        description="largest share of rows supported for sure (propensity > 1 - epsilon)",
+    )
+
+
 class TrainConfig(_Strict):
     """Everything one ``earlyrisk train`` run needs besides the raw data itself."""
 
@@ -352,6 +379,7 @@ class TrainConfig(_Strict):
         "chosen hyperparameters and recalibrate it on the most recent window",
     )
     eligibility: EligibilityRule = Field(default_factory=EligibilityRule)
+    interventions: InterventionsConfig = Field(default_factory=InterventionsConfig)
     report_dir: Path = Path("var/training_report")
     config_dir: Path | None = Field(
         default=None, description="directory of the YAML file; relative spec paths start here"

@@ -58,6 +58,16 @@ PROMOTABLE: frozenset[str] = frozenset({"pass", "waived", "no_champion"})
 
 #: What each gate protects, by the start of its name (the README and model card say the same).
 GATE_MEANINGS: dict[str, str] = {
+    # --- issue 24: when the registry records interventions (training/support_training.py)
+    "positivity": "every family had a chance of going without support, so the no-support "
+    "figures are identified by the data (share with a propensity near 1 at most "
+    "positivity_max_share)",
+    "counterfactual_auc_margin_over_": "on the outcome without support (doubly robust), the "
+    "model ranks better than the baseline: lower bound of the paired difference >= "
+    "min_auc_margin",
+    "counterfactual_recall_at_k_vs_": "on the outcome without support (doubly robust), the "
+    "model reaches at capacity at least as many of the families who would have the outcome "
+    "as the baseline, within capacity_margin",
     "test_slice_evidence": "the test slice holds enough outcomes to judge any gate at all",
     "auc_margin_over_": "the model ranks better than the baseline: the lower bound of the "
     "paired ROC AUC difference, averaged over the backtest origins, is at least "

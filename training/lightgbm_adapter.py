@@ -72,14 +72,23 @@ def dataset(
     feature_name: Sequence[str] | Literal["auto"] = "auto",
     reference: Any | None = None,
     free_raw_data: bool = True,
+    weight: Any | None = None,
 ) -> Any:
-    """A LightGBM ``Dataset`` (lazy: its native construction happens inside :func:`train`)."""
+    """A LightGBM ``Dataset`` (lazy: its native construction happens inside :func:`train`);
+    ``weight``: one weight per row (inverse-propensity training, :mod:`training.support`)."""
     import lightgbm as lgb
 
     names: list[str] | Literal["auto"] = (
         "auto" if isinstance(feature_name, str) else [str(n) for n in feature_name]
     )
-    return lgb.Dataset(X, y, feature_name=names, reference=reference, free_raw_data=free_raw_data)
+    return lgb.Dataset(
+        X,
+        y,
+        feature_name=names,
+        reference=reference,
+        free_raw_data=free_raw_data,
+        weight=weight,
+    )
 
 
 def train(

@@ -285,6 +285,11 @@ class ModelCardFacts(_Facts):
     )
     risk_bands: RiskBandFacts | None = None
     support_ablation: SupportAblationFacts | None = None
+    support_method: str | None = Field(
+        default=None,
+        description="how training and evaluation account for support given to flagged "
+        "families (issue 24): the method, or that no interventions were recorded",
+    )
     contact: str = DEFAULT_CONTACT
 
 

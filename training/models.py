@@ -166,8 +166,21 @@ def fit_lightgbm(
             f"({int(y[held].sum())} positives held out, {int(y[~held].sum())} kept)"
         )
     X = train.loc[:, names].astype("float64")
-    fit_set = lgbx.dataset(X.loc[~held], y[~held], feature_name=names, free_raw_data=False)
-    val_set = lgbx.dataset(X.loc[held], y[held], reference=fit_set, free_raw_data=False)
+    weight = row_weights(train)
+    fit_set = lgbx.dataset(
+        X.loc[~held],
+        y[~held],
+        feature_name=names,
+        free_raw_data=False,
+        weight=None if weight is None else weight[~held],
+    )
+    val_set = lgbx.dataset(
+        X.loc[held],
+        y[held],
+        reference=fit_set,
+        free_raw_data=False,
+        weight=None if weight is None else weight[held],
+    )
     keys = sorted(spec.tune)
     grid = [
         dict(zip(keys, combo, strict=True))
@@ -217,6 +230,18 @@ def fit_lightgbm(
     )
 
 
+SUPPORT_WEIGHT = "support_weight"
+
+
+def row_weights(train: pd.DataFrame) -> np.ndarray | None:
+    """The training rows' weights when the frame carries them (the ``support_weight``
+    column that :mod:`training.support_training` adds for inverse-propensity training),
+    else None (every row counts once)."""
+    if SUPPORT_WEIGHT not in train.columns:
+        return None
+    return train[SUPPORT_WEIGHT].to_numpy(dtype=float)
+
+
 def never_value(name: str) -> float:
     """The value of a ``*_days_since_*`` indicator for "no event in its window": one day past
     the window (the catalogue's ``window_days``, else the longest look-back)."""
@@ -264,7 +289,7 @@ def fit_logistic(
     filled = np.where(np.isnan(X), fill, X)
     scaler = StandardScaler().fit(filled)
     clf = LogisticRegression(C=spec.C, max_iter=spec.max_iter, random_state=seed)
-    clf.fit(scaler.transform(filled), y)
+    clf.fit(scaler.transform(filled), y, sample_weight=row_weights(train))
     return LogisticRiskModel(
         feature_names=names,
         medians=fill.tolist(),

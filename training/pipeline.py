@@ -37,7 +37,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ from training.calibration import CalibrationResult, choose_calibration
 from training.caseworker_facts import fit_support_ablation
 from training.champion import champion_gates, compare_with_champion
 from training.config import LightGBMSpec, LogisticSpec, TrainConfig
+from training.counterfactual import CounterfactualEvaluation
 from training.design import DesignPlan
 from training.evaluation import Evaluation, ScoredModel, evaluate
 from training.fairness import _fairness, audit_group_columns, write_fairness_files
@@ -85,6 +86,14 @@ from training.report import report_inputs, write_report
 from training.results import LOGISTIC, MAIN, RULE, FinalRefit, TrainResult, row_keys
 from training.risk_model import LogisticRiskModel
 from training.splits import TemporalSplit, temporal_split
+from training.support import read_interventions
+from training.support_training import (
+    SupportAdjustment,
+    adjust_for_support,
+    counterfactual_gates,
+    evaluate_without_support,
+    interventions_fingerprint,
+)
 
 # the names callers and notebooks import from here (defined in the modules above)
 __all__ = [
@@ -145,6 +154,7 @@ class _Data:
     table: pd.DataFrame
     plan: DesignPlan
     protected: list[str]
+    interventions: pd.DataFrame | None = None  # what caseworkers did (issue 24), if recorded
 
 
 @dataclass(frozen=True)
@@ -163,6 +173,7 @@ class _Design:
     models: dict[str, Any]  # name -> calibrated scorer
     baseline_spec: LogisticSpec
     n_threads: int
+    support: SupportAdjustment | None = None  # the training rows' handling of support
 
 
 @dataclass(frozen=True)
@@ -174,6 +185,7 @@ class _HeldOut:
     scored: dict[str, ScoredModel]
     k: int
     evaluation: Evaluation
+    counterfactual: CounterfactualEvaluation | None = None  # the no-support figures
 
 
 def run_training(
@@ -208,8 +220,15 @@ def run_training(
     else:
         data = _from_table(config, feature_table, stage)
     feature_names = _model_inputs(data, fingerprints)
+    if data.interventions is not None:
+        fingerprints["interventions_sha256"] = interventions_fingerprint(data.interventions)
     with stage("split"):
         rule, counts, eligible, split = _split(config, data)
+        support = None
+        if data.interventions is not None:
+            eligible, split, support = _account_for_support(
+                config, data, eligible, split, feature_names
+            )
     threads = config.lightgbm_threads if n_threads is None else n_threads
     with stage("fit"):
         fit, logistic = _fit(config, split, feature_names, model_spec, baseline_spec, threads)
@@ -228,6 +247,7 @@ def run_training(
         models=models,
         baseline_spec=baseline_spec,
         n_threads=threads,
+        support=support,
     )
     # The model card's support comparison (one more fit) runs in a background thread,
     # beside the evaluation and the reports (which hold the GIL drawing figures).
@@ -290,6 +310,7 @@ def _load(
 
         raw, checks = load_checking_in_background(raw_path)
         protected = sorted(raw.protected["attribute"].dropna().unique())
+        interventions = read_interventions(raw_path)
     try:
         with stage("design"):
             plan = plan_design(config, raw=raw, table=None)
@@ -302,7 +323,7 @@ def _load(
     except BaseException:
         checks.cancel()
         raise
-    return _Data(table=table, plan=plan, protected=protected)
+    return _Data(table=table, plan=plan, protected=protected, interventions=interventions)
 
 
 def _from_table(config: TrainConfig, table: pd.DataFrame, stage: _Stages) -> _Data:
@@ -361,6 +382,34 @@ def _split(
         salt=slices.salt,
     )
     return rule, counts, eligible, split
+
+
+def _account_for_support(
+    config: TrainConfig,
+    data: _Data,
+    eligible: pd.DataFrame,
+    split: TemporalSplit,
+    feature_names: list[str],
+) -> tuple[pd.DataFrame, TemporalSplit, SupportAdjustment]:
+    """Training and calibration rows as the configured method keeps and weights them
+    (:mod:`training.support_training`); the test slice keeps every row, because it is
+    evaluated both naively and without support. The backtest's origins and the final refit
+    start from the adjusted rows too."""
+    assert data.interventions is not None
+    support = adjust_for_support(
+        eligible, data.interventions, config=config, feature_names=feature_names
+    )
+    slices = config.slices
+    adjusted = temporal_split(
+        support.frame,
+        slices=data.plan.evaluation,
+        horizon_months=config.label.horizon_months,
+        family_disjoint=slices.family_disjoint,
+        fractions=slices.family_fractions,
+        salt=slices.salt,
+    )
+    split = replace(adjusted, test=split.test, info=(*adjusted.info[:2], split.info[2]))
+    return support.frame, split, support
 
 
 def _fit(
@@ -501,6 +550,9 @@ def _judge(
         eligibility_rule=design.rule,
         raw_dir=raw_path,
         protected=tuple(design.data.protected),
+        counterfactual=held_out.counterfactual,
+        support=design.support,
+        support_configured=config.interventions.method,
     )
 
 
@@ -540,7 +592,28 @@ def _evaluate(design: _Design, raw_path: Path | None) -> _HeldOut:
         true_probability=truth,
         groups=test["family_id"].to_numpy(),
     )
-    return _HeldOut(test=test, y=y_test, scored=scored, k=k, evaluation=evaluation)
+    counterfactual = None
+    if design.data.interventions is not None:
+        counterfactual = evaluate_without_support(
+            test,
+            main_score=scored[MAIN].rank_score,
+            others={LOGISTIC: scored[LOGISTIC].rank_score},
+            interventions=design.data.interventions,
+            config=config,
+            feature_names=design.feature_names,
+            k=k,
+            groups=audit_group_columns(test, config),
+            truth=truth,
+            main=MAIN,
+        )
+    return _HeldOut(
+        test=test,
+        y=y_test,
+        scored=scored,
+        k=k,
+        evaluation=evaluation,
+        counterfactual=counterfactual,
+    )
 
 
 def _backtest(
@@ -598,6 +671,8 @@ def _gates(
         config=config.gates,
         confidence_level=config.evaluation.confidence_level,
     )
+    if held_out.counterfactual is not None:  # interventions recorded: no-support figures
+        gates += counterfactual_gates(held_out.counterfactual, main=MAIN, config=config.gates)
     gates += fairness_gates
     proxies = audit.proxies if audit is not None else None
     gates += proxy_gates(proxies, protected=design.data.protected, config=config.gates.proxy)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from training import lightgbm_adapter as lgbx
 from training.calibration import CalibrationError, fit_margin_calibrator
-from training.models import LightGBMFit, check_model_inputs
+from training.models import LightGBMFit, check_model_inputs, row_weights
 from training.risk_model import UNCALIBRATED, LightGBMRiskModel, MarginCalibrator
 from training.splits import family_hash_unit
 
@@ -89,9 +89,8 @@ def fit_chosen(
     X = train.loc[:, names].astype("float64")
     params = {**chosen.params, "num_threads": n_threads}
     params.pop("metric", None)
-    booster = lgbx.train(
-        params, lgbx.dataset(X, y, feature_name=names), num_boost_round=chosen.best_iteration
-    )
+    data = lgbx.dataset(X, y, feature_name=names, weight=row_weights(train))
+    booster = lgbx.train(params, data, num_boost_round=chosen.best_iteration)
     return LightGBMRiskModel(
         booster,
         feature_names=list(names),

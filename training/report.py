@@ -80,6 +80,7 @@ class ReportInputs:
     eligibility: str = ""
     eligibility_counts: pd.DataFrame | None = None
     family_disjoint: bool = False
+    support_section: list[str] = field(default_factory=list)  # issue 24 (support_report)
 
 
 # --------------------------------------------------------------------------- figures
@@ -496,6 +497,7 @@ def render_markdown(inputs: ReportInputs, *, figure_dir: str = "figures") -> str
     ]
     if inputs.backtest is not None and not inputs.backtest.empty:
         out += _backtest_markdown(inputs.backtest, figure_dir)
+    out += inputs.support_section
     if inputs.fairness_summary:
         out += ["## Fairness audit (test slice)", ""]
         out += [f"- {line}" for line in inputs.fairness_summary] + [""]
@@ -544,6 +546,7 @@ def _backtest_markdown(table: pd.DataFrame, figure_dir: str) -> list[str]:
 def report_inputs(result: TrainResult) -> ReportInputs:
     """Everything the report shows, gathered from one training run."""
     from training.results import MAIN
+    from training.support_report import report_section
 
     fit = result.fit
     summary = [] if result.audit is None else summarize(result.audit)
@@ -630,6 +633,7 @@ def report_inputs(result: TrainResult) -> ReportInputs:
         eligibility=result.eligibility_rule.describe(),
         eligibility_counts=counts,
         family_disjoint=result.split.family_disjoint,
+        support_section=report_section(result),
     )
 
 

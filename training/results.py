@@ -92,6 +92,12 @@ class TrainResult:
     support_ablation: SupportAblationFacts | None = None
     # the protected attributes of the run's data (the proxy gate covers these audit groups)
     protected: tuple[str, ...] = ()
+    # issue 24: the no-support (doubly robust) figures beside the naive ones and how the
+    # training rows handled support, when the registry records interventions
+    # (training.counterfactual.CounterfactualEvaluation, training.support_training)
+    counterfactual: Any = None
+    support: Any = None
+    support_configured: str = "ipw"
 
     @property
     def evaluated_model(self) -> LightGBMRiskModel:

@@ -23,6 +23,7 @@ from training.model_card import (
     write_model_card,
 )
 from training.results import MAIN, TrainResult
+from training.support_report import card_metric_facts, card_support_text
 
 
 def model_card_facts(result: TrainResult) -> ModelCardFacts:
@@ -149,7 +150,8 @@ def model_card_facts(result: TrainResult) -> ModelCardFacts:
             eligibility=result.eligibility_rule.describe(),
             design=design,
         ),
-        metrics=metrics,
+        metrics=metrics + [MetricFact(**fact) for fact in card_metric_facts(result)],
+        support_method=card_support_text(result),
         fairness=fairness,
         gates=[GateFact(**g) for g in gate_facts(result.decision)],
         waivers=waiver_facts(cfg.gates)[0],

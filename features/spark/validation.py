@@ -33,6 +33,7 @@ from features.contract import (
     DATE_ORDERS,
     EVENT_TYPES,
     FOREIGN_KEYS,
+    OPTIONAL_TABLES,
     TABLE_COLUMNS,
     TABLES,
     VALUED_EVENT_TYPES,
@@ -920,6 +921,19 @@ def _stored_bytes(raw_dir: Path) -> int:
     return total
 
 
+def _optional_present(raw_dir: Path) -> tuple[str, ...]:
+    """The optional tables (``contract.OPTIONAL_TABLES``) stored in ``raw_dir``: checked by
+    the same declared rules as the others when present, never required."""
+    present = []
+    for name in OPTIONAL_TABLES:
+        try:
+            locate_table(raw_dir, name)
+        except RawTableNotFoundError:
+            continue
+        present.append(name)
+    return tuple(present)
+
+
 def validate_raw_dir_spark(
     spark: SparkSession, raw_dir: Path | str, *, max_examples: int = 5
 ) -> ValidationReport:
@@ -937,7 +951,10 @@ def validate_raw_dir_spark(
     partitions = shuffle_partitions_for(spark, _stored_bytes(raw_dir))
     try:
         with session_conf(spark, {"spark.sql.shuffle.partitions": str(partitions)}):
-            infos = {name: _read(spark, raw_dir, name, run) for name in TABLES}
+            infos = {
+                name: _read(spark, raw_dir, name, run)
+                for name in (*TABLES, *_optional_present(raw_dir))
+            }
             for check in CHECKS:
                 check(run)
             violations = _evaluate(run, max_examples)

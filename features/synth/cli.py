@@ -74,6 +74,50 @@ def synth(
             show_default=False,
         ),
     ] = None,
+    deploy_from: Annotated[
+        str | None,
+        typer.Option(
+            "--deploy-from",
+            metavar="YYYY-MM",
+            help="Plant a model in service from this month on: each month it flags the "
+            "capacity (by the truth's own risk ranking), caseworkers of differing leniency "
+            "offer support, support lowers the case hazard by --support-effect, a random "
+            "--holdout-share of flagged families has the score hidden. Writes "
+            "interventions and adds the with/without-support probabilities to the truth "
+            "(docs/interventions.md).",
+            show_default=False,
+        ),
+    ] = None,
+    support_effect: Annotated[
+        float,
+        typer.Option(
+            "--support-effect",
+            min=0.0,
+            max=1.0,
+            help="With --deploy-from: relative reduction of the monthly case hazard while "
+            "a family is supported (0.5 halves it).",
+        ),
+    ] = 0.5,
+    holdout_share: Annotated[
+        float,
+        typer.Option(
+            "--holdout-share",
+            min=0.0,
+            max=1.0,
+            help="With --deploy-from: share of flagged families whose score is hidden "
+            "from the caseworker (the display hold-out).",
+        ),
+    ] = 0.2,
+    deploy_capacity: Annotated[
+        float,
+        typer.Option(
+            "--deploy-capacity",
+            min=0.0,
+            max=1.0,
+            help="With --deploy-from: share of the families with a minor the model flags "
+            "each month (the caseworkers' capacity).",
+        ),
+    ] = 0.01,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace tables already in --out.")
     ] = False,
@@ -120,6 +164,20 @@ def synth(
                 f"--end {end.date().isoformat()}",
                 param_hint="--shift-month",
             )
+    deploy_day = None
+    if deploy_from is not None:
+        try:
+            deploy_day = datetime.strptime(deploy_from, "%Y-%m").date()
+        except ValueError:
+            raise typer.BadParameter(
+                f"{deploy_from!r} is not a month (YYYY-MM)", param_hint="--deploy-from"
+            ) from None
+        if not start.date() < deploy_day <= end.date():
+            raise typer.BadParameter(
+                f"{deploy_from} must lie after --start {start.date().isoformat()} and by "
+                f"--end {end.date().isoformat()}",
+                param_hint="--deploy-from",
+            )
     try:
         config = SynthConfig(
             families=families,
@@ -127,6 +185,10 @@ def synth(
             start=start.date(),
             end=end.date(),
             shift_month=shift_day,
+            deploy_from=deploy_day,
+            support_effect=support_effect,
+            holdout_share=holdout_share,
+            deploy_capacity=deploy_capacity,
         )
     except ValidationError as error:  # pragma: no cover - the options above check first
         raise typer.BadParameter(str(error)) from None

@@ -17,6 +17,13 @@ from threadpoolctl import threadpool_limits
 
 from features.contract import SETTLEMENTS, SEXES
 from features.synth.calendar import Calendar
+from features.synth.deployment import (
+    Deployment,
+    DeploymentParams,
+    simulate_deployment,
+    support_in_window,
+    thin_outcomes,
+)
 from features.synth.ids import make_ids, make_nullable_ids
 from features.synth.latent import (
     LatentPath,
@@ -39,7 +46,7 @@ from features.synth.records import (
     detail_vocabulary,
     generate_records,
 )
-from features.synth.schemas import ROLE_NAMES, SCHEMAS
+from features.synth.schemas import GROUND_TRUTH_DEPLOYED, ROLE_NAMES, SCHEMAS
 
 
 @dataclass
@@ -88,6 +95,25 @@ def _generate_chunk(config: SynthConfig, chunk: int, params: ProcessParams) -> C
     latent = simulate_latent(rng, pop.class_path, calendar.n_months, params)
     surveilled = pop.ethnicity == ETHNICITIES.index(params.bias.value)
     events, outcomes = generate_records(rng, pop, latent, surveilled, calendar, params)
+    deployment = None
+    if config.deploy_from is not None:
+        deployment = simulate_deployment(
+            seed=config.seed,
+            chunk=chunk,
+            deploy_from=config.deploy_from,
+            pop=pop,
+            events=events,
+            calendar=calendar,
+            process=params,
+            params=DeploymentParams(
+                effect=config.support_effect,
+                holdout_share=config.holdout_share,
+                capacity=config.deploy_capacity,
+            ),
+        )
+        outcomes = thin_outcomes(
+            outcomes, deployment.hazard_factor, calendar, seed=config.seed, chunk=chunk
+        )
     end = calendar.end_day
 
     # families: those formed by the end of the period
@@ -173,20 +199,66 @@ def _generate_chunk(config: SynthConfig, chunk: int, params: ProcessParams) -> C
     )
 
     ground_truth = _ground_truth(chunk, pop, latent, surveilled, calendar, params)
+    tables = {
+        "families": families,
+        "persons": persons,
+        "memberships": memberships,
+        "events": events_table,
+        "outcomes": outcomes_table,
+        "protected": protected,
+        "ground_truth": ground_truth,
+    }
+    if deployment is not None:
+        tables["ground_truth"] = _with_support(
+            ground_truth, pop, latent, surveilled, calendar, params, config, deployment
+        )
+        tables["interventions"] = deployment.interventions
     return ChunkResult(
         chunk=chunk,
-        tables={
-            "families": families,
-            "persons": persons,
-            "memberships": memberships,
-            "events": events_table,
-            "outcomes": outcomes_table,
-            "protected": protected,
-            "ground_truth": ground_truth,
-        },
+        tables=tables,
         population=pop,
         latent=latent,
         surveilled=surveilled,
+    )
+
+
+def _with_support(
+    truth: pa.Table,
+    pop: Population,
+    latent: LatentPath,
+    surveilled: np.ndarray,
+    calendar: Calendar,
+    params: ProcessParams,
+    config: SynthConfig,
+    deployment: Deployment,
+) -> pa.Table:
+    """The truth's rows plus each family's label probability with and without support.
+
+    "With support" is exact: support through the whole window scales the case hazard by
+    ``1 - effect`` in every month, which is what the recursion's per-family hazard scale
+    (``detection``) does; "without" is the ``true_probability``."""
+    supported = label_probabilities(
+        latent,
+        pop.class_path,
+        pop.minors(),
+        detection_probability(surveilled, params.outcomes) * (1.0 - config.support_effect),
+        calendar,
+        params,
+    )
+    quarter_months = calendar.quarter_end_months
+    exists = pop.members()[:, quarter_months] > 0
+    fam, q = np.nonzero(exists)  # the same order as _ground_truth's rows
+    in_window = support_in_window(
+        deployment.hazard_factor, quarter_months, calendar.n_ext - calendar.n_months
+    )
+    return pa.table(
+        {
+            **{name: truth[name] for name in truth.column_names},
+            "probability_without_support": truth["true_probability"],
+            "probability_with_support": pa.array(supported[fam, q]),
+            "support_in_window": pa.array(in_window[fam, q]),
+        },
+        schema=GROUND_TRUTH_DEPLOYED,
     )
 
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 CHUNK_DIGITS = 5
-LOCAL_DIGITS = {"F": 6, "P": 7, "E": 9}
+LOCAL_DIGITS = {"F": 6, "P": 7, "E": 9, "I": 7, "S": 7}  # I, S: interventions, scores
 _LOW = 4  # digits served by the low table
 
 

@@ -22,7 +22,7 @@ from features.contract import DEFAULT_LABEL_OUTCOMES
 from features.synth.calendar import Calendar
 from features.synth.generator import generate_chunk
 from features.synth.process import DEFAULT_PARAMS, ProcessParams, SynthConfig
-from features.synth.schemas import GROUND_TRUTH
+from features.synth.schemas import GROUND_TRUTH, GROUND_TRUTH_DEPLOYED
 from features.synth.shift import apply_shift
 from features.synth.writer import Format, RegistryWriter, prepare_out_dir, shadowing_files
 from features.workers import worker_context
@@ -144,12 +144,16 @@ def synthesize(
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     out_dir = Path(out_dir)
-    files = prepare_out_dir(out_dir, fmt, overwrite=overwrite)
+    deployed = config.deploy_from is not None
+    optional = ("interventions",) if deployed else ()
+    files = prepare_out_dir(out_dir, fmt, overwrite=overwrite, optional=optional)
     stale = shadowing_files(out_dir, fmt)  # only left when overwrite is set
+    stale += [out_dir / f"interventions.{fmt}"] if not deployed else []
     started = time.perf_counter()
     expected = observed = 0.0
     label_rows = observed_rows = 0
-    with RegistryWriter(files, fmt, remove_on_commit=stale) as writer:
+    schemas = {GROUND_TRUTH: GROUND_TRUTH_DEPLOYED} if deployed else None
+    with RegistryWriter(files, fmt, remove_on_commit=stale, schemas=schemas) as writer:
         for output in iter_chunks(config, workers=workers, params=params):
             writer.write(output.tables)
             expected += output.expected_labels

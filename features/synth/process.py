@@ -48,6 +48,24 @@ class SynthConfig(BaseModel):
         "features.synth.shift is planted (None: no change)",
     )
 
+    deploy_from: date | None = Field(
+        default=None,
+        description="first day of the month from which a model in service flags families "
+        "and support lowers their hazard (features.synth.deployment; None: no deployment)",
+    )
+    support_effect: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="relative reduction of the case hazard"
+    )
+    holdout_share: float = Field(
+        default=0.2, ge=0.0, le=1.0, description="flagged families whose score is hidden"
+    )
+    deploy_capacity: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=1.0,
+        description="share of the families with a minor the deployed model flags each month",
+    )
+
     @model_validator(mode="after")
     def _period_is_ordered(self) -> SynthConfig:
         if self.end <= self.start:
@@ -64,6 +82,13 @@ class SynthConfig(BaseModel):
                     f"shift_month {self.shift_month.isoformat()} must lie after start "
                     f"{self.start.isoformat()} and by end {self.end.isoformat()}"
                 )
+        if self.deploy_from is not None and (
+            self.deploy_from.day != 1 or not self.start < self.deploy_from <= self.end
+        ):
+            raise ValueError(
+                f"deploy_from {self.deploy_from.isoformat()} must be the first of a month "
+                f"after start {self.start.isoformat()} and by end {self.end.isoformat()}"
+            )
         return self
 
     @property

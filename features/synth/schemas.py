@@ -43,3 +43,15 @@ SCHEMAS[GROUND_TRUTH] = pa.schema(
         pa.field("latent_vulnerability", pa.float64(), nullable=False),
     ]
 )
+
+# With a deployment (``synth --deploy-from``) the truth also says what support does: each
+# family's label probability with no support in the window (the ``true_probability``) and
+# with support through the whole window, and whether any support fell in the window.
+GROUND_TRUTH_DEPLOYED = pa.schema(
+    [
+        *SCHEMAS[GROUND_TRUTH],
+        pa.field("probability_without_support", pa.float64(), nullable=False),
+        pa.field("probability_with_support", pa.float64(), nullable=False),
+        pa.field("support_in_window", pa.bool_(), nullable=False),
+    ]
+)

@@ -19,15 +19,16 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from features.contract import TABLES
+from features.contract import ALL_TABLES, OPTIONAL_TABLES, TABLES
 from features.synth.schemas import GROUND_TRUTH, SCHEMAS
 
 Format = Literal["parquet", "csv"]
 
 
-def output_files(out_dir: Path, fmt: Format) -> dict[str, Path]:
-    """The file each table is written to: contract tables in ``fmt``, ground truth Parquet."""
-    files = {table: out_dir / f"{table}.{fmt}" for table in TABLES}
+def output_files(out_dir: Path, fmt: Format, *, optional: Sequence[str] = ()) -> dict[str, Path]:
+    """The file each table is written to: contract tables in ``fmt`` (the six, plus the
+    ``optional`` ones a run writes, e.g. interventions), ground truth Parquet."""
+    files = {table: out_dir / f"{table}.{fmt}" for table in (*TABLES, *optional)}
     files[GROUND_TRUTH] = out_dir / f"{GROUND_TRUTH}.parquet"
     return files
 
@@ -36,10 +37,12 @@ def shadowing_files(out_dir: Path, fmt: Format) -> list[Path]:
     """Tables of the *other* format in ``out_dir``: readers prefer Parquet, so a stale
     ``families.parquet`` would hide a fresh ``families.csv``; an overwrite removes them."""
     other = "csv" if fmt == "parquet" else "parquet"
-    return [path for table in TABLES if (path := out_dir / f"{table}.{other}").exists()]
+    return [path for table in ALL_TABLES if (path := out_dir / f"{table}.{other}").exists()]
 
 
-def prepare_out_dir(out_dir: Path, fmt: Format, *, overwrite: bool) -> dict[str, Path]:
+def prepare_out_dir(
+    out_dir: Path, fmt: Format, *, overwrite: bool, optional: Sequence[str] = ()
+) -> dict[str, Path]:
     """Create ``out_dir`` if needed and check it can take the registry's files.
 
     Raises ``FileExistsError`` naming the files a run would replace (unless ``overwrite``)
@@ -56,8 +59,13 @@ def prepare_out_dir(out_dir: Path, fmt: Format, *, overwrite: bool) -> dict[str,
             pass
     except OSError as error:
         raise PermissionError(f"output directory {out_dir} is not writable: {error}") from None
-    files = output_files(out_dir, fmt)
-    existing = [path.name for path in [*files.values(), *shadowing_files(out_dir, fmt)]]
+    files = output_files(out_dir, fmt, optional=optional)
+    stale_optional = [  # a registry without a deployment replaces one with it: no leftovers
+        out_dir / f"{table}.{fmt}" for table in OPTIONAL_TABLES if table not in optional
+    ]
+    existing = [
+        path.name for path in [*files.values(), *shadowing_files(out_dir, fmt), *stale_optional]
+    ]
     existing = [name for name in existing if (out_dir / name).exists()]
     if existing and not overwrite:
         raise FileExistsError(
@@ -71,9 +79,15 @@ class RegistryWriter:
     """Appends chunks of every table to its file; commits all files at once on success."""
 
     def __init__(
-        self, files: Mapping[str, Path], fmt: Format, *, remove_on_commit: Sequence[Path] = ()
+        self,
+        files: Mapping[str, Path],
+        fmt: Format,
+        *,
+        remove_on_commit: Sequence[Path] = (),
+        schemas: Mapping[str, pa.Schema] | None = None,
     ) -> None:
         self.files = dict(files)
+        self.schemas = {**SCHEMAS, **(schemas or {})}
         self.remove_on_commit = list(remove_on_commit)
         self.fmt = fmt
         self.rows: dict[str, int] = dict.fromkeys(self.files, 0)
@@ -85,7 +99,7 @@ class RegistryWriter:
 
     def _writer(self, table: str) -> pq.ParquetWriter | pacsv.CSVWriter:
         if table not in self._writers:
-            path, schema = self._partial(table), SCHEMAS[table]
+            path, schema = self._partial(table), self.schemas[table]
             if table == GROUND_TRUTH or self.fmt == "parquet":
                 self._writers[table] = pq.ParquetWriter(path, schema)
             else:
@@ -98,9 +112,9 @@ class RegistryWriter:
         if unknown:
             raise KeyError(f"no output file for table(s) {sorted(unknown)}")
         for table, data in tables.items():
-            if not data.schema.equals(SCHEMAS[table]):
+            if not data.schema.equals(self.schemas[table]):
                 raise TypeError(
-                    f"table {table!r}: schema {data.schema} differs from {SCHEMAS[table]}"
+                    f"table {table!r}: schema {data.schema} differs from {self.schemas[table]}"
                 )
             self._writer(table).write_table(data)
             self.rows[table] += data.num_rows

@@ -123,7 +123,7 @@ def load_checking_in_background(raw_dir: Path | str) -> tuple[RawTables, Pending
         )
     findings = Findings(max_examples=MAX_EXAMPLES)
     parsed, infos = parse_dir(raw_dir, findings)
-    if findings.errors or set(parsed) != set(TABLES):
+    if findings.errors or not set(TABLES) <= set(parsed):
         report = run_checks(parsed, findings, infos, source=str(raw_dir))
         raise InvalidRawDataError(report)
     context = worker_context()
@@ -136,7 +136,7 @@ def load_checking_in_background(raw_dir: Path | str) -> tuple[RawTables, Pending
     )
     process.start()
     send.close()  # the child holds the sending end; EOF here means it died
-    tables = RawTables(**{name: parsed[name].frame for name in parsed})
+    tables = RawTables(**{name: parsed[name].frame for name in TABLES})
     return tables, PendingValidation(process, receive, tables)
 
 

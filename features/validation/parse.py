@@ -22,7 +22,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from features.contract import DATE_RANGE, TABLE_COLUMNS, TABLES, Column
-from features.raw import DATE_DTYPE, table_path
+from features.raw import DATE_DTYPE, optional_tables_present, table_path
 from features.validation.report import TableInfo
 from features.validation.rulebook import column_kind
 from features.validation.rules import Findings, ParsedTable
@@ -44,7 +44,7 @@ def parse_dir(
     contract's rules are :func:`run_checks`'s job)."""
     infos: dict[str, TableInfo] = {}
     parsed: dict[str, ParsedTable] = {}
-    for name in TABLES:
+    for name in (*TABLES, *optional_tables_present(raw_dir)):
         frame, info = read_table(raw_dir, name, findings)
         infos[name] = info
         if frame is not None:

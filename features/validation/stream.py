@@ -43,8 +43,8 @@ import pyarrow
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from features.contract import TABLE_COLUMNS, TABLES
-from features.raw import table_path
+from features.contract import ALL_TABLES, TABLE_COLUMNS, TABLES
+from features.raw import optional_tables_present, table_path
 from features.validation.kernels import text_hashes
 from features.validation.parse import (
     arrow_frame,
@@ -231,7 +231,7 @@ def validate_streamed_tables(
     source: _Source | None = None
     read_calls = 0
     with progress_bar(progress, total=len(TABLES) + len(CHECKS)) as advance:
-        for index, name in enumerate(TABLES):
+        for index, name in enumerate((*TABLES, *optional_tables_present(raw_dir))):
             findings.begin(index)
             if name == STREAMED:
                 source, infos[name] = _open_source(raw_dir, findings)
@@ -295,7 +295,7 @@ def validate_streamed_tables(
     report = ValidationReport(
         errors=[v for v in violations if v.severity == "error"],
         suspicious=[v for v in violations if v.severity != "error"],
-        tables={name: infos[name] for name in TABLES if name in infos},
+        tables={name: infos[name] for name in ALL_TABLES if name in infos},
         source=str(raw_dir),
         extraction_date=None if extraction is None else f"{extraction:%Y-%m-%d}",
     )
