@@ -23,6 +23,7 @@ import bentoml
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from serving.case_schemas import WorklistResponse
 from serving.schemas import (
     AuditLogPage,
     ErrorBody,
@@ -135,6 +136,12 @@ OPERATIONS: tuple[_Operation, ...] = (
         "auditor, admin",
         ServedStatsResponse,
     ),
+    _Operation(
+        "worklist",
+        "The caseworker's worklist: flagged families with status and decision in force",
+        "caseworker, admin",
+        WorklistResponse,
+    ),
 )
 
 _STATUS_TEXT: dict[int, str] = {
@@ -168,10 +175,19 @@ _HEADERS = {"X-Request-ID": _REQUEST_ID_HEADER, "Cache-Control": _NO_STORE_HEADE
 #: Rules across fields, which a JSON Schema cannot state, in the operation's description.
 _RULES: dict[str, str] = {
     "served_stats": " `until` must not be before `since` (else 400 naming `until`).",
+    "worklist": " The families at `level` (default high: the caseworkers' capacity) of the "
+    "latest snapshot in the token's regions, highest probability first; each family's score "
+    "is computed once per snapshot and model version (the first call scores the flagged "
+    "families as one batch) and reused by every view. Counted as one request in the quota "
+    "(no family is scored for the caller). 400 naming the field and the allowed values: a "
+    "`region` outside the token's, an unknown `status` or `level`, a `page` past the end.",
+    "family": " Answers the family's case (`case`: its one score, status, decision in force) "
+    "when one is open; a view never scores the family again.",
     "feedback": " Only on a score of a family within the token's regions (another region's "
     "score: 404, as a score never served; the refusal is in the security log). A later "
     "decision, by anyone, supersedes the current one: both stay in the audit log, and the "
-    "answer names the superseded decision (`supersedes`: who recorded it and when).",
+    "answer names the superseded decision (`supersedes`: who recorded it and when). "
+    "A `follow_up` date before today (service time zone) is 400 naming `follow_up`.",
 }
 
 

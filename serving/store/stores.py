@@ -14,6 +14,7 @@ from pathlib import Path
 
 from serving.settings import ServingSettings
 from serving.store.audit_log import AuditLogBase, open_audit_log
+from serving.store.cases import CaseStore, SqlCaseStore
 from serving.store.connection import Database
 from serving.store.lookup import LookupStore, SqlLookupStore
 from serving.store.regions import RegionIndex, regions_path
@@ -43,6 +44,7 @@ class Stores:
     regions: RegionIndex | None = None
     audit_groups: AuditGroupIndex | None = None
     audit_log: AuditLogBase | None = None
+    cases: CaseStore | None = None  # the worklist's cases (open_stores(..., cases=True))
 
     @property
     def tokens(self) -> TokenStore:
@@ -86,13 +88,15 @@ def open_stores(
     served_stats: bool = False,
     audit_log: bool = False,
     new_audit_log: bool = False,
+    cases: bool = False,
 ) -> Stores:
     """The stores the settings name, each checked at open (schema current, database up).
 
     ``tokens`` and ``security_log`` are opened unless told not to; ``snapshot`` (with the
     model's ``feature_names``) opens the lookup store and the region index, rebuilding each
     when the snapshot changed; ``served_stats`` the served-statistics totals (and, with a
-    snapshot, the audit-group index they count by); ``audit_log`` the audit log (chain walk at open;
+    snapshot, the audit-group index they count by); ``cases`` the worklist's cases;
+    ``audit_log`` the audit log (chain walk at open;
     ``new_audit_log`` as ``serve --new-audit-log``). Whatever fails to open closes what
     was opened before it and raises as the store raised it.
     """
@@ -129,6 +133,9 @@ def open_stores(
                     snapshot, database(settings, groups_path(lookup_path), read_only=True)
                 )
                 opened.append(stores.audit_groups)
+        if cases:  # the worklist's cases, beside the audit log their scores are in
+            stores.cases = SqlCaseStore(database(settings, settings.resolved_cases_path))
+            opened.append(stores.cases)
         if audit_log:
             stores.audit_log = open_audit_log_for(settings, new_log=new_audit_log)
     except BaseException:
