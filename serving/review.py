@@ -743,7 +743,11 @@ class ReviewPages:
                 principal=principal,
                 request_id=str(request.scope[REQUEST_ID]),
                 follow_up=follow_up,
-                in_force=int(in_force_text) if in_force_text.isdigit() else None,
+                # the decision in force the form was read with (a form without the field,
+                # from an older page, is not checked)
+                in_force=(int(in_force_text) if in_force_text.isdigit() else None)
+                if "in_force" in form
+                else ...,
                 form_token=form_token if claimed else None,
             )
         except BaseException as exc:
