@@ -37,18 +37,18 @@ from serving.i18n.worklist_words import status_name
 from serving.service_time import local_iso, today, utc_text
 from serving.settings import ServingSettings
 from serving.store.audit_log import AuditLogBase
-from serving.store.cases import Case, CaseDecision, CaseStore, NewCase
+from serving.store.cases import Case, CaseDecision, CaseStore, ListScope, NewCase
 from serving.store.lookup import LookupStore
 from serving.store.regions import RegionIndex
 from serving.worklist import (
     OpenContests,
     WorklistQuery,
-    build_worklist,
     case_status,
     check_query,
     contested_families,
     days_since,
     item_json,
+    read_worklist,
 )
 
 #: Who scores the flagged families (the audit log's token id and role of the batch).
@@ -375,10 +375,14 @@ class Casework:
             regions: list[str] | None = [query.region]
         else:
             regions = None if principal.regions is None else allowed
-        listed = self.cases.listing(version, day, regions=regions, level=query.level)
-        contested = contested_families(self.open_contests, [c.family_id for c in listed])
+        scope = ListScope(version, day, query.level, regions)
+        contested = (
+            set()
+            if self.open_contests is None
+            else contested_families(self.open_contests, self.cases.family_ids_listed(scope))
+        )
         now = self.today()
-        page = build_worklist(listed, query, today=now, contested=contested)
+        page = read_worklist(self.cases, scope, query, today=now, contested=contested)
         return {
             "snapshot_date": day,
             "model_version": version,

@@ -29,7 +29,7 @@ from datetime import date
 from typing import Any, Literal, get_args
 
 from serving.errors import RequestError
-from serving.store.cases import Case
+from serving.store.cases import Case, CaseStore, ListScope
 
 WorklistStatus = Literal["new", "viewed", "decided", "follow_up_due", "contested"]
 STATUSES: tuple[WorklistStatus, ...] = get_args(WorklistStatus)
@@ -136,6 +136,48 @@ def build_worklist(
         page=query.page,
         pages=pages,
         query=query,
+    )
+
+
+def read_worklist(
+    store: CaseStore,
+    scope: ListScope,
+    query: WorklistQuery,
+    *,
+    today: date,
+    contested: set[str],
+) -> Worklist:
+    """:func:`build_worklist` read from the store: the counts grouped and one page read in
+    SQL (LIMIT/OFFSET), so a region of thousands of flagged families costs two keyed reads,
+    not a fetch of the whole list; the same statuses and refusals (a test holds them equal)."""
+    day = today.isoformat()
+    found = sorted(contested)
+    grouped = store.status_counts(scope, today=day, contested=found)
+    counts: dict[str, int] = {status: grouped.get(status, 0) for status in STATUSES}
+    total = counts[query.status] if query.status in counts else sum(counts.values())
+    pages = max(1, -(-total // query.page_size))
+    if query.page > pages:
+        raise RequestError(
+            "page", f"page {query.page} is past the end; allowed: 1 to {pages} ({total} families)"
+        )
+    cases = store.page(
+        scope,
+        today=day,
+        status=query.status,
+        contested=found,
+        limit=query.page_size,
+        offset=(query.page - 1) * query.page_size,
+    )
+    items = [
+        WorklistItem(
+            case,
+            case_status(case, today=today, contested=case.family_id in contested),
+            days_since(case.first_flagged, today),
+        )
+        for case in cases
+    ]
+    return Worklist(
+        items=items, counts=counts, total=total, page=query.page, pages=pages, query=query
     )
 
 

@@ -344,6 +344,7 @@ def translation_problems() -> list[str]:
     problems += [f"domain {d}: no words" for d in DOMAINS if d not in DOMAIN_NAME]
     problems += [f"decision {d}: no words" for d in get_args(Decision) if d not in DECISION_NAME]
     from serving.i18n.worklist_words import STATUS_NAME, WORKLIST
+
     words: dict[str, Mapping[str, Words]] = {
         "event type": EVENT_TYPE_NAME,
         "detail": DETAIL_NAME,

@@ -130,6 +130,16 @@ class CaseDecision:
     supersedes_seq: int | None
 
 
+@dataclass(frozen=True)
+class ListScope:
+    """Which cases a worklist reads: a snapshot, a model version, a level, the regions."""
+
+    model_version: str
+    as_of: str
+    level: str
+    regions: Sequence[str] | None  # None: every region
+
+
 class CaseStore(Protocol):
     """The cases of the service (see the module docstring)."""
 
@@ -167,6 +177,31 @@ class CaseStore(Protocol):
         self, model_version: str, as_of: str, *, regions: Sequence[str] | None, level: str
     ) -> list[Case]:
         """The cases at ``level`` in the regions (None: all), highest probability first."""
+        ...
+
+    def status_counts(
+        self, scope: ListScope, *, today: str, contested: Sequence[str] = ()
+    ) -> dict[str, int]:
+        """Cases per status today (``follow_up_due`` when the follow-up date is today or
+        past; ``contested`` for the contested families), in one grouped read."""
+        ...
+
+    def page(
+        self,
+        scope: ListScope,
+        *,
+        today: str,
+        status: str | None,
+        contested: Sequence[str] = (),
+        limit: int,
+        offset: int,
+    ) -> list[Case]:
+        """One page of the list (highest probability first) with today's ``status`` (None:
+        every status), read with LIMIT/OFFSET, not the whole list."""
+        ...
+
+    def family_ids_listed(self, scope: ListScope) -> list[str]:
+        """The families of the list (for the contested ones; ids only)."""
         ...
 
     def claim_form(self, form_token: str, *, at: str) -> bool:
@@ -357,6 +392,75 @@ class SqlCaseStore:
             params += list(regions)
         sql += " ORDER BY probability DESC, family_id"
         return [_case(row) for row in self._read(sql, params)]
+
+    # ---- the worklist, in SQL (counts grouped, one page read)
+    @staticmethod
+    def _scope_sql(scope: ListScope) -> tuple[str, list[Any]]:
+        sql = "model_version = ? AND as_of = ? AND risk_level = ?"
+        params: list[Any] = [scope.model_version, scope.as_of, scope.level]
+        if scope.regions is not None:
+            sql += f" AND region IN ({', '.join('?' for _ in scope.regions) or 'NULL'})"
+            params += list(scope.regions)
+        return sql, params
+
+    @staticmethod
+    def _ids_sql(column: str, ids: Sequence[str], *, negate: bool) -> tuple[str, list[Any]]:
+        if not ids:
+            return ("" if negate else " AND 1 = 0"), []
+        marks = ", ".join("?" for _ in ids)
+        return f" AND {column} {'NOT IN' if negate else 'IN'} ({marks})", list(ids)
+
+    def status_counts(
+        self, scope: ListScope, *, today: str, contested: Sequence[str] = ()
+    ) -> dict[str, int]:
+        where, params = self._scope_sql(scope)
+        skip, skipped = self._ids_sql("family_id", contested, negate=True)
+        rows = self._read(
+            "SELECT CASE WHEN follow_up IS NOT NULL AND follow_up <= ? THEN 'follow_up_due' "
+            f"ELSE status END AS shown, COUNT(*) FROM cases WHERE {where}{skip} GROUP BY shown",
+            [today, *params, *skipped],
+        )
+        counts = {str(status): int(n) for status, n in rows}
+        if contested:
+            only, listed = self._ids_sql("family_id", contested, negate=False)
+            found = self._read(
+                f"SELECT COUNT(*) FROM cases WHERE {where}{only}", [*params, *listed]
+            )
+            counts["contested"] = int(found[0][0])
+        return counts
+
+    def page(
+        self,
+        scope: ListScope,
+        *,
+        today: str,
+        status: str | None,
+        contested: Sequence[str] = (),
+        limit: int,
+        offset: int,
+    ) -> list[Case]:
+        where, params = self._scope_sql(scope)
+        extra, more = "", []
+        if status == "contested":
+            extra, more = self._ids_sql("family_id", contested, negate=False)
+        elif status is not None:
+            extra, more = self._ids_sql("family_id", contested, negate=True)
+            if status == "follow_up_due":
+                extra += " AND follow_up IS NOT NULL AND follow_up <= ?"
+                more.append(today)
+            else:
+                extra += " AND status = ? AND (follow_up IS NULL OR follow_up > ?)"
+                more += [status, today]
+        rows = self._read(
+            f"SELECT {_SELECT} FROM cases WHERE {where}{extra} "
+            "ORDER BY probability DESC, family_id LIMIT ? OFFSET ?",
+            [*params, *more, limit, offset],
+        )
+        return [_case(row) for row in rows]
+
+    def family_ids_listed(self, scope: ListScope) -> list[str]:
+        where, params = self._scope_sql(scope)
+        return [str(r[0]) for r in self._read(f"SELECT family_id FROM cases WHERE {where}", params)]
 
     # ---- decisions
     def claim_form(self, form_token: str, *, at: str) -> bool:

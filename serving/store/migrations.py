@@ -457,6 +457,9 @@ def _cases_sql(dialect: Dialect) -> tuple[str, ...]:
         )
         """,
         "CREATE INDEX cases_list ON cases (model_version, as_of, risk_level, probability)",
+        # the worklist's counts per status: read from the index alone
+        "CREATE INDEX cases_status ON cases "
+        "(model_version, as_of, risk_level, region, status, follow_up)",
         "CREATE INDEX cases_score ON cases (score_id)",
         "CREATE INDEX cases_family ON cases (family_id)",
         """

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from serving.errors import RequestError
-from serving.store.cases import CaseDecision, NewCase, SqlCaseStore
+from serving.store.cases import CaseDecision, ListScope, NewCase, SqlCaseStore
 from serving.store.connection import Database
-from serving.worklist import WorklistQuery, build_worklist, check_query
+from serving.worklist import STATUSES, WorklistQuery, build_worklist, check_query, read_worklist
 
 
 def _case(family: str, probability: float, *, region: str = "North", version: str = "3",
@@ -155,3 +155,38 @@ def test_worklist_statuses_counts_and_bad_filters(store: SqlCaseStore) -> None:
         check_query(WorklistQuery(region="West"), allowed_regions=["North"])
     with pytest.raises(RequestError, match=r"level: unknown level 'urgent'; allowed: high"):
         check_query(WorklistQuery(level="urgent"), allowed_regions=["North"])
+
+
+def test_the_sql_worklist_is_the_worklist(store: SqlCaseStore) -> None:
+    """What the service reads (counts grouped, one page by LIMIT/OFFSET in SQL) is what the
+    pure definition gives on the whole list, for every status, region and page."""
+    store.open_cases(
+        [_case(f"F{i:02d}", round(1 - i / 50, 3), region="North" if i % 3 else "South")
+         for i in range(30)]
+    )  # fmt: skip
+    for i, family in enumerate(["F01", "F04", "F07", "F10"]):
+        store.record_decision(
+            "3", "2024-12-31", family,
+            _decision(i + 1, None, follow_up=["2026-12-06", "2026-12-07", "2026-12-09", None][i]),
+        )  # fmt: skip
+    store.mark_viewed("3", "2024-12-31", "F02", at="t")
+    today, contested = date(2026, 12, 7), {"F04", "F05", "F29"}
+    for regions in (None, ["North"], ["South"]):
+        scope = ListScope("3", "2024-12-31", "high", regions)
+        everything = store.listing("3", "2024-12-31", regions=regions, level="high")
+        for status in (None, *STATUSES):
+            for page in (1, 2):
+                query = WorklistQuery(status=status, page=page, page_size=4)
+                try:
+                    expected = build_worklist(everything, query, today=today, contested=contested)
+                except RequestError as exc:
+                    with pytest.raises(RequestError, match="past the end"):
+                        read_worklist(store, scope, query, today=today, contested=contested)
+                    assert "past the end" in str(exc)
+                    continue
+                got = read_worklist(store, scope, query, today=today, contested=contested)
+                assert got.counts == expected.counts, (regions, status)
+                assert (got.total, got.pages) == (expected.total, expected.pages)
+                assert [(i.case.family_id, i.status) for i in got.items] == [
+                    (i.case.family_id, i.status) for i in expected.items
+                ], (regions, status, page)
