@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from serving.settings import ServingSettings
+from serving.store.audit_errors import AuditLogUnavailable
 from serving.store.audit_log import AuditLogBase, open_audit_log
 from serving.store.cases import CaseStore, SqlCaseStore
 from serving.store.connection import Database
@@ -133,11 +134,18 @@ def open_stores(
                     snapshot, database(settings, groups_path(lookup_path), read_only=True)
                 )
                 opened.append(stores.audit_groups)
-        if cases:  # the worklist's cases, beside the audit log their scores are in
-            stores.cases = SqlCaseStore(database(settings, settings.resolved_cases_path))
-            opened.append(stores.cases)
         if audit_log:
             stores.audit_log = open_audit_log_for(settings, new_log=new_audit_log)
+        if cases:  # the worklist's cases, beside the audit log their scores are in
+            if stores.audit_log is not None:
+                opened.append(stores.audit_log)
+            try:
+                where = database(settings, settings.resolved_cases_path)
+            except OSError as exc:
+                raise AuditLogUnavailable(
+                    f"cannot open the cases {settings.resolved_cases_path}: {exc}"
+                ) from exc
+            stores.cases = SqlCaseStore(where)
     except BaseException:
         for store in reversed(opened):
             store.close()  # type: ignore[attr-defined]
