@@ -92,6 +92,8 @@ class ServedFacts:
     # indicators the eligibility rule reads, with the least value a scored family has
     eligibility_minimums: dict[str, float] = field(default_factory=dict)
     eligibility_rule: str = ""
+    # the regions of the snapshot (what /worklist's `region` may name)
+    regions: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,13 @@ def openapi_document(settings: ServingSettings, facts: ServedFacts) -> dict[str,
             "description": "Snapshot date (one held by the served snapshot); default the latest.",
         }
     schemas["ScoreIndicatorsRequest"]["properties"]["indicators"] = _indicators_schema(facts)
+    if facts.regions:
+        schemas["WorklistRequest"]["properties"]["region"] = {
+            "anyOf": [{"type": "string", "enum": list(facts.regions)}, {"type": "null"}],
+            "default": None,
+            "description": "Only this region of the snapshot (one of the token's; another "
+            "is 400 naming the allowed ones); default every region of the token.",
+        }
     stats = schemas["ServedStatsRequest"]
     stats["description"] += _RULES["served_stats"]
     stats["properties"]["until"]["description"] += " Not before `since`."
@@ -286,7 +295,8 @@ def openapi_document(settings: ServingSettings, facts: ServedFacts) -> dict[str,
                 "summary": op.summary,
                 "description": f"Roles: {op.roles}." + _RULES.get(op.endpoint, ""),
                 "requestBody": {
-                    "required": op.endpoint not in {"model_card", "audit_log", "security_log"},
+                    "required": op.endpoint
+                    not in {"model_card", "audit_log", "security_log", "worklist"},
                     "content": {
                         "application/json": {"schema": {"$ref": REF.format(model=request_name)}}
                     },

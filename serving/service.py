@@ -209,6 +209,11 @@ class EarlyRiskScoring:
             metrics_enabled=_flag("EARLYRISK_METRICS"),
             eligibility_minimums=self.engine.scorer.eligibility.minimums(),
             eligibility_rule=self.engine.scorer.eligibility.describe(),
+            regions=(
+                self.engine.regions.regions_at(self.engine.snapshot_date)
+                if self.engine.regions is not None
+                else []
+            ),
         )
         # a new champion (`earlyrisk model promote`, `rollback`) is swapped in between requests
         self.model_watcher: ModelWatcher | None = None
