@@ -440,7 +440,8 @@ class SqlCaseStore:
         offset: int,
     ) -> list[Case]:
         where, params = self._scope_sql(scope)
-        extra, more = "", []
+        extra: str = ""
+        more: list[Any] = []
         if status == "contested":
             extra, more = self._ids_sql("family_id", contested, negate=False)
         elif status is not None:
