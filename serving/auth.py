@@ -36,10 +36,11 @@ Endpoint = Literal[
     "audit_log",
     "security_log",
     "served_stats",
+    "worklist",  # issue 21: the caseworker's flagged families
 ]
 
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "caseworker": frozenset({"score", "score_indicators", "feedback", "family"}),
+    "caseworker": frozenset({"score", "score_indicators", "feedback", "family", "worklist"}),
     "auditor": frozenset({"model_card", "audit_log", "security_log", "served_stats"}),
     "admin": frozenset(get_args(Endpoint)),
     # approves model versions (`earlyrisk model approve`): reads the card it approves,

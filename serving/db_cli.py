@@ -72,6 +72,7 @@ def upgrade_command(
                 "tokens": settings.token_db_path,
                 "security": settings.security_log_path,
                 "served_stats": settings.served_stats_path,
+                "cases": settings.resolved_cases_path,
             }
             present = {store: path for store, path in files.items() if path.is_file()}
             if not present:

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from types import EllipsisType
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,15 @@ from features.eligibility import EligibilityRule
 from features.errors import EarlyriskError
 from serving.auth import Principal
 from serving.expiry import EXPIRED, expiry_today, is_expired
+from serving.casework import Casework
+from serving.errors import (
+    UNKNOWN_SCORE_MESSAGE,
+    OutOfScopeScoreError,
+    RequestError,
+    StaleDecisionError,
+    UnknownFamilyError,
+    UnknownScoreError,
+)
 from serving.explain import (
     PROBABILITY_DECIMALS,
     Explanation,
@@ -65,11 +75,13 @@ from serving.store.audit_log import (
     ScoreRecord,
     audit_reasons,
 )
+from serving.store.cases import CaseStore
 from serving.store.lookup import LookupStore, SnapshotError, as_of_text, read_snapshot_info
 from serving.store.regions import RegionIndex
 from serving.store.served_stats import ServedStatsRecorder
 from serving.store.stores import Stores, open_stores
 from serving.store.tokens import TokenStore
+from serving.worklist import OpenContests
 from training.protected import PROTECTED_NAMES
 from training.reference_stats import ReferenceStats
 
@@ -87,32 +99,6 @@ INTENDED_USE = (
 
 class StartupError(EarlyriskError, RuntimeError):
     """The service must not start; the message says why and what to do."""
-
-
-class RequestError(EarlyriskError, ValueError):
-    """A request the service refuses (400), with a message naming the field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-
-class UnknownFamilyError(EarlyriskError, LookupError):
-    """A family not in the snapshot of the date (or outside the token's regions: the same
-    answer, so a scoped token learns nothing of families elsewhere)."""
-
-
-class UnknownScoreError(EarlyriskError, LookupError):
-    """Feedback names a score_id that was never served (404)."""
-
-
-UNKNOWN_SCORE_MESSAGE = "score_id was never served by this service"
-
-
-class OutOfScopeScoreError(UnknownScoreError):
-    """Feedback on a score of a family outside the caller's regions. The client gets the
-    same 404 as for a score never served (a scoped token learns nothing of other regions'
-    scores); the service records the refusal in the security log."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +151,8 @@ class ServingEngine:
         regions: RegionIndex | None = None,
         records: FamilyRecords | None = None,
         served_stats: ServedStatsRecorder | None = None,
+        cases: CaseStore | None = None,
+        open_contests: OpenContests | None = None,
     ) -> None:
         self.settings = settings
         # aggregate statistics of what is scored, for `earlyrisk monitor --served-stats`
@@ -179,6 +167,10 @@ class ServingEngine:
         self.snapshot_date = lookup.latest_as_of()
         self.as_of_dates = lookup.as_of_dates()
         self.reference(self.snapshot_date)
+        # the worklist's cases: one score per family, snapshot and model version
+        self.casework: Casework | None = (
+            None if cases is None else Casework(self, cases, open_contests=open_contests)
+        )
 
     # ---- the model, swapped whole
     @property
@@ -220,6 +212,8 @@ class ServingEngine:
             self.served_stats.close()
             if self.served_stats.group_index is not None:
                 self.served_stats.group_index.close()
+        if self.casework is not None:
+            self.casework.cases.close()
 
     # ---- readiness
     def ready(self) -> bool:
@@ -270,37 +264,52 @@ class ServingEngine:
         endpoint: str,
         lang: Language,
         model: ServingModel,
+        reuse: Sequence[str] | None = None,
+        texts: bool = True,
     ) -> list[dict[str, Any]]:
+        """Score the rows, log the scores, return the answers.
+
+        ``reuse`` (a case's score, :mod:`serving.casework`): the rows were scored before with
+        these score ids by this model on this snapshot; the answer is rebuilt under those
+        ids (the same numbers: the model and the inputs are the same) and nothing new is
+        logged. ``texts=False`` (the worklist's batch) answers only id, probability and level.
+        """
         reference = self.reference(reference_date, model)
         bands = self.bands(reference_date, model)
         scored = model.scorer.score_matrix(matrix)
         levels = bands.levels(scored.probability)
         percentiles = reference.percentile(scored.probability)
-        bands_json = describe_bands(bands, lang)
+        bands_json = describe_bands(bands, lang) if texts else []
         advisory = self.notice(lang)
         results: list[dict[str, Any]] = []
         records: list[ScoreRecord] = []
         for i, family_id in enumerate(family_ids):
-            score_id = uuid.uuid4().hex
+            score_id = uuid.uuid4().hex if reuse is None else reuse[i]
             probability = float(scored.probability[i])
             level = levels[i]
-            results.append(
-                {
-                    "status": "scored",
-                    "family_id": family_id,
-                    "score_id": score_id,
-                    "lang": lang,
-                    "probability": probability,
-                    "risk_level": level,
-                    "risk_level_name": level_name(level, lang),
-                    "risk_bands": bands_json,
-                    "percentile": float(percentiles[i]),
-                    **explanation_json(scored.explanations[i], lang),
-                    "model_version": model.identity.version,
-                    "snapshot_date": as_of,
-                    "advisory_notice": advisory,
-                }
-            )
+            if not texts:
+                results.append(
+                    {"family_id": family_id, "score_id": score_id, "probability": probability,
+                     "risk_level": level}
+                )  # fmt: skip
+            else:
+                results.append(
+                    {
+                        "status": "scored",
+                        "family_id": family_id,
+                        "score_id": score_id,
+                        "lang": lang,
+                        "probability": probability,
+                        "risk_level": level,
+                        "risk_level_name": level_name(level, lang),
+                        "risk_bands": bands_json,
+                        "percentile": float(percentiles[i]),
+                        **explanation_json(scored.explanations[i], lang),
+                        "model_version": model.identity.version,
+                        "snapshot_date": as_of,
+                        "advisory_notice": advisory,
+                    }
+                )
             records.append(
                 ScoreRecord(
                     score_id=score_id,
@@ -316,6 +325,8 @@ class ServingEngine:
                     reasons=_audit_reasons(scored.explanations[i]),
                 )
             )
+        if reuse is not None:  # on record already: a view of a case's score, not a new one
+            return results
         # Fail closed: raises AuditLogUnavailable, and then nothing is returned.
         self.audit_log.record_scores(records)
         if self.served_stats is not None:  # after the log: only served scores are counted
@@ -595,6 +606,9 @@ class ServingEngine:
         reason: str,
         principal: Principal,
         request_id: str,
+        follow_up: date | None = None,
+        in_force: int | EllipsisType | None = ...,
+        form_token: str | None = None,
     ) -> dict[str, Any] | None:
         """Store a caseworker decision on a served score (durably, or raise).
 
@@ -602,7 +616,11 @@ class ServingEngine:
         family is outside the caller's regions. Returns the earlier decision this one
         supersedes (``seq``, ``decision``, ``token_id``, ``recorded_at``), or None: both stay
         in the log, a reader marks the latest as current, and the caller says which one it
-        replaced, whoever made it.
+        replaced, whoever made it. The feedback entry names it too (``detail.supersedes_seq``)
+        with the ``follow_up`` date (not in the past: RequestError); ``in_force`` (the
+        review form's decision in force, None for none) refuses a decision made on a stale
+        page (:class:`StaleDecisionError`). A case's decision is indexed in the case store
+        (:mod:`serving.casework`), with the form token that made it.
         """
         try:
             entry = self.audit_log.score_entry(score_id)
@@ -613,13 +631,20 @@ class ServingEngine:
             raise UnknownScoreError(UNKNOWN_SCORE_MESSAGE)
         if not self.score_in_scope(entry, principal):
             raise OutOfScopeScoreError(UNKNOWN_SCORE_MESSAGE)
+        if in_force is not ... and in_force != previous:
+            raise StaleDecisionError(in_force, previous)
+        if follow_up is not None and self.casework is not None:
+            self.casework.check_follow_up(follow_up)
         superseded = None
         if previous is not None:
             (earlier,) = self.audit_log.page(after_seq=previous - 1, limit=1)
             superseded = {
                 key: earlier[key] for key in ("seq", "decision", "token_id", "recorded_at")
             }
-        self.audit_log.record_feedback(
+        detail: dict[str, Any] = {"supersedes_seq": previous}
+        if follow_up is not None:
+            detail["follow_up"] = follow_up.isoformat()
+        seq = self.audit_log.record_feedback(
             FeedbackRecord(
                 score_id=score_id,
                 request_id=request_id,
@@ -628,8 +653,20 @@ class ServingEngine:
                 family_id=entry["family_id"],
                 decision=decision,
                 reason=reason,
+                detail=detail,
             )
         )
+        if self.casework is not None:
+            self.casework.decided(
+                score_id=score_id,
+                audit_seq=seq,
+                decision=decision,
+                reason=reason,
+                principal=principal,
+                follow_up=follow_up,
+                supersedes_seq=previous,
+                form_token=form_token,
+            )
         return superseded
 
     def audit_page(self, *, after_seq: int, limit: int, kind: str | None) -> dict[str, Any]:
@@ -864,6 +901,7 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
             served_stats=reference is not None,
             audit_log=True,
             new_audit_log=new_audit_log,
+            cases=True,
         )
     except SnapshotError as exc:
         raise StartupError(str(exc)) from exc
@@ -897,6 +935,7 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         regions=opened.regions,
         records=records,
         served_stats=served_stats_recorder(opened, identity, reference),
+        cases=opened.cases,
     )
 
 

@@ -23,6 +23,7 @@ import bentoml
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from serving.case_schemas import WorklistResponse
 from serving.schemas import (
     AuditLogPage,
     ErrorBody,
@@ -91,6 +92,8 @@ class ServedFacts:
     # indicators the eligibility rule reads, with the least value a scored family has
     eligibility_minimums: dict[str, float] = field(default_factory=dict)
     eligibility_rule: str = ""
+    # the regions of the snapshot (what /worklist's `region` may name)
+    regions: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,12 @@ OPERATIONS: tuple[_Operation, ...] = (
         "auditor, admin",
         ServedStatsResponse,
     ),
+    _Operation(
+        "worklist",
+        "The caseworker's worklist: flagged families with status and decision in force",
+        "caseworker, admin",
+        WorklistResponse,
+    ),
 )
 
 _STATUS_TEXT: dict[int, str] = {
@@ -168,10 +177,19 @@ _HEADERS = {"X-Request-ID": _REQUEST_ID_HEADER, "Cache-Control": _NO_STORE_HEADE
 #: Rules across fields, which a JSON Schema cannot state, in the operation's description.
 _RULES: dict[str, str] = {
     "served_stats": " `until` must not be before `since` (else 400 naming `until`).",
+    "worklist": " The families at `level` (default high: the caseworkers' capacity) of the "
+    "latest snapshot in the token's regions, highest probability first; each family's score "
+    "is computed once per snapshot and model version (the first call scores the flagged "
+    "families as one batch) and reused by every view. Counted as one request in the quota "
+    "(no family is scored for the caller). 400 naming the field and the allowed values: a "
+    "`region` outside the token's, an unknown `status` or `level`, a `page` past the end.",
+    "family": " Answers the family's case (`case`: its one score, status, decision in force) "
+    "when one is open; a view never scores the family again.",
     "feedback": " Only on a score of a family within the token's regions (another region's "
     "score: 404, as a score never served; the refusal is in the security log). A later "
     "decision, by anyone, supersedes the current one: both stay in the audit log, and the "
-    "answer names the superseded decision (`supersedes`: who recorded it and when).",
+    "answer names the superseded decision (`supersedes`: who recorded it and when). "
+    "A `follow_up` date before today (service time zone) is 400 naming `follow_up`.",
 }
 
 
@@ -254,6 +272,13 @@ def openapi_document(settings: ServingSettings, facts: ServedFacts) -> dict[str,
             "description": "Snapshot date (one held by the served snapshot); default the latest.",
         }
     schemas["ScoreIndicatorsRequest"]["properties"]["indicators"] = _indicators_schema(facts)
+    if facts.regions:
+        schemas["WorklistRequest"]["properties"]["region"] = {
+            "anyOf": [{"type": "string", "enum": list(facts.regions)}, {"type": "null"}],
+            "default": None,
+            "description": "Only this region of the snapshot (one of the token's; another "
+            "is 400 naming the allowed ones); default every region of the token.",
+        }
     stats = schemas["ServedStatsRequest"]
     stats["description"] += _RULES["served_stats"]
     stats["properties"]["until"]["description"] += " Not before `since`."
@@ -270,7 +295,8 @@ def openapi_document(settings: ServingSettings, facts: ServedFacts) -> dict[str,
                 "summary": op.summary,
                 "description": f"Roles: {op.roles}." + _RULES.get(op.endpoint, ""),
                 "requestBody": {
-                    "required": op.endpoint not in {"model_card", "audit_log", "security_log"},
+                    "required": op.endpoint
+                    not in {"model_card", "audit_log", "security_log", "worklist"},
                     "content": {
                         "application/json": {"schema": {"$ref": REF.format(model=request_name)}}
                     },

@@ -45,7 +45,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -63,6 +63,7 @@ from serving.engine import (
     OutOfScopeScoreError,
     RequestError,
     ServingEngine,
+    StaleDecisionError,
     UnknownFamilyError,
     UnknownScoreError,
     new_request_id,
@@ -72,13 +73,16 @@ from serving.i18n import (
     Language,
     decision_name,
     format_contribution,
+    level_name,
     locale_format,
     negotiate,
 )
-from serving.i18n.page import page_text
+from serving.i18n.page import PAGE, page_text
+from serving.i18n.worklist_words import status_name, worklist_text
 from serving.limits import SlidingWindow, retry_after
 from serving.needs_view import needs_page
 from serving.schemas import TEXT_PATTERN
+from serving.service_time import local_time, today, zone_label
 from serving.settings import ServingSettings
 from serving.store.audit_log import AuditLogUnavailable
 from serving.store.review_sessions import ReviewSessionStore
@@ -90,6 +94,7 @@ from serving.store.security_log import (
 )
 from serving.store.stores import open_stores
 from serving.support_catalogue import load_support_catalogue
+from serving.worklist import LEVELS, STATUSES, WorklistQuery
 
 logger = logging.getLogger("earlyrisk.serving")
 
@@ -113,6 +118,7 @@ _SECURITY_HEADERS = {
 _ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
 _TEMPLATE = _ENV.get_template("review.html.j2")
 _TEXT = re.compile(TEXT_PATTERN)
+_FORM_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 #: Scope key of the request id a /review answer carries (X-Request-ID, security log).
 REQUEST_ID = "earlyrisk.review_request_id"
 
@@ -201,7 +207,7 @@ class ReviewPages:
             f"{PREFIX}/decision",
             f"{PREFIX}/signout",
         ):
-            form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
+            form = await request.form(max_files=0, max_fields=14, max_part_size=4096)
             if path.endswith("/signin"):
                 return await run_in_threadpool(self._signin, request, form)
             if path.endswith("/signout"):
@@ -309,12 +315,23 @@ class ReviewPages:
         family_id: str | None = None,
         view: dict[str, Any] | None = None,
         score: dict[str, Any] | None = None,
+        worklist: dict[str, Any] | None = None,
+        case: dict[str, Any] | None = None,
     ) -> HTMLResponse:
+        tz = self.settings.time_zone
+
         def t(key: str) -> str:
-            return page_text(key, lang)
+            return page_text(key, lang) if key in PAGE else worklist_text(key, lang)
 
         def lang_url(code: str) -> str:
             query = {"lang": code, **({"family_id": family_id} if family_id else {})}
+            return f"{PREFIX}?{urlencode(query)}"
+
+        def worklist_url(**changes: Any) -> str:
+            filters = dict(worklist["filters"]) if worklist else {}
+            filters.update(page=worklist["page"] if worklist else 1)
+            filters.update(changes)
+            query = {"lang": lang, **{k: v for k, v in filters.items() if v not in (None, "")}}
             return f"{PREFIX}?{urlencode(query)}"
 
         def record_line(record: dict[str, Any]) -> str:
@@ -347,6 +364,19 @@ class ReviewPages:
             contribution=lambda c: format_contribution(c, lang),
             max_id=self.settings.max_id_length,
             max_reason=self.settings.max_reason_length,
+            worklist=worklist,
+            case=case,
+            form_token=secrets.token_urlsafe(24),
+            today=today(tz).isoformat(),
+            zone_label=zone_label(tz, lang),
+            when=lambda stored: local_time(str(stored), tz, lang),
+            levels=LEVELS,
+            statuses=STATUSES,
+            level_label=lambda code: level_name(code, lang),
+            status_label=lambda code: status_name(code, lang),
+            worklist_url=worklist_url,
+            family_url=lambda fid: f"{PREFIX}?{urlencode({'lang': lang, 'family_id': fid})}",
+            worklist_home=f"{PREFIX}?{urlencode({'lang': lang})}",
         )
         return HTMLResponse(html, status_code=status)
 
@@ -389,8 +419,10 @@ class ReviewPages:
         messages: list[tuple[str, str]] = []
         if request.query_params.get("recorded") == "1":
             messages.append((page_text("recorded", lang), "ok"))
+        if request.query_params.get("already") == "1":
+            messages.append((worklist_text("already_recorded", lang), "ok"))
         if not family_id:
-            return self._render(request, lang=lang, signed_in=True, csrf=csrf, messages=messages)
+            return self._worklist_page(request, principal, csrf, lang, messages)
         supersedes = request.query_params.get("supersedes", "")
         return self._family_page(
             request,
@@ -445,15 +477,29 @@ class ReviewPages:
                 endpoint="review",
                 with_history=False,  # read once, below, with the score just served
             )
-            [score] = engine.score(
-                [family_id],
-                as_of=view["as_of"],
-                principal=principal,
-                request_id=request_id,
-                lang=lang,
-                endpoint="review",
-            )
-            # the score just served leads the history
+            case = None
+            if engine.casework is None:
+                [score] = engine.score(
+                    [family_id],
+                    as_of=view["as_of"],
+                    principal=principal,
+                    request_id=request_id,
+                    lang=lang,
+                    endpoint="review",
+                )
+            else:  # the case's one score: the first view scores, later views reuse it
+                score, opened = engine.casework.family_score(
+                    family_id,
+                    day=view["as_of"],
+                    principal=principal,
+                    request_id=request_id,
+                    lang=lang,
+                    endpoint="review",
+                )
+                if opened is not None:
+                    engine.casework.viewed(family_id, day=view["as_of"])
+                    stored = engine.casework.case_of(family_id, day=view["as_of"])
+                    case = None if stored is None else engine.casework.case_json(stored, lang)
             view["history"] = engine.family_history(family_id, lang)
             if supersedes is not None:
                 messages = messages + self._superseded(view["history"], supersedes, lang)
@@ -480,8 +526,48 @@ class ReviewPages:
             family_id=family_id,
             view=view,
             score=score,
+            case=case,
             messages=messages,
         )
+
+    def _worklist_page(
+        self,
+        request: Request,
+        principal: Principal,
+        csrf: str,
+        lang: Language,
+        messages: list[tuple[str, str]],
+    ) -> HTMLResponse:
+        """The caseworker's worklist (filters and page from the query; a bad one is 400
+        naming the field and the allowed values)."""
+        engine = self.engine()
+        assert engine is not None  # a principal implies a loaded engine
+        common: dict[str, Any] = {"lang": lang, "signed_in": True, "csrf": csrf}
+        if engine.casework is None:
+            return self._render(request, **common, messages=messages)
+        params = request.query_params
+        page_text_ = params.get("page") or "1"
+        try:
+            if not page_text_.isdigit():
+                raise RequestError(
+                    "page", f"{page_text_!r} is not a page number; allowed: 1 or more"
+                )
+            query = WorklistQuery(
+                region=params.get("region") or None,
+                level=params.get("level") or "high",
+                status=params.get("status") or None,
+                page=int(page_text_),
+                page_size=self.settings.worklist_page_size,
+            )
+            worklist = engine.casework.worklist(principal, query, lang=lang)
+        except RequestError as exc:
+            text = worklist_text("bad_filter", lang).format(detail=str(exc))
+            return self._render(request, **common, status=400, messages=[(text, "error")])
+        except AuditLogUnavailable:
+            return self._render(
+                request, **common, status=503, messages=[(page_text("unavailable", lang), "error")]
+            )
+        return self._render(request, **common, messages=messages, worklist=worklist)
 
     def _superseded(
         self, history: list[dict[str, Any]], seq: int, lang: Language
@@ -493,7 +579,9 @@ class ReviewPages:
                     text = page_text("supersedes", lang).format(
                         decision=decision["decision_name"],
                         token_id=decision["token_id"],
-                        recorded_at=str(decision["recorded_at"])[:16].replace("T", " "),
+                        recorded_at=local_time(
+                            str(decision["recorded_at"]), self.settings.time_zone, lang
+                        ),
                     )
                     return [(text, "ok")]
         return []
@@ -584,6 +672,9 @@ class ReviewPages:
         return response
 
     def _decision(self, request: Request, form: FormData) -> Response:
+        """Record a decision: once per form (its token), on the case's score, naming the
+        decision in force it replaces (a stale form is refused), with a follow-up date that
+        is not in the past."""
         checked = self._checked(request, form)
         if isinstance(checked, Response):
             return checked
@@ -595,24 +686,57 @@ class ReviewPages:
         score_id = str(form.get("score_id") or "")
         decision = str(form.get("decision") or "")
         reason = str(form.get("reason") or "").strip()
+        form_token = str(form.get("form_token") or "")
+        in_force_text = str(form.get("in_force") or "").strip()
+        follow_text = str(form.get("follow_up") or "").strip()
         if decision not in DECISIONS or not score_id:
-            return HTMLResponse("Bad request: unknown decision or score.", status_code=400)
-        if not reason or len(reason) > self.settings.max_reason_length or not _TEXT.match(reason):
+            return HTMLResponse(
+                f"Bad request: decision must be one of {', '.join(DECISIONS)}, with a score_id.",
+                status_code=400,
+            )
+        if form_token and not _FORM_TOKEN.match(form_token):
+            return HTMLResponse(
+                "Bad request: form_token must be the form's own value (16-64 letters, digits, "
+                "- or _).",
+                status_code=400,
+            )
+
+        def again(message: str, status: int) -> HTMLResponse:
             return self._family_page(
                 request,
                 principal,
                 csrf_for(session_id),
                 family_id,
                 lang,
-                [(page_text("reason_required", lang), "error")],
-                status=400,
+                [(message, "error")],
+                status=status,
             )
+
+        if not reason or len(reason) > self.settings.max_reason_length or not _TEXT.match(reason):
+            return again(page_text("reason_required", lang), 400)
+        follow_up = None
+        past = worklist_text("follow_up_past", lang).format(
+            today=locale_format.day(today(self.settings.time_zone), lang)
+        )
+        if follow_text:
+            try:
+                follow_up = date.fromisoformat(follow_text)
+            except ValueError:
+                return again(past, 400)
+            if follow_up < today(self.settings.time_zone):
+                return again(past, 400)
         not_this_family = HTMLResponse(
             "Bad request: the score is not this family's.", status_code=400
         )
         entry = engine.audit_log.score_entry(score_id)
         if entry is None or entry["family_id"] != family_id:
             return not_this_family
+        casework = engine.casework
+        claimed = bool(form_token) and casework is not None
+        if claimed and casework is not None and not casework.claim_form(form_token):
+            # the same form again (a double click, a resent POST): recorded once, already
+            query = {"lang": lang, "family_id": family_id, "already": "1"}
+            return RedirectResponse(f"{PREFIX}?{urlencode(query)}", status_code=303)
         try:
             superseded = engine.feedback(
                 score_id=score_id,
@@ -620,27 +744,42 @@ class ReviewPages:
                 reason=reason,
                 principal=principal,
                 request_id=str(request.scope[REQUEST_ID]),
+                follow_up=follow_up,
+                # the decision in force the form was read with (a form without the field,
+                # from an older page, is not checked)
+                in_force=(int(in_force_text) if in_force_text.isdigit() else None)
+                if "in_force" in form
+                else ...,
+                form_token=form_token if claimed else None,
             )
-        except OutOfScopeScoreError:
-            # answered like a score of another family, and recorded
-            self._record(
-                request,
-                "forbidden",
-                principal.token_id,
-                "review decision on a score outside the token's regions",
-            )
-            return not_this_family
-        except UnknownScoreError:
-            return not_this_family
-        except (AuditLogUnavailable, RequestError):
-            return self._render(
-                request,
-                lang=lang,
-                status=503,
-                signed_in=True,
-                csrf=csrf_for(session_id),
-                messages=[(page_text("unavailable", lang), "error")],
-            )
+        except BaseException as exc:
+            if claimed and casework is not None:
+                casework.release_form(form_token)  # nothing recorded: the form may be sent again
+            if isinstance(exc, StaleDecisionError):
+                return again(worklist_text("decision_stale", lang), 409)
+            if isinstance(exc, OutOfScopeScoreError):
+                # answered like a score of another family, and recorded
+                self._record(
+                    request,
+                    "forbidden",
+                    principal.token_id,
+                    "review decision on a score outside the token's regions",
+                )
+                return not_this_family
+            if isinstance(exc, UnknownScoreError):
+                return not_this_family
+            if isinstance(exc, RequestError) and exc.field == "follow_up":
+                return again(past, 400)
+            if isinstance(exc, AuditLogUnavailable | RequestError):
+                return self._render(
+                    request,
+                    lang=lang,
+                    status=503,
+                    signed_in=True,
+                    csrf=csrf_for(session_id),
+                    messages=[(page_text("unavailable", lang), "error")],
+                )
+            raise
         query = {"lang": lang, "family_id": family_id, "recorded": "1"}
         if superseded is not None:
             query["supersedes"] = str(superseded["seq"])

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
+from serving.case_schemas import CaseOut, Level, Status
 from serving.settings import ServingSettings
 from serving.store.audit_log import EntryKind
 from serving.store.security_log import SecurityEvent
@@ -273,6 +274,13 @@ class FamilyResponse(_Body):
     indicators: list[IndicatorOut]
     history: list[HistoryItem] = Field(description="The latest 50 scores, newest first.")
     advisory_notice: str
+    case: CaseOut | None = Field(
+        default=None,
+        description="The family's case for the snapshot and the serving model version: its "
+        "one score (reused by every view, never scored again), status, decision in force and "
+        "follow-up; null while no case is open (the family was never flagged nor opened on "
+        "the review page).",
+    )
 
 
 class ModelCardResponse(_Body):
@@ -531,6 +539,15 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
                         "or other personal details (the family is known from the score).",
                     ),
                 ),
+                "follow_up": (
+                    date | None,
+                    Field(
+                        default=None,
+                        description="A follow-up date (today or later in the service's time "
+                        "zone; a past date is 400): the worklist shows the case as "
+                        "follow_up_due from that day.",
+                    ),
+                ),
             },
         ),
         "family": _model(
@@ -567,5 +584,37 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
             "SecurityLogRequest",
             "A page of the security log.",
             {"after_seq": (seq, 0), "limit": (limit, min(100, page)), "event": (events, None)},
+        ),
+        "worklist": _model(
+            "WorklistRequest",
+            "A page of the caseworker's worklist (the flagged families of the latest snapshot "
+            "in the token's regions).",
+            {
+                "region": (
+                    str | None,
+                    Field(
+                        default=None,
+                        max_length=settings.max_id_length,
+                        description="Only this region (one of the token's; else 400 naming "
+                        "the allowed ones); default every region of the token.",
+                    ),
+                ),
+                "level": (Level, Field(default="high", description="The level listed.")),
+                "status": (Status | None, Field(default=None, description="Only this status.")),
+                "page": (
+                    Annotated[int, BeforeValidator(_integral)],
+                    Field(default=1, ge=1, description="The page (past the end: 400)."),
+                ),
+                "page_size": (
+                    Annotated[int, BeforeValidator(_integral)],
+                    Field(
+                        default=settings.worklist_page_size,
+                        ge=1,
+                        le=500,
+                        description="Families per page.",
+                    ),
+                ),
+                "lang": (lang, None),
+            },
         ),
     }

@@ -34,6 +34,8 @@ from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
 from serving.auth import AuthError, Principal, authorize
+from serving.case_schemas import Level, Status, WorklistResponse
+from serving.casework_http import family_case, worklist_json
 from serving.client_address import client_address
 from serving.engine import (
     OutOfScopeScoreError,
@@ -72,6 +74,7 @@ from serving.store.security_log import (
     SecurityRecord,
 )
 from serving.store.stores import open_stores
+from serving.worklist import WorklistQuery
 
 logger = logging.getLogger("earlyrisk.serving")
 # BentoML's server logging keeps the root logger at WARNING; the service's own one-line INFO
@@ -206,6 +209,11 @@ class EarlyRiskScoring:
             metrics_enabled=_flag("EARLYRISK_METRICS"),
             eligibility_minimums=self.engine.scorer.eligibility.minimums(),
             eligibility_rule=self.engine.scorer.eligibility.describe(),
+            regions=(
+                self.engine.regions.regions_at(self.engine.snapshot_date)
+                if self.engine.regions is not None
+                else []
+            ),
         )
         # a new champion (`earlyrisk model promote`, `rollback`) is swapped in between requests
         self.model_watcher: ModelWatcher | None = None
@@ -385,14 +393,15 @@ class EarlyRiskScoring:
         (caseworker, admin). The view is on the audit log before it is answered."""
 
         def work(principal: Principal, request_id: str) -> Any:
+            language = negotiate(lang, ctx.request.headers.get("accept-language"))
             view = self.engine.family(
                 family_id,
                 as_of=as_of,
                 principal=principal,
                 request_id=request_id,
-                lang=negotiate(lang, ctx.request.headers.get("accept-language")),
+                lang=language,
             )
-            return {"request_id": request_id, **view}
+            return {"request_id": request_id, **view, "case": family_case(self.engine, view)}
 
         return self._handle(ctx, "family", FamilyResponse, work)
 
@@ -402,6 +411,7 @@ class EarlyRiskScoring:
         score_id: str,
         decision: Decision,
         reason: str,
+        follow_up: date | None = None,
         *,
         ctx: bentoml.Context,
     ) -> FeedbackResponse:
@@ -422,6 +432,7 @@ class EarlyRiskScoring:
                     reason=text,
                     principal=principal,
                     request_id=request_id,
+                    follow_up=follow_up,
                 )
             except OutOfScopeScoreError:
                 self._record_refusal(
@@ -504,6 +515,40 @@ class EarlyRiskScoring:
             ServedStatsResponse,
             lambda _p, _r: self.engine.served_stats_document(since=since, until=until, as_of=as_of),
         )
+
+    @bentoml.api(route="/worklist")
+    def worklist(
+        self,
+        region: str | None = None,
+        level: Level = "high",
+        status: Status | None = None,
+        page: int = 1,
+        page_size: int | None = None,
+        lang: str | None = None,
+        *,
+        ctx: bentoml.Context,
+    ) -> WorklistResponse:
+        """The caseworker's worklist (caseworker, admin): the flagged families of the latest
+        snapshot in the token's regions, with status and decision in force (one request)."""
+
+        def work(principal: Principal, request_id: str) -> Any:
+            return {
+                "request_id": request_id,
+                **worklist_json(
+                    self.engine,
+                    principal,
+                    WorklistQuery(
+                        region=region,
+                        level=level,
+                        status=status,
+                        page=page,
+                        page_size=page_size or self.engine.settings.worklist_page_size,
+                    ),
+                    lang=negotiate(lang, ctx.request.headers.get("accept-language")),
+                ),
+            }
+
+        return self._handle(ctx, "worklist", WorklistResponse, work)
 
 
 # The decorator returns a bentoml Service; its type stubs present the class itself.

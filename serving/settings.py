@@ -236,6 +236,46 @@ class ServingSettings(BaseSettings):
         description="Folders `earlyrisk retention apply` looks in for snapshots and score "
         "files (JSON list; default: the folder of the served snapshot).",
     )
+    # ---- the caseworker's worklist and cases (issue 21)
+    cases_path: Path | None = Field(
+        default=None,
+        description="The cases (one score per family, snapshot and model version, its "
+        "status, the decision in force, the follow-up): default ``<audit log>.cases.sqlite`` "
+        "beside the audit log its scores are in; in the shared database when database_url "
+        "is set.",
+    )
+    time_zone: str = Field(
+        default="Asia/Almaty",
+        description="The service's time zone (IANA name): the review page shows times in "
+        "it, labelled, and 'today' (a follow-up due, days since first flagged) is its date.",
+    )
+    worklist_page_size: int = Field(
+        default=25, ge=1, le=500, description="Families per page of the worklist."
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        """An IANA zone the system knows, so a typo stops the service naming it."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"time_zone: {value!r} is not a known IANA time zone (for example "
+                "Asia/Almaty, Asia/Aqtobe, UTC)"
+            ) from exc
+        return value
+
+    @property
+    def resolved_cases_path(self) -> Path:
+        """Where the SQLite cases live: the setting, else beside the audit log (a case holds
+        a score of that log)."""
+        if self.cases_path is not None:
+            return self.cases_path
+        log = self.audit_log_path
+        return log.with_name(f"{log.stem}.cases.sqlite")
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -343,6 +343,8 @@ def translation_problems() -> list[str]:
         ]
     problems += [f"domain {d}: no words" for d in DOMAINS if d not in DOMAIN_NAME]
     problems += [f"decision {d}: no words" for d in get_args(Decision) if d not in DECISION_NAME]
+    from serving.i18n.worklist_words import STATUS_NAME, WORKLIST
+
     words: dict[str, Mapping[str, Words]] = {
         "event type": EVENT_TYPE_NAME,
         "detail": DETAIL_NAME,
@@ -357,6 +359,8 @@ def translation_problems() -> list[str]:
         "ineligible reason": INELIGIBLE_REASON,
         "kind": KIND_NAME,
         "unit": UNIT,
+        "case status": STATUS_NAME,  # the worklist (issue 21)
+        "worklist label": WORKLIST,
     }
     # every text in the three languages: one Words each
     tables: dict[str, Words] = {

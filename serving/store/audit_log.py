@@ -167,6 +167,8 @@ class FeedbackRecord:
     family_id: str | None
     decision: str
     reason: str
+    # the decision it supersedes (``supersedes_seq``) and the follow-up date it sets
+    detail: dict[str, Any] | None = None
 
 
 def audit_reasons(reasons: Iterable[tuple[str, float]]) -> list[dict[str, Any]]:
@@ -502,9 +504,15 @@ class AuditLogBase(ABC):
             ]
         )
 
-    def record_feedback(self, record: FeedbackRecord) -> None:
-        """Append a caseworker decision; raises AuditLogUnavailable when it cannot."""
-        self._append(
+    def record_feedback(self, record: FeedbackRecord) -> int:
+        """Append a caseworker decision and return its seq; raises AuditLogUnavailable when
+        it cannot."""
+        detail = (
+            None
+            if record.detail is None
+            else json.dumps(record.detail, sort_keys=True, separators=(",", ":"))
+        )
+        (seq,) = self._append(
             [
                 {
                     "kind": "feedback",
@@ -517,9 +525,11 @@ class AuditLogBase(ABC):
                     "family_id": record.family_id,
                     "decision": record.decision,
                     "reason": record.reason,
+                    "detail": detail,
                 }
             ]
         )
+        return int(seq)
 
     def record_run(
         self,

@@ -426,6 +426,67 @@ _SERVED_STATS = (
     "model_version, served_on, as_of, kind, name, bin))",
 )
 
+
+# Cases (issue 21): one score per family, snapshot and model version, its status, the
+# decision in force and the follow-up (serving/store/cases.py); the decisions' history (each
+# names the one it superseded), the used form tokens (a double submit records once) and
+# which snapshot's flagged families were scored (once, by one process).
+def _cases_sql(dialect: Dialect) -> tuple[str, ...]:
+    real = dialect.float_type
+    return (
+        f"""
+        CREATE TABLE cases (
+            model_version TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            family_id TEXT NOT NULL,
+            region TEXT,
+            score_id TEXT NOT NULL,
+            probability {real} NOT NULL,
+            risk_level TEXT NOT NULL CHECK (risk_level IN ('low', 'elevated', 'high')),
+            opened_at TEXT NOT NULL,
+            first_flagged TEXT,
+            status TEXT NOT NULL CHECK (status IN ('new', 'viewed', 'decided')),
+            viewed_at TEXT,
+            decision_seq BIGINT,
+            decision TEXT,
+            decision_reason TEXT,
+            decided_by TEXT,
+            decided_at TEXT,
+            follow_up TEXT,
+            PRIMARY KEY (model_version, as_of, family_id)
+        )
+        """,
+        "CREATE INDEX cases_list ON cases (model_version, as_of, risk_level, probability)",
+        # the worklist's counts per status: read from the index alone
+        "CREATE INDEX cases_status ON cases "
+        "(model_version, as_of, risk_level, region, status, follow_up)",
+        "CREATE INDEX cases_score ON cases (score_id)",
+        "CREATE INDEX cases_family ON cases (family_id)",
+        """
+        CREATE TABLE case_decisions (
+            audit_seq BIGINT PRIMARY KEY,
+            model_version TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            family_id TEXT NOT NULL,
+            score_id TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            token_id TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            follow_up TEXT,
+            supersedes_seq BIGINT
+        )
+        """,
+        "CREATE INDEX case_decisions_case ON case_decisions "
+        "(model_version, as_of, family_id, audit_seq)",
+        "CREATE TABLE case_forms (form_token TEXT PRIMARY KEY, claimed_at TEXT NOT NULL, "
+        "audit_seq BIGINT)",
+        "CREATE TABLE case_batches (model_version TEXT NOT NULL, as_of TEXT NOT NULL, "
+        "claimed_at TEXT NOT NULL, built_at TEXT, families INTEGER, "
+        "PRIMARY KEY (model_version, as_of))",
+    )
+
+
 POSTGRES: tuple[Migration, ...] = (
     # audit before security: it creates the shared append-only trigger function
     Migration("audit", 1, "hash-chained, append-only audit log", _pg_audit),
@@ -442,6 +503,9 @@ POSTGRES: tuple[Migration, ...] = (
     Migration("security", 1, "append-only security events", _run_all(_PG_SECURITY)),
     Migration("review_sessions", 1, "server-side review-page sessions", _run_all(_REVIEW_SESSIONS)),
     Migration("served_stats", 1, "served statistics totals", _run_all(_SERVED_STATS)),
+    Migration(
+        "cases", 1, "cases, their decisions and follow-ups", _run_all(_cases_sql(POSTGRES_DIALECT))
+    ),
 )
 
 # --------------------------------------------------------------------------- SQLite
@@ -618,6 +682,9 @@ SQLITE: tuple[Migration, ...] = (
     Migration("review_sessions", 1, "server-side review-page sessions", _run_all(_REVIEW_SESSIONS)),
     Migration("security", 1, "append-only security events", _run_all(_SQLITE_SECURITY_V1)),
     Migration("served_stats", 1, "served statistics totals", _run_all(_SERVED_STATS)),
+    Migration(
+        "cases", 1, "cases, their decisions and follow-ups", _run_all(_cases_sql(SQLITE_DIALECT))
+    ),
 )
 
 #: The table each store's baseline (a file from before the runner) is read from.

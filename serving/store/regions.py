@@ -78,3 +78,25 @@ class RegionIndex(SideIndex):
             )
             found.update(row[0] for row in rows)
         return found
+
+    def regions_of(self, family_ids: Sequence[str], *, as_of: str) -> dict[str, str]:
+        """The region of each of family_ids at as_of (a family without one is absent)."""
+        conn = self.db.read()
+        found: dict[str, str] = {}
+        for chunk, marks in id_chunks(family_ids):
+            rows = conn.execute(
+                f"SELECT family_id, region FROM family_region WHERE as_of = ? "
+                f"AND family_id IN ({marks}) AND region IS NOT NULL",
+                (as_of, *chunk),
+            )
+            found.update({str(fid): str(region) for fid, region in rows})
+        return found
+
+    def regions_at(self, as_of: str) -> list[str]:
+        """Every region of the snapshot at as_of, sorted (what an unscoped token may filter by)."""
+        rows = self.db.read().execute(
+            "SELECT DISTINCT region FROM family_region WHERE as_of = ? AND region IS NOT NULL "
+            "ORDER BY region",
+            (as_of,),
+        )
+        return [str(row[0]) for row in rows]

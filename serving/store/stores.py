@@ -14,7 +14,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from serving.settings import ServingSettings
+from serving.store.audit_errors import AuditLogUnavailable
 from serving.store.audit_log import AuditLogBase, open_audit_log
+from serving.store.cases import CaseStore, SqlCaseStore
 from serving.store.connection import Database
 from serving.store.lookup import LookupStore, SqlLookupStore
 from serving.store.regions import RegionIndex, regions_path
@@ -46,6 +48,7 @@ class Stores:
     audit_groups: AuditGroupIndex | None = None
     audit_log: AuditLogBase | None = None
     review_sessions: ReviewSessionStore | None = None
+    cases: CaseStore | None = None  # the worklist's cases (open_stores(..., cases=True))
 
     @property
     def tokens(self) -> TokenStore:
@@ -90,17 +93,18 @@ def open_stores(
     audit_log: bool = False,
     new_audit_log: bool = False,
     review_sessions: bool = False,
+    cases: bool = False,
 ) -> Stores:
     """The stores the settings name, each checked at open (schema current, database up).
 
     ``tokens`` and ``security_log`` are opened unless told not to; ``snapshot`` (with the
     model's ``feature_names``) opens the lookup store and the region index, rebuilding each
     when the snapshot changed; ``served_stats`` the served-statistics totals (and, with a
-    snapshot, the audit-group index they count by); ``audit_log`` the audit log (chain walk at open;
-    ``new_audit_log`` as ``serve --new-audit-log``); ``review_sessions`` the review page's
-    server-side sessions (the shared database, else ``resolved_review_sessions_path``).
-    Whatever fails to open closes what was opened before it and raises as the store
-    raised it.
+    snapshot, the audit-group index they count by); ``cases`` the worklist's cases;
+    ``audit_log`` the audit log (chain walk at open; ``new_audit_log`` as
+    ``serve --new-audit-log``); ``review_sessions`` the review page's server-side sessions
+    (the shared database, else ``resolved_review_sessions_path``). Whatever fails to open
+    closes what was opened before it and raises as the store raised it.
     """
     opened: list[object] = []
     stores = Stores()
@@ -142,6 +146,16 @@ def open_stores(
             opened.append(stores.review_sessions)
         if audit_log:
             stores.audit_log = open_audit_log_for(settings, new_log=new_audit_log)
+        if cases:  # the worklist's cases, beside the audit log their scores are in
+            if stores.audit_log is not None:
+                opened.append(stores.audit_log)
+            try:
+                where = database(settings, settings.resolved_cases_path)
+            except OSError as exc:
+                raise AuditLogUnavailable(
+                    f"cannot open the cases {settings.resolved_cases_path}: {exc}"
+                ) from exc
+            stores.cases = SqlCaseStore(where)
     except BaseException:
         for store in reversed(opened):
             store.close()  # type: ignore[attr-defined]

@@ -77,6 +77,17 @@ def test_audit_log_counts_every_score_under_concurrency(real_server, serving_wor
 # Checks left out of the conformance run, each with the reason (none today: every check of
 # `schemathesis run --checks all` passes against the service).
 EXCLUDED_CHECKS: dict[str, str] = {}
+# Per-operation settings of the run. /worklist answers a schema-valid body 400 when its page
+# is past the end of the caller's list or its region is not one of the caller's token (issue
+# 21: "400 naming the field and the allowed values"); neither is knowable from the schema, so
+# for that operation alone a 400 counts as an answer to valid data.
+SCHEMATHESIS_CONFIG = """
+[[operations]]
+include-path = "/worklist"
+checks.positive_data_acceptance.expected-statuses = [
+    "2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx",
+]
+"""
 
 
 @pytest.fixture(scope="module")
@@ -153,8 +164,12 @@ def test_openapi_conformance_with_every_schemathesis_check(default_limits_server
             client.post("/score", json={"family_ids": ["F00001"]}, headers=auth("er_nope"))
     log_start = server.log_path.stat().st_size
     cli = Path(sys.executable).with_name("schemathesis")
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(SCHEMATHESIS_CONFIG)
     command = [
         str(cli),
+        "--config-file",
+        str(config),
         "run",
         f"{server.url}/docs.json",
         "--checks",
@@ -173,7 +188,7 @@ def test_openapi_conformance_with_every_schemathesis_check(default_limits_server
         command += ["--exclude-checks", ",".join(EXCLUDED_CHECKS)]
     run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=500)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    assert "Tested: 10" in run.stdout, run.stdout[-4000:]
+    assert "Tested: 11" in run.stdout, run.stdout[-4000:]
     assert "Failures:" not in run.stdout and "5xx" not in run.stdout, run.stdout[-4000:]
     # /family answers 404 for the random ids schemathesis makes up (it cannot know a family
     # id): that warning is expected; any other warning or failure is not.

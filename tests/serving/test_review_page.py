@@ -358,6 +358,7 @@ def test_review_page_in_a_real_browser(registry_server, tokens):
         driver.execute_script(
             "document.querySelector(\"form[action='/review/decision'] input[name=csrf]\").remove()"
         )
+        driver.find_element(By.ID, "decision-no_action").click()  # nothing is pre-selected
         driver.find_element(By.ID, "reason").send_keys("should not be recorded")
         _after(
             driver,

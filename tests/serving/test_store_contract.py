@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 from features.catalogue import model_input_columns
 from serving.settings import ServingSettings
 from serving.store import migrations
+from serving.store.cases import SqlCaseStore
 from serving.store.connection import Database
 from serving.store.lookup import SqlLookupStore, read_snapshot_info
 from serving.store.migrations import MigrationError
@@ -211,6 +212,7 @@ OPENERS: dict[str, Callable[[Database], object]] = {
     "tokens": SqlTokenStore,
     "security": SqlSecurityLog,
     "served_stats": SqlServedStatsStore,
+    "cases": SqlCaseStore,
 }
 
 
