@@ -8,6 +8,9 @@ Figures, on the same registry and one as-of date:
   partition, compute and write the partitioned feature directory (wall seconds), and the
   layout by partition (:func:`features.spark.buckets.write_layout`) timed again alone;
 - the ratio Spark / pandas (target, issue 14: within 1.5x at 100k families on 2 cores);
+- validation on each engine in CPU seconds and their ratio, and ``features`` without
+  ``--validated`` (validation + features) on each (:mod:`benchmarks.spark_validation`;
+  issue 25: <= 3x and <= 2x at 100k families);
 - the per-partition cost: one partition of 25,000 families through
   :func:`features.engine.compute_partition` (core seconds), the basis of
 - a projection to 6.3 million families on N executors of 4 cores, stated with its
@@ -22,6 +25,8 @@ Run: ``.venv/bin/python -m benchmarks.spark`` (``make bench`` runs all areas).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
 import shutil
@@ -29,6 +34,8 @@ import sys
 import time
 import warnings
 from pathlib import Path
+
+from benchmarks import spark_validation
 
 AS_OF = "2023-12-31"
 TARGET_RATIO = 1.5
@@ -120,6 +127,9 @@ def main() -> int:
     # the layout alone (the part that was the JVM's), to split the figure above
     _, layout_seconds = _timed(lambda: write_layout(spark, raw_dir, n_parts, OUT / "layout"))
     shutil.rmtree(OUT / "layout", ignore_errors=True)
+    validation_figures = io.StringIO()
+    with contextlib.redirect_stdout(validation_figures):  # printed after the features
+        spark_validation.report(spark, raw_dir, pandas_seconds, spark_seconds)
     spark.stop()
 
     ratio = spark_seconds / pandas_seconds
@@ -137,6 +147,7 @@ def main() -> int:
     )
     verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
     print(f"Spark / pandas: {ratio:.2f}x ({verdict} the {TARGET_RATIO}x target)")
+    print(validation_figures.getvalue(), end="")
     per_family = part_seconds / part_families
     print(
         f"per-partition cost: {part_seconds:.2f} core-s for {part_families:,} families "

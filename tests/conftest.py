@@ -3,6 +3,12 @@
 ``small_registry_dir`` is one synthetic registry (about 400 families, seed 7, the default
 period 2020-01-01..2024-12-31) written once per test session: tests that need realistic
 raw data read it instead of generating their own. Treat it as read-only.
+
+A test that uses a fixture starting a real part (Spark, a PostgreSQL server, a real
+BentoML server, a browser's server) is marked ``slow`` here, so ``make test-fast``
+(``-m "not slow and not server"``) leaves it out without each file remembering to; and the
+files holding slow tests are handed out first, so the two xdist workers do not end on one
+long file started last (``--dist loadfile`` hands out files in collection order).
 """
 
 from __future__ import annotations
@@ -17,6 +23,31 @@ from serving.throwaway_pg import PostgresServer, new_root
 
 SMALL_REGISTRY_FAMILIES = 400
 SMALL_REGISTRY_SEED = 7
+# fixtures (of this conftest and the packages') that start a real part; a test using one
+# is slow whatever its file says
+REAL_PART_FIXTURES = frozenset(
+    {
+        "spark",
+        "postgres_server",
+        "postgres_url",
+        "real_server",
+        "family_server",
+        "registry_server",
+        "default_limits_server",
+        "mlflow_server",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests that start real parts ``slow``; then put the files holding slow
+    tests first (stable: the order inside a file is kept)."""
+    for item in items:
+        if REAL_PART_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    slow_files |= {item.path for item in items if item.get_closest_marker("server") is not None}
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
 @pytest.fixture(scope="session")

@@ -337,22 +337,19 @@ def _value_of(column: str) -> RowFormatter:
 
 
 def check_unique_keys(run: _Run) -> None:
+    """Duplicated keys by a window over the key: one shuffle of the table (an aggregate
+    joined back would shuffle it twice)."""
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     for name, key in TABLE_KEYS.items():
         table = run.table(name, key)
         if table is None:
             continue
-        dups = (
-            table.frame.where(F.col(key).isNotNull())
-            .groupBy(key)
-            .agg(F.count("*").alias("_n"), F.min(POS).alias("_first"))
-            .where(F.col("_n") > 1)
-        )
-        table.frame = table.frame.join(dups, on=key, how="left")
-        mask = table.flag(F.col("_n").isNotNull())
-        first = table.flag(F.col(POS) == F.col("_first"))
-        table.frame = table.frame.drop("_n", "_first")
+        same_key = Window.partitionBy(key)
+        known = F.col(key).isNotNull()
+        mask = table.flag(known & (F.count(F.lit(1)).over(same_key) > 1))
+        first = table.flag(F.col(mask) & (F.col(POS) == F.min(POS).over(same_key)))
         run.add(
             _Pending(
                 "unique",
@@ -365,16 +362,11 @@ def check_unique_keys(run: _Run) -> None:
     protected = run.table("protected", "family_id", "attribute")
     if protected is not None:
         pair = ["family_id", "attribute"]
+        # id and text columns: valid means known (an empty cell is null), so rows sharing
+        # a pair of known values are all valid
         both = protected.valid("family_id") & protected.valid("attribute")
-        dups = (
-            protected.frame.where(both)
-            .groupBy(*pair)
-            .agg(F.count("*").alias("_n"))
-            .where(F.col("_n") > 1)
-        )
-        protected.frame = protected.frame.join(dups, on=pair, how="left")
-        mask = protected.flag(F.col("_n").isNotNull() & both)
-        protected.frame = protected.frame.drop("_n")
+        same_pair = Window.partitionBy(*pair)
+        mask = protected.flag(both & (F.count(F.lit(1)).over(same_pair) > 1))
         run.add(
             _Pending(
                 "unique",
@@ -401,6 +393,8 @@ def check_foreign_keys(run: _Run) -> None:
             .distinct()
             .withColumn(f"_fk_{column}", F.lit(True))
         )
+        if (child_name, column) == ("events", "person_id"):
+            keys = _with_person_intervals(run, keys)
         child.frame = (
             child.frame.join(keys, child.frame[column] == keys["_key"], "left")
             .drop("_key")
@@ -431,7 +425,6 @@ def check_date_order(run: _Run) -> None:
             F.col(earlier).isNotNull() & F.col(later).isNotNull() & (F.col(later) < F.col(earlier))
         )
         mask = table.flag(bad)
-        table.frame = table.frame.withColumn("_order_ok", ~F.col(mask))
         run.add(
             _Pending(
                 "date_order",
@@ -572,7 +565,14 @@ def _intervals(run: _Run) -> SparkColumn | None:
         return None
     if ("memberships", "family_id") not in run.fk or ("memberships", "person_id") not in run.fk:
         return None
-    order_ok = F.col("_order_ok") if "_order_ok" in memberships.frame.columns else F.lit(True)
+    # the date_order rule's mask, restated: the foreign-key join of the events asks for the
+    # intervals before that rule has run
+    disordered = (
+        F.col("start_date").isNotNull()
+        & F.col("end_date").isNotNull()
+        & (F.col("end_date") < F.col("start_date"))
+    )
+    order_ok = ~F.coalesce(disordered, F.lit(False))
     return (
         run.fk_ok("memberships", "person_id")
         & run.fk_ok("memberships", "family_id")
@@ -610,33 +610,53 @@ def check_membership_overlap(run: _Run) -> None:
     )
 
 
-def _covered(run: _Run, events: _Table, which: SparkColumn, keys: list[str]) -> str:
-    """Flag of the ``which`` events that a kept membership with the same ``keys`` covers:
-    the membership that started last on or before the event date (the one that must
-    cover it when a person's memberships do not overlap), as the pandas kernel picks."""
+def _with_person_intervals(run: _Run, keys: DataFrame) -> DataFrame:
+    """The persons' keys (for the events' foreign key) with each person's kept memberships
+    as an array ``_iv`` (family, start, end, row), so the one join of the events by person
+    serves the foreign key and both attribution rules (no join per rule, no join back).
+
+    Memberships are few beside events (one or two per person): an array per person is
+    small, and the events are shuffled once instead of three times per rule."""
     from pyspark.sql import functions as F
 
     keep = _intervals(run)
+    if keep is None:
+        return keys
     memberships = run.tables["memberships"]
-    intervals = memberships.frame.where(keep).select(
-        *[F.col(k).alias(f"_iv_{k}") for k in keys],
-        F.col("start_date").alias("_iv_start"),
-        F.coalesce(F.col("end_date"), F.lit(OPEN_END)).alias("_iv_end"),
-        F.col(POS).alias("_iv_pos"),
+    interval = F.struct(
+        F.col("start_date").alias("start"),
+        F.col(POS).alias("pos"),
+        F.coalesce(F.col("end_date"), F.lit(OPEN_END)).alias("end"),
+        F.col("family_id").alias("family"),
     )
-    subjects = events.frame.where(which).select(POS, "event_date", *keys)
-    condition = [subjects[k] == intervals[f"_iv_{k}"] for k in keys]
-    condition.append(intervals["_iv_start"] <= subjects["event_date"])
-    chosen = (
-        subjects.join(intervals, on=condition, how="inner")
-        .groupBy(POS, "event_date")
-        .agg(F.max_by("_iv_end", F.struct("_iv_start", "_iv_pos")).alias("_iv_end"))
-        .select(POS, (F.col("_iv_end") >= F.col("event_date")).alias("_covered"))
+    per_person = (
+        memberships.frame.where(keep)
+        .groupBy(F.col("person_id").alias("_iv_person"))
+        .agg(F.collect_list(interval).alias("_iv"))
     )
-    events.frame = events.frame.join(chosen, on=POS, how="left")
-    name = events.flag(F.col("_covered"))
-    events.frame = events.frame.drop("_covered")
-    return name
+    return keys.join(per_person, keys["_key"] == per_person["_iv_person"], "left").drop(
+        "_iv_person"
+    )
+
+
+def _covered(events: _Table, which: SparkColumn, same_family: bool) -> str | None:
+    """Flag of the ``which`` events that a kept membership of the person (and, with
+    ``same_family``, of the event's family) covers: the membership that started last on or
+    before the event date (the one that must cover it when a person's memberships do not
+    overlap; ties by row, as the pandas kernel picks). None when the events carry no
+    intervals (the foreign keys they need were not checked)."""
+    from pyspark.sql import functions as F
+
+    if "_iv" not in events.frame.columns:
+        return None
+
+    def candidate(x: SparkColumn) -> SparkColumn:
+        started = x["start"] <= F.col("event_date")
+        return started & (x["family"] == F.col("family_id")) if same_family else started
+
+    # structs compare field by field: the latest start, then the latest row
+    chosen = F.array_max(F.filter(F.col("_iv"), candidate))
+    return events.flag(which & (chosen["end"] >= F.col("event_date")))
 
 
 def check_event_attribution(run: _Run) -> None:
@@ -650,7 +670,9 @@ def check_event_attribution(run: _Run) -> None:
         & run.fk_ok("events", "person_id")
         & events.valid("event_date")
     )
-    covered = _covered(run, events, both, ["person_id", "family_id"])
+    covered = _covered(events, both, same_family=True)
+    if covered is None:
+        return
     mask = events.flag(both & ~F.col(covered))
     run.add(
         _Pending(
@@ -760,7 +782,9 @@ def check_unattributed_events(run: _Run) -> None:
     person_only = (
         F.col(_empty("family_id")) & run.fk_ok("events", "person_id") & events.valid("event_date")
     )
-    covered = _covered(run, events, person_only, ["person_id"])
+    covered = _covered(events, person_only, same_family=False)
+    if covered is None:
+        return
     mask = events.flag(person_only & ~F.col(covered))
     run.add(
         _Pending(

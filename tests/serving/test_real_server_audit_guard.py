@@ -22,6 +22,8 @@ from serving.local_server import begin_audit_log, start_local_server
 from serving.settings import ServingSettings
 from serving.store.audit_log import side_paths
 
+pytestmark = [pytest.mark.server]  # starts real `bentoml serve` processes itself
+
 
 def _score(url: str, token: str) -> httpx.Response:
     return httpx.post(
