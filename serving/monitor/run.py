@@ -15,6 +15,13 @@ from typing import Any
 
 import pandas as pd
 
+from features.coverage import (
+    TableCoverage,
+    coverage_of_raw,
+    coverage_warnings,
+    mask_labels_past_outcomes,
+    outcomes_through,
+)
 from features.errors import EarlyriskError
 from features.private_files import write_private_text
 from serving.monitor.config import MonitorConfig
@@ -131,6 +138,11 @@ def run_monitor(
     )
     wanted = sorted(set(dates) | ({reference_as_of} if reference_as_of else set()))
     table = build_feature_table(raw, wanted, config=feature_config, n_jobs=n_jobs)
+    coverage, through, outcomes_early = _coverage(raw, extraction)
+    if outcomes_early:  # realized figures wait for outcomes the table does not hold yet
+        table = mask_labels_past_outcomes(
+            table, through=through, horizon_months=feature_config.horizon_months
+        )
     del raw
     # the population the model scores: its eligibility rule (a version tag) leaves out the
     # families it never scores, as training did for the reference statistics
@@ -190,6 +202,8 @@ def run_monitor(
             "model_sha256": loaded.model_sha256,
         },
         "extraction_date": extraction.isoformat(),
+        "coverage": {name: cov.to_dict() for name, cov in coverage.items()},
+        "coverage_warnings": coverage_warnings(coverage, extraction),
         "config": config.model_dump(mode="json"),
         **body,
     }
@@ -206,6 +220,14 @@ def run_monitor(
     return MonitorOutcome(
         report=report, json_path=json_path, html_path=html_path, mlflow_run_id=run_id
     )
+
+
+def _coverage(raw: object, extraction: dt.date) -> tuple[dict[str, TableCoverage], dt.date, bool]:
+    """Each table's coverage, the date labels are observed through, and whether the outcomes
+    table ends early (:mod:`features.coverage`)."""
+    coverage = coverage_of_raw(raw)
+    through, early = outcomes_through(coverage, extraction)
+    return coverage, through, early
 
 
 def run_served_monitor(
