@@ -74,6 +74,14 @@ def synth(
             show_default=False,
         ),
     ] = None,
+    variant: Annotated[
+        str,
+        typer.Option(
+            "--variant",
+            help="Structure of the generating process: standard, seasonal, slow_recording, "
+            "event_mix, rare_outcomes, long_foreign (features/synth/variants.py).",
+        ),
+    ] = "standard",
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace tables already in --out.")
     ] = False,
@@ -127,9 +135,10 @@ def synth(
             start=start.date(),
             end=end.date(),
             shift_month=shift_day,
+            variant=variant,
         )
-    except ValidationError as error:  # pragma: no cover - the options above check first
-        raise typer.BadParameter(str(error)) from None
+    except ValidationError as error:  # an unknown --variant names the known ones
+        raise typer.BadParameter(str(error), param_hint="--variant") from None
 
     console = Console(stderr=True)
     bar = Progress(
