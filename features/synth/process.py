@@ -480,7 +480,9 @@ class SeasonalParams:
     heating_months: tuple[int, ...] = (10, 11, 12, 1, 2, 3)
     winter_months: tuple[int, ...] = (12, 1, 2)
 
-    def factor(self, amplitude: float, months: tuple[int, ...], month_of_year: np.ndarray):
+    def factor(
+        self, amplitude: float, months: tuple[int, ...], month_of_year: np.ndarray
+    ) -> np.ndarray | float:
         """``1 + a`` in ``months``, ``1 - a`` otherwise (exactly 1.0 when ``a`` is 0)."""
         if amplitude == 0.0:
             return 1.0

@@ -24,9 +24,11 @@ from features.coverage import (
 )
 from features.errors import EarlyriskError
 from features.private_files import write_private_text
+from serving.monitor import seasonal
 from serving.monitor.config import MonitorConfig
 from serving.monitor.core import capacity_threshold, labels_closed, monitor
 from serving.monitor.decisions import decisions_section
+from serving.monitor.seasonal import seasonal_reference_date
 from training.config import CapacityConfig
 from training.reference_stats import ARTIFACT_PATH, ReferenceStats, compute_reference_stats
 
@@ -136,7 +138,19 @@ def run_monitor(
         if stored is not None and stored.label_outcome_types and stored.horizon_months
         else FeatureConfig()
     )
-    wanted = sorted(set(dates) | ({reference_as_of} if reference_as_of else set()))
+    reference_dates = (
+        [reference_as_of.isoformat()]
+        if reference_as_of is not None
+        else list(stored.as_of if stored else [])
+    )
+    season_day = (
+        seasonal_reference_date(as_of, reference_dates) if config.seasonal_reference else None
+    )
+    wanted = sorted(
+        set(dates)
+        | ({reference_as_of} if reference_as_of else set())
+        | ({season_day} if season_day else set())
+    )
     table = build_feature_table(raw, wanted, config=feature_config, n_jobs=n_jobs)
     coverage, through, outcomes_early = _coverage(raw, extraction)
     if outcomes_early:  # realized figures wait for outcomes the table does not hold yet
@@ -180,6 +194,7 @@ def run_monitor(
     current = snapshots[as_of.isoformat()]
     if current.empty:
         raise MonitorError(f"no family in the data as of {as_of.isoformat()}")
+    stats, season = _seasonal(stats, model, table, season_day, config=config)
     groups = current[["family_id", *[c for c in current.columns if c.startswith("audit_")]]]
     decisions = decisions_section(
         audit_log_path,
@@ -190,6 +205,7 @@ def run_monitor(
         config=config,
     )
     body = monitor(stats, model, snapshots, config=config, decisions=decisions)
+    body["reference"]["seasonal"] = season
     report = {
         "format": "earlyrisk.monitor_report",
         "format_version": 1,
@@ -219,6 +235,42 @@ def run_monitor(
         report["mlflow_run_id"] = run_id
     return MonitorOutcome(
         report=report, json_path=json_path, html_path=html_path, mlflow_run_id=run_id
+    )
+
+
+def _seasonal(
+    stats: ReferenceStats,
+    model: Any,
+    table: pd.DataFrame,
+    season_day: dt.date | None,
+    *,
+    config: MonitorConfig,
+) -> tuple[ReferenceStats, dict[str, Any]]:
+    """The reference the comparison uses and the report's note of which (module
+    :mod:`serving.monitor.seasonal`)."""
+    if not config.seasonal_reference:
+        return stats, seasonal.describe(
+            seasonal.METHOD_STORED, reason="seasonal references are switched off in the config"
+        )
+    if season_day is None:
+        return stats, seasonal.describe(
+            seasonal.METHOD_STORED,
+            as_of=dt.date.fromisoformat(max(stats.as_of)) if stats.as_of else None,
+            reason="the stored reference is the same quarter of the year",
+        )
+    frame = table.loc[table["as_of"] == pd.Timestamp(season_day)].reset_index(drop=True)
+    if len(frame) < 2:
+        return stats, seasonal.describe(
+            seasonal.METHOD_STORED,
+            reason=f"no family as of {season_day.isoformat()}, the same quarter of the "
+            "training period",
+        )
+    return seasonal.seasonal_stats(stats, model, frame, as_of=season_day), seasonal.describe(
+        seasonal.METHOD_SAME_QUARTER,
+        as_of=season_day,
+        reason="inputs and score compared with the same quarter of the training period "
+        "(seasonal indicators move with the calendar); the performance estimate keeps the "
+        "stored reference's calibration check",
     )
 
 
@@ -289,6 +341,12 @@ def run_served_monitor(
         body = monitor_served(stats, document, name=name, version=version, config=config)
     except ServedStatsSourceError as exc:
         raise MonitorError(str(exc)) from exc
+    if isinstance(body.get("reference"), dict):
+        body["reference"]["seasonal"] = seasonal.describe(
+            seasonal.METHOD_STORED,
+            reason="served statistics are counts in the stored reference's bins; no raw data "
+            "to build the same quarter of the training period",
+        )
     report = {
         "format": "earlyrisk.monitor_report",
         "format_version": 1,
