@@ -99,7 +99,7 @@ def run_monitor(
     from features.labels import extraction_date_of, refuse_as_of_after_extraction
     from features.validation import load_validated
     from serving.monitor.report_html import render_html
-    from training.registry import TAG_ELIGIBILITY, load_risk_model
+    from training.registry import TAG_DATA_THROUGH, TAG_ELIGIBILITY, load_risk_model
 
     config = config or MonitorConfig()
     out = Path(out_dir)
@@ -204,7 +204,16 @@ def run_monitor(
         groups=groups,
         config=config,
     )
-    body = monitor(stats, model, snapshots, config=config, decisions=decisions)
+    body = monitor(
+        stats,
+        model,
+        snapshots,
+        config=config,
+        decisions=decisions,
+        trained_through=_trained_through(
+            loaded.tags.get(TAG_DATA_THROUGH), feature_config.horizon_months
+        ),
+    )
     body["reference"]["seasonal"] = season
     report = {
         "format": "earlyrisk.monitor_report",
@@ -236,6 +245,16 @@ def run_monitor(
     return MonitorOutcome(
         report=report, json_path=json_path, html_path=html_path, mlflow_run_id=run_id
     )
+
+
+def _trained_through(data_through: str | None, horizon_months: int) -> str | None:
+    """The latest as-of date whose outcomes the model saw: its ``data_through`` tag (the
+    last outcome date) less the label horizon; None when the version has no such tag."""
+    if not data_through:
+        return None
+    from training.design import shift_date
+
+    return shift_date(dt.date.fromisoformat(data_through), -horizon_months).isoformat()
 
 
 def _seasonal(
