@@ -7,8 +7,10 @@ quarter end ``T`` whose 12-month label window is fully observed:
 
 * **earlyrisk**: ``earlyrisk train`` with the packaged default config (no dates), the
   registered model (the final refit), ranked by its raw score at ``T``;
-* **earlyrisk, every origin**: the same with ``slices.train_dates: 40``, i.e. trained on
-  every quarter end whose label window closed (not only the latest four);
+* **earlyrisk, every origin**: the same with ``slices.train_dates`` and
+  ``min_train_dates`` 40, i.e. trained on every quarter end whose label window closed,
+  also those with less than the longest indicator window of history before them (the
+  default keeps the latest four with full history, or four anyway on a short registry);
 * **peer** (:mod:`benchmarks.peer`): plain LightGBM on generic per-event-type counts over
   every quarter end whose label window ends by ``T``.
 
@@ -133,7 +135,7 @@ def measure(variant: str, seed: int, families: int) -> dict[str, object]:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         ours = _train(raw_dir, Path(tmp) / "a")
-        every = _train(raw_dir, Path(tmp) / "b", train_dates=40)
+        every = _train(raw_dir, Path(tmp) / "b", train_dates=40, min_train_dates=40)
     seconds = time.perf_counter() - started
     plan = ours.plan
     assert plan is not None and ours.feature_table is not None

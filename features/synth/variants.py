@@ -16,7 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from features.synth.process import DEFAULT_PARAMS, EventSpec, ProcessParams, SeasonalParams
+from features.synth.process import (
+    DEFAULT_PARAMS,
+    VARIANT_NAMES,
+    EventSpec,
+    ProcessParams,
+    SeasonalParams,
+)
 
 # event types whose records come from social and police agencies, and from health care
 _SOCIAL = ("social_service_contact", "family_support_center_visit", "police_contact",
@@ -99,6 +105,10 @@ VARIANTS: dict[str, Variant] = {
         ),
     )
 }
+
+
+if tuple(VARIANTS) != VARIANT_NAMES:  # the config's validator lists the names
+    raise ImportError(f"variants {tuple(VARIANTS)} differ from VARIANT_NAMES {VARIANT_NAMES}")
 
 
 def variant_params(name: str) -> ProcessParams:
