@@ -30,6 +30,9 @@ VALIDATE_HELP = (
     "Suspicious rows (unknown event types, records back-dated by more than a year, families "
     "or persons without membership, negative amounts, extra columns) are counted, never "
     "dropped, and do not make the data invalid.\n\n"
+    "Coverage per table: the first and latest recorded date of events, outcomes, families "
+    "and memberships; a warning when events or outcomes end more than a month before the "
+    "extraction date (a stalled feed or a table extracted earlier).\n\n"
     "Exit code: 0 valid, 1 a rule is broken, 2 usage error (e.g. DIR does not exist)."
 )
 
@@ -109,6 +112,9 @@ def validate_command(
         report = validate_raw_dir(
             raw_dir, progress=show_progress and not json_output, max_examples=examples
         )
+    from features.coverage import coverage_of_dir
+
+    report.attach_coverage(coverage_of_dir(raw_dir))
     if json_output:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -192,6 +192,10 @@ def score_command(
         str(summary.path),
     )
     Console().print(table)
+    from features.coverage import dir_coverage_warnings
+
+    for line in dir_coverage_warnings(raw):  # a table that ends early: say it beside the scores
+        err.print(f"[yellow]coverage warning:[/yellow] {line}", soft_wrap=True, highlight=False)
     note = f"run {summary.run_id} completed and recorded in the audit log"
     if summary.cleaned:
         note += f"; removed stale temporary file(s) of a killed run: {', '.join(summary.cleaned)}"

@@ -5,6 +5,11 @@ follows from three facts of the data and one of the catalogue:
 
 * the **extraction date** (the latest recorded date, or ``label.extraction_date``): a label
   window must end by it to be fully observed;
+* the **outcomes table's coverage**: when the outcomes end more than a month before the
+  extraction date (extracted earlier, or a stalled feed; :mod:`features.coverage`), a
+  label window must end by the outcomes' latest ``recorded_date`` instead, or its zeros
+  would only mean "not recorded yet"; when no quarter end's window fits, the design
+  refuses, naming both tables and their dates;
 * the **horizon** of the label;
 * the **data start** (the earliest event date): nothing before it is known;
 * the **longest indicator window** of the catalogue (3 years): a snapshot earlier than
@@ -111,6 +116,7 @@ class DesignPlan:
     data_start: dt.date | None = None
     longest_window_days: int | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    outcomes_through: dt.date | None = None  # set when the outcomes table ends early
 
     def all_dates(self) -> list[dt.date]:
         """Every as-of date any stage needs (the feature snapshots to build)."""
@@ -164,10 +170,17 @@ def derive_design(
     slices: SlicesConfig,
     backtest_origins: int,
     final_refit: bool,
+    outcomes_through: dt.date | None = None,
 ) -> DesignPlan:
-    """The design from the data (see the module docstring); config dates win."""
+    """The design from the data (see the module docstring); config dates win.
+
+    ``outcomes_through``: the outcomes table's latest recorded date when it ends more than
+    a month before the extraction date (:func:`features.coverage.outcomes_through`); every
+    label window then ends by it.
+    """
+    bound = extraction_date if outcomes_through is None else min(extraction_date, outcomes_through)
     if slices.has_dates:
-        return _design_from_config(
+        plan = _design_from_config(
             slices,
             horizon_months=horizon_months,
             backtest_origins=backtest_origins,
@@ -175,6 +188,22 @@ def derive_design(
             extraction_date=extraction_date,
             data_start=data_start,
         )
+        if outcomes_through is not None:
+            late = [
+                d
+                for d in plan.evaluation.all_dates()
+                if label_window_end(d, horizon_months) > bound
+            ]
+            if late:
+                raise DesignError(
+                    f"{_outcomes_note(outcomes_through, extraction_date)}; the configured "
+                    f"as-of date(s) {', '.join(d.isoformat() for d in late)} have "
+                    f"{horizon_months}-month label windows that end after "
+                    f"{bound.isoformat()}, where nothing is recorded: re-extract the outcomes "
+                    "table up to the other tables' date, or configure earlier dates"
+                )
+            plan = _with_outcomes_note(plan, outcomes_through)
+        return plan
     step = slices.step_months
     # an as-of date needs at least one day of data before it
     candidates = [
@@ -182,7 +211,14 @@ def derive_design(
     ]
     floor = (pd.Timestamp(data_start) + pd.Timedelta(days=longest_window_days)).date()
     rules = _Rules(candidates, horizon_months, floor, slices.train_dates, slices.min_train_dates)
-    test = _latest_observed(candidates, by=extraction_date, horizon=horizon_months)
+    test = _latest_observed(candidates, by=bound, horizon=horizon_months)
+    if test is None and outcomes_through is not None:
+        raise DesignError(
+            f"{_outcomes_note(outcomes_through, extraction_date)}; no {step}-monthly as-of date "
+            f"after the data start {data_start.isoformat()} has a {horizon_months}-month "
+            f"label window that ends by {outcomes_through.isoformat()}, so no label can be "
+            "observed: re-extract the outcomes table up to the other tables' date"
+        )
     if test is None:
         raise DesignError(
             f"no {step}-monthly as-of date between the data start {data_start.isoformat()} and "
@@ -192,9 +228,15 @@ def derive_design(
     main = _design_for_test(rules, test)
     if main is None:
         need = 2 * horizon_months
+        limit = (
+            ""
+            if outcomes_through is None
+            else f"{_outcomes_note(outcomes_through, extraction_date)}, so label windows "
+            f"must end by {outcomes_through.isoformat()}; "
+        )
         raise DesignError(
-            f"the data from {data_start.isoformat()} to {extraction_date.isoformat()} is too "
-            f"short for a train / calibration / test design with a {horizon_months}-month "
+            f"{limit}the data from {data_start.isoformat()} to {extraction_date.isoformat()} "
+            f"is too short for a train / calibration / test design with a {horizon_months}-month "
             f"horizon: it needs more than {need} months of data (test {test.isoformat()})"
         )
     evaluation, censored = main
@@ -215,7 +257,13 @@ def derive_design(
         f"data from {data_start.isoformat()} (earliest event) to {extraction_date.isoformat()} "
         "(extraction date: latest recorded date unless label.extraction_date is set)",
         f"test as of {test.isoformat()}: the latest quarter end whose {horizon_months}-month "
-        f"label window ends by the extraction date",
+        + (
+            "label window ends by the extraction date"
+            if outcomes_through is None
+            else f"label window ends by {outcomes_through.isoformat()}, the outcomes "
+            "table's latest recorded date (it ends more than a month before the extraction "
+            "date)"
+        ),
         f"calibration as of {evaluation.calibration[0].isoformat()}: the latest quarter end "
         "whose label window ends by the test date",
         f"training as of {', '.join(d.isoformat() for d in evaluation.train)}: the latest "
@@ -239,6 +287,11 @@ def derive_design(
             f"recalibrated as of {test.isoformat()} (the most recent labelled data)"
         )
     warnings = []
+    if outcomes_through is not None:
+        warnings.append(
+            f"{_outcomes_note(outcomes_through, extraction_date)}: every label window ends by "
+            f"{outcomes_through.isoformat()} (test {test.isoformat()})"
+        )
     if censored:
         warnings.append(
             "left-censored history: the first training snapshot "
@@ -260,7 +313,27 @@ def derive_design(
         data_start=data_start,
         longest_window_days=longest_window_days,
         warnings=tuple(warnings),
+        outcomes_through=outcomes_through,
     )
+
+
+def _outcomes_note(outcomes_through: dt.date, extraction_date: dt.date) -> str:
+    """The two tables and their dates, for the refusal and the warning."""
+    return (
+        f"the outcomes table ends on {outcomes_through.isoformat()} (its latest recorded_date) "
+        f"while the events run to the extraction date {extraction_date.isoformat()}"
+    )
+
+
+def _with_outcomes_note(plan: DesignPlan, outcomes_through: dt.date) -> DesignPlan:
+    from dataclasses import replace
+
+    assert plan.extraction_date is not None
+    note = (
+        f"{_outcomes_note(outcomes_through, plan.extraction_date)}: the configured label "
+        f"windows all end by {outcomes_through.isoformat()}"
+    )
+    return replace(plan, warnings=(*plan.warnings, note), outcomes_through=outcomes_through)
 
 
 def _design_from_config(

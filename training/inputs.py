@@ -114,7 +114,10 @@ def plan_design(config: TrainConfig, *, raw: Any | None, table: pd.DataFrame | N
 
     try:
         if raw is not None:
+            from features.coverage import coverage_of_raw, outcomes_through
+
             start, extraction = data_span(raw, config)
+            through, early = outcomes_through(coverage_of_raw(raw), extraction)
             return derive_design(
                 extraction_date=extraction,
                 data_start=start,
@@ -123,6 +126,7 @@ def plan_design(config: TrainConfig, *, raw: Any | None, table: pd.DataFrame | N
                 slices=config.slices,
                 backtest_origins=config.backtest.origins,
                 final_refit=config.final_refit,
+                outcomes_through=through if early else None,
             )
         assert table is not None
         as_of = pd.to_datetime(table["as_of"]).dt.date

@@ -118,6 +118,14 @@ def synth(
             "each month (the caseworkers' capacity).",
         ),
     ] = 0.01,
+    variant: Annotated[
+        str,
+        typer.Option(
+            "--variant",
+            help="Structure of the generating process: standard, seasonal, slow_recording, "
+            "event_mix, rare_outcomes, long_foreign (features/synth/variants.py).",
+        ),
+    ] = "standard",
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace tables already in --out.")
     ] = False,
@@ -189,9 +197,10 @@ def synth(
             support_effect=support_effect,
             holdout_share=holdout_share,
             deploy_capacity=deploy_capacity,
+            variant=variant,
         )
-    except ValidationError as error:  # pragma: no cover - the options above check first
-        raise typer.BadParameter(str(error)) from None
+    except ValidationError as error:  # an unknown --variant names the known ones
+        raise typer.BadParameter(str(error), param_hint="--variant") from None
 
     console = Console(stderr=True)
     bar = Progress(

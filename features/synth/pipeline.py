@@ -91,6 +91,10 @@ def observed_label_tally(tables: dict[str, pa.Table], calendar: Calendar) -> tup
 
 def run_chunk(config: SynthConfig, chunk: int, params: ProcessParams) -> ChunkOutput:
     """Generate one chunk and tally its labels (runs in a worker process)."""
+    if config.variant != "standard" and params is DEFAULT_PARAMS:
+        from features.synth.variants import variant_params
+
+        params = variant_params(config.variant)
     result = generate_chunk(config, chunk, params)
     tables = result.tables
     if config.shift_month is not None:

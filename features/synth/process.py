@@ -27,6 +27,15 @@ DEFAULT_END = date(2024, 12, 31)
 # Families per chunk: part of the process definition (a chunk's seed is derived from the
 # master seed and the chunk index), so it is fixed rather than tuned to the machine.
 CHUNK_FAMILIES = 10_000
+# the named variants of features.synth.variants (which checks it defines exactly these)
+VARIANT_NAMES = (
+    "standard",
+    "seasonal",
+    "slow_recording",
+    "event_mix",
+    "rare_outcomes",
+    "long_foreign",
+)
 
 
 class SynthConfig(BaseModel):
@@ -42,6 +51,11 @@ class SynthConfig(BaseModel):
     start: date = DEFAULT_START
     end: date = DEFAULT_END
     chunk_families: int = Field(default=CHUNK_FAMILIES, ge=1)
+    variant: str = Field(
+        default="standard",
+        description="named structure of the generating process (features.synth.variants): "
+        "recording delays, seasonality, event mix, label rate",
+    )
     shift_month: date | None = Field(
         default=None,
         description="first day of the month from which the documented change of "
@@ -65,6 +79,15 @@ class SynthConfig(BaseModel):
         le=1.0,
         description="share of the families with a minor the deployed model flags each month",
     )
+
+    @model_validator(mode="after")
+    def _variant_is_known(self) -> SynthConfig:
+        if self.variant not in VARIANT_NAMES:
+            raise ValueError(
+                f"variant {self.variant!r} is not one of {', '.join(VARIANT_NAMES)} "
+                "(features.synth.variants)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _period_is_ordered(self) -> SynthConfig:
@@ -469,6 +492,36 @@ class EconomicParams:
 
 
 @dataclass(frozen=True)
+class SeasonalParams:
+    """Seasonal cycles of some records (all 0: none, the standard registry's process).
+
+    Each amplitude ``a`` multiplies a monthly rate by ``1 + a`` in its season and ``1 - a``
+    outside it, so the yearly mean stays put; the months are calendar months (1-12).
+
+    * ``heating_utility_debt``: utility debts in the heating season (October-March);
+    * ``winter_absence``: school absence days in December-February (colds and flu);
+    * ``heating_housing_assistance``: housing assistance paid in the heating season;
+    * ``december_topup``: targeted social assistance paid at ``1 + a`` the amount in
+      December (a year-end payment cycle; amounts, not rates).
+    """
+
+    heating_utility_debt: float = 0.0
+    winter_absence: float = 0.0
+    heating_housing_assistance: float = 0.0
+    december_topup: float = 0.0
+    heating_months: tuple[int, ...] = (10, 11, 12, 1, 2, 3)
+    winter_months: tuple[int, ...] = (12, 1, 2)
+
+    def factor(
+        self, amplitude: float, months: tuple[int, ...], month_of_year: np.ndarray
+    ) -> np.ndarray | float:
+        """``1 + a`` in ``months``, ``1 - a`` otherwise (exactly 1.0 when ``a`` is 0)."""
+        if amplitude == 0.0:
+            return 1.0
+        return np.where(np.isin(month_of_year, months), 1.0 + amplitude, 1.0 - amplitude)
+
+
+@dataclass(frozen=True)
 class ProcessParams:
     """All parameters of the generating process in one object."""
 
@@ -481,6 +534,11 @@ class ProcessParams:
     events: tuple[EventSpec, ...] = EVENT_SPECS
     disability_share: float = DISABILITY_SHARE
     backdated_share: float = BACKDATED_SHARE
+    # recording delays: every source's median lag times ``lag_scale``, its log-normal sigma
+    # plus ``lag_sigma_extra`` (a heavier tail); 1 and 0 are the documented lags
+    lag_scale: float = 1.0
+    lag_sigma_extra: float = 0.0
+    seasonal: SeasonalParams = field(default_factory=SeasonalParams)
 
 
 DEFAULT_PARAMS = ProcessParams()

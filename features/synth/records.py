@@ -104,6 +104,9 @@ def _lags(rng: np.random.Generator, source: np.ndarray, params: ProcessParams) -
     """Reporting lag in days: log-normal per source; a few back-dated by more than a year."""
     median = np.array([lag.median_days for lag in SOURCE_LAGS.values()])[source]
     sigma = np.array([lag.sigma for lag in SOURCE_LAGS.values()])[source]
+    if params.lag_scale != 1.0 or params.lag_sigma_extra != 0.0:  # a variant's delays
+        median = median * params.lag_scale
+        sigma = sigma + params.lag_sigma_extra
     lag = np.rint(median * np.exp(sigma * rng.standard_normal(len(source)))).astype(np.int64)
     backdated = rng.random(len(source)) < params.backdated_share
     late = rng.integers(BACKDATED_DAYS[0], BACKDATED_DAYS[1] + 1, len(source))
@@ -229,6 +232,17 @@ def generate_records(
             month = fm.month if rows is None else fm.month[rows]
             z = fm.z if rows is None else fm.z[rows]
             p = np.minimum(spec.base * np.exp(spec.slope * z) * factor(spec, fam), 0.9)
+            if spec.event_type == "utility_debt":  # the heating season (0: no cycle)
+                season = params.seasonal
+                p = np.minimum(
+                    p
+                    * season.factor(
+                        season.heating_utility_debt,
+                        season.heating_months,
+                        calendar.month_of_year[month],
+                    ),
+                    0.9,
+                )
             hit = np.flatnonzero(rng.random(len(p)) < p)
             value, detail = _family_value(rng, spec, fm, rows, hit, details)
             if detail is None:
@@ -391,9 +405,17 @@ def _economic_records(
     source = SOURCES.index(specs["benefit_payment"].source)
     disabled = pop.disability[fm.family]
     tsa_p = np.minimum(econ.tsa_base * np.exp(econ.tsa_slope * fm.z), 0.9)
+    season = params.seasonal
+    fm_month_of_year = calendar.month_of_year[fm.month]
     housing_p = np.minimum(
-        econ.housing_assistance_base * np.exp(econ.housing_assistance_slope * fm.z), 0.9
+        econ.housing_assistance_base
+        * np.exp(econ.housing_assistance_slope * fm.z)
+        * season.factor(season.heating_housing_assistance, season.heating_months, fm_month_of_year),
+        0.9,
     )
+    tsa_amount = econ.tsa_amount_per_minor * np.maximum(fm.minors, 1)
+    if season.december_topup != 0.0:  # a year-end payment cycle
+        tsa_amount = tsa_amount * np.where(fm_month_of_year == 12, 1.0 + season.december_topup, 1.0)
     paid = {
         "child_benefit": (fm.infants > 0, econ.child_benefit_amount * np.maximum(fm.infants, 1)),
         "large_family_benefit": (
@@ -406,7 +428,7 @@ def _economic_records(
         ),
         "targeted_social_assistance": (
             rng.random(len(fm.family)) < tsa_p,
-            econ.tsa_amount_per_minor * np.maximum(fm.minors, 1),
+            tsa_amount,
         ),
         "housing_assistance": (
             rng.random(len(fm.family)) < housing_p,
@@ -440,7 +462,12 @@ def _education_records(
     month_of_year = calendar.month_of_year[pm.month]
     school_month = (month_of_year >= 9) | (month_of_year <= 5)
     rows = np.flatnonzero(_age_mask(pm, "school_age") & school_month)
-    days = rng.poisson(econ.school_absence_mean * np.exp(econ.school_absence_slope * pm.z[rows]))
+    season = params.seasonal
+    days = rng.poisson(
+        econ.school_absence_mean
+        * np.exp(econ.school_absence_slope * pm.z[rows])
+        * season.factor(season.winter_absence, season.winter_months, month_of_year[rows])
+    )
     hit = np.flatnonzero(days > 0)
     rows = rows[hit]
     spec = specs["school_absence"]

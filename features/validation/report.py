@@ -13,6 +13,9 @@ contract the rules come from)::
       "ok": true | false,                      # no errors (suspicious rows do not count)
       "extraction_date": "YYYY-MM-DD" | null,  # max recorded_date of events and outcomes
       "tables": {"families": {"file": "families.parquet" | null, "rows": 123 | null}, ...},
+      "coverage": {"events": {"column": "recorded_date", "first": "YYYY-MM-DD" | null,
+                              "latest": "YYYY-MM-DD" | null}, ...},   # {} unless attached
+      "warnings": ["table outcomes ends on ...", ...],   # feeds ending > 1 month early
       "errors":     [ <violation>, ... ],
       "suspicious": [ <violation>, ... ]
     }
@@ -34,6 +37,7 @@ from rich.table import Table
 from rich.text import Text
 
 from features.contract import CONTRACT_VERSION, TABLES
+from features.coverage import TableCoverage, coverage_warnings
 
 Severity = Literal["error", "suspicious"]
 
@@ -88,6 +92,23 @@ class ValidationReport:
     source: str | None = None
     extraction_date: str | None = None
     contract_version: int = CONTRACT_VERSION
+    coverage: dict[str, TableCoverage] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def attach_coverage(self, coverage: dict[str, TableCoverage]) -> ValidationReport:
+        """Record each table's first and latest date, and warn about feeds that end early.
+
+        Kept apart from the rule checks (both engines' reports stay comparable); the
+        ``validate`` command attaches it for either engine from the files' date columns.
+        """
+        import datetime as dt
+
+        self.coverage = dict(coverage)
+        extraction = (
+            None if self.extraction_date is None else dt.date.fromisoformat(self.extraction_date)
+        )
+        self.warnings = coverage_warnings(self.coverage, extraction)
+        return self
 
     @property
     def ok(self) -> bool:
@@ -106,6 +127,8 @@ class ValidationReport:
             "ok": self.ok,
             "extraction_date": self.extraction_date,
             "tables": {name: asdict(info) for name, info in self.tables.items()},
+            "coverage": {name: cov.to_dict() for name, cov in self.coverage.items()},
+            "warnings": list(self.warnings),
             "errors": [v.to_dict() for v in self.errors],
             "suspicious": [v.to_dict() for v in self.suspicious],
         }
@@ -153,6 +176,10 @@ class ValidationReport:
                 where = "(in memory)" if info.rows is not None else "[red]missing[/red]"
             counts.add_row(name, where, rows)
         parts.append(counts)
+        if self.coverage:
+            parts.append(_coverage_table(self.coverage))
+        for line in self.warnings:
+            parts.append(Text(f"warning: {line}", style="yellow"))
         for title, violations, style in (
             ("Errors (the contract is broken)", self.errors, "red"),
             ("Suspicious (counted, kept)", self.suspicious, "yellow"),
@@ -164,6 +191,23 @@ class ValidationReport:
     def print(self, console: Console | None = None) -> None:
         """Print the rich rendering (to stdout unless a console is given)."""
         (console or Console()).print(self)
+
+
+def _coverage_table(coverage: dict[str, TableCoverage]) -> Table:
+    """Each dated table's first and latest date (see :mod:`features.coverage`)."""
+    table = Table(title="Coverage per table", title_justify="left", show_edge=False)
+    table.add_column("table")
+    table.add_column("dated by")
+    table.add_column("first")
+    table.add_column("latest")
+    for name, cov in coverage.items():
+        table.add_row(
+            name,
+            cov.column,
+            "-" if cov.first is None else cov.first.isoformat(),
+            "-" if cov.latest is None else cov.latest.isoformat(),
+        )
+    return table
 
 
 def _violation_table(title: str, violations: list[RuleViolation], style: str) -> Table:

@@ -99,14 +99,15 @@ def _performance_checks(
                 "estimate assumes the calibration still holds",
             )
         )
-    closed = [r for r in perf["realized"] if r["label_window_closed"]]
+    # an in-sample date's realized figures are the model's own training outcomes
+    closed = [r for r in perf["realized"] if r["label_window_closed"] and not r.get("in_sample")]
     if not closed:
         out.append(
             _check(
                 "realized_performance",
                 "realized performance",
                 "not_evaluable",
-                "no monitored as-of date has a closed label window yet",
+                "no monitored out-of-sample as-of date has a closed label window yet",
             )
         )
         return out

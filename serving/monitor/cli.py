@@ -292,6 +292,8 @@ def _finish(outcome: Any, *, strict: bool) -> None:
     console.print(f"report: {outcome.json_path} and {outcome.html_path}", highlight=False)
     if outcome.mlflow_run_id:
         console.print(f"MLflow monitoring run: {outcome.mlflow_run_id}", highlight=False)
+    for line in outcome.report.get("coverage_warnings", []):
+        console.print(f"[yellow]coverage warning[/yellow] {line}", highlight=False)
     for check in outcome.not_evaluable:
         console.print(f"not evaluable: {check['subject']}: {check['evidence']}", highlight=False)
     for alert in outcome.alerts:

@@ -75,6 +75,11 @@ class MonitorConfig(BaseModel):
         description="quarter ends this far back are re-estimated and, once their labels are "
         "in, realized",
     )
+    seasonal_reference: bool = Field(
+        default=True,
+        description="compare the inputs and the score with the same quarter of the training "
+        "period (serving.monitor.seasonal) instead of the stored reference's date",
+    )
     n_boot: int = Field(default=200, ge=0, description="bootstrap resamples of the fairness audit")
     min_group_size: int = Field(default=11, ge=1, description="smaller groups are suppressed")
     confidence_level: float = Field(default=0.95, gt=0.5, lt=1)

@@ -100,8 +100,15 @@ def monitor(
     config: MonitorConfig,
     decisions: dict[str, Any] | None = None,
     fairness_history: bool = True,
+    trained_through: str | None = None,
 ) -> dict[str, Any]:
     """The body of ``monitor_report.json`` (without the run's metadata, added by the caller).
+
+    ``trained_through``: the latest as-of date the model's fit or calibration used (its
+    ``data_through`` tag less the horizon). An as-of date on or before it is **in-sample**:
+    its realized figures are the model's own training data, so the entry is marked
+    ``in_sample``, its estimate error is moved to ``estimate_error_in_sample`` and left out
+    of the estimator's error summary and of the realized-performance checks.
 
     ``decisions``: the section built by :mod:`serving.monitor.decisions` (needs the capacity
     threshold of the monitored date, see :func:`capacity_threshold`).
@@ -131,7 +138,12 @@ def monitor(
         if frame.empty:
             continue
         p = probability if day == as_of else model.predict_proba(frame)
-        history.append({"as_of": day, **performance_at(frame, p, stats=stats, config=config)})
+        entry = {"as_of": day, **performance_at(frame, p, stats=stats, config=config)}
+        entry["in_sample"] = trained_through is not None and day <= trained_through
+        if entry["in_sample"] and entry["estimate_error"] is not None:
+            entry["estimate_error_in_sample"] = entry.pop("estimate_error")
+            entry["estimate_error"] = None
+        history.append(entry)
         if fairness_history or day == as_of:
             k_day = stats.capacity.k(len(frame))
             fairness.append(
@@ -169,9 +181,13 @@ def monitor(
             "reference_realized": stats.realized,
             "estimator_error_on_reference": stats.estimator_error,
             "estimated": {"as_of": as_of, **now["estimated"]},
+            "model_trained_through": trained_through,
+            "estimator_error": estimator_error_summary(history),
             "realized": [
                 {
                     "as_of": h["as_of"],
+                    "in_sample": h["in_sample"],
+                    "estimate_error_in_sample": h.get("estimate_error_in_sample"),
                     "label_window_closed": h["label_window_closed"],
                     "realized": h["realized"],
                     "estimated": h["estimated"],
@@ -194,6 +210,28 @@ def monitor(
         if c["status"] == "alert"
     ]
     return report
+
+
+def estimator_error_summary(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean error and interval coverage of the ROC AUC estimate over the out-of-sample dates
+    whose labels are in (in-sample dates are listed apart, never averaged in)."""
+    scored = [
+        h
+        for h in history
+        if h["label_window_closed"] and not h["in_sample"] and h.get("estimate_error")
+    ]
+    errors = [h["estimate_error"]["roc_auc"] for h in scored]
+    errors = [e for e in errors if e is not None]
+    covered = [h.get("estimate_within_interval", {}).get("roc_auc") for h in scored]
+    covered = [c for c in covered if c is not None]
+    return {
+        "metric": "roc_auc",
+        "out_of_sample_dates": [h["as_of"] for h in scored],
+        "in_sample_dates": [h["as_of"] for h in history if h["in_sample"]],
+        "mean_error": float(np.mean(errors)) if errors else None,
+        "mean_absolute_error": float(np.mean(np.abs(errors))) if errors else None,
+        "interval_coverage": float(np.mean(covered)) if covered else None,
+    }
 
 
 def capacity_threshold(model: RiskModel, frame: pd.DataFrame, stats: ReferenceStats) -> float:

@@ -15,11 +15,20 @@ from typing import Any
 
 import pandas as pd
 
+from features.coverage import (
+    TableCoverage,
+    coverage_of_raw,
+    coverage_warnings,
+    mask_labels_past_outcomes,
+    outcomes_through,
+)
 from features.errors import EarlyriskError
 from features.private_files import write_private_text
+from serving.monitor import seasonal
 from serving.monitor.config import MonitorConfig
 from serving.monitor.core import capacity_threshold, labels_closed, monitor
 from serving.monitor.decisions import decisions_section
+from serving.monitor.seasonal import seasonal_reference_date
 from training.config import CapacityConfig
 from training.reference_stats import ARTIFACT_PATH, ReferenceStats, compute_reference_stats
 
@@ -90,7 +99,7 @@ def run_monitor(
     from features.labels import extraction_date_of, refuse_as_of_after_extraction
     from features.validation import load_validated
     from serving.monitor.report_html import render_html
-    from training.registry import TAG_ELIGIBILITY, load_risk_model
+    from training.registry import TAG_DATA_THROUGH, TAG_ELIGIBILITY, load_risk_model
 
     config = config or MonitorConfig()
     out = Path(out_dir)
@@ -129,8 +138,25 @@ def run_monitor(
         if stored is not None and stored.label_outcome_types and stored.horizon_months
         else FeatureConfig()
     )
-    wanted = sorted(set(dates) | ({reference_as_of} if reference_as_of else set()))
+    reference_dates = (
+        [reference_as_of.isoformat()]
+        if reference_as_of is not None
+        else list(stored.as_of if stored else [])
+    )
+    season_day = (
+        seasonal_reference_date(as_of, reference_dates) if config.seasonal_reference else None
+    )
+    wanted = sorted(
+        set(dates)
+        | ({reference_as_of} if reference_as_of else set())
+        | ({season_day} if season_day else set())
+    )
     table = build_feature_table(raw, wanted, config=feature_config, n_jobs=n_jobs)
+    coverage, through, outcomes_early = _coverage(raw, extraction)
+    if outcomes_early:  # realized figures wait for outcomes the table does not hold yet
+        table = mask_labels_past_outcomes(
+            table, through=through, horizon_months=feature_config.horizon_months
+        )
     del raw
     # the population the model scores: its eligibility rule (a version tag) leaves out the
     # families it never scores, as training did for the reference statistics
@@ -168,6 +194,7 @@ def run_monitor(
     current = snapshots[as_of.isoformat()]
     if current.empty:
         raise MonitorError(f"no family in the data as of {as_of.isoformat()}")
+    stats, season = _seasonal(stats, model, table, season_day, config=config)
     groups = current[["family_id", *[c for c in current.columns if c.startswith("audit_")]]]
     decisions = decisions_section(
         audit_log_path,
@@ -177,7 +204,17 @@ def run_monitor(
         groups=groups,
         config=config,
     )
-    body = monitor(stats, model, snapshots, config=config, decisions=decisions)
+    body = monitor(
+        stats,
+        model,
+        snapshots,
+        config=config,
+        decisions=decisions,
+        trained_through=_trained_through(
+            loaded.tags.get(TAG_DATA_THROUGH), feature_config.horizon_months
+        ),
+    )
+    body["reference"]["seasonal"] = season
     report = {
         "format": "earlyrisk.monitor_report",
         "format_version": 1,
@@ -190,6 +227,8 @@ def run_monitor(
             "model_sha256": loaded.model_sha256,
         },
         "extraction_date": extraction.isoformat(),
+        "coverage": {name: cov.to_dict() for name, cov in coverage.items()},
+        "coverage_warnings": coverage_warnings(coverage, extraction),
         "config": config.model_dump(mode="json"),
         **body,
     }
@@ -206,6 +245,60 @@ def run_monitor(
     return MonitorOutcome(
         report=report, json_path=json_path, html_path=html_path, mlflow_run_id=run_id
     )
+
+
+def _trained_through(data_through: str | None, horizon_months: int) -> str | None:
+    """The latest as-of date whose outcomes the model saw: its ``data_through`` tag (the
+    last outcome date) less the label horizon; None when the version has no such tag."""
+    if not data_through:
+        return None
+    from training.design import shift_date
+
+    return shift_date(dt.date.fromisoformat(data_through), -horizon_months).isoformat()
+
+
+def _seasonal(
+    stats: ReferenceStats,
+    model: Any,
+    table: pd.DataFrame,
+    season_day: dt.date | None,
+    *,
+    config: MonitorConfig,
+) -> tuple[ReferenceStats, dict[str, Any]]:
+    """The reference the comparison uses and the report's note of which (module
+    :mod:`serving.monitor.seasonal`)."""
+    if not config.seasonal_reference:
+        return stats, seasonal.describe(
+            seasonal.METHOD_STORED, reason="seasonal references are switched off in the config"
+        )
+    if season_day is None:
+        return stats, seasonal.describe(
+            seasonal.METHOD_STORED,
+            as_of=dt.date.fromisoformat(max(stats.as_of)) if stats.as_of else None,
+            reason="the stored reference is the same quarter of the year",
+        )
+    frame = table.loc[table["as_of"] == pd.Timestamp(season_day)].reset_index(drop=True)
+    if len(frame) < 2:
+        return stats, seasonal.describe(
+            seasonal.METHOD_STORED,
+            reason=f"no family as of {season_day.isoformat()}, the same quarter of the "
+            "training period",
+        )
+    return seasonal.seasonal_stats(stats, model, frame, as_of=season_day), seasonal.describe(
+        seasonal.METHOD_SAME_QUARTER,
+        as_of=season_day,
+        reason="inputs and score compared with the same quarter of the training period "
+        "(seasonal indicators move with the calendar); the performance estimate keeps the "
+        "stored reference's calibration check",
+    )
+
+
+def _coverage(raw: object, extraction: dt.date) -> tuple[dict[str, TableCoverage], dt.date, bool]:
+    """Each table's coverage, the date labels are observed through, and whether the outcomes
+    table ends early (:mod:`features.coverage`)."""
+    coverage = coverage_of_raw(raw)
+    through, early = outcomes_through(coverage, extraction)
+    return coverage, through, early
 
 
 def run_served_monitor(
@@ -267,6 +360,12 @@ def run_served_monitor(
         body = monitor_served(stats, document, name=name, version=version, config=config)
     except ServedStatsSourceError as exc:
         raise MonitorError(str(exc)) from exc
+    if isinstance(body.get("reference"), dict):
+        body["reference"]["seasonal"] = seasonal.describe(
+            seasonal.METHOD_STORED,
+            reason="served statistics are counts in the stored reference's bins; no raw data "
+            "to build the same quarter of the training period",
+        )
     report = {
         "format": "earlyrisk.monitor_report",
         "format_version": 1,

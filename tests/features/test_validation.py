@@ -580,6 +580,8 @@ def test_report_json_shape() -> None:
         "tables",
         "errors",
         "suspicious",
+        "coverage",
+        "warnings",
     }
     assert data["ok"] is False
     assert data["extraction_date"] == EXTRACTION_DATE

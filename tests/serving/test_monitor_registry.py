@@ -146,8 +146,13 @@ def test_unchanged_registry_estimate_matches_realized_and_drift_stays_quiet(worl
     report = _run(world, "2022-12-31", "unchanged", log_to_mlflow=False)
     latest = report["performance"]["realized"][-1]
     assert latest["label_window_closed"]
-    error = latest["estimate_error"]["roc_auc"]
-    print(f"estimated - realized ROC AUC at 2022-12-31: {error:+.4f}")
+    # the registered model was recalibrated on this date's outcomes: in-sample, so its error
+    # is shown apart and left out of the estimator's error (issue 25)
+    assert latest["in_sample"] and latest["estimate_error"] is None
+    assert "2022-12-31" in report["performance"]["estimator_error"]["in_sample_dates"]
+    assert "2022-12-31" not in report["performance"]["estimator_error"]["out_of_sample_dates"]
+    error = latest["estimate_error_in_sample"]["roc_auc"]
+    print(f"estimated - realized ROC AUC at 2022-12-31 (in-sample): {error:+.4f}")
     # The reference's checks rest on out-of-fold probabilities (the refit's calibrator saw
     # this date). 2022-12-31 is also the reference date here (the only unshifted date whose
     # labels are in), so a recalibration map the check keeps was fitted on these outcomes:

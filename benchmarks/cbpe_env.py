@@ -1,0 +1,102 @@
+"""NannyML's CBPE in an environment of its own: the benchmark's peer, never a dependency.
+
+NannyML pins its own versions of pandas, scikit-learn and more, which must not decide the
+project's; so ``make bench`` runs it in a separate virtual environment,
+``.bench-venv-nannyml`` at the repository root, created on first use with
+``pip install nannyml==0.13.1`` (checked to resolve with binary wheels for Python 3.11:
+``pip download nannyml==0.13.1 --python-version 3.11 --only-binary=:all:``). CBPE reads
+the score files (CSV: ``p`` the probability, ``y`` the label on the reference) and writes
+its estimate as JSON; nothing else crosses between the environments.
+
+``PIP_FIND_LINKS`` or a pip configuration apply to the install as usual.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+VENV = Path(".bench-venv-nannyml")
+NANNYML = "nannyml==0.13.1"
+
+# Runs inside the NannyML environment: reference and analysis CSV in, the estimate out.
+CBPE_SCRIPT = r"""
+import json, sys
+import pandas as pd
+import nannyml as nml
+
+reference = pd.read_csv(sys.argv[1])
+analysis = pd.read_csv(sys.argv[2])
+for frame in (reference, analysis):
+    frame["pred"] = (frame["p"] >= float(sys.argv[4])).astype(int)
+estimator = nml.CBPE(
+    y_pred_proba="p",
+    y_pred="pred",
+    y_true="y",
+    metrics=["roc_auc"],
+    problem_type="classification_binary",
+    chunk_number=1,
+)
+estimator.fit(reference)
+result = estimator.estimate(analysis.drop(columns=["y"], errors="ignore")).to_df()
+row = result.iloc[-1]
+def pick(name):
+    for key in result.columns:
+        if key[0] == "roc_auc" and key[-1] == name:
+            return float(row[key])
+    raise KeyError(name)
+out = {
+    "value": pick("value"),
+    "low": pick("lower_confidence_boundary"),
+    "high": pick("upper_confidence_boundary"),
+    "sampling_error": pick("sampling_error"),
+    "nannyml": nml.__version__,
+}
+json.dump(out, open(sys.argv[3], "w"))
+"""
+
+
+def python() -> Path:
+    """The NannyML environment's interpreter, creating the environment on first use."""
+    exe = VENV / "bin" / "python"
+    stamp = VENV / f".installed-{NANNYML}"
+    if stamp.exists():
+        return exe
+    if not exe.exists():
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print(f"creating {VENV} with {NANNYML} (first use; not a project dependency)", flush=True)
+    subprocess.run([str(exe), "-m", "pip", "install", "-q", NANNYML], check=True)
+    stamp.write_text("ok\n", encoding="utf-8")
+    return exe
+
+
+def cbpe_estimate(
+    reference_csv: Path, analysis_csv: Path, out_json: Path, *, threshold: float
+) -> dict[str, float]:
+    """CBPE's ROC AUC estimate and its confidence band for the analysis file.
+
+    ``threshold`` turns probabilities into the class predictions CBPE insists on (unused by
+    its ROC AUC).
+    """
+    subprocess.run(
+        [
+            str(python()),
+            "-c",
+            CBPE_SCRIPT,
+            str(reference_csv),
+            str(analysis_csv),
+            str(out_json),
+            str(threshold),
+        ],
+        check=True,
+    )
+    result: dict[str, float] = json.loads(out_json.read_text(encoding="utf-8"))
+    return result
+
+
+if __name__ == "__main__":
+    print(python())
+    sys.exit(0)
