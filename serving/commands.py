@@ -6,6 +6,7 @@ import typer
 
 from serving.audit_log_cli import audit_log_app
 from serving.db_cli import db_app
+from serving.dossier.cli import DOSSIER_HELP, NOTICES_HELP, dossier_command, notices_command
 from serving.model_cli import model_app
 from serving.score_cli import SCORE_HELP, score_command
 from serving.serve_cli import SERVE_HELP, serve_command, token_app
@@ -19,3 +20,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_log_app, name="audit-log")
     app.add_typer(db_app, name="db")
     app.add_typer(model_app, name="model")
+    # issue 23 (dossier lane): explanation records and notices
+    app.command("dossier", help=DOSSIER_HELP)(dossier_command)
+    app.command("notices", help=NOTICES_HELP)(notices_command)

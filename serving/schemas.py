@@ -566,4 +566,28 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
             "A page of the security log.",
             {"after_seq": (seq, 0), "limit": (limit, min(100, page)), "event": (events, None)},
         ),
+        # issue 23 (dossier lane)
+        "dossier": _model(
+            "DossierRequest",
+            "A family's explanation record (HTML or PDF), for the family to read.",
+            {
+                "family_id": (
+                    id_type | None,
+                    Field(default=None, description="The family (or give score_id)."),
+                ),
+                "as_of": (
+                    date | None,
+                    Field(default=None, description="Snapshot date; default the latest."),
+                ),
+                "score_id": (
+                    id_type | None,
+                    Field(default=None, description="Explain this logged score (not with as_of)."),
+                ),
+                "lang": (lang, None),
+                "format": (
+                    Literal["html", "pdf"],
+                    Field(default="html", description="html (text/html) or pdf."),
+                ),
+            },
+        ),
     }

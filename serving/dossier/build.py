@@ -212,7 +212,7 @@ def derive(engine: ServingEngine, entry: dict[str, Any], models: ModelVersions) 
             "was served, so no explanation record is made of it"
         )
     counterfactual = smallest_changes(model.scorer, matrix[0], level=level, bands=bands)
-    decisions = next(
+    decisions: list[dict[str, Any]] = next(
         (
             h["decisions"]
             for h in engine.audit_log.family_history(str(entry["family_id"]))

@@ -86,7 +86,10 @@ class DossierDesk:
             request_id=request_id,
         )
         document = dossier_document(
-            facts, lang=lang, records=self.engine.records, catalogue=self.catalogue,
+            facts,
+            lang=lang,
+            records=self.engine.records,
+            catalogue=self.catalogue,
             contact=self.contact,
         )
         content = render(document, fmt)

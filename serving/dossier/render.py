@@ -30,7 +30,7 @@ def render_html(document: dict[str, Any]) -> str:
 
 def render_pdf(html: str) -> bytes:
     """The HTML laid out as a PDF by WeasyPrint (imported here: it loads Pango)."""
-    from weasyprint import HTML
+    from weasyprint import HTML  # type: ignore[import-untyped]
 
     return bytes(HTML(string=html).write_pdf())
 

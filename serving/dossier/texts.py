@@ -151,7 +151,9 @@ DOSSIER: Final[dict[str, Words]] = {
         "қажеттіліктер қарастырылады, ешқашан отбасы құрамы, алатын көмегі немесе жеке "
         "сипаттамалары емес.",
     ),
-    "decision_heading": words("The caseworker's decision", "Решение специалиста", "Маманның шешімі"),
+    "decision_heading": words(
+        "The caseworker's decision", "Решение специалиста", "Маманның шешімі"
+    ),
     "decision_line": words(
         "{decision} — on {date}, by {who}. Reason given: {reason}",
         "{decision} — {date}, принял(а): {who}. Причина: {reason}",
