@@ -151,16 +151,21 @@ def score_entry(
     if family_id is None:
         raise RequestError("family_id", "give the family (or a score_id)")
     day = engine.snapshot_day(as_of)
+    unknown = f"family_id {family_id!r} is not in the feature snapshot of {day}"
+    found, _ = engine.lookup.get_matrix([family_id], as_of=day)
+    if not found:
+        raise UnknownFamilyError(unknown)
+    if principal.regions is not None and (
+        engine.regions is None
+        or family_id not in engine.regions.within(found, as_of=day, regions=principal.regions)
+    ):
+        raise OutOfScopeDossierError(unknown)
     version = engine.identity.version
     for logged in engine.audit_log.family_history(family_id):
         if logged["as_of"] == day and logged["model_version"] == version:
             entry = engine.audit_log.score_entry(str(logged["score_id"]))
             if entry is None:  # pragma: no cover - the history read it a moment ago
                 break
-            if not engine.score_in_scope(entry, principal):
-                raise OutOfScopeDossierError(
-                    f"family_id {family_id!r} is not in the feature snapshot of {day}"
-                )
             return entry
     (result,) = engine.score(
         [family_id], as_of=day, principal=principal, request_id=request_id, endpoint="dossier"
