@@ -265,7 +265,7 @@ def _dossier_operation(schemas: dict[str, Any], facts: ServedFacts) -> dict[str,
             "operationId": "dossier",
             "summary": "A family's explanation record (HTML or PDF), for the family to read",
             "description": "Roles: caseworker (families of its regions), auditor, admin. "
-            "Give family_id (with as_of) or score_id; a family or score outside the token's "
+            "A family or score outside the token's "
             "regions is 404 like an unknown one (the refusal is in the security log); a "
             "score that no longer re-derives bit for bit from its model and the snapshot "
             "is 409.",

@@ -571,17 +571,18 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
             "DossierRequest",
             "A family's explanation record (HTML or PDF), for the family to read.",
             {
-                "family_id": (
-                    id_type | None,
-                    Field(default=None, description="The family (or give score_id)."),
-                ),
+                "family_id": (id_type, Field(description="The family.")),
                 "as_of": (
                     date | None,
                     Field(default=None, description="Snapshot date; default the latest."),
                 ),
                 "score_id": (
                     id_type | None,
-                    Field(default=None, description="Explain this logged score (not with as_of)."),
+                    Field(
+                        default=None,
+                        description="Explain this logged score of the family (default: its "
+                        "latest on as_of by the serving model, else a new one).",
+                    ),
                 ),
                 "lang": (lang, None),
                 "format": (

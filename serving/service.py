@@ -517,7 +517,7 @@ class EarlyRiskScoring:
     @bentoml.api(route="/dossier")
     def dossier(
         self,
-        family_id: str | None = None,
+        family_id: str,
         as_of: date | None = None,
         score_id: str | None = None,
         lang: str | None = None,

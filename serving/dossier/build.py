@@ -37,7 +37,7 @@ from serving.engine import (
 )
 from serving.explain import Explanation
 from serving.store.audit_log import audit_reasons
-from serving.store.lookup import read_snapshot_info
+from serving.store.lookup import as_of_text, read_snapshot_info
 
 UNKNOWN_SCORE = "score_id was never served by this service (or not to a family in your regions)"
 
@@ -138,15 +138,17 @@ def score_entry(
     """The logged score a dossier explains (see the module docstring), in the caller's
     scope, or UnknownScoreError / UnknownFamilyError / RequestError naming the field."""
     if score_id is not None:
-        if as_of is not None:
-            raise RequestError("as_of", "give either score_id or as_of, not both")
         entry = engine.audit_log.score_entry(score_id)
         if entry is None or entry.get("family_id") is None:
             raise UnknownScoreError(UNKNOWN_SCORE)
-        if family_id is not None and entry["family_id"] != family_id:
-            raise RequestError("score_id", f"is not a score of family {family_id!r}")
         if not engine.score_in_scope(entry, principal):
             raise OutOfScopeDossierError(UNKNOWN_SCORE)
+        if family_id is not None and entry["family_id"] != family_id:
+            raise RequestError("score_id", f"is not a score of family {family_id!r}")
+        if as_of is not None and as_of_text(as_of) != entry["as_of"]:
+            raise RequestError(
+                "as_of", f"score {score_id} was made on the snapshot of {entry['as_of']}"
+            )
         return entry
     if family_id is None:
         raise RequestError("family_id", "give the family (or a score_id)")

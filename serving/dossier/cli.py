@@ -69,6 +69,9 @@ def _settings(model: str | None, tracking_uri: str | None) -> ServingSettings:
 
 
 def dossier_command(
+    family: Annotated[
+        str, typer.Option("--family", metavar="ID", help="The family.", show_default=False)
+    ],
     out: Annotated[
         Path,
         typer.Option(
@@ -84,10 +87,6 @@ def dossier_command(
             "--lang", metavar="kk|ru|en", help="The family's language.", show_default=False
         ),
     ],
-    family: Annotated[
-        str | None,
-        typer.Option("--family", metavar="ID", help="The family.", show_default=False),
-    ] = None,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", metavar="DATE", help="Snapshot date (default: the latest)."),
@@ -95,7 +94,9 @@ def dossier_command(
     score_id: Annotated[
         str | None,
         typer.Option(
-            "--score-id", metavar="ID", help="Explain this logged score (not with --as-of)."
+            "--score-id",
+            metavar="ID",
+            help="Explain this logged score of the family (not with --as-of).",
         ),
     ] = None,
     contact: Annotated[
@@ -112,9 +113,6 @@ def dossier_command(
     from serving.engine import load_engine
 
     language = _lang(lang)
-    if family is None and score_id is None:
-        typer.echo("error: give --family ID or --score-id ID", err=True)
-        raise typer.Exit(EXIT_USAGE)
     if as_of is not None and score_id is not None:
         typer.echo("error: give --as-of or --score-id, not both", err=True)
         raise typer.Exit(EXIT_USAGE)

@@ -155,9 +155,7 @@ def smallest_changes(
     below = probability < cutoff
     if below.any():
         # smallest size first, then the lowest probability, then the catalogue's order
-        best = int(
-            min(np.flatnonzero(below), key=lambda r: (len(subsets[r]), probability[r], r))
-        )
+        best = int(min(np.flatnonzero(below), key=lambda r: (len(subsets[r]), probability[r], r)))
         found = True
     else:
         best = len(subsets) - 1  # every applicable change together

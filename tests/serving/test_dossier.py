@@ -9,7 +9,6 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,7 +30,7 @@ from serving.dossier.mutable import (
 from serving.dossier.produce import DossierDesk
 from serving.dossier.render import numbers_of
 from serving.dossier.texts import text_problems
-from serving.engine import RequestError, ServingEngine, UnknownFamilyError
+from serving.engine import RequestError, ServingEngine, UnknownFamilyError, UnknownScoreError
 from serving.i18n import LANGUAGE_CODES
 from serving.i18n.phrases import LEVEL_NAME
 from serving.i18n.words import words
@@ -293,7 +292,7 @@ def test_a_score_that_no_longer_re_derives_is_refused(
     before = engine.audit_log.count("dossier")
     with pytest.raises(NotReproducibleError, match="bit for bit: probability"):
         desk.produce(
-            family_id=None,
+            family_id=flagged[1],
             score_id="forged-score-0001",
             lang="en",
             fmt="html",
@@ -305,19 +304,36 @@ def test_a_score_that_no_longer_re_derives_is_refused(
 
 def test_bad_requests_are_refused_naming_the_field(desk: DossierDesk, flagged: list[str]) -> None:
     with pytest.raises(UnknownFamilyError):
-        desk.produce(family_id="F99999", lang="en", fmt="html", principal=CASEWORKER, request_id="u")
-    with pytest.raises(RequestError, match="^as_of: give either"):
         desk.produce(
-            family_id=flagged[0], as_of="2024-12-31", score_id="x", lang="en", fmt="html",
-            principal=CASEWORKER, request_id="b",
+            family_id="F99999", lang="en", fmt="html", principal=CASEWORKER, request_id="u"
+        )
+    made = desk.produce(
+        family_id=flagged[0], lang="en", fmt="html", principal=CASEWORKER, request_id="a"
+    )
+    with pytest.raises(RequestError, match=r"^as_of: score .* was made on the snapshot of 2024"):
+        desk.produce(
+            family_id=flagged[0], as_of="2024-06-30", score_id=made.score_id, lang="en",
+            fmt="html", principal=CASEWORKER, request_id="b",
         )  # fmt: skip
-    with pytest.raises(RequestError, match="^as_of: no snapshot for 2023-01-01"):
+    with pytest.raises(RequestError, match=f"^score_id: is not a score of family '{flagged[1]}'"):
+        desk.produce(
+            family_id=flagged[1], score_id=made.score_id, lang="en", fmt="html",
+            principal=CASEWORKER, request_id="b2",
+        )  # fmt: skip
+    with pytest.raises(UnknownScoreError):
+        desk.produce(
+            family_id=flagged[0], score_id="never-served", lang="en", fmt="html",
+            principal=CASEWORKER, request_id="b3",
+        )  # fmt: skip
+    with pytest.raises(RequestError, match=r"^as_of: no snapshot for 2023-01-01"):
         desk.produce(
             family_id=flagged[0], as_of="2023-01-01", lang="en", fmt="html",
             principal=CASEWORKER, request_id="c",
         )  # fmt: skip
-    with pytest.raises(RequestError, match="^family_id: 'F00109' has no score"):
-        desk.produce(family_id="F00109", lang="en", fmt="html", principal=CASEWORKER, request_id="i")
+    with pytest.raises(RequestError, match=r"^family_id: 'F00109' has no score"):
+        desk.produce(
+            family_id="F00109", lang="en", fmt="html", principal=CASEWORKER, request_id="i"
+        )
 
 
 def test_a_scoped_caseworker_gets_no_record_of_another_region(

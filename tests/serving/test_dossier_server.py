@@ -83,7 +83,9 @@ def test_a_caseworker_gets_the_record_of_a_family_of_its_regions(dossier_server,
     assert '<html lang="kk">' in html and "Abay street 1" in html
     numbers = numbers_of(html)
     assert numbers["family_id"] == NORTH_FAMILY
-    (entry,) = [d for d in _dossiers(dossier_server) if d["request_id"] == response.headers["x-request-id"]]
+    (entry,) = [
+        d for d in _dossiers(dossier_server) if d["request_id"] == response.headers["x-request-id"]
+    ]
     assert entry["family_id"] == NORTH_FAMILY and entry["role"] == "caseworker"
     assert numbers["score_id"] in str(entry["detail"])
 
@@ -122,7 +124,9 @@ def test_an_auditor_gets_the_pdf_and_it_is_logged(dossier_server, role_tokens):
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/pdf"
     assert response.content.startswith(b"%PDF-")
-    (entry,) = [d for d in _dossiers(dossier_server) if d["request_id"] == response.headers["x-request-id"]]
+    (entry,) = [
+        d for d in _dossiers(dossier_server) if d["request_id"] == response.headers["x-request-id"]
+    ]
     assert entry["role"] == "auditor" and '"format":"pdf"' in str(entry["detail"])
 
 
