@@ -49,11 +49,14 @@ def dossier_document(
     family_id, day = str(numbers["family_id"]), str(numbers["as_of"])
     scorer = facts.model.scorer
     family_records = records.for_family(family_id, day) if records is not None else None
+    # only the needs that raised the estimate are worded (a record is not about the rest)
+    raising = {r.indicator for r in facts.explanation.needs_raising}
+    shown = [i for i, name in enumerate(scorer.feature_names) if name in raising]
     view = {
         "as_of": day,
         "indicators": indicator_rows(
-            names=scorer.feature_names,
-            values=facts.row.tolist(),
+            names=[scorer.feature_names[i] for i in shown],
+            values=[float(facts.row[i]) for i in shown],
             info=scorer.indicators,
             records=family_records,
             lang=lang,
