@@ -26,7 +26,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -35,7 +35,7 @@ TRAIN_AS_OF = "2023-06-30"
 AS_OF = "2024-06-30"
 BENCH_FAMILIES = 100
 PDF_FAMILIES = 10
-LANGS = ("kk", "ru", "en")
+LANGS: tuple[Literal["kk", "ru", "en"], ...] = ("kk", "ru", "en")
 TARGET_S = 30.0
 MODEL_NAME = "earlyrisk-bench-dossier"
 
@@ -141,12 +141,14 @@ def main() -> None:
                 f, b, bad = _check(made)
                 found, below, forbidden = found + f, below + b, forbidden + bad
         total = time.perf_counter() - total_started
+        load = os.getloadavg()[0]
         n = len(times)
         ms = np.asarray(times) * 1000
         print(f"dossiers (HTML, {', '.join(LANGS)}): {n} in {total:.1f} s "
               f"(target < {TARGET_S:.0f} s: {'met' if total < TARGET_S else 'MISSED'}, "
               f"{total / TARGET_S:.2f} x the budget); per dossier p50 "
-              f"{np.percentile(ms, 50):.0f} ms, p95 {np.percentile(ms, 95):.0f} ms")  # fmt: skip
+              f"{np.percentile(ms, 50):.0f} ms, p95 {np.percentile(ms, 95):.0f} ms; load average "
+              f"{load:.1f}")  # fmt: skip
         print(f"'what would change' found: {found} of {n}; re-scored below the cut-off: "
               f"{below} of {found} found (must be all)")  # fmt: skip
         print(f"dossiers naming a circumstance, support or protected attribute as something "
