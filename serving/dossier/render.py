@@ -29,10 +29,15 @@ def render_html(document: dict[str, Any]) -> str:
 
 
 def render_pdf(html: str) -> bytes:
-    """The HTML laid out as a PDF by WeasyPrint (imported here: it loads Pango)."""
-    from weasyprint import HTML  # type: ignore[import-untyped]
+    """The HTML laid out as a PDF by WeasyPrint (imported here: it loads Pango).
 
-    return bytes(HTML(string=html).write_pdf())
+    The record is self-contained (inline style, no image), so WeasyPrint may fetch nothing:
+    a fetcher that allows no protocol keeps a caseworker's text, were it ever to reach the
+    page unescaped, from making the server read a file or call a URL into a family's PDF."""
+    from weasyprint import HTML  # type: ignore[import-untyped]
+    from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
+
+    return bytes(HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=())).write_pdf())
 
 
 def render(document: dict[str, Any], fmt: Format) -> bytes:

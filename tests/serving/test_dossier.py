@@ -270,6 +270,22 @@ def test_a_pdf_is_a_pdf(desk: DossierDesk, flagged: list[str]) -> None:
     assert made.content.startswith(b"%PDF-") and len(made.content) > 5_000
 
 
+def test_the_pdf_renderer_fetches_nothing(tmp_path: Path) -> None:
+    """An <img> of a local file (as an unescaped text could inject) is not read into the
+    PDF; the same page rendered with WeasyPrint's default fetcher does embed it."""
+    from weasyprint import HTML  # type: ignore[import-untyped]
+
+    from serving.dossier.render import render_pdf
+
+    from PIL import Image
+
+    image = tmp_path / "secret.png"
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(image)
+    page = f'<html><body><p>x</p><img src="{image.as_uri()}"></body></html>'
+    assert b"/Image" in HTML(string=page).write_pdf()  # the check can see an image
+    assert b"/Image" not in render_pdf(page)
+
+
 def test_a_score_that_no_longer_re_derives_is_refused(
     engine: ServingEngine, desk: DossierDesk, flagged: list[str]
 ) -> None:
