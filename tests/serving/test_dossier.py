@@ -9,6 +9,7 @@ import json
 import math
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -273,11 +274,10 @@ def test_a_pdf_is_a_pdf(desk: DossierDesk, flagged: list[str]) -> None:
 def test_the_pdf_renderer_fetches_nothing(tmp_path: Path) -> None:
     """An <img> of a local file (as an unescaped text could inject) is not read into the
     PDF; the same page rendered with WeasyPrint's default fetcher does embed it."""
+    from PIL import Image
     from weasyprint import HTML  # type: ignore[import-untyped]
 
     from serving.dossier.render import render_pdf
-
-    from PIL import Image
 
     image = tmp_path / "secret.png"
     Image.new("RGB", (8, 8), (200, 10, 10)).save(image)
