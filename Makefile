@@ -14,10 +14,15 @@ PYTEST_WORKERS ?= 2
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-system-deps: ## Debian packages the Python wheels need (LightGBM's OpenMP runtime)
+system-deps: ## Debian packages the Python wheels need (LightGBM's OpenMP runtime, WeasyPrint's Pango)
 	@if ! ldconfig -p | grep -q 'libgomp.so.1'; then \
 		echo "installing libgomp1 (OpenMP runtime for LightGBM)"; \
 		bash scripts/apt_install.sh libgomp1; \
+	fi
+	@if ! ldconfig -p | grep -q 'libpangoft2-1.0.so.0' || ! ldconfig -p | grep -q 'libharfbuzz-subset.so.0' \
+		|| ! fc-list 2>/dev/null | grep -qi 'DejaVu Sans'; then \
+		echo "installing Pango, HarfBuzz and DejaVu fonts (WeasyPrint: the dossier's PDF, Cyrillic and Kazakh glyphs)"; \
+		bash scripts/apt_install.sh libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fontconfig fonts-dejavu-core; \
 	fi
 
 spark-deps: ## Java 17 for --engine spark (pyspark itself comes with the Python install)

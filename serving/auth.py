@@ -37,11 +37,14 @@ Endpoint = Literal[
     "security_log",
     "served_stats",
     "worklist",  # issue 21: the caseworker's flagged families
+    "dossier",
 ]
 
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "caseworker": frozenset({"score", "score_indicators", "feedback", "family", "worklist"}),
-    "auditor": frozenset({"model_card", "audit_log", "security_log", "served_stats"}),
+    "caseworker": frozenset(
+        {"score", "score_indicators", "feedback", "family", "worklist", "dossier"}
+    ),
+    "auditor": frozenset({"model_card", "audit_log", "security_log", "served_stats", "dossier"}),
     "admin": frozenset(get_args(Endpoint)),
     # approves model versions (`earlyrisk model approve`): reads the card it approves,
     # scores nobody and reads no log
@@ -144,3 +147,59 @@ def authorize(store: TokenVerifier, authorization: str | None, endpoint: str) ->
     if principal is None:
         raise AuthError(401, UNAUTHENTICATED_MESSAGE)
     return check_role(principal, endpoint)
+
+
+# ---- issue 23 (dossier lane): the purpose lock against social scoring
+#: Endpoints whose answer carries a family's score or level (a probability, a risk level,
+#: a score history, an explanation record, the audit log's score entries).
+SCORE_BEARING: frozenset[str] = frozenset(
+    {"score", "score_indicators", "family", "dossier", "audit_log", "worklist"}
+)
+#: Endpoints whose answer carries no family's score or level (aggregates, the model card,
+#: a decision's receipt, the security log).
+SCORE_FREE: frozenset[str] = frozenset({"feedback", "model_card", "security_log", "served_stats"})
+#: The roles of the family support services (and their oversight): the only ones a score
+#: or level may ever reach. Any other role (an approver of models, a registry officer, a
+#: role added later) gets none, whatever the endpoint.
+SUPPORT_SERVICE_ROLES: frozenset[str] = frozenset({"caseworker", "auditor", "admin"})
+
+
+class PurposeLockError(EarlyriskError):
+    """The role matrix would return a score or level outside the support services."""
+
+
+def purpose_lock_violations(
+    permissions: dict[str, frozenset[str]],
+    *,
+    endpoints: frozenset[str] | None = None,
+    support_roles: frozenset[str] = SUPPORT_SERVICE_ROLES,
+) -> list[str]:
+    """What in a role matrix breaks the purpose lock (empty: none): an endpoint neither
+    declared score-bearing nor score-free (every new endpoint must say which it is), or a
+    role outside the support services allowed a score-bearing endpoint."""
+    known = frozenset(get_args(Endpoint)) if endpoints is None else endpoints
+    problems = [
+        f"endpoint {e!r} is neither in SCORE_BEARING nor in SCORE_FREE (serving/auth.py): "
+        "say whether its answer carries a family's score or level"
+        for e in sorted(known - SCORE_BEARING - SCORE_FREE)
+    ]
+    for role, allowed in sorted(permissions.items()):
+        if role in support_roles:
+            continue
+        problems += [
+            f"role {role!r} is not a support-services role but may use {e!r}, which returns "
+            "a family's score or level (social scoring is banned: remove it from PERMISSIONS)"
+            for e in sorted(allowed & SCORE_BEARING)
+        ]
+    return problems
+
+
+def check_purpose_lock(permissions: dict[str, frozenset[str]]) -> None:
+    """Raise PurposeLockError naming every violation (run at import: a matrix that breaks
+    the lock stops the service from starting)."""
+    problems = purpose_lock_violations(permissions)
+    if problems:
+        raise PurposeLockError("purpose lock: " + "; ".join(problems))
+
+
+check_purpose_lock(PERMISSIONS)

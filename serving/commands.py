@@ -6,6 +6,7 @@ import typer
 
 from serving.audit_log_cli import audit_log_app
 from serving.db_cli import db_app
+from serving.dossier.cli import DOSSIER_HELP, NOTICES_HELP, dossier_command, notices_command
 from serving.interventions_cli import interventions_app
 from serving.model_cli import model_app
 from serving.retention_cli import retention_app
@@ -23,3 +24,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(model_app, name="model")
     app.add_typer(retention_app, name="retention")
     app.add_typer(interventions_app, name="interventions")  # issue 24
+    # issue 23 (dossier lane): explanation records and notices
+    app.command("dossier", help=DOSSIER_HELP)(dossier_command)
+    app.command("notices", help=NOTICES_HELP)(notices_command)

@@ -33,7 +33,6 @@ from features.contract import DERIVED_AUDIT_GROUPS
 from features.eligibility import EligibilityRule
 from features.errors import EarlyriskError
 from serving.auth import Principal
-from serving.expiry import EXPIRED, expiry_today, is_expired
 from serving.casework import Casework
 from serving.errors import (
     UNKNOWN_SCORE_MESSAGE,
@@ -43,6 +42,7 @@ from serving.errors import (
     UnknownFamilyError,
     UnknownScoreError,
 )
+from serving.expiry import EXPIRED, expiry_today, is_expired
 from serving.explain import (
     PROBABILITY_DECIMALS,
     Explanation,

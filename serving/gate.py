@@ -389,7 +389,7 @@ class RequestGate:
         families = (
             len(getattr(model, "family_ids", ()))
             if endpoint == "score"
-            else int(endpoint in ("score_indicators", "family"))
+            else int(endpoint in ("score_indicators", "family", "dossier"))
         )
         if families:
             wait = self.family_quota.admit(token_id, families)

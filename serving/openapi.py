@@ -158,6 +158,8 @@ _STATUS_TEXT: dict[int, str] = {
     415: "The body is not `application/json`.",
     429: "Over the token's own per-minute quota (requests or families); retry after "
     "Retry-After seconds.",
+    409: "The logged score no longer re-derives bit for bit from its model and the "
+    "snapshot, so no explanation record is made of it (/dossier).",
     500: "Unexpected error; quote the request_id to the operator.",
     503: "The audit or security log cannot be written, so nothing is returned; retry later.",
 }
@@ -254,6 +256,48 @@ def _text_plain(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
+def _dossier_operation(schemas: dict[str, Any], facts: ServedFacts) -> dict[str, Any]:
+    """``/dossier``: a JSON request, answered by an HTML page or a PDF (issue 23)."""
+    schemas["DossierRequest"]["properties"]["as_of"] = {
+        "anyOf": [
+            {"type": "string", "format": "date", "enum": list(facts.snapshot_dates)},
+            {"type": "null"},
+        ],
+        "default": None,
+        "description": "Snapshot date (one held by the served snapshot); default the latest.",
+    }
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "The family's explanation record (logged as a dossier entry).",
+            "headers": dict(_HEADERS),
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    }
+    for status in (400, 401, 403, 404, 409, 413, 415, 429, 500, 503):
+        responses[str(status)] = _error_response(status)
+    return {
+        "post": {
+            "operationId": "dossier",
+            "summary": "A family's explanation record (HTML or PDF), for the family to read",
+            "description": "Roles: caseworker (families of its regions), auditor, admin. "
+            "A family or score outside the token's "
+            "regions is 404 like an unknown one (the refusal is in the security log); a "
+            "score that no longer re-derives bit for bit from its model and the snapshot "
+            "is 409.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": REF.format(model="DossierRequest")}}
+                },
+            },
+            "responses": responses,
+        }
+    }
+
+
 def openapi_document(settings: ServingSettings, facts: ServedFacts) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the running service (nullable = ``anyOf`` with null)."""
     requests = request_models(settings)
@@ -304,6 +348,7 @@ def openapi_document(settings: ServingSettings, facts: ServedFacts) -> dict[str,
                 "responses": responses,
             }
         }
+    paths["/dossier"] = _dossier_operation(schemas, facts)  # issue 23 (dossier lane)
     paths["/livez"] = {
         "get": {
             "operationId": "livez",

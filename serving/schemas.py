@@ -617,4 +617,29 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
                 "lang": (lang, None),
             },
         ),
+        # issue 23 (dossier lane)
+        "dossier": _model(
+            "DossierRequest",
+            "A family's explanation record (HTML or PDF), for the family to read.",
+            {
+                "family_id": (id_type, Field(description="The family.")),
+                "as_of": (
+                    date | None,
+                    Field(default=None, description="Snapshot date; default the latest."),
+                ),
+                "score_id": (
+                    id_type | None,
+                    Field(
+                        default=None,
+                        description="Explain this logged score of the family (default: its "
+                        "latest on as_of by the serving model, else a new one).",
+                    ),
+                ),
+                "lang": (lang, None),
+                "format": (
+                    Literal["html", "pdf"],
+                    Field(default="html", description="html (text/html) or pdf."),
+                ),
+            },
+        ),
     }

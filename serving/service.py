@@ -27,7 +27,7 @@ import logging
 import os
 from collections.abc import Callable
 from datetime import date
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import bentoml
 from pydantic import BaseModel
@@ -37,6 +37,9 @@ from serving.auth import AuthError, Principal, authorize
 from serving.case_schemas import Level, Status, WorklistResponse
 from serving.casework_http import family_case, worklist_json
 from serving.client_address import client_address
+from serving.dossier.build import NotReproducibleError
+from serving.dossier.http import dossier_work
+from serving.dossier.produce import DossierDesk
 from serving.engine import (
     OutOfScopeScoreError,
     RequestError,
@@ -199,6 +202,7 @@ class EarlyRiskScoring:
             self.engine.audit_log, interval_s=settings.audit_anchor_interval_s
         ).start()
         self.security_log = open_stores(settings, tokens=False).security_log
+        self.dossier_desk = DossierDesk(self.engine, contact=settings.dossier_contact)
         _security_log = self.security_log
         _served = ServedFacts(
             model_name=self.engine.identity.name,
@@ -248,10 +252,11 @@ class EarlyRiskScoring:
         self,
         ctx: bentoml.Context,
         endpoint: str,
-        body: type[BaseModel],
+        body: type[BaseModel] | None,
         work: Callable[[Principal, str], Any],
     ) -> Any:
-        """Run work(principal, request_id) into body; map refusals to JSON errors.
+        """Run work(principal, request_id) into body (None: work's own response, e.g. a
+        dossier's HTML or PDF); map refusals to JSON errors.
 
         Behind the gate the principal and request id come from it; called in-process
         without the gate (tests), the token is checked here.
@@ -266,7 +271,8 @@ class EarlyRiskScoring:
                 principal = authorize(
                     self.engine.tokens, ctx.request.headers.get("authorization"), endpoint
                 )
-            result = body.model_validate(work(principal, request_id))
+            produced = work(principal, request_id)
+            result = produced if body is None else body.model_validate(produced)
             if endpoint in AUDITOR_READS:
                 self._record_read(ctx, principal, endpoint, request_id)
             return result
@@ -278,6 +284,8 @@ class EarlyRiskScoring:
             return _error(ctx, 404, str(exc), request_id, "unknown score_id")
         except UnknownFamilyError as exc:
             return _error(ctx, 404, str(exc), request_id, "unknown family")
+        except NotReproducibleError as exc:
+            return _error(ctx, 409, str(exc), request_id, "dossier not reproducible")
         except AuditLogUnavailable:
             logger.exception("audit log unavailable (request %s)", request_id)
             return _error(ctx, 503, AUDIT_UNAVAILABLE_MESSAGE, request_id)
@@ -549,6 +557,44 @@ class EarlyRiskScoring:
             }
 
         return self._handle(ctx, "worklist", WorklistResponse, work)
+
+    # ---- issue 23 (dossier lane): the explanation record a family can read
+    @bentoml.api(route="/dossier")
+    def dossier(
+        self,
+        family_id: str,
+        as_of: date | None = None,
+        score_id: str | None = None,
+        lang: str | None = None,
+        format: Literal["html", "pdf"] = "html",
+        *,
+        ctx: bentoml.Context,
+    ) -> Any:
+        """A family's explanation record as HTML or PDF (caseworker within its regions,
+        auditor, admin); logged as a ``dossier`` entry before it is returned. A family or
+        score outside the token's regions: 404 like an unknown one (and a security event);
+        a score that no longer re-derives bit for bit: 409."""
+
+        def refused(principal: Principal, request_id: str) -> None:
+            self._record_refusal(
+                ctx,
+                "forbidden",
+                principal,
+                "dossier",
+                request_id,
+                "dossier of a family outside the token's regions",
+            )
+
+        work = dossier_work(
+            self.dossier_desk,
+            family_id=family_id,
+            as_of=as_of,
+            score_id=score_id,
+            lang=negotiate(lang, ctx.request.headers.get("accept-language")),
+            fmt=format,
+            refused=refused,
+        )
+        return self._handle(ctx, "dossier", None, work)
 
 
 # The decorator returns a bentoml Service; its type stubs present the class itself.

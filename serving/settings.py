@@ -138,6 +138,12 @@ class ServingSettings(BaseSettings):
         description="Operator's own notice (shown as is in every language); default (null): "
         "the built-in notice in the request's language.",
     )
+    dossier_contact: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Where a family contests a record (office, phone, address), printed as "
+        "is in every explanation record (issue 23); default: none printed.",
+    )
     workers: int = Field(default=1, ge=1, le=64)
     # ---- request limits (over them: 413 for the body, 400 naming the field otherwise)
     max_body_bytes: int = Field(

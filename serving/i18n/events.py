@@ -198,6 +198,8 @@ CHANNEL_NAME: Final[dict[str, Words]] = {
     ),
     "review": words("review page", "страница рассмотрения", "қарау беті"),
     "batch": words("batch scoring", "пакетная оценка", "топтамалық бағалау"),
+    # issue 23: a score made for an explanation record
+    "dossier": words("explanation record", "разъяснение оценки", "бағалау түсіндірмесі"),
 }
 
 DECISION_NAME: Final[dict[str, Words]] = {

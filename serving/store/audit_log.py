@@ -662,6 +662,43 @@ class AuditLogBase(ABC):
         )
         return seq
 
+    # ---- issue 23 (dossier lane): explanation records and notice runs
+    def record_dossier(
+        self,
+        *,
+        request_id: str,
+        token_id: str,
+        role: str,
+        endpoint: str,
+        family_id: str | None,
+        as_of: str | None,
+        model_version: str | None,
+        detail: dict[str, Any],
+    ) -> int:
+        """Append the production or view of an explanation record (``endpoint`` "dossier"),
+        or a run of notices (``endpoint`` "notices"), before it is handed over; return its
+        seq. ``detail`` names what was produced (the explained score_id, the language, the
+        format, the SHA-256 of the record's numbers), never the family's values. Raises
+        AuditLogUnavailable when it cannot (then nothing is handed over)."""
+        (seq,) = self._append(
+            [
+                {
+                    "kind": "dossier",
+                    "recorded_at": utc_now(),
+                    "request_id": request_id,
+                    "token_id": token_id,
+                    "role": role,
+                    "endpoint": endpoint,
+                    "score_id": f"{endpoint}:{request_id}",
+                    "family_id": family_id,
+                    "as_of": as_of,
+                    "model_version": model_version,
+                    "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
+                }
+            ]
+        )
+        return seq
+
 
 class AuditLog(AuditLogBase):
     """Append-only, hash-chained SQLite log; one connection guarded by a lock."""

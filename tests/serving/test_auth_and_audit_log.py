@@ -70,8 +70,20 @@ def test_roles_and_messages(tmp_path, endpoint):
 
 
 def test_role_matrix_is_the_documented_one():
-    assert PERMISSIONS["caseworker"] == {"score", "score_indicators", "feedback", "family"}
-    assert PERMISSIONS["auditor"] == {"model_card", "audit_log", "security_log", "served_stats"}
+    assert PERMISSIONS["caseworker"] == {
+        "score",
+        "score_indicators",
+        "feedback",
+        "family",
+        "dossier",
+    }
+    assert PERMISSIONS["auditor"] == {
+        "model_card",
+        "audit_log",
+        "security_log",
+        "served_stats",
+        "dossier",
+    }
     assert PERMISSIONS["admin"] == PERMISSIONS["caseworker"] | PERMISSIONS["auditor"]
     # an approver reads the card it approves (`earlyrisk model approve`), scores nobody
     assert PERMISSIONS["approver"] == {"model_card"}
