@@ -24,6 +24,7 @@ from pathlib import Path
 from features.contract import TABLES
 from features.errors import EarlyriskError
 from features.raw import RawTables
+from features.validation.corrections import add_correction_findings
 from features.validation.parse import parse_dir, parse_table, report_extra_columns
 from features.validation.progress import progress_bar
 from features.validation.report import RuleViolation, TableInfo, ValidationReport
@@ -65,7 +66,9 @@ def validate_raw_dir(
     one slice, whatever the registry's size; the findings are those of the whole-table
     validator (:func:`validate_tables` on the same data).
     """
-    return validate_streamed(raw_dir, progress=progress, max_examples=max_examples)
+    report = validate_streamed(raw_dir, progress=progress, max_examples=max_examples)
+    # the optional corrections table (issue 23): its findings after the six tables'
+    return add_correction_findings(report, raw_dir, max_examples=max_examples)
 
 
 def validate_tables(
@@ -106,6 +109,7 @@ def load_validated(raw_dir: Path | str, *, progress: bool = False) -> RawTables:
     from features.schemas import validate_schemas
 
     report, parsed = _validate_dir(Path(raw_dir), progress=progress, max_examples=5)
+    report = add_correction_findings(report, raw_dir)
     if not report.ok:
         raise InvalidRawDataError(report)
     tables = RawTables(**{name: parsed[name].frame for name in TABLES})
