@@ -282,6 +282,8 @@ def _run_args(
 ) -> _RunArgs:
     extraction_date = refuse_dates_after_extraction(source, as_of_dates, config)
     dates = normalise_as_of(as_of_dates)
+    if corrections is None:  # a streamed registry carries its own (open_registry)
+        corrections = getattr(source, "corrections", None)
     return _RunArgs(
         dates=dates,
         config=config,

@@ -44,7 +44,6 @@ from features.corrections import (
     empty_corrections,
     typed_corrections,
 )
-from features.errors import EarlyriskError
 from features.raw import table_path
 from features.validation.parse import parse_column
 from features.validation.report import RuleViolation, TableInfo, ValidationReport
@@ -55,14 +54,6 @@ from features.validation.rules import Findings, ParsedTable
 META_CORRECTIONS = "earlyrisk.corrections"
 #: The columns of a contested record the rules read.
 RECORD_COLUMNS = ("event_id", "family_id", "event_type", "recorded_date")
-
-
-class InvalidCorrectionsError(EarlyriskError, ValueError):
-    """The corrections table breaks a rule; ``report`` holds the findings."""
-
-    def __init__(self, report: ValidationReport) -> None:
-        self.report = report
-        super().__init__(report.summary())
 
 
 class _Corrections(ParsedTable):
@@ -491,7 +482,9 @@ def add_correction_findings(
 
 def load_corrections(raw_dir: Path | str, raw: object | None = None) -> pd.DataFrame:
     """The validated corrections of ``raw_dir`` (an empty frame when it has none); raises
-    :class:`InvalidCorrectionsError` naming every broken rule."""
+    :class:`~features.validation.InvalidRawDataError` naming every broken rule."""
+    from features.validation.validate import InvalidRawDataError  # (it imports this module)
+
     raw_dir = Path(raw_dir)
     frame, info, _ = read_raw_corrections(raw_dir)
     if info is None:
@@ -499,7 +492,7 @@ def load_corrections(raw_dir: Path | str, raw: object | None = None) -> pd.DataF
     empty = ValidationReport(errors=[], suspicious=[], tables={}, source=str(raw_dir))
     report = add_correction_findings(empty, raw_dir)
     if not report.ok:
-        raise InvalidCorrectionsError(report)
+        raise InvalidRawDataError(report)
     assert frame is not None
     return typed_corrections(frame)
 

@@ -89,6 +89,7 @@ def run_monitor(
     from features.engine import build_feature_table
     from features.labels import extraction_date_of, refuse_as_of_after_extraction
     from features.validation import load_validated
+    from features.validation.corrections import load_corrections
     from serving.monitor.report_html import render_html
     from training.registry import TAG_ELIGIBILITY, load_risk_model
 
@@ -130,7 +131,13 @@ def run_monitor(
         else FeatureConfig()
     )
     wanted = sorted(set(dates) | ({reference_as_of} if reference_as_of else set()))
-    table = build_feature_table(raw, wanted, config=feature_config, n_jobs=n_jobs)
+    table = build_feature_table(
+        raw,
+        wanted,
+        config=feature_config,
+        n_jobs=n_jobs,
+        corrections=load_corrections(raw_dir),  # each known from its decided date
+    )
     del raw
     # the population the model scores: its eligibility rule (a version tag) leaves out the
     # families it never scores, as training did for the reference statistics
