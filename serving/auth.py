@@ -24,7 +24,7 @@ from typing import Literal, Protocol, get_args
 
 from features.errors import EarlyriskError
 
-Role = Literal["caseworker", "auditor", "admin", "approver"]
+Role = Literal["caseworker", "auditor", "admin", "approver", "registry_officer"]
 ROLES: tuple[str, ...] = get_args(Role)
 
 Endpoint = Literal[
@@ -36,6 +36,7 @@ Endpoint = Literal[
     "audit_log",
     "security_log",
     "served_stats",
+    "correction",
 ]
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -45,7 +46,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # approves model versions (`earlyrisk model approve`): reads the card it approves,
     # scores nobody and reads no log
     "approver": frozenset({"model_card"}),
+    # issue 23: a caseworker files a correction on a family's behalf; a registry officer
+    # decides it and sees no score (serving.corrections checks who may take which step)
+    "registry_officer": frozenset({"correction"}),
 }
+PERMISSIONS["caseworker"] = PERMISSIONS["caseworker"] | {"correction"}
 
 TOKEN_PREFIX = "er"
 UNAUTHENTICATED_MESSAGE = "Missing or invalid bearer token."

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
+from serving.correction_schemas import correction_request_model
 from serving.settings import ServingSettings
 from serving.store.audit_log import EntryKind
 from serving.store.security_log import SecurityEvent
@@ -566,4 +567,5 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
             "A page of the security log.",
             {"after_seq": (seq, 0), "limit": (limit, min(100, page)), "event": (events, None)},
         ),
+        "correction": correction_request_model(settings),  # issue 23
     }

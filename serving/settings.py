@@ -194,6 +194,13 @@ class ServingSettings(BaseSettings):
         "next to the token store; in the shared database when database_url is set, so every "
         "replica knows them).",
     )
+    # issue 23: corrections filed through the service (serving.store.corrections)
+    corrections_path: Path | None = Field(
+        default=None,
+        description="Corrections filed and decided through the service (default: "
+        "corrections.sqlite next to the audit log; in the shared database when database_url "
+        "is set).",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -46,7 +46,12 @@ from features.corrections import (
 )
 from features.raw import table_path
 from features.validation.parse import parse_column
-from features.validation.report import RuleViolation, TableInfo, ValidationReport
+from features.validation.report import (
+    InvalidRawDataError,
+    RuleViolation,
+    TableInfo,
+    ValidationReport,
+)
 from features.validation.rules import Findings, ParsedTable
 
 #: The feature table's attribute (and a model card's source) saying which corrections
@@ -483,7 +488,6 @@ def add_correction_findings(
 def load_corrections(raw_dir: Path | str, raw: object | None = None) -> pd.DataFrame:
     """The validated corrections of ``raw_dir`` (an empty frame when it has none); raises
     :class:`~features.validation.InvalidRawDataError` naming every broken rule."""
-    from features.validation.validate import InvalidRawDataError  # (it imports this module)
 
     raw_dir = Path(raw_dir)
     frame, info, _ = read_raw_corrections(raw_dir)

@@ -22,12 +22,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from features.contract import TABLES
-from features.errors import EarlyriskError
 from features.raw import RawTables
 from features.validation.corrections import add_correction_findings
 from features.validation.parse import parse_dir, parse_table, report_extra_columns
 from features.validation.progress import progress_bar
-from features.validation.report import RuleViolation, TableInfo, ValidationReport
+from features.validation.report import (
+    InvalidRawDataError,
+    RuleViolation,
+    TableInfo,
+    ValidationReport,
+)
 from features.validation.rules import CHECKS, RULES, Findings, ParsedTable, RuleContext
 from features.validation.stream import validate_streamed
 
@@ -40,14 +44,6 @@ __all__ = [
     "validate_raw_dir",
     "validate_tables",
 ]
-
-
-class InvalidRawDataError(EarlyriskError, ValueError):
-    """Raw data breaks the contract; ``report`` says which rules, where, and how often."""
-
-    def __init__(self, report: ValidationReport) -> None:
-        self.report = report
-        super().__init__(report.summary())
 
 
 # --------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 from serving.settings import ServingSettings
 from serving.store.audit_log import AuditLogBase, open_audit_log
 from serving.store.connection import Database
+from serving.store.corrections import CorrectionStore, SqlCorrectionStore
 from serving.store.lookup import LookupStore, SqlLookupStore
 from serving.store.regions import RegionIndex, regions_path
 from serving.store.security_log import SecurityLog, SqlSecurityLog
@@ -43,6 +44,7 @@ class Stores:
     regions: RegionIndex | None = None
     audit_groups: AuditGroupIndex | None = None
     audit_log: AuditLogBase | None = None
+    corrections: CorrectionStore | None = None
 
     @property
     def tokens(self) -> TokenStore:
@@ -68,6 +70,11 @@ class Stores:
                 store.close()
 
 
+def corrections_path(settings: ServingSettings) -> Path:
+    """The SQLite corrections: the setting, else beside the audit log."""
+    return settings.corrections_path or settings.audit_log_path.with_name("corrections.sqlite")
+
+
 def database(settings: ServingSettings, path: Path, *, read_only: bool = False) -> Database:
     """The database of one store: the shared PostgreSQL database when the settings name
     one, else the store's SQLite file at path."""
@@ -86,6 +93,7 @@ def open_stores(
     served_stats: bool = False,
     audit_log: bool = False,
     new_audit_log: bool = False,
+    corrections: bool = False,
 ) -> Stores:
     """The stores the settings name, each checked at open (schema current, database up).
 
@@ -129,6 +137,9 @@ def open_stores(
                     snapshot, database(settings, groups_path(lookup_path), read_only=True)
                 )
                 opened.append(stores.audit_groups)
+        if corrections:  # issue 23: corrections filed through the service
+            stores.corrections = SqlCorrectionStore(database(settings, corrections_path(settings)))
+            opened.append(stores.corrections)
         if audit_log:
             stores.audit_log = open_audit_log_for(settings, new_log=new_audit_log)
     except BaseException:
