@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from serving.audit_log_cli import audit_log_app
+from serving.correction_cli import correction_app
 from serving.db_cli import db_app
 from serving.model_cli import model_app
 from serving.score_cli import SCORE_HELP, score_command
@@ -19,3 +20,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_log_app, name="audit-log")
     app.add_typer(db_app, name="db")
     app.add_typer(model_app, name="model")
+    app.add_typer(correction_app, name="correction")  # issue 23
