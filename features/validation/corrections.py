@@ -257,9 +257,23 @@ def check_corrections(
         values=frame["record_id"],
     )
     look = is_events & known
-    rec_family = record_ids.map(found["family_id"]).where(look, None)
-    rec_recorded = pd.to_datetime(record_ids.map(found["recorded_date"]).where(look))
-    rec_type = record_ids.map(found["event_type"]).where(look, None)
+    at = found.index.get_indexer(record_ids.where(look, None))  # -1: not looked up
+    hit = at >= 0
+
+    def of_record(column: str) -> pd.Series:
+        values = found[column].to_numpy()
+        if column == "recorded_date":
+            out = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+        else:
+            out = pd.Series(None, index=frame.index, dtype=object)
+        out[hit] = values[at[hit]]
+        return out
+
+    rec_family, rec_recorded, rec_type = (
+        of_record("family_id"),
+        of_record("recorded_date"),
+        of_record("event_type"),
+    )
     other_family = (
         look
         & valid("family_id")
