@@ -38,17 +38,17 @@ def _found(
 ) -> pd.DataFrame | None:
     """The rows of ``table`` whose ``key`` is one of ``ids`` (None: the table cannot be read,
     which is its own finding)."""
+    from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
 
     try:
         frame = read_typed_table(spark, raw_dir, table)
-    except (RawTableNotFoundError, OSError, ValueError):
+        columns = list(RECORD_COLUMNS) if table == "events" else [key]
+        if not set(columns) <= set(frame.columns):
+            return None
+        return frame.where(F.col(key).isin(ids)).select(*columns).toPandas()
+    except (RawTableNotFoundError, OSError, ValueError, PySparkException):
         return None
-    columns = list(RECORD_COLUMNS) if table == "events" else [key]
-    if not set(columns) <= set(frame.columns):
-        return None
-    rows = frame.where(F.col(key).isin(ids)).select(*columns).toPandas()
-    return rows
 
 
 def add_correction_findings_spark(

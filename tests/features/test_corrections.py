@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import pytest
@@ -61,9 +62,15 @@ def void_e11(**changes: object) -> dict[str, object]:
     return correction(**row)
 
 
-def registry(tmp_path: Path, rows: list[dict[str, object]], tables: RawTables | None = None) -> Path:
+def registry(
+    tmp_path: Path,
+    rows: list[dict[str, object]],
+    tables: RawTables | None = None,
+    *,
+    fmt: Literal["parquet", "csv"] = "parquet",
+) -> Path:
     raw = tmp_path / "raw"
-    write_raw(tables or valid_tables(), raw)
+    write_raw(tables or valid_tables(), raw, fmt=fmt)
     # as text (CSV), so a malformed date reaches the validator as it was filed
     pd.DataFrame(rows, columns=list(correction())).to_csv(raw / "corrections.csv", index=False)
     return raw
@@ -86,27 +93,51 @@ def test_a_valid_corrections_table_passes_and_is_counted(tmp_path: Path) -> None
         ([correction(record_id="E999")], "correction_record", "record_id"),
         ([correction(family_id="F1")], "correction_family", "family_id"),
         ([correction(family_id="F99")], "foreign_key", "family_id"),
-        ([correction(decided_date="2023-01-05", requested_date="2023-01-01")],
-         "correction_before_record", "decided_date"),
+        (
+            [correction(decided_date="2023-01-05", requested_date="2023-01-01")],
+            "correction_before_record",
+            "decided_date",
+        ),
         ([correction(field="event_type")], "correction_field", "field"),
         ([correction(new_value=None)], "correction_field", "field"),
         ([void_e11(field="value", new_value="1")], "correction_field", "field"),
         ([correction(new_value="forty")], "correction_value_type", "new_value"),
         ([correction(new_value="-5")], "correction_value_type", "new_value"),
-        ([correction(field="event_date", new_value="2023-02-30")],
-         "correction_value_type", "new_value"),
-        ([correction(field="event_date", new_value="2023-03-01")],
-         "correction_value_type", "new_value"),
-        ([correction(record_id="E6", family_id="F2", field="detail", new_value="flooded")],
-         "correction_value_type", "new_value"),
+        (
+            [correction(field="event_date", new_value="2023-02-30")],
+            "correction_value_type",
+            "new_value",
+        ),
+        (
+            [correction(field="event_date", new_value="2023-03-01")],
+            "correction_value_type",
+            "new_value",
+        ),
+        (
+            [correction(record_id="E6", family_id="F2", field="detail", new_value="flooded")],
+            "correction_value_type",
+            "new_value",
+        ),
         ([correction(decided_by=None)], "correction_decision", "status"),
         ([correction(status="requested")], "correction_decision", "status"),
-        ([correction(status="requested", decided_date=None, decided_by=None),
-          correction(correction_id="C9", status="requested", decided_date=None, decided_by=None)],
-         "correction_open_twice", "record_id"),
-        ([correction(action="void", field=None, new_value=None),
-          correction(correction_id="C3", decided_date="2023-07-01")],
-         "correction_after_void", "record_id"),
+        (
+            [
+                correction(status="requested", decided_date=None, decided_by=None),
+                correction(
+                    correction_id="C9", status="requested", decided_date=None, decided_by=None
+                ),
+            ],
+            "correction_open_twice",
+            "record_id",
+        ),
+        (
+            [
+                correction(action="void", field=None, new_value=None),
+                correction(correction_id="C3", decided_date="2023-07-01"),
+            ],
+            "correction_after_void",
+            "record_id",
+        ),
         ([correction(), correction(decided_date="2023-07-01")], "unique", "correction_id"),
         ([correction(status="approved")], "vocabulary", "status"),
         ([correction(action="delete")], "vocabulary", "action"),
@@ -220,11 +251,23 @@ def test_versions_of_a_corrected_record_never_overlap() -> None:
     rows = typed_corrections(
         pd.DataFrame(
             [
-                correction(correction_id="A", decided_date="2023-03-01", requested_date="2023-03-01"),
-                correction(correction_id="B", new_value="7", decided_date="2023-04-01",
-                           requested_date="2023-04-01"),
-                correction(correction_id="Z", action="void", field=None, new_value=None,
-                           decided_date="2023-05-01", requested_date="2023-05-01"),
+                correction(
+                    correction_id="A", decided_date="2023-03-01", requested_date="2023-03-01"
+                ),
+                correction(
+                    correction_id="B",
+                    new_value="7",
+                    decided_date="2023-04-01",
+                    requested_date="2023-04-01",
+                ),
+                correction(
+                    correction_id="Z",
+                    action="void",
+                    field=None,
+                    new_value=None,
+                    decided_date="2023-05-01",
+                    requested_date="2023-05-01",
+                ),
             ]
         )
     )
