@@ -401,14 +401,9 @@ class CorrectionDesk:
                 continue
             item = row.to_dict()
             if row.status != "requested":
-                entry = self.audit_log.score_entry(f"correction:{row.correction_id}:{row.status}")
-                if entry is not None and entry.get("detail"):
-                    logged = json.loads(entry["detail"])
-                    item.update(
-                        before=logged.get("before"),
-                        after=logged.get("after"),
-                        diff=logged.get("diff"),
-                    )
+                logged = self.logged_decision(row)
+                if logged is not None:
+                    item.update({k: logged.get(k) for k in ("before", "after", "diff")})
             out.append(item)
         return out
 

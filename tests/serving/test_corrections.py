@@ -11,7 +11,6 @@ written, and a decision whose audit entry cannot be written is not taken.
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 
@@ -146,6 +145,8 @@ def _debt_that_matters(desk: CorrectionDesk, raw: Path) -> tuple[str, str]:
     from features.corrections import empty_corrections
 
     events = pd.read_parquet(raw / "events.parquet")
+    for column in ("event_date", "recorded_date"):
+        events[column] = pd.to_datetime(events[column])
     day = pd.Timestamp(AS_OF)
     debts = events.loc[
         (events["event_type"] == "utility_debt")
@@ -255,8 +256,9 @@ def test_contest_correct_decide_rescore_diff_and_both_versions_in_the_log(
     assert accepted["token_id"] == OFFICER.token_id and accepted["role"] == "registry_officer"
     assert accepted["probability"] == pytest.approx(after["probability"])
     assert accepted["risk_level"] == after["risk_level"]
-    assert json.loads(str(accepted["reasons"])) == after["reasons"]
-    logged = json.loads(str(accepted["detail"]))
+    assert accepted["reasons"] == after["reasons"]
+    logged = accepted["detail"]
+    assert isinstance(logged, dict)
     assert logged["before"] == before and logged["after"] == after and logged["diff"] == diff
     assert logged["correction"]["correction_id"] == correction_id
     assert desk.audit_log.verify().intact
