@@ -156,7 +156,7 @@ def apply_corrections(
                 break
             current = {**current, c.field: amended_value(str(c.field), str(c.new_value))}
             if mode == "from_decided_date":
-                recorded = pd.Timestamp(current["recorded_date"])  # type: ignore[arg-type]
+                recorded = pd.Timestamp(current["recorded_date"])
                 current["recorded_date"] = max(recorded, decided)
         if current is not None:
             last = {**current, RETRACTED: pd.NaT} if mode == "from_decided_date" else current

@@ -454,10 +454,11 @@ def build_feature_table(
     :func:`features.snapshot_store.write_feature_table` stores.
     """
     config = config or FeatureConfig()
+    raw: RawTables | PartitionSource
     if isinstance(raw_or_dir, (Path, str)):
         raw = load_validated(raw_or_dir)
         if corrections is None:
-            corrections = load_corrections(raw_or_dir, raw)
+            corrections = load_corrections(raw_or_dir)
     else:
         raw = raw_or_dir
     jobs, source = _source(raw, n_jobs if n_jobs is not None else default_jobs(), n_partitions)

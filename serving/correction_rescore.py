@@ -65,7 +65,7 @@ class FamilyRecompute:
                 from features.validation.corrections import load_corrections
 
                 self._raw = load_validated(self.raw_dir)
-                self._corrections = load_corrections(self.raw_dir, self._raw)
+                self._corrections = load_corrections(self.raw_dir)
         return self._raw
 
     @property

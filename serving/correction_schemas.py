@@ -15,6 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from serving.settings import ServingSettings
 
+Op = Literal["file", "decide", "list"]
+Action = Literal["void", "amend"] | None
+DecisionIn = Literal["accepted", "rejected"] | None
+StatusIn = Literal["requested", "accepted", "rejected"] | None
+
 _CONTROL = "\\x00-\\x1f\\x7f"
 _PRINTABLE = f"^[^{_CONTROL}]+$"
 
@@ -33,14 +38,14 @@ def correction_request_model(settings: ServingSettings) -> type[BaseModel]:
         __base__=_Strict,
         __doc__="File, decide or list corrections of a family's records.",
         op=(
-            Literal["file", "decide", "list"],
+            Op,
             Field(description="file (caseworker), decide (registry officer) or list."),
         ),
         family_id=(text, Field(default=None, description="file, list: the family.")),
         record_table=(text, Field(default=None, description="file: the record's table (events).")),
         record_id=(text, Field(default=None, description="file: the record's key (event_id).")),
         action=(
-            Literal["void", "amend"] | None,
+            Action,
             Field(default=None, description="file: void (wrong record) or amend (one field)."),
         ),
         field=(text, Field(default=None, description="file, amend: value, detail or event_date.")),
@@ -51,11 +56,11 @@ def correction_request_model(settings: ServingSettings) -> type[BaseModel]:
         document_ref=(text, Field(default=None, description="file: the documents' reference.")),
         correction_id=(text, Field(default=None, description="decide: the correction.")),
         decision=(
-            Literal["accepted", "rejected"] | None,
+            DecisionIn,
             Field(default=None, description="decide: accepted or rejected."),
         ),
         status=(
-            Literal["requested", "accepted", "rejected"] | None,
+            StatusIn,
             Field(default=None, description="list: only corrections with this status."),
         ),
     )

@@ -110,7 +110,8 @@ class CorrectionDesk:
 
     @property
     def audit_log(self) -> AuditLogBase:
-        return self.engine.audit_log  # type: ignore[no-any-return]
+        log: AuditLogBase = self.engine.audit_log
+        return log
 
     # ---- scope
     def _in_scope(self, family_id: str, principal: Principal) -> bool:

@@ -402,8 +402,8 @@ def value_problem(
             day = pd.to_datetime(text, format="%Y-%m-%d")
         except ValueError:
             return "not an ISO YYYY-MM-DD date"
-        if recorded is not None and not pd.isna(recorded) and day > pd.Timestamp(recorded):  # type: ignore[arg-type]
-            return f"after the record's recorded_date {pd.Timestamp(recorded):%Y-%m-%d}"  # type: ignore[arg-type]
+        if recorded is not None and not pd.isna(recorded) and day > pd.Timestamp(recorded):
+            return f"after the record's recorded_date {pd.Timestamp(recorded):%Y-%m-%d}"
         return None
     if event_type is not None and not pd.isna(event_type):
         spec = EVENT_TYPES.get(str(event_type))
@@ -499,7 +499,7 @@ def add_correction_findings(
     return with_findings(report, violations, info)
 
 
-def load_corrections(raw_dir: Path | str, raw: object | None = None) -> pd.DataFrame:
+def load_corrections(raw_dir: Path | str) -> pd.DataFrame:
     """The validated corrections of ``raw_dir`` (an empty frame when it has none); raises
     :class:`~features.validation.InvalidRawDataError` naming every broken rule."""
 

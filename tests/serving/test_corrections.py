@@ -235,9 +235,7 @@ def test_contest_correct_decide_rescore_diff_and_both_versions_in_the_log(
     assert [e["decision"] for e in _correction_entries(desk)] == ["requested"]
 
     # decision -> re-score -> diff
-    result = desk.decide(
-        correction_id, "accepted", principal=OFFICER, request_id="r4", today=TODAY
-    )
+    result = desk.decide(correction_id, "accepted", principal=OFFICER, request_id="r4", today=TODAY)
     before, after, diff = result["before"], result["after"], result["diff"]
     assert result["correction"]["status"] == "accepted"
     assert result["as_of"] == AS_OF
