@@ -4,7 +4,8 @@
 corrections store and the raw registry only when the first correction call comes: a
 service that never takes one opens neither) and turns its refusals into the service's
 errors: a refused field is 400 naming it, a role that may not take the step 403, an
-unknown correction 404, a service without its raw registry 503.
+unknown correction, record or family 404, a second open correction of a record or a second
+decision 409, a service without its raw registry 503.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from serving.auth import AuthError, Principal
 from serving.correction_rescore import FamilyRecompute, RescoreUnavailable
-from serving.corrections import CorrectionDesk, CorrectionForbidden
+from serving.corrections import CorrectionConflict, CorrectionDesk, CorrectionForbidden
 from serving.engine import RequestError, ServingEngine, UnknownScoreError
 from serving.store.audit_errors import AuditLogUnavailable
 from serving.store.corrections import CorrectionRefused, UnknownCorrectionError
@@ -67,6 +68,10 @@ class CorrectionEndpoint:
                 return {"corrections": rows}
             raise CorrectionRefused("op", f"{op!r} is not file, decide or list")
         except CorrectionRefused as exc:
+            if exc.status == 404:
+                raise UnknownScoreError(str(exc)) from None
+            if exc.status == 409:
+                raise CorrectionConflict(str(exc)) from None
             raise RequestError(exc.field, exc.message) from None
         except CorrectionForbidden as exc:
             raise AuthError(403, str(exc)) from None

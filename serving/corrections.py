@@ -51,6 +51,10 @@ DECIDE_ROLES = frozenset({"registry_officer", "admin"})
 DECISIONS = ("accepted", "rejected")
 
 
+class CorrectionConflict(Exception):
+    """A request that conflicts with what is stored (HTTP 409); the message names the field."""
+
+
 class CorrectionForbidden(PermissionError):
     """The caller's role may not take this step (HTTP 403); the message names the field."""
 
@@ -126,7 +130,9 @@ class CorrectionDesk:
     def _require_family(self, family_id: str, principal: Principal) -> None:
         # outside the token's regions reads exactly like an unknown family
         if not self._in_scope(family_id, principal):
-            raise CorrectionRefused("family_id", f"no family {family_id!r} in your regions")
+            raise CorrectionRefused(
+                "family_id", f"no family {family_id!r} in your regions", status=404
+            )
 
     # ---- file
     def file(
@@ -197,7 +203,9 @@ class CorrectionDesk:
         document_ref = str(text("document_ref"))
         record = self.recompute.record(record_table, record_id)
         if record is None:
-            raise CorrectionRefused("record_id", f"{record_table} has no record {record_id!r}")
+            raise CorrectionRefused(
+                "record_id", f"{record_table} has no record {record_id!r}", status=404
+            )
         if record.family_id != family_id:
             raise CorrectionRefused(
                 "record_id", f"record {record_id!r} is not a record of family {family_id!r}"
@@ -260,6 +268,7 @@ class CorrectionDesk:
                 "correction_id",
                 f"correction {correction_id!r} was already {current.status} on "
                 f"{current.decided_date}",
+                status=409,
             )
         as_of = self.engine.snapshot_date
         model = self.engine.model

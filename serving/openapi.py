@@ -23,6 +23,7 @@ import bentoml
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from serving.correction_schemas import CorrectionResponse
 from serving.schemas import (
     AuditLogPage,
     ErrorBody,
@@ -135,6 +136,13 @@ OPERATIONS: tuple[_Operation, ...] = (
         "auditor, admin",
         ServedStatsResponse,
     ),
+    _Operation(  # issue 23 (serving/correction_api.py)
+        "correction",
+        "File, decide or list corrections of a family's records",
+        "caseworker (file, list), registry_officer (decide, list), admin",
+        CorrectionResponse,
+        (404, 409),
+    ),
 )
 
 _STATUS_TEXT: dict[int, str] = {
@@ -147,6 +155,8 @@ _STATUS_TEXT: dict[int, str] = {
     "token's regions (/family).",
     413: "The body is larger than EARLYRISK_MAX_BODY_BYTES (not read).",
     415: "The body is not `application/json`.",
+    409: "/correction: the record already has an open correction, or the correction was "
+    "decided already.",
     429: "Over the token's own per-minute quota (requests or families); retry after "
     "Retry-After seconds.",
     500: "Unexpected error; quote the request_id to the operator.",

@@ -37,6 +37,7 @@ from serving.auth import AuthError, Principal, authorize
 from serving.client_address import client_address
 from serving.correction_api import CorrectionEndpoint
 from serving.correction_schemas import CorrectionResponse
+from serving.corrections import CorrectionConflict
 from serving.engine import (
     OutOfScopeScoreError,
     RequestError,
@@ -273,6 +274,8 @@ class EarlyRiskScoring:
             return _error(ctx, 404, str(exc), request_id, "unknown score_id")
         except UnknownFamilyError as exc:
             return _error(ctx, 404, str(exc), request_id, "unknown family")
+        except CorrectionConflict as exc:  # issue 23: a second open correction, say
+            return _error(ctx, 409, str(exc), request_id, "conflict")
         except AuditLogUnavailable:
             logger.exception("audit log unavailable (request %s)", request_id)
             return _error(ctx, 503, AUDIT_UNAVAILABLE_MESSAGE, request_id)

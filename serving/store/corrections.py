@@ -55,12 +55,17 @@ _SELECT = f"SELECT {', '.join(COLUMNS)} FROM corrections"
 
 
 class CorrectionRefused(ValueError):
-    """A correction or decision the store refuses; ``field`` names the offending field."""
+    """A correction or decision the store refuses; ``field`` names the offending field.
 
-    def __init__(self, field: str, message: str) -> None:
+    ``status`` is the HTTP answer: 400 a bad value, 404 no such record or family (in the
+    caller's regions), 409 a conflict with what is stored (a second open correction of a
+    record, a correction decided already)."""
+
+    def __init__(self, field: str, message: str, *, status: int = 400) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.status = status
 
 
 class UnknownCorrectionError(LookupError):
@@ -205,6 +210,7 @@ class SqlCorrectionStore:
                     "record_id",
                     f"{new.record_table} record {new.record_id!r} already has an open "
                     "correction; it must be decided before another is filed",
+                    status=409,
                 ) from None
             raise
         return self.get(correction_id)
@@ -250,6 +256,7 @@ class SqlCorrectionStore:
                 "correction_id",
                 f"correction {correction_id!r} was already {current.status} on "
                 f"{current.decided_date} by {current.decided_by}",
+                status=409,
             )
         decided = Correction(
             **{
@@ -268,7 +275,7 @@ class SqlCorrectionStore:
             )
             if cur.rowcount != 1:  # decided meanwhile by another replica
                 raise CorrectionRefused(
-                    "correction_id", f"correction {correction_id!r} is no longer open"
+                    "correction_id", f"correction {correction_id!r} is no longer open", status=409
                 )
             if on_decided is not None:
                 on_decided(decided)

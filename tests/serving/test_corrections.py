@@ -226,6 +226,7 @@ def test_contest_correct_decide_rescore_diff_and_both_versions_in_the_log(
     with pytest.raises(CorrectionRefused) as second:
         desk.file(filed, principal=CASEWORKER, request_id="r2", today=TODAY)
     assert second.value.field == "record_id" and "already has an open" in str(second.value)
+    assert second.value.status == 409
     assert len(desk.store.list()) == 1
 
     # a caseworker may not decide

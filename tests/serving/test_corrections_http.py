@@ -2,7 +2,7 @@
 
 One server on the small registry's snapshot with its raw directory. A caseworker files
 (a wrong-typed value is a 400 naming ``new_value``), a second open correction of the same
-record is a 400 naming ``record_id``, the caseworker's decision is a 403, the registry
+record is a 409 and a record that does not exist a 404, both naming ``record_id``, the caseworker's decision is a 403, the registry
 officer's is answered with the score before and after, and an auditor reads the
 ``correction`` entries on ``/audit_log``.
 """
@@ -91,8 +91,10 @@ def test_file_refuse_decide_and_read_the_log_over_http(correction_server, small_
         made = post(filed, "caseworker")
         assert made.status_code == 200, made.text
         correction_id = made.json()["correction"]["correction_id"]
-        again = post(filed, "caseworker")
-        assert again.status_code == 400 and again.json()["error"].startswith("record_id:")
+        again = post(filed, "caseworker")  # a second open correction: a conflict
+        assert again.status_code == 409 and again.json()["error"].startswith("record_id:")
+        unknown = post({**filed, "record_id": "E-none"}, "caseworker")
+        assert unknown.status_code == 404 and unknown.json()["error"].startswith("record_id:")
         decide = {"op": "decide", "correction_id": correction_id, "decision": "accepted"}
         refused = post(decide, "caseworker")
         assert refused.status_code == 403
