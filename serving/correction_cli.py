@@ -13,6 +13,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -200,3 +201,44 @@ def list_corrections(
         _show({"correction": row}, False)
         if row["status"] != "requested":
             _show_diff(row)
+
+
+@correction_app.command("export")
+def export(
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="The raw directory to write corrections.parquet into."),
+    ],
+    token: TokenOption,
+) -> None:
+    """Write the corrections decided through the service into a raw directory
+    (corrections.parquet, the data contract's columns), so the next `validate`, `features`
+    and `score` apply them, each from its decided date (registry officer, admin)."""
+    import pandas as pd
+
+    from features.corrections import write_corrections
+    from serving.corrections import DECIDE_ROLES
+    from serving.settings import ServingSettings
+    from serving.store.stores import open_stores
+
+    stores = open_stores(ServingSettings(), security_log=False, corrections=True)
+    try:
+        principal = stores.tokens.verify(token.strip())
+        if principal is None:
+            raise _fail("the token is missing, unknown, revoked or expired")
+        if principal.role not in DECIDE_ROLES:
+            raise _fail(f"refused: role: a {principal.role} may not export corrections")
+        if not out.is_dir():
+            raise _fail(f"--out {out} is not a directory", EXIT_USAGE)
+        assert stores.corrections is not None
+        frame = stores.corrections.as_frame()
+    finally:
+        stores.close()
+    from features.corrections import read_corrections
+
+    # the directory's own corrections are kept; the service's replace any with the same id
+    kept = read_corrections(out)
+    kept = kept.loc[~kept["correction_id"].isin(frame["correction_id"])]
+    merged = pd.concat([kept, frame], ignore_index=True) if len(kept) else frame
+    path = write_corrections(merged, out)
+    typer.echo(f"wrote {len(frame)} correction(s) of the service to {path} ({len(merged)} in all)")

@@ -293,3 +293,39 @@ def test_the_role_matrix_lets_a_registry_officer_decide_corrections_and_nothing_
     assert PERMISSIONS["registry_officer"] == frozenset({"correction"})
     assert "correction" in PERMISSIONS["caseworker"]
     assert "correction" not in PERMISSIONS["auditor"]
+
+
+def test_export_writes_the_services_corrections_into_a_raw_directory(tmp_path: Path) -> None:
+    """`earlyrisk correction export`: the decided corrections become the raw directory's
+    corrections.parquet (a registry officer's token; a caseworker's is refused)."""
+    from typer.testing import CliRunner
+
+    from earlyrisk.cli import app
+    from features.corrections import read_corrections
+    from serving.store.tokens import SqlTokenStore
+
+    store = SqlCorrectionStore(tmp_path / "corrections.sqlite")  # beside the audit log
+    made = store.add(_new(), requested_by="c0ffee000001", today=TODAY)
+    store.decide(made.correction_id, status="accepted", decided_by="o", today=TODAY)
+    store.close()
+    tokens = SqlTokenStore(tmp_path / "tokens.sqlite")
+    officer, caseworker = tokens.create("registry_officer"), tokens.create("caseworker")
+    tokens.close()
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    env = {
+        "COLUMNS": "400",
+        "EARLYRISK_TOKEN_DB_PATH": str(tmp_path / "tokens.sqlite"),
+        "EARLYRISK_AUDIT_LOG_PATH": str(tmp_path / "audit.sqlite"),
+        "EARLYRISK_SECURITY_LOG_PATH": str(tmp_path / "security.sqlite"),
+    }
+    command = ["correction", "export", "--out", str(raw), "--token"]
+    refused = CliRunner().invoke(app, [*command, caseworker.token], env=env)
+    assert refused.exit_code == 1 and "may not export" in refused.output
+    assert not (raw / "corrections.parquet").exists()
+    done = CliRunner().invoke(app, [*command, officer.token], env=env)
+    assert done.exit_code == 0, done.output
+    frame = read_corrections(raw)
+    assert frame["correction_id"].tolist() == [made.correction_id]
+    assert frame["status"].tolist() == ["accepted"]
+    assert str(frame["decided_date"].iat[0].date()) == "2024-08-01"
