@@ -10,7 +10,8 @@ Expected columns: ``family_id``, ``person_id`` (null for family-level events),
 hashable key (the engine passes integer codes for speed).
 
 The point-in-time rule lives in :func:`window_mask`: a row is visible as of T only when
-``recorded_date <= T`` and its ``event_date`` falls in the window ``(T - days, T]``.
+``recorded_date <= T`` and its ``event_date`` falls in the window ``(T - days, T]``, and (a
+corrected record's version, :mod:`features.corrections`) it was not retracted by T.
 :func:`aggregate` applies it before aggregating, so a feature can never see the future.
 """
 
@@ -20,6 +21,10 @@ from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
+
+# the column of a corrected record's version (features.corrections.RETRACTED; named here so
+# this leaf module imports nothing of the package)
+RETRACTED = "retracted_date"
 
 AggregationName = Literal[
     "count",
@@ -67,11 +72,14 @@ def window_mask(
     start = end - pd.Timedelta(days=days)
     event_date = events["event_date"].to_numpy()
     recorded = events["recorded_date"].to_numpy()
-    return (
+    visible = (
         (recorded <= as_of.to_datetime64())
         & (event_date <= end.to_datetime64())
         & (event_date > start.to_datetime64())
     )
+    if RETRACTED in events.columns:  # a corrected record's version, known until retracted
+        visible &= ~(events[RETRACTED].to_numpy() <= as_of.to_datetime64())
+    return visible
 
 
 def _positions(events: pd.DataFrame, families: pd.Index) -> np.ndarray:

@@ -16,7 +16,7 @@ label looks forward.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,7 @@ from features.codes import lookup_codes, nullable_codes
 from features.composition import head_of_household, household_composition, members_on
 from features.config import FeatureConfig
 from features.contract import DOMAINS
+from features.corrections import RETRACTED, CorrectionMode, apply_corrections
 from features.labels import extraction_date_of, label_outcomes
 from features.raw import RawTables
 from features.wellbeing import wellbeing_index
@@ -176,9 +177,11 @@ class _Prepared:
     rows: pd.DataFrame
 
 
-def _columns_for(spec: FeatureSpec) -> list[str]:
+def _columns_for(spec: FeatureSpec, *, retracted: bool = False) -> list[str]:
     """The columns an entry's aggregation reads: the per-entry copies stay small."""
     columns = ["family_id", "event_date", "recorded_date"]
+    if retracted:
+        columns.append(RETRACTED)
     if spec.aggregation == "count_persons":
         columns.append("person_id")
     if spec.aggregation in VALUE_AGGREGATIONS:
@@ -208,21 +211,20 @@ def _prepare(
     keep = np.flatnonzero(_reachable(events, dates))
     type_codes, type_names = pd.factorize(events["event_type"])
     detail_codes, detail_names = pd.factorize(events["detail"])
-    attributed = attribute_events(
-        pd.DataFrame(
-            {
-                "family_id": events["family_id"].to_numpy(dtype="float64")[keep],
-                "person_id": events["person_id"].to_numpy(dtype="float64")[keep],
-                "event_date": events["event_date"].to_numpy()[keep],
-                "recorded_date": events["recorded_date"].to_numpy()[keep],
-                "value": events["value"].to_numpy(dtype="float64")[keep],
-                "row": keep,
-                "type": type_codes[keep],
-                "detail": detail_codes[keep],
-            }
-        ),
-        memberships,
-    )
+    columns = {
+        "family_id": events["family_id"].to_numpy(dtype="float64")[keep],
+        "person_id": events["person_id"].to_numpy(dtype="float64")[keep],
+        "event_date": events["event_date"].to_numpy()[keep],
+        "recorded_date": events["recorded_date"].to_numpy()[keep],
+        "value": events["value"].to_numpy(dtype="float64")[keep],
+        "row": keep,
+        "type": type_codes[keep],
+        "detail": detail_codes[keep],
+    }
+    retracted = RETRACTED in events.columns  # corrected records' versions (point in time)
+    if retracted:
+        columns[RETRACTED] = events[RETRACTED].to_numpy()[keep]
+    attributed = attribute_events(pd.DataFrame(columns), memberships)
     base = attributed.assign(family_id=attributed["family_id"].astype(np.int64))
     role = attributed["role"].cat
 
@@ -239,7 +241,7 @@ def _prepare(
             mask &= among(details, detail_names, spec.detail)
         if spec.person_roles is not None:
             mask &= among(role.codes.to_numpy(), role.categories, spec.person_roles)
-        rows = base.loc[mask, _columns_for(spec)]
+        rows = base.loc[mask, _columns_for(spec, retracted=retracted)]
         if spec.aggregation == "last":
             ids = events["event_id"].take(base["row"].to_numpy()[mask])
             rows = rows.assign(event_id=pd.factorize(ids, sort=True)[0])
@@ -281,8 +283,14 @@ def compute_partition(
     config: FeatureConfig | None = None,
     extraction_date: pd.Timestamp | None = None,
     audit_attributes: Sequence[str] | None = None,
+    corrections: pd.DataFrame | None = None,
+    correction_mode: CorrectionMode = "from_decided_date",
 ) -> pd.DataFrame:
     """Feature rows for every family of ``raw`` with at least one member on each as-of date.
+
+    ``corrections`` (the registry's corrections table, or None) are applied to the events
+    first (:func:`features.corrections.apply_corrections`): by default each is known from
+    its decided date; ``rewrite_history`` applies every accepted one at every date.
 
     Pure: reads only its arguments. ``extraction_date`` (decides ``label_observed``) and
     ``audit_attributes`` (the protected attributes, one ``audit_`` column each) must be the
@@ -299,6 +307,8 @@ def compute_partition(
     if audit_attributes is None:
         audit_attributes = sorted(raw.protected["attribute"].dropna().unique())
 
+    if corrections is not None:
+        raw = replace(raw, events=apply_corrections(raw.events, corrections, mode=correction_mode))
     raw, family_names = _encode(raw)
     family_codes = pd.RangeIndex(len(family_names))
     prepared = _prepare(raw.events, raw.memberships, dates)

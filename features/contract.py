@@ -342,3 +342,45 @@ def column_names(table: str) -> list[str]:
         raise KeyError(
             f"unknown raw table {table!r}; the contract has {', '.join(ALL_TABLES)}"
         ) from None
+
+
+# --------------------------------------------------------------------------- corrections
+# Issue 23: a family may contest a record and have it corrected on documents. The
+# corrections table is optional in a raw directory (absent = no correction), so the six
+# tables above keep their meaning; it is read, validated and applied by
+# :mod:`features.corrections` and :mod:`features.validation.corrections`.
+CORRECTIONS_TABLE = "corrections"
+CORRECTION_COLUMNS: tuple[Column, ...] = (
+    Column("correction_id", "id"),
+    Column("family_id", "id", note="the family on whose behalf it was filed"),
+    Column("record_table", "string", note="the table of the contested record"),
+    Column("record_id", "id", note="the record's key in that table"),
+    Column("action", "string", note="void (the record is wrong) or amend (one field is)"),
+    Column("field", "string", nullable=True, note="the amended column (amend only)"),
+    Column(
+        "new_value", "string", nullable=True, note="the field's correct value as text (amend only)"
+    ),
+    Column("document_ref", "string", note="the reference of the documents that prove it"),
+    Column("requested_date", "date", note="when the family (or its caseworker) filed it"),
+    Column("decided_date", "date", nullable=True, note="when it was decided; null while open"),
+    Column("decided_by", "string", nullable=True, note="who decided (a registry officer)"),
+    Column("status", "string", note="requested, accepted or rejected"),
+)
+CORRECTION_ACTIONS = ("void", "amend")
+CORRECTION_STATUSES = ("requested", "accepted", "rejected")
+# table -> (its key column, the columns an amend may change with their kinds). Only events
+# are correctable for now: they are the records behind the indicators a family is shown.
+CORRECTABLE: dict[str, tuple[str, dict[str, ColumnKind]]] = {
+    "events": ("event_id", {"value": "float", "detail": "string", "event_date": "date"}),
+}
+CORRECTION_CLARIFICATIONS: tuple[str, ...] = (
+    "A raw directory may hold corrections.parquet or corrections.csv; without it no record "
+    "is corrected. Only accepted corrections change data.",
+    "A correction is known from its decided_date: a feature or score as of T sees the "
+    "corrected record only when decided_date <= T, and the original before (an amended "
+    "record counts as recorded on its decided_date). Training may instead rewrite history "
+    "(train --config with corrections: rewrite_history): a voided record then never "
+    "trains the model and an amended one keeps its recorded_date.",
+    "Several accepted corrections of one record apply in decided_date order (then "
+    "correction_id); nothing applies after a void.",
+)

@@ -20,6 +20,12 @@ from features.contract import (
     BACKDATED_SUSPICIOUS_DAYS,
     CLARIFICATIONS,
     CONTRACT_VERSION,
+    CORRECTABLE,
+    CORRECTION_ACTIONS,
+    CORRECTION_CLARIFICATIONS,
+    CORRECTION_COLUMNS,
+    CORRECTION_STATUSES,
+    CORRECTIONS_TABLE,
     DATE_ORDERS,
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_LABEL_OUTCOMES,
@@ -118,6 +124,46 @@ def _rules() -> list[str]:
     return [*lines, ""]
 
 
+def _corrections_section() -> list[str]:
+    """The optional corrections table (issue 23)."""
+    lines = [
+        f"### {CORRECTIONS_TABLE} (optional)",
+        "",
+        "A family may contest a record and have it voided or amended on documents. "
+        f"`{CORRECTIONS_TABLE}.parquet` (or `.csv`) is optional: without it no record is "
+        "corrected. Only accepted corrections change data; each is known from its "
+        "`decided_date` (see the last clarifications below). The service keeps the "
+        "corrections filed through it in the same columns (`earlyrisk correction`, "
+        "docs/corrections.md).",
+        "",
+        "| column | type | null | rules |",
+        "|---|---|---|---|",
+    ]
+    rules = {
+        "correction_id": "unique",
+        "family_id": "must exist in `families.family_id`; the contested record's family",
+        "record_table": f"one of {_code(tuple(CORRECTABLE))}",
+        "record_id": "must exist in the record table (`events.event_id`); at most one open "
+        "(requested) correction per record",
+        "action": f"one of {_code(CORRECTION_ACTIONS)}",
+        "field": "amend: one of "
+        + "; ".join(f"{t}: {_code(tuple(f))}" for t, (_, f) in CORRECTABLE.items())
+        + "; void: empty",
+        "new_value": "amend: of the field's type (value: a number >= 0; event_date: an ISO "
+        "date not after the record's recorded_date; detail: the event type's vocabulary); "
+        "void: empty",
+        "decided_date": "`>= requested_date` and the record's recorded_date; set exactly "
+        "when status is accepted or rejected",
+        "decided_by": "set exactly when status is accepted or rejected",
+        "status": f"one of {_code(CORRECTION_STATUSES)}",
+    }
+    for column in CORRECTION_COLUMNS:
+        null = "allowed" if column.nullable else "no"
+        text = "; ".join(x for x in (rules.get(column.name, ""), column.note) if x)
+        lines.append(f"| {column.name} | {_TYPES[column.kind]} | {null} | {text} |")
+    return [*lines, ""]
+
+
 def render_contract_doc() -> str:
     """The Markdown of ``docs/data_contract.md`` for the contract in this code."""
     lines = [
@@ -159,9 +205,11 @@ def render_contract_doc() -> str:
         "model inputs.",
         "",
     ]
+    lines += _corrections_section()
     lines += _rules()
     lines += ["## How the code reads the contract", ""]
-    lines += [f"{n}. {text}" for n, text in enumerate(CLARIFICATIONS, start=1)]
+    clarifications = (*CLARIFICATIONS, *CORRECTION_CLARIFICATIONS)
+    lines += [f"{n}. {text}" for n, text in enumerate(clarifications, start=1)]
     return "\n".join(lines) + "\n"
 
 

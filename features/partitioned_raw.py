@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.contract import TABLE_COLUMNS, TABLES
+from features.corrections import read_corrections
 from features.memory import release_free_memory
 from features.partitions import (
     DEFAULT_FAMILIES_PER_PARTITION,
@@ -50,6 +51,7 @@ from features.raw import RawTables, coerce_table
 from features.scratch_signals import forget, remove_on_signal
 from features.snapshot_store import RawHasher
 from features.validation import InvalidRawDataError
+from features.validation.corrections import add_correction_findings
 from features.validation.report import ValidationReport
 from features.validation.rules import ParsedTable
 from features.validation.stream import DEFAULT_SLICE_ROWS, validate_streamed_tables
@@ -75,6 +77,8 @@ class PartitionedRegistry:
         scratch: Path,
     ) -> None:
         self.small = small
+        # the registry's corrections (features.corrections), set by open_registry
+        self.corrections: pd.DataFrame | None = None
         self.plan = plan
         self.buckets = buckets
         self.n_partitions = n_partitions
@@ -269,6 +273,7 @@ def open_registry(
             )
         finally:
             bucketer.close()
+        report = add_correction_findings(report, raw_dir)  # the optional corrections table
         if not report.ok:
             raise InvalidRawDataError(report)
         empty_events = bucketer.empty_events
@@ -292,7 +297,7 @@ def open_registry(
         plan = partition_plan(small, count)
         del parsed
         release_free_memory()  # the validation's freed pages, before the feature workers run
-        return PartitionedRegistry(
+        registry = PartitionedRegistry(
             small=small,
             plan=plan,
             buckets=scratch,
@@ -302,6 +307,9 @@ def open_registry(
             report=report,
             scratch=scratch,
         )
+        # validated above; every partition applies them, each from its decided date
+        registry.corrections = read_corrections(raw_dir)
+        return registry
     except BaseException:
         _remove_scratch(scratch)
         raise

@@ -45,10 +45,16 @@ from features.catalogue import feature_list_fingerprint
 from features.codes import arrow_strings
 from features.compute import KEY_COLUMNS, compute_partition, empty_output, normalise_as_of
 from features.config import FeatureConfig
+from features.corrections import CorrectionMode, accepted
 from features.labels import extraction_date_of, refuse_as_of_after_extraction
 from features.raw import RawTables
 from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_RAW, raw_fingerprint
 from features.validation import load_validated
+from features.validation.corrections import (
+    META_CORRECTIONS,
+    correction_summary,
+    load_corrections,
+)
 from features.validation.kernels import KeyIndex
 from features.workers import worker_context
 
@@ -230,6 +236,9 @@ class _RunArgs:
     config: FeatureConfig
     extraction_date: pd.Timestamp
     audit_attributes: list[str]
+    # the registry's corrections (small: people's decisions), sent whole to every partition
+    corrections: pd.DataFrame | None = None
+    correction_mode: CorrectionMode = "from_decided_date"
 
     def compute(self, part: RawTables) -> pd.DataFrame:
         return compute_partition(
@@ -238,6 +247,8 @@ class _RunArgs:
             config=self.config,
             extraction_date=self.extraction_date,
             audit_attributes=self.audit_attributes,
+            corrections=self.corrections,
+            correction_mode=self.correction_mode,
         )
 
 
@@ -263,15 +274,23 @@ def refuse_dates_after_extraction(
 
 
 def _run_args(
-    source: PartitionSource, as_of_dates: Iterable[object], config: FeatureConfig
+    source: PartitionSource,
+    as_of_dates: Iterable[object],
+    config: FeatureConfig,
+    corrections: pd.DataFrame | None = None,
+    correction_mode: CorrectionMode = "from_decided_date",
 ) -> _RunArgs:
     extraction_date = refuse_dates_after_extraction(source, as_of_dates, config)
     dates = normalise_as_of(as_of_dates)
+    if corrections is None:  # a streamed registry carries its own (open_registry)
+        corrections = getattr(source, "corrections", None)
     return _RunArgs(
         dates=dates,
         config=config,
         extraction_date=extraction_date,
         audit_attributes=sorted(source.small.protected["attribute"].dropna().unique()),
+        corrections=corrections,
+        correction_mode=correction_mode,
     )
 
 
@@ -356,6 +375,7 @@ def feature_partitions(
     config: FeatureConfig | None = None,
     n_partitions: int | None = None,
     n_jobs: int = 1,
+    corrections: pd.DataFrame | None = None,
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     """Yield ``(partition number, feature rows)`` for each non-empty partition of ``raw``.
 
@@ -364,10 +384,12 @@ def feature_partitions(
     equal to it). The extraction date (unless the config fixes it) and the audit attributes
     are the registry-wide values, so the partitions agree with one another and with
     :func:`build_feature_table`. With ``n_jobs == 1`` partitions come in order and only one
-    is held at a time; with more jobs they come as the workers finish them.
+    is held at a time; with more jobs they come as the workers finish them. ``corrections``
+    (validated, :func:`features.validation.corrections.load_corrections`) apply each from
+    its decided date.
     """
     n_jobs, source = _source(raw, n_jobs, n_partitions)
-    args = _run_args(source, as_of_dates, config or FeatureConfig())
+    args = _run_args(source, as_of_dates, config or FeatureConfig(), corrections)
     yield from _stream(source, args, n_jobs)
 
 
@@ -410,8 +432,15 @@ def build_feature_table(
     n_partitions: int | None = None,
     n_jobs: int | None = None,
     progress: bool = False,
+    corrections: pd.DataFrame | None = None,
+    correction_mode: CorrectionMode = "from_decided_date",
 ) -> pd.DataFrame:
     """The feature table for every family with a member on each as-of date.
+
+    Corrections (:mod:`features.corrections`): a raw directory's own corrections table is
+    read and validated when ``corrections`` is None; for tables already in memory pass
+    them. ``correction_mode`` (a training option) says whether each applies from its
+    decided date (the default; what scoring always does) or rewrites history.
 
     ``raw_or_dir`` is a RawTables, a streamed registry
     (:func:`features.partitioned_raw.open_registry`: events read one partition at a time)
@@ -425,9 +454,15 @@ def build_feature_table(
     :func:`features.snapshot_store.write_feature_table` stores.
     """
     config = config or FeatureConfig()
-    raw = load_validated(raw_or_dir) if isinstance(raw_or_dir, (Path, str)) else raw_or_dir
+    raw: RawTables | PartitionSource
+    if isinstance(raw_or_dir, (Path, str)):
+        raw = load_validated(raw_or_dir)
+        if corrections is None:
+            corrections = load_corrections(raw_or_dir)
+    else:
+        raw = raw_or_dir
     jobs, source = _source(raw, n_jobs if n_jobs is not None else default_jobs(), n_partitions)
-    args = _run_args(source, as_of_dates, config)
+    args = _run_args(source, as_of_dates, config, corrections, correction_mode)
     results: dict[int, pd.DataFrame] = {}
     fingerprint: dict[str, str] = {}
     # With workers, the parent hashes the raw data meanwhile (hashlib releases the GIL).
@@ -451,6 +486,9 @@ def build_feature_table(
     table.attrs[META_FEATURE_LIST] = feature_list_fingerprint()
     table.attrs[META_RAW] = fingerprint["raw"]
     table.attrs[META_CONFIG] = config.model_dump_json()
+    if corrections is not None and not accepted(corrections).empty:
+        # which corrections shaped the table, and how (the model card states it)
+        table.attrs[META_CORRECTIONS] = correction_summary(corrections, correction_mode)
     return table
 
 

@@ -20,11 +20,11 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal, Protocol, get_args
+from typing import Any, Literal, Protocol, get_args
 
 from features.errors import EarlyriskError
 
-Role = Literal["caseworker", "auditor", "admin", "approver"]
+Role = Literal["caseworker", "auditor", "admin", "approver", "registry_officer"]
 ROLES: tuple[str, ...] = get_args(Role)
 
 Endpoint = Literal[
@@ -38,18 +38,23 @@ Endpoint = Literal[
     "served_stats",
     "worklist",  # issue 21: the caseworker's flagged families
     "dossier",
+    "correction",
 ]
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "caseworker": frozenset(
-        {"score", "score_indicators", "feedback", "family", "worklist", "dossier"}
+        {"score", "score_indicators", "feedback", "family", "worklist", "dossier", "correction"}
     ),
     "auditor": frozenset({"model_card", "audit_log", "security_log", "served_stats", "dossier"}),
     "admin": frozenset(get_args(Endpoint)),
     # approves model versions (`earlyrisk model approve`): reads the card it approves,
     # scores nobody and reads no log
     "approver": frozenset({"model_card"}),
+    # issue 23: a caseworker files a correction on a family's behalf; a registry officer
+    # decides it and sees no score (serving.corrections checks who may take which step)
+    "registry_officer": frozenset({"correction"}),
 }
+
 
 TOKEN_PREFIX = "er"
 UNAUTHENTICATED_MESSAGE = "Missing or invalid bearer token."
@@ -153,7 +158,16 @@ def authorize(store: TokenVerifier, authorization: str | None, endpoint: str) ->
 #: Endpoints whose answer carries a family's score or level (a probability, a risk level,
 #: a score history, an explanation record, the audit log's score entries).
 SCORE_BEARING: frozenset[str] = frozenset(
-    {"score", "score_indicators", "family", "dossier", "audit_log", "worklist"}
+    {"score", "score_indicators", "family", "dossier", "audit_log", "worklist", "correction"}
+)
+#: Score-bearing endpoints that a role outside the support services may use because the
+#: endpoint itself removes every score and level from its answer for such a role
+#: (:func:`redact_scores`): a registry officer decides a correction on the record and the
+#: documents, never on the family's score.
+REDACTED_FOR_OTHER_ROLES: frozenset[str] = frozenset({"correction"})
+#: The keys of an answer that carry a score or level (removed by :func:`redact_scores`).
+SCORE_KEYS: frozenset[str] = frozenset(
+    {"before", "after", "diff", "probability", "risk_level", "risk_level_name", "score_id"}
 )
 #: Endpoints whose answer carries no family's score or level (aggregates, the model card,
 #: a decision's receipt, the security log).
@@ -189,9 +203,21 @@ def purpose_lock_violations(
         problems += [
             f"role {role!r} is not a support-services role but may use {e!r}, which returns "
             "a family's score or level (social scoring is banned: remove it from PERMISSIONS)"
-            for e in sorted(allowed & SCORE_BEARING)
+            for e in sorted((allowed & SCORE_BEARING) - REDACTED_FOR_OTHER_ROLES)
         ]
     return problems
+
+
+def redact_scores(answer: Any, role: str) -> Any:
+    """The answer as a role outside the support services may see it: every score and level
+    (:data:`SCORE_KEYS`) removed at any depth; a support-services role gets it unchanged."""
+    if role in SUPPORT_SERVICE_ROLES:
+        return answer
+    if isinstance(answer, dict):
+        return {k: redact_scores(v, role) for k, v in answer.items() if k not in SCORE_KEYS}
+    if isinstance(answer, list):
+        return [redact_scores(v, role) for v in answer]
+    return answer
 
 
 def check_purpose_lock(permissions: dict[str, frozenset[str]]) -> None:

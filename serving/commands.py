@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from serving.audit_log_cli import audit_log_app
+from serving.correction_cli import correction_app
 from serving.db_cli import db_app
 from serving.dossier.cli import DOSSIER_HELP, NOTICES_HELP, dossier_command, notices_command
 from serving.interventions_cli import interventions_app
@@ -27,3 +28,4 @@ def register(app: typer.Typer) -> None:
     # issue 23 (dossier lane): explanation records and notices
     app.command("dossier", help=DOSSIER_HELP)(dossier_command)
     app.command("notices", help=NOTICES_HELP)(notices_command)
+    app.add_typer(correction_app, name="correction")  # issue 23

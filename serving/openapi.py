@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from serving.case_schemas import WorklistResponse
+from serving.correction_schemas import CorrectionResponse
 from serving.schemas import (
     AuditLogPage,
     ErrorBody,
@@ -144,6 +145,13 @@ OPERATIONS: tuple[_Operation, ...] = (
         "caseworker, admin",
         WorklistResponse,
     ),
+    _Operation(  # issue 23 (serving/correction_api.py)
+        "correction",
+        "File, decide or list corrections of a family's records",
+        "caseworker (file, list), registry_officer (decide, list), admin",
+        CorrectionResponse,
+        (404, 409),
+    ),
 )
 
 _STATUS_TEXT: dict[int, str] = {
@@ -156,10 +164,11 @@ _STATUS_TEXT: dict[int, str] = {
     "token's regions (/family).",
     413: "The body is larger than EARLYRISK_MAX_BODY_BYTES (not read).",
     415: "The body is not `application/json`.",
+    409: "/correction: the record already has an open correction, or the correction was "
+    "decided already; /dossier: the logged score no longer re-derives bit for bit from its "
+    "model and the snapshot, so no explanation record is made of it.",
     429: "Over the token's own per-minute quota (requests or families); retry after "
     "Retry-After seconds.",
-    409: "The logged score no longer re-derives bit for bit from its model and the "
-    "snapshot, so no explanation record is made of it (/dossier).",
     500: "Unexpected error; quote the request_id to the operator.",
     503: "The audit or security log cannot be written, so nothing is returned; retry later.",
 }

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from serving.case_schemas import CaseOut, Level, Status
+from serving.correction_schemas import correction_request_model
 from serving.settings import ServingSettings
 from serving.store.audit_log import EntryKind
 from serving.store.security_log import SecurityEvent
@@ -642,4 +643,5 @@ def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:
                 ),
             },
         ),
+        "correction": correction_request_model(settings),  # issue 23
     }

@@ -188,12 +188,13 @@ def _store():
 @token_app.command("create")
 def token_create(
     role: Annotated[
-        Literal["caseworker", "auditor", "admin", "approver"],
+        Literal["caseworker", "auditor", "admin", "approver", "registry_officer"],
         typer.Option(
             "--role",
             help="caseworker: score, feedback; auditor: model card, audit and security logs; "
             "admin: all; approver: model card, and approves model versions (`earlyrisk "
-            "model approve`; give --note NAME).",
+            "model approve`; give --note NAME); registry_officer: decides corrections of "
+            "records (`earlyrisk correction decide`).",
         ),
     ],
     note: Annotated[

@@ -37,6 +37,9 @@ from serving.auth import AuthError, Principal, authorize
 from serving.case_schemas import Level, Status, WorklistResponse
 from serving.casework_http import family_case, worklist_json
 from serving.client_address import client_address
+from serving.correction_api import CorrectionEndpoint
+from serving.correction_schemas import CorrectionResponse
+from serving.corrections import CorrectionConflict
 from serving.dossier.build import NotReproducibleError
 from serving.dossier.http import dossier_work
 from serving.dossier.produce import DossierDesk
@@ -219,6 +222,7 @@ class EarlyRiskScoring:
                 else []
             ),
         )
+        self._corrections: CorrectionEndpoint | None = None  # opened on the first /correction
         # a new champion (`earlyrisk model promote`, `rollback`) is swapped in between requests
         self.model_watcher: ModelWatcher | None = None
         if settings.model_uri is None and settings.model_reload_interval_s > 0:
@@ -286,6 +290,8 @@ class EarlyRiskScoring:
             return _error(ctx, 404, str(exc), request_id, "unknown family")
         except NotReproducibleError as exc:
             return _error(ctx, 409, str(exc), request_id, "dossier not reproducible")
+        except CorrectionConflict as exc:  # issue 23: a second open correction, say
+            return _error(ctx, 409, str(exc), request_id, "conflict")
         except AuditLogUnavailable:
             logger.exception("audit log unavailable (request %s)", request_id)
             return _error(ctx, 503, AUDIT_UNAVAILABLE_MESSAGE, request_id)
@@ -595,6 +601,49 @@ class EarlyRiskScoring:
             refused=refused,
         )
         return self._handle(ctx, "dossier", None, work)
+
+    # ---- issue 23: contest and correct (serving.correction_api does the work)
+    @bentoml.api(route="/correction")
+    def correction(
+        self,
+        op: str,
+        family_id: str | None = None,
+        record_table: str | None = None,
+        record_id: str | None = None,
+        action: str | None = None,
+        field: str | None = None,
+        new_value: str | float | None = None,
+        document_ref: str | None = None,
+        correction_id: str | None = None,
+        decision: str | None = None,
+        status: str | None = None,
+        *,
+        ctx: bentoml.Context,
+    ) -> CorrectionResponse:
+        """File a correction of a family's record (caseworker, within its regions), decide
+        it (registry officer: the family is re-scored, both scores logged, the diff
+        returned) or list them."""
+        body = {
+            "op": op,
+            "family_id": family_id,
+            "record_table": record_table,
+            "record_id": record_id,
+            "action": action,
+            "field": field,
+            "new_value": new_value,
+            "document_ref": document_ref,
+            "correction_id": correction_id,
+            "decision": decision,
+            "status": status,
+        }
+
+        def work(principal: Principal, request_id: str) -> Any:
+            if self._corrections is None:
+                self._corrections = CorrectionEndpoint(self.engine)
+            answer = self._corrections.handle(body, principal, request_id)
+            return {"request_id": request_id, **answer}
+
+        return self._handle(ctx, "correction", CorrectionResponse, work)
 
 
 # The decorator returns a bentoml Service; its type stubs present the class itself.

@@ -283,6 +283,14 @@ class ServingSettings(BaseSettings):
         log = self.audit_log_path
         return log.with_name(f"{log.stem}.cases.sqlite")
 
+    # issue 23: corrections filed through the service (serving.store.corrections)
+    corrections_path: Path | None = Field(
+        default=None,
+        description="Corrections filed and decided through the service (default: "
+        "corrections.sqlite next to the audit log; in the shared database when database_url "
+        "is set).",
+    )
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_are_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from features.config import FeatureConfig
 from features.contract import DEFAULT_HORIZON_MONTHS, DEFAULT_LABEL_OUTCOMES, OUTCOME_TYPES
+from features.corrections import CorrectionMode
 from features.eligibility import EligibilityRule
 from features.errors import EarlyriskError
 from training.audit import FairnessGates, Waiver
@@ -380,6 +381,13 @@ class TrainConfig(_Strict):
     )
     eligibility: EligibilityRule = Field(default_factory=EligibilityRule)
     interventions: InterventionsConfig = Field(default_factory=InterventionsConfig)
+    corrections: CorrectionMode = Field(
+        default="from_decided_date",
+        description="how accepted corrections of the raw records (issue 23) enter training: "
+        "from_decided_date (a snapshot before a correction's decision sees the original "
+        "record, as it was known then) or rewrite_history (every accepted correction at every "
+        "date: a voided record never trains the model); the model card states which",
+    )
     report_dir: Path = Path("var/training_report")
     config_dir: Path | None = Field(
         default=None, description="directory of the YAML file; relative spec paths start here"

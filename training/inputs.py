@@ -46,13 +46,24 @@ def build_snapshots(
     *,
     n_jobs: int | None = None,
     progress: bool = False,
+    corrections: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Feature snapshots at ``dates`` (default: the configured slices' dates)."""
+    """Feature snapshots at ``dates`` (default: the configured slices' dates).
+
+    ``corrections`` (the registry's, validated) apply as ``config.corrections`` says: each
+    from its decided date, or rewriting history (a voided record never trains the model).
+    A raw directory's own are read when ``raw`` is a path and none are given."""
     from features.engine import build_feature_table
 
     wanted = dates if dates is not None else config.slices.all_dates()
     return build_feature_table(
-        raw, wanted, config=feature_config_of(config), n_jobs=n_jobs, progress=progress
+        raw,
+        wanted,
+        config=feature_config_of(config),
+        n_jobs=n_jobs,
+        progress=progress,
+        corrections=corrections,
+        correction_mode=config.corrections,
     )
 
 

@@ -142,6 +142,11 @@ class DataFacts(_Facts):
     known_biases: list[str] = Field(
         default_factory=list, description="data-specific biases, added to the general ones"
     )
+    corrections: str | None = Field(
+        default=None,
+        description="how accepted corrections of records entered training and how many "
+        "records they corrected (issue 23)",
+    )
 
 
 class GroupFact(_Facts):

@@ -34,6 +34,7 @@ each computation is seeded, so no result depends on the overlap.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -222,6 +223,7 @@ def run_training(
     feature_names = _model_inputs(data, fingerprints)
     if data.interventions is not None:
         fingerprints["interventions_sha256"] = interventions_fingerprint(data.interventions)
+    fingerprints["corrections"] = corrections_fact(data.table, config.corrections)
     with stage("split"):
         rule, counts, eligible, split = _split(config, data)
         support = None
@@ -315,7 +317,16 @@ def _load(
         with stage("design"):
             plan = plan_design(config, raw=raw, table=None)
         with stage("features"):
-            table = build_snapshots(raw, config, plan.all_dates(), n_jobs=n_jobs, progress=progress)
+            from features.validation.corrections import load_corrections
+
+            table = build_snapshots(
+                raw,
+                config,
+                plan.all_dates(),
+                n_jobs=n_jobs,
+                progress=progress,
+                corrections=load_corrections(raw_path),
+            )
             checks.result()
     except Exception:
         checks.result()
@@ -342,6 +353,17 @@ def _from_table(config: TrainConfig, table: pd.DataFrame, stage: _Stages) -> _Da
     with stage("design"):
         plan = plan_design(config, raw=None, table=table)
     return _Data(table=table, plan=plan, protected=protected)
+
+
+def corrections_fact(table: pd.DataFrame, mode: str) -> str:
+    """What the model card says of corrected records (issue 23): the summary the feature
+    build recorded, or none corrected under the configured mode."""
+    from features.validation.corrections import META_CORRECTIONS
+
+    recorded = table.attrs.get(META_CORRECTIONS)
+    if recorded:
+        return str(recorded)
+    return json.dumps({"mode": mode, "accepted": 0, "records_corrected": 0}, sort_keys=True)
 
 
 def _model_inputs(data: _Data, fingerprints: dict[str, str]) -> list[str]:

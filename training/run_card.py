@@ -9,6 +9,7 @@ caseworker-facing facts of :mod:`training.caseworker_facts`. It sits above all o
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from training.caseworker_facts import caseworker_card_fields
@@ -149,6 +150,7 @@ def model_card_facts(result: TrainResult) -> ModelCardFacts:
             feature_list_sha256=result.fingerprints.get("feature_list_sha256"),
             eligibility=result.eligibility_rule.describe(),
             design=design,
+            corrections=describe_corrections(result.fingerprints.get("corrections")),
         ),
         metrics=metrics + [MetricFact(**fact) for fact in card_metric_facts(result)],
         support_method=card_support_text(result),
@@ -167,3 +169,22 @@ def model_card_facts(result: TrainResult) -> ModelCardFacts:
 def write_card(result: TrainResult, directory: Path) -> tuple[Path, Path]:
     """Build the model card of this run and write ``model_card.json`` and ``.md``."""
     return write_model_card(build_model_card(model_card_facts(result)), directory)
+
+
+def describe_corrections(fact: str | None) -> str | None:
+    """The model card's sentence on corrected records, from the pipeline's fact (JSON)."""
+    if not fact:
+        return None
+    data = json.loads(fact)
+    how = (
+        "rewrite history (a voided record never trained the model; an amended one was used "
+        "as corrected at every date)"
+        if data.get("mode") == "rewrite_history"
+        else "apply from their decided date (a snapshot before the decision saw the original "
+        "record)"
+    )
+    count = int(data.get("records_corrected", 0))
+    return (
+        f"Accepted corrections of records {how}; {count:,} record(s) corrected "
+        f"({int(data.get('voided', 0)):,} voided, {int(data.get('amended', 0)):,} amended)."
+    )

@@ -56,6 +56,7 @@ from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
 from features.private_files import private_staging, publish_tree
 from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_PREFIX
 from features.spark.buckets import forget_assigner, read_partition, write_layout
+from features.spark.corrections import corrections_for_spark
 from features.spark.raw import raw_files_fingerprint, read_typed_table
 
 if TYPE_CHECKING:
@@ -165,6 +166,7 @@ def spark_feature_frame(
         raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
     layout = str(write_layout(spark, raw_dir, n_partitions, scratch))
     config_json = config.model_dump_json()
+    corrections = corrections_for_spark(raw_dir)  # small: sent whole with every task
     columns = output_columns(attributes)
     arrow_schema = output_arrow_schema(attributes)
 
@@ -182,6 +184,7 @@ def spark_feature_frame(
                     config=part_config,
                     extraction_date=extraction,
                     audit_attributes=attributes,
+                    corrections=corrections,
                 )
                 table = pa.Table.from_pandas(
                     out[columns], schema=arrow_schema, preserve_index=False

@@ -986,10 +986,14 @@ def validate_raw_dir_spark(
         for table in run.tables.values():
             for frame in table.persisted:
                 frame.unpersist()
-    return ValidationReport(
+    report = ValidationReport(
         errors=[v for v in violations if v.severity == "error"],
         suspicious=[v for v in violations if v.severity == "suspicious"],
         tables=infos,
         source=str(raw_dir),
         extraction_date=None if run.extraction is None else f"{run.extraction:%Y-%m-%d}",
     )
+    # the optional corrections table (issue 23), as the pandas engine adds it
+    from features.spark.corrections import add_correction_findings_spark
+
+    return add_correction_findings_spark(spark, report, raw_dir, max_examples=max_examples)

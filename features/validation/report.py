@@ -38,6 +38,7 @@ from rich.text import Text
 
 from features.contract import CONTRACT_VERSION, TABLES
 from features.coverage import TableCoverage, coverage_warnings
+from features.errors import EarlyriskError
 
 Severity = Literal["error", "suspicious"]
 
@@ -224,3 +225,14 @@ def _violation_table(title: str, violations: list[RuleViolation], style: str) ->
         where = v.table if v.column is None else f"{v.table}\n{v.column}"
         table.add_row(where, v.rule, f"{v.count:,}", details)
     return table
+
+
+class InvalidRawDataError(EarlyriskError, ValueError):
+    """Raw data breaks the contract; ``report`` says which rules, where, and how often.
+
+    (Declared beside the report, re-exported by :mod:`features.validation.validate`: the
+    corrections' rules raise it too, and they sit below the validator.)"""
+
+    def __init__(self, report: ValidationReport) -> None:
+        self.report = report
+        super().__init__(report.summary())

@@ -292,7 +292,71 @@ RULES: dict[str, Rule] = {
     )
 }
 
+# Issue 23: the corrections table's own rules (features.validation.corrections checks them;
+# its generic ones, unique, vocabulary, foreign_key, date_order, not_null, reuse the above).
+CORRECTION_RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule(
+            "correction_record",
+            "error",
+            "a correction names a record that does not exist",
+            "{table}.{column} not found in {record_table}.{key} (a correction must name an "
+            "existing record)",
+        ),
+        Rule(
+            "correction_family",
+            "error",
+            "a correction's family is not the family of its record",
+            "{table}.{column} is not the family_id of the contested record",
+        ),
+        Rule(
+            "correction_before_record",
+            "error",
+            "a correction decided before its record was recorded",
+            "{table}.{column} is before the contested record's recorded_date",
+        ),
+        Rule(
+            "correction_field",
+            "error",
+            "an amend without a field it may change, or a void with one",
+            "an amend names one field it may change ({fields}) and its new_value; a void "
+            "names neither",
+        ),
+        Rule(
+            "correction_value_type",
+            "error",
+            "an amend's new_value does not fit the field's type",
+            "{table}.{column} does not fit the amended field (value: a number >= 0; "
+            "event_date: an ISO date not after the record's recorded_date; detail: the "
+            "event type's vocabulary)",
+        ),
+        Rule(
+            "correction_decision",
+            "error",
+            "a decided correction without its date and decider, or an open one with them",
+            "an accepted or rejected correction names its decided_date and decided_by; a "
+            "requested (open) one names neither",
+        ),
+        Rule(
+            "correction_open_twice",
+            "error",
+            "a second open correction for the same record",
+            "a record has more than one open (requested) correction; decide the first",
+        ),
+        Rule(
+            "correction_after_void",
+            "error",
+            "an accepted correction of a record voided earlier",
+            "an accepted correction decided after the record was voided (nothing applies "
+            "after a void)",
+        ),
+    )
+}
+RULES.update(CORRECTION_RULES)
+
 __all__ = [
+    "CORRECTION_RULES",
     "PROTECTED_PAIR",
     "RULES",
     "MessageFieldError",

@@ -19,7 +19,11 @@ Rule ids. Errors: ``file_missing``, ``file_unreadable``, ``column_missing``, ``t
 ``membership_overlap``, ``event_attribution``. Suspicious: ``extra_column``,
 ``unknown_event_type``, ``backdated_record`` (recorded more than
 ``contract.BACKDATED_SUSPICIOUS_DAYS`` days after it happened), ``family_without_members``,
-``person_without_membership``, ``unattributed_event``, ``negative_value``.
+``person_without_membership``, ``unattributed_event``, ``negative_value``. The optional
+corrections table's own (errors, :mod:`features.validation.corrections`):
+``correction_record``, ``correction_family``, ``correction_before_record``,
+``correction_field``, ``correction_value_type``, ``correction_decision``,
+``correction_open_twice``, ``correction_after_void``.
 """
 
 from __future__ import annotations

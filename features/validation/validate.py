@@ -22,11 +22,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from features.contract import TABLES
-from features.errors import EarlyriskError
 from features.raw import RawTables
+from features.validation.corrections import add_correction_findings
 from features.validation.parse import parse_dir, parse_table, report_extra_columns
 from features.validation.progress import progress_bar
-from features.validation.report import RuleViolation, TableInfo, ValidationReport
+from features.validation.report import (
+    InvalidRawDataError,
+    RuleViolation,
+    TableInfo,
+    ValidationReport,
+)
 from features.validation.rules import CHECKS, RULES, Findings, ParsedTable, RuleContext
 from features.validation.stream import validate_streamed
 
@@ -39,14 +44,6 @@ __all__ = [
     "validate_raw_dir",
     "validate_tables",
 ]
-
-
-class InvalidRawDataError(EarlyriskError, ValueError):
-    """Raw data breaks the contract; ``report`` says which rules, where, and how often."""
-
-    def __init__(self, report: ValidationReport) -> None:
-        self.report = report
-        super().__init__(report.summary())
 
 
 # --------------------------------------------------------------------------------------
@@ -65,7 +62,9 @@ def validate_raw_dir(
     one slice, whatever the registry's size; the findings are those of the whole-table
     validator (:func:`validate_tables` on the same data).
     """
-    return validate_streamed(raw_dir, progress=progress, max_examples=max_examples)
+    report = validate_streamed(raw_dir, progress=progress, max_examples=max_examples)
+    # the optional corrections table (issue 23): its findings after the six tables'
+    return add_correction_findings(report, raw_dir, max_examples=max_examples)
 
 
 def validate_tables(
@@ -106,6 +105,7 @@ def load_validated(raw_dir: Path | str, *, progress: bool = False) -> RawTables:
     from features.schemas import validate_schemas
 
     report, parsed = _validate_dir(Path(raw_dir), progress=progress, max_examples=5)
+    report = add_correction_findings(report, raw_dir)
     if not report.ok:
         raise InvalidRawDataError(report)
     tables = RawTables(**{name: parsed[name].frame for name in TABLES})

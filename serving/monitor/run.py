@@ -98,6 +98,7 @@ def run_monitor(
     from features.engine import build_feature_table
     from features.labels import extraction_date_of, refuse_as_of_after_extraction
     from features.validation import load_validated
+    from features.validation.corrections import load_corrections
     from serving.monitor.report_html import render_html
     from training.registry import TAG_DATA_THROUGH, TAG_ELIGIBILITY, load_risk_model
 
@@ -151,7 +152,13 @@ def run_monitor(
         | ({reference_as_of} if reference_as_of else set())
         | ({season_day} if season_day else set())
     )
-    table = build_feature_table(raw, wanted, config=feature_config, n_jobs=n_jobs)
+    table = build_feature_table(
+        raw,
+        wanted,
+        config=feature_config,
+        n_jobs=n_jobs,
+        corrections=load_corrections(raw_dir),  # each known from its decided date
+    )
     coverage, through, outcomes_early = _coverage(raw, extraction)
     if outcomes_early:  # realized figures wait for outcomes the table does not hold yet
         table = mask_labels_past_outcomes(

@@ -487,6 +487,34 @@ def _cases_sql(dialect: Dialect) -> tuple[str, ...]:
     )
 
 
+# Corrections (issue 23): what a family contests and what a registry officer decided
+# (serving/store/corrections.py). At most one open correction per record: a partial
+# unique index, so two replicas cannot both file one.
+_CORRECTIONS = (
+    """
+    CREATE TABLE corrections (
+        correction_id TEXT PRIMARY KEY,
+        family_id TEXT NOT NULL,
+        record_table TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('void', 'amend')),
+        field TEXT,
+        new_value TEXT,
+        document_ref TEXT NOT NULL,
+        requested_date TEXT NOT NULL,
+        requested_at TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        decided_date TEXT,
+        decided_at TEXT,
+        decided_by TEXT,
+        status TEXT NOT NULL CHECK (status IN ('requested', 'accepted', 'rejected'))
+    )
+    """,
+    "CREATE UNIQUE INDEX corrections_one_open ON corrections (record_table, record_id) "
+    "WHERE status = 'requested'",
+    "CREATE INDEX corrections_family ON corrections (family_id, status)",
+)
+
 POSTGRES: tuple[Migration, ...] = (
     # audit before security: it creates the shared append-only trigger function
     Migration("audit", 1, "hash-chained, append-only audit log", _pg_audit),
@@ -506,6 +534,7 @@ POSTGRES: tuple[Migration, ...] = (
     Migration(
         "cases", 1, "cases, their decisions and follow-ups", _run_all(_cases_sql(POSTGRES_DIALECT))
     ),
+    Migration("corrections", 1, "contested records and their decisions", _run_all(_CORRECTIONS)),
 )
 
 # --------------------------------------------------------------------------- SQLite
@@ -685,6 +714,7 @@ SQLITE: tuple[Migration, ...] = (
     Migration(
         "cases", 1, "cases, their decisions and follow-ups", _run_all(_cases_sql(SQLITE_DIALECT))
     ),
+    Migration("corrections", 1, "contested records and their decisions", _run_all(_CORRECTIONS)),
 )
 
 #: The table each store's baseline (a file from before the runner) is read from.

@@ -18,6 +18,7 @@ from serving.store.audit_errors import AuditLogUnavailable
 from serving.store.audit_log import AuditLogBase, open_audit_log
 from serving.store.cases import CaseStore, SqlCaseStore
 from serving.store.connection import Database
+from serving.store.corrections import CorrectionStore, SqlCorrectionStore
 from serving.store.lookup import LookupStore, SqlLookupStore
 from serving.store.regions import RegionIndex, regions_path
 from serving.store.review_sessions import ReviewSessionStore, open_review_sessions
@@ -49,6 +50,7 @@ class Stores:
     audit_log: AuditLogBase | None = None
     review_sessions: ReviewSessionStore | None = None
     cases: CaseStore | None = None  # the worklist's cases (open_stores(..., cases=True))
+    corrections: CorrectionStore | None = None
 
     @property
     def tokens(self) -> TokenStore:
@@ -74,6 +76,11 @@ class Stores:
                 store.close()
 
 
+def corrections_path(settings: ServingSettings) -> Path:
+    """The SQLite corrections: the setting, else beside the audit log."""
+    return settings.corrections_path or settings.audit_log_path.with_name("corrections.sqlite")
+
+
 def database(settings: ServingSettings, path: Path, *, read_only: bool = False) -> Database:
     """The database of one store: the shared PostgreSQL database when the settings name
     one, else the store's SQLite file at path."""
@@ -94,6 +101,7 @@ def open_stores(
     new_audit_log: bool = False,
     review_sessions: bool = False,
     cases: bool = False,
+    corrections: bool = False,
 ) -> Stores:
     """The stores the settings name, each checked at open (schema current, database up).
 
@@ -144,6 +152,9 @@ def open_stores(
                 settings.database_url, settings.resolved_review_sessions_path
             )
             opened.append(stores.review_sessions)
+        if corrections:  # issue 23: corrections filed through the service
+            stores.corrections = SqlCorrectionStore(database(settings, corrections_path(settings)))
+            opened.append(stores.corrections)
         if audit_log:
             stores.audit_log = open_audit_log_for(settings, new_log=new_audit_log)
         if cases:  # the worklist's cases, beside the audit log their scores are in

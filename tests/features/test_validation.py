@@ -38,6 +38,7 @@ from features.validation import (
     validate_raw_dir,
     validate_tables,
 )
+from features.validation.rulebook import CORRECTION_RULES
 
 Corruption = Callable[[RawTables], RawTables]
 
@@ -267,6 +268,8 @@ def test_every_error_rule_has_a_corruption_case() -> None:
     tested = {rule for _, (_, _, rule) in ERROR_CASES.values()}
     # the two file-level rules need a directory; they are tested below.
     tested |= {"file_missing", "file_unreadable"}
+    # the corrections table's rules: one corruption case each in test_corrections.py
+    tested |= set(CORRECTION_RULES)
     error_rules = {rule_id for rule_id, rule in RULES.items() if rule.severity == "error"}
     assert tested == error_rules
 

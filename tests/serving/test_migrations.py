@@ -162,8 +162,8 @@ def test_no_store_to_upgrade_is_a_usage_error(tmp_path, monkeypatch) -> None:
 def test_db_upgrade_on_postgres_creates_then_has_nothing_to_do(postgres_url: str) -> None:
     first = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
     assert first.exit_code == 0, first.output
-    assert first.output.count("applied") == 10  # audit 1-5, tokens, security, sessions, stats,
-    # cases
+    # audit 1-5, tokens, security, sessions, stats, cases, corrections
+    assert first.output.count("applied") == 11
     second = CliRunner().invoke(app, ["db", "upgrade", "--url", postgres_url])
     assert second.exit_code == 0 and "applied" not in second.output
     verify = CliRunner().invoke(app, ["audit-log", "verify", "--url", postgres_url])

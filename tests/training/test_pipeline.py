@@ -155,6 +155,9 @@ def test_run_logs_config_fingerprints_metrics_report_and_model(logged_run, table
     assert facts["alias"] == result.alias
     assert facts["fairness"]["gates_passed"] is True
     assert facts["data"]["feature_list_sha256"] == result.fingerprints["feature_list_sha256"]
+    # the card says how corrections of records entered training (none here)
+    assert "apply from their decided date" in facts["data"]["corrections"]
+    assert "0 record(s) corrected" in facts["data"]["corrections"]
     assert "audit_region" not in facts["features"]
     model = mlflow.pyfunc.load_model(f"models:/{NAME}/{result.model_version}")
     assert model.metadata.signature is not None
