@@ -39,6 +39,7 @@ from serving.explain import (
     explanation_json,
 )
 from serving.family_view import history_rows, indicator_rows
+from serving.holdout import mask_history, withheld_result
 from serving.i18n import (
     DEFAULT_LANGUAGE,
     Language,
@@ -47,6 +48,7 @@ from serving.i18n import (
     notice,
 )
 from serving.records import FamilyRecords, RecordsError, build_records
+from serving.rollout import Assignment, RolloutConfig, assign, score_detail
 from serving.scoring import (
     ReferencePopulation,
     RiskBands,
@@ -56,12 +58,14 @@ from serving.scoring import (
     fixed_bands,
 )
 from serving.settings import ServingSettings
+from serving.shadow import ShadowFailures, shadow_scores
 from serving.store.audit_log import (
     AuditLogBase,
     AuditLogRefused,
     AuditLogUnavailable,
     FeedbackRecord,
     ScoreRecord,
+    ShadowRecord,
     audit_reasons,
 )
 from serving.store.lookup import LookupStore, SnapshotError, as_of_text, read_snapshot_info
@@ -178,6 +182,12 @@ class ServingEngine:
         self.snapshot_date = lookup.latest_as_of()
         self.as_of_dates = lookup.as_of_dates()
         self.reference(self.snapshot_date)
+        # shadow mode (serving.shadow): a second version scores every request, on record only
+        self.shadow: ServingModel | None = None
+        self.shadow_failures = ShadowFailures()
+        # a staged rollout (serving.rollout): a version per region and the display hold-out
+        self.rollout: RolloutConfig | None = None
+        self.rollout_models: dict[str, ServingModel] = {}
 
     # ---- the model, swapped whole
     @property
@@ -269,6 +279,7 @@ class ServingEngine:
         endpoint: str,
         lang: Language,
         model: ServingModel,
+        details: Sequence[dict[str, Any] | None] | None = None,
     ) -> list[dict[str, Any]]:
         reference = self.reference(reference_date, model)
         bands = self.bands(reference_date, model)
@@ -313,13 +324,152 @@ class ServingEngine:
                     probability=probability,
                     risk_level=level,
                     reasons=_audit_reasons(scored.explanations[i]),
+                    detail=None if details is None else details[i],
                 )
             )
+        shadow = self._shadow_records(
+            matrix,
+            family_ids=family_ids,
+            score_ids=[r.score_id for r in records],
+            as_of=as_of,
+            reference_date=reference_date,
+            request_id=request_id,
+        )
         # Fail closed: raises AuditLogUnavailable, and then nothing is returned.
-        self.audit_log.record_scores(records)
+        self._record_scores(records, shadow, request_id)
         if self.served_stats is not None:  # after the log: only served scores are counted
             self.served_stats.record(matrix, scored.probability, family_ids=family_ids, as_of=as_of)
         return results
+
+    def _shadow_records(
+        self,
+        matrix: np.ndarray,
+        *,
+        family_ids: Sequence[str | None],
+        score_ids: Sequence[str],
+        as_of: str | None,
+        reference_date: str,
+        request_id: str,
+    ) -> list[ShadowRecord]:
+        """The shadow's scores of these rows; none (the failure logged) when it fails."""
+        shadow = self.shadow
+        if shadow is None:
+            return []
+        try:
+            return shadow_scores(
+                self,
+                shadow,
+                matrix,
+                family_ids=family_ids,
+                score_ids=score_ids,
+                as_of=as_of,
+                reference_date=reference_date,
+                request_id=request_id,
+            )
+        except Exception as exc:  # a shadow never fails a request (serving.shadow)
+            self.shadow_failures.record(exc, request_id)
+            return []
+
+    def _record_scores(
+        self, records: list[ScoreRecord], shadow: list[ShadowRecord], request_id: str
+    ) -> None:
+        """The scores (and the shadow's, in the same write) on record, or raise.
+
+        When the write with the shadow's entries fails, the scores are written alone: a
+        log that takes scores but refuses shadow entries must not cost the answer."""
+        if not shadow:
+            self.audit_log.record_scores(records)
+            return
+        try:
+            self.audit_log.record_scores(records, shadow)
+        except AuditLogUnavailable as exc:
+            self.shadow_failures.record(exc, request_id)
+            self.audit_log.record_scores(records)
+
+    # ---- staged rollout and the display hold-out
+    def assignments(self, family_ids: Sequence[str], *, as_of: str) -> dict[str, Assignment]:
+        """Each family's stage in the sealed rollout (empty without a rollout)."""
+        config = self.rollout
+        if config is None or not family_ids:
+            return {}
+        regions = (
+            self.regions.regions_of(family_ids, as_of=as_of) if self.regions is not None else {}
+        )
+        return {fid: assign(config, fid, regions.get(fid)) for fid in family_ids}
+
+    def withheld(self, family_id: str, *, as_of: str) -> bool:
+        """Whether the family's level is hidden from its caseworker this cycle."""
+        found = self.assignments([family_id], as_of=as_of).get(family_id)
+        return found is not None and found.withheld
+
+    def _stages(
+        self, model: ServingModel, found_ids: list[str], matrix: np.ndarray, day: str
+    ) -> list[tuple[ServingModel, list[str], np.ndarray, list[dict[str, Any]] | None]]:
+        """The families grouped by the model serving their region, with their assignment
+        (one group on the request's model when no rollout is configured)."""
+        config = self.rollout
+        if config is None or not found_ids:
+            return [(model, found_ids, matrix, None)]
+        assigned = self.assignments(found_ids, as_of=day)
+        groups: dict[str, list[int]] = {}
+        for i, fid in enumerate(found_ids):
+            version = assigned[fid].version or model.identity.version
+            groups.setdefault(version, []).append(i)
+        out = []
+        for version, rows in groups.items():
+            serving = self.rollout_models.get(version, model)
+            ids = [found_ids[i] for i in rows]
+            details = [score_detail(assigned[fid], config) for fid in ids]
+            out.append((serving, ids, matrix[np.asarray(rows, dtype=int)], details))
+        return out
+
+    def _score_group(
+        self,
+        model: ServingModel,
+        found_ids: list[str],
+        matrix: np.ndarray,
+        details: list[dict[str, Any]] | None,
+        *,
+        day: str,
+        principal: Principal,
+        request_id: str,
+        endpoint: str,
+        lang: Language,
+    ) -> dict[str, dict[str, Any]]:
+        """Scores of families served by one model: eligible ones scored and logged (the
+        hold-out's level withheld from the answer), the others with their reason."""
+        scored: dict[str, dict[str, Any]] = {}
+        # a family outside the scored population gets its status and reason, not a score
+        keep = model.scorer.eligible_matrix(matrix)
+        for fid in np.asarray(found_ids, dtype=object)[~keep]:
+            scored[str(fid)] = {
+                "status": "ineligible",
+                "family_id": str(fid),
+                "reason": ineligible_reason(model.scorer.eligibility.min_children, lang),
+                "snapshot_date": day,
+                "model_version": model.identity.version,
+            }
+        found_ids = [f for f, ok in zip(found_ids, keep, strict=True) if ok]
+        if details is not None:
+            details = [d for d, ok in zip(details, keep, strict=True) if ok]
+        if not found_ids:
+            return scored
+        rows = self._results(
+            matrix[keep],
+            family_ids=found_ids,
+            as_of=day,
+            reference_date=day,
+            principal=principal,
+            request_id=request_id,
+            endpoint=endpoint,
+            lang=lang,
+            model=model,
+            details=details,
+        )
+        for i, row in enumerate(rows):
+            held = details is not None and details[i]["arm"] == "holdout"
+            scored[row["family_id"]] = withheld_result(row, lang) if held else row
+        return scored
 
     def score(
         self,
@@ -363,31 +513,20 @@ class ServingEngine:
             matrix = matrix[np.asarray(in_scope, dtype=bool)] if in_scope else matrix
         scored: dict[str, dict[str, Any]] = {}
         if found_ids:
-            # a family outside the scored population gets its status and reason, not a score
-            keep = model.scorer.eligible_matrix(matrix)
-            for fid in np.asarray(found_ids, dtype=object)[~keep]:
-                scored[str(fid)] = {
-                    "status": "ineligible",
-                    "family_id": str(fid),
-                    "reason": ineligible_reason(model.scorer.eligibility.min_children, lang),
-                    "snapshot_date": day,
-                    "model_version": model.identity.version,
-                }
-            found_ids = [f for f, ok in zip(found_ids, keep, strict=True) if ok]
-            matrix = matrix[keep]
-        if found_ids:
-            rows = self._results(
-                matrix,
-                family_ids=found_ids,
-                as_of=day,
-                reference_date=day,
-                principal=principal,
-                request_id=request_id,
-                endpoint=endpoint,
-                lang=lang,
-                model=model,
-            )
-            scored.update({r["family_id"]: r for r in rows})
+            for serving, ids, rows, details in self._stages(model, found_ids, matrix, day):
+                scored.update(
+                    self._score_group(
+                        serving,
+                        ids,
+                        rows,
+                        details,
+                        day=day,
+                        principal=principal,
+                        request_id=request_id,
+                        endpoint=endpoint,
+                        lang=lang,
+                    )
+                )
         results: list[dict[str, Any]] = []
         for fid in family_ids:
             if fid in scored:
@@ -458,7 +597,9 @@ class ServingEngine:
                 "eligible": False,
                 "ineligible_reason": ineligible_reason(self.scorer.eligibility.min_children, lang),
                 "indicators": [],
-                "history": self.family_history(family_id, lang) if with_history else [],
+                "history": self.family_history(family_id, lang, as_of=day)
+                if with_history
+                else [],
             }
         records = self.records.for_family(family_id, day) if self.records is not None else None
         return {
@@ -472,14 +613,20 @@ class ServingEngine:
                 records=records,
                 lang=lang,
             ),
-            "history": self.family_history(family_id, lang) if with_history else [],
+            "history": self.family_history(family_id, lang, as_of=day) if with_history else [],
         }
 
-    def family_history(self, family_id: str, lang: Language) -> list[dict[str, Any]]:
-        """The family's latest scores (newest first) with the decisions on each."""
-        return history_rows(
+    def family_history(
+        self, family_id: str, lang: Language, *, as_of: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The family's latest scores (newest first) with the decisions on each; without
+        probabilities or levels while the family is in the display hold-out."""
+        history = history_rows(
             self.audit_log.family_history(family_id), lang, digits=PROBABILITY_DECIMALS
         )
+        if self.withheld(family_id, as_of=as_of or self.snapshot_date):
+            return mask_history(history, lang)
+        return history
 
     def check_indicators(self, indicators: Mapping[str, Any]) -> pd.DataFrame:
         """A one-row frame of validated indicators, or RequestError naming the field."""
@@ -820,13 +967,33 @@ def _serving_model(settings: ServingSettings, loaded: Any, uri: str, snapshot: A
     return ServingModel(scorer, identity, _load_model_card(loaded.run_id, settings.tracking_uri))
 
 
-def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> ServingEngine:
+def load_engine(
+    settings: ServingSettings, *, new_audit_log: bool = False, strict_shadow: bool = True
+) -> ServingEngine:
     """Build the engine from settings, or raise StartupError saying what is wrong.
 
     ``new_audit_log`` begins the audit log where there is no anchor (a first start, or a
     log lost with or without its anchor: ``earlyrisk serve --new-log``); without it that is
-    a refusal.
+    a refusal. A shadow (``settings.shadow_model_uri``) that fails its checks is a refusal
+    with ``strict_shadow`` (`earlyrisk serve`), else logged and left out (a worker: a
+    shadow never costs the service its answers). A rollout config
+    (``settings.rollout_config_path``) is sealed in the audit log before anything is served.
     """
+    engine = _load_engine(settings, new_audit_log=new_audit_log)
+    try:
+        from serving.rollout_start import attach_rollout
+        from serving.shadow import attach_shadow
+
+        attach_shadow(engine, strict=strict_shadow)
+        attach_rollout(engine)
+    except BaseException:
+        engine.close()
+        raise
+    return engine
+
+
+def _load_engine(settings: ServingSettings, *, new_audit_log: bool) -> ServingEngine:
+    """The engine on the champion (see :func:`load_engine`)."""
     uri = settings.resolved_model_uri
     loaded = _load_registered(settings, uri)
     try:

@@ -190,7 +190,8 @@ class EarlyRiskScoring:
     def __init__(self) -> None:
         global _served, _engine, _security_log
         settings = ServingSettings()
-        self.engine: ServingEngine = load_engine(settings)
+        # a shadow refused here is logged and left out: it never costs the service its answers
+        self.engine: ServingEngine = load_engine(settings, strict_shadow=False)
         _engine = self.engine
         self.anchor_refresher = AnchorRefresher(
             self.engine.audit_log, interval_s=settings.audit_anchor_interval_s

@@ -78,3 +78,19 @@ class RegionIndex(SideIndex):
             )
             found.update(row[0] for row in rows)
         return found
+
+    def regions_of(self, family_ids: Sequence[str], *, as_of: str) -> dict[str, str | None]:
+        """Each family's region at as_of (a staged rollout serves a region by its stage);
+        a family not in the index is absent from the answer."""
+        if not family_ids:
+            return {}
+        conn = self.db.read()
+        found: dict[str, str | None] = {}
+        for chunk, marks in id_chunks(family_ids):
+            rows = conn.execute(
+                f"SELECT family_id, region FROM family_region WHERE as_of = ? "
+                f"AND family_id IN ({marks})",
+                (as_of, *chunk),
+            )
+            found.update((row[0], row[1]) for row in rows)
+        return found
