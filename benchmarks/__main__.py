@@ -2,7 +2,7 @@
 
 Usage: ``python -m benchmarks [AREA ...]`` with AREA among synth, validation, features,
 train, peer, audit, serving, family, audit_log, monitor, served_stats, spark, replicas,
-national. The figures go to standard output; a copy of each area's output is kept in
+national, shadow. The figures go to standard output; a copy of each area's output is kept in
 ``bench-results/<area>.txt``.
 """
 
@@ -28,6 +28,7 @@ AREAS = (
     "spark",
     "replicas",
     "national",
+    "shadow",
 )
 
 

@@ -146,6 +146,10 @@ class ServingModel:
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
 
+#: families served by one model: the model, their ids, their rows, their rollout details
+_Stage = tuple[ServingModel, list[str], np.ndarray, list[dict[str, Any]] | None]
+
+
 def _audit_reasons(explanation: Explanation) -> list[dict[str, Any]]:
     """The reasons and context shown with one score as the audit log keeps them."""
     return audit_reasons((r.indicator, r.contribution) for r in explanation.shown())
@@ -357,13 +361,15 @@ class ServingEngine:
             return []
         try:
             return shadow_scores(
-                self,
-                shadow,
+                shadow.scorer,
+                shadow.identity.name,
+                shadow.identity.version,
                 matrix,
+                bands=self.bands(reference_date, shadow),
+                reference=self.reference(reference_date, shadow),
                 family_ids=family_ids,
                 score_ids=score_ids,
                 as_of=as_of,
-                reference_date=reference_date,
                 request_id=request_id,
             )
         except Exception as exc:  # a shadow never fails a request (serving.shadow)
@@ -404,7 +410,7 @@ class ServingEngine:
 
     def _stages(
         self, model: ServingModel, found_ids: list[str], matrix: np.ndarray, day: str
-    ) -> list[tuple[ServingModel, list[str], np.ndarray, list[dict[str, Any]] | None]]:
+    ) -> list[_Stage]:
         """The families grouped by the model serving their region, with their assignment
         (one group on the request's model when no rollout is configured)."""
         config = self.rollout
@@ -415,7 +421,7 @@ class ServingEngine:
         for i, fid in enumerate(found_ids):
             version = assigned[fid].version or model.identity.version
             groups.setdefault(version, []).append(i)
-        out = []
+        out: list[_Stage] = []
         for version, rows in groups.items():
             serving = self.rollout_models.get(version, model)
             ids = [found_ids[i] for i in rows]
@@ -597,9 +603,7 @@ class ServingEngine:
                 "eligible": False,
                 "ineligible_reason": ineligible_reason(self.scorer.eligibility.min_children, lang),
                 "indicators": [],
-                "history": self.family_history(family_id, lang, as_of=day)
-                if with_history
-                else [],
+                "history": self.family_history(family_id, lang, as_of=day) if with_history else [],
             }
         records = self.records.for_family(family_id, day) if self.records is not None else None
         return {
@@ -967,33 +971,13 @@ def _serving_model(settings: ServingSettings, loaded: Any, uri: str, snapshot: A
     return ServingModel(scorer, identity, _load_model_card(loaded.run_id, settings.tracking_uri))
 
 
-def load_engine(
-    settings: ServingSettings, *, new_audit_log: bool = False, strict_shadow: bool = True
-) -> ServingEngine:
+def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> ServingEngine:
     """Build the engine from settings, or raise StartupError saying what is wrong.
 
     ``new_audit_log`` begins the audit log where there is no anchor (a first start, or a
     log lost with or without its anchor: ``earlyrisk serve --new-log``); without it that is
-    a refusal. A shadow (``settings.shadow_model_uri``) that fails its checks is a refusal
-    with ``strict_shadow`` (`earlyrisk serve`), else logged and left out (a worker: a
-    shadow never costs the service its answers). A rollout config
-    (``settings.rollout_config_path``) is sealed in the audit log before anything is served.
+    a refusal. The shadow and the rollout are added by :func:`serving.startup.start_engine`.
     """
-    engine = _load_engine(settings, new_audit_log=new_audit_log)
-    try:
-        from serving.rollout_start import attach_rollout
-        from serving.shadow import attach_shadow
-
-        attach_shadow(engine, strict=strict_shadow)
-        attach_rollout(engine)
-    except BaseException:
-        engine.close()
-        raise
-    return engine
-
-
-def _load_engine(settings: ServingSettings, *, new_audit_log: bool) -> ServingEngine:
-    """The engine on the champion (see :func:`load_engine`)."""
     uri = settings.resolved_model_uri
     loaded = _load_registered(settings, uri)
     try:

@@ -369,7 +369,7 @@ def power_calculation(
         "relative_reduction": target.relative_reduction,
         "alpha": target.alpha,
         "target_power": target.power,
-        "needed_per_arm": int(math.ceil(needed)),
+        "needed_per_arm": math.ceil(needed),
     }
     if n_holdout and n_shown:
         from scipy.stats import norm

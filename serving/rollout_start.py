@@ -11,18 +11,15 @@ which replays the same.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
+from serving.engine import ServingEngine, ServingModel, StartupError, load_serving_model
 from serving.rollout import RolloutError, load_rollout_config, seal_problem, sealed_configs
-
-if TYPE_CHECKING:
-    from serving.engine import ServingEngine, ServingModel
+from serving.store.lookup import SnapshotError, read_snapshot_info
 
 
 def attach_rollout(engine: ServingEngine) -> None:
     """Load, check and seal the configured rollout (StartupError saying why not)."""
-    from serving.engine import StartupError, load_serving_model
-    from serving.store.lookup import SnapshotError, read_snapshot_info
 
     path = engine.settings.rollout_config_path
     if path is None:
@@ -64,9 +61,9 @@ def attach_rollout(engine: ServingEngine) -> None:
     engine.rollout = config
 
 
-def _rollout_entries(engine: ServingEngine) -> list[dict]:
+def _rollout_entries(engine: ServingEngine) -> list[dict[str, Any]]:
     """Every ``rollout`` entry of the audit log, oldest first."""
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     after = 0
     while True:
         page = engine.audit_log.page(after_seq=after, limit=500, kind="rollout")

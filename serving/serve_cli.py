@@ -143,9 +143,10 @@ def serve_command(
 
     from pydantic import ValidationError
 
-    from serving.engine import StartupError, load_engine
+    from serving.engine import StartupError
     from serving.local_server import bentoml_serve_argv
     from serving.settings import ServingSettings
+    from serving.startup import start_engine
 
     try:
         settings = ServingSettings(**chosen)  # strings, parsed by pydantic
@@ -163,7 +164,7 @@ def serve_command(
         raise typer.Exit(EXIT_REFUSED) from None
     try:
         try:
-            engine = load_engine(settings, new_audit_log=new_log)
+            engine = start_engine(settings, new_audit_log=new_log)
         except StartupError as exc:
             console.print(f"[red]refusing to start:[/red] {exc}")
             raise typer.Exit(EXIT_REFUSED) from None

@@ -41,7 +41,6 @@ from serving.engine import (
     ServingEngine,
     UnknownFamilyError,
     UnknownScoreError,
-    load_engine,
     new_request_id,
 )
 from serving.explain import catalogue_descriptions
@@ -63,6 +62,7 @@ from serving.schemas import (
     ServedStatsResponse,
 )
 from serving.settings import ServingSettings
+from serving.startup import start_engine
 from serving.store.anchor_refresher import AnchorRefresher
 from serving.store.audit_log import AuditLogUnavailable
 from serving.store.security_log import (
@@ -191,7 +191,7 @@ class EarlyRiskScoring:
         global _served, _engine, _security_log
         settings = ServingSettings()
         # a shadow refused here is logged and left out: it never costs the service its answers
-        self.engine: ServingEngine = load_engine(settings, strict_shadow=False)
+        self.engine: ServingEngine = start_engine(settings, strict_shadow=False)
         _engine = self.engine
         self.anchor_refresher = AnchorRefresher(
             self.engine.audit_log, interval_s=settings.audit_anchor_interval_s

@@ -235,11 +235,16 @@ def test_rollout_serves_south_by_its_version_and_hides_the_holdout_level(
         body = json.loads(text)
         if assign(rollout, body["family_id"], _region(world, body["family_id"])).withheld:
             assert body["history"]
-            assert all(h["probability"] is None and h["risk_level"] is None for h in body["history"])
+            assert all(
+                h["probability"] is None and h["risk_level"] is None for h in body["history"]
+            )
 
 
 def test_review_page_hides_the_holdout_level(
-    traffic: list[str], server: LocalServer, tokens: dict[str, str], world: ServingWorld,
+    traffic: list[str],
+    server: LocalServer,
+    tokens: dict[str, str],
+    world: ServingWorld,
     rollout: RolloutConfig,
 ) -> None:
     north = [f for f in FAMILIES if _region(world, f) == "North"]
@@ -315,9 +320,9 @@ def test_a_broken_shadow_never_fails_a_request(
     import dataclasses
 
     from serving.auth import Principal
-    from serving.engine import load_engine
     from serving.scoring import Scorer
     from serving.settings import ServingSettings
+    from serving.startup import start_engine
     from training import lightgbm_adapter as lgbx
     from training.risk_model import LightGBMRiskModel
 
@@ -331,13 +336,15 @@ def test_a_broken_shadow_never_fails_a_request(
         shadow_model_uri=f"models:/{MODEL_NAME}/{shadow[0]}",
     )
     begin_audit_log({"EARLYRISK_AUDIT_LOG_PATH": env["audit_log_path"]})
-    engine = load_engine(ServingSettings(**env))
+    engine = start_engine(ServingSettings(**env))
     try:
         assert engine.shadow is not None
         columns = model_input_columns()
         X = world.frame[columns[:3]].astype("float64")
         y = (np.arange(len(X)) % 2).astype(int)
-        booster = lgbx.train({"objective": "binary", "verbose": -1}, lgbx.dataset(X, y), num_boost_round=3)
+        booster = lgbx.train(
+            {"objective": "binary", "verbose": -1}, lgbx.dataset(X, y), num_boost_round=3
+        )
         broken = LightGBMRiskModel(booster)
         broken.feature_names = list(columns)  # claims every input, was fitted on three
         engine.shadow = dataclasses.replace(engine.shadow, scorer=Scorer(broken))
