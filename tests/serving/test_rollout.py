@@ -72,9 +72,7 @@ def test_a_sealed_cycle_refuses_another_config_and_a_tampered_seal() -> None:
     }
     sealed = sealed_configs([entry])
     assert seal_problem(config, sealed) is None
-    changed = RolloutConfig.model_validate(
-        {**CONFIG, "regions": {"North": {"holdout_share": 0.3}}}
-    )
+    changed = RolloutConfig.model_validate({**CONFIG, "regions": {"North": {"holdout_share": 0.3}}})
     problem = seal_problem(changed, sealed)
     assert problem is not None and "already sealed" in problem
     assert seal_problem(changed.model_copy(update={"cycle": "2025-Q2"}), sealed) is None

@@ -356,3 +356,79 @@ def test_a_broken_shadow_never_fails_a_request(
         assert engine.shadow_failures.count == 1
     finally:
         engine.close()
+
+
+def test_shadow_report_compares_on_the_logged_traffic(
+    traffic: list[str],
+    server: LocalServer,
+    tokens: dict[str, str],
+    world: ServingWorld,
+    shadow: tuple[str, object],
+    tmp_path: Path,
+) -> None:
+    from scipy.stats import spearmanr
+    from typer.testing import CliRunner
+
+    from earlyrisk.cli import app
+
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        app,
+        [
+            "shadow-report",
+            "--out",
+            str(out),
+            "--audit-log",
+            world.env["EARLYRISK_AUDIT_LOG_PATH"],
+            "--snapshot",
+            str(world.snapshot_path),
+            "--min-group-size",
+            "3",
+        ],
+        env={"COLUMNS": "400"},
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "shadow_report.json").read_text())
+    html = (out / "shadow_report.html").read_text()
+    assert "data:image/png;base64" in html
+    pairs = {(c["champion_version"], c["shadow_version"]): c for c in report["comparisons"]}
+    v1, v2 = world.model_version, shadow[0]
+    assert set(pairs) == {(v1, v2), (v2, v2)}  # North on v1, South served by v2 itself
+    same = pairs[(v2, v2)]
+    assert same["band_agreement"]["value"] == 1.0
+    assert same["entering_high"]["count"] == same["leaving_high"]["count"] == 0
+    # the v1/v2 figures are those of the audit entries (latest pair per family)
+    entries = _entries(server, tokens["auditor"])
+    scores = {e["score_id"]: e for e in entries if e["kind"] == "score"}
+    latest: dict[object, tuple[dict, dict]] = {}
+    for e in entries:
+        if e["kind"] == "shadow" and scores[e["detail"]["shadows"]]["model_version"] == v1:
+            s = scores[e["detail"]["shadows"]]
+            key = s["family_id"] if s["family_id"] is not None else e["seq"]
+            latest[key] = (s, e)
+    fig = pairs[(v1, v2)]
+    assert fig["n"] == len(latest)
+    a = [s["probability"] for s, _ in latest.values()]
+    b = [h["probability"] for _, h in latest.values()]
+    assert fig["rank_correlation"]["spearman"] == pytest.approx(spearmanr(a, b).statistic)
+    enter = sum(h["risk_level"] == "high" != s["risk_level"] for s, h in latest.values())
+    leave = sum(s["risk_level"] == "high" != h["risk_level"] for s, h in latest.values())
+    assert (fig["entering_high"]["count"], fig["leaving_high"]["count"]) == (enter, leave)
+    groups = {(g["attribute"], g["group"]) for g in fig["by_group"]}
+    assert ("audit_region", "North") in groups
+
+
+def test_shadow_report_without_shadow_entries_says_so(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from earlyrisk.cli import app
+
+    log = tmp_path / "audit.sqlite"
+    begin_audit_log({"EARLYRISK_AUDIT_LOG_PATH": str(log)})
+    result = CliRunner().invoke(
+        app,
+        ["shadow-report", "--out", str(tmp_path / "r"), "--audit-log", str(log)],
+        env={"COLUMNS": "400", "EARLYRISK_SNAPSHOT_PATH": str(tmp_path / "none.parquet")},
+    )
+    assert result.exit_code == 1
+    assert "no shadow entries" in result.output
