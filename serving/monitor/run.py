@@ -178,6 +178,16 @@ def run_monitor(
         config=config,
     )
     body = monitor(stats, model, snapshots, config=config, decisions=decisions)
+    _add_deployment(
+        body,
+        audit_log_path,
+        after=dates[0] - dt.timedelta(days=1),
+        until=as_of,
+        current=current,
+        model=model,
+        stats=stats,
+        config=config,
+    )
     report = {
         "format": "earlyrisk.monitor_report",
         "format_version": 1,
@@ -206,6 +216,45 @@ def run_monitor(
     return MonitorOutcome(
         report=report, json_path=json_path, html_path=html_path, mlflow_run_id=run_id
     )
+
+
+def _add_deployment(
+    body: dict[str, Any],
+    audit_log_path: Path | str | None,
+    *,
+    after: dt.date,
+    until: dt.date,
+    current: pd.DataFrame,
+    model: Any,
+    stats: ReferenceStats,
+    config: MonitorConfig,
+) -> None:
+    """The ``deployment`` section (who was served, the hold-out, the decision audit, the
+    design) and its checks, added to the report body."""
+    from serving.monitor.deployment import deployment_checks, deployment_section
+
+    section = deployment_section(
+        audit_log_path,
+        after=after.isoformat(),
+        until=until.isoformat(),
+        current=current,
+        probability=model.predict_proba(current),
+        covariates=list(model.feature_names),
+        capacity_k=stats.capacity.k,
+        calibrate=stats.calibration.apply if stats.calibration else None,
+        config=config,
+    )
+    body["deployment"] = section
+    checks = deployment_checks(section)
+    body["checks"] = [*body["checks"], *checks]
+    body["alerts"] = [
+        *body["alerts"],
+        *(
+            {"check": c["check"], "subject": c["subject"], "evidence": c["evidence"]}
+            for c in checks
+            if c["status"] == "alert"
+        ),
+    ]
 
 
 def run_served_monitor(
