@@ -52,6 +52,38 @@ def _register_shadow(root: Path, frame: Any) -> str:
     return "2"
 
 
+def _in_process(envs: dict[str, dict[str, str]], ids: list[str], requests: int) -> dict[str, float]:
+    """p50 of one-family ``engine.score`` in this process, alone and with the shadow (the
+    same engines the servers run, each on a copy of its audit log's directory), alternated:
+    the shadow's own cost without HTTP or the other servers' noise."""
+    from serving.auth import Principal
+    from serving.settings import ServingSettings
+    from serving.startup import start_engine
+
+    engines = {}
+    for name, env in envs.items():
+        fields: dict[str, Any] = {
+            k.removeprefix("EARLYRISK_").lower(): v
+            for k, v in env.items()
+            if k.startswith("EARLYRISK_")
+        }
+        engines[name] = start_engine(ServingSettings(**fields))
+    principal = Principal(token_id="bench", role="caseworker")
+    lat: dict[str, list[float]] = {name: [] for name in engines}
+    try:
+        for i in range(requests + WARM_UP):
+            fid = ids[(i * 104729) % len(ids)]
+            for name in ("single", "shadow") if i % 2 == 0 else ("shadow", "single"):
+                started = time.perf_counter()
+                engines[name].score([fid], as_of=None, principal=principal, request_id="b")
+                if i >= WARM_UP:
+                    lat[name].append((time.perf_counter() - started) * 1000)
+    finally:
+        for engine in engines.values():
+            engine.close()
+    return {name: float(np.percentile(v, 50)) for name, v in lat.items()}
+
+
 def main(requests: int = REQUESTS) -> None:
     """Serve with and without a shadow side by side, alternate requests, print the ratio."""
     import httpx
@@ -125,6 +157,7 @@ def main(requests: int = REQUESTS) -> None:
                         "WHERE kind IN ('score', 'shadow') GROUP BY kind"
                     ).fetchall()
                 )
+        in_process = _in_process(envs, ids, requests)
     p50 = {name: float(np.percentile(lat, 50)) for name, lat in latencies.items()}
     p99 = {name: float(np.percentile(lat, 99)) for name, lat in latencies.items()}
     ratio = p50["shadow"] / p50["single"]
@@ -147,6 +180,12 @@ def main(requests: int = REQUESTS) -> None:
         f"{counts['single'].get('shadow', 0)} shadow entries"
     )
     print(f"  responses carrying a shadow score: {leaked} (target 0)")
+    print(
+        f"  in-process engine.score (no HTTP), p50: alone {in_process['single']:.3f} ms, with "
+        f"the shadow {in_process['shadow']:.3f} ms "
+        f"({in_process['shadow'] / in_process['single']:.2f}x; the shadow's own work "
+        f"{in_process['shadow'] - in_process['single']:.3f} ms)"
+    )
     if counts["shadow"].get("shadow", 0) != counts["shadow"].get("score", 0):
         raise SystemExit("the shadow did not score every request")
     if leaked:

@@ -289,7 +289,7 @@ def deployment_section(
     is_served = current["family_id"].isin(served).to_numpy()
     held_ids = set(scores.loc[scores["arm"] == "holdout", "family_id"])
     is_held = current["family_id"].isin(held_ids).to_numpy()
-    common = {"capacity_k": capacity_k, "calibrate": calibrate, "config": config}
+    common: dict[str, Any] = {"capacity_k": capacity_k, "calibrate": calibrate, "config": config}
     return {
         "available": True,
         "n_families": len(current),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -326,7 +327,7 @@ def test_a_broken_shadow_never_fails_a_request(
     from training import lightgbm_adapter as lgbx
     from training.risk_model import LightGBMRiskModel
 
-    env = {
+    env: dict[str, Any] = {
         k.removeprefix("EARLYRISK_").lower(): v
         for k, v in world.env.items()
         if k.startswith("EARLYRISK_")
