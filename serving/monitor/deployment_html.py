@@ -134,3 +134,13 @@ def deployment_html(section: dict[str, Any] | None) -> str:
         )
     )
     return "\n".join(parts)
+
+
+def with_deployment(page: str, section: dict[str, Any] | None) -> str:
+    """The monitoring report page with the deployment section before its end."""
+    closing = "</body></html>"
+    html = deployment_html(section)
+    if not html or closing not in page:
+        return page
+    head, _, tail = page.rpartition(closing)
+    return f"{head}{html}\n{closing}{tail}"

@@ -301,8 +301,5 @@ def render_html(report: dict[str, Any]) -> str:
                 ],
             )
         )
-    from serving.monitor.deployment_html import deployment_html
-
-    parts.append(deployment_html(report.get("deployment")))
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -206,7 +206,9 @@ def run_monitor(
     json_path = out / REPORT_JSON
     write_private_text(json_path, json.dumps(report, indent=2, allow_nan=False) + "\n")
     html_path = out / REPORT_HTML
-    write_private_text(html_path, render_html(report))
+    from serving.monitor.deployment_html import with_deployment
+
+    write_private_text(html_path, with_deployment(render_html(report), report.get("deployment")))
     run_id = None
     if log_to_mlflow:
         from serving.monitor.tracking import log_monitoring_run

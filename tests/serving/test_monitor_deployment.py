@@ -130,12 +130,16 @@ def test_who_was_served_the_holdout_and_the_decision_audit(tmp_path: Path) -> No
     assert north["support_rate_with_caseworker"]["value"] == pytest.approx(
         len(served & north_ids) / len(north_ids)
     )
-    low, high = north["support_rate_with_caseworker"]["low"], north["support_rate_with_caseworker"]["high"]
-    assert low < north["support_rate_with_caseworker"]["value"] < high
+    rate = north["support_rate_with_caseworker"]
+    assert rate["low"] < rate["value"] < rate["high"]
     design = section["design"]
     assert design["balance"]["status"] == "pass"
     assert design["power"]["needed_per_arm"] > 0 and "achieved_power" in design["power"]
-    assert [c["status"] for c in deployment_checks(section)][0] == "pass"
+    assert next(c["status"] for c in deployment_checks(section)) == "pass"
+    from serving.monitor.deployment_html import with_deployment
+
+    page = with_deployment("<html><body><p>x</p></body></html>", section)
+    assert "Decision audit" in page and page.endswith("</body></html>")
 
 
 def test_balance_alarm_fires_on_steered_arms(tmp_path: Path) -> None:
