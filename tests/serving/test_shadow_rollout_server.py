@@ -10,6 +10,7 @@ page; the assignment sealed in the audit log replays exactly, and a tampered arm
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -348,13 +349,28 @@ def test_a_broken_shadow_never_fails_a_request(
         )
         broken = LightGBMRiskModel(booster)
         broken.feature_names = list(columns)  # claims every input, was fitted on three
-        engine.shadow = dataclasses.replace(engine.shadow, scorer=Scorer(broken))
+        working = engine.shadow
+        engine.shadow = dataclasses.replace(working, scorer=Scorer(broken))
         principal = Principal(token_id="t", role="caseworker", regions=None)
         results = engine.score(FAMILIES[:5], as_of=None, principal=principal, request_id="r1")
         assert [r["status"] for r in results] == ["scored"] * 5
         assert engine.audit_log.count("score") == 5
         assert engine.audit_log.count("shadow") == 0
         assert engine.shadow_failures.count == 1
+        # a log that refuses shadow entries (as one whose kind check predates them): the
+        # scores are written alone
+        engine.shadow = working
+        with sqlite3.connect(env["audit_log_path"]) as conn:
+            conn.execute(
+                "CREATE TRIGGER refuse_shadow BEFORE INSERT ON audit_entries "
+                "WHEN NEW.kind = 'shadow' BEGIN "
+                "SELECT RAISE(ABORT, 'CHECK constraint failed: kind'); END"
+            )
+        results = engine.score(FAMILIES[5:8], as_of=None, principal=principal, request_id="r2")
+        assert [r["status"] for r in results] == ["scored"] * 3
+        assert engine.audit_log.count("score") == 8
+        assert engine.audit_log.count("shadow") == 0
+        assert engine.shadow_failures.count == 2
     finally:
         engine.close()
 
