@@ -338,6 +338,7 @@ class ServingEngine:
             as_of=as_of,
             reference_date=reference_date,
             request_id=request_id,
+            champion=model,
         )
         # Fail closed: raises AuditLogUnavailable, and then nothing is returned.
         self._record_scores(records, shadow, request_id)
@@ -354,8 +355,10 @@ class ServingEngine:
         as_of: str | None,
         reference_date: str,
         request_id: str,
+        champion: ServingModel,
     ) -> list[ShadowRecord]:
-        """The shadow's scores of these rows; none (the failure logged) when it fails."""
+        """The shadow's scores of these rows (the ones ``champion`` scored); none (the
+        failure logged) when it fails."""
         shadow = self.shadow
         if shadow is None:
             return []
@@ -371,6 +374,7 @@ class ServingEngine:
                 score_ids=score_ids,
                 as_of=as_of,
                 request_id=request_id,
+                same_rule=shadow.scorer.eligibility == champion.scorer.eligibility,
             )
         except Exception as exc:  # a shadow never fails a request (serving.shadow)
             self.shadow_failures.record(exc, request_id)

@@ -66,11 +66,16 @@ def shadow_scores(
     score_ids: Sequence[str],
     as_of: str | None,
     request_id: str,
+    same_rule: bool = False,
 ) -> list[ShadowRecord]:
     """The shadow's scores of the rows the champion scored (rows it deems ineligible are
     left out), its levels and percentiles on its own bands and reference population.
-    Probabilities only: the shadow needs no explanation, and none is shown."""
-    keep = scorer.eligible_matrix(matrix)
+    Probabilities only: the shadow needs no explanation, and none is shown.
+
+    ``same_rule``: the shadow's eligibility rule is the champion's, so every row (the
+    champion's eligible ones) is eligible and the mask (a pandas frame, the largest part
+    of a one-family shadow score) is not built again."""
+    keep = np.ones(matrix.shape[0], dtype=bool) if same_rule else scorer.eligible_matrix(matrix)
     if not keep.any():
         return []
     transform = scorer.model.calibrator.transform  # type: ignore[attr-defined]
