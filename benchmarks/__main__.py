@@ -2,8 +2,8 @@
 
 Usage: ``python -m benchmarks [AREA ...]`` with AREA among synth, validation, features,
 train, peer, quality, estimator, audit, serving, family, worklist, dossier, audit_log,
-monitor, served_stats, spark, replicas, national, interventions. The figures go to standard
-output; a copy of each area's output is kept in
+monitor, served_stats, spark, replicas, national, interventions, shadow. The figures go to
+standard output; a copy of each area's output is kept in
 ``bench-results/<area>.txt``.
 """
 
@@ -34,6 +34,7 @@ AREAS = (
     "replicas",
     "national",
     "interventions",
+    "shadow",
 )
 
 

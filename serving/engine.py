@@ -50,6 +50,7 @@ from serving.explain import (
     explanation_json,
 )
 from serving.family_view import history_rows, indicator_rows
+from serving.holdout import mask_history, withheld_result
 from serving.i18n import (
     DEFAULT_LANGUAGE,
     Language,
@@ -58,6 +59,7 @@ from serving.i18n import (
     notice,
 )
 from serving.records import FamilyRecords, RecordsError, build_records
+from serving.rollout import Assignment, RolloutConfig, assign, score_detail
 from serving.scoring import (
     ReferencePopulation,
     RiskBands,
@@ -67,12 +69,14 @@ from serving.scoring import (
     fixed_bands,
 )
 from serving.settings import ServingSettings
+from serving.shadow import ShadowFailures, shadow_scores
 from serving.store.audit_log import (
     AuditLogBase,
     AuditLogRefused,
     AuditLogUnavailable,
     FeedbackRecord,
     ScoreRecord,
+    ShadowRecord,
     audit_reasons,
 )
 from serving.store.cases import CaseStore
@@ -129,6 +133,10 @@ class ServingModel:
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
 
+#: families served by one model: the model, their ids, their rows, their rollout details
+_Stage = tuple[ServingModel, list[str], np.ndarray, list[dict[str, Any]] | None]
+
+
 def _audit_reasons(explanation: Explanation) -> list[dict[str, Any]]:
     """The reasons and context shown with one score as the audit log keeps them."""
     return audit_reasons((r.indicator, r.contribution) for r in explanation.shown())
@@ -171,6 +179,12 @@ class ServingEngine:
         self.casework: Casework | None = (
             None if cases is None else Casework(self, cases, open_contests=open_contests)
         )
+        # shadow mode (serving.shadow): a second version scores every request, on record only
+        self.shadow: ServingModel | None = None
+        self.shadow_failures = ShadowFailures()
+        # a staged rollout (serving.rollout): a version per region and the display hold-out
+        self.rollout: RolloutConfig | None = None
+        self.rollout_models: dict[str, ServingModel] = {}
 
     # ---- the model, swapped whole
     @property
@@ -266,6 +280,7 @@ class ServingEngine:
         model: ServingModel,
         reuse: Sequence[str] | None = None,
         texts: bool = True,
+        details: Sequence[dict[str, Any] | None] | None = None,
     ) -> list[dict[str, Any]]:
         """Score the rows, log the scores, return the answers.
 
@@ -323,14 +338,25 @@ class ServingEngine:
                     probability=probability,
                     risk_level=level,
                     reasons=_audit_reasons(scored.explanations[i]),
+                    detail=None if details is None else details[i],
                 )
             )
-        if reuse is not None:  # on record already: a view of a case's score, not a new one
-            return results
-        # Fail closed: raises AuditLogUnavailable, and then nothing is returned.
-        self.audit_log.record_scores(records)
-        if self.served_stats is not None:  # after the log: only served scores are counted
-            self.served_stats.record(matrix, scored.probability, family_ids=family_ids, as_of=as_of)
+        if reuse is None:  # a reused case score is on record already: a view, not a new one
+            shadow = self._shadow_records(
+                matrix,
+                family_ids=family_ids,
+                score_ids=[r.score_id for r in records],
+                as_of=as_of,
+                reference_date=reference_date,
+                request_id=request_id,
+                champion=model,
+            )
+            # Fail closed: raises AuditLogUnavailable, and then nothing is returned.
+            self._record_scores(records, shadow, request_id)
+            if self.served_stats is not None:  # after the log: only served scores count
+                self.served_stats.record(
+                    matrix, scored.probability, family_ids=family_ids, as_of=as_of
+                )
         # The log keeps the level as made; a score on data past the expiry age is never
         # shown as a current level (serving.expiry).
         if is_expired(
@@ -338,8 +364,148 @@ class ServingEngine:
         ):
             for result in results:
                 result["risk_level"] = EXPIRED
-                result["risk_level_name"] = level_name(EXPIRED, lang)
+                if "risk_level_name" in result:
+                    result["risk_level_name"] = level_name(EXPIRED, lang)
         return results
+
+    def _shadow_records(
+        self,
+        matrix: np.ndarray,
+        *,
+        family_ids: Sequence[str | None],
+        score_ids: Sequence[str],
+        as_of: str | None,
+        reference_date: str,
+        request_id: str,
+        champion: ServingModel,
+    ) -> list[ShadowRecord]:
+        """The shadow's scores of these rows (the ones ``champion`` scored); none (the
+        failure logged) when it fails."""
+        shadow = self.shadow
+        if shadow is None:
+            return []
+        try:
+            return shadow_scores(
+                shadow.scorer,
+                shadow.identity.name,
+                shadow.identity.version,
+                matrix,
+                bands=self.bands(reference_date, shadow),
+                reference=self.reference(reference_date, shadow),
+                family_ids=family_ids,
+                score_ids=score_ids,
+                as_of=as_of,
+                request_id=request_id,
+                same_rule=shadow.scorer.eligibility == champion.scorer.eligibility,
+            )
+        except Exception as exc:  # a shadow never fails a request (serving.shadow)
+            self.shadow_failures.record(exc, request_id)
+            return []
+
+    def _record_scores(
+        self, records: list[ScoreRecord], shadow: list[ShadowRecord], request_id: str
+    ) -> None:
+        """The scores (and the shadow's, in the same write) on record, or raise.
+
+        A log that takes scores but refuses shadow entries (its ``kind`` check predates
+        them) must not cost the answer: the scores are then written alone. Any other
+        failure is the log's, and raises (fail closed), without a second wait."""
+        if not shadow:
+            self.audit_log.record_scores(records)
+            return
+        try:
+            self.audit_log.record_scores(records, shadow)
+        except AuditLogUnavailable as exc:
+            text = str(exc)  # SQLite's and PostgreSQL's words for a failed kind check
+            if "CHECK constraint failed" not in text and "violates check constraint" not in text:
+                raise
+            self.shadow_failures.record(exc, request_id)
+            self.audit_log.record_scores(records)
+
+    # ---- staged rollout and the display hold-out
+    def assignments(self, family_ids: Sequence[str], *, as_of: str) -> dict[str, Assignment]:
+        """Each family's stage in the sealed rollout (empty without a rollout)."""
+        config = self.rollout
+        if config is None or not family_ids:
+            return {}
+        regions = (
+            self.regions.regions_of(family_ids, as_of=as_of) if self.regions is not None else {}
+        )
+        return {fid: assign(config, fid, regions.get(fid)) for fid in family_ids}
+
+    def withheld(self, family_id: str, *, as_of: str) -> bool:
+        """Whether the family's level is hidden from its caseworker this cycle."""
+        found = self.assignments([family_id], as_of=as_of).get(family_id)
+        return found is not None and found.withheld
+
+    def _stages(
+        self, model: ServingModel, found_ids: list[str], matrix: np.ndarray, day: str
+    ) -> list[_Stage]:
+        """The families grouped by the model serving their region, with their assignment
+        (one group on the request's model when no rollout is configured)."""
+        config = self.rollout
+        if config is None or not found_ids:
+            return [(model, found_ids, matrix, None)]
+        assigned = self.assignments(found_ids, as_of=day)
+        groups: dict[str, list[int]] = {}
+        for i, fid in enumerate(found_ids):
+            version = assigned[fid].version or model.identity.version
+            groups.setdefault(version, []).append(i)
+        out: list[_Stage] = []
+        for version, rows in groups.items():
+            serving = self.rollout_models.get(version, model)
+            ids = [found_ids[i] for i in rows]
+            details = [score_detail(assigned[fid], config) for fid in ids]
+            out.append((serving, ids, matrix[np.asarray(rows, dtype=int)], details))
+        return out
+
+    def _score_group(
+        self,
+        model: ServingModel,
+        found_ids: list[str],
+        matrix: np.ndarray,
+        details: list[dict[str, Any]] | None,
+        *,
+        day: str,
+        principal: Principal,
+        request_id: str,
+        endpoint: str,
+        lang: Language,
+    ) -> dict[str, dict[str, Any]]:
+        """Scores of families served by one model: eligible ones scored and logged (the
+        hold-out's level withheld from the answer), the others with their reason."""
+        scored: dict[str, dict[str, Any]] = {}
+        # a family outside the scored population gets its status and reason, not a score
+        keep = model.scorer.eligible_matrix(matrix)
+        for fid in np.asarray(found_ids, dtype=object)[~keep]:
+            scored[str(fid)] = {
+                "status": "ineligible",
+                "family_id": str(fid),
+                "reason": ineligible_reason(model.scorer.eligibility.min_children, lang),
+                "snapshot_date": day,
+                "model_version": model.identity.version,
+            }
+        found_ids = [f for f, ok in zip(found_ids, keep, strict=True) if ok]
+        if details is not None:
+            details = [d for d, ok in zip(details, keep, strict=True) if ok]
+        if not found_ids:
+            return scored
+        rows = self._results(
+            matrix[keep],
+            family_ids=found_ids,
+            as_of=day,
+            reference_date=day,
+            principal=principal,
+            request_id=request_id,
+            endpoint=endpoint,
+            lang=lang,
+            model=model,
+            details=details,
+        )
+        for i, row in enumerate(rows):
+            held = details is not None and details[i]["arm"] == "holdout"
+            scored[row["family_id"]] = withheld_result(row, lang) if held else row
+        return scored
 
     def score(
         self,
@@ -383,31 +549,20 @@ class ServingEngine:
             matrix = matrix[np.asarray(in_scope, dtype=bool)] if in_scope else matrix
         scored: dict[str, dict[str, Any]] = {}
         if found_ids:
-            # a family outside the scored population gets its status and reason, not a score
-            keep = model.scorer.eligible_matrix(matrix)
-            for fid in np.asarray(found_ids, dtype=object)[~keep]:
-                scored[str(fid)] = {
-                    "status": "ineligible",
-                    "family_id": str(fid),
-                    "reason": ineligible_reason(model.scorer.eligibility.min_children, lang),
-                    "snapshot_date": day,
-                    "model_version": model.identity.version,
-                }
-            found_ids = [f for f, ok in zip(found_ids, keep, strict=True) if ok]
-            matrix = matrix[keep]
-        if found_ids:
-            rows = self._results(
-                matrix,
-                family_ids=found_ids,
-                as_of=day,
-                reference_date=day,
-                principal=principal,
-                request_id=request_id,
-                endpoint=endpoint,
-                lang=lang,
-                model=model,
-            )
-            scored.update({r["family_id"]: r for r in rows})
+            for serving, ids, rows, details in self._stages(model, found_ids, matrix, day):
+                scored.update(
+                    self._score_group(
+                        serving,
+                        ids,
+                        rows,
+                        details,
+                        day=day,
+                        principal=principal,
+                        request_id=request_id,
+                        endpoint=endpoint,
+                        lang=lang,
+                    )
+                )
         results: list[dict[str, Any]] = []
         for fid in family_ids:
             if fid in scored:
@@ -478,7 +633,7 @@ class ServingEngine:
                 "eligible": False,
                 "ineligible_reason": ineligible_reason(self.scorer.eligibility.min_children, lang),
                 "indicators": [],
-                "history": self.family_history(family_id, lang) if with_history else [],
+                "history": self.family_history(family_id, lang, as_of=day) if with_history else [],
             }
         records = self.records.for_family(family_id, day) if self.records is not None else None
         return {
@@ -492,18 +647,25 @@ class ServingEngine:
                 records=records,
                 lang=lang,
             ),
-            "history": self.family_history(family_id, lang) if with_history else [],
+            "history": self.family_history(family_id, lang, as_of=day) if with_history else [],
         }
 
-    def family_history(self, family_id: str, lang: Language) -> list[dict[str, Any]]:
-        """The family's latest scores (newest first) with the decisions on each."""
-        return history_rows(
+    def family_history(
+        self, family_id: str, lang: Language, *, as_of: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The family's latest scores (newest first) with the decisions on each (an expired
+        one without its level); without probabilities or levels while the family is in the
+        display hold-out."""
+        history = history_rows(
             self.audit_log.family_history(family_id),
             lang,
             digits=PROBABILITY_DECIMALS,
             today=expiry_today(self.settings),
             expiry_days=self.settings.score_expiry_days,
         )
+        if self.withheld(family_id, as_of=as_of or self.snapshot_date):
+            return mask_history(history, lang)
+        return history
 
     def check_indicators(self, indicators: Mapping[str, Any]) -> pd.DataFrame:
         """A one-row frame of validated indicators, or RequestError naming the field."""
@@ -875,7 +1037,7 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
 
     ``new_audit_log`` begins the audit log where there is no anchor (a first start, or a
     log lost with or without its anchor: ``earlyrisk serve --new-log``); without it that is
-    a refusal.
+    a refusal. The shadow and the rollout are added by :func:`serving.startup.start_engine`.
     """
     uri = settings.resolved_model_uri
     loaded = _load_registered(settings, uri)

@@ -150,7 +150,24 @@ class IneligibleFamily(_Body):
     model_version: str
 
 
-ScoreItem = Annotated[ScoredFamily | IneligibleFamily | ScoreError, Field(discriminator="status")]
+class WithheldFamily(_Body):
+    """A family in the display hold-out: scored and logged, its level hidden this cycle
+    (serving.rollout). Nothing is withheld from the family; the decision is recorded on
+    ``score_id`` as always."""
+
+    status: Literal["withheld"] = "withheld"
+    family_id: str
+    score_id: str = Field(description="Quote this id in /feedback; it names the logged score.")
+    lang: Literal["en", "ru", "kk"]
+    reason: str = Field(description="That the level is withheld for evaluation, and why.")
+    model_version: str
+    snapshot_date: str | None
+    advisory_notice: str
+
+
+ScoreItem = Annotated[
+    ScoredFamily | IneligibleFamily | WithheldFamily | ScoreError, Field(discriminator="status")
+]
 
 
 class ScoreResponse(_Body):

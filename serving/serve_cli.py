@@ -73,6 +73,28 @@ def serve_command(
             "log. Never replaces an anchored log.",
         ),
     ] = False,
+    shadow: Annotated[
+        str | None,
+        typer.Option(
+            "--shadow",
+            metavar="URI",
+            help="A second registered version (models:/NAME/VERSION) that scores every request "
+            "too, with the champion's checks; its scores go to the audit log as shadow "
+            "entries, never to a client (compare with `earlyrisk shadow-report`).",
+            show_default=False,
+        ),
+    ] = None,
+    rollout: Annotated[
+        Path | None,
+        typer.Option(
+            "--rollout",
+            metavar="FILE",
+            help="Rollout config (YAML: cycle, seed, per region a version and a hold-out "
+            "share); sealed in the audit log before the first score; a hold-out family's "
+            "level is hidden from its caseworker (docs/shadow_and_rollout.md).",
+            show_default=False,
+        ),
+    ] = None,
     ssl_certfile: Annotated[
         Path | None,
         typer.Option(
@@ -113,15 +135,18 @@ def serve_command(
         "model_uri": model,
         "tracking_uri": tracking_uri,
         "workers": str(workers) if workers is not None else None,
+        "shadow_model_uri": shadow,
+        "rollout_config_path": str(rollout) if rollout is not None else None,
     }
     chosen: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
     server_env = {**os.environ, **{f"EARLYRISK_{k.upper()}": v for k, v in chosen.items()}}
 
     from pydantic import ValidationError
 
-    from serving.engine import StartupError, load_engine
+    from serving.engine import StartupError
     from serving.local_server import bentoml_serve_argv
     from serving.settings import ServingSettings
+    from serving.startup import start_engine
 
     try:
         settings = ServingSettings(**chosen)  # strings, parsed by pydantic
@@ -139,7 +164,7 @@ def serve_command(
         raise typer.Exit(EXIT_REFUSED) from None
     try:
         try:
-            engine = load_engine(settings, new_audit_log=new_log)
+            engine = start_engine(settings, new_audit_log=new_log)
         except StartupError as exc:
             console.print(f"[red]refusing to start:[/red] {exc}")
             raise typer.Exit(EXIT_REFUSED) from None
@@ -159,6 +184,15 @@ def serve_command(
         f"({engine.reference(engine.snapshot_date).size} families); "
         f"audit log {engine.audit_log.path}"
     )
+    if engine.shadow is not None:
+        console.print(
+            f"shadow [bold]{engine.shadow.identity.name}[/bold] version "
+            f"{engine.shadow.identity.version}: scores every request, audit log only"
+        )
+    if engine.rollout is not None:
+        console.print(
+            f"rollout cycle {engine.rollout.cycle} sealed (config {engine.rollout.sha256()[:12]})"
+        )
     engine.close()
     if check_only:
         return

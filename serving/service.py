@@ -49,7 +49,6 @@ from serving.engine import (
     ServingEngine,
     UnknownFamilyError,
     UnknownScoreError,
-    load_engine,
     new_request_id,
 )
 from serving.explain import catalogue_descriptions
@@ -71,6 +70,7 @@ from serving.schemas import (
     ServedStatsResponse,
 )
 from serving.settings import ServingSettings
+from serving.startup import start_engine
 from serving.store.anchor_refresher import AnchorRefresher
 from serving.store.audit_log import AuditLogUnavailable
 from serving.store.security_log import (
@@ -199,7 +199,8 @@ class EarlyRiskScoring:
     def __init__(self) -> None:
         global _served, _engine, _security_log
         settings = ServingSettings()
-        self.engine: ServingEngine = load_engine(settings)
+        # a shadow refused here is logged and left out: it never costs the service its answers
+        self.engine: ServingEngine = start_engine(settings, strict_shadow=False)
         _engine = self.engine
         self.anchor_refresher = AnchorRefresher(
             self.engine.audit_log, interval_s=settings.audit_anchor_interval_s

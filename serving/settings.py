@@ -291,6 +291,20 @@ class ServingSettings(BaseSettings):
         "is set).",
     )
 
+    # ---- shadow mode and staged rollout (serving.shadow, serving.rollout)
+    shadow_model_uri: str | None = Field(
+        default=None,
+        description="A second registered version (models:/NAME/VERSION) that scores every "
+        "request too; its scores go to the audit log as shadow entries, never to a client "
+        "(`earlyrisk serve --shadow`, `earlyrisk shadow-report`).",
+    )
+    rollout_config_path: Path | None = Field(
+        default=None,
+        description="A rollout config (YAML: cycle, seed, a version and a hold-out share per "
+        "region), sealed in the audit log before the first score (`earlyrisk serve "
+        "--rollout`, docs/shadow_and_rollout.md).",
+    )
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_are_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import typer
 
 from serving.monitor.cli import MONITOR_HELP, monitor_command
+from serving.monitor.shadow_cli import SHADOW_REPORT_HELP, shadow_report_command
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``monitor`` verb to app."""
+    """Add the ``monitor`` and ``shadow-report`` verbs to app."""
     app.command("monitor", help=MONITOR_HELP)(monitor_command)
+    app.command("shadow-report", help=SHADOW_REPORT_HELP)(shadow_report_command)

@@ -222,6 +222,16 @@ def run_monitor(
         ),
     )
     body["reference"]["seasonal"] = season
+    _add_deployment(
+        body,
+        audit_log_path,
+        after=dates[0] - dt.timedelta(days=1),
+        until=as_of,
+        current=current,
+        model=model,
+        stats=stats,
+        config=config,
+    )
     report = {
         "format": "earlyrisk.monitor_report",
         "format_version": 1,
@@ -242,7 +252,9 @@ def run_monitor(
     json_path = out / REPORT_JSON
     write_private_text(json_path, json.dumps(report, indent=2, allow_nan=False) + "\n")
     html_path = out / REPORT_HTML
-    write_private_text(html_path, render_html(report))
+    from serving.monitor.deployment_html import with_deployment
+
+    write_private_text(html_path, with_deployment(render_html(report), report.get("deployment")))
     run_id = None
     if log_to_mlflow:
         from serving.monitor.tracking import log_monitoring_run
@@ -306,6 +318,45 @@ def _coverage(raw: object, extraction: dt.date) -> tuple[dict[str, TableCoverage
     coverage = coverage_of_raw(raw)
     through, early = outcomes_through(coverage, extraction)
     return coverage, through, early
+
+
+def _add_deployment(
+    body: dict[str, Any],
+    audit_log_path: Path | str | None,
+    *,
+    after: dt.date,
+    until: dt.date,
+    current: pd.DataFrame,
+    model: Any,
+    stats: ReferenceStats,
+    config: MonitorConfig,
+) -> None:
+    """The ``deployment`` section (who was served, the hold-out, the decision audit, the
+    design) and its checks, added to the report body."""
+    from serving.monitor.deployment import deployment_checks, deployment_section
+
+    section = deployment_section(
+        audit_log_path,
+        after=after.isoformat(),
+        until=until.isoformat(),
+        current=current,
+        probability=model.predict_proba(current),
+        covariates=list(model.feature_names),
+        capacity_k=stats.capacity.k,
+        calibrate=stats.calibration.apply if stats.calibration else None,
+        config=config,
+    )
+    body["deployment"] = section
+    checks = deployment_checks(section)
+    body["checks"] = [*body["checks"], *checks]
+    body["alerts"] = [
+        *body["alerts"],
+        *(
+            {"check": c["check"], "subject": c["subject"], "evidence": c["evidence"]}
+            for c in checks
+            if c["status"] == "alert"
+        ),
+    ]
 
 
 def run_served_monitor(

@@ -154,6 +154,26 @@ class ScoreRecord:
     probability: float
     risk_level: str
     reasons: list[dict[str, Any]]
+    #: a staged rollout's assignment of the family (serving.rollout.score_detail), or None
+    detail: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ShadowRecord:
+    """A shadow model's score of a family served by the champion: on record, never shown.
+
+    ``score_id`` is the champion's score it shadows (the entry's own id is
+    ``shadow:<score_id>``), so `earlyrisk shadow-report` pairs the two."""
+
+    score_id: str
+    request_id: str
+    family_id: str | None
+    as_of: str | None
+    model_name: str
+    model_version: str
+    probability: float
+    risk_level: str
+    percentile: float
 
 
 @dataclass(frozen=True)
@@ -178,6 +198,29 @@ def audit_reasons(reasons: Iterable[tuple[str, float]]) -> list[dict[str, Any]]:
         {"indicator": indicator, "contribution": round(float(contribution), 6)}
         for indicator, contribution in reasons
     ]
+
+
+def shadow_row(r: ShadowRecord, at: str) -> dict[str, Any]:
+    """The stored ``shadow`` entry of a shadow score."""
+    return {
+        "kind": "shadow",
+        "recorded_at": at,
+        "request_id": r.request_id,
+        "token_id": "service",
+        "role": "shadow",
+        "endpoint": "shadow",
+        "score_id": f"shadow:{r.score_id}",
+        "family_id": r.family_id,
+        "as_of": r.as_of,
+        "model_version": r.model_version,
+        "probability": float(r.probability),
+        "risk_level": r.risk_level,
+        "detail": json.dumps(
+            {"model": r.model_name, "shadows": r.score_id, "percentile": r.percentile},
+            sort_keys=True,
+            separators=(",", ":"),
+        ),
+    }
 
 
 def insert_sql(mark: str) -> str:
@@ -480,8 +523,13 @@ class AuditLogBase(ABC):
                 decision["current"] = i == len(made) - 1
         return scores[::-1]
 
-    def record_scores(self, records: Sequence[ScoreRecord]) -> None:
-        """Append scores in one transaction: all are on record, or none (and it raises)."""
+    def record_scores(
+        self, records: Sequence[ScoreRecord], shadow: Sequence[ShadowRecord] = ()
+    ) -> None:
+        """Append scores in one transaction: all are on record, or none (and it raises).
+
+        ``shadow``: a shadow model's scores of the same families, in the same transaction
+        (one write for both: the shadow costs no second fsync)."""
         at = utc_now()
         self._append(
             [
@@ -499,9 +547,13 @@ class AuditLogBase(ABC):
                     "probability": float(r.probability),
                     "risk_level": r.risk_level,
                     "reasons": json.dumps(r.reasons, separators=(",", ":")),
+                    "detail": None
+                    if r.detail is None
+                    else json.dumps(r.detail, sort_keys=True, separators=(",", ":")),
                 }
                 for r in records
             ]
+            + [shadow_row(r, at) for r in shadow]
         )
 
     def record_feedback(self, record: FeedbackRecord) -> int:
@@ -694,6 +746,30 @@ class AuditLogBase(ABC):
                     "as_of": as_of,
                     "model_version": model_version,
                     "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
+                }
+            ]
+        )
+        return seq
+
+    def record_rollout(self, *, config_json: str, config_sha256: str, cycle: str) -> int:
+        """Seal a rollout config before the first score of its cycle (see serving.rollout);
+        returns its seq; raises AuditLogUnavailable when it cannot (nothing is then served)."""
+        (seq,) = self._append(
+            [
+                {
+                    "kind": "rollout",
+                    "recorded_at": utc_now(),
+                    "request_id": uuid.uuid4().hex,
+                    "token_id": "service",
+                    "role": "service",
+                    "endpoint": "rollout",
+                    "score_id": f"rollout:{cycle}:{config_sha256}",
+                    "decision": "sealed",
+                    "detail": json.dumps(
+                        {"config": json.loads(config_json), "config_sha256": config_sha256},
+                        sort_keys=True,
+                        separators=(",", ":"),
+                    ),
                 }
             ]
         )

@@ -80,7 +80,10 @@ class RegionIndex(SideIndex):
         return found
 
     def regions_of(self, family_ids: Sequence[str], *, as_of: str) -> dict[str, str]:
-        """The region of each of family_ids at as_of (a family without one is absent)."""
+        """The region of each of family_ids at as_of (a family without one is absent; a
+        staged rollout serves a region by its stage, the worklist filters by it)."""
+        if not family_ids:
+            return {}
         conn = self.db.read()
         found: dict[str, str] = {}
         for chunk, marks in id_chunks(family_ids):
