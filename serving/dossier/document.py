@@ -43,6 +43,7 @@ def dossier_document(
     catalogue: SupportCatalogue,
     contact: str | None = None,
     produced_at: datetime | None = None,
+    contested: bool = False,
 ) -> dict[str, Any]:
     """The template's context: every section of the record in ``lang``."""
     numbers = facts.numbers
@@ -126,6 +127,7 @@ def dossier_document(
         "contest_heading": _t("contest_heading", lang),
         "contest_text": _t("contest_text", lang, reference=numbers["score_id"]),
         "contact": None if not contact else _t("contact", lang, contact=contact),
+        "contested": _t("contested", lang) if contested else None,
         "footer": _t(
             "footer",
             lang,

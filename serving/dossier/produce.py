@@ -7,6 +7,7 @@ it), holding the models of older logged scores and the support catalogue.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -39,11 +40,21 @@ MEDIA_TYPES: dict[str, str] = {"html": "text/html; charset=utf-8", "pdf": "appli
 class DossierDesk:
     """Makes explanation records from one engine's log, models and snapshot."""
 
-    def __init__(self, engine: ServingEngine, *, contact: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: ServingEngine,
+        *,
+        contact: str | None = None,
+        open_contests: Callable[[Sequence[str]], set[str]] | None = None,
+    ) -> None:
+        """``open_contests``: the families of a list with an open correction (the
+        corrections store's ``open_contests``; None: no contests known), so a record says
+        when the family's records are being corrected."""
         self.engine = engine
         self.models = ModelVersions(engine)
         self.catalogue = load_support_catalogue(engine.settings.support_catalogue_path)
         self.contact = contact
+        self.open_contests = open_contests
 
     def facts(
         self,
@@ -85,12 +96,15 @@ class DossierDesk:
             principal=principal,
             request_id=request_id,
         )
+        family = str(facts.entry["family_id"])
+        contested = self.open_contests is not None and family in self.open_contests([family])
         document = dossier_document(
             facts,
             lang=lang,
             records=self.engine.records,
             catalogue=self.catalogue,
             contact=self.contact,
+            contested=contested,
         )
         content = render(document, fmt)
         seq = self.engine.audit_log.record_dossier(
@@ -107,6 +121,7 @@ class DossierDesk:
                 "format": fmt,
                 "numbers_sha256": facts.sha256,
                 "what_would_change_found": facts.counterfactual.found,
+                "contested": contested,
             },
         )
         return Dossier(content, MEDIA_TYPES[fmt], facts, seq)

@@ -200,6 +200,14 @@ DOSSIER: Final[dict[str, Words]] = {
         "белгіленеді, ал шешімнен кейін отбасыңыз қайта бағаланады. {reference} нөмірін "
         "көрсетіп, кез келген уақытта жаңа түсіндірме сұрай аласыз.",
     ),
+    "contested": words(
+        "A correction of your family's records is being decided. Until it is, your family is "
+        "marked as contested, and after the decision it is assessed again.",
+        "Сейчас рассматривается исправление записей вашей семьи. До решения ваша семья "
+        "отмечена как оспаривающая, а после решения она будет оценена заново.",
+        "Қазір отбасыңыздың жазбаларын түзету қаралуда. Шешім шыққанға дейін отбасыңыз дау "
+        "айтушы ретінде белгіленеді, ал шешімнен кейін қайта бағаланады.",
+    ),
     "contact": words("Contact: {contact}", "Контакты: {contact}", "Байланыс: {contact}"),
     "footer": words(
         "Produced on {produced} from the assessment {reference} (model {model}, data as of "

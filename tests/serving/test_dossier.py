@@ -388,3 +388,19 @@ def test_the_shipped_catalogue_holds_only_needs() -> None:
     assert not any(re.match(r"^(hh_|audit_)", name) for name in MUTABLE_INDICATORS)
     assert all(not math.isnan(b[1]) for c in MUTABLE_CHANGES for b in c.indicators.values())
     assert np.isfinite(len(MUTABLE_CHANGES))
+
+
+def test_an_open_contest_is_shown_and_logged(engine: ServingEngine, flagged: list[str]) -> None:
+    """With the corrections store's open_contests, a family with an open correction is told
+    its records are being corrected; another family is not."""
+    from serving.dossier.texts import DOSSIER
+
+    contested, other = flagged[2], flagged[3]
+    desk = DossierDesk(engine, open_contests=lambda ids: {i for i in ids if i == contested})
+    for family, shown in ((contested, True), (other, False)):
+        made = desk.produce(
+            family_id=family, lang="ru", fmt="html", principal=CASEWORKER, request_id="k"
+        )
+        assert (DOSSIER["contested"]["ru"] in made.content.decode("utf-8")) is shown
+        (entry,) = engine.audit_log.page(after_seq=made.audit_seq - 1, limit=1)
+        assert entry["detail"]["contested"] is shown
