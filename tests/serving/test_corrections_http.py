@@ -3,8 +3,8 @@
 One server on the small registry's snapshot with its raw directory. A caseworker files
 (a wrong-typed value is a 400 naming ``new_value``), a second open correction of the same
 record is a 409 and a record that does not exist a 404, both naming ``record_id``, the
-caseworker's decision is a 403, the registry officer's is answered with the score before and after, and an auditor reads the
-``correction`` entries on ``/audit_log``.
+caseworker's decision is a 403, the registry officer's is answered with the score before
+and after, and an auditor reads the ``correction`` entries on ``/audit_log``.
 """
 
 from __future__ import annotations
