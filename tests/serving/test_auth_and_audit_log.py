@@ -75,7 +75,9 @@ def test_role_matrix_is_the_documented_one():
         "score_indicators",
         "feedback",
         "family",
+        "worklist",
         "dossier",
+        "correction",  # files a correction on a family's behalf (issue 23)
     }
     assert PERMISSIONS["auditor"] == {
         "model_card",
@@ -87,6 +89,8 @@ def test_role_matrix_is_the_documented_one():
     assert PERMISSIONS["admin"] == PERMISSIONS["caseworker"] | PERMISSIONS["auditor"]
     # an approver reads the card it approves (`earlyrisk model approve`), scores nobody
     assert PERMISSIONS["approver"] == {"model_card"}
+    # a registry officer decides corrections of records, and sees nothing else
+    assert PERMISSIONS["registry_officer"] == {"correction"}
 
 
 def test_audit_log_is_wal_append_only_and_paginated(tmp_path):

@@ -2,9 +2,10 @@
 
 One server on the small registry's snapshot with its raw directory. A caseworker files
 (a wrong-typed value is a 400 naming ``new_value``), a second open correction of the same
-record is a 409 and a record that does not exist a 404, both naming ``record_id``, the caseworker's decision is a 403, the registry
-officer's is answered with the score before and after, and an auditor reads the
-``correction`` entries on ``/audit_log``.
+record is a 409 and a record that does not exist a 404, both naming ``record_id``, the
+caseworker's decision is a 403, the registry officer's is answered without any score (the
+purpose lock), the caseworker's list shows the score before and after, and an auditor reads
+the ``correction`` entries on ``/audit_log``.
 """
 
 from __future__ import annotations
@@ -104,19 +105,23 @@ def test_file_refuse_decide_and_read_the_log_over_http(correction_server, small_
         assert decided.status_code == 200, decided.text
         body = decided.json()
         assert body["correction"]["status"] == "accepted"
-        assert body["before"]["status"] == body["after"]["status"]
-        assert set(body["diff"]) == {
+        # the purpose lock: a registry officer decides on the record, never sees a score
+        assert not {"before", "after", "diff"} & set(body), body
+        assert "probability" not in decided.text and "risk_level" not in decided.text
+        listed = post({"op": "list", "family_id": family}, "caseworker").json()["corrections"]
+        (item,) = listed  # the caseworker (support services) sees the re-score's diff
+        assert item["before"]["status"] == item["after"]["status"]
+        assert set(item["diff"]) == {
             "probability_change",
             "level_changed",
             "reasons_removed",
             "reasons_added",
         }
-        listed = post({"op": "list", "family_id": family}, "caseworker").json()["corrections"]
-        assert [c["diff"] for c in listed] == [body["diff"]]
         log = client.post(
             "/audit_log", json={"kind": "correction"}, headers=auth(tokens["auditor"])
         )
         assert log.status_code == 200, log.text
         entries = log.json()["entries"]
         assert [e["decision"] for e in entries] == ["requested", "accepted"]
-        assert entries[1]["detail"]["after"] == body["after"]
+        assert entries[1]["detail"]["after"] == item["after"]
+        assert entries[1]["detail"]["diff"] == item["diff"]
