@@ -15,6 +15,7 @@ import pytest
 
 from serving.auth import (
     PERMISSIONS,
+    REDACTED_FOR_OTHER_ROLES,
     ROLES,
     SCORE_BEARING,
     SCORE_FREE,
@@ -23,6 +24,7 @@ from serving.auth import (
     PurposeLockError,
     check_purpose_lock,
     purpose_lock_violations,
+    redact_scores,
 )
 
 CARD = Path(__file__).resolve().parents[2] / "models" / "model_card.md.j2"
@@ -34,7 +36,31 @@ def test_the_shipped_matrix_keeps_the_lock() -> None:
     assert not SCORE_BEARING & SCORE_FREE
     for role in ROLES:
         if role not in SUPPORT_SERVICE_ROLES:
-            assert not PERMISSIONS[role] & SCORE_BEARING, role
+            assert not PERMISSIONS[role] & (SCORE_BEARING - REDACTED_FOR_OTHER_ROLES), role
+
+
+def test_a_redacted_endpoint_reaches_other_roles_only_without_scores() -> None:
+    """/correction is score-bearing for a caseworker (the re-score's diff) and allowed to a
+    registry officer only because its answer loses every score and level for that role;
+    without the redaction the same matrix breaks the lock."""
+    answer = {
+        "correction": {"correction_id": "C1", "status": "accepted"},
+        "before": {"probability": 0.21, "risk_level": "high"},
+        "after": {"probability": 0.08, "risk_level": "low"},
+        "diff": {"probability_change": -0.13, "level_changed": True},
+        "corrections": [{"correction_id": "C1", "score_id": "s1", "probability": 0.2}],
+    }
+    seen = redact_scores(answer, "registry_officer")
+    assert seen == {
+        "correction": {"correction_id": "C1", "status": "accepted"},
+        "corrections": [{"correction_id": "C1"}],
+    }
+    assert redact_scores(answer, "caseworker") == answer
+    assert "correction" in PERMISSIONS["registry_officer"] & SCORE_BEARING
+    broken = purpose_lock_violations(
+        {**PERMISSIONS, "registry_officer": frozenset({"correction", "family"})}
+    )
+    assert broken and all("'family'" in problem for problem in broken), broken
 
 
 @pytest.mark.parametrize(
@@ -74,6 +100,8 @@ def test_the_model_card_documents_the_matrix() -> None:
     }
     for role in ROLES:
         allowed = PERMISSIONS[role] & SCORE_BEARING
-        row = rows.get(role, rows["any other role (e.g. registry_officer)"])
+        if role not in SUPPORT_SERVICE_ROLES:  # its answers there lose every score
+            allowed -= REDACTED_FOR_OTHER_ROLES
+        row = rows.get(role, rows["any other role"])
         documented = set(re.findall(r"/(\w+)", row.split("(and")[0]))
         assert documented == allowed, (role, documented, allowed)
