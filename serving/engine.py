@@ -80,6 +80,7 @@ from serving.store.audit_log import (
     audit_reasons,
 )
 from serving.store.cases import CaseStore
+from serving.store.corrections import CorrectionStore
 from serving.store.lookup import LookupStore, SnapshotError, as_of_text, read_snapshot_info
 from serving.store.regions import RegionIndex
 from serving.store.served_stats import ServedStatsRecorder
@@ -161,8 +162,15 @@ class ServingEngine:
         served_stats: ServedStatsRecorder | None = None,
         cases: CaseStore | None = None,
         open_contests: OpenContests | None = None,
+        corrections: CorrectionStore | None = None,
     ) -> None:
         self.settings = settings
+        # the corrections filed through the service: a family with an open one is
+        # "contested" on the worklist and in its explanation record (issue 23)
+        self.corrections = corrections
+        if open_contests is None and corrections is not None:
+            open_contests = corrections.open_contests
+        self.open_contests = open_contests
         # aggregate statistics of what is scored, for `earlyrisk monitor --served-stats`
         self.served_stats = served_stats
         self.records = records
@@ -228,6 +236,8 @@ class ServingEngine:
                 self.served_stats.group_index.close()
         if self.casework is not None:
             self.casework.cases.close()
+        if self.corrections is not None:
+            self.corrections.close()
 
     # ---- readiness
     def ready(self) -> bool:
@@ -1064,6 +1074,7 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
             audit_log=True,
             new_audit_log=new_audit_log,
             cases=True,
+            corrections=True,
         )
     except SnapshotError as exc:
         raise StartupError(str(exc)) from exc
@@ -1098,6 +1109,7 @@ def load_engine(settings: ServingSettings, *, new_audit_log: bool = False) -> Se
         records=records,
         served_stats=served_stats_recorder(opened, identity, reference),
         cases=opened.cases,
+        corrections=opened.corrections,
     )
 
 

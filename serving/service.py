@@ -206,7 +206,11 @@ class EarlyRiskScoring:
             self.engine.audit_log, interval_s=settings.audit_anchor_interval_s
         ).start()
         self.security_log = open_stores(settings, tokens=False).security_log
-        self.dossier_desk = DossierDesk(self.engine, contact=settings.dossier_contact)
+        self.dossier_desk = DossierDesk(
+            self.engine,
+            contact=settings.dossier_contact,
+            open_contests=self.engine.open_contests,  # an open correction shows as contested
+        )
         _security_log = self.security_log
         _served = ServedFacts(
             model_name=self.engine.identity.name,

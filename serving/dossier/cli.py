@@ -118,7 +118,7 @@ def dossier_command(
         raise typer.Exit(EXIT_USAGE)
     engine = load_engine(_settings(model, tracking_uri))
     try:
-        desk = DossierDesk(engine, contact=contact)
+        desk = DossierDesk(engine, contact=contact, open_contests=engine.open_contests)
         made = desk.produce(
             family_id=family,
             as_of=as_of,
