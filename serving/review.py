@@ -68,6 +68,7 @@ from serving.engine import (
     UnknownScoreError,
     new_request_id,
 )
+from serving.holdout import withheld_result
 from serving.i18n import (
     LANGUAGE_CODES,
     Language,
@@ -500,7 +501,11 @@ class ReviewPages:
                     engine.casework.viewed(family_id, day=view["as_of"])
                     stored = engine.casework.case_of(family_id, day=view["as_of"])
                     case = None if stored is None else engine.casework.case_json(stored, lang)
-            view["history"] = engine.family_history(family_id, lang)
+                if score.get("status") == "scored" and engine.withheld(
+                    family_id, as_of=view["as_of"]
+                ):  # the display hold-out: the case's score stays on record, unshown
+                    score = withheld_result(score, lang)
+            view["history"] = engine.family_history(family_id, lang, as_of=view["as_of"])
             if supersedes is not None:
                 messages = messages + self._superseded(view["history"], supersedes, lang)
         except UnknownFamilyError:

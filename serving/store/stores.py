@@ -152,14 +152,10 @@ def open_stores(
                 settings.database_url, settings.resolved_review_sessions_path
             )
             opened.append(stores.review_sessions)
-        if corrections:  # issue 23: corrections filed through the service
-            stores.corrections = SqlCorrectionStore(database(settings, corrections_path(settings)))
-            opened.append(stores.corrections)
         if audit_log:
             stores.audit_log = open_audit_log_for(settings, new_log=new_audit_log)
+            opened.append(stores.audit_log)
         if cases:  # the worklist's cases, beside the audit log their scores are in
-            if stores.audit_log is not None:
-                opened.append(stores.audit_log)
             try:
                 where = database(settings, settings.resolved_cases_path)
             except OSError as exc:
@@ -167,6 +163,17 @@ def open_stores(
                     f"cannot open the cases {settings.resolved_cases_path}: {exc}"
                 ) from exc
             stores.cases = SqlCaseStore(where)
+            opened.append(stores.cases)
+        if corrections:  # issue 23: corrections filed through the service (after the log,
+            # so a log that cannot open is what a start refuses on)
+            try:
+                where = database(settings, corrections_path(settings))
+            except OSError as exc:
+                raise AuditLogUnavailable(
+                    f"cannot open the corrections {corrections_path(settings)}: {exc}"
+                ) from exc
+            stores.corrections = SqlCorrectionStore(where)
+            opened.append(stores.corrections)
     except BaseException:
         for store in reversed(opened):
             store.close()  # type: ignore[attr-defined]
