@@ -16,9 +16,13 @@ from typing import Any
 
 from serving.auth import AuthError, Principal, redact_scores
 from serving.correction_rescore import FamilyRecompute, RescoreUnavailable
-from serving.corrections import CorrectionConflict, CorrectionDesk, CorrectionForbidden
+from serving.corrections import (
+    CorrectionConflict,
+    CorrectionDesk,
+    CorrectionForbidden,
+    CorrectionsUnavailable,
+)
 from serving.engine import RequestError, ServingEngine, UnknownScoreError
-from serving.store.audit_errors import AuditLogUnavailable
 from serving.store.corrections import CorrectionRefused, UnknownCorrectionError
 from serving.store.stores import open_stores
 
@@ -83,7 +87,7 @@ class CorrectionEndpoint:
         except UnknownCorrectionError as exc:
             raise UnknownScoreError(str(exc)) from None
         except RescoreUnavailable as exc:
-            raise AuditLogUnavailable(str(exc)) from exc
+            raise CorrectionsUnavailable(str(exc)) from exc
 
     def close(self) -> None:
         if self._desk is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
 from serving.settings import ServingSettings
 
@@ -29,40 +29,56 @@ class _Strict(BaseModel):
 
 
 def correction_request_model(settings: ServingSettings) -> type[BaseModel]:
-    """The strict request body of ``/correction`` with the settings' limits."""
+    """The strict request body of ``/correction`` with the settings' limits: one schema per
+    step, chosen by ``op`` (a discriminated union), so the document says which fields each
+    step requires and a client generated from it sends what the step needs."""
     text: Any = Annotated[
-        str | None, Field(min_length=1, max_length=settings.max_id_length, pattern=_PRINTABLE)
+        str, Field(min_length=1, max_length=settings.max_id_length, pattern=_PRINTABLE)
     ]
-    return create_model(
-        "CorrectionRequest",
+    family = (text, Field(description="The family."))
+    file_step = create_model(
+        "CorrectionFileRequest",
         __base__=_Strict,
-        __doc__="File, decide or list corrections of a family's records.",
-        op=(
-            Op,
-            Field(description="file (caseworker), decide (registry officer) or list."),
-        ),
-        family_id=(text, Field(default=None, description="file, list: the family.")),
-        record_table=(text, Field(default=None, description="file: the record's table (events).")),
-        record_id=(text, Field(default=None, description="file: the record's key (event_id).")),
+        __doc__="File a correction of one record on the family's behalf (caseworker).",
+        op=(Literal["file"], Field(description="file")),
+        family_id=family,
+        record_table=(Literal["events"], Field(description="The record's table (events).")),
+        record_id=(text, Field(description="The record's key (event_id).")),
         action=(
-            Action,
-            Field(default=None, description="file: void (wrong record) or amend (one field)."),
+            Literal["void", "amend"],
+            Field(description="void (a wrong record) or amend (one field)."),
         ),
-        field=(text, Field(default=None, description="file, amend: value, detail or event_date.")),
+        field=(
+            Literal["value", "detail", "event_date"] | None,
+            Field(default=None, description="amend: the field corrected."),
+        ),
         new_value=(
             str | float | None,
-            Field(default=None, description="file, amend: the correct value of the field."),
+            Field(default=None, description="amend: the correct value of the field."),
         ),
-        document_ref=(text, Field(default=None, description="file: the documents' reference.")),
-        correction_id=(text, Field(default=None, description="decide: the correction.")),
-        decision=(
-            DecisionIn,
-            Field(default=None, description="decide: accepted or rejected."),
-        ),
-        status=(
-            StatusIn,
-            Field(default=None, description="list: only corrections with this status."),
-        ),
+        document_ref=(text, Field(description="The documents' reference.")),
+    )
+    decide_step = create_model(
+        "CorrectionDecideRequest",
+        __base__=_Strict,
+        __doc__="Decide a correction (registry officer): the family is re-scored.",
+        op=(Literal["decide"], Field(description="decide")),
+        correction_id=(text, Field(description="The correction.")),
+        decision=(Literal["accepted", "rejected"], Field(description="accepted or rejected.")),
+    )
+    list_step = create_model(
+        "CorrectionListRequest",
+        __base__=_Strict,
+        __doc__="List corrections (of one family, of one status).",
+        op=(Literal["list"], Field(description="list")),
+        family_id=(text | None, Field(default=None, description="Only this family.")),
+        status=(StatusIn, Field(default=None, description="Only this status.")),
+    )
+    step: Any = Annotated[file_step | decide_step | list_step, Field(discriminator="op")]
+    return create_model(
+        "CorrectionRequest",
+        __base__=RootModel[step],
+        __doc__="File, decide or list corrections of a family's records (by `op`).",
     )
 
 

@@ -55,6 +55,11 @@ class CorrectionConflict(Exception):
     """A request that conflicts with what is stored (HTTP 409); the message names the field."""
 
 
+class CorrectionsUnavailable(Exception):
+    """This service cannot check a record or re-score a family: it was started without its
+    raw registry (HTTP 503 saying so; nothing is recorded)."""
+
+
 class CorrectionForbidden(PermissionError):
     """The caller's role may not take this step (HTTP 403); the message names the field."""
 
@@ -132,6 +137,13 @@ class CorrectionDesk:
         if not self._in_scope(family_id, principal):
             raise CorrectionRefused(
                 "family_id", f"no family {family_id!r} in your regions", status=404
+            )
+        # a family the served snapshot does not hold has nothing to correct (checked before
+        # the raw registry is read: an unknown family is a 404 on any service)
+        found, _ = self.engine.lookup.get_matrix([family_id], as_of=self.engine.snapshot_date)
+        if not found:
+            raise CorrectionRefused(
+                "family_id", f"no family {family_id!r} in the snapshot", status=404
             )
 
     # ---- file

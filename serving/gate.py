@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 from starlette.datastructures import Headers
 
 from serving.auth import (
@@ -116,13 +116,22 @@ def _clip(part: object) -> str:
     return text if len(text) <= MAX_FIELD_TEXT else text[:MAX_FIELD_TEXT] + "..."
 
 
-def validation_refusal(exc: ValidationError) -> tuple[str, list[dict[str, Any]], list[str]]:
-    """(message naming each field, detail list, error types) without the input's values."""
+def validation_refusal(
+    exc: ValidationError, *, tagged: bool = False
+) -> tuple[str, list[dict[str, Any]], list[str]]:
+    """(message naming each field, detail list, error types) without the input's values.
+
+    ``tagged``: the body is one of several schemas chosen by its ``op`` (a discriminated
+    union, e.g. ``/correction``); pydantic puts the chosen tag first in each location, which
+    is not a field of the body, so it is left out (a missing or unknown ``op`` is named)."""
     errors = exc.errors(include_input=False, include_url=False, include_context=False)
     parts: list[str] = []
     detail: list[dict[str, Any]] = []
     for error in errors[:MAX_ERRORS_SHOWN]:
-        loc = [part if isinstance(part, int) else _clip(part) for part in error["loc"]]
+        where = error["loc"][1:] if tagged and len(error["loc"]) > 1 else error["loc"]
+        if tagged and not where and error["type"].startswith("union_tag"):
+            where = ("op",)
+        loc = [part if isinstance(part, int) else _clip(part) for part in where]
         msg = _FRIENDLY.get(error["type"], error["msg"])
         parts.append(f"{'.'.join(str(p) for p in loc) or 'body'}: {msg}")
         detail.append({"loc": loc, "msg": msg, "type": error["type"]})
@@ -375,7 +384,7 @@ class RequestGate:
         try:
             model = strict.model_validate_json(body)
         except ValidationError as exc:
-            message, detail, types = validation_refusal(exc)
+            message, detail, types = validation_refusal(exc, tagged=issubclass(strict, RootModel))
             await self._refuse(
                 send,
                 400,

@@ -39,7 +39,7 @@ from serving.casework_http import family_case, worklist_json
 from serving.client_address import client_address
 from serving.correction_api import CorrectionEndpoint
 from serving.correction_schemas import CorrectionResponse
-from serving.corrections import CorrectionConflict
+from serving.corrections import CorrectionConflict, CorrectionsUnavailable
 from serving.dossier.build import NotReproducibleError
 from serving.dossier.http import dossier_work
 from serving.dossier.produce import DossierDesk
@@ -297,6 +297,8 @@ class EarlyRiskScoring:
             return _error(ctx, 409, str(exc), request_id, "dossier not reproducible")
         except CorrectionConflict as exc:  # issue 23: a second open correction, say
             return _error(ctx, 409, str(exc), request_id, "conflict")
+        except CorrectionsUnavailable as exc:  # started without its raw registry
+            return _error(ctx, 503, str(exc), request_id, "corrections unavailable")
         except AuditLogUnavailable:
             logger.exception("audit log unavailable (request %s)", request_id)
             return _error(ctx, 503, AUDIT_UNAVAILABLE_MESSAGE, request_id)
