@@ -151,12 +151,22 @@ class Casework:
         case = self.cases.get(version, day, family_id)
         if case is not None and engine.audit_log.score_entry(case.score_id) is not None:
             [result] = engine._results(matrix, reuse=[case.score_id], **common)
-            return result, case
-        with self._lock:
-            case = self.cases.get(version, day, family_id)
-            if case is not None and engine.audit_log.score_entry(case.score_id) is not None:
-                [result] = engine._results(matrix, reuse=[case.score_id], **common)
+            if result["probability"] == case.probability:
                 return result, case
+            # the inputs changed under the same snapshot date (a rebuilt snapshot): the stored
+            # score no longer describes them, so the family is scored anew (never shown
+            # under an id whose logged numbers differ)
+        with self._lock:
+            stale = case
+            case = self.cases.get(version, day, family_id)
+            if (
+                case is not None
+                and case != stale
+                and engine.audit_log.score_entry(case.score_id) is not None
+            ):
+                [result] = engine._results(matrix, reuse=[case.score_id], **common)
+                if result["probability"] == case.probability:
+                    return result, case
             [result] = engine._results(matrix, **common)
             region = (
                 engine.regions.regions_of([family_id], as_of=day).get(family_id)
@@ -173,7 +183,7 @@ class Casework:
             )
             if case is None:
                 self.cases.open_cases([opened])
-            else:  # its score is not in this audit log (another log): the new one replaces it
+            else:  # its score is not in this log, or no longer its inputs: the new one replaces it
                 self.cases.rescore(opened)
             stored = self.cases.get(version, day, family_id)
         assert stored is not None

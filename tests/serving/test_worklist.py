@@ -414,3 +414,32 @@ def test_sign_in_worklist_family_decision_status_changes_in_a_browser(
     decided = _rows(log, "SELECT COUNT(*) FROM audit_entries WHERE kind = 'feedback' AND "
                          "reason = 'family support centre'")  # fmt: skip
     assert decided == [(6,)]
+
+
+def test_a_stored_score_that_no_longer_matches_its_inputs_is_not_reused(
+    worklist_server, serving_world
+):
+    """A case's score is reused only while the model and the inputs give its logged numbers
+    (a snapshot rebuilt under the same date changes them): then the family is scored anew,
+    never shown under an id whose logged probability differs."""
+    server, log = worklist_server
+    token, _ = _token(serving_world)
+    with httpx.Client(base_url=server.url, timeout=120) as client:
+        family = client.post("/worklist", json={}, headers=auth(token)).json()["items"][-3]
+        review_sign_in(client, token)
+        client.get("/review", params={"family_id": family["family_id"]})
+        with sqlite3.connect(log.with_name("audit_log.cases.sqlite")) as conn:
+            conn.execute(
+                "UPDATE cases SET probability = probability / 2 WHERE family_id = ?",
+                (family["family_id"],),
+            )
+        changed = client.get("/review", params={"family_id": family["family_id"]})
+        again = client.get("/review", params={"family_id": family["family_id"]})
+    scores = _rows(
+        log,
+        "SELECT score_id, endpoint FROM audit_entries WHERE kind = 'score' AND family_id = ? "
+        "ORDER BY seq",
+        (family["family_id"],),
+    )
+    assert [e for _, e in scores] == ["worklist", "review"]  # one new score, then reused
+    assert _field(changed.text, "score_id") == _field(again.text, "score_id") == scores[1][0]
