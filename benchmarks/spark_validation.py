@@ -3,8 +3,9 @@
 Part of ``python -m benchmarks spark`` (:mod:`benchmarks.spark` calls :func:`report`).
 Spark's cost is not its wall time alone on a shared 2-core machine: local mode runs the
 executors inside the driver's JVM, so the CPU the validation costs is the JVM's user and
-system time (read from ``/proc/<pid>/stat``) plus the Python driver's. The pandas validator's
-is its process's CPU plus its worker processes'. The ratio of the two is the figure the
+system time plus the Python driver's. The pandas validator's
+is its process's CPU plus its worker processes'. Both are read over this process's whole
+tree (psutil), before and after. The ratio of the two is the figure the
 issue sets (<= 3x at 100k families); the wall times go beside it, and the cost of
 ``features --engine spark`` without ``--validated`` (validation + features) is compared with
 the pandas engine's (which validates too), target <= 2x.
@@ -12,7 +13,6 @@ the pandas engine's (which validates too), target <= 2x.
 
 from __future__ import annotations
 
-import os
 import resource
 import time
 from collections.abc import Callable
@@ -26,27 +26,37 @@ TARGET_CPU_RATIO = 3.0
 TARGET_FEATURES_RATIO = 2.0
 
 
-def _jvm_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of the process ``pid`` (the JVM) and its waited children."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    # after the command: state is field 3, utime 14, stime 15, cutime 16, cstime 17
-    ticks = sum(int(fields[i - 3]) for i in (14, 15, 16, 17))
-    return ticks / os.sysconf("SC_CLK_TCK")
+def _tree_cpu() -> tuple[dict[int, float], float]:
+    """(CPU seconds of each live descendant by pid, this process's own CPU seconds plus its
+    reaped children's). The validators' work runs in descendants: the JVM of a local Spark
+    session (a child of this process), the pandas validator's pool workers (alive after
+    the call, so not yet in RUSAGE_CHILDREN)."""
+    import psutil  # type: ignore[import-untyped]
+
+    me = psutil.Process()
+    live: dict[int, float] = {}
+    for child in me.children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        live[child.pid] = times.user + times.system
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return live, time.process_time() + reaped.ru_utime + reaped.ru_stime
 
 
-def _own_cpu_seconds() -> float:
-    """This process's CPU seconds plus its finished children's (the validator's workers)."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
-
-
-def _measured(step: Callable[[], Any], jvm_pid: int | None) -> tuple[Any, float, float]:
-    """(result, wall seconds, CPU seconds of this process, its children and the JVM)."""
-    wall, cpu = time.perf_counter(), _own_cpu_seconds()
-    jvm = _jvm_cpu_seconds(jvm_pid) if jvm_pid else 0.0
+def _measured(step: Callable[[], Any]) -> tuple[Any, float, float]:
+    """(result, wall seconds, CPU seconds of this process and every descendant)."""
+    live_before, own_before = _tree_cpu()
+    wall = time.perf_counter()
     result = step()
-    jvm = (_jvm_cpu_seconds(jvm_pid) - jvm) if jvm_pid else 0.0
-    return result, time.perf_counter() - wall, _own_cpu_seconds() - cpu + jvm
+    wall = time.perf_counter() - wall
+    live_after, own_after = _tree_cpu()
+    # a descendant that ended during the step and was reaped is in own_after; one that is
+    # new counts from zero
+    cpu = own_after - own_before
+    cpu += sum(after - live_before.get(pid, 0.0) for pid, after in live_after.items())
+    return result, wall, cpu
 
 
 def report(
@@ -59,13 +69,8 @@ def report(
     from features.spark.validation import validate_raw_dir_spark
     from features.validation import validate_raw_dir
 
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None  # a live local session has its gateway
-    jvm_pid = int(jvm.java.lang.ProcessHandle.current().pid())
-    pandas_report, pandas_wall, pandas_cpu = _measured(lambda: validate_raw_dir(raw_dir), None)
-    spark_report, spark_wall, spark_cpu = _measured(
-        lambda: validate_raw_dir_spark(spark, raw_dir), jvm_pid
-    )
+    pandas_report, pandas_wall, pandas_cpu = _measured(lambda: validate_raw_dir(raw_dir))
+    spark_report, spark_wall, spark_cpu = _measured(lambda: validate_raw_dir_spark(spark, raw_dir))
     same = pandas_report.to_dict() == spark_report.to_dict()
     cpu_ratio = spark_cpu / pandas_cpu
     for label, wall, cpu in (

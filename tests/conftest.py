@@ -38,12 +38,29 @@ REAL_PART_FIXTURES = frozenset(
     }
 )
 
+# files whose tests train models end to end or run whole pipelines (minutes of the suite
+# on 2 cores, measured): slow as a whole, so `make test-fast` keeps to the unit tests
+SLOW_FILES = frozenset(
+    {
+        "features/test_scratch_signals.py",
+        "serving/test_batch_runs.py",
+        "serving/test_model_cli.py",
+        "serving/test_monitor_registry.py",
+        "serving/test_report_pages.py",
+        "training/test_champion.py",
+        "training/test_check_record.py",
+        "training/test_train_cli.py",
+    }
+)
+TESTS_DIR = Path(__file__).resolve().parent
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the tests that start real parts ``slow``; then put the files holding slow
-    tests first (stable: the order inside a file is kept)."""
+    """Mark the tests that start real parts, and those of ``SLOW_FILES``, ``slow``; then
+    put the files holding slow tests first (stable: the order inside a file is kept)."""
     for item in items:
-        if REAL_PART_FIXTURES & set(getattr(item, "fixturenames", ())):
+        in_slow_file = item.path.relative_to(TESTS_DIR).as_posix() in SLOW_FILES
+        if in_slow_file or REAL_PART_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
     slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
     slow_files |= {item.path for item in items if item.get_closest_marker("server") is not None}
