@@ -1,10 +1,9 @@
 """Run every benchmark (or the ones named) each in its own process, so peak memory is per area.
 
 Usage: ``python -m benchmarks [AREA ...]`` with AREA among synth, validation, features,
-train, peer, quality, estimator, audit, serving, family, audit_log, monitor, served_stats, spark,
-replicas,
-national. The figures go to standard output; a copy of each area's output is kept in
-``bench-results/<area>.txt``.
+train, peer, quality, estimator, audit, serving, family, audit_log, monitor, served_stats,
+spark, replicas, national. The figures go to standard output; a copy of each area's output
+is kept in ``bench-results/<area>.txt``.
 """
 
 from __future__ import annotations
