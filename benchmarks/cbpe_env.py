@@ -3,7 +3,8 @@
 NannyML pins its own versions of pandas, scikit-learn and more, which must not decide the
 project's; so ``make bench`` runs it in a separate virtual environment,
 ``.bench-venv-nannyml`` at the repository root, created on first use with
-``pip install nannyml==0.13.1`` (checked to resolve with binary wheels for Python 3.11:
+``pip install nannyml==0.13.1 statsmodels==0.14.6 pandas==2.3.3`` (:data:`PINS`; NannyML
+checked to resolve with binary wheels for Python 3.11:
 ``pip download nannyml==0.13.1 --python-version 3.11 --only-binary=:all:``). CBPE reads
 the score files (CSV: ``p`` the probability, ``y`` the label on the reference) and writes
 its estimate as JSON; nothing else crosses between the environments.
@@ -21,6 +22,9 @@ from pathlib import Path
 
 VENV = Path(".bench-venv-nannyml")
 NANNYML = "nannyml==0.13.1"
+# NannyML 0.13.1 imports statsmodels without declaring it, and pip resolves pandas 3 for it,
+# which it predates: both pinned beside it (checked here: CBPE runs with these)
+PINS = (NANNYML, "statsmodels==0.14.6", "pandas==2.3.3")
 
 # Runs inside the NannyML environment: reference and analysis CSV in, the estimate out.
 CBPE_SCRIPT = r"""
@@ -62,13 +66,13 @@ json.dump(out, open(sys.argv[3], "w"))
 def python() -> Path:
     """The NannyML environment's interpreter, creating the environment on first use."""
     exe = VENV / "bin" / "python"
-    stamp = VENV / f".installed-{NANNYML}"
+    stamp = VENV / f".installed-{'-'.join(PINS)}"
     if stamp.exists():
         return exe
     if not exe.exists():
         venv.EnvBuilder(with_pip=True).create(VENV)
     print(f"creating {VENV} with {NANNYML} (first use; not a project dependency)", flush=True)
-    subprocess.run([str(exe), "-m", "pip", "install", "-q", NANNYML], check=True)
+    subprocess.run([str(exe), "-m", "pip", "install", "-q", *PINS], check=True)
     stamp.write_text("ok\n", encoding="utf-8")
     return exe
 
