@@ -20,6 +20,17 @@ Action = Literal["void", "amend"] | None
 DecisionIn = Literal["accepted", "rejected"] | None
 StatusIn = Literal["requested", "accepted", "rejected"] | None
 
+# The steps' field types (Any: create_model takes them as values, which mypy cannot type).
+_OP_FILE: Any = Literal["file"]
+_OP_DECIDE: Any = Literal["decide"]
+_OP_LIST: Any = Literal["list"]
+_TABLE: Any = Literal["events"]
+_ACTION: Any = Literal["void", "amend"]
+_FIELD: Any = Literal["value", "detail", "event_date"] | None
+_DECISION: Any = Literal["accepted", "rejected"]
+_STATUS: Any = StatusIn
+_VALUE: Any = str | float | None
+
 _CONTROL = "\\x00-\\x1f\\x7f"
 _PRINTABLE = f"^[^{_CONTROL}]+$"
 
@@ -40,20 +51,20 @@ def correction_request_model(settings: ServingSettings) -> type[BaseModel]:
         "CorrectionFileRequest",
         __base__=_Strict,
         __doc__="File a correction of one record on the family's behalf (caseworker).",
-        op=(Literal["file"], Field(description="file")),
+        op=(_OP_FILE, Field(description="file")),
         family_id=family,
-        record_table=(Literal["events"], Field(description="The record's table (events).")),
+        record_table=(_TABLE, Field(description="The record's table (events).")),
         record_id=(text, Field(description="The record's key (event_id).")),
         action=(
-            Literal["void", "amend"],
+            _ACTION,
             Field(description="void (a wrong record) or amend (one field)."),
         ),
         field=(
-            Literal["value", "detail", "event_date"] | None,
+            _FIELD,
             Field(default=None, description="amend: the field corrected."),
         ),
         new_value=(
-            str | float | None,
+            _VALUE,
             Field(default=None, description="amend: the correct value of the field."),
         ),
         document_ref=(text, Field(description="The documents' reference.")),
@@ -62,17 +73,17 @@ def correction_request_model(settings: ServingSettings) -> type[BaseModel]:
         "CorrectionDecideRequest",
         __base__=_Strict,
         __doc__="Decide a correction (registry officer): the family is re-scored.",
-        op=(Literal["decide"], Field(description="decide")),
+        op=(_OP_DECIDE, Field(description="decide")),
         correction_id=(text, Field(description="The correction.")),
-        decision=(Literal["accepted", "rejected"], Field(description="accepted or rejected.")),
+        decision=(_DECISION, Field(description="accepted or rejected.")),
     )
     list_step = create_model(
         "CorrectionListRequest",
         __base__=_Strict,
         __doc__="List corrections (of one family, of one status).",
-        op=(Literal["list"], Field(description="list")),
+        op=(_OP_LIST, Field(description="list")),
         family_id=(text | None, Field(default=None, description="Only this family.")),
-        status=(StatusIn, Field(default=None, description="Only this status.")),
+        status=(_STATUS, Field(default=None, description="Only this status.")),
     )
     step: Any = Annotated[file_step | decide_step | list_step, Field(discriminator="op")]
     return create_model(
