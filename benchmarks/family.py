@@ -202,6 +202,8 @@ def _served(
                 lambda fid: client.get("/review", params={"family_id": fid, "lang": "kk"}),
                 families,
             )
+            if synchronous != "FULL":  # item 6 of issue 21, measured on every page viewed
+                figures["languages"] = _language_sweep(client, families)
             sample = client.post("/family", json={"family_id": families[0]}, headers=headers)
             body = sample.json()
             figures["shape"] = (
@@ -212,6 +214,27 @@ def _served(
     finally:
         server.stop(timeout=30)
     return figures
+
+
+def _language_sweep(client: Any, families: list[str]) -> tuple[int, int, dict[str, int]]:
+    """(pages read, pages with a language problem, the commonest problems): every family's
+    review page in kk, ru and en through the page checker (a raw code on any page, a Latin
+    word on a ru or kk page). The test suite reads the pages that show every code; this
+    reads them all."""
+    from collections import Counter
+
+    from serving.i18n.page_check import page_problems
+
+    kinds: Counter[str] = Counter()
+    bad = read = 0
+    for lang in ("kk", "ru", "en"):
+        for fid in families:
+            page = client.get("/review", params={"family_id": fid, "lang": lang}).text
+            problems = page_problems(page, lang)
+            read += 1
+            bad += bool(problems)
+            kinds.update(p.split(" in '")[0] for p in problems)
+    return read, bad, dict(kinds.most_common(5))
 
 
 def main() -> None:
@@ -247,6 +270,11 @@ def main() -> None:
                 f"{figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms, p99 "
                 f"{figures['p99']:.1f} ms, errors {errors} (target {target} ms){note}"
             )
+    read, bad, kinds = served["NORMAL"]["languages"]
+    print(
+        f"language check (issue 21 item 6): {read} review pages (kk, ru, en) read, {bad} "
+        f"with an untranslated code or a Latin word on a ru/kk page (target 0){kinds or ''}"
+    )
     for name, figures in steps.items():
         print(
             f"in-process {name}: p50 {figures['p50']:.2f} ms, p95 {figures['p95']:.2f} ms "

@@ -71,10 +71,15 @@ def _page(client: httpx.Client, family: str, lang: str) -> str:
 
 # ---------------------------------------------------------------- over HTTP
 def test_no_ru_or_kk_page_shows_an_untranslated_code(family_server, tokens):
-    """The measure of item 6: every family of the demo-sized registry, in ru and kk: 0
-    pages with a raw code or a Latin word (and no raw code in English either)."""
-    server, table, _, _ = family_server
-    families = table["family_id"].astype(str).tolist()
+    """Item 6 on the pages that show every code there is to show: the tallest pages, then
+    families until every indicator recorded on any eligible page (with its domain, its
+    records' event types and details) is on a chosen one, and three ineligible families
+    (their reason): in ru and kk no raw code or Latin word, in English no raw code. Every
+    page of the registry in the three languages is ``python -m benchmarks family``'s sweep."""
+    server, table, _, ineligible = family_server
+    families = _pages_that_bound_the_layout(table, ineligible, columns=r"^(?!audit_)[a-z]+_")
+    families += ineligible[:3]
+    assert len(families) >= TALLEST + 3
     bad: dict[str, list[str]] = {}
     kinds: Counter[str] = Counter()
     with httpx.Client(base_url=server.url, timeout=60) as client:
@@ -246,14 +251,16 @@ NEED_COLUMNS = "^(soc|hou|edu|hea)_"
 TALLEST = 8  # the families with the most needs: the tallest pages
 
 
-def _pages_that_bound_the_layout(table, ineligible: list[str]) -> list[str]:
+def _pages_that_bound_the_layout(
+    table, ineligible: list[str], *, columns: str = NEED_COLUMNS
+) -> list[str]:
     """The eligible families whose pages bound every page's size: the ``TALLEST`` with the
     most needs (a page's height grows with its needs; records are folded), then, greedily,
     families until every need that is on any page is on one of theirs (a page is as wide
     as its widest need's text, value and records). Loading all 400 pages twice in a browser
     took 150 s of the suite and proved nothing these do not."""
     eligible = table[~table["family_id"].astype(str).isin(set(ineligible))]
-    raised = eligible.select_dtypes("number").filter(regex=NEED_COLUMNS).gt(0)
+    raised = eligible.select_dtypes("number").filter(regex=columns).gt(0)
     raised.index = eligible["family_id"].astype(str)
     counts = raised.sum(axis=1).sort_values(ascending=False, kind="stable")
     chosen = list(counts.index[:TALLEST])
