@@ -223,6 +223,12 @@ class ServingEngine:
         old, self._model = self._model, new
         return old
 
+    def corrections_of(self, family_id: str) -> list[dict[str, Any]]:
+        """The family's corrections filed through the service (empty without the store)."""
+        if self.corrections is None:
+            return []
+        return [c.to_dict() for c in self.corrections.list(family_ids=[family_id])]
+
     def close(self) -> None:
         """Close the audit log and this thread's store connections."""
         self.audit_log.close()

@@ -210,6 +210,7 @@ class EarlyRiskScoring:
             self.engine,
             contact=settings.dossier_contact,
             open_contests=self.engine.open_contests,  # an open correction shows as contested
+            corrections_of=self.engine.corrections_of,  # and decided ones are listed
         )
         _security_log = self.security_log
         _served = ServedFacts(

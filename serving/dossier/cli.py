@@ -118,7 +118,12 @@ def dossier_command(
         raise typer.Exit(EXIT_USAGE)
     engine = load_engine(_settings(model, tracking_uri))
     try:
-        desk = DossierDesk(engine, contact=contact, open_contests=engine.open_contests)
+        desk = DossierDesk(
+            engine,
+            contact=contact,
+            open_contests=engine.open_contests,
+            corrections_of=engine.corrections_of,
+        )
         made = desk.produce(
             family_id=family,
             as_of=as_of,

@@ -9,6 +9,7 @@ formatted per language by Babel (:mod:`serving.i18n.locale_format`). Pure: no I/
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,19 @@ def _t(key: str, lang: Language, **fields: object) -> str:
     return DOSSIER[key][lang].format(**fields)
 
 
+def _correction_line(correction: Mapping[str, Any], lang: Language) -> str:
+    """One correction in the family's words: which record, when, what, and the decision."""
+    day = correction.get("decided_date") or correction["requested_date"]
+    return _t(
+        "correction_item",
+        lang,
+        record=correction["record_id"],
+        day=fmt.day(str(day), lang),
+        action=_t(f"correction_{correction['action']}", lang),
+        status=_t(f"correction_{correction['status']}", lang),
+    )
+
+
 def _value(indicator: str, value: float | None, lang: Language) -> str:
     return format_value(indicator, value, unit=FEATURES[indicator].unit, lang=lang)
 
@@ -44,8 +58,11 @@ def dossier_document(
     contact: str | None = None,
     produced_at: datetime | None = None,
     contested: bool = False,
+    corrections: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The template's context: every section of the record in ``lang``."""
+    """The template's context: every section of the record in ``lang``; ``corrections`` are
+    the family's corrections filed through the service (each with its record, action,
+    status and dates), listed so the family sees what was contested and decided."""
     numbers = facts.numbers
     family_id, day = str(numbers["family_id"]), str(numbers["as_of"])
     scorer = facts.model.scorer
@@ -128,6 +145,8 @@ def dossier_document(
         "contest_text": _t("contest_text", lang, reference=numbers["score_id"]),
         "contact": None if not contact else _t("contact", lang, contact=contact),
         "contested": _t("contested", lang) if contested else None,
+        "corrections_heading": _t("corrections_heading", lang),
+        "corrections": [_correction_line(c, lang) for c in corrections],
         "footer": _t(
             "footer",
             lang,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from serving.auth import Principal
 from serving.dossier.build import DossierFacts, ModelVersions, derive, score_entry
@@ -46,6 +47,7 @@ class DossierDesk:
         *,
         contact: str | None = None,
         open_contests: Callable[[Sequence[str]], set[str]] | None = None,
+        corrections_of: Callable[[str], list[dict[str, Any]]] | None = None,
     ) -> None:
         """``open_contests``: the families of a list with an open correction (the
         corrections store's ``open_contests``; None: no contests known), so a record says
@@ -55,6 +57,9 @@ class DossierDesk:
         self.catalogue = load_support_catalogue(engine.settings.support_catalogue_path)
         self.contact = contact
         self.open_contests = open_contests
+        # the family's corrections filed through the service (the corrections store), so
+        # the record lists what was contested and decided; None: none known
+        self.corrections_of = corrections_of
 
     def facts(
         self,
@@ -98,6 +103,7 @@ class DossierDesk:
         )
         family = str(facts.entry["family_id"])
         contested = self.open_contests is not None and family in self.open_contests([family])
+        corrections = [] if self.corrections_of is None else self.corrections_of(family)
         document = dossier_document(
             facts,
             lang=lang,
@@ -105,6 +111,7 @@ class DossierDesk:
             catalogue=self.catalogue,
             contact=self.contact,
             contested=contested,
+            corrections=corrections,
         )
         content = render(document, fmt)
         seq = self.engine.audit_log.record_dossier(
@@ -122,6 +129,7 @@ class DossierDesk:
                 "numbers_sha256": facts.sha256,
                 "what_would_change_found": facts.counterfactual.found,
                 "contested": contested,
+                "corrections": [c["correction_id"] for c in corrections],
             },
         )
         return Dossier(content, MEDIA_TYPES[fmt], facts, seq)

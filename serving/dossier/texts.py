@@ -208,6 +208,33 @@ DOSSIER: Final[dict[str, Words]] = {
         "Қазір отбасыңыздың жазбаларын түзету қаралуда. Шешім шыққанға дейін отбасыңыз дау "
         "айтушы ретінде белгіленеді, ал шешімнен кейін қайта бағаланады.",
     ),
+    "corrections_heading": words(
+        "Corrections of your records",
+        "Исправления ваших записей",
+        "Жазбаларыңызды түзету",
+    ),
+    "correction_item": words(
+        "Record {record} ({day}): {action}, {status}.",
+        "Запись {record} ({day}): {action}, {status}.",
+        "{record} жазбасы ({day}): {action}, {status}.",
+    ),
+    "correction_void": words(
+        "removed as wrong", "удалена как ошибочная", "қате деп алынып тасталды"
+    ),
+    "correction_amend": words("corrected", "исправлена", "түзетілді"),
+    "correction_requested": words(
+        "the decision is pending", "решение ещё не принято", "шешім әлі қабылданбаған"
+    ),
+    "correction_accepted": words(
+        "accepted; this assessment was made again with the corrected record",
+        "принято; оценка проведена заново с исправленной записью",
+        "қабылданды; бағалау түзетілген жазбамен қайта жүргізілді",
+    ),
+    "correction_rejected": words(
+        "not accepted (the documents did not show the record was wrong)",
+        "не принято (документы не подтвердили ошибку в записи)",
+        "қабылданбады (құжаттар жазбаның қате екенін растамады)",
+    ),
     "contact": words("Contact: {contact}", "Контакты: {contact}", "Байланыс: {contact}"),
     "footer": words(
         "Produced on {produced} from the assessment {reference} (model {model}, data as of "

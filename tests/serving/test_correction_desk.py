@@ -20,6 +20,7 @@ import pytest
 from serving.auth import PERMISSIONS, Principal
 from serving.correction_rescore import FamilyRecompute
 from serving.corrections import CorrectionDesk, CorrectionForbidden
+from serving.dossier.produce import DossierDesk
 from serving.store.corrections import (
     CorrectionRefused,
     NewCorrection,
@@ -266,6 +267,22 @@ def test_contest_correct_decide_rescore_diff_and_both_versions_in_the_log(
     (listed,) = desk.list(principal=CASEWORKER, family_id=family)
     assert listed["status"] == "accepted" and listed["diff"] == diff
     assert listed["before"] == before and listed["after"] == after
+
+    # the family's explanation record shows the correction, in its language, and logs it
+    dossiers = DossierDesk(
+        desk.engine,
+        open_contests=desk.store.open_contests,
+        corrections_of=lambda fid: [c.to_dict() for c in desk.store.list(family_ids=[fid])],
+    )
+    made = dossiers.produce(
+        family_id=family, lang="ru", fmt="html", principal=CASEWORKER, request_id="r6"
+    )
+    page = made.content.decode()
+    assert "Исправления ваших записей" in page and f"Запись {event_id}" in page
+    assert "принято; оценка проведена заново" in page
+    assert "Сейчас рассматривается исправление" not in page  # decided: no longer contested
+    (entry,) = desk.audit_log.page(limit=1000, kind="dossier")
+    assert entry["detail"]["corrections"] == [correction_id]
 
     # decided once
     with pytest.raises(CorrectionRefused) as twice:
