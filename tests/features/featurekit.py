@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.contract import EVENT_TYPES, OUTCOME_TYPES, TABLE_COLUMNS
+from features.contract import EVENT_TYPES, OUTCOME_TYPES, TABLE_COLUMNS, TABLES
 from features.raw import RawTables, coerce_table
 
 
@@ -20,7 +20,7 @@ def table(name: str, rows: list[dict]) -> pd.DataFrame:
 
 def make_raw(**tables: list[dict]) -> RawTables:
     """RawTables from dict rows per table (missing tables are empty)."""
-    return RawTables(**{name: table(name, tables.get(name, [])) for name in TABLE_COLUMNS})
+    return RawTables(**{name: table(name, tables.get(name, [])) for name in TABLES})
 
 
 def family(family_id: str, *, region: str = "R1", settlement: str = "urban") -> dict:

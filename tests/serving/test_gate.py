@@ -252,7 +252,10 @@ def test_the_openapi_document_is_the_projects_own(client, serving_world):
         assert {"200", "400", "401", "403", "413", "415", "429", "500", "503"} <= statuses
         assert operation["responses"]["429"]["headers"]["Retry-After"]["required"] is True
         ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-        assert schemas[ref.rsplit("/", 1)[1]]["additionalProperties"] is False
+        body = schemas[ref.rsplit("/", 1)[1]]
+        # strict bodies: one schema, or one per step of a tagged body (/correction)
+        steps = [schemas[o["$ref"].rsplit("/", 1)[1]] for o in body.get("oneOf", [])]
+        assert all(s["additionalProperties"] is False for s in steps or [body]), body
     assert "404" in spec["paths"]["/feedback"]["post"]["responses"]
     nullable = schemas["ScoredFamily"]["properties"]["family_id"]
     assert {"type": "null"} in nullable["anyOf"]
