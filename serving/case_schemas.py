@@ -73,8 +73,8 @@ class WorklistItem(_Body):
     family_id: str
     region: str | None
     score_id: str = Field(description="The case's one score; quote it in /feedback.")
-    probability: float
-    risk_level: Level
+    probability: float | None  # None: withheld (the display hold-out)
+    risk_level: Level | None
     risk_level_name: str
     status: Status
     status_name: str

@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any, Protocol
 
@@ -32,6 +32,7 @@ import numpy as np
 
 from serving.auth import Principal
 from serving.errors import RequestError, UnknownFamilyError
+from serving.holdout import withheld_item
 from serving.i18n import DEFAULT_LANGUAGE, Language, decision_name, ineligible_reason, level_name
 from serving.i18n.worklist_words import status_name
 from serving.service_time import local_iso, today, utc_text
@@ -42,6 +43,7 @@ from serving.store.lookup import LookupStore
 from serving.store.regions import RegionIndex
 from serving.worklist import (
     OpenContests,
+    WorklistItem,
     WorklistQuery,
     case_status,
     check_query,
@@ -88,6 +90,10 @@ class CaseEngine(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     def bands(self, as_of: str, model: Any = None) -> Any: ...
+
+    def assignments(self, family_ids: Sequence[str], *, as_of: str) -> Mapping[str, Any]:
+        """Each family's stage in the sealed rollout (empty without one: serving.rollout)."""
+        ...
 
 
 class Casework:
@@ -393,6 +399,13 @@ class Casework:
         )
         now = self.today()
         page = read_worklist(self.cases, scope, query, today=now, contested=contested)
+        held = {
+            fid
+            for fid, found in engine.assignments(
+                [item.case.family_id for item in page.items], as_of=day
+            ).items()
+            if found.withheld
+        }
         return {
             "snapshot_date": day,
             "model_version": version,
@@ -407,17 +420,21 @@ class Casework:
             "pages": page.pages,
             "page_size": query.page_size,
             "items": [
-                item_json(
-                    item,
-                    extra={
-                        "risk_level_name": level_name(item.case.risk_level, lang),
-                        "status_name": status_name(item.status, lang),
-                        "decision": self.decision_json(item.case, lang),
-                    },
-                )
-                for item in page.items
+                self._item(item, lang, withheld=item.case.family_id in held) for item in page.items
             ],
         }
+
+    def _item(self, item: WorklistItem, lang: Language, *, withheld: bool) -> dict[str, Any]:
+        """One worklist row in lang; a family in the display hold-out without its level."""
+        row = item_json(
+            item,
+            extra={
+                "risk_level_name": level_name(item.case.risk_level, lang),
+                "status_name": status_name(item.status, lang),
+                "decision": self.decision_json(item.case, lang),
+            },
+        )
+        return withheld_item(row, lang) if withheld else row
 
     def decision_json(self, case: Case, lang: Language) -> dict[str, Any] | None:
         """The decision in force of a case (times in the service's zone), or None."""

@@ -65,3 +65,14 @@ def mask_history(history: list[dict[str, Any]], lang: Language) -> list[dict[str
         {**item, "probability": None, "risk_level": None, "risk_level_name": name}
         for item in history
     ]
+
+
+def withheld_item(item: dict[str, Any], lang: Language) -> dict[str, Any]:
+    """A worklist item of a hold-out family: on the list like the others (the caseworker's
+    usual path, its status and decision in force), without its probability or level."""
+    return {
+        **item,
+        "probability": None,
+        "risk_level": None,
+        "risk_level_name": WITHHELD_LEVEL.get(lang, WITHHELD_LEVEL["en"]),
+    }

@@ -262,6 +262,30 @@ def test_review_page_hides_the_holdout_level(
         assert 'id="level"' in page.text and 'id="withheld"' not in page.text
 
 
+def test_worklist_lists_holdout_families_without_their_level(
+    traffic: list[str],
+    server: LocalServer,
+    tokens: dict[str, str],
+    world: ServingWorld,
+    rollout: RolloutConfig,
+) -> None:
+    """The worklist keeps a hold-out family on the caseworker's list (its usual path: its
+    status, no service withheld) but shows neither its probability nor its level; every
+    other family keeps both (over POST /worklist and the page)."""
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        answer = client.post("/worklist", json={}, headers=auth(tokens["caseworker"]))
+        assert answer.status_code == 200, answer.text
+        items = answer.json()["items"]
+        held = [i for i in items if assign(rollout, i["family_id"], i["region"]).withheld]
+        shown = [i for i in items if not assign(rollout, i["family_id"], i["region"]).withheld]
+        assert held and shown, (len(held), len(shown))  # the check can tell the two apart
+        assert all(i["probability"] is None and i["risk_level"] is None for i in held)
+        assert all(i["probability"] is not None and i["risk_level"] for i in shown)
+        review_sign_in(client, tokens["caseworker"])
+        page = client.get("/review", params={"lang": "en"}).text  # the same first page
+        assert page.count("withheld for evaluation") >= len(held)
+
+
 def test_sealed_assignment_replays_and_a_tampered_arm_does_not(
     traffic: list[str], server: LocalServer, tokens: dict[str, str], rollout: RolloutConfig
 ) -> None:
