@@ -29,6 +29,7 @@ from serving.store.audit_log import (
 from serving.store.migrations import (
     _SQLITE_AUDIT_V1,
     _SQLITE_TOKENS_V1,
+    AUDIT_KINDS,
     AUDIT_KINDS_SQL,
     AUDIT_SQLITE_SCHEMA,
     sqlite_version,
@@ -349,3 +350,14 @@ def test_a_log_from_before_governance_entries_accepts_them_after_the_upgrade(
         assert log.verify().intact and log.count("governance") == 1
     finally:
         log.close()
+
+
+def test_the_logs_entry_kinds_are_the_kinds_its_schema_accepts() -> None:
+    """``EntryKind`` (what the log's code writes and the API documents) and ``AUDIT_KINDS``
+    (the CHECK the migrations declare) are one list: a kind added to one only would be
+    refused by the database at the first write, or documented but never accepted."""
+    from typing import get_args
+
+    from serving.store.audit_log import EntryKind
+
+    assert list(get_args(EntryKind)) == list(AUDIT_KINDS)
