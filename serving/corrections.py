@@ -37,7 +37,7 @@ from features.contract import CORRECTABLE, CORRECTION_ACTIONS
 from features.validation.corrections import value_problem
 from serving.auth import Principal
 from serving.correction_rescore import FamilyRecompute
-from serving.store.audit_log import AuditLogBase, audit_reasons, utc_now
+from serving.store.audit_log import AuditLogBase, audit_reasons
 from serving.store.corrections import (
     Correction,
     CorrectionRefused,
@@ -165,18 +165,12 @@ class CorrectionDesk:
         today = today or datetime.now(UTC).date()
 
         correction = self.store.add(new, requested_by=principal.token_id, today=today)
-        # the log's own chained append; the entry is built here so that the audit log module
-        # (which every lane extends) needs no per-kind method for corrections
-        self.audit_log._append(
-            [
-                self._entry(
-                    correction,
-                    principal=principal,
-                    request_id=request_id,
-                    decision="requested",
-                    detail={"correction": correction.to_dict()},
-                )
-            ]
+        self._record(
+            correction,
+            principal=principal,
+            request_id=request_id,
+            decision="requested",
+            detail={"correction": correction.to_dict()},
         )
         return {"correction": correction.to_dict()}
 
@@ -310,19 +304,15 @@ class CorrectionDesk:
                 "after": after.to_dict(),
                 "diff": diff,
             }
-            self.audit_log._append(  # see file()
-                [
-                    self._entry(
-                        decided,
-                        principal=principal,
-                        request_id=request_id,
-                        decision=decision,
-                        detail=detail,
-                        as_of=as_of,
-                        model_version=model.identity.version,
-                        scored=after,
-                    )
-                ]
+            self._record(
+                decided,
+                principal=principal,
+                request_id=request_id,
+                decision=decision,
+                detail=detail,
+                as_of=as_of,
+                model_version=model.identity.version,
+                scored=after,
             )
             result.update(
                 correction=decided.to_dict(),
@@ -366,7 +356,7 @@ class CorrectionDesk:
         )
         return Scored(probability, str(level), reasons)
 
-    def _entry(
+    def _record(
         self,
         correction: Correction,
         *,
@@ -377,30 +367,24 @@ class CorrectionDesk:
         as_of: str | None = None,
         model_version: str | None = None,
         scored: Scored | None = None,
-    ) -> dict[str, Any]:
-        """One ``correction`` audit entry: the new score in the score columns (when
-        decided), both versions and the diff in ``detail``, the correction's id in
-        ``score_id`` (``correction:<id>:<step>``) and ``reason``."""
-        return {
-            "kind": "correction",
-            "recorded_at": utc_now(),
-            "request_id": request_id,
-            "token_id": principal.token_id,
-            "role": principal.role,
-            "endpoint": "correction",
-            "score_id": f"correction:{correction.correction_id}:{decision}",
-            "family_id": correction.family_id,
-            "as_of": as_of,
-            "model_version": model_version,
-            "probability": None if scored is None else scored.probability,
-            "risk_level": None if scored is None else scored.risk_level,
-            "reasons": None
-            if scored is None
-            else json.dumps(scored.reasons, separators=(",", ":")),
-            "decision": decision,
-            "reason": correction.correction_id,
-            "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
-        }
+    ) -> None:
+        """One ``correction`` audit entry (:meth:`AuditLogBase.record_correction`): the new
+        score in the score columns (when decided), both versions and the diff in
+        ``detail``."""
+        self.audit_log.record_correction(
+            correction_id=correction.correction_id,
+            step=decision,
+            request_id=request_id,
+            token_id=principal.token_id,
+            role=principal.role,
+            family_id=correction.family_id,
+            detail=detail,
+            as_of=as_of,
+            model_version=model_version,
+            probability=None if scored is None else scored.probability,
+            risk_level=None if scored is None else scored.risk_level,
+            reasons=None if scored is None else scored.reasons,
+        )
 
     # ---- list
     def list(
@@ -431,13 +415,7 @@ class CorrectionDesk:
 
     def logged_decision(self, correction: Correction) -> dict[str, Any] | None:
         """The decision's audit entry detail (both versions and the diff), None if absent."""
-        rows = self.audit_log._rows(  # the log's own read path (see file())
-            "SELECT detail FROM audit_entries WHERE kind = 'correction' AND score_id = ?",
-            (f"correction:{correction.correction_id}:{correction.status}",),
-        )
-        if not rows or rows[0][0] is None:
-            return None
-        return dict(json.loads(rows[0][0]))
+        return self.audit_log.correction_detail(correction.correction_id, correction.status)
 
 
 def _stack(*frames: pd.DataFrame | None) -> pd.DataFrame:

@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from pydantic import BaseModel, RootModel, ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import Headers
 
 from serving.auth import (
@@ -63,7 +63,7 @@ from serving.openapi import (
     ServedFacts,
     openapi_document,
 )
-from serving.schemas import ErrorBody, request_models
+from serving.schemas import ErrorBody, body_location, request_models
 from serving.settings import ServingSettings
 from serving.store.audit_log import AuditLogUnavailable
 from serving.store.security_log import SecurityLogUnavailable, SecurityRecord
@@ -117,20 +117,17 @@ def _clip(part: object) -> str:
 
 
 def validation_refusal(
-    exc: ValidationError, *, tagged: bool = False
+    exc: ValidationError, model: type[BaseModel]
 ) -> tuple[str, list[dict[str, Any]], list[str]]:
     """(message naming each field, detail list, error types) without the input's values.
 
-    ``tagged``: the body is one of several schemas chosen by its ``op`` (a discriminated
-    union, e.g. ``/correction``); pydantic puts the chosen tag first in each location, which
-    is not a field of the body, so it is left out (a missing or unknown ``op`` is named)."""
+    Each location is the body's own (:func:`serving.schemas.body_location` knows the
+    bodies whose schema is chosen by a tag)."""
     errors = exc.errors(include_input=False, include_url=False, include_context=False)
     parts: list[str] = []
     detail: list[dict[str, Any]] = []
     for error in errors[:MAX_ERRORS_SHOWN]:
-        where = error["loc"][1:] if tagged and len(error["loc"]) > 1 else error["loc"]
-        if tagged and not where and error["type"].startswith("union_tag"):
-            where = ("op",)
+        where = body_location(model, tuple(error["loc"]), error["type"])
         loc = [part if isinstance(part, int) else _clip(part) for part in where]
         msg = _FRIENDLY.get(error["type"], error["msg"])
         parts.append(f"{'.'.join(str(p) for p in loc) or 'body'}: {msg}")
@@ -384,7 +381,7 @@ class RequestGate:
         try:
             model = strict.model_validate_json(body)
         except ValidationError as exc:
-            message, detail, types = validation_refusal(exc, tagged=issubclass(strict, RootModel))
+            message, detail, types = validation_refusal(exc, strict)
             await self._refuse(
                 send,
                 400,

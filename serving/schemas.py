@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, create_model
 
 from serving.case_schemas import CaseOut, Level, Status
 from serving.correction_schemas import correction_request_model
@@ -477,6 +477,25 @@ class ModelCardRequest(_Request):
 def _model(name: str, doc: str, fields: dict[str, Any]) -> type[BaseModel]:
     """A strict request model (field name -> (type, default or Field))."""
     return create_model(name, __base__=_Request, __doc__=doc, **fields)
+
+
+def body_location(
+    model: type[BaseModel], loc: tuple[int | str, ...], error_type: str
+) -> tuple[int | str, ...]:
+    """Where a validation error of ``model`` lies in the body as the client wrote it.
+
+    A plain request model's locations are already the body's fields. A tagged body (one
+    schema per step chosen by ``op``, a discriminated union under a ``RootModel``, e.g.
+    ``/correction``) has pydantic put the chosen tag first in each location; the tag is
+    not a field of the body, so it is dropped, and a missing or unknown tag is located at
+    ``op``. Kept beside the models it describes, so the gate needs no knowledge of which
+    bodies are tagged."""
+    if not issubclass(model, RootModel):
+        return loc
+    where = loc[1:] if len(loc) > 1 else loc
+    if not where and error_type.startswith("union_tag"):
+        return ("op",)
+    return where
 
 
 def request_models(settings: ServingSettings) -> dict[str, type[BaseModel]]:

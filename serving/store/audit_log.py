@@ -751,6 +751,66 @@ class AuditLogBase(ABC):
         )
         return seq
 
+    # ---- issue 23 (corrections): a correction filed and decided
+    def record_correction(
+        self,
+        *,
+        correction_id: str,
+        step: str,
+        request_id: str,
+        token_id: str,
+        role: str,
+        family_id: str,
+        detail: dict[str, Any],
+        as_of: str | None = None,
+        model_version: str | None = None,
+        probability: float | None = None,
+        risk_level: str | None = None,
+        reasons: list[dict[str, Any]] | None = None,
+    ) -> int:
+        """Append one step of a correction (``step``: requested, accepted or rejected) and
+        return its seq; raises AuditLogUnavailable when it cannot (then the step is not
+        taken: the corrections store rolls back). Its id is ``correction:<id>:<step>`` and
+        ``reason`` is the correction's id; a decision carries the family's new score in the
+        score columns and both versions with their diff in ``detail``
+        (:meth:`correction_detail` reads it back)."""
+        (seq,) = self._append(
+            [
+                {
+                    "kind": "correction",
+                    "recorded_at": utc_now(),
+                    "request_id": request_id,
+                    "token_id": token_id,
+                    "role": role,
+                    "endpoint": "correction",
+                    "score_id": f"correction:{correction_id}:{step}",
+                    "family_id": family_id,
+                    "as_of": as_of,
+                    "model_version": model_version,
+                    "probability": None if probability is None else float(probability),
+                    "risk_level": risk_level,
+                    "reasons": None
+                    if reasons is None
+                    else json.dumps(reasons, separators=(",", ":")),
+                    "decision": step,
+                    "reason": correction_id,
+                    "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
+                }
+            ]
+        )
+        return seq
+
+    def correction_detail(self, correction_id: str, step: str) -> dict[str, Any] | None:
+        """The ``detail`` of a correction's step as :meth:`record_correction` wrote it, or
+        None when that step is not on record."""
+        rows = self._rows(
+            "SELECT detail FROM audit_entries WHERE kind = 'correction' AND score_id = ?",
+            (f"correction:{correction_id}:{step}",),
+        )
+        if not rows or rows[0][0] is None:
+            return None
+        return dict(json.loads(rows[0][0]))
+
     def record_rollout(self, *, config_json: str, config_sha256: str, cycle: str) -> int:
         """Seal a rollout config before the first score of its cycle (see serving.rollout);
         returns its seq; raises AuditLogUnavailable when it cannot (nothing is then served)."""
