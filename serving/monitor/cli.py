@@ -210,11 +210,14 @@ def monitor_command(
         ),
     ] = None,
     audit_log: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--audit-log",
-            metavar="FILE",
-            help="Audit log to read decisions from (default: EARLYRISK_AUDIT_LOG_PATH).",
+            metavar="FILE|URL",
+            help=(
+                "The audit log: its SQLite file or a postgresql:// URL (default: "
+                "EARLYRISK_DATABASE_URL when set, else EARLYRISK_AUDIT_LOG_PATH)."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -229,6 +232,7 @@ def monitor_command(
     ] = False,
 ) -> None:
     """Monitor drift, estimated and realized performance, fairness and decisions."""
+    from serving.monitor.audit_source import source_option
     from serving.monitor.decisions import AuditLogReadError
     from serving.monitor.run import MonitorError, run_monitor
     from serving.settings import ServingSettings
@@ -279,7 +283,7 @@ def monitor_command(
             model_uri=model or settings.resolved_model_uri,
             tracking_uri=tracking_uri or settings.tracking_uri,
             reference_as_of=reference_day,
-            audit_log_path=audit_log or settings.audit_log_path,
+            audit_log_path=source_option(audit_log, settings),
             config=config,
             log_to_mlflow=mlflow_run,
         )

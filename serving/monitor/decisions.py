@@ -11,14 +11,12 @@ window are read.
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from scipy.stats import norm
 
-from features.errors import EarlyriskError
+from serving.monitor.audit_source import AuditLogReadError, AuditSource, exists, read_frame
 from serving.monitor.config import MonitorConfig
 from training.performance_estimate import wilson_interval
 
@@ -34,21 +32,10 @@ WHERE f.kind = 'feedback' AND s.as_of > ? AND s.as_of <= ?
 """
 
 
-class AuditLogReadError(EarlyriskError, RuntimeError):
-    """The audit log exists but cannot be read as one."""
-
-
-def read_decisions(path: Path | str, *, after: str, until: str) -> pd.DataFrame:
-    """Latest decision per score with the score's facts, for scores dated in (after, until]."""
-    path = Path(path)
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            frame = pd.read_sql_query(_QUERY, conn, params=(after, until))
-        finally:
-            conn.close()
-    except (sqlite3.Error, pd.errors.DatabaseError) as exc:
-        raise AuditLogReadError(f"cannot read the audit log {path}: {exc}") from exc
+def read_decisions(path: AuditSource, *, after: str, until: str) -> pd.DataFrame:
+    """Latest decision per score with the score's facts, for scores dated in (after, until]
+    (a SQLite file or a PostgreSQL URL: :mod:`serving.monitor.audit_source`)."""
+    frame = read_frame(path, _QUERY, (after, until))
     frame = frame.sort_values("seq").drop_duplicates("score_id", keep="last")
     return frame.reset_index(drop=True)
 
@@ -128,7 +115,7 @@ def summarize_decisions(
 
 
 def decisions_section(
-    path: Path | str | None,
+    path: AuditSource | None,
     *,
     after: str,
     until: str,
@@ -137,7 +124,7 @@ def decisions_section(
     config: MonitorConfig,
 ) -> dict[str, Any]:
     """The report's ``decisions``: unavailable (with why) when there is no audit log."""
-    if path is None or not Path(path).exists():
+    if path is None or not exists(path):
         return {"available": False, "note": f"no audit log at {path}: no decisions to read"}
     decisions = read_decisions(path, after=after, until=until)
     return summarize_decisions(decisions, threshold=threshold, groups=groups, config=config)

@@ -20,23 +20,23 @@ the model's quality with the support's effect. This section keeps them apart:
   between hold-out and shown families of the hold-out regions; an alarm beyond 0.1) and
   the power the arms give for the effect the sealed rollout config states.
 
-Read from the audit log (read-only, SQLite as :mod:`serving.monitor.decisions`).
+Read from the audit log (read-only, a SQLite file or PostgreSQL:
+:mod:`serving.monitor.audit_source`).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from serving.monitor.audit_source import AuditSource, exists, read_frame, read_rows
 from serving.monitor.config import MonitorConfig
-from serving.monitor.decisions import SELECTING, AuditLogReadError
+from serving.monitor.decisions import SELECTING
 from serving.rollout import RolloutConfig, assign, balance_check, power_calculation, sealed_configs
 from training.performance_estimate import (
     as_dicts,
@@ -65,20 +65,13 @@ def _arm(detail: str | None) -> str | None:
 
 
 def read_deployment(
-    path: Path | str, *, after: str, until: str
+    path: AuditSource, *, after: str, until: str
 ) -> tuple[pd.DataFrame, pd.DataFrame, RolloutConfig | None]:
     """The latest score per family (with its arm), the latest decision per family (with
     the level it answered and the arm), and the latest sealed rollout config."""
-    try:
-        conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
-        try:
-            scores = pd.read_sql_query(_SCORES, conn, params=(after, until))
-            decisions = pd.read_sql_query(_DECISIONS, conn, params=(after, until))
-            rollouts = conn.execute(_ROLLOUTS).fetchall()
-        finally:
-            conn.close()
-    except (sqlite3.Error, pd.errors.DatabaseError) as exc:
-        raise AuditLogReadError(f"cannot read the audit log {path}: {exc}") from exc
+    scores = read_frame(path, _SCORES, (after, until))
+    decisions = read_frame(path, _DECISIONS, (after, until))
+    rollouts = read_rows(path, _ROLLOUTS)
     scores["arm"] = [_arm(d) for d in scores["detail"]]
     decisions["arm"] = [_arm(d) for d in decisions["detail"]]
     scores = scores.sort_values("seq").drop_duplicates("family_id", keep="last")
@@ -267,7 +260,7 @@ def design_section(
 
 
 def deployment_section(
-    path: Path | str | None,
+    path: AuditSource | None,
     *,
     after: str,
     until: str,
@@ -279,7 +272,7 @@ def deployment_section(
     config: MonitorConfig,
 ) -> dict[str, Any]:
     """The report's ``deployment`` section (see the module doc); unavailable without a log."""
-    if path is None or not Path(path).exists():
+    if path is None or not exists(path):
         return {"available": False, "note": f"no audit log at {path}: who was served is unknown"}
     scores, decisions, rollout = read_deployment(path, after=after, until=until)
     k = capacity_k(len(current))

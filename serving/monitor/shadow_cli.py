@@ -20,8 +20,8 @@ SHADOW_REPORT_HELP = (
     "Compare the shadow model with the champion on the traffic both scored (`earlyrisk "
     "serve --shadow`): rank correlation, band agreement, who would enter and who would "
     "leave the high band, overall and by audit group (the snapshot's audit_* columns).\n\n"
-    "Reads the audit log (read-only; default EARLYRISK_AUDIT_LOG_PATH) and writes "
-    "shadow_report.json and shadow_report.html (owner-only) to --out."
+    "Reads the audit log (read-only; its SQLite file or the service's PostgreSQL database) "
+    "and writes shadow_report.json and shadow_report.html (owner-only) to --out."
 )
 
 
@@ -38,11 +38,14 @@ def _day(value: str | None, option: str, err: Console) -> str | None:
 def shadow_report_command(
     out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Where the report goes.")],
     audit_log: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--audit-log",
-            metavar="FILE",
-            help="The service's SQLite audit log (default: EARLYRISK_AUDIT_LOG_PATH).",
+            metavar="FILE|URL",
+            help=(
+                "The audit log: its SQLite file or a postgresql:// URL (default: "
+                "EARLYRISK_DATABASE_URL when set, else EARLYRISK_AUDIT_LOG_PATH)."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -71,6 +74,7 @@ def shadow_report_command(
 ) -> None:
     """Write the shadow report."""
     from features.private_files import write_private_text
+    from serving.monitor.audit_source import source_option
     from serving.monitor.shadow_report import (
         REPORT_HTML,
         REPORT_JSON,
@@ -85,7 +89,7 @@ def shadow_report_command(
     err = Console(stderr=True)
     first, last = _day(since, "--since", err), _day(until, "--until", err)
     settings = ServingSettings()
-    log_path = audit_log or settings.audit_log_path
+    log_path = source_option(audit_log, settings)
     if snapshot is None and settings.snapshot_path.exists():
         snapshot = settings.snapshot_path
     try:

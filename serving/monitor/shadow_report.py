@@ -1,9 +1,9 @@
 """`earlyrisk shadow-report`: the shadow beside the champion, on the traffic they both scored.
 
-Read from the audit log (read-only): every ``shadow`` entry joined to the champion's
-``score`` entry it shadows (``shadow:<score_id>``). A family scored several times counts
-once per snapshot date and version pair (its latest pair), so a family looked up often
-does not weigh more. For each pair of versions the report gives:
+Read from the audit log (read-only; a SQLite file or PostgreSQL): every ``shadow`` entry
+joined to the champion's ``score`` entry it shadows (``shadow:<score_id>``). A family
+scored several times counts once per snapshot date and version pair (its latest pair), so
+a family looked up often does not weigh more. For each pair of versions the report gives:
 
 * the rank correlation of the two probabilities (Spearman, with a Fisher-z interval, and
   Kendall's tau): would the shadow put the families in the same order?
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,13 @@ import pandas as pd
 from scipy.stats import kendalltau, norm, spearmanr
 
 from features.errors import EarlyriskError
+from serving.monitor.audit_source import (
+    AuditLogReadError,
+    AuditSource,
+    describe,
+    exists,
+    read_frame,
+)
 from training.performance_estimate import wilson_interval
 
 LEVELS = ("low", "elevated", "high")
@@ -53,20 +59,18 @@ class ShadowReportError(EarlyriskError, ValueError):
 
 
 def read_pairs(
-    path: Path | str, *, since: str | None = None, until: str | None = None
+    source: AuditSource, *, since: str | None = None, until: str | None = None
 ) -> pd.DataFrame:
-    """Champion and shadow scores of the same requests, recorded in [since, until] (days)."""
-    path = Path(path)
-    if not path.exists():
-        raise ShadowReportError(f"no audit log at {path}")
+    """Champion and shadow scores of the same requests, recorded in [since, until] (days).
+
+    ``source``: the SQLite file or the PostgreSQL URL of the log
+    (:mod:`serving.monitor.audit_source`)."""
+    if not exists(source):
+        raise ShadowReportError(f"no audit log at {describe(source)}")
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            frame = pd.read_sql_query(_QUERY, conn)
-        finally:
-            conn.close()
-    except (sqlite3.Error, pd.errors.DatabaseError) as exc:
-        raise ShadowReportError(f"cannot read the audit log {path}: {exc}") from exc
+        frame = read_frame(source, _QUERY)
+    except AuditLogReadError as exc:
+        raise ShadowReportError(str(exc)) from exc
     day = frame["recorded_at"].str[:10]
     if since is not None:
         frame = frame.loc[day >= since]
