@@ -65,6 +65,19 @@ from features.partitions import (
 )
 from features.private_files import new_private_file
 from features.snapshot_store import META_FEATURE_LIST, META_PREFIX, META_RAW
+from serving.batch_stages import (
+    Banding,
+    BatchModel,
+    BatchStages,
+    bandings,
+    level_by_version,
+    load_stages,
+    publishable,
+    score_details,
+    seal,
+    shadow_records,
+    stage_partition,
+)
 from serving.explain import reason_json
 from serving.i18n import DEFAULT_LANGUAGE, Language
 from serving.scoring import ReferencePopulation, RiskBands, Scorer
@@ -266,7 +279,13 @@ def assign_levels(
 
 
 def record_batch_scores(
-    frame: pd.DataFrame, audit_log: AuditLogBase, *, run_id: str, operator: str
+    frame: pd.DataFrame,
+    audit_log: AuditLogBase,
+    *,
+    run_id: str,
+    operator: str,
+    stages: BatchStages | None = None,
+    banding: dict[str, Banding] | None = None,
 ) -> pd.DataFrame:
     """Log every score of ``frame`` (one transaction) and return it with a ``score_id`` column.
 
@@ -275,6 +294,10 @@ def record_batch_scores(
     operator in place of a token id, one ``request_id`` per run. Ineligible rows carry no
     score: nothing is logged for them and their ``score_id`` is null. Raises
     AuditLogUnavailable when the log cannot be written; the caller then publishes nothing.
+
+    ``stages`` (:mod:`serving.batch_stages`): each score entry records its rollout arm, and
+    the shadow's scores of the same rows go in the same transaction (``banding`` holds the
+    shadow's bands under ``shadow``).
     """
     if "status" in frame.columns:
         scored_rows = (frame["status"] == "scored").to_numpy()
@@ -284,6 +307,12 @@ def record_batch_scores(
     frame = frame.loc[scored_rows]
     score_ids = [uuid.uuid4().hex for _ in range(len(frame))]
     as_of = pd.to_datetime(frame["as_of"]).dt.strftime("%Y-%m-%d")
+    details = score_details(frame, stages) if stages is not None else None
+    shadow = (
+        shadow_records(frame, score_ids, stages, banding or {}, run_id=run_id, as_of=list(as_of))
+        if stages is not None
+        else []
+    )
     audit_log.record_scores(
         [
             ScoreRecord(
@@ -300,20 +329,34 @@ def record_batch_scores(
                 reasons=audit_reasons(
                     (r["indicator"], r["contribution"]) for r in (*raising, *lowering, *context)
                 ),
+                detail=None if details is None else details[k],
             )
-            for score_id, family_id, day, version, probability, level, raising, lowering, context in zip(  # noqa: E501
-                score_ids,
-                frame["family_id"],
-                as_of,
-                frame["model_version"],
-                frame["probability"],
-                frame["risk_level"],
-                frame["reasons_raising"],
-                frame["reasons_lowering"],
-                frame["context"],
-                strict=True,
+            for k, (
+                score_id,
+                family_id,
+                day,
+                version,
+                probability,
+                level,
+                raising,
+                lowering,
+                context,
+            ) in enumerate(
+                zip(
+                    score_ids,
+                    frame["family_id"],
+                    as_of,
+                    frame["model_version"],
+                    frame["probability"],
+                    frame["risk_level"],
+                    frame["reasons_raising"],
+                    frame["reasons_lowering"],
+                    frame["context"],
+                    strict=True,
+                )
             )
-        ]
+        ],
+        shadow,
     )
     ids = pd.array([None] * len(full), dtype="string")
     ids[np.flatnonzero(scored_rows)] = score_ids
@@ -346,6 +389,8 @@ def score_registry(
     lang: Language = DEFAULT_LANGUAGE,
     families_per_partition: int = DEFAULT_FAMILIES_PER_PARTITION,
     on_partition: Callable[[int, int], None] | None = None,
+    rollout_path: Path | None = None,
+    shadow_uri: str | None = None,
 ) -> BatchSummary:
     """Score every family of raw_dir as of as_of and write the Parquet file out.
 
@@ -356,6 +401,11 @@ def score_registry(
     total)`` is called after each partition (the CLI's progress bar). Raises
     InvalidRawDataError for broken raw data and BatchScoringError / the registry's errors
     when the model cannot be used.
+
+    ``rollout_path`` / ``shadow_uri``: apply a staged rollout (a version per region, the
+    hold-out's level withheld in the file) and score with a shadow on record only, as
+    `earlyrisk serve --rollout --shadow` do (:mod:`serving.batch_stages`); BatchStageError
+    when either cannot be applied, before anything is logged.
     """
     from features.catalogue import feature_list_fingerprint
     from features.eligibility import EligibilityRule
@@ -391,6 +441,14 @@ def score_registry(
         settings,
         eligibility=EligibilityRule.from_tag(loaded.tags.get(TAG_ELIGIBILITY)),
     )
+    stages = load_stages(
+        BatchModel(loaded.name, loaded.version, scorer),
+        settings,
+        rollout_path=rollout_path,
+        shadow_uri=shadow_uri,
+        tracking_uri=tracking_uri,
+        expected_features=feature_list_fingerprint(),
+    )
     dates = normalise_as_of([as_of])
     # validated in slices, events laid out by partition on scratch disk (removed on close)
     raw = open_registry(raw_dir, families_per_partition=families_per_partition)
@@ -425,6 +483,11 @@ def score_registry(
     output = str(out.resolve())
     with output_lock(out) as cleaned:
         _close_unfinished_runs(audit_log, output=output, operator=operator, by_run=run_id)
+        try:  # the rollout's config is on record before the first score of its cycle
+            seal(stages, audit_log)
+        except BaseException:
+            raw.close()
+            raise
         audit_log.record_run(
             run_id,
             operator=operator,
@@ -437,6 +500,16 @@ def score_registry(
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
                 "cleaned_stale_files": cleaned,
+                **(
+                    {"rollout": stages.rollout.sha256(), "cycle": stages.rollout.cycle}
+                    if stages.rollout is not None
+                    else {}
+                ),
+                **(
+                    {"shadow": f"{stages.shadow.name}/{stages.shadow.version}"}
+                    if stages.shadow is not None
+                    else {}
+                ),
             },
         )
         try:
@@ -449,6 +522,7 @@ def score_registry(
                 settings=settings,
                 lang=lang,
                 loaded=loaded,
+                stages=stages,
                 audit_log=audit_log,
                 run_id=run_id,
                 operator=operator,
@@ -539,6 +613,7 @@ def _write_partitions(
     settings: ServingSettings,
     lang: Language,
     loaded: LoadedRiskModel,
+    stages: BatchStages,
     audit_log: AuditLogBase,
     run_id: str,
     operator: str,
@@ -552,11 +627,10 @@ def _write_partitions(
     levels, band cut-offs). Both temporaries end in ``partial``, so a killed run's are
     cleaned by the next run's :func:`output_lock`; both are created 0600 before a row is
     written (the published file is ``tmp`` renamed: every family, its level and reasons)."""
-    from serving.engine import bands_from_settings
-
     written = 0
     done = 0
-    probabilities: list[np.ndarray] = []
+    # each version's (and the shadow's) probabilities of its eligible families: its bands
+    populations: dict[str, list[np.ndarray]] = {loaded.version: []}
     levels: dict[str, int] = {}
     try:
         # pass 1: features, probabilities and reasons, partition by partition
@@ -575,11 +649,23 @@ def _write_partitions(
                         model_version=loaded.version,
                         lang=lang,
                     )
-                    # the eligible families only: the population bands and percentiles use
-                    scored_rows = (frame["status"] == "scored").to_numpy()
-                    probabilities.append(
-                        frame["probability"].to_numpy(dtype=np.float64)[scored_rows]
-                    )
+                    if stages.staged:  # rollout versions, arms, the shadow (serving.batch_stages)
+                        frame = stage_partition(
+                            features,
+                            frame,
+                            stages,
+                            score=lambda rows, m: score_features(
+                                rows, m.scorer, model_name=m.name, model_version=m.version,
+                                lang=lang,
+                            ),
+                            populations=populations,
+                        )  # fmt: skip
+                    else:
+                        # the eligible families only: the population bands and percentiles use
+                        scored_rows = (frame["status"] == "scored").to_numpy()
+                        populations[loaded.version].append(
+                            frame["probability"].to_numpy(dtype=np.float64)[scored_rows]
+                        )
                     if writer is None:
                         schema = _arrow_schema(frame)
                         writer = pq.ParquetWriter(new_private_file(scored_tmp), schema)
@@ -595,9 +681,8 @@ def _write_partitions(
             return 0, {}, {}
         # the bands and percentiles of the whole eligible scored population (none when no
         # family is eligible: every row then says why, and none has a level)
-        population = np.concatenate(probabilities)
-        bands = bands_from_settings(settings, population) if population.size else None
-        reference = ReferencePopulation(population) if population.size else None
+        banding = bandings(populations, settings)
+        bands, reference = banding[loaded.version].bands, banding[loaded.version].reference
         cutoffs = bands.cutoffs() if bands is not None else {}
         for level, cut in cutoffs.items():
             metadata[f"{META_PREFIX}band.{level}".encode()] = repr(cut).encode()
@@ -607,17 +692,32 @@ def _write_partitions(
         try:
             source = pq.ParquetFile(scored_tmp)
             for i in range(source.num_row_groups):
-                frame = assign_levels(
-                    source.read_row_group(i).to_pandas(), bands=bands, reference=reference
+                frame = source.read_row_group(i).to_pandas()
+                if stages.staged:  # each row on the bands of the version that scored it
+                    frame = level_by_version(frame, banding, assign_levels)
+                else:
+                    frame = assign_levels(frame, bands=bands, reference=reference)
+                frame = record_batch_scores(
+                    frame,
+                    audit_log,
+                    run_id=run_id,
+                    operator=operator,
+                    stages=stages if stages.staged else None,
+                    banding=banding,
                 )
-                frame = record_batch_scores(frame, audit_log, run_id=run_id, operator=operator)
+                frame = publishable(frame)  # hold-out rows withheld, helper columns gone
                 if final_writer is None:
                     final_schema = _arrow_schema(frame).with_metadata(metadata)
                     final_writer = pq.ParquetWriter(new_private_file(tmp), final_schema)
                 table = pa.Table.from_pandas(frame, schema=final_schema, preserve_index=False)
                 final_writer.write_table(table)
                 written += len(frame)
-                for level, count in frame["risk_level"].fillna("ineligible").value_counts().items():
+                shown = (
+                    frame["risk_level"]
+                    .astype(object)
+                    .where(frame["status"] != "withheld", "withheld")
+                )
+                for level, count in shown.fillna("ineligible").value_counts().items():
                     levels[str(level)] = levels.get(str(level), 0) + int(count)
         finally:
             if final_writer is not None:

@@ -42,6 +42,11 @@ SCORE_HELP = (
     "label_observed, the well-being index and the audit_* groups, ready for "
     "`earlyrisk audit`; each band's lower bound is in the file's metadata "
     "(earlyrisk.band.<level>).\n\n"
+    "With a rollout (--rollout), a family is scored by its region's version (model_version "
+    "says which) and a family in the display hold-out has status `withheld`: its score_id "
+    "(to record the decision on) but no probability, level or reasons. With --shadow, a "
+    "second version scores every family on record only (audit log shadow entries); the "
+    "file never holds its scores.\n\n"
     "Each run is one entry group in the audit log: a `batch_run` entry when it starts, its "
     "scores under the run id, and `completed` or `aborted` at the end; a run that was killed "
     "is marked aborted by the next run on the same file, which also removes its temporary "
@@ -87,6 +92,29 @@ def score_command(
         typer.Option("--lang", help="Language of the reason texts: en, ru or kk."),
     ] = "en",
     validated: ValidatedOption = None,
+    rollout: Annotated[
+        Path | None,
+        typer.Option(
+            "--rollout",
+            metavar="FILE",
+            help="Rollout config (YAML, as `earlyrisk serve --rollout`; default "
+            "EARLYRISK_ROLLOUT_CONFIG_PATH): each family is scored by its region's version, "
+            "and a hold-out family's row says `withheld`, without probability, level or "
+            "reasons. Sealed in the audit log before the first score.",
+            show_default=False,
+        ),
+    ] = None,
+    shadow: Annotated[
+        str | None,
+        typer.Option(
+            "--shadow",
+            metavar="URI",
+            help="A second registered version (models:/NAME/VERSION; default "
+            "EARLYRISK_SHADOW_MODEL_URI) that scores every family too: its scores go to the "
+            "audit log as shadow entries, never into the file (`earlyrisk shadow-report`).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Batch-score every family."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -125,6 +153,19 @@ def score_command(
     refuse_validated_on_pandas(validated, engine, err)
     settings = ServingSettings()
     model_uri = model or settings.resolved_model_uri
+    rollout = rollout or settings.rollout_config_path
+    shadow = shadow or settings.shadow_model_uri
+    if engine is Engine.spark and (rollout is not None or shadow is not None):
+        given = " and ".join(
+            f"{name} {value}" for name, value in (("--rollout", rollout), ("--shadow", shadow))
+            if value is not None
+        )  # fmt: skip
+        err.print(
+            f"[red]error:[/red] {given} (or EARLYRISK_ROLLOUT_CONFIG_PATH / "
+            "EARLYRISK_SHADOW_MODEL_URI) is applied by the pandas engine only; score with "
+            "--engine pandas, or without them"
+        )
+        raise typer.Exit(EXIT_USAGE)
     if engine is Engine.spark:  # --out is a directory; the steps run on Spark
         from serving.spark_batch import run_score_command
 
@@ -175,6 +216,8 @@ def score_command(
                 lang=lang,
                 families_per_partition=families_per_partition,
                 on_partition=advance,
+                rollout_path=rollout,
+                shadow_uri=shadow,
             )
     except (EarlyriskError, ValueError, OSError) as exc:  # ValueError: a malformed model URI
         err.print(f"[red]cannot score:[/red] {exc}")
