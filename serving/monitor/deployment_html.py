@@ -8,6 +8,22 @@ from typing import Any
 from serving.monitor.report_html import _fmt, _interval, _table
 
 _METRICS = ("roc_auc", "precision_at_capacity", "recall_at_capacity", "positive_rate")
+_METRIC_NAMES = {
+    "roc_auc": "ROC AUC",
+    "precision_at_capacity": "precision at capacity",
+    "recall_at_capacity": "recall at capacity",
+    "positive_rate": "outcome rate",
+}
+
+
+def _pct(iv: dict[str, Any] | None) -> str:
+    """A share and its interval as percentages: "38.3 % (32.9–44.0 %)"."""
+    if not iv or iv.get("value") is None:
+        return "–"
+    low, high = iv.get("low"), iv.get("high")
+    if low is None or high is None:
+        return f"{iv['value'] * 100:.1f} %"
+    return f"{iv['value'] * 100:.1f} % ({low * 100:.1f}–{high * 100:.1f} %)"
 
 
 def _perf_rows(name: str, part: dict[str, Any]) -> list[list[str]]:
@@ -20,7 +36,7 @@ def _perf_rows(name: str, part: dict[str, Any]) -> list[list[str]]:
             [
                 escape(name),
                 f"{part['n_rows']:,}",
-                escape(metric.replace("_", " ")),
+                escape(_METRIC_NAMES[metric]),
                 _interval(part["estimated"][metric]),
                 _interval(realized) if realized else "labels not in",
             ]
@@ -50,31 +66,45 @@ def deployment_html(section: dict[str, Any] | None) -> str:
         )
     )
     d = section["decisions"]
-    parts.append("<h3>Decision audit</h3>")
+    parts.append(
+        "<h3>Decision audit</h3><p>How caseworkers' decisions relate to the level they saw "
+        "(the shown arm), and what they chose without it (the hold-out). An override is a "
+        "decision against the level: support for a family below the high band (higher), "
+        "none for one in it (lower). Shares with 95 % intervals.</p>"
+    )
     parts.append(
         _table(
-            ["measure", "value (interval)"],
+            ["measure", "share (95 % interval)"],
             [
-                ["decisions (hold-out)", f"{d['n_decisions']:,} ({d['n_decisions_holdout']:,})"],
-                ["agreement with the level (shown arm)", _interval(d["agreement_with_level"])],
-                ["override rate", _interval(d["override_rate"])],
-                ["override higher", _interval(d["override_higher_rate"])],
-                ["override lower", _interval(d["override_lower_rate"])],
-                ["selection rate, level shown", _interval(d["selection_rate_shown"])],
                 [
-                    "selection rate, caseworker alone (hold-out)",
-                    _interval(d["selection_rate_holdout"]),
+                    "decisions recorded",
+                    f"{d['n_decisions']:,}, of which {d['n_decisions_holdout']:,} in the hold-out",
+                ],
+                ["agree with the level (shown arm)", _pct(d["agreement_with_level"])],
+                ["override the level", _pct(d["override_rate"])],
+                ["… to support a family the level did not flag", _pct(d["override_higher_rate"])],
+                ["… to decline a family the level flagged", _pct(d["override_lower_rate"])],
+                ["families selected, level shown", _pct(d["selection_rate_shown"])],
+                [
+                    "families selected, caseworker alone (hold-out)",
+                    _pct(d["selection_rate_holdout"]),
                 ],
                 [
-                    "support-rate ratio min/max, algorithm alone",
+                    "lowest / highest group support rate, algorithm alone (1 = equal)",
                     _fmt(d["support_rate_min_max_ratio_algorithm"]),
                 ],
                 [
-                    "support-rate ratio min/max, algorithm + caseworker",
+                    "lowest / highest group support rate, algorithm + caseworker",
                     _fmt(d["support_rate_min_max_ratio_with_caseworker"]),
                 ],
             ],
         )
+    )
+    parts.append(
+        "<h3>Selection and support by group</h3><p>Selection: the share of the group's "
+        "families the algorithm alone would flag at capacity, against those the caseworkers "
+        "chose with it. Support: the share offered support. A gap that differs between "
+        "groups is where caseworkers widen or narrow the algorithm's disparity.</p>"
     )
     parts.append(
         _table(
@@ -88,16 +118,16 @@ def deployment_html(section: dict[str, Any] | None) -> str:
                 "support: + caseworker",
             ],
             [
-                [escape(g["attribute"]), escape(g["group"])]
+                [escape(g["attribute"].removeprefix("audit_")), escape(g["group"])]
                 + (
-                    ["suppressed", "", "", "", ""]
+                    ["suppressed (too few families)", "", "", "", ""]
                     if g["suppressed"]
                     else [
                         f"{g['n_decisions']:,}",
-                        _interval(g["selection_rate_algorithm"]),
-                        _interval(g["selection_rate_with_caseworker"]),
-                        _interval(g["support_rate_algorithm"]),
-                        _interval(g["support_rate_with_caseworker"]),
+                        _pct(g["selection_rate_algorithm"]),
+                        _pct(g["selection_rate_with_caseworker"]),
+                        _pct(g["support_rate_algorithm"]),
+                        _pct(g["support_rate_with_caseworker"]),
                     ]
                 )
                 for g in d["by_group"]
@@ -110,15 +140,22 @@ def deployment_html(section: dict[str, Any] | None) -> str:
         parts.append(f"<p>{escape(design.get('note', ''))}</p>")
         return "\n".join(parts)
     balance, power = design["balance"], design["power"]
+    achieved = power.get("achieved_power")
+    power_status = power.get("status", "insufficient_evidence")
     parts.append(
-        f"<p>Cycle {escape(design['cycle'])} (config {escape(design['config_sha256'][:12])}): "
-        f"balance <span class='{'alert' if balance['status'] == 'fail' else 'pass'}'>"
-        f"{escape(balance['status'])}</span> ({balance['n_holdout']:,} hold-out, "
-        f"{balance['n_shown']:,} shown; alarm when a standardized difference exceeds "
-        f"{balance['threshold']}). Power {_fmt(power.get('achieved_power'))} to detect a "
-        f"{power['relative_reduction']:.0%} fall from {power['baseline_rate']:.1%} "
-        f"(alpha {power['alpha']}); {power['needed_per_arm']:,} per arm give "
-        f"{power['target_power']:.0%}.</p>"
+        f"<p>Cycle {escape(design['cycle'])}, sealed config "
+        f"<code>{escape(design['config_sha256'][:12])}</code>.</p><ul>"
+        f"<li><b>Balance of the arms:</b> <span class='{_css(balance['status'])}'>"
+        f"{escape(balance['status'].replace('_', ' '))}</span>: {balance['n_holdout']:,} "
+        f"hold-out and {balance['n_shown']:,} shown families; the alarm fires when a "
+        f"covariate's standardized difference exceeds {balance['threshold']} (the draw was "
+        "not random, or was steered).</li>"
+        f"<li><b>Power:</b> <span class='{_css(power_status)}'>"
+        f"{'–' if achieved is None else f'{achieved:.0%}'}</span> to detect a "
+        f"{power['relative_reduction']:.0%} fall of the outcome rate from "
+        f"{power['baseline_rate']:.1%} (alpha {power['alpha']}); the target "
+        f"{power['target_power']:.0%} needs {power['needed_per_arm']:,} families per arm.</li>"
+        "</ul>"
     )
     worst = sorted(
         (r for r in balance["covariates"] if r["standardized_difference"] is not None),
@@ -134,6 +171,11 @@ def deployment_html(section: dict[str, Any] | None) -> str:
         )
     )
     return "\n".join(parts)
+
+
+def _css(status: str) -> str:
+    """The report's class for a status: pass green, fail red, anything else amber."""
+    return {"pass": "pass", "fail": "alert"}.get(status, "not_evaluable")
 
 
 def with_deployment(page: str, section: dict[str, Any] | None) -> str:
