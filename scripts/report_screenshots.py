@@ -2,6 +2,10 @@
 and take their screenshots in Debian's chromium (what docs/shadow_and_rollout.md shows).
 
     PYTHONPATH=. python scripts/report_screenshots.py [--out docs]
+    PYTHONPATH=. python scripts/report_screenshots.py --page d_ru.html docs/dossier_ru.png
+
+``--page HTML PNG`` (repeatable) only screenshots pages made elsewhere, e.g. explanation
+records from `earlyrisk dossier --lang ru --out d_ru.html` on the demo registry.
 
 The log is made up (600 families in three regions, a rollout with a hold-out, a shadow that
 rates the rural families higher, caseworkers who agree with two levels in three), so the
@@ -123,7 +127,15 @@ def screenshot(html: Path, png: Path, width: int = 1280) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs"))
+    parser.add_argument(
+        "--page", nargs=2, action="append", metavar=("HTML", "PNG"), type=Path, default=[]
+    )
     args = parser.parse_args()
+    if args.page:
+        for html, png in args.page:
+            screenshot(html.resolve(), png)
+            print(f"wrote {png}")
+        return
     work = Path(tempfile.mkdtemp(prefix="earlyrisk-report-shots-"))
     frame = families()
     probability = np.clip(0.02 + 0.06 * frame["utility_debt"].to_numpy(), 0, 1)
