@@ -130,10 +130,11 @@ def main() -> None:
     parser.add_argument(
         "--page", nargs=2, action="append", metavar=("HTML", "PNG"), type=Path, default=[]
     )
+    parser.add_argument("--width", type=int, default=1280, help="--page: window width (px)")
     args = parser.parse_args()
     if args.page:
         for html, png in args.page:
-            screenshot(html.resolve(), png)
+            screenshot(html.resolve(), png, width=args.width)
             print(f"wrote {png}")
         return
     work = Path(tempfile.mkdtemp(prefix="earlyrisk-report-shots-"))
