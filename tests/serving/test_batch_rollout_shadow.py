@@ -47,7 +47,7 @@ def _register_v2(world: ServingWorld) -> str:
     return logged.version
 
 
-def _score(env: dict[str, str], raw: Path, out: Path, *extra: str):
+def _score(env: dict[str, str | None], raw: Path, out: Path, *extra: str):
     return CliRunner().invoke(
         app,
         ["score", "--raw", str(raw), "--as-of", AS_OF, "--out", str(out), *extra],
@@ -69,13 +69,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory, small_registry_dir: Path):
     world = build_world(tmp_path_factory.mktemp("batch_stages"))
     v2 = _register_v2(world)
     root = world.root
-    env = {
-        **world.env,
-        "EARLYRISK_AUDIT_LOG_PATH": world.env["EARLYRISK_AUDIT_LOG_PATH"],
-        "EARLYRISK_ROLLOUT_CONFIG_PATH": "",
-        "EARLYRISK_SHADOW_MODEL_URI": "",
-    }
-    env = {k: v for k, v in env.items() if v != ""}
+    # None unsets a variable for the run: a rollout or shadow leaked into os.environ by
+    # another test must not apply to the plain run
+    env = {**world.env, "EARLYRISK_ROLLOUT_CONFIG_PATH": None, "EARLYRISK_SHADOW_MODEL_URI": None}
     plain = _score(env, small_registry_dir, root / "plain.parquet")
     assert plain.exit_code == 0, plain.output
     before = pd.read_parquet(root / "plain.parquet")
@@ -213,7 +209,9 @@ def test_a_changed_config_for_a_sealed_cycle_is_refused(runs, small_registry_dir
     path.write_text(json.dumps(doc))
     count = len(_entries(runs["log"]))
     out = runs["world"].root / "changed.parquet"
-    result = _score(runs["env"], small_registry_dir, out, "--rollout", str(path))
+    # given as the service's setting, not --rollout: the batch applies what the service does
+    env = {**runs["env"], "EARLYRISK_ROLLOUT_CONFIG_PATH": str(path)}
+    result = _score(env, small_registry_dir, out)
     assert result.exit_code == 1
     assert "already sealed" in result.output and "2024-H2" in result.output
     assert len(_entries(runs["log"])) == count and not out.exists()
