@@ -35,9 +35,11 @@ def read_scores(path: str | Path) -> pd.DataFrame:
     A directory is read as one Parquet dataset (its ``*.parquet``/``*.pq`` part files,
     ``key=value`` subfolders as columns, names starting with ``_`` or ``.`` skipped): the
     folder ``earlyrisk score --engine spark`` writes. A directory without part files is
-    refused with what it holds. Rows of an ``earlyrisk score`` file whose ``status`` is
-    ``ineligible`` carry no score (the family is outside the scored population, design
-    rule 10) and are left out.
+    refused with what it holds. Only rows of an ``earlyrisk score`` file whose ``status``
+    is ``scored`` carry a probability: ``ineligible`` families are outside the scored
+    population (design rule 10), a display hold-out's ``withheld`` row keeps only its score
+    id (the rollout's randomized arm, so leaving it out does not bias the audit), and an
+    ``expired`` score is no longer in force. The others are left out.
     """
     source = Path(path)
     if not source.exists():
@@ -101,10 +103,14 @@ def _read_parquet_folder(folder: Path) -> pd.DataFrame:
         ) from error
 
 
+#: the one ``status`` of a score file's rows that carries a probability to audit
+SCORED_STATUS = "scored"
+
+
 def _scored_only(frame: pd.DataFrame) -> pd.DataFrame:
     if "status" not in frame.columns:
         return frame
-    return frame.loc[frame["status"] != "ineligible"].reset_index(drop=True)
+    return frame.loc[frame["status"] == SCORED_STATUS].reset_index(drop=True)
 
 
 def write_reports(
