@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from datetime import date
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from earlyrisk.cli import app
 from features.synth import SynthConfig, generate_chunk
 
 DEPLOY = date(2021, 1, 1)
@@ -51,3 +55,26 @@ def test_a_family_is_flagged_again_only_after_its_support_months() -> None:
 def test_support_months_outside_1_to_36_are_refused(months: int) -> None:
     with pytest.raises(ValidationError, match="deploy_support_months"):
         SynthConfig(families=10, seed=1, deploy_support_months=months)
+
+
+def test_the_cli_passes_support_months_and_refuses_a_bad_value(tmp_path: Path) -> None:
+    args = ["synth", "-n", "300", "--workers", "1", "--no-progress", "--deploy-from", "2021-01"]
+    ok = CliRunner().invoke(
+        app,
+        [*args, "--out", str(tmp_path / "reg"), "--deploy-capacity", "0.05"]
+        + ["--support-months", "30"],
+    )
+    assert ok.exit_code == 0, ok.output
+    rows = pd.read_parquet(tmp_path / "reg" / "interventions.parquet")
+    months = pd.to_datetime(rows["recorded_date"]).dt.to_period("M")
+    gaps = pd.DataFrame({"f": rows["family_id"], "m": months}).sort_values("m")
+    again = gaps.groupby("f")["m"].diff().dropna().map(lambda d: d.n)
+    assert again.empty or again.min() >= 29  # 31 months between flags, +-1 for the lag
+    bad = CliRunner().invoke(
+        app,
+        [*args, "--out", str(tmp_path / "bad"), "--support-months", "0"],
+        env={"COLUMNS": "400"},
+    )
+    assert bad.exit_code == 2
+    assert "--support-months" in bad.output
+    assert "greater than or equal to 1" in bad.output
