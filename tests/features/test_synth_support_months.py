@@ -8,7 +8,6 @@ simulation: a family is flagged again only after its support ended, and the trut
 from __future__ import annotations
 
 from datetime import date
-
 from pathlib import Path
 
 import pandas as pd
@@ -59,11 +58,8 @@ def test_support_months_outside_1_to_36_are_refused(months: int) -> None:
 
 def test_the_cli_passes_support_months_and_refuses_a_bad_value(tmp_path: Path) -> None:
     args = ["synth", "-n", "300", "--workers", "1", "--no-progress", "--deploy-from", "2021-01"]
-    ok = CliRunner().invoke(
-        app,
-        [*args, "--out", str(tmp_path / "reg"), "--deploy-capacity", "0.05"]
-        + ["--support-months", "30"],
-    )
+    deployment = ["--deploy-capacity", "0.05", "--support-months", "30"]
+    ok = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "reg"), *deployment])
     assert ok.exit_code == 0, ok.output
     rows = pd.read_parquet(tmp_path / "reg" / "interventions.parquet")
     months = pd.to_datetime(rows["recorded_date"]).dt.to_period("M")

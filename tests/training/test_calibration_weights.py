@@ -94,8 +94,8 @@ def test_the_choice_and_the_cross_fitted_reference_use_the_weights() -> None:
     rule = RuleBaseline()
     y = frame["label"].to_numpy()
     weight = frame[SUPPORT_WEIGHT].to_numpy()
-    chosen = choose_calibration(rule, frame, y, sample_weight=weight)
-    plain = choose_calibration(rule, frame, y)
+    chosen = choose_calibration(rule, frame, y, sample_weight=weight)  # type: ignore[arg-type]
+    plain = choose_calibration(rule, frame, y)  # type: ignore[arg-type]
     high = np.array([2.0])
     assert chosen.calibrator.transform(high)[0] > 1.15 * plain.calibrator.transform(high)[0]
     # the weighted Brier is a different sum from the plain one
