@@ -24,10 +24,20 @@ out-of-fold observed / expected ratio among the top ``top_fraction`` of the slic
 out-of-fold calibration slope are recorded per method; a method whose top-band O/E lies
 outside ``top_band`` is only chosen when every method does (then the one closest to 1 in
 log ratio wins), otherwise the lowest Brier among those inside wins.
+
+Why rows may carry weights: when caseworkers' support changed some labels, training keeps
+the rows support did not touch and weights them by the inverse of their chance of going
+without support (``support_weight``, :mod:`training.support`), so that the kept rows stand
+for the population the model will rank. The calibration slice is such a sample too: an
+unweighted calibrator would map the margin to the rate of the *kept* rows, which
+under-represent the high-risk profile the deployed model flagged. So every fit here takes
+the rows' weights, and the choice's Brier and top-band O/E are weighted the same way (the
+out-of-fold calibration slope stays unweighted: it is reported, not used to choose).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -79,14 +89,45 @@ class _MarginClassifier(ClassifierMixin, BaseEstimator):
 
 
 def fit_calibrator(
-    risk_model: RiskModel, X: pd.DataFrame, y: np.ndarray, *, method: Method
+    risk_model: RiskModel,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    method: Method,
+    sample_weight: np.ndarray | None = None,
 ) -> MarginCalibrator:
     """Fit one calibrator of ``method`` on the margin of ``risk_model`` over (X, y)."""
-    return fit_margin_calibrator(risk_model.raw_score(X), y, method=method)
+    return fit_margin_calibrator(
+        risk_model.raw_score(X), y, method=method, sample_weight=sample_weight
+    )
 
 
-def fit_margin_calibrator(margin: np.ndarray, y: np.ndarray, *, method: Method) -> MarginCalibrator:
-    """Fit one calibrator of ``method`` mapping ``margin`` to the probability of ``y``.
+def check_weights(sample_weight: np.ndarray | None, n: int) -> np.ndarray | None:
+    """The rows' weights as floats, or None; refuses a wrong length or a negative, NaN or
+    all-zero weight, naming what it got."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=float)
+    if w.shape != (n,):
+        raise CalibrationError(f"calibration needs one weight per row ({n}), got shape {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise CalibrationError(
+            "calibration weights must be finite, >= 0 and not all 0; got min "
+            f"{np.nanmin(w) if w.size else float('nan')}, {int((~np.isfinite(w)).sum())} "
+            "not finite"
+        )
+    return w
+
+
+def fit_margin_calibrator(
+    margin: np.ndarray,
+    y: np.ndarray,
+    *,
+    method: Method,
+    sample_weight: np.ndarray | None = None,
+) -> MarginCalibrator:
+    """Fit one calibrator of ``method`` mapping ``margin`` to the probability of ``y``,
+    each row counting ``sample_weight`` times (see the module: support weights).
 
     ``cv=2`` only decides how scikit-learn slices the data to collect the frozen model's
     predictions; a frozen model predicts the same whatever the folds, so one calibrator is
@@ -95,10 +136,18 @@ def fit_margin_calibrator(margin: np.ndarray, y: np.ndarray, *, method: Method) 
     y = np.asarray(y).astype(int)
     _check_slice(y)
     margin = np.asarray(margin, dtype=float)
+    weight = check_weights(sample_weight, len(y))
     if np.isnan(margin).any():
         raise CalibrationError(f"{int(np.isnan(margin).sum())} margins are NaN; cannot calibrate")
     cal = CalibratedClassifierCV(FrozenEstimator(_MarginClassifier()), method=method, cv=2)
-    cal.fit(margin.reshape(-1, 1), y)
+    with warnings.catch_warnings():
+        # scikit-learn warns that the frozen estimator's fit takes no sample_weight, so the
+        # weights "will only be used for the calibration itself": exactly what is meant
+        # here (the model is fitted already; only the calibrator is fitted now).
+        warnings.filterwarnings(
+            "ignore", message="Since FrozenEstimator does not appear to accept sample_weight"
+        )
+        cal.fit(margin.reshape(-1, 1), y, sample_weight=weight)
     fitted = cal.calibrated_classifiers_[0].calibrators[0]
     if method == "isotonic":
         return MarginCalibrator(
@@ -143,14 +192,18 @@ def choose_calibration(
     seed: int = 0,
     top_fraction: float = 0.05,
     top_band: tuple[float, float] = (0.8, 1.25),
+    sample_weight: np.ndarray | None = None,
 ) -> CalibrationResult:
     """Pick isotonic or sigmoid on the calibration slice (out of fold), refit on it.
 
     Lowest out-of-fold Brier among the methods whose top-band observed / expected ratio is
-    within ``top_band``; see the module docstring.
+    within ``top_band``; see the module docstring. ``sample_weight`` (the rows' support
+    weights) weights every fit, the Brier and the top-band ratio.
     """
     y = np.asarray(y).astype(int)
     _check_slice(y, n_folds=n_folds)
+    weight = check_weights(sample_weight, len(y))
+    w = np.ones(len(y)) if weight is None else weight
     folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     margin = risk_model.raw_score(X)
     cv_brier: dict[str, float] = {}
@@ -159,11 +212,20 @@ def choose_calibration(
     for method in methods:
         oof = np.empty(len(y))
         for fit_idx, held_idx in folds.split(np.zeros(len(y)), y):
-            cal = fit_margin_calibrator(margin[fit_idx], y[fit_idx], method=method)
+            cal = fit_margin_calibrator(
+                margin[fit_idx],
+                y[fit_idx],
+                method=method,
+                sample_weight=None if weight is None else weight[fit_idx],
+            )
             oof[held_idx] = cal.transform(margin[held_idx])
-        cv_brier[method] = float(brier_score_loss(y, oof))
+        cv_brier[method] = float(brier_score_loss(y, oof, sample_weight=weight))
         top = top_band_mask(margin, max(1, round(top_fraction * len(y))))
-        cv_top_oe[method] = observed_to_expected(y[top], oof[top]).estimate
+        cv_top_oe[method] = (
+            observed_to_expected(y[top], oof[top]).estimate
+            if weight is None
+            else weighted_observed_to_expected(y[top], oof[top], w[top])
+        )
         cv_slope[method] = calibration_slope(y, oof).estimate
     lower, upper = top_band
     inside = [m for m in methods if lower <= cv_top_oe[m] <= upper]
@@ -180,14 +242,22 @@ def choose_calibration(
         )
     return CalibrationResult(
         method=best,
-        calibrator=fit_margin_calibrator(margin, y, method=best),
+        calibrator=fit_margin_calibrator(margin, y, method=best, sample_weight=weight),
         cv_brier=cv_brier,
-        uncalibrated_brier=float(brier_score_loss(y, UNCALIBRATED.transform(margin))),
+        uncalibrated_brier=float(
+            brier_score_loss(y, UNCALIBRATED.transform(margin), sample_weight=weight)
+        ),
         n_rows=len(y),
         n_positive=int(y.sum()),
         cv_top_oe=cv_top_oe,
         cv_slope=cv_slope,
     )
+
+
+def weighted_observed_to_expected(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
+    """Weighted observed / expected: sum(w y) / sum(w p) (NaN when nothing is expected)."""
+    expected = float(np.sum(w * p))
+    return float(np.sum(w * y)) / expected if expected > 0 else float("nan")
 
 
 def _check_slice(y: np.ndarray, *, n_folds: int = 2) -> None:

@@ -79,6 +79,7 @@ from training.models import (
     check_model_inputs,
     fit_lightgbm,
     fit_logistic,
+    row_weights,
     score_rows,
 )
 from training.pooled_evidence import OriginScores, PooledDifferences, pooled_differences
@@ -754,9 +755,16 @@ def _calibrate(
     """
     from training.calibration import CalibrationError
 
+    weight = row_weights(frame)  # support weights: the slice stands for every family
     try:
         return choose_calibration(
-            scorer, frame, y, seed=seed, top_fraction=top_fraction, top_band=top_band
+            scorer,
+            frame,
+            y,
+            seed=seed,
+            top_fraction=top_fraction,
+            top_band=top_band,
+            sample_weight=weight,
         )
     except CalibrationError:
         if name == MAIN:
@@ -769,6 +777,7 @@ def _calibrate(
             methods=("isotonic",),
             top_fraction=top_fraction,
             top_band=top_band,
+            sample_weight=weight,
         )
 
 

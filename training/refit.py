@@ -56,6 +56,7 @@ def cross_fitted_probability(
         (family_hash_unit(frame["family_id"], salt=salt) * n_folds).astype(int), n_folds - 1
     )
     y = frame["label"].to_numpy(dtype=int)
+    weight = row_weights(frame)
     margin = model.raw_score(frame)
     out = np.empty(len(frame))
     for f in range(n_folds):
@@ -63,7 +64,12 @@ def cross_fitted_probability(
         if not (~fit).any() or y[fit].min() == y[fit].max():
             return None
         try:
-            calibrator = fit_margin_calibrator(margin[fit], y[fit], method=method)  # type: ignore[arg-type]
+            calibrator = fit_margin_calibrator(
+                margin[fit],
+                y[fit],
+                method=method,  # type: ignore[arg-type]
+                sample_weight=None if weight is None else weight[fit],
+            )
         except CalibrationError:  # a fold too noisy to calibrate: no out-of-fold figures
             return None
         out[~fit] = model.with_calibrator(calibrator).predict_proba(frame.loc[~fit])
@@ -99,9 +105,16 @@ def fit_chosen(
 
 
 def recalibrate(model: _Calibratable, frame: pd.DataFrame, *, method: str) -> _Calibratable:
-    """``model`` with a calibrator of ``method`` fitted on ``frame``'s raw scores and labels."""
+    """``model`` with a calibrator of ``method`` fitted on ``frame``'s raw scores and labels,
+    each row weighted by its ``support_weight`` when the frame carries one (rows kept and
+    weighted for support: :mod:`training.calibration`)."""
     if method == "none":
         return model.with_calibrator(UNCALIBRATED)
     y = frame["label"].to_numpy(dtype=int)
-    calibrator = fit_margin_calibrator(model.raw_score(frame), y, method=method)  # type: ignore[arg-type]
+    calibrator = fit_margin_calibrator(
+        model.raw_score(frame),
+        y,
+        method=method,  # type: ignore[arg-type]
+        sample_weight=row_weights(frame),
+    )
     return model.with_calibrator(calibrator)

@@ -62,10 +62,10 @@ METHOD_TEXT: dict[SupportMethod, str] = {
     "exclude_treated": "training rows whose label window overlaps accepted support excluded",
     "ipw": "rows with accepted support in the label window excluded, the others weighted by "
     "1 / (1 - propensity of support) from a cross-fitted propensity model (indicators and "
-    "decisions in the window)",
+    "decisions in the window), in fitting and in calibration",
     "holdout_and_pre_deployment": "pre-deployment rows and, during the deployment, rows "
     "without a decision taken with the score shown (the display hold-out weighted by "
-    "1 / hidden share per decision)",
+    "1 / hidden share per decision, in fitting and in calibration)",
 }
 
 

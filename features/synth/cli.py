@@ -80,7 +80,8 @@ def synth(
             "--deploy-from",
             metavar="YYYY-MM",
             help="Plant a model in service from this month on: each month it flags the "
-            "capacity (by the truth's own risk ranking), caseworkers of differing leniency "
+            "capacity (a risk rule over the recorded events, not the hidden truth), "
+            "caseworkers of differing leniency "
             "offer support, support lowers the case hazard by --support-effect, a random "
             "--holdout-share of flagged families has the score hidden. Writes "
             "interventions and adds the with/without-support probabilities to the truth "
@@ -118,6 +119,17 @@ def synth(
             "each month (the caseworkers' capacity).",
         ),
     ] = 0.01,
+    support_months: Annotated[
+        int,
+        typer.Option(
+            "--support-months",
+            min=1,
+            max=36,
+            help="With --deploy-from: months support lasts after an offer; a flagged "
+            "family is not flagged again meanwhile. Train with the same "
+            "interventions.support_months.",
+        ),
+    ] = 12,
     variant: Annotated[
         str,
         typer.Option(
@@ -197,6 +209,7 @@ def synth(
             support_effect=support_effect,
             holdout_share=holdout_share,
             deploy_capacity=deploy_capacity,
+            deploy_support_months=support_months,
             variant=variant,
         )
     except ValidationError as error:  # an unknown --variant names the known ones

@@ -109,6 +109,7 @@ def _generate_chunk(config: SynthConfig, chunk: int, params: ProcessParams) -> C
                 effect=config.support_effect,
                 holdout_share=config.holdout_share,
                 capacity=config.deploy_capacity,
+                support_months=config.deploy_support_months,
             ),
         )
         outcomes = thin_outcomes(

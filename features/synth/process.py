@@ -79,6 +79,13 @@ class SynthConfig(BaseModel):
         le=1.0,
         description="share of the families with a minor the deployed model flags each month",
     )
+    deploy_support_months: int = Field(
+        default=12,
+        ge=1,
+        le=36,
+        description="months support lasts after an offer (a supported family is not flagged "
+        "again meanwhile); training's interventions.support_months should say the same",
+    )
 
     @model_validator(mode="after")
     def _variant_is_known(self) -> SynthConfig:
