@@ -132,7 +132,7 @@ def stored_files(location_path: Path, fmt: Format) -> list[Path]:
     )
 
 
-def _partition_values(location_path: Path, path: Path) -> tuple[tuple[str, str], ...]:
+def partition_values(location_path: Path, path: Path) -> tuple[tuple[str, str], ...]:
     """The ``key=value`` directories between the table's directory and a part file."""
     if not location_path.is_dir():
         return ()
@@ -154,7 +154,7 @@ def plan_units(
     units: list[RawUnit] = []
     next_row = 0
     for index, path in enumerate(stored_files(location.path, location.fmt)):
-        keys = _partition_values(location.path, path)
+        keys = partition_values(location.path, path)
         if location.fmt == "csv":
             units.append(RawUnit(table, str(path), "csv", None, index << CSV_ROW_BITS, keys))
             continue
