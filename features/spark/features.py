@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +56,8 @@ from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_PREFIX
 from features.spark.buckets import forget_assigner, read_partition, write_layout
 from features.spark.corrections import corrections_for_spark
 from features.spark.raw import raw_files_fingerprint, read_typed_table
+from features.spark.scratch import Scratch, fresh_scratch
+from features.spark.scratch import remove as remove_scratch
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -143,14 +143,15 @@ def spark_feature_frame(
     raw_dir: Path | str,
     as_of_dates: Iterable[object],
     *,
-    scratch: Path | str,
+    scratch: Scratch | Path | str,
     config: FeatureConfig | None = None,
     n_partitions: int | None = None,
 ) -> tuple[DataFrame, list[str], int]:
     """(Spark frame of feature rows, its audit attributes, the number of partitions).
 
     Runs steps 1 and 2 of the module docstring now (the registry laid out by partition in
-    the directory ``scratch``, which every executor must be able to read); the frame is
+    the directory ``scratch``, a path or URI every executor must be able to read and
+    write: :mod:`features.spark.scratch`); the frame is
     lazy and reads ``scratch`` when its job runs, so remove ``scratch`` only after that
     (:func:`write_spark_features` does). The raw data must already have passed validation
     (:mod:`features.spark.validation`).
@@ -164,7 +165,7 @@ def spark_feature_frame(
         n_partitions = default_partitions(spark, n_families)
     if n_partitions < 1:
         raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
-    layout = str(write_layout(spark, raw_dir, n_partitions, scratch))
+    layout = write_layout(spark, raw_dir, n_partitions, scratch).uri
     config_json = config.model_dump_json()
     corrections = corrections_for_spark(raw_dir)  # small: sent whole with every task
     columns = output_columns(attributes)
@@ -197,12 +198,13 @@ def spark_feature_frame(
     return features, attributes, n_partitions
 
 
-def scratch_beside(out: Path | str) -> Path:
-    """A fresh hidden directory name beside ``out`` for the partitioned registry (beside
-    the output, so on storage the executors share when they share the output); the caller
-    removes it once the feature job has run."""
-    out = Path(out)
-    return out.with_name(f".{out.name}.{uuid.uuid4().hex}.partitions")
+def scratch_beside(out: Path | str) -> Scratch:
+    """A fresh scratch for the partitioned registry of the job writing ``out``: below
+    ``$EARLYRISK_SPARK_SCRATCH`` (any URI of :mod:`features.spark.scratch`) when set, else
+    a hidden directory beside the output (on the storage the executors share when they
+    share the output); the caller removes it (:func:`features.spark.scratch.remove`) once
+    the feature job has run."""
+    return fresh_scratch(out)
 
 
 def write_spark_features(
@@ -213,15 +215,20 @@ def write_spark_features(
     *,
     config: FeatureConfig | None = None,
     n_partitions: int | None = None,
+    scratch_root: Scratch | Path | str | None = None,
 ) -> Path:
     """Compute the feature table on Spark and write it to the directory ``out`` as Parquet
     partitioned by ``as_of``, with the fingerprints in ``out/_earlyrisk.json``; folders
-    0700, files 0600 (an existing ``out`` is replaced)."""
+    0700, files 0600 (an existing ``out`` is replaced).
+
+    ``scratch_root``: where the registry laid out by partition goes (a path or URI every
+    executor reaches, e.g. ``s3a://bucket/tmp``; :func:`features.spark.scratch.fresh_scratch`
+    says the default); it is removed after the job."""
     from pyspark.sql import functions as F
 
     config = config or FeatureConfig()
     out = Path(out)
-    scratch = scratch_beside(out)
+    scratch = fresh_scratch(out, scratch_root)
     # Spark writes into a private (0700) folder; the tree is made 0600/0700 there and then
     # renamed over ``out`` (a snapshot names every family and its audit groups)
     with private_staging(out) as staging:
@@ -242,7 +249,7 @@ def write_spark_features(
                 .parquet(str(staged))
             )
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            remove_scratch(scratch)
         sidecar = {
             META_FEATURE_LIST: feature_list_fingerprint(),
             META_RAW_FILES: raw_files_fingerprint(raw_dir),

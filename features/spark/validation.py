@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import ALL_TABLES, OPTIONAL_TABLES, TABLES
-from features.spark.buckets import plan_units
+from features.spark.buckets import ROWS_PER_UNIT, plan_units
 from features.spark.event_checks import (
     FINDINGS,
     OUT_SCHEMA,
@@ -102,9 +102,15 @@ class _EventsPass:
     """The events' Spark job and what it found (see the module docstring, step 2)."""
 
     def __init__(
-        self, spark: SparkSession, stored: StoredTable, slices: SliceChecks, max_examples: int
+        self,
+        spark: SparkSession,
+        stored: StoredTable,
+        slices: SliceChecks,
+        max_examples: int,
+        rows_per_unit: int,
     ) -> None:
         self.spark = spark
+        self.rows_per_unit = rows_per_unit
         self.stored = stored
         self.slices = slices
         self.max_examples = max_examples
@@ -117,7 +123,9 @@ class _EventsPass:
         from pyspark.sql import functions as F
 
         try:
-            self.units = event_units(plan_units(raw_dir, STREAMED))
+            self.units = event_units(
+                plan_units(raw_dir, STREAMED, rows_per_unit=self.rows_per_unit)
+            )
         except READ_ERRORS as error:  # a Parquet footer that cannot be read
             self.error = str(error) or repr(error)
             return
@@ -188,9 +196,15 @@ class _EventsPass:
 
 
 def validate_raw_dir_spark(
-    spark: SparkSession, raw_dir: Path | str, *, max_examples: int = 5
+    spark: SparkSession,
+    raw_dir: Path | str,
+    *,
+    max_examples: int = 5,
+    rows_per_unit: int = ROWS_PER_UNIT,
 ) -> ValidationReport:
     """Validate the tables of ``raw_dir`` on Spark; the pandas engine's report.
+
+    ``rows_per_unit``: events per task, about (Parquet row groups are not split).
 
     Raises NotADirectoryError when ``raw_dir`` is not a directory; a missing or unreadable
     table is a finding of the report, as in :func:`features.validation.validate_raw_dir`.
@@ -234,7 +248,7 @@ def validate_raw_dir_spark(
         # the tasks need the parents' look-ups, not their rows: zero-row stand-ins
         parents = {n: stand_in(t) for n, t in parsed.items() if n != STREAMED}
         slices = SliceChecks(parents, ctx.membership_intervals(), ctx, read_calls, max_examples)
-        events_pass = _EventsPass(spark, events, slices, max_examples)
+        events_pass = _EventsPass(spark, events, slices, max_examples, rows_per_unit)
         events_pass.run(raw_dir)
         if events_pass.error is not None:
             merger.drop_table(STREAMED)
