@@ -97,6 +97,14 @@ def _checks_for(run_id: str, state: Broadcast[bytes]) -> SliceChecks:
         return _CACHED[1]
 
 
+def forget_checks() -> None:
+    """Drop the worker's copy of a validation's first pass (a feature task needs the
+    memory: at a million families the look-ups are a few hundred MB)."""
+    global _CACHED
+    with _LOCK:
+        _CACHED = None
+
+
 # -- one unit -------------------------------------------------------------------------
 
 

@@ -55,6 +55,7 @@ from features.private_files import private_staging, publish_tree
 from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_PREFIX
 from features.spark.buckets import forget_assigner, read_partition, write_layout
 from features.spark.corrections import corrections_for_spark
+from features.spark.event_checks import forget_checks
 from features.spark.raw import raw_files_fingerprint, read_typed_table
 from features.spark.scratch import Scratch, fresh_scratch
 from features.spark.scratch import remove as remove_scratch
@@ -173,6 +174,7 @@ def spark_feature_frame(
 
     def compute(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         forget_assigner()  # the layout's look-ups, if this worker ran layout tasks
+        forget_checks()  # and a validation's, if it ran validation tasks
         part_config = FeatureConfig.model_validate_json(config_json)
         for batch in batches:
             for p in batch.column("id").to_pylist():
