@@ -192,7 +192,7 @@ def plan_registry_units(
 # -- reading one unit (tasks) ---------------------------------------------------------------
 
 
-def _typed(kind: str, values: pa.ChunkedArray) -> pa.ChunkedArray:
+def typed_column(kind: str, values: pa.ChunkedArray) -> pa.ChunkedArray:
     """One stored column in its in-memory type (valid data: a bad cell becomes null, as
     :func:`features.spark.raw.typed_table` does; validation refused those beforehand)."""
     kind_type = values.type
@@ -213,7 +213,8 @@ def _typed(kind: str, values: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.if_else(blank, pa.scalar(None, pa.string()), text)
 
 
-def _read_stored(unit: RawUnit, wanted: Sequence[str]) -> pa.Table:
+def read_stored_columns(unit: RawUnit, wanted: Sequence[str]) -> pa.Table:
+    """The ``wanted`` columns the unit's file stores, as stored (no typing, no Hive keys)."""
     if unit.fmt == "parquet":
         file = pq.ParquetFile(unit.path)
         present = [name for name in wanted if name in file.schema_arrow.names]
@@ -238,7 +239,7 @@ def read_unit(unit: RawUnit) -> pa.Table:
     and ``_row``. A column neither stored nor given by a ``key=value`` directory raises
     KeyError naming it (validation refuses such data first)."""
     wanted = laid_out_columns(unit.table)
-    stored = _read_stored(unit, wanted)
+    stored = read_stored_columns(unit, wanted)
     keys = dict(unit.partition_values)
     kinds = {c.name: c.kind for c in TABLE_COLUMNS[unit.table]}
     columns = {}
@@ -249,7 +250,7 @@ def read_unit(unit: RawUnit) -> pa.Table:
             values = pa.chunked_array([pa.array([keys[name]] * stored.num_rows, pa.string())])
         else:
             raise KeyError(f"{unit.path}: table {unit.table!r} lacks column {name!r}")
-        columns[name] = _typed(kinds[name], values)
+        columns[name] = typed_column(kinds[name], values)
     columns[ROW] = pa.chunked_array(
         [pa.array(np.arange(unit.first_row, unit.first_row + stored.num_rows, dtype=np.int64))]
     )

@@ -6,12 +6,12 @@ the well-being index and the audit groups are defined once, in
 the two engines identical by construction (a test compares every column), and a second
 implementation in SQL could drift.
 
-How a registry becomes partitions, all in Spark (nothing is collected to the driver but
-three numbers and the distinct protected attributes):
+How a registry becomes partitions (the events never reach the driver):
 
 1. the registry-wide values a partition cannot know (the extraction date, which decides
    ``label_observed``, and the protected attributes, one ``audit_`` column each) and the
-   number of families, in one Spark job, as the pandas driver computes them;
+   number of families, as the pandas driver computes them (:mod:`features.spark.facts`:
+   the families and protected tables on the driver, the latest date by Python tasks);
 2. Python tasks on Spark read the raw files (a group of Parquet row groups or a CSV file
    each) with pyarrow and write every row into a scratch directory by family partition,
    placed by the pandas engine's own assigner (:mod:`features.spark.buckets`);
@@ -48,7 +48,6 @@ from features.compute import (
     output_dtypes,
 )
 from features.config import FeatureConfig
-from features.contract import TABLES
 from features.labels import refuse_as_of_after_extraction
 from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
 from features.private_files import private_staging, publish_tree
@@ -56,7 +55,8 @@ from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_PREFIX
 from features.spark.buckets import forget_assigner, read_partition, write_layout
 from features.spark.corrections import corrections_for_spark
 from features.spark.event_checks import forget_checks
-from features.spark.raw import raw_files_fingerprint, read_typed_table
+from features.spark.facts import registry_facts
+from features.spark.raw import raw_files_fingerprint
 from features.spark.scratch import Scratch, fresh_scratch
 from features.spark.scratch import remove as remove_scratch
 
@@ -98,45 +98,10 @@ def output_schema(audit_attributes: Sequence[str]) -> str:
     return ", ".join(f"`{name}` {spark_types[dtypes[name]]}" for name in dtypes)
 
 
-def registry_facts(
-    tables: dict[str, DataFrame], config: FeatureConfig
-) -> tuple[pd.Timestamp, list[str], int]:
-    """(extraction date, protected attributes, number of families), as Spark aggregates in
-    one job (each job costs a scheduling round trip)."""
-    from pyspark.sql import functions as F
-
-    facts = tables["families"].agg(F.count_distinct("family_id").alias("families"))
-    facts = facts.crossJoin(tables["protected"].agg(F.collect_set("attribute").alias("attributes")))
-    if config.extraction_date is None:
-        for name in ("events", "outcomes"):
-            latest = tables[name].agg(F.max("recorded_date").alias(f"latest_{name}"))
-            facts = facts.crossJoin(latest)
-    row = facts.first()
-    assert row is not None  # global aggregates have exactly one row
-    if config.extraction_date is not None:
-        extraction = pd.Timestamp(config.extraction_date)
-    else:
-        present = [row[f"latest_{name}"] for name in ("events", "outcomes")]
-        present = [value for value in present if value is not None]
-        if not present:
-            raise ValueError(
-                "cannot infer the extraction date: events and outcomes hold no "
-                "recorded_date; set FeatureConfig.extraction_date"
-            )
-        extraction = pd.Timestamp(max(present))
-    attributes = sorted(value for value in row["attributes"] if value is not None)
-    return extraction, attributes, int(row["families"])
-
-
 def default_partitions(spark: SparkSession, n_families: int) -> int:
     """Partitions for ``n_families``: one per 25,000 families, at least one per core."""
     cores = max(1, spark.sparkContext.defaultParallelism)
     return max(cores, math.ceil(n_families / DEFAULT_FAMILIES_PER_PARTITION))
-
-
-def read_registry(spark: SparkSession, raw_dir: Path | str) -> dict[str, DataFrame]:
-    """The six typed tables of ``raw_dir`` as Spark frames (lazy)."""
-    return {table: read_typed_table(spark, raw_dir, table) for table in TABLES}
 
 
 def spark_feature_frame(
@@ -159,8 +124,7 @@ def spark_feature_frame(
     """
     config = config or FeatureConfig()
     dates = normalise_as_of(as_of_dates)
-    tables = read_registry(spark, raw_dir)
-    extraction, attributes, n_families = registry_facts(tables, config)
+    extraction, attributes, n_families = registry_facts(spark, raw_dir, config)
     refuse_as_of_after_extraction(dates, extraction, configured=config.extraction_date is not None)
     if n_partitions is None:
         n_partitions = default_partitions(spark, n_families)

@@ -99,7 +99,7 @@ def read_part(unit: RawUnit, wanted: Sequence[str]) -> pd.DataFrame:
         frame = pcsv.read_csv(path, convert_options=csv_options(stored)).to_pandas()
     for column in stored:
         if column not in frame.columns:
-            raise KeyError(f"{path.name} lacks column {column!r}")
+            raise KeyError(f"part file {path.name} has no column {column!r}")
     for key, value in keys.items():
         if key in wanted:
             frame[key] = pd.Series([value] * len(frame), dtype="str")
