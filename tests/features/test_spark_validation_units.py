@@ -55,9 +55,7 @@ def test_events_in_many_units_give_the_pandas_report(spark, tmp_path: Path) -> N
     reference = validate_raw_dir(raw, max_examples=3).to_dict()
     got = validate_raw_dir_spark(spark, raw, max_examples=3, rows_per_unit=ROWS).to_dict()
     assert got == reference
-    duplicated = [
-        v for v in got["errors"] if (v["table"], v["rule"]) == ("events", "unique")
-    ]
+    duplicated = [v for v in got["errors"] if (v["table"], v["rule"]) == ("events", "unique")]
     assert [(v["count"], v["examples"]) for v in duplicated] == [(2, ["E5"])]
     # a finding with examples from more than one unit, in row order
     date_type = [v for v in got["errors"] if v["rule"] == "date_type"]
@@ -79,4 +77,23 @@ def test_a_directory_of_csv_parts_reads_as_the_one_file(spark, tmp_path: Path) -
     assert got["tables"]["events"] == {"file": "events", "rows": len(rows)}
     got["tables"]["events"]["file"] = "events.csv"
     got["source"] = reference["source"]
+    assert got == reference
+
+
+def test_an_events_file_a_task_cannot_read_is_unreadable_as_in_pandas(
+    spark, tmp_path: Path
+) -> None:
+    """A row with a field too many: the events' findings give way to one
+    ``file_unreadable``, as the pandas validator reports it."""
+    raw = _write_csv(_planted_twice_e5(), tmp_path / "broken")
+    with (raw / "events.csv").open("a", encoding="utf-8") as handle:
+        handle.write("E99,F1,P1,school_absence,2021-01-01,2021-01-02,1.0,,extra,field\n")
+    reference = validate_raw_dir(raw, max_examples=3).to_dict()
+    got = validate_raw_dir_spark(spark, raw, max_examples=3).to_dict()
+    unreadable = [v for v in got["errors"] if v["table"] == "events"]
+    assert [v["rule"] for v in unreadable] == ["file_unreadable"]
+    assert got["tables"]["events"] == {"file": "events.csv", "rows": None}
+    for report in (got, reference):  # the two readers word Arrow's error alike up to ':'
+        for violation in report["errors"]:
+            violation["description"] = violation["description"].split(":")[0]
     assert got == reference
