@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from features.config import FeatureConfig
+    from features.spark.scratch import Scratch
 from features.engine_options import (
     DEFAULT_MASTER,
     Engine,
@@ -125,6 +126,17 @@ def features_command(
     engine: EngineOption = Engine.pandas,
     spark_master: SparkMasterOption = DEFAULT_MASTER,
     validated: ValidatedOption = None,
+    spark_scratch: Annotated[
+        str | None,
+        typer.Option(
+            "--spark-scratch",
+            metavar="URI",
+            envvar="EARLYRISK_SPARK_SCRATCH",
+            help="--engine spark: where the registry laid out by family partition goes "
+            "while the job runs, a path or URI every executor reaches (file://, s3a://, "
+            "hdfs://, gs://, abfss://); removed after. Default: a hidden folder beside --out.",
+        ),
+    ] = None,
 ) -> None:
     """Validate DIR, build the feature table for every --as-of date, write it to FILE."""
     from pydantic import ValidationError
@@ -164,8 +176,16 @@ def features_command(
     show_progress = err.is_terminal if progress is None else progress
     refuse_validated_on_pandas(validated, engine, err)
     if engine is Engine.spark:
+        from features.spark.scratch import ScratchLocationError, scratch_at
+
+        try:
+            scratch = None if spark_scratch is None else scratch_at(spark_scratch)
+        except ScratchLocationError as error:
+            raise _usage(err, f"--spark-scratch: {error}") from None
         raise typer.Exit(
-            _run_on_spark(raw, dates, out, feature_config, partitions, spark_master, err, validated)
+            _run_on_spark(
+                raw, dates, out, feature_config, partitions, spark_master, err, validated, scratch
+            )
         )
 
     install_scratch_cleanup()  # a stopped run removes its partition files
@@ -255,6 +275,7 @@ def _run_on_spark(
     master: str,
     err: Console,
     validated: Path | None = None,
+    scratch: Scratch | None = None,
 ) -> int:
     """``earlyrisk features --engine spark``: validate on Spark (or trust the record
     ``validated``), refuse broken data, write the partitioned feature directory ``out``;
@@ -282,7 +303,9 @@ def _run_on_spark(
             err.print(report)
             return 1
     try:
-        path = write_spark_features(spark, raw, dates, out, config=config, n_partitions=partitions)
+        path = write_spark_features(
+            spark, raw, dates, out, config=config, n_partitions=partitions, scratch_root=scratch
+        )
     except AsOfAfterExtractionError as error:
         err.print(f"[red]error:[/red] --as-of: {error}; nothing was written")
         return 2

@@ -314,6 +314,7 @@ def score_registry_spark(
     from features.spark.features import scratch_beside, spark_feature_frame
     from features.spark.raw import raw_files_fingerprint
     from features.spark.record import trusted_record
+    from features.spark.scratch import remove as remove_scratch
     from features.spark.session import session_conf
     from features.spark.validation import validate_raw_dir_spark
     from features.validation import InvalidRawDataError
@@ -401,7 +402,7 @@ def score_registry_spark(
             features.mapInPandas(
                 lambda batches: _score_task(spec, batches), schema=_ddl(scored_schema)
             ).write.mode("error").parquet(str(scored_staging))
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_scratch(scratch)
         staged = spark.read.parquet(str(scored_staging))
         bands, reference = _population(staged, settings)
         cutoffs = bands.cutoffs() if bands is not None else {}
@@ -452,7 +453,7 @@ def score_registry_spark(
         )
         raise
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_scratch(scratch)
         shutil.rmtree(private, ignore_errors=True)
     audit_log.record_run(
         run_id,

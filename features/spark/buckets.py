@@ -28,15 +28,16 @@ while it runs that layout's tasks (:func:`assigner_for`). A ``_row`` number (the
 stored order: the file order, then the row order) travels with every row, so a partition
 sees its rows in the same order as the pandas engine does.
 
-The scratch directory must be readable and writable by every executor (a shared mount or
-the same local disk in ``local`` mode), and so must the raw directory; the caller removes
-the scratch after the job. A failed task attempt leaves only hidden files, which readers
-skip, and its retry replaces the same names.
+The scratch directory must be readable and writable by every executor: a local path in
+``local`` mode or on a shared mount, or any URI pyarrow opens (``file://``, ``s3a://``,
+``hdfs://``, ...: :mod:`features.spark.scratch`), so an object store serves a cluster. The
+raw directory must be readable by every executor too; the caller removes the scratch after
+the job. A failed task attempt leaves only hidden files, which readers skip, and its retry
+replaces the same names.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -49,13 +50,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from features.contract import TABLE_COLUMNS, TABLES
 from features.partitions import PartitionAssigner
 from features.raw import RawTables
 from features.spark.raw import Format, locate_table
+from features.spark.scratch import (
+    Scratch,
+    make_private,
+    read_parquet_dir,
+    scratch_at,
+    write_parquet,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -132,7 +139,7 @@ def stored_files(location_path: Path, fmt: Format) -> list[Path]:
     )
 
 
-def _partition_values(location_path: Path, path: Path) -> tuple[tuple[str, str], ...]:
+def partition_values(location_path: Path, path: Path) -> tuple[tuple[str, str], ...]:
     """The ``key=value`` directories between the table's directory and a part file."""
     if not location_path.is_dir():
         return ()
@@ -154,7 +161,7 @@ def plan_units(
     units: list[RawUnit] = []
     next_row = 0
     for index, path in enumerate(stored_files(location.path, location.fmt)):
-        keys = _partition_values(location.path, path)
+        keys = partition_values(location.path, path)
         if location.fmt == "csv":
             units.append(RawUnit(table, str(path), "csv", None, index << CSV_ROW_BITS, keys))
             continue
@@ -185,7 +192,7 @@ def plan_registry_units(
 # -- reading one unit (tasks) ---------------------------------------------------------------
 
 
-def _typed(kind: str, values: pa.ChunkedArray) -> pa.ChunkedArray:
+def typed_column(kind: str, values: pa.ChunkedArray) -> pa.ChunkedArray:
     """One stored column in its in-memory type (valid data: a bad cell becomes null, as
     :func:`features.spark.raw.typed_table` does; validation refused those beforehand)."""
     kind_type = values.type
@@ -206,7 +213,8 @@ def _typed(kind: str, values: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.if_else(blank, pa.scalar(None, pa.string()), text)
 
 
-def _read_stored(unit: RawUnit, wanted: Sequence[str]) -> pa.Table:
+def read_stored_columns(unit: RawUnit, wanted: Sequence[str]) -> pa.Table:
+    """The ``wanted`` columns the unit's file stores, as stored (no typing, no Hive keys)."""
     if unit.fmt == "parquet":
         file = pq.ParquetFile(unit.path)
         present = [name for name in wanted if name in file.schema_arrow.names]
@@ -231,7 +239,7 @@ def read_unit(unit: RawUnit) -> pa.Table:
     and ``_row``. A column neither stored nor given by a ``key=value`` directory raises
     KeyError naming it (validation refuses such data first)."""
     wanted = laid_out_columns(unit.table)
-    stored = _read_stored(unit, wanted)
+    stored = read_stored_columns(unit, wanted)
     keys = dict(unit.partition_values)
     kinds = {c.name: c.kind for c in TABLE_COLUMNS[unit.table]}
     columns = {}
@@ -242,7 +250,7 @@ def read_unit(unit: RawUnit) -> pa.Table:
             values = pa.chunked_array([pa.array([keys[name]] * stored.num_rows, pa.string())])
         else:
             raise KeyError(f"{unit.path}: table {unit.table!r} lacks column {name!r}")
-        columns[name] = _typed(kinds[name], values)
+        columns[name] = typed_column(kinds[name], values)
     columns[ROW] = pa.chunked_array(
         [pa.array(np.arange(unit.first_row, unit.first_row + stored.num_rows, dtype=np.int64))]
     )
@@ -311,7 +319,11 @@ def place_rows(
 
 
 def write_unit(
-    unit: RawUnit, unit_id: int, scratch: Path, assigner: PartitionAssigner, attempt: int = 0
+    unit: RawUnit,
+    unit_id: int,
+    scratch: Scratch | Path | str,
+    assigner: PartitionAssigner,
+    attempt: int = 0,
 ) -> dict[int, int]:
     """Lay out one unit: ``scratch/<table>/_part=<p>/unit-<unit_id>.parquet`` for every
     partition ``p`` it has rows of; returns the rows written per partition.
@@ -328,14 +340,16 @@ def write_unit(
         return written
     starts = np.flatnonzero(np.r_[True, parts[1:] != parts[:-1]])
     stops = np.r_[starts[1:], len(parts)]
+    scratch = scratch_at(scratch)
     for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
         p = int(parts[start])
-        folder = scratch / unit.table / f"{PART}={p}"
-        folder.mkdir(parents=True, exist_ok=True)
-        final = folder / f"unit-{unit_id:06d}.parquet"
-        temp = folder / f".unit-{unit_id:06d}-{attempt}-{os.getpid()}.tmp"
-        pq.write_table(rows.take(pa.array(row_ids[start:stop])), temp, compression="lz4")
-        temp.replace(final)
+        write_parquet(
+            scratch,
+            (unit.table, f"{PART}={p}"),
+            f"unit-{unit_id:06d}.parquet",
+            rows.take(pa.array(row_ids[start:stop])),
+            attempt=attempt,
+        )
         written[p] = int(stop - start)
     return written
 
@@ -355,7 +369,7 @@ def layout_task(
         assigner = assigner_for(scratch, raw_dir, n_partitions)
         for batch in batches:
             for unit_id in batch.column("id").to_pylist():
-                written = write_unit(units[unit_id], unit_id, Path(scratch), assigner, attempt)
+                written = write_unit(units[unit_id], unit_id, scratch, assigner, attempt)
                 yield pa.RecordBatch.from_pydict(
                     {"unit": [unit_id], "rows": [sum(written.values())]}, schema=summary
                 )
@@ -367,24 +381,24 @@ def write_layout(
     spark: SparkSession,
     raw_dir: Path | str,
     n_partitions: int,
-    scratch: Path | str,
+    scratch: Scratch | Path | str,
     *,
     rows_per_unit: int = ROWS_PER_UNIT,
-) -> Path:
-    """Lay the registry ``raw_dir`` out by family partition under ``scratch``: one Spark
-    job, one task per unit (see the module docstring). Returns the resolved scratch path."""
+) -> Scratch:
+    """Lay the registry ``raw_dir`` out by family partition under ``scratch`` (a path or a
+    URI every executor reaches, :mod:`features.spark.scratch`): one Spark job, one task per
+    unit (see the module docstring). Returns the scratch location, as the tasks saw it."""
     from pyspark.sql import functions as F
 
     if n_partitions < 1:
         raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
-    scratch = Path(scratch).resolve()
-    # 0700: the copy of the registry under it is family data (features.private_files)
-    scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+    scratch = scratch_at(scratch)
+    make_private(scratch)
     raw = str(Path(raw_dir).resolve())
     units = plan_registry_units(raw, rows_per_unit=rows_per_unit)
     if not units:
         return scratch
-    task = layout_task(units, raw, n_partitions, str(scratch))
+    task = layout_task(units, raw, n_partitions, scratch.uri)
     ids = spark.range(0, len(units), 1, numPartitions=len(units))
     ids.mapInArrow(task, "unit int, rows long").agg(F.sum("rows")).collect()
     return scratch
@@ -393,18 +407,13 @@ def write_layout(
 # -- reading a partition back (feature tasks) ---------------------------------------------
 
 
-def read_partition(scratch: Path | str, p: int) -> RawTables:
+def read_partition(scratch: Scratch | Path | str, p: int) -> RawTables:
     """Partition ``p`` of a layout written by :func:`write_layout`, as RawTables in stored
     row order (a table with no row in ``p`` comes back empty)."""
-    scratch = Path(scratch)
+    scratch = scratch_at(scratch)
     frames = {}
     for name in TABLES:
-        schema = layout_schema(name)
-        directory = scratch / name / f"{PART}={p}"
-        if directory.is_dir():
-            table = ds.dataset(str(directory), format="parquet", schema=schema).to_table()
-        else:
-            table = schema.empty_table()
+        table = read_parquet_dir(scratch, (name, f"{PART}={p}"), layout_schema(name))
         frames[name] = in_memory_types(name, table.sort_by(ROW))
     return RawTables(**frames)
 

@@ -6,12 +6,12 @@ the well-being index and the audit groups are defined once, in
 the two engines identical by construction (a test compares every column), and a second
 implementation in SQL could drift.
 
-How a registry becomes partitions, all in Spark (nothing is collected to the driver but
-three numbers and the distinct protected attributes):
+How a registry becomes partitions (the events never reach the driver):
 
 1. the registry-wide values a partition cannot know (the extraction date, which decides
    ``label_observed``, and the protected attributes, one ``audit_`` column each) and the
-   number of families, in one Spark job, as the pandas driver computes them;
+   number of families, as the pandas driver computes them (:mod:`features.spark.facts`:
+   the families and protected tables on the driver, the latest date by Python tasks);
 2. Python tasks on Spark read the raw files (a group of Parquet row groups or a CSV file
    each) with pyarrow and write every row into a scratch directory by family partition,
    placed by the pandas engine's own assigner (:mod:`features.spark.buckets`);
@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,14 +48,17 @@ from features.compute import (
     output_dtypes,
 )
 from features.config import FeatureConfig
-from features.contract import TABLES
 from features.labels import refuse_as_of_after_extraction
 from features.partitions import DEFAULT_FAMILIES_PER_PARTITION
 from features.private_files import private_staging, publish_tree
 from features.snapshot_store import META_CONFIG, META_FEATURE_LIST, META_PREFIX
 from features.spark.buckets import forget_assigner, read_partition, write_layout
 from features.spark.corrections import corrections_for_spark
-from features.spark.raw import raw_files_fingerprint, read_typed_table
+from features.spark.event_checks import forget_checks
+from features.spark.facts import registry_facts
+from features.spark.raw import raw_files_fingerprint
+from features.spark.scratch import Scratch, fresh_scratch
+from features.spark.scratch import remove as remove_scratch
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -97,45 +98,10 @@ def output_schema(audit_attributes: Sequence[str]) -> str:
     return ", ".join(f"`{name}` {spark_types[dtypes[name]]}" for name in dtypes)
 
 
-def registry_facts(
-    tables: dict[str, DataFrame], config: FeatureConfig
-) -> tuple[pd.Timestamp, list[str], int]:
-    """(extraction date, protected attributes, number of families), as Spark aggregates in
-    one job (each job costs a scheduling round trip)."""
-    from pyspark.sql import functions as F
-
-    facts = tables["families"].agg(F.count_distinct("family_id").alias("families"))
-    facts = facts.crossJoin(tables["protected"].agg(F.collect_set("attribute").alias("attributes")))
-    if config.extraction_date is None:
-        for name in ("events", "outcomes"):
-            latest = tables[name].agg(F.max("recorded_date").alias(f"latest_{name}"))
-            facts = facts.crossJoin(latest)
-    row = facts.first()
-    assert row is not None  # global aggregates have exactly one row
-    if config.extraction_date is not None:
-        extraction = pd.Timestamp(config.extraction_date)
-    else:
-        present = [row[f"latest_{name}"] for name in ("events", "outcomes")]
-        present = [value for value in present if value is not None]
-        if not present:
-            raise ValueError(
-                "cannot infer the extraction date: events and outcomes hold no "
-                "recorded_date; set FeatureConfig.extraction_date"
-            )
-        extraction = pd.Timestamp(max(present))
-    attributes = sorted(value for value in row["attributes"] if value is not None)
-    return extraction, attributes, int(row["families"])
-
-
 def default_partitions(spark: SparkSession, n_families: int) -> int:
     """Partitions for ``n_families``: one per 25,000 families, at least one per core."""
     cores = max(1, spark.sparkContext.defaultParallelism)
     return max(cores, math.ceil(n_families / DEFAULT_FAMILIES_PER_PARTITION))
-
-
-def read_registry(spark: SparkSession, raw_dir: Path | str) -> dict[str, DataFrame]:
-    """The six typed tables of ``raw_dir`` as Spark frames (lazy)."""
-    return {table: read_typed_table(spark, raw_dir, table) for table in TABLES}
 
 
 def spark_feature_frame(
@@ -143,28 +109,28 @@ def spark_feature_frame(
     raw_dir: Path | str,
     as_of_dates: Iterable[object],
     *,
-    scratch: Path | str,
+    scratch: Scratch | Path | str,
     config: FeatureConfig | None = None,
     n_partitions: int | None = None,
 ) -> tuple[DataFrame, list[str], int]:
     """(Spark frame of feature rows, its audit attributes, the number of partitions).
 
     Runs steps 1 and 2 of the module docstring now (the registry laid out by partition in
-    the directory ``scratch``, which every executor must be able to read); the frame is
+    the directory ``scratch``, a path or URI every executor must be able to read and
+    write: :mod:`features.spark.scratch`); the frame is
     lazy and reads ``scratch`` when its job runs, so remove ``scratch`` only after that
     (:func:`write_spark_features` does). The raw data must already have passed validation
     (:mod:`features.spark.validation`).
     """
     config = config or FeatureConfig()
     dates = normalise_as_of(as_of_dates)
-    tables = read_registry(spark, raw_dir)
-    extraction, attributes, n_families = registry_facts(tables, config)
+    extraction, attributes, n_families = registry_facts(spark, raw_dir, config)
     refuse_as_of_after_extraction(dates, extraction, configured=config.extraction_date is not None)
     if n_partitions is None:
         n_partitions = default_partitions(spark, n_families)
     if n_partitions < 1:
         raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
-    layout = str(write_layout(spark, raw_dir, n_partitions, scratch))
+    layout = write_layout(spark, raw_dir, n_partitions, scratch).uri
     config_json = config.model_dump_json()
     corrections = corrections_for_spark(raw_dir)  # small: sent whole with every task
     columns = output_columns(attributes)
@@ -172,6 +138,7 @@ def spark_feature_frame(
 
     def compute(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         forget_assigner()  # the layout's look-ups, if this worker ran layout tasks
+        forget_checks()  # and a validation's, if it ran validation tasks
         part_config = FeatureConfig.model_validate_json(config_json)
         for batch in batches:
             for p in batch.column("id").to_pylist():
@@ -197,12 +164,13 @@ def spark_feature_frame(
     return features, attributes, n_partitions
 
 
-def scratch_beside(out: Path | str) -> Path:
-    """A fresh hidden directory name beside ``out`` for the partitioned registry (beside
-    the output, so on storage the executors share when they share the output); the caller
-    removes it once the feature job has run."""
-    out = Path(out)
-    return out.with_name(f".{out.name}.{uuid.uuid4().hex}.partitions")
+def scratch_beside(out: Path | str) -> Scratch:
+    """A fresh scratch for the partitioned registry of the job writing ``out``: below
+    ``$EARLYRISK_SPARK_SCRATCH`` (any URI of :mod:`features.spark.scratch`) when set, else
+    a hidden directory beside the output (on the storage the executors share when they
+    share the output); the caller removes it (:func:`features.spark.scratch.remove`) once
+    the feature job has run."""
+    return fresh_scratch(out)
 
 
 def write_spark_features(
@@ -213,15 +181,20 @@ def write_spark_features(
     *,
     config: FeatureConfig | None = None,
     n_partitions: int | None = None,
+    scratch_root: Scratch | Path | str | None = None,
 ) -> Path:
     """Compute the feature table on Spark and write it to the directory ``out`` as Parquet
     partitioned by ``as_of``, with the fingerprints in ``out/_earlyrisk.json``; folders
-    0700, files 0600 (an existing ``out`` is replaced)."""
+    0700, files 0600 (an existing ``out`` is replaced).
+
+    ``scratch_root``: where the registry laid out by partition goes (a path or URI every
+    executor reaches, e.g. ``s3a://bucket/tmp``; :func:`features.spark.scratch.fresh_scratch`
+    says the default); it is removed after the job."""
     from pyspark.sql import functions as F
 
     config = config or FeatureConfig()
     out = Path(out)
-    scratch = scratch_beside(out)
+    scratch = fresh_scratch(out, scratch_root)
     # Spark writes into a private (0700) folder; the tree is made 0600/0700 there and then
     # renamed over ``out`` (a snapshot names every family and its audit groups)
     with private_staging(out) as staging:
@@ -242,7 +215,7 @@ def write_spark_features(
                 .parquet(str(staged))
             )
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            remove_scratch(scratch)
         sidecar = {
             META_FEATURE_LIST: feature_list_fingerprint(),
             META_RAW_FILES: raw_files_fingerprint(raw_dir),

@@ -32,7 +32,9 @@ from types import ModuleType
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 import features.contract
+import features.spark.event_checks
 import features.spark.raw
+import features.spark.stored
 import features.spark.validation
 import features.validation
 from features.spark.raw import raw_files_fingerprint
@@ -44,8 +46,8 @@ RECORD_KIND = "earlyrisk.validation_record"
 def _validator_modules() -> tuple[ModuleType, ...]:
     """The modules whose source decides what "valid" means: the contract, every module of
     :mod:`features.validation` (rules, messages, parsing, kernels; listed, not named, so a
-    module added there is covered without editing this list), the Spark rules and the way
-    Spark reads the tables."""
+    module added there is covered without editing this list), the Spark driver of those
+    rules, its tasks, and the way Spark reads the tables."""
     package = features.validation
     own = sorted(
         info.name for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}.")
@@ -54,6 +56,8 @@ def _validator_modules() -> tuple[ModuleType, ...]:
         features.contract,
         *(importlib.import_module(name) for name in own),
         features.spark.validation,
+        features.spark.event_checks,
+        features.spark.stored,
         features.spark.raw,
     )
 

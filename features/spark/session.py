@@ -98,16 +98,3 @@ def session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, old)
-
-
-def shuffle_partitions_for(
-    spark: SparkSession, n_bytes: int, *, bytes_per_partition: int = 64 << 20
-) -> int:
-    """Shuffle partitions for ``n_bytes`` of input: one per 64 MB, at least two per core.
-
-    Spark's default (200) costs seconds of task overhead on a small registry and is too
-    few for a national one. (At a million families, 825 MB stored, that is 13 partitions
-    and every sort of the validation spills 4-5 GB in a 6 GB heap; one per 16 MB was tried
-    and did not measure faster on this 2-core machine: docs/scale.md.)"""
-    cores = max(1, spark.sparkContext.defaultParallelism)
-    return max(2 * cores, -(-n_bytes // bytes_per_partition))

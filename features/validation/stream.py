@@ -74,10 +74,10 @@ STREAMED = "events"
 DEFAULT_SLICE_ROWS = 1_000_000
 # Findings about a file or a column, not rows: every slice repeats them, they count once.
 _TABLE_LEVEL = frozenset({"file_missing", "file_unreadable", "column_missing", "extra_column"})
-_CHECK_STAGE = 100  # stage numbers: tables 0..5 while read and parsed, checks from here
+CHECK_STAGE = 100  # stage numbers: tables 0..5 while read and parsed, checks from here
 # Checks run once every slice of events is read: the birth rule needs the extraction date,
 # the empty-table rule the tables' row counts (events is a zero-row stand-in before that).
-_AFTER_EVENTS = (check_birth_not_future, check_not_empty)
+AFTER_EVENTS = (check_birth_not_future, check_not_empty)
 
 Key = tuple[int, int]
 
@@ -136,7 +136,7 @@ class _Merged:
     examples: list[str]
 
 
-class _Merger:
+class Merger:
     """Adds up the findings of slices by key; the first ``max_examples`` examples win."""
 
     def __init__(self, max_examples: int) -> None:
@@ -247,18 +247,18 @@ def validate_streamed_tables(
         # pass 1: the small tables' rows (events a stand-in); the birth rule runs last
         ctx = RuleContext(parsed, findings)
         for i, (label, check) in enumerate(CHECKS):
-            if check not in _AFTER_EVENTS:
-                findings.begin(_CHECK_STAGE + i)
+            if check not in AFTER_EVENTS:
+                findings.begin(CHECK_STAGE + i)
                 check(ctx)
             advance(f"checked {label}")
-        merger = _Merger(max_examples)
+        merger = Merger(max_examples)
         merger.take(findings.keyed)
         extraction = ctx.extraction_date
         unknown_types: pd.Series | None = None
 
         # pass 2: events, slice by slice
         if source is not None:
-            slices = _SliceChecks(
+            slices = SliceChecks(
                 parsed, ctx.membership_intervals(), ctx, read_calls, max_examples, on_slice
             )
             try:
@@ -280,13 +280,13 @@ def validate_streamed_tables(
                 infos[STREAMED] = TableInfo(file=source.path.name, rows=slices.rows)
                 if duplicates is not None:
                     merger.take([duplicates])
-                extraction = _latest(extraction, slices.latest_recorded)
+                extraction = latest_date(extraction, slices.latest_recorded)
                 unknown_types = slices.unknown_types
 
         findings.keyed = []
-        findings.begin(_CHECK_STAGE + _stage_of(check_not_empty))
+        findings.begin(CHECK_STAGE + stage_of(check_not_empty))
         report_empty_tables(findings, {name: info.rows for name, info in infos.items()})
-        findings.begin(_CHECK_STAGE + _stage_of(check_birth_not_future))
+        findings.begin(CHECK_STAGE + stage_of(check_birth_not_future))
         ctx.extraction_date = extraction
         check_birth_not_future(ctx)
         merger.take(findings.keyed)
@@ -303,16 +303,16 @@ def validate_streamed_tables(
     return report, parsed
 
 
-def _stage_of(check: object) -> int:
+def stage_of(check: object) -> int:
     return next(i for i, (_, c) in enumerate(CHECKS) if c is check)
 
 
-def _latest(a: pd.Timestamp | None, b: pd.Timestamp | None) -> pd.Timestamp | None:
+def latest_date(a: pd.Timestamp | None, b: pd.Timestamp | None) -> pd.Timestamp | None:
     present = [d for d in (a, b) if d is not None and not pd.isna(d)]
     return max(present) if present else None
 
 
-class _SliceChecks:
+class SliceChecks:
     """Runs the checks on one slice of events at a time and keeps what spans slices."""
 
     def __init__(
@@ -325,7 +325,7 @@ class _SliceChecks:
         on_slice: SliceHook | None = None,
     ) -> None:
         self.parents = {name: table for name, table in parsed.items() if name != STREAMED}
-        self.stand_ins = {name: _stand_in(table) for name, table in self.parents.items()}
+        self.stand_ins = {name: stand_in(table) for name, table in self.parents.items()}
         self.intervals = intervals
         self.parent_keys = first_pass.parent_keys
         self.read_calls = read_calls
@@ -337,7 +337,7 @@ class _SliceChecks:
         self._hashes: list[np.ndarray] = []
         self._present: list[np.ndarray] = []
 
-    def check(self, frame: pd.DataFrame, merger: _Merger) -> None:
+    def check(self, frame: pd.DataFrame, merger: Merger) -> None:
         findings = KeyedFindings(max_examples=self.max_examples)
         findings.begin(TABLES.index(STREAMED), self.read_calls)
         events = parse_table(STREAMED, frame, findings, offset=self.rows)
@@ -350,11 +350,11 @@ class _SliceChecks:
             unique_elsewhere=frozenset({STREAMED}),
         )
         for i, (_, check) in enumerate(CHECKS):
-            if check not in _AFTER_EVENTS:
-                findings.begin(_CHECK_STAGE + i)
+            if check not in AFTER_EVENTS:
+                findings.begin(CHECK_STAGE + i)
                 check(ctx)
         merger.take(findings.keyed)
-        self.latest_recorded = _latest(self.latest_recorded, ctx.extraction_date)
+        self.latest_recorded = latest_date(self.latest_recorded, ctx.extraction_date)
         if ctx.unknown_event_types is not None:
             counts = ctx.unknown_event_types
             if self.unknown_types is not None:
@@ -372,7 +372,7 @@ class _SliceChecks:
         self, source: _Source, slice_rows: int, findings: KeyedFindings, max_examples: int
     ) -> tuple[Key, RuleViolation] | None:
         """The ``unique`` finding on event_id across all slices (None: every id is unique)."""
-        key = findings.key_of(_CHECK_STAGE + _stage_of(check_unique_keys), STREAMED, "unique")
+        key = findings.key_of(CHECK_STAGE + stage_of(check_unique_keys), STREAMED, "unique")
         if key is None or not self._hashes:
             return None
         hashes = np.concatenate(self._hashes)
@@ -385,21 +385,42 @@ class _SliceChecks:
         candidates = np.flatnonzero(present & np.isin(hashes, repeated))
         del hashes, present
         values = _column_at(source, "event_id", candidates, slice_rows)
-        involved = values.duplicated(keep=False).to_numpy()
-        first = involved & ~values.duplicated(keep="first").to_numpy()
-        if not involved.any():  # hashes collided, values differ
-            return None
-        examples = tuple(str(v) for v in values[first].head(max_examples))
-        violation = RuleViolation(
-            STREAMED,
-            "event_id",
-            "unique",
-            RULES["unique"].describe(table=STREAMED, column="event_id"),
-            int(involved.sum()),
-            examples,
-            RULES["unique"].severity,
-        )
-        return key, violation
+        violation = duplicate_id_finding(values, max_examples)
+        return None if violation is None else (key, violation)
+
+    def start_at(self, row: int) -> None:
+        """Forget what earlier slices left and number the next slice's rows from ``row``
+        (the Spark engine reuses one instance for the units of events a worker checks)."""
+        self.rows = row
+        self.latest_recorded = None
+        self.unknown_types = None
+        self._hashes, self._present = [], []
+
+    def id_hashes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(64-bit hash of every event_id checked since :meth:`start_at`, whether the id
+        was present), in row order: what the registry-wide uniqueness rule compares."""
+        if not self._hashes:
+            return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=bool)
+        return np.concatenate(self._hashes), np.concatenate(self._present)
+
+
+def duplicate_id_finding(values: pd.Series, max_examples: int) -> RuleViolation | None:
+    """The ``unique`` finding on events.event_id from the parsed ids of every row whose
+    id's hash repeats, in row order (None when equal hashes hid different ids)."""
+    involved = values.duplicated(keep=False).to_numpy()
+    first = involved & ~values.duplicated(keep="first").to_numpy()
+    if not involved.any():  # hashes collided, values differ
+        return None
+    examples = tuple(str(v) for v in values[first].head(max_examples))
+    return RuleViolation(
+        STREAMED,
+        "event_id",
+        "unique",
+        RULES["unique"].describe(table=STREAMED, column="event_id"),
+        int(involved.sum()),
+        examples,
+        RULES["unique"].severity,
+    )
 
 
 def _column_at(source: _Source, column: str, positions: np.ndarray, slice_rows: int) -> pd.Series:
@@ -472,7 +493,7 @@ def _slices(source: _Source, rows: int) -> Iterator[pd.DataFrame]:
         yield pyarrow.Table.from_batches(pending).to_pandas()
 
 
-def _stand_in(table: ParsedTable) -> ParsedTable:
+def stand_in(table: ParsedTable) -> ParsedTable:
     """``table`` with no rows (same columns and types): checks on it report nothing."""
     return ParsedTable(
         table.name,

@@ -33,6 +33,8 @@ ENGINE_MODULES = (
     "validation/stream.py",
     "validation/validate.py",
     "spark/validation.py",
+    "spark/event_checks.py",
+    "spark/stored.py",
 )
 # Words shorter than this are too common to call a copy ("days late", " is before ").
 MIN_COPIED = 12
