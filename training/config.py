@@ -84,10 +84,10 @@ class SlicesConfig(_Strict):
         default=3, description="spacing of derived as-of dates (3: quarter ends)"
     )
     train_dates: int = Field(
-        default=4, ge=1, le=40, description="derived training as-of dates (the latest ones)"
+        default=8, ge=1, le=40, description="derived training as-of dates (the latest ones)"
     )
     min_train_dates: int = Field(
-        default=4,
+        default=8,
         ge=1,
         le=40,
         description="when fewer dates have full indicator history, use this many anyway",

@@ -89,12 +89,23 @@ def observed_label_tally(tables: dict[str, pa.Table], calendar: Calendar) -> tup
     return int(hit.sum()), len(fam)
 
 
-def run_chunk(config: SynthConfig, chunk: int, params: ProcessParams) -> ChunkOutput:
-    """Generate one chunk and tally its labels (runs in a worker process)."""
+def process_of(config: SynthConfig, params: ProcessParams) -> ProcessParams:
+    """The generating process a chunk uses: ``config.variant``'s when the caller passed the
+    default process, else the caller's own.
+
+    Resolved in the parent, before chunks go to workers: a worker receives a pickled copy,
+    so an identity test against ``DEFAULT_PARAMS`` there is always false and every chunk
+    but an in-process one silently fell back to the standard process."""
     if config.variant != "standard" and params is DEFAULT_PARAMS:
         from features.synth.variants import variant_params
 
-        params = variant_params(config.variant)
+        return variant_params(config.variant)
+    return params
+
+
+def run_chunk(config: SynthConfig, chunk: int, params: ProcessParams) -> ChunkOutput:
+    """Generate one chunk and tally its labels (runs in a worker process)."""
+    params = process_of(config, params)
     result = generate_chunk(config, chunk, params)
     tables = result.tables
     if config.shift_month is not None:
@@ -115,6 +126,7 @@ def iter_chunks(
     config: SynthConfig, *, workers: int = 1, params: ProcessParams = DEFAULT_PARAMS
 ) -> Iterator[ChunkOutput]:
     """Chunk outputs in chunk order; at most ``2 * workers`` chunks in flight."""
+    params = process_of(config, params)
     if workers <= 1 or config.n_chunks == 1:
         for chunk in range(config.n_chunks):
             yield run_chunk(config, chunk, params)

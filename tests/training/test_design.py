@@ -36,12 +36,9 @@ def test_foreign_export_gets_its_own_dates():
     assert plan.source == "data"
     assert plan.evaluation.test == (D(2024, 12, 31),)
     assert plan.evaluation.calibration == (D(2023, 12, 31),)
-    assert plan.evaluation.train == (
-        D(2022, 3, 31),
-        D(2022, 6, 30),
-        D(2022, 9, 30),
-        D(2022, 12, 31),
-    )
+    # the default 8 training origins: every quarter end whose window closed by calibration
+    assert plan.evaluation.train == tuple(period_ends(D(2021, 1, 1), D(2022, 12, 31)))
+    assert len(plan.evaluation.train) == 8
     check_label_windows(plan.evaluation, horizon_months=12)
     # the registered model sees the most recent labelled data
     assert plan.final is not None
@@ -58,7 +55,7 @@ def test_a_long_export_trains_only_on_snapshots_with_full_history():
     assert plan.evaluation.test == (D(2024, 6, 30),)
     assert plan.evaluation.calibration == (D(2023, 6, 30),)
     assert plan.evaluation.train[-1] == D(2022, 6, 30)
-    assert len(plan.evaluation.train) == 4
+    assert len(plan.evaluation.train) == 8
     assert not plan.warnings
     floor = D(2015, 1, 1) + dt.timedelta(days=1095)
     assert min(plan.evaluation.train) >= floor

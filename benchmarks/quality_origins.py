@@ -1,0 +1,117 @@
+"""The quality levers one at a time, without the whole pipeline: origins and peers at 20k.
+
+``python -m benchmarks quality`` trains through ``run_training`` (backtest, calibration,
+audit, gates) twice per registry, which takes too long on a loaded machine to compare
+levers over many registries. This benchmark isolates what issue 25 asks about: on each
+variant's registry (:func:`benchmarks.quality.registry`), the catalogue's feature table at
+every quarter end up to ``T`` (the latest fully observed one), the trainer's own LightGBM
+(:func:`training.models.fit_lightgbm`: its tuning grid and early stopping) trained on the
+latest 4 and 8 origins and on every origin (the final refit's dates under each setting),
+and beside it the plain peer, the tuned peer (:mod:`benchmarks.peer`) and the oracle (the
+true probability), all ranked at ``T`` on the eligible families. Printed: ROC AUC of each
+and the margin over the plain peer with its 95 % paired bootstrap interval.
+
+Sizes: the ``EARLYRISK_QUALITY_*`` variables of :mod:`benchmarks.quality` (default 20,000
+families, seed 1, every variant). Run: ``python -m benchmarks quality_origins``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+ORIGINS = {"4 origins": 4, "8 origins": 8, "every origin": 0}
+
+
+def measure(variant: str, seed: int, families: int) -> None:
+    """Print one block: the oracle, both peers, and the model on each number of origins."""
+    from benchmarks.peer import PEER_ROUNDS, peer_frame, tuned_peer_scores
+    from benchmarks.quality import fast_auc, margin_interval, registry
+    from features.catalogue import model_input_columns
+    from features.engine import build_feature_table
+    from features.validation import load_validated
+    from training import lightgbm_adapter as lgbx
+    from training.config import LightGBMSpec, load_config
+    from training.design import period_ends
+    from training.models import fit_lightgbm
+
+    raw_dir, start, end = registry(variant, seed, families)
+    raw = load_validated(raw_dir)
+    ends = [pd.Timestamp(d) for d in period_ends(start, end) if d > start]
+    latest = max(d for d in ends if d <= ends[-1] - pd.DateOffset(months=12))
+    closed = [d for d in ends if d + pd.DateOffset(months=12) <= latest]
+    config = load_config(None)
+    table = build_feature_table(raw, [d.date() for d in [*closed, latest]], n_jobs=1)
+    table["as_of"] = pd.to_datetime(table["as_of"])
+    eligible = table.loc[config.eligibility.mask(table)].reset_index(drop=True)
+    at_t = eligible.loc[eligible["as_of"] == latest]
+    y = at_t["label"].to_numpy(dtype=int)
+
+    frame = peer_frame(raw, [*closed, latest], horizon=12)
+    features = [
+        c for c in frame.columns if c not in ("family_id", "as_of", "label", "label_observed")
+    ]
+    train = frame.loc[frame["as_of"] < latest]
+    test = frame.loc[frame["as_of"] == latest].set_index("family_id")
+    test = test.reindex(at_t["family_id"].astype(str))
+    booster = lgbx.train(
+        {"objective": "binary", "verbose": -1, "seed": 1, "deterministic": True, "num_threads": 2},
+        lgbx.dataset(train[features], train["label"].astype(int)),
+        num_boost_round=PEER_ROUNDS,
+    )
+    peer = lgbx.predict_probability(booster, test[features].fillna(0.0))
+    tuned, _ = tuned_peer_scores(train, test, features, seed=seed)
+    truth = pd.read_parquet(raw_dir / "ground_truth.parquet")
+    truth = truth.loc[pd.to_datetime(truth["as_of"]) == latest].set_index("family_id")
+    oracle = truth["true_probability"].reindex(at_t["family_id"].astype(str)).to_numpy(float)
+    known = ~np.isnan(oracle)
+    print(
+        f"\n{variant}, seed {seed}: T {latest.date()}, {len(y):,} eligible families, "
+        f"{int(y.sum())} outcomes; oracle {fast_auc(y[known], oracle[known]):.4f}, plain peer "
+        f"{fast_auc(y, peer):.4f}, tuned peer {fast_auc(y, tuned):.4f}",
+        flush=True,
+    )
+    spec = config.load_model_spec("model")
+    assert isinstance(spec, LightGBMSpec), f"the default model spec is {spec.kind}, not lightgbm"
+    for name, count in ORIGINS.items():
+        dates = closed[-count:] if count else closed
+        rows = eligible.loc[eligible["as_of"].isin(dates)]
+        fit = fit_lightgbm(
+            rows, feature_names=model_input_columns(), spec=spec, seed=config.seed, n_threads=2
+        )
+        score = fit.model.raw_score(at_t)
+        low, high = margin_interval(y, score, peer, seed=seed)
+        auc = fast_auc(y, score)
+        print(
+            f"  earlyrisk, {name:<13} ({len(dates):>2} dates, {len(rows):>7,} rows): "
+            f"{auc:.4f}  over the plain peer {auc - fast_auc(y, peer):+.4f} "
+            f"[{low:+.4f}, {high:+.4f}]  over the tuned peer {auc - fast_auc(y, tuned):+.4f}",
+            flush=True,
+        )
+
+
+def main() -> None:
+    """Every chosen variant and seed, one block each."""
+    from benchmarks.quality import _env_list
+    from features.synth.variants import VARIANTS
+
+    os.nice(10)
+    families = int(os.environ.get("EARLYRISK_QUALITY_FAMILIES", "20000"))
+    seeds = [int(s) for s in _env_list("EARLYRISK_QUALITY_SEEDS", "1")]
+    variants = _env_list("EARLYRISK_QUALITY_VARIANTS", ",".join(VARIANTS))
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {unknown}; choose among {', '.join(VARIANTS)}")
+    print(
+        f"quality levers at {families:,} families: ROC AUC at T of the trainer's LightGBM on "
+        "4, 8 and every origin, the plain and the tuned peer, and the oracle"
+    )
+    for variant in variants:
+        for seed in seeds:
+            measure(variant, seed, families)
+
+
+if __name__ == "__main__":
+    main()
