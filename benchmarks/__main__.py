@@ -1,7 +1,7 @@
 """Run every benchmark (or the ones named) each in its own process, so peak memory is per area.
 
 Usage: ``python -m benchmarks [AREA ...]`` with AREA among synth, validation, features,
-train, peer, quality, estimator, audit, serving, family, worklist, dossier, audit_log,
+train, peer, quality, estimator, seasons, audit, serving, family, worklist, dossier, audit_log,
 monitor, served_stats, spark, replicas, national, interventions, shadow. The figures go to
 standard output; a copy of each area's output is kept in
 ``bench-results/<area>.txt``.
@@ -22,6 +22,7 @@ AREAS = (
     "peer",
     "quality",
     "estimator",
+    "seasons",
     "audit",
     "serving",
     "family",

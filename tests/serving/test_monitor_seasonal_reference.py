@@ -35,17 +35,17 @@ YEAR = [dt.date(2023, 3, 31), dt.date(2023, 6, 30), dt.date(2023, 9, 30), dt.dat
 
 def test_past_the_models_data_the_same_quarter_comes_from_its_last_year() -> None:
     through = dt.date(2024, 12, 31)  # labels through 2024-12-31: snapshots up to it known
-    assert seasonal_reference_date(
-        dt.date(2025, 3, 31), STORED, data_through=through
-    ) == dt.date(2024, 3, 31)
-    assert seasonal_reference_date(
-        dt.date(2025, 12, 31), STORED, data_through=through
-    ) == dt.date(2024, 12, 31)
+    assert seasonal_reference_date(dt.date(2025, 3, 31), STORED, data_through=through) == dt.date(
+        2024, 3, 31
+    )
+    assert seasonal_reference_date(dt.date(2025, 12, 31), STORED, data_through=through) == dt.date(
+        2024, 12, 31
+    )
     # without the tag, or within the model's data: the stored reference's year, as before
     assert seasonal_reference_date(dt.date(2025, 3, 31), STORED) == dt.date(2023, 3, 31)
-    assert seasonal_reference_date(
-        dt.date(2024, 6, 30), STORED, data_through=through
-    ) == dt.date(2023, 6, 30)
+    assert seasonal_reference_date(dt.date(2024, 6, 30), STORED, data_through=through) == dt.date(
+        2023, 6, 30
+    )
     assert seasonal_reference_date(dt.date(2024, 12, 31), STORED, data_through=through) is None
 
 
@@ -98,14 +98,17 @@ def flat() -> dict:
         label=None,  # no stored calibration check: the estimate trusts the served probability
         horizon_months=12,
     )
-    return {"model": model, "year": year, "stored": stored, "later": _snapshot(rng, YEAR[-1], n=60_000)}
+    return {
+        "model": model,
+        "year": year,
+        "stored": stored,
+        "later": _snapshot(rng, YEAR[-1], n=60_000),
+    }
 
 
 def _auc_error(stats, flat: dict) -> float:
     later = flat["later"].assign(as_of=pd.Timestamp("2024-06-30"))
-    report = monitor(
-        stats, flat["model"], {"2024-06-30": later}, config=MonitorConfig(n_boot=0)
-    )
+    report = monitor(stats, flat["model"], {"2024-06-30": later}, config=MonitorConfig(n_boot=0))
     entry = report["performance"]["realized"][-1]
     return float(entry["estimate_error"]["roc_auc"])
 
