@@ -161,8 +161,13 @@ def labelled_year_calibration(
         return stats, None
     days = ", ".join(d.isoformat() for d in sorted(frames))
     for day, frame in frames.items():
+        if frame.empty:
+            return stats, (
+                f"the stored reference's calibration check (no family as of {day.isoformat()}, "
+                "in its labelled year)"
+            )
         observed = frame.get("label_observed")
-        if frame.empty or observed is None or not bool(observed.astype(bool).all()):
+        if observed is None or not bool(observed.astype(bool).all()):
             return stats, (
                 f"the stored reference's calibration check (the labels as of {day.isoformat()}, "
                 "in its labelled year, are not all in)"

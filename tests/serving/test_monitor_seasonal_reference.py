@@ -142,3 +142,10 @@ def test_labels_not_yet_in_keep_the_stored_check_and_say_so(flat: dict) -> None:
     stats, note = labelled_year_calibration(flat["stored"], flat["model"], frames)
     assert stats is flat["stored"]
     assert note is not None and "2023-06-30" in note and "not all in" in note
+
+
+def test_a_labelled_year_before_the_data_keeps_the_stored_check(flat: dict) -> None:
+    frames = {day: flat["year"].iloc[:0] for day in YEAR}  # a registry too short for it
+    stats, note = labelled_year_calibration(flat["stored"], flat["model"], frames)
+    assert stats is flat["stored"]
+    assert note is not None and "no family as of 2023-03-31" in note
