@@ -26,7 +26,7 @@ from serving.monitor.seasonal import (
 )
 from training import lightgbm_adapter as lgbx
 from training.config import CapacityConfig
-from training.reference_stats import compute_reference_stats
+from training.reference_stats import ReferenceStats, compute_reference_stats
 from training.risk_model import LightGBMRiskModel, MarginCalibrator
 
 STORED = ["2023-12-31"]
@@ -106,7 +106,7 @@ def flat() -> dict:
     }
 
 
-def _auc_error(stats, flat: dict) -> float:
+def _auc_error(stats: ReferenceStats, flat: dict) -> float:
     later = flat["later"].assign(as_of=pd.Timestamp("2024-06-30"))
     report = monitor(stats, flat["model"], {"2024-06-30": later}, config=MonitorConfig(n_boot=0))
     entry = report["performance"]["realized"][-1]

@@ -109,9 +109,10 @@ def seasons(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert stats is not None and stats.as_of == ["2023-12-31"]
     rule = EligibilityRule.from_tag(loaded.tags.get(TAG_ELIGIBILITY))
     through = dt.date.fromisoformat(loaded.tags[TAG_DATA_THROUGH])
-    seasonal_days = {
+    candidates = [
         seasonal_reference_date(d, stats.as_of, data_through=through) for d in QUARTER_ENDS
-    } - {None}
+    ]
+    seasonal_days = {d for d in candidates if d is not None}
     dates = sorted({*QUARTER_ENDS, *seasonal_days})
     tables = {}
     for name in ("raw", "shifted"):
