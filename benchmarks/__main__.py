@@ -1,9 +1,9 @@
 """Run every benchmark (or the ones named) each in its own process, so peak memory is per area.
 
 Usage: ``python -m benchmarks [AREA ...]`` with AREA among synth, validation, features,
-train, peer, quality, quality_origins, estimator, audit, serving, family, worklist, dossier,
-audit_log, monitor, served_stats, spark, replicas, national, interventions, shadow. The
-figures go to standard output; a copy of each area's output is kept in
+train, peer, quality, quality_origins, estimator, seasons, audit, serving, family, worklist,
+dossier, audit_log, monitor, served_stats, spark, replicas, national, interventions, shadow.
+The figures go to standard output; a copy of each area's output is kept in
 ``bench-results/<area>.txt``.
 """
 
@@ -23,6 +23,7 @@ AREAS = (
     "quality",
     "quality_origins",
     "estimator",
+    "seasons",
     "audit",
     "serving",
     "family",

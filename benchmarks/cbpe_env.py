@@ -15,6 +15,7 @@ its estimate as JSON; nothing else crosses between the environments.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import venv
@@ -96,6 +97,9 @@ def cbpe_estimate(
             str(threshold),
         ],
         check=True,
+        # NannyML sends usage statistics to segment.io unless told not to: nothing of a
+        # benchmark leaves the machine (and offline, each upload stalls on retries)
+        env={**os.environ, "NML_DISABLE_USAGE_LOGGING": "1"},
     )
     result: dict[str, float] = json.loads(out_json.read_text(encoding="utf-8"))
     return result

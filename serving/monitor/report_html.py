@@ -150,6 +150,7 @@ def render_html(report: dict[str, Any]) -> str:
         f"({report['reference']['n_rows']} rows, as of "
         f"{escape(', '.join(report['reference']['as_of']))}); capacity "
         f"{escape(report['reference']['capacity'])}.</p>",
+        _seasonal_note(report["reference"].get("seasonal")),
         "<h2>Checks</h2>",
     ]
     alerts = report["alerts"]
@@ -232,7 +233,8 @@ def render_html(report: dict[str, Any]) -> str:
     cal = perf.get("calibration_check")
     if cal:
         parts.append(
-            f"<p>Calibration check on the reference: {escape(cal['method'])} "
+            f"<p>Calibration check{' (' + escape(cal['note']) + ')' if cal.get('note') else ''}"
+            f" on the reference: {escape(cal['method'])} "
             f"(ECE on {cal['n_bins']} equal-count bins {_fmt(cal['ece_before'], 4)} served, "
             f"{_fmt(cal['ece_after'], 4)} recalibrated, cross-fitted). Estimator error on "
             f"the reference: {_named_figures(perf.get('estimator_error_on_reference'))}.</p>"
@@ -303,3 +305,19 @@ def render_html(report: dict[str, Any]) -> str:
         )
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _seasonal_note(seasonal: dict | None) -> str:
+    """Which reference the inputs and score were compared with, and which calibration the
+    estimate trusts (``reference.seasonal``, :mod:`serving.monitor.seasonal`)."""
+    if not seasonal:
+        return ""
+    if seasonal["method"] == "same_quarter":
+        compared = f"the same quarter of the training period, as of {seasonal['as_of']}"
+    else:
+        compared = f"the stored reference ({seasonal['reason']})"
+    calibration = seasonal.get("calibration") or "the stored reference's calibration check"
+    return (
+        f"<p>Inputs and score compared with {escape(compared)}; the label-free estimate "
+        f"trusts {escape(calibration)}.</p>"
+    )

@@ -31,6 +31,7 @@ from serving.monitor.decisions import decisions_section
 from serving.monitor.seasonal import seasonal_reference_date
 from training.config import CapacityConfig
 from training.reference_stats import ARTIFACT_PATH, ReferenceStats, compute_reference_stats
+from training.registry import TAG_DATA_THROUGH
 
 REPORT_JSON = "monitor_report.json"
 REPORT_HTML = "monitor_report.html"
@@ -100,7 +101,7 @@ def run_monitor(
     from features.validation import load_validated
     from features.validation.corrections import load_corrections
     from serving.monitor.report_html import render_html
-    from training.registry import TAG_DATA_THROUGH, TAG_ELIGIBILITY, load_risk_model
+    from training.registry import TAG_ELIGIBILITY, load_risk_model
 
     config = config or MonitorConfig()
     out = Path(out_dir)
@@ -144,13 +145,28 @@ def run_monitor(
         if reference_as_of is not None
         else list(stored.as_of if stored else [])
     )
+    tagged_through = loaded.tags.get(TAG_DATA_THROUGH)
     season_day = (
-        seasonal_reference_date(as_of, reference_dates) if config.seasonal_reference else None
+        seasonal_reference_date(
+            as_of,
+            reference_dates,
+            data_through=dt.date.fromisoformat(tagged_through) if tagged_through else None,
+        )
+        if config.seasonal_reference
+        else None
+    )
+    calibration_days = (
+        seasonal.calibration_reference_dates(
+            reference_dates, horizon_months=feature_config.horizon_months
+        )
+        if config.seasonal_reference and reference_as_of is None
+        else []
     )
     wanted = sorted(
         set(dates)
         | ({reference_as_of} if reference_as_of else set())
         | ({season_day} if season_day else set())
+        | set(calibration_days)
     )
     table = build_feature_table(
         raw,
@@ -201,7 +217,9 @@ def run_monitor(
     current = snapshots[as_of.isoformat()]
     if current.empty:
         raise MonitorError(f"no family in the data as of {as_of.isoformat()}")
-    stats, season = _seasonal(stats, model, table, season_day, config=config)
+    stats, season = seasonal.choose_reference(
+        stats, model, table, season_day=season_day, calibration_days=calibration_days, config=config
+    )
     groups = current[["family_id", *[c for c in current.columns if c.startswith("audit_")]]]
     decisions = decisions_section(
         audit_log_path,
@@ -274,42 +292,6 @@ def _trained_through(data_through: str | None, horizon_months: int) -> str | Non
     from training.design import shift_date
 
     return shift_date(dt.date.fromisoformat(data_through), -horizon_months).isoformat()
-
-
-def _seasonal(
-    stats: ReferenceStats,
-    model: Any,
-    table: pd.DataFrame,
-    season_day: dt.date | None,
-    *,
-    config: MonitorConfig,
-) -> tuple[ReferenceStats, dict[str, Any]]:
-    """The reference the comparison uses and the report's note of which (module
-    :mod:`serving.monitor.seasonal`)."""
-    if not config.seasonal_reference:
-        return stats, seasonal.describe(
-            seasonal.METHOD_STORED, reason="seasonal references are switched off in the config"
-        )
-    if season_day is None:
-        return stats, seasonal.describe(
-            seasonal.METHOD_STORED,
-            as_of=dt.date.fromisoformat(max(stats.as_of)) if stats.as_of else None,
-            reason="the stored reference is the same quarter of the year",
-        )
-    frame = table.loc[table["as_of"] == pd.Timestamp(season_day)].reset_index(drop=True)
-    if len(frame) < 2:
-        return stats, seasonal.describe(
-            seasonal.METHOD_STORED,
-            reason=f"no family as of {season_day.isoformat()}, the same quarter of the "
-            "training period",
-        )
-    return seasonal.seasonal_stats(stats, model, frame, as_of=season_day), seasonal.describe(
-        seasonal.METHOD_SAME_QUARTER,
-        as_of=season_day,
-        reason="inputs and score compared with the same quarter of the training period "
-        "(seasonal indicators move with the calendar); the performance estimate keeps the "
-        "stored reference's calibration check",
-    )
 
 
 def _coverage(raw: object, extraction: dt.date) -> tuple[dict[str, TableCoverage], dt.date, bool]:

@@ -430,12 +430,13 @@ def test_monitor_on_a_real_servers_statistics_flags_the_planted_shift(
     assert report_after["source"] == "served_stats"
     assert report_after["performance"]["realized"] is None
     assert report_after["performance"]["not_applicable"]
-    # the server scored every eligible family: the same drift as the snapshot mode
+    # the server scored every eligible family: the same drift as the snapshot mode against
+    # the same (stored) reference; served statistics have no raw data for a seasonal one
     snapshot_mode = _run(
         world,
         "2024-12-31",
         "after_snapshot",
-        config=MonitorConfig(history_months=0, n_boot=0),
+        config=MonitorConfig(history_months=0, n_boot=0, seasonal_reference=False),
         log_to_mlflow=False,
     )
     assert report_after["n_families"] == snapshot_mode["n_families"]
