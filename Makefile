@@ -43,10 +43,20 @@ browser-deps: ## headless Chromium and its driver (Debian) for the review page's
 		bash scripts/apt_install.sh chromium chromium-driver; \
 	fi
 
+# The installer is uv (pinned in constraints.txt, bootstrapped into the venv by its pip):
+# it installs the ~200 pinned wheels in parallel and links them from its cache, where pip
+# unpacks them one at a time (a fresh clone's venv: README.md, "Development checks").
+# pyspark is published as a source archive only, and uv rebuilds such an archive whenever
+# the index does not let it reuse its cached build (110 s here); its wheel is built once per
+# machine into WHEELHOUSE (outside the clone, like pip's and uv's caches) and taken from there.
+WHEELHOUSE ?= $(HOME)/.cache/earlyrisk/wheels
+PYSPARK_PIN := $(shell sed -n 's/^pyspark==//p' constraints.txt)
 $(STAMP): pyproject.toml constraints.txt | system-deps
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt uv
+	@ls $(WHEELHOUSE)/pyspark-$(PYSPARK_PIN)-*.whl >/dev/null 2>&1 \
+		|| $(BIN)/python -m pip wheel -q --no-deps -c constraints.txt -w $(WHEELHOUSE) pyspark
+	$(BIN)/uv pip install -q --python $(BIN)/python --find-links $(WHEELHOUSE) -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## create/update the virtual environment
@@ -63,10 +73,15 @@ test-fast: $(STAMP) spark-deps postgres ## the quick lane: the suite without the
 bench: $(STAMP) spark-deps postgres ## print the benchmark figures (large data; takes minutes)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m benchmarks
 
+# mypy's cache lives outside the clone, once per machine: a fresh clone's mypy took 256 s
+# with an empty cache and 5 s with this one (load average ~20; README.md "Development
+# checks"). mypy checks every cached module against its source's hash, so a cache written
+# from another clone or branch is never trusted for a changed file.
+MYPY_CACHE ?= $(HOME)/.cache/earlyrisk/mypy
 lint: $(STAMP) ## ruff, mypy, and the layering contracts (lint-imports; as .pre-commit-config.yaml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	$(BIN)/mypy --cache-dir $(MYPY_CACHE)
 	PYTHONPATH=. $(BIN)/lint-imports
 
 format: $(STAMP) ## apply ruff's fixes and formatting

@@ -8,7 +8,8 @@ A test that uses a fixture starting a real part (Spark, a PostgreSQL server, a r
 BentoML server, a browser's server) is marked ``slow`` here, so ``make test-fast``
 (``-m "not slow and not server"``) leaves it out without each file remembering to; and the
 files holding slow tests are handed out first, so the two xdist workers do not end on one
-long file started last (``--dist loadfile`` hands out files in collection order).
+long file started last (``--dist loadfile`` hands out files, and tests/scheduling.py's
+groups of files, in collection order).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from scheduling import make_scheduler, order_key
 
 from serving.throwaway_pg import PostgresServer, new_root
 
@@ -57,14 +60,26 @@ TESTS_DIR = Path(__file__).resolve().parent
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the tests that start real parts, and those of ``SLOW_FILES``, ``slow``; then
-    put the files holding slow tests first (stable: the order inside a file is kept)."""
+    order the files as tests/scheduling.py says: the longest units first, then the files
+    holding slow tests (stable: the order inside a file is kept)."""
     for item in items:
         in_slow_file = item.path.relative_to(TESTS_DIR).as_posix() in SLOW_FILES
         if in_slow_file or REAL_PART_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
     slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
     slow_files |= {item.path for item in items if item.get_closest_marker("server") is not None}
-    items.sort(key=lambda item: item.path not in slow_files)
+    items.sort(
+        key=lambda item: order_key(
+            item.path.relative_to(TESTS_DIR).as_posix(), slow=item.path in slow_files
+        )
+    )
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` hands out tests/scheduling.py's units (files, Spark's together)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    return make_scheduler(config, log)
 
 
 @pytest.fixture(scope="session")

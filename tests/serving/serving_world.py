@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -114,18 +115,25 @@ def _register(root: Path, model: LightGBMRiskModel, frame: pd.DataFrame) -> tupl
     store = TrackingStore(uri)  # its own client: the process-wide MLflow store is untouched
     exp = store.experiment("serving-test", artifact_location=(root / "art").as_uri())
     with store.run(exp) as run:
-        logged = log_risk_model(
-            model,
-            run=run,
-            input_example=frame,
-            feature_list_sha256=feature_list_fingerprint(),
-            registered_model_name=MODEL_NAME,
-            extra_tags={TAG_FEATURE_CONFIG: FeatureConfig().model_dump_json()},
-        )
+        version = log_version(run, model, frame)
         run.log_dict(MODEL_CARD, "model_card/model_card.json")
         run.log_metrics({"test_auc": 0.8})
-    store.set_alias(MODEL_NAME, logged.version, CHAMPION)
-    return uri, logged.version
+    store.set_alias(MODEL_NAME, version, CHAMPION)
+    return uri, version
+
+
+def log_version(run: Any, model: LightGBMRiskModel, frame: pd.DataFrame, **tags: str) -> str:
+    """Log ``model`` in ``run`` as a new version of the world's registered model, tagged as
+    `earlyrisk train` tags it (feature list, feature config) plus ``tags``; its number."""
+    logged = log_risk_model(
+        model,
+        run=run,
+        input_example=frame,
+        feature_list_sha256=feature_list_fingerprint(),
+        registered_model_name=MODEL_NAME,
+        extra_tags={TAG_FEATURE_CONFIG: FeatureConfig().model_dump_json(), **tags},
+    )
+    return logged.version
 
 
 def world_env(root: Path, tracking_uri: str, snapshot: Path, **extra: str) -> dict[str, str]:

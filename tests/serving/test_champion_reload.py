@@ -15,15 +15,20 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from serving_world import MODEL_NAME, ServingWorld, auth, build_world, snapshot_frame, train_model
+from serving_world import (
+    MODEL_NAME,
+    ServingWorld,
+    auth,
+    build_world,
+    log_version,
+    snapshot_frame,
+    train_model,
+)
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
-from features.catalogue import feature_list_fingerprint
-from features.config import FeatureConfig
 from serving.local_server import LocalServer, begin_audit_log, start_local_server
 from serving.store.audit_log import open_audit_log
-from training.registry import TAG_FEATURE_CONFIG, log_risk_model
 from training.tracking import TrackingStore
 
 pytestmark = pytest.mark.server
@@ -39,21 +44,10 @@ def _register_challenger(world: ServingWorld) -> str:
     store = TrackingStore(world.tracking_uri)
     exp = store.experiment("serving-test")
     with store.run(exp) as run:
-        logged = log_risk_model(
-            model,
-            run=run,
-            input_example=frame,
-            feature_list_sha256=feature_list_fingerprint(),
-            registered_model_name=MODEL_NAME,
-            extra_tags={
-                TAG_FEATURE_CONFIG: FeatureConfig().model_dump_json(),
-                "trained_by": "Dana",
-                "gates": "failed",
-            },
-        )
-        run.log_dict({"model_version": logged.version}, "model_card/model_card.json")
+        version = log_version(run, model, frame, trained_by="Dana", gates="failed")
+        run.log_dict({"model_version": version}, "model_card/model_card.json")
         run.log_metrics({"gate.auc_margin.passed": 0.0, "gate.ece.passed": 1.0})
-    return logged.version
+    return version
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from monitor_world import MONITOR_MODEL, monitor_world
 from private_modes import mode, usual_umask
 from typer.testing import CliRunner
 
@@ -30,7 +31,7 @@ SHIFTED = (
     "edu_school_absence_days_90d",
     "edu_max_monthly_absence_365d",
 )
-MODEL = "earlyrisk-monitor-test"
+MODEL = MONITOR_MODEL
 # pandera imports pyspark.pandas when pyspark is installed (the Spark engine), which warns
 # about pandas 3 at import; not our code (whoever imports pandera first meets it).
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support:FutureWarning")
@@ -38,67 +39,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully suppo
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from features.synth import SynthConfig, synthesize
-    from training.config import load_config
-    from training.pipeline import run_training
-
-    root = tmp_path_factory.mktemp("monitor_world")
-    raw = root / "raw"
-    synthesize(
-        SynthConfig(
-            families=3000,
-            seed=11,
-            end=dt.date(2025, 12, 31),
-            shift_month=dt.date(2024, 1, 1),
-        ),
-        raw,
-        workers=1,
-    )
-    spec = root / "quick.yaml"
-    spec.write_text(
-        yaml.safe_dump(
-            {
-                "kind": "lightgbm",
-                "params": {"learning_rate": 0.1, "num_leaves": 7, "min_data_in_leaf": 20},
-                "num_boost_round": 80,
-                "early_stopping_rounds": 10,
-                "validation_fraction": 0.2,
-            }
-        ),
-        encoding="utf-8",
-    )
-    tracking = f"sqlite:///{root / 'mlflow.db'}"
-    cfg = root / "train.yaml"
-    cfg.write_text(
-        yaml.safe_dump(
-            {
-                "model_spec": str(spec),
-                "report_dir": str(root / "report"),
-                "evaluation": {"n_bootstrap": 20},
-                "slices": {
-                    "train": ["2020-06-30", "2020-12-31"],
-                    "calibration": ["2021-12-31"],
-                    "test": ["2022-12-31"],
-                },
-                "gates": {"fairness": None},
-                "mlflow": {
-                    "tracking_uri": tracking,
-                    "artifact_location": str(root / "art"),
-                    "model_name": MODEL,
-                },
-            }
-        ),
-        encoding="utf-8",
-    )
-    result = run_training(load_config(cfg), raw_dir=raw, n_threads=1, write_reports=False)
-    return {
-        "root": root,
-        "raw": raw,
-        "tracking": tracking,
-        "version": result.model_version,
-        "final": result.final,
-        "test": result.split.test,
-    }
+    return monitor_world(tmp_path_factory)
 
 
 def _run(world: dict, as_of: str, out: str, **kw) -> dict:

@@ -16,7 +16,7 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-import yaml
+from monitor_world import tracking_uri, train_quick
 
 from serving.monitor.config import MonitorConfig
 from serving.monitor.core import monitor
@@ -50,8 +50,6 @@ def seasons(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from features.synth import SynthConfig, synthesize
     from features.validation import load_validated
     from serving.monitor.run import load_reference_stats
-    from training.config import load_config
-    from training.pipeline import run_training
     from training.registry import TAG_DATA_THROUGH, TAG_ELIGIBILITY, load_risk_model
 
     root = tmp_path_factory.mktemp("seasons")
@@ -67,43 +65,20 @@ def seasons(tmp_path_factory: pytest.TempPathFactory) -> dict:
             root / name,
             workers=1,
         )
-    spec = root / "quick.yaml"
-    spec.write_text(
-        yaml.safe_dump(
-            {
-                "kind": "lightgbm",
-                "params": {"learning_rate": 0.1, "num_leaves": 7, "min_data_in_leaf": 20},
-                "num_boost_round": 60,
-                "early_stopping_rounds": 10,
-                "validation_fraction": 0.2,
-            }
-        ),
-        encoding="utf-8",
+    result = train_quick(
+        root,
+        root / "raw",
+        model_name=MODEL,
+        slices={
+            "train": ["2021-09-30", "2021-12-31"],
+            "calibration": ["2022-12-31"],
+            "test": ["2023-12-31"],
+        },
+        num_boost_round=60,
+        n_bootstrap=20,
+        fairness_gate=False,
     )
-    tracking = f"sqlite:///{root / 'mlflow.db'}"
-    cfg = root / "train.yaml"
-    cfg.write_text(
-        yaml.safe_dump(
-            {
-                "model_spec": str(spec),
-                "report_dir": str(root / "report"),
-                "evaluation": {"n_bootstrap": 20},
-                "slices": {
-                    "train": ["2021-09-30", "2021-12-31"],
-                    "calibration": ["2022-12-31"],
-                    "test": ["2023-12-31"],
-                },
-                "gates": {"fairness": None},
-                "mlflow": {
-                    "tracking_uri": tracking,
-                    "artifact_location": str(root / "art"),
-                    "model_name": MODEL,
-                },
-            }
-        ),
-        encoding="utf-8",
-    )
-    result = run_training(load_config(cfg), raw_dir=root / "raw", n_threads=1, write_reports=False)
+    tracking = tracking_uri(root)
     loaded = load_risk_model(f"models:/{MODEL}/{result.model_version}", tracking_uri=tracking)
     stats = load_reference_stats(loaded.run_id, tracking_uri=tracking)
     assert stats is not None and stats.as_of == ["2023-12-31"]

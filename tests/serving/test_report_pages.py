@@ -2,24 +2,23 @@
 the window, no raw Python object.
 
 One synthetic registry, one real training run (training report, fairness report, model
-card) and one real monitoring run (monitoring report); each test reads the files those runs
-wrote. The width is measured in Debian's headless Chromium (Selenium), at a 1,280 px window.
+card) and one real monitoring run (monitoring report), shared with the monitor tests
+(``monitor_world.py``, built once per run); each test reads the files those runs wrote.
+The width is measured in Debian's headless Chromium (Selenium), at a 1,280 px window.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import html as html_lib
 import re
 import shutil
 from pathlib import Path
 
 import pytest
-import yaml
+from monitor_world import monitor_world
 
 from training.outcome import Outcome
 
-MODEL = "earlyrisk-report-pages"
 # pandera imports pyspark.pandas when pyspark is installed, which warns at import
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support:FutureWarning")
 
@@ -42,68 +41,14 @@ def raw_objects(text: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from features.synth import SynthConfig, synthesize
-    from serving.monitor.config import MonitorConfig
-    from serving.monitor.run import run_monitor
-    from training.config import load_config
-    from training.pipeline import run_training
-
-    root = tmp_path_factory.mktemp("report_pages")
-    raw = root / "raw"
-    synthesize(SynthConfig(families=3000, seed=11, end=dt.date(2025, 12, 31)), raw, workers=1)
-    spec = root / "quick.yaml"
-    spec.write_text(
-        yaml.safe_dump(
-            {
-                "kind": "lightgbm",
-                "params": {"learning_rate": 0.1, "num_leaves": 7, "min_data_in_leaf": 20},
-                "num_boost_round": 80,
-                "early_stopping_rounds": 10,
-                "validation_fraction": 0.2,
-            }
-        ),
-        encoding="utf-8",
-    )
-    tracking = f"sqlite:///{root / 'mlflow.db'}"
-    cfg = root / "train.yaml"
-    cfg.write_text(
-        yaml.safe_dump(
-            {
-                "model_spec": str(spec),
-                "report_dir": str(root / "report"),
-                "evaluation": {"n_bootstrap": 30},
-                "slices": {
-                    "train": ["2020-06-30", "2020-12-31"],
-                    "calibration": ["2021-12-31"],
-                    "test": ["2022-12-31"],
-                },
-                "mlflow": {
-                    "tracking_uri": tracking,
-                    "artifact_location": str(root / "art"),
-                    "model_name": MODEL,
-                },
-            }
-        ),
-        encoding="utf-8",
-    )
-    result = run_training(load_config(cfg), raw_dir=raw, n_threads=1)
-    run_monitor(
-        raw,
-        as_of=dt.date(2023, 12, 31),
-        out_dir=root / "monitor",
-        model_uri=f"models:/{MODEL}/{result.model_version}",
-        tracking_uri=tracking,
-        config=MonitorConfig(history_months=6, n_boot=30),
-        log_to_mlflow=False,
-        n_jobs=1,
-    )
-    report = root / "report"
+    world = monitor_world(tmp_path_factory)
+    report = world["root"] / "report"
     return {
-        "result": result,
+        "decision": world["decision"],
         "training": report / "training_report.html",
         "fairness": report / "fairness" / "fairness_report.html",
         "card": report / "model_card" / "model_card.md",
-        "monitor": root / "monitor" / "monitor_report.html",
+        "monitor": world["root"] / "monitor" / "monitor_report.html",
     }
 
 
@@ -114,7 +59,7 @@ def _cells(row: str) -> list[str]:
 
 
 def test_no_inconclusive_check_is_rendered_as_a_pass(pages: dict) -> None:
-    gates = pages["result"].decision.gates
+    gates = pages["decision"].gates
     unclear = [g for g in gates if g.outcome is Outcome.INCONCLUSIVE and g.status != "waived"]
     # the small registry leaves checks undecided: without one this test would prove nothing
     assert unclear, [(g.name, g.status) for g in gates]
@@ -136,7 +81,7 @@ def test_no_inconclusive_check_is_rendered_as_a_pass(pages: dict) -> None:
         assert "INCONCLUSIVE" in outcome and "pass" not in outcome.lower(), line
     # the card's warning counts every blocking gate, the performance ones included
     failed = [g for g in gates if g.outcome is Outcome.FAIL]
-    assert f"{len(failed)} failed and {len(pages['result'].decision.failed) - len(failed)}" in card
+    assert f"{len(failed)} failed and {len(pages['decision'].failed) - len(failed)}" in card
 
     fairness = pages["fairness"].read_text(encoding="utf-8")
     fairness_rows = [_cells(r) for r in re.findall(r"<tr>.*?</tr>", fairness, flags=re.S)]

@@ -23,16 +23,15 @@ from serving_world import (
     ServingWorld,
     auth,
     build_world,
+    log_version,
     review_sign_in,
     snapshot_frame,
     train_model,
 )
 
-from features.catalogue import feature_list_fingerprint, model_input_columns
-from features.config import FeatureConfig
+from features.catalogue import model_input_columns
 from serving.local_server import LocalServer, begin_audit_log, start_local_server
 from serving.rollout import RolloutConfig, assign, replay
-from training.registry import TAG_FEATURE_CONFIG, log_risk_model
 from training.tracking import TrackingStore
 
 pytestmark = pytest.mark.server
@@ -46,15 +45,8 @@ def register_version(world: ServingWorld, *, seed: int) -> tuple[str, object]:
     model = train_model(frame)
     store = TrackingStore(world.tracking_uri)
     with store.run(store.experiment("serving-test")) as run:
-        logged = log_risk_model(
-            model,
-            run=run,
-            input_example=frame,
-            feature_list_sha256=feature_list_fingerprint(),
-            registered_model_name=MODEL_NAME,
-            extra_tags={TAG_FEATURE_CONFIG: FeatureConfig().model_dump_json()},
-        )
-    return logged.version, model
+        version = log_version(run, model, frame)
+    return version, model
 
 
 ROLLOUT = {
@@ -127,38 +119,24 @@ def _entries(server: LocalServer, token: str, kind: str | None = None) -> list[d
         after = page.json()["next_after_seq"]
 
 
+def _post(server: LocalServer, path: str, body: dict, token: str) -> str:
+    """One caseworker call that must succeed; its response text."""
+    r = httpx.post(f"{server.url}{path}", json=body, headers=auth(token), timeout=60)
+    assert r.status_code == 200, r.text
+    return r.text
+
+
 @pytest.fixture(scope="module")
 def traffic(server: LocalServer, tokens: dict[str, str], world: ServingWorld) -> list[str]:
     """Responses to caseworker calls: /score (two batches), /score_indicators, /family."""
-    texts = []
-    for batch in (FAMILIES[:20], FAMILIES[20:]):
-        r = httpx.post(
-            f"{server.url}/score",
-            json={"family_ids": batch},
-            headers=auth(tokens["caseworker"]),
-            timeout=60,
-        )
-        assert r.status_code == 200, r.text
-        texts.append(r.text)
+    token = tokens["caseworker"]
+    texts = [
+        _post(server, "/score", {"family_ids": b}, token) for b in (FAMILIES[:20], FAMILIES[20:])
+    ]
     row = world.frame.loc[world.frame["family_id"] == "F00001"].iloc[-1]
     indicators = {c: (None if np.isnan(row[c]) else float(row[c])) for c in model_input_columns()}
-    r = httpx.post(
-        f"{server.url}/score_indicators",
-        json={"indicators": indicators},
-        headers=auth(tokens["caseworker"]),
-        timeout=60,
-    )
-    assert r.status_code == 200, r.text
-    texts.append(r.text)
-    for fid in FAMILIES[:6]:
-        r = httpx.post(
-            f"{server.url}/family",
-            json={"family_id": fid},
-            headers=auth(tokens["caseworker"]),
-            timeout=60,
-        )
-        assert r.status_code == 200, r.text
-        texts.append(r.text)
+    texts.append(_post(server, "/score_indicators", {"indicators": indicators}, token))
+    texts += [_post(server, "/family", {"family_id": fid}, token) for fid in FAMILIES[:6]]
     return texts
 
 

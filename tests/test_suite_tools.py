@@ -1,0 +1,68 @@
+"""The suite's own machinery: how files are handed to the workers, and the once-per-run
+build of a shared world."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from scheduling import LONGEST_FIRST, SPARK_FILES, SPARK_UNIT, order_key, unit_of
+from shared_cache import shared_build
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _uses_spark_fixture(path: Path) -> bool:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return any(
+        isinstance(node, ast.FunctionDef) and any(a.arg == "spark" for a in node.args.args)
+        for node in ast.walk(tree)
+    )
+
+
+def test_every_file_using_the_spark_session_is_in_the_spark_unit() -> None:
+    """A Spark file left out would start a second JVM on the other worker."""
+    users = {
+        p.relative_to(TESTS).as_posix() for p in TESTS.rglob("test_*.py") if _uses_spark_fixture(p)
+    }
+    assert users <= SPARK_FILES, sorted(users - SPARK_FILES)
+    assert {unit_of(f) for f in SPARK_FILES} == {SPARK_UNIT}
+
+
+def test_listed_units_exist_and_go_first() -> None:
+    for unit in LONGEST_FIRST:
+        assert unit == SPARK_UNIT or (TESTS / unit).is_file(), unit
+    first, second = LONGEST_FIRST[0], LONGEST_FIRST[1]
+    spark_file = sorted(SPARK_FILES)[0]
+    assert order_key(spark_file, slow=False) < order_key(second, slow=False)
+    assert first == SPARK_UNIT
+    # an unlisted file: after every listed unit, the slow ones before the others
+    listed_last = order_key(LONGEST_FIRST[-1], slow=False)
+    assert listed_last < order_key("serving/new_file.py", slow=True)
+    assert order_key("serving/new_file.py", slow=True) < order_key("x/test_y.py", slow=False)
+
+
+def test_a_shared_world_is_built_once_and_a_failed_build_again(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    calls: list[Path] = []
+
+    def build(root: Path) -> dict[str, object]:
+        calls.append(root)
+        (root / "made").write_text("x")
+        return {"root": root}
+
+    first = shared_build(tmp_path_factory, "once", build)
+    second = shared_build(tmp_path_factory, "once", build)
+    assert first == second and len(calls) == 1
+    assert (first["root"] / "made").read_text() == "x"
+
+    def broken(root: Path) -> None:
+        (root / "half").write_text("x")
+        raise RuntimeError("the build failed")
+
+    with pytest.raises(RuntimeError, match="the build failed"):
+        shared_build(tmp_path_factory, "retry", broken)
+    again = shared_build(tmp_path_factory, "retry", build)  # starts from nothing
+    assert not (again["root"] / "half").exists() and len(calls) == 2
