@@ -124,15 +124,14 @@ def tuned_peer_scores(
     the stricter comparison, so a margin over the plain peer is not just its overfitting.
 
     Returns the scores of ``test`` and the number of trees kept."""
-    import lightgbm as lgb
-
+    from training import lightgbm_adapter as lgbx
     from training.models import validation_mask
 
     rows = train.reset_index(drop=True)
     held = validation_mask(rows["family_id"].astype(str), fraction=0.2)
     y = rows["label"].astype(int)
-    fit = lgb.Dataset(rows.loc[~held, features], y[~held])
-    val = lgb.Dataset(rows.loc[held, features], y[held], reference=fit)
+    fit = lgbx.dataset(rows.loc[~held, features], y[~held])
+    val = lgbx.dataset(rows.loc[held, features], y[held], reference=fit)
     params = {
         "objective": "binary",
         "verbose": -1,
@@ -141,11 +140,12 @@ def tuned_peer_scores(
         "num_threads": 2,
         **TUNED_PARAMS,
     }
-    booster = lgb.train(
-        params, fit, 1000, valid_sets=[val], callbacks=[lgb.early_stopping(50, verbose=False)]
+    booster = lgbx.train(
+        params, fit, num_boost_round=1000, validation=val, early_stopping_rounds=50
     )
-    trees = int(booster.best_iteration or booster.current_iteration())
-    scores = np.asarray(booster.predict(test[features].fillna(0.0), num_iteration=trees))
+    trees = lgbx.best_iteration(booster) or int(booster.current_iteration())
+    kept = lgbx.truncated(booster, trees)
+    scores = lgbx.predict_probability(kept, test[features].fillna(0.0))
     return scores, trees
 
 

@@ -14,6 +14,7 @@ groups of files, in collection order).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,6 +124,11 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> str:
-    """A fresh, empty database on the session's server for one test."""
-    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
-    return postgres_server.create_database(f"{name}_{os.getpid()}")
+    """A fresh, empty database on the session's server for one test.
+
+    Named after the test for whoever reads the server's log, plus a hash of its node id:
+    two files may hold tests of the same name (``test_postgresql``), and a worker runs both
+    against one server."""
+    readable = "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:40]
+    unique = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]
+    return postgres_server.create_database(f"t_{readable}_{unique}_{os.getpid()}")
