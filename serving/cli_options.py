@@ -39,6 +39,21 @@ TrackingUriOption = Annotated[
     ),
 ]
 
+#: the audit log a report reads (``monitor``, ``shadow-report``): a SQLite file or a
+#: PostgreSQL URL, by default the service's own (serving.monitor.audit_source)
+AuditLogOption = Annotated[
+    str | None,
+    typer.Option(
+        "--audit-log",
+        metavar="FILE|URL",
+        help=(
+            "The audit log: its SQLite file or a postgresql:// URL (default: "
+            "EARLYRISK_DATABASE_URL when set, else EARLYRISK_AUDIT_LOG_PATH)."
+        ),
+        show_default=False,
+    ),
+]
+
 
 @contextmanager
 def raw_data_refusals(err: Console, *, nothing: str) -> Iterator[None]:

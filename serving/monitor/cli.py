@@ -20,6 +20,7 @@ from rich.console import Console
 from serving.cli_options import (
     EXIT_REFUSED,
     EXIT_USAGE,
+    AuditLogOption,
     ModelUriOption,
     TrackingUriOption,
     raw_data_refusals,
@@ -209,18 +210,7 @@ def monitor_command(
             show_default=False,
         ),
     ] = None,
-    audit_log: Annotated[
-        str | None,
-        typer.Option(
-            "--audit-log",
-            metavar="FILE|URL",
-            help=(
-                "The audit log: its SQLite file or a postgresql:// URL (default: "
-                "EARLYRISK_DATABASE_URL when set, else EARLYRISK_AUDIT_LOG_PATH)."
-            ),
-            show_default=False,
-        ),
-    ] = None,
+    audit_log: AuditLogOption = None,
     mlflow_run: Annotated[
         bool, typer.Option("--mlflow/--no-mlflow", help="Log a monitoring run to MLflow.")
     ] = True,

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from serving.cli_options import EXIT_REFUSED, EXIT_USAGE
+from serving.cli_options import EXIT_REFUSED, EXIT_USAGE, AuditLogOption
 
 SHADOW_REPORT_HELP = (
     "Compare the shadow model with the champion on the traffic both scored (`earlyrisk "
@@ -37,18 +37,7 @@ def _day(value: str | None, option: str, err: Console) -> str | None:
 
 def shadow_report_command(
     out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Where the report goes.")],
-    audit_log: Annotated[
-        str | None,
-        typer.Option(
-            "--audit-log",
-            metavar="FILE|URL",
-            help=(
-                "The audit log: its SQLite file or a postgresql:// URL (default: "
-                "EARLYRISK_DATABASE_URL when set, else EARLYRISK_AUDIT_LOG_PATH)."
-            ),
-            show_default=False,
-        ),
-    ] = None,
+    audit_log: AuditLogOption = None,
     snapshot: Annotated[
         Path | None,
         typer.Option(
