@@ -282,44 +282,47 @@ def pandas_stages(raw: Path, tracking: str, env: dict[str, str]) -> list[Stage]:
 def _data_stages(raw: Path, out: Path, tracking: str, env: dict[str, str]) -> list[Stage]:
     stages = [run_stage("validate", ["validate", str(raw), "--no-progress"])]
     stages.append(
-        run_stage(
-            "features",
-            [
-                "features",
-                "--raw",
-                str(raw),
-                "--as-of",
-                AS_OF,
-                "--out",
-                str(out / "features.parquet"),
-                "--overwrite",
-                "--no-progress",
-                "--jobs",
-                str(JOBS),
-            ],
-        )
+        run_stage("features", _features_argv(raw, out, "--no-progress", "--jobs", str(JOBS)))
     )
-    stages.append(
-        run_stage(
-            "score",
-            [
-                "score",
-                "--raw",
-                str(raw),
-                "--as-of",
-                AS_OF,
-                "--out",
-                str(out / "scores.parquet"),
-                "--overwrite",
-                "--model",
-                f"models:/{MODEL_NAME}/1",
-                "--tracking-uri",
-                tracking,
-            ],
-            env=env,
-        )
-    )
+    stages.append(run_stage("score", _score_argv(raw, out, tracking), env=env))
     return stages
+
+
+def _features_argv(raw: Path, out: Path, *extra: str) -> list[str]:
+    """``earlyrisk features`` at AS_OF into out/features.parquet: one command line for both
+    engines' stage, so the pandas and Spark figures time the same work (``extra``: the
+    engine's own options)."""
+    return [
+        "features",
+        "--raw",
+        str(raw),
+        "--as-of",
+        AS_OF,
+        "--out",
+        str(out / "features.parquet"),
+        "--overwrite",
+        *extra,
+    ]
+
+
+def _score_argv(raw: Path, out: Path, tracking: str, *extra: str) -> list[str]:
+    """``earlyrisk score`` of the benchmark's model at AS_OF into out/scores.parquet, for
+    both engines (as :func:`_features_argv`)."""
+    return [
+        "score",
+        "--raw",
+        str(raw),
+        "--as-of",
+        AS_OF,
+        "--out",
+        str(out / "scores.parquet"),
+        "--overwrite",
+        "--model",
+        f"models:/{MODEL_NAME}/1",
+        "--tracking-uri",
+        tracking,
+        *extra,
+    ]
 
 
 def spark_stages(raw: Path, tracking: str, env: dict[str, str]) -> list[Stage]:
@@ -341,42 +344,8 @@ def spark_stages(raw: Path, tracking: str, env: dict[str, str]) -> list[Stage]:
         run_stage(
             "validate", ["validate", str(raw), *engine, "--record", str(record)], env=spark_env
         ),
-        run_stage(
-            "features",
-            [
-                "features",
-                "--raw",
-                str(raw),
-                "--as-of",
-                AS_OF,
-                "--out",
-                str(out / "features.parquet"),
-                "--overwrite",
-                *engine,
-                *trusted,
-            ],
-            env=spark_env,
-        ),
-        run_stage(
-            "score",
-            [
-                "score",
-                "--raw",
-                str(raw),
-                "--as-of",
-                AS_OF,
-                "--out",
-                str(out / "scores.parquet"),
-                "--overwrite",
-                "--model",
-                f"models:/{MODEL_NAME}/1",
-                "--tracking-uri",
-                tracking,
-                *engine,
-                *trusted,
-            ],
-            env=spark_env,
-        ),
+        run_stage("features", _features_argv(raw, out, *engine, *trusted), env=spark_env),
+        run_stage("score", _score_argv(raw, out, tracking, *engine, *trusted), env=spark_env),
     ]
 
 

@@ -20,47 +20,16 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
-
-from benchmarks.serving import CONCURRENT_CLIENTS, CONCURRENT_REQUESTS, _build_world
+from benchmarks.serving import (
+    CONCURRENT_CLIENTS,
+    CONCURRENT_REQUESTS,
+    _build_world,
+    concurrent_load,
+)
 
 WORKERS_PER_REPLICA = 1
-
-
-async def _load(urls: list[str], headers: dict[str, str], ids: list[str]) -> dict[str, float]:
-    """CONCURRENT_CLIENTS clients, client k on urls[k % len(urls)], one family per request."""
-    import httpx
-
-    latencies: list[float] = []
-    errors = 0
-    counter = iter(range(CONCURRENT_REQUESTS))
-
-    async def client_loop(url: str) -> None:
-        nonlocal errors
-        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
-            for i in counter:
-                started = time.perf_counter()
-                try:
-                    r = await client.post("/score", json={"family_ids": [ids[i % len(ids)]]})
-                    ok = r.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                latencies.append(time.perf_counter() - started)
-                errors += not ok
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client_loop(urls[k % len(urls)]) for k in range(CONCURRENT_CLIENTS)))
-    wall = time.perf_counter() - started
-    lat = np.asarray(latencies) * 1000
-    return {
-        "scores_per_s": CONCURRENT_REQUESTS / wall,
-        "p50_ms": float(np.percentile(lat, 50)),
-        "p99_ms": float(np.percentile(lat, 99)),
-        "errors": errors,
-    }
 
 
 def _warm(urls: list[str], headers: dict[str, str], ids: list[str]) -> None:
@@ -84,7 +53,7 @@ def _sqlite_run(env: dict[str, str], root: Path, ids: list[str]) -> dict[str, fl
     server = start_local_server(run_env, root / "sqlite_server.log", timeout=180)
     try:
         _warm([server.url], headers, ids)
-        figures = asyncio.run(_load([server.url], headers, ids))
+        figures = asyncio.run(concurrent_load([server.url], headers, ids))
     finally:
         server.stop(timeout=30)
     log = AuditLog(env["EARLYRISK_AUDIT_LOG_PATH"])
@@ -124,7 +93,7 @@ def _postgres_run(env: dict[str, str], root: Path, ids: list[str]) -> dict[str, 
             servers.append(start_local_server(run_env, folder / "server.log", timeout=240))
         urls = [s.url for s in servers]
         _warm(urls, headers, ids)
-        figures = asyncio.run(_load(urls, headers, ids))
+        figures = asyncio.run(concurrent_load(urls, headers, ids))
         for server in servers:
             server.stop(timeout=30)
         servers.clear()

@@ -186,14 +186,19 @@ def _family_and_page(url: str, headers: dict[str, str], ids: list[str]) -> dict[
     return out
 
 
-async def _concurrent(url: str, headers: dict[str, str], ids: list[str]) -> dict[str, float]:
+async def concurrent_load(
+    urls: list[str], headers: dict[str, str], ids: list[str]
+) -> dict[str, float]:
+    """CONCURRENT_CLIENTS clients sending CONCURRENT_REQUESTS one-family ``/score``
+    requests between them, client k on ``urls[k % len(urls)]`` (one server here, two
+    replicas in :mod:`benchmarks.replicas`: one load, so their figures compare)."""
     import httpx
 
     latencies: list[float] = []
     errors = 0
     counter = iter(range(CONCURRENT_REQUESTS))
 
-    async def client_loop() -> None:
+    async def client_loop(url: str) -> None:
         nonlocal errors
         async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
             for i in counter:
@@ -207,7 +212,7 @@ async def _concurrent(url: str, headers: dict[str, str], ids: list[str]) -> dict
                 errors += not ok
 
     started = time.perf_counter()
-    await asyncio.gather(*(client_loop() for _ in range(CONCURRENT_CLIENTS)))
+    await asyncio.gather(*(client_loop(urls[k % len(urls)]) for k in range(CONCURRENT_CLIENTS)))
     wall = time.perf_counter() - started
     lat = np.asarray(latencies) * 1000
     return {
@@ -283,7 +288,7 @@ def _measure_server(
     url = server.url
     try:
         figures.update({f"single_{k}": v for k, v in _single(url, headers, ids).items()})
-        concurrent = asyncio.run(_concurrent(url, headers, ids))
+        concurrent = asyncio.run(concurrent_load([url], headers, ids))
         figures.update({f"conc_{k}": v for k, v in concurrent.items()})
         figures.update({f"batch_{k}": v for k, v in _batch(url, headers, ids).items()})
         figures.update(_family_and_page(url, headers, ids))

@@ -4,8 +4,10 @@ and take their screenshots in Debian's chromium (what docs/shadow_and_rollout.md
     PYTHONPATH=. python scripts/report_screenshots.py [--out docs]
     PYTHONPATH=. python scripts/report_screenshots.py --page d_ru.html docs/dossier_ru.png
 
-``--page HTML PNG`` (repeatable) only screenshots pages made elsewhere, e.g. explanation
-records from `earlyrisk dossier --lang ru --out d_ru.html` on the demo registry.
+Each page is shot at 1280 px and on a 360 px phone (``*_360.png``). ``--html-only`` writes
+the two pages and stops (tests/serving/test_report_pages_phone.py reads them). ``--page
+HTML PNG`` (repeatable) only screenshots pages made elsewhere, e.g. explanation records
+from `earlyrisk dossier --lang ru --out d_ru.html` on the demo registry.
 
 The log is made up (600 families in three regions, a rollout with a hold-out, a shadow that
 rates the rural families higher, caseworkers who agree with two levels in three), so the
@@ -26,13 +28,15 @@ import pandas as pd
 from serving.monitor.config import MonitorConfig
 from serving.monitor.deployment import deployment_section
 from serving.monitor.deployment_html import with_deployment
-from serving.monitor.report_html import _STYLE
+from serving.monitor.report_html import _STYLE, VIEWPORT
 from serving.monitor.shadow_report import audit_groups, read_pairs, shadow_report
 from serving.monitor.shadow_report_html import render_shadow_html
 from serving.rollout import RolloutConfig, assign, score_detail
 from serving.store.audit_log import FeedbackRecord, ScoreRecord, ShadowRecord, open_audit_log
 
 N = 600
+#: a phone's width, as the review and family pages are tested at
+PHONE = 360
 AS_OF = "2024-12-31"
 ROLLOUT = RolloutConfig.model_validate(
     {"cycle": "2025-Q1", "seed": 7, "regions": {"*": {"holdout_share": 0.3}}}
@@ -101,6 +105,9 @@ def write_log(path: Path, frame: pd.DataFrame, probability: np.ndarray) -> None:
 
 
 def screenshot(html: Path, png: Path, width: int = 1280) -> None:
+    """The whole page at ``width`` px (below 500 px, a phone: headless Chromium's window is
+    at least 500 px wide, so the viewport is emulated as a mobile device, as the page tests
+    do), at most 4,000 px tall."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -112,32 +119,22 @@ def screenshot(html: Path, png: Path, width: int = 1280) -> None:
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={width},900"):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    metrics = {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500}
     try:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
         driver.get(html.as_uri())
         height = int(driver.execute_script("return document.documentElement.scrollHeight"))
         driver.execute_cdp_cmd(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": min(height, 4000), "deviceScaleFactor": 1, "mobile": False},
+            "Emulation.setDeviceMetricsOverride", {**metrics, "height": min(height, 4000)}
         )
         driver.save_screenshot(str(png))
     finally:
         driver.quit()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("docs"))
-    parser.add_argument(
-        "--page", nargs=2, action="append", metavar=("HTML", "PNG"), type=Path, default=[]
-    )
-    parser.add_argument("--width", type=int, default=1280, help="--page: window width (px)")
-    args = parser.parse_args()
-    if args.page:
-        for html, png in args.page:
-            screenshot(html.resolve(), png, width=args.width)
-            print(f"wrote {png}")
-        return
-    work = Path(tempfile.mkdtemp(prefix="earlyrisk-report-shots-"))
+def build_pages(work: Path) -> tuple[Path, Path]:
+    """Write the made-up audit log into ``work`` and render the two pages from it: the
+    shadow report and a monitoring page holding only its deployment section."""
     frame = families()
     probability = np.clip(0.02 + 0.06 * frame["utility_debt"].to_numpy(), 0, 1)
     write_log(work / "audit.sqlite", frame, probability)
@@ -146,8 +143,8 @@ def main() -> None:
         read_pairs(work / "audit.sqlite"), audit_groups(work / "snapshot.parquet"),
         min_group_size=11,
     )  # fmt: skip
-    (work / "shadow.html").write_text(render_shadow_html(report), encoding="utf-8")
-    screenshot(work / "shadow.html", args.out / "shadow_report.png")
+    shadow = work / "shadow.html"
+    shadow.write_text(render_shadow_html(report), encoding="utf-8")
     section = deployment_section(
         work / "audit.sqlite",
         after="2024-12-30",
@@ -160,13 +157,46 @@ def main() -> None:
         config=MonitorConfig(min_group_size=11),
     )
     page = (
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><style>{_STYLE}</style>"
-        "</head><body><h1>earlyrisk monitoring report (its deployment section)</h1>"
-        "</body></html>"
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>{VIEWPORT}"
+        f"<style>{_STYLE}</style></head><body>"
+        "<h1>earlyrisk monitoring report (its deployment section)</h1></body></html>"
     )
-    (work / "deployment.html").write_text(with_deployment(page, section), encoding="utf-8")
-    screenshot(work / "deployment.html", args.out / "monitor_deployment.png")
-    print(f"wrote {args.out / 'shadow_report.png'} and {args.out / 'monitor_deployment.png'}")
+    deployment = work / "deployment.html"
+    deployment.write_text(with_deployment(page, section), encoding="utf-8")
+    return shadow, deployment
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("docs"))
+    parser.add_argument(
+        "--page", nargs=2, action="append", metavar=("HTML", "PNG"), type=Path, default=[]
+    )
+    parser.add_argument("--width", type=int, default=1280, help="--page: window width (px)")
+    parser.add_argument(
+        "--html-only",
+        action="store_true",
+        help="write the two pages (shadow.html, deployment.html) into --out, no screenshots "
+        "(what tests/serving/test_report_pages_phone.py looks at)",
+    )
+    args = parser.parse_args()
+    if args.page:
+        for html, png in args.page:
+            screenshot(html.resolve(), png, width=args.width)
+            print(f"wrote {png}")
+        return
+    if args.html_only:
+        args.out.mkdir(parents=True, exist_ok=True)
+        shadow, deployment = build_pages(args.out.resolve())
+        print(f"wrote {shadow} and {deployment}")
+        return
+    shadow, deployment = build_pages(Path(tempfile.mkdtemp(prefix="earlyrisk-report-shots-")))
+    for html, name in ((shadow, "shadow_report"), (deployment, "monitor_deployment")):
+        screenshot(html, args.out / f"{name}.png")
+        screenshot(html, args.out / f"{name}_{PHONE}.png", width=PHONE)
+    print(
+        f"wrote the shadow report and the deployment section at 1280 and {PHONE} px in {args.out}"
+    )
 
 
 if __name__ == "__main__":

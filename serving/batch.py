@@ -376,6 +376,42 @@ def _arrow_schema(frame: pd.DataFrame) -> pa.Schema:
     return pa.schema(fields)
 
 
+def load_batch_model(model_uri: str, *, tracking_uri: str) -> tuple[LoadedRiskModel, FeatureConfig]:
+    """The registered model a batch run scores with, and the feature configuration its
+    labels are rebuilt with; both engines (pandas here, :mod:`serving.spark_batch`) load
+    through this one function so they refuse the same models with the same words.
+
+    Raises BatchScoringError when the model was trained on another feature list than this
+    code computes, or records no feature configuration (its label could not be rebuilt);
+    the registry's own errors when no version answers ``model_uri``.
+    """
+    from features.catalogue import feature_list_fingerprint
+    from training.registry import TAG_FEATURE_CONFIG, load_risk_model
+
+    # load_risk_model talks to ``tracking_uri`` through its own client: MLflow's
+    # process-wide URI is left alone
+    loaded = load_risk_model(model_uri, tracking_uri=tracking_uri)
+    if loaded.feature_list_sha256 != feature_list_fingerprint():
+        raise BatchScoringError(
+            f"model {loaded.name}/{loaded.version} was trained on feature list "
+            f"{loaded.feature_list_sha256 or '(not recorded)'}, but this code computes "
+            f"feature list {feature_list_fingerprint()}; score with a model trained on the "
+            "current catalogue"
+        )
+    if TAG_FEATURE_CONFIG not in loaded.tags:
+        raise BatchScoringError(
+            f"model {loaded.name}/{loaded.version} records no feature configuration (model "
+            f"version tag {TAG_FEATURE_CONFIG!r}), so its label cannot be rebuilt; score with "
+            "a model registered by `earlyrisk train`"
+        )
+    # The run's label and well-being settings; whether a label is observed is decided by
+    # the scored registry's own extraction date, not the training data's.
+    feature_config = FeatureConfig.model_validate_json(loaded.tags[TAG_FEATURE_CONFIG]).model_copy(
+        update={"extraction_date": None}
+    )
+    return loaded, feature_config
+
+
 def score_registry(
     raw_dir: Path | str,
     *,
@@ -411,30 +447,10 @@ def score_registry(
     from features.eligibility import EligibilityRule
     from features.partitioned_raw import open_registry
     from serving.engine import scorer_from_settings
-    from training.registry import TAG_ELIGIBILITY, TAG_FEATURE_CONFIG, load_risk_model
+    from training.registry import TAG_ELIGIBILITY
 
     settings = settings or ServingSettings()
-    # load_risk_model talks to ``tracking_uri`` through its own client: MLflow's
-    # process-wide URI is left alone
-    loaded = load_risk_model(model_uri, tracking_uri=tracking_uri)
-    if loaded.feature_list_sha256 != feature_list_fingerprint():
-        raise BatchScoringError(
-            f"model {loaded.name}/{loaded.version} was trained on feature list "
-            f"{loaded.feature_list_sha256 or '(not recorded)'}, but this code computes "
-            f"feature list {feature_list_fingerprint()}; score with a model trained on the "
-            "current catalogue"
-        )
-    if TAG_FEATURE_CONFIG not in loaded.tags:
-        raise BatchScoringError(
-            f"model {loaded.name}/{loaded.version} records no feature configuration (model "
-            f"version tag {TAG_FEATURE_CONFIG!r}), so its label cannot be rebuilt; score with "
-            "a model registered by `earlyrisk train`"
-        )
-    # The run's label and well-being settings; whether a label is observed is decided by
-    # this registry's own extraction date, not the training data's.
-    feature_config = FeatureConfig.model_validate_json(loaded.tags[TAG_FEATURE_CONFIG]).model_copy(
-        update={"extraction_date": None}
-    )
+    loaded, feature_config = load_batch_model(model_uri, tracking_uri=tracking_uri)
     model = loaded.risk_model
     scorer = scorer_from_settings(
         model,

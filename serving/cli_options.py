@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -53,6 +53,18 @@ AuditLogOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def token_option(roles: str) -> Any:
+    """``--token`` of a governed verb (``model``, ``correction``): read from EARLYRISK_TOKEN
+    by default (a command line is visible to other users); ``roles`` says whose token each
+    sub-command wants. Returns typer's option, for ``Annotated[str, token_option(...)]``."""
+    return typer.Option(
+        "--token",
+        envvar="EARLYRISK_TOKEN",
+        help=f"Your token ({roles}; default: EARLYRISK_TOKEN).",
+        show_default=False,
+    )
 
 
 @contextmanager

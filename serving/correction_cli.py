@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from serving.cli_options import EXIT_REFUSED, EXIT_USAGE
+from serving.cli_options import EXIT_REFUSED, EXIT_USAGE, token_option
 
 CORRECTION_HELP = (
     "Contest and correct a family's record: add (a caseworker files, on documents), list, "
@@ -30,16 +30,7 @@ CORRECTION_HELP = (
 
 correction_app = typer.Typer(help=CORRECTION_HELP, no_args_is_help=True, add_completion=False)
 
-TokenOption = Annotated[
-    str,
-    typer.Option(
-        "--token",
-        envvar="EARLYRISK_TOKEN",
-        help="Your token (add, list: caseworker; decide: registry_officer; default: "
-        "EARLYRISK_TOKEN).",
-        show_default=False,
-    ),
-]
+TokenOption = Annotated[str, token_option("add, list: caseworker; decide: registry_officer")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 

@@ -38,7 +38,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import Headers
@@ -274,6 +274,31 @@ class RequestGate:
         self._quota_recorded[token_id] = now
         self._record(SecurityRecord("quota_exceeded", request_id, endpoint, token_id, client, what))
 
+    async def _over_quota(
+        self,
+        send: Send,
+        scope: Scope,
+        quota: Literal["requests", "families"],
+        wait: float,
+        token_id: str,
+        request_id: str,
+        endpoint: str,
+        address: str,
+    ) -> None:
+        """A 429 for a token over its quota of ``quota`` per minute (recorded in the
+        security log, once a minute), with Retry-After: both quotas refuse alike."""
+        self._record_quota(token_id, request_id, endpoint, address, f"{quota} per minute")
+        message = QUOTA_REQUESTS_MESSAGE if quota == "requests" else QUOTA_FAMILIES_MESSAGE
+        await self._refuse(
+            send,
+            429,
+            message,
+            request_id,
+            scope,
+            f"quota {quota}",
+            headers={"Retry-After": retry_after(min(wait, 60))},
+        )
+
     async def _unauthenticated(
         self,
         send: Send,
@@ -354,15 +379,8 @@ class RequestGate:
         # The token's own quota counts its every use, a forbidden one included.
         wait = self.request_quota.admit(token_id)
         if wait > 0:
-            self._record_quota(token_id, request_id, endpoint, address, "requests per minute")
-            await self._refuse(
-                send,
-                429,
-                QUOTA_REQUESTS_MESSAGE,
-                request_id,
-                scope,
-                "quota requests",
-                headers={"Retry-After": retry_after(min(wait, 60))},
+            await self._over_quota(
+                send, scope, "requests", wait, token_id, request_id, endpoint, address
             )
             return
         try:
@@ -400,15 +418,8 @@ class RequestGate:
         if families:
             wait = self.family_quota.admit(token_id, families)
             if wait > 0:
-                self._record_quota(token_id, request_id, endpoint, address, "families per minute")
-                await self._refuse(
-                    send,
-                    429,
-                    QUOTA_FAMILIES_MESSAGE,
-                    request_id,
-                    scope,
-                    "quota families",
-                    headers={"Retry-After": retry_after(min(wait, 60))},
+                await self._over_quota(
+                    send, scope, "families", wait, token_id, request_id, endpoint, address
                 )
                 return
         await self._forward(scope, receive, send, body, Admitted(principal, request_id, model))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from serving.cli_options import EXIT_REFUSED, EXIT_USAGE
+from serving.cli_options import EXIT_REFUSED, EXIT_USAGE, token_option
 
 if TYPE_CHECKING:
     from serving.settings import ServingSettings
@@ -37,15 +37,7 @@ MODEL_HELP = (
 
 model_app = typer.Typer(help=MODEL_HELP, no_args_is_help=True, add_completion=False)
 
-TokenOption = Annotated[
-    str,
-    typer.Option(
-        "--token",
-        envvar="EARLYRISK_TOKEN",
-        help="Your token (approver, auditor or admin; default: EARLYRISK_TOKEN).",
-        show_default=False,
-    ),
-]
+TokenOption = Annotated[str, token_option("approver, auditor or admin")]
 VersionArgument = Annotated[str, typer.Argument(help="the model version")]
 WaiveOption = Annotated[
     list[str] | None,

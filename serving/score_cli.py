@@ -118,12 +118,12 @@ def score_command(
 ) -> None:
     """Batch-score every family."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
     from features.cli_signals import install_scratch_cleanup
     from features.errors import EarlyriskError
     from features.private_files import parent_problem
     from serving.batch import batch_operator, score_registry
+    from serving.batch_summary import print_batch_summary
     from serving.i18n import LANGUAGE_CODES
     from serving.settings import ServingSettings
     from serving.store.audit_log import AuditLogUnavailable
@@ -224,17 +224,7 @@ def score_command(
         raise typer.Exit(EXIT_REFUSED) from None
     finally:
         audit_log.close()
-    table = Table("families", "model", "risk levels (lower bound)", "file")
-    levels = ", ".join(
-        f"{k}: {v} (>= {summary.band_cutoffs.get(k, 0.0):.3f})" for k, v in summary.levels.items()
-    )
-    table.add_row(
-        str(summary.families),
-        f"{summary.model_uri} (version {summary.model_version})",
-        levels,
-        str(summary.path),
-    )
-    Console().print(table)
+    print_batch_summary(summary, written="file")
     from features.coverage import dir_coverage_warnings
 
     for line in dir_coverage_warnings(raw):  # a table that ends early: say it beside the scores

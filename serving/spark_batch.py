@@ -59,6 +59,7 @@ from serving.batch import (
     BatchSummary,
     assign_levels,
     batch_operator,
+    load_batch_model,
     record_batch_scores,
     score_features,
 )
@@ -310,7 +311,6 @@ def score_registry_spark(
     """
 
     from features.catalogue import feature_list_fingerprint
-    from features.config import FeatureConfig
     from features.spark.features import scratch_beside, spark_feature_frame
     from features.spark.raw import raw_files_fingerprint
     from features.spark.record import trusted_record
@@ -318,33 +318,14 @@ def score_registry_spark(
     from features.spark.session import session_conf
     from features.spark.validation import validate_raw_dir_spark
     from features.validation import InvalidRawDataError
-    from training.registry import TAG_FEATURE_CONFIG, load_risk_model
 
     operator = operator or batch_operator()
     settings = settings or ServingSettings()
     task_log = TaskAuditLog.of(
         audit_log, synchronous=audit_synchronous, busy_timeout_ms=audit_busy_timeout_ms
     )
-    # through its own client: MLflow's process-wide URIs are left as they were
-    loaded = load_risk_model(model_uri, tracking_uri=tracking_uri)
-    if loaded.feature_list_sha256 != feature_list_fingerprint():
-        raise BatchScoringError(
-            f"model {loaded.name}/{loaded.version} was trained on feature list "
-            f"{loaded.feature_list_sha256 or '(not recorded)'}, but this code computes "
-            f"feature list {feature_list_fingerprint()}; score with a model trained on the "
-            "current catalogue"
-        )
-    if TAG_FEATURE_CONFIG not in loaded.tags:
-        raise BatchScoringError(
-            f"model {loaded.name}/{loaded.version} records no feature configuration (model "
-            f"version tag {TAG_FEATURE_CONFIG!r}), so its label cannot be rebuilt; score with "
-            "a model registered by `earlyrisk train`"
-        )
-    # As serving.batch: the model's label and well-being settings; whether a label is
-    # observed is decided by this registry's own extraction date.
-    feature_config = FeatureConfig.model_validate_json(loaded.tags[TAG_FEATURE_CONFIG]).model_copy(
-        update={"extraction_date": None}
-    )
+    # as serving.batch: the same refusals, the model's own label settings
+    loaded, feature_config = load_batch_model(model_uri, tracking_uri=tracking_uri)
     if validated is not None:
         trusted_record(validated, raw_dir)
     else:
@@ -512,13 +493,12 @@ def run_score_command(
     date after the extraction date), with the same messages as the pandas path."""
     from py4j.protocol import Py4JJavaError  # type: ignore[import-untyped]
     from pyspark.errors import PySparkException
-    from rich.console import Console
-    from rich.table import Table
 
     from features.engine_options import start_spark
     from features.errors import EarlyriskError
     from features.labels import AsOfAfterExtractionError
     from features.validation import InvalidRawDataError
+    from serving.batch_summary import print_batch_summary
     from serving.store.stores import open_audit_log_for
 
     try:
@@ -557,16 +537,6 @@ def run_score_command(
         return 1
     finally:
         audit_log.close()
-    table = Table("families", "model", "risk levels (lower bound)", "directory")
-    levels = ", ".join(
-        f"{k}: {v} (>= {summary.band_cutoffs.get(k, 0.0):.3f})" for k, v in summary.levels.items()
-    )
-    table.add_row(
-        str(summary.families),
-        f"{summary.model_uri} (version {summary.model_version})",
-        levels,
-        str(summary.path),
-    )
-    Console().print(table)
+    print_batch_summary(summary, written="directory")
     err.print(f"run {summary.run_id} completed and recorded in the audit log")
     return 0

@@ -76,8 +76,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     )
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadfile`` hands out tests/scheduling.py's units (files, Spark's together)."""
+    """``--dist loadfile`` hands out tests/scheduling.py's units (files, Spark's together).
+
+    xdist's ``--loadscope-reorder`` (on by default) would sort the units by test count and
+    undo the collection order; it is turned off here rather than in ``addopts``, because an
+    xdist option in ``addopts`` makes ``pytest -p no:xdist`` refuse to start (optional hook:
+    without xdist this hook is never called, and pytest does not ask for it)."""
+    config.option.loadscopereorder = False
     if config.getvalue("dist") != "loadfile":
         return None
     return make_scheduler(config, log)

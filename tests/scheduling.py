@@ -10,7 +10,7 @@ slow tests first, in collection order. The order only moves time around: a unit 
 from the list (a new file) still runs, just not first.
 
 xdist's own ``--loadscope-reorder`` (on by default) would sort units by test count and undo
-this order; ``pyproject.toml`` turns it off.
+this order; tests/conftest.py turns it off when xdist builds its scheduler.
 """
 
 from __future__ import annotations

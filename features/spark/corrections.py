@@ -16,18 +16,16 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from features.contract import CORRECTIONS_TABLE
 from features.corrections import read_corrections
 from features.spark.raw import RawTableNotFoundError, read_typed_table
 from features.validation.corrections import (
     RECORD_COLUMNS,
     correction_violations,
-    read_raw_corrections,
+    corrections_to_check,
     records_frame,
     with_findings,
 )
 from features.validation.report import ValidationReport
-from features.validation.rules import Findings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -57,15 +55,10 @@ def add_correction_findings_spark(
     """The corrections table's findings added to a Spark validation report (unchanged when
     ``raw_dir`` has no corrections table)."""
     raw_dir = Path(raw_dir)
-    frame, info, error = read_raw_corrections(raw_dir)
-    if info is None:
-        return report
-    if frame is None:
-        findings = Findings(max_examples=max_examples)
-        findings.add_table_level(
-            "file_unreadable", CORRECTIONS_TABLE, None, {"file": info.file, "error": error}
-        )
-        return with_findings(report, findings.errors, info)
+    read = corrections_to_check(report, raw_dir, max_examples=max_examples)
+    if isinstance(read, ValidationReport):
+        return read
+    frame, info = read
     record_ids = sorted({str(v) for v in frame.get("record_id", pd.Series()).dropna()})
     family_ids = sorted({str(v) for v in frame.get("family_id", pd.Series()).dropna()})
     events = _found(spark, raw_dir, "events", "event_id", record_ids)

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from features.contract import ALL_TABLES, OPTIONAL_TABLES, TABLES
+from features.contract import OPTIONAL_TABLES, TABLES
 from features.spark.buckets import ROWS_PER_UNIT, plan_units
 from features.spark.event_checks import (
     FINDINGS,
@@ -59,10 +59,7 @@ from features.validation.report import RuleViolation, TableInfo, ValidationRepor
 from features.validation.rules import (
     CHECKS,
     RuleContext,
-    check_birth_not_future,
-    check_not_empty,
     check_unique_keys,
-    report_empty_tables,
 )
 from features.validation.stream import (
     AFTER_EVENTS,
@@ -72,6 +69,7 @@ from features.validation.stream import (
     Merger,
     SliceChecks,
     duplicate_id_finding,
+    finish_report,
     latest_date,
     stage_of,
     stand_in,
@@ -275,23 +273,8 @@ def validate_raw_dir_spark(
             extraction = latest_date(extraction, events_pass.latest())
             unknown_types = events_pass.unknown_types()
 
-    # step 3: what needs every row
-    findings.keyed = []
-    findings.begin(CHECK_STAGE + stage_of(check_not_empty))
-    report_empty_tables(findings, {name: info.rows for name, info in infos.items()})
-    findings.begin(CHECK_STAGE + stage_of(check_birth_not_future))
-    ctx.extraction_date = extraction
-    check_birth_not_future(ctx)
-    merger.take(findings.keyed)
-
-    violations = merger.violations(unknown_types)
-    report = ValidationReport(
-        errors=[v for v in violations if v.severity == "error"],
-        suspicious=[v for v in violations if v.severity != "error"],
-        tables={name: infos[name] for name in ALL_TABLES if name in infos},
-        source=str(raw_dir),
-        extraction_date=None if extraction is None else f"{extraction:%Y-%m-%d}",
-    )
+    # step 3: what needs every row, then the report (as the pandas engine)
+    report = finish_report(ctx, findings, merger, infos, extraction, unknown_types, raw_dir=raw_dir)
     # the optional corrections table (issue 23), as the pandas engine adds it
     from features.spark.corrections import add_correction_findings_spark
 

@@ -473,12 +473,12 @@ def read_raw_corrections(raw_dir: Path) -> tuple[pd.DataFrame | None, TableInfo 
     return frame, TableInfo(file=path.name, rows=len(frame)), None
 
 
-def add_correction_findings(
-    report: ValidationReport, raw_dir: Path | str, *, max_examples: int = 5
-) -> ValidationReport:
-    """The pandas engine's corrections check of ``raw_dir`` added to its report (the
-    report unchanged when the directory has no corrections table)."""
-    raw_dir = Path(raw_dir)
+def corrections_to_check(
+    report: ValidationReport, raw_dir: Path, *, max_examples: int
+) -> tuple[pd.DataFrame, TableInfo] | ValidationReport:
+    """Where both engines' corrections checks start: the table to check with its info, or
+    the finished report when there is nothing to check (``report`` unchanged without a
+    corrections table; with a ``file_unreadable`` error when it cannot be read)."""
     frame, info, error = read_raw_corrections(raw_dir)
     if info is None:
         return report
@@ -488,6 +488,19 @@ def add_correction_findings(
             "file_unreadable", CORRECTIONS_TABLE, None, {"file": info.file, "error": error}
         )
         return with_findings(report, findings.errors, info)
+    return frame, info
+
+
+def add_correction_findings(
+    report: ValidationReport, raw_dir: Path | str, *, max_examples: int = 5
+) -> ValidationReport:
+    """The pandas engine's corrections check of ``raw_dir`` added to its report (the
+    report unchanged when the directory has no corrections table)."""
+    raw_dir = Path(raw_dir)
+    read = corrections_to_check(report, raw_dir, max_examples=max_examples)
+    if isinstance(read, ValidationReport):
+        return read
+    frame, info = read
     referenced = frame["record_id"].dropna() if "record_id" in frame.columns else []
     wanted = frame["family_id"].dropna() if "family_id" in frame.columns else []
     violations = correction_violations(

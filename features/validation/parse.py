@@ -53,25 +53,33 @@ def parse_dir(
     return parsed, infos
 
 
+def table_file(raw_dir: Path, name: str, findings: Findings) -> Path | None:
+    """The table's file in raw_dir, or None with a ``file_missing`` finding; shared by the
+    whole-table reader here and the streamed one (features.validation.stream), so a
+    missing table is reported alike whichever reads it."""
+    try:
+        return table_path(raw_dir, name)
+    except FileNotFoundError:
+        findings.add_table_level("file_missing", name, None, {"raw_dir": raw_dir})
+        return None
+
+
+def stored_columns(path: Path) -> list[str]:
+    """The columns the table's file stores, read from its schema or CSV header only."""
+    if path.suffix == ".parquet":
+        return list(pq.read_schema(path).names)
+    return list(pd.read_csv(path, nrows=0, encoding="utf-8").columns)
+
+
 def read_table(
     raw_dir: Path, name: str, findings: Findings
 ) -> tuple[pd.DataFrame | None, TableInfo]:
     """Read the contract's columns of one table as stored; record file/column findings."""
-    try:
-        path = table_path(raw_dir, name)
-    except FileNotFoundError:
-        findings.add_table_level(
-            "file_missing",
-            name,
-            None,
-            {"raw_dir": raw_dir},
-        )
+    path = table_file(raw_dir, name, findings)
+    if path is None:
         return None, TableInfo(file=None, rows=None)
     try:
-        if path.suffix == ".parquet":
-            columns = list(pq.read_schema(path).names)
-        else:
-            columns = list(pd.read_csv(path, nrows=0, encoding="utf-8").columns)
+        columns = stored_columns(path)
         wanted = [c.name for c in TABLE_COLUMNS[name] if c.name in columns]
         if path.suffix == ".parquet":
             frame = _read_parquet(path, wanted)

@@ -44,7 +44,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from features.contract import ALL_TABLES, TABLE_COLUMNS, TABLES
-from features.raw import optional_tables_present, table_path
+from features.raw import optional_tables_present
 from features.validation.kernels import text_hashes
 from features.validation.parse import (
     arrow_frame,
@@ -53,6 +53,8 @@ from features.validation.parse import (
     parse_table,
     read_table,
     report_extra_columns,
+    stored_columns,
+    table_file,
 )
 from features.validation.progress import progress_bar
 from features.validation.report import RuleViolation, TableInfo, ValidationReport
@@ -283,22 +285,9 @@ def validate_streamed_tables(
                 extraction = latest_date(extraction, slices.latest_recorded)
                 unknown_types = slices.unknown_types
 
-        findings.keyed = []
-        findings.begin(CHECK_STAGE + stage_of(check_not_empty))
-        report_empty_tables(findings, {name: info.rows for name, info in infos.items()})
-        findings.begin(CHECK_STAGE + stage_of(check_birth_not_future))
-        ctx.extraction_date = extraction
-        check_birth_not_future(ctx)
-        merger.take(findings.keyed)
-
-    violations = merger.violations(unknown_types)
-    report = ValidationReport(
-        errors=[v for v in violations if v.severity == "error"],
-        suspicious=[v for v in violations if v.severity != "error"],
-        tables={name: infos[name] for name in ALL_TABLES if name in infos},
-        source=str(raw_dir),
-        extraction_date=None if extraction is None else f"{extraction:%Y-%m-%d}",
-    )
+        report = finish_report(
+            ctx, findings, merger, infos, extraction, unknown_types, raw_dir=raw_dir
+        )
     parsed.pop(STREAMED, None)
     return report, parsed
 
@@ -437,23 +426,44 @@ def _column_at(source: _Source, column: str, positions: np.ndarray, slice_rows: 
     return pd.concat(parts, ignore_index=True)
 
 
+def finish_report(
+    ctx: RuleContext,
+    findings: KeyedFindings,
+    merger: Merger,
+    infos: Mapping[str, TableInfo],
+    extraction: pd.Timestamp | None,
+    unknown_types: pd.Series | None,
+    *,
+    raw_dir: Path,
+) -> ValidationReport:
+    """The last step of both engines (this one and features.spark.validation), once every
+    row was seen: the rules that need all of them (an empty table; a birth date after the
+    extraction date, the latest recorded date of all tables), then the report. One function,
+    so the pandas and the Spark validator cannot drift apart in what they report last."""
+    findings.keyed = []
+    findings.begin(CHECK_STAGE + stage_of(check_not_empty))
+    report_empty_tables(findings, {name: info.rows for name, info in infos.items()})
+    findings.begin(CHECK_STAGE + stage_of(check_birth_not_future))
+    ctx.extraction_date = extraction
+    check_birth_not_future(ctx)
+    merger.take(findings.keyed)
+    violations = merger.violations(unknown_types)
+    return ValidationReport(
+        errors=[v for v in violations if v.severity == "error"],
+        suspicious=[v for v in violations if v.severity != "error"],
+        tables={name: infos[name] for name in ALL_TABLES if name in infos},
+        source=str(raw_dir),
+        extraction_date=None if extraction is None else f"{extraction:%Y-%m-%d}",
+    )
+
+
 def _open_source(raw_dir: Path, findings: Findings) -> tuple[_Source | None, TableInfo]:
     """Find the streamed table's file and its columns, as the whole-table reader does."""
-    try:
-        path = table_path(raw_dir, STREAMED)
-    except FileNotFoundError:
-        findings.add_table_level(
-            "file_missing",
-            STREAMED,
-            None,
-            {"raw_dir": raw_dir},
-        )
+    path = table_file(raw_dir, STREAMED, findings)
+    if path is None:
         return None, TableInfo(file=None, rows=None)
     try:
-        if path.suffix == ".parquet":
-            columns = list(pq.read_schema(path).names)
-        else:
-            columns = list(pd.read_csv(path, nrows=0, encoding="utf-8").columns)
+        columns = stored_columns(path)
     except (OSError, ValueError, pyarrow.ArrowException) as error:
         findings.add_table_level(
             "file_unreadable", STREAMED, None, {"file": path.name, "error": error}

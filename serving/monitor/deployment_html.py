@@ -22,8 +22,8 @@ def _pct(iv: dict[str, Any] | None) -> str:
         return "–"
     low, high = iv.get("low"), iv.get("high")
     if low is None or high is None:
-        return f"{iv['value'] * 100:.1f} %"
-    return f"{iv['value'] * 100:.1f} % ({low * 100:.1f}–{high * 100:.1f} %)"
+        return f"{iv['value'] * 100:.1f}\u00a0%"  # no-break: the sign stays with its number
+    return f"{iv['value'] * 100:.1f}\u00a0% ({low * 100:.1f}–{high * 100:.1f}\u00a0%)"
 
 
 def _perf_rows(name: str, part: dict[str, Any]) -> list[list[str]]:

@@ -25,7 +25,14 @@ table{border-collapse:collapse;margin:.5em 0;display:block;max-width:100%;overfl
 td,th{border:1px solid #ccc;padding:3px 8px;overflow-wrap:anywhere;
 font-size:13px;text-align:left}th{background:#f3f3f3}.alert{color:#a00;font-weight:bold}
 .pass{color:#070}.not_evaluable{color:#a60}img{max-width:100%}
+@media (max-width:600px){body{margin:1em auto;padding:0 .6em}h1{font-size:1.4em}
+h2{font-size:1.2em}td,th{padding:2px 5px;font-size:12px;overflow-wrap:break-word}}
 """
+# A phone lays a page without this out 980 px wide and shrinks it to its screen: at 360 px
+# the text of the reports was about 5 px high. With it the page is as wide as the screen
+# and a table wider than a phone scrolls inside itself: on a phone a cell no longer breaks
+# inside a word (``anywhere`` squeezed columns until "443" stood as "44" over "3").
+VIEWPORT = "<meta name='viewport' content='width=device-width, initial-scale=1'>"
 
 
 def _png(fig: Figure) -> str:
@@ -135,7 +142,7 @@ def _fairness_chart(fairness: list[dict[str, Any]], attribute: str) -> str | Non
 def render_html(report: dict[str, Any]) -> str:
     """The whole page."""
     parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>{VIEWPORT}",
         f"<title>earlyrisk monitoring {escape(report['as_of'])}</title>",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>Monitoring as of {escape(report['as_of'])}</h1>",

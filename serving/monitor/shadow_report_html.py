@@ -12,7 +12,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from serving.monitor.report_html import _STYLE, _fmt, _png, _table
+from serving.monitor.report_html import _STYLE, VIEWPORT, _fmt, _png, _table
 from serving.monitor.shadow_report import LEVELS
 
 
@@ -55,9 +55,10 @@ def _share(iv: dict[str, Any] | None) -> str:
     if not iv or iv.get("value") is None:
         return "–"
     low, high = iv.get("low"), iv.get("high")
+    # a no-break space before "%": a narrow (phone) column never puts the sign on its own line
     if low is None or high is None:
-        return f"{iv['value']:.1%}".replace("%", " %")
-    return f"{iv['value'] * 100:.1f} % ({low * 100:.1f}–{high * 100:.1f} %)"
+        return f"{iv['value']:.1%}".replace("%", "\u00a0%")
+    return f"{iv['value'] * 100:.1f}\u00a0% ({low * 100:.1f}–{high * 100:.1f}\u00a0%)"
 
 
 def _moved(part: dict[str, Any]) -> str:
@@ -127,7 +128,7 @@ def _summary_rows(c: dict[str, Any]) -> list[list[str]]:
 def render_shadow_html(report: dict[str, Any]) -> str:
     """The page: per version pair a summary, the level table, the plots, the groups."""
     parts = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>{VIEWPORT}",
         "<title>earlyrisk shadow report</title>",
         f"<style>{_STYLE}</style></head><body>",
         "<h1>Shadow report: the shadow beside the champion on the same traffic</h1>",

@@ -40,8 +40,8 @@ import psycopg
 
 from serving.store.audit_errors import AuditLogUnavailable
 from serving.store.connection import Database
-from serving.store.migrations import ensure
 from serving.store.side_index import id_chunks
+from serving.store.sql_plumbing import open_store, read_rows, write_rows
 
 CaseStatus = Literal["new", "viewed", "decided"]
 BatchState = Literal["absent", "building", "built"]
@@ -272,26 +272,15 @@ class SqlCaseStore:
     one short transaction)."""
 
     def __init__(self, db: Database | Path | str) -> None:
-        self.db = db if isinstance(db, Database) else Database(db)
+        self.db = open_store(db, "cases", what="cases")
         self.where = self.db.where
-        try:
-            ensure(self.db, "cases")
-        except (sqlite3.Error, psycopg.Error, OSError) as exc:
-            raise AuditLogUnavailable(f"cannot open the cases {self.where}: {exc}") from exc
 
     # ---- plumbing
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        try:
-            return list(self.db.read().execute(sql, tuple(params)).fetchall())
-        except (sqlite3.Error, psycopg.Error, OSError) as exc:
-            raise AuditLogUnavailable(f"cases {self.where}: {exc}") from exc
+        return read_rows(self.db, sql, params, what="cases")
 
     def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
-        try:
-            with self.db.write() as conn:
-                return int(conn.execute(sql, tuple(params)).rowcount)
-        except (sqlite3.Error, psycopg.Error, OSError) as exc:
-            raise AuditLogUnavailable(f"cases {self.where}: {exc}") from exc
+        return write_rows(self.db, sql, params, what="cases")
 
     # ---- cases
     def get(self, model_version: str, as_of: str, family_id: str) -> Case | None:

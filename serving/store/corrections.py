@@ -30,9 +30,8 @@ from typing import Any, Protocol
 import pandas as pd
 import psycopg
 
-from serving.store.audit_errors import AuditLogUnavailable
 from serving.store.connection import Database
-from serving.store.migrations import ensure
+from serving.store.sql_plumbing import open_store, read_rows
 
 COLUMNS = (
     "correction_id",
@@ -165,18 +164,11 @@ class SqlCorrectionStore:
     (either dialect), with the package's concurrency policy."""
 
     def __init__(self, db: Database | Path | str) -> None:
-        self.db = db if isinstance(db, Database) else Database(db)
+        self.db = open_store(db, "corrections", what="corrections")
         self.where = self.db.where
-        try:
-            ensure(self.db, "corrections")
-        except (sqlite3.Error, OSError) as exc:
-            raise AuditLogUnavailable(f"cannot open the corrections {self.where}: {exc}") from exc
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        try:
-            return list(self.db.read().execute(sql, params).fetchall())
-        except (sqlite3.Error, OSError) as exc:
-            raise AuditLogUnavailable(f"corrections {self.where}: {exc}") from exc
+        return read_rows(self.db, sql, params, what="corrections")
 
     def add(self, new: NewCorrection, *, requested_by: str, today: date) -> Correction:
         correction_id = f"C{today:%Y%m%d}-{secrets.token_hex(4)}"

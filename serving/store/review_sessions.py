@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,7 +26,7 @@ from typing import Any, Protocol
 from serving.database_url import is_postgres
 from serving.store.audit_errors import AuditLogUnavailable
 from serving.store.connection import Database
-from serving.store.migrations import ensure
+from serving.store.sql_plumbing import STORE_ERRORS, open_store
 
 #: How long an ended or idle session's row is kept before it is deleted (for an auditor
 #: comparing sign-ins with the security log; the row names a token id, never a secret).
@@ -70,14 +69,8 @@ class SqlReviewSessions:
     write one short transaction)."""
 
     def __init__(self, db: Database | Path | str) -> None:
-        self.db = db if isinstance(db, Database) else Database(db)
+        self.db = open_store(db, "review_sessions", what="review sessions")
         self.where = self.db.where
-        try:
-            ensure(self.db, "review_sessions")
-        except (sqlite3.Error, OSError) as exc:
-            raise AuditLogUnavailable(
-                f"cannot open the review sessions {self.where}: {exc}"
-            ) from exc
 
     def _run(self, sql: str, params: tuple[Any, ...]) -> Any:
         try:
@@ -85,7 +78,7 @@ class SqlReviewSessions:
                 return self.db.read().execute(sql, params)
             with self.db.write() as conn:
                 return conn.execute(sql, params)
-        except (sqlite3.Error, OSError) as exc:
+        except STORE_ERRORS as exc:
             raise AuditLogUnavailable(f"review sessions {self.where}: {exc}") from exc
 
     def create(self, token_id: str, *, now: datetime) -> str:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
+from chromium_driver import chromium_driver
 from serving_world import auth, review_sign_in
 
 from serving.i18n.page import PAGE
@@ -153,31 +153,6 @@ def test_ineligible_family_says_why_in_the_language_and_shows_no_records(family_
 
 
 # ---------------------------------------------------------------- in a browser
-def _browser(width: int, height: int):
-    from selenium import webdriver  # a dev dependency: missing is a failure, not a skip
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver_path is None:
-        pytest.fail("chromium and chromium-driver are missing: run `make test` (installs them)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        f"--window-size={width},{height}",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    if width < 500:  # headless Chromium's window is at least 500 px: emulate a phone
-        driver.execute_cdp_cmd(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True},
-        )
-    return driver
-
-
 def _sign_in(driver, url: str, token: str) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
@@ -218,7 +193,7 @@ def test_family_page_fits_the_screen_in_three_languages(family_server, tokens, w
     from selenium.webdriver.common.by import By
 
     server, _, busiest, _ = family_server
-    driver = _browser(width, 740 if width == 360 else 800)
+    driver = chromium_driver(width, 740 if width == 360 else 800)
     try:
         _sign_in(driver, server.url, tokens["caseworker"])
         for lang in LANGS:
@@ -306,7 +281,7 @@ def test_no_family_page_is_wider_than_a_phone_or_taller_than_4000_px(family_serv
     assert len(families) >= TALLEST
     worst: dict[int, tuple[int, str]] = {}
     for width, lang in ((1280, "ru"), (360, "kk")):
-        driver = _browser(width, 740 if width == 360 else 800)
+        driver = chromium_driver(width, 740 if width == 360 else 800)
         try:
             _sign_in(driver, server.url, tokens["caseworker"])
             tall, wide = [], []

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from chromium_driver import chromium_driver
 from monitor_world import monitor_world
 
 from training.outcome import Outcome
@@ -103,24 +103,8 @@ def test_no_inconclusive_check_is_rendered_as_a_pass(pages: dict) -> None:
     assert order == sorted(order, key=lambda o: o.rank)
 
 
-def _browser():
-    from selenium import webdriver  # a dev dependency: missing is a failure, not a skip
-
-    chromium = shutil.which("chromium")
-    driver_path = shutil.which("chromedriver")
-    if chromium is None or driver_path is None:
-        pytest.fail("chromium and chromium-driver are missing: run `make test` (installs them)")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service(driver_path), options=options)
-
-
 def test_no_report_is_wider_than_a_1280px_window(pages: dict) -> None:
-    driver = _browser()
+    driver = chromium_driver(1280, 900)
     try:
         widths = {}
         for name in ("training", "fairness", "monitor"):

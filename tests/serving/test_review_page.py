@@ -5,7 +5,6 @@ chromium-driver, driven by Selenium; `make test` installs them when missing)."""
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from chromium_driver import chromium_driver
 from serving_world import auth, review_sign_in
 
 from features.catalogue import event_features
@@ -256,22 +256,6 @@ def test_family_refusals_and_audit(real_server, serving_world, tokens):
 
 
 # ---------------------------------------------------------------- the page in a browser
-def _browser():
-    from selenium import webdriver  # a dev dependency: missing is a failure, not a skip
-
-    chromium = shutil.which("chromium")
-    driver_path = shutil.which("chromedriver")
-    if chromium is None or driver_path is None:
-        pytest.fail("chromium and chromium-driver are missing: run `make test` (installs them)")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1366,900"):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service(driver_path), options=options)
-
-
 def _after(driver, action) -> None:
     """Run an action that loads a page and wait (bounded) until the old page is gone, so
     what is read next is the new page."""
@@ -305,7 +289,7 @@ def test_review_page_in_a_real_browser(registry_server, tokens):
 
     server, log, family = registry_server
     url = server.url
-    driver = _browser()
+    driver = chromium_driver(1366, 900)
     try:
         # a wrong token is refused
         _sign_in(driver, url, "er_wrong.token")

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from chromium_driver import chromium_driver
 from serving_world import auth, review_sign_in
 
 from serving.i18n.events import DECISION_NAME
@@ -299,28 +300,6 @@ def test_one_decision_in_force_superseded_explicitly_once_per_form(worklist_serv
 
 
 # ---------------------------------------------------------------- in a browser
-def _browser(width: int):
-    import shutil
-
-    from selenium import webdriver  # a dev dependency: missing is a failure, not a skip
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver_path is None:
-        pytest.fail("chromium and chromium-driver are missing: run `make test` (installs them)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={width},800"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    height = 740 if width < 500 else 800
-    driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500},
-    )
-    return driver
-
-
 def _after(driver, action) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
@@ -353,7 +332,7 @@ def test_sign_in_worklist_family_decision_status_changes_in_a_browser(
 
     server, log = worklist_server
     for width in (360, 1280):
-        driver = _browser(width)
+        driver = chromium_driver(width, 740 if width < 500 else 800, exact_viewport=True)
         token, _ = _token(serving_world)
         try:
             driver.get(f"{server.url}/review?lang=en")

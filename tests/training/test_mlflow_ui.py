@@ -4,7 +4,6 @@ real headless Chromium (Debian's chromium and chromium-driver, driven by Seleniu
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from typing import IO
 
 import httpx
 import pytest
+from chromium_driver import chromium_driver
 
 from serving.monitor.tracking import monitoring_experiment
 from training.mlflow_ui import ExperimentNotFoundError, runs_view_url, training_runs_url
@@ -110,22 +110,6 @@ def _wait_for(server: subprocess.Popen[bytes], url: str, log: IO[bytes]) -> str:
         time.sleep(0.5)
 
 
-def _browser():
-    from selenium import webdriver  # a dev dependency: missing is a failure, not a skip
-
-    chromium = shutil.which("chromium")
-    driver_path = shutil.which("chromedriver")
-    if chromium is None or driver_path is None:
-        pytest.fail("chromium and chromium-driver are missing: run `make test` (installs them)")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1366,900"):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service(driver_path), options=options)
-
-
 def test_training_and_monitoring_runs_are_in_separate_experiments(store) -> None:
     client = store.client
     training = client.get_experiment_by_name(EXPERIMENT)
@@ -175,7 +159,7 @@ def test_the_ui_opens_on_the_training_runs_table(store, mlflow_server) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     url = training_runs_url(store.uri, EXPERIMENT, ui_url=mlflow_server)
-    driver = _browser()
+    driver = chromium_driver(1366, 900)
     try:
         driver.get(url)
 
