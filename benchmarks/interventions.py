@@ -33,10 +33,12 @@ import os
 
 from benchmarks.interventions_run import RunResult, Scenario, run
 
-EFFECT = 0.8
+EFFECT = 0.9
 CAPACITY = 0.02
-SUPPORT_MONTHS = 24
-DEFAULT_RUNS = "6000:5,20000:5,20000:11,40000:5"
+SUPPORT_MONTHS = 12
+ACCEPTANCE = 0.95
+LENIENCY = (0.7, 1.0)
+DEFAULT_RUNS = "20000:11,20000:17,40000:5,6000:11"
 
 
 def scenarios(spec: str) -> list[Scenario]:
@@ -56,6 +58,8 @@ def scenarios(spec: str) -> list[Scenario]:
                 effect=EFFECT,
                 capacity=CAPACITY,
                 support_months=SUPPORT_MONTHS,
+                acceptance=ACCEPTANCE,
+                leniency=LENIENCY,
             )
         )
     return out

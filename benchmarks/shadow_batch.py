@@ -1,0 +1,169 @@
+"""Benchmark of batch `earlyrisk score --shadow`: what a shadow version costs a scoring run.
+
+Issue 24's shadow mode also runs in batch: with ``--shadow models:/NAME/VERSION`` a second
+version scores every family too, and its scores go to the audit log as ``shadow`` entries
+in the same transaction as the scores they shadow (never into the file). This measures
+that run against the same run without the shadow, as a user runs them: ``earlyrisk score``
+in a subprocess each time, on one synthetic registry at one as-of date, into one SQLite
+audit log.
+
+Set-up (not measured): a registry of ``EARLYRISK_BENCH_SHADOW_BATCH_FAMILIES`` families
+(default 20,000); a model trained by ``earlyrisk train`` on a 3,000-family registry into a
+throwaway MLflow SQLite file (version 1, the champion) and the same artefact registered again
+as version 2, the shadow: scoring costs the same for any model of its size, and the shadow
+passes the same checks (feature list, configuration, eligibility rule). Everything lives
+under ``var/bench/shadow_batch_<families>`` and is reused.
+
+Runs alternate (alone, shadow, shadow, alone, ...: ``EARLYRISK_BENCH_SHADOW_BATCH_REPEATS``
+pairs, default 2) so that load from elsewhere falls on both alike; printed: each run's wall
+seconds, the mean of each, their ratio and difference, and the audit log's entries of the
+shadowed runs (one shadow entry per score) and of the plain runs (none).
+
+Run: ``python -m benchmarks shadow_batch`` (``make bench`` runs all areas).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FAMILIES = int(os.environ.get("EARLYRISK_BENCH_SHADOW_BATCH_FAMILIES", "20000"))
+REPEATS = int(os.environ.get("EARLYRISK_BENCH_SHADOW_BATCH_REPEATS", "2"))
+TRAIN_FAMILIES = 3000
+WORK = Path(f"var/bench/shadow_batch_{FAMILIES}")
+MODEL_NAME = "earlyrisk-shadow-batch"
+AS_OF = "2024-06-30"
+SYNTH_FLAGS = ("--overwrite", "--no-progress")
+UNSET = ("EARLYRISK_ROLLOUT_CONFIG_PATH", "EARLYRISK_SHADOW_MODEL_URI")
+
+
+def _earlyrisk(args: list[str], env: dict[str, str]) -> float:
+    """Run one `earlyrisk` command in this interpreter's environment; its wall seconds."""
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "earlyrisk", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        # a rollout or shadow named by the caller's environment must not apply to either run
+        env={**{k: v for k, v in os.environ.items() if k not in UNSET}, **env},
+    )
+    seconds = time.perf_counter() - started
+    if proc.returncode not in (0, 3):  # train: 3 = registered as challenger (a gate failed)
+        raise SystemExit(
+            f"`earlyrisk {' '.join(args[:1])}` failed ({proc.returncode}):\n"
+            f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+        )
+    return seconds
+
+
+def _synth(out: Path, families: int, seed: int) -> None:
+    if not (out / "families.parquet").exists():
+        _earlyrisk(
+            ["synth", "-n", str(families), "--seed", str(seed), "--out", str(out), *SYNTH_FLAGS],
+            {},
+        )
+
+
+def _prepare(tracking: str) -> None:
+    """The champion (version 1, trained) and the shadow (version 2, the same artefact)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=tracking, registry_uri=tracking)
+    try:
+        versions = client.search_model_versions(f"name = '{MODEL_NAME}'")
+    except mlflow.exceptions.MlflowException:
+        versions = []
+    if len(versions) >= 2:
+        return
+    train_raw = WORK / "train_raw"
+    _synth(train_raw, TRAIN_FAMILIES, 5)
+    report = ["--report-dir", str(WORK / "train_report")]
+    _earlyrisk(
+        ["train", "--raw", str(train_raw), "--tracking-uri", tracking, *report],
+        {"EARLYRISK_MODEL_NAME": MODEL_NAME},
+    )
+    first = client.get_model_version(MODEL_NAME, "1")
+    client.create_model_version(
+        MODEL_NAME, first.source, run_id=first.run_id, tags=dict(first.tags)
+    )
+
+
+def _entries(log: Path, run_ids: set[str]) -> dict[str, int]:
+    """Score and shadow entries of the given batch runs (request id = run id)."""
+    marks = ",".join("?" for _ in run_ids)
+    with sqlite3.connect(f"file:{log}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            "SELECT kind, COUNT(*) FROM audit_entries WHERE kind IN ('score', 'shadow') "
+            f"AND request_id IN ({marks}) GROUP BY kind",
+            sorted(run_ids),
+        ).fetchall()
+    return {kind: int(n) for kind, n in rows}
+
+
+def _run_ids(log: Path) -> list[str]:
+    with sqlite3.connect(f"file:{log}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            "SELECT request_id FROM audit_entries WHERE kind = 'batch_run' "
+            "AND decision = 'started' ORDER BY seq"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def main() -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    tracking = f"sqlite:///{(WORK / 'mlflow.db').resolve()}"
+    raw = WORK / "raw"
+    _synth(raw, FAMILIES, 7)
+    _prepare(tracking)
+    log = WORK / "audit.sqlite"
+    env = {
+        "EARLYRISK_TRACKING_URI": tracking,
+        "EARLYRISK_MODEL_URI": f"models:/{MODEL_NAME}/1",
+        "EARLYRISK_AUDIT_LOG_PATH": str(log),
+    }
+    seconds: dict[str, list[float]] = {"alone": [], "shadow": []}
+    kinds: dict[str, set[str]] = {"alone": set(), "shadow": set()}
+    for pair in range(REPEATS):
+        for name in ("alone", "shadow") if pair % 2 == 0 else ("shadow", "alone"):
+            before = set(_run_ids(log)) if log.exists() else set()
+            extra = ["--shadow", f"models:/{MODEL_NAME}/2"] if name == "shadow" else []
+            out = WORK / f"scores_{name}.parquet"
+            where = ["--raw", str(raw), "--as-of", AS_OF, "--out", str(out), "--overwrite"]
+            seconds[name].append(
+                _earlyrisk(
+                    ["score", *where, *extra],
+                    env,
+                )
+            )
+            kinds[name] |= set(_run_ids(log)) - before
+    alone, shadow = (sum(seconds[n]) / len(seconds[n]) for n in ("alone", "shadow"))
+    counts = {name: _entries(log, ids) for name, ids in kinds.items()}
+    load = f"load average {os.getloadavg()[0]:.1f}"
+    print(
+        f"batch shadow benchmark: `earlyrisk score` on {FAMILIES:,} families as of {AS_OF}, "
+        f"{REPEATS} runs each, alternated; {os.cpu_count()} cores, {load}"
+    )
+    for name in ("alone", "shadow"):
+        runs = ", ".join(f"{s:.1f}" for s in seconds[name])
+        label = "champion alone" if name == "alone" else "with --shadow"
+        print(f"  {label:15s}: mean {sum(seconds[name]) / len(seconds[name]):6.1f} s ({runs})")
+    print(f"  ratio shadow / alone: {shadow / alone:.2f}x (+{shadow - alone:.1f} s per run)")
+    print(
+        f"  audit log: shadowed runs {counts['shadow'].get('score', 0)} score and "
+        f"{counts['shadow'].get('shadow', 0)} shadow entries; plain runs "
+        f"{counts['alone'].get('score', 0)} score and {counts['alone'].get('shadow', 0)} "
+        "shadow entries"
+    )
+    if counts["shadow"].get("shadow", 0) != counts["shadow"].get("score", 0):
+        raise SystemExit("the shadow did not score every scored family")
+    if counts["alone"].get("shadow", 0):
+        raise SystemExit("a run without --shadow wrote shadow entries")
+
+
+if __name__ == "__main__":
+    main()
