@@ -70,7 +70,8 @@ def report(result: RunResult) -> None:
     s = result.scenario
     print(
         f"\n--- {s.label()}: support from 2021-01, effect {s.effect:.0%}, capacity "
-        f"{s.capacity:.0%} a month, support lasting {s.support_months} months; "
+        f"{s.capacity:.0%} a month, support lasting {s.support_months} months, caseworkers' "
+        f"leniency {s.leniency[0]:g}-{s.leniency[1]:g}, acceptance {s.acceptance:.0%}; "
         f"{result.n_train:,} training rows, {result.n_test:,} test "
         f"rows ({result.n_treated_test:,} with support in the window), k = {result.k:,}; "
         f"{result.seconds:.0f} s"

@@ -35,10 +35,10 @@ FAMILIES = int(os.environ.get("EARLYRISK_BENCH_SHADOW_BATCH_FAMILIES", "20000"))
 REPEATS = int(os.environ.get("EARLYRISK_BENCH_SHADOW_BATCH_REPEATS", "2"))
 TRAIN_FAMILIES = 3000
 WORK = Path(f"var/bench/shadow_batch_{FAMILIES}")
-MODEL_NAME = "earlyrisk-shadow-batch"
+MODEL_NAME = "earlyrisk-family-risk"  # what `earlyrisk train` registers by default
 AS_OF = "2024-06-30"
 SYNTH_FLAGS = ("--overwrite", "--no-progress")
-UNSET = ("EARLYRISK_ROLLOUT_CONFIG_PATH", "EARLYRISK_SHADOW_MODEL_URI")
+UNSET = ("EARLYRISK_ROLLOUT_CONFIG_PATH", "EARLYRISK_SHADOW_MODEL_URI", "EARLYRISK_DATABASE_URL")
 
 
 def _earlyrisk(args: list[str], env: dict[str, str]) -> float:
@@ -49,7 +49,7 @@ def _earlyrisk(args: list[str], env: dict[str, str]) -> float:
         capture_output=True,
         text=True,
         check=False,
-        # a rollout or shadow named by the caller's environment must not apply to either run
+        # a rollout, shadow or database named by the caller's environment must not apply
         env={**{k: v for k, v in os.environ.items() if k not in UNSET}, **env},
     )
     seconds = time.perf_counter() - started
@@ -75,22 +75,21 @@ def _prepare(tracking: str) -> None:
 
     client = mlflow.MlflowClient(tracking_uri=tracking, registry_uri=tracking)
     try:
-        versions = client.search_model_versions(f"name = '{MODEL_NAME}'")
+        n_versions = len(client.search_model_versions(f"name = '{MODEL_NAME}'"))
     except mlflow.exceptions.MlflowException:
-        versions = []
-    if len(versions) >= 2:
-        return
-    train_raw = WORK / "train_raw"
-    _synth(train_raw, TRAIN_FAMILIES, 5)
-    report = ["--report-dir", str(WORK / "train_report")]
-    _earlyrisk(
-        ["train", "--raw", str(train_raw), "--tracking-uri", tracking, *report],
-        {"EARLYRISK_MODEL_NAME": MODEL_NAME},
-    )
-    first = client.get_model_version(MODEL_NAME, "1")
-    client.create_model_version(
-        MODEL_NAME, first.source, run_id=first.run_id, tags=dict(first.tags)
-    )
+        n_versions = 0
+    if n_versions == 0:
+        train_raw = WORK / "train_raw"
+        _synth(train_raw, TRAIN_FAMILIES, 5)
+        report = ["--report-dir", str(WORK / "train_report")]
+        _earlyrisk(["train", "--raw", str(train_raw), "--tracking-uri", tracking, *report], {})
+    if n_versions < 2:
+        first = client.get_model_version(MODEL_NAME, "1")
+        if first.source is None:
+            raise SystemExit(f"version 1 of {MODEL_NAME} in {tracking} records no artefact")
+        client.create_model_version(
+            MODEL_NAME, first.source, run_id=first.run_id, tags=dict(first.tags)
+        )
 
 
 def _entries(log: Path, run_ids: set[str]) -> dict[str, int]:
@@ -120,12 +119,18 @@ def main() -> None:
     raw = WORK / "raw"
     _synth(raw, FAMILIES, 7)
     _prepare(tracking)
+    from serving.local_server import begin_audit_log
+    from serving.store.audit_anchor import default_anchor_path
+
     log = WORK / "audit.sqlite"
+    for old in (log, default_anchor_path(log)):  # each invocation counts its own entries
+        old.unlink(missing_ok=True)
     env = {
         "EARLYRISK_TRACKING_URI": tracking,
         "EARLYRISK_MODEL_URI": f"models:/{MODEL_NAME}/1",
         "EARLYRISK_AUDIT_LOG_PATH": str(log),
     }
+    begin_audit_log(env)  # as `earlyrisk serve --new-log` would, once
     seconds: dict[str, list[float]] = {"alone": [], "shadow": []}
     kinds: dict[str, set[str]] = {"alone": set(), "shadow": set()}
     for pair in range(REPEATS):

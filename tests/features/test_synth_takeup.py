@@ -37,7 +37,9 @@ def registries() -> tuple[pd.DataFrame, pd.DataFrame, float, float]:
     return plain, eager, float(plain_share), float(eager_share)
 
 
-def test_higher_take_up_supports_more_of_the_same_flagged_families(registries) -> None:
+def test_higher_take_up_supports_more_of_the_same_flagged_families(
+    registries: tuple[pd.DataFrame, pd.DataFrame, float, float],
+) -> None:
     plain, eager, plain_share, eager_share = registries
     assert len(plain) > 100
     # the same flags: the same families on the same days, the same hold-out arm

@@ -93,7 +93,9 @@ def _fill(log: AuditLogBase, families: pd.DataFrame, rollout: RolloutConfig, ver
 
 
 @pytest.fixture(scope="module")
-def logs(world: dict[str, Any], postgres_server, tmp_path_factory) -> tuple[Path, str]:
+def logs(
+    world: dict[str, Any], postgres_server: Any, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
     """The same day of service in a SQLite file and in a fresh PostgreSQL database."""
     families = _scored_families(world["raw"])
     rollout = _rollout(families)
@@ -134,7 +136,9 @@ def _sections(out: Path) -> dict[str, Any]:
     return {"decisions": report["decisions"], "deployment": report["deployment"]}
 
 
-def test_monitor_runs_whole_on_a_postgresql_audit_log(world, logs, tmp_path: Path) -> None:
+def test_monitor_runs_whole_on_a_postgresql_audit_log(
+    world: dict[str, Any], logs: tuple[Path, str], tmp_path: Path
+) -> None:
     sqlite_path, url = logs
     runs = {
         "sqlite": (["--audit-log", str(sqlite_path)], {}),
@@ -170,7 +174,9 @@ def test_monitor_runs_whole_on_a_postgresql_audit_log(world, logs, tmp_path: Pat
         after.close()
 
 
-def test_an_unreachable_database_stops_the_run_without_the_password(world, tmp_path: Path) -> None:
+def test_an_unreachable_database_stops_the_run_without_the_password(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
     url = "postgresql://monitor:s3cret@127.0.0.1:1/audit"
     result = _monitor(world, tmp_path / "refused", ["--audit-log", url], {})
     assert result.exit_code == 1, result.output
