@@ -104,6 +104,23 @@ def _entries(log: Path, run_ids: set[str]) -> dict[str, int]:
     return {kind: int(n) for kind, n in rows}
 
 
+def log_problems(counts: dict[str, dict[str, int]]) -> list[str]:
+    """What the audit log of the measured runs must show, as the sentences it breaks: the
+    shadowed runs one shadow entry per score entry, the plain runs scores and no shadow."""
+    shadowed, plain = counts["shadow"], counts["alone"]
+    problems = []
+    if not shadowed.get("score") or not plain.get("score"):
+        problems.append(f"a run logged no score (shadowed {shadowed}, plain {plain})")
+    if shadowed.get("shadow", 0) != shadowed.get("score", 0):
+        problems.append(
+            f"the shadow scored {shadowed.get('shadow', 0)} of the "
+            f"{shadowed.get('score', 0)} scored families"
+        )
+    if plain.get("shadow", 0):
+        problems.append(f"the runs without --shadow wrote {plain['shadow']} shadow entries")
+    return problems
+
+
 def _run_ids(log: Path) -> list[str]:
     with sqlite3.connect(f"file:{log}?mode=ro", uri=True) as conn:
         rows = conn.execute(
@@ -164,10 +181,9 @@ def main() -> None:
         f"{counts['alone'].get('score', 0)} score and {counts['alone'].get('shadow', 0)} "
         "shadow entries"
     )
-    if counts["shadow"].get("shadow", 0) != counts["shadow"].get("score", 0):
-        raise SystemExit("the shadow did not score every scored family")
-    if counts["alone"].get("shadow", 0):
-        raise SystemExit("a run without --shadow wrote shadow entries")
+    problems = log_problems(counts)
+    if problems:
+        raise SystemExit("; ".join(problems))
 
 
 if __name__ == "__main__":
