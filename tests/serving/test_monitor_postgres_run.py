@@ -37,7 +37,11 @@ from serving.store.audit_log_pg import open_postgres_audit_log
 AS_OF = "2023-12-31"
 N_SCORED = 400
 N_DECIDED = 270
-pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support:FutureWarning")
+# both tests need the monitor world's trained model (built once per run, minutes): slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support:FutureWarning"),
+]
 
 
 @pytest.fixture(scope="module")
