@@ -14,10 +14,13 @@ as version 2, the shadow: scoring costs the same for any model of its size, and 
 passes the same checks (feature list, configuration, eligibility rule). Everything lives
 under ``var/bench/shadow_batch_<families>`` and is reused.
 
-Runs alternate (alone, shadow, shadow, alone, ...: ``EARLYRISK_BENCH_SHADOW_BATCH_REPEATS``
+After one plain warm-up run (not counted: the first run reads the registry from disk),
+runs alternate (alone, shadow, shadow, alone, ...: ``EARLYRISK_BENCH_SHADOW_BATCH_REPEATS``
 pairs, default 2) so that load from elsewhere falls on both alike; printed: each run's wall
-seconds, the mean of each, their ratio and difference, and the audit log's entries of the
-shadowed runs (one shadow entry per score) and of the plain runs (none).
+and CPU seconds (user + system of the command and the workers it waited for: on a shared
+machine the CPU is the figure that does not depend on what else runs), the means, their
+ratio and difference, and the audit log's entries of the shadowed runs (one shadow entry
+per score) and of the plain runs (none).
 
 Run: ``python -m benchmarks shadow_batch`` (``make bench`` runs all areas).
 """
@@ -25,6 +28,7 @@ Run: ``python -m benchmarks shadow_batch`` (``make bench`` runs all areas).
 from __future__ import annotations
 
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -41,8 +45,11 @@ SYNTH_FLAGS = ("--overwrite", "--no-progress")
 UNSET = ("EARLYRISK_ROLLOUT_CONFIG_PATH", "EARLYRISK_SHADOW_MODEL_URI", "EARLYRISK_DATABASE_URL")
 
 
-def _earlyrisk(args: list[str], env: dict[str, str]) -> float:
-    """Run one `earlyrisk` command in this interpreter's environment; its wall seconds."""
+def _earlyrisk(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run one `earlyrisk` command in this interpreter's environment; its wall seconds and
+    CPU seconds (user + system of the process and the workers it waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = usage.ru_utime + usage.ru_stime
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "earlyrisk", *args],
@@ -53,12 +60,14 @@ def _earlyrisk(args: list[str], env: dict[str, str]) -> float:
         env={**{k: v for k, v in os.environ.items() if k not in UNSET}, **env},
     )
     seconds = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before
     if proc.returncode not in (0, 3):  # train: 3 = registered as challenger (a gate failed)
         raise SystemExit(
             f"`earlyrisk {' '.join(args[:1])}` failed ({proc.returncode}):\n"
             f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
         )
-    return seconds
+    return seconds, cpu
 
 
 def _synth(out: Path, families: int, seed: int) -> None:
@@ -148,33 +157,43 @@ def main() -> None:
         "EARLYRISK_AUDIT_LOG_PATH": str(log),
     }
     begin_audit_log(env)  # as `earlyrisk serve --new-log` would, once
-    seconds: dict[str, list[float]] = {"alone": [], "shadow": []}
+
+    def score(name: str) -> tuple[float, float]:
+        extra = ["--shadow", f"models:/{MODEL_NAME}/2"] if name == "shadow" else []
+        out = WORK / f"scores_{name}.parquet"
+        where = ["--raw", str(raw), "--as-of", AS_OF, "--out", str(out), "--overwrite"]
+        return _earlyrisk(["score", *where, *extra], env)
+
+    score("alone")  # warm-up, not counted: the first run reads the registry from disk
+    warmed = set(_run_ids(log))
+    wall: dict[str, list[float]] = {"alone": [], "shadow": []}
+    cpu: dict[str, list[float]] = {"alone": [], "shadow": []}
     kinds: dict[str, set[str]] = {"alone": set(), "shadow": set()}
     for pair in range(REPEATS):
         for name in ("alone", "shadow") if pair % 2 == 0 else ("shadow", "alone"):
-            before = set(_run_ids(log)) if log.exists() else set()
-            extra = ["--shadow", f"models:/{MODEL_NAME}/2"] if name == "shadow" else []
-            out = WORK / f"scores_{name}.parquet"
-            where = ["--raw", str(raw), "--as-of", AS_OF, "--out", str(out), "--overwrite"]
-            seconds[name].append(
-                _earlyrisk(
-                    ["score", *where, *extra],
-                    env,
-                )
-            )
-            kinds[name] |= set(_run_ids(log)) - before
-    alone, shadow = (sum(seconds[n]) / len(seconds[n]) for n in ("alone", "shadow"))
+            before = set(_run_ids(log))
+            seconds, cpu_seconds = score(name)
+            wall[name].append(seconds)
+            cpu[name].append(cpu_seconds)
+            kinds[name] |= set(_run_ids(log)) - before - warmed
     counts = {name: _entries(log, ids) for name, ids in kinds.items()}
     load = f"load average {os.getloadavg()[0]:.1f}"
     print(
         f"batch shadow benchmark: `earlyrisk score` on {FAMILIES:,} families as of {AS_OF}, "
-        f"{REPEATS} runs each, alternated; {os.cpu_count()} cores, {load}"
+        f"{REPEATS} runs each after a warm-up, alternated; {os.cpu_count()} cores, {load}"
     )
-    for name in ("alone", "shadow"):
-        runs = ", ".join(f"{s:.1f}" for s in seconds[name])
-        label = "champion alone" if name == "alone" else "with --shadow"
-        print(f"  {label:15s}: mean {sum(seconds[name]) / len(seconds[name]):6.1f} s ({runs})")
-    print(f"  ratio shadow / alone: {shadow / alone:.2f}x (+{shadow - alone:.1f} s per run)")
+    for what, figures in (("wall", wall), ("CPU", cpu)):
+        for name in ("alone", "shadow"):
+            runs = ", ".join(f"{x:.1f}" for x in figures[name])
+            label = "champion alone" if name == "alone" else "with --shadow"
+            mean = sum(figures[name]) / len(figures[name])
+            print(f"  {what:4s} {label:15s}: mean {mean:6.1f} s ({runs})")
+        a, b = (sum(figures[n]) / len(figures[n]) for n in ("alone", "shadow"))
+        print(f"  {what:4s} ratio shadow / alone: {b / a:.2f}x ({b - a:+.1f} s per run)")
+    print(
+        "  (the CPU ratio is the one to read on a loaded machine: wall time there depends on "
+        "what else runs)"
+    )
     print(
         f"  audit log: shadowed runs {counts['shadow'].get('score', 0)} score and "
         f"{counts['shadow'].get('shadow', 0)} shadow entries; plain runs "
