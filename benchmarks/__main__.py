@@ -2,7 +2,8 @@
 
 Usage: ``python -m benchmarks [AREA ...]`` with AREA among synth, validation, features,
 train, peer, quality, quality_origins, estimator, seasons, audit, serving, family, worklist,
-dossier, audit_log, monitor, served_stats, spark, replicas, national, interventions, shadow.
+dossier, audit_log, monitor, served_stats, spark, replicas, national, interventions, shadow,
+shadow_batch.
 The figures go to standard output; a copy of each area's output is kept in
 ``bench-results/<area>.txt``.
 """
@@ -37,6 +38,7 @@ AREAS = (
     "national",
     "interventions",
     "shadow",
+    "shadow_batch",
 )
 
 

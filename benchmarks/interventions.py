@@ -33,10 +33,12 @@ import os
 
 from benchmarks.interventions_run import RunResult, Scenario, run
 
-EFFECT = 0.8
+EFFECT = 0.9
 CAPACITY = 0.02
-SUPPORT_MONTHS = 24
-DEFAULT_RUNS = "6000:5,20000:5,20000:11,40000:5"
+SUPPORT_MONTHS = 12
+ACCEPTANCE = 0.95
+LENIENCY = (0.7, 1.0)
+DEFAULT_RUNS = "20000:11,20000:17,40000:5,6000:11"
 
 
 def scenarios(spec: str) -> list[Scenario]:
@@ -56,6 +58,8 @@ def scenarios(spec: str) -> list[Scenario]:
                 effect=EFFECT,
                 capacity=CAPACITY,
                 support_months=SUPPORT_MONTHS,
+                acceptance=ACCEPTANCE,
+                leniency=LENIENCY,
             )
         )
     return out
@@ -66,7 +70,8 @@ def report(result: RunResult) -> None:
     s = result.scenario
     print(
         f"\n--- {s.label()}: support from 2021-01, effect {s.effect:.0%}, capacity "
-        f"{s.capacity:.0%} a month, support lasting {s.support_months} months; "
+        f"{s.capacity:.0%} a month, support lasting {s.support_months} months, caseworkers' "
+        f"leniency {s.leniency[0]:g}-{s.leniency[1]:g}, acceptance {s.acceptance:.0%}; "
         f"{result.n_train:,} training rows, {result.n_test:,} test "
         f"rows ({result.n_treated_test:,} with support in the window), k = {result.k:,}; "
         f"{result.seconds:.0f} s"

@@ -60,13 +60,19 @@ class Scenario:
     effect: float
     capacity: float
     support_months: int = 12
+    acceptance: float = 0.8
+    leniency: tuple[float, float] = (0.45, 0.95)
 
     def registry(self, *, deployed: bool) -> Path:
-        """Where the scenario's registry lives (generated on first use)."""
-        tag = "deployed" if deployed else "twin"
+        """Where the scenario's registry lives (generated on first use). The twin has no
+        deployment, so it depends on the size and the seed alone and is shared."""
+        if not deployed:
+            return Path(f"var/bench/interventions_{self.families}_s{self.seed}_twin")
+        low, high = self.leniency
         return Path(
             f"var/bench/interventions_{self.families}_s{self.seed}_e{self.effect:g}"
-            f"_c{self.capacity:g}_m{self.support_months}_{tag}"
+            f"_c{self.capacity:g}_m{self.support_months}_a{self.acceptance:g}"
+            f"_l{low:g}-{high:g}_deployed"
         )
 
     def label(self) -> str:
@@ -122,6 +128,8 @@ def generate(scenario: Scenario, *, deployed: bool) -> Path:
             support_effect=scenario.effect,
             deploy_capacity=scenario.capacity,
             deploy_support_months=scenario.support_months,
+            deploy_acceptance=scenario.acceptance,
+            deploy_leniency=scenario.leniency,
         )
         synthesize(config, out, workers=min(2, os.cpu_count() or 1), overwrite=True)
     return out

@@ -130,6 +130,24 @@ def synth(
             "interventions.support_months.",
         ),
     ] = 12,
+    acceptance: Annotated[
+        float,
+        typer.Option(
+            "--acceptance",
+            min=0.0,
+            max=1.0,
+            help="With --deploy-from: share of offered families who accept support (the take-up).",
+        ),
+    ] = 0.8,
+    leniency: Annotated[
+        str,
+        typer.Option(
+            "--leniency",
+            metavar="LOW:HIGH",
+            help="With --deploy-from: each caseworker offers support to a family whose score "
+            "is shown with a chance drawn once, uniformly between LOW and HIGH.",
+        ),
+    ] = "0.45:0.95",
     variant: Annotated[
         str,
         typer.Option(
@@ -198,6 +216,7 @@ def synth(
                 f"--end {end.date().isoformat()}",
                 param_hint="--deploy-from",
             )
+    lenient = _leniency(leniency)
     try:
         config = SynthConfig(
             families=families,
@@ -210,6 +229,8 @@ def synth(
             holdout_share=holdout_share,
             deploy_capacity=deploy_capacity,
             deploy_support_months=support_months,
+            deploy_acceptance=acceptance,
+            deploy_leniency=lenient,
             variant=variant,
         )
     except ValidationError as error:  # an unknown --variant names the known ones
@@ -279,3 +300,18 @@ def print_summary(summary: SynthSummary, console: Console) -> None:
     ]
     for line in lines:
         console.print(line, soft_wrap=True, highlight=False)
+
+
+def _leniency(text: str) -> tuple[float, float]:
+    """``LOW:HIGH`` as two probabilities, low first; anything else is refused, naming it."""
+    low, sep, high = text.partition(":")
+    try:
+        bounds = (float(low), float(high)) if sep else None
+    except ValueError:
+        bounds = None
+    if bounds is None or not 0.0 <= bounds[0] <= bounds[1] <= 1.0:
+        raise typer.BadParameter(
+            f"{text!r} is not LOW:HIGH with 0 <= LOW <= HIGH <= 1 (e.g. 0.45:0.95)",
+            param_hint="--leniency",
+        )
+    return bounds

@@ -110,6 +110,8 @@ def _generate_chunk(config: SynthConfig, chunk: int, params: ProcessParams) -> C
                 holdout_share=config.holdout_share,
                 capacity=config.deploy_capacity,
                 support_months=config.deploy_support_months,
+                acceptance=config.deploy_acceptance,
+                leniency=config.deploy_leniency,
             ),
         )
         outcomes = thin_outcomes(

@@ -86,6 +86,17 @@ class SynthConfig(BaseModel):
         description="months support lasts after an offer (a supported family is not flagged "
         "again meanwhile); training's interventions.support_months should say the same",
     )
+    deploy_acceptance: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="share of offered families who accept support (the take-up)",
+    )
+    deploy_leniency: tuple[float, float] = Field(
+        default=(0.45, 0.95),
+        description="(low, high): each caseworker's chance of offering support when the score "
+        "is shown is drawn uniformly between them",
+    )
 
     @model_validator(mode="after")
     def _variant_is_known(self) -> SynthConfig:
@@ -93,6 +104,16 @@ class SynthConfig(BaseModel):
             raise ValueError(
                 f"variant {self.variant!r} is not one of {', '.join(VARIANT_NAMES)} "
                 "(features.synth.variants)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _leniency_is_ordered(self) -> SynthConfig:
+        low, high = self.deploy_leniency
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(
+                f"deploy_leniency {self.deploy_leniency} must satisfy 0 <= low <= high <= 1 "
+                "(e.g. (0.45, 0.95))"
             )
         return self
 

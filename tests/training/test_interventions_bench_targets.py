@@ -69,6 +69,19 @@ def test_each_target_fails_on_a_run_that_misses_it() -> None:
 def test_the_run_list_is_parsed_and_a_bad_entry_named() -> None:
     runs = scenarios("6000:5, 20000:11")
     assert [(r.families, r.seed) for r in runs] == [(6000, 5), (20000, 11)]
-    assert runs[0].support_months == 24
+    # the benchmark's deployment (benchmarks/interventions.py): stated, and in every run
+    assert {(r.effect, r.capacity, r.support_months, r.acceptance, r.leniency) for r in runs} == {
+        (0.9, 0.02, 12, 0.95, (0.7, 1.0))
+    }
     with pytest.raises(SystemExit, match="entry '20000' is not families:seed"):
         scenarios("6000:5,20000")
+
+
+def test_each_deployment_has_its_own_registry_and_the_twin_is_shared() -> None:
+    eager = replace(SCENARIO, acceptance=0.95, leniency=(0.7, 1.0))
+    deployed = {s.registry(deployed=True) for s in (SCENARIO, eager)}
+    assert len(deployed) == 2  # a registry of another take-up is never reused for this one
+    assert "_a0.95_l0.7-1_" in eager.registry(deployed=True).name
+    # the twin has no deployment: one per size and seed, whatever the knobs
+    assert SCENARIO.registry(deployed=False) == eager.registry(deployed=False)
+    assert SCENARIO.registry(deployed=False) != replace(SCENARIO, seed=6).registry(deployed=False)
