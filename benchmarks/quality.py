@@ -31,7 +31,9 @@ Sizes: ``EARLYRISK_QUALITY_FAMILIES``, a number of families for every variant an
 ``variant=N`` entries for some, comma-separated (default ``20000,long_foreign=40000``: at
 8,000 and below the peer is near chance and the intervals are too wide to judge a +0.02
 margin; the long foreign registry's margin is the closest to +0.02, so its test population
-is doubled to narrow the interval; peer and model always score the same families),
+is doubled to narrow the interval; peer and model always score the same families; note
+that the plain peer trains on the same registry, so it gains from the size too: measured
+in docs/synthetic_registry.md),
 ``EARLYRISK_QUALITY_SEEDS`` (default ``1,2``), ``EARLYRISK_QUALITY_VARIANTS`` (default
 all). Registries are kept in ``var/bench/quality/``. Run: ``python -m benchmarks quality``
 (niced: it trains one model per registry through the whole pipeline).
