@@ -66,3 +66,46 @@ def test_a_bad_size_entry_is_refused_naming_it(spec: str, named: str) -> None:
     with pytest.raises(SystemExit) as refused:
         families_by_variant(spec, ["standard", "long_foreign"])
     assert named in str(refused.value)
+
+
+def test_outcome_history_reads_only_what_was_recorded_by_the_date_within_3_years() -> None:
+    """The candidate lever of ``quality_origins`` keeps the catalogue's point-in-time rule
+    and its 3-year bound: a case recorded after the as-of date, or dated more than 3
+    years before it, does not count."""
+    from benchmarks.quality_origins import outcome_history
+
+    day = pd.Timestamp
+    outcomes = pd.DataFrame(
+        {
+            "family_id": ["a", "a", "a", "a", "b"],
+            "outcome_type": [
+                "child_protection_case",  # counted: happened and recorded before T
+                "child_protection_case",  # happened before T, recorded after: not yet known
+                "child_placed_in_care",  # more than 3 years before T: forgotten
+                "family_crisis",  # counted as a crisis, not a case
+                "child_placed_in_care",  # counted for b
+            ],
+            "outcome_date": [
+                day("2024-06-01"),
+                day("2024-12-20"),
+                day("2021-06-01"),
+                day("2024-01-10"),
+                day("2023-03-01"),
+            ],
+            "recorded_date": [
+                day("2024-06-15"),
+                day("2025-01-05"),
+                day("2021-06-02"),
+                day("2024-01-12"),
+                day("2023-03-05"),
+            ],
+        }
+    )
+    rows = pd.DataFrame(
+        {"family_id": ["a", "b", "c"], "as_of": [day("2024-12-31")] * 3}, index=[7, 8, 9]
+    )
+    got = outcome_history(outcomes, rows)
+    assert got.loc[7, "oc_cases_3y"] == 1 and got.loc[7, "oc_crises_3y"] == 1
+    assert got.loc[7, "oc_days_since_case"] == (day("2024-12-31") - day("2024-06-01")).days
+    assert got.loc[8, "oc_cases_3y"] == 1 and got.loc[8, "oc_crises_3y"] == 0
+    assert got.loc[9, "oc_cases_3y"] == 0 and pd.isna(got.loc[9, "oc_days_since_case"])
