@@ -7,10 +7,6 @@ quarter end ``T`` whose 12-month label window is fully observed:
 
 * **earlyrisk**: ``earlyrisk train`` with the packaged default config (no dates), the
   registered model (the final refit), ranked by its raw score at ``T``;
-* **earlyrisk, every origin**: the same with ``slices.train_dates`` and
-  ``min_train_dates`` 40, i.e. trained on every quarter end whose label window closed,
-  also those with less than the longest indicator window of history before them (the
-  default keeps the latest eight with full history, or eight anyway on a short registry);
 * **peer** (:mod:`benchmarks.peer`): plain LightGBM on generic per-event-type counts over
   every quarter end whose label window ends by ``T``;
 * **tuned peer** (:func:`benchmarks.peer.tuned_peer_scores`): the same counts and rows with
@@ -27,11 +23,20 @@ probability at the registry's last quarter end, a date no model saw a label of. 
 variant the mean margin over seeds. Target (issue 25): margin >= +0.02 on every variant,
 ECE <= 0.005.
 
-Sizes: ``EARLYRISK_QUALITY_FAMILIES`` (default 20000: at 8,000 and below the peer is near
-chance and the intervals are too wide to judge a +0.02 margin), ``EARLYRISK_QUALITY_SEEDS``
-(default ``1,2``), ``EARLYRISK_QUALITY_VARIANTS`` (default all). Registries are kept in
-``var/bench/quality/``. Run: ``python -m benchmarks quality`` (niced: it trains 2 models per
-registry).
+(The number of training origins is compared in :mod:`benchmarks.quality_origins`, which
+fits the trainer's LightGBM alone; this benchmark trains the registered model once per
+registry, through the whole pipeline, so its ECE is the one a user gets.)
+
+Sizes: ``EARLYRISK_QUALITY_FAMILIES``, a number of families for every variant and
+``variant=N`` entries for some, comma-separated (default ``20000,long_foreign=40000``: at
+8,000 and below the peer is near chance and the intervals are too wide to judge a +0.02
+margin; the long foreign registry's margin is the closest to +0.02, so its test population
+is doubled to narrow the interval; peer and model always score the same families; note
+that the plain peer trains on the same registry, so it gains from the size too: measured
+in docs/synthetic_registry.md),
+``EARLYRISK_QUALITY_SEEDS`` (default ``1,2``), ``EARLYRISK_QUALITY_VARIANTS`` (default
+all). Registries are kept in ``var/bench/quality/``. Run: ``python -m benchmarks quality``
+(niced: it trains one model per registry through the whole pipeline).
 """
 
 from __future__ import annotations
@@ -48,10 +53,38 @@ import pandas as pd
 ROOT = Path("var/bench/quality")
 BOOTSTRAP = 200
 ECE_BINS = 20
+DEFAULT_FAMILIES = "20000,long_foreign=40000"
 
 
 def _env_list(name: str, default: str) -> list[str]:
     return [x.strip() for x in os.environ.get(name, default).split(",") if x.strip()]
+
+
+def families_by_variant(spec: str, variants: list[str]) -> dict[str, int]:
+    """Families per variant from ``EARLYRISK_QUALITY_FAMILIES``: a bare number applies to
+    every variant, ``variant=N`` to one (it wins); a bad entry names itself."""
+    default: int | None = None
+    chosen: dict[str, int] = {}
+    for entry in (x.strip() for x in spec.split(",") if x.strip()):
+        name, _, count = entry.rpartition("=")
+        if not count.isdigit() or int(count) < 100:
+            raise SystemExit(
+                f"EARLYRISK_QUALITY_FAMILIES entry {entry!r}: give N or variant=N, N >= 100"
+            )
+        if name:
+            chosen[name] = int(count)
+        else:
+            default = int(count)
+    unknown = sorted(set(chosen) - set(variants))
+    if unknown:
+        raise SystemExit(
+            f"EARLYRISK_QUALITY_FAMILIES names variant(s) {unknown} that are not measured; "
+            f"measured: {', '.join(variants)}"
+        )
+    missing = [v for v in variants if v not in chosen and default is None]
+    if missing:
+        raise SystemExit(f"EARLYRISK_QUALITY_FAMILIES gives no size for {', '.join(missing)}")
+    return {v: chosen.get(v, default or 0) for v in variants}
 
 
 def registry(variant: str, seed: int, families: int) -> tuple[Path, dt.date, dt.date]:
@@ -131,7 +164,7 @@ def _train(raw_dir: Path, tmp: Path, **slices: object):  # type: ignore[no-untyp
 
 
 def measure(variant: str, seed: int, families: int) -> dict[str, object]:
-    """One registry: the three models' AUC at T, the margins and the ECE against the truth."""
+    """One registry: the models' AUC at T, the margins and the ECE against the truth."""
     from benchmarks.peer import PEER_ROUNDS, peer_frame, tuned_peer_scores
     from features.engine import build_feature_table
     from features.validation import load_validated
@@ -142,7 +175,6 @@ def measure(variant: str, seed: int, families: int) -> dict[str, object]:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         ours = _train(raw_dir, Path(tmp) / "a")
-        every = _train(raw_dir, Path(tmp) / "b", train_dates=40, min_train_dates=40)
     seconds = time.perf_counter() - started
     plan = ours.plan
     assert plan is not None and ours.feature_table is not None
@@ -152,7 +184,6 @@ def measure(variant: str, seed: int, families: int) -> dict[str, object]:
     at_t = at_t.loc[ours.eligibility_rule.mask(at_t)]
     y = at_t["label"].to_numpy(dtype=int)
     ours_score = ours.risk_model.raw_score(at_t)
-    every_score = every.risk_model.raw_score(at_t)
 
     raw = load_validated(raw_dir)
     quarter_ends = [
@@ -206,7 +237,6 @@ def measure(variant: str, seed: int, families: int) -> dict[str, object]:
         "families": len(y),
         "positives": int(y.sum()),
         "auc_ours": fast_auc(y, ours_score),
-        "auc_every_origin": fast_auc(y, every_score),
         "auc_peer": fast_auc(y, peer_score),
         "auc_tuned_peer": fast_auc(y, tuned_score),
         "tuned_trees": tuned_trees,
@@ -221,41 +251,67 @@ def measure(variant: str, seed: int, families: int) -> dict[str, object]:
     }
 
 
+MARGIN_TARGET = 0.02
+ECE_TARGET = 0.005
+
+
+def verdict(rows: pd.DataFrame) -> list[str]:
+    """Issue 25's targets, one line per variant and one for the calibration: the margin's
+    95 % interval must lie above +0.02 on every seed of a variant (a point estimate above it
+    is not enough), and the largest ECE against the truth must be at most 0.005."""
+    lines = []
+    for variant, group in rows.groupby("variant", sort=False):
+        low = float(group["margin_low"].min())
+        point = float((group["auc_ours"] - group["auc_peer"]).min())
+        met = "met" if low >= MARGIN_TARGET else "NOT met"
+        lines.append(
+            f"{variant}: margin over the plain peer >= +{MARGIN_TARGET:.2f} with its interval "
+            f"{met} (smallest point {point:+.4f}, lowest bound {low:+.4f}, "
+            f"{len(group)} seed(s))"
+        )
+    worst = float(rows["ece_truth"].max())
+    met = "met" if worst <= ECE_TARGET else "NOT met"
+    lines.append(f"calibration: largest ECE against the truth {worst:.4f} <= {ECE_TARGET} {met}")
+    return lines
+
+
 def main() -> None:
-    """Measure every chosen variant and seed; print one row each, then per variant."""
+    """Measure every chosen variant and seed; print one row each, then the verdicts."""
     from features.synth.variants import VARIANTS
 
     os.nice(10)  # trains models for minutes on cores others share
-    families = int(os.environ.get("EARLYRISK_QUALITY_FAMILIES", "20000"))
     seeds = [int(s) for s in _env_list("EARLYRISK_QUALITY_SEEDS", "1,2")]
     variants = _env_list("EARLYRISK_QUALITY_VARIANTS", ",".join(VARIANTS))
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         raise SystemExit(f"unknown variant(s) {unknown}; choose among {', '.join(VARIANTS)}")
+    sizes = families_by_variant(
+        os.environ.get("EARLYRISK_QUALITY_FAMILIES", DEFAULT_FAMILIES), variants
+    )
     print(
-        f"quality on generated variants: {families:,} families per registry, seeds {seeds}; "
-        "ROC AUC at the latest fully observed quarter end T (eligible families); margin = "
-        "earlyrisk - peer with its 95 % paired bootstrap interval (plain peer, then the tuned "
-        "peer); oracle = the true probability; ECE of the registered model against the true "
+        f"quality on generated variants: families per registry "
+        f"{', '.join(f'{v} {n:,}' for v, n in sizes.items())}; seeds {seeds}; ROC AUC at "
+        "the latest fully observed quarter end T (eligible families); margin = earlyrisk - "
+        "peer with its 95 % paired bootstrap interval (plain peer, then the tuned peer); "
+        "oracle = the true probability; ECE of the registered model against the true "
         "probability at the last quarter end (20 equal-mass bins)"
     )
     header = (
         f"{'variant':<15}{'seed':>5}{'T':>12}{'n':>7}{'pos':>5}{'oracle':>8}{'earlyrisk':>10}"
-        f"{'every-origin':>13}{'peer':>8}{'margin [95% CI]':>26}{'tuned':>8}"
+        f"{'peer':>8}{'margin [95% CI]':>26}{'tuned':>8}"
         f"{'margin [95% CI]':>26}{'ECE':>8}{'train s':>9}"
     )
     print(header)
     rows = []
     for variant in variants:
         for seed in seeds:
-            r = measure(variant, seed, families)
+            r = measure(variant, seed, sizes[variant])
             rows.append(r)
             margin = r["auc_ours"] - r["auc_peer"]  # type: ignore[operator]
             tuned = r["auc_ours"] - r["auc_tuned_peer"]  # type: ignore[operator]
             print(
                 f"{variant:<15}{seed:>5}{r['T']:>12}{r['families']:>7,}{r['positives']:>5}"
-                f"{r['auc_oracle']:>8.4f}"
-                f"{r['auc_ours']:>10.4f}{r['auc_every_origin']:>13.4f}{r['auc_peer']:>8.4f}"
+                f"{r['auc_oracle']:>8.4f}{r['auc_ours']:>10.4f}{r['auc_peer']:>8.4f}"
                 f"{margin:>+10.4f} [{r['margin_low']:+.4f}, {r['margin_high']:+.4f}]"
                 f"{r['auc_tuned_peer']:>8.4f}"
                 f"{tuned:>+10.4f} [{r['tuned_low']:+.4f}, {r['tuned_high']:+.4f}]"
@@ -263,26 +319,12 @@ def main() -> None:
                 flush=True,
             )
     frame = pd.DataFrame(rows)
-    frame["margin"] = frame["auc_ours"] - frame["auc_peer"]
-    frame["margin_every"] = frame["auc_every_origin"] - frame["auc_peer"]
-    frame["margin_tuned"] = frame["auc_ours"] - frame["auc_tuned_peer"]
+    print("\ntargets (issue 25, item 1):")
+    for line in verdict(frame):
+        print(f"  {line}")
     print(
-        "\nper variant (mean over seeds): margin over the peer, every-origin margin, margin "
-        "over the tuned peer, max ECE"
-    )
-    for variant, group in frame.groupby("variant", sort=False):
-        ok = "meets" if group["margin"].min() >= 0.02 else "misses"
-        print(
-            f"{variant:<15} margin {group['margin'].mean():+.4f}  every-origin "
-            f"{group['margin_every'].mean():+.4f}  tuned-peer margin "
-            f"{group['margin_tuned'].mean():+.4f}  ECE max {group['ece_truth'].max():.4f}  "
-            f"(point margin {ok} +0.02 on every seed; lowest interval bound "
-            f"{group['margin_low'].min():+.4f})"
-        )
-    print(
-        f"all: smallest margin {frame['margin'].min():+.4f} over the peer (target >= +0.02), "
-        f"{frame['margin_tuned'].min():+.4f} over the tuned peer; largest ECE "
-        f"{frame['ece_truth'].max():.4f} (target <= 0.005)"
+        f"over the tuned peer (not a target): smallest margin "
+        f"{(frame['auc_ours'] - frame['auc_tuned_peer']).min():+.4f}"
     )
 
 

@@ -11,6 +11,12 @@ and beside it the plain peer, the tuned peer (:mod:`benchmarks.peer`) and the or
 true probability), all ranked at ``T`` on the eligible families. Printed: ROC AUC of each
 and the margin over the plain peer with its 95 % paired bootstrap interval.
 
+One candidate lever is measured here before it could enter the catalogue: **prior recorded
+outcomes** (:func:`outcome_history`), a family-level history the peer cannot build from
+per-event-type counts: the family's child protection cases and placements and its family
+crises recorded by the as-of date within the last 3 years (the catalogue's bound), and
+the days since its latest case, added to the latest 8 origins' inputs.
+
 Sizes: the ``EARLYRISK_QUALITY_*`` variables of :mod:`benchmarks.quality` (default 20,000
 families, seed 1, every variant). Run: ``python -m benchmarks quality_origins``.
 """
@@ -23,6 +29,31 @@ import numpy as np
 import pandas as pd
 
 ORIGINS = {"4 origins": 4, "8 origins": 8, "every origin": 0}
+CASE_TYPES = ("child_protection_case", "child_placed_in_care")
+HISTORY_DAYS = 3 * 365  # features.aggregations.MAX_LOOKBACK_DAYS: no record marks forever
+
+
+def outcome_history(outcomes: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Per row of ``rows`` (family_id, as_of): recorded cases and crises in the 3 years
+    before as_of and days since the latest case (NaN: none), reading only outcomes
+    recorded by as_of and dated by it (the point-in-time rule of the catalogue)."""
+    recorded = pd.to_datetime(outcomes["recorded_date"])
+    happened = pd.to_datetime(outcomes["outcome_date"])
+    family = outcomes["family_id"].astype(str)
+    out = pd.DataFrame(
+        index=rows.index, columns=["oc_cases_3y", "oc_crises_3y", "oc_days_since_case"], dtype=float
+    )
+    for as_of, group in rows.groupby("as_of"):
+        seen = (recorded <= as_of) & (happened <= as_of)
+        seen &= happened > as_of - pd.Timedelta(days=HISTORY_DAYS)
+        case = seen & outcomes["outcome_type"].isin(CASE_TYPES)
+        crisis = seen & (outcomes["outcome_type"] == "family_crisis")
+        ids = group["family_id"].astype(str)
+        out.loc[group.index, "oc_cases_3y"] = ids.map(family[case].value_counts()).fillna(0.0)
+        out.loc[group.index, "oc_crises_3y"] = ids.map(family[crisis].value_counts()).fillna(0.0)
+        latest = happened[case].groupby(family[case]).max()
+        out.loc[group.index, "oc_days_since_case"] = (as_of - ids.map(latest)).dt.days
+    return out
 
 
 def measure(variant: str, seed: int, families: int) -> None:
@@ -75,12 +106,15 @@ def measure(variant: str, seed: int, families: int) -> None:
     )
     spec = config.load_model_spec("model")
     assert isinstance(spec, LightGBMSpec), f"the default model spec is {spec.kind}, not lightgbm"
-    for name, count in ORIGINS.items():
+    history = outcome_history(raw.outcomes, eligible)
+    with_history = pd.concat([eligible, history], axis=1)
+    at_t = with_history.loc[with_history["as_of"] == latest]
+    runs = [(name, count, model_input_columns()) for name, count in ORIGINS.items()]
+    runs.append(("8 + outcomes", 8, [*model_input_columns(), *history.columns]))
+    for name, count, inputs in runs:
         dates = closed[-count:] if count else closed
-        rows = eligible.loc[eligible["as_of"].isin(dates)]
-        fit = fit_lightgbm(
-            rows, feature_names=model_input_columns(), spec=spec, seed=config.seed, n_threads=2
-        )
+        rows = with_history.loc[with_history["as_of"].isin(dates)]
+        fit = fit_lightgbm(rows, feature_names=inputs, spec=spec, seed=config.seed, n_threads=2)
         score = fit.model.raw_score(at_t)
         low, high = margin_interval(y, score, peer, seed=seed)
         auc = fast_auc(y, score)
@@ -106,7 +140,8 @@ def main() -> None:
         raise SystemExit(f"unknown variant(s) {unknown}; choose among {', '.join(VARIANTS)}")
     print(
         f"quality levers at {families:,} families: ROC AUC at T of the trainer's LightGBM on "
-        "4, 8 and every origin, the plain and the tuned peer, and the oracle"
+        "4, 8 and every origin (and 8 with prior recorded outcomes), the plain and the tuned "
+        "peer, and the oracle"
     )
     for variant in variants:
         for seed in seeds:

@@ -1,0 +1,111 @@
+"""The quality benchmark's verdicts (issue 25, item 1): the margin over the plain peer is
+judged by its interval's lower bound on every seed, not by the point estimate, and the ECE
+target fails on a run above it; the per-variant sizes are parsed as documented and a bad
+entry is refused naming itself."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from benchmarks.quality import families_by_variant, verdict
+
+
+def _rows(**changes: float) -> pd.DataFrame:
+    """Two seeds of two variants that meet both targets (figures of the kind printed)."""
+    rows = pd.DataFrame(
+        {
+            "variant": ["standard", "standard", "long_foreign", "long_foreign"],
+            "auc_ours": [0.632, 0.640, 0.642, 0.639],
+            "auc_peer": [0.569, 0.571, 0.605, 0.601],
+            "margin_low": [0.044, 0.046, 0.024, 0.021],
+            "ece_truth": [0.003, 0.004, 0.002, 0.0049],
+        }
+    )
+    for column, value in changes.items():
+        rows.loc[3, column] = value
+    return rows
+
+
+def test_runs_that_meet_both_targets_are_judged_met() -> None:
+    lines = verdict(_rows())
+    assert len(lines) == 3
+    assert all(" met " in f"{line} " and "NOT met" not in line for line in lines), lines
+
+
+def test_a_point_margin_above_target_with_its_bound_below_is_not_met() -> None:
+    # last round's long_foreign: point +0.037, lower bound +0.018 on one seed
+    lines = verdict(_rows(margin_low=0.018))
+    assert "NOT met" in lines[1] and lines[1].startswith("long_foreign")
+    assert "lowest bound +0.0180" in lines[1]
+    assert "NOT met" not in lines[0]  # the other variant is judged on its own seeds
+
+
+def test_an_ece_above_target_on_one_seed_is_not_met() -> None:
+    lines = verdict(_rows(ece_truth=0.0061))
+    assert lines[-1].startswith("calibration") and "NOT met" in lines[-1]
+    assert "0.0061" in lines[-1]
+
+
+def test_sizes_default_for_every_variant_and_an_entry_wins() -> None:
+    sizes = families_by_variant("20000,long_foreign=40000", ["standard", "long_foreign"])
+    assert sizes == {"standard": 20_000, "long_foreign": 40_000}
+    assert families_by_variant("8000", ["standard"]) == {"standard": 8_000}
+
+
+@pytest.mark.parametrize(
+    ("spec", "named"),
+    [
+        ("20000,long_foreign=forty", "'long_foreign=forty'"),
+        ("20000,atlantis=40000", "['atlantis']"),
+        ("long_foreign=40000", "standard"),
+        ("50", "'50'"),
+    ],
+)
+def test_a_bad_size_entry_is_refused_naming_it(spec: str, named: str) -> None:
+    with pytest.raises(SystemExit) as refused:
+        families_by_variant(spec, ["standard", "long_foreign"])
+    assert named in str(refused.value)
+
+
+def test_outcome_history_reads_only_what_was_recorded_by_the_date_within_3_years() -> None:
+    """The candidate lever of ``quality_origins`` keeps the catalogue's point-in-time rule
+    and its 3-year bound: a case recorded after the as-of date, or dated more than 3
+    years before it, does not count."""
+    from benchmarks.quality_origins import outcome_history
+
+    day = pd.Timestamp
+    outcomes = pd.DataFrame(
+        {
+            "family_id": ["a", "a", "a", "a", "b"],
+            "outcome_type": [
+                "child_protection_case",  # counted: happened and recorded before T
+                "child_protection_case",  # happened before T, recorded after: not yet known
+                "child_placed_in_care",  # more than 3 years before T: forgotten
+                "family_crisis",  # counted as a crisis, not a case
+                "child_placed_in_care",  # counted for b
+            ],
+            "outcome_date": [
+                day("2024-06-01"),
+                day("2024-12-20"),
+                day("2021-06-01"),
+                day("2024-01-10"),
+                day("2023-03-01"),
+            ],
+            "recorded_date": [
+                day("2024-06-15"),
+                day("2025-01-05"),
+                day("2021-06-02"),
+                day("2024-01-12"),
+                day("2023-03-05"),
+            ],
+        }
+    )
+    rows = pd.DataFrame(
+        {"family_id": ["a", "b", "c"], "as_of": [day("2024-12-31")] * 3}, index=[7, 8, 9]
+    )
+    got = outcome_history(outcomes, rows)
+    assert got.loc[7, "oc_cases_3y"] == 1 and got.loc[7, "oc_crises_3y"] == 1
+    assert got.loc[7, "oc_days_since_case"] == (day("2024-12-31") - day("2024-06-01")).days
+    assert got.loc[8, "oc_cases_3y"] == 1 and got.loc[8, "oc_crises_3y"] == 0
+    assert got.loc[9, "oc_cases_3y"] == 0 and pd.isna(got.loc[9, "oc_days_since_case"])
