@@ -2,9 +2,12 @@
 
 Each run is a synthetic registry with a model in service from 2021-01 (``synth
 --deploy-from``: monthly flags at ``CAPACITY`` of the families with a minor, caseworkers of
-differing leniency, support lowering the case hazard by ``EFFECT``, a 20 % display
-hold-out) and its twin without the deployment; :mod:`benchmarks.interventions_run` trains
-the pre-deployment, naive and chosen (``interventions.method``) models and measures them.
+leniency ``LENIENCY`` offering support that families accept with ``ACCEPTANCE``, support
+lowering the case hazard by ``EFFECT`` for ``SUPPORT_MONTHS``, a 20 % display hold-out;
+why this deployment: docs/interventions.md section 5 and
+:mod:`benchmarks.interventions_knobs`) and its twin without the deployment;
+:mod:`benchmarks.interventions_run` trains the pre-deployment, naive and chosen
+(``interventions.method``) models and measures them.
 Printed per run, with 95 % family-bootstrap intervals:
 
 1. recall at capacity of each model against the truth without support, and the naive and
@@ -22,7 +25,8 @@ families, wider than the 0.02 tolerance itself, so a smaller registry could meet
 the target by chance alone.
 
 Runs: ``$EARLYRISK_BENCH_INTERVENTION_RUNS``, comma-separated ``families:seed`` (default
-``6000:5,20000:5,20000:11,40000:5``). Registries go to ``var/bench/interventions_*`` and are reused.
+``20000:11,20000:17,40000:5,6000:11``). Registries go to ``var/bench/interventions_*``
+and are reused.
 
 Run: ``.venv/bin/python -m benchmarks interventions`` (``make bench`` runs all areas).
 """
