@@ -228,13 +228,15 @@ def choose_reference(
     def rows(day: dt.date) -> pd.DataFrame:
         return table.loc[table["as_of"] == pd.Timestamp(day)].reset_index(drop=True)
 
-    stats, calibration_note = labelled_year_calibration(
+    year_stats, calibration_note = labelled_year_calibration(
         stats, model, {day: rows(day) for day in calibration_days}
     )
     kept: dict[str, Any] = {
-        "calibration_as_of": calibration_days if calibration_note else [],
+        # the dates only when the check was redone on them (a refusal keeps the stored one)
+        "calibration_as_of": calibration_days if year_stats is not stats else [],
         "calibration": calibration_note,
     }
+    stats = year_stats
     if season_day is None:
         return stats, describe(
             METHOD_STORED,
