@@ -29,6 +29,9 @@ Chosen on clean setups (``python -m benchmarks estimator``, 4 generator variants
 absolute ROC AUC error 0.016 against 0.025 for the stored reference's check, and 0.018 for
 the three unseen quarter ends without the reference date.
 
+How far that calibration carries from one quarter to another is measured leaving one
+quarter of the year out (:mod:`serving.monitor.transfer`), which widens the ROC AUC interval.
+
 The report's ``reference.seasonal`` says which reference each comparison used:
 ``same_quarter`` (with its date) or ``stored`` with the reason (the same quarter already,
 seasonal references switched off, served statistics without raw data, or no family then),

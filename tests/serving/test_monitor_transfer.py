@@ -73,7 +73,10 @@ def world() -> dict:
     # the bad case: the first quarter of the year (and the later date, the same season)
     # depends on the indicator far less than the rest of the year
     seasonal = pd.concat(
-        [_draw(rng, day, s, 6000) for day, s in zip(YEAR, (0.5, STEADY, STEADY, STEADY))],
+        [
+            _draw(rng, day, s, 6000)
+            for day, s in zip(YEAR, (0.5, STEADY, STEADY, STEADY), strict=True)
+        ],
         ignore_index=True,
     )
     steady = pd.concat([_draw(rng, day, STEADY, 6000) for day in YEAR], ignore_index=True)
