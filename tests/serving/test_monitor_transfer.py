@@ -132,6 +132,12 @@ def test_a_season_whose_calibration_moved_is_covered_only_with_the_transfer_term
     est_wide = wide["performance"]["estimated"]["roc_auc"]
     assert est_wide["value"] == est_narrow["value"]
     assert est_wide["low"] < est_narrow["low"] and est_wide["high"] > est_narrow["high"]
+    # the page says it in one line
+    from serving.monitor.report_html import render_html
+
+    page = render_html({**wide, "model": {"name": "m", "version": "1"}})
+    assert "Calibration transfer between quarters: left-out errors" in page
+    assert f"transfer standard error of {transfer['extra_se']:.4f}" in page
 
 
 def test_a_year_whose_quarters_agree_adds_nothing(world: dict) -> None:
