@@ -174,3 +174,20 @@ def test_labels_not_in_or_one_quarter_give_no_term_and_say_why(world: dict) -> N
         "extra_se": 0.0,
         "note": note,
     }
+
+
+def test_a_refused_labelled_year_names_no_dates_and_measures_no_term(world: dict) -> None:
+    """When the year's check is refused (a quarter's labels not in), the estimate trusts the
+    stored check: the report must not list the year's dates as the calibration's, and no
+    transfer term is measured for a calibration that was not used."""
+    model, year = world["model"], world["steady"]
+    late = year["as_of"] == pd.Timestamp(YEAR[1])
+    year = year.assign(label_observed=~late)
+    stored = _stats(model, year)
+    stats, season = choose_reference(
+        stored, model, year, season_day=None, calibration_days=YEAR, config=MonitorConfig()
+    )
+    assert stats is stored and season["calibration_as_of"] == []
+    assert "not all in" in season["calibration"]
+    transfer, note = year_transfer(stats, model, year, season)
+    assert transfer is None and note is not None and "stored reference" in note
