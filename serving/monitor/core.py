@@ -19,6 +19,7 @@ from serving.monitor.alerts import build_checks
 from serving.monitor.config import MonitorConfig
 from serving.monitor.drift import feature_drift, multivariate_drift, score_drift
 from serving.monitor.fairness import fairness_at
+from serving.monitor.transfer import CalibrationTransfer, auc_sampling_se, unavailable
 from training.metric_names import capacity_name
 from training.performance_estimate import (
     PERFORMANCE_METRICS,
@@ -50,13 +51,20 @@ def performance_at(
     *,
     stats: ReferenceStats,
     config: MonitorConfig,
+    transfer: CalibrationTransfer | None = None,
 ) -> dict[str, Any]:
-    """Estimated (and, when the labels are in, realized) performance at one date."""
+    """Estimated (and, when the labels are in, realized) performance at one date; the ROC
+    AUC interval widened by ``transfer``'s term when given (:mod:`serving.monitor.transfer`)."""
     k = stats.capacity.k(len(frame))
     trusted = stats.calibration.apply(probability) if stats.calibration else probability
     estimated = estimate_performance(
         trusted, probability, k=k, confidence_level=config.confidence_level
     )
+    if transfer is not None:
+        _, se = auc_sampling_se(trusted, probability)
+        estimated["roc_auc"] = transfer.widen(
+            estimated["roc_auc"], se, confidence_level=config.confidence_level
+        )
     entry: dict[str, Any] = {
         "n_rows": len(frame),
         "capacity_k": k,
@@ -101,6 +109,8 @@ def monitor(
     decisions: dict[str, Any] | None = None,
     fairness_history: bool = True,
     trained_through: str | None = None,
+    transfer: CalibrationTransfer | None = None,
+    transfer_note: str | None = None,
 ) -> dict[str, Any]:
     """The body of ``monitor_report.json`` (without the run's metadata, added by the caller).
 
@@ -109,6 +119,11 @@ def monitor(
     its realized figures are the model's own training data, so the entry is marked
     ``in_sample``, its estimate error is moved to ``estimate_error_in_sample`` and left out
     of the estimator's error summary and of the realized-performance checks.
+
+    ``transfer``: the calibration's leave-one-quarter-out transfer error within the labelled
+    year (:func:`serving.monitor.transfer.calibration_transfer`), which widens the ROC AUC
+    interval; without it ``transfer_note`` says why (the report's
+    ``performance.calibration_transfer``).
 
     ``decisions``: the section built by :mod:`serving.monitor.decisions` (needs the capacity
     threshold of the monitored date, see :func:`capacity_threshold`).
@@ -138,7 +153,10 @@ def monitor(
         if frame.empty:
             continue
         p = probability if day == as_of else model.predict_proba(frame)
-        entry = {"as_of": day, **performance_at(frame, p, stats=stats, config=config)}
+        entry = {
+            "as_of": day,
+            **performance_at(frame, p, stats=stats, config=config, transfer=transfer),
+        }
         entry["in_sample"] = trained_through is not None and day <= trained_through
         if entry["in_sample"] and entry["estimate_error"] is not None:
             entry["estimate_error_in_sample"] = entry.pop("estimate_error")
@@ -178,6 +196,9 @@ def monitor(
             )
             if stats.calibration
             else None,
+            "calibration_transfer": transfer.describe()
+            if transfer is not None
+            else unavailable(transfer_note or "not measured (no labelled year was read)"),
             "reference_realized": stats.realized,
             "estimator_error_on_reference": stats.estimator_error,
             "estimated": {"as_of": as_of, **now["estimated"]},

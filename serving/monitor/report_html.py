@@ -246,6 +246,9 @@ def render_html(report: dict[str, Any]) -> str:
             f"{_fmt(cal['ece_after'], 4)} recalibrated, cross-fitted). Estimator error on "
             f"the reference: {_named_figures(perf.get('estimator_error_on_reference'))}.</p>"
         )
+    transfer = perf.get("calibration_transfer")
+    if transfer:  # the ROC AUC interval's transfer term (serving.monitor.transfer)
+        parts.append(f"<p>Calibration transfer between quarters: {escape(transfer['note'])}.</p>")
     parts.append("<h2>Fairness over time</h2>")
     attributes = sorted({g["attribute"] for point in report["fairness"] for g in point["groups"]})
     for attribute in attributes:

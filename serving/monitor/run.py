@@ -29,6 +29,7 @@ from serving.monitor.config import MonitorConfig
 from serving.monitor.core import capacity_threshold, labels_closed, monitor
 from serving.monitor.decisions import decisions_section
 from serving.monitor.seasonal import seasonal_reference_date
+from serving.monitor.transfer import year_transfer
 from training.config import CapacityConfig
 from training.reference_stats import ARTIFACT_PATH, ReferenceStats, compute_reference_stats
 from training.registry import TAG_DATA_THROUGH
@@ -220,6 +221,8 @@ def run_monitor(
     stats, season = seasonal.choose_reference(
         stats, model, table, season_day=season_day, calibration_days=calibration_days, config=config
     )
+    # the calibration's transfer between the year's quarters widens the ROC AUC interval
+    transfer, transfer_note = year_transfer(stats, model, table, season)
     groups = current[["family_id", *[c for c in current.columns if c.startswith("audit_")]]]
     decisions = decisions_section(
         audit_log_path,
@@ -238,6 +241,8 @@ def run_monitor(
         trained_through=_trained_through(
             loaded.tags.get(TAG_DATA_THROUGH), feature_config.horizon_months
         ),
+        transfer=transfer,
+        transfer_note=transfer_note,
     )
     body["reference"]["seasonal"] = season
     _add_deployment(

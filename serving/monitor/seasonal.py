@@ -29,6 +29,9 @@ Chosen on clean setups (``python -m benchmarks estimator``, 4 generator variants
 absolute ROC AUC error 0.016 against 0.025 for the stored reference's check, and 0.018 for
 the three unseen quarter ends without the reference date.
 
+How far that calibration carries from one quarter to another is measured leaving one
+quarter of the year out (:mod:`serving.monitor.transfer`), which widens the ROC AUC interval.
+
 The report's ``reference.seasonal`` says which reference each comparison used:
 ``same_quarter`` (with its date) or ``stored`` with the reason (the same quarter already,
 seasonal references switched off, served statistics without raw data, or no family then),
@@ -228,13 +231,15 @@ def choose_reference(
     def rows(day: dt.date) -> pd.DataFrame:
         return table.loc[table["as_of"] == pd.Timestamp(day)].reset_index(drop=True)
 
-    stats, calibration_note = labelled_year_calibration(
+    year_stats, calibration_note = labelled_year_calibration(
         stats, model, {day: rows(day) for day in calibration_days}
     )
     kept: dict[str, Any] = {
-        "calibration_as_of": calibration_days if calibration_note else [],
+        # the dates only when the check was redone on them (a refusal keeps the stored one)
+        "calibration_as_of": calibration_days if year_stats is not stats else [],
         "calibration": calibration_note,
     }
+    stats = year_stats
     if season_day is None:
         return stats, describe(
             METHOD_STORED,
