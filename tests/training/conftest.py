@@ -3,10 +3,17 @@
 The shared ``small_registry_dir`` (400 families) holds too few outcomes for three slices
 (the label is rare), so the end-to-end training tests use their own registry of a few
 thousand families, generated once per session.
+
+``write_config`` gives a small explicit design (:data:`SMALL_DESIGN`): the default design
+trains on 8 quarter ends and backtests 3 origins, so every end-to-end test fitted eight
+dates' rows four times (held-out design, two earlier origins, the final refit). The
+defaults themselves are proved once, by
+``test_train_cli.py::test_train_with_no_config_on_a_foreign_export_uses_its_own_dates``.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -15,6 +22,13 @@ from training_frames import QUICK_SPEC
 
 TRAINING_REGISTRY_FAMILIES = 3000
 TRAINING_REGISTRY_SEED = 11
+#: the design of ``write_config``: still derived from the data (the derivation is what the
+#: tests run), two training dates instead of eight, the held-out design plus one earlier
+#: origin (so the backtest and its figures are still produced) instead of three
+SMALL_DESIGN = {
+    "slices": {"train_dates": 2, "min_train_dates": 2},
+    "backtest": {"origins": 2, "n_bootstrap": 20},
+}
 
 
 @pytest.fixture
@@ -28,6 +42,7 @@ def write_config(tmp_path: Path):
             "model_spec": str(spec),
             "report_dir": str(tmp_path / "report"),
             "evaluation": {"n_bootstrap": 40},
+            **copy.deepcopy(SMALL_DESIGN),
             "mlflow": {
                 "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
                 "artifact_location": str(tmp_path / "mlartifacts"),
