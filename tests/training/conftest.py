@@ -14,7 +14,9 @@ defaults themselves are proved once, by
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -33,13 +35,13 @@ SMALL_DESIGN = {
 
 
 @pytest.fixture
-def write_config(tmp_path: Path):
+def write_config(tmp_path: Path) -> Callable[..., Path]:
     """Write a training config for tmp_path (quick model, MLflow in tmp_path) and return it."""
 
-    def write(**overrides) -> Path:
+    def write(**overrides: Any) -> Path:
         spec = tmp_path / "quick.yaml"
         spec.write_text(yaml.safe_dump(QUICK_SPEC), encoding="utf-8")
-        data = {
+        data: dict[str, Any] = {
             "model_spec": str(spec),
             "report_dir": str(tmp_path / "report"),
             "evaluation": {"n_bootstrap": 40},
