@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 from scheduling import make_scheduler, order_key
-from shared_cache import shared_build
 
 from serving.throwaway_pg import PostgresServer, new_root
 
@@ -86,16 +85,13 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def small_registry_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Directory with the six contract tables (Parquet) and ``ground_truth.parquet``,
-    written once per run for both xdist workers (tests/shared_cache.py): read-only."""
+    """Directory with the six contract tables (Parquet) and ``ground_truth.parquet``."""
     from features.synth import SynthConfig, synthesize
 
-    def build(root: Path) -> Path:
-        config = SynthConfig(families=SMALL_REGISTRY_FAMILIES, seed=SMALL_REGISTRY_SEED)
-        synthesize(config, root, workers=1)
-        return root
-
-    return shared_build(tmp_path_factory, "small_registry", build)
+    out = tmp_path_factory.mktemp("small_registry")
+    config = SynthConfig(families=SMALL_REGISTRY_FAMILIES, seed=SMALL_REGISTRY_SEED)
+    synthesize(config, out, workers=1)
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 import yaml
-from shared_cache import shared_build
 from training_frames import QUICK_SPEC
 
 TRAINING_REGISTRY_FAMILIES = 3000
@@ -66,13 +65,13 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture(scope="session")
 def training_registry_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A synthetic registry large enough for train / calibration / test slices, written
-    once per run for both xdist workers (tests/shared_cache.py): read-only."""
+    """A synthetic registry large enough for train / calibration / test slices."""
     from features.synth import SynthConfig, synthesize
 
-    def build(root: Path) -> Path:
-        config = SynthConfig(families=TRAINING_REGISTRY_FAMILIES, seed=TRAINING_REGISTRY_SEED)
-        synthesize(config, root, workers=1)
-        return root
-
-    return shared_build(tmp_path_factory, "training_registry", build)
+    out = tmp_path_factory.mktemp("training_registry")
+    synthesize(
+        SynthConfig(families=TRAINING_REGISTRY_FAMILIES, seed=TRAINING_REGISTRY_SEED),
+        out,
+        workers=1,
+    )
+    return out
