@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from serving_world import ServingWorld, build_world
+from serving_world import ServingWorld, build_world, running_server
 
-from serving.local_server import LocalServer, begin_audit_log, start_local_server
+from serving.local_server import LocalServer
 
 
 @pytest.fixture(scope="session")
@@ -58,9 +58,5 @@ def real_server(serving_world: ServingWorld, tokens: dict[str, str]) -> Iterator
         "BENTOML_HOME": str(server_dir / "bentoml_home"),
     }
     server_dir.mkdir(exist_ok=True)
-    begin_audit_log(env)
-    server = start_local_server(env, server_dir / "bentoml.log")
-    try:
+    with running_server(env, server_dir) as server:
         yield server
-    finally:
-        server.stop()

@@ -10,6 +10,8 @@ the champion alias and the run's model card. A real server on the world is start
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ import pandas as pd
 from features.catalogue import feature_list_fingerprint, model_input_columns
 from features.config import FeatureConfig
 from features.snapshot_store import write_feature_table
-from serving.local_server import begin_audit_log
+from serving.local_server import LocalServer, begin_audit_log, start_local_server
 from serving.store.tokens import SqlTokenStore
 from training import lightgbm_adapter as lgbx
 from training.calibration import choose_calibration
@@ -181,6 +183,19 @@ def build_world(root: Path, *, n_families: int = N_FAMILIES) -> ServingWorld:
         model_version=version,
         env=env,
     )
+
+
+@contextmanager
+def running_server(env: dict[str, str], root: Path) -> Iterator[LocalServer]:
+    """A real `bentoml serve` on ``env`` for the block, as `earlyrisk serve --new-log`
+    starts one: its audit log begun first, its own log at ``root/bentoml.log``, stopped
+    however the block ends."""
+    begin_audit_log(env)
+    server = start_local_server(env, root / "bentoml.log")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def auth(token: str) -> dict[str, str]:

@@ -51,6 +51,27 @@ def _filled(path, n: int = 5) -> None:
     log.close()
 
 
+def _tampered(path, *statements: str) -> None:
+    """A filled log edited behind its writer's back, as an attacker with the file would:
+    ``statements`` run in one transaction (dropping the triggers that forbid them first)."""
+    _filled(path)
+    conn = sqlite3.connect(path)
+    for statement in statements:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
+def _copied(path, to):
+    """A consistent copy of the SQLite log at ``path`` (its backup API), written to ``to``."""
+    src = sqlite3.connect(path)
+    dst = sqlite3.connect(to)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    return to
+
+
 def _verify(runner: CliRunner, path) -> tuple[int, str]:
     result = runner.invoke(app, ["audit-log", "verify", "--log", str(path)])
     return result.exit_code, _flat(result.output)
@@ -82,12 +103,11 @@ def test_an_intact_log_verifies(tmp_path, runner):
 
 def test_a_level_rewritten_after_dropping_the_triggers_is_named(tmp_path, runner):
     path = tmp_path / "audit.sqlite"
-    _filled(path)
-    conn = sqlite3.connect(path)
-    conn.execute("DROP TRIGGER audit_no_update")
-    conn.execute("UPDATE audit_entries SET risk_level = 'low' WHERE score_id = 's2'")
-    conn.commit()
-    conn.close()
+    _tampered(
+        path,
+        "DROP TRIGGER audit_no_update",
+        "UPDATE audit_entries SET risk_level = 'low' WHERE score_id = 's2'",
+    )
     code, output = _verify(runner, path)
     assert code == 1, output
     assert "BROKEN" in output and "entry seq 3 (score_id s2" in output
@@ -99,12 +119,9 @@ def test_a_level_rewritten_after_dropping_the_triggers_is_named(tmp_path, runner
 
 def test_a_deleted_entry_is_named(tmp_path, runner):
     path = tmp_path / "audit.sqlite"
-    _filled(path)
-    conn = sqlite3.connect(path)
-    conn.execute("DROP TRIGGER audit_no_delete")
-    conn.execute("DELETE FROM audit_entries WHERE score_id = 's1'")
-    conn.commit()
-    conn.close()
+    _tampered(
+        path, "DROP TRIGGER audit_no_delete", "DELETE FROM audit_entries WHERE score_id = 's1'"
+    )
     code, output = _verify(runner, path)
     assert code == 1, output
     assert "entry seq 3" in output and "entries 2..2 are missing" in output
@@ -114,27 +131,22 @@ def test_a_deleted_entry_is_named(tmp_path, runner):
 
 def test_a_deleted_entry_renumbered_to_hide_the_gap_breaks_the_link(tmp_path, runner):
     path = tmp_path / "audit.sqlite"
-    _filled(path)
-    conn = sqlite3.connect(path)
-    conn.execute("DROP TRIGGER audit_no_delete")
-    conn.execute("DROP TRIGGER audit_no_update")
-    conn.execute("DELETE FROM audit_entries WHERE seq = 2")
-    conn.execute("UPDATE audit_entries SET seq = seq - 1 WHERE seq > 2")
-    conn.commit()
-    conn.close()
+    _tampered(
+        path,
+        "DROP TRIGGER audit_no_delete",
+        "DROP TRIGGER audit_no_update",
+        "DELETE FROM audit_entries WHERE seq = 2",
+        "UPDATE audit_entries SET seq = seq - 1 WHERE seq > 2",
+    )
     code, output = _verify(runner, path)
     assert code == 1 and "entry seq 2" in output and "prev_hash" in output, output
 
 
 def test_entries_cut_from_the_end_are_caught_by_the_anchor(tmp_path, runner):
     path = tmp_path / "audit.sqlite"
-    _filled(path)  # closing refreshes the anchor's head to seq 5
+    # closing the filled log refreshed the anchor's head to seq 5
+    _tampered(path, "DROP TRIGGER audit_no_delete", "DELETE FROM audit_entries WHERE seq >= 4")
     assert read_anchor(default_anchor_path(path)).head_seq == 5
-    conn = sqlite3.connect(path)
-    conn.execute("DROP TRIGGER audit_no_delete")
-    conn.execute("DELETE FROM audit_entries WHERE seq >= 4")
-    conn.commit()
-    conn.close()
     code, output = _verify(runner, path)
     assert code == 1 and "the log ends at seq 3" in output and "seq 5 with hash" in output, output
     with pytest.raises(AuditLogRefused, match="behind or differs from its anchor"):
@@ -169,13 +181,7 @@ def test_a_log_replaced_by_a_copy_while_writing_stops_every_write(tmp_path):
     path = tmp_path / "audit.sqlite"
     log = open_audit_log(path, new_log=True)
     log.record_scores([_record("a")])
-    copy = tmp_path / "copy.sqlite"
-    src = sqlite3.connect(path)
-    dst = sqlite3.connect(copy)
-    src.backup(dst)
-    src.close()
-    dst.close()
-    os.replace(copy, path)
+    os.replace(_copied(path, tmp_path / "copy.sqlite"), path)
     with pytest.raises(AuditLogRefused, match="replaced"):
         log.record_scores([_record("b")])
     assert not log.ready()
@@ -205,12 +211,7 @@ def test_a_restart_refuses_another_log_or_an_older_copy(tmp_path):
     path = tmp_path / "audit.sqlite"
     log = open_audit_log(path, new_log=True)
     log.record_scores([_record("a")])
-    backup = tmp_path / "backup.sqlite"
-    src = sqlite3.connect(path)
-    dst = sqlite3.connect(backup)
-    src.backup(dst)
-    src.close()
-    dst.close()
+    backup = _copied(path, tmp_path / "backup.sqlite")
     log.record_scores([_record("b"), _record("c")])
     log.close()
     os.replace(backup, path)  # restore the older copy

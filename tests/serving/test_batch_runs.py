@@ -58,7 +58,10 @@ def test_a_killed_run_is_marked_aborted_and_cleaned_by_the_next(
     begin_audit_log(env)  # the service's log, begun by `serve --new-log`
     argv = [
         *(sys.executable, "-m", "earlyrisk", "score", "--raw", str(small_registry_dir)),
-        *("--as-of", AS_OF, "--out", str(out), "--families-per-partition", "5"),
+        # 40 partitions: pass 2 (levels, log, published file) makes one audit-log write per
+        # partition, long enough to be caught; 80 (5 families each) doubled pass 1's
+        # per-partition feature cost
+        *("--as-of", AS_OF, "--out", str(out), "--families-per-partition", "10"),
     ]
     child_log = tmp_path / "killed_run.log"
     with child_log.open("wb") as sink:

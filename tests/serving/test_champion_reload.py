@@ -21,13 +21,14 @@ from serving_world import (
     auth,
     build_world,
     log_version,
+    running_server,
     snapshot_frame,
     train_model,
 )
 from typer.testing import CliRunner
 
 from earlyrisk.cli import app
-from serving.local_server import LocalServer, begin_audit_log, start_local_server
+from serving.local_server import LocalServer
 from serving.store.audit_log import open_audit_log
 from training.tracking import TrackingStore
 
@@ -64,12 +65,8 @@ def server(world: ServingWorld) -> Iterator[LocalServer]:
         "EARLYRISK_MODEL_RELOAD_INTERVAL_S": "0.5",
         "BENTOML_HOME": str(root / "bentoml_home"),
     }
-    begin_audit_log(env)
-    server = start_local_server(env, root / "bentoml.log")
-    try:
+    with running_server(env, root) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serving_world import ServingWorld, auth
+from serving_world import ServingWorld, auth, running_server
 
 from serving.auth import (
     PERMISSIONS,
@@ -24,7 +24,7 @@ from serving.auth import (
     Endpoint,
 )
 from serving.dossier.render import numbers_of
-from serving.local_server import LocalServer, begin_audit_log, start_local_server
+from serving.local_server import LocalServer
 
 pytestmark = pytest.mark.server
 
@@ -48,12 +48,8 @@ def dossier_server(
         "EARLYRISK_DOSSIER_CONTACT": "Social services office 3, Abay street 1",
         "BENTOML_HOME": str(root / "bentoml_home"),
     }
-    begin_audit_log(env)
-    server = start_local_server(env, root / "bentoml.log")
-    try:
+    with running_server(env, root) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

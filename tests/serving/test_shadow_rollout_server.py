@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,13 @@ from serving_world import (
     build_world,
     log_version,
     review_sign_in,
+    running_server,
     snapshot_frame,
     train_model,
 )
 
 from features.catalogue import model_input_columns
-from serving.local_server import LocalServer, begin_audit_log, start_local_server
+from serving.local_server import LocalServer, begin_audit_log
 from serving.rollout import RolloutConfig, assign, replay
 from training.tracking import TrackingStore
 
@@ -98,12 +100,8 @@ def server(
         "EARLYRISK_SECURITY_LOG_PATH": str(root / "security_log.sqlite"),
         "BENTOML_HOME": str(root / "bentoml_home"),
     }
-    begin_audit_log(env)
-    server = start_local_server(env, root / "bentoml.log")
-    try:
+    with running_server(env, root) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _entries(server: LocalServer, token: str, kind: str | None = None) -> list[dict]:
@@ -140,16 +138,42 @@ def traffic(server: LocalServer, tokens: dict[str, str], world: ServingWorld) ->
     return texts
 
 
+@dataclass(frozen=True)
+class Live:
+    """The module's server after its traffic, with what made it: what most tests here read."""
+
+    world: ServingWorld
+    server: LocalServer
+    tokens: dict[str, str]
+    shadow: tuple[str, object]
+    rollout: RolloutConfig
+    traffic: list[str]
+
+    def entries(self, kind: str | None = None) -> list[dict]:
+        """The server's audit entries (of ``kind``), read as an auditor over /audit_log."""
+        return _entries(self.server, self.tokens["auditor"], kind)
+
+
+@pytest.fixture(scope="module")
+def live(
+    world: ServingWorld,
+    server: LocalServer,
+    tokens: dict[str, str],
+    shadow: tuple[str, object],
+    rollout: RolloutConfig,
+    traffic: list[str],
+) -> Live:
+    return Live(world, server, tokens, shadow, rollout, traffic)
+
+
 def _region(world: ServingWorld, fid: str) -> str:
     return str(world.frame.loc[world.frame["family_id"] == fid, "audit_region"].iloc[-1])
 
 
-def test_no_response_carries_a_shadow_score(
-    traffic: list[str], server: LocalServer, tokens: dict[str, str]
-) -> None:
-    shadows = _entries(server, tokens["auditor"], "shadow")
+def test_no_response_carries_a_shadow_score(live: Live) -> None:
+    shadows = live.entries("shadow")
     assert shadows, "the shadow scored nothing"
-    for text in traffic:
+    for text in live.traffic:
         assert "shadow" not in text.lower()
         body = json.loads(text)
         results = body.get("results") or [body]
@@ -158,20 +182,14 @@ def test_no_response_carries_a_shadow_score(
         assert not served_ids & {e["score_id"] for e in shadows}
 
 
-def test_every_score_has_its_shadow_entry_scored_by_v2(
-    traffic: list[str],
-    server: LocalServer,
-    tokens: dict[str, str],
-    world: ServingWorld,
-    shadow: tuple[str, object],
-) -> None:
-    entries = _entries(server, tokens["auditor"])
+def test_every_score_has_its_shadow_entry_scored_by_v2(live: Live) -> None:
+    entries = live.entries()
     scores = {e["score_id"]: e for e in entries if e["kind"] == "score"}
     shadows = [e for e in entries if e["kind"] == "shadow"]
     assert len(scores) == len(shadows) >= 30
     assert {e["detail"]["shadows"] for e in shadows} == set(scores)
-    version, model = shadow
-    last = world.frame.loc[world.frame["as_of"] == world.frame["as_of"].max()]
+    version, model = live.shadow
+    last = live.world.frame.loc[live.world.frame["as_of"] == live.world.frame["as_of"].max()]
     for entry in shadows:
         assert entry["model_version"] == version and entry["role"] == "shadow"
         # the champion's entry of the same family is written with it, in one transaction
@@ -184,23 +202,18 @@ def test_every_score_has_its_shadow_entry_scored_by_v2(
         assert entry["probability"] == pytest.approx(expected, abs=1e-4)
 
 
-def test_rollout_serves_south_by_its_version_and_hides_the_holdout_level(
-    traffic: list[str],
-    server: LocalServer,
-    tokens: dict[str, str],
-    world: ServingWorld,
-    shadow: tuple[str, object],
-    rollout: RolloutConfig,
-) -> None:
-    results = [r for text in traffic[:2] for r in json.loads(text)["results"]]
+def test_rollout_serves_south_by_its_version_and_hides_the_holdout_level(live: Live) -> None:
+    results = [r for text in live.traffic[:2] for r in json.loads(text)["results"]]
     held = shown = 0
     for result in results:
         fid = result["family_id"]
-        region = _region(world, fid)
-        expected = assign(rollout, fid, region)
+        region = _region(live.world, fid)
+        expected = assign(live.rollout, fid, region)
         if result["status"] == "ineligible":
             continue
-        assert result["model_version"] == (shadow[0] if region == "South" else world.model_version)
+        assert result["model_version"] == (
+            live.shadow[0] if region == "South" else live.world.model_version
+        )
         if expected.withheld:
             held += 1
             assert result["status"] == "withheld"
@@ -211,27 +224,21 @@ def test_rollout_serves_south_by_its_version_and_hides_the_holdout_level(
             assert result["status"] == "scored" and "risk_level" in result
     assert held >= 3 and shown >= 3
     # /family of a hold-out family: its history has no probability or level
-    for text in traffic[3:]:
+    for text in live.traffic[3:]:
         body = json.loads(text)
-        if assign(rollout, body["family_id"], _region(world, body["family_id"])).withheld:
+        if assign(live.rollout, body["family_id"], _region(live.world, body["family_id"])).withheld:
             assert body["history"]
             assert all(
                 h["probability"] is None and h["risk_level"] is None for h in body["history"]
             )
 
 
-def test_review_page_hides_the_holdout_level(
-    traffic: list[str],
-    server: LocalServer,
-    tokens: dict[str, str],
-    world: ServingWorld,
-    rollout: RolloutConfig,
-) -> None:
-    north = [f for f in FAMILIES if _region(world, f) == "North"]
-    held = next(f for f in north if assign(rollout, f, "North").withheld)
-    seen = next(f for f in north if not assign(rollout, f, "North").withheld)
-    with httpx.Client(base_url=server.url, timeout=60) as client:
-        review_sign_in(client, tokens["caseworker"])
+def test_review_page_hides_the_holdout_level(live: Live) -> None:
+    north = [f for f in FAMILIES if _region(live.world, f) == "North"]
+    held = next(f for f in north if assign(live.rollout, f, "North").withheld)
+    seen = next(f for f in north if not assign(live.rollout, f, "North").withheld)
+    with httpx.Client(base_url=live.server.url, timeout=60) as client:
+        review_sign_in(client, live.tokens["caseworker"])
         page = client.get("/review", params={"family_id": held, "lang": "en"})
         assert page.status_code == 200
         assert 'id="withheld"' in page.text and 'id="level"' not in page.text
@@ -240,36 +247,28 @@ def test_review_page_hides_the_holdout_level(
         assert 'id="level"' in page.text and 'id="withheld"' not in page.text
 
 
-def test_worklist_lists_holdout_families_without_their_level(
-    traffic: list[str],
-    server: LocalServer,
-    tokens: dict[str, str],
-    world: ServingWorld,
-    rollout: RolloutConfig,
-) -> None:
+def test_worklist_lists_holdout_families_without_their_level(live: Live) -> None:
     """The worklist keeps a hold-out family on the caseworker's list (its usual path: its
     status, no service withheld) but shows neither its probability nor its level; every
     other family keeps both (over POST /worklist and the page)."""
-    with httpx.Client(base_url=server.url, timeout=60) as client:
-        answer = client.post("/worklist", json={}, headers=auth(tokens["caseworker"]))
+    with httpx.Client(base_url=live.server.url, timeout=60) as client:
+        answer = client.post("/worklist", json={}, headers=auth(live.tokens["caseworker"]))
         assert answer.status_code == 200, answer.text
         items = answer.json()["items"]
-        held = [i for i in items if assign(rollout, i["family_id"], i["region"]).withheld]
-        shown = [i for i in items if not assign(rollout, i["family_id"], i["region"]).withheld]
+        held = [i for i in items if assign(live.rollout, i["family_id"], i["region"]).withheld]
+        shown = [i for i in items if not assign(live.rollout, i["family_id"], i["region"]).withheld]
         assert held and shown, (len(held), len(shown))  # the check can tell the two apart
         assert all(i["probability"] is None and i["risk_level"] is None for i in held)
         assert all(i["probability"] is not None and i["risk_level"] for i in shown)
-        review_sign_in(client, tokens["caseworker"])
+        review_sign_in(client, live.tokens["caseworker"])
         page = client.get("/review", params={"lang": "en"}).text  # the same first page
         assert page.count("withheld for evaluation") >= len(held)
 
 
-def test_sealed_assignment_replays_and_a_tampered_arm_does_not(
-    traffic: list[str], server: LocalServer, tokens: dict[str, str], rollout: RolloutConfig
-) -> None:
-    entries = _entries(server, tokens["auditor"])
+def test_sealed_assignment_replays_and_a_tampered_arm_does_not(live: Live) -> None:
+    entries = live.entries()
     sealed = [e for e in entries if e["kind"] == "rollout"]
-    assert sealed and sealed[0]["detail"]["config_sha256"] == rollout.sha256()
+    assert sealed and sealed[0]["detail"]["config_sha256"] == live.rollout.sha256()
     first_score = min(e["seq"] for e in entries if e["kind"] == "score")
     assert sealed[0]["seq"] < first_score  # sealed before scoring
     report = replay(entries)
@@ -377,14 +376,7 @@ def test_a_broken_shadow_never_fails_a_request(
         engine.close()
 
 
-def test_shadow_report_compares_on_the_logged_traffic(
-    traffic: list[str],
-    server: LocalServer,
-    tokens: dict[str, str],
-    world: ServingWorld,
-    shadow: tuple[str, object],
-    tmp_path: Path,
-) -> None:
+def test_shadow_report_compares_on_the_logged_traffic(live: Live, tmp_path: Path) -> None:
     from scipy.stats import spearmanr
     from typer.testing import CliRunner
 
@@ -398,9 +390,9 @@ def test_shadow_report_compares_on_the_logged_traffic(
             "--out",
             str(out),
             "--audit-log",
-            world.env["EARLYRISK_AUDIT_LOG_PATH"],
+            live.world.env["EARLYRISK_AUDIT_LOG_PATH"],
             "--snapshot",
-            str(world.snapshot_path),
+            str(live.world.snapshot_path),
             "--min-group-size",
             "3",
         ],
@@ -411,13 +403,13 @@ def test_shadow_report_compares_on_the_logged_traffic(
     html = (out / "shadow_report.html").read_text()
     assert "data:image/png;base64" in html
     pairs = {(c["champion_version"], c["shadow_version"]): c for c in report["comparisons"]}
-    v1, v2 = world.model_version, shadow[0]
+    v1, v2 = live.world.model_version, live.shadow[0]
     assert set(pairs) == {(v1, v2), (v2, v2)}  # North on v1, South served by v2 itself
     same = pairs[(v2, v2)]
     assert same["band_agreement"]["value"] == 1.0
     assert same["entering_high"]["count"] == same["leaving_high"]["count"] == 0
     # the v1/v2 figures are those of the audit entries (latest pair per family)
-    entries = _entries(server, tokens["auditor"])
+    entries = live.entries()
     scores = {e["score_id"]: e for e in entries if e["kind"] == "score"}
     latest: dict[object, tuple[dict, dict]] = {}
     for e in entries:

@@ -29,6 +29,9 @@ def trained(tmp_path_factory):
         report_dir=str(tmp / "report"),
         evaluation={"n_bootstrap": 20},
         gates={"fairness": None},
+        # the card's facts come from the held-out design: no earlier origins, no refit
+        backtest={"origins": 1, "n_bootstrap": 20},
+        final_refit=False,
     )
     return run_training(
         config,

@@ -37,6 +37,20 @@ def _world(n: int, *, seed: int, deterministic: bool = False) -> dict[str, np.nd
     return {"X": X, "p0": p0, "treated": treated, "y": y, "score": score}
 
 
+def _evaluate(world: dict[str, np.ndarray], score: np.ndarray, **options):
+    """``evaluate_counterfactual`` of ``score`` on the world's rows, capacity 5 %."""
+    n = len(world["y"])
+    return evaluate_counterfactual(
+        score=score,
+        y=world["y"],
+        treated=world["treated"],
+        X=world["X"],
+        family_ids=pd.Series([f"F{i}" for i in range(n)]),
+        k=n // 20,
+        **options,
+    )
+
+
 def test_weighted_auc_is_roc_auc_on_labels_ties_included() -> None:
     rng = np.random.default_rng(0)
     score = rng.integers(0, 5, size=400).astype(float)  # many ties
@@ -50,20 +64,10 @@ def test_weighted_auc_is_roc_auc_on_labels_ties_included() -> None:
 
 def test_doubly_robust_figures_recover_the_no_support_truth() -> None:
     world = _world(16_000, seed=1)
-    n = len(world["y"])
-    k = n // 20
-    families = pd.Series([f"F{i}" for i in range(n)])
+    k = len(world["y"]) // 20
     groups = {"half": np.where(world["X"][:, 2] > 0, "a", "b")}
-    result = evaluate_counterfactual(
-        score=world["score"],
-        y=world["y"],
-        treated=world["treated"],
-        X=world["X"],
-        family_ids=families,
-        k=k,
-        groups=groups,
-        n_bootstrap=40,
-        truth_probability=world["p0"],
+    result = _evaluate(
+        world, world["score"], groups=groups, n_bootstrap=40, truth_probability=world["p0"]
     )
     truth = truth_metrics(world["score"], world["p0"], k=k)
     assert result.truth == pytest.approx(truth)
@@ -89,16 +93,7 @@ def test_doubly_robust_figures_recover_the_no_support_truth() -> None:
 
 def test_positivity_fails_when_support_is_deterministic() -> None:
     world = _world(6_000, seed=2, deterministic=True)
-    n = len(world["y"])
-    result = evaluate_counterfactual(
-        score=world["score"],
-        y=world["y"],
-        treated=world["treated"],
-        X=world["X"],
-        family_ids=pd.Series([f"F{i}" for i in range(n)]),
-        k=n // 20,
-        n_bootstrap=5,
-    )
+    result = _evaluate(world, world["score"], n_bootstrap=5)
     check = result.positivity
     assert check.outcome is Outcome.FAIL and check.blocks
     assert check.share_near_one > 0.2
@@ -128,13 +123,9 @@ def test_counterfactual_gates_fail_on_a_model_worse_than_its_baseline_without_su
     world = _world(8_000, seed=3)
     n = len(world["y"])
     rng = np.random.default_rng(4)
-    result = evaluate_counterfactual(
-        score=rng.normal(size=n),  # a model that ranks at random...
-        y=world["y"],
-        treated=world["treated"],
-        X=world["X"],
-        family_ids=pd.Series([f"F{i}" for i in range(n)]),
-        k=n // 20,
+    result = _evaluate(
+        world,
+        rng.normal(size=n),  # a model that ranks at random...
         n_bootstrap=40,
         main="model",
         others={"baseline": world["score"]},  # ...beside a baseline that ranks by risk
@@ -145,13 +136,9 @@ def test_counterfactual_gates_fail_on_a_model_worse_than_its_baseline_without_su
     assert gates["counterfactual_recall_at_k_vs_baseline"].outcome is Outcome.FAIL
     assert gates["counterfactual_auc_margin_over_baseline"].blocks
     # the same evaluation with the roles swapped passes
-    swapped = evaluate_counterfactual(
-        score=world["score"],
-        y=world["y"],
-        treated=world["treated"],
-        X=world["X"],
-        family_ids=pd.Series([f"F{i}" for i in range(n)]),
-        k=n // 20,
+    swapped = _evaluate(
+        world,
+        world["score"],
         n_bootstrap=40,
         main="model",
         others={"baseline": rng.normal(size=n)},

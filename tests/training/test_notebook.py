@@ -4,6 +4,11 @@ notebooks/, writes only under the repository's var/, and words reasons by the se
 Each run uses a throwaway copy of the repository's layout (the code folders linked, the
 notebook copied, ``var/demo/raw`` linked to a small synthetic registry), so the test reads
 the registry through the notebook's own default path and leaves the checkout untouched.
+
+The whole notebook (its training is most of a minute) runs once, headless from the
+repository root with the kernel in notebooks/. The kernel started at the repository root
+runs the set-up cell, where every path the notebook reads or writes is decided, and shows
+that it decides the same ones; a second whole run would train the same model again.
 """
 
 from __future__ import annotations
@@ -112,12 +117,32 @@ def test_jupyter_execute_from_the_repository_root(
     _check_outputs(nbformat.read(repo / "notebooks" / "executed.ipynb", as_version=4), repo)
 
 
+#: run after the set-up cell: every path the rest of the notebook reads or writes
+PATHS_PROBE = """
+import json
+print("PATHS " + json.dumps({
+    "root": str(ROOT),
+    "raw": str(RAW_DIR),
+    "tracking": tracking_uri,
+    "report": str(config.report_dir),
+    "mlflow_tracking": config.mlflow.tracking_uri,
+    "artifacts": str(config.mlflow.artifact_location),
+    "code": sys.path[0],
+}))
+"""
+
+
 def test_a_kernel_started_at_the_repository_root(
     training_registry_dir, notebook_env, tmp_path
 ) -> None:
-    """A kernel whose working directory is the repository root (an editor's, a server's)."""
+    """A kernel whose working directory is the repository root (an editor's, a server's)
+    finds the same repository, registry and store as one started in notebooks/."""
+    import json
+
     repo = _repository(tmp_path, training_registry_dir)
     nb = nbformat.read(repo / "notebooks" / NOTEBOOK.name, as_version=4)
+    setup = next(i for i, cell in enumerate(nb.cells) if "NOTEBOOK_STORE =" in cell.source)
+    nb.cells = [*nb.cells[: setup + 1], nbformat.v4.new_code_cell(PATHS_PROBE)]
     client = NotebookClient(
         nb,
         timeout=CELL_TIMEOUT,
@@ -125,4 +150,12 @@ def test_a_kernel_started_at_the_repository_root(
         resources={"metadata": {"path": str(repo)}},
     )
     client.execute()
-    _check_outputs(nb, repo)
+    line = next(x for x in _text(nb).splitlines() if x.startswith("PATHS "))
+    paths = json.loads(line.removeprefix("PATHS "))
+    store = repo / "var" / "notebook"
+    assert Path(paths["root"]) == repo and Path(paths["code"]) == repo
+    assert Path(paths["raw"]) == repo / "var" / "demo" / "raw"
+    assert paths["tracking"] == paths["mlflow_tracking"] == f"sqlite:///{store / 'mlflow.db'}"
+    for written in ("report", "artifacts"):
+        assert Path(paths[written]).is_relative_to(store), (written, paths)
+    assert store.is_dir() and not (repo / "notebooks" / "var").exists()

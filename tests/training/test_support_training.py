@@ -160,6 +160,9 @@ def test_a_training_run_reports_the_method_and_the_no_support_figures(
                 "model_spec": str(spec),
                 "report_dir": str(tmp_path / "report"),
                 "evaluation": {"n_bootstrap": 20},
+                # two training dates, not the default eight: their label windows
+                # (2021-10..2022-12) already follow the deployment (2021-01)
+                "slices": {"train_dates": 2, "min_train_dates": 2},
                 "backtest": {"origins": 1, "n_bootstrap": 20},
                 "final_refit": False,
             }

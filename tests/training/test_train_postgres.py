@@ -19,7 +19,10 @@ pytestmark = [pytest.mark.server, pytest.mark.slow]
 def test_train_registers_the_model_in_postgres(
     training_registry_dir, write_config, postgres_url: str
 ) -> None:
-    config = write_config(mlflow={"tracking_uri": postgres_url})
+    # what is proved is where the run is registered: one design, no backtest, no refit
+    config = write_config(
+        mlflow={"tracking_uri": postgres_url}, backtest={"origins": 1}, final_refit=False
+    )
     result = CliRunner().invoke(
         app,
         ["train", "--raw", str(training_registry_dir), "--config", str(config), "--jobs", "1"],
