@@ -37,9 +37,8 @@ out-of-fold calibration slope stays unweighted: it is reported, not used to choo
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -86,6 +85,22 @@ class _MarginClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return (self.decision_function(X) > 0).astype(int)
+
+
+class _FrozenMargin(FrozenEstimator):
+    """A FrozenEstimator whose no-op ``fit`` names ``sample_weight``.
+
+    Given weights, scikit-learn warns when the wrapped estimator's ``fit`` takes none ("sample
+    weights will only be used for the calibration itself"), which is exactly what is meant
+    here: the model is fitted already and only the calibrator is fitted now. Filtering that
+    warning was not enough: ``warnings.catch_warnings`` is process-wide, and a thread leaving
+    its own block (MLflow's, during a training run) restored the filters under ours, so the
+    warning escaped now and then. Accepting the weights means it is never raised.
+    """
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> _FrozenMargin:
+        """Nothing to fit (the estimator is frozen); ``sample_weight`` goes to the calibrator."""
+        return self
 
 
 def fit_calibrator(
@@ -139,15 +154,8 @@ def fit_margin_calibrator(
     weight = check_weights(sample_weight, len(y))
     if np.isnan(margin).any():
         raise CalibrationError(f"{int(np.isnan(margin).sum())} margins are NaN; cannot calibrate")
-    cal = CalibratedClassifierCV(FrozenEstimator(_MarginClassifier()), method=method, cv=2)
-    with warnings.catch_warnings():
-        # scikit-learn warns that the frozen estimator's fit takes no sample_weight, so the
-        # weights "will only be used for the calibration itself": exactly what is meant
-        # here (the model is fitted already; only the calibrator is fitted now).
-        warnings.filterwarnings(
-            "ignore", message="Since FrozenEstimator does not appear to accept sample_weight"
-        )
-        cal.fit(margin.reshape(-1, 1), y, sample_weight=weight)
+    cal = CalibratedClassifierCV(_FrozenMargin(_MarginClassifier()), method=method, cv=2)
+    cal.fit(margin.reshape(-1, 1), y, sample_weight=weight)
     fitted = cal.calibrated_classifiers_[0].calibrators[0]
     if method == "isotonic":
         return MarginCalibrator(
