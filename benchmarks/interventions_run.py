@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.interventions_power import TOLERANCE
 from training.evaluation import Interval
 
 CUT = pd.Timestamp("2022-12-31")
@@ -48,7 +49,6 @@ DATES = [
     for month, day in ((3, 31), (6, 30), (9, 30), (12, 31))
 ]
 DEPLOY = dt.date(2021, 1, 1)
-TOLERANCE = 0.02  # issue 24: "within 0.02"
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,71 @@ def test_each_deployment_has_its_own_registry_and_the_twin_is_shared() -> None:
     # the twin has no deployment: one per size and seed, whatever the knobs
     assert SCENARIO.registry(deployed=False) == eager.registry(deployed=False)
     assert SCENARIO.registry(deployed=False) != replace(SCENARIO, seed=6).registry(deployed=False)
+
+
+# ---------------------------------------------------------------- the size that can judge
+
+
+def test_the_judged_size_is_derived_from_the_least_precise_measured_run() -> None:
+    from benchmarks.interventions_power import (
+        MEASURED,
+        half_width_constant,
+        min_judged_families,
+        predicted_half_width,
+    )
+
+    worst = max(h * n**0.5 for n, _, h in MEASURED)
+    assert half_width_constant() == pytest.approx(worst)
+    # last round's 20,000-family seed 17: +-0.026, so c = 0.026 * sqrt(20,000) = 3.677
+    assert min_judged_families() == 34_000
+    assert predicted_half_width(20_000) > 0.02 >= predicted_half_width(40_000)
+    assert predicted_half_width(min_judged_families()) <= 0.02
+    assert predicted_half_width(min_judged_families() - 1_000) > 0.02
+    # a less precise run raises the bar; a bad measurement is refused, naming it
+    wider = (*MEASURED, (20_000, 99, 0.04))
+    assert min_judged_families(constant=half_width_constant(wider)) == 80_000
+    with pytest.raises(ValueError, match=r"seed 3\) has half-width -0.01"):
+        half_width_constant([(10_000, 3, -0.01)])
+    with pytest.raises(ValueError, match="tolerance 0 must be above 0"):
+        min_judged_families(0)
+
+
+def _sized(families: int, *, meets: bool) -> RunResult:
+    good = _result()
+    run = replace(good, scenario=replace(SCENARIO, families=families))
+    return run if meets else replace(run, auc_doubly_robust=Interval(0.66, 0.64, 0.68))
+
+
+def test_a_run_too_small_to_judge_is_printed_but_not_counted() -> None:
+    from benchmarks.interventions import verdict
+
+    lines = verdict([_sized(40_000, meets=True), _sized(6_000, meets=False)])
+    assert lines[-1] == (
+        "all four targets met in 1 of 1 judged runs; 1 smaller run(s) printed, not judged"
+    )
+    small = next(line for line in lines if line.lstrip().startswith("6,000 families"))
+    assert "doubly robust: NO" in small and "not judged: too small" in small
+    # a run large enough to judge counts, met or not
+    lines = verdict([_sized(40_000, meets=True), _sized(34_000, meets=False)])
+    assert lines[-1] == "all four targets met in 1 of 2 judged runs"
+    # nothing large enough: inconclusive, never a pass
+    lines = verdict([_sized(20_000, meets=True)])
+    assert lines[-1].startswith("inconclusive: no run from 34,000 families")
+
+
+def test_a_judged_run_wider_than_the_law_says_is_flagged() -> None:
+    from benchmarks.interventions import verdict
+
+    wide = replace(_sized(40_000, meets=True), auc_doubly_robust=Interval(0.632, 0.605, 0.66))
+    lines = verdict([wide])
+    assert "its interval +-0.0275 is wider than the size law says" in lines[1]
+
+
+def test_the_default_runs_can_judge_and_use_seeds_not_chosen_on() -> None:
+    from benchmarks.interventions import DEFAULT_RUNS
+    from benchmarks.interventions_power import MEASURED, is_judged
+
+    runs = scenarios(DEFAULT_RUNS)
+    judged = [r for r in runs if is_judged(r.families)]
+    assert len(judged) >= 3
+    assert not {r.seed for r in runs} & {seed for _, seed, _ in MEASURED}
