@@ -143,7 +143,10 @@ def verdict(results: list[RunResult]) -> list[str]:
         half = dr_half_width(result)
         tag = "   (not judged: too small)" if not flag else ""
         if flag and half > TOLERANCE:
-            tag = f"   (judged, but its interval +-{half:.4f} is wider than the size law says)"
+            tag = (
+                f"   (judged, but its interval +-{half:.4f} is wider than {TOLERANCE}: "
+                "the size law under-predicted it)"
+            )
         lines.append(f"  {result.scenario.label():28s} {marks}{tag}")
     if not judged:
         lines.append(

@@ -142,7 +142,7 @@ def test_a_judged_run_wider_than_the_law_says_is_flagged() -> None:
 
     wide = replace(_sized(40_000, meets=True), auc_doubly_robust=Interval(0.632, 0.605, 0.66))
     lines = verdict([wide])
-    assert "its interval +-0.0275 is wider than the size law says" in lines[1]
+    assert "its interval +-0.0275 is wider than 0.02: the size law under-predicted" in lines[1]
 
 
 def test_the_default_runs_can_judge_and_use_seeds_not_chosen_on() -> None:
