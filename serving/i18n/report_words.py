@@ -50,8 +50,8 @@ REPORT: Final[dict[str, Words]] = {
         "support (served). Support changes the outcome it is measured on, so performance is "
         "estimated on the families not served and on the display hold-out (whose caseworkers "
         "did not see the level).",
-        "{families} семей в оцениваемой группе; {scored} получили оценку за период; {served} "
-        "предложена поддержка. Поддержка меняет исход, по которому измеряется качество, "
+        "Семей в оцениваемой группе: {families}; получили оценку за период: {scored}; "
+        "предложена поддержка: {served}. Поддержка меняет исход, по которому измеряется качество, "
         "поэтому качество оценивается на семьях без поддержки и на контрольной группе "
         "(её специалисты не видели уровня риска).",
         "Бағаланатын топта {families} отбасы; кезеңде {scored} отбасы бағаланды; {served} "
@@ -187,7 +187,7 @@ REPORT: Final[dict[str, Words]] = {
         "{holdout} hold-out and {shown} shown families; the alarm fires when a covariate's "
         "standardized difference exceeds {threshold} (the draw was not random, or was "
         "steered).",
-        "{holdout} семей в контрольной группе и {shown} в группе с показом; тревога "
+        "семей в контрольной группе: {holdout}, в группе с показом: {shown}; тревога "
         "срабатывает, когда стандартизованная разность признака больше {threshold} (выбор "
         "был не случайным или им управляли).",
         "Бақылау тобында {holdout} отбасы және көрсетілген топта {shown} отбасы; белгінің "
@@ -199,7 +199,7 @@ REPORT: Final[dict[str, Words]] = {
         "{power} to detect a {reduction} fall of the outcome rate from {baseline} "
         "(α = {alpha}); the target {target} needs {needed} families per arm.",
         "{power} для обнаружения снижения доли исходов на {reduction} от {baseline} "
-        "(α = {alpha}); для цели {target} нужно {needed} семей в каждой группе.",
+        "(α = {alpha}); для цели {target} нужно семей в каждой группе: {needed}.",
         "Нәтижелер үлесінің {baseline} деңгейінен {reduction} төмендеуін анықтауға {power} "
         "(α = {alpha}); {target} мақсатына әр топта {needed} отбасы қажет.",
     ),
@@ -274,12 +274,13 @@ REPORT: Final[dict[str, Words]] = {
         "отбасыларды қолданыстағы модельден басқаша ретке қояды (Спирмен {rank})",
     ),
     "sh_lead": words(
-        "On {n} the shadow {order}; {agree} would see the same level. If it were served, "
-        "{enter} would enter the high band and {leave} would leave it.",
-        "На {n} теневая модель {order}; {agree} увидели бы тот же уровень. Если бы её "
-        "применили, {enter} вошли бы в высокий уровень и {leave} вышли бы из него.",
-        "{n} бойынша көлеңкелі модель {order}; {agree} сол деңгейді көрер еді. Егер ол "
-        "қолданылса, {enter} жоғары деңгейге кірер еді және {leave} одан шығар еді.",
+        "Families compared: {n}. The shadow {order}; {agree} would see the same level. "
+        "If it were served, {enter} would enter the high band and {leave} would leave it.",
+        "Сравнено семей: {n}. Теневая модель {order}; {agree} увидели бы тот же уровень. "
+        "Если бы её применили, {enter} вошли бы в высокий уровень и {leave} вышли бы из него.",
+        "Салыстырылған отбасылар: {n}. Көлеңкелі модель {order}; {agree} сол деңгейді көрер "
+        "еді. Егер ол қолданылса, {enter} жоғары деңгейге кірер еді және {leave} одан шығар "
+        "еді.",
     ),
     "sh_compared": words("families compared", "сравнено семей", "салыстырылған отбасылар"),
     "sh_spearman": words(

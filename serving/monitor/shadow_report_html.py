@@ -118,7 +118,7 @@ def _lead(c: dict[str, Any], lang: Language) -> str:
     text = _t(
         "sh_lead",
         lang,
-        n=families(int(c["n"]), count(int(c["n"]), lang), lang),
+        n=count(int(c["n"]), lang),
         order=order,
         agree=percent(c["band_agreement"]["value"], lang),
         enter="\x00",
