@@ -402,13 +402,9 @@ AUDIT_VALUE: Final[dict[str, Words]] = {
     "other": words("other", "другое", "басқа"),
 }
 
-#: "1 family", "2 семьи", "5 отбасы": (one, few, many) per language (Kazakh does not
-#: inflect a noun after a number; English has no "few" form).
-_FAMILIES: Final[dict[Language, tuple[str, str, str]]] = {
-    "en": ("family", "families", "families"),
-    "ru": ("семья", "семьи", "семей"),
-    "kk": ("отбасы", "отбасы", "отбасы"),
-}
+#: "семья", "семьи", "семей": Russian's forms after a number (English adds an s, Kazakh
+#: does not inflect a noun after a number).
+_RU_FAMILIES: Final = ("семья", "семьи", "семей")
 
 
 def report_text(key: str, lang: Language, **fields: str) -> str:
@@ -420,13 +416,14 @@ def report_text(key: str, lang: Language, **fields: str) -> str:
 
 def families(count: int, number: str, lang: Language) -> str:
     """ "1 family", "23 семьи", "5 отбасы": ``number`` (``count`` formatted for lang) with
-    the noun in the form the number takes."""
-    one, few, many = _FAMILIES[lang]
-    if lang == "en":
-        return f"{number} {one if count == 1 else many}"
-    n = abs(count) % 100
-    form = many if 11 <= n <= 14 else one if n % 10 == 1 else few if 2 <= n % 10 <= 4 else many
-    return f"{number} {form}"
+    the noun in the form the number takes (Russian: the review page's plural rule)."""
+    from serving.i18n import _ru_plural
+
+    if lang == "ru":
+        return f"{number} {_ru_plural(count, _RU_FAMILIES)}"
+    if lang == "kk":
+        return f"{number} отбасы"
+    return f"{number} {'family' if count == 1 else 'families'}"
 
 
 def attribute_name(column: str, lang: Language) -> str:

@@ -47,7 +47,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     }
 
 
-def _blocks(page: str, switch: str) -> dict[str, str]:
+def _blocks(page: str, switch: str) -> dict[Language, str]:
     """Each language's block of a switch, as its own page in that language."""
     found = re.findall(
         rf'<div class="in-lang" data-switch="{switch}" lang="(\w+)">(.*?)</div>(?=\n<div '
@@ -56,8 +56,10 @@ def _blocks(page: str, switch: str) -> dict[str, str]:
         flags=re.S,
     )
     return {
-        lang: f"<html lang='{lang}'><body>{body}</body></html>"
-        for lang, body in found  # the charts' bytes are not words
+        next(code for code in LANGUAGE_CODES if code == lang): (
+            f"<html lang='{lang}'><body>{body}</body></html>"
+        )
+        for lang, body in found
     }
 
 

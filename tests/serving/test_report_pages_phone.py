@@ -22,7 +22,7 @@ from chromium_driver import chromium_driver
 
 from serving.i18n.page_check import page_problems
 from serving.i18n.report_words import REPORT_LATIN
-from serving.i18n.words import LANGUAGE_CODES
+from serving.i18n.words import LANGUAGE_CODES, Language
 
 pytestmark = pytest.mark.slow  # a browser and a rendered audit log
 
@@ -81,7 +81,7 @@ def test_the_reports_fit_the_screen_in_each_language_without_breaking_a_word(
     pages: dict[str, Path], width: int
 ) -> None:
     driver = chromium_driver(width, 800)
-    seen: dict[tuple[str, str], tuple[int, int, list[str], int, list[str], str]] = {}
+    seen: dict[tuple[str, Language], tuple[int, int, list[str], int, list[str], str]] = {}
     try:
         for name, page in pages.items():
             driver.get(page.as_uri())
