@@ -42,7 +42,7 @@ MODEL_NAME = "earlyrisk-bench-dossier"
 
 def _build_world(root: Path) -> dict[str, str]:
     """Registry, snapshot with records, champion on real labels; the service's env."""
-    from benchmarks.serving import register_champion
+    from benchmarks.serving import register_champion, server_env
     from features.catalogue import model_input_columns
     from features.partitions import build_feature_table
     from features.snapshot_store import write_feature_table
@@ -58,17 +58,13 @@ def _build_world(root: Path) -> dict[str, str]:
     params = {"objective": "binary", "verbose": -1, "num_leaves": 15, "seed": 1,
               "min_data_in_leaf": 20, "deterministic": True}  # fmt: skip
     register_champion(root, X, y, name=MODEL_NAME, params=params, trees=150)
-    return {
-        "EARLYRISK_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-        "EARLYRISK_MODEL_NAME": MODEL_NAME,
-        "EARLYRISK_SNAPSHOT_PATH": str(snapshot),
-        "EARLYRISK_RAW_DIR": str(raw),
-        "EARLYRISK_LOOKUP_DB_PATH": str(root / "lookup.sqlite"),
-        "EARLYRISK_AUDIT_LOG_PATH": str(root / "audit_log.sqlite"),
-        "EARLYRISK_TOKEN_DB_PATH": str(root / "tokens.sqlite"),
-        "EARLYRISK_SECURITY_LOG_PATH": str(root / "security_log.sqlite"),
-        "EARLYRISK_MODEL_RELOAD_INTERVAL_S": "0",
-    }
+    return server_env(
+        root,
+        name=MODEL_NAME,
+        snapshot=snapshot,
+        EARLYRISK_RAW_DIR=str(raw),
+        EARLYRISK_MODEL_RELOAD_INTERVAL_S="0",
+    )
 
 
 def _flagged(engine: Any, principal: Any) -> list[str]:

@@ -48,7 +48,7 @@ SYNC_MODES = ("FULL", "NORMAL")
 
 def _build_world(root: Path) -> tuple[dict[str, str], list[str]]:
     """Registry, snapshot with records, champion; the server env and the families to view."""
-    from benchmarks.serving import register_champion
+    from benchmarks.serving import UNLIMITED_QUOTAS, register_champion, server_env
     from features.catalogue import model_input_columns
     from features.partitions import build_feature_table
     from features.snapshot_store import write_feature_table
@@ -65,19 +65,9 @@ def _build_world(root: Path) -> tuple[dict[str, str], list[str]]:
     y = (rng.random(len(X)) < 1 / (1 + np.exp(-margin))).astype(int)
     params = {"objective": "binary", "verbose": -1, "num_leaves": 15, "seed": 1}
     register_champion(root, X, y, name=MODEL_NAME, params=params, trees=100)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    env = {
-        "EARLYRISK_TRACKING_URI": uri,
-        "EARLYRISK_MODEL_NAME": MODEL_NAME,
-        "EARLYRISK_SNAPSHOT_PATH": str(snapshot),
-        "EARLYRISK_RAW_DIR": str(raw),
-        "EARLYRISK_LOOKUP_DB_PATH": str(root / "lookup.sqlite"),
-        "EARLYRISK_AUDIT_LOG_PATH": str(root / "audit_log.sqlite"),
-        "EARLYRISK_TOKEN_DB_PATH": str(root / "tokens.sqlite"),
-        "EARLYRISK_SECURITY_LOG_PATH": str(root / "security_log.sqlite"),
-        "EARLYRISK_QUOTA_REQUESTS_PER_MINUTE": "100000000",
-        "EARLYRISK_QUOTA_FAMILIES_PER_MINUTE": "100000000",
-    }
+    env = server_env(
+        root, name=MODEL_NAME, snapshot=snapshot, EARLYRISK_RAW_DIR=str(raw), **UNLIMITED_QUOTAS
+    )
     # the families with the most records: the heaviest views
     needs = table.select_dtypes("number").filter(regex="^(soc|hou|edu|hea|econ)_").gt(0)
     ranked = needs.sum(axis=1).sort_values(ascending=False, kind="stable")

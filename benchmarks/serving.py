@@ -69,6 +69,32 @@ def register_champion(
     return model
 
 
+#: One token drives a benchmark's whole load: the per-token quotas (a guard against one
+#: token walking the register) would cut the measurement short, so they are lifted.
+UNLIMITED_QUOTAS = {
+    "EARLYRISK_QUOTA_REQUESTS_PER_MINUTE": "100000000",
+    "EARLYRISK_QUOTA_FAMILIES_PER_MINUTE": "100000000",
+}
+
+
+def server_env(root: Path, *, name: str, snapshot: Path, **extra: str) -> dict[str, str]:
+    """The EARLYRISK_* variables of a benchmark's server whose state lives under ``root``
+    (the registry :func:`register_champion` wrote, lookup store, audit, token and security
+    logs), serving champion ``name`` on ``snapshot``, plus ``extra``: every serving
+    benchmark starts its server from this one list, so a store added to the service is
+    added here once."""
+    return {
+        "EARLYRISK_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "EARLYRISK_MODEL_NAME": name,
+        "EARLYRISK_SNAPSHOT_PATH": str(snapshot),
+        "EARLYRISK_LOOKUP_DB_PATH": str(root / "lookup.sqlite"),
+        "EARLYRISK_AUDIT_LOG_PATH": str(root / "audit_log.sqlite"),
+        "EARLYRISK_TOKEN_DB_PATH": str(root / "tokens.sqlite"),
+        "EARLYRISK_SECURITY_LOG_PATH": str(root / "security_log.sqlite"),
+        **extra,
+    }
+
+
 def _build_world(root: Path) -> tuple[dict[str, str], object, object]:
     """Register a champion and write its snapshot; return the server env, model, frame."""
     import pandas as pd
@@ -94,7 +120,6 @@ def _build_world(root: Path) -> tuple[dict[str, str], object, object]:
         "seed": 1,
     }
     model = register_champion(root, X, y, name=MODEL_NAME, params=params, trees=BENCH_TREES)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
 
     frame = X.copy()
     frame.insert(0, "family_id", [f"F{i:06d}" for i in range(N_FAMILIES)])
@@ -106,20 +131,13 @@ def _build_world(root: Path) -> tuple[dict[str, str], object, object]:
         raw_sha256="0" * 64,
         feature_list_sha256=feature_list_fingerprint(),
     )
-    env = {
-        "EARLYRISK_TRACKING_URI": uri,
-        "EARLYRISK_MODEL_NAME": MODEL_NAME,
-        "EARLYRISK_SNAPSHOT_PATH": str(root / "snapshot.parquet"),
-        "EARLYRISK_LOOKUP_DB_PATH": str(root / "lookup.sqlite"),
-        "EARLYRISK_AUDIT_LOG_PATH": str(root / "audit_log.sqlite"),
-        "EARLYRISK_TOKEN_DB_PATH": str(root / "tokens.sqlite"),
-        "EARLYRISK_MAX_BATCH_SIZE": str(BATCH_SIZE),
-        "EARLYRISK_SECURITY_LOG_PATH": str(root / "security_log.sqlite"),
-        # One token drives the whole load: the per-token quotas (a guard against one token
-        # walking the register) would cut the measurement short, so they are lifted here.
-        "EARLYRISK_QUOTA_REQUESTS_PER_MINUTE": "100000000",
-        "EARLYRISK_QUOTA_FAMILIES_PER_MINUTE": "100000000",
-    }
+    env = server_env(
+        root,
+        name=MODEL_NAME,
+        snapshot=root / "snapshot.parquet",
+        EARLYRISK_MAX_BATCH_SIZE=str(BATCH_SIZE),
+        **UNLIMITED_QUOTAS,
+    )
     return env, model, frame
 
 

@@ -44,7 +44,7 @@ def _build_world(root: Path) -> dict[str, str]:
     """A champion and its snapshot (two regions); the server's environment."""
     import pandas as pd
 
-    from benchmarks.serving import register_champion
+    from benchmarks.serving import UNLIMITED_QUOTAS, register_champion, server_env
     from features.catalogue import feature_list_fingerprint, model_input_columns
     from features.snapshot_store import write_feature_table
 
@@ -65,19 +65,14 @@ def _build_world(root: Path) -> dict[str, str]:
         raw_sha256="0" * 64,
         feature_list_sha256=feature_list_fingerprint(),
     )
-    return {
-        "EARLYRISK_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-        "EARLYRISK_MODEL_NAME": MODEL_NAME,
-        "EARLYRISK_SNAPSHOT_PATH": str(root / "snapshot.parquet"),
-        "EARLYRISK_LOOKUP_DB_PATH": str(root / "lookup.sqlite"),
-        "EARLYRISK_AUDIT_LOG_PATH": str(root / "audit_log.sqlite"),
-        "EARLYRISK_TOKEN_DB_PATH": str(root / "tokens.sqlite"),
-        "EARLYRISK_SECURITY_LOG_PATH": str(root / "security_log.sqlite"),
-        "EARLYRISK_CAPACITY_COUNT": str(CAPACITY),
-        "EARLYRISK_QUOTA_REQUESTS_PER_MINUTE": "100000000",
-        "EARLYRISK_QUOTA_FAMILIES_PER_MINUTE": "100000000",
-        "BENTOML_HOME": str(root / "bentoml_home"),
-    }
+    return server_env(
+        root,
+        name=MODEL_NAME,
+        snapshot=root / "snapshot.parquet",
+        EARLYRISK_CAPACITY_COUNT=str(CAPACITY),
+        BENTOML_HOME=str(root / "bentoml_home"),
+        **UNLIMITED_QUOTAS,
+    )
 
 
 def _percentiles(seconds: list[float]) -> dict[str, float]:

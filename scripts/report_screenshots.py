@@ -4,7 +4,8 @@ and take their screenshots in Debian's chromium (what docs/shadow_and_rollout.md
     PYTHONPATH=. python scripts/report_screenshots.py [--out docs]
     PYTHONPATH=. python scripts/report_screenshots.py --page d_ru.html docs/dossier_ru.png
 
-Each page is shot at 1280 px and on a 360 px phone (``*_360.png``). ``--html-only`` writes
+Each page is shot in each language (its switch clicked: English, Russian, Kazakh) at
+1280 px and on a 360 px phone (``shadow_report_kk_360.png``...). ``--html-only`` writes
 the two pages and stops (tests/serving/test_report_pages_phone.py reads them). ``--page
 HTML PNG`` (repeatable) only screenshots pages made elsewhere, e.g. explanation records
 from `earlyrisk dossier --lang ru --out d_ru.html` on the demo registry.
@@ -49,8 +50,8 @@ def families() -> pd.DataFrame:
         {
             "family_id": [f"F{i:05d}" for i in range(N)],
             "as_of": pd.Timestamp(AS_OF),
-            "utility_debt": rng.gamma(2.0, 1.0, N),
-            "school_absences": rng.poisson(3.0, N).astype(float),
+            "econ_utility_debt_last": rng.gamma(2.0, 1.0, N),
+            "edu_school_absence_days_90d": rng.poisson(3.0, N).astype(float),
             "audit_region": rng.choice(["Almaty", "Karaganda", "Turkistan"], N),
             "audit_settlement": rng.choice(["urban", "rural"], N, p=[0.6, 0.4]),
             "label": (rng.random(N) < 0.12).astype(int),
@@ -104,10 +105,11 @@ def write_log(path: Path, frame: pd.DataFrame, probability: np.ndarray) -> None:
         log.close()
 
 
-def screenshot(html: Path, png: Path, width: int = 1280) -> None:
+def screenshot(html: Path, png: Path, width: int = 1280, *, switch: str | None = None) -> None:
     """The whole page at ``width`` px (below 500 px, a phone: headless Chromium's window is
     at least 500 px wide, so the viewport is emulated as a mobile device, as the page tests
-    do), at most 4,000 px tall."""
+    do), at most 4,000 px tall; ``switch``: the id of the language button clicked first
+    (``shadow-kk``)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -123,6 +125,8 @@ def screenshot(html: Path, png: Path, width: int = 1280) -> None:
     try:
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
         driver.get(html.as_uri())
+        if switch is not None:
+            driver.execute_script(f"document.getElementById('{switch}').click()")
         height = int(driver.execute_script("return document.documentElement.scrollHeight"))
         driver.execute_cdp_cmd(
             "Emulation.setDeviceMetricsOverride", {**metrics, "height": min(height, 4000)}
@@ -136,7 +140,7 @@ def build_pages(work: Path) -> tuple[Path, Path]:
     """Write the made-up audit log into ``work`` and render the two pages from it: the
     shadow report and a monitoring page holding only its deployment section."""
     frame = families()
-    probability = np.clip(0.02 + 0.06 * frame["utility_debt"].to_numpy(), 0, 1)
+    probability = np.clip(0.02 + 0.06 * frame["econ_utility_debt_last"].to_numpy(), 0, 1)
     write_log(work / "audit.sqlite", frame, probability)
     frame.to_parquet(work / "snapshot.parquet")
     report = shadow_report(
@@ -151,7 +155,7 @@ def build_pages(work: Path) -> tuple[Path, Path]:
         until=AS_OF,
         current=frame,
         probability=probability,
-        covariates=["utility_debt", "school_absences"],
+        covariates=["econ_utility_debt_last", "edu_school_absence_days_90d"],
         capacity_k=lambda n: max(1, round(0.1 * n)),
         calibrate=None,
         config=MonitorConfig(min_group_size=11),
@@ -191,11 +195,15 @@ def main() -> None:
         print(f"wrote {shadow} and {deployment}")
         return
     shadow, deployment = build_pages(Path(tempfile.mkdtemp(prefix="earlyrisk-report-shots-")))
-    for html, name in ((shadow, "shadow_report"), (deployment, "monitor_deployment")):
-        screenshot(html, args.out / f"{name}.png")
-        screenshot(html, args.out / f"{name}_{PHONE}.png", width=PHONE)
+    pages = ((shadow, "shadow_report", "shadow"), (deployment, "monitor_deployment", "deployment"))
+    for html, name, switch in pages:
+        for lang in ("en", "ru", "kk"):
+            for width in (1280, PHONE):
+                png = args.out / f"{name}_{lang}_{width}.png"
+                screenshot(html, png, width=width, switch=f"{switch}-{lang}")
     print(
-        f"wrote the shadow report and the deployment section at 1280 and {PHONE} px in {args.out}"
+        "wrote the shadow report and the deployment section in English, Russian and Kazakh "
+        f"at 1280 and {PHONE} px in {args.out}"
     )
 
 

@@ -385,19 +385,14 @@ def load_batch_model(model_uri: str, *, tracking_uri: str) -> tuple[LoadedRiskMo
     code computes, or records no feature configuration (its label could not be rebuilt);
     the registry's own errors when no version answers ``model_uri``.
     """
-    from features.catalogue import feature_list_fingerprint
-    from training.registry import TAG_FEATURE_CONFIG, load_risk_model
+    from training.registry import TAG_FEATURE_CONFIG, load_risk_model, refuse_other_feature_list
 
     # load_risk_model talks to ``tracking_uri`` through its own client: MLflow's
     # process-wide URI is left alone
     loaded = load_risk_model(model_uri, tracking_uri=tracking_uri)
-    if loaded.feature_list_sha256 != feature_list_fingerprint():
-        raise BatchScoringError(
-            f"model {loaded.name}/{loaded.version} was trained on feature list "
-            f"{loaded.feature_list_sha256 or '(not recorded)'}, but this code computes "
-            f"feature list {feature_list_fingerprint()}; score with a model trained on the "
-            "current catalogue"
-        )
+    refuse_other_feature_list(
+        loaded, BatchScoringError, remedy="score with a model trained on the current catalogue"
+    )
     if TAG_FEATURE_CONFIG not in loaded.tags:
         raise BatchScoringError(
             f"model {loaded.name}/{loaded.version} records no feature configuration (model "

@@ -115,14 +115,11 @@ def batch_model(
     another feature list (its inputs would not be the features computed here)."""
     from features.eligibility import EligibilityRule
     from serving.engine import scorer_from_settings
-    from training.registry import TAG_ELIGIBILITY
+    from training.registry import TAG_ELIGIBILITY, refuse_other_feature_list
 
-    if loaded.feature_list_sha256 != expected_features:
-        raise BatchStageError(
-            f"model {loaded.name}/{loaded.version} was trained on feature list "
-            f"{loaded.feature_list_sha256 or '(not recorded)'}, but this code computes "
-            f"feature list {expected_features}; it cannot score these features"
-        )
+    refuse_other_feature_list(
+        loaded, BatchStageError, expected=expected_features, remedy="it cannot score these features"
+    )
     scorer = scorer_from_settings(
         loaded.risk_model,
         settings,

@@ -321,9 +321,17 @@ def history_command(
         version = champion_on(changes, when)
         typer.echo(version if version is not None else "none")
         return
+    decisions = gov.decisions()
+    if not changes and not decisions:
+        # an auditor reading an empty answer cannot tell "never" from "not found"
+        typer.echo(
+            f"no champion yet: no version of {gov.name} was made champion and no promotion, "
+            "rollback or retirement is recorded (its versions: `earlyrisk model list`)"
+        )
+        return
     for at, version in changes:
         typer.echo(f"{at.isoformat()}  champion {version}")
-    for d in gov.decisions():
+    for d in decisions:
         typer.echo(f"{d.at.isoformat()}  {d.action} {d.version} by {d.person} {d.detail}")
 
 

@@ -651,3 +651,32 @@ def _log_held_out_model(run: TrackedRun, result: TrainResult) -> dict[str, str]:
         d for i in result.split.info[:2] for d in i.window_end
     ).isoformat()
     return lineage
+
+
+def refuse_other_feature_list(
+    loaded: LoadedRiskModel,
+    error: type[Exception],
+    *,
+    remedy: str,
+    expected: str | None = None,
+) -> None:
+    """Raise ``error`` (the caller's own class, so its CLI maps it to its exit code) when
+    ``loaded`` was trained on another feature list than ``expected`` (default: the one this
+    code computes, :func:`features.catalogue.feature_list_fingerprint`).
+
+    Why one helper: batch scoring (both engines) and the monitor each refused such a model
+    with their own copy of the check and the words; a model whose inputs are not the features
+    computed here would score (or be monitored on) columns it never learned. The message names
+    both fingerprints, "(not recorded)" for a version without the tag, and ``remedy``: what
+    the caller's user should do instead.
+    """
+    if expected is None:
+        from features.catalogue import feature_list_fingerprint
+
+        expected = feature_list_fingerprint()
+    if loaded.feature_list_sha256 != expected:
+        raise error(
+            f"model {loaded.name}/{loaded.version} was trained on feature list "
+            f"{loaded.feature_list_sha256 or '(not recorded)'}, but this code computes "
+            f"feature list {expected}; {remedy}"
+        )

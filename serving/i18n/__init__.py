@@ -343,6 +343,7 @@ def translation_problems() -> list[str]:
         ]
     problems += [f"domain {d}: no words" for d in DOMAINS if d not in DOMAIN_NAME]
     problems += [f"decision {d}: no words" for d in get_args(Decision) if d not in DECISION_NAME]
+    from serving.i18n.report_words import AUDIT_ATTRIBUTE, AUDIT_VALUE, REPORT
     from serving.i18n.worklist_words import STATUS_NAME, WORKLIST
 
     words: dict[str, Mapping[str, Words]] = {
@@ -361,6 +362,10 @@ def translation_problems() -> list[str]:
         "unit": UNIT,
         "case status": STATUS_NAME,  # the worklist (issue 21)
         "worklist label": WORKLIST,
+        # the shadow report and the monitor's deployment section (serving.i18n.report_words)
+        "report label": REPORT,
+        "audit attribute": AUDIT_ATTRIBUTE,
+        "audit group": AUDIT_VALUE,
     }
     # every text in the three languages: one Words each
     tables: dict[str, Words] = {

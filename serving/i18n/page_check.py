@@ -17,6 +17,7 @@ name) and words with digits (family numbers, token ids).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from html.parser import HTMLParser
 
 from serving.i18n.words import Language
@@ -90,10 +91,12 @@ def visible_text(html: str, lang: str) -> list[str]:
     return parser.chunks
 
 
-def page_problems(html: str, lang: Language) -> list[str]:
+def page_problems(html: str, lang: Language, *, allowed: Iterable[str] = ()) -> list[str]:
     """Every raw code and (on ru and kk pages) every Latin word the page shows; empty when
-    the page is all in its language."""
+    the page is all in its language. ``allowed``: Latin words the page may show besides
+    :data:`ALLOWED_LATIN` (a report's "ROC AUC", :data:`serving.i18n.report_words.REPORT_LATIN`)."""
     codes = _codes()
+    latin_ok = ALLOWED_LATIN | {word.lower() for word in allowed}
     problems: list[str] = []
     for text in visible_text(html, lang):
         for code in _SNAKE.findall(text):
@@ -101,7 +104,7 @@ def page_problems(html: str, lang: Language) -> list[str]:
         if lang == "en":
             continue
         for word in _WORD.findall(text):
-            if any(ch.isdigit() for ch in word) or word.lower() in ALLOWED_LATIN:
+            if any(ch.isdigit() for ch in word) or word.lower() in latin_ok:
                 continue
             if "_" in word:
                 continue  # reported above as a code

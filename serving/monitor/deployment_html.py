@@ -1,161 +1,228 @@
-"""The ``deployment`` section of the monitoring report page (see serving.monitor.deployment)."""
+"""The ``deployment`` section of the monitoring report page (see serving.monitor.deployment),
+in English, Russian and Kazakh with a language switch (:mod:`serving.i18n.switch`).
+
+Auditors and regional supervisors read the decision audit as caseworkers read the review
+page, in their own language: its words are in :mod:`serving.i18n.report_words`, its
+figures in each language's forms (:mod:`serving.i18n.report_format`).
+"""
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
-from serving.monitor.report_html import _fmt, _interval, _table
+from serving.i18n import describe_indicator
+from serving.i18n.report_format import count, figure, interval, percent, share
+from serving.i18n.report_words import as_code, attribute_name, group_name, report_text
+from serving.i18n.switch import language_switch
+from serving.i18n.words import LANGUAGE_CODES, Language
+from serving.monitor.report_html import _table
 
 _METRICS = ("roc_auc", "precision_at_capacity", "recall_at_capacity", "positive_rate")
-_METRIC_NAMES = {
-    "roc_auc": "ROC AUC",
-    "precision_at_capacity": "precision at capacity",
-    "recall_at_capacity": "recall at capacity",
-    "positive_rate": "outcome rate",
-}
+_NO_LOG = re.compile(r"^no audit log at (?P<path>.*): who was served is unknown$")
+#: the decision audit's intervals (Wilson, serving.monitor.decisions)
+_LEVEL = 0.95
 
 
-def _pct(iv: dict[str, Any] | None) -> str:
-    """A share and its interval as percentages: "38.3 % (32.9–44.0 %)"."""
-    if not iv or iv.get("value") is None:
-        return "–"
-    low, high = iv.get("low"), iv.get("high")
-    if low is None or high is None:
-        return f"{iv['value'] * 100:.1f}\u00a0%"  # no-break: the sign stays with its number
-    return f"{iv['value'] * 100:.1f}\u00a0% ({low * 100:.1f}–{high * 100:.1f}\u00a0%)"
+def _t(key: str, lang: Language, **fields: str) -> str:
+    return report_text(key, lang, **fields)
 
 
-def _perf_rows(name: str, part: dict[str, Any]) -> list[list[str]]:
+def _perf_rows(key: str, part: dict[str, Any], lang: Language) -> list[list[str]]:
+    name = escape(_t(key, lang))
+    n = count(part.get("n_rows", 0), lang)
     if part.get("status") != "evaluated":
-        return [[escape(name), f"{part.get('n_rows', 0):,}", "too few families", "", ""]]
+        return [[name, n, escape(_t("dep_too_few", lang)), "", ""]]
     rows = []
     for metric in _METRICS:
         realized = part["realized"][metric] if part.get("realized") else None
         rows.append(
             [
-                escape(name),
-                f"{part['n_rows']:,}",
-                escape(_METRIC_NAMES[metric]),
-                _interval(part["estimated"][metric]),
-                _interval(realized) if realized else "labels not in",
+                name,
+                n,
+                "ROC AUC" if metric == "roc_auc" else escape(_t(f"metric_{metric}", lang)),
+                interval(part["estimated"][metric], lang),
+                interval(realized, lang) if realized else escape(_t("dep_labels_not_in", lang)),
             ]
         )
     return rows
 
 
-def deployment_html(section: dict[str, Any] | None) -> str:
-    """The section as HTML ("" when the report has none)."""
+def _note(section: dict[str, Any], lang: Language) -> str:
+    """Why the section (or its design) is not available, in lang."""
+    note = str(section.get("note", ""))
+    found = _NO_LOG.match(note)
+    if found:
+        return escape(_t("dep_no_log", lang, path="\x00")).replace("\x00", as_code(found["path"]))
+    if note.startswith("no rollout sealed"):
+        return escape(_t("dep_no_rollout", lang))
+    return f'<span lang="en">{escape(note)}</span>'  # a note this page has no words for
+
+
+def _status(status: str, lang: Language) -> str:
+    known = {"pass", "fail", "insufficient_evidence"}
+    return escape(_t(f"status_{status if status in known else 'not_evaluable'}", lang))
+
+
+def _covariate(name: str, lang: Language) -> str:
+    """A model input in words (the catalogue's description), its code when it has none."""
+    try:
+        return escape(describe_indicator(name, lang))
+    except KeyError:
+        return as_code(name)
+
+
+def deployment_html(section: dict[str, Any] | None, lang: Language = "en") -> str:
+    """The section as HTML in one language ("" when the report has none)."""
     if not section:
         return ""
-    parts = ["<h2>Who was served: deployment, hold-out and decisions</h2>"]
+    parts = [f"<h2>{escape(_t('dep_heading', lang))}</h2>"]
     if not section.get("available"):
-        parts.append(f"<p>{escape(section.get('note', 'not available'))}</p>")
+        parts.append(f"<p>{_note(section, lang)}</p>")
         return "\n".join(parts)
     parts.append(
-        f"<p>{section['n_families']:,} eligible families; {section['n_scored']:,} scored in "
-        f"the window; {section['n_served']:,} offered support (served). Support changes the "
-        "outcome it is measured on, so performance is estimated on the families not served "
-        "and on the display hold-out (whose caseworkers did not see the level).</p>"
+        "<p>"
+        + escape(
+            _t(
+                "dep_intro",
+                lang,
+                families=count(section["n_families"], lang),
+                scored=count(section["n_scored"], lang),
+                served=count(section["n_served"], lang),
+            )
+        )
+        + "</p>"
     )
     parts.append(
         _table(
-            ["families", "n", "metric", "label-free estimate", "realized"],
-            _perf_rows("not served", section["not_served"])
-            + _perf_rows("hold-out", section["holdout"]),
+            [
+                _t(k, lang)
+                for k in (
+                    "dep_col_families",
+                    "dep_col_n",
+                    "dep_col_metric",
+                    "dep_col_estimate",
+                    "dep_col_realized",
+                )
+            ],
+            _perf_rows("dep_not_served", section["not_served"], lang)
+            + _perf_rows("dep_holdout", section["holdout"], lang),
         )
     )
-    d = section["decisions"]
-    parts.append(
-        "<h3>Decision audit</h3><p>How caseworkers' decisions relate to the level they saw "
-        "(the shown arm), and what they chose without it (the hold-out). An override is a "
-        "decision against the level: support for a family below the high band (higher), "
-        "none for one in it (lower). Shares with 95 % intervals.</p>"
+    parts += _decision_audit(section["decisions"], lang)
+    parts += _design(section["design"], lang)
+    return "\n".join(parts)
+
+
+def _decision_audit(d: dict[str, Any], lang: Language) -> list[str]:
+    level = percent(_LEVEL, lang)
+    parts = [
+        f"<h3>{escape(_t('dep_decisions_heading', lang))}</h3>"
+        f"<p>{escape(_t('dep_decisions_help', lang, level=level))}</p>"
+    ]
+    shares = (
+        ("dep_agree", "agreement_with_level"),
+        ("dep_override", "override_rate"),
+        ("dep_override_higher", "override_higher_rate"),
+        ("dep_override_lower", "override_lower_rate"),
+        ("dep_selected_shown", "selection_rate_shown"),
+        ("dep_selected_holdout", "selection_rate_holdout"),
     )
+    recorded = _t(
+        "dep_decisions_value",
+        lang,
+        n=count(d["n_decisions"], lang),
+        holdout=count(d["n_decisions_holdout"], lang),
+    )
+    rows = [
+        [escape(_t("dep_decisions_recorded", lang)), escape(recorded)],
+        *([escape(_t(key, lang)), share(d[field], lang)] for key, field in shares),
+        [
+            escape(_t("dep_ratio_algorithm", lang)),
+            figure(d["support_rate_min_max_ratio_algorithm"], lang),
+        ],
+        [
+            escape(_t("dep_ratio_caseworker", lang)),
+            figure(d["support_rate_min_max_ratio_with_caseworker"], lang),
+        ],
+    ]
+    parts.append(_table([_t("col_measure", lang), _t("col_share", lang, level=level)], rows))
     parts.append(
-        _table(
-            ["measure", "share (95 % interval)"],
-            [
-                [
-                    "decisions recorded",
-                    f"{d['n_decisions']:,}, of which {d['n_decisions_holdout']:,} in the hold-out",
-                ],
-                ["agree with the level (shown arm)", _pct(d["agreement_with_level"])],
-                ["override the level", _pct(d["override_rate"])],
-                ["… to support a family the level did not flag", _pct(d["override_higher_rate"])],
-                ["… to decline a family the level flagged", _pct(d["override_lower_rate"])],
-                ["families selected, level shown", _pct(d["selection_rate_shown"])],
-                [
-                    "families selected, caseworker alone (hold-out)",
-                    _pct(d["selection_rate_holdout"]),
-                ],
-                [
-                    "lowest / highest group support rate, algorithm alone (1 = equal)",
-                    _fmt(d["support_rate_min_max_ratio_algorithm"]),
-                ],
-                [
-                    "lowest / highest group support rate, algorithm + caseworker",
-                    _fmt(d["support_rate_min_max_ratio_with_caseworker"]),
-                ],
-            ],
+        f"<h3>{escape(_t('dep_groups_heading', lang))}</h3>"
+        f"<p>{escape(_t('dep_groups_help', lang))}</p>"
+    )
+    header = [
+        _t(k, lang)
+        for k in (
+            "col_attribute",
+            "col_group",
+            "col_decisions",
+            "col_sel_algorithm",
+            "col_sel_caseworker",
+            "col_sup_algorithm",
+            "col_sup_caseworker",
         )
-    )
-    parts.append(
-        "<h3>Selection and support by group</h3><p>Selection: the share of the group's "
-        "families the algorithm alone would flag at capacity, against those the caseworkers "
-        "chose with it. Support: the share offered support. A gap that differs between "
-        "groups is where caseworkers widen or narrow the algorithm's disparity.</p>"
-    )
+    ]
     parts.append(
         _table(
+            header,
             [
-                "attribute",
-                "group",
-                "decisions",
-                "selection: algorithm",
-                "selection: + caseworker",
-                "support: algorithm",
-                "support: + caseworker",
-            ],
-            [
-                [escape(g["attribute"].removeprefix("audit_")), escape(g["group"])]
+                [attribute_name(g["attribute"], lang), group_name(str(g["group"]), lang)]
                 + (
-                    ["suppressed (too few families)", "", "", "", ""]
+                    [escape(_t("dep_suppressed", lang)), "", "", "", ""]
                     if g["suppressed"]
                     else [
-                        f"{g['n_decisions']:,}",
-                        _pct(g["selection_rate_algorithm"]),
-                        _pct(g["selection_rate_with_caseworker"]),
-                        _pct(g["support_rate_algorithm"]),
-                        _pct(g["support_rate_with_caseworker"]),
+                        count(g["n_decisions"], lang),
+                        share(g["selection_rate_algorithm"], lang),
+                        share(g["selection_rate_with_caseworker"], lang),
+                        share(g["support_rate_algorithm"], lang),
+                        share(g["support_rate_with_caseworker"], lang),
                     ]
                 )
                 for g in d["by_group"]
             ],
         )
     )
-    design = section["design"]
-    parts.append("<h3>The hold-out design</h3>")
+    return parts
+
+
+def _design(design: dict[str, Any], lang: Language) -> list[str]:
+    parts = [f"<h3>{escape(_t('dep_design_heading', lang))}</h3>"]
     if not design.get("available"):
-        parts.append(f"<p>{escape(design.get('note', ''))}</p>")
-        return "\n".join(parts)
+        return [*parts, f"<p>{_note(design, lang)}</p>"]
     balance, power = design["balance"], design["power"]
     achieved = power.get("achieved_power")
     power_status = power.get("status", "insufficient_evidence")
+    cycle = escape(_t("dep_cycle", lang, cycle="\x00", sha="\x01"))
+    cycle = cycle.replace("\x00", as_code(design["cycle"])).replace(
+        "\x01", as_code(design["config_sha256"][:12])
+    )
+    balance_text = _t(
+        "dep_balance",
+        lang,
+        holdout=count(balance["n_holdout"], lang),
+        shown=count(balance["n_shown"], lang),
+        threshold=figure(float(balance["threshold"]), lang, 2),
+    )
+    power_text = _t(
+        "dep_power",
+        lang,
+        power=percent(achieved, lang) if achieved is not None else "–",
+        reduction=percent(power["relative_reduction"], lang),
+        baseline=percent(power["baseline_rate"], lang, 1),
+        alpha=figure(float(power["alpha"]), lang, 2),
+        target=percent(power["target_power"], lang),
+        needed=count(power["needed_per_arm"], lang),
+    )
     parts.append(
-        f"<p>Cycle {escape(design['cycle'])}, sealed config "
-        f"<code>{escape(design['config_sha256'][:12])}</code>.</p><ul>"
-        f"<li><b>Balance of the arms:</b> <span class='{_css(balance['status'])}'>"
-        f"{escape(balance['status'].replace('_', ' '))}</span>: {balance['n_holdout']:,} "
-        f"hold-out and {balance['n_shown']:,} shown families; the alarm fires when a "
-        f"covariate's standardized difference exceeds {balance['threshold']} (the draw was "
-        "not random, or was steered).</li>"
-        f"<li><b>Power:</b> <span class='{_css(power_status)}'>"
-        f"{'–' if achieved is None else f'{achieved:.0%}'}</span> to detect a "
-        f"{power['relative_reduction']:.0%} fall of the outcome rate from "
-        f"{power['baseline_rate']:.1%} (alpha {power['alpha']}); the target "
-        f"{power['target_power']:.0%} needs {power['needed_per_arm']:,} families per arm.</li>"
-        "</ul>"
+        f"<p>{cycle}</p><ul>"
+        f"<li><b>{escape(_t('dep_balance_label', lang))}</b> "
+        f"<span class='{_css(balance['status'])}'>{_status(balance['status'], lang)}</span>: "
+        f"{escape(balance_text)}</li>"
+        f"<li><b>{escape(_t('dep_power_label', lang))}</b> "
+        f"<span class='{_css(power_status)}'>{_status(power_status, lang)}</span>: "
+        f"{escape(power_text)}</li></ul>"
     )
     worst = sorted(
         (r for r in balance["covariates"] if r["standardized_difference"] is not None),
@@ -163,14 +230,18 @@ def deployment_html(section: dict[str, Any] | None) -> str:
     )[:10]
     parts.append(
         _table(
-            ["covariate (10 largest)", "standardized difference", "imbalanced"],
+            [_t("col_covariate", lang), _t("col_std_diff", lang), _t("col_imbalanced", lang)],
             [
-                [escape(r["covariate"]), _fmt(r["standardized_difference"]), _fmt(r["imbalanced"])]
+                [
+                    _covariate(r["covariate"], lang),
+                    figure(r["standardized_difference"], lang),
+                    figure(r["imbalanced"], lang),
+                ]
                 for r in worst
             ],
         )
     )
-    return "\n".join(parts)
+    return parts
 
 
 def _css(status: str) -> str:
@@ -178,10 +249,20 @@ def _css(status: str) -> str:
     return {"pass": "pass", "fail": "alert"}.get(status, "not_evaluable")
 
 
+def deployment_languages(section: dict[str, Any] | None, *, first: Language = "en") -> str:
+    """The section in the three languages behind a switch ("" when the report has none)."""
+    if not section:
+        return ""
+    blocks = {lang: deployment_html(section, lang) for lang in LANGUAGE_CODES}
+    switch = language_switch(blocks, name="deployment", first=first)
+    return f"<section id='deployment'>{switch}</section>"
+
+
 def with_deployment(page: str, section: dict[str, Any] | None) -> str:
-    """The monitoring report page with the deployment section before its end."""
+    """The monitoring report page with the deployment section, in English, Russian and
+    Kazakh behind a switch, before its end."""
     closing = "</body></html>"
-    html = deployment_html(section)
+    html = deployment_languages(section)
     if not html or closing not in page:
         return page
     head, _, tail = page.rpartition(closing)

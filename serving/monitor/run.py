@@ -94,7 +94,6 @@ def run_monitor(
     n_jobs: int | None = None,
 ) -> MonitorOutcome:
     """Monitor the model at ``model_uri`` on the families of ``raw_dir`` as of ``as_of``."""
-    from features.catalogue import feature_list_fingerprint
     from features.config import FeatureConfig
     from features.eligibility import EligibilityRule, eligible_rows
     from features.engine import build_feature_table
@@ -102,18 +101,15 @@ def run_monitor(
     from features.validation import load_validated
     from features.validation.corrections import load_corrections
     from serving.monitor.report_html import render_html
-    from training.registry import TAG_ELIGIBILITY, load_risk_model
+    from training.registry import TAG_ELIGIBILITY, load_risk_model, refuse_other_feature_list
 
     config = config or MonitorConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails before any work
     loaded = load_risk_model(model_uri, tracking_uri=tracking_uri)
-    if loaded.feature_list_sha256 != feature_list_fingerprint():
-        raise MonitorError(
-            f"model {loaded.name}/{loaded.version} was trained on feature list "
-            f"{loaded.feature_list_sha256 or '(not recorded)'}, this code computes "
-            f"{feature_list_fingerprint()}; monitor a model trained on the current catalogue"
-        )
+    refuse_other_feature_list(
+        loaded, MonitorError, remedy="monitor a model trained on the current catalogue"
+    )
     model = loaded.risk_model
     stored = (
         load_reference_stats(loaded.run_id, tracking_uri=tracking_uri) if loaded.run_id else None

@@ -21,7 +21,9 @@ SHADOW_REPORT_HELP = (
     "serve --shadow`): rank correlation, band agreement, who would enter and who would "
     "leave the high band, overall and by audit group (the snapshot's audit_* columns).\n\n"
     "Reads the audit log (read-only; its SQLite file or the service's PostgreSQL database) "
-    "and writes shadow_report.json and shadow_report.html (owner-only) to --out."
+    "and writes shadow_report.json and shadow_report.html (owner-only) to --out. The page "
+    "is in English, Russian and Kazakh behind a language switch; --lang chooses the one it "
+    "opens in."
 )
 
 
@@ -60,9 +62,18 @@ def shadow_report_command(
         int,
         typer.Option("--min-group-size", min=1, help="Smaller audit groups are suppressed."),
     ] = 11,
+    lang: Annotated[
+        str,
+        typer.Option(
+            "--lang",
+            metavar="kk|ru|en",
+            help="The language the page opens in (the other two are a click away).",
+        ),
+    ] = "en",
 ) -> None:
     """Write the shadow report."""
     from features.private_files import write_private_text
+    from serving.i18n.words import LANGUAGE_CODES
     from serving.monitor.audit_source import source_option
     from serving.monitor.shadow_report import (
         REPORT_HTML,
@@ -76,6 +87,10 @@ def shadow_report_command(
     from serving.settings import ServingSettings
 
     err = Console(stderr=True)
+    if lang not in LANGUAGE_CODES:
+        err.print(f"[red]error:[/red] --lang {lang!r} is not one of {', '.join(LANGUAGE_CODES)}")
+        raise typer.Exit(EXIT_USAGE)
+    language = next(code for code in LANGUAGE_CODES if code == lang)  # typed as a Language
     first, last = _day(since, "--since", err), _day(until, "--until", err)
     settings = ServingSettings()
     log_path = source_option(audit_log, settings)
@@ -88,7 +103,7 @@ def shadow_report_command(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_REFUSED) from None
     out.mkdir(parents=True, exist_ok=True)
-    write_private_text(out / REPORT_HTML, render_shadow_html(report))
+    write_private_text(out / REPORT_HTML, render_shadow_html(report, lang=language))
     public: dict[str, Any] = {
         **report,
         "comparisons": [
