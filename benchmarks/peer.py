@@ -64,10 +64,24 @@ def _raw_dir() -> Path:
 
 
 def generic_counts(
-    events: pd.DataFrame, memberships: pd.DataFrame, as_of: pd.Timestamp
+    events: pd.DataFrame,
+    memberships: pd.DataFrame,
+    as_of: pd.Timestamp,
+    *,
+    history_days: int | None = None,
 ) -> pd.DataFrame:
-    """Per family: events of each type recorded by ``as_of``, last 365 days and all history."""
+    """Per family: events of each type recorded by ``as_of``, last 365 days and all history.
+
+    ``history_days=None`` is the issue's peer: "all history" reaches back to the registry's
+    first day, 7 years on an 8-year registry. Design rule 3 bounds every earlyrisk
+    indicator at 3 years (``features.aggregations.MAX_LOOKBACK_DAYS``), so
+    ``history_days=1095`` gives the same peer under earlyrisk's bound: the difference
+    between the two measures what the unbounded history alone is worth
+    (``python -m benchmarks quality_origins``). The columns keep their ``all_`` names.
+    """
     visible = events.loc[(events["recorded_date"] <= as_of) & (events["event_date"] <= as_of)]
+    if history_days is not None:
+        visible = visible.loc[visible["event_date"] > as_of - pd.Timedelta(days=history_days)]
     recent = visible["event_date"] > as_of - pd.Timedelta(days=365)
     all_time = (
         visible.groupby(["family_id", "event_type"], observed=True).size().unstack(fill_value=0)
@@ -88,8 +102,11 @@ def generic_counts(
     return out.fillna(0.0).astype("float64")
 
 
-def peer_frame(raw: object, dates: list[pd.Timestamp], *, horizon: int) -> pd.DataFrame:
-    """Generic features and labels of every family with a member at each date."""
+def peer_frame(
+    raw: object, dates: list[pd.Timestamp], *, horizon: int, history_days: int | None = None
+) -> pd.DataFrame:
+    """Generic features and labels of every family with a member at each date
+    (``history_days``: see :func:`generic_counts`)."""
     from features.engine import attribute_events
     from features.labels import extraction_date_of, label_outcomes
 
@@ -97,7 +114,7 @@ def peer_frame(raw: object, dates: list[pd.Timestamp], *, horizon: int) -> pd.Da
     extraction = extraction_date_of(raw.events, raw.outcomes)  # type: ignore[attr-defined]
     frames = []
     for as_of in dates:
-        x = generic_counts(events, raw.memberships, as_of)  # type: ignore[attr-defined]
+        x = generic_counts(events, raw.memberships, as_of, history_days=history_days)  # type: ignore[attr-defined]
         y = label_outcomes(
             raw.outcomes,  # type: ignore[attr-defined]
             families=x.index,

@@ -17,6 +17,14 @@ per-event-type counts: the family's child protection cases and placements and it
 crises recorded by the as-of date within the last 3 years (the catalogue's bound), and
 the days since its latest case, added to the latest 8 origins' inputs.
 
+And two that ask why the long registry (``long_foreign``, 8 years) helps the plain peer but
+not earlyrisk: the **plain peer with its history bounded at 3 years**
+(:func:`benchmarks.peer.generic_counts` with ``history_days``), the bound design rule 3
+puts on every earlyrisk indicator: the peer's "all history" counts read up to 7 years back
+on that registry; and **the peer's counts under that bound added to the catalogue**
+("8 + 3y counts"), which says whether the catalogue misses something the generic counts
+hold within the bound.
+
 Sizes: the ``EARLYRISK_QUALITY_*`` variables of :mod:`benchmarks.quality` (default 20,000
 families, seed 1, every variant). Run: ``python -m benchmarks quality_origins``.
 """
@@ -94,6 +102,18 @@ def measure(variant: str, seed: int, families: int) -> None:
     )
     peer = lgbx.predict_probability(booster, test[features].fillna(0.0))
     tuned, _ = tuned_peer_scores(train, test, features, seed=seed)
+    # the same plain peer under design rule 3 (history bounded at 3 years): what the
+    # unbounded "all history" counts alone are worth to it
+    bounded = peer_frame(raw, [*closed, latest], horizon=12, history_days=HISTORY_DAYS)
+    bounded_train = bounded.loc[bounded["as_of"] < latest]
+    bounded_test = bounded.loc[bounded["as_of"] == latest].set_index("family_id")
+    bounded_test = bounded_test.reindex(at_t["family_id"].astype(str))
+    bounded_booster = lgbx.train(
+        {"objective": "binary", "verbose": -1, "seed": 1, "deterministic": True, "num_threads": 2},
+        lgbx.dataset(bounded_train[features], bounded_train["label"].astype(int)),
+        num_boost_round=PEER_ROUNDS,
+    )
+    peer_3y = lgbx.predict_probability(bounded_booster, bounded_test[features].fillna(0.0))
     truth = pd.read_parquet(raw_dir / "ground_truth.parquet")
     truth = truth.loc[pd.to_datetime(truth["as_of"]) == latest].set_index("family_id")
     oracle = truth["true_probability"].reindex(at_t["family_id"].astype(str)).to_numpy(float)
@@ -101,7 +121,8 @@ def measure(variant: str, seed: int, families: int) -> None:
     print(
         f"\n{variant}, seed {seed}: T {latest.date()}, {len(y):,} eligible families, "
         f"{int(y.sum())} outcomes; oracle {fast_auc(y[known], oracle[known]):.4f}, plain peer "
-        f"{fast_auc(y, peer):.4f}, tuned peer {fast_auc(y, tuned):.4f}",
+        f"{fast_auc(y, peer):.4f} (its history bounded at 3 years: "
+        f"{fast_auc(y, peer_3y):.4f}), tuned peer {fast_auc(y, tuned):.4f}",
         flush=True,
     )
     spec = config.load_model_spec("model")
@@ -111,6 +132,15 @@ def measure(variant: str, seed: int, families: int) -> None:
     at_t = with_history.loc[with_history["as_of"] == latest]
     runs = [(name, count, model_input_columns()) for name, count in ORIGINS.items()]
     runs.append(("8 + outcomes", 8, [*model_input_columns(), *history.columns]))
+    # the peer's generic per-event-type counts under the 3-year bound, beside the catalogue
+    counts = bounded.set_index(["family_id", "as_of"])[features].add_prefix("generic_")
+    key = pd.MultiIndex.from_arrays(
+        [with_history["family_id"].astype(str), pd.to_datetime(with_history["as_of"])]
+    )
+    generic = counts.reindex(key).fillna(0.0).set_axis(with_history.index)
+    with_history = pd.concat([with_history, generic], axis=1)
+    at_t = with_history.loc[with_history["as_of"] == latest]
+    runs.append(("8 + 3y counts", 8, [*model_input_columns(), *generic.columns]))
     for name, count, inputs in runs:
         dates = closed[-count:] if count else closed
         rows = with_history.loc[with_history["as_of"].isin(dates)]
