@@ -35,11 +35,18 @@ def k(n: int) -> int:
     return max(1, round(0.05 * n))
 
 
-def _draw(rng: np.random.Generator, n: int, *, slope: float = SLOPE) -> tuple[np.ndarray, ...]:
+def _draw(
+    rng: np.random.Generator, n: int, *, slope: float = SLOPE
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Labels, served probabilities and the true probabilities of ``n`` families."""
     truth = -3.0 + 1.4 * rng.normal(size=n)
     y = (rng.random(n) < expit(truth)).astype(int)
     return y, expit(-3.0 + slope * (truth + 3.0)), expit(truth)
+
+
+def _pair(drawn: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """What the monitor sees of a draw: labels and served probabilities."""
+    return drawn[0], drawn[1]
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -49,7 +56,7 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def _year(rng: np.random.Generator, n: int) -> dict[dt.date, tuple[np.ndarray, np.ndarray]]:
-    return {day: _draw(rng, n)[:2] for day in YEAR}
+    return {day: _pair(_draw(rng, n)) for day in YEAR}
 
 
 def test_the_default_rule_beats_the_served_and_the_isotonic_map_on_a_flat_model() -> None:
@@ -110,7 +117,7 @@ def test_a_map_that_would_reverse_the_ranking_is_kept_flat() -> None:
 
 def test_a_year_with_too_few_outcomes_keeps_the_served_probability_and_says_why() -> None:
     rng = np.random.default_rng(6)
-    year = {day: _draw(rng, 200)[:2] for day in YEAR}  # about 18 outcomes a quarter
+    year = {day: _pair(_draw(rng, 200)) for day in YEAR}  # about 18 outcomes a quarter
     events = sum(int(y.sum()) for y, _ in year.values())
     assert events < MIN_RECALIBRATION_EVENTS
     for rule in RULES:
@@ -138,3 +145,65 @@ def test_auc_check_keeps_the_option_closest_one_quarter_out() -> None:
     assert info["option"] == min(rms, key=rms.__getitem__) != "none", rms
     assert check.method == info["option"]
     assert check.note is not None and "one quarter out" in check.note
+
+
+def test_the_report_states_the_maps_spread_and_widens_by_it() -> None:
+    """Through the monitor's own path (choose_reference, year_map_spread, monitor) on a real
+    LightGBM model: the report's ``calibration_map_spread`` and the page's line, and an
+    interval wider than the one with ``calibration_boot: 0`` around the same estimate."""
+    import pandas as pd
+
+    from serving.monitor.core import monitor
+    from serving.monitor.recalibration import year_map_spread
+    from serving.monitor.report_html import render_html
+    from serving.monitor.seasonal import choose_reference
+    from training import lightgbm_adapter as lgbx
+    from training.config import CapacityConfig
+    from training.reference_stats import compute_reference_stats
+    from training.risk_model import LightGBMRiskModel
+
+    rng = np.random.default_rng(9)
+
+    def rows(day: dt.date | str, n: int) -> pd.DataFrame:
+        x = rng.normal(size=n)
+        y = (rng.random(n) < expit(-3.0 + 1.4 * x)).astype(int)
+        return pd.DataFrame(
+            {"family_id": [f"F{i}" for i in range(n)], "as_of": pd.Timestamp(day), "x": x,
+             "label": y, "label_observed": True}
+        )  # fmt: skip
+
+    train = rows(YEAR[0], 8000)
+    booster = lgbx.train(
+        {"objective": "binary", "verbose": -1, "num_leaves": 7, "seed": 1, "num_threads": 1},
+        lgbx.dataset(train[["x"]], train["label"]),
+        num_boost_round=30,
+    )
+    model = LightGBMRiskModel(booster, feature_names=["x"])
+    year = pd.concat([rows(day, 1500) for day in YEAR], ignore_index=True)
+    stored = compute_reference_stats(
+        year.loc[year["as_of"] == pd.Timestamp(YEAR[-1])].reset_index(drop=True),
+        model=model,
+        capacity=CapacityConfig(fraction=0.05),
+        source="constructed",
+        label=None,
+        horizon_months=12,
+    )
+    later = {"2024-03-31": rows("2024-03-31", 5000)}
+    reports = {}
+    for boot in (0, 20):
+        config = MonitorConfig(n_boot=0, calibration_boot=boot)
+        stats, season = choose_reference(
+            stored, model, year, season_day=None, calibration_days=YEAR, config=config
+        )
+        spread = year_map_spread(stats, model, year, season, config=config)
+        reports[boot] = monitor(stats, model, later, config=config, spread=spread)
+    entry = reports[20]["performance"]["calibration_map_spread"]
+    assert entry["available"] is True and entry["option"] == "logistic" and entry["n_boot"] == 20
+    assert entry["se_at_as_of"] > 0.001, entry
+    assert reports[0]["performance"]["calibration_map_spread"]["available"] is False
+    plain = reports[0]["performance"]["estimated"]["roc_auc"]
+    wide = reports[20]["performance"]["estimated"]["roc_auc"]
+    assert wide["value"] == plain["value"]
+    assert wide["low"] < plain["low"] and wide["high"] > plain["high"]
+    page = render_html({**reports[20], "model": {"name": "m", "version": "1"}})
+    assert "Calibration map spread: the ROC AUC estimate moves by a standard deviation" in page
