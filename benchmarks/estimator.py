@@ -8,7 +8,8 @@ end. No date estimated is one the model was fitted or calibrated on (the in-samp
 left out, as the monitor's report does).
 
 At each ``D``: the monitor's estimate of ROC AUC with its 95 % interval, its calibration
-check redone on the reference's labelled year as the extract holds it
+map (the configured rule, :mod:`serving.monitor.recalibration`) fitted on the reference's
+labelled year as the extract holds it
 (:func:`serving.monitor.seasonal.labelled_year_calibration`, what ``earlyrisk monitor``
 does) and its interval widened by the calibration's transfer error, measured leaving one
 quarter of that year out (:func:`serving.monitor.transfer.year_transfer`, column ``+tse``),
@@ -22,8 +23,11 @@ CBPE's; coverage >= 90 %.
 
 The trained setups (model, reference statistics, the labelled year's and the later dates'
 rows) are kept in ``var/bench/estimator/`` and reused: the estimate can be re-measured
-without retraining. Seed 3 is the one the monitor's choices were made on
-(``docs/monitoring.md``); the default seeds 1 and 2 are the ones reported.
+without retraining. Seed 3 is the one last round's choices were made on, seeds 4 and 5 the
+ones this round's recalibration rule (``MonitorConfig.recalibration``, logistic) was chosen
+on (``docs/monitoring.md``); the default seeds 1 and 2 are the ones reported. Beside the
+default rule's estimate the table prints last round's rule (``ece``: the 20-bin ECE check)
+and the interval's terms: ``+tse`` the transfer term, ``+map`` the map's bootstrap spread.
 
 Why 20,000 families: the realized ROC AUC itself is a draw. On 8,000 families (about 5,200
 eligible, 290 outcomes) its standard error is about 0.018, so even an exact estimate of its
@@ -173,6 +177,7 @@ def setups(variant: str, seed: int, families: int) -> list[dict[str, object]]:
     from benchmarks.cbpe_env import cbpe_estimate
     from serving.monitor.config import MonitorConfig
     from serving.monitor.core import monitor
+    from serving.monitor.recalibration import year_map_spread
     from serving.monitor.seasonal import choose_reference
     from serving.monitor.transfer import year_transfer
 
@@ -180,8 +185,9 @@ def setups(variant: str, seed: int, families: int) -> list[dict[str, object]]:
     stats, model, year = prepared["stats"], prepared["model"], prepared["year"]
     config = MonitorConfig(history_months=0, n_boot=0)
     stored = stats
-    # the monitor's own path (serving.monitor.run): the labelled year's calibration check,
-    # then the transfer term measured leaving one of its quarters out
+    # the monitor's own path (serving.monitor.run): the labelled year's calibration by the
+    # configured rule, the transfer term measured leaving one of its quarters out and the
+    # spread of the map over resamples of the year
     stats, season = choose_reference(
         stats,
         model,
@@ -190,7 +196,18 @@ def setups(variant: str, seed: int, families: int) -> list[dict[str, object]]:
         calibration_days=prepared["calibration_days"],
         config=config,
     )
-    transfer, note = year_transfer(stats, model, year, season)
+    transfer, note = year_transfer(stats, model, year, season, rule=config.recalibration)
+    spread = year_map_spread(stats, model, year, season, config=config)
+    # the rule before this round (the 20-bin ECE check), for comparison
+    ece_config = config.model_copy(update={"recalibration": "ece_check"})
+    ece_stats, _ = choose_reference(
+        stored,
+        model,
+        year,
+        season_day=None,
+        calibration_days=prepared["calibration_days"],
+        config=ece_config,
+    )
     table = prepared["table"]
     out = []
     work = Path(tempfile.mkdtemp(prefix="cbpe-"))
@@ -203,9 +220,16 @@ def setups(variant: str, seed: int, families: int) -> list[dict[str, object]]:
             frame = table.loc[table["as_of"] == pd.Timestamp(day)].reset_index(drop=True)
             snapshot = {day.isoformat(): frame}
             report = monitor(
-                stats, model, snapshot, config=config, transfer=transfer, transfer_note=note
+                stats,
+                model,
+                snapshot,
+                config=config,
+                transfer=transfer,
+                transfer_note=note,
+                spread=spread,
             )
             estimated = report["performance"]["estimated"]["roc_auc"]
+            ece_rule = monitor(ece_stats, model, snapshot, config=ece_config)
             narrow = monitor(stats, model, snapshot, config=config)
             narrow_auc = narrow["performance"]["estimated"]["roc_auc"]
             before = monitor(stored, model, snapshot, config=config)
@@ -230,11 +254,16 @@ def setups(variant: str, seed: int, families: int) -> list[dict[str, object]]:
                     "narrow_low": narrow_auc["low"],
                     "narrow_high": narrow_auc["high"],
                     "transfer_se": transfer.extra_se if transfer else None,
+                    "map_se": report["performance"]["calibration_map_spread"].get("se_at_as_of"),
+                    "ece_check": ece_rule["performance"]["estimated"]["roc_auc"]["value"],
                     "stored": before["performance"]["estimated"]["roc_auc"]["value"],
                     "cbpe": cbpe["value"],
                     "cbpe_low": cbpe["low"],
                     "cbpe_high": cbpe["high"],
                     "recalibration": stats.calibration.method if stats.calibration else None,
+                    "ece_recalibration": ece_stats.calibration.method
+                    if ece_stats.calibration
+                    else None,
                     "calibration": season["calibration"],
                 }
             )
@@ -249,6 +278,12 @@ def main() -> None:
     families = int(os.environ.get("EARLYRISK_ESTIMATOR_FAMILIES", "20000"))
     seeds = [int(s) for s in _env_list("EARLYRISK_ESTIMATOR_SEEDS", "1,2")]
     variants = _env_list("EARLYRISK_ESTIMATOR_VARIANTS", DEFAULT_VARIANTS)
+    from serving.monitor.config import MonitorConfig
+
+    print(
+        f"recalibration rule: {MonitorConfig().recalibration} (MonitorConfig's default); "
+        f"map spread from {MonitorConfig().calibration_boot} bootstrap refits"
+    )
     print(
         f"label-free ROC AUC estimate on clean setups: {families:,} families, seeds {seeds}, "
         f"variants {variants}; model trained on the extract one year before the registry's "
@@ -256,8 +291,8 @@ def main() -> None:
     )
     print(
         f"{'variant':<15}{'seed':>5}{'as of':>12}{'realized':>10}{'ours':>8}{'err':>8}"
-        f"{'cov':>5}{'+tse':>7}{'CBPE':>8}{'err':>8}{'cov':>5}{'stored':>8}{'err':>8}"
-        "  recalibration"
+        f"{'cov':>5}{'+tse':>7}{'+map':>7}{'CBPE':>8}{'err':>8}{'cov':>5}{'ece':>8}{'err':>8}"
+        f"{'stored':>8}{'err':>8}  recalibration (ece_check's)"
     )
     rows = []
     for variant in variants:
@@ -276,13 +311,16 @@ def main() -> None:
                     low, high = float(r[f"{name}_low"]), float(r[f"{name}_high"])  # type: ignore[arg-type]
                     covered = "yes" if low <= real <= high else "no"
                     cells.append(f"{value:>8.4f}{value - real:>+8.4f}{covered:>5}")
-                    if name == "ours":  # the transfer term the interval was widened by
-                        tse = r["transfer_se"]
-                        cells[-1] += f"{float(tse):>7.4f}" if tse is not None else f"{'-':>7}"  # type: ignore[arg-type]
+                    if name == "ours":  # the terms the interval was widened by
+                        for term in ("transfer_se", "map_se"):
+                            v = r[term]
+                            cells[-1] += f"{float(v):>7.4f}" if v is not None else f"{'-':>7}"  # type: ignore[arg-type]
                 stored = float(r["stored"])  # type: ignore[arg-type]
+                ece = float(r["ece_check"])  # type: ignore[arg-type]
                 print(
                     f"{variant:<15}{seed:>5}{r['as_of']:>12}{real:>10.4f}{cells[0]}{cells[1]}"
-                    f"{stored:>8.4f}{stored - real:>+8.4f}  {r['recalibration']}",
+                    f"{ece:>8.4f}{ece - real:>+8.4f}{stored:>8.4f}{stored - real:>+8.4f}  "
+                    f"{r['recalibration']} ({r['ece_recalibration']})",
                     flush=True,
                 )
     if not rows:
@@ -303,8 +341,13 @@ def main() -> None:
         frame["realized"] <= frame["narrow_high"]
     )
     print(
-        f"{'without transfer':<18} {len(frame)} setups: 95 % interval coverage "
-        f"{narrow.mean():.0%} (the same estimate, Hanley-McNeil interval alone)"
+        f"{'Hanley-McNeil only':<18} {len(frame)} setups: 95 % interval coverage "
+        f"{narrow.mean():.0%} (the same estimate, without the transfer and map terms)"
+    )
+    err = frame["ece_check"] - frame["realized"]
+    print(
+        f"{'ece_check rule':<18} {len(frame)} setups: mean error {err.mean():+.4f}, mean "
+        f"|error| {err.abs().mean():.4f} (last round's rule: the 20-bin ECE check)"
     )
     err = frame["stored"] - frame["realized"]
     print(

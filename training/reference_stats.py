@@ -95,7 +95,7 @@ class PCAReference(_Strict):
 class CalibrationCheck(_Strict):
     """Whether the estimator recalibrates the served probability, and why."""
 
-    method: Literal["isotonic", "none"]
+    method: Literal["isotonic", "none", "logistic"]  # logistic: serving.monitor.recalibration
     x_thresholds: list[float] = Field(default_factory=list)
     y_thresholds: list[float] = Field(default_factory=list)
     n_bins: int

@@ -7,9 +7,14 @@ overrides any of them (unknown keys are an error).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+# which map of the served probability the label-free estimate trusts (defined here, not in
+# serving.monitor.recalibration, so that reading a config imports no scikit-learn)
+RecalibrationRule = Literal["ece_check", "isotonic", "logistic", "auc_check"]
 
 
 class MonitorConfig(BaseModel):
@@ -79,6 +84,18 @@ class MonitorConfig(BaseModel):
         default=True,
         description="compare the inputs and the score with the same quarter of the training "
         "period (serving.monitor.seasonal) instead of the stored reference's date",
+    )
+    recalibration: RecalibrationRule = Field(
+        default="logistic",
+        description="which map of the served probability the label-free estimate trusts, "
+        "fitted on the reference's labelled year (serving.monitor.recalibration): ece_check, "
+        "isotonic, logistic or auc_check",
+    )
+    calibration_boot: int = Field(
+        default=40,
+        ge=0,
+        description="bootstrap refits of that map whose spread widens the ROC AUC interval "
+        "(0 or 1: not widened)",
     )
     n_boot: int = Field(default=200, ge=0, description="bootstrap resamples of the fairness audit")
     min_group_size: int = Field(default=11, ge=1, description="smaller groups are suppressed")

@@ -19,7 +19,8 @@ from serving.monitor.alerts import build_checks
 from serving.monitor.config import MonitorConfig
 from serving.monitor.drift import feature_drift, multivariate_drift, score_drift
 from serving.monitor.fairness import fairness_at
-from serving.monitor.transfer import CalibrationTransfer, auc_sampling_se, unavailable
+from serving.monitor.recalibration import MapSpread
+from serving.monitor.transfer import CalibrationTransfer, auc_sampling_se, unavailable, widen
 from training.metric_names import capacity_name
 from training.performance_estimate import (
     PERFORMANCE_METRICS,
@@ -52,23 +53,32 @@ def performance_at(
     stats: ReferenceStats,
     config: MonitorConfig,
     transfer: CalibrationTransfer | None = None,
+    spread: MapSpread | None = None,
 ) -> dict[str, Any]:
     """Estimated (and, when the labels are in, realized) performance at one date; the ROC
-    AUC interval widened by ``transfer``'s term when given (:mod:`serving.monitor.transfer`)."""
+    AUC interval widened by ``transfer``'s term (:mod:`serving.monitor.transfer`) and by the
+    spread of the estimate over ``spread``'s resampled calibration maps
+    (:mod:`serving.monitor.recalibration`) when given."""
     k = stats.capacity.k(len(frame))
     trusted = stats.calibration.apply(probability) if stats.calibration else probability
     estimated = estimate_performance(
         trusted, probability, k=k, confidence_level=config.confidence_level
     )
-    if transfer is not None:
+    map_se = spread.se(probability) if spread is not None else None
+    if transfer is not None or map_se:
         _, se = auc_sampling_se(trusted, probability)
-        estimated["roc_auc"] = transfer.widen(
-            estimated["roc_auc"], se, confidence_level=config.confidence_level
+        estimated["roc_auc"] = widen(
+            estimated["roc_auc"],
+            se,
+            transfer.extra_se if transfer is not None else 0.0,
+            map_se or 0.0,
+            confidence_level=config.confidence_level,
         )
     entry: dict[str, Any] = {
         "n_rows": len(frame),
         "capacity_k": k,
         "label_window_closed": labels_closed(frame),
+        "calibration_map_se": map_se,
         "estimated": as_dicts(estimated),
         "realized": None,
         "estimate_error": None,
@@ -111,6 +121,7 @@ def monitor(
     trained_through: str | None = None,
     transfer: CalibrationTransfer | None = None,
     transfer_note: str | None = None,
+    spread: MapSpread | None = None,
 ) -> dict[str, Any]:
     """The body of ``monitor_report.json`` (without the run's metadata, added by the caller).
 
@@ -124,6 +135,10 @@ def monitor(
     year (:func:`serving.monitor.transfer.calibration_transfer`), which widens the ROC AUC
     interval; without it ``transfer_note`` says why (the report's
     ``performance.calibration_transfer``).
+
+    ``spread``: the calibration map refitted on resamples of the labelled year
+    (:func:`serving.monitor.recalibration.map_spread`); the estimate's spread over them
+    widens the ROC AUC interval too (the report's ``performance.calibration_map_spread``).
 
     ``decisions``: the section built by :mod:`serving.monitor.decisions` (needs the capacity
     threshold of the monitored date, see :func:`capacity_threshold`).
@@ -155,7 +170,9 @@ def monitor(
         p = probability if day == as_of else model.predict_proba(frame)
         entry = {
             "as_of": day,
-            **performance_at(frame, p, stats=stats, config=config, transfer=transfer),
+            **performance_at(
+                frame, p, stats=stats, config=config, transfer=transfer, spread=spread
+            ),
         }
         entry["in_sample"] = trained_through is not None and day <= trained_through
         if entry["in_sample"] and entry["estimate_error"] is not None:
@@ -199,6 +216,12 @@ def monitor(
             "calibration_transfer": transfer.describe()
             if transfer is not None
             else unavailable(transfer_note or "not measured (no labelled year was read)"),
+            "calibration_map_spread": {
+                **spread.describe(),
+                "se_at_as_of": now["calibration_map_se"],
+            }
+            if spread is not None
+            else {"available": False, "note": "not measured (no labelled year was read)"},
             "reference_realized": stats.realized,
             "estimator_error_on_reference": stats.estimator_error,
             "estimated": {"as_of": as_of, **now["estimated"]},

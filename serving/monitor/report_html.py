@@ -249,6 +249,14 @@ def render_html(report: dict[str, Any]) -> str:
     transfer = perf.get("calibration_transfer")
     if transfer:  # the ROC AUC interval's transfer term (serving.monitor.transfer)
         parts.append(f"<p>Calibration transfer between quarters: {escape(transfer['note'])}.</p>")
+    spread = perf.get("calibration_map_spread")
+    if spread and spread.get("available"):  # serving.monitor.recalibration.MapSpread
+        parts.append(
+            f"<p>Calibration map spread: the ROC AUC estimate moves by a standard deviation of "
+            f"{_fmt(spread.get('se_at_as_of'), 4)} over {spread['n_boot']} bootstrap refits of "
+            f"the {escape(spread['option'])} map on the labelled year; the interval includes "
+            "it.</p>"
+        )
     parts.append("<h2>Fairness over time</h2>")
     attributes = sorted({g["attribute"] for point in report["fairness"] for g in point["groups"]})
     for attribute in attributes:

@@ -28,6 +28,7 @@ from serving.monitor import seasonal
 from serving.monitor.config import MonitorConfig
 from serving.monitor.core import capacity_threshold, labels_closed, monitor
 from serving.monitor.decisions import decisions_section
+from serving.monitor.recalibration import year_map_spread
 from serving.monitor.seasonal import seasonal_reference_date
 from serving.monitor.transfer import year_transfer
 from training.config import CapacityConfig
@@ -217,8 +218,10 @@ def run_monitor(
     stats, season = seasonal.choose_reference(
         stats, model, table, season_day=season_day, calibration_days=calibration_days, config=config
     )
-    # the calibration's transfer between the year's quarters widens the ROC AUC interval
-    transfer, transfer_note = year_transfer(stats, model, table, season)
+    # the calibration's transfer between the year's quarters, and the spread of its map over
+    # resamples of the year, widen the ROC AUC interval
+    transfer, transfer_note = year_transfer(stats, model, table, season, rule=config.recalibration)
+    spread = year_map_spread(stats, model, table, season, config=config)
     groups = current[["family_id", *[c for c in current.columns if c.startswith("audit_")]]]
     decisions = decisions_section(
         audit_log_path,
@@ -239,6 +242,7 @@ def run_monitor(
         ),
         transfer=transfer,
         transfer_note=transfer_note,
+        spread=spread,
     )
     body["reference"]["seasonal"] = season
     _add_deployment(

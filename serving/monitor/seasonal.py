@@ -47,13 +47,13 @@ import numpy as np
 import pandas as pd
 
 from serving.monitor.config import MonitorConfig
+from serving.monitor.recalibration import recalibrate
 from training.performance_estimate import top_k_mask
 from training.reference_stats import (
     FeatureBins,
     ReferenceStats,
     ScoreBins,
     bin_counts,
-    check_calibration,
     pca_reconstruction_error,
 )
 from training.risk_model import RiskModel
@@ -149,12 +149,17 @@ def seasonal_stats(
 
 
 def labelled_year_calibration(
-    stats: ReferenceStats, model: RiskModel, frames: dict[dt.date, pd.DataFrame]
+    stats: ReferenceStats,
+    model: RiskModel,
+    frames: dict[dt.date, pd.DataFrame],
+    *,
+    rule: str = "ece_check",
 ) -> tuple[ReferenceStats, str | None]:
-    """``stats`` with the calibration check redone on the families of ``frames`` (the
-    reference's labelled year, :func:`calibration_reference_dates`) pooled, and what was
-    done; ``stats`` unchanged, with the reason, when a date has no family or its labels are
-    not all in.
+    """``stats`` with the calibration check redone by ``rule``
+    (:mod:`serving.monitor.recalibration`) on the families of ``frames`` (the reference's
+    labelled year, :func:`calibration_reference_dates`) pooled, and what was done;
+    ``stats`` unchanged, with the reason, when a date has no family or its labels are not
+    all in.
 
     Why: one quarter end's calibration is one season's, and on a few hundred outcomes a
     recalibration map is mostly noise; the year's quarter ends hold every season and four
@@ -175,10 +180,13 @@ def labelled_year_calibration(
                 f"the stored reference's calibration check (the labels as of {day.isoformat()}, "
                 "in its labelled year, are not all in)"
             )
-    label = np.concatenate([f["label"].to_numpy().astype(int) for f in frames.values()])
-    probability = np.concatenate([model.predict_proba(f) for f in frames.values()])
-    check, _ = check_calibration(label, probability, k=stats.capacity.k(label.size))
-    note = f"checked on the {label.size} families as of {days} pooled"
+    year = {
+        day: (f["label"].to_numpy().astype(int), model.predict_proba(f))
+        for day, f in frames.items()
+    }
+    label = np.concatenate([y for y, _ in year.values()])
+    check, _ = recalibrate(rule, year, k=stats.capacity.k)
+    note = f"{rule} on the {label.size} families as of {days} pooled"
     if check.note:
         note = f"{note}; {check.note}"
     return stats.model_copy(update={"calibration": check.model_copy(update={"note": note})}), (
@@ -232,7 +240,7 @@ def choose_reference(
         return table.loc[table["as_of"] == pd.Timestamp(day)].reset_index(drop=True)
 
     year_stats, calibration_note = labelled_year_calibration(
-        stats, model, {day: rows(day) for day in calibration_days}
+        stats, model, {day: rows(day) for day in calibration_days}, rule=config.recalibration
     )
     kept: dict[str, Any] = {
         # the dates only when the check was redone on them (a refusal keeps the stored one)

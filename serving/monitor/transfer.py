@@ -11,7 +11,7 @@ estimator``, at 8,000 families, were seasonal 2024-12-31 and event_mix 2024-09-3
 
 The monitor measures that transfer on labels it already has: **leave one quarter out**
 within the labelled year. For each quarter end of the year, the calibration check is redone
-(the same :func:`training.reference_stats.check_calibration` choice) on the other quarter
+(the same rule's choice, :func:`serving.monitor.recalibration.recalibrate`) on the other quarter
 ends pooled and the ROC AUC estimated at the left-out one, label-free, then compared with
 its realized ROC AUC. Each error holds the left-out quarter's own sampling noise (its
 Hanley-McNeil variance, known) plus the calibration's transfer error; so
@@ -40,8 +40,9 @@ import pandas as pd
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
+from serving.monitor.recalibration import recalibrate
 from training.performance_estimate import MetricInterval, expected_roc_auc, hanley_mcneil_se
-from training.reference_stats import CalibrationCheck, ReferenceStats, check_calibration
+from training.reference_stats import CalibrationCheck, ReferenceStats
 from training.risk_model import RiskModel
 
 # fewer left-out quarters than this leave the spread unmeasured (one error is no variance)
@@ -64,13 +65,7 @@ class CalibrationTransfer:
     ) -> MetricInterval:
         """``interval`` (an estimate with sampling standard error ``se``) widened by the
         transfer term; unchanged when either is not finite or the term is 0."""
-        if self.extra_se <= 0 or not (np.isfinite(interval.value) and np.isfinite(se)):
-            return interval
-        z = float(norm.ppf(0.5 + confidence_level / 2.0))
-        half = z * float(np.hypot(se, self.extra_se))
-        return MetricInterval(
-            interval.value, max(0.0, interval.value - half), min(1.0, interval.value + half)
-        )
+        return widen(interval, se, self.extra_se, confidence_level=confidence_level)
 
     def describe(self) -> dict[str, Any]:
         """The report's ``performance.calibration_transfer`` entry."""
@@ -100,6 +95,22 @@ class CalibrationTransfer:
         }
 
 
+def widen(
+    interval: MetricInterval, se: float, *extra: float, confidence_level: float
+) -> MetricInterval:
+    """``interval`` (an estimate with sampling standard error ``se``) with the standard
+    errors ``extra`` added in quadrature; unchanged when they are all 0 or ``se`` or the
+    estimate is not finite."""
+    added = float(np.sqrt(sum(e * e for e in extra if np.isfinite(e) and e > 0)))
+    if added <= 0 or not (np.isfinite(interval.value) and np.isfinite(se)):
+        return interval
+    z = float(norm.ppf(0.5 + confidence_level / 2.0))
+    half = z * float(np.hypot(se, added))
+    return MetricInterval(
+        interval.value, max(0.0, interval.value - half), min(1.0, interval.value + half)
+    )
+
+
 def unavailable(reason: str) -> dict[str, Any]:
     """The report's entry when no transfer term was measured, with the reason."""
     return {"available": False, "metric": "roc_auc", "extra_se": 0.0, "note": reason}
@@ -120,9 +131,14 @@ def _trusted(check: CalibrationCheck, probability: np.ndarray) -> np.ndarray:
 
 
 def calibration_transfer(
-    stats: ReferenceStats, model: RiskModel, frames: dict[dt.date, pd.DataFrame]
+    stats: ReferenceStats,
+    model: RiskModel,
+    frames: dict[dt.date, pd.DataFrame],
+    *,
+    rule: str = "ece_check",
 ) -> tuple[CalibrationTransfer | None, str | None]:
-    """The leave-one-quarter-out transfer of the calibration over ``frames`` (the labelled
+    """The leave-one-quarter-out transfer of the calibration ``rule`` chooses
+    (:func:`serving.monitor.recalibration.recalibrate`) over ``frames`` (the labelled
     year's quarter ends, every label in: :func:`serving.monitor.seasonal.labelled_year_calibration`
     checked that), or None with the reason."""
     usable = {d: f for d, f in frames.items() if not f.empty}
@@ -142,10 +158,8 @@ def calibration_transfer(
     probability = {d: model.predict_proba(f) for d, f in usable.items()}
     dates, errors, ses, methods = [], [], [], []
     for day in sorted(usable):
-        rest = [d for d in usable if d != day]
-        y_rest = np.concatenate([label[d] for d in rest])
-        p_rest = np.concatenate([probability[d] for d in rest])
-        check, _ = check_calibration(y_rest, p_rest, k=stats.capacity.k(y_rest.size))
+        rest = {d: (label[d], probability[d]) for d in usable if d != day}
+        check, _ = recalibrate(rule, rest, k=stats.capacity.k)
         p = probability[day]
         estimate, se = auc_sampling_se(_trusted(check, p), p)
         realized = float(roc_auc_score(label[day], p))
@@ -167,7 +181,12 @@ def calibration_transfer(
 
 
 def year_transfer(
-    stats: ReferenceStats, model: RiskModel, table: pd.DataFrame, season: dict[str, Any]
+    stats: ReferenceStats,
+    model: RiskModel,
+    table: pd.DataFrame,
+    season: dict[str, Any],
+    *,
+    rule: str = "ece_check",
 ) -> tuple[CalibrationTransfer | None, str | None]:
     """The transfer term of the calibration :func:`serving.monitor.seasonal.choose_reference`
     chose (``season``, its ``reference.seasonal`` entry), on the labelled year's rows of
@@ -182,4 +201,4 @@ def year_transfer(
     frames = {
         day: table.loc[table["as_of"] == pd.Timestamp(day)].reset_index(drop=True) for day in days
     }
-    return calibration_transfer(stats, model, frames)
+    return calibration_transfer(stats, model, frames, rule=rule)
