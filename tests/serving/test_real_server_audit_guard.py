@@ -93,8 +93,8 @@ def test_the_service_follows_its_audit_log(
     finally:
         server.stop()
     assert server.process.returncode is not None
-    anchored = read_anchor(default_anchor_path(log)).head_seq
-    assert anchored == 3, (tmp_path / "third.log").read_text()[-3000:]
+    anchor = read_anchor(default_anchor_path(log))
+    assert anchor is not None and anchor.head_seq == 3, (tmp_path / "third.log").read_text()[-3000:]
     _cut_tail(log, 3)
     verify = CliRunner().invoke(app, ["audit-log", "verify", "--log", str(log)])
     said = " ".join(verify.output.split())
