@@ -67,6 +67,8 @@ def train_quick(
         "model_spec": str(spec),
         "report_dir": str(root / "report"),
         "evaluation": {"n_bootstrap": n_bootstrap},
+        # the held-out design alone: no monitoring or report test reads an earlier origin
+        "backtest": {"origins": 1, "n_bootstrap": 20},
         "slices": slices,
         "mlflow": {
             "tracking_uri": tracking_uri(root),

@@ -34,6 +34,8 @@ from training.tracking import TrackingStore
 MODEL_NAME = "earlyrisk-serving-test"
 AS_OF_DATES = ("2024-06-30", "2024-12-31")
 N_FAMILIES = 240
+#: the contact line of the session server's dossiers (a deployment sets its office's)
+DOSSIER_CONTACT = "Social services office 3, Abay street 1"
 MODEL_CARD = {
     "model_version": "test",
     "intended_use": "advisory early-support prioritisation; never an automated decision",
@@ -186,12 +188,14 @@ def build_world(root: Path, *, n_families: int = N_FAMILIES) -> ServingWorld:
 
 
 @contextmanager
-def running_server(env: dict[str, str], root: Path) -> Iterator[LocalServer]:
+def running_server(
+    env: dict[str, str], root: Path, *, timeout: float = 90.0
+) -> Iterator[LocalServer]:
     """A real `bentoml serve` on ``env`` for the block, as `earlyrisk serve --new-log`
     starts one: its audit log begun first, its own log at ``root/bentoml.log``, stopped
-    however the block ends."""
+    however the block ends (``timeout``: seconds to wait for it to be ready)."""
     begin_audit_log(env)
-    server = start_local_server(env, root / "bentoml.log")
+    server = start_local_server(env, root / "bentoml.log", timeout=timeout)
     try:
         yield server
     finally:

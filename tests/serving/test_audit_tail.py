@@ -7,7 +7,9 @@ sequence numbers only moved the anchor onto the new entries and `audit-log verif
 proves the log still holds it. Also: a log deleted with its anchor (serve refuses without
 --new-log, which the security log records), recreated or missing triggers (reported, not
 restored), and the auditor's exported checkpoint (`audit-log anchor --out`,
-`verify --anchor`). The PostgreSQL twins are in test_audit_tail_pg.py.
+`verify --anchor`). The PostgreSQL twins are in test_audit_tail_pg.py; a real server's
+shutdown anchoring its last entries is shown in test_real_server_audit_guard.py, on the
+server that test starts anyway.
 """
 
 from __future__ import annotations
@@ -390,45 +392,3 @@ def test_no_checkpoint_of_a_broken_log_and_a_missing_checkpoint_is_a_usage_error
     wrong.write_text('{"seq": 3}')
     code, output = _verify("--log", str(path), "--anchor", str(wrong))
     assert code == 2 and "neither an exported checkpoint" in output
-
-
-# ------------------------------------------------------------------ the real service
-
-
-@pytest.mark.server
-def test_the_service_anchors_its_last_entries_when_it_stops(serving_world, tokens, tmp_path):
-    """A real `bentoml serve`: its shutdown hook refreshes the anchor, so entries cut after
-    a clean stop are caught (the interval is an hour: only the shutdown can have done it)."""
-    import httpx
-    from serving_world import auth
-
-    from serving.local_server import begin_audit_log, start_local_server
-
-    path = tmp_path / "audit_log.sqlite"
-    env = {
-        **serving_world.env,
-        "EARLYRISK_AUDIT_LOG_PATH": str(path),
-        "EARLYRISK_AUDIT_ANCHOR_INTERVAL_S": "3600",
-        "EARLYRISK_LOOKUP_DB_PATH": str(tmp_path / "lookup.sqlite"),
-        "BENTOML_HOME": str(tmp_path / "bentoml_home"),
-    }
-    begin_audit_log(env)
-    server = start_local_server(env, tmp_path / "bentoml.log")
-    try:
-        for family in ("F00003", "F00004", "F00005"):
-            answer = httpx.post(
-                f"{server.url}/score",
-                json={"family_ids": [family]},
-                headers=auth(tokens["caseworker"]),
-                timeout=30,
-            )
-            assert answer.status_code == 200, answer.text
-    finally:
-        server.stop()
-    assert server.process.returncode is not None
-    assert read_anchor(default_anchor_path(path)).head_seq == 3, (
-        tmp_path / "bentoml.log"
-    ).read_text()[-3000:]
-    _cut_tail(path, 3)
-    code, output = _verify("--log", str(path))
-    assert code == 1 and "the log ends at seq 2" in output and "seq 3 with hash" in output

@@ -1,6 +1,7 @@
 """``POST /correction`` on a real `bentoml serve` process: roles, refusals, the diff.
 
-One server on the small registry's snapshot with its raw directory. A caseworker files
+The session's server on the small registry's snapshot with its raw directory (shared with
+the page tests: the correction is of a family whose page they do not read). A caseworker files
 (a wrong-typed value is a 400 naming ``new_value``), a second open correction of the same
 record is a 409 and a record that does not exist a 404, both naming ``record_id``, the
 caseworker's decision is a 403, the registry officer's is answered without any score (the
@@ -23,38 +24,18 @@ AS_OF = "2024-06-30"
 
 
 @pytest.fixture(scope="module")
-def correction_server(serving_world, small_registry_dir, tmp_path_factory):
-    from features.engine import build_feature_table, write_feature_table
-    from serving.local_server import begin_audit_log, start_local_server
-
-    root = tmp_path_factory.mktemp("correction_server")
-    table = build_feature_table(small_registry_dir, [AS_OF], n_jobs=1)
-    snapshot = write_feature_table(table, root / "features.parquet")
-    env = {
-        **serving_world.env,
-        "EARLYRISK_SNAPSHOT_PATH": str(snapshot),
-        "EARLYRISK_RAW_DIR": str(small_registry_dir),
-        "EARLYRISK_AUDIT_LOG_PATH": str(root / "audit_log.sqlite"),
-        "EARLYRISK_LOOKUP_DB_PATH": str(root / "lookup.sqlite"),
-        "EARLYRISK_SECURITY_LOG_PATH": str(root / "security_log.sqlite"),
-        "EARLYRISK_AUTH_FAILURE_LIMIT": "1000000",
-        "EARLYRISK_QUOTA_REQUESTS_PER_MINUTE": "1000000",
-        "EARLYRISK_QUOTA_FAMILIES_PER_MINUTE": "1000000",
-        "BENTOML_HOME": str(root / "bentoml_home"),
-    }
-    begin_audit_log(env)
-    server = start_local_server(env, root / "bentoml.log", timeout=300)
+def correction_server(registry_world_server, serving_world):
+    """The session's server on the small registry with its raw directory (conftest.py),
+    and a token of each role the correction desk involves."""
     store = serving_world.tokens()
     tokens = {role: store.create(role).token for role in ("caseworker", "registry_officer")}
     tokens["auditor"] = store.create("auditor").token
-    try:
-        yield server, tokens
-    finally:
-        server.stop()
+    return registry_world_server, tokens
 
 
-def _a_debt(raw: Path) -> tuple[str, str]:
-    """(family, event_id) of a utility debt in the year before the snapshot."""
+def _a_debt(raw: Path, *, not_of: set[str]) -> tuple[str, str]:
+    """(family, event_id) of a utility debt in the year before the snapshot, of a family
+    not in ``not_of`` (the families whose pages the server's other tests read)."""
     events = pd.read_parquet(raw / "events.parquet")
     for column in ("event_date", "recorded_date"):
         events[column] = pd.to_datetime(events[column])
@@ -62,6 +43,7 @@ def _a_debt(raw: Path) -> tuple[str, str]:
     debts = events.loc[
         (events["event_type"] == "utility_debt")
         & events["family_id"].notna()
+        & ~events["family_id"].isin(not_of)
         & (events["recorded_date"] <= day)
         & (events["event_date"] > day - pd.Timedelta(days=365))
     ].sort_values("event_id")
@@ -70,8 +52,9 @@ def _a_debt(raw: Path) -> tuple[str, str]:
 
 
 def test_file_refuse_decide_and_read_the_log_over_http(correction_server, small_registry_dir):
-    server, tokens = correction_server
-    family, event_id = _a_debt(small_registry_dir)
+    shared, tokens = correction_server
+    server = shared.server
+    family, event_id = _a_debt(small_registry_dir, not_of={shared.busiest, shared.busiest_eligible})
     filed = {
         "op": "file",
         "family_id": family,

@@ -8,12 +8,12 @@ the support services."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from serving_world import ServingWorld, auth, running_server
+from serving_world import DOSSIER_CONTACT, ServingWorld, auth
 
 from serving.auth import (
     PERMISSIONS,
@@ -32,24 +32,24 @@ NORTH_FAMILY = "F00003"  # number % 3 == 0: North (serving_world)
 SOUTH_FAMILY = "F00004"
 
 
+@dataclass(frozen=True)
+class DossierServer:
+    """The session's real server (tests/serving/conftest.py: its dossiers carry the contact
+    line) and the two logs it writes: the audit log beside its output, the world's security
+    log."""
+
+    url: str
+    audit_log: Path
+    security_log: Path
+
+
 @pytest.fixture(scope="module")
-def dossier_server(
-    serving_world: ServingWorld, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalServer]:
-    root = tmp_path_factory.mktemp("dossier_server")
-    env = {
-        **serving_world.env,
-        "EARLYRISK_AUTH_FAILURE_LIMIT": "1000000",
-        "EARLYRISK_QUOTA_REQUESTS_PER_MINUTE": "1000000",
-        "EARLYRISK_QUOTA_FAMILIES_PER_MINUTE": "1000000",
-        "EARLYRISK_AUDIT_LOG_PATH": str(root / "audit_log.sqlite"),
-        "EARLYRISK_SECURITY_LOG_PATH": str(root / "security_log.sqlite"),
-        "EARLYRISK_LOOKUP_DB_PATH": str(root / "lookup.sqlite"),
-        "EARLYRISK_DOSSIER_CONTACT": "Social services office 3, Abay street 1",
-        "BENTOML_HOME": str(root / "bentoml_home"),
-    }
-    with running_server(env, root) as server:
-        yield server
+def dossier_server(real_server: LocalServer, serving_world: ServingWorld) -> DossierServer:
+    return DossierServer(
+        url=real_server.url,
+        audit_log=real_server.log_path.with_name("audit_log.sqlite"),
+        security_log=Path(serving_world.env["EARLYRISK_SECURITY_LOG_PATH"]),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +61,14 @@ def role_tokens(serving_world: ServingWorld) -> dict[str, str]:
     return out
 
 
-def _rows(server: LocalServer, table: str) -> list[dict[str, object]]:
-    name = "audit_log.sqlite" if table == "audit_entries" else "security_log.sqlite"
-    with sqlite3.connect(Path(server.log_path).with_name(name)) as conn:
+def _rows(server: DossierServer, table: str) -> list[dict[str, object]]:
+    path = server.audit_log if table == "audit_entries" else server.security_log
+    with sqlite3.connect(path) as conn:
         conn.row_factory = sqlite3.Row
         return [dict(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY seq")]
 
 
-def _dossiers(server: LocalServer) -> list[dict[str, object]]:
+def _dossiers(server: DossierServer) -> list[dict[str, object]]:
     return [r for r in _rows(server, "audit_entries") if r["kind"] == "dossier"]
 
 
@@ -83,7 +83,7 @@ def test_a_caseworker_gets_the_record_of_a_family_of_its_regions(dossier_server,
     assert response.headers["content-type"].startswith("text/html")
     assert response.headers["cache-control"] == "no-store"
     html = response.text
-    assert '<html lang="kk">' in html and "Abay street 1" in html
+    assert '<html lang="kk">' in html and DOSSIER_CONTACT in html
     numbers = numbers_of(html)
     assert numbers["family_id"] == NORTH_FAMILY
     (entry,) = [

@@ -30,37 +30,11 @@ SHOTS = (
 
 
 @pytest.fixture(scope="module")
-def family_server(serving_world, small_registry_dir, tokens, tmp_path_factory):
-    """A real server on the small registry's snapshot with its records; the families-per-
-    minute quota raised so one test can read every family's page."""
-    from features.engine import build_feature_table, write_feature_table
-    from serving.local_server import begin_audit_log, start_local_server
-
-    root = tmp_path_factory.mktemp("family_server")
-    table = build_feature_table(small_registry_dir, [AS_OF], n_jobs=1)
-    snapshot = write_feature_table(table, root / "features.parquet")
-    env = {
-        **serving_world.env,
-        "EARLYRISK_SNAPSHOT_PATH": str(snapshot),
-        "EARLYRISK_RAW_DIR": str(small_registry_dir),
-        "EARLYRISK_AUDIT_LOG_PATH": str(root / "audit_log.sqlite"),
-        "EARLYRISK_LOOKUP_DB_PATH": str(root / "lookup.sqlite"),
-        "EARLYRISK_QUOTA_FAMILIES_PER_MINUTE": "100000",
-        # a view entry per page read: no fsync each (these tests are about pages, the
-        # log's durability is test_audit_integrity's)
-        "EARLYRISK_AUDIT_SYNCHRONOUS": "NORMAL",
-        "BENTOML_HOME": str(root / "bentoml_home"),
-    }
-    needs = table.select_dtypes("number").filter(regex="^(soc|hou|edu|hea)_").gt(0).sum(axis=1)
-    eligible = table["hh_children"].fillna(0) >= 1
-    busiest = str(table.loc[needs.where(eligible, -1).idxmax(), "family_id"])
-    ineligible = table.loc[~eligible, "family_id"].astype(str).tolist()
-    begin_audit_log(env)
-    server = start_local_server(env, root / "bentoml.log", timeout=300)
-    try:
-        yield server, table, busiest, ineligible
-    finally:
-        server.stop()
+def family_server(registry_world_server):
+    """The session's server on the small registry's snapshot with its records
+    (tests/serving/conftest.py); its limits let one test read every family's page."""
+    shared = registry_world_server
+    return shared.server, shared.table, shared.busiest_eligible, shared.ineligible
 
 
 def _page(client: httpx.Client, family: str, lang: str) -> str:

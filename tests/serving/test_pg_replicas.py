@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -29,20 +30,43 @@ pytestmark = [pytest.mark.server, pytest.mark.slow]
 def replicas(
     serving_world: ServingWorld, postgres_url: str
 ) -> Iterator[tuple[list[LocalServer], str]]:
-    servers: list[LocalServer] = []
-    try:
-        for name in ("a", "b"):
-            folder = serving_world.root / f"replica_{name}_{postgres_url.rsplit('/', 1)[1]}"
-            folder.mkdir()
-            env = {
+    """Two replicas on one database, started side by side: each start mostly waits on its
+    own imports and the database, so the second need not wait for the first (the log is
+    begun once, before either starts, as `earlyrisk serve --new-log` on one replica does)."""
+    envs = []
+    for name in ("a", "b"):
+        folder = serving_world.root / f"replica_{name}_{postgres_url.rsplit('/', 1)[1]}"
+        folder.mkdir()
+        envs.append(
+            {
                 **serving_world.env,
                 "EARLYRISK_DATABASE_URL": postgres_url,
                 # per-replica files that stay local: the region index beside this path
                 "EARLYRISK_LOOKUP_DB_PATH": str(folder / "lookup.sqlite"),
                 "BENTOML_HOME": str(folder / "bentoml_home"),
             }
-            begin_audit_log(env)
-            servers.append(start_local_server(env, folder / "bentoml.log", timeout=180))
+        )
+    begin_audit_log(envs[0])
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        starting = [
+            pool.submit(
+                start_local_server,
+                env,
+                Path(env["BENTOML_HOME"]).with_name("bentoml.log"),
+                timeout=180,
+            )
+            for env in envs
+        ]
+    servers: list[LocalServer] = []
+    failures: list[BaseException] = []
+    for future in starting:
+        try:
+            servers.append(future.result())
+        except Exception as exc:  # the other replica is stopped below, then this is raised
+            failures.append(exc)
+    try:
+        if failures:
+            raise failures[0]
         yield servers, postgres_url
     finally:
         for server in servers:

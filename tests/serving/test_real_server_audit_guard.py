@@ -3,12 +3,15 @@
 Issue 10, items 1 and 2 over HTTP: scoring answers 503 and `/readyz` 503 while the log
 cannot take a score; a log made writable again is used again without a restart; a deleted
 log stops scoring for good, a restart refuses to start, and `earlyrisk serve --check
---new-audit-log` begins a new log explicitly.
+--new-audit-log` begins a new log explicitly, which a server then uses; that server's clean
+stop anchors its last entries, so a tail cut afterwards is caught.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,14 +23,16 @@ from earlyrisk.cli import app
 from serving.engine import StartupError, load_engine
 from serving.local_server import begin_audit_log, start_local_server
 from serving.settings import ServingSettings
+from serving.store.audit_anchor import default_anchor_path, read_anchor
 from serving.store.audit_log import side_paths
+from serving.store.migrations import SQLITE_APPEND_ONLY_SQL
 
 pytestmark = [pytest.mark.server]  # starts real `bentoml serve` processes itself
 
 
-def _score(url: str, token: str) -> httpx.Response:
+def _score(url: str, token: str, family: str = "F00003") -> httpx.Response:
     return httpx.post(
-        f"{url}/score", json={"family_ids": ["F00003"]}, headers=auth(token), timeout=30
+        f"{url}/score", json={"family_ids": [family]}, headers=auth(token), timeout=30
     )
 
 
@@ -74,9 +79,36 @@ def test_the_service_follows_its_audit_log(
 
     begun = CliRunner().invoke(app, ["serve", "--check", "--new-audit-log"], env=env)
     assert begun.exit_code == 0, begun.output
+    # The begun log is served. This server's stop also shows the shutdown hook anchoring
+    # the last entries (the refresher's interval is an hour, so only the shutdown can have
+    # anchored them): entries cut after a clean stop are caught. (That check had a server of
+    # its own in test_audit_tail.py: each start costs about 17 CPU-s.)
+    env["EARLYRISK_AUDIT_ANCHOR_INTERVAL_S"] = "3600"
     begin_audit_log(env)
     server = start_local_server(env, tmp_path / "third.log")
     try:
-        assert _score(server.url, caseworker).status_code == 200
+        for family in ("F00003", "F00004", "F00005"):
+            answer = _score(server.url, caseworker, family)
+            assert answer.status_code == 200, answer.text
     finally:
         server.stop()
+    assert server.process.returncode is not None
+    anchor = read_anchor(default_anchor_path(log))
+    assert anchor is not None and anchor.head_seq == 3, (tmp_path / "third.log").read_text()[-3000:]
+    _cut_tail(log, 3)
+    verify = CliRunner().invoke(app, ["audit-log", "verify", "--log", str(log)])
+    said = " ".join(verify.output.split())
+    assert verify.exit_code == 1 and "the log ends at seq 2" in said and "seq 3 with hash" in said
+
+
+def _cut_tail(path: Path, from_seq: int) -> None:
+    """The attack of issue 20, behind the stopped service's back: drop the delete trigger,
+    cut the tail, recreate the trigger."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("DROP TRIGGER audit_no_delete")
+        conn.execute(f"DELETE FROM audit_entries WHERE seq >= {from_seq}")
+        conn.execute(SQLITE_APPEND_ONLY_SQL[1])
+        conn.commit()
+    finally:
+        conn.close()

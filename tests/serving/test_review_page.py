@@ -150,32 +150,12 @@ AS_OF = "2024-06-30"
 
 
 @pytest.fixture(scope="module")
-def registry_server(serving_world, small_registry_dir, tokens, tmp_path_factory):
-    """A real server on a snapshot built from the small registry, with its raw directory
-    (so /family and /review show the records behind the indicators)."""
-    from features.engine import build_feature_table, write_feature_table
-    from serving.local_server import begin_audit_log, start_local_server
-
-    root = tmp_path_factory.mktemp("registry_server")
-    table = build_feature_table(small_registry_dir, [AS_OF], n_jobs=1)
-    snapshot = write_feature_table(table, root / "features.parquet")
-    env = {
-        **serving_world.env,
-        "EARLYRISK_SNAPSHOT_PATH": str(snapshot),
-        "EARLYRISK_RAW_DIR": str(small_registry_dir),
-        "EARLYRISK_AUDIT_LOG_PATH": str(root / "audit_log.sqlite"),
-        "EARLYRISK_LOOKUP_DB_PATH": str(root / "lookup.sqlite"),
-        "BENTOML_HOME": str(root / "bentoml_home"),
-    }
-    # the family with the most recorded difficulties: its page shows records
-    needs = table.select_dtypes("number").filter(regex="^(soc|hou|edu|hea)_").gt(0).sum(axis=1)
-    family = str(table.loc[needs.idxmax(), "family_id"])
-    begin_audit_log(env)
-    server = start_local_server(env, root / "bentoml.log")
-    try:
-        yield server, root / "audit_log.sqlite", family
-    finally:
-        server.stop()
+def registry_server(registry_world_server):
+    """The session's server on a snapshot of the small registry, with its raw directory
+    (so /family and /review show the records behind the indicators; conftest.py), and the
+    family with the most recorded difficulties: its page shows records."""
+    shared = registry_world_server
+    return shared.server, shared.audit_log, shared.busiest
 
 
 # ---------------------------------------------------------------- /family over HTTP
