@@ -68,6 +68,14 @@ install: $(STAMP) ## create/update the virtual environment
 demo: $(STAMP) ## synthesize, validate, build features, train, audit, then serve
 	DEMO_DIR=$(DEMO_DIR) DEMO_FAMILIES=$(DEMO_FAMILIES) PATH=$(CURDIR)/$(BIN):$$PATH bash scripts/demo.sh
 
+# The tests write .pyc files even where PYTHONDONTWRITEBYTECODE is set (as on this machine):
+# without them every xdist worker compiled the project's modules and rewrote the ~200 test
+# modules' asserts again (pytest caches the rewrite as .pyc too), and so did every server,
+# CLI and pytest process a test starts. Collecting the suite took 28.5 CPU-s without the
+# files and 15.7 with them (README.md, "Development checks"). The files go to the
+# git-ignored __pycache__ folders; a changed source is recompiled, as always.
+test test-fast: export PYTHONDONTWRITEBYTECODE :=
+
 test: $(STAMP) spark-deps postgres browser-deps ## run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
