@@ -5,6 +5,9 @@ pays for what ``earlyrisk.cli`` imports before it parses its arguments: importin
 alone costs 3.5 CPU-seconds here, LightGBM 2.5 (``python -X importtime``), which a ``--help``
 or a ``validate`` never uses. The command modules import them inside the command bodies; a
 module-level import added to any of them would make every verb pay again, silently.
+
+The same run checks that a pandas ``validate`` prints no third-party warning (pandera's
+pyspark import used to print one on every command).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def _loaded(stdout: str, tag: str) -> set[str]:
     return set(json.loads(line.removeprefix(tag + " ")))
 
 
-def test_the_cli_and_a_light_verb_import_no_heavy_library(small_registry_dir: Path) -> None:
+def test_the_cli_and_a_pandas_validate_import_no_heavy_library_and_warn_of_nothing(small_registry_dir: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("PYTHONWARNINGS", None)
     done = subprocess.run(
@@ -63,3 +66,4 @@ def test_the_cli_and_a_light_verb_import_no_heavy_library(small_registry_dir: Pa
     assert "pandas" in at_validate  # the verb did run
     eager = sorted(at_validate & set(HEAVY))
     assert not eager, f"`earlyrisk validate` loads {eager}, which it never uses"
+    assert "Warning" not in done.stderr and "warn" not in done.stderr.lower(), done.stderr
