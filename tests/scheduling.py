@@ -1,10 +1,11 @@
-"""How ``make test`` hands the suite to its two xdist workers (``--dist loadfile``).
+"""How ``make test`` hands the suite to its xdist workers (``--dist loadfile``; three on two
+cores, ``make test-fast`` two: the Makefile says why).
 
 A worker takes one *unit* at a time: a test file, or a group of files that share a
 session-scoped real part, so that part starts once per run instead of once per worker
-(the Spark files: one JVM instead of two on two cores). Units are handed out longest
+(the Spark files: one JVM per run instead of one per worker). Units are handed out longest
 first (the classic longest-processing-time rule): a long unit started last keeps one
-worker busy while the other idles, which is where a two-worker run loses its minutes.
+worker busy while the others idle, which is where a run loses its minutes.
 ``LONGEST_FIRST`` holds the measured longest units; the other files follow, those with
 slow tests first, in collection order. The order only moves time around: a unit missing
 from the list (a new file) still runs, just not first.

@@ -44,7 +44,9 @@ def _loaded(stdout: str, tag: str) -> set[str]:
     return set(json.loads(line.removeprefix(tag + " ")))
 
 
-def test_the_cli_and_a_pandas_validate_import_no_heavy_library_and_warn_of_nothing(small_registry_dir: Path) -> None:
+def test_the_cli_and_a_pandas_validate_load_no_heavy_library_and_warn_of_nothing(
+    small_registry_dir: Path,
+) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("PYTHONWARNINGS", None)
     done = subprocess.run(
