@@ -11,8 +11,8 @@ DEMO_FAMILIES ?= 20000
 # (a server's, a browser's, a database's or Spark's start, a CLI subprocess, a notebook
 # kernel): a fresh clone's `.ci/run` with two workers kept 1.54 of the 2 cores busy on
 # average (22.5 CPU-min in 14.6 min, venv and lint included); a third worker's tests run in
-# those waits. `make test-fast` is unit tests,
-# CPU-bound: a third worker would only add its own start-up (README.md, "Development checks").
+# those waits. `make test-fast` is unit tests, CPU-bound: a third worker would only add its
+# own start-up (README.md, "Development checks").
 PYTEST_WORKERS ?= 3
 FAST_WORKERS ?= 2
 
