@@ -7,7 +7,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= var/demo
 DEMO_FAMILIES ?= 20000
-PYTEST_WORKERS ?= 2
+# `make test`: three xdist workers on two cores. A worker spends part of its time waiting
+# (a server's, a browser's, a database's or Spark's start, a CLI subprocess, a notebook
+# kernel): a fresh clone's `.ci/run` with two workers kept 1.54 of the 2 cores busy on
+# average (22.5 CPU-min in 14.6 min, venv and lint included); a third worker's tests run in
+# those waits. `make test-fast` is unit tests, CPU-bound: a third worker would only add its
+# own start-up (README.md, "Development checks").
+PYTEST_WORKERS ?= 3
+FAST_WORKERS ?= 2
 
 .PHONY: help install system-deps spark-deps postgres browser-deps demo test test-fast bench lint format clean
 
@@ -68,11 +75,19 @@ install: $(STAMP) ## create/update the virtual environment
 demo: $(STAMP) ## synthesize, validate, build features, train, audit, then serve
 	DEMO_DIR=$(DEMO_DIR) DEMO_FAMILIES=$(DEMO_FAMILIES) PATH=$(CURDIR)/$(BIN):$$PATH bash scripts/demo.sh
 
+# The tests write .pyc files even where PYTHONDONTWRITEBYTECODE is set (as on this machine):
+# without them every xdist worker compiled the project's modules and rewrote the ~200 test
+# modules' asserts again (pytest caches the rewrite as .pyc too), and so did every server,
+# CLI and pytest process a test starts. Collecting the suite took 28.5 CPU-s without the
+# files and 15.7 with them (README.md, "Development checks"). The files go to the
+# git-ignored __pycache__ folders; a changed source is recompiled, as always.
+test test-fast: export PYTHONDONTWRITEBYTECODE :=
+
 test: $(STAMP) spark-deps postgres browser-deps ## run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 test-fast: $(STAMP) spark-deps postgres ## the quick lane: the suite without the slow and the server tests
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow and not server"
+	$(BIN)/python -m pytest -n $(FAST_WORKERS) --dist loadfile -m "not slow and not server"
 
 bench: $(STAMP) spark-deps postgres ## print the benchmark figures (large data; takes minutes)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m benchmarks

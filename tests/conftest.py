@@ -7,7 +7,7 @@ raw data read it instead of generating their own. Treat it as read-only.
 A test that uses a fixture starting a real part (Spark, a PostgreSQL server, a real
 BentoML server, a browser's server) is marked ``slow`` here, so ``make test-fast``
 (``-m "not slow and not server"``) leaves it out without each file remembering to; and the
-files holding slow tests are handed out first, so the two xdist workers do not end on one
+files holding slow tests are handed out first, so the xdist workers do not end on one
 long file started last (``--dist loadfile`` hands out files, and tests/scheduling.py's
 groups of files, in collection order).
 """

@@ -1,10 +1,11 @@
-"""How ``make test`` hands the suite to its two xdist workers (``--dist loadfile``).
+"""How ``make test`` hands the suite to its xdist workers (``--dist loadfile``; three on two
+cores, ``make test-fast`` two: the Makefile says why).
 
 A worker takes one *unit* at a time: a test file, or a group of files that share a
 session-scoped real part, so that part starts once per run instead of once per worker
-(the Spark files: one JVM instead of two on two cores). Units are handed out longest
+(the Spark files: one JVM per run instead of one per worker). Units are handed out longest
 first (the classic longest-processing-time rule): a long unit started last keeps one
-worker busy while the other idles, which is where a two-worker run loses its minutes.
+worker busy while the others idle, which is where a run loses its minutes.
 ``LONGEST_FIRST`` holds the measured longest units; the other files follow, those with
 slow tests first, in collection order. The order only moves time around: a unit missing
 from the list (a new file) still runs, just not first.
@@ -33,31 +34,34 @@ SPARK_FILES = frozenset(
 SPARK_UNIT = "spark"
 
 #: the longest units, longest first: the sum of their tests' wall seconds (setup included)
-#: in the junit report of a whole-suite run at 9fb8584 (`pytest -n 2 --dist loadfile
-#: --junitxml`, load average 2 rising to 21): Spark 2,835 s of the suite's 9,133 s, the
-#: monitor world 729 s (built once per run now, for the report pages too:
-#: tests/shared_cache.py), then 476 s down to 102 s
+#: in the junit report of the merged tree's whole-suite run before 1f321c6 (`pytest -n 2
+#: --dist loadfile --junitxml`, 1,523 tests, 16 min 20 s on a quiet machine): the monitor
+#: registry 234 s (it builds the run's shared monitor world), Spark 214 s, then 95 s down to
+#: 25 s. Simulated on those figures, this order ends a 2-worker run within 1 % of a perfect
+#: split, and a 3-worker one within 2 %.
 LONGEST_FIRST: tuple[str, ...] = (
-    SPARK_UNIT,
     "serving/test_monitor_registry.py",
-    "training/test_train_cli.py",
-    "serving/test_model_cli.py",
-    "training/test_notebook.py",
+    SPARK_UNIT,
     "serving/test_real_server.py",
-    "serving/test_report_pages.py",
     "training/test_mlflow_ui.py",
-    "serving/test_batch_runs.py",
+    "training/test_train_cli.py",
     "serving/test_monitor_seasons.py",
-    "serving/test_family_page.py",
-    "serving/test_review_page.py",
-    "features/test_validation_stream.py",
-    "training/test_support_training.py",
-    "training/test_champion.py",
-    "serving/test_pg_replicas.py",
     "serving/test_worklist.py",
-    "serving/test_real_server_audit_guard.py",
+    "features/test_validation_stream.py",
+    "serving/test_pg_replicas.py",
     "training/test_pipeline.py",
+    "serving/test_batch_runs.py",
+    "serving/test_family_page.py",
+    "training/test_notebook.py",
+    "serving/test_real_server_audit_guard.py",
+    "serving/test_model_cli.py",
+    "serving/test_monitor_postgres_run.py",
+    "serving/test_review_page.py",
     "earlyrisk/test_cli_usability.py",
+    "serving/test_champion_reload.py",
+    "training/test_support_training.py",
+    "serving/test_audit_tail.py",
+    "serving/test_corrections_http.py",
 )
 
 

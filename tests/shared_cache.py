@@ -1,10 +1,10 @@
 """Build an expensive read-only fixture once per test run, not once per xdist worker.
 
-``make test`` runs two xdist workers, and a session- or module-scoped fixture is built in
+``make test`` runs several xdist workers, and a session- or module-scoped fixture is built in
 each worker that needs it: a synthetic registry or a trained model was built twice, each
 time on the only two cores there are. :func:`shared_build` builds it once under a file lock
 in the run's shared temporary directory (the parent of every worker's base directory,
-unique per run, so nothing leaks between runs) and hands the other worker the same files
+unique per run, so nothing leaks between runs) and hands the other workers the same files
 and a pickled summary. Without xdist the directory is the session's own.
 
 Only for what the tests read and never change (a registry, a trained model's files and

@@ -13,6 +13,9 @@ REPO = Path(__file__).resolve().parents[1]
 # one quick test of the suite's own machinery: what is run does not matter, only that the
 # run starts with the project's pytest configuration
 QUICK_TEST = "tests/test_suite_tools.py::test_listed_units_exist_and_go_first"
+# third-party plugins the quick test never uses: importing them (schemathesis, hypothesis,
+# anyio's trio) cost 1.4 of a pytest process's 2.3 CPU-s here, in each of the three processes
+UNUSED_PLUGINS = ("schemathesis", "hypothesispytest", "anyio", "typeguard")
 
 # a plugin that records, after the conftest's hook built xdist's scheduler, whether xdist
 # will reorder the units by test count
@@ -32,7 +35,16 @@ def pytest_xdist_make_scheduler(config, log):
 
 def _pytest(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            *(f"-pno:{plugin}" for plugin in UNUSED_PLUGINS),
+            "-q",
+            *args,
+        ],
         cwd=REPO,
         env={**os.environ, **(env or {})},
         capture_output=True,

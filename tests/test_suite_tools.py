@@ -33,10 +33,13 @@ def test_every_file_using_the_spark_session_is_in_the_spark_unit() -> None:
 def test_listed_units_exist_and_go_first() -> None:
     for unit in LONGEST_FIRST:
         assert unit == SPARK_UNIT or (TESTS / unit).is_file(), unit
-    first, second = LONGEST_FIRST[0], LONGEST_FIRST[1]
-    spark_file = sorted(SPARK_FILES)[0]
-    assert order_key(spark_file, slow=False) < order_key(second, slow=False)
-    assert first == SPARK_UNIT
+    # the listed units go out in the listed order, each Spark file at the Spark unit's rank
+    ranks = [order_key(unit, slow=True) for unit in LONGEST_FIRST]
+    assert ranks == sorted(ranks) and len(set(ranks)) == len(ranks)
+    spark_rank = order_key(SPARK_UNIT, slow=False)
+    assert {order_key(f, slow=False) for f in SPARK_FILES} == {spark_rank}
+    # the Spark unit is among the longest (one JVM runs every Spark file)
+    assert spark_rank < order_key(LONGEST_FIRST[3], slow=False)
     # an unlisted file: after every listed unit, the slow ones before the others
     listed_last = order_key(LONGEST_FIRST[-1], slow=False)
     assert listed_last < order_key("serving/new_file.py", slow=True)

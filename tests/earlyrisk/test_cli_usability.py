@@ -78,20 +78,6 @@ def test_validate_help_prints_no_warning() -> None:
     assert done.stderr == ""
 
 
-def test_a_pandas_validate_prints_no_warning(small_registry_dir: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "earlyrisk", "validate", str(small_registry_dir)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=_env(),
-        check=False,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "Warning" not in done.stderr and "warn" not in done.stderr.lower(), done.stderr
-
-
 @pytest.mark.parametrize("preload", ["", "import mlflow.types.schema"])
 def test_the_schemas_never_load_pandas_on_spark(preload: str) -> None:
     """pandera imports pyspark.pandas when it can (its FutureWarning on every command); the
