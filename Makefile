@@ -7,13 +7,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= var/demo
 DEMO_FAMILIES ?= 20000
-# `make test`: three xdist workers on two cores. A worker spends part of its time waiting
-# (a server's, a browser's, a database's or Spark's start, a CLI subprocess, a notebook
-# kernel): a fresh clone's `.ci/run` with two workers kept 1.54 of the 2 cores busy on
-# average (22.5 CPU-min in 14.6 min, venv and lint included); a third worker's tests run in
-# those waits. `make test-fast` is unit tests, CPU-bound: a third worker would only add its
-# own start-up (README.md, "Development checks").
-PYTEST_WORKERS ?= 3
+# `make test`: two xdist workers on the two cores. A third worker was tried to run tests
+# while the others wait for a server, a browser, a database, Spark or a subprocess: on a
+# quiet machine the whole suite took 15 min 32 s with three (1,438 CPU-s, 1.54 cores busy on
+# average) against 15 min 40 s to 16 min 20 s with two in the round before, and the busy
+# share of the cores did not rise, so the waits are not what holds the run back and two
+# workers (less memory, fewer start-up races under load) stay the default.
+# `make test-fast` is unit tests, CPU-bound (README.md, "Development checks").
+PYTEST_WORKERS ?= 2
 FAST_WORKERS ?= 2
 
 .PHONY: help install system-deps spark-deps postgres browser-deps demo test test-fast bench lint format clean
