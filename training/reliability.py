@@ -85,22 +85,30 @@ def observed_to_expected(
     )
 
 
-def calibration_slope(
-    y: np.ndarray, p: np.ndarray, *, confidence_level: float = 0.95, max_iter: int = 100
-) -> CalibrationStat:
-    """Slope of ``logit P(y=1) = a + b * logit(p)`` by Newton's method, with a Wald interval.
+@dataclass(frozen=True)
+class LogitLinearFit:
+    """``logit P(y=1) = intercept + slope * logit(p)`` fitted by maximum likelihood, with the
+    Fisher information at the fit (for a Wald interval)."""
 
-    NaN when both classes are not present, the probabilities are all equal, or the fit does
-    not converge to a finite slope (the score separates the outcomes).
+    intercept: float
+    slope: float
+    information: np.ndarray
+
+
+def logit_linear_fit(y: np.ndarray, p: np.ndarray, *, max_iter: int = 100) -> LogitLinearFit | None:
+    """Fit ``logit P(y=1) = a + b * logit(p)`` by Newton's method with step halving.
+
+    One fit serves both the calibration slope (the gates read ``b``) and the monitor's
+    logistic recalibration (which maps probabilities through ``a`` and ``b``). None when both
+    classes are not present, the probabilities are all equal, or the fit does not converge
+    to a finite slope (the score separates the outcomes): no map to report then.
     """
     y = np.asarray(y, dtype=float)
     p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
     n = int(y.size)
-    observed, expected = float(y.sum()), float(p.sum())
-    nan = float("nan")
     x = np.log(p / (1 - p))
-    if n < 3 or not 0 < observed < n or np.ptp(x) == 0:
-        return CalibrationStat(nan, nan, nan, nan, n, observed, expected)
+    if n < 3 or not 0 < float(y.sum()) < n or np.ptp(x) == 0:
+        return None
     design = np.column_stack([np.ones(n), x])
 
     def loglik(b: np.ndarray) -> float:
@@ -127,13 +135,34 @@ def calibration_slope(
             current = updated
             break
         current = updated
-    mu = 1 / (1 + np.exp(-np.clip(design @ beta, -30, 30)))
-    info = design.T @ (design * (mu * (1 - mu))[:, None])
     slope = float(beta[1])
     if not converged or not np.isfinite(slope) or abs(slope) > 100:
         # the outcomes are (quasi-)separated by the score: no finite slope to report
+        return None
+    mu = 1 / (1 + np.exp(-np.clip(design @ beta, -30, 30)))
+    info = design.T @ (design * (mu * (1 - mu))[:, None])
+    return LogitLinearFit(intercept=float(beta[0]), slope=slope, information=info)
+
+
+def calibration_slope(
+    y: np.ndarray, p: np.ndarray, *, confidence_level: float = 0.95, max_iter: int = 100
+) -> CalibrationStat:
+    """Slope of ``logit P(y=1) = a + b * logit(p)`` (:func:`logit_linear_fit`), with a Wald
+    interval.
+
+    NaN when both classes are not present, the probabilities are all equal, or the fit does
+    not converge to a finite slope (the score separates the outcomes).
+    """
+    y = np.asarray(y, dtype=float)
+    n = int(y.size)
+    observed = float(y.sum())
+    expected = float(np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS).sum())
+    nan = float("nan")
+    fit = logit_linear_fit(y, p, max_iter=max_iter)
+    if fit is None:
         return CalibrationStat(nan, nan, nan, nan, n, observed, expected)
-    se = float(np.sqrt(np.linalg.inv(info)[1, 1]))
+    slope = fit.slope
+    se = float(np.sqrt(np.linalg.inv(fit.information)[1, 1]))
     z = _z(confidence_level)
     return CalibrationStat(
         estimate=slope,

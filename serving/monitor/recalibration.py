@@ -56,6 +56,7 @@ from training.reference_stats import (
     check_calibration,
     quantile_ece,
 )
+from training.reliability import logit_linear_fit
 from training.risk_model import RiskModel
 
 RULES: tuple[str, ...] = get_args(RecalibrationRule)
@@ -95,25 +96,47 @@ def served(y: np.ndarray, p: np.ndarray, *, k: int, note: str | None = None) -> 
     )
 
 
-def isotonic(y: np.ndarray, p: np.ndarray, *, k: int) -> CalibrationCheck:
-    """The isotonic map of the label on the served probability, fitted on every row."""
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p, y)
-    xs, ys = np.asarray(iso.X_thresholds_, float), np.asarray(iso.y_thresholds_, float)
+def _mapped(
+    method: str,
+    y: np.ndarray,
+    p: np.ndarray,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    *,
+    k: int,
+    note: str | None = None,
+) -> CalibrationCheck:
+    """A map of the served probability, stored as its curve ``(xs, ys)`` (read back by
+    interpolation), with the ECE before and after it."""
     return CalibrationCheck(
-        method="isotonic",
+        method=method,
         x_thresholds=xs.tolist(),
         y_thresholds=ys.tolist(),
         n_bins=CALIBRATION_BINS,
         ece_before=quantile_ece(y, p, n_bins=CALIBRATION_BINS),
         ece_after=quantile_ece(y, np.interp(p, xs, ys), n_bins=CALIBRATION_BINS),
         observed_over_predicted_at_capacity=_ratio(y, p, k),
+        note=note,
     )
 
 
+def isotonic(y: np.ndarray, p: np.ndarray, *, k: int) -> CalibrationCheck:
+    """The isotonic map of the label on the served probability, fitted on every row."""
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p, y)
+    xs, ys = np.asarray(iso.X_thresholds_, float), np.asarray(iso.y_thresholds_, float)
+    return _mapped("isotonic", y, p, xs, ys, k=k)
+
+
 def logistic(y: np.ndarray, p: np.ndarray, *, k: int) -> CalibrationCheck:
-    """``logit q = a + b logit p`` fitted by maximum likelihood (unpenalised), stored as
-    its curve on a grid of probabilities (dense where the served probabilities are)."""
-    a, b = _logistic_fit(logit(np.clip(p, _EPS, 1 - _EPS)), np.asarray(y, dtype=float))
+    """``logit q = a + b logit p`` fitted by maximum likelihood (the gates' calibration-slope
+    fit, :func:`training.reliability.logit_linear_fit`), stored as its curve on a grid of
+    probabilities (dense where the served probabilities are)."""
+    fit = logit_linear_fit(y, p)
+    if fit is None:
+        return served(
+            y, p, k=k, note="the logistic map has no finite fit here (one class, or separated)"
+        )
+    a, b = fit.intercept, fit.slope
     grid = np.unique(
         np.concatenate(
             [[0.0, 1.0], np.quantile(p, np.linspace(0, 1, LOGISTIC_GRID)), np.linspace(0, 1, 65)]
@@ -122,34 +145,7 @@ def logistic(y: np.ndarray, p: np.ndarray, *, k: int) -> CalibrationCheck:
     values = expit(a + b * logit(np.clip(grid, _EPS, 1 - _EPS)))
     if b < 0:  # a map that reverses the ranking is no calibration of it: keep it flat
         values = np.full_like(grid, float(y.mean()))
-    return CalibrationCheck(
-        method="logistic",
-        x_thresholds=grid.tolist(),
-        y_thresholds=values.tolist(),
-        n_bins=CALIBRATION_BINS,
-        ece_before=quantile_ece(y, p, n_bins=CALIBRATION_BINS),
-        ece_after=quantile_ece(y, np.interp(p, grid, values), n_bins=CALIBRATION_BINS),
-        observed_over_predicted_at_capacity=_ratio(y, p, k),
-        note=f"logit q = {a:.3f} + {b:.3f} logit p",
-    )
-
-
-def _logistic_fit(x: np.ndarray, y: np.ndarray, *, steps: int = 50) -> tuple[float, float]:
-    """Maximum likelihood ``(a, b)`` of ``P(y) = expit(a + b x)`` by Newton's method (two
-    parameters: a few milliseconds on a year of families, so the bootstrap of
-    :func:`map_spread` can refit it dozens of times)."""
-    rate = float(np.clip(y.mean(), _EPS, 1 - _EPS))
-    theta = np.array([np.log(rate / (1 - rate)), 0.0])
-    design = np.column_stack([np.ones_like(x), x])
-    for _ in range(steps):
-        q = expit(design @ theta)
-        w = q * (1 - q)
-        hessian = design.T @ (design * w[:, None]) + 1e-9 * np.eye(2)
-        step = np.linalg.solve(hessian, design.T @ (y - q))
-        theta = theta + step
-        if float(np.max(np.abs(step))) < 1e-10:
-            break
-    return float(theta[0]), float(theta[1])
+    return _mapped("logistic", y, p, grid, values, k=k, note=f"logit q = {a:.3f} + {b:.3f} logit p")
 
 
 def ece_check(y: np.ndarray, p: np.ndarray, *, k: int) -> CalibrationCheck:
