@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +133,37 @@ def peer_frame(
 TUNED_PARAMS = {"learning_rate": 0.05, "num_leaves": 7, "min_data_in_leaf": 100}
 
 
+@dataclass(frozen=True)
+class PlainPeer:
+    """The plain peer fitted on every date of ``frame`` before T and scored at T."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    features: list[str]
+    scores: np.ndarray
+
+
+def plain_peer(frame: pd.DataFrame, latest: pd.Timestamp, family_ids: pd.Series) -> PlainPeer:
+    """Fit the issue's plain LightGBM on the rows of ``frame`` (:func:`peer_frame`) dated
+    before ``latest`` and score ``family_ids`` at ``latest``, in their order (one fit for
+    every benchmark that compares with the peer, so they all compare with the same one)."""
+    from training import lightgbm_adapter as lgbx
+
+    features = [
+        c for c in frame.columns if c not in ("family_id", "as_of", "label", "label_observed")
+    ]
+    train = frame.loc[frame["as_of"] < latest]
+    booster = lgbx.train(
+        {"objective": "binary", "verbose": -1, "seed": 1, "deterministic": True, "num_threads": 2},
+        lgbx.dataset(train[features], train["label"].astype(int)),
+        num_boost_round=PEER_ROUNDS,
+    )
+    test = frame.loc[frame["as_of"] == latest].set_index("family_id")
+    test = test.reindex(family_ids)
+    scores = lgbx.predict_probability(booster, test[features].fillna(0.0))
+    return PlainPeer(train=train, test=test, features=features, scores=scores)
+
+
 def tuned_peer_scores(
     train: pd.DataFrame, test: pd.DataFrame, features: list[str], *, seed: int = 1
 ) -> tuple[np.ndarray, int]:
@@ -171,7 +203,6 @@ def main() -> None:
     from sklearn.metrics import roc_auc_score
 
     from features.validation import load_validated
-    from training import lightgbm_adapter as lgbx
     from training.config import load_config
     from training.design import period_ends
     from training.pipeline import run_training
@@ -220,20 +251,9 @@ def main() -> None:
     train_dates = [d for d in quarter_ends if d + pd.DateOffset(months=horizon) <= latest]
     started = time.perf_counter()
     frame = peer_frame(raw, [*train_dates, latest], horizon=horizon)
-    features = [
-        c for c in frame.columns if c not in ("family_id", "as_of", "label", "label_observed")
-    ]
-    train = frame.loc[frame["as_of"] < latest]
-    booster = lgbx.train(
-        {"objective": "binary", "verbose": -1, "seed": 1, "deterministic": True, "num_threads": 2},
-        lgbx.dataset(train[features], train["label"].astype(int)),
-        num_boost_round=PEER_ROUNDS,
-    )
-    test = frame.loc[frame["as_of"] == latest].set_index("family_id")
-    test = test.reindex(at_t["family_id"].astype(str))
-    peer_auc = float(
-        roc_auc_score(y, lgbx.predict_probability(booster, test[features].fillna(0.0)))
-    )
+    peer = plain_peer(frame, latest, at_t["family_id"].astype(str))
+    train, features = peer.train, peer.features
+    peer_auc = float(roc_auc_score(y, peer.scores))
     peer_seconds = time.perf_counter() - started
 
     print(

@@ -165,10 +165,9 @@ def _train(raw_dir: Path, tmp: Path, **slices: object):  # type: ignore[no-untyp
 
 def measure(variant: str, seed: int, families: int) -> dict[str, object]:
     """One registry: the models' AUC at T, the margins and the ECE against the truth."""
-    from benchmarks.peer import PEER_ROUNDS, peer_frame, tuned_peer_scores
+    from benchmarks.peer import peer_frame, plain_peer, tuned_peer_scores
     from features.engine import build_feature_table
     from features.validation import load_validated
-    from training import lightgbm_adapter as lgbx
     from training.design import period_ends
 
     raw_dir, _, end = registry(variant, seed, families)
@@ -193,19 +192,9 @@ def measure(variant: str, seed: int, families: int) -> dict[str, object]:
     ]
     train_dates = [d for d in quarter_ends if d + pd.DateOffset(months=12) <= latest]
     frame = peer_frame(raw, [*train_dates, latest], horizon=12)
-    features = [
-        c for c in frame.columns if c not in ("family_id", "as_of", "label", "label_observed")
-    ]
-    train = frame.loc[frame["as_of"] < latest]
-    booster = lgbx.train(
-        {"objective": "binary", "verbose": -1, "seed": 1, "deterministic": True, "num_threads": 2},
-        lgbx.dataset(train[features], train["label"].astype(int)),
-        num_boost_round=PEER_ROUNDS,
-    )
-    test = frame.loc[frame["as_of"] == latest].set_index("family_id")
-    test = test.reindex(at_t["family_id"].astype(str))
-    peer_score = lgbx.predict_probability(booster, test[features].fillna(0.0))
-    tuned_score, tuned_trees = tuned_peer_scores(train, test, features, seed=seed)
+    peer = plain_peer(frame, latest, at_t["family_id"].astype(str))
+    peer_score = peer.scores
+    tuned_score, tuned_trees = tuned_peer_scores(peer.train, peer.test, peer.features, seed=seed)
     truth_at_t = pd.read_parquet(raw_dir / "ground_truth.parquet")
     truth_at_t = truth_at_t.loc[pd.to_datetime(truth_at_t["as_of"]) == latest]
     oracle = (

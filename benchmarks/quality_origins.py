@@ -66,12 +66,11 @@ def outcome_history(outcomes: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
 
 def measure(variant: str, seed: int, families: int) -> None:
     """Print one block: the oracle, both peers, and the model on each number of origins."""
-    from benchmarks.peer import PEER_ROUNDS, peer_frame, tuned_peer_scores
+    from benchmarks.peer import peer_frame, plain_peer, tuned_peer_scores
     from benchmarks.quality import fast_auc, margin_interval, registry
     from features.catalogue import model_input_columns
     from features.engine import build_feature_table
     from features.validation import load_validated
-    from training import lightgbm_adapter as lgbx
     from training.config import LightGBMSpec, load_config
     from training.design import period_ends
     from training.models import fit_lightgbm
@@ -89,31 +88,14 @@ def measure(variant: str, seed: int, families: int) -> None:
     y = at_t["label"].to_numpy(dtype=int)
 
     frame = peer_frame(raw, [*closed, latest], horizon=12)
-    features = [
-        c for c in frame.columns if c not in ("family_id", "as_of", "label", "label_observed")
-    ]
-    train = frame.loc[frame["as_of"] < latest]
-    test = frame.loc[frame["as_of"] == latest].set_index("family_id")
-    test = test.reindex(at_t["family_id"].astype(str))
-    booster = lgbx.train(
-        {"objective": "binary", "verbose": -1, "seed": 1, "deterministic": True, "num_threads": 2},
-        lgbx.dataset(train[features], train["label"].astype(int)),
-        num_boost_round=PEER_ROUNDS,
-    )
-    peer = lgbx.predict_probability(booster, test[features].fillna(0.0))
-    tuned, _ = tuned_peer_scores(train, test, features, seed=seed)
+    family_ids = at_t["family_id"].astype(str)
+    plain = plain_peer(frame, latest, family_ids)
+    peer, features = plain.scores, plain.features
+    tuned, _ = tuned_peer_scores(plain.train, plain.test, plain.features, seed=seed)
     # the same plain peer under design rule 3 (history bounded at 3 years): what the
     # unbounded "all history" counts alone are worth to it
     bounded = peer_frame(raw, [*closed, latest], horizon=12, history_days=HISTORY_DAYS)
-    bounded_train = bounded.loc[bounded["as_of"] < latest]
-    bounded_test = bounded.loc[bounded["as_of"] == latest].set_index("family_id")
-    bounded_test = bounded_test.reindex(at_t["family_id"].astype(str))
-    bounded_booster = lgbx.train(
-        {"objective": "binary", "verbose": -1, "seed": 1, "deterministic": True, "num_threads": 2},
-        lgbx.dataset(bounded_train[features], bounded_train["label"].astype(int)),
-        num_boost_round=PEER_ROUNDS,
-    )
-    peer_3y = lgbx.predict_probability(bounded_booster, bounded_test[features].fillna(0.0))
+    peer_3y = plain_peer(bounded, latest, family_ids).scores
     truth = pd.read_parquet(raw_dir / "ground_truth.parquet")
     truth = truth.loc[pd.to_datetime(truth["as_of"]) == latest].set_index("family_id")
     oracle = truth["true_probability"].reindex(at_t["family_id"].astype(str)).to_numpy(float)
