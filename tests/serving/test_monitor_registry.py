@@ -22,10 +22,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from click.testing import Result
 from monitor_world import MONITOR_MODEL, monitor_world
 from private_modes import mode, usual_umask
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from earlyrisk.cli import app
 from serving.monitor.config import MonitorConfig
