@@ -17,6 +17,10 @@ So the map is chosen by a rule (``MonitorConfig.recalibration``):
 * ``logistic``: always a logistic recalibration, ``logit q = a + b logit p`` (two
   parameters: the map's level and steepness, which is what the ROC AUC estimate needs; a
   step function fitted to a few thousand outcomes over-fits its steps and over-states it);
+* ``beta``: beta calibration, ``logit q = a + b ln p - c ln(1 - p)``: the logistic map with
+  its two tails free (three parameters);
+* ``blend``: the mean of the logistic and the isotonic maps (a hedge between the logistic
+  map's shape bias and the isotonic map's step noise);
 * ``auc_check``: the option (served, isotonic, logistic) whose label-free ROC AUC estimate
   was closest to the realized one **one quarter ahead of the quarters it was fitted on**,
   leaving each quarter of the labelled year out in turn: chosen by the error of the
