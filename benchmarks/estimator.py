@@ -22,19 +22,25 @@ the transfer term), and a verdict per target: |error| <= 0.015 on average and sm
 CBPE's; coverage >= 90 %.
 
 The trained setups (model, reference statistics, the labelled year's and the later dates'
-rows) are kept in ``var/bench/estimator/`` and reused: the estimate can be re-measured
-without retraining. Seed 3 is the one last round's choices were made on, seeds 4 and 5 the
-ones this round's recalibration rule (``MonitorConfig.recalibration``, logistic) was chosen
-on (``docs/monitoring.md``); the default seeds 1 and 2 are the ones reported. Beside the
-default rule's estimate the table prints last round's rule (``ece``: the 20-bin ECE check)
-and the interval's terms: ``+tse`` the transfer term, ``+map`` the map's bootstrap spread.
+rows) are kept in ``var/bench/estimator/`` and reused, CBPE's estimates beside them
+(``<setup>.cbpe.json``): the estimate can be re-measured without retraining. Seed 3 is the
+one round 9's choices were made on, seeds 4 and 5 the ones round 10's recalibration rule
+(``MonitorConfig.recalibration``, logistic) was chosen on, and seeds 1, 2, 4 and 5 the ones
+round 11 compared every map with CBPE on (:mod:`benchmarks.estimator_compare`; the default
+stayed); the default seeds 6 and 7 are the ones reported, never used for a choice. After
+them the setups of the chosen-on seeds that are cached (``EARLYRISK_ESTIMATOR_POOLED_SEEDS``,
+default ``1,2,4,5``; never trained here) are pooled in: the same summary over every seed,
+with the paired interval of ``|ours| - |CBPE's|`` over registries. Beside the default
+rule's estimate the table prints round 9's rule (``ece``: the 20-bin ECE check) and the
+interval's terms: ``+tse`` the transfer term, ``+map`` the map's bootstrap spread. Last,
+what the map term costs at 1,000,000 rows (:mod:`benchmarks.estimator_boot`).
 
 Why 20,000 families: the realized ROC AUC itself is a draw. On 8,000 families (about 5,200
 eligible, 290 outcomes) its standard error is about 0.018, so even an exact estimate of its
 expectation would be off by 0.014 on average, the target's size; on 20,000 it is about 0.011.
 
 Sizes: ``EARLYRISK_ESTIMATOR_FAMILIES`` (default 20000), ``EARLYRISK_ESTIMATOR_SEEDS``
-(default ``1,2``), ``EARLYRISK_ESTIMATOR_VARIANTS`` (default standard, seasonal,
+(default ``6,7``), ``EARLYRISK_ESTIMATOR_VARIANTS`` (default standard, seasonal,
 slow_recording, event_mix). Run: ``python -m benchmarks estimator``.
 """
 

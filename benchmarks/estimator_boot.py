@@ -9,7 +9,7 @@ probabilities (no model, no registry: the map fitting is the whole cost), a labe
 as many, for the default map and the others, beside one fit of the same map (the ratio is
 what the term adds to the estimate's own calibration).
 
-Run: ``python -m benchmarks estimator_boot`` (printed by ``python -m benchmarks estimator``
+Run: ``python -m benchmarks.estimator_boot`` (printed by ``python -m benchmarks estimator``
 too, so ``make bench`` shows it).
 """
 

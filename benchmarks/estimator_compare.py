@@ -19,7 +19,10 @@ over **registries** (a registry's four dates share families and label windows: t
 one draw, not four; a t interval over the registries' means). Where the generator's truth
 is at hand (``ground_truth.parquet`` of the registry in ``var/bench/quality``), each
 estimate is also compared with the ROC AUC the true probabilities imply at that date
-(``vs truth``): the same comparison without the realized value's own noise.
+(``vs truth``): the same comparison without the realized value's own noise. Beside the maps:
+the logistic map fitted on the same quarter of the labelled year only, and the logistic
+estimate less its mean leave-one-quarter-out error (a bias correction measured on the
+reference). ``EARLYRISK_ESTIMATOR_BOOT`` sets the refits of each map (default 40).
 
 Run: ``EARLYRISK_ESTIMATOR_SEEDS=1,2,4,5 python -m benchmarks.estimator_compare``
 (default: every cached setup at 20,000 families); nothing is trained.
