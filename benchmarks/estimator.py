@@ -63,6 +63,10 @@ import pyarrow.parquet as pq
 from benchmarks.quality import ROOT, _env_list, fast_auc, registry
 
 DEFAULT_VARIANTS = "standard,seasonal,slow_recording,event_mix"
+# the seeds the monitor's choices were made on (round 9: 3; round 10: 4, 5; round 11: 1, 2,
+# 4, 5) and the ones reported by default, which must never be among them
+CHOSEN_ON_SEEDS = (1, 2, 3, 4, 5)
+REPORTED_SEEDS = "6,7"
 
 
 def earlier_extract(raw_dir: Path, until: dt.date, out: Path) -> Path:
@@ -306,7 +310,7 @@ def main() -> None:
     """Every setup's errors, then the summary beside CBPE's."""
     os.nice(max(0, 10 - os.nice(0)))  # trains for minutes on shared cores: niced to 10
     families = int(os.environ.get("EARLYRISK_ESTIMATOR_FAMILIES", "20000"))
-    seeds = [int(s) for s in _env_list("EARLYRISK_ESTIMATOR_SEEDS", "6,7")]
+    seeds = [int(s) for s in _env_list("EARLYRISK_ESTIMATOR_SEEDS", REPORTED_SEEDS)]
     variants = _env_list("EARLYRISK_ESTIMATOR_VARIANTS", DEFAULT_VARIANTS)
     from serving.monitor.config import MonitorConfig
 
