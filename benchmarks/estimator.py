@@ -370,7 +370,8 @@ def main() -> None:
     print(f"reported seeds {seeds} (not used for choosing the rule):")
     summarize(reported)
     if len(frame) > len(reported):
-        print(f"pooled over every seed measured ({sorted(frame['seed'].unique())}):")
+        measured = sorted(int(s) for s in frame["seed"].unique())
+        print(f"pooled over every seed measured ({measured}):")
         summarize(frame)
     # what the interval's map term costs at a national registry's size
     from benchmarks import estimator_boot
