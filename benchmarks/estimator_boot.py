@@ -71,7 +71,11 @@ def main() -> None:
 
     rows = int(os.environ.get("EARLYRISK_BOOT_ROWS", "1000000"))
     config = MonitorConfig()
-    options = tuple(dict.fromkeys((config.recalibration, "logistic", "isotonic")))
+    from serving.monitor.recalibration import FITS
+
+    # the default rule's map (auc_check chooses among these at run time: not timed apart)
+    chosen = (config.recalibration,) if config.recalibration in FITS else ()
+    options = tuple(dict.fromkeys((*chosen, "logistic", "isotonic")))
     print(
         f"calibration_boot: {config.calibration_boot} refits of the map on a labelled year of "
         f"{rows:,} rows (4 quarter ends, synthetic probabilities), default map "
