@@ -220,7 +220,7 @@ def test_cli_exit_codes_reports_and_mlflow_link(
 ) -> None:
     import mlflow
 
-    runner = CliRunner()
+    runner = CliRunner(env={"COLUMNS": "400"})  # rich folds a long --out path
     common = _cli_common(world)
     out = after_run.out
     alerted = after_run.result
