@@ -48,13 +48,8 @@ def _repository(tmp: Path, raw: Path) -> Path:
 
 @pytest.fixture
 def notebook_env(write_config, monkeypatch) -> None:
-    """The quick training config; no raw directory and no MLflow store given: the defaults.
-
-    The backtest has the held-out origin only: the notebook's backtest cell shows the table
-    of whatever origins were run (and a plot only when there are several), and the
-    earlier origins' fits are the command's, proved by test_train_cli.py's run with the
-    packaged design."""
-    monkeypatch.setenv("EARLYRISK_TRAIN_CONFIG", str(write_config(backtest={"origins": 1})))
+    """The quick training config; no raw directory and no MLflow store given: the defaults."""
+    monkeypatch.setenv("EARLYRISK_TRAIN_CONFIG", str(write_config()))
     monkeypatch.delenv("EARLYRISK_RAW_DIR", raising=False)
     monkeypatch.delenv("EARLYRISK_TRACKING_URI", raising=False)
 
