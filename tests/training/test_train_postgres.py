@@ -14,6 +14,9 @@ the packaged design's backtest and refit are proved by
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import mlflow
 import psycopg
 import pytest
@@ -25,7 +28,10 @@ pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 
 def test_train_summarises_reports_and_registers_the_model_in_postgres(
-    training_registry_dir, write_config, postgres_url: str, tmp_path
+    training_registry_dir: Path,
+    write_config: Callable[..., Path],
+    postgres_url: str,
+    tmp_path: Path,
 ) -> None:
     config = write_config(
         mlflow={"tracking_uri": postgres_url}, backtest={"origins": 1}, final_refit=False
