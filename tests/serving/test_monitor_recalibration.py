@@ -19,7 +19,7 @@ import datetime as dt
 import numpy as np
 import pytest
 from pydantic import ValidationError
-from scipy.special import expit
+from scipy.special import expit, logit
 
 from serving.monitor.config import MonitorConfig
 from serving.monitor.recalibration import RULES, map_spread, recalibrate
@@ -242,3 +242,64 @@ def test_the_blend_is_the_mean_of_both_maps_and_keeps_the_served_one_without_a_f
     check, _ = recalibrate("blend", separated, k=k)
     assert check.method == "none", check
     assert check.note is not None and "no finite fit" in check.note, check.note
+
+
+def test_lr_check_keeps_a_calibrated_year_and_maps_a_miscalibrated_one() -> None:
+    """The likelihood-ratio rule's safeguard both ways: served probabilities that are the
+    truth are kept (the test does not reject them), served probabilities too flat or too
+    high are rejected and mapped, and the mapped estimate is then closer to the truth's."""
+    rng = np.random.default_rng(13)
+    calibrated = {day: _pair(_draw(rng, 1500, slope=1.0)) for day in YEAR}
+    check, info = recalibrate("lr_check", calibrated, k=k)
+    assert check.method == "none" and info["option"] == "none", check.note
+    assert check.note is not None and "served probability kept" in check.note, check.note
+    for name, year in (
+        ("too flat", {day: _pair(_draw(rng, 1500, slope=0.8)) for day in YEAR}),
+        ("too high", {day: (y, expit(logit(p) + 0.4)) for day, (y, p) in calibrated.items()}),
+    ):
+        check, info = recalibrate("lr_check", year, k=k)
+        assert check.method == "logistic" and info["option"] == "logistic", (name, check.note)
+        assert check.note is not None and "mapped" in check.note, (name, check.note)
+    # the too-flat model at a later date: mapped, the estimate moves toward the truth's
+    _, p, truth = _draw(rng, 13_000, slope=0.8)
+    expected = expected_roc_auc(truth, p)
+    flat = {day: _pair(_draw(rng, 1500, slope=0.8)) for day in YEAR}
+    mapped, _ = recalibrate("lr_check", flat, k=k)
+    assert abs(expected_roc_auc(mapped.apply(p), p) - expected) < 0.5 * abs(
+        expected_roc_auc(p, p) - expected
+    )
+
+
+def test_lr_check_rejects_a_calibrated_year_about_as_often_as_its_level() -> None:
+    """Over draws of a calibrated labelled year the test rejects at about its 5 % level: it
+    keeps the served probability on noise alone, which is what it is for (a map fitted to
+    noise is what every map costs the estimate)."""
+    rng = np.random.default_rng(14)
+
+    def method(slope: float) -> str:
+        year = {day: _pair(_draw(rng, 1000, slope=slope)) for day in YEAR}
+        return recalibrate("lr_check", year, k=k)[0].method
+
+    mapped = [method(1.0) != "none" for _ in range(60)]
+    assert np.mean(mapped) <= 0.12, np.mean(mapped)
+    # the same draws too flat: the test sees it nearly every time
+    flat = [method(0.8) == "logistic" for _ in range(20)]
+    assert np.mean(flat) >= 0.9, np.mean(flat)
+
+
+def test_shrunk_logistic_moves_the_map_toward_the_identity_by_its_uncertainty() -> None:
+    """The shrinkage factor is 0 (served kept) when the fit is within its noise of the
+    identity, near 1 when it is far beyond it, and the shrunk map lies between the served
+    probability and the full logistic map."""
+    rng = np.random.default_rng(15)
+    calibrated = {day: _pair(_draw(rng, 1500, slope=1.0)) for day in YEAR}
+    check, _ = recalibrate("shrunk_logistic", calibrated, k=k)
+    assert check.method == "none", check.note
+    assert check.note is not None and "shrinkage factor 0.000" in check.note, check.note
+    flat = {day: _pair(_draw(rng, 1500, slope=0.7)) for day in YEAR}
+    shrunk, _ = recalibrate("shrunk_logistic", flat, k=k)
+    full, _ = recalibrate("logistic", flat, k=k)
+    assert shrunk.method == "logistic", shrunk.note
+    grid = np.linspace(0.01, 0.6, 60)
+    between = (shrunk.apply(grid) - grid) / (full.apply(grid) - grid)
+    assert np.all((between > 0.8) & (between < 1.0)), between
