@@ -303,3 +303,42 @@ def test_shrunk_logistic_moves_the_map_toward_the_identity_by_its_uncertainty() 
     grid = np.linspace(0.01, 0.6, 60)
     between = (shrunk.apply(grid) - grid) / (full.apply(grid) - grid)
     assert np.all((between > 0.8) & (between < 1.0)), between
+
+
+def test_lr_checks_spread_redoes_the_test_so_a_kept_served_probability_still_widens() -> None:
+    """A labelled year the test just passes (p about 0.14): the served probability is kept,
+    but resamples of that year reject it often. The interval's map term refits the rule,
+    its choice included (``year_map_spread``), so it is not 0; the chosen map's spread (the
+    served probability's) would be, and the interval would claim a certainty the year
+    does not hold."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from serving.monitor.recalibration import year_map_spread
+
+    rng = np.random.default_rng(16)
+    frames = []
+    for day in YEAR:
+        y, p, _ = _draw(rng, 1000, slope=0.93)
+        frames.append(pd.DataFrame({"as_of": pd.Timestamp(day), "label": y, "p": p}))
+    table = pd.concat(frames, ignore_index=True)
+    year = {
+        day: (f["label"].to_numpy(), f["p"].to_numpy()) for day, f in zip(YEAR, frames, strict=True)
+    }
+    config = MonitorConfig(recalibration="lr_check", calibration_boot=20)
+    check, _ = recalibrate("lr_check", year, k=k)
+    assert check.method == "none" and "p = 0.14" in str(check.note), check.note
+
+    class Served:  # the served probability is a column of the constructed rows
+        def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+            return frame["p"].to_numpy()
+
+    stats = SimpleNamespace(calibration=check, capacity=SimpleNamespace(k=k))
+    season = {"calibration_as_of": [d.isoformat() for d in YEAR]}
+    spread = year_map_spread(stats, Served(), table, season, config=config)  # type: ignore[arg-type]
+    assert spread is not None and spread.option == "lr_check"
+    assert {m.method for m in spread.maps} == {"none", "logistic"}
+    _, later, _ = _draw(rng, 13_000, slope=0.93)
+    assert spread.se(later) > 0.004, spread.se(later)
+    assert map_spread(check.method, year, k=k, n_boot=20, seed=0).se(later) == 0.0
