@@ -88,7 +88,7 @@ class MonitorConfig(BaseModel):
         "period (serving.monitor.seasonal) instead of the stored reference's date",
     )
     recalibration: RecalibrationRule = Field(
-        default="logistic",
+        default="shrunk_logistic",
         description="which map of the served probability the label-free estimate trusts, "
         "fitted on the reference's labelled year (serving.monitor.recalibration): ece_check, "
         "isotonic, logistic, auc_check, beta, blend, lr_check or shrunk_logistic",
