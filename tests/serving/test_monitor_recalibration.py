@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from scipy.special import expit, logit
 
 from serving.monitor.config import MonitorConfig
-from serving.monitor.recalibration import RULES, map_spread, recalibrate
+from serving.monitor.recalibration import CHOOSING, RULES, map_spread, recalibrate
 from serving.monitor.transfer import auc_sampling_se, widen
 from training.performance_estimate import MetricInterval, expected_roc_auc
 from training.reference_stats import MIN_RECALIBRATION_EVENTS
@@ -85,7 +85,10 @@ def test_the_maps_spread_makes_the_interval_cover() -> None:
     for _ in range(25):
         year = _year(rng, 1200)
         check, _ = recalibrate(config.recalibration, year, k=k)
-        spread = map_spread(check.method, year, k=k, n_boot=20, seed=0)
+        # as year_map_spread does: a choosing rule is refitted with its choice, another
+        # rule's chosen map alone
+        option = config.recalibration if config.recalibration in CHOOSING else check.method
+        spread = map_spread(option, year, k=k, n_boot=20, seed=0)
         y, p, _ = _draw(rng, 13_000)
         realized = _auc(y, p)
         value, se = auc_sampling_se(check.apply(p), p)
@@ -100,7 +103,7 @@ def test_the_maps_spread_makes_the_interval_cover() -> None:
     assert np.mean(wide) >= 0.9, (np.mean(plain), np.mean(wide))
     assert np.mean(plain) < np.mean(wide), (np.mean(plain), np.mean(wide))
     # no resamples: nothing to spread over, the interval is left as it is
-    assert map_spread(check.method, year, k=k, n_boot=0, seed=0).se(p) == 0.0
+    assert map_spread(option, year, k=k, n_boot=0, seed=0).se(p) == 0.0
 
 
 def test_a_map_that_would_reverse_the_ranking_is_kept_flat() -> None:
@@ -198,7 +201,8 @@ def test_the_report_states_the_maps_spread_and_widens_by_it() -> None:
         spread = year_map_spread(stats, model, year, season, config=config)
         reports[boot] = monitor(stats, model, later, config=config, spread=spread)
     entry = reports[20]["performance"]["calibration_map_spread"]
-    assert entry["available"] is True and entry["option"] == "logistic" and entry["n_boot"] == 20
+    assert entry["available"] is True and entry["n_boot"] == 20
+    assert entry["option"] == MonitorConfig().recalibration == "shrunk_logistic", entry
     assert entry["se_at_as_of"] > 0.001, entry
     assert reports[0]["performance"]["calibration_map_spread"]["available"] is False
     plain = reports[0]["performance"]["estimated"]["roc_auc"]
@@ -303,6 +307,30 @@ def test_shrunk_logistic_moves_the_map_toward_the_identity_by_its_uncertainty() 
     grid = np.linspace(0.01, 0.6, 60)
     between = (shrunk.apply(grid) - grid) / (full.apply(grid) - grid)
     assert np.all((between > 0.8) & (between < 1.0)), between
+    # served probabilities too high (level, not steepness): mapped down, toward the truth
+    high = {day: (y, expit(logit(p) + 0.4)) for day, (y, p) in calibrated.items()}
+    lowered, _ = recalibrate("shrunk_logistic", high, k=k)
+    assert lowered.method == "logistic", lowered.note
+    assert np.all(lowered.apply(grid) < grid), lowered.note
+
+
+def test_the_default_rule_keeps_a_calibrated_year_and_maps_a_miscalibrated_one() -> None:
+    """The default (``shrunk_logistic``, chosen on the clean setups of seeds 1-7) on the
+    monitor's own entry point: a labelled year whose served probabilities are the truth
+    leaves the estimate on them; a too-flat year is mapped and its estimate at a later
+    date moves most of the way to the truth's ROC AUC."""
+    rule = MonitorConfig().recalibration
+    assert rule == "shrunk_logistic"
+    rng = np.random.default_rng(17)
+    kept, info = recalibrate(rule, {d: _pair(_draw(rng, 1500, slope=1.0)) for d in YEAR}, k=k)
+    assert kept.method == "none" and info["option"] == "none", kept.note
+    flat, info = recalibrate(rule, {d: _pair(_draw(rng, 1500, slope=0.8)) for d in YEAR}, k=k)
+    assert flat.method == "logistic" and info["option"] == "logistic", flat.note
+    _, p, truth = _draw(rng, 13_000, slope=0.8)
+    expected = expected_roc_auc(truth, p)
+    served_error = abs(expected_roc_auc(p, p) - expected)
+    assert served_error > 0.02, served_error
+    assert abs(expected_roc_auc(flat.apply(p), p) - expected) < 0.4 * served_error
 
 
 def test_lr_checks_spread_redoes_the_test_so_a_kept_served_probability_still_widens() -> None:
