@@ -66,8 +66,8 @@ from benchmarks.quality import ROOT, _env_list, fast_auc, registry
 
 DEFAULT_VARIANTS = "standard,seasonal,slow_recording,event_mix"
 # the seeds the monitor's choices were made on (round 9: 3; round 10: 4, 5; round 11: 1, 2,
-# 4, 5) and the ones reported by default, which must never be among them
-# round 12: 1, 2, 4, 5, 6, 7)
+# 4, 5; round 12: 1, 2, 4, 5, 6, 7) and the ones reported by default, which must never be
+# among them
 CHOSEN_ON_SEEDS = (1, 2, 3, 4, 5, 6, 7)
 REPORTED_SEEDS = "8,9"
 POOLED_SEEDS = "1,2,4,5,6,7"
@@ -256,7 +256,7 @@ def setups(variant: str, seed: int, families: int) -> list[dict[str, object]]:
     )
     transfer, note = year_transfer(stats, model, year, season, rule=config.recalibration)
     spread = year_map_spread(stats, model, year, season, config=config)
-    # the rule before this round (the 20-bin ECE check), for comparison
+    # another rule's estimate beside the default's (BESIDE_RULE: the default before round 12)
     ece_config = config.model_copy(update={"recalibration": beside_rule()})
     ece_stats, _ = choose_reference(
         stored,

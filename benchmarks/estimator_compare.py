@@ -26,7 +26,9 @@ reference). ``EARLYRISK_ESTIMATOR_BOOT`` sets the refits of each map (default 40
 ``EARLYRISK_ESTIMATOR_MAPS`` the maps replayed (default: every one of :data:`MAPS`).
 
 Run: ``EARLYRISK_ESTIMATOR_SEEDS=1,2,4,5 python -m benchmarks.estimator_compare``
-(default: every cached setup at 20,000 families); nothing is trained.
+(default: every cached setup at 20,000 families); nothing is trained. Round 12 chose the
+default map (``shrunk_logistic``) with ``EARLYRISK_ESTIMATOR_SEEDS=1,2,4,5,6,7
+EARLYRISK_ESTIMATOR_MAPS=none,logistic,lr_check,shrunk_logistic`` (``docs/monitoring.md``).
 """
 
 from __future__ import annotations
