@@ -26,11 +26,12 @@ So the map is chosen by a rule (``MonitorConfig.recalibration``):
   :data:`LR_LEVEL`; then the logistic map. A map fitted a year later adds its own noise to a
   model whose calibrator is already close; the test keeps the served probability unless the
   labelled year shows it is off beyond that noise;
-* ``shrunk_logistic``: the logistic map shrunk toward the identity by its own uncertainty:
-  ``(a, b - 1)`` times ``max(0, 1 - 2 / W)``, ``W`` the Wald statistic of ``(a, b - 1)``
-  against 0 (an empirical-Bayes posterior mean under a normal prior shaped like the fit's
-  covariance, its scale by moments: ``E[W] = 2 (1 + tau^2)``). A smooth version of
-  ``lr_check``: no jump at the test's threshold;
+* ``shrunk_logistic`` (the default since round 12, chosen on the estimator benchmark's clean
+  setups, ``docs/monitoring.md``): the logistic map shrunk toward the identity by its own
+  uncertainty, ``(a, b - 1)`` times ``max(0, 1 - 2 / W)``, ``W`` the Wald statistic of
+  ``(a, b - 1)`` against 0 (an empirical-Bayes posterior mean under a normal prior shaped
+  like the fit's covariance, its scale by moments: ``E[W] = 2 (1 + tau^2)``). A smooth
+  version of ``lr_check``: no jump at the test's threshold;
 * ``auc_check``: the option (served, isotonic, logistic) whose label-free ROC AUC estimate
   was closest to the realized one **one quarter ahead of the quarters it was fitted on**,
   leaving each quarter of the labelled year out in turn: chosen by the error of the
@@ -45,7 +46,9 @@ the realized ROC AUC over the label draws the trusted probabilities imply; it tr
 map as exact. The map is fitted on one labelled year, so :func:`map_spread` refits it on
 bootstrap resamples of that year's families (within each quarter end) and the standard
 deviation of the estimate over those maps, at the monitored date, widens the interval
-(:meth:`MapSpread.se`, added in quadrature, as the transfer term is).
+(:meth:`MapSpread.se`, added in quadrature, as the transfer term is). For the rules that
+choose (:data:`CHOOSING`) each resample redoes the rule, its choice included: a served
+probability kept on the year as drawn is not a certainty when resamples would map it.
 """
 
 from __future__ import annotations
