@@ -22,10 +22,13 @@ estimate is also compared with the ROC AUC the true probabilities imply at that 
 (``vs truth``): the same comparison without the realized value's own noise. Beside the maps:
 the logistic map fitted on the same quarter of the labelled year only, and the logistic
 estimate less its mean leave-one-quarter-out error (a bias correction measured on the
-reference). ``EARLYRISK_ESTIMATOR_BOOT`` sets the refits of each map (default 40).
+reference). ``EARLYRISK_ESTIMATOR_BOOT`` sets the refits of each map (default 40),
+``EARLYRISK_ESTIMATOR_MAPS`` the maps replayed (default: every one of :data:`MAPS`).
 
 Run: ``EARLYRISK_ESTIMATOR_SEEDS=1,2,4,5 python -m benchmarks.estimator_compare``
-(default: every cached setup at 20,000 families); nothing is trained.
+(default: every cached setup at 20,000 families); nothing is trained. Round 12 chose the
+default map (``shrunk_logistic``) with ``EARLYRISK_ESTIMATOR_SEEDS=1,2,4,5,6,7
+EARLYRISK_ESTIMATOR_MAPS=none,logistic,lr_check,shrunk_logistic`` (``docs/monitoring.md``).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from benchmarks.estimator import CACHE, cbpe_by_date, paired_interval
 from benchmarks.quality import ROOT, _env_list, fast_auc
 
 Z = 1.959963984540054
-MAPS = ("none", "isotonic", "logistic", "beta", "blend")
+MAPS = ("none", "isotonic", "logistic", "beta", "blend", "lr_check", "shrunk_logistic")
 
 Dates = dict[dt.date, tuple[np.ndarray, np.ndarray]]
 
@@ -102,8 +105,11 @@ def _loqo(option: str, year: Dates, k: Any) -> tuple[float, float]:
 EXTRA = ("logistic_q", "logistic_bc")
 
 
-def replay(prepared: dict[str, Any], *, n_boot: int) -> list[dict[str, Any]]:
-    """Every map's and CBPE's estimate, error and coverage at the setup's four later dates."""
+def replay(
+    prepared: dict[str, Any], *, n_boot: int, maps: tuple[str, ...] = MAPS
+) -> list[dict[str, Any]]:
+    """Every map's (of ``maps``) and CBPE's estimate, error and coverage at the setup's four
+    later dates."""
     from serving.monitor.recalibration import FITS, map_spread
     from serving.monitor.transfer import auc_sampling_se
     from training.performance_estimate import expected_roc_auc
@@ -127,7 +133,7 @@ def replay(prepared: dict[str, Any], *, n_boot: int) -> list[dict[str, Any]]:
         return check, spread, shift, tse
 
     days = sorted(year)
-    whole = {o: fitted(o, days) for o in MAPS}
+    whole = {o: fitted(o, days) for o in {*maps, "logistic"}}
     rows = []
     for day, cols in later.items():
         y, p = cols[0], cols[1]
@@ -140,7 +146,7 @@ def replay(prepared: dict[str, Any], *, n_boot: int) -> list[dict[str, Any]]:
             "expected": expected_roc_auc(cols[2], p) if len(cols) > 2 else np.nan,
         }
         same = [d for d in days if (d.month, d.day) == (day.month, day.day)]
-        chosen = {o: (whole[o], 0.0) for o in MAPS}
+        chosen = {o: (whole[o], 0.0) for o in maps}
         chosen["logistic_bc"] = (whole["logistic"], whole["logistic"][2])
         if same:
             chosen["logistic_q"] = (fitted("logistic", same), 0.0)
@@ -179,6 +185,7 @@ def main() -> None:
     families = int(os.environ.get("EARLYRISK_ESTIMATOR_FAMILIES", "20000"))
     seeds = set(_env_list("EARLYRISK_ESTIMATOR_SEEDS", ""))
     n_boot = int(os.environ.get("EARLYRISK_ESTIMATOR_BOOT", "40"))
+    maps = tuple(_env_list("EARLYRISK_ESTIMATOR_MAPS", ",".join(MAPS)))
     rows: list[dict[str, Any]] = []
     for path in sorted(Path(CACHE).glob(f"*-s*-n{families}.pkl")):
         with path.open("rb") as fh:
@@ -186,11 +193,11 @@ def main() -> None:
         if seeds and str(prepared["seed"]) not in seeds:
             continue
         # each setup's replay is kept (per map list and refits): a rerun only summarizes
-        kept = path.with_suffix(f".compare-{'-'.join((*MAPS, *EXTRA))}-b{n_boot}.json")
+        kept = path.with_suffix(f".compare-{'-'.join((*maps, *EXTRA))}-b{n_boot}.json")
         if kept.exists():
             found = json.loads(kept.read_text(encoding="utf-8"))
         else:
-            found = replay(prepared, n_boot=n_boot)
+            found = replay(prepared, n_boot=n_boot, maps=maps)
             kept.write_text(json.dumps(found, default=float), encoding="utf-8")
         rows.extend(found)
         print(f"replayed {path.name}", flush=True)
@@ -229,7 +236,7 @@ def report(frame: pd.DataFrame) -> None:
         table = frame.pivot_table(index=by, columns="map", values="err", aggfunc=_mean_abs)
         print(table.round(4).to_string())
     print("paired against CBPE (negative: closer than CBPE):")
-    for name in (*MAPS, *EXTRA):
+    for name in [m for m in frame["map"].unique() if m != "cbpe"]:
         print(paired(frame, name))
         if frame["expected"].notna().any():
             print(paired(frame.dropna(subset=["expected"]), name, col="vs_truth"))

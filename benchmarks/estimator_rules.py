@@ -1,5 +1,6 @@
 """Each recalibration rule of the label-free estimate replayed on the estimator benchmark's
-cached clean setups: how ``MonitorConfig.recalibration``'s default (logistic) was chosen.
+cached clean setups: how round 10 chose ``MonitorConfig.recalibration``'s default then (logistic;
+round 12's choice, ``shrunk_logistic``, was made with :mod:`benchmarks.estimator_compare`).
 
 For every setup kept in ``var/bench/estimator/`` by ``python -m benchmarks estimator`` (a
 model trained on the extract one year before the registry's end, its labelled year and the

@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # which map of the served probability the label-free estimate trusts (defined here, not in
 # serving.monitor.recalibration, so that reading a config imports no scikit-learn)
-RecalibrationRule = Literal["ece_check", "isotonic", "logistic", "auc_check", "beta", "blend"]
+RecalibrationRule = Literal[
+    "ece_check", "isotonic", "logistic", "auc_check", "beta", "blend", "lr_check", "shrunk_logistic"
+]
 
 
 class MonitorConfig(BaseModel):
@@ -86,10 +88,10 @@ class MonitorConfig(BaseModel):
         "period (serving.monitor.seasonal) instead of the stored reference's date",
     )
     recalibration: RecalibrationRule = Field(
-        default="logistic",
+        default="shrunk_logistic",
         description="which map of the served probability the label-free estimate trusts, "
         "fitted on the reference's labelled year (serving.monitor.recalibration): ece_check, "
-        "isotonic, logistic, auc_check, beta or blend",
+        "isotonic, logistic, auc_check, beta, blend, lr_check or shrunk_logistic",
     )
     calibration_boot: int = Field(
         default=40,

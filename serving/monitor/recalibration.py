@@ -21,6 +21,17 @@ So the map is chosen by a rule (``MonitorConfig.recalibration``):
   its two tails free (three parameters);
 * ``blend``: the mean of the logistic and the isotonic maps (a hedge between the logistic
   map's shape bias and the isotonic map's step noise);
+* ``lr_check``: the served probability, unless a likelihood-ratio test of the logistic map
+  against the identity (``a = 0, b = 1``, 2 degrees of freedom) rejects it at
+  :data:`LR_LEVEL`; then the logistic map. A map fitted a year later adds its own noise to a
+  model whose calibrator is already close; the test keeps the served probability unless the
+  labelled year shows it is off beyond that noise;
+* ``shrunk_logistic`` (the default since round 12, chosen on the estimator benchmark's clean
+  setups, ``docs/monitoring.md``): the logistic map shrunk toward the identity by its own
+  uncertainty, ``(a, b - 1)`` times ``max(0, 1 - 2 / W)``, ``W`` the Wald statistic of
+  ``(a, b - 1)`` against 0 (an empirical-Bayes posterior mean under a normal prior shaped
+  like the fit's covariance, its scale by moments: ``E[W] = 2 (1 + tau^2)``). A smooth
+  version of ``lr_check``: no jump at the test's threshold;
 * ``auc_check``: the option (served, isotonic, logistic) whose label-free ROC AUC estimate
   was closest to the realized one **one quarter ahead of the quarters it was fitted on**,
   leaving each quarter of the labelled year out in turn: chosen by the error of the
@@ -35,7 +46,9 @@ the realized ROC AUC over the label draws the trusted probabilities imply; it tr
 map as exact. The map is fitted on one labelled year, so :func:`map_spread` refits it on
 bootstrap resamples of that year's families (within each quarter end) and the standard
 deviation of the estimate over those maps, at the monitored date, widens the interval
-(:meth:`MapSpread.se`, added in quadrature, as the transfer term is).
+(:meth:`MapSpread.se`, added in quadrature, as the transfer term is). For the rules that
+choose (:data:`CHOOSING`) each resample redoes the rule, its choice included: a served
+probability kept on the year as drawn is not a certainty when resamples would map it.
 """
 
 from __future__ import annotations
@@ -47,7 +60,8 @@ from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, logit
+from scipy.special import expit, logit, xlogy
+from scipy.stats import chi2
 from sklearn.isotonic import IsotonicRegression
 
 from serving.monitor.config import MonitorConfig, RecalibrationRule
@@ -70,6 +84,8 @@ OPTIONS = ("none", "isotonic", "logistic")
 # so the stored curve is within 1e-4 of it)
 LOGISTIC_GRID = 257
 _EPS = 1e-6
+# the likelihood-ratio test's level at which ``lr_check`` rejects the served probability
+LR_LEVEL = 0.05
 
 # labelled year: per quarter end, (label, served probability)
 Year = Mapping[dt.date, tuple[np.ndarray, np.ndarray]]
@@ -157,6 +173,77 @@ def logistic(y: np.ndarray, p: np.ndarray, *, k: int) -> CalibrationCheck:
     return _mapped("logistic", y, p, grid, values, k=k, note=f"logit q = {a:.3f} + {b:.3f} logit p")
 
 
+def _loglik(y: np.ndarray, q: np.ndarray) -> float:
+    """The Bernoulli log-likelihood of labels ``y`` under probabilities ``q``."""
+    q = np.clip(np.asarray(q, dtype=float), _EPS, 1 - _EPS)
+    return float(np.sum(xlogy(y, q) + xlogy(1 - y, 1 - q)))
+
+
+def identity_test(y: np.ndarray, p: np.ndarray) -> tuple[float, float] | None:
+    """The likelihood-ratio statistic of the logistic map ``logit q = a + b logit p`` against
+    the served probability (``a = 0, b = 1``) and its chi-square p-value (2 degrees of
+    freedom); None when the map has no finite fit."""
+    fit = logit_linear_fit(y, p)
+    if fit is None:
+        return None
+    q = expit(fit.intercept + fit.slope * logit(np.clip(p, _EPS, 1 - _EPS)))
+    stat = max(0.0, 2.0 * (_loglik(y, q) - _loglik(y, p)))
+    return stat, float(chi2.sf(stat, 2))
+
+
+def lr_check(y: np.ndarray, p: np.ndarray, *, k: int) -> CalibrationCheck:
+    """The served probability unless the likelihood-ratio test of the logistic map against
+    it rejects at :data:`LR_LEVEL` (then the logistic map); the note gives the statistic.
+
+    Why: on the generated registries the model's own calibrator is already close, and a map
+    refitted on a later labelled year adds its fitting noise to every estimate; a test keeps
+    the served probability where the year holds no evidence against it, and still maps a
+    model that has gone off (too flat, too high) by more than that noise."""
+    y = np.asarray(y).astype(int)
+    p = np.asarray(p, dtype=float)
+    few = _too_few(y)
+    if few is not None:
+        return served(y, p, k=k, note=f"not tested: {few} outcomes of the rarer class")
+    tested = identity_test(y, p)
+    if tested is None:
+        return served(y, p, k=k, note="the logistic map has no finite fit here: nothing to test")
+    stat, pvalue = tested
+    verdict = f"likelihood-ratio test against the served probability: {stat:.2f}, p = {pvalue:.3g}"
+    if pvalue >= LR_LEVEL:
+        return served(y, p, k=k, note=f"{verdict} >= {LR_LEVEL}: served probability kept")
+    check = logistic(y, p, k=k)
+    return check.model_copy(update={"note": f"{check.note}; {verdict} < {LR_LEVEL}: mapped"})
+
+
+def shrunk_logistic(y: np.ndarray, p: np.ndarray, *, k: int) -> CalibrationCheck:
+    """The logistic map with ``(a, b - 1)`` shrunk toward the identity by ``max(0, 1 - 2 /
+    W)``, ``W`` its Wald statistic against 0 (the module docstring says why); the served
+    probability when the factor is 0."""
+    y = np.asarray(y).astype(int)
+    p = np.asarray(p, dtype=float)
+    few = _too_few(y)
+    if few is not None:
+        return served(y, p, k=k, note=f"not shrunk: {few} outcomes of the rarer class")
+    fit = logit_linear_fit(y, p)
+    if fit is None:
+        return served(y, p, k=k, note="the logistic map has no finite fit here: nothing to shrink")
+    delta = np.array([fit.intercept, fit.slope - 1.0])
+    wald = float(delta @ fit.information @ delta)
+    factor = max(0.0, 1.0 - 2.0 / wald) if wald > 0 else 0.0
+    detail = f"Wald {wald:.2f}, shrinkage factor {factor:.3f}"
+    if factor == 0.0:
+        return served(y, p, k=k, note=f"{detail}: served probability kept")
+    a, b = factor * delta[0], 1.0 + factor * delta[1]
+    grid = _grid(p)
+    values = expit(a + b * logit(np.clip(grid, _EPS, 1 - _EPS)))
+    if b < 0:  # as the logistic map: never reverse the ranking
+        values = np.full_like(grid, float(y.mean()))
+    note = (
+        f"logit q = {a:.3f} + {b:.3f} logit p (fit {fit.intercept:.3f}, {fit.slope:.3f}; {detail})"
+    )
+    return _mapped("logistic", y, p, grid, values, k=k, note=note)
+
+
 def _beta_features(p: np.ndarray) -> np.ndarray:
     q = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
     return np.column_stack([np.log(q), -np.log1p(-q)])
@@ -214,7 +301,11 @@ FITS: dict[str, Callable[..., CalibrationCheck]] = {
     "beta": beta,
     "blend": blend,
     "ece_check": ece_check,
+    "lr_check": lr_check,
+    "shrunk_logistic": shrunk_logistic,
 }
+# rules whose map spread refits the rule itself (its choice included), not the chosen map
+CHOOSING = ("ece_check", "lr_check", "shrunk_logistic")
 
 
 def _pooled(year: Year, days: list[dt.date] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -363,8 +454,9 @@ def year_map_spread(
     for day in days:
         frame = table.loc[table["as_of"] == pd.Timestamp(day)].reset_index(drop=True)
         year[day] = (frame["label"].to_numpy().astype(int), model.predict_proba(frame))
-    # the ECE check's spread includes its choice; the other rules' is the chosen map's
-    option = "ece_check" if config.recalibration == "ece_check" else stats.calibration.method
+    # a choosing rule's spread includes its choice; the other rules' is the chosen map's
+    rule = config.recalibration
+    option = rule if rule in CHOOSING else stats.calibration.method
     return map_spread(
         option, year, k=stats.capacity.k, n_boot=config.calibration_boot, seed=config.seed
     )
