@@ -36,8 +36,11 @@ is doubled to narrow the interval; peer and model always score the same families
 that the plain peer trains on the same registry, so it gains from the size too: measured
 in docs/synthetic_registry.md),
 ``EARLYRISK_QUALITY_SEEDS`` (default ``1,2``), ``EARLYRISK_QUALITY_VARIANTS`` (default
-all). Registries are kept in ``var/bench/quality/``. Run: ``python -m benchmarks quality``
-(niced: it trains one model per registry through the whole pipeline).
+all). Registries are kept in ``var/bench/quality/``, and each registry's measured row in its
+``results/`` (``EARLYRISK_QUALITY_REUSE=1`` prints a kept row of the same catalogue instead
+of training again, so registries measured by separate processes are judged together). Run:
+``python -m benchmarks quality`` (niced: it trains one model per registry through the
+whole pipeline).
 """
 
 from __future__ import annotations
@@ -257,6 +260,33 @@ def measure(variant: str, seed: int, families: int) -> dict[str, object]:
     }
 
 
+def result_path(variant: str, seed: int, families: int) -> Path:
+    """Where one registry's measured row is kept, named by the catalogue's fingerprint: a
+    row measured on another catalogue is never reused for this one."""
+    from features.catalogue import feature_list_fingerprint
+
+    name = f"{variant}-s{seed}-n{families}-{feature_list_fingerprint()[:12]}.pkl"
+    return ROOT / "results" / name
+
+
+def measured(variant: str, seed: int, families: int) -> dict[str, object]:
+    """:func:`measure`, its row kept in :func:`result_path`; with
+    ``EARLYRISK_QUALITY_REUSE=1`` a kept row of the same registry and catalogue is printed
+    instead of training again (registries measured in separate processes are then judged
+    together). Off by default: the row also depends on the trainer's code, which the
+    fingerprint does not cover, so reuse is for one checkout only."""
+    import pickle
+
+    path = result_path(variant, seed, families)
+    if os.environ.get("EARLYRISK_QUALITY_REUSE") == "1" and path.is_file():
+        row: dict[str, object] = pickle.loads(path.read_bytes())
+        return row
+    row = measure(variant, seed, families)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(row))
+    return row
+
+
 MARGIN_TARGET = 0.02
 ECE_TARGET = 0.005
 
@@ -321,7 +351,7 @@ def main() -> None:
     rows = []
     for variant in variants:
         for seed in seeds:
-            r = measure(variant, seed, sizes[variant])
+            r = measured(variant, seed, sizes[variant])
             rows.append(r)
             margin = r["auc_ours"] - r["auc_peer"]  # type: ignore[operator]
             tuned = r["auc_ours"] - r["auc_tuned_peer"]  # type: ignore[operator]
