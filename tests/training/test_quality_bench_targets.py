@@ -129,3 +129,30 @@ def test_outcome_history_reads_only_what_was_recorded_by_the_date_within_3_years
     assert got.loc[7, "oc_days_since_case"] == (day("2024-12-31") - day("2024-06-01")).days
     assert got.loc[8, "oc_cases_3y"] == 1 and got.loc[8, "oc_crises_3y"] == 0
     assert got.loc[9, "oc_cases_3y"] == 0 and pd.isna(got.loc[9, "oc_days_since_case"])
+
+
+def test_a_kept_row_is_reused_only_when_asked_and_only_for_its_catalogue(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    import benchmarks.quality as quality
+
+    monkeypatch.setattr(quality, "ROOT", tmp_path)
+    calls: list[tuple[str, int, int]] = []
+
+    def measure(variant: str, seed: int, families: int) -> dict[str, object]:
+        calls.append((variant, seed, families))
+        return {"auc_ours": 0.6, "margin_draws": np.zeros(3)}
+
+    monkeypatch.setattr(quality, "measure", measure)
+    monkeypatch.delenv("EARLYRISK_QUALITY_REUSE", raising=False)
+    assert quality.measured("standard", 4, 100)["auc_ours"] == 0.6
+    assert quality.result_path("standard", 4, 100).is_file()
+    quality.measured("standard", 4, 100)
+    assert len(calls) == 2  # kept, but not reused unless asked
+    monkeypatch.setenv("EARLYRISK_QUALITY_REUSE", "1")
+    assert quality.measured("standard", 4, 100)["auc_ours"] == 0.6
+    assert len(calls) == 2  # reused
+    # the same registry measured on another catalogue is not this catalogue's row
+    monkeypatch.setattr("features.catalogue.feature_list_fingerprint", lambda: "f" * 64)
+    quality.measured("standard", 4, 100)
+    assert len(calls) == 3
