@@ -18,6 +18,7 @@ from featurekit import event, family, make_raw, member, person
 from features.catalogue import FEATURES, event_features
 from features.config import FeatureConfig
 from features.engine import compute_partition
+from features.raw import RawTables
 
 THREE_YEAR_COUNTS = {
     "econ_income_records_3y": "need",
@@ -46,7 +47,7 @@ def test_no_indicator_counts_the_disability_benefit() -> None:
             assert "disability_benefit" not in spec.detail, spec.name
 
 
-def _registry():  # type: ignore[no-untyped-def]
+def _registry() -> RawTables:
     return make_raw(
         families=[family("F1")],
         persons=[person("P1", "1985-01-01"), person("P2", "2012-05-01")],

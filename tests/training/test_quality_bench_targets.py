@@ -6,6 +6,8 @@ itself."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -132,7 +134,7 @@ def test_outcome_history_reads_only_what_was_recorded_by_the_date_within_3_years
 
 
 def test_a_kept_row_is_reused_only_when_asked_and_only_for_its_catalogue(
-    monkeypatch: pytest.MonkeyPatch, tmp_path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import benchmarks.quality as quality
 
