@@ -27,40 +27,44 @@ NANNYML = "nannyml==0.13.1"
 # which it predates: both pinned beside it (checked here: CBPE runs with these)
 PINS = (NANNYML, "statsmodels==0.14.6", "pandas==2.3.3")
 
-# Runs inside the NannyML environment: reference and analysis CSV in, the estimate out.
+# Runs inside the NannyML environment: the reference CSV, then pairs of (analysis CSV,
+# threshold) in; one estimate per analysis file out, as a JSON list (one process per
+# reference: NannyML's import is most of a call's cost)
 CBPE_SCRIPT = r"""
 import json, sys
 import pandas as pd
 import nannyml as nml
 
 reference = pd.read_csv(sys.argv[1])
-analysis = pd.read_csv(sys.argv[2])
-for frame in (reference, analysis):
-    frame["pred"] = (frame["p"] >= float(sys.argv[4])).astype(int)
-estimator = nml.CBPE(
-    y_pred_proba="p",
-    y_pred="pred",
-    y_true="y",
-    metrics=["roc_auc"],
-    problem_type="classification_binary",
-    chunk_number=1,
-)
-estimator.fit(reference)
-result = estimator.estimate(analysis.drop(columns=["y"], errors="ignore")).to_df()
-row = result.iloc[-1]
-def pick(name):
-    for key in result.columns:
-        if key[0] == "roc_auc" and key[-1] == name:
-            return float(row[key])
-    raise KeyError(name)
-out = {
-    "value": pick("value"),
-    "low": pick("lower_confidence_boundary"),
-    "high": pick("upper_confidence_boundary"),
-    "sampling_error": pick("sampling_error"),
-    "nannyml": nml.__version__,
-}
-json.dump(out, open(sys.argv[3], "w"))
+out = []
+for analysis_csv, threshold in zip(sys.argv[3::2], sys.argv[4::2]):
+    analysis = pd.read_csv(analysis_csv)
+    fitted = reference.assign(pred=(reference["p"] >= float(threshold)).astype(int))
+    analysis["pred"] = (analysis["p"] >= float(threshold)).astype(int)
+    estimator = nml.CBPE(
+        y_pred_proba="p",
+        y_pred="pred",
+        y_true="y",
+        metrics=["roc_auc"],
+        problem_type="classification_binary",
+        chunk_number=1,
+    )
+    estimator.fit(fitted)
+    result = estimator.estimate(analysis.drop(columns=["y"], errors="ignore")).to_df()
+    row = result.iloc[-1]
+    def pick(name):
+        for key in result.columns:
+            if key[0] == "roc_auc" and key[-1] == name:
+                return float(row[key])
+        raise KeyError(name)
+    out.append({
+        "value": pick("value"),
+        "low": pick("lower_confidence_boundary"),
+        "high": pick("upper_confidence_boundary"),
+        "sampling_error": pick("sampling_error"),
+        "nannyml": nml.__version__,
+    })
+json.dump(out, open(sys.argv[2], "w"))
 """
 
 
@@ -78,30 +82,24 @@ def python() -> Path:
     return exe
 
 
-def cbpe_estimate(
-    reference_csv: Path, analysis_csv: Path, out_json: Path, *, threshold: float
-) -> dict[str, float]:
-    """CBPE's ROC AUC estimate and its confidence band for the analysis file.
+def cbpe_estimates(
+    reference_csv: Path, analyses: list[tuple[Path, float]], out_json: Path
+) -> list[dict[str, float]]:
+    """CBPE's ROC AUC estimate and its confidence band for each analysis file, CBPE fitted
+    on ``reference_csv`` (once per file: a fit is cheap, the environment's start is not).
 
-    ``threshold`` turns probabilities into the class predictions CBPE insists on (unused by
-    its ROC AUC).
+    Each analysis file comes with the ``threshold`` that turns probabilities into the class
+    predictions CBPE insists on (unused by its ROC AUC).
     """
+    args = [str(a) for path, threshold in analyses for a in (path, threshold)]
     subprocess.run(
-        [
-            str(python()),
-            "-c",
-            CBPE_SCRIPT,
-            str(reference_csv),
-            str(analysis_csv),
-            str(out_json),
-            str(threshold),
-        ],
+        [str(python()), "-c", CBPE_SCRIPT, str(reference_csv), str(out_json), *args],
         check=True,
         # NannyML sends usage statistics to segment.io unless told not to: nothing of a
         # benchmark leaves the machine (and offline, each upload stalls on retries)
         env={**os.environ, "NML_DISABLE_USAGE_LOGGING": "1"},
     )
-    result: dict[str, float] = json.loads(out_json.read_text(encoding="utf-8"))
+    result: list[dict[str, float]] = json.loads(out_json.read_text(encoding="utf-8"))
     return result
 
 

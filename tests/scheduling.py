@@ -1,5 +1,5 @@
-"""How ``make test`` hands the suite to its xdist workers (``--dist loadfile``; three on two
-cores, ``make test-fast`` two: the Makefile says why).
+"""How ``make test`` hands the suite to its xdist workers (``--dist loadfile``; two on the two
+cores, the Makefile says why).
 
 A worker takes one *unit* at a time: a test file, or a group of files that share a
 session-scoped real part, so that part starts once per run instead of once per worker
@@ -34,34 +34,36 @@ SPARK_FILES = frozenset(
 SPARK_UNIT = "spark"
 
 #: the longest units, longest first: the sum of their tests' wall seconds (setup included)
-#: in the junit report of the merged tree's whole-suite run before 1f321c6 (`pytest -n 2
-#: --dist loadfile --junitxml`, 1,523 tests, 16 min 20 s on a quiet machine): the monitor
-#: registry 234 s (it builds the run's shared monitor world), Spark 214 s, then 95 s down to
-#: 25 s. Simulated on those figures, this order ends a 2-worker run within 1 % of a perfect
-#: split, and a 3-worker one within 2 %.
+#: in the junit report of main's whole-suite run at 67f9178 (`pytest -n 2 --dist loadfile
+#: --durations=0 --junitxml`, 1,553 tests, 14 min 26 s on a quiet machine): Spark 188 s,
+#: the monitor registry 181 s (it builds the run's shared monitor world), the real server
+#: 91 s, then 60 s down to 21 s; test_train_cli.py and test_mlflow_ui.py at their figures
+#: after the changes of that round (one training run and the MLflow server's job runner
+#: less: about 45 and 40 s).
 LONGEST_FIRST: tuple[str, ...] = (
-    "serving/test_monitor_registry.py",
     SPARK_UNIT,
+    "serving/test_monitor_registry.py",
     "serving/test_real_server.py",
-    "training/test_mlflow_ui.py",
-    "training/test_train_cli.py",
-    "serving/test_monitor_seasons.py",
-    "serving/test_worklist.py",
     "features/test_validation_stream.py",
-    "serving/test_pg_replicas.py",
-    "training/test_pipeline.py",
-    "serving/test_batch_runs.py",
-    "serving/test_family_page.py",
     "training/test_notebook.py",
-    "serving/test_real_server_audit_guard.py",
-    "serving/test_model_cli.py",
+    "serving/test_worklist.py",
+    "training/test_train_cli.py",
+    "serving/test_family_page.py",
     "serving/test_monitor_postgres_run.py",
-    "serving/test_review_page.py",
-    "earlyrisk/test_cli_usability.py",
-    "serving/test_champion_reload.py",
+    "serving/test_real_server_audit_guard.py",
+    "training/test_mlflow_ui.py",
+    "serving/test_monitor_seasons.py",
+    "serving/test_model_cli.py",
+    "serving/test_batch_runs.py",
+    "serving/test_shadow_rollout_server.py",
+    "serving/test_pg_replicas.py",
     "training/test_support_training.py",
-    "serving/test_audit_tail.py",
-    "serving/test_corrections_http.py",
+    "serving/test_champion_reload.py",
+    "training/test_train_postgres.py",
+    "training/test_pipeline.py",
+    "training/test_champion.py",
+    "earlyrisk/test_cli_usability.py",
+    "training/audit/test_audit_cli.py",
 )
 
 

@@ -95,7 +95,8 @@ class PCAReference(_Strict):
 class CalibrationCheck(_Strict):
     """Whether the estimator recalibrates the served probability, and why."""
 
-    method: Literal["isotonic", "none", "logistic"]  # logistic: serving.monitor.recalibration
+    # logistic, beta, blend: the monitor's maps (serving.monitor.recalibration)
+    method: Literal["isotonic", "none", "logistic", "beta", "blend"]
     x_thresholds: list[float] = Field(default_factory=list)
     y_thresholds: list[float] = Field(default_factory=list)
     n_bins: int

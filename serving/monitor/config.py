@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # which map of the served probability the label-free estimate trusts (defined here, not in
 # serving.monitor.recalibration, so that reading a config imports no scikit-learn)
-RecalibrationRule = Literal["ece_check", "isotonic", "logistic", "auc_check"]
+RecalibrationRule = Literal["ece_check", "isotonic", "logistic", "auc_check", "beta", "blend"]
 
 
 class MonitorConfig(BaseModel):
@@ -89,7 +89,7 @@ class MonitorConfig(BaseModel):
         default="logistic",
         description="which map of the served probability the label-free estimate trusts, "
         "fitted on the reference's labelled year (serving.monitor.recalibration): ece_check, "
-        "isotonic, logistic or auc_check",
+        "isotonic, logistic, auc_check, beta or blend",
     )
     calibration_boot: int = Field(
         default=40,

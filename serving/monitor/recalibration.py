@@ -17,6 +17,10 @@ So the map is chosen by a rule (``MonitorConfig.recalibration``):
 * ``logistic``: always a logistic recalibration, ``logit q = a + b logit p`` (two
   parameters: the map's level and steepness, which is what the ROC AUC estimate needs; a
   step function fitted to a few thousand outcomes over-fits its steps and over-states it);
+* ``beta``: beta calibration, ``logit q = a + b ln p - c ln(1 - p)``: the logistic map with
+  its two tails free (three parameters);
+* ``blend``: the mean of the logistic and the isotonic maps (a hedge between the logistic
+  map's shape bias and the isotonic map's step noise);
 * ``auc_check``: the option (served, isotonic, logistic) whose label-free ROC AUC estimate
   was closest to the realized one **one quarter ahead of the quarters it was fitted on**,
   leaving each quarter of the labelled year out in turn: chosen by the error of the
@@ -127,6 +131,15 @@ def isotonic(y: np.ndarray, p: np.ndarray, *, k: int) -> CalibrationCheck:
     return _mapped("isotonic", y, p, xs, ys, k=k)
 
 
+def _grid(p: np.ndarray) -> np.ndarray:
+    """Where a smooth map is stored: dense where the served probabilities are."""
+    return np.unique(
+        np.concatenate(
+            [[0.0, 1.0], np.quantile(p, np.linspace(0, 1, LOGISTIC_GRID)), np.linspace(0, 1, 65)]
+        )
+    )
+
+
 def logistic(y: np.ndarray, p: np.ndarray, *, k: int) -> CalibrationCheck:
     """``logit q = a + b logit p`` fitted by maximum likelihood (the gates' calibration-slope
     fit, :func:`training.reliability.logit_linear_fit`), stored as its curve on a grid of
@@ -137,15 +150,55 @@ def logistic(y: np.ndarray, p: np.ndarray, *, k: int) -> CalibrationCheck:
             y, p, k=k, note="the logistic map has no finite fit here (one class, or separated)"
         )
     a, b = fit.intercept, fit.slope
-    grid = np.unique(
-        np.concatenate(
-            [[0.0, 1.0], np.quantile(p, np.linspace(0, 1, LOGISTIC_GRID)), np.linspace(0, 1, 65)]
-        )
-    )
+    grid = _grid(p)
     values = expit(a + b * logit(np.clip(grid, _EPS, 1 - _EPS)))
     if b < 0:  # a map that reverses the ranking is no calibration of it: keep it flat
         values = np.full_like(grid, float(y.mean()))
     return _mapped("logistic", y, p, grid, values, k=k, note=f"logit q = {a:.3f} + {b:.3f} logit p")
+
+
+def _beta_features(p: np.ndarray) -> np.ndarray:
+    q = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
+    return np.column_stack([np.log(q), -np.log1p(-q)])
+
+
+def beta(y: np.ndarray, p: np.ndarray, *, k: int) -> CalibrationCheck:
+    """Beta calibration (Kull, Silva Filho and Flach 2017): ``logit q = a + b ln p - c ln(1 -
+    p)``, the logistic map with its two tails free (``b = c`` is the logistic map). A term
+    whose coefficient comes out negative is dropped and the rest refitted (their rule: the
+    map stays monotone); stored as its curve on the logistic map's grid."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = _beta_features(p)
+    kept = [0, 1]
+    coef, intercept = np.zeros(2), 0.0
+    while kept:
+        fit = LogisticRegression(C=np.inf, solver="newton-cholesky", max_iter=200)
+        fit.fit(x[:, kept], y)
+        values = np.asarray(fit.coef_[0], dtype=float)
+        if np.all(values >= 0):
+            coef = np.zeros(2)
+            coef[kept] = values
+            intercept = float(fit.intercept_[0])
+            break
+        kept = [j for j, v in zip(kept, values, strict=True) if v >= 0]
+    if not kept or not np.all(np.isfinite(coef)):
+        return served(y, p, k=k, note="the beta map has no increasing fit here")
+    grid = _grid(p)
+    values = expit(intercept + _beta_features(grid) @ coef)
+    note = f"logit q = {intercept:.3f} + {coef[0]:.3f} ln p - {coef[1]:.3f} ln(1-p)"
+    return _mapped("beta", y, p, grid, values, k=k, note=note)
+
+
+def blend(y: np.ndarray, p: np.ndarray, *, k: int) -> CalibrationCheck:
+    """The mean of the logistic and the isotonic maps: the isotonic map's shape without all
+    of its steps' noise, the logistic map's smoothness without all of its shape's bias."""
+    curves = [logistic(y, p, k=k), isotonic(y, p, k=k)]
+    if any(c.method == "none" for c in curves):
+        return curves[0] if curves[0].method == "none" else curves[1]
+    grid = np.unique(np.concatenate([c.x_thresholds for c in curves]))
+    values = np.mean([c.apply(grid) for c in curves], axis=0)
+    return _mapped("blend", y, p, grid, values, k=k, note=f"mean of: {curves[0].note}; isotonic")
 
 
 def ece_check(y: np.ndarray, p: np.ndarray, *, k: int) -> CalibrationCheck:
@@ -158,6 +211,8 @@ FITS: dict[str, Callable[..., CalibrationCheck]] = {
     "none": served,
     "isotonic": isotonic,
     "logistic": logistic,
+    "beta": beta,
+    "blend": blend,
     "ece_check": ece_check,
 }
 

@@ -77,7 +77,7 @@ def _cut_tail(path, from_seq: int) -> None:
 
 
 def _verify(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["audit-log", "verify", *args])
+    result = CliRunner(env={"COLUMNS": "400"}).invoke(app, ["audit-log", "verify", *args])
     return result.exit_code, " ".join(result.output.split())
 
 

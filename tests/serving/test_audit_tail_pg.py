@@ -70,7 +70,9 @@ def _hash(url: str, seq: int) -> str:
 
 
 def _verify(url: str, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["audit-log", "verify", "--url", url, *args])
+    result = CliRunner(env={"COLUMNS": "400"}).invoke(
+        app, ["audit-log", "verify", "--url", url, *args]
+    )
     return result.exit_code, " ".join(result.output.split())
 
 

@@ -27,7 +27,7 @@ AS_OF = "2024-06-30"
 
 @pytest.fixture(scope="module")
 def runner() -> CliRunner:
-    return CliRunner()
+    return CliRunner(env={"COLUMNS": "400"})  # rich folds long paths at 80
 
 
 def test_token_create_prints_it_once_and_stores_a_hash(runner, serving_world, tmp_path):

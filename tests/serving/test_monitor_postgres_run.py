@@ -115,8 +115,11 @@ def logs(
 
 
 def _monitor(world: dict[str, Any], out: Path, args: list[str], env: dict[str, str]) -> Any:
+    # the sections compared read the audit log, not the registry's history, the fairness
+    # resamples or a seasonal reference (whose labelled year costs four more feature dates)
     config = out.parent / f"{out.name}.yaml"
-    config.write_text(yaml.safe_dump({"history_months": 0, "n_boot": 0}), encoding="utf-8")
+    settings = {"history_months": 0, "n_boot": 0, "seasonal_reference": False}
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
     return CliRunner().invoke(
         app,
         [

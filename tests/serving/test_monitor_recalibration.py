@@ -207,3 +207,38 @@ def test_the_report_states_the_maps_spread_and_widens_by_it() -> None:
     assert wide["low"] < plain["low"] and wide["high"] > plain["high"]
     page = render_html({**reports[20], "model": {"name": "m", "version": "1"}})
     assert "Calibration map spread: the ROC AUC estimate moves by a standard deviation" in page
+
+
+def test_the_beta_map_drops_a_tail_that_would_turn_it_down() -> None:
+    """Outcomes that get rarer again towards p = 1 (a negative ``c``): beta calibration's own
+    rule drops that term and refits, so the trusted map never reverses the ranking."""
+    rng = np.random.default_rng(10)
+    year = {}
+    for day in YEAR:
+        p = expit(-1.5 + 1.6 * rng.normal(size=4000))
+        truth = expit(1.0 + 1.2 * np.log(p) + 2.5 * np.log1p(-p))  # c = -2.5
+        year[day] = ((rng.random(p.size) < truth).astype(int), p)
+    check, info = recalibrate("beta", year, k=k)
+    assert check.method == "beta" and info["option"] == "beta"
+    grid = np.linspace(0.001, 0.999, 400)
+    assert np.all(np.diff(check.apply(grid)) >= 0), check.note
+    assert check.note is not None and "- 0.000 ln(1-p)" in check.note, check.note
+
+
+def test_the_blend_is_the_mean_of_both_maps_and_keeps_the_served_one_without_a_fit() -> None:
+    year = _year(np.random.default_rng(11), 3000)
+    maps = {rule: recalibrate(rule, year, k=k)[0] for rule in ("blend", "logistic", "isotonic")}
+    grid = np.linspace(0.0, 1.0, 501)
+    mean = (maps["logistic"].apply(grid) + maps["isotonic"].apply(grid)) / 2
+    assert maps["blend"].method == "blend"
+    np.testing.assert_allclose(maps["blend"].apply(grid), mean, atol=1e-12)
+    # outcomes separated by the score: the logistic half has no finite fit, so the blend
+    # keeps the served probability and says why (never half a map)
+    rng = np.random.default_rng(12)
+    separated = {}
+    for day in YEAR:
+        p = rng.random(1000)
+        separated[day] = ((p > 0.8).astype(int), p)
+    check, _ = recalibrate("blend", separated, k=k)
+    assert check.method == "none", check
+    assert check.note is not None and "no finite fit" in check.note, check.note

@@ -4,6 +4,10 @@ One registry (2020-2025) with the documented shift from January 2024 and one mod
 on it before the shift (test slice 2022-12-31, whose label window ends before the shift).
 Before the shift the registry is unchanged, so the same registry gives the "no change"
 cases (as-of dates up to 2023-12-31) and the "changed" cases (2024-12-31).
+
+A run of the monitor costs about 7 CPU-s (features at the as-of date and the labelled
+year's quarter ends, validation, the report's charts), so each as-of date is run once, by
+the CLI, and every test that reads that date's report reads that run's.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import datetime as dt
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +24,7 @@ import pytest
 import yaml
 from monitor_world import MONITOR_MODEL, monitor_world
 from private_modes import mode, usual_umask
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from earlyrisk.cli import app
 from serving.monitor.config import MonitorConfig
@@ -42,32 +47,85 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return monitor_world(tmp_path_factory)
 
 
-def _run(world: dict, as_of: str, out: str, **kw) -> dict:
-    outcome = run_monitor(
-        world["raw"],
-        as_of=dt.date.fromisoformat(as_of),
-        out_dir=world["root"] / out,
-        model_uri=f"models:/{MODEL}/{world['version']}",
-        tracking_uri=world["tracking"],
-        # no earlier quarter ends: every check here reads the as-of date's own figures, and
-        # each quarter end costs a feature build on the 3,000 families
-        config=kw.pop("config", MonitorConfig(history_months=0, n_boot=50)),
-        n_jobs=1,
-        **kw,
-    )
-    return outcome.report
-
-
 def _drifted(report: dict) -> set[str]:
     return {f["name"] for f in report["drift"]["features"] if f["drifted"]}
 
 
+def _cli_common(world: dict) -> list[str]:
+    """`earlyrisk monitor` on the world's registry and model, with an audit log that does
+    not exist (no decisions: their checks are not evaluable)."""
+    return [
+        "monitor",
+        "--raw",
+        str(world["raw"]),
+        "--model",
+        f"models:/{MODEL}/{world['version']}",
+        "--tracking-uri",
+        world["tracking"],
+        "--audit-log",
+        str(world["root"] / "no_log.sqlite"),
+    ]
+
+
+def _cli_config(world: dict, **settings: object) -> Path:
+    """No earlier quarter ends and no fairness resamples (neither is read here): each
+    quarter end costs a feature build on the 3,000 families; ``settings`` on top."""
+    config = {"history_months": 0, "n_boot": 0, **settings}
+    cfg = world["root"] / f"monitor_{len(settings)}.yaml"
+    cfg.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return cfg
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """One `earlyrisk monitor` run through the CLI: its arguments, result and folder."""
+
+    args: list[str]
+    result: Result
+    out: Path
+
+    @property
+    def report(self) -> dict:
+        return json.loads((self.out / "monitor_report.json").read_text())
+
+
 @pytest.fixture(scope="module")
-def after(world: dict) -> dict:
-    """The report a year after the shift (2024-12-31), read by the two tests below (one run
-    of the monitor on the 3,000 families computes their features at 6 dates: the as-of
-    date, its seasonal reference and the labelled year's quarter ends)."""
-    return _run(world, "2024-12-31", "after", log_to_mlflow=False)
+def after_run(world: dict) -> CliRun:
+    """`earlyrisk monitor` a year after the shift (2024-12-31), logged to MLflow: the CLI
+    test reads its exit code, files and MLflow run, the shift tests its report, and the
+    served-statistics test compares its drift with this snapshot mode's (one run serves
+    all three). Against the stored reference, as served statistics have it (they hold no
+    raw data for a seasonal one); seasonal references are test_monitor_seasons.py's."""
+    out = world["root"] / "cli_after"
+    args = [*_cli_common(world), "--as-of", "2024-12-31", "--out", str(out)]
+    args += ["--config", str(_cli_config(world, seasonal_reference=False))]
+    with usual_umask():
+        result = CliRunner().invoke(app, args)
+    return CliRun(args=args, result=result, out=out)
+
+
+@pytest.fixture(scope="module")
+def after(after_run: CliRun) -> dict:
+    """The report a year after the shift, read by the two tests below."""
+    assert after_run.result.exit_code == 3, after_run.result.output
+    return after_run.report
+
+
+@pytest.fixture(scope="module")
+def calm_run(world: dict) -> CliRun:
+    """`earlyrisk monitor` at 2022-12-31, the latest as-of date whose label window (2023)
+    ends before the shift: the CLI test reads its exit code, the unchanged-registry and
+    reference tests its report (one run for the three)."""
+    out = world["root"] / "cli_calm"
+    args = [*_cli_common(world), "--as-of", "2022-12-31", "--out", str(out)]
+    args += ["--config", str(_cli_config(world)), "--no-mlflow"]
+    return CliRun(args=args, result=CliRunner().invoke(app, args), out=out)
+
+
+@pytest.fixture(scope="module")
+def unchanged(calm_run: CliRun) -> dict:
+    assert calm_run.result.exit_code == 0, calm_run.result.output
+    return calm_run.report
 
 
 def test_shifted_indicators_are_flagged_after_the_shift_and_not_before(
@@ -96,9 +154,11 @@ def test_recording_drop_shows_in_realized_performance_once_labels_arrive(after: 
     assert "concept shift" in checks["realized_positive_rate"]["evidence"]
 
 
-def test_unchanged_registry_estimate_matches_realized_and_drift_stays_quiet(world: dict) -> None:
+def test_unchanged_registry_estimate_matches_realized_and_drift_stays_quiet(
+    world: dict, unchanged: dict
+) -> None:
     # 2022-12-31: the latest as-of date whose label window (2023) ends before the shift
-    report = _run(world, "2022-12-31", "unchanged", log_to_mlflow=False)
+    report = unchanged
     latest = report["performance"]["realized"][-1]
     assert latest["label_window_closed"]
     # the registered model was recalibrated on this date's outcomes: in-sample, so its error
@@ -116,20 +176,23 @@ def test_unchanged_registry_estimate_matches_realized_and_drift_stays_quiet(worl
     assert latest["estimate_within_interval"]["roc_auc"] is True
     # two as-of dates of the unchanged registry (the reference computed from 2022-12-31)
     config = MonitorConfig(history_months=0, n_boot=0)
-    quiet = _run(
-        world,
-        "2023-12-31",
-        "quiet",
+    quiet = run_monitor(
+        world["raw"],
+        as_of=dt.date(2023, 12, 31),
+        out_dir=world["root"] / "quiet",
+        model_uri=f"models:/{MODEL}/{world['version']}",
+        tracking_uri=world["tracking"],
         reference_as_of=dt.date(2022, 12, 31),
         config=config,
         log_to_mlflow=False,
-    )
+        n_jobs=1,
+    ).report
     share = len(_drifted(quiet)) / len(quiet["drift"]["features"])
     assert share <= 2 * config.false_alarm_rate
 
 
 def test_reference_checks_use_probabilities_no_calibrator_that_saw_the_row_produced(
-    world: dict,
+    world: dict, unchanged: dict
 ) -> None:
     """The final refit recalibrates on the test date, whose rows are the reference: its
     calibration check and realized figures use out-of-fold probabilities, and the report
@@ -147,42 +210,24 @@ def test_reference_checks_use_probabilities_no_calibrator_that_saw_the_row_produ
     check_held_out(test, final.calibrated_on, cross_fitted=True)  # ...so they are cross-fitted
     served = final.model.predict_proba(test)
     assert not np.allclose(final.cross_fitted, served)
-    report = _run(
-        world,
-        "2022-12-31",
-        "which_rows",
-        config=MonitorConfig(history_months=0, n_boot=0),
-        log_to_mlflow=False,
-    )
+    report = unchanged  # the monitor at 2022-12-31, the test date
     assert report["reference"]["n_rows"] == len(test)
     assert "out-of-fold" in report["reference"]["rows"]
 
 
-def test_cli_exit_codes_reports_and_mlflow_link(world: dict) -> None:
+def test_cli_exit_codes_reports_and_mlflow_link(
+    world: dict, after_run: CliRun, calm_run: CliRun
+) -> None:
     import mlflow
 
-    runner = CliRunner()
-    common = [
-        "monitor",
-        "--raw",
-        str(world["raw"]),
-        "--model",
-        f"models:/{MODEL}/{world['version']}",
-        "--tracking-uri",
-        world["tracking"],
-        "--audit-log",
-        str(world["root"] / "no_log.sqlite"),
-    ]
-    cfg = world["root"] / "monitor.yaml"
-    cfg.write_text(yaml.safe_dump({"history_months": 0, "n_boot": 0}), encoding="utf-8")
-    out = world["root"] / "cli_after"
-    after = [*common, "--as-of", "2024-12-31", "--out", str(out), "--config", str(cfg)]
-    with usual_umask():
-        alerted = runner.invoke(app, after)
+    runner = CliRunner(env={"COLUMNS": "400"})  # rich folds a long --out path
+    common = _cli_common(world)
+    out = after_run.out
+    alerted = after_run.result
     assert alerted.exit_code == 3, alerted.output
     # the reports hold audit groups' figures: owner-only
     assert mode(out / "monitor_report.json") == mode(out / "monitor_report.html") == 0o600
-    report = json.loads((out / "monitor_report.json").read_text())
+    report = after_run.report
     assert report["alerts"] and all(a["evidence"] for a in report["alerts"])
     html = (out / "monitor_report.html").read_text()
     assert "data:image/png;base64," in html
@@ -207,26 +252,26 @@ def test_cli_exit_codes_reports_and_mlflow_link(world: dict) -> None:
 
     # no alert but checks that cannot be evaluated (one date: no fairness change; no
     # decisions): exit 0, and 4 with --strict
-    calm = [*common, "--as-of", "2022-12-31", "--out", str(world["root"] / "cli_calm")]
-    calm += ["--config", str(cfg), "--no-mlflow"]
-    quiet = runner.invoke(app, calm)
+    quiet = calm_run.result
     assert quiet.exit_code == 0, quiet.output
     assert "not evaluable" in quiet.output
-    strict = runner.invoke(app, [*calm, "--strict", "--overwrite"])
-    assert strict.exit_code == 4, strict.output
-
+    calm_out = calm_run.out
     # a second run into the same folder keeps the first report unless told --overwrite
-    first = (out / "monitor_report.json").read_bytes()
-    first_inode = (out / "monitor_report.json").stat().st_ino
-    kept = runner.invoke(app, [*after, "--no-mlflow"])
+    first = (calm_out / "monitor_report.json").read_bytes()
+    first_inode = (calm_out / "monitor_report.json").stat().st_ino
+    kept = runner.invoke(app, [*calm_run.args, "--strict"])
     assert kept.exit_code == 2, kept.output
     said = " ".join(kept.output.split())
-    assert f"--out {out} already holds monitor_report.json and monitor_report.html" in said
-    assert "--overwrite" in said and (out / "monitor_report.json").read_bytes() == first
-    replaced = runner.invoke(app, [*after, "--no-mlflow", "--overwrite"])
-    assert replaced.exit_code == 3, replaced.output
-    assert (out / "monitor_report.json").stat().st_ino != first_inode  # a new report
-    assert json.loads((out / "monitor_report.json").read_text())["alerts"] == report["alerts"]
+    assert f"--out {calm_out} already holds monitor_report.json and monitor_report.html" in said
+    assert "--overwrite" in said and (calm_out / "monitor_report.json").read_bytes() == first
+    strict = runner.invoke(app, [*calm_run.args, "--strict", "--overwrite"])
+    assert strict.exit_code == 4, strict.output
+    assert (calm_out / "monitor_report.json").stat().st_ino != first_inode  # a new report
+    replaced = json.loads((calm_out / "monitor_report.json").read_text())
+    assert replaced["checks"] == json.loads(first)["checks"]
+    # the alerted run's folder is kept too (refused before any work)
+    again = runner.invoke(app, [*after_run.args, "--no-mlflow"])
+    assert again.exit_code == 2 and "--overwrite" in " ".join(again.output.split()), again.output
 
     bad = runner.invoke(app, [*common, "--as-of", "2024-13-01", "--out", str(out)])
     assert bad.exit_code == 2 and "not a date" in bad.output
@@ -284,7 +329,7 @@ def test_a_model_without_reference_statistics_is_refused_with_a_way_out(
 
 @pytest.mark.server
 def test_monitor_on_a_real_servers_statistics_flags_the_planted_shift(
-    world: dict, monkeypatch: pytest.MonkeyPatch
+    world: dict, after_run: CliRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A real `bentoml serve` scores every family of the shifted registry at a date before
     and one after the shift; `earlyrisk monitor --served-stats URL` on what it served flags
@@ -387,13 +432,8 @@ def test_monitor_on_a_real_servers_statistics_flags_the_planted_shift(
     assert report_after["performance"]["not_applicable"]
     # the server scored every eligible family: the same drift as the snapshot mode against
     # the same (stored) reference; served statistics have no raw data for a seasonal one
-    snapshot_mode = _run(
-        world,
-        "2024-12-31",
-        "after_snapshot",
-        config=MonitorConfig(history_months=0, n_boot=0, seasonal_reference=False),
-        log_to_mlflow=False,
-    )
+    snapshot_mode = after_run.report
+    assert snapshot_mode["reference"]["seasonal"]["method"] == "stored"
     assert report_after["n_families"] == snapshot_mode["n_families"]
     for a, b in zip(
         report_after["drift"]["features"], snapshot_mode["drift"]["features"], strict=True

@@ -1,4 +1,8 @@
-"""`earlyrisk train` end to end on a synthetic registry, and its clear errors."""
+"""`earlyrisk train` with no config on a foreign export, and its clear errors.
+
+The summary, report and registration of a configured run are proved on PostgreSQL
+(test_train_postgres.py): one training run for both.
+"""
 
 from __future__ import annotations
 
@@ -13,38 +17,6 @@ from typer.testing import CliRunner
 from earlyrisk.cli import app
 
 runner = CliRunner()
-
-
-@pytest.mark.slow
-def test_train_on_a_synthetic_registry_registers_and_summarises(
-    training_registry_dir, write_config, tmp_path
-):
-    config = write_config()
-    result = runner.invoke(
-        app,
-        ["train", "--raw", str(training_registry_dir), "--config", str(config), "--jobs", "1"],
-        env={"COLUMNS": "80"},
-    )
-    assert result.exit_code == 0, result.output
-    out = result.output
-    # a real run has over a hundred gates: the default summary still fits 60 lines
-    assert len(out.splitlines()) <= 60, out
-    for text in ("ROC AUC", "ECE", "lift@cap", "oracle"):
-        assert text in out
-    assert "Promotion gates (" in out
-    assert "mae_vs_truth" in out  # ground_truth.parquet was used
-    assert "version 1" in out
-    report = tmp_path / "report" / "training_report.html"
-    assert report.exists() and str(report) in out.replace("\n", "")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-    alias = "champion" if "alias champion" in out else "challenger"
-    assert f"alias {alias}" in out
-    version = client.get_model_version_by_alias("earlyrisk-test", alias)
-    assert str(version.version) == "1"
-    assert version.tags["raw_sha256"] != "unknown"
-    md = (tmp_path / "report" / "training_report.md").read_text(encoding="utf-8")
-    assert "Against the true probabilities" in md
 
 
 def test_overlapping_slices_exit_1_with_the_dates_and_no_traceback(
