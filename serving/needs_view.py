@@ -17,6 +17,10 @@ its score into what the review page shows:
   (:mod:`serving.support_catalogue`);
 * each record once: a record behind several indicators is listed under the first, and the
   others point to it (pages were 10,000+ px tall when every indicator repeated its records);
+* on the review page, one item per record type: the needs read from the same records
+  (school days missed over 90 days and over 3 years, the children absent) together, the
+  strongest leading, the others named under it with their values and effects
+  (:mod:`serving.need_items`);
 * the split ``baseline + needs + context = probability`` for the small bar.
 
 Pure: dicts in, dicts out, no I/O; the template only lays it out.
@@ -33,6 +37,7 @@ from features.contract import ACUTE_EVENT_TYPES, ACUTE_WINDOW_DAYS, EVENT_TYPES
 from serving.i18n import Language, domain_name, format_value
 from serving.i18n import locale_format as fmt
 from serving.i18n.page import page_text
+from serving.need_items import need_items
 from serving.support_catalogue import SupportCatalogue
 
 #: A band narrower than this (probability units) is not shown: it holds no family a
@@ -126,9 +131,15 @@ def needs_page(
     *,
     lang: Language,
     catalogue: SupportCatalogue,
+    one_item_per_record_type: bool = False,
 ) -> dict[str, Any]:
     """The needs (grouped, acute first), the other indicators and the split of a scored
-    family, in lang."""
+    family, in lang.
+
+    ``one_item_per_record_type`` (the review page): the needs that read the same record
+    type are one item (:mod:`serving.need_items`): the strongest leads, the others are in
+    its ``beside`` with their values and effects, their records and programmes are the
+    item's. The dossier lists every need on its own line."""
     indicators = {str(row["indicator"]): row for row in view["indicators"]}
     raising = {str(r["indicator"]): r for r in score.get("needs_raising", [])}
     acute = {n for n, row in indicators.items() if is_acute(row, str(view["as_of"]))}
@@ -138,25 +149,37 @@ def needs_page(
     def effect(name: str) -> float:
         return float(raising[name]["contribution"]) if name in raising else 0.0
 
+    items = need_items(shown, effect) if one_item_per_record_type else [[n] for n in shown]
     groups: dict[str, list[dict[str, Any]]] = {}
-    for name in sorted(shown, key=lambda n: (n not in acute, -effect(n), n)):
-        row = indicators[name]
+    for item in sorted(
+        items,
+        key=lambda ns: (not any(n in acute for n in ns), -sum(map(effect, ns)), ns[0]),
+    ):
+        name, row = item[0], indicators[item[0]]
         groups.setdefault(str(row["domain"]), []).append(
             {
                 "indicator": name,
                 "description": row["description"],
                 "value": row["value"],
-                "acute": name in acute,
+                "acute": any(n in acute for n in item),
                 "effect": raising[name]["contribution_text"] if name in raising else None,
-                **records.take(row),
-                "programmes": catalogue.for_need(name, str(row["domain"])),
+                "beside": [_beside(indicators[n], raising.get(n)) for n in item[1:]],
+                "item_effect": sum(map(effect, item)),
+                **records.take(_with_records_of(row, [indicators[n] for n in item[1:]])),
+                "programmes": list(
+                    dict.fromkeys(
+                        code
+                        for n in item
+                        for code in catalogue.for_need(n, str(indicators[n]["domain"]))
+                    )
+                ),
             }
         )
     ordered = sorted(
         groups.items(),
         key=lambda kv: (
             not any(n["acute"] for n in kv[1]),
-            -sum(effect(n["indicator"]) for n in kv[1]),
+            -sum(n["item_effect"] for n in kv[1]),
         ),
     )
     others = [{**row, **records.take(row)} for name, row in indicators.items() if name not in shown]
@@ -174,6 +197,32 @@ def needs_page(
         "split": split(score, lang),
         "bands": visible_bands(score.get("risk_bands", [])),
     }
+
+
+def _beside(row: Mapping[str, Any], reason: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A need shown under the one leading its item: its words, value and effect."""
+    return {
+        "indicator": row["indicator"],
+        "description": row["description"],
+        "value": row["value"],
+        "effect": None if reason is None else reason["contribution_text"],
+    }
+
+
+def _with_records_of(
+    row: Mapping[str, Any], others: Sequence[Mapping[str, Any]]
+) -> Mapping[str, Any]:
+    """``row`` holding its own records, then those of ``others`` it lacks (each once)."""
+    if not others or row.get("records") is None:
+        return row
+    records = list(row["records"])
+    seen = {id(r) for r in records}
+    for other in others:
+        for record in other.get("records") or ():
+            if id(record) not in seen:
+                seen.add(id(record))
+                records.append(record)
+    return {**row, "records": records}
 
 
 def _programmes(

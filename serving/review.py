@@ -342,7 +342,9 @@ class ReviewPages:
         if score is not None and score.get("status") == "scored" and view is not None:
             # an expired score has no band: its level is not shown (serving.expiry)
             band = next((b for b in score["risk_bands"] if b["level"] == score["risk_level"]), None)
-            needs = needs_page(view, score, lang=lang, catalogue=self.support)
+            needs = needs_page(
+                view, score, lang=lang, catalogue=self.support, one_item_per_record_type=True
+            )
         html = _TEMPLATE.render(
             lang=lang,
             t=t,

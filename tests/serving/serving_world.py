@@ -95,7 +95,13 @@ def train_model(frame: pd.DataFrame) -> LightGBMRiskModel:
     }
     booster = lgbx.train(params, lgbx.dataset(X, y), num_boost_round=25)
     model = LightGBMRiskModel(booster)
-    return model.with_calibrator(choose_calibration(model, X, y).calibrator)  # type: ignore[return-value]
+    # Sigmoid only: 480 rows are too few for isotonic steps. Left to choose, the chooser may
+    # pick isotonic on a draw like this (it did when the catalogue grew to 54 inputs), and its
+    # few steps leave about 11 distinct probabilities: the worklist and level tests then meet
+    # ties and an empty "high" band. The sigmoid map keeps the model's ranking (hundreds of
+    # distinct probabilities), as a registry-sized calibration slice would.
+    calibration = choose_calibration(model, X, y, methods=("sigmoid",))
+    return model.with_calibrator(calibration.calibrator)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

@@ -275,3 +275,117 @@ def test_no_family_page_is_wider_than_a_phone_or_taller_than_4000_px(family_serv
             f"{len(tall)} over 4,000 px, {len(wide)} wider than the screen"
         )
         assert not tall and not wide, (width, tall[:5], wide[:5])
+
+
+# ---------------------------------------------------------------- one item per record type
+def _need(name: str, value: str, records: list[dict] | None, domain: str) -> dict:
+    from serving.family_view import named_records
+
+    return {
+        "indicator": name,
+        "kind": "need",
+        "domain": domain,
+        "description": f"words of {name}",
+        "value": value,
+        "value_number": 1.0,
+        "records": None if records is None else named_records(records, "en"),
+    }
+
+
+def _absence(day: str) -> dict:
+    return {
+        "event_type": "school_absence",
+        "detail": None,
+        "event_date": day,
+        "recorded_date": day,
+        "source": "school",
+        "value": 3.0,
+        "child_age": 9,
+    }
+
+
+def test_the_needs_of_one_record_type_are_one_item_with_every_value_and_effect():
+    """The 3-year counts repeated a record type a shorter window already showed (school
+    days missed over 90 days and over 3 years), which pushed a page past 4,000 px. On the
+    review page (``one_item_per_record_type``) the needs read from the same records are
+    one item: the strongest leads, the others are named under it with their values and
+    effects, the records are the item's (each once); nothing a caseworker must see is
+    dropped, and another record type stays an item of its own. The dossier (no folding)
+    keeps one line per need."""
+    from serving.need_items import same_records
+    from serving.needs_view import needs_page
+    from serving.support_catalogue import load_support_catalogue
+
+    recent, old = _absence("2024-12-02"), _absence("2022-10-03")
+    debt = {**_absence("2024-11-05"), "event_type": "utility_debt", "value": 84000.0}
+    view = {
+        "as_of": "2024-12-31",
+        "indicators": [
+            _need("edu_school_absence_days_90d", "3 days", [recent], "education"),
+            _need("edu_children_absent_90d", "1", [recent], "education"),
+            _need("edu_school_absence_days_3y", "6 days", [recent, old], "education"),
+            _need("econ_utility_debt_last", "84,000 tenge", [debt], "economic"),
+            _need("hea_children_missed_vaccination_365d", "1", [], "health"),
+            _need("hea_missed_vaccinations_3y", "4", [], "health"),
+        ],
+    }
+    effects = {
+        "edu_school_absence_days_90d": 0.03,
+        "edu_children_absent_90d": 0.01,
+        "edu_school_absence_days_3y": 0.02,
+        "econ_utility_debt_last": 0.05,
+        "hea_children_missed_vaccination_365d": 0.004,
+        "hea_missed_vaccinations_3y": 0.012,  # the longer window is the stronger here
+    }
+    raising = [
+        {"indicator": n, "contribution": c, "contribution_text": f"+{100 * c:.1f} points"}
+        for n, c in effects.items()
+    ]
+    score = {
+        "probability": 0.3,
+        "baseline_probability": 0.1,
+        "contribution_by_kind": {"need": 0.2, "context": 0.0, "support": 0.0},
+        "needs_raising": raising,
+        "risk_bands": [],
+    }
+    catalogue = load_support_catalogue()
+    page = needs_page(view, score, lang="en", catalogue=catalogue, one_item_per_record_type=True)
+    items = {g["domain"]: g["needs"] for g in page["groups"]}
+    (absences,) = items["education"]
+    assert absences["indicator"] == "edu_school_absence_days_90d"
+    assert absences["effect"] == "+3.0 points"
+    assert absences["beside"] == [
+        {
+            "indicator": "edu_school_absence_days_3y",
+            "description": "words of edu_school_absence_days_3y",
+            "value": "6 days",
+            "effect": "+2.0 points",
+        },
+        {
+            "indicator": "edu_children_absent_90d",
+            "description": "words of edu_children_absent_90d",
+            "value": "1",
+            "effect": "+1.0 points",
+        },
+    ]
+    # the item's records: both windows', each once, and no "same records as above" line
+    assert len(absences["records"]) == 2 and absences["records_ref"] is None
+    (health,) = items["health"]
+    assert health["indicator"] == "hea_missed_vaccinations_3y"  # the stronger leads
+    assert [b["indicator"] for b in health["beside"]] == ["hea_children_missed_vaccination_365d"]
+    (debts,) = items["economic"]  # another record type: its own item
+    assert debts["indicator"] == "econ_utility_debt_last" and debts["beside"] == []
+    # areas are ordered by their needs' summed effect: education 0.06, economic 0.05
+    assert [g["domain"] for g in page["groups"]] == ["education", "economic", "health"]
+    shown = {n["indicator"] for ns in items.values() for n in ns}
+    shown |= {b["indicator"] for ns in items.values() for n in ns for b in n["beside"]}
+    assert shown == set(effects)  # every raising need is on the page
+    # the dossier's list: one line per need
+    plain = needs_page(view, score, lang="en", catalogue=catalogue)
+    assert sum(len(g["needs"]) for g in plain["groups"]) == 6
+    assert all(n["beside"] == [] for g in plain["groups"] for n in g["needs"])
+    # only needs share an item: support and context never join one
+    assert same_records("soc_dv_reports_3y", "soc_days_since_dv_report")
+    assert not same_records("econ_benefit_payments_3y", "econ_tsa_payments_365d")  # support
+    assert not same_records("econ_utility_debt_last", "econ_loan_overdue_max_365d")
+    assert not same_records("hh_children", "hh_children")

@@ -14,7 +14,19 @@ from training_frames import QUICK_SPEC
 
 from training.support import support_exposure, training_rows
 
-DEPLOY = dt.date(2021, 1, 1)
+# The deployment synth: data from 2020-01, the model in service from 2023-01, outcomes to
+# 2026-12. Three years of data come before the deployment because the catalogue's indicators
+# look back up to 3 years: a snapshot before 2023 sees only part of that history (the
+# training design's history floor, training/design.py), so its 3-year counts of frequent
+# records (income, school absences) grow with the date alone. On the 2020-2024 registry this
+# test used before, a model trained on 2021-2022 snapshots and scoring 2023 ones over-rated
+# the supported families by 19 % even with no support at all (the same seed without the
+# deployment), which hid what support did to naive training (19 % under that model): naive
+# came out at 0.965 of the truth, where the 49-input catalogue, with fewer such counts,
+# had shown 0.850. With the whole history: naive 0.758, inverse-propensity 1.012.
+START = dt.date(2020, 1, 1)
+END = dt.date(2026, 12, 31)
+DEPLOY = dt.date(2023, 1, 1)
 
 
 def _interventions(rows: list[tuple[str, str | None, str | None, str]]) -> pd.DataFrame:
@@ -83,7 +95,13 @@ def deployed_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("deployed")
     config = SynthConfig(
-        families=3000, seed=5, deploy_from=DEPLOY, support_effect=0.7, deploy_capacity=0.02
+        families=3000,
+        seed=5,
+        start=START,
+        end=END,
+        deploy_from=DEPLOY,
+        support_effect=0.7,
+        deploy_capacity=0.02,
     )
     synthesize(config, out, workers=1)
     return out
@@ -96,6 +114,7 @@ def test_naive_training_under_rates_supported_families_and_ipw_does_not(
     from features.catalogue import model_input_columns
     from features.validation import load_validated
     from training.config import TrainConfig
+    from training.design import longest_indicator_window_days
     from training.inputs import build_snapshots
     from training.models import check_model_inputs, fit_logistic
     from training.support import read_interventions
@@ -104,9 +123,11 @@ def test_naive_training_under_rates_supported_families_and_ipw_does_not(
     config = TrainConfig()
     dates = [
         dt.date(y, m, d)
-        for y in (2021, 2022, 2023)
+        for y in (2023, 2024, 2025)
         for m, d in ((3, 31), (6, 30), (9, 30), (12, 31))
     ]
+    # every snapshot sees its indicators' whole history (see START above)
+    assert (dates[0] - START).days >= longest_indicator_window_days()
     table = build_snapshots(load_validated(deployed_registry), config, dates, n_jobs=1)
     table = table.loc[config.eligibility.mask(table)].reset_index(drop=True)
     table["as_of"] = pd.to_datetime(table["as_of"]).astype("datetime64[ns]")
@@ -118,7 +139,7 @@ def test_naive_training_under_rates_supported_families_and_ipw_does_not(
     interventions = read_interventions(deployed_registry)
     assert interventions is not None
     names = check_model_inputs(model_input_columns())
-    cut = pd.Timestamp("2022-12-31")
+    cut = pd.Timestamp("2024-12-31")
     train = table.loc[table["as_of"] <= cut].reset_index(drop=True)
     test = table.loc[table["as_of"] > cut].reset_index(drop=True)
     supported = treated_rows(test, interventions, config)
@@ -160,9 +181,11 @@ def test_a_training_run_reports_the_method_and_the_no_support_figures(
                 "model_spec": str(spec),
                 "report_dir": str(tmp_path / "report"),
                 "evaluation": {"n_bootstrap": 20},
-                # two training dates, not the default eight: their label windows
-                # (2021-10..2022-12) already follow the deployment (2021-01)
-                "slices": {"train_dates": 2, "min_train_dates": 2},
+                # four training dates, not the default eight: every one with its whole
+                # history (from 2023-03-31, see START) and a label window after the
+                # deployment (2023-01); with two, the small model ranked the calibration
+                # slice the wrong way round on one fold (the calibration refused it)
+                "slices": {"train_dates": 4, "min_train_dates": 2},
                 "backtest": {"origins": 1, "n_bootstrap": 20},
                 "final_refit": False,
             }
