@@ -3,7 +3,8 @@ cores, the Makefile says why).
 
 A worker takes one *unit* at a time: a test file, or a group of files that share a
 session-scoped real part, so that part starts once per run instead of once per worker
-(the Spark files: one JVM per run instead of one per worker). Units are handed out longest
+(the Spark files: one JVM per run instead of one per worker; the files of each of the
+serving tests' session servers: one server start per run). Units are handed out longest
 first (the classic longest-processing-time rule): a long unit started last keeps one
 worker busy while the others idle, which is where a run loses its minutes.
 ``LONGEST_FIRST`` holds the measured longest units; the other files follow, those with
@@ -32,6 +33,31 @@ SPARK_FILES = frozenset(
     }
 )
 SPARK_UNIT = "spark"
+#: files using tests/serving/conftest.py's session ``real_server``: one unit, so one
+#: `bentoml serve` (about 15 CPU-s to start) per run instead of one per worker
+REAL_SERVER_FILES = frozenset({"serving/test_real_server.py", "serving/test_dossier_server.py"})
+REAL_SERVER_UNIT = "real_server"
+#: files using its ``registry_world_server`` (a feature build and a server start)
+REGISTRY_SERVER_FILES = frozenset(
+    {
+        "serving/test_family_page.py",
+        "serving/test_review_page.py",
+        "serving/test_corrections_http.py",
+    }
+)
+REGISTRY_SERVER_UNIT = "registry_world_server"
+#: each unit of several files: the session fixture its files share, and the files
+SHARED_UNITS: dict[str, frozenset[str]] = {
+    SPARK_UNIT: SPARK_FILES,
+    REAL_SERVER_UNIT: REAL_SERVER_FILES,
+    REGISTRY_SERVER_UNIT: REGISTRY_SERVER_FILES,
+}
+#: the session fixture each unit of several files is built around (``spark`` is its own)
+UNIT_FIXTURES = {
+    SPARK_UNIT: "spark",
+    REAL_SERVER_UNIT: "real_server",
+    REGISTRY_SERVER_UNIT: "registry_world_server",
+}
 
 #: the longest units, longest first: the sum of their tests' wall seconds (setup included)
 #: in the junit report of main's whole-suite run at 67f9178 (`pytest -n 2 --dist loadfile
@@ -43,12 +69,12 @@ SPARK_UNIT = "spark"
 LONGEST_FIRST: tuple[str, ...] = (
     SPARK_UNIT,
     "serving/test_monitor_registry.py",
-    "serving/test_real_server.py",
+    REAL_SERVER_UNIT,
+    REGISTRY_SERVER_UNIT,
     "features/test_validation_stream.py",
     "training/test_notebook.py",
     "serving/test_worklist.py",
     "training/test_train_cli.py",
-    "serving/test_family_page.py",
     "serving/test_monitor_postgres_run.py",
     "serving/test_real_server_audit_guard.py",
     "training/test_mlflow_ui.py",
@@ -69,7 +95,7 @@ LONGEST_FIRST: tuple[str, ...] = (
 
 def unit_of(path: str) -> str:
     """The unit of a test file, given its path relative to ``tests/``."""
-    return SPARK_UNIT if path in SPARK_FILES else path
+    return next((unit for unit, files in SHARED_UNITS.items() if path in files), path)
 
 
 def order_key(path: str, *, slow: bool) -> tuple[int, int]:
