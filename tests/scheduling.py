@@ -33,30 +33,26 @@ SPARK_FILES = frozenset(
     }
 )
 SPARK_UNIT = "spark"
-#: files using tests/serving/conftest.py's session ``real_server``: one unit, so one
-#: `bentoml serve` (about 15 CPU-s to start) per run instead of one per worker
-REAL_SERVER_FILES = frozenset({"serving/test_real_server.py", "serving/test_dossier_server.py"})
-REAL_SERVER_UNIT = "real_server"
-#: files using its ``registry_world_server`` (a feature build and a server start)
-REGISTRY_SERVER_FILES = frozenset(
+#: files using tests/serving/conftest.py's session servers, ``real_server`` and
+#: ``registry_world_server`` (test_review_page.py uses both): one unit, so each
+#: `bentoml serve` (about 15 CPU-s to start; the second one after a feature build) starts
+#: once per run instead of once per worker
+SERVER_FILES = frozenset(
     {
+        "serving/test_real_server.py",
+        "serving/test_dossier_server.py",
         "serving/test_family_page.py",
         "serving/test_review_page.py",
         "serving/test_corrections_http.py",
     }
 )
-REGISTRY_SERVER_UNIT = "registry_world_server"
-#: each unit of several files: the session fixture its files share, and the files
-SHARED_UNITS: dict[str, frozenset[str]] = {
-    SPARK_UNIT: SPARK_FILES,
-    REAL_SERVER_UNIT: REAL_SERVER_FILES,
-    REGISTRY_SERVER_UNIT: REGISTRY_SERVER_FILES,
-}
-#: the session fixture each unit of several files is built around (``spark`` is its own)
-UNIT_FIXTURES = {
-    SPARK_UNIT: "spark",
-    REAL_SERVER_UNIT: "real_server",
-    REGISTRY_SERVER_UNIT: "registry_world_server",
+SERVER_UNIT = "session_servers"
+#: each unit of several files: the files
+SHARED_UNITS: dict[str, frozenset[str]] = {SPARK_UNIT: SPARK_FILES, SERVER_UNIT: SERVER_FILES}
+#: ...and the session fixtures that make them one unit
+UNIT_FIXTURES: dict[str, tuple[str, ...]] = {
+    SPARK_UNIT: ("spark",),
+    SERVER_UNIT: ("real_server", "registry_world_server"),
 }
 
 #: the longest units, longest first: the sum of their tests' wall seconds (setup included)
@@ -69,8 +65,7 @@ UNIT_FIXTURES = {
 LONGEST_FIRST: tuple[str, ...] = (
     SPARK_UNIT,
     "serving/test_monitor_registry.py",
-    REAL_SERVER_UNIT,
-    REGISTRY_SERVER_UNIT,
+    SERVER_UNIT,
     "features/test_validation_stream.py",
     "training/test_notebook.py",
     "serving/test_worklist.py",

@@ -32,13 +32,14 @@ def _uses_fixture(path: Path, fixture: str) -> bool:
 @pytest.mark.parametrize("unit", sorted(SHARED_UNITS))
 def test_every_file_using_a_shared_session_part_is_in_its_unit(unit: str) -> None:
     """A file left out would start a second JVM (or server) on the other worker."""
-    users = {
-        p.relative_to(TESTS).as_posix()
-        for p in TESTS.rglob("test_*.py")
-        if _uses_fixture(p, UNIT_FIXTURES[unit])
-    }
-    assert users, f"no test file uses {UNIT_FIXTURES[unit]!r}: the check reads nothing"
-    assert users <= SHARED_UNITS[unit], sorted(users - SHARED_UNITS[unit])
+    for fixture in UNIT_FIXTURES[unit]:
+        users = {
+            p.relative_to(TESTS).as_posix()
+            for p in TESTS.rglob("test_*.py")
+            if _uses_fixture(p, fixture)
+        }
+        assert users, f"no test file uses {fixture!r}: the check reads nothing"
+        assert users <= SHARED_UNITS[unit], (fixture, sorted(users - SHARED_UNITS[unit]))
     assert {unit_of(f) for f in SHARED_UNITS[unit]} == {unit}
     # a file is in one unit only
     others = set().union(*(files for name, files in SHARED_UNITS.items() if name != unit))

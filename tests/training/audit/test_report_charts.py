@@ -9,7 +9,6 @@ a title or axis label outside the figure, would be cut off in the PNG without an
 from __future__ import annotations
 
 import matplotlib
-import pandas as pd
 import pytest
 from auditkit import make_scores
 
