@@ -11,15 +11,16 @@ from __future__ import annotations
 import matplotlib
 import pytest
 from auditkit import make_scores
+from matplotlib.figure import Figure
 
-from training.audit import TopFraction, audit
+from training.audit import AuditResult, TopFraction, audit
 from training.audit.report_html import _distribution_chart, _rate_chart, _reliability_chart
 
 LONG = "a region with a long official name, district 12"
 
 
 @pytest.fixture(scope="module")
-def long_named_result():
+def long_named_result() -> AuditResult:
     frame = make_scores(n=1500, seed=3)
     frame["region"] = frame["region"].replace({"R1": LONG, "R2": "$_$"})
     return audit(
@@ -33,12 +34,12 @@ def long_named_result():
     )
 
 
-def _drawn_outside(figure) -> list[str]:
+def _drawn_outside(figure: Figure) -> list[str]:
     """The sides of the figure that its drawn artists cross, in inches (the box that
     ``bbox_inches="tight"`` would crop to, so every text that is drawn: tick labels, group
     names, titles, axis labels, legends)."""
     figure.canvas.draw()
-    drawn = figure.get_tightbbox(figure.canvas.get_renderer())
+    drawn = figure.get_tightbbox()  # the renderer of the draw above
     width, height = figure.get_size_inches()
     tolerance = 1 / figure.dpi  # one pixel
     sides = {
@@ -48,13 +49,15 @@ def _drawn_outside(figure) -> list[str]:
         "top": drawn.y1 > height + tolerance,
     }
     return [
-        f"{side} ({drawn.extents.round(2)} in a {width} x {height} figure)"
+        f"{side} ({[round(v, 2) for v in drawn.extents]} in a {width} x {height} figure)"
         for side, crossed in sides.items()
         if crossed
     ]
 
 
-def test_every_group_name_title_and_label_is_inside_each_chart(long_named_result) -> None:
+def test_every_group_name_title_and_label_is_inside_each_chart(
+    long_named_result: AuditResult,
+) -> None:
     with matplotlib.rc_context({"text.parse_math": False}):  # as render_html draws them
         figures = {
             "rates": _rate_chart(long_named_result, "region", ["selection_rate", "fpr", "fnr"]),
