@@ -65,8 +65,8 @@ from serving.store.security_log import (
 # `bentoml serve` imports this module twice: in its main process, only to read the
 # service's definition (name, workers, routes), and in each worker, which builds the
 # service. The engine and what it needs (pandas, scipy, scikit-learn, the stores) are
-# imported where a worker first uses them, not here: the main process then skips about
-# 3.5 of the 15 CPU-s a server start costs (README.md, "Development checks").
+# imported where a worker first uses them, not here: a server start then costs about
+# 12.8 CPU-s instead of 16.3 (README.md, "Development checks").
 if TYPE_CHECKING:
     from serving.correction_api import CorrectionEndpoint
     from serving.engine import ServingEngine
