@@ -8,11 +8,11 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= var/demo
 DEMO_FAMILIES ?= 20000
 # `make test`: two xdist workers on the two cores. A third worker was tried to run tests
-# while the others wait for a server, a browser, a database, Spark or a subprocess: on a
-# quiet machine the whole suite took 15 min 32 s with three (1,438 CPU-s, 1.54 cores busy on
-# average) against 15 min 40 s to 16 min 20 s with two in the round before, and the busy
-# share of the cores did not rise, so the waits are not what holds the run back and two
-# workers (less memory, fewer start-up races under load) stay the default.
+# while the others wait for a server, a browser, a database, Spark or a subprocess: in the
+# same fresh clone on a quiet machine, with the temp files in memory, the whole suite took
+# 12 min 47 s with three workers against 11 min 55 s with two (1,557 tests; README.md,
+# "Development checks"), so the waits are not what holds the run back and two workers
+# (less memory, fewer start-up races under load) stay the default.
 # `make test-fast` is unit tests, CPU-bound (README.md, "Development checks").
 PYTEST_WORKERS ?= 2
 FAST_WORKERS ?= 2

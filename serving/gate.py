@@ -67,7 +67,6 @@ from serving.schemas import ErrorBody, body_location, request_models
 from serving.settings import ServingSettings
 from serving.store.audit_log import AuditLogUnavailable
 from serving.store.security_log import SecurityLogUnavailable, SecurityRecord
-from serving.store.stores import open_stores
 
 logger = logging.getLogger("earlyrisk.serving")
 
@@ -198,6 +197,10 @@ class RequestGate:
         self.app = app
         self.settings = settings if settings is not None else ServingSettings()
         self.facts = facts
+        # imported here: the stores load pandas and scikit-learn, which `bentoml serve`'s
+        # main process (it imports serving.service only to read its definition) never uses
+        from serving.store.stores import open_stores
+
         self.stores = open_stores(self.settings)
         self.tokens = self.stores.tokens
         self.security_log = self.stores.security_log

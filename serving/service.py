@@ -27,7 +27,7 @@ import logging
 import os
 from collections.abc import Callable
 from datetime import date
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import bentoml
 from pydantic import BaseModel
@@ -35,28 +35,12 @@ from starlette.responses import JSONResponse
 
 from serving.auth import AuthError, Principal, authorize
 from serving.case_schemas import Level, Status, WorklistResponse
-from serving.casework_http import family_case, worklist_json
 from serving.client_address import client_address
-from serving.correction_api import CorrectionEndpoint
 from serving.correction_schemas import CorrectionResponse
-from serving.corrections import CorrectionConflict, CorrectionsUnavailable
-from serving.dossier.build import NotReproducibleError
-from serving.dossier.http import dossier_work
-from serving.dossier.produce import DossierDesk
-from serving.engine import (
-    OutOfScopeScoreError,
-    RequestError,
-    ServingEngine,
-    UnknownFamilyError,
-    UnknownScoreError,
-    new_request_id,
-)
-from serving.explain import catalogue_descriptions
-from serving.gate import ADMITTED, Admitted, RequestGate
+from serving.errors import OutOfScopeScoreError, RequestError, UnknownFamilyError, UnknownScoreError
+from serving.gate import ADMITTED, Admitted, RequestGate, new_request_id
 from serving.i18n import negotiate
-from serving.model_watcher import ModelWatcher
 from serving.openapi import ServedFacts
-from serving.review import ReviewPages
 from serving.schemas import (
     AuditLogPage,
     Decision,
@@ -70,17 +54,23 @@ from serving.schemas import (
     ServedStatsResponse,
 )
 from serving.settings import ServingSettings
-from serving.startup import start_engine
-from serving.store.anchor_refresher import AnchorRefresher
-from serving.store.audit_log import AuditLogUnavailable
+from serving.store.audit_errors import AuditLogUnavailable
 from serving.store.security_log import (
     SecurityEvent,
     SecurityLog,
     SecurityLogUnavailable,
     SecurityRecord,
 )
-from serving.store.stores import open_stores
-from serving.worklist import WorklistQuery
+
+# `bentoml serve` imports this module twice: in its main process, only to read the
+# service's definition (name, workers, routes), and in each worker, which builds the
+# service. The engine and what it needs (pandas, scipy, scikit-learn, the stores) are
+# imported where a worker first uses them, not here: a server start then costs about
+# 12.8 CPU-s instead of 16.3 (README.md, "Development checks").
+if TYPE_CHECKING:
+    from serving.correction_api import CorrectionEndpoint
+    from serving.engine import ServingEngine
+    from serving.model_watcher import ModelWatcher
 
 logger = logging.getLogger("earlyrisk.serving")
 # BentoML's server logging keeps the root logger at WARNING; the service's own one-line INFO
@@ -197,6 +187,13 @@ class EarlyRiskScoring:
     """Explained, advisory family risk scores; every score logged; bearer-token roles."""
 
     def __init__(self) -> None:
+        from serving.dossier.produce import DossierDesk
+        from serving.explain import catalogue_descriptions
+        from serving.model_watcher import ModelWatcher
+        from serving.startup import start_engine
+        from serving.store.anchor_refresher import AnchorRefresher
+        from serving.store.stores import open_stores
+
         global _served, _engine, _security_log
         settings = ServingSettings()
         # a shadow refused here is logged and left out: it never costs the service its answers
@@ -271,6 +268,9 @@ class EarlyRiskScoring:
         Behind the gate the principal and request id come from it; called in-process
         without the gate (tests), the token is checked here.
         """
+        from serving.corrections import CorrectionConflict, CorrectionsUnavailable
+        from serving.dossier.build import NotReproducibleError
+
         admitted = ctx.request.scope.get(ADMITTED)
         request_id = admitted.request_id if isinstance(admitted, Admitted) else new_request_id()
         ctx.response.headers["X-Request-ID"] = request_id
@@ -414,6 +414,8 @@ class EarlyRiskScoring:
         """One family's indicators with their records, its scores and the decisions on them
         (caseworker, admin). The view is on the audit log before it is answered."""
 
+        from serving.casework_http import family_case
+
         def work(principal: Principal, request_id: str) -> Any:
             language = negotiate(lang, ctx.request.headers.get("accept-language"))
             view = self.engine.family(
@@ -552,6 +554,8 @@ class EarlyRiskScoring:
     ) -> WorklistResponse:
         """The caseworker's worklist (caseworker, admin): the flagged families of the latest
         snapshot in the token's regions, with status and decision in force (one request)."""
+        from serving.casework_http import worklist_json
+        from serving.worklist import WorklistQuery
 
         def work(principal: Principal, request_id: str) -> Any:
             return {
@@ -588,6 +592,7 @@ class EarlyRiskScoring:
         auditor, admin); logged as a ``dossier`` entry before it is returned. A family or
         score outside the token's regions: 404 like an unknown one (and a security event);
         a score that no longer re-derives bit for bit: 409."""
+        from serving.dossier.http import dossier_work
 
         def refused(principal: Principal, request_id: str) -> None:
             self._record_refusal(
@@ -647,6 +652,8 @@ class EarlyRiskScoring:
 
         def work(principal: Principal, request_id: str) -> Any:
             if self._corrections is None:
+                from serving.correction_api import CorrectionEndpoint
+
                 self._corrections = CorrectionEndpoint(self.engine)
             answer = self._corrections.handle(body, principal, request_id)
             return {"request_id": request_id, **answer}
@@ -654,9 +661,16 @@ class EarlyRiskScoring:
         return self._handle(ctx, "correction", CorrectionResponse, work)
 
 
+def _review_pages(app: Any, **options: Any) -> Any:
+    """The /review middleware, imported when a worker builds its app (see the imports)."""
+    from serving.review import ReviewPages
+
+    return ReviewPages(app, **options)
+
+
 # The decorator returns a bentoml Service; its type stubs present the class itself.
 cast(Any, EarlyRiskScoring).add_asgi_middleware(RequestGate, facts=served_facts)
 # /review (HTML, cookie sessions): the gate passes its paths on to this middleware
 cast(Any, EarlyRiskScoring).add_asgi_middleware(
-    ReviewPages, engine=served_engine, security_log=served_security_log
+    _review_pages, engine=served_engine, security_log=served_security_log
 )

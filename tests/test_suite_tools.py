@@ -7,32 +7,48 @@ import ast
 from pathlib import Path
 
 import pytest
-from scheduling import LONGEST_FIRST, SPARK_FILES, SPARK_UNIT, order_key, unit_of
+from scheduling import (
+    LONGEST_FIRST,
+    SHARED_UNITS,
+    SPARK_FILES,
+    SPARK_UNIT,
+    UNIT_FIXTURES,
+    order_key,
+    unit_of,
+)
 from shared_cache import shared_build
 
 TESTS = Path(__file__).resolve().parent
 
 
-def _uses_spark_fixture(path: Path) -> bool:
+def _uses_fixture(path: Path, fixture: str) -> bool:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     return any(
-        isinstance(node, ast.FunctionDef) and any(a.arg == "spark" for a in node.args.args)
+        isinstance(node, ast.FunctionDef) and any(a.arg == fixture for a in node.args.args)
         for node in ast.walk(tree)
     )
 
 
-def test_every_file_using_the_spark_session_is_in_the_spark_unit() -> None:
-    """A Spark file left out would start a second JVM on the other worker."""
-    users = {
-        p.relative_to(TESTS).as_posix() for p in TESTS.rglob("test_*.py") if _uses_spark_fixture(p)
-    }
-    assert users <= SPARK_FILES, sorted(users - SPARK_FILES)
-    assert {unit_of(f) for f in SPARK_FILES} == {SPARK_UNIT}
+@pytest.mark.parametrize("unit", sorted(SHARED_UNITS))
+def test_every_file_using_a_shared_session_part_is_in_its_unit(unit: str) -> None:
+    """A file left out would start a second JVM (or server) on the other worker."""
+    for fixture in UNIT_FIXTURES[unit]:
+        users = {
+            p.relative_to(TESTS).as_posix()
+            for p in TESTS.rglob("test_*.py")
+            if _uses_fixture(p, fixture)
+        }
+        assert users, f"no test file uses {fixture!r}: the check reads nothing"
+        assert users <= SHARED_UNITS[unit], (fixture, sorted(users - SHARED_UNITS[unit]))
+    assert {unit_of(f) for f in SHARED_UNITS[unit]} == {unit}
+    # a file is in one unit only
+    others = set().union(*(files for name, files in SHARED_UNITS.items() if name != unit))
+    assert not SHARED_UNITS[unit] & others
 
 
 def test_listed_units_exist_and_go_first() -> None:
     for unit in LONGEST_FIRST:
-        assert unit == SPARK_UNIT or (TESTS / unit).is_file(), unit
+        assert unit in SHARED_UNITS or (TESTS / unit).is_file(), unit
     # the listed units go out in the listed order, each Spark file at the Spark unit's rank
     ranks = [order_key(unit, slow=True) for unit in LONGEST_FIRST]
     assert ranks == sorted(ranks) and len(set(ranks)) == len(ranks)

@@ -53,8 +53,9 @@ def service(service_env: dict[str, str]):
 @pytest.fixture(scope="session")
 def real_server(serving_world: ServingWorld, tokens: dict[str, str]) -> Iterator[LocalServer]:
     """A real `bentoml serve` process on the world (its own audit log file and BentoML home),
-    shared by every file of a worker whose server needs nothing else: each start costs about
-    17 CPU-s (two processes import the service and load the model), so a file that only
+    shared by every file whose server needs nothing else (tests/scheduling.py keeps those
+    files in one unit, so it starts once per run): each start costs about 13 CPU-s (two
+    processes import the service, one of them loads the model), so a file that only
     needs one more setting adds it here rather than starting its own (the dossier's contact
     line, read by tests/serving/test_dossier_server.py). Tests find their own entries in the
     shared logs by request id, never by counting from the start."""
@@ -95,11 +96,12 @@ REGISTRY_AS_OF = "2024-06-30"
 def registry_world_server(
     serving_world: ServingWorld, small_registry_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RegistryServer]:
-    """One server per worker for test_family_page, test_review_page and
-    test_corrections_http (each started its own: three feature builds and three starts of
-    about 17 CPU-s each). The world's limits are lifted, so one test can read every
-    family's page; a view entry per page read is written without an fsync each (these tests
-    are about pages, the log's durability is test_audit_integrity's)."""
+    """One server per run for test_family_page, test_review_page and
+    test_corrections_http (one scheduling unit with the real_server files; each file
+    started its own before: three feature builds and three server starts). The world's
+    limits are lifted, so one test can read every family's page; a view entry per page
+    read is written without an fsync each (these tests are about pages, the log's
+    durability is test_audit_integrity's)."""
     from features.engine import build_feature_table, write_feature_table
 
     root = tmp_path_factory.mktemp("registry_server")
