@@ -46,18 +46,10 @@ def _repository(tmp: Path, raw: Path) -> Path:
     return repo
 
 
-#: the notebook's design under test: the held-out design alone (no earlier backtest origin)
-#: and the fewest resamples the config allows. The notebook shows whatever the design holds,
-#: and the earlier origins are test_pipeline's and test_train_cli's; the second origin added
-#: two more dates' snapshots (7 dates instead of 5 on the 3,000 families) and a fit.
-NOTEBOOK_DESIGN = {"backtest": {"origins": 1}, "evaluation": {"n_bootstrap": 20}}
-
-
 @pytest.fixture
 def notebook_env(write_config, monkeypatch) -> None:
-    """The quick training config (:data:`NOTEBOOK_DESIGN` on it); no raw directory and no
-    MLflow store given: the defaults."""
-    monkeypatch.setenv("EARLYRISK_TRAIN_CONFIG", str(write_config(**NOTEBOOK_DESIGN)))
+    """The quick training config; no raw directory and no MLflow store given: the defaults."""
+    monkeypatch.setenv("EARLYRISK_TRAIN_CONFIG", str(write_config()))
     monkeypatch.delenv("EARLYRISK_RAW_DIR", raising=False)
     monkeypatch.delenv("EARLYRISK_TRACKING_URI", raising=False)
 
