@@ -18,7 +18,7 @@ import pytest
 from chromium_driver import chromium_driver
 
 from serving.monitor.tracking import monitoring_experiment
-from training.mlflow_ui import ExperimentNotFoundError, runs_view_url, training_runs_url
+from training.mlflow_ui import ExperimentNotFoundError, main, runs_view_url, training_runs_url
 from training.tracking import TrackingStore
 
 pytestmark = pytest.mark.server
@@ -131,35 +131,28 @@ def test_training_and_monitoring_runs_are_in_separate_experiments(store) -> None
     assert monitoring.artifact_location.startswith(training.artifact_location)
 
 
-def test_the_printed_url_names_the_runs_tab(store) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "training.mlflow_ui",
-            "--tracking-uri",
-            store.uri,
-            "--url",
-            "http://127.0.0.1:5001/",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-        timeout=300,
-    )
+def test_the_printed_url_names_the_runs_tab(store, capsys: pytest.CaptureFixture[str]) -> None:
+    """What `python -m training.mlflow_ui` prints: its ``main`` with the command's arguments,
+    in this process (a subprocess only imported MLflow again, about 6 CPU-s; the module's
+    ``__main__`` line is ``sys.exit(main())``)."""
+    assert main(["--tracking-uri", store.uri, "--url", "http://127.0.0.1:5001/"]) == 0
     experiment_id = store.client.get_experiment_by_name(EXPERIMENT).experiment_id
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == (
+    assert capsys.readouterr().out.strip() == (
         f"http://127.0.0.1:5001/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
     )
     assert runs_view_url("http://h:1", "7").startswith("http://h:1/#/experiments/7/runs?")
 
 
-def test_no_training_experiment_is_a_clear_error(tmp_path) -> None:
+def test_no_training_experiment_is_a_clear_error(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
     with pytest.raises(ExperimentNotFoundError, match="run `earlyrisk train` first"):
-        training_runs_url(f"sqlite:///{tmp_path / 'empty.db'}", EXPERIMENT)
+        training_runs_url(empty, EXPERIMENT)
+    capsys.readouterr()
+    assert main(["--tracking-uri", empty]) == 1  # the command: the reason, exit 1
+    printed = capsys.readouterr()
+    assert printed.out == "" and "run `earlyrisk train` first" in printed.err
 
 
 def test_the_ui_opens_on_the_training_runs_table(store, mlflow_server) -> None:
