@@ -45,3 +45,26 @@ def chromium_driver(width: int = 1366, height: int = 900, *, exact_viewport: boo
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": phone},
         )
     return driver
+
+
+def replaced(old: Any) -> Any:
+    """A WebDriverWait condition: ``old`` (an element of the page before a navigation) is gone.
+
+    Selenium's ``staleness_of`` counts only StaleElementReferenceException as gone, but
+    chromedriver, asked about a node while the new document replaces the old, sometimes
+    answers with a generic error ("Node with given id does not belong to the document"):
+    that also means the old page is gone, and it failed the page tests under load."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def _gone(_driver: Any) -> bool:
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+        return False
+
+    return _gone

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from chromium_driver import chromium_driver
+from chromium_driver import chromium_driver, replaced
 from serving_world import auth, review_sign_in
 
 from serving.i18n.page import PAGE
@@ -129,14 +129,13 @@ def test_ineligible_family_says_why_in_the_language_and_shows_no_records(family_
 # ---------------------------------------------------------------- in a browser
 def _sign_in(driver, url: str, token: str) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(f"{url}/review?lang=en")
     driver.find_element(By.ID, "token").send_keys(token)
     old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, "form[action='/review/signin'] button").click()
-    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 60).until(replaced(old))
 
 
 def _screenshot(driver, width: int, height: int, name: str) -> None:

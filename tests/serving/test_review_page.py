@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from chromium_driver import chromium_driver
+from chromium_driver import chromium_driver, replaced
 from serving_world import auth, review_sign_in
 
 from features.catalogue import event_features
@@ -240,12 +240,11 @@ def _after(driver, action) -> None:
     """Run an action that loads a page and wait (bounded) until the old page is gone, so
     what is read next is the new page."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
     action()
-    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 60).until(replaced(old))
 
 
 def _sign_in(driver, url: str, token: str) -> None:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from chromium_driver import chromium_driver
+from chromium_driver import chromium_driver, replaced
 from serving_world import auth, review_sign_in
 
 from serving.i18n.events import DECISION_NAME
@@ -302,12 +302,11 @@ def test_one_decision_in_force_superseded_explicitly_once_per_form(worklist_serv
 # ---------------------------------------------------------------- in a browser
 def _after(driver, action) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
     action()
-    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 60).until(replaced(old))
 
 
 def _shot(driver, width: int, name: str) -> None:
